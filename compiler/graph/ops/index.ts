@@ -1,0 +1,11 @@
+import { kernelKey, type OpKernel } from '../kernel';
+import { basicKernels } from './basic';
+
+/** Every operator the importer accepts. Each ops/*.ts file exports an array of kernels. */
+const ALL: readonly OpKernel[] = [...basicKernels];
+
+export const kernels: ReadonlyMap<string, OpKernel> = new Map(ALL.map((k) => [kernelKey(k.domain, k.opType), k]));
+
+export function findKernel(domain: string, opType: string): OpKernel | undefined {
+  return kernels.get(kernelKey(domain, opType));
+}
