@@ -1,0 +1,69 @@
+import type { Node } from '../graph/graph';
+
+/**
+ * What the graph passes reduce a model to: the encrypted body as a chain of affine maps and
+ * elementwise activations over one flattened sample vector, plus the parts of the ONNX graph
+ * that the client runs in the clear before encryption (prologue) and after decryption (epilogue).
+ */
+
+/** y = W·x + b over flattened vectors; `weights` is row-major [outSize × inSize]. */
+export interface AffineStage {
+  readonly kind: 'affine';
+  /** Names of the ONNX nodes folded into this map, for reports. */
+  readonly sources: readonly string[];
+  readonly inSize: number;
+  readonly outSize: number;
+  readonly weights: Float64Array;
+  readonly bias: Float64Array;
+}
+
+export type ActivationFn = 'relu' | 'sigmoid' | 'tanh';
+
+export interface ActivationStage {
+  readonly kind: 'activation';
+  readonly sources: readonly string[];
+  readonly fn: ActivationFn;
+  readonly size: number;
+}
+
+export type Stage = AffineStage | ActivationStage;
+
+/**
+ * A model cut into client prologue → encrypted body → client epilogue. Prologue and epilogue are
+ * ONNX nodes of the original graph, run by the reference interpreter on the client.
+ */
+export interface SplitModel {
+  /** The ONNX graph input the user feeds. */
+  readonly inputName: string;
+  /** Per-sample shape of that input (batch dimension removed). */
+  readonly inputShape: readonly number[];
+  /** Nodes that turn the graph input into `bodyInput`; empty when the body reads the input directly. */
+  readonly prologue: readonly Node[];
+  /** Value the encrypted body reads (flattened per sample to `body[0]`'s input size). */
+  readonly bodyInput: string;
+  readonly body: readonly Stage[];
+  /** Value the body computes, with its per-sample shape: what gets encrypted back to the client. */
+  readonly bodyOutput: string;
+  readonly bodyOutputShape: readonly number[];
+  /** Nodes the client runs after decryption, reading `bodyOutput`, producing the graph outputs. */
+  readonly epilogue: readonly Node[];
+}
+
+/** An activation replaced by a polynomial on a calibrated range. */
+export interface PolyStage {
+  readonly kind: 'poly';
+  readonly sources: readonly string[];
+  readonly fn: ActivationFn;
+  readonly size: number;
+  /** Calibrated input range [lo, hi] (after margin); the preceding affine map sends it to [-1, 1]. */
+  readonly range: readonly [number, number];
+  readonly method: 'chebyshev' | 'remez' | 'square';
+  /** Coefficients in the Chebyshev basis T_0..T_d of the variable t ∈ [-1, 1]. */
+  readonly chebyshev: Float64Array;
+  readonly degree: number;
+  /** Max |f(x) − p(x)| over the range, measured on a dense grid. */
+  readonly maxError: number;
+}
+
+/** The body after approximation: affine maps (range normalisation folded in) and polynomials. */
+export type ApproxStage = AffineStage | PolyStage;
