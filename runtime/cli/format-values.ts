@@ -1,0 +1,31 @@
+import type { Dim, ValueType } from '../../compiler/graph/graph';
+import type { NestedNumbers, OutputEntry } from '../outputs';
+
+/** Numbers for people: 6 significant digits, no trailing zeros, integers as integers. */
+export function formatNumber(x: number, digits = 6): string {
+  if (Number.isInteger(x) && Math.abs(x) < 1e15) return String(x);
+  const s = x.toPrecision(digits);
+  return s.includes('e') ? s.replace(/\.?0+e/, 'e') : s.replace(/\.?0+$/, '');
+}
+
+export function formatDims(shape: readonly Dim[] | null): string {
+  return shape === null ? 'unknown shape' : `[${shape.map((d) => d ?? '?').join(', ')}]`;
+}
+
+export function formatType(t: ValueType): string {
+  return t.kind === 'tensor' ? `${t.dtype} ${formatDims(t.shape)}` : `sequence<map<${t.keyType}, ${t.valueType}>>`;
+}
+
+/** One output entry in a table cell: long vectors are cut after `maxItems` values. */
+export function formatEntry(e: OutputEntry, maxItems = 10): string {
+  if (e === null) return 'NaN/Inf';
+  if (typeof e === 'number') return formatNumber(e);
+  if (typeof e === 'string') return e;
+  if (Array.isArray(e)) return formatNested(e, maxItems);
+  return `{${Object.entries(e).map(([k, v]) => `${k}: ${formatNumber(v, 4)}`).join(', ')}}`;
+}
+
+function formatNested(a: NestedNumbers[], maxItems: number): string {
+  const shown = a.slice(0, maxItems).map((x) => (Array.isArray(x) ? formatNested(x, maxItems) : x === null ? 'NaN/Inf' : typeof x === 'number' ? formatNumber(x, 4) : x));
+  return `[${shown.join(', ')}${a.length > maxItems ? `, … ${a.length - maxItems} more` : ''}]`;
+}

@@ -1,0 +1,42 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { registerDemo } from './demo';
+import { registerInspect } from './inspect';
+import { registerPredict } from './predict';
+import { EXIT_OK, reportError } from './report-error';
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** Usage errors in the same one-line form as every other error, with where to look. */
+function oneLine(help: string): (message: string, write: (s: string) => void) => void {
+  return (message, write) => write(`deeppowers: ${message.trim().replace(/\s*\n\s*/g, ' ')} (see ${help})\n`);
+}
+
+export function buildProgram(): Command {
+  const program = new Command('deeppowers')
+    .description('Compile ONNX models to CKKS homomorphic-encryption circuits and run them (this version: inspect and the float64 reference)')
+    .version(packageVersion(), '-V, --version')
+    .exitOverride()
+    .configureOutput({ outputError: oneLine('deeppowers --help') });
+  registerInspect(program);
+  registerPredict(program);
+  registerDemo(program);
+  // Subcommands inherit exitOverride; each gets its own pointer to the help that explains it.
+  for (const c of program.commands) {
+    c.exitOverride().configureOutput({ outputError: oneLine(`deeppowers ${c.name()} --help`) });
+  }
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const json = argv.includes('--json');
+  try {
+    await buildProgram().parseAsync([...argv], { from: 'user' });
+    return EXIT_OK;
+  } catch (e) {
+    return reportError(e, json);
+  }
+}

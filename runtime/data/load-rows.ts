@@ -1,0 +1,88 @@
+import { readFileSync } from 'node:fs';
+import { extname } from 'node:path';
+import { fail } from '../../compiler/errors';
+import { numeric, type NumericTensor } from '../../compiler/graph/tensor';
+import { flattenRow } from './flatten-row';
+import { parseCsvRows } from './parse-csv-rows';
+import { parseJsonRows } from './parse-json-rows';
+import { formatShape, rowCount, type RowSpec } from './row-spec';
+
+/** Rows read from a data file, flattened and checked against one model input. */
+export interface RowBatch {
+  readonly file: string;
+  readonly rows: number;
+  readonly rowShape: readonly number[];
+  /** rows × rowSize values, row-major, exactly as written in the file (float64). */
+  readonly values: Float64Array;
+}
+
+export type DataFormat = 'json' | 'csv';
+
+/** JSON by extension `.json`, CSV by `.csv`; otherwise sniffed from the first character. */
+export function formatOf(file: string, text: string): DataFormat {
+  const ext = extname(file).toLowerCase();
+  if (ext === '.json') return 'json';
+  if (ext === '.csv') return 'csv';
+  return /^\s*[[{]/.test(text) ? 'json' : 'csv';
+}
+
+export function loadRows(file: string, spec: RowSpec): RowBatch {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    fail('BAD_DATA', `cannot read data file ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a directory' : (err.code ?? err.message)}`);
+  }
+  return parseRows(text, file, spec);
+}
+
+export function parseRows(text: string, file: string, spec: RowSpec): RowBatch {
+  const size = rowCount(spec);
+  const flatRows: number[][] = [];
+  if (formatOf(file, text) === 'json') {
+    parseJsonRows(text, file).forEach((row, i) => flatRows.push(flattenRow(row, spec.rowShape, `${file}: row ${i + 1}`, spec.inputName)));
+  } else {
+    const csv = parseCsvRows(text, file);
+    csv.rows.forEach((row, i) => {
+      if (row.length !== size) {
+        fail('BAD_DATA', `${file} line ${csv.lines[i]}: row ${i + 1} has ${row.length} values, the model input ${spec.inputName} expects ${size} per row (shape ${formatShape(spec.rowShape)})`);
+      }
+      flatRows.push(row);
+    });
+  }
+  const values = new Float64Array(flatRows.length * size);
+  flatRows.forEach((row, i) => values.set(row, i * size));
+  return { file, rows: flatRows.length, rowShape: spec.rowShape, values };
+}
+
+/**
+ * The batch as the model's input tensor [rows, ...rowShape], with values rounded to the
+ * declared element type the way an ONNX runtime would receive them (float32 inputs are
+ * float32 numbers; integer inputs must be integers).
+ */
+export function batchTensor(batch: RowBatch, spec: RowSpec, first = 0, count = batch.rows): NumericTensor {
+  const size = rowCount(spec);
+  const slice = batch.values.slice(first * size, (first + count) * size);
+  for (let i = 0; i < slice.length; i++) slice[i] = toDType(slice[i]!, spec, batch.file, first + Math.floor(i / size), i % size);
+  return numeric(spec.dtype, [count, ...spec.rowShape], slice);
+}
+
+function toDType(v: number, spec: RowSpec, file: string, row: number, col: number): number {
+  switch (spec.dtype) {
+    case 'float32':
+      return Math.fround(v);
+    case 'float64':
+    // Half-precision inputs are left unrounded: no fixture uses them and the reference is float64.
+    case 'float16':
+    case 'bfloat16':
+      return v;
+    case 'bool':
+      return v !== 0 ? 1 : 0;
+    default:
+      if (!Number.isInteger(v)) {
+        fail('BAD_DATA', `${file}: row ${row + 1}, column ${col + 1} is ${v}, but the model input ${spec.inputName} holds ${spec.dtype} integers`);
+      }
+      return v;
+  }
+}
