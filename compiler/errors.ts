@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'NOT_ENCRYPTABLE' // model can be run in the clear but not compiled to CKKS
   | 'PARAMS' // no CKKS parameter set fits
   | 'BAD_ARTIFACT' // compiled model missing or corrupted
+  | 'BAD_CIPHERTEXT' // serialized ciphertexts, evaluation keys or results: other model/parameters, truncated, tampered
   | 'IO';
 
 export class DeepPowersError extends Error {
