@@ -1,4 +1,5 @@
-import type { Node } from '../graph/graph';
+import type { Node, ValueInfo } from '../graph/graph';
+import type { DType, Tensor } from '../graph/tensor';
 
 /**
  * What the graph passes reduce a model to: the encrypted body as a chain of affine maps and
@@ -47,6 +48,16 @@ export interface SplitModel {
   readonly bodyOutputShape: readonly number[];
   /** Nodes the client runs after decryption, reading `bodyOutput`, producing the graph outputs. */
   readonly epilogue: readonly Node[];
+  /** Element type of the graph input, so the client can build the prologue's feed. */
+  readonly inputDType: DType;
+  /** Element type the ONNX graph gives `bodyOutput`: the epilogue's kernels see a tensor of this type. */
+  readonly bodyOutputDType: DType;
+  /** The ONNX graph outputs, in order: what prologue → body → epilogue must reproduce. */
+  readonly outputs: readonly ValueInfo[];
+  /** Opset per domain, needed to run prologue and epilogue nodes with the right semantics. */
+  readonly opsets: ReadonlyMap<string, number>;
+  /** Constant tensors (initializers and folded constants) that prologue and epilogue nodes read. */
+  readonly constants: ReadonlyMap<string, Tensor>;
 }
 
 /** An activation replaced by a polynomial on a calibrated range. */

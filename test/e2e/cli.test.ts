@@ -1,0 +1,190 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import onnxProto from 'onnx-proto';
+
+/**
+ * The command line as users run it: a real `node bin/deeppowers.js` process (on the Node that
+ * runs the tests), checked for exit codes, stdout/stderr separation and one-line errors.
+ */
+const ROOT = join(import.meta.dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'deeppowers.js');
+const FIXTURE = join(ROOT, 'test', 'fixtures', 'sk_logreg_breast_cancer');
+const MODEL = join(ROOT, 'models', 'breast-cancer-logreg', 'model.onnx');
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function cli(...args: string[]): Run {
+  const r = spawnSync(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    timeout: 60_000,
+    env: { ...process.env, DEEPPOWERS_DEBUG: '' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** Exit 2, exactly one line on stderr, no stack trace, nothing on stdout. */
+function expectCleanFailure(r: Run, message: RegExp): void {
+  expect(r.code, r.stderr).toBe(2);
+  expect(r.stdout).toBe('');
+  const lines = r.stderr.trimEnd().split('\n');
+  expect(lines, r.stderr).toHaveLength(1);
+  expect(lines[0]).toMatch(/^deeppowers: error: /);
+  expect(lines[0]).toMatch(message);
+  expect(r.stderr).not.toMatch(/\n\s+at /);
+}
+
+let dir: string;
+const file = (name: string, content: string | Uint8Array) => {
+  const path = join(dir, name);
+  writeFileSync(path, content);
+  return path;
+};
+const row = (n: number, v = 1) => Array.from({ length: n }, (_, i) => v + i / 10);
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'deeppowers-cli-'));
+});
+
+describe('deeppowers command line', () => {
+  it('prints help and version, exit 0', () => {
+    const help = cli('--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toMatch(/inspect/);
+    expect(help.stdout).toMatch(/predict/);
+    const version = cli('--version');
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toBe(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).version);
+  });
+
+  it('answers unknown commands, unknown options and unavailable modes with a usage error, exit 2', () => {
+    for (const args of [['frobnicate'], ['inspect', MODEL, '--bogus'], ['predict', MODEL, '--data', 'x.json', '--mode', 'fhe'], ['predict', MODEL]]) {
+      const r = cli(...args);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
+    }
+    expect(cli('predict', MODEL, '--data', 'x.json', '--mode', 'simulate').stderr).toMatch(/mode "simulate" is not available yet/);
+  });
+
+  it('inspect --json describes inputs, outputs and operators', () => {
+    const r = cli('inspect', MODEL, '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.name).toBe('sk_logreg_breast_cancer');
+    expect(report.opsets).toEqual({ 'ai.onnx': 13, 'ai.onnx.ml': 1 });
+    expect(report.inputs).toEqual([{ name: 'float_input', type: 'float32 [?, 30]', dtype: 'float32', shape: [null, 30] }]);
+    expect(report.outputs.map((o: { name: string }) => o.name)).toEqual(['label', 'probabilities']);
+    expect(report.operators.map((o: { op: string; count: number }) => `${o.op}×${o.count}`)).toEqual(['Scaler×1', 'LinearClassifier×1', 'Normalizer×1']);
+    // Scaler: offset + scale (30 each); LinearClassifier: 2 classes × 30 coefficients + 2 intercepts.
+    expect(report.parameters).toBe(122);
+    expect(typeof report.imports).toBe('boolean');
+  });
+
+  it('inspect reports an unsupported operator instead of failing', () => {
+    const r = cli('inspect', unsupportedOpModel());
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/NoSuchOp\s+ai\.onnx\s+1\s+no: operator not implemented/);
+    expect(r.stdout).toMatch(/imports cleanly: no: unsupported operator: NoSuchOp node/);
+  });
+
+  it('predict --json prints outputs keyed by ONNX output name, matching the fixture', () => {
+    const fixture = JSON.parse(readFileSync(join(FIXTURE, 'data.json'), 'utf8'));
+    const r = cli('predict', join(FIXTURE, 'model.onnx'), '--data', join(FIXTURE, 'data.json'), '--mode', 'reference', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.mode).toBe('reference');
+    expect(out.rows).toBe(fixture.test_inputs.length);
+    expect(Object.keys(out.outputs)).toEqual(['label', 'probabilities']);
+    expect(out.outputs.label).toEqual(fixture.expected.label);
+    out.outputs.probabilities.forEach((p: number[], i: number) => {
+      p.forEach((v, j) => expect(Math.abs(v - fixture.expected.probabilities[i][j])).toBeLessThan(1e-4));
+    });
+  });
+
+  it('predict reads CSV with a header and prints a table, one line per row', () => {
+    const fixture = JSON.parse(readFileSync(join(FIXTURE, 'data.json'), 'utf8'));
+    const rows: number[][] = fixture.test_inputs.slice(0, 3);
+    const csv = file('rows.csv', [rows[0]!.map((_, i) => `f${i}`).join(','), ...rows.map((r) => r.join(','))].join('\n'));
+    const r = cli('predict', MODEL, '--data', csv);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines[1]).toMatch(/^row\s+label\s+probabilities$/);
+    expect(lines.slice(2).map((l) => l.split(/\s+/)[1])).toEqual(fixture.expected.label.slice(0, 3).map(String));
+  });
+
+  describe('bad input: exit 2, one line, no stack trace', () => {
+    it('truncated model', () => {
+      const bytes = readFileSync(MODEL);
+      expectCleanFailure(cli('inspect', file('truncated.onnx', bytes.subarray(0, bytes.length >> 1))), /truncated\.onnx is not a valid ONNX model/);
+    });
+
+    it('random bytes', () => {
+      let s = 12345;
+      const random = Uint8Array.from({ length: 2048 }, () => ((s = (s * 1103515245 + 12345) >>> 0) >>> 24));
+      expectCleanFailure(cli('predict', file('random.onnx', random), '--data', file('one.json', JSON.stringify([row(30)]))), /random\.onnx is not/);
+    });
+
+    it('missing model file', () => {
+      expectCleanFailure(cli('inspect', join(dir, 'nope.onnx')), /cannot read model .*nope\.onnx: no such file/);
+    });
+
+    it('unsupported operator', () => {
+      expectCleanFailure(cli('predict', unsupportedOpModel(), '--data', file('one.json', JSON.stringify([row(30)]))), /unsupported operator: NoSuchOp node .*\(ai\.onnx opset 13\)/);
+    });
+
+    it('wrong row width', () => {
+      const data = file('short.json', JSON.stringify([row(30), row(30), row(29)]));
+      expectCleanFailure(cli('predict', MODEL, '--data', data), /row 3 has 29 values, the model input float_input expects 30 per row \(shape \[30\]\)/);
+    });
+
+    it('NaN and Infinity cells', () => {
+      const nan = file('nan.csv', `${row(30).join(',')}\n${row(30).map((v, i) => (i === 4 ? 'NaN' : v)).join(',')}\n`);
+      expectCleanFailure(cli('predict', MODEL, '--data', nan), /nan\.csv line 2 \(row 2\), column 5 is NaN/);
+      const inf = file('inf.json', `[[${row(30).map((v, i) => (i === 7 ? '1e999' : v)).join(',')}]]`);
+      expectCleanFailure(cli('predict', MODEL, '--data', inf), /row 1, column 8 is Infinity/);
+    });
+
+    it('non-numeric cells', () => {
+      const data = file('text.json', JSON.stringify([row(30).map((v, i) => (i === 2 ? 'abc' : v))]));
+      expectCleanFailure(cli('predict', MODEL, '--data', data), /row 1, column 3 is the string "abc", not a number/);
+    });
+
+    it('empty data file', () => {
+      expectCleanFailure(cli('predict', MODEL, '--data', file('empty.csv', '')), /empty\.csv is empty/);
+      expectCleanFailure(cli('predict', MODEL, '--data', file('empty.json', '[]')), /empty\.json contains no rows/);
+    });
+
+    it('--json also prints the error as a JSON object on stdout', () => {
+      const r = cli('predict', MODEL, '--data', file('empty2.json', '[]'), '--json');
+      expect(r.code).toBe(2);
+      expect(JSON.parse(r.stdout)).toEqual({ error: { code: 'BAD_DATA', message: expect.stringMatching(/contains no rows/) } });
+    });
+  });
+
+  it('demo runs the bundled models and matches their labels', () => {
+    const r = cli('demo', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const demo = JSON.parse(r.stdout);
+    expect(demo.models.length).toBeGreaterThan(0);
+    for (const m of demo.models) {
+      expect(m.outputs[m.label_output]).toHaveLength(m.rows);
+      expect(m.correct, m.name).toBe(m.rows);
+    }
+  });
+});
+
+/** The bundled model with its first node's op_type changed to one nobody implements. */
+function unsupportedOpModel(): string {
+  const { onnx } = onnxProto;
+  const model = onnx.ModelProto.decode(readFileSync(MODEL));
+  model.graph!.node[0]!.opType = 'NoSuchOp';
+  model.graph!.node[0]!.domain = '';
+  return file('unsupported.onnx', onnx.ModelProto.encode(model).finish());
+}
