@@ -1,0 +1,93 @@
+import { readFile } from 'node:fs/promises';
+import SEAL, { type MainModule } from 'node-seal';
+import { DeepPowersError } from '../../../compiler/errors';
+
+/**
+ * One node-seal WebAssembly instance per process. Instantiating SEAL costs tens of milliseconds
+ * and a 16 MiB+ heap, and SEAL objects from two instances cannot be mixed, so every caller shares
+ * this lazily created promise.
+ */
+export type Seal = MainModule;
+
+// The project's lib settings (ES2023, no DOM) leave WebAssembly untyped; this is the part used here.
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+}
+interface WasmInstance {
+  readonly exports: Record<string, unknown>;
+}
+interface WasmApi {
+  Memory: abstract new (...args: never[]) => WasmMemory;
+  Exception?: abstract new (...args: never[]) => object;
+  instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: WasmInstance; module: object }>;
+}
+const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+interface SealInstance {
+  readonly seal: Seal;
+  /** The instance's linear memory: its size is the WASM heap that SEAL objects live in. */
+  readonly memory: WasmMemory | undefined;
+}
+
+let instance: Promise<SealInstance> | undefined;
+
+/** The shared SEAL module (the throwing variant: transparent ciphertexts are refused by SEAL itself). */
+export async function loadSeal(): Promise<Seal> {
+  return (await sealInstance()).seal;
+}
+
+/**
+ * Bytes of WASM linear memory the SEAL instance has claimed so far. Linear memory only grows,
+ * so a steady value across many evaluations means freed objects are being reused, i.e. no leak.
+ */
+export async function sealHeapBytes(): Promise<number> {
+  const { memory } = await sealInstance();
+  if (!memory) throw new DeepPowersError('IO', 'the SEAL WebAssembly memory could not be observed');
+  return memory.buffer.byteLength;
+}
+
+function sealInstance(): Promise<SealInstance> {
+  instance ??= instantiate();
+  return instance;
+}
+
+async function instantiate(): Promise<SealInstance> {
+  let memory: WasmMemory | undefined;
+  // Emscripten lets the host do the instantiation; doing it here is the only way to reach the
+  // module's memory, which node-seal does not export.
+  const instantiateWasm = (
+    imports: object,
+    receive: (instance: WasmInstance, module: object) => void,
+  ): object => {
+    void (async () => {
+      const bytes = await readFile(new URL('seal_throws.wasm', import.meta.resolve('node-seal')));
+      const { instance: inst, module } = await wasm.instantiate(bytes, imports);
+      memory = Object.values(inst.exports).find((e): e is WasmMemory => e instanceof wasm.Memory);
+      receive(inst, module);
+    })();
+    return {};
+  };
+  const seal = await SEAL({ instantiateWasm });
+  return { seal, memory };
+}
+
+/**
+ * SEAL throws C++ exceptions as `WebAssembly.Exception`s that hold a heap-allocated exception
+ * object. This reads its message and releases it (it would otherwise leak), returning
+ * e.g. "std::invalid_argument: ciphertext data is invalid". Non-SEAL errors pass through as text.
+ */
+export function sealErrorMessage(seal: Seal, e: unknown): string {
+  if (wasm.Exception && e instanceof wasm.Exception) {
+    const api = seal as unknown as {
+      getExceptionMessage(e: object): [string, string | undefined];
+      decrementExceptionRefcount(e: object): void;
+    };
+    try {
+      const [type, message] = api.getExceptionMessage(e);
+      return message ? `${type}: ${message}` : type;
+    } finally {
+      api.decrementExceptionRefcount(e);
+    }
+  }
+  return e instanceof Error ? e.message : String(e);
+}
