@@ -1,8 +1,11 @@
 import { kernelKey, type OpKernel } from '../kernel';
 import { basicKernels } from './basic';
+import { mlLinearKernels } from './ml-linear';
+import { mlMiscKernels } from './ml-misc';
+import { mlTreeKernels } from './ml-tree';
 
 /** Every operator the importer accepts. Each ops/*.ts file exports an array of kernels. */
-const ALL: readonly OpKernel[] = [...basicKernels];
+const ALL: readonly OpKernel[] = [...basicKernels, ...mlLinearKernels, ...mlMiscKernels, ...mlTreeKernels];
 
 export const kernels: ReadonlyMap<string, OpKernel> = new Map(ALL.map((k) => [kernelKey(k.domain, k.opType), k]));
 

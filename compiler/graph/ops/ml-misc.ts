@@ -1,0 +1,182 @@
+/**
+ * The small ai.onnx.ml operators around classifiers: ZipMap (scores → one map per row),
+ * ArrayFeatureExtractor (column gather), Binarizer and Imputer. onnxruntime's CPU kernels are the
+ * reference for shapes and edge cases.
+ */
+import { fail } from '../../errors';
+import { ML_DOMAIN, type Dim } from '../graph';
+import type { NodeView, OpKernel } from '../kernel';
+import { numeric, strings, type MapSequence, type Tensor } from '../tensor';
+import { asRows, classLabels, floatList, inputType, intList, numericInput, requireNumericInputType, tensorType, type ClassLabels } from './ml-common';
+
+// ---------------------------------------------------------------------------------------------
+// ZipMap
+
+function zipMapLabels(view: NodeView): ClassLabels {
+  return classLabels(view, 'classlabels_int64s', 'classlabels_strings', true)!;
+}
+
+const ZipMap: OpKernel = {
+  opType: 'ZipMap',
+  domain: ML_DOMAIN,
+  minOpset: 1,
+  validate: (view) => {
+    const labels = zipMapLabels(view);
+    if (new Set<string | number>(labels.values).size !== labels.values.length) view.invalid('class labels repeat a key');
+  },
+  infer: (view, types) => {
+    const labels = zipMapLabels(view);
+    const x = inputType(view, types, 0);
+    requireNumericInputType(view, x);
+    const width = x?.shape?.[x.shape.length - 1];
+    if (typeof width === 'number' && width !== labels.values.length) view.invalid(`input has ${width} columns but ${labels.values.length} class labels`);
+    return [{ kind: 'sequence-of-maps', keyType: labels.kind, valueType: 'float32' }];
+  },
+  run: (view, values) => {
+    const labels = zipMapLabels(view);
+    const m = asRows(view, numericInput(view, values, 0));
+    if (m.cols !== labels.values.length) view.invalid(`input has ${m.cols} columns but ${labels.values.length} class labels`);
+    const maps: Map<string | number, number>[] = [];
+    for (let r = 0; r < m.rows; r++) {
+      const map = new Map<string | number, number>();
+      labels.values.forEach((key, j) => map.set(key, m.data[r * m.cols + j]!));
+      maps.push(map);
+    }
+    const result: MapSequence = { kind: 'sequence-of-maps', keyType: labels.kind, maps };
+    return [result];
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// ArrayFeatureExtractor: Z[..., j] = X[..., Y[j]] over the last axis.
+
+function extractedShape(xShape: readonly Dim[], count: Dim): Dim[] {
+  // A vector input gives a [1, count] matrix (onnxruntime's backwards-compatible special case).
+  if (xShape.length === 1) return [1, count];
+  return [...xShape.slice(0, -1), count];
+}
+
+const ArrayFeatureExtractor: OpKernel = {
+  opType: 'ArrayFeatureExtractor',
+  domain: ML_DOMAIN,
+  minOpset: 1,
+  infer: (view, types, constants) => {
+    const x = inputType(view, types, 0);
+    const y = inputType(view, types, 1);
+    if (y && y.dtype !== 'int64' && y.dtype !== 'int32') view.invalid(`indices must be int64, got ${y.dtype}`);
+    if (!x || !x.shape) return [tensorType(x?.dtype ?? 'float32', null)];
+    if (x.shape.length === 0) view.invalid('input X must have at least one dimension');
+    let count: Dim = null;
+    const yConst = constants[1];
+    if (yConst) count = yConst.data.length;
+    else if (y?.shape && y.shape.every((d) => typeof d === 'number')) count = (y.shape as number[]).reduce((a, b) => a * b, 1);
+    return [tensorType(x.dtype, extractedShape(x.shape, count))];
+  },
+  run: (view: NodeView, values) => {
+    const x = values[0];
+    if (!x || x.kind === 'sequence-of-maps') view.invalid('input X must be a tensor');
+    if (x.shape.length === 0) view.invalid('input X must have at least one dimension');
+    const indices = numericInput(view, values, 1).data;
+    if (indices.length === 0) view.invalid('indices are empty');
+    const stride = x.shape[x.shape.length - 1]!;
+    for (const j of indices) {
+      if (!Number.isInteger(j) || j < 0 || j >= stride) fail('BAD_DATA', `${view.describe()}: index ${j} is out of range for a last axis of ${stride}`);
+    }
+    const outer = stride === 0 ? 0 : x.data.length / stride;
+    const shape = extractedShape(x.shape, indices.length) as number[];
+    if (x.kind === 'string') {
+      const out: string[] = [];
+      for (let r = 0; r < outer; r++) for (const j of indices) out.push(x.data[r * stride + j]!);
+      return [strings(shape, out)];
+    }
+    const out = new Float64Array(outer * indices.length);
+    let k = 0;
+    for (let r = 0; r < outer; r++) for (const j of indices) out[k++] = x.data[r * stride + j]!;
+    const result: Tensor = numeric(x.dtype, shape, out);
+    return [result];
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Binarizer: 1 where x > threshold, else 0.
+
+function binarizerThreshold(view: NodeView): number {
+  // The spec's default is 0 but onnxruntime's is 1; a model that relies on either is ambiguous.
+  const threshold = view.float('threshold');
+  if (threshold === undefined) view.unsupported('a Binarizer without an explicit "threshold" (the ONNX spec and onnxruntime disagree on its default)');
+  return threshold;
+}
+
+const Binarizer: OpKernel = {
+  opType: 'Binarizer',
+  domain: ML_DOMAIN,
+  minOpset: 1,
+  validate: (view) => void binarizerThreshold(view),
+  infer: (view, types) => {
+    const x = inputType(view, types, 0);
+    requireNumericInputType(view, x);
+    return [x ?? tensorType('float32', null)];
+  },
+  run: (view, values) => {
+    const threshold = binarizerThreshold(view);
+    const x = numericInput(view, values, 0);
+    const out = new Float64Array(x.data.length);
+    x.data.forEach((v, i) => {
+      if (Number.isNaN(v)) fail('BAD_DATA', `${view.describe()}: input element ${i} is NaN`);
+      out[i] = v > threshold ? 1 : 0;
+    });
+    return [numeric(x.dtype, x.shape, out)];
+  },
+};
+
+// ---------------------------------------------------------------------------------------------
+// Imputer: replace a sentinel (or NaN) with a per-feature or shared value.
+
+interface ImputerParams {
+  readonly imputed: readonly number[];
+  readonly replaced: number;
+  readonly kind: 'float' | 'int64';
+}
+
+function imputerParams(view: NodeView): ImputerParams {
+  const floats = floatList(view, 'imputed_value_floats');
+  const ints = intList(view, 'imputed_value_int64s');
+  const hasFloats = !!floats && floats.length > 0;
+  const hasInts = !!ints && ints.length > 0;
+  if (hasFloats === hasInts) view.invalid('exactly one of "imputed_value_floats" and "imputed_value_int64s" must be set');
+  if (hasFloats) return { imputed: floats!, replaced: view.float('replaced_value_float', 0), kind: 'float' };
+  return { imputed: ints!, replaced: view.int('replaced_value_int64', 0), kind: 'int64' };
+}
+
+const Imputer: OpKernel = {
+  opType: 'Imputer',
+  domain: ML_DOMAIN,
+  minOpset: 1,
+  validate: (view) => void imputerParams(view),
+  infer: (view, types) => {
+    const p = imputerParams(view);
+    const x = inputType(view, types, 0);
+    requireNumericInputType(view, x);
+    if (x && (p.kind === 'int64') !== (x.dtype === 'int64' || x.dtype === 'int32')) {
+      view.invalid(`${p.kind} imputed values for a ${x.dtype} input`);
+    }
+    return [x ?? tensorType(p.kind === 'float' ? 'float32' : 'int64', null)];
+  },
+  run: (view, values) => {
+    const p = imputerParams(view);
+    const x = numericInput(view, values, 0);
+    if (x.shape.length === 0) view.invalid('input must have at least one dimension');
+    const stride = x.shape.length === 1 ? x.shape[0]! : x.shape[1]!;
+    const perFeature = p.imputed.length === stride;
+    if (!perFeature && p.imputed.length !== 1) view.invalid(`${p.imputed.length} imputed values for ${stride} features (expected ${stride} or 1)`);
+    const replaceNaN = Number.isNaN(p.replaced);
+    const out = new Float64Array(x.data.length);
+    x.data.forEach((v, i) => {
+      const hit = replaceNaN ? Number.isNaN(v) : v === p.replaced;
+      out[i] = hit ? p.imputed[perFeature ? i % stride : 0]! : v;
+    });
+    return [numeric(x.dtype, x.shape, out)];
+  },
+};
+
+export const mlMiscKernels: readonly OpKernel[] = [ZipMap, ArrayFeatureExtractor, Binarizer, Imputer];
