@@ -4,7 +4,8 @@ import type { NestedNumbers, OutputEntry } from '../outputs';
 /** Numbers for people: 6 significant digits, no trailing zeros, integers as integers. */
 export function formatNumber(x: number, digits = 6): string {
   if (Number.isInteger(x) && Math.abs(x) < 1e15) return String(x);
-  const s = x.toPrecision(digits);
+  // Small magnitudes (tiny probabilities) read better as 2.55e-5 than as 0.0000255.
+  const s = Math.abs(x) < 1e-3 ? x.toExponential(digits - 1) : x.toPrecision(digits);
   return s.includes('e') ? s.replace(/\.?0+e/, 'e') : s.replace(/\.?0+$/, '');
 }
 

@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeepPowersError } from '../../compiler/errors';
+import { kernels } from '../../compiler/graph/ops/index';
 import { importModel } from '../../compiler/onnx/import';
+import onnxProto from 'onnx-proto';
 
 /**
  * Byte-level fuzzing of the importer on real exports: whatever the bytes, importModel either
@@ -11,6 +13,7 @@ import { importModel } from '../../compiler/onnx/import';
  */
 const FIXTURES = join(import.meta.dirname, '..', 'fixtures');
 const CASES = 3000;
+const STRUCTURED_CASES = 2000;
 const SEED = 0x5eed2;
 /** Far above a normal import (about a millisecond); a case this slow means a near-hang. */
 const SLOW_MS = 2000;
@@ -109,6 +112,81 @@ function importOrRefuse(bytes: Uint8Array, name: string, outcome: Outcome): void
   if (ms > outcome.slowest.ms) Object.assign(outcome.slowest, { ms, name });
 }
 
+/**
+ * Mutations of the decoded ModelProto that keep it well-formed protobuf, so that they get past
+ * decoding and reach the operator checks, shape inference and constant folding of the kernels.
+ */
+const { onnx } = onnxProto;
+type ModelProto = onnxProto.onnx.ModelProto;
+const OPS = [...kernels.keys()].map((k) => k.split('::') as [string, string]);
+const ODD_INTS = [-1, 0, 1, 2, 3, -3, 7, 1 << 30, -(2 ** 31), 2 ** 40];
+const ODD_FLOATS = [0, -1, 1e-30, 1e30, NaN, Infinity, -Infinity, 0.5];
+
+function mutateStructure(model: ModelProto, rand: () => number): string {
+  const int = (n: number) => Math.floor(rand() * n);
+  const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
+  const g = model.graph!;
+  const node = g.node.length > 0 ? pick(g.node) : undefined;
+  switch (int(8)) {
+    case 0: {
+      if (!node) return 'no node';
+      const [domain, op] = pick(OPS);
+      node.opType = op;
+      node.domain = domain === 'ai.onnx' ? '' : domain;
+      return `${node.name}: op → ${op}`;
+    }
+    case 1: {
+      const a = node && node.attribute.length > 0 ? pick(node.attribute) : undefined;
+      if (!a) return 'no attribute';
+      a.i = pick(ODD_INTS);
+      a.f = pick(ODD_FLOATS);
+      if (a.ints.length > 0) a.ints = int(2) ? a.ints.slice(0, int(a.ints.length)) : a.ints.map(() => pick(ODD_INTS));
+      if (a.floats.length > 0) a.floats = int(2) ? a.floats.slice(0, int(a.floats.length)) : [...a.floats, pick(ODD_FLOATS)];
+      if (a.strings.length > 0) a.strings = a.strings.map(() => new TextEncoder().encode(pick(['', 'X', 'LOGISTIC', 'NONE', 'BRANCH_LEQ', 'LEAF'])));
+      if (a.s && a.s.length > 0) a.s = new TextEncoder().encode(pick(['', 'SAME_UPPER', 'VALID', 'reflect', 'SOFTMAX_ZERO', 'L3']));
+      return `${node!.name}: attribute ${a.name}`;
+    }
+    case 2: {
+      const t = g.initializer.length > 0 ? pick(g.initializer) : undefined;
+      if (!t || t.dims.length === 0) return 'no initializer';
+      // Same element count, other shape: data stays valid, shapes stop fitting.
+      t.dims = int(2) ? [...t.dims].reverse() : [1, ...t.dims];
+      return `initializer ${t.name} dims`;
+    }
+    case 3: {
+      if (!node) return 'no node';
+      if (node.input.length > 0 && int(2)) node.input.splice(int(node.input.length), 1);
+      else node.input.push(pick([...g.initializer.map((t) => t.name), ...g.input.map((i) => i.name ?? '')]));
+      return `${node.name}: inputs`;
+    }
+    case 4: {
+      const dims = g.input[0]?.type?.tensorType?.shape?.dim;
+      if (!dims || dims.length === 0) return 'no input shape';
+      const d = pick(dims);
+      d.dimParam = '';
+      d.dimValue = pick([0, 1, 2, 5, 1 << 20]);
+      return 'graph input dim';
+    }
+    case 5: {
+      const o = pick(model.opsetImport);
+      o.version = pick([1, 2, 5, 7, 9, 11, 13, 18, 21, 30]);
+      return `opset ${o.domain || 'ai.onnx'} → ${o.version}`;
+    }
+    case 6: {
+      if (!node || node.attribute.length === 0) return 'no attribute';
+      node.attribute.splice(int(node.attribute.length), 1);
+      return `${node.name}: attribute dropped`;
+    }
+    default: {
+      if (g.node.length < 2) return 'one node';
+      const i = int(g.node.length);
+      const [n] = g.node.splice(i, 1);
+      g.node.splice(int(g.node.length + 1), 0, n!);
+      return 'node order';
+    }
+  }
+}
+
 const fixtures = existsSync(FIXTURES)
   ? readdirSync(FIXTURES)
       .filter((d) => existsSync(join(FIXTURES, d, 'model.onnx')))
@@ -121,7 +199,7 @@ describe('importer fuzzing', () => {
     expect(fixtures.length).toBeGreaterThan(0);
   });
 
-  it('refuses every truncation of every fixture with DeepPowersError', () => {
+  it('imports or cleanly refuses truncations of every fixture', () => {
     const outcome: Outcome = { imported: 0, refused: new Map(), slowest: { ms: 0, name: '' } };
     for (const f of fixtures) {
       // Every prefix for small models; an even spread of cut points for larger ones.
@@ -142,6 +220,21 @@ describe('importer fuzzing', () => {
     // Both outcomes occur: mutations that keep the model valid and ones that break it.
     expect(outcome.refused.size).toBeGreaterThan(0);
     expect(outcome.slowest.ms, `slowest: ${outcome.slowest.name}`).toBeLessThan(SLOW_MS);
-    console.log(`fuzz: ${outcome.imported} imported, refused ${JSON.stringify(Object.fromEntries(outcome.refused))}, slowest ${outcome.slowest.ms.toFixed(1)} ms`);
+    console.log(`byte fuzz: ${outcome.imported} imported, refused ${JSON.stringify(Object.fromEntries(outcome.refused))}, slowest ${outcome.slowest.ms.toFixed(1)} ms`);
+  }, 60_000);
+
+  it(`survives ${STRUCTURED_CASES} seeded structural mutations of decoded models`, () => {
+    const rand = mulberry32(SEED + 1);
+    const outcome: Outcome = { imported: 0, refused: new Map(), slowest: { ms: 0, name: '' } };
+    for (let i = 0; i < STRUCTURED_CASES; i++) {
+      const f = fixtures[i % fixtures.length]!;
+      const model = onnx.ModelProto.decode(f.bytes);
+      const steps = Array.from({ length: 1 + Math.floor(rand() * 3) }, () => mutateStructure(model, rand));
+      importOrRefuse(onnx.ModelProto.encode(model).finish(), `structural case ${i} (${f.name}: ${steps.join('; ')})`, outcome);
+    }
+    expect(outcome.imported).toBeGreaterThan(0);
+    expect(outcome.refused.size).toBeGreaterThan(1);
+    expect(outcome.slowest.ms, `slowest: ${outcome.slowest.name}`).toBeLessThan(SLOW_MS);
+    console.log(`structural fuzz: ${outcome.imported} imported, refused ${JSON.stringify(Object.fromEntries(outcome.refused))}, slowest ${outcome.slowest.ms.toFixed(1)} ms`);
   }, 60_000);
 });
