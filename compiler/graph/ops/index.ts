@@ -3,9 +3,34 @@ import { basicKernels } from './basic';
 import { mlLinearKernels } from './ml-linear';
 import { mlMiscKernels } from './ml-misc';
 import { mlTreeKernels } from './ml-tree';
+import { castKernels } from './cast';
+import { convKernels } from './conv';
+import { elementwiseKernels } from './elementwise';
+import { linalgKernels } from './linalg';
+import { normalizationKernels } from './normalization';
+import { padKernels } from './pad';
+import { poolKernels } from './pool';
+import { reduceKernels } from './reduce';
+import { shapeKernels } from './shape';
+import { softmaxKernels } from './softmax';
 
 /** Every operator the importer accepts. Each ops/*.ts file exports an array of kernels. */
-const ALL: readonly OpKernel[] = [...basicKernels, ...mlLinearKernels, ...mlMiscKernels, ...mlTreeKernels];
+const ALL: readonly OpKernel[] = [
+  ...basicKernels,
+  ...elementwiseKernels,
+  ...linalgKernels,
+  ...softmaxKernels,
+  ...reduceKernels,
+  ...shapeKernels,
+  ...castKernels,
+  ...convKernels,
+  ...poolKernels,
+  ...padKernels,
+  ...normalizationKernels,
+  ...mlLinearKernels,
+  ...mlMiscKernels,
+  ...mlTreeKernels,
+];
 
 export const kernels: ReadonlyMap<string, OpKernel> = new Map(ALL.map((k) => [kernelKey(k.domain, k.opType), k]));
 

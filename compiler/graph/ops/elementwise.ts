@@ -1,0 +1,120 @@
+import { fail } from '../../errors';
+import { ONNX_DOMAIN } from '../graph';
+import type { NodeView, OpKernel } from '../kernel';
+import { isIntegerType, numeric, type NumericTensor } from '../tensor';
+import { broadcastBinary, broadcastDims } from './broadcast';
+import { finishArithmetic, wrapProduct } from './dtype';
+import { numericOf, optionalNumericOf, optionalTypeOf, requireNumericType, scalarOf, tensorType, typeOf } from './operands';
+
+type Binary = (x: number, y: number) => number;
+
+/**
+ * Add/Sub/Mul/Div with numpy broadcasting (opset ≥ 7; older versions used `broadcast`/`axis`
+ * attributes). Integer results wrap like the hardware types; Div on integers truncates toward zero.
+ */
+function binaryKernel(opType: string, float: Binary, integer: (view: NodeView, dtype: NumericTensor['dtype']) => Binary): OpKernel {
+  return {
+    opType,
+    domain: ONNX_DOMAIN,
+    minOpset: 7,
+    infer: (view, types) => {
+      const a = requireNumericType(view, typeOf(view, types, 0), 0);
+      const b = requireNumericType(view, typeOf(view, types, 1), 1);
+      if (a.dtype !== b.dtype) view.invalid(`inputs have different types (${a.dtype} and ${b.dtype})`);
+      return [tensorType(a.dtype, broadcastDims(view, [a.shape, b.shape]))];
+    },
+    run: (view, values) => {
+      const a = numericOf(view, values, 0);
+      const b = numericOf(view, values, 1);
+      const f = isIntegerType(a.dtype) ? integer(view, a.dtype) : float;
+      const { shape, data } = broadcastBinary(view, a, b, f);
+      return [finishArithmetic(a.dtype, shape, data)];
+    },
+  };
+}
+
+const Add = binaryKernel('Add', (x, y) => x + y, () => (x, y) => x + y);
+const Sub = binaryKernel('Sub', (x, y) => x - y, () => (x, y) => x - y);
+const Mul = binaryKernel('Mul', (x, y) => x * y, (_v, dtype) => (x, y) => wrapProduct(x, y, dtype));
+const Div = binaryKernel(
+  'Div',
+  (x, y) => x / y,
+  (view) => (x, y) => {
+    if (y === 0) fail('BAD_DATA', `${view.describe()}: integer division by zero`);
+    return Math.trunc(x / y);
+  },
+);
+
+function unaryKernel(opType: string, f: (x: number) => number, floatOnly: boolean): OpKernel {
+  return {
+    opType,
+    domain: ONNX_DOMAIN,
+    minOpset: 1,
+    infer: (view, types) => {
+      const t = requireNumericType(view, typeOf(view, types, 0), 0);
+      if (floatOnly && (isIntegerType(t.dtype) || t.dtype === 'bool')) view.invalid(`${opType} needs a floating-point input, got ${t.dtype}`);
+      return [t];
+    },
+    run: (view, values) => {
+      const x = numericOf(view, values, 0);
+      const out = new Float64Array(x.data.length);
+      for (let i = 0; i < out.length; i++) out[i] = f(x.data[i]!);
+      return [finishArithmetic(x.dtype, x.shape, out)];
+    },
+  };
+}
+
+/** Written so that neither branch overflows: exp of a large positive number is never taken. */
+function sigmoid(x: number): number {
+  if (x >= 0) return 1 / (1 + Math.exp(-x));
+  const e = Math.exp(x);
+  return e / (1 + e);
+}
+
+const Neg = unaryKernel('Neg', (x) => -x, false);
+const Relu = unaryKernel('Relu', (x) => (x > 0 ? x : 0), false);
+const Sigmoid = unaryKernel('Sigmoid', sigmoid, true);
+const Tanh = unaryKernel('Tanh', Math.tanh, true);
+
+/**
+ * Clip: bounds are attributes before opset 11 and optional scalar inputs from 11 on. A missing
+ * bound means no bound (ONNX: the type's lowest/highest value).
+ */
+const Clip: OpKernel = {
+  opType: 'Clip',
+  domain: ONNX_DOMAIN,
+  minOpset: 1,
+  infer: (view, types) => {
+    const x = requireNumericType(view, typeOf(view, types, 0), 0);
+    if (view.opset >= 11) {
+      for (const i of [1, 2]) {
+        const bound = optionalTypeOf(view, types, i);
+        if (bound && bound.dtype !== x.dtype) view.invalid(`bound input ${i} is ${bound.dtype}, the input is ${x.dtype}`);
+      }
+    }
+    return [x];
+  },
+  run: (view, values) => {
+    const x = numericOf(view, values, 0);
+    let lo = -Infinity;
+    let hi = Infinity;
+    if (view.opset >= 11) {
+      const min = optionalNumericOf(view, values, 1);
+      const max = optionalNumericOf(view, values, 2);
+      if (min) lo = scalarOf(view, min, 'min');
+      if (max) hi = scalarOf(view, max, 'max');
+    } else {
+      lo = view.float('min', -Infinity);
+      hi = view.float('max', Infinity);
+    }
+    const out = new Float64Array(x.data.length);
+    for (let i = 0; i < out.length; i++) {
+      const v = x.data[i]!;
+      // NaN passes through unchanged, as in numpy.clip.
+      out[i] = Number.isNaN(v) ? v : Math.min(Math.max(v, lo), hi);
+    }
+    return [numeric(x.dtype, x.shape, out)];
+  },
+};
+
+export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Relu, Sigmoid, Tanh, Clip];
