@@ -33,9 +33,10 @@ export function appendRowOutputs(into: RowOutputs, more: RowOutputs): RowOutputs
 function entriesOf(name: string, v: Value, rows: number): OutputEntry[] {
   if (v.kind === 'sequence-of-maps') {
     if (v.maps.length !== rows) fail('BAD_GRAPH', `output "${name}" has ${v.maps.length} maps for ${rows} rows`);
+    // ZipMap's values are tensor(float) by the ONNX spec, so they print as float32 numbers too.
     return v.maps.map((m) => {
       const o: Record<string, number> = {};
-      for (const [label, p] of m) o[String(label)] = p;
+      for (const [label, p] of m) o[String(label)] = Math.fround(p);
       return o;
     });
   }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { numeric, strings, type Value } from '../../compiler/graph/tensor';
 import { appendRowOutputs, rowOutputs } from '../../runtime/outputs';
+import { formatJson } from '../../runtime/cli/output';
 
 const out = (entries: [string, Value][], rows: number) => rowOutputs(new Map(entries), entries.map(([n]) => n), rows);
 
@@ -41,5 +42,12 @@ describe('per-row output contract', () => {
   it('appends chunks row after row', () => {
     const a = out([['y', numeric('float64', [1], [1])]], 1);
     expect(appendRowOutputs(a, out([['y', numeric('float64', [1], [2])]], 1))).toEqual({ y: [1, 2] });
+  });
+
+  it('prints as JSON that parses back to the same value, one line per row entry', () => {
+    const value = { model: 'm', rows: 2, outputs: { label: ['a', 'b'], p: [[0.1, 0.9], [1, null]], zip: [{ 0: 0.5 }, {}] }, empty: [] };
+    const text = formatJson(value);
+    expect(JSON.parse(text)).toEqual(value);
+    expect(text).toContain('\n      [0.1,0.9],\n');
   });
 });
