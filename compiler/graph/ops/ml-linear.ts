@@ -13,6 +13,7 @@ import {
   featureDim,
   inputType,
   labelTensor,
+  logistic,
   numericInput,
   postTransform,
   probit,
@@ -176,9 +177,9 @@ function linearClassifierParams(view: NodeView): LinearClassifierParams {
   const given = classLabels(view, 'classlabels_ints', 'classlabels_strings', classCount > 1);
   let labels: ClassLabels;
   if (classCount === 1) {
-    // A single score picks between two labels; onnxruntime falls back to 0/1 ("0"/"1") unless
-    // exactly two labels are given.
-    labels = given && given.values.length === 2 ? given : given?.kind === 'string' ? { kind: 'string', values: ['0', '1'] } : { kind: 'int64', values: [0, 1] };
+    // A single score picks between two labels; without labels onnxruntime uses 0 / 1.
+    if (given && given.values.length !== 2) view.invalid(`${given.values.length} class labels for a binary classifier with one score column (expected 2)`);
+    labels = given ?? { kind: 'int64', values: [0, 1] };
   } else {
     if (given!.values.length !== classCount) view.invalid(`${given!.values.length} class labels for ${classCount} score columns`);
     labels = given!;
@@ -218,11 +219,13 @@ const LinearClassifier: OpKernel = {
     }
     let scores: Float64Array;
     if (p.addSecondClass) {
-      // onnxruntime writes [1 - s, s] from the raw score whatever the transform (PROBIT refused).
+      // onnxruntime (1.30, checked) writes [1 - s, s] where s is the logistic of the raw score
+      // under LOGISTIC and the raw score itself under every other transform (PROBIT refused).
       scores = new Float64Array(x.rows * 2);
       for (let r = 0; r < x.rows; r++) {
-        scores[2 * r] = 1 - raw[r]!;
-        scores[2 * r + 1] = raw[r]!;
+        const s = p.transform === 'LOGISTIC' ? logistic(raw[r]!) : raw[r]!;
+        scores[2 * r] = 1 - s;
+        scores[2 * r + 1] = s;
       }
     } else {
       scores = raw;
