@@ -1,0 +1,195 @@
+import { fail } from '../errors';
+import { chainAvailable, createCoeffModulus, MAX_PRIME_BITS } from './primes';
+import { galoisElement, normalizeRotationSteps } from './rotations';
+import { maxBitCount, POLY_MODULUS_DEGREES, SECURITY_BITS } from './security';
+import type { CkksParameters, ParameterRequest } from './types';
+
+/**
+ * Parameter policy (EVA-style, see DESIGN.md "Parameters"):
+ *
+ * Chain: [q0 = scale + outputBits, `depth` primes of scaleBits, P = q0's size]. The special prime P
+ * gets q0's size because q0 is the largest data prime and key-switching noise grows with
+ * max(qᵢ)/P; SEAL hands the last of two equal-size primes the larger value, so P ≥ every qᵢ.
+ *
+ * N: the smallest degree whose N/2 slots hold the layout and whose 128-bit bound holds the chain.
+ * A smaller N is ~3–6× faster per op, so a smaller N wins over a larger scale.
+ *
+ * Scale: at each N, the largest scale in [minScale(N), max(40, minScale(N))] whose chain fits,
+ * also kept so that q0 = scale + outputBits ≤ 60 bits. 40 bits is the preferred ceiling (SEAL's
+ * examples; plenty for ML outputs); going lower is what lets a small N hold a deep circuit.
+ * minScale(N) = max(20, precisionBits + noiseBits(N)), where noiseBits(N) = log2(N) + 2 is a
+ * heuristic for the bits CKKS noise eats after a few rescales (fresh error ~√N·σ, rescale
+ * rounding ~√(N·h/12) with h ≈ 2N/3 secret weight, plus a little growth). A forced scaleBits
+ * bypasses the policy; `expectedPrecisionBits` then says what it leaves.
+ */
+export const PREFERRED_SCALE_BITS = 40;
+export const MIN_SCALE_BITS = 20;
+export const DEFAULT_OUTPUT_BITS = 20;
+export const DEFAULT_PRECISION_BITS = 10;
+
+export function noiseBits(polyModulusDegree: number): number {
+  return Math.log2(polyModulusDegree) + 2;
+}
+
+export function minScaleBits(polyModulusDegree: number, precisionBits: number): number {
+  return Math.max(MIN_SCALE_BITS, Math.ceil(precisionBits + noiseBits(polyModulusDegree)));
+}
+
+/** Scale sizes the policy would try at N, best (largest) first; empty when none can work. */
+export function scaleCandidates(polyModulusDegree: number, outputBits: number, precisionBits: number): number[] {
+  const lo = minScaleBits(polyModulusDegree, precisionBits);
+  const hi = Math.min(Math.max(PREFERRED_SCALE_BITS, lo), MAX_PRIME_BITS - outputBits);
+  const out: number[] = [];
+  for (let s = hi; s >= lo; s--) out.push(s);
+  return out;
+}
+
+/** The bit sizes handed to CoeffModulus.Create. */
+export function chainBits(scaleBits: number, outputBits: number, depth: number): number[] {
+  const first = scaleBits + outputBits;
+  return [first, ...Array<number>(depth).fill(scaleBits), first];
+}
+
+/**
+ * Bits above the scale for values up to `maxAbs` in magnitude: the integer part, a sign bit and
+ * `guardBits` for noise and for inputs a little outside the calibrated range.
+ */
+export function outputBitsForMagnitude(maxAbs: number, guardBits = 2): number {
+  if (!(maxAbs >= 0) || !Number.isFinite(maxAbs)) fail('BAD_ARGUMENT', `output magnitude ${maxAbs} is not a finite number`);
+  return Math.max(0, Math.ceil(Math.log2(Math.max(maxAbs, 1)))) + 1 + guardBits;
+}
+
+/** Fractional bits so that CKKS noise stays below a quarter of an allowed absolute error. */
+export function precisionBitsForError(maxError: number): number {
+  if (!(maxError > 0) || !Number.isFinite(maxError)) fail('BAD_ARGUMENT', `max error ${maxError} must be a positive number`);
+  return Math.max(0, Math.ceil(-Math.log2(maxError)) + 2);
+}
+
+function checkInteger(name: string, value: number, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    fail('BAD_ARGUMENT', `${name} must be an integer in [${min}, ${max}], got ${value}`);
+  }
+}
+
+function sum(values: readonly number[]): number {
+  return values.reduce((a, b) => a + b, 0);
+}
+
+function build(
+  polyModulusDegree: number,
+  bits: number[],
+  scaleBits: number,
+  outputBits: number,
+  depth: number,
+  rotationSteps: readonly number[],
+): CkksParameters {
+  const primes = createCoeffModulus(polyModulusDegree, bits);
+  const slots = polyModulusDegree / 2;
+  const steps = normalizeRotationSteps(rotationSteps, slots);
+  return {
+    scheme: 'ckks',
+    polyModulusDegree,
+    coeffModulusBits: bits,
+    primes: primes.map((p) => p.toString()),
+    primesApprox: primes.map((p) => Number(p)),
+    scaleBits,
+    outputBits,
+    levels: depth,
+    securityBits: SECURITY_BITS,
+    maxBitCount: maxBitCount(polyModulusDegree)!,
+    totalBits: sum(bits),
+    slots,
+    rotationSteps: steps,
+    galoisElements: steps.map((s) => galoisElement(s, polyModulusDegree)),
+    expectedPrecisionBits: Math.max(0, Math.floor(scaleBits - noiseBits(polyModulusDegree))),
+  };
+}
+
+/** Smallest N (and, at that N, the largest scale) that meets the request; PARAMS error otherwise. */
+export function selectParameters(request: ParameterRequest): CkksParameters {
+  const { depth, slotsNeeded } = request;
+  const outputBits = request.outputBits ?? DEFAULT_OUTPUT_BITS;
+  const precisionBits = request.precisionBits ?? DEFAULT_PRECISION_BITS;
+  checkInteger('depth', depth, 0, 62);
+  checkInteger('slotsNeeded', slotsNeeded, 1, Number.MAX_SAFE_INTEGER);
+  checkInteger('outputBits', outputBits, 0, MAX_PRIME_BITS - MIN_SCALE_BITS);
+  if (!(precisionBits >= 0) || !Number.isFinite(precisionBits)) {
+    fail('BAD_ARGUMENT', `precisionBits must be a non-negative number, got ${precisionBits}`);
+  }
+  const forcedScale = request.scaleBits;
+  if (forcedScale !== undefined) {
+    checkInteger('scaleBits', forcedScale, MIN_SCALE_BITS, MAX_PRIME_BITS);
+    if (forcedScale + outputBits > MAX_PRIME_BITS) {
+      fail(
+        'PARAMS',
+        `the first prime would need ${forcedScale} scale + ${outputBits} output bits = ${forcedScale + outputBits} > ${MAX_PRIME_BITS} bits: use smaller scale bits`,
+      );
+    }
+  }
+  if (request.preferN !== undefined && maxBitCount(request.preferN) === undefined) {
+    fail('PARAMS', `polynomial degree ${request.preferN} is not one of ${POLY_MODULUS_DEGREES.join(', ')}`);
+  }
+  const degrees = request.preferN !== undefined ? [request.preferN] : POLY_MODULUS_DEGREES;
+
+  let largestSlotFit: number | undefined;
+  for (const n of degrees) {
+    if (n / 2 < slotsNeeded) continue;
+    largestSlotFit = n;
+    const bound = maxBitCount(n)!;
+    const scales = forcedScale !== undefined ? [forcedScale] : scaleCandidates(n, outputBits, precisionBits);
+    for (const scaleBits of scales) {
+      const bits = chainBits(scaleBits, outputBits, depth);
+      if (sum(bits) <= bound && chainAvailable(n, bits)) {
+        return build(n, bits, scaleBits, outputBits, depth, request.rotationSteps ?? []);
+      }
+    }
+  }
+  return refuse(request, outputBits, precisionBits, largestSlotFit);
+}
+
+/** Says why nothing fits, and what to change. */
+function refuse(
+  request: ParameterRequest,
+  outputBits: number,
+  precisionBits: number,
+  largestSlotFit: number | undefined,
+): never {
+  const { depth, slotsNeeded, preferN } = request;
+  if (largestSlotFit === undefined) {
+    if (preferN !== undefined) {
+      fail('PARAMS', `the layout needs ${slotsNeeded} slots but N=${preferN} has ${preferN / 2}: choose a larger polynomial degree`);
+    }
+    const top = POLY_MODULUS_DEGREES[POLY_MODULUS_DEGREES.length - 1]!;
+    fail(
+      'PARAMS',
+      `the layout needs ${slotsNeeded} slots but the largest polynomial degree ${top} has ${top / 2}: use the batch layout or fewer samples per ciphertext`,
+    );
+  }
+  const n = largestSlotFit;
+  const bound = maxBitCount(n)!;
+  const forced = request.scaleBits !== undefined;
+  const scale = forced ? request.scaleBits! : minScaleBits(n, precisionBits);
+  if (!forced && scale + outputBits > MAX_PRIME_BITS) {
+    fail(
+      'PARAMS',
+      `outputs need ${outputBits} bits above a ${scale}-bit scale (precision ${precisionBits} bits at N=${n}), more than a ${MAX_PRIME_BITS}-bit prime holds: use a bigger --max-error or keep output values smaller`,
+    );
+  }
+  const bits = chainBits(scale, outputBits, depth);
+  const first = bits[0]!;
+  const maxDepth = Math.max(0, Math.floor((bound - 2 * first) / scale));
+  const where = preferN !== undefined ? `N=${n}` : `the largest polynomial degree N=${n}`;
+  const advice = forced
+    ? 'use smaller scale bits, lower-degree activations (--degree, or a bigger --max-error) or fewer activation layers'
+    : 'use lower-degree activations (--degree, or a bigger --max-error) or fewer activation layers' +
+      (preferN !== undefined ? ', or a larger polynomial degree' : '');
+  if (sum(bits) <= bound) {
+    // The bound holds but SEAL cannot find enough NTT primes of that size at this N.
+    fail('PARAMS', `${where} has too few ${scale}-bit primes ≡ 1 mod ${2 * n} for depth ${depth}: use larger scale bits or a smaller polynomial degree`);
+  }
+  fail(
+    'PARAMS',
+    `depth ${depth} does not fit under ${SECURITY_BITS}-bit security: ${where} holds at most ${maxDepth} levels at a ${scale}-bit scale ` +
+      `(${first} + ${depth}×${scale} + ${first} = ${sum(bits)} > ${bound} bits): ${advice}`,
+  );
+}
