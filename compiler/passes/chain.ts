@@ -18,7 +18,7 @@ export interface AffineStage {
   readonly bias: Float64Array;
 }
 
-export type ActivationFn = 'relu' | 'sigmoid' | 'tanh';
+export type ActivationFn = 'relu' | 'sigmoid' | 'tanh' | 'gelu' | 'silu';
 
 export interface ActivationStage {
   readonly kind: 'activation';

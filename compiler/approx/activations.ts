@@ -1,0 +1,58 @@
+import type { ActivationFn } from '../passes/chain';
+
+/** An activation as the fitter sees it: a float64 function plus the facts that make fits cheaper. */
+export interface Activation {
+  readonly fn: ActivationFn;
+  readonly eval: (x: number) => number;
+  /**
+   * Points where f is not smooth. Error grids include them, because the worst error of a
+   * polynomial fit sits exactly at a kink and a uniform grid can step over it.
+   */
+  readonly kinks: readonly number[];
+  /**
+   * f(x) − offset is odd when set (sigmoid − ½, tanh). On a range symmetric about 0 the fit then
+   * has only odd Chebyshev terms, which the evaluator skips for free.
+   */
+  readonly oddAbout?: number;
+}
+
+/** 1/(1+e^−x) written so neither branch overflows. */
+export function sigmoid(x: number): number {
+  if (x >= 0) return 1 / (1 + Math.exp(-x));
+  const e = Math.exp(x);
+  return e / (1 + e);
+}
+
+/**
+ * erf to about 1 ulp: erf(x) = 2/√π · e^(−x²) · Σ 2ⁿ x^(2n+1) / (1·3·…·(2n+1)). Every term is
+ * positive, so there is no cancellation; beyond |x| = 6 erf is 1 in float64.
+ */
+export function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (ax >= 6) return Math.sign(x);
+  const x2 = ax * ax;
+  let term = ax;
+  let sum = ax;
+  for (let n = 1; n < 500; n++) {
+    term *= (2 * x2) / (2 * n + 1);
+    sum += term;
+    if (term < sum * 1e-17) break;
+  }
+  const value = (2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * sum;
+  return x < 0 ? -value : value;
+}
+
+const ACTIVATIONS: Record<ActivationFn, Activation> = {
+  relu: { fn: 'relu', eval: (x) => (x > 0 ? x : 0), kinks: [0] },
+  sigmoid: { fn: 'sigmoid', eval: sigmoid, kinks: [], oddAbout: 0.5 },
+  tanh: { fn: 'tanh', eval: Math.tanh, kinks: [], oddAbout: 0 },
+  // ONNX Gelu with approximate="none": x·Φ(x).
+  gelu: { fn: 'gelu', eval: (x) => 0.5 * x * (1 + erf(x / Math.SQRT2)), kinks: [] },
+  silu: { fn: 'silu', eval: (x) => x * sigmoid(x), kinks: [] },
+};
+
+export function activation(fn: ActivationFn): Activation {
+  return ACTIVATIONS[fn];
+}
+
+export const ACTIVATION_FNS: readonly ActivationFn[] = Object.keys(ACTIVATIONS) as ActivationFn[];
