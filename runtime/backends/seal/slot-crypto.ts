@@ -1,0 +1,74 @@
+import type { Ciphertext, SecretKey } from 'node-seal';
+import { fail } from '../../../compiler/errors';
+import { freeAll, type SealCkksContext } from './context';
+import { copyBytes } from './keys';
+
+/**
+ * The client's secret-key operations on slot vectors. Inputs are encrypted symmetrically with
+ * the secret key, which the client holds anyway: SEAL can then send the ciphertext's random half
+ * as a seed, so uploads are about half the size of public-key ciphertexts. (node-seal's Encryptor
+ * cannot be built without a public key, so one is derived from the secret key locally; it is
+ * never used or sent.)
+ */
+export interface SlotCrypto {
+  /** Seeded, zstd-compressed ciphertext of `values` (length ≤ slots, rest zero) at `level` and `scale`. */
+  encrypt(values: Float64Array, level: number, scale: number): Uint8Array;
+  /** All slots of a ciphertext. */
+  decrypt(ct: Ciphertext): Float64Array;
+  dispose(): void;
+}
+
+export function createSlotCrypto(ctx: SealCkksContext, secretKey: SecretKey): SlotCrypto {
+  const { seal } = ctx;
+  const keygen = new seal.KeyGenerator(ctx.context, secretKey);
+  const publicKey = keygen.createPublicKey();
+  keygen.delete();
+  const encryptor = new seal.Encryptor(ctx.context, publicKey, secretKey);
+  publicKey.delete();
+  const decryptor = new seal.Decryptor(ctx.context, secretKey);
+  let disposed = false;
+  const alive = () => {
+    if (disposed) fail('BAD_ARGUMENT', 'the client keys were used after being disposed');
+  };
+  return {
+    encrypt(values, level, scale) {
+      alive();
+      if (values.length > ctx.slots) fail('BAD_ARGUMENT', `${values.length} values do not fit ${ctx.slots} slots`);
+      const slots = values.length === ctx.slots ? values : padded(values, ctx.slots);
+      const pt = new seal.Plaintext();
+      try {
+        ctx.encoder.encode(slots, scale, pt);
+        if (level < ctx.maxLevel) ctx.evaluator.plainModSwitchToInplace(pt, ctx.parmsIdAt(level));
+        const serializable = encryptor.encryptSymmetricSerializable(pt);
+        try {
+          return copyBytes(serializable.saveToArray(seal.ComprModeType.zstd));
+        } finally {
+          serializable.delete();
+        }
+      } finally {
+        pt.delete();
+      }
+    },
+    decrypt(ct) {
+      alive();
+      const pt = new seal.Plaintext();
+      try {
+        decryptor.decrypt(ct, pt);
+        return Float64Array.from(ctx.encoder.decodeFloat64(pt) as ArrayLike<number>);
+      } finally {
+        pt.delete();
+      }
+    },
+    dispose() {
+      if (disposed) return;
+      disposed = true;
+      freeAll(encryptor, decryptor);
+    },
+  };
+}
+
+function padded(values: Float64Array, slots: number): Float64Array {
+  const out = new Float64Array(slots);
+  out.set(values);
+  return out;
+}
