@@ -1,0 +1,123 @@
+/**
+ * ZipMap, ArrayFeatureExtractor, Binarizer and Imputer on hand-made one-node models.
+ */
+import { describe, expect, it } from 'vitest';
+import { DeepPowersError } from '../../compiler/errors';
+import { importModel } from '../../compiler/onnx/import';
+import { oneNodeModel, plain, runOnnxruntime, runReference, type Attr } from '../helpers/ml-model';
+
+const X = 'X';
+
+function refusal(bytes: Uint8Array): DeepPowersError {
+  try {
+    importModel(bytes, 'test model');
+  } catch (e) {
+    expect(e).toBeInstanceOf(DeepPowersError);
+    return e as DeepPowersError;
+  }
+  throw new Error('model was accepted');
+}
+
+describe('ZipMap', () => {
+  const zipMap = (labels: Attr, width = 3) =>
+    oneNodeModel({
+      opType: 'ZipMap',
+      attributes: 'strings' in labels ? { classlabels_strings: labels } : { classlabels_int64s: labels },
+      inputs: [{ name: X, type: 'float32', shape: ['N', width] }],
+      outputs: [{ name: 'Z', type: 'strings' in labels ? 'seq-map-string' : 'seq-map-int64' }],
+    });
+
+  it('makes one map per row keyed by string labels, in label order', () => {
+    const z = runReference(zipMap({ strings: ['cat', 'dog', 'eel'] }), X, [[0.5, 0.25, 0.25], [0, 1, 0]]).get('Z')!;
+    expect(z.kind).toBe('sequence-of-maps');
+    expect(plain(z)).toEqual({
+      maps: [
+        [['cat', 0.5], ['dog', 0.25], ['eel', 0.25]],
+        [['cat', 0], ['dog', 1], ['eel', 0]],
+      ],
+    });
+    expect(z.kind === 'sequence-of-maps' && z.keyType).toBe('string');
+  });
+
+  it('keys by int64 labels', () => {
+    const z = runReference(zipMap({ ints: [3, 1, 2] }), X, [[0.125, 0.5, 0.375]]).get('Z')!;
+    expect(plain(z)).toEqual({ maps: [[[3, 0.125], [1, 0.5], [2, 0.375]]] });
+  });
+
+  it('types its output as a sequence of maps at import', () => {
+    const graph = importModel(zipMap({ ints: [0, 1, 2] }));
+    expect(graph.outputs[0]!.type).toEqual({ kind: 'sequence-of-maps', keyType: 'int64', valueType: 'float32' });
+  });
+
+  it('refuses an input width that differs from the label count, and repeated labels', () => {
+    expect(refusal(zipMap({ ints: [0, 1] }, 3)).message).toMatch(/3 columns but 2 class labels/);
+    expect(refusal(zipMap({ strings: ['a', 'a', 'b'] })).message).toMatch(/repeat a key/);
+  });
+});
+
+describe('ArrayFeatureExtractor', () => {
+  const extractor = (indices: number[], indexShape: number[], width = 4) =>
+    oneNodeModel({
+      opType: 'ArrayFeatureExtractor',
+      inputs: [{ name: X, type: 'float32', shape: ['N', width] }],
+      int64Initializers: { idx: { shape: indexShape, values: indices } },
+      outputs: [{ name: 'Z', type: 'float32' }],
+    });
+  const rows = [
+    [10, 11, 12, 13],
+    [20, 21, 22, 23],
+  ];
+
+  it('gathers columns of the last axis, in index order and with repeats', async () => {
+    const bytes = extractor([3, 0, 3], [3]);
+    expect(plain(runReference(bytes, X, rows).get('Z')!)).toEqual({ shape: [2, 3], data: [13, 10, 13, 23, 20, 23] });
+    expect(await runOnnxruntime(bytes, X, rows, ['Z'])).toEqual(new Map([['Z', { shape: [2, 3], data: [13, 10, 13, 23, 20, 23] }]]));
+  });
+
+  it('takes a scalar index as one column (skl2onnx positive_class_index)', () => {
+    expect(plain(runReference(extractor([1], []), X, rows).get('Z')!)).toEqual({ shape: [2, 1], data: [11, 21] });
+  });
+
+  it('types the output shape at import', () => {
+    const graph = importModel(extractor([0, 2], [2]));
+    expect(graph.outputs[0]!.type).toEqual({ kind: 'tensor', dtype: 'float32', shape: ['N', 2] });
+  });
+
+  it('refuses an index outside the last axis', () => {
+    expect(() => runReference(extractor([4], [1]), X, rows)).toThrow(/index 4 is out of range for a last axis of 4/);
+    expect(() => runReference(extractor([-1], [1]), X, rows)).toThrow(DeepPowersError);
+  });
+});
+
+describe('Binarizer and Imputer', () => {
+  it('Binarizer maps x > threshold to 1, else 0', () => {
+    const bytes = oneNodeModel({
+      opType: 'Binarizer',
+      attributes: { threshold: { float: 0.5 } },
+      inputs: [{ name: X, type: 'float32', shape: ['N', 3] }],
+      outputs: [{ name: 'Y', type: 'float32' }],
+    });
+    expect(plain(runReference(bytes, X, [[0.5, 0.75, -1]]).get('Y')!)).toEqual({ shape: [1, 3], data: [0, 1, 0] });
+    expect(() => runReference(bytes, X, [[NaN, 0, 0]])).toThrow(/element 0 is NaN/);
+  });
+
+  it('Binarizer without a threshold is refused (spec and onnxruntime defaults differ)', () => {
+    const bytes = oneNodeModel({ opType: 'Binarizer', inputs: [{ name: X, type: 'float32', shape: ['N', 3] }], outputs: [{ name: 'Y', type: 'float32' }] });
+    expect(refusal(bytes).message).toMatch(/explicit "threshold"/);
+  });
+
+  it('Imputer replaces NaN (or a sentinel) with per-feature values', async () => {
+    const imputer = (replaced: number) =>
+      oneNodeModel({
+        opType: 'Imputer',
+        attributes: { imputed_value_floats: { floats: [1, 2, 3] }, replaced_value_float: { float: replaced } },
+        inputs: [{ name: X, type: 'float32', shape: ['N', 3] }],
+        outputs: [{ name: 'Y', type: 'float32' }],
+      });
+    const rows = [[NaN, 5, -1], [4, NaN, NaN]];
+    expect(plain(runReference(imputer(NaN), X, rows).get('Y')!)).toEqual({ shape: [2, 3], data: [1, 5, -1, 4, 2, 3] });
+    expect(await runOnnxruntime(imputer(NaN), X, rows, ['Y'])).toEqual(new Map([['Y', { shape: [2, 3], data: [1, 5, -1, 4, 2, 3] }]]));
+    const sentinel = plain(runReference(imputer(-1), X, rows).get('Y')!);
+    expect('data' in sentinel && sentinel.data.slice(0, 3)).toEqual([NaN, 5, 3]);
+  });
+});
