@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
@@ -94,18 +94,28 @@ describe('deeppowers command line', () => {
     expect(r.stdout).toMatch(/imports cleanly: no: unsupported operator: NoSuchOp node/);
   });
 
-  it('predict --json prints outputs keyed by ONNX output name, matching the fixture', () => {
-    const fixture = JSON.parse(readFileSync(join(FIXTURE, 'data.json'), 'utf8'));
-    const r = cli('predict', join(FIXTURE, 'model.onnx'), '--data', join(FIXTURE, 'data.json'), '--mode', 'reference', '--json');
-    expect(r.code, r.stderr).toBe(0);
-    const out = JSON.parse(r.stdout);
-    expect(out.mode).toBe('reference');
-    expect(out.rows).toBe(fixture.test_inputs.length);
-    expect(Object.keys(out.outputs)).toEqual(['label', 'probabilities']);
-    expect(out.outputs.label).toEqual(fixture.expected.label);
-    out.outputs.probabilities.forEach((p: number[], i: number) => {
-      p.forEach((v, j) => expect(Math.abs(v - fixture.expected.probabilities[i][j])).toBeLessThan(1e-4));
-    });
+  it('predict --json matches every fixture\'s expected outputs, keyed by ONNX output name', () => {
+    const fixtures = readdirSync(join(ROOT, 'test', 'fixtures')).filter((d) => existsSync(join(ROOT, 'test', 'fixtures', d, 'data.json')));
+    expect(fixtures.length).toBeGreaterThan(0);
+    for (const name of fixtures) {
+      const dir = join(ROOT, 'test', 'fixtures', name);
+      const fixture = JSON.parse(readFileSync(join(dir, 'data.json'), 'utf8'));
+      const r = cli('predict', join(dir, 'model.onnx'), '--data', join(dir, 'data.json'), '--json');
+      expect(r.code, `${name}: ${r.stderr}`).toBe(0);
+      const out = JSON.parse(r.stdout);
+      expect(out.mode).toBe('reference');
+      expect(out.rows).toBe(fixture.test_inputs.length);
+      expect(Object.keys(out.outputs), name).toEqual(fixture.output_names);
+      for (const c of fixture.compare as { output: string; expected: string; kind: 'exact' | 'close' }[]) {
+        const got = out.outputs[c.output].map(flatValues);
+        const want = fixture.expected[c.expected].map(flatValues);
+        expect(got.length, `${name} ${c.output}`).toBe(fixture.test_inputs.length);
+        got.forEach((g: (number | string)[], i: number) => {
+          if (c.kind === 'exact') expect(g, `${name} ${c.output} row ${i + 1}`).toEqual(want[i]);
+          else g.forEach((v, j) => expect(Math.abs((v as number) - want[i][j]), `${name} ${c.output} row ${i + 1}`).toBeLessThanOrEqual(1e-4 * Math.max(1, Math.abs(want[i][j]))));
+        });
+      }
+    }
   });
 
   it('predict reads CSV with a header and prints a table, one line per row', () => {
@@ -180,11 +190,19 @@ describe('deeppowers command line', () => {
   });
 });
 
+/** A row entry as a flat list: scalars, nested arrays and ZipMap objects (in label order). */
+function flatValues(e: unknown): (number | string)[] {
+  if (Array.isArray(e)) return e.flatMap(flatValues);
+  if (e !== null && typeof e === 'object') return Object.values(e as Record<string, number>);
+  return [e as number | string];
+}
+
 /** The bundled model with its first node's op_type changed to one nobody implements. */
 function unsupportedOpModel(): string {
   const { onnx } = onnxProto;
   const model = onnx.ModelProto.decode(readFileSync(MODEL));
-  model.graph!.node[0]!.opType = 'NoSuchOp';
-  model.graph!.node[0]!.domain = '';
+  const first = model.graph!.node![0]!;
+  first.opType = 'NoSuchOp';
+  first.domain = '';
   return file('unsupported.onnx', onnx.ModelProto.encode(model).finish());
 }

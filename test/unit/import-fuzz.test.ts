@@ -118,6 +118,10 @@ function importOrRefuse(bytes: Uint8Array, name: string, outcome: Outcome): void
  */
 const { onnx } = onnxProto;
 type ModelProto = onnxProto.onnx.ModelProto;
+type NodeProto = onnxProto.onnx.NodeProto;
+type AttributeProto = onnxProto.onnx.AttributeProto;
+type TensorProto = onnxProto.onnx.TensorProto;
+type ValueInfoProto = onnxProto.onnx.ValueInfoProto;
 const OPS = [...kernels.keys()].map((k) => k.split('::') as [string, string]);
 const ODD_INTS = [-1, 0, 1, 2, 3, -3, 7, 1 << 30, -(2 ** 31), 2 ** 40];
 const ODD_FLOATS = [0, -1, 1e-30, 1e30, NaN, Infinity, -Infinity, 0.5];
@@ -125,8 +129,13 @@ const ODD_FLOATS = [0, -1, 1e-30, 1e30, NaN, Infinity, -Infinity, 0.5];
 function mutateStructure(model: ModelProto, rand: () => number): string {
   const int = (n: number) => Math.floor(rand() * n);
   const pick = <T>(xs: readonly T[]): T => xs[int(xs.length)]!;
-  const g = model.graph!;
-  const node = g.node.length > 0 ? pick(g.node) : undefined;
+  // Decoded messages hold every repeated field as an array; the I* interfaces do not say so.
+  const g = model.graph as onnxProto.onnx.GraphProto;
+  const nodes = g.node as NodeProto[];
+  const initializers = g.initializer as TensorProto[];
+  const inputs = g.input as ValueInfoProto[];
+  const node = nodes.length > 0 ? pick(nodes) : undefined;
+  const attributes = (node?.attribute ?? []) as AttributeProto[];
   switch (int(8)) {
     case 0: {
       if (!node) return 'no node';
@@ -136,7 +145,7 @@ function mutateStructure(model: ModelProto, rand: () => number): string {
       return `${node.name}: op → ${op}`;
     }
     case 1: {
-      const a = node && node.attribute.length > 0 ? pick(node.attribute) : undefined;
+      const a = attributes.length > 0 ? pick(attributes) : undefined;
       if (!a) return 'no attribute';
       a.i = pick(ODD_INTS);
       a.f = pick(ODD_FLOATS);
@@ -147,7 +156,7 @@ function mutateStructure(model: ModelProto, rand: () => number): string {
       return `${node!.name}: attribute ${a.name}`;
     }
     case 2: {
-      const t = g.initializer.length > 0 ? pick(g.initializer) : undefined;
+      const t = initializers.length > 0 ? pick(initializers) : undefined;
       if (!t || t.dims.length === 0) return 'no initializer';
       // Same element count, other shape: data stays valid, shapes stop fitting.
       t.dims = int(2) ? [...t.dims].reverse() : [1, ...t.dims];
@@ -156,32 +165,31 @@ function mutateStructure(model: ModelProto, rand: () => number): string {
     case 3: {
       if (!node) return 'no node';
       if (node.input.length > 0 && int(2)) node.input.splice(int(node.input.length), 1);
-      else node.input.push(pick([...g.initializer.map((t) => t.name), ...g.input.map((i) => i.name ?? '')]));
+      else node.input.push(pick([...initializers.map((t) => t.name), ...inputs.map((i) => i.name)]));
       return `${node.name}: inputs`;
     }
     case 4: {
-      const dims = g.input[0]?.type?.tensorType?.shape?.dim;
+      const dims = inputs[0]?.type?.tensorType?.shape?.dim as onnxProto.onnx.TensorShapeProto.Dimension[] | undefined;
       if (!dims || dims.length === 0) return 'no input shape';
       const d = pick(dims);
-      d.dimParam = '';
+      delete (d as { dimParam?: string }).dimParam;
       d.dimValue = pick([0, 1, 2, 5, 1 << 20]);
       return 'graph input dim';
     }
     case 5: {
-      const o = pick(model.opsetImport);
+      const o = pick(model.opsetImport as onnxProto.onnx.OperatorSetIdProto[]);
       o.version = pick([1, 2, 5, 7, 9, 11, 13, 18, 21, 30]);
       return `opset ${o.domain || 'ai.onnx'} → ${o.version}`;
     }
     case 6: {
-      if (!node || node.attribute.length === 0) return 'no attribute';
-      node.attribute.splice(int(node.attribute.length), 1);
+      if (!node || attributes.length === 0) return 'no attribute';
+      attributes.splice(int(attributes.length), 1);
       return `${node.name}: attribute dropped`;
     }
     default: {
-      if (g.node.length < 2) return 'one node';
-      const i = int(g.node.length);
-      const [n] = g.node.splice(i, 1);
-      g.node.splice(int(g.node.length + 1), 0, n!);
+      if (nodes.length < 2) return 'one node';
+      const [n] = nodes.splice(int(nodes.length), 1);
+      nodes.splice(int(nodes.length + 1), 0, n!);
       return 'node order';
     }
   }
