@@ -4,9 +4,13 @@
  * onnxruntime special-cases, and malformed trees refused at import. Where onnxruntime's
  * behaviour is the specification, the test runs the same model through onnxruntime-node.
  */
+import { readFileSync } from 'node:fs';
+import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
+import { runGraph } from '../../compiler/graph/interpreter';
 import { importModel } from '../../compiler/onnx/import';
+import { inputTensor, loadFixture } from '../helpers/fixtures';
 import { oneNodeModel, plain, runOnnxruntime, runReference, type Attr, type Plain } from '../helpers/ml-model';
 
 const X = 'X';
@@ -319,5 +323,39 @@ describe('malformed tree ensembles are refused at import', () => {
   it('an unknown aggregate function or post-transform', () => {
     expect(refusal(regressor([stump('BRANCH_LEQ')], { aggregate_function: { string: 'MEDIAN' } })).message).toMatch(/aggregate_function "MEDIAN"/);
     expect(refusal(regressor([stump('BRANCH_LEQ')], { post_transform: { string: 'TANH' } })).message).toMatch(/post_transform "TANH"/);
+  });
+});
+
+describe('tree attribute mutations', () => {
+  it('never hang or escape as anything but DeepPowersError (500 seeded mutations of the fixture tree)', () => {
+    const f = loadFixture('sk_tree_breast_cancer');
+    const original = readFileSync(f.modelPath);
+    const feeds = new Map([[f.data.input_name, inputTensor(f.data, f.data.test_inputs.slice(0, 5))]]);
+    let seed = 12345;
+    const rand = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    let accepted = 0;
+    for (let i = 0; i < 500; i++) {
+      const model = onnxProto.onnx.ModelProto.decode(original);
+      const attrs = model.graph!.node![0]!.attribute!;
+      for (let k = 0; k < 1 + rand(3); k++) {
+        const a = attrs[rand(attrs.length)]!;
+        if (a.ints && a.ints.length > 0) a.ints[rand(a.ints.length)] = rand(40) - 5;
+        else if (a.floats && a.floats.length > 0) a.floats[rand(a.floats.length)] = [NaN, -1, 0, 1e30][rand(4)]!;
+        else if (a.strings && a.strings.length > 0) a.strings[rand(a.strings.length)] = new TextEncoder().encode(['LEAF', 'BRANCH_GT', 'BOGUS'][rand(3)]!);
+        if (rand(10) === 0) (a.ints ?? []).pop();
+      }
+      try {
+        const graph = importModel(onnxProto.onnx.ModelProto.encode(model).finish());
+        runGraph(graph, feeds);
+        accepted++;
+      } catch (e) {
+        expect(e, String(e)).toBeInstanceOf(DeepPowersError);
+      }
+    }
+    // Some mutations (a changed threshold or weight) leave a valid model.
+    expect(accepted).toBeGreaterThan(0);
   });
 });
