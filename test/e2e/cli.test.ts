@@ -1,9 +1,12 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
+import { DeepPowersError } from '../../compiler/errors';
+import { startProgress } from '../../runtime/cli/progress';
+import { reportError } from '../../runtime/cli/report-error';
 
 /**
  * The command line as users run it: a real `node bin/deeppowers.js` process (on the Node that
@@ -187,6 +190,48 @@ describe('deeppowers command line', () => {
       expect(m.outputs[m.label_output]).toHaveLength(m.rows);
       expect(m.correct, m.name).toBe(m.rows);
     }
+  });
+});
+
+describe('error reporting inside the process', () => {
+  afterEach(() => vi.restoreAllMocks());
+
+  function capture(run: () => number): { code: number; stdout: string; stderr: string } {
+    let stdout = '';
+    let stderr = '';
+    vi.spyOn(process.stdout, 'write').mockImplementation((s) => ((stdout += String(s)), true));
+    vi.spyOn(process.stderr, 'write').mockImplementation((s) => ((stderr += String(s)), true));
+    const code = run();
+    vi.restoreAllMocks();
+    return { code, stdout, stderr };
+  }
+
+  it('reports a DeepPowersError as one line, exit 2, and as JSON with --json', () => {
+    const r = capture(() => reportError(new DeepPowersError('BAD_DATA', 'row 2 is bad'), true, {}));
+    expect(r).toEqual({ code: 2, stdout: '{"error":{"code":"BAD_DATA","message":"row 2 is bad"}}\n', stderr: 'deeppowers: error: row 2 is bad\n' });
+  });
+
+  it('reports any other error as an internal error, exit 1, with the stack only when DEEPPOWERS_DEBUG=1', () => {
+    const quiet = capture(() => reportError(new TypeError('x is undefined'), false, {}));
+    expect(quiet.code).toBe(1);
+    expect(quiet.stderr).toMatch(/^deeppowers: internal error: x is undefined\n.*report it/);
+    expect(quiet.stderr).not.toMatch(/\n\s+at /);
+    const debug = capture(() => reportError(new TypeError('x is undefined'), false, { DEEPPOWERS_DEBUG: '1' }));
+    expect(debug.stderr).toMatch(/\n\s+at /);
+  });
+
+  it('draws progress only on a terminal', () => {
+    const writes: string[] = [];
+    const stream = (isTTY: boolean) => ({ isTTY, write: (s: string) => writes.push(s) }) as unknown as NodeJS.WriteStream;
+    const quiet = startProgress('keygen', 3, stream(false));
+    quiet.update(1);
+    quiet.finish();
+    expect(writes).toEqual([]);
+    const shown = startProgress('keygen', 3, stream(true));
+    shown.update(1);
+    shown.finish();
+    expect(writes.join('')).toMatch(/keygen: 1\/3 \(33%\).*keygen: 3\/3 \(100%\)/s);
+    expect(writes.at(-1)).toBe('\n');
   });
 });
 
