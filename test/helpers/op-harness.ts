@@ -98,7 +98,8 @@ export interface GraphSpec {
   readonly opset: number;
   readonly nodes: readonly { opType: string; inputs: string[]; outputs: string[]; attrs?: Record<string, AttributeValue> }[];
   readonly inputs: readonly { name: string; dtype: DType; shape: readonly (number | string)[] }[];
-  readonly outputs: readonly string[];
+  /** Output names, declared float32 unless a dtype is given. */
+  readonly outputs: readonly (string | { name: string; dtype: DType })[];
   readonly initializers?: Readonly<Record<string, NumericTensor>>;
 }
 
@@ -131,8 +132,8 @@ function tensorProto(name: string, t: NumericTensor): onnxProto.onnx.ITensorProt
   };
 }
 
-/** Encode a small ai.onnx graph and run it through the real importer. */
-export function importGraph(spec: GraphSpec): Graph {
+/** Encode a small ai.onnx graph as ModelProto bytes. */
+export function encodeGraph(spec: GraphSpec): Uint8Array {
   const model = onnx.ModelProto.create({
     irVersion: 8,
     producerName: 'deeppowers-tests',
@@ -150,9 +151,17 @@ export function importGraph(spec: GraphSpec): Graph {
         name: x.name,
         type: { tensorType: { elemType: ELEM[x.dtype], shape: { dim: x.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
       })),
-      output: spec.outputs.map((name) => ({ name, type: { tensorType: { elemType: ELEM.float32 } } })),
+      output: spec.outputs.map((o) => {
+        const { name, dtype } = typeof o === 'string' ? { name: o, dtype: 'float32' as DType } : o;
+        return { name, type: { tensorType: { elemType: ELEM[dtype] } } };
+      }),
       initializer: Object.entries(spec.initializers ?? {}).map(([k, v]) => tensorProto(k, v)),
     },
   });
-  return importModel(onnx.ModelProto.encode(model).finish(), 'ops-test');
+  return onnx.ModelProto.encode(model).finish();
+}
+
+/** Encode a small ai.onnx graph and run it through the real importer. */
+export function importGraph(spec: GraphSpec): Graph {
+  return importModel(encodeGraph(spec), 'ops-test');
 }

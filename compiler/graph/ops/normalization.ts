@@ -14,6 +14,8 @@ const BatchNormalization: OpKernel = {
   minOpset: 6,
   validate: (view: NodeView) => {
     if (view.opset >= 14 && view.int('training_mode', 0) !== 0) view.unsupported('training_mode 1');
+    // Before opset 7, is_test 0 (the default) meant batch statistics: a training computation.
+    if (view.opset < 7 && view.int('is_test', 0) === 0) view.unsupported('is_test 0 (training)');
     if (view.opset < 9 && view.int('spatial', 1) !== 1) view.unsupported('spatial 0 (per-activation statistics)');
     if (view.node.outputs.slice(1).some(Boolean)) view.unsupported('the training outputs (running mean/var, saved mean/var)');
   },
