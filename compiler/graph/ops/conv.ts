@@ -39,7 +39,10 @@ const Conv: OpKernel = {
     if (b?.shape && (b.shape.length !== 1 || (typeof b.shape[0] === 'number' && typeof m === 'number' && b.shape[0] !== m))) {
       view.invalid(`bias of shape [${b.shape.join(', ')}] does not match ${m} output channels`);
     }
-    const spatial = windowDims(view, x.shape.slice(2), { ceilMode: false, kernelFallback: w.shape.slice(2) });
+    const kernelKnown = view.has('kernel_shape') || w.shape.slice(2).every((d) => typeof d === 'number');
+    const spatial = kernelKnown
+      ? windowDims(view, x.shape.slice(2), { ceilMode: false, kernelFallback: w.shape.slice(2) })
+      : x.shape.slice(2).map((): Dim => null);
     return [tensorType(x.dtype, [x.shape[0]!, m!, ...spatial])];
   },
   run: (view, values) => {
