@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { DeepPowersError } from '../../compiler/errors';
 import { ONNX_DOMAIN, type ValueInfo } from '../../compiler/graph/graph';
+import { isFloatType } from '../../compiler/graph/tensor';
 import { decodeModel, type DecodedModel } from '../../compiler/onnx/decode';
 import { importModel, operatorSupport } from '../../compiler/onnx/import';
 import { formatNumber, formatType } from './format-values';
@@ -33,7 +34,10 @@ export interface InspectReport {
   readonly inputs: ValueSummary[];
   readonly outputs: ValueSummary[];
   readonly initializers: number;
-  /** Weights in initializers plus those stored in node attributes (ai.onnx.ml keeps them there). */
+  /**
+   * Floating-point values (weights) in initializers plus those in node attributes, where
+   * ai.onnx.ml keeps them. Integer tensors (shapes, pads, indices) are not parameters.
+   */
   readonly parameters: number;
   readonly initializerParameters: number;
   readonly nodes: number;
@@ -59,7 +63,7 @@ export function inspectModel(file: string): InspectReport {
     importError = { code: e.code, message: e.message };
   }
   let initializerParameters = 0;
-  for (const t of decoded.initializers.values()) initializerParameters += t.data.length;
+  for (const t of decoded.initializers.values()) if (isFloatType(t.dtype)) initializerParameters += t.data.length;
   return {
     file,
     name: decoded.name,
@@ -84,7 +88,7 @@ function attributeParameters(m: DecodedModel): number {
   for (const node of m.nodes) {
     for (const a of node.attributes.values()) {
       if (a.type === 'floats') n += a.value.length;
-      else if (a.type === 'tensor') n += a.value.data.length;
+      else if (a.type === 'tensor' && isFloatType(a.value.dtype)) n += a.value.data.length;
     }
   }
   return n;
