@@ -1,0 +1,60 @@
+import type { AffineStage, ApproxStage } from '../passes/chain';
+import type { CircuitBuilder } from './builder';
+import { diagonal, planMatVec } from './bsgs-plan';
+import { nextPowerOfTwo } from './constant-pool';
+import type { ValueId } from './ir';
+
+/**
+ * vector layout: one sample per ciphertext, its features replicated across the slots with period
+ * n' (next power of two ≥ n, zero-padded). An affine layer is a Halevi–Shoup product with
+ * baby-step giant-step rotations (see bsgs-plan.ts) whose result is replicated with period m',
+ * exactly what the next layer reads, so layers chain with no re-layout. Elementwise polynomials
+ * act on all slots at once; padding slots carry p(0), which the next layer's zero columns ignore.
+ */
+
+/** Replication period of a vector of length n. */
+export function vectorPeriod(n: number): number {
+  return nextPowerOfTwo(n);
+}
+
+/** Slots the chain needs: the widest period any layer works in. */
+export function vectorSlotsNeeded(stages: readonly ApproxStage[]): number {
+  let need = 1;
+  for (const s of stages) {
+    const sizes = s.kind === 'affine' ? [s.inSize, s.outSize] : [s.size];
+    for (const n of sizes) need = Math.max(need, nextPowerOfTwo(n));
+  }
+  return need;
+}
+
+/** y = W·x + b for x replicated with period n'; returns y replicated with period m', canonical. */
+export function lowerVectorAffine(b: CircuitBuilder, x: ValueId, stage: AffineStage): ValueId {
+  const plan = planMatVec(stage.weights, stage.outSize, stage.inSize);
+  const g = plan.babyStep;
+  const babies = new Map<number, ValueId>();
+  const baby = (step: number): ValueId => {
+    let v = babies.get(step);
+    if (v === undefined) {
+      v = b.rotate(x, step);
+      babies.set(step, v);
+    }
+    return v;
+  };
+  const groups: ValueId[] = [];
+  for (let start = 0; start < plan.diagonalCount; start += g) {
+    const products: ValueId[] = [];
+    for (let i = start; i < Math.min(start + g, plan.diagonalCount); i++) {
+      if (!plan.used[i]) continue;
+      products.push(b.mulPlain(baby(i - start), diagonal(stage.weights, plan, i, -start)));
+    }
+    if (products.length > 0) groups.push(b.rotate(b.sum(products), start));
+  }
+  let y = b.rescale(b.sum(groups));
+  for (const step of plan.foldSteps) y = b.add(y, b.rotate(y, step));
+  if (stage.bias.some((v) => v !== 0)) {
+    const bias = new Float64Array(plan.rowsPadded);
+    bias.set(stage.bias);
+    y = b.addPlain(y, bias);
+  }
+  return y;
+}

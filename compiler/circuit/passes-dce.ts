@@ -1,0 +1,59 @@
+import { operandsOf, type Op, type ValueId } from './ir';
+
+/**
+ * Dead-code elimination: keep the ops the outputs depend on (and every input, so the input list
+ * the client packs never changes), renumber values densely, and keep only the constants still
+ * referenced (renumbered in first-use order, which keeps the result deterministic).
+ */
+export function eliminateDeadCode(
+  ops: readonly Op[],
+  constants: readonly Float64Array[],
+): { ops: Op[]; constants: Float64Array[] } {
+  const live = new Uint8Array(ops.length);
+  for (let i = ops.length - 1; i >= 0; i--) {
+    const op = ops[i]!;
+    if (op.op === 'output' || op.op === 'input') live[i] = 1;
+    if (!live[i]) continue;
+    for (const a of operandsOf(op)) live[a] = 1;
+  }
+  const newId = new Map<ValueId, ValueId>();
+  const constId = new Map<number, number>();
+  const keptConstants: Float64Array[] = [];
+  const out: Op[] = [];
+  const remap = (id: ValueId): ValueId => {
+    const n = newId.get(id);
+    if (n === undefined) throw new Error(`op refers to dead or later value ${id}`);
+    return n;
+  };
+  for (let i = 0; i < ops.length; i++) {
+    if (!live[i]) continue;
+    const op = ops[i]!;
+    let next: Op;
+    switch (op.op) {
+      case 'input':
+        next = op;
+        break;
+      case 'add':
+      case 'sub':
+      case 'mul':
+        next = { ...op, a: remap(op.a), b: remap(op.b) };
+        break;
+      case 'mulPlain':
+      case 'addPlain': {
+        let c = constId.get(op.c);
+        if (c === undefined) {
+          c = keptConstants.length;
+          keptConstants.push(constants[op.c]!);
+          constId.set(op.c, c);
+        }
+        next = { ...op, a: remap(op.a), c };
+        break;
+      }
+      default:
+        next = { ...op, a: remap(op.a) };
+    }
+    newId.set(i, out.length);
+    out.push(next);
+  }
+  return { ops: out, constants: keptConstants };
+}
