@@ -24,21 +24,29 @@ export function sigmoid(x: number): number {
 }
 
 /**
- * erf to about 1 ulp: erf(x) = 2/√π · e^(−x²) · Σ 2ⁿ x^(2n+1) / (1·3·…·(2n+1)). Every term is
- * positive, so there is no cancellation; beyond |x| = 6 erf is 1 in float64.
+ * erf to a few ulp. Below 1.5: 2/√π · e^(−x²) · Σ 2ⁿ x^(2n+1) / (1·3·…·(2n+1)), whose terms are
+ * all positive (no cancellation). Above: 1 − erfc(x) with erfc from its continued fraction
+ * e^(−x²)/√π · 1/(x + ½/(x + 1/(x + 3/2/(x + …)))), accurate relative to erfc's small value.
  */
 export function erf(x: number): number {
   const ax = Math.abs(x);
   if (ax >= 6) return Math.sign(x);
-  const x2 = ax * ax;
-  let term = ax;
-  let sum = ax;
-  for (let n = 1; n < 500; n++) {
-    term *= (2 * x2) / (2 * n + 1);
-    sum += term;
-    if (term < sum * 1e-17) break;
+  let value: number;
+  if (ax < 1.5) {
+    const x2 = ax * ax;
+    let term = ax;
+    let sum = ax;
+    for (let n = 1; n < 200; n++) {
+      term *= (2 * x2) / (2 * n + 1);
+      sum += term;
+      if (term < sum * 1e-17) break;
+    }
+    value = (2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * sum;
+  } else {
+    let fraction = ax;
+    for (let n = 80; n >= 1; n--) fraction = ax + n / 2 / fraction;
+    value = 1 - Math.exp(-ax * ax) / Math.sqrt(Math.PI) / fraction;
   }
-  const value = (2 / Math.sqrt(Math.PI)) * Math.exp(-x2) * sum;
   return x < 0 ? -value : value;
 }
 

@@ -41,7 +41,7 @@ export function remezFit(
   options: RemezOptions = {},
 ): RemezResult {
   const maxIterations = options.maxIterations ?? 60;
-  const tolerance = options.tolerance ?? 1e-6;
+  const tolerance = options.tolerance ?? 1e-10;
   const g = (t: number): number => f(fromUnit(t, range));
   const grid = searchGrid(options.gridSize ?? 20001, (options.kinks ?? []).map((x) => toUnit(x, range)));
   const gValues = grid.map(g);
@@ -49,30 +49,43 @@ export function remezFit(
   const scale = gValues.reduce((m, v) => Math.max(m, Math.abs(v)), 0) || 1;
 
   // Start from the extrema of T_{d+1}, where the Chebyshev interpolant's error nearly alternates.
-  let reference: Float64Array = new Float64Array(n);
-  for (let i = 0; i < n; i++) reference[i] = -Math.cos((Math.PI * i) / (n - 1));
-
+  // That reference is symmetric; when f has the opposite parity on it (ReLU at even degree), the
+  // levelled error comes out 0 and the exchange stalls, so a second, lopsided start follows.
+  const starts = [extremaStart(n, 1), extremaStart(n, 1.15)];
+  let reference = starts[0]!;
   let best: { coeffs: Float64Array; maxError: number } | null = null;
   let levelled = 0;
-  for (let iteration = 1; iteration <= maxIterations; iteration++) {
-    const solved = solveReference(g, reference, degree);
-    if (solved === null) return stop(false, iteration, 'the reference system is singular');
-    levelled = Math.abs(solved.levelled);
-    const coeffs = solved.coeffs;
-    const error = (t: number): number => g(t) - clenshaw(coeffs, t);
-    const errors = new Float64Array(grid.length);
-    for (let i = 0; i < grid.length; i++) errors[i] = gValues[i]! - clenshaw(coeffs, grid[i]!);
-    const extrema = alternatingExtrema(grid, errors, error, n);
-    const maxError = extrema.maxError;
-    if (best === null || maxError < best.maxError) best = { coeffs, maxError };
-    // The absolute floor is float64 noise in g itself: below it the error cannot level further.
-    if (maxError - levelled <= Math.max(tolerance * maxError, 1e-15 * scale)) {
-      return stop(true, iteration);
+  let failure = '';
+  let iteration = 0;
+  for (const start of starts) {
+    reference = start;
+    while (iteration < maxIterations) {
+      iteration++;
+      const solved = solveReference(g, reference, degree);
+      if (solved === null) {
+        failure = 'the reference system is singular';
+        break;
+      }
+      levelled = Math.abs(solved.levelled);
+      const coeffs = solved.coeffs;
+      const error = (t: number): number => g(t) - clenshaw(coeffs, t);
+      const errors = new Float64Array(grid.length);
+      for (let i = 0; i < grid.length; i++) errors[i] = gValues[i]! - clenshaw(coeffs, grid[i]!);
+      const extrema = alternatingExtrema(grid, errors, error, n);
+      const maxError = extrema.maxError;
+      if (best === null || maxError < best.maxError) best = { coeffs, maxError };
+      // The absolute floor is float64 noise in g itself: below it the error cannot level further.
+      if (maxError - levelled <= Math.max(tolerance * maxError, 1e-15 * scale)) {
+        return stop(true, iteration);
+      }
+      if (extrema.points === null) {
+        failure = 'the error does not alternate d+2 times';
+        break;
+      }
+      reference = extrema.points;
     }
-    if (extrema.points === null) return stop(false, iteration, 'the error does not alternate d+2 times');
-    reference = extrema.points;
   }
-  return stop(false, maxIterations, `no convergence in ${maxIterations} iterations`);
+  return stop(false, iteration, iteration >= maxIterations ? `no convergence in ${maxIterations} iterations` : failure);
 
   function stop(converged: boolean, iterations: number, reason?: string): RemezResult {
     return {
@@ -85,6 +98,13 @@ export function remezFit(
       ...(reason === undefined ? {} : { reason }),
     };
   }
+}
+
+/** −cos(π·s^warp) for s = i/(n−1): the extrema of T_{n−1} when warp = 1, pushed off-symmetric otherwise. */
+function extremaStart(n: number, warp: number): Float64Array {
+  const points = new Float64Array(n);
+  for (let i = 0; i < n; i++) points[i] = -Math.cos(Math.PI * (i / (n - 1)) ** warp);
+  return points;
 }
 
 /** Sorted grid on [−1, 1], uniform in arccos t, with the kinks added. */
