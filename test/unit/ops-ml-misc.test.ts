@@ -3,6 +3,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
+import { runGraph } from '../../compiler/graph/interpreter';
+import { numeric, strings } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
 import { oneNodeModel, plain, runOnnxruntime, runReference, type Attr } from '../helpers/ml-model';
 
@@ -119,5 +121,60 @@ describe('Binarizer and Imputer', () => {
     expect(await runOnnxruntime(imputer(NaN), X, rows, ['Y'])).toEqual(new Map([['Y', { shape: [2, 3], data: [1, 5, -1, 4, 2, 3] }]]));
     const sentinel = plain(runReference(imputer(-1), X, rows).get('Y')!);
     expect('data' in sentinel && sentinel.data.slice(0, 3)).toEqual([NaN, 5, 3]);
+  });
+});
+
+describe('LabelEncoder', () => {
+  it('opsets 2–3: float keys to string values, unknown keys to default_string', async () => {
+    const bytes = oneNodeModel({
+      opType: 'LabelEncoder',
+      mlOpset: 2,
+      attributes: { keys_floats: { floats: [0, 1.5, -2] }, values_strings: { strings: ['zero', 'one and a half', 'minus two'] }, default_string: { string: '?' } },
+      inputs: [{ name: X, type: 'float32', shape: ['N', 2] }],
+      outputs: [{ name: 'Y', type: 'string' }],
+    });
+    const rows = [[1.5, 0], [-2, 7]];
+    const expected = { shape: [2, 2], data: ['one and a half', 'zero', 'minus two', '?'] };
+    expect(plain(runReference(bytes, X, rows).get('Y')!)).toEqual(expected);
+    expect(await runOnnxruntime(bytes, X, rows, ['Y'])).toEqual(new Map([['Y', expected]]));
+  });
+
+  it('opsets 2–3: string keys to int64 values with default_int64', () => {
+    const bytes = oneNodeModel({
+      opType: 'LabelEncoder',
+      mlOpset: 2,
+      attributes: { keys_strings: { strings: ['a', 'b'] }, values_int64s: { ints: [10, 20] }, default_int64: { int: -7 } },
+      inputs: [{ name: X, type: 'string', shape: ['N'] }],
+      outputs: [{ name: 'Y', type: 'int64' }],
+    });
+    const y = runGraph(importModel(bytes), new Map([[X, strings([3], ['b', 'z', 'a'])]])).get('Y')!;
+    expect(plain(y)).toEqual({ shape: [3], data: [20, -7, 10] });
+  });
+
+  it('opset 1: classes_strings maps strings to their index and back', () => {
+    const model = (input: 'string' | 'int64', output: 'string' | 'int64') =>
+      oneNodeModel({
+        opType: 'LabelEncoder',
+        attributes: { classes_strings: { strings: ['x', 'y', 'z'] }, default_int64: { int: 99 }, default_string: { string: 'none' } },
+        inputs: [{ name: X, type: input, shape: ['N'] }],
+        outputs: [{ name: 'Y', type: output }],
+      });
+    const toIndex = runGraph(importModel(model('string', 'int64')), new Map([[X, strings([2], ['z', 'w'])]])).get('Y')!;
+    expect(plain(toIndex)).toEqual({ shape: [2], data: [2, 99] });
+    const graph = importModel(model('int64', 'string'));
+    expect(graph.outputs[0]!.type).toEqual({ kind: 'tensor', dtype: 'string', shape: ['N'] });
+    const toString = runGraph(graph, new Map([[X, numeric('int64', [3], [1, 5, 0])]])).get('Y')!;
+    expect(plain(toString)).toEqual({ shape: [3], data: ['y', 'none', 'x'] });
+  });
+
+  it('refuses keys and values of different lengths', () => {
+    const bytes = oneNodeModel({
+      opType: 'LabelEncoder',
+      mlOpset: 2,
+      attributes: { keys_strings: { strings: ['a', 'b'] }, values_int64s: { ints: [1] } },
+      inputs: [{ name: X, type: 'string', shape: ['N'] }],
+      outputs: [{ name: 'Y', type: 'int64' }],
+    });
+    expect(refusal(bytes).message).toMatch(/2 keys but 1 values/);
   });
 });

@@ -179,4 +179,75 @@ const Imputer: OpKernel = {
   },
 };
 
-export const mlMiscKernels: readonly OpKernel[] = [ZipMap, ArrayFeatureExtractor, Binarizer, Imputer];
+// ---------------------------------------------------------------------------------------------
+// LabelEncoder: a lookup table from keys to values with a default for unknown keys.
+
+type Key = string | number;
+interface LabelTable {
+  readonly table: ReadonlyMap<Key, Key>;
+  readonly keyType: 'string' | 'int64' | 'float32';
+  readonly valueType: 'string' | 'int64' | 'float32';
+  readonly fallback: Key;
+}
+
+/** ai.onnx.ml opset 1: classes_strings maps string ↔ index; the direction follows the input type. */
+function labelTableV1(view: NodeView, inputIsString: boolean): LabelTable {
+  const classes = view.strings('classes_strings') ?? [];
+  const table = new Map<Key, Key>();
+  classes.forEach((c, i) => (inputIsString ? table.set(c, i) : table.set(i, c)));
+  return inputIsString
+    ? { table, keyType: 'string', valueType: 'int64', fallback: view.int('default_int64', -1) }
+    : { table, keyType: 'int64', valueType: 'string', fallback: view.string('default_string', '_Unused') };
+}
+
+/** ai.onnx.ml opsets 2–3: keys_* and values_* lists of one type each. */
+function labelTableV2(view: NodeView): LabelTable {
+  const pick = (prefix: 'keys' | 'values'): [LabelTable['keyType'], readonly Key[]] => {
+    const options: Array<[LabelTable['keyType'], readonly Key[] | undefined]> = [
+      ['string', view.strings(`${prefix}_strings`)],
+      ['int64', intList(view, `${prefix}_int64s`)],
+      ['float32', view.floats(`${prefix}_floats`)],
+    ];
+    const set = options.filter(([, v]) => v !== undefined && v.length > 0);
+    if (set.length !== 1) view.invalid(`exactly one non-empty ${prefix}_strings / ${prefix}_int64s / ${prefix}_floats is required`);
+    return [set[0]![0], set[0]![1]!];
+  };
+  const [keyType, keys] = pick('keys');
+  const [valueType, vals] = pick('values');
+  if (keys.length !== vals.length) view.invalid(`${keys.length} keys but ${vals.length} values`);
+  const table = new Map<Key, Key>();
+  keys.forEach((k, i) => table.set(k, vals[i]!));
+  const fallback = valueType === 'string' ? view.string('default_string', '_Unused') : valueType === 'int64' ? view.int('default_int64', -1) : view.float('default_float', -0);
+  return { table, keyType, valueType, fallback };
+}
+
+function labelTable(view: NodeView, inputIsString: boolean | undefined): LabelTable | undefined {
+  if (view.opset >= 2) return labelTableV2(view);
+  return inputIsString === undefined ? undefined : labelTableV1(view, inputIsString);
+}
+
+const LabelEncoder: OpKernel = {
+  opType: 'LabelEncoder',
+  domain: ML_DOMAIN,
+  minOpset: 1,
+  validate: (view) => void labelTable(view, undefined),
+  infer: (view, types) => {
+    const x = inputType(view, types, 0);
+    const t = labelTable(view, x ? x.dtype === 'string' : undefined);
+    if (!t) return [tensorType('string', x?.shape ?? null)];
+    if (x && (x.dtype === 'string') !== (t.keyType === 'string')) view.invalid(`${t.keyType} keys for a ${x.dtype} input`);
+    return [tensorType(t.valueType, x?.shape ?? null)];
+  },
+  run: (view: NodeView, values) => {
+    const x = values[0];
+    if (!x || x.kind === 'sequence-of-maps') view.invalid('input must be a tensor');
+    const t = labelTable(view, x.kind === 'string')!;
+    if ((x.kind === 'string') !== (t.keyType === 'string')) view.invalid(`${t.keyType} keys for a ${x.dtype} input`);
+    const out: Key[] = [];
+    for (const k of x.data) out.push(t.table.get(k) ?? t.fallback);
+    if (t.valueType === 'string') return [strings(x.shape, out as string[])];
+    return [numeric(t.valueType, x.shape, out as number[])];
+  },
+};
+
+export const mlMiscKernels: readonly OpKernel[] = [ZipMap, ArrayFeatureExtractor, Binarizer, Imputer, LabelEncoder];
