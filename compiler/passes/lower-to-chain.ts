@@ -1,0 +1,60 @@
+/**
+ * The passes in order: an imported graph → client prologue, encrypted chain, client epilogue.
+ *   constant folding → BatchNormalization folding → LinearClassifier/Regressor expansion →
+ *   symbolic trace (affine maps composed per value, activations as heads) → split → merge.
+ * Anything that cannot be reduced is refused with NOT_ENCRYPTABLE naming the node.
+ */
+import type { Graph, Node } from '../graph/graph';
+import type { Tensor } from '../graph/tensor';
+import type { SplitModel } from './chain';
+import { foldConstants } from './constant-fold';
+import { expandLinearMl } from './expand-linear-ml';
+import { foldBatchNorm } from './fold-batchnorm';
+import { mergeAffineStages } from './merge-affine';
+import { chooseCut } from './split';
+import { traceGraph } from './trace';
+
+export interface Lowering {
+  readonly split: SplitModel;
+  /** The graph the split refers to (after folding and expansion): prologue ∪ body ∪ epilogue nodes. */
+  readonly graph: Graph;
+  /** BatchNormalization nodes folded into their Gemm/Conv. */
+  readonly foldedBatchNorms: readonly string[];
+}
+
+export function lowerGraph(original: Graph): Lowering {
+  const folded = foldConstants(original);
+  const bn = foldBatchNorm(folded);
+  const expanded = expandLinearMl(bn.graph, bn.sources);
+  const graph = expanded.graph;
+  const trace = traceGraph(graph, expanded.sources);
+  const cut = chooseCut(graph, trace, expanded.clientNodes);
+  const outType = graph.valueTypes.get(cut.bodyOutput);
+  const split: SplitModel = {
+    inputName: trace.inputName,
+    inputShape: trace.inputShape,
+    prologue: trace.prologue,
+    bodyInput: trace.bodyInput,
+    body: mergeAffineStages(cut.stages),
+    bodyOutput: cut.bodyOutput,
+    bodyOutputShape: trace.values.get(cut.bodyOutput)!.shape,
+    epilogue: cut.epilogue,
+    inputDType: trace.inputDType,
+    bodyOutputDType: outType?.kind === 'tensor' ? outType.dtype : 'float32',
+    outputs: graph.outputs,
+    opsets: graph.opsets,
+    constants: constantsRead([...trace.prologue, ...cut.epilogue], graph.initializers),
+  };
+  return { split, graph, foldedBatchNorms: bn.folded };
+}
+
+/** The SplitModel of a graph; see lowerGraph. */
+export function lowerToChain(graph: Graph): SplitModel {
+  return lowerGraph(graph).split;
+}
+
+function constantsRead(nodes: readonly Node[], initializers: ReadonlyMap<string, Tensor>): Map<string, Tensor> {
+  const out = new Map<string, Tensor>();
+  for (const n of nodes) for (const x of n.inputs) if (initializers.has(x)) out.set(x, initializers.get(x)!);
+  return out;
+}

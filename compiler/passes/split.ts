@@ -1,0 +1,134 @@
+/**
+ * Where the encrypted body ends. Candidates, earliest first: the input of each activation, then
+ * the values of the last head that leave the body. The first candidate after which every node is
+ * a client step — monotone or presentation only: Softmax, ArgMax, ZipMap, label lookup,
+ * Normalizer, a final Sigmoid, reshapes — wins, so the body ends at logits whenever that is exact.
+ * A candidate is refused when a later node needs something from inside the body other than the
+ * cut value, or carries model weights the client should not compute.
+ */
+import { fail } from '../errors';
+import { describeNode, ML_DOMAIN, ONNX_DOMAIN, type Graph, type Node } from '../graph/graph';
+import type { Tensor } from '../graph/tensor';
+import { denseWeights, isIdentity } from './affine-map';
+import type { Stage } from './chain';
+import { nodeLabel } from './node-sources';
+import type { Trace } from './trace';
+
+export interface Cut {
+  readonly bodyOutput: string;
+  readonly stages: readonly Stage[];
+  readonly epilogue: readonly Node[];
+}
+
+const CLIENT_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  [
+    ONNX_DOMAIN,
+    new Set([
+      'Softmax', 'LogSoftmax', 'ArgMax', 'ArgMin', 'Sigmoid', 'Tanh', 'Relu', 'Clip', 'Cast', 'Reshape', 'Identity', 'Flatten',
+      'Squeeze', 'Unsqueeze', 'Concat', 'Transpose', 'Gather', 'Shape', 'Add', 'Sub', 'Mul', 'Div', 'Neg',
+    ]),
+  ],
+  [ML_DOMAIN, new Set(['ZipMap', 'ArrayFeatureExtractor', 'Normalizer', 'Binarizer'])],
+]);
+
+const ARITHMETIC = new Set(['Add', 'Sub', 'Mul', 'Div']);
+
+/**
+ * Whether the client may run `node` after decryption. Arithmetic is allowed with scalar constants
+ * only (skl2onnx's 1 − p): a vector constant would be model weights computed in the clear.
+ */
+function isClientStep(node: Node, constants: ReadonlyMap<string, Tensor>, clientNodes: ReadonlySet<Node>): boolean {
+  if (clientNodes.has(node)) return true;
+  if (!CLIENT_OPS.get(node.domain)?.has(node.opType)) return false;
+  if (ARITHMETIC.has(node.opType)) return node.inputs.every((x) => !constants.has(x) || constants.get(x)!.data.length <= 1);
+  return true;
+}
+
+type Verdict = { readonly ok: true; readonly cut: Cut } | { readonly ok: false; readonly message: string };
+
+export function chooseCut(graph: Graph, trace: Trace, clientNodes: ReadonlySet<Node>): Cut {
+  const candidates: string[] = trace.segments.map((s) => s.input);
+  const last = trace.segments.length;
+  const producer = new Map<string, Node>();
+  for (const n of trace.order) for (const o of n.outputs) producer.set(o, n);
+  const leaving = new Set<string>();
+  for (const n of trace.order) {
+    if (trace.stopped.has(n)) for (const x of n.inputs) if (trace.values.get(x)?.head === last) leaving.add(x);
+  }
+  for (const o of graph.outputs) if (trace.values.get(o.name)?.head === last) leaving.add(o.name);
+  candidates.push(...[...leaving].filter((x) => !candidates.includes(x)));
+
+  let refusal: string | undefined;
+  for (const c of candidates) {
+    const verdict = tryCut(graph, trace, clientNodes, producer, c);
+    if (verdict.ok) return verdict.cut;
+    refusal = verdict.message;
+  }
+  if (refusal !== undefined) fail('NOT_ENCRYPTABLE', refusal);
+  const blocker = trace.order.find((n) => trace.stopped.has(n));
+  if (blocker) fail('NOT_ENCRYPTABLE', `${describeNode(blocker, graph.opsets)}: ${trace.stopped.get(blocker)}`);
+  fail('NOT_ENCRYPTABLE', 'the model computes nothing from its input that could run under encryption');
+}
+
+function tryCut(graph: Graph, trace: Trace, clientNodes: ReadonlySet<Node>, producer: ReadonlyMap<string, Node>, cut: string): Verdict {
+  const stages = bodyStages(trace, cut);
+  if (stages.length === 0) {
+    const blocker = trace.order.find((n) => trace.stopped.has(n));
+    const why = blocker ? `${describeNode(blocker, graph.opsets)}: ${trace.stopped.get(blocker)}` : `nothing before "${cut}" can run under encryption`;
+    return { ok: false, message: why };
+  }
+  const body = new Set<Node>();
+  const pending = [cut];
+  while (pending.length > 0) {
+    const n = producer.get(pending.pop()!);
+    if (!n || body.has(n)) continue;
+    body.add(n);
+    pending.push(...n.inputs);
+  }
+  const epilogue = trace.order.filter((n) => !body.has(n));
+  const made = new Set<string>([cut]);
+  for (const n of epilogue) {
+    if (!isClientStep(n, graph.initializers, clientNodes)) {
+      const why = trace.stopped.get(n) ?? `it runs after a step that cannot be encrypted, which is not supported for encryption yet`;
+      return { ok: false, message: `${describeNode(n, graph.opsets)}: ${why}` };
+    }
+    const inside = n.inputs.find((x) => x !== '' && !made.has(x) && !graph.initializers.has(x));
+    if (inside !== undefined) {
+      return {
+        ok: false,
+        message: `${describeNode(n, graph.opsets)}: reads "${inside}" from inside the encrypted part besides its output "${cut}"; ${trace.stopped.get(n) ?? 'graphs that leave the chain there are not supported for encryption yet'}`,
+      };
+    }
+    for (const o of n.outputs) if (o) made.add(o);
+  }
+  for (const o of graph.outputs) {
+    if (!made.has(o.name) && !graph.initializers.has(o.name)) {
+      return { ok: false, message: `graph output "${o.name}" is computed inside the encrypted part besides "${cut}"; several encrypted outputs are not supported yet` };
+    }
+  }
+  return { ok: true, cut: { bodyOutput: cut, stages, epilogue } };
+}
+
+/** The chain that computes `value`: affine (when not the identity), activation, …, affine. */
+function bodyStages(trace: Trace, value: string): Stage[] {
+  const v = trace.values.get(value)!;
+  const stages: Stage[] = [];
+  const affine = (name: string): void => {
+    const x = trace.values.get(name)!;
+    if (isIdentity(x.map)) return;
+    stages.push({
+      kind: 'affine',
+      sources: x.sources,
+      inSize: x.map.headSize,
+      outSize: x.map.size,
+      weights: denseWeights(x.map),
+      bias: x.map.bias ?? new Float64Array(x.map.size),
+    });
+  };
+  for (const seg of trace.segments.slice(0, v.head)) {
+    affine(seg.input);
+    stages.push({ kind: 'activation', sources: [nodeLabel(seg.node)], fn: seg.fn, size: trace.values.get(seg.head)!.map.size });
+  }
+  affine(value);
+  return stages;
+}

@@ -1,0 +1,185 @@
+/**
+ * Symbolic walk over the graph from its input: every value that depends on the input is either
+ *  - a prologue value (cheap client preprocessing before anything affine happens),
+ *  - a body value: an affine function of the current chain head, tracked as a dense map, or
+ *  - the output of a node that cannot run in the body ("stopped"), with the reason why.
+ * Elementwise activations on a body value start a new head. The split pass decides afterwards
+ * where the encrypted body ends; this pass only records what each node could be.
+ */
+import { fail } from '../errors';
+import { ML_DOMAIN, ONNX_DOMAIN, type Graph, type Node } from '../graph/graph';
+import { NodeView } from '../graph/kernel';
+import { sizeOf, type DType } from '../graph/tensor';
+import { composeLocal, identityMap, type HeadMap } from './affine-map';
+import { activationOf, affineOutcome, isLayoutOnly } from './affine-ops';
+import type { ActivationFn } from './chain';
+import { sourcesOf, type SourceTable } from './node-sources';
+
+/** An activation that starts a new head of the chain. */
+export interface Segment {
+  readonly node: Node;
+  readonly fn: ActivationFn;
+  /** The value the activation reads: an affine function of the previous head. */
+  readonly input: string;
+  /** The activation's output, the new head. */
+  readonly head: string;
+}
+
+export interface BodyValue {
+  /** Which head the map is over: 0 is the body input, k the output of segment k − 1. */
+  readonly head: number;
+  readonly shape: readonly number[];
+  readonly map: HeadMap;
+  /** Original ONNX nodes whose weights are in `map`, in graph order. */
+  readonly sources: readonly string[];
+}
+
+export interface Trace {
+  readonly inputName: string;
+  readonly inputShape: readonly number[];
+  readonly inputDType: DType;
+  readonly batch: number | null;
+  readonly prologue: readonly Node[];
+  readonly bodyInput: string;
+  readonly segments: readonly Segment[];
+  readonly values: ReadonlyMap<string, BodyValue>;
+  /** Nodes after the prologue that depend on the input, in graph order. */
+  readonly order: readonly Node[];
+  /** Nodes of `order` that cannot run in the body, with the sentence that says why. */
+  readonly stopped: ReadonlyMap<Node, string>;
+}
+
+/** Client-side steps allowed before encryption: they need the whole clear row or are not affine. */
+function isPrologueOp(node: Node): boolean {
+  if (node.domain === ML_DOMAIN) return node.opType === 'Normalizer';
+  if (node.domain !== ONNX_DOMAIN) return false;
+  if (node.opType === 'Clip') return true;
+  if (node.opType === 'Cast') {
+    const to = node.attributes.get('to');
+    // Casts to float types are identities in the body; only a cast that rounds belongs here.
+    return !(to?.type === 'int' && [1, 10, 11, 16].includes(to.value));
+  }
+  return false;
+}
+
+function defaultReason(node: Node): string {
+  if (node.opType.startsWith('TreeEnsemble')) return 'tree ensembles are not supported for encryption yet';
+  if (node.opType === 'MaxPool') return 'max pooling is not supported for encryption yet (AveragePool is)';
+  if (node.opType === 'Softmax' || node.opType === 'LogSoftmax') {
+    return `${node.opType} inside the network is not supported for encryption yet (only as a final step, which the client computes)`;
+  }
+  return `the ${node.opType} operator is not supported for encryption yet`;
+}
+
+const BRANCH = 'reusing a value from before the latest activation (branches, residual connections) is not supported for encryption yet';
+
+export function traceGraph(graph: Graph, sources: SourceTable): Trace {
+  if (graph.inputs.length !== 1) {
+    fail('NOT_ENCRYPTABLE', `the model has ${graph.inputs.length} inputs (${graph.inputs.map((i) => i.name).join(', ')}); models with several inputs are not supported for encryption yet`);
+  }
+  const input = graph.inputs[0]!;
+  if (input.type.kind !== 'tensor' || input.type.dtype === 'string') fail('NOT_ENCRYPTABLE', `input "${input.name}" is not a numeric tensor; only numeric inputs can be encrypted`);
+  const dims = input.type.shape;
+  if (!dims || dims.length < 2 || dims.slice(1).some((d) => typeof d !== 'number')) {
+    fail('NOT_ENCRYPTABLE', `input "${input.name}" has shape [${dims?.map((d) => d ?? '?').join(', ') ?? 'unknown'}]; encryption needs [batch, …] with every per-sample dimension fixed`);
+  }
+  const batch = typeof dims[0] === 'number' ? dims[0] : null;
+  const inputShape = dims.slice(1) as number[];
+
+  const constants = graph.initializers;
+  const derived = new Set<string>([input.name]);
+  const prologueValues = new Set<string>([input.name]);
+  const prologue: Node[] = [];
+  const order: Node[] = [];
+  const stopped = new Map<Node, string>();
+  const values = new Map<string, BodyValue>();
+  const segments: Segment[] = [];
+  let bodyInput: string | undefined;
+
+  const perSample = (name: string): number[] | undefined => {
+    const t = graph.valueTypes.get(name);
+    if (!t || t.kind !== 'tensor' || !t.shape || t.shape.length < 1) return undefined;
+    const rest = t.shape.slice(1);
+    return rest.every((d) => typeof d === 'number') ? (rest as number[]) : undefined;
+  };
+
+  for (const node of graph.nodes) {
+    const reads = node.inputs.filter((x) => x !== '' && derived.has(x));
+    if (reads.length === 0) continue;
+    for (const o of node.outputs) if (o) derived.add(o);
+
+    if (bodyInput === undefined && reads.every((x) => prologueValues.has(x)) && isPrologueOp(node)) {
+      prologue.push(node);
+      for (const o of node.outputs) if (o) prologueValues.add(o);
+      continue;
+    }
+    order.push(node);
+    const fromPrologue = reads.filter((x) => prologueValues.has(x));
+    if (fromPrologue.length > 0) {
+      if (bodyInput === undefined && new Set(fromPrologue).size === 1) {
+        bodyInput = fromPrologue[0]!;
+        const shape = bodyInput === input.name ? inputShape : perSample(bodyInput);
+        if (!shape) fail('NOT_ENCRYPTABLE', `the per-sample shape of "${bodyInput}" is unknown; encryption needs it fixed`);
+        values.set(bodyInput, { head: 0, shape, map: identityMap(sizeOf(shape)), sources: [] });
+      } else if (fromPrologue.some((x) => x !== bodyInput)) {
+        stopped.set(node, 'reading more than one client-prepared value is not supported for encryption yet');
+        continue;
+      }
+    }
+    if (reads.some((x) => !values.has(x))) {
+      stopped.set(node, defaultReason(node));
+      continue;
+    }
+    const current = segments.length;
+    if (reads.some((x) => values.get(x)!.head !== current)) {
+      stopped.set(node, BRANCH);
+      continue;
+    }
+    const fn = activationOf(node);
+    if (fn) {
+      const x = values.get(reads[0]!)!;
+      segments.push({ node, fn, input: reads[0]!, head: node.outputs[0]! });
+      values.set(node.outputs[0]!, { head: current + 1, shape: x.shape, map: identityMap(x.map.size), sources: [] });
+      continue;
+    }
+    const view = new NodeView(node, graph.opsets.get(node.domain)!, graph.opsets);
+    const outcome = affineOutcome(node, {
+      view,
+      body: node.inputs.map((x) => values.get(x)?.shape),
+      constants: node.inputs.map((x) => (x && !derived.has(x) ? constants.get(x) : undefined)),
+      batch,
+    });
+    if (!outcome) {
+      stopped.set(node, defaultReason(node));
+      continue;
+    }
+    if (outcome.kind === 'refused') {
+      stopped.set(node, `${outcome.reason} is not supported for encryption yet`);
+      continue;
+    }
+    if (outcome.kind === 'reshape') {
+      const x = values.get(node.inputs[outcome.input]!)!;
+      if (sizeOf(outcome.shape) !== x.map.size) view.invalid(`reshape of ${x.map.size} values to [${outcome.shape.join(', ')}]`);
+      values.set(node.outputs[0]!, { ...x, shape: outcome.shape });
+      continue;
+    }
+    const ins = outcome.inputs.map((i) => values.get(node.inputs[i]!)!);
+    const own = isLayoutOnly(node) ? [] : sourcesOf(node, sources);
+    const merged = [...new Set([...ins.flatMap((v) => v.sources), ...own])];
+    values.set(node.outputs[0]!, { head: current, shape: outcome.shape, map: composeLocal(outcome.map, ins.map((v) => v.map)), sources: merged });
+  }
+
+  return {
+    inputName: input.name,
+    inputShape,
+    inputDType: input.type.dtype,
+    batch,
+    prologue,
+    bodyInput: bodyInput ?? input.name,
+    segments,
+    values,
+    order,
+    stopped,
+  };
+}
+
