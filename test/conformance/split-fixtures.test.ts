@@ -1,0 +1,143 @@
+/**
+ * The split of every fixture is exact: client prologue → encrypted body (float64, exact
+ * activations) → client epilogue reproduces the reference interpreter's outputs on the fixture's
+ * test rows. The one deliberate difference is float32 rounding at a Cast inside the body (the
+ * encrypted body computes in real arithmetic), so the exact oracle is the original graph with those
+ * casts read as Identity; against the untouched graph, labels agree exactly and values to float32
+ * precision. The decision tree is refused.
+ */
+import { describe, expect, it } from 'vitest';
+import { DeepPowersError } from '../../compiler/errors';
+import { ONNX_DOMAIN, type Graph } from '../../compiler/graph/graph';
+import { runGraph } from '../../compiler/graph/interpreter';
+import type { Value } from '../../compiler/graph/tensor';
+import { importModelFile } from '../../compiler/onnx/import';
+import type { SplitModel } from '../../compiler/passes/chain';
+import { lowerToChain } from '../../compiler/passes/lower-to-chain';
+import { runSplit } from '../../compiler/passes/run-split';
+import { inputTensor, listFixtures, loadFixture } from '../helpers/fixtures';
+
+/** The chain each fixture must reduce to, and where the body ends. */
+const EXPECTED: Record<string, { chain: string[]; epilogue: string[]; bodyOutput?: string }> = {
+  pt_cnn_digits: { chain: ['affine 64→256', 'relu ×256', 'affine 256→10'], epilogue: [], bodyOutput: 'output' },
+  pt_logreg_breast_cancer_sigmoid: { chain: ['affine 30→1'], epilogue: ['Sigmoid'], bodyOutput: '/0/Gemm_output_0' },
+  pt_mlp_bn_digits: { chain: ['affine 64→32', 'relu ×32', 'affine 32→10'], epilogue: [], bodyOutput: 'output' },
+  pt_mlp_digits_relu: { chain: ['affine 64→32', 'relu ×32', 'affine 32→16', 'relu ×16', 'affine 16→10'], epilogue: [], bodyOutput: 'output' },
+  sk_linearsvc_breast_cancer: { chain: ['affine 30→2'], epilogue: ['LinearClassifier', 'ArrayFeatureExtractor'] },
+  sk_linreg_diabetes: { chain: ['affine 10→1'], epilogue: [], bodyOutput: 'variable' },
+  sk_logreg_breast_cancer: { chain: ['affine 30→2'], epilogue: ['LinearClassifier', 'Normalizer'] },
+  sk_logreg_iris_multinomial: { chain: ['affine 4→3'], epilogue: ['LinearClassifier', 'Cast', 'Normalizer', 'ZipMap'] },
+  sk_mlp_breast_cancer_tanh: {
+    chain: ['affine 30→16', 'tanh ×16', 'affine 16→1'],
+    epilogue: ['Sigmoid', 'Sub', 'Concat', 'ArgMax', 'ArrayFeatureExtractor', 'Reshape', 'Cast'],
+    bodyOutput: 'add_result1',
+  },
+  sk_mlp_digits_relu: {
+    chain: ['affine 64→32', 'relu ×32', 'affine 32→10'],
+    epilogue: ['Softmax', 'Identity', 'ArgMax', 'ArrayFeatureExtractor', 'Reshape', 'Cast'],
+    bodyOutput: 'add_result1',
+  },
+  sk_ridge_diabetes: { chain: ['affine 10→1'], epilogue: [], bodyOutput: 'variable' },
+};
+
+function chainShape(split: SplitModel): string[] {
+  return split.body.map((s) => (s.kind === 'affine' ? `affine ${s.inSize}→${s.outSize}` : `${s.fn} ×${s.size}`));
+}
+
+/** The original graph with every float→float Cast outside prologue and epilogue read as Identity. */
+function withoutBodyCasts(graph: Graph, split: SplitModel): Graph {
+  const client = new Set([...split.prologue, ...split.epilogue].flatMap((n) => n.outputs));
+  const floatTargets = new Set([1, 10, 11, 16]);
+  const nodes = graph.nodes.map((n) => {
+    const to = n.attributes.get('to');
+    const isFloatCast = n.opType === 'Cast' && n.domain === ONNX_DOMAIN && to?.type === 'int' && floatTargets.has(to.value);
+    return isFloatCast && !n.outputs.some((o) => client.has(o)) ? { ...n, opType: 'Identity', attributes: new Map() } : n;
+  });
+  return { ...graph, nodes };
+}
+
+/** Largest |a − b| / max(1, |b|) over numeric outputs; labels and strings must match exactly. */
+function compareOutputs(actual: Map<string, Value>, expected: Map<string, Value>): { maxRel: number; labelMismatches: number } {
+  let maxRel = 0;
+  let labelMismatches = 0;
+  for (const [name, e] of expected) {
+    const a = actual.get(name);
+    expect(a, `output ${name}`).toBeDefined();
+    if (e.kind === 'sequence-of-maps') {
+      expect(a!.kind).toBe('sequence-of-maps');
+      const maps = (a as typeof e).maps;
+      expect(maps.length).toBe(e.maps.length);
+      e.maps.forEach((m, i) => {
+        expect([...maps[i]!.keys()]).toEqual([...m.keys()]);
+        for (const [k, v] of m) maxRel = Math.max(maxRel, Math.abs(maps[i]!.get(k)! - v) / Math.max(1, Math.abs(v)));
+      });
+      continue;
+    }
+    expect(a!.kind).toBe(e.kind);
+    expect(a!.kind === 'sequence-of-maps' ? [] : a!.shape).toEqual(e.shape);
+    if (e.kind === 'string' || e.dtype === 'int64') {
+      const ad = (a as typeof e).data;
+      e.data.forEach((v: number | string, i: number) => {
+        if (ad[i] !== v) labelMismatches++;
+      });
+      continue;
+    }
+    const ad = (a as typeof e).data as Float64Array;
+    e.data.forEach((v, i) => {
+      maxRel = Math.max(maxRel, Math.abs(ad[i]! - v) / Math.max(1, Math.abs(v)));
+    });
+  }
+  return { maxRel, labelMismatches };
+}
+
+const names = listFixtures();
+
+describe('prologue / body / epilogue split of the fixtures', () => {
+  it('covers the eleven encryptable fixtures and the tree', () => {
+    expect(names.filter((n) => n !== 'sk_tree_breast_cancer').sort()).toEqual(Object.keys(EXPECTED).sort());
+    expect(names).toContain('sk_tree_breast_cancer');
+  });
+
+  for (const name of Object.keys(EXPECTED)) {
+    it(`${name}: chain shape and an exact split on the test rows`, () => {
+      const f = loadFixture(name);
+      const graph = importModelFile(f.modelPath);
+      const split = lowerToChain(graph);
+      const want = EXPECTED[name]!;
+      expect(chainShape(split)).toEqual(want.chain);
+      expect(split.epilogue.map((n) => n.opType)).toEqual(want.epilogue);
+      if (want.bodyOutput) expect(split.bodyOutput).toBe(want.bodyOutput);
+      expect(split.prologue).toEqual([]);
+      expect(split.inputShape).toEqual(f.data.input_shape);
+      // Every affine stage names the ONNX nodes it came from.
+      for (const s of split.body) expect(s.sources.length).toBeGreaterThan(0);
+
+      const input = inputTensor(f.data, f.data.test_inputs);
+      const feeds = new Map<string, Value>([[split.inputName, input]]);
+      const viaSplit = runSplit(split, input);
+
+      const exact = compareOutputs(viaSplit, runGraph(withoutBodyCasts(graph, split), feeds));
+      expect(exact.labelMismatches).toBe(0);
+      expect(exact.maxRel).toBeLessThan(1e-9);
+
+      const original = compareOutputs(viaSplit, runGraph(graph, feeds));
+      expect(original.labelMismatches).toBe(0);
+      expect(original.maxRel).toBeLessThan(1e-6);
+    });
+  }
+
+  it('sk_tree_breast_cancer: refused with a clear "not supported for encryption yet"', () => {
+    const graph = importModelFile(loadFixture('sk_tree_breast_cancer').modelPath);
+    let error: unknown;
+    try {
+      lowerToChain(graph);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DeepPowersError);
+    expect((error as DeepPowersError).code).toBe('NOT_ENCRYPTABLE');
+    expect((error as DeepPowersError).message).toBe(
+      'TreeEnsembleClassifier node "TreeEnsembleClassifier" (ai.onnx.ml opset 1): tree ensembles are not supported for encryption yet',
+    );
+  });
+});
