@@ -33,6 +33,10 @@ export interface Fit {
   readonly method: FitMethod;
   /** Coefficients of T_0..T_d in t = (2x − lo − hi)/(hi − lo). */
   readonly chebyshev: Float64Array;
+  /**
+   * The degree fitted (chebyshev has degree + 1 entries). Coefficients that are float noise are
+   * exactly zero, so the series' effective degree, and the depth polyCost reports, can be lower.
+   */
   readonly degree: number;
   /** Max |f(x) − p(x)| on ERROR_GRID_POINTS uniform points of the range plus f's kinks. */
   readonly maxError: number;
@@ -106,7 +110,7 @@ export function fitActivation(request: FitRequest): Fit {
 
 function fitAtDegree(fn: ActivationFn, range: Range, method: FitMethod, degree: number): Fit {
   const act = activation(fn);
-  const interpolant = symmetrize(chebyshevInterpolate(act.eval, range, degree), act.eval, range);
+  const interpolant = dropNoise(symmetrize(chebyshevInterpolate(act.eval, range, degree), act.eval, range));
   const interpolantError = maxFitError(fn, range, interpolant);
   if (method === 'chebyshev') {
     return { fn, range, method, chebyshev: interpolant, degree, maxError: interpolantError };
@@ -122,7 +126,7 @@ function fitAtDegree(fn: ActivationFn, range: Range, method: FitMethod, degree: 
     note: `${method === 'square' ? 'square (minimax quadratic)' : 'Remez'} fit ${why}; using Chebyshev interpolation`,
   });
   if (remez.chebyshev === null) return fallback(`failed (${remez.reason ?? 'no solution'})`);
-  const coeffs = symmetrize(remez.chebyshev, act.eval, range);
+  const coeffs = dropNoise(symmetrize(remez.chebyshev, act.eval, range));
   const error = maxFitError(fn, range, coeffs);
   if (!(error <= interpolantError)) {
     return fallback(`was no better than interpolation (${fmt(error)} ≥ ${fmt(interpolantError)}${remez.converged ? '' : `; ${remez.reason}`})`);
@@ -184,6 +188,17 @@ function symmetrize(coeffs: Float64Array, f: (x: number) => number, range: Range
     for (let k = 3; k < out.length; k += 2) out[k] = 0;
   }
   return out;
+}
+
+/**
+ * Zeroes coefficients below float64 resolution of the largest one (4ε·max|c|). They are rounding
+ * noise, not shape: ReLU on an all-positive range is x plus noise in T_2..T_d, and without this
+ * the evaluator would spend d's full depth on it.
+ */
+function dropNoise(coeffs: Float64Array): Float64Array {
+  const largest = coeffs.reduce((m, c) => Math.max(m, Math.abs(c)), 0);
+  const floor = 4 * Number.EPSILON * largest;
+  return coeffs.map((c) => (Math.abs(c) <= floor ? 0 : c));
 }
 
 function fmt(x: number): string {

@@ -11,6 +11,7 @@ import {
   symmetricRange,
   widenRange,
 } from '../../compiler/approx/fit';
+import { polyCost } from '../../compiler/approx/evaluate';
 import { remezFit } from '../../compiler/approx/remez';
 import { squareForm } from '../../compiler/approx/square';
 
@@ -136,6 +137,20 @@ describe('symmetry', () => {
       const fit = fitActivation({ fn: 'relu', range: [-2, 2], degree: 15, method });
       expect(fit.chebyshev[1]).toBe(1);
       for (let k = 3; k <= 15; k += 2) expect(fit.chebyshev[k]).toBe(0);
+    }
+  });
+
+  it('float noise is zeroed: ReLU where it is linear or zero, sigmoid where it is flat', () => {
+    for (const method of ['chebyshev', 'remez'] as const) {
+      const linear = fitActivation({ fn: 'relu', range: [1, 3], degree: 15, method });
+      expect(Array.from(linear.chebyshev.subarray(2))).toEqual(new Array(14).fill(0));
+      expect(linear.chebyshev[1]).toBeCloseTo(1, 14);
+      expect(polyCost(linear.chebyshev).ctMuls).toBe(0);
+      const dead = fitActivation({ fn: 'relu', range: [-3, -1], degree: 7, method });
+      expect(Array.from(dead.chebyshev)).toEqual(new Array(8).fill(0));
+      const flat = fitActivation({ fn: 'sigmoid', range: [50, 60], degree: 15, method });
+      expect(polyCost(flat.chebyshev).depth).toBe(0);
+      expect(flat.maxError).toBeLessThan(1e-15);
     }
   });
 
