@@ -1,6 +1,12 @@
-import type { Circuit, InputSpec, Op, OutputSpec } from '../../compiler/circuit/ir';
+import { createHash } from 'node:crypto';
+import type { Circuit, InputSpec, Layout, Op, OutputSpec } from '../../compiler/circuit/ir';
+import { circuitDepth, lowerChain } from '../../compiler/circuit/lower';
 import { deriveMeta, type ValueMeta } from '../../compiler/circuit/op-rules';
+import { assignScales } from '../../compiler/circuit/passes-scales';
 import { createCoeffModulus } from '../../compiler/params/primes';
+import { selectParameters } from '../../compiler/params/select';
+import type { CkksParameters } from '../../compiler/params/types';
+import type { AffineStage, ApproxStage } from '../../compiler/passes/chain';
 import type { SealParameterSpec } from '../../runtime/backends/seal/context';
 
 /**
@@ -112,4 +118,50 @@ export function evaluatePlain(circuit: Circuit, inputs: readonly Float64Array[])
     vals.push(v);
   }
   return outs;
+}
+
+/** A compiled toy model: affine → polynomial activation → affine, lowered by the real compiler passes. */
+export interface CompiledToy {
+  readonly circuit: Circuit;
+  readonly params: CkksParameters;
+  readonly modelHash: string;
+}
+
+export function compileToy(layout: Layout, options: { polyModulusDegree?: number; seed?: number } = {}): CompiledToy {
+  const n = options.polyModulusDegree ?? 8192;
+  const seed = options.seed ?? 7;
+  const stages: ApproxStage[] = [
+    affineStage(4, 6, seed, 3),
+    // t ↦ 0.3 + 0.5·T1 + 0.25·T2 + 0.05·T3: degree 3, depth 2.
+    { kind: 'poly', sources: ['act'], fn: 'relu', size: 4, range: [-1, 1], method: 'chebyshev', chebyshev: Float64Array.from([0.3, 0.5, 0.25, 0.05]), degree: 3, maxError: 0 },
+    affineStage(2, 4, seed + 1, 4),
+  ];
+  const lowered = lowerChain(stages, { layout, slots: n / 2 });
+  const params = selectParameters({ depth: circuitDepth(lowered), slotsNeeded: n / 2, rotationSteps: lowered.rotationSteps, preferN: n });
+  const droppable = params.primesApprox.slice(1, 1 + params.levels).reverse();
+  const circuit = assignScales(lowered, droppable);
+  const modelHash = createHash('sha256').update(JSON.stringify({ layout, n, seed, ops: circuit.ops })).digest('hex');
+  return { circuit, params, modelHash };
+}
+
+/** Weights of size ~gain/cols, so samples in [−1, 1] give activations and outputs of O(1) that differ clearly between samples. */
+function affineStage(rows: number, cols: number, seed: number, gain = 1): AffineStage {
+  let s = seed >>> 0;
+  const r = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+  const weights = Float64Array.from({ length: rows * cols }, () => ((r() - 0.5) * gain) / cols);
+  const bias = Float64Array.from({ length: rows }, () => ((r() - 0.5) * gain) / 4);
+  return { kind: 'affine', sources: [`fc${rows}x${cols}`], inSize: cols, outSize: rows, weights, bias };
+}
+
+/** Deterministic samples in [−1, 1]. */
+export function toySamples(count: number, size: number, seed: number): Float64Array[] {
+  let s = seed >>> 0;
+  const r = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+  return Array.from({ length: count }, () => Float64Array.from({ length: size }, () => 2 * r() - 1));
 }

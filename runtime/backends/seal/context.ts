@@ -1,5 +1,7 @@
 import type { CKKSEncoder, ContextData, Evaluator, ParmsIdType, SEALContext } from 'node-seal';
 import { DeepPowersError, fail } from '../../../compiler/errors';
+import { parameterId } from '../../../compiler/params/parameter-id';
+import type { CkksParameters } from '../../../compiler/params/types';
 import { loadSeal, sealErrorMessage, type Seal } from './seal-module';
 
 /**
@@ -16,6 +18,16 @@ export interface SealParameterSpec {
   readonly primes: readonly (string | bigint)[];
   /** Stable identifier of this parameter set; carried in every envelope. */
   readonly parameterId: string;
+}
+
+/** The SEAL view of the compiler's parameter choice (its id is the one envelopes carry). */
+export function sealSpecOf(params: Pick<CkksParameters, 'polyModulusDegree' | 'coeffModulusBits' | 'primes'>): SealParameterSpec {
+  return {
+    polyModulusDegree: params.polyModulusDegree,
+    coeffModulusBits: params.coeffModulusBits,
+    primes: params.primes,
+    parameterId: parameterId(params),
+  };
 }
 
 /**

@@ -145,6 +145,17 @@ export function readEnvelope(bytes: Uint8Array, expect: EnvelopeExpectation): En
   return { kind: kind!, modelHash, parameterId: parameterId!, parts };
 }
 
+/**
+ * The model an envelope claims to be for, read from the header alone, so a server can pick the
+ * model whose expectations `readEnvelope` then checks in full. Not trustworthy by itself.
+ */
+export function peekEnvelopeModel(bytes: Uint8Array): string {
+  if (bytes.length < FIXED_HEADER || new TextDecoder().decode(bytes.subarray(0, 4)) !== ENVELOPE_MAGIC) {
+    fail('BAD_CIPHERTEXT', `not a DeepPowers envelope (magic is not "${ENVELOPE_MAGIC}" or the header is cut short)`);
+  }
+  return Buffer.from(bytes.subarray(8, 40)).toString('hex');
+}
+
 /** Hex SHA-256, e.g. the id under which a server stores an evaluation-key bundle. */
 export function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');

@@ -25,14 +25,32 @@ export interface GeneratedKeys {
   readonly evaluationKeys: EvaluationKeyBytes;
 }
 
-/** Client-side key generation. The caller owns `secretKey` and must delete it. */
+/** Client-side key generation: a fresh secret key and its evaluation keys. The caller owns `secretKey` and must delete it. */
 export function generateKeys(ctx: SealCkksContext, needs: KeyRequirements): GeneratedKeys {
+  const secretKey = createSecretKey(ctx);
+  try {
+    return { secretKey, evaluationKeys: generateEvaluationKeys(ctx, secretKey, needs) };
+  } catch (e) {
+    secretKey.delete();
+    throw e;
+  }
+}
+
+export function createSecretKey(ctx: SealCkksContext): SecretKey {
+  const keygen = new ctx.seal.KeyGenerator(ctx.context);
+  try {
+    return keygen.secretKey();
+  } finally {
+    keygen.delete();
+  }
+}
+
+/** Evaluation keys (seeded, zstd) derived from an existing secret key, which stays the caller's. */
+export function generateEvaluationKeys(ctx: SealCkksContext, secretKey: SecretKey, needs: KeyRequirements): EvaluationKeyBytes {
   const steps = normalizeSteps(ctx, needs.rotationSteps);
   const { seal } = ctx;
-  const keygen = new seal.KeyGenerator(ctx.context);
-  let secretKey: SecretKey | undefined;
+  const keygen = new seal.KeyGenerator(ctx.context, secretKey);
   try {
-    secretKey = keygen.secretKey();
     const zstd = seal.ComprModeType.zstd;
     let relin: Uint8Array | null = null;
     if (needs.relin) {
@@ -52,9 +70,8 @@ export function generateKeys(ctx: SealCkksContext, needs: KeyRequirements): Gene
         gk.delete();
       }
     }
-    return { secretKey, evaluationKeys: { relin, galois } };
+    return { relin, galois };
   } catch (e) {
-    secretKey?.delete();
     if (e instanceof DeepPowersError) throw e;
     throw new DeepPowersError('IO', `SEAL key generation failed: ${sealErrorMessage(seal, e)}`);
   } finally {

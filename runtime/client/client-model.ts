@@ -1,0 +1,90 @@
+import type { Circuit, InputSpec, Layout, OutputSpec } from '../../compiler/circuit/ir';
+import { fail } from '../../compiler/errors';
+import type { CkksParameters } from '../../compiler/params/types';
+import { sealSpecOf, type SealParameterSpec } from '../backends/seal/context';
+
+/**
+ * What the client needs to know about a compiled model: parameters, packing, which evaluation
+ * keys to make, and where input and result ciphertexts sit. No ops and no weights: the client
+ * view of a compiled model is enough to build it.
+ */
+export interface ClientModel {
+  /** SHA-256 (hex) of the compiled model; every envelope is bound to it. */
+  readonly modelHash: string;
+  readonly parameters: SealParameterSpec;
+  readonly layout: Layout;
+  readonly slots: number;
+  /** Length of one sample's body input (after the prologue) and body output (before the epilogue). */
+  readonly inputSize: number;
+  readonly outputSize: number;
+  readonly inputs: readonly InputSpec[];
+  readonly outputs: readonly OutputSpec[];
+  /** Fresh inputs are encrypted at this level and scale. */
+  readonly inputLevel: number;
+  readonly inputScale: number;
+  /** Level and scale of each result ciphertext, by output index. */
+  readonly results: readonly { readonly level: number; readonly scale: number }[];
+  readonly rotationSteps: readonly number[];
+  readonly needsRelin: boolean;
+  /**
+   * Fractional bits kept when decrypted outputs are rounded: values leave the client as
+   * multiples of 2^−bits. CKKS decryptions carry noise that depends on the secret key; returning
+   * them unrounded is what key-recovery attacks on CKKS (Li–Micciancio) exploit.
+   */
+  readonly outputPrecisionBits: number;
+}
+
+/** The client view of a circuit compiled under `params`. */
+export function clientModelOf(
+  circuit: Circuit,
+  params: Pick<CkksParameters, 'polyModulusDegree' | 'coeffModulusBits' | 'primes' | 'expectedPrecisionBits'>,
+  modelHash: string,
+): ClientModel {
+  const inputOps = circuit.ops.filter((op) => op.op === 'input');
+  const first = inputOps[0];
+  if (!first) fail('BAD_ARTIFACT', 'the circuit has no inputs');
+  for (const op of inputOps) {
+    if (op.level !== first.level || op.scale !== first.scale) fail('BAD_ARTIFACT', 'the circuit inputs disagree on level or scale');
+  }
+  const results: { level: number; scale: number }[] = [];
+  for (const op of circuit.ops) if (op.op === 'output') results[op.output] = { level: op.level, scale: op.scale };
+  if (results.length !== circuit.outputs.length || results.some((r) => !r)) fail('BAD_ARTIFACT', 'the circuit does not produce every output');
+  return {
+    modelHash,
+    parameters: sealSpecOf(params),
+    layout: circuit.layout,
+    slots: circuit.slots,
+    inputSize: circuit.inputSize,
+    outputSize: circuit.outputSize,
+    inputs: circuit.inputs,
+    outputs: circuit.outputs,
+    inputLevel: first.level,
+    inputScale: first.scale,
+    results,
+    rotationSteps: circuit.rotationSteps,
+    needsRelin: circuit.ops.some((op) => op.op === 'relin'),
+    outputPrecisionBits: params.expectedPrecisionBits,
+  };
+}
+
+/**
+ * The packing helpers take a Circuit but read only its layout fields; this is that circuit
+ * shape with no ops or constants, which the client never has.
+ */
+export function packingCircuitOf(model: ClientModel): Circuit {
+  return {
+    layout: model.layout,
+    slots: model.slots,
+    minSlots: model.slots,
+    inputSize: model.inputSize,
+    outputSize: model.outputSize,
+    inputs: model.inputs,
+    outputs: model.outputs,
+    ops: [],
+    constants: [],
+    rotationSteps: model.rotationSteps,
+    depth: 0,
+    topLevel: model.inputLevel,
+    primes: null,
+  };
+}

@@ -1,0 +1,147 @@
+import type { SecretKey } from 'node-seal';
+import { packSamples, unpackOutputs } from '../../compiler/circuit/packing';
+import { fail } from '../../compiler/errors';
+import { loadCiphertext } from '../backends/seal/ciphertexts';
+import { createSealContext, freeAll, type SealCkksContext } from '../backends/seal/context';
+import { readEnvelope, sha256Hex, writeEnvelope } from '../backends/seal/envelope';
+import { createSecretKey, generateEvaluationKeys, loadSecretKey, saveSecretKey } from '../backends/seal/keys';
+import { createSlotCrypto, type SlotCrypto } from '../backends/seal/slot-crypto';
+import { packingCircuitOf, type ClientModel } from './client-model';
+
+/** An evaluation-key bundle ready to upload, named by its content hash. */
+export interface EvaluationKeyBundle {
+  /** Envelope (kind eval-keys) with two parts: relinearization keys, Galois keys (either may be empty). */
+  readonly bytes: Uint8Array;
+  /** SHA-256 (hex) of `bytes`: the id the server stores the bundle under. */
+  readonly keysId: string;
+  readonly relinBytes: number;
+  readonly galoisBytes: number;
+}
+
+/** An encrypted request: one envelope, plus what the client must remember to read the answer. */
+export interface EncryptedRequest {
+  readonly bytes: Uint8Array;
+  /** Samples packed into it (needed to unpack the result; never sent). */
+  readonly samples: number;
+  /** Circuit evaluations the server will run (1 per sample in vector layout, per N/2 samples in batch). */
+  readonly evaluations: number;
+}
+
+/**
+ * The client side of encrypted inference. It owns the secret key: nothing it returns contains
+ * the key except `exportSecretKey`, meant for the client's own (encrypted) keystore.
+ * Inputs are body inputs (the prologue already applied); outputs are body outputs (the epilogue
+ * still to run), rounded to `model.outputPrecisionBits` fractional bits.
+ */
+export class FheClient {
+  private disposed = false;
+
+  private constructor(
+    readonly model: ClientModel,
+    private readonly ctx: SealCkksContext,
+    private readonly secretKey: SecretKey,
+    private readonly crypto: SlotCrypto,
+  ) {}
+
+  /** A client with a fresh secret key, or the one saved by `exportSecretKey`. */
+  static async create(model: ClientModel, savedSecretKey?: Uint8Array): Promise<FheClient> {
+    const ctx = await createSealContext(model.parameters);
+    let secretKey: SecretKey | undefined;
+    try {
+      secretKey = savedSecretKey ? loadSecretKey(ctx, savedSecretKey) : createSecretKey(ctx);
+      return new FheClient(model, ctx, secretKey, createSlotCrypto(ctx, secretKey));
+    } catch (e) {
+      freeAll(secretKey);
+      ctx.dispose();
+      throw e;
+    }
+  }
+
+  exportSecretKey(): Uint8Array {
+    this.alive();
+    return saveSecretKey(this.ctx, this.secretKey);
+  }
+
+  /**
+   * Evaluation keys for this model: relinearization keys only if the circuit multiplies
+   * ciphertexts, Galois keys for exactly its rotation steps. Each call makes a new bundle
+   * (key generation is randomized), so callers keep and reuse the one they uploaded.
+   */
+  evaluationKeys(): EvaluationKeyBundle {
+    this.alive();
+    const evaluationKeys = generateEvaluationKeys(this.ctx, this.secretKey, {
+      relin: this.model.needsRelin,
+      rotationSteps: this.model.rotationSteps,
+    });
+    const relin = evaluationKeys.relin ?? new Uint8Array(0);
+    const galois = evaluationKeys.galois ?? new Uint8Array(0);
+    const bytes = writeEnvelope({
+      kind: 'eval-keys',
+      modelHash: this.model.modelHash,
+      parameterId: this.model.parameters.parameterId,
+      parts: [relin, galois],
+    });
+    return { bytes, keysId: sha256Hex(bytes), relinBytes: relin.length, galoisBytes: galois.length };
+  }
+
+  /** Encrypt samples (each of length `model.inputSize`) per the model's layout. */
+  encrypt(samples: readonly Float64Array[]): EncryptedRequest {
+    this.alive();
+    if (samples.length === 0) fail('BAD_DATA', 'no rows to encrypt');
+    const groups = packSamples(packingCircuitOf(this.model), samples);
+    const parts: Uint8Array[] = [];
+    for (const group of groups) {
+      for (const slots of group.inputs) parts.push(this.crypto.encrypt(slots, this.model.inputLevel, this.model.inputScale));
+    }
+    const bytes = writeEnvelope({ kind: 'ciphertexts', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId, parts });
+    return { bytes, samples: samples.length, evaluations: groups.length };
+  }
+
+  /** Decrypt a result envelope for a request of `samples` samples into one body-output vector per sample. */
+  decrypt(result: Uint8Array, samples: number): Float64Array[] {
+    this.alive();
+    const { model } = this;
+    const perEvaluation = model.layout === 'vector' ? 1 : model.slots;
+    const evaluations = Math.ceil(samples / perEvaluation);
+    const env = readEnvelope(result, {
+      kind: 'result',
+      modelHash: model.modelHash,
+      parameterId: model.parameters.parameterId,
+      count: evaluations * model.outputs.length,
+    });
+    const circuit = packingCircuitOf(model);
+    const rows: Float64Array[] = [];
+    for (let g = 0; g < evaluations; g++) {
+      const slotVectors = model.outputs.map((_, k) => {
+        const index = g * model.outputs.length + k;
+        const ct = loadCiphertext(this.ctx, env.parts[index]!, { ...model.results[k]!, label: `result ciphertext ${index}` });
+        try {
+          return this.crypto.decrypt(ct);
+        } finally {
+          ct.delete();
+        }
+      });
+      const inGroup = Math.min(perEvaluation, samples - g * perEvaluation);
+      for (const row of unpackOutputs(circuit, slotVectors, inGroup)) rows.push(roundTo(row, model.outputPrecisionBits));
+    }
+    return rows;
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.crypto.dispose();
+    this.secretKey.delete();
+    this.ctx.dispose();
+  }
+
+  private alive(): void {
+    if (this.disposed) fail('BAD_ARGUMENT', 'this FHE client was disposed');
+  }
+}
+
+/** Round to a multiple of 2^−bits: what the client releases carries no decryption-noise bits below that. */
+export function roundTo(values: Float64Array, bits: number): Float64Array {
+  const k = 2 ** bits;
+  return values.map((v) => Math.round(v * k) / k);
+}
