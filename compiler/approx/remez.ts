@@ -4,16 +4,18 @@ import { clenshaw, fromUnit, toUnit, type Range } from './chebyshev';
  * Minimax fit by the Remez exchange algorithm, in the Chebyshev basis on [−1, 1].
  *
  * Each step solves Σ a_k T_k(t_i) + (−1)^i E = g(t_i) on a reference of d+2 points, then moves
- * the reference to the alternating extrema of the new error. It converges quadratically for
- * smooth g and slowly (but it does converge) at a kink such as ReLU's. It always stops: after
- * `maxIterations`, or when the system turns singular, it reports `converged: false` and hands
- * back the best polynomial it saw, so the caller can decide to fall back.
+ * the reference to the alternating extrema of the new error. Extrema are searched on a dense
+ * grid that contains f's kinks, then refined by golden-section search, so ReLU's kink is handled
+ * like any other extremum (sigmoid, tanh, ReLU at degrees ≤ 63 converge in 2–6 steps). It always
+ * stops: after `maxIterations`, or when the system turns singular or the error stops alternating
+ * from both starting references, it reports `converged: false` and hands back the best
+ * polynomial it saw, so the caller can decide to fall back.
  */
 export interface RemezOptions {
   /** Points of [lo, hi] where f is not smooth; the search grid contains them. */
   readonly kinks?: readonly number[];
   readonly maxIterations?: number;
-  /** Stop when (max|e| − |E|) ≤ tolerance · max|e|. */
+  /** Stop when (max|e| − |E|) ≤ tolerance · max|e| (default 1e-10). Default 60 iterations in all. */
   readonly tolerance?: number;
   /** Search-grid size (points uniform in arccos t, so they crowd the ends like the extrema do). */
   readonly gridSize?: number;
