@@ -8,7 +8,8 @@ import { checkCircuitFitsContext, executeCircuit } from '../../runtime/backends/
 import { generateKeys, loadEvaluationKeys, type LoadedEvaluationKeys } from '../../runtime/backends/seal/keys';
 import { createPlaintextCache, type PlaintextCache } from '../../runtime/backends/seal/plaintext-cache';
 import { createSlotCrypto, type SlotCrypto } from '../../runtime/backends/seal/slot-crypto';
-import { buildCircuit, evaluatePlain, testSpec } from './seal-test-circuits';
+import { simulateCircuit } from '../../runtime/backends/simulate';
+import { buildCircuit, testSpec } from './seal-test-circuits';
 
 const N = 8192;
 const SCALE_BITS = 40;
@@ -98,11 +99,11 @@ describe('SEAL executor', () => {
     return loadCiphertexts(ctx, bytes, (i) => ({ level: top.level, scale: top.scale, label: `input ${i}` }));
   }
 
-  test('every op kind agrees with float64 slot semantics within the scale-derived tolerance', () => {
+  test('every op kind agrees with the simulate backend within the scale-derived tolerance', () => {
     const xs = [randomSlots(1), randomSlots(2)];
     const inputs = encryptInputs(xs);
     const outputs = executeCircuit(ctx, circuit, inputs, keys, cache);
-    const expected = evaluatePlain(circuit, xs);
+    const expected = simulateCircuit(circuit, xs);
     outputs.forEach((ct, k) => {
       const outOp = circuit.ops.find((op) => op.op === 'output' && op.output === k)!;
       expect(ct.scale()).toBeCloseTo(outOp.scale, -2);

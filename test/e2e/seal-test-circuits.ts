@@ -63,63 +63,6 @@ export function buildCircuit(
   };
 }
 
-/** Plain float64 slot semantics of the same ops, for expected values (rotation: slot i+k → slot i). */
-export function evaluatePlain(circuit: Circuit, inputs: readonly Float64Array[]): Float64Array[] {
-  const n = circuit.slots;
-  const vals: Float64Array[] = [];
-  const outs: Float64Array[] = [];
-  const tile = (c: Float64Array) => Float64Array.from({ length: n }, (_, i) => c[i % c.length]!);
-  const map2 = (a: Float64Array, b: Float64Array, f: (x: number, y: number) => number) => a.map((x, i) => f(x, b[i]!));
-  for (const op of circuit.ops) {
-    let v: Float64Array;
-    switch (op.op) {
-      case 'input':
-        v = inputs[op.input]!;
-        break;
-      case 'add':
-        v = map2(vals[op.a]!, vals[op.b]!, (x, y) => x + y);
-        break;
-      case 'sub':
-        v = map2(vals[op.a]!, vals[op.b]!, (x, y) => x - y);
-        break;
-      case 'mul':
-        v = map2(vals[op.a]!, vals[op.b]!, (x, y) => x * y);
-        break;
-      case 'neg':
-        v = vals[op.a]!.map((x) => -x);
-        break;
-      case 'relin':
-      case 'rescale':
-      case 'modswitch':
-        v = vals[op.a]!;
-        break;
-      case 'rotate': {
-        const a = vals[op.a]!;
-        v = a.map((_, i) => a[(i + op.k) % n]!);
-        break;
-      }
-      case 'mulPlain':
-        v = map2(vals[op.a]!, tile(circuit.constants[op.c]!), (x, y) => x * y);
-        break;
-      case 'addPlain':
-        v = map2(vals[op.a]!, tile(circuit.constants[op.c]!), (x, y) => x + y);
-        break;
-      case 'mulScalar':
-        v = vals[op.a]!.map((x) => x * op.value);
-        break;
-      case 'addScalar':
-        v = vals[op.a]!.map((x) => x + op.value);
-        break;
-      case 'output':
-        outs[op.output] = vals[op.a]!;
-        v = new Float64Array(0);
-        break;
-    }
-    vals.push(v);
-  }
-  return outs;
-}
-
 /** A compiled toy model: affine → polynomial activation → affine, lowered by the real compiler passes. */
 export interface CompiledToy {
   readonly circuit: Circuit;
