@@ -1,6 +1,6 @@
 /**
  * The passes in order: an imported graph → client prologue, encrypted chain, client epilogue.
- *   constant folding → BatchNormalization folding → LinearClassifier/Regressor expansion →
+ *   constant folding → dead-code removal → BatchNormalization folding → LinearClassifier/Regressor expansion →
  *   symbolic trace (affine maps composed per value, activations as heads) → split → merge.
  * Anything that cannot be reduced is refused with NOT_ENCRYPTABLE naming the node.
  */
@@ -8,6 +8,7 @@ import type { Graph, Node } from '../graph/graph';
 import type { Tensor } from '../graph/tensor';
 import type { SplitModel } from './chain';
 import { foldConstants } from './constant-fold';
+import { removeDeadNodes } from './dead-code';
 import { expandLinearMl } from './expand-linear-ml';
 import { foldBatchNorm } from './fold-batchnorm';
 import { mergeAffineStages } from './merge-affine';
@@ -23,7 +24,7 @@ export interface Lowering {
 }
 
 export function lowerGraph(original: Graph): Lowering {
-  const folded = foldConstants(original);
+  const folded = removeDeadNodes(foldConstants(original));
   const bn = foldBatchNorm(folded);
   const expanded = expandLinearMl(bn.graph, bn.sources);
   const graph = expanded.graph;

@@ -12,7 +12,7 @@ import type { Tensor } from '../graph/tensor';
 import { denseWeights, isIdentity } from './affine-map';
 import type { Stage } from './chain';
 import { nodeLabel } from './node-sources';
-import type { Trace } from './trace';
+import { rootCause, type Trace } from './trace';
 
 export interface Cut {
   readonly bodyOutput: string;
@@ -89,8 +89,9 @@ function tryCut(graph: Graph, trace: Trace, clientNodes: ReadonlySet<Node>, prod
   const made = new Set<string>([cut]);
   for (const n of epilogue) {
     if (!isClientStep(n, graph.initializers, clientNodes)) {
-      const why = trace.stopped.get(n) ?? `it runs after a step that cannot be encrypted, which is not supported for encryption yet`;
-      return { ok: false, message: `${describeNode(n, graph.opsets)}: ${why}` };
+      const root = rootCause(trace, n);
+      const why = trace.stopped.get(root) ?? 'it would run after the encrypted part, on the client, which is not supported for encryption yet';
+      return { ok: false, message: `${describeNode(root, graph.opsets)}: ${why}` };
     }
     const inside = n.inputs.find((x) => x !== '' && !made.has(x) && !graph.initializers.has(x));
     if (inside !== undefined) {

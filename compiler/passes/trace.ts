@@ -47,6 +47,15 @@ export interface Trace {
   readonly order: readonly Node[];
   /** Nodes of `order` that cannot run in the body, with the sentence that says why. */
   readonly stopped: ReadonlyMap<Node, string>;
+  /** For a stopped node that only reads what another stopped node made: that node. */
+  readonly causes: ReadonlyMap<Node, Node>;
+}
+
+/** The stopped node at the root of `node`'s trouble: the first one that could not run for its own reason. */
+export function rootCause(trace: Trace, node: Node): Node {
+  let n = node;
+  while (trace.causes.has(n)) n = trace.causes.get(n)!;
+  return n;
 }
 
 /** Client-side steps allowed before encryption: they need the whole clear row or are not affine. */
@@ -92,6 +101,8 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
   const prologue: Node[] = [];
   const order: Node[] = [];
   const stopped = new Map<Node, string>();
+  const causes = new Map<Node, Node>();
+  const producer = new Map<string, Node>();
   const values = new Map<string, BodyValue>();
   const segments: Segment[] = [];
   let bodyInput: string | undefined;
@@ -106,7 +117,11 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
   for (const node of graph.nodes) {
     const reads = node.inputs.filter((x) => x !== '' && derived.has(x));
     if (reads.length === 0) continue;
-    for (const o of node.outputs) if (o) derived.add(o);
+    for (const o of node.outputs) {
+      if (!o) continue;
+      derived.add(o);
+      producer.set(o, node);
+    }
 
     if (bodyInput === undefined && reads.every((x) => prologueValues.has(x)) && isPrologueOp(node)) {
       prologue.push(node);
@@ -126,8 +141,11 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
         continue;
       }
     }
-    if (reads.some((x) => !values.has(x))) {
+    const notInBody = reads.find((x) => !values.has(x));
+    if (notInBody !== undefined) {
       stopped.set(node, defaultReason(node));
+      const upstream = producer.get(notInBody);
+      if (upstream && stopped.has(upstream)) causes.set(node, upstream);
       continue;
     }
     const current = segments.length;
@@ -180,6 +198,7 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
     values,
     order,
     stopped,
+    causes,
   };
 }
 
