@@ -22,26 +22,23 @@ export function exactActivation(fn: ActivationFn): (x: number) => number {
   }
 }
 
+/** One sample's flattened vector through one stage. */
+export function applyStage(s: Stage, x: Float64Array): Float64Array {
+  if (s.kind === 'activation') return x.map(exactActivation(s.fn));
+  if (x.length !== s.inSize) fail('BAD_DATA', `the chain expects ${s.inSize} values, got ${x.length}`);
+  const y = Float64Array.from(s.bias);
+  for (let i = 0; i < s.outSize; i++) {
+    let sum = 0;
+    const row = i * s.inSize;
+    for (let j = 0; j < s.inSize; j++) sum += s.weights[row + j]! * x[j]!;
+    y[i]! += sum;
+  }
+  return y;
+}
+
 /** One sample's flattened vector through the chain. */
 export function applyStages(stages: readonly Stage[], input: Float64Array): Float64Array {
-  let x = input;
-  for (const s of stages) {
-    if (s.kind === 'affine') {
-      if (x.length !== s.inSize) fail('BAD_DATA', `the chain expects ${s.inSize} values, got ${x.length}`);
-      const y = Float64Array.from(s.bias);
-      for (let i = 0; i < s.outSize; i++) {
-        let sum = 0;
-        const row = i * s.inSize;
-        for (let j = 0; j < s.inSize; j++) sum += s.weights[row + j]! * x[j]!;
-        y[i]! += sum;
-      }
-      x = y;
-    } else {
-      const f = exactActivation(s.fn);
-      x = x.map(f);
-    }
-  }
-  return x;
+  return stages.reduce((x, s) => applyStage(s, x), input);
 }
 
 function subgraph(split: SplitModel, name: string, input: ValueInfo, nodes: readonly Node[], outputs: readonly ValueInfo[]): Graph {

@@ -1,0 +1,170 @@
+/**
+ * Calibration: the encrypted body run in float64 (exact activations) on calibration rows, recording
+ * what each activation sees. The approximation stage fits each polynomial on the recorded input
+ * range (widened by a margin); reports show how much test data later falls outside those ranges,
+ * the main accuracy risk of a CKKS model.
+ */
+import { fail } from '../errors';
+import type { NumericTensor } from '../graph/tensor';
+import type { ActivationFn, SplitModel, Stage } from '../passes/chain';
+import { applyStage, runPrologue } from '../passes/run-split';
+
+export interface ValueStats {
+  readonly min: number;
+  readonly max: number;
+  readonly mean: number;
+  readonly std: number;
+  /** Number of values seen (rows × units). */
+  readonly count: number;
+}
+
+export interface ActivationRange extends ValueStats {
+  /** Index of the activation in `split.body`. */
+  readonly stage: number;
+  readonly fn: ActivationFn;
+  readonly sources: readonly string[];
+  readonly size: number;
+  /** [min, max] over all rows and units: the range a polynomial must cover. */
+  readonly range: readonly [number, number];
+  /** Per unit (entry of the activation's input vector) minimum and maximum over the rows. */
+  readonly unitMin: Float64Array;
+  readonly unitMax: Float64Array;
+}
+
+export interface Calibration {
+  readonly rows: number;
+  readonly activations: readonly ActivationRange[];
+  /** What the body outputs (the values the client decrypts): sizes the output precision. */
+  readonly output: ValueStats;
+}
+
+class Accumulator {
+  min = Infinity;
+  max = -Infinity;
+  sum = 0;
+  sumSq = 0;
+  count = 0;
+  readonly unitMin: Float64Array;
+  readonly unitMax: Float64Array;
+
+  constructor(size: number) {
+    this.unitMin = new Float64Array(size).fill(Infinity);
+    this.unitMax = new Float64Array(size).fill(-Infinity);
+  }
+
+  add(x: Float64Array, where: string): void {
+    for (let i = 0; i < x.length; i++) {
+      const v = x[i]!;
+      if (!Number.isFinite(v)) fail('BAD_DATA', `calibration: ${where} unit ${i} is ${v}`);
+      if (v < this.min) this.min = v;
+      if (v > this.max) this.max = v;
+      if (v < this.unitMin[i]!) this.unitMin[i] = v;
+      if (v > this.unitMax[i]!) this.unitMax[i] = v;
+      this.sum += v;
+      this.sumSq += v * v;
+    }
+    this.count += x.length;
+  }
+
+  stats(): ValueStats {
+    const mean = this.count > 0 ? this.sum / this.count : 0;
+    const variance = this.count > 0 ? Math.max(0, this.sumSq / this.count - mean * mean) : 0;
+    return { min: this.min, max: this.max, mean, std: Math.sqrt(variance), count: this.count };
+  }
+}
+
+/** Calibrates a body given as stages on already-prepared body-input vectors (one per row). */
+export function calibrateStages(stages: readonly Stage[], vectors: readonly Float64Array[]): Calibration {
+  if (vectors.length === 0) fail('BAD_DATA', 'calibration needs at least one row');
+  const accs = stages.map((s) => (s.kind === 'activation' ? new Accumulator(s.size) : undefined));
+  const out = new Accumulator(stages.length > 0 ? outSizeOf(stages[stages.length - 1]!) : vectors[0]!.length);
+  vectors.forEach((v, r) => {
+    let x = v;
+    stages.forEach((s, i) => {
+      accs[i]?.add(x, `row ${r}, input of ${s.kind === 'activation' ? s.fn : 'stage'} ${i}`);
+      x = applyStage(s, x);
+    });
+    out.add(x, `row ${r}, body output`);
+  });
+  const activations: ActivationRange[] = [];
+  stages.forEach((s, i) => {
+    const acc = accs[i];
+    if (!acc || s.kind !== 'activation') return;
+    const st = acc.stats();
+    activations.push({ ...st, stage: i, fn: s.fn, sources: s.sources, size: s.size, range: [st.min, st.max], unitMin: acc.unitMin, unitMax: acc.unitMax });
+  });
+  return { rows: vectors.length, activations, output: out.stats() };
+}
+
+function outSizeOf(s: Stage): number {
+  return s.kind === 'affine' ? s.outSize : s.size;
+}
+
+/** Calibrates a split model on input rows (a [rows, …input shape] tensor): prologue, then the body. */
+export function calibrate(split: SplitModel, input: NumericTensor): Calibration {
+  return calibrateStages(split.body, runPrologue(split, input));
+}
+
+export interface RangeCoverage {
+  readonly stage: number;
+  readonly range: readonly [number, number];
+  /** Values (rows × units) outside the range, and their share of all values. */
+  readonly valuesOutside: number;
+  readonly valueShare: number;
+  /** Rows with at least one unit outside the range, and their share of all rows. */
+  readonly rowsOutside: number;
+  readonly rowShare: number;
+  /** The farthest any value lies outside the range (0 when none does). */
+  readonly worstExcess: number;
+}
+
+/**
+ * How much of some data falls outside given activation ranges (e.g. the fitted ones), per
+ * activation stage. `ranges` maps a stage index of `stages` to its range. The data flows through
+ * the exact body, so the numbers describe the inputs the polynomials would see if they were exact.
+ */
+export function rangeCoverage(stages: readonly Stage[], vectors: readonly Float64Array[], ranges: ReadonlyMap<number, readonly [number, number]>): RangeCoverage[] {
+  for (const i of ranges.keys()) {
+    if (stages[i]?.kind !== 'activation') fail('BAD_ARGUMENT', `stage ${i} is not an activation`);
+  }
+  const outside = new Map<number, { values: number; rows: number; worst: number }>([...ranges.keys()].map((i) => [i, { values: 0, rows: 0, worst: 0 }]));
+  for (const v of vectors) {
+    let x = v;
+    stages.forEach((s, i) => {
+      const range = ranges.get(i);
+      if (range) {
+        const o = outside.get(i)!;
+        let hit = false;
+        for (const value of x) {
+          const excess = value < range[0] ? range[0] - value : value > range[1] ? value - range[1] : 0;
+          if (excess > 0) {
+            o.values++;
+            hit = true;
+            if (excess > o.worst) o.worst = excess;
+          }
+        }
+        if (hit) o.rows++;
+      }
+      x = applyStage(s, x);
+    });
+  }
+  return [...ranges.entries()].map(([stage, range]) => {
+    const o = outside.get(stage)!;
+    const size = (stages[stage] as { size: number }).size;
+    const total = vectors.length * size;
+    return {
+      stage,
+      range,
+      valuesOutside: o.values,
+      valueShare: total > 0 ? o.values / total : 0,
+      rowsOutside: o.rows,
+      rowShare: vectors.length > 0 ? o.rows / vectors.length : 0,
+      worstExcess: o.worst,
+    };
+  });
+}
+
+/** rangeCoverage on input rows of a split model. */
+export function splitRangeCoverage(split: SplitModel, input: NumericTensor, ranges: ReadonlyMap<number, readonly [number, number]>): RangeCoverage[] {
+  return rangeCoverage(split.body, runPrologue(split, input), ranges);
+}

@@ -1,0 +1,81 @@
+/**
+ * The lowered model for people and for machines: `deeppowers inspect --lowered` prints these
+ * lines (or the JSON form): client prologue, the encrypted chain stage by stage, client epilogue.
+ */
+import type { Node } from '../graph/graph';
+import type { SplitModel, Stage } from './chain';
+import { nodeLabel } from './node-sources';
+
+export interface ClientNodeJson {
+  readonly name: string;
+  readonly opType: string;
+  readonly domain: string;
+}
+
+export type StageJson =
+  | { readonly kind: 'affine'; readonly inSize: number; readonly outSize: number; readonly nonZeros: number; readonly sources: readonly string[] }
+  | { readonly kind: 'activation'; readonly fn: string; readonly size: number; readonly sources: readonly string[] };
+
+export interface LoweredJson {
+  readonly input: { readonly name: string; readonly dtype: string; readonly shape: readonly number[] };
+  readonly prologue: readonly ClientNodeJson[];
+  readonly bodyInput: string;
+  readonly body: readonly StageJson[];
+  readonly bodyOutput: { readonly name: string; readonly shape: readonly number[] };
+  readonly epilogue: readonly ClientNodeJson[];
+  readonly outputs: readonly string[];
+}
+
+function nonZeros(w: Float64Array): number {
+  let n = 0;
+  for (const v of w) if (v !== 0) n++;
+  return n;
+}
+
+export function stageJson(s: Stage): StageJson {
+  return s.kind === 'affine'
+    ? { kind: 'affine', inSize: s.inSize, outSize: s.outSize, nonZeros: nonZeros(s.weights), sources: s.sources }
+    : { kind: 'activation', fn: s.fn, size: s.size, sources: s.sources };
+}
+
+/** One line per stage: `affine 30→1 (Scaler, LinearClassifier)`, `relu ×100 (Relu)`. */
+export function describeStage(s: Stage): string {
+  if (s.kind === 'activation') return `${s.fn} ×${s.size} (${s.sources.join(', ')})`;
+  const nz = nonZeros(s.weights);
+  const total = s.inSize * s.outSize;
+  const density = nz === total ? '' : `, ${nz} of ${total} weights non-zero`;
+  return `affine ${s.inSize}→${s.outSize} (${s.sources.join(', ')}${density})`;
+}
+
+function clientNode(n: Node): ClientNodeJson {
+  return { name: nodeLabel(n), opType: n.opType, domain: n.domain };
+}
+
+export function loweredJson(split: SplitModel): LoweredJson {
+  return {
+    input: { name: split.inputName, dtype: split.inputDType, shape: split.inputShape },
+    prologue: split.prologue.map(clientNode),
+    bodyInput: split.bodyInput,
+    body: split.body.map(stageJson),
+    bodyOutput: { name: split.bodyOutput, shape: split.bodyOutputShape },
+    epilogue: split.epilogue.map(clientNode),
+    outputs: split.outputs.map((o) => o.name),
+  };
+}
+
+function clientLine(nodes: readonly Node[]): string {
+  return nodes.length === 0 ? '(none)' : nodes.map((n) => n.opType).join(', ');
+}
+
+export function describeLowered(split: SplitModel): string[] {
+  const shape = (s: readonly number[]) => `[${s.join(', ')}]`;
+  return [
+    `input ${split.inputName} ${split.inputDType} ${shape(split.inputShape)}`,
+    `client prologue: ${clientLine(split.prologue)}`,
+    `encrypted body (${split.body.length} stage${split.body.length === 1 ? '' : 's'}), reads ${split.bodyInput}:`,
+    ...split.body.map((s, i) => `  ${i + 1}. ${describeStage(s)}`),
+    `body output ${split.bodyOutput} ${shape(split.bodyOutputShape)}`,
+    `client epilogue: ${clientLine(split.epilogue)}`,
+    `outputs: ${split.outputs.map((o) => o.name).join(', ')}`,
+  ];
+}
