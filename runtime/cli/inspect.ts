@@ -4,6 +4,8 @@ import { ONNX_DOMAIN, type ValueInfo } from '../../compiler/graph/graph';
 import { isFloatType } from '../../compiler/graph/tensor';
 import { decodeModel, type DecodedModel } from '../../compiler/onnx/decode';
 import { importModel, operatorSupport } from '../../compiler/onnx/import';
+import { describeLowered, loweredJson, type LoweredJson } from '../../compiler/passes/describe';
+import { lowerToChain } from '../../compiler/passes/lower-to-chain';
 import { formatNumber, formatType } from './format-values';
 import { printJson } from './output';
 import { readModelBytes } from './read-model';
@@ -44,6 +46,8 @@ export interface InspectReport {
   readonly operators: OperatorRow[];
   readonly imports: boolean;
   readonly importError: { code: string; message: string } | null;
+  /** With --lowered: the client prologue / encrypted chain / client epilogue, or why there is none. */
+  readonly lowered?: { readonly chain: LoweredJson; readonly text: string[] } | { readonly error: { code: string; message: string } };
 }
 
 /**
@@ -51,16 +55,28 @@ export interface InspectReport {
  * is not ONNX is an error); unsupported operators are reported, not thrown, so users see the
  * whole picture of a model they cannot run yet.
  */
-export function inspectModel(file: string): InspectReport {
+export function inspectModel(file: string, options: { lowered?: boolean } = {}): InspectReport {
   const bytes = readModelBytes(file);
   const decoded = decodeModel(bytes, file);
   let importError: InspectReport['importError'] = null;
   let typed: { inputs: readonly ValueInfo[]; outputs: readonly ValueInfo[] } = decoded;
+  let lowered: InspectReport['lowered'];
   try {
-    typed = importModel(bytes, file);
+    const graph = importModel(bytes, file);
+    typed = graph;
+    if (options.lowered) {
+      try {
+        const split = lowerToChain(graph);
+        lowered = { chain: loweredJson(split), text: describeLowered(split) };
+      } catch (e) {
+        if (!(e instanceof DeepPowersError)) throw e;
+        lowered = { error: { code: e.code, message: e.message } };
+      }
+    }
   } catch (e) {
     if (!(e instanceof DeepPowersError)) throw e;
     importError = { code: e.code, message: e.message };
+    if (options.lowered) lowered = { error: importError };
   }
   let initializerParameters = 0;
   for (const t of decoded.initializers.values()) if (isFloatType(t.dtype)) initializerParameters += t.data.length;
@@ -79,6 +95,7 @@ export function inspectModel(file: string): InspectReport {
     operators: operatorTable(decoded),
     imports: importError === null,
     importError,
+    ...(lowered ? { lowered } : {}),
   };
 }
 
@@ -138,6 +155,9 @@ export function formatInspect(r: InspectReport): string {
     '  ',
   );
   s += r.imports ? '\nimports cleanly: yes\n' : `\nimports cleanly: no: ${r.importError!.message}\n`;
+  if (r.lowered) {
+    s += 'error' in r.lowered ? `encryptable: no: ${r.lowered.error.message}\n` : `\nlowered\n${r.lowered.text.map((l) => `  ${l}`).join('\n')}\n`;
+  }
   return s;
 }
 
@@ -147,8 +167,9 @@ export function registerInspect(program: Command): void {
     .description('show a model: inputs, outputs, parameters, operators and whether each is supported')
     .argument('<model.onnx>', 'ONNX model file')
     .option('--json', 'print one JSON object')
-    .action((file: string, opts: { json?: boolean }) => {
-      const report = inspectModel(file);
+    .option('--lowered', 'also show the chain the compiler reduces the model to: client prologue, encrypted affine/activation stages, client epilogue')
+    .action((file: string, opts: { json?: boolean; lowered?: boolean }) => {
+      const report = inspectModel(file, { lowered: opts.lowered === true });
       if (opts.json) printJson(report);
       else process.stdout.write(formatInspect(report));
     });
