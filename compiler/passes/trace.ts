@@ -80,6 +80,9 @@ function defaultReason(node: Node): string {
   return `the ${node.opType} operator is not supported for encryption yet`;
 }
 
+/** Dense maps beyond this many weights (256 MiB of float64) are refused rather than run out of memory. */
+const MAX_DENSE_CELLS = 1 << 25;
+
 const BRANCH = 'reusing a value from before the latest activation (branches, residual connections) is not supported for encryption yet';
 
 export function traceGraph(graph: Graph, sources: SourceTable): Trace {
@@ -182,6 +185,11 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
       continue;
     }
     const ins = outcome.inputs.map((i) => values.get(node.inputs[i]!)!);
+    const cells = outcome.map.outSize * ins[0]!.map.headSize;
+    if (cells > MAX_DENSE_CELLS) {
+      stopped.set(node, `an affine map of ${outcome.map.outSize} × ${ins[0]!.map.headSize} weights (more than ${MAX_DENSE_CELLS} held densely) is not supported for encryption yet`);
+      continue;
+    }
     const own = isLayoutOnly(node) ? [] : sourcesOf(node, sources);
     const merged = [...new Set([...ins.flatMap((v) => v.sources), ...own])];
     values.set(node.outputs[0]!, { head: current, shape: outcome.shape, map: composeLocal(outcome.map, ins.map((v) => v.map)), sources: merged });

@@ -326,6 +326,11 @@ describe('refusals name the node and say "not supported for encryption yet"', ()
     expect(refusal(g).message).toMatch(/Softmax node "n1".*Softmax inside the network is not supported for encryption yet/);
   });
 
+  it('a layer too large to hold as a dense map', () => {
+    const g = single(13, [1, 64, 64], [{ opType: 'Conv', inputs: ['x', 'w'], outputs: ['y'], attrs: { pads: ints([1, 1, 1, 1]) } }], { w: weights([16, 1, 3, 3]) });
+    expect(refusal(g).message).toMatch(/Conv node "n0".*65536 × 4096 weights .* is not supported for encryption yet/);
+  });
+
   it('a Gemm whose encrypted operand is transposed', () => {
     const g = single(13, [3], [{ opType: 'Gemm', inputs: ['x', 'w'], outputs: ['y'], attrs: { transA: int(1) } }], { w: weights([1, 3]) });
     expect(refusal(g).message).toMatch(/Gemm node "n0".*transA on the encrypted operand/);
