@@ -23,7 +23,7 @@ export interface MatVecPlan {
   /** Period the diagonals and the product live in: max(rowsPadded, colsPadded). */
   readonly period: number;
   readonly diagonalCount: number;
-  /** Which diagonals have a nonzero entry (all-zero matrices keep diagonal 0 so a ciphertext results). */
+  /** Which diagonals have a nonzero entry (an all-zero matrix uses none; the lowering handles it). */
   readonly used: readonly boolean[];
   /** g: diagonals per giant step. */
   readonly babyStep: number;
@@ -56,7 +56,6 @@ export function planMatVec(weights: Float64Array, rows: number, cols: number, fo
       }
     }
   }
-  if (!used.some(Boolean)) used[0] = true;
 
   const babyStep = forceBabyStep ?? bestBabyStep(used);
   const { baby, giant } = rotationsFor(used, babyStep);

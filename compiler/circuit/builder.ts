@@ -13,6 +13,9 @@ import { eliminateDeadCode } from './passes-dce';
  * null for an unrescaled product. The helpers here keep the invariant the lowering relies on:
  * values handed between stages are relinearised and canonical (class = level).
  */
+/** See `nearZero`. */
+export const NEAR_ZERO_WEIGHT = 2 ** -20;
+
 export class CircuitBuilder {
   private readonly ops: Op[] = [];
   private readonly classes: (Level | null)[] = [];
@@ -155,6 +158,16 @@ export class CircuitBuilder {
     if (value === 0) return a;
     const m = this.op(a);
     return this.push({ op: 'addScalar', a, value, encodeScale: 0, level: m.level, scale: 0, size: m.size }, this.scaleClass(a));
+  }
+
+  /**
+   * A ciphertext holding (almost) zero, one level below `a`: a·2^-20, rescaled. SEAL refuses
+   * transparent ciphertexts (an exact zero such as a − a or a·0 has no secret-key part), so a
+   * result that is mathematically constant rides on a multiple of `a` small enough to sit at the
+   * CKKS noise floor of a 2^30–2^40 scale yet still encode to a nonzero plaintext.
+   */
+  nearZero(a: ValueId): ValueId {
+    return this.rescale(this.mulScalar(a, NEAR_ZERO_WEIGHT));
   }
 
   /** Balanced reduction tree (depth ⌈log2 n⌉ of additions) over values at one level and scale. */

@@ -16,8 +16,8 @@ export function lowerBatchAffine(b: CircuitBuilder, xs: readonly ValueId[], stag
       if (w !== 0) products.push(b.mulScalar(xs[j]!, w));
     }
     // An all-zero row still needs a ciphertext at the layer's level to carry the bias.
-    if (products.length === 0) products.push(b.mulScalar(xs[0]!, 0));
-    ys.push(b.addScalar(b.rescale(b.sum(products)), stage.bias[i]!));
+    const y = products.length > 0 ? b.rescale(b.sum(products)) : b.nearZero(xs[0]!);
+    ys.push(b.addScalar(y, stage.bias[i]!));
   }
   return ys;
 }

@@ -49,7 +49,8 @@ export function lowerVectorAffine(b: CircuitBuilder, x: ValueId, stage: AffineSt
     }
     if (products.length > 0) groups.push(b.rotate(b.sum(products), start));
   }
-  let y = b.rescale(b.sum(groups));
+  // An all-zero matrix still needs a ciphertext at the layer's level to carry the bias.
+  let y = groups.length > 0 ? b.rescale(b.sum(groups)) : b.nearZero(x);
   for (const step of plan.foldSteps) y = b.add(y, b.rotate(y, step));
   if (stage.bias.some((v) => v !== 0)) {
     const bias = new Float64Array(plan.rowsPadded);

@@ -6,8 +6,8 @@ import { checkCircuit } from './passes-check';
 export interface ScaleOptions {
   /**
    * Scale the canonical scales hover around (default: 2 to the rounded mean bit size of the
-   * primes). The top scale is derived from it so the recurrence S_{ℓ−1} = S_ℓ²/q_ℓ stays near it
-   * at every level instead of drifting.
+   * primes; the recurrence S_{ℓ−1} = S_ℓ²/q_ℓ only stays put near the primes themselves). The top
+   * scale is derived from it bottom-up, where the recurrence contracts, so it does not drift.
    */
   readonly baseScale?: number;
 }
@@ -21,8 +21,9 @@ export interface ScaleOptions {
  * canonical values rescales exactly onto the next canonical scale. Every rescale declares the
  * level t whose canonical scale it must land on; each plaintext multiply feeding it is encoded at
  * P = S_t·q_ℓ/s (s its operand's scale), searched to the ulp so SEAL's own double arithmetic
- * (product, then division by the prime) reproduces S_t exactly. Values that will be modswitched
- * to t therefore already carry S_t, and every addition sees equal scales with no scale overrides.
+ * (product, then division by the prime) reproduces S_t exactly (or within SEAL's tolerance where
+ * no double does). Values that will be modswitched to t therefore already carry S_t, and every
+ * addition sees equal scales with no scale overrides.
  */
 export function assignScales(circuit: Circuit, primes: readonly number[], options: ScaleOptions = {}): Circuit {
   if (primes.length < circuit.depth) {
@@ -38,15 +39,53 @@ export function assignScales(circuit: Circuit, primes: readonly number[], option
     return { ...op, level: op.level + shift };
   });
 
-  const base = options.baseScale ?? 2 ** Math.round(primes.reduce((s, q) => s + Math.log2(q), 0) / Math.max(1, primes.length));
-  const canonical = canonicalScales(stableTopScale(base, primes, topLevel), primes, topLevel);
-  const required = requiredProductScales(shifted, primes, topLevel, canonical);
+  const meanBits = primes.reduce((sum, q) => sum + Math.log2(q), 0) / Math.max(1, primes.length);
+  const base = options.baseScale ?? 2 ** Math.round(meanBits);
+  const groups = rescaleGroups(shifted);
+  const order = dependencyOrder(shifted, groups);
 
+  // Most landings can be made bit-exact; where a target falls between two reachable doubles the
+  // product is one ulp off, which SEAL's equal-scale check tolerates but a later ct×ct could
+  // double. Nudging the base scale moves every target, so a few nudges are tried and the most
+  // exact assignment that passes the checker wins.
+  const attempts: { ops: Op[]; inexact: number }[] = [];
+  for (let attempt = 0; attempt < 8; attempt++) {
+    const canonical = canonicalScales(stableTopScale(base * (1 + attempt / 4096), primes, topLevel), primes, topLevel);
+    const tried = scaleOps(shifted, order, groups, canonical, primes, topLevel);
+    attempts.push(tried);
+    if (tried.inexact === 0) break;
+  }
+  attempts.sort((a, b) => a.inexact - b.inexact);
+  let firstError: unknown = null;
+  for (const tried of attempts) {
+    const result: Circuit = { ...circuit, ops: tried.ops, topLevel, primes: [...primes] };
+    try {
+      checkCircuit(result);
+      return result;
+    } catch (e) {
+      firstError ??= e;
+    }
+  }
+  throw firstError;
+}
+
+/** Scales for every op given the canonical scales; counts the places that are not bit-exact. */
+function scaleOps(
+  shifted: readonly Op[],
+  order: readonly number[],
+  groups: Groups,
+  canonical: readonly Scale[],
+  primes: readonly number[],
+  topLevel: Level,
+): { ops: Op[]; inexact: number } {
   const ctx = { topLevel, primes };
-  const metas: ValueMeta[] = [];
-  const ops: Op[] = [];
-  shifted.forEach((op, i) => {
-    const meta = (id: number): ValueMeta => metas[id]!;
+  const metas: ValueMeta[] = new Array(shifted.length);
+  const ops: Op[] = new Array(shifted.length);
+  const solved = new Map<number, Map<Scale, Scale>>();
+  const meta = (id: number): ValueMeta => metas[id]!;
+  let inexact = 0;
+  for (const i of order) {
+    const op = shifted[i]!;
     let next: Op;
     switch (op.op) {
       case 'input':
@@ -54,10 +93,20 @@ export function assignScales(circuit: Circuit, primes: readonly number[], option
         break;
       case 'mulPlain':
       case 'mulScalar': {
-        const target = required.get(i);
-        if (target === undefined) throw new Error(`plaintext multiply ${i} is never rescaled`);
-        const encodeScale = encodeScaleFor(metas[op.a]!.scale, target);
-        next = { ...op, encodeScale, scale: metas[op.a]!.scale * encodeScale };
+        const g = groups.leafGroup.get(i);
+        if (g === undefined) throw new Error(`plaintext multiply ${i} is never rescaled`);
+        let encode = solved.get(g);
+        if (!encode) {
+          const rescale = shifted[g] as Extract<Op, { op: 'rescale' }>;
+          const lead = groups.lead.get(g) ?? groups.leaves.get(g)![0]!;
+          const leaves = [lead, ...groups.leaves.get(g)!.filter((l) => l !== lead)];
+          const sources = leaves.map((leaf) => metas[operandsOf(shifted[leaf]!)[0]!]!.scale);
+          encode = solveLanding(sources, canonical[rescale.target]!, primeAt(primes, topLevel, rescale.level + 1));
+          solved.set(g, encode);
+        }
+        const s = metas[op.a]!.scale;
+        const encodeScale = encode.get(s)!;
+        next = { ...op, encodeScale, scale: s * encodeScale };
         break;
       }
       case 'addPlain':
@@ -67,13 +116,12 @@ export function assignScales(circuit: Circuit, primes: readonly number[], option
       default:
         next = { ...op, scale: deriveMeta(i, op, meta, ctx).scale };
     }
-    metas.push(deriveMeta(i, next, meta, ctx));
-    ops.push(next);
-  });
-
-  const result: Circuit = { ...circuit, ops, topLevel, primes: [...primes] };
-  checkCircuit(result);
-  return result;
+    metas[i] = deriveMeta(i, next, meta, ctx);
+    ops[i] = next;
+    if (next.op === 'rescale' && next.scale !== canonical[next.target]) inexact++;
+    if ((next.op === 'add' || next.op === 'sub') && metas[next.a]!.scale !== metas[next.b]!.scale) inexact++;
+  }
+  return { ops, inexact };
 }
 
 /** Top scale whose canonical chain stays near `base`: computed bottom-up, where the recurrence contracts. */
@@ -83,16 +131,26 @@ function stableTopScale(base: number, primes: readonly number[], topLevel: Level
   return s;
 }
 
-/**
- * For each plaintext multiply, the scale its product must have: that of the rescale it feeds,
- * R with R/q == S_target. Walks from each rescale back through scale-preserving ops.
- */
-function requiredProductScales(ops: readonly Op[], primes: readonly number[], topLevel: Level, canonical: readonly Scale[]): Map<number, Scale> {
-  const required = new Map<number, Scale>();
+interface Groups {
+  /** Plaintext multiply → the rescale its product feeds. */
+  readonly leafGroup: Map<number, number>;
+  /** Rescale → its plaintext-multiply leaves. */
+  readonly leaves: Map<number, number[]>;
+  /** Rescale → the leaf on its leftmost operand path, whose scale the sum keeps. */
+  readonly lead: Map<number, number>;
+}
+
+/** Each rescale's plaintext-multiply leaves, found by walking back through scale-preserving ops. */
+function rescaleGroups(ops: readonly Op[]): Groups {
+  const leafGroup = new Map<number, number>();
+  const leaves = new Map<number, number[]>();
+  const lead = new Map<number, number>();
   ops.forEach((op, i) => {
     if (op.op !== 'rescale') return;
-    const q = primeAt(primes, topLevel, op.level + 1);
-    const r = productScaleFor(canonical[op.target]!, q);
+    let left = op.a;
+    for (let src = ops[left]!; src.op !== 'mulPlain' && src.op !== 'mulScalar' && src.op !== 'mul' && 'a' in src && src.op !== 'rescale'; src = ops[left]!) left = src.a;
+    if (ops[left]!.op === 'mulPlain' || ops[left]!.op === 'mulScalar') lead.set(i, left);
+    const found: number[] = [];
     const stack = [op.a];
     const seen = new Set<number>();
     while (stack.length > 0) {
@@ -102,16 +160,13 @@ function requiredProductScales(ops: readonly Op[], primes: readonly number[], to
       const src = ops[id]!;
       switch (src.op) {
         case 'mulPlain':
-        case 'mulScalar': {
-          const prior = required.get(id);
-          if (prior !== undefined && prior !== r) throw new Error(`plaintext multiply ${id} feeds rescales with different targets (at op ${i})`);
-          required.set(id, r);
+        case 'mulScalar':
+          if (leafGroup.has(id)) throw new Error(`plaintext multiply ${id} feeds two rescales (ops ${leafGroup.get(id)} and ${i})`);
+          leafGroup.set(id, i);
+          found.push(id);
           break;
-        }
         case 'add':
         case 'sub':
-          stack.push(src.a, src.b);
-          break;
         case 'neg':
         case 'rotate':
         case 'relin':
@@ -125,40 +180,91 @@ function requiredProductScales(ops: readonly Op[], primes: readonly number[], to
           break;
       }
     }
+    leaves.set(i, found.sort((a, b) => a - b));
   });
-  return required;
+  return { leafGroup, leaves, lead };
 }
 
-/** R with fl(R / q) == target, as close to target·q as the doubles allow. */
-function productScaleFor(target: Scale, q: number): Scale {
-  return nearestSolution(target * q, (r) => r / q - target);
-}
-
-/** P with fl(s·P) == product. */
-function encodeScaleFor(s: Scale, product: Scale): Scale {
-  return nearestSolution(product / s, (p) => s * p - product);
-}
-
-/** Walks a few ulps either side of `start` for an exact zero of `residual`, else the smallest |residual|. */
-function nearestSolution(start: number, residual: (x: number) => number): number {
-  let best = start;
-  let bestErr = Math.abs(residual(start));
-  if (bestErr === 0) return start;
-  let up = start;
-  let down = start;
-  for (let k = 0; k < 32; k++) {
-    up = nextDouble(up, 1);
-    down = nextDouble(down, -1);
-    for (const x of [up, down]) {
-      const err = Math.abs(residual(x));
-      if (err < bestErr) {
-        best = x;
-        bestErr = err;
-        if (err === 0) return best;
+/**
+ * Op indices in an order where every op comes after its operands and every plaintext multiply
+ * after the operands of all the multiplies sharing its rescale (so its group can be solved).
+ * Iterative post-order: circuits can be long chains.
+ */
+function dependencyOrder(ops: readonly Op[], groups: Groups): number[] {
+  const deps = (i: number): number[] => {
+    const op = ops[i]!;
+    const direct = operandsOf(op);
+    const g = groups.leafGroup.get(i);
+    if (g === undefined) return direct;
+    return [...direct, ...groups.leaves.get(g)!.flatMap((leaf) => operandsOf(ops[leaf]!))];
+  };
+  const state = new Uint8Array(ops.length); // 0 new, 1 on stack, 2 done
+  const order: number[] = [];
+  for (let root = 0; root < ops.length; root++) {
+    if (state[root]) continue;
+    const stack: [number, number[]][] = [[root, deps(root)]];
+    state[root] = 1;
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const next = top[1].pop();
+      if (next === undefined) {
+        stack.pop();
+        state[top[0]] = 2;
+        order.push(top[0]);
+      } else if (state[next] === 0) {
+        state[next] = 1;
+        stack.push([next, deps(next)]);
+      } else if (state[next] === 1) {
+        throw new Error(`circular scale dependency at op ${next}`);
       }
     }
   }
-  return best;
+  return order;
+}
+
+/**
+ * Encode scales for the plaintext multiplies feeding one rescale. SEAL keeps the left operand's
+ * scale in an addition, so the product on the leftmost path (`sources[0]`'s operand scale) decides
+ * where the rescale lands: its X = fl(s·P) must satisfy fl(X / q) == target exactly — SEAL's own
+ * double arithmetic reproducing the target bit for bit. The other products match X exactly where
+ * some P allows, else to the nearest double (within SEAL's equal-scale tolerance).
+ */
+function solveLanding(sources: readonly Scale[], target: Scale, q: number): Map<Scale, Scale> {
+  const lead = sources[0]!;
+  const candidates = nearbyDoubles(target * q, SEARCH_ULPS).filter((x) => x / q === target);
+  let x = target * q;
+  let leadP = x / lead;
+  search: for (const cx of candidates) {
+    for (const p of nearbyDoubles(cx / lead, SEARCH_ULPS)) {
+      if (lead * p === cx) {
+        x = cx;
+        leadP = p;
+        break search;
+      }
+    }
+  }
+  const encode = new Map<Scale, Scale>([[lead, leadP]]);
+  for (const s of new Set(sources)) {
+    if (s === lead) continue;
+    const near = nearbyDoubles(x / s, SEARCH_ULPS);
+    encode.set(s, near.find((p) => s * p === x) ?? near.reduce((best, p) => (Math.abs(s * p - x) < Math.abs(s * best - x) ? p : best)));
+  }
+  return encode;
+}
+
+const SEARCH_ULPS = 64;
+
+/** `start` and the doubles up to `ulps` steps either side, nearest first. */
+function nearbyDoubles(start: number, ulps: number): number[] {
+  const out = [start];
+  let up = start;
+  let down = start;
+  for (let k = 0; k < ulps; k++) {
+    up = nextDouble(up, 1);
+    down = nextDouble(down, -1);
+    out.push(up, down);
+  }
+  return out;
 }
 
 const bits = new DataView(new ArrayBuffer(8));

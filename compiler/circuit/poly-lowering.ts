@@ -58,9 +58,9 @@ export class CircuitPolyBuilder implements PolyBuilder<PolyValue> {
   linear(terms: ReadonlyArray<readonly [PolyValue, number]>, constant: number): PolyValue {
     const live = terms.filter(([, c]) => c !== 0).map(([v, c]) => [this.settle(v), c] as const);
     if (live.length === 0) {
-      // A constant still has to be a ciphertext: v − v + constant, at no level.
+      // A constant series still has to be a ciphertext (see nearZero; it costs a level here).
       const v = terms.length > 0 ? this.settle(terms[0]![0]) : this.seed;
-      return this.wrap(this.b.addScalar(this.b.sub(v, v), constant));
+      return this.wrap(this.b.addScalar(this.b.nearZero(v), constant));
     }
     const level = Math.min(...live.map(([v]) => this.b.level(v)));
     if (live.every(([, c]) => Number.isInteger(c))) {
@@ -69,7 +69,10 @@ export class CircuitPolyBuilder implements PolyBuilder<PolyValue> {
     }
     // Every term is modswitched down to the common level and multiplied there; the encode scales
     // (assigned later) make all products share one scale, so a single rescale finishes the sum.
-    const products = live.map(([v, c]) => this.b.mulScalar(this.b.dropTo(v, level), c));
+    // A term already at the common level goes first: SEAL keeps the left operand's scale in a sum,
+    // and that term's encode scale (≈ S_level) is the one that can always land exactly.
+    const ordered = [...live].sort(([v], [w]) => this.b.level(v) - this.b.level(w));
+    const products = ordered.map(([v, c]) => this.b.mulScalar(this.b.dropTo(v, level), c));
     return this.wrap(this.b.addScalar(this.b.rescale(this.b.sum(products)), constant));
   }
 
