@@ -35,11 +35,11 @@ export function foldBatchNorm(graph: Graph, sources: SourceTable = new Map()): F
     if (!prev || replaced.has(prev) || removed.has(prev) || readers.get(x) !== 1 || outputs.has(x)) continue;
     if (bn.outputs.slice(1).some(Boolean)) continue;
     const opset = graph.opsets.get(ONNX_DOMAIN) ?? 0;
-    if (opset >= 14 && intAttr(bn, 'training_mode', 0) !== 0) continue;
+    if (opset >= 14 && numberAttr(bn, 'training_mode', 0) !== 0) continue;
     const params = bn.inputs.slice(1, 5).map((name) => constants.get(name));
     if (params.length !== 4 || params.some((p) => !p || p.kind !== 'numeric')) continue;
     const [scale, bias, mean, variance] = params as NumericTensor[];
-    const { a, b } = batchNormCoefficients(floatAttr(bn, 'epsilon', 1e-5), scale!, bias!, mean!, variance!);
+    const { a, b } = batchNormCoefficients(numberAttr(bn, 'epsilon', 1e-5), scale!, bias!, mean!, variance!);
     const fused = prev.opType === 'Gemm' ? foldIntoGemm(prev, bn, a, b, constants) : prev.opType === 'Conv' ? foldIntoConv(prev, bn, a, b, constants) : undefined;
     if (!fused) continue;
     replaced.set(prev, fused);
@@ -51,13 +51,10 @@ export function foldBatchNorm(graph: Graph, sources: SourceTable = new Map()): F
   return { graph: { ...graph, nodes, initializers: constants }, sources: table, folded };
 }
 
-function intAttr(node: Node, name: string, fallback: number): number {
+/** A numeric attribute (exporters write ints and floats interchangeably for these). */
+function numberAttr(node: Node, name: string, fallback: number): number {
   const a = node.attributes.get(name);
   return a && (a.type === 'int' || a.type === 'float') ? a.value : fallback;
-}
-
-function floatAttr(node: Node, name: string, fallback: number): number {
-  return intAttr(node, name, fallback);
 }
 
 function freshName(base: string, taken: ReadonlyMap<string, unknown>): string {
@@ -71,10 +68,10 @@ function foldIntoGemm(gemm: Node, bn: Node, a: Float64Array, b: Float64Array, co
   const w = constants.get(gemm.inputs[1] ?? '');
   const c = gemm.inputs[2] ? constants.get(gemm.inputs[2]) : undefined;
   if (!w || w.kind !== 'numeric' || w.shape.length !== 2 || (gemm.inputs[2] && (!c || c.kind !== 'numeric'))) return undefined;
-  const transB = intAttr(gemm, 'transB', 0) !== 0;
+  const transB = numberAttr(gemm, 'transB', 0) !== 0;
   const n = transB ? w.shape[0]! : w.shape[1]!;
   if (a.length !== n) return undefined;
-  const beta = floatAttr(gemm, 'beta', 1);
+  const beta = numberAttr(gemm, 'beta', 1);
   const cData = c && c.kind === 'numeric' ? perColumn(c, n) : new Float64Array(n);
   if (!cData) return undefined;
   const k = transB ? w.shape[1]! : w.shape[0]!;
