@@ -1,0 +1,179 @@
+import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fail } from '../../compiler/errors';
+
+/**
+ * The client's keystore: one directory (mode 0700) holding, per compiled model, the CKKS secret
+ * key encrypted under a passphrase (scrypt → AES-256-GCM, file mode 0600), and a plain record of
+ * which evaluation-key bundle was uploaded to which server. Secret keys never leave this
+ * directory in the clear; evaluation keys are not stored at all (they are public-side material,
+ * regenerated from the secret key whenever a server needs them again).
+ */
+
+export const PASSPHRASE_ENV = 'DEEPPOWERS_PASSPHRASE';
+const FORMAT = 'deeppowers-secret-key';
+const VERSION = 1;
+const UPLOADS_FILE = 'uploads.json';
+const HASH = /^[0-9a-f]{64}$/;
+
+/** scrypt cost: 2^15 × 8 × 128 B = 32 MiB and ~0.1 s per unlock, OWASP's floor for scrypt. */
+const SCRYPT = { N: 2 ** 15, r: 8, p: 1 } as const;
+const SCRYPT_MAXMEM = 64 * 1024 * 1024;
+
+interface SecretKeyFile {
+  readonly format: typeof FORMAT;
+  readonly version: number;
+  readonly model_hash: string;
+  readonly parameter_id: string;
+  readonly kdf: { readonly name: 'scrypt'; readonly N: number; readonly r: number; readonly p: number; readonly salt: string };
+  readonly cipher: { readonly name: 'aes-256-gcm'; readonly iv: string; readonly tag: string };
+  readonly ciphertext: string;
+}
+
+type UploadRecord = Record<string, Record<string, string>>;
+
+export interface StoredSecretKey {
+  readonly parameterId: string;
+  readonly bytes: Uint8Array;
+}
+
+export class Keystore {
+  private readonly derived = new Map<string, Buffer>();
+
+  private constructor(
+    readonly dir: string,
+    private readonly passphrase: string | undefined,
+  ) {}
+
+  /** Open (creating if needed) a keystore directory. The passphrase is only needed to read or write secret keys. */
+  static open(dir: string, passphrase: string | undefined = process.env[PASSPHRASE_ENV]): Keystore {
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      chmodSync(dir, 0o700);
+    } catch (e) {
+      fail('IO', `cannot use keystore directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    if (!statSync(dir).isDirectory()) fail('IO', `keystore ${dir} is not a directory`);
+    return new Keystore(dir, passphrase === '' ? undefined : passphrase);
+  }
+
+  hasSecretKey(modelHash: string): boolean {
+    return existsSync(this.secretPath(modelHash));
+  }
+
+  /** The secret key for a model, decrypted; undefined if the keystore has none. */
+  readSecretKey(modelHash: string): StoredSecretKey | undefined {
+    const path = this.secretPath(modelHash);
+    if (!existsSync(path)) return undefined;
+    const passphrase = this.requirePassphrase();
+    const file = parseSecretFile(readFileSync(path, 'utf8'), path);
+    if (file.model_hash !== modelHash) fail('BAD_ARGUMENT', `keystore file ${path} holds the key of model ${file.model_hash.slice(0, 12)}…, not ${modelHash.slice(0, 12)}…`);
+    const key = this.keyFor(passphrase, file.kdf);
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(file.cipher.iv, 'base64'));
+      decipher.setAAD(associatedData(file));
+      decipher.setAuthTag(Buffer.from(file.cipher.tag, 'base64'));
+      const plain = Buffer.concat([decipher.update(Buffer.from(file.ciphertext, 'base64')), decipher.final()]);
+      return { parameterId: file.parameter_id, bytes: new Uint8Array(plain) };
+    } catch {
+      return fail('BAD_ARGUMENT', `wrong passphrase for keystore ${this.dir} (${PASSPHRASE_ENV}), or ${path} was altered`);
+    }
+  }
+
+  writeSecretKey(modelHash: string, parameterId: string, secretKey: Uint8Array): void {
+    const passphrase = this.requirePassphrase();
+    const path = this.secretPath(modelHash);
+    const kdf = { name: 'scrypt' as const, ...SCRYPT, salt: randomBytes(16).toString('base64') };
+    const iv = randomBytes(12);
+    const header = { format: FORMAT, version: VERSION, model_hash: modelHash, parameter_id: parameterId, kdf } as const;
+    const cipher = createCipheriv('aes-256-gcm', this.keyFor(passphrase, kdf), iv);
+    cipher.setAAD(associatedData(header));
+    const ciphertext = Buffer.concat([cipher.update(secretKey), cipher.final()]);
+    const file: SecretKeyFile = {
+      ...header,
+      cipher: { name: 'aes-256-gcm', iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64') },
+      ciphertext: ciphertext.toString('base64'),
+    };
+    writePrivate(path, `${JSON.stringify(file, null, 2)}\n`);
+  }
+
+  /** The keys_id last uploaded to `server` for this model, if any. */
+  uploadedKeysId(server: string, modelHash: string): string | undefined {
+    return this.readUploads()[server]?.[modelHash];
+  }
+
+  recordUpload(server: string, modelHash: string, keysId: string): void {
+    const all = this.readUploads();
+    (all[server] ??= {})[modelHash] = keysId;
+    writePrivate(join(this.dir, UPLOADS_FILE), `${JSON.stringify(all, null, 2)}\n`);
+  }
+
+  private readUploads(): UploadRecord {
+    const path = join(this.dir, UPLOADS_FILE);
+    if (!existsSync(path)) return {};
+    try {
+      const v = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+      if (v && typeof v === 'object' && !Array.isArray(v)) return v as UploadRecord;
+    } catch {
+      // fall through: a damaged record only costs a re-upload
+    }
+    return {};
+  }
+
+  private requirePassphrase(): string {
+    if (this.passphrase === undefined) {
+      fail('BAD_ARGUMENT', `${PASSPHRASE_ENV} is not set: the keystore's secret keys are encrypted with that passphrase`);
+    }
+    return this.passphrase;
+  }
+
+  private keyFor(passphrase: string, kdf: SecretKeyFile['kdf']): Buffer {
+    const id = `${kdf.salt}/${kdf.N}/${kdf.r}/${kdf.p}`;
+    let key = this.derived.get(id);
+    if (!key) {
+      key = scryptSync(passphrase.normalize('NFC'), Buffer.from(kdf.salt, 'base64'), 32, { N: kdf.N, r: kdf.r, p: kdf.p, maxmem: SCRYPT_MAXMEM });
+      this.derived.set(id, key);
+    }
+    return key;
+  }
+
+  private secretPath(modelHash: string): string {
+    if (!HASH.test(modelHash)) fail('BAD_ARGUMENT', `model hash must be 64 lowercase hex digits, got "${modelHash}"`);
+    return join(this.dir, `${modelHash}.secret.json`);
+  }
+}
+
+/** Everything but the ciphertext is authenticated too, so a file cannot be relabelled as another model's key. */
+function associatedData(f: Pick<SecretKeyFile, 'format' | 'version' | 'model_hash' | 'parameter_id' | 'kdf'>): Buffer {
+  return Buffer.from(JSON.stringify([f.format, f.version, f.model_hash, f.parameter_id, f.kdf.name, f.kdf.N, f.kdf.r, f.kdf.p, f.kdf.salt]));
+}
+
+function parseSecretFile(text: string, path: string): SecretKeyFile {
+  let v: Partial<SecretKeyFile>;
+  try {
+    v = JSON.parse(text) as Partial<SecretKeyFile>;
+  } catch {
+    return fail('BAD_ARGUMENT', `keystore file ${path} is not JSON`);
+  }
+  if (v.format !== FORMAT) fail('BAD_ARGUMENT', `${path} is not a DeepPowers secret-key file`);
+  if (v.version !== VERSION) fail('BAD_ARGUMENT', `${path} has format version ${v.version}, this build reads ${VERSION}`);
+  const kdf = v.kdf;
+  if (!kdf || kdf.name !== 'scrypt' || ![kdf.N, kdf.r, kdf.p].every((x) => Number.isInteger(x) && x > 0) || typeof kdf.salt !== 'string') {
+    fail('BAD_ARGUMENT', `${path}: bad key-derivation settings`);
+  }
+  if (kdf.N > 2 ** 20 || kdf.r > 16 || kdf.p > 4) fail('BAD_ARGUMENT', `${path}: key-derivation cost beyond what this build accepts`);
+  if (v.cipher?.name !== 'aes-256-gcm' || typeof v.cipher.iv !== 'string' || typeof v.cipher.tag !== 'string' || typeof v.ciphertext !== 'string') {
+    fail('BAD_ARGUMENT', `${path}: bad cipher fields`);
+  }
+  if (typeof v.model_hash !== 'string' || typeof v.parameter_id !== 'string') fail('BAD_ARGUMENT', `${path}: missing model hash or parameter id`);
+  return v as SecretKeyFile;
+}
+
+/** Write via a temporary file, mode 0600 from the start, so no reader ever sees a partial or world-readable file. */
+function writePrivate(path: string, text: string): void {
+  const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
+  writeFileSync(tmp, text, { mode: 0o600 });
+  chmodSync(tmp, 0o600);
+  renameSync(tmp, path);
+}

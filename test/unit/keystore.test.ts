@@ -1,0 +1,90 @@
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, test } from 'vitest';
+import { Keystore } from '../../runtime/client/keystore';
+
+const HASH_A = 'a'.repeat(64);
+const HASH_B = 'b'.repeat(64);
+const SECRET = Uint8Array.from({ length: 777 }, (_, i) => (i * 31 + 7) & 0xff);
+
+const dirs: string[] = [];
+function freshDir(): string {
+  const d = join(mkdtempSync(join(tmpdir(), 'dp-keystore-')), 'ks');
+  dirs.push(d);
+  return d;
+}
+afterEach(() => {
+  for (const d of dirs.splice(0)) rmSync(join(d, '..'), { recursive: true, force: true });
+});
+
+function message(run: () => unknown): string {
+  try {
+    run();
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return 'no error';
+}
+
+describe('keystore', () => {
+  test('a secret key round-trips under the passphrase; the file holds neither the key nor the passphrase', () => {
+    const dir = freshDir();
+    Keystore.open(dir, 'correct horse battery staple').writeSecretKey(HASH_A, 'pid-1', SECRET);
+    const back = Keystore.open(dir, 'correct horse battery staple').readSecretKey(HASH_A);
+    expect(back?.parameterId).toBe('pid-1');
+    expect(Buffer.from(back!.bytes).equals(Buffer.from(SECRET))).toBe(true);
+
+    const raw = readFileSync(join(dir, `${HASH_A}.secret.json`));
+    expect(raw.includes(Buffer.from(SECRET.subarray(0, 32)))).toBe(false);
+    expect(raw.includes(Buffer.from(SECRET).toString('base64').slice(0, 40))).toBe(false);
+    expect(raw.includes('correct horse')).toBe(false);
+    expect(Keystore.open(dir, 'x').readSecretKey(HASH_B)).toBeUndefined();
+  });
+
+  test('directory 0700, files 0600', () => {
+    const dir = freshDir();
+    const ks = Keystore.open(dir, 'pass phrase one');
+    ks.writeSecretKey(HASH_A, 'pid', SECRET);
+    ks.recordUpload('http://127.0.0.1:1/mcp', HASH_A, 'c'.repeat(64));
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    for (const f of readdirSync(dir)) expect(statSync(join(dir, f)).mode & 0o777, f).toBe(0o600);
+  });
+
+  test('wrong and missing passphrases are refused with clear messages', () => {
+    const dir = freshDir();
+    Keystore.open(dir, 'the right one').writeSecretKey(HASH_A, 'pid', SECRET);
+    expect(message(() => Keystore.open(dir, 'the wrong one').readSecretKey(HASH_A))).toMatch(/^wrong passphrase for keystore .* \(DEEPPOWERS_PASSPHRASE\)/);
+    expect(message(() => Keystore.open(dir, undefined).readSecretKey(HASH_A))).toMatch(/^DEEPPOWERS_PASSPHRASE is not set/);
+    expect(message(() => Keystore.open(dir, '').writeSecretKey(HASH_B, 'pid', SECRET))).toMatch(/^DEEPPOWERS_PASSPHRASE is not set/);
+  });
+
+  test('a tampered ciphertext, tag or relabelled header is refused, not decrypted to garbage', () => {
+    const dir = freshDir();
+    const ks = Keystore.open(dir, 'pw pw pw pw');
+    ks.writeSecretKey(HASH_A, 'pid', SECRET);
+    const path = join(dir, `${HASH_A}.secret.json`);
+    const original = JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+    const flipped = Buffer.from(original.ciphertext as string, 'base64');
+    flipped[10]! ^= 1;
+    writeFileSync(path, JSON.stringify({ ...original, ciphertext: flipped.toString('base64') }));
+    expect(message(() => Keystore.open(dir, 'pw pw pw pw').readSecretKey(HASH_A))).toMatch(/^wrong passphrase .* or .* was altered/);
+    writeFileSync(path, JSON.stringify({ ...original, parameter_id: 'other-params' }));
+    expect(message(() => Keystore.open(dir, 'pw pw pw pw').readSecretKey(HASH_A))).toMatch(/was altered/);
+    // A valid file copied under another model's name is caught by the hash inside it.
+    writeFileSync(join(dir, `${HASH_B}.secret.json`), JSON.stringify(original));
+    expect(message(() => Keystore.open(dir, 'pw pw pw pw').readSecretKey(HASH_B))).toMatch(/holds the key of model aaaaaaaaaaaa…, not bbbbbbbbbbbb…/);
+  });
+
+  test('upload records are per server and model and need no passphrase', () => {
+    const dir = freshDir();
+    const ks = Keystore.open(dir, undefined);
+    expect(ks.uploadedKeysId('http://a/mcp', HASH_A)).toBeUndefined();
+    ks.recordUpload('http://a/mcp', HASH_A, '1'.repeat(64));
+    ks.recordUpload('http://b/mcp', HASH_A, '2'.repeat(64));
+    const again = Keystore.open(dir, undefined);
+    expect(again.uploadedKeysId('http://a/mcp', HASH_A)).toBe('1'.repeat(64));
+    expect(again.uploadedKeysId('http://b/mcp', HASH_A)).toBe('2'.repeat(64));
+    expect(again.uploadedKeysId('http://a/mcp', HASH_B)).toBeUndefined();
+  });
+});
