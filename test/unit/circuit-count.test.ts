@@ -1,0 +1,97 @@
+import { describe, expect, it } from 'vitest';
+import { countOps, costsFor, DEFAULT_COSTS, estimateLatency } from '../../compiler/circuit/count';
+import { chooseLayout, lowerWithLayout } from '../../compiler/circuit/layout-choice';
+import { lowerChain } from '../../compiler/circuit/lower';
+import { assignScales } from '../../compiler/circuit/passes-scales';
+import { circuitFromJSON, circuitToJSON } from '../../compiler/circuit/serialize';
+import { DeepPowersError } from '../../compiler/errors';
+import type { AffineStage, ApproxStage } from '../../compiler/passes/chain';
+import { nttPrimes } from '../../compiler/params/primes';
+import { simulateSamples } from '../../runtime/backends/simulate';
+
+function affine(rows: number, cols: number): AffineStage {
+  const weights = Float64Array.from({ length: rows * cols }, (_, k) => Math.sin(k + 1) / cols);
+  const bias = Float64Array.from({ length: rows }, (_, k) => 0.01 * k);
+  return { kind: 'affine', sources: ['fc'], inSize: cols, outSize: rows, weights, bias };
+}
+
+const logistic: ApproxStage[] = [affine(1, 30)];
+const mlp: ApproxStage[] = [
+  affine(16, 64),
+  { kind: 'poly', sources: ['act'], fn: 'relu', size: 16, range: [-1, 1], method: 'chebyshev', chebyshev: Float64Array.from([0.3, 0.5, 0.2, 0, -0.04]), degree: 4, maxError: 0 },
+  affine(4, 16),
+];
+
+describe('op counts', () => {
+  it('counts every op of the circuit by kind and level', () => {
+    const c = lowerChain(mlp, { layout: 'vector', slots: 128 });
+    const counts = countOps(c);
+    const kinds = (k: string): number => c.ops.filter((op) => op.op === k).length;
+    expect(counts.rotations).toBe(kinds('rotate'));
+    expect(counts.ctCtMul).toBe(kinds('mul'));
+    expect(counts.ctPtMul).toBe(kinds('mulPlain') + kinds('mulScalar'));
+    expect(counts.rescales).toBe(kinds('rescale'));
+    expect(counts.relins).toBe(kinds('relin'));
+    expect(counts.ctCtAdd).toBe(kinds('add') + kinds('sub') + kinds('neg'));
+    expect(counts.ctPtAdd).toBe(kinds('addPlain') + kinds('addScalar'));
+    expect(counts.rotationSteps).toEqual([...new Set(c.ops.flatMap((op) => (op.op === 'rotate' ? [op.k] : [])))].sort((a, b) => a - b));
+    const perLevel = counts.byLevel.reduce((s, l) => s + l.rotate, 0);
+    expect(perLevel).toBe(counts.rotations);
+  });
+
+  it('estimates latency from counts: more ops or a larger N cost more', () => {
+    const small = countOps(lowerChain(logistic, { layout: 'vector', slots: 4096 }));
+    const big = countOps(lowerChain(mlp, { layout: 'vector', slots: 4096 }));
+    for (const n of [8192, 16384, 32768]) {
+      expect(estimateLatency(big, n).serverMs).toBeGreaterThan(estimateLatency(small, n).serverMs);
+    }
+    expect(estimateLatency(big, 16384).totalMs).toBeGreaterThan(estimateLatency(big, 8192).totalMs);
+    // One rotation at the top level of the benchmark chain costs exactly the table's figure.
+    const oneRotation = { ...small, byLevel: Array.from({ length: DEFAULT_COSTS[8192]!.dataPrimes }, () => ({ rotate: 0, relin: 0, mulCt: 0, mulPt: 0, rescale: 0, modswitch: 0, add: 0 })) };
+    oneRotation.byLevel[DEFAULT_COSTS[8192]!.dataPrimes - 1]!.rotate = 1;
+    expect(estimateLatency(oneRotation, 8192).serverMs).toBeCloseTo(4.339, 6);
+    expect(costsFor(4096).micros.rotate).toBeCloseTo(DEFAULT_COSTS[8192]!.micros.rotate / 2, 6);
+  });
+});
+
+describe('layout choice', () => {
+  it('picks vector for one sample of a wide model and batch for many samples', () => {
+    expect(chooseLayout(mlp, { slots: 4096, samples: 1 }).layout).toBe('vector');
+    const many = chooseLayout(mlp, { slots: 4096, samples: 4096 });
+    expect(many.layout).toBe('batch');
+    expect(many.candidates.map((c) => c.layout)).toEqual(['vector', 'batch']);
+  });
+
+  it('falls back to batch when the vector layout does not fit the slots', () => {
+    const choice = chooseLayout(mlp, { slots: 32, samples: 1 });
+    expect(choice.layout).toBe('batch');
+    expect(choice.candidates[0]!.circuit).toBeNull();
+    expect(() => lowerWithLayout(mlp, 'vector', { slots: 32 })).toThrow(DeepPowersError);
+  });
+});
+
+describe('JSON form', () => {
+  it('round-trips exactly and still computes the same results', () => {
+    const lowered = lowerChain(mlp, { layout: 'vector', slots: 128 });
+    const circuit = assignScales(lowered, nttPrimes(256, 40, lowered.depth).map(Number));
+    const { json, constants } = circuitToJSON(circuit);
+    const text = JSON.stringify(json);
+    const back = circuitFromJSON(JSON.parse(text), Float64Array.from(constants));
+    expect(back).toEqual(circuit);
+    const x = [Float64Array.from({ length: 64 }, (_, i) => Math.cos(i) / 2)];
+    expect(simulateSamples(back, x)).toEqual(simulateSamples(circuit, x));
+  });
+
+  it('refuses a tampered manifest with a BAD_ARTIFACT error', () => {
+    const lowered = lowerChain(logistic, { layout: 'batch', slots: 64 });
+    const circuit = assignScales(lowered, nttPrimes(128, 40, lowered.depth).map(Number));
+    const { json, constants } = circuitToJSON(circuit);
+    const tampered = JSON.parse(JSON.stringify(json));
+    tampered.ops[tampered.ops.length - 2].level = 7;
+    expect(() => circuitFromJSON(tampered, constants)).toThrow(DeepPowersError);
+    expect(() => circuitFromJSON({ ...json, format: 'other' }, constants)).toThrow(/format/);
+    const vector = lowerChain(mlp, { layout: 'vector', slots: 128 });
+    const packed = circuitToJSON(vector);
+    expect(() => circuitFromJSON(packed.json, packed.constants.subarray(0, 10))).toThrow(/outside constants.bin/);
+  });
+});
