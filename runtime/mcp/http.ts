@@ -1,0 +1,197 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { fail } from '../../compiler/errors';
+import { KEYS_ID } from './key-storage';
+import { createMcpServer } from './server';
+import { LOCAL_TENANT, type DeepPowersService } from './service';
+import { bearerToken, type TokenTable } from './tokens';
+
+export interface HttpOptions {
+  readonly host: string;
+  /** 0 picks a free port. */
+  readonly port: number;
+  /** Bearer tokens, or 'insecure-no-auth' (loopback hosts only) for a single local user. */
+  readonly auth: TokenTable | 'insecure-no-auth';
+  readonly log?: (line: string) => void;
+  /** Sessions idle this long are closed (default 30 minutes). */
+  readonly sessionIdleMs?: number;
+  /** Open MCP sessions at most (default 256). */
+  readonly maxSessions?: number;
+}
+
+export interface RunningHttpServer {
+  readonly url: string;
+  readonly port: number;
+  readonly http: Server;
+  close(): Promise<void>;
+}
+
+interface Session {
+  readonly transport: StreamableHTTPServerTransport;
+  readonly server: McpServer;
+  readonly tenant: string;
+  lastSeen: number;
+}
+
+export function isLoopbackHost(host: string): boolean {
+  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
+  return h === 'localhost' || h === '::1' || /^127(\.\d{1,3}){3}$/.test(h);
+}
+
+/**
+ * `deeppowers serve --http`: the MCP endpoint at /mcp (Streamable HTTP, one session per
+ * client, bound to the tenant whose token opened it) and the evaluation-key store at
+ * /keys/<sha256> (PUT to upload, HEAD or GET to check). Every route needs a bearer token unless
+ * the server runs with --insecure-no-auth on a loopback address.
+ */
+export async function startHttpServer(service: DeepPowersService, options: HttpOptions): Promise<RunningHttpServer> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  if (options.auth === 'insecure-no-auth' && !isLoopbackHost(options.host)) {
+    fail('BAD_ARGUMENT', `--insecure-no-auth is only allowed on a loopback address (127.0.0.1, ::1, localhost), not ${options.host}`);
+  }
+  const loopbackOnly = isLoopbackHost(options.host);
+  const idleMs = options.sessionIdleMs ?? 30 * 60_000;
+  const maxSessions = options.maxSessions ?? 256;
+  const sessions = new Map<string, Session>();
+
+  const closeSession = (id: string): void => {
+    const s = sessions.get(id);
+    if (!s) return;
+    sessions.delete(id);
+    void s.transport.close().catch(() => {});
+    void s.server.close().catch(() => {});
+  };
+
+  const tenantOf = (req: IncomingMessage): string | undefined => {
+    if (options.auth === 'insecure-no-auth') return LOCAL_TENANT;
+    const token = bearerToken(req.headers.authorization);
+    return token === undefined ? undefined : options.auth.verify(token)?.name;
+  };
+
+  const handleMcp = async (req: IncomingMessage, res: ServerResponse, tenant: string): Promise<void> => {
+    const sid = req.headers['mcp-session-id'];
+    if (typeof sid === 'string') {
+      const session = sessions.get(sid);
+      // Another tenant's session id is answered exactly like an unknown one.
+      if (!session || session.tenant !== tenant) return jsonRpcError(res, 404, -32001, 'Session not found; initialize a new session');
+      session.lastSeen = Date.now();
+      return session.transport.handleRequest(req, res);
+    }
+    if (req.method !== 'POST') return jsonRpcError(res, 400, -32000, 'Bad Request: no session id; start with an initialize POST');
+    sweep();
+    if (sessions.size >= maxSessions) return jsonRpcError(res, 503, -32000, `server busy: ${maxSessions} sessions are open`);
+    const server = createMcpServer(service, tenant, { log });
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      maxRequestBodySize: service.limits.maxMessageBytes,
+      onsessioninitialized: (id) => void sessions.set(id, { transport, server, tenant, lastSeen: Date.now() }),
+      onsessionclosed: (id) => closeSession(id),
+    });
+    transport.onclose = () => {
+      if (transport.sessionId) sessions.delete(transport.sessionId);
+    };
+    await server.connect(transport);
+    await transport.handleRequest(req, res);
+    // Anything but a successful initialize leaves no session: drop the pair now.
+    if (transport.sessionId === undefined) {
+      await transport.close();
+      await server.close();
+    }
+  };
+
+  const handleKeys = async (req: IncomingMessage, res: ServerResponse, tenant: string, keysId: string): Promise<void> => {
+    if (!KEYS_ID.test(keysId)) return json(res, 400, { error: 'a keys id is 64 lowercase hex digits (the SHA-256 of the bundle)' });
+    if (req.method === 'HEAD' || req.method === 'GET') {
+      const bytes = service.keys.sizeOf(tenant, keysId);
+      if (bytes === undefined) return json(res, 404, { error: `unknown keys_id ${keysId}` }, req.method === 'HEAD');
+      return json(res, 200, { keys_id: keysId, bytes }, req.method === 'HEAD');
+    }
+    if (req.method !== 'PUT') {
+      res.setHeader('Allow', 'PUT, GET, HEAD');
+      return json(res, 405, { error: `${req.method} is not allowed on /keys/<keys_id>` });
+    }
+    const declared = req.headers['content-length'] === undefined ? undefined : Number(req.headers['content-length']);
+    const outcome = await service.keys.put(tenant, keysId, req, Number.isFinite(declared) ? declared : undefined);
+    if (!outcome.ok) {
+      // The rest of an oversized body is not worth reading: answer and drop the connection.
+      if (!req.complete) res.setHeader('Connection', 'close');
+      json(res, outcome.status, { error: outcome.reason });
+      if (!req.complete) res.once('finish', () => req.destroy());
+      return;
+    }
+    log(`keys ${keysId.slice(0, 12)}… ${outcome.created ? 'stored' : 'already present'} for tenant ${tenant} (${outcome.bytes} bytes)`);
+    json(res, outcome.created ? 201 : 200, { keys_id: keysId, bytes: outcome.bytes, created: outcome.created });
+  };
+
+  const route = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(req.url ?? '/', 'http://placeholder');
+    // A browser page on another site can reach a loopback server by DNS rebinding; its Host header gives it away.
+    if (loopbackOnly && !isLoopbackHost(hostName(req.headers.host))) return json(res, 403, { error: 'Host header is not a loopback name' });
+    const isMcp = url.pathname === '/mcp';
+    const keys = /^\/keys\/([^/]+)$/.exec(url.pathname);
+    if (!isMcp && !keys) return json(res, 404, { error: 'not found; the MCP endpoint is /mcp, evaluation keys go to /keys/<sha256>' });
+    const tenant = tenantOf(req);
+    if (tenant === undefined) {
+      res.setHeader('WWW-Authenticate', 'Bearer realm="deeppowers"');
+      return json(res, 401, { error: req.headers.authorization ? 'invalid bearer token' : 'a bearer token is required (Authorization: Bearer <token>)' });
+    }
+    if (isMcp) return handleMcp(req, res, tenant);
+    return handleKeys(req, res, tenant, keys![1]!);
+  };
+
+  const sweep = (): void => {
+    const now = Date.now();
+    for (const [id, s] of sessions) if (now - s.lastSeen > idleMs) closeSession(id);
+  };
+
+  const http = createServer({ requestTimeout: 60 * 60_000 }, (req, res) => {
+    route(req, res).catch((e: unknown) => {
+      log(`internal error serving ${req.method} ${req.url}: ${(e as Error).stack ?? String(e)}`);
+      if (!res.headersSent) json(res, 500, { error: `internal error: ${(e as Error).message.split('\n')[0]}` });
+      else res.end();
+    });
+  });
+  const sweeper = setInterval(sweep, Math.min(idleMs, 60_000));
+  sweeper.unref();
+
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject);
+    http.listen(options.port, options.host, () => {
+      http.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (http.address() as AddressInfo).port;
+  const hostInUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
+  return {
+    url: `http://${hostInUrl}:${port}/mcp`,
+    port,
+    http,
+    close: async () => {
+      clearInterval(sweeper);
+      for (const id of [...sessions.keys()]) closeSession(id);
+      http.closeAllConnections();
+      await new Promise<void>((resolve) => http.close(() => resolve()));
+    },
+  };
+}
+
+function hostName(host: string | undefined): string {
+  if (!host) return '';
+  const bracketed = /^\[([^\]]+)\](?::\d+)?$/.exec(host);
+  if (bracketed) return bracketed[1]!;
+  return host.replace(/:\d+$/, '');
+}
+
+function json(res: ServerResponse, status: number, body: Record<string, unknown>, headOnly = false): void {
+  const text = `${JSON.stringify(body)}\n`;
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  res.end(headOnly ? undefined : text);
+}
+
+function jsonRpcError(res: ServerResponse, status: number, code: number, message: string): void {
+  json(res, status, { jsonrpc: '2.0', error: { code, message }, id: null });
+}

@@ -1,0 +1,236 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import * as z from 'zod';
+import { decodeBase64, decodedLength, encodeBase64 } from './base64';
+import { evaluateRequest } from './evaluate-request';
+import { KEYS_ID } from './key-storage';
+import { toolNameOf, type ModelDescription, type ServedModel } from './served-model';
+import type { DeepPowersService } from './service';
+import { errorResult, guarded, structuredResult } from './tool-result';
+
+export const SERVER_NAME = 'deeppowers';
+
+const tensorSchema = z.object({
+  name: z.string(),
+  shape: z.array(z.number().nullable()),
+  dtype: z.string(),
+  features: z.array(z.string()).optional(),
+});
+
+const modelSummarySchema = z.object({
+  model: z.string(),
+  tool: z.string(),
+  model_hash: z.string(),
+  task: z.string().optional(),
+  inputs: z.array(tensorSchema),
+  outputs: z.array(tensorSchema),
+  layout: z.enum(['vector', 'batch']),
+});
+
+const descriptionSchema = modelSummarySchema.extend({
+  samples_per_evaluation: z.number(),
+  ckks: z.object({
+    poly_modulus_degree: z.number(),
+    coeff_modulus_bits: z.array(z.number()),
+    parameter_id: z.string(),
+    security_bits: z.literal(128),
+  }),
+  rotation_steps: z.array(z.number()),
+  needs_relin_keys: z.boolean(),
+  client_view: z.record(z.string(), z.unknown()),
+});
+
+const keysIdSchema = z.string().describe('SHA-256 (64 hex digits) of the evaluation-key bundle, as uploaded');
+
+const predictOutputSchema = z.object({
+  model: z.string(),
+  keys_id: z.string(),
+  result: z.string().describe('base64 result envelope: the encrypted outputs, readable only with the secret key'),
+  evaluations: z.number(),
+  bytes_in: z.number(),
+  bytes_out: z.number(),
+  timings: z.object({ decode_ms: z.number(), evaluate_ms: z.number(), encode_ms: z.number(), total_ms: z.number() }),
+});
+
+export interface SessionOptions {
+  /** Where internal errors are logged (stdout is the protocol channel on stdio). */
+  readonly log?: (line: string) => void;
+}
+
+/**
+ * One MCP session's server for one tenant. The tools are views onto the shared service; the
+ * tenant decides which uploaded keys the session may use.
+ */
+export function createMcpServer(service: DeepPowersService, tenant: string, options: SessionOptions = {}): McpServer {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const server = new McpServer(
+    { name: SERVER_NAME, version: '0.1.0' },
+    {
+      capabilities: { tools: { listChanged: false } },
+      instructions:
+        'Encrypted inference: each predict_<model> tool evaluates CKKS ciphertexts made by `deeppowers client` with its own keys. ' +
+        'The server never sees plaintext. LLM hosts should use `deeppowers client` (a local MCP server) rather than calling these tools directly.',
+      // Ciphertexts are single strings; a flood of tiny JSON members is never a legitimate request.
+      maxToolInputElements: 64,
+    },
+  );
+  const summaries = [...service.models.values()].map((m) => summaryOf(m.description));
+
+  server.registerTool(
+    'list_models',
+    {
+      title: 'List models',
+      description: 'The compiled models this server evaluates, with input and output names and shapes.',
+      outputSchema: z.object({ models: z.array(modelSummarySchema) }),
+      annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    async () => structuredResult({ models: summaries }),
+  );
+
+  server.registerTool(
+    'describe_model',
+    {
+      title: 'Describe a model',
+      description: "A model's client view: input/output names and shapes, layout, CKKS parameters, rotation steps, model hash.",
+      inputSchema: z.object({ model: z.string().describe('model name, as in list_models') }),
+      outputSchema: descriptionSchema,
+      annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    async ({ model }) =>
+      guarded(async () => {
+        const m = service.models.get(model);
+        if (!m) return errorResult(unknownModel(service, model));
+        return structuredResult({ ...m.description }, `${m.name}: ${JSON.stringify(summaryOf(m.description))}`);
+      }, log),
+  );
+
+  server.registerTool(
+    'has_keys',
+    {
+      title: 'Check evaluation keys',
+      description: 'Whether evaluation keys with this id were uploaded by you (the same check as HEAD /keys/<keys_id>).',
+      inputSchema: z.object({ keys_id: keysIdSchema }),
+      outputSchema: z.object({ keys_id: z.string(), present: z.boolean(), bytes: z.number() }),
+      annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    async ({ keys_id }) =>
+      guarded(async () => {
+        const bytes = service.keys.sizeOf(tenant, keys_id);
+        return structuredResult({ keys_id, present: bytes !== undefined, bytes: bytes ?? 0 });
+      }, log),
+  );
+
+  server.registerTool(
+    'upload_keys',
+    {
+      title: 'Upload evaluation keys (chunked)',
+      description:
+        `Upload an evaluation-key bundle in order, chunk 0 … count−1, each at most ${service.limits.maxChunkBytes} bytes before base64. ` +
+        'The bundle is stored under its SHA-256 (keys_id) once the last chunk arrives and the hash matches. Over HTTP, PUT /keys/<keys_id> is faster.',
+      inputSchema: z.object({
+        keys_id: keysIdSchema,
+        index: z.number().int().nonnegative(),
+        count: z.number().int().positive(),
+        data: z.string().describe('this chunk, base64'),
+      }),
+      outputSchema: z.object({ keys_id: z.string(), received: z.number(), count: z.number(), complete: z.boolean(), bytes: z.number() }),
+      annotations: { readOnlyHint: false, idempotentHint: false, openWorldHint: false },
+    },
+    async ({ keys_id, index, count, data }) =>
+      guarded(async () => {
+        if (!KEYS_ID.test(keys_id)) return errorResult('keys_id is 64 lowercase hex digits (the SHA-256 of the bundle)');
+        if (decodedLength(data.length) > service.limits.maxChunkBytes + 2) {
+          return errorResult(`chunk too large: at most ${service.limits.maxChunkBytes} bytes per chunk before base64`);
+        }
+        const chunk = decodeBase64(data, 'data');
+        const done = service.keys.putChunk(tenant, keys_id, index, count, chunk);
+        return structuredResult({ keys_id, received: done.received, count, complete: done.complete, bytes: done.bytes });
+      }, log),
+  );
+
+  for (const model of service.models.values()) registerPredict(server, service, tenant, model, log);
+  return server;
+}
+
+function registerPredict(server: McpServer, service: DeepPowersService, tenant: string, model: ServedModel, log: (line: string) => void): void {
+  const { limits } = service;
+  server.registerTool(
+    toolNameOf(model.name),
+    {
+      title: `Encrypted ${model.name}`,
+      description:
+        `Evaluate ${model.name} (${model.description.task ?? 'model'}, hash ${model.server.modelHash.slice(0, 12)}…) on CKKS ciphertexts. ` +
+        'Input: the keys_id of your uploaded evaluation keys and a base64 ciphertext envelope; output: the base64 encrypted result. ' +
+        `At most ${limits.maxCiphertextBytes} bytes of ciphertexts per call. Progress is reported per circuit evaluation.`,
+      inputSchema: z.object({
+        keys_id: keysIdSchema,
+        ciphertexts: z.string().describe('base64 ciphertext envelope made by the DeepPowers client for this model'),
+      }),
+      outputSchema: predictOutputSchema,
+      annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
+    },
+    async ({ keys_id, ciphertexts }, extra) =>
+      guarded(async () => {
+        const t0 = performance.now();
+        if (!KEYS_ID.test(keys_id)) return errorResult('keys_id is 64 lowercase hex digits (the SHA-256 of the evaluation-key bundle)');
+        if (decodedLength(ciphertexts.length) > limits.maxCiphertextBytes + 2) {
+          return errorResult(`ciphertexts too large: about ${decodedLength(ciphertexts.length)} bytes, this server accepts at most ${limits.maxCiphertextBytes} per call`);
+        }
+        const release = service.tryAcquire();
+        if (!release) return errorResult(`server busy: ${limits.maxConcurrency} encrypted predictions are already running; retry shortly`);
+        try {
+          const request = decodeBase64(ciphertexts, 'ciphertexts');
+          const t1 = performance.now();
+          const progressToken = extra._meta?.progressToken;
+          const outcome = await service.withKeys(tenant, keys_id, () =>
+            evaluateRequest(service.fhe, model, keys_id, request, {
+              signal: extra.signal,
+              maxEvaluations: limits.maxEvaluationsPerRequest,
+              onProgress:
+                progressToken === undefined
+                  ? undefined
+                  : ({ done, total }) =>
+                      extra.sendNotification({
+                        method: 'notifications/progress',
+                        params: { progressToken, progress: done, total, message: `${model.name}: evaluation ${done} of ${total}` },
+                      }),
+            }),
+          );
+          const t2 = performance.now();
+          const result = encodeBase64(outcome.result);
+          const t3 = performance.now();
+          const out = {
+            model: model.name,
+            keys_id,
+            result,
+            evaluations: outcome.evaluations,
+            bytes_in: request.length,
+            bytes_out: outcome.result.length,
+            timings: { decode_ms: round(t1 - t0), evaluate_ms: round(t2 - t1), encode_ms: round(t3 - t2), total_ms: round(t3 - t0) },
+          };
+          // The text mirror leaves out the ciphertext: an LLM reading it gains nothing from 100 kB of base64.
+          const { result: _omitted, ...summary } = out;
+          return structuredResult(out, JSON.stringify({ ...summary, result: `<${outcome.result.length} bytes, base64 in structuredContent>` }));
+        } finally {
+          release();
+        }
+      }, log),
+  );
+}
+
+function summaryOf(d: ModelDescription) {
+  const { model, tool, model_hash, task, inputs, outputs, layout } = d;
+  return { model, tool, model_hash, ...(task === undefined ? {} : { task }), inputs: [...inputs], outputs: [...outputs], layout };
+}
+
+function unknownModel(service: DeepPowersService, name: string): string {
+  return `unknown model "${name}"; this server has: ${[...service.models.keys()].join(', ')}`;
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+/** Used by the stdio and HTTP front ends to name a model in logs. */
+export function describeModels(service: DeepPowersService): string {
+  return [...service.models.values()].map((m) => `${toolNameOf(m.name)} (${m.server.modelHash.slice(0, 12)}…)`).join(', ');
+}

@@ -1,0 +1,146 @@
+import { fail } from '../../compiler/errors';
+import { peekEnvelopeModel, readEnvelope } from '../backends/seal/envelope';
+import { FheServer } from '../server/fhe-server';
+import { EvalKeyStorage } from './key-storage';
+import { checkDistinctNames, type ServedModel } from './served-model';
+
+/**
+ * Limits of `deeppowers serve`. Ciphertexts travel as base64 inside JSON-RPC messages, so the
+ * MCP body limit is raised well above the SDK's 4 MiB default (a batch of N = 16384 ciphertexts
+ * is several MiB); evaluation keys, tens to hundreds of MB, never travel through JSON-RPC over
+ * HTTP but through `PUT /keys/<sha256>`, streamed to disk.
+ */
+export interface ServiceLimits {
+  /** Predictions in flight at once (queued between evaluation groups or running); more get "server busy". */
+  readonly maxConcurrency: number;
+  /** Decoded bytes of one request's ciphertext envelope. */
+  readonly maxCiphertextBytes: number;
+  /** Circuit evaluations one request may ask for. */
+  readonly maxEvaluationsPerRequest: number;
+  /** Bytes of one evaluation-key bundle (PUT or chunked upload). */
+  readonly maxKeyBytes: number;
+  /** Decoded bytes of one `upload_keys` chunk (stdio messages are capped at `maxMessageBytes`). */
+  readonly maxChunkBytes: number;
+  /** Evaluation-key sets kept deserialized in memory; the least recently used beyond this are freed (and reread from disk when needed). */
+  readonly maxLoadedKeySets: number;
+  /** Largest JSON-RPC message (HTTP POST body or stdio line) read. */
+  readonly maxMessageBytes: number;
+}
+
+const MiB = 1024 * 1024;
+
+export const DEFAULT_LIMITS: ServiceLimits = {
+  maxConcurrency: 4,
+  maxCiphertextBytes: 32 * MiB,
+  maxEvaluationsPerRequest: 4096,
+  maxKeyBytes: 1024 * MiB,
+  maxChunkBytes: 4 * MiB,
+  maxLoadedKeySets: 8,
+  maxMessageBytes: 64 * MiB,
+};
+
+/** The tenant of stdio sessions (one local user) and of `--insecure-no-auth` HTTP. */
+export const LOCAL_TENANT = 'local';
+
+interface LoadedKeySet {
+  pins: number;
+}
+
+/**
+ * State shared by every MCP session of one `deeppowers serve`: the loaded models, the SEAL
+ * server, the key files on disk and the concurrency budget. Sessions (one McpServer each) are
+ * cheap views onto it for one tenant.
+ */
+export class DeepPowersService {
+  readonly models: ReadonlyMap<string, ServedModel>;
+  readonly keys: EvalKeyStorage;
+  private readonly byHash = new Map<string, ServedModel>();
+  /** Loaded key sets in least-recently-used-first order (Map keeps insertion order). */
+  private readonly loaded = new Map<string, LoadedKeySet>();
+  private running = 0;
+
+  private constructor(
+    models: readonly ServedModel[],
+    readonly fhe: FheServer,
+    dataDir: string,
+    readonly limits: ServiceLimits,
+  ) {
+    this.models = new Map(models.map((m) => [m.name, m]));
+    for (const m of models) this.byHash.set(m.server.modelHash.toLowerCase(), m);
+    this.keys = new EvalKeyStorage(dataDir, { maxBytes: limits.maxKeyBytes }, (bytes) => this.checkKeyBundle(bytes));
+  }
+
+  static async create(models: readonly ServedModel[], dataDir: string, limits: Partial<ServiceLimits> = {}): Promise<DeepPowersService> {
+    if (models.length === 0) fail('BAD_ARGUMENT', 'no compiled models to serve');
+    checkDistinctNames(models);
+    const all = { ...DEFAULT_LIMITS, ...limits };
+    const fhe = new FheServer({ maxEvaluationsPerRequest: all.maxEvaluationsPerRequest });
+    try {
+      for (const m of models) await fhe.loadModel(m.server);
+      return new DeepPowersService(models, fhe, dataDir, all);
+    } catch (e) {
+      fhe.dispose();
+      throw e;
+    }
+  }
+
+  /** A slot for one prediction, or undefined when `maxConcurrency` are already in flight. */
+  tryAcquire(): (() => void) | undefined {
+    if (this.running >= this.limits.maxConcurrency) return undefined;
+    this.running++;
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.running--;
+    };
+  }
+
+  /**
+   * Make the tenant's key set `keysId` available to the SEAL server for the duration of `use`.
+   * The tenant must have uploaded it: the shared in-memory copy is never a way around that.
+   */
+  async withKeys<T>(tenant: string, keysId: string, use: () => Promise<T>): Promise<T> {
+    if (!this.keys.has(tenant, keysId)) {
+      fail('BAD_ARGUMENT', `unknown keys_id ${keysId}: upload the evaluation keys first (PUT /keys/<keys_id> or the upload_keys tool)`);
+    }
+    let entry = this.loaded.get(keysId);
+    if (entry) {
+      this.loaded.delete(keysId);
+    } else {
+      const id = this.fhe.loadKeys(this.keys.read(tenant, keysId));
+      if (id !== keysId) fail('BAD_CIPHERTEXT', `stored keys ${keysId.slice(0, 12)}… hash to ${id.slice(0, 12)}…`);
+      entry = { pins: 0 };
+    }
+    this.loaded.set(keysId, entry);
+    entry.pins++;
+    this.evictKeys();
+    try {
+      return await use();
+    } finally {
+      entry.pins--;
+      this.evictKeys();
+    }
+  }
+
+  dispose(): void {
+    this.fhe.dispose();
+    this.loaded.clear();
+  }
+
+  /** An uploaded bundle must be an intact evaluation-key envelope for a model served here. */
+  private checkKeyBundle(bytes: Uint8Array): void {
+    const model = this.byHash.get(peekEnvelopeModel(bytes));
+    if (!model) fail('BAD_CIPHERTEXT', `evaluation keys are for model ${peekEnvelopeModel(bytes).slice(0, 12)}…, which this server does not serve`);
+    readEnvelope(bytes, { kind: 'eval-keys', modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId, count: 2 });
+  }
+
+  private evictKeys(): void {
+    for (const [id, entry] of this.loaded) {
+      if (this.loaded.size <= this.limits.maxLoadedKeySets) return;
+      if (entry.pins > 0) continue;
+      this.fhe.unloadKeys(id);
+      this.loaded.delete(id);
+    }
+  }
+}
