@@ -13,6 +13,9 @@ import { eliminateDeadCode } from './passes-dce';
  * null for an unrescaled product. The helpers here keep the invariant the lowering relies on:
  * values handed between stages are relinearised and canonical (class = level).
  */
+/** Most ops `canonicalAt` may copy to fold a level correction into earlier plaintext products. */
+const RETARGET_BUDGET = 24;
+
 /** See `nearZero`. */
 export const NEAR_ZERO_WEIGHT = 2 ** -20;
 
@@ -124,9 +127,71 @@ export class CircuitBuilder {
     const hit = this.canonical.get(key);
     if (hit !== undefined) return hit;
     this.requireCanonical(a, 'level alignment');
-    const v = this.rescale(this.mulScalar(this.dropTo(a, level + 1), 1), level);
+    // When `a` is itself a rescaled sum of plaintext products (a linear combination), emit those
+    // products again with their rescale aimed at `level`: the correcting factor folds into their
+    // encode scales instead of costing another multiply. Bounded, since the copy duplicates ops.
+    const retargeted = this.level(a) > level ? this.retarget(a, level, { left: RETARGET_BUDGET }) : null;
+    const v = retargeted !== null ? this.dropTo(retargeted, level) : this.rescale(this.mulScalar(this.dropTo(a, level + 1), 1), level);
     this.canonical.set(key, v);
     return v;
+  }
+
+  /** A copy of settled value `v` whose final rescale lands on the scale of `level`, or null. */
+  private retarget(v: ValueId, level: Level, budget: { left: number }): ValueId | null {
+    if (--budget.left < 0) return null;
+    const op = this.op(v);
+    const again = (x: ValueId): ValueId | null => this.retarget(x, level, budget);
+    switch (op.op) {
+      case 'rescale': {
+        const x = this.copyPlainProducts(op.a, budget);
+        return x === null ? null : this.rescale(x, level);
+      }
+      case 'addScalar': {
+        const y = again(op.a);
+        return y === null ? null : this.addScalar(y, op.value);
+      }
+      case 'addPlain': {
+        const y = again(op.a);
+        return y === null ? null : this.addPlain(y, this.pool.get(op.c));
+      }
+      case 'neg': {
+        const y = again(op.a);
+        return y === null ? null : this.neg(y);
+      }
+      case 'add':
+      case 'sub': {
+        const y = again(op.a);
+        const z = y === null ? null : again(op.b);
+        return y === null || z === null ? null : this[op.op](y, z);
+      }
+      default:
+        return null;
+    }
+  }
+
+  /** A copy of an unrescaled sum of plaintext products (fresh multiplies, same operands), or null. */
+  private copyPlainProducts(v: ValueId, budget: { left: number }): ValueId | null {
+    if (--budget.left < 0) return null;
+    const op = this.op(v);
+    const again = (x: ValueId): ValueId | null => this.copyPlainProducts(x, budget);
+    switch (op.op) {
+      case 'mulScalar':
+        return this.mulScalar(op.a, op.value);
+      case 'mulPlain':
+        return this.mulPlain(op.a, this.pool.get(op.c));
+      case 'neg': {
+        const y = again(op.a);
+        return y === null ? null : this.neg(y);
+      }
+      case 'add':
+      case 'sub': {
+        const y = again(op.a);
+        const z = y === null ? null : again(op.b);
+        return y === null || z === null ? null : this[op.op](y, z);
+      }
+      default:
+        return null;
+    }
   }
 
   rotate(a: ValueId, k: number): ValueId {
