@@ -1,0 +1,77 @@
+/**
+ * The approximated chain evaluated in float64 (Clenshaw for polynomials): what the circuit
+ * computes, minus CKKS noise. Used for two measurements on data rows: the largest magnitude any
+ * intermediate value reaches (which sizes the first prime), and how often a polynomial's input
+ * leaves the range it was fitted on (the main accuracy risk at run time).
+ */
+import { clenshaw } from '../approx/chebyshev';
+import type { ApproxStage } from '../passes/chain';
+
+export interface PolyExcursion {
+  /** Position of the polynomial stage in the chain. */
+  readonly stage: number;
+  /** Values seen (rows × units). */
+  readonly values: number;
+  /** Values with |t| > 1, i.e. outside the fitted range. */
+  readonly outside: number;
+  /** Largest |t| seen (≤ 1 when everything stayed in range). */
+  readonly maxAbsT: number;
+}
+
+export interface ChainStats {
+  /**
+   * Bound on the magnitude of every value the circuit holds on these rows: inputs, partial sums of
+   * each affine map (Σ|W_ij·x_j| + |b_i|), the normalised polynomial inputs, the polynomials'
+   * intermediate sums (2·Σ|c_k| covers the baby-step giant-step split when |t| ≤ 1) and outputs.
+   */
+  readonly maxAbs: number;
+  readonly excursions: readonly PolyExcursion[];
+  /** The chain's output per row. */
+  readonly outputs: Float64Array[];
+}
+
+export function approxChainStats(stages: readonly ApproxStage[], rows: readonly Float64Array[]): ChainStats {
+  let maxAbs = 0;
+  const see = (v: number): void => {
+    const a = Math.abs(v);
+    if (!(a <= maxAbs)) maxAbs = a; // NaN poisons the bound, as it should
+  };
+  const excursions = stages.map((s, stage) => (s.kind === 'poly' ? { stage, values: 0, outside: 0, maxAbsT: 0 } : null));
+  const coefficientBounds = stages.map((s) => (s.kind === 'poly' ? 2 * s.chebyshev.reduce((sum, c) => sum + Math.abs(c), 0) : 0));
+  const outputs = rows.map((row) => {
+    let x = row;
+    x.forEach(see);
+    stages.forEach((s, k) => {
+      if (s.kind === 'affine') {
+        const y = new Float64Array(s.outSize);
+        for (let i = 0; i < s.outSize; i++) {
+          let sum = s.bias[i]!;
+          let abs = Math.abs(s.bias[i]!);
+          const base = i * s.inSize;
+          for (let j = 0; j < s.inSize; j++) {
+            const p = s.weights[base + j]! * x[j]!;
+            sum += p;
+            abs += Math.abs(p);
+          }
+          see(abs);
+          y[i] = sum;
+        }
+        x = y;
+      } else {
+        const e = excursions[k]!;
+        see(coefficientBounds[k]!);
+        x = x.map((t) => {
+          const a = Math.abs(t);
+          e.values++;
+          if (a > 1) e.outside++;
+          if (!(a <= e.maxAbsT)) e.maxAbsT = a;
+          const y = clenshaw(s.chebyshev, t);
+          see(y);
+          return y;
+        });
+      }
+    });
+    return x;
+  });
+  return { maxAbs, excursions: excursions.filter((e) => e !== null), outputs };
+}

@@ -1,0 +1,146 @@
+/**
+ * Activation stages → polynomial stages on their calibrated ranges, with the range normalisation
+ * t = (2x − lo − hi)/(hi − lo) folded into the affine map before each polynomial, so the circuit
+ * evaluates Σ c_k T_k(t) on t ∈ [−1, 1] and the normalisation costs no level.
+ */
+import type { Range } from '../approx/chebyshev';
+import { DEFAULT_MARGIN, fitActivation, widenRange, type Fit, type FitMethod } from '../approx/fit';
+import { fail } from '../errors';
+import type { ActivationFn, AffineStage, ApproxStage, PolyStage, Stage } from '../passes/chain';
+import type { Calibration } from '../approx/calibrate';
+
+/**
+ * Degree per activation when neither --degree nor --max-error is given: 31 (depth 5) for all.
+ * Trained networks put pre-activations on wide ranges (the fixtures: tanh on [−32, 25], ReLU on
+ * [−55, 30] after the margin), where a saturating or kinked function needs resolution of about
+ * range/degree. Measured on the fixtures' test rows (simulated vs expected labels): tanh at degree
+ * 15 agrees on 95%, at 31 on 100%; ReLU at 31 agrees on 98–100% (the two-ReLU MLP is the 98%),
+ * at 63 on 100% but with depth 15 that model needs N = 32768. Kept per function so a smooth
+ * activation on a narrow range can be given less later.
+ */
+export const DEFAULT_DEGREES: Readonly<Record<ActivationFn, number>> = {
+  relu: 31,
+  sigmoid: 31,
+  tanh: 31,
+  gelu: 31,
+  silu: 31,
+};
+
+export interface ApproximationOptions {
+  /** One degree for every activation (exclusive with maxError). */
+  readonly degree?: number;
+  /** Smallest 2^k − 1 degree whose max error on the range is ≤ this (exclusive with degree). */
+  readonly maxError?: number;
+  readonly method?: FitMethod;
+  /** Calibrated ranges are widened to centre ± margin·half-width (default DEFAULT_MARGIN). */
+  readonly margin?: number;
+}
+
+/** One fitted activation, for the manifest and the report. */
+export interface FittedActivation {
+  /** Position of the polynomial stage in the approximated chain. */
+  readonly stage: number;
+  readonly sources: readonly string[];
+  readonly fn: ActivationFn;
+  readonly size: number;
+  /** Input range seen on the calibration rows. */
+  readonly calibratedRange: Range;
+  /** The range the polynomial is fitted on (calibrated range widened by the margin). */
+  readonly range: Range;
+  readonly margin: number;
+  /** The method asked for, and the one that produced the coefficients (Remez may fall back). */
+  readonly requestedMethod: FitMethod;
+  readonly method: FitMethod;
+  readonly degree: number;
+  readonly maxError: number;
+  readonly note?: string;
+}
+
+export interface ApproximatedChain {
+  readonly stages: ApproxStage[];
+  readonly approximations: FittedActivation[];
+}
+
+export function approximateChain(body: readonly Stage[], calibration: Calibration, options: ApproximationOptions = {}): ApproximatedChain {
+  if (options.degree !== undefined && options.maxError !== undefined) fail('BAD_ARGUMENT', 'give --degree or --max-error, not both');
+  const margin = options.margin ?? DEFAULT_MARGIN;
+  const method = options.method ?? 'chebyshev';
+  const stages: ApproxStage[] = [];
+  const approximations: FittedActivation[] = [];
+  body.forEach((stage, k) => {
+    if (stage.kind === 'affine') {
+      stages.push(stage);
+      return;
+    }
+    const calibrated = calibration.activations.find((a) => a.stage === k)?.range;
+    if (!calibrated) fail('BAD_ARGUMENT', `no calibrated range for activation stage ${k} (${stage.sources.join(', ')})`);
+    const range = widenRange(calibrated, margin);
+    const fit: Fit = fitActivation({
+      fn: stage.fn,
+      range,
+      method,
+      ...(options.maxError !== undefined
+        ? { maxError: options.maxError }
+        : { degree: method === 'square' ? 2 : (options.degree ?? DEFAULT_DEGREES[stage.fn]) }),
+    });
+    normaliseInto(stages, stage.size, range, stage.sources);
+    const poly: PolyStage = {
+      kind: 'poly',
+      sources: stage.sources,
+      fn: stage.fn,
+      size: stage.size,
+      range,
+      method: fit.method,
+      chebyshev: fit.chebyshev,
+      degree: fit.degree,
+      maxError: fit.maxError,
+    };
+    approximations.push({
+      stage: stages.length,
+      sources: stage.sources,
+      fn: stage.fn,
+      size: stage.size,
+      calibratedRange: calibrated,
+      range,
+      margin,
+      requestedMethod: method,
+      method: fit.method,
+      degree: fit.degree,
+      maxError: fit.maxError,
+      ...(fit.note !== undefined ? { note: fit.note } : {}),
+    });
+    stages.push(poly);
+  });
+  return { stages, approximations };
+}
+
+/**
+ * Makes the last stage of `stages` produce t = a·x + c instead of x, with a = 2/(hi − lo) and
+ * c = −(lo + hi)/(hi − lo). When no affine map precedes (an activation first in the chain, or
+ * right after another one), a diagonal map is inserted: one ct×pt level that the fold avoids
+ * everywhere else.
+ */
+function normaliseInto(stages: ApproxStage[], size: number, [lo, hi]: Range, sources: readonly string[]): void {
+  const a = 2 / (hi - lo);
+  const c = -(lo + hi) / (hi - lo);
+  const last = stages[stages.length - 1];
+  if (last?.kind === 'affine') {
+    stages[stages.length - 1] = {
+      ...last,
+      weights: last.weights.map((w) => a * w),
+      bias: last.bias.map((b) => a * b + c),
+    };
+    return;
+  }
+  const weights = new Float64Array(size * size);
+  for (let i = 0; i < size; i++) weights[i * size + i] = a;
+  const scaling: AffineStage = {
+    kind: 'affine',
+    sources: [`range normalisation of ${sources.join(', ')}`],
+    inSize: size,
+    outSize: size,
+    weights,
+    bias: new Float64Array(size).fill(c),
+  };
+  stages.push(scaling);
+}

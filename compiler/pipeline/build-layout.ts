@@ -1,0 +1,60 @@
+/**
+ * One layout, end to end: lower the approximated chain, pick CKKS parameters from the circuit's
+ * depth, slots and rotations, assign exact scales for the chosen primes, and read counts and a
+ * latency estimate off the finished circuit.
+ */
+import { countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../circuit/count';
+import type { Circuit, Layout } from '../circuit/ir';
+import { vectorSlotsNeeded } from '../circuit/layout-vector';
+import { lowerChain } from '../circuit/lower';
+import { assignScales } from '../circuit/passes-scales';
+import type { ApproxStage } from '../passes/chain';
+import { selectParameters } from '../params/select';
+import type { CkksParameters } from '../params/types';
+
+export interface ParameterOptions {
+  /** Bits above the scale for the largest intermediate value (see outputBitsForMagnitude). */
+  readonly outputBits: number;
+  readonly precisionBits?: number;
+  readonly scaleBits?: number;
+  readonly preferN?: number;
+}
+
+export interface LayoutBuild {
+  readonly layout: Layout;
+  /** Scales assigned for `params`' primes. */
+  readonly circuit: Circuit;
+  readonly params: CkksParameters;
+  readonly counts: OpCounts;
+  /** One circuit evaluation at `params`' N (one sample for vector, up to N/2 for batch). */
+  readonly latency: LatencyEstimate;
+}
+
+/** The droppable primes as assignScales wants them: [q_L, …, q_1] (chain order is [q0, q1 … qL, special]). */
+export function rescalePrimes(params: CkksParameters): number[] {
+  return params.primesApprox.slice(1, 1 + params.levels).reverse();
+}
+
+export function buildLayout(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions): LayoutBuild {
+  // The depth does not depend on the slot count, so a first lowering at the fewest slots the
+  // layout needs tells parameter selection the depth; the circuit is then lowered again at the
+  // chosen N/2, where rotations wrap and constants tile.
+  const firstSlots = layout === 'vector' ? Math.max(2, vectorSlotsNeeded(stages)) : 2;
+  let circuit = lowerChain(stages, { layout, slots: firstSlots });
+  const request = {
+    depth: circuit.depth,
+    slotsNeeded: circuit.minSlots,
+    outputBits: options.outputBits,
+    ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
+    ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
+    ...(options.preferN !== undefined ? { preferN: options.preferN } : {}),
+  };
+  let params = selectParameters({ ...request, rotationSteps: circuit.rotationSteps });
+  if (params.slots !== circuit.slots) {
+    circuit = lowerChain(stages, { layout, slots: params.slots });
+    params = selectParameters({ ...request, preferN: params.polyModulusDegree, rotationSteps: circuit.rotationSteps });
+  }
+  const scaled = assignScales(circuit, rescalePrimes(params));
+  const counts = countOps(scaled);
+  return { layout, circuit: scaled, params, counts, latency: estimateLatency(counts, params.polyModulusDegree) };
+}

@@ -1,0 +1,191 @@
+/**
+ * The compiler end to end, in memory:
+ *   import → passes (prologue / chain / epilogue) → optional weight quantization → calibrate
+ *   activation ranges on the calibration rows (prologue applied) → widen by the margin → fit each
+ *   activation → fold the range normalisation into the preceding affine map → lower per layout →
+ *   parameters from the circuit (depth, slots, rotations; first prime sized by the largest value
+ *   seen anywhere in the approximated chain on the calibration rows) → exact scales → counts and
+ *   cost.
+ *
+ * Quantization runs before calibration so the ranges are those of the quantized model.
+ *
+ * Layout `auto` lowers both layouts (each with its own parameters) and keeps the one with the
+ * lower estimated latency of one prediction: one circuit run, client encryption and decryption
+ * included. That is the vector layout unless the model is so small that encrypting one ciphertext
+ * per feature and running rotation-free scalar products beats the vector layout's key switches.
+ * Batch is the throughput layout (one run serves up to N/2 samples); ask for it with --layout batch.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Layout } from '../circuit/ir';
+import { calibrateStages, type Calibration } from '../approx/calibrate';
+import { DeepPowersError, fail } from '../errors';
+import type { Graph } from '../graph/graph';
+import type { NumericTensor } from '../graph/tensor';
+import { importModel } from '../onnx/import';
+import type { ApproxStage, SplitModel } from '../passes/chain';
+import { lowerGraph } from '../passes/lower-to-chain';
+import { runPrologue } from '../passes/run-split';
+import { outputBitsForMagnitude } from '../params/select';
+import { quantizeChain, type QuantizationSummary } from '../quantize/quantize-chain';
+import { approxChainStats, type PolyExcursion } from './approx-chain-stats';
+import { approximateChain, type ApproximationOptions, type FittedActivation } from './approximate-chain';
+import { buildLayout, type LayoutBuild } from './build-layout';
+
+export type LayoutRequest = Layout | 'auto';
+
+export interface CompileOptions extends ApproximationOptions {
+  /**
+   * The graph input for the calibration rows: [rows, ...input shape], or a function that builds it
+   * from the imported graph (a data file needs the input's declared shape and type to be read).
+   */
+  readonly calibration: NumericTensor | ((graph: Graph) => NumericTensor);
+  readonly layout?: LayoutRequest;
+  /** Symmetric per-channel weight quantization to this many bits. */
+  readonly nBits?: number;
+  /** Force the CKKS scale (bits); otherwise the parameter policy picks it. */
+  readonly scaleBits?: number;
+  /** Fractional bits the outputs must keep above CKKS noise (parameter policy default otherwise). */
+  readonly precisionBits?: number;
+  /** Force the ring degree N. */
+  readonly polyModulusDegree?: number;
+}
+
+export type CompileStep = 'import' | 'passes' | 'quantize' | 'calibrate' | 'approximate' | 'lower vector' | 'lower batch';
+
+export interface ModelSource {
+  /** Model name: the graph name, else the file's base name. */
+  readonly name: string;
+  /** Base name of the ONNX file. */
+  readonly file: string;
+  /** SHA-256 (hex) of the ONNX bytes. */
+  readonly sha256: string;
+  readonly producer: string;
+  readonly irVersion: number;
+  readonly opsets: ReadonlyMap<string, number>;
+}
+
+/** An ONNX model: a file path, or bytes already read (with the file name they came from). */
+export type ModelBytes = string | { readonly bytes: Uint8Array; readonly file: string };
+
+export interface Compilation {
+  readonly source: ModelSource;
+  readonly split: SplitModel;
+  /** The encrypted chain after quantization, approximation and normalisation folding. */
+  readonly stages: readonly ApproxStage[];
+  readonly approximations: readonly FittedActivation[];
+  readonly quantization: QuantizationSummary | null;
+  readonly calibration: Calibration;
+  /** The approximated chain on the calibration rows. */
+  readonly calibrationStats: {
+    /** Largest magnitude of any circuit value (see ChainStats.maxAbs). */
+    readonly maxAbs: number;
+    /** Bits above the scale that magnitude needs: the first prime's extra size. */
+    readonly outputBits: number;
+    readonly excursions: readonly PolyExcursion[];
+  };
+  readonly layoutRequest: LayoutRequest;
+  /** The chosen layout, circuit and parameters. */
+  readonly build: LayoutBuild;
+  /** Every layout that was lowered (both for auto), with its cost, and why the chosen one won. */
+  readonly candidates: readonly LayoutBuild[];
+  readonly layoutReason: string;
+}
+
+export function compileModel(model: ModelBytes, options: CompileOptions, progress: (step: CompileStep) => void = () => {}): Compilation {
+  progress('import');
+  const { graph, source } = importSource(model);
+  progress('passes');
+  const { split } = lowerGraph(graph);
+
+  let body = split.body;
+  let quantization: QuantizationSummary | null = null;
+  if (options.nBits !== undefined) {
+    progress('quantize');
+    const q = quantizeChain(body, { bits: options.nBits, perChannel: true });
+    body = q.stages;
+    quantization = q.summary;
+  }
+  const quantizedSplit: SplitModel = { ...split, body };
+
+  progress('calibrate');
+  const calibrationInput = typeof options.calibration === 'function' ? options.calibration(graph) : options.calibration;
+  const rows = runPrologue(quantizedSplit, calibrationInput);
+  const calibrated = calibrateStages(body, rows);
+  progress('approximate');
+  const { stages, approximations } = approximateChain(body, calibrated, options);
+  const stats = approxChainStats(stages, rows);
+  if (!Number.isFinite(stats.maxAbs)) fail('BAD_DATA', 'the calibration rows drive the approximated chain to a non-finite value');
+  const outputBits = outputBitsForMagnitude(stats.maxAbs);
+
+  const layoutRequest = options.layout ?? 'auto';
+  const layouts: Layout[] = layoutRequest === 'auto' ? ['vector', 'batch'] : [layoutRequest];
+  const paramOptions = {
+    outputBits,
+    ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
+    ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
+    ...(options.polyModulusDegree !== undefined ? { preferN: options.polyModulusDegree } : {}),
+  };
+  const candidates: LayoutBuild[] = [];
+  const refusals: string[] = [];
+  for (const layout of layouts) {
+    progress(layout === 'vector' ? 'lower vector' : 'lower batch');
+    try {
+      candidates.push(buildLayout(stages, layout, paramOptions));
+    } catch (e) {
+      // With auto, a layout that cannot fit (a vector layer wider than N/2) leaves the other.
+      if (layoutRequest !== 'auto' || !(e instanceof DeepPowersError) || e.code !== 'PARAMS') throw e;
+      refusals.push(`${layout}: ${e.message}`);
+    }
+  }
+  if (candidates.length === 0) fail('PARAMS', `no layout fits: ${refusals.join('; ')}`);
+  const build = candidates.reduce((a, b) => (b.latency.totalMs < a.latency.totalMs ? b : a));
+  return {
+    source,
+    split: quantizedSplit,
+    stages,
+    approximations,
+    quantization,
+    calibration: calibrated,
+    calibrationStats: { maxAbs: stats.maxAbs, outputBits, excursions: stats.excursions },
+    layoutRequest,
+    build,
+    candidates,
+    layoutReason: layoutReason(layoutRequest, build, candidates, refusals),
+  };
+}
+
+function layoutReason(request: LayoutRequest, chosen: LayoutBuild, candidates: readonly LayoutBuild[], refusals: readonly string[]): string {
+  if (request !== 'auto') return `--layout ${request}`;
+  const ms = (b: LayoutBuild): string => `${b.layout} ${b.latency.totalMs.toFixed(0)} ms at N=${b.params.polyModulusDegree}`;
+  if (candidates.length === 1) return `auto: only ${chosen.layout} fits (${refusals.join('; ')})`;
+  return `auto: lower estimated latency of one prediction (${candidates.map(ms).join(' vs ')})`;
+}
+
+function importSource(model: ModelBytes): { graph: Graph; source: ModelSource } {
+  const path = typeof model === 'string' ? model : model.file;
+  const bytes = typeof model === 'string' ? readModel(model) : model.bytes;
+  const graph = importModel(bytes, path);
+  const file = basename(path);
+  return {
+    graph,
+    source: {
+      name: graph.name || file.replace(/\.onnx$/i, ''),
+      file,
+      sha256: createHash('sha256').update(bytes).digest('hex'),
+      producer: graph.producer,
+      irVersion: graph.irVersion,
+      opsets: graph.opsets,
+    },
+  };
+}
+
+function readModel(path: string): Uint8Array {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    fail('IO', `cannot read model ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a directory' : (err.code ?? err.message)}`);
+  }
+}

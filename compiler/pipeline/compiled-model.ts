@@ -1,0 +1,75 @@
+/**
+ * A Compilation (everything the pipeline worked out) → the CompiledModel the artifact module
+ * validates, hashes and writes. Only plain facts cross over: nothing here depends on paths, time
+ * or machine, so the same model and options give the same bytes.
+ */
+import { DEFAULT_MARGIN } from '../approx/fit';
+import { finalizeCompiledModel } from '../artifact/codec';
+import type { JsonObject } from '../artifact/json-text';
+import type { CompiledModel } from '../artifact/types';
+import { fail } from '../errors';
+import type { Compilation, CompileOptions } from './compile';
+
+/** The compile options that shape the result, as recorded in the manifest (no data, no paths). */
+export function optionsJson(c: Compilation, options: CompileOptions): JsonObject {
+  const out: Record<string, string | number> = { layout: options.layout ?? 'auto', calibrationRows: c.calibration.rows };
+  const optional = {
+    degree: options.degree,
+    maxError: options.maxError,
+    method: options.method,
+    margin: options.margin,
+    nBits: options.nBits,
+    scaleBits: options.scaleBits,
+    precisionBits: options.precisionBits,
+    polyModulusDegree: options.polyModulusDegree,
+  };
+  for (const [k, v] of Object.entries(optional)) if (v !== undefined) out[k] = v;
+  return out;
+}
+
+export function toCompiledModel(c: Compilation, options: CompileOptions, toolVersion: string): CompiledModel {
+  const { split, build } = c;
+  const polys = c.stages.flatMap((s, stage) => (s.kind === 'poly' ? [{ s, stage }] : []));
+  if (polys.length !== c.approximations.length) fail('BAD_ARGUMENT', 'approximations do not match the polynomial stages');
+  return finalizeCompiledModel({
+    source: {
+      name: c.source.name,
+      sourceFile: c.source.file,
+      sha256: c.source.sha256,
+      producer: c.source.producer,
+      irVersion: c.source.irVersion,
+      opsets: c.source.opsets,
+    },
+    input: { name: split.inputName, dtype: split.inputDType, shape: split.inputShape, featureNames: null },
+    outputs: split.outputs,
+    client: { prologue: split.prologue, epilogue: split.epilogue, constants: split.constants },
+    // The prologue's output is flattened per sample before encryption; without a prologue the
+    // body reads the model input as it is.
+    bodyInput:
+      split.prologue.length === 0
+        ? { name: split.bodyInput, dtype: split.inputDType, shape: split.inputShape }
+        : { name: split.bodyInput, dtype: 'float32', shape: [build.circuit.inputSize] },
+    bodyOutput: { name: split.bodyOutput, dtype: split.bodyOutputDType, shape: split.bodyOutputShape },
+    parameters: build.params,
+    circuit: build.circuit,
+    approximations: polys.map(({ s, stage }) => ({
+      stage,
+      sources: s.sources,
+      fn: s.fn,
+      range: s.range,
+      method: s.method,
+      degree: s.degree,
+      maxError: s.maxError,
+      chebyshev: s.chebyshev,
+    })),
+    quantization: c.quantization,
+    calibration: {
+      rows: c.calibration.rows,
+      margin: options.margin ?? DEFAULT_MARGIN,
+      ranges: c.approximations.map((a) => ({ stage: a.stage, sources: a.sources, fn: a.fn, observed: a.calibratedRange, fitted: a.range })),
+    },
+    cost: { counts: build.counts, latency: build.latency },
+    options: optionsJson(c, options),
+    toolVersion,
+  });
+}

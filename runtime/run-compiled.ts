@@ -1,0 +1,75 @@
+/**
+ * Runs a compiled model on data rows, whatever executes the encrypted body:
+ *   rows → prologue (reference interpreter, on the client) → one body-input vector per sample →
+ *   backend (simulation today; encrypt → server → decrypt for FHE) → one body-output vector per
+ *   sample → epilogue (reference interpreter) → outputs keyed by ONNX output name, in the same
+ *   per-row format as `predict --mode reference`.
+ * Backends see flat per-sample vectors only; packing per layout is theirs (simulateSamples and
+ * the FHE client share compiler/circuit/packing), so this file does not know the layout.
+ */
+import type { CompiledModel } from '../compiler/artifact/types';
+import { fail } from '../compiler/errors';
+import type { Value } from '../compiler/graph/tensor';
+import type { NumericTensor } from '../compiler/graph/tensor';
+import type { SplitModel } from '../compiler/passes/chain';
+import { runEpilogue, runPrologue } from '../compiler/passes/run-split';
+import { simulateSamples, type SimulateOptions } from './backends/simulate';
+import { batchTensor, type RowBatch } from './data/load-rows';
+import type { RowSpec } from './data/row-spec';
+import { rowOutputs, type RowOutputs } from './outputs';
+
+/** Body inputs in, body outputs out, one vector per sample, in order. */
+export type BodyBackend = (samples: readonly Float64Array[]) => Float64Array[] | Promise<Float64Array[]>;
+
+export function simulateBackend(model: CompiledModel, options: SimulateOptions = {}): BodyBackend {
+  return (samples) => simulateSamples(model.circuit, samples, options);
+}
+
+/**
+ * The client's view of the model as the split's prologue/epilogue runners read it. The encrypted
+ * chain is not part of a compiled model (the circuit replaces it), so `body` is empty: these
+ * runners never read it.
+ */
+export function clientSplitOf(model: CompiledModel): SplitModel {
+  return {
+    inputName: model.input.name,
+    inputShape: model.input.shape,
+    inputDType: model.input.dtype,
+    prologue: model.client.prologue,
+    bodyInput: model.bodyInput.name,
+    body: [],
+    bodyOutput: model.bodyOutput.name,
+    bodyOutputShape: model.bodyOutput.shape,
+    bodyOutputDType: model.bodyOutput.dtype,
+    epilogue: model.client.epilogue,
+    outputs: model.outputs,
+    opsets: model.source.opsets,
+    constants: model.client.constants,
+  };
+}
+
+/** What one run produced: the body's outputs (logits, before the epilogue) and the model outputs. */
+export interface CompiledRun {
+  readonly bodyInputs: Float64Array[];
+  readonly bodyOutputs: Float64Array[];
+  readonly values: Map<string, Value>;
+}
+
+export async function runCompiled(model: CompiledModel, input: NumericTensor, backend: BodyBackend): Promise<CompiledRun> {
+  const split = clientSplitOf(model);
+  const bodyInputs = runPrologue(split, input);
+  const bodyOutputs = await backend(bodyInputs);
+  return { bodyInputs, bodyOutputs, values: runEpilogue(split, bodyOutputs) };
+}
+
+/** The data file's rows as the compiled model's input: the row contract of `predict`. */
+export function compiledRowSpec(model: CompiledModel): RowSpec {
+  const dtype = model.input.dtype;
+  if (dtype === 'string') fail('BAD_ARTIFACT', `model input ${model.input.name} holds strings; data files give numbers only`);
+  return { inputName: model.input.name, dtype, rowShape: model.input.shape, fixedBatch: null };
+}
+
+export async function predictCompiled(model: CompiledModel, batch: RowBatch, backend: BodyBackend): Promise<{ run: CompiledRun; outputs: RowOutputs }> {
+  const run = await runCompiled(model, batchTensor(batch, compiledRowSpec(model)), backend);
+  return { run, outputs: rowOutputs(run.values, model.outputs.map((o) => o.name), batch.rows) };
+}
