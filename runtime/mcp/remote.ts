@@ -1,0 +1,216 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { DeepPowersError, fail } from '../../compiler/errors';
+import { decodeBase64, encodeBase64 } from './base64';
+import { toolNameOf, type ModelDescription, type TensorDescription } from './served-model';
+
+/** A model as `list_models` lists it. */
+export interface RemoteModelSummary {
+  readonly model: string;
+  readonly tool: string;
+  readonly model_hash: string;
+  readonly task?: string;
+  readonly inputs: readonly TensorDescription[];
+  readonly outputs: readonly TensorDescription[];
+  readonly layout: 'vector' | 'batch';
+}
+
+export interface RemoteOptions {
+  /** The MCP endpoint, e.g. http://127.0.0.1:8750/mcp. */
+  readonly url: string;
+  readonly token?: string;
+  /** Per-call limit while no progress arrives (default 10 minutes). */
+  readonly idleTimeoutMs?: number;
+}
+
+export interface PredictCall {
+  readonly onProgress?: (done: number, total: number | undefined) => void;
+  readonly signal?: AbortSignal;
+}
+
+/** The server does not know this keys_id (never uploaded under this token, or its data dir was wiped). */
+export class UnknownKeysError extends DeepPowersError {
+  constructor(message: string) {
+    super('BAD_ARGUMENT', message);
+  }
+}
+
+/**
+ * The local side's connection to a remote `deeppowers serve`: an MCP client over Streamable
+ * HTTP for the tools, plain HTTP for /keys. Transport failures become one-line DeepPowersErrors
+ * that say what to fix (address, token), and a session the server forgot (it restarted) is
+ * re-opened once, transparently.
+ */
+export class RemoteServer {
+  private client: Client | undefined;
+
+  private constructor(readonly options: RemoteOptions) {}
+
+  static async connect(options: RemoteOptions): Promise<RemoteServer> {
+    let url: URL;
+    try {
+      url = new URL(options.url);
+    } catch {
+      return fail('BAD_ARGUMENT', `--server must be a URL like http://127.0.0.1:8750/mcp, got "${options.url}"`);
+    }
+    if (url.protocol !== 'http:' && url.protocol !== 'https:') fail('BAD_ARGUMENT', `--server must be an http(s) URL, got "${options.url}"`);
+    const remote = new RemoteServer({ ...options, url: url.href });
+    await remote.session();
+    return remote;
+  }
+
+  async listModels(): Promise<RemoteModelSummary[]> {
+    const r = await this.callTool('list_models', {});
+    return (r.structuredContent as { models: RemoteModelSummary[] }).models;
+  }
+
+  async describe(model: string): Promise<ModelDescription> {
+    return (await this.callTool('describe_model', { model })).structuredContent as unknown as ModelDescription;
+  }
+
+  /** Whether this token's tenant has uploaded `keysId` (HEAD /keys/<id>). */
+  async hasKeys(keysId: string): Promise<boolean> {
+    const res = await this.keysRequest(keysId, { method: 'HEAD' });
+    if (res.status === 200) return true;
+    if (res.status === 404) return false;
+    return this.httpFailure(res, `checking keys ${keysId.slice(0, 12)}…`);
+  }
+
+  /** PUT /keys/<id>: created or already there are both fine. */
+  async uploadKeys(keysId: string, bytes: Uint8Array): Promise<void> {
+    const res = await this.keysRequest(keysId, {
+      method: 'PUT',
+      body: bytes,
+      headers: { 'Content-Type': 'application/octet-stream' },
+    });
+    if (res.status === 200 || res.status === 201) return;
+    return this.httpFailure(res, `uploading evaluation keys (${bytes.length} bytes)`);
+  }
+
+  /** Call `predict_<model>`; returns the result envelope. */
+  async predict(model: string, keysId: string, ciphertexts: Uint8Array, call: PredictCall = {}): Promise<Uint8Array> {
+    const r = await this.callTool(toolNameOf(model), { keys_id: keysId, ciphertexts: encodeBase64(ciphertexts) }, call);
+    const out = r.structuredContent as { result?: unknown } | undefined;
+    if (typeof out?.result !== 'string') fail('BAD_CIPHERTEXT', `the server's answer from ${toolNameOf(model)} has no result`);
+    return decodeBase64(out.result, 'the result');
+  }
+
+  async close(): Promise<void> {
+    const c = this.client;
+    this.client = undefined;
+    await c?.close().catch(() => {});
+  }
+
+  private async callTool(name: string, args: Record<string, unknown>, call: PredictCall = {}): Promise<CallToolResult> {
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.session();
+      try {
+        const r = (await client.callTool({ name, arguments: args }, CallToolResultSchema, {
+          // Without onprogress the SDK sends no progress token, and without one the server sends no progress.
+          onprogress: (p) => call.onProgress?.(p.progress, p.total),
+          resetTimeoutOnProgress: true,
+          timeout: this.options.idleTimeoutMs ?? 10 * 60_000,
+          signal: call.signal,
+        })) as CallToolResult;
+        if (r.isError) {
+          const reason = textOf(r);
+          if (/^unknown keys_id/.test(reason)) throw new UnknownKeysError(reason);
+          fail('BAD_ARGUMENT', `the server refused ${name}: ${reason}`);
+        }
+        return r;
+      } catch (e) {
+        if (attempt === 0 && isSessionGone(e)) {
+          await this.close();
+          continue;
+        }
+        throw this.explain(e);
+      }
+    }
+  }
+
+  private async session(): Promise<Client> {
+    if (this.client) return this.client;
+    const transport = new StreamableHTTPClientTransport(new URL(this.options.url), { requestInit: { headers: this.authHeaders() } });
+    const client = new Client({ name: 'deeppowers-client', version: '0.1.0' });
+    try {
+      await client.connect(transport);
+      // Primes the SDK's output-schema validation of every tool result.
+      await client.listTools();
+    } catch (e) {
+      await client.close().catch(() => {});
+      throw this.explain(e);
+    }
+    this.client = client;
+    return client;
+  }
+
+  private authHeaders(): Record<string, string> {
+    return this.options.token ? { Authorization: `Bearer ${this.options.token}` } : {};
+  }
+
+  private async keysRequest(keysId: string, init: RequestInit): Promise<Response> {
+    const url = new URL(`keys/${keysId}`, this.options.url);
+    try {
+      return await fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), ...this.authHeaders() } });
+    } catch (e) {
+      throw this.explain(e);
+    }
+  }
+
+  private async httpFailure(res: Response, doing: string): Promise<never> {
+    if (res.status === 401) throw this.explain(new StreamableHTTPError(401, 'Unauthorized'));
+    let reason = res.statusText;
+    try {
+      const body = (await res.json()) as { error?: string };
+      if (body.error) reason = body.error;
+    } catch {
+      // keep the status text
+    }
+    return fail('IO', `the server failed ${doing}: HTTP ${res.status} ${reason}`);
+  }
+
+  /** One line saying what went wrong with the remote server and what to do about it. */
+  private explain(e: unknown): Error {
+    if (e instanceof DeepPowersError) return e;
+    const url = this.options.url;
+    if (e instanceof StreamableHTTPError && (e.code === 401 || e.code === 403)) {
+      return new DeepPowersError(
+        'IO',
+        this.options.token
+          ? `the server at ${url} refused the token (HTTP ${e.code}); check --token / --token-file`
+          : `the server at ${url} requires a token (HTTP ${e.code}); pass --token or --token-file`,
+      );
+    }
+    if (e instanceof StreamableHTTPError) return new DeepPowersError('IO', `the server at ${url} answered HTTP ${e.code}: ${e.message.replace(/^Streamable HTTP error: /, '')}`);
+    const code = causeCode(e);
+    if (code === 'ECONNREFUSED') return new DeepPowersError('IO', `cannot reach the DeepPowers server at ${url}: connection refused (is \`deeppowers serve\` running there?)`);
+    if (code === 'ENOTFOUND' || code === 'EAI_AGAIN') return new DeepPowersError('IO', `cannot reach the DeepPowers server at ${url}: unknown host`);
+    if (code) return new DeepPowersError('IO', `cannot reach the DeepPowers server at ${url}: ${code}`);
+    const err = e instanceof Error ? e : new Error(String(e));
+    if (err.message === 'fetch failed') {
+      return new DeepPowersError('IO', `cannot reach the DeepPowers server at ${url}: ${(err.cause as Error | undefined)?.message ?? 'fetch failed'}`);
+    }
+    if (/Request timed out/.test(err.message)) return new DeepPowersError('IO', `the server at ${url} sent nothing for too long; the request timed out`);
+    return err;
+  }
+}
+
+function textOf(r: CallToolResult): string {
+  return r.content
+    .map((c) => (c.type === 'text' ? c.text : ''))
+    .join(' ')
+    .trim();
+}
+
+function isSessionGone(e: unknown): boolean {
+  return e instanceof StreamableHTTPError && e.code === 404;
+}
+
+function causeCode(e: unknown): string | undefined {
+  for (let x: unknown = e, depth = 0; x && depth < 5; x = (x as { cause?: unknown }).cause, depth++) {
+    const code = (x as { code?: unknown }).code;
+    if (typeof code === 'string') return code;
+  }
+  return undefined;
+}
