@@ -1,0 +1,111 @@
+import { circuitFromJson, circuitToJson } from './circuit-json';
+import { ConstantSink, ConstantSource, valueInfoFromJson, valueInfoToJson } from './graph-json';
+import type { JsonAt } from './json-read';
+import type { JsonObject } from './json-text';
+import {
+  approximationFromJson,
+  approximationToJson,
+  calibrationFromJson,
+  calibrationToJson,
+  costFromJson,
+  costToJson,
+  parametersFromJson,
+  parametersToJson,
+  quantizationFromJson,
+  quantizationToJson,
+} from './summary-json';
+import { bodyValueFromJson, bodyValueToJson, clientStepsFromJson, clientStepsToJson, inputFromJson, inputToJson, sourceFromJson, sourceToJson } from './model-json';
+import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type CompiledModelContent } from './types';
+import type { ConstantEntry } from './constants-bin';
+
+/**
+ * manifest.json ⇄ CompiledModelContent. The manifest's fields, in the order the file shows them;
+ * `modelHash` and `constants` (size and SHA-256 of constants.bin) are added by the writer.
+ */
+export const MANIFEST_KEYS = [
+  'format',
+  'formatVersion',
+  'modelHash',
+  'toolVersion',
+  'model',
+  'input',
+  'outputs',
+  'body',
+  'prologue',
+  'epilogue',
+  'clientConstants',
+  'layout',
+  'parameters',
+  'rotationSteps',
+  'approximations',
+  'quantization',
+  'calibration',
+  'cost',
+  'options',
+  'constants',
+  'circuit',
+] as const;
+
+export interface EncodedContent {
+  /** Every manifest field except `modelHash` and `constants`. */
+  readonly fields: JsonObject;
+  readonly constants: readonly ConstantEntry[];
+}
+
+export function encodeContent(m: CompiledModelContent): EncodedContent {
+  const sink = new ConstantSink();
+  // Circuit constants first, so their constants.bin indices equal the circuit's constant ids.
+  const circuit = circuitToJson(m.circuit, sink);
+  const fields: JsonObject = {
+    format: ARTIFACT_FORMAT,
+    formatVersion: ARTIFACT_FORMAT_VERSION,
+    toolVersion: m.toolVersion,
+    model: sourceToJson(m.source),
+    input: inputToJson(m.input),
+    outputs: m.outputs.map(valueInfoToJson),
+    body: { input: bodyValueToJson(m.bodyInput), output: bodyValueToJson(m.bodyOutput) },
+    ...clientStepsToJson(m.client, sink.tensor),
+    layout: circuit.layout,
+    parameters: parametersToJson(m.parameters),
+    rotationSteps: circuit.rotationSteps,
+    approximations: m.approximations.map(approximationToJson),
+    quantization: quantizationToJson(m.quantization),
+    calibration: calibrationToJson(m.calibration),
+    cost: costToJson(m.cost),
+    options: m.options,
+    circuit: circuit.circuit,
+  };
+  return { fields, constants: sink.entries };
+}
+
+/** Decodes every field; format, version and hashes are checked before this by the reader. */
+export function decodeContent(root: JsonAt, entries: readonly ConstantEntry[]): CompiledModelContent {
+  root.object(MANIFEST_KEYS);
+  const source = new ConstantSource(entries);
+  const circuit = circuitFromJson(root.field('layout'), root.field('rotationSteps'), root.field('circuit'), source);
+  const body = root.field('body').object(['input', 'output']);
+  const options = root.field('options');
+  options.record();
+  return {
+    source: sourceFromJson(root.field('model')),
+    input: inputFromJson(root.field('input')),
+    outputs: root
+      .field('outputs')
+      .items()
+      .map(valueInfoFromJson),
+    client: clientStepsFromJson(root, source.tensor),
+    bodyInput: bodyValueFromJson(body.field('input')),
+    bodyOutput: bodyValueFromJson(body.field('output')),
+    parameters: parametersFromJson(root.field('parameters')),
+    circuit,
+    approximations: root
+      .field('approximations')
+      .items()
+      .map(approximationFromJson),
+    quantization: quantizationFromJson(root.field('quantization')),
+    calibration: calibrationFromJson(root.field('calibration')),
+    cost: costFromJson(root.field('cost'), circuit),
+    options: options.value as JsonObject,
+    toolVersion: root.field('toolVersion').string(),
+  };
+}

@@ -1,0 +1,135 @@
+import type { LatencyEstimate, OpCounts } from '../circuit/count';
+import type { Circuit } from '../circuit/ir';
+import type { Node, ValueInfo } from '../graph/graph';
+import type { DType, Tensor } from '../graph/tensor';
+import type { CkksParameters } from '../params/types';
+import type { ActivationFn } from '../passes/chain';
+import type { QuantizationSummary } from '../quantize/quantize-chain';
+import type { JsonObject } from './json-text';
+
+/**
+ * A compiled model in memory: what the compile pipeline produces, what `writeCompiledModel`
+ * stores (manifest.json + constants.bin) and `readCompiledModel` gives back, and what the client
+ * and server views are cut from. Nothing in it depends on where or when it was compiled, so the
+ * same model and options give the same bytes.
+ */
+
+export const ARTIFACT_FORMAT = 'deeppowers-compiled';
+export const ARTIFACT_FORMAT_VERSION = 1;
+export const MANIFEST_FILE = 'manifest.json';
+export const CONSTANTS_FILE = 'constants.bin';
+
+/** The ONNX file the model was compiled from. */
+export interface SourceModel {
+  /** Graph name, or the file's base name without extension when the graph has none. */
+  readonly name: string;
+  /** Base name of the ONNX file (never a path: the artifact must not depend on where it was built). */
+  readonly sourceFile: string;
+  /** SHA-256 (hex) of the ONNX file's bytes. */
+  readonly sha256: string;
+  readonly producer: string;
+  readonly irVersion: number;
+  /** Opset per domain ('ai.onnx', 'ai.onnx.ml'), needed to run prologue and epilogue nodes. */
+  readonly opsets: ReadonlyMap<string, number>;
+}
+
+/** The graph input the user feeds. */
+export interface ModelInput {
+  readonly name: string;
+  readonly dtype: DType;
+  /** Per-sample shape (batch dimension removed). */
+  readonly shape: readonly number[];
+  /** Column names when the exporter or the calibration file named them; null otherwise. */
+  readonly featureNames: readonly string[] | null;
+}
+
+/** A value at the boundary of the encrypted body. */
+export interface BodyValue {
+  readonly name: string;
+  /** Element type the ONNX graph gives it (the epilogue's kernels see a tensor of this type). */
+  readonly dtype: DType;
+  /** Per-sample shape; its element count is the circuit's input or output size. */
+  readonly shape: readonly number[];
+}
+
+/** What the client runs in the clear: ONNX nodes before encryption and after decryption. */
+export interface ClientSteps {
+  /** Turns the model input into the body input; empty when the body reads the input directly. */
+  readonly prologue: readonly Node[];
+  /** Turns the decrypted body output into the model outputs; empty when the body output is the output. */
+  readonly epilogue: readonly Node[];
+  /** Constant tensors (initializers, folded constants) that prologue or epilogue nodes read. */
+  readonly constants: ReadonlyMap<string, Tensor>;
+}
+
+/** One polynomial activation of the body, as fitted. */
+export interface Approximation {
+  /** Position of the poly stage in the approximated chain. */
+  readonly stage: number;
+  readonly sources: readonly string[];
+  readonly fn: ActivationFn;
+  readonly range: readonly [number, number];
+  readonly method: 'chebyshev' | 'remez' | 'square';
+  readonly degree: number;
+  readonly maxError: number;
+  /** Coefficients in the Chebyshev basis T_0..T_d of t ∈ [-1, 1]. */
+  readonly chebyshev: Float64Array;
+}
+
+/** Input range seen for one activation on the calibration rows. */
+export interface CalibratedRange {
+  readonly stage: number;
+  readonly sources: readonly string[];
+  readonly fn: ActivationFn;
+  /** Smallest and largest input seen on the calibration rows. */
+  readonly observed: readonly [number, number];
+  /** The range the polynomial was fitted on (observed, widened by the margin). */
+  readonly fitted: readonly [number, number];
+}
+
+export interface CalibrationSummary {
+  /** Calibration rows run through the reference. */
+  readonly rows: number;
+  /** Widening factor applied to observed ranges. */
+  readonly margin: number;
+  readonly ranges: readonly CalibratedRange[];
+}
+
+/** Op counts read off the circuit (checked on load against the circuit) and the latency they predict. */
+export interface CostEstimate {
+  readonly counts: OpCounts;
+  readonly latency: LatencyEstimate;
+}
+
+export interface CompiledModelContent {
+  readonly source: SourceModel;
+  readonly input: ModelInput;
+  /** The ONNX graph outputs, in order, with their declared types. */
+  readonly outputs: readonly ValueInfo[];
+  readonly client: ClientSteps;
+  /** The value the encrypted body reads (after the prologue) and the one it computes (before the epilogue). */
+  readonly bodyInput: BodyValue;
+  readonly bodyOutput: BodyValue;
+  readonly parameters: CkksParameters;
+  /** Scales assigned (`primes` non-null); layout, packing and rotation steps live here. */
+  readonly circuit: Circuit;
+  readonly approximations: readonly Approximation[];
+  readonly quantization: QuantizationSummary | null;
+  readonly calibration: CalibrationSummary;
+  readonly cost: CostEstimate;
+  /** The compile options as given (no file paths): layout, degree, max error, n-bits, margin, … */
+  readonly options: JsonObject;
+  /** Version of the DeepPowers compiler that produced it. */
+  readonly toolVersion: string;
+}
+
+export interface CompiledModel extends CompiledModelContent {
+  /**
+   * SHA-256 (hex) over the canonical manifest (without this field) and constants.bin: the
+   * model's identity, which every ciphertext envelope is bound to.
+   */
+  readonly modelHash: string;
+}
+
+/** What running the prologue and epilogue needs; a CompiledModel and a ClientView both have it. */
+export type ClientSide = Pick<CompiledModelContent, 'source' | 'input' | 'outputs' | 'bodyInput' | 'bodyOutput' | 'client'>;

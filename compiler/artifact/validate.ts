@@ -1,0 +1,140 @@
+import { checkCircuit } from '../circuit/passes-check';
+import { fail } from '../errors';
+import type { Node } from '../graph/graph';
+import { findKernel } from '../graph/ops/index';
+import { isFloatType, sizeOf } from '../graph/tensor';
+import { galoisElement } from '../params/rotations';
+import { maxBitCount, SECURITY_BITS } from '../params/security';
+import type { CkksParameters } from '../params/types';
+import type { ClientSide, CompiledModelContent } from './types';
+
+/**
+ * Everything a compiled model must satisfy beyond well-typed fields: the circuit is sound, the
+ * parameters are the ones it was scaled for and are 128-bit secure, the body sizes match the
+ * circuit, and the client's prologue and epilogue can run. Checked before writing and after
+ * reading, so a model that loads is one the backends can execute.
+ */
+export function validateCompiledModel(m: CompiledModelContent): void {
+  checkSource(m);
+  checkParameters(m.parameters);
+  if (m.circuit.primes === null) bad('the circuit has no scales assigned (primes missing)');
+  checkCircuit(m.circuit);
+  checkCircuitAgainstParameters(m);
+  checkBody(m);
+  checkClientSteps(m);
+  checkSummaries(m);
+}
+
+function bad(why: string): never {
+  fail('BAD_ARTIFACT', why);
+}
+
+function checkSource(m: CompiledModelContent): void {
+  const { sourceFile, sha256 } = m.source;
+  if (sourceFile === '' || /[/\\]/.test(sourceFile)) bad(`model.sourceFile must be a file name without directories, got ${JSON.stringify(sourceFile)}`);
+  if (!/^[0-9a-f]{64}$/.test(sha256)) bad(`model.sha256 must be 64 lowercase hex digits, got ${JSON.stringify(sha256)}`);
+  for (const [domain, version] of m.source.opsets) {
+    if (!Number.isInteger(version) || version < 1) bad(`model.opsets: domain "${domain}" has opset ${version}`);
+  }
+}
+
+/** Internally consistent, SEAL-usable and 128-bit secure. */
+export function checkParameters(p: CkksParameters): void {
+  const n = p.polyModulusDegree;
+  const bound = maxBitCount(n);
+  if (bound === undefined) bad(`parameters: polynomial degree ${n} has no ${SECURITY_BITS}-bit security bound`);
+  if (p.securityBits !== SECURITY_BITS) bad(`parameters: security ${p.securityBits} bits, only ${SECURITY_BITS} is allowed`);
+  if (p.maxBitCount !== bound) bad(`parameters: maxBitCount ${p.maxBitCount} is not the ${SECURITY_BITS}-bit bound ${bound} for N=${n}`);
+  const total = p.coeffModulusBits.reduce((s, b) => s + b, 0);
+  if (p.totalBits !== total) bad(`parameters: totalBits ${p.totalBits} is not the sum of coeffModulusBits (${total})`);
+  if (total > bound) bad(`parameters: ${total} modulus bits exceed the ${SECURITY_BITS}-bit bound ${bound} for N=${n}`);
+  if (p.slots !== n / 2) bad(`parameters: ${p.slots} slots for N=${n}`);
+  const chain = p.levels + 2;
+  if (p.coeffModulusBits.length !== chain || p.primes.length !== chain || p.primesApprox.length !== chain) {
+    bad(
+      `parameters: ${p.levels} levels need ${chain} primes (first, ${p.levels} scale, special), got ${p.coeffModulusBits.length} sizes, ` +
+        `${p.primes.length} primes and ${p.primesApprox.length} approximations`,
+    );
+  }
+  p.primes.forEach((text, i) => {
+    const q = BigInt(text);
+    if (q.toString(2).length !== p.coeffModulusBits[i]) bad(`parameters: prime ${i} (${text}) is not ${p.coeffModulusBits[i]} bits`);
+    if (q % BigInt(2 * n) !== 1n) bad(`parameters: prime ${i} (${text}) is not 1 mod 2N, SEAL cannot use it for N=${n}`);
+    if (p.primesApprox[i] !== Number(q)) bad(`parameters: primesApprox[${i}] ${p.primesApprox[i]} is not prime ${text} as a double`);
+  });
+  if (p.galoisElements.length !== p.rotationSteps.length) bad(`parameters: ${p.galoisElements.length} Galois elements for ${p.rotationSteps.length} rotation steps`);
+  p.rotationSteps.forEach((step, i) => {
+    if (step < 1 || step >= p.slots) bad(`parameters: rotation step ${step} outside [1, ${p.slots})`);
+    if (i > 0 && step <= p.rotationSteps[i - 1]!) bad('parameters: rotation steps must be sorted and unique');
+    const g = galoisElement(step, n);
+    if (p.galoisElements[i] !== g) bad(`parameters: Galois element for step ${step} is ${p.galoisElements[i]}, expected ${g}`);
+  });
+}
+
+function checkCircuitAgainstParameters(m: CompiledModelContent): void {
+  const { circuit: c, parameters: p } = m;
+  if (c.slots !== p.slots) bad(`the circuit runs on ${c.slots} slots, the parameters give ${p.slots}`);
+  if (c.topLevel !== p.levels) bad(`the circuit's inputs sit at level ${c.topLevel}, the parameters give ${p.levels} levels`);
+  // SEAL chain order is [q0, q1 … qL, special]; the circuit lists the droppable ones top first.
+  const droppable = p.primesApprox.slice(1, p.levels + 1).reverse();
+  c.primes!.forEach((q, i) => {
+    if (q !== droppable[i]) bad(`the circuit was scaled for prime ${q} at position ${i}, the parameters have ${droppable[i]}`);
+  });
+  const keyed = new Set(p.rotationSteps);
+  for (const step of c.rotationSteps) {
+    if (!keyed.has(step)) bad(`the circuit rotates by ${step} but the parameters have no Galois key for that step`);
+  }
+}
+
+function checkBody(m: CompiledModelContent): void {
+  // Encrypted values are approximate reals; the body's boundary values must be numeric, its output a float.
+  if (m.bodyInput.dtype === 'string') bad(`body input "${m.bodyInput.name}" holds strings, which cannot be encrypted`);
+  if (!isFloatType(m.bodyOutput.dtype)) bad(`body output "${m.bodyOutput.name}" is ${m.bodyOutput.dtype}; a decrypted CKKS result is a float`);
+  const inSize = sizeOf(m.bodyInput.shape);
+  const outSize = sizeOf(m.bodyOutput.shape);
+  if (inSize !== m.circuit.inputSize) bad(`body input "${m.bodyInput.name}" has ${inSize} values per sample, the circuit reads ${m.circuit.inputSize}`);
+  if (outSize !== m.circuit.outputSize) bad(`body output "${m.bodyOutput.name}" has ${outSize} values per sample, the circuit writes ${m.circuit.outputSize}`);
+}
+
+/** Both client parts read only what they are given, run on known kernels and produce what is expected. */
+export function checkClientSteps(m: ClientSide): void {
+  const constants = new Set(m.client.constants.keys());
+  runnable('prologue', m.client.prologue, [m.input.name], [m.bodyInput.name], constants, m);
+  runnable(
+    'epilogue',
+    m.client.epilogue,
+    [m.bodyOutput.name],
+    m.outputs.map((o) => o.name),
+    constants,
+    m,
+  );
+}
+
+function runnable(
+  part: string,
+  nodes: readonly Node[],
+  given: readonly string[],
+  wanted: readonly string[],
+  constants: ReadonlySet<string>,
+  m: ClientSide,
+): void {
+  const available = new Set([...given, ...constants]);
+  nodes.forEach((node, i) => {
+    const label = `${part} node ${i} (${node.opType}${node.name ? ` "${node.name}"` : ''})`;
+    if (!m.source.opsets.has(node.domain)) bad(`${label}: no opset for domain "${node.domain}"`);
+    if (!findKernel(node.domain, node.opType)) bad(`${label}: operator ${node.domain}.${node.opType} has no reference kernel`);
+    for (const x of node.inputs) if (x !== '' && !available.has(x)) bad(`${label}: reads "${x}", which nothing before it provides`);
+    for (const y of node.outputs) if (y !== '') available.add(y);
+  });
+  for (const name of wanted) if (!available.has(name)) bad(`${part}: "${name}" is never produced`);
+}
+
+function checkSummaries(m: CompiledModelContent): void {
+  const seen = new Set<number>();
+  for (const a of m.approximations) {
+    if (seen.has(a.stage)) bad(`approximations: stage ${a.stage} listed twice`);
+    seen.add(a.stage);
+    if (a.chebyshev.length !== a.degree + 1) bad(`approximations: stage ${a.stage} has ${a.chebyshev.length} coefficients for degree ${a.degree}`);
+    for (const x of a.chebyshev) if (!Number.isFinite(x)) bad(`approximations: stage ${a.stage} has coefficient ${x}`);
+  }
+}

@@ -1,0 +1,169 @@
+import type { Circuit } from '../circuit/ir';
+import { fail } from '../errors';
+import type { ValueInfo } from '../graph/graph';
+import type { CkksParameters } from '../params/types';
+import { inputSpecToJson, layoutFromJson, outputSpecToJson, type LayoutInfo } from './circuit-json';
+import { readInlineTensor, valueInfoFromJson, valueInfoToJson, writeInlineTensor } from './graph-json';
+import { JsonAt } from './json-read';
+import type { JsonObject } from './json-text';
+import { bodyValueFromJson, bodyValueToJson, clientStepsFromJson, clientStepsToJson, inputFromJson, inputToJson, sourceFromJson, sourceToJson } from './model-json';
+import { parametersFromJson, parametersToJson } from './summary-json';
+import type { BodyValue, ClientSteps, CompiledModel, ModelInput, SourceModel } from './types';
+import { checkClientSteps, checkParameters } from './validate';
+
+/**
+ * What each side of encrypted inference gets. The client view has no ops and no weights: enough
+ * to make keys, encrypt inputs in the right packing, decrypt results and run the prologue and
+ * epilogue. The server view has the circuit and its constants, and nothing of the client's steps.
+ */
+
+/** Level and scale SEAL must see on a ciphertext. */
+export interface CiphertextFormat {
+  readonly level: number;
+  readonly scale: number;
+}
+
+export interface ClientView {
+  readonly modelHash: string;
+  readonly source: SourceModel;
+  readonly input: ModelInput;
+  readonly outputs: readonly ValueInfo[];
+  readonly bodyInput: BodyValue;
+  readonly bodyOutput: BodyValue;
+  readonly client: ClientSteps;
+  readonly parameters: CkksParameters;
+  /** Packing of body inputs into input ciphertexts and of results out of output ciphertexts. */
+  readonly layout: LayoutInfo;
+  /** Steps the circuit rotates by: the Galois keys the client must make. */
+  readonly rotationSteps: readonly number[];
+  /** Whether the circuit multiplies ciphertexts, so the server needs relinearization keys. */
+  readonly needsRelin: boolean;
+  /** Fresh inputs are encrypted at this level and scale. */
+  readonly inputCiphertext: CiphertextFormat;
+  /** Level and scale of each result ciphertext, by output index. */
+  readonly results: readonly CiphertextFormat[];
+}
+
+export interface ServerView {
+  readonly modelHash: string;
+  readonly name: string;
+  readonly parameters: CkksParameters;
+  readonly circuit: Circuit;
+}
+
+export function clientView(m: CompiledModel): ClientView {
+  const c = m.circuit;
+  const first = c.ops.find((op) => op.op === 'input');
+  if (!first) fail('BAD_ARTIFACT', 'the circuit has no inputs');
+  const results: CiphertextFormat[] = [];
+  for (const op of c.ops) if (op.op === 'output') results[op.output] = { level: op.level, scale: op.scale };
+  return {
+    modelHash: m.modelHash,
+    source: m.source,
+    input: m.input,
+    outputs: m.outputs,
+    bodyInput: m.bodyInput,
+    bodyOutput: m.bodyOutput,
+    client: m.client,
+    parameters: m.parameters,
+    layout: { layout: c.layout, slots: c.slots, minSlots: c.minSlots, inputSize: c.inputSize, outputSize: c.outputSize, inputs: c.inputs, outputs: c.outputs },
+    rotationSteps: c.rotationSteps,
+    needsRelin: c.ops.some((op) => op.op === 'relin'),
+    inputCiphertext: { level: first.level, scale: first.scale },
+    results,
+  };
+}
+
+export function serverView(m: CompiledModel): ServerView {
+  return { modelHash: m.modelHash, name: m.source.name, parameters: m.parameters, circuit: m.circuit };
+}
+
+/** The client view as self-contained JSON (tensors inline), e.g. for `describe_model`. */
+export function clientViewToJson(v: ClientView): JsonObject {
+  return {
+    modelHash: v.modelHash,
+    model: sourceToJson(v.source),
+    input: inputToJson(v.input),
+    outputs: v.outputs.map(valueInfoToJson),
+    body: { input: bodyValueToJson(v.bodyInput), output: bodyValueToJson(v.bodyOutput) },
+    ...clientStepsToJson(v.client, writeInlineTensor),
+    parameters: parametersToJson(v.parameters),
+    layout: {
+      kind: v.layout.layout,
+      slots: v.layout.slots,
+      minSlots: v.layout.minSlots,
+      inputSize: v.layout.inputSize,
+      outputSize: v.layout.outputSize,
+      inputs: v.layout.inputs.map(inputSpecToJson),
+      outputs: v.layout.outputs.map(outputSpecToJson),
+    },
+    rotationSteps: [...v.rotationSteps],
+    needsRelin: v.needsRelin,
+    inputCiphertext: { level: v.inputCiphertext.level, scale: v.inputCiphertext.scale },
+    results: v.results.map((r) => ({ level: r.level, scale: r.scale })),
+  };
+}
+
+/** Parses and checks JSON made by `clientViewToJson` (it comes from a server: trust nothing). */
+export function clientViewFromJson(json: unknown): ClientView {
+  const root = JsonAt.root(json, 'client view');
+  root.object([
+    'modelHash',
+    'model',
+    'input',
+    'outputs',
+    'body',
+    'prologue',
+    'epilogue',
+    'clientConstants',
+    'parameters',
+    'layout',
+    'rotationSteps',
+    'needsRelin',
+    'inputCiphertext',
+    'results',
+  ]);
+  const modelHash = root.field('modelHash').string();
+  if (!/^[0-9a-f]{64}$/.test(modelHash)) root.field('modelHash').bad('must be 64 lowercase hex digits');
+  const body = root.field('body').object(['input', 'output']);
+  const parameters = parametersFromJson(root.field('parameters'));
+  checkParameters(parameters);
+  const layout = layoutFromJson(root.field('layout'));
+  if (layout.slots !== parameters.slots) root.field('layout').bad(`has ${layout.slots} slots, the parameters give ${parameters.slots}`);
+  const rotationSteps = root
+    .field('rotationSteps')
+    .items()
+    .map((s) => s.integer(1, layout.slots - 1));
+  const keyed = new Set(parameters.rotationSteps);
+  for (const step of rotationSteps) if (!keyed.has(step)) root.field('rotationSteps').bad(`step ${step} is not among the parameters' rotation steps`);
+  const format = (at: JsonAt): CiphertextFormat => {
+    at.object(['level', 'scale']);
+    const scale = at.field('scale').number();
+    if (!(scale > 0)) at.field('scale').bad(`must be positive, got ${scale}`);
+    return { level: at.field('level').integer(0, parameters.levels), scale };
+  };
+  const view: ClientView = {
+    modelHash,
+    source: sourceFromJson(root.field('model')),
+    input: inputFromJson(root.field('input')),
+    outputs: root
+      .field('outputs')
+      .items()
+      .map(valueInfoFromJson),
+    bodyInput: bodyValueFromJson(body.field('input')),
+    bodyOutput: bodyValueFromJson(body.field('output')),
+    client: clientStepsFromJson(root, readInlineTensor),
+    parameters,
+    layout,
+    rotationSteps,
+    needsRelin: root.field('needsRelin').boolean(),
+    inputCiphertext: format(root.field('inputCiphertext')),
+    results: root
+      .field('results')
+      .items()
+      .map(format),
+  };
+  if (view.results.length !== layout.outputs.length) root.field('results').bad(`${view.results.length} formats for ${layout.outputs.length} output ciphertexts`);
+  checkClientSteps(view);
+  return view;
+}
