@@ -1,5 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { registerCompile } from './compile';
+import { registerBench } from './bench';
 import { registerDemo } from './demo';
 import { registerInspect } from './inspect';
 import { registerPredict } from './predict';
@@ -22,8 +24,10 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: oneLine('deeppowers --help') });
   registerInspect(program);
+  registerCompile(program, packageVersion());
   registerPredict(program);
   registerDemo(program);
+  registerBench(program);
   // Subcommands inherit exitOverride; each gets its own pointer to the help that explains it.
   for (const c of program.commands) {
     c.exitOverride().configureOutput({ outputError: oneLine(`deeppowers ${c.name()} --help`) });

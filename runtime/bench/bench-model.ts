@@ -1,0 +1,257 @@
+import { createHash } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { countOps, estimateLatency, type OpCounts } from '../../compiler/circuit/count';
+import type { Circuit, Layout } from '../../compiler/circuit/ir';
+import { samplesPerEvaluation } from '../../compiler/circuit/packing';
+import { DeepPowersError } from '../../compiler/errors';
+import { parameterId } from '../../compiler/params/parameter-id';
+import { plaintextBytes, WASM_HEAP_BYTES } from '../../compiler/params/sizes';
+import { runPrologue } from '../../compiler/passes/run-split';
+import { compileModel, type Compilation } from '../../compiler/pipeline/compile';
+import { sealHeapBytes } from '../backends/seal/seal-module';
+import { simulateSamples } from '../backends/simulate';
+import { clientModelOf } from '../client/client-model';
+import { FheClient } from '../client/fhe-client';
+import type { EncryptedModel } from '../run-encrypted';
+import type { BenchFixture } from './fixture-data';
+import type { CostTable } from './measured-costs';
+import { timeOnnxRuntime } from './onnxruntime-timing';
+import { TimedServer } from './timed-server';
+
+/**
+ * One row of `deeppowers bench`: a fixture compiled for one layout, run encrypted. "One sample"
+ * is one circuit evaluation: a single row in vector layout, a full N/2-row batch in batch layout.
+ * Field names are the bench JSON contract (snake_case); fields beyond the contract add detail.
+ */
+export interface BenchResult {
+  readonly model: string;
+  readonly layout: Layout;
+  readonly n: number;
+  readonly coeff_modulus_bits: readonly number[];
+  readonly depth: number;
+  readonly rotations: number;
+  readonly rotation_steps: number;
+  readonly op_counts: Omit<OpCounts, 'byLevel' | 'rotationSteps' | 'depth' | 'topLevel'>;
+  readonly samples_per_evaluation: number;
+  /** Server, wire to wire: request envelope in, result envelope out (median of reps). */
+  readonly server_ms: number | null;
+  /** The circuit alone (what the cost model predicts). */
+  readonly execute_ms: number | null;
+  /** The first evaluation, which also encodes and caches the model's plaintext constants. */
+  readonly first_evaluation_ms: number | null;
+  readonly samples_per_s: number | null;
+  readonly keygen_ms: number | null;
+  readonly key_load_ms: number | null;
+  readonly encrypt_ms: number | null;
+  readonly decrypt_ms: number | null;
+  readonly eval_key_bytes: number | null;
+  readonly ciphertext_bytes_in: number | null;
+  readonly ciphertext_bytes_out: number | null;
+  /** Op counts × per-op costs measured on this machine at this chain (see `ops`). */
+  readonly predicted_ms: number;
+  /** The same counts with the compiler's built-in (M1 Pro) cost table. */
+  readonly predicted_ms_builtin_costs: number;
+  /** execute_ms / predicted_ms. */
+  readonly measured_over_predicted: number | null;
+  readonly onnxruntime_ms: number | null;
+  /** onnxruntime on the same number of rows one evaluation serves. */
+  readonly onnxruntime_batch_ms: number | null;
+  /** server_ms / onnxruntime_ms (one evaluation against one plaintext sample). */
+  readonly slowdown: number | null;
+  /** Per-sample slowdown: server_ms / onnxruntime_batch_ms. */
+  readonly throughput_slowdown: number | null;
+  /** Largest |decrypted − simulated| body output over the evaluated rows. */
+  readonly max_abs_error_vs_simulate: number | null;
+  readonly wasm_heap_bytes: number;
+  readonly peak_rss_bytes: number;
+  readonly reps: number;
+  /** Why the encrypted run was skipped or failed; the timing fields are null then. */
+  readonly error?: string;
+}
+
+export interface BenchModelOptions {
+  readonly reps: number;
+  readonly costs: CostTable;
+  /** Skip encrypted runs whose predicted evaluation time exceeds this (seconds). */
+  readonly maxPredictedS: number;
+  readonly log: (line: string) => void;
+}
+
+/** A fixture compiled for one layout, with a stable model hash to bind its envelopes to. */
+export interface CompiledFixture {
+  readonly compilation: Compilation;
+  readonly model: EncryptedModel;
+}
+
+export function compileFixture(fixture: BenchFixture, layout: Layout): CompiledFixture {
+  const compilation = compileModel(fixture.modelPath, { calibration: fixture.calibration, layout });
+  const { circuit, params } = compilation.build;
+  // Only an identity for the envelopes of this process: the source model, layout and parameters.
+  const modelHash = createHash('sha256')
+    .update(`${compilation.source.sha256}\n${layout}\n${parameterId(params)}`)
+    .digest('hex');
+  return { compilation, model: { circuit, parameters: params, modelHash } };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+function timed<T>(run: () => T): { value: T; ms: number } {
+  const t = performance.now();
+  const value = run();
+  return { value, ms: performance.now() - t };
+}
+
+/** Bytes the plaintext cache will hold: one full plaintext per distinct (constant, level, scale). */
+export function plaintextCacheBytes(model: EncryptedModel): number {
+  const seen = new Set<string>();
+  let bytes = 0;
+  const ops = model.circuit.ops;
+  for (const op of ops) {
+    if (op.op !== 'mulPlain' && op.op !== 'addPlain' && op.op !== 'mulScalar' && op.op !== 'addScalar') continue;
+    const level = ops[op.a]!.level;
+    const key = `${'c' in op ? `c${op.c}` : `s${op.value}`}@${level}@${op.encodeScale}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    bytes += plaintextBytes(model.parameters, level);
+  }
+  return bytes;
+}
+
+/** Rows for one evaluation: the test rows, cycled to fill a batch when the layout packs N/2 of them. */
+function evaluationRows(circuit: Circuit, bodyRows: readonly Float64Array[]): Float64Array[] {
+  const count = samplesPerEvaluation(circuit);
+  return Array.from({ length: count }, (_, i) => bodyRows[i % bodyRows.length]!);
+}
+
+export async function benchModel(fixture: BenchFixture, layout: Layout, options: BenchModelOptions): Promise<BenchResult> {
+  const { log } = options;
+  const { compilation, model } = compileFixture(fixture, layout);
+  const { circuit, parameters } = model;
+  const counts = countOps(circuit);
+  const measured = await options.costs.costsFor(parameters);
+  const predictedMs = estimateLatency(counts, parameters.polyModulusDegree, measured.costs).serverMs;
+  const perEvaluation = samplesPerEvaluation(circuit);
+  const rows = evaluationRows(circuit, runPrologue(compilation.split, fixture.test));
+  const ort = await timeOnnxRuntime(fixture.modelPath, fixture.spec, fixture.test, perEvaluation, Math.max(5, options.reps));
+  const { rotationSteps: _steps, byLevel: _byLevel, depth: _depth, topLevel: _top, ...opCounts } = counts;
+
+  const base = {
+    model: fixture.name,
+    layout,
+    n: parameters.polyModulusDegree,
+    coeff_modulus_bits: parameters.coeffModulusBits,
+    depth: circuit.depth,
+    rotations: counts.rotations,
+    rotation_steps: circuit.rotationSteps.length,
+    op_counts: opCounts,
+    samples_per_evaluation: perEvaluation,
+    predicted_ms: predictedMs,
+    predicted_ms_builtin_costs: estimateLatency(counts, parameters.polyModulusDegree).serverMs,
+    onnxruntime_ms: ort.oneSampleMs,
+    onnxruntime_batch_ms: ort.batchMs,
+  };
+  const memory = async () => ({ wasm_heap_bytes: await sealHeapBytes(), peak_rss_bytes: process.resourceUsage().maxRSS * 1024 });
+  const skipped = async (error: string): Promise<BenchResult> => ({
+    ...base,
+    server_ms: null,
+    execute_ms: null,
+    first_evaluation_ms: null,
+    samples_per_s: null,
+    keygen_ms: null,
+    key_load_ms: null,
+    encrypt_ms: null,
+    decrypt_ms: null,
+    eval_key_bytes: null,
+    ciphertext_bytes_in: null,
+    ciphertext_bytes_out: null,
+    measured_over_predicted: null,
+    slowdown: null,
+    throughput_slowdown: null,
+    max_abs_error_vs_simulate: null,
+    ...(await memory()),
+    reps: 0,
+    error,
+  });
+
+  if (predictedMs > options.maxPredictedS * 1000) {
+    return skipped(`predicted ${(predictedMs / 1000).toFixed(0)} s per evaluation exceeds --max-predicted-s ${options.maxPredictedS}`);
+  }
+  // The cache of encoded constants lives in the 4 GiB WASM heap with the keys; a model that
+  // would overflow it aborts the whole SEAL instance, so it is refused before it starts.
+  const cacheBytes = plaintextCacheBytes(model);
+  if (cacheBytes > WASM_HEAP_BYTES * 0.75) {
+    return skipped(`its ${(cacheBytes / 1024 ** 3).toFixed(1)} GiB of encoded plaintext constants would not fit node-seal's 4 GiB heap`);
+  }
+
+  // A long evaluation is timed once after its warm-up; its variance is small next to its length.
+  const reps = predictedMs > 5000 ? 1 : options.reps;
+  let client: FheClient | undefined;
+  let server: TimedServer | undefined;
+  try {
+    const keygenRuns: number[] = [];
+    let evalKeys: Uint8Array = new Uint8Array(0);
+    for (let i = 0; i < (parameters.polyModulusDegree <= 8192 ? Math.min(3, reps) : 1); i++) {
+      client?.dispose();
+      const t = performance.now();
+      client = await FheClient.create(clientModelOf(circuit, parameters, model.modelHash));
+      evalKeys = client.evaluationKeys().bytes;
+      keygenRuns.push(performance.now() - t);
+    }
+    log(`  keys ${(evalKeys.length / 1e6).toFixed(1)} MB in ${median(keygenRuns).toFixed(0)} ms`);
+    server = await TimedServer.create(circuit, parameters, model.modelHash, evalKeys);
+    const encryptRuns: number[] = [];
+    let request: Uint8Array = new Uint8Array(0);
+    for (let i = 0; i < reps; i++) {
+      const r = timed(() => client!.encrypt(rows));
+      encryptRuns.push(r.ms);
+      request = r.value.bytes;
+    }
+    const first = server.evaluate(request);
+    log(`  first evaluation ${first.totalMs.toFixed(0)} ms`);
+    const evaluations = Array.from({ length: reps }, () => server!.evaluate(request));
+    const result = evaluations.at(-1)!.result;
+    const decryptRuns: number[] = [];
+    let decrypted: Float64Array[] = [];
+    for (let i = 0; i < reps; i++) {
+      const r = timed(() => client!.decrypt(result, rows.length));
+      decryptRuns.push(r.ms);
+      decrypted = r.value;
+    }
+    const simulated = simulateSamples(circuit, rows);
+    let maxError = 0;
+    decrypted.forEach((row, s) => row.forEach((v, i) => (maxError = Math.max(maxError, Math.abs(v - simulated[s]![i]!)))));
+
+    const serverMs = median(evaluations.map((e) => e.totalMs));
+    const executeMs = median(evaluations.map((e) => e.executeMs));
+    return {
+      ...base,
+      server_ms: serverMs,
+      execute_ms: executeMs,
+      first_evaluation_ms: first.totalMs,
+      samples_per_s: (perEvaluation * 1000) / serverMs,
+      keygen_ms: median(keygenRuns),
+      key_load_ms: server.keyLoadMs,
+      encrypt_ms: median(encryptRuns),
+      decrypt_ms: median(decryptRuns),
+      eval_key_bytes: evalKeys.length,
+      ciphertext_bytes_in: request.length,
+      ciphertext_bytes_out: result.length,
+      measured_over_predicted: executeMs / predictedMs,
+      slowdown: serverMs / ort.oneSampleMs,
+      throughput_slowdown: serverMs / ort.batchMs,
+      max_abs_error_vs_simulate: maxError,
+      ...(await memory()),
+      reps,
+    };
+  } catch (e) {
+    if (!(e instanceof DeepPowersError)) throw e;
+    return skipped(`${e.code}: ${e.message}`);
+  } finally {
+    client?.dispose();
+    server?.dispose();
+  }
+}

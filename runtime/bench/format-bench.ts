@@ -1,0 +1,56 @@
+import { textTable } from '../cli/text-table';
+import type { BenchReport } from './run-bench';
+
+const ms = (v: number | null): string => (v === null ? '-' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const mb = (v: number | null): string => (v === null ? '-' : (v / 1e6).toFixed(v >= 1e7 ? 0 : 2));
+const rate = (v: number | null): string => (v === null ? '-' : v >= 1000 ? `${(v / 1000).toFixed(1)}k` : v.toFixed(1));
+const ratio = (v: number | null): string => (v === null ? '-' : v.toFixed(2));
+
+/** The bench report for people: one table of runs, the op costs, the soak and the targets. */
+export function formatBench(r: BenchReport): string {
+  const header = ['model', 'layout', 'N', 'depth', 'rot', 'server ms', 'samples/s', 'keygen ms', 'enc ms', 'dec ms', 'keys MB', 'ct in/out MB', 'pred ms', 'meas/pred', 'ort ms', 'slowdown'];
+  const rows = r.results.map((x) =>
+    'n' in x
+      ? [
+          x.model,
+          x.layout,
+          String(x.n),
+          String(x.depth),
+          String(x.rotations),
+          ms(x.server_ms),
+          rate(x.samples_per_s),
+          ms(x.keygen_ms),
+          ms(x.encrypt_ms),
+          ms(x.decrypt_ms),
+          mb(x.eval_key_bytes),
+          `${mb(x.ciphertext_bytes_in)}/${mb(x.ciphertext_bytes_out)}`,
+          ms(x.predicted_ms),
+          ratio(x.measured_over_predicted),
+          x.onnxruntime_ms === null ? '-' : x.onnxruntime_ms.toFixed(3),
+          x.slowdown === null ? '-' : x.slowdown.toFixed(0),
+        ]
+      : [x.model, x.layout, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-'],
+  );
+  let out = `DeepPowers bench: ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, node-seal ${r.machine.node_seal} (one thread)\n\n`;
+  out += textTable(header, rows);
+  const notes = r.results.filter((x) => x.error !== undefined);
+  if (notes.length > 0) out += `\n${notes.map((x) => `${x.model} ${x.layout}: ${x.error}`).join('\n')}\n`;
+
+  const opNames = ['encode', 'encrypt', 'add', 'multiplyPlain', 'multiply', 'relinearize', 'rescale', 'rotate', 'decryptDecode'] as const;
+  const opRows = Object.values(r.ops)
+    .flat()
+    .map((o) => [String(o.polyModulusDegree), o.coeffModulusBits.join(','), ...opNames.map((k) => ms(o.ms[k]))]);
+  out += `\nnode-seal per-op ms (top level):\n${textTable(['N', 'chain bits', ...opNames], opRows)}`;
+
+  if (r.soak) {
+    const s = r.soak;
+    out +=
+      `\nsoak: ${s.evaluations} evaluations of ${s.model} (${s.layout}), ${ms(s.ms_per_evaluation)} ms each; ` +
+      `WASM heap ${mb(s.wasm_heap_before)} → ${mb(s.wasm_heap_after)} MB, RSS ${mb(s.rss_before)} → ${mb(s.rss_after)} MB\n`;
+  }
+  out += `peak RSS ${mb(r.memory.peak_rss_bytes)} MB, WASM heap ${mb(r.memory.wasm_heap_bytes)} MB\n`;
+  if (r.targets.length > 0) {
+    out += `\ntargets:\n${textTable(null, r.targets.map((t) => [t.met === null ? 'n/a' : t.met ? 'met' : 'MISSED', t.target, t.value === null ? '-' : String(Number(t.value.toPrecision(4)))]), '  ')}`;
+  }
+  return out;
+}

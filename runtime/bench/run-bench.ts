@@ -1,0 +1,134 @@
+import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import type { Layout } from '../../compiler/circuit/ir';
+import { DeepPowersError, fail } from '../../compiler/errors';
+import { runPrologue } from '../../compiler/passes/run-split';
+import type { SealOpsBenchResult } from '../backends/seal-ops-bench';
+import { sealHeapBytes } from '../backends/seal/seal-module';
+import { benchModel, compileFixture, type BenchResult } from './bench-model';
+import { encryptableFixtures, loadBenchFixture } from './fixture-data';
+import { CostTable } from './measured-costs';
+import { soak, type SoakResult } from './soak';
+
+export interface BenchOptions {
+  /** Fixture names; all encryptable fixtures when absent. */
+  readonly models?: readonly string[];
+  readonly layouts: readonly Layout[];
+  readonly reps: number;
+  /** Timed calls per op in the node-seal microbenchmark. */
+  readonly opsReps: number;
+  /** Evaluations in the soak; 0 skips it. */
+  readonly soak: number;
+  readonly soakModel: string;
+  readonly maxPredictedS: number;
+  readonly log: (line: string) => void;
+}
+
+/** The smallest set that still covers both layouts and the key-switching path, for smoke tests. */
+export const QUICK_MODELS = ['sk_logreg_breast_cancer'];
+
+/** A fixture/layout whose compilation failed: no circuit, so no counts or timings. */
+export interface BenchFailure {
+  readonly model: string;
+  readonly layout: Layout;
+  readonly error: string;
+}
+
+export interface TargetCheck {
+  readonly target: string;
+  readonly value: number | null;
+  readonly met: boolean | null;
+}
+
+export interface BenchReport {
+  readonly machine: { readonly cpu: string; readonly cores: number; readonly node: string; readonly node_seal: string };
+  readonly options: { readonly models: readonly string[]; readonly layouts: readonly Layout[]; readonly reps: number; readonly ops_reps: number; readonly max_predicted_s: number };
+  readonly results: readonly (BenchResult | BenchFailure)[];
+  /** node-seal per-op milliseconds (top level), per N, one entry per modulus chain measured. */
+  readonly ops: Record<string, SealOpsBenchResult[]>;
+  readonly soak: SoakResult | null;
+  readonly memory: { readonly peak_rss_bytes: number; readonly wasm_heap_bytes: number };
+  readonly targets: readonly TargetCheck[];
+}
+
+function nodeSealVersion(): string {
+  try {
+    const pkg = JSON.parse(readFileSync(new URL('../../node_modules/node-seal/package.json', import.meta.url), 'utf8')) as { version?: string };
+    return pkg.version ?? 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
+
+export async function runBench(options: BenchOptions): Promise<BenchReport> {
+  const { log } = options;
+  const known = encryptableFixtures();
+  const models = options.models ?? known;
+  for (const m of models) if (!known.includes(m)) fail('BAD_ARGUMENT', `no encryptable fixture "${m}" (known: ${known.join(', ')})`);
+  const costs = new CostTable(options.opsReps);
+  const results: (BenchResult | BenchFailure)[] = [];
+  for (const name of models) {
+    const fixture = loadBenchFixture(name);
+    for (const layout of options.layouts) {
+      log(`${name} (${layout})`);
+      try {
+        const r = await benchModel(fixture, layout, { reps: options.reps, costs, maxPredictedS: options.maxPredictedS, log });
+        log(r.error ? `  skipped: ${r.error}` : `  server ${r.server_ms!.toFixed(1)} ms, predicted ${r.predicted_ms.toFixed(1)} ms`);
+        results.push(r);
+      } catch (e) {
+        if (!(e instanceof DeepPowersError)) throw e;
+        log(`  failed: ${e.message}`);
+        results.push({ model: name, layout, error: `${e.code}: ${e.message}` });
+      }
+    }
+  }
+
+  let soakResult: SoakResult | null = null;
+  if (options.soak > 0) {
+    log(`soak: ${options.soak} evaluations of ${options.soakModel} (vector)`);
+    const fixture = loadBenchFixture(options.soakModel);
+    const { compilation, model } = compileFixture(fixture, 'vector');
+    const sample = runPrologue(compilation.split, fixture.test)[0]!;
+    soakResult = await soak(options.soakModel, model, sample, options.soak, (done) => {
+      if (done % 500 === 0) log(`  ${done}/${options.soak}`);
+    });
+  }
+
+  return {
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, node_seal: nodeSealVersion() },
+    options: { models, layouts: options.layouts, reps: options.reps, ops_reps: options.opsReps, max_predicted_s: options.maxPredictedS },
+    results,
+    ops: costs.byN(),
+    soak: soakResult,
+    memory: { peak_rss_bytes: process.resourceUsage().maxRSS * 1024, wasm_heap_bytes: await sealHeapBytes() },
+    targets: checkTargets(results),
+  };
+}
+
+function find(results: readonly (BenchResult | BenchFailure)[], model: string, layout: Layout): BenchResult | undefined {
+  const r = results.find((x) => x.model === model && x.layout === layout);
+  return r && 'n' in r ? r : undefined;
+}
+
+/** The issue's targets (one core, server side), checked against whichever runs were made. */
+export function checkTargets(results: readonly (BenchResult | BenchFailure)[]): TargetCheck[] {
+  const checks: TargetCheck[] = [];
+  const at = (target: string, r: BenchResult | undefined, value: (r: BenchResult) => number | null, ok: (v: number) => boolean): void => {
+    if (!r) return;
+    const v = value(r);
+    checks.push({ target, value: v, met: v === null ? null : ok(v) });
+  };
+  const lrBatch = find(results, 'sk_logreg_breast_cancer', 'batch');
+  const lrVector = find(results, 'sk_logreg_breast_cancer', 'vector');
+  const mlp = find(results, 'sk_mlp_digits_relu', 'vector');
+  const cnn = find(results, 'pt_cnn_digits', 'vector');
+  at('breast-cancer logistic regression, batch: samples/s >= 100000', lrBatch, (r) => r.samples_per_s, (v) => v >= 100_000);
+  at('breast-cancer logistic regression, single sample: server ms <= 15', lrVector, (r) => r.server_ms, (v) => v <= 15);
+  at('digits MLP (sk_mlp_digits_relu), single sample: server ms <= 500', mlp, (r) => r.server_ms, (v) => v <= 500);
+  at('digits MLP (sk_mlp_digits_relu): evaluation keys <= 60 MB', mlp, (r) => r.eval_key_bytes, (v) => v <= 60e6);
+  at('digits CNN (pt_cnn_digits), single sample: server ms <= 1500', cnn, (r) => r.server_ms, (v) => v <= 1500);
+  for (const r of results) {
+    if ('n' in r) at(`${r.model} ${r.layout}: measured/predicted in [0.8, 1.25]`, r, (x) => x.measured_over_predicted, (v) => v >= 0.8 && v <= 1.25);
+  }
+  return checks;
+}

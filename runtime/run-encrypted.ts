@@ -1,0 +1,145 @@
+import { performance } from 'node:perf_hooks';
+import { samplesPerEvaluation } from '../compiler/circuit/packing';
+import type { Circuit } from '../compiler/circuit/ir';
+import { fail } from '../compiler/errors';
+import type { CkksParameters } from '../compiler/params/types';
+import { clientModelOf } from './client/client-model';
+import { FheClient } from './client/fhe-client';
+import { FheServer, serverModelOf } from './server/fhe-server';
+
+/**
+ * The encrypted backend of a compiled-model run: body inputs (prologue applied) in, body outputs
+ * (epilogue still to run) out, with client and server in one process but talking only through
+ * the serialized envelopes they would send over the wire. The server never sees the secret key
+ * or a plaintext; the client never runs the circuit.
+ */
+
+/** What both sides are cut from: the circuit with scales assigned, its CKKS parameters, the model's identity. */
+export interface EncryptedModel {
+  readonly circuit: Circuit;
+  readonly parameters: CkksParameters;
+  /** SHA-256 (hex) of the compiled model; every envelope is bound to it. */
+  readonly modelHash: string;
+}
+
+export interface EncryptedRunOptions {
+  /** A secret key saved by `FheClient.exportSecretKey` (e.g. from the keystore); a fresh one otherwise. */
+  readonly secretKey?: Uint8Array;
+  /** Called after each circuit evaluation: evaluations done and total. */
+  readonly onEvaluation?: (done: number, total: number) => void;
+}
+
+/** One circuit evaluation: a request of `samples` rows (1 in vector layout, up to N/2 in batch). */
+export interface EvaluationTiming {
+  readonly samples: number;
+  readonly encrypt_ms: number;
+  /** Server side, envelope in to envelope out (ciphertext loading and checks included). */
+  readonly evaluate_ms: number;
+  readonly decrypt_ms: number;
+  readonly ciphertext_bytes_in: number;
+  readonly ciphertext_bytes_out: number;
+}
+
+export interface EncryptedRunTimings {
+  /** Client: secret key (unless given) and the evaluation-key bundle. */
+  readonly keygen_ms: number;
+  /** Server: loading and checking the evaluation keys. */
+  readonly key_load_ms: number;
+  readonly encrypt_ms: number;
+  readonly evaluate_ms: number;
+  readonly decrypt_ms: number;
+  /** One entry per evaluation; in vector layout that is one per row. */
+  readonly per_evaluation: readonly EvaluationTiming[];
+}
+
+export interface EncryptedRunSizes {
+  /** The evaluation-key envelope uploaded to the server. */
+  readonly eval_key_bytes: number;
+  readonly relin_key_bytes: number;
+  readonly galois_key_bytes: number;
+  /** All request envelopes together, and all result envelopes. */
+  readonly ciphertext_bytes_in: number;
+  readonly ciphertext_bytes_out: number;
+}
+
+export interface EncryptedRun {
+  /** One body-output vector per sample, decrypted and rounded to the model's output precision. */
+  readonly outputs: Float64Array[];
+  readonly layout: Circuit['layout'];
+  readonly evaluations: number;
+  readonly samplesPerEvaluation: number;
+  readonly timings: EncryptedRunTimings;
+  readonly sizes: EncryptedRunSizes;
+}
+
+export async function runEncrypted(model: EncryptedModel, samples: readonly Float64Array[], options: EncryptedRunOptions = {}): Promise<EncryptedRun> {
+  if (samples.length === 0) fail('BAD_DATA', 'no rows to run encrypted');
+  const { circuit, parameters, modelHash } = model;
+  const server = new FheServer({ maxEvaluationsPerRequest: 1 });
+  let client: FheClient | undefined;
+  try {
+    const modelId = await server.loadModel(serverModelOf(circuit, parameters, modelHash));
+
+    let t = performance.now();
+    client = await FheClient.create(clientModelOf(circuit, parameters, modelHash), options.secretKey);
+    const keys = client.evaluationKeys();
+    const keygenMs = performance.now() - t;
+
+    t = performance.now();
+    const keysId = server.loadKeys(keys.bytes);
+    const keyLoadMs = performance.now() - t;
+
+    // One request per evaluation, as an interactive client would send them: per-row latency in
+    // vector layout, and a progress tick per evaluation.
+    const per = samplesPerEvaluation(circuit);
+    const total = Math.ceil(samples.length / per);
+    const outputs: Float64Array[] = [];
+    const perEvaluation: EvaluationTiming[] = [];
+    for (let g = 0; g < total; g++) {
+      const chunk = samples.slice(g * per, (g + 1) * per);
+      t = performance.now();
+      const request = client.encrypt(chunk);
+      const encryptMs = performance.now() - t;
+      t = performance.now();
+      const result = server.evaluate(modelId, keysId, request.bytes);
+      const evaluateMs = performance.now() - t;
+      t = performance.now();
+      outputs.push(...client.decrypt(result, request.samples));
+      const decryptMs = performance.now() - t;
+      perEvaluation.push({
+        samples: chunk.length,
+        encrypt_ms: encryptMs,
+        evaluate_ms: evaluateMs,
+        decrypt_ms: decryptMs,
+        ciphertext_bytes_in: request.bytes.length,
+        ciphertext_bytes_out: result.length,
+      });
+      options.onEvaluation?.(g + 1, total);
+    }
+    const sum = (k: keyof Omit<EvaluationTiming, 'samples'>): number => perEvaluation.reduce((s, e) => s + e[k], 0);
+    return {
+      outputs,
+      layout: circuit.layout,
+      evaluations: total,
+      samplesPerEvaluation: per,
+      timings: {
+        keygen_ms: keygenMs,
+        key_load_ms: keyLoadMs,
+        encrypt_ms: sum('encrypt_ms'),
+        evaluate_ms: sum('evaluate_ms'),
+        decrypt_ms: sum('decrypt_ms'),
+        per_evaluation: perEvaluation,
+      },
+      sizes: {
+        eval_key_bytes: keys.bytes.length,
+        relin_key_bytes: keys.relinBytes,
+        galois_key_bytes: keys.galoisBytes,
+        ciphertext_bytes_in: sum('ciphertext_bytes_in'),
+        ciphertext_bytes_out: sum('ciphertext_bytes_out'),
+      },
+    };
+  } finally {
+    client?.dispose();
+    server.dispose();
+  }
+}
