@@ -94,14 +94,15 @@ export class JsonAt {
     return x;
   }
 
-  /** A float written by `floatToJson`: a number, or "NaN", "Infinity", "-Infinity". */
+  /** A float written by `floatToJson`: a number, or "NaN", "Infinity", "-Infinity", "-0". */
   float(): number {
     const x = this.value;
     if (typeof x === 'number' && Number.isFinite(x)) return x;
+    if (x === '-0') return -0;
     if (x === 'NaN') return Number.NaN;
     if (x === 'Infinity') return Number.POSITIVE_INFINITY;
     if (x === '-Infinity') return Number.NEGATIVE_INFINITY;
-    this.bad(`expected a number, "NaN", "Infinity" or "-Infinity", got ${describe(x)}`);
+    this.bad(`expected a number, "NaN", "Infinity", "-Infinity" or "-0", got ${describe(x)}`);
   }
 
   /** `fn(this)` unless the value is null. */

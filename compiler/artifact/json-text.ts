@@ -16,9 +16,10 @@ export function canonicalJson(value: JsonValue): string {
 }
 
 /**
- * The same text laid out for people: nested values indented, values made only of scalars (an op,
- * a number list) on one line. `topKeys` fixes the order of the outermost object's keys (any
- * others follow, sorted); everything deeper is sorted as in `canonicalJson`.
+ * The same values laid out for people: nested values indented, values made only of scalars (an
+ * op, a number list) on one line. `topKeys` fixes the order of the outermost object's keys;
+ * deeper down the keys that say what an object is (op, kind, name, type) come first. Any other
+ * keys follow, sorted. Still a function of the value alone.
  */
 export function prettyJson(value: JsonValue, topKeys: readonly string[] = []): string {
   return write(value, '$', '', 0, topKeys) + '\n';
@@ -36,7 +37,7 @@ function write(value: JsonValue, path: string, indent: string | null, depth: num
     return `[\n${items.map((s) => pad + s).join(',\n')}${close}]`;
   }
   const obj = value as JsonObject;
-  const keys = orderedKeys(obj, depth === 0 ? topKeys : []);
+  const keys = indent === null ? orderedKeys(obj, []) : orderedKeys(obj, depth === 0 ? topKeys : LEAD_KEYS);
   const entries = keys.map((k) => {
     const v = obj[k];
     if (v === undefined) fail('BAD_ARTIFACT', `cannot write ${path}.${k}: value is undefined`);
@@ -45,6 +46,8 @@ function write(value: JsonValue, path: string, indent: string | null, depth: num
   if (pad === null || entries.length === 0 || keys.every((k) => isScalar(obj[k]!))) return `{${entries.join(pad === null ? ',' : ', ')}}`;
   return `{\n${entries.map((s) => pad + s).join(',\n')}${close}}`;
 }
+
+const LEAD_KEYS = ['op', 'kind', 'name', 'type'];
 
 function orderedKeys(obj: JsonObject, first: readonly string[]): string[] {
   const rest = Object.keys(obj)
@@ -69,9 +72,10 @@ function numberText(x: number, path: string): string {
 }
 
 /**
- * A float that may be NaN or ±Infinity (ONNX attributes such as Imputer's missing value), which
- * JSON numbers cannot hold: those are written as the strings "NaN", "Infinity", "-Infinity".
+ * A float that may be NaN, ±Infinity (ONNX attributes such as Imputer's missing value) or −0,
+ * none of which survive JSON numbers through an ordinary serializer (JSON.stringify writes −0 as
+ * 0): those are written as the strings "NaN", "Infinity", "-Infinity", "-0".
  */
 export function floatToJson(x: number): JsonValue {
-  return Number.isFinite(x) ? x : String(x);
+  return Number.isFinite(x) && !Object.is(x, -0) ? x : String(Object.is(x, -0) ? '-0' : x);
 }
