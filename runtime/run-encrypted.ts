@@ -5,6 +5,7 @@ import { fail } from '../compiler/errors';
 import type { CkksParameters } from '../compiler/params/types';
 import { clientModelOf } from './client/client-model';
 import { FheClient } from './client/fhe-client';
+import type { BodyBackend } from './run-compiled';
 import { FheServer, serverModelOf } from './server/fhe-server';
 
 /**
@@ -142,4 +143,21 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
     client?.dispose();
     server.dispose();
   }
+}
+
+/** The encrypted backend for `runCompiled`/`predictCompiled`, keeping the last run's timings and sizes for the caller to report. */
+export interface FheBackend {
+  readonly backend: BodyBackend;
+  lastRun(): EncryptedRun | undefined;
+}
+
+export function fheBackend(model: EncryptedModel, options: EncryptedRunOptions = {}): FheBackend {
+  let last: EncryptedRun | undefined;
+  return {
+    backend: async (samples) => {
+      last = await runEncrypted(model, samples, options);
+      return last.outputs;
+    },
+    lastRun: () => last,
+  };
 }

@@ -1,13 +1,12 @@
-import { createHash } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { countOps, estimateLatency, type OpCounts } from '../../compiler/circuit/count';
 import type { Circuit, Layout } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { DeepPowersError } from '../../compiler/errors';
-import { parameterId } from '../../compiler/params/parameter-id';
 import { plaintextBytes, WASM_HEAP_BYTES } from '../../compiler/params/sizes';
 import { runPrologue } from '../../compiler/passes/run-split';
 import { compileModel, type Compilation } from '../../compiler/pipeline/compile';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { sealHeapBytes } from '../backends/seal/seal-module';
 import { simulateSamples } from '../backends/simulate';
 import { clientModelOf } from '../client/client-model';
@@ -77,20 +76,19 @@ export interface BenchModelOptions {
   readonly log: (line: string) => void;
 }
 
-/** A fixture compiled for one layout, with a stable model hash to bind its envelopes to. */
+/** The compiled models the bench makes in memory are never written; the version only enters their hash. */
+const BENCH_TOOL_VERSION = 'bench';
+
+/** A fixture compiled for one layout, as `deeppowers compile` would make it (same model hash rules). */
 export interface CompiledFixture {
   readonly compilation: Compilation;
   readonly model: EncryptedModel;
 }
 
 export function compileFixture(fixture: BenchFixture, layout: Layout): CompiledFixture {
-  const compilation = compileModel(fixture.modelPath, { calibration: fixture.calibration, layout });
-  const { circuit, params } = compilation.build;
-  // Only an identity for the envelopes of this process: the source model, layout and parameters.
-  const modelHash = createHash('sha256')
-    .update(`${compilation.source.sha256}\n${layout}\n${parameterId(params)}`)
-    .digest('hex');
-  return { compilation, model: { circuit, parameters: params, modelHash } };
+  const options = { calibration: fixture.calibration, layout };
+  const compilation = compileModel(fixture.modelPath, options);
+  return { compilation, model: toCompiledModel(compilation, options, BENCH_TOOL_VERSION) };
 }
 
 function median(xs: readonly number[]): number {

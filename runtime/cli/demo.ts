@@ -1,21 +1,33 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Command } from 'commander';
+import { Command, InvalidArgumentError } from 'commander';
+import type { CompiledModel } from '../../compiler/artifact/types';
 import { fail } from '../../compiler/errors';
 import { importModel } from '../../compiler/onnx/import';
-import { loadRows } from '../data/load-rows';
+import { compileModel, type Compilation } from '../../compiler/pipeline/compile';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { simulateSamples } from '../backends/simulate';
+import { batchTensor, loadRows, type RowBatch } from '../data/load-rows';
 import { rowSpecOf } from '../data/row-spec';
 import type { OutputEntry, RowOutputs } from '../outputs';
 import { predictReference } from '../predict-reference';
+import { predictCompiled } from '../run-compiled';
+import { fheBackend, type EncryptedRun } from '../run-encrypted';
 import { formatEntry } from './format-values';
-import { inspectModel, type InspectReport } from './inspect';
 import { printJson } from './output';
 import { readModelBytes } from './read-model';
+import { startProgress } from './progress';
 import { textTable } from './text-table';
 
-/** The bundled example models: models/<name>/{model.onnx, sample.json, README.md}. */
+/**
+ * `npm start`: the bundled example models (models/<name>/{model.onnx, calibration.json,
+ * sample.json}) compiled to CKKS circuits and run encrypted — keys made by the client, rows
+ * encrypted, evaluated by the server on ciphertexts only, decrypted — next to the plaintext
+ * model (the float64 reference interpreter on the ONNX file) and the true labels.
+ */
 export const MODELS_DIR = fileURLToPath(new URL('../../models/', import.meta.url));
+const TOOL_VERSION = 'demo';
 
 interface Sample {
   readonly description: string;
@@ -23,15 +35,37 @@ interface Sample {
   readonly labels: readonly (number | string)[];
 }
 
+export interface DemoSummary {
+  readonly layout: string;
+  readonly layoutReason: string;
+  readonly n: number;
+  readonly coeffModulusBits: readonly number[];
+  readonly securityBits: number;
+  readonly depth: number;
+  readonly rotations: number;
+  readonly rotationSteps: readonly number[];
+  readonly activations: readonly string[];
+  readonly predictedServerMs: number;
+}
+
 export interface DemoModelResult {
   readonly name: string;
   readonly description: string;
-  readonly summary: InspectReport;
   readonly rows: number;
-  readonly outputs: RowOutputs;
   readonly labelOutput: string;
   readonly labels: readonly (number | string)[];
+  /** Decrypted and post-processed on the client: the encrypted prediction. */
+  readonly outputs: RowOutputs;
+  /** The plaintext model (float64 reference interpreter on the ONNX file). */
+  readonly referenceOutputs: RowOutputs;
+  /** Encrypted predictions equal to the true labels. */
   readonly correct: number;
+  /** Encrypted predictions equal to the plaintext model's. */
+  readonly agreement: number;
+  /** Largest |decrypted − simulated| body output (logits): the CKKS noise. */
+  readonly maxErrorVsSimulate: number;
+  readonly summary: DemoSummary;
+  readonly run: EncryptedRun;
 }
 
 function readSample(file: string): Sample {
@@ -42,82 +76,166 @@ function readSample(file: string): Sample {
   return { description: typeof doc.description === 'string' ? doc.description : '', labelOutput: doc.label_output, labels: doc.labels as (number | string)[] };
 }
 
+const DEMO_FILES = ['model.onnx', 'sample.json', 'calibration.json'];
+
 export function bundledModels(dir = MODELS_DIR): string[] {
   if (!existsSync(dir)) fail('IO', `the bundled models folder ${dir} is missing`);
   return readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && existsSync(join(dir, e.name, 'model.onnx')) && existsSync(join(dir, e.name, 'sample.json')))
+    .filter((e) => e.isDirectory() && DEMO_FILES.every((f) => existsSync(join(dir, e.name, f))))
     .map((e) => e.name)
     .sort();
 }
 
-export function runDemoModel(name: string, dir = MODELS_DIR): DemoModelResult {
+function firstRows(batch: RowBatch, rows: number): RowBatch {
+  const n = Math.min(rows, batch.rows);
+  const size = batch.values.length / batch.rows;
+  return { ...batch, rows: n, values: batch.values.slice(0, n * size) };
+}
+
+function summaryOf(compilation: Compilation, model: CompiledModel): DemoSummary {
+  const { build } = compilation;
+  return {
+    layout: build.layout,
+    layoutReason: compilation.layoutReason,
+    n: model.parameters.polyModulusDegree,
+    coeffModulusBits: model.parameters.coeffModulusBits,
+    securityBits: model.parameters.securityBits,
+    depth: model.circuit.depth,
+    rotations: build.counts.rotations,
+    rotationSteps: model.circuit.rotationSteps,
+    activations: compilation.approximations.map((a) => `${a.fn} ≈ degree-${a.degree} ${a.method} on [${a.range.map((x) => x.toFixed(1)).join(', ')}]`),
+    predictedServerMs: build.latency.serverMs,
+  };
+}
+
+export async function runDemoModel(name: string, rows: number, log: (line: string) => void, dir = MODELS_DIR): Promise<DemoModelResult> {
   const modelFile = join(dir, name, 'model.onnx');
   const sampleFile = join(dir, name, 'sample.json');
   const sample = readSample(sampleFile);
   const graph = importModel(readModelBytes(modelFile), modelFile);
   const spec = rowSpecOf(graph);
-  const batch = loadRows(sampleFile, spec);
-  if (sample.labels.length !== batch.rows) fail('BAD_DATA', `${sampleFile}: ${sample.labels.length} labels for ${batch.rows} rows`);
-  const outputs = predictReference(graph, spec, batch);
+  const all = loadRows(sampleFile, spec);
+  if (sample.labels.length !== all.rows) fail('BAD_DATA', `${sampleFile}: ${sample.labels.length} labels for ${all.rows} rows`);
+  const batch = firstRows(all, rows);
+  const labels = sample.labels.slice(0, batch.rows);
+
+  log(`${name}: compiling with ${join(name, 'calibration.json')}…`);
+  const calibration = loadRows(join(dir, name, 'calibration.json'), spec);
+  const options = { calibration: batchTensor(calibration, spec) };
+  const compilation = compileModel(modelFile, options);
+  const model = toCompiledModel(compilation, options, TOOL_VERSION);
+  log(`${name}: layout ${model.circuit.layout}, N=${model.parameters.polyModulusDegree}; generating keys, encrypting ${batch.rows} rows, evaluating on ciphertexts…`);
+
+  const progress = startProgress(`${name}: encrypted evaluations`, Math.ceil(batch.rows / (model.circuit.layout === 'vector' ? 1 : model.circuit.slots)));
+  const fhe = fheBackend(model, { onEvaluation: (done) => progress.update(done) });
+  const { run, outputs } = await predictCompiled(model, batch, fhe.backend);
+  progress.finish();
+  const encrypted = fhe.lastRun();
+  if (!encrypted) fail('IO', 'the encrypted backend did not run');
+
+  const referenceOutputs = predictReference(graph, spec, batch);
   const predicted = outputs[sample.labelOutput];
-  if (!predicted) fail('BAD_DATA', `${sampleFile}: label_output "${sample.labelOutput}" is not an output of the model (${Object.keys(outputs).join(', ')})`);
-  const correct = predicted.filter((p, i) => sameLabel(p, sample.labels[i]!)).length;
-  return { name, description: sample.description, summary: inspectModel(modelFile), rows: batch.rows, outputs, labelOutput: sample.labelOutput, labels: sample.labels, correct };
+  const reference = referenceOutputs[sample.labelOutput];
+  if (!predicted || !reference) fail('BAD_DATA', `${sampleFile}: label_output "${sample.labelOutput}" is not an output of the model (${Object.keys(outputs).join(', ')})`);
+  const simulated = simulateSamples(model.circuit, run.bodyInputs);
+  let maxError = 0;
+  run.bodyOutputs.forEach((row, s) => row.forEach((v, i) => (maxError = Math.max(maxError, Math.abs(v - simulated[s]![i]!)))));
+  return {
+    name,
+    description: sample.description,
+    rows: batch.rows,
+    labelOutput: sample.labelOutput,
+    labels,
+    outputs,
+    referenceOutputs,
+    correct: predicted.filter((p, i) => sameLabel(p, labels[i]!)).length,
+    agreement: predicted.filter((p, i) => sameLabel(p, reference[i]!)).length,
+    maxErrorVsSimulate: maxError,
+    summary: summaryOf(compilation, model),
+    run: encrypted,
+  };
 }
 
-function sameLabel(p: OutputEntry, label: number | string): boolean {
-  return (typeof p === 'number' || typeof p === 'string') && String(p) === String(label);
+function sameLabel(p: OutputEntry, label: OutputEntry): boolean {
+  return (typeof p === 'number' || typeof p === 'string') && (typeof label === 'number' || typeof label === 'string') && String(p) === String(label);
 }
+
+const ms = (v: number): string => (v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));
+const bytes = (v: number): string => (v >= 1e6 ? `${(v / 1e6).toFixed(1)} MB` : `${(v / 1e3).toFixed(1)} kB`);
 
 export function formatDemoModel(r: DemoModelResult): string {
   const s = r.summary;
-  const ops = s.operators.map((o) => `${o.op}${o.count > 1 ? ` ×${o.count}` : ''}`).join(', ');
-  const others = Object.keys(r.outputs).filter((n) => n !== r.labelOutput);
-  const rows = r.labels.map((label, i) => [
-    String(i + 1),
-    formatEntry(r.outputs[r.labelOutput]![i]!),
-    String(label),
-    ...others.map((n) => formatEntry(r.outputs[n]![i]!)),
-  ]);
+  const t = r.run.timings;
+  const z = r.run.sizes;
+  const perEval = (v: number) => ms(v / r.run.evaluations);
+  const unit = r.run.layout === 'vector' ? 'row' : 'batch';
+  const rows = r.labels.map((label, i) => [String(i + 1), formatEntry(r.outputs[r.labelOutput]![i]!), formatEntry(r.referenceOutputs[r.labelOutput]![i]!), String(label)]);
   return (
-    `== ${r.name}: ${s.producer || 'unknown producer'}, ${s.parameters} parameters ==\n` +
+    `== ${r.name}: ${r.description} ==\n` +
     textTable(null, [
-      ['inputs', s.inputs.map((v) => `${v.name} ${v.type}`).join('; ')],
-      ['outputs', s.outputs.map((v) => `${v.name} ${v.type}`).join('; ')],
-      ['operators', ops],
-      ['data', r.description],
+      ['circuit', `${s.layout} layout (${s.layoutReason}), depth ${s.depth}, ${s.rotations} rotations${s.rotationSteps.length ? ` (steps ${s.rotationSteps.join(', ')})` : ''}`],
+      ['CKKS', `N = ${s.n}, modulus chain [${s.coeffModulusBits.join(', ')}] bits, ${s.securityBits}-bit security`],
+      ...(s.activations.length ? [['activations', s.activations.join('; ')]] : []),
+      ['keys', `secret key stays on the client; evaluation keys ${bytes(z.eval_key_bytes)} (relin ${bytes(z.relin_key_bytes)}, Galois ${bytes(z.galois_key_bytes)}), made in ${ms(t.keygen_ms)} ms`],
+      ['client', `encrypt ${perEval(t.encrypt_ms)} ms/${unit}, decrypt ${perEval(t.decrypt_ms)} ms/${unit}; ciphertexts ${bytes(z.ciphertext_bytes_in / r.run.evaluations)} up, ${bytes(z.ciphertext_bytes_out / r.run.evaluations)} down per ${unit}`],
+      ['server', `${perEval(t.evaluate_ms)} ms/${unit} on ciphertexts (cost model: ${ms(s.predictedServerMs)} ms), evaluation keys loaded in ${ms(t.key_load_ms)} ms`],
     ]) +
     '\n' +
-    textTable(['row', 'predicted', 'true', ...others], rows) +
-    `${r.correct}/${r.rows} predictions match the true labels\n`
+    textTable(['row', 'encrypted', 'plaintext', 'true'], rows) +
+    `${r.agreement}/${r.rows} encrypted predictions equal the plaintext model's, ${r.correct}/${r.rows} equal the true labels; ` +
+    `largest CKKS error on the ${r.run.layout === 'vector' ? 'logits' : 'outputs'}: ${r.maxErrorVsSimulate.toExponential(1)}\n`
   );
+}
+
+function positiveInt(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`--rows must be a positive integer, got "${v}"`);
+  return n;
 }
 
 export function registerDemo(program: Command): void {
   program
     .command('demo')
-    .description('run the bundled example models (models/) on their sample rows with the float64 reference')
+    .description('the bundled example models (models/), compiled and run encrypted: keys, encryption, evaluation on ciphertexts, decryption, next to the plaintext model')
+    .option('--model <name>', 'run one bundled model only')
+    .option('--rows <n>', 'sample rows per model', positiveInt, 4)
     .option('--json', 'print one JSON object')
-    .action((opts: { json?: boolean }) => {
-      const names = bundledModels();
-      if (names.length === 0) fail('IO', `no bundled models in ${MODELS_DIR}`);
+    .action(async (opts: { model?: string; rows: number; json?: boolean }) => {
+      const available = bundledModels();
+      if (available.length === 0) fail('IO', `no bundled models in ${MODELS_DIR}`);
+      if (opts.model !== undefined && !available.includes(opts.model)) fail('BAD_ARGUMENT', `no bundled model "${opts.model}" (bundled: ${available.join(', ')})`);
+      const names = opts.model !== undefined ? [opts.model] : available;
+      const log = (line: string) => process.stderr.write(`${line}\n`);
       if (!opts.json) {
         process.stdout.write(
-          'DeepPowers demo: bundled models run by the float64 reference interpreter (plaintext).\n' +
-            'The reference is the ground truth that encrypted (CKKS) runs will be checked against;\n' +
-            'encrypted inference is not available in this version yet.\n\n',
+          'DeepPowers demo: each bundled model is compiled to a CKKS circuit; the client makes keys and encrypts a few rows,\n' +
+            'the server evaluates on ciphertexts with evaluation keys only, the client decrypts. "plaintext" is the original\n' +
+            'ONNX model run unencrypted (float64 reference interpreter).\n\n',
         );
       }
       const results: DemoModelResult[] = [];
       for (const name of names) {
-        const r = runDemoModel(name);
+        const r = await runDemoModel(name, opts.rows, log);
         results.push(r);
         if (!opts.json) process.stdout.write(`${formatDemoModel(r)}\n`);
       }
       if (opts.json) {
         printJson({
-          mode: 'reference',
-          models: results.map((r) => ({ name: r.name, rows: r.rows, outputs: r.outputs, label_output: r.labelOutput, labels: r.labels, correct: r.correct })),
+          mode: 'fhe',
+          models: results.map((r) => ({
+            name: r.name,
+            rows: r.rows,
+            label_output: r.labelOutput,
+            labels: r.labels,
+            outputs: r.outputs,
+            reference_outputs: r.referenceOutputs,
+            correct: r.correct,
+            agreement: r.agreement,
+            max_error_vs_simulate: r.maxErrorVsSimulate,
+            summary: r.summary,
+            timings: { ...r.run.timings, per_evaluation: undefined },
+            sizes: r.run.sizes,
+          })),
         });
       }
     });
