@@ -4,6 +4,7 @@ import { registerCompile } from './compile';
 import { registerBench } from './bench';
 import { registerDemo } from './demo';
 import { registerInspect } from './inspect';
+import { registerKeygen } from './keygen';
 import { registerPredict } from './predict';
 import { EXIT_OK, reportError } from './report-error';
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerPredict(program);
   registerDemo(program);
   registerBench(program);
+  registerKeygen(program);
   // Subcommands inherit exitOverride; each gets its own pointer to the help that explains it.
   for (const c of program.commands) {
     c.exitOverride().configureOutput({ outputError: oneLine(`deeppowers ${c.name()} --help`) });
