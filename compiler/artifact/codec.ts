@@ -57,7 +57,7 @@ export function decodeCompiledModel(files: { readonly manifest: string | Uint8Ar
   root.record(); // an object, before any field is looked up
   const constants = files.constants;
   const format = root.field('format');
-  if (format.value !== ARTIFACT_FORMAT) format.bad(`is ${JSON.stringify(format.value)}: not a DeepPowers compiled model (expected "${ARTIFACT_FORMAT}")`);
+  if (format.value !== ARTIFACT_FORMAT) format.bad(`${JSON.stringify(format.value)} is not a DeepPowers compiled model (expected "${ARTIFACT_FORMAT}")`);
   const version = root.field('formatVersion');
   if (version.value !== ARTIFACT_FORMAT_VERSION) {
     version.bad(`${JSON.stringify(version.value)} is not supported: this DeepPowers reads version ${ARTIFACT_FORMAT_VERSION}; recompile the model with this version`);
@@ -75,7 +75,7 @@ export function decodeCompiledModel(files: { readonly manifest: string | Uint8Ar
   }
 
   const recorded = root.field('modelHash').string();
-  if (!/^[0-9a-f]{64}$/.test(recorded)) root.field('modelHash').bad('must be 64 lowercase hex digits');
+  if (!/^[0-9a-f]{64}$/.test(recorded)) root.field('modelHash').bad('is not 64 lowercase hex digits');
   const { modelHash: _, ...withoutHash } = root.value as Record<string, unknown>;
   const actual = modelHashOf(withoutHash as JsonObject, constants);
   if (actual !== recorded) {

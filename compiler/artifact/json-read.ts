@@ -5,18 +5,20 @@ import { fail } from '../errors';
  * e.g. `manifest.json: circuit.ops[12].a: expected an integer in [0, 11], got "x"`.
  */
 export class JsonAt {
-  constructor(
+  private constructor(
     readonly value: unknown,
-    /** File and path for messages: `manifest.json: circuit.ops[12]`. */
-    readonly where: string,
+    /** What is being read, for messages: `manifest.json`. */
+    readonly file: string,
+    /** Where in it: `circuit.ops[12].a`; empty at the root. */
+    readonly path: string,
   ) {}
 
   static root(value: unknown, file: string): JsonAt {
-    return new JsonAt(value, `${file}:`);
+    return new JsonAt(value, file, '');
   }
 
   bad(why: string): never {
-    fail('BAD_ARTIFACT', `${this.where} ${why}`);
+    fail('BAD_ARTIFACT', this.path ? `${this.file}: ${this.path}: ${why}` : `${this.file}: ${why}`);
   }
 
   /** Checks this is an object whose keys are all in `required` ∪ `optional` and include every `required` one. */
@@ -34,13 +36,13 @@ export class JsonAt {
   record(): Array<[string, JsonAt]> {
     const v = this.value;
     if (v === null || typeof v !== 'object' || Array.isArray(v)) this.bad(`expected an object, got ${describe(v)}`);
-    return Object.keys(v).map((k) => [k, new JsonAt((v as Record<string, unknown>)[k], this.child(k))]);
+    return Object.keys(v).map((k) => [k, new JsonAt((v as Record<string, unknown>)[k], this.file, this.child(k))]);
   }
 
   field(key: string): JsonAt {
     const v = this.value as Record<string, unknown>;
     if (v === null || typeof v !== 'object' || !Object.hasOwn(v, key)) this.bad(`missing field "${key}"`);
-    return new JsonAt(v[key], this.child(key));
+    return new JsonAt(v[key], this.file, this.child(key));
   }
 
   has(key: string): boolean {
@@ -50,7 +52,7 @@ export class JsonAt {
 
   items(): JsonAt[] {
     if (!Array.isArray(this.value)) this.bad(`expected an array, got ${describe(this.value)}`);
-    return this.value.map((v, i) => new JsonAt(v, `${this.where.endsWith(':') ? this.where + ' ' : this.where}[${i}]`));
+    return this.value.map((v, i) => new JsonAt(v, this.file, `${this.path}[${i}]`));
   }
 
   isNull(): boolean {
@@ -111,8 +113,8 @@ export class JsonAt {
   }
 
   private child(key: string): string {
-    const sep = this.where.endsWith(':') ? ' ' : '.';
-    return `${this.where}${sep}${/^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key)}`;
+    const name = /^[A-Za-z_$][\w$]*$/.test(key) ? key : JSON.stringify(key);
+    return this.path ? `${this.path}.${name}` : name;
   }
 }
 

@@ -40,7 +40,7 @@ export function parametersFromJson(at: JsonAt): CkksParameters {
       .items()
       .map((x) => x.integer(min, max));
   const securityBits = at.field('securityBits').integer();
-  if (securityBits !== 128) at.field('securityBits').bad(`is ${securityBits}: only 128-bit security is supported`);
+  if (securityBits !== 128) at.field('securityBits').bad(`${securityBits}: only 128-bit security is supported`);
   return {
     scheme: at.field('scheme').oneOf(['ckks'] as const),
     polyModulusDegree: at.field('polyModulusDegree').integer(2),
@@ -92,9 +92,9 @@ export function approximationFromJson(at: JsonAt): Approximation {
       .items()
       .map((x) => x.number()),
   );
-  if (chebyshev.length !== degree + 1) at.field('chebyshev').bad(`has ${chebyshev.length} coefficients for degree ${degree}`);
+  if (chebyshev.length !== degree + 1) at.field('chebyshev').bad(`${chebyshev.length} coefficients for degree ${degree}`);
   const maxError = at.field('maxError').number();
-  if (maxError < 0) at.field('maxError').bad(`is negative (${maxError})`);
+  if (maxError < 0) at.field('maxError').bad(`negative (${maxError})`);
   return {
     stage: at.field('stage').integer(0),
     sources: strings(at.field('sources')),
@@ -178,7 +178,7 @@ export function costFromJson(at: JsonAt, circuit: Circuit): CostEstimate {
   at.object(['counts', 'latency']);
   const counts = countOps(circuit);
   if (canonicalJson(plainJson(counts, 'counts')) !== canonicalJson(at.field('counts').value as JsonValue)) {
-    at.field('counts').bad('do not match the circuit\'s ops');
+    at.field('counts').bad("the stored counts do not match the circuit's ops");
   }
   const l = at.field('latency').object(['serverMs', 'clientMs', 'totalMs', 'byKindMs']);
   const ms = (x: JsonAt): number => x.numberIn(0, Number.MAX_VALUE);

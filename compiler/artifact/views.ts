@@ -124,12 +124,12 @@ export function clientViewFromJson(json: unknown): ClientView {
     'results',
   ]);
   const modelHash = root.field('modelHash').string();
-  if (!/^[0-9a-f]{64}$/.test(modelHash)) root.field('modelHash').bad('must be 64 lowercase hex digits');
+  if (!/^[0-9a-f]{64}$/.test(modelHash)) root.field('modelHash').bad('is not 64 lowercase hex digits');
   const body = root.field('body').object(['input', 'output']);
   const parameters = parametersFromJson(root.field('parameters'));
   checkParameters(parameters);
   const layout = layoutFromJson(root.field('layout'));
-  if (layout.slots !== parameters.slots) root.field('layout').bad(`has ${layout.slots} slots, the parameters give ${parameters.slots}`);
+  if (layout.slots !== parameters.slots) root.field('layout').bad(`${layout.slots} slots, but the parameters give ${parameters.slots}`);
   const rotationSteps = root
     .field('rotationSteps')
     .items()

@@ -101,7 +101,7 @@ describe('client and server views', () => {
     const json = JSON.parse(JSON.stringify(clientViewToJson(view))) as Record<string, unknown>;
     expect(() => clientViewFromJson({ ...json, rotationSteps: [2] })).toThrow(/step 2 is not among the parameters' rotation steps/);
     expect(() => clientViewFromJson({ ...json, epilogue: [] })).toThrow(/epilogue: "label" is never produced/);
-    expect(() => clientViewFromJson({ ...json, modelHash: 'abc' })).toThrow(/modelHash must be 64 lowercase hex digits/);
+    expect(() => clientViewFromJson({ ...json, modelHash: 'abc' })).toThrow(/client view: modelHash: is not 64 lowercase hex digits/);
     const params = json.parameters as Record<string, unknown>;
     expect(() => clientViewFromJson({ ...json, parameters: { ...params, securityBits: 80 } })).toThrow(/only 128-bit security/);
   });
