@@ -6,6 +6,8 @@ export function formatNumber(x: number, digits = 6): string {
   if (Number.isInteger(x) && Math.abs(x) < 1e15) return String(x);
   // Small magnitudes (tiny probabilities) read better as 2.55e-5 than as 0.0000255.
   const s = Math.abs(x) < 1e-3 ? x.toExponential(digits - 1) : x.toPrecision(digits);
+  // Only a fractional part loses trailing zeros: toPrecision(4) of 1419.6 is "1420", not "142".
+  if (!s.includes('.')) return s;
   return s.includes('e') ? s.replace(/\.?0+e/, 'e') : s.replace(/\.?0+$/, '');
 }
 

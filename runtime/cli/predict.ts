@@ -1,16 +1,22 @@
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
+import { readCompiledModel } from '../../compiler/artifact/files';
+import { fail } from '../../compiler/errors';
 import { importModel } from '../../compiler/onnx/import';
 import { loadRows } from '../data/load-rows';
 import { rowSpecOf } from '../data/row-spec';
 import type { RowOutputs } from '../outputs';
 import { predictReference } from '../predict-reference';
+import { compiledRowSpec, predictCompiled, simulateBackend } from '../run-compiled';
+import { SOURCE_MODEL_FILE } from './compile';
 import { formatEntry } from './format-values';
 import { printJson } from './output';
 import { readModelBytes } from './read-model';
 import { textTable } from './text-table';
 
-/** Modes this build can run; simulate and fhe arrive with the circuit compiler. */
-export const MODES = ['reference'] as const;
+/** Modes this build can run: reference on ONNX files, simulate on compiled models; fhe arrives with the SEAL client. */
+export const MODES = ['reference', 'simulate'] as const;
 export type Mode = (typeof MODES)[number];
 
 /** The `--json` contract shared by every mode: outputs keyed by ONNX output name, one entry per row. */
@@ -19,6 +25,31 @@ export interface PredictResult {
   readonly mode: Mode;
   readonly rows: number;
   readonly outputs: RowOutputs;
+}
+
+/** ONNX file → reference (the default); compiled directory → simulate (the default). */
+export async function predictPath(path: string, dataFile: string, mode: Mode | undefined): Promise<PredictResult> {
+  const compiled = isDirectory(path);
+  const chosen = mode ?? (compiled ? 'simulate' : 'reference');
+  if (compiled && chosen === 'reference') {
+    fail('BAD_ARGUMENT', `${path} is a compiled model; --mode reference runs an ONNX file (${join(path, SOURCE_MODEL_FILE)} is its source), --mode simulate runs the circuit`);
+  }
+  if (!compiled && chosen === 'simulate') {
+    fail('BAD_ARGUMENT', `--mode simulate runs a compiled model directory; compile ${path} first: deeppowers compile ${path} --calibration <data>`);
+  }
+  if (!compiled) return predictFile(path, dataFile, chosen);
+  const model = readCompiledModel(path);
+  const batch = loadRows(dataFile, compiledRowSpec(model));
+  const { outputs } = await predictCompiled(model, batch, simulateBackend(model));
+  return { model: path, mode: chosen, rows: batch.rows, outputs };
+}
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 export function predictFile(modelFile: string, dataFile: string, mode: Mode): PredictResult {
@@ -36,7 +67,7 @@ export function formatPredict(r: PredictResult): string {
 
 function parseMode(value: string): Mode {
   if ((MODES as readonly string[]).includes(value)) return value as Mode;
-  if (value === 'simulate' || value === 'fhe') {
+  if (value === 'fhe') {
     throw new InvalidArgumentError(`mode "${value}" is not available yet; this version runs: ${MODES.join(', ')}`);
   }
   throw new InvalidArgumentError(`unknown mode "${value}"; choose one of: ${MODES.join(', ')}`);
@@ -46,12 +77,12 @@ export function registerPredict(program: Command): void {
   program
     .command('predict')
     .description('run a model on the rows of a data file (JSON or CSV)')
-    .argument('<model.onnx>', 'ONNX model file')
+    .argument('<model>', 'ONNX model file, or a compiled model directory (deeppowers compile)')
     .requiredOption('--data <file>', 'rows to predict: .json (array of rows) or .csv (numeric, optional header)')
-    .addOption(new Option('--mode <mode>', `how to run the model (${MODES.join(', ')})`).default('reference').argParser(parseMode))
+    .addOption(new Option('--mode <mode>', `how to run the model (${MODES.join(', ')}; default: reference for ONNX files, simulate for compiled models)`).argParser(parseMode))
     .option('--json', 'print one JSON object: {model, mode, rows, outputs}')
-    .action((file: string, opts: { data: string; mode: Mode; json?: boolean }) => {
-      const result = predictFile(file, opts.data, opts.mode);
+    .action(async (file: string, opts: { data: string; mode?: Mode; json?: boolean }) => {
+      const result = await predictPath(file, opts.data, opts.mode);
       if (opts.json) printJson(result);
       else process.stdout.write(formatPredict(result));
     });

@@ -2,10 +2,13 @@ import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerCompile } from './compile';
 import { registerBench } from './bench';
+import { registerClient } from './client';
 import { registerDemo } from './demo';
 import { registerInspect } from './inspect';
 import { registerKeygen } from './keygen';
 import { registerPredict } from './predict';
+import { registerReport } from './report';
+import { registerServe } from './serve';
 import { EXIT_OK, reportError } from './report-error';
 
 function packageVersion(): string {
@@ -27,9 +30,12 @@ export function buildProgram(): Command {
   registerInspect(program);
   registerCompile(program, packageVersion());
   registerPredict(program);
+  registerReport(program);
   registerDemo(program);
   registerBench(program);
   registerKeygen(program);
+  registerServe(program);
+  registerClient(program);
   // Subcommands inherit exitOverride; each gets its own pointer to the help that explains it.
   for (const c of program.commands) {
     c.exitOverride().configureOutput({ outputError: oneLine(`deeppowers ${c.name()} --help`) });

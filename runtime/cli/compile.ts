@@ -1,0 +1,224 @@
+import { copyFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { CompiledModel } from '../../compiler/artifact/types';
+import { writeCompiledModel } from '../../compiler/artifact/files';
+import { fail } from '../../compiler/errors';
+import type { Graph } from '../../compiler/graph/graph';
+import type { OpCounts } from '../../compiler/circuit/count';
+import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { batchTensor, loadRows } from '../data/load-rows';
+import { SOURCE_MODEL_FILE } from '../report/build-report';
+import { rowSpecOf } from '../data/row-spec';
+import { formatNumber } from './format-values';
+import { printJson } from './output';
+import { readModelBytes } from './read-model';
+import { textTable } from './text-table';
+
+// The compiled directory also keeps the ONNX file it came from (checked against the manifest's
+// SHA-256 when read), so `report` can run the float64 reference next to the simulation.
+export { SOURCE_MODEL_FILE };
+
+export interface CompileCliOptions {
+  readonly calibration: string;
+  readonly output?: string;
+  readonly layout: 'auto' | 'vector' | 'batch';
+  readonly degree?: number;
+  readonly maxError?: number;
+  readonly method?: 'chebyshev' | 'remez' | 'square';
+  readonly margin?: number;
+  readonly nBits?: number;
+  readonly scaleBits?: number;
+  readonly json?: boolean;
+}
+
+export interface CompileSummary {
+  readonly outputDir: string;
+  readonly model: string;
+  readonly modelHash: string;
+  readonly layout: string;
+  readonly layoutReason: string;
+  readonly polyModulusDegree: number;
+  readonly depth: number;
+  readonly rotations: number;
+  readonly rotationSteps: readonly number[];
+  readonly parameters: {
+    readonly polyModulusDegree: number;
+    readonly slots: number;
+    readonly scaleBits: number;
+    readonly coeffModulusBits: readonly number[];
+    readonly totalBits: number;
+    readonly maxBitCount: number;
+    readonly securityBits: number;
+    readonly levels: number;
+  };
+  readonly counts: Omit<OpCounts, 'byLevel' | 'rotationSteps'>;
+  readonly latencyMs: { readonly server: number; readonly client: number; readonly total: number };
+  readonly approximations: readonly {
+    readonly sources: readonly string[];
+    readonly fn: string;
+    readonly observedRange: readonly [number, number];
+    readonly range: readonly [number, number];
+    readonly method: string;
+    readonly degree: number;
+    readonly maxError: number;
+    readonly note?: string;
+  }[];
+  readonly candidates: readonly { readonly layout: string; readonly polyModulusDegree: number; readonly depth: number; readonly rotations: number; readonly latencyMs: number }[];
+}
+
+export function defaultOutputDir(modelFile: string): string {
+  return `${basename(modelFile).replace(/\.onnx$/i, '')}.compiled`;
+}
+
+/** Tool version recorded in manifests (package.json's). */
+export type ToolVersion = string;
+
+export function compileFile(modelFile: string, opts: CompileCliOptions, toolVersion: ToolVersion, progress?: (step: CompileStep) => void): { compilation: Compilation; model: CompiledModel; summary: CompileSummary } {
+  if (opts.degree !== undefined && opts.maxError !== undefined) fail('BAD_ARGUMENT', 'give --degree or --max-error, not both');
+  const bytes = readModelBytes(modelFile);
+  const calibration = (graph: Graph) => {
+    const spec = rowSpecOf(graph);
+    const batch = loadRows(opts.calibration, spec);
+    if (batch.rows === 0) fail('BAD_DATA', `${opts.calibration}: the calibration data has no rows`);
+    return batchTensor(batch, { ...spec, fixedBatch: null });
+  };
+  const options: CompileOptions = {
+    calibration,
+    layout: opts.layout,
+    ...(opts.degree !== undefined ? { degree: opts.degree } : {}),
+    ...(opts.maxError !== undefined ? { maxError: opts.maxError } : {}),
+    ...(opts.method !== undefined ? { method: opts.method } : {}),
+    ...(opts.margin !== undefined ? { margin: opts.margin } : {}),
+    ...(opts.nBits !== undefined ? { nBits: opts.nBits } : {}),
+    ...(opts.scaleBits !== undefined ? { scaleBits: opts.scaleBits } : {}),
+  };
+  const compilation = compileModel({ bytes, file: modelFile }, options, progress);
+  const model = toCompiledModel(compilation, options, toolVersion);
+  const outputDir = opts.output ?? defaultOutputDir(modelFile);
+  writeCompiledModel(outputDir, model);
+  try {
+    copyFileSync(modelFile, join(outputDir, SOURCE_MODEL_FILE));
+  } catch (e) {
+    fail('IO', `cannot copy ${modelFile} into ${outputDir}: ${(e as Error).message}`);
+  }
+  return { compilation, model, summary: summarize(outputDir, compilation, model) };
+}
+
+function summarize(outputDir: string, c: Compilation, m: CompiledModel): CompileSummary {
+  const p = m.parameters;
+  const { byLevel: _byLevel, rotationSteps: _steps, ...counts } = m.cost.counts;
+  return {
+    outputDir,
+    model: c.source.name,
+    modelHash: m.modelHash,
+    layout: m.circuit.layout,
+    layoutReason: c.layoutReason,
+    polyModulusDegree: p.polyModulusDegree,
+    depth: m.circuit.depth,
+    rotations: m.cost.counts.rotations,
+    rotationSteps: m.circuit.rotationSteps,
+    parameters: {
+      polyModulusDegree: p.polyModulusDegree,
+      slots: p.slots,
+      scaleBits: p.scaleBits,
+      coeffModulusBits: p.coeffModulusBits,
+      totalBits: p.totalBits,
+      maxBitCount: p.maxBitCount,
+      securityBits: p.securityBits,
+      levels: p.levels,
+    },
+    counts,
+    latencyMs: { server: m.cost.latency.serverMs, client: m.cost.latency.clientMs, total: m.cost.latency.totalMs },
+    approximations: c.approximations.map((a) => ({
+      sources: a.sources,
+      fn: a.fn,
+      observedRange: a.calibratedRange,
+      range: a.range,
+      method: a.method,
+      degree: a.degree,
+      maxError: a.maxError,
+      ...(a.note !== undefined ? { note: a.note } : {}),
+    })),
+    candidates: c.candidates.map((b) => ({
+      layout: b.layout,
+      polyModulusDegree: b.params.polyModulusDegree,
+      depth: b.circuit.depth,
+      rotations: b.counts.rotations,
+      latencyMs: b.latency.totalMs,
+    })),
+  };
+}
+
+const range = (r: readonly [number, number]): string => `[${formatNumber(r[0], 4)}, ${formatNumber(r[1], 4)}]`;
+
+export function formatCompile(s: CompileSummary): string {
+  const p = s.parameters;
+  const c = s.counts;
+  let out = `compiled ${s.model} → ${s.outputDir} (model hash ${s.modelHash.slice(0, 16)})\n`;
+  out += textTable(null, [
+    ['layout', `${s.layout} (${s.layoutReason})`],
+    ['CKKS', `N=${p.polyModulusDegree} (${p.slots} slots), depth ${s.depth}, scale 2^${p.scaleBits}, modulus ${p.coeffModulusBits.join('+')} = ${p.totalBits} of ${p.maxBitCount} bits, ${p.securityBits}-bit security`],
+    ['ops', `${c.rotations} rotations, ${c.ctCtMul} ct×ct, ${c.ctPtMul} ct×pt, ${c.rescales} rescales, ${c.relins} relins, ${c.modswitches} modswitches`],
+    ['rotation steps', s.rotationSteps.length > 0 ? s.rotationSteps.join(', ') : 'none'],
+    ['estimated latency', `${formatNumber(s.latencyMs.total, 3)} ms per run (server ${formatNumber(s.latencyMs.server, 3)} ms, client ${formatNumber(s.latencyMs.client, 3)} ms)`],
+  ], '  ');
+  if (s.approximations.length > 0) {
+    out += '\nactivations\n';
+    out += textTable(
+      ['function', 'calibrated', 'fitted on', 'degree', 'method', 'max error'],
+      s.approximations.map((a) => [a.fn, range(a.observedRange), range(a.range), String(a.degree), a.method, formatNumber(a.maxError, 3)]),
+      '  ',
+    );
+  }
+  return out;
+}
+
+function positive(name: string, integer: boolean): (v: string) => number {
+  return (v) => {
+    const x = Number(v);
+    if (v.trim() === '' || !Number.isFinite(x) || x <= 0 || (integer && !Number.isInteger(x))) {
+      throw new InvalidArgumentError(`${name} must be a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
+    }
+    return x;
+  };
+}
+
+/** Progress on stderr while compiling, only on a terminal. */
+function stepReporter(stream: NodeJS.WriteStream = process.stderr): { step: (s: CompileStep) => void; done: () => void } {
+  if (!stream.isTTY) return { step: () => {}, done: () => {} };
+  const started = Date.now();
+  return {
+    step: (s) => stream.write(`\rcompiling: ${s} (${((Date.now() - started) / 1000).toFixed(1)}s)\x1b[K`),
+    done: () => stream.write('\r\x1b[K'),
+  };
+}
+
+export function registerCompile(program: Command, toolVersion: ToolVersion): void {
+  program
+    .command('compile')
+    .description('compile an ONNX model to a CKKS circuit (a directory with manifest.json, constants.bin and the source model)')
+    .argument('<model.onnx>', 'ONNX model file')
+    .requiredOption('--calibration <file>', 'calibration rows (JSON or CSV) that set the activation ranges')
+    .option('-o, --output <dir>', 'output directory (default: <model>.compiled in the current directory)')
+    .addOption(new Option('--layout <layout>', 'slot layout: auto picks the lower estimated latency').choices(['auto', 'vector', 'batch']).default('auto'))
+    .option('--degree <d>', 'polynomial degree for every activation (default 31)', positive('--degree', true))
+    .option('--max-error <e>', 'instead of --degree: smallest 2^k−1 degree with at most this error on the range', positive('--max-error', false))
+    .addOption(new Option('--method <method>', 'approximation method (default chebyshev)').choices(['chebyshev', 'remez', 'square']))
+    .option('--margin <m>', 'widen calibrated ranges to centre ± m·half-width (default 1.5; at least 1)', positive('--margin', false))
+    .option('--n-bits <n>', 'quantize weights to n bits (symmetric, per output channel)', positive('--n-bits', true))
+    .option('--scale-bits <b>', 'force the CKKS scale to 2^b', positive('--scale-bits', true))
+    .option('--json', 'print a JSON summary')
+    .action((file: string, opts: CompileCliOptions) => {
+      const reporter = stepReporter();
+      let summary: CompileSummary;
+      try {
+        summary = compileFile(file, opts, toolVersion, reporter.step).summary;
+      } finally {
+        reporter.done();
+      }
+      if (opts.json) printJson(summary);
+      else process.stdout.write(formatCompile(summary));
+    });
+}

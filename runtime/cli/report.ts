@@ -1,0 +1,100 @@
+import { writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { fail } from '../../compiler/errors';
+import { buildReport, type Report } from '../report/build-report';
+import { renderReportHtml } from '../report/html';
+import { formatNumber } from './format-values';
+import { printJson } from './output';
+import { textTable } from './text-table';
+
+const pct = (x: number | null): string => (x === null ? '–' : Number.isNaN(x) ? 'unknown' : `${formatNumber(100 * x, 4)}%`);
+const kib = (b: number): string => (b >= 1024 ** 2 ? `${formatNumber(b / 1024 ** 2, 4)} MiB` : `${formatNumber(b / 1024, 4)} KiB`);
+
+export function formatReport(r: Report): string {
+  const c = r.circuit;
+  const p = r.parameters;
+  const k = c.counts;
+  const a = r.accuracy;
+  let s = `${r.model.name}: ${r.compiledDir} (model hash ${r.model.modelHash.slice(0, 16)}), ${r.rows} rows of ${r.dataFile}\n`;
+  s += `\nchain (client prologue: ${r.prologue.join(', ') || 'none'}; client epilogue: ${r.epilogue.join(', ') || 'none'})\n`;
+  s += textTable(
+    ['stage', 'layer', 'depth', 'levels', 'sources'],
+    c.depth.layers.map((l) => [String(l.stage), l.label, String(l.depth), `${l.levelIn}→${l.levelOut}`, l.sources.join(', ')]),
+    '  ',
+  );
+  if (r.approximations.length > 0) {
+    s += '\napproximations\n';
+    s += textTable(
+      ['stage', 'function', 'calibrated', 'fitted on', 'degree', 'method', 'max error', 'outside: calibration', 'data'],
+      r.approximations.map((x) => [
+        String(x.stage),
+        x.fn,
+        `[${formatNumber(x.observedRange[0], 4)}, ${formatNumber(x.observedRange[1], 4)}]`,
+        `[${formatNumber(x.range[0], 4)}, ${formatNumber(x.range[1], 4)}]`,
+        String(x.degree),
+        x.method,
+        formatNumber(x.maxError, 3),
+        pct(x.outside.calibration.share),
+        `${pct(x.outside.data.share)} (${pct(x.outside.data.rowShare)} of rows)`,
+      ]),
+      '  ',
+    );
+  }
+  s += '\ncircuit\n';
+  s += textTable(null, [
+    ['layout', c.layout],
+    ['CKKS', `N=${p.polyModulusDegree} (${p.slots} slots), modulus ${p.coeffModulusBits.join('+')} = ${p.totalBits} of ${p.maxBitCount} bits, scale 2^${p.scaleBits}, ${p.levels} levels, ${p.securityBits}-bit security`],
+    ['depth', `${c.depth.total}${c.depth.consistent ? '' : ' (layers do not add up to the circuit: a bug)'}`],
+    ['ops', `${k.rotations} rotations, ${k.ctCtMul} ct×ct, ${k.ctPtMul} ct×pt, ${k.ctCtAdd} ct+ct, ${k.ctPtAdd} ct+pt, ${k.rescales} rescales, ${k.relins} relins, ${k.modswitches} modswitches`],
+    ['rotation steps', k.rotationSteps.join(', ') || 'none'],
+    ['keys', `${kib(c.sizes.keys.evaluationKeys)} evaluation keys (relin ${kib(c.sizes.keys.relinKeys)}, Galois ${kib(c.sizes.keys.galoisKeys)}), seeded`],
+    ['ciphertexts', `${c.sizes.inputCiphertextsPerRun} × ${kib(c.sizes.inputCiphertext)} in, ${c.sizes.outputCiphertextsPerRun} × ${kib(c.sizes.outputCiphertext)} out per run`],
+    ['memory', `${kib(c.memory.total)} server heap estimate (${c.memory.peakLiveCiphertexts} ciphertexts alive at most)`],
+    ['latency', `${formatNumber(c.latency.perRun.totalMs, 4)} ms per run (${c.latency.samplesPerRun} sample${c.latency.samplesPerRun === 1 ? '' : 's'}), ${formatNumber(c.latency.perSampleMs, 4)} ms per sample`],
+  ], '  ');
+  s += '\naccuracy: reference vs simulated\n';
+  s += textTable(
+    ['output', 'kind', 'agreement', 'max |Δ|'],
+    [
+      ...a.outputs.map((o) => [o.name, o.kind, pct(o.agreement), formatNumber(o.maxAbsDelta, 3)]),
+      ['(body outputs)', 'values', a.body.argmaxAgreement === null ? '–' : `argmax ${pct(a.body.argmaxAgreement)}`, formatNumber(a.body.maxAbsDelta, 3)],
+    ],
+    '  ',
+  );
+  s += `  label agreement: ${a.labelAgreement === null ? '– (single-valued output)' : `${pct(a.labelAgreement)} (${a.labelAgreementFrom})`}\n`;
+  if (a.labels?.task === 'classification') s += `  accuracy vs labels (${a.labels.from}): reference ${pct(a.labels.reference)}, simulated ${pct(a.labels.simulated)}\n`;
+  if (a.labels?.task === 'regression') {
+    s += `  vs targets (${a.labels.from}): R² reference ${formatNumber(a.labels.r2.reference, 4)}, simulated ${formatNumber(a.labels.r2.simulated, 4)}; ` +
+      `max relative error reference ${formatNumber(a.labels.maxRelativeError.reference, 3)}, simulated ${formatNumber(a.labels.maxRelativeError.simulated, 3)}\n`;
+  }
+  return s;
+}
+
+export function registerReport(program: Command): void {
+  program
+    .command('report')
+    .description('describe a compiled model and measure it on data: chain, approximations, parameters, op counts, sizes, latency, accuracy of the simulated circuit')
+    .argument('<compiled>', 'compiled model directory (deeppowers compile)')
+    .requiredOption('--data <file>', 'rows (JSON or CSV) to measure on')
+    .option('--labels <file>', 'true labels or targets, one per row: a JSON array or a one-column CSV')
+    .option('--model <file.onnx>', 'the source ONNX model, when the compiled directory has no source.onnx')
+    .option('--html <file>', 'also write a self-contained HTML report with a plot per activation')
+    .option('--json', 'print the report as JSON')
+    .action(async (dir: string, opts: { data: string; labels?: string; model?: string; html?: string; json?: boolean }) => {
+      const report = await buildReport({
+        compiledDir: dir,
+        dataFile: opts.data,
+        ...(opts.labels !== undefined ? { labelsFile: opts.labels } : {}),
+        ...(opts.model !== undefined ? { sourceModel: opts.model } : {}),
+      });
+      if (opts.html) {
+        try {
+          writeFileSync(opts.html, renderReportHtml(report));
+        } catch (e) {
+          fail('IO', `cannot write ${opts.html}: ${(e as Error).message}`);
+        }
+      }
+      if (opts.json) printJson(report);
+      else process.stdout.write(formatReport(report));
+    });
+}

@@ -1,0 +1,174 @@
+/**
+ * `deeppowers report`: everything known about a compiled model, measured on a data file. The
+ * circuit facts are read off the compiled circuit; accuracy compares the float64 reference of the
+ * source ONNX model (kept in the compiled directory) with the simulated circuit on the same rows.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { rangeCoverage } from '../../compiler/approx/calibrate';
+import { readCompiledModel } from '../../compiler/artifact/files';
+import type { CompiledModel } from '../../compiler/artifact/types';
+import { fail } from '../../compiler/errors';
+import type { Graph } from '../../compiler/graph/graph';
+import { importModel } from '../../compiler/onnx/import';
+import type { SplitModel, Stage } from '../../compiler/passes/chain';
+import { lowerGraph } from '../../compiler/passes/lower-to-chain';
+import { runBody, runPrologue } from '../../compiler/passes/run-split';
+import { quantizeChain } from '../../compiler/quantize/quantize-chain';
+import { batchTensor, loadRows } from '../data/load-rows';
+import { rowSpecOf } from '../data/row-spec';
+import { predictReference } from '../predict-reference';
+import { compiledRowSpec, predictCompiled, simulateBackend } from '../run-compiled';
+import { compareRuns, type Accuracy } from './accuracy';
+import { circuitFacts, type CircuitFacts } from './circuit-facts';
+import { loadLabels } from './labels';
+
+/** Where `deeppowers compile` keeps the source model inside the compiled directory. */
+export const SOURCE_MODEL_FILE = 'source.onnx';
+
+export interface ReportRequest {
+  readonly compiledDir: string;
+  readonly dataFile: string;
+  readonly labelsFile?: string;
+  /** The ONNX model the directory was compiled from, when it is not in the directory. */
+  readonly sourceModel?: string;
+}
+
+export interface ChainStageReport {
+  readonly stage: number;
+  readonly kind: 'affine' | 'activation';
+  readonly label: string;
+  readonly sources: readonly string[];
+}
+
+export interface ApproximationReport {
+  readonly stage: number;
+  readonly sources: readonly string[];
+  readonly fn: string;
+  /** Input range on the calibration rows, and the range the polynomial was fitted on. */
+  readonly observedRange: readonly [number, number];
+  readonly range: readonly [number, number];
+  readonly degree: number;
+  readonly method: string;
+  readonly maxError: number;
+  readonly chebyshev: readonly number[];
+  /** Share of activation inputs outside the fitted range, on the calibration rows and on the data. */
+  readonly outside: {
+    /** The fitted range contains the observed calibration range (margin ≥ 1), so this is 0 whenever `contained`. */
+    readonly calibration: { readonly share: number; readonly contained: boolean };
+    readonly data: { readonly share: number; readonly values: number; readonly rowShare: number; readonly worstExcess: number };
+  };
+}
+
+export interface Report {
+  readonly model: {
+    readonly name: string;
+    readonly sourceFile: string;
+    readonly sha256: string;
+    readonly modelHash: string;
+    readonly toolVersion: string;
+    readonly options: CompiledModel['options'];
+  };
+  readonly compiledDir: string;
+  readonly dataFile: string;
+  readonly rows: number;
+  readonly chain: readonly ChainStageReport[];
+  readonly prologue: readonly string[];
+  readonly epilogue: readonly string[];
+  readonly approximations: readonly ApproximationReport[];
+  readonly quantization: CompiledModel['quantization'];
+  readonly parameters: CompiledModel['parameters'] & { readonly parameterId: string };
+  readonly circuit: CircuitFacts;
+  readonly accuracy: Accuracy;
+}
+
+function sourceGraph(model: CompiledModel, request: ReportRequest): Graph {
+  const path = request.sourceModel ?? join(request.compiledDir, SOURCE_MODEL_FILE);
+  if (!existsSync(path)) {
+    fail('BAD_ARTIFACT', `${request.compiledDir} has no ${SOURCE_MODEL_FILE}; the report runs the source model as its reference: pass it with --model <${model.source.sourceFile}>`);
+  }
+  const bytes = readFileSync(path);
+  const sha = createHash('sha256').update(bytes).digest('hex');
+  if (sha !== model.source.sha256) {
+    fail('BAD_ARTIFACT', `${path} is not the model ${request.compiledDir} was compiled from (SHA-256 ${sha.slice(0, 16)}, the manifest records ${model.source.sha256.slice(0, 16)})`);
+  }
+  return importModel(bytes, path);
+}
+
+/** The exact chain the circuit approximates (quantized as it was compiled, when it was). */
+function exactBody(split: SplitModel, model: CompiledModel): readonly Stage[] {
+  const q = model.quantization;
+  return q ? quantizeChain(split.body, { bits: q.bits, perChannel: q.perChannel }).stages : split.body;
+}
+
+function stageLabel(s: Stage): string {
+  return s.kind === 'affine' ? `affine ${s.inSize}→${s.outSize}` : `${s.fn} ×${s.size}`;
+}
+
+export async function buildReport(request: ReportRequest): Promise<Report> {
+  const model = readCompiledModel(request.compiledDir);
+  const graph = sourceGraph(model, request);
+  const split = lowerGraph(graph).split;
+  const body = exactBody(split, model);
+  const activations = body.flatMap((s, i) => (s.kind === 'activation' ? [i] : []));
+  if (activations.length !== model.approximations.length) {
+    fail('BAD_ARTIFACT', `the source model has ${activations.length} activations, the compiled model ${model.approximations.length}: compiled by another version?`);
+  }
+
+  const batch = loadRows(request.dataFile, compiledRowSpec(model));
+  if (batch.rows === 0) fail('BAD_DATA', `${request.dataFile} has no rows`);
+  const spec = rowSpecOf(graph);
+  const reference = predictReference(graph, spec, batch);
+  const bodyRows = runPrologue(split, batchTensor(batch, { ...spec, fixedBatch: null }));
+  const referenceBody = runBody({ ...split, body }, bodyRows);
+  const simulated = await predictCompiled(model, batch, simulateBackend(model));
+  const labels = request.labelsFile ? loadLabels(request.labelsFile) : null;
+
+  const fitted = new Map(activations.map((stage, k) => [stage, model.approximations[k]!.range] as const));
+  const coverage = rangeCoverage(body, bodyRows, fitted);
+  const approximations = model.approximations.map((a, k): ApproximationReport => {
+    const calibrated = model.calibration.ranges.find((r) => r.stage === a.stage);
+    const observed = calibrated?.observed ?? a.range;
+    const contained = observed[0] >= a.range[0] && observed[1] <= a.range[1];
+    const c = coverage[k]!;
+    return {
+      stage: activations[k]!,
+      sources: a.sources,
+      fn: a.fn,
+      observedRange: observed,
+      range: a.range,
+      degree: a.degree,
+      method: a.method,
+      maxError: a.maxError,
+      chebyshev: [...a.chebyshev],
+      outside: {
+        calibration: { share: contained ? 0 : NaN, contained },
+        data: { share: c.valueShare, values: c.valuesOutside, rowShare: c.rowShare, worstExcess: c.worstExcess },
+      },
+    };
+  });
+
+  const facts = circuitFacts(model, body);
+  return {
+    model: {
+      name: model.source.name,
+      sourceFile: model.source.sourceFile,
+      sha256: model.source.sha256,
+      modelHash: model.modelHash,
+      toolVersion: model.toolVersion,
+      options: model.options,
+    },
+    compiledDir: request.compiledDir,
+    dataFile: request.dataFile,
+    rows: batch.rows,
+    chain: body.map((s, stage) => ({ stage, kind: s.kind, label: stageLabel(s), sources: s.sources })),
+    prologue: model.client.prologue.map((n) => n.opType),
+    epilogue: model.client.epilogue.map((n) => n.opType),
+    approximations,
+    quantization: model.quantization,
+    parameters: { ...model.parameters, parameterId: facts.parameterId },
+    circuit: facts,
+    accuracy: compareRuns(reference, simulated.outputs, referenceBody, simulated.run.bodyOutputs, labels),
+  };
+}

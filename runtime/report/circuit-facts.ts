@@ -1,0 +1,149 @@
+/**
+ * What a compiled circuit costs, read off the circuit IR itself: op counts, depth per layer,
+ * ciphertexts alive at once, plaintexts to pre-encode, key and ciphertext bytes, latency. Nothing
+ * here is a separate estimate of the model; every count is a walk over `circuit.ops`.
+ */
+import { polyCost } from '../../compiler/approx/evaluate';
+import type { CompiledModel } from '../../compiler/artifact/types';
+import { countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../../compiler/circuit/count';
+import { operandsOf, type Circuit } from '../../compiler/circuit/ir';
+import { samplesPerEvaluation } from '../../compiler/circuit/packing';
+import type { Stage } from '../../compiler/passes/chain';
+import { parameterId } from '../../compiler/params/parameter-id';
+import { ciphertextBytes, estimateRunMemory, keySizes, type KeySizes, type RunMemoryEstimate } from '../../compiler/params/sizes';
+
+export interface LayerDepth {
+  /** Index in the encrypted chain (the exact body of the source model). */
+  readonly stage: number;
+  readonly kind: 'affine' | 'polynomial';
+  readonly label: string;
+  readonly sources: readonly string[];
+  /** Levels the layer consumes, and the level of its input and output ciphertexts. */
+  readonly depth: number;
+  readonly levelIn: number;
+  readonly levelOut: number;
+}
+
+export interface DepthBreakdown {
+  readonly total: number;
+  readonly topLevel: number;
+  /** Level of the result ciphertexts (read off the circuit's output ops). */
+  readonly outputLevel: number;
+  readonly layers: readonly LayerDepth[];
+  /** Whether the layers add up to the circuit's own depth and output level (they must). */
+  readonly consistent: boolean;
+}
+
+/**
+ * Depth per layer: an affine map is one rescale in both layouts (plus one for the inserted
+ * range normalisation of an activation no affine map precedes), a polynomial is what the
+ * baby-step giant-step evaluator spends on its coefficients. The sum is checked against the
+ * circuit's depth and output level.
+ */
+export function depthBreakdown(model: CompiledModel, body: readonly Stage[]): DepthBreakdown {
+  const { circuit } = model;
+  const outputLevel = Math.min(...circuit.ops.filter((op) => op.op === 'output').map((op) => op.level));
+  const layers: LayerDepth[] = [];
+  let level = circuit.topLevel;
+  let poly = 0;
+  body.forEach((s, stage) => {
+    let depth: number;
+    let label: string;
+    if (s.kind === 'affine') {
+      depth = 1;
+      label = `affine ${s.inSize}→${s.outSize}`;
+    } else {
+      const a = model.approximations[poly++];
+      const normalisation = stage === 0 || body[stage - 1]!.kind !== 'affine' ? 1 : 0;
+      depth = normalisation + (a ? polyCost(a.chebyshev).depth : 0);
+      label = `${s.fn} ×${s.size} (degree ${a?.degree ?? '?'}${normalisation ? ', normalisation' : ''})`;
+    }
+    layers.push({ stage, kind: s.kind === 'affine' ? 'affine' : 'polynomial', label, sources: s.sources, depth, levelIn: level, levelOut: level - depth });
+    level -= depth;
+  });
+  const total = layers.reduce((sum, l) => sum + l.depth, 0);
+  return { total, topLevel: circuit.topLevel, outputLevel, layers, consistent: total === circuit.depth && level === outputLevel };
+}
+
+/** Most ciphertexts alive at once when every value is freed after its last use (as the SEAL executor does). */
+export function peakLiveCiphertexts(circuit: Circuit): number {
+  const lastUse = new Map<number, number>();
+  circuit.ops.forEach((op, i) => {
+    for (const a of operandsOf(op)) lastUse.set(a, i);
+  });
+  let live = 0;
+  let peak = 0;
+  circuit.ops.forEach((op, i) => {
+    if (op.op !== 'output') live++;
+    peak = Math.max(peak, live);
+    for (const a of new Set(operandsOf(op))) if (lastUse.get(a) === i) live--;
+    if (op.op !== 'output' && !lastUse.has(i)) live--;
+  });
+  return peak;
+}
+
+/** Distinct plaintext constants per level they are encoded at (the SEAL backend caches one per pair). */
+export function plaintextsByLevel(circuit: Circuit): { count: number; level: number }[] {
+  const seen = new Map<number, Set<number>>();
+  for (const op of circuit.ops) {
+    if (op.op !== 'mulPlain' && op.op !== 'addPlain') continue;
+    let s = seen.get(op.level);
+    if (!s) seen.set(op.level, (s = new Set()));
+    s.add(op.c);
+  }
+  return [...seen].sort(([a], [b]) => b - a).map(([level, s]) => ({ level, count: s.size }));
+}
+
+export interface CircuitFacts {
+  readonly layout: Circuit['layout'];
+  readonly parameterId: string;
+  readonly counts: Omit<OpCounts, 'byLevel'>;
+  /** Whether the counts recorded in the manifest equal the counts of its circuit. */
+  readonly countsMatchManifest: boolean;
+  readonly depth: DepthBreakdown;
+  readonly sizes: {
+    /** Seeded keys, as the client uploads them. */
+    readonly keys: KeySizes;
+    /** Fresh seeded input ciphertexts and result ciphertexts of one circuit run. */
+    readonly inputCiphertext: number;
+    readonly inputCiphertextsPerRun: number;
+    readonly outputCiphertext: number;
+    readonly outputCiphertextsPerRun: number;
+  };
+  readonly memory: RunMemoryEstimate & { readonly peakLiveCiphertexts: number };
+  readonly latency: {
+    readonly perRun: LatencyEstimate;
+    readonly samplesPerRun: number;
+    /** perRun / samplesPerRun: the amortised cost of one sample in a full run. */
+    readonly perSampleMs: number;
+  };
+}
+
+export function circuitFacts(model: CompiledModel, body: readonly Stage[]): CircuitFacts {
+  const { circuit, parameters: params } = model;
+  const { byLevel: _byLevel, ...counts } = countOps(circuit);
+  const recorded = model.cost.counts;
+  const countsMatchManifest = (Object.keys(counts) as (keyof typeof counts)[]).every((k) => JSON.stringify(counts[k]) === JSON.stringify(recorded[k]));
+  const depth = depthBreakdown(model, body);
+  const relin = circuit.ops.some((op) => op.op === 'relin');
+  const peak = peakLiveCiphertexts(circuit);
+  const memory = estimateRunMemory(params, { relin, liveCiphertexts: peak, plaintexts: plaintextsByLevel(circuit) });
+  const perRun = estimateLatency(countOps(circuit), params.polyModulusDegree);
+  const samplesPerRun = samplesPerEvaluation(circuit);
+  return {
+    layout: circuit.layout,
+    parameterId: parameterId(params),
+    counts,
+    countsMatchManifest,
+    depth,
+    sizes: {
+      keys: keySizes(params, { seeded: true, relin }),
+      inputCiphertext: ciphertextBytes(params, circuit.topLevel, { seeded: true }),
+      inputCiphertextsPerRun: circuit.inputs.length,
+      outputCiphertext: ciphertextBytes(params, depth.outputLevel),
+      outputCiphertextsPerRun: circuit.outputs.length,
+    },
+    memory: { ...memory, peakLiveCiphertexts: peak },
+    latency: { perRun, samplesPerRun, perSampleMs: perRun.totalMs / samplesPerRun },
+  };
+}

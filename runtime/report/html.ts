@@ -1,0 +1,132 @@
+/**
+ * The report as one self-contained HTML file: tables, and per activation an inline SVG of the
+ * function and its polynomial over the fitted range (calibrated range shaded), with the error
+ * |f − p| below. No scripts, no external resources.
+ */
+import { activation } from '../../compiler/approx/activations';
+import { clenshaw, toUnit } from '../../compiler/approx/chebyshev';
+import type { ActivationFn } from '../../compiler/passes/chain';
+import type { ApproximationReport, Report } from './build-report';
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+function num(x: number, digits = 4): string {
+  if (!Number.isFinite(x)) return String(x);
+  if (Number.isInteger(x) && Math.abs(x) < 1e15) return String(x);
+  const s = Math.abs(x) < 1e-3 && x !== 0 ? x.toExponential(digits - 1) : x.toPrecision(digits);
+  return s.includes('e') ? s.replace(/\.?0+e/, 'e') : s.replace(/\.?0+$/, '');
+}
+
+const pct = (x: number): string => (Number.isNaN(x) ? 'unknown' : `${num(100 * x, 3)}%`);
+const bytes = (b: number): string => (b >= 1024 ** 3 ? `${num(b / 1024 ** 3, 3)} GiB` : b >= 1024 ** 2 ? `${num(b / 1024 ** 2, 3)} MiB` : b >= 1024 ? `${num(b / 1024, 3)} KiB` : `${b} B`);
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  return `<table><thead><tr>${header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+}
+
+function polyline(xs: readonly number[], ys: readonly number[], sx: (x: number) => number, sy: (y: number) => number): string {
+  return xs.map((x, i) => `${sx(x).toFixed(1)},${sy(ys[i]!).toFixed(1)}`).join(' ');
+}
+
+/** f and p on the fitted range (top), |f − p| (bottom). */
+export function activationSvg(a: ApproximationReport, width = 560, height = 320): string {
+  const f = activation(a.fn as ActivationFn).eval;
+  const [lo, hi] = a.range;
+  const n = 400;
+  const xs = Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
+  const fy = xs.map(f);
+  const py = xs.map((x) => clenshaw(a.chebyshev, toUnit(x, a.range)));
+  const err = xs.map((_, i) => Math.abs(fy[i]! - py[i]!));
+  const pad = 40;
+  const topH = height * 0.62;
+  const ymin = Math.min(...fy, ...py);
+  const ymax = Math.max(...fy, ...py);
+  const emax = Math.max(...err, 1e-300);
+  const sx = (x: number): number => pad + ((x - lo) / (hi - lo)) * (width - 2 * pad);
+  const sy = (y: number): number => 10 + (1 - (y - ymin) / (ymax - ymin || 1)) * (topH - 20);
+  const ey = (e: number): number => topH + 20 + (1 - e / emax) * (height - topH - 40);
+  const [olo, ohi] = a.observedRange;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(a.fn)} and its degree ${a.degree} polynomial">
+<rect x="${sx(olo).toFixed(1)}" y="0" width="${(sx(ohi) - sx(olo)).toFixed(1)}" height="${height}" fill="#eef4ff"/>
+<line x1="${pad}" y1="${sy(0).toFixed(1)}" x2="${width - pad}" y2="${sy(0).toFixed(1)}" stroke="#ccc"/>
+<polyline fill="none" stroke="#222" stroke-width="2" points="${polyline(xs, fy, sx, sy)}"/>
+<polyline fill="none" stroke="#d33" stroke-width="1.5" stroke-dasharray="5 3" points="${polyline(xs, py, sx, sy)}"/>
+<polyline fill="none" stroke="#36c" stroke-width="1" points="${polyline(xs, err, sx, ey)}"/>
+<line x1="${pad}" y1="${height - 20}" x2="${width - pad}" y2="${height - 20}" stroke="#999"/>
+<text x="${pad}" y="${height - 5}" font-size="11">${esc(num(lo))}</text>
+<text x="${width - pad}" y="${height - 5}" font-size="11" text-anchor="end">${esc(num(hi))}</text>
+<text x="${pad}" y="14" font-size="11">${esc(num(ymax))}</text>
+<text x="${pad}" y="${(topH - 6).toFixed(1)}" font-size="11">${esc(num(ymin))}</text>
+<text x="${width - pad}" y="14" font-size="11" text-anchor="end"><tspan fill="#222">— ${esc(a.fn)}</tspan> <tspan fill="#d33">- - p (degree ${a.degree})</tspan></text>
+<text x="${width - pad}" y="${(topH + 16).toFixed(1)}" font-size="11" text-anchor="end" fill="#36c">|f − p|, max ${esc(num(emax, 3))}</text>
+</svg>`;
+}
+
+export function renderReportHtml(r: Report): string {
+  const c = r.circuit;
+  const p = r.parameters;
+  const a = r.accuracy;
+  const sections: string[] = [];
+  sections.push(`<h1>${esc(r.model.name)}: compiled model report</h1>
+<p>${esc(r.compiledDir)} · source ${esc(r.model.sourceFile)} (SHA-256 ${esc(r.model.sha256.slice(0, 16))}…) · model hash ${esc(r.model.modelHash.slice(0, 16))}… · data ${esc(r.dataFile)}, ${r.rows} rows · DeepPowers ${esc(r.model.toolVersion)}</p>`);
+  sections.push(`<h2>Model chain</h2>
+<p>client prologue: ${esc(r.prologue.join(', ') || 'none')} · client epilogue: ${esc(r.epilogue.join(', ') || 'none')}</p>
+${table(['stage', 'layer', 'depth', 'levels', 'sources'], c.depth.layers.map((l) => [String(l.stage), l.label, String(l.depth), `${l.levelIn} → ${l.levelOut}`, l.sources.join(', ')]))}
+<p>total depth ${c.depth.total} (circuit: ${c.depth.consistent ? 'consistent' : 'INCONSISTENT'}), top level ${c.depth.topLevel}, results at level ${c.depth.outputLevel}</p>`);
+  if (r.approximations.length > 0) {
+    sections.push(`<h2>Approximations</h2>
+${table(
+  ['stage', 'function', 'calibrated range', 'fitted range', 'degree', 'method', 'max error', 'outside (calibration)', 'outside (data)'],
+  r.approximations.map((x) => [String(x.stage), x.fn, `[${num(x.observedRange[0])}, ${num(x.observedRange[1])}]`, `[${num(x.range[0])}, ${num(x.range[1])}]`, String(x.degree), x.method, num(x.maxError, 3), pct(x.outside.calibration.share), `${pct(x.outside.data.share)} (${x.outside.data.values} values, ${pct(x.outside.data.rowShare)} of rows)`]),
+)}
+${r.approximations.map((x) => `<figure>${activationSvg(x)}<figcaption>stage ${x.stage}: ${esc(x.fn)} (${esc(x.sources.join(', '))}); shaded: calibrated range</figcaption></figure>`).join('\n')}`);
+  }
+  if (r.quantization) {
+    sections.push(`<h2>Quantization</h2>${table(['stage', 'bits', 'per channel', 'max |w − w_q|', 'zero weights'], r.quantization.stages.map((q) => [String(q.stage), String(q.bits), q.perChannel ? 'yes' : 'no', num(q.maxAbsError, 3), pct(q.zeroFraction)]))}`);
+  }
+  sections.push(`<h2>CKKS parameters</h2>
+${table(['', ''], [
+  ['layout', c.layout],
+  ['N', `${p.polyModulusDegree} (${p.slots} slots)`],
+  ['modulus', `${p.coeffModulusBits.join(' + ')} = ${p.totalBits} bits (128-bit bound ${p.maxBitCount})`],
+  ['scale', `2^${p.scaleBits}`],
+  ['levels', String(p.levels)],
+  ['security', `${p.securityBits}-bit`],
+  ['expected precision', `${p.expectedPrecisionBits} fractional bits`],
+  ['parameter id', p.parameterId],
+])}`);
+  const k = c.counts;
+  sections.push(`<h2>Operations (read off the circuit)</h2>
+${table(['rotations', 'ct×ct', 'ct×pt', 'ct+ct', 'ct+pt', 'rescales', 'relins', 'modswitches', 'constants'], [[k.rotations, k.ctCtMul, k.ctPtMul, k.ctCtAdd, k.ctPtAdd, k.rescales, k.relins, k.modswitches, k.constants].map(String)])}
+<p>rotation steps: ${esc(k.rotationSteps.join(', ') || 'none')}</p>`);
+  sections.push(`<h2>Sizes and latency (estimates)</h2>
+${table(['', ''], [
+  ['evaluation keys (seeded)', `${bytes(c.sizes.keys.evaluationKeys)} (relin ${bytes(c.sizes.keys.relinKeys)}, Galois ${bytes(c.sizes.keys.galoisKeys)})`],
+  ['input ciphertexts per run', `${c.sizes.inputCiphertextsPerRun} × ${bytes(c.sizes.inputCiphertext)} (seeded)`],
+  ['result ciphertexts per run', `${c.sizes.outputCiphertextsPerRun} × ${bytes(c.sizes.outputCiphertext)}`],
+  ['server memory', `${bytes(c.memory.total)} of ${bytes(c.memory.limit)} (${c.memory.peakLiveCiphertexts} ciphertexts alive at most)`],
+  ['latency per run', `${num(c.latency.perRun.totalMs)} ms (server ${num(c.latency.perRun.serverMs)} ms, client ${num(c.latency.perRun.clientMs)} ms)`],
+  ['samples per run', String(c.latency.samplesPerRun)],
+  ['latency per sample (full run)', `${num(c.latency.perSampleMs)} ms`],
+])}`);
+  const acc: string[][] = a.outputs.map((o) => [o.name, o.kind, pct(o.agreement), num(o.maxAbsDelta, 3)]);
+  acc.push(['(body outputs)', 'values', a.body.argmaxAgreement === null ? '' : `argmax ${pct(a.body.argmaxAgreement)}`, num(a.body.maxAbsDelta, 3)]);
+  let labels = '';
+  if (a.labels?.task === 'classification') labels = `<p>accuracy against the labels (${esc(a.labels.from)}): reference ${pct(a.labels.reference)}, simulated ${pct(a.labels.simulated)}</p>`;
+  if (a.labels?.task === 'regression') {
+    labels = `<p>against the targets (${esc(a.labels.from)}): R² reference ${num(a.labels.r2.reference)}, simulated ${num(a.labels.r2.simulated)}; max relative error reference ${num(a.labels.maxRelativeError.reference)}, simulated ${num(a.labels.maxRelativeError.simulated)}</p>`;
+  }
+  sections.push(`<h2>Accuracy: reference vs simulated</h2>
+<p>label agreement: ${a.labelAgreement === null ? 'no labels (single-valued output)' : `${pct(a.labelAgreement)} (${esc(a.labelAgreementFrom ?? '')})`}</p>
+${table(['output', 'kind', 'agreement', 'max |Δ|'], acc)}
+${labels}`);
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${esc(r.model.name)} — DeepPowers report</title>
+<style>body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}figure{display:inline-block;margin:.5em 1em .5em 0}figcaption{font-size:12px;color:#555}</style>
+</head><body>
+${sections.join('\n')}
+</body></html>
+`;
+}
