@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -28,7 +28,7 @@ function refusal(fn: () => unknown): string {
   throw new Error('expected a BAD_ARTIFACT refusal, nothing was thrown');
 }
 
-// eslint-style loose JSON access for editing manifests in tests
+/** Manifests edited freely in tests. */
 type Loose = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 function manifest(): Loose {
