@@ -1,0 +1,59 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+
+/**
+ * `deeppowers bench --quick --json`: the JSON contract other tools read. Only shapes and finite
+ * numbers are checked; timings are measured by the benchmark, never asserted here.
+ */
+const ROOT = join(import.meta.dirname, '..', '..');
+
+const CONTRACT = [
+  'n',
+  'depth',
+  'rotations',
+  'server_ms',
+  'samples_per_s',
+  'keygen_ms',
+  'encrypt_ms',
+  'decrypt_ms',
+  'eval_key_bytes',
+  'ciphertext_bytes_in',
+  'ciphertext_bytes_out',
+  'predicted_ms',
+  'measured_over_predicted',
+  'onnxruntime_ms',
+  'slowdown',
+] as const;
+
+describe('bench --quick --json', () => {
+  test('prints one JSON object with results per layout, op costs per N and a soak', () => {
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'deeppowers.js'), 'bench', '--quick', '--soak', '10', '--json'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as Record<string, unknown> & { results: Record<string, unknown>[]; ops: Record<string, { ms: Record<string, unknown> }[]>; soak: Record<string, unknown> };
+    expect(report.results.map((x) => x.layout).sort()).toEqual(['batch', 'vector']);
+    for (const result of report.results) {
+      expect(typeof result.model).toBe('string');
+      expect(result.error, String(result.error)).toBeUndefined();
+      for (const field of CONTRACT) {
+        expect(Number.isFinite(result[field]), `${result.model} ${result.layout} ${field} = ${result[field]}`).toBe(true);
+      }
+      // The batch layout fills every slot: N/2 samples per evaluation.
+      expect(result.samples_per_evaluation).toBe(result.layout === 'batch' ? (result.n as number) / 2 : 1);
+      expect(result.rotations === 0).toBe(result.layout === 'batch');
+    }
+    const ns = Object.keys(report.ops);
+    expect(ns.length).toBeGreaterThan(0);
+    for (const n of ns) {
+      for (const chain of report.ops[n]!) {
+        for (const op of ['encode', 'encrypt', 'add', 'multiplyPlain', 'multiply', 'relinearize', 'rotate', 'decryptDecode']) {
+          expect(Number.isFinite(chain.ms[op]), `ops ${n} ${op}`).toBe(true);
+        }
+      }
+    }
+    expect(report.soak.evaluations).toBe(10);
+    for (const field of ['wasm_heap_before', 'wasm_heap_after', 'rss_before', 'rss_after', 'ms_per_evaluation']) {
+      expect(Number.isFinite(report.soak[field]), `soak ${field}`).toBe(true);
+    }
+  }, 150_000);
+});
