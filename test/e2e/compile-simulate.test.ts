@@ -1,0 +1,138 @@
+/**
+ * The compiler end to end on the public fixtures: every model except the tree compiles in both
+ * layouts, and the simulated circuit (prologue → circuit on float64 slots → epilogue) agrees with
+ * the framework's own outputs (`expected`) on at least 98% of the test rows:
+ *  - a label output ('exact' in the fixture's compare list): identical labels;
+ *  - a per-row vector ('close'): the same argmax;
+ *  - a per-row probability of a binary classifier: the same side of 0.5;
+ *  - a regression output: within 1% relative error, counted row by row.
+ * The tree is refused as not encryptable; compiling twice gives byte-identical files.
+ */
+import { describe, expect, it } from 'vitest';
+import { encodeCompiledModel } from '../../compiler/artifact/codec';
+import type { CompiledModel } from '../../compiler/artifact/types';
+import type { Layout } from '../../compiler/circuit/ir';
+import { DeepPowersError } from '../../compiler/errors';
+import type { Value } from '../../compiler/graph/tensor';
+import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { inputTensor, listFixtures, loadFixture, type ExpectedEntry, type Fixture } from '../helpers/fixtures';
+
+const TREE = 'sk_tree_breast_cancer';
+const AGREEMENT = 0.98;
+const REGRESSION_TOLERANCE = 0.01;
+
+function compileFixture(f: Fixture, layout: Layout | 'auto', extra: Partial<CompileOptions> = {}): CompiledModel {
+  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout, ...extra };
+  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+}
+
+function argmax(v: ArrayLike<number>): number {
+  let best = 0;
+  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
+  return best;
+}
+
+function flat(e: ExpectedEntry): number[] {
+  return typeof e === 'number' ? [e] : typeof e === 'string' ? [NaN] : e.flatMap(flat);
+}
+
+/** Share of rows on which `actual` agrees with the fixture's expected field, per the rules above. */
+function agreement(f: Fixture, output: string, expectedField: string, kind: 'exact' | 'close', values: Map<string, Value>): number {
+  const v = values.get(output);
+  const expected = f.data.expected[expectedField]!;
+  if (!v) throw new Error(`${f.name}: output ${output} missing`);
+  const rows = expected.length;
+  let agree = 0;
+  if (v.kind === 'sequence-of-maps') {
+    // ZipMap probabilities: the most probable class.
+    v.maps.forEach((m, i) => {
+      if (argmax([...m.values()]) === argmax(flat(expected[i]!))) agree++;
+    });
+    return agree / rows;
+  }
+  const width = v.data.length / rows;
+  for (let i = 0; i < rows; i++) {
+    const e = expected[i]!;
+    if (kind === 'exact') {
+      if (v.data[i] === e) agree++;
+      continue;
+    }
+    const row = Array.from({ length: width }, (_, k) => v.data[i * width + k] as number);
+    const want = flat(e);
+    if (width > 1) {
+      if (argmax(row) === argmax(want)) agree++;
+    } else if (f.data.task === 'regression') {
+      if (Math.abs(row[0]! - want[0]!) <= REGRESSION_TOLERANCE * Math.abs(want[0]!)) agree++;
+    } else if (row[0]! > 0.5 === want[0]! > 0.5) {
+      agree++;
+    }
+  }
+  return agree / rows;
+}
+
+const fixtures = listFixtures().filter((n) => n !== TREE);
+
+describe('compile → simulate on the fixtures', () => {
+  it('covers the eleven encryptable fixtures', () => {
+    expect(fixtures).toHaveLength(11);
+  });
+
+  for (const name of fixtures) {
+    for (const layout of ['vector', 'batch'] as const) {
+      it(`${name}, ${layout} layout: simulated predictions agree with the framework on ≥ 98% of test rows`, async () => {
+        const f = loadFixture(name);
+        const model = compileFixture(f, layout);
+        expect(model.circuit.layout).toBe(layout);
+        if (layout === 'batch') expect(model.cost.counts.rotations).toBe(0);
+        const run = await runCompiled(model, inputTensor(f.data, f.data.test_inputs), simulateBackend(model));
+        for (const c of f.data.compare) {
+          const share = agreement(f, c.output, c.expected, c.kind, run.values);
+          expect(share, `${c.output} vs ${c.expected}`).toBeGreaterThanOrEqual(AGREEMENT);
+        }
+      });
+    }
+  }
+
+  it(`${TREE}: refused as not encryptable yet`, () => {
+    let error: unknown;
+    try {
+      compileFixture(loadFixture(TREE), 'auto');
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DeepPowersError);
+    expect((error as DeepPowersError).code).toBe('NOT_ENCRYPTABLE');
+    expect((error as DeepPowersError).message).toMatch(/not supported for encryption yet/);
+  });
+
+  it('is deterministic: compiling twice gives byte-identical manifest.json and constants.bin', () => {
+    const f = loadFixture('sk_mlp_breast_cancer_tanh');
+    const a = encodeCompiledModel(compileFixture(f, 'auto'));
+    const b = encodeCompiledModel(compileFixture(f, 'auto'));
+    expect(a.manifest).toBe(b.manifest);
+    expect(Buffer.from(a.constants).equals(Buffer.from(b.constants))).toBe(true);
+    expect(a.constants.length).toBeGreaterThan(0);
+  });
+
+  it('auto picks the layout with the lower estimated latency of one prediction', () => {
+    const f = loadFixture('sk_mlp_digits_relu');
+    const c = compileModel(f.modelPath, { calibration: inputTensor(f.data, f.data.calibration), layout: 'auto' });
+    expect(c.candidates.map((b) => b.layout).sort()).toEqual(['batch', 'vector']);
+    const best = Math.min(...c.candidates.map((b) => b.latency.totalMs));
+    expect(c.build.latency.totalMs).toBe(best);
+  });
+
+  it('--n-bits quantizes the weights the circuit uses; 8 bits keep a torch MLP at ≥ 98%, 2 bits do not', async () => {
+    const f = loadFixture('pt_mlp_bn_digits');
+    const share = async (bits: number): Promise<number> => {
+      const model = compileFixture(f, 'batch', { nBits: bits });
+      expect(model.quantization?.bits).toBe(bits);
+      const run = await runCompiled(model, inputTensor(f.data, f.data.test_inputs), simulateBackend(model));
+      return agreement(f, 'output', 'output', 'close', run.values);
+    };
+    expect(await share(8)).toBeGreaterThanOrEqual(AGREEMENT);
+    expect(await share(2)).toBeLessThan(AGREEMENT);
+  });
+});
