@@ -35,7 +35,11 @@ export function runEpilogue(m: ClientSide, rows: readonly Float64Array[]): Map<s
   return runGraph(epilogueGraph(m), new Map([[m.bodyOutput.name, bodyOutputTensor(m.bodyOutput, rows)]]));
 }
 
-/** Decrypted rows as the tensor the ONNX graph had: its dtype (float32 values rounded to float32), batch first. */
+/**
+ * Decrypted rows as the tensor the ONNX graph had: its dtype and shape, batch first. Values stay
+ * float64, as the reference interpreter keeps them, so the epilogue reproduces a reference run
+ * exactly when given the reference body output.
+ */
 export function bodyOutputTensor(v: BodyValue, rows: readonly Float64Array[]): Tensor {
   if (v.dtype === 'string') fail('BAD_ARTIFACT', `body output "${v.name}" cannot hold strings`);
   const per = sizeOf(v.shape);
@@ -44,7 +48,6 @@ export function bodyOutputTensor(v: BodyValue, rows: readonly Float64Array[]): T
     if (row.length !== per) fail('BAD_DATA', `result row ${r} has ${row.length} values, "${v.name}" has ${per} per sample`);
     data.set(row, r * per);
   });
-  if (v.dtype === 'float32') for (let i = 0; i < data.length; i++) data[i] = Math.fround(data[i]!);
   return numeric(v.dtype, [rows.length, ...v.shape], data);
 }
 
