@@ -49,12 +49,12 @@ export async function predictFhe(model: CompiledModel, batch: RowBatch, options:
   };
 }
 
-export function formatFheCosts(p: FhePrediction): string {
+export function formatFheCosts(p: Omit<FhePrediction, 'secret_key'> & { secret_key?: FhePrediction['secret_key'] }): string {
   const t = p.timings;
   const s = p.sizes;
   const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
   return (
-    `encrypted (${p.layout} layout, ${p.evaluations} evaluation${p.evaluations === 1 ? '' : 's'}, ${p.secret_key} secret key): ` +
+    `encrypted (${p.layout} layout, ${p.evaluations} evaluation${p.evaluations === 1 ? '' : 's'}${p.secret_key ? `, ${p.secret_key} secret key` : ''}): ` +
     `keygen ${t.keygen_ms.toFixed(0)} ms, encrypt ${t.encrypt_ms.toFixed(1)} ms, server ${t.evaluate_ms.toFixed(1)} ms, decrypt ${t.decrypt_ms.toFixed(1)} ms; ` +
     `evaluation keys ${mb(s.eval_key_bytes)}, ciphertexts ${mb(s.ciphertext_bytes_in)} in / ${mb(s.ciphertext_bytes_out)} out\n`
   );

@@ -11,12 +11,13 @@ import { predictReference } from '../predict-reference';
 import { compiledRowSpec, predictCompiled, simulateBackend } from '../run-compiled';
 import { SOURCE_MODEL_FILE } from './compile';
 import { formatEntry } from './format-values';
+import { formatFheCosts, predictFhe, type FhePrediction } from './predict-fhe';
 import { printJson } from './output';
 import { readModelBytes } from './read-model';
 import { textTable } from './text-table';
 
-/** Modes this build can run: reference on ONNX files, simulate on compiled models; fhe arrives with the SEAL client. */
-export const MODES = ['reference', 'simulate'] as const;
+/** Modes this build can run: reference on ONNX files; simulate and fhe (encrypted, node-seal CKKS) on compiled models. */
+export const MODES = ['reference', 'simulate', 'fhe'] as const;
 export type Mode = (typeof MODES)[number];
 
 /** The `--json` contract shared by every mode: outputs keyed by ONNX output name, one entry per row. */
@@ -25,21 +26,30 @@ export interface PredictResult {
   readonly mode: Mode;
   readonly rows: number;
   readonly outputs: RowOutputs;
+  /** fhe mode: what the encrypted run cost (keygen/encrypt/evaluate/decrypt ms, key and ciphertext bytes). */
+  readonly layout?: string;
+  readonly evaluations?: number;
+  readonly timings?: FhePrediction['timings'];
+  readonly sizes?: FhePrediction['sizes'];
 }
 
 /** ONNX file → reference (the default); compiled directory → simulate (the default). */
-export async function predictPath(path: string, dataFile: string, mode: Mode | undefined): Promise<PredictResult> {
+export async function predictPath(path: string, dataFile: string, mode: Mode | undefined, options: { keystore?: string } = {}): Promise<PredictResult> {
   const compiled = isDirectory(path);
   const chosen = mode ?? (compiled ? 'simulate' : 'reference');
   if (compiled && chosen === 'reference') {
     fail('BAD_ARGUMENT', `${path} is a compiled model; --mode reference runs an ONNX file (${join(path, SOURCE_MODEL_FILE)} is its source), --mode simulate runs the circuit`);
   }
-  if (!compiled && chosen === 'simulate') {
-    fail('BAD_ARGUMENT', `--mode simulate runs a compiled model directory; compile ${path} first: deeppowers compile ${path} --calibration <data>`);
+  if (!compiled && chosen !== 'reference') {
+    fail('BAD_ARGUMENT', `--mode ${chosen} runs a compiled model directory; compile ${path} first: deeppowers compile ${path} --calibration <data>`);
   }
   if (!compiled) return predictFile(path, dataFile, chosen);
   const model = readCompiledModel(path);
   const batch = loadRows(dataFile, compiledRowSpec(model));
+  if (chosen === 'fhe') {
+    const { outputs, layout, evaluations, timings, sizes } = await predictFhe(model, batch, options);
+    return { model: path, mode: chosen, rows: batch.rows, outputs, layout, evaluations, timings, sizes };
+  }
   const { outputs } = await predictCompiled(model, batch, simulateBackend(model));
   return { model: path, mode: chosen, rows: batch.rows, outputs };
 }
@@ -62,14 +72,12 @@ export function predictFile(modelFile: string, dataFile: string, mode: Mode): Pr
 export function formatPredict(r: PredictResult): string {
   const names = Object.keys(r.outputs);
   const rows = Array.from({ length: r.rows }, (_, i) => [String(i + 1), ...names.map((n) => formatEntry(r.outputs[n]![i]!))]);
-  return `${r.model}: ${r.rows} row${r.rows === 1 ? '' : 's'}, mode ${r.mode}\n` + textTable(['row', ...names], rows);
+  const costs = r.timings && r.sizes && r.layout && r.evaluations !== undefined ? formatFheCosts({ outputs: r.outputs, layout: r.layout, evaluations: r.evaluations, timings: r.timings, sizes: r.sizes }) : '';
+  return `${r.model}: ${r.rows} row${r.rows === 1 ? '' : 's'}, mode ${r.mode}\n` + textTable(['row', ...names], rows) + costs;
 }
 
 function parseMode(value: string): Mode {
   if ((MODES as readonly string[]).includes(value)) return value as Mode;
-  if (value === 'fhe') {
-    throw new InvalidArgumentError(`mode "${value}" is not available yet; this version runs: ${MODES.join(', ')}`);
-  }
   throw new InvalidArgumentError(`unknown mode "${value}"; choose one of: ${MODES.join(', ')}`);
 }
 
@@ -80,9 +88,10 @@ export function registerPredict(program: Command): void {
     .argument('<model>', 'ONNX model file, or a compiled model directory (deeppowers compile)')
     .requiredOption('--data <file>', 'rows to predict: .json (array of rows) or .csv (numeric, optional header)')
     .addOption(new Option('--mode <mode>', `how to run the model (${MODES.join(', ')}; default: reference for ONNX files, simulate for compiled models)`).argParser(parseMode))
-    .option('--json', 'print one JSON object: {model, mode, rows, outputs}')
-    .action(async (file: string, opts: { data: string; mode?: Mode; json?: boolean }) => {
-      const result = await predictPath(file, opts.data, opts.mode);
+    .option('--keystore <dir>', 'fhe mode: use the secret key `deeppowers keygen` stored there (default: a fresh key for this run only)')
+    .option('--json', 'print one JSON object: {model, mode, rows, outputs} (fhe mode adds layout, evaluations, timings, sizes)')
+    .action(async (file: string, opts: { data: string; mode?: Mode; keystore?: string; json?: boolean }) => {
+      const result = await predictPath(file, opts.data, opts.mode, opts.keystore !== undefined ? { keystore: opts.keystore } : {});
       if (opts.json) printJson(result);
       else process.stdout.write(formatPredict(result));
     });
