@@ -1,0 +1,61 @@
+import { readFileSync } from 'node:fs';
+import { Command } from 'commander';
+import { fail } from '../../compiler/errors';
+import { Keystore, PASSPHRASE_ENV } from '../client/keystore';
+import { createPrivateClientServer } from '../mcp/client';
+import { runOnStdio } from '../mcp/stdio';
+
+export const TOKEN_ENV = 'DEEPPOWERS_TOKEN';
+
+export interface ClientCliOptions {
+  readonly server: string;
+  readonly keystore: string;
+  readonly token?: string;
+  readonly tokenFile?: string;
+}
+
+/** The token from --token, --token-file (first token line; a `name:` prefix is dropped) or DEEPPOWERS_TOKEN. */
+export function resolveToken(opts: Pick<ClientCliOptions, 'token' | 'tokenFile'>, env: NodeJS.ProcessEnv = process.env): string | undefined {
+  if (opts.token && opts.tokenFile) fail('BAD_ARGUMENT', 'give --token or --token-file, not both');
+  if (opts.token) return opts.token;
+  if (opts.tokenFile) {
+    let text: string;
+    try {
+      text = readFileSync(opts.tokenFile, 'utf8');
+    } catch (e) {
+      return fail('IO', `cannot read token file ${opts.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const line = text
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .find((l) => l !== '' && !l.startsWith('#'));
+    if (!line) fail('BAD_ARGUMENT', `token file ${opts.tokenFile} holds no token`);
+    return /^[A-Za-z0-9._-]{1,64}:/.test(line) ? line.slice(line.indexOf(':') + 1).trim() : line;
+  }
+  return env[TOKEN_ENV] || undefined;
+}
+
+export async function runClient(opts: ClientCliOptions): Promise<void> {
+  const log = (line: string) => process.stderr.write(`deeppowers client: ${line}\n`);
+  const token = resolveToken(opts);
+  const keystore = Keystore.open(opts.keystore);
+  if (!process.env[PASSPHRASE_ENV]) log(`${PASSPHRASE_ENV} is not set: private_predict will refuse to use the keystore until it is`);
+  const { server, close } = createPrivateClientServer({ remote: { url: opts.server, ...(token ? { token } : {}) }, keystore, log });
+  log(`ready on stdio; remote server ${opts.server}; keystore ${keystore.dir}`);
+  try {
+    await runOnStdio(server, 64 * 1024 * 1024);
+  } finally {
+    await close();
+  }
+}
+
+export function registerClient(program: Command): void {
+  program
+    .command('client')
+    .description('a local MCP server (stdio) for an LLM host: private_predict encrypts rows here, has a remote `deeppowers serve` evaluate them, decrypts here')
+    .requiredOption('--server <url>', 'the remote MCP endpoint, e.g. https://fhe.example.com/mcp')
+    .requiredOption('--keystore <dir>', `where secret keys are kept, encrypted with the passphrase in ${PASSPHRASE_ENV}`)
+    .option('--token <token>', `bearer token for the server (or --token-file, or ${TOKEN_ENV})`)
+    .option('--token-file <file>', 'file holding the bearer token (first non-comment line; name:token accepted)')
+    .action(async (opts: ClientCliOptions) => runClient(opts));
+}

@@ -1,0 +1,93 @@
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { fail } from '../../compiler/errors';
+import { isLoopbackHost, startHttpServer, type RunningHttpServer } from '../mcp/http';
+import { loadServedModel } from '../mcp/load-served-model';
+import { createMcpServer, describeModels } from '../mcp/server';
+import { DEFAULT_LIMITS, DeepPowersService, LOCAL_TENANT } from '../mcp/service';
+import { runOnStdio } from '../mcp/stdio';
+import { TokenTable } from '../mcp/tokens';
+
+export interface ServeOptions {
+  readonly http?: { host: string; port: number };
+  readonly stdio?: boolean;
+  readonly tokenFile?: string;
+  readonly dataDir: string;
+  readonly insecureNoAuth?: boolean;
+  readonly maxConcurrency: number;
+  readonly maxKeyMb: number;
+}
+
+export const DEFAULT_DATA_DIR = join(homedir(), '.deeppowers', 'serve');
+
+/** `HOST:PORT`, `[v6]:PORT` or a bare `PORT` (then 127.0.0.1). */
+export function parseHostPort(value: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(value) ?? /^()()(\d+)$/.exec(value);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError(`expected HOST:PORT (e.g. 127.0.0.1:8750), got "${value}"`);
+  return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`expected a positive integer, got "${value}"`);
+  return n;
+}
+
+export async function serve(dirs: readonly string[], opts: ServeOptions): Promise<void> {
+  if (!opts.http && !opts.stdio) fail('BAD_ARGUMENT', 'give --http HOST:PORT, --stdio, or both');
+  if (opts.http && !opts.tokenFile && !opts.insecureNoAuth) {
+    fail('BAD_ARGUMENT', '--http needs --token-file (one token per line, optionally name:token) or, on a loopback address only, --insecure-no-auth');
+  }
+  if (opts.tokenFile && opts.insecureNoAuth) fail('BAD_ARGUMENT', 'give --token-file or --insecure-no-auth, not both');
+  if (opts.insecureNoAuth && opts.http && !isLoopbackHost(opts.http.host)) {
+    fail('BAD_ARGUMENT', `--insecure-no-auth is only allowed on a loopback address (127.0.0.1, ::1, localhost), not ${opts.http.host}`);
+  }
+  const auth = opts.tokenFile ? TokenTable.readFile(opts.tokenFile) : 'insecure-no-auth';
+  const log = (line: string) => process.stderr.write(`deeppowers serve: ${line}\n`);
+
+  const models = dirs.map(loadServedModel);
+  const service = await DeepPowersService.create(models, opts.dataDir, {
+    maxConcurrency: opts.maxConcurrency,
+    maxKeyBytes: opts.maxKeyMb * 1024 * 1024,
+  });
+  let http: RunningHttpServer | undefined;
+  try {
+    if (opts.http) {
+      http = await startHttpServer(service, { ...opts.http, auth, log });
+      const who = auth === 'insecure-no-auth' ? 'no authentication (loopback only)' : `${auth.size} bearer token${auth.size === 1 ? '' : 's'}`;
+      log(`listening on ${http.url} (${who}); evaluation keys at ${new URL('keys/<sha256>', http.url).href}`);
+    }
+    log(`serving ${describeModels(service)}; data dir ${opts.dataDir}`);
+    const stopped = new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    if (opts.stdio) {
+      const stdioServer = createMcpServer(service, LOCAL_TENANT, { log });
+      // With HTTP too, the process lives on after the stdio side hangs up.
+      await Promise.race([runOnStdio(stdioServer, service.limits.maxMessageBytes).then(() => (http ? stopped : undefined)), stopped]);
+    } else {
+      await stopped;
+    }
+  } finally {
+    await http?.close();
+    service.dispose();
+  }
+}
+
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('serve compiled models as MCP tools (predict_<model>) that evaluate ciphertexts: Streamable HTTP at /mcp, and/or stdio')
+    .argument('<compiled-dir...>', 'compiled model directories (from `deeppowers compile`); the tool is named after the directory')
+    .addOption(new Option('--http <host:port>', 'listen for MCP over Streamable HTTP at http://HOST:PORT/mcp (port 0: any free port)').argParser(parseHostPort))
+    .option('--stdio', 'serve MCP on stdin/stdout (one local user; keys via the upload_keys tool)')
+    .option('--token-file <file>', 'bearer tokens, one per line, optionally name:token (the name is the tenant whose keys the token uses)')
+    .option('--data-dir <dir>', 'where uploaded evaluation keys are stored', DEFAULT_DATA_DIR)
+    .option('--insecure-no-auth', 'accept HTTP requests without a token (refused unless the host is a loopback address)')
+    .addOption(new Option('--max-concurrency <k>', 'encrypted predictions in flight at once; more get a "server busy" tool error').default(DEFAULT_LIMITS.maxConcurrency).argParser(positiveInt))
+    .addOption(new Option('--max-key-mb <m>', 'largest evaluation-key bundle accepted, in MiB').default(DEFAULT_LIMITS.maxKeyBytes / 1024 / 1024).argParser(positiveInt))
+    .action(async (dirs: string[], opts: ServeOptions) => serve(dirs, opts));
+}

@@ -1,0 +1,145 @@
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import * as z from 'zod';
+import type { Keystore } from '../client/keystore';
+import { MAX_ROWS_PER_CALL, PrivateModel } from './private-model';
+import { RemoteServer, type RemoteOptions } from './remote';
+import { guarded, structuredResult } from './tool-result';
+
+export interface PrivateClientOptions {
+  readonly remote: RemoteOptions;
+  readonly keystore: Keystore;
+  readonly log?: (line: string) => void;
+}
+
+const rowSchema = z.union([z.array(z.unknown()), z.record(z.string(), z.unknown())]);
+
+/**
+ * `deeppowers client`: the MCP server an LLM host starts locally. Its tools take and return
+ * plaintext; behind them it holds the secret keys (in the encrypted keystore), encrypts, calls
+ * the remote `deeppowers serve` as an MCP client, decrypts and runs the epilogue. The host never
+ * sees a ciphertext or a key, the remote server never sees a row or a result.
+ */
+export function createPrivateClientServer(options: PrivateClientOptions): { server: McpServer; close(): Promise<void> } {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  let remote: Promise<RemoteServer> | undefined;
+  const models = new Map<string, Promise<PrivateModel>>();
+
+  // Connect on first use, so a host can start us before the server is up; a failed attempt is retried next call.
+  const connected = (): Promise<RemoteServer> => {
+    remote ??= RemoteServer.connect(options.remote).catch((e: unknown) => {
+      remote = undefined;
+      throw e;
+    });
+    return remote;
+  };
+  const privateModel = (name: string): Promise<PrivateModel> => {
+    let m = models.get(name);
+    if (!m) {
+      m = connected().then((r) => PrivateModel.open(r, options.keystore, name));
+      m.catch(() => models.delete(name));
+      models.set(name, m);
+    }
+    return m;
+  };
+
+  const server = new McpServer(
+    { name: 'deeppowers-client', version: '0.1.0' },
+    {
+      capabilities: { tools: { listChanged: false } },
+      instructions:
+        'Private predictions with models hosted on a DeepPowers server. Call list_models to see the models and their input features, ' +
+        'then private_predict with rows of feature values. Rows are encrypted on this machine; the server computes on ciphertexts and never sees them.',
+    },
+  );
+
+  server.registerTool(
+    'list_models',
+    {
+      title: 'List private models',
+      description: 'The models on the DeepPowers server, with their input features (names and shape), outputs and task.',
+      outputSchema: z.object({
+        server: z.string(),
+        models: z.array(
+          z.object({
+            model: z.string(),
+            task: z.string().optional(),
+            input: z.object({ name: z.string(), shape: z.array(z.number().nullable()), dtype: z.string(), features: z.array(z.string()).optional() }),
+            outputs: z.array(z.object({ name: z.string(), shape: z.array(z.number().nullable()), dtype: z.string() })),
+          }),
+        ),
+      }),
+      annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: true },
+    },
+    async () =>
+      guarded(async () => {
+        const list = await (await connected()).listModels();
+        const out = {
+          server: options.remote.url,
+          models: list.map((m) => ({
+            model: m.model,
+            ...(m.task === undefined ? {} : { task: m.task }),
+            input: strip(m.inputs[0]!),
+            outputs: m.outputs.map(({ name, shape, dtype }) => ({ name, shape: [...shape], dtype })),
+          })),
+        };
+        return structuredResult(out);
+      }, log),
+  );
+
+  server.registerTool(
+    'private_predict',
+    {
+      title: 'Predict privately',
+      description:
+        `Run a model on rows of features without revealing them: each row is a list of numbers in the model's feature order ` +
+        `(or nested in its input shape, or an object {feature: value} when the model names its features), at most ${MAX_ROWS_PER_CALL} rows. ` +
+        'Returns the outputs keyed by output name, one entry per row (labels, probabilities or values).',
+      inputSchema: z.object({
+        model: z.string().describe('model name from list_models'),
+        rows: z.array(rowSchema).min(1).describe('feature rows'),
+      }),
+      outputSchema: z.object({
+        model: z.string(),
+        rows: z.number(),
+        outputs: z.record(z.string(), z.array(z.unknown())),
+        evaluations: z.number(),
+        timings: z.object({ encrypt_ms: z.number(), server_ms: z.number(), decrypt_ms: z.number(), total_ms: z.number() }),
+      }),
+      annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: true },
+    },
+    async ({ model, rows }, extra) =>
+      guarded(async () => {
+        const m = await privateModel(model);
+        const progressToken = extra._meta?.progressToken;
+        let last = -1;
+        const result = await m.predict(rows, {
+          signal: extra.signal,
+          onProgress: ({ done, total }) => {
+            // Progress must increase; the server's 0-of-n at the start of each request repeats the previous count.
+            if (progressToken === undefined || done <= last) return;
+            last = done;
+            void extra
+              .sendNotification({ method: 'notifications/progress', params: { progressToken, progress: done, total, message: `${model}: ${done} of ${total} encrypted evaluations` } })
+              .catch(() => {});
+          },
+        });
+        const out = { model, rows: rows.length, outputs: result.outputs, evaluations: result.evaluations, timings: result.timings };
+        return structuredResult(out);
+      }, log),
+  );
+
+  return {
+    server,
+    close: async () => {
+      for (const m of models.values()) await m.then((x) => x.dispose()).catch(() => {});
+      models.clear();
+      const r = remote;
+      remote = undefined;
+      await r?.then((x) => x.close()).catch(() => {});
+    },
+  };
+}
+
+function strip(t: { name: string; shape: readonly (number | null)[]; dtype: string; features?: readonly string[] }) {
+  return { name: t.name, shape: [...t.shape], dtype: t.dtype, ...(t.features ? { features: [...t.features] } : {}) };
+}
