@@ -258,6 +258,23 @@ describe('deeppowers serve + deeppowers client over real HTTP', () => {
   });
 });
 
+describe('deeppowers client after the server lost its keys', () => {
+  test('an unknown keys_id makes the client upload the keys again and retry', async () => {
+    const host = await hostClient(['--server', proxyUrl, '--keystore', join(work, 'keystore'), '--token', TOKEN_A], { DEEPPOWERS_PASSPHRASE: PASSPHRASE });
+    expect((await host.callTool({ name: 'private_predict', arguments: { model: 'iris', rows: [ROWS[1]] } })).isError).toBeFalsy();
+    const keysId = Keystore.open(join(work, 'keystore')).uploadedKeysId(proxyUrl, model.modelHash)!;
+    rmSync(join(work, 'data', 'keys', 'alice', keysId));
+    const puts = received.filter((r) => r.method === 'PUT').length;
+    const r = (await host.callTool({ name: 'private_predict', arguments: { model: 'iris', rows: [ROWS[1]] } })) as CallToolResult;
+    expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
+    expect((r.structuredContent as { outputs: RowOutputs }).outputs.output_label).toEqual([FIXTURE.data.expected.label![1]]);
+    expect(received.filter((x) => x.method === 'PUT').length).toBe(puts + 1);
+    const again = Keystore.open(join(work, 'keystore')).uploadedKeysId(proxyUrl, model.modelHash)!;
+    expect(again).not.toBe(keysId);
+    await host.close();
+  });
+});
+
 describe('deeppowers client failure messages', () => {
   test('wrong passphrase, missing passphrase, refused token, unreachable server', async () => {
     const ks = join(work, 'keystore');
