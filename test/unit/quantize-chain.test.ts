@@ -77,11 +77,11 @@ describe('quantizeChain', () => {
     for (const bits of [2, 5, 8, 11, 16]) {
       for (const perChannel of [true, false]) {
         for (let seed = 0; seed < 20; seed++) {
-        const stage = affine(7, 9, 100 * bits + seed, 10 ** (seed / 2 - 5));
-        const once = quantizeChain([stage], { bits, perChannel });
-        const twice = quantizeChain(once.stages, { bits, perChannel });
-        expect((twice.stages[0] as AffineStage).weights).toEqual((once.stages[0] as AffineStage).weights);
-        expect(twice.summary.stages[0]!.maxAbsError).toBe(0);
+          const stage = affine(7, 9, 100 * bits + seed, 10 ** (seed / 2 - 5));
+          const once = quantizeChain([stage], { bits, perChannel });
+          const twice = quantizeChain(once.stages, { bits, perChannel });
+          expect((twice.stages[0] as AffineStage).weights).toEqual((once.stages[0] as AffineStage).weights);
+          expect(twice.summary.stages[0]!.maxAbsError).toBe(0);
         }
       }
     }
