@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { fail } from '../../compiler/errors';
 import { buildReport, type Report } from '../report/build-report';
+import { formatFheSection } from '../report/format-fhe-section';
 import { renderReportHtml } from '../report/html';
 import { formatNumber } from './format-values';
 import { printJson } from './output';
@@ -67,6 +68,7 @@ export function formatReport(r: Report): string {
     s += `  vs targets (${a.labels.from}): R² reference ${formatNumber(a.labels.r2.reference, 4)}, simulated ${formatNumber(a.labels.r2.simulated, 4)}; ` +
       `max relative error reference ${formatNumber(a.labels.maxRelativeError.reference, 3)}, simulated ${formatNumber(a.labels.maxRelativeError.simulated, 3)}\n`;
   }
+  if (r.fhe) s += formatFheSection(r.fhe);
   return s;
 }
 
@@ -79,13 +81,15 @@ export function registerReport(program: Command): void {
     .option('--labels <file>', 'true labels or targets, one per row: a JSON array or a one-column CSV')
     .option('--model <file.onnx>', 'the source ONNX model, when the compiled directory has no source.onnx')
     .option('--html <file>', 'also write a self-contained HTML report with a plot per activation')
+    .option('--fhe', 'also run the rows encrypted (node-seal CKKS): keygen/encrypt/evaluate/decrypt times, key and ciphertext bytes, FHE-vs-simulate error and agreement')
     .option('--json', 'print the report as JSON')
-    .action(async (dir: string, opts: { data: string; labels?: string; model?: string; html?: string; json?: boolean }) => {
+    .action(async (dir: string, opts: { data: string; labels?: string; model?: string; html?: string; fhe?: boolean; json?: boolean }) => {
       const report = await buildReport({
         compiledDir: dir,
         dataFile: opts.data,
         ...(opts.labels !== undefined ? { labelsFile: opts.labels } : {}),
         ...(opts.model !== undefined ? { sourceModel: opts.model } : {}),
+        ...(opts.fhe ? { fhe: true } : {}),
       });
       if (opts.html) {
         try {

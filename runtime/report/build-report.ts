@@ -22,6 +22,7 @@ import { predictReference } from '../predict-reference';
 import { compiledRowSpec, predictCompiled, simulateBackend } from '../run-compiled';
 import { compareRuns, type Accuracy } from './accuracy';
 import { circuitFacts, type CircuitFacts } from './circuit-facts';
+import { fheSection, type FheReport } from './fhe-section';
 import { loadLabels } from './labels';
 
 /** Where `deeppowers compile` keeps the source model inside the compiled directory. */
@@ -33,6 +34,8 @@ export interface ReportRequest {
   readonly labelsFile?: string;
   /** The ONNX model the directory was compiled from, when it is not in the directory. */
   readonly sourceModel?: string;
+  /** Also run the rows encrypted (node-seal CKKS) and report its costs and error. */
+  readonly fhe?: boolean;
 }
 
 export interface ChainStageReport {
@@ -81,6 +84,8 @@ export interface Report {
   readonly parameters: CompiledModel['parameters'] & { readonly parameterId: string };
   readonly circuit: CircuitFacts;
   readonly accuracy: Accuracy;
+  /** With `fhe`: the encrypted run's timings, sizes, and agreement with simulation and reference. */
+  readonly fhe?: FheReport;
 }
 
 function sourceGraph(model: CompiledModel, request: ReportRequest): Graph {
@@ -150,6 +155,9 @@ export async function buildReport(request: ReportRequest): Promise<Report> {
   });
 
   const facts = circuitFacts(model, body);
+  const fhe = request.fhe
+    ? await fheSection(model, batch, { reference, referenceBody, simulated: simulated.outputs, simulatedBody: simulated.run.bodyOutputs, labels })
+    : undefined;
   return {
     model: {
       name: model.source.name,
@@ -170,5 +178,6 @@ export async function buildReport(request: ReportRequest): Promise<Report> {
     parameters: { ...model.parameters, parameterId: facts.parameterId },
     circuit: facts,
     accuracy: compareRuns(reference, simulated.outputs, referenceBody, simulated.run.bodyOutputs, labels),
+    ...(fhe ? { fhe } : {}),
   };
 }

@@ -1,0 +1,60 @@
+/**
+ * `report --fhe`: the compiled model run encrypted on the report's rows (node-seal CKKS, client
+ * and server exchanging envelopes), with what it cost and how far it lands from the simulation
+ * of the same circuit (the CKKS noise, since the circuit is the same) and from the reference.
+ */
+import type { CompiledModel } from '../../compiler/artifact/types';
+import { fail } from '../../compiler/errors';
+import type { RowBatch } from '../data/load-rows';
+import type { RowOutputs } from '../outputs';
+import { predictCompiled } from '../run-compiled';
+import { fheBackend, type EncryptedRunSizes, type EncryptedRunTimings } from '../run-encrypted';
+import { compareRuns, type Accuracy } from './accuracy';
+
+export interface FheReport {
+  readonly layout: string;
+  readonly evaluations: number;
+  readonly samplesPerEvaluation: number;
+  /** Totals over the rows, and the per-evaluation ones left out (they are in `predict --mode fhe --json`). */
+  readonly timings: Omit<EncryptedRunTimings, 'per_evaluation'> & {
+    /** Mean per evaluation (per row in vector layout). */
+    readonly perEvaluation: { readonly encrypt_ms: number; readonly evaluate_ms: number; readonly decrypt_ms: number };
+  };
+  readonly sizes: EncryptedRunSizes;
+  /** The compiler's estimate for one evaluation on the server (from the manifest's cost model). */
+  readonly predictedServerMs: number;
+  /** Encrypted against simulated: body maxAbsDelta is the CKKS error; label agreement is the FHE agreement. */
+  readonly vsSimulate: Accuracy;
+  /** Encrypted against the float64 reference (and against labels when given). */
+  readonly vsReference: Accuracy;
+}
+
+export interface ReportRuns {
+  readonly reference: RowOutputs;
+  readonly referenceBody: readonly Float64Array[];
+  readonly simulated: RowOutputs;
+  readonly simulatedBody: readonly Float64Array[];
+  readonly labels: readonly (number | string)[] | null;
+}
+
+export async function fheSection(model: CompiledModel, batch: RowBatch, runs: ReportRuns): Promise<FheReport> {
+  const fhe = fheBackend(model);
+  const { run, outputs } = await predictCompiled(model, batch, fhe.backend);
+  const encrypted = fhe.lastRun();
+  if (!encrypted) fail('IO', 'the encrypted backend did not run');
+  const { per_evaluation: _each, ...totals } = encrypted.timings;
+  const per = (v: number) => v / encrypted.evaluations;
+  return {
+    layout: encrypted.layout,
+    evaluations: encrypted.evaluations,
+    samplesPerEvaluation: encrypted.samplesPerEvaluation,
+    timings: {
+      ...totals,
+      perEvaluation: { encrypt_ms: per(totals.encrypt_ms), evaluate_ms: per(totals.evaluate_ms), decrypt_ms: per(totals.decrypt_ms) },
+    },
+    sizes: encrypted.sizes,
+    predictedServerMs: model.cost.latency.serverMs,
+    vsSimulate: compareRuns(runs.simulated, outputs, runs.simulatedBody, run.bodyOutputs, null),
+    vsReference: compareRuns(runs.reference, outputs, runs.referenceBody, run.bodyOutputs, runs.labels),
+  };
+}
