@@ -1,0 +1,113 @@
+/**
+ * compile → predict --mode simulate → report, as users run them: a real `node bin/deeppowers.js`
+ * process, JSON on stdout, one-line errors with exit 2.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadFixture } from '../helpers/fixtures';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'deeppowers.js');
+const f = loadFixture('sk_logreg_iris_multinomial');
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function cli(...args: string[]): Run {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000, env: { ...process.env, DEEPPOWERS_DEBUG: '' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function json(r: Run): Record<string, unknown> {
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+let dir: string;
+let calibration: string;
+let data: string;
+
+beforeAll(() => {
+  dir = mkdtempSync(join(tmpdir(), 'deeppowers-compile-cli-'));
+  calibration = join(dir, 'calibration.csv');
+  writeFileSync(calibration, `a,b,c,d\n${f.data.calibration.map((r) => (r as number[]).join(',')).join('\n')}\n`);
+  data = join(dir, 'test.json');
+  writeFileSync(data, JSON.stringify(f.data.test_inputs));
+});
+
+describe('deeppowers compile / predict --mode simulate / report', () => {
+  it('compile --json writes the compiled directory and summarises it', () => {
+    const s = json(cli('compile', f.modelPath, '--calibration', calibration, '-o', 'iris', '--layout', 'batch', '--json'));
+    expect(s.outputDir).toBe('iris');
+    expect(s.layout).toBe('batch');
+    expect(s.rotations).toBe(0);
+    expect(s.depth).toBe(1);
+    expect((s.parameters as { securityBits: number }).securityBits).toBe(128);
+    expect(s.polyModulusDegree).toBe((s.parameters as { polyModulusDegree: number }).polyModulusDegree);
+    for (const file of ['manifest.json', 'constants.bin', 'source.onnx']) expect(existsSync(join(dir, 'iris', file))).toBe(true);
+    const manifest = JSON.parse(readFileSync(join(dir, 'iris', 'manifest.json'), 'utf8')) as { modelHash: string };
+    expect(manifest.modelHash).toBe(s.modelHash);
+  });
+
+  it('predict on the compiled directory simulates, in the same output contract as the reference', () => {
+    const simulated = json(cli('predict', 'iris', '--data', data, '--mode', 'simulate', '--json'));
+    const reference = json(cli('predict', f.modelPath, '--data', data, '--json'));
+    expect(simulated.mode).toBe('simulate');
+    expect(reference.mode).toBe('reference');
+    expect(simulated.rows).toBe(f.data.test_inputs.length);
+    const sim = simulated.outputs as Record<string, unknown[]>;
+    const ref = reference.outputs as Record<string, unknown[]>;
+    expect(Object.keys(sim)).toEqual(Object.keys(ref));
+    expect(sim.output_label).toEqual(ref.output_label);
+    // ZipMap rows: the same labels, probabilities within the circuit's precision.
+    (sim.output_probability as Record<string, number>[]).forEach((row, i) => {
+      const want = (ref.output_probability as Record<string, number>[])[i]!;
+      expect(Object.keys(row)).toEqual(Object.keys(want));
+      for (const k of Object.keys(row)) expect(Math.abs(row[k]! - want[k]!)).toBeLessThan(1e-4);
+    });
+    // A compiled directory defaults to simulate; an ONNX file cannot be simulated.
+    expect(json(cli('predict', 'iris', '--data', data, '--json')).mode).toBe('simulate');
+    const refused = cli('predict', f.modelPath, '--data', data, '--mode', 'simulate');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/^deeppowers: error: --mode simulate runs a compiled model directory; compile .* first/);
+  });
+
+  it('report --json gives parameters, counts and accuracy; --html writes a file', () => {
+    const labels = join(dir, 'labels.json');
+    writeFileSync(labels, JSON.stringify(f.data.test_labels));
+    const r = json(cli('report', 'iris', '--data', data, '--labels', labels, '--json', '--html', 'iris.html'));
+    const accuracy = r.accuracy as { labelAgreement: number; labels: { task: string; simulated: number; reference: number } };
+    expect(accuracy.labelAgreement).toBe(1);
+    expect(accuracy.labels.task).toBe('classification');
+    expect(accuracy.labels.simulated).toBe(accuracy.labels.reference);
+    expect((r.circuit as { counts: { rotations: number } }).counts.rotations).toBe(0);
+    expect(readFileSync(join(dir, 'iris.html'), 'utf8')).toMatch(/^<!doctype html>/);
+  });
+
+  it('the decision tree: "not supported for encryption yet", exit 2, one line', () => {
+    const tree = loadFixture('sk_tree_breast_cancer');
+    const cal = join(dir, 'tree.json');
+    writeFileSync(cal, JSON.stringify(tree.data.calibration.slice(0, 5)));
+    const r = cli('compile', tree.modelPath, '--calibration', cal);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/^deeppowers: error: .*not supported for encryption yet/);
+  });
+
+  it('bad options and data are clean usage errors', () => {
+    const both = cli('compile', f.modelPath, '--calibration', calibration, '--degree', '7', '--max-error', '0.01');
+    expect(both.code).toBe(2);
+    expect(both.stderr).toMatch(/--degree or --max-error, not both/);
+    expect(cli('compile', f.modelPath, '--calibration', calibration, '--layout', 'diagonal').code).toBe(2);
+    const missing = cli('report', 'nowhere', '--data', data);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/does not exist/);
+  });
+});

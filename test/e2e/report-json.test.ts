@@ -1,0 +1,144 @@
+/**
+ * `report` on a compiled fixture: every section is present, the op counts are the counts of the
+ * compiled circuit itself, the per-layer depths add up to the circuit's depth, and the accuracy
+ * numbers compare the source model's reference run with the simulated circuit.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readCompiledModel } from '../../compiler/artifact/files';
+import { countOps } from '../../compiler/circuit/count';
+import { DeepPowersError } from '../../compiler/errors';
+import { importModelFile } from '../../compiler/onnx/import';
+import { lowerToChain } from '../../compiler/passes/lower-to-chain';
+import { compileFile } from '../../runtime/cli/compile';
+import { buildReport, SOURCE_MODEL_FILE, type Report } from '../../runtime/report/build-report';
+import { renderReportHtml } from '../../runtime/report/html';
+import { loadFixture } from '../helpers/fixtures';
+
+const f = loadFixture('sk_mlp_breast_cancer_tanh');
+let dir: string;
+let compiled: string;
+let data: string;
+let labels: string;
+let report: Report;
+
+beforeAll(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'deeppowers-report-'));
+  const calibration = join(dir, 'calibration.json');
+  writeFileSync(calibration, JSON.stringify(f.data.calibration));
+  data = join(dir, 'test.json');
+  writeFileSync(data, JSON.stringify(f.data.test_inputs));
+  labels = join(dir, 'labels.csv');
+  writeFileSync(labels, `label\n${f.data.test_labels.join('\n')}\n`);
+  compiled = join(dir, 'compiled');
+  compileFile(f.modelPath, { calibration, output: compiled, layout: 'vector' }, 'test');
+  report = await buildReport({ compiledDir: compiled, dataFile: data, labelsFile: labels });
+});
+
+async function failure(p: Promise<unknown>): Promise<DeepPowersError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(DeepPowersError);
+    return e as DeepPowersError;
+  }
+  throw new Error('expected a failure');
+}
+
+describe('deeppowers report', () => {
+  it('gives the chain with its sources and client steps', () => {
+    expect(report.chain.map((s) => s.label)).toEqual(['affine 30→16', 'tanh ×16', 'affine 16→1']);
+    for (const s of report.chain) expect(s.sources.length).toBeGreaterThan(0);
+    expect(report.epilogue).toContain('Sigmoid');
+    expect(report.rows).toBe(f.data.test_inputs.length);
+  });
+
+  it('gives each approximation: function, ranges, degree, method, error, share outside on calibration and data', () => {
+    expect(report.approximations).toHaveLength(1);
+    const a = report.approximations[0]!;
+    expect(a.fn).toBe('tanh');
+    expect(a.degree).toBe(31);
+    expect(a.method).toBe('chebyshev');
+    expect(a.range[0]).toBeLessThan(a.observedRange[0]);
+    expect(a.range[1]).toBeGreaterThan(a.observedRange[1]);
+    expect(a.maxError).toBeGreaterThan(0);
+    expect(a.outside.calibration).toEqual({ share: 0, contained: true });
+    expect(a.outside.data.share).toBeGreaterThanOrEqual(0);
+    expect(a.outside.data.share).toBeLessThanOrEqual(1);
+    expect(a.chebyshev).toHaveLength(a.degree + 1);
+  });
+
+  it('reads op counts and depth off the compiled circuit', () => {
+    const model = readCompiledModel(compiled);
+    const { byLevel: _b, ...counts } = countOps(model.circuit);
+    expect(report.circuit.counts).toEqual(counts);
+    expect(report.circuit.countsMatchManifest).toBe(true);
+    expect(report.circuit.counts.rotations).toBeGreaterThan(0);
+    expect(report.circuit.counts.rotationSteps).toEqual(model.circuit.rotationSteps);
+    expect(report.circuit.depth.consistent).toBe(true);
+    expect(report.circuit.depth.total).toBe(model.circuit.depth);
+    expect(report.circuit.depth.layers.map((l) => l.depth)).toEqual([1, 5, 1]);
+  });
+
+  it('gives parameters, security, sizes, memory and latency', () => {
+    const p = report.parameters;
+    expect(p.securityBits).toBe(128);
+    expect(p.totalBits).toBeLessThanOrEqual(p.maxBitCount);
+    expect(p.levels).toBe(report.circuit.depth.total);
+    expect(p.parameterId).toMatch(/^[0-9a-f]{16}$/);
+    const s = report.circuit.sizes;
+    expect(s.keys.galoisKeys).toBeGreaterThan(0);
+    expect(s.inputCiphertext).toBeGreaterThan(s.outputCiphertext / 2);
+    expect(report.circuit.memory.fits).toBe(true);
+    expect(report.circuit.latency.samplesPerRun).toBe(1);
+    expect(report.circuit.latency.perRun.totalMs).toBeGreaterThan(0);
+  });
+
+  it('compares reference and simulation, and both with the true labels', () => {
+    const acc = report.accuracy;
+    expect(acc.labelAgreement).toBeGreaterThanOrEqual(0.98);
+    expect(acc.labelAgreementFrom).toBe('output label');
+    expect(acc.body.maxAbsDelta).toBeGreaterThan(0);
+    // With every activation input inside the fitted range, a logit moves by at most
+    // Σ_j |w_j| · (max error of the tanh fit) through the last layer.
+    const last = lowerToChain(importModelFile(f.modelPath)).body[2]!;
+    expect(last.kind).toBe('affine');
+    if (last.kind !== 'affine') return;
+    expect(report.approximations[0]!.outside.data.values).toBe(0);
+    const bound = last.weights.reduce((sum, w) => sum + Math.abs(w), 0) * report.approximations[0]!.maxError;
+    expect(acc.body.maxAbsDelta).toBeLessThanOrEqual(bound * (1 + 1e-9));
+    expect(acc.labels?.task).toBe('classification');
+    if (acc.labels?.task !== 'classification') return;
+    expect(acc.labels.reference).toBeCloseTo(0.96, 2);
+    expect(Math.abs(acc.labels.simulated - acc.labels.reference)).toBeLessThanOrEqual(0.02);
+  });
+
+  it('renders one self-contained HTML file with a plot per activation', () => {
+    const html = renderReportHtml(report);
+    expect(html.match(/<svg /g)).toHaveLength(1);
+    expect(html).toContain('<polyline');
+    expect(html).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/);
+  });
+
+  it('refuses a compiled directory without its source model, and a source that is not the one compiled', async () => {
+    const bare = join(dir, 'bare');
+    compileFile(f.modelPath, { calibration: join(dir, 'calibration.json'), output: bare, layout: 'batch' }, 'test');
+    rmSync(join(bare, SOURCE_MODEL_FILE));
+    expect((await failure(buildReport({ compiledDir: bare, dataFile: data }))).message).toMatch(/no source\.onnx.*--model/);
+    const other = join(dir, 'other.onnx');
+    copyFileSync(loadFixture('sk_logreg_breast_cancer').modelPath, other);
+    const wrong = await failure(buildReport({ compiledDir: bare, dataFile: data, sourceModel: other }));
+    expect(wrong.code).toBe('BAD_ARTIFACT');
+    expect(wrong.message).toMatch(/is not the model/);
+    const ok = await buildReport({ compiledDir: bare, dataFile: data, sourceModel: f.modelPath });
+    expect(ok.circuit.counts.rotations).toBe(0);
+  });
+
+  it('refuses labels that do not match the rows', async () => {
+    const short = join(dir, 'short.json');
+    writeFileSync(short, JSON.stringify([0, 1]));
+    expect((await failure(buildReport({ compiledDir: compiled, dataFile: data, labelsFile: short }))).code).toBe('BAD_DATA');
+  });
+});
