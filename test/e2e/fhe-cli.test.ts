@@ -1,0 +1,99 @@
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, test } from 'vitest';
+
+/**
+ * The encrypted path from the command line, as users run it (a real `node bin/deeppowers.js`):
+ * compile → keygen → predict --mode fhe → report --fhe, and the encrypted demo. A few rows each.
+ */
+const ROOT = join(import.meta.dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'deeppowers.js');
+const FIXTURE = join(ROOT, 'test', 'fixtures', 'sk_logreg_iris_multinomial');
+const ROWS = 3;
+
+interface Run {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function cli(args: readonly string[], env: NodeJS.ProcessEnv = {}): Run {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 90_000, env: { ...process.env, DEEPPOWERS_DEBUG: '', ...env } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function json(r: Run): Record<string, unknown> {
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout) as Record<string, unknown>;
+}
+
+const tmp = mkdtempSync(join(tmpdir(), 'deeppowers-fhe-cli-'));
+const compiled = join(tmp, 'iris.compiled');
+const rowsFile = join(tmp, 'rows.json');
+const keystore = join(tmp, 'keystore');
+const data = JSON.parse(readFileSync(join(FIXTURE, 'data.json'), 'utf8')) as { test_inputs: number[][]; expected: { label: number[] } };
+
+beforeAll(() => {
+  writeFileSync(rowsFile, JSON.stringify(data.test_inputs.slice(0, ROWS)));
+  const r = cli(['compile', join(FIXTURE, 'model.onnx'), '--calibration', join(FIXTURE, 'data.json'), '-o', compiled, '--json']);
+  expect(r.code, r.stderr).toBe(0);
+}, 60_000);
+
+describe('encrypted commands', () => {
+  test('predict --mode fhe --json gives the simulate mode outputs contract, the expected labels, and timings and sizes', () => {
+    const fhe = json(cli(['predict', compiled, '--data', rowsFile, '--mode', 'fhe', '--json']));
+    const sim = json(cli(['predict', compiled, '--data', rowsFile, '--mode', 'simulate', '--json']));
+    expect(fhe.mode).toBe('fhe');
+    expect(fhe.rows).toBe(ROWS);
+    const outputs = fhe.outputs as Record<string, unknown[]>;
+    expect(Object.keys(outputs).sort()).toEqual(Object.keys(sim.outputs as object).sort());
+    expect(outputs.output_label).toEqual(data.expected.label.slice(0, ROWS));
+    const timings = fhe.timings as Record<string, unknown>;
+    for (const k of ['keygen_ms', 'key_load_ms', 'encrypt_ms', 'evaluate_ms', 'decrypt_ms']) expect(Number.isFinite(timings[k]), k).toBe(true);
+    const perEvaluation = timings.per_evaluation as unknown[];
+    expect(perEvaluation).toHaveLength(fhe.layout === 'vector' ? ROWS : 1);
+    const sizes = fhe.sizes as Record<string, number>;
+    expect(sizes.eval_key_bytes).toBeGreaterThan(0);
+    expect(sizes.ciphertext_bytes_in).toBeGreaterThan(0);
+    expect(sizes.ciphertext_bytes_out).toBeGreaterThan(0);
+  }, 60_000);
+
+  test('keygen stores an encrypted secret key that predict --keystore uses; a wrong passphrase is refused', () => {
+    const env = { DEEPPOWERS_PASSPHRASE: 'correct horse' };
+    const evalKeys = join(tmp, 'iris.evalkeys');
+    const made = json(cli(['keygen', compiled, '--keystore', keystore, '--eval-keys', evalKeys, '--json'], env));
+    expect(made.secret_key).toBe('created');
+    expect(readFileSync(evalKeys).length).toBe(made.eval_key_bytes);
+    const again = json(cli(['keygen', compiled, '--keystore', keystore, '--json'], env));
+    expect(again.secret_key).toBe('reused');
+
+    const fhe = json(cli(['predict', compiled, '--data', rowsFile, '--mode', 'fhe', '--keystore', keystore, '--json'], env));
+    expect((fhe.outputs as Record<string, unknown>).output_label).toEqual(data.expected.label.slice(0, ROWS));
+
+    const wrong = cli(['predict', compiled, '--data', rowsFile, '--mode', 'fhe', '--keystore', keystore], { DEEPPOWERS_PASSPHRASE: 'wrong' });
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toMatch(/wrong passphrase/);
+  }, 60_000);
+
+  test('report --fhe adds the encrypted run: times, bytes, error against simulation, agreement', () => {
+    const report = json(cli(['report', compiled, '--data', rowsFile, '--fhe', '--json']));
+    const fhe = report.fhe as { timings: Record<string, unknown>; sizes: Record<string, number>; vsSimulate: { labelAgreement: number; body: { maxAbsDelta: number } } };
+    expect(Number.isFinite(fhe.timings.keygen_ms)).toBe(true);
+    expect(fhe.sizes.eval_key_bytes).toBeGreaterThan(0);
+    expect(fhe.vsSimulate.labelAgreement).toBe(1);
+    expect(fhe.vsSimulate.body.maxAbsDelta).toBeLessThan(0.01);
+  }, 60_000);
+
+  test('the demo runs a bundled model encrypted and agrees with the plaintext model and the labels', () => {
+    const demo = json(cli(['demo', '--model', 'breast-cancer-logreg', '--rows', '2', '--json']));
+    const models = demo.models as { name: string; rows: number; correct: number; agreement: number; outputs: Record<string, unknown[]>; label_output: string }[];
+    expect(models.map((m) => m.name)).toEqual(['breast-cancer-logreg']);
+    const m = models[0]!;
+    expect(m.rows).toBe(2);
+    expect(m.outputs[m.label_output]).toHaveLength(2);
+    expect(m.agreement).toBe(2);
+    expect(m.correct).toBe(2);
+  }, 60_000);
+});
