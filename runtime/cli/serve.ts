@@ -57,7 +57,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
     if (opts.http) {
       http = await startHttpServer(service, { ...opts.http, auth, log });
       const who = auth === 'insecure-no-auth' ? 'no authentication (loopback only)' : `${auth.size} bearer token${auth.size === 1 ? '' : 's'}`;
-      log(`listening on ${http.url} (${who}); evaluation keys at ${new URL('keys/<sha256>', http.url).href}`);
+      log(`listening on ${http.url} (${who}); evaluation keys at ${http.url.replace(/mcp$/, 'keys/<sha256>')}`);
     }
     log(`serving ${describeModels(service)}; data dir ${opts.dataDir}`);
     const stopped = new Promise<void>((resolve) => {
