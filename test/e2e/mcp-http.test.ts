@@ -11,7 +11,7 @@ import { FheClient, type EvaluationKeyBundle } from '../../runtime/client/fhe-cl
 import { startHttpServer, type RunningHttpServer } from '../../runtime/mcp/http';
 import { RemoteServer, UnknownKeysError } from '../../runtime/mcp/remote';
 import { DeepPowersService } from '../../runtime/mcp/service';
-import { TokenTable } from '../../runtime/mcp/tokens';
+import { bearerToken, TokenTable } from '../../runtime/mcp/tokens';
 import { toySamples } from './seal-test-circuits';
 import { servedToy } from './mcp-toy';
 
@@ -62,6 +62,24 @@ afterAll(async () => {
   await stop();
   fhe?.dispose();
   rmSync(dataDir, { recursive: true, force: true });
+});
+
+describe('token file', () => {
+  test('name:token lines name tenants; bare tokens get a stable hash-derived tenant; short, duplicate or empty files are refused', () => {
+    const table = TokenTable.parse(`alice:${TOKEN_A}\n\n# comment\n${TOKEN_B}\n`);
+    expect(table.verify(TOKEN_A)).toEqual({ name: 'alice' });
+    expect(table.verify(TOKEN_B)?.name).toMatch(/^token-[0-9a-f]{12}$/);
+    expect(TokenTable.parse(TOKEN_B).verify(TOKEN_B)).toEqual(table.verify(TOKEN_B));
+    expect(table.verify('alice')).toBeUndefined();
+    expect(table.verify(`${TOKEN_A}x`)).toBeUndefined();
+    expect(() => TokenTable.parse('bob:short')).toThrow(/line 1: token is 5 characters, at least 16/);
+    expect(() => TokenTable.parse(`${TOKEN_A}\nalice:${TOKEN_A}`)).toThrow(/line 2: the same token appears twice/);
+    expect(() => TokenTable.parse('# nothing\n')).toThrow(/holds no tokens/);
+    expect(bearerToken(`Bearer ${TOKEN_A}`)).toBe(TOKEN_A);
+    expect(bearerToken(`bearer  ${TOKEN_A} `)).toBe(TOKEN_A);
+    expect(bearerToken(`Basic ${TOKEN_A}`)).toBeUndefined();
+    expect(bearerToken(undefined)).toBeUndefined();
+  });
 });
 
 describe('deeppowers serve --http', () => {
