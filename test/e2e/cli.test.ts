@@ -73,7 +73,6 @@ describe('deeppowers command line', () => {
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr.trimEnd().split('\n'), r.stderr).toHaveLength(1);
     }
-    expect(cli('predict', MODEL, '--data', 'x.json', '--mode', 'fhe').stderr).toMatch(/mode "fhe" is not available yet/);
     // simulate runs compiled models (test/e2e/compile-cli.test.ts); an ONNX file is pointed to compile.
     expect(cli('predict', MODEL, '--data', 'x.json', '--mode', 'simulate').stderr).toMatch(/--mode simulate runs a compiled model directory/);
   });
