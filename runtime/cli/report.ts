@@ -57,7 +57,7 @@ export function formatReport(r: Report): string {
   s += textTable(
     ['output', 'kind', 'agreement', 'max |Δ|'],
     [
-      ...a.outputs.map((o) => [o.name, o.kind, pct(o.agreement), formatNumber(o.maxAbsDelta, 3)]),
+      ...a.outputs.map((o) => [o.name, o.kind, o.kind === 'label' ? pct(o.agreement) : '–', formatNumber(o.maxAbsDelta, 3)]),
       ['(body outputs)', 'values', a.body.argmaxAgreement === null ? '–' : `argmax ${pct(a.body.argmaxAgreement)}`, formatNumber(a.body.maxAbsDelta, 3)],
     ],
     '  ',

@@ -111,7 +111,7 @@ ${table(['', ''], [
   ['samples per run', String(c.latency.samplesPerRun)],
   ['latency per sample (full run)', `${num(c.latency.perSampleMs)} ms`],
 ])}`);
-  const acc: string[][] = a.outputs.map((o) => [o.name, o.kind, pct(o.agreement), num(o.maxAbsDelta, 3)]);
+  const acc: string[][] = a.outputs.map((o) => [o.name, o.kind, o.kind === 'label' ? pct(o.agreement) : '', num(o.maxAbsDelta, 3)]);
   acc.push(['(body outputs)', 'values', a.body.argmaxAgreement === null ? '' : `argmax ${pct(a.body.argmaxAgreement)}`, num(a.body.maxAbsDelta, 3)]);
   let labels = '';
   if (a.labels?.task === 'classification') labels = `<p>accuracy against the labels (${esc(a.labels.from)}): reference ${pct(a.labels.reference)}, simulated ${pct(a.labels.simulated)}</p>`;
