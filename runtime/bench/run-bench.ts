@@ -7,6 +7,7 @@ import type { SealOpsBenchResult } from '../backends/seal-ops-bench';
 import { sealHeapBytes } from '../backends/seal/seal-module';
 import { benchModel, compileFixture, type BenchResult } from './bench-model';
 import { encryptableFixtures, loadBenchFixture } from './fixture-data';
+import { benchInChild } from './isolated-run';
 import { CostTable } from './measured-costs';
 import { soak, type SoakResult } from './soak';
 
@@ -21,6 +22,8 @@ export interface BenchOptions {
   readonly soak: number;
   readonly soakModel: string;
   readonly maxPredictedS: number;
+  /** Benchmark each fixture/layout in its own child process (see isolated-run.ts). */
+  readonly isolate: boolean;
   readonly log: (line: string) => void;
 }
 
@@ -66,11 +69,19 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const models = options.models ?? known;
   for (const m of models) if (!known.includes(m)) fail('BAD_ARGUMENT', `no encryptable fixture "${m}" (known: ${known.join(', ')})`);
   const costs = new CostTable(options.opsReps);
+  const childOps: Record<string, SealOpsBenchResult[]> = {};
   const results: (BenchResult | BenchFailure)[] = [];
   for (const name of models) {
     const fixture = loadBenchFixture(name);
     for (const layout of options.layouts) {
       log(`${name} (${layout})`);
+      if (options.isolate) {
+        const childArgs = ['--reps', String(options.reps), '--ops-reps', String(options.opsReps), '--max-predicted-s', String(options.maxPredictedS)];
+        const { result, ops } = await benchInChild(name, layout, childArgs, log);
+        results.push(result);
+        mergeOps(childOps, ops);
+        continue;
+      }
       try {
         const r = await benchModel(fixture, layout, { reps: options.reps, costs, maxPredictedS: options.maxPredictedS, log });
         log(r.error ? `  skipped: ${r.error}` : `  server ${r.server_ms!.toFixed(1)} ms, predicted ${r.predicted_ms.toFixed(1)} ms`);
@@ -98,11 +109,20 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, node_seal: nodeSealVersion() },
     options: { models, layouts: options.layouts, reps: options.reps, ops_reps: options.opsReps, max_predicted_s: options.maxPredictedS },
     results,
-    ops: costs.byN(),
+    ops: mergeOps(childOps, costs.byN()),
     soak: soakResult,
     memory: { peak_rss_bytes: process.resourceUsage().maxRSS * 1024, wasm_heap_bytes: await sealHeapBytes() },
     targets: checkTargets(results),
   };
+}
+
+/** Add `more`'s per-N chains to `into`, one entry per distinct chain. */
+function mergeOps(into: Record<string, SealOpsBenchResult[]>, more: Record<string, SealOpsBenchResult[]>): Record<string, SealOpsBenchResult[]> {
+  for (const [n, chains] of Object.entries(more)) {
+    const list = (into[n] ??= []);
+    for (const c of chains) if (!list.some((x) => x.coeffModulusBits.join(',') === c.coeffModulusBits.join(','))) list.push(c);
+  }
+  return into;
 }
 
 function find(results: readonly (BenchResult | BenchFailure)[], model: string, layout: Layout): BenchResult | undefined {

@@ -32,6 +32,7 @@ interface BenchCliOptions {
   soakModel: string;
   maxPredictedS: number;
   quick?: boolean;
+  inProcess?: boolean;
 }
 
 export function registerBench(program: Command): void {
@@ -46,7 +47,8 @@ export function registerBench(program: Command): void {
     .option('--soak <n>', 'evaluations in the memory soak, 0 to skip (default 2000)', positiveInt('--soak'))
     .option('--soak-model <name>', 'fixture the soak runs (vector layout)', 'sk_logreg_breast_cancer')
     .option('--max-predicted-s <s>', 'skip encrypted runs predicted to take longer than this per evaluation', Number, 120)
-    .option('--quick', `a smoke run: ${QUICK_MODELS.join(', ')} only, 2 reps, 3 op reps, 20 soak evaluations`)
+    .option('--quick', `a smoke run: ${QUICK_MODELS.join(', ')} only, 2 reps, 3 op reps, 20 soak evaluations, all in this process`)
+    .option('--in-process', 'run every model in this process instead of one child process per model and layout')
     .action(async (opts: BenchCliOptions) => {
       const quick = opts.quick === true;
       const log = (line: string) => process.stderr.write(`${line}\n`);
@@ -58,6 +60,7 @@ export function registerBench(program: Command): void {
         soak: opts.soak ?? (quick ? 20 : 2000),
         soakModel: opts.soakModel,
         maxPredictedS: opts.maxPredictedS,
+        isolate: !(quick || opts.inProcess === true),
         log,
       });
       if (opts.json) printJson(report);
