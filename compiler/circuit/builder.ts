@@ -27,6 +27,7 @@ export class CircuitBuilder {
   private readonly outputSpecs: OutputSpec[] = [];
   private readonly modswitched = new Map<string, ValueId>();
   private readonly canonical = new Map<string, ValueId>();
+  private readonly hoisted = new Map<string, ValueId>();
 
   constructor(readonly slots: number) {
     this.pool = new ConstantPool(slots);
@@ -200,6 +201,42 @@ export class CircuitBuilder {
     const m = this.op(a);
     if (m.size !== 2) throw new Error('rotation of a size-3 ciphertext');
     return this.push({ op: 'rotate', a, k: step, level: m.level, scale: 0, size: 2 }, this.scaleClass(a));
+  }
+
+  /**
+   * rot(a, k) for a value that is a rescale (possibly followed by scalar additions, negations and
+   * modswitches): the rotation is done on the unrescaled operand and the rescale (and what
+   * followed it) is repeated on the rotated copy. Key switching adds noise of fixed absolute size,
+   * so rotating at the product's scale S·q instead of S makes it ~q times smaller relative to
+   * the signal, for the price of one more rescale. Falls back to a plain rotation otherwise.
+   */
+  rotateUnrescaled(a: ValueId, k: number): ValueId {
+    const step = ((k % this.slots) + this.slots) % this.slots;
+    if (step === 0) return a;
+    const key = `${a}~${step}`;
+    const hit = this.hoisted.get(key);
+    if (hit !== undefined) return hit;
+    const replay: Op[] = [];
+    let v = a;
+    let op = this.op(v);
+    while (op.op === 'addScalar' || op.op === 'neg' || op.op === 'modswitch') {
+      replay.push(op);
+      v = op.a;
+      op = this.op(v);
+    }
+    let result: ValueId;
+    if (op.op === 'rescale' && this.size(op.a) === 2) {
+      result = this.rescale(this.rotate(op.a, step), op.target);
+      for (const r of replay.reverse()) {
+        if (r.op === 'addScalar') result = this.addScalar(result, r.value);
+        else if (r.op === 'neg') result = this.neg(result);
+        else result = this.dropTo(result, r.level);
+      }
+    } else {
+      result = this.rotate(a, step);
+    }
+    this.hoisted.set(key, result);
+    return result;
   }
 
   mulPlain(a: ValueId, values: Float64Array): ValueId {

@@ -8,8 +8,10 @@ import type { ValueId } from './ir';
  * vector layout: one sample per ciphertext, its features replicated across the slots with period
  * n' (next power of two ≥ n, zero-padded). An affine layer is a Halevi–Shoup product with
  * baby-step giant-step rotations (see bsgs-plan.ts) whose result is replicated with period m',
- * exactly what the next layer reads, so layers chain with no re-layout. Elementwise polynomials
- * act on all slots at once; padding slots carry p(0), which the next layer's zero columns ignore.
+ * exactly what the next layer reads, so layers chain with no re-layout. Every rotation works on
+ * a value before its rescale (see CircuitBuilder.rotateUnrescaled), where key-switching noise is
+ * small next to the scale. Elementwise polynomials act on all slots at once; padding slots carry
+ * p(0), which the next layer's zero columns ignore.
  */
 
 /** Replication period of a vector of length n. */
@@ -35,7 +37,7 @@ export function lowerVectorAffine(b: CircuitBuilder, x: ValueId, stage: AffineSt
   const baby = (step: number): ValueId => {
     let v = babies.get(step);
     if (v === undefined) {
-      v = b.rotate(x, step);
+      v = b.rotateUnrescaled(x, step);
       babies.set(step, v);
     }
     return v;
@@ -49,9 +51,18 @@ export function lowerVectorAffine(b: CircuitBuilder, x: ValueId, stage: AffineSt
     }
     if (products.length > 0) groups.push(b.rotate(b.sum(products), start));
   }
-  // An all-zero matrix still needs a ciphertext at the layer's level to carry the bias.
-  let y = groups.length > 0 ? b.rescale(b.sum(groups)) : b.nearZero(x);
-  for (const step of plan.foldSteps) y = b.add(y, b.rotate(y, step));
+  // Giant steps and folds rotate the unrescaled sum (scale ≈ S·Δ), where key-switching noise is
+  // negligible; one rescale then finishes the layer. An all-zero matrix still needs a ciphertext
+  // at the layer's level to carry the bias.
+  let y: ValueId;
+  if (groups.length > 0) {
+    let sum = b.sum(groups);
+    for (const step of plan.foldSteps) sum = b.add(sum, b.rotate(sum, step));
+    y = b.rescale(sum);
+  } else {
+    y = b.nearZero(x);
+    for (const step of plan.foldSteps) y = b.add(y, b.rotate(y, step));
+  }
   if (stage.bias.some((v) => v !== 0)) {
     const bias = new Float64Array(plan.rowsPadded);
     bias.set(stage.bias);

@@ -7,6 +7,9 @@ import { primeAt, type Level, type Op, type Scale } from './ir';
  * the compiler's own discipline of relinearising before rotations and products).
  */
 
+/** Largest power-of-two factor by which fresh inputs may sit above the top canonical scale. */
+export const MAX_INPUT_BOOST_BITS = 30;
+
 export interface ValueMeta {
   readonly level: Level;
   readonly scale: Scale;

@@ -1,7 +1,7 @@
 import { fail } from '../errors';
 import { isPowerOfTwo } from './constant-pool';
 import { operandsOf, type Circuit, type Op } from './ir';
-import { areClose, canonicalScales, deriveMeta, type ValueMeta } from './op-rules';
+import { areClose, canonicalScales, deriveMeta, MAX_INPUT_BOOST_BITS, type ValueMeta } from './op-rules';
 
 function bad(why: string): never {
   fail('BAD_ARTIFACT', `circuit: ${why}`);
@@ -58,7 +58,7 @@ export function checkCircuit(c: Circuit): void {
       if (!(op.scale > 0) || !areClose(derived.scale, op.scale)) {
         bad(`op ${i} (${op.op}) records scale 2^${Math.log2(op.scale)}, computes 2^${Math.log2(derived.scale)}`);
       }
-      if (op.op === 'input') canonical ??= canonicalScales(op.scale, c.primes, c.topLevel);
+      if (op.op === 'input') canonical ??= canonicalScales(canonicalTopScale(c, op.scale), c.primes, c.topLevel);
       if (op.op === 'rescale') {
         const want = canonical![op.target]!;
         if (!areClose(derived.scale, want)) {
@@ -85,4 +85,23 @@ function checkOperandsOfKind(c: Circuit, op: Op, i: number): void {
   }
   if ((op.op === 'mulScalar' || op.op === 'addScalar') && !Number.isFinite(op.value)) bad(`op ${i} (${op.op}) scalar ${op.value}`);
   if (op.op === 'rescale' && (op.target < 0 || !Number.isInteger(op.target))) bad(`op ${i} (rescale) target level ${op.target}`);
+}
+
+/**
+ * The canonical scale of the top level. Fresh inputs carry it, or (see assignScales) it times
+ * 2^b when the inputs only feed plaintext multiplies; b is the smallest boost under which every
+ * rescale lands on its target's canonical scale. Dividing by a power of two is exact, so this
+ * recovers bit for bit the top scale the compiler used. With no such b, the input's own scale is
+ * returned and the landing check reports the first miss.
+ */
+export function canonicalTopScale(c: Circuit, inputScale: number): number {
+  const primes = c.primes;
+  if (primes === null) return inputScale;
+  const rescales = c.ops.filter((op): op is Extract<Op, { op: 'rescale' }> => op.op === 'rescale');
+  for (let b = 0; b <= MAX_INPUT_BOOST_BITS; b++) {
+    const top = inputScale / 2 ** b;
+    const canonical = canonicalScales(top, primes, c.topLevel);
+    if (rescales.every((op) => areClose(op.scale, canonical[op.target]!))) return top;
+  }
+  return inputScale;
 }

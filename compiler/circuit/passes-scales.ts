@@ -1,6 +1,6 @@
 import { fail } from '../errors';
 import { operandsOf, primeAt, type Circuit, type Level, type Op, type Scale } from './ir';
-import { canonicalScales, deriveMeta, type ValueMeta } from './op-rules';
+import { canonicalScales, deriveMeta, MAX_INPUT_BOOST_BITS, type ValueMeta } from './op-rules';
 import { checkCircuit } from './passes-check';
 
 export interface ScaleOptions {
@@ -10,6 +10,25 @@ export interface ScaleOptions {
    * scale is derived from it bottom-up, where the recurrence contracts, so it does not drift.
    */
   readonly baseScale?: number;
+  /**
+   * Fresh inputs that only feed plaintext multiplies (directly or through rotations: the vector
+   * layout's first affine map) are encrypted at 2^b times the top canonical scale; their
+   * multiplies are encoded 2^b lower to land on the same scales. Rotation (key-switching) noise
+   * has a fixed absolute size, so it shrinks 2^b-fold relative to the input, while the weights'
+   * encoding error grows 2^b-fold from a much smaller start. Default: `defaultInputBoostBits`.
+   */
+  readonly inputBoostBits?: number;
+}
+
+/**
+ * Key-switching noise in the slots is ~2^(log2 N + 6..7); the rounding of a plaintext encoded at
+ * scale P costs ~2^(log2 N / 2) / P. The boost that balances them is about half the gap,
+ * (log2 N / 2 + 6) / 2, capped so the weights keep at least 24 bits of encode scale.
+ */
+export function defaultInputBoostBits(slots: number, meanPrimeBits: number): number {
+  const logN = Math.log2(2 * slots);
+  const balance = Math.round((logN / 2 + 6) / 2);
+  return Math.max(0, Math.min(balance, Math.floor(meanPrimeBits) - 24));
 }
 
 /**
@@ -41,6 +60,8 @@ export function assignScales(circuit: Circuit, primes: readonly number[], option
 
   const meanBits = primes.reduce((sum, q) => sum + Math.log2(q), 0) / Math.max(1, primes.length);
   const base = options.baseScale ?? 2 ** Math.round(meanBits);
+  const boost = plaintextOnlyInputs(shifted) ? (options.inputBoostBits ?? defaultInputBoostBits(circuit.slots, meanBits)) : 0;
+  if (!Number.isInteger(boost) || boost < 0 || boost > MAX_INPUT_BOOST_BITS) fail('BAD_ARGUMENT', `input boost ${boost} bits outside [0, ${MAX_INPUT_BOOST_BITS}]`);
   const groups = rescaleGroups(shifted);
   const order = dependencyOrder(shifted, groups);
 
@@ -51,7 +72,7 @@ export function assignScales(circuit: Circuit, primes: readonly number[], option
   const attempts: { ops: Op[]; inexact: number }[] = [];
   for (let attempt = 0; attempt < 8; attempt++) {
     const canonical = canonicalScales(stableTopScale(base * (1 + attempt / 4096), primes, topLevel), primes, topLevel);
-    const tried = scaleOps(shifted, order, groups, canonical, primes, topLevel);
+    const tried = scaleOps(shifted, order, groups, canonical, primes, topLevel, 2 ** boost);
     attempts.push(tried);
     if (tried.inexact === 0) break;
   }
@@ -77,6 +98,7 @@ function scaleOps(
   canonical: readonly Scale[],
   primes: readonly number[],
   topLevel: Level,
+  inputBoost: number,
 ): { ops: Op[]; inexact: number } {
   const ctx = { topLevel, primes };
   const metas: ValueMeta[] = new Array(shifted.length);
@@ -89,7 +111,7 @@ function scaleOps(
     let next: Op;
     switch (op.op) {
       case 'input':
-        next = { ...op, scale: canonical[topLevel]! };
+        next = { ...op, scale: canonical[topLevel]! * inputBoost };
         break;
       case 'mulPlain':
       case 'mulScalar': {
@@ -161,8 +183,6 @@ function rescaleGroups(ops: readonly Op[]): Groups {
       switch (src.op) {
         case 'mulPlain':
         case 'mulScalar':
-          if (leafGroup.has(id)) throw new Error(`plaintext multiply ${id} feeds two rescales (ops ${leafGroup.get(id)} and ${i})`);
-          leafGroup.set(id, i);
           found.push(id);
           break;
         case 'add':
@@ -180,9 +200,49 @@ function rescaleGroups(ops: readonly Op[]): Groups {
           break;
       }
     }
-    leaves.set(i, found.sort((a, b) => a - b));
+    found.sort((a, b) => a - b);
+    // A rescale of a rotated copy (CircuitBuilder.rotateUnrescaled) shares every leaf with the
+    // original rescale: same level, same target, same operand scales, so the same encode scales
+    // land both, and the copy joins the original's group.
+    const owner = found.length > 0 ? leafGroup.get(found[0]!) : undefined;
+    if (owner !== undefined) {
+      const first = ops[owner] as Extract<Op, { op: 'rescale' }>;
+      const same = first.level === op.level && first.target === op.target && sameList(leaves.get(owner)!, found);
+      if (!same) throw new Error(`plaintext multiply ${found[0]} feeds two different rescales (ops ${owner} and ${i})`);
+      return;
+    }
+    for (const id of found) {
+      const other = leafGroup.get(id);
+      if (other !== undefined) throw new Error(`plaintext multiply ${id} feeds two different rescales (ops ${other} and ${i})`);
+      leafGroup.set(id, i);
+    }
+    leaves.set(i, found);
   });
   return { leafGroup, leaves, lead };
+}
+
+/** Whether every input is read only by plaintext multiplies, directly or through rotations. */
+function plaintextOnlyInputs(ops: readonly Op[]): boolean {
+  const fromInput = new Uint8Array(ops.length);
+  let any = false;
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    if (op.op === 'input') {
+      fromInput[i] = 1;
+      any = true;
+      continue;
+    }
+    for (const a of operandsOf(op)) {
+      if (!fromInput[a]) continue;
+      if (op.op === 'rotate') fromInput[i] = 1;
+      else if (op.op !== 'mulPlain' && op.op !== 'mulScalar') return false;
+    }
+  }
+  return any;
+}
+
+function sameList(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((x, k) => x === b[k]);
 }
 
 /**

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Circuit } from '../../compiler/circuit/ir';
 import { lowerChain } from '../../compiler/circuit/lower';
 import { areClose, canonicalScales } from '../../compiler/circuit/op-rules';
-import { checkCircuit } from '../../compiler/circuit/passes-check';
+import { canonicalTopScale, checkCircuit } from '../../compiler/circuit/passes-check';
 import { assignScales } from '../../compiler/circuit/passes-scales';
 import type { AffineStage, ApproxStage, PolyStage } from '../../compiler/passes/chain';
 import { nttPrimes } from '../../compiler/params/primes';
@@ -51,7 +51,7 @@ function expectInvariants(c: Circuit): [number, number] {
   let exact = 0;
   let landings = 0;
   const primes = c.primes!;
-  const S = canonicalScales(c.ops[0]!.scale, primes, c.topLevel);
+  const S = canonicalScales(canonicalTopScale(c, c.ops[0]!.scale), primes, c.topLevel);
   for (const op of c.ops) {
     if (op.op === 'add' || op.op === 'sub') {
       const a = c.ops[op.a]!;
@@ -105,7 +105,7 @@ describe('assignScales', () => {
   it('lands every rescale exactly (bit for bit) on the canonical scale', () => {
     const lowered = lowerChain(chain(3), { layout: 'batch', slots: 8 });
     const circuit = assignScales(lowered, nttPrimes(16, 40, lowered.depth).map(Number));
-    const S = canonicalScales(circuit.ops[0]!.scale, circuit.primes!, circuit.topLevel);
+    const S = canonicalScales(canonicalTopScale(circuit, circuit.ops[0]!.scale), circuit.primes!, circuit.topLevel);
     for (const op of circuit.ops) if (op.op === 'rescale') expect(op.scale).toBe(S[op.target]);
   });
 

@@ -1,0 +1,73 @@
+/**
+ * Encrypted vs simulated precision, per fixture and layout: compiles each encryptable fixture,
+ * runs a few test rows through SEAL (client encrypts, server evaluates, client decrypts and
+ * rounds) and through the float64 simulation of the same circuit, and prints the largest
+ * |FHE − sim| over the body outputs against the precision the compiler promises
+ * (2^−expectedPrecisionBits), plus agreement of the epilogue's label outputs.
+ *
+ *   npx tsx scripts/fhe-precision.ts [--rows 3] [--layout vector|batch] [fixture ...]
+ */
+import { parseArgs } from 'node:util';
+import type { Layout } from '../compiler/circuit/ir';
+import { compileModel } from '../compiler/pipeline/compile';
+import { toCompiledModel } from '../compiler/pipeline/compiled-model';
+import { rowOutputs } from '../runtime/outputs';
+import { runCompiled, simulateBackend } from '../runtime/run-compiled';
+import { fheBackend } from '../runtime/run-encrypted';
+import { inputTensor, listFixtures, loadFixture } from '../test/helpers/fixtures';
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { rows: { type: 'string', default: '3' }, layout: { type: 'string' } },
+});
+const rows = Number(values.rows);
+const layouts: Layout[] = values.layout ? [values.layout as Layout] : ['vector', 'batch'];
+const names = positionals.length > 0 ? positionals : listFixtures().filter((n) => !n.includes('tree'));
+
+console.log('fixture | layout | N | depth | scale bits | rotations | max |FHE−sim| | promised 2^-p | ratio | labels FHE=sim | evaluate ms/run');
+let worst = 0;
+for (const name of names) {
+  const f = loadFixture(name);
+  for (const layout of layouts) {
+    const options = { calibration: inputTensor(f.data, f.data.calibration), layout };
+    const model = toCompiledModel(compileModel(f.modelPath, options), options, 'precision');
+    const p = model.parameters;
+    const input = inputTensor(f.data, f.data.test_inputs.slice(0, rows));
+    const fhe = fheBackend(model);
+    const encrypted = await runCompiled(model, input, fhe.backend);
+    const simulated = await runCompiled(model, input, simulateBackend(model));
+    let maxErr = 0;
+    encrypted.bodyOutputs.forEach((row, s) => row.forEach((v, i) => (maxErr = Math.max(maxErr, Math.abs(v - simulated.bodyOutputs[s]![i]!)))));
+    const promised = 2 ** -p.expectedPrecisionBits;
+    const labelNames = f.data.compare.filter((c) => c.kind === 'exact').map((c) => c.output);
+    const outNames = model.outputs.map((o) => o.name);
+    const fo = rowOutputs(encrypted.values, outNames, rows);
+    const so = rowOutputs(simulated.values, outNames, rows);
+    let agree = 0;
+    let total = 0;
+    for (const l of labelNames) {
+      fo[l]!.forEach((v, i) => {
+        total++;
+        if (JSON.stringify(v) === JSON.stringify(so[l]![i])) agree++;
+      });
+    }
+    const run = fhe.lastRun()!;
+    worst = Math.max(worst, maxErr / promised);
+    console.log(
+      [
+        name,
+        layout,
+        p.polyModulusDegree,
+        model.circuit.depth,
+        p.scaleBits,
+        model.circuit.ops.filter((o) => o.op === 'rotate').length,
+        maxErr.toExponential(2),
+        `2^-${p.expectedPrecisionBits} = ${promised.toExponential(2)}`,
+        (maxErr / promised).toFixed(2),
+        total === 0 ? 'n/a (regression)' : `${agree}/${total}`,
+        (run.timings.evaluate_ms / run.evaluations).toFixed(0),
+      ].join(' | '),
+    );
+  }
+}
+console.log(`worst max|FHE−sim| / promised: ${worst.toFixed(2)} (must stay below 1)`);
