@@ -2,7 +2,7 @@ import { countOps, type LatencyEstimate } from '../circuit/count';
 import type { Circuit } from '../circuit/ir';
 import type { CkksParameters } from '../params/types';
 import { ACTIVATION_FNS } from '../approx/activations';
-import type { QuantizationSummary, StageQuantization } from '../quantize/quantize-chain';
+import type { QuantizationSummary, StageQuantization } from '../quantize/summary';
 import type { JsonAt } from './json-read';
 import { canonicalJson, type JsonValue } from './json-text';
 import { plainJson } from './plain-json';

@@ -4,7 +4,7 @@ import type { Node, ValueInfo } from '../graph/graph';
 import type { DType, Tensor } from '../graph/tensor';
 import type { CkksParameters } from '../params/types';
 import type { ActivationFn } from '../passes/chain';
-import type { QuantizationSummary } from '../quantize/quantize-chain';
+import type { QuantizationSummary } from '../quantize/summary';
 import type { JsonObject } from './json-text';
 
 /**

@@ -2,11 +2,14 @@
  * The passes in order: an imported graph → client prologue, encrypted chain, client epilogue.
  *   constant folding → dead-code removal → BatchNormalization folding → LinearClassifier/Regressor expansion →
  *   symbolic trace (affine maps composed per value, activations as heads) → split → merge.
+ * prepareGraph runs the rewrites up to the expansion, splitPrepared the rest, so a caller can
+ * change the layers' weights in between (weight quantization does).
  * Anything that cannot be reduced is refused with NOT_ENCRYPTABLE naming the node.
  */
 import type { Graph, Node } from '../graph/graph';
 import type { Tensor } from '../graph/tensor';
 import type { SplitModel } from './chain';
+import type { SourceTable } from './node-sources';
 import { foldConstants } from './constant-fold';
 import { removeDeadNodes } from './dead-code';
 import { expandLinearMl } from './expand-linear-ml';
@@ -23,13 +26,33 @@ export interface Lowering {
   readonly foldedBatchNorms: readonly string[];
 }
 
-export function lowerGraph(original: Graph): Lowering {
+/**
+ * The graph after the rewriting passes and before the symbolic trace: every layer's effective
+ * weights (BatchNormalization folded in, linear ml operators as Gemm) are initializers read by
+ * Gemm, MatMul or Conv nodes. Weight quantization works on this form, before the trace merges
+ * layers with their preprocessing.
+ */
+export interface PreparedGraph {
+  readonly graph: Graph;
+  /** Original ONNX node labels per rewritten node, for reports. */
+  readonly sources: SourceTable;
+  /** Nodes made by the passes that the client runs (see expandLinearMl). */
+  readonly clientNodes: ReadonlySet<Node>;
+  readonly foldedBatchNorms: readonly string[];
+}
+
+export function prepareGraph(original: Graph): PreparedGraph {
   const folded = removeDeadNodes(foldConstants(original));
   const bn = foldBatchNorm(folded);
   const expanded = expandLinearMl(bn.graph, bn.sources);
-  const graph = expanded.graph;
-  const trace = traceGraph(graph, expanded.sources);
-  const cut = chooseCut(graph, trace, expanded.clientNodes);
+  return { graph: expanded.graph, sources: expanded.sources, clientNodes: expanded.clientNodes, foldedBatchNorms: bn.folded };
+}
+
+/** Trace, split and merge a prepared graph (its initializers may have been rewritten since). */
+export function splitPrepared(prepared: PreparedGraph): Lowering {
+  const { graph } = prepared;
+  const trace = traceGraph(graph, prepared.sources);
+  const cut = chooseCut(graph, trace, prepared.clientNodes);
   const outType = graph.valueTypes.get(cut.bodyOutput);
   const split: SplitModel = {
     inputName: trace.inputName,
@@ -46,7 +69,11 @@ export function lowerGraph(original: Graph): Lowering {
     opsets: graph.opsets,
     constants: constantsRead([...trace.prologue, ...cut.epilogue], graph.initializers),
   };
-  return { split, graph, foldedBatchNorms: bn.folded };
+  return { split, graph, foldedBatchNorms: prepared.foldedBatchNorms };
+}
+
+export function lowerGraph(original: Graph): Lowering {
+  return splitPrepared(prepareGraph(original));
 }
 
 /** The SplitModel of a graph; see lowerGraph. */

@@ -1,8 +1,9 @@
 /**
  * The compiler end to end, in memory:
- *   import → passes (prologue / chain / epilogue) → optional weight quantization → calibrate
- *   activation ranges on the calibration rows (prologue applied) → widen by the margin → fit each
- *   activation → fold the range normalisation into the preceding affine map → lower per layout →
+ *   import → passes (prologue / chain / epilogue), with the layers' weights optionally quantized
+ *   before the trace merges them with preprocessing → calibrate activation ranges on the
+ *   calibration rows (prologue applied) → widen by the margin → fit each activation → fold the
+ *   range normalisation into the preceding affine map → lower per layout →
  *   parameters from the circuit (depth, slots, rotations; first prime sized by the largest value
  *   seen anywhere in the approximated chain on the calibration rows) → exact scales → counts and
  *   cost.
@@ -26,13 +27,13 @@ import type { Graph } from '../graph/graph';
 import type { NumericTensor } from '../graph/tensor';
 import { importModel } from '../onnx/import';
 import type { ApproxStage, SplitModel } from '../passes/chain';
-import { lowerGraph } from '../passes/lower-to-chain';
 import { runPrologue } from '../passes/run-split';
 import { outputBitsForMagnitude } from '../params/select';
-import { quantizeChain, type QuantizationSummary } from '../quantize/quantize-chain';
+import type { QuantizationSummary } from '../quantize/summary';
 import { approxChainStats, type PolyExcursion } from './approx-chain-stats';
 import { approximateChain, type ApproximationOptions, type FittedActivation } from './approximate-chain';
 import { buildLayout, type LayoutBuild } from './build-layout';
+import { lowerModel } from './exact-chain';
 
 export type LayoutRequest = Layout | 'auto';
 
@@ -43,7 +44,7 @@ export interface CompileOptions extends ApproximationOptions {
    */
   readonly calibration: NumericTensor | ((graph: Graph) => NumericTensor);
   readonly layout?: LayoutRequest;
-  /** Symmetric per-channel weight quantization to this many bits. */
+  /** Symmetric per-channel quantization of the layers' weights to this many bits. */
   readonly nBits?: number;
   /** Force the CKKS scale (bits); otherwise the parameter policy picks it. */
   readonly scaleBits?: number;
@@ -72,6 +73,7 @@ export type ModelBytes = string | { readonly bytes: Uint8Array; readonly file: s
 
 export interface Compilation {
   readonly source: ModelSource;
+  /** The split model; its body is the exact chain the circuit approximates (weights quantized when asked). */
   readonly split: SplitModel;
   /** The encrypted chain after quantization, approximation and normalisation folding. */
   readonly stages: readonly ApproxStage[];
@@ -98,24 +100,17 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   progress('import');
   const { graph, source } = importSource(model);
   progress('passes');
-  const { split } = lowerGraph(graph);
-
-  let body = split.body;
-  let quantization: QuantizationSummary | null = null;
-  if (options.nBits !== undefined) {
-    progress('quantize');
-    const q = quantizeChain(body, { bits: options.nBits, perChannel: true });
-    body = q.stages;
-    quantization = q.summary;
-  }
-  const quantizedSplit: SplitModel = { ...split, body };
+  if (options.nBits !== undefined) progress('quantize');
+  const lowered = lowerModel(graph, options.nBits);
+  const quantization = lowered.quantization;
 
   progress('calibrate');
   const calibrationInput = typeof options.calibration === 'function' ? options.calibration(graph) : options.calibration;
-  const rows = runPrologue(quantizedSplit, calibrationInput);
-  const calibrated = calibrateStages(body, rows);
+  const rows = runPrologue(lowered.split, calibrationInput);
+  const exactSplit = lowered.split;
+  const calibrated = calibrateStages(exactSplit.body, rows);
   progress('approximate');
-  const { stages, approximations } = approximateChain(body, calibrated, options);
+  const { stages, approximations } = approximateChain(exactSplit.body, calibrated, options);
   const stats = approxChainStats(stages, rows);
   if (!Number.isFinite(stats.maxAbs)) fail('BAD_DATA', 'the calibration rows drive the approximated chain to a non-finite value');
   const outputBits = outputBitsForMagnitude(stats.maxAbs);
@@ -144,7 +139,7 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   const build = candidates.reduce((a, b) => (b.latency.totalMs < a.latency.totalMs ? b : a));
   return {
     source,
-    split: quantizedSplit,
+    split: exactSplit,
     stages,
     approximations,
     quantization,

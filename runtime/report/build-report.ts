@@ -13,9 +13,8 @@ import { fail } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import { importModel } from '../../compiler/onnx/import';
 import type { SplitModel, Stage } from '../../compiler/passes/chain';
-import { lowerGraph } from '../../compiler/passes/lower-to-chain';
 import { runBody, runPrologue } from '../../compiler/passes/run-split';
-import { quantizeChain } from '../../compiler/quantize/quantize-chain';
+import { lowerModel } from '../../compiler/pipeline/exact-chain';
 import { batchTensor, loadRows } from '../data/load-rows';
 import { rowSpecOf } from '../data/row-spec';
 import { predictReference } from '../predict-reference';
@@ -101,10 +100,9 @@ function sourceGraph(model: CompiledModel, request: ReportRequest): Graph {
   return importModel(bytes, path);
 }
 
-/** The exact chain the circuit approximates (quantized as it was compiled, when it was). */
-function exactBody(split: SplitModel, model: CompiledModel): readonly Stage[] {
-  const q = model.quantization;
-  return q ? quantizeChain(split.body, { bits: q.bits, perChannel: q.perChannel }).stages : split.body;
+/** The split whose body is the exact chain the circuit approximates (weights quantized as compiled). */
+function exactSplit(graph: Graph, model: CompiledModel): SplitModel {
+  return lowerModel(graph, model.quantization?.bits).split;
 }
 
 function stageLabel(s: Stage): string {
@@ -114,8 +112,8 @@ function stageLabel(s: Stage): string {
 export async function buildReport(request: ReportRequest): Promise<Report> {
   const model = readCompiledModel(request.compiledDir);
   const graph = sourceGraph(model, request);
-  const split = lowerGraph(graph).split;
-  const body = exactBody(split, model);
+  const split = exactSplit(graph, model);
+  const body = split.body;
   const activations = body.flatMap((s, i) => (s.kind === 'activation' ? [i] : []));
   if (activations.length !== model.approximations.length) {
     fail('BAD_ARTIFACT', `the source model has ${activations.length} activations, the compiled model ${model.approximations.length}: compiled by another version?`);

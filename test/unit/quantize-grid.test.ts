@@ -1,7 +1,12 @@
+/**
+ * The quantization grid on one weight tensor: per-channel and per-tensor steps, the error bound,
+ * idempotence, symmetry, sparsity and refusals. Matrices here are [channels × weights per channel]
+ * (the layout of a Gemm with transB = 1); quantize-weights.test.ts covers the other layouts.
+ */
 import { describe, expect, it } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
-import type { AffineStage, PolyStage } from '../../compiler/passes/chain';
-import { quantizeChain } from '../../compiler/quantize/quantize-chain';
+import type { AffineStage } from '../../compiler/passes/chain';
+import { quantizeValues, type QuantizeOptions } from '../../compiler/quantize/grid';
 
 /** Deterministic pseudo-random weights (LCG) so failures reproduce. */
 function seeded(seed: number): () => number {
@@ -19,17 +24,14 @@ function affine(outSize: number, inSize: number, seed: number, spread = 1): Affi
   return { kind: 'affine', sources: [`fc${seed}`], inSize, outSize, weights, bias };
 }
 
-const poly: PolyStage = {
-  kind: 'poly',
-  sources: ['relu1'],
-  fn: 'relu',
-  size: 6,
-  range: [-4, 4],
-  method: 'chebyshev',
-  chebyshev: Float64Array.of(0.5, 0.5, 0.1),
-  degree: 2,
-  maxError: 0.1,
-};
+/** A matrix quantized with its rows as channels, in the shape the old chain-level tests used. */
+function quantizeRows(stages: readonly AffineStage[], options: QuantizeOptions) {
+  const results = stages.map((s) => quantizeValues(s.weights, { channels: s.outSize, inner: s.inSize }, options, s.sources.join(', ')));
+  return {
+    stages: stages.map((s, k) => ({ ...s, weights: results[k]!.values })),
+    summary: { stages: results.map((r, k) => ({ ...r, bits: options.bits, zeroFraction: r.zeros / stages[k]!.weights.length })) },
+  };
+}
 
 function rowMax(stage: AffineStage, row: number): number {
   let m = 0;
@@ -37,12 +39,12 @@ function rowMax(stage: AffineStage, row: number): number {
   return m;
 }
 
-describe('quantizeChain', () => {
-  it('keeps every weight within half a step of its row grid, on that grid, biases untouched', () => {
+describe('quantizeValues', () => {
+  it('keeps every weight within half a step of its row grid, on that grid', () => {
     for (const bits of [2, 3, 4, 8, 12, 16]) {
       const stage = affine(6, 10, bits);
-      const { stages, summary } = quantizeChain([stage], { bits, perChannel: true });
-      const q = stages[0] as AffineStage;
+      const { stages, summary } = quantizeRows([stage], { bits, perChannel: true });
+      const q = stages[0]!;
       const levels = 2 ** (bits - 1) - 1;
       let worst = 0;
       for (let r = 0; r < stage.outSize; r++) {
@@ -57,7 +59,6 @@ describe('quantizeChain', () => {
           worst = Math.max(worst, err);
         }
       }
-      expect(q.bias).toEqual(stage.bias);
       expect(summary.stages[0]!.maxAbsError).toBe(worst);
       expect(summary.stages[0]!.bits).toBe(bits);
     }
@@ -65,9 +66,9 @@ describe('quantizeChain', () => {
 
   it('uses 2^(bits-1) - 1 levels per row: a 2-bit row has only -s, 0, s', () => {
     const stage: AffineStage = { kind: 'affine', sources: ['w'], inSize: 4, outSize: 1, weights: Float64Array.of(1, 0.4, -0.6, -1), bias: Float64Array.of(0) };
-    const q = quantizeChain([stage], { bits: 2, perChannel: true }).stages[0] as AffineStage;
+    const q = quantizeRows([stage], { bits: 2, perChannel: true }).stages[0]!;
     expect([...q.weights]).toEqual([1, 0, -1, -1]);
-    const q3 = quantizeChain([stage], { bits: 3, perChannel: true }).stages[0] as AffineStage;
+    const q3 = quantizeRows([stage], { bits: 3, perChannel: true }).stages[0]!;
     // 3 bits: step 1/3, so 0.4 → 1/3 and -0.6 → -2/3
     expect(q3.weights[1]).toBeCloseTo(1 / 3, 15);
     expect(q3.weights[2]).toBeCloseTo(-2 / 3, 15);
@@ -78,9 +79,9 @@ describe('quantizeChain', () => {
       for (const perChannel of [true, false]) {
         for (let seed = 0; seed < 20; seed++) {
           const stage = affine(7, 9, 100 * bits + seed, 10 ** (seed / 2 - 5));
-          const once = quantizeChain([stage], { bits, perChannel });
-          const twice = quantizeChain(once.stages, { bits, perChannel });
-          expect((twice.stages[0] as AffineStage).weights).toEqual((once.stages[0] as AffineStage).weights);
+          const once = quantizeRows([stage], { bits, perChannel });
+          const twice = quantizeRows(once.stages, { bits, perChannel });
+          expect(twice.stages[0]!.weights).toEqual(once.stages[0]!.weights);
           expect(twice.summary.stages[0]!.maxAbsError).toBe(0);
         }
       }
@@ -97,16 +98,16 @@ describe('quantizeChain', () => {
       weights: Float64Array.of(0.01, -0.02, 0.03, 2, -1, 0.5),
       bias: Float64Array.of(1, 2),
     };
-    const tensor = quantizeChain([stage], { bits: 4, perChannel: false });
-    const channel = quantizeChain([stage], { bits: 4, perChannel: true });
-    const qt = (tensor.stages[0] as AffineStage).weights;
+    const tensor = quantizeRows([stage], { bits: 4, perChannel: false });
+    const channel = quantizeRows([stage], { bits: 4, perChannel: true });
+    const qt = tensor.stages[0]!.weights;
     expect([...qt.subarray(0, 3)]).toEqual([0, 0, 0]);
     expect(tensor.summary.stages[0]!.zeroFraction).toBe(3 / 6);
     expect(tensor.summary.stages[0]!.maxScale).toBeCloseTo(2 / 7, 15);
     for (const w of qt) expect(Math.abs(Math.round(w / (2 / 7)) - w / (2 / 7))).toBeLessThan(1e-9);
-    expect((channel.stages[0] as AffineStage).weights[2]).toBeCloseTo(0.03, 15);
+    expect(channel.stages[0]!.weights[2]).toBeCloseTo(0.03, 15);
     expect(channel.summary.stages[0]!.zeroFraction).toBe(0);
-    const qc = (channel.stages[0] as AffineStage).weights;
+    const qc = channel.stages[0]!.weights;
     const rowError = (w: Float64Array): number => Math.max(...[0, 1, 2].map((j) => Math.abs(w[j]! - stage.weights[j]!)));
     expect(rowError(qc)).toBeLessThan(rowError(qt) / 10);
   });
@@ -114,15 +115,15 @@ describe('quantizeChain', () => {
   it('is symmetric: negated weights quantize to the negated grid values, ties away from zero', () => {
     const stage: AffineStage = { kind: 'affine', sources: ['fc'], inSize: 3, outSize: 1, weights: Float64Array.of(2, -1, 1), bias: Float64Array.of(0) };
     const negated = { ...stage, weights: stage.weights.map((w) => -w) };
-    const q = (quantizeChain([stage], { bits: 4, perChannel: true }).stages[0] as AffineStage).weights;
-    const qn = (quantizeChain([negated], { bits: 4, perChannel: true }).stages[0] as AffineStage).weights;
+    const q = quantizeRows([stage], { bits: 4, perChannel: true }).stages[0]!.weights;
+    const qn = quantizeRows([negated], { bits: 4, perChannel: true }).stages[0]!.weights;
     expect([...qn]).toEqual([...q].map((w) => -w));
     // step 2/7: ±1 is ±3.5 steps, rounded away from zero to ±4 steps
     expect(q[1]).toBe(-4 * (2 / 7));
     expect(q[2]).toBe(4 * (2 / 7));
   });
 
-  it('reports sparsity, keeps all-zero rows zero, passes other stages through', () => {
+  it('reports sparsity and keeps all-zero rows zero', () => {
     const stage: AffineStage = {
       kind: 'affine',
       sources: ['fc'],
@@ -131,12 +132,10 @@ describe('quantizeChain', () => {
       weights: Float64Array.of(0, 0, 0, 0, 1, 0.01, -0.01, 0.5),
       bias: Float64Array.of(0, 0),
     };
-    const { stages, summary } = quantizeChain([stage, poly, stage], { bits: 4, perChannel: true });
-    expect(stages[1]).toBe(poly);
-    const q = stages[0] as AffineStage;
+    const { stages, summary } = quantizeRows([stage], { bits: 4, perChannel: true });
+    const q = stages[0]!;
     expect([...q.weights]).toEqual([0, 0, 0, 0, 1, 0, 0, 4 / 7]);
     expect(Object.is(q.weights[5], -0) || Object.is(q.weights[6], -0)).toBe(false);
-    expect(summary.stages.map((s) => s.stage)).toEqual([0, 2]);
     expect(summary.stages[0]!.zeroFraction).toBe(6 / 8);
     expect(stage.weights[5]).toBe(0.01); // input not mutated
   });
@@ -145,7 +144,7 @@ describe('quantizeChain', () => {
     for (const bits of [0, 1, 17, 32, 2.5, Number.NaN]) {
       let caught: unknown;
       try {
-        quantizeChain([affine(2, 2, 1)], { bits, perChannel: true });
+        quantizeRows([affine(2, 2, 1)], { bits, perChannel: true });
       } catch (e) {
         caught = e;
       }
@@ -159,6 +158,6 @@ describe('quantizeChain', () => {
     const stage = affine(2, 3, 9);
     const weights = Float64Array.from(stage.weights);
     weights[4] = Number.NaN;
-    expect(() => quantizeChain([{ ...stage, weights }], { bits: 8, perChannel: true })).toThrow(/fc9: weight \[1, 1\] is NaN/);
+    expect(() => quantizeRows([{ ...stage, weights }], { bits: 8, perChannel: true })).toThrow(/fc9: weight 4 is NaN/);
   });
 });
