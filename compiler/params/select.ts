@@ -17,27 +17,36 @@ import type { CkksParameters, ParameterRequest } from './types';
  * Scale: at each N, the largest scale in [minScale(N), max(40, minScale(N))] whose chain fits,
  * also kept so that q0 = scale + outputBits ≤ 60 bits. 40 bits is the preferred ceiling (SEAL's
  * examples; plenty for ML outputs); going lower is what lets a small N hold a deep circuit.
- * minScale(N) = max(20, precisionBits + noiseBits(N)), where noiseBits(N) = log2(N) + 2 is a
- * heuristic for the bits CKKS noise eats after a few rescales (fresh error ~√N·σ, rescale
- * rounding ~√(N·h/12) with h ≈ 2N/3 secret weight, plus a little growth). A forced scaleBits
- * bypasses the policy; `expectedPrecisionBits` then says what it leaves.
+ * minScale(N) = max(20, precisionBits + noiseBits(N, depth)), where noiseBits is what CKKS noise
+ * eats below the scale: log2(N) + 2 for fresh encryption and rescale rounding (fresh error
+ * ~√N·σ, rescale rounding ~√(N·h/12) with h ≈ 2N/3 secret weight), plus a term for
+ * growth through the circuit: key switching, and polynomial activations that amplify the error
+ * of their input by up to |p'|, ⌈3·log2(depth)⌉. Measured with real SEAL (scripts/fhe-precision.ts, 2 rows per
+ * fixture, vector layout, where rotations make it worst, before the rotate-before-rescale lowering
+ * for deeper layers landed): depth 1 at N = 4096 loses 12–15.1 bits below the scale (allowance
+ * 14); depth 7 at N = 16384, 40-bit scale, 19.2–23.7 bits (allowance 25); depth 13 at
+ * N = 16384, 28-bit scale, 23.3 bits (allowance 28). The old floor
+ * (log2 N + 2, no depth term) let that depth-13 MLP run at 2^28 with errors of 4e-2 on its
+ * logits against a promised 2^-12. A forced scaleBits bypasses the policy; `expectedPrecisionBits`
+ * then says what it leaves.
  */
 export const PREFERRED_SCALE_BITS = 40;
 export const MIN_SCALE_BITS = 20;
 export const DEFAULT_OUTPUT_BITS = 20;
 export const DEFAULT_PRECISION_BITS = 10;
 
-export function noiseBits(polyModulusDegree: number): number {
-  return Math.log2(polyModulusDegree) + 2;
+export function noiseBits(polyModulusDegree: number, depth: number): number {
+  return Math.log2(polyModulusDegree) + 2 + Math.ceil(3 * Math.log2(Math.max(1, depth)));
 }
 
-export function minScaleBits(polyModulusDegree: number, precisionBits: number): number {
-  return Math.max(MIN_SCALE_BITS, Math.ceil(precisionBits + noiseBits(polyModulusDegree)));
+/** `depth` 0 leaves out the growth term: the fallback floor when no chain meets the full one. */
+export function minScaleBits(polyModulusDegree: number, precisionBits: number, depth: number): number {
+  return Math.max(MIN_SCALE_BITS, Math.ceil(precisionBits + noiseBits(polyModulusDegree, depth)));
 }
 
 /** Scale sizes the policy would try at N, best (largest) first; empty when none can work. */
-export function scaleCandidates(polyModulusDegree: number, outputBits: number, precisionBits: number): number[] {
-  const lo = minScaleBits(polyModulusDegree, precisionBits);
+export function scaleCandidates(polyModulusDegree: number, outputBits: number, precisionBits: number, depth: number): number[] {
+  const lo = minScaleBits(polyModulusDegree, precisionBits, depth);
   const hi = Math.min(Math.max(PREFERRED_SCALE_BITS, lo), MAX_PRIME_BITS - outputBits);
   const out: number[] = [];
   for (let s = hi; s >= lo; s--) out.push(s);
@@ -101,7 +110,7 @@ function build(
     slots,
     rotationSteps: steps,
     galoisElements: steps.map((s) => galoisElement(s, polyModulusDegree)),
-    expectedPrecisionBits: Math.max(0, Math.floor(scaleBits - noiseBits(polyModulusDegree))),
+    expectedPrecisionBits: Math.max(0, Math.floor(scaleBits - noiseBits(polyModulusDegree, depth))),
   };
 }
 
@@ -132,15 +141,20 @@ export function selectParameters(request: ParameterRequest): CkksParameters {
   const degrees = request.preferN !== undefined ? [request.preferN] : POLY_MODULUS_DEGREES;
 
   let largestSlotFit: number | undefined;
-  for (const n of degrees) {
-    if (n / 2 < slotsNeeded) continue;
-    largestSlotFit = n;
-    const bound = maxBitCount(n)!;
-    const scales = forcedScale !== undefined ? [forcedScale] : scaleCandidates(n, outputBits, precisionBits);
-    for (const scaleBits of scales) {
-      const bits = chainBits(scaleBits, outputBits, depth);
-      if (sum(bits) <= bound && chainAvailable(n, bits)) {
-        return build(n, bits, scaleBits, outputBits, depth, request.rotationSteps ?? []);
+  // First with the floor that keeps `precisionBits` through the circuit's growth; when no N holds
+  // that, with the bare floor, so deep circuits still compile and `expectedPrecisionBits` (which
+  // always counts the growth) says honestly how much precision they keep.
+  for (const growthDepth of forcedScale !== undefined ? [depth] : [depth, 0]) {
+    for (const n of degrees) {
+      if (n / 2 < slotsNeeded) continue;
+      largestSlotFit = n;
+      const bound = maxBitCount(n)!;
+      const scales = forcedScale !== undefined ? [forcedScale] : scaleCandidates(n, outputBits, precisionBits, growthDepth);
+      for (const scaleBits of scales) {
+        const bits = chainBits(scaleBits, outputBits, depth);
+        if (sum(bits) <= bound && chainAvailable(n, bits)) {
+          return build(n, bits, scaleBits, outputBits, depth, request.rotationSteps ?? []);
+        }
       }
     }
   }
@@ -168,7 +182,7 @@ function refuse(
   const n = largestSlotFit;
   const bound = maxBitCount(n)!;
   const forced = request.scaleBits !== undefined;
-  const scale = forced ? request.scaleBits! : minScaleBits(n, precisionBits);
+  const scale = forced ? request.scaleBits! : minScaleBits(n, precisionBits, 0);
   if (!forced && scale + outputBits > MAX_PRIME_BITS) {
     fail(
       'PARAMS',
