@@ -80,11 +80,12 @@ export function approximationToJson(a: Approximation): JsonValue {
     degree: a.degree,
     maxError: a.maxError,
     chebyshev: Array.from(a.chebyshev),
+    ...(a.unitBounds ? { unitBounds: Array.from(a.unitBounds) } : {}),
   };
 }
 
 export function approximationFromJson(at: JsonAt): Approximation {
-  at.object(['stage', 'sources', 'fn', 'range', 'method', 'degree', 'maxError', 'chebyshev']);
+  at.object(['stage', 'sources', 'fn', 'range', 'method', 'degree', 'maxError', 'chebyshev'], ['unitBounds']);
   const degree = at.field('degree').integer(0);
   const chebyshev = Float64Array.from(
     at
@@ -104,6 +105,16 @@ export function approximationFromJson(at: JsonAt): Approximation {
     degree,
     maxError,
     chebyshev,
+    ...(at.has('unitBounds')
+      ? {
+          unitBounds: Float64Array.from(
+            at
+              .field('unitBounds')
+              .items()
+              .map((x) => x.numberIn(Number.MIN_VALUE, Number.MAX_VALUE)),
+          ),
+        }
+      : {}),
   };
 }
 

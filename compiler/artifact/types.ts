@@ -74,6 +74,11 @@ export interface Approximation {
   readonly maxError: number;
   /** Coefficients in the Chebyshev basis T_0..T_d of t ∈ [-1, 1]. */
   readonly chebyshev: Float64Array;
+  /**
+   * A ReLU fitted per unit: unit i's input was divided by unitBounds[i] (folded into the affine
+   * maps around it), so `range` is [−1, 1] for every unit. Absent: one range for the layer.
+   */
+  readonly unitBounds?: Float64Array;
 }
 
 /** Input range seen for one activation on the calibration rows. */

@@ -2,8 +2,9 @@
  * The compiler end to end, in memory:
  *   import → passes (prologue / chain / epilogue), with the layers' weights optionally quantized
  *   before the trace merges them with preprocessing → calibrate activation ranges on the
- *   calibration rows (prologue applied) → widen by the margin → fit each activation → fold the
- *   range normalisation into the preceding affine map → lower per layout →
+ *   calibration rows (prologue applied) → rescale each ReLU's units to a common range (per-unit
+ *   bounds folded into the neighbouring affine maps) → widen the other ranges by the margin → fit
+ *   each activation → fold the range normalisation into the preceding affine map → lower per layout →
  *   parameters from the circuit (depth, slots, rotations; first prime sized by the largest value
  *   seen anywhere in the approximated chain on the calibration rows) → exact scales → counts and
  *   cost.
@@ -30,10 +31,13 @@ import type { ApproxStage, SplitModel } from '../passes/chain';
 import { runPrologue } from '../passes/run-split';
 import { outputBitsForMagnitude } from '../params/select';
 import type { QuantizationSummary } from '../quantize/summary';
+import { DEFAULT_MARGIN } from '../approx/fit';
 import { approxChainStats, type PolyExcursion } from './approx-chain-stats';
 import { approximateChain, type ApproximationOptions, type FittedActivation } from './approximate-chain';
 import { buildLayout, type LayoutBuild } from './build-layout';
+import { correctPolynomialBias } from './bias-correction';
 import { lowerModel } from './exact-chain';
+import { reluUnitBounds, scaleUnits } from './unit-scaling';
 
 export type LayoutRequest = Layout | 'auto';
 
@@ -46,6 +50,13 @@ export interface CompileOptions extends ApproximationOptions {
   readonly layout?: LayoutRequest;
   /** Symmetric per-channel quantization of the layers' weights to this many bits. */
   readonly nBits?: number;
+  /**
+   * Rescale each ReLU unit to its own calibrated range (default true; see unit-scaling). False
+   * fits every activation on one range per layer.
+   */
+  readonly perUnitRanges?: boolean;
+  /** Fold each activation's mean polynomial error on the calibration rows out of the next bias (default true; see bias-correction). */
+  readonly biasCorrection?: boolean;
   /** Force the CKKS scale (bits); otherwise the parameter policy picks it. */
   readonly scaleBits?: number;
   /** Fractional bits the outputs must keep above CKKS noise (parameter policy default otherwise). */
@@ -73,12 +84,13 @@ export type ModelBytes = string | { readonly bytes: Uint8Array; readonly file: s
 
 export interface Compilation {
   readonly source: ModelSource;
-  /** The split model; its body is the exact chain the circuit approximates (weights quantized when asked). */
+  /** The split model; its body is the exact chain the circuit approximates (quantized, ReLU units rescaled). */
   readonly split: SplitModel;
   /** The encrypted chain after quantization, approximation and normalisation folding. */
   readonly stages: readonly ApproxStage[];
   readonly approximations: readonly FittedActivation[];
   readonly quantization: QuantizationSummary | null;
+  /** Activation inputs on the calibration rows, in the rescaled chain (`split.body`). */
   readonly calibration: Calibration;
   /** The approximated chain on the calibration rows. */
   readonly calibrationStats: {
@@ -107,10 +119,16 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   progress('calibrate');
   const calibrationInput = typeof options.calibration === 'function' ? options.calibration(graph) : options.calibration;
   const rows = runPrologue(lowered.split, calibrationInput);
-  const exactSplit = lowered.split;
-  const calibrated = calibrateStages(exactSplit.body, rows);
+  const unscaled = calibrateStages(lowered.split.body, rows);
+  const unitBounds = options.perUnitRanges === false ? new Map<number, Float64Array>() : reluUnitBounds(lowered.split.body, unscaled, options.margin ?? DEFAULT_MARGIN);
+  const body = scaleUnits(lowered.split.body, unitBounds);
+  // The rescaled chain computes the same function; its activations see the rescaled inputs.
+  const calibrated = unitBounds.size > 0 ? calibrateStages(body, rows) : unscaled;
+  const exactSplit: SplitModel = { ...lowered.split, body };
   progress('approximate');
-  const { stages, approximations } = approximateChain(exactSplit.body, calibrated, options);
+  const approximated = approximateChain(body, calibrated, { ...options, unitBounds });
+  const stages = options.biasCorrection === false ? approximated.stages : correctPolynomialBias(approximated.stages, rows);
+  const { approximations } = approximated;
   const stats = approxChainStats(stages, rows);
   if (!Number.isFinite(stats.maxAbs)) fail('BAD_DATA', 'the calibration rows drive the approximated chain to a non-finite value');
   const outputBits = outputBitsForMagnitude(stats.maxAbs);

@@ -8,6 +8,7 @@ import { finalizeCompiledModel } from '../artifact/codec';
 import type { JsonObject } from '../artifact/json-text';
 import type { CompiledModel } from '../artifact/types';
 import { fail } from '../errors';
+import type { FittedActivation } from './approximate-chain';
 import type { Compilation, CompileOptions } from './compile';
 
 /** The compile options that shape the result, as recorded in the manifest (no data, no paths). */
@@ -19,12 +20,17 @@ export function optionsJson(c: Compilation, options: CompileOptions): JsonObject
     method: options.method,
     margin: options.margin,
     nBits: options.nBits,
+    perUnitRanges: options.perUnitRanges === undefined ? undefined : String(options.perUnitRanges),
     scaleBits: options.scaleBits,
     precisionBits: options.precisionBits,
     polyModulusDegree: options.polyModulusDegree,
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) out[k] = v;
   return out;
+}
+
+function unitBoundsOf(a: FittedActivation): { unitBounds?: Float64Array } {
+  return a.unitBounds ? { unitBounds: a.unitBounds } : {};
 }
 
 export function toCompiledModel(c: Compilation, options: CompileOptions, toolVersion: string): CompiledModel {
@@ -52,7 +58,7 @@ export function toCompiledModel(c: Compilation, options: CompileOptions, toolVer
     bodyOutput: { name: split.bodyOutput, dtype: split.bodyOutputDType, shape: split.bodyOutputShape },
     parameters: build.params,
     circuit: build.circuit,
-    approximations: polys.map(({ s, stage }) => ({
+    approximations: polys.map(({ s, stage }, k) => ({
       stage,
       sources: s.sources,
       fn: s.fn,
@@ -61,6 +67,7 @@ export function toCompiledModel(c: Compilation, options: CompileOptions, toolVer
       degree: s.degree,
       maxError: s.maxError,
       chebyshev: s.chebyshev,
+      ...unitBoundsOf(c.approximations[k]!),
     })),
     quantization: c.quantization,
     calibration: {

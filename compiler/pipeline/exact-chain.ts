@@ -1,13 +1,15 @@
 /**
  * The exact chain a compiled model approximates, from its ONNX graph: the passes with the layers'
- * weights quantized in between (when asked). Compile and report both go through here, so the
- * report measures exactly what was compiled.
+ * weights quantized in between (when asked), then ReLU units rescaled by recorded bounds. Compile
+ * and report both go through here, so the report measures exactly what was compiled.
  */
+import { fail } from '../errors';
 import type { Graph } from '../graph/graph';
 import type { SplitModel } from '../passes/chain';
 import { prepareGraph, splitPrepared } from '../passes/lower-to-chain';
 import { quantizationSummary, quantizeGraphWeights } from '../quantize/quantize-weights';
 import type { QuantizationSummary } from '../quantize/summary';
+import { scaleUnits } from './unit-scaling';
 
 export interface LoweredModel {
   readonly split: SplitModel;
@@ -21,4 +23,24 @@ export function lowerModel(graph: Graph, nBits?: number): LoweredModel {
   const q = quantizeGraphWeights(prepared, { bits: nBits, perChannel: true });
   const { split } = splitPrepared(q.prepared);
   return { split, quantization: quantizationSummary(q, split.body) };
+}
+
+export interface ExactChainOptions {
+  /** Bits of the weight quantization the model was compiled with. */
+  readonly nBits?: number;
+  /** Per activation of the chain, in order: the unit divisors it was compiled with, if any. */
+  readonly unitBounds?: readonly (Float64Array | undefined)[];
+}
+
+/** The split model whose body is the compiled exact chain (quantized, ReLU units rescaled). */
+export function exactChain(graph: Graph, options: ExactChainOptions = {}): SplitModel {
+  const { split } = lowerModel(graph, options.nBits);
+  const activations = split.body.flatMap((s, i) => (s.kind === 'activation' ? [i] : []));
+  const given = options.unitBounds ?? [];
+  if (given.length > activations.length) fail('BAD_ARGUMENT', `unit bounds for ${given.length} activations, the chain has ${activations.length}`);
+  const bounds = new Map<number, Float64Array>();
+  given.forEach((b, k) => {
+    if (b) bounds.set(activations[k]!, b);
+  });
+  return bounds.size > 0 ? { ...split, body: scaleUnits(split.body, bounds) } : split;
 }

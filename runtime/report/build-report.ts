@@ -14,7 +14,7 @@ import type { Graph } from '../../compiler/graph/graph';
 import { importModel } from '../../compiler/onnx/import';
 import type { SplitModel, Stage } from '../../compiler/passes/chain';
 import { runBody, runPrologue } from '../../compiler/passes/run-split';
-import { lowerModel } from '../../compiler/pipeline/exact-chain';
+import { exactChain } from '../../compiler/pipeline/exact-chain';
 import { batchTensor, loadRows } from '../data/load-rows';
 import { rowSpecOf } from '../data/row-spec';
 import { predictReference } from '../predict-reference';
@@ -100,9 +100,12 @@ function sourceGraph(model: CompiledModel, request: ReportRequest): Graph {
   return importModel(bytes, path);
 }
 
-/** The split whose body is the exact chain the circuit approximates (weights quantized as compiled). */
+/** The split whose body is the exact chain the circuit approximates (quantized and ReLU units rescaled as compiled). */
 function exactSplit(graph: Graph, model: CompiledModel): SplitModel {
-  return lowerModel(graph, model.quantization?.bits).split;
+  return exactChain(graph, {
+    ...(model.quantization ? { nBits: model.quantization.bits } : {}),
+    unitBounds: model.approximations.map((a) => a.unitBounds),
+  });
 }
 
 function stageLabel(s: Stage): string {

@@ -138,6 +138,21 @@ describe('compile → simulate on the fixtures', () => {
     expect(await share(2)).toBeLessThan(AGREEMENT);
   });
 
+  it('pt_mlp_digits_relu: per-unit ReLU ranges (the default) are recorded in the manifest and agree on ≥ 99% of test rows', async () => {
+    const f = loadFixture('pt_mlp_digits_relu');
+    const model = compileFixture(f, 'vector');
+    expect(model.approximations).toHaveLength(2);
+    for (const a of model.approximations) {
+      expect(a.range).toEqual([-1, 1]);
+      expect(a.unitBounds!.length).toBeGreaterThan(0);
+      for (const b of a.unitBounds!) expect(b).toBeGreaterThan(0);
+    }
+    const run = await runCompiled(model, inputTensor(f.data, f.data.test_inputs), simulateBackend(model));
+    expect(agreement(f, 'output', 'output', 'close', run.values)).toBeGreaterThanOrEqual(0.99);
+    const perLayer = compileFixture(f, 'vector', { perUnitRanges: false });
+    for (const a of perLayer.approximations) expect(a.unitBounds).toBeUndefined();
+  });
+
   // Quantizing the merged maps put a Scaler's (x − offset)·scale into each weight row, whose
   // entries then spanned orders of magnitude: the logistic regression agreed on 61% at 6–8 bits.
   for (const name of ['sk_logreg_breast_cancer', 'sk_mlp_digits_relu', 'pt_mlp_bn_digits']) {

@@ -1,0 +1,80 @@
+/**
+ * Per-unit input ranges for ReLU, for free. ReLU is positively homogeneous, relu(B·t) = B·relu(t),
+ * so with B_i = margin·max(|lo_i|, |hi_i|) from unit i's calibration range, dividing row i of the
+ * affine map before the activation (weights and bias) by B_i and multiplying column i of the map
+ * after it by B_i leaves the chain's function unchanged while every unit sees t_i ∈ [−1/margin,
+ * 1/margin] on the calibration rows. One polynomial p ≈ relu on [−1, 1] then serves all units at
+ * their own resolution, where one range per layer spends most of [−1, 1] on the widest unit and
+ * leaves a small unit the polynomial's absolute error. Both rescalings live in plaintext weights
+ * the circuit multiplies anyway: no level, no run-time cost.
+ *
+ * A ReLU needs an affine map on both sides; one without (first in the chain, right after another
+ * activation, or the last stage, whose output the client reads) keeps the per-layer range. So do
+ * sigmoid, tanh and the others, which are not homogeneous.
+ */
+import type { Calibration } from '../approx/calibrate';
+import type { Range } from '../approx/chebyshev';
+import { fail } from '../errors';
+import type { AffineStage, Stage } from '../passes/chain';
+
+/** The range every unit-scaled ReLU polynomial is fitted on. */
+export const UNIT_RANGE: Range = [-1, 1];
+
+/** Per activation stage (index in the chain) the divisors B_i of its units. */
+export type UnitBounds = ReadonlyMap<number, Float64Array>;
+
+/** Whether stage `k` of `stages` is a ReLU that per-unit scaling can be folded around. */
+export function canScaleUnits(stages: readonly Stage[], k: number): boolean {
+  const s = stages[k];
+  return s?.kind === 'activation' && s.fn === 'relu' && stages[k - 1]?.kind === 'affine' && stages[k + 1]?.kind === 'affine';
+}
+
+/**
+ * B_i = margin·max(|lo_i|, |hi_i|) for every ReLU that can be scaled. A unit that was exactly 0 on
+ * every calibration row has no bound of its own and takes the layer's (the largest B_i), what a
+ * per-layer range would have given it; a layer that is 0 everywhere keeps B = 1.
+ */
+export function reluUnitBounds(stages: readonly Stage[], calibration: Calibration, margin: number): Map<number, Float64Array> {
+  if (!Number.isFinite(margin) || margin < 1) fail('BAD_ARGUMENT', `range margin ${margin} must be a finite number ≥ 1`);
+  const out = new Map<number, Float64Array>();
+  for (const a of calibration.activations) {
+    if (!canScaleUnits(stages, a.stage)) continue;
+    const bounds = Float64Array.from(a.unitMin, (lo, i) => margin * Math.max(Math.abs(lo), Math.abs(a.unitMax[i]!)));
+    const layer = bounds.reduce((m, b) => Math.max(m, b), 0);
+    for (let i = 0; i < bounds.length; i++) if (!(bounds[i]! > 0)) bounds[i] = layer > 0 ? layer : 1;
+    out.set(a.stage, bounds);
+  }
+  return out;
+}
+
+/** The chain with each listed ReLU's units rescaled into the neighbouring affine maps (same function, same stage indices). */
+export function scaleUnits(stages: readonly Stage[], bounds: UnitBounds): Stage[] {
+  const out = [...stages];
+  for (const [k, b] of bounds) {
+    if (!canScaleUnits(stages, k)) fail('BAD_ARGUMENT', `stage ${k} is not a ReLU between two affine maps; its units cannot be rescaled`);
+    const act = stages[k]!;
+    if (act.kind !== 'activation' || b.length !== act.size) fail('BAD_ARGUMENT', `stage ${k}: ${b.length} unit bounds for ${act.kind === 'activation' ? act.size : 0} units`);
+    for (const v of b) if (!(v > 0 && Number.isFinite(v))) fail('BAD_ARGUMENT', `stage ${k}: unit bound ${v} is not a positive number`);
+    out[k - 1] = scaleRows(out[k - 1] as AffineStage, b);
+    out[k + 1] = scaleColumns(out[k + 1] as AffineStage, b);
+  }
+  return out;
+}
+
+function scaleRows(s: AffineStage, b: Float64Array): AffineStage {
+  const weights = s.weights.map((w, i) => w / b[Math.floor(i / s.inSize)]!);
+  const bias = s.bias.map((v, i) => v / b[i]!);
+  return { ...s, weights, bias };
+}
+
+function scaleColumns(s: AffineStage, b: Float64Array): AffineStage {
+  return { ...s, weights: s.weights.map((w, i) => w * b[i % s.inSize]!) };
+}
+
+/** min, median and max of a bound vector, for summaries. */
+export function boundSummary(b: ArrayLike<number>): { readonly min: number; readonly median: number; readonly max: number } {
+  const sorted = Float64Array.from(b).sort();
+  const n = sorted.length;
+  const median = n === 0 ? NaN : n % 2 === 1 ? sorted[(n - 1) / 2]! : 0.5 * (sorted[n / 2 - 1]! + sorted[n / 2]!);
+  return { min: sorted[0] ?? NaN, median, max: sorted[n - 1] ?? NaN };
+}
