@@ -21,6 +21,7 @@ export function optionsJson(c: Compilation, options: CompileOptions): JsonObject
     margin: options.margin,
     nBits: options.nBits,
     perUnitRanges: options.perUnitRanges === undefined ? undefined : String(options.perUnitRanges),
+    biasCorrection: options.biasCorrection === undefined ? undefined : String(options.biasCorrection),
     scaleBits: options.scaleBits,
     precisionBits: options.precisionBits,
     polyModulusDegree: options.polyModulusDegree,
