@@ -21,13 +21,14 @@ import type { CkksParameters, ParameterRequest } from './types';
  * eats below the scale: log2(N) + 2 for fresh encryption and rescale rounding (fresh error
  * ~√N·σ, rescale rounding ~√(N·h/12) with h ≈ 2N/3 secret weight), plus a term for
  * growth through the circuit: key switching, and polynomial activations that amplify the error
- * of their input by up to |p'|, ⌈3·log2(depth)⌉. Measured with real SEAL (scripts/fhe-precision.ts, 2 rows per
+ * of their input by up to |p'|, ⌈3·log2(min(depth, 8))⌉ (growth comes from activations, not
+ * from depth as such: depth 13 measured no worse than depth 7). The floor for choosing N uses
+ * depth 0 (see selectParameters); the promise uses the real depth. Measured with real SEAL (scripts/fhe-precision.ts, 2 rows per
  * fixture, vector layout, where rotations make it worst, before the rotate-before-rescale lowering
  * for deeper layers landed): depth 1 at N = 4096 loses 12–15.1 bits below the scale (allowance
  * 14); depth 7 at N = 16384, 40-bit scale, 19.2–23.7 bits (allowance 25); depth 13 at
- * N = 16384, 28-bit scale, 23.3 bits (allowance 28). The old floor
- * (log2 N + 2, no depth term) let that depth-13 MLP run at 2^28 with errors of 4e-2 on its
- * logits against a promised 2^-12. A forced scaleBits bypasses the policy; `expectedPrecisionBits`
+ * N = 16384, 28-bit scale, 23.3 bits (allowance 25). The old promise (log2 N + 2, no growth)
+ * told that depth-13 MLP 2^-12 while it ran with errors of 4e-2 on its logits. A forced scaleBits bypasses the policy; `expectedPrecisionBits`
  * then says what it leaves.
  */
 export const PREFERRED_SCALE_BITS = 40;
@@ -36,7 +37,7 @@ export const DEFAULT_OUTPUT_BITS = 20;
 export const DEFAULT_PRECISION_BITS = 10;
 
 export function noiseBits(polyModulusDegree: number, depth: number): number {
-  return Math.log2(polyModulusDegree) + 2 + Math.ceil(3 * Math.log2(Math.max(1, depth)));
+  return Math.log2(polyModulusDegree) + 2 + Math.ceil(3 * Math.log2(Math.min(Math.max(1, depth), 8)));
 }
 
 /** `depth` 0 leaves out the growth term: the fallback floor when no chain meets the full one. */
@@ -46,8 +47,9 @@ export function minScaleBits(polyModulusDegree: number, precisionBits: number, d
 
 /** Scale sizes the policy would try at N, best (largest) first; empty when none can work. */
 export function scaleCandidates(polyModulusDegree: number, outputBits: number, precisionBits: number, depth: number): number[] {
-  const lo = minScaleBits(polyModulusDegree, precisionBits, depth);
-  const hi = Math.min(Math.max(PREFERRED_SCALE_BITS, lo), MAX_PRIME_BITS - outputBits);
+  // Above 40 bits only when the precision asked for needs it after the circuit's growth.
+  const lo = minScaleBits(polyModulusDegree, precisionBits, 0);
+  const hi = Math.min(Math.max(PREFERRED_SCALE_BITS, minScaleBits(polyModulusDegree, precisionBits, depth)), MAX_PRIME_BITS - outputBits);
   const out: number[] = [];
   for (let s = hi; s >= lo; s--) out.push(s);
   return out;
@@ -141,20 +143,20 @@ export function selectParameters(request: ParameterRequest): CkksParameters {
   const degrees = request.preferN !== undefined ? [request.preferN] : POLY_MODULUS_DEGREES;
 
   let largestSlotFit: number | undefined;
-  // First with the floor that keeps `precisionBits` through the circuit's growth; when no N holds
-  // that, with the bare floor, so deep circuits still compile and `expectedPrecisionBits` (which
-  // always counts the growth) says honestly how much precision they keep.
-  for (const growthDepth of forcedScale !== undefined ? [depth] : [depth, 0]) {
-    for (const n of degrees) {
-      if (n / 2 < slotsNeeded) continue;
-      largestSlotFit = n;
-      const bound = maxBitCount(n)!;
-      const scales = forcedScale !== undefined ? [forcedScale] : scaleCandidates(n, outputBits, precisionBits, growthDepth);
-      for (const scaleBits of scales) {
-        const bits = chainBits(scaleBits, outputBits, depth);
-        if (sum(bits) <= bound && chainAvailable(n, bits)) {
-          return build(n, bits, scaleBits, outputBits, depth, request.rotationSteps ?? []);
-        }
+  // N is chosen with the bare floor (no growth term; it only widens the range upwards): at any N
+  // the largest scale that fits wins anyway, so a growth-aware floor could only push circuits to
+  // a larger N. Measured, that hurts:
+  // pt_mlp_digits_relu (depth 13, 24 rotations) at N = 32768 runs out of WASM memory making its
+  // Galois keys. `expectedPrecisionBits` always counts the growth, so the promise stays honest.
+  for (const n of degrees) {
+    if (n / 2 < slotsNeeded) continue;
+    largestSlotFit = n;
+    const bound = maxBitCount(n)!;
+    const scales = forcedScale !== undefined ? [forcedScale] : scaleCandidates(n, outputBits, precisionBits, depth);
+    for (const scaleBits of scales) {
+      const bits = chainBits(scaleBits, outputBits, depth);
+      if (sum(bits) <= bound && chainAvailable(n, bits)) {
+        return build(n, bits, scaleBits, outputBits, depth, request.rotationSteps ?? []);
       }
     }
   }

@@ -33,11 +33,10 @@ function paramsError(request: ParameterRequest): DeepPowersError {
 
 /**
  * The policy restated by hand: the cheapest chain allowed at N uses the smallest scale,
- * max(20, ⌈precision + log2 N + 2 + ⌈3·log2 depth⌉⌉) (the growth term measured with SEAL, see
- * select.ts), with first and special prime of scale + outputBits bits.
+ * max(20, ⌈precision + log2 N + 2⌉), with first and special prime of scale + outputBits bits.
  */
 function cheapestChainBits(n: number, depth: number, outputBits: number, precisionBits: number): number {
-  const scale = Math.max(20, Math.ceil(precisionBits + Math.log2(n) + 2 + Math.ceil(3 * Math.log2(depth))));
+  const scale = Math.max(20, Math.ceil(precisionBits + Math.log2(n) + 2));
   return 2 * (scale + outputBits) + depth * scale;
 }
 
@@ -82,19 +81,24 @@ describe('selectParameters', () => {
     }
   }
 
+  it('promises precision net of the growth measured with SEAL', () => {
+    const at = (depth: number) => selectParameters({ depth, slotsNeeded: 1 });
+    expect(at(1).expectedPrecisionBits).toBe(at(1).scaleBits - (13 + 2));
+    expect(at(7).expectedPrecisionBits).toBe(40 - (14 + 2 + 9));
+    expect(at(13).expectedPrecisionBits).toBe(at(13).scaleBits - (14 + 2 + 9));
+  });
+
   it('lands on the textbook chains with default options', () => {
-    // 60 + 40·2 + 60 = 200 ≤ 218. Depth 5 would need a 25-bit scale at N = 8192, below its floor
-    // of 10 + 13 + 2 + 7 = 32 bits (measured: such scales lose the requested precision), so it
-    // moves to N = 16384; so does depth 13 to N = 32768 (floor 38 at 16384: 2·58 + 13·38 > 438).
+    // 60 + 40·2 + 60 = 200 ≤ 218; depth 5 needs the 25-bit floor at N = 8192 (45 + 125 + 45 = 215).
     const pick = (depth: number) => {
       const p = selectParameters({ depth, slotsNeeded: 1 });
       return [p.polyModulusDegree, p.coeffModulusBits.join(',')];
     };
     expect(pick(2)).toEqual([8192, '60,40,40,60']);
-    expect(pick(5)).toEqual([16384, '60,40,40,40,40,40,60']);
+    expect(pick(5)).toEqual([8192, '45,25,25,25,25,25,45']);
     expect(pick(7)).toEqual([16384, '60,40,40,40,40,40,40,40,60']);
     expect(pick(6)[0]).toBe(16384);
-    expect(pick(13)[0]).toBe(32768);
+    expect(pick(13)[0]).toBe(16384);
     expect(pick(3)).toEqual([8192, '55,35,35,35,55']);
     expect(pick(14)[0]).toBe(32768);
     expect(pick(29)[0]).toBe(32768);
@@ -112,9 +116,9 @@ describe('selectParameters', () => {
     const precise = selectParameters({ depth: 4, slotsNeeded: 16, precisionBits: 20, outputBits: 10 });
     expect(precise.scaleBits).toBeGreaterThanOrEqual(Math.ceil(20 + Math.log2(precise.polyModulusDegree) + 2 + 6));
     expect(precise.expectedPrecisionBits).toBeGreaterThanOrEqual(20);
-    expect(precise.polyModulusDegree).toBe(16384); // 8192 would need 2·51 + 4·41 = 266 > 218 bits
-    // With 20 output bits no prime can hold a 42-bit scale: the bare floor is used and the
-    // promise says what is left instead of claiming the 20 bits asked for.
+    expect(precise.polyModulusDegree).toBe(16384); // 8192 would need 2·45 + 4·35 = 230 > 218 bits
+    // With 20 output bits no prime can hold a 42-bit scale: 40 is used and the promise says what
+    // is left (growth ⌈3·log2 4⌉ = 6 bits) instead of claiming the 20 bits asked for.
     const capped = selectParameters({ depth: 4, slotsNeeded: 16, precisionBits: 20 });
     expect(capped.scaleBits).toBe(40);
     expect(capped.expectedPrecisionBits).toBe(40 - (14 + 2 + 6));
