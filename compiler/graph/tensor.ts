@@ -21,6 +21,24 @@ export type DType =
   | 'bool'
   | 'string';
 
+/** TensorProto.DataType codes (onnx.proto) of the element types the reference holds. */
+export const ONNX_DATA_TYPES: Readonly<Record<number, DType | undefined>> = {
+  1: 'float32',
+  2: 'uint8',
+  3: 'int8',
+  4: 'uint16',
+  5: 'int16',
+  6: 'int32',
+  7: 'int64',
+  8: 'string',
+  9: 'bool',
+  10: 'float16',
+  11: 'float64',
+  12: 'uint32',
+  13: 'uint64',
+  16: 'bfloat16',
+};
+
 export type Shape = readonly number[];
 
 export interface NumericTensor {

@@ -13,7 +13,7 @@ import {
   type ValueInfo,
   type ValueType,
 } from '../graph/graph';
-import { numeric, sizeOf, strings, type DType, type Tensor } from '../graph/tensor';
+import { numeric, ONNX_DATA_TYPES, sizeOf, strings, type DType, type Tensor } from '../graph/tensor';
 
 const { onnx } = onnxProto;
 
@@ -34,23 +34,6 @@ export interface DecodedModel {
 
 /** Tensors larger than this are refused before any allocation: a corrupted dim must not OOM us. */
 const MAX_TENSOR_ELEMENTS = 1 << 28;
-
-const DTYPES: Record<number, DType | undefined> = {
-  1: 'float32',
-  2: 'uint8',
-  3: 'int8',
-  4: 'uint16',
-  5: 'int16',
-  6: 'int32',
-  7: 'int64',
-  8: 'string',
-  9: 'bool',
-  10: 'float16',
-  11: 'float64',
-  12: 'uint32',
-  13: 'uint64',
-  16: 'bfloat16',
-};
 
 const BYTES_PER_ELEMENT: Record<Exclude<DType, 'string'>, number> = {
   float32: 4,
@@ -76,7 +59,7 @@ function toNumber(v: Long | null | undefined): number {
 }
 
 export function dtypeOf(code: number, where: string): DType {
-  const dtype = DTYPES[code];
+  const dtype = ONNX_DATA_TYPES[code];
   if (!dtype) fail('BAD_MODEL', `${where}: unsupported tensor element type ${code} (complex or undefined)`);
   return dtype;
 }

@@ -1,32 +1,14 @@
 import { fail } from '../../errors';
 import { ONNX_DOMAIN } from '../graph';
 import type { NodeView, OpKernel } from '../kernel';
-import { numeric, strings, type DType, type NumericTensor, type Tensor } from '../tensor';
+import { numeric, ONNX_DATA_TYPES, strings, type DType, type NumericTensor, type Tensor } from '../tensor';
 import { convertNumber } from './dtype';
 import { tensorOf, tensorType, typeOf } from './operands';
-
-/** TensorProto.DataType codes (onnx.proto) of the element types the reference holds. */
-const DATA_TYPES: Record<number, DType | undefined> = {
-  1: 'float32',
-  2: 'uint8',
-  3: 'int8',
-  4: 'uint16',
-  5: 'int16',
-  6: 'int32',
-  7: 'int64',
-  8: 'string',
-  9: 'bool',
-  10: 'float16',
-  11: 'float64',
-  12: 'uint32',
-  13: 'uint64',
-  16: 'bfloat16',
-};
 
 function targetType(view: NodeView): DType {
   const code = view.int('to');
   if (code === undefined) view.invalid('attribute "to" is required');
-  const dtype = DATA_TYPES[code];
+  const dtype = ONNX_DATA_TYPES[code];
   if (!dtype) view.unsupported(`cast to element type ${code}`);
   return dtype;
 }
