@@ -57,8 +57,17 @@ export function featureDim(t: TensorValueType | undefined): Dim {
   return t.shape[t.shape.length - 1]!;
 }
 
-export function requireNumericInputType(view: NodeView, t: TensorValueType | undefined, index = 0): void {
+/** `inputType` for an input that must be numeric: a string tensor is refused. */
+export function numericInputType(view: NodeView, types: ReadonlyArray<ValueType | undefined>, index: number): TensorValueType | undefined {
+  const t = inputType(view, types, index);
   if (t && t.dtype === 'string') view.unsupported(`string input ${index}`);
+  return t;
+}
+
+/** onnxruntime's per-feature stride for elementwise ML operators: dim 0 of a vector, dim 1 otherwise. */
+export function featureStride(view: NodeView, x: NumericTensor): number {
+  if (x.shape.length === 0) view.invalid('input must have at least one dimension');
+  return x.shape.length === 1 ? x.shape[0]! : x.shape[1]!;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -194,6 +203,19 @@ export function transformRow(row: Float64Array | number[], transform: PostTransf
       softmaxZeroInPlace(row);
       return;
   }
+}
+
+/**
+ * Post-transforms each row of `width` scores in place. onnxruntime applies a transform to a single
+ * score per row only when it is PROBIT (LOGISTIC and the softmaxes are skipped for one column);
+ * rows of 2+ scores get any transform.
+ */
+export function transformScoreRows(scores: Float64Array, width: number, transform: PostTransform): void {
+  if (width === 1) {
+    if (transform === 'PROBIT') for (let i = 0; i < scores.length; i++) scores[i] = probit(scores[i]!);
+    return;
+  }
+  for (let off = 0; off < scores.length; off += width) transformRow(scores.subarray(off, off + width), transform);
 }
 
 /** Index of the first maximum of `row` (onnxruntime keeps the first on ties). */

@@ -11,16 +11,15 @@ import {
   asRows,
   classLabels,
   featureDim,
-  inputType,
+  featureStride,
   labelTensor,
   logistic,
   numericInput,
+  numericInputType,
   postTransform,
-  probit,
-  requireNumericInputType,
   rowDim,
   tensorType,
-  transformRow,
+  transformScoreRows,
   type ClassLabels,
   type PostTransform,
 } from './ml-common';
@@ -48,16 +47,13 @@ const Scaler: OpKernel = {
   minOpset: 1,
   validate: (view) => void scalerParams(view),
   infer: (view, types) => {
-    const x = inputType(view, types, 0);
-    requireNumericInputType(view, x);
+    const x = numericInputType(view, types, 0);
     return [tensorType('float32', x?.shape ?? null)];
   },
   run: (view, values) => {
     const { offset, scale } = scalerParams(view);
     const x = numericInput(view, values, 0);
-    if (x.shape.length === 0) view.invalid('input must have at least one dimension');
-    // onnxruntime's feature axis: dim 0 of a vector, dim 1 otherwise.
-    const stride = x.shape.length === 1 ? x.shape[0]! : x.shape[1]!;
+    const stride = featureStride(view, x);
     if (scale.length !== 1 && scale.length !== stride) {
       view.invalid(`"scale" and "offset" have ${scale.length} values; the input has ${stride} features (expected ${stride} or 1)`);
     }
@@ -104,8 +100,7 @@ const Normalizer: OpKernel = {
   minOpset: 1,
   validate: (view) => void normKind(view),
   infer: (view, types) => {
-    const x = inputType(view, types, 0);
-    requireNumericInputType(view, x);
+    const x = numericInputType(view, types, 0);
     rowDim(view, x); // refuses rank > 2
     return [tensorType('float32', x?.shape ?? null)];
   },
@@ -135,18 +130,6 @@ function affineScores(view: NodeView, x: { rows: number; cols: number; data: Flo
     }
   }
   return out;
-}
-
-/**
- * onnxruntime applies a post-transform to a single score per row only when it is PROBIT
- * (LOGISTIC and the softmaxes are skipped for one column). Rows of 2+ scores get any transform.
- */
-function transformScores(scores: Float64Array, width: number, transform: PostTransform): void {
-  if (width === 1) {
-    if (transform === 'PROBIT') for (let i = 0; i < scores.length; i++) scores[i] = probit(scores[i]!);
-    return;
-  }
-  for (let off = 0; off < scores.length; off += width) transformRow(scores.subarray(off, off + width), transform);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -198,8 +181,7 @@ const LinearClassifier: OpKernel = {
   validate: (view) => void linearClassifierParams(view),
   infer: (view, types) => {
     const p = linearClassifierParams(view);
-    const x = inputType(view, types, 0);
-    requireNumericInputType(view, x);
+    const x = numericInputType(view, types, 0);
     const n = rowDim(view, x);
     const features = featureDim(x);
     if (typeof features === 'number' && features * p.classCount !== p.coefficients.length) {
@@ -229,7 +211,7 @@ const LinearClassifier: OpKernel = {
       }
     } else {
       scores = raw;
-      transformScores(scores, p.classCount, p.transform);
+      transformScoreRows(scores, p.classCount, p.transform);
     }
     const width = p.addSecondClass ? 2 : p.classCount;
     return [labelTensor(p.labels, picks), numeric('float32', [x.rows, width], scores)];
@@ -265,8 +247,7 @@ const LinearRegressor: OpKernel = {
   validate: (view) => void linearRegressorParams(view),
   infer: (view, types) => {
     const p = linearRegressorParams(view);
-    const x = inputType(view, types, 0);
-    requireNumericInputType(view, x);
+    const x = numericInputType(view, types, 0);
     const features = featureDim(x);
     if (typeof features === 'number' && features * p.targets !== p.coefficients.length) {
       view.invalid(`"coefficients" has ${p.coefficients.length} values; ${p.targets} target(s) × ${features} input features needs ${p.targets * features}`);
@@ -277,7 +258,7 @@ const LinearRegressor: OpKernel = {
     const p = linearRegressorParams(view);
     const x = asRows(view, numericInput(view, values, 0));
     const scores = affineScores(view, x, p.coefficients, p.intercepts, p.targets);
-    transformScores(scores, p.targets, p.transform);
+    transformScoreRows(scores, p.targets, p.transform);
     return [numeric('float32', [x.rows, p.targets], scores)];
   },
 };

@@ -7,7 +7,7 @@ import { fail } from '../../errors';
 import { ML_DOMAIN, type Dim } from '../graph';
 import type { NodeView, OpKernel } from '../kernel';
 import { numeric, strings, type MapSequence, type Tensor } from '../tensor';
-import { asRows, classLabels, floatList, inputType, intList, numericInput, requireNumericInputType, tensorType, type ClassLabels } from './ml-common';
+import { asRows, classLabels, featureStride, floatList, inputType, intList, numericInput, numericInputType, tensorType, type ClassLabels } from './ml-common';
 
 // ---------------------------------------------------------------------------------------------
 // ZipMap
@@ -26,8 +26,7 @@ const ZipMap: OpKernel = {
   },
   infer: (view, types) => {
     const labels = zipMapLabels(view);
-    const x = inputType(view, types, 0);
-    requireNumericInputType(view, x);
+    const x = numericInputType(view, types, 0);
     const width = x?.shape?.[x.shape.length - 1];
     if (typeof width === 'number' && width !== labels.values.length) view.invalid(`input has ${width} columns but ${labels.values.length} class labels`);
     return [{ kind: 'sequence-of-maps', keyType: labels.kind, valueType: 'float32' }];
@@ -113,8 +112,7 @@ const Binarizer: OpKernel = {
   minOpset: 1,
   validate: (view) => void binarizerThreshold(view),
   infer: (view, types) => {
-    const x = inputType(view, types, 0);
-    requireNumericInputType(view, x);
+    const x = numericInputType(view, types, 0);
     return [x ?? tensorType('float32', null)];
   },
   run: (view, values) => {
@@ -155,8 +153,7 @@ const Imputer: OpKernel = {
   validate: (view) => void imputerParams(view),
   infer: (view, types) => {
     const p = imputerParams(view);
-    const x = inputType(view, types, 0);
-    requireNumericInputType(view, x);
+    const x = numericInputType(view, types, 0);
     if (x && (p.kind === 'int64') !== (x.dtype === 'int64' || x.dtype === 'int32')) {
       view.invalid(`${p.kind} imputed values for a ${x.dtype} input`);
     }
@@ -165,8 +162,7 @@ const Imputer: OpKernel = {
   run: (view, values) => {
     const p = imputerParams(view);
     const x = numericInput(view, values, 0);
-    if (x.shape.length === 0) view.invalid('input must have at least one dimension');
-    const stride = x.shape.length === 1 ? x.shape[0]! : x.shape[1]!;
+    const stride = featureStride(view, x);
     const perFeature = p.imputed.length === stride;
     if (!perFeature && p.imputed.length !== 1) view.invalid(`${p.imputed.length} imputed values for ${stride} features (expected ${stride} or 1)`);
     const replaceNaN = Number.isNaN(p.replaced);

@@ -13,16 +13,15 @@ import {
   classLabels,
   featureDim,
   floatList,
-  inputType,
   labelTensor,
   logistic,
   numericInput,
+  numericInputType,
   postTransform,
-  probit,
-  requireNumericInputType,
   rowDim,
   tensorType,
   transformRow,
+  transformScoreRows,
   type ClassLabels,
   type PostTransform,
   type RowMatrix,
@@ -74,9 +73,7 @@ function regressRow(p: RegressorParams, x: RowMatrix, r: number, out: Float64Arr
       has = true;
     }
     const origin = p.baseValues.length === 1 ? p.baseValues[0]! : 0;
-    let v = aggregate === 'AVERAGE' ? score / trees + origin : score + origin;
-    if (p.transform === 'PROBIT') v = probit(v);
-    out[r] = v;
+    out[r] = aggregate === 'AVERAGE' ? score / trees + origin : score + origin;
     return;
   }
   const scores = new Float64Array(targets);
@@ -95,7 +92,6 @@ function regressRow(p: RegressorParams, x: RowMatrix, r: number, out: Float64Arr
     // A target no leaf voted for comes out as 0 in onnxruntime, base value or not.
     row[t] = has[t] ? (aggregate === 'AVERAGE' ? scores[t]! / trees : scores[t]!) + base : 0;
   }
-  transformRow(row, p.transform);
 }
 
 const TreeEnsembleRegressor: OpKernel = {
@@ -105,8 +101,7 @@ const TreeEnsembleRegressor: OpKernel = {
   validate: (view) => void regressorParams(view),
   infer: (view, types) => {
     const p = regressorParams(view);
-    const x = inputType(view, types, 0);
-    requireNumericInputType(view, x);
+    const x = numericInputType(view, types, 0);
     const features = featureDim(x);
     if (typeof features === 'number') checkFeatures(view, p.ensemble, features);
     return [tensorType('float32', [rowDim(view, x), p.targets])];
@@ -117,6 +112,7 @@ const TreeEnsembleRegressor: OpKernel = {
     checkFeatures(view, p.ensemble, x.cols);
     const out = new Float64Array(x.rows * p.targets);
     for (let r = 0; r < x.rows; r++) regressRow(p, x, r, out);
+    transformScoreRows(out, p.targets, p.transform);
     return [numeric('float32', [x.rows, p.targets], out)];
   },
 };
@@ -234,8 +230,7 @@ const TreeEnsembleClassifier: OpKernel = {
   validate: (view) => void classifierParams(view),
   infer: (view, types) => {
     const p = classifierParams(view);
-    const x = inputType(view, types, 0);
-    requireNumericInputType(view, x);
+    const x = numericInputType(view, types, 0);
     const features = featureDim(x);
     if (typeof features === 'number') checkFeatures(view, p.ensemble, features);
     const n = rowDim(view, x);
