@@ -4,9 +4,10 @@
  * Transpose, Concat and ArrayFeatureExtractor (constant indices) are gathers. None may move the
  * batch axis.
  */
+import { stridesOf } from '../graph/ops/operands';
 import { isFloatType, sizeOf, type DType } from '../graph/tensor';
 import { LocalMapBuilder } from './affine-map';
-import { bodyShape, constantInput, intsOf, notAffine, requiredConstant, stridesOf, type AffineContext, type AffineRule } from './affine-rule';
+import { bodyShape, constantInput, intsOf, notAffine, requiredConstant, type AffineContext, type AffineRule } from './affine-rule';
 
 export const identityRule: AffineRule = (ctx) => ({ kind: 'reshape', input: 0, shape: bodyShape(ctx, 0) });
 

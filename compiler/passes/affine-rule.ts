@@ -4,6 +4,7 @@
  * encrypted inputs — or why it is not. Shared helpers for the rules live here too.
  */
 import type { NodeView } from '../graph/kernel';
+import { stridesOf } from '../graph/ops/operands';
 import { sizeOf, type NumericTensor, type Tensor } from '../graph/tensor';
 import type { LocalMap } from './affine-map';
 
@@ -60,16 +61,6 @@ export function requiredConstant(ctx: AffineContext, index: number, what: string
   const t = constantInput(ctx, index, what);
   if (!t) ctx.view.invalid(`input ${index} (${what}) is required`);
   return t;
-}
-
-export function stridesOf(shape: readonly number[]): number[] {
-  const strides = new Array<number>(shape.length);
-  let s = 1;
-  for (let i = shape.length - 1; i >= 0; i--) {
-    strides[i] = s;
-    s *= shape[i]!;
-  }
-  return strides;
 }
 
 /** Numpy broadcasting of per-sample shapes; undefined when they do not broadcast. */

@@ -4,10 +4,12 @@
  * Window geometry (auto_pad, ceil_mode, output sizes) comes from the interpreter's own resolver so
  * the two can never disagree on shapes.
  */
+import { stridesOf } from '../graph/ops/operands';
+import { padSource, type PadMode } from '../graph/ops/pad';
 import { resolveWindow, type Window } from '../graph/ops/window';
 import { sizeOf } from '../graph/tensor';
 import { LocalMapBuilder } from './affine-map';
-import { bodyShape, constantInput, intsOf, notAffine, requiredConstant, stridesOf, type AffineRule } from './affine-rule';
+import { bodyShape, constantInput, intsOf, notAffine, requiredConstant, type AffineRule } from './affine-rule';
 
 interface Tap {
   /** Offset inside one channel plane, or -1 in the padding. */
@@ -110,27 +112,6 @@ export const globalAveragePoolRule: AffineRule = (ctx) => {
   for (let c = 0; c < channels; c++) for (let i = 0; i < inPlane; i++) builder.add(c, c * inPlane + i, 1 / inPlane);
   return { kind: 'map', inputs: [0], map: builder.build(), shape: [channels, ...spatial.map(() => 1)] };
 };
-
-type PadMode = 'constant' | 'reflect' | 'edge' | 'wrap';
-
-/** Where padded coordinate i reads from along an axis of `size`, or -1 for the constant. */
-function padSource(i: number, size: number, mode: PadMode): number {
-  if (i >= 0 && i < size) return i;
-  switch (mode) {
-    case 'constant':
-      return -1;
-    case 'edge':
-      return i < 0 ? 0 : size - 1;
-    case 'wrap':
-      return ((i % size) + size) % size;
-    case 'reflect': {
-      if (size === 1) return 0;
-      const period = 2 * (size - 1);
-      const r = ((i % period) + period) % period;
-      return r < size ? r : period - r;
-    }
-  }
-}
 
 /** Pad in any mode: every output reads one input (or the constant), so all modes are affine. */
 export const padRule: AffineRule = (ctx) => {

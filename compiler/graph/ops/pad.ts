@@ -4,12 +4,12 @@ import { sizeOf, type Tensor, type Value } from '../tensor';
 import { intsOf, normalizeAxes, numericOf, optionalNumericOf, scalarOf, stridesOf, tensorOf, tensorType, typeOf } from './operands';
 
 const MODES = ['constant', 'reflect', 'edge', 'wrap'] as const;
-type Mode = (typeof MODES)[number];
+export type PadMode = (typeof MODES)[number];
 
-function padMode(view: NodeView): Mode {
+function padMode(view: NodeView): PadMode {
   const mode = view.string('mode', 'constant');
   if (!(MODES as readonly string[]).includes(mode) || (mode === 'wrap' && view.opset < 19)) view.unsupported(`mode "${mode}"`);
-  return mode as Mode;
+  return mode as PadMode;
 }
 
 /**
@@ -42,7 +42,7 @@ function padAmounts(view: NodeView, rank: number, padsInput: Tensor | undefined,
 }
 
 /** Where output coordinate `i - begin` reads from in an axis of `size`, or -1 for the constant. */
-function sourceIndex(i: number, size: number, mode: Mode): number {
+export function padSource(i: number, size: number, mode: PadMode): number {
   if (i >= 0 && i < size) return i;
   switch (mode) {
     case 'constant':
@@ -87,7 +87,7 @@ function padded(view: NodeView, values: ReadonlyArray<Value | undefined>): Tenso
   for (let o = 0; o < n; o++) {
     let src = 0;
     for (let d = 0; d < rank; d++) {
-      const s = sourceIndex(index[d]! - begin[d]!, x.shape[d]!, mode);
+      const s = padSource(index[d]! - begin[d]!, x.shape[d]!, mode);
       if (s < 0) {
         src = -1;
         break;
