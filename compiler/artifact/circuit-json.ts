@@ -18,15 +18,7 @@ export interface CircuitJson {
 
 export function circuitToJson(c: Circuit, sink: ConstantSink): CircuitJson {
   return {
-    layout: {
-      kind: c.layout,
-      slots: c.slots,
-      minSlots: c.minSlots,
-      inputSize: c.inputSize,
-      outputSize: c.outputSize,
-      inputs: c.inputs.map(inputSpecToJson),
-      outputs: c.outputs.map(outputSpecToJson),
-    },
+    layout: layoutToJson(c),
     rotationSteps: [...c.rotationSteps],
     circuit: {
       depth: c.depth,
@@ -38,11 +30,23 @@ export function circuitToJson(c: Circuit, sink: ConstantSink): CircuitJson {
   };
 }
 
-export function inputSpecToJson(s: InputSpec): JsonValue {
+export function layoutToJson(l: LayoutInfo): JsonValue {
+  return {
+    kind: l.layout,
+    slots: l.slots,
+    minSlots: l.minSlots,
+    inputSize: l.inputSize,
+    outputSize: l.outputSize,
+    inputs: l.inputs.map(inputSpecToJson),
+    outputs: l.outputs.map(outputSpecToJson),
+  };
+}
+
+function inputSpecToJson(s: InputSpec): JsonValue {
   return s.kind === 'replicated' ? { kind: s.kind, size: s.size, period: s.period } : { kind: s.kind, feature: s.feature };
 }
 
-export function outputSpecToJson(s: OutputSpec): JsonValue {
+function outputSpecToJson(s: OutputSpec): JsonValue {
   return s.kind === 'slots' ? { kind: s.kind, slots: [...s.slots], elements: [...s.elements] } : { kind: s.kind, element: s.element };
 }
 
@@ -71,15 +75,7 @@ function opToJson(op: Op): JsonObject {
 }
 
 /** The layout fields of a circuit: all a client needs to pack inputs and unpack outputs. */
-export interface LayoutInfo {
-  readonly layout: Circuit['layout'];
-  readonly slots: number;
-  readonly minSlots: number;
-  readonly inputSize: number;
-  readonly outputSize: number;
-  readonly inputs: readonly InputSpec[];
-  readonly outputs: readonly OutputSpec[];
-}
+export type LayoutInfo = Pick<Circuit, 'layout' | 'slots' | 'minSlots' | 'inputSize' | 'outputSize' | 'inputs' | 'outputs'>;
 
 export function layoutFromJson(at: JsonAt): LayoutInfo {
   at.object(['kind', 'slots', 'minSlots', 'inputSize', 'outputSize', 'inputs', 'outputs']);

@@ -1,5 +1,5 @@
 import { circuitFromJson, circuitToJson } from './circuit-json';
-import { ConstantSink, ConstantSource, valueInfoFromJson, valueInfoToJson } from './graph-json';
+import { ConstantSink, ConstantSource, valueInfoFromJson } from './graph-json';
 import type { JsonAt } from './json-read';
 import type { JsonObject } from './json-text';
 import {
@@ -14,7 +14,7 @@ import {
   quantizationFromJson,
   quantizationToJson,
 } from './summary-json';
-import { bodyValueFromJson, bodyValueToJson, clientStepsFromJson, clientStepsToJson, inputFromJson, inputToJson, sourceFromJson, sourceToJson } from './model-json';
+import { bodyValueFromJson, clientSideToJson, clientStepsFromJson, inputFromJson, sourceFromJson } from './model-json';
 import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type CompiledModelContent } from './types';
 import type { ConstantEntry } from './constants-bin';
 
@@ -60,11 +60,7 @@ export function encodeContent(m: CompiledModelContent): EncodedContent {
     format: ARTIFACT_FORMAT,
     formatVersion: ARTIFACT_FORMAT_VERSION,
     toolVersion: m.toolVersion,
-    model: sourceToJson(m.source),
-    input: inputToJson(m.input),
-    outputs: m.outputs.map(valueInfoToJson),
-    body: { input: bodyValueToJson(m.bodyInput), output: bodyValueToJson(m.bodyOutput) },
-    ...clientStepsToJson(m.client, sink.tensor),
+    ...clientSideToJson(m, sink.tensor),
     layout: circuit.layout,
     parameters: parametersToJson(m.parameters),
     rotationSteps: circuit.rotationSteps,

@@ -1,7 +1,7 @@
-import { DTYPES, nodeFromJson, nodeToJson, type TensorReader, type TensorWriter } from './graph-json';
+import { DTYPES, nodeFromJson, nodeToJson, valueInfoToJson, type TensorReader, type TensorWriter } from './graph-json';
 import type { JsonAt } from './json-read';
-import type { JsonValue } from './json-text';
-import type { BodyValue, ClientSteps, ModelInput, SourceModel } from './types';
+import type { JsonObject, JsonValue } from './json-text';
+import type { BodyValue, ClientSide, ClientSteps, ModelInput, SourceModel } from './types';
 
 /** The model-facing sections that the manifest and the client view share. */
 
@@ -88,5 +88,16 @@ export function clientStepsFromJson(root: JsonAt, tensors: TensorReader): Client
         .record()
         .map(([name, t]) => [name, tensors(t)]),
     ),
+  };
+}
+
+/** model, input, outputs, body and the client steps, in that order: the block the manifest and the client view both write. */
+export function clientSideToJson(m: ClientSide, tensors: TensorWriter): JsonObject {
+  return {
+    model: sourceToJson(m.source),
+    input: inputToJson(m.input),
+    outputs: m.outputs.map(valueInfoToJson),
+    body: { input: bodyValueToJson(m.bodyInput), output: bodyValueToJson(m.bodyOutput) },
+    ...clientStepsToJson(m.client, tensors),
   };
 }

@@ -2,11 +2,11 @@ import type { Circuit } from '../circuit/ir';
 import { fail } from '../errors';
 import type { ValueInfo } from '../graph/graph';
 import type { CkksParameters } from '../params/types';
-import { inputSpecToJson, layoutFromJson, outputSpecToJson, type LayoutInfo } from './circuit-json';
-import { readInlineTensor, valueInfoFromJson, valueInfoToJson, writeInlineTensor } from './graph-json';
+import { layoutFromJson, layoutToJson, type LayoutInfo } from './circuit-json';
+import { readInlineTensor, valueInfoFromJson, writeInlineTensor } from './graph-json';
 import { JsonAt } from './json-read';
 import type { JsonObject } from './json-text';
-import { bodyValueFromJson, bodyValueToJson, clientStepsFromJson, clientStepsToJson, inputFromJson, inputToJson, sourceFromJson, sourceToJson } from './model-json';
+import { bodyValueFromJson, clientSideToJson, clientStepsFromJson, inputFromJson, sourceFromJson } from './model-json';
 import { parametersFromJson, parametersToJson } from './summary-json';
 import type { BodyValue, ClientSteps, CompiledModel, ModelInput, SourceModel } from './types';
 import { checkClientSteps, checkParameters } from './validate';
@@ -82,21 +82,9 @@ export function serverView(m: CompiledModel): ServerView {
 export function clientViewToJson(v: ClientView): JsonObject {
   return {
     modelHash: v.modelHash,
-    model: sourceToJson(v.source),
-    input: inputToJson(v.input),
-    outputs: v.outputs.map(valueInfoToJson),
-    body: { input: bodyValueToJson(v.bodyInput), output: bodyValueToJson(v.bodyOutput) },
-    ...clientStepsToJson(v.client, writeInlineTensor),
+    ...clientSideToJson(v, writeInlineTensor),
     parameters: parametersToJson(v.parameters),
-    layout: {
-      kind: v.layout.layout,
-      slots: v.layout.slots,
-      minSlots: v.layout.minSlots,
-      inputSize: v.layout.inputSize,
-      outputSize: v.layout.outputSize,
-      inputs: v.layout.inputs.map(inputSpecToJson),
-      outputs: v.layout.outputs.map(outputSpecToJson),
-    },
+    layout: layoutToJson(v.layout),
     rotationSteps: [...v.rotationSteps],
     needsRelin: v.needsRelin,
     inputCiphertext: { level: v.inputCiphertext.level, scale: v.inputCiphertext.scale },
