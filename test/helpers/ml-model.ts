@@ -8,6 +8,8 @@ import onnxProto from 'onnx-proto';
 import { runGraph } from '../../compiler/graph/interpreter';
 import { numeric, type Value } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
+import type { DeepPowersError } from '../../compiler/errors';
+import { refusalOf } from './refusal';
 
 const { onnx } = onnxProto;
 const A = onnx.AttributeProto.AttributeType;
@@ -111,6 +113,11 @@ export function plain(v: Value): Plain {
 /** The reference's outputs for a model and one float32 input. */
 export function runReference(bytes: Uint8Array, inputName: string, rows: readonly (readonly number[])[]): Map<string, Value> {
   return runGraph(importModel(bytes, 'test model'), new Map([[inputName, floatRows(rows)]]));
+}
+
+/** The DeepPowersError importing the model raises; fails the test if the model is accepted. */
+export function importRefusal(bytes: Uint8Array): DeepPowersError {
+  return refusalOf(() => importModel(bytes, 'test model'));
 }
 
 /** onnxruntime-node's tensor outputs for the same model and rows. */

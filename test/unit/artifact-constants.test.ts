@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CONSTANTS_MAGIC, decodeConstants, encodeConstants, type ConstantEntry } from '../../compiler/artifact/constants-bin';
 import { canonicalJson, floatToJson, prettyJson } from '../../compiler/artifact/json-text';
 import { JsonAt } from '../../compiler/artifact/json-read';
-import { DeepPowersError } from '../../compiler/errors';
+import { artifactRefusal } from '../helpers/refusal';
 
 const entries: ConstantEntry[] = [
   { kind: 'f64', data: Float64Array.of(1.5, -0, Number.NaN, Number.POSITIVE_INFINITY, 5e-324, Math.PI) },
@@ -10,17 +10,6 @@ const entries: ConstantEntry[] = [
   { kind: 'f64', data: new Float64Array(0) },
   { kind: 'strings', data: ['abc'] },
 ];
-
-function refusal(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DeepPowersError);
-    expect((e as DeepPowersError).code).toBe('BAD_ARTIFACT');
-    return (e as Error).message;
-  }
-  throw new Error('expected a BAD_ARTIFACT refusal');
-}
 
 describe('constants.bin container', () => {
   const bytes = encodeConstants(entries);
@@ -47,19 +36,19 @@ describe('constants.bin container', () => {
       b[at] = value;
       return b;
     };
-    expect(refusal(() => decodeConstants(bytes.subarray(0, 7)))).toMatch(/only 7 bytes, shorter than the 16-byte header \(truncated\)/);
-    expect(refusal(() => decodeConstants(edit(0, 0x78)))).toMatch(/does not start with the DeepPowers constants signature/);
-    expect(refusal(() => decodeConstants(edit(8, 2)))).toMatch(/container version 2 is not supported \(this build reads 1\)/);
-    expect(refusal(() => decodeConstants(bytes.subarray(0, 40)))).toMatch(/truncated: entry 0 \(6 float64\) needs 48 bytes at offset 24, the file has 16 left/);
-    expect(refusal(() => decodeConstants(bytes.subarray(0, bytes.length - 8)))).toMatch(/truncated: entry 3/);
-    expect(refusal(() => decodeConstants(edit(16, 7)))).toMatch(/entry 0 at offset 16 has unknown kind 7/);
-    expect(refusal(() => decodeConstants(Uint8Array.from([...bytes, 0, 0, 0, 0, 0, 0, 0, 0])))).toMatch(/8 unexpected bytes after the last of 4 entries/);
+    expect(artifactRefusal(() => decodeConstants(bytes.subarray(0, 7)))).toMatch(/only 7 bytes, shorter than the 16-byte header \(truncated\)/);
+    expect(artifactRefusal(() => decodeConstants(edit(0, 0x78)))).toMatch(/does not start with the DeepPowers constants signature/);
+    expect(artifactRefusal(() => decodeConstants(edit(8, 2)))).toMatch(/container version 2 is not supported \(this build reads 1\)/);
+    expect(artifactRefusal(() => decodeConstants(bytes.subarray(0, 40)))).toMatch(/truncated: entry 0 \(6 float64\) needs 48 bytes at offset 24, the file has 16 left/);
+    expect(artifactRefusal(() => decodeConstants(bytes.subarray(0, bytes.length - 8)))).toMatch(/truncated: entry 3/);
+    expect(artifactRefusal(() => decodeConstants(edit(16, 7)))).toMatch(/entry 0 at offset 16 has unknown kind 7/);
+    expect(artifactRefusal(() => decodeConstants(Uint8Array.from([...bytes, 0, 0, 0, 0, 0, 0, 0, 0])))).toMatch(/8 unexpected bytes after the last of 4 entries/);
     // Entry 3 is "abc": 4-byte length, 3 bytes, then one padding byte at the very end.
-    expect(refusal(() => decodeConstants(edit(bytes.length - 1, 1)))).toMatch(/entry 3 has nonzero padding at offset \d+/);
-    expect(refusal(() => decodeConstants(edit(bytes.length - 4, 0xff)))).toMatch(/entry 3 string 0 is not valid UTF-8/);
+    expect(artifactRefusal(() => decodeConstants(edit(bytes.length - 1, 1)))).toMatch(/entry 3 has nonzero padding at offset \d+/);
+    expect(artifactRefusal(() => decodeConstants(edit(bytes.length - 4, 0xff)))).toMatch(/entry 3 string 0 is not valid UTF-8/);
     const more = Uint8Array.from(bytes);
     new DataView(more.buffer).setUint32(12, 5, true);
-    expect(refusal(() => decodeConstants(more))).toMatch(/truncated: entry 4 header needs 8 bytes/);
+    expect(artifactRefusal(() => decodeConstants(more))).toMatch(/truncated: entry 4 header needs 8 bytes/);
   });
 });
 
@@ -73,8 +62,8 @@ describe('manifest JSON text', () => {
   });
 
   it('refuses non-finite numbers with their path (they would silently become null)', () => {
-    expect(refusal(() => canonicalJson({ a: [1, Number.NaN] }))).toMatch(/cannot write \$\.a\[1\]: NaN is not a finite number/);
-    expect(refusal(() => prettyJson({ a: { b: Number.POSITIVE_INFINITY } }))).toMatch(/cannot write \$\.a\.b: Infinity/);
+    expect(artifactRefusal(() => canonicalJson({ a: [1, Number.NaN] }))).toMatch(/cannot write \$\.a\[1\]: NaN is not a finite number/);
+    expect(artifactRefusal(() => prettyJson({ a: { b: Number.POSITIVE_INFINITY } }))).toMatch(/cannot write \$\.a\.b: Infinity/);
   });
 
   it('pretty text puts scalar-only values on one line, top keys in the given order, and parses to the same value', () => {

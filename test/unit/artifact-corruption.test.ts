@@ -7,6 +7,7 @@ import { readCompiledModel, writeCompiledModel } from '../../compiler/artifact/f
 import { canonicalJson, type JsonObject } from '../../compiler/artifact/json-text';
 import { modelHashOf, sha256Hex } from '../../compiler/artifact/model-hash';
 import { DeepPowersError } from '../../compiler/errors';
+import { artifactRefusal } from '../helpers/refusal';
 import { selectParameters } from '../../compiler/params/select';
 import { tinyModel } from './artifact-fixture';
 
@@ -15,18 +16,6 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 
 const model = tinyModel();
 const files = encodeCompiledModel(model);
-
-/** The BAD_ARTIFACT message `fn` throws; fails the test if it throws anything else or nothing. */
-function refusal(fn: () => unknown): string {
-  try {
-    fn();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DeepPowersError);
-    expect((e as DeepPowersError).code).toBe('BAD_ARTIFACT');
-    return (e as Error).message;
-  }
-  throw new Error('expected a BAD_ARTIFACT refusal, nothing was thrown');
-}
 
 /** Manifests edited freely in tests. */
 type Loose = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
@@ -65,17 +54,17 @@ describe('reading a damaged compiled model directory', () => {
   });
 
   it('names a missing directory, a file instead of a directory, and each missing file', () => {
-    expect(refusal(() => readCompiledModel(join(work, 'nowhere')))).toMatch(/compiled model directory .*nowhere does not exist/);
+    expect(artifactRefusal(() => readCompiledModel(join(work, 'nowhere')))).toMatch(/compiled model directory .*nowhere does not exist/);
     const file = join(work, 'plain-file');
     writeFileSync(file, 'x');
-    expect(refusal(() => readCompiledModel(file))).toMatch(/is not a compiled model directory \(it is a file\)/);
-    expect(refusal(() => readCompiledModel(writeDir('no-manifest', null, files.constants)))).toMatch(/has no manifest\.json/);
-    expect(refusal(() => readCompiledModel(writeDir('no-constants', files.manifest, null)))).toMatch(/has no constants\.bin/);
+    expect(artifactRefusal(() => readCompiledModel(file))).toMatch(/is not a compiled model directory \(it is a file\)/);
+    expect(artifactRefusal(() => readCompiledModel(writeDir('no-manifest', null, files.constants)))).toMatch(/has no manifest\.json/);
+    expect(artifactRefusal(() => readCompiledModel(writeDir('no-constants', files.manifest, null)))).toMatch(/has no constants\.bin/);
   });
 
   it('refuses a truncated constants.bin by its size', () => {
     const dir = writeDir('truncated', files.manifest, files.constants.subarray(0, files.constants.length - 9));
-    expect(refusal(() => readCompiledModel(dir))).toMatch(
+    expect(artifactRefusal(() => readCompiledModel(dir))).toMatch(
       new RegExp(`constants\\.bin has ${files.constants.length - 9} bytes, the manifest expects ${files.constants.length}: truncated or replaced`),
     );
   });
@@ -84,13 +73,13 @@ describe('reading a damaged compiled model directory', () => {
     for (const at of [0, 20, files.constants.length - 1]) {
       const bytes = Uint8Array.from(files.constants);
       bytes[at]! ^= 0x01;
-      expect(refusal(() => readCompiledModel(writeDir(`flip-${at}`, files.manifest, bytes)))).toMatch(
+      expect(artifactRefusal(() => readCompiledModel(writeDir(`flip-${at}`, files.manifest, bytes)))).toMatch(
         /constants\.bin is corrupted or from another compile: SHA-256 [0-9a-f]{12}…, the manifest expects [0-9a-f]{12}…/,
       );
     }
     const other = encodeCompiledModel(tinyModel({ weight: 3 })).constants;
     expect(other.length).toBe(files.constants.length);
-    expect(refusal(() => decodeCompiledModel({ manifest: files.manifest, constants: other }))).toMatch(/corrupted or from another compile/);
+    expect(artifactRefusal(() => decodeCompiledModel({ manifest: files.manifest, constants: other }))).toMatch(/corrupted or from another compile/);
   });
 
   it('refuses an edited manifest field by the model hash', () => {
@@ -104,14 +93,14 @@ describe('reading a damaged compiled model directory', () => {
     for (const edit of edits) {
       const m = manifest();
       edit(m);
-      expect(refusal(() => decodeCompiledModel({ manifest: JSON.stringify(m), constants: files.constants }))).toMatch(
+      expect(artifactRefusal(() => decodeCompiledModel({ manifest: JSON.stringify(m), constants: files.constants }))).toMatch(
         /manifest\.json was modified after compilation: its content hashes to [0-9a-f]{12}…, its modelHash says [0-9a-f]{12}…/,
       );
     }
   });
 
   it('refuses text that is not JSON, not an object, another format or another format version', () => {
-    const read = (text: string): string => refusal(() => readCompiledModel(writeDir(`text-${text.length}`, text, files.constants)));
+    const read = (text: string): string => artifactRefusal(() => readCompiledModel(writeDir(`text-${text.length}`, text, files.constants)));
     expect(read('{"format": ')).toMatch(/manifest\.json is not valid JSON/);
     expect(read('[]')).toMatch(/manifest\.json: expected an object, got \[\]/);
     expect(read(JSON.stringify({ ...manifest(), format: 'onnx' }))).toMatch(/manifest\.json: format: "onnx" is not a DeepPowers compiled model/);
@@ -120,7 +109,7 @@ describe('reading a damaged compiled model directory', () => {
     );
     expect(read(JSON.stringify({ ...manifest(), formatVersion: '1' }))).toMatch(/formatVersion: "1" is not supported/);
     const notUtf8 = Uint8Array.of(0x7b, 0xff, 0x7d);
-    expect(refusal(() => decodeCompiledModel({ manifest: notUtf8, constants: files.constants }))).toMatch(/manifest\.json is not UTF-8 text/);
+    expect(artifactRefusal(() => decodeCompiledModel({ manifest: notUtf8, constants: files.constants }))).toMatch(/manifest\.json is not UTF-8 text/);
   });
 });
 
@@ -170,7 +159,7 @@ describe('a forged manifest (hashes recomputed) is still checked field by field'
   ];
 
   it.each(cases)('%s', (_, edit, message) => {
-    expect(refusal(() => decodeCompiledModel(forged(edit)))).toMatch(message);
+    expect(artifactRefusal(() => decodeCompiledModel(forged(edit)))).toMatch(message);
   });
 
   it('the forging helper itself yields the same model when nothing is edited', () => {

@@ -5,6 +5,7 @@ import { DeepPowersError } from '../../compiler/errors';
 import { kernels } from '../../compiler/graph/ops/index';
 import { importModel } from '../../compiler/onnx/import';
 import onnxProto from 'onnx-proto';
+import { mulberry32 } from '../helpers/random';
 
 /**
  * Byte-level fuzzing of the importer on real exports: whatever the bytes, importModel either
@@ -17,17 +18,6 @@ const STRUCTURED_CASES = 2000;
 const SEED = 0x5eed2;
 /** Far above a normal import (about a millisecond); a case this slow means a near-hang. */
 const SLOW_MS = 2000;
-
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 type Mutation = 'flip' | 'overwrite' | 'special' | 'insert' | 'delete' | 'duplicate' | 'truncate';
 const MUTATIONS: readonly Mutation[] = ['flip', 'overwrite', 'special', 'insert', 'delete', 'duplicate', 'truncate'];

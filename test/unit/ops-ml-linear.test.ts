@@ -5,8 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
-import { importModel } from '../../compiler/onnx/import';
-import { oneNodeModel, plain, runOnnxruntime, runReference, type Attr, type Plain } from '../helpers/ml-model';
+import { importRefusal, oneNodeModel, plain, runOnnxruntime, runReference, type Attr, type Plain } from '../helpers/ml-model';
 
 const X = 'X';
 
@@ -32,16 +31,6 @@ async function expectAgreesWithOrt(bytes: Uint8Array, rows: number[][], outputs:
     if (typeof b.data[0] === 'number') expectClose(a.data as number[], b.data as number[], 1e-5);
     else expect(a.data, name).toEqual(b.data);
   }
-}
-
-function refusal(bytes: Uint8Array): DeepPowersError {
-  try {
-    importModel(bytes, 'test model');
-  } catch (e) {
-    expect(e).toBeInstanceOf(DeepPowersError);
-    return e as DeepPowersError;
-  }
-  throw new Error('model was accepted');
 }
 
 describe('Scaler', () => {
@@ -104,7 +93,7 @@ describe('Normalizer', () => {
   });
 
   it('refuses an unknown norm at import', () => {
-    expect(refusal(model('L3')).message).toMatch(/norm "L3" is not supported/);
+    expect(importRefusal(model('L3')).message).toMatch(/norm "L3" is not supported/);
   });
 });
 
@@ -220,7 +209,7 @@ describe('LinearClassifier', () => {
   });
 
   it('refuses PROBIT on the one-row binary form, whose second score onnxruntime leaves undefined', () => {
-    expect(refusal(binary('PROBIT')).message).toMatch(/PROBIT.*not supported/);
+    expect(importRefusal(binary('PROBIT')).message).toMatch(/PROBIT.*not supported/);
   });
 
   it('refuses three labels for one score column, as onnxruntime does', () => {
@@ -233,7 +222,7 @@ describe('LinearClassifier', () => {
         { name: 'scores', type: 'float32' },
       ],
     });
-    expect(refusal(bytes).message).toMatch(/3 class labels for a binary classifier/);
+    expect(importRefusal(bytes).message).toMatch(/3 class labels for a binary classifier/);
   });
 
   it('refuses a label count that does not match the score columns', () => {
@@ -246,7 +235,7 @@ describe('LinearClassifier', () => {
         { name: 'scores', type: 'float32' },
       ],
     });
-    expect(refusal(bytes).message).toMatch(/2 class labels for 3 score columns/);
+    expect(importRefusal(bytes).message).toMatch(/2 class labels for 3 score columns/);
   });
 
   it('refuses coefficients that do not fit the input width', () => {
@@ -279,6 +268,6 @@ describe('LinearRegressor', () => {
   });
 
   it('refuses intercepts of the wrong length', () => {
-    expect(refusal(model(2, [1, 2, 3, 4], [1])).message).toMatch(/"intercepts" has 1 values for 2 targets/);
+    expect(importRefusal(model(2, [1, 2, 3, 4], [1])).message).toMatch(/"intercepts" has 1 values for 2 targets/);
   });
 });

@@ -11,7 +11,7 @@ import { DeepPowersError } from '../../compiler/errors';
 import { runGraph } from '../../compiler/graph/interpreter';
 import { importModel } from '../../compiler/onnx/import';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
-import { oneNodeModel, plain, runOnnxruntime, runReference, type Attr, type Plain } from '../helpers/ml-model';
+import { importRefusal, oneNodeModel, plain, runOnnxruntime, runReference, type Attr, type Plain } from '../helpers/ml-model';
 
 const X = 'X';
 
@@ -112,16 +112,6 @@ async function expectAgreesWithOrt(bytes: Uint8Array, rows: number[][], outputs:
     expect(a.shape, name).toEqual(b.shape);
     expectSame(a.data, b.data, name);
   }
-}
-
-function refusal(bytes: Uint8Array): DeepPowersError {
-  try {
-    importModel(bytes, 'test model');
-  } catch (e) {
-    expect(e).toBeInstanceOf(DeepPowersError);
-    return e as DeepPowersError;
-  }
-  throw new Error('model was accepted');
 }
 
 /** One split on feature 0 at 0.5: 10 when the comparison holds, 20 otherwise. */
@@ -305,24 +295,24 @@ describe('malformed tree ensembles are refused at import', () => {
       { id: 1, mode: 'BRANCH_LEQ', feature: 0, value: 0, t: 0, f: 2 },
       { id: 2, leaf: [[0, 1]] },
     ];
-    expect(refusal(base([loop])).message).toMatch(/cycle/);
+    expect(importRefusal(base([loop])).message).toMatch(/cycle/);
   });
 
   it('a child that does not exist, a leaf without weights, an unknown mode', () => {
-    expect(refusal(base([[{ id: 0, mode: 'BRANCH_LEQ', feature: 0, value: 0, t: 1, f: 7 }, { id: 1, leaf: [[0, 1]] }]])).message).toMatch(/false child 7 does not exist/);
-    expect(refusal(base([[{ id: 0, mode: 'BRANCH_LEQ', feature: 0, value: 0, t: 1, f: 2 }, { id: 1, leaf: [[0, 1]] }, { id: 2, leaf: [] }]])).message).toMatch(/has no target weights/);
-    expect(refusal(base([stump('BRANCH_SOMETIMES')])).message).toMatch(/node mode "BRANCH_SOMETIMES" .*is not supported/);
+    expect(importRefusal(base([[{ id: 0, mode: 'BRANCH_LEQ', feature: 0, value: 0, t: 1, f: 7 }, { id: 1, leaf: [[0, 1]] }]])).message).toMatch(/false child 7 does not exist/);
+    expect(importRefusal(base([[{ id: 0, mode: 'BRANCH_LEQ', feature: 0, value: 0, t: 1, f: 2 }, { id: 1, leaf: [[0, 1]] }, { id: 2, leaf: [] }]])).message).toMatch(/has no target weights/);
+    expect(importRefusal(base([stump('BRANCH_SOMETIMES')])).message).toMatch(/node mode "BRANCH_SOMETIMES" .*is not supported/);
   });
 
   it('a weight for a target outside n_targets, a feature beyond the input', () => {
-    expect(refusal(base([[{ id: 0, leaf: [[3, 1]] }]])).message).toMatch(/target 3, outside \[0, 1\)/);
+    expect(importRefusal(base([[{ id: 0, leaf: [[3, 1]] }]])).message).toMatch(/target 3, outside \[0, 1\)/);
     const wide: Spec[] = [{ id: 0, mode: 'BRANCH_LEQ', feature: 5, value: 0, t: 1, f: 2 }, { id: 1, leaf: [[0, 1]] }, { id: 2, leaf: [[0, 2]] }];
-    expect(refusal(base([wide])).message).toMatch(/reads feature 5 but the input has 2 features/);
+    expect(importRefusal(base([wide])).message).toMatch(/reads feature 5 but the input has 2 features/);
   });
 
   it('an unknown aggregate function or post-transform', () => {
-    expect(refusal(regressor([stump('BRANCH_LEQ')], { aggregate_function: { string: 'MEDIAN' } })).message).toMatch(/aggregate_function "MEDIAN"/);
-    expect(refusal(regressor([stump('BRANCH_LEQ')], { post_transform: { string: 'TANH' } })).message).toMatch(/post_transform "TANH"/);
+    expect(importRefusal(regressor([stump('BRANCH_LEQ')], { aggregate_function: { string: 'MEDIAN' } })).message).toMatch(/aggregate_function "MEDIAN"/);
+    expect(importRefusal(regressor([stump('BRANCH_LEQ')], { post_transform: { string: 'TANH' } })).message).toMatch(/post_transform "TANH"/);
   });
 });
 

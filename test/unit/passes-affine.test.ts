@@ -12,17 +12,12 @@ import type { AffineStage } from '../../compiler/passes/chain';
 import { lowerGraph } from '../../compiler/passes/lower-to-chain';
 import { runSplit } from '../../compiler/passes/run-split';
 import { float, importGraph, int, ints, str, type GraphSpec } from '../helpers/op-harness';
+import { mulberry32 } from '../helpers/random';
 
-/** Deterministic uniform [-1, 1) numbers (mulberry32). */
+/** Deterministic uniform [-1, 1) numbers. */
 function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1;
-  };
+  const unit = mulberry32(seed);
+  return () => unit() * 2 - 1;
 }
 
 const random = rng(20240611);
