@@ -64,12 +64,16 @@ export async function timeOnnxRuntime(modelPath: string, spec: RowSpec, rows: Nu
       }
       return median(ms);
     };
+    // onnxruntime-node cannot return sequence-of-map outputs (ZipMap); fetch the tensors only,
+    // which are computed by the same nodes the maps are built from.
+    const tensorOutputs = session.outputMetadata.filter((m) => m.isTensor).map((m) => m.name);
+    const run = (f: Record<string, ort.Tensor>) => session.run(f, tensorOutputs);
     const one = feed(1, 0);
-    const oneSampleMs = await timed(() => session.run(one));
+    const oneSampleMs = await timed(() => run(one));
     const chunk = spec.fixedBatch ?? samples;
     const chunks = Array.from({ length: Math.ceil(samples / chunk) }, (_, c) => feed(spec.fixedBatch ?? Math.min(chunk, samples - c * chunk), c * chunk));
     const batchMs = await timed(async () => {
-      for (const f of chunks) await session.run(f);
+      for (const f of chunks) await run(f);
     });
     return { oneSampleMs, batchMs, samples };
   } finally {

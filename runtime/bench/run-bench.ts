@@ -77,9 +77,15 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       log(`${name} (${layout})`);
       if (options.isolate) {
         const childArgs = ['--reps', String(options.reps), '--ops-reps', String(options.opsReps), '--max-predicted-s', String(options.maxPredictedS)];
-        const { result, ops } = await benchInChild(name, layout, childArgs, log);
-        results.push(result);
-        mergeOps(childOps, ops);
+        try {
+          const { result, ops } = await benchInChild(name, layout, childArgs, log);
+          results.push(result);
+          mergeOps(childOps, ops);
+        } catch (e) {
+          if (!(e instanceof DeepPowersError)) throw e;
+          log(`  failed: ${e.message}`);
+          results.push({ model: name, layout, error: `${e.code}: ${e.message}` });
+        }
         continue;
       }
       try {
