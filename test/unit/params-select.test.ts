@@ -83,9 +83,9 @@ describe('selectParameters', () => {
 
   it('promises precision net of the growth measured with SEAL', () => {
     const at = (depth: number) => selectParameters({ depth, slotsNeeded: 1 });
-    expect(at(1).expectedPrecisionBits).toBe(at(1).scaleBits - (13 + 2));
-    expect(at(7).expectedPrecisionBits).toBe(40 - (14 + 2 + 9));
-    expect(at(13).expectedPrecisionBits).toBe(at(13).scaleBits - (14 + 2 + 9));
+    expect(at(1).expectedPrecisionBits).toBe(at(1).scaleBits - (13 + 2 + 1));
+    expect(at(7).expectedPrecisionBits).toBe(40 - (14 + 2 + 1 + 9));
+    expect(at(13).expectedPrecisionBits).toBe(at(13).scaleBits - (14 + 2 + 1 + 9));
   });
 
   it('lands on the textbook chains with default options', () => {
@@ -114,14 +114,14 @@ describe('selectParameters', () => {
     expect(big.scaleBits).toBe(40);
 
     const precise = selectParameters({ depth: 4, slotsNeeded: 16, precisionBits: 20, outputBits: 10 });
-    expect(precise.scaleBits).toBeGreaterThanOrEqual(Math.ceil(20 + Math.log2(precise.polyModulusDegree) + 2 + 6));
+    expect(precise.scaleBits).toBeGreaterThanOrEqual(Math.ceil(20 + Math.log2(precise.polyModulusDegree) + 2 + 7));
     expect(precise.expectedPrecisionBits).toBeGreaterThanOrEqual(20);
     expect(precise.polyModulusDegree).toBe(16384); // 8192 would need 2·45 + 4·35 = 230 > 218 bits
     // With 20 output bits no prime can hold a 42-bit scale: 40 is used and the promise says what
-    // is left (growth ⌈3·log2 4⌉ = 6 bits) instead of claiming the 20 bits asked for.
+    // is left (growth 1 + ⌈3·log2 4⌉ = 7 bits) instead of claiming the 20 bits asked for.
     const capped = selectParameters({ depth: 4, slotsNeeded: 16, precisionBits: 20 });
     expect(capped.scaleBits).toBe(40);
-    expect(capped.expectedPrecisionBits).toBe(40 - (14 + 2 + 6));
+    expect(capped.expectedPrecisionBits).toBe(40 - (14 + 2 + 1 + 6));
   });
 
   it('refuses what does not fit, saying what to change', () => {
