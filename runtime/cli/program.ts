@@ -23,7 +23,7 @@ function oneLine(help: string): (message: string, write: (s: string) => void) =>
 
 export function buildProgram(): Command {
   const program = new Command('deeppowers')
-    .description('Compile ONNX models to CKKS homomorphic-encryption circuits run them on Microsoft SEAL, and serve them over MCP')
+    .description('Compile ONNX models to CKKS homomorphic-encryption circuits, run them on Microsoft SEAL, and serve them over MCP')
     .version(packageVersion(), '-V, --version')
     .exitOverride()
     .configureOutput({ outputError: oneLine('deeppowers --help') });
