@@ -23,12 +23,13 @@ export interface ScaleOptions {
 /**
  * Key-switching noise in the slots is ~2^(log2 N + 6..7); the rounding of a plaintext encoded at
  * scale P costs ~2^(log2 N / 2) / P. The boost that balances them is about half the gap,
- * (log2 N / 2 + 6) / 2, capped so the weights keep at least 24 bits of encode scale.
+ * (log2 N / 2 + 6) / 2, capped so the weights keep at least 20 bits of encode scale (at
+ * N = 4096 that rounds them to ~2^-16 per unit, below what the boost saves on 25-bit chains).
  */
 export function defaultInputBoostBits(slots: number, meanPrimeBits: number): number {
   const logN = Math.log2(2 * slots);
   const balance = Math.round((logN / 2 + 6) / 2);
-  return Math.max(0, Math.min(balance, Math.floor(meanPrimeBits) - 24));
+  return Math.max(0, Math.min(balance, Math.floor(meanPrimeBits) - 20));
 }
 
 /**
