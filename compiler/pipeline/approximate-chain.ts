@@ -11,15 +11,11 @@ import type { Calibration } from '../approx/calibrate';
 import { UNIT_RANGE, type UnitBounds } from './unit-scaling';
 
 /**
- * Degree per activation when neither --degree nor --max-error is given: 31 (depth 5) for all.
- * Trained networks put pre-activations on wide ranges (the fixtures: tanh on [−32, 25], ReLU on
- * [−55, 30] after the margin), where a saturating or kinked function needs resolution of about
- * range/degree. Measured on the fixtures' test rows (simulated vs expected labels): tanh at degree
- * 15 agrees on 95%, at 31 on 100%; ReLU at 31 agrees on 98–100% (the two-ReLU MLP is the 98%),
- * at 63 on 100% but with depth 15 that model needs N = 32768. Kept per function so a smooth
- * activation on a narrow range can be given less later. With per-unit ReLU ranges and bias
- * correction (the defaults) the four ReLU fixtures agree at degree 7 on 95–100% and at 15 on
- * 97–100%, at 31 on 99–100%: lower degrees do not reach 99% everywhere, so ReLU stays at 31.
+ * Degree per activation when approximateChain is given neither a degree nor a max error. Compile
+ * does not come here by default: its default is degree 'auto' (degree-choice), which tries 3 … 63
+ * on the calibration rows. These are what an explicit chain approximation without a degree gets:
+ * 31 (depth 5), which on the fixtures' wide pre-activation ranges (tanh on [−32, 25], ReLU on
+ * [−55, 30] after the margin) kept 98–100% of the test rows' labels, where 15 kept 95% for tanh.
  */
 export const DEFAULT_DEGREES: Readonly<Record<ActivationFn, number>> = {
   relu: 31,

@@ -4,7 +4,8 @@
  *   before the trace merges them with preprocessing → calibrate activation ranges on the
  *   calibration rows (prologue applied) → rescale each ReLU's units to a common range (per-unit
  *   bounds folded into the neighbouring affine maps) → widen the other ranges by the margin → fit
- *   each activation → fold the range normalisation into the preceding affine map → lower per layout →
+ *   each activation (degree auto by default: the smallest 2^k − 1 that keeps the calibration rows'
+ *   predictions, see degree-choice) → correct the polynomials' mean error into the next bias → fold the range normalisation into the preceding affine map → lower per layout →
  *   parameters from the circuit (depth, slots, rotations; first prime sized by the largest value
  *   seen anywhere in the approximated chain on the calibration rows) → exact scales → counts and
  *   cost.
@@ -32,16 +33,24 @@ import { runPrologue } from '../passes/run-split';
 import { outputBitsForMagnitude } from '../params/select';
 import type { QuantizationSummary } from '../quantize/summary';
 import { DEFAULT_MARGIN } from '../approx/fit';
-import { approxChainStats, type PolyExcursion } from './approx-chain-stats';
-import { approximateChain, type ApproximationOptions, type FittedActivation } from './approximate-chain';
+import type { PolyExcursion } from './approx-chain-stats';
+import type { ApproximationOptions, FittedActivation } from './approximate-chain';
 import { buildLayout, type LayoutBuild } from './build-layout';
-import { correctPolynomialBias } from './bias-correction';
+import { approximateBody, chooseDegree, outputComparison, type ApproximationTrial, type BodyApproximationOptions, type DegreeChoice } from './degree-choice';
 import { lowerModel } from './exact-chain';
 import { reluUnitBounds, scaleUnits } from './unit-scaling';
 
 export type LayoutRequest = Layout | 'auto';
 
-export interface CompileOptions extends ApproximationOptions {
+export interface CompileOptions extends Omit<ApproximationOptions, 'degree'> {
+  /**
+   * One degree for every activation, or 'auto' (the default when maxError is not given either):
+   * the smallest 2^k − 1 degree whose approximated chain keeps the calibration rows' predictions
+   * (see degree-choice).
+   */
+  readonly degree?: number | 'auto';
+  /** For degree 'auto': share of calibration rows whose class must survive (default DEFAULT_MIN_AGREEMENT). */
+  readonly minAgreement?: number;
   /**
    * The graph input for the calibration rows: [rows, ...input shape], or a function that builds it
    * from the imported graph (a data file needs the input's declared shape and type to be read).
@@ -89,6 +98,10 @@ export interface Compilation {
   /** The encrypted chain after quantization, approximation and normalisation folding. */
   readonly stages: readonly ApproxStage[];
   readonly approximations: readonly FittedActivation[];
+  /** How degree 'auto' chose the degree; null for --degree, --max-error, the square method, or a chain without activations. */
+  readonly degreeChoice: DegreeChoice | null;
+  /** Things the user should know about the result (e.g. no degree reached the agreement target). */
+  readonly warnings: readonly string[];
   readonly quantization: QuantizationSummary | null;
   /** Activation inputs on the calibration rows, in the rescaled chain (`split.body`). */
   readonly calibration: Calibration;
@@ -126,10 +139,27 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   const calibrated = unitBounds.size > 0 ? calibrateStages(body, rows) : unscaled;
   const exactSplit: SplitModel = { ...lowered.split, body };
   progress('approximate');
-  const approximated = approximateChain(body, calibrated, { ...options, unitBounds });
-  const stages = options.biasCorrection === false ? approximated.stages : correctPolynomialBias(approximated.stages, rows);
-  const { approximations } = approximated;
-  const stats = approxChainStats(stages, rows);
+  const { degree, minAgreement } = options;
+  if (degree !== undefined && options.maxError !== undefined) fail('BAD_ARGUMENT', 'give --degree or --max-error, not both');
+  if (minAgreement !== undefined && !(minAgreement > 0 && minAgreement <= 1)) fail('BAD_ARGUMENT', `--min-agreement ${minAgreement} must be in (0, 1]`);
+  const approxOptions: BodyApproximationOptions = {
+    unitBounds,
+    ...(options.maxError !== undefined ? { maxError: options.maxError } : {}),
+    ...(options.method !== undefined ? { method: options.method } : {}),
+    ...(options.margin !== undefined ? { margin: options.margin } : {}),
+    ...(options.biasCorrection !== undefined ? { biasCorrection: options.biasCorrection } : {}),
+  };
+  const auto =
+    (degree ?? (options.maxError === undefined ? 'auto' : undefined)) === 'auto' && options.method !== 'square' && body.some((s) => s.kind === 'activation');
+  let degreeChoice: DegreeChoice | null = null;
+  let trial: ApproximationTrial;
+  if (auto) {
+    const comparison = outputComparison(lowered.split);
+    ({ choice: degreeChoice, trial } = chooseDegree({ body, calibration: calibrated, rows, comparison, ...(minAgreement !== undefined ? { minAgreement } : {}), options: approxOptions }));
+  } else {
+    trial = approximateBody(body, calibrated, rows, { ...approxOptions, ...(typeof degree === 'number' ? { degree } : {}) });
+  }
+  const { stages, approximations, stats } = trial;
   if (!Number.isFinite(stats.maxAbs)) fail('BAD_DATA', 'the calibration rows drive the approximated chain to a non-finite value');
   const outputBits = outputBitsForMagnitude(stats.maxAbs);
 
@@ -160,6 +190,8 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
     split: exactSplit,
     stages,
     approximations,
+    degreeChoice,
+    warnings: degreeChoice?.warning !== undefined ? [degreeChoice.warning] : [],
     quantization,
     calibration: calibrated,
     calibrationStats: { maxAbs: stats.maxAbs, outputBits, excursions: stats.excursions },

@@ -5,17 +5,19 @@
  */
 import { DEFAULT_MARGIN } from '../approx/fit';
 import { finalizeCompiledModel } from '../artifact/codec';
-import type { JsonObject } from '../artifact/json-text';
+import type { JsonObject, JsonValue } from '../artifact/json-text';
 import type { CompiledModel } from '../artifact/types';
 import { fail } from '../errors';
 import type { FittedActivation } from './approximate-chain';
 import type { Compilation, CompileOptions } from './compile';
+import type { DegreeChoice } from './degree-choice';
 
 /** The compile options that shape the result, as recorded in the manifest (no data, no paths). */
 export function optionsJson(c: Compilation, options: CompileOptions): JsonObject {
-  const out: Record<string, string | number> = { layout: options.layout ?? 'auto', calibrationRows: c.calibration.rows };
+  const out: Record<string, JsonValue> = { layout: options.layout ?? 'auto', calibrationRows: c.calibration.rows };
   const optional = {
-    degree: options.degree,
+    degree: c.degreeChoice ? 'auto' : options.degree,
+    minAgreement: options.minAgreement,
     maxError: options.maxError,
     method: options.method,
     margin: options.margin,
@@ -27,7 +29,23 @@ export function optionsJson(c: Compilation, options: CompileOptions): JsonObject
     polyModulusDegree: options.polyModulusDegree,
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) out[k] = v;
+  // Why auto picked its degree (the artifact's approximations keep only the fitted result).
+  if (c.degreeChoice) out['degreeChoice'] = degreeChoiceJson(c.degreeChoice);
   return out;
+}
+
+function degreeChoiceJson(d: DegreeChoice): JsonObject {
+  return {
+    mode: d.mode,
+    comparison: d.comparison,
+    target: { ...d.target },
+    rows: d.rows,
+    // A trial whose outputs went non-finite has no error JSON can hold.
+    tried: d.tried.map((t) => ({ ...t, ...(t.maxRelativeError !== undefined ? { maxRelativeError: Number.isFinite(t.maxRelativeError) ? t.maxRelativeError : null } : {}) })),
+    degree: d.degree,
+    reached: d.reached,
+    ...(d.warning !== undefined ? { warning: d.warning } : {}),
+  };
 }
 
 function unitBoundsOf(a: FittedActivation): { unitBounds?: Float64Array } {

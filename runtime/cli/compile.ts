@@ -24,8 +24,9 @@ export interface CompileCliOptions {
   readonly calibration: string;
   readonly output?: string;
   readonly layout: 'auto' | 'vector' | 'batch';
-  readonly degree?: number;
+  readonly degree?: number | 'auto';
   readonly maxError?: number;
+  readonly minAgreement?: number;
   readonly method?: 'chebyshev' | 'remez' | 'square';
   readonly margin?: number;
   readonly nBits?: number;
@@ -65,6 +66,16 @@ export interface CompileSummary {
     readonly maxError: number;
     readonly note?: string;
   }[];
+  /** How --degree auto chose (absent for --degree D, --max-error, or a chain without activations). */
+  readonly degreeChoice?: {
+    readonly comparison: string;
+    readonly target: { readonly minAgreement: number; readonly maxRelativeError?: number };
+    readonly rows: number;
+    readonly tried: readonly { readonly degree: number; readonly agreement: number; readonly maxRelativeError?: number }[];
+    readonly degree: number;
+    readonly reached: boolean;
+  };
+  readonly warnings: readonly string[];
   readonly candidates: readonly { readonly layout: string; readonly polyModulusDegree: number; readonly depth: number; readonly rotations: number; readonly latencyMs: number }[];
 }
 
@@ -77,6 +88,9 @@ export type ToolVersion = string;
 
 export function compileFile(modelFile: string, opts: CompileCliOptions, toolVersion: ToolVersion, progress?: (step: CompileStep) => void): { compilation: Compilation; model: CompiledModel; summary: CompileSummary } {
   if (opts.degree !== undefined && opts.maxError !== undefined) fail('BAD_ARGUMENT', 'give --degree or --max-error, not both');
+  if (opts.minAgreement !== undefined && (opts.maxError !== undefined || typeof opts.degree === 'number')) {
+    fail('BAD_ARGUMENT', '--min-agreement sets the target of --degree auto; it has no effect with --degree D or --max-error');
+  }
   const bytes = readModelBytes(modelFile);
   const calibration = (graph: Graph) => {
     const spec = rowSpecOf(graph);
@@ -89,6 +103,7 @@ export function compileFile(modelFile: string, opts: CompileCliOptions, toolVers
     layout: opts.layout,
     ...(opts.degree !== undefined ? { degree: opts.degree } : {}),
     ...(opts.maxError !== undefined ? { maxError: opts.maxError } : {}),
+    ...(opts.minAgreement !== undefined ? { minAgreement: opts.minAgreement } : {}),
     ...(opts.method !== undefined ? { method: opts.method } : {}),
     ...(opts.margin !== undefined ? { margin: opts.margin } : {}),
     ...(opts.nBits !== undefined ? { nBits: opts.nBits } : {}),
@@ -141,6 +156,19 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel): Compile
       maxError: a.maxError,
       ...(a.note !== undefined ? { note: a.note } : {}),
     })),
+    ...(c.degreeChoice
+      ? {
+          degreeChoice: {
+            comparison: c.degreeChoice.comparison,
+            target: c.degreeChoice.target,
+            rows: c.degreeChoice.rows,
+            tried: c.degreeChoice.tried,
+            degree: c.degreeChoice.degree,
+            reached: c.degreeChoice.reached,
+          },
+        }
+      : {}),
+    warnings: c.warnings,
     candidates: c.candidates.map((b) => ({
       layout: b.layout,
       polyModulusDegree: b.params.polyModulusDegree,
@@ -163,7 +191,9 @@ export function formatCompile(s: CompileSummary): string {
     ['ops', `${c.rotations} rotations, ${c.ctCtMul} ct×ct, ${c.ctPtMul} ct×pt, ${c.rescales} rescales, ${c.relins} relins, ${c.modswitches} modswitches`],
     ['rotation steps', s.rotationSteps.length > 0 ? s.rotationSteps.join(', ') : 'none'],
     ['estimated latency', `${formatNumber(s.latencyMs.total, 3)} ms per run (server ${formatNumber(s.latencyMs.server, 3)} ms, client ${formatNumber(s.latencyMs.client, 3)} ms)`],
+    ...(s.degreeChoice ? [['degree', degreeLine(s.degreeChoice)]] : []),
   ], '  ');
+  for (const w of s.warnings) out += `warning: ${w}\n`;
   if (s.approximations.length > 0) {
     out += '\nactivations\n';
     out += textTable(
@@ -175,12 +205,30 @@ export function formatCompile(s: CompileSummary): string {
   return out;
 }
 
+function degreeLine(d: NonNullable<CompileSummary['degreeChoice']>): string {
+  const tried = d.tried.map((t) => `${t.degree} → ${t.maxRelativeError !== undefined ? `max rel. error ${formatNumber(t.maxRelativeError, 3)}` : `${(t.agreement * 100).toFixed(1)}%`}`).join(', ');
+  const target = d.target.maxRelativeError !== undefined ? `every row within ${d.target.maxRelativeError * 100}%` : `${d.comparison} agreement ≥ ${d.target.minAgreement * 100}%`;
+  return `auto: ${d.degree}, ${d.reached ? 'the smallest 2^k−1 with' : 'the best; none reached'} ${target} on ${d.rows} calibration rows (${tried})`;
+}
+
 function positive(name: string, integer: boolean): (v: string) => number {
   return (v) => {
     const x = Number(v);
     if (v.trim() === '' || !Number.isFinite(x) || x <= 0 || (integer && !Number.isInteger(x))) {
       throw new InvalidArgumentError(`${name} must be a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
     }
+    return x;
+  };
+}
+
+function degreeArgument(v: string): number | 'auto' {
+  return v === 'auto' ? 'auto' : positive('--degree', true)(v);
+}
+
+function share(name: string): (v: string) => number {
+  return (v) => {
+    const x = Number(v);
+    if (v.trim() === '' || !(x > 0 && x <= 1)) throw new InvalidArgumentError(`${name} must be a number in (0, 1], got "${v}"`);
     return x;
   };
 }
@@ -203,8 +251,9 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     .requiredOption('--calibration <file>', 'calibration rows (JSON or CSV) that set the activation ranges')
     .option('-o, --output <dir>', 'output directory (default: <model>.compiled in the current directory)')
     .addOption(new Option('--layout <layout>', 'slot layout: auto picks the lower estimated latency').choices(['auto', 'vector', 'batch']).default('auto'))
-    .option('--degree <d>', 'polynomial degree for every activation (default 31)', positive('--degree', true))
+    .option('--degree <d>', 'polynomial degree for every activation, or auto (default): the smallest 2^k−1 keeping the calibration rows\' predictions', degreeArgument)
     .option('--max-error <e>', 'instead of --degree: smallest 2^k−1 degree with at most this error on the range', positive('--max-error', false))
+    .option('--min-agreement <a>', 'for --degree auto: share of calibration rows whose class the approximated chain must keep (default 0.999)', share('--min-agreement'))
     .addOption(new Option('--method <method>', 'approximation method (default chebyshev)').choices(['chebyshev', 'remez', 'square']))
     .option('--margin <m>', 'widen calibrated ranges to centre ± m·half-width (default 1.5; at least 1)', positive('--margin', false))
     .option('--n-bits <n>', 'quantize weights to n bits (symmetric, per output channel)', positive('--n-bits', true))
@@ -218,7 +267,12 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
       } finally {
         reporter.done();
       }
-      if (opts.json) printJson(summary);
-      else process.stdout.write(formatCompile(summary));
+      if (opts.json) {
+        // The JSON carries the warnings; stderr says them to a person, stdout stays one object.
+        for (const w of summary.warnings) process.stderr.write(`warning: ${w}\n`);
+        printJson(summary);
+      } else {
+        process.stdout.write(formatCompile(summary));
+      }
     });
 }
