@@ -2,6 +2,7 @@ import { fail } from '../errors';
 import { operandsOf, primeAt, type Circuit, type Level, type Op, type Scale } from './ir';
 import { canonicalScales, deriveMeta, MAX_INPUT_BOOST_BITS, type ValueMeta } from './op-rules';
 import { checkCircuit } from './passes-check';
+import { dropZeroConstants, zeroEncodedConstants } from './passes-drop-zero';
 
 export interface ScaleOptions {
   /**
@@ -46,6 +47,22 @@ export function defaultInputBoostBits(slots: number, meanPrimeBits: number): num
  * addition sees equal scales with no scale overrides.
  */
 export function assignScales(circuit: Circuit, primes: readonly number[], options: ScaleOptions = {}): Circuit {
+  // Constants that round to zero at their encode scale are dropped and the rest scaled again
+  // (see passes-drop-zero.ts). Dropping keeps every level and rescale target, so the encode scales
+  // of what remains barely move; a second round only catches a constant right at the threshold.
+  let current = circuit;
+  for (let round = 0; round < MAX_DROP_ROUNDS; round++) {
+    const scaled = assignScalesOnce(current, primes, options);
+    const zero = zeroEncodedConstants(scaled);
+    if (zero.size === 0) return scaled;
+    current = dropZeroConstants(current, scaled, zero);
+  }
+  fail('PARAMS', `constants still encode to zero after ${MAX_DROP_ROUNDS} rounds of dropping them`);
+}
+
+const MAX_DROP_ROUNDS = 4;
+
+function assignScalesOnce(circuit: Circuit, primes: readonly number[], options: ScaleOptions): Circuit {
   if (primes.length < circuit.depth) {
     fail('PARAMS', `circuit needs ${circuit.depth} rescale primes, the chain has ${primes.length}`);
   }
