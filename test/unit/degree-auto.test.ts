@@ -1,0 +1,157 @@
+/**
+ * --degree auto: the smallest of 3, 7, 15, 31, 63 whose approximated chain (polynomials, bias
+ * correction) keeps the calibration rows' predictions, measured on the calibration rows only;
+ * the best with a warning when none does; explicit --degree and --max-error bypass it.
+ */
+import { describe, expect, it } from 'vitest';
+import { calibrateStages } from '../../compiler/approx/calibrate';
+import { DeepPowersError } from '../../compiler/errors';
+import type { AffineStage, Stage } from '../../compiler/passes/chain';
+import { applyStages } from '../../compiler/passes/run-split';
+import { compileModel } from '../../compiler/pipeline/compile';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import {
+  approximateBody,
+  AUTO_DEGREES,
+  chooseDegree,
+  DEFAULT_MIN_AGREEMENT,
+  outputAgreement,
+  outputComparison,
+} from '../../compiler/pipeline/degree-choice';
+import { compileFile } from '../../runtime/cli/compile';
+import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { mulberry32 } from '../helpers/random';
+
+const rand = mulberry32(11);
+const uniform = (): number => 2 * rand() - 1;
+const affine = (outSize: number, inSize: number, scale = 2): AffineStage => ({
+  kind: 'affine',
+  sources: ['fc'],
+  inSize,
+  outSize,
+  weights: Float64Array.from({ length: outSize * inSize }, () => scale * uniform()),
+  bias: Float64Array.from({ length: outSize }, () => 0.3 * uniform()),
+});
+const rows = (n: number, width: number): Float64Array[] => Array.from({ length: n }, () => Float64Array.from({ length: width }, uniform));
+const v = (...xs: number[]): Float64Array => Float64Array.from(xs);
+
+describe('outputComparison', () => {
+  it('argmax for several scores, sign for one score the epilogue classifies, relative error for a bare single output', () => {
+    expect(outputComparison({ bodyOutputShape: [10], epilogue: [] })).toBe('argmax');
+    const sigmoid = { opType: 'Sigmoid', domain: '', name: 's', inputs: ['x'], outputs: ['y'], attributes: new Map() };
+    expect(outputComparison({ bodyOutputShape: [1], epilogue: [sigmoid] as never })).toBe('sign');
+    expect(outputComparison({ bodyOutputShape: [1], epilogue: [] })).toBe('relative-error');
+  });
+});
+
+describe('outputAgreement', () => {
+  it('counts rows with the same argmax', () => {
+    expect(outputAgreement('argmax', [v(1, 2, 0), v(3, 0, 1)], [v(0, 2, 1), v(0, 1, 0)]).agreement).toBe(0.5);
+  });
+
+  it('counts rows on the same side of 0 for one score', () => {
+    expect(outputAgreement('sign', [v(0.1), v(-2), v(3), v(-1)], [v(0.2), v(0.1), v(2), v(-5)]).agreement).toBe(0.75);
+  });
+
+  it('regression: error relative to max(|exact|, 1), so outputs near 0 are held to an absolute 0.01', () => {
+    const a = outputAgreement('relative-error', [v(200), v(0.001), v(-50)], [v(201), v(0.02), v(-50.4)]);
+    expect(a.maxRelativeError).toBeCloseTo(0.019, 12);
+    expect(a.agreement).toBeCloseTo(2 / 3, 12);
+  });
+});
+
+describe('chooseDegree', () => {
+  const chain: Stage[] = [affine(12, 6), { kind: 'activation', sources: ['a'], fn: 'tanh', size: 12 }, affine(4, 12)];
+  const calRows = rows(200, 6);
+  const calibration = calibrateStages(chain, calRows);
+  const exact = calRows.map((r) => applyStages(chain, r));
+
+  it('keeps the first degree of 3, 7, 15, 31, 63 that reaches the target; every smaller one missed it', () => {
+    for (const minAgreement of [0.9, DEFAULT_MIN_AGREEMENT, 1]) {
+      const { choice, trial } = chooseDegree({ body: chain, calibration, rows: calRows, comparison: 'argmax', minAgreement, options: {} });
+      expect(choice.tried.map((t) => t.degree)).toEqual(AUTO_DEGREES.slice(0, choice.tried.length));
+      expect(choice.reached).toBe(true);
+      expect(choice.degree).toBe(choice.tried[choice.tried.length - 1]!.degree);
+      expect(choice.tried[choice.tried.length - 1]!.agreement).toBeGreaterThanOrEqual(minAgreement);
+      for (const t of choice.tried.slice(0, -1)) expect(t.agreement).toBeLessThan(minAgreement);
+      expect(trial.approximations.map((a) => a.degree)).toEqual([choice.degree]);
+      expect(choice.warning).toBeUndefined();
+    }
+    // A stricter target never picks a smaller degree.
+    const loose = chooseDegree({ body: chain, calibration, rows: calRows, comparison: 'argmax', minAgreement: 0.8, options: {} }).choice.degree;
+    const strict = chooseDegree({ body: chain, calibration, rows: calRows, comparison: 'argmax', minAgreement: 1, options: {} }).choice.degree;
+    expect(strict).toBeGreaterThan(loose);
+  });
+
+  it('measures each degree on the chain the circuit computes: polynomials with bias correction', () => {
+    const { choice } = chooseDegree({ body: chain, calibration, rows: calRows, comparison: 'argmax', minAgreement: 1, options: {} });
+    for (const t of choice.tried) {
+      const corrected = approximateBody(chain, calibration, calRows, { degree: t.degree });
+      expect(t.agreement).toBe(outputAgreement('argmax', exact, corrected.stats.outputs).agreement);
+    }
+    // Without bias correction the chain differs, so the measurement must follow the option.
+    const degree = choice.tried[0]!.degree;
+    const raw = approximateBody(chain, calibration, calRows, { degree, biasCorrection: false });
+    const corrected = approximateBody(chain, calibration, calRows, { degree });
+    expect(raw.stages[2]).not.toEqual(corrected.stages[2]);
+  });
+
+  it('when no degree reaches the target: the best agreement, the smaller degree on a tie, and a warning', () => {
+    // Two outputs equal in exact arithmetic, relu(x) and relu(2x)/2, through two units fitted on
+    // one range: their argmax is decided by p(x) − p(2x)/2 (less its mean, after bias correction),
+    // which changes sign across the rows at every degree.
+    const homogeneous: Stage[] = [
+      { kind: 'affine', sources: ['split'], inSize: 1, outSize: 2, weights: v(1, 2), bias: v(0, 0) },
+      { kind: 'activation', sources: ['r'], fn: 'relu', size: 2 },
+      { kind: 'affine', sources: ['join'], inSize: 2, outSize: 2, weights: v(1, 0, 0, 0.5), bias: v(0, 0) },
+    ];
+    const input = Array.from({ length: 101 }, (_, i) => v(-1 + i / 50));
+    const cal = calibrateStages(homogeneous, input);
+    const { choice } = chooseDegree({ body: homogeneous, calibration: cal, rows: input, comparison: 'argmax', minAgreement: 1, options: {} });
+    expect(choice.tried.map((t) => t.degree)).toEqual([...AUTO_DEGREES]);
+    expect(choice.reached).toBe(false);
+    const best = Math.max(...choice.tried.map((t) => t.agreement));
+    expect(choice.degree).toBe(choice.tried.find((t) => t.agreement === best)!.degree);
+    expect(choice.warning).toMatch(/no degree in 3, 7, 15, 31, 63 reaches argmax agreement ≥ 100% .* using degree \d+/);
+  });
+});
+
+describe('compile with degree auto (the default)', () => {
+  const f = loadFixture('sk_mlp_digits_relu');
+  const calibration = inputTensor(f.data, f.data.calibration);
+
+  it('sk_mlp_digits_relu: degree 15, the first to keep all 200 calibration rows, recorded in the manifest options', () => {
+    const c = compileModel(f.modelPath, { calibration, layout: 'vector' });
+    expect(c.degreeChoice!.rows).toBe(f.data.calibration.length);
+    expect(c.degreeChoice!.tried.map((t) => t.degree)).toEqual([3, 7, 15]);
+    expect(c.degreeChoice!.tried[2]!.agreement).toBe(1);
+    expect(c.approximations.map((a) => a.degree)).toEqual([15]);
+    expect(c.warnings).toEqual([]);
+    const model = toCompiledModel(c, { calibration, layout: 'vector' }, 'test');
+    expect(model.options['degree']).toBe('auto');
+    expect(model.options['degreeChoice']).toMatchObject({ mode: 'auto', comparison: 'argmax', target: { minAgreement: DEFAULT_MIN_AGREEMENT }, degree: 15, reached: true });
+  });
+
+  it('--degree D and --max-error bypass the choice', () => {
+    const fixed = compileModel(f.modelPath, { calibration, layout: 'vector', degree: 7 });
+    expect(fixed.degreeChoice).toBeNull();
+    expect(fixed.approximations.map((a) => a.degree)).toEqual([7]);
+    const byError = compileModel(f.modelPath, { calibration, layout: 'vector', maxError: 0.05 });
+    expect(byError.degreeChoice).toBeNull();
+    expect(toCompiledModel(fixed, { calibration, layout: 'vector', degree: 7 }, 'test').options['degreeChoice']).toBeUndefined();
+  });
+
+  it('refuses --min-agreement outside (0, 1] and next to an explicit degree', () => {
+    const refusal = (run: () => unknown): string => {
+      try {
+        run();
+      } catch (e) {
+        expect(e).toBeInstanceOf(DeepPowersError);
+        return (e as DeepPowersError).code;
+      }
+      throw new Error('expected a refusal');
+    };
+    expect(refusal(() => compileModel(f.modelPath, { calibration, layout: 'vector', minAgreement: 1.5 }))).toBe('BAD_ARGUMENT');
+    expect(refusal(() => compileFile(f.modelPath, { calibration: 'unused.json', layout: 'vector', degree: 7, minAgreement: 0.9 }, 'test'))).toBe('BAD_ARGUMENT');
+  });
+});
