@@ -63,8 +63,21 @@ export function ciphertextBytes(params: CkksParameters, level: number, options: 
 /** A CKKS plaintext encoded at `level` (NTT form over level + 1 primes). */
 export function plaintextBytes(params: CkksParameters, level: number): number {
   checkLevel(params, level);
-  return PLAINTEXT_OVERHEAD + (level + 1) * params.polyModulusDegree * WORD;
+  return plaintextBytesAt(params.polyModulusDegree, level);
 }
+
+/** `plaintextBytes` for callers that hold only N and a level (the SEAL backend's cache). */
+export function plaintextBytesAt(polyModulusDegree: number, level: number): number {
+  return PLAINTEXT_OVERHEAD + (level + 1) * polyModulusDegree * WORD;
+}
+
+/**
+ * Most bytes of broadcast scalars (mulScalar/addScalar constants) the SEAL backend keeps encoded.
+ * In the batch layout every distinct weight is a scalar and each one a full-slot plaintext
+ * (~1 MiB at N = 16384, top level), so a wide MLP would need gigabytes; past this budget scalars
+ * are encoded for each use and freed (~4 ms each at N = 16384, next to ~2.7 ms for the multiply).
+ */
+export const SCALAR_PLAINTEXT_BUDGET_BYTES = 1024 ** 3;
 
 export function publicKeyBytes(params: CkksParameters, options: SerializeOptions = {}): number {
   return ciphertextOver(params, primeCount(params), 2, options.seeded ?? false);
@@ -117,6 +130,11 @@ export interface RunMemoryRequest {
   readonly liveCiphertexts: number;
   /** Pre-encoded plaintext constants kept in the cache, by the level each is encoded at. */
   readonly plaintexts: readonly { readonly count: number; readonly level: number }[];
+  /**
+   * Distinct broadcast scalars (value, level, encode scale), by level: cached up to
+   * SCALAR_PLAINTEXT_BUDGET_BYTES, the rest encoded per use (one transient plaintext at a time).
+   */
+  readonly scalarPlaintexts?: readonly { readonly count: number; readonly level: number }[];
 }
 
 export interface RunMemoryEstimate {
@@ -147,6 +165,9 @@ export function estimateRunMemory(params: CkksParameters, request: RunMemoryRequ
   const ciphertexts = request.liveCiphertexts * ciphertextBytes(params, params.levels, { size: 3 });
   let plaintexts = 0;
   for (const { count, level } of request.plaintexts) plaintexts += count * plaintextBytes(params, level);
+  let scalars = 0;
+  for (const { count, level } of request.scalarPlaintexts ?? []) scalars += count * plaintextBytes(params, level);
+  plaintexts += scalars > SCALAR_PLAINTEXT_BUDGET_BYTES ? SCALAR_PLAINTEXT_BUDGET_BYTES + plaintextBytes(params, params.levels) : scalars;
   const loadPeak = Math.max(relinKeys, galoisKeys);
   const workspace = MODULE_BASELINE + 4 * 3 * k * n * WORD;
   const total = keys + ciphertexts + plaintexts + loadPeak + workspace;

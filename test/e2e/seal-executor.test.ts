@@ -6,7 +6,8 @@ import { loadCiphertexts } from '../../runtime/backends/seal/ciphertexts';
 import { createSealContext, freeAll, type SealCkksContext } from '../../runtime/backends/seal/context';
 import { checkCircuitFitsContext, executeCircuit } from '../../runtime/backends/seal/executor';
 import { generateKeys, loadEvaluationKeys, type LoadedEvaluationKeys } from '../../runtime/backends/seal/keys';
-import { createPlaintextCache, type PlaintextCache } from '../../runtime/backends/seal/plaintext-cache';
+import { plaintextBytesAt } from '../../compiler/params/sizes';
+import { cachedPlaintextBytes, createPlaintextCache, type PlaintextCache } from '../../runtime/backends/seal/plaintext-cache';
 import { createSlotCrypto, type SlotCrypto } from '../../runtime/backends/seal/slot-crypto';
 import { simulateCircuit } from '../../runtime/backends/simulate';
 import { buildCircuit, testSpec } from './seal-test-circuits';
@@ -138,6 +139,25 @@ describe('SEAL executor', () => {
     freeAll(...executeCircuit(ctx, circuit, inputs, keys, cache), ...inputs);
     expect(before).toBe(4); // c0, c1 and the two scalars
     expect(cache.size).toBe(before);
+  });
+
+  test('scalars past the byte budget are encoded per use and freed, with the same results', () => {
+    const xs = [randomSlots(6), randomSlots(7)];
+    const inputs = encryptInputs(xs);
+    const cached = executeCircuit(ctx, circuit, inputs, keys, cache);
+    const tight = createPlaintextCache(ctx, { scalarBudgetBytes: 0 });
+    try {
+      const uncached = executeCircuit(ctx, circuit, inputs, keys, tight);
+      // The same encodings, so the same ciphertext contents up to fresh noise (none is added here).
+      cached.forEach((ct, k) => expect(Array.from(crypto.decrypt(uncached[k]!))).toEqual(Array.from(crypto.decrypt(ct))));
+      expect(tight.size).toBe(2); // the pool constants only
+      expect(tight.scalarBytes).toBe(0);
+      expect(cachedPlaintextBytes(circuit, N, 0)).toBe(cachedPlaintextBytes(circuit, N) - 2 * plaintextBytesAt(N, 1));
+      freeAll(...uncached);
+    } finally {
+      tight.dispose();
+    }
+    freeAll(...cached, ...inputs);
   });
 
   test('a ciphertext at a scale the circuit did not plan is refused before SEAL runs', () => {

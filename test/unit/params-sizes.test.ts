@@ -10,6 +10,7 @@ import {
   galoisKeysBytes,
   keySizes,
   plaintextBytes,
+  SCALAR_PLAINTEXT_BUDGET_BYTES,
   publicKeyBytes,
   relinKeysBytes,
   WASM_HEAP_BYTES,
@@ -104,6 +105,18 @@ describe('run memory against the 4 GiB WASM heap', () => {
     expect(m.fits).toBe(true);
     expect(m.limit).toBe(WASM_HEAP_BYTES);
     expect(assertFitsHeap(p, { relin: false, liveCiphertexts: 1, plaintexts: [] }).keys).toBe(galoisKeysBytes(p));
+  });
+
+  it('counts broadcast scalars up to the backend cache budget, plus one transient plaintext past it', () => {
+    const p = selectParameters({ depth: 6, slotsNeeded: 8192, rotationSteps: [], preferN: 16384 });
+    const base = { relin: true, liveCiphertexts: 10, plaintexts: [] };
+    const few = estimateRunMemory(p, { ...base, scalarPlaintexts: [{ count: 50, level: 6 }] });
+    expect(few.plaintexts).toBe(50 * plaintextBytes(p, 6));
+    // pt_mlp_digits_relu's batch layout: ~5000 distinct weights at N = 16384 would be > 4 GiB cached.
+    const many = estimateRunMemory(p, { ...base, scalarPlaintexts: [{ count: 5000, level: 6 }] });
+    expect(5000 * plaintextBytes(p, 6)).toBeGreaterThan(WASM_HEAP_BYTES);
+    expect(many.plaintexts).toBe(SCALAR_PLAINTEXT_BUDGET_BYTES + plaintextBytes(p, 6));
+    expect(many.fits).toBe(true);
   });
 
   it('refuses a run whose Galois keys overflow the heap', () => {

@@ -1,4 +1,4 @@
-import type { Ciphertext, GaloisKeys, RelinKeys } from 'node-seal';
+import type { Ciphertext, GaloisKeys, Plaintext, RelinKeys } from 'node-seal';
 import type { Circuit, Op } from '../../../compiler/circuit/ir';
 import { operandsOf } from '../../../compiler/circuit/ir';
 import { DeepPowersError, fail } from '../../../compiler/errors';
@@ -159,25 +159,25 @@ export function executeCircuit(
       case 'mulScalar':
       case 'addScalar': {
         const level = ops[op.a]!.level;
-        let pt;
+        const run = (pt: Plaintext): Ciphertext => {
+          if (pt.isZero()) {
+            // SEAL refuses to produce a transparent (all-zero) ciphertext, and it would tell nothing anyway.
+            fail('BAD_ARTIFACT', `op ${i} (${op.op}) uses a constant that encodes to all zeros at scale 2^${Math.log2(op.encodeScale).toFixed(1)}; the compiler must drop it`);
+          }
+          const multiply = op.op === 'mulPlain' || op.op === 'mulScalar';
+          return unary(
+            i,
+            op.a,
+            (x) => (multiply ? evaluator.multiplyPlainInplace(x, pt) : evaluator.addPlainInplace(x, pt)),
+            (x, out) => (multiply ? evaluator.multiplyPlain(x, pt, out) : evaluator.addPlain(x, pt, out)),
+          );
+        };
         if ('c' in op) {
           const values = circuit.constants[op.c];
           if (!values) fail('BAD_ARTIFACT', `op ${i} reads constant ${op.c}, which is not in the pool`);
-          pt = cache.constant(op.c, values, level, op.encodeScale);
-        } else {
-          pt = cache.scalar(op.value, level, op.encodeScale);
+          return run(cache.constant(op.c, values, level, op.encodeScale));
         }
-        if (pt.isZero()) {
-          // SEAL refuses to produce a transparent (all-zero) ciphertext, and it would tell nothing anyway.
-          fail('BAD_ARTIFACT', `op ${i} (${op.op}) uses a constant that encodes to all zeros at scale 2^${Math.log2(op.encodeScale).toFixed(1)}; the compiler must drop it`);
-        }
-        const multiply = op.op === 'mulPlain' || op.op === 'mulScalar';
-        return unary(
-          i,
-          op.a,
-          (x) => (multiply ? evaluator.multiplyPlainInplace(x, pt) : evaluator.addPlainInplace(x, pt)),
-          (x, out) => (multiply ? evaluator.multiplyPlain(x, pt, out) : evaluator.addPlain(x, pt, out)),
-        );
+        return cache.withScalar(op.value, level, op.encodeScale, run);
       }
     }
   }
