@@ -6,7 +6,8 @@
  *  - a per-row vector ('close'): the same argmax;
  *  - a per-row probability of a binary classifier: the same side of 0.5;
  *  - a regression output: within 1% relative error, counted row by row.
- * The tree is refused as not encryptable; compiling twice gives byte-identical files.
+ * The polynomial degree is the default, auto: chosen on the calibration rows, judged here on the
+ * test rows. The tree is refused as not encryptable; compiling twice gives byte-identical files.
  */
 import { describe, expect, it } from 'vitest';
 import { encodeCompiledModel } from '../../compiler/artifact/codec';
@@ -88,6 +89,11 @@ describe('compile → simulate on the fixtures', () => {
         const model = compileFixture(f, layout);
         expect(model.circuit.layout).toBe(layout);
         if (layout === 'batch') expect(model.cost.counts.rotations).toBe(0);
+        if (model.approximations.length > 0) {
+          // The default degree (auto) reached its calibration-row target on every fixture.
+          expect(model.options['degree']).toBe('auto');
+          expect(model.options['degreeChoice']).toMatchObject({ mode: 'auto', reached: true });
+        }
         const run = await runCompiled(model, inputTensor(f.data, f.data.test_inputs), simulateBackend(model));
         for (const c of f.data.compare) {
           const share = agreement(f, c.output, c.expected, c.kind, run.values);
