@@ -5,6 +5,11 @@
  * post_transform, same multi_class) is what the client runs after decryption. Its identity
  * weights reproduce the raw scores exactly (x·1 + 0 is exact in floating point), so labels and
  * probabilities — binary single-score quirks included — are the original operator's.
+ *
+ * A binary classifier whose two rows are exact negations (scikit-learn's export: scores −z, z)
+ * keeps one score in the body, Gemm(x, w, b) = z, and the client's classifier takes the pair
+ * back with coefficients [−1, 1]: z·(−1) + 0 = −z is exact, so the encrypted body computes and
+ * returns half as much for the same labels and probabilities.
  */
 import { ML_DOMAIN, ONNX_DOMAIN, type AttributeValue, type Graph, type Node, type ValueType } from '../graph/graph';
 import { numeric, type Tensor } from '../graph/tensor';
@@ -63,22 +68,26 @@ export function expandLinearMl(graph: Graph, sources: SourceTable = new Map()): 
       x = cast.outputs[0]!;
     }
 
+    const bias = intercepts.length === targets ? intercepts : new Array<number>(targets).fill(0);
+    const pair = kind === 'LinearClassifier' && negatedPair(coefficients, bias, features);
+    const scores = pair ? 1 : targets;
     const wName = fresh(`${label}/coefficients`);
-    initializers.set(wName, numeric('float32', [targets, features], coefficients));
+    initializers.set(wName, numeric('float32', [scores, features], pair ? coefficients.slice(features) : coefficients));
     const bName = fresh(`${label}/intercepts`);
-    initializers.set(bName, numeric('float32', [targets], intercepts.length === targets ? intercepts : new Array<number>(targets).fill(0)));
+    initializers.set(bName, numeric('float32', [scores], pair ? bias.slice(1) : bias));
 
     const direct = kind === 'LinearRegressor' && transform === 'NONE';
     const raw = direct ? node.outputs[0]! : fresh(`${label}/raw_scores`);
     const gemm: Node = { name: node.name, opType: 'Gemm', domain: ONNX_DOMAIN, inputs: [x, wName, bName], outputs: [raw], attributes: new Map([['transB', { type: 'int', value: 1 }]]) };
-    valueTypes.set(raw, { kind: 'tensor', dtype: 'float32', shape: [batch, targets] });
+    valueTypes.set(raw, { kind: 'tensor', dtype: 'float32', shape: [batch, scores] });
     nodes.push(gemm);
     table = withSources(table, gemm, origin);
     if (direct) continue;
 
     const attributes = new Map<string, AttributeValue>(node.attributes);
-    const identity = new Array<number>(targets * targets).fill(0);
-    for (let i = 0; i < targets; i++) identity[i * targets + i] = 1;
+    const identity = new Array<number>(targets * scores).fill(0);
+    if (pair) identity.splice(0, 2, -1, 1);
+    else for (let i = 0; i < targets; i++) identity[i * targets + i] = 1;
     attributes.set('coefficients', { type: 'floats', value: identity });
     attributes.set('intercepts', { type: 'floats', value: new Array<number>(targets).fill(0) });
     const post: Node = { ...node, name: `${label}/post`, inputs: [raw], attributes };
@@ -90,6 +99,14 @@ export function expandLinearMl(graph: Graph, sources: SourceTable = new Map()): 
   const opsets = new Map(graph.opsets);
   if (!opsets.has(ONNX_DOMAIN)) opsets.set(ONNX_DOMAIN, 13);
   return { graph: { ...graph, opsets, nodes, initializers, valueTypes }, sources: table, clientNodes };
+}
+
+/** Two rows (and intercepts) that are exact negations of each other: scores −z and z. */
+function negatedPair(coefficients: readonly number[], intercepts: readonly number[], features: number): boolean {
+  if (intercepts.length !== 2 || coefficients.length !== 2 * features) return false;
+  if (intercepts[0] !== -intercepts[1]!) return false;
+  for (let j = 0; j < features; j++) if (coefficients[j] !== -coefficients[features + j]!) return false;
+  return true;
 }
 
 function floats(node: Node, name: string): number[] {

@@ -23,9 +23,9 @@ const EXPECTED: Record<string, { chain: string[]; epilogue: string[]; bodyOutput
   pt_logreg_breast_cancer_sigmoid: { chain: ['affine 30→1'], epilogue: ['Sigmoid'], bodyOutput: '/0/Gemm_output_0' },
   pt_mlp_bn_digits: { chain: ['affine 64→32', 'relu ×32', 'affine 32→10'], epilogue: [], bodyOutput: 'output' },
   pt_mlp_digits_relu: { chain: ['affine 64→32', 'relu ×32', 'affine 32→16', 'relu ×16', 'affine 16→10'], epilogue: [], bodyOutput: 'output' },
-  sk_linearsvc_breast_cancer: { chain: ['affine 30→2'], epilogue: ['LinearClassifier', 'ArrayFeatureExtractor'] },
+  sk_linearsvc_breast_cancer: { chain: ['affine 30→1'], epilogue: ['LinearClassifier', 'ArrayFeatureExtractor'] },
   sk_linreg_diabetes: { chain: ['affine 10→1'], epilogue: [], bodyOutput: 'variable' },
-  sk_logreg_breast_cancer: { chain: ['affine 30→2'], epilogue: ['LinearClassifier', 'Normalizer'] },
+  sk_logreg_breast_cancer: { chain: ['affine 30→1'], epilogue: ['LinearClassifier', 'Normalizer'] },
   sk_logreg_iris_multinomial: { chain: ['affine 4→3'], epilogue: ['LinearClassifier', 'Cast', 'Normalizer', 'ZipMap'] },
   sk_mlp_breast_cancer_tanh: {
     chain: ['affine 30→16', 'tanh ×16', 'affine 16→1'],

@@ -141,7 +141,7 @@ describe('describing the lowered chain', () => {
   it('names the client epilogue of a scikit-learn classifier', () => {
     const split = lowerToChain(importModelFile(loadFixture('sk_logreg_breast_cancer').modelPath));
     const lines = describeLowered(split);
-    expect(lines).toContain('  1. affine 30→2 (Scaler, LinearClassifier)');
+    expect(lines).toContain('  1. affine 30→1 (Scaler, LinearClassifier)');
     expect(lines).toContain('client epilogue: LinearClassifier, Normalizer');
     expect(loweredJson(split).epilogue).toEqual([
       { name: 'LinearClassifier/post', opType: 'LinearClassifier', domain: 'ai.onnx.ml' },
