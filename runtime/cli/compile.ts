@@ -222,7 +222,10 @@ function positive(name: string, integer: boolean): (v: string) => number {
 }
 
 function degreeArgument(v: string): number | 'auto' {
-  return v === 'auto' ? 'auto' : positive('--degree', true)(v);
+  if (v === 'auto') return 'auto';
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isInteger(x) || x <= 0) throw new InvalidArgumentError(`--degree must be auto or a positive integer, got "${v}"`);
+  return x;
 }
 
 function share(name: string): (v: string) => number {
