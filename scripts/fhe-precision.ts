@@ -16,6 +16,7 @@ import { toCompiledModel } from '../compiler/pipeline/compiled-model';
 import { rowOutputs } from '../runtime/outputs';
 import { runCompiled, simulateBackend } from '../runtime/run-compiled';
 import { fheBackend } from '../runtime/run-encrypted';
+import { agreement } from '../test/helpers/agreement';
 import { inputTensor, listFixtures, loadFixture } from '../test/helpers/fixtures';
 
 const { values, positionals } = parseArgs({
@@ -26,7 +27,7 @@ const rows = Number(values.rows);
 const layouts: Layout[] = values.layout ? [values.layout as Layout] : ['vector', 'batch'];
 const names = positionals.length > 0 ? positionals : listFixtures().filter((n) => !n.includes('tree'));
 
-console.log('fixture | layout | N | depth | scale bits | rotations | max |FHE−sim| | promised 2^-p | ratio (per max(1,|y|)) | labels FHE=sim | evaluate ms/run');
+console.log('fixture | layout | N | depth | scale bits | rotations | max |FHE−sim| | promised 2^-p | ratio (per max(1,|y|)) | labels FHE=sim | FHE vs expected (per compare entry) | evaluate ms/run');
 let worst = 0;
 for (const name of names) {
   const f = loadFixture(name);
@@ -60,6 +61,9 @@ for (const name of names) {
         if (JSON.stringify(v) === JSON.stringify(so[l]![i])) agree++;
       });
     }
+    const vsExpected = f.data.compare
+      .map((c) => `${c.output} ${(100 * agreement(f, c.output, c.expected, c.kind, encrypted.values, rows)).toFixed(0)}%`)
+      .join(', ');
     const run = fhe.lastRun()!;
     worst = Math.max(worst, ratio);
     console.log(
@@ -74,6 +78,7 @@ for (const name of names) {
         `2^-${p.expectedPrecisionBits} = ${promised.toExponential(2)}`,
         ratio.toFixed(2),
         total === 0 ? 'n/a (regression)' : `${agree}/${total}`,
+        vsExpected,
         (run.timings.evaluate_ms / run.evaluations).toFixed(0),
       ].join(' | '),
     );

@@ -14,65 +14,20 @@ import { encodeCompiledModel } from '../../compiler/artifact/codec';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import type { Layout } from '../../compiler/circuit/ir';
 import { DeepPowersError } from '../../compiler/errors';
-import type { Value } from '../../compiler/graph/tensor';
 import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
-import { inputTensor, listFixtures, loadFixture, type ExpectedEntry, type Fixture } from '../helpers/fixtures';
+import { agreement } from '../helpers/agreement';
+import { inputTensor, listFixtures, loadFixture, type Fixture } from '../helpers/fixtures';
 
 const TREE = 'sk_tree_breast_cancer';
 const AGREEMENT = 0.98;
-const REGRESSION_TOLERANCE = 0.01;
 /** Agreement asked of 8-bit weights (quantization changes the model, not only its encryption). */
 const QUANTIZED_AGREEMENT = 0.95;
 
 function compileFixture(f: Fixture, layout: Layout | 'auto', extra: Partial<CompileOptions> = {}): CompiledModel {
   const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout, ...extra };
   return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
-}
-
-function argmax(v: ArrayLike<number>): number {
-  let best = 0;
-  for (let i = 1; i < v.length; i++) if (v[i]! > v[best]!) best = i;
-  return best;
-}
-
-function flat(e: ExpectedEntry): number[] {
-  return typeof e === 'number' ? [e] : typeof e === 'string' ? [NaN] : e.flatMap(flat);
-}
-
-/** Share of rows on which `actual` agrees with the fixture's expected field, per the rules above. */
-function agreement(f: Fixture, output: string, expectedField: string, kind: 'exact' | 'close', values: Map<string, Value>): number {
-  const v = values.get(output);
-  const expected = f.data.expected[expectedField]!;
-  if (!v) throw new Error(`${f.name}: output ${output} missing`);
-  const rows = expected.length;
-  let agree = 0;
-  if (v.kind === 'sequence-of-maps') {
-    // ZipMap probabilities: the most probable class.
-    v.maps.forEach((m, i) => {
-      if (argmax([...m.values()]) === argmax(flat(expected[i]!))) agree++;
-    });
-    return agree / rows;
-  }
-  const width = v.data.length / rows;
-  for (let i = 0; i < rows; i++) {
-    const e = expected[i]!;
-    if (kind === 'exact') {
-      if (v.data[i] === e) agree++;
-      continue;
-    }
-    const row = Array.from({ length: width }, (_, k) => v.data[i * width + k] as number);
-    const want = flat(e);
-    if (width > 1) {
-      if (argmax(row) === argmax(want)) agree++;
-    } else if (f.data.task === 'regression') {
-      if (Math.abs(row[0]! - want[0]!) <= REGRESSION_TOLERANCE * Math.abs(want[0]!)) agree++;
-    } else if (row[0]! > 0.5 === want[0]! > 0.5) {
-      agree++;
-    }
-  }
-  return agree / rows;
 }
 
 const fixtures = listFixtures().filter((n) => n !== TREE);
