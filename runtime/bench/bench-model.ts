@@ -3,10 +3,11 @@ import { countOps, estimateLatency, type OpCounts } from '../../compiler/circuit
 import type { Circuit, Layout } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { DeepPowersError } from '../../compiler/errors';
-import { plaintextBytes, WASM_HEAP_BYTES } from '../../compiler/params/sizes';
+import { WASM_HEAP_BYTES } from '../../compiler/params/sizes';
 import { runPrologue } from '../../compiler/passes/run-split';
 import { compileModel, type Compilation } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { cachedPlaintextBytes } from '../backends/seal/plaintext-cache';
 import { sealHeapBytes } from '../backends/seal/seal-module';
 import { simulateSamples } from '../backends/simulate';
 import { clientModelOf } from '../client/client-model';
@@ -103,22 +104,6 @@ function timed<T>(run: () => T): { value: T; ms: number } {
   return { value, ms: performance.now() - t };
 }
 
-/** Bytes the plaintext cache will hold: one full plaintext per distinct (constant, level, scale). */
-export function plaintextCacheBytes(model: EncryptedModel): number {
-  const seen = new Set<string>();
-  let bytes = 0;
-  const ops = model.circuit.ops;
-  for (const op of ops) {
-    if (op.op !== 'mulPlain' && op.op !== 'addPlain' && op.op !== 'mulScalar' && op.op !== 'addScalar') continue;
-    const level = ops[op.a]!.level;
-    const key = `${'c' in op ? `c${op.c}` : `s${op.value}`}@${level}@${op.encodeScale}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    bytes += plaintextBytes(model.parameters, level);
-  }
-  return bytes;
-}
-
 /** Rows for one evaluation: the test rows, cycled to fill a batch when the layout packs N/2 of them. */
 function evaluationRows(circuit: Circuit, bodyRows: readonly Float64Array[]): Float64Array[] {
   const count = samplesPerEvaluation(circuit);
@@ -180,7 +165,7 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
   }
   // The cache of encoded constants lives in the 4 GiB WASM heap with the keys; a model that
   // would overflow it aborts the whole SEAL instance, so it is refused before it starts.
-  const cacheBytes = plaintextCacheBytes(model);
+  const cacheBytes = cachedPlaintextBytes(model.circuit, parameters.polyModulusDegree);
   if (cacheBytes > WASM_HEAP_BYTES * 0.75) {
     return skipped(`its ${(cacheBytes / 1024 ** 3).toFixed(1)} GiB of encoded plaintext constants would not fit node-seal's 4 GiB heap`);
   }
