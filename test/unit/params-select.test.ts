@@ -83,9 +83,9 @@ describe('selectParameters', () => {
 
   it('promises precision net of the growth measured with SEAL', () => {
     const at = (depth: number) => selectParameters({ depth, slotsNeeded: 1 });
-    expect(at(1).expectedPrecisionBits).toBe(at(1).scaleBits - (13 + 2 + 1));
-    expect(at(7).expectedPrecisionBits).toBe(40 - (14 + 2 + 1 + 9));
-    expect(at(13).expectedPrecisionBits).toBe(at(13).scaleBits - (14 + 2 + 1 + 9));
+    expect(at(1).expectedPrecisionBits).toBe(at(1).scaleBits - (13 + 2 + 2));
+    expect(at(7).expectedPrecisionBits).toBe(40 - (14 + 2 + 2 + 9));
+    expect(at(13).expectedPrecisionBits).toBe(Math.max(0, at(13).scaleBits - (14 + 2 + 2 + 9)));
   });
 
   it('lands on the textbook chains with default options', () => {
@@ -121,7 +121,7 @@ describe('selectParameters', () => {
     // is left (growth 1 + ⌈3·log2 4⌉ = 7 bits) instead of claiming the 20 bits asked for.
     const capped = selectParameters({ depth: 4, slotsNeeded: 16, precisionBits: 20 });
     expect(capped.scaleBits).toBe(40);
-    expect(capped.expectedPrecisionBits).toBe(40 - (14 + 2 + 1 + 6));
+    expect(capped.expectedPrecisionBits).toBe(40 - (14 + 2 + 2 + 6));
   });
 
   it('refuses what does not fit, saying what to change', () => {
