@@ -2,12 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { countOps, costsFor, DEFAULT_COSTS, estimateLatency } from '../../compiler/circuit/count';
 import { chooseLayout, lowerWithLayout } from '../../compiler/circuit/layout-choice';
 import { lowerChain } from '../../compiler/circuit/lower';
-import { assignScales } from '../../compiler/circuit/passes-scales';
-import { circuitFromJSON, circuitToJSON } from '../../compiler/circuit/serialize';
 import { DeepPowersError } from '../../compiler/errors';
 import type { AffineStage, ApproxStage } from '../../compiler/passes/chain';
-import { nttPrimes } from '../../compiler/params/primes';
-import { simulateSamples } from '../../runtime/backends/simulate';
 
 function affine(rows: number, cols: number): AffineStage {
   const weights = Float64Array.from({ length: rows * cols }, (_, k) => Math.sin(k + 1) / cols);
@@ -67,31 +63,5 @@ describe('layout choice', () => {
     expect(choice.layout).toBe('batch');
     expect(choice.candidates[0]!.circuit).toBeNull();
     expect(() => lowerWithLayout(mlp, 'vector', { slots: 32 })).toThrow(DeepPowersError);
-  });
-});
-
-describe('JSON form', () => {
-  it('round-trips exactly and still computes the same results', () => {
-    const lowered = lowerChain(mlp, { layout: 'vector', slots: 128 });
-    const circuit = assignScales(lowered, nttPrimes(256, 40, lowered.depth).map(Number));
-    const { json, constants } = circuitToJSON(circuit);
-    const text = JSON.stringify(json);
-    const back = circuitFromJSON(JSON.parse(text), Float64Array.from(constants));
-    expect(back).toEqual(circuit);
-    const x = [Float64Array.from({ length: 64 }, (_, i) => Math.cos(i) / 2)];
-    expect(simulateSamples(back, x)).toEqual(simulateSamples(circuit, x));
-  });
-
-  it('refuses a tampered manifest with a BAD_ARTIFACT error', () => {
-    const lowered = lowerChain(logistic, { layout: 'batch', slots: 64 });
-    const circuit = assignScales(lowered, nttPrimes(128, 40, lowered.depth).map(Number));
-    const { json, constants } = circuitToJSON(circuit);
-    const tampered = JSON.parse(JSON.stringify(json));
-    tampered.ops[tampered.ops.length - 2].level = 7;
-    expect(() => circuitFromJSON(tampered, constants)).toThrow(DeepPowersError);
-    expect(() => circuitFromJSON({ ...json, format: 'other' }, constants)).toThrow(/format/);
-    const vector = lowerChain(mlp, { layout: 'vector', slots: 128 });
-    const packed = circuitToJSON(vector);
-    expect(() => circuitFromJSON(packed.json, packed.constants.subarray(0, 10))).toThrow(/outside constants.bin/);
   });
 });
