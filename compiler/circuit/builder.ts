@@ -155,18 +155,8 @@ export class CircuitBuilder {
         const y = again(op.a);
         return y === null ? null : this.addPlain(y, this.pool.get(op.c));
       }
-      case 'neg': {
-        const y = again(op.a);
-        return y === null ? null : this.neg(y);
-      }
-      case 'add':
-      case 'sub': {
-        const y = again(op.a);
-        const z = y === null ? null : again(op.b);
-        return y === null || z === null ? null : this[op.op](y, z);
-      }
       default:
-        return null;
+        return this.copyCombination(op, again) ?? null;
     }
   }
 
@@ -180,6 +170,17 @@ export class CircuitBuilder {
         return this.mulScalar(op.a, op.value);
       case 'mulPlain':
         return this.mulPlain(op.a, this.pool.get(op.c));
+      default:
+        return this.copyCombination(op, again) ?? null;
+    }
+  }
+
+  /**
+   * The neg/add/sub node `op` emitted again over copies of its operands made by `again` (null when
+   * a copy fails); undefined for any other op. Shared by the two copiers above.
+   */
+  private copyCombination(op: Op, again: (x: ValueId) => ValueId | null): ValueId | null | undefined {
+    switch (op.op) {
       case 'neg': {
         const y = again(op.a);
         return y === null ? null : this.neg(y);
@@ -191,7 +192,7 @@ export class CircuitBuilder {
         return y === null || z === null ? null : this[op.op](y, z);
       }
       default:
-        return null;
+        return undefined;
     }
   }
 
