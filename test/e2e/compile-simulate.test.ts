@@ -19,6 +19,7 @@ import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, listFixtures, loadFixture, type Fixture } from '../helpers/fixtures';
+import { FIXTURE_STAGE, fixturesAt } from '../helpers/fixture-status';
 
 const TREE = 'sk_tree_breast_cancer';
 const AGREEMENT = 0.98;
@@ -30,12 +31,33 @@ function compileFixture(f: Fixture, layout: Layout | 'auto', extra: Partial<Comp
   return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
 }
 
-const fixtures = listFixtures().filter((n) => n !== TREE);
+const fixtures = fixturesAt('compiles');
 
 describe('compile → simulate on the fixtures', () => {
-  it('covers the eleven encryptable fixtures', () => {
-    expect(fixtures).toHaveLength(11);
+  it('covers every fixture the status table says compiles', () => {
+    expect(fixtures.length).toBeGreaterThanOrEqual(11);
+    for (const name of fixtures) expect(listFixtures()).toContain(name);
   });
+
+  for (const name of fixturesAt('refused-at-compile')) {
+    it(`${name}: refused at compile with a clean NOT_ENCRYPTABLE error`, () => {
+      let error: unknown;
+      try {
+        compileFixture(loadFixture(name), 'auto');
+      } catch (e) {
+        error = e;
+      }
+      expect(error).toBeInstanceOf(DeepPowersError);
+      expect((error as DeepPowersError).code).toBe('NOT_ENCRYPTABLE');
+    });
+  }
+
+  for (const name of fixturesAt('misses-target')) {
+    it(`${name}: compiles, and degree auto says it missed its calibration target`, () => {
+      const model = compileFixture(loadFixture(name), 'vector');
+      expect(model.options['degreeChoice']).toMatchObject({ mode: 'auto', reached: false });
+    });
+  }
 
   for (const name of fixtures) {
     for (const layout of ['vector', 'batch'] as const) {
@@ -58,7 +80,7 @@ describe('compile → simulate on the fixtures', () => {
     }
   }
 
-  it(`${TREE}: refused as not encryptable yet`, () => {
+  it.runIf(FIXTURE_STAGE[TREE] === 'refused-at-compile')(`${TREE}: refused as not encryptable yet`, () => {
     let error: unknown;
     try {
       compileFixture(loadFixture(TREE), 'auto');

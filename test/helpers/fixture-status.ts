@@ -1,0 +1,56 @@
+/**
+ * How far each fixture in test/fixtures gets today. The suites that loop over fixtures read this
+ * table: a fixture refused at a stage must be refused there with a clean DeepPowersError, and one
+ * that compiles must agree with its framework in simulation. The change that widens support moves
+ * the fixture's entry (and the suites then hold it to the new stage).
+ */
+export type FixtureStage =
+  | 'refused-at-import'
+  | 'refused-at-compile'
+  /** Compiles, but degree auto says it could not reach its calibration target (and warns). */
+  | 'misses-target'
+  | 'compiles';
+
+export const FIXTURE_STAGE: Readonly<Record<string, FixtureStage>> = {
+  pt_cnn_bn_digits: 'compiles',
+  pt_cnn_depthwise_digits: 'compiles',
+  pt_cnn_digits: 'compiles',
+  pt_cnn_maxpool_digits: 'refused-at-compile',
+  pt_cnn_stride2_digits: 'compiles',
+  pt_conv1d_digits: 'compiles',
+  pt_lenet_digits16: 'misses-target',
+  pt_logreg_breast_cancer_sigmoid: 'compiles',
+  pt_mlp_bn_digits: 'compiles',
+  pt_mlp_digits_relu: 'compiles',
+  pt_mlp_elu_iris: 'refused-at-import',
+  pt_mlp_gelu_digits: 'refused-at-import',
+  pt_mlp_leakyrelu_wine_opset9: 'refused-at-import',
+  pt_mlp_silu_breast_cancer: 'refused-at-compile',
+  pt_resmlp_digits: 'refused-at-compile',
+  sk_elasticnet_diabetes: 'compiles',
+  sk_knn_breast_cancer: 'refused-at-import',
+  sk_linearsvc_breast_cancer: 'compiles',
+  sk_linearsvr_synthetic: 'compiles',
+  sk_linreg_diabetes: 'compiles',
+  sk_logreg_breast_cancer: 'compiles',
+  sk_logreg_iris_multinomial: 'compiles',
+  sk_minmax_pca_logreg_digits: 'compiles',
+  sk_mlp_breast_cancer_tanh: 'compiles',
+  sk_mlp_digits_relu: 'compiles',
+  sk_mlpreg_friedman1: 'misses-target',
+  sk_poisson_diabetes: 'refused-at-import',
+  sk_rf_breast_cancer: 'refused-at-compile',
+  sk_ridge_diabetes: 'compiles',
+  sk_ridgeclf_wine: 'compiles',
+  sk_sgd_logloss_breast_cancer: 'compiles',
+  sk_tree_breast_cancer: 'refused-at-compile',
+  sk_tree_wine: 'refused-at-compile',
+  sk_xgb_breast_cancer: 'refused-at-compile',
+  sk_xgbreg_diabetes: 'refused-at-compile',
+};
+
+export function fixturesAt(stage: FixtureStage): string[] {
+  return Object.keys(FIXTURE_STAGE)
+    .filter((n) => FIXTURE_STAGE[n] === stage)
+    .sort();
+}
