@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
+import { registerAudit } from './audit';
 import { registerCompile } from './compile';
 import { registerBench } from './bench';
 import { registerClient } from './client';
@@ -36,6 +37,7 @@ export function buildProgram(): Command {
   registerKeygen(program);
   registerServe(program);
   registerClient(program);
+  registerAudit(program);
   // Subcommands inherit exitOverride; each gets its own pointer to the help that explains it.
   for (const c of program.commands) {
     c.exitOverride().configureOutput({ outputError: oneLine(`deeppowers ${c.name()} --help`) });

@@ -5,6 +5,15 @@ import { DeepPowersError } from '../../compiler/errors';
 export const EXIT_OK = 0;
 export const EXIT_INTERNAL = 1;
 export const EXIT_USAGE = 2;
+/** A check the command ran (e.g. `audit verify`) found a problem; the command has already said what. */
+export const EXIT_CHECK_FAILED = 3;
+
+/** Thrown by a command that has printed its own findings and only needs the process to exit with `code`. */
+export class ReportedFailure extends Error {
+  constructor(readonly exitCode: number) {
+    super(`exit ${exitCode}`);
+  }
+}
 
 /**
  * Turn whatever escaped a command into one line on stderr (and a JSON error object on stdout
@@ -18,6 +27,7 @@ export function reportError(e: unknown, json: boolean, env: NodeJS.ProcessEnv = 
     if (json) writeJsonError('BAD_ARGUMENT', e.message.replace(/^error: /, ''));
     return EXIT_USAGE;
   }
+  if (e instanceof ReportedFailure) return e.exitCode;
   if (e instanceof DeepPowersError) {
     process.stderr.write(`deeppowers: error: ${e.message}\n`);
     if (json) writeJsonError(e.code, e.message);
