@@ -38,6 +38,19 @@ const EXPECTED: Record<string, { chain: string[]; epilogue: string[]; bodyOutput
     bodyOutput: 'add_result1',
   },
   sk_ridge_diabetes: { chain: ['affine 10→1'], epilogue: [], bodyOutput: 'variable' },
+  // The log link's inverse runs on the client, exactly, after decryption.
+  sk_poisson_diabetes: { chain: ['affine 10→1'], epilogue: ['Exp', 'Reshape'], bodyOutput: 'Ad_C0' },
+  // The log-loss probability (Sigmoid, 1 − p) is an epilogue step; the body ends at the score.
+  sk_sgd_logloss_breast_cancer: {
+    chain: ['affine 30→1'],
+    epilogue: ['Sigmoid', 'Sub', 'Concat', 'ArgMax', 'ArrayFeatureExtractor', 'Reshape', 'Cast'],
+    bodyOutput: 'score',
+  },
+  sk_elasticnet_diabetes: { chain: ['affine 10→1'], epilogue: [], bodyOutput: 'variable' },
+  sk_linearsvr_synthetic: { chain: ['affine 8→1'], epilogue: [], bodyOutput: 'variable' },
+  sk_ridgeclf_wine: { chain: ['affine 13→3'], epilogue: ['LinearClassifier'] },
+  // MinMax scaling and PCA fold into the classifier's map: one affine stage.
+  sk_minmax_pca_logreg_digits: { chain: ['affine 64→10'], epilogue: ['LinearClassifier', 'Normalizer'] },
 };
 
 function chainShape(split: SplitModel): string[] {

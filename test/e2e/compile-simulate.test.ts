@@ -1,11 +1,11 @@
 /**
  * The compiler end to end on the public fixtures: every model except the tree compiles in both
  * layouts, and the simulated circuit (prologue → circuit on float64 slots → epilogue) agrees with
- * the framework's own outputs (`expected`) on at least 98% of the test rows:
+ * the framework's own outputs (`expected`) on at least 99% of the test rows:
  *  - a label output ('exact' in the fixture's compare list): identical labels;
  *  - a per-row vector ('close'): the same argmax;
  *  - a per-row probability of a binary classifier: the same side of 0.5;
- *  - a regression output: within 1% relative error, counted row by row.
+ *  - a regression output: within 1% of max(1, |y|), counted row by row.
  * The polynomial degree is the default, auto: chosen on the calibration rows, judged here on the
  * test rows. The tree is refused as not encryptable; compiling twice gives byte-identical files.
  */
@@ -22,7 +22,7 @@ import { inputTensor, listFixtures, loadFixture, type Fixture } from '../helpers
 import { FIXTURE_STAGE, fixturesAt } from '../helpers/fixture-status';
 
 const TREE = 'sk_tree_breast_cancer';
-const AGREEMENT = 0.98;
+const AGREEMENT = 0.99;
 /** Agreement asked of 8-bit weights (quantization changes the model, not only its encryption). */
 const QUANTIZED_AGREEMENT = 0.95;
 
@@ -61,7 +61,7 @@ describe('compile → simulate on the fixtures', () => {
 
   for (const name of fixtures) {
     for (const layout of ['vector', 'batch'] as const) {
-      it(`${name}, ${layout} layout: simulated predictions agree with the framework on ≥ 98% of test rows`, async () => {
+      it(`${name}, ${layout} layout: simulated predictions agree with the framework on ≥ 99% of test rows`, async () => {
         const f = loadFixture(name);
         const model = compileFixture(f, layout);
         expect(model.circuit.layout).toBe(layout);
@@ -109,7 +109,7 @@ describe('compile → simulate on the fixtures', () => {
     expect(c.build.latency.totalMs).toBe(best);
   });
 
-  it('--n-bits quantizes the weights the circuit uses; 8 bits keep a torch MLP at ≥ 98%, 2 bits do not', async () => {
+  it('--n-bits quantizes the weights the circuit uses; 8 bits keep a torch MLP at ≥ 99%, 2 bits do not', async () => {
     const f = loadFixture('pt_mlp_bn_digits');
     const share = async (bits: number): Promise<number> => {
       const model = compileFixture(f, 'batch', { nBits: bits });

@@ -38,6 +38,8 @@ const CASES: readonly { name: string; labelOutput: string | null; expected: stri
   { name: 'sk_logreg_breast_cancer', labelOutput: 'label', expected: 'label' },
   { name: 'sk_logreg_iris_multinomial', labelOutput: 'output_label', expected: 'label' },
   { name: 'sk_linreg_diabetes', labelOutput: null, expected: 'prediction' },
+  // A GLM: the encrypted body ends at the linear score, the client applies the inverse link Exp.
+  { name: 'sk_poisson_diabetes', labelOutput: null, expected: 'prediction' },
 ];
 
 describe.each(CASES)('$name, encrypted', ({ name, labelOutput, expected }) => {

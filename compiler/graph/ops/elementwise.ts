@@ -75,6 +75,7 @@ const Neg = unaryKernel('Neg', (x) => -x, false);
 const Relu = unaryKernel('Relu', (x) => (x > 0 ? x : 0), false);
 const Sigmoid = unaryKernel('Sigmoid', sigmoid, true);
 const Tanh = unaryKernel('Tanh', Math.tanh, true);
+const Exp = unaryKernel('Exp', Math.exp, true);
 
 /**
  * Clip: bounds are attributes before opset 11 and optional scalar inputs from 11 on. A missing
@@ -117,4 +118,4 @@ const Clip: OpKernel = {
   },
 };
 
-export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Relu, Sigmoid, Tanh, Clip];
+export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Relu, Sigmoid, Tanh, Exp, Clip];
