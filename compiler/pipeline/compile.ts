@@ -19,11 +19,11 @@
  * rotations even for the 4-feature iris model (4 ms against 9 ms at N = 4096). Batch is the
  * throughput layout (one run serves up to N/2 samples); ask for it with --layout batch.
  */
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Layout } from '../circuit/ir';
 import { calibrateStages, type Calibration } from '../approx/calibrate';
+import { sha256Hex } from '../artifact/model-hash';
 import { DeepPowersError, fail } from '../errors';
 import type { Graph } from '../graph/graph';
 import type { NumericTensor } from '../graph/tensor';
@@ -219,7 +219,7 @@ function importSource(model: ModelBytes): { graph: Graph; source: ModelSource } 
     source: {
       name: graph.name || file.replace(/\.onnx$/i, ''),
       file,
-      sha256: createHash('sha256').update(bytes).digest('hex'),
+      sha256: sha256Hex(bytes),
       producer: graph.producer,
       irVersion: graph.irVersion,
       opsets: graph.opsets,

@@ -5,7 +5,7 @@ import { fail } from '../../compiler/errors';
 import type { CkksParameters } from '../../compiler/params/types';
 import { loadCiphertexts, saveCiphertext } from '../backends/seal/ciphertexts';
 import { createSealContext, freeAll, sealSpecOf, type SealCkksContext } from '../backends/seal/context';
-import { readEnvelope, writeEnvelope } from '../backends/seal/envelope';
+import { readEnvelope, writeEnvelope } from '../wire/envelope';
 import { checkCircuitFitsContext, executeCircuit } from '../backends/seal/executor';
 import { loadEvaluationKeys, type LoadedEvaluationKeys } from '../backends/seal/keys';
 import { createPlaintextCache, type PlaintextCache } from '../backends/seal/plaintext-cache';

@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fail } from '../../compiler/errors';
-import { readEnvelope, writeEnvelope } from '../backends/seal/envelope';
+import { readEnvelope, writeEnvelope } from '../wire/envelope';
 import type { FheServer } from '../server/fhe-server';
 import type { ServedModel } from './served-model';
 

@@ -1,5 +1,5 @@
 import { fail } from '../../compiler/errors';
-import { peekEnvelopeModel, readEnvelope } from '../backends/seal/envelope';
+import { peekEnvelopeModel, readEnvelope } from '../wire/envelope';
 import { FheServer } from '../server/fhe-server';
 import { EvalKeyStorage } from './key-storage';
 import { checkDistinctNames, type ServedModel } from './served-model';

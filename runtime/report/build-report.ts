@@ -3,11 +3,11 @@
  * circuit facts are read off the compiled circuit; accuracy compares the float64 reference of the
  * source ONNX model (kept in the compiled directory) with the simulated circuit on the same rows.
  */
-import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { rangeCoverage } from '../../compiler/approx/calibrate';
 import { readCompiledModel } from '../../compiler/artifact/files';
+import { sha256Hex } from '../../compiler/artifact/model-hash';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { fail } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
@@ -93,7 +93,7 @@ function sourceGraph(model: CompiledModel, request: ReportRequest): Graph {
     fail('BAD_ARTIFACT', `${request.compiledDir} has no ${SOURCE_MODEL_FILE}; the report runs the source model as its reference: pass it with --model <${model.source.sourceFile}>`);
   }
   const bytes = readFileSync(path);
-  const sha = createHash('sha256').update(bytes).digest('hex');
+  const sha = sha256Hex(bytes);
   if (sha !== model.source.sha256) {
     fail('BAD_ARTIFACT', `${path} is not the model ${request.compiledDir} was compiled from (SHA-256 ${sha.slice(0, 16)}, the manifest records ${model.source.sha256.slice(0, 16)})`);
   }

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { Layout } from '../../compiler/circuit/ir';
 import { DeepPowersError } from '../../compiler/errors';
-import { readEnvelope, writeEnvelope } from '../../runtime/backends/seal/envelope';
+import { readEnvelope, writeEnvelope } from '../../runtime/wire/envelope';
 import { simulateSamples } from '../../runtime/backends/simulate';
 import { clientModelOf, type ClientModel } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';

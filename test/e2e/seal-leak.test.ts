@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createHash } from 'node:crypto';
-import { readEnvelope, writeEnvelope } from '../../runtime/backends/seal/envelope';
+import { readEnvelope, writeEnvelope } from '../../runtime/wire/envelope';
 import { sealHeapBytes } from '../../runtime/backends/seal/seal-module';
 import { clientModelOf } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';

@@ -1,6 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
-import { readEnvelope, sha256Hex, writeEnvelope, type Envelope, type EnvelopeExpectation } from '../../runtime/backends/seal/envelope';
+import { sha256Hex } from '../../compiler/artifact/model-hash';
+import { readEnvelope, writeEnvelope, type Envelope, type EnvelopeExpectation } from '../../runtime/wire/envelope';
 
 const modelHash = sha256Hex(new TextEncoder().encode('model A'));
 const otherModel = sha256Hex(new TextEncoder().encode('model B'));

@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
-import { fail } from '../../../compiler/errors';
+import { fail } from '../../compiler/errors';
 
 /**
  * The binary wrapper around everything that crosses between client and server: ciphertext
- * batches, evaluation-key bundles and results. SEAL's own serialization says nothing about which
- * model or parameter set bytes were made for, and its loader accepts many corrupted buffers
+ * batches, evaluation-key bundles and results, whichever backend made them. A backend's own
+ * serialization (SEAL's) says nothing about which model or parameter set bytes were made for, and its loader accepts many corrupted buffers
  * (flipped bits inside zstd frames decode to valid-looking polynomials), so the envelope binds the
  * parts to a model and a parameter set and checksums the whole.
  *
@@ -154,11 +154,6 @@ export function peekEnvelopeModel(bytes: Uint8Array): string {
     fail('BAD_CIPHERTEXT', `not a DeepPowers envelope (magic is not "${ENVELOPE_MAGIC}" or the header is cut short)`);
   }
   return Buffer.from(bytes.subarray(8, 40)).toString('hex');
-}
-
-/** Hex SHA-256, e.g. the id under which a server stores an evaluation-key bundle. */
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 function sha256(bytes: Uint8Array): Uint8Array {
