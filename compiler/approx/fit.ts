@@ -1,6 +1,6 @@
 import { fail } from '../errors';
 import type { ActivationFn } from '../passes/chain';
-import { activation } from './activations';
+import { activationFunction, activationKinks } from '../activations/registry';
 import { chebyshevInterpolate, clenshaw, toUnit, type Range } from './chebyshev';
 import { remezFit } from './remez';
 
@@ -109,13 +109,13 @@ export function fitActivation(request: FitRequest): Fit {
 }
 
 function fitAtDegree(fn: ActivationFn, range: Range, method: FitMethod, degree: number): Fit {
-  const act = activation(fn);
-  const interpolant = dropNoise(symmetrize(chebyshevInterpolate(act.eval, range, degree), act.eval, range));
+  const f = activationFunction({ fn });
+  const interpolant = dropNoise(symmetrize(chebyshevInterpolate(f, range, degree), f, range));
   const interpolantError = maxFitError(fn, range, interpolant);
   if (method === 'chebyshev') {
     return { fn, range, method, chebyshev: interpolant, degree, maxError: interpolantError };
   }
-  const remez = remezFit(act.eval, range, degree, { kinks: act.kinks });
+  const remez = remezFit(f, range, degree, { kinks: activationKinks({ fn }) });
   const fallback = (why: string): Fit => ({
     fn,
     range,
@@ -126,7 +126,7 @@ function fitAtDegree(fn: ActivationFn, range: Range, method: FitMethod, degree: 
     note: `${method === 'square' ? 'square (minimax quadratic)' : 'Remez'} fit ${why}; using Chebyshev interpolation`,
   });
   if (remez.chebyshev === null) return fallback(`failed (${remez.reason ?? 'no solution'})`);
-  const coeffs = dropNoise(symmetrize(remez.chebyshev, act.eval, range));
+  const coeffs = dropNoise(symmetrize(remez.chebyshev, f, range));
   const error = maxFitError(fn, range, coeffs);
   if (!(error <= interpolantError)) {
     return fallback(`was no better than interpolation (${fmt(error)} ≥ ${fmt(interpolantError)}${remez.converged ? '' : `; ${remez.reason}`})`);
@@ -144,15 +144,15 @@ function fitAtDegree(fn: ActivationFn, range: Range, method: FitMethod, degree: 
 
 /** Max |f − p| on the error grid: ERROR_GRID_POINTS uniform points plus f's kinks inside the range. */
 export function maxFitError(fn: ActivationFn, range: Range, chebyshev: ArrayLike<number>): number {
-  const act = activation(fn);
+  const f = activationFunction({ fn });
   const [lo, hi] = range;
   let worst = 0;
   const check = (x: number): void => {
-    const e = Math.abs(act.eval(x) - clenshaw(chebyshev, toUnit(x, range)));
+    const e = Math.abs(f(x) - clenshaw(chebyshev, toUnit(x, range)));
     if (!(e <= worst)) worst = e; // NaN propagates as the worst error
   };
   for (let i = 0; i < ERROR_GRID_POINTS; i++) check(lo + ((hi - lo) * i) / (ERROR_GRID_POINTS - 1));
-  for (const k of act.kinks) if (k > lo && k < hi) check(k);
+  for (const k of activationKinks({ fn })) if (k > lo && k < hi) check(k);
   return worst;
 }
 

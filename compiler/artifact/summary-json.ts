@@ -1,7 +1,7 @@
 import { countOps, type LatencyEstimate } from '../circuit/count';
 import type { Circuit } from '../circuit/ir';
 import type { CkksParameters } from '../params/types';
-import { ACTIVATION_FNS } from '../approx/activations';
+import { ACTIVATION_FNS } from '../activations/registry';
 import type { QuantizationSummary, StageQuantization } from '../quantize/summary';
 import type { JsonAt } from './json-read';
 import { canonicalJson, type JsonValue } from './json-text';

@@ -1,8 +1,9 @@
 /**
  * Which ONNX operators the passes can put inside the encrypted body: the affine ones (by rule) and
- * the elementwise activations the approximation stage knows.
+ * the elementwise activations of the activation registry.
  */
 import { ML_DOMAIN, ONNX_DOMAIN, type Node } from '../graph/graph';
+import { activationForm } from '../activations/registry';
 import type { ActivationFn } from './chain';
 import { addRule, batchNormRule, divRule, gemmRule, matmulRule, mulRule, negRule, scalerRule, subRule } from './affine-linear';
 import {
@@ -67,13 +68,7 @@ export function affineOutcome(node: Node, ctx: AffineContext): AffineOutcome | u
   }
 }
 
-const ACTIVATIONS: ReadonlyMap<string, ActivationFn> = new Map([
-  [`${ONNX_DOMAIN}::Relu`, 'relu'],
-  [`${ONNX_DOMAIN}::Sigmoid`, 'sigmoid'],
-  [`${ONNX_DOMAIN}::Tanh`, 'tanh'],
-]);
-
 /** The activation an elementwise node computes, if the body can hold it. */
 export function activationOf(node: Node): ActivationFn | undefined {
-  return ACTIVATIONS.get(`${node.domain}::${node.opType}`);
+  return activationForm(node.domain, node.opType)?.record.fn;
 }

@@ -1,5 +1,8 @@
 import type { Node, ValueInfo } from '../graph/graph';
 import type { DType, Tensor } from '../graph/tensor';
+import type { ActivationFn } from '../activations/registry';
+
+export type { ActivationFn };
 
 /**
  * What the graph passes reduce a model to: the encrypted body as a chain of affine maps and
@@ -17,8 +20,6 @@ export interface AffineStage {
   readonly weights: Float64Array;
   readonly bias: Float64Array;
 }
-
-export type ActivationFn = 'relu' | 'sigmoid' | 'tanh' | 'gelu' | 'silu';
 
 export interface ActivationStage {
   readonly kind: 'activation';

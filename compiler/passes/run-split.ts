@@ -7,24 +7,12 @@ import { fail } from '../errors';
 import type { Graph, Node, ValueInfo } from '../graph/graph';
 import { runGraph } from '../graph/interpreter';
 import { numeric, sizeOf, type DType, type NumericTensor, type Value } from '../graph/tensor';
-import type { ActivationFn, SplitModel, Stage } from './chain';
-
-export function exactActivation(fn: ActivationFn): (x: number) => number {
-  switch (fn) {
-    case 'relu':
-      return (x) => (x > 0 ? x : 0);
-    case 'sigmoid':
-      return (x) => (x >= 0 ? 1 / (1 + Math.exp(-x)) : Math.exp(x) / (1 + Math.exp(x)));
-    case 'tanh':
-      return Math.tanh;
-    default:
-      return fail('BAD_ARGUMENT', `no exact form for activation ${fn as string}`);
-  }
-}
+import { activationFunction } from '../activations/registry';
+import type { SplitModel, Stage } from './chain';
 
 /** One sample's flattened vector through one stage. */
 export function applyStage(s: Stage, x: Float64Array): Float64Array {
-  if (s.kind === 'activation') return x.map(exactActivation(s.fn));
+  if (s.kind === 'activation') return x.map(activationFunction(s));
   if (x.length !== s.inSize) fail('BAD_DATA', `the chain expects ${s.inSize} values, got ${x.length}`);
   const y = Float64Array.from(s.bias);
   for (let i = 0; i < s.outSize; i++) {

@@ -6,27 +6,17 @@
 import type { Range } from '../approx/chebyshev';
 import { DEFAULT_MARGIN, fitActivation, widenRange, type Fit, type FitMethod } from '../approx/fit';
 import { fail } from '../errors';
+import { activationRecord } from '../activations/registry';
 import type { ActivationFn, AffineStage, ApproxStage, PolyStage, Stage } from '../passes/chain';
 import type { Calibration } from '../approx/calibrate';
 import { UNIT_RANGE, type UnitBounds } from './unit-scaling';
 
-/**
- * Degree per activation when approximateChain is given neither a degree nor a max error. Compile
- * does not come here by default: its default is degree 'auto' (degree-choice), which tries 3 … 63
- * on the calibration rows. These are what an explicit chain approximation without a degree gets:
- * 31 (depth 5), which on the fixtures' wide pre-activation ranges (tanh on [−32, 25], ReLU on
- * [−55, 30] after the margin) kept 98–100% of the test rows' labels, where 15 kept 95% for tanh.
- */
-export const DEFAULT_DEGREES: Readonly<Record<ActivationFn, number>> = {
-  relu: 31,
-  sigmoid: 31,
-  tanh: 31,
-  gelu: 31,
-  silu: 31,
-};
-
 export interface ApproximationOptions {
-  /** One degree for every activation (exclusive with maxError). */
+  /**
+   * One degree for every activation (exclusive with maxError). Without either, each activation
+   * gets its registry record's default degree; compile does not come here so by default: its
+   * default is degree 'auto' (degree-choice), which tries 3 … 63 on the calibration rows.
+   */
   readonly degree?: number;
   /** Smallest 2^k − 1 degree whose max error on the range is ≤ this (exclusive with degree). */
   readonly maxError?: number;
@@ -91,7 +81,7 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
       method,
       ...(options.maxError !== undefined
         ? { maxError: options.maxError }
-        : { degree: method === 'square' ? 2 : (options.degree ?? DEFAULT_DEGREES[stage.fn]) }),
+        : { degree: method === 'square' ? 2 : (options.degree ?? activationRecord(stage.fn).defaultDegree) }),
     });
     normaliseInto(stages, stage.size, range, stage.sources);
     const poly: PolyStage = {

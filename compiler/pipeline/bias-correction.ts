@@ -8,7 +8,7 @@
  */
 import { clenshaw } from '../approx/chebyshev';
 import type { ApproxStage } from '../passes/chain';
-import { exactActivation } from '../passes/run-split';
+import { activationFunction } from '../activations/registry';
 
 /** The chain with the mean polynomial error of every activation followed by an affine map folded into that map's bias. */
 export function correctPolynomialBias(stages: readonly ApproxStage[], rows: readonly Float64Array[]): ApproxStage[] {
@@ -19,7 +19,7 @@ export function correctPolynomialBias(stages: readonly ApproxStage[], rows: read
       xs = xs.map((x) => applyAffine(out[k] as typeof s, x));
       return;
     }
-    const f = exactActivation(s.fn);
+    const f = activationFunction(s);
     const [lo, hi] = s.range;
     const mean = new Float64Array(s.size);
     const ys = xs.map((t): Float64Array => {

@@ -1,5 +1,6 @@
 /**
- * Per-unit input ranges for ReLU, for free. ReLU is positively homogeneous, relu(B·t) = B·relu(t),
+ * Per-unit input ranges for ReLU (and every activation its registry record marks positively
+ * homogeneous), for free. ReLU is positively homogeneous, relu(B·t) = B·relu(t),
  * so with B_i = margin·max(|lo_i|, |hi_i|) from unit i's calibration range, dividing row i of the
  * affine map before the activation (weights and bias) by B_i and multiplying column i of the map
  * after it by B_i leaves the chain's function unchanged while every unit sees t_i ∈ [−1/margin,
@@ -10,11 +11,12 @@
  *
  * A ReLU needs an affine map on both sides; one without (first in the chain, right after another
  * activation, or the last stage, whose output the client reads) keeps the per-layer range. So do
- * sigmoid, tanh and the others, which are not homogeneous.
+ * sigmoid, tanh and the others that are not homogeneous.
  */
 import type { Calibration } from '../approx/calibrate';
 import type { Range } from '../approx/chebyshev';
 import { fail } from '../errors';
+import { activationRecord } from '../activations/registry';
 import type { AffineStage, Stage } from '../passes/chain';
 
 /** The range every unit-scaled ReLU polynomial is fitted on. */
@@ -23,10 +25,10 @@ export const UNIT_RANGE: Range = [-1, 1];
 /** Per activation stage (index in the chain) the divisors B_i of its units. */
 export type UnitBounds = ReadonlyMap<number, Float64Array>;
 
-/** Whether stage `k` of `stages` is a ReLU that per-unit scaling can be folded around. */
+/** Whether stage `k` of `stages` is a positively homogeneous activation that per-unit scaling can be folded around. */
 export function canScaleUnits(stages: readonly Stage[], k: number): boolean {
   const s = stages[k];
-  return s?.kind === 'activation' && s.fn === 'relu' && stages[k - 1]?.kind === 'affine' && stages[k + 1]?.kind === 'affine';
+  return s?.kind === 'activation' && activationRecord(s.fn).positivelyHomogeneous && stages[k - 1]?.kind === 'affine' && stages[k + 1]?.kind === 'affine';
 }
 
 /**
@@ -51,7 +53,7 @@ export function reluUnitBounds(stages: readonly Stage[], calibration: Calibratio
 export function scaleUnits(stages: readonly Stage[], bounds: UnitBounds): Stage[] {
   const out = [...stages];
   for (const [k, b] of bounds) {
-    if (!canScaleUnits(stages, k)) fail('BAD_ARGUMENT', `stage ${k} is not a ReLU between two affine maps; its units cannot be rescaled`);
+    if (!canScaleUnits(stages, k)) fail('BAD_ARGUMENT', `stage ${k} is not a positively homogeneous activation between two affine maps; its units cannot be rescaled`);
     const act = stages[k]!;
     if (act.kind !== 'activation' || b.length !== act.size) fail('BAD_ARGUMENT', `stage ${k}: ${b.length} unit bounds for ${act.kind === 'activation' ? act.size : 0} units`);
     for (const v of b) if (!(v > 0 && Number.isFinite(v))) fail('BAD_ARGUMENT', `stage ${k}: unit bound ${v} is not a positive number`);

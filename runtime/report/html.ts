@@ -3,9 +3,8 @@
  * function and its polynomial over the fitted range (calibrated range shaded), with the error
  * |f − p| below. No scripts, no external resources.
  */
-import { activation } from '../../compiler/approx/activations';
 import { clenshaw, toUnit } from '../../compiler/approx/chebyshev';
-import type { ActivationFn } from '../../compiler/passes/chain';
+import { activationFunction, type ActivationFn } from '../../compiler/activations/registry';
 import type { ApproximationReport, Report } from './build-report';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -32,7 +31,7 @@ function polyline(xs: readonly number[], ys: readonly number[], sx: (x: number) 
 
 /** f and p on the fitted range (top), |f − p| (bottom). */
 export function activationSvg(a: ApproximationReport, width = 560, height = 320): string {
-  const f = activation(a.fn as ActivationFn).eval;
+  const f = activationFunction({ fn: a.fn as ActivationFn });
   const [lo, hi] = a.range;
   const n = 400;
   const xs = Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);

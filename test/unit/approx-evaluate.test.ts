@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
-import { activation } from '../../compiler/approx/activations';
+import { activationFunction } from '../../compiler/activations/registry';
 import {
   CountingBuilder,
   numberBuilder,
@@ -150,7 +150,7 @@ describe('fitted activations through the evaluator', () => {
       const t = Float64Array.from({ length: 1001 }, (_, i) => -1 + i / 500);
       const out = evaluateChebyshev(vectorBuilder, vectorInput(t), fit.chebyshev);
       expect(out.depth).toBe(Math.log2(degree + 1));
-      const f = activation(fn).eval;
+      const f = activationFunction({ fn });
       for (let i = 0; i < t.length; i++) {
         expect(Math.abs(out.values[i]! - f(fromUnit(t[i]!, range)))).toBeLessThanOrEqual(fit.maxError * (1 + 1e-6) + 1e-12);
       }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
-import { activation } from '../../compiler/approx/activations';
+import { activationFunction, activationKinks } from '../../compiler/activations/registry';
 import { clenshaw, evalOnRange, toUnit } from '../../compiler/approx/chebyshev';
 import {
   DEFAULT_DEGREE,
@@ -17,7 +17,7 @@ import { squareForm } from '../../compiler/approx/square';
 
 /** Independent error measure: 100 001 points, no kinks added, direct evaluation. */
 function denseError(fn: 'relu' | 'sigmoid' | 'tanh' | 'gelu' | 'silu', range: readonly [number, number], c: Float64Array): number {
-  const f = activation(fn).eval;
+  const f = activationFunction({ fn });
   let worst = 0;
   for (let i = 0; i <= 100_000; i++) {
     const x = range[0] + ((range[1] - range[0]) * i) / 100_000;
@@ -167,13 +167,13 @@ describe('Remez', () => {
       ['relu', [-1, 1], 15],
       ['tanh', [-2, 3], 7],
     ] as const) {
-      const f = activation(fn);
-      const result = remezFit(f.eval, range, degree, { kinks: f.kinks });
+      const f = activationFunction({ fn });
+      const result = remezFit(f, range, degree, { kinks: activationKinks({ fn }) });
       expect(result.converged).toBe(true);
       expect(result.reference.length).toBe(degree + 2);
       const errors = Array.from(result.reference, (t) => {
         const x = 0.5 * (range[0] + range[1]) + 0.5 * (range[1] - range[0]) * t;
-        return f.eval(x) - clenshaw(result.chebyshev!, t);
+        return f(x) - clenshaw(result.chebyshev!, t);
       });
       for (let i = 1; i < errors.length; i++) {
         expect(Math.sign(errors[i]!)).toBe(-Math.sign(errors[i - 1]!));
@@ -186,8 +186,8 @@ describe('Remez', () => {
   });
 
   it('always stops: an iteration cap gives its best polynomial and says why', () => {
-    const f = activation('sigmoid');
-    const result = remezFit(f.eval, [-8, 8], 15, { maxIterations: 1 });
+    const f = activationFunction({ fn: 'sigmoid' });
+    const result = remezFit(f, [-8, 8], 15, { maxIterations: 1 });
     expect(result.converged).toBe(false);
     expect(result.iterations).toBe(1);
     expect(result.reason).toMatch(/no convergence in 1 iterations/);

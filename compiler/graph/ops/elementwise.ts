@@ -45,11 +45,18 @@ const Div = binaryKernel(
   },
 );
 
-function unaryKernel(opType: string, f: (x: number) => number, floatOnly: boolean): OpKernel {
+/**
+ * An elementwise function of one input whose form may depend on the node's attributes (read, and
+ * so checked, at import). `floatOnly` refuses integer and bool inputs at import, as ONNX types them.
+ */
+export function attributedUnaryKernel(domain: string, opType: string, minOpset: number, f: (view: NodeView) => (x: number) => number, floatOnly: boolean): OpKernel {
   return {
     opType,
-    domain: ONNX_DOMAIN,
-    minOpset: 1,
+    domain,
+    minOpset,
+    validate: (view) => {
+      f(view);
+    },
     infer: (view, types) => {
       const t = requireNumericType(view, typeOf(view, types, 0), 0);
       if (floatOnly && (isIntegerType(t.dtype) || t.dtype === 'bool')) view.invalid(`${opType} needs a floating-point input, got ${t.dtype}`);
@@ -57,24 +64,19 @@ function unaryKernel(opType: string, f: (x: number) => number, floatOnly: boolea
     },
     run: (view, values) => {
       const x = numericOf(view, values, 0);
+      const fx = f(view);
       const out = new Float64Array(x.data.length);
-      for (let i = 0; i < out.length; i++) out[i] = f(x.data[i]!);
+      for (let i = 0; i < out.length; i++) out[i] = fx(x.data[i]!);
       return [finishArithmetic(x.dtype, x.shape, out)];
     },
   };
 }
 
-/** Written so that neither branch overflows: exp of a large positive number is never taken. */
-function sigmoid(x: number): number {
-  if (x >= 0) return 1 / (1 + Math.exp(-x));
-  const e = Math.exp(x);
-  return e / (1 + e);
+function unaryKernel(opType: string, f: (x: number) => number, floatOnly: boolean): OpKernel {
+  return attributedUnaryKernel(ONNX_DOMAIN, opType, 1, () => f, floatOnly);
 }
 
 const Neg = unaryKernel('Neg', (x) => -x, false);
-const Relu = unaryKernel('Relu', (x) => (x > 0 ? x : 0), false);
-const Sigmoid = unaryKernel('Sigmoid', sigmoid, true);
-const Tanh = unaryKernel('Tanh', Math.tanh, true);
 const Exp = unaryKernel('Exp', Math.exp, true);
 
 /**
@@ -118,4 +120,4 @@ const Clip: OpKernel = {
   },
 };
 
-export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Relu, Sigmoid, Tanh, Exp, Clip];
+export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Exp, Clip];

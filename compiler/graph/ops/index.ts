@@ -1,4 +1,5 @@
 import { kernelKey, type OpKernel } from '../kernel';
+import { activationKernels } from './activations';
 import { basicKernels } from './basic';
 import { mlLinearKernels } from './ml-linear';
 import { mlMiscKernels } from './ml-misc';
@@ -18,6 +19,7 @@ import { softmaxKernels } from './softmax';
 const ALL: readonly OpKernel[] = [
   ...basicKernels,
   ...elementwiseKernels,
+  ...activationKernels,
   ...linalgKernels,
   ...softmaxKernels,
   ...reduceKernels,
