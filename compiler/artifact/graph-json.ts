@@ -1,3 +1,4 @@
+import { fail } from '../errors';
 import type { AttributeValue, Dim, Node, ValueInfo, ValueType } from '../graph/graph';
 import { numeric, sizeOf, strings, type DType, type Tensor } from '../graph/tensor';
 import type { ConstantEntry } from './constants-bin';
@@ -149,6 +150,8 @@ function attributeToJson(a: AttributeValue, tensors: TensorWriter): JsonObject {
     case 'tensor':
       return { type: a.type, value: tensors(a.value) };
     case 'graph':
+      // Client graphs never hold a subgraph operator (Scan is neither a prologue nor an epilogue step).
+      if (a.value) fail('NOT_ENCRYPTABLE', 'a subgraph attribute cannot be stored in a compiled model');
       return { type: a.type };
     case 'other':
       return { type: a.type, onnxType: a.onnxType };

@@ -21,8 +21,21 @@ export type AttributeValue =
   | { readonly type: 'floats'; readonly value: readonly number[] }
   | { readonly type: 'strings'; readonly value: readonly string[] }
   | { readonly type: 'tensor'; readonly value: Tensor }
-  | { readonly type: 'graph' } // subgraphs (If/Loop/Scan) are recognised only to be refused
+  /** A subgraph (Scan's body); `value` is absent for the GRAPHS list form, which no kernel reads. */
+  | { readonly type: 'graph'; readonly value?: Subgraph }
   | { readonly type: 'other'; readonly onnxType: string };
+
+/**
+ * A graph held in a node attribute (Scan's body): its own inputs, outputs, constants and nodes in
+ * file order. It runs with the enclosing model's opsets.
+ */
+export interface Subgraph {
+  readonly name: string;
+  readonly inputs: readonly ValueInfo[];
+  readonly outputs: readonly ValueInfo[];
+  readonly initializers: ReadonlyMap<string, Tensor>;
+  readonly nodes: readonly Node[];
+}
 
 /** Domain names are normalised: the default domain '' is written 'ai.onnx'. */
 export const ONNX_DOMAIN = 'ai.onnx';

@@ -10,7 +10,7 @@ export class NodeView {
   constructor(
     readonly node: Node,
     readonly opset: number,
-    private readonly opsets: ReadonlyMap<string, number>,
+    readonly opsets: ReadonlyMap<string, number>,
   ) {}
 
   get opType(): string {
@@ -99,6 +99,8 @@ export interface OpKernel {
   readonly domain: string;
   /** Oldest opset version of this domain whose semantics `run` implements. */
   readonly minOpset: number;
+  /** Attributes holding a subgraph that `run` evaluates (Scan's body); any other subgraph is refused at import. */
+  readonly subgraphs?: readonly string[];
   validate?(node: NodeView): void;
   infer(node: NodeView, inputs: ReadonlyArray<ValueType | undefined>, constants: ReadonlyArray<Tensor | undefined>): ValueType[];
   run(node: NodeView, inputs: ReadonlyArray<Value | undefined>): Value[];

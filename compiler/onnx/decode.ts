@@ -10,6 +10,7 @@ import {
   type AttributeValue,
   type Dim,
   type Node,
+  type Subgraph,
   type ValueInfo,
   type ValueType,
 } from '../graph/graph';
@@ -234,11 +235,35 @@ function decodeAttribute(a: onnxProto.onnx.IAttributeProto, where: string): Attr
       if (!a.t) fail('BAD_MODEL', `${where}: tensor attribute without a tensor`);
       return { type: 'tensor', value: decodeTensorProto(a.t, where) };
     case A.GRAPH:
+      if (!a.g) fail('BAD_MODEL', `${where}: graph attribute without a graph`);
+      return { type: 'graph', value: decodeSubgraph(a.g, where) };
     case A.GRAPHS:
       return { type: 'graph' };
     default:
       return { type: 'other', onnxType: A[type] ?? String(type) };
   }
+}
+
+function decodeInitializers(g: onnxProto.onnx.IGraphProto, source: string): Map<string, Tensor> {
+  if ((g.sparseInitializer ?? []).length > 0) fail('BAD_MODEL', `${source} uses sparse initializers, which are not supported`);
+  const initializers = new Map<string, Tensor>();
+  for (const t of g.initializer ?? []) {
+    const tensor = decodeTensorProto(t, 'initializer');
+    if (!t.name) fail('BAD_MODEL', `${source} has an initializer without a name`);
+    initializers.set(t.name, tensor);
+  }
+  return initializers;
+}
+
+function decodeSubgraph(g: onnxProto.onnx.IGraphProto, where: string): Subgraph {
+  const initializers = decodeInitializers(g, where);
+  return {
+    name: g.name ?? 'body',
+    inputs: (g.input ?? []).map((v) => decodeValueInfo(v, `${where} input`)).filter((v) => !initializers.has(v.name)),
+    outputs: (g.output ?? []).map((v) => decodeValueInfo(v, `${where} output`)),
+    initializers,
+    nodes: (g.node ?? []).map(decodeNode),
+  };
 }
 
 function decodeNode(n: onnxProto.onnx.INodeProto, index: number): Node {
@@ -289,14 +314,7 @@ function fromProto(model: onnxProto.onnx.ModelProto, source: string): DecodedMod
   for (const o of model.opsetImport ?? []) opsets.set(domainOf(o.domain), toNumber(o.version as Long));
   if (!opsets.has(ONNX_DOMAIN)) opsets.set(ONNX_DOMAIN, 1);
 
-  if ((g.sparseInitializer ?? []).length > 0) fail('BAD_MODEL', `${source} uses sparse initializers, which are not supported`);
-
-  const initializers = new Map<string, Tensor>();
-  for (const t of g.initializer ?? []) {
-    const tensor = decodeTensorProto(t, 'initializer');
-    if (!t.name) fail('BAD_MODEL', `${source} has an initializer without a name`);
-    initializers.set(t.name, tensor);
-  }
+  const initializers = decodeInitializers(g, source);
 
   const inputs = (g.input ?? []).map((v) => decodeValueInfo(v, 'graph input')).filter((v) => !initializers.has(v.name));
   const outputs = (g.output ?? []).map((v) => decodeValueInfo(v, 'graph output'));

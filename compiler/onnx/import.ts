@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { DeepPowersError, fail } from '../errors';
-import { ONNX_DOMAIN, ML_DOMAIN, describeNode, type Graph, type Node, type ValueType } from '../graph/graph';
+import { ONNX_DOMAIN, ML_DOMAIN, describeNode, type Graph, type Node, type Subgraph, type ValueType } from '../graph/graph';
 import { NodeView } from '../graph/kernel';
 import { findKernel } from '../graph/ops/index';
 import type { Tensor, Value } from '../graph/tensor';
@@ -54,17 +54,38 @@ export function operatorSupport(node: Node, opsets: ReadonlyMap<string, number>)
 }
 
 function checkOperators(m: DecodedModel): void {
-  for (const node of m.nodes) {
-    const support = operatorSupport(node, m.opsets);
+  checkNodes(m.nodes, m.opsets);
+}
+
+function checkNodes(nodes: readonly Node[], opsets: ReadonlyMap<string, number>): void {
+  for (const node of nodes) {
+    const support = operatorSupport(node, opsets);
     if (!support.supported) {
-      fail('UNSUPPORTED_OP', `unsupported operator: ${describeNode(node, m.opsets)}: ${support.reason}`);
+      fail('UNSUPPORTED_OP', `unsupported operator: ${describeNode(node, opsets)}: ${support.reason}`);
     }
     const kernel = findKernel(node.domain, node.opType)!;
     for (const [name, a] of node.attributes) {
-      if (a.type === 'graph') fail('UNSUPPORTED_ATTRIBUTE', `${describeNode(node, m.opsets)}: subgraph attribute "${name}" is not supported`);
+      if (a.type !== 'graph') continue;
+      if (!a.value || !kernel.subgraphs?.includes(name)) fail('UNSUPPORTED_ATTRIBUTE', `${describeNode(node, opsets)}: subgraph attribute "${name}" is not supported`);
+      checkSubgraph(a.value, node, opsets);
     }
-    kernel.validate?.(new NodeView(node, m.opsets.get(node.domain)!, m.opsets));
+    kernel.validate?.(new NodeView(node, opsets.get(node.domain)!, opsets));
   }
+}
+
+/** A subgraph's operators must have kernels, and it may read only its own inputs and constants. */
+function checkSubgraph(body: Subgraph, owner: Node, opsets: ReadonlyMap<string, number>): void {
+  checkNodes(body.nodes, opsets);
+  const available = new Set<string>(['', ...body.inputs.map((i) => i.name), ...body.initializers.keys()]);
+  for (const n of body.nodes) {
+    const outer = n.inputs.find((x) => !available.has(x));
+    if (outer !== undefined) {
+      fail('UNSUPPORTED_ATTRIBUTE', `${describeNode(owner, opsets)}: its subgraph reads "${outer}" from the enclosing graph or before it is computed, which is not supported`);
+    }
+    for (const o of n.outputs) available.add(o);
+  }
+  const missing = body.outputs.find((o) => !available.has(o.name));
+  if (missing) fail('BAD_GRAPH', `${describeNode(owner, opsets)}: its subgraph never computes its output "${missing.name}"`);
 }
 
 function topologicalOrder(m: DecodedModel): Node[] {

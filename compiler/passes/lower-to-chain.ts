@@ -1,6 +1,6 @@
 /**
  * The passes in order: an imported graph → client prologue, encrypted chain, client epilogue.
- *   constant folding → dead-code removal → BatchNormalization folding → LinearClassifier/Regressor expansion →
+ *   nearest-neighbour refusal → constant folding → dead-code removal → BatchNormalization folding → LinearClassifier/Regressor expansion →
  *   symbolic trace (affine maps composed per value, activations as heads) → split → merge.
  * prepareGraph runs the rewrites up to the expansion, splitPrepared the rest, so a caller can
  * change the layers' weights in between (weight quantization does).
@@ -15,6 +15,7 @@ import { removeDeadNodes } from './dead-code';
 import { expandLinearMl } from './expand-linear-ml';
 import { foldBatchNorm } from './fold-batchnorm';
 import { mergeAffineStages } from './merge-affine';
+import { refuseNearestNeighbours } from './refuse-neighbours';
 import { chooseCut } from './split';
 import { traceGraph } from './trace';
 
@@ -42,6 +43,7 @@ export interface PreparedGraph {
 }
 
 export function prepareGraph(original: Graph): PreparedGraph {
+  refuseNearestNeighbours(original);
   const folded = removeDeadNodes(foldConstants(original));
   const bn = foldBatchNorm(folded);
   const expanded = expandLinearMl(bn.graph, bn.sources);

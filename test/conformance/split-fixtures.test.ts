@@ -139,6 +139,25 @@ describe('prologue / body / epilogue split of the fixtures', () => {
     });
   }
 
+  it('sk_knn_breast_cancer: imports and runs in the clear, and is refused at compile for its own reason with models that compile instead', () => {
+    const f = loadFixture('sk_knn_breast_cancer');
+    const graph = importModelFile(f.modelPath);
+    const labels = runGraph(graph, new Map([[graph.inputs[0]!.name, inputTensor(f.data, f.data.test_inputs)]])).get('label');
+    expect(labels?.kind === 'numeric' ? Array.from(labels.data) : labels).toEqual(f.data.expected['label']);
+    let error: unknown;
+    try {
+      lowerToChain(graph);
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(DeepPowersError);
+    expect((error as DeepPowersError).code).toBe('NOT_ENCRYPTABLE');
+    const message = (error as DeepPowersError).message;
+    expect(message).toMatch(/^TopK node "To_TopK" .*k-nearest neighbours cannot be encrypted: .*needs comparisons/);
+    expect(message).toMatch(/LogisticRegression/);
+    expect(message).not.toMatch(/unsupported operator|not supported for encryption yet/);
+  });
+
   it('sk_tree_breast_cancer: refused with a clear "not supported for encryption yet"', () => {
     const graph = importModelFile(loadFixture('sk_tree_breast_cancer').modelPath);
     let error: unknown;

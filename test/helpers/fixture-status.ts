@@ -28,7 +28,7 @@ export const FIXTURE_STAGE: Readonly<Record<string, FixtureStage>> = {
   pt_mlp_silu_breast_cancer: 'refused-at-compile',
   pt_resmlp_digits: 'refused-at-compile',
   sk_elasticnet_diabetes: 'compiles',
-  sk_knn_breast_cancer: 'refused-at-import',
+  sk_knn_breast_cancer: 'refused-at-compile',
   sk_linearsvc_breast_cancer: 'compiles',
   sk_linearsvr_synthetic: 'compiles',
   sk_linreg_diabetes: 'compiles',

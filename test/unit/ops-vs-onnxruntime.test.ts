@@ -74,6 +74,17 @@ const CASES: Case[] = [
   { name: 'Gemm transA transB, column C', opset: 13, opType: 'Gemm', attrs: { transA: int(1), transB: int(1), alpha: { type: 'float', value: 0.5 }, beta: { type: 'float', value: -2 } }, x: [5, 3], constants: { b: randomF32([4, 5], 21), c: randomF32([3, 1], 22) } },
   { name: 'MatMul batched broadcast', opset: 13, opType: 'MatMul', attrs: {}, x: [2, 1, 3, 4], constants: { b: randomF32([5, 4, 2], 31) } },
   { name: 'Pad reflect with a crop', opset: 13, opType: 'Pad', attrs: { mode: str('reflect') }, x: [2, 3, 4], constants: { pads: i64([6], [0, 2, -1, 1, 0, 2]) } },
+  {
+    name: 'TopK smallest along axis 1 with indices',
+    opset: 15,
+    opType: 'TopK',
+    attrs: { axis: int(1), largest: int(0) },
+    x: [3, 9, 2],
+    constants: { k: i64([1], [4]) },
+    outputs: ['y', { name: 'i', dtype: 'int64' }],
+  },
+  { name: 'ReduceSum axes input, keepdims 0', opset: 15, opType: 'ReduceSum', attrs: { keepdims: int(0) }, x: [2, 3, 4], constants: { axes: i64([2], [0, -1]) } },
+  { name: 'ReduceSumSquare axes attribute', opset: 13, opType: 'ReduceSumSquare', attrs: { axes: ints([1]), keepdims: int(1) }, x: [2, 3, 4] },
   { name: 'Slice negative steps', opset: 13, opType: 'Slice', attrs: {}, x: [4, 5, 6], constants: { s: i64([2], [-1, 4]), e: i64([2], [0, -100]), a: i64([2], [2, 1]), st: i64([2], [-2, -3]) } },
 ];
 

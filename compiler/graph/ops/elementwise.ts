@@ -78,6 +78,24 @@ function unaryKernel(opType: string, f: (x: number) => number, floatOnly: boolea
 
 const Neg = unaryKernel('Neg', (x) => -x, false);
 const Exp = unaryKernel('Exp', Math.exp, true);
+const Sqrt = unaryKernel('Sqrt', Math.sqrt, true);
+
+/** Equal with numpy broadcasting: a bool tensor (1 where the inputs are equal; NaN equals nothing). */
+const Equal: OpKernel = {
+  opType: 'Equal',
+  domain: ONNX_DOMAIN,
+  minOpset: 7,
+  infer: (view, types) => {
+    const a = requireNumericType(view, typeOf(view, types, 0), 0);
+    const b = requireNumericType(view, typeOf(view, types, 1), 1);
+    if (a.dtype !== b.dtype) view.invalid(`inputs have different types (${a.dtype} and ${b.dtype})`);
+    return [tensorType('bool', broadcastDims(view, [a.shape, b.shape]))];
+  },
+  run: (view, values) => {
+    const { shape, data } = broadcastBinary(view, numericOf(view, values, 0), numericOf(view, values, 1), (x, y) => (x === y ? 1 : 0));
+    return [numeric('bool', shape, data)];
+  },
+};
 
 /**
  * Clip: bounds are attributes before opset 11 and optional scalar inputs from 11 on. A missing
@@ -120,4 +138,4 @@ const Clip: OpKernel = {
   },
 };
 
-export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Exp, Clip];
+export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Exp, Sqrt, Equal, Clip];

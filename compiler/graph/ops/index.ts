@@ -12,8 +12,10 @@ import { normalizationKernels } from './normalization';
 import { padKernels } from './pad';
 import { poolKernels } from './pool';
 import { reduceKernels } from './reduce';
+import { scanKernels } from './scan';
 import { shapeKernels } from './shape';
 import { softmaxKernels } from './softmax';
+import { topkKernels } from './topk';
 
 /** Every operator the importer accepts. Each ops/*.ts file exports an array of kernels. */
 const ALL: readonly OpKernel[] = [
@@ -23,6 +25,8 @@ const ALL: readonly OpKernel[] = [
   ...linalgKernels,
   ...softmaxKernels,
   ...reduceKernels,
+  ...topkKernels,
+  ...scanKernels,
   ...shapeKernels,
   ...castKernels,
   ...convKernels,

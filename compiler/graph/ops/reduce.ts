@@ -1,7 +1,8 @@
 import { ONNX_DOMAIN, type Dim } from '../graph';
 import type { NodeView, OpKernel } from '../kernel';
-import { numeric } from '../tensor';
-import { normalizeAxis, numericOf, requireNumericType, tensorType, typeOf } from './operands';
+import { numeric, type NumericTensor } from '../tensor';
+import { finishArithmetic } from './dtype';
+import { intsOf, normalizeAxes, normalizeAxis, numericOf, optionalNumericOf, requireNumericType, tensorType, typeOf } from './operands';
 
 function reducedDims(dims: readonly Dim[], axis: number, keepdims: boolean): Dim[] {
   return keepdims ? dims.map((d, i) => (i === axis ? 1 : d)) : dims.filter((_d, i) => i !== axis);
@@ -54,4 +55,63 @@ const ArgMax: OpKernel = {
   },
 };
 
-export const reduceKernels: readonly OpKernel[] = [ArgMax];
+/**
+ * The axes a Reduce* node reduces: an attribute before `axesInputFrom`, an optional input from it
+ * on. No axes means every axis, except with noop_with_empty_axes (input form only): then none.
+ */
+function reduceAxes(view: NodeView, axesInputFrom: number, rank: number, axesInput: NumericTensor | undefined): number[] {
+  let axes: readonly number[] | undefined;
+  if (view.opset < axesInputFrom) axes = view.ints('axes');
+  else if (axesInput) axes = intsOf(view, axesInput, 'axes');
+  if (!axes || axes.length === 0) {
+    const noop = view.opset >= axesInputFrom && view.int('noop_with_empty_axes', 0) !== 0;
+    return noop ? [] : Array.from({ length: rank }, (_v, i) => i);
+  }
+  return normalizeAxes(view, axes, rank);
+}
+
+/** Reduce over a set of axes by folding `term(x)` into a sum; the result keeps the input type. */
+function sumReduceKernel(opType: string, axesInputFrom: number, term: (x: number) => number): OpKernel {
+  return {
+    opType,
+    domain: ONNX_DOMAIN,
+    minOpset: 1,
+    infer: (view, types, constants) => {
+      const x = requireNumericType(view, typeOf(view, types, 0), 0);
+      if (!x.shape) return [tensorType(x.dtype, null)];
+      const keep = view.int('keepdims', 1) !== 0;
+      const axesInput = view.opset >= axesInputFrom && view.node.inputs[1] ? constants[1] : undefined;
+      if (view.opset >= axesInputFrom && view.node.inputs[1] && !axesInput) {
+        return [tensorType(x.dtype, keep ? x.shape.map(() => null) : null)];
+      }
+      const axes = new Set(reduceAxes(view, axesInputFrom, x.shape.length, axesInput?.kind === 'numeric' ? axesInput : undefined));
+      return [tensorType(x.dtype, x.shape.flatMap((d, i) => (axes.has(i) ? (keep ? [1] : []) : [d])))];
+    },
+    run: (view, values) => {
+      const x = numericOf(view, values, 0);
+      const axesInput = view.opset >= axesInputFrom ? optionalNumericOf(view, values, 1) : undefined;
+      const axes = new Set(reduceAxes(view, axesInputFrom, x.shape.length, axesInput));
+      const keep = view.int('keepdims', 1) !== 0;
+      const outShape = x.shape.map((d, i) => (axes.has(i) ? 1 : d));
+      const outStrides = outShape.map((_d, i) => outShape.slice(i + 1).reduce((p, q) => p * q, 1));
+      const out = new Float64Array(outShape.reduce((p, q) => p * q, 1));
+      const index = new Array<number>(x.shape.length).fill(0);
+      for (let i = 0; i < x.data.length; i++) {
+        let o = 0;
+        for (let d = 0; d < index.length; d++) if (!axes.has(d)) o += index[d]! * outStrides[d]!;
+        out[o]! += term(x.data[i]!);
+        for (let d = index.length - 1; d >= 0; d--) {
+          if (++index[d]! < x.shape[d]!) break;
+          index[d] = 0;
+        }
+      }
+      const shape = keep ? outShape : x.shape.filter((_d, i) => !axes.has(i));
+      return [finishArithmetic(x.dtype, shape, out)];
+    },
+  };
+}
+
+const ReduceSum = sumReduceKernel('ReduceSum', 13, (x) => x);
+const ReduceSumSquare = sumReduceKernel('ReduceSumSquare', 18, (x) => x * x);
+
+export const reduceKernels: readonly OpKernel[] = [ArgMax, ReduceSum, ReduceSumSquare];
