@@ -68,6 +68,8 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
       const stdioServer = createMcpServer(service, LOCAL_TENANT, { log });
       // With HTTP too, the process lives on after the stdio side hangs up.
       await Promise.race([runOnStdio(stdioServer, service.limits.maxMessageBytes).then(() => (http ? stopped : undefined)), stopped]);
+      // Stopped by a signal while the host still holds stdin open: an open stdin would keep the process alive.
+      process.stdin.destroy();
     } else {
       await stopped;
     }
