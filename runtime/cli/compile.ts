@@ -8,7 +8,7 @@ import type { Graph } from '../../compiler/graph/graph';
 import type { OpCounts } from '../../compiler/circuit/count';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { batchTensor, loadRows } from '../data/load-rows';
+import { batchTensor, describeBatch, loadRows, type RowBatch } from '../data/load-rows';
 import { SOURCE_MODEL_FILE } from '../report/build-report';
 import { rowSpecOf } from '../data/row-spec';
 import { formatNumber } from './format-values';
@@ -37,6 +37,8 @@ export interface CompileCliOptions {
 export interface CompileSummary {
   readonly outputDir: string;
   readonly model: string;
+  /** The rows the activation ranges and the degree were fitted on. */
+  readonly calibration: { readonly file: string; readonly member: string | null; readonly rows: number };
   readonly modelHash: string;
   readonly layout: string;
   readonly layoutReason: string;
@@ -92,10 +94,12 @@ export function compileFile(modelFile: string, opts: CompileCliOptions, toolVers
     fail('BAD_ARGUMENT', '--min-agreement sets the target of --degree auto; it has no effect with --degree D or --max-error');
   }
   const bytes = readModelBytes(modelFile);
+  let used: RowBatch | undefined;
   const calibration = (graph: Graph) => {
     const spec = rowSpecOf(graph);
-    const batch = loadRows(opts.calibration, spec);
+    const batch = loadRows(opts.calibration, spec, 'calibration');
     if (batch.rows === 0) fail('BAD_DATA', `${opts.calibration}: the calibration data has no rows`);
+    used = batch;
     return batchTensor(batch, { ...spec, fixedBatch: null });
   };
   const options: CompileOptions = {
@@ -118,15 +122,17 @@ export function compileFile(modelFile: string, opts: CompileCliOptions, toolVers
   } catch (e) {
     fail('IO', `cannot copy ${modelFile} into ${outputDir}: ${(e as Error).message}`);
   }
-  return { compilation, model, summary: summarize(outputDir, compilation, model) };
+  if (used === undefined) throw new Error('compileModel returned without reading the calibration rows');
+  return { compilation, model, summary: summarize(outputDir, compilation, model, used) };
 }
 
-function summarize(outputDir: string, c: Compilation, m: CompiledModel): CompileSummary {
+function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibration: RowBatch): CompileSummary {
   const p = m.parameters;
   const { byLevel: _byLevel, rotationSteps: _steps, ...counts } = m.cost.counts;
   return {
     outputDir,
     model: c.source.name,
+    calibration: { file: calibration.file, member: calibration.member ?? null, rows: calibration.rows },
     modelHash: m.modelHash,
     layout: m.circuit.layout,
     layoutReason: c.layoutReason,
@@ -186,6 +192,7 @@ export function formatCompile(s: CompileSummary): string {
   const c = s.counts;
   let out = `compiled ${s.model} → ${s.outputDir} (model hash ${s.modelHash.slice(0, 16)})\n`;
   out += textTable(null, [
+    ['calibration', describeBatch(s.calibration)],
     ['layout', `${s.layout} (${s.layoutReason})`],
     ['CKKS', `N=${p.polyModulusDegree} (${p.slots} slots), depth ${s.depth}, scale 2^${p.scaleBits}, modulus ${p.coeffModulusBits.join('+')} = ${p.totalBits} of ${p.maxBitCount} bits, ${p.securityBits}-bit security`],
     ['ops', `${c.rotations} rotations, ${c.ctCtMul} ct×ct, ${c.ctPtMul} ct×pt, ${c.rescales} rescales, ${c.relins} relins, ${c.modswitches} modswitches`],

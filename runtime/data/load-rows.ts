@@ -4,12 +4,14 @@ import { fail } from '../../compiler/errors';
 import { numeric, type NumericTensor } from '../../compiler/graph/tensor';
 import { flattenRow } from './flatten-row';
 import { parseCsvRows } from './parse-csv-rows';
-import { parseJsonRows } from './parse-json-rows';
+import { parseJsonRows, type RowPurpose } from './parse-json-rows';
 import { formatShape, rowCount, type RowSpec } from './row-spec';
 
 /** Rows read from a data file, flattened and checked against one model input. */
 export interface RowBatch {
   readonly file: string;
+  /** The JSON object member the rows came from (`calibration`, `test_inputs`, ...); absent for an array or CSV. */
+  readonly member?: string;
   readonly rows: number;
   readonly rowShape: readonly number[];
   /** rows × rowSize values, row-major, exactly as written in the file (float64). */
@@ -17,6 +19,11 @@ export interface RowBatch {
 }
 
 export type DataFormat = 'json' | 'csv';
+
+/** Where a batch's rows came from, for output: `200 rows of data.json ("calibration")`. */
+export function describeBatch(batch: { readonly file: string; readonly member?: string | null; readonly rows: number }): string {
+  return `${batch.rows} row${batch.rows === 1 ? '' : 's'} of ${batch.file}${batch.member ? ` ("${batch.member}")` : ''}`;
+}
 
 /** JSON by extension `.json`, CSV by `.csv`; otherwise sniffed from the first character. */
 export function formatOf(file: string, text: string): DataFormat {
@@ -26,7 +33,7 @@ export function formatOf(file: string, text: string): DataFormat {
   return /^\s*[[{]/.test(text) ? 'json' : 'csv';
 }
 
-export function loadRows(file: string, spec: RowSpec): RowBatch {
+export function loadRows(file: string, spec: RowSpec, purpose: RowPurpose = 'data'): RowBatch {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -34,14 +41,18 @@ export function loadRows(file: string, spec: RowSpec): RowBatch {
     const err = e as NodeJS.ErrnoException;
     fail('BAD_DATA', `cannot read data file ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a directory' : (err.code ?? err.message)}`);
   }
-  return parseRows(text, file, spec);
+  return parseRows(text, file, spec, purpose);
 }
 
-export function parseRows(text: string, file: string, spec: RowSpec): RowBatch {
+export function parseRows(text: string, file: string, spec: RowSpec, purpose: RowPurpose = 'data'): RowBatch {
   const size = rowCount(spec);
   const flatRows: number[][] = [];
+  let member: string | null = null;
   if (formatOf(file, text) === 'json') {
-    parseJsonRows(text, file).forEach((row, i) => flatRows.push(flattenRow(row, spec.rowShape, `${file}: row ${i + 1}`, spec.inputName)));
+    const json = parseJsonRows(text, file, purpose);
+    member = json.member;
+    const at = (i: number) => `${file}${member ? ` "${member}"` : ''}: row ${i + 1}`;
+    json.rows.forEach((row, i) => flatRows.push(flattenRow(row, spec.rowShape, at(i), spec.inputName)));
   } else {
     const csv = parseCsvRows(text, file);
     csv.rows.forEach((row, i) => {
@@ -53,7 +64,7 @@ export function parseRows(text: string, file: string, spec: RowSpec): RowBatch {
   }
   const values = new Float64Array(flatRows.length * size);
   flatRows.forEach((row, i) => values.set(row, i * size));
-  return { file, rows: flatRows.length, rowShape: spec.rowShape, values };
+  return { file, ...(member !== null ? { member } : {}), rows: flatRows.length, rowShape: spec.rowShape, values };
 }
 
 /**

@@ -45,6 +45,7 @@ describe('deeppowers compile / predict --mode simulate / report', () => {
   it('compile --json writes the compiled directory and summarises it', () => {
     const s = json(cli('compile', f.modelPath, '--calibration', calibration, '-o', 'iris', '--layout', 'batch', '--json'));
     expect(s.outputDir).toBe('iris');
+    expect(s.calibration).toEqual({ file: calibration, member: null, rows: f.data.calibration.length });
     expect(s.layout).toBe('batch');
     expect(s.rotations).toBe(0);
     expect(s.depth).toBe(1);
@@ -53,6 +54,16 @@ describe('deeppowers compile / predict --mode simulate / report', () => {
     for (const file of ['manifest.json', 'constants.bin', 'source.onnx']) expect(existsSync(join(dir, 'iris', file))).toBe(true);
     const manifest = JSON.parse(readFileSync(join(dir, 'iris', 'manifest.json'), 'utf8')) as { modelHash: string };
     expect(manifest.modelHash).toBe(s.modelHash);
+  });
+
+  it('compile --calibration data.json fits on its "calibration" rows and says so', () => {
+    const text = cli('compile', f.modelPath, '--calibration', join(f.dir, 'data.json'), '-o', 'iris-data', '--layout', 'batch');
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain(`calibration        ${f.data.calibration.length} rows of ${join(f.dir, 'data.json')} ("calibration")`);
+    const fromCsv = JSON.parse(readFileSync(join(dir, 'iris', 'manifest.json'), 'utf8')) as { calibration: unknown };
+    const fromJson = JSON.parse(readFileSync(join(dir, 'iris-data', 'manifest.json'), 'utf8')) as { calibration: unknown };
+    // The same rows (the CSV holds the calibration member) give the same calibrated ranges.
+    expect(fromJson.calibration).toEqual(fromCsv.calibration);
   });
 
   it('predict on the compiled directory simulates, in the same output contract as the reference', () => {

@@ -37,6 +37,26 @@ describe('JSON rows', () => {
     expect(badData(() => parseRows('{"data":[[1,2,3]]}', 'd.json', flat3))).toMatch(/exactly one of/);
   });
 
+  it('calibration reads the "calibration" member of a fixture-style file, never its test rows', () => {
+    const fixture = JSON.stringify({ calibration: [[1, 2, 3]], test_inputs: [[4, 5, 6], [7, 8, 9]], test_labels: [0, 1] });
+    const cal = parseRows(fixture, 'd.json', flat3, 'calibration');
+    expect([...cal.values]).toEqual([1, 2, 3]);
+    expect(cal.member).toBe('calibration');
+    // The same file as --data gives its test rows.
+    const data = parseRows(fixture, 'd.json', flat3);
+    expect([...data.values]).toEqual([4, 5, 6, 7, 8, 9]);
+    expect(data.member).toBe('test_inputs');
+    expect(parseRows(JSON.stringify({ rows: [[1, 2, 3]] }), 'd.json', flat3, 'calibration').member).toBe('rows');
+    expect(parseRows('[[1,2,3]]', 'd.json', flat3, 'calibration').member).toBeUndefined();
+    expect(badData(() => parseRows(JSON.stringify({ test_inputs: [[1, 2, 3]] }), 'd.json', flat3, 'calibration'))).toBe(
+      'd.json: calibration rows must be a JSON array, or an object with "calibration" or exactly one of "rows", "inputs" (found test_inputs); test rows ("test_inputs") are never used for calibration',
+    );
+    expect(badData(() => parseRows('{"rows":[[1,2,3]],"inputs":[[1,2,3]]}', 'd.json', flat3, 'calibration'))).toMatch(/\(found rows, inputs\)/);
+    expect(badData(() => parseRows('{"calibration":[[1,2]]}', 'd.json', flat3, 'calibration'))).toBe(
+      'd.json "calibration": row 1 has 2 values, the model input x expects 3 per row (shape [3])',
+    );
+  });
+
   it('accepts rows nested exactly in the per-row shape, or flat', () => {
     const nested = parseRows('[[[[1,2],[3,4]]], [5,6,7,8]]', 'd.json', image);
     expect([...nested.values]).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
@@ -94,6 +114,18 @@ describe('CSV rows', () => {
     expect(badData(() => parseRows('1,2,3\n1,2,3,4\n', 'd.csv', flat3))).toBe('d.csv line 2: row 2 has 4 values, the model input x expects 3 per row (shape [3])');
     expect(badData(() => parseRows('\n\n', 'd.csv', flat3))).toMatch(/empty/);
     expect(badData(() => parseRows('a,b,c\n', 'd.csv', flat3))).toMatch(/header but no data rows/);
+  });
+
+  it('reads semicolon- and tab-separated files, and says what it read when there is no data row', () => {
+    const semi = parseRows('a;b;c\n1;2;3\n4.5;-5;6\n', 'd.csv', flat3);
+    expect([...semi.values]).toEqual([1, 2, 3, 4.5, -5, 6]);
+    expect([...parseRows('a\tb\tc\n1\t2\t3\n', 'd.csv', flat3).values]).toEqual([1, 2, 3]);
+    expect(badData(() => parseRows('a;b;c\n1,5;2;3\n', 'd.csv', flat3))).toBe('d.csv line 2 (row 1), column 1 "a": "1,5" has a decimal comma; write numbers with a decimal point (1.5)');
+    expect(badData(() => parseRows('a;b;c\n', 'd.csv', flat3))).toBe(
+      'd.csv has a header but no data rows (read as semicolon-separated: 3 columns); rows are numbers separated by commas, semicolons or tabs',
+    );
+    // A comma in the first line makes the file comma-separated: a stray semicolon is then a bad cell.
+    expect(badData(() => parseRows('1,2,3\n1;2,3,4\n', 'd.csv', flat3))).toMatch(/"1;2" is not a number/);
   });
 
   it('sniffs the format when the extension says nothing', () => {
