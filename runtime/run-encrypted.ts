@@ -3,6 +3,8 @@ import { samplesPerEvaluation } from '../compiler/circuit/packing';
 import type { Circuit } from '../compiler/circuit/ir';
 import { fail } from '../compiler/errors';
 import type { CkksParameters } from '../compiler/params/types';
+import type { FheBackend } from './backends/backend';
+import { sealBackend } from './backends/seal/backend';
 import { clientModelOf } from './client/client-model';
 import { FheClient } from './client/fhe-client';
 import type { BodyBackend } from './run-compiled';
@@ -24,6 +26,8 @@ export interface EncryptedModel {
 }
 
 export interface EncryptedRunOptions {
+  /** What computes on the ciphertexts (default SEAL). */
+  readonly backend?: FheBackend;
   /** A secret key saved by `FheClient.exportSecretKey` (e.g. from the keystore); a fresh one otherwise. */
   readonly secretKey?: Uint8Array;
   /** Called after each circuit evaluation: evaluations done and total. */
@@ -76,13 +80,14 @@ export interface EncryptedRun {
 export async function runEncrypted(model: EncryptedModel, samples: readonly Float64Array[], options: EncryptedRunOptions = {}): Promise<EncryptedRun> {
   if (samples.length === 0) fail('BAD_DATA', 'no rows to run encrypted');
   const { circuit, parameters, modelHash } = model;
-  const server = new FheServer({ maxEvaluationsPerRequest: 1 });
+  const backend = options.backend ?? sealBackend;
+  const server = new FheServer(backend, { maxEvaluationsPerRequest: 1 });
   let client: FheClient | undefined;
   try {
     const modelId = await server.loadModel(serverModelOf(circuit, parameters, modelHash));
 
     let t = performance.now();
-    client = await FheClient.create(clientModelOf(circuit, parameters, modelHash), options.secretKey);
+    client = await FheClient.create(backend, clientModelOf(circuit, parameters, modelHash), options.secretKey);
     const keys = client.evaluationKeys();
     const keygenMs = performance.now() - t;
 
@@ -102,7 +107,7 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
       const request = client.encrypt(chunk);
       const encryptMs = performance.now() - t;
       t = performance.now();
-      const result = server.evaluate(modelId, keysId, request.bytes);
+      const result = await server.evaluate(modelId, keysId, request.bytes);
       const evaluateMs = performance.now() - t;
       t = performance.now();
       outputs.push(...client.decrypt(result, request.samples));
@@ -145,13 +150,13 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
   }
 }
 
-/** The encrypted backend for `runCompiled`/`predictCompiled`, keeping the last run's timings and sizes for the caller to report. */
-export interface FheBackend {
+/** The encrypted body for `runCompiled`/`predictCompiled`, keeping the last run's timings and sizes for the caller to report. */
+export interface EncryptedBody {
   readonly backend: BodyBackend;
   lastRun(): EncryptedRun | undefined;
 }
 
-export function fheBackend(model: EncryptedModel, options: EncryptedRunOptions = {}): FheBackend {
+export function fheBackend(model: EncryptedModel, options: EncryptedRunOptions = {}): EncryptedBody {
   let last: EncryptedRun | undefined;
   return {
     backend: async (samples) => {

@@ -17,6 +17,7 @@ import type { BenchFixture } from './fixture-data';
 import type { CostTable } from './measured-costs';
 import { timeOnnxRuntime } from './onnxruntime-timing';
 import { TimedServer } from './timed-server';
+import { sealBackend } from '../backends/seal/backend';
 
 /**
  * One row of `deeppowers bench`: a fixture compiled for one layout, run encrypted. "One sample"
@@ -180,7 +181,7 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
     for (let i = 0; i < (parameters.polyModulusDegree <= 8192 ? Math.min(3, reps) : 1); i++) {
       client?.dispose();
       const t = performance.now();
-      client = await FheClient.create(clientModelOf(circuit, parameters, model.modelHash));
+      client = await FheClient.create(sealBackend, clientModelOf(circuit, parameters, model.modelHash));
       evalKeys = client.evaluationKeys().bytes;
       keygenRuns.push(performance.now() - t);
     }

@@ -4,6 +4,7 @@ import { clientModelOf } from '../client/client-model';
 import { FheClient } from '../client/fhe-client';
 import { FheServer, serverModelOf } from '../server/fhe-server';
 import type { EncryptedModel } from '../run-encrypted';
+import { sealBackend } from '../backends/seal/backend';
 
 /**
  * Many evaluations of one model through the real server API, to show that memory stays flat:
@@ -29,26 +30,26 @@ export interface SoakResult {
 }
 
 export async function soak(name: string, model: EncryptedModel, sample: Float64Array, evaluations: number, onProgress: (done: number) => void = () => {}): Promise<SoakResult> {
-  const server = new FheServer();
-  const client = await FheClient.create(clientModelOf(model.circuit, model.parameters, model.modelHash));
+  const server = new FheServer(sealBackend);
+  const client = await FheClient.create(sealBackend, clientModelOf(model.circuit, model.parameters, model.modelHash));
   try {
     const modelId = await server.loadModel(serverModelOf(model.circuit, model.parameters, model.modelHash));
     const keysId = server.loadKeys(client.evaluationKeys().bytes);
     // Each evaluation gets a fresh encryption, as real requests do.
-    const once = (): Float64Array => {
+    const once = async (): Promise<Float64Array> => {
       const request = client.encrypt([sample]);
-      const result = server.evaluate(modelId, keysId, request.bytes);
+      const result = await server.evaluate(modelId, keysId, request.bytes);
       return client.decrypt(result, request.samples)[0]!;
     };
     const warmup = Math.min(50, evaluations);
-    const reference = once();
-    for (let i = 1; i < warmup; i++) once();
+    const reference = await once();
+    for (let i = 1; i < warmup; i++) await once();
     const heapBefore = await sealHeapBytes();
     const rssBefore = process.memoryUsage().rss;
     let drift = 0;
     const t = performance.now();
     for (let i = 0; i < evaluations; i++) {
-      once().forEach((v, k) => (drift = Math.max(drift, Math.abs(v - reference[k]!))));
+      (await once()).forEach((v, k) => (drift = Math.max(drift, Math.abs(v - reference[k]!))));
       if ((i + 1) % 100 === 0) onProgress(i + 1);
     }
     const totalMs = performance.now() - t;

@@ -4,10 +4,11 @@ import type { Circuit } from '../../compiler/circuit/ir';
 import { fail } from '../../compiler/errors';
 import type { CkksParameters } from '../../compiler/params/types';
 import { loadCiphertexts, saveCiphertext } from '../backends/seal/ciphertexts';
-import { createSealContext, freeAll, sealSpecOf, type SealCkksContext } from '../backends/seal/context';
+import { checkCircuitFits, contextSpecOf } from '../backends/backend';
+import { createSealContext, freeAll, type SealCkksContext } from '../backends/seal/context';
 import { readEnvelope, writeEnvelope } from '../wire/envelope';
-import { checkCircuitFitsContext, executeCircuit } from '../backends/seal/executor';
-import { loadEvaluationKeys, type LoadedEvaluationKeys } from '../backends/seal/keys';
+import { executeCircuit } from '../backends/seal/executor';
+import { loadEvaluationKeys, type SealEvaluationKeys } from '../backends/seal/keys';
 import { createPlaintextCache, type PlaintextCache } from '../backends/seal/plaintext-cache';
 
 /**
@@ -31,7 +32,7 @@ export class TimedServer {
     private readonly circuit: Circuit,
     private readonly modelHash: string,
     private readonly ctx: SealCkksContext,
-    private readonly keys: LoadedEvaluationKeys,
+    private readonly keys: SealEvaluationKeys,
     private readonly cache: PlaintextCache,
     private readonly inputScale: number,
     /** Loading and checking the evaluation keys. */
@@ -39,9 +40,9 @@ export class TimedServer {
   ) {}
 
   static async create(circuit: Circuit, parameters: CkksParameters, modelHash: string, evalKeys: Uint8Array): Promise<TimedServer> {
-    const ctx = await createSealContext(sealSpecOf(parameters));
+    const ctx = await createSealContext(contextSpecOf(parameters));
     try {
-      checkCircuitFitsContext(ctx, circuit);
+      checkCircuitFits(ctx.spec, circuit);
       const input = circuit.ops.find((op) => op.op === 'input') ?? fail('BAD_ARTIFACT', 'the circuit has no inputs');
       const t = performance.now();
       const env = readEnvelope(evalKeys, { kind: 'eval-keys', modelHash, parameterId: ctx.spec.parameterId, count: 2 });

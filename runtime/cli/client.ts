@@ -4,6 +4,7 @@ import { fail } from '../../compiler/errors';
 import { Keystore, PASSPHRASE_ENV } from '../client/keystore';
 import { createPrivateClientServer } from '../mcp/client';
 import { runOnStdio } from '../mcp/stdio';
+import { sealBackend } from '../backends/seal/backend';
 
 export const TOKEN_ENV = 'DEEPPOWERS_TOKEN';
 
@@ -40,7 +41,7 @@ export async function runClient(opts: ClientCliOptions): Promise<void> {
   const token = resolveToken(opts);
   const keystore = Keystore.open(opts.keystore);
   if (!process.env[PASSPHRASE_ENV]) log(`${PASSPHRASE_ENV} is not set: private_predict will refuse to use the keystore until it is`);
-  const { server, close } = createPrivateClientServer({ remote: { url: opts.server, ...(token ? { token } : {}) }, keystore, log });
+  const { server, close } = createPrivateClientServer({ backend: sealBackend, remote: { url: opts.server, ...(token ? { token } : {}) }, keystore, log });
   log(`ready on stdio; remote server ${opts.server}; keystore ${keystore.dir}`);
   try {
     await runOnStdio(server, 64 * 1024 * 1024);

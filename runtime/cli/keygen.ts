@@ -3,12 +3,13 @@ import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import { fail } from '../../compiler/errors';
-import { sealSpecOf } from '../backends/seal/context';
+import { contextSpecOf } from '../backends/backend';
 import { clientModelOf } from '../client/client-model';
 import { FheClient } from '../client/fhe-client';
 import { Keystore, PASSPHRASE_ENV } from '../client/keystore';
 import { printJson } from './output';
 import { textTable } from './text-table';
+import { sealBackend } from '../backends/seal/backend';
 
 /**
  * `deeppowers keygen`: the client's keys for one compiled model. The secret key goes into the
@@ -36,13 +37,13 @@ export async function keygen(compiledDir: string, keystoreDir: string, options: 
   const model = readCompiledModel(compiledDir);
   const keystore = Keystore.open(keystoreDir);
   const { modelHash } = model;
-  const spec = sealSpecOf(model.parameters);
+  const spec = contextSpecOf(model.parameters);
   const existing = !options.force && keystore.hasSecretKey(modelHash) ? keystore.readSecretKey(modelHash) : undefined;
   if (existing && existing.parameterId !== spec.parameterId) {
     fail('BAD_ARGUMENT', `the keystore's key for this model is for parameter set ${existing.parameterId}, not ${spec.parameterId}; use --force to replace it`);
   }
   const t = performance.now();
-  const client = await FheClient.create(clientModelOf(model.circuit, model.parameters, modelHash), existing?.bytes);
+  const client = await FheClient.create(sealBackend, clientModelOf(model.circuit, model.parameters, modelHash), existing?.bytes);
   try {
     const bundle = client.evaluationKeys();
     const keygenMs = performance.now() - t;

@@ -1,6 +1,6 @@
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { fail } from '../../compiler/errors';
-import { sealSpecOf } from '../backends/seal/context';
+import { contextSpecOf } from '../backends/backend';
 import { Keystore } from '../client/keystore';
 import type { RowBatch } from '../data/load-rows';
 import type { RowOutputs } from '../outputs';
@@ -28,7 +28,7 @@ export async function predictFhe(model: CompiledModel, batch: RowBatch, options:
   if (options.keystore !== undefined) {
     const stored = Keystore.open(options.keystore).readSecretKey(model.modelHash);
     if (!stored) fail('BAD_ARGUMENT', `keystore ${options.keystore} holds no key for this model; run: deeppowers keygen <compiled> --keystore ${options.keystore}`);
-    const want = sealSpecOf(model.parameters).parameterId;
+    const want = contextSpecOf(model.parameters).parameterId;
     if (stored.parameterId !== want) fail('BAD_ARGUMENT', `the keystore's key is for parameter set ${stored.parameterId}, this model uses ${want}`);
     secretKey = stored.bytes;
   }

@@ -8,6 +8,7 @@ import { createMcpServer, describeModels } from '../mcp/server';
 import { DEFAULT_LIMITS, DeepPowersService, LOCAL_TENANT } from '../mcp/service';
 import { runOnStdio } from '../mcp/stdio';
 import { TokenTable } from '../mcp/tokens';
+import { sealBackend } from '../backends/seal/backend';
 
 export interface ServeOptions {
   readonly http?: { host: string; port: number };
@@ -48,7 +49,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   const log = (line: string) => process.stderr.write(`deeppowers serve: ${line}\n`);
 
   const models = dirs.map(loadServedModel);
-  const service = await DeepPowersService.create(models, opts.dataDir, {
+  const service = await DeepPowersService.create(sealBackend, models, opts.dataDir, {
     maxConcurrency: opts.maxConcurrency,
     maxKeyBytes: opts.maxKeyMb * 1024 * 1024,
   });

@@ -1,7 +1,7 @@
 import type { Circuit, InputSpec, Layout, OutputSpec } from '../../compiler/circuit/ir';
 import { fail } from '../../compiler/errors';
 import type { CkksParameters } from '../../compiler/params/types';
-import { sealSpecOf, type SealParameterSpec } from '../backends/seal/context';
+import { contextSpecOf, type ContextSpec } from '../backends/backend';
 
 /**
  * What the client needs to know about a compiled model: parameters, packing, which evaluation
@@ -11,7 +11,7 @@ import { sealSpecOf, type SealParameterSpec } from '../backends/seal/context';
 export interface ClientModel {
   /** SHA-256 (hex) of the compiled model; every envelope is bound to it. */
   readonly modelHash: string;
-  readonly parameters: SealParameterSpec;
+  readonly parameters: ContextSpec;
   readonly layout: Layout;
   readonly slots: number;
   /** Length of one sample's body input (after the prologue) and body output (before the epilogue). */
@@ -51,7 +51,7 @@ export function clientModelOf(
   if (results.length !== circuit.outputs.length || results.some((r) => !r)) fail('BAD_ARTIFACT', 'the circuit does not produce every output');
   return {
     modelHash,
-    parameters: sealSpecOf(params),
+    parameters: contextSpecOf(params),
     layout: circuit.layout,
     slots: circuit.slots,
     inputSize: circuit.inputSize,

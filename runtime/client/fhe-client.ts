@@ -1,12 +1,8 @@
-import type { SecretKey } from 'node-seal';
 import { packSamples, unpackOutputs } from '../../compiler/circuit/packing';
-import { fail } from '../../compiler/errors';
-import { loadCiphertext } from '../backends/seal/ciphertexts';
-import { createSealContext, freeAll, type SealCkksContext } from '../backends/seal/context';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
+import { fail } from '../../compiler/errors';
+import type { BackendContext, ClientKeys, FheBackend } from '../backends/backend';
 import { readEnvelope, writeEnvelope } from '../wire/envelope';
-import { createSecretKey, generateEvaluationKeys, loadSecretKey, saveSecretKey } from '../backends/seal/keys';
-import { createSlotCrypto, type SlotCrypto } from '../backends/seal/slot-crypto';
 import { packingCircuitOf, type ClientModel } from './client-model';
 
 /** An evaluation-key bundle ready to upload, named by its content hash. */
@@ -32,27 +28,25 @@ export interface EncryptedRequest {
  * The client side of encrypted inference. It owns the secret key: nothing it returns contains
  * the key except `exportSecretKey`, meant for the client's own (encrypted) keystore.
  * Inputs are body inputs (the prologue already applied); outputs are body outputs (the epilogue
- * still to run), rounded to `model.outputPrecisionBits` fractional bits.
+ * still to run), rounded to `model.outputPrecisionBits` fractional bits. The backend (SEAL,
+ * simulation, or any other implementation of backends/backend.ts) holds the key and does the
+ * encryption.
  */
 export class FheClient {
   private disposed = false;
 
   private constructor(
     readonly model: ClientModel,
-    private readonly ctx: SealCkksContext,
-    private readonly secretKey: SecretKey,
-    private readonly crypto: SlotCrypto,
+    private readonly ctx: BackendContext,
+    private readonly keys: ClientKeys,
   ) {}
 
   /** A client with a fresh secret key, or the one saved by `exportSecretKey`. */
-  static async create(model: ClientModel, savedSecretKey?: Uint8Array): Promise<FheClient> {
-    const ctx = await createSealContext(model.parameters);
-    let secretKey: SecretKey | undefined;
+  static async create(backend: FheBackend, model: ClientModel, savedSecretKey?: Uint8Array): Promise<FheClient> {
+    const ctx = await backend.createContext(model.parameters);
     try {
-      secretKey = savedSecretKey ? loadSecretKey(ctx, savedSecretKey) : createSecretKey(ctx);
-      return new FheClient(model, ctx, secretKey, createSlotCrypto(ctx, secretKey));
+      return new FheClient(model, ctx, ctx.clientKeys(savedSecretKey));
     } catch (e) {
-      freeAll(secretKey);
       ctx.dispose();
       throw e;
     }
@@ -60,7 +54,7 @@ export class FheClient {
 
   exportSecretKey(): Uint8Array {
     this.alive();
-    return saveSecretKey(this.ctx, this.secretKey);
+    return this.keys.exportSecretKey();
   }
 
   /**
@@ -70,7 +64,7 @@ export class FheClient {
    */
   evaluationKeys(): EvaluationKeyBundle {
     this.alive();
-    const evaluationKeys = generateEvaluationKeys(this.ctx, this.secretKey, {
+    const evaluationKeys = this.keys.evaluationKeys({
       relin: this.model.needsRelin,
       rotationSteps: this.model.rotationSteps,
     });
@@ -92,7 +86,7 @@ export class FheClient {
     const groups = packSamples(packingCircuitOf(this.model), samples);
     const parts: Uint8Array[] = [];
     for (const group of groups) {
-      for (const slots of group.inputs) parts.push(this.crypto.encrypt(slots, this.model.inputLevel, this.model.inputScale));
+      for (const slots of group.inputs) parts.push(this.keys.encrypt(slots, this.model.inputLevel, this.model.inputScale));
     }
     const bytes = writeEnvelope({ kind: 'ciphertexts', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId, parts });
     return { bytes, samples: samples.length, evaluations: groups.length };
@@ -115,12 +109,7 @@ export class FheClient {
     for (let g = 0; g < evaluations; g++) {
       const slotVectors = model.outputs.map((_, k) => {
         const index = g * model.outputs.length + k;
-        const ct = loadCiphertext(this.ctx, env.parts[index]!, { ...model.results[k]!, label: `result ciphertext ${index}` });
-        try {
-          return this.crypto.decrypt(ct);
-        } finally {
-          ct.delete();
-        }
+        return this.keys.decrypt(env.parts[index]!, { ...model.results[k]!, label: `result ciphertext ${index}` });
       });
       const inGroup = Math.min(perEvaluation, samples - g * perEvaluation);
       for (const row of unpackOutputs(circuit, slotVectors, inGroup)) rows.push(roundTo(row, model.outputPrecisionBits));
@@ -131,8 +120,7 @@ export class FheClient {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.crypto.dispose();
-    this.secretKey.delete();
+    this.keys.dispose();
     this.ctx.dispose();
   }
 

@@ -1,11 +1,14 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
+import type { FheBackend } from '../backends/backend';
 import type { Keystore } from '../client/keystore';
 import { MAX_ROWS_PER_CALL, PrivateModel } from './private-model';
 import { RemoteServer, type RemoteOptions } from './remote';
 import { guarded, structuredResult } from './tool-result';
 
 export interface PrivateClientOptions {
+  /** What encrypts and decrypts (SEAL for real use). */
+  readonly backend: FheBackend;
   readonly remote: RemoteOptions;
   readonly keystore: Keystore;
   readonly log?: (line: string) => void;
@@ -35,7 +38,7 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
   const privateModel = (name: string): Promise<PrivateModel> => {
     let m = models.get(name);
     if (!m) {
-      m = connected().then((r) => PrivateModel.open(r, options.keystore, name));
+      m = connected().then((r) => PrivateModel.open(options.backend, r, options.keystore, name));
       m.catch(() => models.delete(name));
       models.set(name, m);
     }

@@ -24,9 +24,9 @@ export interface EvaluationOutcome {
 
 /**
  * Evaluate an encrypted request one circuit evaluation (one group of input ciphertexts) at a
- * time. SEAL runs synchronously on this thread, so between groups the event loop gets a turn:
- * progress notifications go out, a `notifications/cancelled` can arrive and abort the rest, and
- * other sessions are served. Each group goes through `FheServer.evaluate` as a one-group
+ * time. A backend that computes on this thread (SEAL) blocks it for a group, so between groups
+ * the event loop gets a turn: progress notifications go out, a `notifications/cancelled` can
+ * arrive and abort the rest, and other sessions are served. Each group goes through `FheServer.evaluate` as a one-group
  * envelope, so every check the server makes on a request is made on each group.
  */
 export async function evaluateRequest(
@@ -54,7 +54,7 @@ export async function evaluateRequest(
   for (let g = 0; g < total; g++) {
     cancelledCheck(options.signal);
     const group = writeEnvelope({ kind: 'ciphertexts', ...header, parts: env.parts.slice(g * perEvaluation, (g + 1) * perEvaluation) });
-    const out = server.evaluate(modelHash, keysId, group);
+    const out = await server.evaluate(modelHash, keysId, group);
     results.push(...readEnvelope(out, { kind: 'result', ...header }).parts);
     await options.onProgress?.({ done: g + 1, total });
     await nextTurn();

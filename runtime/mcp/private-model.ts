@@ -1,7 +1,7 @@
 import { runEpilogue, runPrologue } from '../../compiler/artifact/client-graphs';
 import { clientViewFromJson, type ClientView } from '../../compiler/artifact/views';
 import { fail } from '../../compiler/errors';
-import { sealSpecOf } from '../backends/seal/context';
+import { contextSpecOf, type FheBackend } from '../backends/backend';
 import type { ClientModel } from '../client/client-model';
 import { FheClient } from '../client/fhe-client';
 import type { Keystore } from '../client/keystore';
@@ -45,7 +45,7 @@ export class PrivateModel {
     private readonly keystore: Keystore,
   ) {}
 
-  static async open(remote: RemoteServer, keystore: Keystore, model: string): Promise<PrivateModel> {
+  static async open(backend: FheBackend, remote: RemoteServer, keystore: Keystore, model: string): Promise<PrivateModel> {
     const description = await remote.describe(model);
     const view = clientViewFromJson(description.client_view);
     if (view.modelHash !== description.model_hash) fail('BAD_ARTIFACT', `the server describes ${model} with two different model hashes`);
@@ -54,7 +54,7 @@ export class PrivateModel {
     if (saved && saved.parameterId !== clientModel.parameters.parameterId) {
       fail('BAD_ARGUMENT', `the keystore's key for ${model} was made for parameter set ${saved.parameterId}, the model now uses ${clientModel.parameters.parameterId}`);
     }
-    const fhe = await FheClient.create(clientModel, saved?.bytes);
+    const fhe = await FheClient.create(backend, clientModel, saved?.bytes);
     try {
       if (!saved) keystore.writeSecretKey(view.modelHash, clientModel.parameters.parameterId, fhe.exportSecretKey());
     } catch (e) {
@@ -182,7 +182,7 @@ export class PrivateModel {
 export function clientModelOfView(v: ClientView): ClientModel {
   return {
     modelHash: v.modelHash,
-    parameters: sealSpecOf(v.parameters),
+    parameters: contextSpecOf(v.parameters),
     layout: v.layout.layout,
     slots: v.layout.slots,
     inputSize: v.layout.inputSize,

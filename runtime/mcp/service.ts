@@ -1,5 +1,6 @@
 import { fail } from '../../compiler/errors';
 import { peekEnvelopeModel, readEnvelope } from '../wire/envelope';
+import type { FheBackend } from '../backends/backend';
 import { FheServer } from '../server/fhe-server';
 import { EvalKeyStorage } from './key-storage';
 import { checkDistinctNames, type ServedModel } from './served-model';
@@ -47,8 +48,8 @@ interface LoadedKeySet {
 }
 
 /**
- * State shared by every MCP session of one `deeppowers serve`: the loaded models, the SEAL
- * server, the key files on disk and the concurrency budget. Sessions (one McpServer each) are
+ * State shared by every MCP session of one `deeppowers serve`: the loaded models, the FHE
+ * server (on the backend given), the key files on disk and the concurrency budget. Sessions (one McpServer each) are
  * cheap views onto it for one tenant.
  */
 export class DeepPowersService {
@@ -70,11 +71,11 @@ export class DeepPowersService {
     this.keys = new EvalKeyStorage(dataDir, { maxBytes: limits.maxKeyBytes }, (bytes) => this.checkKeyBundle(bytes));
   }
 
-  static async create(models: readonly ServedModel[], dataDir: string, limits: Partial<ServiceLimits> = {}): Promise<DeepPowersService> {
+  static async create(backend: FheBackend, models: readonly ServedModel[], dataDir: string, limits: Partial<ServiceLimits> = {}): Promise<DeepPowersService> {
     if (models.length === 0) fail('BAD_ARGUMENT', 'no compiled models to serve');
     checkDistinctNames(models);
     const all = { ...DEFAULT_LIMITS, ...limits };
-    const fhe = new FheServer({ maxEvaluationsPerRequest: all.maxEvaluationsPerRequest });
+    const fhe = new FheServer(backend, { maxEvaluationsPerRequest: all.maxEvaluationsPerRequest });
     try {
       for (const m of models) await fhe.loadModel(m.server);
       return new DeepPowersService(models, fhe, dataDir, all);

@@ -1,24 +1,19 @@
-import type { Ciphertext } from 'node-seal';
 import type { Circuit } from '../../compiler/circuit/ir';
+import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { fail } from '../../compiler/errors';
 import type { CkksParameters } from '../../compiler/params/types';
-import { loadCiphertexts, saveCiphertext } from '../backends/seal/ciphertexts';
-import { createSealContext, freeAll, sealSpecOf, type SealCkksContext, type SealParameterSpec } from '../backends/seal/context';
-import { sha256Hex } from '../../compiler/artifact/model-hash';
+import { contextSpecOf, type BackendContext, type ContextSpec, type FheBackend, type LoadedCircuit, type LoadedEvaluationKeys } from '../backends/backend';
 import { peekEnvelopeModel, readEnvelope, writeEnvelope } from '../wire/envelope';
-import { checkCircuitFitsContext, executeCircuit } from '../backends/seal/executor';
-import { loadEvaluationKeys, type KeyRequirements, type LoadedEvaluationKeys } from '../backends/seal/keys';
-import { createPlaintextCache, type PlaintextCache } from '../backends/seal/plaintext-cache';
 
 /** What the server needs of a compiled model: the circuit (with its constants), parameters, hash. */
 export interface ServerModel {
   readonly modelHash: string;
-  readonly parameters: SealParameterSpec;
+  readonly parameters: ContextSpec;
   readonly circuit: Circuit;
 }
 
 export function serverModelOf(circuit: Circuit, params: Pick<CkksParameters, 'polyModulusDegree' | 'coeffModulusBits' | 'primes'>, modelHash: string): ServerModel {
-  return { modelHash, parameters: sealSpecOf(params), circuit };
+  return { modelHash, parameters: contextSpecOf(params), circuit };
 }
 
 export interface ServerLimits {
@@ -30,10 +25,8 @@ const DEFAULT_LIMITS: ServerLimits = { maxEvaluationsPerRequest: 4096 };
 
 interface LoadedModel {
   readonly model: ServerModel;
-  readonly ctx: SealCkksContext;
-  readonly cache: PlaintextCache;
-  readonly needs: KeyRequirements;
-  readonly inputScale: number;
+  readonly ctx: BackendContext;
+  readonly circuit: LoadedCircuit;
 }
 
 interface StoredKeys {
@@ -44,14 +37,18 @@ interface StoredKeys {
 /**
  * The server side of encrypted inference: it holds compiled models and evaluation keys, and turns
  * an envelope of input ciphertexts into an envelope of result ciphertexts. Nothing in its API
- * takes a secret key or plaintext samples; it cannot decrypt what it computes.
+ * takes a secret key or plaintext samples; it cannot decrypt what it computes. The backend
+ * (SEAL, simulation, or any other implementation of backends/backend.ts) does the computing.
  */
 export class FheServer {
   private readonly models = new Map<string, LoadedModel>();
   private readonly keys = new Map<string, StoredKeys>();
   private readonly limits: ServerLimits;
 
-  constructor(limits: Partial<ServerLimits> = {}) {
+  constructor(
+    private readonly backend: FheBackend,
+    limits: Partial<ServerLimits> = {},
+  ) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
   }
 
@@ -59,18 +56,9 @@ export class FheServer {
   async loadModel(model: ServerModel): Promise<string> {
     const id = model.modelHash.toLowerCase();
     if (this.models.has(id)) return id;
-    const ctx = await createSealContext(model.parameters);
+    const ctx = await this.backend.createContext(model.parameters);
     try {
-      checkCircuitFitsContext(ctx, model.circuit);
-      const input = model.circuit.ops.find((op) => op.op === 'input');
-      if (!input) fail('BAD_ARTIFACT', 'the circuit has no inputs');
-      this.models.set(id, {
-        model,
-        ctx,
-        cache: createPlaintextCache(ctx),
-        needs: { relin: model.circuit.ops.some((op) => op.op === 'relin'), rotationSteps: model.circuit.rotationSteps },
-        inputScale: input.scale,
-      });
+      this.models.set(id, { model, ctx, circuit: ctx.loadCircuit(model.circuit) });
     } catch (e) {
       ctx.dispose();
       throw e;
@@ -95,7 +83,7 @@ export class FheServer {
       count: 2,
     });
     const [relin, galois] = env.parts;
-    const keys = loadEvaluationKeys(loaded.ctx, { relin: relin!.length ? relin! : null, galois: galois!.length ? galois! : null }, loaded.needs);
+    const keys = loaded.circuit.loadEvaluationKeys({ relin: relin!.length ? relin! : null, galois: galois!.length ? galois! : null });
     this.keys.set(keysId, { modelHash, keys });
     return keysId;
   }
@@ -110,7 +98,7 @@ export class FheServer {
   }
 
   /** Evaluate an envelope of input ciphertexts; returns the result envelope. */
-  evaluate(modelId: string, keysId: string, request: Uint8Array): Uint8Array {
+  async evaluate(modelId: string, keysId: string, request: Uint8Array): Promise<Uint8Array> {
     const loaded = this.models.get(modelId.toLowerCase());
     if (!loaded) fail('BAD_ARGUMENT', `no model ${modelId} is loaded`);
     const stored = this.keys.get(keysId);
@@ -118,7 +106,7 @@ export class FheServer {
     if (stored.modelHash !== loaded.model.modelHash.toLowerCase()) {
       fail('BAD_CIPHERTEXT', `evaluation keys ${keysId.slice(0, 12)}… were made for another model`);
     }
-    const { model, ctx, cache, inputScale } = loaded;
+    const { model } = loaded;
     const { circuit } = model;
     const env = readEnvelope(request, { kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId });
     const perEvaluation = circuit.inputs.length;
@@ -132,28 +120,18 @@ export class FheServer {
 
     const results: Uint8Array[] = [];
     for (let g = 0; g < evaluations; g++) {
-      const inputs = loadCiphertexts(ctx, env.parts.slice(g * perEvaluation, (g + 1) * perEvaluation), (i) => ({
-        level: circuit.topLevel,
-        scale: inputScale,
-        label: `input ciphertext ${g * perEvaluation + i}`,
-      }));
-      let outputs: Ciphertext[] = [];
-      try {
-        outputs = executeCircuit(ctx, circuit, inputs, stored.keys, cache);
-        for (const ct of outputs) results.push(saveCiphertext(ctx, ct));
-      } finally {
-        freeAll(...outputs, ...inputs);
-      }
+      const inputs = env.parts.slice(g * perEvaluation, (g + 1) * perEvaluation);
+      results.push(...(await loaded.circuit.execute(inputs, stored.keys, g * perEvaluation)));
     }
     return writeEnvelope({ kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts: results });
   }
 
-  /** Free every SEAL object the server holds. */
+  /** Free everything the backend holds for this server. */
   dispose(): void {
     for (const { keys } of this.keys.values()) keys.dispose();
     this.keys.clear();
-    for (const { ctx, cache } of this.models.values()) {
-      cache.dispose();
+    for (const { ctx, circuit } of this.models.values()) {
+      circuit.dispose();
       ctx.dispose();
     }
     this.models.clear();

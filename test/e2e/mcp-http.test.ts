@@ -14,6 +14,7 @@ import { DeepPowersService } from '../../runtime/mcp/service';
 import { bearerToken, TokenTable } from '../../runtime/mcp/tokens';
 import { toySamples } from './seal-test-circuits';
 import { servedToy } from './mcp-toy';
+import { sealBackend } from '../../runtime/backends/seal/backend';
 
 /** `deeppowers serve --http` in-process on 127.0.0.1: auth, key upload and storage, tenancy, restarts. */
 
@@ -29,7 +30,7 @@ let fhe: FheClient;
 let bundle: EvaluationKeyBundle;
 
 async function start(): Promise<void> {
-  service = await DeepPowersService.create([toy.served], dataDir, { maxKeyBytes: 8 * 1024 * 1024 });
+  service = await DeepPowersService.create(sealBackend, [toy.served], dataDir, { maxKeyBytes: 8 * 1024 * 1024 });
   http = await startHttpServer(service, { host: '127.0.0.1', port: 0, auth: TOKENS, log: () => {} });
 }
 
@@ -54,7 +55,7 @@ async function head(id: string, token: string): Promise<number> {
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'dp-mcp-http-'));
   await start();
-  fhe = await FheClient.create(toy.clientModel);
+  fhe = await FheClient.create(sealBackend, toy.clientModel);
   bundle = fhe.evaluationKeys();
 });
 
@@ -185,7 +186,7 @@ describe('deeppowers serve --http', () => {
     const alice = await RemoteServer.connect({ url: http.url, token: TOKEN_A });
     const port = http.port;
     await stop();
-    service = await DeepPowersService.create([toy.served], dataDir);
+    service = await DeepPowersService.create(sealBackend, [toy.served], dataDir);
     http = await startHttpServer(service, { host: '127.0.0.1', port, auth: TOKENS, log: () => {} });
     expect(await head(bundle.keysId, TOKEN_A)).toBe(200);
     const request = fhe.encrypt(toySamples(1, toy.toy.circuit.inputSize, 32));

@@ -12,6 +12,7 @@ import { createMcpServer } from '../../runtime/mcp/server';
 import { DeepPowersService, LOCAL_TENANT } from '../../runtime/mcp/service';
 import { toySamples } from './seal-test-circuits';
 import { servedToy } from './mcp-toy';
+import { sealBackend } from '../../runtime/backends/seal/backend';
 
 /** In-process MCP tests of `deeppowers serve`'s tools: the toy circuit, stdio-style chunked key upload. */
 
@@ -55,13 +56,13 @@ async function uploadInChunks(c: Client, bytes: Uint8Array, id: string): Promise
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'dp-mcp-server-'));
-  service = await DeepPowersService.create([vectorToy.served, otherToy.served], dataDir, {
+  service = await DeepPowersService.create(sealBackend, [vectorToy.served, otherToy.served], dataDir, {
     maxChunkBytes: CHUNK,
     maxConcurrency: 1,
     maxCiphertextBytes: 4 * 1024 * 1024,
   });
   client = await connect(LOCAL_TENANT);
-  fhe = await FheClient.create(vectorToy.clientModel);
+  fhe = await FheClient.create(sealBackend, vectorToy.clientModel);
   const bundle = fhe.evaluationKeys();
   keysId = bundle.keysId;
   const done = await uploadInChunks(client, bundle.bytes, keysId);
@@ -111,7 +112,7 @@ describe('deeppowers serve tools (in-process)', () => {
 
   test('bad inputs give isError with a one-line reason, and the server keeps serving', async () => {
     const request = encodeBase64(fhe.encrypt(toySamples(1, vectorToy.toy.circuit.inputSize, 22)).bytes);
-    const otherClient = await FheClient.create(otherToy.clientModel);
+    const otherClient = await FheClient.create(sealBackend, otherToy.clientModel);
     const foreign = encodeBase64(otherClient.encrypt(toySamples(1, vectorToy.toy.circuit.inputSize, 22)).bytes);
     otherClient.dispose();
 
@@ -144,7 +145,7 @@ describe('deeppowers serve tools (in-process)', () => {
   });
 
   test('chunked key upload: out-of-order chunks and a hash mismatch are refused; keys are per tenant', async () => {
-    const other = await FheClient.create(vectorToy.clientModel);
+    const other = await FheClient.create(sealBackend, vectorToy.clientModel);
     const bundle = other.evaluationKeys();
     other.dispose();
     const half = encodeBase64(bundle.bytes.subarray(0, CHUNK));

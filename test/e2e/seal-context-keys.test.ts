@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
 import { createCoeffModulus } from '../../compiler/params/primes';
-import { createSealContext, type SealCkksContext, type SealParameterSpec } from '../../runtime/backends/seal/context';
+import { type ContextSpec } from '../../runtime/backends/backend';
+import { createSealContext, type SealCkksContext } from '../../runtime/backends/seal/context';
 import { generateKeys, loadEvaluationKeys, loadSecretKey, saveSecretKey } from '../../runtime/backends/seal/keys';
 
-function spec(n: number, bits: number[], parameterId = `test-${n}-${bits.join('.')}`): SealParameterSpec {
+function spec(n: number, bits: number[], parameterId = `test-${n}-${bits.join('.')}`): ContextSpec {
   return { polyModulusDegree: n, coeffModulusBits: bits, primes: createCoeffModulus(n, bits), parameterId };
 }
 

@@ -4,13 +4,14 @@ import type { Circuit } from '../../compiler/circuit/ir';
 import { DeepPowersError } from '../../compiler/errors';
 import { loadCiphertexts } from '../../runtime/backends/seal/ciphertexts';
 import { createSealContext, freeAll, type SealCkksContext } from '../../runtime/backends/seal/context';
-import { checkCircuitFitsContext, executeCircuit } from '../../runtime/backends/seal/executor';
-import { generateKeys, loadEvaluationKeys, type LoadedEvaluationKeys } from '../../runtime/backends/seal/keys';
+import { executeCircuit } from '../../runtime/backends/seal/executor';
+import { generateKeys, loadEvaluationKeys, type SealEvaluationKeys } from '../../runtime/backends/seal/keys';
 import { plaintextBytesAt } from '../../compiler/params/sizes';
 import { cachedPlaintextBytes, createPlaintextCache, type PlaintextCache } from '../../runtime/backends/seal/plaintext-cache';
 import { createSlotCrypto, type SlotCrypto } from '../../runtime/backends/seal/slot-crypto';
 import { simulateCircuit } from '../../runtime/backends/simulate';
 import { buildCircuit, testSpec } from './seal-test-circuits';
+import { checkCircuitFits } from '../../runtime/backends/backend';
 
 const N = 8192;
 const SCALE_BITS = 40;
@@ -74,13 +75,13 @@ function randomSlots(seed: number): Float64Array {
 describe('SEAL executor', () => {
   let ctx: SealCkksContext;
   let crypto: SlotCrypto;
-  let keys: LoadedEvaluationKeys;
+  let keys: SealEvaluationKeys;
   let cache: PlaintextCache;
   const circuit = allOpsCircuit();
 
   beforeAll(async () => {
     ctx = await createSealContext(spec);
-    checkCircuitFitsContext(ctx, circuit);
+    checkCircuitFits(ctx.spec, circuit);
     const generated = generateKeys(ctx, { relin: true, rotationSteps: circuit.rotationSteps });
     crypto = createSlotCrypto(ctx, generated.secretKey);
     generated.secretKey.delete();
@@ -195,7 +196,7 @@ describe('SEAL executor', () => {
   });
 });
 
-function loadEvaluationKeysWithout(ctx: SealCkksContext): LoadedEvaluationKeys {
+function loadEvaluationKeysWithout(ctx: SealCkksContext): SealEvaluationKeys {
   const generated = generateKeys(ctx, { relin: true, rotationSteps: [] });
   generated.secretKey.delete();
   return loadEvaluationKeys(ctx, generated.evaluationKeys, { relin: true, rotationSteps: [] });

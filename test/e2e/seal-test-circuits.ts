@@ -7,7 +7,7 @@ import { createCoeffModulus } from '../../compiler/params/primes';
 import { selectParameters } from '../../compiler/params/select';
 import type { CkksParameters } from '../../compiler/params/types';
 import type { AffineStage, ApproxStage } from '../../compiler/passes/chain';
-import type { SealParameterSpec } from '../../runtime/backends/seal/context';
+import type { ContextSpec } from '../../runtime/backends/backend';
 
 /**
  * Small circuits written op by op for the SEAL tests, independent of the lowering. Levels,
@@ -16,13 +16,13 @@ import type { SealParameterSpec } from '../../runtime/backends/seal/context';
  */
 export type OpDraft = Op extends infer T ? (T extends Op ? Omit<T, 'level' | 'scale' | 'size'> : never) : never;
 
-export function testSpec(n: number, bits: number[]): SealParameterSpec {
+export function testSpec(n: number, bits: number[]): ContextSpec {
   const primes = createCoeffModulus(n, bits);
   return { polyModulusDegree: n, coeffModulusBits: bits, primes, parameterId: `test-${n}-${bits.join('.')}` };
 }
 
 export function buildCircuit(
-  spec: SealParameterSpec,
+  spec: ContextSpec,
   draft: {
     readonly layout?: 'vector' | 'batch';
     readonly inputs: readonly InputSpec[];

@@ -1,16 +1,9 @@
 import type { Ciphertext } from 'node-seal';
 import { fail } from '../../../compiler/errors';
+import type { CiphertextExpectation } from '../backend';
 import { freeAll, type SealCkksContext } from './context';
 import { copyBytes } from './keys';
 import { sealErrorMessage } from './seal-module';
-
-/** Where a loaded ciphertext must sit: a fresh input at the circuit's top level, a result at its output level. */
-export interface CiphertextExpectation {
-  readonly level: number;
-  readonly scale: number;
-  /** Names the part in messages, e.g. "input ciphertext 3". */
-  readonly label: string;
-}
 
 const SCALE_TOLERANCE = 1e-9;
 

@@ -1,34 +1,7 @@
 import type { CKKSEncoder, ContextData, Evaluator, ParmsIdType, SEALContext } from 'node-seal';
 import { DeepPowersError, fail } from '../../../compiler/errors';
-import { parameterId } from '../../../compiler/params/parameter-id';
-import type { CkksParameters } from '../../../compiler/params/types';
+import type { ContextSpec } from '../backend';
 import { loadSeal, sealErrorMessage, type Seal } from './seal-module';
-
-/**
- * What the SEAL backend needs from the compiler's parameter choice. Primes are the exact
- * values the compiler computed its scales with; SEAL must produce the very same ones or every
- * exact-scale computation in the circuit is off.
- */
-export interface SealParameterSpec {
-  /** Ring dimension N (a power of two); N/2 slots. */
-  readonly polyModulusDegree: number;
-  /** Bit sizes of the coefficient-modulus primes, first (data) to last (special key-switching prime). */
-  readonly coeffModulusBits: readonly number[];
-  /** The primes themselves, in the same order, as decimal strings or bigints. */
-  readonly primes: readonly (string | bigint)[];
-  /** Stable identifier of this parameter set; carried in every envelope. */
-  readonly parameterId: string;
-}
-
-/** The SEAL view of the compiler's parameter choice (its id is the one envelopes carry). */
-export function sealSpecOf(params: Pick<CkksParameters, 'polyModulusDegree' | 'coeffModulusBits' | 'primes'>): SealParameterSpec {
-  return {
-    polyModulusDegree: params.polyModulusDegree,
-    coeffModulusBits: params.coeffModulusBits,
-    primes: params.primes,
-    parameterId: parameterId(params),
-  };
-}
 
 /**
  * A live SEAL CKKS context with the helpers every SEAL-side module shares. Levels are SEAL chain
@@ -40,7 +13,7 @@ export interface SealCkksContext {
   readonly context: SEALContext;
   readonly encoder: CKKSEncoder;
   readonly evaluator: Evaluator;
-  readonly spec: SealParameterSpec;
+  readonly spec: ContextSpec;
   readonly slots: number;
   readonly maxLevel: number;
   /** The data primes as doubles, index = the level whose rescale drops it (prime[l] is dropped going l → l−1). */
@@ -53,7 +26,7 @@ export interface SealCkksContext {
 }
 
 /** Build the context, refusing anything that is not exactly the compiler's parameters at 128-bit security. */
-export async function createSealContext(spec: SealParameterSpec): Promise<SealCkksContext> {
+export async function createSealContext(spec: ContextSpec): Promise<SealCkksContext> {
   const seal = await loadSeal();
   const n = spec.polyModulusDegree;
   if (!Number.isInteger(n) || n < 1024 || n > 32768 || (n & (n - 1)) !== 0) {
@@ -100,7 +73,7 @@ export async function createSealContext(spec: SealParameterSpec): Promise<SealCk
   return wrapContext(seal, context, spec);
 }
 
-function wrapContext(seal: Seal, context: SEALContext, spec: SealParameterSpec): SealCkksContext {
+function wrapContext(seal: Seal, context: SEALContext, spec: ContextSpec): SealCkksContext {
   // Walk the chain once, keeping each level's parms_id; ContextData handles are released at once.
   // The walk counts levels instead of testing for the end: past the last level node-seal hands
   // back a handle to an empty shared_ptr that reads as garbage rather than throwing.

@@ -3,7 +3,7 @@ import type { Circuit, Op } from '../../../compiler/circuit/ir';
 import { operandsOf } from '../../../compiler/circuit/ir';
 import { DeepPowersError, fail } from '../../../compiler/errors';
 import { freeAll, type SealCkksContext } from './context';
-import type { LoadedEvaluationKeys } from './keys';
+import type { SealEvaluationKeys } from './keys';
 import type { PlaintextCache } from './plaintext-cache';
 import { sealErrorMessage } from './seal-module';
 
@@ -20,21 +20,6 @@ export interface ExecuteOptions {
 }
 
 /**
- * Check that a circuit can run on this context at all: same slot count, the same droppable primes
- * the compiler assigned scales with, a top level the chain has. Done once when a model is loaded.
- */
-export function checkCircuitFitsContext(ctx: SealCkksContext, circuit: Circuit): void {
-  if (circuit.slots !== ctx.slots) fail('BAD_ARTIFACT', `the circuit is laid out for ${circuit.slots} slots, the parameters give ${ctx.slots}`);
-  if (circuit.topLevel > ctx.maxLevel) fail('BAD_ARTIFACT', `the circuit starts at level ${circuit.topLevel}, the parameters reach only ${ctx.maxLevel}`);
-  if (!circuit.primes) fail('BAD_ARTIFACT', 'the circuit has no scales assigned (primes missing)');
-  for (let level = circuit.topLevel; level >= 1; level--) {
-    const planned = circuit.primes[circuit.topLevel - level];
-    const actual = ctx.primeAtLevel[level];
-    if (planned !== actual) fail('BAD_ARTIFACT', `the circuit's prime at level ${level} is ${planned}, SEAL's is ${actual}`);
-  }
-}
-
-/**
  * Run the circuit on the input ciphertexts with evaluation keys only. Inputs stay owned by the
  * caller; the returned outputs (one per `circuit.outputs` entry) are owned by the caller too.
  * Every intermediate is deleted as soon as the last op reading it has run, so peak memory is
@@ -44,7 +29,7 @@ export function executeCircuit(
   ctx: SealCkksContext,
   circuit: Circuit,
   inputs: readonly Ciphertext[],
-  keys: LoadedEvaluationKeys,
+  keys: SealEvaluationKeys,
   cache: PlaintextCache,
   options: ExecuteOptions = {},
 ): Ciphertext[] {

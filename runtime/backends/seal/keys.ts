@@ -1,23 +1,8 @@
 import type { GaloisKeys, RelinKeys, SecretKey } from 'node-seal';
 import { DeepPowersError, fail } from '../../../compiler/errors';
+import type { EvaluationKeyBytes, KeyRequirements } from '../backend';
 import { freeAll, type SealCkksContext } from './context';
 import { sealErrorMessage } from './seal-module';
-
-/** Which evaluation keys a circuit needs: relinearization only with ct×ct products, Galois keys for exactly its rotation steps. */
-export interface KeyRequirements {
-  readonly relin: boolean;
-  readonly rotationSteps: readonly number[];
-}
-
-/**
- * Serialized evaluation keys (seeded, zstd): all the server ever receives. Seeded keys carry
- * a PRNG seed in place of their uniformly random half, which is why they are about half size;
- * they expand when loaded.
- */
-export interface EvaluationKeyBytes {
-  readonly relin: Uint8Array | null;
-  readonly galois: Uint8Array | null;
-}
 
 export interface GeneratedKeys {
   /** Never serialized by this module except through `saveSecretKey`, for the client's own keystore. */
@@ -96,13 +81,13 @@ export function loadSecretKey(ctx: SealCkksContext, bytes: Uint8Array): SecretKe
 }
 
 /** Server-side evaluation keys, loaded and checked against what the circuit will use. */
-export interface LoadedEvaluationKeys {
+export interface SealEvaluationKeys {
   readonly relin: RelinKeys | null;
   readonly galois: GaloisKeys | null;
   dispose(): void;
 }
 
-export function loadEvaluationKeys(ctx: SealCkksContext, bytes: EvaluationKeyBytes, needs: KeyRequirements): LoadedEvaluationKeys {
+export function loadEvaluationKeys(ctx: SealCkksContext, bytes: EvaluationKeyBytes, needs: KeyRequirements): SealEvaluationKeys {
   const { seal } = ctx;
   const steps = normalizeSteps(ctx, needs.rotationSteps);
   let relin: RelinKeys | null = null;

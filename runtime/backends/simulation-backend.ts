@@ -1,0 +1,157 @@
+import { randomBytes } from 'node:crypto';
+import type { Circuit } from '../../compiler/circuit/ir';
+import { fail } from '../../compiler/errors';
+import {
+  checkCircuitFits,
+  slotsOf,
+  type BackendContext,
+  type CiphertextExpectation,
+  type ClientKeys,
+  type ContextSpec,
+  type EvaluationKeyBytes,
+  type FheBackend,
+  type KeyRequirements,
+  type LoadedCircuit,
+  type LoadedEvaluationKeys,
+} from './backend';
+import { simulateCircuit, type SimulateOptions } from './simulate';
+
+/**
+ * The simulation behind the backend interface: a "ciphertext" is the slot vector in the clear
+ * with the level and scale SEAL would give it, and the server side runs `simulateCircuit`, which
+ * checks every op's level, scale and size against the circuit. Client, server and MCP run
+ * unchanged on it, without WebAssembly and fast, so their logic can be tested apart from SEAL.
+ * It hides nothing: never for private data.
+ *
+ * Serialized ciphertext (little endian): "DPSM", level u32, scale f64, slot count u32, slots f64 each.
+ * Evaluation keys: each part starts with a random nonce (like real key generation, every call
+ * makes a different bundle); the Galois part then lists the rotation steps as i32.
+ */
+export function simulationBackend(options: SimulateOptions = {}): FheBackend {
+  return {
+    name: 'simulation',
+    async createContext(spec) {
+      checkSpec(spec);
+      return simulationContext(spec, options);
+    },
+  };
+}
+
+const MAGIC = 'DPSM';
+const HEADER_BYTES = 4 + 4 + 8 + 4;
+const SECRET_KEY_BYTES = 32;
+const NONCE_BYTES = 16;
+
+function checkSpec(spec: ContextSpec): void {
+  const n = spec.polyModulusDegree;
+  if (!Number.isInteger(n) || n < 1024 || n > 32768 || (n & (n - 1)) !== 0) fail('PARAMS', `polyModulusDegree ${n} is not a power of two in [1024, 32768]`);
+  if (spec.coeffModulusBits.length < 2) fail('PARAMS', `the coefficient modulus needs at least 2 primes (one data, one special), got ${spec.coeffModulusBits.length}`);
+  if (spec.primes.length !== spec.coeffModulusBits.length) fail('PARAMS', `${spec.primes.length} primes given for ${spec.coeffModulusBits.length} coefficient-modulus bit sizes`);
+}
+
+function simulationContext(spec: ContextSpec, options: SimulateOptions): BackendContext {
+  const slots = slotsOf(spec);
+  return {
+    spec,
+    slots,
+    clientKeys: (saved) => simulationClientKeys(spec, saved),
+    loadCircuit: (circuit) => simulationCircuit(spec, circuit, options),
+    dispose: () => {},
+  };
+}
+
+function simulationClientKeys(spec: ContextSpec, saved: Uint8Array | undefined): ClientKeys {
+  if (saved && saved.length !== SECRET_KEY_BYTES) {
+    fail('BAD_CIPHERTEXT', `the secret key cannot be loaded for parameter set ${spec.parameterId}: ${saved.length} bytes, a simulation key has ${SECRET_KEY_BYTES}`);
+  }
+  const secretKey = saved ? Uint8Array.from(saved) : new Uint8Array(randomBytes(SECRET_KEY_BYTES));
+  const slots = slotsOf(spec);
+  return {
+    exportSecretKey: () => Uint8Array.from(secretKey),
+    evaluationKeys: (needs) => ({
+      relin: needs.relin ? new Uint8Array(randomBytes(NONCE_BYTES)) : null,
+      galois: needs.rotationSteps.length > 0 ? galoisKeyBytes(needs.rotationSteps) : null,
+    }),
+    encrypt(values, level, scale) {
+      if (values.length > slots) fail('BAD_ARGUMENT', `${values.length} values do not fit ${slots} slots`);
+      const padded = new Float64Array(slots);
+      padded.set(values);
+      return writeCiphertext(level, scale, padded);
+    },
+    decrypt: (bytes, want) => readCiphertext(bytes, want, slots),
+    dispose: () => {},
+  };
+}
+
+function simulationCircuit(spec: ContextSpec, circuit: Circuit, options: SimulateOptions): LoadedCircuit {
+  checkCircuitFits(spec, circuit);
+  const input = circuit.ops.find((op) => op.op === 'input');
+  if (!input) fail('BAD_ARTIFACT', 'the circuit has no inputs');
+  const needs: KeyRequirements = { relin: circuit.ops.some((op) => op.op === 'relin'), rotationSteps: circuit.rotationSteps };
+  const results: { level: number; scale: number }[] = [];
+  for (const op of circuit.ops) if (op.op === 'output') results[op.output] = { level: op.level, scale: op.scale };
+  const loaded = new WeakSet<LoadedEvaluationKeys>();
+  return {
+    needs,
+    loadEvaluationKeys(bytes) {
+      checkEvaluationKeys(bytes, needs);
+      const handle: LoadedEvaluationKeys = { dispose: () => {} };
+      loaded.add(handle);
+      return handle;
+    },
+    async execute(inputs, keys, firstInputIndex = 0) {
+      if (!loaded.has(keys)) fail('BAD_ARGUMENT', 'these evaluation keys were loaded for another circuit');
+      if (inputs.length !== circuit.inputs.length) fail('BAD_CIPHERTEXT', `the model takes ${circuit.inputs.length} input ciphertexts, got ${inputs.length}`);
+      const slots = inputs.map((bytes, i) => readCiphertext(bytes, { level: circuit.topLevel, scale: input.scale, label: `input ciphertext ${firstInputIndex + i}` }, circuit.slots));
+      return simulateCircuit(circuit, slots, options).map((values, k) => writeCiphertext(results[k]!.level, results[k]!.scale, values));
+    },
+    dispose: () => {},
+  };
+}
+
+function checkEvaluationKeys(bytes: EvaluationKeyBytes, needs: KeyRequirements): void {
+  if (needs.relin && !bytes.relin) fail('BAD_CIPHERTEXT', 'the evaluation keys lack the relinearization key this model needs');
+  const steps = [...new Set(needs.rotationSteps.filter((s) => s !== 0))].sort((a, b) => a - b);
+  if (steps.length === 0) return;
+  if (!bytes.galois) fail('BAD_CIPHERTEXT', `the evaluation keys lack the Galois keys for rotations [${steps.join(', ')}]`);
+  const listed = bytes.galois.length - NONCE_BYTES;
+  if (listed < 0 || listed % 4 !== 0) fail('BAD_CIPHERTEXT', 'the Galois keys cannot be loaded: not a list of simulated rotation steps');
+  const view = new DataView(bytes.galois.buffer, bytes.galois.byteOffset + NONCE_BYTES, listed);
+  const have = new Set(Array.from({ length: listed / 4 }, (_, i) => view.getInt32(4 * i, true)));
+  const missing = steps.filter((s) => !have.has(s));
+  if (missing.length > 0) fail('BAD_CIPHERTEXT', `the Galois keys lack rotation steps [${missing.join(', ')}] this model uses`);
+}
+
+function galoisKeyBytes(steps: readonly number[]): Uint8Array {
+  const out = new Uint8Array(NONCE_BYTES + 4 * steps.length);
+  out.set(randomBytes(NONCE_BYTES), 0);
+  const view = new DataView(out.buffer);
+  steps.forEach((s, i) => view.setInt32(NONCE_BYTES + 4 * i, s, true));
+  return out;
+}
+
+function writeCiphertext(level: number, scale: number, values: Float64Array): Uint8Array {
+  const out = new Uint8Array(HEADER_BYTES + 8 * values.length);
+  const view = new DataView(out.buffer);
+  out.set(new TextEncoder().encode(MAGIC), 0);
+  view.setUint32(4, level, true);
+  view.setFloat64(8, scale, true);
+  view.setUint32(16, values.length, true);
+  values.forEach((v, i) => view.setFloat64(HEADER_BYTES + 8 * i, v, true));
+  return out;
+}
+
+const SCALE_TOLERANCE = 1e-9;
+
+function readCiphertext(bytes: Uint8Array, want: CiphertextExpectation, slots: number): Float64Array {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const ok = bytes.length === HEADER_BYTES + 8 * slots && new TextDecoder().decode(bytes.subarray(0, 4)) === MAGIC && view.getUint32(16, true) === slots;
+  if (!ok) fail('BAD_CIPHERTEXT', `${want.label} is not a simulated ciphertext of ${slots} slots`);
+  const level = view.getUint32(4, true);
+  if (level !== want.level) fail('BAD_CIPHERTEXT', `${want.label} is at level ${level}, expected ${want.level}`);
+  const scale = view.getFloat64(8, true);
+  if (!(Math.abs(scale - want.scale) <= SCALE_TOLERANCE * want.scale)) {
+    fail('BAD_CIPHERTEXT', `${want.label} has scale 2^${Math.log2(scale).toFixed(4)}, expected 2^${Math.log2(want.scale).toFixed(4)}`);
+  }
+  return Float64Array.from({ length: slots }, (_, i) => view.getFloat64(HEADER_BYTES + 8 * i, true));
+}
