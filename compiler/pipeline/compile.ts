@@ -39,6 +39,8 @@ import { buildLayout, type LayoutBuild } from './build-layout';
 import { approximateBody, chooseDegree, outputComparison, type ApproximationTrial, type BodyApproximationOptions, type DegreeChoice } from './degree-choice';
 import { lowerModel } from './exact-chain';
 import { reluUnitBounds, scaleUnits } from './unit-scaling';
+import { hasTreeEnsemble } from '../passes/tree-model';
+import { compileTrees, type TreeSummary } from './compile-tree';
 
 export type LayoutRequest = Layout | 'auto';
 
@@ -93,6 +95,8 @@ export type ModelBytes = string | { readonly bytes: Uint8Array; readonly file: s
 
 export interface Compilation {
   readonly source: ModelSource;
+  /** A tree ensemble's encoding and snap (see compile-tree); absent for chain models. */
+  readonly trees?: TreeSummary;
   /** The split model; its body is the exact chain the circuit approximates (quantized, ReLU units rescaled). */
   readonly split: SplitModel;
   /** The encrypted chain after quantization, approximation and normalisation folding. */
@@ -125,6 +129,7 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   progress('import');
   const { graph, source } = importSource(model);
   progress('passes');
+  if (hasTreeEnsemble(graph)) return compileTreeModel(graph, source, options, progress);
   if (options.nBits !== undefined) progress('quantize');
   const lowered = lowerModel(graph, options.nBits);
   const quantization = lowered.quantization;
@@ -199,6 +204,50 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
     build,
     candidates,
     layoutReason: layoutReason(layoutRequest, build, candidates, refusals),
+  };
+}
+
+/** Layouts a model compiles to: trees only batch (see compile-tree), other models both. */
+export function supportedLayouts(graph: Graph): Layout[] {
+  return hasTreeEnsemble(graph) ? ['batch'] : ['vector', 'batch'];
+}
+
+function compileTreeModel(graph: Graph, source: ModelSource, options: CompileOptions, progress: (step: CompileStep) => void): Compilation {
+  const layoutRequest = options.layout ?? 'auto';
+  if (layoutRequest === 'vector') fail('BAD_ARGUMENT', 'tree ensembles compile to the batch layout only (--layout batch or auto)');
+  if (options.degree !== undefined || options.maxError !== undefined || options.method !== undefined) {
+    fail('BAD_ARGUMENT', 'a tree ensemble has no activations to approximate: --degree, --max-error and --method do not apply');
+  }
+  progress('calibrate');
+  const calibrationInput = typeof options.calibration === 'function' ? options.calibration(graph) : options.calibration;
+  progress('lower batch');
+  const t = compileTrees(graph, calibrationInput, {
+    ...(options.nBits !== undefined ? { nBits: options.nBits } : {}),
+    parameters: {
+      ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
+      ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
+      ...(options.polyModulusDegree !== undefined ? { preferN: options.polyModulusDegree } : {}),
+    },
+  });
+  const warnings =
+    t.summary.calibrationRowsChanged > 0
+      ? [`${t.summary.calibrationRowsChanged} of ${t.summary.calibrationRows} calibration rows reach another leaf with thresholds snapped to ${t.summary.nBits} bits`]
+      : [];
+  return {
+    source,
+    trees: t.summary,
+    split: t.split,
+    stages: [],
+    approximations: [],
+    degreeChoice: null,
+    warnings,
+    quantization: null,
+    calibration: t.calibration,
+    calibrationStats: { maxAbs: t.maxAbs, outputBits: t.outputBits, excursions: [] },
+    layoutRequest,
+    build: t.build,
+    candidates: [t.build],
+    layoutReason: layoutRequest === 'auto' ? 'auto: tree ensembles compile to the batch layout only' : `--layout ${layoutRequest}`,
   };
 }
 

@@ -1,0 +1,172 @@
+/**
+ * The compiler for a model whose encrypted part is a tree ensemble:
+ *   tree model (ensemble + the client nodes around it) → tree inputs on the calibration rows →
+ *   threshold grid (--n-bits, or the fewest bits keeping every calibration row's leaves) and the
+ *   client's bit encoding → server sums and client finalisation → prologue/epilogue ONNX nodes →
+ *   batch-layout circuit → parameters and exact scales.
+ * The vector layout is not offered: the path products would have to bring each sample's bits
+ * together by rotations, while the batch layout needs none.
+ */
+import type { Calibration, ValueStats } from '../approx/calibrate';
+import { countOps, estimateLatency } from '../circuit/count';
+import { fail } from '../errors';
+import type { Graph } from '../graph/graph';
+import type { NumericTensor } from '../graph/tensor';
+import type { SplitModel } from '../passes/chain';
+import { runPrologue } from '../passes/run-split';
+import { evaluateTreeBody, treeBodyDepth, type TreeBody } from '../passes/tree-body';
+import { treeClientSteps } from '../passes/tree-client';
+import { chooseTreeBits, encodeRow, encodeTrees, rowsWithChangedLeaves, type TreeEncoding } from '../passes/tree-encoding';
+import { treeModel, type TreeModel } from '../passes/tree-model';
+import { treeScores } from '../passes/tree-scores';
+import { lowerTreeBody } from '../circuit/tree-lowering';
+import { assignScales } from '../circuit/passes-scales';
+import { outputBitsForMagnitude, selectParameters } from '../params/select';
+import { rescalePrimes, type LayoutBuild, type ParameterOptions } from './build-layout';
+
+/** What the report says about a compiled tree ensemble. */
+export interface TreeSummary {
+  readonly trees: number;
+  /** Deepest leaf. */
+  readonly depth: number;
+  readonly branches: number;
+  readonly leaves: number;
+  /** Grid bits per feature, and whether the default chose them. */
+  readonly nBits: number;
+  readonly nBitsChosen: boolean;
+  /** Encrypted bits per sample (distinct snapped cuts). */
+  readonly bits: number;
+  /** Branch thresholds that the snap moved. */
+  readonly movedThresholds: number;
+  readonly thresholds: readonly { readonly node: number; readonly feature: number; readonly mode: string; readonly threshold: number; readonly snapped: number }[];
+  /** Calibration rows that reach another leaf in some tree because of the snap. */
+  readonly calibrationRowsChanged: number;
+  readonly calibrationRows: number;
+  /** Score columns the server sums per sample. */
+  readonly columns: number;
+}
+
+export interface TreeCompilation {
+  readonly model: TreeModel;
+  readonly encoding: TreeEncoding;
+  readonly body: TreeBody;
+  readonly split: SplitModel;
+  readonly build: LayoutBuild;
+  readonly calibration: Calibration;
+  readonly maxAbs: number;
+  readonly outputBits: number;
+  readonly summary: TreeSummary;
+}
+
+function stats(values: readonly number[]): ValueStats {
+  let min = Infinity;
+  let max = -Infinity;
+  let sum = 0;
+  let sq = 0;
+  for (const v of values) {
+    min = Math.min(min, v);
+    max = Math.max(max, v);
+    sum += v;
+    sq += v * v;
+  }
+  const count = values.length;
+  const mean = count > 0 ? sum / count : 0;
+  return { min, max, mean, std: count > 0 ? Math.sqrt(Math.max(0, sq / count - mean * mean)) : 0, count };
+}
+
+export function buildTreeLayout(body: TreeBody, options: ParameterOptions): LayoutBuild {
+  let circuit = lowerTreeBody(body, 2);
+  const request = {
+    depth: circuit.depth,
+    slotsNeeded: 1,
+    outputBits: options.outputBits,
+    ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
+    ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
+    ...(options.preferN !== undefined ? { preferN: options.preferN } : {}),
+  };
+  const params = selectParameters({ ...request, rotationSteps: [] });
+  circuit = lowerTreeBody(body, params.slots);
+  const scaled = assignScales(circuit, rescalePrimes(params));
+  const counts = countOps(scaled);
+  return { layout: 'batch', circuit: scaled, params, counts, latency: estimateLatency(counts, params.polyModulusDegree) };
+}
+
+export interface TreeCompileOptions {
+  readonly nBits?: number;
+  readonly parameters: Omit<ParameterOptions, 'outputBits'>;
+}
+
+export function compileTrees(graph: Graph, calibrationInput: NumericTensor, options: TreeCompileOptions): TreeCompilation {
+  const model = treeModel(graph);
+  const input = graph.inputs[0];
+  if (!input || input.type.kind !== 'tensor') fail('NOT_ENCRYPTABLE', 'the model needs one tensor input');
+  const inputShape = (input.type.shape ?? []).slice(1).map((d) => (typeof d === 'number' ? d : fail('NOT_ENCRYPTABLE', `input "${input.name}" has an open dimension besides the batch`)));
+  const treeInput: SplitModel = {
+    inputName: input.name,
+    inputShape,
+    inputDType: input.type.dtype,
+    prologue: model.before,
+    bodyInput: model.input,
+    body: [],
+    bodyOutput: model.input,
+    bodyOutputShape: [model.features],
+    epilogue: [],
+    bodyOutputDType: 'float32',
+    outputs: graph.outputs,
+    opsets: graph.opsets,
+    constants: graph.initializers,
+  };
+  const rows = runPrologue(treeInput, calibrationInput);
+  if (rows.length === 0) fail('BAD_DATA', 'the calibration data has no rows');
+
+  let encoding: TreeEncoding;
+  let changed: number;
+  if (options.nBits !== undefined) {
+    encoding = encodeTrees(model, rows, options.nBits);
+    changed = rowsWithChangedLeaves(model, encoding, rows).length;
+  } else {
+    const choice = chooseTreeBits(model, rows);
+    encoding = choice.encoding;
+    changed = choice.changedRows;
+  }
+  const { body, finish } = treeScores(model, encoding);
+  const client = treeClientSteps(model, encoding, finish);
+  const constants = new Map([...graph.initializers, ...client.constants]);
+  const split: SplitModel = {
+    ...treeInput,
+    prologue: [...model.before, ...client.prologue],
+    bodyInput: client.bodyInput,
+    bodyOutput: client.bodyOutput,
+    bodyOutputShape: [body.columns],
+    bodyOutputDType: 'float32',
+    epilogue: [...client.epilogue, ...model.after],
+    constants,
+  };
+
+  // The largest value the circuit carries: a score, a leaf value, or a 0/1 product.
+  const outputs = rows.map((r) => evaluateTreeBody(body, encodeRow(encoding.bits, r)));
+  let maxAbs = 1;
+  for (const o of outputs) for (const v of o) maxAbs = Math.max(maxAbs, Math.abs(v));
+  for (const n of body.nodes) if (n.leaf) for (const v of n.values) maxAbs = Math.max(maxAbs, Math.abs(v));
+  const outputBits = outputBitsForMagnitude(maxAbs);
+  const build = buildTreeLayout(body, { ...options.parameters, outputBits });
+
+  const thresholds = encoding.thresholds.map((t) => ({ node: t.node, feature: t.feature, mode: t.mode, threshold: t.threshold, snapped: t.snapped }));
+  const leaves = model.ensemble.nodes.filter((n) => n.leaf).length;
+  const summary: TreeSummary = {
+    trees: model.ensemble.roots.length,
+    depth: treeBodyDepth(body),
+    branches: model.ensemble.nodes.length - leaves,
+    leaves,
+    nBits: encoding.nBits,
+    nBitsChosen: options.nBits === undefined,
+    bits: encoding.bits.length,
+    movedThresholds: thresholds.filter((t) => t.snapped !== t.threshold).length,
+    thresholds,
+    calibrationRowsChanged: changed,
+    calibrationRows: rows.length,
+    columns: body.columns,
+  };
+  const calibration: Calibration = { rows: rows.length, activations: [], output: stats(outputs.flatMap((o) => [...o])) };
+  return { model, encoding, body, split, build, calibration, maxAbs, outputBits, summary };
+}
