@@ -8,6 +8,7 @@
  * together by rotations, while the batch layout needs none.
  */
 import type { Calibration, ValueStats } from '../approx/calibrate';
+import type { JsonObject } from '../artifact/json-text';
 import { countOps, estimateLatency } from '../circuit/count';
 import { fail } from '../errors';
 import type { Graph } from '../graph/graph';
@@ -44,6 +45,15 @@ export interface TreeSummary {
   readonly calibrationRows: number;
   /** Score columns the server sums per sample. */
   readonly columns: number;
+}
+
+/**
+ * The summary as the manifest records it (options.trees): counts, the grid, and per branch node
+ * [feature, threshold, snapped], so a report can list the snap without the source model.
+ */
+export function treeSummaryJson(t: TreeSummary): JsonObject {
+  const { thresholds, ...rest } = t;
+  return { ...rest, thresholds: thresholds.map((x) => [x.feature, x.threshold, x.snapped]) };
 }
 
 export interface TreeCompilation {

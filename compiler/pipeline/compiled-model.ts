@@ -11,6 +11,7 @@ import { fail } from '../errors';
 import type { FittedActivation } from './approximate-chain';
 import type { Compilation, CompileOptions } from './compile';
 import type { DegreeChoice } from './degree-choice';
+import { treeSummaryJson } from './compile-tree';
 
 /** The compile options that shape the result, as recorded in the manifest (no data, no paths). */
 export function optionsJson(c: Compilation, options: CompileOptions): JsonObject {
@@ -31,6 +32,7 @@ export function optionsJson(c: Compilation, options: CompileOptions): JsonObject
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) out[k] = v;
   // Why auto picked its degree (the artifact's approximations keep only the fitted result).
   if (c.degreeChoice) out['degreeChoice'] = degreeChoiceJson(c.degreeChoice);
+  if (c.trees) out['trees'] = treeSummaryJson(c.trees);
   return out;
 }
 

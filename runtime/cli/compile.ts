@@ -7,6 +7,7 @@ import { fail } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import type { OpCounts } from '../../compiler/circuit/count';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
+import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { batchTensor, describeBatch, loadRows, type RowBatch } from '../data/load-rows';
 import { SOURCE_MODEL_FILE } from '../report/build-report';
@@ -77,6 +78,8 @@ export interface CompileSummary {
     readonly degree: number;
     readonly reached: boolean;
   };
+  /** A tree ensemble's grid, encoding and snap (absent for other models). */
+  readonly trees?: TreeSummary;
   readonly warnings: readonly string[];
   readonly candidates: readonly { readonly layout: string; readonly polyModulusDegree: number; readonly depth: number; readonly rotations: number; readonly latencyMs: number }[];
 }
@@ -174,6 +177,7 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
           },
         }
       : {}),
+    ...(c.trees ? { trees: c.trees } : {}),
     warnings: c.warnings,
     candidates: c.candidates.map((b) => ({
       layout: b.layout,
@@ -199,6 +203,7 @@ export function formatCompile(s: CompileSummary): string {
     ['rotation steps', s.rotationSteps.length > 0 ? s.rotationSteps.join(', ') : 'none'],
     ['estimated latency', `${formatNumber(s.latencyMs.total, 3)} ms per run (server ${formatNumber(s.latencyMs.server, 3)} ms, client ${formatNumber(s.latencyMs.client, 3)} ms)`],
     ...(s.degreeChoice ? [['degree', degreeLine(s.degreeChoice)]] : []),
+    ...(s.trees ? treeLines(s.trees) : []),
   ], '  ');
   for (const w of s.warnings) out += `warning: ${w}\n`;
   if (s.approximations.length > 0) {
@@ -210,6 +215,15 @@ export function formatCompile(s: CompileSummary): string {
     );
   }
   return out;
+}
+
+function treeLines(t: TreeSummary): string[][] {
+  const grid = `${t.nBits}-bit grid per feature${t.nBitsChosen ? ' (default: the fewest bits keeping every calibration row\'s leaves)' : ' (--n-bits)'}`;
+  return [
+    ['trees', `${t.trees} trees, depth ${t.depth}, ${t.branches} branches, ${t.leaves} leaves; ${t.columns} encrypted sum${t.columns === 1 ? '' : 's'} per sample`],
+    ['encoding', `${t.bits} encrypted threshold bits per sample; thresholds on a ${grid}`],
+    ['snap', `${t.movedThresholds} of ${t.branches} thresholds moved; ${t.calibrationRowsChanged} of ${t.calibrationRows} calibration rows reach another leaf`],
+  ];
 }
 
 function degreeLine(d: NonNullable<CompileSummary['degreeChoice']>): string {
@@ -266,7 +280,7 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     .option('--min-agreement <a>', 'for --degree auto: share of calibration rows whose class the approximated chain must keep (default 0.999)', share('--min-agreement'))
     .addOption(new Option('--method <method>', 'approximation method (default chebyshev)').choices(['chebyshev', 'remez', 'square']))
     .option('--margin <m>', 'widen calibrated ranges to centre ± m·half-width (default 1.5; at least 1)', positive('--margin', false))
-    .option('--n-bits <n>', 'quantize weights to n bits (symmetric, per output channel)', positive('--n-bits', true))
+    .option('--n-bits <n>', 'quantize weights to n bits (symmetric, per output channel); for a tree ensemble, the bits of the threshold grid (default: the fewest keeping every calibration row\'s leaves)', positive('--n-bits', true))
     .option('--scale-bits <b>', 'force the CKKS scale to 2^b', positive('--scale-bits', true))
     .option('--json', 'print a JSON summary')
     .action((file: string, opts: CompileCliOptions) => {

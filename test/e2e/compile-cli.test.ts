@@ -101,15 +101,25 @@ describe('deeppowers compile / predict --mode simulate / report', () => {
     expect(readFileSync(join(dir, 'iris.html'), 'utf8')).toMatch(/^<!doctype html>/);
   });
 
-  it('the decision tree: "not supported for encryption yet", exit 2, one line', () => {
+  it('a decision tree: compiles to the batch layout and says its grid, encoding and snap; --layout vector is a one-line error', () => {
     const tree = loadFixture('sk_tree_breast_cancer');
     const cal = join(dir, 'tree.json');
-    writeFileSync(cal, JSON.stringify(tree.data.calibration.slice(0, 5)));
-    const r = cli('compile', tree.modelPath, '--calibration', cal);
-    expect(r.code).toBe(2);
-    expect(r.stdout).toBe('');
-    expect(r.stderr.trimEnd().split('\n')).toHaveLength(1);
-    expect(r.stderr).toMatch(/^deeppowers: error: .*not supported for encryption yet/);
+    writeFileSync(cal, JSON.stringify(tree.data.calibration));
+    const out = join(dir, 'tree.compiled');
+    const r = cli('compile', tree.modelPath, '--calibration', cal, '-o', out, '--json');
+    expect(r.code).toBe(0);
+    const s = JSON.parse(r.stdout) as { layout: string; rotations: number; trees: { trees: number; depth: number; nBitsChosen: boolean; calibrationRowsChanged: number; calibrationRows: number; thresholds: unknown[] } };
+    expect(s.layout).toBe('batch');
+    expect(s.rotations).toBe(0);
+    expect(s.trees).toMatchObject({ trees: 1, depth: 4, nBitsChosen: true, calibrationRowsChanged: 0, calibrationRows: tree.data.calibration.length });
+    expect(s.trees.thresholds.length).toBeGreaterThan(0);
+    const text = cli('compile', tree.modelPath, '--calibration', cal, '-o', out, '--n-bits', '2');
+    expect(text.code).toBe(0);
+    expect(text.stdout).toMatch(/thresholds on a 2-bit grid per feature \(--n-bits\)/);
+    const vector = cli('compile', tree.modelPath, '--calibration', cal, '-o', out, '--layout', 'vector');
+    expect(vector.code).toBe(2);
+    expect(vector.stderr.trimEnd().split('\n')).toHaveLength(1);
+    expect(vector.stderr).toMatch(/^deeppowers: error: tree ensembles compile to the batch layout only/);
   });
 
   it('bad options and data are clean usage errors', () => {

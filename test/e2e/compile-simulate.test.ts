@@ -1,27 +1,29 @@
 /**
- * The compiler end to end on the public fixtures: every model except the tree compiles in both
- * layouts, and the simulated circuit (prologue → circuit on float64 slots → epilogue) agrees with
- * the framework's own outputs (`expected`) on at least 99% of the test rows:
+ * The compiler end to end on the public fixtures: every model compiles in each layout the compiler
+ * says it supports (both, except tree ensembles: batch only), and the simulated circuit
+ * (prologue → circuit on float64 slots → epilogue) agrees with the framework's own outputs
+ * (`expected`) on at least 99% of the test rows:
  *  - a label output ('exact' in the fixture's compare list): identical labels;
  *  - a per-row vector ('close'): the same argmax;
  *  - a per-row probability of a binary classifier: the same side of 0.5;
  *  - a regression output: within 1% of max(1, |y|), counted row by row.
  * The polynomial degree is the default, auto: chosen on the calibration rows, judged here on the
- * test rows. The tree is refused as not encryptable; compiling twice gives byte-identical files.
+ * test rows. Compiling twice gives byte-identical files.
  */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { encodeCompiledModel } from '../../compiler/artifact/codec';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import type { Layout } from '../../compiler/circuit/ir';
 import { DeepPowersError } from '../../compiler/errors';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
+import { importModel } from '../../compiler/onnx/import';
+import { compileModel, supportedLayouts, type CompileOptions } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, listFixtures, loadFixture, type Fixture } from '../helpers/fixtures';
-import { FIXTURE_STAGE, fixturesAt } from '../helpers/fixture-status';
+import { fixturesAt } from '../helpers/fixture-status';
 
-const TREE = 'sk_tree_breast_cancer';
 const AGREEMENT = 0.99;
 /** Agreement asked of 8-bit weights (quantization changes the model, not only its encryption). */
 const QUANTIZED_AGREEMENT = 0.95;
@@ -60,9 +62,9 @@ describe('compile → simulate on the fixtures', () => {
   }
 
   for (const name of fixtures) {
-    for (const layout of ['vector', 'batch'] as const) {
+    const f = loadFixture(name);
+    for (const layout of supportedLayouts(importModel(readFileSync(f.modelPath), f.modelPath))) {
       it(`${name}, ${layout} layout: simulated predictions agree with the framework on ≥ 99% of test rows`, async () => {
-        const f = loadFixture(name);
         const model = compileFixture(f, layout);
         expect(model.circuit.layout).toBe(layout);
         if (layout === 'batch') expect(model.cost.counts.rotations).toBe(0);
@@ -79,18 +81,6 @@ describe('compile → simulate on the fixtures', () => {
       });
     }
   }
-
-  it.runIf(FIXTURE_STAGE[TREE] === 'refused-at-compile')(`${TREE}: refused as not encryptable yet`, () => {
-    let error: unknown;
-    try {
-      compileFixture(loadFixture(TREE), 'auto');
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(DeepPowersError);
-    expect((error as DeepPowersError).code).toBe('NOT_ENCRYPTABLE');
-    expect((error as DeepPowersError).message).toMatch(/not supported for encryption yet/);
-  });
 
   it('is deterministic: compiling twice gives byte-identical manifest.json and constants.bin', () => {
     const f = loadFixture('sk_mlp_breast_cancer_tanh');

@@ -39,14 +39,14 @@ export const FIXTURE_STAGE: Readonly<Record<string, FixtureStage>> = {
   sk_mlp_digits_relu: 'compiles',
   sk_mlpreg_friedman1: 'misses-target',
   sk_poisson_diabetes: 'compiles',
-  sk_rf_breast_cancer: 'refused-at-compile',
+  sk_rf_breast_cancer: 'compiles',
   sk_ridge_diabetes: 'compiles',
   sk_ridgeclf_wine: 'compiles',
   sk_sgd_logloss_breast_cancer: 'compiles',
-  sk_tree_breast_cancer: 'refused-at-compile',
-  sk_tree_wine: 'refused-at-compile',
-  sk_xgb_breast_cancer: 'refused-at-compile',
-  sk_xgbreg_diabetes: 'refused-at-compile',
+  sk_tree_breast_cancer: 'compiles',
+  sk_tree_wine: 'compiles',
+  sk_xgb_breast_cancer: 'compiles',
+  sk_xgbreg_diabetes: 'compiles',
 };
 
 export function fixturesAt(stage: FixtureStage): string[] {

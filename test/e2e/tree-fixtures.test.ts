@@ -1,0 +1,65 @@
+/**
+ * The tree fixtures (skl2onnx DecisionTree and RandomForest, onnxmltools XGBoost classifier and
+ * regressor) compiled with default options: in simulation they agree with the framework's own
+ * outputs in data.json on ≥ 99% of the test rows — labels exactly, probabilities by their most
+ * likely class, regressions within 1% of max(1, |y|) — and a few rows run encrypted on SEAL agree
+ * the same way.
+ */
+import { describe, expect, it } from 'vitest';
+import type { CompiledModel } from '../../compiler/artifact/types';
+import type { Value } from '../../compiler/graph/tensor';
+import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { fheBackend } from '../../runtime/run-encrypted';
+import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { agreement } from '../helpers/agreement';
+import { inputTensor, loadFixture, type Fixture } from '../helpers/fixtures';
+
+const TREE_FIXTURES = ['sk_tree_breast_cancer', 'sk_tree_wine', 'sk_rf_breast_cancer', 'sk_xgb_breast_cancer', 'sk_xgbreg_diabetes'];
+const AGREEMENT = 0.99;
+const ENCRYPTED_ROWS = 4;
+
+function compileDefault(f: Fixture): CompiledModel {
+  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration) };
+  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+}
+
+/** Share of the first `rows` test rows a regression output gets within 1% of max(1, |y|). */
+function regressionAgreement(f: Fixture, output: string, expected: string, values: ReadonlyMap<string, Value>, rows: number): number {
+  const v = values.get(output);
+  if (!v || v.kind !== 'numeric') throw new Error(`${output} missing`);
+  const want = f.data.expected[expected]!.slice(0, rows).map((e) => (Array.isArray(e) ? (e[0] as number) : (e as number)));
+  return want.filter((y, i) => Math.abs(v.data[i]! - y) <= 0.01 * Math.max(1, Math.abs(y))).length / rows;
+}
+
+function agreements(f: Fixture, values: ReadonlyMap<string, Value>, rows: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of f.data.compare) {
+    out[c.output] = f.data.task === 'regression' ? regressionAgreement(f, c.output, c.expected, values, rows) : agreement(f, c.output, c.expected, c.kind, values, rows);
+  }
+  return out;
+}
+
+describe.each(TREE_FIXTURES)('%s', (name) => {
+  const f = loadFixture(name);
+  const model = compileDefault(f);
+
+  it('compiles with defaults to the batch layout: no rotations, every calibration row keeps its leaves', () => {
+    expect(model.circuit.layout).toBe('batch');
+    expect(model.cost.counts.rotations).toBe(0);
+    expect(model.options['trees']).toMatchObject({ calibrationRowsChanged: 0, nBitsChosen: true });
+  });
+
+  it(`simulated: agrees with the framework on ≥ ${AGREEMENT * 100}% of the test rows`, async () => {
+    const run = await runCompiled(model, inputTensor(f.data, f.data.test_inputs), simulateBackend(model));
+    for (const [output, share] of Object.entries(agreements(f, run.values, f.data.test_inputs.length))) {
+      expect(share, output).toBeGreaterThanOrEqual(AGREEMENT);
+    }
+  });
+
+  it(`encrypted (SEAL): ${ENCRYPTED_ROWS} rows agree with the framework`, async () => {
+    const input = inputTensor(f.data, f.data.test_inputs.slice(0, ENCRYPTED_ROWS));
+    const run = await runCompiled(model, input, fheBackend(model).backend);
+    for (const [output, share] of Object.entries(agreements(f, run.values, ENCRYPTED_ROWS))) expect(share, output).toBe(1);
+  }, 120_000);
+});
