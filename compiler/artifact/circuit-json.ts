@@ -1,4 +1,5 @@
-import type { Circuit, InputSpec, Op, OpKind, OutputSpec } from '../circuit/ir';
+import type { Circuit, InputSpec, Op, OutputSpec } from '../circuit/ir';
+import { OP_KINDS, OP_TABLE, opInfo } from '../circuit/op-table';
 import type { ConstantSink, ConstantSource } from './graph-json';
 import type { JsonAt } from './json-read';
 import type { JsonObject, JsonValue } from './json-text';
@@ -50,27 +51,8 @@ function outputSpecToJson(s: OutputSpec): JsonValue {
   return s.kind === 'slots' ? { kind: s.kind, slots: [...s.slots], elements: [...s.elements] } : { kind: s.kind, element: s.element };
 }
 
-/** Which fields each op kind carries besides op, level, scale and size. */
-const OP_FIELDS: Readonly<Record<OpKind, readonly string[]>> = {
-  input: ['input'],
-  add: ['a', 'b'],
-  sub: ['a', 'b'],
-  mul: ['a', 'b'],
-  neg: ['a'],
-  relin: ['a'],
-  modswitch: ['a'],
-  rescale: ['a', 'target'],
-  rotate: ['a', 'k'],
-  mulPlain: ['a', 'c', 'encodeScale'],
-  addPlain: ['a', 'c', 'encodeScale'],
-  mulScalar: ['a', 'value', 'encodeScale'],
-  addScalar: ['a', 'value', 'encodeScale'],
-  output: ['a', 'output'],
-};
-const OP_KINDS = Object.keys(OP_FIELDS) as OpKind[];
-
 function opToJson(op: Op): JsonObject {
-  const fields = Object.fromEntries(OP_FIELDS[op.op].map((f) => [f, (op as unknown as Record<string, number>)[f]!]));
+  const fields = Object.fromEntries(opInfo(op).fields.map((f) => [f, (op as unknown as Record<string, number>)[f]!]));
   return { op: op.op, ...fields, level: op.level, scale: op.scale, size: op.size };
 }
 
@@ -158,7 +140,7 @@ interface OpContext {
 
 function opFromJson(at: JsonAt, index: number, ctx: OpContext): Op {
   const kind = at.field('op').oneOf(OP_KINDS);
-  at.object(['op', ...OP_FIELDS[kind], 'level', 'scale', 'size']);
+  at.object(['op', ...OP_TABLE[kind].fields, 'level', 'scale', 'size']);
   const level = at.field('level').integer(0, ctx.topLevel);
   const meta = { level, scale: positive(at.field('scale')), size: at.field('size').integer(2, 3) as 2 | 3 };
   const operand = (key: 'a' | 'b'): number => {

@@ -1,5 +1,6 @@
 import { ConstantPool } from './constant-pool';
 import type { Circuit, InputSpec, Layout, Level, Op, OutputSpec, ValueId } from './ir';
+import { unhandledOp } from './op-table';
 import { eliminateDeadCode } from './passes-dce';
 
 /**
@@ -155,8 +156,21 @@ export class CircuitBuilder {
         const y = again(op.a);
         return y === null ? null : this.addPlain(y, this.pool.get(op.c));
       }
+      case 'neg':
+      case 'add':
+      case 'sub':
+        return this.copyCombination(op, again);
+      case 'input':
+      case 'mul':
+      case 'relin':
+      case 'modswitch':
+      case 'rotate':
+      case 'mulPlain':
+      case 'mulScalar':
+      case 'output':
+        return null;
       default:
-        return this.copyCombination(op, again) ?? null;
+        return unhandledOp(op);
     }
   }
 
@@ -170,16 +184,30 @@ export class CircuitBuilder {
         return this.mulScalar(op.a, op.value);
       case 'mulPlain':
         return this.mulPlain(op.a, this.pool.get(op.c));
+      case 'neg':
+      case 'add':
+      case 'sub':
+        return this.copyCombination(op, again);
+      case 'input':
+      case 'mul':
+      case 'relin':
+      case 'rescale':
+      case 'modswitch':
+      case 'rotate':
+      case 'addPlain':
+      case 'addScalar':
+      case 'output':
+        return null;
       default:
-        return this.copyCombination(op, again) ?? null;
+        return unhandledOp(op);
     }
   }
 
   /**
    * The neg/add/sub node `op` emitted again over copies of its operands made by `again` (null when
-   * a copy fails); undefined for any other op. Shared by the two copiers above.
+   * a copy fails). Shared by the two copiers above, whose exhaustive switches send only these kinds.
    */
-  private copyCombination(op: Op, again: (x: ValueId) => ValueId | null): ValueId | null | undefined {
+  private copyCombination(op: Op, again: (x: ValueId) => ValueId | null): ValueId | null {
     switch (op.op) {
       case 'neg': {
         const y = again(op.a);
@@ -192,7 +220,7 @@ export class CircuitBuilder {
         return y === null || z === null ? null : this[op.op](y, z);
       }
       default:
-        return undefined;
+        throw new Error(`op ${op.op} is not a neg/add/sub combination`);
     }
   }
 

@@ -1,11 +1,10 @@
 import type { Circuit, Level } from './ir';
+import { opInfo, type CostKind } from './op-table';
 
 /**
  * Operation counts read off the circuit itself (so reports cannot drift from what runs), and a
  * latency estimate: counts × per-op costs, scaled by the number of primes each op works on.
  */
-
-export type CostKind = 'rotate' | 'relin' | 'mulCt' | 'mulPt' | 'rescale' | 'modswitch' | 'add';
 
 export interface OpCounts {
   readonly rotations: number;
@@ -38,40 +37,14 @@ export function countOps(circuit: Circuit): OpCounts {
   for (const op of circuit.ops) {
     // Ops are costed at the level of their operands (a rescale works on the level it drops from).
     const level = op.op === 'rescale' || op.op === 'modswitch' ? op.level + 1 : op.level;
-    const at = byLevel[level]!;
-    switch (op.op) {
-      case 'input':
-        inputs++;
-        break;
-      case 'output':
-        outputs++;
-        break;
-      case 'rotate':
-        at.rotate++;
-        break;
-      case 'relin':
-        at.relin++;
-        break;
-      case 'mul':
-        at.mulCt++;
-        break;
-      case 'mulPlain':
-      case 'mulScalar':
-        at.mulPt++;
-        break;
-      case 'rescale':
-        at.rescale++;
-        break;
-      case 'modswitch':
-        at.modswitch++;
-        break;
-      default:
-        at.add++;
-    }
+    const cost = opInfo(op).cost;
+    if (cost !== null) byLevel[level]![cost]++;
+    else if (op.op === 'input') inputs++;
+    else outputs++;
   }
   const total = (k: CostKind): number => byLevel.reduce((s, c) => s + c[k], 0);
   let ctPtAdd = 0;
-  for (const op of circuit.ops) if (op.op === 'addPlain' || op.op === 'addScalar') ctPtAdd++;
+  for (const op of circuit.ops) if (opInfo(op).cost === 'add' && opInfo(op).plaintext !== null) ctPtAdd++;
   return {
     rotations: total('rotate'),
     ctCtMul: total('mulCt'),

@@ -9,6 +9,7 @@
  * Everything here is plain JSON except the constant pool (Float64Arrays), so a compiled model can
  * store the ops in manifest.json and the constants in constants.bin.
  */
+import { opInfo } from './op-table';
 
 /** Chain index: how many primes a value can still drop by rescaling (0 = only q0 left). */
 export type Level = number;
@@ -108,18 +109,10 @@ export interface Circuit {
   readonly primes: readonly number[] | null;
 }
 
-/** The operand ids an op reads, in order. */
+/** The operand ids an op reads, in order (declared per kind in op-table.ts). */
 export function operandsOf(op: Op): ValueId[] {
-  switch (op.op) {
-    case 'input':
-      return [];
-    case 'add':
-    case 'sub':
-    case 'mul':
-      return [op.a, op.b];
-    default:
-      return [op.a];
-  }
+  const fields = op as unknown as Readonly<Record<'a' | 'b', ValueId>>;
+  return opInfo(op).operands.map((k) => fields[k]);
 }
 
 /** Prime dropped by a rescale that starts at `level`. */

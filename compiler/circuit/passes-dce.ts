@@ -1,4 +1,5 @@
 import { operandsOf, type Op, type ValueId } from './ir';
+import { unhandledOp } from './op-table';
 
 /**
  * Dead-code elimination: keep the ops the outputs depend on (and every input, so the input list
@@ -49,8 +50,18 @@ export function eliminateDeadCode(
         next = { ...op, a: remap(op.a), c };
         break;
       }
-      default:
+      case 'neg':
+      case 'relin':
+      case 'modswitch':
+      case 'rescale':
+      case 'rotate':
+      case 'mulScalar':
+      case 'addScalar':
+      case 'output':
         next = { ...op, a: remap(op.a) };
+        break;
+      default:
+        return unhandledOp(op);
     }
     newId.set(i, out.length);
     out.push(next);

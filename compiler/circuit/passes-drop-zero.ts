@@ -1,5 +1,6 @@
 import { NEAR_ZERO_WEIGHT } from './builder';
 import type { Circuit, Op, ValueId } from './ir';
+import { unhandledOp } from './op-table';
 import { eliminateDeadCode } from './passes-dce';
 
 /**
@@ -99,8 +100,17 @@ export function dropZeroConstants(circuit: Circuit, scaled: Circuit, zero: Reado
       case 'mul':
         map[i] = push({ ...op, a: live(map[op.a]!), b: live(map[op.b]!) });
         return;
-      default:
+      case 'relin':
+      case 'rescale':
+      case 'mulPlain':
+      case 'addPlain':
+      case 'mulScalar':
+      case 'addScalar':
+      case 'output':
         map[i] = push({ ...op, a: live(map[op.a]!) });
+        return;
+      default:
+        unhandledOp(op);
     }
   });
   const dce = eliminateDeadCode(out, circuit.constants);

@@ -1,6 +1,7 @@
 import { fail } from '../errors';
 import { operandsOf, primeAt, type Circuit, type Level, type Op, type Scale } from './ir';
 import { canonicalScales, deriveMeta, MAX_INPUT_BOOST_BITS, type ValueMeta } from './op-rules';
+import { unhandledOp } from './op-table';
 import { checkCircuit } from './passes-check';
 import { dropZeroConstants, zeroEncodedConstants } from './passes-drop-zero';
 
@@ -153,8 +154,19 @@ function scaleOps(
       case 'addScalar':
         next = { ...op, encodeScale: metas[op.a]!.scale, scale: metas[op.a]!.scale };
         break;
-      default:
+      case 'add':
+      case 'sub':
+      case 'mul':
+      case 'neg':
+      case 'relin':
+      case 'rescale':
+      case 'modswitch':
+      case 'rotate':
+      case 'output':
         next = { ...op, scale: deriveMeta(i, op, meta, ctx).scale };
+        break;
+      default:
+        return unhandledOp(op);
     }
     metas[i] = deriveMeta(i, next, meta, ctx);
     ops[i] = next;
@@ -213,9 +225,14 @@ function rescaleGroups(ops: readonly Op[]): Groups {
         case 'addScalar':
           stack.push(...operandsOf(src));
           break;
-        default:
+        case 'mul':
+        case 'input':
+        case 'rescale':
+        case 'output':
           // ct×ct products, inputs and rescaled values have fixed scales; the checker verifies them.
           break;
+        default:
+          unhandledOp(src);
       }
     }
     found.sort((a, b) => a - b);
