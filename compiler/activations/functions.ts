@@ -50,3 +50,57 @@ export function gelu(x: number): number {
 export function silu(x: number): number {
   return x * sigmoid(x);
 }
+
+/** GELU's tanh approximation (ONNX Gelu with approximate="tanh"). */
+export function geluTanh(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+}
+
+/** x for x ≥ 0, α·x below (LeakyRelu; PRelu with one slope). */
+export function leakyRelu(alpha: number): (x: number) => number {
+  return (x) => (x >= 0 ? x : alpha * x);
+}
+
+/** x for x > 0, α·(eˣ − 1) otherwise; expm1 keeps small negative inputs exact. */
+export function elu(alpha: number): (x: number) => number {
+  return (x) => (x > 0 ? x : alpha * Math.expm1(x));
+}
+
+/** γ·(x for x > 0, α·(eˣ − 1) otherwise). */
+export function selu(alpha: number, gamma: number): (x: number) => number {
+  return (x) => gamma * (x > 0 ? x : alpha * Math.expm1(x));
+}
+
+/** max(0, x) + min(0, α·(e^(x/α) − 1)). */
+export function celu(alpha: number): (x: number) => number {
+  return (x) => Math.max(0, x) + Math.min(0, alpha * Math.expm1(x / alpha));
+}
+
+/** ln(1 + eˣ), as x + ln(1 + e⁻ˣ) above 0 so that eˣ never overflows. */
+export function softplus(x: number): number {
+  return x > 0 ? x + Math.log1p(Math.exp(-x)) : Math.log1p(Math.exp(x));
+}
+
+export function softsign(x: number): number {
+  return x / (1 + Math.abs(x));
+}
+
+/** max(0, min(1, α·x + β)). */
+export function hardSigmoid(alpha: number, beta: number): (x: number) => number {
+  return (x) => Math.max(0, Math.min(1, alpha * x + beta));
+}
+
+/** x·max(0, min(1, x/6 + ½)). */
+export function hardSwish(x: number): number {
+  return x * Math.max(0, Math.min(1, x / 6 + 0.5));
+}
+
+/** x·tanh(softplus(x)). */
+export function mish(x: number): number {
+  return x * Math.tanh(softplus(x));
+}
+
+/** min(max(x, lo), hi); NaN passes through unchanged, as in numpy.clip. */
+export function clip(lo: number, hi: number): (x: number) => number {
+  return (x) => (Number.isNaN(x) ? x : Math.min(Math.max(x, lo), hi));
+}

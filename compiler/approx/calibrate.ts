@@ -6,7 +6,8 @@
  */
 import { fail } from '../errors';
 import type { NumericTensor } from '../graph/tensor';
-import type { ActivationFn, SplitModel, Stage } from '../passes/chain';
+import { activationLabel, paramsOf, type ActivationUse } from '../activations/registry';
+import type { SplitModel, Stage } from '../passes/chain';
 import { applyStage, runPrologue } from '../passes/run-split';
 
 export interface ValueStats {
@@ -18,10 +19,9 @@ export interface ValueStats {
   readonly count: number;
 }
 
-export interface ActivationRange extends ValueStats {
+export interface ActivationRange extends ValueStats, ActivationUse {
   /** Index of the activation in `split.body`. */
   readonly stage: number;
-  readonly fn: ActivationFn;
   readonly sources: readonly string[];
   readonly size: number;
   /** [min, max] over all rows and units: the range a polynomial must cover. */
@@ -81,7 +81,7 @@ export function calibrateStages(stages: readonly Stage[], vectors: readonly Floa
   vectors.forEach((v, r) => {
     let x = v;
     stages.forEach((s, i) => {
-      accs[i]?.add(x, `row ${r}, input of ${s.kind === 'activation' ? s.fn : 'stage'} ${i}`);
+      accs[i]?.add(x, `row ${r}, input of ${s.kind === 'activation' ? activationLabel(s) : 'stage'} ${i}`);
       x = applyStage(s, x);
     });
     out.add(x, `row ${r}, body output`);
@@ -91,7 +91,7 @@ export function calibrateStages(stages: readonly Stage[], vectors: readonly Floa
     const acc = accs[i];
     if (!acc || s.kind !== 'activation') return;
     const st = acc.stats();
-    activations.push({ ...st, stage: i, fn: s.fn, sources: s.sources, size: s.size, range: [st.min, st.max], unitMin: acc.unitMin, unitMax: acc.unitMax });
+    activations.push({ ...st, stage: i, fn: s.fn, ...paramsOf(s), sources: s.sources, size: s.size, range: [st.min, st.max], unitMin: acc.unitMin, unitMax: acc.unitMax });
   });
   return { rows: vectors.length, activations, output: out.stats() };
 }

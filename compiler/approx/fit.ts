@@ -1,6 +1,5 @@
 import { fail } from '../errors';
-import type { ActivationFn } from '../passes/chain';
-import { activationFunction, activationKinks } from '../activations/registry';
+import { activationFunction, activationKinks, activationLabel, type ActivationFn, type ActivationParams, type ActivationUse } from '../activations/registry';
 import { chebyshevInterpolate, clenshaw, toUnit, type Range } from './chebyshev';
 import { remezFit } from './remez';
 
@@ -17,6 +16,7 @@ export const ERROR_GRID_POINTS = 20001;
 
 export interface FitRequest {
   readonly fn: ActivationFn;
+  readonly params?: ActivationParams;
   /** [lo, hi] with lo < hi, usually from widenRange. */
   readonly range: Range;
   readonly method?: FitMethod;
@@ -28,6 +28,7 @@ export interface FitRequest {
 
 export interface Fit {
   readonly fn: ActivationFn;
+  readonly params?: ActivationParams;
   readonly range: Range;
   /** The method that produced the coefficients (remez falls back to chebyshev; see note). */
   readonly method: FitMethod;
@@ -70,10 +71,11 @@ export function symmetricRange([lo, hi]: Range): Range {
 }
 
 export function fitActivation(request: FitRequest): Fit {
-  const { fn, range } = request;
+  const { range } = request;
+  const use: ActivationUse = request.params === undefined ? { fn: request.fn } : { fn: request.fn, params: request.params };
   const method = request.method ?? 'chebyshev';
   const [lo, hi] = range;
-  const where = `${fn} on [${lo}, ${hi}]`;
+  const where = `${activationLabel(use)} on [${lo}, ${hi}]`;
   if (!Number.isFinite(lo) || !Number.isFinite(hi) || !(lo < hi)) {
     fail('BAD_ARGUMENT', `${where}: a fit needs a finite range with lo < hi (widenRange handles degenerate ones)`);
   }
@@ -87,7 +89,7 @@ export function fitActivation(request: FitRequest): Fit {
     if (request.degree !== undefined && request.degree !== 2) {
       fail('BAD_ARGUMENT', `${where}: the square method has degree 2, not ${request.degree}`);
     }
-    const fit = fitAtDegree(fn, range, 'square', 2);
+    const fit = fitAtDegree(use, range, 'square', 2);
     if (request.maxError !== undefined && fit.maxError > request.maxError) {
       fail('PARAMS', `${where}: the square activation's max error ${fmt(fit.maxError)} exceeds ${fmt(request.maxError)}; use a polynomial method or a narrower range`);
     }
@@ -96,7 +98,7 @@ export function fitActivation(request: FitRequest): Fit {
   if (request.maxError !== undefined) {
     let last: Fit | undefined;
     for (let degree = 1; degree <= MAX_DEGREE; degree = 2 * degree + 1) {
-      last = fitAtDegree(fn, range, method, degree);
+      last = fitAtDegree(use, range, method, degree);
       if (last.maxError <= request.maxError) return last;
     }
     fail('PARAMS', `${where}: no degree ≤ ${MAX_DEGREE} reaches max error ${fmt(request.maxError)} (degree ${MAX_DEGREE} gives ${fmt(last!.maxError)}); allow a larger error or narrow the range`);
@@ -105,19 +107,19 @@ export function fitActivation(request: FitRequest): Fit {
   if (!Number.isInteger(degree) || degree < 0 || degree > MAX_DEGREE) {
     fail('BAD_ARGUMENT', `${where}: degree ${degree} must be an integer from 0 to ${MAX_DEGREE}`);
   }
-  return fitAtDegree(fn, range, method, degree);
+  return fitAtDegree(use, range, method, degree);
 }
 
-function fitAtDegree(fn: ActivationFn, range: Range, method: FitMethod, degree: number): Fit {
-  const f = activationFunction({ fn });
+function fitAtDegree(use: ActivationUse, range: Range, method: FitMethod, degree: number): Fit {
+  const f = activationFunction(use);
   const interpolant = dropNoise(symmetrize(chebyshevInterpolate(f, range, degree), f, range));
-  const interpolantError = maxFitError(fn, range, interpolant);
+  const interpolantError = maxFitError(use, range, interpolant);
   if (method === 'chebyshev') {
-    return { fn, range, method, chebyshev: interpolant, degree, maxError: interpolantError };
+    return { ...use, range, method, chebyshev: interpolant, degree, maxError: interpolantError };
   }
-  const remez = remezFit(f, range, degree, { kinks: activationKinks({ fn }) });
+  const remez = remezFit(f, range, degree, { kinks: activationKinks(use) });
   const fallback = (why: string): Fit => ({
-    fn,
+    ...use,
     range,
     method: 'chebyshev',
     chebyshev: interpolant,
@@ -127,12 +129,12 @@ function fitAtDegree(fn: ActivationFn, range: Range, method: FitMethod, degree: 
   });
   if (remez.chebyshev === null) return fallback(`failed (${remez.reason ?? 'no solution'})`);
   const coeffs = dropNoise(symmetrize(remez.chebyshev, f, range));
-  const error = maxFitError(fn, range, coeffs);
+  const error = maxFitError(use, range, coeffs);
   if (!(error <= interpolantError)) {
     return fallback(`was no better than interpolation (${fmt(error)} ≥ ${fmt(interpolantError)}${remez.converged ? '' : `; ${remez.reason}`})`);
   }
   return {
-    fn,
+    ...use,
     range,
     method,
     chebyshev: coeffs,
@@ -143,8 +145,8 @@ function fitAtDegree(fn: ActivationFn, range: Range, method: FitMethod, degree: 
 }
 
 /** Max |f − p| on the error grid: ERROR_GRID_POINTS uniform points plus f's kinks inside the range. */
-export function maxFitError(fn: ActivationFn, range: Range, chebyshev: ArrayLike<number>): number {
-  const f = activationFunction({ fn });
+export function maxFitError(use: ActivationUse, range: Range, chebyshev: ArrayLike<number>): number {
+  const f = activationFunction(use);
   const [lo, hi] = range;
   let worst = 0;
   const check = (x: number): void => {
@@ -152,7 +154,7 @@ export function maxFitError(fn: ActivationFn, range: Range, chebyshev: ArrayLike
     if (!(e <= worst)) worst = e; // NaN propagates as the worst error
   };
   for (let i = 0; i < ERROR_GRID_POINTS; i++) check(lo + ((hi - lo) * i) / (ERROR_GRID_POINTS - 1));
-  for (const k of activationKinks({ fn })) if (k > lo && k < hi) check(k);
+  for (const k of activationKinks(use)) if (k > lo && k < hi) check(k);
   return worst;
 }
 

@@ -1,7 +1,7 @@
 import { countOps, type LatencyEstimate } from '../circuit/count';
 import type { Circuit } from '../circuit/ir';
 import type { CkksParameters } from '../params/types';
-import { ACTIVATION_FNS } from '../activations/registry';
+import { ACTIVATION_FNS, activationRecord, type ActivationUse } from '../activations/registry';
 import type { QuantizationSummary, StageQuantization } from '../quantize/summary';
 import type { JsonAt } from './json-read';
 import { canonicalJson, type JsonValue } from './json-text';
@@ -70,11 +70,28 @@ export function parametersFromJson(at: JsonAt): CkksParameters {
   };
 }
 
+/** `fn`, and `params` when the activation has any (absent otherwise, as in artifacts written before parameters existed). */
+function activationUseToJson(use: ActivationUse): { fn: string; params?: { [name: string]: number } } {
+  return use.params === undefined ? { fn: use.fn } : { fn: use.fn, params: { ...use.params } };
+}
+
+function activationUseFromJson(at: JsonAt): ActivationUse {
+  const fn = at.field('fn').oneOf(ACTIVATION_FNS);
+  if (!at.has('params')) return { fn };
+  const allowed = activationRecord(fn).params;
+  const params: Record<string, number> = {};
+  for (const [name, v] of at.field('params').record()) {
+    if (!allowed.includes(name)) v.bad(`${fn} has no parameter "${name}"`);
+    params[name] = v.number();
+  }
+  return { fn, params };
+}
+
 export function approximationToJson(a: Approximation): JsonValue {
   return {
     stage: a.stage,
     sources: [...a.sources],
-    fn: a.fn,
+    ...activationUseToJson(a),
     range: [...a.range],
     method: a.method,
     degree: a.degree,
@@ -85,7 +102,7 @@ export function approximationToJson(a: Approximation): JsonValue {
 }
 
 export function approximationFromJson(at: JsonAt): Approximation {
-  at.object(['stage', 'sources', 'fn', 'range', 'method', 'degree', 'maxError', 'chebyshev'], ['unitBounds']);
+  at.object(['stage', 'sources', 'fn', 'range', 'method', 'degree', 'maxError', 'chebyshev'], ['params', 'unitBounds']);
   const degree = at.field('degree').integer(0);
   const chebyshev = Float64Array.from(
     at
@@ -99,7 +116,7 @@ export function approximationFromJson(at: JsonAt): Approximation {
   return {
     stage: at.field('stage').integer(0),
     sources: strings(at.field('sources')),
-    fn: at.field('fn').oneOf(ACTIVATION_FNS),
+    ...activationUseFromJson(at),
     range: range(at.field('range')),
     method: at.field('method').oneOf(['chebyshev', 'remez', 'square'] as const),
     degree,
@@ -150,7 +167,7 @@ export function calibrationToJson(c: CalibrationSummary): JsonValue {
   return {
     rows: c.rows,
     margin: c.margin,
-    ranges: c.ranges.map((r) => ({ stage: r.stage, sources: [...r.sources], fn: r.fn, observed: [...r.observed], fitted: [...r.fitted] })),
+    ranges: c.ranges.map((r) => ({ stage: r.stage, sources: [...r.sources], ...activationUseToJson(r), observed: [...r.observed], fitted: [...r.fitted] })),
   };
 }
 
@@ -163,11 +180,11 @@ export function calibrationFromJson(at: JsonAt): CalibrationSummary {
       .field('ranges')
       .items()
       .map((r): CalibratedRange => {
-        r.object(['stage', 'sources', 'fn', 'observed', 'fitted']);
+        r.object(['stage', 'sources', 'fn', 'observed', 'fitted'], ['params']);
         return {
           stage: r.field('stage').integer(0),
           sources: strings(r.field('sources')),
-          fn: r.field('fn').oneOf(ACTIVATION_FNS),
+          ...activationUseFromJson(r),
           observed: range(r.field('observed'), true),
           fitted: range(r.field('fitted')),
         };

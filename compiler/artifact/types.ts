@@ -3,7 +3,7 @@ import type { Circuit } from '../circuit/ir';
 import type { Node, ValueInfo } from '../graph/graph';
 import type { DType, Tensor } from '../graph/tensor';
 import type { CkksParameters } from '../params/types';
-import type { ActivationFn } from '../passes/chain';
+import type { ActivationUse } from '../activations/registry';
 import type { QuantizationSummary } from '../quantize/summary';
 import type { JsonObject } from './json-text';
 
@@ -63,11 +63,10 @@ export interface ClientSteps {
 }
 
 /** One polynomial activation of the body, as fitted. */
-export interface Approximation {
+export interface Approximation extends ActivationUse {
   /** Position of the poly stage in the approximated chain. */
   readonly stage: number;
   readonly sources: readonly string[];
-  readonly fn: ActivationFn;
   readonly range: readonly [number, number];
   readonly method: 'chebyshev' | 'remez' | 'square';
   readonly degree: number;
@@ -82,10 +81,9 @@ export interface Approximation {
 }
 
 /** Input range seen for one activation on the calibration rows. */
-export interface CalibratedRange {
+export interface CalibratedRange extends ActivationUse {
   readonly stage: number;
   readonly sources: readonly string[];
-  readonly fn: ActivationFn;
   /** Smallest and largest input seen on the calibration rows. */
   readonly observed: readonly [number, number];
   /** The range the polynomial was fitted on (observed, widened by the margin). */

@@ -1,10 +1,8 @@
 /**
- * Which ONNX operators the passes can put inside the encrypted body: the affine ones (by rule) and
- * the elementwise activations of the activation registry.
+ * Which ONNX operators the passes can put inside the encrypted body as affine maps (by rule). The
+ * elementwise activations are the activation registry's (activations/registry.ts).
  */
 import { ML_DOMAIN, ONNX_DOMAIN, type Node } from '../graph/graph';
-import { activationForm } from '../activations/registry';
-import type { ActivationFn } from './chain';
 import { addRule, batchNormRule, divRule, gemmRule, matmulRule, mulRule, negRule, scalerRule, subRule } from './affine-linear';
 import {
   arrayFeatureExtractorRule,
@@ -68,7 +66,3 @@ export function affineOutcome(node: Node, ctx: AffineContext): AffineOutcome | u
   }
 }
 
-/** The activation an elementwise node computes, if the body can hold it. */
-export function activationOf(node: Node): ActivationFn | undefined {
-  return activationForm(node.domain, node.opType)?.record.fn;
-}

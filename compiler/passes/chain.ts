@@ -1,6 +1,6 @@
 import type { Node, ValueInfo } from '../graph/graph';
 import type { DType, Tensor } from '../graph/tensor';
-import type { ActivationFn } from '../activations/registry';
+import type { ActivationFn, ActivationUse } from '../activations/registry';
 
 export type { ActivationFn };
 
@@ -21,10 +21,9 @@ export interface AffineStage {
   readonly bias: Float64Array;
 }
 
-export interface ActivationStage {
+export interface ActivationStage extends ActivationUse {
   readonly kind: 'activation';
   readonly sources: readonly string[];
-  readonly fn: ActivationFn;
   readonly size: number;
 }
 
@@ -62,10 +61,9 @@ export interface SplitModel {
 }
 
 /** An activation replaced by a polynomial on a calibrated range. */
-export interface PolyStage {
+export interface PolyStage extends ActivationUse {
   readonly kind: 'poly';
   readonly sources: readonly string[];
-  readonly fn: ActivationFn;
   readonly size: number;
   /** Calibrated input range [lo, hi] (after margin); the preceding affine map sends it to [-1, 1]. */
   readonly range: readonly [number, number];

@@ -1,6 +1,7 @@
 /**
  * The passes in order: an imported graph → client prologue, encrypted chain, client epilogue.
- *   nearest-neighbour refusal → constant folding → dead-code removal → BatchNormalization folding → LinearClassifier/Regressor expansion →
+ *   nearest-neighbour refusal → constant folding → dead-code removal → activation fusion (multi-node activations as one node) →
+ *   BatchNormalization folding → LinearClassifier/Regressor expansion →
  *   symbolic trace (affine maps composed per value, activations as heads) → split → merge.
  * prepareGraph runs the rewrites up to the expansion, splitPrepared the rest, so a caller can
  * change the layers' weights in between (weight quantization does).
@@ -14,6 +15,7 @@ import { foldConstants } from './constant-fold';
 import { removeDeadNodes } from './dead-code';
 import { expandLinearMl } from './expand-linear-ml';
 import { foldBatchNorm } from './fold-batchnorm';
+import { fuseActivations } from './fuse-activations';
 import { mergeAffineStages } from './merge-affine';
 import { refuseNearestNeighbours } from './refuse-neighbours';
 import { chooseCut } from './split';
@@ -44,8 +46,8 @@ export interface PreparedGraph {
 
 export function prepareGraph(original: Graph): PreparedGraph {
   refuseNearestNeighbours(original);
-  const folded = removeDeadNodes(foldConstants(original));
-  const bn = foldBatchNorm(folded);
+  const fused = fuseActivations(removeDeadNodes(foldConstants(original)));
+  const bn = foldBatchNorm(fused.graph, fused.sources);
   const expanded = expandLinearMl(bn.graph, bn.sources);
   return { graph: expanded.graph, sources: expanded.sources, clientNodes: expanded.clientNodes, foldedBatchNorms: bn.folded };
 }

@@ -11,7 +11,6 @@ import { describeNode, ML_DOMAIN, ONNX_DOMAIN, type Graph, type Node } from '../
 import type { Tensor } from '../graph/tensor';
 import { denseWeights, isIdentity } from './affine-map';
 import type { Stage } from './chain';
-import { nodeLabel } from './node-sources';
 import { rootCause, type Trace } from './trace';
 
 export interface Cut {
@@ -128,7 +127,7 @@ function bodyStages(trace: Trace, value: string): Stage[] {
   };
   for (const seg of trace.segments.slice(0, v.head)) {
     affine(seg.input);
-    stages.push({ kind: 'activation', sources: [nodeLabel(seg.node)], fn: seg.fn, size: trace.values.get(seg.head)!.map.size });
+    stages.push({ kind: 'activation', sources: seg.sources, ...seg.activation, size: trace.values.get(seg.head)!.map.size });
   }
   affine(value);
   return stages;

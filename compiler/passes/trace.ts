@@ -11,14 +11,16 @@ import { ML_DOMAIN, ONNX_DOMAIN, type Graph, type Node } from '../graph/graph';
 import { NodeView } from '../graph/kernel';
 import { sizeOf, type DType } from '../graph/tensor';
 import { composeLocal, identityMap, type HeadMap } from './affine-map';
-import { activationOf, affineOutcome, isLayoutOnly } from './affine-ops';
-import type { ActivationFn } from './chain';
+import { recognizeActivation, type ActivationUse } from '../activations/registry';
+import { affineOutcome, isLayoutOnly } from './affine-ops';
 import { sourcesOf, type SourceTable } from './node-sources';
 
 /** An activation that starts a new head of the chain. */
 export interface Segment {
   readonly node: Node;
-  readonly fn: ActivationFn;
+  readonly activation: ActivationUse;
+  /** Original ONNX nodes the activation stands for (several when the fusion pass joined them). */
+  readonly sources: readonly string[];
   /** The value the activation reads: an affine function of the previous head. */
   readonly input: string;
   /** The activation's output, the new head. */
@@ -156,10 +158,18 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
       stopped.set(node, BRANCH);
       continue;
     }
-    const fn = activationOf(node);
-    if (fn) {
+    const activation = recognizeActivation(
+      node,
+      graph.opsets,
+      node.inputs.map((x) => (x && !derived.has(x) ? constants.get(x) : undefined)),
+    );
+    if (activation && 'refused' in activation) {
+      stopped.set(node, `${activation.refused} is not supported for encryption yet`);
+      continue;
+    }
+    if (activation) {
       const x = values.get(reads[0]!)!;
-      segments.push({ node, fn, input: reads[0]!, head: node.outputs[0]! });
+      segments.push({ node, activation, sources: sourcesOf(node, sources), input: reads[0]!, head: node.outputs[0]! });
       values.set(node.outputs[0]!, { head: current + 1, shape: x.shape, map: identityMap(x.map.size), sources: [] });
       continue;
     }

@@ -6,8 +6,8 @@
 import type { Range } from '../approx/chebyshev';
 import { DEFAULT_MARGIN, fitActivation, widenRange, type Fit, type FitMethod } from '../approx/fit';
 import { fail } from '../errors';
-import { activationRecord } from '../activations/registry';
-import type { ActivationFn, AffineStage, ApproxStage, PolyStage, Stage } from '../passes/chain';
+import { activationRecord, paramsOf, type ActivationUse } from '../activations/registry';
+import type { AffineStage, ApproxStage, PolyStage, Stage } from '../passes/chain';
 import type { Calibration } from '../approx/calibrate';
 import { UNIT_RANGE, type UnitBounds } from './unit-scaling';
 
@@ -34,11 +34,10 @@ export interface ChainApproximationOptions extends ApproximationOptions {
 }
 
 /** One fitted activation, for the manifest and the report. */
-export interface FittedActivation {
+export interface FittedActivation extends ActivationUse {
   /** Position of the polynomial stage in the approximated chain. */
   readonly stage: number;
   readonly sources: readonly string[];
-  readonly fn: ActivationFn;
   readonly size: number;
   /** Input range seen on the calibration rows. */
   readonly calibratedRange: Range;
@@ -77,6 +76,7 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
     const range = unitBounds ? UNIT_RANGE : widenRange(calibrated, margin);
     const fit: Fit = fitActivation({
       fn: stage.fn,
+      ...paramsOf(stage),
       range,
       method,
       ...(options.maxError !== undefined
@@ -88,6 +88,7 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
       kind: 'poly',
       sources: stage.sources,
       fn: stage.fn,
+      ...paramsOf(stage),
       size: stage.size,
       range,
       method: fit.method,
@@ -99,6 +100,7 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
       stage: stages.length,
       sources: stage.sources,
       fn: stage.fn,
+      ...paramsOf(stage),
       size: stage.size,
       calibratedRange: calibrated,
       range,

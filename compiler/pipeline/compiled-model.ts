@@ -3,6 +3,7 @@
  * validates, hashes and writes. Only plain facts cross over: nothing here depends on paths, time
  * or machine, so the same model and options give the same bytes.
  */
+import { paramsOf } from '../activations/registry';
 import { DEFAULT_MARGIN } from '../approx/fit';
 import { finalizeCompiledModel } from '../artifact/codec';
 import type { JsonObject, JsonValue } from '../artifact/json-text';
@@ -83,6 +84,7 @@ export function toCompiledModel(c: Compilation, options: CompileOptions, toolVer
       stage,
       sources: s.sources,
       fn: s.fn,
+      ...paramsOf(s),
       range: s.range,
       method: s.method,
       degree: s.degree,
@@ -94,7 +96,7 @@ export function toCompiledModel(c: Compilation, options: CompileOptions, toolVer
     calibration: {
       rows: c.calibration.rows,
       margin: options.margin ?? DEFAULT_MARGIN,
-      ranges: c.approximations.map((a) => ({ stage: a.stage, sources: a.sources, fn: a.fn, observed: a.calibratedRange, fitted: a.range })),
+      ranges: c.approximations.map((a) => ({ stage: a.stage, sources: a.sources, fn: a.fn, ...paramsOf(a), observed: a.calibratedRange, fitted: a.range })),
     },
     cost: { counts: build.counts, latency: build.latency },
     options: optionsJson(c, options),

@@ -1,4 +1,5 @@
 import { copyFileSync } from 'node:fs';
+import { activationLabel, paramsOf, type ActivationFn, type ActivationParams } from '../../compiler/activations/registry';
 import { basename, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CompiledModel } from '../../compiler/artifact/types';
@@ -61,7 +62,8 @@ export interface CompileSummary {
   readonly latencyMs: { readonly server: number; readonly client: number; readonly total: number };
   readonly approximations: readonly {
     readonly sources: readonly string[];
-    readonly fn: string;
+    readonly fn: ActivationFn;
+    readonly params?: ActivationParams;
     readonly observedRange: readonly [number, number];
     readonly range: readonly [number, number];
     readonly method: string;
@@ -158,6 +160,7 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
     approximations: c.approximations.map((a) => ({
       sources: a.sources,
       fn: a.fn,
+      ...paramsOf(a),
       observedRange: a.calibratedRange,
       range: a.range,
       method: a.method,
@@ -210,7 +213,7 @@ export function formatCompile(s: CompileSummary): string {
     out += '\nactivations\n';
     out += textTable(
       ['function', 'calibrated', 'fitted on', 'degree', 'method', 'max error'],
-      s.approximations.map((a) => [a.fn, range(a.observedRange), range(a.range), String(a.degree), a.method, formatNumber(a.maxError, 3)]),
+      s.approximations.map((a) => [activationLabel(a), range(a.observedRange), range(a.range), String(a.degree), a.method, formatNumber(a.maxError, 3)]),
       '  ',
     );
   }

@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { activationLabel } from '../../compiler/activations/registry';
 import type { Command } from 'commander';
 import { fail } from '../../compiler/errors';
 import { buildReport, type Report } from '../report/build-report';
@@ -29,7 +30,7 @@ export function formatReport(r: Report): string {
       ['stage', 'function', 'calibrated', 'fitted on', 'degree', 'method', 'max error', 'outside: calibration', 'data'],
       r.approximations.map((x) => [
         String(x.stage),
-        x.fn,
+        activationLabel(x),
         `[${formatNumber(x.observedRange[0], 4)}, ${formatNumber(x.observedRange[1], 4)}]`,
         `[${formatNumber(x.range[0], 4)}, ${formatNumber(x.range[1], 4)}]`,
         String(x.degree),

@@ -4,6 +4,7 @@
  * source ONNX model (kept in the compiled directory) with the simulated circuit on the same rows.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { activationLabel, paramsOf, type ActivationFn, type ActivationParams } from '../../compiler/activations/registry';
 import { join } from 'node:path';
 import { rangeCoverage } from '../../compiler/approx/calibrate';
 import { readCompiledModel } from '../../compiler/artifact/files';
@@ -47,7 +48,8 @@ export interface ChainStageReport {
 export interface ApproximationReport {
   readonly stage: number;
   readonly sources: readonly string[];
-  readonly fn: string;
+  readonly fn: ActivationFn;
+  readonly params?: ActivationParams;
   /** Input range on the calibration rows, and the range the polynomial was fitted on. */
   readonly observedRange: readonly [number, number];
   readonly range: readonly [number, number];
@@ -109,7 +111,7 @@ function exactSplit(graph: Graph, model: CompiledModel): SplitModel {
 }
 
 function stageLabel(s: Stage): string {
-  return s.kind === 'affine' ? `affine ${s.inSize}→${s.outSize}` : `${s.fn} ×${s.size}`;
+  return s.kind === 'affine' ? `affine ${s.inSize}→${s.outSize}` : `${activationLabel(s)} ×${s.size}`;
 }
 
 export async function buildReport(request: ReportRequest): Promise<Report> {
@@ -142,6 +144,7 @@ export async function buildReport(request: ReportRequest): Promise<Report> {
       stage: activations[k]!,
       sources: a.sources,
       fn: a.fn,
+      ...paramsOf(a),
       observedRange: observed,
       range: a.range,
       degree: a.degree,

@@ -4,6 +4,7 @@
  * here is a separate estimate of the model; every count is a walk over `circuit.ops`.
  */
 import { polyCost } from '../../compiler/approx/evaluate';
+import { activationLabel } from '../../compiler/activations/registry';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../../compiler/circuit/count';
 import { operandsOf, type Circuit } from '../../compiler/circuit/ir';
@@ -56,7 +57,7 @@ export function depthBreakdown(model: CompiledModel, body: readonly Stage[]): De
       const a = model.approximations[poly++];
       const normalisation = stage === 0 || body[stage - 1]!.kind !== 'affine' ? 1 : 0;
       depth = normalisation + (a ? polyCost(a.chebyshev).depth : 0);
-      label = `${s.fn} ×${s.size} (degree ${a?.degree ?? '?'}${normalisation ? ', normalisation' : ''})`;
+      label = `${activationLabel(s)} ×${s.size} (degree ${a?.degree ?? '?'}${normalisation ? ', normalisation' : ''})`;
     }
     layers.push({ stage, kind: s.kind === 'affine' ? 'affine' : 'polynomial', label, sources: s.sources, depth, levelIn: level, levelOut: level - depth });
     level -= depth;

@@ -4,7 +4,7 @@
  * |f − p| below. No scripts, no external resources.
  */
 import { clenshaw, toUnit } from '../../compiler/approx/chebyshev';
-import { activationFunction, type ActivationFn } from '../../compiler/activations/registry';
+import { activationFunction, activationLabel } from '../../compiler/activations/registry';
 import type { ApproximationReport, Report } from './build-report';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -31,7 +31,7 @@ function polyline(xs: readonly number[], ys: readonly number[], sx: (x: number) 
 
 /** f and p on the fitted range (top), |f − p| (bottom). */
 export function activationSvg(a: ApproximationReport, width = 560, height = 320): string {
-  const f = activationFunction({ fn: a.fn as ActivationFn });
+  const f = activationFunction(a);
   const [lo, hi] = a.range;
   const n = 400;
   const xs = Array.from({ length: n + 1 }, (_, i) => lo + ((hi - lo) * i) / n);
@@ -47,7 +47,7 @@ export function activationSvg(a: ApproximationReport, width = 560, height = 320)
   const sy = (y: number): number => 10 + (1 - (y - ymin) / (ymax - ymin || 1)) * (topH - 20);
   const ey = (e: number): number => topH + 20 + (1 - e / emax) * (height - topH - 40);
   const [olo, ohi] = a.observedRange;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(a.fn)} and its degree ${a.degree} polynomial">
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(activationLabel(a))} and its degree ${a.degree} polynomial">
 <rect x="${sx(olo).toFixed(1)}" y="0" width="${(sx(ohi) - sx(olo)).toFixed(1)}" height="${height}" fill="#eef4ff"/>
 <line x1="${pad}" y1="${sy(0).toFixed(1)}" x2="${width - pad}" y2="${sy(0).toFixed(1)}" stroke="#ccc"/>
 <polyline fill="none" stroke="#222" stroke-width="2" points="${polyline(xs, fy, sx, sy)}"/>
@@ -58,7 +58,7 @@ export function activationSvg(a: ApproximationReport, width = 560, height = 320)
 <text x="${width - pad}" y="${height - 5}" font-size="11" text-anchor="end">${esc(num(hi))}</text>
 <text x="${pad}" y="14" font-size="11">${esc(num(ymax))}</text>
 <text x="${pad}" y="${(topH - 6).toFixed(1)}" font-size="11">${esc(num(ymin))}</text>
-<text x="${width - pad}" y="14" font-size="11" text-anchor="end"><tspan fill="#222">— ${esc(a.fn)}</tspan> <tspan fill="#d33">- - p (degree ${a.degree})</tspan></text>
+<text x="${width - pad}" y="14" font-size="11" text-anchor="end"><tspan fill="#222">— ${esc(activationLabel(a))}</tspan> <tspan fill="#d33">- - p (degree ${a.degree})</tspan></text>
 <text x="${width - pad}" y="${(topH + 16).toFixed(1)}" font-size="11" text-anchor="end" fill="#36c">|f − p|, max ${esc(num(emax, 3))}</text>
 </svg>`;
 }
@@ -78,9 +78,9 @@ ${table(['stage', 'layer', 'depth', 'levels', 'sources'], c.depth.layers.map((l)
     sections.push(`<h2>Approximations</h2>
 ${table(
   ['stage', 'function', 'calibrated range', 'fitted range', 'degree', 'method', 'max error', 'outside (calibration)', 'outside (data)'],
-  r.approximations.map((x) => [String(x.stage), x.fn, `[${num(x.observedRange[0])}, ${num(x.observedRange[1])}]`, `[${num(x.range[0])}, ${num(x.range[1])}]`, String(x.degree), x.method, num(x.maxError, 3), pct(x.outside.calibration.share), `${pct(x.outside.data.share)} (${x.outside.data.values} values, ${pct(x.outside.data.rowShare)} of rows)`]),
+  r.approximations.map((x) => [String(x.stage), activationLabel(x), `[${num(x.observedRange[0])}, ${num(x.observedRange[1])}]`, `[${num(x.range[0])}, ${num(x.range[1])}]`, String(x.degree), x.method, num(x.maxError, 3), pct(x.outside.calibration.share), `${pct(x.outside.data.share)} (${x.outside.data.values} values, ${pct(x.outside.data.rowShare)} of rows)`]),
 )}
-${r.approximations.map((x) => `<figure>${activationSvg(x)}<figcaption>stage ${x.stage}: ${esc(x.fn)} (${esc(x.sources.join(', '))}); shaded: calibrated range</figcaption></figure>`).join('\n')}`);
+${r.approximations.map((x) => `<figure>${activationSvg(x)}<figcaption>stage ${x.stage}: ${esc(activationLabel(x))} (${esc(x.sources.join(', '))}); shaded: calibrated range</figcaption></figure>`).join('\n')}`);
   }
   if (r.quantization) {
     sections.push(`<h2>Quantization</h2>${table(['stage', 'bits', 'per channel', 'max |w − w_q|', 'zero weights'], r.quantization.stages.map((q) => [String(q.stage), String(q.bits), q.perChannel ? 'yes' : 'no', num(q.maxAbsError, 3), pct(q.zeroFraction)]))}`);

@@ -1,3 +1,4 @@
+import { clip, leakyRelu } from '../../activations/functions';
 import { fail } from '../../errors';
 import { ONNX_DOMAIN } from '../graph';
 import type { NodeView, OpKernel } from '../kernel';
@@ -128,14 +129,11 @@ const Clip: OpKernel = {
       lo = view.float('min', -Infinity);
       hi = view.float('max', Infinity);
     }
-    const out = new Float64Array(x.data.length);
-    for (let i = 0; i < out.length; i++) {
-      const v = x.data[i]!;
-      // NaN passes through unchanged, as in numpy.clip.
-      out[i] = Number.isNaN(v) ? v : Math.min(Math.max(v, lo), hi);
-    }
-    return [numeric(x.dtype, x.shape, out)];
+    return [numeric(x.dtype, x.shape, x.data.map(clip(lo, hi)))];
   },
 };
 
-export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Exp, Sqrt, Equal, Clip];
+/** PRelu: x below 0 times the slope, which broadcasts to x (numpy rules from opset 7). */
+const PRelu = binaryKernel('PRelu', (x, slope) => leakyRelu(slope)(x), (_v, dtype) => (x, slope) => (x >= 0 ? x : wrapProduct(x, slope, dtype)));
+
+export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Exp, Sqrt, Equal, Clip, PRelu];
