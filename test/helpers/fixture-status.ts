@@ -9,6 +9,12 @@ export type FixtureStage =
   | 'refused-at-compile'
   /** Compiles, but degree auto says it could not reach its calibration target (and warns). */
   | 'misses-target'
+  /**
+   * Compiles with default options and degree auto reaches its calibration-row target, yet the
+   * simulated test rows agree with the framework on fewer than the 99% the suites ask: the
+   * calibration target lets through a degree too low for this model.
+   */
+  | 'below-agreement'
   | 'compiles';
 
 export const FIXTURE_STAGE: Readonly<Record<string, FixtureStage>> = {
@@ -22,10 +28,10 @@ export const FIXTURE_STAGE: Readonly<Record<string, FixtureStage>> = {
   pt_logreg_breast_cancer_sigmoid: 'compiles',
   pt_mlp_bn_digits: 'compiles',
   pt_mlp_digits_relu: 'compiles',
-  pt_mlp_elu_iris: 'refused-at-import',
-  pt_mlp_gelu_digits: 'refused-at-import',
-  pt_mlp_leakyrelu_wine_opset9: 'refused-at-import',
-  pt_mlp_silu_breast_cancer: 'refused-at-compile',
+  pt_mlp_elu_iris: 'below-agreement',
+  pt_mlp_gelu_digits: 'below-agreement',
+  pt_mlp_leakyrelu_wine_opset9: 'below-agreement',
+  pt_mlp_silu_breast_cancer: 'compiles',
   pt_resmlp_digits: 'refused-at-compile',
   sk_elasticnet_diabetes: 'compiles',
   sk_knn_breast_cancer: 'refused-at-compile',
