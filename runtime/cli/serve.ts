@@ -9,6 +9,7 @@ import { DEFAULT_LIMITS, DeepPowersService, LOCAL_TENANT } from '../mcp/service'
 import { runOnStdio } from '../mcp/stdio';
 import { TokenTable } from '../mcp/tokens';
 import { sealBackend } from '../backends/seal/backend';
+import { DEFAULT_TASK_OPTIONS } from '../network/server-network';
 
 export interface ServeOptions {
   readonly http?: { host: string; port: number };
@@ -18,6 +19,7 @@ export interface ServeOptions {
   readonly insecureNoAuth?: boolean;
   readonly maxConcurrency: number;
   readonly maxKeyMb: number;
+  readonly taskTtl: number;
 }
 
 export const DEFAULT_DATA_DIR = join(homedir(), '.deeppowers', 'serve');
@@ -49,10 +51,13 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   const log = (line: string) => process.stderr.write(`deeppowers serve: ${line}\n`);
 
   const models = dirs.map(loadServedModel);
-  const service = await DeepPowersService.create(sealBackend, models, opts.dataDir, {
-    maxConcurrency: opts.maxConcurrency,
-    maxKeyBytes: opts.maxKeyMb * 1024 * 1024,
-  });
+  const service = await DeepPowersService.create(
+    sealBackend,
+    models,
+    opts.dataDir,
+    { maxConcurrency: opts.maxConcurrency, maxKeyBytes: opts.maxKeyMb * 1024 * 1024 },
+    { tasks: { defaultTtlMs: opts.taskTtl * 1000, maxTtlMs: Math.max(opts.taskTtl * 1000, DEFAULT_TASK_OPTIONS.maxTtlMs) } },
+  );
   let http: RunningHttpServer | undefined;
   try {
     if (opts.http) {
@@ -76,7 +81,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
     }
   } finally {
     await http?.close();
-    service.dispose();
+    await service.close();
   }
 }
 
@@ -88,9 +93,14 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--http <host:port>', 'listen for MCP over Streamable HTTP at http://HOST:PORT/mcp (port 0: any free port)').argParser(parseHostPort))
     .option('--stdio', 'serve MCP on stdin/stdout (one local user; keys via the upload_keys tool)')
     .option('--token-file <file>', 'bearer tokens, one per line, optionally name:token (the name is the tenant whose keys the token uses)')
-    .option('--data-dir <dir>', 'where uploaded evaluation keys are stored', DEFAULT_DATA_DIR)
+    .option('--data-dir <dir>', 'where uploaded evaluation keys, MCP tasks, the transparency log and the server keys are stored', DEFAULT_DATA_DIR)
     .option('--insecure-no-auth', 'accept HTTP requests without a token (refused unless the host is a loopback address)')
     .addOption(new Option('--max-concurrency <k>', 'encrypted predictions in flight at once; more get a "server busy" tool error').default(DEFAULT_LIMITS.maxConcurrency).argParser(positiveInt))
     .addOption(new Option('--max-key-mb <m>', 'largest evaluation-key bundle accepted, in MiB').default(DEFAULT_LIMITS.maxKeyBytes / 1024 / 1024).argParser(positiveInt))
+    .addOption(
+      new Option('--task-ttl <seconds>', 'how long a finished MCP task and its encrypted result are kept when the client asks for no TTL')
+        .default(DEFAULT_TASK_OPTIONS.defaultTtlMs / 1000)
+        .argParser(positiveInt),
+    )
     .action(async (dirs: string[], opts: ServeOptions) => serve(dirs, opts));
 }

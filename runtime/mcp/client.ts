@@ -104,6 +104,7 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
       outputSchema: z.object({
         model: z.string(),
         rows: z.number(),
+        verification: z.string().describe('what the transparency log and the nodes\' attestations vouch for, e.g. "verified: 2 of 2 reviewers, log entry 7"'),
         outputs: z.record(z.string(), z.array(z.unknown())),
         evaluations: z.number(),
         timings: z.object({ encrypt_ms: z.number(), server_ms: z.number(), decrypt_ms: z.number(), total_ms: z.number() }),
@@ -126,7 +127,7 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
               .catch(() => {});
           },
         });
-        const out = { model, rows: rows.length, outputs: result.outputs, evaluations: result.evaluations, timings: result.timings };
+        const out = { model, rows: rows.length, verification: result.verification, outputs: result.outputs, evaluations: result.evaluations, timings: result.timings };
         return structuredResult(out);
       }, log),
   );

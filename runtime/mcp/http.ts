@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { fail } from '../../compiler/errors';
+import { handleLogRoute } from '../network/log-http';
 import { KEYS_ID } from './key-storage';
 import { createMcpServer } from './server';
 import { LOCAL_TENANT, type DeepPowersService } from './service';
@@ -132,13 +133,22 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
     if (loopbackOnly && !isLoopbackHost(hostName(req.headers.host))) return json(res, 403, { error: 'Host header is not a loopback name' });
     const isMcp = url.pathname === '/mcp';
     const keys = /^\/keys\/([^/]+)$/.exec(url.pathname);
-    if (!isMcp && !keys) return json(res, 404, { error: 'not found; the MCP endpoint is /mcp, evaluation keys go to /keys/<sha256>' });
+    const isLog = url.pathname === '/log' || url.pathname.startsWith('/log/');
+    const isStatus = url.pathname === '/status';
+    if (!isMcp && !keys && !isLog && !isStatus) {
+      return json(res, 404, { error: 'not found; the MCP endpoint is /mcp, evaluation keys go to /keys/<sha256>, the log is at /log, status at /status' });
+    }
     const tenant = tenantOf(req);
     if (tenant === undefined) {
       res.setHeader('WWW-Authenticate', 'Bearer realm="deeppowers"');
       return json(res, 401, { error: req.headers.authorization ? 'invalid bearer token' : 'a bearer token is required (Authorization: Bearer <token>)' });
     }
     if (isMcp) return handleMcp(req, res, tenant);
+    if (isLog || isStatus) {
+      if (req.method !== 'GET') return json(res, 405, { error: `${req.method} is not allowed on ${url.pathname}` });
+      if (isLog) return handleLogRoute(service.network.log, url.pathname, url.searchParams, res);
+      return json(res, 200, { ...(await service.network.status()) });
+    }
     return handleKeys(req, res, tenant, keys![1]!);
   };
 

@@ -9,6 +9,8 @@ import { batchTensor, type RowBatch } from '../data/load-rows';
 import { flattenRow } from '../data/flatten-row';
 import type { RowSpec } from '../data/row-spec';
 import { rowOutputs, type RowOutputs } from '../outputs';
+import { PinStore } from '../network/pins';
+import { describeVerification, verifyRelease, type ReleaseReceipt, type VerifiedRelease } from '../network/verify-result';
 import type { ModelDescription } from './served-model';
 import { UnknownKeysError, type RemoteServer } from './remote';
 
@@ -19,6 +21,8 @@ const REQUEST_BYTES_BUDGET = 8 * 1024 * 1024;
 
 export interface PrivatePrediction {
   readonly outputs: RowOutputs;
+  /** What the log and the attestations vouch for, e.g. "verified: 2 of 2 reviewers, log entry 7". */
+  readonly verification: string;
   readonly evaluations: number;
   readonly timings: { readonly encrypt_ms: number; readonly server_ms: number; readonly decrypt_ms: number; readonly total_ms: number };
 }
@@ -43,6 +47,7 @@ export class PrivateModel {
     private readonly fhe: FheClient,
     private readonly remote: RemoteServer,
     private readonly keystore: Keystore,
+    private readonly pins: PinStore,
   ) {}
 
   static async open(backend: FheBackend, remote: RemoteServer, keystore: Keystore, model: string): Promise<PrivateModel> {
@@ -61,7 +66,7 @@ export class PrivateModel {
       fhe.dispose();
       throw e;
     }
-    return new PrivateModel(description, view, fhe, remote, keystore);
+    return new PrivateModel(description, view, fhe, remote, keystore, PinStore.open(keystore.dir));
   }
 
   /** The evaluation keys' id on the server: reuse the recorded upload if the server still has it, otherwise upload now. */
@@ -95,6 +100,7 @@ export class PrivateModel {
     let evaluationsDone = 0;
     let samplesPerRequest = per;
     const bodyOutputs: Float64Array[] = [];
+    const verified: VerifiedRelease[] = [];
     for (let first = 0; first < samples.length; ) {
       let t = performance.now();
       const chunk = samples.slice(first, first + samplesPerRequest);
@@ -103,19 +109,24 @@ export class PrivateModel {
       t = performance.now();
       const base = evaluationsDone;
       const send = () =>
-        this.remote.predict(this.description.model, keysId, request.bytes, {
+        this.remote.predictWithReceipt(this.description.model, keysId, request.bytes, {
           signal: call.signal,
           onProgress: (done) => call.onProgress?.({ done: base + done, total: totalEvaluations }),
         });
-      let result: Uint8Array;
+      let answer: { result: Uint8Array; receipt: ReleaseReceipt };
       try {
-        result = await send();
+        answer = await send();
       } catch (e) {
         // The server lost the keys (data dir wiped, another token): upload them again, once.
         if (!(e instanceof UnknownKeysError)) throw e;
         keysId = await this.ensureKeys(true);
-        result = await send();
+        answer = await send();
       }
+      const { result } = answer;
+      // Nothing is decrypted from a result the log does not vouch for.
+      verified.push(
+        verifyRelease(this.remote.options.url, this.pins, answer.receipt, { inputs: request.bytes, result, keysId, modelHash: this.view.modelHash }),
+      );
       serverMs += performance.now() - t;
       t = performance.now();
       bodyOutputs.push(...this.fhe.decrypt(result, chunk.length));
@@ -135,6 +146,7 @@ export class PrivateModel {
     return {
       outputs,
       evaluations: totalEvaluations,
+      verification: describeVerification(verified),
       timings: { encrypt_ms: round(encryptMs), server_ms: round(serverMs), decrypt_ms: round(decryptMs), total_ms: round(performance.now() - t0) },
     };
   }

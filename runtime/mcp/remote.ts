@@ -2,6 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { DeepPowersError, fail } from '../../compiler/errors';
+import type { ReleaseReceipt } from '../network/verify-result';
 import { decodeBase64, encodeBase64 } from './base64';
 import { toolNameOf, type ModelDescription, type TensorDescription } from './served-model';
 
@@ -90,10 +91,16 @@ export class RemoteServer {
 
   /** Call `predict_<model>`; returns the result envelope. */
   async predict(model: string, keysId: string, ciphertexts: Uint8Array, call: PredictCall = {}): Promise<Uint8Array> {
+    return (await this.predictWithReceipt(model, keysId, ciphertexts, call)).result;
+  }
+
+  /** Call `predict_<model>`; returns the result envelope and the transparency-log receipt the server gave for it. */
+  async predictWithReceipt(model: string, keysId: string, ciphertexts: Uint8Array, call: PredictCall = {}): Promise<{ result: Uint8Array; receipt: ReleaseReceipt }> {
     const r = await this.callTool(toolNameOf(model), { keys_id: keysId, ciphertexts: encodeBase64(ciphertexts) }, call);
-    const out = r.structuredContent as { result?: unknown } | undefined;
+    const out = r.structuredContent as { result?: unknown; log?: ReleaseReceipt } | undefined;
     if (typeof out?.result !== 'string') fail('BAD_CIPHERTEXT', `the server's answer from ${toolNameOf(model)} has no result`);
-    return decodeBase64(out.result, 'the result');
+    if (!out.log || typeof out.log.checkpoint !== 'string') fail('BAD_CIPHERTEXT', `the server's answer from ${toolNameOf(model)} has no log receipt`);
+    return { result: decodeBase64(out.result, 'the result'), receipt: out.log };
   }
 
   async close(): Promise<void> {

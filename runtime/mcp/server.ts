@@ -1,9 +1,9 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
-import { decodeBase64, decodedLength, encodeBase64 } from './base64';
-import { evaluateRequest } from './evaluate-request';
+import { decodeBase64, decodedLength } from './base64';
 import { KEYS_ID } from './key-storage';
-import { toolNameOf, type ModelDescription, type ServedModel } from './served-model';
+import { registerPredict } from './predict-tool';
+import { toolNameOf, type ModelDescription } from './served-model';
 import type { DeepPowersService } from './service';
 import { errorResult, guarded, structuredResult } from './tool-result';
 
@@ -41,16 +41,6 @@ const descriptionSchema = modelSummarySchema.extend({
 
 const keysIdSchema = z.string().describe('SHA-256 (64 hex digits) of the evaluation-key bundle, as uploaded');
 
-const predictOutputSchema = z.object({
-  model: z.string(),
-  keys_id: z.string(),
-  result: z.string().describe('base64 result envelope: the encrypted outputs, readable only with the secret key'),
-  evaluations: z.number(),
-  bytes_in: z.number(),
-  bytes_out: z.number(),
-  timings: z.object({ decode_ms: z.number(), evaluate_ms: z.number(), encode_ms: z.number(), total_ms: z.number() }),
-});
-
 export interface SessionOptions {
   /** Where internal errors are logged (stdout is the protocol channel on stdio). */
   readonly log?: (line: string) => void;
@@ -65,7 +55,9 @@ export function createMcpServer(service: DeepPowersService, tenant: string, opti
   const server = new McpServer(
     { name: SERVER_NAME, version: '0.1.0' },
     {
-      capabilities: { tools: { listChanged: false } },
+      capabilities: { tools: { listChanged: false }, tasks: { requests: { tools: { call: {} } }, list: {}, cancel: {} } },
+      // Tasks belong to the tenant, not the session, so they outlive it and a restart.
+      taskStore: service.network.tasks.forTenant(tenant),
       instructions:
         'Encrypted inference: each predict_<model> tool evaluates CKKS ciphertexts made by `deeppowers client` with its own keys. ' +
         'The server never sees plaintext. LLM hosts should use `deeppowers client` (a local MCP server) rather than calling these tools directly.',
@@ -147,74 +139,20 @@ export function createMcpServer(service: DeepPowersService, tenant: string, opti
       }, log),
   );
 
+  server.registerTool(
+    'status',
+    {
+      title: 'Server status',
+      description:
+        'Where jobs run (embedded or a queue), the compute and review nodes (id, role, last heartbeat, jobs done, failures, disputes), ' +
+        'queue depth, tasks by state, job latency percentiles and the transparency log size.',
+      annotations: { readOnlyHint: true, idempotentHint: false, openWorldHint: false },
+    },
+    async () => guarded(async () => structuredResult({ ...(await service.network.status()) }), log),
+  );
+
   for (const model of service.models.values()) registerPredict(server, service, tenant, model, log);
   return server;
-}
-
-function registerPredict(server: McpServer, service: DeepPowersService, tenant: string, model: ServedModel, log: (line: string) => void): void {
-  const { limits } = service;
-  server.registerTool(
-    toolNameOf(model.name),
-    {
-      title: `Encrypted ${model.name}`,
-      description:
-        `Evaluate ${model.name} (${model.description.task ?? 'model'}, hash ${model.server.modelHash.slice(0, 12)}…) on CKKS ciphertexts. ` +
-        'Input: the keys_id of your uploaded evaluation keys and a base64 ciphertext envelope; output: the base64 encrypted result. ' +
-        `At most ${limits.maxCiphertextBytes} bytes of ciphertexts per call. Progress is reported per circuit evaluation.`,
-      inputSchema: z.object({
-        keys_id: keysIdSchema,
-        ciphertexts: z.string().describe('base64 ciphertext envelope made by the DeepPowers client for this model'),
-      }),
-      outputSchema: predictOutputSchema,
-      annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
-    },
-    async ({ keys_id, ciphertexts }, extra) =>
-      guarded(async () => {
-        const t0 = performance.now();
-        if (!KEYS_ID.test(keys_id)) return errorResult('keys_id is 64 lowercase hex digits (the SHA-256 of the evaluation-key bundle)');
-        if (decodedLength(ciphertexts.length) > limits.maxCiphertextBytes + 2) {
-          return errorResult(`ciphertexts too large: about ${decodedLength(ciphertexts.length)} bytes, this server accepts at most ${limits.maxCiphertextBytes} per call`);
-        }
-        const release = service.tryAcquire();
-        if (!release) return errorResult(`server busy: ${limits.maxConcurrency} encrypted predictions are already running; retry shortly`);
-        try {
-          const request = decodeBase64(ciphertexts, 'ciphertexts');
-          const t1 = performance.now();
-          const progressToken = extra._meta?.progressToken;
-          const outcome = await service.withKeys(tenant, keys_id, () =>
-            evaluateRequest(service.fhe, model, keys_id, request, {
-              signal: extra.signal,
-              maxEvaluations: limits.maxEvaluationsPerRequest,
-              onProgress:
-                progressToken === undefined
-                  ? undefined
-                  : ({ done, total }) =>
-                      extra.sendNotification({
-                        method: 'notifications/progress',
-                        params: { progressToken, progress: done, total, message: `${model.name}: evaluation ${done} of ${total}` },
-                      }),
-            }),
-          );
-          const t2 = performance.now();
-          const result = encodeBase64(outcome.result);
-          const t3 = performance.now();
-          const out = {
-            model: model.name,
-            keys_id,
-            result,
-            evaluations: outcome.evaluations,
-            bytes_in: request.length,
-            bytes_out: outcome.result.length,
-            timings: { decode_ms: round(t1 - t0), evaluate_ms: round(t2 - t1), encode_ms: round(t3 - t2), total_ms: round(t3 - t0) },
-          };
-          // The text mirror leaves out the ciphertext: an LLM reading it gains nothing from 100 kB of base64.
-          const { result: _omitted, ...summary } = out;
-          return structuredResult(out, JSON.stringify({ ...summary, result: `<${outcome.result.length} bytes, base64 in structuredContent>` }));
-        } finally {
-          release();
-        }
-      }, log),
-  );
 }
 
 function summaryOf(d: ModelDescription) {
@@ -224,10 +162,6 @@ function summaryOf(d: ModelDescription) {
 
 function unknownModel(service: DeepPowersService, name: string): string {
   return `unknown model "${name}"; this server has: ${[...service.models.keys()].join(', ')}`;
-}
-
-function round(ms: number): number {
-  return Math.round(ms * 100) / 100;
 }
 
 /** Used by the stdio and HTTP front ends to name a model in logs. */

@@ -1,7 +1,10 @@
 import { fail } from '../../compiler/errors';
 import { peekEnvelopeModel, readEnvelope } from '../wire/envelope';
 import type { FheBackend } from '../backends/backend';
+import type { JobRequest } from '../network/job-runner';
+import { ServerNetwork, type NetworkOptions } from '../network/server-network';
 import { FheServer } from '../server/fhe-server';
+import { evaluateRequest } from './evaluate-request';
 import { EvalKeyStorage } from './key-storage';
 import { checkDistinctNames, type ServedModel } from './served-model';
 
@@ -55,6 +58,8 @@ interface LoadedKeySet {
 export class DeepPowersService {
   readonly models: ReadonlyMap<string, ServedModel>;
   readonly keys: EvalKeyStorage;
+  /** Tasks, the transparency log and where jobs run (in process, or on compute nodes through a queue). */
+  readonly network: ServerNetwork;
   private readonly byHash = new Map<string, ServedModel>();
   /** Loaded key sets in least-recently-used-first order (Map keeps insertion order). */
   private readonly loaded = new Map<string, LoadedKeySet>();
@@ -65,20 +70,28 @@ export class DeepPowersService {
     readonly fhe: FheServer,
     dataDir: string,
     readonly limits: ServiceLimits,
+    network: NetworkOptions,
   ) {
     this.models = new Map(models.map((m) => [m.name, m]));
     for (const m of models) this.byHash.set(m.server.modelHash.toLowerCase(), m);
     this.keys = new EvalKeyStorage(dataDir, { maxBytes: limits.maxKeyBytes }, (bytes) => this.checkKeyBundle(bytes));
+    this.network = new ServerNetwork(dataDir, (request) => this.evaluateLocally(request), network);
   }
 
-  static async create(backend: FheBackend, models: readonly ServedModel[], dataDir: string, limits: Partial<ServiceLimits> = {}): Promise<DeepPowersService> {
+  static async create(
+    backend: FheBackend,
+    models: readonly ServedModel[],
+    dataDir: string,
+    limits: Partial<ServiceLimits> = {},
+    network: NetworkOptions = {},
+  ): Promise<DeepPowersService> {
     if (models.length === 0) fail('BAD_ARGUMENT', 'no compiled models to serve');
     checkDistinctNames(models);
     const all = { ...DEFAULT_LIMITS, ...limits };
     const fhe = new FheServer(backend, { maxEvaluationsPerRequest: all.maxEvaluationsPerRequest });
     try {
       for (const m of models) await fhe.loadModel(m.server);
-      return new DeepPowersService(models, fhe, dataDir, all);
+      return new DeepPowersService(models, fhe, dataDir, all, network);
     } catch (e) {
       fhe.dispose();
       throw e;
@@ -124,9 +137,36 @@ export class DeepPowersService {
     }
   }
 
+  /** The model served under `modelHash`, if any. */
+  modelByHash(modelHash: string): ServedModel | undefined {
+    return this.byHash.get(modelHash.toLowerCase());
+  }
+
+  /** Evaluate a job in this process with the tenant's uploaded keys (the embedded runner). */
+  private evaluateLocally(request: JobRequest): Promise<{ result: Uint8Array; evaluations: number }> {
+    const model = this.modelByHash(request.model.modelHash);
+    if (!model) fail('BAD_ARGUMENT', `no model ${request.model.modelHash.slice(0, 12)}… is served here`);
+    return this.withKeys(request.tenant, request.keysId, () =>
+      evaluateRequest(this.fhe, model, request.keysId, request.inputs, {
+        signal: request.signal,
+        maxEvaluations: this.limits.maxEvaluationsPerRequest,
+        onProgress: request.onProgress,
+      }),
+    );
+  }
+
+  /** Free SEAL objects and close the stores now (the runner is stopped in the background). */
   dispose(): void {
     this.fhe.dispose();
     this.loaded.clear();
+    void this.network.runner.close().catch(() => {});
+    this.network.closeStores();
+  }
+
+  /** Stop the runner (a queue runner finishes its connections), then free everything. */
+  async close(): Promise<void> {
+    await this.network.runner.close();
+    this.dispose();
   }
 
   /** An uploaded bundle must be an intact evaluation-key envelope for a model served here. */

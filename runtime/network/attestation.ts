@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { fail } from '../../compiler/errors';
 import { canonicalBytes } from './canonical-json';
 import { nodeIdOf, verifyEd25519, type Identity } from './identity';
@@ -30,10 +29,6 @@ export interface Attestation extends AttestationClaims {
   readonly public_key: string;
   /** Ed25519 signature over the canonical JSON of the claims, base64. */
   readonly signature: string;
-}
-
-export function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
 }
 
 const ATTESTATION_DOMAIN = 'deeppowers attestation v1\n';

@@ -164,9 +164,11 @@ describe('deeppowers serve + deeppowers client over real HTTP', () => {
       onprogress: (p) => progress.push(p.progress),
     })) as CallToolResult;
     expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
-    const out = r.structuredContent as { rows: number; outputs: RowOutputs; evaluations: number };
+    const out = r.structuredContent as { rows: number; outputs: RowOutputs; evaluations: number; verification: string };
     hostOutputs = out.outputs;
     expect(out.rows).toBe(ROWS.length);
+    // Embedded server: the result is logged and attested by the server alone; the client checked the receipt.
+    expect(out.verification).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entr(y \d+|ies [\d, ]+)$/);
     expect(progress.at(-1)).toBe(out.evaluations);
 
     // The plaintext model's labels (the framework's own outputs on these rows).
@@ -304,7 +306,7 @@ describe('deeppowers serve --stdio', () => {
     const c = new Client({ name: 'stdio', version: '0' });
     await c.connect(transport);
     const { tools } = await c.listTools();
-    expect(tools.map((t) => t.name).sort()).toEqual(['describe_model', 'has_keys', 'list_models', 'predict_iris', 'upload_keys']);
+    expect(tools.map((t) => t.name).sort()).toEqual(['describe_model', 'has_keys', 'list_models', 'predict_iris', 'status', 'upload_keys']);
     const d = await c.callTool({ name: 'describe_model', arguments: { model: 'iris' } });
     expect(d.structuredContent).toMatchObject({ model_hash: model.modelHash, inputs: [{ shape: [null, 4] }] });
     await c.close();

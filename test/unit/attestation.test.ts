@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
-import { attest, checkAttestation, sameJob, sha256Hex } from '../../runtime/network/attestation';
+import { sha256Hex } from '../../compiler/artifact/model-hash';
+import { attest, checkAttestation, sameJob } from '../../runtime/network/attestation';
 import { ephemeralIdentity } from '../../runtime/network/identity';
 
 describe('attestations', () => {

@@ -1,0 +1,63 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fail } from '../../compiler/errors';
+
+/**
+ * What `deeppowers client` trusts about each server, pinned on first use in the keystore dir
+ * (`pins.json`): the server's log key and the nodes that have attested its results (a node id is
+ * the hash of its key, so an id always means the same key). A later answer under another log key is refused: the server, or someone in
+ * front of it, changed the key the client learned to trust.
+ */
+
+export interface ServerPin {
+  readonly log_vkey: string;
+  readonly nodes: Record<string, string>;
+}
+
+const FILE = 'pins.json';
+
+export class PinStore {
+  private constructor(
+    private readonly path: string,
+    private readonly pins: Record<string, ServerPin>,
+  ) {}
+
+  static open(dir: string): PinStore {
+    const path = join(dir, FILE);
+    if (!existsSync(path)) return new PinStore(path, {});
+    try {
+      return new PinStore(path, JSON.parse(readFileSync(path, 'utf8')) as Record<string, ServerPin>);
+    } catch (e) {
+      return fail('IO', `cannot read ${path}: ${(e as Error).message.split('\n')[0]}`);
+    }
+  }
+
+  get(server: string): ServerPin | undefined {
+    return this.pins[server];
+  }
+
+  /** The pinned log key for `server`, pinning `offered` if there is none yet; refuses a different one. */
+  logKey(server: string, offered: string): { vkey: string; firstUse: boolean } {
+    const pin = this.pins[server];
+    if (!pin) {
+      this.pins[server] = { log_vkey: offered, nodes: {} };
+      this.save();
+      return { vkey: offered, firstUse: true };
+    }
+    if (pin.log_vkey !== offered) fail('BAD_CIPHERTEXT', `the server's log key changed since first use (pinned ${pin.log_vkey.split('+')[0]}+${pin.log_vkey.split('+')[1]}); refusing its results`);
+    return { vkey: pin.log_vkey, firstUse: false };
+  }
+
+  recordNodes(server: string, nodes: Record<string, string>): void {
+    const pin = this.pins[server];
+    if (!pin || Object.keys(nodes).every((id) => pin.nodes[id] === nodes[id])) return;
+    this.pins[server] = { ...pin, nodes: { ...pin.nodes, ...nodes } };
+    this.save();
+  }
+
+  private save(): void {
+    const tmp = `${this.path}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(this.pins, null, 2)}\n`, { mode: 0o600 });
+    renameSync(tmp, this.path);
+  }
+}
