@@ -1,4 +1,4 @@
-import { textTable } from '../cli/text-table';
+import { textTable } from '../format/text-table';
 import type { BenchReport } from './run-bench';
 
 const ms = (v: number | null): string => (v === null ? '-' : v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2));

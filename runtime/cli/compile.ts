@@ -13,10 +13,10 @@ import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { batchTensor, describeBatch, loadRows, type RowBatch } from '../data/load-rows';
 import { SOURCE_MODEL_FILE } from '../report/build-report';
 import { rowSpecOf } from '../data/row-spec';
-import { formatNumber } from './format-values';
+import { formatNumber } from '../format/values';
 import { printJson } from './output';
 import { readModelBytes } from './read-model';
-import { textTable } from './text-table';
+import { textTable } from '../format/text-table';
 
 // The compiled directory also keeps the ONNX file it came from (checked against the manifest's
 // SHA-256 when read), so `report` can run the float64 reference next to the simulation.

@@ -14,11 +14,11 @@ import type { OutputEntry, RowOutputs } from '../outputs';
 import { predictReference } from '../predict-reference';
 import { predictCompiled } from '../run-compiled';
 import { fheBackend, type EncryptedRun } from '../run-encrypted';
-import { formatEntry } from './format-values';
+import { formatEntry } from '../format/values';
 import { printJson } from './output';
 import { readModelBytes } from './read-model';
 import { startProgress } from './progress';
-import { textTable } from './text-table';
+import { textTable } from '../format/text-table';
 
 /**
  * `npm start`: the bundled example models (models/<name>/{model.onnx, calibration.json,

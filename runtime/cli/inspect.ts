@@ -6,10 +6,10 @@ import { decodeModel, type DecodedModel } from '../../compiler/onnx/decode';
 import { importModel, operatorSupport } from '../../compiler/onnx/import';
 import { describeLowered, loweredJson, type LoweredJson } from '../../compiler/passes/describe';
 import { lowerToChain } from '../../compiler/passes/lower-to-chain';
-import { formatNumber, formatType } from './format-values';
+import { formatNumber, formatType } from '../format/values';
 import { printJson } from './output';
 import { readModelBytes } from './read-model';
-import { textTable } from './text-table';
+import { textTable } from '../format/text-table';
 
 export interface OperatorRow {
   readonly op: string;

@@ -8,7 +8,7 @@ import { clientModelOf } from '../client/client-model';
 import { FheClient } from '../client/fhe-client';
 import { Keystore, PASSPHRASE_ENV } from '../client/keystore';
 import { printJson } from './output';
-import { textTable } from './text-table';
+import { textTable } from '../format/text-table';
 import { sealBackend } from '../backends/seal/backend';
 
 /**

@@ -10,11 +10,11 @@ import type { RowOutputs } from '../outputs';
 import { predictReference } from '../predict-reference';
 import { compiledRowSpec, predictCompiled, simulateBackend } from '../run-compiled';
 import { SOURCE_MODEL_FILE } from './compile';
-import { formatEntry } from './format-values';
+import { formatEntry } from '../format/values';
 import { formatFheCosts, predictFhe, type FhePrediction } from './predict-fhe';
 import { printJson } from './output';
 import { readModelBytes } from './read-model';
-import { textTable } from './text-table';
+import { textTable } from '../format/text-table';
 
 /** Modes this build can run: reference on ONNX files; simulate and fhe (encrypted, node-seal CKKS) on compiled models. */
 export const MODES = ['reference', 'simulate', 'fhe'] as const;

@@ -5,9 +5,9 @@ import { fail } from '../../compiler/errors';
 import { buildReport, type Report } from '../report/build-report';
 import { formatFheSection } from '../report/format-fhe-section';
 import { renderReportHtml } from '../report/html';
-import { formatNumber } from './format-values';
+import { formatNumber } from '../format/values';
 import { printJson } from './output';
-import { textTable } from './text-table';
+import { textTable } from '../format/text-table';
 
 const pct = (x: number | null): string => (x === null ? '–' : Number.isNaN(x) ? 'unknown' : `${formatNumber(100 * x, 4)}%`);
 const kib = (b: number): string => (b >= 1024 ** 2 ? `${formatNumber(b / 1024 ** 2, 4)} MiB` : `${formatNumber(b / 1024, 4)} KiB`);

@@ -1,5 +1,5 @@
-import { formatNumber } from '../cli/format-values';
-import { textTable } from '../cli/text-table';
+import { formatNumber } from '../format/values';
+import { textTable } from '../format/text-table';
 import type { FheReport } from './fhe-section';
 
 const pct = (x: number | null): string => (x === null ? '–' : Number.isNaN(x) ? 'unknown' : `${formatNumber(100 * x, 4)}%`);
