@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Layout } from '../../compiler/circuit/ir';
 import { fail } from '../../compiler/errors';
-import type { SealOpsBenchResult } from '../backends/seal-ops-bench';
+import type { SealOpsBenchResult } from './seal-ops';
 import type { BenchResult } from './bench-model';
 import type { BenchFailure } from './run-bench';
 

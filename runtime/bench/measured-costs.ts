@@ -1,7 +1,7 @@
 import type { OpCosts } from '../../compiler/circuit/count';
 import { fail } from '../../compiler/errors';
 import type { CkksParameters } from '../../compiler/params/types';
-import { benchSealOps, type SealOpsBenchResult } from '../backends/seal-ops-bench';
+import { benchSealOps, type SealOpsBenchResult } from './seal-ops';
 
 /**
  * Per-op node-seal costs measured on this machine at a model's exact modulus chain, in the form

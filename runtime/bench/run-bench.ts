@@ -3,7 +3,7 @@ import { cpus } from 'node:os';
 import type { Layout } from '../../compiler/circuit/ir';
 import { DeepPowersError, fail } from '../../compiler/errors';
 import { runPrologue } from '../../compiler/passes/run-split';
-import type { SealOpsBenchResult } from '../backends/seal-ops-bench';
+import type { SealOpsBenchResult } from './seal-ops';
 import { sealHeapBytes } from '../backends/seal/seal-module';
 import { benchModel, compileFixture, type BenchResult } from './bench-model';
 import { encryptableFixtures, loadBenchFixture } from './fixture-data';

@@ -4,8 +4,8 @@ import type { Ciphertext, GaloisKeys, Plaintext, RelinKeys } from 'node-seal';
 import { DeepPowersError, fail } from '../../compiler/errors';
 import { parameterId } from '../../compiler/params/parameter-id';
 import { createCoeffModulus } from '../../compiler/params/primes';
-import { createSealContext, freeAll } from './seal/context';
-import { sealErrorMessage } from './seal/seal-module';
+import { createSealContext, freeAll } from '../backends/seal/context';
+import { sealErrorMessage } from '../backends/seal/seal-module';
 
 /**
  * Per-operation node-seal costs at one N and modulus chain: the numbers the cost model multiplies
@@ -164,7 +164,7 @@ function argValue(args: readonly string[], name: string): string | undefined {
   return i >= 0 ? args[i + 1] : undefined;
 }
 
-// `npx tsx runtime/backends/seal-ops-bench.ts --n 8192 --bits 60,40,40,60 --scale 40 [--reps 20] [--level L]`
+// `npx tsx runtime/bench/seal-ops.ts --n 8192 --bits 60,40,40,60 --scale 40 [--reps 20] [--level L]`
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
   const args = process.argv.slice(2);
   const level = argValue(args, '--level');

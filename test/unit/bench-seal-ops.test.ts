@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
-import { benchSealOps } from '../../runtime/backends/seal-ops-bench';
+import { benchSealOps } from '../../runtime/bench/seal-ops';
 
 // A smoke test only: timings are measured by `npm run bench`, never asserted.
 describe('benchSealOps', () => {
