@@ -6,13 +6,13 @@ import { runPrologue } from '../../compiler/passes/run-split';
 import type { SealOpsBenchResult } from './seal-ops';
 import { sealHeapBytes } from '../backends/seal/seal-module';
 import { benchModel, compileFixture, type BenchResult } from './bench-model';
-import { encryptableFixtures, loadBenchFixture } from './fixture-data';
+import { benchFixtureNames, loadBenchFixture, type BenchFixture } from './fixture-data';
 import { benchInChild } from './isolated-run';
 import { CostTable } from './measured-costs';
 import { soak, type SoakResult } from './soak';
 
 export interface BenchOptions {
-  /** Fixture names; all encryptable fixtures when absent. */
+  /** Fixture names; every fixture when absent (those the compiler refuses are reported as failures). */
   readonly models?: readonly string[];
   readonly layouts: readonly Layout[];
   readonly reps: number;
@@ -65,14 +65,23 @@ function nodeSealVersion(): string {
 
 export async function runBench(options: BenchOptions): Promise<BenchReport> {
   const { log } = options;
-  const known = encryptableFixtures();
+  const known = benchFixtureNames();
   const models = options.models ?? known;
-  for (const m of models) if (!known.includes(m)) fail('BAD_ARGUMENT', `no encryptable fixture "${m}" (known: ${known.join(', ')})`);
+  for (const m of models) if (!known.includes(m)) fail('BAD_ARGUMENT', `no fixture "${m}" (known: ${known.join(', ')})`);
   const costs = new CostTable(options.opsReps);
   const childOps: Record<string, SealOpsBenchResult[]> = {};
   const results: (BenchResult | BenchFailure)[] = [];
   for (const name of models) {
-    const fixture = loadBenchFixture(name);
+    let fixture: BenchFixture;
+    try {
+      fixture = loadBenchFixture(name);
+    } catch (e) {
+      // The importer refuses the model: every layout fails for the same reason.
+      if (!(e instanceof DeepPowersError)) throw e;
+      log(`${name}: refused: ${e.message}`);
+      for (const layout of options.layouts) results.push({ model: name, layout, error: `${e.code}: ${e.message}` });
+      continue;
+    }
     for (const layout of options.layouts) {
       log(`${name} (${layout})`);
       if (options.isolate) {

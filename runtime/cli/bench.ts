@@ -40,7 +40,7 @@ export function registerBench(program: Command): void {
     .command('bench')
     .description('benchmark encrypted inference on the public fixtures: server latency and throughput, client costs, key and ciphertext sizes, cost-model prediction, onnxruntime baseline, node-seal per-op costs, memory soak')
     .option('--json', 'print one JSON object {results, ops, soak, ...}')
-    .option('--models <a,b>', 'fixtures to run (default: every fixture except the tree)', list)
+    .option('--models <a,b>', 'fixtures to run (default: every fixture; those the compiler refuses are listed with its reason)', list)
     .option('--layouts <l>', 'vector, batch or vector,batch', layouts, ['vector', 'batch'] as Layout[])
     .option('--reps <n>', 'timed evaluations per model after a warm-up (default 5; 1 for evaluations predicted over 5 s)', positiveInt('--reps'))
     .option('--ops-reps <n>', 'timed calls per op in the node-seal microbenchmark (default 10)', positiveInt('--ops-reps'))

@@ -1,7 +1,7 @@
 /**
  * The ONNX backend node tests (Debian's libonnx-testdata) against the float64 reference: which
  * test directories our kernels cover, and the outcome of each. Shared by the conformance test
- * and scripts/onnx-node-report.ts.
+ * and test/tools/onnx-node-report.ts.
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';

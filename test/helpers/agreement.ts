@@ -4,7 +4,7 @@
  *  - a per-row vector ('close'): the same argmax;
  *  - a per-row probability of a binary classifier: the same side of 0.5;
  *  - a regression output: within 1% of max(1, |y|) (relative for large targets, absolute near 0).
- * Shared by the compile → simulate tests and scripts/fhe-precision.ts, so encrypted and simulated
+ * Shared by the compile → simulate tests and test/tools/fhe-precision.ts, so encrypted and simulated
  * runs are judged by the same rule.
  */
 import type { Value } from '../../compiler/graph/tensor';

@@ -3,16 +3,16 @@
  * how the simulated circuit agrees with the framework's own outputs on all test rows — the table
  * quoted in notes and the README, from one command:
  *
- *   npx tsx scripts/compile-summary.ts [--json] [fixture ...]
+ *   npx tsx test/tools/compile-summary.ts [--json] [fixture ...]
  */
 import { parseArgs } from 'node:util';
-import type { Layout } from '../compiler/circuit/ir';
-import { DeepPowersError } from '../compiler/errors';
-import { compileModel } from '../compiler/pipeline/compile';
-import { toCompiledModel } from '../compiler/pipeline/compiled-model';
-import { runCompiled, simulateBackend } from '../runtime/run-compiled';
-import { agreement } from '../test/helpers/agreement';
-import { inputTensor, listFixtures, loadFixture } from '../test/helpers/fixtures';
+import type { Layout } from '../../compiler/circuit/ir';
+import { DeepPowersError } from '../../compiler/errors';
+import { compileModel } from '../../compiler/pipeline/compile';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { agreement } from '../helpers/agreement';
+import { inputTensor, listFixtures, loadFixture } from '../helpers/fixtures';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
 const names = positionals.length > 0 ? positionals : listFixtures();

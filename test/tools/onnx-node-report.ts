@@ -1,6 +1,6 @@
 /**
  * Per-operator outcomes of the ONNX backend node tests (Debian libonnx-testdata) on the float64
- * reference. Usage: npx tsx scripts/onnx-node-report.ts [--json] [--root DIR]
+ * reference. Usage: npx tsx test/tools/onnx-node-report.ts [--json] [--root DIR]
  *   passed:   outputs match (rtol 1e-3, atol 1e-5; exact for integers, booleans, strings)
  *   rejected: refused at import with UNSUPPORTED_OP / UNSUPPORTED_ATTRIBUTE
  *   failed:   anything else (wrong numbers, crashes, other errors)
@@ -8,7 +8,7 @@
  * Exit status 1 when any test failed, 2 when the test data is missing.
  */
 import { existsSync } from 'node:fs';
-import { countByOp, listCases, NODE_TEST_ROOT, runCase, type CaseResult } from '../test/conformance/onnx-node-runner';
+import { countByOp, listCases, NODE_TEST_ROOT, runCase, type CaseResult } from '../conformance/onnx-node-runner';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
