@@ -11,7 +11,7 @@
  */
 import { fail } from '../errors';
 import { leafFor, type BranchMode } from '../graph/ops/ml-tree-ensemble';
-import { testValue, type TreeTest } from './tree-body';
+import type { TreeTest } from './tree-body';
 import type { TreeModel } from './tree-model';
 
 export interface ThresholdBit {
@@ -190,21 +190,39 @@ export function encodeTrees(model: TreeModel, rows: readonly Float64Array[], nBi
   return { nBits, grids, bits, tests, thresholds };
 }
 
-/** Rows (by index) that reach a different leaf in some tree through the encoding than through the exact thresholds. */
-export function rowsWithChangedLeaves(model: TreeModel, encoding: TreeEncoding, rows: readonly Float64Array[]): number[] {
+/** The leaf each row reaches in each tree with the exact thresholds: [row × tree] node positions. */
+export function exactLeaves(model: TreeModel, rows: readonly Float64Array[]): Int32Array {
   const e = model.ensemble;
+  const out = new Int32Array(rows.length * e.roots.length);
+  const position = new Map(e.nodes.map((n, i) => [n, i] as const));
+  rows.forEach((x, r) => {
+    e.roots.forEach((root, t) => {
+      out[r * e.roots.length + t] = position.get(leafFor(e, root, x, 0))!;
+    });
+  });
+  return out;
+}
+
+/**
+ * Rows (by index) that reach a different leaf in some tree with the snapped thresholds than with
+ * the exact ones. Walks the snapped comparisons, which the encoding's bits and tests reproduce.
+ */
+export function rowsWithChangedLeaves(model: TreeModel, encoding: TreeEncoding, rows: readonly Float64Array[], exact = exactLeaves(model, rows)): number[] {
+  const e = model.ensemble;
+  const snapped = new Float64Array(e.nodes.length);
+  for (const t of encoding.thresholds) snapped[t.node] = t.snapped;
   const changed: number[] = [];
   rows.forEach((x, r) => {
-    const bits = encodeRow(encoding.bits, x);
-    for (const root of e.roots) {
-      const exact = leafFor(e, root, x, 0);
-      let at = root;
+    for (let t = 0; t < e.roots.length; t++) {
+      let at = e.roots[t]!;
       let n = e.nodes[at]!;
       while (!n.leaf) {
-        at = testValue(encoding.tests.get(at)!, bits) > 0.5 ? n.whenTrue : n.whenFalse;
+        const v = x[n.feature]!;
+        const goes = Number.isNaN(v) ? n.mode === 'BRANCH_NEQ' || n.missingTracksTrue : branchTrue(n.mode, v, snapped[at]!);
+        at = goes ? n.whenTrue : n.whenFalse;
         n = e.nodes[at]!;
       }
-      if (n !== exact) {
+      if (at !== exact[r * e.roots.length + t]) {
         changed.push(r);
         return;
       }
@@ -223,9 +241,10 @@ export interface TreeBitsChoice {
 /** The fewest grid bits at which no calibration row changes a leaf; the best tried otherwise. */
 export function chooseTreeBits(model: TreeModel, rows: readonly Float64Array[]): TreeBitsChoice {
   let best: TreeBitsChoice | null = null;
+  const exact = exactLeaves(model, rows);
   for (let b = MIN_TREE_BITS; b <= MAX_TREE_BITS; b++) {
     const encoding = encodeTrees(model, rows, b);
-    const changedRows = rowsWithChangedLeaves(model, encoding, rows).length;
+    const changedRows = rowsWithChangedLeaves(model, encoding, rows, exact).length;
     if (changedRows === 0) return { encoding, changedRows, reached: true };
     if (!best || changedRows < best.changedRows) best = { encoding, changedRows, reached: false };
   }

@@ -13,7 +13,8 @@ import { DeepPowersError } from '../../compiler/errors';
 import { runGraph } from '../../compiler/graph/interpreter';
 import type { NumericTensor, Value } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
-import { encodeTrees, rowsWithChangedLeaves } from '../../compiler/passes/tree-encoding';
+import { testValue } from '../../compiler/passes/tree-body';
+import { encodeRow, encodeTrees, rowsWithChangedLeaves } from '../../compiler/passes/tree-encoding';
 import { treeModel } from '../../compiler/passes/tree-model';
 import { compileModel, supportedLayouts, type CompileOptions } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
@@ -110,6 +111,17 @@ describe('tree ensembles compiled and simulated agree with the reference', () =>
   });
 });
 
+describe('forests at size', () => {
+  it('100 trees of depth 6 compile: batch layout, depth 3, N = 8192, no rotations', () => {
+    const forest = syntheticForest({ trees: 100, depth: 6, features: 30, task: { kind: 'classifier', labels: [0, 1] }, seed: 100, oneClassPerLeaf: true, votedClasses: 1 });
+    const { model } = compile(forest.bytes, forestRows(forest, 30, 100, 101));
+    expect(model.circuit.depth).toBe(3);
+    expect(model.parameters.polyModulusDegree).toBe(8192);
+    expect(model.cost.counts.rotations).toBe(0);
+    expect(model.circuit.outputs).toHaveLength(1);
+  }, 60_000);
+});
+
 describe('threshold snap', () => {
   const forest = syntheticForest({ trees: 1, depth: 1, features: 1, task: { kind: 'regressor', targets: 1 }, seed: 1 });
   const graph = importModel(forest.bytes, 'forest.onnx');
@@ -156,5 +168,38 @@ describe('threshold snap', () => {
     }
     expect(error).toBeInstanceOf(DeepPowersError);
     expect((error as DeepPowersError).message).toMatch(/batch layout only/);
+  });
+});
+
+describe('the client bits and node tests', () => {
+  it('reproduce the snapped comparisons on a coarse grid: every mode, NaN either way', () => {
+    const forest = syntheticForest({ trees: 8, depth: 4, features: 3, task: { kind: 'regressor', targets: 1 }, seed: 21, modes: ALL_MODES, missingTracks: true, earlyLeaf: 0.2 });
+    const model = treeModel(importModel(forest.bytes, 'forest.onnx'));
+    const rows = forestRows(forest, 3, 200, 22, 0.15).map((r) => Float64Array.from(r));
+    const encoding = encodeTrees(model, rows, 2);
+    const snapped = new Map(encoding.thresholds.map((t) => [t.node, t.snapped]));
+    let moved = 0;
+    for (const x of rows) {
+      const bits = encodeRow(encoding.bits, x);
+      for (const root of model.ensemble.roots) {
+        let viaBits = root;
+        let viaSnap = root;
+        for (let n = model.ensemble.nodes[viaBits]!; !n.leaf; n = model.ensemble.nodes[viaBits]!) {
+          viaBits = testValue(encoding.tests.get(viaBits)!, bits) > 0.5 ? n.whenTrue : n.whenFalse;
+        }
+        for (let n = model.ensemble.nodes[viaSnap]!; !n.leaf; n = model.ensemble.nodes[viaSnap]!) {
+          const v = x[n.feature]!;
+          const s = snapped.get(viaSnap)!;
+          const goes = Number.isNaN(v)
+            ? n.mode === 'BRANCH_NEQ' || n.missingTracksTrue
+            : { BRANCH_LEQ: v <= s, BRANCH_LT: v < s, BRANCH_GTE: v >= s, BRANCH_GT: v > s, BRANCH_EQ: v === s, BRANCH_NEQ: v !== s }[n.mode];
+          viaSnap = goes ? n.whenTrue : n.whenFalse;
+        }
+        expect(viaBits).toBe(viaSnap);
+      }
+    }
+    for (const t of encoding.thresholds) if (t.snapped !== t.threshold) moved++;
+    expect(moved).toBeGreaterThan(0);
+    expect(rowsWithChangedLeaves(model, encoding, rows).length).toBeGreaterThan(0);
   });
 });
