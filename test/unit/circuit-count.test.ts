@@ -1,8 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { countOps, costsFor, DEFAULT_COSTS, estimateLatency } from '../../compiler/circuit/count';
-import { chooseLayout, lowerWithLayout } from '../../compiler/circuit/layout-choice';
 import { lowerChain } from '../../compiler/circuit/lower';
-import { DeepPowersError } from '../../compiler/errors';
 import type { AffineStage, ApproxStage } from '../../compiler/passes/chain';
 
 function affine(rows: number, cols: number): AffineStage {
@@ -47,21 +45,5 @@ describe('op counts', () => {
     oneRotation.byLevel[DEFAULT_COSTS[8192]!.dataPrimes - 1]!.rotate = 1;
     expect(estimateLatency(oneRotation, 8192).serverMs).toBeCloseTo(4.339, 6);
     expect(costsFor(4096).micros.rotate).toBeCloseTo(DEFAULT_COSTS[8192]!.micros.rotate / 2, 6);
-  });
-});
-
-describe('layout choice', () => {
-  it('picks vector for one sample of a wide model and batch for many samples', () => {
-    expect(chooseLayout(mlp, { slots: 4096, samples: 1 }).layout).toBe('vector');
-    const many = chooseLayout(mlp, { slots: 4096, samples: 4096 });
-    expect(many.layout).toBe('batch');
-    expect(many.candidates.map((c) => c.layout)).toEqual(['vector', 'batch']);
-  });
-
-  it('falls back to batch when the vector layout does not fit the slots', () => {
-    const choice = chooseLayout(mlp, { slots: 32, samples: 1 });
-    expect(choice.layout).toBe('batch');
-    expect(choice.candidates[0]!.circuit).toBeNull();
-    expect(() => lowerWithLayout(mlp, 'vector', { slots: 32 })).toThrow(DeepPowersError);
   });
 });
