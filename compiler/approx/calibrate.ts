@@ -7,8 +7,8 @@
 import { fail } from '../errors';
 import type { NumericTensor } from '../graph/tensor';
 import { activationLabel, paramsOf, type ActivationUse } from '../activations/registry';
-import type { SplitModel, Stage } from '../passes/chain';
-import { applyStage, runPrologue } from '../passes/run-split';
+import type { SplitModel, Stage } from '../chain/stages';
+import { applyStage, runPrologue } from '../chain/run';
 
 export interface ValueStats {
   readonly min: number;

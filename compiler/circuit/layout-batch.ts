@@ -1,4 +1,4 @@
-import type { AffineStage } from '../passes/chain';
+import type { AffineStage } from '../chain/stages';
 import type { CircuitBuilder } from './builder';
 import type { ValueId } from './ir';
 

@@ -1,4 +1,4 @@
-import type { AffineStage, ApproxStage } from '../passes/chain';
+import type { AffineStage, ApproxStage } from '../chain/stages';
 import type { CircuitBuilder } from './builder';
 import { diagonal, planMatVec } from './bsgs-plan';
 import { nextPowerOfTwo } from './constant-pool';

@@ -1,7 +1,7 @@
 import { evaluateChebyshev } from '../approx/evaluate';
 import type { PolyBuilder } from '../approx/poly-builder';
 import { fail } from '../errors';
-import type { ApproxStage, PolyStage } from '../passes/chain';
+import type { ApproxStage, PolyStage } from '../chain/stages';
 import { CircuitBuilder } from './builder';
 import { isPowerOfTwo } from './constant-pool';
 import type { Circuit, Layout, ValueId } from './ir';

@@ -3,7 +3,7 @@
  * lines (or the JSON form): client prologue, the encrypted chain stage by stage, client epilogue.
  */
 import type { Node } from '../graph/graph';
-import type { SplitModel, Stage } from './chain';
+import type { SplitModel, Stage } from '../chain/stages';
 import { nodeLabel } from './node-sources';
 
 export interface ClientNodeJson {

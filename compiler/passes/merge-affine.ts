@@ -3,7 +3,7 @@
  * The product skips zero entries of W2, so sparse maps (pooling, padding, permutations) merge in
  * time proportional to their non-zeros.
  */
-import type { AffineStage, Stage } from './chain';
+import type { AffineStage, Stage } from '../chain/stages';
 
 export function composeAffine(outer: AffineStage, inner: AffineStage): AffineStage {
   if (outer.inSize !== inner.outSize) throw new RangeError(`composeAffine: ${outer.inSize} inputs after ${inner.outSize} outputs`);

@@ -8,7 +8,7 @@ import type { Circuit, Layout } from '../circuit/ir';
 import { vectorSlotsNeeded } from '../circuit/layout-vector';
 import { lowerChain } from '../circuit/lower';
 import { assignScales } from '../circuit/passes-scales';
-import type { ApproxStage } from '../passes/chain';
+import type { ApproxStage } from '../chain/stages';
 import { selectParameters } from '../params/select';
 import type { CkksParameters } from '../params/types';
 

@@ -28,17 +28,17 @@ import { DeepPowersError, fail } from '../errors';
 import type { Graph } from '../graph/graph';
 import type { NumericTensor } from '../graph/tensor';
 import { importModel } from '../onnx/import';
-import type { ApproxStage, SplitModel } from '../passes/chain';
-import { runPrologue } from '../passes/run-split';
+import type { ApproxStage, SplitModel } from '../chain/stages';
+import { runPrologue } from '../chain/run';
 import { outputBitsForMagnitude } from '../params/select';
 import type { QuantizationSummary } from '../quantize/summary';
 import { DEFAULT_MARGIN } from '../approx/fit';
-import type { PolyExcursion } from './approx-chain-stats';
-import type { ApproximationOptions, FittedActivation } from './approximate-chain';
+import type { PolyExcursion } from '../approx/chain-stats';
+import type { ApproximationOptions, FittedActivation } from '../approx/approximate-chain';
 import { buildLayout, type LayoutBuild } from './build-layout';
-import { approximateBody, chooseDegree, outputComparison, type ApproximationTrial, type BodyApproximationOptions, type DegreeChoice } from './degree-choice';
-import { lowerModel } from './exact-chain';
-import { reluUnitBounds, scaleUnits } from './unit-scaling';
+import { approximateBody, chooseDegree, outputComparison, type ApproximationTrial, type BodyApproximationOptions, type DegreeChoice } from '../approx/degree-choice';
+import { quantizedSplit } from './exact-chain';
+import { reluUnitBounds, scaleUnits } from '../approx/unit-scaling';
 import { hasTreeEnsemble } from '../passes/tree-model';
 import { compileTrees, type TreeSummary } from './compile-tree';
 
@@ -131,7 +131,7 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   progress('passes');
   if (hasTreeEnsemble(graph)) return compileTreeModel(graph, source, options, progress);
   if (options.nBits !== undefined) progress('quantize');
-  const lowered = lowerModel(graph, options.nBits);
+  const lowered = quantizedSplit(graph, options.nBits);
   const quantization = lowered.quantization;
 
   progress('calibrate');

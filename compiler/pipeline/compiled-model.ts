@@ -9,9 +9,9 @@ import { finalizeCompiledModel } from '../artifact/codec';
 import type { JsonObject, JsonValue } from '../artifact/json-text';
 import type { CompiledModel } from '../artifact/types';
 import { fail } from '../errors';
-import type { FittedActivation } from './approximate-chain';
+import type { FittedActivation } from '../approx/approximate-chain';
 import type { Compilation, CompileOptions } from './compile';
-import type { DegreeChoice } from './degree-choice';
+import type { DegreeChoice } from '../approx/degree-choice';
 import { treeSummaryJson } from './compile-tree';
 
 /** The compile options that shape the result, as recorded in the manifest (no data, no paths). */

@@ -5,19 +5,19 @@
  */
 import { fail } from '../errors';
 import type { Graph } from '../graph/graph';
-import type { SplitModel } from '../passes/chain';
-import { prepareGraph, splitPrepared } from '../passes/lower-to-chain';
+import type { SplitModel } from '../chain/stages';
+import { prepareGraph, splitPrepared } from '../passes/split-graph';
 import { quantizationSummary, quantizeGraphWeights } from '../quantize/quantize-weights';
 import type { QuantizationSummary } from '../quantize/summary';
-import { scaleUnits } from './unit-scaling';
+import { scaleUnits } from '../approx/unit-scaling';
 
-export interface LoweredModel {
+export interface QuantizedSplit {
   readonly split: SplitModel;
   readonly quantization: QuantizationSummary | null;
 }
 
 /** Passes, with per-channel weight quantization to `nBits` before the trace when given. */
-export function lowerModel(graph: Graph, nBits?: number): LoweredModel {
+export function quantizedSplit(graph: Graph, nBits?: number): QuantizedSplit {
   const prepared = prepareGraph(graph);
   if (nBits === undefined) return { split: splitPrepared(prepared).split, quantization: null };
   const q = quantizeGraphWeights(prepared, { bits: nBits, perChannel: true });
@@ -34,7 +34,7 @@ export interface ExactChainOptions {
 
 /** The split model whose body is the compiled exact chain (quantized, ReLU units rescaled). */
 export function exactChain(graph: Graph, options: ExactChainOptions = {}): SplitModel {
-  const { split } = lowerModel(graph, options.nBits);
+  const { split } = quantizedSplit(graph, options.nBits);
   const activations = split.body.flatMap((s, i) => (s.kind === 'activation' ? [i] : []));
   const given = options.unitBounds ?? [];
   if (given.length > activations.length) fail('BAD_ARGUMENT', `unit bounds for ${given.length} activations, the chain has ${activations.length}`);

@@ -13,8 +13,8 @@
 import { fail } from '../errors';
 import { ONNX_DOMAIN, type Graph, type Node } from '../graph/graph';
 import { numeric, type Tensor } from '../graph/tensor';
-import type { Stage } from '../passes/chain';
-import type { PreparedGraph } from '../passes/lower-to-chain';
+import type { Stage } from '../chain/stages';
+import type { PreparedGraph } from '../passes/split-graph';
 import { nodeLabel, sourcesOf } from '../passes/node-sources';
 import { checkQuantizeOptions, quantizeValues, type ChannelLayout, type QuantizeOptions } from './grid';
 import type { QuantizationSummary, StageQuantization } from './summary';

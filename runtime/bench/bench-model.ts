@@ -4,7 +4,7 @@ import type { Circuit, Layout } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { DeepPowersError } from '../../compiler/errors';
 import { WASM_HEAP_BYTES } from '../../compiler/params/sizes';
-import { runPrologue } from '../../compiler/passes/run-split';
+import { runPrologue } from '../../compiler/chain/run';
 import { compileModel, type Compilation } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { cachedPlaintextBytes } from '../backends/seal/plaintext-cache';

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { Layout } from '../../compiler/circuit/ir';
 import { DeepPowersError, fail } from '../../compiler/errors';
-import { runPrologue } from '../../compiler/passes/run-split';
+import { runPrologue } from '../../compiler/chain/run';
 import type { SealOpsBenchResult } from './seal-ops';
 import { sealHeapBytes } from '../backends/seal/seal-module';
 import { benchModel, compileFixture, type BenchResult } from './bench-model';

@@ -5,7 +5,7 @@ import { isFloatType } from '../../compiler/graph/tensor';
 import { decodeModel, type DecodedModel } from '../../compiler/onnx/decode';
 import { importModel, operatorSupport } from '../../compiler/onnx/import';
 import { describeLowered, loweredJson, type LoweredJson } from '../../compiler/passes/describe';
-import { lowerToChain } from '../../compiler/passes/lower-to-chain';
+import { splitGraph } from '../../compiler/passes/split-graph';
 import { formatNumber, formatType } from '../format/values';
 import { printJson } from './output';
 import { readModelBytes } from './read-model';
@@ -66,7 +66,7 @@ export function inspectModel(file: string, options: { lowered?: boolean } = {}):
     typed = graph;
     if (options.lowered) {
       try {
-        const split = lowerToChain(graph);
+        const split = splitGraph(graph).split;
         lowered = { chain: loweredJson(split), text: describeLowered(split) };
       } catch (e) {
         if (!(e instanceof DeepPowersError)) throw e;

@@ -9,7 +9,7 @@ import type { CompiledModel } from '../../compiler/artifact/types';
 import { countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../../compiler/circuit/count';
 import { operandsOf, type Circuit } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
-import type { Stage } from '../../compiler/passes/chain';
+import type { Stage } from '../../compiler/chain/stages';
 import { parameterId } from '../../compiler/params/parameter-id';
 import { ciphertextBytes, estimateRunMemory, keySizes, type KeySizes, type RunMemoryEstimate } from '../../compiler/params/sizes';
 

@@ -12,9 +12,9 @@ import { ONNX_DOMAIN, type Graph } from '../../compiler/graph/graph';
 import { runGraph } from '../../compiler/graph/interpreter';
 import type { Value } from '../../compiler/graph/tensor';
 import { importModelFile } from '../../compiler/onnx/import';
-import type { SplitModel } from '../../compiler/passes/chain';
-import { lowerToChain } from '../../compiler/passes/lower-to-chain';
-import { runSplit } from '../../compiler/passes/run-split';
+import type { SplitModel } from '../../compiler/chain/stages';
+import { splitGraph } from '../../compiler/passes/split-graph';
+import { runSplit } from '../../compiler/chain/run';
 import { inputTensor, listFixtures, loadFixture } from '../helpers/fixtures';
 
 /** The chain each fixture must reduce to, and where the body ends. */
@@ -115,7 +115,7 @@ describe('prologue / body / epilogue split of the fixtures', () => {
     it(`${name}: chain shape and an exact split on the test rows`, () => {
       const f = loadFixture(name);
       const graph = importModelFile(f.modelPath);
-      const split = lowerToChain(graph);
+      const split = splitGraph(graph).split;
       const want = EXPECTED[name]!;
       expect(chainShape(split)).toEqual(want.chain);
       expect(split.epilogue.map((n) => n.opType)).toEqual(want.epilogue);
@@ -146,7 +146,7 @@ describe('prologue / body / epilogue split of the fixtures', () => {
     expect(labels?.kind === 'numeric' ? Array.from(labels.data) : labels).toEqual(f.data.expected['label']);
     let error: unknown;
     try {
-      lowerToChain(graph);
+      splitGraph(graph);
     } catch (e) {
       error = e;
     }
@@ -162,7 +162,7 @@ describe('prologue / body / epilogue split of the fixtures', () => {
     const graph = importModelFile(loadFixture('sk_tree_breast_cancer').modelPath);
     let error: unknown;
     try {
-      lowerToChain(graph);
+      splitGraph(graph);
     } catch (e) {
       error = e;
     }

@@ -11,7 +11,7 @@ import { readCompiledModel } from '../../compiler/artifact/files';
 import { countOps } from '../../compiler/circuit/count';
 import { DeepPowersError } from '../../compiler/errors';
 import { importModelFile } from '../../compiler/onnx/import';
-import { lowerToChain } from '../../compiler/passes/lower-to-chain';
+import { splitGraph } from '../../compiler/passes/split-graph';
 import { compileFile } from '../../runtime/cli/compile';
 import { buildReport, SOURCE_MODEL_FILE, type Report } from '../../runtime/report/build-report';
 import { renderReportHtml } from '../../runtime/report/html';
@@ -103,7 +103,7 @@ describe('deeppowers report', () => {
     expect(acc.body.maxAbsDelta).toBeGreaterThan(0);
     // With every activation input inside the fitted range, a logit moves by at most
     // Σ_j |w_j| · (max error of the tanh fit) through the last layer.
-    const last = lowerToChain(importModelFile(f.modelPath)).body[2]!;
+    const last = splitGraph(importModelFile(f.modelPath)).split.body[2]!;
     expect(last.kind).toBe('affine');
     if (last.kind !== 'affine') return;
     expect(report.approximations[0]!.outside.data.values).toBe(0);

@@ -6,7 +6,7 @@ import { assignScales } from '../../compiler/circuit/passes-scales';
 import { createCoeffModulus } from '../../compiler/params/primes';
 import { selectParameters } from '../../compiler/params/select';
 import type { CkksParameters } from '../../compiler/params/types';
-import type { AffineStage, ApproxStage } from '../../compiler/passes/chain';
+import type { AffineStage, ApproxStage } from '../../compiler/chain/stages';
 import type { ContextSpec } from '../../runtime/backends/backend';
 
 /**

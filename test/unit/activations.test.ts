@@ -16,8 +16,8 @@ import type { AttributeValue } from '../../compiler/graph/graph';
 import { runGraph } from '../../compiler/graph/interpreter';
 import { numeric, type NumericTensor } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
-import { lowerToChain } from '../../compiler/passes/lower-to-chain';
-import { runSplit } from '../../compiler/passes/run-split';
+import { splitGraph } from '../../compiler/passes/split-graph';
+import { runSplit } from '../../compiler/chain/run';
 import { encodeGraph, float, str, type GraphSpec } from '../helpers/op-harness';
 import { mulberry32 } from '../helpers/random';
 
@@ -211,7 +211,7 @@ const PATTERN_CASES: readonly PatternCase[] = [
 describe('exporter patterns become one activation', () => {
   it.each(PATTERN_CASES.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const bytes = mlpWith(c.opset, c.nodes, c.constants);
-    const split = lowerToChain(importModel(bytes, c.name));
+    const split = splitGraph(importModel(bytes, c.name)).split;
     expect(split.body.map((s) => s.kind)).toEqual(['affine', 'activation', 'affine']);
     const act = split.body[1]!;
     expect(act).toMatchObject({ fn: c.fn, size: 6 });
@@ -226,7 +226,7 @@ describe('exporter patterns become one activation', () => {
 
   const refusal = (bytes: Uint8Array): DeepPowersError => {
     try {
-      lowerToChain(importModel(bytes, 'refused'));
+      splitGraph(importModel(bytes, 'refused'));
     } catch (e) {
       if (e instanceof DeepPowersError) return e;
       throw e;

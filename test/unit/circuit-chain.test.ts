@@ -4,7 +4,7 @@ import { countOps } from '../../compiler/circuit/count';
 import type { Layout } from '../../compiler/circuit/ir';
 import { lowerChain } from '../../compiler/circuit/lower';
 import { assignScales } from '../../compiler/circuit/passes-scales';
-import type { AffineStage, ApproxStage, PolyStage } from '../../compiler/passes/chain';
+import type { AffineStage, ApproxStage, PolyStage } from '../../compiler/chain/stages';
 import { nttPrimes } from '../../compiler/params/primes';
 import { simulateSamples } from '../../runtime/backends/simulate';
 

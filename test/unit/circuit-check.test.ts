@@ -4,7 +4,7 @@ import { lowerChain } from '../../compiler/circuit/lower';
 import { checkCircuit } from '../../compiler/circuit/passes-check';
 import { assignScales } from '../../compiler/circuit/passes-scales';
 import { DeepPowersError } from '../../compiler/errors';
-import type { ApproxStage } from '../../compiler/passes/chain';
+import type { ApproxStage } from '../../compiler/chain/stages';
 import { nttPrimes } from '../../compiler/params/primes';
 import { simulateCircuit } from '../../runtime/backends/simulate';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { countOps, costsFor, DEFAULT_COSTS, estimateLatency } from '../../compiler/circuit/count';
 import { lowerChain } from '../../compiler/circuit/lower';
-import type { AffineStage, ApproxStage } from '../../compiler/passes/chain';
+import type { AffineStage, ApproxStage } from '../../compiler/chain/stages';
 
 function affine(rows: number, cols: number): AffineStage {
   const weights = Float64Array.from({ length: rows * cols }, (_, k) => Math.sin(k + 1) / cols);

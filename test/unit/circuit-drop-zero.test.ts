@@ -3,7 +3,7 @@ import type { Circuit, Layout } from '../../compiler/circuit/ir';
 import { lowerChain } from '../../compiler/circuit/lower';
 import { zeroEncodedConstants } from '../../compiler/circuit/passes-drop-zero';
 import { assignScales } from '../../compiler/circuit/passes-scales';
-import type { AffineStage, ApproxStage, PolyStage } from '../../compiler/passes/chain';
+import type { AffineStage, ApproxStage, PolyStage } from '../../compiler/chain/stages';
 import { nttPrimes } from '../../compiler/params/primes';
 import { simulateSamples } from '../../runtime/backends/simulate';
 

@@ -4,7 +4,7 @@ import { lowerChain } from '../../compiler/circuit/lower';
 import { areClose, canonicalScales } from '../../compiler/circuit/op-rules';
 import { canonicalTopScale, checkCircuit } from '../../compiler/circuit/passes-check';
 import { assignScales } from '../../compiler/circuit/passes-scales';
-import type { AffineStage, ApproxStage, PolyStage } from '../../compiler/passes/chain';
+import type { AffineStage, ApproxStage, PolyStage } from '../../compiler/chain/stages';
 import { nttPrimes } from '../../compiler/params/primes';
 import { DeepPowersError } from '../../compiler/errors';
 

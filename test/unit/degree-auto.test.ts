@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { calibrateStages } from '../../compiler/approx/calibrate';
 import { DeepPowersError } from '../../compiler/errors';
-import type { AffineStage, Stage } from '../../compiler/passes/chain';
-import { applyStages } from '../../compiler/passes/run-split';
+import type { AffineStage, Stage } from '../../compiler/chain/stages';
+import { applyStages } from '../../compiler/chain/run';
 import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import {
@@ -17,7 +17,7 @@ import {
   DEFAULT_MIN_AGREEMENT,
   outputAgreement,
   outputComparison,
-} from '../../compiler/pipeline/degree-choice';
+} from '../../compiler/approx/degree-choice';
 import { compileFile } from '../../runtime/cli/compile';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 import { mulberry32 } from '../helpers/random';

@@ -8,9 +8,9 @@ import { DeepPowersError } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import { runGraph } from '../../compiler/graph/interpreter';
 import { numeric, sizeOf, type NumericTensor } from '../../compiler/graph/tensor';
-import type { AffineStage } from '../../compiler/passes/chain';
-import { lowerGraph } from '../../compiler/passes/lower-to-chain';
-import { runSplit } from '../../compiler/passes/run-split';
+import type { AffineStage } from '../../compiler/chain/stages';
+import { splitGraph } from '../../compiler/passes/split-graph';
+import { runSplit } from '../../compiler/chain/run';
 import { float, importGraph, int, ints, str, type GraphSpec } from '../helpers/op-harness';
 import { mulberry32 } from '../helpers/random';
 
@@ -31,7 +31,7 @@ function rows(sample: number[], count: number): NumericTensor {
 
 /** The lowered chain and the reference agree on random rows, output by output. */
 function expectExactSplit(graph: Graph, sample: number[], count = 5): void {
-  const { split } = lowerGraph(graph);
+  const { split } = splitGraph(graph);
   const input = rows(sample, count);
   const want = runGraph(graph, new Map([[split.inputName, input]]));
   const got = runSplit(split, input);
@@ -59,7 +59,7 @@ function probe(graph: Graph, sample: number[]): { weights: Float64Array; bias: F
 }
 
 function expectMatchesProbe(graph: Graph, sample: number[]): AffineStage {
-  const { split } = lowerGraph(graph);
+  const { split } = splitGraph(graph);
   expect(split.body).toHaveLength(1);
   const stage = split.body[0]!;
   if (stage.kind !== 'affine') throw new Error('expected one affine stage');
@@ -77,7 +77,7 @@ function single(opset: number, sample: number[], nodes: GraphSpec['nodes'], init
 
 function refusal(graph: Graph): DeepPowersError {
   try {
-    lowerGraph(graph);
+    splitGraph(graph);
   } catch (e) {
     if (e instanceof DeepPowersError) return e;
     throw e;
@@ -107,7 +107,7 @@ describe('Conv as an affine map', () => {
       { opType: 'Relu', inputs: ['c1'], outputs: ['r'] },
       { opType: 'Conv', inputs: ['r', 'w2'], outputs: ['y'], attrs: { strides: ints([2, 2]) } },
     ], { w1: weights([3, 1, 2, 2]), b1: weights([3]), w2: weights([2, 3, 3, 3]) });
-    const { split } = lowerGraph(g);
+    const { split } = splitGraph(g);
     expect(split.body.map((s) => s.kind)).toEqual(['affine', 'activation', 'affine']);
     expectExactSplit(g, [1, 6, 6]);
   });
@@ -197,7 +197,7 @@ describe('BatchNormalization', () => {
       { opType: 'Gemm', inputs: ['x', 'w', 'c'], outputs: ['h'], attrs: { transB: int(1), alpha: float(1.5), beta: float(0.5) } },
       { opType: 'BatchNormalization', inputs: ['h', 'scale', 'bias', 'mean', 'var'], outputs: ['y'], attrs: { epsilon: float(1e-3) } },
     ], { w: weights([3, 4]), c: weights([3]), ...bn() });
-    const lowered = lowerGraph(g);
+    const lowered = splitGraph(g);
     expect(lowered.foldedBatchNorms).toEqual(['n1']);
     expect(lowered.graph.nodes.map((n) => n.opType)).toEqual(['Gemm']);
     // The folded graph itself still computes the same function.
@@ -216,7 +216,7 @@ describe('BatchNormalization', () => {
       { opType: 'Flatten', inputs: ['r'], outputs: ['f'] },
       { opType: 'Gemm', inputs: ['f', 'w2'], outputs: ['y'], attrs: { transB: int(1) } },
     ], { w: weights([3, 2, 3, 3]), w2: weights([2, 48]), ...bn() });
-    const lowered = lowerGraph(g);
+    const lowered = splitGraph(g);
     expect(lowered.foldedBatchNorms).toEqual(['n1']);
     expect(lowered.split.body.map((s) => s.kind)).toEqual(['affine', 'activation', 'affine']);
     expectExactSplit(g, [2, 4, 4]);
@@ -228,7 +228,7 @@ describe('BatchNormalization', () => {
       { opType: 'BatchNormalization', inputs: ['h', 'scale', 'bias', 'mean', 'var'], outputs: ['b'] },
       { opType: 'Add', inputs: ['b', 'h'], outputs: ['y'] },
     ], { w: weights([3, 3]), ...bn() });
-    const lowered = lowerGraph(g);
+    const lowered = splitGraph(g);
     expect(lowered.foldedBatchNorms).toEqual([]);
     expectMatchesProbe(g, [3]);
   });
@@ -250,7 +250,7 @@ describe('where the body ends', () => {
       outputs: ['p', 's', { name: 'label', dtype: 'int64' }],
       initializers: { w: weights([5, 4]), w2: weights([3, 5]) },
     });
-    const { split } = lowerGraph(g);
+    const { split } = splitGraph(g);
     expect(split.bodyOutput).toBe('logits');
     expect(split.epilogue.map((n) => n.opType)).toEqual(['Softmax', 'Sigmoid', 'ArgMax']);
     expectExactSplit(g, [4]);
@@ -261,7 +261,7 @@ describe('where the body ends', () => {
       { opType: 'Gemm', inputs: ['x', 'w'], outputs: ['h'], attrs: { transB: int(1) } },
       { opType: 'Relu', inputs: ['h'], outputs: ['y'] },
     ], { w: weights([2, 4]) });
-    const { split } = lowerGraph(g);
+    const { split } = splitGraph(g);
     expect(split.body.map((s) => s.kind)).toEqual(['affine']);
     expect(split.epilogue.map((n) => n.opType)).toEqual(['Relu']);
     expectExactSplit(g, [4]);
@@ -276,7 +276,7 @@ describe('where the body ends', () => {
       { opType: 'Gather', inputs: ['shape', 'zero'], outputs: ['batch'], attrs: { axis: int(0) } },
       { opType: 'Reshape', inputs: ['m', 's'], outputs: ['y'] },
     ], { zero: i64([0]) });
-    const lowered = lowerGraph(g);
+    const lowered = splitGraph(g);
     expect(lowered.graph.nodes.map((n) => n.opType)).toEqual(['Mul', 'Reshape']);
     expect(lowered.split.bodyOutputShape).toEqual([6]);
     expectMatchesProbe(g, [2, 3]);

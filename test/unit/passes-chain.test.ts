@@ -9,11 +9,11 @@ import { ONNX_DOMAIN, type Graph } from '../../compiler/graph/graph';
 import { runGraph } from '../../compiler/graph/interpreter';
 import type { NumericTensor } from '../../compiler/graph/tensor';
 import { importModelFile } from '../../compiler/onnx/import';
-import type { AffineStage, Stage } from '../../compiler/passes/chain';
+import type { AffineStage, Stage } from '../../compiler/chain/stages';
 import { describeLowered, loweredJson } from '../../compiler/passes/describe';
 import { composeAffine, mergeAffineStages } from '../../compiler/passes/merge-affine';
-import { lowerToChain } from '../../compiler/passes/lower-to-chain';
-import { applyStages, runPrologue } from '../../compiler/passes/run-split';
+import { splitGraph } from '../../compiler/passes/split-graph';
+import { applyStages, runPrologue } from '../../compiler/chain/run';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 
 function affine(inSize: number, outSize: number, seed: number, sources: string[]): AffineStage {
@@ -58,7 +58,7 @@ function castFree(graph: Graph): Graph {
 describe('calibration', () => {
   const f = loadFixture('sk_mlp_digits_relu');
   const graph = importModelFile(f.modelPath);
-  const split = lowerToChain(graph);
+  const split = splitGraph(graph).split;
   const calib = inputTensor(f.data, f.data.calibration);
   const reference = (name: string, x: NumericTensor): NumericTensor => runGraph(castFree(graph), new Map([[split.inputName, x]]), [name]).get(name) as NumericTensor;
 
@@ -125,7 +125,7 @@ describe('calibration', () => {
 
 describe('describing the lowered chain', () => {
   it('text lines and JSON for the CNN', () => {
-    const split = lowerToChain(importModelFile(loadFixture('pt_cnn_digits').modelPath));
+    const split = splitGraph(importModelFile(loadFixture('pt_cnn_digits').modelPath)).split;
     const lines = describeLowered(split);
     expect(lines).toContain('  1. affine 64→256 (/0/Conv, 1936 of 16384 weights non-zero)');
     expect(lines).toContain('  2. relu ×256 (/1/Relu)');
@@ -139,7 +139,7 @@ describe('describing the lowered chain', () => {
   });
 
   it('names the client epilogue of a scikit-learn classifier', () => {
-    const split = lowerToChain(importModelFile(loadFixture('sk_logreg_breast_cancer').modelPath));
+    const split = splitGraph(importModelFile(loadFixture('sk_logreg_breast_cancer').modelPath)).split;
     const lines = describeLowered(split);
     expect(lines).toContain('  1. affine 30→1 (Scaler, LinearClassifier)');
     expect(lines).toContain('client epilogue: LinearClassifier, Normalizer');

@@ -9,8 +9,8 @@ import { runGraph } from '../../compiler/graph/interpreter';
 import { numeric, type NumericTensor, type Value } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
 import { expandLinearMl } from '../../compiler/passes/expand-linear-ml';
-import { lowerGraph } from '../../compiler/passes/lower-to-chain';
-import { runSplit } from '../../compiler/passes/run-split';
+import { splitGraph } from '../../compiler/passes/split-graph';
+import { runSplit } from '../../compiler/chain/run';
 
 const { onnx } = onnxProto;
 const A = onnx.AttributeProto.AttributeType;
@@ -109,7 +109,7 @@ describe('ai.onnx.ml linear models', () => {
       ],
     );
     const graph = importModel(bytes, 'binary');
-    const { split } = lowerGraph(graph);
+    const { split } = splitGraph(graph);
     expect(split.prologue.map((n) => n.opType)).toEqual(['Normalizer']);
     expect(split.bodyInput).toBe('xn');
     expect(split.body).toHaveLength(1);
@@ -155,7 +155,7 @@ describe('ai.onnx.ml linear models', () => {
       [{ name: 'y', dtype: 'float32' }],
     );
     const graph = importModel(bytes, 'regressor');
-    const { split } = lowerGraph(graph);
+    const { split } = splitGraph(graph);
     expect(split.inputDType).toBe('int64');
     expect(split.body.map((s) => (s.kind === 'affine' ? `${s.inSize}→${s.outSize}` : s.fn))).toEqual(['4→2']);
     expect(split.epilogue).toEqual([]);
@@ -174,7 +174,7 @@ describe('ai.onnx.ml linear models', () => {
       [{ name: 'y', dtype: 'float32' }],
     );
     const graph = importModel(bytes, 'cast');
-    const { split } = lowerGraph(graph);
+    const { split } = splitGraph(graph);
     expect(split.prologue.map((n) => n.opType)).toEqual(['Cast']);
     expect(split.bodyInput).toBe('xi');
     const x = input('float32');

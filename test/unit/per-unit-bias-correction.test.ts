@@ -6,10 +6,10 @@
 import { describe, expect, it } from 'vitest';
 import { calibrateStages } from '../../compiler/approx/calibrate';
 import { clenshaw } from '../../compiler/approx/chebyshev';
-import type { AffineStage, ApproxStage, Stage } from '../../compiler/passes/chain';
-import { applyStages } from '../../compiler/passes/run-split';
-import { approximateChain } from '../../compiler/pipeline/approximate-chain';
-import { correctPolynomialBias } from '../../compiler/pipeline/bias-correction';
+import type { AffineStage, ApproxStage, Stage } from '../../compiler/chain/stages';
+import { applyStages } from '../../compiler/chain/run';
+import { approximateChain } from '../../compiler/approx/approximate-chain';
+import { correctPolynomialBias } from '../../compiler/approx/bias-correction';
 
 function seeded(seed: number): () => number {
   let s = seed >>> 0;

@@ -8,10 +8,10 @@ import { describe, expect, it } from 'vitest';
 import { calibrateStages } from '../../compiler/approx/calibrate';
 import { clenshaw } from '../../compiler/approx/chebyshev';
 import { DeepPowersError } from '../../compiler/errors';
-import type { AffineStage, Stage } from '../../compiler/passes/chain';
-import { applyStages } from '../../compiler/passes/run-split';
-import { approximateChain } from '../../compiler/pipeline/approximate-chain';
-import { boundSummary, canScaleUnits, reluUnitBounds, scaleUnits, UNIT_RANGE } from '../../compiler/pipeline/unit-scaling';
+import type { AffineStage, Stage } from '../../compiler/chain/stages';
+import { applyStages } from '../../compiler/chain/run';
+import { approximateChain } from '../../compiler/approx/approximate-chain';
+import { boundSummary, canScaleUnits, reluUnitBounds, scaleUnits, UNIT_RANGE } from '../../compiler/approx/unit-scaling';
 
 function seeded(seed: number): () => number {
   let s = seed >>> 0;

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
-import type { AffineStage } from '../../compiler/passes/chain';
+import type { AffineStage } from '../../compiler/chain/stages';
 import { quantizeValues, type QuantizeOptions } from '../../compiler/quantize/grid';
 
 /** Deterministic pseudo-random weights (LCG) so failures reproduce. */

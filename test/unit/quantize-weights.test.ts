@@ -7,9 +7,9 @@ import { describe, expect, it } from 'vitest';
 import type { Graph } from '../../compiler/graph/graph';
 import { numeric, sizeOf, type NumericTensor } from '../../compiler/graph/tensor';
 import { importModelFile } from '../../compiler/onnx/import';
-import type { AffineStage } from '../../compiler/passes/chain';
-import { prepareGraph } from '../../compiler/passes/lower-to-chain';
-import { lowerModel } from '../../compiler/pipeline/exact-chain';
+import type { AffineStage } from '../../compiler/chain/stages';
+import { prepareGraph } from '../../compiler/passes/split-graph';
+import { quantizedSplit } from '../../compiler/pipeline/exact-chain';
 import { quantizeGraphWeights } from '../../compiler/quantize/quantize-weights';
 import { loadFixture } from '../helpers/fixtures';
 import { importGraph, int, ints, type GraphSpec } from '../helpers/op-harness';
@@ -49,7 +49,7 @@ describe('quantizeGraphWeights', () => {
       { opType: 'Mul', inputs: ['x', 's'], outputs: ['z'] },
       { opType: 'Gemm', inputs: ['z', 'b'], outputs: ['y'] },
     ], { s, b });
-    const { split, quantization } = lowerModel(g, 4);
+    const { split, quantization } = quantizedSplit(g, 4);
     expect(quantization!.stages).toHaveLength(1);
     expect(quantization!.stages[0]).toMatchObject({ stage: 0, bits: 4, perChannel: true, outSize: 3, inSize: 4 });
     const w = (split.body[0] as AffineStage).weights; // [3 × 4] = B_q' · diag(s)
@@ -107,7 +107,7 @@ describe('quantizeGraphWeights', () => {
       pt_mlp_bn_digits: { layers: 2, sources: [/BatchNorm/, /Gemm/] },
     };
     for (const [name, want] of Object.entries(expectations)) {
-      const { split, quantization } = lowerModel(importModelFile(loadFixture(name).modelPath), 8);
+      const { split, quantization } = quantizedSplit(importModelFile(loadFixture(name).modelPath), 8);
       const q = quantization!;
       expect(q.stages, name).toHaveLength(want.layers);
       q.stages.forEach((s, k) => {

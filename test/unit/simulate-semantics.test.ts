@@ -3,7 +3,7 @@ import type { Circuit, Op } from '../../compiler/circuit/ir';
 import { lowerChain } from '../../compiler/circuit/lower';
 import { packSamples, unpackOutputs } from '../../compiler/circuit/packing';
 import { assignScales } from '../../compiler/circuit/passes-scales';
-import type { ApproxStage } from '../../compiler/passes/chain';
+import type { ApproxStage } from '../../compiler/chain/stages';
 import { nttPrimes } from '../../compiler/params/primes';
 import { simulateCircuit, simulateSamples } from '../../runtime/backends/simulate';
 

@@ -4,8 +4,8 @@
  * intermediate value reaches (which sizes the first prime), and how often a polynomial's input
  * leaves the range it was fitted on (the main accuracy risk at run time).
  */
-import { clenshaw } from '../approx/chebyshev';
-import type { ApproxStage } from '../passes/chain';
+import { clenshaw } from './chebyshev';
+import type { ApproxStage } from '../chain/stages';
 
 export interface PolyExcursion {
   /** Position of the polynomial stage in the chain. */

@@ -3,12 +3,12 @@
  * t = (2x − lo − hi)/(hi − lo) folded into the affine map before each polynomial, so the circuit
  * evaluates Σ c_k T_k(t) on t ∈ [−1, 1] and the normalisation costs no level.
  */
-import type { Range } from '../approx/chebyshev';
-import { DEFAULT_MARGIN, fitActivation, widenRange, type Fit, type FitMethod } from '../approx/fit';
+import type { Range } from './chebyshev';
+import { DEFAULT_MARGIN, fitActivation, widenRange, type Fit, type FitMethod } from './fit';
 import { fail } from '../errors';
 import { activationRecord, paramsOf, type ActivationUse } from '../activations/registry';
-import type { AffineStage, ApproxStage, PolyStage, Stage } from '../passes/chain';
-import type { Calibration } from '../approx/calibrate';
+import type { AffineStage, ApproxStage, PolyStage, Stage } from '../chain/stages';
+import type { Calibration } from './calibrate';
 import { UNIT_RANGE, type UnitBounds } from './unit-scaling';
 
 export interface ApproximationOptions {

@@ -8,7 +8,7 @@ import type { Graph, Node, ValueInfo } from '../graph/graph';
 import { runGraph } from '../graph/interpreter';
 import { numeric, sizeOf, type DType, type NumericTensor, type Value } from '../graph/tensor';
 import { activationFunction } from '../activations/registry';
-import type { SplitModel, Stage } from './chain';
+import type { SplitModel, Stage } from './stages';
 
 /** One sample's flattened vector through one stage. */
 export function applyStage(s: Stage, x: Float64Array): Float64Array {

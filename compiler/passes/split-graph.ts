@@ -9,7 +9,7 @@
  */
 import type { Graph, Node } from '../graph/graph';
 import type { Tensor } from '../graph/tensor';
-import type { SplitModel } from './chain';
+import type { SplitModel } from '../chain/stages';
 import type { SourceTable } from './node-sources';
 import { foldConstants } from './constant-fold';
 import { removeDeadNodes } from './dead-code';
@@ -18,10 +18,10 @@ import { foldBatchNorm } from './fold-batchnorm';
 import { fuseActivations } from './fuse-activations';
 import { mergeAffineStages } from './merge-affine';
 import { refuseNearestNeighbours } from './refuse-neighbours';
-import { chooseCut } from './split';
+import { chooseCut } from './cut';
 import { traceGraph } from './trace';
 
-export interface Lowering {
+export interface GraphSplit {
   readonly split: SplitModel;
   /** The graph the split refers to (after folding and expansion): prologue ∪ body ∪ epilogue nodes. */
   readonly graph: Graph;
@@ -53,7 +53,7 @@ export function prepareGraph(original: Graph): PreparedGraph {
 }
 
 /** Trace, split and merge a prepared graph (its initializers may have been rewritten since). */
-export function splitPrepared(prepared: PreparedGraph): Lowering {
+export function splitPrepared(prepared: PreparedGraph): GraphSplit {
   const { graph } = prepared;
   const trace = traceGraph(graph, prepared.sources);
   const cut = chooseCut(graph, trace, prepared.clientNodes);
@@ -76,13 +76,9 @@ export function splitPrepared(prepared: PreparedGraph): Lowering {
   return { split, graph, foldedBatchNorms: prepared.foldedBatchNorms };
 }
 
-export function lowerGraph(original: Graph): Lowering {
+/** All the passes: an imported graph → its split (prologue, chain, epilogue). */
+export function splitGraph(original: Graph): GraphSplit {
   return splitPrepared(prepareGraph(original));
-}
-
-/** The SplitModel of a graph; see lowerGraph. */
-export function lowerToChain(graph: Graph): SplitModel {
-  return lowerGraph(graph).split;
 }
 
 function constantsRead(nodes: readonly Node[], initializers: ReadonlyMap<string, Tensor>): Map<string, Tensor> {

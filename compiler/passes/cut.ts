@@ -10,7 +10,7 @@ import { fail } from '../errors';
 import { describeNode, ML_DOMAIN, ONNX_DOMAIN, type Graph, type Node } from '../graph/graph';
 import type { Tensor } from '../graph/tensor';
 import { denseWeights, isIdentity } from './affine-map';
-import type { Stage } from './chain';
+import type { Stage } from '../chain/stages';
 import { rootCause, type Trace } from './trace';
 
 export interface Cut {

@@ -18,10 +18,10 @@
  * activation and two float64 passes over the rows (bias correction, then the outputs); no circuit
  * is lowered.
  */
-import type { Calibration } from '../approx/calibrate';
-import type { SplitModel, Stage } from '../passes/chain';
-import { applyStages } from '../passes/run-split';
-import { approxChainStats, type ChainStats } from './approx-chain-stats';
+import type { Calibration } from './calibrate';
+import type { SplitModel, Stage } from '../chain/stages';
+import { applyStages } from '../chain/run';
+import { approxChainStats, type ChainStats } from './chain-stats';
 import { approximateChain, type ApproximatedChain, type ChainApproximationOptions } from './approximate-chain';
 import { correctPolynomialBias } from './bias-correction';
 

@@ -6,8 +6,8 @@
  * predictions. Subtracting W·mean from that map's bias removes the shift at no cost: it is a
  * plaintext bias the circuit adds anyway. Only what varies from row to row is left.
  */
-import { clenshaw } from '../approx/chebyshev';
-import type { ApproxStage } from '../passes/chain';
+import { clenshaw } from './chebyshev';
+import type { ApproxStage } from '../chain/stages';
 import { activationFunction } from '../activations/registry';
 
 /** The chain with the mean polynomial error of every activation followed by an affine map folded into that map's bias. */

@@ -13,11 +13,11 @@
  * activation, or the last stage, whose output the client reads) keeps the per-layer range. So do
  * sigmoid, tanh and the others that are not homogeneous.
  */
-import type { Calibration } from '../approx/calibrate';
-import type { Range } from '../approx/chebyshev';
+import type { Calibration } from './calibrate';
+import type { Range } from './chebyshev';
 import { fail } from '../errors';
 import { activationRecord } from '../activations/registry';
-import type { AffineStage, Stage } from '../passes/chain';
+import type { AffineStage, Stage } from '../chain/stages';
 
 /** The range every unit-scaled ReLU polynomial is fitted on. */
 export const UNIT_RANGE: Range = [-1, 1];
