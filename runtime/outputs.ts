@@ -26,7 +26,11 @@ export function rowOutputs(values: ReadonlyMap<string, Value>, names: readonly s
 
 /** Append the outputs of a later chunk of rows (models with a fixed batch size run in chunks). */
 export function appendRowOutputs(into: RowOutputs, more: RowOutputs): RowOutputs {
-  for (const [name, entries] of Object.entries(more)) (into[name] ??= []).push(...entries);
+  for (const [name, entries] of Object.entries(more)) {
+    const list = (into[name] ??= []);
+    // One push per entry: spreading a chunk of a large file into push() overflows the call stack.
+    for (const e of entries) list.push(e);
+  }
   return into;
 }
 

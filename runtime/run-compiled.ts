@@ -16,7 +16,7 @@ import { runEpilogue, runPrologue } from '../compiler/chain/run';
 import { simulateSamples, type SimulateOptions } from './backends/simulate';
 import { batchTensor, type RowBatch } from './data/load-rows';
 import type { RowSpec } from './data/row-spec';
-import { rowOutputs, type RowOutputs } from './outputs';
+import { appendRowOutputs, rowOutputs, type RowOutputs } from './outputs';
 
 /** Body inputs in, body outputs out, one vector per sample, in order. */
 export type BodyBackend = (samples: readonly Float64Array[]) => Float64Array[] | Promise<Float64Array[]>;
@@ -72,4 +72,20 @@ export function compiledRowSpec(model: CompiledModel): RowSpec {
 export async function predictCompiled(model: CompiledModel, batch: RowBatch, backend: BodyBackend): Promise<{ run: CompiledRun; outputs: RowOutputs }> {
   const run = await runCompiled(model, batchTensor(batch, compiledRowSpec(model)), backend);
   return { run, outputs: rowOutputs(run.values, model.outputs.map((o) => o.name), batch.rows) };
+}
+
+/**
+ * The outputs of `predictCompiled`, run `chunk` rows at a time (rows are independent), so a file
+ * of a million rows never holds every intermediate of every row at once.
+ */
+export async function predictCompiledInChunks(model: CompiledModel, batch: RowBatch, backend: BodyBackend, chunk: number): Promise<RowOutputs> {
+  const spec = compiledRowSpec(model);
+  const names = model.outputs.map((o) => o.name);
+  let out: RowOutputs = {};
+  for (let first = 0; first < batch.rows; first += chunk) {
+    const count = Math.min(chunk, batch.rows - first);
+    const run = await runCompiled(model, batchTensor(batch, spec, first, count), backend);
+    out = appendRowOutputs(out, rowOutputs(run.values, names, count));
+  }
+  return out;
 }

@@ -7,8 +7,8 @@ import { importModel } from '../../compiler/onnx/import';
 import { loadRows } from '../data/load-rows';
 import { rowSpecOf } from '../data/row-spec';
 import type { RowOutputs } from '../outputs';
-import { predictReference } from '../predict-reference';
-import { compiledRowSpec, predictCompiled, simulateBackend } from '../run-compiled';
+import { predictReference, ROW_CHUNK } from '../predict-reference';
+import { compiledRowSpec, predictCompiledInChunks, simulateBackend } from '../run-compiled';
 import { SOURCE_MODEL_FILE } from './compile';
 import { formatEntry } from '../format/values';
 import { formatFheCosts, predictFhe, type FhePrediction } from './predict-fhe';
@@ -50,7 +50,7 @@ export async function predictPath(path: string, dataFile: string, mode: Mode | u
     const { outputs, layout, evaluations, timings, sizes } = await predictFhe(model, batch, options);
     return { model: path, mode: chosen, rows: batch.rows, outputs, layout, evaluations, timings, sizes };
   }
-  const { outputs } = await predictCompiled(model, batch, simulateBackend(model));
+  const outputs = await predictCompiledInChunks(model, batch, simulateBackend(model), ROW_CHUNK);
   return { model: path, mode: chosen, rows: batch.rows, outputs };
 }
 

@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { extname } from 'node:path';
 import { fail } from '../../compiler/errors';
 import { numeric, type NumericTensor } from '../../compiler/graph/tensor';
 import { flattenRow } from './flatten-row';
-import { parseCsvRows } from './parse-csv-rows';
+import { CsvRowReader, linesOf } from './parse-csv-rows';
 import { parseJsonRows, type RowPurpose } from './parse-json-rows';
 import { formatShape, rowCount, type RowSpec } from './row-spec';
 
@@ -33,38 +34,115 @@ export function formatOf(file: string, text: string): DataFormat {
   return /^\s*[[{]/.test(text) ? 'json' : 'csv';
 }
 
+/** Bytes read at a time from a CSV file: lines are parsed as they arrive, never the whole file as one string. */
+const READ_CHUNK = 1 << 20;
+
 export function loadRows(file: string, spec: RowSpec, purpose: RowPurpose = 'data'): RowBatch {
-  let text: string;
+  let fd: number;
   try {
-    text = readFileSync(file, 'utf8');
+    fd = openSync(file, 'r');
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    fail('BAD_DATA', `cannot read data file ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a directory' : (err.code ?? err.message)}`);
+    cannotRead(file, e);
   }
-  return parseRows(text, file, spec, purpose);
+  try {
+    const buffer = Buffer.alloc(READ_CHUNK);
+    const decoder = new StringDecoder('utf8');
+    const read = (): number => {
+      try {
+        return readSync(fd, buffer, 0, READ_CHUNK, null);
+      } catch (e) {
+        return cannotRead(file, e);
+      }
+    };
+    const first = decoder.write(buffer.subarray(0, read()));
+    if (formatOf(file, first) === 'json') {
+      // JSON has no row boundaries to stop at: it is read whole (CSV suits very large files).
+      let text = first;
+      for (let n; (n = read()) > 0; ) text += decoder.write(buffer.subarray(0, n));
+      return parseRows(text + decoder.end(), file, spec, purpose);
+    }
+    const rows = new RowCollector(file, spec);
+    const reader = rows.csvReader();
+    let pending = first;
+    const feed = (text: string, last: boolean): void => {
+      pending += text;
+      let at = 0;
+      for (let nl; (nl = pending.indexOf('\n', at)) >= 0; at = nl + 1) reader.line(stripCr(pending.slice(at, nl)));
+      pending = pending.slice(at);
+      if (last) reader.line(stripCr(pending));
+    };
+    feed('', false);
+    for (let n; (n = read()) > 0; ) feed(decoder.write(buffer.subarray(0, n)), false);
+    feed(decoder.end(), true);
+    reader.end();
+    return rows.batch(null);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function cannotRead(file: string, e: unknown): never {
+  const err = e as NodeJS.ErrnoException;
+  return fail('BAD_DATA', `cannot read data file ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a directory' : (err.code ?? err.message)}`);
 }
 
 export function parseRows(text: string, file: string, spec: RowSpec, purpose: RowPurpose = 'data'): RowBatch {
-  const size = rowCount(spec);
-  const flatRows: number[][] = [];
-  let member: string | null = null;
+  const rows = new RowCollector(file, spec);
   if (formatOf(file, text) === 'json') {
     const json = parseJsonRows(text, file, purpose);
-    member = json.member;
+    const member = json.member;
     const at = (i: number) => `${file}${member ? ` "${member}"` : ''}: row ${i + 1}`;
-    json.rows.forEach((row, i) => flatRows.push(flattenRow(row, spec.rowShape, at(i), spec.inputName)));
-  } else {
-    const csv = parseCsvRows(text, file);
-    csv.rows.forEach((row, i) => {
+    json.rows.forEach((row, i) => rows.add(flattenRow(row, spec.rowShape, at(i), spec.inputName)));
+    return rows.batch(member);
+  }
+  const reader = rows.csvReader();
+  for (const line of linesOf(text)) reader.line(line);
+  reader.end();
+  return rows.batch(null);
+}
+
+function stripCr(line: string): string {
+  return line.endsWith('\r') ? line.slice(0, -1) : line;
+}
+
+/** Flat rows appended into one growing Float64Array: 8 bytes a value, however many rows. */
+class RowCollector {
+  private values = new Float64Array(1024);
+  private count = 0;
+  private readonly size: number;
+
+  constructor(
+    private readonly file: string,
+    private readonly spec: RowSpec,
+  ) {
+    this.size = rowCount(spec);
+  }
+
+  add(row: ArrayLike<number>): void {
+    const need = (this.count + 1) * this.size;
+    if (need > this.values.length) {
+      const grown = new Float64Array(Math.max(need, this.values.length * 2));
+      grown.set(this.values);
+      this.values = grown;
+    }
+    this.values.set(row, this.count * this.size);
+    this.count++;
+  }
+
+  csvReader(): CsvRowReader {
+    const { file, spec, size } = this;
+    return new CsvRowReader(file, (row, line, index) => {
       if (row.length !== size) {
-        fail('BAD_DATA', `${file} line ${csv.lines[i]}: row ${i + 1} has ${row.length} values, the model input ${spec.inputName} expects ${size} per row (shape ${formatShape(spec.rowShape)})`);
+        fail('BAD_DATA', `${file} line ${line}: row ${index + 1} has ${row.length} values, the model input ${spec.inputName} expects ${size} per row (shape ${formatShape(spec.rowShape)})`);
       }
-      flatRows.push(row);
+      this.add(row);
     });
   }
-  const values = new Float64Array(flatRows.length * size);
-  flatRows.forEach((row, i) => values.set(row, i * size));
-  return { file, ...(member !== null ? { member } : {}), rows: flatRows.length, rowShape: spec.rowShape, values };
+
+  batch(member: string | null): RowBatch {
+    const values = this.values.slice(0, this.count * this.size);
+    return { file: this.file, ...(member !== null ? { member } : {}), rows: this.count, rowShape: this.spec.rowShape, values };
+  }
 }
 
 /**
@@ -81,8 +159,14 @@ export function batchTensor(batch: RowBatch, spec: RowSpec, first = 0, count = b
 
 function toDType(v: number, spec: RowSpec, file: string, row: number, col: number): number {
   switch (spec.dtype) {
-    case 'float32':
-      return Math.fround(v);
+    case 'float32': {
+      // Math.fround turns anything beyond float32's range into ±Infinity, which no model can use.
+      const f = Math.fround(v);
+      if (!Number.isFinite(f)) {
+        fail('BAD_DATA', `${file}: row ${row + 1}, column ${col + 1} is ${v}, beyond the float32 range (±3.4028235e38) of the model input ${spec.inputName}`);
+      }
+      return f;
+    }
     case 'float64':
     // Half-precision inputs are left unrounded: no fixture uses them and the reference is float64.
     case 'float16':
