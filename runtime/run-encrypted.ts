@@ -6,7 +6,7 @@ import type { CkksParameters } from '../compiler/params/types';
 import type { FheBackend } from './backends/backend';
 import { sealBackend } from './backends/seal/backend';
 import { clientModelOf } from './client/client-model';
-import { FheClient } from './client/fhe-client';
+import { checkEncodable, FheClient } from './client/fhe-client';
 import type { BodyBackend } from './run-compiled';
 import { FheServer, serverModelOf } from './server/fhe-server';
 
@@ -80,6 +80,9 @@ export interface EncryptedRun {
 export async function runEncrypted(model: EncryptedModel, samples: readonly Float64Array[], options: EncryptedRunOptions = {}): Promise<EncryptedRun> {
   if (samples.length === 0) fail('BAD_DATA', 'no rows to run encrypted');
   const { circuit, parameters, modelHash } = model;
+  const clientModel = clientModelOf(circuit, parameters, modelHash);
+  // Every row is checked before keys are made, so a bad row costs nothing and names itself.
+  checkEncodable(clientModel, samples);
   const backend = options.backend ?? sealBackend;
   const server = new FheServer(backend, { maxEvaluationsPerRequest: 1 });
   let client: FheClient | undefined;
@@ -87,7 +90,7 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
     const modelId = await server.loadModel(serverModelOf(circuit, parameters, modelHash));
 
     let t = performance.now();
-    client = await FheClient.create(backend, clientModelOf(circuit, parameters, modelHash), options.secretKey);
+    client = await FheClient.create(backend, clientModel, options.secretKey);
     const keys = client.evaluationKeys();
     const keygenMs = performance.now() - t;
 

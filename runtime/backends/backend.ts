@@ -51,6 +51,17 @@ export function maxLevelOf(spec: ContextSpec): number {
 }
 
 /**
+ * The largest |value| that CKKS can encode at `scale` on a ciphertext at `level`: value · scale
+ * must stay below half the modulus left at that level (one more bit is kept spare for the
+ * encoder's rounding). Beyond it an encoder either throws or (SEAL, for values whose product
+ * overflows a double) corrupts its own heap; both must be refused before a backend sees the value.
+ */
+export function maxEncodable(coeffModulusBits: readonly number[], level: number, scale: number): number {
+  const bits = coeffModulusBits.slice(0, level + 1).reduce((a, b) => a + b, 0);
+  return 2 ** (bits - 2) / scale;
+}
+
+/**
  * Check that a circuit can run on a context at all: same slot count, the same droppable primes
  * the compiler assigned scales with, a top level the chain has. Every backend does this once
  * when a circuit is loaded.
@@ -93,6 +104,19 @@ export interface FheBackend {
   readonly name: string;
   /** A context for one parameter set; refuses parameters it cannot reproduce exactly (PARAMS). */
   createContext(spec: ContextSpec): Promise<BackendContext>;
+  /**
+   * The engine instance contexts are made from now. A fatal engine failure (a WebAssembly trap
+   * in SEAL, which unwinds nothing and leaves its heap suspect) makes a long-lived process drop
+   * every context made under the old instance: see `engineStale`.
+   */
+  engineGeneration(): number;
+  /** Records `e` if it was a fatal engine failure; returns whether the engine is now marked failed. */
+  noteFailure(e: unknown): boolean;
+  /**
+   * Before using contexts made under generation `madeIn`: starts a fresh engine if the current
+   * one failed, and says whether those contexts belong to a dropped engine and must be made again.
+   */
+  engineStale(madeIn: number): boolean;
 }
 
 /** One parameter set, live. Everything made from it is freed before it. */

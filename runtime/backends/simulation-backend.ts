@@ -34,6 +34,10 @@ export function simulationBackend(options: SimulateOptions = {}): FheBackend {
       checkSpec(spec);
       return simulationContext(spec, options);
     },
+    // Plain JavaScript: nothing can corrupt an engine, so contexts never go stale.
+    engineGeneration: () => 0,
+    noteFailure: () => false,
+    engineStale: () => false,
   };
 }
 

@@ -1,7 +1,7 @@
 import { packSamples, unpackOutputs } from '../../compiler/circuit/packing';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { fail } from '../../compiler/errors';
-import type { BackendContext, ClientKeys, FheBackend } from '../backends/backend';
+import { maxEncodable, type BackendContext, type ClientKeys, type FheBackend } from '../backends/backend';
 import { readEnvelope, writeEnvelope } from '../wire/envelope';
 import { packingCircuitOf, type ClientModel } from './client-model';
 
@@ -83,6 +83,7 @@ export class FheClient {
   encrypt(samples: readonly Float64Array[]): EncryptedRequest {
     this.alive();
     if (samples.length === 0) fail('BAD_DATA', 'no rows to encrypt');
+    checkEncodable(this.model, samples);
     const groups = packSamples(packingCircuitOf(this.model), samples);
     const parts: Uint8Array[] = [];
     for (const group of groups) {
@@ -127,6 +128,21 @@ export class FheClient {
   private alive(): void {
     if (this.disposed) fail('BAD_ARGUMENT', 'this FHE client was disposed');
   }
+}
+
+/**
+ * Refuses a sample holding a value the model's CKKS parameters cannot encode, naming its row
+ * (`firstRow` + index, 1-based) and position, before any of it reaches SEAL.
+ */
+export function checkEncodable(model: Pick<ClientModel, 'parameters' | 'inputLevel' | 'inputScale'>, samples: readonly Float64Array[], firstRow = 0): void {
+  const bound = maxEncodable(model.parameters.coeffModulusBits, model.inputLevel, model.inputScale);
+  samples.forEach((sample, i) => {
+    sample.forEach((v, j) => {
+      if (!(Math.abs(v) <= bound)) {
+        fail('BAD_DATA', `row ${firstRow + i + 1}: value ${j + 1} of the encrypted input (after the client-side steps) is ${v}, beyond ±${bound.toExponential(2)}, the most this model's CKKS parameters can encode`);
+      }
+    });
+  });
 }
 
 /** Round to a multiple of 2^−bits: what the client releases carries no decryption-noise bits below that. */

@@ -4,6 +4,7 @@ import type { FheBackend } from '../backends/backend';
 import type { JobRequest } from '../network/job-runner';
 import { ServerNetwork, type NetworkOptions } from '../network/server-network';
 import { FheServer } from '../server/fhe-server';
+import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { evaluateRequest } from './evaluate-request';
 import { EvalKeyStorage } from './key-storage';
 import { checkDistinctNames, type ServedModel } from './served-model';
@@ -64,14 +65,19 @@ export class DeepPowersService {
   /** Loaded key sets in least-recently-used-first order (Map keeps insertion order). */
   private readonly loaded = new Map<string, LoadedKeySet>();
   private running = 0;
+  /** Engine generation the current FheServer's contexts were made under (see FheBackend.engineStale). */
+  private generation: number;
+  private rebuilding: Promise<void> | undefined;
 
   private constructor(
+    private readonly backend: FheBackend,
     models: readonly ServedModel[],
-    readonly fhe: FheServer,
+    private current: FheServer,
     dataDir: string,
     readonly limits: ServiceLimits,
     network: NetworkOptions,
   ) {
+    this.generation = backend.engineGeneration();
     this.models = new Map(models.map((m) => [m.name, m]));
     for (const m of models) this.byHash.set(m.server.modelHash.toLowerCase(), m);
     this.keys = new EvalKeyStorage(dataDir, { maxBytes: limits.maxKeyBytes }, (bytes) => this.checkKeyBundle(bytes));
@@ -91,11 +97,16 @@ export class DeepPowersService {
     const fhe = new FheServer(backend, { maxEvaluationsPerRequest: all.maxEvaluationsPerRequest });
     try {
       for (const m of models) await fhe.loadModel(m.server);
-      return new DeepPowersService(models, fhe, dataDir, all, network);
+      return new DeepPowersService(backend, models, fhe, dataDir, all, network);
     } catch (e) {
       fhe.dispose();
       throw e;
     }
+  }
+
+  /** The SEAL server evaluations run on (a fresh one after a WebAssembly trap). */
+  get fhe(): FheServer {
+    return this.current;
   }
 
   /** A slot for one prediction, or undefined when `maxConcurrency` are already in flight. */
@@ -115,6 +126,7 @@ export class DeepPowersService {
    * The tenant must have uploaded it: the shared in-memory copy is never a way around that.
    */
   async withKeys<T>(tenant: string, keysId: string, use: () => Promise<T>): Promise<T> {
+    await this.freshEngine();
     if (!this.keys.has(tenant, keysId)) {
       fail('BAD_ARGUMENT', `unknown keys_id ${keysId}: upload the evaluation keys first (PUT /keys/<keys_id> or the upload_keys tool)`);
     }
@@ -131,6 +143,10 @@ export class DeepPowersService {
     this.evictKeys();
     try {
       return await use();
+    } catch (e) {
+      // A fatal engine failure leaves its state suspect: the next call runs on a fresh engine.
+      this.backend.noteFailure(e);
+      throw e;
     } finally {
       entry.pins--;
       this.evictKeys();
@@ -157,7 +173,7 @@ export class DeepPowersService {
 
   /** Free SEAL objects and close the stores now (the runner is stopped in the background). */
   dispose(): void {
-    this.fhe.dispose();
+    if (this.generation === this.backend.engineGeneration()) this.current.dispose();
     this.loaded.clear();
     void this.network.runner.close().catch(() => {});
     this.network.closeStores();
@@ -169,11 +185,43 @@ export class DeepPowersService {
     this.dispose();
   }
 
-  /** An uploaded bundle must be an intact evaluation-key envelope for a model served here. */
+  /**
+   * After a fatal engine failure anywhere in this process (a WebAssembly trap in SEAL), the
+   * engine is rebuilt and the models are loaded again into a new FheServer; key sets are reread
+   * from disk on their next use. The old server's objects belong to the dropped engine and are
+   * left to the garbage collector with it.
+   */
+  private async freshEngine(): Promise<void> {
+    while (this.backend.engineStale(this.generation)) {
+      this.rebuilding ??= (async () => {
+        const generation = this.backend.engineGeneration();
+        const fhe = new FheServer(this.backend, { maxEvaluationsPerRequest: this.limits.maxEvaluationsPerRequest });
+        for (const m of this.models.values()) await fhe.loadModel(m.server);
+        this.current = fhe;
+        this.generation = generation;
+        this.loaded.clear();
+      })().finally(() => (this.rebuilding = undefined));
+      await this.rebuilding;
+    }
+  }
+
+  /**
+   * An uploaded bundle must be an intact evaluation-key envelope for a model served here, whose
+   * keys SEAL loads: a valid envelope around garbage is refused now, not at the first predict.
+   */
   private checkKeyBundle(bytes: Uint8Array): void {
     const model = this.byHash.get(peekEnvelopeModel(bytes));
     if (!model) fail('BAD_CIPHERTEXT', `evaluation keys are for model ${peekEnvelopeModel(bytes).slice(0, 12)}…, which this server does not serve`);
     readEnvelope(bytes, { kind: 'eval-keys', modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId, count: 2 });
+    const id = sha256Hex(bytes);
+    const wasLoaded = this.current.hasKeys(id);
+    try {
+      this.current.loadKeys(bytes);
+    } catch (e) {
+      this.backend.noteFailure(e);
+      throw e;
+    }
+    if (!wasLoaded) this.current.unloadKeys(id);
   }
 
   private evictKeys(): void {

@@ -7,6 +7,7 @@ import { createSealContext, freeAll, type SealCkksContext } from './context';
 import { executeCircuit } from './executor';
 import { createSecretKey, generateEvaluationKeys, loadEvaluationKeys, loadSecretKey, saveSecretKey, type SealEvaluationKeys } from './keys';
 import { createPlaintextCache } from './plaintext-cache';
+import { noteTrap, sealGeneration, sealObjectsStale, sealTrapped } from './seal-module';
 import { createSlotCrypto } from './slot-crypto';
 
 /**
@@ -19,6 +20,12 @@ export const sealBackend: FheBackend = {
   async createContext(spec) {
     return sealContext(await createSealContext(spec));
   },
+  engineGeneration: sealGeneration,
+  noteFailure: (e) => {
+    noteTrap(e);
+    return sealTrapped();
+  },
+  engineStale: sealObjectsStale,
 };
 
 function sealContext(ctx: SealCkksContext): BackendContext {

@@ -19,6 +19,7 @@ interface WasmInstance {
 interface WasmApi {
   Memory: abstract new (...args: never[]) => WasmMemory;
   Exception?: abstract new (...args: never[]) => object;
+  RuntimeError: abstract new (...args: never[]) => Error;
   instantiate(bytes: Uint8Array, imports: object): Promise<{ instance: WasmInstance; module: object }>;
 }
 const wasm = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
@@ -30,6 +31,10 @@ interface SealInstance {
 }
 
 let instance: Promise<SealInstance> | undefined;
+/** Set when the current instance trapped: its heap may be corrupt, so nothing made from it can be trusted. */
+let trapped = false;
+/** Counts instances: objects made under an older generation belong to a dropped instance. */
+let generation = 0;
 
 /** The shared SEAL module (the throwing variant: transparent ciphertexts are refused by SEAL itself). */
 export async function loadSeal(): Promise<Seal> {
@@ -44,6 +49,52 @@ export async function sealHeapBytes(): Promise<number> {
   const { memory } = await sealInstance();
   if (!memory) throw new DeepPowersError('IO', 'the SEAL WebAssembly memory could not be observed');
   return memory.buffer.byteLength;
+}
+
+/**
+ * A WebAssembly trap (memory access out of bounds, an indirect call through a bad pointer, …)
+ * aborts SEAL halfway through a C++ operation; unlike a C++ exception it unwinds nothing, so the
+ * instance's heap and allocator state are left inconsistent and later calls fail too.
+ */
+export function isWasmTrap(e: unknown): boolean {
+  return e instanceof wasm.RuntimeError;
+}
+
+/** Whether the current SEAL instance has trapped since it was made (see `rebuildSeal`). */
+export function sealTrapped(): boolean {
+  return trapped;
+}
+
+/** Records `e` if it is a trap, so a long-lived process knows to rebuild; returns `e`. */
+export function noteTrap(e: unknown): unknown {
+  if (isWasmTrap(e)) trapped = true;
+  return e;
+}
+
+/**
+ * Drop the current SEAL instance; the next `loadSeal` instantiates a fresh one. Every SEAL object
+ * made from the old instance (contexts, keys, ciphertexts) must be dropped with it: a
+ * long-lived process calls this after a trap, then rebuilds what it holds.
+ */
+export function rebuildSeal(): void {
+  instance = undefined;
+  trapped = false;
+  generation++;
+}
+
+/** The current instance's generation; a holder of SEAL objects records it and rebuilds when it changes. */
+export function sealGeneration(): number {
+  return generation;
+}
+
+/**
+ * For a long-lived process, before each use of SEAL objects made under `madeIn`: rebuilds a
+ * trapped instance and says whether those objects are stale (from a dropped instance) and must
+ * be made again.
+ */
+export function sealObjectsStale(madeIn: number): boolean {
+  if (trapped) rebuildSeal();
+  return madeIn !== generation;
 }
 
 function sealInstance(): Promise<SealInstance> {
@@ -77,6 +128,10 @@ async function instantiate(): Promise<SealInstance> {
  * e.g. "std::invalid_argument: ciphertext data is invalid". Non-SEAL errors pass through as text.
  */
 export function sealErrorMessage(seal: Seal, e: unknown): string {
+  if (isWasmTrap(e)) {
+    trapped = true;
+    return `WebAssembly trap in SEAL: ${(e as Error).message}`;
+  }
   if (wasm.Exception && e instanceof wasm.Exception) {
     const api = seal as unknown as {
       getExceptionMessage(e: object): [string, string | undefined];

@@ -1,7 +1,9 @@
 import type { Ciphertext, SecretKey } from 'node-seal';
-import { fail } from '../../../compiler/errors';
+import { DeepPowersError, fail } from '../../../compiler/errors';
 import { freeAll, type SealCkksContext } from './context';
+import { maxEncodable } from '../backend';
 import { copyBytes } from './keys';
+import { sealErrorMessage } from './seal-module';
 
 /**
  * The client's secret-key operations on slot vectors. Inputs are encrypted symmetrically with
@@ -34,6 +36,8 @@ export function createSlotCrypto(ctx: SealCkksContext, secretKey: SecretKey): Sl
     encrypt(values, level, scale) {
       alive();
       if (values.length > ctx.slots) fail('BAD_ARGUMENT', `${values.length} values do not fit ${ctx.slots} slots`);
+      const bound = maxEncodable(ctx.spec.coeffModulusBits, level, scale);
+      for (const v of values) if (!(Math.abs(v) <= bound)) fail('BAD_DATA', `the value ${v} cannot be encoded at scale 2^${Math.log2(scale).toFixed(1)}: |x| must be at most ${bound.toExponential(3)}`);
       const slots = values.length === ctx.slots ? values : padded(values, ctx.slots);
       const pt = new seal.Plaintext();
       try {
@@ -45,6 +49,9 @@ export function createSlotCrypto(ctx: SealCkksContext, secretKey: SecretKey): Sl
         } finally {
           serializable.delete();
         }
+      } catch (e) {
+        if (e instanceof DeepPowersError) throw e;
+        throw new DeepPowersError('IO', `SEAL could not encrypt: ${sealErrorMessage(seal, e)}`);
       } finally {
         pt.delete();
       }
@@ -55,6 +62,9 @@ export function createSlotCrypto(ctx: SealCkksContext, secretKey: SecretKey): Sl
       try {
         decryptor.decrypt(ct, pt);
         return Float64Array.from(ctx.encoder.decodeFloat64(pt) as ArrayLike<number>);
+      } catch (e) {
+        if (e instanceof DeepPowersError) throw e;
+        throw new DeepPowersError('IO', `SEAL could not decrypt: ${sealErrorMessage(seal, e)}`);
       } finally {
         pt.delete();
       }
