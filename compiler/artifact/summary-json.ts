@@ -6,7 +6,7 @@ import type { QuantizationSummary, StageQuantization } from '../quantize/summary
 import type { JsonAt } from './json-read';
 import { canonicalJson, type JsonValue } from './json-text';
 import { plainJson } from './plain-json';
-import type { Approximation, CalibratedRange, CalibrationSummary, CostEstimate } from './types';
+import type { Approximation, CalibratedRange, CalibrationSummary, CostEstimate, InputRange } from './types';
 
 /** The manifest's descriptive sections: parameters, approximations, quantization, calibration, cost. */
 
@@ -168,11 +168,28 @@ export function calibrationToJson(c: CalibrationSummary): JsonValue {
     rows: c.rows,
     margin: c.margin,
     ranges: c.ranges.map((r) => ({ stage: r.stage, sources: [...r.sources], ...activationUseToJson(r), observed: [...r.observed], fitted: [...r.fitted] })),
+    ...(c.input === null ? {} : { input: inputRangeToJson(c.input) }),
   };
 }
 
+export function inputRangeToJson(r: InputRange): JsonValue {
+  return { min: [...r.min], max: [...r.max] };
+}
+
+/** An input range: two equally long lists of finite numbers, min ≤ max element by element. */
+export function inputRangeFromJson(at: JsonAt, otherKeys: readonly string[] = []): InputRange {
+  at.object(['min', 'max', ...otherKeys]);
+  const min = at.field('min').items().map((x) => x.number());
+  const max = at.field('max').items().map((x) => x.number());
+  if (min.length !== max.length) at.bad(`min has ${min.length} values, max ${max.length}`);
+  min.forEach((lo, i) => {
+    if (lo > max[i]!) at.field('min').bad(`element ${i} is ${lo}, above its max ${max[i]}`);
+  });
+  return { min, max };
+}
+
 export function calibrationFromJson(at: JsonAt): CalibrationSummary {
-  at.object(['rows', 'margin', 'ranges']);
+  at.object(['rows', 'margin', 'ranges'], ['input']);
   return {
     rows: at.field('rows').integer(0),
     margin: at.field('margin').numberIn(0, Number.MAX_VALUE),
@@ -189,6 +206,7 @@ export function calibrationFromJson(at: JsonAt): CalibrationSummary {
           fitted: range(r.field('fitted')),
         };
       }),
+    input: at.has('input') ? inputRangeFromJson(at.field('input')) : null,
   };
 }
 

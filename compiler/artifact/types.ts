@@ -90,12 +90,25 @@ export interface CalibratedRange extends ActivationUse {
   readonly fitted: readonly [number, number];
 }
 
+/**
+ * Smallest and largest value of each model-input element over the calibration rows (row-major
+ * over the per-sample input shape). Clients refuse rows far outside it: the polynomial
+ * activations and the CKKS parameters were sized for this range, so the encrypted result of a
+ * row far beyond it can be silently wrong.
+ */
+export interface InputRange {
+  readonly min: readonly number[];
+  readonly max: readonly number[];
+}
+
 export interface CalibrationSummary {
   /** Calibration rows run through the reference. */
   readonly rows: number;
   /** Widening factor applied to observed ranges. */
   readonly margin: number;
   readonly ranges: readonly CalibratedRange[];
+  /** The model input's calibrated range; null in models compiled before it was recorded. */
+  readonly input: InputRange | null;
 }
 
 /** Op counts read off the circuit (checked on load against the circuit) and the latency they predict. */

@@ -6,7 +6,7 @@ import { isFloatType, sizeOf } from '../graph/tensor';
 import { galoisElement } from '../params/rotations';
 import { maxBitCount, SECURITY_BITS } from '../params/security';
 import type { CkksParameters } from '../params/types';
-import type { ClientSide, CompiledModelContent } from './types';
+import type { ClientSide, CompiledModelContent, InputRange } from './types';
 
 /**
  * Everything a compiled model must satisfy beyond well-typed fields: the circuit is sound, the
@@ -23,6 +23,14 @@ export function validateCompiledModel(m: CompiledModelContent): void {
   checkBody(m);
   checkClientSteps(m);
   checkSummaries(m);
+  checkInputRange(m.calibration.input, m.input.shape);
+}
+
+/** A recorded input range covers exactly the model input's elements. */
+export function checkInputRange(range: InputRange | null, shape: readonly number[]): void {
+  if (range === null) return;
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (range.min.length !== size) bad(`calibration.input has ${range.min.length} ranges, the model input has ${size} elements`);
 }
 
 function bad(why: string): never {

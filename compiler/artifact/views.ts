@@ -7,9 +7,9 @@ import { readInlineTensor, valueInfoFromJson, writeInlineTensor } from './graph-
 import { JsonAt } from './json-read';
 import type { JsonObject } from './json-text';
 import { bodyValueFromJson, clientSideToJson, clientStepsFromJson, inputFromJson, sourceFromJson } from './model-json';
-import { parametersFromJson, parametersToJson } from './summary-json';
-import type { BodyValue, ClientSteps, CompiledModel, ModelInput, SourceModel } from './types';
-import { checkClientSteps, checkParameters } from './validate';
+import { inputRangeFromJson, inputRangeToJson, parametersFromJson, parametersToJson } from './summary-json';
+import type { BodyValue, ClientSteps, CompiledModel, InputRange, ModelInput, SourceModel } from './types';
+import { checkClientSteps, checkInputRange, checkParameters } from './validate';
 
 /**
  * What each side of encrypted inference gets. The client view has no ops and no weights: enough
@@ -42,6 +42,15 @@ export interface ClientView {
   readonly inputCiphertext: CiphertextFormat;
   /** Level and scale of each result ciphertext, by output index. */
   readonly results: readonly CiphertextFormat[];
+  /** The model input's calibrated range and the compile margin; null for models compiled before ranges were recorded. */
+  readonly inputRange: CalibratedInput | null;
+}
+
+/** What a client checks rows against before encrypting them (see checkRowsInRange). */
+export interface CalibratedInput {
+  readonly range: InputRange;
+  /** Rows may stray this many calibrated widths beyond [min, max]. */
+  readonly margin: number;
 }
 
 export interface ServerView {
@@ -71,6 +80,7 @@ export function clientView(m: CompiledModel): ClientView {
     needsRelin: c.ops.some((op) => op.op === 'relin'),
     inputCiphertext: { level: first.level, scale: first.scale },
     results,
+    inputRange: m.calibration.input === null ? null : { range: m.calibration.input, margin: m.calibration.margin },
   };
 }
 
@@ -89,6 +99,7 @@ export function clientViewToJson(v: ClientView): JsonObject {
     needsRelin: v.needsRelin,
     inputCiphertext: { level: v.inputCiphertext.level, scale: v.inputCiphertext.scale },
     results: v.results.map((r) => ({ level: r.level, scale: r.scale })),
+    ...(v.inputRange === null ? {} : { inputRange: { ...(inputRangeToJson(v.inputRange.range) as JsonObject), margin: v.inputRange.margin } }),
   };
 }
 
@@ -110,7 +121,7 @@ export function clientViewFromJson(json: unknown): ClientView {
     'needsRelin',
     'inputCiphertext',
     'results',
-  ]);
+  ], ['inputRange']);
   const modelHash = root.field('modelHash').string();
   if (!/^[0-9a-f]{64}$/.test(modelHash)) root.field('modelHash').bad('is not 64 lowercase hex digits');
   const body = root.field('body').object(['input', 'output']);
@@ -150,8 +161,14 @@ export function clientViewFromJson(json: unknown): ClientView {
       .field('results')
       .items()
       .map(format),
+    inputRange: root.has('inputRange') ? calibratedInputFromJson(root.field('inputRange')) : null,
   };
   if (view.results.length !== layout.outputs.length) root.field('results').bad(`${view.results.length} formats for ${layout.outputs.length} output ciphertexts`);
   checkClientSteps(view);
+  checkInputRange(view.inputRange?.range ?? null, view.input.shape);
   return view;
+}
+
+function calibratedInputFromJson(at: JsonAt): CalibratedInput {
+  return { range: inputRangeFromJson(at, ['margin']), margin: at.field('margin').numberIn(0, Number.MAX_VALUE) };
 }

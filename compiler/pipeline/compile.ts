@@ -24,6 +24,7 @@ import { basename } from 'node:path';
 import type { Layout } from '../circuit/ir';
 import { calibrateStages, type Calibration } from '../approx/calibrate';
 import { sha256Hex } from '../artifact/model-hash';
+import type { InputRange } from '../artifact/types';
 import { DeepPowersError, fail } from '../errors';
 import type { Graph } from '../graph/graph';
 import type { NumericTensor } from '../graph/tensor';
@@ -109,6 +110,8 @@ export interface Compilation {
   readonly quantization: QuantizationSummary | null;
   /** Activation inputs on the calibration rows, in the rescaled chain (`split.body`). */
   readonly calibration: Calibration;
+  /** Each model-input element's smallest and largest value over the calibration rows. */
+  readonly inputRange: InputRange;
   /** The approximated chain on the calibration rows. */
   readonly calibrationStats: {
     /** Largest magnitude of any circuit value (see ChainStats.maxAbs). */
@@ -199,6 +202,7 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
     warnings: degreeChoice?.warning !== undefined ? [degreeChoice.warning] : [],
     quantization,
     calibration: calibrated,
+    inputRange: inputRangeOf(calibrationInput),
     calibrationStats: { maxAbs: stats.maxAbs, outputBits, excursions: stats.excursions },
     layoutRequest,
     build,
@@ -243,12 +247,27 @@ function compileTreeModel(graph: Graph, source: ModelSource, options: CompileOpt
     warnings,
     quantization: null,
     calibration: t.calibration,
+    inputRange: inputRangeOf(calibrationInput),
     calibrationStats: { maxAbs: t.maxAbs, outputBits: t.outputBits, excursions: [] },
     layoutRequest,
     build: t.build,
     candidates: [t.build],
     layoutReason: layoutRequest === 'auto' ? 'auto: tree ensembles compile to the batch layout only' : `--layout ${layoutRequest}`,
   };
+}
+
+function inputRangeOf(input: NumericTensor): InputRange {
+  const size = input.shape.slice(1).reduce((a, b) => a * b, 1);
+  const min = new Array<number>(size).fill(Infinity);
+  const max = new Array<number>(size).fill(-Infinity);
+  for (let i = 0; i < input.data.length; i++) {
+    const v = input.data[i]!;
+    const j = i % size;
+    if (v < min[j]!) min[j] = v;
+    if (v > max[j]!) max[j] = v;
+  }
+  if (input.data.length === 0) fail('BAD_DATA', 'no calibration rows');
+  return { min, max };
 }
 
 function layoutReason(request: LayoutRequest, chosen: LayoutBuild, candidates: readonly LayoutBuild[], refusals: readonly string[]): string {

@@ -97,6 +97,7 @@ export function toCompiledModel(c: Compilation, options: CompileOptions, toolVer
       rows: c.calibration.rows,
       margin: options.margin ?? DEFAULT_MARGIN,
       ranges: c.approximations.map((a) => ({ stage: a.stage, sources: a.sources, fn: a.fn, ...paramsOf(a), observed: a.calibratedRange, fitted: a.range })),
+      input: c.inputRange,
     },
     cost: { counts: build.counts, latency: build.latency },
     options: optionsJson(c, options),

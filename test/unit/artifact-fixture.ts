@@ -92,7 +92,7 @@ export function tinyContent(options: FixtureOptions = {}): CompiledModelContent 
       perChannel: true,
       stages: [{ stage: 0, sources: ['fc'], bits: 8, perChannel: true, outSize: 2, inSize: 3, maxScale: 2 / 127, maxAbsError: 1 / 127, zeroFraction: 1 / 6 }],
     },
-    calibration: { rows: 10, margin: 1.5, ranges: [{ stage: 1, sources: ['relu'], fn: 'relu', observed: [-1, 4 / 3], fitted: [-2, 2] }] },
+    calibration: { rows: 10, margin: 1.5, ranges: [{ stage: 1, sources: ['relu'], fn: 'relu', observed: [-1, 4 / 3], fitted: [-2, 2] }], input: { min: [-1, 0, 0.5], max: [2, 3, 0.5] } },
     cost: { counts, latency: estimateLatency(counts, params.polyModulusDegree) },
     options: { layout: 'vector', degree: 2, margin: 1.5, method: 'square' },
     toolVersion: '0.1.0-test',
