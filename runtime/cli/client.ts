@@ -13,6 +13,7 @@ export interface ClientCliOptions {
   readonly keystore: string;
   readonly token?: string;
   readonly tokenFile?: string;
+  readonly allowOutOfRange?: boolean;
 }
 
 /** The token from --token, --token-file (first token line; a `name:` prefix is dropped) or DEEPPOWERS_TOKEN. */
@@ -41,7 +42,13 @@ export async function runClient(opts: ClientCliOptions): Promise<void> {
   const token = resolveToken(opts);
   const keystore = Keystore.open(opts.keystore);
   if (!process.env[PASSPHRASE_ENV]) log(`${PASSPHRASE_ENV} is not set: private_predict will refuse to use the keystore until it is`);
-  const { server, close } = createPrivateClientServer({ backend: sealBackend, remote: { url: opts.server, ...(token ? { token } : {}) }, keystore, log });
+  const { server, close } = createPrivateClientServer({
+    backend: sealBackend,
+    remote: { url: opts.server, ...(token ? { token } : {}) },
+    keystore,
+    log,
+    ...(opts.allowOutOfRange ? { allowOutOfRange: true } : {}),
+  });
   log(`ready on stdio; remote server ${opts.server}; keystore ${keystore.dir}`);
   try {
     await runOnStdio(server, 64 * 1024 * 1024);
@@ -58,5 +65,6 @@ export function registerClient(program: Command): void {
     .requiredOption('--keystore <dir>', `where secret keys are kept, encrypted with the passphrase in ${PASSPHRASE_ENV}`)
     .option('--token <token>', `bearer token for the server (or --token-file, or ${TOKEN_ENV})`)
     .option('--token-file <file>', 'file holding the bearer token (first non-comment line; name:token accepted)')
+    .option('--allow-out-of-range', 'run rows far outside a model\'s calibrated input range (answering with a warning) instead of refusing them')
     .action(async (opts: ClientCliOptions) => runClient(opts));
 }

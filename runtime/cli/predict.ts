@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import { fail } from '../../compiler/errors';
 import { importModel } from '../../compiler/onnx/import';
+import { checkRowsInRange } from '../data/input-range';
 import { loadRows } from '../data/load-rows';
 import { rowSpecOf } from '../data/row-spec';
 import type { RowOutputs } from '../outputs';
@@ -31,10 +32,18 @@ export interface PredictResult {
   readonly evaluations?: number;
   readonly timings?: FhePrediction['timings'];
   readonly sizes?: FhePrediction['sizes'];
+  /** Rows outside the calibrated input range, run anyway because of --allow-out-of-range. */
+  readonly warnings?: readonly string[];
+}
+
+export interface PredictOptions {
+  readonly keystore?: string;
+  /** Run rows far outside the calibrated input range with a warning instead of refusing them. */
+  readonly allowOutOfRange?: boolean;
 }
 
 /** ONNX file → reference (the default); compiled directory → simulate (the default). */
-export async function predictPath(path: string, dataFile: string, mode: Mode | undefined, options: { keystore?: string } = {}): Promise<PredictResult> {
+export async function predictPath(path: string, dataFile: string, mode: Mode | undefined, options: PredictOptions = {}): Promise<PredictResult> {
   const compiled = isDirectory(path);
   const chosen = mode ?? (compiled ? 'simulate' : 'reference');
   if (compiled && chosen === 'reference') {
@@ -46,12 +55,16 @@ export async function predictPath(path: string, dataFile: string, mode: Mode | u
   if (!compiled) return predictFile(path, dataFile, chosen);
   const model = readCompiledModel(path);
   const batch = loadRows(dataFile, compiledRowSpec(model));
+  const { input, calibration } = model;
+  const calibrated = calibration.input === null ? null : { range: calibration.input, margin: calibration.margin };
+  const warnings = checkRowsInRange({ calibrated, featureNames: input.featureNames, shape: input.shape }, batch, options.allowOutOfRange === true);
+  const warned = warnings.length > 0 ? { warnings } : {};
   if (chosen === 'fhe') {
-    const { outputs, layout, evaluations, timings, sizes } = await predictFhe(model, batch, options);
-    return { model: path, mode: chosen, rows: batch.rows, outputs, layout, evaluations, timings, sizes };
+    const { outputs, layout, evaluations, timings, sizes } = await predictFhe(model, batch, options.keystore !== undefined ? { keystore: options.keystore } : {});
+    return { model: path, mode: chosen, rows: batch.rows, outputs, layout, evaluations, timings, sizes, ...warned };
   }
   const outputs = await predictCompiledInChunks(model, batch, simulateBackend(model), ROW_CHUNK);
-  return { model: path, mode: chosen, rows: batch.rows, outputs };
+  return { model: path, mode: chosen, rows: batch.rows, outputs, ...warned };
 }
 
 function isDirectory(path: string): boolean {
@@ -89,9 +102,14 @@ export function registerPredict(program: Command): void {
     .requiredOption('--data <file>', 'rows to predict: .json (array of rows) or .csv (numeric, optional header)')
     .addOption(new Option('--mode <mode>', `how to run the model (${MODES.join(', ')}; default: reference for ONNX files, simulate for compiled models)`).argParser(parseMode))
     .option('--keystore <dir>', 'fhe mode: use the secret key `deeppowers keygen` stored there (default: a fresh key for this run only)')
-    .option('--json', 'print one JSON object: {model, mode, rows, outputs} (fhe mode adds layout, evaluations, timings, sizes)')
-    .action(async (file: string, opts: { data: string; mode?: Mode; keystore?: string; json?: boolean }) => {
-      const result = await predictPath(file, opts.data, opts.mode, opts.keystore !== undefined ? { keystore: opts.keystore } : {});
+    .option('--allow-out-of-range', 'simulate and fhe modes: run rows far outside the calibrated input range with a warning instead of refusing them')
+    .option('--json', 'print one JSON object: {model, mode, rows, outputs} (fhe mode adds layout, evaluations, timings, sizes; warnings when out-of-range rows were allowed)')
+    .action(async (file: string, opts: { data: string; mode?: Mode; keystore?: string; json?: boolean; allowOutOfRange?: boolean }) => {
+      const result = await predictPath(file, opts.data, opts.mode, {
+        ...(opts.keystore !== undefined ? { keystore: opts.keystore } : {}),
+        ...(opts.allowOutOfRange ? { allowOutOfRange: true } : {}),
+      });
+      for (const w of result.warnings ?? []) process.stderr.write(`deeppowers: warning: ${w}\n`);
       if (opts.json) printJson(result);
       else process.stdout.write(formatPredict(result));
     });

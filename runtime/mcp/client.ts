@@ -1,5 +1,6 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
+import { fail } from '../../compiler/errors';
 import type { FheBackend } from '../backends/backend';
 import type { Keystore } from '../client/keystore';
 import { MAX_ROWS_PER_CALL, PrivateModel } from './private-model';
@@ -12,6 +13,8 @@ export interface PrivateClientOptions {
   readonly remote: RemoteOptions;
   readonly keystore: Keystore;
   readonly log?: (line: string) => void;
+  /** Run rows far outside a model's calibrated input range with a warning instead of refusing them. */
+  readonly allowOutOfRange?: boolean;
 }
 
 const rowSchema = z.union([z.array(z.unknown()), z.record(z.string(), z.unknown())]);
@@ -25,7 +28,8 @@ const rowSchema = z.union([z.array(z.unknown()), z.record(z.string(), z.unknown(
 export function createPrivateClientServer(options: PrivateClientOptions): { server: McpServer; close(): Promise<void> } {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   let remote: Promise<RemoteServer> | undefined;
-  const models = new Map<string, Promise<PrivateModel>>();
+  /** Open models with the SEAL generation their keys and contexts were made under. */
+  const models = new Map<string, { readonly model: Promise<PrivateModel>; readonly generation: number }>();
 
   // Connect on first use, so a host can start us before the server is up; a failed attempt is retried next call.
   const connected = (): Promise<RemoteServer> => {
@@ -36,13 +40,20 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
     return remote;
   };
   const privateModel = (name: string): Promise<PrivateModel> => {
-    let m = models.get(name);
-    if (!m) {
-      m = connected().then((r) => PrivateModel.open(options.backend, r, options.keystore, name));
-      m.catch(() => models.delete(name));
-      models.set(name, m);
-    }
+    const open = models.get(name);
+    // Models made by an engine that has since failed fatally are dropped whole (their objects live
+    // on its possibly corrupt heap; freeing them there could fail again) and reopened.
+    if (open && !options.backend.engineStale(open.generation)) return open.model;
+    const generation = options.backend.engineGeneration();
+    const m = connected().then((r) => PrivateModel.open(options.backend, r, options.keystore, name));
+    m.catch(() => models.delete(name));
+    models.set(name, { model: m, generation });
     return m;
+  };
+  /** After a fatal engine failure (a WebAssembly trap in SEAL): a fresh engine for the next call, and a clean error for this one. */
+  const recoverFromTrap = (e: unknown): never => {
+    if (!options.backend.noteFailure(e)) throw e;
+    return fail('IO', `the encryption library (${options.backend.name}) failed on this call (${(e as Error).message ?? String(e)}); it was restarted, so later calls work`);
   };
 
   const server = new McpServer(
@@ -106,6 +117,7 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
         rows: z.number(),
         verification: z.string().describe('what the transparency log and the nodes\' attestations vouch for, e.g. "verified: 2 of 2 reviewers, log entry 7"'),
         outputs: z.record(z.string(), z.array(z.unknown())),
+        warnings: z.array(z.string()).optional().describe('rows outside the calibrated input range that were run anyway'),
         evaluations: z.number(),
         timings: z.object({ encrypt_ms: z.number(), server_ms: z.number(), decrypt_ms: z.number(), total_ms: z.number() }),
       }),
@@ -113,11 +125,12 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
     },
     async ({ model, rows }, extra) =>
       guarded(async () => {
-        const m = await privateModel(model);
+        const m = await privateModel(model).catch(recoverFromTrap);
         const progressToken = extra._meta?.progressToken;
         let last = -1;
         const result = await m.predict(rows, {
           signal: extra.signal,
+          allowOutOfRange: options.allowOutOfRange === true,
           onProgress: ({ done, total }) => {
             // Progress must increase; the server's 0-of-n at the start of each request repeats the previous count.
             if (progressToken === undefined || done <= last) return;
@@ -126,8 +139,16 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
               .sendNotification({ method: 'notifications/progress', params: { progressToken, progress: done, total, message: `${model}: ${done} of ${total} encrypted evaluations` } })
               .catch(() => {});
           },
-        });
-        const out = { model, rows: rows.length, verification: result.verification, outputs: result.outputs, evaluations: result.evaluations, timings: result.timings };
+        }).catch(recoverFromTrap);
+        const out = {
+          model,
+          rows: rows.length,
+          verification: result.verification,
+          outputs: result.outputs,
+          ...(result.warnings.length > 0 ? { warnings: [...result.warnings] } : {}),
+          evaluations: result.evaluations,
+          timings: result.timings,
+        };
         return structuredResult(out);
       }, log),
   );
@@ -135,7 +156,9 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
   return {
     server,
     close: async () => {
-      for (const m of models.values()) await m.then((x) => x.dispose()).catch(() => {});
+      for (const { model: m, generation } of models.values()) {
+        if (generation === options.backend.engineGeneration()) await m.then((x) => x.dispose()).catch(() => {});
+      }
       models.clear();
       const r = remote;
       remote = undefined;

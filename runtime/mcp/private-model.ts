@@ -3,10 +3,11 @@ import { clientViewFromJson, type ClientView } from '../../compiler/artifact/vie
 import { fail } from '../../compiler/errors';
 import { contextSpecOf, type FheBackend } from '../backends/backend';
 import type { ClientModel } from '../client/client-model';
-import { FheClient } from '../client/fhe-client';
+import { checkEncodable, FheClient } from '../client/fhe-client';
 import type { Keystore } from '../client/keystore';
 import { batchTensor, type RowBatch } from '../data/load-rows';
 import { flattenRow } from '../data/flatten-row';
+import { checkRowsInRange } from '../data/input-range';
 import type { RowSpec } from '../data/row-spec';
 import { rowOutputs, type RowOutputs } from '../outputs';
 import { PinStore } from '../network/pins';
@@ -23,6 +24,8 @@ export interface PrivatePrediction {
   readonly outputs: RowOutputs;
   /** What the log and the attestations vouch for, e.g. "verified: 2 of 2 reviewers, log entry 7". */
   readonly verification: string;
+  /** Rows outside the calibrated input range, run anyway because the call allowed it. */
+  readonly warnings: readonly string[];
   readonly evaluations: number;
   readonly timings: { readonly encrypt_ms: number; readonly server_ms: number; readonly decrypt_ms: number; readonly total_ms: number };
 }
@@ -83,13 +86,20 @@ export class PrivateModel {
     return (this.keysId = bundle.keysId);
   }
 
-  async predict(rows: readonly unknown[], call: { onProgress?: (p: PredictProgress) => void; signal?: AbortSignal } = {}): Promise<PrivatePrediction> {
+  async predict(
+    rows: readonly unknown[],
+    call: { onProgress?: (p: PredictProgress) => void; signal?: AbortSignal; allowOutOfRange?: boolean } = {},
+  ): Promise<PrivatePrediction> {
     const t0 = performance.now();
     if (rows.length === 0) fail('BAD_DATA', 'rows is empty: give at least one row');
     if (rows.length > MAX_ROWS_PER_CALL) fail('BAD_DATA', `${rows.length} rows in one call; at most ${MAX_ROWS_PER_CALL}`);
     const spec = this.rowSpec();
     const batch = this.batchOf(rows, spec);
-    const samples = runPrologue(this.view, batchTensor(batch, spec));
+    const tensor = batchTensor(batch, spec);
+    const { input, inputRange } = this.view;
+    const warnings = checkRowsInRange({ calibrated: inputRange, featureNames: input.featureNames, shape: input.shape }, batch, call.allowOutOfRange === true);
+    const samples = runPrologue(this.view, tensor);
+    checkEncodable(this.fhe.model, samples);
 
     const per = this.description.samples_per_evaluation;
     const totalEvaluations = Math.ceil(samples.length / per);
@@ -145,6 +155,7 @@ export class PrivateModel {
     decryptMs += performance.now() - t;
     return {
       outputs,
+      warnings,
       evaluations: totalEvaluations,
       verification: describeVerification(verified),
       timings: { encrypt_ms: round(encryptMs), server_ms: round(serverMs), decrypt_ms: round(decryptMs), total_ms: round(performance.now() - t0) },
