@@ -41,6 +41,11 @@ export interface BenchResult {
   /** The first evaluation, which also encodes and caches the model's plaintext constants. */
   readonly first_evaluation_ms: number | null;
   readonly samples_per_s: number | null;
+  /**
+   * One prediction end to end: client encryption, server, client decryption. One evaluation in
+   * either layout (the batch layout encrypts as many ciphertexts for one row as for N/2).
+   */
+  readonly one_sample_ms: number | null;
   readonly keygen_ms: number | null;
   readonly key_load_ms: number | null;
   readonly encrypt_ms: number | null;
@@ -145,6 +150,7 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
     execute_ms: null,
     first_evaluation_ms: null,
     samples_per_s: null,
+    one_sample_ms: null,
     keygen_ms: null,
     key_load_ms: null,
     encrypt_ms: null,
@@ -217,6 +223,7 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
       execute_ms: executeMs,
       first_evaluation_ms: first.totalMs,
       samples_per_s: (perEvaluation * 1000) / serverMs,
+      one_sample_ms: median(encryptRuns) + serverMs + median(decryptRuns),
       keygen_ms: median(keygenRuns),
       key_load_ms: server.keyLoadMs,
       encrypt_ms: median(encryptRuns),

@@ -8,7 +8,7 @@ const ratio = (v: number | null): string => (v === null ? '-' : v.toFixed(2));
 
 /** The bench report for people: one table of runs, the op costs, the soak and the targets. */
 export function formatBench(r: BenchReport): string {
-  const header = ['model', 'layout', 'N', 'depth', 'rot', 'server ms', 'samples/s', 'keygen ms', 'enc ms', 'dec ms', 'keys MB', 'ct in/out MB', 'pred ms', 'meas/pred', 'ort ms', 'slowdown'];
+  const header = ['model', 'layout', 'N', 'depth', 'rot', 'server ms', 'samples/s', '1-sample ms', 'keygen ms', 'enc ms', 'dec ms', 'keys MB', 'ct in/out MB', 'pred ms', 'meas/pred', 'ort ms', 'slowdown'];
   const rows = r.results.map((x) =>
     'n' in x
       ? [
@@ -19,6 +19,7 @@ export function formatBench(r: BenchReport): string {
           String(x.rotations),
           ms(x.server_ms),
           rate(x.samples_per_s),
+          ms(x.one_sample_ms),
           ms(x.keygen_ms),
           ms(x.encrypt_ms),
           ms(x.decrypt_ms),
@@ -29,7 +30,7 @@ export function formatBench(r: BenchReport): string {
           x.onnxruntime_ms === null ? '-' : x.onnxruntime_ms.toFixed(3),
           x.slowdown === null ? '-' : x.slowdown.toFixed(0),
         ]
-      : [x.model, x.layout, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-'],
+      : [x.model, x.layout, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-'],
   );
   let out = `DeepPowers bench: ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, node-seal ${r.machine.node_seal} (one thread)\n\n`;
   out += textTable(header, rows);

@@ -3,6 +3,7 @@ import { cpus } from 'node:os';
 import type { Layout } from '../../compiler/circuit/ir';
 import { DeepPowersError, fail } from '../../compiler/errors';
 import { runPrologue } from '../../compiler/chain/run';
+import { supportedLayouts } from '../../compiler/pipeline/compile';
 import type { SealOpsBenchResult } from './seal-ops';
 import { sealHeapBytes } from '../backends/seal/seal-module';
 import { benchModel, compileFixture, type BenchResult } from './bench-model';
@@ -82,7 +83,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       for (const layout of options.layouts) results.push({ model: name, layout, error: `${e.code}: ${e.message}` });
       continue;
     }
-    for (const layout of options.layouts) {
+    // Layouts the compiler does not offer for this model (trees: batch only) are not runs.
+    const offered = supportedLayouts(fixture.graph);
+    for (const layout of options.layouts.filter((l) => offered.includes(l))) {
       log(`${name} (${layout})`);
       if (options.isolate) {
         const childArgs = ['--reps', String(options.reps), '--ops-reps', String(options.opsReps), '--max-predicted-s', String(options.maxPredictedS)];

@@ -14,6 +14,7 @@ const CONTRACT = [
   'rotations',
   'server_ms',
   'samples_per_s',
+  'one_sample_ms',
   'keygen_ms',
   'encrypt_ms',
   'decrypt_ms',
