@@ -20,6 +20,9 @@ const HASH = /^[0-9a-f]{64}$/;
 /** scrypt cost: 2^15 × 8 × 128 B = 32 MiB and ~0.1 s per unlock, OWASP's floor for scrypt. */
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1 } as const;
 const SCRYPT_MAXMEM = 64 * 1024 * 1024;
+/** GCM parameters: a 96-bit nonce and the full 128-bit tag (a shorter tag is easier to forge). */
+const IV_BYTES = 12;
+const TAG_BYTES = 16;
 
 interface SecretKeyFile {
   readonly format: typeof FORMAT;
@@ -38,16 +41,24 @@ export interface StoredSecretKey {
   readonly bytes: Uint8Array;
 }
 
+/** Where the keystore reports what it repaired (a key file others could read); stderr by default. */
+export type KeystoreWarn = (message: string) => void;
+
 export class Keystore {
   private readonly derived = new Map<string, Buffer>();
 
   private constructor(
     readonly dir: string,
     private readonly passphrase: string | undefined,
+    private readonly warn: KeystoreWarn,
   ) {}
 
   /** Open (creating if needed) a keystore directory. The passphrase is only needed to read or write secret keys. */
-  static open(dir: string, passphrase: string | undefined = process.env[PASSPHRASE_ENV]): Keystore {
+  static open(
+    dir: string,
+    passphrase: string | undefined = process.env[PASSPHRASE_ENV],
+    warn: KeystoreWarn = (m) => process.stderr.write(`deeppowers: warning: ${m}\n`),
+  ): Keystore {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       chmodSync(dir, 0o700);
@@ -55,7 +66,7 @@ export class Keystore {
       fail('IO', `cannot use keystore directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     if (!statSync(dir).isDirectory()) fail('IO', `keystore ${dir} is not a directory`);
-    return new Keystore(dir, passphrase === '' ? undefined : passphrase);
+    return new Keystore(dir, passphrase === '' ? undefined : passphrase, warn);
   }
 
   hasSecretKey(modelHash: string): boolean {
@@ -67,13 +78,19 @@ export class Keystore {
     const path = this.secretPath(modelHash);
     if (!existsSync(path)) return undefined;
     const passphrase = this.requirePassphrase();
+    this.protect(path);
     const file = parseSecretFile(readFileSync(path, 'utf8'), path);
     if (file.model_hash !== modelHash) fail('BAD_ARGUMENT', `keystore file ${path} holds the key of model ${file.model_hash.slice(0, 12)}…, not ${modelHash.slice(0, 12)}…`);
-    const key = this.keyFor(passphrase, file.kdf);
+    const iv = Buffer.from(file.cipher.iv, 'base64');
+    const tag = Buffer.from(file.cipher.tag, 'base64');
+    if (iv.length !== IV_BYTES) fail('BAD_ARGUMENT', `${path}: the GCM nonce is ${iv.length} bytes, not ${IV_BYTES}: the file was altered`);
+    // Node accepts any tag from 4 to 16 bytes and compares only that many: a cut tag must be refused here.
+    if (tag.length !== TAG_BYTES) fail('BAD_ARGUMENT', `${path}: the GCM tag is ${tag.length} bytes, not ${TAG_BYTES}: the file was altered`);
+    const key = this.keyFor(passphrase, file.kdf, path);
     try {
-      const decipher = createDecipheriv('aes-256-gcm', key, Buffer.from(file.cipher.iv, 'base64'));
+      const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
       decipher.setAAD(associatedData(file));
-      decipher.setAuthTag(Buffer.from(file.cipher.tag, 'base64'));
+      decipher.setAuthTag(tag);
       const plain = Buffer.concat([decipher.update(Buffer.from(file.ciphertext, 'base64')), decipher.final()]);
       return { parameterId: file.parameter_id, bytes: new Uint8Array(plain) };
     } catch {
@@ -85,9 +102,9 @@ export class Keystore {
     const passphrase = this.requirePassphrase();
     const path = this.secretPath(modelHash);
     const kdf = { name: 'scrypt' as const, ...SCRYPT, salt: randomBytes(16).toString('base64') };
-    const iv = randomBytes(12);
+    const iv = randomBytes(IV_BYTES);
     const header = { format: FORMAT, version: VERSION, model_hash: modelHash, parameter_id: parameterId, kdf } as const;
-    const cipher = createCipheriv('aes-256-gcm', this.keyFor(passphrase, kdf), iv);
+    const cipher = createCipheriv('aes-256-gcm', this.keyFor(passphrase, kdf, path), iv, { authTagLength: TAG_BYTES });
     cipher.setAAD(associatedData(header));
     const ciphertext = Buffer.concat([cipher.update(secretKey), cipher.final()]);
     const file: SecretKeyFile = {
@@ -128,14 +145,35 @@ export class Keystore {
     return this.passphrase;
   }
 
-  private keyFor(passphrase: string, kdf: SecretKeyFile['kdf']): Buffer {
+  private keyFor(passphrase: string, kdf: SecretKeyFile['kdf'], path: string): Buffer {
     const id = `${kdf.salt}/${kdf.N}/${kdf.r}/${kdf.p}`;
     let key = this.derived.get(id);
     if (!key) {
-      key = scryptSync(passphrase.normalize('NFC'), Buffer.from(kdf.salt, 'base64'), 32, { N: kdf.N, r: kdf.r, p: kdf.p, maxmem: SCRYPT_MAXMEM });
+      try {
+        key = scryptSync(passphrase.normalize('NFC'), Buffer.from(kdf.salt, 'base64'), 32, { N: kdf.N, r: kdf.r, p: kdf.p, maxmem: SCRYPT_MAXMEM });
+      } catch (e) {
+        // checkKdf refuses every setting known to make scrypt throw; anything left is still the file's fault.
+        return fail('BAD_ARGUMENT', `${path}: scrypt refused the key-derivation settings (N=${kdf.N}, r=${kdf.r}, p=${kdf.p}): ${(e as Error).message}`);
+      }
       this.derived.set(id, key);
     }
     return key;
+  }
+
+  /**
+   * A secret-key file anyone but its owner can read or write is made private (0600) with a
+   * warning, as ssh insists on for private keys: the key is encrypted, but a readable file
+   * invites offline passphrase guessing.
+   */
+  private protect(path: string): void {
+    const mode = statSync(path).mode & 0o777;
+    if ((mode & 0o077) === 0) return;
+    try {
+      chmodSync(path, 0o600);
+    } catch (e) {
+      fail('IO', `${path} is readable by others (mode ${mode.toString(8)}) and cannot be made private: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    this.warn(`${path} was readable by others (mode ${mode.toString(8)}); it is now 0600`);
   }
 
   private secretPath(modelHash: string): string {
@@ -162,12 +200,26 @@ function parseSecretFile(text: string, path: string): SecretKeyFile {
   if (!kdf || kdf.name !== 'scrypt' || ![kdf.N, kdf.r, kdf.p].every((x) => Number.isInteger(x) && x > 0) || typeof kdf.salt !== 'string') {
     fail('BAD_ARGUMENT', `${path}: bad key-derivation settings`);
   }
-  if (kdf.N > 2 ** 20 || kdf.r > 16 || kdf.p > 4) fail('BAD_ARGUMENT', `${path}: key-derivation cost beyond what this build accepts`);
+  checkKdf(kdf, path);
   if (v.cipher?.name !== 'aes-256-gcm' || typeof v.cipher.iv !== 'string' || typeof v.cipher.tag !== 'string' || typeof v.ciphertext !== 'string') {
     fail('BAD_ARGUMENT', `${path}: bad cipher fields`);
   }
   if (typeof v.model_hash !== 'string' || typeof v.parameter_id !== 'string') fail('BAD_ARGUMENT', `${path}: missing model hash or parameter id`);
   return v as SecretKeyFile;
+}
+
+/**
+ * scrypt's own rules (N a power of two above 1) and this build's memory bound (128·N·r bytes at
+ * most SCRYPT_MAXMEM), checked here so a damaged or hostile file gets a one-line refusal.
+ */
+function checkKdf(kdf: SecretKeyFile['kdf'], path: string): void {
+  const { N, r, p } = kdf;
+  if (N < 2 || (N & (N - 1)) !== 0 || N > 2 ** 30) fail('BAD_ARGUMENT', `${path}: the scrypt cost N=${N} is not a power of two between 2 and 2^30`);
+  if (r > 64 || p > 16) fail('BAD_ARGUMENT', `${path}: the scrypt settings r=${r}, p=${p} exceed what this build accepts (r ≤ 64, p ≤ 16)`);
+  const memory = 128 * N * r + 128 * r * p;
+  if (memory > SCRYPT_MAXMEM) {
+    fail('BAD_ARGUMENT', `${path}: the scrypt settings N=${N}, r=${r} need ${Math.ceil(memory / 2 ** 20)} MiB, more than the ${SCRYPT_MAXMEM / 2 ** 20} MiB this build allows`);
+  }
 }
 
 /** Write via a temporary file, mode 0600 from the start, so no reader ever sees a partial or world-readable file. */

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -74,6 +74,49 @@ describe('keystore', () => {
     // A valid file copied under another model's name is caught by the hash inside it.
     writeFileSync(join(dir, `${HASH_B}.secret.json`), JSON.stringify(original));
     expect(message(() => Keystore.open(dir, 'pw pw pw pw').readSecretKey(HASH_B))).toMatch(/holds the key of model aaaaaaaaaaaa…, not bbbbbbbbbbbb…/);
+  });
+
+  test('a GCM tag cut to 4 or 12 bytes (its true prefix) is refused, as is a nonce of the wrong length', () => {
+    const dir = freshDir();
+    Keystore.open(dir, 'pw pw pw pw').writeSecretKey(HASH_A, 'pid', SECRET);
+    const path = join(dir, `${HASH_A}.secret.json`);
+    const original = JSON.parse(readFileSync(path, 'utf8')) as { cipher: { name: string; iv: string; tag: string } };
+    const tag = Buffer.from(original.cipher.tag, 'base64');
+    expect(tag.length).toBe(16);
+    for (const bytes of [4, 12]) {
+      writeFileSync(path, JSON.stringify({ ...original, cipher: { ...original.cipher, tag: tag.subarray(0, bytes).toString('base64') } }));
+      expect(message(() => Keystore.open(dir, 'pw pw pw pw').readSecretKey(HASH_A))).toBe(`${path}: the GCM tag is ${bytes} bytes, not 16: the file was altered`);
+    }
+    writeFileSync(path, JSON.stringify({ ...original, cipher: { ...original.cipher, iv: Buffer.alloc(16).toString('base64') } }));
+    expect(message(() => Keystore.open(dir, 'pw pw pw pw').readSecretKey(HASH_A))).toMatch(/the GCM nonce is 16 bytes, not 12/);
+  });
+
+  test('bad key-derivation settings get a one-line refusal, not an internal error', () => {
+    const dir = freshDir();
+    Keystore.open(dir, 'pw pw pw pw').writeSecretKey(HASH_A, 'pid', SECRET);
+    const path = join(dir, `${HASH_A}.secret.json`);
+    const original = JSON.parse(readFileSync(path, 'utf8')) as { kdf: Record<string, unknown> };
+    const withKdf = (kdf: Record<string, unknown>) => writeFileSync(path, JSON.stringify({ ...original, kdf: { ...original.kdf, ...kdf } }));
+    withKdf({ N: 3000 });
+    expect(message(() => Keystore.open(dir, 'pw pw pw pw').readSecretKey(HASH_A))).toBe(`${path}: the scrypt cost N=3000 is not a power of two between 2 and 2^30`);
+    withKdf({ N: 2 ** 20, r: 16 });
+    expect(message(() => Keystore.open(dir, 'pw pw pw pw').readSecretKey(HASH_A))).toBe(`${path}: the scrypt settings N=1048576, r=16 need 2049 MiB, more than the 64 MiB this build allows`);
+    withKdf({ r: 1000 });
+    expect(message(() => Keystore.open(dir, 'pw pw pw pw').readSecretKey(HASH_A))).toMatch(/r=1000, p=1 exceed what this build accepts/);
+  });
+
+  test('a key file others can read is made private again, with a warning (as ssh insists)', () => {
+    const dir = freshDir();
+    const warnings: string[] = [];
+    const ks = Keystore.open(dir, 'pw pw pw pw', (m) => warnings.push(m));
+    ks.writeSecretKey(HASH_A, 'pid', SECRET);
+    const path = join(dir, `${HASH_A}.secret.json`);
+    chmodSync(path, 0o644);
+    expect(ks.readSecretKey(HASH_A)?.bytes).toEqual(SECRET);
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(warnings).toEqual([`${path} was readable by others (mode 644); it is now 0600`]);
+    ks.readSecretKey(HASH_A);
+    expect(warnings.length).toBe(1);
   });
 
   test('upload records are per server and model and need no passphrase', () => {
