@@ -9,6 +9,7 @@ import { fail } from '../errors';
 import { activationRecord, paramsOf, type ActivationUse } from '../activations/registry';
 import type { AffineStage, ApproxStage, PolyStage, Stage } from '../chain/stages';
 import type { Calibration } from './calibrate';
+import { BODY_INPUT } from '../chain/stage-graph';
 import { UNIT_RANGE, type UnitBounds } from './unit-scaling';
 
 export interface ApproximationOptions {
@@ -65,9 +66,14 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
   const method = options.method ?? 'chebyshev';
   const stages: ApproxStage[] = [];
   const approximations: FittedActivation[] = [];
+  // Normalisation may insert a stage, so a DAG's reads are renumbered to the new positions.
+  const position: number[] = [];
+  const renumbered = (reads: readonly number[] | undefined): { reads?: readonly number[] } =>
+    reads ? { reads: reads.map((r) => (r === BODY_INPUT ? r : position[r]!)) } : {};
   body.forEach((stage, k) => {
     if (stage.kind === 'affine') {
-      stages.push(stage);
+      stages.push(stage.reads ? { ...stage, ...renumbered(stage.reads) } : stage);
+      position[k] = stages.length - 1;
       return;
     }
     const calibrated = calibration.activations.find((a) => a.stage === k)?.range;
@@ -113,6 +119,7 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
       ...(fit.note !== undefined ? { note: fit.note } : {}),
     });
     stages.push(poly);
+    position[k] = stages.length - 1;
   });
   return { stages, approximations };
 }

@@ -8,37 +8,48 @@
  */
 import { clenshaw } from './chebyshev';
 import type { ApproxStage } from '../chain/stages';
+import { BODY_INPUT, readersOf, stageInput } from '../chain/stage-graph';
 import { activationFunction } from '../activations/registry';
 
-/** The chain with the mean polynomial error of every activation followed by an affine map folded into that map's bias. */
+/** The body with the mean polynomial error of every activation folded into the bias of each affine map that reads it. */
 export function correctPolynomialBias(stages: readonly ApproxStage[], rows: readonly Float64Array[]): ApproxStage[] {
   const out = [...stages];
-  let xs: Float64Array[] = rows.map((r) => Float64Array.from(r));
-  out.forEach((s, k) => {
+  const inputSize = rows[0]?.length ?? 0;
+  const readers = readersOf(stages, (k) => (k === BODY_INPUT ? inputSize : outSizeOf(stages[k]!)));
+  const outputs: Float64Array[][] = rows.map(() => []);
+  out.forEach((_stage, k) => {
+    const s = out[k]!;
+    const xs = rows.map((r, i) => stageInput(out, k, r, outputs[i]!));
     if (s.kind === 'affine') {
-      xs = xs.map((x) => applyAffine(out[k] as typeof s, x));
+      xs.forEach((x, i) => outputs[i]!.push(applyAffine(s, x)));
       return;
     }
     const f = activationFunction(s);
     const [lo, hi] = s.range;
     const mean = new Float64Array(s.size);
-    const ys = xs.map((t): Float64Array => {
+    xs.forEach((t, i) => {
       const y = t.map((v) => clenshaw(s.chebyshev, v));
-      for (let i = 0; i < s.size; i++) mean[i]! += (y[i]! - f(lo + ((t[i]! + 1) * (hi - lo)) / 2)) / xs.length;
-      return y;
+      for (let u = 0; u < s.size; u++) mean[u]! += (y[u]! - f(lo + ((t[u]! + 1) * (hi - lo)) / 2)) / xs.length;
+      outputs[i]!.push(y);
     });
-    xs = ys;
-    const next = out[k + 1];
-    if (next?.kind !== 'affine' || xs.length === 0) return;
-    const bias = Float64Array.from(next.bias);
-    for (let r = 0; r < next.outSize; r++) {
-      let shift = 0;
-      for (let j = 0; j < next.inSize; j++) shift += next.weights[r * next.inSize + j]! * mean[j]!;
-      bias[r]! -= shift;
+    if (xs.length === 0) return;
+    for (const { stage, offset } of readers[k]!) {
+      const next = out[stage]!;
+      if (next.kind !== 'affine') continue;
+      const bias = Float64Array.from(next.bias);
+      for (let r = 0; r < next.outSize; r++) {
+        let shift = 0;
+        for (let j = 0; j < s.size; j++) shift += next.weights[r * next.inSize + offset + j]! * mean[j]!;
+        bias[r]! -= shift;
+      }
+      out[stage] = { ...next, bias };
     }
-    out[k + 1] = { ...next, bias };
   });
   return out;
+}
+
+function outSizeOf(s: ApproxStage): number {
+  return s.kind === 'affine' ? s.outSize : s.size;
 }
 
 function applyAffine(s: Extract<ApproxStage, { kind: 'affine' }>, x: Float64Array): Float64Array {

@@ -9,6 +9,7 @@ import type { NumericTensor } from '../graph/tensor';
 import { activationLabel, paramsOf, type ActivationUse } from '../activations/registry';
 import type { SplitModel, Stage } from '../chain/stages';
 import { applyStage, runPrologue } from '../chain/run';
+import { evaluateStages, finalOutput } from '../chain/stage-graph';
 
 export interface ValueStats {
   readonly min: number;
@@ -79,12 +80,11 @@ export function calibrateStages(stages: readonly Stage[], vectors: readonly Floa
   const accs = stages.map((s) => (s.kind === 'activation' ? new Accumulator(s.size) : undefined));
   const out = new Accumulator(stages.length > 0 ? outSizeOf(stages[stages.length - 1]!) : vectors[0]!.length);
   vectors.forEach((v, r) => {
-    let x = v;
-    stages.forEach((s, i) => {
+    const outputs = evaluateStages(stages, v, (s, x, i) => {
       accs[i]?.add(x, `row ${r}, input of ${s.kind === 'activation' ? activationLabel(s) : 'stage'} ${i}`);
-      x = applyStage(s, x);
+      return applyStage(s, x);
     });
-    out.add(x, `row ${r}, body output`);
+    out.add(finalOutput(outputs, v), `row ${r}, body output`);
   });
   const activations: ActivationRange[] = [];
   stages.forEach((s, i) => {
@@ -129,8 +129,7 @@ export function rangeCoverage(stages: readonly Stage[], vectors: readonly Float6
   }
   const outside = new Map<number, { values: number; rows: number; worst: number }>([...ranges.keys()].map((i) => [i, { values: 0, rows: 0, worst: 0 }]));
   for (const v of vectors) {
-    let x = v;
-    stages.forEach((s, i) => {
+    evaluateStages(stages, v, (s, x, i) => {
       const range = ranges.get(i);
       if (range) {
         const o = outside.get(i)!;
@@ -145,7 +144,7 @@ export function rangeCoverage(stages: readonly Stage[], vectors: readonly Float6
         }
         if (hit) o.rows++;
       }
-      x = applyStage(s, x);
+      return applyStage(s, x);
     });
   }
   return [...ranges.entries()].map(([stage, range]) => {

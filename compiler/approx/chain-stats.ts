@@ -6,6 +6,7 @@
  */
 import { clenshaw } from './chebyshev';
 import type { ApproxStage } from '../chain/stages';
+import { evaluateStages, finalOutput } from '../chain/stage-graph';
 
 export interface PolyExcursion {
   /** Position of the polynomial stage in the chain. */
@@ -39,9 +40,8 @@ export function approxChainStats(stages: readonly ApproxStage[], rows: readonly 
   const excursions = stages.map((s, stage) => (s.kind === 'poly' ? { stage, values: 0, outside: 0, maxAbsT: 0 } : null));
   const coefficientBounds = stages.map((s) => (s.kind === 'poly' ? 2 * s.chebyshev.reduce((sum, c) => sum + Math.abs(c), 0) : 0));
   const outputs = rows.map((row) => {
-    let x = row;
-    x.forEach(see);
-    stages.forEach((s, k) => {
+    row.forEach(see);
+    const all = evaluateStages(stages, row, (s, x, k) => {
       if (s.kind === 'affine') {
         const y = new Float64Array(s.outSize);
         for (let i = 0; i < s.outSize; i++) {
@@ -56,11 +56,11 @@ export function approxChainStats(stages: readonly ApproxStage[], rows: readonly 
           see(abs);
           y[i] = sum;
         }
-        x = y;
+        return y;
       } else {
         const e = excursions[k]!;
         see(coefficientBounds[k]!);
-        x = x.map((t) => {
+        return x.map((t) => {
           const a = Math.abs(t);
           e.values++;
           if (a > 1) e.outside++;
@@ -71,7 +71,7 @@ export function approxChainStats(stages: readonly ApproxStage[], rows: readonly 
         });
       }
     });
-    return x;
+    return finalOutput(all, row);
   });
   return { maxAbs, excursions: excursions.filter((e) => e !== null), outputs };
 }

@@ -9,8 +9,10 @@
  * leaves a small unit the polynomial's absolute error. Both rescalings live in plaintext weights
  * the circuit multiplies anyway: no level, no run-time cost.
  *
- * A ReLU needs an affine map on both sides; one without (first in the chain, right after another
- * activation, or the last stage, whose output the client reads) keeps the per-layer range. So do
+ * A ReLU needs an affine map on both sides — the one before feeding only it, every reader of its
+ * output affine (in a DAG, each reader's block of columns is rescaled); one without (first in the
+ * chain, right after another activation, or the last stage, whose output the client reads) keeps
+ * the per-layer range. So do
  * sigmoid, tanh and the others that are not homogeneous.
  */
 import type { Calibration } from './calibrate';
@@ -18,6 +20,7 @@ import type { Range } from './chebyshev';
 import { fail } from '../errors';
 import { activationRecord } from '../activations/registry';
 import type { AffineStage, Stage } from '../chain/stages';
+import { BODY_INPUT, readersOf } from '../chain/stage-graph';
 
 /** The range every unit-scaled ReLU polynomial is fitted on. */
 export const UNIT_RANGE: Range = [-1, 1];
@@ -28,7 +31,21 @@ export type UnitBounds = ReadonlyMap<number, Float64Array>;
 /** Whether stage `k` of `stages` is a positively homogeneous activation that per-unit scaling can be folded around. */
 export function canScaleUnits(stages: readonly Stage[], k: number): boolean {
   const s = stages[k];
-  return s?.kind === 'activation' && activationRecord(s.fn).positivelyHomogeneous && stages[k - 1]?.kind === 'affine' && stages[k + 1]?.kind === 'affine';
+  if (s?.kind !== 'activation' || !activationRecord(s.fn).positivelyHomogeneous || stages[k - 1]?.kind !== 'affine') return false;
+  const readers = readersOf(stages, (i) => sizeOfOutput(stages, i));
+  // The affine map before must feed only this activation; every reader of its output must be an affine map.
+  if (readers[k - 1]!.some((r) => r.stage !== k)) return false;
+  return readers[k]!.length > 0 && readers[k]!.every((r) => stages[r.stage]!.kind === 'affine');
+}
+
+function sizeOfOutput(stages: readonly Stage[], i: number): number {
+  if (i === BODY_INPUT) {
+    // Stage 0 can only read the body input.
+    const first = stages[0]!;
+    return first.kind === 'affine' ? first.inSize : first.size;
+  }
+  const s = stages[i]!;
+  return s.kind === 'affine' ? s.outSize : s.size;
 }
 
 /**
@@ -58,7 +75,7 @@ export function scaleUnits(stages: readonly Stage[], bounds: UnitBounds): Stage[
     if (act.kind !== 'activation' || b.length !== act.size) fail('BAD_ARGUMENT', `stage ${k}: ${b.length} unit bounds for ${act.kind === 'activation' ? act.size : 0} units`);
     for (const v of b) if (!(v > 0 && Number.isFinite(v))) fail('BAD_ARGUMENT', `stage ${k}: unit bound ${v} is not a positive number`);
     out[k - 1] = scaleRows(out[k - 1] as AffineStage, b);
-    out[k + 1] = scaleColumns(out[k + 1] as AffineStage, b);
+    for (const r of readersOf(stages, (i) => sizeOfOutput(stages, i))[k]!) out[r.stage] = scaleColumns(out[r.stage] as AffineStage, b, r.offset);
   }
   return out;
 }
@@ -69,8 +86,15 @@ function scaleRows(s: AffineStage, b: Float64Array): AffineStage {
   return { ...s, weights, bias };
 }
 
-function scaleColumns(s: AffineStage, b: Float64Array): AffineStage {
-  return { ...s, weights: s.weights.map((w, i) => w * b[i % s.inSize]!) };
+/** Columns offset … offset + |b| − 1 (one stage's block of this map's input) multiplied by b. */
+function scaleColumns(s: AffineStage, b: Float64Array, offset: number): AffineStage {
+  return {
+    ...s,
+    weights: s.weights.map((w, i) => {
+      const j = (i % s.inSize) - offset;
+      return j >= 0 && j < b.length ? w * b[j]! : w;
+    }),
+  };
 }
 
 /** min, median and max of a bound vector, for summaries. */

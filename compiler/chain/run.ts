@@ -9,6 +9,7 @@ import { runGraph } from '../graph/interpreter';
 import { numeric, sizeOf, type DType, type NumericTensor, type Value } from '../graph/tensor';
 import { activationFunction } from '../activations/registry';
 import type { SplitModel, Stage } from './stages';
+import { evaluateStages, finalOutput } from './stage-graph';
 
 /** One sample's flattened vector through one stage. */
 export function applyStage(s: Stage, x: Float64Array): Float64Array {
@@ -24,9 +25,9 @@ export function applyStage(s: Stage, x: Float64Array): Float64Array {
   return y;
 }
 
-/** One sample's flattened vector through the chain. */
+/** One sample's flattened vector through the body (a chain or a DAG). */
 export function applyStages(stages: readonly Stage[], input: Float64Array): Float64Array {
-  return stages.reduce((x, s) => applyStage(s, x), input);
+  return finalOutput(evaluateStages(stages, input, (s, x) => applyStage(s, x)), input);
 }
 
 function subgraph(split: SplitModel, name: string, input: ValueInfo, nodes: readonly Node[], outputs: readonly ValueInfo[]): Graph {

@@ -19,6 +19,12 @@ export interface AffineStage {
   readonly outSize: number;
   readonly weights: Float64Array;
   readonly bias: Float64Array;
+  /**
+   * Where x comes from when the body is not a chain (a residual sum, a concatenation of branches,
+   * a value read by two layers): the outputs of these earlier stages concatenated, −1 being the
+   * body input (see stage-graph.ts). Absent: the previous stage's output, as in a chain.
+   */
+  readonly reads?: readonly number[];
 }
 
 export interface ActivationStage extends ActivationUse {
@@ -29,6 +35,11 @@ export interface ActivationStage extends ActivationUse {
 
 export type Stage = AffineStage | ActivationStage;
 
+/**
+ * The encrypted body: stages in evaluation order. Each reads the previous stage's output (a chain)
+ * unless it is an affine map with `reads`, which makes the body a DAG of affine maps and
+ * activations; activations always read the stage just before them.
+ */
 /**
  * A model cut into client prologue → encrypted body → client epilogue. Prologue and epilogue are
  * ONNX nodes of the original graph, run by the reference interpreter on the client.

@@ -70,3 +70,29 @@ export function lowerVectorAffine(b: CircuitBuilder, x: ValueId, stage: AffineSt
   }
   return y;
 }
+
+/**
+ * y = W·[x_1; x_2; …] + b where each block x_i is its own ciphertext (a branch of a DAG body),
+ * replicated with its own period: one product per block with that block's columns of W, summed
+ * once the products are at one level (the shallower branch is modswitched down, not recomputed).
+ */
+export function lowerVectorAffineBlocks(b: CircuitBuilder, stage: AffineStage, blocks: readonly { readonly x: ValueId; readonly size: number }[]): ValueId {
+  const parts: ValueId[] = [];
+  let offset = 0;
+  for (const { x, size } of blocks) {
+    const weights = new Float64Array(stage.outSize * size);
+    for (let i = 0; i < stage.outSize; i++) weights.set(stage.weights.subarray(i * stage.inSize + offset, i * stage.inSize + offset + size), i * size);
+    offset += size;
+    if (weights.every((w) => w === 0)) continue;
+    parts.push(lowerVectorAffine(b, x, { ...stage, inSize: size, weights, bias: new Float64Array(stage.outSize) }));
+  }
+  if (parts.length === 0) parts.push(lowerVectorAffine(b, blocks[0]!.x, { ...stage, inSize: blocks[0]!.size, weights: new Float64Array(stage.outSize * blocks[0]!.size), bias: new Float64Array(stage.outSize) }));
+  const level = Math.min(...parts.map((p) => b.level(p)));
+  let y = b.sum(parts.map((p) => (b.level(p) === level ? p : b.canonicalAt(p, level))));
+  if (stage.bias.some((v) => v !== 0)) {
+    const bias = new Float64Array(vectorPeriod(stage.outSize));
+    bias.set(stage.bias);
+    y = b.addPlain(y, bias);
+  }
+  return y;
+}

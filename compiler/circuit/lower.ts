@@ -2,11 +2,12 @@ import { evaluateChebyshev } from '../approx/evaluate';
 import type { PolyBuilder } from '../approx/poly-builder';
 import { fail } from '../errors';
 import type { ApproxStage, PolyStage } from '../chain/stages';
+import { BODY_INPUT, stageReads } from '../chain/stage-graph';
 import { CircuitBuilder } from './builder';
 import { isPowerOfTwo } from './constant-pool';
 import type { Circuit, Layout, ValueId } from './ir';
 import { lowerBatchAffine } from './layout-batch';
-import { lowerVectorAffine, vectorPeriod, vectorSlotsNeeded } from './layout-vector';
+import { lowerVectorAffine, lowerVectorAffineBlocks, vectorPeriod, vectorSlotsNeeded } from './layout-vector';
 import { CircuitPolyBuilder } from './poly-lowering';
 
 /** Evaluates Σ cₖ·Tₖ(x) (Chebyshev basis on [-1, 1]) over any PolyBuilder algebra. */
@@ -40,19 +41,29 @@ export function lowerChain(stages: readonly ApproxStage[], options: LowerOptions
     if (minSlots > slots) {
       fail('PARAMS', `vector layout needs ${minSlots} slots (widest layer), only ${slots} available; use the batch layout or a larger N`);
     }
-    let x = b.input({ kind: 'replicated', size: inputSize, period: vectorPeriod(inputSize) });
-    for (const stage of stages) {
-      x = stage.kind === 'affine' ? lowerVectorAffine(b, x, stage) : lowerPoly(b, x, stage, evaluate);
-    }
+    const input = b.input({ kind: 'replicated', size: inputSize, period: vectorPeriod(inputSize) });
+    const outs: ValueId[] = [];
+    const out = (k: number): ValueId => (k === BODY_INPUT ? input : outs[k]!);
+    stages.forEach((stage, k) => {
+      if (stage.kind === 'poly') outs.push(lowerPoly(b, out(k - 1), stage, evaluate));
+      else if (!stage.reads) outs.push(lowerVectorAffine(b, out(k - 1), stage));
+      else outs.push(lowerVectorAffineBlocks(b, stage, stage.reads.map((r) => ({ x: out(r), size: stageOutputSize(stages, r, inputSize) }))));
+    });
+    const x = outs[outs.length - 1]!;
     const positions = Array.from({ length: outputSize }, (_, i) => i);
     b.output(x, { kind: 'slots', slots: positions, elements: positions });
     return b.finish(layout, inputSize, outputSize, minSlots);
   }
 
-  let xs: ValueId[] = Array.from({ length: inputSize }, (_, j) => b.input({ kind: 'feature', feature: j }));
-  for (const stage of stages) {
-    xs = stage.kind === 'affine' ? lowerBatchAffine(b, xs, stage) : xs.map((x) => lowerPoly(b, x, stage, evaluate));
-  }
+  const inputs: ValueId[] = Array.from({ length: inputSize }, (_, j) => b.input({ kind: 'feature', feature: j }));
+  const outs: ValueId[][] = [];
+  const out = (k: number): ValueId[] => (k === BODY_INPUT ? inputs : outs[k]!);
+  stages.forEach((stage, k) => {
+    if (stage.kind === 'poly') outs.push(out(k - 1).map((x) => lowerPoly(b, x, stage, evaluate)));
+    else if (!stage.reads) outs.push(lowerBatchAffine(b, out(k - 1), stage));
+    else outs.push(lowerBatchAffine(b, alignLevels(b, stage.reads.flatMap(out)), stage));
+  });
+  const xs = outs[outs.length - 1]!;
   xs.forEach((x, i) => b.output(x, { kind: 'feature', element: i }));
   return b.finish(layout, inputSize, outputSize, 1);
 }
@@ -69,19 +80,34 @@ function lowerPoly(b: CircuitBuilder, x: ValueId, stage: PolyStage, evaluate: Po
 
 function checkChain(stages: readonly ApproxStage[]): void {
   if (stages.length === 0) fail('NOT_ENCRYPTABLE', 'the encrypted body is empty: nothing to lower');
-  let size: number | null = null;
+  const inputSize = stages[0]!.kind === 'affine' ? stages[0]!.inSize : stages[0]!.size;
   stages.forEach((s, k) => {
     const name = s.sources.join(', ') || `stage ${k}`;
     const inSize = s.kind === 'affine' ? s.inSize : s.size;
-    if (size !== null && inSize !== size) fail('BAD_GRAPH', `${name}: reads ${inSize} values but the previous stage gives ${size}`);
+    const reads = stageReads(stages, k);
+    if (reads.some((r) => r < BODY_INPUT || r >= k)) fail('BAD_GRAPH', `${name}: reads a stage that does not come before it`);
+    const given = reads.reduce((n, r) => n + stageOutputSize(stages, r, inputSize), 0);
+    if (k > 0 && inSize !== given) fail('BAD_GRAPH', `${name}: reads ${inSize} values but its inputs give ${given}`);
     if (s.kind === 'affine') {
       if (s.weights.length !== s.outSize * s.inSize || s.bias.length !== s.outSize) {
         fail('BAD_GRAPH', `${name}: affine map shapes do not match ${s.outSize}×${s.inSize}`);
       }
-      size = s.outSize;
-    } else {
-      if (s.chebyshev.length === 0) fail('NOT_ENCRYPTABLE', `${name}: polynomial has no coefficients`);
-      size = s.size;
-    }
+    } else if (s.chebyshev.length === 0) fail('NOT_ENCRYPTABLE', `${name}: polynomial has no coefficients`);
   });
+}
+
+function stageOutputSize(stages: readonly ApproxStage[], k: number, inputSize: number): number {
+  if (k === BODY_INPUT) return inputSize;
+  const s = stages[k]!;
+  return s.kind === 'affine' ? s.outSize : s.size;
+}
+
+/**
+ * Where branches meet (batch layout), every value is brought to the lowest level among them: the
+ * shallower branch is modswitched down (with a scale correction folded into its last plaintext
+ * products when it has them), never recomputed.
+ */
+function alignLevels(b: CircuitBuilder, xs: readonly ValueId[]): ValueId[] {
+  const level = Math.min(...xs.map((x) => b.level(x)));
+  return xs.map((x) => (b.level(x) === level ? x : b.canonicalAt(x, level)));
 }

@@ -128,6 +128,26 @@ export function composeLocal(local: LocalMap, inputs: readonly HeadMap[]): HeadM
   return { size: local.outSize, headSize, weights, bias: hasBias ? bias : null };
 }
 
+/**
+ * `m`, a map over the concatenation of heads `from`, as a map over the concatenation of heads `to`
+ * (a superset, both ascending), with zero columns for the heads it does not read. Unchanged when
+ * the two lists are equal.
+ */
+export function widenMap(m: HeadMap, from: readonly number[], to: readonly number[], headSizes: readonly number[]): HeadMap {
+  if (from.length === to.length) return m;
+  const width = to.reduce((n, h) => n + headSizes[h]!, 0);
+  const dense = denseWeights(m);
+  const weights = new Float64Array(m.size * width);
+  let src = 0;
+  for (const h of from) {
+    const at = to.slice(0, to.indexOf(h)).reduce((n, g) => n + headSizes[g]!, 0);
+    const size = headSizes[h]!;
+    for (let i = 0; i < m.size; i++) weights.set(dense.subarray(i * m.headSize + src, i * m.headSize + src + size), i * width + at);
+    src += size;
+  }
+  return { size: m.size, headSize: width, weights, bias: m.bias };
+}
+
 /** Dense weights of a map (the identity materialised). */
 export function denseWeights(m: HeadMap): Float64Array {
   if (m.weights) return m.weights;

@@ -11,6 +11,7 @@ import { describeNode, ML_DOMAIN, ONNX_DOMAIN, type Graph, type Node } from '../
 import type { Tensor } from '../graph/tensor';
 import { denseWeights, isIdentity } from './affine-map';
 import type { Stage } from '../chain/stages';
+import { BODY_INPUT } from '../chain/stage-graph';
 import { rootCause, type Trace } from './trace';
 
 export interface Cut {
@@ -109,13 +110,21 @@ function tryCut(graph: Graph, trace: Trace, clientNodes: ReadonlySet<Node>, prod
   return { ok: true, cut: { bodyOutput: cut, stages, epilogue } };
 }
 
-/** The chain that computes `value`: affine (when not the identity), activation, …, affine. */
+/**
+ * The stages that compute `value`: per activation, the affine map that feeds it, then the
+ * activation; then the map that gives `value`. A map over the latest head alone reads the stage
+ * before it (a chain; an identity there is skipped). A map over several heads, or over an earlier
+ * one, reads them by stage index: the body is then a DAG.
+ */
 function bodyStages(trace: Trace, value: string): Stage[] {
   const v = trace.values.get(value)!;
   const stages: Stage[] = [];
-  const affine = (name: string): void => {
+  /** Stage index of each head's value: the body input, then each activation's output. */
+  const headStage: number[] = [BODY_INPUT];
+  const affine = (name: string, latest: number): void => {
     const x = trace.values.get(name)!;
-    if (isIdentity(x.map)) return;
+    const chained = x.heads.length === 1 && x.heads[0] === latest;
+    if (chained && isIdentity(x.map)) return;
     stages.push({
       kind: 'affine',
       sources: x.sources,
@@ -123,12 +132,14 @@ function bodyStages(trace: Trace, value: string): Stage[] {
       outSize: x.map.size,
       weights: denseWeights(x.map),
       bias: x.map.bias ?? new Float64Array(x.map.size),
+      ...(chained ? {} : { reads: x.heads.map((h) => headStage[h]!) }),
     });
   };
-  for (const seg of trace.segments.slice(0, v.head)) {
-    affine(seg.input);
+  trace.segments.slice(0, v.head).forEach((seg, j) => {
+    affine(seg.input, j);
     stages.push({ kind: 'activation', sources: seg.sources, ...seg.activation, size: trace.values.get(seg.head)!.map.size });
-  }
-  affine(value);
+    headStage.push(stages.length - 1);
+  });
+  affine(value, v.head);
   return stages;
 }

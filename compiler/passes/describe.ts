@@ -13,7 +13,15 @@ export interface ClientNodeJson {
 }
 
 export type StageJson =
-  | { readonly kind: 'affine'; readonly inSize: number; readonly outSize: number; readonly nonZeros: number; readonly sources: readonly string[] }
+  | {
+      readonly kind: 'affine';
+      readonly inSize: number;
+      readonly outSize: number;
+      readonly nonZeros: number;
+      readonly sources: readonly string[];
+      /** Stage numbers (1-based, 0 the body input) this map reads, when not just the stage before it. */
+      readonly reads?: readonly number[];
+    }
   | { readonly kind: 'activation'; readonly fn: string; readonly size: number; readonly sources: readonly string[] };
 
 export interface LoweredJson {
@@ -34,7 +42,7 @@ function nonZeros(w: Float64Array): number {
 
 export function stageJson(s: Stage): StageJson {
   return s.kind === 'affine'
-    ? { kind: 'affine', inSize: s.inSize, outSize: s.outSize, nonZeros: nonZeros(s.weights), sources: s.sources }
+    ? { kind: 'affine', inSize: s.inSize, outSize: s.outSize, nonZeros: nonZeros(s.weights), sources: s.sources, ...(s.reads ? { reads: s.reads.map((r) => r + 1) } : {}) }
     : { kind: 'activation', fn: s.fn, size: s.size, sources: s.sources };
 }
 
@@ -44,7 +52,8 @@ export function describeStage(s: Stage): string {
   const nz = nonZeros(s.weights);
   const total = s.inSize * s.outSize;
   const density = nz === total ? '' : `, ${nz} of ${total} weights non-zero`;
-  return `affine ${s.inSize}→${s.outSize} (${s.sources.join(', ')}${density})`;
+  const reads = s.reads ? `, reads ${s.reads.map((r) => (r < 0 ? 'the input' : `stage ${r + 1}`)).join(' + ')}` : '';
+  return `affine ${s.inSize}→${s.outSize} (${s.sources.join(', ')}${density}${reads})`;
 }
 
 function clientNode(n: Node): ClientNodeJson {

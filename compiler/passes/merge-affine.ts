@@ -4,6 +4,7 @@
  * time proportional to their non-zeros.
  */
 import type { AffineStage, Stage } from '../chain/stages';
+import { isChain } from '../chain/stage-graph';
 
 export function composeAffine(outer: AffineStage, inner: AffineStage): AffineStage {
   if (outer.inSize !== inner.outSize) throw new RangeError(`composeAffine: ${outer.inSize} inputs after ${inner.outSize} outputs`);
@@ -31,6 +32,8 @@ export function composeAffine(outer: AffineStage, inner: AffineStage): AffineSta
 }
 
 export function mergeAffineStages(stages: readonly Stage[]): Stage[] {
+  // A DAG's reads name stages by index; merging would renumber them.
+  if (!isChain(stages)) return [...stages];
   const out: Stage[] = [];
   for (const s of stages) {
     const last = out[out.length - 1];

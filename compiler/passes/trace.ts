@@ -3,14 +3,16 @@
  *  - a prologue value (cheap client preprocessing before anything affine happens),
  *  - a body value: an affine function of the current chain head, tracked as a dense map, or
  *  - the output of a node that cannot run in the body ("stopped"), with the reason why.
- * Elementwise activations on a body value start a new head. The split pass decides afterwards
+ * Elementwise activations on a body value start a new head. A value that combines several heads
+ * (a residual sum, a concatenation of branches) is a map over all of them: the body becomes a DAG.
+ * The split pass decides afterwards
  * where the encrypted body ends; this pass only records what each node could be.
  */
 import { fail } from '../errors';
 import { ML_DOMAIN, ONNX_DOMAIN, type Graph, type Node } from '../graph/graph';
 import { NodeView } from '../graph/kernel';
 import { sizeOf, type DType } from '../graph/tensor';
-import { composeLocal, identityMap, type HeadMap } from './affine-map';
+import { composeLocal, identityMap, widenMap, type HeadMap } from './affine-map';
 import { recognizeActivation, type ActivationUse } from '../activations/registry';
 import { affineOutcome, isLayoutOnly } from './affine-ops';
 import { sourcesOf, type SourceTable } from './node-sources';
@@ -28,8 +30,13 @@ export interface Segment {
 }
 
 export interface BodyValue {
-  /** Which head the map is over: 0 is the body input, k the output of segment k − 1. */
+  /** The latest head the value depends on: 0 is the body input, k the output of segment k − 1. */
   readonly head: number;
+  /**
+   * The heads the map is over, ascending; its columns are their values concatenated. One head in a
+   * chain; several where branches meet (a residual sum, a concatenation).
+   */
+  readonly heads: readonly number[];
   readonly shape: readonly number[];
   readonly map: HeadMap;
   /** Original ONNX nodes whose weights are in `map`, in graph order. */
@@ -45,6 +52,8 @@ export interface Trace {
   readonly bodyInput: string;
   readonly segments: readonly Segment[];
   readonly values: ReadonlyMap<string, BodyValue>;
+  /** Size of each head's vector (0: the body input, k: segment k − 1's output). */
+  readonly headSizes: readonly number[];
   /** Nodes after the prologue that depend on the input, in graph order. */
   readonly order: readonly Node[];
   /** Nodes of `order` that cannot run in the body, with the sentence that says why. */
@@ -85,7 +94,6 @@ function defaultReason(node: Node): string {
 /** Dense maps beyond this many weights (256 MiB of float64) are refused rather than run out of memory. */
 const MAX_DENSE_CELLS = 1 << 25;
 
-const BRANCH = 'reusing a value from before the latest activation (branches, residual connections) is not supported for encryption yet';
 
 export function traceGraph(graph: Graph, sources: SourceTable): Trace {
   if (graph.inputs.length !== 1) {
@@ -110,6 +118,8 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
   const producer = new Map<string, Node>();
   const values = new Map<string, BodyValue>();
   const segments: Segment[] = [];
+  /** Size of each head's vector. */
+  const headSizes: number[] = [];
   let bodyInput: string | undefined;
 
   const perSample = (name: string): number[] | undefined => {
@@ -140,7 +150,8 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
         bodyInput = fromPrologue[0]!;
         const shape = bodyInput === input.name ? inputShape : perSample(bodyInput);
         if (!shape) fail('NOT_ENCRYPTABLE', `the per-sample shape of "${bodyInput}" is unknown; encryption needs it fixed`);
-        values.set(bodyInput, { head: 0, shape, map: identityMap(sizeOf(shape)), sources: [] });
+        values.set(bodyInput, { head: 0, heads: [0], shape, map: identityMap(sizeOf(shape)), sources: [] });
+        headSizes.push(sizeOf(shape));
       } else if (fromPrologue.some((x) => x !== bodyInput)) {
         stopped.set(node, 'reading more than one client-prepared value is not supported for encryption yet');
         continue;
@@ -154,10 +165,6 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
       continue;
     }
     const current = segments.length;
-    if (reads.some((x) => values.get(x)!.head !== current)) {
-      stopped.set(node, BRANCH);
-      continue;
-    }
     const activation = recognizeActivation(
       node,
       graph.opsets,
@@ -170,7 +177,8 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
     if (activation) {
       const x = values.get(reads[0]!)!;
       segments.push({ node, activation, sources: sourcesOf(node, sources), input: reads[0]!, head: node.outputs[0]! });
-      values.set(node.outputs[0]!, { head: current + 1, shape: x.shape, map: identityMap(x.map.size), sources: [] });
+      headSizes.push(x.map.size);
+      values.set(node.outputs[0]!, { head: current + 1, heads: [current + 1], shape: x.shape, map: identityMap(x.map.size), sources: [] });
       continue;
     }
     const view = new NodeView(node, graph.opsets.get(node.domain)!, graph.opsets);
@@ -195,14 +203,17 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
       continue;
     }
     const ins = outcome.inputs.map((i) => values.get(node.inputs[i]!)!);
-    const cells = outcome.map.outSize * ins[0]!.map.headSize;
+    const heads = [...new Set(ins.flatMap((v) => v.heads))].sort((a, b) => a - b);
+    const width = heads.reduce((n, h) => n + headSizes[h]!, 0);
+    const cells = outcome.map.outSize * width;
     if (cells > MAX_DENSE_CELLS) {
-      stopped.set(node, `an affine map of ${outcome.map.outSize} × ${ins[0]!.map.headSize} weights (more than ${MAX_DENSE_CELLS} held densely) is not supported for encryption yet`);
+      stopped.set(node, `an affine map of ${outcome.map.outSize} × ${width} weights (more than ${MAX_DENSE_CELLS} held densely) is not supported for encryption yet`);
       continue;
     }
     const own = isLayoutOnly(node) ? [] : sourcesOf(node, sources);
     const merged = [...new Set([...ins.flatMap((v) => v.sources), ...own])];
-    values.set(node.outputs[0]!, { head: current, shape: outcome.shape, map: composeLocal(outcome.map, ins.map((v) => v.map)), sources: merged });
+    const maps = ins.map((v) => widenMap(v.map, v.heads, heads, headSizes));
+    values.set(node.outputs[0]!, { head: heads[heads.length - 1]!, heads, shape: outcome.shape, map: composeLocal(outcome.map, maps), sources: merged });
   }
 
   return {
@@ -215,6 +226,7 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
     segments,
     values,
     order,
+    headSizes,
     stopped,
     causes,
   };

@@ -46,6 +46,8 @@ const EXPECTED: Record<string, { chain: string[]; epilogue: string[]; bodyOutput
     epilogue: ['Sigmoid', 'Sub', 'Concat', 'ArgMax', 'ArrayFeatureExtractor', 'Reshape', 'Cast'],
     bodyOutput: 'score',
   },
+  // A residual block, x + f(x): the last map reads both ReLU outputs (a DAG), nothing is refused.
+  pt_resmlp_digits: { chain: ['affine 64→24', 'relu ×24', 'affine 24→24', 'relu ×24', 'affine 48→10'], epilogue: [], bodyOutput: 'output' },
   sk_elasticnet_diabetes: { chain: ['affine 10→1'], epilogue: [], bodyOutput: 'variable' },
   sk_linearsvr_synthetic: { chain: ['affine 8→1'], epilogue: [], bodyOutput: 'variable' },
   sk_ridgeclf_wine: { chain: ['affine 13→3'], epilogue: ['LinearClassifier'] },
