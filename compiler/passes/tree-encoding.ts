@@ -207,7 +207,7 @@ export function exactLeaves(model: TreeModel, rows: readonly Float64Array[]): In
  * Rows (by index) that reach a different leaf in some tree with the snapped thresholds than with
  * the exact ones. Walks the snapped comparisons, which the encoding's bits and tests reproduce.
  */
-export function rowsWithChangedLeaves(model: TreeModel, encoding: TreeEncoding, rows: readonly Float64Array[], exact = exactLeaves(model, rows)): number[] {
+export function rowsWithChangedLeaves(model: TreeModel, encoding: Pick<TreeEncoding, 'thresholds'>, rows: readonly Float64Array[], exact = exactLeaves(model, rows)): number[] {
   const e = model.ensemble;
   const snapped = new Float64Array(e.nodes.length);
   for (const t of encoding.thresholds) snapped[t.node] = t.snapped;

@@ -11,6 +11,7 @@
  */
 import { fail } from '../errors';
 import type { PostTransform } from '../graph/ops/ml-common';
+import { leafFor } from '../graph/ops/ml-tree-ensemble';
 import type { TreeBody, TreeBodyNode } from './tree-body';
 import type { TreeEncoding } from './tree-encoding';
 import type { TreeModel } from './tree-model';
@@ -239,7 +240,15 @@ function classifierFinish(model: TreeModel, has: readonly Presence[]): { m: Floa
   return { m, o, width: 2, label, transform };
 }
 
-export function treeScores(model: TreeModel, encoding: TreeEncoding): TreeScores {
+/** The columns the server sums: which classes/targets, each leaf's values, and raw = columns · map. */
+interface ScoreColumns {
+  readonly computed: readonly number[];
+  readonly map: ScoreMap;
+  readonly votes: ReadonlyMap<number, Float64Array>;
+  readonly has: readonly Presence[];
+}
+
+function scoreColumns(model: TreeModel): ScoreColumns {
   const votes = leafVotes(model);
   const leaves = treeLeaves(model);
   const has = presence(model, leaves);
@@ -247,6 +256,30 @@ export function treeScores(model: TreeModel, encoding: TreeEncoding): TreeScores
   if (sometimes >= 0) fail('NOT_ENCRYPTABLE', `${model.task.kind === 'classifier' ? 'class' : 'target'} ${sometimes} gets votes from some leaves of every tree but not all; such an ensemble is not supported for encryption`);
   const { computed, map } = columnsOf(model, leaves, votes, has);
   if (computed.length === 0) fail('NOT_ENCRYPTABLE', 'the tree ensemble\'s scores do not depend on its input: nothing to encrypt');
+  return { computed, map, votes, has };
+}
+
+/**
+ * What the server's sums are with the exact (unsnapped) thresholds: per row of the ensemble's
+ * input, Σ over trees of the reached leaf's values in the body's columns. The reference a report
+ * compares the decrypted or simulated sums with.
+ */
+export function exactTreeSums(model: TreeModel, rows: readonly Float64Array[]): Float64Array[] {
+  const { computed, votes } = scoreColumns(model);
+  const e = model.ensemble;
+  const position = new Map(e.nodes.map((n, i) => [n, i] as const));
+  return rows.map((x) => {
+    const out = new Float64Array(computed.length);
+    for (const root of e.roots) {
+      const v = votes.get(position.get(leafFor(e, root, x, 0))!)!;
+      computed.forEach((k, c) => (out[c] += v[k]!));
+    }
+    return out;
+  });
+}
+
+export function treeScores(model: TreeModel, encoding: TreeEncoding): TreeScores {
+  const { computed, map, votes, has } = scoreColumns(model);
 
   const nodes: TreeBodyNode[] = model.ensemble.nodes.map((n, at) =>
     n.leaf ? { leaf: true, values: Float64Array.from(computed, (k) => votes.get(at)![k]!) } : { leaf: false, test: encoding.tests.get(at)!, whenTrue: n.whenTrue, whenFalse: n.whenFalse },

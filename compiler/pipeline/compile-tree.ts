@@ -106,12 +106,16 @@ export interface TreeCompileOptions {
   readonly parameters: Omit<ParameterOptions, 'outputBits'>;
 }
 
-export function compileTrees(graph: Graph, calibrationInput: NumericTensor, options: TreeCompileOptions): TreeCompilation {
-  const model = treeModel(graph);
+/** The client's feed into the ensemble (its input after the nodes before it), one vector per row. */
+export function treeInputRows(graph: Graph, model: TreeModel, input: NumericTensor): Float64Array[] {
+  return runPrologue(treeInputSplit(graph, model), input);
+}
+
+function treeInputSplit(graph: Graph, model: TreeModel): SplitModel {
   const input = graph.inputs[0];
   if (!input || input.type.kind !== 'tensor') fail('NOT_ENCRYPTABLE', 'the model needs one tensor input');
   const inputShape = (input.type.shape ?? []).slice(1).map((d) => (typeof d === 'number' ? d : fail('NOT_ENCRYPTABLE', `input "${input.name}" has an open dimension besides the batch`)));
-  const treeInput: SplitModel = {
+  return {
     inputName: input.name,
     inputShape,
     inputDType: input.type.dtype,
@@ -126,6 +130,11 @@ export function compileTrees(graph: Graph, calibrationInput: NumericTensor, opti
     opsets: graph.opsets,
     constants: graph.initializers,
   };
+}
+
+export function compileTrees(graph: Graph, calibrationInput: NumericTensor, options: TreeCompileOptions): TreeCompilation {
+  const model = treeModel(graph);
+  const treeInput = treeInputSplit(graph, model);
   const rows = runPrologue(treeInput, calibrationInput);
   if (rows.length === 0) fail('BAD_DATA', 'the calibration data has no rows');
 

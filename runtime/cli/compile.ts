@@ -223,7 +223,7 @@ export function formatCompile(s: CompileSummary): string {
 function treeLines(t: TreeSummary): string[][] {
   const grid = `${t.nBits}-bit grid per feature${t.nBitsChosen ? ' (default: the fewest bits keeping every calibration row\'s leaves)' : ' (--n-bits)'}`;
   return [
-    ['trees', `${t.trees} trees, depth ${t.depth}, ${t.branches} branches, ${t.leaves} leaves; ${t.columns} encrypted sum${t.columns === 1 ? '' : 's'} per sample`],
+    ['trees', `${t.trees} tree${t.trees === 1 ? '' : 's'}, depth ${t.depth}, ${t.branches} branches, ${t.leaves} leaves; ${t.columns} encrypted sum${t.columns === 1 ? '' : 's'} per sample`],
     ['encoding', `${t.bits} encrypted threshold bits per sample; thresholds on a ${grid}`],
     ['snap', `${t.movedThresholds} of ${t.branches} thresholds moved; ${t.calibrationRowsChanged} of ${t.calibrationRows} calibration rows reach another leaf`],
   ];

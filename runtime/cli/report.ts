@@ -3,6 +3,7 @@ import { activationLabel } from '../../compiler/activations/registry';
 import type { Command } from 'commander';
 import { fail } from '../../compiler/errors';
 import { buildReport, type Report } from '../report/build-report';
+import type { TreeReport } from '../report/tree-section';
 import { formatFheSection } from '../report/format-fhe-section';
 import { renderReportHtml } from '../report/html';
 import { formatNumber } from '../format/values';
@@ -11,6 +12,23 @@ import { textTable } from '../format/text-table';
 
 const pct = (x: number | null): string => (x === null ? '–' : Number.isNaN(x) ? 'unknown' : `${formatNumber(100 * x, 4)}%`);
 const kib = (b: number): string => (b >= 1024 ** 2 ? `${formatNumber(b / 1024 ** 2, 4)} MiB` : `${formatNumber(b / 1024, 4)} KiB`);
+
+function formatTrees(t: TreeReport, c: Report['circuit']): string {
+  const perRow = (c.sizes.inputCiphertext * c.sizes.inputCiphertextsPerRun + c.sizes.outputCiphertext * c.sizes.outputCiphertextsPerRun) / c.latency.samplesPerRun;
+  const moved = t.thresholds.filter((x) => x.snapped !== x.threshold).slice(0, 8);
+  let s = '\ntree ensemble\n';
+  s += textTable(null, [
+    ['trees', `${t.trees} tree${t.trees === 1 ? '' : 's'}, depth ${t.depth}, ${t.branches} branches, ${t.leaves} leaves`],
+    ['encoding', `${t.bits} encrypted threshold bits per sample, thresholds on a ${t.nBits}-bit grid per feature${t.nBitsChosen ? ' (default)' : ' (--n-bits)'}`],
+    ['snap', `${t.movedThresholds} of ${t.branches} thresholds moved; rows reaching another leaf: ${t.calibrationRowsChanged} of ${t.calibrationRows} calibration, ${t.dataRowsChanged} of ${t.dataRows} data`],
+    ['bytes per row', `${kib(perRow)} of ciphertexts in and out at ${c.latency.samplesPerRun} samples per run`],
+  ], '  ');
+  if (moved.length > 0) {
+    s += textTable(['feature', 'threshold', 'snapped'], moved.map((x) => [String(x.feature), formatNumber(x.threshold, 6), formatNumber(x.snapped, 6)]), '  ');
+    if (t.movedThresholds > moved.length) s += `  … ${t.movedThresholds - moved.length} more (all in --json)\n`;
+  }
+  return s;
+}
 
 export function formatReport(r: Report): string {
   const c = r.circuit;
@@ -42,6 +60,7 @@ export function formatReport(r: Report): string {
       '  ',
     );
   }
+  if (r.trees) s += formatTrees(r.trees, c);
   s += '\ncircuit\n';
   s += textTable(null, [
     ['layout', c.layout],

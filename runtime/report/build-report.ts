@@ -24,6 +24,8 @@ import { compareRuns, type Accuracy } from './accuracy';
 import { circuitFacts, type CircuitFacts } from './circuit-facts';
 import { fheSection, type FheReport } from './fhe-section';
 import { loadLabels } from './labels';
+import { analyseTrees, treeDepth, type TreeReport } from './tree-section';
+import { hasTreeEnsemble } from '../../compiler/passes/tree-model';
 
 /** Where `deeppowers compile` keeps the source model inside the compiled directory. */
 export const SOURCE_MODEL_FILE = 'source.onnx';
@@ -85,6 +87,8 @@ export interface Report {
   readonly parameters: CompiledModel['parameters'] & { readonly parameterId: string };
   readonly circuit: CircuitFacts;
   readonly accuracy: Accuracy;
+  /** A tree ensemble's grid, snap (calibration and data rows whose leaves it changes) and encoding. */
+  readonly trees?: TreeReport;
   /** With `fhe`: the encrypted run's timings, sizes, and agreement with simulation and reference. */
   readonly fhe?: FheReport;
 }
@@ -117,8 +121,9 @@ function stageLabel(s: Stage): string {
 export async function buildReport(request: ReportRequest): Promise<Report> {
   const model = readCompiledModel(request.compiledDir);
   const graph = sourceGraph(model, request);
-  const split = exactSplit(graph, model);
-  const body = split.body;
+  // A tree ensemble has no chain: its reference is the ensemble with exact thresholds.
+  const split = hasTreeEnsemble(graph) ? null : exactSplit(graph, model);
+  const body = split?.body ?? [];
   const activations = body.flatMap((s, i) => (s.kind === 'activation' ? [i] : []));
   if (activations.length !== model.approximations.length) {
     fail('BAD_ARTIFACT', `the source model has ${activations.length} activations, the compiled model ${model.approximations.length}: compiled by another version?`);
@@ -128,8 +133,10 @@ export async function buildReport(request: ReportRequest): Promise<Report> {
   if (batch.rows === 0) fail('BAD_DATA', `${request.dataFile} has no rows`);
   const spec = rowSpecOf(graph);
   const reference = predictReference(graph, spec, batch);
-  const bodyRows = runPrologue(split, batchTensor(batch, { ...spec, fixedBatch: null }));
-  const referenceBody = runBody({ ...split, body }, bodyRows);
+  const input = batchTensor(batch, { ...spec, fixedBatch: null });
+  const trees = split === null ? analyseTrees(graph, model, input) : null;
+  const bodyRows = split === null ? [] : runPrologue(split, input);
+  const referenceBody = split === null ? trees!.referenceBody : runBody({ ...split, body }, bodyRows);
   const simulated = await predictCompiled(model, batch, simulateBackend(model));
   const labels = request.labelsFile ? loadLabels(request.labelsFile) : null;
 
@@ -158,7 +165,8 @@ export async function buildReport(request: ReportRequest): Promise<Report> {
     };
   });
 
-  const facts = circuitFacts(model, body);
+  const chainFacts = circuitFacts(model, body);
+  const facts = trees ? { ...chainFacts, depth: treeDepth(model, trees.report, trees.source) } : chainFacts;
   const fhe = request.fhe
     ? await fheSection(model, batch, { reference, referenceBody, simulated: simulated.outputs, simulatedBody: simulated.run.bodyOutputs, labels })
     : undefined;
@@ -182,6 +190,7 @@ export async function buildReport(request: ReportRequest): Promise<Report> {
     parameters: { ...model.parameters, parameterId: facts.parameterId },
     circuit: facts,
     accuracy: compareRuns(reference, simulated.outputs, referenceBody, simulated.run.bodyOutputs, labels),
+    ...(trees ? { trees: trees.report } : {}),
     ...(fhe ? { fhe } : {}),
   };
 }
