@@ -1,47 +1,37 @@
 /**
- * The compiler end to end, in memory:
- *   import → passes (prologue / chain / epilogue), with the layers' weights optionally quantized
- *   before the trace merges them with preprocessing → calibrate activation ranges on the
- *   calibration rows (prologue applied) → rescale each ReLU's units to a common range (per-unit
- *   bounds folded into the neighbouring affine maps) → widen the other ranges by the margin → fit
- *   each activation (degree auto by default: the smallest 2^k − 1 that keeps the calibration rows'
- *   predictions, see degree-choice) → correct the polynomials' mean error into the next bias → fold the range normalisation into the preceding affine map → lower per layout →
- *   parameters from the circuit (depth, slots, rotations; first prime sized by the largest value
- *   seen anywhere in the approximated chain on the calibration rows) → exact scales → counts and
- *   cost.
- *
- * Quantization runs before calibration so the ranges are those of the quantized model.
- *
- * Layout `auto` lowers both layouts (each with its own parameters) and keeps the one with the
- * lower estimated latency of one prediction: one circuit run, client encryption and decryption
- * included. On every fixture that is the vector layout: batch encrypts one ciphertext per
- * feature and spends a scalar product per weight, which costs more than the vector layout's
- * rotations even for the 4-feature iris model (4 ms against 9 ms at N = 4096). Batch is the
- * throughput layout (one run serves up to N/2 samples); ask for it with --layout batch.
+ * The compiler end to end, in memory, as a list of steps, each its own module:
+ *   1. import       steps/import-source      ONNX bytes → graph, and the source facts the artifact records
+ *   2. passes       exact-chain              graph → split model (client prologue, encrypted chain,
+ *                                            client epilogue), the layers' weights quantized first when asked
+ *   3. calibrate    steps/calibrate-split    calibration rows through the prologue; activation ranges;
+ *                                            each ReLU's units rescaled to a common range
+ *   4. approximate  steps/approximate-split  a polynomial per activation (degree auto by default), mean
+ *                                            error folded into the next bias, range normalisation into
+ *                                            the preceding affine map; the largest value reached
+ *   5. lower        steps/choose-layout      per layout: circuit, parameters, exact scales, counts and
+ *                                            latency (build-layout); auto keeps the faster one
+ * Quantization runs before calibration so the ranges are those of the quantized model. Tree
+ * ensembles leave after the passes for their own lowering (compile-tree).
  */
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
-import type { Layout } from '../circuit/ir';
-import { calibrateStages, type Calibration } from '../approx/calibrate';
-import { sha256Hex } from '../artifact/model-hash';
-import type { InputRange } from '../artifact/types';
-import { DeepPowersError, fail } from '../errors';
-import type { Graph } from '../graph/graph';
-import type { NumericTensor } from '../graph/tensor';
-import { importModel } from '../onnx/import';
-import type { ApproxStage, SplitModel } from '../chain/stages';
-import { runPrologue } from '../chain/run';
-import { outputBitsForMagnitude } from '../params/select';
-import type { QuantizationSummary } from '../quantize/summary';
-import { DEFAULT_MARGIN } from '../approx/fit';
+import type { Calibration } from '../approx/calibrate';
 import type { PolyExcursion } from '../approx/chain-stats';
 import type { ApproximationOptions, FittedActivation } from '../approx/approximate-chain';
-import { buildLayout, type LayoutBuild } from './build-layout';
-import { approximateBody, chooseDegree, outputComparison, type ApproximationTrial, type BodyApproximationOptions, type DegreeChoice } from '../approx/degree-choice';
-import { quantizedSplit } from './exact-chain';
-import { reluUnitBounds, scaleUnits } from '../approx/unit-scaling';
+import type { DegreeChoice } from '../approx/degree-choice';
+import type { InputRange } from '../artifact/types';
+import type { ApproxStage, SplitModel } from '../chain/stages';
+import type { Layout } from '../circuit/ir';
+import { fail } from '../errors';
+import type { Graph } from '../graph/graph';
+import type { NumericTensor } from '../graph/tensor';
 import { hasTreeEnsemble } from '../passes/tree-model';
+import type { QuantizationSummary } from '../quantize/summary';
+import type { LayoutBuild, ParameterOptions } from './build-layout';
 import { compileTrees, type TreeSummary } from './compile-tree';
+import { quantizedSplit } from './exact-chain';
+import { approximateSplit } from './steps/approximate-split';
+import { calibrateSplit } from './steps/calibrate-split';
+import { chooseLayout } from './steps/choose-layout';
+import { importSource } from './steps/import-source';
 
 export type LayoutRequest = Layout | 'auto';
 
@@ -134,80 +124,42 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   progress('passes');
   if (hasTreeEnsemble(graph)) return compileTreeModel(graph, source, options, progress);
   if (options.nBits !== undefined) progress('quantize');
-  const lowered = quantizedSplit(graph, options.nBits);
-  const quantization = lowered.quantization;
-
+  const { split, quantization } = quantizedSplit(graph, options.nBits);
   progress('calibrate');
-  const calibrationInput = typeof options.calibration === 'function' ? options.calibration(graph) : options.calibration;
-  const rows = runPrologue(lowered.split, calibrationInput);
-  const unscaled = calibrateStages(lowered.split.body, rows);
-  const unitBounds = options.perUnitRanges === false ? new Map<number, Float64Array>() : reluUnitBounds(lowered.split.body, unscaled, options.margin ?? DEFAULT_MARGIN);
-  const body = scaleUnits(lowered.split.body, unitBounds);
-  // The rescaled chain computes the same function; its activations see the rescaled inputs.
-  const calibrated = unitBounds.size > 0 ? calibrateStages(body, rows) : unscaled;
-  const exactSplit: SplitModel = { ...lowered.split, body };
+  const input = calibrationInput(options, graph);
+  const calibrated = calibrateSplit(split, input, options);
   progress('approximate');
-  const { degree, minAgreement } = options;
-  if (degree !== undefined && options.maxError !== undefined) fail('BAD_ARGUMENT', 'give --degree or --max-error, not both');
-  if (minAgreement !== undefined && !(minAgreement > 0 && minAgreement <= 1)) fail('BAD_ARGUMENT', `--min-agreement ${minAgreement} must be in (0, 1]`);
-  const approxOptions: BodyApproximationOptions = {
-    unitBounds,
-    ...(options.maxError !== undefined ? { maxError: options.maxError } : {}),
-    ...(options.method !== undefined ? { method: options.method } : {}),
-    ...(options.margin !== undefined ? { margin: options.margin } : {}),
-    ...(options.biasCorrection !== undefined ? { biasCorrection: options.biasCorrection } : {}),
-  };
-  const auto =
-    (degree ?? (options.maxError === undefined ? 'auto' : undefined)) === 'auto' && options.method !== 'square' && body.some((s) => s.kind === 'activation');
-  let degreeChoice: DegreeChoice | null = null;
-  let trial: ApproximationTrial;
-  if (auto) {
-    const comparison = outputComparison(lowered.split);
-    ({ choice: degreeChoice, trial } = chooseDegree({ body, calibration: calibrated, rows, comparison, ...(minAgreement !== undefined ? { minAgreement } : {}), options: approxOptions }));
-  } else {
-    trial = approximateBody(body, calibrated, rows, { ...approxOptions, ...(typeof degree === 'number' ? { degree } : {}) });
-  }
-  const { stages, approximations, stats } = trial;
-  if (!Number.isFinite(stats.maxAbs)) fail('BAD_DATA', 'the calibration rows drive the approximated chain to a non-finite value');
-  const outputBits = outputBitsForMagnitude(stats.maxAbs);
-
+  const { trial, degreeChoice, outputBits } = approximateSplit(calibrated, options);
   const layoutRequest = options.layout ?? 'auto';
-  const layouts: Layout[] = layoutRequest === 'auto' ? ['vector', 'batch'] : [layoutRequest];
-  const paramOptions = {
+  const { build, candidates, layoutReason } = chooseLayout(trial.stages, layoutRequest, parameterOptions(options, outputBits), progress);
+  return {
+    source,
+    split: calibrated.split,
+    stages: trial.stages,
+    approximations: trial.approximations,
+    degreeChoice,
+    warnings: degreeChoice?.warning !== undefined ? [degreeChoice.warning] : [],
+    quantization,
+    calibration: calibrated.calibration,
+    inputRange: inputRangeOf(input),
+    calibrationStats: { maxAbs: trial.stats.maxAbs, outputBits, excursions: trial.stats.excursions },
+    layoutRequest,
+    build,
+    candidates,
+    layoutReason,
+  };
+}
+
+function calibrationInput(options: CompileOptions, graph: Graph): NumericTensor {
+  return typeof options.calibration === 'function' ? options.calibration(graph) : options.calibration;
+}
+
+function parameterOptions(options: CompileOptions, outputBits: number): ParameterOptions {
+  return {
     outputBits,
     ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
     ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
     ...(options.polyModulusDegree !== undefined ? { preferN: options.polyModulusDegree } : {}),
-  };
-  const candidates: LayoutBuild[] = [];
-  const refusals: string[] = [];
-  for (const layout of layouts) {
-    progress(layout === 'vector' ? 'lower vector' : 'lower batch');
-    try {
-      candidates.push(buildLayout(stages, layout, paramOptions));
-    } catch (e) {
-      // With auto, a layout that cannot fit (a vector layer wider than N/2) leaves the other.
-      if (layoutRequest !== 'auto' || !(e instanceof DeepPowersError) || e.code !== 'PARAMS') throw e;
-      refusals.push(`${layout}: ${e.message}`);
-    }
-  }
-  if (candidates.length === 0) fail('PARAMS', `no layout fits: ${refusals.join('; ')}`);
-  const build = candidates.reduce((a, b) => (b.latency.totalMs < a.latency.totalMs ? b : a));
-  return {
-    source,
-    split: exactSplit,
-    stages,
-    approximations,
-    degreeChoice,
-    warnings: degreeChoice?.warning !== undefined ? [degreeChoice.warning] : [],
-    quantization,
-    calibration: calibrated,
-    inputRange: inputRangeOf(calibrationInput),
-    calibrationStats: { maxAbs: stats.maxAbs, outputBits, excursions: stats.excursions },
-    layoutRequest,
-    build,
-    candidates,
-    layoutReason: layoutReason(layoutRequest, build, candidates, refusals),
   };
 }
 
@@ -223,9 +175,9 @@ function compileTreeModel(graph: Graph, source: ModelSource, options: CompileOpt
     fail('BAD_ARGUMENT', 'a tree ensemble has no activations to approximate: --degree, --max-error and --method do not apply');
   }
   progress('calibrate');
-  const calibrationInput = typeof options.calibration === 'function' ? options.calibration(graph) : options.calibration;
+  const input = calibrationInput(options, graph);
   progress('lower batch');
-  const t = compileTrees(graph, calibrationInput, {
+  const t = compileTrees(graph, input, {
     ...(options.nBits !== undefined ? { nBits: options.nBits } : {}),
     parameters: {
       ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
@@ -247,7 +199,7 @@ function compileTreeModel(graph: Graph, source: ModelSource, options: CompileOpt
     warnings,
     quantization: null,
     calibration: t.calibration,
-    inputRange: inputRangeOf(calibrationInput),
+    inputRange: inputRangeOf(input),
     calibrationStats: { maxAbs: t.maxAbs, outputBits: t.outputBits, excursions: [] },
     layoutRequest,
     build: t.build,
@@ -268,38 +220,4 @@ function inputRangeOf(input: NumericTensor): InputRange {
   }
   if (input.data.length === 0) fail('BAD_DATA', 'no calibration rows');
   return { min, max };
-}
-
-function layoutReason(request: LayoutRequest, chosen: LayoutBuild, candidates: readonly LayoutBuild[], refusals: readonly string[]): string {
-  if (request !== 'auto') return `--layout ${request}`;
-  const ms = (b: LayoutBuild): string => `${b.layout} ${b.latency.totalMs.toFixed(0)} ms at N=${b.params.polyModulusDegree}`;
-  if (candidates.length === 1) return `auto: only ${chosen.layout} fits (${refusals.join('; ')})`;
-  return `auto: lower estimated latency of one prediction (${candidates.map(ms).join(' vs ')})`;
-}
-
-function importSource(model: ModelBytes): { graph: Graph; source: ModelSource } {
-  const path = typeof model === 'string' ? model : model.file;
-  const bytes = typeof model === 'string' ? readModel(model) : model.bytes;
-  const graph = importModel(bytes, path);
-  const file = basename(path);
-  return {
-    graph,
-    source: {
-      name: graph.name || file.replace(/\.onnx$/i, ''),
-      file,
-      sha256: sha256Hex(bytes),
-      producer: graph.producer,
-      irVersion: graph.irVersion,
-      opsets: graph.opsets,
-    },
-  };
-}
-
-function readModel(path: string): Uint8Array {
-  try {
-    return readFileSync(path);
-  } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    fail('IO', `cannot read model ${path}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'it is a directory' : (err.code ?? err.message)}`);
-  }
 }
