@@ -84,7 +84,7 @@ function isPrologueOp(node: Node): boolean {
 
 function defaultReason(node: Node): string {
   if (node.opType.startsWith('TreeEnsemble')) return 'tree ensembles are not supported for encryption yet';
-  if (node.opType === 'MaxPool') return 'max pooling is not supported for encryption yet (AveragePool is)';
+  if (node.opType === 'MaxPool') return 'max pooling is not supported for encryption yet: the max of a window is a comparison, and a polynomial max of even a 2×2 window costs more than 26 levels, beyond a circuit without bootstrapping; AveragePool compiles (it is linear and folds into the next layer)';
   if (node.opType === 'Softmax' || node.opType === 'LogSoftmax') {
     return `${node.opType} inside the network is not supported for encryption yet (only as a final step, which the client computes)`;
   }
