@@ -24,7 +24,7 @@ const CLIENT_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   [
     ONNX_DOMAIN,
     new Set([
-      'Softmax', 'LogSoftmax', 'ArgMax', 'ArgMin', 'Sigmoid', 'Tanh', 'Relu', 'Clip', 'Exp', 'Cast', 'Reshape', 'Identity', 'Flatten',
+      'Softmax', 'LogSoftmax', 'ArgMax', 'ArgMin', 'Sigmoid', 'Tanh', 'Relu', 'Clip', 'Exp', 'Reciprocal', 'ReduceSum', 'Cast', 'Reshape', 'Identity', 'Flatten',
       'Squeeze', 'Unsqueeze', 'Concat', 'Transpose', 'Gather', 'Shape', 'Add', 'Sub', 'Mul', 'Div', 'Neg',
     ]),
   ],

@@ -256,6 +256,30 @@ describe('where the body ends', () => {
     expectExactSplit(g, [4]);
   });
 
+  it("a multiclass log-loss probability (skl2onnx: Neg, Exp, Add 1, Reciprocal, ReduceSum, Div) runs on the client", () => {
+    const g = importGraph({
+      opset: 13,
+      nodes: [
+        { opType: 'Gemm', inputs: ['x', 'w'], outputs: ['score'], attrs: { transB: int(1) } },
+        { opType: 'Neg', inputs: ['score'], outputs: ['n'] },
+        { opType: 'Exp', inputs: ['n'], outputs: ['e'] },
+        { opType: 'Add', inputs: ['e', 'one'], outputs: ['d'] },
+        { opType: 'Reciprocal', inputs: ['d'], outputs: ['p'] },
+        { opType: 'ReduceSum', inputs: ['p', 'axes'], outputs: ['total'], attrs: { keepdims: int(1) } },
+        { opType: 'Div', inputs: ['p', 'total'], outputs: ['prob'] },
+        { opType: 'ArgMax', inputs: ['prob'], outputs: ['label'], attrs: { axis: int(1) } },
+      ],
+      inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 4] }],
+      outputs: ['prob', { name: 'label', dtype: 'int64' }],
+      initializers: { w: weights([3, 4]), one: numeric('float32', [1], [1]), axes: i64([1]) },
+    });
+    const { split } = splitGraph(g);
+    // Neg is affine and stays in the body; everything from Exp on is the client's.
+    expect(split.bodyOutput).toBe('n');
+    expect(split.epilogue.map((n) => n.opType)).toEqual(['Exp', 'Add', 'Reciprocal', 'ReduceSum', 'Div', 'ArgMax']);
+    expectExactSplit(g, [4]);
+  });
+
   it('a final Relu is a monotone client step too', () => {
     const g = single(13, [4], [
       { opType: 'Gemm', inputs: ['x', 'w'], outputs: ['h'], attrs: { transB: int(1) } },

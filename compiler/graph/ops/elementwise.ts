@@ -80,6 +80,7 @@ function unaryKernel(opType: string, f: (x: number) => number, floatOnly: boolea
 const Neg = unaryKernel('Neg', (x) => -x, false);
 const Exp = unaryKernel('Exp', Math.exp, true);
 const Sqrt = unaryKernel('Sqrt', Math.sqrt, true);
+const Reciprocal = unaryKernel('Reciprocal', (x) => 1 / x, true);
 
 /** Equal with numpy broadcasting: a bool tensor (1 where the inputs are equal; NaN equals nothing). */
 const Equal: OpKernel = {
@@ -136,4 +137,4 @@ const Clip: OpKernel = {
 /** PRelu: x below 0 times the slope, which broadcasts to x (numpy rules from opset 7). */
 const PRelu = binaryKernel('PRelu', (x, slope) => leakyRelu(slope)(x), (_v, dtype) => (x, slope) => (x >= 0 ? x : wrapProduct(x, slope, dtype)));
 
-export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Exp, Sqrt, Equal, Clip, PRelu];
+export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Exp, Sqrt, Reciprocal, Equal, Clip, PRelu];
