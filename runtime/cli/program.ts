@@ -10,6 +10,7 @@ import { registerKeygen } from './keygen';
 import { registerPredict } from './predict';
 import { registerReport } from './report';
 import { registerServe } from './serve';
+import { registerWorker } from './worker';
 import { EXIT_OK, reportError } from './report-error';
 
 function packageVersion(): string {
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerServe(program);
   registerClient(program);
   registerAudit(program);
+  registerWorker(program);
   // Subcommands inherit exitOverride; each gets its own pointer to the help that explains it.
   for (const c of program.commands) {
     c.exitOverride().configureOutput({ outputError: oneLine(`deeppowers ${c.name()} --help`) });

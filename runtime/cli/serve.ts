@@ -9,7 +9,9 @@ import { DEFAULT_LIMITS, DeepPowersService, LOCAL_TENANT } from '../mcp/service'
 import { runOnStdio } from '../mcp/stdio';
 import { TokenTable } from '../mcp/tokens';
 import { sealBackend } from '../backends/seal/backend';
-import { DEFAULT_TASK_OPTIONS } from '../network/server-network';
+import { parseRedisUrl } from '../network/queue';
+import { QueueRunner } from '../network/queue-runner';
+import { DEFAULT_TASK_OPTIONS, type RunnerContext } from '../network/server-network';
 
 export interface ServeOptions {
   readonly http?: { host: string; port: number };
@@ -20,6 +22,9 @@ export interface ServeOptions {
   readonly maxConcurrency: number;
   readonly maxKeyMb: number;
   readonly taskTtl: number;
+  readonly queue?: string;
+  readonly reviewers: number;
+  readonly quorum?: number;
 }
 
 export const DEFAULT_DATA_DIR = join(homedir(), '.deeppowers', 'serve');
@@ -30,6 +35,12 @@ export function parseHostPort(value: string): { host: string; port: number } {
   const port = m ? Number(m[3]) : NaN;
   if (!m || !Number.isInteger(port) || port < 0 || port > 65535) throw new InvalidArgumentError(`expected HOST:PORT (e.g. 127.0.0.1:8750), got "${value}"`);
   return { host: m[1] || m[2] || '127.0.0.1', port };
+}
+
+function nonNegativeInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError(`expected a non-negative integer, got "${value}"`);
+  return n;
 }
 
 function positiveInt(value: string): number {
@@ -50,13 +61,21 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   const auth = opts.tokenFile ? TokenTable.readFile(opts.tokenFile) : 'insecure-no-auth';
   const log = (line: string) => process.stderr.write(`deeppowers serve: ${line}\n`);
 
+  if (!opts.queue && opts.reviewers > 0) fail('BAD_ARGUMENT', '--reviewers needs --queue redis://HOST:PORT (review nodes are workers on the queue)');
+  const queue = opts.queue === undefined ? undefined : parseRedisUrl(opts.queue);
+  const quorum = opts.quorum ?? opts.reviewers;
+  if (quorum > opts.reviewers) fail('BAD_ARGUMENT', `--quorum ${quorum} exceeds --reviewers ${opts.reviewers}`);
+
   const models = dirs.map(loadServedModel);
   const service = await DeepPowersService.create(
     sealBackend,
     models,
     opts.dataDir,
     { maxConcurrency: opts.maxConcurrency, maxKeyBytes: opts.maxKeyMb * 1024 * 1024 },
-    { tasks: { defaultTtlMs: opts.taskTtl * 1000, maxTtlMs: Math.max(opts.taskTtl * 1000, DEFAULT_TASK_OPTIONS.maxTtlMs) } },
+    {
+      tasks: { defaultTtlMs: opts.taskTtl * 1000, maxTtlMs: Math.max(opts.taskTtl * 1000, DEFAULT_TASK_OPTIONS.maxTtlMs) },
+      ...(queue ? { runner: (ctx: RunnerContext) => new QueueRunner({ queue, reviewers: opts.reviewers, quorum, log: ctx.log, logger: ctx.logger, readKeys: ctx.readKeys }) } : {}),
+    },
   );
   let http: RunningHttpServer | undefined;
   try {
@@ -66,6 +85,12 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
       log(`listening on ${http.url} (${who}); evaluation keys at ${http.url.replace(/mcp$/, 'keys/<sha256>')}`);
     }
     log(`serving ${describeModels(service)}; data dir ${opts.dataDir}`);
+    log(
+      queue
+        ? `jobs go to compute nodes on ${queue.url}; ${opts.reviewers} reviewer${opts.reviewers === 1 ? '' : 's'}, quorum ${quorum}`
+        : 'jobs run in this process (embedded); results are logged and signed by this server alone',
+    );
+    log(`transparency log ${service.network.log.origin}, key ${service.network.log.vkey}`);
     const stopped = new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
@@ -102,5 +127,8 @@ export function registerServe(program: Command): void {
         .default(DEFAULT_TASK_OPTIONS.defaultTtlMs / 1000)
         .argParser(positiveInt),
     )
+    .option('--queue <redis-url>', 'send evaluations to `deeppowers worker` nodes through a BullMQ queue in Redis (redis://HOST:PORT) instead of running them here')
+    .addOption(new Option('--reviewers <k>', 'review nodes that re-execute each job (needs --queue)').default(0).argParser(nonNegativeInt))
+    .addOption(new Option('--quorum <q>', 'reviewers that must attest the same result before it is released (default: all of --reviewers)').argParser(nonNegativeInt))
     .action(async (dirs: string[], opts: ServeOptions) => serve(dirs, opts));
 }

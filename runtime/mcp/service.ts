@@ -81,7 +81,12 @@ export class DeepPowersService {
     this.models = new Map(models.map((m) => [m.name, m]));
     for (const m of models) this.byHash.set(m.server.modelHash.toLowerCase(), m);
     this.keys = new EvalKeyStorage(dataDir, { maxBytes: limits.maxKeyBytes }, (bytes) => this.checkKeyBundle(bytes));
-    this.network = new ServerNetwork(dataDir, (request) => this.evaluateLocally(request), network);
+    this.network = new ServerNetwork(
+      dataDir,
+      (request) => this.evaluateLocally(request),
+      (tenant, keysId) => this.keys.read(tenant, keysId),
+      network,
+    );
   }
 
   static async create(

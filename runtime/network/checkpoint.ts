@@ -44,6 +44,11 @@ export function logKeyOf(origin: string, identity: Pick<Identity, 'publicKey'>):
   return { name: origin, type: SIG_ED25519, publicKey: identity.publicKey };
 }
 
+/** The key name a node cosigns checkpoints under. */
+export function witnessName(nodeId: string): string {
+  return `deeppowers/node/${nodeId}`;
+}
+
 export function witnessKeyOf(name: string, identity: Pick<Identity, 'publicKey'>): NoteVerifierKey {
   return { name, type: SIG_COSIGNATURE_ED25519, publicKey: identity.publicKey };
 }

@@ -63,6 +63,8 @@ export interface RunnerStatus {
   readonly queue: QueueDepth | null;
   readonly reviewers: number;
   readonly quorum: number;
+  /** Why the queue could not be read (Redis down), when it could not. */
+  readonly unavailable?: string;
 }
 
 export interface JobRunner {

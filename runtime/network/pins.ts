@@ -1,5 +1,5 @@
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fail } from '../../compiler/errors';
 
 /**
@@ -56,6 +56,7 @@ export class PinStore {
   }
 
   private save(): void {
+    mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
     const tmp = `${this.path}.${process.pid}.tmp`;
     writeFileSync(tmp, `${JSON.stringify(this.pins, null, 2)}\n`, { mode: 0o600 });
     renameSync(tmp, this.path);

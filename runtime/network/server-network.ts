@@ -20,6 +20,8 @@ export interface NetworkOptions {
 
 export interface RunnerContext {
   readonly log: TransparencyLog;
+  /** A tenant's uploaded evaluation-key bundle. */
+  readonly readKeys: (tenant: string, keysId: string) => Uint8Array;
   readonly identity: Identity;
   readonly logger: Logger;
 }
@@ -40,14 +42,14 @@ export class ServerNetwork {
   readonly logger: Logger;
   readonly latency = new LatencyWindow();
 
-  constructor(dataDir: string, evaluate: LocalEvaluator, options: NetworkOptions = {}) {
+  constructor(dataDir: string, evaluate: LocalEvaluator, readKeys: RunnerContext['readKeys'], options: NetworkOptions = {}) {
     this.logger = options.logger ?? createLogger('deeppowers-serve');
     this.identity = loadOrCreateIdentity(dataDir, 'node');
     this.log = TransparencyLog.open(dataDir);
     this.tasks = new SqliteTaskStore(dataDir, { ...DEFAULT_TASK_OPTIONS, ...options.tasks });
     const interrupted = this.tasks.failInterrupted('the server restarted while this task was running; submit it again');
     if (interrupted > 0) this.logger.warn({ event: 'tasks.interrupted', count: interrupted }, 'tasks left running by a previous server marked failed');
-    const context = { log: this.log, identity: this.identity, logger: this.logger };
+    const context: RunnerContext = { log: this.log, readKeys, identity: this.identity, logger: this.logger };
     this.runner = options.runner ? options.runner(context) : new EmbeddedRunner(evaluate, this.identity, this.log, this.logger);
   }
 

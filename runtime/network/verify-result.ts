@@ -1,7 +1,7 @@
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { fail } from '../../compiler/errors';
 import { checkAttestation, sameJob, type Attestation } from './attestation';
-import { witnessKeyOf } from './checkpoint';
+import { witnessKeyOf, witnessName } from './checkpoint';
 import type { PinStore } from './pins';
 import { parseVkey } from './signed-note';
 import { verifyReceipt, type LogReceipt } from './transparency-log';
@@ -24,10 +24,6 @@ export interface VerifiedRelease {
   readonly quorum: number;
   readonly agreeing: number;
   readonly cosigned: number;
-}
-
-export function witnessName(nodeId: string): string {
-  return `deeppowers/node/${nodeId}`;
 }
 
 export function verifyRelease(

@@ -1,0 +1,301 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { writeCompiledModel } from '../../compiler/artifact/files';
+import { clientViewFromJson } from '../../compiler/artifact/views';
+import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { sealBackend } from '../../runtime/backends/seal/backend';
+import { auditVerify } from '../../runtime/cli/audit';
+import { FheClient } from '../../runtime/client/fhe-client';
+import { batchTensor, type RowBatch } from '../../runtime/data/load-rows';
+import { rowSpecOf } from '../../runtime/data/row-spec';
+import { encodeBase64 } from '../../runtime/mcp/base64';
+import { clientModelOfView } from '../../runtime/mcp/private-model';
+import { RemoteServer } from '../../runtime/mcp/remote';
+import type { ModelDescription } from '../../runtime/mcp/served-model';
+import { PinStore } from '../../runtime/network/pins';
+import { describeVerification, verifyRelease, type ReleaseReceipt } from '../../runtime/network/verify-result';
+import type { RowOutputs } from '../../runtime/outputs';
+import { loadFixture } from '../helpers/fixtures';
+
+/**
+ * The compute network as users start it: Redis (started here, stopped by pid), `deeppowers
+ * serve --queue … --reviewers 2 --quorum 2`, one compute and two review `deeppowers worker`
+ * processes, and a host calling private_predict through `deeppowers client`. Then the same as
+ * an MCP task, a compute worker killed mid-job, and Redis going away and coming back.
+ */
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const BIN = join(ROOT, 'bin', 'deeppowers.js');
+const FIXTURE = loadFixture('sk_logreg_iris_multinomial');
+const ROWS = FIXTURE.data.test_inputs.slice(0, 4) as number[][];
+const PASSPHRASE = 'network e2e passphrase, not a real one';
+
+interface Proc {
+  readonly proc: ChildProcess;
+  readonly output: () => string;
+  /** The first match of `pattern` in the output from offset `from` on. */
+  waitFor(pattern: RegExp, timeoutMs?: number, from?: number): Promise<RegExpExecArray>;
+}
+
+const procs: ChildProcess[] = [];
+
+function start(command: string, args: string[]): Proc {
+  const proc = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+  procs.push(proc);
+  let out = '';
+  const listeners = new Set<() => void>();
+  const take = (d: Buffer) => {
+    out += d.toString();
+    for (const l of listeners) l();
+  };
+  proc.stdout!.on('data', take);
+  proc.stderr!.on('data', take);
+  return {
+    proc,
+    output: () => out,
+    waitFor: (pattern, timeoutMs = 90_000, from = 0) =>
+      new Promise((resolve, reject) => {
+        const check = () => {
+          const m = pattern.exec(out.slice(from));
+          if (!m) return;
+          listeners.delete(check);
+          clearTimeout(timer);
+          resolve(m);
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`timed out waiting for ${pattern} in:\n${out.slice(-3000)}`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      }),
+  };
+}
+
+function stop(p: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    p.proc.once('exit', () => resolve());
+    process.kill(p.proc.pid!, signal);
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+let work: string;
+let compiledDir: string;
+let redisPort: number;
+let redis: Proc | undefined;
+let server: Proc;
+let serverUrl: string;
+const workers: Record<string, Proc> = {};
+const nodeIds: Record<string, string> = {};
+
+async function startRedis(): Promise<Proc> {
+  const p = start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work]);
+  await p.waitFor(/Ready to accept connections/);
+  return p;
+}
+
+async function startWorker(name: string, role: 'compute' | 'review'): Promise<void> {
+  const w = start(process.execPath, [BIN, 'worker', compiledDir, '--queue', `redis://127.0.0.1:${redisPort}`, '--data-dir', join(work, name), '--role', role, '--lock-ms', '3000']);
+  workers[name] = w;
+  nodeIds[name] = (await w.waitFor(new RegExp(`deeppowers worker: ${role} node ([0-9a-f]{16})`)))[1]!;
+}
+
+/** An MCP client straight to the server, plus an FHE client with keys uploaded, for calls the host's client does not make. */
+async function directClient(): Promise<{ mcp: Client; fhe: FheClient; keysId: string; description: ModelDescription; remote: RemoteServer }> {
+  const remote = await RemoteServer.connect({ url: serverUrl });
+  const description = await remote.describe('iris');
+  const fhe = await FheClient.create(sealBackend, clientModelOfView(clientViewFromJson(description.client_view)));
+  const keys = fhe.evaluationKeys();
+  await remote.uploadKeys(keys.keysId, keys.bytes);
+  const mcp = new Client({ name: 'direct', version: '0' });
+  await mcp.connect(new StreamableHTTPClientTransport(new URL(serverUrl)));
+  await mcp.listTools();
+  return { mcp, fhe, keysId: keys.keysId, description, remote };
+}
+
+function bodySamples(rows: number, count: number): Float64Array[] {
+  return Array.from({ length: count }, (_, i) => Float64Array.from(ROWS[i % ROWS.length]!.slice(0, rows)));
+}
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'dp-network-'));
+  const options: CompileOptions = {
+    calibration: (graph) => {
+      const spec = rowSpecOf(graph);
+      const rows = FIXTURE.data.calibration as number[][];
+      const batch: RowBatch = { file: 'calibration', rows: rows.length, rowShape: spec.rowShape, values: Float64Array.from(rows.flat()) };
+      return batchTensor(batch, { ...spec, fixedBatch: null });
+    },
+    layout: 'vector',
+  };
+  compiledDir = join(work, 'iris.compiled');
+  writeCompiledModel(compiledDir, toCompiledModel(compileModel(FIXTURE.modelPath, options), options, 'test'));
+  redisPort = await freePort();
+  redis = await startRedis();
+  server = start(process.execPath, [
+    BIN, 'serve', compiledDir, '--http', '127.0.0.1:0', '--insecure-no-auth', '--data-dir', join(work, 'server'),
+    '--queue', `redis://127.0.0.1:${redisPort}`, '--reviewers', '2', '--quorum', '2',
+  ]);
+  serverUrl = (await server.waitFor(/listening on (http:\/\/\S+\/mcp)/))[1]!;
+  await Promise.all([startWorker('compute-a', 'compute'), startWorker('review-a', 'review'), startWorker('review-b', 'review')]);
+});
+
+afterAll(async () => {
+  for (const p of procs) {
+    if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+  }
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('server + 1 compute + 2 review nodes over Redis', () => {
+  test('worker --print-id shows the same node id the running node uses', async () => {
+    const p = start(process.execPath, [BIN, 'worker', '--print-id', '--data-dir', join(work, 'review-a')]);
+    const m = await p.waitFor(/node id ([0-9a-f]{16})\npublic key ([A-Za-z0-9+/=]{44})/);
+    expect(m[1]).toBe(nodeIds['review-a']);
+  });
+
+  test('the host gets the right labels through deeppowers client, "verified: 2 of 2 reviewers, log entry N"', async () => {
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [BIN, 'client', '--server', serverUrl, '--keystore', join(work, 'keystore')],
+      cwd: ROOT,
+      env: { ...getDefaultEnvironment(), DEEPPOWERS_PASSPHRASE: PASSPHRASE },
+      stderr: 'pipe',
+    });
+    const host = new Client({ name: 'host', version: '0' });
+    await host.connect(transport);
+    try {
+      const r = (await host.callTool({ name: 'private_predict', arguments: { model: 'iris', rows: ROWS } })) as CallToolResult;
+      expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
+      const out = r.structuredContent as { outputs: RowOutputs; verification: string };
+      expect(out.outputs.output_label).toEqual(FIXTURE.data.expected.label!.slice(0, ROWS.length));
+      expect(out.verification).toMatch(/^verified: 2 of 2 reviewers, log entr(y \d+|ies [\d, ]+); checkpoint cosigned by 2 reviewers$/);
+    } finally {
+      await host.close();
+    }
+    const statusRes = await fetch(new URL('/status', serverUrl));
+    const status = (await statusRes.json()) as { mode: string; nodes: { node_id: string; role: string; jobs_done: number }[]; reviewers: number };
+    expect(status.mode).toBe('queue');
+    expect(status.nodes.map((n) => [n.node_id, n.role]).sort()).toEqual(
+      [
+        [nodeIds['compute-a'], 'compute'],
+        [nodeIds['review-a'], 'review'],
+        [nodeIds['review-b'], 'review'],
+      ].sort(),
+    );
+    expect(status.nodes.every((n) => n.jobs_done >= 1)).toBe(true);
+  });
+
+  test('the same as an MCP task: created → working → completed, result fetched later and verified', async () => {
+    const { mcp, fhe, keysId, description, remote } = await directClient();
+    try {
+      const request = fhe.encrypt(bodySamples(description.inputs[0]!.shape[1] as number, 3));
+      const statuses: string[] = [];
+      let taskId = '';
+      for await (const m of mcp.experimental.tasks.callToolStream(
+        { name: 'predict_iris', arguments: { keys_id: keysId, ciphertexts: encodeBase64(request.bytes) } },
+        CallToolResultSchema,
+        { task: { ttl: 600_000 }, timeout: 120_000 },
+      )) {
+        if (m.type === 'taskCreated') {
+          taskId = m.task.taskId;
+          statuses.push('created');
+        } else if (m.type === 'taskStatus') statuses.push(m.task.status);
+        else if (m.type === 'error') throw m.error;
+      }
+      expect(statuses[0]).toBe('created');
+      expect(statuses).toContain('working');
+      expect(statuses.at(-1)).toBe('completed');
+      const later = (await mcp.experimental.tasks.getTaskResult(taskId, CallToolResultSchema)) as CallToolResult;
+      const out = later.structuredContent as { result: string; log: ReleaseReceipt };
+      const result = new Uint8Array(Buffer.from(out.result, 'base64'));
+      const v = verifyRelease(serverUrl, PinStore.open(join(work, 'pins-task')), out.log, { inputs: request.bytes, result, keysId, modelHash: description.model_hash });
+      expect(describeVerification([v])).toBe(`verified: 2 of 2 reviewers, log entry ${out.log.index}; checkpoint cosigned by 2 reviewers`);
+      expect(fhe.decrypt(result, 3)).toHaveLength(3);
+    } finally {
+      await mcp.close();
+      await remote.close();
+      fhe.dispose();
+    }
+  });
+
+  test('a compute worker killed (by pid) mid-job: the job completes on another worker', async () => {
+    await startWorker('compute-b', 'compute');
+    const { fhe, keysId, description, remote } = await directClient();
+    try {
+      const request = fhe.encrypt(bodySamples(description.inputs[0]!.shape[1] as number, 60));
+      const seen = { a: workers['compute-a']!.output().length, b: workers['compute-b']!.output().length };
+      const answer = remote.predictWithReceipt('iris', keysId, request.bytes);
+      const startedOn = (name: string, from: number) =>
+        workers[name]!.waitFor(/"event":"job\.started","job_id":"([0-9a-f]+)"/, 90_000, from).then((m) => ({ name, jobId: m[1]! }));
+      const { name: started, jobId } = await Promise.race([startedOn('compute-a', seen.a), startedOn('compute-b', seen.b)]);
+      const survivor = started === 'compute-a' ? 'compute-b' : 'compute-a';
+      await stop(workers[started], 'SIGKILL');
+      const { result, receipt } = await answer;
+      const entry = JSON.parse(Buffer.from(receipt.entry, 'base64').toString()) as { job_id: string; attestations: { node_id: string; role: string }[] };
+      // The job the killed node had started is the one released, computed by the other node after the stall.
+      expect(entry.job_id).toBe(jobId);
+      expect(entry.attestations[0]).toMatchObject({ node_id: nodeIds[survivor], role: 'compute' });
+      expect(workers[survivor]!.output().slice(seen[survivor === 'compute-a' ? 'a' : 'b'])).toMatch(/"event":"job\.started","job_id":"[0-9a-f]+","bull_job":"[0-9a-f]+","attempt":\d+,"stalled":1/);
+      expect(fhe.decrypt(result, 60)).toHaveLength(60);
+    } finally {
+      await remote.close();
+      fhe.dispose();
+    }
+  });
+
+  test('Redis down: the server says so; when it is back, jobs run again', async () => {
+    const { fhe, keysId, description, remote } = await directClient();
+    try {
+      const request = fhe.encrypt(bodySamples(description.inputs[0]!.shape[1] as number, 1));
+      await stop(redis);
+      await expect(remote.predictWithReceipt('iris', keysId, request.bytes)).rejects.toThrow(
+        new RegExp(`the job queue is unavailable: Redis at redis://127\\.0\\.0\\.1:${redisPort} is not reachable`),
+      );
+      redis = await startRedis();
+      // Workers re-register on their next heartbeat; the first job after that runs.
+      let last: unknown;
+      for (let i = 0; i < 30; i++) {
+        try {
+          const { receipt } = await remote.predictWithReceipt('iris', keysId, request.bytes);
+          expect(receipt.index).toBeGreaterThan(0);
+          last = undefined;
+          break;
+        } catch (e) {
+          last = e;
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
+      expect(last).toBeUndefined();
+    } finally {
+      await remote.close();
+      fhe.dispose();
+    }
+  });
+
+  test('the log of everything released verifies, every checkpoint of a reviewed job cosigned', async () => {
+    await stop(server);
+    const report = await auditVerify({ dataDir: join(work, 'server') });
+    expect(report.ok, JSON.stringify(report.problems)).toBe(true);
+    expect(report.entries).toBeGreaterThanOrEqual(4);
+  });
+});
