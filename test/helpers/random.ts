@@ -9,3 +9,20 @@ export function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+/**
+ * The linear congruential generator (Numerical Recipes' constants) older suites were written
+ * with: uniform [0, 1). Kept so their seeded data stays exactly what it was.
+ */
+export function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 4294967296;
+  };
+}
+
+/** Uniform on [lo, hi) from a uniform [0, 1) source. */
+export function uniform(unit: () => number, lo: number, hi: number): () => number {
+  return () => lo + (hi - lo) * unit();
+}

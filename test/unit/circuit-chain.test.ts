@@ -7,18 +7,11 @@ import { assignScales } from '../../compiler/circuit/passes-scales';
 import type { AffineStage, ApproxStage, PolyStage } from '../../compiler/chain/stages';
 import { nttPrimes } from '../../compiler/params/primes';
 import { simulateSamples } from '../../runtime/backends/simulate';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-}
+import { lcg } from '../helpers/random';
 
 /** An affine map whose outputs stay in [-1, 1] for inputs in [-1, 1] (rows scaled by their L1 norm). */
 function affine(rows: number, cols: number, seed: number): AffineStage {
-  const r = rng(seed);
+  const r = lcg(seed);
   const weights = Float64Array.from({ length: rows * cols }, () => 2 * r() - 1);
   const bias = Float64Array.from({ length: rows }, () => 0.2 * (2 * r() - 1));
   for (let i = 0; i < rows; i++) {
@@ -71,7 +64,7 @@ function reference(stages: readonly ApproxStage[], x: Float64Array): Float64Arra
 }
 
 function samples(n: number, count: number, seed: number): Float64Array[] {
-  const r = rng(seed);
+  const r = lcg(seed);
   return Array.from({ length: count }, () => Float64Array.from({ length: n }, () => 2 * r() - 1));
 }
 
@@ -108,7 +101,7 @@ describe('chains with polynomial stages', () => {
   }
 
   it('every polynomial degree up to 15 lowers at depth ⌈log2(d+1)⌉ and evaluates exactly', () => {
-    const r = rng(99);
+    const r = lcg(99);
     for (let d = 1; d <= 15; d++) {
       const coeffs = Array.from({ length: d + 1 }, () => (2 * r() - 1) / (d + 1));
       const stages: ApproxStage[] = [affine(4, 4, d), poly(4, coeffs)];

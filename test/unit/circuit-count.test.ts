@@ -2,11 +2,10 @@ import { describe, expect, it } from 'vitest';
 import { countOps, costsFor, DEFAULT_COSTS, estimateLatency } from '../../compiler/circuit/count';
 import { lowerChain } from '../../compiler/circuit/lower';
 import type { AffineStage, ApproxStage } from '../../compiler/chain/stages';
+import { affineStage } from '../helpers/stages';
 
 function affine(rows: number, cols: number): AffineStage {
-  const weights = Float64Array.from({ length: rows * cols }, (_, k) => Math.sin(k + 1) / cols);
-  const bias = Float64Array.from({ length: rows }, (_, k) => 0.01 * k);
-  return { kind: 'affine', sources: ['fc'], inSize: cols, outSize: rows, weights, bias };
+  return affineStage(rows, cols, (_r, _c, k) => Math.sin(k + 1) / cols, (k) => 0.01 * k);
 }
 
 const logistic: ApproxStage[] = [affine(1, 30)];

@@ -7,20 +7,12 @@ import type { Layout } from '../../compiler/circuit/ir';
 import type { AffineStage } from '../../compiler/chain/stages';
 import { nttPrimes } from '../../compiler/params/primes';
 import { simulateSamples } from '../../runtime/backends/simulate';
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 4294967296;
-  };
-}
+import { lcg } from '../helpers/random';
+import { affineStage } from '../helpers/stages';
 
 function affine(rows: number, cols: number, seed: number, density = 1): AffineStage {
-  const r = rng(seed);
-  const weights = Float64Array.from({ length: rows * cols }, () => (r() < density ? 2 * r() - 1 : 0));
-  const bias = Float64Array.from({ length: rows }, () => 2 * r() - 1);
-  return { kind: 'affine', sources: [`fc${rows}x${cols}`], inSize: cols, outSize: rows, weights, bias };
+  const r = lcg(seed);
+  return affineStage(rows, cols, () => (r() < density ? 2 * r() - 1 : 0), () => 2 * r() - 1, [`fc${rows}x${cols}`]);
 }
 
 function apply(stage: AffineStage, x: Float64Array): Float64Array {
@@ -35,7 +27,7 @@ function primesNear(bits: number, count: number, slots: number): number[] {
 }
 
 function samples(n: number, count: number, seed: number): Float64Array[] {
-  const r = rng(seed);
+  const r = lcg(seed);
   return Array.from({ length: count }, () => Float64Array.from({ length: n }, () => 2 * r() - 1));
 }
 

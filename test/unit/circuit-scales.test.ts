@@ -7,6 +7,7 @@ import { assignScales } from '../../compiler/circuit/passes-scales';
 import type { AffineStage, ApproxStage, PolyStage } from '../../compiler/chain/stages';
 import { nttPrimes } from '../../compiler/params/primes';
 import { DeepPowersError } from '../../compiler/errors';
+import { affineStage } from '../helpers/stages';
 
 function rng(seed: number): () => number {
   let s = seed >>> 0;
@@ -17,9 +18,7 @@ function rng(seed: number): () => number {
 }
 
 function affine(rows: number, cols: number, r: () => number): AffineStage {
-  const weights = Float64Array.from({ length: rows * cols }, () => (2 * r() - 1) / cols);
-  const bias = Float64Array.from({ length: rows }, () => 0.1 * r());
-  return { kind: 'affine', sources: ['fc'], inSize: cols, outSize: rows, weights, bias };
+  return affineStage(rows, cols, () => (2 * r() - 1) / cols, () => 0.1 * r());
 }
 
 function poly(size: number, degree: number, r: () => number): PolyStage {

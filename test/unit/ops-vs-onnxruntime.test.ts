@@ -5,6 +5,7 @@ import { runGraph } from '../../compiler/graph/interpreter';
 import { numeric, type NumericTensor } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
 import { encodeGraph, i64, int, ints, str, type GraphSpec } from '../helpers/op-harness';
+import { lcg, uniform } from '../helpers/random';
 
 /**
  * Attribute combinations the ONNX node tests do not reach (groups with dilations and asymmetric
@@ -12,11 +13,7 @@ import { encodeGraph, i64, int, ints, str, type GraphSpec } from '../helpers/op-
  * checked against onnxruntime-node on seeded random data.
  */
 function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32 - 0.5;
-  };
+  return uniform(lcg(seed), -0.5, 0.5);
 }
 
 function randomF32(shape: number[], seed: number): NumericTensor {

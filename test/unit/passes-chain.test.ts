@@ -15,11 +15,10 @@ import { composeAffine, mergeAffineStages } from '../../compiler/passes/merge-af
 import { splitGraph } from '../../compiler/passes/split-graph';
 import { applyStages, runPrologue } from '../../compiler/chain/run';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { affineStage } from '../helpers/stages';
 
 function affine(inSize: number, outSize: number, seed: number, sources: string[]): AffineStage {
-  const w = Float64Array.from({ length: inSize * outSize }, (_v, i) => Math.sin(seed * 7.1 + i * 1.3));
-  const b = Float64Array.from({ length: outSize }, (_v, i) => Math.cos(seed * 3.7 + i));
-  return { kind: 'affine', sources, inSize, outSize, weights: w, bias: b };
+  return affineStage(outSize, inSize, (_r, _c, i) => Math.sin(seed * 7.1 + i * 1.3), (i) => Math.cos(seed * 3.7 + i), sources);
 }
 
 describe('merging affine stages', () => {

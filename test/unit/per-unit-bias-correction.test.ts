@@ -10,23 +10,11 @@ import type { AffineStage, ApproxStage, Stage } from '../../compiler/chain/stage
 import { applyStages } from '../../compiler/chain/run';
 import { approximateChain } from '../../compiler/approx/approximate-chain';
 import { correctPolynomialBias } from '../../compiler/approx/bias-correction';
+import { lcg, uniform } from '../helpers/random';
+import { affineStage } from '../helpers/stages';
 
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return (s / 2 ** 32) * 2 - 1;
-  };
-}
-const rand = seeded(5);
-const affine = (outSize: number, inSize: number): AffineStage => ({
-  kind: 'affine',
-  sources: ['fc'],
-  inSize,
-  outSize,
-  weights: Float64Array.from({ length: outSize * inSize }, () => 3 * rand()),
-  bias: Float64Array.from({ length: outSize }, () => rand()),
-});
+const rand = uniform(lcg(5), -1, 1);
+const affine = (outSize: number, inSize: number): AffineStage => affineStage(outSize, inSize, () => 3 * rand(), () => rand());
 
 function run(stages: readonly ApproxStage[], x: Float64Array): Float64Array {
   return stages.reduce((y, s) => (s.kind === 'poly' ? y.map((t) => clenshaw(s.chebyshev, t)) : applyStages([s], y)), x);

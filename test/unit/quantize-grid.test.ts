@@ -7,18 +7,10 @@ import { describe, expect, it } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
 import type { AffineStage } from '../../compiler/chain/stages';
 import { quantizeValues, type QuantizeOptions } from '../../compiler/quantize/grid';
-
-/** Deterministic pseudo-random weights (LCG) so failures reproduce. */
-function seeded(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
+import { lcg } from '../helpers/random';
 
 function affine(outSize: number, inSize: number, seed: number, spread = 1): AffineStage {
-  const rand = seeded(seed);
+  const rand = lcg(seed);
   const weights = Float64Array.from({ length: outSize * inSize }, (_, i) => (rand() * 2 - 1) * spread * (1 + Math.floor(i / inSize)));
   const bias = Float64Array.from({ length: outSize }, () => rand() - 0.5);
   return { kind: 'affine', sources: [`fc${seed}`], inSize, outSize, weights, bias };
