@@ -156,21 +156,8 @@ export class CircuitBuilder {
         const y = again(op.a);
         return y === null ? null : this.addPlain(y, this.pool.get(op.c));
       }
-      case 'neg':
-      case 'add':
-      case 'sub':
-        return this.copyCombination(op, again);
-      case 'input':
-      case 'mul':
-      case 'relin':
-      case 'modswitch':
-      case 'rotate':
-      case 'mulPlain':
-      case 'mulScalar':
-      case 'output':
-        return null;
       default:
-        return unhandledOp(op);
+        return this.copyCombination(op, again);
     }
   }
 
@@ -184,28 +171,15 @@ export class CircuitBuilder {
         return this.mulScalar(op.a, op.value);
       case 'mulPlain':
         return this.mulPlain(op.a, this.pool.get(op.c));
-      case 'neg':
-      case 'add':
-      case 'sub':
-        return this.copyCombination(op, again);
-      case 'input':
-      case 'mul':
-      case 'relin':
-      case 'rescale':
-      case 'modswitch':
-      case 'rotate':
-      case 'addPlain':
-      case 'addScalar':
-      case 'output':
-        return null;
       default:
-        return unhandledOp(op);
+        return this.copyCombination(op, again);
     }
   }
 
   /**
-   * The neg/add/sub node `op` emitted again over copies of its operands made by `again` (null when
-   * a copy fails). Shared by the two copiers above, whose exhaustive switches send only these kinds.
+   * The neg/add/sub node `op` emitted again over copies of its operands made by `again`; null when
+   * a copy fails or `op` is any other kind (the two copiers above handle their own kinds first).
+   * Lists every kind, so a new one must say here whether it can be copied.
    */
   private copyCombination(op: Op, again: (x: ValueId) => ValueId | null): ValueId | null {
     switch (op.op) {
@@ -219,8 +193,20 @@ export class CircuitBuilder {
         const z = y === null ? null : again(op.b);
         return y === null || z === null ? null : this[op.op](y, z);
       }
+      case 'input':
+      case 'mul':
+      case 'relin':
+      case 'rescale':
+      case 'modswitch':
+      case 'rotate':
+      case 'mulPlain':
+      case 'addPlain':
+      case 'mulScalar':
+      case 'addScalar':
+      case 'output':
+        return null;
       default:
-        throw new Error(`op ${op.op} is not a neg/add/sub combination`);
+        return unhandledOp(op);
     }
   }
 

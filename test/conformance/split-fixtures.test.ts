@@ -7,7 +7,6 @@
  * precision. The decision tree is refused.
  */
 import { describe, expect, it } from 'vitest';
-import { DeepPowersError } from '../../compiler/errors';
 import { ONNX_DOMAIN, type Graph } from '../../compiler/graph/graph';
 import { runGraph } from '../../compiler/graph/interpreter';
 import type { Value } from '../../compiler/graph/tensor';
@@ -16,6 +15,7 @@ import type { SplitModel } from '../../compiler/chain/stages';
 import { splitGraph } from '../../compiler/passes/split-graph';
 import { runSplit } from '../../compiler/chain/run';
 import { inputTensor, listFixtures, loadFixture } from '../helpers/fixtures';
+import { refusalOf } from '../helpers/refusal';
 
 /** The chain each fixture must reduce to, and where the body ends. */
 const EXPECTED: Record<string, { chain: string[]; epilogue: string[]; bodyOutput?: string }> = {
@@ -146,15 +146,7 @@ describe('prologue / body / epilogue split of the fixtures', () => {
     const graph = importModelFile(f.modelPath);
     const labels = runGraph(graph, new Map([[graph.inputs[0]!.name, inputTensor(f.data, f.data.test_inputs)]])).get('label');
     expect(labels?.kind === 'numeric' ? Array.from(labels.data) : labels).toEqual(f.data.expected['label']);
-    let error: unknown;
-    try {
-      splitGraph(graph);
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(DeepPowersError);
-    expect((error as DeepPowersError).code).toBe('NOT_ENCRYPTABLE');
-    const message = (error as DeepPowersError).message;
+    const message = refusalOf(() => splitGraph(graph), 'NOT_ENCRYPTABLE').message;
     expect(message).toMatch(/^TopK node "To_TopK" .*k-nearest neighbours cannot be encrypted: .*needs comparisons/);
     expect(message).toMatch(/LogisticRegression/);
     expect(message).not.toMatch(/unsupported operator|not supported for encryption yet/);
@@ -162,15 +154,7 @@ describe('prologue / body / epilogue split of the fixtures', () => {
 
   it('sk_tree_breast_cancer: refused with a clear "not supported for encryption yet"', () => {
     const graph = importModelFile(loadFixture('sk_tree_breast_cancer').modelPath);
-    let error: unknown;
-    try {
-      splitGraph(graph);
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(DeepPowersError);
-    expect((error as DeepPowersError).code).toBe('NOT_ENCRYPTABLE');
-    expect((error as DeepPowersError).message).toBe(
+    expect(refusalOf(() => splitGraph(graph), 'NOT_ENCRYPTABLE').message).toBe(
       'TreeEnsembleClassifier node "TreeEnsembleClassifier" (ai.onnx.ml opset 1): tree ensembles are not supported for encryption yet',
     );
   });

@@ -7,12 +7,11 @@
  */
 import { parseArgs } from 'node:util';
 import type { Layout } from '../../compiler/circuit/ir';
-import { DeepPowersError } from '../../compiler/errors';
-import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, listFixtures, loadFixture } from '../helpers/fixtures';
+import { compileFixture } from './compile-fixture';
 
 const { values, positionals } = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
 const names = positionals.length > 0 ? positionals : listFixtures();
@@ -21,15 +20,12 @@ const rows: Record<string, unknown>[] = [];
 for (const name of names) {
   const f = loadFixture(name);
   for (const layout of ['vector', 'batch'] as Layout[]) {
-    const options = { calibration: inputTensor(f.data, f.data.calibration), layout };
-    let compilation;
-    try {
-      compilation = compileModel(f.modelPath, options);
-    } catch (e) {
-      if (!(e instanceof DeepPowersError)) throw e;
-      rows.push({ fixture: name, layout, refused: e.message });
+    const compiled = compileFixture(f, layout);
+    if ('refused' in compiled) {
+      rows.push({ fixture: name, layout, refused: compiled.refused });
       break;
     }
+    const { compilation, options } = compiled;
     const model = toCompiledModel(compilation, options, 'summary');
     const input = inputTensor(f.data, f.data.test_inputs);
     const run = await runCompiled(model, input, simulateBackend(model));

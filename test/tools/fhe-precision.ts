@@ -11,14 +11,13 @@
  */
 import { parseArgs } from 'node:util';
 import type { Layout } from '../../compiler/circuit/ir';
-import { DeepPowersError } from '../../compiler/errors';
-import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { rowOutputs } from '../../runtime/outputs';
 import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
 import { fheBackend } from '../../runtime/run-encrypted';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, listFixtures, loadFixture } from '../helpers/fixtures';
+import { compileFixture } from './compile-fixture';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -33,16 +32,12 @@ let worst = 0;
 for (const name of names) {
   const f = loadFixture(name);
   for (const layout of layouts) {
-    const options = { calibration: inputTensor(f.data, f.data.calibration), layout };
-    let compilation;
-    try {
-      compilation = compileModel(f.modelPath, options);
-    } catch (e) {
-      // Which fixtures compile is the compiler's to say.
-      if (!(e instanceof DeepPowersError)) throw e;
-      console.log(`${name} | ${layout} | refused: ${e.message}`);
+    const compiled = compileFixture(f, layout);
+    if ('refused' in compiled) {
+      console.log(`${name} | ${layout} | refused: ${compiled.refused}`);
       continue;
     }
+    const { compilation, options } = compiled;
     const model = toCompiledModel(compilation, options, 'precision');
     const p = model.parameters;
     const input = inputTensor(f.data, f.data.test_inputs.slice(0, rows));
