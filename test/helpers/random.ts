@@ -26,3 +26,12 @@ export function lcg(seed: number): () => number {
 export function uniform(unit: () => number, lo: number, hi: number): () => number {
   return () => lo + (hi - lo) * unit();
 }
+
+/** Park and Miller's minimal standard generator (seed in [1, 2^31 − 2]): uniform (0, 1). */
+export function parkMiller(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (s * 16807) % 2147483647;
+    return s / 2147483647;
+  };
+}

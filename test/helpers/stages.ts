@@ -14,3 +14,10 @@ export function affineStage(
   const weights = Float64Array.from({ length: outSize * inSize }, (_, k) => weight(Math.floor(k / inSize), k % inSize, k));
   return { kind: 'affine', sources, inSize, outSize, weights, bias: Float64Array.from({ length: outSize }, (_, i) => bias(i)) };
 }
+
+/** y = W·x + b by the definition, a row at a time: the reference the lowered circuits are checked against. */
+export function affineByHand(s: AffineStage, x: Float64Array): Float64Array {
+  const y = Float64Array.from(s.bias);
+  for (let i = 0; i < s.outSize; i++) for (let j = 0; j < s.inSize; j++) y[i]! += s.weights[i * s.inSize + j]! * x[j]!;
+  return y;
+}

@@ -8,6 +8,7 @@ import type { AffineStage, ApproxStage, PolyStage } from '../../compiler/chain/s
 import { nttPrimes } from '../../compiler/params/primes';
 import { simulateSamples } from '../../runtime/backends/simulate';
 import { lcg } from '../helpers/random';
+import { affineByHand } from '../helpers/stages';
 
 /** An affine map whose outputs stay in [-1, 1] for inputs in [-1, 1] (rows scaled by their L1 norm). */
 function affine(rows: number, cols: number, seed: number): AffineStage {
@@ -53,9 +54,7 @@ function reference(stages: readonly ApproxStage[], x: Float64Array): Float64Arra
   let v = x;
   for (const s of stages) {
     if (s.kind === 'affine') {
-      const y = Float64Array.from(s.bias);
-      for (let i = 0; i < s.outSize; i++) for (let j = 0; j < s.inSize; j++) y[i]! += s.weights[i * s.inSize + j]! * v[j]!;
-      v = y;
+      v = affineByHand(s, v);
     } else {
       v = v.map((t) => clenshaw(s.chebyshev, t));
     }

@@ -6,6 +6,7 @@ import { assignScales } from '../../compiler/circuit/passes-scales';
 import type { AffineStage, ApproxStage, PolyStage } from '../../compiler/chain/stages';
 import { nttPrimes } from '../../compiler/params/primes';
 import { simulateSamples } from '../../runtime/backends/simulate';
+import { affineByHand } from '../helpers/stages';
 
 /** Far below 0.5/P for any encode scale P ≤ 2^40: rounds to zero when encoded. */
 const TINY = 1e-13;
@@ -39,9 +40,7 @@ function reference(stages: readonly ApproxStage[], x: Float64Array): Float64Arra
   let v = x;
   for (const s of stages) {
     if (s.kind === 'affine') {
-      const y = Float64Array.from(s.bias);
-      for (let i = 0; i < s.outSize; i++) for (let j = 0; j < s.inSize; j++) y[i]! += s.weights[i * s.inSize + j]! * v[j]!;
-      v = y;
+      v = affineByHand(s, v);
     } else {
       const c = s.chebyshev;
       v = v.map((t) => c[0]! + c[1]! * t + c[2]! * (2 * t * t - 1));
