@@ -35,6 +35,8 @@ export class TokenTable {
       const colon = line.indexOf(':');
       const named = colon > 0 && TENANT_NAME.test(line.slice(0, colon));
       const name = named ? line.slice(0, colon) : undefined;
+      // A tenant's keys live in keys/<name>/: "." and ".." would be the key directory or its parent.
+      if (name === '.' || name === '..') fail('BAD_ARGUMENT', `${where}: "${name}" cannot be a tenant name`);
       const token = named ? line.slice(colon + 1).trim() : line;
       if (!TOKEN_CHARS.test(token)) fail('BAD_ARGUMENT', `${where}: a token is printable ASCII without spaces`);
       if (token.length < MIN_TOKEN_LENGTH) {
