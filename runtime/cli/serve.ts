@@ -25,6 +25,11 @@ export interface ServeOptions {
   readonly queue?: string;
   readonly reviewers: number;
   readonly quorum?: number;
+  readonly maxConcurrencyPerTenant: number;
+  readonly tenantKeyMb: number;
+  readonly tenantKeyBundles: number;
+  readonly keyQuota: 'evict' | 'refuse';
+  readonly maxSessionsPerTenant: number;
 }
 
 export const DEFAULT_DATA_DIR = join(homedir(), '.deeppowers', 'serve');
@@ -71,7 +76,14 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
     sealBackend,
     models,
     opts.dataDir,
-    { maxConcurrency: opts.maxConcurrency, maxKeyBytes: opts.maxKeyMb * 1024 * 1024 },
+    {
+      maxConcurrency: opts.maxConcurrency,
+      maxConcurrencyPerTenant: opts.maxConcurrencyPerTenant,
+      maxKeyBytes: opts.maxKeyMb * 1024 * 1024,
+      tenantKeyBytes: opts.tenantKeyMb * 1024 * 1024,
+      tenantKeyBundles: opts.tenantKeyBundles,
+      keyQuotaPolicy: opts.keyQuota,
+    },
     {
       tasks: { defaultTtlMs: opts.taskTtl * 1000, maxTtlMs: Math.max(opts.taskTtl * 1000, DEFAULT_TASK_OPTIONS.maxTtlMs) },
       ...(queue ? { runner: (ctx: RunnerContext) => new QueueRunner({ queue, reviewers: opts.reviewers, quorum, log: ctx.log, logger: ctx.logger, readKeys: ctx.readKeys }) } : {}),
@@ -80,7 +92,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   let http: RunningHttpServer | undefined;
   try {
     if (opts.http) {
-      http = await startHttpServer(service, { ...opts.http, auth, log });
+      http = await startHttpServer(service, { ...opts.http, auth, log, maxSessionsPerTenant: opts.maxSessionsPerTenant });
       const who = auth === 'insecure-no-auth' ? 'no authentication (loopback only)' : `${auth.size} bearer token${auth.size === 1 ? '' : 's'}`;
       log(`listening on ${http.url} (${who}); evaluation keys at ${http.url.replace(/mcp$/, 'keys/<sha256>')}`);
     }
@@ -122,6 +134,15 @@ export function registerServe(program: Command): void {
     .option('--insecure-no-auth', 'accept HTTP requests without a token (refused unless the host is a loopback address)')
     .addOption(new Option('--max-concurrency <k>', 'encrypted predictions in flight at once; more get a "server busy" tool error').default(DEFAULT_LIMITS.maxConcurrency).argParser(positiveInt))
     .addOption(new Option('--max-key-mb <m>', 'largest evaluation-key bundle accepted, in MiB').default(DEFAULT_LIMITS.maxKeyBytes / 1024 / 1024).argParser(positiveInt))
+    .addOption(
+      new Option('--max-concurrency-per-tenant <k>', 'encrypted predictions one tenant may have in flight (keep it below --max-concurrency)')
+        .default(DEFAULT_LIMITS.maxConcurrencyPerTenant)
+        .argParser(positiveInt),
+    )
+    .addOption(new Option('--max-sessions-per-tenant <n>', "open MCP sessions per tenant; a tenant's least recently used one is closed beyond this").default(16).argParser(positiveInt))
+    .addOption(new Option('--tenant-key-mb <m>', 'evaluation keys one tenant may store, in MiB').default(DEFAULT_LIMITS.tenantKeyBytes / 1024 / 1024).argParser(positiveInt))
+    .addOption(new Option('--tenant-key-bundles <n>', 'evaluation-key bundles one tenant may store').default(DEFAULT_LIMITS.tenantKeyBundles).argParser(positiveInt))
+    .addOption(new Option('--key-quota <policy>', 'beyond a tenant\'s quota: evict its least recently used bundles, or refuse the upload').choices(['evict', 'refuse']).default(DEFAULT_LIMITS.keyQuotaPolicy))
     .addOption(
       new Option('--task-ttl <seconds>', 'how long a finished MCP task and its encrypted result are kept when the client asks for no TTL')
         .default(DEFAULT_TASK_OPTIONS.defaultTtlMs / 1000)

@@ -17,11 +17,27 @@ export interface HttpOptions {
   /** Bearer tokens, or 'insecure-no-auth' (loopback hosts only) for a single local user. */
   readonly auth: TokenTable | 'insecure-no-auth';
   readonly log?: (line: string) => void;
-  /** Sessions idle this long are closed (default 30 minutes). */
+  /** Sessions idle this long are closed (default 5 minutes). */
   readonly sessionIdleMs?: number;
   /** Open MCP sessions at most (default 256). */
   readonly maxSessions?: number;
+  /** Open MCP sessions per tenant (default 16); a tenant's least recently used session is closed to open one more. */
+  readonly maxSessionsPerTenant?: number;
+  /** Open TCP connections at most (default 1024); more are refused by the socket layer. */
+  readonly maxConnections?: number;
+  /** A request body that sends nothing for this long is cut off (default BODY_IDLE_MS). */
+  readonly bodyIdleMs?: number;
 }
+
+/**
+ * A request body must keep arriving: at most BODY_IDLE_MS without a byte, and all of it within
+ * BODY_BASE_MS plus one millisecond per BODY_BYTES_PER_MS bytes declared (or received, without
+ * Content-Length). A slow or stalled upload costs the server a socket and a temporary file, so it
+ * is cut off instead of being held for as long as the client likes.
+ */
+const BODY_IDLE_MS = 15_000;
+const BODY_BASE_MS = 15_000;
+const BODY_BYTES_PER_MS = 1024;
 
 export interface RunningHttpServer {
   readonly url: string;
@@ -54,8 +70,9 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
     fail('BAD_ARGUMENT', `--insecure-no-auth is only allowed on a loopback address (127.0.0.1, ::1, localhost), not ${options.host}`);
   }
   const loopbackOnly = isLoopbackHost(options.host);
-  const idleMs = options.sessionIdleMs ?? 30 * 60_000;
+  const idleMs = options.sessionIdleMs ?? 5 * 60_000;
   const maxSessions = options.maxSessions ?? 256;
+  const maxSessionsPerTenant = Math.min(options.maxSessionsPerTenant ?? 16, maxSessions);
   const sessions = new Map<string, Session>();
 
   const closeSession = (id: string): void => {
@@ -79,11 +96,23 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
       // Another tenant's session id is answered exactly like an unknown one.
       if (!session || session.tenant !== tenant) return jsonRpcError(res, 404, -32001, 'Session not found; initialize a new session');
       session.lastSeen = Date.now();
+      const declared = Number(req.headers['content-length']);
+      // Refused before a byte of it is buffered: the transport would read it whole first.
+      if (declared > service.limits.maxMessageBytes) {
+        return jsonRpcError(res, 413, -32000, `message too large: ${declared} bytes, this server reads at most ${service.limits.maxMessageBytes}`);
+      }
       return session.transport.handleRequest(req, res);
     }
     if (req.method !== 'POST') return jsonRpcError(res, 400, -32000, 'Bad Request: no session id; start with an initialize POST');
     sweep();
+    // A tenant at its own cap gives up its least recently used session: it can only crowd itself out.
+    const mine = [...sessions].filter(([, s]) => s.tenant === tenant).sort((a, b) => a[1].lastSeen - b[1].lastSeen);
+    while (mine.length >= maxSessionsPerTenant) closeSession(mine.shift()![0]);
     if (sessions.size >= maxSessions) return jsonRpcError(res, 503, -32000, `server busy: ${maxSessions} sessions are open`);
+    const declared = Number(req.headers['content-length']);
+    if (declared > service.limits.maxMessageBytes) {
+      return jsonRpcError(res, 413, -32000, `message too large: ${declared} bytes, this server reads at most ${service.limits.maxMessageBytes}`);
+    }
     const server = createMcpServer(service, tenant, { log });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
@@ -157,13 +186,16 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
     for (const [id, s] of sessions) if (now - s.lastSeen > idleMs) closeSession(id);
   };
 
-  const http = createServer({ requestTimeout: 60 * 60_000 }, (req, res) => {
+  // Node's requestTimeout would bound every body by one fixed time; guardBody scales it with the size.
+  const http = createServer({ requestTimeout: 0, headersTimeout: 10_000 }, (req, res) => {
+    guardBody(req, res, options.bodyIdleMs ?? BODY_IDLE_MS);
     route(req, res).catch((e: unknown) => {
       log(`internal error serving ${req.method} ${req.url}: ${(e as Error).stack ?? String(e)}`);
       if (!res.headersSent) json(res, 500, { error: `internal error: ${(e as Error).message.split('\n')[0]}` });
       else res.end();
     });
   });
+  http.maxConnections = options.maxConnections ?? 1024;
   const sweeper = setInterval(sweep, Math.min(idleMs, 60_000));
   sweeper.unref();
 
@@ -173,6 +205,12 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
       http.off('error', reject);
       resolve();
     });
+  }).catch((e: unknown) => {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') fail('IO', `port ${options.port} on ${options.host} is taken: another program is listening there; choose another port (--http ${options.host}:0 picks a free one)`);
+    if (code === 'EACCES') fail('IO', `port ${options.port} on ${options.host} needs privileges this process lacks; choose a port above 1023`);
+    if (code === 'EADDRNOTAVAIL') fail('IO', `${options.host} is not an address of this machine`);
+    throw e;
   });
   const port = (http.address() as AddressInfo).port;
   const hostInUrl = options.host.includes(':') ? `[${options.host}]` : options.host;
@@ -196,10 +234,49 @@ function hostName(host: string | undefined): string {
   return host.replace(/:\d+$/, '');
 }
 
+/**
+ * Answers with a JSON body. A request whose body was not read (refused before it: no token, bad
+ * route, too large) gets `Connection: close` and its socket is dropped once the answer is out,
+ * so the rest of the body is never read or buffered.
+ */
 function json(res: ServerResponse, status: number, body: Record<string, unknown>, headOnly = false): void {
   const text = `${JSON.stringify(body)}\n`;
-  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  const unread = !res.req.complete && hasBody(res.req);
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text), ...(unread ? { Connection: 'close' } : {}) });
+  if (unread) res.once('finish', () => res.req.destroy());
   res.end(headOnly ? undefined : text);
+}
+
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+}
+
+/** Cuts off a request body that stalls or arrives slower than its size allows (see BODY_IDLE_MS). */
+function guardBody(req: IncomingMessage, res: ServerResponse, idleMs: number): void {
+  if (!hasBody(req)) return;
+  const declared = Number(req.headers['content-length']);
+  const started = Date.now();
+  const socket = req.socket;
+  const base = socket.bytesRead;
+  let seen = base;
+  let lastProgress = started;
+  const timer = setInterval(() => {
+    if (req.complete || socket.destroyed) return clearInterval(timer);
+    const now = Date.now();
+    const got = socket.bytesRead;
+    if (got !== seen) {
+      seen = got;
+      lastProgress = now;
+    }
+    const budget = BODY_BASE_MS + (Number.isFinite(declared) ? declared : got - base) / BODY_BYTES_PER_MS;
+    if (now - lastProgress > idleMs || now - started > budget) {
+      clearInterval(timer);
+      if (!res.headersSent) res.writeHead(408, { Connection: 'close' }).end();
+      req.destroy();
+    }
+  }, Math.min(1000, idleMs));
+  timer.unref();
+  res.once('close', () => clearInterval(timer));
 }
 
 function jsonRpcError(res: ServerResponse, status: number, code: number, message: string): void {

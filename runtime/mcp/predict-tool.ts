@@ -113,8 +113,9 @@ async function predict(
   if (!service.keys.has(tenant, keysId)) {
     return errorResult(`unknown keys_id ${keysId}: upload the evaluation keys first (PUT /keys/<keys_id> or the upload_keys tool)`);
   }
-  const release = service.tryAcquire();
-  if (!release) return errorResult(`server busy: ${limits.maxConcurrency} encrypted predictions are already running; retry shortly`);
+  const slot = service.tryAcquire(tenant);
+  if ('busy' in slot) return errorResult(slot.busy);
+  const { release } = slot;
   try {
     const request = decodeBase64(ciphertexts, 'ciphertexts');
     const t1 = performance.now();

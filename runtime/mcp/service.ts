@@ -30,6 +30,12 @@ export interface ServiceLimits {
   readonly maxLoadedKeySets: number;
   /** Largest JSON-RPC message (HTTP POST body or stdio line) read. */
   readonly maxMessageBytes: number;
+  /** Predictions one tenant may have in flight: below maxConcurrency, so one tenant never holds every slot. */
+  readonly maxConcurrencyPerTenant: number;
+  /** Evaluation keys one tenant may store, in bytes and bundles, and what happens beyond: LRU eviction or refusal. */
+  readonly tenantKeyBytes: number;
+  readonly tenantKeyBundles: number;
+  readonly keyQuotaPolicy: 'evict' | 'refuse';
 }
 
 const MiB = 1024 * 1024;
@@ -42,6 +48,10 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   maxChunkBytes: 4 * MiB,
   maxLoadedKeySets: 8,
   maxMessageBytes: 64 * MiB,
+  maxConcurrencyPerTenant: 2,
+  tenantKeyBytes: 2048 * MiB,
+  tenantKeyBundles: 16,
+  keyQuotaPolicy: 'evict',
 };
 
 /** The tenant of stdio sessions (one local user) and of `--insecure-no-auth` HTTP. */
@@ -65,6 +75,7 @@ export class DeepPowersService {
   /** Loaded key sets in least-recently-used-first order (Map keeps insertion order). */
   private readonly loaded = new Map<string, LoadedKeySet>();
   private running = 0;
+  private readonly runningByTenant = new Map<string, number>();
   /** Engine generation the current FheServer's contexts were made under (see FheBackend.engineStale). */
   private generation: number;
   private rebuilding: Promise<void> | undefined;
@@ -80,7 +91,11 @@ export class DeepPowersService {
     this.generation = backend.engineGeneration();
     this.models = new Map(models.map((m) => [m.name, m]));
     for (const m of models) this.byHash.set(m.server.modelHash.toLowerCase(), m);
-    this.keys = new EvalKeyStorage(dataDir, { maxBytes: limits.maxKeyBytes }, (bytes) => this.checkKeyBundle(bytes));
+    this.keys = new EvalKeyStorage(
+      dataDir,
+      { maxBytes: limits.maxKeyBytes, quota: { maxBytes: limits.tenantKeyBytes, maxBundles: limits.tenantKeyBundles, policy: limits.keyQuotaPolicy } },
+      (bytes) => this.checkKeyBundle(bytes),
+    );
     this.network = new ServerNetwork(
       dataDir,
       (request) => this.evaluateLocally(request),
@@ -114,15 +129,27 @@ export class DeepPowersService {
     return this.current;
   }
 
-  /** A slot for one prediction, or undefined when `maxConcurrency` are already in flight. */
-  tryAcquire(): (() => void) | undefined {
-    if (this.running >= this.limits.maxConcurrency) return undefined;
+  /**
+   * A slot for one prediction of `tenant`, or the reason there is none: `maxConcurrency` in flight
+   * overall, or the tenant's own `maxConcurrencyPerTenant` (so one tenant cannot take every slot).
+   */
+  tryAcquire(tenant: string): { readonly release: () => void } | { readonly busy: string } {
+    const mine = this.runningByTenant.get(tenant) ?? 0;
+    const perTenant = Math.min(this.limits.maxConcurrencyPerTenant, this.limits.maxConcurrency);
+    if (this.running >= this.limits.maxConcurrency) return { busy: `server busy: ${this.limits.maxConcurrency} encrypted predictions are already running; retry shortly` };
+    if (mine >= perTenant) return { busy: `server busy for you: ${mine} of your encrypted predictions are already running (at most ${perTenant} per tenant); retry when one finishes` };
     this.running++;
+    this.runningByTenant.set(tenant, mine + 1);
     let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.running--;
+    return {
+      release: () => {
+        if (released) return;
+        released = true;
+        this.running--;
+        const left = (this.runningByTenant.get(tenant) ?? 1) - 1;
+        if (left > 0) this.runningByTenant.set(tenant, left);
+        else this.runningByTenant.delete(tenant);
+      },
     };
   }
 
