@@ -4,18 +4,10 @@ import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol
 import { DeepPowersError, fail } from '../../compiler/errors';
 import type { ReleaseReceipt } from '../network/verify-result';
 import { decodeBase64, encodeBase64 } from './base64';
-import { toolNameOf, type ModelDescription, type TensorDescription } from './served-model';
+import { toolNameOf, type ModelDescription } from './served-model';
 
-/** A model as `list_models` lists it. */
-export interface RemoteModelSummary {
-  readonly model: string;
-  readonly tool: string;
-  readonly model_hash: string;
-  readonly task?: string;
-  readonly inputs: readonly TensorDescription[];
-  readonly outputs: readonly TensorDescription[];
-  readonly layout: 'vector' | 'batch';
-}
+/** A model as `list_models` lists it: the head of its description. */
+export type RemoteModelSummary = Pick<ModelDescription, 'model' | 'tool' | 'model_hash' | 'task' | 'inputs' | 'outputs' | 'layout'>;
 
 export interface RemoteOptions {
   /** The MCP endpoint, e.g. http://127.0.0.1:8750/mcp. */
