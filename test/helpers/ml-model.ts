@@ -4,6 +4,7 @@
  * reference to onnxruntime's behaviour on exactly the edge case it cares about.
  */
 import * as ort from 'onnxruntime-node';
+import { expect } from 'vitest';
 import onnxProto from 'onnx-proto';
 import { runGraph } from '../../compiler/graph/interpreter';
 import { numeric, type Value } from '../../compiler/graph/tensor';
@@ -135,5 +136,30 @@ export async function runOnnxruntime(bytes: Uint8Array, inputName: string, rows:
     return result;
   } finally {
     await session.release();
+  }
+}
+
+/** Same values: numbers within 1e-5 relative to max(1, |expected|) (NaN matches NaN), strings exactly. */
+export function expectSameValues(actual: readonly (number | string)[], expected: readonly (number | string)[], what: string): void {
+  expect(actual.length, what).toBe(expected.length);
+  actual.forEach((a, i) => {
+    const e = expected[i]!;
+    if (typeof a === 'number' && typeof e === 'number') {
+      const ok = (Number.isNaN(a) && Number.isNaN(e)) || Math.abs(a - e) <= 1e-5 * Math.max(1, Math.abs(e));
+      expect(ok, `${what}[${i}]: ${a} vs ${e}`).toBe(true);
+    } else expect(a, `${what}[${i}]`).toBe(e);
+  });
+}
+
+/** The reference interpreter and onnxruntime agree on every output of a one-node model: shapes exactly, values by expectSameValues. */
+export async function expectAgreesWithOrt(bytes: Uint8Array, inputName: string, rows: number[][], outputs: string[]): Promise<void> {
+  const ours = runReference(bytes, inputName, rows);
+  const theirs = await runOnnxruntime(bytes, inputName, rows, outputs);
+  for (const name of outputs) {
+    const a = plain(ours.get(name)!);
+    const b = theirs.get(name)!;
+    if (!('shape' in a) || !('shape' in b)) throw new Error('tensor outputs expected');
+    expect(a.shape, name).toEqual(b.shape);
+    expectSameValues(a.data, b.data, name);
   }
 }

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
-import { importRefusal, oneNodeModel, plain, runOnnxruntime, runReference, type Attr, type Plain } from '../helpers/ml-model';
+import { expectAgreesWithOrt as agreesWithOrt, importRefusal, oneNodeModel, plain, runReference, type Attr, type Plain } from '../helpers/ml-model';
 
 const X = 'X';
 
@@ -20,18 +20,7 @@ function expectClose(actual: readonly number[], expected: readonly number[], tol
 }
 
 /** Reference and onnxruntime agree on every output: labels exactly, scores to float32 precision. */
-async function expectAgreesWithOrt(bytes: Uint8Array, rows: number[][], outputs: string[]): Promise<void> {
-  const ours = runReference(bytes, X, rows);
-  const theirs = await runOnnxruntime(bytes, X, rows, outputs);
-  for (const name of outputs) {
-    const a = plain(ours.get(name)!);
-    const b = theirs.get(name)!;
-    if (!('data' in a) || !('data' in b)) throw new Error('tensor outputs expected');
-    expect(a.shape, name).toEqual(b.shape);
-    if (typeof b.data[0] === 'number') expectClose(a.data as number[], b.data as number[], 1e-5);
-    else expect(a.data, name).toEqual(b.data);
-  }
-}
+const expectAgreesWithOrt = (bytes: Uint8Array, rows: number[][], outputs: string[]): Promise<void> => agreesWithOrt(bytes, X, rows, outputs);
 
 describe('Scaler', () => {
   const model = (scale: number[], offset: number[]) =>

@@ -11,7 +11,7 @@ import { DeepPowersError } from '../../compiler/errors';
 import { runGraph } from '../../compiler/graph/interpreter';
 import { importModel } from '../../compiler/onnx/import';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
-import { importRefusal, oneNodeModel, plain, runOnnxruntime, runReference, type Attr, type Plain } from '../helpers/ml-model';
+import { expectAgreesWithOrt as agreesWithOrt, expectSameValues, importRefusal, oneNodeModel, plain, runReference, type Attr, type Plain } from '../helpers/ml-model';
 
 const X = 'X';
 
@@ -91,28 +91,7 @@ function dataOf(p: Plain | undefined): readonly (number | string)[] {
   return p.data;
 }
 
-function expectSame(actual: readonly (number | string)[], expected: readonly (number | string)[], what: string): void {
-  expect(actual.length, what).toBe(expected.length);
-  actual.forEach((a, i) => {
-    const e = expected[i]!;
-    if (typeof a === 'number' && typeof e === 'number') {
-      const ok = (Number.isNaN(a) && Number.isNaN(e)) || Math.abs(a - e) <= 1e-5 * Math.max(1, Math.abs(e));
-      expect(ok, `${what}[${i}]: ${a} vs ${e}`).toBe(true);
-    } else expect(a, `${what}[${i}]`).toBe(e);
-  });
-}
-
-async function expectAgreesWithOrt(bytes: Uint8Array, rows: number[][], outputs: string[]): Promise<void> {
-  const ours = runReference(bytes, X, rows);
-  const theirs = await runOnnxruntime(bytes, X, rows, outputs);
-  for (const name of outputs) {
-    const a = plain(ours.get(name)!);
-    const b = theirs.get(name)!;
-    if (!('shape' in a) || !('shape' in b)) throw new Error('tensor outputs expected');
-    expect(a.shape, name).toEqual(b.shape);
-    expectSame(a.data, b.data, name);
-  }
-}
+const expectAgreesWithOrt = (bytes: Uint8Array, rows: number[][], outputs: string[]): Promise<void> => agreesWithOrt(bytes, X, rows, outputs);
 
 /** One split on feature 0 at 0.5: 10 when the comparison holds, 20 otherwise. */
 const stump = (mode: string, missingTrue = false): Spec[] => [
@@ -234,7 +213,7 @@ describe('TreeEnsembleClassifier', () => {
     const bytes = classifier([binaryTree], { ints: [4, 9] });
     const out = runReference(bytes, X, rows);
     expect(dataOf(plain(out.get('label')!))).toEqual([4, 4, 9]);
-    expectSame(dataOf(plain(out.get('scores')!)), [0.75, 0.25, 0.5, 0.5, 0.1, 0.9], 'scores');
+    expectSameValues(dataOf(plain(out.get('scores')!)), [0.75, 0.25, 0.5, 0.5, 0.1, 0.9], 'scores');
     await expectAgreesWithOrt(bytes, rows, ['label', 'scores']);
   });
 
@@ -242,7 +221,7 @@ describe('TreeEnsembleClassifier', () => {
     const signed: Spec[] = binaryTree.map((n) => ('leaf' in n && n.id === 1 ? { id: 1, leaf: [[0, -0.25]] } : n));
     const plainOut = runReference(classifier([signed], { strings: ['no', 'yes'] }), X, rows);
     expect(dataOf(plain(plainOut.get('label')!))).toEqual(['no', 'yes', 'yes']);
-    expectSame(dataOf(plain(plainOut.get('scores')!)), [0.25, -0.25, -0.5, 0.5, -0.9, 0.9], 'scores');
+    expectSameValues(dataOf(plain(plainOut.get('scores')!)), [0.25, -0.25, -0.5, 0.5, -0.9, 0.9], 'scores');
     for (const t of ['NONE', 'LOGISTIC', 'SOFTMAX']) {
       await expectAgreesWithOrt(classifier([signed], { strings: ['no', 'yes'] }, { post_transform: { string: t } }), rows, ['label', 'scores']);
     }
@@ -278,7 +257,7 @@ describe('TreeEnsembleClassifier', () => {
     const bytes = classifier(trees, { strings: ['setosa', 'versicolor', 'virginica'] });
     const out = runReference(bytes, X, rows);
     expect(dataOf(plain(out.get('label')!))).toEqual(['versicolor', 'virginica', 'virginica']);
-    expectSame(dataOf(plain(out.get('scores')!)), [0.6, 0.9, 0.5, 0, 0.5, 1.5, 0.1, 0.9, 1], 'scores');
+    expectSameValues(dataOf(plain(out.get('scores')!)), [0.6, 0.9, 0.5, 0, 0.5, 1.5, 0.1, 0.9, 1], 'scores');
     await expectAgreesWithOrt(bytes, rows, ['label', 'scores']);
     for (const t of ['SOFTMAX', 'LOGISTIC', 'SOFTMAX_ZERO']) {
       await expectAgreesWithOrt(classifier(trees, { ints: [10, 20, 30] }, { post_transform: { string: t }, base_values: { floats: [0.1, 0, -0.3] } }), rows, ['label', 'scores']);
