@@ -12,7 +12,6 @@ import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { FheClient, type EvaluationKeyBundle } from '../../runtime/client/fhe-client';
 import { batchTensor, parseRows } from '../../runtime/data/load-rows';
-import { rowSpecOf } from '../../runtime/data/row-spec';
 import { startHttpServer, type RunningHttpServer } from '../../runtime/mcp/http';
 import { DeepPowersService } from '../../runtime/mcp/service';
 import { TokenTable } from '../../runtime/mcp/tokens';
