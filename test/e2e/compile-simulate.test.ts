@@ -95,6 +95,26 @@ describe('compile → simulate on the fixtures', () => {
     }
   }
 
+  it('--method remez (degree auto) and --method square compile end to end and agree with the framework on ≥ 99% of test rows', async () => {
+    for (const [name, method] of [
+      ['sk_mlp_breast_cancer_tanh', 'remez'],
+      ['sk_mlp_digits_relu', 'remez'],
+      ['sk_mlp_digits_relu', 'square'],
+    ] as const) {
+      const f = loadFixture(name);
+      const model = compileFixture(f, 'vector', { method });
+      expect(model.approximations.length).toBeGreaterThan(0);
+      for (const a of model.approximations) {
+        expect(a.method).toBe(method);
+        if (method === 'square') expect(a.degree).toBe(2);
+      }
+      const run = await runCompiled(model, inputTensor(f.data, f.data.test_inputs), simulateBackend(model));
+      for (const c of f.data.compare) {
+        expect(agreement(f, c.output, c.expected, c.kind, run.values), `${name} --method ${method}: ${c.output}`).toBeGreaterThanOrEqual(AGREEMENT);
+      }
+    }
+  });
+
   it('is deterministic: compiling twice gives byte-identical manifest.json and constants.bin', () => {
     const f = loadFixture('sk_mlp_breast_cancer_tanh');
     const a = encodeCompiledModel(compileFixture(f, 'auto'));
