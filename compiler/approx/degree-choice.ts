@@ -4,15 +4,17 @@
  * Rule: try the degrees 2^k − 1 for k = 2..6 (3, 7, 15, 31, 63), the same degree for every
  * activation of the model, smallest first, and keep the first whose float64 approximated chain —
  * exactly what the circuit computes: the polynomials on their (per-unit scaled) ranges with bias
- * correction — agrees with the exact chain on the calibration rows:
- *  - classification (a body output of several scores, or one score the client epilogue turns into
- *    a class, e.g. by a Sigmoid): the share of rows with the same argmax (one score: the same
- *    sign, the logit's decision boundary) is ≥ minAgreement (default DEFAULT_MIN_AGREEMENT);
- *  - regression (one output and no epilogue): every row within 1% of the exact output, relative
- *    to max(|exact|, 1) so outputs near 0 are held to an absolute 0.01.
+ * correction — meets two targets on the calibration rows:
+ *  - precision (first): every body output within `maxError` of the exact chain — the share of the
+ *    model's precision promise the approximation may use (see precision-target);
+ *  - labels (second check, classifiers only: a body output of several scores, or one score the
+ *    client epilogue turns into a class, e.g. by a Sigmoid): the share of rows with the same
+ *    argmax (one score: the same sign, the logit's decision boundary) is ≥ minAgreement (default
+ *    DEFAULT_MIN_AGREEMENT).
  * The smallest passing degree is also the shallowest (depth ⌈log2(d + 1)⌉ per activation), so the
- * one that keeps N smallest. When no degree passes, the best agreement wins (ties to the smaller
- * degree) and the choice carries a warning.
+ * one that keeps N smallest. When no degree passes, the best wins — labels kept (else the best
+ * agreement) first, then the smallest error, ties to the smaller degree — and the choice carries
+ * a warning.
  *
  * Only the calibration rows are looked at: test rows are for evaluation. Each trial is one fit per
  * activation and two float64 passes over the rows (bias correction, then the outputs); no circuit
@@ -24,6 +26,7 @@ import { applyStages } from '../chain/run';
 import { approxChainStats, type ChainStats } from './chain-stats';
 import { approximateChain, type ApproximatedChain, type ChainApproximationOptions } from './approximate-chain';
 import { correctPolynomialBias } from './bias-correction';
+import { maxAbsError } from './precision-target';
 
 /** The degrees auto tries, in order: 2^k − 1 for k = 2..6 (depth 2..6 per activation). */
 export const AUTO_DEGREES: readonly number[] = [3, 7, 15, 31, 63];
@@ -37,7 +40,7 @@ export const AUTO_DEGREES: readonly number[] = [3, 7, 15, 31, 63];
  */
 export const DEFAULT_MIN_AGREEMENT = 0.999;
 
-/** Largest error a regression output may have, relative to max(|exact|, 1). */
+/** Largest error a regression output may have, relative to max(|exact|, 1) (outputAgreement's count). */
 export const REGRESSION_TOLERANCE = 0.01;
 
 /** How approximated and exact body outputs are compared. */
@@ -49,13 +52,18 @@ export interface DegreeTrial {
   readonly agreement: number;
   /** Regression only: largest error relative to max(|exact|, 1). */
   readonly maxRelativeError?: number;
+  /** Largest |approximated − exact| body output on the calibration rows. */
+  readonly maxError: number;
 }
 
 export interface DegreeChoice {
   readonly mode: 'auto';
   readonly comparison: OutputComparison;
-  /** What a degree had to reach on the calibration rows. */
-  readonly target: { readonly minAgreement: number; readonly maxRelativeError?: number };
+  /**
+   * What a degree had to reach on the calibration rows: at most maxError on every body output,
+   * and (classifiers) minAgreement of the rows' labels.
+   */
+  readonly target: { readonly maxError: number; readonly minAgreement?: number };
   readonly rows: number;
   /** Degrees in the order tried; trying stops at the first that reaches the target. */
   readonly tried: readonly DegreeTrial[];
@@ -135,6 +143,8 @@ export interface DegreeSearch {
   readonly rows: readonly Float64Array[];
   readonly comparison: OutputComparison;
   readonly minAgreement?: number;
+  /** Largest |approximated − exact| body output allowed on the calibration rows. */
+  readonly maxError: number;
   /** Everything else the approximation takes (method, margin, unit bounds, bias correction). */
   readonly options: Omit<BodyApproximationOptions, 'degree' | 'maxError'>;
 }
@@ -142,23 +152,29 @@ export interface DegreeSearch {
 /** The smallest AUTO_DEGREES degree meeting the target, with its approximated chain. */
 export function chooseDegree(search: DegreeSearch): { readonly choice: DegreeChoice; readonly trial: ApproximationTrial } {
   const minAgreement = search.minAgreement ?? DEFAULT_MIN_AGREEMENT;
-  const regression = search.comparison === 'relative-error';
+  const classifier = search.comparison !== 'relative-error';
   const exact = search.rows.map((r) => applyStages(search.body, r));
-  const passes = (a: Agreement): boolean => (regression ? a.maxRelativeError! <= REGRESSION_TOLERANCE : a.agreement >= minAgreement);
+  const keepsLabels = (t: DegreeTrial): boolean => !classifier || t.agreement >= minAgreement;
+  const passes = (t: DegreeTrial): boolean => t.maxError <= search.maxError && keepsLabels(t);
   const tried: DegreeTrial[] = [];
   const trials: ApproximationTrial[] = [];
   for (const degree of AUTO_DEGREES) {
     const trial = approximateBody(search.body, search.calibration, search.rows, { ...search.options, degree });
-    const a = outputAgreement(search.comparison, exact, trial.stats.outputs);
-    tried.push({ degree, ...a });
+    const t = { degree, ...outputAgreement(search.comparison, exact, trial.stats.outputs), maxError: maxAbsError(exact, trial.stats.outputs) };
+    tried.push(t);
     trials.push(trial);
-    if (passes(a)) break;
+    if (passes(t)) break;
   }
   const last = tried.length - 1;
   const reached = passes(tried[last]!);
   // Strictly better only, so a tie keeps the smaller (shallower) degree.
-  const best = reached ? last : tried.reduce((b, t, i) => (score(t, regression) > score(tried[b]!, regression) ? i : b), 0);
-  const target = regression ? { minAgreement: 1, maxRelativeError: REGRESSION_TOLERANCE } : { minAgreement };
+  const better = (a: DegreeTrial, b: DegreeTrial): boolean => {
+    if (keepsLabels(a) !== keepsLabels(b)) return keepsLabels(a);
+    if (!keepsLabels(a) && a.agreement !== b.agreement) return a.agreement > b.agreement;
+    return errorRank(a.maxError) < errorRank(b.maxError);
+  };
+  const best = reached ? last : tried.reduce((b, t, i) => (better(t, tried[b]!) ? i : b), 0);
+  const target = classifier ? { maxError: search.maxError, minAgreement } : { maxError: search.maxError };
   const chosen = tried[best]!;
   const choice: DegreeChoice = {
     mode: 'auto',
@@ -172,25 +188,27 @@ export function chooseDegree(search: DegreeSearch): { readonly choice: DegreeCho
       ? {}
       : {
           warning:
-            `no degree in ${AUTO_DEGREES.join(', ')} reaches ${describeTarget(search.comparison, minAgreement)} on the ${search.rows.length} calibration rows; ` +
-            `using degree ${chosen.degree} (${describeTrial(chosen)}); give --degree D to choose, or more calibration rows`,
+            `no degree in ${AUTO_DEGREES.join(', ')} reaches ${describeTarget(search.comparison, search.maxError, minAgreement)} on the ${search.rows.length} calibration rows; ` +
+            `using degree ${chosen.degree} (${describeTrial(chosen)}); give a larger --precision, --degree D, or more calibration rows`,
         }),
   };
   return { choice, trial: trials[best]! };
 }
 
-function score(t: DegreeTrial, regression: boolean): number {
-  // Regression ranks by the worst row; a NaN error ranks last.
-  return regression ? -(Number.isNaN(t.maxRelativeError!) ? Infinity : t.maxRelativeError!) : t.agreement;
+/** A NaN error ranks last. */
+function errorRank(e: number): number {
+  return Number.isNaN(e) ? Infinity : e;
 }
 
-function describeTarget(comparison: OutputComparison, minAgreement: number): string {
-  if (comparison === 'relative-error') return `every output within ${REGRESSION_TOLERANCE * 100}% of the exact chain`;
-  return `${comparison} agreement ≥ ${minAgreement * 100}% with the exact chain`;
+function describeTarget(comparison: OutputComparison, maxError: number, minAgreement: number): string {
+  const precision = `every body output within ${maxError.toPrecision(3)} of the exact chain`;
+  if (comparison === 'relative-error') return precision;
+  return `${precision} with ${comparison} agreement ≥ ${minAgreement * 100}%`;
 }
 
 /** One trial in words, e.g. "agreement 99.5%" or "max relative error 0.4%". */
 export function describeTrial(t: DegreeTrial): string {
-  if (t.maxRelativeError !== undefined) return `max relative error ${(t.maxRelativeError * 100).toPrecision(3)}%`;
-  return `agreement ${(t.agreement * 100).toFixed(1)}%`;
+  const error = `max error ${t.maxError.toPrecision(3)}`;
+  if (t.maxRelativeError !== undefined) return error;
+  return `${error}, agreement ${(t.agreement * 100).toFixed(1)}%`;
 }

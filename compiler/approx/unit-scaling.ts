@@ -49,9 +49,22 @@ function sizeOfOutput(stages: readonly Stage[], i: number): number {
 }
 
 /**
- * B_i = margin·max(|lo_i|, |hi_i|) for every ReLU that can be scaled. A unit that was exactly 0 on
- * every calibration row has no bound of its own and takes the layer's (the largest B_i), what a
- * per-layer range would have given it; a layer that is 0 everywhere keeps B = 1.
+ * Margin of per-unit ReLU bounds when none is given. A unit's own range is narrower than its
+ * layer's, so an unseen row leaves it by a larger factor; outside [−1, 1] a high-degree polynomial
+ * grows like T_d, so the wider margin is what keeps test rows inside (the precision-promise test).
+ */
+export const UNIT_MARGIN = 2;
+
+/**
+ * Smallest unit bound as a share of its layer's largest: a unit nearly constant on the
+ * calibration rows would otherwise get a bound that any new row overshoots many times over.
+ */
+export const UNIT_BOUND_FLOOR = 0.25;
+
+/**
+ * B_i = max(margin·max(|lo_i|, |hi_i|), UNIT_BOUND_FLOOR·layer) for every ReLU that can be scaled,
+ * where layer is the largest margin·max(|lo_j|, |hi_j|) of the layer; a layer that is 0
+ * everywhere keeps B = 1.
  */
 export function reluUnitBounds(stages: readonly Stage[], calibration: Calibration, margin: number): Map<number, Float64Array> {
   if (!Number.isFinite(margin) || margin < 1) fail('BAD_ARGUMENT', `range margin ${margin} must be a finite number ≥ 1`);
@@ -60,7 +73,8 @@ export function reluUnitBounds(stages: readonly Stage[], calibration: Calibratio
     if (!canScaleUnits(stages, a.stage)) continue;
     const bounds = Float64Array.from(a.unitMin, (lo, i) => margin * Math.max(Math.abs(lo), Math.abs(a.unitMax[i]!)));
     const layer = bounds.reduce((m, b) => Math.max(m, b), 0);
-    for (let i = 0; i < bounds.length; i++) if (!(bounds[i]! > 0)) bounds[i] = layer > 0 ? layer : 1;
+    if (!(layer > 0)) bounds.fill(1);
+    else for (let i = 0; i < bounds.length; i++) bounds[i] = Math.max(bounds[i]!, UNIT_BOUND_FLOOR * layer);
     out.set(a.stage, bounds);
   }
   return out;

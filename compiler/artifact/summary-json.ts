@@ -6,7 +6,7 @@ import type { QuantizationSummary, StageQuantization } from '../quantize/summary
 import type { JsonAt } from './json-read';
 import { canonicalJson, type JsonValue } from './json-text';
 import { plainJson } from './plain-json';
-import type { Approximation, CalibratedRange, CalibrationSummary, CostEstimate, InputRange } from './types';
+import type { Approximation, CalibratedRange, CalibrationSummary, CostEstimate, InputRange, PrecisionPromise } from './types';
 
 /** The manifest's descriptive sections: parameters, approximations, quantization, calibration, cost. */
 
@@ -169,6 +169,19 @@ export function calibrationToJson(c: CalibrationSummary): JsonValue {
     margin: c.margin,
     ranges: c.ranges.map((r) => ({ stage: r.stage, sources: [...r.sources], ...activationUseToJson(r), observed: [...r.observed], fitted: [...r.fitted] })),
     ...(c.input === null ? {} : { input: inputRangeToJson(c.input) }),
+    precision: { ...c.precision, outputRange: [...c.precision.outputRange] },
+  };
+}
+
+function precisionFromJson(at: JsonAt): PrecisionPromise {
+  at.object(['relative', 'outputRange', 'bound', 'approximationError', 'noiseBound', 'reached']);
+  return {
+    relative: at.field('relative').numberIn(Number.MIN_VALUE, 1),
+    outputRange: range(at.field('outputRange'), true),
+    bound: at.field('bound').numberIn(Number.MIN_VALUE, Number.MAX_VALUE),
+    approximationError: at.field('approximationError').numberIn(0, Number.MAX_VALUE),
+    noiseBound: at.field('noiseBound').numberIn(0, Number.MAX_VALUE),
+    reached: at.field('reached').boolean(),
   };
 }
 
@@ -189,8 +202,9 @@ export function inputRangeFromJson(at: JsonAt, otherKeys: readonly string[] = []
 }
 
 export function calibrationFromJson(at: JsonAt): CalibrationSummary {
-  at.object(['rows', 'margin', 'ranges'], ['input']);
+  at.object(['rows', 'margin', 'ranges', 'precision'], ['input']);
   return {
+    precision: precisionFromJson(at.field('precision')),
     rows: at.field('rows').integer(0),
     margin: at.field('margin').numberIn(0, Number.MAX_VALUE),
     ranges: at

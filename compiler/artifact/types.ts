@@ -1,3 +1,4 @@
+import type { PrecisionPromise } from '../approx/precision-target';
 import type { LatencyEstimate, OpCounts } from '../circuit/count';
 import type { Circuit } from '../circuit/ir';
 import type { Node, ValueInfo } from '../graph/graph';
@@ -101,6 +102,10 @@ export interface InputRange {
   readonly max: readonly number[];
 }
 
+
+/** The bound a compiled model promises on its body outputs' encrypted error (see approx/precision-target). */
+export type { PrecisionPromise };
+
 export interface CalibrationSummary {
   /** Calibration rows run through the reference. */
   readonly rows: number;
@@ -109,6 +114,7 @@ export interface CalibrationSummary {
   readonly ranges: readonly CalibratedRange[];
   /** The model input's calibrated range; null in models compiled before it was recorded. */
   readonly input: InputRange | null;
+  readonly precision: PrecisionPromise;
 }
 
 /** Op counts read off the circuit (checked on load against the circuit) and the latency they predict. */

@@ -46,9 +46,9 @@ export function minScaleBits(polyModulusDegree: number, precisionBits: number, d
 }
 
 /** Scale sizes the policy would try at N, best (largest) first; empty when none can work. */
-export function scaleCandidates(polyModulusDegree: number, outputBits: number, precisionBits: number, depth: number): number[] {
+export function scaleCandidates(polyModulusDegree: number, outputBits: number, precisionBits: number, depth: number, strict = false): number[] {
   // Above 40 bits only when the precision asked for needs it after the circuit's growth.
-  const lo = minScaleBits(polyModulusDegree, precisionBits, 0);
+  const lo = minScaleBits(polyModulusDegree, precisionBits, strict ? depth : 0);
   const hi = Math.min(Math.max(PREFERRED_SCALE_BITS, minScaleBits(polyModulusDegree, precisionBits, depth)), MAX_PRIME_BITS - outputBits);
   const out: number[] = [];
   for (let s = hi; s >= lo; s--) out.push(s);
@@ -148,11 +148,13 @@ export function selectParameters(request: ParameterRequest): CkksParameters {
   // a larger N. Measured, that hurts:
   // pt_mlp_digits_relu (depth 13, 24 rotations) at N = 32768 runs out of WASM memory making its
   // Galois keys. `expectedPrecisionBits` always counts the growth, so the promise stays honest.
+  // A request with `strictPrecision` (a model's precision promise) takes the growth-aware floor:
+  // a chain that cannot keep precisionBits moves to the next N.
   for (const n of degrees) {
     if (n / 2 < slotsNeeded) continue;
     largestSlotFit = n;
     const bound = maxBitCount(n)!;
-    const scales = forcedScale !== undefined ? [forcedScale] : scaleCandidates(n, outputBits, precisionBits, depth);
+    const scales = forcedScale !== undefined ? [forcedScale] : scaleCandidates(n, outputBits, precisionBits, depth, request.strictPrecision === true);
     for (const scaleBits of scales) {
       const bits = chainBits(scaleBits, outputBits, depth);
       if (sum(bits) <= bound && chainAvailable(n, bits)) {
@@ -184,7 +186,7 @@ function refuse(
   const n = largestSlotFit;
   const bound = maxBitCount(n)!;
   const forced = request.scaleBits !== undefined;
-  const scale = forced ? request.scaleBits! : minScaleBits(n, precisionBits, 0);
+  const scale = forced ? request.scaleBits! : minScaleBits(n, precisionBits, request.strictPrecision === true ? depth : 0);
   if (!forced && scale + outputBits > MAX_PRIME_BITS) {
     fail(
       'PARAMS',

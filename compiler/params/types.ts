@@ -53,6 +53,12 @@ export interface ParameterRequest {
   readonly outputBits?: number;
   /** Fractional bits the outputs need (see `precisionBitsForError`). Default 10 (≈ 1e-3). */
   readonly precisionBits?: number;
+  /**
+   * Keep precisionBits after the circuit's noise growth (expectedPrecisionBits ≥ precisionBits),
+   * moving to a larger N when needed; default false: the bare floor, and expectedPrecisionBits
+   * says what is left.
+   */
+  readonly strictPrecision?: boolean;
   /** Use exactly this N; refused with a PARAMS error if the chain or the layout does not fit it. */
   readonly preferN?: number;
 }

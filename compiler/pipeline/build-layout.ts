@@ -16,6 +16,8 @@ export interface ParameterOptions {
   /** Bits above the scale for the largest intermediate value (see outputBitsForMagnitude). */
   readonly outputBits: number;
   readonly precisionBits?: number;
+  /** Keep precisionBits after noise growth (see ParameterRequest.strictPrecision). */
+  readonly strictPrecision?: boolean;
   readonly scaleBits?: number;
   readonly preferN?: number;
 }
@@ -47,6 +49,7 @@ export function buildLayout(stages: readonly ApproxStage[], layout: Layout, opti
     outputBits: options.outputBits,
     ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
     ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
+    ...(options.strictPrecision === true ? { strictPrecision: true } : {}),
     ...(options.preferN !== undefined ? { preferN: options.preferN } : {}),
   };
   let params = selectParameters({ ...request, rotationSteps: circuit.rotationSteps });

@@ -91,6 +91,7 @@ export function buildTreeLayout(body: TreeBody, options: ParameterOptions): Layo
     slotsNeeded: 1,
     outputBits: options.outputBits,
     ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
+    ...(options.strictPrecision === true ? { strictPrecision: true } : {}),
     ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
     ...(options.preferN !== undefined ? { preferN: options.preferN } : {}),
   };

@@ -20,7 +20,8 @@ import type { DegreeChoice } from '../approx/degree-choice';
 import type { InputRange } from '../artifact/types';
 import type { ApproxStage, SplitModel } from '../chain/stages';
 import type { Layout } from '../circuit/ir';
-import { fail } from '../errors';
+import { absoluteBound, checkPrecision, DEFAULT_PRECISION, describePromise, noisePrecisionBits, precisionPromise, type PrecisionPromise } from '../approx/precision-target';
+import { DeepPowersError, fail } from '../errors';
 import type { Graph } from '../graph/graph';
 import type { NumericTensor } from '../graph/tensor';
 import { hasTreeEnsemble } from '../passes/tree-model';
@@ -45,6 +46,12 @@ export interface CompileOptions extends Omit<ApproximationOptions, 'degree'> {
   /** For degree 'auto': share of calibration rows whose class must survive (default DEFAULT_MIN_AGREEMENT). */
   readonly minAgreement?: number;
   /**
+   * The precision the model promises: largest encrypted error of a body output as a share of the
+   * calibrated output range (default DEFAULT_PRECISION, 1%). Degree auto and the parameter search
+   * meet it when they can; see approx/precision-target.
+   */
+  readonly precision?: number;
+  /**
    * The graph input for the calibration rows: [rows, ...input shape], or a function that builds it
    * from the imported graph (a data file needs the input's declared shape and type to be read).
    */
@@ -61,7 +68,7 @@ export interface CompileOptions extends Omit<ApproximationOptions, 'degree'> {
   readonly biasCorrection?: boolean;
   /** Force the CKKS scale (bits); otherwise the parameter policy picks it. */
   readonly scaleBits?: number;
-  /** Fractional bits the outputs must keep above CKKS noise (parameter policy default otherwise). */
+  /** Fractional bits the outputs must keep above CKKS noise (derived from `precision` otherwise). */
   readonly precisionBits?: number;
   /** Force the ring degree N. */
   readonly polyModulusDegree?: number;
@@ -95,8 +102,10 @@ export interface Compilation {
   readonly approximations: readonly FittedActivation[];
   /** How degree 'auto' chose the degree; null for --degree, --max-error, the square method, or a chain without activations. */
   readonly degreeChoice: DegreeChoice | null;
-  /** Things the user should know about the result (e.g. no degree reached the agreement target). */
+  /** Things the user should know about the result (e.g. the precision promise is not kept). */
   readonly warnings: readonly string[];
+  /** The promised bound on the body outputs' encrypted error, and whether the compiler could meet it. */
+  readonly precision: PrecisionPromise;
   readonly quantization: QuantizationSummary | null;
   /** Activation inputs on the calibration rows, in the rescaled chain (`split.body`). */
   readonly calibration: Calibration;
@@ -129,16 +138,26 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   const input = calibrationInput(options, graph);
   const calibrated = calibrateSplit(split, input, options);
   progress('approximate');
-  const { trial, degreeChoice, outputBits } = approximateSplit(calibrated, options);
+  const approximated = approximateSplit(calibrated, options);
+  const { trial, degreeChoice, outputBits, target } = approximated;
   const layoutRequest = options.layout ?? 'auto';
-  const { build, candidates, layoutReason } = chooseLayout(trial.stages, layoutRequest, parameterOptions(options, outputBits), progress);
+  // The noise share of the promise becomes the fractional bits the parameters keep after the
+  // circuit's growth. Asked for explicitly (--precision-bits, --scale-bits), the user's numbers
+  // win and the promise says what they leave.
+  const derived = options.precisionBits === undefined && options.scaleBits === undefined;
+  const noiseBits = noisePrecisionBits(target.bound, target.approximationError, target.magnitude);
+  const parameters = { ...parameterOptions(options, outputBits), ...(derived ? { precisionBits: noiseBits, strictPrecision: true } : {}) };
+  const { build, candidates, layoutReason } = chooseLayout(trial.stages, layoutRequest, parameters, progress);
+  const precision = precisionPromise(target.relative, target.outputRange, target.approximationError, target.magnitude, build.params.expectedPrecisionBits);
+  const warnings = [...(degreeChoice?.warning !== undefined ? [degreeChoice.warning] : []), ...(precision.reached ? [] : [precisionWarning(precision, build)])];
   return {
+    precision,
     source,
     split: calibrated.split,
     stages: trial.stages,
     approximations: trial.approximations,
     degreeChoice,
-    warnings: degreeChoice?.warning !== undefined ? [degreeChoice.warning] : [],
+    warnings,
     quantization,
     calibration: calibrated.calibration,
     inputRange: inputRangeOf(input),
@@ -177,19 +196,38 @@ function compileTreeModel(graph: Graph, source: ModelSource, options: CompileOpt
   progress('calibrate');
   const input = calibrationInput(options, graph);
   progress('lower batch');
-  const t = compileTrees(graph, input, {
-    ...(options.nBits !== undefined ? { nBits: options.nBits } : {}),
-    parameters: {
-      ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
-      ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
-      ...(options.polyModulusDegree !== undefined ? { preferN: options.polyModulusDegree } : {}),
-    },
-  });
+  const parameters = {
+    ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
+    ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
+    ...(options.polyModulusDegree !== undefined ? { preferN: options.polyModulusDegree } : {}),
+  };
+  const treeOptions = options.nBits !== undefined ? { nBits: options.nBits } : {};
+  const relative = checkPrecision(options.precision ?? DEFAULT_PRECISION);
+  let t = compileTrees(graph, input, { ...treeOptions, parameters });
+  // The scores' range is known once the trees are encoded; the parameters then keep enough bits
+  // for the whole bound (unless the user fixed them), on a larger N if one holds them.
+  const range = (c: typeof t): [number, number] => [c.calibration.output.min, c.calibration.output.max];
+  const magnitude = (c: typeof t): number => Math.max(1, ...range(c).map(Math.abs));
+  if (options.precisionBits === undefined && options.scaleBits === undefined) {
+    const bits = noisePrecisionBits(absoluteBound(relative, range(t)), 0, magnitude(t));
+    if (t.build.params.expectedPrecisionBits < bits) {
+      try {
+        t = compileTrees(graph, input, { ...treeOptions, parameters: { ...parameters, precisionBits: bits, strictPrecision: true } });
+      } catch (e) {
+        if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS') throw e;
+      }
+    }
+  }
   const warnings =
     t.summary.calibrationRowsChanged > 0
       ? [`${t.summary.calibrationRowsChanged} of ${t.summary.calibrationRows} calibration rows reach another leaf with thresholds snapped to ${t.summary.nBits} bits`]
       : [];
+  // The circuit computes the grid-snapped trees exactly (what snapping changes is counted in
+  // calibration rows, above); only CKKS noise stands between its scores and the client's.
+  const precision = precisionPromise(relative, range(t), 0, magnitude(t), t.build.params.expectedPrecisionBits);
+  if (!precision.reached) warnings.push(precisionWarning(precision, t.build));
   return {
+    precision,
     source,
     trees: t.summary,
     split: t.split,
@@ -220,4 +258,9 @@ function inputRangeOf(input: NumericTensor): InputRange {
   }
   if (input.data.length === 0) fail('BAD_DATA', 'no calibration rows');
   return { min, max };
+}
+
+function precisionWarning(p: PrecisionPromise, build: LayoutBuild): string {
+  const parts = [`approximation ${p.approximationError.toPrecision(3)} on the calibration rows`, `CKKS noise up to ${p.noiseBound.toPrecision(3)} at N=${build.params.polyModulusDegree}`];
+  return `the precision target ${describePromise(p)} is not met: ${parts.join(' + ')}; give a larger --precision, --degree D, or fewer activation layers`;
 }

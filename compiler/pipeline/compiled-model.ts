@@ -20,6 +20,7 @@ export function optionsJson(c: Compilation, options: CompileOptions): JsonObject
   const optional = {
     degree: c.degreeChoice ? 'auto' : options.degree,
     minAgreement: options.minAgreement,
+    precision: options.precision,
     maxError: options.maxError,
     method: options.method,
     margin: options.margin,
@@ -98,6 +99,7 @@ export function toCompiledModel(c: Compilation, options: CompileOptions, toolVer
       margin: options.margin ?? DEFAULT_MARGIN,
       ranges: c.approximations.map((a) => ({ stage: a.stage, sources: a.sources, fn: a.fn, ...paramsOf(a), observed: a.calibratedRange, fitted: a.range })),
       input: c.inputRange,
+      precision: c.precision,
     },
     cost: { counts: build.counts, latency: build.latency },
     options: optionsJson(c, options),

@@ -4,7 +4,8 @@ import type { Circuit, Layout } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { DeepPowersError } from '../../compiler/errors';
 import { WASM_HEAP_BYTES } from '../../compiler/params/sizes';
-import { runPrologue } from '../../compiler/chain/run';
+import { applyStages, runPrologue } from '../../compiler/chain/run';
+import { measuredRelativeError } from '../../compiler/approx/precision-target';
 import { compileModel, type Compilation } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { cachedPlaintextBytes } from '../backends/seal/plaintext-cache';
@@ -68,6 +69,11 @@ export interface BenchResult {
   readonly throughput_slowdown: number | null;
   /** Largest |decrypted − simulated| body output over the evaluated rows. */
   readonly max_abs_error_vs_simulate: number | null;
+  /** The compiled model's promise: largest body-output error as a share of the calibrated output range. */
+  readonly promised_relative_error: number;
+  readonly promise_met_at_compile: boolean;
+  /** Largest |decrypted − exact float64 body| output over the evaluated rows, as a share of that range. */
+  readonly measured_relative_error: number | null;
   readonly wasm_heap_bytes: number;
   readonly peak_rss_bytes: number;
   readonly reps: number;
@@ -142,6 +148,8 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
     predicted_ms_builtin_costs: estimateLatency(counts, parameters.polyModulusDegree).serverMs,
     onnxruntime_ms: ort.oneSampleMs,
     onnxruntime_batch_ms: ort.batchMs,
+    promised_relative_error: compilation.precision.relative,
+    promise_met_at_compile: compilation.precision.reached,
   };
   const memory = async () => ({ wasm_heap_bytes: await sealHeapBytes(), peak_rss_bytes: process.resourceUsage().maxRSS * 1024 });
   const skipped = async (error: string): Promise<BenchResult> => ({
@@ -162,6 +170,7 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
     slowdown: null,
     throughput_slowdown: null,
     max_abs_error_vs_simulate: null,
+    measured_relative_error: null,
     ...(await memory()),
     reps: 0,
     error,
@@ -235,6 +244,7 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
       slowdown: serverMs / ort.oneSampleMs,
       throughput_slowdown: serverMs / ort.batchMs,
       max_abs_error_vs_simulate: maxError,
+      measured_relative_error: measuredRelativeError(compilation.precision, rows.map((r) => applyStages(compilation.split.body, r)), decrypted),
       ...(await memory()),
       reps,
     };

@@ -17,6 +17,8 @@ import { formatNumber } from '../format/values';
 import { printJson } from './output';
 import { readModelBytes } from './read-model';
 import { textTable } from '../format/text-table';
+import { describePromise, type PrecisionPromise } from '../../compiler/approx/precision-target';
+import { EXIT_CHECK_FAILED, ReportedFailure } from './report-error';
 
 // The compiled directory also keeps the ONNX file it came from (checked against the manifest's
 // SHA-256 when read), so `report` can run the float64 reference next to the simulation.
@@ -29,6 +31,7 @@ export interface CompileCliOptions {
   readonly degree?: number | 'auto';
   readonly maxError?: number;
   readonly minAgreement?: number;
+  readonly precision?: number;
   readonly method?: 'chebyshev' | 'remez' | 'square';
   readonly margin?: number;
   readonly nBits?: number;
@@ -71,12 +74,14 @@ export interface CompileSummary {
     readonly maxError: number;
     readonly note?: string;
   }[];
+  /** The promised bound on the body outputs' encrypted error (see precision-target). */
+  readonly precision: PrecisionPromise;
   /** How --degree auto chose (absent for --degree D, --max-error, or a chain without activations). */
   readonly degreeChoice?: {
     readonly comparison: string;
-    readonly target: { readonly minAgreement: number; readonly maxRelativeError?: number };
+    readonly target: { readonly maxError: number; readonly minAgreement?: number };
     readonly rows: number;
-    readonly tried: readonly { readonly degree: number; readonly agreement: number; readonly maxRelativeError?: number }[];
+    readonly tried: readonly { readonly degree: number; readonly agreement: number; readonly maxError: number }[];
     readonly degree: number;
     readonly reached: boolean;
   };
@@ -113,6 +118,7 @@ export function compileFile(modelFile: string, opts: CompileCliOptions, toolVers
     ...(opts.degree !== undefined ? { degree: opts.degree } : {}),
     ...(opts.maxError !== undefined ? { maxError: opts.maxError } : {}),
     ...(opts.minAgreement !== undefined ? { minAgreement: opts.minAgreement } : {}),
+    ...(opts.precision !== undefined ? { precision: opts.precision } : {}),
     ...(opts.method !== undefined ? { method: opts.method } : {}),
     ...(opts.margin !== undefined ? { margin: opts.margin } : {}),
     ...(opts.nBits !== undefined ? { nBits: opts.nBits } : {}),
@@ -168,13 +174,14 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
       maxError: a.maxError,
       ...(a.note !== undefined ? { note: a.note } : {}),
     })),
+    precision: c.precision,
     ...(c.degreeChoice
       ? {
           degreeChoice: {
             comparison: c.degreeChoice.comparison,
             target: c.degreeChoice.target,
             rows: c.degreeChoice.rows,
-            tried: c.degreeChoice.tried,
+            tried: c.degreeChoice.tried.map((t) => ({ degree: t.degree, agreement: t.agreement, maxError: t.maxError })),
             degree: c.degreeChoice.degree,
             reached: c.degreeChoice.reached,
           },
@@ -204,6 +211,7 @@ export function formatCompile(s: CompileSummary): string {
     ['CKKS', `N=${p.polyModulusDegree} (${p.slots} slots), depth ${s.depth}, scale 2^${p.scaleBits}, modulus ${p.coeffModulusBits.join('+')} = ${p.totalBits} of ${p.maxBitCount} bits, ${p.securityBits}-bit security`],
     ['ops', `${c.rotations} rotations, ${c.ctCtMul} ct×ct, ${c.ctPtMul} ct×pt, ${c.rescales} rescales, ${c.relins} relins, ${c.modswitches} modswitches`],
     ['rotation steps', s.rotationSteps.length > 0 ? s.rotationSteps.join(', ') : 'none'],
+    ['precision', precisionLine(s.precision)],
     ['estimated latency', `${formatNumber(s.latencyMs.total, 3)} ms per run (server ${formatNumber(s.latencyMs.server, 3)} ms, client ${formatNumber(s.latencyMs.client, 3)} ms)`],
     ...(s.degreeChoice ? [['degree', degreeLine(s.degreeChoice)]] : []),
     ...(s.trees ? treeLines(s.trees) : []),
@@ -230,9 +238,15 @@ function treeLines(t: TreeSummary): string[][] {
 }
 
 function degreeLine(d: NonNullable<CompileSummary['degreeChoice']>): string {
-  const tried = d.tried.map((t) => `${t.degree} → ${t.maxRelativeError !== undefined ? `max rel. error ${formatNumber(t.maxRelativeError, 3)}` : `${(t.agreement * 100).toFixed(1)}%`}`).join(', ');
-  const target = d.target.maxRelativeError !== undefined ? `every row within ${d.target.maxRelativeError * 100}%` : `${d.comparison} agreement ≥ ${d.target.minAgreement * 100}%`;
+  const tried = d.tried.map((t) => `${t.degree} → error ${formatNumber(t.maxError, 3)}${d.target.minAgreement !== undefined ? `, ${(t.agreement * 100).toFixed(1)}%` : ''}`).join('; ');
+  const target = `error ≤ ${formatNumber(d.target.maxError, 3)}${d.target.minAgreement !== undefined ? ` and ${d.comparison} agreement ≥ ${d.target.minAgreement * 100}%` : ''}`;
   return `auto: ${d.degree}, ${d.reached ? 'the smallest 2^k−1 with' : 'the best; none reached'} ${target} on ${d.rows} calibration rows (${tried})`;
+}
+
+/** The promise and its two parts, e.g. "≤ 1% of the output range [...] (0.38): approximation 0.21 + CKKS noise ≤ 0.01". */
+export function precisionLine(p: PrecisionPromise): string {
+  const parts = `approximation ${formatNumber(p.approximationError, 3)} + CKKS noise ≤ ${formatNumber(p.noiseBound, 3)}`;
+  return `${describePromise(p)}: ${parts}${p.reached ? '' : ' — NOT MET'}`;
 }
 
 function positive(name: string, integer: boolean): (v: string) => number {
@@ -250,6 +264,14 @@ function degreeArgument(v: string): number | 'auto' {
   const x = Number(v);
   if (v.trim() === '' || !Number.isInteger(x) || x <= 0) throw new InvalidArgumentError(`--degree must be auto or a positive integer, got "${v}"`);
   return x;
+}
+
+function precisionArgument(v: string): number {
+  const percent = v.trim().endsWith('%');
+  const x = Number(percent ? v.trim().slice(0, -1) : v);
+  const p = percent ? x / 100 : x;
+  if (v.trim() === '' || !(p > 0 && p < 1)) throw new InvalidArgumentError(`--precision must be a share of the output range in (0, 1) such as 0.01 or 1%, got "${v}"`);
+  return p;
 }
 
 function share(name: string): (v: string) => number {
@@ -278,8 +300,9 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     .requiredOption('--calibration <file>', 'calibration rows (JSON or CSV) that set the activation ranges')
     .option('-o, --output <dir>', 'output directory (default: <model>.compiled in the current directory)')
     .addOption(new Option('--layout <layout>', 'slot layout: auto picks the lower estimated latency').choices(['auto', 'vector', 'batch']).default('auto'))
-    .option('--degree <d>', 'polynomial degree for every activation, or auto (default): the smallest 2^k−1 keeping the calibration rows\' predictions', degreeArgument)
+    .option('--degree <d>', 'polynomial degree for every activation, or auto (default): the smallest 2^k−1 meeting --precision and keeping the calibration rows\' predictions', degreeArgument)
     .option('--max-error <e>', 'instead of --degree: smallest 2^k−1 degree with at most this error on the range', positive('--max-error', false))
+    .option('--precision <p>', 'promised bound on the encrypted error of the body outputs, as a share of their calibrated range (default 0.01 = 1%)', precisionArgument)
     .option('--min-agreement <a>', 'for --degree auto: share of calibration rows whose class the approximated chain must keep (default 0.999)', share('--min-agreement'))
     .addOption(new Option('--method <method>', 'approximation method (default chebyshev)').choices(['chebyshev', 'remez', 'square']))
     .option('--margin <m>', 'widen calibrated ranges to centre ± m·half-width (default 1.5; at least 1)', positive('--margin', false))
@@ -301,5 +324,7 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
       } else {
         process.stdout.write(formatCompile(summary));
       }
+      // Written, but not what was asked for: the exit status says so to scripts.
+      if (!summary.precision.reached) throw new ReportedFailure(EXIT_CHECK_FAILED);
     });
 }

@@ -4,6 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { fail } from '../../compiler/errors';
+import { applyStages } from '../../compiler/chain/run';
+import { describeMeasured, measuredRelativeError, type PrecisionPromise } from '../../compiler/approx/precision-target';
 import { importModel } from '../../compiler/onnx/import';
 import { compileModel, type Compilation } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
@@ -64,6 +66,10 @@ export interface DemoModelResult {
   readonly agreement: number;
   /** Largest |decrypted − simulated| body output (logits): the CKKS noise. */
   readonly maxErrorVsSimulate: number;
+  /** What the compiled model promises on its body outputs' error. */
+  readonly precision: PrecisionPromise;
+  /** Largest |decrypted − exact float64 body| output, as a share of the calibrated output range. */
+  readonly measuredRelativeError: number;
   readonly summary: DemoSummary;
   readonly run: EncryptedRun;
 }
@@ -140,6 +146,7 @@ export async function runDemoModel(name: string, rows: number, log: (line: strin
   const simulated = simulateSamples(model.circuit, run.bodyInputs);
   let maxError = 0;
   run.bodyOutputs.forEach((row, s) => row.forEach((v, i) => (maxError = Math.max(maxError, Math.abs(v - simulated[s]![i]!)))));
+  const exact = run.bodyInputs.map((x) => applyStages(compilation.split.body, x));
   return {
     name,
     description: sample.description,
@@ -151,6 +158,8 @@ export async function runDemoModel(name: string, rows: number, log: (line: strin
     correct: predicted.filter((p, i) => sameLabel(p, labels[i]!)).length,
     agreement: predicted.filter((p, i) => sameLabel(p, reference[i]!)).length,
     maxErrorVsSimulate: maxError,
+    precision: compilation.precision,
+    measuredRelativeError: measuredRelativeError(compilation.precision, exact, run.bodyOutputs),
     summary: summaryOf(compilation, model),
     run: encrypted,
   };
@@ -179,6 +188,7 @@ export function formatDemoModel(r: DemoModelResult): string {
       ['keys', `secret key stays on the client; evaluation keys ${bytes(z.eval_key_bytes)} (relin ${bytes(z.relin_key_bytes)}, Galois ${bytes(z.galois_key_bytes)}), made in ${ms(t.keygen_ms)} ms`],
       ['client', `encrypt ${perEval(t.encrypt_ms)} ms/${unit}, decrypt ${perEval(t.decrypt_ms)} ms/${unit}; ciphertexts ${bytes(z.ciphertext_bytes_in / r.run.evaluations)} up, ${bytes(z.ciphertext_bytes_out / r.run.evaluations)} down per ${unit}`],
       ['server', `${perEval(t.evaluate_ms)} ms/${unit} on ciphertexts (cost model: ${ms(s.predictedServerMs)} ms), evaluation keys loaded in ${ms(t.key_load_ms)} ms`],
+      ['precision', `encrypted error on the body outputs ${describeMeasured(r.precision, r.measuredRelativeError)}`],
     ]) +
     '\n' +
     textTable(['row', 'encrypted', 'plaintext', 'true'], rows) +
@@ -232,6 +242,8 @@ export function registerDemo(program: Command): void {
             correct: r.correct,
             agreement: r.agreement,
             max_error_vs_simulate: r.maxErrorVsSimulate,
+            precision: r.precision,
+            measured_relative_error: r.measuredRelativeError,
             summary: r.summary,
             timings: { ...r.run.timings, per_evaluation: undefined },
             sizes: r.run.sizes,

@@ -1,7 +1,11 @@
 import { CommanderError } from 'commander';
 import { DeepPowersError } from '../../compiler/errors';
 
-/** Exit codes: 0 success, 1 a bug in DeepPowers, 2 the user's input or command line was refused. */
+/**
+ * Exit codes: 0 success, 1 a bug in DeepPowers, 2 the user's input or command line was refused,
+ * 3 a check found a problem (`audit verify`; `compile`: the model was written but misses the
+ * precision it was asked to promise).
+ */
 export const EXIT_OK = 0;
 export const EXIT_INTERNAL = 1;
 export const EXIT_USAGE = 2;

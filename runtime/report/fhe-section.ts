@@ -10,6 +10,7 @@ import type { RowOutputs } from '../outputs';
 import { predictCompiled } from '../run-compiled';
 import { fheBackend, type EncryptedRunSizes, type EncryptedRunTimings } from '../run-encrypted';
 import { compareRuns, type Accuracy } from './accuracy';
+import { measuredRelativeError, type PrecisionPromise } from '../../compiler/approx/precision-target';
 
 export interface FheReport {
   readonly layout: string;
@@ -27,6 +28,10 @@ export interface FheReport {
   readonly vsSimulate: Accuracy;
   /** Encrypted against the float64 reference (and against labels when given). */
   readonly vsReference: Accuracy;
+  /** What the compiled model promises on its body outputs' encrypted error. */
+  readonly precision: PrecisionPromise;
+  /** Largest |encrypted − reference| body output as a share of the calibrated output range. */
+  readonly measuredRelativeError: number;
 }
 
 export interface ReportRuns {
@@ -56,5 +61,7 @@ export async function fheSection(model: CompiledModel, batch: RowBatch, runs: Re
     predictedServerMs: model.cost.latency.serverMs,
     vsSimulate: compareRuns(runs.simulated, outputs, runs.simulatedBody, run.bodyOutputs, null),
     vsReference: compareRuns(runs.reference, outputs, runs.referenceBody, run.bodyOutputs, runs.labels),
+    precision: model.calibration.precision,
+    measuredRelativeError: measuredRelativeError(model.calibration.precision, runs.referenceBody, run.bodyOutputs),
   };
 }

@@ -1,6 +1,7 @@
 import { formatNumber } from '../format/values';
 import { textTable } from '../format/text-table';
 import type { FheReport } from './fhe-section';
+import { describeMeasured } from '../../compiler/approx/precision-target';
 
 const pct = (x: number | null): string => (x === null ? '–' : Number.isNaN(x) ? 'unknown' : `${formatNumber(100 * x, 4)}%`);
 const ms = (x: number): string => `${formatNumber(x, 4)} ms`;
@@ -21,6 +22,7 @@ export function formatFheSection(f: FheReport): string {
       ['bytes', `evaluation keys ${mb(f.sizes.eval_key_bytes)} (relin ${mb(f.sizes.relin_key_bytes)}, Galois ${mb(f.sizes.galois_key_bytes)}); ciphertexts ${mb(f.sizes.ciphertext_bytes_in)} in, ${mb(f.sizes.ciphertext_bytes_out)} out`],
       ['vs simulated', `body max |Δ| ${formatNumber(s.body.maxAbsDelta, 3)}; label agreement ${pct(s.labelAgreement)}${s.labelAgreementFrom ? ` (${s.labelAgreementFrom})` : ''}`],
       ['vs reference', `body max |Δ| ${formatNumber(r.body.maxAbsDelta, 3)}; label agreement ${pct(r.labelAgreement)}`],
+      ['precision', `encrypted error on the body outputs ${describeMeasured(f.precision, f.measuredRelativeError)}`],
     ],
     '  ',
   );

@@ -122,6 +122,20 @@ describe('deeppowers compile / predict --mode simulate / report', () => {
     expect(vector.stderr).toMatch(/^deeppowers: error: tree ensembles compile to the batch layout only/);
   });
 
+  it('compile prints the precision promise; a model that misses it is written, warned about, and exits 3', () => {
+    const s = json(cli('compile', f.modelPath, '--calibration', calibration, '-o', 'iris-precise', '--precision', '2%', '--json'));
+    expect(s.precision).toMatchObject({ relative: 0.02, reached: true });
+    const missed = loadFixture('sk_mlpreg_friedman1');
+    const cal = join(dir, 'friedman.json');
+    writeFileSync(cal, JSON.stringify(missed.data.calibration));
+    const r = cli('compile', missed.modelPath, '--calibration', cal, '-o', 'friedman');
+    expect(r.code, r.stderr).toBe(3);
+    expect(r.stdout).toMatch(/precision +≤ 1% of the output range .* NOT MET/);
+    expect(r.stdout).toMatch(/warning: the precision target .* is not met/);
+    expect(existsSync(join(dir, 'friedman', 'manifest.json'))).toBe(true);
+    expect(cli('compile', f.modelPath, '--calibration', calibration, '--precision', '1.5').code).toBe(2);
+  });
+
   it('bad options and data are clean usage errors', () => {
     const both = cli('compile', f.modelPath, '--calibration', calibration, '--degree', '7', '--max-error', '0.01');
     expect(both.code).toBe(2);

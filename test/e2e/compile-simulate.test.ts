@@ -55,9 +55,11 @@ describe('compile → simulate on the fixtures', () => {
   }
 
   for (const name of fixturesAt('misses-target')) {
-    it(`${name}: compiles, and degree auto says it missed its calibration target`, () => {
+    it(`${name}: compiles, and says it misses its precision promise`, () => {
       const model = compileFixture(loadFixture(name), 'vector');
-      expect(model.options['degreeChoice']).toMatchObject({ mode: 'auto', reached: false });
+      expect(model.calibration.precision.reached).toBe(false);
+      const p = model.calibration.precision;
+      expect(p.approximationError + p.noiseBound).toBeGreaterThan(p.bound);
     });
   }
 
@@ -86,6 +88,7 @@ describe('compile → simulate on the fixtures', () => {
           expect(model.options['degree']).toBe('auto');
           expect(model.options['degreeChoice']).toMatchObject({ mode: 'auto', reached: true });
         }
+        expect(model.calibration.precision.reached).toBe(true);
         const run = await runCompiled(model, inputTensor(f.data, f.data.test_inputs), simulateBackend(model));
         for (const c of f.data.compare) {
           const share = agreement(f, c.output, c.expected, c.kind, run.values);

@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { calibrateStages } from '../../compiler/approx/calibrate';
 import { DeepPowersError } from '../../compiler/errors';
 import type { AffineStage, ApproxStage, Stage } from '../../compiler/chain/stages';
+import { applyStages, runPrologue } from '../../compiler/chain/run';
+import { APPROXIMATION_SHARE } from '../../compiler/approx/precision-target';
 import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import {
@@ -94,7 +96,7 @@ describe('chooseDegree', () => {
 
   it('keeps the first degree of 3, 7, 15, 31, 63 that reaches the target; every smaller one missed it', () => {
     for (const minAgreement of [0.9, DEFAULT_MIN_AGREEMENT, 1]) {
-      const { choice, trial } = chooseDegree({ body: chain, calibration, rows: calRows, comparison: 'argmax', minAgreement, options: {} });
+      const { choice, trial } = chooseDegree({ body: chain, calibration, rows: calRows, comparison: 'argmax', minAgreement, maxError: Infinity, options: {} });
       expect(choice.tried.map((t) => t.degree)).toEqual(AUTO_DEGREES.slice(0, choice.tried.length));
       expect(choice.reached).toBe(true);
       expect(choice.degree).toBe(choice.tried[choice.tried.length - 1]!.degree);
@@ -104,13 +106,13 @@ describe('chooseDegree', () => {
       expect(choice.warning).toBeUndefined();
     }
     // A stricter target never picks a smaller degree.
-    const loose = chooseDegree({ body: chain, calibration, rows: calRows, comparison: 'argmax', minAgreement: 0.8, options: {} }).choice.degree;
-    const strict = chooseDegree({ body: chain, calibration, rows: calRows, comparison: 'argmax', minAgreement: 1, options: {} }).choice.degree;
+    const loose = chooseDegree({ body: chain, calibration, rows: calRows, comparison: 'argmax', minAgreement: 0.8, maxError: Infinity, options: {} }).choice.degree;
+    const strict = chooseDegree({ body: chain, calibration, rows: calRows, comparison: 'argmax', minAgreement: 1, maxError: Infinity, options: {} }).choice.degree;
     expect(strict).toBeGreaterThan(loose);
   });
 
   it('measures each degree on the chain the circuit computes: polynomials with bias correction', () => {
-    const { choice } = chooseDegree({ body: chain, calibration, rows: calRows, comparison: 'argmax', minAgreement: 1, options: {} });
+    const { choice } = chooseDegree({ body: chain, calibration, rows: calRows, comparison: 'argmax', minAgreement: 1, maxError: Infinity, options: {} });
     // The agreement by hand: the approximated stages evaluated with loops and the Chebyshev
     // three-term recurrence, the exact chain with Math.tanh, argmax compared row by row.
     const argmax = (x: ArrayLike<number>): number => Array.from(x).reduce((best, v, i, all) => (v > all[best]! ? i : best), 0);
@@ -138,12 +140,12 @@ describe('chooseDegree', () => {
     ];
     const input = Array.from({ length: 101 }, (_, i) => v(-1 + i / 50));
     const cal = calibrateStages(homogeneous, input);
-    const { choice } = chooseDegree({ body: homogeneous, calibration: cal, rows: input, comparison: 'argmax', minAgreement: 1, options: {} });
+    const { choice } = chooseDegree({ body: homogeneous, calibration: cal, rows: input, comparison: 'argmax', minAgreement: 1, maxError: Infinity, options: {} });
     expect(choice.tried.map((t) => t.degree)).toEqual([...AUTO_DEGREES]);
     expect(choice.reached).toBe(false);
     const best = Math.max(...choice.tried.map((t) => t.agreement));
     expect(choice.degree).toBe(choice.tried.find((t) => t.agreement === best)!.degree);
-    expect(choice.warning).toMatch(/no degree in 3, 7, 15, 31, 63 reaches argmax agreement ≥ 100% .* using degree \d+/);
+    expect(choice.warning).toMatch(/no degree in 3, 7, 15, 31, 63 reaches .* with argmax agreement ≥ 100% .* using degree \d+/);
   });
 });
 
@@ -151,16 +153,34 @@ describe('compile with degree auto (the default)', () => {
   const f = loadFixture('sk_mlp_digits_relu');
   const calibration = inputTensor(f.data, f.data.calibration);
 
-  it('sk_mlp_digits_relu: degree 15, the first to keep all 200 calibration rows, recorded in the manifest options', () => {
+  it('sk_mlp_digits_relu: the first degree within the precision share on every calibration row and keeping its labels, recorded in the manifest', () => {
     const c = compileModel(f.modelPath, { calibration, layout: 'vector' });
-    expect(c.degreeChoice!.rows).toBe(f.data.calibration.length);
-    expect(c.degreeChoice!.tried.map((t) => t.degree)).toEqual([3, 7, 15]);
-    expect(c.degreeChoice!.tried[2]!.agreement).toBe(1);
-    expect(c.approximations.map((a) => a.degree)).toEqual([15]);
+    const choice = c.degreeChoice!;
+    expect(choice.rows).toBe(f.data.calibration.length);
+    // The target: 95% of the 1% promise on the calibration output range, computed here from the exact chain.
+    const body = runPrologue(c.split, calibration).map((r) => applyStages(c.split.body, r));
+    const values = body.flatMap((r) => [...r]);
+    const range = Math.max(...values) - Math.min(...values);
+    expect(c.precision.outputRange).toEqual([Math.min(...values), Math.max(...values)]);
+    expect(choice.target.maxError).toBeCloseTo(APPROXIMATION_SHARE * 0.01 * range, 12);
+    expect(choice.tried.map((t) => t.degree)).toEqual(AUTO_DEGREES.slice(0, choice.tried.length));
+    const last = choice.tried[choice.tried.length - 1]!;
+    expect(last.maxError).toBeLessThanOrEqual(choice.target.maxError);
+    expect(last.agreement).toBeGreaterThanOrEqual(DEFAULT_MIN_AGREEMENT);
+    for (const t of choice.tried.slice(0, -1)) expect(t.maxError > choice.target.maxError || t.agreement < DEFAULT_MIN_AGREEMENT).toBe(true);
+    // Each trial's error is the worst body output of its chain against the exact one.
+    const chosen = c.stages;
+    const approx = runPrologue(c.split, calibration).map((r) => slowRun(chosen, r));
+    let worst = 0;
+    body.forEach((e, r) => e.forEach((v, i) => (worst = Math.max(worst, Math.abs(approx[r]![i]! - v)))));
+    expect(last.maxError).toBeCloseTo(worst, 9);
+    expect(c.approximations.map((a) => a.degree)).toEqual([last.degree]);
     expect(c.warnings).toEqual([]);
+    expect(c.precision.reached).toBe(true);
     const model = toCompiledModel(c, { calibration, layout: 'vector' }, 'test');
     expect(model.options['degree']).toBe('auto');
-    expect(model.options['degreeChoice']).toMatchObject({ mode: 'auto', comparison: 'argmax', target: { minAgreement: DEFAULT_MIN_AGREEMENT }, degree: 15, reached: true });
+    expect(model.options['degreeChoice']).toMatchObject({ mode: 'auto', comparison: 'argmax', target: { minAgreement: DEFAULT_MIN_AGREEMENT }, degree: last.degree, reached: true });
+    expect(model.calibration.precision).toEqual(c.precision);
   });
 
   it('--degree D and --max-error bypass the choice', () => {

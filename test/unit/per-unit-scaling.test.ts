@@ -1,8 +1,8 @@
 /**
  * Per-unit ReLU ranges: rescaling units into the neighbouring affine maps leaves the chain's
- * function unchanged, puts every unit's calibration inputs inside [−1/margin, 1/margin], is refused
- * where no affine map sits on both sides, and bounds each unit's polynomial error by B_i·ε rather
- * than by the layer's ε.
+ * function unchanged, puts every unit's calibration inputs inside [−1/margin, 1/margin] (units
+ * below the floor share of their layer's bound further inside), is refused where no affine map
+ * sits on both sides, and bounds each unit's polynomial error by B_i·ε rather than by the layer's ε.
  */
 import { describe, expect, it } from 'vitest';
 import { calibrateStages } from '../../compiler/approx/calibrate';
@@ -11,7 +11,7 @@ import { DeepPowersError } from '../../compiler/errors';
 import type { AffineStage, Stage } from '../../compiler/chain/stages';
 import { applyStages } from '../../compiler/chain/run';
 import { approximateChain } from '../../compiler/approx/approximate-chain';
-import { boundSummary, canScaleUnits, reluUnitBounds, scaleUnits, UNIT_RANGE } from '../../compiler/approx/unit-scaling';
+import { boundSummary, canScaleUnits, reluUnitBounds, scaleUnits, UNIT_BOUND_FLOOR, UNIT_RANGE } from '../../compiler/approx/unit-scaling';
 
 function seeded(seed: number): () => number {
   let s = seed >>> 0;
@@ -49,13 +49,16 @@ describe('per-unit ReLU scaling', () => {
   const margin = 1.5;
   const bounds = reluUnitBounds(chain, calibration, margin);
 
-  it('bounds every ReLU between two affine maps, B_i = margin·max(|lo_i|, |hi_i|)', () => {
+  it('bounds every ReLU between two affine maps, B_i = max(margin·max(|lo_i|, |hi_i|), floor·layer)', () => {
     expect([...bounds.keys()]).toEqual([1, 3]);
     const a = calibration.activations[0]!;
-    bounds.get(1)!.forEach((b, i) => expect(b).toBe(margin * Math.max(Math.abs(a.unitMin[i]!), Math.abs(a.unitMax[i]!))));
+    const own = Array.from(a.unitMin, (lo, i) => margin * Math.max(Math.abs(lo), Math.abs(a.unitMax[i]!)));
+    const layer = Math.max(...own);
+    bounds.get(1)!.forEach((b, i) => expect(b).toBe(Math.max(own[i]!, UNIT_BOUND_FLOOR * layer)));
     const s = boundSummary(bounds.get(1)!);
-    // Rows were scaled over four orders of magnitude; the bounds follow.
-    expect(s.max / s.min).toBeGreaterThan(100);
+    // Rows were scaled over four orders of magnitude; the bounds follow down to the floor.
+    expect(s.max / s.min).toBeCloseTo(1 / UNIT_BOUND_FLOOR, 12);
+    expect(own.filter((b) => b > UNIT_BOUND_FLOOR * layer).length).toBeGreaterThan(1);
     expect(s.min).toBeLessThanOrEqual(s.median);
     expect(s.median).toBeLessThanOrEqual(s.max);
   });
@@ -69,17 +72,22 @@ describe('per-unit ReLU scaling', () => {
       want.forEach((v, i) => expect(Math.abs(got[i]! - v)).toBeLessThan(1e-12 * Math.max(1, Math.abs(v))));
     }
     const after = calibrateStages(scaled, rows);
-    for (const a of after.activations) {
+    const before = calibration.activations;
+    after.activations.forEach((a, k) => {
+      const b = bounds.get(a.stage)!;
       for (let i = 0; i < a.size; i++) {
-        expect(Math.max(Math.abs(a.unitMin[i]!), Math.abs(a.unitMax[i]!))).toBeCloseTo(1 / margin, 12);
+        const own = margin * Math.max(Math.abs(before[k]!.unitMin[i]!), Math.abs(before[k]!.unitMax[i]!));
+        // own/B_i: 1 for a unit at its own bound, less for one raised to the floor.
+        expect(Math.max(Math.abs(a.unitMin[i]!), Math.abs(a.unitMax[i]!))).toBeCloseTo(own / b[i]! / margin, 12);
+        expect(own / b[i]!).toBeLessThanOrEqual(1);
       }
-    }
+    });
   });
 
-  it('gives a unit that was always 0 the layer bound, not a zero divisor', () => {
+  it('gives a unit that was always 0 the floor share of the layer bound, not a zero divisor', () => {
     const dead: Stage[] = [{ ...(chain[0] as AffineStage), weights: (chain[0] as AffineStage).weights.map((w, i) => (i < 5 ? 0 : w)), bias: (chain[0] as AffineStage).bias.map((b, i) => (i === 0 ? 0 : b)) }, ...chain.slice(1)];
     const b = reluUnitBounds(dead, calibrateStages(dead, rows), margin).get(1)!;
-    expect(b[0]).toBe(Math.max(...b));
+    expect(b[0]).toBe(UNIT_BOUND_FLOOR * Math.max(...b));
     expect(b[0]).toBeGreaterThan(0);
   });
 
@@ -125,8 +133,8 @@ describe('per-unit ReLU scaling', () => {
           expect(err).toBeLessThanOrEqual(b[i]! * poly.maxError * (1 + 1e-9) + 1e-12);
         });
       }
-      // Units narrower than the layer get a proportionally smaller error bound.
-      const smaller = [...b].filter((v) => v * poly.maxError < layerError / 10).length;
+      // Units narrower than the layer get a proportionally smaller error bound (down to the floor).
+      const smaller = [...b].filter((v) => v * poly.maxError < layerError / 2).length;
       expect(smaller, `degree ${degree}`).toBeGreaterThanOrEqual(b.length / 2);
     }
   });

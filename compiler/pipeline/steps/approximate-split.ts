@@ -6,6 +6,8 @@
  * largest value the approximated chain reaches on the calibration rows, which sizes the first prime.
  */
 import { approximateBody, chooseDegree, outputComparison, type ApproximationTrial, type BodyApproximationOptions, type DegreeChoice } from '../../approx/degree-choice';
+import { absoluteBound, APPROXIMATION_SHARE, calibratedOutputRange, checkPrecision, DEFAULT_PRECISION, maxAbsError, outputMagnitude } from '../../approx/precision-target';
+import { applyStages } from '../../chain/run';
 import { fail } from '../../errors';
 import { outputBitsForMagnitude } from '../../params/select';
 import type { CompileOptions } from '../compile';
@@ -17,9 +19,20 @@ export interface ApproximatedSplit {
   readonly degreeChoice: DegreeChoice | null;
   /** Bits above the scale the largest calibration value needs. */
   readonly outputBits: number;
+  /** The precision target and what the approximation spends of it on the calibration rows. */
+  readonly target: PrecisionTarget;
 }
 
-export type ApproximationRequest = Pick<CompileOptions, 'degree' | 'minAgreement' | 'maxError' | 'method' | 'margin' | 'biasCorrection'>;
+export interface PrecisionTarget {
+  readonly relative: number;
+  readonly outputRange: readonly [number, number];
+  readonly bound: number;
+  readonly approximationError: number;
+  /** Largest |exact body output|, at least 1: the unit CKKS noise is counted in. */
+  readonly magnitude: number;
+}
+
+export type ApproximationRequest = Pick<CompileOptions, 'degree' | 'minAgreement' | 'maxError' | 'method' | 'margin' | 'biasCorrection' | 'precision'>;
 
 export function approximateSplit(calibrated: CalibratedSplit, options: ApproximationRequest): ApproximatedSplit {
   const { degree, minAgreement } = options;
@@ -36,14 +49,23 @@ export function approximateSplit(calibrated: CalibratedSplit, options: Approxima
   };
   const auto =
     (degree ?? (options.maxError === undefined ? 'auto' : undefined)) === 'auto' && options.method !== 'square' && body.some((s) => s.kind === 'activation');
+  const relative = checkPrecision(options.precision ?? DEFAULT_PRECISION);
+  const exact = rows.map((r) => applyStages(body, r));
+  const outputRange = calibratedOutputRange(exact);
+  const bound = absoluteBound(relative, outputRange);
   let degreeChoice: DegreeChoice | null = null;
   let trial: ApproximationTrial;
   if (auto) {
     const comparison = outputComparison(split);
-    ({ choice: degreeChoice, trial } = chooseDegree({ body, calibration, rows, comparison, ...(minAgreement !== undefined ? { minAgreement } : {}), options: approxOptions }));
+    // Minimax fits (Remez) unless asked otherwise: about half the error of Chebyshev
+    // interpolation at the same degree, so the precision target is met a degree (a level) lower.
+    const fitOptions = { ...approxOptions, method: approxOptions.method ?? ('remez' as const) };
+    const search = { body, calibration, rows, comparison, maxError: APPROXIMATION_SHARE * bound, options: fitOptions };
+    ({ choice: degreeChoice, trial } = chooseDegree({ ...search, ...(minAgreement !== undefined ? { minAgreement } : {}) }));
   } else {
     trial = approximateBody(body, calibration, rows, { ...approxOptions, ...(typeof degree === 'number' ? { degree } : {}) });
   }
   if (!Number.isFinite(trial.stats.maxAbs)) fail('BAD_DATA', 'the calibration rows drive the approximated chain to a non-finite value');
-  return { trial, degreeChoice, outputBits: outputBitsForMagnitude(trial.stats.maxAbs) };
+  const target = { relative, outputRange, bound, approximationError: maxAbsError(exact, trial.stats.outputs), magnitude: outputMagnitude(exact) };
+  return { trial, degreeChoice, outputBits: outputBitsForMagnitude(trial.stats.maxAbs), target };
 }

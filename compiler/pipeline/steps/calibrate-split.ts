@@ -5,8 +5,7 @@
  * rescaled chain, which computes the same function.
  */
 import { calibrateStages, type Calibration } from '../../approx/calibrate';
-import { DEFAULT_MARGIN } from '../../approx/fit';
-import { reluUnitBounds, scaleUnits, type UnitBounds } from '../../approx/unit-scaling';
+import { reluUnitBounds, scaleUnits, UNIT_MARGIN, type UnitBounds } from '../../approx/unit-scaling';
 import { runPrologue } from '../../chain/run';
 import type { SplitModel } from '../../chain/stages';
 import type { NumericTensor } from '../../graph/tensor';
@@ -30,7 +29,7 @@ export interface CalibrationOptions {
 export function calibrateSplit(split: SplitModel, input: NumericTensor, options: CalibrationOptions): CalibratedSplit {
   const rows = runPrologue(split, input);
   const unscaled = calibrateStages(split.body, rows);
-  const unitBounds = options.perUnitRanges === false ? new Map<number, Float64Array>() : reluUnitBounds(split.body, unscaled, options.margin ?? DEFAULT_MARGIN);
+  const unitBounds = options.perUnitRanges === false ? new Map<number, Float64Array>() : reluUnitBounds(split.body, unscaled, options.margin ?? UNIT_MARGIN);
   const body = scaleUnits(split.body, unitBounds);
   const calibration = unitBounds.size > 0 ? calibrateStages(body, rows) : unscaled;
   return { split: { ...split, body }, rows, unitBounds, calibration };

@@ -19,16 +19,11 @@ export interface LayoutChoice {
 
 export function chooseLayout(stages: readonly ApproxStage[], request: LayoutRequest, parameters: ParameterOptions, progress: (step: CompileStep) => void): LayoutChoice {
   const layouts: Layout[] = request === 'auto' ? ['vector', 'batch'] : [request];
-  const candidates: LayoutBuild[] = [];
-  const refusals: string[] = [];
-  for (const layout of layouts) {
-    progress(layout === 'vector' ? 'lower vector' : 'lower batch');
-    try {
-      candidates.push(buildLayout(stages, layout, parameters));
-    } catch (e) {
-      if (request !== 'auto' || !(e instanceof DeepPowersError) || e.code !== 'PARAMS') throw e;
-      refusals.push(`${layout}: ${e.message}`);
-    }
+  let { candidates, refusals } = buildLayouts(stages, layouts, request, parameters, progress);
+  if (candidates.length === 0 && parameters.strictPrecision === true) {
+    // No N keeps the noise within the precision promise: build with the bare floor (the promise
+    // then says it is not met).
+    ({ candidates, refusals } = buildLayouts(stages, layouts, request, { ...parameters, strictPrecision: false }, progress));
   }
   if (candidates.length === 0) fail('PARAMS', `no layout fits: ${refusals.join('; ')}`);
   const build = candidates.reduce((a, b) => (b.latency.totalMs < a.latency.totalMs ? b : a));
@@ -40,4 +35,25 @@ function layoutReason(request: LayoutRequest, chosen: LayoutBuild, candidates: r
   const ms = (b: LayoutBuild): string => `${b.layout} ${b.latency.totalMs.toFixed(0)} ms at N=${b.params.polyModulusDegree}`;
   if (candidates.length === 1) return `auto: only ${chosen.layout} fits (${refusals.join('; ')})`;
   return `auto: lower estimated latency of one prediction (${candidates.map(ms).join(' vs ')})`;
+}
+
+function buildLayouts(
+  stages: readonly ApproxStage[],
+  layouts: readonly Layout[],
+  request: LayoutRequest,
+  parameters: ParameterOptions,
+  progress: (step: CompileStep) => void,
+): { candidates: LayoutBuild[]; refusals: string[] } {
+  const candidates: LayoutBuild[] = [];
+  const refusals: string[] = [];
+  for (const layout of layouts) {
+    progress(layout === 'vector' ? 'lower vector' : 'lower batch');
+    try {
+      candidates.push(buildLayout(stages, layout, parameters));
+    } catch (e) {
+      if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS' || (request !== 'auto' && parameters.strictPrecision !== true)) throw e;
+      refusals.push(`${layout}: ${e.message}`);
+    }
+  }
+  return { candidates, refusals };
 }
