@@ -97,6 +97,8 @@ export type OnnxOpForm =
       readonly domain: string;
       readonly opType: string;
       readonly since: number;
+      /** When the node is this activation, in words (for the support table). */
+      readonly condition: string;
       /** The parameters from attributes and constant inputs (undefined where an input is not a constant). */
       readonly params: (view: NodeView, constants: readonly (Tensor | undefined)[]) => ActivationParams | NotThisActivation;
     };
@@ -290,7 +292,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: evenPlusLinear,
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: true,
-    onnx: [onnxOp('LeakyRelu', 1, { params: floats({ alpha: 0.01 }) }), { kernel: 'own-kernel', domain: ONNX_DOMAIN, opType: 'PRelu', since: 7, params: preluParams }],
+    onnx: [onnxOp('LeakyRelu', 1, { params: floats({ alpha: 0.01 }) }), { kernel: 'own-kernel', domain: ONNX_DOMAIN, opType: 'PRelu', since: 7, condition: 'one constant slope', params: preluParams }],
     patterns: [],
   },
   elu: {
@@ -409,7 +411,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: (p) => ((p['min'] ?? -Infinity) === -(p['max'] ?? Infinity) ? { kind: 'odd', about: 0 } : { kind: 'none' }),
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
-    onnx: [{ kernel: 'own-kernel', domain: ONNX_DOMAIN, opType: 'Clip', since: 1, params: clipParams }],
+    onnx: [{ kernel: 'own-kernel', domain: ONNX_DOMAIN, opType: 'Clip', since: 1, condition: 'constant bounds', params: clipParams }],
     patterns: [],
   },
   erf: {

@@ -46,6 +46,14 @@ const RULES: ReadonlyMap<string, AffineRule> = new Map([
 /** Operators that only move values around: they add no weights, so reports leave them out of `sources`. */
 const LAYOUT_ONLY = new Set(['Identity', 'Cast', 'Flatten', 'Reshape', 'Squeeze', 'Unsqueeze']);
 
+/** Every operator with an affine rule, as [domain, op type]. */
+export function affineOperators(): readonly (readonly [string, string])[] {
+  return [...RULES.keys()].map((key) => {
+    const at = key.lastIndexOf('::');
+    return [key.slice(0, at), key.slice(at + 2)] as const;
+  });
+}
+
 export function hasAffineRule(node: Node): boolean {
   return RULES.has(`${node.domain}::${node.opType}`);
 }

@@ -20,7 +20,8 @@ export interface Cut {
   readonly epilogue: readonly Node[];
 }
 
-const CLIENT_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+/** Operators the client may run after decryption (arithmetic only with scalar constants; see isClientStep). */
+export const CLIENT_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   [
     ONNX_DOMAIN,
     new Set([

@@ -22,6 +22,9 @@ export interface ExpandResult {
   readonly clientNodes: ReadonlySet<Node>;
 }
 
+/** The ai.onnx.ml operators this pass splits into an encrypted Gemm and a client step. */
+export const LINEAR_ML_OPS: ReadonlySet<string> = new Set(['LinearClassifier', 'LinearRegressor']);
+
 const FLOAT32 = 1;
 
 export function expandLinearMl(graph: Graph, sources: SourceTable = new Map()): ExpandResult {
@@ -39,7 +42,7 @@ export function expandLinearMl(graph: Graph, sources: SourceTable = new Map()): 
   const nodes: Node[] = [];
 
   for (const node of graph.nodes) {
-    const kind = node.domain === ML_DOMAIN && (node.opType === 'LinearClassifier' || node.opType === 'LinearRegressor') ? node.opType : undefined;
+    const kind = node.domain === ML_DOMAIN && LINEAR_ML_OPS.has(node.opType) ? (node.opType as 'LinearClassifier' | 'LinearRegressor') : undefined;
     if (!kind) {
       nodes.push(node);
       continue;

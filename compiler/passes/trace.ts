@@ -70,10 +70,13 @@ export function rootCause(trace: Trace, node: Node): Node {
 }
 
 /** Client-side steps allowed before encryption: they need the whole clear row or are not affine. */
+export const PROLOGUE_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
+  [ONNX_DOMAIN, new Set(['Clip', 'Cast'])],
+  [ML_DOMAIN, new Set(['Normalizer'])],
+]);
+
 function isPrologueOp(node: Node): boolean {
-  if (node.domain === ML_DOMAIN) return node.opType === 'Normalizer';
-  if (node.domain !== ONNX_DOMAIN) return false;
-  if (node.opType === 'Clip') return true;
+  if (!PROLOGUE_OPS.get(node.domain)?.has(node.opType)) return false;
   if (node.opType === 'Cast') {
     const to = node.attributes.get('to');
     // Casts to float types are identities in the body; only a cast that rounds belongs here.

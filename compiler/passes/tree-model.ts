@@ -10,7 +10,8 @@ import { NodeView } from '../graph/kernel';
 import { classLabels, floatList, postTransform, type ClassLabels, type PostTransform } from '../graph/ops/ml-common';
 import { treeEnsembleOf, type TreeEnsemble } from '../graph/ops/ml-tree-ensemble';
 
-const TREE_OPS = new Set(['TreeEnsembleClassifier', 'TreeEnsembleRegressor']);
+/** The ai.onnx.ml tree ensembles whose scores the encrypted body computes. */
+export const TREE_OPS: ReadonlySet<string> = new Set(['TreeEnsembleClassifier', 'TreeEnsembleRegressor']);
 
 export type TreeTask =
   | { readonly kind: 'classifier'; readonly labels: ClassLabels }

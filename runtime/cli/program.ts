@@ -10,6 +10,7 @@ import { registerKeygen } from './keygen';
 import { registerPredict } from './predict';
 import { registerReport } from './report';
 import { registerServe } from './serve';
+import { registerSupport } from './support';
 import { registerWorker } from './worker';
 import { EXIT_OK, reportError } from './report-error';
 
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     .exitOverride()
     .configureOutput({ outputError: oneLine('deeppowers --help') });
   registerInspect(program);
+  registerSupport(program);
   registerCompile(program, packageVersion());
   registerPredict(program);
   registerReport(program);

@@ -99,6 +99,19 @@ describe('deeppowers command line', () => {
     expect(r.stdout).toMatch(/imports cleanly: no: unsupported operator: NoSuchOp node/);
   });
 
+  it('support prints the families, activations and operators; --json as one object, --markdown as the README section', () => {
+    const text = cli('support');
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^ {2}GELU +Gelu \(opset ≥ 20\); Mul\(Mul\(x, Add\(Erf/m);
+    const json = cli('support', '--json');
+    expect(json.code, json.stderr).toBe(0);
+    const parsed = JSON.parse(json.stdout) as { activations: { fn: string }[]; operators: { opType: string; roles: string[] }[] };
+    expect(parsed.activations.map((a) => a.fn)).toContain('leaky_relu');
+    expect(parsed.operators.find((o) => o.opType === 'Erf')?.roles).toEqual(['encrypted: activation']);
+    const markdown = cli('support', '--markdown');
+    expect(markdown.stdout).toMatch(/^#### Model families$/m);
+  });
+
   it('predict --json matches every fixture\'s expected outputs, keyed by ONNX output name', () => {
     const fixtures = readdirSync(join(ROOT, 'test', 'fixtures')).filter(
       (d) => existsSync(join(ROOT, 'test', 'fixtures', d, 'data.json')) && FIXTURE_STAGE[d] !== 'refused-at-import',

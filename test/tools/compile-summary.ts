@@ -3,26 +3,61 @@
  * how the simulated circuit agrees with the framework's own outputs on all test rows — the table
  * quoted in notes and the README, from one command:
  *
- *   npx tsx test/tools/compile-summary.ts [--json] [fixture ...]
+ *   npx tsx test/tools/compile-summary.ts [--json | --readme] [fixture ...]
+ *
+ * --readme rewrites the README's measured-agreement table (between its fixture-agreement markers)
+ * from all fixtures, with default compile options in every layout the compiler supports.
  */
 import { parseArgs } from 'node:util';
 import type { Layout } from '../../compiler/circuit/ir';
+<<<<<<< HEAD
+=======
+import { DeepPowersError } from '../../compiler/errors';
+import { compileModel, supportedLayouts } from '../../compiler/pipeline/compile';
+import { importModelFile } from '../../compiler/onnx/import';
+>>>>>>> e9d04f7 (support: 'deeppowers support [--json|--markdown]' lists the model families, every activation with its ONNX operators and exporter patterns, and every ONNX operator with where it can run in a compiled model, read off the registries (activation records, kernels, affine rules, prologue/epilogue/tree/linear-ML operator sets); the README's Supported models section is its output (a test holds them equal); compile-summary --readme writes the measured agreement per fixture; docs/adding-an-activation.md)
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, listFixtures, loadFixture } from '../helpers/fixtures';
+<<<<<<< HEAD
 import { compileFixture } from './compile-fixture';
+=======
+import { FIXTURE_AGREEMENT_SECTION, writeReadmeSection } from './readme-section';
+>>>>>>> e9d04f7 (support: 'deeppowers support [--json|--markdown]' lists the model families, every activation with its ONNX operators and exporter patterns, and every ONNX operator with where it can run in a compiled model, read off the registries (activation records, kernels, affine rules, prologue/epilogue/tree/linear-ML operator sets); the README's Supported models section is its output (a test holds them equal); compile-summary --readme writes the measured agreement per fixture; docs/adding-an-activation.md)
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { json: { type: 'boolean', default: false } } });
-const names = positionals.length > 0 ? positionals : listFixtures();
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { json: { type: 'boolean', default: false }, readme: { type: 'boolean', default: false } },
+});
+const names = positionals.length > 0 && !values.readme ? positionals : listFixtures();
 const rows: Record<string, unknown>[] = [];
 
 for (const name of names) {
   const f = loadFixture(name);
+<<<<<<< HEAD
   for (const layout of ['vector', 'batch'] as Layout[]) {
     const compiled = compileFixture(f, layout);
     if ('refused' in compiled) {
       rows.push({ fixture: name, layout, refused: compiled.refused });
+=======
+  let layouts: Layout[];
+  try {
+    layouts = supportedLayouts(importModelFile(f.modelPath));
+  } catch (e) {
+    if (!(e instanceof DeepPowersError)) throw e;
+    rows.push({ fixture: name, layout: '–', refused: e.message });
+    continue;
+  }
+  for (const layout of layouts) {
+    const options = { calibration: inputTensor(f.data, f.data.calibration), layout };
+    let compilation;
+    try {
+      compilation = compileModel(f.modelPath, options);
+    } catch (e) {
+      if (!(e instanceof DeepPowersError)) throw e;
+      rows.push({ fixture: name, layout, refused: e.message });
+>>>>>>> e9d04f7 (support: 'deeppowers support [--json|--markdown]' lists the model families, every activation with its ONNX operators and exporter patterns, and every ONNX operator with where it can run in a compiled model, read off the registries (activation records, kernels, affine rules, prologue/epilogue/tree/linear-ML operator sets); the README's Supported models section is its output (a test holds them equal); compile-summary --readme writes the measured agreement per fixture; docs/adding-an-activation.md)
       break;
     }
     const { compilation, options } = compiled;
@@ -33,6 +68,7 @@ for (const name of names) {
     rows.push({
       fixture: name,
       layout,
+      activations: [...new Set(compilation.approximations.map((a) => a.fn))].join(', ') || '–',
       degree: compilation.approximations.map((a) => a.degree).join('/') || '–',
       n: model.parameters.polyModulusDegree,
       depth: model.circuit.depth,
@@ -49,7 +85,29 @@ for (const name of names) {
   }
 }
 
-if (values.json) {
+function agreementText(r: Record<string, unknown>): string {
+  return Object.entries(r.agreement as Record<string, number>)
+    .map(([k, v]) => `${k} ${(100 * v).toFixed(0)}%`)
+    .join(', ');
+}
+
+function markdown(): string {
+  const lines = [
+    '| Fixture | Layout | Activations | Degree | N | Simulated agreement with the framework (test rows) |',
+    '|---|---|---|---|---|---|',
+  ];
+  for (const r of rows) {
+    const why = String(r.refused ?? '').replace(/\|/g, '\\|');
+    if (r.refused) lines.push(`| ${r.fixture} | – | – | – | – | refused: ${why} |`);
+    else lines.push(`| ${r.fixture} | ${r.layout} | ${r.activations} | ${r.degree} | ${r.n} | ${agreementText(r)} of ${r.testRows} |`);
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+if (values.readme) {
+  writeReadmeSection(FIXTURE_AGREEMENT_SECTION, markdown());
+  console.log(`README.md: measured agreement of ${names.length} fixtures written`);
+} else if (values.json) {
   console.log(JSON.stringify({ rows }, null, 2));
 } else {
   console.log('fixture | layout | degree | N | depth | scale bits | rotations | ct×ct | ct×pt | rescales | simulated agreement with expected (test rows)');
@@ -58,9 +116,7 @@ if (values.json) {
       console.log(`${r.fixture} | refused: ${r.refused}`);
       continue;
     }
-    const agree = Object.entries(r.agreement as Record<string, number>)
-      .map(([k, v]) => `${k} ${(100 * v).toFixed(0)}%`)
-      .join(', ');
+    const agree = agreementText(r);
     console.log(
       [r.fixture, r.layout, r.degree, r.n, r.depth, r.scaleBits, r.rotations, r.ctMuls, r.ptMuls, r.rescales, `${agree} of ${r.testRows}`].join(' | '),
     );
