@@ -6,7 +6,8 @@
  *   npx tsx test/tools/compile-summary.ts [--json | --readme] [fixture ...]
  *
  * --readme rewrites the README's measured-agreement table (between its fixture-agreement markers)
- * from all fixtures, with default compile options in every layout the compiler supports.
+ * from the fixtures named (all of them by default), with default compile options in every layout
+ * the compiler supports.
  */
 import { parseArgs } from 'node:util';
 import type { Layout } from '../../compiler/circuit/ir';
@@ -30,7 +31,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { json: { type: 'boolean', default: false }, readme: { type: 'boolean', default: false } },
 });
-const names = positionals.length > 0 && !values.readme ? positionals : listFixtures();
+const names = positionals.length > 0 ? positionals : listFixtures();
 const rows: Record<string, unknown>[] = [];
 
 for (const name of names) {
