@@ -11,7 +11,7 @@ import { kernels } from '../graph/ops/index';
 import { MAX_OPSET } from '../onnx/import';
 import { affineOperators } from '../passes/affine-ops';
 import { LINEAR_ML_OPS } from '../passes/expand-linear-ml';
-import { CLIENT_OPS } from '../passes/split';
+import { CLIENT_OPS } from '../passes/cut';
 import { PROLOGUE_OPS } from '../passes/trace';
 import { TREE_OPS } from '../passes/tree-model';
 import { MODEL_FAMILIES, type ModelFamily } from './families';

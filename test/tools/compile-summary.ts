@@ -11,21 +11,12 @@
  */
 import { parseArgs } from 'node:util';
 import type { Layout } from '../../compiler/circuit/ir';
-<<<<<<< HEAD
-=======
-import { DeepPowersError } from '../../compiler/errors';
-import { compileModel, supportedLayouts } from '../../compiler/pipeline/compile';
-import { importModelFile } from '../../compiler/onnx/import';
->>>>>>> e9d04f7 (support: 'deeppowers support [--json|--markdown]' lists the model families, every activation with its ONNX operators and exporter patterns, and every ONNX operator with where it can run in a compiled model, read off the registries (activation records, kernels, affine rules, prologue/epilogue/tree/linear-ML operator sets); the README's Supported models section is its output (a test holds them equal); compile-summary --readme writes the measured agreement per fixture; docs/adding-an-activation.md)
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, listFixtures, loadFixture } from '../helpers/fixtures';
-<<<<<<< HEAD
 import { compileFixture } from './compile-fixture';
-=======
 import { FIXTURE_AGREEMENT_SECTION, writeReadmeSection } from './readme-section';
->>>>>>> e9d04f7 (support: 'deeppowers support [--json|--markdown]' lists the model families, every activation with its ONNX operators and exporter patterns, and every ONNX operator with where it can run in a compiled model, read off the registries (activation records, kernels, affine rules, prologue/epilogue/tree/linear-ML operator sets); the README's Supported models section is its output (a test holds them equal); compile-summary --readme writes the measured agreement per fixture; docs/adding-an-activation.md)
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -36,29 +27,10 @@ const rows: Record<string, unknown>[] = [];
 
 for (const name of names) {
   const f = loadFixture(name);
-<<<<<<< HEAD
   for (const layout of ['vector', 'batch'] as Layout[]) {
     const compiled = compileFixture(f, layout);
     if ('refused' in compiled) {
       rows.push({ fixture: name, layout, refused: compiled.refused });
-=======
-  let layouts: Layout[];
-  try {
-    layouts = supportedLayouts(importModelFile(f.modelPath));
-  } catch (e) {
-    if (!(e instanceof DeepPowersError)) throw e;
-    rows.push({ fixture: name, layout: '–', refused: e.message });
-    continue;
-  }
-  for (const layout of layouts) {
-    const options = { calibration: inputTensor(f.data, f.data.calibration), layout };
-    let compilation;
-    try {
-      compilation = compileModel(f.modelPath, options);
-    } catch (e) {
-      if (!(e instanceof DeepPowersError)) throw e;
-      rows.push({ fixture: name, layout, refused: e.message });
->>>>>>> e9d04f7 (support: 'deeppowers support [--json|--markdown]' lists the model families, every activation with its ONNX operators and exporter patterns, and every ONNX operator with where it can run in a compiled model, read off the registries (activation records, kernels, affine rules, prologue/epilogue/tree/linear-ML operator sets); the README's Supported models section is its output (a test holds them equal); compile-summary --readme writes the measured agreement per fixture; docs/adding-an-activation.md)
       break;
     }
     const { compilation, options } = compiled;
