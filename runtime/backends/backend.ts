@@ -125,6 +125,8 @@ export interface BackendContext {
   readonly slots: number;
   /** Client side: a fresh secret key, or the one saved by `ClientKeys.exportSecretKey`. */
   clientKeys(savedSecretKey?: Uint8Array): ClientKeys;
+  /** Client side: the secret key derived from a seed of at least 256 bits; the same seed gives the same key on any machine. */
+  derivedClientKeys(seed: Uint8Array): ClientKeys;
   /** Server side: a circuit checked against this context (slots, primes, levels), ready to run. */
   loadCircuit(circuit: Circuit): LoadedCircuit;
   dispose(): void;

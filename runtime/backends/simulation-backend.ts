@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Circuit } from '../../compiler/circuit/ir';
 import { fail } from '../../compiler/errors';
 import {
@@ -59,6 +59,8 @@ function simulationContext(spec: ContextSpec, options: SimulateOptions): Backend
     spec,
     slots,
     clientKeys: (saved) => simulationClientKeys(spec, saved),
+    // A simulation "key" is 32 bytes; a seed gives the same one everywhere.
+    derivedClientKeys: (seed) => simulationClientKeys(spec, new Uint8Array(createHash('sha256').update('deeppowers/simulation-key/v1').update(seed).digest())),
     loadCircuit: (circuit) => simulationCircuit(spec, circuit, options),
     dispose: () => {},
   };

@@ -3,11 +3,11 @@ import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import { fail } from '../../compiler/errors';
-import { contextSpecOf } from '../backends/backend';
 import { clientModelOf } from '../client/client-model';
-import { FheClient } from '../client/fhe-client';
 import { Keystore, PASSPHRASE_ENV } from '../client/keystore';
+import { keystoreClient, secretKeyFingerprint } from '../client/model-keys';
 import { printJson } from './output';
+import { startProgress } from './progress';
 import { textTable } from '../format/text-table';
 import { sealBackend } from '../backends/seal/backend';
 
@@ -22,8 +22,12 @@ export interface KeygenResult {
   readonly model_hash: string;
   readonly parameter_id: string;
   readonly keystore: string;
-  /** `created` for a new secret key, `reused` when the keystore already held one for this model. */
-  readonly secret_key: 'created' | 'reused';
+  /** `derived` for a key made now from the keystore's recovery root, `reused` when the keystore already held one for this model. */
+  readonly secret_key: 'derived' | 'reused';
+  /** SHA-256 of the secret key's serialization; `deeppowers keys list` shows the same, before and after a recovery. */
+  readonly fingerprint: string;
+  /** The 24-word phrase that rebuilds this keystore's keys, only when this run made the keystore's recovery root; otherwise null. */
+  readonly recovery_phrase: string | null;
   readonly keys_id: string;
   readonly eval_key_bytes: number;
   readonly relin_key_bytes: number;
@@ -37,17 +41,15 @@ export async function keygen(compiledDir: string, keystoreDir: string, options: 
   const model = readCompiledModel(compiledDir);
   const keystore = Keystore.open(keystoreDir);
   const { modelHash } = model;
-  const spec = contextSpecOf(model.parameters);
-  const existing = !options.force && keystore.hasSecretKey(modelHash) ? keystore.readSecretKey(modelHash) : undefined;
-  if (existing && existing.parameterId !== spec.parameterId) {
-    fail('BAD_ARGUMENT', `the keystore's key for this model is for parameter set ${existing.parameterId}, not ${spec.parameterId}; use --force to replace it`);
-  }
+  const clientModel = clientModelOf(model.circuit, model.parameters, modelHash);
   const t = performance.now();
-  const client = await FheClient.create(sealBackend, clientModelOf(model.circuit, model.parameters, modelHash), existing?.bytes);
+  const progress = startProgress(`keygen N=${model.parameters.polyModulusDegree}`, 2);
+  const { client, secretKey, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModel, { replace: options.force === true });
   try {
+    progress.update(1);
     const bundle = client.evaluationKeys();
+    progress.finish();
     const keygenMs = performance.now() - t;
-    if (!existing) keystore.writeSecretKey(modelHash, spec.parameterId, client.exportSecretKey());
     if (options.evalKeys !== undefined) {
       try {
         writeFileSync(options.evalKeys, bundle.bytes);
@@ -58,9 +60,11 @@ export async function keygen(compiledDir: string, keystoreDir: string, options: 
     return {
       model: model.source.name,
       model_hash: modelHash,
-      parameter_id: spec.parameterId,
+      parameter_id: clientModel.parameters.parameterId,
       keystore: keystoreDir,
-      secret_key: existing ? 'reused' : 'created',
+      secret_key: secretKey === 'stored' ? 'reused' : 'derived',
+      fingerprint: secretKeyFingerprint(client.exportSecretKey()),
+      recovery_phrase: recoveryPhrase ?? null,
       keys_id: bundle.keysId,
       eval_key_bytes: bundle.bytes.length,
       relin_key_bytes: bundle.relinBytes,
@@ -76,13 +80,29 @@ export async function keygen(compiledDir: string, keystoreDir: string, options: 
 
 export function formatKeygen(r: KeygenResult): string {
   const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
-  return textTable(null, [
-    ['model', `${r.model} (${r.model_hash.slice(0, 12)}…)`],
-    ['secret key', `${r.secret_key}, encrypted in keystore ${r.keystore}`],
-    ['evaluation keys', `${mb(r.eval_key_bytes)} (relin ${mb(r.relin_key_bytes)}, Galois ${mb(r.galois_key_bytes)} for ${r.rotation_steps.length} rotation steps), id ${r.keys_id.slice(0, 12)}…`],
-    ['written to', r.eval_keys_file ?? '(not written; pass --eval-keys <file>)'],
+  let out = textTable(null, [
+    ['model', r.model],
+    ['model hash', r.model_hash],
+    ['secret key', `${r.secret_key === 'reused' ? 'reused' : 'derived from the recovery phrase'}, encrypted in keystore ${r.keystore}`],
+    ['fingerprint', r.fingerprint],
+    ['evaluation keys', `${mb(r.eval_key_bytes)} (relin ${mb(r.relin_key_bytes)}, Galois ${mb(r.galois_key_bytes)} for ${r.rotation_steps.length} rotation steps)`],
+    ['keys id', r.keys_id],
+    ['written to', r.eval_keys_file ?? '(not written; pass --eval-keys <file>, or upload with `deeppowers keys upload`)'],
     ['time', `${r.keygen_ms.toFixed(0)} ms`],
   ]);
+  if (r.recovery_phrase !== null) out += formatRecoveryPhrase(r.recovery_phrase, r.keystore);
+  return out;
+}
+
+/** The phrase as it is shown once: numbered words and what they are for. */
+export function formatRecoveryPhrase(phrase: string, keystore: string): string {
+  const words = phrase.split(' ');
+  const rows: string[] = [];
+  for (let i = 0; i < words.length; i += 6) rows.push(`  ${words.slice(i, i + 6).map((w, j) => `${String(i + j + 1).padStart(2)}. ${w.padEnd(9)}`).join(' ').trimEnd()}`);
+  return (
+    `\nrecovery phrase for keystore ${keystore}: write it down and keep it offline; \`deeppowers keys recover\` rebuilds every key of this keystore from it:\n` +
+    `${rows.join('\n')}\n`
+  );
 }
 
 export function registerKeygen(program: Command): void {

@@ -26,7 +26,7 @@ export interface FhePrediction {
 export async function predictFhe(model: CompiledModel, batch: RowBatch, options: { keystore?: string } = {}): Promise<FhePrediction> {
   let secretKey: Uint8Array | undefined;
   if (options.keystore !== undefined) {
-    const stored = Keystore.open(options.keystore).readSecretKey(model.modelHash);
+    const stored = Keystore.open(options.keystore, undefined, { create: false }).readSecretKey(model.modelHash);
     if (!stored) fail('BAD_ARGUMENT', `keystore ${options.keystore} holds no key for this model; run: deeppowers keygen <compiled> --keystore ${options.keystore}`);
     const want = contextSpecOf(model.parameters).parameterId;
     if (stored.parameterId !== want) fail('BAD_ARGUMENT', `the keystore's key is for parameter set ${stored.parameterId}, this model uses ${want}`);

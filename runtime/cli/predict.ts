@@ -45,7 +45,9 @@ export interface PredictOptions {
 /** ONNX file → reference (the default); compiled directory → simulate (the default). */
 export async function predictPath(path: string, dataFile: string, mode: Mode | undefined, options: PredictOptions = {}): Promise<PredictResult> {
   const compiled = isDirectory(path);
-  const chosen = mode ?? (compiled ? 'simulate' : 'reference');
+  // A keystore holds keys for encrypted runs: naming one asks for one.
+  const chosen = mode ?? (options.keystore !== undefined ? 'fhe' : compiled ? 'simulate' : 'reference');
+  if (options.keystore !== undefined && chosen !== 'fhe') fail('BAD_ARGUMENT', `--keystore is for encrypted runs (--mode fhe), not --mode ${chosen}`);
   if (compiled && chosen === 'reference') {
     fail('BAD_ARGUMENT', `${path} is a compiled model; --mode reference runs an ONNX file (${join(path, SOURCE_MODEL_FILE)} is its source), --mode simulate runs the circuit`);
   }
@@ -101,7 +103,7 @@ export function registerPredict(program: Command): void {
     .argument('<model>', 'ONNX model file, or a compiled model directory (deeppowers compile)')
     .requiredOption('--data <file>', 'rows to predict: .json (array of rows) or .csv (numeric, optional header)')
     .addOption(new Option('--mode <mode>', `how to run the model (${MODES.join(', ')}; default: reference for ONNX files, simulate for compiled models)`).argParser(parseMode))
-    .option('--keystore <dir>', 'fhe mode: use the secret key `deeppowers keygen` stored there (default: a fresh key for this run only)')
+    .option('--keystore <dir>', 'fhe mode (implied): use the secret key `deeppowers keygen` stored there (default: a fresh key for this run only)')
     .option('--allow-out-of-range', 'simulate and fhe modes: run rows far outside the calibrated input range with a warning instead of refusing them')
     .option('--json', 'print one JSON object: {model, mode, rows, outputs} (fhe mode adds layout, evaluations, timings, sizes; warnings when out-of-range rows were allowed)')
     .action(async (file: string, opts: { data: string; mode?: Mode; keystore?: string; json?: boolean; allowOutOfRange?: boolean }) => {

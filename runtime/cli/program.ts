@@ -7,6 +7,7 @@ import { registerClient } from './client';
 import { registerDemo } from './demo';
 import { registerInspect } from './inspect';
 import { registerKeygen } from './keygen';
+import { registerKeys } from './keys';
 import { registerPredict } from './predict';
 import { registerReport } from './report';
 import { registerServe } from './serve';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerDemo(program);
   registerBench(program);
   registerKeygen(program);
+  registerKeys(program);
   registerServe(program);
   registerClient(program);
   registerAudit(program);
@@ -45,6 +47,7 @@ export function buildProgram(): Command {
   // Subcommands inherit exitOverride; each gets its own pointer to the help that explains it.
   for (const c of program.commands) {
     c.exitOverride().configureOutput({ outputError: oneLine(`deeppowers ${c.name()} --help`) });
+    for (const sub of c.commands) sub.exitOverride().configureOutput({ outputError: oneLine(`deeppowers ${c.name()} ${sub.name()} --help`) });
   }
   return program;
 }

@@ -52,6 +52,17 @@ export class FheClient {
     }
   }
 
+  /** A client whose secret key is derived from `seed`: the same seed gives the same key on any machine (see recovery-phrase.ts). */
+  static async derive(backend: FheBackend, model: ClientModel, seed: Uint8Array): Promise<FheClient> {
+    const ctx = await backend.createContext(model.parameters);
+    try {
+      return new FheClient(model, ctx, ctx.derivedClientKeys(seed));
+    } catch (e) {
+      ctx.dispose();
+      throw e;
+    }
+  }
+
   exportSecretKey(): Uint8Array {
     this.alive();
     return this.keys.exportSecretKey();

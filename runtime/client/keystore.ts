@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail } from '../../compiler/errors';
 
@@ -12,9 +12,17 @@ import { fail } from '../../compiler/errors';
  */
 
 export const PASSPHRASE_ENV = 'DEEPPOWERS_PASSPHRASE';
+/**
+ * Shortest passphrase accepted for new keys. Whoever copies the keystore can try passphrases
+ * offline as fast as scrypt allows; a short one is found anyway.
+ */
+export const MIN_PASSPHRASE_LENGTH = 10;
 const FORMAT = 'deeppowers-secret-key';
+const ROOT_FORMAT = 'deeppowers-recovery-root';
 const VERSION = 1;
 const UPLOADS_FILE = 'uploads.json';
+const ROOT_FILE = 'recovery-root.json';
+const SECRET_SUFFIX = '.secret.json';
 const HASH = /^[0-9a-f]{64}$/;
 
 /** scrypt cost: 2^15 × 8 × 128 B = 32 MiB and ~0.1 s per unlock, OWASP's floor for scrypt. */
@@ -24,14 +32,31 @@ const SCRYPT_MAXMEM = 64 * 1024 * 1024;
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-interface SecretKeyFile {
+type Kdf = { readonly name: 'scrypt'; readonly N: number; readonly r: number; readonly p: number; readonly salt: string };
+
+/** What every sealed file holds besides its own header fields. */
+interface Sealed {
+  readonly kdf: Kdf;
+  readonly cipher: { readonly name: 'aes-256-gcm'; readonly iv: string; readonly tag: string };
+  readonly ciphertext: string;
+}
+
+interface SecretKeyFile extends Sealed {
   readonly format: typeof FORMAT;
   readonly version: number;
   readonly model_hash: string;
   readonly parameter_id: string;
-  readonly kdf: { readonly name: 'scrypt'; readonly N: number; readonly r: number; readonly p: number; readonly salt: string };
-  readonly cipher: { readonly name: 'aes-256-gcm'; readonly iv: string; readonly tag: string };
-  readonly ciphertext: string;
+}
+
+interface RecoveryRootFile extends Sealed {
+  readonly format: typeof ROOT_FORMAT;
+  readonly version: number;
+}
+
+/** A secret key the keystore holds, as listed without the passphrase. */
+export interface SecretKeyEntry {
+  readonly modelHash: string;
+  readonly parameterId: string;
 }
 
 type UploadRecord = Record<string, Record<string, string>>;
@@ -44,6 +69,12 @@ export interface StoredSecretKey {
 /** Where the keystore reports what it repaired (a key file others could read); stderr by default. */
 export type KeystoreWarn = (message: string) => void;
 
+export interface KeystoreOpenOptions {
+  /** Create the directory when it is missing (default true). */
+  readonly create?: boolean;
+  readonly warn?: KeystoreWarn;
+}
+
 export class Keystore {
   private readonly derived = new Map<string, Buffer>();
 
@@ -53,12 +84,15 @@ export class Keystore {
     private readonly warn: KeystoreWarn,
   ) {}
 
-  /** Open (creating if needed) a keystore directory. The passphrase is only needed to read or write secret keys. */
-  static open(
-    dir: string,
-    passphrase: string | undefined = process.env[PASSPHRASE_ENV],
-    warn: KeystoreWarn = (m) => process.stderr.write(`deeppowers: warning: ${m}\n`),
-  ): Keystore {
+  /**
+   * Open a keystore directory, creating it unless `create` is false (commands that only read
+   * keys must not leave an empty keystore behind a typo). The passphrase is only needed to
+   * read or write secret keys.
+   */
+  static open(dir: string, passphrase: string | undefined = process.env[PASSPHRASE_ENV], options: KeystoreOpenOptions = {}): Keystore {
+    if (options.create === false && !existsSync(dir)) {
+      fail('BAD_ARGUMENT', `keystore ${dir} does not exist; make one with \`deeppowers keygen <compiled> --keystore ${dir}\` or rebuild one with \`deeppowers keys recover --keystore ${dir}\``);
+    }
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       chmodSync(dir, 0o700);
@@ -66,6 +100,7 @@ export class Keystore {
       fail('IO', `cannot use keystore directory ${dir}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
     }
     if (!statSync(dir).isDirectory()) fail('IO', `keystore ${dir} is not a directory`);
+    const warn = options.warn ?? ((m: string) => process.stderr.write(`deeppowers: warning: ${m}\n`));
     return new Keystore(dir, passphrase === '' ? undefined : passphrase, warn);
   }
 
@@ -77,42 +112,73 @@ export class Keystore {
   readSecretKey(modelHash: string): StoredSecretKey | undefined {
     const path = this.secretPath(modelHash);
     if (!existsSync(path)) return undefined;
-    const passphrase = this.requirePassphrase();
     this.protect(path);
     const file = parseSecretFile(readFileSync(path, 'utf8'), path);
     if (file.model_hash !== modelHash) fail('BAD_ARGUMENT', `keystore file ${path} holds the key of model ${file.model_hash.slice(0, 12)}…, not ${modelHash.slice(0, 12)}…`);
-    const iv = Buffer.from(file.cipher.iv, 'base64');
-    const tag = Buffer.from(file.cipher.tag, 'base64');
-    if (iv.length !== IV_BYTES) fail('BAD_ARGUMENT', `${path}: the GCM nonce is ${iv.length} bytes, not ${IV_BYTES}: the file was altered`);
-    // Node accepts any tag from 4 to 16 bytes and compares only that many: a cut tag must be refused here.
-    if (tag.length !== TAG_BYTES) fail('BAD_ARGUMENT', `${path}: the GCM tag is ${tag.length} bytes, not ${TAG_BYTES}: the file was altered`);
-    const key = this.keyFor(passphrase, file.kdf, path);
-    try {
-      const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
-      decipher.setAAD(associatedData(file));
-      decipher.setAuthTag(tag);
-      const plain = Buffer.concat([decipher.update(Buffer.from(file.ciphertext, 'base64')), decipher.final()]);
-      return { parameterId: file.parameter_id, bytes: new Uint8Array(plain) };
-    } catch {
-      return fail('BAD_ARGUMENT', `wrong passphrase for keystore ${this.dir} (${PASSPHRASE_ENV}), or ${path} was altered`);
-    }
+    return { parameterId: file.parameter_id, bytes: this.unseal(file, secretFileBinding(file), path) };
   }
 
   writeSecretKey(modelHash: string, parameterId: string, secretKey: Uint8Array): void {
-    const passphrase = this.requirePassphrase();
+    const header = { format: FORMAT, version: VERSION, model_hash: modelHash, parameter_id: parameterId } as const;
     const path = this.secretPath(modelHash);
-    const kdf = { name: 'scrypt' as const, ...SCRYPT, salt: randomBytes(16).toString('base64') };
-    const iv = randomBytes(IV_BYTES);
-    const header = { format: FORMAT, version: VERSION, model_hash: modelHash, parameter_id: parameterId, kdf } as const;
-    const cipher = createCipheriv('aes-256-gcm', this.keyFor(passphrase, kdf, path), iv, { authTagLength: TAG_BYTES });
-    cipher.setAAD(associatedData(header));
-    const ciphertext = Buffer.concat([cipher.update(secretKey), cipher.final()]);
-    const file: SecretKeyFile = {
-      ...header,
-      cipher: { name: 'aes-256-gcm', iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64') },
-      ciphertext: ciphertext.toString('base64'),
-    };
-    writePrivate(path, `${JSON.stringify(file, null, 2)}\n`);
+    this.writeSealed(path, header, (kdf) => secretFileBinding({ ...header, kdf }), secretKey);
+  }
+
+  /** The models whose secret keys this keystore holds (no passphrase needed). */
+  listSecretKeys(): SecretKeyEntry[] {
+    const out: SecretKeyEntry[] = [];
+    for (const name of readdirSync(this.dir).sort()) {
+      if (!name.endsWith(SECRET_SUFFIX) || !HASH.test(name.slice(0, -SECRET_SUFFIX.length))) continue;
+      const path = join(this.dir, name);
+      const file = parseSecretFile(readFileSync(path, 'utf8'), path);
+      out.push({ modelHash: file.model_hash, parameterId: file.parameter_id });
+    }
+    return out;
+  }
+
+  /** Remove a model's secret key and its upload records; false when there was none. */
+  deleteSecretKey(modelHash: string): boolean {
+    const path = this.secretPath(modelHash);
+    const had = existsSync(path);
+    if (had) unlinkSync(path);
+    const all = this.readUploads();
+    let changed = false;
+    for (const server of Object.keys(all)) {
+      if (all[server]![modelHash] !== undefined) {
+        delete all[server]![modelHash];
+        changed = true;
+      }
+    }
+    if (changed) writePrivate(join(this.dir, UPLOADS_FILE), `${JSON.stringify(all, null, 2)}\n`);
+    return had;
+  }
+
+  hasRecoveryRoot(): boolean {
+    return existsSync(join(this.dir, ROOT_FILE));
+  }
+
+  /** The recovery root every derived secret key comes from; undefined if this keystore has none. */
+  readRecoveryRoot(): Uint8Array | undefined {
+    const path = join(this.dir, ROOT_FILE);
+    if (!existsSync(path)) return undefined;
+    this.protect(path);
+    const file = parseRootFile(readFileSync(path, 'utf8'), path);
+    return this.unseal(file, rootFileBinding(file), path);
+  }
+
+  writeRecoveryRoot(entropy: Uint8Array): void {
+    const header = { format: ROOT_FORMAT, version: VERSION } as const;
+    this.writeSealed(join(this.dir, ROOT_FILE), header, (kdf) => rootFileBinding({ ...header, kdf }), entropy);
+  }
+
+  removeRecoveryRoot(): void {
+    const path = join(this.dir, ROOT_FILE);
+    if (existsSync(path)) unlinkSync(path);
+  }
+
+  /** Every recorded upload: server URL → model hash → keys_id. */
+  uploads(): Readonly<Record<string, Readonly<Record<string, string>>>> {
+    return this.readUploads();
   }
 
   /** The keys_id last uploaded to `server` for this model, if any. */
@@ -145,7 +211,46 @@ export class Keystore {
     return this.passphrase;
   }
 
-  private keyFor(passphrase: string, kdf: SecretKeyFile['kdf'], path: string): Buffer {
+  /** Seal `plain` under the passphrase into `path`, with `binding` (the header) authenticated alongside. */
+  private writeSealed(path: string, header: object, binding: (kdf: Kdf) => Buffer, plain: Uint8Array): void {
+    const passphrase = this.requirePassphrase();
+    const length = [...passphrase.normalize('NFC')].length;
+    if (length < MIN_PASSPHRASE_LENGTH) {
+      fail('BAD_ARGUMENT', `${PASSPHRASE_ENV} has ${length} characters; use at least ${MIN_PASSPHRASE_LENGTH}: anyone who copies the keystore can try short passphrases offline`);
+    }
+    const kdf: Kdf = { name: 'scrypt', ...SCRYPT, salt: randomBytes(16).toString('base64') };
+    const iv = randomBytes(IV_BYTES);
+    const cipher = createCipheriv('aes-256-gcm', this.keyFor(passphrase, kdf, path), iv, { authTagLength: TAG_BYTES });
+    cipher.setAAD(binding(kdf));
+    const ciphertext = Buffer.concat([cipher.update(plain), cipher.final()]);
+    const file = {
+      ...header,
+      kdf,
+      cipher: { name: 'aes-256-gcm', iv: iv.toString('base64'), tag: cipher.getAuthTag().toString('base64') },
+      ciphertext: ciphertext.toString('base64'),
+    };
+    writePrivate(path, `${JSON.stringify(file, null, 2)}\n`);
+  }
+
+  private unseal(file: Sealed, binding: Buffer, path: string): Uint8Array {
+    const passphrase = this.requirePassphrase();
+    const iv = Buffer.from(file.cipher.iv, 'base64');
+    const tag = Buffer.from(file.cipher.tag, 'base64');
+    if (iv.length !== IV_BYTES) fail('BAD_ARGUMENT', `${path}: the GCM nonce is ${iv.length} bytes, not ${IV_BYTES}: the file was altered`);
+    // Node accepts any tag from 4 to 16 bytes and compares only that many: a cut tag must be refused here.
+    if (tag.length !== TAG_BYTES) fail('BAD_ARGUMENT', `${path}: the GCM tag is ${tag.length} bytes, not ${TAG_BYTES}: the file was altered`);
+    const key = this.keyFor(passphrase, file.kdf, path);
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key, iv, { authTagLength: TAG_BYTES });
+      decipher.setAAD(binding);
+      decipher.setAuthTag(tag);
+      return new Uint8Array(Buffer.concat([decipher.update(Buffer.from(file.ciphertext, 'base64')), decipher.final()]));
+    } catch {
+      return fail('BAD_ARGUMENT', `wrong passphrase for keystore ${this.dir} (${PASSPHRASE_ENV}), or ${path} was altered`);
+    }
+  }
+
+  private keyFor(passphrase: string, kdf: Kdf, path: string): Buffer {
     const id = `${kdf.salt}/${kdf.N}/${kdf.r}/${kdf.p}`;
     let key = this.derived.get(id);
     if (!key) {
@@ -161,9 +266,9 @@ export class Keystore {
   }
 
   /**
-   * A secret-key file anyone but its owner can read or write is made private (0600) with a
-   * warning, as ssh insists on for private keys: the key is encrypted, but a readable file
-   * invites offline passphrase guessing.
+   * A key file anyone but its owner can read or write is made private (0600) with a warning,
+   * as ssh insists on for private keys: the key is encrypted, but a readable file invites
+   * offline passphrase guessing.
    */
   private protect(path: string): void {
     const mode = statSync(path).mode & 0o777;
@@ -178,23 +283,37 @@ export class Keystore {
 
   private secretPath(modelHash: string): string {
     if (!HASH.test(modelHash)) fail('BAD_ARGUMENT', `model hash must be 64 lowercase hex digits, got "${modelHash}"`);
-    return join(this.dir, `${modelHash}.secret.json`);
+    return join(this.dir, `${modelHash}${SECRET_SUFFIX}`);
   }
 }
 
 /** Everything but the ciphertext is authenticated too, so a file cannot be relabelled as another model's key. */
-function associatedData(f: Pick<SecretKeyFile, 'format' | 'version' | 'model_hash' | 'parameter_id' | 'kdf'>): Buffer {
+function secretFileBinding(f: Pick<SecretKeyFile, 'format' | 'version' | 'model_hash' | 'parameter_id' | 'kdf'>): Buffer {
   return Buffer.from(JSON.stringify([f.format, f.version, f.model_hash, f.parameter_id, f.kdf.name, f.kdf.N, f.kdf.r, f.kdf.p, f.kdf.salt]));
 }
 
+function rootFileBinding(f: Pick<RecoveryRootFile, 'format' | 'version' | 'kdf'>): Buffer {
+  return Buffer.from(JSON.stringify([f.format, f.version, f.kdf.name, f.kdf.N, f.kdf.r, f.kdf.p, f.kdf.salt]));
+}
+
 function parseSecretFile(text: string, path: string): SecretKeyFile {
-  let v: Partial<SecretKeyFile>;
+  const v = parseSealed(text, path, FORMAT, 'secret-key') as Partial<SecretKeyFile> & Sealed;
+  if (typeof v.model_hash !== 'string' || typeof v.parameter_id !== 'string') fail('BAD_ARGUMENT', `${path}: missing model hash or parameter id`);
+  return v as SecretKeyFile;
+}
+
+function parseRootFile(text: string, path: string): RecoveryRootFile {
+  return parseSealed(text, path, ROOT_FORMAT, 'recovery-root') as RecoveryRootFile;
+}
+
+function parseSealed(text: string, path: string, format: string, what: string): Sealed & { readonly format: string; readonly version: number } {
+  let v: Partial<Sealed & { format: string; version: number }>;
   try {
-    v = JSON.parse(text) as Partial<SecretKeyFile>;
+    v = JSON.parse(text) as Partial<Sealed & { format: string; version: number }>;
   } catch {
     return fail('BAD_ARGUMENT', `keystore file ${path} is not JSON`);
   }
-  if (v.format !== FORMAT) fail('BAD_ARGUMENT', `${path} is not a DeepPowers secret-key file`);
+  if (v.format !== format) fail('BAD_ARGUMENT', `${path} is not a DeepPowers ${what} file`);
   if (v.version !== VERSION) fail('BAD_ARGUMENT', `${path} has format version ${v.version}, this build reads ${VERSION}`);
   const kdf = v.kdf;
   if (!kdf || kdf.name !== 'scrypt' || ![kdf.N, kdf.r, kdf.p].every((x) => Number.isInteger(x) && x > 0) || typeof kdf.salt !== 'string') {
@@ -204,15 +323,14 @@ function parseSecretFile(text: string, path: string): SecretKeyFile {
   if (v.cipher?.name !== 'aes-256-gcm' || typeof v.cipher.iv !== 'string' || typeof v.cipher.tag !== 'string' || typeof v.ciphertext !== 'string') {
     fail('BAD_ARGUMENT', `${path}: bad cipher fields`);
   }
-  if (typeof v.model_hash !== 'string' || typeof v.parameter_id !== 'string') fail('BAD_ARGUMENT', `${path}: missing model hash or parameter id`);
-  return v as SecretKeyFile;
+  return v as Sealed & { readonly format: string; readonly version: number };
 }
 
 /**
  * scrypt's own rules (N a power of two above 1) and this build's memory bound (128·N·r bytes at
  * most SCRYPT_MAXMEM), checked here so a damaged or hostile file gets a one-line refusal.
  */
-function checkKdf(kdf: SecretKeyFile['kdf'], path: string): void {
+function checkKdf(kdf: Kdf, path: string): void {
   const { N, r, p } = kdf;
   if (N < 2 || (N & (N - 1)) !== 0 || N > 2 ** 30) fail('BAD_ARGUMENT', `${path}: the scrypt cost N=${N} is not a power of two between 2 and 2^30`);
   if (r > 64 || p > 16) fail('BAD_ARGUMENT', `${path}: the scrypt settings r=${r}, p=${p} exceed what this build accepts (r ≤ 64, p ≤ 16)`);

@@ -45,7 +45,7 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
     // on its possibly corrupt heap; freeing them there could fail again) and reopened.
     if (open && !options.backend.engineStale(open.generation)) return open.model;
     const generation = options.backend.engineGeneration();
-    const m = connected().then((r) => PrivateModel.open(options.backend, r, options.keystore, name));
+    const m = connected().then((r) => PrivateModel.open(options.backend, r, options.keystore, name, log));
     m.catch(() => models.delete(name));
     models.set(name, { model: m, generation });
     return m;

@@ -3,7 +3,8 @@ import { clientViewFromJson, type ClientView } from '../../compiler/artifact/vie
 import { fail } from '../../compiler/errors';
 import { contextSpecOf, type FheBackend } from '../backends/backend';
 import type { ClientModel } from '../client/client-model';
-import { checkEncodable, FheClient } from '../client/fhe-client';
+import { checkEncodable, type FheClient } from '../client/fhe-client';
+import { keystoreClient } from '../client/model-keys';
 import type { Keystore } from '../client/keystore';
 import { batchTensor, type RowBatch } from '../data/load-rows';
 import { flattenRow } from '../data/flatten-row';
@@ -53,23 +54,16 @@ export class PrivateModel {
     private readonly pins: PinStore,
   ) {}
 
-  static async open(backend: FheBackend, remote: RemoteServer, keystore: Keystore, model: string): Promise<PrivateModel> {
+  static async open(backend: FheBackend, remote: RemoteServer, keystore: Keystore, model: string, log: (line: string) => void = () => {}): Promise<PrivateModel> {
     const description = await remote.describe(model);
     const view = clientViewFromJson(description.client_view);
     if (view.modelHash !== description.model_hash) fail('BAD_ARTIFACT', `the server describes ${model} with two different model hashes`);
-    const clientModel = clientModelOfView(view);
-    const saved = keystore.readSecretKey(view.modelHash);
-    if (saved && saved.parameterId !== clientModel.parameters.parameterId) {
-      fail('BAD_ARGUMENT', `the keystore's key for ${model} was made for parameter set ${saved.parameterId}, the model now uses ${clientModel.parameters.parameterId}`);
+    const { client, recoveryPhrase } = await keystoreClient(backend, keystore, clientModelOfView(view));
+    if (recoveryPhrase !== undefined) {
+      // stderr goes to the host's log, which is no place for the phrase itself.
+      log(`made a recovery root for keystore ${keystore.dir}; write its phrase down with \`deeppowers keys phrase --keystore ${keystore.dir}\``);
     }
-    const fhe = await FheClient.create(backend, clientModel, saved?.bytes);
-    try {
-      if (!saved) keystore.writeSecretKey(view.modelHash, clientModel.parameters.parameterId, fhe.exportSecretKey());
-    } catch (e) {
-      fhe.dispose();
-      throw e;
-    }
-    return new PrivateModel(description, view, fhe, remote, keystore, PinStore.open(keystore.dir));
+    return new PrivateModel(description, view, client, remote, keystore, PinStore.open(keystore.dir));
   }
 
   /** The evaluation keys' id on the server: reuse the recorded upload if the server still has it, otherwise upload now. */

@@ -106,6 +106,8 @@ export function createMcpServer(service: DeepPowersService, tenant: string, opti
     },
     async ({ keys_id }) =>
       guarded(async () => {
+        // "present: false" for a malformed id would read as "not uploaded yet".
+        if (!KEYS_ID.test(keys_id)) return errorResult('keys_id is 64 lowercase hex digits (the SHA-256 of the evaluation-key bundle)');
         const bytes = service.keys.sizeOf(tenant, keys_id);
         return structuredResult({ keys_id, present: bytes !== undefined, bytes: bytes ?? 0 });
       }, log),

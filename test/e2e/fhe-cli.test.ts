@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -61,10 +61,10 @@ describe('encrypted commands', () => {
   }, 60_000);
 
   test('keygen stores an encrypted secret key that predict --keystore uses; a wrong passphrase is refused', () => {
-    const env = { DEEPPOWERS_PASSPHRASE: 'correct horse' };
+    const env = { DEEPPOWERS_PASSPHRASE: 'correct horse battery' };
     const evalKeys = join(tmp, 'iris.evalkeys');
     const made = json(cli(['keygen', compiled, '--keystore', keystore, '--eval-keys', evalKeys, '--json'], env));
-    expect(made.secret_key).toBe('created');
+    expect(made.secret_key).toBe('derived');
     expect(readFileSync(evalKeys).length).toBe(made.eval_key_bytes);
     const again = json(cli(['keygen', compiled, '--keystore', keystore, '--json'], env));
     expect(again.secret_key).toBe('reused');
@@ -72,9 +72,23 @@ describe('encrypted commands', () => {
     const fhe = json(cli(['predict', compiled, '--data', rowsFile, '--mode', 'fhe', '--keystore', keystore, '--json'], env));
     expect((fhe.outputs as Record<string, unknown>).output_label).toEqual(data.expected.label.slice(0, ROWS));
 
-    const wrong = cli(['predict', compiled, '--data', rowsFile, '--mode', 'fhe', '--keystore', keystore], { DEEPPOWERS_PASSPHRASE: 'wrong' });
+    const wrong = cli(['predict', compiled, '--data', rowsFile, '--mode', 'fhe', '--keystore', keystore], { DEEPPOWERS_PASSPHRASE: 'wrong passphrase' });
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toMatch(/wrong passphrase/);
+
+    // --keystore asks for an encrypted run; with another mode it is refused, not ignored.
+    const implied = json(cli(['predict', compiled, '--data', rowsFile, '--keystore', keystore, '--json'], env));
+    expect(implied.mode).toBe('fhe');
+    expect((implied.outputs as Record<string, unknown>).output_label).toEqual(data.expected.label.slice(0, ROWS));
+    const simulate = cli(['predict', compiled, '--data', rowsFile, '--mode', 'simulate', '--keystore', keystore], env);
+    expect(simulate.code).toBe(2);
+    expect(simulate.stderr).toMatch(/--keystore is for encrypted runs \(--mode fhe\), not --mode simulate/);
+    // A mistyped keystore is an error, and no empty directory is left behind.
+    const missing = join(tmp, 'nokeys');
+    const none = cli(['predict', compiled, '--data', rowsFile, '--mode', 'fhe', '--keystore', missing], env);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/keystore .*nokeys does not exist/);
+    expect(existsSync(missing)).toBe(false);
   }, 60_000);
 
   test('report --fhe adds the encrypted run: times, bytes, error against simulation, agreement', () => {

@@ -153,6 +153,9 @@ describe('deeppowers serve tools (in-process)', () => {
     const wrongId = '0'.repeat(64);
     expect(errorText(await uploadInChunks(client, bundle.bytes, wrongId))).toMatch(/^the bytes hash to [0-9a-f]{12}…, not to the keys id 000000000000…/);
     expect((await call(client, 'has_keys', { keys_id: wrongId })).structuredContent).toEqual({ keys_id: wrongId, present: false, bytes: 0 });
+    for (const malformed of ['abc', 'F'.repeat(64), `${'0'.repeat(63)}g`]) {
+      expect(errorText(await call(client, 'has_keys', { keys_id: malformed }))).toMatch(/^keys_id is 64 lowercase hex digits/);
+    }
 
     // Another tenant cannot use (or even see) keys it did not upload.
     const stranger = await connect('stranger');

@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test } from 'vitest';
@@ -108,7 +108,7 @@ describe('keystore', () => {
   test('a key file others can read is made private again, with a warning (as ssh insists)', () => {
     const dir = freshDir();
     const warnings: string[] = [];
-    const ks = Keystore.open(dir, 'pw pw pw pw', (m) => warnings.push(m));
+    const ks = Keystore.open(dir, 'pw pw pw pw', { warn: (m) => warnings.push(m) });
     ks.writeSecretKey(HASH_A, 'pid', SECRET);
     const path = join(dir, `${HASH_A}.secret.json`);
     chmodSync(path, 0o644);
@@ -129,5 +129,49 @@ describe('keystore', () => {
     expect(again.uploadedKeysId('http://a/mcp', HASH_A)).toBe('1'.repeat(64));
     expect(again.uploadedKeysId('http://b/mcp', HASH_A)).toBe('2'.repeat(64));
     expect(again.uploadedKeysId('http://a/mcp', HASH_B)).toBeUndefined();
+  });
+
+  test('new keys need a passphrase of at least 10 characters, and the refusal says why', () => {
+    const dir = freshDir();
+    expect(message(() => Keystore.open(dir, 'short pw').writeSecretKey(HASH_A, 'pid', SECRET))).toBe(
+      'DEEPPOWERS_PASSPHRASE has 8 characters; use at least 10: anyone who copies the keystore can try short passphrases offline',
+    );
+    expect(message(() => Keystore.open(dir, 'x').writeRecoveryRoot(new Uint8Array(32)))).toMatch(/has 1 characters; use at least 10/);
+    // Characters, not bytes: ten accented letters are ten.
+    Keystore.open(dir, 'éééééééééé').writeSecretKey(HASH_A, 'pid', SECRET);
+    expect(Keystore.open(dir, 'éééééééééé').readSecretKey(HASH_A)?.parameterId).toBe('pid');
+  });
+
+  test('opening for reading does not create a missing keystore', () => {
+    const dir = freshDir();
+    expect(message(() => Keystore.open(dir, 'pw pw pw pw', { create: false }))).toMatch(/^keystore .*ks does not exist; make one with `deeppowers keygen/);
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  test('lists, deletes (with upload records) and keeps a sealed recovery root', () => {
+    const dir = freshDir();
+    const ks = Keystore.open(dir, 'pw pw pw pw');
+    ks.writeSecretKey(HASH_B, 'pid-b', SECRET);
+    ks.writeSecretKey(HASH_A, 'pid-a', SECRET);
+    ks.recordUpload('http://a/mcp', HASH_A, '1'.repeat(64));
+    ks.recordUpload('http://a/mcp', HASH_B, '2'.repeat(64));
+    expect(Keystore.open(dir, undefined).listSecretKeys()).toEqual([
+      { modelHash: HASH_A, parameterId: 'pid-a' },
+      { modelHash: HASH_B, parameterId: 'pid-b' },
+    ]);
+    expect(ks.deleteSecretKey(HASH_A)).toBe(true);
+    expect(ks.deleteSecretKey(HASH_A)).toBe(false);
+    expect(ks.listSecretKeys().map((k) => k.modelHash)).toEqual([HASH_B]);
+    expect(ks.uploads()).toEqual({ 'http://a/mcp': { [HASH_B]: '2'.repeat(64) } });
+
+    const root = Uint8Array.from({ length: 32 }, (_, i) => i * 7);
+    expect(ks.hasRecoveryRoot()).toBe(false);
+    ks.writeRecoveryRoot(root);
+    expect(Buffer.from(Keystore.open(dir, 'pw pw pw pw').readRecoveryRoot()!).equals(Buffer.from(root))).toBe(true);
+    expect(readFileSync(join(dir, 'recovery-root.json')).includes(Buffer.from(root).toString('base64'))).toBe(false);
+    expect(message(() => Keystore.open(dir, 'wrong wrong wrong').readRecoveryRoot())).toMatch(/^wrong passphrase/);
+    // A secret-key file renamed to the root's name is not a root.
+    writeFileSync(join(dir, 'recovery-root.json'), readFileSync(join(dir, `${HASH_B}.secret.json`)));
+    expect(message(() => ks.readRecoveryRoot())).toMatch(/is not a DeepPowers recovery-root file/);
   });
 });

@@ -4,6 +4,7 @@ import { fail } from '../../../compiler/errors';
 import { checkCircuitFits, type BackendContext, type ClientKeys, type FheBackend, type KeyRequirements, type LoadedCircuit, type LoadedEvaluationKeys } from '../backend';
 import { loadCiphertext, loadCiphertexts, saveCiphertext } from './ciphertexts';
 import { createSealContext, freeAll, type SealCkksContext } from './context';
+import { deriveSecretKey } from './derived-secret-key';
 import { executeCircuit } from './executor';
 import { createSecretKey, generateEvaluationKeys, loadEvaluationKeys, loadSecretKey, saveSecretKey, type SealEvaluationKeys } from './keys';
 import { createPlaintextCache } from './plaintext-cache';
@@ -32,16 +33,17 @@ function sealContext(ctx: SealCkksContext): BackendContext {
   return {
     spec: ctx.spec,
     slots: ctx.slots,
-    clientKeys: (saved) => sealClientKeys(ctx, saved),
+    clientKeys: (saved) => sealClientKeys(ctx, () => (saved ? loadSecretKey(ctx, saved) : createSecretKey(ctx))),
+    derivedClientKeys: (seed) => sealClientKeys(ctx, () => deriveSecretKey(ctx, seed)),
     loadCircuit: (circuit) => sealCircuit(ctx, circuit),
     dispose: () => ctx.dispose(),
   };
 }
 
-function sealClientKeys(ctx: SealCkksContext, saved: Uint8Array | undefined): ClientKeys {
+function sealClientKeys(ctx: SealCkksContext, makeSecretKey: () => SecretKey): ClientKeys {
   let secretKey: SecretKey | undefined;
   try {
-    secretKey = saved ? loadSecretKey(ctx, saved) : createSecretKey(ctx);
+    secretKey = makeSecretKey();
     const sk = secretKey;
     const crypto = createSlotCrypto(ctx, sk);
     return {

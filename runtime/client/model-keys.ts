@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto';
+import { fail } from '../../compiler/errors';
+import type { FheBackend } from '../backends/backend';
+import type { ClientModel } from './client-model';
+import { FheClient } from './fhe-client';
+import type { Keystore } from './keystore';
+import { newRecoveryEntropy, phraseOf, secretKeySeed } from './recovery-phrase';
+
+/**
+ * A model's client with its secret key from the keystore: the stored key when there is one,
+ * otherwise the key derived from the keystore's recovery root (made on first use) and the
+ * model's parameter id, then stored. Every key this makes can be rebuilt from the phrase.
+ */
+export interface KeystoreClient {
+  readonly client: FheClient;
+  /** `stored`: the keystore already held this model's key; `derived`: made from the recovery root now and stored. */
+  readonly secretKey: 'stored' | 'derived';
+  /** The recovery phrase, only when this call created the keystore's recovery root (show it once). */
+  readonly recoveryPhrase?: string;
+}
+
+export async function keystoreClient(backend: FheBackend, keystore: Keystore, model: ClientModel, options: { readonly replace?: boolean } = {}): Promise<KeystoreClient> {
+  const { modelHash } = model;
+  const { parameterId } = model.parameters;
+  if (!options.replace) {
+    const stored = keystore.readSecretKey(modelHash);
+    if (stored) {
+      if (stored.parameterId !== parameterId) {
+        fail('BAD_ARGUMENT', `the keystore's key for model ${modelHash.slice(0, 12)}… was made for parameter set ${stored.parameterId}, the model now uses ${parameterId}; replace it with \`deeppowers keygen <compiled> --keystore ${keystore.dir} --force\``);
+      }
+      return { client: await FheClient.create(backend, model, stored.bytes), secretKey: 'stored' };
+    }
+  }
+  const existingRoot = keystore.readRecoveryRoot();
+  const root = existingRoot ?? newRecoveryEntropy();
+  const client = await FheClient.derive(backend, model, secretKeySeed(root, parameterId));
+  try {
+    // A new root is kept only together with the first key made from it, so a failure here never
+    // leaves a root whose phrase nobody saw.
+    if (!existingRoot) keystore.writeRecoveryRoot(root);
+    try {
+      keystore.writeSecretKey(modelHash, parameterId, client.exportSecretKey());
+    } catch (e) {
+      if (!existingRoot) keystore.removeRecoveryRoot();
+      throw e;
+    }
+  } catch (e) {
+    client.dispose();
+    throw e;
+  }
+  const recoveryPhrase = existingRoot ? undefined : phraseOf(root);
+  return { client, secretKey: 'derived', ...(recoveryPhrase !== undefined ? { recoveryPhrase } : {}) };
+}
+
+/** A secret key's fingerprint: SHA-256 (hex) of its serialization as the keystore holds it. */
+export function secretKeyFingerprint(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}

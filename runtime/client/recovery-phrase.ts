@@ -1,0 +1,46 @@
+import { createHmac, randomBytes } from 'node:crypto';
+import { entropyToMnemonic, mnemonicToEntropy, mnemonicToSeedSync } from '@scure/bip39';
+import { wordlist } from '@scure/bip39/wordlists/english.js';
+import { fail } from '../../compiler/errors';
+
+/**
+ * The keystore's recovery root: 256 bits shown to the user once as a 24-word BIP39 phrase. Every
+ * model's secret key is derived from it and the model's parameter id, so the phrase alone
+ * rebuilds every key on another machine, and two models with the same parameters share a key.
+ */
+
+export const RECOVERY_PHRASE_ENV = 'DEEPPOWERS_RECOVERY_PHRASE';
+export const RECOVERY_WORDS = 24;
+const ENTROPY_BYTES = 32;
+
+export function newRecoveryEntropy(): Uint8Array {
+  return new Uint8Array(randomBytes(ENTROPY_BYTES));
+}
+
+export function phraseOf(entropy: Uint8Array): string {
+  if (entropy.length !== ENTROPY_BYTES) fail('BAD_ARGUMENT', `a recovery root has ${ENTROPY_BYTES} bytes, not ${entropy.length}`);
+  return entropyToMnemonic(entropy, wordlist);
+}
+
+/** The root behind a phrase, with a one-line reason when it is not a 24-word BIP39 English phrase. */
+export function entropyOfPhrase(phrase: string): Uint8Array {
+  const words = phrase.normalize('NFKD').trim().toLowerCase().split(/\s+/).filter((w) => w !== '');
+  if (words.length !== RECOVERY_WORDS) fail('BAD_ARGUMENT', `a recovery phrase has ${RECOVERY_WORDS} words, this one has ${words.length}`);
+  const unknown = words.findIndex((w) => !wordlist.includes(w));
+  if (unknown >= 0) fail('BAD_ARGUMENT', `word ${unknown + 1} of the recovery phrase ("${words[unknown]}") is not in the BIP39 English word list`);
+  try {
+    return mnemonicToEntropy(words.join(' '), wordlist);
+  } catch {
+    return fail('BAD_ARGUMENT', 'the recovery phrase fails its checksum: a word is wrong or two are swapped');
+  }
+}
+
+/**
+ * The seed of one parameter set's secret key: HMAC-SHA256 keyed with the phrase's BIP39 seed
+ * over a label naming the parameter set. Changing the label changes every derived key, so it
+ * is versioned and never edited.
+ */
+export function secretKeySeed(entropy: Uint8Array, parameterId: string): Uint8Array {
+  const bip39Seed = mnemonicToSeedSync(phraseOf(entropy));
+  return new Uint8Array(createHmac('sha256', bip39Seed).update(`deeppowers/ckks-secret-key/v1/${parameterId}`).digest());
+}
