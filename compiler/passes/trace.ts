@@ -82,7 +82,7 @@ function isPrologueOp(node: Node): boolean {
     // Casts to float types are identities in the body; only a cast that rounds belongs here.
     return !(to?.type === 'int' && [1, 10, 11, 16].includes(to.value));
   }
-  return false;
+  return true;
 }
 
 function defaultReason(node: Node): string {

@@ -103,7 +103,7 @@ describe.each(CASES)('$name', (c) => {
 
   for (const layout of ['vector', 'batch'] as Layout[]) {
     it(`${layout} layout: the simulated circuit agrees with the exact model up to the polynomial error`, async () => {
-      const options = { calibration, layout, degree: 31 };
+      const options = { calibration, layout };
       const compiled = toCompiledModel(compileModel({ bytes, file: 'dag.onnx' }, options), options, 'test');
       const run = await runCompiled(compiled, test, simulateBackend(compiled));
       const y = run.values.get('y') as NumericTensor;
