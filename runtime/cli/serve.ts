@@ -27,6 +27,7 @@ export interface ServeOptions {
   readonly quorum?: number;
   readonly maxConcurrencyPerTenant: number;
   readonly tenantKeyMb: number;
+  readonly mbInFlightPerTenant: number;
   readonly tenantKeyBundles: number;
   readonly keyQuota: 'evict' | 'refuse';
   readonly maxSessionsPerTenant: number;
@@ -81,6 +82,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
       maxConcurrencyPerTenant: opts.maxConcurrencyPerTenant,
       maxKeyBytes: opts.maxKeyMb * 1024 * 1024,
       tenantKeyBytes: opts.tenantKeyMb * 1024 * 1024,
+      maxBytesInFlightPerTenant: opts.mbInFlightPerTenant * 1024 * 1024,
       tenantKeyBundles: opts.tenantKeyBundles,
       keyQuotaPolicy: opts.keyQuota,
     },
@@ -140,6 +142,11 @@ export function registerServe(program: Command): void {
         .argParser(positiveInt),
     )
     .addOption(new Option('--max-sessions-per-tenant <n>', "open MCP sessions per tenant; a tenant's least recently used one is closed beyond this").default(16).argParser(positiveInt))
+    .addOption(
+      new Option('--mb-in-flight-per-tenant <m>', 'MiB of MCP request bodies one tenant may have unanswered at once; more get "server busy"')
+        .default(DEFAULT_LIMITS.maxBytesInFlightPerTenant / 1024 / 1024)
+        .argParser(positiveInt),
+    )
     .addOption(new Option('--tenant-key-mb <m>', 'evaluation keys one tenant may store, in MiB').default(DEFAULT_LIMITS.tenantKeyBytes / 1024 / 1024).argParser(positiveInt))
     .addOption(new Option('--tenant-key-bundles <n>', 'evaluation-key bundles one tenant may store').default(DEFAULT_LIMITS.tenantKeyBundles).argParser(positiveInt))
     .addOption(new Option('--key-quota <policy>', 'beyond a tenant\'s quota: evict its least recently used bundles, or refuse the upload').choices(['evict', 'refuse']).default(DEFAULT_LIMITS.keyQuotaPolicy))

@@ -5,7 +5,9 @@ import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { fail } from '../../compiler/errors';
 import { handleLogRoute } from '../network/log-http';
+import { BytesInFlight } from './bytes-in-flight';
 import { KEYS_ID } from './key-storage';
+import { readJsonBody } from './read-json-body';
 import { createMcpServer } from './server';
 import { LOCAL_TENANT, type DeepPowersService } from './service';
 import { bearerToken, type TokenTable } from './tokens';
@@ -89,6 +91,26 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
     return token === undefined ? undefined : options.auth.verify(token)?.name;
   };
 
+  const inFlight = new BytesInFlight(service.limits);
+
+  /**
+   * The JSON body of an MCP POST, read here rather than by the transport so that it is refused at
+   * the first bad byte, the declared size or the tenant's byte budget; a refusal is answered here.
+   * The bytes stay charged to the tenant until the answer is out.
+   */
+  const readBody = async (req: IncomingMessage, res: ServerResponse, tenant: string): Promise<{ ok: true; value: unknown } | { ok: false }> => {
+    let charged = 0;
+    res.once('close', () => inFlight.remove(tenant, charged));
+    const body = await readJsonBody(req, service.limits.maxMessageBytes, (bytes) => {
+      const busy = inFlight.tryAdd(tenant, bytes);
+      if (busy === undefined) charged += bytes;
+      return busy;
+    });
+    if (body.ok) return body;
+    jsonRpcError(res, body.status, body.code, body.message);
+    return { ok: false };
+  };
+
   const handleMcp = async (req: IncomingMessage, res: ServerResponse, tenant: string): Promise<void> => {
     const sid = req.headers['mcp-session-id'];
     if (typeof sid === 'string') {
@@ -96,12 +118,10 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
       // Another tenant's session id is answered exactly like an unknown one.
       if (!session || session.tenant !== tenant) return jsonRpcError(res, 404, -32001, 'Session not found; initialize a new session');
       session.lastSeen = Date.now();
-      const declared = Number(req.headers['content-length']);
-      // Refused before a byte of it is buffered: the transport would read it whole first.
-      if (declared > service.limits.maxMessageBytes) {
-        return jsonRpcError(res, 413, -32000, `message too large: ${declared} bytes, this server reads at most ${service.limits.maxMessageBytes}`);
-      }
-      return session.transport.handleRequest(req, res);
+      if (req.method !== 'POST') return session.transport.handleRequest(req, res);
+      const body = await readBody(req, res, tenant);
+      if (body.ok) return session.transport.handleRequest(req, res, body.value);
+      return;
     }
     if (req.method !== 'POST') return jsonRpcError(res, 400, -32000, 'Bad Request: no session id; start with an initialize POST');
     sweep();
@@ -109,10 +129,8 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
     const mine = [...sessions].filter(([, s]) => s.tenant === tenant).sort((a, b) => a[1].lastSeen - b[1].lastSeen);
     while (mine.length >= maxSessionsPerTenant) closeSession(mine.shift()![0]);
     if (sessions.size >= maxSessions) return jsonRpcError(res, 503, -32000, `server busy: ${maxSessions} sessions are open`);
-    const declared = Number(req.headers['content-length']);
-    if (declared > service.limits.maxMessageBytes) {
-      return jsonRpcError(res, 413, -32000, `message too large: ${declared} bytes, this server reads at most ${service.limits.maxMessageBytes}`);
-    }
+    const body = await readBody(req, res, tenant);
+    if (!body.ok) return;
     const server = createMcpServer(service, tenant, { log });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
@@ -124,7 +142,7 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
       if (transport.sessionId) sessions.delete(transport.sessionId);
     };
     await server.connect(transport);
-    await transport.handleRequest(req, res);
+    await transport.handleRequest(req, res, body.value);
     // Anything but a successful initialize leaves no session: drop the pair now.
     if (transport.sessionId === undefined) {
       await transport.close();

@@ -36,6 +36,9 @@ export interface ServiceLimits {
   readonly tenantKeyBytes: number;
   readonly tenantKeyBundles: number;
   readonly keyQuotaPolicy: 'evict' | 'refuse';
+  /** Bytes of MCP request bodies held and not yet answered, overall and per tenant (HTTP). */
+  readonly maxBytesInFlight: number;
+  readonly maxBytesInFlightPerTenant: number;
 }
 
 const MiB = 1024 * 1024;
@@ -52,6 +55,8 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   tenantKeyBytes: 2048 * MiB,
   tenantKeyBundles: 16,
   keyQuotaPolicy: 'evict',
+  maxBytesInFlight: 256 * MiB,
+  maxBytesInFlightPerTenant: 128 * MiB,
 };
 
 /** The tenant of stdio sessions (one local user) and of `--insecure-no-auth` HTTP. */

@@ -191,7 +191,43 @@ describe('tenants sharing a server', () => {
   }, 60_000);
 });
 
+describe('bytes in flight', () => {
+  test("one tenant's unanswered bodies are capped below the server's total: its next large message is refused busy, another tenant is served, and the budget comes back when the body goes", async () => {
+    const mib = 1024 * 1024;
+    const server = await start(join(work, 'in-flight'), { maxMessageBytes: 8 * mib, maxBytesInFlightPerTenant: 10 * mib, maxBytesInFlight: 64 * mib });
+    // Alice starts an 8 MiB message and keeps it unfinished: its bytes are charged while it is read.
+    const held = connect(server.port, '127.0.0.1');
+    await new Promise<void>((resolve) => held.once('connect', () => resolve()));
+    held.write(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN_A}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${8 * mib}\r\n\r\n{"jsonrpc":"2.0",`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const second = await raw(
+      server.port,
+      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN_A}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${4 * mib}\r\n\r\n{"jsonrpc":`,
+    );
+    expect(second.response).toMatch(/^HTTP\/1\.1 503/);
+    expect(second.response).toContain('server busy for you: 8.0 MiB of your request bodies are in flight and this one adds 4.0 MiB (at most 10.0 MiB per tenant)');
+    expect(await openSession(server, TOKEN_B)).toBe(200);
+    held.destroy();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await openSession(server, TOKEN_A)).toBe(200);
+  }, 30_000);
+});
+
 describe('connections', () => {
+  test('a garbage MCP body is refused (400) at its first bad byte and the connection closed, without reading the rest', async () => {
+    const server = await start(join(work, 'garbage-body'));
+    for (const start of ['\u0007\u00ff garbage', '{"jsonrpc":"2.0","id":1,"method":"x" ]']) {
+      const r = await raw(
+        server.port,
+        `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN_A}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: 45000000\r\n\r\n${start}${'x'.repeat(1000)}`,
+      );
+      expect(r.response).toMatch(/^HTTP\/1\.1 400/);
+      expect(r.response).toMatch(/Parse error: the body is not JSON \(unexpected byte 0x[0-9a-f]{2} at offset \d+\)/);
+      expect(r.closed).toBe(true);
+    }
+  }, 30_000);
+
+
   test('an unauthenticated request with a large body is answered 401 and closed without reading the body', async () => {
     const server = await start(join(work, 'unauth'));
     const r = await raw(server.port, `PUT /keys/${'a'.repeat(64)} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 50000000\r\n\r\n${'x'.repeat(1000)}`);
