@@ -1,4 +1,5 @@
 import { fail } from '../errors';
+import { powMod } from './modular';
 
 /**
  * SEAL's coefficient-modulus construction, reproduced bit for bit so the compiler knows the
@@ -28,18 +29,6 @@ const SMALL_PRIMES = [
   3n, 5n, 7n, 11n, 13n, 17n, 19n, 23n, 29n, 31n, 37n, 41n, 43n, 47n, 53n, 59n, 61n, 67n, 71n, 73n,
   79n, 83n, 89n, 97n,
 ] as const;
-
-function powMod(base: bigint, exponent: bigint, modulus: bigint): bigint {
-  let result = 1n;
-  let b = base % modulus;
-  let e = exponent;
-  while (e > 0n) {
-    if (e & 1n) result = (result * b) % modulus;
-    b = (b * b) % modulus;
-    e >>= 1n;
-  }
-  return result;
-}
 
 /** Deterministic primality for 0 ≤ n < 2^64. */
 export function isPrime64(n: bigint): boolean {

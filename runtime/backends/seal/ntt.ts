@@ -1,3 +1,5 @@
+import { powMod } from '../../../compiler/params/modular';
+
 /**
  * SEAL's negacyclic number-theoretic transform (util/ntt.cpp), reproduced exactly so that a
  * polynomial made here (a secret key derived from a recovery phrase) can be handed to SEAL in
@@ -9,18 +11,6 @@
 
 function mulMod(a: bigint, b: bigint, q: bigint): bigint {
   return (a * b) % q;
-}
-
-function powMod(base: bigint, exp: bigint, q: bigint): bigint {
-  let result = 1n;
-  let b = base % q;
-  let e = exp;
-  while (e > 0n) {
-    if (e & 1n) result = (result * b) % q;
-    b = (b * b) % q;
-    e >>= 1n;
-  }
-  return result;
 }
 
 function reverseBits(x: number, bits: number): number {

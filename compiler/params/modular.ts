@@ -1,0 +1,14 @@
+/** Modular arithmetic on bigints, shared by the prime search (params) and SEAL's NTT (runtime). */
+
+/** base^exponent mod modulus, by square-and-multiply. */
+export function powMod(base: bigint, exponent: bigint, modulus: bigint): bigint {
+  let result = 1n;
+  let b = base % modulus;
+  let e = exponent;
+  while (e > 0n) {
+    if (e & 1n) result = (result * b) % modulus;
+    b = (b * b) % modulus;
+    e >>= 1n;
+  }
+  return result;
+}
