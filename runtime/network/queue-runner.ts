@@ -6,20 +6,7 @@ import { checkAttestation } from './attestation';
 import type { JobOutcome, JobRequest, JobRunner, RunnerStatus } from './job-runner';
 import type { Logger } from './logger';
 import { decideQuorum } from './quorum';
-import {
-  BlobStore,
-  bullConnection,
-  COMPUTE_QUEUE,
-  NodeRegistry,
-  nodeQueue,
-  redisClient,
-  whenReady,
-  type CosignJobData,
-  type CosignJobResult,
-  type EvaluationJobData,
-  type EvaluationJobResult,
-  type RedisAddress,
-} from './queue';
+import { bullConnection, COMPUTE_QUEUE, nodeQueue, SharedStore, type CosignJobData, type CosignJobResult, type EvaluationJobData, type EvaluationJobResult, type RedisAddress } from './queue';
 import { logRelease } from './release';
 import type { TransparencyLog } from './transparency-log';
 
@@ -50,9 +37,7 @@ const REVIEWER_FRESH_MS = 10_000;
 const COSIGN_TIMEOUT_MS = 30_000;
 
 export class QueueRunner implements JobRunner {
-  private readonly redis;
-  private readonly blobs: BlobStore;
-  private readonly registry: NodeRegistry;
+  private readonly store: SharedStore;
   private readonly compute: Queue;
   private readonly events = new Map<string, QueueEvents>();
   private readonly nodeQueues = new Map<string, Queue>();
@@ -60,9 +45,7 @@ export class QueueRunner implements JobRunner {
 
   constructor(private readonly options: QueueRunnerOptions) {
     if (options.quorum > options.reviewers) fail('BAD_ARGUMENT', `--quorum ${options.quorum} exceeds --reviewers ${options.reviewers}`);
-    this.redis = redisClient(options.queue);
-    this.blobs = new BlobStore(this.redis);
-    this.registry = new NodeRegistry(this.redis);
+    this.store = new SharedStore(options.queue);
     this.compute = this.queue(COMPUTE_QUEUE);
   }
 
@@ -79,8 +62,8 @@ export class QueueRunner implements JobRunner {
       inputs_sha256: inputsSha,
     };
     await this.redisCall(async () => {
-      await this.blobs.put(inputsSha, request.inputs, INPUT_TTL_S);
-      if (!(await this.blobs.has(request.keysId))) await this.blobs.put(request.keysId, this.options.readKeys(request.tenant, request.keysId), KEYS_TTL_S);
+      await this.store.blobs.put(inputsSha, request.inputs, INPUT_TTL_S);
+      if (!(await this.store.blobs.has(request.keysId))) await this.store.blobs.put(request.keysId, this.options.readKeys(request.tenant, request.keysId), KEYS_TTL_S);
     });
     logger.info({ event: 'job.queued', job_id: request.jobId, model: request.model.name, reviewers: this.options.reviewers }, 'job queued');
 
@@ -90,12 +73,12 @@ export class QueueRunner implements JobRunner {
     if (compute.job_id !== request.jobId || compute.inputs_sha256 !== inputsSha) {
       fail('BAD_CIPHERTEXT', `compute node ${compute.node_id} attested another job`);
     }
-    const result = await this.redisCall(() => this.blobs.get(compute.result_sha256));
+    const result = await this.redisCall(() => this.store.blobs.get(compute.result_sha256));
     if (!result || sha256Hex(result) !== compute.result_sha256) fail('IO', `the result of job ${request.jobId} is missing from the blob store or does not match its attestation`);
 
     const reviews = await this.review(data, compute, request);
     const decision = decideQuorum(compute, reviews, this.options.quorum);
-    for (const id of decision.disagreeing) await this.registry.count(id, 'disputes').catch(() => {});
+    for (const id of decision.disagreeing) await this.store.registry.count(id, 'disputes').catch(() => {});
     if (!decision.released) {
       logger.warn(
         { event: 'job.disputed', job_id: request.jobId, compute_node: compute.node_id, agreeing: decision.agreeing, disagreeing: decision.disagreeing },
@@ -132,7 +115,7 @@ export class QueueRunner implements JobRunner {
     } catch (e) {
       return { mode: 'queue', nodes: [], queue: null, reviewers: this.options.reviewers, quorum: this.options.quorum, unavailable: (e as Error).message };
     }
-    const nodes = await this.redisCall(() => this.registry.list());
+    const nodes = await this.redisCall(() => this.store.registry.list());
     const c = await this.compute.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed', 'prioritized');
     return {
       mode: 'queue',
@@ -149,14 +132,14 @@ export class QueueRunner implements JobRunner {
     await Promise.all([...this.events.values()].map((e) => graceful(e.close())));
     await Promise.all([this.compute, ...this.nodeQueues.values()].map((q) => graceful(q.close())));
     for (const c of [...this.events.values(), this.compute, ...this.nodeQueues.values()]) void c.disconnect().catch(() => {});
-    this.redis.disconnect();
+    this.store.disconnect();
   }
 
   /** K review nodes re-execute the job, each from its own queue; a node that fails or times out is simply missing. */
   private async review(data: EvaluationJobData, compute: Attestation, request: JobRequest): Promise<Attestation[]> {
     const { reviewers } = this.options;
     if (reviewers === 0) return [];
-    const live = (await this.redisCall(() => this.registry.liveReviewers(REVIEWER_FRESH_MS))).filter((id) => id !== compute.node_id);
+    const live = (await this.redisCall(() => this.store.registry.liveReviewers(REVIEWER_FRESH_MS))).filter((id) => id !== compute.node_id);
     if (live.length < reviewers) {
       fail('IO', `only ${live.length} review node${live.length === 1 ? ' is' : 's are'} up (other than the compute node); this server needs ${reviewers} (--reviewers)`);
     }
@@ -256,8 +239,7 @@ export class QueueRunner implements JobRunner {
 
   /** Fail at once, with what to do, while Redis is down (a connection still being made gets a moment). */
   private async assertReachable(): Promise<void> {
-    await whenReady(this.redis, 1000);
-    if (this.redis.status !== 'ready') {
+    if (!(await this.store.ready(1000))) {
       fail('IO', `the job queue is unavailable: Redis at ${this.options.queue.url} is not reachable; jobs are accepted again as soon as it is back`);
     }
   }

@@ -41,7 +41,7 @@ export function redisClient(addr: RedisAddress): Redis {
 }
 
 /** Resolve once `redis` is connected, or after `ms` (the caller checks `status`). */
-export function whenReady(redis: Redis, ms: number): Promise<void> {
+function whenReady(redis: Redis, ms: number): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(resolve, ms);
@@ -145,5 +145,28 @@ export class NodeRegistry {
   async liveReviewers(freshMs: number): Promise<string[]> {
     const now = Date.now();
     return (await this.list()).filter((n) => n.role === 'review' && now - Date.parse(n.last_heartbeat) <= freshMs).map((n) => n.node_id);
+  }
+}
+
+/** What the server and a node each open on Redis: a plain client, with the blob store and the node registry on it. */
+export class SharedStore {
+  readonly redis: Redis;
+  readonly blobs: BlobStore;
+  readonly registry: NodeRegistry;
+
+  constructor(readonly address: RedisAddress) {
+    this.redis = redisClient(address);
+    this.blobs = new BlobStore(this.redis);
+    this.registry = new NodeRegistry(this.redis);
+  }
+
+  /** Whether Redis is connected, waiting up to `ms` for a connection still being made. */
+  async ready(ms: number): Promise<boolean> {
+    await whenReady(this.redis, ms);
+    return this.redis.status === 'ready';
+  }
+
+  disconnect(): void {
+    this.redis.disconnect();
   }
 }

@@ -9,20 +9,7 @@ import { FheServer } from '../server/fhe-server';
 import { attest, type NodeRole } from './attestation';
 import { loadOrCreateIdentity, type Identity } from './identity';
 import type { Logger } from './logger';
-import {
-  BlobStore,
-  bullConnection,
-  COMPUTE_QUEUE,
-  NodeRegistry,
-  nodeQueue,
-  redisClient,
-  whenReady,
-  type CosignJobData,
-  type CosignJobResult,
-  type EvaluationJobData,
-  type EvaluationJobResult,
-  type RedisAddress,
-} from './queue';
+import { bullConnection, COMPUTE_QUEUE, nodeQueue, SharedStore, type CosignJobData, type CosignJobResult, type EvaluationJobData, type EvaluationJobResult, type RedisAddress } from './queue';
 import { Witness } from './witness';
 
 /**
@@ -88,9 +75,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const byHash = new Map(options.models.map((m) => [m.server.modelHash.toLowerCase(), m]));
   const own = options.evaluator ? undefined : await backendEvaluator(options.backend, options.models);
   const evaluate = options.evaluator ?? own!.evaluate;
-  const redis = redisClient(options.queue);
-  const blobs = new BlobStore(redis);
-  const registry = new NodeRegistry(redis);
+  const store = new SharedStore(options.queue);
+  const { blobs, registry } = store;
   const witness = new Witness(options.dataDir, identity);
   const log = logger.child({ node_id: identity.id, role });
 
@@ -173,7 +159,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       redisDown = true;
     }
   };
-  await whenReady(redis, 5000);
+  await store.ready(5000);
   await beat();
   const timer = setInterval(() => void beat(), HEARTBEAT_MS);
   timer.unref();
@@ -184,7 +170,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     close: async () => {
       clearInterval(timer);
       await worker.close();
-      redis.disconnect();
+      store.disconnect();
       own?.dispose();
       log.info({ event: 'node.stopped' }, 'node stopped');
     },
