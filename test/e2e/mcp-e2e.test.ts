@@ -1,4 +1,3 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -8,17 +7,15 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { writeCompiledModel } from '../../compiler/artifact/files';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { predictFhe } from '../../runtime/cli/predict-fhe';
 import { Keystore } from '../../runtime/client/keystore';
-import { batchTensor, type RowBatch } from '../../runtime/data/load-rows';
-import { rowSpecOf } from '../../runtime/data/row-spec';
+import type { RowBatch } from '../../runtime/data/load-rows';
 import { RemoteServer, UnknownKeysError } from '../../runtime/mcp/remote';
 import type { RowOutputs } from '../../runtime/outputs';
+import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { loadFixture } from '../helpers/fixtures';
+import { BIN, ROOT, startServe, type ServeProcess } from '../helpers/serve-process';
 
 /**
  * The deployment as users run it: a compiled fixture served by a spawned `deeppowers serve
@@ -27,8 +24,6 @@ import { loadFixture } from '../helpers/fixtures';
  * recording proxy, checked for the secret key and the plaintext rows.
  */
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'deeppowers.js');
 const FIXTURE = loadFixture('sk_logreg_iris_multinomial');
 const ROWS = FIXTURE.data.test_inputs.slice(0, 4) as number[][];
 const TOKEN_A = 'alice-0123456789abcdef0123456789';
@@ -38,30 +33,11 @@ const PASSPHRASE = 'e2e passphrase, not a real one';
 let work: string;
 let compiledDir: string;
 let model: CompiledModel;
-let serveProc: ChildProcess;
+let served: ServeProcess;
 let serverUrl: string;
 let proxyUrl: string;
 let closeProxy: () => Promise<void>;
 const received: { method: string; url: string; headers: IncomingHttpHeaders; body: Buffer }[] = [];
-
-/** Start `deeppowers serve` and wait for the line that says where it listens. */
-async function startServe(args: string[]): Promise<{ proc: ChildProcess; url: string }> {
-  const proc = spawn(process.execPath, [BIN, 'serve', ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`serve did not start: ${stderr}`)), 60_000);
-    proc.stderr!.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      const m = /listening on (http:\/\/\S+\/mcp)/.exec(stderr);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1]!);
-      }
-    });
-    proc.once('exit', (code) => reject(new Error(`serve exited with ${code}: ${stderr}`)));
-  });
-  return { proc, url };
-}
 
 /** An HTTP proxy in front of the server that keeps a copy of every request: line, headers, body. */
 async function startRecordingProxy(target: string): Promise<{ url: string; close: () => Promise<void> }> {
@@ -112,22 +88,10 @@ function toolError(r: CallToolResult): string {
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'dp-mcp-e2e-'));
-  const options: CompileOptions = {
-    calibration: (graph) => {
-      const spec = rowSpecOf(graph);
-      const rows = FIXTURE.data.calibration as number[][];
-      const batch: RowBatch = { file: 'calibration', rows: rows.length, rowShape: spec.rowShape, values: Float64Array.from(rows.flat()) };
-      return batchTensor(batch, { ...spec, fixedBatch: null });
-    },
-    layout: 'auto',
-  };
-  const compilation = compileModel(FIXTURE.modelPath, options);
-  model = toCompiledModel(compilation, options, 'test');
   compiledDir = join(work, 'iris.compiled');
-  writeCompiledModel(compiledDir, model);
+  model = writeCompiledFixture(FIXTURE, compiledDir, 'auto');
   writeFileSync(join(work, 'tokens'), `# tenants\nalice:${TOKEN_A}\nbob:${TOKEN_B}\n`);
-  const served = await startServe([compiledDir, '--http', '127.0.0.1:0', '--token-file', join(work, 'tokens'), '--data-dir', join(work, 'data')]);
-  serveProc = served.proc;
+  served = await startServe([compiledDir, '--http', '127.0.0.1:0', '--token-file', join(work, 'tokens'), '--data-dir', join(work, 'data')]);
   serverUrl = served.url;
   const proxy = await startRecordingProxy(serverUrl);
   proxyUrl = proxy.url;
@@ -135,7 +99,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  serveProc?.kill('SIGTERM');
+  await served?.stop();
   await closeProxy?.();
   rmSync(work, { recursive: true, force: true });
 });

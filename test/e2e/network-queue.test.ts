@@ -8,15 +8,10 @@ import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotoc
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { writeCompiledModel } from '../../compiler/artifact/files';
 import { clientViewFromJson } from '../../compiler/artifact/views';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { auditVerify } from '../../runtime/cli/audit';
 import { FheClient } from '../../runtime/client/fhe-client';
-import { batchTensor, type RowBatch } from '../../runtime/data/load-rows';
-import { rowSpecOf } from '../../runtime/data/row-spec';
 import { encodeBase64 } from '../../runtime/mcp/base64';
 import { clientModelOfView } from '../../runtime/mcp/private-model';
 import { RemoteServer } from '../../runtime/mcp/remote';
@@ -24,7 +19,9 @@ import type { ModelDescription } from '../../runtime/mcp/served-model';
 import { PinStore } from '../../runtime/network/pins';
 import { describeVerification, verifyRelease, type ReleaseReceipt } from '../../runtime/network/verify-result';
 import type { RowOutputs } from '../../runtime/outputs';
+import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { loadFixture } from '../helpers/fixtures';
+import { BIN, ROOT } from '../helpers/serve-process';
 
 /**
  * The compute network as users start it: Redis (started here, stopped by pid), `deeppowers
@@ -33,8 +30,6 @@ import { loadFixture } from '../helpers/fixtures';
  * an MCP task, a compute worker killed mid-job, and Redis going away and coming back.
  */
 
-const ROOT = join(import.meta.dirname, '..', '..');
-const BIN = join(ROOT, 'bin', 'deeppowers.js');
 const FIXTURE = loadFixture('sk_logreg_iris_multinomial');
 const ROWS = FIXTURE.data.test_inputs.slice(0, 4) as number[][];
 const PASSPHRASE = 'network e2e passphrase, not a real one';
@@ -138,17 +133,8 @@ function bodySamples(rows: number, count: number): Float64Array[] {
 
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'dp-network-'));
-  const options: CompileOptions = {
-    calibration: (graph) => {
-      const spec = rowSpecOf(graph);
-      const rows = FIXTURE.data.calibration as number[][];
-      const batch: RowBatch = { file: 'calibration', rows: rows.length, rowShape: spec.rowShape, values: Float64Array.from(rows.flat()) };
-      return batchTensor(batch, { ...spec, fixedBatch: null });
-    },
-    layout: 'vector',
-  };
   compiledDir = join(work, 'iris.compiled');
-  writeCompiledModel(compiledDir, toCompiledModel(compileModel(FIXTURE.modelPath, options), options, 'test'));
+  writeCompiledFixture(FIXTURE, compiledDir, 'vector');
   redisPort = await freePort();
   redis = await startRedis();
   server = start(process.execPath, [
