@@ -25,8 +25,8 @@ import { assignScales } from '../circuit/passes-scales';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
 import { rescalePrimes, type LayoutBuild, type ParameterOptions } from './build-layout';
 
-/** What the report says about a compiled tree ensemble. */
-export interface TreeSummary {
+/** A compiled tree ensemble's counts and threshold grid: what the compiler chose, the manifest records and the report shows. */
+export interface TreeGrid {
   readonly trees: number;
   /** Deepest leaf. */
   readonly depth: number;
@@ -39,11 +39,27 @@ export interface TreeSummary {
   readonly bits: number;
   /** Branch thresholds that the snap moved. */
   readonly movedThresholds: number;
-  readonly thresholds: readonly { readonly node: number; readonly feature: number; readonly mode: string; readonly threshold: number; readonly snapped: number }[];
   /** Calibration rows that reach another leaf in some tree because of the snap. */
   readonly calibrationRowsChanged: number;
   readonly calibrationRows: number;
+}
+
+/** The grid's fields of `t` alone, in the manifest's order (a report built from a manifest record keeps no other field). */
+export function treeGridOf(t: TreeGrid): TreeGrid {
+  const { trees, depth, branches, leaves, nBits, nBitsChosen, bits, movedThresholds, calibrationRowsChanged, calibrationRows } = t;
+  return { trees, depth, branches, leaves, nBits, nBitsChosen, bits, movedThresholds, calibrationRowsChanged, calibrationRows };
+}
+
+/** What the report says about a compiled tree ensemble. */
+export interface TreeSummary extends TreeGrid {
+  readonly thresholds: readonly { readonly node: number; readonly feature: number; readonly mode: string; readonly threshold: number; readonly snapped: number }[];
   /** Score columns the server sums per sample. */
+  readonly columns: number;
+}
+
+/** `treeSummaryJson`'s record: per branch node [feature, threshold, snapped]. */
+export interface RecordedTreeSummary extends TreeGrid {
+  readonly thresholds: readonly (readonly [number, number, number])[];
   readonly columns: number;
 }
 

@@ -11,22 +11,11 @@ import type { SnappedThreshold } from '../../compiler/passes/tree-encoding';
 import { rowsWithChangedLeaves } from '../../compiler/passes/tree-encoding';
 import { treeModel } from '../../compiler/passes/tree-model';
 import { exactTreeSums } from '../../compiler/passes/tree-scores';
-import { treeInputRows } from '../../compiler/pipeline/compile-tree';
+import { treeGridOf, treeInputRows, type RecordedTreeSummary, type TreeGrid } from '../../compiler/pipeline/compile-tree';
 import type { DepthBreakdown } from './circuit-facts';
 
-export interface TreeReport {
-  readonly trees: number;
-  readonly depth: number;
-  readonly branches: number;
-  readonly leaves: number;
-  readonly nBits: number;
-  readonly nBitsChosen: boolean;
-  /** Encrypted threshold bits per sample. */
-  readonly bits: number;
-  readonly movedThresholds: number;
+export interface TreeReport extends TreeGrid {
   readonly thresholds: readonly { readonly feature: number; readonly threshold: number; readonly snapped: number }[];
-  readonly calibrationRowsChanged: number;
-  readonly calibrationRows: number;
   /** Rows of the data file that reach another leaf in some tree because of the snap. */
   readonly dataRowsChanged: number;
   readonly dataRows: number;
@@ -40,24 +29,10 @@ export interface TreeAnalysis {
   readonly source: string;
 }
 
-interface RecordedTrees {
-  readonly trees: number;
-  readonly depth: number;
-  readonly branches: number;
-  readonly leaves: number;
-  readonly nBits: number;
-  readonly nBitsChosen: boolean;
-  readonly bits: number;
-  readonly movedThresholds: number;
-  readonly thresholds: readonly (readonly [number, number, number])[];
-  readonly calibrationRowsChanged: number;
-  readonly calibrationRows: number;
-}
-
-function recorded(model: CompiledModel): RecordedTrees {
+function recorded(model: CompiledModel): RecordedTreeSummary {
   const t = model.options['trees'];
   if (t === undefined || t === null || typeof t !== 'object' || Array.isArray(t)) fail('BAD_ARTIFACT', 'the compiled tree ensemble has no options.trees record: compiled by another version?');
-  return t as unknown as RecordedTrees;
+  return t as unknown as RecordedTreeSummary;
 }
 
 export function analyseTrees(graph: Graph, model: CompiledModel, input: NumericTensor): TreeAnalysis {
@@ -73,17 +48,8 @@ export function analyseTrees(graph: Graph, model: CompiledModel, input: NumericT
   const rows = treeInputRows(graph, trees, input);
   return {
     report: {
-      trees: r.trees,
-      depth: r.depth,
-      branches: r.branches,
-      leaves: r.leaves,
-      nBits: r.nBits,
-      nBitsChosen: r.nBitsChosen,
-      bits: r.bits,
-      movedThresholds: r.movedThresholds,
+      ...treeGridOf(r),
       thresholds: thresholds.map((t) => ({ feature: t.feature, threshold: t.threshold, snapped: t.snapped })),
-      calibrationRowsChanged: r.calibrationRowsChanged,
-      calibrationRows: r.calibrationRows,
       dataRowsChanged: rowsWithChangedLeaves(trees, { thresholds }, rows).length,
       dataRows: rows.length,
     },
