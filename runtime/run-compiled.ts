@@ -7,11 +7,11 @@
  * Backends see flat per-sample vectors only; packing per layout is theirs (simulateSamples and
  * the FHE client share compiler/circuit/packing), so this file does not know the layout.
  */
+import { clientSplitOf } from '../compiler/artifact/client-split';
 import type { CompiledModel } from '../compiler/artifact/types';
 import { fail } from '../compiler/errors';
 import type { Value } from '../compiler/graph/tensor';
 import type { NumericTensor } from '../compiler/graph/tensor';
-import type { SplitModel } from '../compiler/chain/stages';
 import { runEpilogue, runPrologue } from '../compiler/chain/run';
 import { simulateSamples, type SimulateOptions } from './backends/simulate';
 import { batchTensor, type RowBatch } from './data/load-rows';
@@ -23,29 +23,6 @@ export type BodyBackend = (samples: readonly Float64Array[]) => Float64Array[] |
 
 export function simulateBackend(model: CompiledModel, options: SimulateOptions = {}): BodyBackend {
   return (samples) => simulateSamples(model.circuit, samples, options);
-}
-
-/**
- * The client's view of the model as the split's prologue/epilogue runners read it. The encrypted
- * chain is not part of a compiled model (the circuit replaces it), so `body` is empty: these
- * runners never read it.
- */
-export function clientSplitOf(model: CompiledModel): SplitModel {
-  return {
-    inputName: model.input.name,
-    inputShape: model.input.shape,
-    inputDType: model.input.dtype,
-    prologue: model.client.prologue,
-    bodyInput: model.bodyInput.name,
-    body: [],
-    bodyOutput: model.bodyOutput.name,
-    bodyOutputShape: model.bodyOutput.shape,
-    bodyOutputDType: model.bodyOutput.dtype,
-    epilogue: model.client.epilogue,
-    outputs: model.outputs,
-    opsets: model.source.opsets,
-    constants: model.client.constants,
-  };
 }
 
 /** What one run produced: the body's outputs (logits, before the epilogue) and the model outputs. */

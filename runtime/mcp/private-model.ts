@@ -1,4 +1,5 @@
-import { runEpilogue, runPrologue } from '../../compiler/artifact/client-graphs';
+import { clientSplitOf } from '../../compiler/artifact/client-split';
+import { runEpilogue, runPrologue } from '../../compiler/chain/run';
 import { clientViewFromJson, type ClientView } from '../../compiler/artifact/views';
 import { fail } from '../../compiler/errors';
 import { contextSpecOf, type FheBackend } from '../backends/backend';
@@ -92,7 +93,7 @@ export class PrivateModel {
     const tensor = batchTensor(batch, spec);
     const { input, inputRange } = this.view;
     const warnings = checkRowsInRange({ calibrated: inputRange, featureNames: input.featureNames, shape: input.shape }, batch, call.allowOutOfRange === true);
-    const samples = runPrologue(this.view, tensor);
+    const samples = runPrologue(clientSplitOf(this.view), tensor);
     checkEncodable(this.fhe.model, samples);
 
     const per = this.description.samples_per_evaluation;
@@ -144,7 +145,7 @@ export class PrivateModel {
       }
     }
     const t = performance.now();
-    const values = runEpilogue(this.view, bodyOutputs);
+    const values = runEpilogue(clientSplitOf(this.view), bodyOutputs);
     const outputs = rowOutputs(values, this.view.outputs.map((o) => o.name), rows.length);
     decryptMs += performance.now() - t;
     return {

@@ -2,13 +2,13 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { epilogueGraph, prologueGraph, runEpilogue, runPrologue } from '../../compiler/artifact/client-graphs';
+import { clientSplitOf } from '../../compiler/artifact/client-split';
 import { decodeCompiledModel, encodeCompiledModel, finalizeCompiledModel } from '../../compiler/artifact/codec';
 import { readCompiledModel, writeCompiledModel } from '../../compiler/artifact/files';
 import { canonicalJson, type JsonValue } from '../../compiler/artifact/json-text';
 import { MANIFEST_KEYS } from '../../compiler/artifact/manifest';
 import { clientView, clientViewFromJson, clientViewToJson, serverView } from '../../compiler/artifact/views';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runEpilogue, runPrologue } from '../../compiler/chain/run';
 import { numeric, type NumericTensor, type StringTensor } from '../../compiler/graph/tensor';
 import { tinyContent, tinyModel } from './artifact-fixture';
 
@@ -112,7 +112,7 @@ describe('client and server views', () => {
   });
 });
 
-describe('prologue and epilogue graphs', () => {
+describe('prologue and epilogue of a compiled model', () => {
   const model = readBack();
 
   function readBack() {
@@ -122,16 +122,17 @@ describe('prologue and epilogue graphs', () => {
 
   it('the prologue runs on the reference interpreter: NaN imputed, then scaled (−0 scale zeroes the last feature)', () => {
     const x = numeric('float32', [2, 3], [Number.NaN, 4, 5, 2, Number.NaN, -1]);
-    const rows = runPrologue(clientView(model), x);
+    const rows = runPrologue(clientSplitOf(clientView(model)), x);
     expect(rows.map((r) => [...r])).toEqual([
       [1, 1.5, -0],
       [2, 0.5, 0],
     ]);
-    expect(prologueGraph(model).inputs[0]!.type).toEqual({ kind: 'tensor', dtype: 'float32', shape: ['batch', 3] });
+    // It reads the model input as declared: batch first, 3 features.
+    expect(() => runPrologue(clientSplitOf(model), numeric('float32', [1, 2], [1, 2]))).toThrow(/expects dimension 1 to be 3/);
   });
 
   it('the epilogue turns decrypted logits into the model outputs', () => {
-    const outputs = runEpilogue(model, [Float64Array.of(2, 0.5), Float64Array.of(-1, 3)]);
+    const outputs = runEpilogue(clientSplitOf(model), [Float64Array.of(2, 0.5), Float64Array.of(-1, 3)]);
     expect([...outputs.keys()]).toEqual(['label', 'probabilities']);
     expect((outputs.get('label') as StringTensor).data).toEqual(['cat', 'dog']);
     const p = outputs.get('probabilities') as NumericTensor;
@@ -139,15 +140,6 @@ describe('prologue and epilogue graphs', () => {
     const e = Math.exp(2.25 - 0.25);
     expect(p.data[0]).toBeCloseTo(e / (e + 1), 6);
     expect(p.data[2]! + p.data[3]!).toBeCloseTo(1, 12);
-  });
-
-  it('epilogueGraph reads the body output and only the constants its nodes use', () => {
-    const g = epilogueGraph(model);
-    expect(g.inputs.map((i) => i.name)).toEqual(['logits']);
-    expect(g.outputs.map((o) => o.name)).toEqual(['label', 'probabilities']);
-    expect([...g.initializers.keys()]).toEqual(['shift']);
-    expect(g.opsets.get('ai.onnx')).toBe(13);
-    const logits = numeric('float32', [1, 2], [0, 1]);
-    expect((runGraph(g, new Map([['logits', logits]])).get('label') as StringTensor).data).toEqual(['dog']);
+    expect((runEpilogue(clientSplitOf(model), [Float64Array.of(0, 1)]).get('label') as StringTensor).data).toEqual(['dog']);
   });
 });
