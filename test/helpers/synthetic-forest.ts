@@ -4,6 +4,7 @@
  * thresholds on float32 values in [0, 1), optional branch modes and missing-value tracking, and
  * rows that hit thresholds exactly and carry NaNs, where the comparison modes differ.
  */
+import { forestAttributes, type ForestNode } from './forest-attributes';
 import { oneNodeModel, type Attr } from './ml-model';
 import { mulberry32 } from './random';
 
@@ -38,63 +39,32 @@ export function syntheticForest(s: ForestSpec): SyntheticForest {
   const modes = s.modes ?? ['BRANCH_LEQ'];
   const outputs = s.task.kind === 'classifier' ? s.task.labels.length : s.task.targets;
   const prefix = s.task.kind === 'classifier' ? 'class' : 'target';
-  const n = { treeids: [] as number[], nodeids: [] as number[], featureids: [] as number[], modes: [] as string[], values: [] as number[], t: [] as number[], f: [] as number[], missing: [] as number[] };
-  const w = { ids: [] as number[], nodeids: [] as number[], treeids: [] as number[], weights: [] as number[] };
+  const nodes: ForestNode[] = [];
   const thresholds: { feature: number; value: number }[] = [];
   for (let tree = 0; tree < s.trees; tree++) {
     let next = 0;
     const grow = (depth: number): number => {
       const id = next++;
-      const at = n.nodeids.length;
-      n.treeids.push(tree);
-      n.nodeids.push(id);
       const leaf = depth === s.depth || (depth > 0 && rand() < (s.earlyLeaf ?? 0));
       if (leaf) {
-        n.featureids.push(0);
-        n.modes.push('LEAF');
-        n.values.push(0);
-        n.t.push(0);
-        n.f.push(0);
-        n.missing.push(0);
         const votes = s.oneClassPerLeaf ? [tree % (s.votedClasses ?? outputs)] : Array.from({ length: outputs }, (_, k) => k);
-        for (const k of votes) {
-          w.ids.push(k);
-          w.nodeids.push(id);
-          w.treeids.push(tree);
-          w.weights.push(Math.fround(rand() * 2 - 0.5));
-        }
+        nodes.push({ tree, id, leaf: votes.map((k) => [k, Math.fround(rand() * 2 - 0.5)] as const) });
         return id;
       }
       const feature = Math.floor(rand() * s.features);
       const value = Math.fround(rand());
       thresholds.push({ feature, value });
-      n.featureids.push(feature);
-      n.modes.push(modes[Math.floor(rand() * modes.length)]!);
-      n.values.push(value);
-      n.missing.push(s.missingTracks && rand() < 0.5 ? 1 : 0);
-      n.t.push(0);
-      n.f.push(0);
-      const t = grow(depth + 1);
-      const f = grow(depth + 1);
-      n.t[at] = t;
-      n.f[at] = f;
+      const mode = modes[Math.floor(rand() * modes.length)]!;
+      const branch = { tree, id, mode, feature, value, t: 0, f: 0, missingTrue: s.missingTracks === true && rand() < 0.5 };
+      nodes.push(branch);
+      branch.t = grow(depth + 1);
+      branch.f = grow(depth + 1);
       return id;
     };
     grow(0);
   }
   const attributes: Record<string, Attr> = {
-    nodes_treeids: { ints: n.treeids },
-    nodes_nodeids: { ints: n.nodeids },
-    nodes_featureids: { ints: n.featureids },
-    nodes_modes: { strings: n.modes },
-    nodes_values: { floats: n.values },
-    nodes_truenodeids: { ints: n.t },
-    nodes_falsenodeids: { ints: n.f },
-    nodes_missing_value_tracks_true: { ints: n.missing },
-    [`${prefix}_ids`]: { ints: w.ids },
-    [`${prefix}_nodeids`]: { ints: w.nodeids },
-    [`${prefix}_treeids`]: { ints: w.treeids },
-    [`${prefix}_weights`]: { floats: w.weights },
+    ...forestAttributes(nodes, prefix),
     ...(s.task.kind === 'classifier' ? { classlabels_int64s: { ints: s.task.labels } } : { n_targets: { int: s.task.targets } }),
     ...s.extra,
   };

@@ -11,6 +11,7 @@ import { DeepPowersError } from '../../compiler/errors';
 import { runGraph } from '../../compiler/graph/interpreter';
 import { importModel } from '../../compiler/onnx/import';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { forestAttributes, type ForestNode } from '../helpers/forest-attributes';
 import { expectAgreesWithOrt as agreesWithOrt, expectSameValues, importRefusal, oneNodeModel, plain, runReference, type Attr, type Plain } from '../helpers/ml-model';
 
 const X = 'X';
@@ -19,49 +20,7 @@ type Spec = { id: number; mode: string; feature: number; value: number; t: numbe
 
 /** The nodes_* attributes and the class_* (or target_*) weights for a list of trees. */
 function forest(trees: Spec[][], prefix: 'class' | 'target'): Record<string, Attr> {
-  const a = { treeids: [] as number[], nodeids: [] as number[], featureids: [] as number[], modes: [] as string[], values: [] as number[], t: [] as number[], f: [] as number[], missing: [] as number[] };
-  const w = { ids: [] as number[], nodeids: [] as number[], treeids: [] as number[], weights: [] as number[] };
-  trees.forEach((nodes, tree) => {
-    for (const n of nodes) {
-      a.treeids.push(tree);
-      a.nodeids.push(n.id);
-      if ('leaf' in n) {
-        a.featureids.push(0);
-        a.modes.push('LEAF');
-        a.values.push(0);
-        a.t.push(0);
-        a.f.push(0);
-        a.missing.push(0);
-        for (const [index, weight] of n.leaf) {
-          w.ids.push(index);
-          w.nodeids.push(n.id);
-          w.treeids.push(tree);
-          w.weights.push(weight);
-        }
-      } else {
-        a.featureids.push(n.feature);
-        a.modes.push(n.mode);
-        a.values.push(n.value);
-        a.t.push(n.t);
-        a.f.push(n.f);
-        a.missing.push(n.missingTrue ? 1 : 0);
-      }
-    }
-  });
-  return {
-    nodes_treeids: { ints: a.treeids },
-    nodes_nodeids: { ints: a.nodeids },
-    nodes_featureids: { ints: a.featureids },
-    nodes_modes: { strings: a.modes },
-    nodes_values: { floats: a.values },
-    nodes_truenodeids: { ints: a.t },
-    nodes_falsenodeids: { ints: a.f },
-    nodes_missing_value_tracks_true: { ints: a.missing },
-    [`${prefix}_ids`]: { ints: w.ids },
-    [`${prefix}_nodeids`]: { ints: w.nodeids },
-    [`${prefix}_treeids`]: { ints: w.treeids },
-    [`${prefix}_weights`]: { floats: w.weights },
-  };
+  return forestAttributes(trees.flatMap((nodes, tree) => nodes.map((n): ForestNode => ({ ...n, tree }))), prefix);
 }
 
 function regressor(trees: Spec[][], extra: Record<string, Attr> = {}, targets = 1, features = 2): Uint8Array {
