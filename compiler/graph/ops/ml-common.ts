@@ -4,8 +4,8 @@
  * onnxruntime is the reference for every numerical choice here (its ml_common.h), including its
  * quirks, because the fixtures and users compare against it.
  */
-import type { Dim, ValueType } from '../graph';
-import type { NodeView } from '../kernel';
+import { ML_DOMAIN, type Dim, type ValueType } from '../graph';
+import type { NodeView, OpKernel } from '../kernel';
 import { numeric, strings, type NumericTensor, type Tensor, type Value } from '../tensor';
 
 export type TensorValueType = Extract<ValueType, { kind: 'tensor' }>;
@@ -62,6 +62,29 @@ export function numericInputType(view: NodeView, types: ReadonlyArray<ValueType 
   const t = inputType(view, types, index);
   if (t && t.dtype === 'string') view.unsupported(`string input ${index}`);
   return t;
+}
+
+/**
+ * An ai.onnx.ml operator (opset 1 on) reading one numeric input X, whose attributes parse into P:
+ * the parse is its import-time check (validate), and infer and run get the parsed attributes
+ * with X's static type or value.
+ */
+export function mlKernel<P>(
+  opType: string,
+  params: (view: NodeView) => P,
+  k: {
+    readonly infer: (view: NodeView, p: P, x: TensorValueType | undefined) => ValueType[];
+    readonly run: (view: NodeView, p: P, x: NumericTensor) => Value[];
+  },
+): OpKernel {
+  return {
+    opType,
+    domain: ML_DOMAIN,
+    minOpset: 1,
+    validate: (view) => void params(view),
+    infer: (view, types) => k.infer(view, params(view), numericInputType(view, types, 0)),
+    run: (view, values) => k.run(view, params(view), numericInput(view, values, 0)),
+  };
 }
 
 /** onnxruntime's per-feature stride for elementwise ML operators: dim 0 of a vector, dim 1 otherwise. */

@@ -3,7 +3,6 @@
  * LinearRegressor. Semantics follow onnxruntime's CPU kernels, quirks included (see the notes on
  * the single-score cases), because that is what users and the fixtures compare against.
  */
-import { ML_DOMAIN } from '../graph';
 import type { NodeView, OpKernel } from '../kernel';
 import { numeric } from '../tensor';
 import {
@@ -14,8 +13,7 @@ import {
   featureStride,
   labelTensor,
   logistic,
-  numericInput,
-  numericInputType,
+  mlKernel,
   postTransform,
   rowDim,
   tensorType,
@@ -41,18 +39,9 @@ function scalerParams(view: NodeView): ScalerParams {
   return { offset, scale };
 }
 
-const Scaler: OpKernel = {
-  opType: 'Scaler',
-  domain: ML_DOMAIN,
-  minOpset: 1,
-  validate: (view) => void scalerParams(view),
-  infer: (view, types) => {
-    const x = numericInputType(view, types, 0);
-    return [tensorType('float32', x?.shape ?? null)];
-  },
-  run: (view, values) => {
-    const { offset, scale } = scalerParams(view);
-    const x = numericInput(view, values, 0);
+const Scaler = mlKernel('Scaler', scalerParams, {
+  infer: (_view, _p, x) => [tensorType('float32', x?.shape ?? null)],
+  run: (view, { offset, scale }, x) => {
     const stride = featureStride(view, x);
     if (scale.length !== 1 && scale.length !== stride) {
       view.invalid(`"scale" and "offset" have ${scale.length} values; the input has ${stride} features (expected ${stride} or 1)`);
@@ -64,7 +53,7 @@ const Scaler: OpKernel = {
     }
     return [numeric('float32', x.shape, out)];
   },
-};
+});
 
 // ---------------------------------------------------------------------------------------------
 // Normalizer: each row divided by its max, L1 norm or L2 norm.
@@ -94,25 +83,18 @@ function normalizeRow(row: Float64Array, kind: NormKind): void {
   }
 }
 
-const Normalizer: OpKernel = {
-  opType: 'Normalizer',
-  domain: ML_DOMAIN,
-  minOpset: 1,
-  validate: (view) => void normKind(view),
-  infer: (view, types) => {
-    const x = numericInputType(view, types, 0);
+const Normalizer = mlKernel('Normalizer', normKind, {
+  infer: (view, _p, x) => {
     rowDim(view, x); // refuses rank > 2
     return [tensorType('float32', x?.shape ?? null)];
   },
-  run: (view, values) => {
-    const kind = normKind(view);
-    const x = numericInput(view, values, 0);
+  run: (view, kind, x) => {
     const m = asRows(view, x);
     const out = Float64Array.from(m.data);
     for (let r = 0; r < m.rows; r++) normalizeRow(out.subarray(r * m.cols, (r + 1) * m.cols), kind);
     return [numeric('float32', x.shape, out)];
   },
-};
+});
 
 // ---------------------------------------------------------------------------------------------
 // Shared by LinearClassifier and LinearRegressor: scores = X · Wᵀ + b.
@@ -174,14 +156,8 @@ function linearClassifierParams(view: NodeView): LinearClassifierParams {
   return { coefficients, intercepts, classCount, labels, addSecondClass, transform };
 }
 
-const LinearClassifier: OpKernel = {
-  opType: 'LinearClassifier',
-  domain: ML_DOMAIN,
-  minOpset: 1,
-  validate: (view) => void linearClassifierParams(view),
-  infer: (view, types) => {
-    const p = linearClassifierParams(view);
-    const x = numericInputType(view, types, 0);
+const LinearClassifier = mlKernel('LinearClassifier', linearClassifierParams, {
+  infer: (view, p, x) => {
     const n = rowDim(view, x);
     const features = featureDim(x);
     if (typeof features === 'number' && features * p.classCount !== p.coefficients.length) {
@@ -189,9 +165,8 @@ const LinearClassifier: OpKernel = {
     }
     return [tensorType(p.labels.kind, [n]), tensorType('float32', [n, p.addSecondClass ? 2 : p.classCount])];
   },
-  run: (view, values) => {
-    const p = linearClassifierParams(view);
-    const x = asRows(view, numericInput(view, values, 0));
+  run: (view, p, input) => {
+    const x = asRows(view, input);
     const raw = affineScores(view, x, p.coefficients, p.intercepts, p.classCount);
     // Labels come from the raw scores, before any post-transform.
     const picks: (number | string)[] = [];
@@ -216,7 +191,7 @@ const LinearClassifier: OpKernel = {
     const width = p.addSecondClass ? 2 : p.classCount;
     return [labelTensor(p.labels, picks), numeric('float32', [x.rows, width], scores)];
   },
-};
+});
 
 // ---------------------------------------------------------------------------------------------
 // LinearRegressor
@@ -240,27 +215,20 @@ function linearRegressorParams(view: NodeView): LinearRegressorParams {
   return { coefficients, intercepts: given && given.length > 0 ? given : undefined, targets, transform: postTransform(view) };
 }
 
-const LinearRegressor: OpKernel = {
-  opType: 'LinearRegressor',
-  domain: ML_DOMAIN,
-  minOpset: 1,
-  validate: (view) => void linearRegressorParams(view),
-  infer: (view, types) => {
-    const p = linearRegressorParams(view);
-    const x = numericInputType(view, types, 0);
+const LinearRegressor = mlKernel('LinearRegressor', linearRegressorParams, {
+  infer: (view, p, x) => {
     const features = featureDim(x);
     if (typeof features === 'number' && features * p.targets !== p.coefficients.length) {
       view.invalid(`"coefficients" has ${p.coefficients.length} values; ${p.targets} target(s) × ${features} input features needs ${p.targets * features}`);
     }
     return [tensorType('float32', [rowDim(view, x), p.targets])];
   },
-  run: (view, values) => {
-    const p = linearRegressorParams(view);
-    const x = asRows(view, numericInput(view, values, 0));
+  run: (view, p, input) => {
+    const x = asRows(view, input);
     const scores = affineScores(view, x, p.coefficients, p.intercepts, p.targets);
     transformScoreRows(scores, p.targets, p.transform);
     return [numeric('float32', [x.rows, p.targets], scores)];
   },
-};
+});
 
 export const mlLinearKernels: readonly OpKernel[] = [Scaler, Normalizer, LinearClassifier, LinearRegressor];

@@ -7,7 +7,19 @@ import { fail } from '../../errors';
 import { ML_DOMAIN, type Dim } from '../graph';
 import type { NodeView, OpKernel } from '../kernel';
 import { numeric, strings, type MapSequence, type Tensor } from '../tensor';
-import { asRows, classLabels, featureStride, floatList, inputType, intList, numericInput, numericInputType, tensorType, type ClassLabels } from './ml-common';
+import {
+  asRows,
+  classLabels,
+  featureStride,
+  floatList,
+  inputType,
+  intList,
+  mlKernel,
+  numericInput,
+  numericInputType,
+  tensorType,
+  type ClassLabels,
+} from './ml-common';
 
 // ---------------------------------------------------------------------------------------------
 // ZipMap
@@ -106,18 +118,9 @@ function binarizerThreshold(view: NodeView): number {
   return threshold;
 }
 
-const Binarizer: OpKernel = {
-  opType: 'Binarizer',
-  domain: ML_DOMAIN,
-  minOpset: 1,
-  validate: (view) => void binarizerThreshold(view),
-  infer: (view, types) => {
-    const x = numericInputType(view, types, 0);
-    return [x ?? tensorType('float32', null)];
-  },
-  run: (view, values) => {
-    const threshold = binarizerThreshold(view);
-    const x = numericInput(view, values, 0);
+const Binarizer = mlKernel('Binarizer', binarizerThreshold, {
+  infer: (_view, _p, x) => [x ?? tensorType('float32', null)],
+  run: (view, threshold, x) => {
     const out = new Float64Array(x.data.length);
     x.data.forEach((v, i) => {
       if (Number.isNaN(v)) fail('BAD_DATA', `${view.describe()}: input element ${i} is NaN`);
@@ -125,7 +128,7 @@ const Binarizer: OpKernel = {
     });
     return [numeric(x.dtype, x.shape, out)];
   },
-};
+});
 
 // ---------------------------------------------------------------------------------------------
 // Imputer: replace a sentinel (or NaN) with a per-feature or shared value.
@@ -146,22 +149,14 @@ function imputerParams(view: NodeView): ImputerParams {
   return { imputed: ints!, replaced: view.int('replaced_value_int64', 0), kind: 'int64' };
 }
 
-const Imputer: OpKernel = {
-  opType: 'Imputer',
-  domain: ML_DOMAIN,
-  minOpset: 1,
-  validate: (view) => void imputerParams(view),
-  infer: (view, types) => {
-    const p = imputerParams(view);
-    const x = numericInputType(view, types, 0);
+const Imputer = mlKernel('Imputer', imputerParams, {
+  infer: (view, p, x) => {
     if (x && (p.kind === 'int64') !== (x.dtype === 'int64' || x.dtype === 'int32')) {
       view.invalid(`${p.kind} imputed values for a ${x.dtype} input`);
     }
     return [x ?? tensorType(p.kind === 'float' ? 'float32' : 'int64', null)];
   },
-  run: (view, values) => {
-    const p = imputerParams(view);
-    const x = numericInput(view, values, 0);
+  run: (view, p, x) => {
     const stride = featureStride(view, x);
     const perFeature = p.imputed.length === stride;
     if (!perFeature && p.imputed.length !== 1) view.invalid(`${p.imputed.length} imputed values for ${stride} features (expected ${stride} or 1)`);
@@ -173,7 +168,7 @@ const Imputer: OpKernel = {
     });
     return [numeric(x.dtype, x.shape, out)];
   },
-};
+});
 
 // ---------------------------------------------------------------------------------------------
 // LabelEncoder: a lookup table from keys to values with a default for unknown keys.

@@ -5,7 +5,6 @@
  * including its treatment of scores no leaf voted for (they read as 0) and the binary
  * classifier whose weights name a single class (scores become [1 - s, s] or [-s, s]).
  */
-import { ML_DOMAIN } from '../graph';
 import type { NodeView, OpKernel } from '../kernel';
 import { numeric } from '../tensor';
 import {
@@ -15,8 +14,7 @@ import {
   floatList,
   labelTensor,
   logistic,
-  numericInput,
-  numericInputType,
+  mlKernel,
   postTransform,
   rowDim,
   tensorType,
@@ -94,28 +92,21 @@ function regressRow(p: RegressorParams, x: RowMatrix, r: number, out: Float64Arr
   }
 }
 
-const TreeEnsembleRegressor: OpKernel = {
-  opType: 'TreeEnsembleRegressor',
-  domain: ML_DOMAIN,
-  minOpset: 1,
-  validate: (view) => void regressorParams(view),
-  infer: (view, types) => {
-    const p = regressorParams(view);
-    const x = numericInputType(view, types, 0);
+const TreeEnsembleRegressor = mlKernel('TreeEnsembleRegressor', regressorParams, {
+  infer: (view, p, x) => {
     const features = featureDim(x);
     if (typeof features === 'number') checkFeatures(view, p.ensemble, features);
     return [tensorType('float32', [rowDim(view, x), p.targets])];
   },
-  run: (view, values) => {
-    const p = regressorParams(view);
-    const x = asRows(view, numericInput(view, values, 0));
+  run: (view, p, input) => {
+    const x = asRows(view, input);
     checkFeatures(view, p.ensemble, x.cols);
     const out = new Float64Array(x.rows * p.targets);
     for (let r = 0; r < x.rows; r++) regressRow(p, x, r, out);
     transformScoreRows(out, p.targets, p.transform);
     return [numeric('float32', [x.rows, p.targets], out)];
   },
-};
+});
 
 // ---------------------------------------------------------------------------------------------
 // TreeEnsembleClassifier
@@ -223,22 +214,15 @@ function classifyBinary(p: ClassifierParams, scores: Float64Array, has: Uint8Arr
   return label;
 }
 
-const TreeEnsembleClassifier: OpKernel = {
-  opType: 'TreeEnsembleClassifier',
-  domain: ML_DOMAIN,
-  minOpset: 1,
-  validate: (view) => void classifierParams(view),
-  infer: (view, types) => {
-    const p = classifierParams(view);
-    const x = numericInputType(view, types, 0);
+const TreeEnsembleClassifier = mlKernel('TreeEnsembleClassifier', classifierParams, {
+  infer: (view, p, x) => {
     const features = featureDim(x);
     if (typeof features === 'number') checkFeatures(view, p.ensemble, features);
     const n = rowDim(view, x);
     return [tensorType(p.labels.kind, [n]), tensorType('float32', [n, p.classes])];
   },
-  run: (view, values) => {
-    const p = classifierParams(view);
-    const x = asRows(view, numericInput(view, values, 0));
+  run: (view, p, input) => {
+    const x = asRows(view, input);
     checkFeatures(view, p.ensemble, x.cols);
     const e = p.ensemble;
     const out = new Float64Array(x.rows * p.classes);
@@ -259,6 +243,6 @@ const TreeEnsembleClassifier: OpKernel = {
     }
     return [labelTensor(p.labels, picks), numeric('float32', [x.rows, p.classes], out)];
   },
-};
+});
 
 export const mlTreeKernels: readonly OpKernel[] = [TreeEnsembleRegressor, TreeEnsembleClassifier];
