@@ -1,5 +1,5 @@
 import { circuitFromJson, circuitToJson } from './circuit-json';
-import { ConstantSink, ConstantSource, valueInfoFromJson } from './graph-json';
+import { ConstantSink, ConstantSource } from './graph-json';
 import type { JsonAt } from './json-read';
 import type { JsonObject } from './json-text';
 import {
@@ -14,7 +14,7 @@ import {
   quantizationFromJson,
   quantizationToJson,
 } from './summary-json';
-import { bodyValueFromJson, clientSideToJson, clientStepsFromJson, inputFromJson, sourceFromJson } from './model-json';
+import { CLIENT_SIDE_KEYS, clientSideFromJson, clientSideToJson } from './model-json';
 import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type CompiledModelContent } from './types';
 import type { ConstantEntry } from './constants-bin';
 
@@ -27,13 +27,7 @@ export const MANIFEST_KEYS = [
   'formatVersion',
   'modelHash',
   'toolVersion',
-  'model',
-  'input',
-  'outputs',
-  'body',
-  'prologue',
-  'epilogue',
-  'clientConstants',
+  ...CLIENT_SIDE_KEYS,
   'layout',
   'parameters',
   'rotationSteps',
@@ -79,19 +73,10 @@ export function decodeContent(root: JsonAt, entries: readonly ConstantEntry[]): 
   root.object(MANIFEST_KEYS);
   const source = new ConstantSource(entries);
   const circuit = circuitFromJson(root.field('layout'), root.field('rotationSteps'), root.field('circuit'), source);
-  const body = root.field('body').object(['input', 'output']);
   const options = root.field('options');
   options.record();
   return {
-    source: sourceFromJson(root.field('model')),
-    input: inputFromJson(root.field('input')),
-    outputs: root
-      .field('outputs')
-      .items()
-      .map(valueInfoFromJson),
-    client: clientStepsFromJson(root, source.tensor),
-    bodyInput: bodyValueFromJson(body.field('input')),
-    bodyOutput: bodyValueFromJson(body.field('output')),
+    ...clientSideFromJson(root, source.tensor),
     parameters: parametersFromJson(root.field('parameters')),
     circuit,
     approximations: root

@@ -1,4 +1,4 @@
-import { DTYPES, nodeFromJson, nodeToJson, valueInfoToJson, type TensorReader, type TensorWriter } from './graph-json';
+import { DTYPES, nodeFromJson, nodeToJson, valueInfoFromJson, valueInfoToJson, type TensorReader, type TensorWriter } from './graph-json';
 import type { JsonAt } from './json-read';
 import type { JsonObject, JsonValue } from './json-text';
 import type { BodyValue, ClientSide, ClientSteps, ModelInput, SourceModel } from './types';
@@ -88,6 +88,25 @@ export function clientStepsFromJson(root: JsonAt, tensors: TensorReader): Client
         .record()
         .map(([name, t]) => [name, tensors(t)]),
     ),
+  };
+}
+
+/** The keys of `clientSideToJson`'s block, in its order. */
+export const CLIENT_SIDE_KEYS = ['model', 'input', 'outputs', 'body', 'prologue', 'epilogue', 'clientConstants'] as const;
+
+/** Reads the block `clientSideToJson` writes (the caller checks the object's keys). */
+export function clientSideFromJson(root: JsonAt, tensors: TensorReader): ClientSide {
+  const body = root.field('body').object(['input', 'output']);
+  return {
+    source: sourceFromJson(root.field('model')),
+    input: inputFromJson(root.field('input')),
+    outputs: root
+      .field('outputs')
+      .items()
+      .map(valueInfoFromJson),
+    bodyInput: bodyValueFromJson(body.field('input')),
+    bodyOutput: bodyValueFromJson(body.field('output')),
+    client: clientStepsFromJson(root, tensors),
   };
 }
 

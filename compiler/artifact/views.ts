@@ -3,10 +3,10 @@ import { fail } from '../errors';
 import type { ValueInfo } from '../graph/graph';
 import type { CkksParameters } from '../params/types';
 import { layoutFromJson, layoutToJson, type LayoutInfo } from './circuit-json';
-import { readInlineTensor, valueInfoFromJson, writeInlineTensor } from './graph-json';
+import { readInlineTensor, writeInlineTensor } from './graph-json';
 import { JsonAt } from './json-read';
 import type { JsonObject } from './json-text';
-import { bodyValueFromJson, clientSideToJson, clientStepsFromJson, inputFromJson, sourceFromJson } from './model-json';
+import { CLIENT_SIDE_KEYS, clientSideFromJson, clientSideToJson } from './model-json';
 import { inputRangeFromJson, inputRangeToJson, parametersFromJson, parametersToJson } from './summary-json';
 import type { BodyValue, ClientSteps, CompiledModel, InputRange, ModelInput, SourceModel } from './types';
 import { checkClientSteps, checkInputRange, checkParameters } from './validate';
@@ -108,13 +108,7 @@ export function clientViewFromJson(json: unknown): ClientView {
   const root = JsonAt.root(json, 'client view');
   root.object([
     'modelHash',
-    'model',
-    'input',
-    'outputs',
-    'body',
-    'prologue',
-    'epilogue',
-    'clientConstants',
+    ...CLIENT_SIDE_KEYS,
     'parameters',
     'layout',
     'rotationSteps',
@@ -124,7 +118,6 @@ export function clientViewFromJson(json: unknown): ClientView {
   ], ['inputRange']);
   const modelHash = root.field('modelHash').string();
   if (!/^[0-9a-f]{64}$/.test(modelHash)) root.field('modelHash').bad('is not 64 lowercase hex digits');
-  const body = root.field('body').object(['input', 'output']);
   const parameters = parametersFromJson(root.field('parameters'));
   checkParameters(parameters);
   const layout = layoutFromJson(root.field('layout'));
@@ -143,15 +136,7 @@ export function clientViewFromJson(json: unknown): ClientView {
   };
   const view: ClientView = {
     modelHash,
-    source: sourceFromJson(root.field('model')),
-    input: inputFromJson(root.field('input')),
-    outputs: root
-      .field('outputs')
-      .items()
-      .map(valueInfoFromJson),
-    bodyInput: bodyValueFromJson(body.field('input')),
-    bodyOutput: bodyValueFromJson(body.field('output')),
-    client: clientStepsFromJson(root, readInlineTensor),
+    ...clientSideFromJson(root, readInlineTensor),
     parameters,
     layout,
     rotationSteps,
