@@ -9,6 +9,7 @@ import {
   ONNX_DOMAIN,
   type AttributeValue,
   type Dim,
+  type Graph,
   type Node,
   type Subgraph,
   type ValueInfo,
@@ -20,16 +21,11 @@ const { onnx } = onnxProto;
 
 type Long = { toNumber(): number } | number;
 
-/** The decoded model before operator checks: what the file says, nothing inferred yet. */
-export interface DecodedModel {
-  readonly name: string;
-  readonly irVersion: number;
-  readonly producer: string;
-  readonly opsets: ReadonlyMap<string, number>;
-  readonly inputs: readonly ValueInfo[];
-  readonly outputs: readonly ValueInfo[];
-  readonly initializers: ReadonlyMap<string, Tensor>;
-  readonly nodes: readonly Node[];
+/**
+ * The decoded model before operator checks: what the file says, nothing inferred yet. A Graph
+ * but for its types: nodes in file order (the importer sorts them), and only the declared value_info.
+ */
+export interface DecodedModel extends Omit<Graph, 'valueTypes'> {
   readonly valueInfo: readonly ValueInfo[];
 }
 
