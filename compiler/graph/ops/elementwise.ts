@@ -5,7 +5,7 @@ import type { NodeView, OpKernel } from '../kernel';
 import { isIntegerType, numeric, type NumericTensor } from '../tensor';
 import { broadcastBinary, broadcastDims } from './broadcast';
 import { finishArithmetic, wrapProduct } from './dtype';
-import { numericOf, optionalNumericOf, optionalTypeOf, requireNumericType, scalarOf, tensorType, typeOf } from './operands';
+import { numericOf, numericPairType, optionalNumericOf, optionalTypeOf, requireNumericType, scalarOf, tensorType, typeOf } from './operands';
 
 type Binary = (x: number, y: number) => number;
 
@@ -19,9 +19,7 @@ function binaryKernel(opType: string, float: Binary, integer: (view: NodeView, d
     domain: ONNX_DOMAIN,
     minOpset: 7,
     infer: (view, types) => {
-      const a = requireNumericType(view, typeOf(view, types, 0), 0);
-      const b = requireNumericType(view, typeOf(view, types, 1), 1);
-      if (a.dtype !== b.dtype) view.invalid(`inputs have different types (${a.dtype} and ${b.dtype})`);
+      const [a, b] = numericPairType(view, types);
       return [tensorType(a.dtype, broadcastDims(view, [a.shape, b.shape]))];
     },
     run: (view, values) => {
@@ -88,9 +86,7 @@ const Equal: OpKernel = {
   domain: ONNX_DOMAIN,
   minOpset: 7,
   infer: (view, types) => {
-    const a = requireNumericType(view, typeOf(view, types, 0), 0);
-    const b = requireNumericType(view, typeOf(view, types, 1), 1);
-    if (a.dtype !== b.dtype) view.invalid(`inputs have different types (${a.dtype} and ${b.dtype})`);
+    const [a, b] = numericPairType(view, types);
     return [tensorType('bool', broadcastDims(view, [a.shape, b.shape]))];
   },
   run: (view, values) => {

@@ -3,7 +3,7 @@ import type { NodeView, OpKernel } from '../kernel';
 import { sizeOf } from '../tensor';
 import { broadcastDims, broadcastIndices, broadcastShapes } from './broadcast';
 import { finishArithmetic } from './dtype';
-import { numericOf, optionalNumericOf, optionalTypeOf, requireNumericType, tensorType, typeOf } from './operands';
+import { numericOf, numericPairType, optionalNumericOf, optionalTypeOf, requireNumericType, tensorType, typeOf } from './operands';
 
 function sameDim(a: Dim, b: Dim): boolean {
   return typeof a !== 'number' || typeof b !== 'number' || a === b;
@@ -90,9 +90,7 @@ const MatMul: OpKernel = {
   domain: ONNX_DOMAIN,
   minOpset: 1,
   infer: (view, types) => {
-    const a = requireNumericType(view, typeOf(view, types, 0), 0);
-    const b = requireNumericType(view, typeOf(view, types, 1), 1);
-    if (a.dtype !== b.dtype) view.invalid(`inputs have different types (${a.dtype} and ${b.dtype})`);
+    const [a, b] = numericPairType(view, types);
     return [tensorType(a.dtype, a.shape && b.shape ? matmulDims(view, a.shape, b.shape) : null)];
   },
   run: (view, values) => {

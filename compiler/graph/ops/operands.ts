@@ -49,6 +49,14 @@ export function requireNumericType(view: NodeView, t: TensorType, index: number)
 }
 
 /** ONNX axes may count from the end; the result is in [0, rank). */
+/** Inputs 0 and 1 of a binary numeric operator: both numeric, of one element type. */
+export function numericPairType(view: NodeView, types: ReadonlyArray<ValueType | undefined>): [TensorType, TensorType] {
+  const a = requireNumericType(view, typeOf(view, types, 0), 0);
+  const b = requireNumericType(view, typeOf(view, types, 1), 1);
+  if (a.dtype !== b.dtype) view.invalid(`inputs have different types (${a.dtype} and ${b.dtype})`);
+  return [a, b];
+}
+
 export function normalizeAxis(view: NodeView, axis: number, rank: number, what = 'axis'): number {
   if (!Number.isInteger(axis) || axis < -rank || axis >= rank) view.invalid(`${what} ${axis} is out of range for rank ${rank}`);
   return axis < 0 ? axis + rank : axis;
