@@ -79,10 +79,7 @@ export function decodeContent(root: JsonAt, entries: readonly ConstantEntry[]): 
     ...clientSideFromJson(root, source.tensor),
     parameters: parametersFromJson(root.field('parameters')),
     circuit,
-    approximations: root
-      .field('approximations')
-      .items()
-      .map(approximationFromJson),
+    approximations: root.field('approximations').items().map(approximationFromJson),
     quantization: quantizationFromJson(root.field('quantization')),
     calibration: calibrationFromJson(root.field('calibration')),
     cost: costFromJson(root.field('cost'), circuit),

@@ -100,10 +100,7 @@ export function clientSideFromJson(root: JsonAt, tensors: TensorReader): ClientS
   return {
     source: sourceFromJson(root.field('model')),
     input: inputFromJson(root.field('input')),
-    outputs: root
-      .field('outputs')
-      .items()
-      .map(valueInfoFromJson),
+    outputs: root.field('outputs').items().map(valueInfoFromJson),
     bodyInput: bodyValueFromJson(body.field('input')),
     bodyOutput: bodyValueFromJson(body.field('output')),
     client: clientStepsFromJson(root, tensors),

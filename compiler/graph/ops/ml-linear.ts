@@ -5,22 +5,7 @@
  */
 import type { NodeView, OpKernel } from '../kernel';
 import { numeric } from '../tensor';
-import {
-  argmaxFirst,
-  asRows,
-  classLabels,
-  featureDim,
-  featureStride,
-  labelTensor,
-  logistic,
-  mlKernel,
-  postTransform,
-  rowDim,
-  tensorType,
-  transformScoreRows,
-  type ClassLabels,
-  type PostTransform,
-} from './ml-common';
+import { argmaxFirst, asRows, classLabels, featureDim, featureStride, labelTensor, logistic, mlKernel, postTransform, rowDim, tensorType, transformScoreRows, type ClassLabels, type PostTransform } from './ml-common';
 
 // ---------------------------------------------------------------------------------------------
 // Scaler: y = (x - offset) * scale, per feature or with one shared pair.

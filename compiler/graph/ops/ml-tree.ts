@@ -7,23 +7,7 @@
  */
 import type { NodeView, OpKernel } from '../kernel';
 import { numeric } from '../tensor';
-import {
-  asRows,
-  classLabels,
-  featureDim,
-  floatList,
-  labelTensor,
-  logistic,
-  mlKernel,
-  postTransform,
-  rowDim,
-  tensorType,
-  transformRow,
-  transformScoreRows,
-  type ClassLabels,
-  type PostTransform,
-  type RowMatrix,
-} from './ml-common';
+import { asRows, classLabels, featureDim, floatList, labelTensor, logistic, mlKernel, postTransform, rowDim, tensorType, transformRow, transformScoreRows, type ClassLabels, type PostTransform, type RowMatrix } from './ml-common';
 import { leafFor, treeEnsembleOf, type TreeEnsemble } from './ml-tree-ensemble';
 
 function checkFeatures(view: NodeView, e: TreeEnsemble, columns: number): void {
