@@ -1,4 +1,4 @@
-import type { AffineStage } from '../../compiler/chain/stages';
+import type { AffineStage, ApproxStage } from '../../compiler/chain/stages';
 
 /**
  * The one affine-stage builder of the tests: weight (row, column, flat index) and bias (row) are
@@ -20,4 +20,23 @@ export function affineByHand(s: AffineStage, x: Float64Array): Float64Array {
   const y = Float64Array.from(s.bias);
   for (let i = 0; i < s.outSize; i++) for (let j = 0; j < s.inSize; j++) y[i]! += s.weights[i * s.inSize + j]! * x[j]!;
   return y;
+}
+
+/** Clenshaw's recurrence for Σ c_k T_k(t): an evaluation independent of the lowering's baby-step giant-step plan. */
+export function clenshaw(c: Float64Array, t: number): number {
+  let b1 = 0;
+  let b2 = 0;
+  for (let k = c.length - 1; k >= 1; k--) {
+    const b0 = 2 * t * b1 - b2 + c[k]!;
+    b2 = b1;
+    b1 = b0;
+  }
+  return t * b1 - b2 + c[0]!;
+}
+
+/** An approximated chain by the definitions (affine maps by hand, polynomials by Clenshaw): the reference for lowered chains. */
+export function approxChainByHand(stages: readonly ApproxStage[], x: Float64Array): Float64Array {
+  let v = x;
+  for (const s of stages) v = s.kind === 'affine' ? affineByHand(s, v) : v.map((t) => clenshaw(s.chebyshev, t));
+  return v;
 }

@@ -8,7 +8,7 @@ import type { AffineStage, ApproxStage, PolyStage } from '../../compiler/chain/s
 import { nttPrimes } from '../../compiler/params/primes';
 import { simulateSamples } from '../../runtime/backends/simulate';
 import { lcg } from '../helpers/random';
-import { affineByHand } from '../helpers/stages';
+import { approxChainByHand } from '../helpers/stages';
 
 /** An affine map whose outputs stay in [-1, 1] for inputs in [-1, 1] (rows scaled by their L1 norm). */
 function affine(rows: number, cols: number, seed: number): AffineStage {
@@ -38,30 +38,6 @@ function poly(size: number, coeffs: number[]): PolyStage {
   };
 }
 
-/** Clenshaw's recurrence: an evaluation independent of the lowering's baby-step giant-step plan. */
-function clenshaw(c: Float64Array, t: number): number {
-  let b1 = 0;
-  let b2 = 0;
-  for (let k = c.length - 1; k >= 1; k--) {
-    const b0 = 2 * t * b1 - b2 + c[k]!;
-    b2 = b1;
-    b1 = b0;
-  }
-  return t * b1 - b2 + c[0]!;
-}
-
-function reference(stages: readonly ApproxStage[], x: Float64Array): Float64Array {
-  let v = x;
-  for (const s of stages) {
-    if (s.kind === 'affine') {
-      v = affineByHand(s, v);
-    } else {
-      v = v.map((t) => clenshaw(s.chebyshev, t));
-    }
-  }
-  return v;
-}
-
 function samples(n: number, count: number, seed: number): Float64Array[] {
   const r = lcg(seed);
   return Array.from({ length: count }, () => Float64Array.from({ length: n }, () => 2 * r() - 1));
@@ -75,7 +51,7 @@ function check(stages: ApproxStage[], layout: Layout, slots: number, bits: numbe
   const xs = samples(inSize, 3, 11);
   const got = simulateSamples(circuit, xs);
   xs.forEach((x, k) => {
-    const want = reference(stages, x);
+    const want = approxChainByHand(stages, x);
     want.forEach((w, i) => expect(Math.abs(got[k]![i]! - w)).toBeLessThan(tolerance));
   });
   return lowered.depth;

@@ -6,7 +6,7 @@ import { assignScales } from '../../compiler/circuit/passes-scales';
 import type { AffineStage, ApproxStage, PolyStage } from '../../compiler/chain/stages';
 import { nttPrimes } from '../../compiler/params/primes';
 import { simulateSamples } from '../../runtime/backends/simulate';
-import { affineByHand } from '../helpers/stages';
+import { approxChainByHand } from '../helpers/stages';
 
 /** Far below 0.5/P for any encode scale P ≤ 2^40: rounds to zero when encoded. */
 const TINY = 1e-13;
@@ -36,19 +36,6 @@ function stagesWithTiny(tiny: number): ApproxStage[] {
   ];
 }
 
-function reference(stages: readonly ApproxStage[], x: Float64Array): Float64Array {
-  let v = x;
-  for (const s of stages) {
-    if (s.kind === 'affine') {
-      v = affineByHand(s, v);
-    } else {
-      const c = s.chebyshev;
-      v = v.map((t) => c[0]! + c[1]! * t + c[2]! * (2 * t * t - 1));
-    }
-  }
-  return v;
-}
-
 function compile(stages: ApproxStage[], layout: Layout): Circuit {
   const lowered = lowerChain(stages, { layout, slots: 16 });
   return assignScales(lowered, nttPrimes(32, 30, lowered.depth).map(Number));
@@ -72,7 +59,7 @@ describe('constants that encode to zero are dropped', () => {
       // Dropping leaves the circuit that exact zeros give (zero weights are never emitted).
       expect(kinds(withTiny)).toEqual(kinds(without));
       const got = simulateSamples(withTiny, xs);
-      xs.forEach((x, k) => reference(stagesWithTiny(TINY), x).forEach((want, i) => expect(Math.abs(got[k]![i]! - want)).toBeLessThan(1e-6)));
+      xs.forEach((x, k) => approxChainByHand(stagesWithTiny(TINY), x).forEach((want, i) => expect(Math.abs(got[k]![i]! - want)).toBeLessThan(1e-6)));
     });
   }
 
