@@ -1,5 +1,6 @@
 import { copyFileSync } from 'node:fs';
-import { activationLabel, paramsOf, type ActivationFn, type ActivationParams } from '../../compiler/activations/registry';
+import { activationLabel } from '../../compiler/activations/registry';
+import { approximationSummary, type ApproximationSummary } from '../report/approximation-summary';
 import { basename, join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import type { CompiledModel } from '../../compiler/artifact/types';
@@ -63,17 +64,7 @@ export interface CompileSummary {
   };
   readonly counts: Omit<OpCounts, 'byLevel' | 'rotationSteps'>;
   readonly latencyMs: { readonly server: number; readonly client: number; readonly total: number };
-  readonly approximations: readonly {
-    readonly sources: readonly string[];
-    readonly fn: ActivationFn;
-    readonly params?: ActivationParams;
-    readonly observedRange: readonly [number, number];
-    readonly range: readonly [number, number];
-    readonly method: string;
-    readonly degree: number;
-    readonly maxError: number;
-    readonly note?: string;
-  }[];
+  readonly approximations: readonly (ApproximationSummary & { readonly note?: string })[];
   /** The promised bound on the body outputs' encrypted error (see precision-target). */
   readonly precision: PrecisionPromise;
   /** How --degree auto chose (absent for --degree D, --max-error, or a chain without activations). */
@@ -164,14 +155,7 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
     counts,
     latencyMs: { server: m.cost.latency.serverMs, client: m.cost.latency.clientMs, total: m.cost.latency.totalMs },
     approximations: c.approximations.map((a) => ({
-      sources: a.sources,
-      fn: a.fn,
-      ...paramsOf(a),
-      observedRange: a.calibratedRange,
-      range: a.range,
-      method: a.method,
-      degree: a.degree,
-      maxError: a.maxError,
+      ...approximationSummary(a, a.calibratedRange),
       ...(a.note !== undefined ? { note: a.note } : {}),
     })),
     precision: c.precision,

@@ -4,7 +4,8 @@
  * source ONNX model (kept in the compiled directory) with the simulated circuit on the same rows.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { activationLabel, paramsOf, type ActivationFn, type ActivationParams } from '../../compiler/activations/registry';
+import { activationLabel } from '../../compiler/activations/registry';
+import { approximationSummary, type ApproximationSummary } from './approximation-summary';
 import { join } from 'node:path';
 import { rangeCoverage } from '../../compiler/approx/calibrate';
 import { readCompiledModel } from '../../compiler/artifact/files';
@@ -47,17 +48,8 @@ export interface ChainStageReport {
   readonly sources: readonly string[];
 }
 
-export interface ApproximationReport {
+export interface ApproximationReport extends ApproximationSummary {
   readonly stage: number;
-  readonly sources: readonly string[];
-  readonly fn: ActivationFn;
-  readonly params?: ActivationParams;
-  /** Input range on the calibration rows, and the range the polynomial was fitted on. */
-  readonly observedRange: readonly [number, number];
-  readonly range: readonly [number, number];
-  readonly degree: number;
-  readonly method: string;
-  readonly maxError: number;
   readonly chebyshev: readonly number[];
   /** Share of activation inputs outside the fitted range, on the calibration rows and on the data. */
   readonly outside: {
@@ -149,14 +141,7 @@ export async function buildReport(request: ReportRequest): Promise<Report> {
     const c = coverage[k]!;
     return {
       stage: activations[k]!,
-      sources: a.sources,
-      fn: a.fn,
-      ...paramsOf(a),
-      observedRange: observed,
-      range: a.range,
-      degree: a.degree,
-      method: a.method,
-      maxError: a.maxError,
+      ...approximationSummary(a, observed),
       chebyshev: [...a.chebyshev],
       outside: {
         calibration: { share: contained ? 0 : NaN, contained },
