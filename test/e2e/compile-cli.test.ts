@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadFixture } from '../helpers/fixtures';
+import { frameworkAccuracy, loadFixture } from '../helpers/fixtures';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const BIN = join(ROOT, 'bin', 'deeppowers.js');
@@ -96,6 +96,8 @@ describe('deeppowers compile / predict --mode simulate / report', () => {
     const accuracy = r.accuracy as { labelAgreement: number; labels: { task: string; simulated: number; reference: number } };
     expect(accuracy.labelAgreement).toBe(1);
     expect(accuracy.labels.task).toBe('classification');
+    // Both equal scikit-learn's own accuracy on these rows (its predict() in data.json).
+    expect(accuracy.labels.reference).toBe(frameworkAccuracy(f.data));
     expect(accuracy.labels.simulated).toBe(accuracy.labels.reference);
     expect((r.circuit as { counts: { rotations: number } }).counts.rotations).toBe(0);
     expect(readFileSync(join(dir, 'iris.html'), 'utf8')).toMatch(/^<!doctype html>/);

@@ -91,3 +91,10 @@ export function inputTensor(data: FixtureData, rows: readonly Row[]): NumericTen
 export function inputFloat32(data: FixtureData, rows: readonly Row[]): Float32Array {
   return Float32Array.from(inputTensor(data, rows).data);
 }
+
+/** The framework's accuracy on the first `rows` test rows: its own predicted labels (expected.label) against the true ones. */
+export function frameworkAccuracy(data: FixtureData, rows = data.test_labels.length): number {
+  const predicted = data.expected['label'];
+  if (!predicted) throw new Error(`${data.name}: data.json has no expected.label`);
+  return predicted.slice(0, rows).filter((l, i) => l === data.test_labels[i]).length / rows;
+}
