@@ -10,7 +10,7 @@
  * the tree structure or leaf values); the grid bounds how precisely they are known.
  */
 import { fail } from '../errors';
-import { leafFor, type BranchMode } from '../graph/ops/ml-tree-ensemble';
+import { goesTrue, leafFor, type BranchMode } from '../graph/ops/ml-tree-ensemble';
 import type { TreeTest } from './tree-body';
 import type { TreeModel } from './tree-model';
 
@@ -71,23 +71,6 @@ export function encodeRow(bits: readonly ThresholdBit[], x: ArrayLike<number>): 
   });
 }
 
-function branchTrue(mode: BranchMode, x: number, t: number): boolean {
-  switch (mode) {
-    case 'BRANCH_LEQ':
-      return x <= t;
-    case 'BRANCH_LT':
-      return x < t;
-    case 'BRANCH_GTE':
-      return x >= t;
-    case 'BRANCH_GT':
-      return x > t;
-    case 'BRANCH_EQ':
-      return x === t;
-    case 'BRANCH_NEQ':
-      return x !== t;
-  }
-}
-
 function featureGrids(model: TreeModel, rows: readonly Float64Array[], nBits: number): (FeatureGrid | null)[] {
   const used = new Set<number>();
   for (const n of model.ensemble.nodes) if (!n.leaf) used.add(n.feature);
@@ -123,7 +106,7 @@ function snap(mode: BranchMode, t: number, grid: FeatureGrid, nBits: number, col
   let bestChanges = Infinity;
   for (const s of candidates) {
     let changes = 0;
-    for (const v of column) if (branchTrue(mode, v, t) !== branchTrue(mode, v, s)) changes++;
+    for (const v of column) if (goesTrue(mode, v, t) !== goesTrue(mode, v, s)) changes++;
     if (changes < bestChanges || (changes === bestChanges && Math.abs(s - t) < Math.abs(best - t))) {
       best = s;
       bestChanges = changes;
@@ -218,7 +201,7 @@ export function rowsWithChangedLeaves(model: TreeModel, encoding: Pick<TreeEncod
       let n = e.nodes[at]!;
       while (!n.leaf) {
         const v = x[n.feature]!;
-        const goes = Number.isNaN(v) ? n.mode === 'BRANCH_NEQ' || n.missingTracksTrue : branchTrue(n.mode, v, snapped[at]!);
+        const goes = Number.isNaN(v) ? n.mode === 'BRANCH_NEQ' || n.missingTracksTrue : goesTrue(n.mode, v, snapped[at]!);
         at = goes ? n.whenTrue : n.whenFalse;
         n = e.nodes[at]!;
       }

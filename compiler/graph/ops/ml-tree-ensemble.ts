@@ -186,7 +186,8 @@ function refuseCycles(view: NodeView, nodes: readonly TreeNode[], roots: readonl
   }
 }
 
-function goesTrue(mode: BranchMode, x: number, threshold: number): boolean {
+/** Whether a branch of this mode sends x the true way (NaN compares false, so only NEQ sends it true). */
+export function goesTrue(mode: BranchMode, x: number, threshold: number): boolean {
   switch (mode) {
     case 'BRANCH_LEQ':
       return x <= threshold;
