@@ -42,21 +42,20 @@ export class FheClient {
   ) {}
 
   /** A client with a fresh secret key, or the one saved by `exportSecretKey`. */
-  static async create(backend: FheBackend, model: ClientModel, savedSecretKey?: Uint8Array): Promise<FheClient> {
-    const ctx = await backend.createContext(model.parameters);
-    try {
-      return new FheClient(model, ctx, ctx.clientKeys(savedSecretKey));
-    } catch (e) {
-      ctx.dispose();
-      throw e;
-    }
+  static create(backend: FheBackend, model: ClientModel, savedSecretKey?: Uint8Array): Promise<FheClient> {
+    return FheClient.withKeys(backend, model, (ctx) => ctx.clientKeys(savedSecretKey));
   }
 
   /** A client whose secret key is derived from `seed`: the same seed gives the same key on any machine (see recovery-phrase.ts). */
-  static async derive(backend: FheBackend, model: ClientModel, seed: Uint8Array): Promise<FheClient> {
+  static derive(backend: FheBackend, model: ClientModel, seed: Uint8Array): Promise<FheClient> {
+    return FheClient.withKeys(backend, model, (ctx) => ctx.derivedClientKeys(seed));
+  }
+
+  /** A context for the model's parameters with the keys `keysOf` makes in it; the context is released if that fails. */
+  private static async withKeys(backend: FheBackend, model: ClientModel, keysOf: (ctx: BackendContext) => ClientKeys): Promise<FheClient> {
     const ctx = await backend.createContext(model.parameters);
     try {
-      return new FheClient(model, ctx, ctx.derivedClientKeys(seed));
+      return new FheClient(model, ctx, keysOf(ctx));
     } catch (e) {
       ctx.dispose();
       throw e;
