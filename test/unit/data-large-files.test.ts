@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DeepPowersError } from '../../compiler/errors';
 import { predictFile } from '../../runtime/cli/predict';
 import { batchTensor, loadRows, parseRows } from '../../runtime/data/load-rows';
 import type { RowSpec } from '../../runtime/data/row-spec';
 import { loadFixture } from '../helpers/fixtures';
+import { refusalOf } from '../helpers/refusal';
 
 /**
  * Data files far larger than any fixture: rows are read line by line and run in slices, so a
@@ -64,14 +64,7 @@ describe('large data files', () => {
 describe('float32 inputs', () => {
   it('refuses a value beyond the float32 range instead of feeding Infinity to the model', () => {
     const batch = parseRows('[[1,2,3,4],[1,1e39,3,4]]', 'd.json', flat4);
-    let error: unknown;
-    try {
-      batchTensor(batch, flat4);
-    } catch (e) {
-      error = e;
-    }
-    expect(error).toBeInstanceOf(DeepPowersError);
-    expect((error as Error).message).toBe('d.json: row 2, column 2 is 1e+39, beyond the float32 range (±3.4028235e38) of the model input x');
+    expect(refusalOf(() => batchTensor(batch, flat4)).message).toBe('d.json: row 2, column 2 is 1e+39, beyond the float32 range (±3.4028235e38) of the model input x');
     // The largest float32 itself is a valid input.
     expect(batchTensor(parseRows('[[3.4028234663852886e38,0,0,0]]', 'd.json', flat4), flat4).data[0]).toBe(3.4028234663852886e38);
   });

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { DeepPowersError } from '../../compiler/errors';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { readEnvelope, writeEnvelope, type Envelope, type EnvelopeExpectation } from '../../runtime/wire/envelope';
+import { refusalOf } from '../helpers/refusal';
 
 const modelHash = sha256Hex(new TextEncoder().encode('model A'));
 const otherModel = sha256Hex(new TextEncoder().encode('model B'));
@@ -11,15 +11,7 @@ const expectation: EnvelopeExpectation = { kind: 'ciphertexts', modelHash, param
 
 /** The BAD_CIPHERTEXT message readEnvelope gives for these bytes (fails the test if it accepts them). */
 function rejection(bytes: Uint8Array, want: EnvelopeExpectation = expectation): string {
-  let error: unknown;
-  try {
-    readEnvelope(bytes, want);
-  } catch (e) {
-    error = e;
-  }
-  expect(error).toBeInstanceOf(DeepPowersError);
-  expect((error as DeepPowersError).code).toBe('BAD_CIPHERTEXT');
-  return (error as Error).message;
+  return refusalOf(() => readEnvelope(bytes, want), 'BAD_CIPHERTEXT').message;
 }
 
 describe('envelope', () => {
