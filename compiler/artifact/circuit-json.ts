@@ -1,3 +1,4 @@
+import { isPowerOfTwo } from '../circuit/constant-pool';
 import type { Circuit, InputSpec, Op, OutputSpec } from '../circuit/ir';
 import { OP_KINDS, OP_TABLE, opInfo } from '../circuit/op-table';
 import type { ConstantSink, ConstantSource } from './graph-json';
@@ -36,6 +37,8 @@ export function layoutToJson(l: LayoutInfo): JsonValue {
     kind: l.layout,
     slots: l.slots,
     minSlots: l.minSlots,
+    // Written only when several samples share a ciphertext, so one-sample artifacts keep their bytes.
+    ...(l.samplesPerCiphertext === 1 ? {} : { samplesPerCiphertext: l.samplesPerCiphertext }),
     inputSize: l.inputSize,
     outputSize: l.outputSize,
     inputs: l.inputs.map(inputSpecToJson),
@@ -57,17 +60,25 @@ function opToJson(op: Op): JsonObject {
 }
 
 /** The layout fields of a circuit: all a client needs to pack inputs and unpack outputs. */
-export type LayoutInfo = Pick<Circuit, 'layout' | 'slots' | 'minSlots' | 'inputSize' | 'outputSize' | 'inputs' | 'outputs'>;
+export type LayoutInfo = Pick<Circuit, 'layout' | 'slots' | 'minSlots' | 'samplesPerCiphertext' | 'inputSize' | 'outputSize' | 'inputs' | 'outputs'>;
 
 export function layoutFromJson(at: JsonAt): LayoutInfo {
-  at.object(['kind', 'slots', 'minSlots', 'inputSize', 'outputSize', 'inputs', 'outputs']);
+  at.object(['kind', 'slots', 'minSlots', 'inputSize', 'outputSize', 'inputs', 'outputs'], ['samplesPerCiphertext']);
   const slots = at.field('slots').integer(1);
   const inputSize = at.field('inputSize').integer(1);
   const outputSize = at.field('outputSize').integer(1);
+  const layout = at.field('kind').oneOf(['vector', 'batch'] as const);
+  let samplesPerCiphertext = 1;
+  if (at.has('samplesPerCiphertext')) {
+    const k = at.field('samplesPerCiphertext');
+    samplesPerCiphertext = k.integer(1, layout === 'vector' ? slots : 1);
+    if (!isPowerOfTwo(samplesPerCiphertext) || slots % samplesPerCiphertext !== 0) k.bad(`${samplesPerCiphertext} is not a power of two dividing ${slots} slots`);
+  }
   return {
-    layout: at.field('kind').oneOf(['vector', 'batch'] as const),
+    layout,
     slots,
     minSlots: at.field('minSlots').integer(1, slots),
+    samplesPerCiphertext,
     inputSize,
     outputSize,
     inputs: at

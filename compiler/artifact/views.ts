@@ -75,7 +75,7 @@ export function clientView(m: CompiledModel): ClientView {
     bodyOutput: m.bodyOutput,
     client: m.client,
     parameters: m.parameters,
-    layout: { layout: c.layout, slots: c.slots, minSlots: c.minSlots, inputSize: c.inputSize, outputSize: c.outputSize, inputs: c.inputs, outputs: c.outputs },
+    layout: { layout: c.layout, slots: c.slots, minSlots: c.minSlots, samplesPerCiphertext: c.samplesPerCiphertext, inputSize: c.inputSize, outputSize: c.outputSize, inputs: c.inputs, outputs: c.outputs },
     rotationSteps: c.rotationSteps,
     needsRelin: c.ops.some((op) => op.op === 'relin'),
     inputCiphertext: { level: first.level, scale: first.scale },

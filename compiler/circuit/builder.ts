@@ -312,6 +312,7 @@ export class CircuitBuilder {
       layout,
       slots: this.slots,
       minSlots,
+      samplesPerCiphertext: 1,
       inputSize,
       outputSize,
       inputs: this.inputSpecs,

@@ -85,6 +85,13 @@ export interface Circuit {
   readonly slots: number;
   /** Smallest slot count this circuit is valid for (the largest replication period it uses). */
   readonly minSlots: number;
+  /**
+   * vector layout: k samples share each ciphertext, interleaved (sample j in slots s·k + j; see
+   * interleave.ts). The ops are a circuit over slots/k virtual slots with rotations scaled by k,
+   * and a constant of length p fills slot i with constant[⌊i/k⌋ mod p]. Always 1 in batch layout,
+   * which already packs one sample per slot.
+   */
+  readonly samplesPerCiphertext: number;
   /** Length of the body's input vector and output vector per sample. */
   readonly inputSize: number;
   readonly outputSize: number;
@@ -93,7 +100,8 @@ export interface Circuit {
   readonly ops: readonly Op[];
   /**
    * Deduplicated plaintext slot vectors. A constant of length p < slots is periodic: slot i holds
-   * constant[i mod p] (p is a power of two dividing `slots`), which keeps constants.bin small.
+   * constant[⌊i/k⌋ mod p] for k = samplesPerCiphertext (p·k is a power of two dividing `slots`),
+   * which keeps constants.bin small.
    */
   readonly constants: readonly Float64Array[];
   /** Left-rotation steps used, sorted ascending, unique, in [1, slots). */

@@ -13,9 +13,9 @@ export interface PackedGroup {
   readonly samples: number;
 }
 
-/** Samples per circuit evaluation: 1 for vector, up to N/2 for batch. */
-export function samplesPerEvaluation(circuit: Circuit): number {
-  return circuit.layout === 'vector' ? 1 : circuit.slots;
+/** Samples per circuit evaluation: k (samples per ciphertext, interleaved) for vector, up to N/2 for batch. */
+export function samplesPerEvaluation(circuit: Pick<Circuit, 'layout' | 'slots' | 'samplesPerCiphertext'>): number {
+  return circuit.layout === 'vector' ? circuit.samplesPerCiphertext : circuit.slots;
 }
 
 export function packSamples(circuit: Circuit, samples: readonly Float64Array[]): PackedGroup[] {
@@ -26,19 +26,21 @@ export function packSamples(circuit: Circuit, samples: readonly Float64Array[]):
   const groups: PackedGroup[] = [];
   for (let start = 0; start < samples.length; start += per) {
     const chunk = samples.slice(start, start + per);
-    groups.push({ inputs: circuit.inputs.map((spec) => packInput(circuit.slots, spec, chunk)), samples: chunk.length });
+    groups.push({ inputs: circuit.inputs.map((spec) => packInput(circuit.slots, circuit.samplesPerCiphertext, spec, chunk)), samples: chunk.length });
   }
   return groups;
 }
 
-function packInput(slots: number, spec: Circuit['inputs'][number], chunk: readonly Float64Array[]): Float64Array {
+function packInput(slots: number, k: number, spec: Circuit['inputs'][number], chunk: readonly Float64Array[]): Float64Array {
   const v = new Float64Array(slots);
   if (spec.kind === 'replicated') {
-    const sample = chunk[0]!;
-    for (let i = 0; i < slots; i++) {
-      const k = i % spec.period;
-      if (k < spec.size) v[i] = sample[k]!;
-    }
+    // Sample j of k fills slots s·k + j: its own virtual vector of slots/k slots, replicated.
+    chunk.forEach((sample, j) => {
+      for (let s = 0; s * k < slots; s++) {
+        const e = s % spec.period;
+        if (e < spec.size) v[s * k + j] = sample[e]!;
+      }
+    });
   } else {
     chunk.forEach((sample, s) => {
       v[s] = sample[spec.feature]!;
@@ -51,11 +53,14 @@ function packInput(slots: number, spec: Circuit['inputs'][number], chunk: readon
 export function unpackOutputs(circuit: Circuit, outputs: readonly Float64Array[], samples: number): Float64Array[] {
   if (outputs.length !== circuit.outputs.length) fail('BAD_ARTIFACT', `expected ${circuit.outputs.length} output ciphertexts, got ${outputs.length}`);
   const rows = Array.from({ length: samples }, () => new Float64Array(circuit.outputSize));
-  circuit.outputs.forEach((spec, k) => {
-    const slotsOf = outputs[k]!;
+  const k = circuit.samplesPerCiphertext;
+  circuit.outputs.forEach((spec, o) => {
+    const slotsOf = outputs[o]!;
     if (spec.kind === 'slots') {
-      spec.slots.forEach((slot, e) => {
-        rows[0]![spec.elements[e]!] = slotsOf[slot]!;
+      rows.forEach((row, j) => {
+        spec.slots.forEach((slot, e) => {
+          row[spec.elements[e]!] = slotsOf[slot * k + j]!;
+        });
       });
     } else {
       for (let s = 0; s < samples; s++) rows[s]![spec.element] = slotsOf[s]!;
@@ -64,10 +69,21 @@ export function unpackOutputs(circuit: Circuit, outputs: readonly Float64Array[]
   return rows;
 }
 
-/** A constant's full slot vector (constants are stored at their period). */
-export function expandConstant(values: Float64Array, slots: number): Float64Array {
-  if (values.length === slots) return values;
+/**
+ * A constant's full slot vector. Constants are stored at their period p over the virtual slots
+ * of one sample; with k samples interleaved per ciphertext each value fills k adjacent slots, so
+ * slot i holds values[⌊i/k⌋ mod p].
+ */
+export function expandConstant(values: Float64Array, slots: number, samplesPerCiphertext: number): Float64Array {
+  const k = samplesPerCiphertext;
+  const p = values.length;
+  if (p === 0 || slots % (p * k) !== 0) fail('BAD_ARTIFACT', `a constant of length ${p} does not tile ${slots} slots at ${k} samples per ciphertext`);
+  if (p === slots) return values;
   const v = new Float64Array(slots);
-  for (let i = 0; i < slots; i += values.length) v.set(values, i);
+  if (k === 1) {
+    for (let i = 0; i < slots; i += p) v.set(values, i);
+    return v;
+  }
+  for (let i = 0; i < slots; i++) v[i] = values[Math.floor(i / k) % p]!;
   return v;
 }

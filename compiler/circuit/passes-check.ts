@@ -17,8 +17,10 @@ export function checkCircuit(c: Circuit): void {
   if (!isPowerOfTwo(c.slots) || c.slots < c.minSlots) bad(`slot count ${c.slots} (needs a power of two ≥ ${c.minSlots})`);
   if (c.topLevel < c.depth) bad(`top level ${c.topLevel} below depth ${c.depth}`);
   if (c.primes !== null && c.primes.length !== c.topLevel) bad(`${c.primes.length} primes for top level ${c.topLevel}`);
+  const k = c.samplesPerCiphertext;
+  if (!isPowerOfTwo(k) || c.slots % k !== 0 || (c.layout === 'batch' && k !== 1)) bad(`${k} samples per ciphertext in the ${c.layout} layout of ${c.slots} slots`);
   c.constants.forEach((v, id) => {
-    if (!isPowerOfTwo(v.length) || c.slots % v.length !== 0) bad(`constant ${id} has length ${v.length}, not a divisor of ${c.slots}`);
+    if (!isPowerOfTwo(v.length) || c.slots % (v.length * k) !== 0) bad(`constant ${id} has length ${v.length}, not a divisor of ${c.slots / k} (slots per sample)`);
     for (const x of v) if (!Number.isFinite(x)) bad(`constant ${id} holds ${x}`);
   });
 
@@ -47,6 +49,8 @@ export function checkCircuit(c: Circuit): void {
     }
     if (op.op === 'rotate') {
       if (op.k < 1 || op.k >= c.slots) bad(`op ${i}: rotation step ${op.k} outside [1, ${c.slots})`);
+      // Interleaved samples stay apart only under rotations by whole multiples of k.
+      if (op.k % k !== 0) bad(`op ${i}: rotation step ${op.k} mixes samples (${k} per ciphertext)`);
       steps.add(op.k);
     }
     const derived = deriveMeta(i, op, (id) => metas[id]!, ctx);

@@ -5,6 +5,7 @@
  */
 import { countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../circuit/count';
 import type { Circuit, Layout } from '../circuit/ir';
+import { interleaveSamples } from '../circuit/interleave';
 import { vectorSlotsNeeded } from '../circuit/layout-vector';
 import { lowerChain } from '../circuit/lower';
 import { assignScales } from '../circuit/passes-scales';
@@ -22,13 +23,21 @@ export interface ParameterOptions {
   readonly preferN?: number;
 }
 
+/**
+ * What the vector layout is packed for: `latency` puts one sample in each ciphertext (today's
+ * single-row behaviour and artifacts); `throughput` interleaves as many samples as the slots hold
+ * (slots / widest period, see interleave.ts) at the same ops and depth, so a request of R rows
+ * takes ⌈R/k⌉ evaluations. Batch layout is the same for both.
+ */
+export type Objective = 'latency' | 'throughput';
+
 export interface LayoutBuild {
   readonly layout: Layout;
   /** Scales assigned for `params`' primes. */
   readonly circuit: Circuit;
   readonly params: CkksParameters;
   readonly counts: OpCounts;
-  /** One circuit evaluation at `params`' N (one sample for vector, up to N/2 for batch). */
+  /** One circuit evaluation at `params`' N (samplesPerEvaluation(circuit) samples). */
   readonly latency: LatencyEstimate;
 }
 
@@ -37,7 +46,7 @@ export function rescalePrimes(params: CkksParameters): number[] {
   return params.primesApprox.slice(1, 1 + params.levels).reverse();
 }
 
-export function buildLayout(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions): LayoutBuild {
+export function buildLayout(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, objective: Objective = 'latency'): LayoutBuild {
   // The depth does not depend on the slot count, so a first lowering at the fewest slots the
   // layout needs tells parameter selection the depth; the circuit is then lowered again at the
   // chosen N/2, where rotations wrap and constants tile.
@@ -54,7 +63,9 @@ export function buildLayout(stages: readonly ApproxStage[], layout: Layout, opti
   };
   let params = selectParameters({ ...request, rotationSteps: circuit.rotationSteps });
   if (params.slots !== circuit.slots) {
-    circuit = lowerChain(stages, { layout, slots: params.slots });
+    // For throughput, the circuit lowered at the widest period is exactly each sample's virtual
+    // vector: interleaving fills the chosen N/2 with slots / period samples.
+    circuit = layout === 'vector' && objective === 'throughput' ? interleaveSamples(circuit, params.slots / circuit.slots) : lowerChain(stages, { layout, slots: params.slots });
     params = selectParameters({ ...request, preferN: params.polyModulusDegree, rotationSteps: circuit.rotationSteps });
   }
   const scaled = assignScales(circuit, rescalePrimes(params));

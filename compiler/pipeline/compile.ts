@@ -26,7 +26,7 @@ import type { Graph } from '../graph/graph';
 import type { NumericTensor } from '../graph/tensor';
 import { hasTreeEnsemble } from '../passes/tree-model';
 import type { QuantizationSummary } from '../quantize/summary';
-import type { LayoutBuild, ParameterOptions } from './build-layout';
+import type { LayoutBuild, Objective, ParameterOptions } from './build-layout';
 import { compileTrees, type TreeSummary } from './compile-tree';
 import { quantizedSplit } from './exact-chain';
 import { approximateSplit } from './steps/approximate-split';
@@ -57,6 +57,8 @@ export interface CompileOptions extends Omit<ApproximationOptions, 'degree'> {
    */
   readonly calibration: NumericTensor | ((graph: Graph) => NumericTensor);
   readonly layout?: LayoutRequest;
+  /** Pack the vector layout for one row's latency (default) or for rows per second (see Objective). */
+  readonly objective?: Objective;
   /** Symmetric per-channel quantization of the layers' weights to this many bits. */
   readonly nBits?: number;
   /**
@@ -147,7 +149,7 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   const derived = options.precisionBits === undefined && options.scaleBits === undefined;
   const noiseBits = noisePrecisionBits(target.bound, target.approximationError, target.magnitude);
   const parameters = { ...parameterOptions(options, outputBits), ...(derived ? { precisionBits: noiseBits, strictPrecision: true } : {}) };
-  const { build, candidates, layoutReason } = chooseLayout(trial.stages, layoutRequest, parameters, progress);
+  const { build, candidates, layoutReason } = chooseLayout(trial.stages, layoutRequest, parameters, progress, options.objective ?? 'latency');
   const precision = precisionPromise(target.relative, target.outputRange, target.approximationError, target.magnitude, build.params.expectedPrecisionBits);
   const warnings = [...(degreeChoice?.warning !== undefined ? [degreeChoice.warning] : []), ...(precision.reached ? [] : [precisionWarning(precision, build)])];
   return {

@@ -28,6 +28,7 @@ export function optionsJson(c: Compilation, options: CompileOptions): JsonObject
     perUnitRanges: options.perUnitRanges === undefined ? undefined : String(options.perUnitRanges),
     biasCorrection: options.biasCorrection === undefined ? undefined : String(options.biasCorrection),
     scaleBits: options.scaleBits,
+    objective: options.objective,
     precisionBits: options.precisionBits,
     polyModulusDegree: options.polyModulusDegree,
   };

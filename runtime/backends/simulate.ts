@@ -43,7 +43,7 @@ export function simulateCircuit(circuit: Circuit, inputs: readonly Float64Array[
   });
   if (options.noise && circuit.primes === null) fail('BAD_ARGUMENT', 'the noise model needs a circuit with assigned scales');
   const noise = options.noise ? noiseSource(options.noise) : null;
-  const constants = circuit.constants.map((c) => expandConstant(c, slots));
+  const constants = circuit.constants.map((c) => expandConstant(c, slots, circuit.samplesPerCiphertext));
   const ctx = { topLevel: circuit.topLevel, primes: circuit.primes };
   const metas: ValueMeta[] = [];
   const values: Float64Array[] = [];

@@ -8,6 +8,7 @@ import { writeCompiledModel } from '../../compiler/artifact/files';
 import { fail } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import type { OpCounts } from '../../compiler/circuit/count';
+import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
 import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
@@ -29,6 +30,7 @@ export interface CompileCliOptions {
   readonly calibration: string;
   readonly output?: string;
   readonly layout: 'auto' | 'vector' | 'batch';
+  readonly objective?: 'latency' | 'throughput';
   readonly degree?: number | 'auto';
   readonly maxError?: number;
   readonly minAgreement?: number;
@@ -48,6 +50,8 @@ export interface CompileSummary {
   readonly modelHash: string;
   readonly layout: string;
   readonly layoutReason: string;
+  /** Samples one evaluation carries: k interleaved per ciphertext for vector, up to N/2 for batch. */
+  readonly samplesPerEvaluation: number;
   readonly polyModulusDegree: number;
   readonly depth: number;
   readonly rotations: number;
@@ -106,6 +110,7 @@ export function compileFile(modelFile: string, opts: CompileCliOptions, toolVers
   const options: CompileOptions = {
     calibration,
     layout: opts.layout,
+    ...(opts.objective !== undefined ? { objective: opts.objective } : {}),
     ...(opts.degree !== undefined ? { degree: opts.degree } : {}),
     ...(opts.maxError !== undefined ? { maxError: opts.maxError } : {}),
     ...(opts.minAgreement !== undefined ? { minAgreement: opts.minAgreement } : {}),
@@ -138,6 +143,7 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
     modelHash: m.modelHash,
     layout: m.circuit.layout,
     layoutReason: c.layoutReason,
+    samplesPerEvaluation: samplesPerEvaluation(m.circuit),
     polyModulusDegree: p.polyModulusDegree,
     depth: m.circuit.depth,
     rotations: m.cost.counts.rotations,
@@ -191,7 +197,7 @@ export function formatCompile(s: CompileSummary): string {
   let out = `compiled ${s.model} → ${s.outputDir} (model hash ${s.modelHash.slice(0, 16)})\n`;
   out += textTable(null, [
     ['calibration', describeBatch(s.calibration)],
-    ['layout', `${s.layout} (${s.layoutReason})`],
+    ['layout', `${s.layout} (${s.layoutReason}), ${s.samplesPerEvaluation} sample${s.samplesPerEvaluation === 1 ? '' : 's'} per evaluation`],
     ['CKKS', `N=${p.polyModulusDegree} (${p.slots} slots), depth ${s.depth}, scale 2^${p.scaleBits}, modulus ${p.coeffModulusBits.join('+')} = ${p.totalBits} of ${p.maxBitCount} bits, ${p.securityBits}-bit security`],
     ['ops', `${c.rotations} rotations, ${c.ctCtMul} ct×ct, ${c.ctPtMul} ct×pt, ${c.rescales} rescales, ${c.relins} relins, ${c.modswitches} modswitches`],
     ['rotation steps', s.rotationSteps.length > 0 ? s.rotationSteps.join(', ') : 'none'],
@@ -283,7 +289,10 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     .argument('<model.onnx>', 'ONNX model file')
     .requiredOption('--calibration <file>', 'calibration rows (JSON or CSV) that set the activation ranges')
     .option('-o, --output <dir>', 'output directory (default: <model>.compiled in the current directory)')
-    .addOption(new Option('--layout <layout>', 'slot layout: auto picks the lower estimated latency').choices(['auto', 'vector', 'batch']).default('auto'))
+    .addOption(new Option('--layout <layout>', 'slot layout: auto picks the better estimate for --objective').choices(['auto', 'vector', 'batch']).default('auto'))
+    .addOption(
+      new Option('--objective <objective>', 'latency (default): one row per vector-layout ciphertext, auto picks the faster prediction; throughput: as many rows per ciphertext as the slots hold, auto picks more rows per second').choices(['latency', 'throughput']),
+    )
     .option('--degree <d>', 'polynomial degree for every activation, or auto (default): the smallest 2^k−1 meeting --precision and keeping the calibration rows\' predictions', degreeArgument)
     .option('--max-error <e>', 'instead of --degree: smallest 2^k−1 degree with at most this error on the range', positive('--max-error', false))
     .option('--precision <p>', 'promised bound on the encrypted error of the body outputs, as a share of their calibrated range (default 0.01 = 1%)', precisionArgument)

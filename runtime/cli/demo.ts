@@ -1,3 +1,4 @@
+import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -132,7 +133,7 @@ export async function runDemoModel(name: string, rows: number, log: (line: strin
   const model = toCompiledModel(compilation, options, TOOL_VERSION);
   log(`${name}: layout ${model.circuit.layout}, N=${model.parameters.polyModulusDegree}; generating keys, encrypting ${batch.rows} rows, evaluating on ciphertexts…`);
 
-  const progress = startProgress(`${name}: encrypted evaluations`, Math.ceil(batch.rows / (model.circuit.layout === 'vector' ? 1 : model.circuit.slots)));
+  const progress = startProgress(`${name}: encrypted evaluations`, Math.ceil(batch.rows / samplesPerEvaluation(model.circuit)));
   const fhe = fheBackend(model, { onEvaluation: (done) => progress.update(done) });
   const { run, outputs } = await predictCompiled(model, batch, fhe.backend);
   progress.finish();

@@ -1,3 +1,4 @@
+import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { fail } from '../../compiler/errors';
 import { contextSpecOf } from '../backends/backend';
@@ -32,7 +33,7 @@ export async function predictFhe(model: CompiledModel, batch: RowBatch, options:
     if (stored.parameterId !== want) fail('BAD_ARGUMENT', `the keystore's key is for parameter set ${stored.parameterId}, this model uses ${want}`);
     secretKey = stored.bytes;
   }
-  const perEvaluation = model.circuit.layout === 'vector' ? 1 : model.circuit.slots;
+  const perEvaluation = samplesPerEvaluation(model.circuit);
   const progress = startProgress('encrypted evaluations', Math.ceil(batch.rows / perEvaluation));
   const fhe = fheBackend(model, { ...(secretKey ? { secretKey } : {}), onEvaluation: (done) => progress.update(done) });
   const { outputs } = await predictCompiled(model, batch, fhe.backend);

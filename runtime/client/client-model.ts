@@ -14,6 +14,8 @@ export interface ClientModel {
   readonly parameters: ContextSpec;
   readonly layout: Layout;
   readonly slots: number;
+  /** vector layout: samples interleaved in each ciphertext (see compiler/circuit/interleave); 1 in batch. */
+  readonly samplesPerCiphertext: number;
   /** Length of one sample's body input (after the prologue) and body output (before the epilogue). */
   readonly inputSize: number;
   readonly outputSize: number;
@@ -54,6 +56,7 @@ export function clientModelOf(
     parameters: contextSpecOf(params),
     layout: circuit.layout,
     slots: circuit.slots,
+    samplesPerCiphertext: circuit.samplesPerCiphertext,
     inputSize: circuit.inputSize,
     outputSize: circuit.outputSize,
     inputs: circuit.inputs,
@@ -76,6 +79,7 @@ export function packingCircuitOf(model: ClientModel): Circuit {
     layout: model.layout,
     slots: model.slots,
     minSlots: model.slots,
+    samplesPerCiphertext: model.samplesPerCiphertext,
     inputSize: model.inputSize,
     outputSize: model.outputSize,
     inputs: model.inputs,

@@ -1,4 +1,4 @@
-import { packSamples, unpackOutputs } from '../../compiler/circuit/packing';
+import { packSamples, samplesPerEvaluation, unpackOutputs } from '../../compiler/circuit/packing';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { fail } from '../../compiler/errors';
 import { maxEncodable, type BackendContext, type ClientKeys, type FheBackend } from '../backends/backend';
@@ -107,7 +107,7 @@ export class FheClient {
   decrypt(result: Uint8Array, samples: number): Float64Array[] {
     this.alive();
     const { model } = this;
-    const perEvaluation = model.layout === 'vector' ? 1 : model.slots;
+    const perEvaluation = samplesPerEvaluation(model);
     const evaluations = Math.ceil(samples / perEvaluation);
     const env = readEnvelope(result, {
       kind: 'result',

@@ -203,6 +203,7 @@ export function clientModelOfView(v: ClientView): ClientModel {
     parameters: contextSpecOf(v.parameters),
     layout: v.layout.layout,
     slots: v.layout.slots,
+    samplesPerCiphertext: v.layout.samplesPerCiphertext,
     inputSize: v.layout.inputSize,
     outputSize: v.layout.outputSize,
     inputs: v.layout.inputs,

@@ -10,7 +10,7 @@ const mb = (b: number): string => `${formatNumber(b / 1e6, 4)} MB`;
 /** The `report --fhe` section in text. */
 export function formatFheSection(f: FheReport): string {
   const t = f.timings;
-  const unit = f.layout === 'vector' ? 'row' : `batch of up to ${f.samplesPerEvaluation}`;
+  const unit = f.samplesPerEvaluation === 1 ? 'row' : `evaluation of up to ${f.samplesPerEvaluation} rows`;
   const s = f.vsSimulate;
   const r = f.vsReference;
   let out = `\nencrypted run (node-seal CKKS, ${f.layout} layout, ${f.evaluations} evaluation${f.evaluations === 1 ? '' : 's'})\n`;

@@ -17,7 +17,7 @@ export function serverModelOf(circuit: Circuit, params: Pick<CkksParameters, 'po
 }
 
 export interface ServerLimits {
-  /** Most circuit evaluations one request may ask for (batch: N/2 samples each; vector: 1). */
+  /** Most circuit evaluations one request may ask for (batch: N/2 samples each; vector: samples per ciphertext). */
   readonly maxEvaluationsPerRequest: number;
 }
 

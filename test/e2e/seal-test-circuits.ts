@@ -50,6 +50,7 @@ export function buildCircuit(
     layout: draft.layout ?? 'vector',
     slots,
     minSlots: slots,
+    samplesPerCiphertext: 1,
     inputSize: 0,
     outputSize: 0,
     inputs: draft.inputs,

@@ -19,6 +19,7 @@ function rotation(slots: number, k: number): Circuit {
     layout: 'vector',
     slots,
     minSlots: slots,
+    samplesPerCiphertext: 1,
     inputSize: slots,
     outputSize: slots,
     inputs: [{ kind: 'replicated', size: slots, period: slots }],

@@ -1,5 +1,6 @@
 import type { Plaintext } from 'node-seal';
 import type { Circuit } from '../../../compiler/circuit/ir';
+import { expandConstant } from '../../../compiler/circuit/packing';
 import { fail } from '../../../compiler/errors';
 import { plaintextBytesAt, SCALAR_PLAINTEXT_BUDGET_BYTES } from '../../../compiler/params/sizes';
 import { freeAll, type SealCkksContext } from './context';
@@ -17,8 +18,8 @@ import { freeAll, type SealCkksContext } from './context';
  * and is freed with it.
  */
 export interface PlaintextCache {
-  /** Constant `id` of the circuit pool, tiled to all slots, at `level` and `scale`. */
-  constant(id: number, values: Float64Array, level: number, scale: number): Plaintext;
+  /** Constant `id` of the circuit pool, spread over all slots (see expandConstant), at `level` and `scale`. */
+  constant(id: number, values: Float64Array, samplesPerCiphertext: number, level: number, scale: number): Plaintext;
   /** Runs `use` with a scalar broadcast to every slot; the plaintext is only valid during the call. */
   withScalar<T>(value: number, level: number, scale: number, use: (pt: Plaintext) => T): T;
   /** Plaintexts held. */
@@ -55,11 +56,11 @@ export function createPlaintextCache(ctx: SealCkksContext, options: PlaintextCac
   };
 
   return {
-    constant(id, values, level, scale) {
+    constant(id, values, samplesPerCiphertext, level, scale) {
       const key = `c${id}@${level}@${scale}`;
       let pt = entries.get(key);
       if (!pt) {
-        pt = encode(tile(values, ctx.slots, id), level, scale);
+        pt = encode(expandConstant(values, ctx.slots, samplesPerCiphertext), level, scale);
         entries.set(key, pt);
       }
       return pt;
@@ -116,14 +117,4 @@ export function cachedPlaintextBytes(circuit: Circuit, polyModulusDegree: number
     seen.add(key);
   }
   return constants + scalars;
-}
-
-/** A periodic constant (length p dividing the slot count) spread over all slots: slot i = values[i mod p]. */
-function tile(values: Float64Array, slots: number, id: number): Float64Array {
-  const p = values.length;
-  if (p === slots) return values;
-  if (p === 0 || slots % p !== 0) fail('BAD_ARTIFACT', `constant ${id} has length ${p}, which does not divide ${slots} slots`);
-  const out = new Float64Array(slots);
-  for (let i = 0; i < slots; i += p) out.set(values, i);
-  return out;
 }
