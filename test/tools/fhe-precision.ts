@@ -7,7 +7,7 @@
  * below the scale, so outputs larger than 1 carry proportionally larger absolute error; the
  * `ratio` column divides each error by max(1, |sim|)·2^−p), plus agreement of the label outputs.
  *
- *   npx tsx test/tools/fhe-precision.ts [--rows 3] [--layout vector|batch] [fixture ...]
+ *   npx tsx test/tools/fhe-precision.ts [--rows 3|all] [--layout vector|batch] [fixture ...]
  */
 import { parseArgs } from 'node:util';
 import type { Layout } from '../../compiler/circuit/ir';
@@ -23,7 +23,8 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: { rows: { type: 'string', default: '3' }, layout: { type: 'string' } },
 });
-const rows = Number(values.rows);
+const rowsAsked = values.rows === 'all' ? Infinity : Number(values.rows);
+if (!(rowsAsked >= 1)) throw new Error(`--rows takes a positive count or all, not ${values.rows}`);
 const layouts: Layout[] = values.layout ? [values.layout as Layout] : ['vector', 'batch'];
 const names = positionals.length > 0 ? positionals : listFixtures();
 
@@ -40,6 +41,7 @@ for (const name of names) {
     const { compilation, options } = compiled;
     const model = toCompiledModel(compilation, options, 'precision');
     const p = model.parameters;
+    const rows = Math.min(rowsAsked, f.data.test_inputs.length);
     const input = inputTensor(f.data, f.data.test_inputs.slice(0, rows));
     const fhe = fheBackend(model);
     const encrypted = await runCompiled(model, input, fhe.backend);
