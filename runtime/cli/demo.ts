@@ -178,7 +178,7 @@ export function formatDemoModel(r: DemoModelResult): string {
   const t = r.run.timings;
   const z = r.run.sizes;
   const perEval = (v: number) => ms(v / r.run.evaluations);
-  const unit = r.run.layout === 'vector' ? 'row' : 'batch';
+  const unit = r.run.samplesPerEvaluation === 1 ? 'row' : 'batch';
   const rows = r.labels.map((label, i) => [String(i + 1), formatEntry(r.outputs[r.labelOutput]![i]!), formatEntry(r.referenceOutputs[r.labelOutput]![i]!), String(label)]);
   return (
     `== ${r.name}: ${r.description} ==\n` +

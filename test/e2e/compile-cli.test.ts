@@ -56,6 +56,24 @@ describe('deeppowers compile / predict --mode simulate / report', () => {
     expect(manifest.modelHash).toBe(s.modelHash);
   });
 
+  it('compile --objective throughput packs many rows per vector ciphertext; predict reads them back as one row per ciphertext does', () => {
+    const packed = json(cli('compile', f.modelPath, '--calibration', calibration, '-o', 'iris-packed', '--layout', 'vector', '--objective', 'throughput', '--json'));
+    const single = json(cli('compile', f.modelPath, '--calibration', calibration, '-o', 'iris-single', '--layout', 'vector', '--json'));
+    expect(single.samplesPerEvaluation).toBe(1);
+    const k = packed.samplesPerEvaluation as number;
+    const manifest = JSON.parse(readFileSync(join(dir, 'iris-packed', 'manifest.json'), 'utf8')) as { layout: { slots: number; minSlots: number; samplesPerCiphertext: number } };
+    expect(manifest.layout.samplesPerCiphertext).toBe(k);
+    // k = N/2 over the widest layer's period (minSlots is that period times k).
+    expect(k).toBe(manifest.layout.slots / (manifest.layout.minSlots / k));
+    expect(k).toBeGreaterThan(1);
+    expect(packed.rotations).toBe(single.rotations);
+    expect(packed.depth).toBe(single.depth);
+    const a = json(cli('predict', 'iris-packed', '--data', data, '--mode', 'simulate', '--json'));
+    const b = json(cli('predict', 'iris-single', '--data', data, '--mode', 'simulate', '--json'));
+    expect(a.outputs).toEqual(b.outputs);
+    expect(cli('compile', f.modelPath, '--calibration', calibration, '-o', 'x', '--objective', 'speed').code).toBe(2);
+  });
+
   it('compile --calibration data.json fits on its "calibration" rows and says so', () => {
     const text = cli('compile', f.modelPath, '--calibration', join(f.dir, 'data.json'), '-o', 'iris-data', '--layout', 'batch');
     expect(text.code, text.stderr).toBe(0);
