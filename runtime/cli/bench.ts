@@ -1,3 +1,4 @@
+import { progressNote } from './progress';
 import { Command, InvalidArgumentError } from 'commander';
 import type { Layout } from '../../compiler/circuit/ir';
 import { formatBench } from '../bench/format-bench';
@@ -51,7 +52,6 @@ export function registerBench(program: Command): void {
     .option('--in-process', 'run every model in this process instead of one child process per model and layout')
     .action(async (opts: BenchCliOptions) => {
       const quick = opts.quick === true;
-      const log = (line: string) => process.stderr.write(`${line}\n`);
       const report = await runBench({
         ...(opts.models ? { models: opts.models } : quick ? { models: QUICK_MODELS } : {}),
         layouts: opts.layouts,
@@ -61,7 +61,7 @@ export function registerBench(program: Command): void {
         soakModel: opts.soakModel,
         maxPredictedS: opts.maxPredictedS,
         isolate: !(quick || opts.inProcess === true),
-        log,
+        log: (line: string) => progressNote(line),
       });
       if (opts.json) printJson(report);
       else process.stdout.write(formatBench(report));

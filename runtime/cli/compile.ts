@@ -9,6 +9,7 @@ import { fail } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import type { OpCounts } from '../../compiler/circuit/count';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
+import { startSteps } from './progress';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
 import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
@@ -272,16 +273,6 @@ function share(name: string): (v: string) => number {
   };
 }
 
-/** Progress on stderr while compiling, only on a terminal. */
-function stepReporter(stream: NodeJS.WriteStream = process.stderr): { step: (s: CompileStep) => void; done: () => void } {
-  if (!stream.isTTY) return { step: () => {}, done: () => {} };
-  const started = Date.now();
-  return {
-    step: (s) => stream.write(`\rcompiling: ${s} (${((Date.now() - started) / 1000).toFixed(1)}s)\x1b[K`),
-    done: () => stream.write('\r\x1b[K'),
-  };
-}
-
 export function registerCompile(program: Command, toolVersion: ToolVersion): void {
   program
     .command('compile')
@@ -303,7 +294,7 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     .option('--scale-bits <b>', 'force the CKKS scale to 2^b', positive('--scale-bits', true))
     .option('--json', 'print a JSON summary')
     .action((file: string, opts: CompileCliOptions) => {
-      const reporter = stepReporter();
+      const reporter = startSteps('compiling');
       let summary: CompileSummary;
       try {
         summary = compileFile(file, opts, toolVersion, reporter.step).summary;

@@ -13,6 +13,7 @@ import { registerReport } from './report';
 import { registerServe } from './serve';
 import { registerSupport } from './support';
 import { registerWorker } from './worker';
+import { setQuiet } from './progress';
 import { EXIT_OK, reportError } from './report-error';
 
 function packageVersion(): string {
@@ -30,7 +31,10 @@ export function buildProgram(): Command {
     .description('Compile ONNX models to CKKS homomorphic-encryption circuits, run them on Microsoft SEAL, and serve them over MCP')
     .version(packageVersion(), '-V, --version')
     .exitOverride()
-    .configureOutput({ outputError: oneLine('deeppowers --help') });
+    .configureOutput({ outputError: oneLine('deeppowers --help') })
+    .option('-q, --quiet', 'no progress display on stderr (compile, keygen, encrypted runs, bench)')
+    // Progress is on stderr and never with stdout's --json; --quiet is for logs that want none.
+    .hook('preAction', (root) => setQuiet(root.opts<{ quiet?: boolean }>().quiet === true));
   registerInspect(program);
   registerSupport(program);
   registerCompile(program, packageVersion());

@@ -8,6 +8,7 @@ import { formatFheSection } from '../report/format-fhe-section';
 import { renderReportHtml } from '../report/html';
 import { formatNumber } from '../format/values';
 import { printJson } from './output';
+import { startProgress } from './progress';
 import { textTable } from '../format/text-table';
 
 const pct = (x: number | null): string => (x === null ? '–' : Number.isNaN(x) ? 'unknown' : `${formatNumber(100 * x, 4)}%`);
@@ -109,7 +110,7 @@ export function registerReport(program: Command): void {
         dataFile: opts.data,
         ...(opts.labels !== undefined ? { labelsFile: opts.labels } : {}),
         ...(opts.model !== undefined ? { sourceModel: opts.model } : {}),
-        ...(opts.fhe ? { fhe: true } : {}),
+        ...(opts.fhe ? { fhe: true, fheProgress: (n: number) => startProgress('encrypted evaluations', n) } : {}),
       });
       if (opts.html) {
         try {

@@ -23,7 +23,7 @@ import { predictReference } from '../predict-reference';
 import { compiledRowSpec, predictCompiled, simulateBackend } from '../run-compiled';
 import { compareRuns, type Accuracy } from './accuracy';
 import { circuitFacts, type CircuitFacts } from './circuit-facts';
-import { fheSection, type FheReport } from './fhe-section';
+import { fheSection, type EvaluationProgress, type FheReport } from './fhe-section';
 import { loadLabels } from './labels';
 import { analyseTrees, treeDepth, type TreeReport } from './tree-section';
 import { hasTreeEnsemble } from '../../compiler/passes/tree-model';
@@ -39,6 +39,8 @@ export interface ReportRequest {
   readonly sourceModel?: string;
   /** Also run the rows encrypted (node-seal CKKS) and report its costs and error. */
   readonly fhe?: boolean;
+  /** With `fhe`: progress of the encrypted evaluations. */
+  readonly fheProgress?: EvaluationProgress;
 }
 
 export interface ChainStageReport {
@@ -153,7 +155,7 @@ export async function buildReport(request: ReportRequest): Promise<Report> {
   const chainFacts = circuitFacts(model, body);
   const facts = trees ? { ...chainFacts, depth: treeDepth(model, trees.report, trees.source) } : chainFacts;
   const fhe = request.fhe
-    ? await fheSection(model, batch, { reference, referenceBody, simulated: simulated.outputs, simulatedBody: simulated.run.bodyOutputs, labels })
+    ? await fheSection(model, batch, { reference, referenceBody, simulated: simulated.outputs, simulatedBody: simulated.run.bodyOutputs, labels }, request.fheProgress)
     : undefined;
   return {
     model: {

@@ -3,6 +3,7 @@
  * and server exchanging envelopes), with what it cost and how far it lands from the simulation
  * of the same circuit (the CKKS noise, since the circuit is the same) and from the reference.
  */
+import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { fail } from '../../compiler/errors';
 import type { RowBatch } from '../data/load-rows';
@@ -42,9 +43,14 @@ export interface ReportRuns {
   readonly labels: readonly (number | string)[] | null;
 }
 
-export async function fheSection(model: CompiledModel, batch: RowBatch, runs: ReportRuns): Promise<FheReport> {
-  const fhe = fheBackend(model);
+/** Made with the number of evaluations ahead, told each one done (the CLI draws a progress bar). */
+export type EvaluationProgress = (evaluations: number) => { update(done: number): void; finish(): void };
+
+export async function fheSection(model: CompiledModel, batch: RowBatch, runs: ReportRuns, progress?: EvaluationProgress): Promise<FheReport> {
+  const shown = progress?.(Math.ceil(batch.rows / samplesPerEvaluation(model.circuit)));
+  const fhe = fheBackend(model, shown ? { onEvaluation: (done) => shown.update(done) } : {});
   const { run, outputs } = await predictCompiled(model, batch, fhe.backend);
+  shown?.finish();
   const encrypted = fhe.lastRun();
   if (!encrypted) fail('IO', 'the encrypted backend did not run');
   const { per_evaluation: _each, ...totals } = encrypted.timings;

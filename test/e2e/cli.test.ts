@@ -5,7 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { DeepPowersError } from '../../compiler/errors';
-import { startProgress } from '../../runtime/cli/progress';
 import { reportError } from '../../runtime/cli/report-error';
 import { expectDemoAgreesWithFramework, type DemoModelJson } from '../helpers/demo-reference';
 import { FIXTURE_STAGE } from '../helpers/fixture-status';
@@ -236,20 +235,6 @@ describe('error reporting inside the process', () => {
     expect(quiet.stderr).not.toMatch(/\n\s+at /);
     const debug = capture(() => reportError(new TypeError('x is undefined'), false, { DEEPPOWERS_DEBUG: '1' }));
     expect(debug.stderr).toMatch(/\n\s+at /);
-  });
-
-  it('draws progress only on a terminal', () => {
-    const writes: string[] = [];
-    const stream = (isTTY: boolean) => ({ isTTY, write: (s: string) => writes.push(s) }) as unknown as NodeJS.WriteStream;
-    const quiet = startProgress('keygen', 3, stream(false));
-    quiet.update(1);
-    quiet.finish();
-    expect(writes).toEqual([]);
-    const shown = startProgress('keygen', 3, stream(true));
-    shown.update(1);
-    shown.finish();
-    expect(writes.join('')).toMatch(/keygen: 1\/3 \(33%\).*keygen: 3\/3 \(100%\)/s);
-    expect(writes.at(-1)).toBe('\n');
   });
 });
 

@@ -44,7 +44,11 @@ beforeAll(() => {
 
 describe('encrypted commands', () => {
   test('predict --mode fhe --json gives the simulate mode outputs contract, the expected labels, and timings and sizes', () => {
-    const fhe = json(cli(['predict', compiled, '--data', rowsFile, '--mode', 'fhe', '--json']));
+    const run = cli(['predict', compiled, '--data', rowsFile, '--mode', 'fhe', '--json']);
+    const fhe = json(run);
+    // Progress goes to stderr, in plain lines off a terminal (the first and the last here), never to stdout.
+    expect(run.stderr).toMatch(/^encrypted evaluations: 0\/(\d+) \(0%\) \d+\.\ds\n(?:.*\n)*encrypted evaluations: \1\/\1 \(100%\) \d+\.\ds\n/m);
+    expect(run.stderr).not.toMatch(/\r|\x1b/);
     const sim = json(cli(['predict', compiled, '--data', rowsFile, '--mode', 'simulate', '--json']));
     expect(fhe.mode).toBe('fhe');
     expect(fhe.rows).toBe(ROWS);
@@ -78,7 +82,9 @@ describe('encrypted commands', () => {
     expect(wrong.stderr).toMatch(/wrong passphrase/);
 
     // --keystore asks for an encrypted run; with another mode it is refused, not ignored.
-    const implied = json(cli(['predict', compiled, '--data', rowsFile, '--keystore', keystore, '--json'], env));
+    const quietRun = cli(['predict', compiled, '--data', rowsFile, '--keystore', keystore, '--json', '--quiet'], env);
+    const implied = json(quietRun);
+    expect(quietRun.stderr).not.toMatch(/encrypted evaluations/);
     expect(implied.mode).toBe('fhe');
     expect((implied.outputs as Record<string, unknown>).output_label).toEqual(data.expected.label.slice(0, ROWS));
     const simulate = cli(['predict', compiled, '--data', rowsFile, '--mode', 'simulate', '--keystore', keystore], env);
