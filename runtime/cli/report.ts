@@ -1,4 +1,5 @@
 import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { activationLabel } from '../../compiler/activations/registry';
 import type { Command } from 'commander';
 import { fail } from '../../compiler/errors';
@@ -6,13 +7,13 @@ import { buildReport, type Report } from '../report/build-report';
 import type { TreeReport } from '../report/tree-section';
 import { formatFheSection } from '../report/format-fhe-section';
 import { renderReportHtml } from '../report/html';
-import { formatNumber } from '../format/values';
+import { formatBytes, formatNumber } from '../format/values';
+import { keySizeSource, reportKeySizes } from '../report/key-sizes';
 import { printJson } from './output';
 import { startProgress } from './progress';
 import { textTable } from '../format/text-table';
 
 const pct = (x: number | null): string => (x === null ? '–' : Number.isNaN(x) ? 'unknown' : `${formatNumber(100 * x, 4)}%`);
-const kib = (b: number): string => (b >= 1024 ** 2 ? `${formatNumber(b / 1024 ** 2, 4)} MiB` : `${formatNumber(b / 1024, 4)} KiB`);
 
 function formatTrees(t: TreeReport, c: Report['circuit']): string {
   const perRow = (c.sizes.inputCiphertext * c.sizes.inputCiphertextsPerRun + c.sizes.outputCiphertext * c.sizes.outputCiphertextsPerRun) / c.latency.samplesPerRun;
@@ -22,7 +23,7 @@ function formatTrees(t: TreeReport, c: Report['circuit']): string {
     ['trees', `${t.trees} tree${t.trees === 1 ? '' : 's'}, depth ${t.depth}, ${t.branches} branches, ${t.leaves} leaves`],
     ['encoding', `${t.bits} encrypted threshold bits per sample, thresholds on a ${t.nBits}-bit grid per feature${t.nBitsChosen ? ' (default)' : ' (--n-bits)'}`],
     ['snap', `${t.movedThresholds} of ${t.branches} thresholds moved; rows reaching another leaf: ${t.calibrationRowsChanged} of ${t.calibrationRows} calibration, ${t.dataRowsChanged} of ${t.dataRows} data`],
-    ['bytes per row', `${kib(perRow)} of ciphertexts in and out at ${c.latency.samplesPerRun} samples per run`],
+    ['bytes per row', `${formatBytes(perRow)} of ciphertexts in and out at ${c.latency.samplesPerRun} samples per run`],
   ], '  ');
   if (moved.length > 0) {
     s += textTable(['feature', 'threshold', 'snapped'], moved.map((x) => [String(x.feature), formatNumber(x.threshold, 6), formatNumber(x.snapped, 6)]), '  ');
@@ -36,6 +37,7 @@ export function formatReport(r: Report): string {
   const p = r.parameters;
   const k = c.counts;
   const a = r.accuracy;
+  const keys = reportKeySizes(r);
   let s = `${r.model.name}: ${r.compiledDir} (model hash ${r.model.modelHash.slice(0, 16)}), ${r.rows} rows of ${r.dataFile}\n`;
   s += `\nchain (client prologue: ${r.prologue.join(', ') || 'none'}; client epilogue: ${r.epilogue.join(', ') || 'none'})\n`;
   s += textTable(
@@ -69,9 +71,9 @@ export function formatReport(r: Report): string {
     ['depth', `${c.depth.total}${c.depth.consistent ? '' : ' (layers do not add up to the circuit: a bug)'}`],
     ['ops', `${k.rotations} rotations, ${k.ctCtMul} ct×ct, ${k.ctPtMul} ct×pt, ${k.ctCtAdd} ct+ct, ${k.ctPtAdd} ct+pt, ${k.rescales} rescales, ${k.relins} relins, ${k.modswitches} modswitches`],
     ['rotation steps', k.rotationSteps.join(', ') || 'none'],
-    ['keys', `${kib(c.sizes.keys.evaluationKeys)} evaluation keys (relin ${kib(c.sizes.keys.relinKeys)}, Galois ${kib(c.sizes.keys.galoisKeys)}), seeded`],
-    ['ciphertexts', `${c.sizes.inputCiphertextsPerRun} × ${kib(c.sizes.inputCiphertext)} in, ${c.sizes.outputCiphertextsPerRun} × ${kib(c.sizes.outputCiphertext)} out per run`],
-    ['memory', `${kib(c.memory.total)} server heap estimate (${c.memory.peakLiveCiphertexts} ciphertexts alive at most)`],
+    ['keys', `${formatBytes(keys.total)} evaluation keys (relin ${formatBytes(keys.relin)}, Galois ${formatBytes(keys.galois)}), ${keySizeSource(keys)}`],
+    ['ciphertexts', `${c.sizes.inputCiphertextsPerRun} × ${formatBytes(c.sizes.inputCiphertext)} in, ${c.sizes.outputCiphertextsPerRun} × ${formatBytes(c.sizes.outputCiphertext)} out per run`],
+    ['memory', `${formatBytes(c.memory.total)} server heap estimate (${c.memory.peakLiveCiphertexts} ciphertexts alive at most)`],
     ['latency', `${formatNumber(c.latency.perRun.totalMs, 4)} ms per run (${c.latency.samplesPerRun} sample${c.latency.samplesPerRun === 1 ? '' : 's'}), ${formatNumber(c.latency.perSampleMs, 4)} ms per sample`],
   ], '  ');
   s += '\naccuracy: reference vs simulated\n';
@@ -119,7 +121,13 @@ export function registerReport(program: Command): void {
           fail('IO', `cannot write ${opts.html}: ${(e as Error).message}`);
         }
       }
-      if (opts.json) printJson(report);
-      else process.stdout.write(formatReport(report));
+      // Where the HTML went: after the text on stdout, or on stderr when stdout is one JSON value.
+      const wrote = opts.html ? `HTML report written to ${resolve(opts.html)}\n` : '';
+      if (opts.json) {
+        printJson(report);
+        process.stderr.write(wrote);
+      } else {
+        process.stdout.write(formatReport(report) + (wrote ? `\n${wrote}` : ''));
+      }
     });
 }

@@ -11,6 +11,14 @@ export function formatNumber(x: number, digits = 6): string {
   return s.includes('e') ? s.replace(/\.?0+e/, 'e') : s.replace(/\.?0+$/, '');
 }
 
+/** Bytes in binary units (KiB = 1024 B), four significant digits: one unit for every size a report shows. */
+export function formatBytes(b: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB'] as const;
+  let i = 0;
+  while (i < units.length - 1 && Math.abs(b) >= 1024 ** (i + 1)) i++;
+  return `${formatNumber(b / 1024 ** i, 4)} ${units[i]}`;
+}
+
 export function formatDims(shape: readonly Dim[] | null): string {
   return shape === null ? 'unknown shape' : `[${shape.map((d) => d ?? '?').join(', ')}]`;
 }

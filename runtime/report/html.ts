@@ -6,6 +6,9 @@
 import { clenshaw, toUnit } from '../../compiler/approx/chebyshev';
 import { activationFunction, activationLabel } from '../../compiler/activations/registry';
 import type { ApproximationReport, Report } from './build-report';
+import { formatBytes } from '../format/values';
+import { fheRows, fheTitle } from './format-fhe-section';
+import { keySizeSource, reportKeySizes } from './key-sizes';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -17,20 +20,24 @@ function num(x: number, digits = 4): string {
 }
 
 const pct = (x: number): string => (Number.isNaN(x) ? 'unknown' : `${num(100 * x, 3)}%`);
-const bytes = (b: number): string => (b >= 1024 ** 3 ? `${num(b / 1024 ** 3, 3)} GiB` : b >= 1024 ** 2 ? `${num(b / 1024 ** 2, 3)} MiB` : b >= 1024 ? `${num(b / 1024, 3)} KiB` : `${b} B`);
+const bytes = formatBytes;
 
-function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
-  return `<table><thead><tr>${header.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>${rows
-    .map((r) => `<tr>${r.map((c) => `<td>${esc(c)}</td>`).join('')}</tr>`)
-    .join('')}</tbody></table>`;
+/** A table with column headers, or with `null` a label/value table whose first cells head their rows. */
+function table(header: readonly string[] | null, rows: readonly (readonly string[])[]): string {
+  const head = header ? `<thead><tr>${header.map((h) => `<th scope="col">${esc(h)}</th>`).join('')}</tr></thead>` : '';
+  const cell = (c: string, i: number): string => (header === null && i === 0 ? `<th scope="row">${esc(c)}</th>` : `<td>${esc(c)}</td>`);
+  return `<table>${head}<tbody>${rows.map((r) => `<tr>${r.map(cell).join('')}</tr>`).join('')}</tbody></table>`;
 }
 
 function polyline(xs: readonly number[], ys: readonly number[], sx: (x: number) => number, sy: (y: number) => number): string {
   return xs.map((x, i) => `${sx(x).toFixed(1)},${sy(ys[i]!).toFixed(1)}`).join(' ');
 }
 
-/** f and p on the fitted range (top), |f − p| (bottom). */
-export function activationSvg(a: ApproximationReport, width = 560, height = 320): string {
+/**
+ * f and p on the fitted range (top), |f − p| (bottom). The legend sits in its own band above the
+ * plot and the axis values in the left margin, so neither covers a curve.
+ */
+export function activationSvg(a: ApproximationReport, width = 560, height = 340): string {
   const f = activationFunction(a);
   const [lo, hi] = a.range;
   const n = 400;
@@ -38,28 +45,38 @@ export function activationSvg(a: ApproximationReport, width = 560, height = 320)
   const fy = xs.map(f);
   const py = xs.map((x) => clenshaw(a.chebyshev, toUnit(x, a.range)));
   const err = xs.map((_, i) => Math.abs(fy[i]! - py[i]!));
-  const pad = 40;
-  const topH = height * 0.62;
+  const left = 64;
+  const right = 16;
+  const legend = 24;
+  const topH = legend + (height - legend) * 0.6;
   const ymin = Math.min(...fy, ...py);
   const ymax = Math.max(...fy, ...py);
   const emax = Math.max(...err, 1e-300);
-  const sx = (x: number): number => pad + ((x - lo) / (hi - lo)) * (width - 2 * pad);
-  const sy = (y: number): number => 10 + (1 - (y - ymin) / (ymax - ymin || 1)) * (topH - 20);
+  const sx = (x: number): number => left + ((x - lo) / (hi - lo)) * (width - left - right);
+  const sy = (y: number): number => legend + 6 + (1 - (y - ymin) / (ymax - ymin || 1)) * (topH - legend - 16);
   const ey = (e: number): number => topH + 20 + (1 - e / emax) * (height - topH - 40);
   const [olo, ohi] = a.observedRange;
+  const axis = (y: number, label: string, fill = '#222'): string => `<text x="${left - 6}" y="${(y + 4).toFixed(1)}" font-size="11" text-anchor="end" fill="${fill}">${esc(label)}</text>`;
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="${esc(activationLabel(a))} and its degree ${a.degree} polynomial">
-<rect x="${sx(olo).toFixed(1)}" y="0" width="${(sx(ohi) - sx(olo)).toFixed(1)}" height="${height}" fill="#eef4ff"/>
-<line x1="${pad}" y1="${sy(0).toFixed(1)}" x2="${width - pad}" y2="${sy(0).toFixed(1)}" stroke="#ccc"/>
+<g class="legend" font-size="11">
+<line x1="${left}" y1="12" x2="${left + 24}" y2="12" stroke="#222" stroke-width="2"/><text x="${left + 30}" y="16" fill="#222">${esc(activationLabel(a))}</text>
+<line x1="${left + 190}" y1="12" x2="${left + 214}" y2="12" stroke="#d33" stroke-width="1.5" stroke-dasharray="5 3"/><text x="${left + 220}" y="16" fill="#d33">p, degree ${a.degree}</text>
+<line x1="${left + 320}" y1="12" x2="${left + 344}" y2="12" stroke="#36c"/><text x="${left + 350}" y="16" fill="#36c">|f − p| (below)</text>
+</g>
+<rect class="calibrated" x="${sx(olo).toFixed(1)}" y="${legend}" width="${(sx(ohi) - sx(olo)).toFixed(1)}" height="${height - legend - 20}" fill="#eef4ff"/>
+<line x1="${left}" y1="${sy(0).toFixed(1)}" x2="${width - right}" y2="${sy(0).toFixed(1)}" stroke="#ccc"/>
+<g class="curves">
 <polyline fill="none" stroke="#222" stroke-width="2" points="${polyline(xs, fy, sx, sy)}"/>
 <polyline fill="none" stroke="#d33" stroke-width="1.5" stroke-dasharray="5 3" points="${polyline(xs, py, sx, sy)}"/>
 <polyline fill="none" stroke="#36c" stroke-width="1" points="${polyline(xs, err, sx, ey)}"/>
-<line x1="${pad}" y1="${height - 20}" x2="${width - pad}" y2="${height - 20}" stroke="#999"/>
-<text x="${pad}" y="${height - 5}" font-size="11">${esc(num(lo))}</text>
-<text x="${width - pad}" y="${height - 5}" font-size="11" text-anchor="end">${esc(num(hi))}</text>
-<text x="${pad}" y="14" font-size="11">${esc(num(ymax))}</text>
-<text x="${pad}" y="${(topH - 6).toFixed(1)}" font-size="11">${esc(num(ymin))}</text>
-<text x="${width - pad}" y="14" font-size="11" text-anchor="end"><tspan fill="#222">— ${esc(activationLabel(a))}</tspan> <tspan fill="#d33">- - p (degree ${a.degree})</tspan></text>
-<text x="${width - pad}" y="${(topH + 16).toFixed(1)}" font-size="11" text-anchor="end" fill="#36c">|f − p|, max ${esc(num(emax, 3))}</text>
+</g>
+<line x1="${left}" y1="${height - 20}" x2="${width - right}" y2="${height - 20}" stroke="#999"/>
+<text x="${left}" y="${height - 5}" font-size="11">${esc(num(lo))}</text>
+<text x="${width - right}" y="${height - 5}" font-size="11" text-anchor="end">${esc(num(hi))}</text>
+${axis(sy(ymax), num(ymax))}
+${axis(sy(ymin), num(ymin))}
+${axis(ey(emax), num(emax, 3), '#36c')}
+${axis(ey(0), '0', '#36c')}
 </svg>`;
 }
 
@@ -67,6 +84,7 @@ export function renderReportHtml(r: Report): string {
   const c = r.circuit;
   const p = r.parameters;
   const a = r.accuracy;
+  const keys = reportKeySizes(r);
   const sections: string[] = [];
   sections.push(`<h1>${esc(r.model.name)}: compiled model report</h1>
 <p>${esc(r.compiledDir)} · source ${esc(r.model.sourceFile)} (SHA-256 ${esc(r.model.sha256.slice(0, 16))}…) · model hash ${esc(r.model.modelHash.slice(0, 16))}… · data ${esc(r.dataFile)}, ${r.rows} rows · DeepPowers ${esc(r.model.toolVersion)}</p>`);
@@ -86,7 +104,7 @@ ${r.approximations.map((x) => `<figure>${activationSvg(x)}<figcaption>stage ${x.
     sections.push(`<h2>Quantization</h2>${table(['stage', 'bits', 'per channel', 'max |w − w_q|', 'zero weights'], r.quantization.stages.map((q) => [String(q.stage), String(q.bits), q.perChannel ? 'yes' : 'no', num(q.maxAbsError, 3), pct(q.zeroFraction)]))}`);
   }
   sections.push(`<h2>CKKS parameters</h2>
-${table(['', ''], [
+${table(null, [
   ['layout', c.layout],
   ['N', `${p.polyModulusDegree} (${p.slots} slots)`],
   ['modulus', `${p.coeffModulusBits.join(' + ')} = ${p.totalBits} bits (128-bit bound ${p.maxBitCount})`],
@@ -100,18 +118,18 @@ ${table(['', ''], [
   sections.push(`<h2>Operations (read off the circuit)</h2>
 ${table(['rotations', 'ct×ct', 'ct×pt', 'ct+ct', 'ct+pt', 'rescales', 'relins', 'modswitches', 'constants'], [[k.rotations, k.ctCtMul, k.ctPtMul, k.ctCtAdd, k.ctPtAdd, k.rescales, k.relins, k.modswitches, k.constants].map(String)])}
 <p>rotation steps: ${esc(k.rotationSteps.join(', ') || 'none')}</p>`);
-  sections.push(`<h2>Sizes and latency (estimates)</h2>
-${table(['', ''], [
-  ['evaluation keys (seeded)', `${bytes(c.sizes.keys.evaluationKeys)} (relin ${bytes(c.sizes.keys.relinKeys)}, Galois ${bytes(c.sizes.keys.galoisKeys)})`],
-  ['input ciphertexts per run', `${c.sizes.inputCiphertextsPerRun} × ${bytes(c.sizes.inputCiphertext)} (seeded)`],
-  ['result ciphertexts per run', `${c.sizes.outputCiphertextsPerRun} × ${bytes(c.sizes.outputCiphertext)}`],
-  ['server memory', `${bytes(c.memory.total)} of ${bytes(c.memory.limit)} (${c.memory.peakLiveCiphertexts} ciphertexts alive at most)`],
-  ['latency per run', `${num(c.latency.perRun.totalMs)} ms (server ${num(c.latency.perRun.serverMs)} ms, client ${num(c.latency.perRun.clientMs)} ms)`],
+  sections.push(`<h2>Sizes and latency</h2>
+${table(null, [
+  ['evaluation keys', `${bytes(keys.total)} (relin ${bytes(keys.relin)}, Galois ${bytes(keys.galois)}), ${keySizeSource(keys)}`],
+  ['input ciphertexts per run (estimate)', `${c.sizes.inputCiphertextsPerRun} × ${bytes(c.sizes.inputCiphertext)} (seeded)`],
+  ['result ciphertexts per run (estimate)', `${c.sizes.outputCiphertextsPerRun} × ${bytes(c.sizes.outputCiphertext)}`],
+  ['server memory (estimate)', `${bytes(c.memory.total)} of ${bytes(c.memory.limit)} (${c.memory.peakLiveCiphertexts} ciphertexts alive at most)`],
+  ['latency per run (estimate)', `${num(c.latency.perRun.totalMs)} ms (server ${num(c.latency.perRun.serverMs)} ms, client ${num(c.latency.perRun.clientMs)} ms)`],
   ['samples per run', String(c.latency.samplesPerRun)],
-  ['latency per sample (full run)', `${num(c.latency.perSampleMs)} ms`],
+  ['latency per sample (estimate, full run)', `${num(c.latency.perSampleMs)} ms`],
 ])}`);
-  const acc: string[][] = a.outputs.map((o) => [o.name, o.kind, o.kind === 'label' ? pct(o.agreement) : '', num(o.maxAbsDelta, 3)]);
-  acc.push(['(body outputs)', 'values', a.body.argmaxAgreement === null ? '' : `argmax ${pct(a.body.argmaxAgreement)}`, num(a.body.maxAbsDelta, 3)]);
+  const acc: string[][] = a.outputs.map((o) => [o.name, o.kind, o.kind === 'label' ? pct(o.agreement) : '–', num(o.maxAbsDelta, 3)]);
+  acc.push(['(body outputs)', 'values', a.body.argmaxAgreement === null ? '–' : `argmax ${pct(a.body.argmaxAgreement)}`, num(a.body.maxAbsDelta, 3)]);
   let labels = '';
   if (a.labels?.task === 'classification') labels = `<p>accuracy against the labels (${esc(a.labels.from)}): reference ${pct(a.labels.reference)}, simulated ${pct(a.labels.simulated)}</p>`;
   if (a.labels?.task === 'regression') {
@@ -121,9 +139,14 @@ ${table(['', ''], [
 <p>label agreement: ${a.labelAgreement === null ? 'no labels (single-valued output)' : `${pct(a.labelAgreement)} (${esc(a.labelAgreementFrom ?? '')})`}</p>
 ${table(['output', 'kind', 'agreement', 'max |Δ|'], acc)}
 ${labels}`);
+  if (r.fhe) {
+    sections.push(`<h2 id="encrypted-run">Encrypted run</h2>
+<p>${esc(fheTitle(r.fhe))}: the same rows encrypted, next to the simulation above</p>
+${table(null, fheRows(r.fhe))}`);
+  }
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(r.model.name)} — DeepPowers report</title>
-<style>body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}figure{display:inline-block;margin:.5em 1em .5em 0}figcaption{font-size:12px;color:#555}</style>
+<style>body{font:14px/1.4 system-ui,sans-serif;margin:2em auto;max-width:1000px;color:#222}table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}th{background:#f4f4f4}tbody th{font-weight:normal}figure{display:inline-block;margin:.5em 1em .5em 0}figcaption{font-size:12px;color:#555}</style>
 </head><body>
 ${sections.join('\n')}
 </body></html>
