@@ -22,4 +22,4 @@ export function reportKeySizes(r: Report): ReportKeySizes {
 }
 
 export const keySizeSource = (k: ReportKeySizes): string =>
-  k.source === 'measured' ? 'measured: the serialized keys of the encrypted run' : 'estimate for seeded keys; report --fhe measures them';
+  k.source === 'measured' ? 'measured: the serialized keys of the encrypted run' : 'estimate: seeded, uncompressed (an upper bound); report --fhe measures them';
