@@ -1,3 +1,4 @@
+import type { CountedProgress } from '../counted-progress';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { Layout } from '../../compiler/circuit/ir';
@@ -26,6 +27,8 @@ export interface BenchOptions {
   /** Benchmark each fixture/layout in its own child process (see isolated-run.ts). */
   readonly isolate: boolean;
   readonly log: (line: string) => void;
+  /** Progress of the soak's evaluations (without it, a log line every 500). */
+  readonly soakProgress?: CountedProgress;
 }
 
 /** The smallest set that still covers both layouts and the key-switching path, for smoke tests. */
@@ -118,9 +121,12 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     const fixture = loadBenchFixture(options.soakModel);
     const { compilation, model } = compileFixture(fixture, 'vector');
     const sample = runPrologue(compilation.split, fixture.test)[0]!;
+    const shown = options.soakProgress?.(options.soak);
     soakResult = await soak(options.soakModel, model, sample, options.soak, (done) => {
-      if (done % 500 === 0) log(`  ${done}/${options.soak}`);
+      if (shown) shown.update(done);
+      else if (done % 500 === 0) log(`  ${done}/${options.soak}`);
     });
+    shown?.finish();
   }
 
   return {

@@ -1,4 +1,4 @@
-import { progressNote } from './progress';
+import { progressNote, startProgress } from './progress';
 import { Command, InvalidArgumentError } from 'commander';
 import type { Layout } from '../../compiler/circuit/ir';
 import { formatBench } from '../bench/format-bench';
@@ -62,6 +62,7 @@ export function registerBench(program: Command): void {
         maxPredictedS: opts.maxPredictedS,
         isolate: !(quick || opts.inProcess === true),
         log: (line: string) => progressNote(line),
+        soakProgress: (n: number) => startProgress('soak evaluations', n),
       });
       if (opts.json) printJson(report);
       else process.stdout.write(formatBench(report));

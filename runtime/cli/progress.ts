@@ -6,6 +6,8 @@
  * - `--quiet`: nothing.
  * Progress never goes to stdout, so `--json` output stays one JSON value.
  */
+import type { CountedProgressTracker } from '../counted-progress';
+
 export interface ProgressStream {
   write(s: string): unknown;
   readonly isTTY?: boolean;
@@ -19,10 +21,7 @@ export interface ProgressOptions {
   readonly lineIntervalMs?: number;
 }
 
-export interface Progress {
-  update(done: number): void;
-  finish(): void;
-}
+export type Progress = CountedProgressTracker;
 
 /** A step-by-step reporter for work with named steps and no known count (compile). */
 export interface StepProgress {

@@ -23,7 +23,8 @@ import { predictReference } from '../predict-reference';
 import { compiledRowSpec, predictCompiled, simulateBackend } from '../run-compiled';
 import { compareRuns, type Accuracy } from './accuracy';
 import { circuitFacts, type CircuitFacts } from './circuit-facts';
-import { fheSection, type EvaluationProgress, type FheReport } from './fhe-section';
+import { fheSection, type FheReport } from './fhe-section';
+import type { CountedProgress } from '../counted-progress';
 import { loadLabels } from './labels';
 import { analyseTrees, treeDepth, type TreeReport } from './tree-section';
 import { hasTreeEnsemble } from '../../compiler/passes/tree-model';
@@ -40,7 +41,7 @@ export interface ReportRequest {
   /** Also run the rows encrypted (node-seal CKKS) and report its costs and error. */
   readonly fhe?: boolean;
   /** With `fhe`: progress of the encrypted evaluations. */
-  readonly fheProgress?: EvaluationProgress;
+  readonly fheProgress?: CountedProgress;
 }
 
 export interface ChainStageReport {

@@ -3,6 +3,7 @@
  * and server exchanging envelopes), with what it cost and how far it lands from the simulation
  * of the same circuit (the CKKS noise, since the circuit is the same) and from the reference.
  */
+import type { CountedProgress } from '../counted-progress';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { fail } from '../../compiler/errors';
@@ -43,10 +44,7 @@ export interface ReportRuns {
   readonly labels: readonly (number | string)[] | null;
 }
 
-/** Made with the number of evaluations ahead, told each one done (the CLI draws a progress bar). */
-export type EvaluationProgress = (evaluations: number) => { update(done: number): void; finish(): void };
-
-export async function fheSection(model: CompiledModel, batch: RowBatch, runs: ReportRuns, progress?: EvaluationProgress): Promise<FheReport> {
+export async function fheSection(model: CompiledModel, batch: RowBatch, runs: ReportRuns, progress?: CountedProgress): Promise<FheReport> {
   const shown = progress?.(Math.ceil(batch.rows / samplesPerEvaluation(model.circuit)));
   const fhe = fheBackend(model, shown ? { onEvaluation: (done) => shown.update(done) } : {});
   const { run, outputs } = await predictCompiled(model, batch, fhe.backend);

@@ -53,6 +53,9 @@ describe('bench --quick --json', () => {
       }
     }
     expect(report.soak.evaluations).toBe(10);
+    // Progress off a terminal: plain lines on stderr (stdout parsed above as one JSON value).
+    expect(r.stderr).toMatch(/^soak evaluations: 0\/10 \(0%\) \d+\.\ds$/m);
+    expect(r.stderr).toMatch(/^soak evaluations: 10\/10 \(100%\) \d+\.\ds$/m);
     for (const field of ['wasm_heap_before', 'wasm_heap_after', 'rss_before', 'rss_after', 'ms_per_evaluation']) {
       expect(Number.isFinite(report.soak[field]), `soak ${field}`).toBe(true);
     }
