@@ -1,4 +1,3 @@
-import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,8 +14,8 @@ import { batchTensor, loadRows, type RowBatch } from '../data/load-rows';
 import { rowSpecOf } from '../data/row-spec';
 import type { OutputEntry, RowOutputs } from '../outputs';
 import { predictReference } from '../predict-reference';
-import { predictCompiled } from '../run-compiled';
-import { fheBackend, type EncryptedRun } from '../run-encrypted';
+import { predictEncrypted } from '../predict-encrypted';
+import type { EncryptedRun } from '../run-encrypted';
 import { formatEntry } from '../format/values';
 import { printJson } from './output';
 import { readModelBytes } from './read-model';
@@ -133,12 +132,7 @@ export async function runDemoModel(name: string, rows: number, log: (line: strin
   const model = toCompiledModel(compilation, options, TOOL_VERSION);
   log(`${name}: layout ${model.circuit.layout}, N=${model.parameters.polyModulusDegree}; generating keys, encrypting ${batch.rows} rows, evaluating on ciphertexts…`);
 
-  const progress = startProgress(`${name}: encrypted evaluations`, Math.ceil(batch.rows / samplesPerEvaluation(model.circuit)));
-  const fhe = fheBackend(model, { onEvaluation: (done) => progress.update(done) });
-  const { run, outputs } = await predictCompiled(model, batch, fhe.backend);
-  progress.finish();
-  const encrypted = fhe.lastRun();
-  if (!encrypted) fail('IO', 'the encrypted backend did not run');
+  const { run, outputs, encrypted } = await predictEncrypted(model, batch, { progress: (n) => startProgress(`${name}: encrypted evaluations`, n) });
 
   const referenceOutputs = predictReference(graph, spec, batch);
   const predicted = outputs[sample.labelOutput];

@@ -1,12 +1,11 @@
-import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { fail } from '../../compiler/errors';
 import { contextSpecOf } from '../backends/backend';
 import { Keystore } from '../client/keystore';
 import type { RowBatch } from '../data/load-rows';
 import type { RowOutputs } from '../outputs';
-import { predictCompiled } from '../run-compiled';
-import { fheBackend, type EncryptedRunSizes, type EncryptedRunTimings } from '../run-encrypted';
+import { predictEncrypted } from '../predict-encrypted';
+import { type EncryptedRunSizes, type EncryptedRunTimings } from '../run-encrypted';
 import { startProgress } from './progress';
 
 /**
@@ -33,13 +32,7 @@ export async function predictFhe(model: CompiledModel, batch: RowBatch, options:
     if (stored.parameterId !== want) fail('BAD_ARGUMENT', `the keystore's key is for parameter set ${stored.parameterId}, this model uses ${want}`);
     secretKey = stored.bytes;
   }
-  const perEvaluation = samplesPerEvaluation(model.circuit);
-  const progress = startProgress('encrypted evaluations', Math.ceil(batch.rows / perEvaluation));
-  const fhe = fheBackend(model, { ...(secretKey ? { secretKey } : {}), onEvaluation: (done) => progress.update(done) });
-  const { outputs } = await predictCompiled(model, batch, fhe.backend);
-  progress.finish();
-  const run = fhe.lastRun();
-  if (!run) fail('IO', 'the encrypted backend did not run');
+  const { outputs, encrypted: run } = await predictEncrypted(model, batch, { ...(secretKey ? { secretKey } : {}), progress: (n) => startProgress('encrypted evaluations', n) });
   return {
     outputs,
     layout: run.layout,

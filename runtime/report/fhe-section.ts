@@ -4,13 +4,11 @@
  * of the same circuit (the CKKS noise, since the circuit is the same) and from the reference.
  */
 import type { CountedProgress } from '../counted-progress';
-import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { fail } from '../../compiler/errors';
 import type { RowBatch } from '../data/load-rows';
 import type { RowOutputs } from '../outputs';
-import { predictCompiled } from '../run-compiled';
-import { fheBackend, type EncryptedRunSizes, type EncryptedRunTimings } from '../run-encrypted';
+import { predictEncrypted } from '../predict-encrypted';
+import { type EncryptedRunSizes, type EncryptedRunTimings } from '../run-encrypted';
 import { compareRuns, type Accuracy } from './accuracy';
 import { measuredRelativeError, type PrecisionPromise } from '../../compiler/approx/precision-target';
 
@@ -45,12 +43,7 @@ export interface ReportRuns {
 }
 
 export async function fheSection(model: CompiledModel, batch: RowBatch, runs: ReportRuns, progress?: CountedProgress): Promise<FheReport> {
-  const shown = progress?.(Math.ceil(batch.rows / samplesPerEvaluation(model.circuit)));
-  const fhe = fheBackend(model, shown ? { onEvaluation: (done) => shown.update(done) } : {});
-  const { run, outputs } = await predictCompiled(model, batch, fhe.backend);
-  shown?.finish();
-  const encrypted = fhe.lastRun();
-  if (!encrypted) fail('IO', 'the encrypted backend did not run');
+  const { run, outputs, encrypted } = await predictEncrypted(model, batch, progress ? { progress } : {});
   const { per_evaluation: _each, ...totals } = encrypted.timings;
   const per = (v: number) => v / encrypted.evaluations;
   return {
