@@ -53,42 +53,29 @@ export function startProgress(label: string, total: number, opts: ProgressOption
   const now = opts.now ?? Date.now;
   const started = now();
   const pct = (done: number): number => (total > 0 ? Math.min(100, Math.floor((done / total) * 100)) : 100);
-  let last = -Infinity;
+  const tty = stream.isTTY === true;
+  const draw = tty
+    ? (done: number) => stream.write(`\r${label} ${bar(done, total)} ${done}/${total} ${pct(done)}% ${seconds(now() - started)}\x1b[K`)
+    : (done: number) => stream.write(`${label}: ${done}/${total} (${pct(done)}%) ${seconds(now() - started)}\n`);
+  // A terminal redraws in place, at most ten times a second (terminals are slow next to small
+  // steps); a log gets a line at most every interval, and the last one only from finish().
+  const interval = tty ? TTY_REDRAW_MS : (opts.lineIntervalMs ?? LINE_INTERVAL_MS);
+  const due = (done: number, sinceLast: number): boolean => (done >= total ? tty : sinceLast >= interval);
+  let last = tty ? -Infinity : started;
   let finished = false;
-  if (stream.isTTY) {
-    const draw = (done: number) => stream.write(`\r${label} ${bar(done, total)} ${done}/${total} ${pct(done)}% ${seconds(now() - started)}\x1b[K`);
-    draw(0);
-    return {
-      update(done) {
-        // Terminals are slow next to small steps: redraw at most ten times a second.
-        const t = now();
-        if (finished || (t - last < TTY_REDRAW_MS && done < total)) return;
-        last = t;
-        draw(done);
-      },
-      finish() {
-        if (finished) return;
-        finished = true;
-        draw(total);
-        stream.write('\n');
-      },
-    };
-  }
-  const line = (done: number) => stream.write(`${label}: ${done}/${total} (${pct(done)}%) ${seconds(now() - started)}\n`);
-  const interval = opts.lineIntervalMs ?? LINE_INTERVAL_MS;
-  line(0);
-  last = started;
+  draw(0);
   return {
     update(done) {
       const t = now();
-      if (finished || done >= total || t - last < interval) return;
+      if (finished || !due(done, t - last)) return;
       last = t;
-      line(done);
+      draw(done);
     },
     finish() {
       if (finished) return;
       finished = true;
-      line(total);
+      draw(total);
+      if (tty) stream.write('\n');
     },
   };
 }
