@@ -18,6 +18,9 @@ export const FIXTURE_AGREEMENT_SECTION: ReadmeSection = {
   end: '<!-- fixture-agreement:end -->',
 };
 
+/** The MCP Inspector smoke test, run as written by test/e2e/inspector-cli.test.ts. */
+export const INSPECTOR_SMOKE_SECTION: ReadmeSection = { begin: '<!-- inspector-smoke:begin -->', end: '<!-- inspector-smoke:end -->' };
+
 function bounds(text: string, section: ReadmeSection): [number, number] {
   const start = text.indexOf(section.begin);
   const end = text.indexOf(section.end);

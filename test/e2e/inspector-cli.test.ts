@@ -1,0 +1,73 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, expect, test } from 'vitest';
+import { ROOT } from '../helpers/serve-process';
+import { INSPECTOR_SMOKE_SECTION, readReadmeSection } from '../tools/readme-section';
+
+/**
+ * The README's MCP Inspector smoke test, run as written: the Inspector CLI (a devDependency)
+ * against `deeppowers serve` over HTTP and over stdio, and against `deeppowers client` over stdio.
+ * Only the port and the working directory are substituted, so the README cannot drift from what works.
+ */
+
+const dir = mkdtempSync(join(tmpdir(), 'dp-inspector-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function runBash(script: string, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', ['-e', '-c', script], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // The script starts a server in the background: end the whole group it made, whatever happened.
+    const endGroup = () => {
+      try {
+        process.kill(-child.pid!, 'SIGTERM');
+      } catch {
+        // the group has already exited
+      }
+    };
+    const timer = setTimeout(endGroup, timeoutMs);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      endGroup();
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+test('the README Inspector commands list the tools over HTTP and stdio and run a private prediction', async () => {
+  const section = readReadmeSection(INSPECTOR_SMOKE_SECTION);
+  const block = /```sh\n([\s\S]*?)```/.exec(section);
+  expect(block, 'the Inspector section has a sh block').not.toBeNull();
+  const port = await freePort();
+  const script = block![1]!
+    .replaceAll('127.0.0.1:8750', `127.0.0.1:${port}`)
+    .replaceAll('127.0.0.1/8750', `127.0.0.1/${port}`)
+    .replaceAll('.deeppowers/', `${dir}/`);
+  expect(script).not.toContain('8750');
+
+  const { code, stdout, stderr } = await runBash(script, 300_000);
+  expect(code, stderr).toBe(0);
+  // tools/list over HTTP and over stdio each name the served model's tool.
+  expect(stdout.match(/"name": "predict_iris"/g)?.length, stdout).toBe(2);
+  expect(stdout.match(/"name": "list_models"/g)?.length).toBe(2);
+  // The client's private_predict: scikit-learn labels this test row 2.
+  expect(stdout).toMatch(/"output_label": \[\s*2\s*\]/);
+  expect(stdout).not.toMatch(/"isError": true/);
+}, 320_000);
