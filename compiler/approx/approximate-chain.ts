@@ -16,7 +16,7 @@ export interface ApproximationOptions {
   /**
    * One degree for every activation (exclusive with maxError). Without either, each activation
    * gets its registry record's default degree; compile does not come here so by default: its
-   * default is degree 'auto' (degree-choice), which tries 3 … 63 on the calibration rows.
+   * default is degree 'auto' (degree-choice), which tries 3 … 127 on the calibration rows.
    */
   readonly degree?: number;
   /** Smallest 2^k − 1 degree whose max error on the range is ≤ this (exclusive with degree). */

@@ -1,7 +1,7 @@
 /**
  * The default polynomial degree, chosen from the calibration rows (`degree: 'auto'`).
  *
- * Rule: try the degrees 2^k − 1 for k = 2..6 (3, 7, 15, 31, 63), the same degree for every
+ * Rule: try the degrees 2^k − 1 for k = 2..7 (3, 7, 15, 31, 63, 127), the same degree for every
  * activation of the model, smallest first, and keep the first whose float64 approximated chain —
  * exactly what the circuit computes: the polynomials on their (per-unit scaled) ranges with bias
  * correction — meets two targets on the calibration rows:
@@ -28,8 +28,19 @@ import { approximateChain, type ApproximatedChain, type ChainApproximationOption
 import { correctPolynomialBias } from './bias-correction';
 import { maxAbsError } from './precision-target';
 
-/** The degrees auto tries, in order: 2^k − 1 for k = 2..6 (depth 2..6 per activation). */
-export const AUTO_DEGREES: readonly number[] = [3, 7, 15, 31, 63];
+/**
+ * The degrees auto tries, in order: 2^k − 1 for k = 2..7 (depth 2..7 per activation). 127 is
+ * tried only when 63 misses: a ReLU's kink error halves with each doubling, which is what wide-
+ * ranged regressions and residual sums need to keep the 1% promise.
+ */
+export const AUTO_DEGREES: readonly number[] = [3, 7, 15, 31, 63, 127];
+
+/**
+ * When no degree meets the targets, the best effort is chosen among degrees up to this one: 127
+ * costs every activation a level, and on a model that misses anyway the smaller scale that level
+ * forces adds more CKKS noise than the better fit removes.
+ */
+const FALLBACK_MAX_DEGREE = 63;
 
 /**
  * Share of calibration rows whose class must survive the approximation. On 200 calibration rows
@@ -173,7 +184,7 @@ export function chooseDegree(search: DegreeSearch): { readonly choice: DegreeCho
     if (!keepsLabels(a) && a.agreement !== b.agreement) return a.agreement > b.agreement;
     return errorRank(a.maxError) < errorRank(b.maxError);
   };
-  const best = reached ? last : tried.reduce((b, t, i) => (better(t, tried[b]!) ? i : b), 0);
+  const best = reached ? last : tried.reduce((b, t, i) => (t.degree <= FALLBACK_MAX_DEGREE && better(t, tried[b]!) ? i : b), 0);
   const target = classifier ? { maxError: search.maxError, minAgreement } : { maxError: search.maxError };
   const chosen = tried[best]!;
   const choice: DegreeChoice = {
@@ -189,7 +200,7 @@ export function chooseDegree(search: DegreeSearch): { readonly choice: DegreeCho
       : {
           warning:
             `no degree in ${AUTO_DEGREES.join(', ')} reaches ${describeTarget(search.comparison, search.maxError, minAgreement)} on the ${search.rows.length} calibration rows; ` +
-            `using degree ${chosen.degree} (${describeTrial(chosen)}); give a larger --precision, --degree D, or more calibration rows`,
+            `using degree ${chosen.degree} (${describeTrial(chosen)}; 127 is kept only when it reaches the target); give a larger --precision, --degree D, or more calibration rows`,
         }),
   };
   return { choice, trial: trials[best]! };

@@ -64,13 +64,13 @@ describe('compile → simulate on the fixtures', () => {
   }
 
   for (const name of fixturesAt('below-agreement')) {
-    it(`${name}: compiles, degree auto reaches its calibration target, and simulation agrees on 95% to 99% of test rows`, async () => {
+    it(`${name}: compiles, degree auto reaches its calibration target, and simulation agrees on 90% to 99% of test rows`, async () => {
       const f = loadFixture(name);
       const model = compileFixture(f, 'vector');
       expect(model.options['degreeChoice']).toMatchObject({ mode: 'auto', reached: true });
       const run = await runCompiled(model, inputTensor(f.data, f.data.test_inputs), simulateBackend(model));
       const shares = f.data.compare.map((c) => agreement(f, c.output, c.expected, c.kind, run.values));
-      expect(Math.min(...shares)).toBeGreaterThanOrEqual(0.95);
+      expect(Math.min(...shares)).toBeGreaterThanOrEqual(0.9);
       // Reaching 99% moves the fixture to 'compiles'.
       expect(Math.min(...shares)).toBeLessThan(AGREEMENT);
     });

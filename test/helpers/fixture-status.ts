@@ -12,7 +12,8 @@ export type FixtureStage =
   /**
    * Compiles with default options and degree auto reaches its calibration-row target, yet the
    * simulated test rows agree with the framework on fewer than the 99% the suites ask: the
-   * calibration target lets through a degree too low for this model.
+   * calibration target lets through a degree too low for this model, or (a regression) the
+   * promise, relative to the output range, is looser than 1% of each row's |y|.
    */
   | 'below-agreement'
   | 'compiles';
@@ -32,7 +33,7 @@ export const FIXTURE_STAGE: Readonly<Record<string, FixtureStage>> = {
   pt_mlp_gelu_digits: 'compiles',
   pt_mlp_leakyrelu_wine_opset9: 'compiles',
   pt_mlp_silu_breast_cancer: 'compiles',
-  pt_resmlp_digits: 'misses-target',
+  pt_resmlp_digits: 'compiles',
   sk_elasticnet_diabetes: 'compiles',
   sk_knn_breast_cancer: 'refused-at-compile',
   sk_linearsvc_breast_cancer: 'compiles',
@@ -43,7 +44,7 @@ export const FIXTURE_STAGE: Readonly<Record<string, FixtureStage>> = {
   sk_minmax_pca_logreg_digits: 'compiles',
   sk_mlp_breast_cancer_tanh: 'compiles',
   sk_mlp_digits_relu: 'compiles',
-  sk_mlpreg_friedman1: 'misses-target',
+  sk_mlpreg_friedman1: 'below-agreement',
   sk_poisson_diabetes: 'compiles',
   sk_rf_breast_cancer: 'compiles',
   sk_ridge_diabetes: 'compiles',
