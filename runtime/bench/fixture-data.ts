@@ -10,11 +10,15 @@ import { batchTensor } from '../data/load-rows';
 import { rowSpecOf, type RowSpec } from '../data/row-spec';
 
 /**
- * The public fixtures the benchmark runs: test/fixtures/<name>/{model.onnx, data.json}, real
- * skl2onnx and torch exports with their calibration and held-out rows. Which of them compile is
- * the compiler's to say: the bench records its refusals rather than guessing from names.
+ * The models the benchmark runs: the public fixtures, test/fixtures/<name>/{model.onnx, data.json}
+ * (real skl2onnx and torch exports with their calibration and held-out rows), and the benchmark's
+ * own models in bench/models (made by scripts/make-bench-models.ts, the same format) for sizes no
+ * fixture has. Which of them compile is the compiler's to say: the bench records its refusals
+ * rather than guessing from names.
  */
 export const FIXTURES_DIR = fileURLToPath(new URL('../../test/fixtures/', import.meta.url));
+export const BENCH_MODELS_DIR = fileURLToPath(new URL('../../bench/models/', import.meta.url));
+export const BENCH_DIRS: readonly string[] = [FIXTURES_DIR, BENCH_MODELS_DIR];
 
 export interface BenchFixture {
   readonly name: string;
@@ -27,18 +31,23 @@ export interface BenchFixture {
   readonly testRows: number;
 }
 
-export function benchFixtureNames(dir = FIXTURES_DIR): string[] {
-  if (!existsSync(dir)) fail('IO', `the fixtures folder ${dir} is missing`);
+function modelNamesIn(dir: string): string[] {
+  if (!existsSync(dir)) return [];
   return readdirSync(dir, { withFileTypes: true })
     .filter((e) => e.isDirectory() && existsSync(join(dir, e.name, 'model.onnx')) && existsSync(join(dir, e.name, 'data.json')))
-    .map((e) => e.name)
-    .sort();
+    .map((e) => e.name);
 }
 
-export function loadBenchFixture(name: string, dir = FIXTURES_DIR): BenchFixture {
+export function benchFixtureNames(dirs: readonly string[] = BENCH_DIRS): string[] {
+  if (!existsSync(dirs[0]!)) fail('IO', `the fixtures folder ${dirs[0]} is missing`);
+  return dirs.flatMap(modelNamesIn).sort();
+}
+
+export function loadBenchFixture(name: string, dirs: readonly string[] = BENCH_DIRS): BenchFixture {
+  const dir = dirs.find((d) => existsSync(join(d, name, 'model.onnx')) && existsSync(join(d, name, 'data.json')));
+  if (dir === undefined) fail('BAD_ARGUMENT', `no fixture "${name}" in ${dirs.join(' or ')} (known: ${benchFixtureNames(dirs).join(', ')})`);
   const modelPath = join(dir, name, 'model.onnx');
   const dataPath = join(dir, name, 'data.json');
-  if (!existsSync(modelPath) || !existsSync(dataPath)) fail('BAD_ARGUMENT', `no fixture "${name}" in ${dir} (known: ${benchFixtureNames(dir).join(', ')})`);
   const graph = importModel(readFileSync(modelPath), modelPath);
   const spec = rowSpecOf(graph);
   const data = JSON.parse(readFileSync(dataPath, 'utf8')) as { calibration?: unknown; test_inputs?: unknown };
