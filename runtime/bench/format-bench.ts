@@ -5,10 +5,11 @@ const ms = (v: number | null): string => (v === null ? '-' : v >= 100 ? v.toFixe
 const mb = (v: number | null): string => (v === null ? '-' : (v / 1e6).toFixed(v >= 1e7 ? 0 : 2));
 const rate = (v: number | null): string => (v === null ? '-' : v >= 1000 ? `${(v / 1000).toFixed(1)}k` : v.toFixed(1));
 const ratio = (v: number | null): string => (v === null ? '-' : v.toFixed(2));
+const percent = (v: number | null): string => (v === null ? '-' : `${Number((v * 100).toPrecision(2))}%`);
 
 /** The bench report for people: one table of runs, the op costs, the soak and the targets. */
 export function formatBench(r: BenchReport): string {
-  const header = ['model', 'layout', 'N', 'depth', 'rot', 'server ms', 'samples/s', '1-sample ms', 'keygen ms', 'enc ms', 'dec ms', 'keys MB', 'ct in/out MB', 'pred ms', 'meas/pred', 'ort ms', 'slowdown'];
+  const header = ['model', 'layout', 'N', 'depth', 'rot', 'server ms', 'samples/s', '1-sample ms', 'samples/eval', 'error promised/measured', 'keygen ms', 'enc ms', 'dec ms', 'keys MB', 'ct in/out MB', 'pred ms', 'meas/pred', 'ort ms', 'slowdown'];
   const rows = r.results.map((x) =>
     'n' in x
       ? [
@@ -20,6 +21,8 @@ export function formatBench(r: BenchReport): string {
           ms(x.server_ms),
           rate(x.samples_per_s),
           ms(x.one_sample_ms),
+          String(x.samples_per_evaluation),
+          `${percent(x.promised_relative_error)}/${percent(x.measured_relative_error)}`,
           ms(x.keygen_ms),
           ms(x.encrypt_ms),
           ms(x.decrypt_ms),
@@ -30,7 +33,7 @@ export function formatBench(r: BenchReport): string {
           x.onnxruntime_ms === null ? '-' : x.onnxruntime_ms.toFixed(3),
           x.slowdown === null ? '-' : x.slowdown.toFixed(0),
         ]
-      : [x.model, x.layout, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-', '-'],
+      : [x.model, x.layout, ...header.slice(2).map(() => '-')],
   );
   let out = `DeepPowers bench: ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, node-seal ${r.machine.node_seal} (one thread)\n\n`;
   out += textTable(header, rows);

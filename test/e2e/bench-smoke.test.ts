@@ -25,6 +25,8 @@ const CONTRACT = [
   'measured_over_predicted',
   'onnxruntime_ms',
   'slowdown',
+  'promised_relative_error',
+  'measured_relative_error',
 ] as const;
 
 describe('bench --quick --json', () => {
