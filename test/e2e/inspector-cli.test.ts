@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, expect, test } from 'vitest';
@@ -27,14 +27,21 @@ async function freePort(): Promise<number> {
   });
 }
 
-function runBash(script: string, timeoutMs: number): Promise<{ code: number | null; stdout: string; stderr: string }> {
+interface BashRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Ends whatever the script left in its process group (the test's safety net, after its checks). */
+  endGroup(): void;
+}
+
+function runBash(script: string, timeoutMs: number): Promise<BashRun> {
   return new Promise((resolve) => {
     const child = spawn('bash', ['-e', '-c', script], { cwd: ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    // The script starts a server in the background: end the whole group it made, whatever happened.
     const endGroup = () => {
       try {
         process.kill(-child.pid!, 'SIGTERM');
@@ -45,9 +52,20 @@ function runBash(script: string, timeoutMs: number): Promise<{ code: number | nu
     const timer = setTimeout(endGroup, timeoutMs);
     child.once('exit', (code) => {
       clearTimeout(timer);
-      endGroup();
-      resolve({ code, stdout, stderr });
+      resolve({ code, stdout, stderr, endGroup });
     });
+  });
+}
+
+/** Whether something accepts connections on 127.0.0.1:port. */
+function listening(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect(port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
   });
 }
 
@@ -62,8 +80,19 @@ test('the README Inspector commands list the tools over HTTP and stdio and run a
     .replaceAll('.deeppowers/', `${dir}/`);
   expect(script).not.toContain('8750');
 
-  const { code, stdout, stderr } = await runBash(script, 300_000);
-  expect(code, stderr).toBe(0);
+  const { code, stdout, stderr, endGroup } = await runBash(script, 300_000);
+  try {
+    expect(code, stderr).toBe(0);
+    // The block's last line stops the server it started: nothing is left listening.
+    let open = await listening(port);
+    for (let i = 0; open && i < 50; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      open = await listening(port);
+    }
+    expect(open, 'the server is still listening after `kill $SERVER`').toBe(false);
+  } finally {
+    endGroup();
+  }
   // tools/list over HTTP and over stdio each name the served model's tool.
   expect(stdout.match(/"name": "predict_iris"/g)?.length, stdout).toBe(2);
   expect(stdout.match(/"name": "list_models"/g)?.length).toBe(2);
