@@ -123,6 +123,18 @@ export function operandsOf(op: Op): ValueId[] {
   return opInfo(op).operands.map((k) => fields[k]);
 }
 
+/**
+ * For each value, the index of the last op that reads it (-1: never read), so an evaluator can
+ * free a value once that op has run.
+ */
+export function lastUses(ops: readonly Op[]): Int32Array {
+  const last = new Int32Array(ops.length).fill(-1);
+  ops.forEach((op, i) => {
+    for (const v of operandsOf(op)) last[v] = i;
+  });
+  return last;
+}
+
 /** Prime dropped by a rescale that starts at `level`. */
 export function primeAt(primes: readonly number[], topLevel: Level, level: Level): number {
   const q = primes[topLevel - level];

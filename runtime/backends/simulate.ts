@@ -1,5 +1,5 @@
 import { fail } from '../../compiler/errors';
-import type { Circuit } from '../../compiler/circuit/ir';
+import { lastUses, operandsOf, type Circuit } from '../../compiler/circuit/ir';
 import { areClose, deriveMeta, type ValueMeta } from '../../compiler/circuit/op-rules';
 import { expandConstant, packSamples, unpackOutputs } from '../../compiler/circuit/packing';
 
@@ -43,10 +43,18 @@ export function simulateCircuit(circuit: Circuit, inputs: readonly Float64Array[
   });
   if (options.noise && circuit.primes === null) fail('BAD_ARGUMENT', 'the noise model needs a circuit with assigned scales');
   const noise = options.noise ? noiseSource(options.noise) : null;
-  const constants = circuit.constants.map((c) => expandConstant(c, slots, circuit.samplesPerCiphertext));
+  // Values and expanded constants are dropped after their last use: a deep batch-layout circuit
+  // holds thousands of N/2-slot vectors over its run, few of them at once.
+  const lastUse = lastUses(circuit.ops);
+  const constantLastUse = new Int32Array(circuit.constants.length).fill(-1);
+  circuit.ops.forEach((op, i) => {
+    if (op.op === 'mulPlain' || op.op === 'addPlain') constantLastUse[op.c] = i;
+  });
+  const expanded: (Float64Array | undefined)[] = new Array(circuit.constants.length);
+  const constant = (c: number): Float64Array => (expanded[c] ??= expandConstant(circuit.constants[c]!, slots, circuit.samplesPerCiphertext));
   const ctx = { topLevel: circuit.topLevel, primes: circuit.primes };
   const metas: ValueMeta[] = [];
-  const values: Float64Array[] = [];
+  const values: (Float64Array | undefined)[] = [];
   const outputs: Float64Array[] = new Array(circuit.outputs.length);
   const scaled = circuit.primes !== null;
 
@@ -98,13 +106,13 @@ export function simulateCircuit(circuit: Circuit, inputs: readonly Float64Array[
         break;
       }
       case 'mulPlain': {
-        const c = constants[op.c]!;
+        const c = constant(op.c);
         out = v(op.a).map((x, s) => x * c[s]!);
         if (noise) noise.add(out, noise.encode, op.encodeScale);
         break;
       }
       case 'addPlain': {
-        const c = constants[op.c]!;
+        const c = constant(op.c);
         out = v(op.a).map((x, s) => x + c[s]!);
         if (noise) noise.add(out, noise.encode, op.encodeScale);
         break;
@@ -125,6 +133,8 @@ export function simulateCircuit(circuit: Circuit, inputs: readonly Float64Array[
         break;
     }
     values.push(out);
+    for (const id of operandsOf(op)) if (lastUse[id] === i) values[id] = undefined;
+    if ((op.op === 'mulPlain' || op.op === 'addPlain') && constantLastUse[op.c] === i) expanded[op.c] = undefined;
   });
   return outputs;
 }

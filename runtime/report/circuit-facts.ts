@@ -7,7 +7,7 @@ import { polyCost } from '../../compiler/approx/evaluate';
 import { activationLabel } from '../../compiler/activations/registry';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../../compiler/circuit/count';
-import { operandsOf, type Circuit } from '../../compiler/circuit/ir';
+import { lastUses, operandsOf, type Circuit } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { Stage } from '../../compiler/chain/stages';
 import { parameterId } from '../../compiler/params/parameter-id';
@@ -68,17 +68,14 @@ export function depthBreakdown(model: CompiledModel, body: readonly Stage[]): De
 
 /** Most ciphertexts alive at once when every value is freed after its last use (as the SEAL executor does). */
 export function peakLiveCiphertexts(circuit: Circuit): number {
-  const lastUse = new Map<number, number>();
-  circuit.ops.forEach((op, i) => {
-    for (const a of operandsOf(op)) lastUse.set(a, i);
-  });
+  const lastUse = lastUses(circuit.ops);
   let live = 0;
   let peak = 0;
   circuit.ops.forEach((op, i) => {
     if (op.op !== 'output') live++;
     peak = Math.max(peak, live);
-    for (const a of new Set(operandsOf(op))) if (lastUse.get(a) === i) live--;
-    if (op.op !== 'output' && !lastUse.has(i)) live--;
+    for (const a of new Set(operandsOf(op))) if (lastUse[a] === i) live--;
+    if (op.op !== 'output' && lastUse[i] === -1) live--;
   });
   return peak;
 }

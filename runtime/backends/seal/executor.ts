@@ -1,6 +1,6 @@
 import type { Ciphertext, GaloisKeys, Plaintext, RelinKeys } from 'node-seal';
 import type { Circuit, Op } from '../../../compiler/circuit/ir';
-import { operandsOf } from '../../../compiler/circuit/ir';
+import { lastUses, operandsOf } from '../../../compiler/circuit/ir';
 import { DeepPowersError, fail } from '../../../compiler/errors';
 import { freeAll, type SealCkksContext } from './context';
 import type { SealEvaluationKeys } from './keys';
@@ -37,10 +37,7 @@ export function executeCircuit(
     fail('BAD_CIPHERTEXT', `the model takes ${circuit.inputs.length} input ciphertexts, got ${inputs.length}`);
   }
   const ops = circuit.ops;
-  const lastUse = new Int32Array(ops.length).fill(-1);
-  ops.forEach((op, i) => {
-    for (const v of operandsOf(op)) lastUse[v] = i;
-  });
+  const lastUse = lastUses(ops);
 
   const values: (Ciphertext | undefined)[] = new Array(ops.length);
   // Input ciphertexts belong to the caller: never freed or modified in place here.
