@@ -1,0 +1,81 @@
+/**
+ * The README's sessions: fenced blocks whose command lines start with `$ `, each followed by the
+ * output it prints. A session is run as written by test/tools/readme-sessions/run.ts; a visible
+ * marker right before its fence, `<!-- session: not run (reason) -->`, opts it out.
+ */
+
+export interface ReadmeCommand {
+  /** The command as bash runs it (a `$ ` line, with any ` \` continuation lines). */
+  readonly command: string;
+  /** The README's output lines for it, up to the next `$ ` line or the end of the block. */
+  readonly expected: readonly string[];
+  /** 0-based README line of the `$ ` line. */
+  readonly line: number;
+}
+
+export interface ReadmeSession {
+  /** The heading the block sits under, backticks dropped. */
+  readonly heading: string;
+  /** 0-based README lines of the opening and closing fence. */
+  readonly open: number;
+  readonly close: number;
+  /** The marker's reason when the session is opted out, else null. */
+  readonly notRun: string | null;
+  readonly commands: readonly ReadmeCommand[];
+}
+
+const FENCE = /^```/;
+const PROMPT = '$ ';
+const NOT_RUN = /^<!-- session: not run \((.+)\) -->$/;
+
+export function parseSessions(markdown: string): ReadmeSession[] {
+  const lines = markdown.split('\n');
+  const sessions: ReadmeSession[] = [];
+  let heading = '';
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const h = /^#{1,6} (.+)$/.exec(line);
+    if (h) heading = h[1]!.replaceAll('`', '').trim();
+    if (!FENCE.test(line)) continue;
+    const open = i;
+    let close = i + 1;
+    while (close < lines.length && !/^```\s*$/.test(lines[close]!)) close++;
+    if (close >= lines.length) throw new Error(`README line ${open + 1}: a fenced block is never closed`);
+    const body = lines.slice(open + 1, close);
+    i = close;
+    if (!body.some((l) => l.startsWith(PROMPT))) continue;
+    sessions.push({ heading, open, close, notRun: notRunReason(lines, open), commands: commandsOf(body, open + 1) });
+  }
+  return sessions;
+}
+
+function notRunReason(lines: readonly string[], open: number): string | null {
+  let j = open - 1;
+  while (j >= 0 && lines[j]!.trim() === '') j--;
+  const m = j >= 0 ? NOT_RUN.exec(lines[j]!.trim()) : null;
+  return m ? m[1]! : null;
+}
+
+function commandsOf(body: readonly string[], first: number): ReadmeCommand[] {
+  if (!body[0]!.startsWith(PROMPT)) throw new Error(`README line ${first + 1}: a session block must start with a \`$ \` command line`);
+  const commands: ReadmeCommand[] = [];
+  let k = 0;
+  while (k < body.length) {
+    const line = first + k;
+    const parts = [body[k]!.slice(PROMPT.length)];
+    while (parts.at(-1)!.endsWith('\\') && k + 1 < body.length) parts.push(body[++k]!);
+    k++;
+    const expected: string[] = [];
+    while (k < body.length && !body[k]!.startsWith(PROMPT)) expected.push(body[k++]!);
+    commands.push({ command: parts.join('\n'), expected, line });
+  }
+  return commands;
+}
+
+/** Whether a command runs `deeppowers` without `npx` (it is not on PATH after `npm ci`). */
+export function usesBareDeeppowers(command: string): boolean {
+  const m = /(^|[\s;&|(])deeppowers\s/.exec(command);
+  if (!m) return false;
+  if (!/npx\s+$/.test(command.slice(0, m.index + m[1]!.length))) return true;
+  return usesBareDeeppowers(command.slice(m.index + m[0].length));
+}
