@@ -101,7 +101,7 @@ export function registerReport(program: Command): void {
     .description('describe a compiled model and measure it on data: chain, approximations, parameters, op counts, sizes, latency, accuracy of the simulated circuit')
     .argument('<compiled>', 'compiled model directory (deeppowers compile)')
     .requiredOption('--data <file>', 'rows (JSON or CSV) to measure on')
-    .option('--labels <file>', 'true labels or targets, one per row: a JSON array or a one-column CSV')
+    .option('--labels <file>', 'true labels or targets, one per row: a JSON array (or an object with "labels" or "test_labels", e.g. a fixture data.json) or a one-column CSV')
     .option('--model <file.onnx>', 'the source ONNX model, when the compiled directory has no source.onnx')
     .option('--html <file>', 'also write a self-contained HTML report with a plot per activation')
     .option('--fhe', 'also run the rows encrypted (node-seal CKKS): keygen/encrypt/evaluate/decrypt times, key and ciphertext bytes, FHE-vs-simulate error and agreement')

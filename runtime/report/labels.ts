@@ -4,7 +4,9 @@ import { formatOf } from '../data/load-rows';
 
 /**
  * True labels or targets, one per data row: a JSON array (of numbers or strings, or of
- * one-element arrays) or a CSV file with a single column and an optional header line.
+ * one-element arrays), or an object holding that array as exactly one of `labels` and
+ * `test_labels` (so a fixture's data.json serves as both `--data` and `--labels`), or a CSV
+ * file with a single column and an optional header line.
  */
 export function loadLabels(file: string): (number | string)[] {
   let text: string;
@@ -24,12 +26,24 @@ function jsonLabels(text: string, file: string): (number | string)[] {
   } catch (e) {
     fail('BAD_DATA', `${file} is not valid JSON: ${(e as Error).message}`);
   }
-  if (!Array.isArray(doc)) fail('BAD_DATA', `${file}: labels must be a JSON array with one label per row`);
-  return doc.map((v: unknown, i) => {
+  const labels = labelsArray(doc, file);
+  return labels.map((v: unknown, i) => {
     const x = Array.isArray(v) && v.length === 1 ? (v[0] as unknown) : v;
     if ((typeof x === 'number' && Number.isFinite(x)) || typeof x === 'string') return x;
     fail('BAD_DATA', `${file}: label ${i + 1} is ${JSON.stringify(v)}, not a number or a string`);
   });
+}
+
+const LABEL_KEYS = ['labels', 'test_labels'] as const;
+
+function labelsArray(doc: unknown, file: string): unknown[] {
+  if (Array.isArray(doc)) return doc;
+  if (doc !== null && typeof doc === 'object') {
+    const present = LABEL_KEYS.filter((k) => k in doc);
+    const held = present.length === 1 ? (doc as Record<string, unknown>)[present[0]!] : undefined;
+    if (Array.isArray(held)) return held;
+  }
+  return fail('BAD_DATA', `${file}: labels must be a JSON array with one label per row, or an object with exactly one of "labels", "test_labels" holding it`);
 }
 
 function csvLabels(text: string, file: string): (number | string)[] {
