@@ -1,7 +1,9 @@
 /**
  * The README's sessions: fenced blocks whose command lines start with `$ `, each followed by the
- * output it prints. A session is run as written by test/tools/readme-sessions/run.ts; a visible
- * marker right before its fence, `<!-- session: not run (reason) -->`, opts it out.
+ * output it prints. A session is run as written by test/tools/readme-sessions/run.ts. A visible
+ * marker right before its fence changes that: `<!-- session: not run (reason) -->` opts it out,
+ * `<!-- session: continues the one above -->` runs it after the session above it, whose files
+ * it uses (prose between two halves of one session).
  */
 
 export interface ReadmeCommand {
@@ -21,12 +23,15 @@ export interface ReadmeSession {
   readonly close: number;
   /** The marker's reason when the session is opted out, else null. */
   readonly notRun: string | null;
+  /** Whether it continues the session above it (and needs that one run first). */
+  readonly continues: boolean;
   readonly commands: readonly ReadmeCommand[];
 }
 
 const FENCE = /^```/;
 const PROMPT = '$ ';
 const NOT_RUN = /^<!-- session: not run \((.+)\) -->$/;
+const CONTINUES = '<!-- session: continues the one above -->';
 
 export function parseSessions(markdown: string): ReadmeSession[] {
   const lines = markdown.split('\n');
@@ -44,16 +49,23 @@ export function parseSessions(markdown: string): ReadmeSession[] {
     const body = lines.slice(open + 1, close);
     i = close;
     if (!body.some((l) => l.startsWith(PROMPT))) continue;
-    sessions.push({ heading, open, close, notRun: notRunReason(lines, open), commands: commandsOf(body, open + 1) });
+    const marker = markerBefore(lines, open);
+    const notRun = marker === null ? null : (NOT_RUN.exec(marker)?.[1] ?? null);
+    const continues = marker === CONTINUES;
+    if (continues && sessions.length === 0) throw new Error(`README line ${open + 1}: a session continues the one above, but there is none`);
+    sessions.push({ heading, open, close, notRun, continues, commands: commandsOf(body, open + 1) });
   }
   return sessions;
 }
 
-function notRunReason(lines: readonly string[], open: number): string | null {
+/** The `<!-- session: … -->` comment on the last non-blank line before a fence, or null. */
+function markerBefore(lines: readonly string[], open: number): string | null {
   let j = open - 1;
   while (j >= 0 && lines[j]!.trim() === '') j--;
-  const m = j >= 0 ? NOT_RUN.exec(lines[j]!.trim()) : null;
-  return m ? m[1]! : null;
+  const line = j >= 0 ? lines[j]!.trim() : '';
+  if (!line.startsWith('<!-- session:')) return null;
+  if (line !== CONTINUES && !NOT_RUN.test(line)) throw new Error(`README line ${j + 1}: unknown session marker ${line}`);
+  return line;
 }
 
 function commandsOf(body: readonly string[], first: number): ReadmeCommand[] {

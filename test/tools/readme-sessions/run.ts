@@ -9,6 +9,8 @@ import type { ReadmeCommand, ReadmeSession } from './parse';
 import { compareShape, GAP, isProgressLine, type ShapeComparison } from './shape';
 
 export const ROOT = join(import.meta.dirname, '..', '..', '..');
+/** How an updated transcript shows the clone's own path (absolute paths compare as any path). */
+const CLONE = '/path/to/deeppowers';
 
 export interface CommandRun {
   readonly command: ReadmeCommand;
@@ -24,10 +26,14 @@ export interface CommandRun {
 
 export interface SessionRun {
   readonly session: ReadmeSession;
-  /** The commands run, up to and including the first that failed. */
+  /** The commands run, up to and including the first that failed to run (a wrong transcript does not stop it). */
   readonly runs: readonly CommandRun[];
   readonly ok: boolean;
+  /** Every command ran and exited as its transcript says (the transcripts may still differ). */
+  readonly completed: boolean;
   readonly ms: number;
+  /** Set when the session was not run because the session it continues failed. */
+  readonly blockedBy?: string;
 }
 
 export interface RunOptions {
@@ -77,19 +83,48 @@ export async function runSession(session: ReadmeSession, opts: RunOptions = {}):
     const r = await runBash(command.command, cwd, timeoutMs);
     const actual = r.output.replace(/\n$/, '').split('\n');
     const comparison = compareShape(command.expected, actual);
+    const ran = !r.timedOut && (r.code === 0 || expectsFailure(command.expected));
     const failure =
       r.timedOut ? `timed out after ${timeoutMs / 1000} s`
-      : r.code !== 0 && !expectsFailure(command.expected) ? `exited with status ${r.code}`
+      : !ran ? `exited with status ${r.code}`
       : !comparison.ok ? comparison.message
       : null;
     runs.push({ command, ...r, comparison, failure });
-    if (failure !== null) break;
+    // A wrong transcript does not stop the session (--update rewrites them all); a failed command does.
+    if (!ran) break;
   }
-  return { session, runs, ok: runs.every((r) => r.failure === null), ms: Date.now() - started };
+  const completed = runs.length === session.commands.length && runs.every((r) => !r.timedOut && (r.code === 0 || expectsFailure(r.command.expected)));
+  return { session, runs, ok: runs.every((r) => r.failure === null), completed, ms: Date.now() - started };
+}
+
+/**
+ * Runs sessions of one README, each at most once; a session that continues the one above it
+ * has that one run first (so one session can be run alone).
+ */
+export function sessionRunner(sessions: readonly ReadmeSession[], opts: RunOptions = {}): (session: ReadmeSession) => Promise<SessionRun> {
+  const done = new Map<ReadmeSession, SessionRun>();
+  const run = async (session: ReadmeSession): Promise<SessionRun> => {
+    const known = done.get(session);
+    if (known) return known;
+    const index = sessions.indexOf(session);
+    if (index < 0) throw new Error(`not a session of this README: ${session.heading}`);
+    let result: SessionRun;
+    const above = session.continues ? sessions[index - 1]! : null;
+    const aboveRun = above ? await run(above) : null;
+    if (aboveRun && !aboveRun.completed) {
+      result = { session, runs: [], ok: false, completed: false, ms: 0, blockedBy: `the session it continues (README line ${above!.open + 1}) failed` };
+    } else {
+      result = await runSession(session, opts);
+    }
+    done.set(session, result);
+    return result;
+  };
+  return run;
 }
 
 /** A failed session in a few lines: the command, why, and the real output. */
 export function describeFailure(run: SessionRun): string {
+  if (run.blockedBy) return run.blockedBy;
   const failed = run.runs.find((r) => r.failure !== null);
   if (!failed) return 'passed';
   return `$ ${failed.command.command}\n${failed.failure}\n--- real output ---\n${failed.output}`;
@@ -117,7 +152,7 @@ export function updateTranscripts(markdown: string, runs: readonly SessionRun[])
         return;
       }
       const trailingBlank = r.command.expected.length - r.command.expected.findLastIndex((l) => l.trim() !== '') - 1;
-      const real = r.output.replace(/\s+$/, '').split('\n').filter((l) => !isProgressLine(l)).map((l) => l.trimEnd());
+      const real = r.output.replaceAll(ROOT, CLONE).replace(/\s+$/, '').split('\n').filter((l) => !isProgressLine(l)).map((l) => l.trimEnd());
       replacements.push({ from, to, lines: [...(real.length === 1 && real[0] === '' ? [] : real), ...Array<string>(trailingBlank).fill('')] });
     });
   }

@@ -1,7 +1,8 @@
 /**
  * The shape of a transcript: what must stay equal between the README's output and a real run.
  * Numbers, hex ids, recovery words and the lengths of repeated lists may change (timings, sizes,
- * keys differ from run to run); words, columns, lines and their order may not. Progress lines
+ * keys differ from run to run), and so may absolute paths (the clone's own path); words, columns,
+ * lines and their order may not. Progress lines
  * (stderr, timing-dependent) are left out on both sides. A README line that is only `…` stands
  * for any number of real lines.
  */
@@ -21,12 +22,14 @@ const NUMBER = /(?:(?<![\w)\]])[-+])?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[-+
 /** One line as its shape: the rules above, with runs of whitespace as one space (column widths follow the numbers). */
 export function normalizeLine(line: string): string {
   return line
+    .replace(/(?<![\w.:/])\/(?:[\w.@+-]+\/)*[\w.@+-]+/g, '<path>')
     .replace(/\b[0-9a-f]{8,}\b/g, (w) => (/\d/.test(w) && /[a-f]/.test(w) ? '<hex>' : w))
     .replace(/\b\d+\. [a-z]+\b/g, '#. <word>')
     .replace(NUMBER, '#')
     .replace(/# ?(?:B|kB|KB|KiB|MB|MiB|GB|GiB)\b/g, '#<bytes>')
     .replace(/# ?(?:ms|s|µs)\b/g, '#<time>')
-    .replace(/([^,()[\]{}]+?)(?:, ?\1)+/g, `$1, ${GAP}`)
+    .replace(/([^;()[\]{}]+?)(?:; ?\1)+/g, `$1; ${GAP}`)
+    .replace(/([^,;()[\]{}]+?)(?:, ?\1)+/g, `$1, ${GAP}`)
     .replace(/#(?:\+#)+/g, `#+${GAP}`)
     .replace(/\s+/g, ' ')
     .trim();
