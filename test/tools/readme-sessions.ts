@@ -10,7 +10,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseSessions } from './readme-sessions/parse';
-import { describeFailure, runSession, updateTranscripts, type SessionRun } from './readme-sessions/run';
+import { describeFailure, sessionRunner, updateTranscripts, type SessionRun } from './readme-sessions/run';
 import { README } from './readme-section';
 
 const args = process.argv.slice(2);
@@ -18,7 +18,9 @@ const update = args.includes('--update');
 const words = args.filter((a) => a !== '--update');
 
 const markdown = readFileSync(README, 'utf8');
-const sessions = parseSessions(markdown).filter((s) => words.length === 0 || words.some((w) => s.heading.includes(w)));
+const all = parseSessions(markdown);
+const sessions = all.filter((s) => words.length === 0 || words.some((w) => s.heading.includes(w)));
+const runSession = sessionRunner(all);
 const runs: SessionRun[] = [];
 for (const s of sessions) {
   const where = `README line ${s.open + 1}, ${s.heading}`;
