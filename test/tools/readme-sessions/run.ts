@@ -29,7 +29,7 @@ export interface SessionRun {
   /** The commands run, up to and including the first that failed to run (a wrong transcript does not stop it). */
   readonly runs: readonly CommandRun[];
   readonly ok: boolean;
-  /** Every command ran and exited as its transcript says (the transcripts may still differ). */
+  /** Every command ran to a result: output, or a one-line refusal (the transcripts may still differ). */
   readonly completed: boolean;
   readonly ms: number;
   /** Set when the session was not run because the session it continues failed. */
@@ -83,7 +83,9 @@ export async function runSession(session: ReadmeSession, opts: RunOptions = {}):
     const r = await runBash(command.command, cwd, timeoutMs);
     const actual = r.output.replace(/\n$/, '').split('\n');
     const comparison = compareShape(command.expected, actual);
-    const ran = !r.timedOut && (r.code === 0 || expectsFailure(command.expected));
+    // A refusal (exit status 2 or 3 with an error or warning line) is a result to compare like
+    // any other output; a crash, a time limit or a silent non-zero status is not.
+    const ran = !r.timedOut && (r.code === 0 || expectsFailure(command.expected) || expectsFailure(actual));
     const failure =
       r.timedOut ? `timed out after ${timeoutMs / 1000} s`
       : !ran ? `exited with status ${r.code}`
@@ -93,7 +95,7 @@ export async function runSession(session: ReadmeSession, opts: RunOptions = {}):
     // A wrong transcript does not stop the session (--update rewrites them all); a failed command does.
     if (!ran) break;
   }
-  const completed = runs.length === session.commands.length && runs.every((r) => !r.timedOut && (r.code === 0 || expectsFailure(r.command.expected)));
+  const completed = runs.length === session.commands.length && runs.every((r) => r.failure === null || r.failure === (r.comparison.ok ? null : r.comparison.message));
   return { session, runs, ok: runs.every((r) => r.failure === null), completed, ms: Date.now() - started };
 }
 
@@ -144,7 +146,7 @@ export function updateTranscripts(markdown: string, runs: readonly SessionRun[])
     const cmds = run.session.commands;
     run.runs.forEach((r, k) => {
       // Only a real transcript replaces one: not a command that timed out or failed unexpectedly.
-      if (r.timedOut || (r.code !== 0 && !expectsFailure(r.command.expected))) return;
+      if (r.timedOut || (r.code !== 0 && !expectsFailure(r.output.split('\n')))) return;
       const from = r.command.line + r.command.command.split('\n').length;
       const to = k + 1 < cmds.length ? cmds[k + 1]!.line : run.session.close;
       if (r.command.expected.some((l) => l.trim() === GAP)) {
