@@ -129,7 +129,8 @@ export function describeFailure(run: SessionRun): string {
   if (run.blockedBy) return run.blockedBy;
   const failed = run.runs.find((r) => r.failure !== null);
   if (!failed) return 'passed';
-  return `$ ${failed.command.command}\n${failed.failure}\n--- real output ---\n${failed.output}`;
+  const took = run.runs.map((r) => `${(r.ms / 1000).toFixed(1)} s`).join(', ');
+  return `$ ${failed.command.command}\n${failed.failure} (README line ${failed.command.line + 1}; commands took ${took}; exit status ${failed.code})\n--- real output ---\n${failed.output}`;
 }
 
 /**
