@@ -40,7 +40,7 @@ export const AUTO_DEGREES: readonly number[] = [3, 7, 15, 31, 63, 127];
  * costs every activation a level, and on a model that misses anyway the smaller scale that level
  * forces adds more CKKS noise than the better fit removes.
  */
-const FALLBACK_MAX_DEGREE = 63;
+export const FALLBACK_MAX_DEGREE = 63;
 
 /**
  * Share of calibration rows whose class must survive the approximation. On 200 calibration rows
@@ -158,6 +158,8 @@ export interface DegreeSearch {
   readonly maxError: number;
   /** Everything else the approximation takes (method, margin, unit bounds, bias correction). */
   readonly options: Omit<BodyApproximationOptions, 'degree' | 'maxError'>;
+  /** Try only AUTO_DEGREES up to this one (default: all). */
+  readonly maxDegree?: number;
 }
 
 /** The smallest AUTO_DEGREES degree meeting the target, with its approximated chain. */
@@ -169,7 +171,8 @@ export function chooseDegree(search: DegreeSearch): { readonly choice: DegreeCho
   const passes = (t: DegreeTrial): boolean => t.maxError <= search.maxError && keepsLabels(t);
   const tried: DegreeTrial[] = [];
   const trials: ApproximationTrial[] = [];
-  for (const degree of AUTO_DEGREES) {
+  const degrees = AUTO_DEGREES.filter((d) => d <= (search.maxDegree ?? Infinity));
+  for (const degree of degrees) {
     const trial = approximateBody(search.body, search.calibration, search.rows, { ...search.options, degree });
     const t = { degree, ...outputAgreement(search.comparison, exact, trial.stats.outputs), maxError: maxAbsError(exact, trial.stats.outputs) };
     tried.push(t);
@@ -199,8 +202,8 @@ export function chooseDegree(search: DegreeSearch): { readonly choice: DegreeCho
       ? {}
       : {
           warning:
-            `no degree in ${AUTO_DEGREES.join(', ')} reaches ${describeTarget(search.comparison, search.maxError, minAgreement)} on the ${search.rows.length} calibration rows; ` +
-            `using degree ${chosen.degree} (${describeTrial(chosen)}; 127 is kept only when it reaches the target); give a larger --precision, --degree D, or more calibration rows`,
+            `no degree in ${degrees.join(', ')} reaches ${describeTarget(search.comparison, search.maxError, minAgreement)} on the ${search.rows.length} calibration rows; ` +
+            `using degree ${chosen.degree} (${describeTrial(chosen)}${degrees.some((d) => d > FALLBACK_MAX_DEGREE) ? `; above ${FALLBACK_MAX_DEGREE} a degree is kept only when it reaches the target` : ''}); give a larger --precision, --degree D, or more calibration rows`,
         }),
   };
   return { choice, trial: trials[best]! };

@@ -16,7 +16,7 @@
 import type { Calibration } from '../approx/calibrate';
 import type { PolyExcursion } from '../approx/chain-stats';
 import type { ApproximationOptions, FittedActivation } from '../approx/approximate-chain';
-import type { DegreeChoice } from '../approx/degree-choice';
+import { FALLBACK_MAX_DEGREE, type DegreeChoice } from '../approx/degree-choice';
 import type { InputRange } from '../artifact/types';
 import type { ApproxStage, SplitModel } from '../chain/stages';
 import type { Layout } from '../circuit/ir';
@@ -139,19 +139,45 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   progress('calibrate');
   const input = calibrationInput(options, graph);
   const calibrated = calibrateSplit(split, input, options);
-  progress('approximate');
-  const approximated = approximateSplit(calibrated, options);
-  const { trial, degreeChoice, outputBits, target } = approximated;
+  const lowered = (maxAutoDegree?: number) => {
+    progress('approximate');
+    const approximated = approximateSplit(calibrated, { ...options, ...(maxAutoDegree !== undefined ? { maxAutoDegree } : {}) });
+    const { outputBits, target } = approximated;
+    // The noise share of the promise becomes the fractional bits the parameters keep after the
+    // circuit's growth. Asked for explicitly (--precision-bits, --scale-bits), the user's numbers
+    // win and the promise says what they leave.
+    const derived = options.precisionBits === undefined && options.scaleBits === undefined;
+    const noiseBits = noisePrecisionBits(target.bound, target.approximationError, target.magnitude);
+    const parameters = { ...parameterOptions(options, outputBits), ...(derived ? { precisionBits: noiseBits, strictPrecision: true } : {}) };
+    const layout = chooseLayout(approximated.trial.stages, layoutRequest, parameters, progress, options.objective ?? 'latency');
+    const precision = precisionPromise(target.relative, target.outputRange, target.approximationError, target.magnitude, layout.build.params.expectedPrecisionBits);
+    return { approximated, ...layout, precision };
+  };
   const layoutRequest = options.layout ?? 'auto';
-  // The noise share of the promise becomes the fractional bits the parameters keep after the
-  // circuit's growth. Asked for explicitly (--precision-bits, --scale-bits), the user's numbers
-  // win and the promise says what they leave.
-  const derived = options.precisionBits === undefined && options.scaleBits === undefined;
-  const noiseBits = noisePrecisionBits(target.bound, target.approximationError, target.magnitude);
-  const parameters = { ...parameterOptions(options, outputBits), ...(derived ? { precisionBits: noiseBits, strictPrecision: true } : {}) };
-  const { build, candidates, layoutReason } = chooseLayout(trial.stages, layoutRequest, parameters, progress, options.objective ?? 'latency');
-  const precision = precisionPromise(target.relative, target.outputRange, target.approximationError, target.magnitude, build.params.expectedPrecisionBits);
-  const warnings = [...(degreeChoice?.warning !== undefined ? [degreeChoice.warning] : []), ...(precision.reached ? [] : [precisionWarning(precision, build)])];
+  let attempt = lowered();
+  let deeperNote: string | undefined;
+  // Degree 127 can meet the approximation's share and still miss the promise: its extra level per
+  // activation forces a smaller scale, whose noise outweighs the better fit. Then the best of the
+  // shallower degrees is lowered too, and the smaller total error wins.
+  const chosen = attempt.approximated.degreeChoice?.degree ?? 0;
+  if (!attempt.precision.reached && chosen > FALLBACK_MAX_DEGREE) {
+    const shallower = lowered(FALLBACK_MAX_DEGREE);
+    const total = (p: PrecisionPromise) => p.approximationError + p.noiseBound;
+    if (total(shallower.precision) < total(attempt.precision)) {
+      const deep = attempt;
+      attempt = shallower;
+      deeperNote =
+        `degree ${chosen} met the approximation target (error ${deep.precision.approximationError.toPrecision(3)}) but its depth ${deep.build.circuit.depth} left CKKS noise up to ` +
+        `${deep.precision.noiseBound.toPrecision(3)} at N=${deep.build.params.polyModulusDegree}; the shallower degree below misses by less`;
+    }
+  }
+  const { approximated, build, candidates, layoutReason, precision } = attempt;
+  const { trial, degreeChoice, outputBits } = approximated;
+  const warnings = [
+    ...(deeperNote !== undefined ? [deeperNote] : []),
+    ...(degreeChoice?.warning !== undefined ? [degreeChoice.warning] : []),
+    ...(precision.reached ? [] : [precisionWarning(precision, build)]),
+  ];
   return {
     precision,
     source,

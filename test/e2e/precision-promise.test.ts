@@ -39,3 +39,16 @@ describe('precision promise on the fixtures’ test rows', () => {
     });
   }
 });
+
+describe('degree auto weighs depth against noise', () => {
+  it('pt_lenet_digits16: degree 127 meets the approximation share but its depth costs more noise than it saves; auto keeps the shallower degree with the smaller total', () => {
+    const f = loadFixture('pt_lenet_digits16');
+    const calibration = inputTensor(f.data, f.data.calibration);
+    const total = (p: { approximationError: number; noiseBound: number }) => p.approximationError + p.noiseBound;
+    const forced = compileModel(f.modelPath, { calibration, layout: 'vector', degree: 127 });
+    const auto = compileModel(f.modelPath, { calibration, layout: 'vector' });
+    expect(auto.approximations.every((a) => a.degree <= 63)).toBe(true);
+    expect(total(auto.precision)).toBeLessThan(total(forced.precision));
+    expect(auto.warnings[0]).toMatch(/^degree 127 met the approximation target .* the shallower degree below misses by less$/);
+  }, 120_000);
+});

@@ -147,7 +147,7 @@ describe('chooseDegree', () => {
     const fallback = choice.tried.filter((t) => t.degree <= 63);
     const best = Math.max(...fallback.map((t) => t.agreement));
     expect(choice.degree).toBe(fallback.find((t) => t.agreement === best)!.degree);
-    expect(choice.warning).toMatch(/no degree in 3, 7, 15, 31, 63, 127 reaches .* with argmax agreement ≥ 100% .* using degree \d+ .*127 is kept only when it reaches the target/);
+    expect(choice.warning).toMatch(/no degree in 3, 7, 15, 31, 63, 127 reaches .* with argmax agreement ≥ 100% .* using degree \d+ .*above 63 a degree is kept only when it reaches the target/);
   });
 });
 

@@ -32,7 +32,10 @@ export interface PrecisionTarget {
   readonly magnitude: number;
 }
 
-export type ApproximationRequest = Pick<CompileOptions, 'degree' | 'minAgreement' | 'maxError' | 'method' | 'margin' | 'biasCorrection' | 'precision'>;
+export type ApproximationRequest = Pick<CompileOptions, 'degree' | 'minAgreement' | 'maxError' | 'method' | 'margin' | 'biasCorrection' | 'precision'> & {
+  /** Degree auto tries degrees up to this one only (the driver's second, shallower attempt). */
+  readonly maxAutoDegree?: number;
+};
 
 export function approximateSplit(calibrated: CalibratedSplit, options: ApproximationRequest): ApproximatedSplit {
   const { degree, minAgreement } = options;
@@ -60,7 +63,7 @@ export function approximateSplit(calibrated: CalibratedSplit, options: Approxima
     // Minimax fits (Remez) unless asked otherwise: about half the error of Chebyshev
     // interpolation at the same degree, so the precision target is met a degree (a level) lower.
     const fitOptions = { ...approxOptions, method: approxOptions.method ?? ('remez' as const) };
-    const search = { body, calibration, rows, comparison, maxError: APPROXIMATION_SHARE * bound, options: fitOptions };
+    const search = { body, calibration, rows, comparison, maxError: APPROXIMATION_SHARE * bound, options: fitOptions, ...(options.maxAutoDegree !== undefined ? { maxDegree: options.maxAutoDegree } : {}) };
     ({ choice: degreeChoice, trial } = chooseDegree({ ...search, ...(minAgreement !== undefined ? { minAgreement } : {}) }));
   } else {
     trial = approximateBody(body, calibration, rows, { ...approxOptions, ...(typeof degree === 'number' ? { degree } : {}) });
