@@ -6,6 +6,7 @@
 import type { CompiledModel } from '../compiler/artifact/types';
 import { samplesPerEvaluation } from '../compiler/circuit/packing';
 import { fail } from '../compiler/errors';
+import type { FheBackend } from './backends/backend';
 import type { CountedProgress } from './counted-progress';
 import type { RowBatch } from './data/load-rows';
 import type { RowOutputs } from './outputs';
@@ -18,10 +19,11 @@ export interface EncryptedPrediction {
   readonly encrypted: EncryptedRun;
 }
 
-export async function predictEncrypted(model: CompiledModel, batch: RowBatch, options: { secretKey?: Uint8Array; progress?: CountedProgress } = {}): Promise<EncryptedPrediction> {
+export async function predictEncrypted(model: CompiledModel, batch: RowBatch, options: { secretKey?: Uint8Array; progress?: CountedProgress; backend?: FheBackend } = {}): Promise<EncryptedPrediction> {
   const shown = options.progress?.(Math.ceil(batch.rows / samplesPerEvaluation(model.circuit)));
   const fhe = fheBackend(model, {
     ...(options.secretKey ? { secretKey: options.secretKey } : {}),
+    ...(options.backend ? { backend: options.backend } : {}),
     ...(shown ? { onEvaluation: (done: number) => shown.update(done) } : {}),
   });
   const { run, outputs } = await predictCompiled(model, batch, fhe.backend);

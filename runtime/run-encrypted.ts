@@ -9,6 +9,7 @@ import { clientModelOf } from './client/client-model';
 import { checkEncodable, FheClient } from './client/fhe-client';
 import type { BodyBackend } from './run-compiled';
 import { FheServer, serverModelOf } from './server/fhe-server';
+import { inLanes } from './lanes';
 
 /**
  * The encrypted backend of a compiled-model run: body inputs (prologue applied) in, body outputs
@@ -99,32 +100,35 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
     const keyLoadMs = performance.now() - t;
 
     // One request per evaluation, as an interactive client would send them: per-row latency in
-    // vector layout, and a progress tick per evaluation.
+    // vector layout, and a progress tick per evaluation. A backend on several threads gets as
+    // many evaluations at once; each evaluation's times are its own (they overlap then).
     const per = samplesPerEvaluation(circuit);
     const total = Math.ceil(samples.length / per);
-    const outputs: Float64Array[] = [];
-    const perEvaluation: EvaluationTiming[] = [];
-    for (let g = 0; g < total; g++) {
+    let done = 0;
+    const evaluations = await inLanes(total, backend.concurrency, async (g) => {
       const chunk = samples.slice(g * per, (g + 1) * per);
-      t = performance.now();
-      const request = client.encrypt(chunk);
+      let t = performance.now();
+      const request = client!.encrypt(chunk);
       const encryptMs = performance.now() - t;
       t = performance.now();
       const result = await server.evaluate(modelId, keysId, request.bytes);
       const evaluateMs = performance.now() - t;
       t = performance.now();
-      outputs.push(...client.decrypt(result, request.samples));
+      const rows = client!.decrypt(result, request.samples);
       const decryptMs = performance.now() - t;
-      perEvaluation.push({
+      options.onEvaluation?.(++done, total);
+      const timing: EvaluationTiming = {
         samples: chunk.length,
         encrypt_ms: encryptMs,
         evaluate_ms: evaluateMs,
         decrypt_ms: decryptMs,
         ciphertext_bytes_in: request.bytes.length,
         ciphertext_bytes_out: result.length,
-      });
-      options.onEvaluation?.(g + 1, total);
-    }
+      };
+      return { rows, timing };
+    });
+    const outputs = evaluations.flatMap((e) => e.rows);
+    const perEvaluation = evaluations.map((e) => e.timing);
     const sum = (k: keyof Omit<EvaluationTiming, 'samples'>): number => perEvaluation.reduce((s, e) => s + e[k], 0);
     return {
       outputs,

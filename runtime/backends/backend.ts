@@ -102,6 +102,11 @@ export interface CiphertextExpectation {
 export interface FheBackend {
   /** Short name for messages and reports, e.g. "seal". */
   readonly name: string;
+  /**
+   * Evaluations it runs at once (threads): callers with several independent evaluations keep
+   * this many in flight. 1 for a backend that runs on the calling thread.
+   */
+  readonly concurrency: number;
   /** A context for one parameter set; refuses parameters it cannot reproduce exactly (PARAMS). */
   createContext(spec: ContextSpec): Promise<BackendContext>;
   /**

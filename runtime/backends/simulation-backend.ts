@@ -30,6 +30,7 @@ import { simulateCircuit, type SimulateOptions } from './simulate';
 export function simulationBackend(options: SimulateOptions = {}): FheBackend {
   return {
     name: 'simulation',
+    concurrency: 1,
     async createContext(spec) {
       checkSpec(spec);
       return simulationContext(spec, options);

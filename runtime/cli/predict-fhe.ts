@@ -7,6 +7,7 @@ import type { RowOutputs } from '../outputs';
 import { predictEncrypted } from '../predict-encrypted';
 import { type EncryptedRunSizes, type EncryptedRunTimings } from '../run-encrypted';
 import { startProgress } from './progress';
+import { sealOnThreads } from './threads';
 
 /**
  * `predict --mode fhe`: the compiled model run encrypted, client and server in this process but
@@ -16,6 +17,8 @@ export interface FhePrediction {
   readonly outputs: RowOutputs;
   readonly layout: string;
   readonly evaluations: number;
+  /** Threads that evaluated (this one and workers). */
+  readonly threads: number;
   /** per_evaluation is one entry per row in vector layout, per N/2-row batch in batch layout. */
   readonly timings: EncryptedRunTimings;
   readonly sizes: EncryptedRunSizes;
@@ -23,7 +26,7 @@ export interface FhePrediction {
   readonly secret_key: 'keystore' | 'ephemeral';
 }
 
-export async function predictFhe(model: CompiledModel, batch: RowBatch, options: { keystore?: string } = {}): Promise<FhePrediction> {
+export async function predictFhe(model: CompiledModel, batch: RowBatch, options: { keystore?: string; threads?: number } = {}): Promise<FhePrediction> {
   let secretKey: Uint8Array | undefined;
   if (options.keystore !== undefined) {
     const stored = Keystore.open(options.keystore, undefined, { create: false }).readSecretKey(model.modelHash);
@@ -32,11 +35,13 @@ export async function predictFhe(model: CompiledModel, batch: RowBatch, options:
     if (stored.parameterId !== want) fail('BAD_ARGUMENT', `the keystore's key is for parameter set ${stored.parameterId}, this model uses ${want}`);
     secretKey = stored.bytes;
   }
-  const { outputs, encrypted: run } = await predictEncrypted(model, batch, { ...(secretKey ? { secretKey } : {}), progress: (n) => startProgress('encrypted evaluations', n) });
+  const backend = sealOnThreads(options.threads);
+  const { outputs, encrypted: run } = await predictEncrypted(model, batch, { ...(secretKey ? { secretKey } : {}), backend, progress: (n) => startProgress('encrypted evaluations', n) });
   return {
     outputs,
     layout: run.layout,
     evaluations: run.evaluations,
+    threads: backend.concurrency,
     timings: run.timings,
     sizes: run.sizes,
     secret_key: secretKey ? 'keystore' : 'ephemeral',
@@ -48,7 +53,7 @@ export function formatFheCosts(p: Omit<FhePrediction, 'secret_key'> & { secret_k
   const s = p.sizes;
   const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
   return (
-    `encrypted (${p.layout} layout, ${p.evaluations} evaluation${p.evaluations === 1 ? '' : 's'}${p.secret_key ? `, ${p.secret_key} secret key` : ''}): ` +
+    `encrypted (${p.layout} layout, ${p.evaluations} evaluation${p.evaluations === 1 ? '' : 's'} on ${p.threads} thread${p.threads === 1 ? '' : 's'}${p.secret_key ? `, ${p.secret_key} secret key` : ''}): ` +
     `keygen ${t.keygen_ms.toFixed(0)} ms, encrypt ${t.encrypt_ms.toFixed(1)} ms, server ${t.evaluate_ms.toFixed(1)} ms, decrypt ${t.decrypt_ms.toFixed(1)} ms; ` +
     `evaluation keys ${mb(s.eval_key_bytes)}, ciphertexts ${mb(s.ciphertext_bytes_in)} in / ${mb(s.ciphertext_bytes_out)} out\n`
   );

@@ -13,6 +13,7 @@ import { compiledRowSpec, predictCompiledInChunks, simulateBackend } from '../ru
 import { SOURCE_MODEL_FILE } from './compile';
 import { formatEntry } from '../format/values';
 import { formatFheCosts, predictFhe, type FhePrediction } from './predict-fhe';
+import { parseThreads, THREADS_HELP } from './threads';
 import { printJson } from './output';
 import { readModelBytes } from './read-model';
 import { textTable } from '../format/text-table';
@@ -30,6 +31,7 @@ export interface PredictResult {
   /** fhe mode: what the encrypted run cost (keygen/encrypt/evaluate/decrypt ms, key and ciphertext bytes). */
   readonly layout?: string;
   readonly evaluations?: number;
+  readonly threads?: number;
   readonly timings?: FhePrediction['timings'];
   readonly sizes?: FhePrediction['sizes'];
   /** Rows outside the calibrated input range, run anyway because of --allow-out-of-range. */
@@ -38,6 +40,8 @@ export interface PredictResult {
 
 export interface PredictOptions {
   readonly keystore?: string;
+  /** fhe mode: threads that evaluate (default: the cores). */
+  readonly threads?: number;
   /** Run rows far outside the calibrated input range with a warning instead of refusing them. */
   readonly allowOutOfRange?: boolean;
 }
@@ -62,8 +66,11 @@ export async function predictPath(path: string, dataFile: string, mode: Mode | u
   const warnings = checkRowsInRange({ calibrated, featureNames: input.featureNames, shape: input.shape }, batch, options.allowOutOfRange === true);
   const warned = warnings.length > 0 ? { warnings } : {};
   if (chosen === 'fhe') {
-    const { outputs, layout, evaluations, timings, sizes } = await predictFhe(model, batch, options.keystore !== undefined ? { keystore: options.keystore } : {});
-    return { model: path, mode: chosen, rows: batch.rows, outputs, layout, evaluations, timings, sizes, ...warned };
+    const { outputs, layout, evaluations, threads, timings, sizes } = await predictFhe(model, batch, {
+      ...(options.keystore !== undefined ? { keystore: options.keystore } : {}),
+      ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    });
+    return { model: path, mode: chosen, rows: batch.rows, outputs, layout, evaluations, threads, timings, sizes, ...warned };
   }
   const outputs = await predictCompiledInChunks(model, batch, simulateBackend(model), ROW_CHUNK);
   return { model: path, mode: chosen, rows: batch.rows, outputs, ...warned };
@@ -87,7 +94,10 @@ export function predictFile(modelFile: string, dataFile: string, mode: Mode): Pr
 export function formatPredict(r: PredictResult): string {
   const names = Object.keys(r.outputs);
   const rows = Array.from({ length: r.rows }, (_, i) => [String(i + 1), ...names.map((n) => formatEntry(r.outputs[n]![i]!))]);
-  const costs = r.timings && r.sizes && r.layout && r.evaluations !== undefined ? formatFheCosts({ outputs: r.outputs, layout: r.layout, evaluations: r.evaluations, timings: r.timings, sizes: r.sizes }) : '';
+  const costs =
+    r.timings && r.sizes && r.layout && r.evaluations !== undefined && r.threads !== undefined
+      ? formatFheCosts({ outputs: r.outputs, layout: r.layout, evaluations: r.evaluations, threads: r.threads, timings: r.timings, sizes: r.sizes })
+      : '';
   return `${r.model}: ${r.rows} row${r.rows === 1 ? '' : 's'}, mode ${r.mode}\n` + textTable(['row', ...names], rows) + costs;
 }
 
@@ -104,11 +114,13 @@ export function registerPredict(program: Command): void {
     .requiredOption('--data <file>', 'rows to predict: .json (array of rows) or .csv (numeric, optional header)')
     .addOption(new Option('--mode <mode>', `how to run the model (${MODES.join(', ')}; default: reference for ONNX files, simulate for compiled models)`).argParser(parseMode))
     .option('--keystore <dir>', 'fhe mode (implied): use the secret key `deeppowers keygen` stored there (default: a fresh key for this run only)')
+    .option('--threads <n>', `fhe mode: ${THREADS_HELP}`, parseThreads)
     .option('--allow-out-of-range', 'simulate and fhe modes: run rows far outside the calibrated input range with a warning instead of refusing them')
     .option('--json', 'print one JSON object: {model, mode, rows, outputs} (fhe mode adds layout, evaluations, timings, sizes; warnings when out-of-range rows were allowed)')
-    .action(async (file: string, opts: { data: string; mode?: Mode; keystore?: string; json?: boolean; allowOutOfRange?: boolean }) => {
+    .action(async (file: string, opts: { data: string; mode?: Mode; keystore?: string; threads?: number; json?: boolean; allowOutOfRange?: boolean }) => {
       const result = await predictPath(file, opts.data, opts.mode, {
         ...(opts.keystore !== undefined ? { keystore: opts.keystore } : {}),
+        ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
         ...(opts.allowOutOfRange ? { allowOutOfRange: true } : {}),
       });
       for (const w of result.warnings ?? []) process.stderr.write(`deeppowers: warning: ${w}\n`);

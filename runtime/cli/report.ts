@@ -11,6 +11,7 @@ import { formatBytes, formatNumber } from '../format/values';
 import { keySizeSource, reportKeySizes } from '../report/key-sizes';
 import { printJson } from './output';
 import { startProgress } from './progress';
+import { parseThreads, sealOnThreads, THREADS_HELP } from './threads';
 import { textTable } from '../format/text-table';
 
 const pct = (x: number | null): string => (x === null ? '–' : Number.isNaN(x) ? 'unknown' : `${formatNumber(100 * x, 4)}%`);
@@ -105,14 +106,15 @@ export function registerReport(program: Command): void {
     .option('--model <file.onnx>', 'the source ONNX model, when the compiled directory has no source.onnx')
     .option('--html <file>', 'also write a self-contained HTML report with a plot per activation')
     .option('--fhe', 'also run the rows encrypted (node-seal CKKS): keygen/encrypt/evaluate/decrypt times, key and ciphertext bytes, FHE-vs-simulate error and agreement')
+    .option('--threads <n>', `with --fhe: ${THREADS_HELP}`, parseThreads)
     .option('--json', 'print the report as JSON')
-    .action(async (dir: string, opts: { data: string; labels?: string; model?: string; html?: string; fhe?: boolean; json?: boolean }) => {
+    .action(async (dir: string, opts: { data: string; labels?: string; model?: string; html?: string; fhe?: boolean; threads?: number; json?: boolean }) => {
       const report = await buildReport({
         compiledDir: dir,
         dataFile: opts.data,
         ...(opts.labels !== undefined ? { labelsFile: opts.labels } : {}),
         ...(opts.model !== undefined ? { sourceModel: opts.model } : {}),
-        ...(opts.fhe ? { fhe: true, fheProgress: (n: number) => startProgress('encrypted evaluations', n) } : {}),
+        ...(opts.fhe ? { fhe: true, fheProgress: (n: number) => startProgress('encrypted evaluations', n), fheBackend: sealOnThreads(opts.threads) } : {}),
       });
       if (opts.html) {
         try {

@@ -8,13 +8,14 @@ import { createMcpServer, describeModels } from '../mcp/server';
 import { DEFAULT_LIMITS, DeepPowersService, LOCAL_TENANT } from '../mcp/service';
 import { runOnStdio } from '../mcp/stdio';
 import { TokenTable } from '../mcp/tokens';
-import { sealBackend } from '../backends/seal/backend';
 import { parseRedisUrl } from '../network/queue';
 import { QueueRunner } from '../network/queue-runner';
 import { DEFAULT_TASK_OPTIONS, type RunnerContext } from '../network/server-network';
+import { parseThreads, sealOnThreads, THREADS_HELP } from './threads';
 
 export interface ServeOptions {
   readonly http?: { host: string; port: number };
+  readonly threads?: number;
   readonly stdio?: boolean;
   readonly tokenFile?: string;
   readonly dataDir: string;
@@ -73,8 +74,9 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   if (quorum > opts.reviewers) fail('BAD_ARGUMENT', `--quorum ${quorum} exceeds --reviewers ${opts.reviewers}`);
 
   const models = dirs.map(loadServedModel);
+  const backend = sealOnThreads(opts.threads);
   const service = await DeepPowersService.create(
-    sealBackend,
+    backend,
     models,
     opts.dataDir,
     {
@@ -98,7 +100,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
       const who = auth === 'insecure-no-auth' ? 'no authentication (loopback only)' : `${auth.size} bearer token${auth.size === 1 ? '' : 's'}`;
       log(`listening on ${http.url} (${who}); evaluation keys at ${http.url.replace(/mcp$/, 'keys/<sha256>')}`);
     }
-    log(`serving ${describeModels(service)}; data dir ${opts.dataDir}`);
+    log(`serving ${describeModels(service)}; data dir ${opts.dataDir}; evaluating on ${backend.concurrency} thread${backend.concurrency === 1 ? "" : "s"}`);
     log(
       queue
         ? `jobs go to compute nodes on ${queue.url}; ${opts.reviewers} reviewer${opts.reviewers === 1 ? '' : 's'}, quorum ${quorum}`
@@ -130,6 +132,7 @@ export function registerServe(program: Command): void {
     .description('serve compiled models as MCP tools (predict_<model>) that evaluate ciphertexts: Streamable HTTP at /mcp, and/or stdio')
     .argument('<compiled-dir...>', 'compiled model directories (from `deeppowers compile`); the tool is named after the directory')
     .addOption(new Option('--http <host:port>', 'listen for MCP over Streamable HTTP at http://HOST:PORT/mcp (port 0: any free port)').argParser(parseHostPort))
+    .option('--threads <n>', THREADS_HELP, parseThreads)
     .option('--stdio', 'serve MCP on stdin/stdout (one local user; keys via the upload_keys tool)')
     .option('--token-file <file>', 'bearer tokens, one per line, optionally name:token (the name is the tenant whose keys the token uses)')
     .option('--data-dir <dir>', 'where uploaded evaluation keys, MCP tasks, the transparency log and the server keys are stored', DEFAULT_DATA_DIR)

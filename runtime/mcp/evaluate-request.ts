@@ -1,5 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fail } from '../../compiler/errors';
+import { inLanes } from '../lanes';
 import { readEnvelope, writeEnvelope } from '../wire/envelope';
 import type { FheServer } from '../server/fhe-server';
 import type { ServedModel } from './served-model';
@@ -24,7 +25,7 @@ export interface EvaluationOutcome {
 
 /**
  * Evaluate an encrypted request one circuit evaluation (one group of input ciphertexts) at a
- * time. A backend that computes on this thread (SEAL) blocks it for a group, so between groups
+ * time on each of the backend's threads. A backend that computes on this thread (SEAL) blocks it for a group, so between groups
  * the event loop gets a turn: progress notifications go out, a `notifications/cancelled` can
  * arrive and abort the rest, and other sessions are served. Each group goes through `FheServer.evaluate` as a one-group
  * envelope, so every check the server makes on a request is made on each group.
@@ -49,19 +50,20 @@ export async function evaluateRequest(
   }
 
   const started = performance.now();
-  const results: Uint8Array[] = [];
   await options.onProgress?.({ done: 0, total });
-  for (let g = 0; g < total; g++) {
+  let done = 0;
+  const results = await inLanes(total, server.concurrency, async (g) => {
     cancelledCheck(options.signal);
     const group = writeEnvelope({ kind: 'ciphertexts', ...header, parts: env.parts.slice(g * perEvaluation, (g + 1) * perEvaluation) });
     const out = await server.evaluate(modelHash, keysId, group);
-    results.push(...readEnvelope(out, { kind: 'result', ...header }).parts);
-    await options.onProgress?.({ done: g + 1, total });
+    const parts = readEnvelope(out, { kind: 'result', ...header }).parts;
+    await options.onProgress?.({ done: ++done, total });
     await nextTurn();
-  }
+    return parts;
+  });
   cancelledCheck(options.signal);
   const evaluateMs = performance.now() - started;
-  return { result: writeEnvelope({ kind: 'result', ...header, parts: results }), evaluations: total, evaluateMs };
+  return { result: writeEnvelope({ kind: 'result', ...header, parts: results.flat() }), evaluations: total, evaluateMs };
 }
 
 function cancelledCheck(signal: AbortSignal | undefined): void {

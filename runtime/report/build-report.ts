@@ -24,6 +24,7 @@ import { compiledRowSpec, predictCompiled, simulateBackend } from '../run-compil
 import { compareRuns, type Accuracy } from './accuracy';
 import { circuitFacts, type CircuitFacts } from './circuit-facts';
 import { fheSection, type FheReport } from './fhe-section';
+import type { FheBackend } from '../backends/backend';
 import type { CountedProgress } from '../counted-progress';
 import { loadLabels } from './labels';
 import { analyseTrees, treeDepth, type TreeReport } from './tree-section';
@@ -42,6 +43,8 @@ export interface ReportRequest {
   readonly fhe?: boolean;
   /** With `fhe`: progress of the encrypted evaluations. */
   readonly fheProgress?: CountedProgress;
+  /** With `fhe`: the backend that evaluates (default: SEAL on this thread). */
+  readonly fheBackend?: FheBackend;
 }
 
 export interface ChainStageReport {
@@ -156,7 +159,7 @@ export async function buildReport(request: ReportRequest): Promise<Report> {
   const chainFacts = circuitFacts(model, body);
   const facts = trees ? { ...chainFacts, depth: treeDepth(model, trees.report, trees.source) } : chainFacts;
   const fhe = request.fhe
-    ? await fheSection(model, batch, { reference, referenceBody, simulated: simulated.outputs, simulatedBody: simulated.run.bodyOutputs, labels }, request.fheProgress)
+    ? await fheSection(model, batch, { reference, referenceBody, simulated: simulated.outputs, simulatedBody: simulated.run.bodyOutputs, labels }, request.fheProgress, request.fheBackend)
     : undefined;
   return {
     model: {

@@ -7,6 +7,7 @@ import type { CountedProgress } from '../counted-progress';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import type { RowBatch } from '../data/load-rows';
 import type { RowOutputs } from '../outputs';
+import type { FheBackend } from '../backends/backend';
 import { predictEncrypted } from '../predict-encrypted';
 import { type EncryptedRunSizes, type EncryptedRunTimings } from '../run-encrypted';
 import { compareRuns, type Accuracy } from './accuracy';
@@ -42,8 +43,8 @@ export interface ReportRuns {
   readonly labels: readonly (number | string)[] | null;
 }
 
-export async function fheSection(model: CompiledModel, batch: RowBatch, runs: ReportRuns, progress?: CountedProgress): Promise<FheReport> {
-  const { run, outputs, encrypted } = await predictEncrypted(model, batch, progress ? { progress } : {});
+export async function fheSection(model: CompiledModel, batch: RowBatch, runs: ReportRuns, progress?: CountedProgress, backend?: FheBackend): Promise<FheReport> {
+  const { run, outputs, encrypted } = await predictEncrypted(model, batch, { ...(progress ? { progress } : {}), ...(backend ? { backend } : {}) });
   const { per_evaluation: _each, ...totals } = encrypted.timings;
   const per = (v: number) => v / encrypted.evaluations;
   return {

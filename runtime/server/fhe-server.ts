@@ -4,6 +4,7 @@ import { fail } from '../../compiler/errors';
 import type { CkksParameters } from '../../compiler/params/types';
 import { contextSpecOf, type BackendContext, type ContextSpec, type FheBackend, type LoadedCircuit, type LoadedEvaluationKeys } from '../backends/backend';
 import { peekEnvelopeModel, readEnvelope, writeEnvelope } from '../wire/envelope';
+import { inLanes } from '../lanes';
 
 /** What the server needs of a compiled model: the circuit (with its constants), parameters, hash. */
 export interface ServerModel {
@@ -97,7 +98,12 @@ export class FheServer {
     this.keys.delete(keysId);
   }
 
-  /** Evaluate an envelope of input ciphertexts; returns the result envelope. */
+  /** Circuit evaluations the backend runs at once. */
+  get concurrency(): number {
+    return this.backend.concurrency;
+  }
+
+  /** Evaluate an envelope of input ciphertexts (its evaluations `concurrency` at a time); returns the result envelope. */
   async evaluate(modelId: string, keysId: string, request: Uint8Array): Promise<Uint8Array> {
     const loaded = this.models.get(modelId.toLowerCase());
     if (!loaded) fail('BAD_ARGUMENT', `no model ${modelId} is loaded`);
@@ -118,12 +124,10 @@ export class FheServer {
       fail('BAD_CIPHERTEXT', `encrypted input asks for ${evaluations} evaluations, the limit is ${this.limits.maxEvaluationsPerRequest}`);
     }
 
-    const results: Uint8Array[] = [];
-    for (let g = 0; g < evaluations; g++) {
-      const inputs = env.parts.slice(g * perEvaluation, (g + 1) * perEvaluation);
-      results.push(...(await loaded.circuit.execute(inputs, stored.keys, g * perEvaluation)));
-    }
-    return writeEnvelope({ kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts: results });
+    const results = await inLanes(evaluations, this.concurrency, (g) =>
+      loaded.circuit.execute(env.parts.slice(g * perEvaluation, (g + 1) * perEvaluation), stored.keys, g * perEvaluation),
+    );
+    return writeEnvelope({ kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts: results.flat() });
   }
 
   /** Free everything the backend holds for this server. */

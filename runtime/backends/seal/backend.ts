@@ -18,6 +18,7 @@ import { createSlotCrypto } from './slot-crypto';
  */
 export const sealBackend: FheBackend = {
   name: 'seal',
+  concurrency: 1,
   async createContext(spec) {
     return sealContext(await createSealContext(spec));
   },

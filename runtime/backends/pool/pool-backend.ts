@@ -1,0 +1,221 @@
+/**
+ * Every core: SEAL on a pool of worker threads behind the same backend seam. The calling thread
+ * keeps a SEAL context of its own for everything that is not an evaluation (client keys,
+ * encryption, decryption, checking circuits and evaluation keys, so errors read the same), and
+ * counts as one of the `threads`. An evaluation goes to an idle worker (one of `threads − 1`,
+ * each with its own node-seal instance, started with the first context) once that worker has
+ * loaded node-seal, else this thread runs it; a worker loads a circuit and its evaluation keys
+ * the first time it runs them and keeps them until they are disposed. SEAL's
+ * evaluation is deterministic, so results are bit-identical to one thread.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Circuit } from '../../../compiler/circuit/ir';
+import { DeepPowersError, fail, type ErrorCode } from '../../../compiler/errors';
+import type { BackendContext, ContextSpec, EvaluationKeyBytes, FheBackend, LoadedCircuit, LoadedEvaluationKeys } from '../backend';
+import { sealBackend } from '../seal/backend';
+import type { ExecuteTask, PoolReply, PoolTask } from './protocol';
+
+export interface PoolBackend extends FheBackend {
+  /** Resolves when every worker has loaded node-seal (starting them if need be). */
+  ready(): Promise<void>;
+  /** Evaluations run so far: [this thread, worker 1, …]. */
+  evaluationCounts(): number[];
+  /** Ends the workers (a command's end does not wait for them: idle workers do not hold the process). */
+  close(): Promise<void>;
+}
+
+interface PoolWorker {
+  readonly worker: Worker;
+  /** node-seal loaded: tasks go to a worker only then, so a short run never waits for one to start. */
+  ready: boolean;
+  readonly whenReady: Promise<void>;
+  evaluations: number;
+  readonly pending: Map<number, { resolve: (outputs: Uint8Array[]) => void; reject: (e: Error) => void }>;
+  /** Circuit and key names this worker has been sent. */
+  readonly known: Set<string>;
+}
+
+type ExecuteRequest = Omit<ExecuteTask, 'kind' | 'id' | 'circuit' | 'keys'> & { readonly circuit: Circuit; readonly keys: EvaluationKeyBytes };
+
+class WorkerPool {
+  private readonly workers: (PoolWorker | undefined)[];
+  private nextTask = 1;
+  /** Evaluations this thread ran. */
+  local = 0;
+
+  constructor(size: number) {
+    this.workers = new Array<PoolWorker | undefined>(size);
+  }
+
+  /** Starts the workers that are not running (each loads node-seal in the background). */
+  warm(): void {
+    for (let i = 0; i < this.workers.length; i++) if (!this.workers[i]) this.start(i);
+  }
+
+  /** A ready, idle worker's slot, or -1 (this thread evaluates then). */
+  idleSlot(): number {
+    this.warm();
+    for (let i = 0; i < this.workers.length; i++) {
+      const w = this.workers[i];
+      if (w?.ready && w.pending.size === 0) return i;
+    }
+    return -1;
+  }
+
+  run(slot: number, request: ExecuteRequest): Promise<Uint8Array[]> {
+    const w = this.workers[slot]!;
+    const id = this.nextTask++;
+    const task: ExecuteTask = {
+      kind: 'execute',
+      id,
+      spec: request.spec,
+      circuitKey: request.circuitKey,
+      keysKey: request.keysKey,
+      inputs: request.inputs,
+      firstInputIndex: request.firstInputIndex,
+      ...(w.known.has(request.circuitKey) ? {} : { circuit: request.circuit }),
+      ...(w.known.has(request.keysKey) ? {} : { keys: request.keys }),
+    };
+    w.known.add(request.circuitKey).add(request.keysKey);
+    w.evaluations++;
+    return new Promise((resolve, reject) => {
+      w.pending.set(id, { resolve, reject });
+      w.worker.ref();
+      w.worker.postMessage(task);
+    });
+  }
+
+  drop(task: Omit<Extract<PoolTask, { kind: 'drop' }>, 'kind'>): void {
+    for (const w of this.workers) {
+      if (!w) continue;
+      const name = task.keysKey ?? task.circuitKey!;
+      if (!w.known.delete(name)) continue;
+      w.worker.postMessage({ kind: 'drop', ...task } satisfies PoolTask);
+    }
+  }
+
+  async ready(): Promise<void> {
+    this.warm();
+    // Someone waits for them: the workers hold the process until they are up.
+    await Promise.all(
+      this.workers.map(async (w) => {
+        if (!w) return;
+        w.worker.ref();
+        await w.whenReady;
+        if (w.pending.size === 0) w.worker.unref();
+      }),
+    );
+  }
+
+  counts(): number[] {
+    return [this.local, ...this.workers.map((w) => w?.evaluations ?? 0)];
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w?.worker.terminate()));
+    this.workers.fill(undefined);
+  }
+
+  private start(slot: number): PoolWorker {
+    const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url));
+    let markReady = () => {};
+    const whenReady = new Promise<void>((resolve) => (markReady = resolve));
+    const w: PoolWorker = { worker, ready: false, whenReady, evaluations: 0, pending: new Map(), known: new Set() };
+    worker.on('message', (reply: PoolReply) => {
+      if ('ready' in reply) {
+        w.ready = true;
+        markReady();
+        return;
+      }
+      const p = w.pending.get(reply.id);
+      if (!p) return;
+      w.pending.delete(reply.id);
+      if (w.pending.size === 0) worker.unref();
+      if (reply.ok) p.resolve(reply.outputs.map((o) => new Uint8Array(o)));
+      else if (reply.code) p.reject(new DeepPowersError(reply.code as ErrorCode, reply.message));
+      else {
+        // Not a refusal but a failure inside the engine (a WebAssembly trap leaves its heap
+        // suspect): the worker is replaced rather than trusted again.
+        p.reject(new Error(reply.message));
+        void worker.terminate();
+      }
+    });
+    // A worker that dies takes its tasks with it: they fail with one line, and the slot starts a
+    // fresh worker (which is sent circuits and keys again) the next time it is used.
+    const lost = (why: string) => {
+      markReady();
+      if (this.workers[slot] === w) this.workers[slot] = undefined;
+      for (const p of w.pending.values()) p.reject(new DeepPowersError('IO', `an evaluation thread stopped (${why}); the evaluation was not finished`));
+      w.pending.clear();
+    };
+    worker.on('error', (e) => lost(e.message));
+    worker.on('exit', (code) => lost(`exit code ${code}`));
+    // After the listeners: adding a 'message' listener refs the worker's port again.
+    worker.unref();
+    this.workers[slot] = w;
+    return w;
+  }
+}
+
+let nextName = 1;
+
+/** SEAL on `threads` threads: this one and `threads − 1` workers. */
+export function workerPoolBackend(threads: number): PoolBackend {
+  if (!Number.isInteger(threads) || threads < 1) fail('BAD_ARGUMENT', `threads must be a positive integer, got ${threads}`);
+  const pool = new WorkerPool(threads - 1);
+  return {
+    name: 'seal',
+    concurrency: threads,
+    async createContext(spec) {
+      // Workers load node-seal while this thread makes keys and encrypts.
+      pool.warm();
+      return pooledContext(await sealBackend.createContext(spec), pool);
+    },
+    engineGeneration: sealBackend.engineGeneration,
+    noteFailure: sealBackend.noteFailure,
+    engineStale: sealBackend.engineStale,
+    ready: () => pool.ready(),
+    evaluationCounts: () => pool.counts(),
+    close: () => pool.close(),
+  };
+}
+
+function pooledContext(ctx: BackendContext, pool: WorkerPool): BackendContext {
+  return { ...ctx, loadCircuit: (circuit) => pooledCircuit(ctx.spec, circuit, ctx.loadCircuit(circuit), pool) };
+}
+
+function pooledCircuit(spec: ContextSpec, circuit: Circuit, local: LoadedCircuit, pool: WorkerPool): LoadedCircuit {
+  const circuitKey = `circuit ${nextName++}`;
+  const handles = new WeakMap<LoadedEvaluationKeys, { readonly local: LoadedEvaluationKeys; readonly bytes: EvaluationKeyBytes; readonly keysKey: string }>();
+  return {
+    needs: local.needs,
+    loadEvaluationKeys(bytes) {
+      const loaded = local.loadEvaluationKeys(bytes);
+      const keysKey = `keys ${nextName++}`;
+      const handle: LoadedEvaluationKeys = {
+        dispose() {
+          loaded.dispose();
+          pool.drop({ keysKey });
+        },
+      };
+      handles.set(handle, { local: loaded, bytes, keysKey });
+      return handle;
+    },
+    async execute(inputs, keys, firstInputIndex = 0) {
+      const h = handles.get(keys);
+      if (!h) fail('BAD_ARGUMENT', 'these evaluation keys were loaded for another circuit');
+      const slot = pool.idleSlot();
+      // This thread evaluates when every worker is busy; it blocks while it does, so the
+      // workers' tasks are handed out before it starts.
+      if (slot < 0) {
+        pool.local++;
+        return local.execute(inputs, h.local, firstInputIndex);
+      }
+      return pool.run(slot, { spec, circuitKey, circuit, keysKey: h.keysKey, keys: h.bytes, inputs, firstInputIndex });
+    },
+    dispose() {
+      local.dispose();
+      pool.drop({ circuitKey });
+    },
+  };
+}
