@@ -7,38 +7,47 @@ const rate = (v: number | null): string => (v === null ? '-' : v >= 1000 ? `${(v
 const ratio = (v: number | null): string => (v === null ? '-' : v.toFixed(2));
 const percent = (v: number | null): string => (v === null ? '-' : `${Number((v * 100).toPrecision(2))}%`);
 
+/** The columns of the bench's table of runs, in the terminal and in the README (one list, one order). */
+export const BENCH_COLUMNS: readonly string[] = ['model', 'layout', 'N', 'depth', 'rot', 'server ms', 'samples/s', '1-sample ms', 'samples/eval', 'error promised/measured', 'keygen ms', 'enc ms', 'dec ms', 'keys MB', 'ct in/out MB', 'pred ms', 'meas/pred', 'ort ms', 'slowdown'];
+
+/** One run as the cells of BENCH_COLUMNS ('-' where the run has no figure). */
+export function benchRowCells(x: BenchReport['results'][number]): string[] {
+  if (!('n' in x)) return [x.model, x.layout, ...BENCH_COLUMNS.slice(2).map(() => '-')];
+  return [
+    x.model,
+    x.layout,
+    String(x.n),
+    String(x.depth),
+    String(x.rotations),
+    ms(x.server_ms),
+    rate(x.samples_per_s),
+    ms(x.one_sample_ms),
+    String(x.samples_per_evaluation),
+    `${percent(x.promised_relative_error)}/${percent(x.measured_relative_error)}`,
+    ms(x.keygen_ms),
+    ms(x.encrypt_ms),
+    ms(x.decrypt_ms),
+    mb(x.eval_key_bytes),
+    `${mb(x.ciphertext_bytes_in)}/${mb(x.ciphertext_bytes_out)}`,
+    ms(x.predicted_ms),
+    ratio(x.measured_over_predicted),
+    x.onnxruntime_ms === null ? '-' : x.onnxruntime_ms.toFixed(3),
+    x.slowdown === null ? '-' : x.slowdown.toFixed(0),
+  ];
+}
+
+/** The runs that have no timings, with the reason (refused by the compiler, skipped, failed). */
+export function benchNotes(r: BenchReport): string[] {
+  return r.results.filter((x) => x.error !== undefined).map((x) => `${x.model} ${x.layout}: ${x.error}`);
+}
+
 /** The bench report for people: one table of runs, the op costs, the soak and the targets. */
 export function formatBench(r: BenchReport): string {
-  const header = ['model', 'layout', 'N', 'depth', 'rot', 'server ms', 'samples/s', '1-sample ms', 'samples/eval', 'error promised/measured', 'keygen ms', 'enc ms', 'dec ms', 'keys MB', 'ct in/out MB', 'pred ms', 'meas/pred', 'ort ms', 'slowdown'];
-  const rows = r.results.map((x) =>
-    'n' in x
-      ? [
-          x.model,
-          x.layout,
-          String(x.n),
-          String(x.depth),
-          String(x.rotations),
-          ms(x.server_ms),
-          rate(x.samples_per_s),
-          ms(x.one_sample_ms),
-          String(x.samples_per_evaluation),
-          `${percent(x.promised_relative_error)}/${percent(x.measured_relative_error)}`,
-          ms(x.keygen_ms),
-          ms(x.encrypt_ms),
-          ms(x.decrypt_ms),
-          mb(x.eval_key_bytes),
-          `${mb(x.ciphertext_bytes_in)}/${mb(x.ciphertext_bytes_out)}`,
-          ms(x.predicted_ms),
-          ratio(x.measured_over_predicted),
-          x.onnxruntime_ms === null ? '-' : x.onnxruntime_ms.toFixed(3),
-          x.slowdown === null ? '-' : x.slowdown.toFixed(0),
-        ]
-      : [x.model, x.layout, ...header.slice(2).map(() => '-')],
-  );
+  const rows = r.results.map(benchRowCells);
   let out = `DeepPowers bench: ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, node-seal ${r.machine.node_seal} (one thread)\n\n`;
-  out += textTable(header, rows);
-  const notes = r.results.filter((x) => x.error !== undefined);
-  if (notes.length > 0) out += `\n${notes.map((x) => `${x.model} ${x.layout}: ${x.error}`).join('\n')}\n`;
+  out += textTable([...BENCH_COLUMNS], rows);
+  const notes = benchNotes(r);
+  if (notes.length > 0) out += `\n${notes.join('\n')}\n`;
 
   const opNames = ['encode', 'encrypt', 'add', 'multiplyPlain', 'multiply', 'relinearize', 'rescale', 'rotate', 'decryptDecode'] as const;
   const opRows = Object.values(r.ops)

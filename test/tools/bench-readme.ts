@@ -1,0 +1,39 @@
+/**
+ * Writes the README's benchmark table from a `npm run bench -- --json` file, so every figure in it
+ * comes from one run anyone can repeat:
+ *
+ *   npm run bench -- --json --max-predicted-s 20 --reps 3 > bench/results-<date>.json
+ *   npx tsx test/tools/bench-readme.ts bench/results-<date>.json
+ */
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { BENCH_COLUMNS, benchNotes, benchRowCells } from '../../runtime/bench/format-bench';
+import type { BenchReport } from '../../runtime/bench/run-bench';
+import { BENCH_SECTION, writeReadmeSection } from './readme-section';
+
+const file = process.argv[2];
+if (!file) {
+  console.error('usage: npx tsx test/tools/bench-readme.ts bench/results-<date>.json');
+  process.exit(2);
+}
+const report = JSON.parse(readFileSync(file, 'utf8')) as BenchReport;
+const cell = (s: string) => s.replace(/\|/g, '\\|');
+const o = report.options;
+const m = report.machine;
+const lines = [
+  `Measured with \`npm run bench -- --json --max-predicted-s ${o.max_predicted_s} --reps ${o.reps}\` on ${m.cpu}, ${m.cores} cores, Node ${m.node}, node-seal ${m.node_seal}, one thread per evaluation. ` +
+    `The full JSON is [bench/${basename(file)}](bench/${basename(file)}). A vector-layout evaluation is one sample; a batch-layout evaluation is N/2 samples. ` +
+    '"1-sample ms" is encryption + server + decryption of one evaluation: the latency of a prediction. "error promised/measured" is the compiled precision promise and the largest encrypted error on the evaluated rows, both as a share of the calibrated output range.',
+  '',
+  `| ${BENCH_COLUMNS.join(' | ')} |`,
+  `|${BENCH_COLUMNS.map(() => '---').join('|')}|`,
+  ...report.results.map((x) => `| ${benchRowCells(x).map(cell).join(' | ')} |`),
+  '',
+];
+const notes = benchNotes(report);
+if (notes.length > 0) lines.push('Runs without timings:', '', ...notes.map((n) => `- ${cell(n)}`), '');
+if (report.targets.length > 0) {
+  lines.push('Targets checked by the run:', '', ...report.targets.map((t) => `- ${t.met === null ? 'n/a' : t.met ? 'met' : 'missed'}: ${t.target}${t.value === null ? '' : ` (${Number(t.value.toPrecision(4))})`}`), '');
+}
+writeReadmeSection(BENCH_SECTION, `${lines.join('\n')}`);
+console.log(`README.md: bench table from ${file} (${report.results.length} runs)`);
