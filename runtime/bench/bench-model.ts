@@ -19,6 +19,9 @@ import type { CostTable } from './measured-costs';
 import { timeOnnxRuntime } from './onnxruntime-timing';
 import { TimedServer } from './timed-server';
 import { sealBackend } from '../backends/seal/backend';
+import { workerPoolBackend } from '../backends/pool/pool-backend';
+import { FheServer, serverModelOf } from '../server/fhe-server';
+import { inLanes } from '../lanes';
 
 /**
  * One row of `deeppowers bench`: a fixture compiled for one layout, run encrypted. "One sample"
@@ -77,12 +80,21 @@ export interface BenchResult {
   readonly wasm_heap_bytes: number;
   readonly peak_rss_bytes: number;
   readonly reps: number;
+  /** Threads of the throughput run (1: none was made). */
+  readonly threads: number;
+  /**
+   * Samples per second with `threads` evaluations in flight on SEAL's worker-thread pool (the
+   * same request, keys loaded once per thread, warm-up excluded); null with one thread.
+   */
+  readonly samples_per_s_threads: number | null;
   /** Why the encrypted run was skipped or failed; the timing fields are null then. */
   readonly error?: string;
 }
 
 export interface BenchModelOptions {
   readonly reps: number;
+  /** Threads for the throughput run (this one and workers); 1 skips it. */
+  readonly threads: number;
   readonly costs: CostTable;
   /** Skip encrypted runs whose predicted evaluation time exceeds this (seconds). */
   readonly maxPredictedS: number;
@@ -150,6 +162,7 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
     onnxruntime_batch_ms: ort.batchMs,
     promised_relative_error: compilation.precision.relative,
     promise_met_at_compile: compilation.precision.reached,
+    threads: options.threads,
   };
   const memory = async () => ({ wasm_heap_bytes: await sealHeapBytes(), peak_rss_bytes: process.resourceUsage().maxRSS * 1024 });
   const skipped = async (error: string): Promise<BenchResult> => ({
@@ -171,6 +184,7 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
     throughput_slowdown: null,
     max_abs_error_vs_simulate: null,
     measured_relative_error: null,
+    samples_per_s_threads: null,
     ...(await memory()),
     reps: 0,
     error,
@@ -226,6 +240,7 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
 
     const serverMs = median(evaluations.map((e) => e.totalMs));
     const executeMs = median(evaluations.map((e) => e.executeMs));
+    const threadedRate = options.threads > 1 ? await threadedThroughput(model, evalKeys, request, options.threads, reps, log) : null;
     return {
       ...base,
       server_ms: serverMs,
@@ -245,6 +260,7 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
       throughput_slowdown: serverMs / ort.batchMs,
       max_abs_error_vs_simulate: maxError,
       measured_relative_error: measuredRelativeError(compilation.precision, rows.map((r) => applyStages(compilation.split.body, r)), decrypted),
+      samples_per_s_threads: threadedRate === null ? null : threadedRate * perEvaluation,
       ...(await memory()),
       reps,
     };
@@ -254,5 +270,30 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
   } finally {
     client?.dispose();
     server?.dispose();
+  }
+}
+
+/**
+ * Evaluations per second with `threads` of them in flight on the worker-thread pool: a warm-up
+ * round (every thread loads the circuit and keys), then `threads × reps` evaluations timed together.
+ */
+async function threadedThroughput(model: EncryptedModel, evalKeys: Uint8Array, request: Uint8Array, threads: number, reps: number, log: (line: string) => void): Promise<number> {
+  const pool = workerPoolBackend(threads);
+  const server = new FheServer(pool);
+  try {
+    await server.loadModel(serverModelOf(model.circuit, model.parameters, model.modelHash));
+    const keysId = server.loadKeys(evalKeys);
+    await pool.ready();
+    const evaluate = () => server.evaluate(model.modelHash, keysId, request);
+    await inLanes(threads, threads, evaluate);
+    const count = threads * Math.max(1, reps);
+    const t = performance.now();
+    await inLanes(count, threads, evaluate);
+    const perSecond = (count * 1000) / (performance.now() - t);
+    log(`  ${threads} threads: ${perSecond.toFixed(2)} evaluations/s (${pool.evaluationCounts().join(' + ')} evaluations per thread)`);
+    return perSecond;
+  } finally {
+    server.dispose();
+    await pool.close();
   }
 }

@@ -18,6 +18,8 @@ export interface BenchOptions {
   readonly models?: readonly string[];
   readonly layouts: readonly Layout[];
   readonly reps: number;
+  /** Threads for each model's throughput run (1 skips it). */
+  readonly threads: number;
   /** Timed calls per op in the node-seal microbenchmark. */
   readonly opsReps: number;
   /** Evaluations in the soak; 0 skips it. */
@@ -49,7 +51,7 @@ export interface TargetCheck {
 
 export interface BenchReport {
   readonly machine: { readonly cpu: string; readonly cores: number; readonly node: string; readonly node_seal: string };
-  readonly options: { readonly models: readonly string[]; readonly layouts: readonly Layout[]; readonly reps: number; readonly ops_reps: number; readonly max_predicted_s: number };
+  readonly options: { readonly models: readonly string[]; readonly layouts: readonly Layout[]; readonly reps: number; readonly threads: number; readonly ops_reps: number; readonly max_predicted_s: number };
   readonly results: readonly (BenchResult | BenchFailure)[];
   /** node-seal per-op milliseconds (top level), per N, one entry per modulus chain measured. */
   readonly ops: Record<string, SealOpsBenchResult[]>;
@@ -91,7 +93,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     for (const layout of options.layouts.filter((l) => offered.includes(l))) {
       log(`${name} (${layout})`);
       if (options.isolate) {
-        const childArgs = ['--reps', String(options.reps), '--ops-reps', String(options.opsReps), '--max-predicted-s', String(options.maxPredictedS)];
+        const childArgs = ['--reps', String(options.reps), '--ops-reps', String(options.opsReps), '--max-predicted-s', String(options.maxPredictedS), '--threads', String(options.threads)];
         try {
           const { result, ops } = await benchInChild(name, layout, childArgs, log);
           results.push(result);
@@ -104,7 +106,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         continue;
       }
       try {
-        const r = await benchModel(fixture, layout, { reps: options.reps, costs, maxPredictedS: options.maxPredictedS, log });
+        const r = await benchModel(fixture, layout, { reps: options.reps, threads: options.threads, costs, maxPredictedS: options.maxPredictedS, log });
         log(r.error ? `  skipped: ${r.error}` : `  server ${r.server_ms!.toFixed(1)} ms, predicted ${r.predicted_ms.toFixed(1)} ms`);
         results.push(r);
       } catch (e) {
@@ -131,7 +133,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 
   return {
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, node_seal: nodeSealVersion() },
-    options: { models, layouts: options.layouts, reps: options.reps, ops_reps: options.opsReps, max_predicted_s: options.maxPredictedS },
+    options: { models, layouts: options.layouts, reps: options.reps, threads: options.threads, ops_reps: options.opsReps, max_predicted_s: options.maxPredictedS },
     results,
     ops: mergeOps(childOps, costs.byN()),
     soak: soakResult,

@@ -4,6 +4,8 @@ import type { Layout } from '../../compiler/circuit/ir';
 import { formatBench } from '../bench/format-bench';
 import { QUICK_MODELS, runBench } from '../bench/run-bench';
 import { printJson } from './output';
+import { parseThreads } from './threads';
+import { availableParallelism } from 'node:os';
 
 function positiveInt(name: string): (v: string) => number {
   return (v) => {
@@ -28,6 +30,7 @@ interface BenchCliOptions {
   models?: string[];
   layouts: Layout[];
   reps?: number;
+  threads?: number;
   opsReps?: number;
   soak?: number;
   soakModel: string;
@@ -44,6 +47,7 @@ export function registerBench(program: Command): void {
     .option('--models <a,b>', 'fixtures to run (default: every fixture; those the compiler refuses are listed with its reason)', list)
     .option('--layouts <l>', 'vector, batch or vector,batch', layouts, ['vector', 'batch'] as Layout[])
     .option('--reps <n>', 'timed evaluations per model after a warm-up (default 5; 1 for evaluations predicted over 5 s)', positiveInt('--reps'))
+    .option('--threads <n>', `also measure throughput with this many evaluations in flight on SEAL's worker-thread pool (default: the cores, ${availableParallelism()} here; 1 skips it)`, parseThreads)
     .option('--ops-reps <n>', 'timed calls per op in the node-seal microbenchmark (default 10)', positiveInt('--ops-reps'))
     .option('--soak <n>', 'evaluations in the memory soak, 0 to skip (default 2000)', positiveInt('--soak'))
     .option('--soak-model <name>', 'fixture the soak runs (vector layout)', 'sk_logreg_breast_cancer')
@@ -56,6 +60,7 @@ export function registerBench(program: Command): void {
         ...(opts.models ? { models: opts.models } : quick ? { models: QUICK_MODELS } : {}),
         layouts: opts.layouts,
         reps: opts.reps ?? (quick ? 2 : 5),
+        threads: opts.threads ?? (quick ? 1 : availableParallelism()),
         opsReps: opts.opsReps ?? (quick ? 3 : 10),
         soak: opts.soak ?? (quick ? 20 : 2000),
         soakModel: opts.soakModel,
