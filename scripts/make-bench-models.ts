@@ -18,28 +18,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
+import { gaussian, mulberry32 } from '../runtime/seeded-random';
 
 const { onnx } = onnxProto;
 const ROOT = join(import.meta.dirname, '..');
 const SOURCE = join(ROOT, 'test', 'fixtures', 'pt_cnn_digits');
 const OUT = process.argv[2] ?? join(ROOT, 'bench', 'models');
-
-/** mulberry32: seeded uniform [0, 1). */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-/** Standard normal by Box–Muller. */
-function gaussian(unit: () => number): () => number {
-  return () => Math.sqrt(-2 * Math.log(1 - unit())) * Math.cos(2 * Math.PI * unit());
-}
 
 // ---- layers: forward keeps what backward needs; backward accumulates parameter gradients ----
 

@@ -2,6 +2,7 @@ import { fail } from '../../compiler/errors';
 import { lastUses, operandsOf, type Circuit } from '../../compiler/circuit/ir';
 import { areClose, deriveMeta, type ValueMeta } from '../../compiler/circuit/op-rules';
 import { expandConstant, packSamples, unpackOutputs } from '../../compiler/circuit/packing';
+import { gaussian, mulberry32 } from '../seeded-random';
 
 /**
  * The simulation backend: runs a circuit on float64 slot vectors with CKKS slot semantics.
@@ -179,16 +180,7 @@ function noiseSource(model: NoiseModel): NoiseSource {
   const rescale = model.rescale ?? slotSpread * rounding * secretSpread;
   const keySwitch = model.keySwitch ?? rescale;
   const encode = model.encode ?? slotSpread * rounding;
-  let state = (model.seed ?? 1) >>> 0;
-  const uniform = (): number => {
-    // mulberry32: small, seeded, reproducible.
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const gaussian = (): number => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform());
+  const normal = gaussian(mulberry32(model.seed ?? 1));
   return {
     fresh,
     rescale,
@@ -196,7 +188,7 @@ function noiseSource(model: NoiseModel): NoiseSource {
     encode,
     add(v, std, scale) {
       const s = std / scale;
-      for (let i = 0; i < v.length; i++) v[i] += s * gaussian();
+      for (let i = 0; i < v.length; i++) v[i] += s * normal();
     },
   };
 }

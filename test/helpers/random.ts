@@ -1,14 +1,4 @@
-/** mulberry32: a small seeded generator of uniform [0, 1) numbers, so randomized tests repeat exactly. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { mulberry32 } from '../../runtime/seeded-random';
 
 /**
  * The linear congruential generator (Numerical Recipes' constants) older suites were written
