@@ -2,13 +2,13 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { fail } from '../../compiler/errors';
-import { sealBackend } from '../backends/seal/backend';
 import { loadServedModel } from '../mcp/load-served-model';
 import { loadOrCreateIdentity } from '../network/identity';
 import { createLogger } from '../network/logger';
 import { parseRedisUrl } from '../network/queue';
 import { startWorker } from '../network/worker';
 import { printJson } from './output';
+import { parseThreads, sealOnThreads, THREADS_HELP } from './threads';
 
 interface WorkerCliOptions {
   readonly queue?: string;
@@ -16,6 +16,7 @@ interface WorkerCliOptions {
   readonly role: 'compute' | 'review';
   readonly printId?: boolean;
   readonly lockMs: number;
+  readonly threads?: number;
   readonly json?: boolean;
 }
 
@@ -33,7 +34,7 @@ export async function runWorker(dirs: readonly string[], opts: WorkerCliOptions)
   const queue = parseRedisUrl(opts.queue);
   const models = dirs.map(loadServedModel);
   const logger = createLogger('deeppowers-worker');
-  const worker = await startWorker({ models, backend: sealBackend, queue, dataDir: opts.dataDir, role: opts.role, logger, lockMs: opts.lockMs });
+  const worker = await startWorker({ models, backend: sealOnThreads(opts.threads), queue, dataDir: opts.dataDir, role: opts.role, logger, lockMs: opts.lockMs });
   process.stderr.write(`deeppowers worker: ${opts.role} node ${worker.identity.id} on ${queue.url}; ${models.map((m) => m.name).join(', ')}\n`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
@@ -56,6 +57,7 @@ export function registerWorker(program: Command): void {
     .option('--queue <redis-url>', 'the queue, redis://HOST:PORT (as given to serve --queue)')
     .option('--data-dir <dir>', "this node's identity (node.key), key cache and witness state", DEFAULT_WORKER_DIR)
     .addOption(new Option('--role <role>', 'compute: take evaluations; review: re-execute jobs for the quorum and cosign log checkpoints').choices(['compute', 'review']).default('compute'))
+    .option('--threads <n>', THREADS_HELP, parseThreads)
     .option('--print-id', "print this node's id and Ed25519 public key (made on first use) and exit")
     .addOption(new Option('--lock-ms <ms>', 'how long a job stays locked to a node that stops answering before another node retries it').default(30_000).argParser(positiveInt))
     .option('--json', 'with --print-id: print JSON')
