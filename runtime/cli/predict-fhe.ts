@@ -1,4 +1,5 @@
 import type { CompiledModel } from '../../compiler/artifact/types';
+import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { fail } from '../../compiler/errors';
 import { contextSpecOf } from '../backends/backend';
 import { Keystore } from '../client/keystore';
@@ -35,7 +36,7 @@ export async function predictFhe(model: CompiledModel, batch: RowBatch, options:
     if (stored.parameterId !== want) fail('BAD_ARGUMENT', `the keystore's key is for parameter set ${stored.parameterId}, this model uses ${want}`);
     secretKey = stored.bytes;
   }
-  const backend = sealOnThreads(options.threads);
+  const backend = sealOnThreads(options.threads, Math.ceil(batch.rows / samplesPerEvaluation(model.circuit)));
   const { outputs, encrypted: run } = await predictEncrypted(model, batch, { ...(secretKey ? { secretKey } : {}), backend, progress: (n) => startProgress('encrypted evaluations', n) });
   return {
     outputs,

@@ -13,8 +13,11 @@ export function parseThreads(v: string): number {
   return n;
 }
 
-/** The SEAL backend for `threads` (default: the machine's cores). */
-export function sealOnThreads(threads: number | undefined): FheBackend {
-  const n = threads ?? availableParallelism();
+/**
+ * The SEAL backend for `threads` (default: the machine's cores), never more threads than
+ * `evaluations` when the count is known: a worker that would get nothing costs a node-seal start.
+ */
+export function sealOnThreads(threads: number | undefined, evaluations = Infinity): FheBackend {
+  const n = Math.max(1, Math.min(threads ?? availableParallelism(), evaluations));
   return n === 1 ? sealBackend : workerPoolBackend(n);
 }

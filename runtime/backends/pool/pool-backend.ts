@@ -65,16 +65,19 @@ class WorkerPool {
   run(slot: number, request: ExecuteRequest): Promise<Uint8Array[]> {
     const w = this.workers[slot]!;
     const id = this.nextTask++;
+    // Posting a view copies its whole buffer: a request's ciphertexts are views into its
+    // envelope, so each is copied out first (else n evaluations would copy n envelopes).
+    const own = (b: Uint8Array | null): Uint8Array | null => (b === null ? null : b.slice());
     const task: ExecuteTask = {
       kind: 'execute',
       id,
       spec: request.spec,
       circuitKey: request.circuitKey,
       keysKey: request.keysKey,
-      inputs: request.inputs,
+      inputs: request.inputs.map((b) => b.slice()),
       firstInputIndex: request.firstInputIndex,
       ...(w.known.has(request.circuitKey) ? {} : { circuit: request.circuit }),
-      ...(w.known.has(request.keysKey) ? {} : { keys: request.keys }),
+      ...(w.known.has(request.keysKey) ? {} : { keys: { relin: own(request.keys.relin), galois: own(request.keys.galois) } }),
     };
     w.known.add(request.circuitKey).add(request.keysKey);
     w.evaluations++;

@@ -54,7 +54,7 @@ port.on('message', (task: PoolTask) => {
   }
   execute(task).then(
     (outputs) => {
-      const reply: PoolReply = { id: task.id, ok: true, outputs };
+      const reply: PoolReply = { id: task.id, ok: true, outputs: outputs.map((o) => o.slice()) };
       port.postMessage(reply);
     },
     (e: unknown) => {
