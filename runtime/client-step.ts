@@ -81,3 +81,13 @@ export function simulateClientStep(rows: readonly Float64Array[], plan: Pick<Ref
     return y.map((v, i) => v + r[i]! - r[i]!);
   });
 }
+
+/** What the client sees at each client step, in words: for the report, compile and the README. */
+export function describeClientStep(plan: Pick<RefreshPlan, 'maskBits' | 'maskBound' | 'segments'>): string {
+  const steps = plan.segments.length;
+  return (
+    `${steps} client step${steps === 1 ? '' : 's'} per evaluation: the client decrypts every slot of the segment's result masked by r uniform in ±2^${plan.maskBits}·${plan.maskBound.toPrecision(3)} ` +
+    `(B = calibration's bound on any circuit value), so what it sees is within 2^-${plan.maskBits} statistical distance of uniform whatever the values; ` +
+    `it encrypts them again at the top level and never returns a decryption; the mask costs ≈ ${plan.maskBits} + log2 B of the 53 float64 bits`
+  );
+}

@@ -102,7 +102,7 @@ function refreshToJson(r: RefreshPlan, sink: ConstantSink): JsonObject {
     maskBound: r.maskBound,
     segments: r.segments.map((s) => {
       const c = circuitToJson(s.circuit, sink);
-      return { layout: c.layout, rotationSteps: c.rotationSteps, circuit: c.circuit, cost: costToJson(s.cost) };
+      return { startStage: s.startStage, layout: c.layout, rotationSteps: c.rotationSteps, circuit: c.circuit, cost: costToJson(s.cost) };
     }),
   };
 }
@@ -116,9 +116,9 @@ function refreshFromJson(at: JsonAt, source: ConstantSource): RefreshPlan {
       .field('segments')
       .items()
       .map((s) => {
-        s.object(['layout', 'rotationSteps', 'circuit', 'cost']);
+        s.object(['startStage', 'layout', 'rotationSteps', 'circuit', 'cost']);
         const circuit = circuitFromJson(s.field('layout'), s.field('rotationSteps'), s.field('circuit'), source);
-        return { circuit, cost: costFromJson(s.field('cost'), circuit) };
+        return { startStage: s.field('startStage').integer(1, 1 << 20), circuit, cost: costFromJson(s.field('cost'), circuit) };
       }),
   };
 }

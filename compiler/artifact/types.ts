@@ -131,6 +131,8 @@ export interface CostEstimate {
  * parameter set.
  */
 export interface RefreshSegment {
+  /** Index in the approximated chain of the first stage this segment computes. */
+  readonly startStage: number;
   /** Scales assigned for the model's parameters; its input is the previous segment's output. */
   readonly circuit: Circuit;
   /** Ops and estimated latency of one evaluation of this segment. */

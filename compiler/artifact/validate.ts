@@ -91,6 +91,9 @@ function checkSegments(m: CompiledModelContent): void {
   if (segments.length === 0) bad('refresh: no segments after the first');
   if (!Number.isInteger(maskBits) || maskBits < 1 || maskBits > 40) bad(`refresh: mask bits ${maskBits} outside [1, 40]`);
   if (!(maskBound >= 1) || !Number.isFinite(maskBound)) bad(`refresh: mask bound ${maskBound} is not a finite number ≥ 1`);
+  segments.forEach((s, i) => {
+    if (i > 0 && s.startStage <= segments[i - 1]!.startStage) bad('refresh: segment start stages must increase');
+  });
   const all = bodyCircuits(m);
   all.forEach((c, i) => {
     if (c.layout !== m.circuit.layout) bad(`refresh: segment ${i + 1} is laid out ${c.layout}, the first ${m.circuit.layout}`);

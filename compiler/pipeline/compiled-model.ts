@@ -88,7 +88,7 @@ export function toCompiledModel(c: Compilation, options: CompileOptions, toolVer
           refresh: {
             maskBits: c.refresh.maskBits,
             maskBound: c.refresh.maskBound,
-            segments: c.refresh.segments.slice(1).map((s) => ({ circuit: s.circuit, cost: { counts: s.counts, latency: s.latency } })),
+            segments: c.refresh.segments.slice(1).map((s, i) => ({ startStage: c.refresh!.cuts[i]!, circuit: s.circuit, cost: { counts: s.counts, latency: s.latency } })),
           },
         }
       : {}),
