@@ -42,8 +42,9 @@ export const MANIFEST_KEYS = [
 ] as const;
 
 /** Fields only some models have: `refresh` when the body is cut into segments. */
-const OPTIONAL_KEYS = ['refresh'] as const;
-const REQUIRED_KEYS = MANIFEST_KEYS.filter((k) => !(OPTIONAL_KEYS as readonly string[]).includes(k));
+export const OPTIONAL_MANIFEST_KEYS: readonly string[] = ['refresh'];
+/** The fields every manifest has, in order. */
+export const REQUIRED_MANIFEST_KEYS = MANIFEST_KEYS.filter((k) => !OPTIONAL_MANIFEST_KEYS.includes(k));
 
 export interface EncodedContent {
   /** Every manifest field except `modelHash` and `constants`. */
@@ -77,7 +78,7 @@ export function encodeContent(m: CompiledModelContent): EncodedContent {
 
 /** Decodes every field; format, version and hashes are checked before this by the reader. */
 export function decodeContent(root: JsonAt, entries: readonly ConstantEntry[]): CompiledModelContent {
-  root.object(REQUIRED_KEYS, OPTIONAL_KEYS);
+  root.object(REQUIRED_MANIFEST_KEYS, OPTIONAL_MANIFEST_KEYS);
   const source = new ConstantSource(entries);
   const circuit = circuitFromJson(root.field('layout'), root.field('rotationSteps'), root.field('circuit'), source);
   const options = root.field('options');
