@@ -13,6 +13,8 @@ import { fail } from '../compiler/errors';
 import type { Value } from '../compiler/graph/tensor';
 import type { NumericTensor } from '../compiler/graph/tensor';
 import { runEpilogue, runPrologue } from '../compiler/chain/run';
+import { bodyCircuits } from '../compiler/artifact/segments';
+import { simulateClientStep } from './client-step';
 import { simulateSamples, type SimulateOptions } from './backends/simulate';
 import { batchTensor, type RowBatch } from './data/load-rows';
 import type { RowSpec } from './data/row-spec';
@@ -21,8 +23,14 @@ import { appendRowOutputs, rowOutputs, type RowOutputs } from './outputs';
 /** Body inputs in, body outputs out, one vector per sample, in order. */
 export type BodyBackend = (samples: readonly Float64Array[]) => Float64Array[] | Promise<Float64Array[]>;
 
+/** The body in simulation; a refreshed body runs segment by segment with the client step (mask and all) in float64 between them. */
 export function simulateBackend(model: CompiledModel, options: SimulateOptions = {}): BodyBackend {
-  return (samples) => simulateSamples(model.circuit, samples, options);
+  return (samples) => {
+    const [first, ...rest] = bodyCircuits(model);
+    let rows = simulateSamples(first!, samples, options);
+    for (const circuit of rest) rows = simulateSamples(circuit, simulateClientStep(rows, model.refresh!), options);
+    return rows;
+  };
 }
 
 /** What one run produced: the body's outputs (logits, before the epilogue) and the model outputs. */

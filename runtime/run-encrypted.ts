@@ -5,7 +5,9 @@ import { fail } from '../compiler/errors';
 import type { CkksParameters } from '../compiler/params/types';
 import type { FheBackend } from './backends/backend';
 import { sealBackend } from './backends/seal/backend';
-import { clientModelOf } from './client/client-model';
+import { bodyCircuits } from '../compiler/artifact/segments';
+import type { RefreshPlan } from '../compiler/artifact/types';
+import { clientModelOfBody } from './client/client-model';
 import { checkEncodable, FheClient } from './client/fhe-client';
 import type { BodyBackend } from './run-compiled';
 import { FheServer, serverModelOf } from './server/fhe-server';
@@ -24,6 +26,8 @@ export interface EncryptedModel {
   readonly parameters: CkksParameters;
   /** SHA-256 (hex) of the compiled model; every envelope is bound to it. */
   readonly modelHash: string;
+  /** A body cut into segments, with a client step between each two (compile --refresh auto). */
+  readonly refresh?: RefreshPlan;
 }
 
 export interface EncryptedRunOptions {
@@ -44,6 +48,11 @@ export interface EvaluationTiming {
   readonly decrypt_ms: number;
   readonly ciphertext_bytes_in: number;
   readonly ciphertext_bytes_out: number;
+  /** Refreshed body only: client round trips in this evaluation, and their cost (mask, client decrypt and re-encrypt, unmask). */
+  readonly client_steps?: number;
+  readonly client_step_ms?: number;
+  /** Masked ciphertexts down and fresh ones up, all client steps together. */
+  readonly client_step_bytes?: number;
 }
 
 export interface EncryptedRunTimings {
@@ -81,14 +90,15 @@ export interface EncryptedRun {
 export async function runEncrypted(model: EncryptedModel, samples: readonly Float64Array[], options: EncryptedRunOptions = {}): Promise<EncryptedRun> {
   if (samples.length === 0) fail('BAD_DATA', 'no rows to run encrypted');
   const { circuit, parameters, modelHash } = model;
-  const clientModel = clientModelOf(circuit, parameters, modelHash);
+  const circuits = bodyCircuits(model);
+  const clientModel = clientModelOfBody(circuits, parameters, modelHash);
   // Every row is checked before keys are made, so a bad row costs nothing and names itself.
   checkEncodable(clientModel, samples);
   const backend = options.backend ?? sealBackend;
   const server = new FheServer(backend, { maxEvaluationsPerRequest: 1 });
   let client: FheClient | undefined;
   try {
-    const modelId = await server.loadModel(serverModelOf(circuit, parameters, modelHash));
+    const modelId = await server.loadModel(serverModelOf(circuit, parameters, modelHash, model.refresh));
 
     let t = performance.now();
     client = await FheClient.create(backend, clientModel, options.secretKey);
@@ -111,8 +121,22 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
       const request = client!.encrypt(chunk);
       const encryptMs = performance.now() - t;
       t = performance.now();
-      const result = await server.evaluate(modelId, keysId, request.bytes);
-      const evaluateMs = performance.now() - t;
+      let bytes = request.bytes;
+      let stepMs = 0;
+      let stepBytes = 0;
+      let result = await server.evaluate(modelId, keysId, bytes);
+      // A refreshed body: each later segment after a client step (server masks, the client
+      // decrypts and encrypts again, the server unmasks); the step's time is kept apart.
+      for (let k = 1; k < circuits.length; k++) {
+        const s0 = performance.now();
+        const masked = await server.maskStep(modelId, result, k - 1);
+        const fresh = client!.refreshStep(masked.bytes, k - 1);
+        bytes = await server.unmaskStep(masked.stepId, fresh);
+        stepMs += performance.now() - s0;
+        stepBytes += masked.bytes.length + fresh.length;
+        result = await server.evaluate(modelId, keysId, bytes, k);
+      }
+      const evaluateMs = performance.now() - t - stepMs;
       t = performance.now();
       const rows = client!.decrypt(result, request.samples);
       const decryptMs = performance.now() - t;
@@ -124,12 +148,13 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
         decrypt_ms: decryptMs,
         ciphertext_bytes_in: request.bytes.length,
         ciphertext_bytes_out: result.length,
+        ...(circuits.length > 1 ? { client_steps: circuits.length - 1, client_step_ms: stepMs, client_step_bytes: stepBytes } : {}),
       };
       return { rows, timing };
     });
     const outputs = evaluations.flatMap((e) => e.rows);
     const perEvaluation = evaluations.map((e) => e.timing);
-    const sum = (k: keyof Omit<EvaluationTiming, 'samples'>): number => perEvaluation.reduce((s, e) => s + e[k], 0);
+    const sum = (k: keyof Omit<EvaluationTiming, 'samples'>): number => perEvaluation.reduce((s, e) => s + (e[k] ?? 0), 0);
     return {
       outputs,
       layout: circuit.layout,

@@ -15,7 +15,7 @@ import {
   quantizationToJson,
 } from './summary-json';
 import { CLIENT_SIDE_KEYS, clientSideFromJson, clientSideToJson } from './model-json';
-import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type CompiledModelContent } from './types';
+import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type CompiledModelContent, type RefreshPlan } from './types';
 import type { ConstantEntry } from './constants-bin';
 
 /**
@@ -38,7 +38,13 @@ export const MANIFEST_KEYS = [
   'options',
   'constants',
   'circuit',
+  'refresh',
 ] as const;
+
+/** Fields only some models have: `refresh` when the body is cut into segments. */
+export const OPTIONAL_MANIFEST_KEYS: readonly string[] = ['refresh'];
+/** The fields every manifest has, in order. */
+export const REQUIRED_MANIFEST_KEYS = MANIFEST_KEYS.filter((k) => !OPTIONAL_MANIFEST_KEYS.includes(k));
 
 export interface EncodedContent {
   /** Every manifest field except `modelHash` and `constants`. */
@@ -50,6 +56,7 @@ export function encodeContent(m: CompiledModelContent): EncodedContent {
   const sink = new ConstantSink();
   // Circuit constants first, so their constants.bin indices equal the circuit's constant ids.
   const circuit = circuitToJson(m.circuit, sink);
+  const refresh = m.refresh ? refreshToJson(m.refresh, sink) : undefined;
   const fields: JsonObject = {
     format: ARTIFACT_FORMAT,
     formatVersion: ARTIFACT_FORMAT_VERSION,
@@ -64,13 +71,14 @@ export function encodeContent(m: CompiledModelContent): EncodedContent {
     cost: costToJson(m.cost),
     options: m.options,
     circuit: circuit.circuit,
+    ...(refresh ? { refresh } : {}),
   };
   return { fields, constants: sink.entries };
 }
 
 /** Decodes every field; format, version and hashes are checked before this by the reader. */
 export function decodeContent(root: JsonAt, entries: readonly ConstantEntry[]): CompiledModelContent {
-  root.object(MANIFEST_KEYS);
+  root.object(REQUIRED_MANIFEST_KEYS, OPTIONAL_MANIFEST_KEYS);
   const source = new ConstantSource(entries);
   const circuit = circuitFromJson(root.field('layout'), root.field('rotationSteps'), root.field('circuit'), source);
   const options = root.field('options');
@@ -79,11 +87,39 @@ export function decodeContent(root: JsonAt, entries: readonly ConstantEntry[]): 
     ...clientSideFromJson(root, source.tensor),
     parameters: parametersFromJson(root.field('parameters')),
     circuit,
+    ...(root.has('refresh') ? { refresh: refreshFromJson(root.field('refresh'), source) } : {}),
     approximations: root.field('approximations').items().map(approximationFromJson),
     quantization: quantizationFromJson(root.field('quantization')),
     calibration: calibrationFromJson(root.field('calibration')),
     cost: costFromJson(root.field('cost'), circuit),
     options: options.value as JsonObject,
     toolVersion: root.field('toolVersion').string(),
+  };
+}
+
+function refreshToJson(r: RefreshPlan, sink: ConstantSink): JsonObject {
+  return {
+    maskBits: r.maskBits,
+    maskBound: r.maskBound,
+    segments: r.segments.map((s) => {
+      const c = circuitToJson(s.circuit, sink);
+      return { startStage: s.startStage, layout: c.layout, rotationSteps: c.rotationSteps, circuit: c.circuit, cost: costToJson(s.cost) };
+    }),
+  };
+}
+
+function refreshFromJson(at: JsonAt, source: ConstantSource): RefreshPlan {
+  at.object(['maskBits', 'maskBound', 'segments']);
+  return {
+    maskBits: at.field('maskBits').integer(1, 40),
+    maskBound: at.field('maskBound').numberIn(1, Number.MAX_VALUE),
+    segments: at
+      .field('segments')
+      .items()
+      .map((s) => {
+        s.object(['startStage', 'layout', 'rotationSteps', 'circuit', 'cost']);
+        const circuit = circuitFromJson(s.field('layout'), s.field('rotationSteps'), s.field('circuit'), source);
+        return { startStage: s.field('startStage').integer(1, 1 << 20), circuit, cost: costFromJson(s.field('cost'), circuit) };
+      }),
   };
 }

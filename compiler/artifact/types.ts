@@ -123,6 +123,30 @@ export interface CostEstimate {
   readonly latency: LatencyEstimate;
 }
 
+/**
+ * A body cut for client-aided refresh (see compiler/pipeline/refresh-plan.ts): `CompiledModelContent.circuit`
+ * is the first segment, these are the ones after it, in order. Between two segments the server
+ * masks the ciphertext, the client decrypts, re-encrypts at the top level and sends it back, and
+ * the server removes the mask (runtime/client-step.ts). Every segment runs on the model's one
+ * parameter set.
+ */
+export interface RefreshSegment {
+  /** Index in the approximated chain of the first stage this segment computes. */
+  readonly startStage: number;
+  /** Scales assigned for the model's parameters; its input is the previous segment's output. */
+  readonly circuit: Circuit;
+  /** Ops and estimated latency of one evaluation of this segment. */
+  readonly cost: CostEstimate;
+}
+
+export interface RefreshPlan {
+  /** σ: the mask on each slot is uniform in ±2^σ·maskBound. */
+  readonly maskBits: number;
+  /** B: calibration's bound on |value| of every circuit value (the cut values and the other slots). */
+  readonly maskBound: number;
+  readonly segments: readonly RefreshSegment[];
+}
+
 export interface CompiledModelContent {
   readonly source: SourceModel;
   readonly input: ModelInput;
@@ -135,6 +159,8 @@ export interface CompiledModelContent {
   readonly parameters: CkksParameters;
   /** Scales assigned (`primes` non-null); layout, packing and rotation steps live here. */
   readonly circuit: Circuit;
+  /** Present when the body is cut into segments with a client step between them (compile --refresh auto). */
+  readonly refresh?: RefreshPlan;
   readonly approximations: readonly Approximation[];
   readonly quantization: QuantizationSummary | null;
   readonly calibration: CalibrationSummary;

@@ -6,6 +6,8 @@ import { isFloatType, sizeOf } from '../graph/tensor';
 import { galoisElement } from '../params/rotations';
 import { maxBitCount, SECURITY_BITS } from '../params/security';
 import type { CkksParameters } from '../params/types';
+import type { Circuit } from '../circuit/ir';
+import { bodyCircuits, lastCircuit } from './segments';
 import type { ClientSide, CompiledModelContent, InputRange } from './types';
 
 /**
@@ -17,9 +19,12 @@ import type { ClientSide, CompiledModelContent, InputRange } from './types';
 export function validateCompiledModel(m: CompiledModelContent): void {
   checkSource(m);
   checkParameters(m.parameters);
-  if (m.circuit.primes === null) bad('the circuit has no scales assigned (primes missing)');
-  checkCircuit(m.circuit);
-  checkCircuitAgainstParameters(m);
+  bodyCircuits(m).forEach((c) => {
+    if (c.primes === null) bad('the circuit has no scales assigned (primes missing)');
+    checkCircuit(c);
+    checkCircuitAgainstParameters(c, m.parameters);
+  });
+  checkSegments(m);
   checkBody(m);
   checkClientSteps(m);
   checkSummaries(m);
@@ -79,8 +84,26 @@ export function checkParameters(p: CkksParameters): void {
   });
 }
 
-function checkCircuitAgainstParameters(m: CompiledModelContent): void {
-  const { circuit: c, parameters: p } = m;
+/** Segments chain (each reads what the one before writes, same layout, one sample per ciphertext) and the mask is sane. */
+function checkSegments(m: CompiledModelContent): void {
+  if (!m.refresh) return;
+  const { maskBits, maskBound, segments } = m.refresh;
+  if (segments.length === 0) bad('refresh: no segments after the first');
+  if (!Number.isInteger(maskBits) || maskBits < 1 || maskBits > 40) bad(`refresh: mask bits ${maskBits} outside [1, 40]`);
+  if (!(maskBound >= 1) || !Number.isFinite(maskBound)) bad(`refresh: mask bound ${maskBound} is not a finite number ≥ 1`);
+  segments.forEach((s, i) => {
+    if (i > 0 && s.startStage <= segments[i - 1]!.startStage) bad('refresh: segment start stages must increase');
+  });
+  const all = bodyCircuits(m);
+  all.forEach((c, i) => {
+    if (c.layout !== m.circuit.layout) bad(`refresh: segment ${i + 1} is laid out ${c.layout}, the first ${m.circuit.layout}`);
+    if (c.samplesPerCiphertext !== 1) bad(`refresh: segment ${i + 1} packs ${c.samplesPerCiphertext} samples per ciphertext; refresh runs one`);
+    const next = all[i + 1];
+    if (next && next.inputSize !== c.outputSize) bad(`refresh: segment ${i + 2} reads ${next.inputSize} values, segment ${i + 1} writes ${c.outputSize}`);
+  });
+}
+
+function checkCircuitAgainstParameters(c: Circuit, p: CkksParameters): void {
   if (c.slots !== p.slots) bad(`the circuit runs on ${c.slots} slots, the parameters give ${p.slots}`);
   if (c.topLevel !== p.levels) bad(`the circuit's inputs sit at level ${c.topLevel}, the parameters give ${p.levels} levels`);
   // SEAL chain order is [q0, q1 … qL, special]; the circuit lists the droppable ones top first.
@@ -101,7 +124,8 @@ function checkBody(m: CompiledModelContent): void {
   const inSize = sizeOf(m.bodyInput.shape);
   const outSize = sizeOf(m.bodyOutput.shape);
   if (inSize !== m.circuit.inputSize) bad(`body input "${m.bodyInput.name}" has ${inSize} values per sample, the circuit reads ${m.circuit.inputSize}`);
-  if (outSize !== m.circuit.outputSize) bad(`body output "${m.bodyOutput.name}" has ${outSize} values per sample, the circuit writes ${m.circuit.outputSize}`);
+  const last = lastCircuit(m);
+  if (outSize !== last.outputSize) bad(`body output "${m.bodyOutput.name}" has ${outSize} values per sample, the circuit writes ${last.outputSize}`);
 }
 
 /** Both client parts read only what they are given, run on known kernels and produce what is expected. */

@@ -32,6 +32,7 @@ import { quantizedSplit } from './exact-chain';
 import { approximateSplit } from './steps/approximate-split';
 import { calibrateSplit } from './steps/calibrate-split';
 import { chooseLayout } from './steps/choose-layout';
+import { planRefresh, segmentedPromise, type RefreshRequest, type SegmentedBuild } from './refresh-plan';
 import { importSource } from './steps/import-source';
 
 export type LayoutRequest = Layout | 'auto';
@@ -74,6 +75,8 @@ export interface CompileOptions extends Omit<ApproximationOptions, 'degree'> {
   readonly precisionBits?: number;
   /** Force the ring degree N. */
   readonly polyModulusDegree?: number;
+  /** Cut the body into segments with a client-aided refresh between them (see refresh-plan); default 'off'. */
+  readonly refresh?: RefreshRequest;
 }
 
 export type CompileStep = 'import' | 'passes' | 'quantize' | 'calibrate' | 'approximate' | 'lower vector' | 'lower batch';
@@ -122,8 +125,10 @@ export interface Compilation {
     readonly excursions: readonly PolyExcursion[];
   };
   readonly layoutRequest: LayoutRequest;
-  /** The chosen layout, circuit and parameters. */
+  /** The chosen layout, circuit and parameters (with refresh: the first segment). */
   readonly build: LayoutBuild;
+  /** The segments when --refresh auto cut the body (build is segments[0]); null otherwise. */
+  readonly refresh: SegmentedBuild | null;
   /** Every layout that was lowered (both for auto), with its cost, and why the chosen one won. */
   readonly candidates: readonly LayoutBuild[];
   readonly layoutReason: string;
@@ -149,9 +154,13 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
     const derived = options.precisionBits === undefined && options.scaleBits === undefined;
     const noiseBits = noisePrecisionBits(target.bound, target.approximationError, target.magnitude);
     const parameters = { ...parameterOptions(options, outputBits), ...(derived ? { precisionBits: noiseBits, strictPrecision: true } : {}) };
-    const layout = chooseLayout(approximated.trial.stages, layoutRequest, parameters, progress, options.objective ?? 'latency');
-    const precision = precisionPromise(target.relative, target.outputRange, target.approximationError, target.magnitude, layout.build.params.expectedPrecisionBits);
-    return { approximated, ...layout, precision };
+    const { trial } = approximated;
+    const chosen = chooseLayout(trial.stages, layoutRequest, parameters, progress, options.objective ?? 'latency');
+    const refresh = refreshOf(options, trial.stages, chosen.build, parameters, trial.stats.maxAbs);
+    const build = refresh ? refresh.segments[0]! : chosen.build;
+    const uncut = precisionPromise(target.relative, target.outputRange, target.approximationError, target.magnitude, build.params.expectedPrecisionBits);
+    const precision = refresh ? segmentedPromise(uncut, refresh, target.magnitude) : uncut;
+    return { approximated, build, candidates: chosen.candidates, layoutReason: chosen.layoutReason, precision, refresh };
   };
   const layoutRequest = options.layout ?? 'auto';
   let attempt = lowered();
@@ -171,7 +180,7 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
         `${deep.precision.noiseBound.toPrecision(3)} at N=${deep.build.params.polyModulusDegree}; the shallower degree below misses by less`;
     }
   }
-  const { approximated, build, candidates, layoutReason, precision } = attempt;
+  const { approximated, build, candidates, layoutReason, precision, refresh } = attempt;
   const { trial, degreeChoice, outputBits } = approximated;
   const warnings = [
     ...(deeperNote !== undefined ? [deeperNote] : []),
@@ -192,9 +201,18 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
     calibrationStats: { maxAbs: trial.stats.maxAbs, outputBits, excursions: trial.stats.excursions },
     layoutRequest,
     build,
+    refresh,
     candidates,
     layoutReason,
   };
+}
+
+/** With --refresh auto, the segments when cutting gives a smaller N than the whole chain (see refresh-plan). */
+function refreshOf(options: CompileOptions, stages: readonly ApproxStage[], build: LayoutBuild, parameters: ParameterOptions, maxAbs: number): SegmentedBuild | null {
+  if ((options.refresh ?? 'off') === 'off') return null;
+  if (options.objective === 'throughput') fail('BAD_ARGUMENT', '--refresh auto works with --objective latency only (one sample per ciphertext)');
+  const plan = planRefresh(stages, build.layout, parameters, maxAbs);
+  return plan && plan.params.polyModulusDegree < build.params.polyModulusDegree ? plan : null;
 }
 
 function calibrationInput(options: CompileOptions, graph: Graph): NumericTensor {
@@ -269,6 +287,7 @@ function compileTreeModel(graph: Graph, source: ModelSource, options: CompileOpt
     calibrationStats: { maxAbs: t.maxAbs, outputBits: t.outputBits, excursions: [] },
     layoutRequest,
     build: t.build,
+    refresh: null,
     candidates: [t.build],
     layoutReason: layoutRequest === 'auto' ? 'auto: tree ensembles compile to the batch layout only' : `--layout ${layoutRequest}`,
   };

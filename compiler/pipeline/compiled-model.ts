@@ -31,6 +31,7 @@ export function optionsJson(c: Compilation, options: CompileOptions): JsonObject
     objective: options.objective,
     precisionBits: options.precisionBits,
     polyModulusDegree: options.polyModulusDegree,
+    refresh: options.refresh,
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) out[k] = v;
   // Why auto picked its degree (the artifact's approximations keep only the fitted result).
@@ -82,6 +83,15 @@ export function toCompiledModel(c: Compilation, options: CompileOptions, toolVer
     bodyOutput: { name: split.bodyOutput, dtype: split.bodyOutputDType, shape: split.bodyOutputShape },
     parameters: build.params,
     circuit: build.circuit,
+    ...(c.refresh
+      ? {
+          refresh: {
+            maskBits: c.refresh.maskBits,
+            maskBound: c.refresh.maskBound,
+            segments: c.refresh.segments.slice(1).map((s, i) => ({ startStage: c.refresh!.cuts[i]!, circuit: s.circuit, cost: { counts: s.counts, latency: s.latency } })),
+          },
+        }
+      : {}),
     approximations: polys.map(({ s, stage }, k) => ({
       stage,
       sources: s.sources,

@@ -50,16 +50,7 @@ export function maxLevelOf(spec: ContextSpec): number {
   return spec.coeffModulusBits.length - 2;
 }
 
-/**
- * The largest |value| that CKKS can encode at `scale` on a ciphertext at `level`: value · scale
- * must stay below half the modulus left at that level (one more bit is kept spare for the
- * encoder's rounding). Beyond it an encoder either throws or (SEAL, for values whose product
- * overflows a double) corrupts its own heap; both must be refused before a backend sees the value.
- */
-export function maxEncodable(coeffModulusBits: readonly number[], level: number, scale: number): number {
-  const bits = coeffModulusBits.slice(0, level + 1).reduce((a, b) => a + b, 0);
-  return 2 ** (bits - 2) / scale;
-}
+export { maxEncodable } from '../../compiler/params/encodable';
 
 /**
  * Check that a circuit can run on a context at all: same slot count, the same droppable primes

@@ -32,6 +32,7 @@ export interface CompileCliOptions {
   readonly output?: string;
   readonly layout: 'auto' | 'vector' | 'batch';
   readonly objective?: 'latency' | 'throughput';
+  readonly refresh?: 'auto' | 'off';
   readonly degree?: number | 'auto';
   readonly maxError?: number;
   readonly minAgreement?: number;
@@ -68,6 +69,12 @@ export interface CompileSummary {
     readonly levels: number;
   };
   readonly counts: Omit<OpCounts, 'byLevel' | 'rotationSteps'>;
+  /** With --refresh auto and a cut body: each segment's depth and estimated latency, and the mask. */
+  readonly refresh?: {
+    readonly segments: readonly { readonly depth: number; readonly latencyMs: number }[];
+    readonly maskBits: number;
+    readonly maskBound: number;
+  };
   readonly latencyMs: { readonly server: number; readonly client: number; readonly total: number };
   readonly approximations: readonly (ApproximationSummary & { readonly note?: string })[];
   /** The promised bound on the body outputs' encrypted error (see precision-target). */
@@ -112,6 +119,7 @@ export function compileFile(modelFile: string, opts: CompileCliOptions, toolVers
     calibration,
     layout: opts.layout,
     ...(opts.objective !== undefined ? { objective: opts.objective } : {}),
+    ...(opts.refresh !== undefined ? { refresh: opts.refresh } : {}),
     ...(opts.degree !== undefined ? { degree: opts.degree } : {}),
     ...(opts.maxError !== undefined ? { maxError: opts.maxError } : {}),
     ...(opts.minAgreement !== undefined ? { minAgreement: opts.minAgreement } : {}),
@@ -160,6 +168,15 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
       levels: p.levels,
     },
     counts,
+    ...(c.refresh
+      ? {
+          refresh: {
+            segments: c.refresh.segments.map((b) => ({ depth: b.circuit.depth, latencyMs: b.latency.totalMs })),
+            maskBits: c.refresh.maskBits,
+            maskBound: c.refresh.maskBound,
+          },
+        }
+      : {}),
     latencyMs: { server: m.cost.latency.serverMs, client: m.cost.latency.clientMs, total: m.cost.latency.totalMs },
     approximations: c.approximations.map((a) => ({
       ...approximationSummary(a, a.calibratedRange),
@@ -202,6 +219,7 @@ export function formatCompile(s: CompileSummary): string {
     ['CKKS', `N=${p.polyModulusDegree} (${p.slots} slots), depth ${s.depth}, scale 2^${p.scaleBits}, modulus ${p.coeffModulusBits.join('+')} = ${p.totalBits} of ${p.maxBitCount} bits, ${p.securityBits}-bit security`],
     ['ops', `${c.rotations} rotations, ${c.ctCtMul} ct×ct, ${c.ctPtMul} ct×pt, ${c.rescales} rescales, ${c.relins} relins, ${c.modswitches} modswitches`],
     ['rotation steps', s.rotationSteps.length > 0 ? s.rotationSteps.join(', ') : 'none'],
+    ...(s.refresh ? [['refresh', refreshLine(s.refresh)]] : []),
     ['precision', precisionLine(s.precision)],
     ['estimated latency', `${formatNumber(s.latencyMs.total, 3)} ms per run (server ${formatNumber(s.latencyMs.server, 3)} ms, client ${formatNumber(s.latencyMs.client, 3)} ms)`],
     ...(s.degreeChoice ? [['degree', degreeLine(s.degreeChoice)]] : []),
@@ -217,6 +235,12 @@ export function formatCompile(s: CompileSummary): string {
     );
   }
   return out;
+}
+
+function refreshLine(r: NonNullable<CompileSummary['refresh']>): string {
+  const depths = r.segments.map((x) => x.depth).join(', ');
+  const ms = r.segments.map((x) => formatNumber(x.latencyMs, 3)).join(' + ');
+  return `${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: the client decrypts values masked by ±2^${r.maskBits}·${formatNumber(r.maskBound, 3)} and encrypts them again`;
 }
 
 function treeLines(t: TreeSummary): string[][] {
@@ -283,6 +307,9 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     .addOption(new Option('--layout <layout>', 'slot layout: auto picks the better estimate for --objective').choices(['auto', 'vector', 'batch']).default('auto'))
     .addOption(
       new Option('--objective <objective>', 'latency (default): one row per vector-layout ciphertext, auto picks the faster prediction; throughput: as many rows per ciphertext as the slots hold, auto picks more rows per second').choices(['latency', 'throughput']),
+    )
+    .addOption(
+      new Option('--refresh <mode>', 'off (default): one circuit; auto: cut the body where a client round trip (masked decrypt, re-encrypt at the top level) gives a smaller N').choices(['auto', 'off']),
     )
     .option('--degree <d>', 'polynomial degree for every activation, or auto (default): the smallest 2^k−1 meeting --precision and keeping the calibration rows\' predictions', degreeArgument)
     .option('--max-error <e>', 'instead of --degree: smallest 2^k−1 degree with at most this error on the range', positive('--max-error', false))

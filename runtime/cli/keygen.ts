@@ -3,7 +3,8 @@ import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import { fail } from '../../compiler/errors';
-import { clientModelOf } from '../client/client-model';
+import { clientModelOfBody } from '../client/client-model';
+import { bodyCircuits } from '../../compiler/artifact/segments';
 import { Keystore, PASSPHRASE_ENV } from '../client/keystore';
 import { keystoreClient, secretKeyFingerprint } from '../client/model-keys';
 import { printJson } from './output';
@@ -41,7 +42,7 @@ export async function keygen(compiledDir: string, keystoreDir: string, options: 
   const model = readCompiledModel(compiledDir);
   const keystore = Keystore.open(keystoreDir);
   const { modelHash } = model;
-  const clientModel = clientModelOf(model.circuit, model.parameters, modelHash);
+  const clientModel = clientModelOfBody(bodyCircuits(model), model.parameters, modelHash);
   const t = performance.now();
   const progress = startProgress(`keygen N=${model.parameters.polyModulusDegree}`, 2);
   const { client, secretKey, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModel, { replace: options.force === true });

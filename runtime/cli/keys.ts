@@ -2,7 +2,8 @@ import { existsSync, statSync } from 'node:fs';
 import { Command } from 'commander';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import { fail } from '../../compiler/errors';
-import { clientModelOf } from '../client/client-model';
+import { clientModelOfBody } from '../client/client-model';
+import { bodyCircuits } from '../../compiler/artifact/segments';
 import { Keystore, PASSPHRASE_ENV } from '../client/keystore';
 import { keystoreClient, secretKeyFingerprint } from '../client/model-keys';
 import { entropyOfPhrase, phraseOf, RECOVERY_PHRASE_ENV } from '../client/recovery-phrase';
@@ -87,7 +88,7 @@ export async function uploadKeys(compiledDir: string, opts: { keystore: string; 
       fail('BAD_ARGUMENT', `the server at ${remote.options.url} does not serve ${compiledDir} (model hash ${model.modelHash}); it serves: ${names}`);
     }
     const keystore = Keystore.open(opts.keystore);
-    const { client, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModelOf(model.circuit, model.parameters, model.modelHash));
+    const { client, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash));
     try {
       const base = { model: model.source.name, model_hash: model.modelHash, server: remote.options.url, fingerprint: secretKeyFingerprint(client.exportSecretKey()), recovery_phrase: recoveryPhrase ?? null };
       const recorded = keystore.uploadedKeysId(remote.options.url, model.modelHash);
@@ -154,7 +155,7 @@ export async function recoverKeystore(dir: string, compiledDirs: readonly string
   const keys: RecoverResult['keys'][number][] = [];
   for (const compiled of compiledDirs) {
     const model = readCompiledModel(compiled);
-    const { client } = await keystoreClient(sealBackend, keystore, clientModelOf(model.circuit, model.parameters, model.modelHash), { replace: true });
+    const { client } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash), { replace: true });
     try {
       keys.push({ model: model.source.name, model_hash: model.modelHash, parameter_id: client.model.parameters.parameterId, fingerprint: secretKeyFingerprint(client.exportSecretKey()) });
     } finally {

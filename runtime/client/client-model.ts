@@ -34,6 +34,12 @@ export interface ClientModel {
    * them unrounded is what key-recovery attacks on CKKS (Li–Micciancio) exploit.
    */
   readonly outputPrecisionBits: number;
+  /**
+   * A refreshed body (compile --refresh auto): the client view of each segment, in order. The
+   * model's inputs are the first one's, its outputs and results the last one's, its keys cover
+   * all of them. Absent: the body is one circuit.
+   */
+  readonly segments?: readonly ClientModel[];
 }
 
 /** The client view of a circuit compiled under `params`. */
@@ -67,6 +73,27 @@ export function clientModelOf(
     rotationSteps: circuit.rotationSteps,
     needsRelin: circuit.ops.some((op) => op.op === 'relin'),
     outputPrecisionBits: params.expectedPrecisionBits,
+  };
+}
+
+/** The client view of a body that runs as `circuits` in order, with a client step between each two. */
+export function clientModelOfBody(
+  circuits: readonly Circuit[],
+  params: Pick<CkksParameters, 'polyModulusDegree' | 'coeffModulusBits' | 'primes' | 'expectedPrecisionBits'>,
+  modelHash: string,
+): ClientModel {
+  const segments = circuits.map((c) => clientModelOf(c, params, modelHash));
+  if (segments.length === 1) return segments[0]!;
+  const first = segments[0]!;
+  const last = segments[segments.length - 1]!;
+  return {
+    ...first,
+    outputSize: last.outputSize,
+    outputs: last.outputs,
+    results: last.results,
+    rotationSteps: [...new Set(segments.flatMap((s) => s.rotationSteps))].sort((a, b) => a - b),
+    needsRelin: segments.some((s) => s.needsRelin),
+    segments,
   };
 }
 

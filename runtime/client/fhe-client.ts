@@ -2,6 +2,7 @@ import { packSamples, samplesPerEvaluation, unpackOutputs } from '../../compiler
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { fail } from '../../compiler/errors';
 import { maxEncodable, type BackendContext, type ClientKeys, type FheBackend } from '../backends/backend';
+import { repackSlots } from '../client-step';
 import { readEnvelope, writeEnvelope } from '../wire/envelope';
 import { packingCircuitOf, type ClientModel } from './client-model';
 
@@ -126,6 +127,45 @@ export class FheClient {
       for (const row of unpackOutputs(circuit, slotVectors, inGroup)) rows.push(roundTo(row, model.outputPrecisionBits));
     }
     return rows;
+  }
+
+  /**
+   * The client step after segment `segment` of a refreshed body: decrypts the masked result (every
+   * slot masked by the server, see runtime/client-step.ts) and encrypts the same values fresh at
+   * the top level as the next segment's inputs. What goes back is ciphertext only, never a
+   * decryption.
+   */
+  refreshStep(masked: Uint8Array, segment: number): Uint8Array {
+    return this.encryptStep(this.decryptStep(masked, segment), segment + 1);
+  }
+
+  /** The masked slot vectors of a client step, one per result ciphertext (what the client sees). */
+  decryptStep(masked: Uint8Array, segment: number): Float64Array[] {
+    this.alive();
+    const from = this.segment(segment);
+    const env = readEnvelope(masked, { kind: 'result', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId });
+    if (env.parts.length % from.outputs.length !== 0) fail('BAD_CIPHERTEXT', `${env.parts.length} masked ciphertexts, not a multiple of the segment's ${from.outputs.length} outputs`);
+    return env.parts.map((part, i) => this.keys.decrypt(part, { ...from.results[i % from.outputs.length]!, label: `masked ciphertext ${i}` }));
+  }
+
+  /** Fresh encryptions of a client step's slot vectors, repacked as segment `segment`'s inputs. */
+  encryptStep(slotVectors: readonly Float64Array[], segment: number): Uint8Array {
+    this.alive();
+    const from = packingCircuitOf(this.segment(segment - 1));
+    const to = this.segment(segment);
+    const perOut = from.outputs.length;
+    const parts: Uint8Array[] = [];
+    for (let g = 0; g < slotVectors.length / perOut; g++) {
+      const packed = repackSlots(from, packingCircuitOf(to), slotVectors.slice(g * perOut, (g + 1) * perOut));
+      for (const slots of packed) parts.push(this.keys.encrypt(slots, to.inputLevel, to.inputScale));
+    }
+    return writeEnvelope({ kind: 'ciphertexts', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId, parts });
+  }
+
+  private segment(k: number): ClientModel {
+    const s = this.model.segments?.[k];
+    if (!s) fail('BAD_ARGUMENT', `this model has no segment ${k + 1} (no client step there)`);
+    return s;
   }
 
   dispose(): void {

@@ -2,6 +2,7 @@ import { basename, resolve } from 'node:path';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { clientView, clientViewToJson, serverView } from '../../compiler/artifact/views';
+import { fail } from '../../compiler/errors';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { ValueInfo } from '../../compiler/graph/graph';
 import { serverModelOf } from '../server/fhe-server';
@@ -19,6 +20,11 @@ export function loadServedModel(dir: string): ServedModel {
 }
 
 export function servedModelOf(m: CompiledModel, rawName: string): ServedModel {
+  // The MCP tools and `deeppowers client` do one request and one answer; the round trips of a
+  // client step (compile --refresh auto) are not served yet.
+  if (m.refresh) {
+    fail('BAD_ARGUMENT', `${rawName}: a model with client steps (compiled with --refresh auto) cannot be served yet; serve one compiled with --refresh off, or run it with predict --mode fhe`);
+  }
   const name = modelNameOf(rawName);
   const server = serverView(m);
   const view = clientView(m);

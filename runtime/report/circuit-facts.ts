@@ -5,7 +5,9 @@
  */
 import { polyCost } from '../../compiler/approx/evaluate';
 import { activationLabel } from '../../compiler/activations/registry';
+import { bodyCircuits, lastCircuit } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
+import { describeClientStep } from '../client-step';
 import { countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../../compiler/circuit/count';
 import { lastUses, operandsOf, type Circuit } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
@@ -43,11 +45,15 @@ export interface DepthBreakdown {
  */
 export function depthBreakdown(model: CompiledModel, body: readonly Stage[]): DepthBreakdown {
   const { circuit } = model;
-  const outputLevel = Math.min(...circuit.ops.filter((op) => op.op === 'output').map((op) => op.level));
+  const last = lastCircuit(model);
+  const outputLevel = Math.min(...last.ops.filter((op) => op.op === 'output').map((op) => op.level));
   const layers: LayerDepth[] = [];
+  // A refreshed body starts each segment at the top level again, after a client step.
+  const starts = new Set(model.refresh?.segments.map((s) => s.startStage) ?? []);
   let level = circuit.topLevel;
   let poly = 0;
   body.forEach((s, stage) => {
+    if (starts.has(stage)) level = circuit.topLevel;
     let depth: number;
     let label: string;
     if (s.kind === 'affine') {
@@ -63,7 +69,8 @@ export function depthBreakdown(model: CompiledModel, body: readonly Stage[]): De
     level -= depth;
   });
   const total = layers.reduce((sum, l) => sum + l.depth, 0);
-  return { total, topLevel: circuit.topLevel, outputLevel, layers, consistent: total === circuit.depth && level === outputLevel };
+  const depth = bodyCircuits(model).reduce((sum, c) => sum + c.depth, 0);
+  return { total, topLevel: circuit.topLevel, outputLevel, layers, consistent: total === depth && level === outputLevel };
 }
 
 /** Most ciphertexts alive at once when every value is freed after its last use (as the SEAL executor does). */
@@ -109,7 +116,10 @@ export interface CircuitFacts {
     readonly outputCiphertextsPerRun: number;
   };
   readonly memory: RunMemoryEstimate & { readonly peakLiveCiphertexts: number };
+  /** A refreshed body: segments, their depths and what the client sees at each step; null for one circuit. */
+  readonly clientSteps: { readonly segmentDepths: readonly number[]; readonly clientSees: string } | null;
   readonly latency: {
+    /** Every segment together (client steps' round trips not included). */
     readonly perRun: LatencyEstimate;
     readonly samplesPerRun: number;
     /** perRun / samplesPerRun: the amortised cost of one sample in a full run. */
@@ -119,15 +129,18 @@ export interface CircuitFacts {
 
 export function circuitFacts(model: CompiledModel, body: readonly Stage[]): CircuitFacts {
   const { circuit, parameters: params } = model;
-  const { byLevel: _byLevel, ...counts } = countOps(circuit);
-  const recorded = model.cost.counts;
-  const countsMatchManifest = (Object.keys(counts) as (keyof typeof counts)[]).every((k) => JSON.stringify(counts[k]) === JSON.stringify(recorded[k]));
+  const circuits = bodyCircuits(model);
+  const recorded = [model.cost.counts, ...(model.refresh?.segments.map((s) => s.cost.counts) ?? [])];
+  const perCircuit = circuits.map((c) => countOps(c));
+  const countsMatchManifest = perCircuit.every((c, i) => (Object.keys(c) as (keyof OpCounts)[]).every((k) => JSON.stringify(c[k]) === JSON.stringify(recorded[i]![k])));
+  const { byLevel: _byLevel, ...counts } = perCircuit.reduce(addCounts);
   const depth = depthBreakdown(model, body);
-  const relin = circuit.ops.some((op) => op.op === 'relin');
-  const peak = peakLiveCiphertexts(circuit);
-  const memory = estimateRunMemory(params, { relin, liveCiphertexts: peak, plaintexts: plaintextsByLevel(circuit) });
-  const perRun = estimateLatency(countOps(circuit), params.polyModulusDegree);
+  const relin = circuits.some((c) => c.ops.some((op) => op.op === 'relin'));
+  const peak = Math.max(...circuits.map(peakLiveCiphertexts));
+  const memory = estimateRunMemory(params, { relin, liveCiphertexts: peak, plaintexts: circuits.flatMap(plaintextsByLevel) });
+  const perRun = perCircuit.map((c) => estimateLatency(c, params.polyModulusDegree)).reduce(addLatency);
   const samplesPerRun = samplesPerEvaluation(circuit);
+  const last = circuits[circuits.length - 1]!;
   return {
     layout: circuit.layout,
     parameterId: parameterId(params),
@@ -139,9 +152,29 @@ export function circuitFacts(model: CompiledModel, body: readonly Stage[]): Circ
       inputCiphertext: ciphertextBytes(params, circuit.topLevel, { seeded: true }),
       inputCiphertextsPerRun: circuit.inputs.length,
       outputCiphertext: ciphertextBytes(params, depth.outputLevel),
-      outputCiphertextsPerRun: circuit.outputs.length,
+      outputCiphertextsPerRun: last.outputs.length,
     },
+    clientSteps: model.refresh ? { segmentDepths: circuits.map((c) => c.depth), clientSees: describeClientStep(model.refresh) } : null,
     memory: { ...memory, peakLiveCiphertexts: peak },
     latency: { perRun, samplesPerRun, perSampleMs: perRun.totalMs / samplesPerRun },
   };
+}
+
+function addCounts(a: OpCounts, b: OpCounts): OpCounts {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(a) as (keyof OpCounts)[]) {
+    const x = a[k];
+    const y = b[k];
+    if (k === 'topLevel') out[k] = x; // the same for every segment
+    else if (typeof x === 'number' && typeof y === 'number') out[k] = x + y;
+    else if (k === 'rotationSteps') out[k] = [...new Set([...(x as number[]), ...(y as number[])])].sort((p, q) => p - q);
+    else out[k] = x; // byLevel: per circuit, not added
+  }
+  return out as unknown as OpCounts;
+}
+
+function addLatency(a: LatencyEstimate, b: LatencyEstimate): LatencyEstimate {
+  const byKindMs = { ...a.byKindMs };
+  for (const k of Object.keys(byKindMs) as (keyof LatencyEstimate['byKindMs'])[]) byKindMs[k] += b.byKindMs[k];
+  return { serverMs: a.serverMs + b.serverMs, clientMs: a.clientMs + b.clientMs, totalMs: a.totalMs + b.totalMs, byKindMs };
 }

@@ -23,8 +23,10 @@ export interface FheReport {
     readonly perEvaluation: { readonly encrypt_ms: number; readonly evaluate_ms: number; readonly decrypt_ms: number };
   };
   readonly sizes: EncryptedRunSizes;
-  /** The compiler's estimate for one evaluation on the server (from the manifest's cost model). */
+  /** The compiler's estimate for one evaluation on the server (from the manifest's cost model; every segment of a refreshed body). */
   readonly predictedServerMs: number;
+  /** A refreshed body: client steps per evaluation and their mean measured cost (mask, client decrypt and encrypt, unmask) and bytes. */
+  readonly clientSteps: { readonly perEvaluation: number; readonly ms: number; readonly bytes: number } | null;
   /** Encrypted against simulated: body maxAbsDelta is the CKKS error; label agreement is the FHE agreement. */
   readonly vsSimulate: Accuracy;
   /** Encrypted against the float64 reference (and against labels when given). */
@@ -56,10 +58,18 @@ export async function fheSection(model: CompiledModel, batch: RowBatch, runs: Re
       perEvaluation: { encrypt_ms: per(totals.encrypt_ms), evaluate_ms: per(totals.evaluate_ms), decrypt_ms: per(totals.decrypt_ms) },
     },
     sizes: encrypted.sizes,
-    predictedServerMs: model.cost.latency.serverMs,
+    predictedServerMs: model.cost.latency.serverMs + (model.refresh?.segments.reduce((sum, x) => sum + x.cost.latency.serverMs, 0) ?? 0),
+    clientSteps: clientStepsOf(encrypted.timings.per_evaluation),
     vsSimulate: compareRuns(runs.simulated, outputs, runs.simulatedBody, run.bodyOutputs, null),
     vsReference: compareRuns(runs.reference, outputs, runs.referenceBody, run.bodyOutputs, runs.labels),
     precision: model.calibration.precision,
     measuredRelativeError: measuredRelativeError(model.calibration.precision, runs.referenceBody, run.bodyOutputs),
   };
+}
+
+function clientStepsOf(each: EncryptedRunTimings['per_evaluation']): FheReport['clientSteps'] {
+  const first = each[0];
+  if (!first || first.client_steps === undefined) return null;
+  const mean = (f: (e: (typeof each)[number]) => number): number => each.reduce((sum, e) => sum + f(e), 0) / each.length;
+  return { perEvaluation: first.client_steps, ms: mean((e) => e.client_step_ms ?? 0), bytes: mean((e) => e.client_step_bytes ?? 0) };
 }

@@ -3,18 +3,33 @@ import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { fail } from '../../compiler/errors';
 import type { CkksParameters } from '../../compiler/params/types';
 import { contextSpecOf, type BackendContext, type ContextSpec, type FheBackend, type LoadedCircuit, type LoadedEvaluationKeys } from '../backends/backend';
+import { bodyCircuits } from '../../compiler/artifact/segments';
+import type { RefreshPlan } from '../../compiler/artifact/types';
+import { MaskStore, maskResults, unmaskInputs } from './refresh-masks';
 import { peekEnvelopeModel, readEnvelope, writeEnvelope } from '../wire/envelope';
 import { inLanes } from '../lanes';
 
-/** What the server needs of a compiled model: the circuit (with its constants), parameters, hash. */
+/** What the server needs of a compiled model: the circuit (with its constants), parameters, hash; with refresh, the later segments and the mask. */
 export interface ServerModel {
   readonly modelHash: string;
   readonly parameters: ContextSpec;
   readonly circuit: Circuit;
+  readonly refresh?: RefreshPlan;
 }
 
-export function serverModelOf(circuit: Circuit, params: Pick<CkksParameters, 'polyModulusDegree' | 'coeffModulusBits' | 'primes'>, modelHash: string): ServerModel {
-  return { modelHash, parameters: contextSpecOf(params), circuit };
+export function serverModelOf(
+  circuit: Circuit,
+  params: Pick<CkksParameters, 'polyModulusDegree' | 'coeffModulusBits' | 'primes'>,
+  modelHash: string,
+  refresh?: RefreshPlan,
+): ServerModel {
+  return { modelHash, parameters: contextSpecOf(params), circuit, ...(refresh ? { refresh } : {}) };
+}
+
+/** A segment's result with the mask added, for the client step, and the id the fresh ciphertexts come back under. */
+export interface MaskedResult {
+  readonly bytes: Uint8Array;
+  readonly stepId: string;
 }
 
 export interface ServerLimits {
@@ -27,12 +42,14 @@ const DEFAULT_LIMITS: ServerLimits = { maxEvaluationsPerRequest: 4096 };
 interface LoadedModel {
   readonly model: ServerModel;
   readonly ctx: BackendContext;
-  readonly circuit: LoadedCircuit;
+  /** One per segment (one for a body without refresh). */
+  readonly circuits: readonly LoadedCircuit[];
 }
 
 interface StoredKeys {
   readonly modelHash: string;
-  readonly keys: LoadedEvaluationKeys;
+  /** Loaded into each segment's circuit. */
+  readonly keys: readonly LoadedEvaluationKeys[];
 }
 
 /**
@@ -44,6 +61,7 @@ interface StoredKeys {
 export class FheServer {
   private readonly models = new Map<string, LoadedModel>();
   private readonly keys = new Map<string, StoredKeys>();
+  private readonly masks = new MaskStore();
   private readonly limits: ServerLimits;
 
   constructor(
@@ -58,9 +76,12 @@ export class FheServer {
     const id = model.modelHash.toLowerCase();
     if (this.models.has(id)) return id;
     const ctx = await this.backend.createContext(model.parameters);
+    const circuits: LoadedCircuit[] = [];
     try {
-      this.models.set(id, { model, ctx, circuit: ctx.loadCircuit(model.circuit) });
+      for (const c of bodyCircuits(model)) circuits.push(ctx.loadCircuit(c));
+      this.models.set(id, { model, ctx, circuits });
     } catch (e) {
+      for (const c of circuits) c.dispose();
       ctx.dispose();
       throw e;
     }
@@ -84,7 +105,14 @@ export class FheServer {
       count: 2,
     });
     const [relin, galois] = env.parts;
-    const keys = loaded.circuit.loadEvaluationKeys({ relin: relin!.length ? relin! : null, galois: galois!.length ? galois! : null });
+    const bundle = { relin: relin!.length ? relin! : null, galois: galois!.length ? galois! : null };
+    const keys: LoadedEvaluationKeys[] = [];
+    try {
+      for (const c of loaded.circuits) keys.push(c.loadEvaluationKeys(bundle));
+    } catch (e) {
+      for (const k of keys) k.dispose();
+      throw e;
+    }
     this.keys.set(keysId, { modelHash, keys });
     return keysId;
   }
@@ -94,7 +122,7 @@ export class FheServer {
   }
 
   unloadKeys(keysId: string): void {
-    this.keys.get(keysId)?.keys.dispose();
+    for (const k of this.keys.get(keysId)?.keys ?? []) k.dispose();
     this.keys.delete(keysId);
   }
 
@@ -103,17 +131,22 @@ export class FheServer {
     return this.backend.concurrency;
   }
 
-  /** Evaluate an envelope of input ciphertexts (its evaluations `concurrency` at a time); returns the result envelope. */
-  async evaluate(modelId: string, keysId: string, request: Uint8Array): Promise<Uint8Array> {
-    const loaded = this.models.get(modelId.toLowerCase());
-    if (!loaded) fail('BAD_ARGUMENT', `no model ${modelId} is loaded`);
+  /**
+   * Evaluate an envelope of input ciphertexts (its evaluations `concurrency` at a time); returns the result envelope. A refreshed body runs
+   * one `segment` per call: segment 0 takes the client's encrypted inputs, each later one the
+   * ciphertexts `unmaskStep` returned.
+   */
+  async evaluate(modelId: string, keysId: string, request: Uint8Array, segment = 0): Promise<Uint8Array> {
+    const loaded = this.loaded(modelId);
+    const circuit = bodyCircuits(loaded.model)[segment];
+    const loadedCircuit = loaded.circuits[segment];
+    if (!circuit || !loadedCircuit) fail('BAD_ARGUMENT', `model ${modelId.slice(0, 12)}… has no segment ${segment + 1}`);
     const stored = this.keys.get(keysId);
     if (!stored) fail('BAD_ARGUMENT', `no evaluation keys ${keysId} are loaded; upload them first`);
     if (stored.modelHash !== loaded.model.modelHash.toLowerCase()) {
       fail('BAD_CIPHERTEXT', `evaluation keys ${keysId.slice(0, 12)}… were made for another model`);
     }
     const { model } = loaded;
-    const { circuit } = model;
     const env = readEnvelope(request, { kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId });
     const perEvaluation = circuit.inputs.length;
     if (env.parts.length === 0 || env.parts.length % perEvaluation !== 0) {
@@ -125,19 +158,58 @@ export class FheServer {
     }
 
     const results = await inLanes(evaluations, this.concurrency, (g) =>
-      loaded.circuit.execute(env.parts.slice(g * perEvaluation, (g + 1) * perEvaluation), stored.keys, g * perEvaluation),
+      loadedCircuit.execute(env.parts.slice(g * perEvaluation, (g + 1) * perEvaluation), stored.keys[segment]!, g * perEvaluation),
     );
     return writeEnvelope({ kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts: results.flat() });
   }
 
+  /**
+   * The first half of a client step: segment `segment`'s result envelope with a fresh mask on
+   * every slot (see runtime/client-step.ts), and the id the client's answer must name.
+   */
+  async maskStep(modelId: string, result: Uint8Array, segment: number): Promise<MaskedResult> {
+    const loaded = this.loaded(modelId);
+    const { model } = loaded;
+    const circuits = bodyCircuits(model);
+    if (!model.refresh || segment < 0 || segment >= circuits.length - 1) fail('BAD_ARGUMENT', `model ${modelId.slice(0, 12)}… has no client step after segment ${segment + 1}`);
+    const env = readEnvelope(result, { kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId });
+    const masked = await maskResults(loaded.ctx, circuits[segment]!, model.refresh, env.parts);
+    const stepId = this.masks.put({ modelId: modelId.toLowerCase(), segment, masks: masked.masks });
+    const bytes = writeEnvelope({ kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts: masked.parts });
+    return { bytes, stepId };
+  }
+
+  /** The second half: the client's fresh ciphertexts with the mask removed, ready for `evaluate` on the next segment. */
+  async unmaskStep(stepId: string, fresh: Uint8Array): Promise<Uint8Array> {
+    const pending = this.masks.take(stepId);
+    const loaded = this.loaded(pending.modelId);
+    const { model } = loaded;
+    const circuits = bodyCircuits(model);
+    const env = readEnvelope(fresh, { kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId });
+    const parts = await unmaskInputs(loaded.ctx, circuits[pending.segment]!, circuits[pending.segment + 1]!, pending.masks, env.parts);
+    return writeEnvelope({ kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts });
+  }
+
+  /** Client steps waiting for their answer. */
+  pendingSteps(): number {
+    return this.masks.size;
+  }
+
   /** Free everything the backend holds for this server. */
   dispose(): void {
-    for (const { keys } of this.keys.values()) keys.dispose();
+    for (const { keys } of this.keys.values()) for (const k of keys) k.dispose();
     this.keys.clear();
-    for (const { ctx, circuit } of this.models.values()) {
-      circuit.dispose();
+    this.masks.clear();
+    for (const { ctx, circuits } of this.models.values()) {
+      for (const c of circuits) c.dispose();
       ctx.dispose();
     }
     this.models.clear();
+  }
+
+  private loaded(modelId: string): LoadedModel {
+    const loaded = this.models.get(modelId.toLowerCase());
+    if (!loaded) fail('BAD_ARGUMENT', `no model ${modelId} is loaded`);
+    return loaded;
   }
 }

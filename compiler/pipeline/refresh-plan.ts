@@ -1,0 +1,168 @@
+/**
+ * Client-aided refresh (`compile --refresh auto`): where to cut the approximated chain into
+ * segments, each a circuit of its own on the model's one parameter set. Between two segments the
+ * server masks the ciphertext, the client decrypts it, encrypts it again at the top level and
+ * sends it back, and the server removes the mask (runtime/client-step.ts): the next segment
+ * starts with every level again, so the parameters need only the deepest segment's depth.
+ *
+ * Cuts go before an affine map that follows an activation, in a chain (no stage reads past the
+ * one before it). Auto tries every set of cuts (all of them when there are more than
+ * MAX_CUT_POINTS), keeps those whose parameters meet the precision target, and picks the smallest
+ * N, then the fewest cuts. No cut wins ties, so a model that
+ * already fits the smallest N is left whole.
+ */
+import { countOps, estimateLatency } from '../circuit/count';
+import type { Circuit, Layout } from '../circuit/ir';
+import { vectorSlotsNeeded } from '../circuit/layout-vector';
+import { lowerChain } from '../circuit/lower';
+import { assignScales } from '../circuit/passes-scales';
+import type { ApproxStage } from '../chain/stages';
+import { DeepPowersError, fail } from '../errors';
+import { maxEncodableBits } from '../params/encodable';
+import { outputBitsForMagnitude, selectParameters } from '../params/select';
+import type { CkksParameters } from '../params/types';
+import type { PrecisionPromise } from '../approx/precision-target';
+import { rescalePrimes, type LayoutBuild, type ParameterOptions } from './build-layout';
+
+export type RefreshRequest = 'auto' | 'off';
+
+/**
+ * σ, the mask's statistical hiding: the client sees z = y + r with r uniform in ±2^σ·B and |y| ≤ B,
+ * whose distribution is within 2^−σ (statistical distance B/R) of one that does not depend on y.
+ * 20 bits is the middle of the range the notes recommend (20–30): the price is σ bits of float64
+ * mantissa, so y keeps ≈ 53 − σ − log2 B bits after unmasking (29 at B = 16), still far below
+ * the CKKS noise at the scales this compiler picks; σ = 40 would leave about 9.
+ */
+export const MASK_BITS = 20;
+
+/** More cut points than this and auto cuts at every one rather than trying 2^k sets. */
+export const MAX_CUT_POINTS = 6;
+
+export interface SegmentedBuild {
+  readonly layout: Layout;
+  readonly params: CkksParameters;
+  /** One build per segment, in order, all on `params`. */
+  readonly segments: readonly LayoutBuild[];
+  /** Stage indices where a segment starts (after the first). */
+  readonly cuts: readonly number[];
+  readonly maskBits: number;
+  readonly maskBound: number;
+}
+
+/** Stage indices a chain can be cut before: an affine map right after an activation, with no stage reading across. */
+export function cutPoints(stages: readonly ApproxStage[]): number[] {
+  if (stages.some((s) => s.kind === 'affine' && s.reads !== undefined)) return [];
+  const out: number[] = [];
+  for (let k = 1; k < stages.length; k++) if (stages[k]!.kind === 'affine' && stages[k - 1]!.kind === 'poly') out.push(k);
+  return out;
+}
+
+export function splitStages(stages: readonly ApproxStage[], cuts: readonly number[]): ApproxStage[][] {
+  const bounds = [0, ...cuts, stages.length];
+  return bounds.slice(1).map((end, i) => stages.slice(bounds[i], end));
+}
+
+/**
+ * The best set of cuts for `layout`, or null when no cut beats the whole chain (or the chain has
+ * no cut point). `maxAbs` is calibration's bound on every circuit value: the mask's B.
+ */
+export function planRefresh(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, maxAbs: number): SegmentedBuild | null {
+  const points = cutPoints(stages);
+  if (points.length === 0) return null;
+  const sets = points.length > MAX_CUT_POINTS ? [[], points] : subsets(points);
+  const maskBound = Math.max(1, maxAbs);
+  let best: { cuts: number[]; n: number } | null = null;
+  for (const cuts of sets) {
+    const trial = tryParameters(stages, cuts, layout, options, maskBound);
+    if (!trial) continue;
+    const n = trial.params.polyModulusDegree;
+    if (!best || n < best.n || (n === best.n && cuts.length < best.cuts.length)) best = { cuts, n };
+  }
+  if (!best || best.cuts.length === 0) return null;
+  return buildSegments(stages, best.cuts, layout, options, maskBound);
+}
+
+/** Lowers, selects the shared parameters and assigns scales for one set of cuts. */
+export function buildSegments(stages: readonly ApproxStage[], cuts: readonly number[], layout: Layout, options: ParameterOptions, maskBound: number): SegmentedBuild {
+  const trial = tryParameters(stages, cuts, layout, options, maskBound);
+  if (!trial) fail('PARAMS', `no parameters fit the segments cut at stages [${cuts.join(', ')}]`);
+  const parts = splitStages(stages, cuts);
+  let circuits = parts.map((p) => lowerChain(p, { layout, slots: trial.params.slots }));
+  const params = selectParameters({ ...trial.request, preferN: trial.params.polyModulusDegree, rotationSteps: unionSteps(circuits) });
+  circuits = circuits.map((c) => assignScales(c, rescalePrimes(params)));
+  checkMaskRoom(circuits, params, maskBound);
+  const segments = circuits.map((circuit): LayoutBuild => {
+    const counts = countOps(circuit);
+    return { layout, circuit, params, counts, latency: estimateLatency(counts, params.polyModulusDegree) };
+  });
+  return { layout, params, segments, cuts, maskBits: MASK_BITS, maskBound };
+}
+
+interface ParameterTrial {
+  readonly params: CkksParameters;
+  readonly depths: number[];
+  readonly request: Parameters<typeof selectParameters>[0];
+}
+
+/**
+ * Parameters for the segments cut at `cuts`, or null when none fit. Every segment but the last
+ * ends one level above the bottom, so the masked value 2^σ·B sits under a modulus with a spare
+ * prime; the noise target gains log2(segments) bits, since each segment's fresh noise adds up.
+ */
+function tryParameters(stages: readonly ApproxStage[], cuts: readonly number[], layout: Layout, options: ParameterOptions, maskBound: number): ParameterTrial | null {
+  const parts = splitStages(stages, cuts);
+  const first = parts.map((p) => lowerChain(p, { layout, slots: layout === 'vector' ? Math.max(2, vectorSlotsNeeded(p)) : 2 }));
+  const depths = first.map((c) => c.depth);
+  const depth = Math.max(...depths.map((d, i) => (i < depths.length - 1 ? d + 1 : d)));
+  const extra = Math.ceil(Math.log2(parts.length));
+  const request = {
+    depth,
+    slotsNeeded: Math.max(...first.map((c) => c.minSlots)),
+    outputBits: cuts.length > 0 ? Math.max(options.outputBits, outputBitsForMagnitude(maskBound)) : options.outputBits,
+    ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits + extra } : {}),
+    ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
+    ...(options.strictPrecision === true ? { strictPrecision: true } : {}),
+    ...(options.preferN !== undefined ? { preferN: options.preferN } : {}),
+  };
+  try {
+    return { params: selectParameters({ ...request, rotationSteps: unionSteps(first) }), depths, request };
+  } catch (e) {
+    if (e instanceof DeepPowersError && e.code === 'PARAMS') return null;
+    throw e;
+  }
+}
+
+/** Each cut's output level must hold the mask, 2^σ·B at the output scale, with a bit to spare. */
+function checkMaskRoom(circuits: readonly Circuit[], params: CkksParameters, maskBound: number): void {
+  circuits.slice(0, -1).forEach((c, i) => {
+    const out = c.ops.find((op) => op.op === 'output')!;
+    const room = maxEncodableBits(params.coeffModulusBits, out.level, out.scale);
+    const need = MASK_BITS + Math.log2(maskBound) + 1;
+    if (room < need) fail('PARAMS', `segment ${i + 1} ends at level ${out.level}, where only 2^${room.toFixed(1)} fits; the mask needs 2^${need.toFixed(1)}`);
+  });
+}
+
+function unionSteps(circuits: readonly Circuit[]): number[] {
+  return [...new Set(circuits.flatMap((c) => c.rotationSteps))].sort((a, b) => a - b);
+}
+
+function subsets(points: readonly number[]): number[][] {
+  const out: number[][] = [];
+  for (let mask = 0; mask < 1 << points.length; mask++) out.push(points.filter((_, i) => (mask >> i) & 1));
+  return out;
+}
+
+/**
+ * The precision promise of a segmented body. Each segment starts from a fresh ciphertext, so its
+ * CKKS noise (bounded, relative to the output magnitude, by the parameters' 2^−expectedPrecisionBits)
+ * adds up over the segments, assumed to carry through the layers after it at the same relative
+ * size. Each cut adds the mask's float64 cost: z = y + r with |z| ≤ 2^σ·B decodes to 53 bits, an
+ * absolute error of 2^(σ + ⌈log2 B⌉ − 53) on y, counted here relative to the output magnitude
+ * (B ≥ 1, so this is the larger of the two readings).
+ */
+export function segmentedPromise(uncut: PrecisionPromise, plan: SegmentedBuild, magnitude: number): PrecisionPromise {
+  const segments = plan.segments.length;
+  const mask = (segments - 1) * magnitude * 2 ** (plan.maskBits + Math.ceil(Math.log2(plan.maskBound)) - 53);
+  const noiseBound = segments * uncut.noiseBound + mask;
+  return { ...uncut, noiseBound, reached: uncut.approximationError + noiseBound <= uncut.bound };
+}

@@ -1,0 +1,85 @@
+import { describe, expect, test } from 'vitest';
+import { clientSplitOf } from '../../compiler/artifact/client-split';
+import { bodyCircuits } from '../../compiler/artifact/segments';
+import type { CompiledModel } from '../../compiler/artifact/types';
+import { runPrologue } from '../../compiler/chain/run';
+import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { simulationBackend } from '../../runtime/backends/simulation-backend';
+import { clientModelOfBody } from '../../runtime/client/client-model';
+import { FheClient } from '../../runtime/client/fhe-client';
+import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { fheBackend } from '../../runtime/run-encrypted';
+import { FheServer, serverModelOf } from '../../runtime/server/fhe-server';
+import { inputTensor, loadFixture } from '../helpers/fixtures';
+
+/**
+ * A refreshed body (compile --refresh auto) run encrypted: on SEAL it agrees with the whole
+ * circuit's simulation and with PyTorch (data.json); on the simulation backend the client step is
+ * taken apart: what the client decrypts is masked, and once unmasked the next segment computes
+ * what the whole circuit does.
+ */
+
+const NAME = 'pt_mlp_digits_relu';
+const ROWS = 2;
+
+function compiled(refresh: 'auto' | 'off'): CompiledModel {
+  const f = loadFixture(NAME);
+  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout: 'vector', refresh };
+  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+}
+
+describe(`${NAME} with --refresh auto, encrypted`, () => {
+  const cut = compiled('auto');
+  const whole = compiled('off');
+  const f = loadFixture(NAME);
+  const input = inputTensor(f.data, f.data.test_inputs.slice(0, ROWS));
+
+  test('on SEAL: within the precision promise of PyTorch and of the whole circuit simulated, one client step per row', async () => {
+    expect(cut.refresh?.segments.length).toBe(1);
+    const fhe = fheBackend(cut);
+    const encrypted = await runCompiled(cut, input, fhe.backend);
+    const simulated = await runCompiled(whole, input, simulateBackend(whole));
+    const expected = f.data.expected['output'] as number[][];
+    const { bound } = cut.calibration.precision;
+    encrypted.bodyOutputs.forEach((row, r) => {
+      row.forEach((v, i) => {
+        expect(Math.abs(v - expected[r]![i]!), `row ${r} output ${i} vs PyTorch`).toBeLessThan(bound);
+        expect(Math.abs(v - simulated.bodyOutputs[r]![i]!), `row ${r} output ${i} vs the whole circuit`).toBeLessThan(bound);
+      });
+    });
+    expect(fhe.lastRun()!.timings.per_evaluation.every((e) => e.client_steps === 1)).toBe(true);
+  }, 300_000);
+
+  test('the client decrypts masked values only; the server removes the mask once', async () => {
+    const backend = simulationBackend();
+    const server = new FheServer(backend);
+    const client = await FheClient.create(backend, clientModelOfBody(bodyCircuits(cut), cut.parameters, cut.modelHash));
+    try {
+      const modelId = await server.loadModel(serverModelOf(cut.circuit, cut.parameters, cut.modelHash, cut.refresh));
+      const keysId = server.loadKeys(client.evaluationKeys().bytes);
+      const sample = runPrologue(clientSplitOf(cut), input)[0]!;
+      const request = client.encrypt([sample]);
+      const result = await server.evaluate(modelId, keysId, request.bytes);
+      const plain = client.decryptStep(result, 0)[0]!;
+      const masked = await server.maskStep(modelId, result, 0);
+      const seen = client.decryptStep(masked.bytes, 0)[0]!;
+      // Every slot moved, by far more than the values themselves (|y| ≤ B, |r| up to 2^20·B).
+      const moved = seen.filter((v, i) => Math.abs(v - plain[i]!) > 1).length;
+      expect(moved).toBeGreaterThan(0.99 * seen.length);
+      expect(server.pendingSteps()).toBe(1);
+
+      const fresh = client.refreshStep(masked.bytes, 0);
+      const next = await server.unmaskStep(masked.stepId, fresh);
+      expect(server.pendingSteps()).toBe(0);
+      await expect(server.unmaskStep(masked.stepId, fresh)).rejects.toThrow(/no client step/);
+
+      const out = client.decrypt(await server.evaluate(modelId, keysId, next, 1), 1)[0]!;
+      const want = (await runCompiled(whole, input, simulateBackend(whole))).bodyOutputs[0]!;
+      out.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(1e-3));
+    } finally {
+      client.dispose();
+      server.dispose();
+    }
+  });
+});

@@ -1,0 +1,111 @@
+import { describe, expect, test } from 'vitest';
+import { decodeCompiledModel, encodeCompiledModel } from '../../compiler/artifact/codec';
+import { bodyCircuits } from '../../compiler/artifact/segments';
+import type { CompiledModel } from '../../compiler/artifact/types';
+import type { ApproxStage } from '../../compiler/chain/stages';
+import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { cutPoints, MASK_BITS } from '../../compiler/pipeline/refresh-plan';
+import { drawMask, simulateClientStep } from '../../runtime/client-step';
+import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { inputTensor, loadFixture } from '../helpers/fixtures';
+
+/**
+ * compile --refresh auto (compiler/pipeline/refresh-plan.ts): where the chain may be cut, what a
+ * cut buys (a smaller N), that the artifact keeps the segments, and that the refreshed body in
+ * simulation computes what the whole one does (and what PyTorch computed, data.json).
+ */
+
+const affine = (inSize: number, outSize: number, reads?: number[]): ApproxStage => ({
+  kind: 'affine',
+  sources: [],
+  inSize,
+  outSize,
+  weights: new Float64Array(inSize * outSize),
+  bias: new Float64Array(outSize),
+  ...(reads ? { reads } : {}),
+});
+const poly = (size: number): ApproxStage => ({
+  kind: 'poly',
+  fn: 'relu',
+  sources: [],
+  size,
+  range: [-1, 1],
+  method: 'chebyshev',
+  chebyshev: Float64Array.of(0, 1),
+  degree: 1,
+  maxError: 0,
+});
+
+describe('cut points', () => {
+  test('before each affine map that follows an activation', () => {
+    expect(cutPoints([affine(4, 3), poly(3), affine(3, 2), poly(2), affine(2, 1)])).toEqual([2, 4]);
+    expect(cutPoints([affine(4, 3), affine(3, 2)])).toEqual([]);
+  });
+  test('none when a stage reads across (a DAG body)', () => {
+    expect(cutPoints([affine(4, 3), poly(3), affine(7, 2, [-1, 1])])).toEqual([]);
+  });
+});
+
+describe('the mask', () => {
+  test('r is uniform in ±2^σ·B: within the bound, both signs, spread over it', () => {
+    const r = drawMask(4096, MASK_BITS, 8);
+    const bound = 2 ** MASK_BITS * 8;
+    expect(r.every((v) => Math.abs(v) <= bound)).toBe(true);
+    expect(r.filter((v) => v > 0).length).toBeGreaterThan(1800);
+    expect(r.filter((v) => Math.abs(v) > bound / 2).length).toBeGreaterThan(1800);
+  });
+  test('adding and removing it costs at most the float64 rounding of |z| ≤ 2^σ·B (hand bound 2^(σ + log2 B − 52))', () => {
+    const y = [Float64Array.of(0.1234567890123, -3.75, 7.999999)];
+    const back = simulateClientStep(y, { maskBits: MASK_BITS, maskBound: 8 })[0]!;
+    back.forEach((v, i) => expect(Math.abs(v - y[0]![i]!)).toBeLessThanOrEqual(2 ** (MASK_BITS + 3 - 52)));
+  });
+});
+
+const NAME = 'pt_mlp_digits_relu';
+
+function compiled(refresh: 'auto' | 'off'): CompiledModel {
+  const f = loadFixture(NAME);
+  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout: 'vector', refresh };
+  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+}
+
+describe(`${NAME} (two ReLU layers) with --refresh auto`, () => {
+  const whole = compiled('off');
+  const cut = compiled('auto');
+
+  test('is cut in two at the second affine map and runs at a smaller N (16384, not 32768)', () => {
+    expect(whole.refresh).toBeUndefined();
+    expect(whole.parameters.polyModulusDegree).toBe(32768);
+    expect(cut.refresh?.segments.map((s) => s.startStage)).toEqual([2]);
+    expect(cut.parameters.polyModulusDegree).toBe(16384);
+    const depths = bodyCircuits(cut).map((c) => c.depth);
+    expect(Math.max(...depths)).toBeLessThan(whole.circuit.depth);
+    expect(cut.calibration.precision.reached).toBe(true);
+  });
+
+  test('the artifact keeps the segments and their hash', () => {
+    const back = decodeCompiledModel(encodeCompiledModel(cut));
+    expect(back.modelHash).toBe(cut.modelHash);
+    expect(bodyCircuits(back).map((c) => c.ops.length)).toEqual(bodyCircuits(cut).map((c) => c.ops.length));
+    const files = encodeCompiledModel(cut);
+    const tampered = JSON.parse(files.manifest) as { refresh: { maskBits: number } };
+    tampered.refresh.maskBits = 60;
+    expect(() => decodeCompiledModel({ manifest: JSON.stringify(tampered), constants: files.constants })).toThrow(/modified after compilation/);
+  });
+
+  test('in simulation it agrees with the whole circuit and with PyTorch on 20 test rows', async () => {
+    const f = loadFixture(NAME);
+    const input = inputTensor(f.data, f.data.test_inputs.slice(0, 20));
+    const a = await runCompiled(whole, input, simulateBackend(whole));
+    const b = await runCompiled(cut, input, simulateBackend(cut));
+    const bound = cut.calibration.precision.bound;
+    const expected = f.data.expected['output'] as number[][];
+    b.bodyOutputs.forEach((row, r) => {
+      row.forEach((v, i) => {
+        expect(Math.abs(v - a.bodyOutputs[r]![i]!)).toBeLessThan(1e-3);
+        expect(Math.abs(v - expected[r]![i]!)).toBeLessThan(bound);
+      });
+    });
+  });
+});
