@@ -14,7 +14,9 @@ import { batchTensor, loadRows, type RowBatch } from '../data/load-rows';
 import { rowSpecOf } from '../data/row-spec';
 import type { OutputEntry, RowOutputs } from '../outputs';
 import { predictReference } from '../predict-reference';
+import type { FheBackend } from '../backends/backend';
 import { predictEncrypted } from '../predict-encrypted';
+import { parseThreads, sealOnThreads, THREADS_HELP } from './threads';
 import type { EncryptedRun } from '../run-encrypted';
 import { formatEntry } from '../format/values';
 import { printJson } from './output';
@@ -114,7 +116,7 @@ function summaryOf(compilation: Compilation, model: CompiledModel): DemoSummary 
   };
 }
 
-export async function runDemoModel(name: string, rows: number, log: (line: string) => void, dir = MODELS_DIR): Promise<DemoModelResult> {
+export async function runDemoModel(name: string, rows: number, log: (line: string) => void, dir = MODELS_DIR, backend?: FheBackend): Promise<DemoModelResult> {
   const modelFile = join(dir, name, 'model.onnx');
   const sampleFile = join(dir, name, 'sample.json');
   const sample = readSample(sampleFile);
@@ -132,7 +134,7 @@ export async function runDemoModel(name: string, rows: number, log: (line: strin
   const model = toCompiledModel(compilation, options, TOOL_VERSION);
   log(`${name}: layout ${model.circuit.layout}, N=${model.parameters.polyModulusDegree}; generating keys, encrypting ${batch.rows} rows, evaluating on ciphertexts…`);
 
-  const { run, outputs, encrypted } = await predictEncrypted(model, batch, { progress: (n) => startProgress(`${name}: encrypted evaluations`, n) });
+  const { run, outputs, encrypted } = await predictEncrypted(model, batch, { progress: (n) => startProgress(`${name}: encrypted evaluations`, n), ...(backend ? { backend } : {}) });
 
   const referenceOutputs = predictReference(graph, spec, batch);
   const predicted = outputs[sample.labelOutput];
@@ -204,8 +206,9 @@ export function registerDemo(program: Command): void {
     .description('the bundled example models (models/), compiled and run encrypted: keys, encryption, evaluation on ciphertexts, decryption, next to the plaintext model')
     .option('--model <name>', 'run one bundled model only')
     .option('--rows <n>', 'sample rows per model', positiveInt, 4)
+    .option('--threads <n>', THREADS_HELP, parseThreads)
     .option('--json', 'print one JSON object')
-    .action(async (opts: { model?: string; rows: number; json?: boolean }) => {
+    .action(async (opts: { model?: string; rows: number; threads?: number; json?: boolean }) => {
       const available = bundledModels();
       if (available.length === 0) fail('IO', `no bundled models in ${MODELS_DIR}`);
       if (opts.model !== undefined && !available.includes(opts.model)) fail('BAD_ARGUMENT', `no bundled model "${opts.model}" (bundled: ${available.join(', ')})`);
@@ -218,15 +221,20 @@ export function registerDemo(program: Command): void {
             'ONNX model run unencrypted (float64 reference interpreter).\n\n',
         );
       }
+      // One backend for every model, so worker threads load node-seal once; never more threads
+      // than a model has rows (a model has at most one evaluation per row).
+      const backend = sealOnThreads(opts.threads, opts.rows);
+      const threads = backend.concurrency;
       const results: DemoModelResult[] = [];
       for (const name of names) {
-        const r = await runDemoModel(name, opts.rows, log);
+        const r = await runDemoModel(name, opts.rows, log, MODELS_DIR, backend);
         results.push(r);
         if (!opts.json) process.stdout.write(`${formatDemoModel(r)}\n`);
       }
       if (opts.json) {
         printJson({
           mode: 'fhe',
+          threads,
           models: results.map((r) => ({
             name: r.name,
             rows: r.rows,

@@ -116,4 +116,15 @@ describe('encrypted commands', () => {
     expect(m.outputs[m.label_output]).toHaveLength(2);
     expectDemoAgreesWithFramework(m);
   }, 60_000);
+
+  test('demo --threads 2 runs on the 2-thread backend: same labels as the framework, threads in the JSON; --threads 0 is a usage error', () => {
+    const demo = json(cli(['demo', '--model', 'breast-cancer-logreg', '--rows', '3', '--threads', '2', '--json', '-q']));
+    expect(demo.threads).toBe(2);
+    const m = (demo.models as DemoModelJson[])[0]!;
+    expect(m.rows).toBe(3);
+    expectDemoAgreesWithFramework(m);
+    const refused = cli(['demo', '--threads', '0']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toBe(`deeppowers: error: option '--threads <n>' argument '0' is invalid. --threads must be a positive integer, got "0" (see deeppowers demo --help)\n`);
+  }, 60_000);
 });
