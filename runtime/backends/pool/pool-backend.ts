@@ -43,7 +43,10 @@ class WorkerPool {
   /** Evaluations this thread ran. */
   local = 0;
 
-  constructor(size: number) {
+  constructor(
+    size: number,
+    private readonly entry: URL,
+  ) {
     this.workers = new Array<PoolWorker | undefined>(size);
   }
 
@@ -120,7 +123,7 @@ class WorkerPool {
   }
 
   private start(slot: number): PoolWorker {
-    const worker = new Worker(new URL('./worker-entry.mjs', import.meta.url));
+    const worker = new Worker(this.entry);
     let markReady = () => {};
     const whenReady = new Promise<void>((resolve) => (markReady = resolve));
     const w: PoolWorker = { worker, ready: false, whenReady, evaluations: 0, pending: new Map(), known: new Set() };
@@ -138,7 +141,10 @@ class WorkerPool {
       else if (reply.code) p.reject(new DeepPowersError(reply.code as ErrorCode, reply.message));
       else {
         // Not a refusal but a failure inside the engine (a WebAssembly trap leaves its heap
-        // suspect): the worker is replaced rather than trusted again.
+        // suspect): the worker is replaced rather than trusted again. Its slot is freed now, not
+        // when the thread has exited, or the next evaluation could be handed to the dying worker.
+        w.ready = false;
+        if (this.workers[slot] === w) this.workers[slot] = undefined;
         p.reject(new Error(reply.message));
         void worker.terminate();
       }
@@ -162,10 +168,13 @@ class WorkerPool {
 
 let nextName = 1;
 
-/** SEAL on `threads` threads: this one and `threads − 1` workers. */
-export function workerPoolBackend(threads: number): PoolBackend {
+/**
+ * SEAL on `threads` threads: this one and `threads − 1` workers. `workerEntry` is the workers'
+ * script (pool-worker.ts through worker-entry.mjs; tests substitute a stand-in that crashes).
+ */
+export function workerPoolBackend(threads: number, options: { readonly workerEntry?: URL } = {}): PoolBackend {
   if (!Number.isInteger(threads) || threads < 1) fail('BAD_ARGUMENT', `threads must be a positive integer, got ${threads}`);
-  const pool = new WorkerPool(threads - 1);
+  const pool = new WorkerPool(threads - 1, options.workerEntry ?? new URL('./worker-entry.mjs', import.meta.url));
   return {
     name: 'seal',
     concurrency: threads,

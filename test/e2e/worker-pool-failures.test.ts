@@ -1,0 +1,58 @@
+import { afterAll, expect, test } from 'vitest';
+import { DeepPowersError } from '../../compiler/errors';
+import { contextSpecOf } from '../../runtime/backends/backend';
+import { workerPoolBackend } from '../../runtime/backends/pool/pool-backend';
+import { readEnvelope } from '../../runtime/wire/envelope';
+import { sealBackend } from '../../runtime/backends/seal/backend';
+import { clientModelOf } from '../../runtime/client/client-model';
+import { FheClient } from '../../runtime/client/fhe-client';
+import { compileToy } from './seal-test-circuits';
+
+/**
+ * What the pool does when a worker thread fails, with a stand-in worker
+ * (test/helpers/crashing-pool-worker.mjs) behind the real pool and a real circuit and keys on
+ * this thread: a thread that dies fails the evaluation it held with one line and a fresh thread
+ * takes its place; a failure inside a worker's engine fails the evaluation and the worker is
+ * replaced rather than trusted again.
+ */
+const pool = workerPoolBackend(2, { workerEntry: new URL('../helpers/crashing-pool-worker.mjs', import.meta.url) });
+afterAll(() => pool.close());
+
+async function oneLine(run: Promise<unknown>): Promise<string> {
+  try {
+    await run;
+  } catch (e) {
+    return e instanceof DeepPowersError ? `${e.code}: ${e.message}` : `${(e as Error).name}: ${(e as Error).message}`;
+  }
+  return 'accepted';
+}
+
+test('a worker that dies or fails is replaced; its evaluation fails with one line', async () => {
+  const toy = compileToy('vector');
+  const spec = contextSpecOf(toy.params);
+  const client = await FheClient.create(sealBackend, clientModelOf(toy.circuit, toy.params, toy.modelHash));
+  const [relin, galois] = readEnvelope(client.evaluationKeys().bytes, { kind: 'eval-keys', modelHash: toy.modelHash, parameterId: spec.parameterId, count: 2 }).parts;
+  client.dispose();
+  const ctx = await pool.createContext(spec);
+  const circuit = ctx.loadCircuit(toy.circuit);
+  const keys = circuit.loadEvaluationKeys({ relin: relin!.length ? relin! : null, galois: galois!.length ? galois! : null });
+  try {
+    await pool.ready();
+    expect(await circuit.execute([new Uint8Array([1, 2])], keys)).toEqual([new Uint8Array([1, 2])]);
+    expect(pool.evaluationCounts()).toEqual([0, 1]);
+
+    expect(await oneLine(circuit.execute([new Uint8Array([0xff])], keys))).toBe('IO: an evaluation thread stopped (exit code 3); the evaluation was not finished');
+    await pool.ready(); // a fresh worker in the dead one's place
+    expect(await circuit.execute([new Uint8Array([3, 4])], keys)).toEqual([new Uint8Array([3, 4])]);
+
+    expect(await oneLine(circuit.execute([new Uint8Array([0xfe])], keys))).toBe('Error: memory access out of bounds');
+    await pool.ready();
+    expect(await circuit.execute([new Uint8Array([5])], keys)).toEqual([new Uint8Array([5])]);
+    // Each replacement is a new worker: the counts start again from it.
+    expect(pool.evaluationCounts()).toEqual([0, 1]);
+  } finally {
+    keys.dispose();
+    circuit.dispose();
+    ctx.dispose();
+  }
+}, 60_000);
