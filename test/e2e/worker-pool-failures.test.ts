@@ -6,10 +6,12 @@ import { readEnvelope } from '../../runtime/wire/envelope';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { clientModelOf } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
-import { compileToy } from './seal-test-circuits';
+import { inLanes } from '../../runtime/lanes';
+import { compileToy, toySamples } from './seal-test-circuits';
 
 /**
- * What the pool does when a worker thread fails, with a stand-in worker
+ * How the pool shares evaluations between this thread and its workers, and what it does when a
+ * worker thread fails, with a stand-in worker
  * (test/helpers/crashing-pool-worker.mjs) behind the real pool and a real circuit and keys on
  * this thread: a thread that dies fails the evaluation it held with one line and a fresh thread
  * takes its place; a failure inside a worker's engine fails the evaluation and the worker is
@@ -54,5 +56,35 @@ test('a worker that dies or fails is replaced; its evaluation fails with one lin
     keys.dispose();
     circuit.dispose();
     ctx.dispose();
+  }
+}, 60_000);
+
+test('a worker that finishes while this thread evaluates gets the next evaluation (this thread does not take them all)', async () => {
+  const toy = compileToy('vector');
+  const spec = contextSpecOf(toy.params);
+  const client = await FheClient.create(sealBackend, clientModelOf(toy.circuit, toy.params, toy.modelHash));
+  const [relin, galois] = readEnvelope(client.evaluationKeys().bytes, { kind: 'eval-keys', modelHash: toy.modelHash, parameterId: spec.parameterId, count: 2 }).parts;
+  // Real ciphertexts, so that this thread's SEAL evaluates them; the stand-in worker echoes at once.
+  const parts = readEnvelope(client.encrypt(toySamples(8, toy.circuit.inputSize, 5)).bytes, { kind: 'ciphertexts', modelHash: toy.modelHash, parameterId: spec.parameterId }).parts;
+  client.dispose();
+  const fresh = workerPoolBackend(2, { workerEntry: new URL('../helpers/crashing-pool-worker.mjs', import.meta.url) });
+  const ctx = await fresh.createContext(spec);
+  const circuit = ctx.loadCircuit(toy.circuit);
+  const keys = circuit.loadEvaluationKeys({ relin: relin!.length ? relin! : null, galois: galois!.length ? galois! : null });
+  try {
+    await fresh.ready();
+    // Two lanes, as a request's evaluations run on 2 threads, and then all 8 at once, as independent requests arrive.
+    await inLanes(parts.length, 2, (i) => circuit.execute([parts[i]!], keys));
+    const [hereLanes, workerLanes] = fresh.evaluationCounts();
+    expect(hereLanes! + workerLanes!).toBe(8);
+    expect(workerLanes).toBeGreaterThan(hereLanes!);
+    await Promise.all(parts.map((p) => circuit.execute([p], keys)));
+    const [here, worker] = fresh.evaluationCounts();
+    expect(worker! - workerLanes!).toBeGreaterThan(here! - hereLanes!);
+  } finally {
+    keys.dispose();
+    circuit.dispose();
+    ctx.dispose();
+    await fresh.close();
   }
 }, 60_000);

@@ -37,11 +37,22 @@ interface PoolWorker {
 
 type ExecuteRequest = Omit<ExecuteTask, 'kind' | 'id' | 'circuit' | 'keys'> & { readonly circuit: Circuit; readonly keys: EvaluationKeyBytes };
 
+interface Queued {
+  readonly request: ExecuteRequest;
+  /** The same evaluation on this thread's own SEAL context. */
+  readonly runHere: () => Promise<Uint8Array[]>;
+  resolve(outputs: Uint8Array[]): void;
+  reject(e: unknown): void;
+}
+
 class WorkerPool {
   private readonly workers: (PoolWorker | undefined)[];
   private nextTask = 1;
   /** Evaluations this thread ran. */
   local = 0;
+  /** Evaluations waiting for a worker or for this thread, first come first served. */
+  private readonly queue: Queued[] = [];
+  private localTurnScheduled = false;
 
   constructor(
     size: number,
@@ -113,6 +124,44 @@ class WorkerPool {
     );
   }
 
+  /**
+   * One evaluation: to an idle, ready worker when there is one, else to this thread, which takes
+   * one queued evaluation per turn of the event loop. Between two, the workers' replies are read
+   * and each freed worker is given the next evaluation first: evaluating here blocks this thread,
+   * so without the turn a worker's reply would wait behind it and the worker would idle.
+   */
+  submit(request: ExecuteRequest, runHere: () => Promise<Uint8Array[]>): Promise<Uint8Array[]> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ request, runHere, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    this.toWorkers();
+    if (this.queue.length === 0 || this.localTurnScheduled) return;
+    this.localTurnScheduled = true;
+    setImmediate(() => {
+      this.localTurnScheduled = false;
+      this.toWorkers();
+      const q = this.queue.shift();
+      if (q) {
+        this.local++;
+        q.runHere().then(q.resolve, q.reject);
+      }
+      this.pump();
+    });
+  }
+
+  private toWorkers(): void {
+    while (this.queue.length > 0) {
+      const slot = this.idleSlot();
+      if (slot < 0) return;
+      const q = this.queue.shift()!;
+      this.run(slot, q.request).then(q.resolve, q.reject);
+    }
+  }
+
   counts(): number[] {
     return [this.local, ...this.workers.map((w) => w?.evaluations ?? 0)];
   }
@@ -137,6 +186,7 @@ class WorkerPool {
       if (!p) return;
       w.pending.delete(reply.id);
       if (w.pending.size === 0) worker.unref();
+      queueMicrotask(() => this.pump());
       if (reply.ok) p.resolve(reply.outputs.map((o) => new Uint8Array(o)));
       else if (reply.code) p.reject(new DeepPowersError(reply.code as ErrorCode, reply.message));
       else {
@@ -156,6 +206,7 @@ class WorkerPool {
       if (this.workers[slot] === w) this.workers[slot] = undefined;
       for (const p of w.pending.values()) p.reject(new DeepPowersError('IO', `an evaluation thread stopped (${why}); the evaluation was not finished`));
       w.pending.clear();
+      this.pump();
     };
     worker.on('error', (e) => lost(e.message));
     worker.on('exit', (code) => lost(`exit code ${code}`));
@@ -216,14 +267,7 @@ function pooledCircuit(spec: ContextSpec, circuit: Circuit, local: LoadedCircuit
     async execute(inputs, keys, firstInputIndex = 0) {
       const h = handles.get(keys);
       if (!h) fail('BAD_ARGUMENT', 'these evaluation keys were loaded for another circuit');
-      const slot = pool.idleSlot();
-      // This thread evaluates when every worker is busy; it blocks while it does, so the
-      // workers' tasks are handed out before it starts.
-      if (slot < 0) {
-        pool.local++;
-        return local.execute(inputs, h.local, firstInputIndex);
-      }
-      return pool.run(slot, { spec, circuitKey, circuit, keysKey: h.keysKey, keys: h.bytes, inputs, firstInputIndex });
+      return pool.submit({ spec, circuitKey, circuit, keysKey: h.keysKey, keys: h.bytes, inputs, firstInputIndex }, () => local.execute(inputs, h.local, firstInputIndex));
     },
     dispose() {
       local.dispose();
