@@ -1,16 +1,18 @@
 /**
  * The default polynomial degree, chosen from the calibration rows (`degree: 'auto'`).
  *
- * Rule: try the degrees 2^k − 1 for k = 2..7 (3, 7, 15, 31, 63, 127), the same degree for every
+ * Rule: try the degrees 2^k − 1 for k = 2..8 (3, 7, 15, 31, 63, 127, 255), the same degree for every
  * activation of the model, smallest first, and keep the first whose float64 approximated chain —
  * exactly what the circuit computes: the polynomials on their (per-unit scaled) ranges with bias
  * correction — meets two targets on the calibration rows:
  *  - precision (first): every body output within `maxError` of the exact chain — the share of the
  *    model's precision promise the approximation may use (see precision-target);
- *  - labels (second check, classifiers only: a body output of several scores, or one score the
- *    client epilogue turns into a class, e.g. by a Sigmoid): the share of rows with the same
- *    argmax (one score: the same sign, the logit's decision boundary) is ≥ minAgreement (default
- *    DEFAULT_MIN_AGREEMENT).
+ *  - labels (second check: for a body output of several scores, or one score the client epilogue
+ *    turns into a class, e.g. by a Sigmoid, the share of rows with the same argmax (one score: the
+ *    same sign, the logit's decision boundary); for a regression, the share of rows within
+ *    REGRESSION_TOLERANCE of max(1, |exact|)) is ≥ minAgreement (default DEFAULT_MIN_AGREEMENT).
+ *    The precision target is relative to the output range; a regression's small values need the
+ *    per-row check, since 1% of the range can be many times 1% of a row's |y|.
  * The smallest passing degree is also the shallowest (depth ⌈log2(d + 1)⌉ per activation), so the
  * one that keeps N smallest. When no degree passes, the best wins — labels kept (else the best
  * agreement) first, then the smallest error, ties to the smaller degree — and the choice carries
@@ -29,11 +31,12 @@ import { correctPolynomialBias } from './bias-correction';
 import { maxAbsError } from './precision-target';
 
 /**
- * The degrees auto tries, in order: 2^k − 1 for k = 2..7 (depth 2..7 per activation). 127 is
- * tried only when 63 misses: a ReLU's kink error halves with each doubling, which is what wide-
- * ranged regressions and residual sums need to keep the 1% promise.
+ * The degrees auto tries, in order: 2^k − 1 for k = 2..8 (depth 2..8 per activation). 127 and
+ * 255 are tried only when the degree before misses: a ReLU's kink error halves (or better) with
+ * each doubling, which is what wide-ranged regressions and residual sums need to keep the 1%
+ * promise and each row's 1%.
  */
-export const AUTO_DEGREES: readonly number[] = [3, 7, 15, 31, 63, 127];
+export const AUTO_DEGREES: readonly number[] = [3, 7, 15, 31, 63, 127, 255];
 
 /**
  * When no degree meets the targets, the best effort is chosen among degrees up to this one: 127
@@ -72,9 +75,9 @@ export interface DegreeChoice {
   readonly comparison: OutputComparison;
   /**
    * What a degree had to reach on the calibration rows: at most maxError on every body output,
-   * and (classifiers) minAgreement of the rows' labels.
+   * and minAgreement of the rows (labels kept; regressions: within REGRESSION_TOLERANCE).
    */
-  readonly target: { readonly maxError: number; readonly minAgreement?: number };
+  readonly target: { readonly maxError: number; readonly minAgreement: number };
   readonly rows: number;
   /** Degrees in the order tried; trying stops at the first that reaches the target. */
   readonly tried: readonly DegreeTrial[];
@@ -165,9 +168,8 @@ export interface DegreeSearch {
 /** The smallest AUTO_DEGREES degree meeting the target, with its approximated chain. */
 export function chooseDegree(search: DegreeSearch): { readonly choice: DegreeChoice; readonly trial: ApproximationTrial } {
   const minAgreement = search.minAgreement ?? DEFAULT_MIN_AGREEMENT;
-  const classifier = search.comparison !== 'relative-error';
   const exact = search.rows.map((r) => applyStages(search.body, r));
-  const keepsLabels = (t: DegreeTrial): boolean => !classifier || t.agreement >= minAgreement;
+  const keepsLabels = (t: DegreeTrial): boolean => t.agreement >= minAgreement;
   const passes = (t: DegreeTrial): boolean => t.maxError <= search.maxError && keepsLabels(t);
   const tried: DegreeTrial[] = [];
   const trials: ApproximationTrial[] = [];
@@ -188,7 +190,7 @@ export function chooseDegree(search: DegreeSearch): { readonly choice: DegreeCho
     return errorRank(a.maxError) < errorRank(b.maxError);
   };
   const best = reached ? last : tried.reduce((b, t, i) => (t.degree <= FALLBACK_MAX_DEGREE && better(t, tried[b]!) ? i : b), 0);
-  const target = classifier ? { maxError: search.maxError, minAgreement } : { maxError: search.maxError };
+  const target = { maxError: search.maxError, minAgreement };
   const chosen = tried[best]!;
   const choice: DegreeChoice = {
     mode: 'auto',
@@ -216,13 +218,13 @@ function errorRank(e: number): number {
 
 function describeTarget(comparison: OutputComparison, maxError: number, minAgreement: number): string {
   const precision = `every body output within ${maxError.toPrecision(3)} of the exact chain`;
-  if (comparison === 'relative-error') return precision;
-  return `${precision} with ${comparison} agreement ≥ ${minAgreement * 100}%`;
+  const rows = comparison === 'relative-error' ? `rows within ${REGRESSION_TOLERANCE * 100}% of max(1, |y|)` : `${comparison} agreement`;
+  return `${precision} with ${rows} ≥ ${minAgreement * 100}%`;
 }
 
 /** One trial in words, e.g. "agreement 99.5%" or "max relative error 0.4%". */
 export function describeTrial(t: DegreeTrial): string {
   const error = `max error ${t.maxError.toPrecision(3)}`;
-  if (t.maxRelativeError !== undefined) return error;
+  if (t.maxRelativeError !== undefined) return `${error}, ${(t.agreement * 100).toFixed(1)}% of rows within ${REGRESSION_TOLERANCE * 100}%`;
   return `${error}, agreement ${(t.agreement * 100).toFixed(1)}%`;
 }

@@ -9,8 +9,8 @@ export type FitMethod = 'chebyshev' | 'remez' | 'square';
 export const DEFAULT_MARGIN = 1.5;
 /** Degree used when neither a degree nor an error budget is given: depth 4. */
 export const DEFAULT_DEGREE = 15;
-/** Highest degree the fitter produces: depth 6 is already most of a small modulus chain. */
-export const MAX_DEGREE = 127;
+/** Highest degree the fitter produces: depth 8, for a one-layer model whose per-row error needs it. */
+export const MAX_DEGREE = 255;
 /** Points of the uniform grid the reported max error is measured on (kinks are added). */
 export const ERROR_GRID_POINTS = 20001;
 

@@ -21,6 +21,7 @@ import { printJson } from './output';
 import { readModelBytes } from './read-model';
 import { textTable } from '../format/text-table';
 import { describePromise, type PrecisionPromise } from '../../compiler/approx/precision-target';
+import { REGRESSION_TOLERANCE } from '../../compiler/approx/degree-choice';
 import { EXIT_CHECK_FAILED, ReportedFailure } from './report-error';
 
 // The compiled directory also keeps the ONNX file it came from (checked against the manifest's
@@ -82,7 +83,7 @@ export interface CompileSummary {
   /** How --degree auto chose (absent for --degree D, --max-error, or a chain without activations). */
   readonly degreeChoice?: {
     readonly comparison: string;
-    readonly target: { readonly maxError: number; readonly minAgreement?: number };
+    readonly target: { readonly maxError: number; readonly minAgreement: number };
     readonly rows: number;
     readonly tried: readonly { readonly degree: number; readonly agreement: number; readonly maxError: number }[];
     readonly degree: number;
@@ -253,8 +254,9 @@ function treeLines(t: TreeSummary): string[][] {
 }
 
 function degreeLine(d: NonNullable<CompileSummary['degreeChoice']>): string {
-  const tried = d.tried.map((t) => `${t.degree} → error ${formatNumber(t.maxError, 3)}${d.target.minAgreement !== undefined ? `, ${(t.agreement * 100).toFixed(1)}%` : ''}`).join('; ');
-  const target = `error ≤ ${formatNumber(d.target.maxError, 3)}${d.target.minAgreement !== undefined ? ` and ${d.comparison} agreement ≥ ${d.target.minAgreement * 100}%` : ''}`;
+  const tried = d.tried.map((t) => `${t.degree} → error ${formatNumber(t.maxError, 3)}, ${(t.agreement * 100).toFixed(1)}%`).join('; ');
+  const agreement = d.comparison === 'relative-error' ? `rows within ${REGRESSION_TOLERANCE * 100}% of max(1, |y|)` : `${d.comparison} agreement`;
+  const target = `error ≤ ${formatNumber(d.target.maxError, 3)} and ${agreement} ≥ ${d.target.minAgreement * 100}%`;
   return `auto: ${d.degree}, ${d.reached ? 'the smallest 2^k−1 with' : 'the best; none reached'} ${target} on ${d.rows} calibration rows (${tried})`;
 }
 
@@ -314,7 +316,7 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     .option('--degree <d>', 'polynomial degree for every activation, or auto (default): the smallest 2^k−1 meeting --precision and keeping the calibration rows\' predictions', degreeArgument)
     .option('--max-error <e>', 'instead of --degree: smallest 2^k−1 degree with at most this error on the range', positive('--max-error', false))
     .option('--precision <p>', 'promised bound on the encrypted error of the body outputs, as a share of their calibrated range (default 0.01 = 1%)', precisionArgument)
-    .option('--min-agreement <a>', 'for --degree auto: share of calibration rows whose class the approximated chain must keep (default 0.999)', share('--min-agreement'))
+    .option('--min-agreement <a>', 'for --degree auto: share of calibration rows whose class the approximated chain must keep (a regression: rows within 1% of max(1, |y|)) (default 0.999)', share('--min-agreement'))
     .addOption(new Option('--method <method>', 'approximation method (default chebyshev)').choices(['chebyshev', 'remez', 'square']))
     .option('--margin <m>', 'widen calibrated ranges to centre ± m·half-width (default 1.5; at least 1)', positive('--margin', false))
     .option('--n-bits <n>', 'quantize weights to n bits (symmetric, per output channel); for a tree ensemble, the bits of the threshold grid (default: the fewest keeping every calibration row\'s leaves)', positive('--n-bits', true))

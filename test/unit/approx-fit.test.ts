@@ -255,15 +255,15 @@ describe('degree selection', () => {
   it('says clearly when no degree up to the cap is enough', () => {
     const e = thrown(() => fitActivation({ fn: 'relu', range: [-8, 8], maxError: 1e-3 }));
     expect(e.code).toBe('PARAMS');
-    expect(e.message).toMatch(/relu on \[-8, 8\]: no degree ≤ 127 reaches max error 1\.00e-3/);
-    expect(MAX_DEGREE).toBe(127);
+    expect(e.message).toMatch(/relu on \[-8, 8\]: no degree ≤ 255 reaches max error 1\.00e-3/);
+    expect(MAX_DEGREE).toBe(255);
   });
 
   it('defaults and argument checks', () => {
     expect(fitActivation({ fn: 'tanh', range: [-1, 1] }).degree).toBe(DEFAULT_DEGREE);
     expect(fitActivation({ fn: 'tanh', range: [-1, 1], degree: 0 }).chebyshev.length).toBe(1);
     for (const bad of [
-      { degree: 128 },
+      { degree: 256 },
       { degree: 2.5 },
       { degree: -1 },
       { degree: 7, maxError: 0.1 },

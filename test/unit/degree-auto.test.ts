@@ -1,5 +1,5 @@
 /**
- * --degree auto: the smallest of 3, 7, 15, 31, 63, 127 whose approximated chain (polynomials, bias
+ * --degree auto: the smallest of 3, 7, 15, 31, 63, 127, 255 whose approximated chain (polynomials, bias
  * correction) keeps the calibration rows' predictions, measured on the calibration rows only;
  * the best with a warning when none does; explicit --degree and --max-error bypass it.
  */
@@ -94,7 +94,7 @@ describe('chooseDegree', () => {
   const calRows = rows(200, 6);
   const calibration = calibrateStages(chain, calRows);
 
-  it('keeps the first degree of 3, 7, 15, 31, 63, 127 that reaches the target; every smaller one missed it', () => {
+  it('keeps the first degree of 3, 7, 15, 31, 63, 127, 255 that reaches the target; every smaller one missed it', () => {
     for (const minAgreement of [0.9, DEFAULT_MIN_AGREEMENT, 1]) {
       const { choice, trial } = chooseDegree({ body: chain, calibration, rows: calRows, comparison: 'argmax', minAgreement, maxError: Infinity, options: {} });
       expect(choice.tried.map((t) => t.degree)).toEqual(AUTO_DEGREES.slice(0, choice.tried.length));
@@ -129,6 +129,27 @@ describe('chooseDegree', () => {
     expect(raw.stages[2]).not.toEqual(corrected.stages[2]);
   });
 
+  it('a regression must keep each row within 1% of max(1, |y|), not only the range-wide error', () => {
+    // Outputs up to ~60 whose rows near 0 need an absolute error ≤ 0.01: the range-wide budget
+    // (Infinity here) would take degree 3.
+    const regression: Stage[] = [affine(3, 2), { kind: 'activation', sources: ['t'], fn: 'tanh', size: 3 }, { ...affine(1, 3, 30), bias: v(0) }];
+    const reg = rows(150, 2);
+    const cal = calibrateStages(regression, reg);
+    const { choice } = chooseDegree({ body: regression, calibration: cal, rows: reg, comparison: 'relative-error', minAgreement: 1, maxError: Infinity, options: {} });
+    const within = (degree: number): number => {
+      const approx = approximateBody(regression, cal, reg, { degree });
+      return reg.filter((r) => {
+        const exact = slowRun(regression, r)[0]!;
+        return Math.abs(slowRun(approx.stages, r)[0]! - exact) <= 0.01 * Math.max(1, Math.abs(exact));
+      }).length / reg.length;
+    };
+    expect(choice.reached).toBe(true);
+    expect(choice.degree).toBeGreaterThan(3);
+    for (const t of choice.tried) expect(t.agreement).toBeCloseTo(within(t.degree), 12);
+    expect(choice.tried[choice.tried.length - 1]!.agreement).toBe(1);
+    for (const t of choice.tried.slice(0, -1)) expect(t.agreement).toBeLessThan(1);
+  });
+
   it('when no degree reaches the target: the best agreement, the smaller degree on a tie, and a warning', () => {
     // Two outputs equal in exact arithmetic, relu(x) and relu(2x)/2, through two units fitted on
     // one range: their argmax is decided by p(x) − p(2x)/2 (less its mean, after bias correction),
@@ -143,11 +164,11 @@ describe('chooseDegree', () => {
     const { choice } = chooseDegree({ body: homogeneous, calibration: cal, rows: input, comparison: 'argmax', minAgreement: 1, maxError: Infinity, options: {} });
     expect(choice.tried.map((t) => t.degree)).toEqual([...AUTO_DEGREES]);
     expect(choice.reached).toBe(false);
-    // The best effort is kept among 3 … 63: 127 costs a level everywhere and is kept only when it passes.
+    // The best effort is kept among 3 … 63: 127 and 255 cost levels everywhere and are kept only when they pass.
     const fallback = choice.tried.filter((t) => t.degree <= 63);
     const best = Math.max(...fallback.map((t) => t.agreement));
     expect(choice.degree).toBe(fallback.find((t) => t.agreement === best)!.degree);
-    expect(choice.warning).toMatch(/no degree in 3, 7, 15, 31, 63, 127 reaches .* with argmax agreement ≥ 100% .* using degree \d+ .*above 63 a degree is kept only when it reaches the target/);
+    expect(choice.warning).toMatch(/no degree in 3, 7, 15, 31, 63, 127, 255 reaches .* with argmax agreement ≥ 100% .* using degree \d+ .*above 63 a degree is kept only when it reaches the target/);
   });
 });
 
