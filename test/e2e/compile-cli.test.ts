@@ -148,7 +148,7 @@ describe('deeppowers compile / predict --mode simulate / report', () => {
     const missed = loadFixture('sk_mlpreg_friedman1');
     const cal = join(dir, 'friedman.json');
     writeFileSync(cal, JSON.stringify(missed.data.calibration));
-    // At degree 63 its ReLU approximation alone is 1.35% of the output range (auto takes 127 and keeps 1%).
+    // At degree 63 its ReLU approximation alone is 1.35% of the output range (auto takes 255 for its rows and keeps 1%).
     const r = cli('compile', missed.modelPath, '--calibration', cal, '--degree', '63', '-o', 'friedman');
     expect(r.code, r.stderr).toBe(3);
     expect(r.stdout).toMatch(/precision +≤ 1% of the output range .* NOT MET/);
