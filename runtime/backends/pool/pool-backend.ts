@@ -195,7 +195,7 @@ class WorkerPool {
         // when the thread has exited, or the next evaluation could be handed to the dying worker.
         w.ready = false;
         if (this.workers[slot] === w) this.workers[slot] = undefined;
-        p.reject(new Error(reply.message));
+        p.reject(new DeepPowersError('IO', `the encryption library failed on an evaluation thread (${reply.message}); the thread was replaced, so later evaluations work`));
         void worker.terminate();
       }
     });
