@@ -32,7 +32,7 @@ import { quantizedSplit } from './exact-chain';
 import { approximateSplit } from './steps/approximate-split';
 import { calibrateSplit } from './steps/calibrate-split';
 import { chooseLayout } from './steps/choose-layout';
-import { planRefresh, segmentedPromise, type RefreshRequest, type SegmentedBuild } from './refresh-plan';
+import { cutPoints, planRefresh, segmentedPromise, type RefreshRequest, type SegmentedBuild } from './refresh-plan';
 import { importSource } from './steps/import-source';
 
 export type LayoutRequest = Layout | 'auto';
@@ -185,7 +185,7 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   const warnings = [
     ...(deeperNote !== undefined ? [deeperNote] : []),
     ...(degreeChoice?.warning !== undefined ? [degreeChoice.warning] : []),
-    ...(precision.reached ? [] : [precisionWarning(precision, build)]),
+    ...(precision.reached ? [] : [precisionWarning(precision, build, options.refresh !== 'auto' && cutPoints(trial.stages).length > 0)]),
   ];
   return {
     precision,
@@ -307,7 +307,9 @@ function inputRangeOf(input: NumericTensor): InputRange {
   return { min, max };
 }
 
-function precisionWarning(p: PrecisionPromise, build: LayoutBuild): string {
+/** `refreshCould`: the body has a cut point and --refresh auto was not asked for, so client steps could give back levels. */
+function precisionWarning(p: PrecisionPromise, build: LayoutBuild, refreshCould = false): string {
   const parts = [`approximation ${p.approximationError.toPrecision(3)} on the calibration rows`, `CKKS noise up to ${p.noiseBound.toPrecision(3)} at N=${build.params.polyModulusDegree}`];
-  return `the precision target ${describePromise(p)} is not met: ${parts.join(' + ')}; give a larger --precision, --degree D, or fewer activation layers`;
+  const fixes = refreshCould ? '--refresh auto (client steps between layers), a larger --precision, --degree D, or fewer activation layers' : 'a larger --precision, --degree D, or fewer activation layers';
+  return `the precision target ${describePromise(p)} is not met: ${parts.join(' + ')}; give ${fixes}`;
 }

@@ -152,7 +152,7 @@ describe('deeppowers compile / predict --mode simulate / report', () => {
     const r = cli('compile', missed.modelPath, '--calibration', cal, '--degree', '63', '-o', 'friedman');
     expect(r.code, r.stderr).toBe(3);
     expect(r.stdout).toMatch(/precision +≤ 1% of the output range .* NOT MET/);
-    expect(r.stdout).toMatch(/warning: the precision target .* is not met/);
+    expect(r.stdout).toMatch(/warning: the precision target .* is not met: .*; give --refresh auto \(client steps between layers\), a larger --precision/);
     expect(existsSync(join(dir, 'friedman', 'manifest.json'))).toBe(true);
     expect(cli('compile', f.modelPath, '--calibration', calibration, '--precision', '1.5').code).toBe(2);
   });
