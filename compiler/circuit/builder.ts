@@ -2,6 +2,7 @@ import { ConstantPool } from './constant-pool';
 import type { Circuit, InputSpec, Layout, Level, Op, OutputSpec, ValueId } from './ir';
 import { unhandledOp } from './op-table';
 import { eliminateDeadCode } from './passes-dce';
+import { rotationChain, type RotationKeys } from './rotation-keys';
 
 /**
  * Emits the SSA op list while the parameters (and so the primes) are still unknown. Levels are
@@ -30,7 +31,13 @@ export class CircuitBuilder {
   private readonly canonical = new Map<string, ValueId>();
   private readonly hoisted = new Map<string, ValueId>();
 
-  constructor(readonly slots: number) {
+  /** Partial rotations of `rotationChain`s already built, keyed `${value}>${step so far}`, so chains with a common prefix share it. */
+  private readonly rotated = new Map<string, ValueId>();
+
+  constructor(
+    readonly slots: number,
+    private readonly rotationKeys: RotationKeys = 'all',
+  ) {
     this.pool = new ConstantPool(slots);
   }
 
@@ -215,7 +222,21 @@ export class CircuitBuilder {
     if (step === 0) return a;
     const m = this.op(a);
     if (m.size !== 2) throw new Error('rotation of a size-3 ciphertext');
-    return this.push({ op: 'rotate', a, k: step, level: m.level, scale: 0, size: 2 }, this.scaleClass(a));
+    if (this.rotationKeys === 'all') return this.push({ op: 'rotate', a, k: step, level: m.level, scale: 0, size: 2 }, this.scaleClass(a));
+    let v = a;
+    let done = 0;
+    for (const part of rotationChain(step, this.slots, this.rotationKeys)) {
+      done = (done + part) % this.slots;
+      const key = `${a}>${done}`;
+      const hit = this.rotated.get(key);
+      if (hit !== undefined) {
+        v = hit;
+        continue;
+      }
+      v = this.push({ op: 'rotate', a: v, k: part, level: m.level, scale: 0, size: 2 }, this.scaleClass(a));
+      this.rotated.set(key, v);
+    }
+    return v;
   }
 
   /**

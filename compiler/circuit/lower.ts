@@ -4,6 +4,7 @@ import { fail } from '../errors';
 import type { ApproxStage, PolyStage } from '../chain/stages';
 import { BODY_INPUT, stageReads } from '../chain/stage-graph';
 import { CircuitBuilder } from './builder';
+import type { RotationKeys } from './rotation-keys';
 import { isPowerOfTwo } from './constant-pool';
 import type { Circuit, Layout, ValueId } from './ir';
 import { lowerBatchAffine } from './layout-batch';
@@ -19,6 +20,8 @@ export interface LowerOptions {
   readonly slots: number;
   /** Default: the approx module's baby-step giant-step Chebyshev evaluator. */
   readonly evaluatePoly?: PolyEvaluator;
+  /** Which rotation steps get keys (default all that the layout uses). */
+  readonly rotationKeys?: RotationKeys;
 }
 
 /**
@@ -33,7 +36,7 @@ export function lowerChain(stages: readonly ApproxStage[], options: LowerOptions
   const inputSize = stages[0]!.kind === 'affine' ? stages[0]!.inSize : stages[0]!.size;
   const last = stages[stages.length - 1]!;
   const outputSize = last.kind === 'affine' ? last.outSize : last.size;
-  const b = new CircuitBuilder(slots);
+  const b = new CircuitBuilder(slots, options.rotationKeys);
   const evaluate = options.evaluatePoly ?? evaluateChebyshev;
 
   if (layout === 'vector') {

@@ -3,6 +3,7 @@
  * depth, slots and rotations, assign exact scales for the chosen primes, and read counts and a
  * latency estimate off the finished circuit.
  */
+import type { RotationKeys } from '../circuit/rotation-keys';
 import { countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../circuit/count';
 import type { Circuit, Layout } from '../circuit/ir';
 import { interleaveSamples } from '../circuit/interleave';
@@ -21,6 +22,8 @@ export interface ParameterOptions {
   readonly strictPrecision?: boolean;
   readonly scaleBits?: number;
   readonly preferN?: number;
+  /** Lowering: which rotation steps get Galois keys (default all). */
+  readonly rotationKeys?: RotationKeys;
 }
 
 /**
@@ -41,6 +44,11 @@ export interface LayoutBuild {
   readonly latency: LatencyEstimate;
 }
 
+/** The lowering option `options` carries, if any. */
+export function rotationsOf(options: ParameterOptions): { rotationKeys?: RotationKeys } {
+  return options.rotationKeys !== undefined ? { rotationKeys: options.rotationKeys } : {};
+}
+
 /** The droppable primes as assignScales wants them: [q_L, …, q_1] (chain order is [q0, q1 … qL, special]). */
 export function rescalePrimes(params: CkksParameters): number[] {
   return params.primesApprox.slice(1, 1 + params.levels).reverse();
@@ -51,7 +59,7 @@ export function buildLayout(stages: readonly ApproxStage[], layout: Layout, opti
   // layout needs tells parameter selection the depth; the circuit is then lowered again at the
   // chosen N/2, where rotations wrap and constants tile.
   const firstSlots = layout === 'vector' ? Math.max(2, vectorSlotsNeeded(stages)) : 2;
-  let circuit = lowerChain(stages, { layout, slots: firstSlots });
+  let circuit = lowerChain(stages, { layout, slots: firstSlots, ...rotationsOf(options) });
   const request = {
     depth: circuit.depth,
     slotsNeeded: circuit.minSlots,
@@ -65,7 +73,7 @@ export function buildLayout(stages: readonly ApproxStage[], layout: Layout, opti
   if (params.slots !== circuit.slots) {
     // For throughput, the circuit lowered at the widest period is exactly each sample's virtual
     // vector: interleaving fills the chosen N/2 with slots / period samples.
-    circuit = layout === 'vector' && objective === 'throughput' ? interleaveSamples(circuit, params.slots / circuit.slots) : lowerChain(stages, { layout, slots: params.slots });
+    circuit = layout === 'vector' && objective === 'throughput' ? interleaveSamples(circuit, params.slots / circuit.slots) : lowerChain(stages, { layout, slots: params.slots, ...rotationsOf(options) });
     params = selectParameters({ ...request, preferN: params.polyModulusDegree, rotationSteps: circuit.rotationSteps });
   }
   const scaled = assignScales(circuit, rescalePrimes(params));

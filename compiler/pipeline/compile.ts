@@ -32,6 +32,8 @@ import { quantizedSplit } from './exact-chain';
 import { approximateSplit } from './steps/approximate-split';
 import { calibrateSplit } from './steps/calibrate-split';
 import { chooseLayout } from './steps/choose-layout';
+import { ROTATION_KEY_BUDGET_BYTES, type RotationKeys, type RotationKeysRequest } from '../circuit/rotation-keys';
+import { keySizes } from '../params/sizes';
 import { cutPoints, planRefresh, segmentedPromise, type RefreshRequest, type SegmentedBuild } from './refresh-plan';
 import { importSource } from './steps/import-source';
 
@@ -77,6 +79,8 @@ export interface CompileOptions extends Omit<ApproximationOptions, 'degree'> {
   readonly polyModulusDegree?: number;
   /** Cut the body into segments with a client-aided refresh between them (see refresh-plan); default 'off'. */
   readonly refresh?: RefreshRequest;
+  /** Which rotation steps get Galois keys (see rotation-keys); default 'auto'. */
+  readonly rotationKeys?: RotationKeysRequest;
 }
 
 export type CompileStep = 'import' | 'passes' | 'quantize' | 'calibrate' | 'approximate' | 'lower vector' | 'lower batch';
@@ -132,6 +136,17 @@ export interface Compilation {
   /** Every layout that was lowered (both for auto), with its cost, and why the chosen one won. */
   readonly candidates: readonly LayoutBuild[];
   readonly layoutReason: string;
+  /** Which rotation steps got keys, and why (auto: the key set every step would have needed). */
+  readonly rotationKeys: RotationKeyChoice;
+}
+
+export interface RotationKeyChoice {
+  readonly mode: RotationKeys;
+  readonly request: RotationKeysRequest;
+  /** Evaluation-key bytes (seeded, as uploaded) of the chosen circuit's parameters. */
+  readonly keyBytes: number;
+  /** Auto only, when it chose powers of two: the bytes and steps that every step's own key would have taken. */
+  readonly allSteps?: { readonly keyBytes: number; readonly steps: number };
 }
 
 export function compileModel(model: ModelBytes, options: CompileOptions, progress: (step: CompileStep) => void = () => {}): Compilation {
@@ -144,7 +159,7 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   progress('calibrate');
   const input = calibrationInput(options, graph);
   const calibrated = calibrateSplit(split, input, options);
-  const lowered = (maxAutoDegree?: number) => {
+  const lowered = (maxAutoDegree?: number, rotationKeys: RotationKeys = options.rotationKeys === 'powers-of-two' ? 'powers-of-two' : 'all') => {
     progress('approximate');
     const approximated = approximateSplit(calibrated, { ...options, ...(maxAutoDegree !== undefined ? { maxAutoDegree } : {}) });
     const { outputBits, target } = approximated;
@@ -153,14 +168,14 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
     // win and the promise says what they leave.
     const derived = options.precisionBits === undefined && options.scaleBits === undefined;
     const noiseBits = noisePrecisionBits(target.bound, target.approximationError, target.magnitude);
-    const parameters = { ...parameterOptions(options, outputBits), ...(derived ? { precisionBits: noiseBits, strictPrecision: true } : {}) };
+    const parameters = { ...parameterOptions(options, outputBits), ...(derived ? { precisionBits: noiseBits, strictPrecision: true } : {}), rotationKeys };
     const { trial } = approximated;
     const chosen = chooseLayout(trial.stages, layoutRequest, parameters, progress, options.objective ?? 'latency');
     const refresh = refreshOf(options, trial.stages, chosen.build, parameters, trial.stats.maxAbs);
     const build = refresh ? refresh.segments[0]! : chosen.build;
     const uncut = precisionPromise(target.relative, target.outputRange, target.approximationError, target.magnitude, build.params.expectedPrecisionBits);
     const precision = refresh ? segmentedPromise(uncut, refresh, target.magnitude) : uncut;
-    return { approximated, build, candidates: chosen.candidates, layoutReason: chosen.layoutReason, precision, refresh };
+    return { approximated, build, candidates: chosen.candidates, layoutReason: chosen.layoutReason, precision, refresh, rotationKeys, maxAutoDegree };
   };
   const layoutRequest = options.layout ?? 'auto';
   let attempt = lowered();
@@ -180,6 +195,19 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
         `${deep.precision.noiseBound.toPrecision(3)} at N=${deep.build.params.polyModulusDegree}; the shallower degree below misses by less`;
     }
   }
+  // Auto: when every step's own key would make the evaluation keys larger than the budget,
+  // rotations by powers of two are tried, and kept when their keys are smaller and the promise
+  // holds as well as before.
+  const keyBytes = (a: typeof attempt) => keySizes(a.build.params, { seeded: true }).evaluationKeys;
+  let allSteps: RotationKeyChoice['allSteps'];
+  if ((options.rotationKeys ?? 'auto') === 'auto' && keyBytes(attempt) > ROTATION_KEY_BUDGET_BYTES) {
+    const pow2 = lowered(attempt.maxAutoDegree, 'powers-of-two');
+    if (keyBytes(pow2) < keyBytes(attempt) && (pow2.precision.reached || !attempt.precision.reached)) {
+      allSteps = { keyBytes: keyBytes(attempt), steps: attempt.build.params.rotationSteps.length };
+      attempt = pow2;
+    }
+  }
+  const rotationKeys: RotationKeyChoice = { mode: attempt.rotationKeys, request: options.rotationKeys ?? 'auto', keyBytes: keyBytes(attempt), ...(allSteps ? { allSteps } : {}) };
   const { approximated, build, candidates, layoutReason, precision, refresh } = attempt;
   const { trial, degreeChoice, outputBits } = approximated;
   const warnings = [
@@ -204,6 +232,7 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
     refresh,
     candidates,
     layoutReason,
+    rotationKeys,
   };
 }
 
@@ -290,6 +319,7 @@ function compileTreeModel(graph: Graph, source: ModelSource, options: CompileOpt
     refresh: null,
     candidates: [t.build],
     layoutReason: layoutRequest === 'auto' ? 'auto: tree ensembles compile to the batch layout only' : `--layout ${layoutRequest}`,
+    rotationKeys: { mode: 'all', request: options.rotationKeys ?? 'auto', keyBytes: keySizes(t.build.params, { seeded: true }).evaluationKeys },
   };
 }
 

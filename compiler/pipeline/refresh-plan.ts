@@ -22,7 +22,7 @@ import { maxEncodableBits } from '../params/encodable';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
 import type { CkksParameters } from '../params/types';
 import type { PrecisionPromise } from '../approx/precision-target';
-import { rescalePrimes, type LayoutBuild, type ParameterOptions } from './build-layout';
+import { rescalePrimes, rotationsOf, type LayoutBuild, type ParameterOptions } from './build-layout';
 
 export type RefreshRequest = 'auto' | 'off';
 
@@ -87,7 +87,7 @@ export function buildSegments(stages: readonly ApproxStage[], cuts: readonly num
   const trial = tryParameters(stages, cuts, layout, options, maskBound);
   if (!trial) fail('PARAMS', `no parameters fit the segments cut at stages [${cuts.join(', ')}]`);
   const parts = splitStages(stages, cuts);
-  let circuits = parts.map((p) => lowerChain(p, { layout, slots: trial.params.slots }));
+  let circuits = parts.map((p) => lowerChain(p, { layout, slots: trial.params.slots, ...rotationsOf(options) }));
   const params = selectParameters({ ...trial.request, preferN: trial.params.polyModulusDegree, rotationSteps: unionSteps(circuits) });
   circuits = circuits.map((c) => assignScales(c, rescalePrimes(params)));
   checkMaskRoom(circuits, params, maskBound);
@@ -111,7 +111,7 @@ interface ParameterTrial {
  */
 function tryParameters(stages: readonly ApproxStage[], cuts: readonly number[], layout: Layout, options: ParameterOptions, maskBound: number): ParameterTrial | null {
   const parts = splitStages(stages, cuts);
-  const first = parts.map((p) => lowerChain(p, { layout, slots: layout === 'vector' ? Math.max(2, vectorSlotsNeeded(p)) : 2 }));
+  const first = parts.map((p) => lowerChain(p, { layout, slots: layout === 'vector' ? Math.max(2, vectorSlotsNeeded(p)) : 2, ...rotationsOf(options) }));
   const depths = first.map((c) => c.depth);
   const depth = Math.max(...depths.map((d, i) => (i < depths.length - 1 ? d + 1 : d)));
   const extra = Math.ceil(Math.log2(parts.length));

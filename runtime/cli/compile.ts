@@ -21,6 +21,7 @@ import { printJson } from './output';
 import { readModelBytes } from './read-model';
 import { textTable } from '../format/text-table';
 import { describePromise, type PrecisionPromise } from '../../compiler/approx/precision-target';
+import type { RotationKeys, RotationKeysRequest } from '../../compiler/circuit/rotation-keys';
 import { REGRESSION_TOLERANCE } from '../../compiler/approx/degree-choice';
 import { EXIT_CHECK_FAILED, ReportedFailure } from './report-error';
 
@@ -34,6 +35,7 @@ export interface CompileCliOptions {
   readonly layout: 'auto' | 'vector' | 'batch';
   readonly objective?: 'latency' | 'throughput';
   readonly refresh?: 'auto' | 'off';
+  readonly rotationKeys?: RotationKeysRequest;
   readonly degree?: number | 'auto';
   readonly maxError?: number;
   readonly minAgreement?: number;
@@ -59,6 +61,14 @@ export interface CompileSummary {
   readonly depth: number;
   readonly rotations: number;
   readonly rotationSteps: readonly number[];
+  /** Galois keys: which steps get one (all, or powers of two), how many (every segment's), and the evaluation keys' size. */
+  readonly rotationKeys: {
+    readonly mode: RotationKeys;
+    readonly request: RotationKeysRequest;
+    readonly steps: number;
+    readonly keyBytes: number;
+    readonly allSteps?: { readonly keyBytes: number; readonly steps: number };
+  };
   readonly parameters: {
     readonly polyModulusDegree: number;
     readonly slots: number;
@@ -121,6 +131,7 @@ export function compileFile(modelFile: string, opts: CompileCliOptions, toolVers
     layout: opts.layout,
     ...(opts.objective !== undefined ? { objective: opts.objective } : {}),
     ...(opts.refresh !== undefined ? { refresh: opts.refresh } : {}),
+    ...(opts.rotationKeys !== undefined ? { rotationKeys: opts.rotationKeys } : {}),
     ...(opts.degree !== undefined ? { degree: opts.degree } : {}),
     ...(opts.maxError !== undefined ? { maxError: opts.maxError } : {}),
     ...(opts.minAgreement !== undefined ? { minAgreement: opts.minAgreement } : {}),
@@ -158,6 +169,7 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
     depth: m.circuit.depth,
     rotations: m.cost.counts.rotations,
     rotationSteps: m.circuit.rotationSteps,
+    rotationKeys: { ...c.rotationKeys, steps: c.build.params.rotationSteps.length },
     parameters: {
       polyModulusDegree: p.polyModulusDegree,
       slots: p.slots,
@@ -220,6 +232,7 @@ export function formatCompile(s: CompileSummary): string {
     ['CKKS', `N=${p.polyModulusDegree} (${p.slots} slots), depth ${s.depth}, scale 2^${p.scaleBits}, modulus ${p.coeffModulusBits.join('+')} = ${p.totalBits} of ${p.maxBitCount} bits, ${p.securityBits}-bit security`],
     ['ops', `${c.rotations} rotations, ${c.ctCtMul} ct×ct, ${c.ctPtMul} ct×pt, ${c.rescales} rescales, ${c.relins} relins, ${c.modswitches} modswitches`],
     ['rotation steps', s.rotationSteps.length > 0 ? s.rotationSteps.join(', ') : 'none'],
+    ['rotation keys', rotationKeysLine(s.rotationKeys)],
     ...(s.refresh ? [['refresh', refreshLine(s.refresh)]] : []),
     ['precision', precisionLine(s.precision)],
     ['estimated latency', `${formatNumber(s.latencyMs.total, 3)} ms per run (server ${formatNumber(s.latencyMs.server, 3)} ms, client ${formatNumber(s.latencyMs.client, 3)} ms)`],
@@ -251,6 +264,14 @@ function treeLines(t: TreeSummary): string[][] {
     ['encoding', `${t.bits} encrypted threshold bits per sample; thresholds on a ${grid}`],
     ['snap', `${t.movedThresholds} of ${t.branches} thresholds moved; ${t.calibrationRowsChanged} of ${t.calibrationRows} calibration rows reach another leaf`],
   ];
+}
+
+function rotationKeysLine(k: CompileSummary['rotationKeys']): string {
+  const mb = (b: number) => `${formatNumber(b / 1e6, 3)} MB`;
+  const size = `${k.steps} step${k.steps === 1 ? '' : 's'}, about ${mb(k.keyBytes)} of evaluation keys`;
+  if (k.mode === 'all') return `${size} (a key for every step)`;
+  const why = k.allSteps ? `auto: a key for each of ${k.allSteps.steps} steps would take ${mb(k.allSteps.keyBytes)}` : '--rotation-keys powers-of-two';
+  return `${size}: rotations by powers of two (${why})`;
 }
 
 function degreeLine(d: NonNullable<CompileSummary['degreeChoice']>): string {
@@ -309,6 +330,9 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     .addOption(new Option('--layout <layout>', 'slot layout: auto picks the better estimate for --objective').choices(['auto', 'vector', 'batch']).default('auto'))
     .addOption(
       new Option('--objective <objective>', 'latency (default): one row per vector-layout ciphertext, auto picks the faster prediction; throughput: as many rows per ciphertext as the slots hold, auto picks more rows per second').choices(['latency', 'throughput']),
+    )
+    .addOption(
+      new Option('--rotation-keys <mode>', 'auto (default): powers of two when a Galois key for every rotation step would make the evaluation keys larger than 192 MiB; all: a key per step (fewest rotations); powers-of-two: keys for powers of two only (a rotation by k takes one per set bit)').choices(['auto', 'all', 'powers-of-two']),
     )
     .addOption(
       new Option('--refresh <mode>', 'off (default): one circuit; auto: cut the body where a client round trip (masked decrypt, re-encrypt at the top level) gives a smaller N').choices(['auto', 'off']),
