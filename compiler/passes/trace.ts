@@ -85,6 +85,12 @@ export const PROLOGUE_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   [ML_DOMAIN, new Set(['Normalizer'])],
 ]);
 
+/**
+ * Operators the encrypted body runs with the client's help: a MaxPool cuts the body, and the
+ * client takes the max of masked window values between the two segments (see refresh-plan).
+ */
+export const CLIENT_AIDED_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([[ONNX_DOMAIN, new Set(['MaxPool'])]]);
+
 function isPrologueOp(node: Node): boolean {
   if (!PROLOGUE_OPS.get(node.domain)?.has(node.opType)) return false;
   if (node.opType === 'Cast') {
@@ -194,7 +200,7 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
       continue;
     }
     const view = new NodeView(node, graph.opsets.get(node.domain)!, graph.opsets);
-    if (node.domain === ONNX_DOMAIN && node.opType === 'MaxPool') {
+    if (CLIENT_AIDED_OPS.get(node.domain)?.has(node.opType)) {
       const pool = maxPoolSegment(node, view, values.get(reads[0]!)!);
       if ('refused' in pool) {
         stopped.set(node, pool.refused);
