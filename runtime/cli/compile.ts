@@ -256,7 +256,12 @@ export function formatCompile(s: CompileSummary): string {
 function refreshLine(r: NonNullable<CompileSummary['refresh']>): string {
   const depths = r.segments.map((x) => x.depth).join(', ');
   const ms = r.segments.map((x) => formatNumber(x.latencyMs, 3)).join(' + ');
-  return `${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: the client decrypts values masked by ±2^${r.maskBits}·${formatNumber(r.maskBound, 3)} and encrypts them again`;
+  const pools = r.maxPools?.length ?? 0;
+  const refreshes = r.segments.length - 1 - pools;
+  const masked = `the client decrypts values masked by ±2^${r.maskBits}·${formatNumber(r.maskBound, 3)} and encrypts them again`;
+  if (pools === 0) return `${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: ${masked}`;
+  const steps = [`${pools} max pool${pools === 1 ? '' : 's'} (below)`, ...(refreshes > 0 ? [`${refreshes} refresh${refreshes === 1 ? '' : 'es'}, where ${masked}`] : [])];
+  return `${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: ${steps.join('; ')}`;
 }
 
 function maxPoolLine(r: NonNullable<CompileSummary['refresh']>): string {
