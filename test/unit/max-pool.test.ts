@@ -15,7 +15,12 @@ import { numeric } from '../../compiler/graph/tensor';
 import { splitGraph } from '../../compiler/passes/split-graph';
 import { checkPools, splitStages } from '../../compiler/pipeline/refresh-plan';
 import { drawPoolMask, poolSlots, poolUnmaskVectors, simulatePoolStep, type PoolMask } from '../../runtime/client-step';
-import { importGraph, int, ints } from '../helpers/op-harness';
+import { compileModel } from '../../compiler/pipeline/compile';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { runGraph } from '../../compiler/graph/interpreter';
+import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { encodeGraph, importGraph, int, ints, type GraphSpec } from '../helpers/op-harness';
+import { mulberry32 } from '../helpers/random';
 
 /** x → MaxPool → Flatten → Gemm (identity weights, so the output is the pooled values). */
 function pooled(sample: number[], attrs: Record<string, ReturnType<typeof ints> | ReturnType<typeof int>>, outputs: number): Graph {
@@ -148,5 +153,42 @@ describe('the masked max', () => {
     for (let trial = 0; trial < 20; trial++) {
       simulatePoolStep(rows, POOL, bounds).forEach((r, i) => r.forEach((v, o) => expect(Math.abs(v - want[i]![o]!)).toBeLessThanOrEqual(tolerance)));
     }
+  });
+});
+
+describe('a small CNN with overlapping, padded max-pool windows, compiled and simulated', () => {
+  it('Conv → Relu → MaxPool 3×3 stride 2 pad 1 → Gemm: within the precision promise of the reference interpreter on fresh rows', async () => {
+    const unit = mulberry32(7);
+    const r = (n: number, scale = 1): number[] => Array.from({ length: n }, () => Math.fround((unit() * 2 - 1) * scale));
+    const spec: GraphSpec = {
+      opset: 13,
+      nodes: [
+        { opType: 'Conv', inputs: ['x', 'w', 'b'], outputs: ['c'], attrs: { pads: ints([1, 1, 1, 1]) } },
+        { opType: 'Relu', inputs: ['c'], outputs: ['h'] },
+        { opType: 'MaxPool', inputs: ['h'], outputs: ['p'], attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) } },
+        { opType: 'Flatten', inputs: ['p'], outputs: ['f'] },
+        { opType: 'Gemm', inputs: ['f', 'w2', 'b2'], outputs: ['y'], attrs: { transB: int(1) } },
+      ],
+      inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 1, 6, 6] }],
+      outputs: ['y'],
+      initializers: {
+        w: numeric('float32', [2, 1, 3, 3], r(18, 0.5)),
+        b: numeric('float32', [2], r(2, 0.1)),
+        w2: numeric('float32', [3, 18], r(54, 0.5)),
+        b2: numeric('float32', [3], r(3, 0.1)),
+      },
+    };
+    const rows = (n: number) => numeric('float32', [n, 1, 6, 6], r(n * 36));
+    const options = { calibration: rows(200) };
+    const compilation = compileModel({ bytes: encodeGraph(spec), file: 'cnn-maxpool.onnx' }, options);
+    const model = toCompiledModel(compilation, options, 'test');
+    // 3×3 windows at stride 2 overlap: 9 outputs per channel read 4, 6 or 9 values each, copied apart.
+    expect(model.refresh!.segments[0]!.pool!.windows.map((w) => w.length).slice(0, 9)).toEqual([4, 6, 6, 6, 9, 9, 6, 9, 9]);
+    const test = rows(30);
+    const want = runGraph(importGraph(spec), new Map([['x', test]])).get('y')!;
+    const got = (await runCompiled(model, test, simulateBackend(model))).values.get('y')!;
+    if (want.kind !== 'numeric' || got.kind !== 'numeric') throw new Error('numeric outputs expected');
+    const { bound } = compilation.precision;
+    got.data.forEach((v, i) => expect(Math.abs(v - want.data[i]!), `value ${i}`).toBeLessThanOrEqual(bound));
   });
 });
