@@ -184,11 +184,39 @@ describe('a small CNN with overlapping, padded max-pool windows, compiled and si
     const model = toCompiledModel(compilation, options, 'test');
     // 3×3 windows at stride 2 overlap: 9 outputs per channel read 4, 6 or 9 values each, copied apart.
     expect(model.refresh!.segments[0]!.pool!.windows.map((w) => w.length).slice(0, 9)).toEqual([4, 6, 6, 6, 9, 9, 6, 9, 9]);
-    const test = rows(30);
-    const want = runGraph(importGraph(spec), new Map([['x', test]])).get('y')!;
-    const got = (await runCompiled(model, test, simulateBackend(model))).values.get('y')!;
-    if (want.kind !== 'numeric' || got.kind !== 'numeric') throw new Error('numeric outputs expected');
-    const { bound } = compilation.precision;
-    got.data.forEach((v, i) => expect(Math.abs(v - want.data[i]!), `value ${i}`).toBeLessThanOrEqual(bound));
+    await expectWithinPromise(spec, model, compilation.precision.bound, rows(30));
+  });
+
+  it('Conv1d → MaxPool 2 → Relu → Gemm: a pool right after the affine map, and an activation right after the pool (its range map opens the next segment)', async () => {
+    const unit = mulberry32(11);
+    const r = (n: number, scale = 1): number[] => Array.from({ length: n }, () => Math.fround((unit() * 2 - 1) * scale));
+    const spec: GraphSpec = {
+      opset: 13,
+      nodes: [
+        { opType: 'Conv', inputs: ['x', 'w', 'b'], outputs: ['c'] },
+        { opType: 'MaxPool', inputs: ['c'], outputs: ['p'], attrs: { kernel_shape: ints([2]), strides: ints([2]) } },
+        { opType: 'Relu', inputs: ['p'], outputs: ['h'] },
+        { opType: 'Flatten', inputs: ['h'], outputs: ['f'] },
+        { opType: 'Gemm', inputs: ['f', 'w2', 'b2'], outputs: ['y'], attrs: { transB: int(1) } },
+      ],
+      inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 1, 9] }],
+      outputs: ['y'],
+      initializers: { w: numeric('float32', [2, 1, 3], r(6, 0.7)), b: numeric('float32', [2], r(2, 0.1)), w2: numeric('float32', [3, 6], r(18, 0.5)), b2: numeric('float32', [3], r(3, 0.1)) },
+    };
+    const rows = (n: number) => numeric('float32', [n, 1, 9], r(n * 9));
+    const options = { calibration: rows(200) };
+    const compilation = compileModel({ bytes: encodeGraph(spec), file: 'conv1d-maxpool-relu.onnx' }, options);
+    expect(compilation.stages.map((st) => st.kind)).toEqual(['affine', 'maxpool', 'affine', 'poly', 'affine']);
+    // 7 conv outputs per channel, floor mode: windows [0 1] [2 3] [4 5], the 7th value in none.
+    expect(compilation.refresh!.pools[0]!.windows).toEqual([[0, 1], [2, 3], [4, 5], [7, 8], [9, 10], [11, 12]]);
+    await expectWithinPromise(spec, toCompiledModel(compilation, options, 'test'), compilation.precision.bound, rows(30));
   });
 });
+
+/** The compiled model in simulation against the reference interpreter, output by output, within `bound`. */
+async function expectWithinPromise(spec: GraphSpec, model: ReturnType<typeof toCompiledModel>, bound: number, test: ReturnType<typeof numeric>): Promise<void> {
+  const want = runGraph(importGraph(spec), new Map([['x', test]])).get('y')!;
+  const got = (await runCompiled(model, test, simulateBackend(model))).values.get('y')!;
+  if (want.kind !== 'numeric' || got.kind !== 'numeric') throw new Error('numeric outputs expected');
+  got.data.forEach((v, i) => expect(Math.abs(v - want.data[i]!), `value ${i}`).toBeLessThanOrEqual(bound));
+}
