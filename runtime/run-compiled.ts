@@ -14,7 +14,7 @@ import type { Value } from '../compiler/graph/tensor';
 import type { NumericTensor } from '../compiler/graph/tensor';
 import { runEpilogue, runPrologue } from '../compiler/chain/run';
 import { bodyCircuits } from '../compiler/artifact/segments';
-import { simulateClientStep } from './client-step';
+import { poolMaskBounds, simulateClientStep, simulatePoolStep } from './client-step';
 import { simulateSamples, type SimulateOptions } from './backends/simulate';
 import { batchTensor, type RowBatch } from './data/load-rows';
 import type { RowSpec } from './data/row-spec';
@@ -23,12 +23,16 @@ import { appendRowOutputs, rowOutputs, type RowOutputs } from './outputs';
 /** Body inputs in, body outputs out, one vector per sample, in order. */
 export type BodyBackend = (samples: readonly Float64Array[]) => Float64Array[] | Promise<Float64Array[]>;
 
-/** The body in simulation; a refreshed body runs segment by segment with the client step (mask and all) in float64 between them. */
+/** The body in simulation; a segmented body runs segment by segment with the client step (mask, and a max pool's window max, and all) in float64 between them. */
 export function simulateBackend(model: CompiledModel, options: SimulateOptions = {}): BodyBackend {
   return (samples) => {
     const [first, ...rest] = bodyCircuits(model);
     let rows = simulateSamples(first!, samples, options);
-    for (const circuit of rest) rows = simulateSamples(circuit, simulateClientStep(rows, model.refresh!), options);
+    rest.forEach((circuit, k) => {
+      const plan = model.refresh!;
+      const pool = plan.segments[k]!.pool;
+      rows = simulateSamples(circuit, pool ? simulatePoolStep(rows, pool, poolMaskBounds(plan)) : simulateClientStep(rows, plan), options);
+    });
     return rows;
   };
 }

@@ -91,7 +91,7 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
   if (samples.length === 0) fail('BAD_DATA', 'no rows to run encrypted');
   const { circuit, parameters, modelHash } = model;
   const circuits = bodyCircuits(model);
-  const clientModel = clientModelOfBody(circuits, parameters, modelHash);
+  const clientModel = clientModelOfBody(circuits, parameters, modelHash, model.refresh?.segments.map((s) => s.pool));
   // Every row is checked before keys are made, so a bad row costs nothing and names itself.
   checkEncodable(clientModel, samples);
   const backend = options.backend ?? sealBackend;

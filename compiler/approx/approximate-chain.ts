@@ -76,6 +76,11 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
       position[k] = stages.length - 1;
       return;
     }
+    if (stage.kind === 'maxpool') {
+      stages.push(stage);
+      position[k] = stages.length - 1;
+      return;
+    }
     const calibrated = calibration.activations.find((a) => a.stage === k)?.range;
     if (!calibrated) fail('BAD_ARGUMENT', `no calibrated range for activation stage ${k} (${stage.sources.join(', ')})`);
     const unitBounds = options.unitBounds?.get(k);

@@ -10,6 +10,8 @@ import { clenshaw } from './chebyshev';
 import type { ApproxStage } from '../chain/stages';
 import { BODY_INPUT, readersOf, stageInput } from '../chain/stage-graph';
 import { activationFunction } from '../activations/registry';
+import { maxOverWindows } from '../chain/max-pool';
+import { stageOutSize } from '../chain/stages';
 
 /** The body with the mean polynomial error of every activation folded into the bias of each affine map that reads it. */
 export function correctPolynomialBias(stages: readonly ApproxStage[], rows: readonly Float64Array[]): ApproxStage[] {
@@ -22,6 +24,11 @@ export function correctPolynomialBias(stages: readonly ApproxStage[], rows: read
     const xs = rows.map((r, i) => stageInput(out, k, r, outputs[i]!));
     if (s.kind === 'affine') {
       xs.forEach((x, i) => outputs[i]!.push(applyAffine(s, x)));
+      return;
+    }
+    // A max does not carry a mean shift through unchanged: the error is left as it is there.
+    if (s.kind === 'maxpool') {
+      xs.forEach((x, i) => outputs[i]!.push(maxOverWindows(s.windows, x)));
       return;
     }
     const f = activationFunction(s);
@@ -49,7 +56,7 @@ export function correctPolynomialBias(stages: readonly ApproxStage[], rows: read
 }
 
 function outSizeOf(s: ApproxStage): number {
-  return s.kind === 'affine' ? s.outSize : s.size;
+  return stageOutSize(s);
 }
 
 function applyAffine(s: Extract<ApproxStage, { kind: 'affine' }>, x: Float64Array): Float64Array {

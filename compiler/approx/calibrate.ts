@@ -7,7 +7,7 @@
 import { fail } from '../errors';
 import type { NumericTensor } from '../graph/tensor';
 import { activationLabel, paramsOf, type ActivationUse } from '../activations/registry';
-import type { SplitModel, Stage } from '../chain/stages';
+import { stageOutSize, type SplitModel, type Stage } from '../chain/stages';
 import { applyStage, runPrologue } from '../chain/run';
 import { evaluateStages, finalOutput } from '../chain/stage-graph';
 
@@ -97,7 +97,7 @@ export function calibrateStages(stages: readonly Stage[], vectors: readonly Floa
 }
 
 function outSizeOf(s: Stage): number {
-  return s.kind === 'affine' ? s.outSize : s.size;
+  return stageOutSize(s);
 }
 
 /** Calibrates a split model on input rows (a [rows, …input shape] tensor): prologue, then the body. */

@@ -4,6 +4,7 @@
  * intermediate value reaches (which sizes the first prime), and how often a polynomial's input
  * leaves the range it was fitted on (the main accuracy risk at run time).
  */
+import { maxOverWindows } from '../chain/max-pool';
 import { clenshaw } from './chebyshev';
 import type { ApproxStage } from '../chain/stages';
 import { evaluateStages, finalOutput } from '../chain/stage-graph';
@@ -57,6 +58,9 @@ export function approxChainStats(stages: readonly ApproxStage[], rows: readonly 
           y[i] = sum;
         }
         return y;
+      } else if (s.kind === 'maxpool') {
+        // The client's max (between two segments) makes nothing larger than its inputs.
+        return maxOverWindows(s.windows, x);
       } else {
         const e = excursions[k]!;
         see(coefficientBounds[k]!);

@@ -19,7 +19,7 @@ import type { Calibration } from './calibrate';
 import type { Range } from './chebyshev';
 import { fail } from '../errors';
 import { activationRecord } from '../activations/registry';
-import type { AffineStage, Stage } from '../chain/stages';
+import { stageInSize, stageOutSize, type AffineStage, type Stage } from '../chain/stages';
 import { BODY_INPUT, readersOf } from '../chain/stage-graph';
 
 /** The range every unit-scaled ReLU polynomial is fitted on. */
@@ -42,10 +42,9 @@ function sizeOfOutput(stages: readonly Stage[], i: number): number {
   if (i === BODY_INPUT) {
     // Stage 0 can only read the body input.
     const first = stages[0]!;
-    return first.kind === 'affine' ? first.inSize : first.size;
+    return stageInSize(first);
   }
-  const s = stages[i]!;
-  return s.kind === 'affine' ? s.outSize : s.size;
+  return stageOutSize(stages[i]!);
 }
 
 /**

@@ -15,7 +15,7 @@ import {
   quantizationToJson,
 } from './summary-json';
 import { CLIENT_SIDE_KEYS, clientSideFromJson, clientSideToJson } from './model-json';
-import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type CompiledModelContent, type RefreshPlan } from './types';
+import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type CompiledModelContent, type PoolStep, type RefreshPlan } from './types';
 import type { ConstantEntry } from './constants-bin';
 
 /**
@@ -101,25 +101,39 @@ function refreshToJson(r: RefreshPlan, sink: ConstantSink): JsonObject {
   return {
     maskBits: r.maskBits,
     maskBound: r.maskBound,
+    ...(r.poolScaleOctaves !== undefined ? { poolScaleOctaves: r.poolScaleOctaves } : {}),
     segments: r.segments.map((s) => {
       const c = circuitToJson(s.circuit, sink);
-      return { startStage: s.startStage, layout: c.layout, rotationSteps: c.rotationSteps, circuit: c.circuit, cost: costToJson(s.cost) };
+      const pool: JsonObject = s.pool ? { pool: { windows: s.pool.windows.map((w) => [...w]), geometry: s.pool.geometry, sources: [...s.pool.sources] } } : {};
+      const json: JsonObject = { startStage: s.startStage, ...pool, layout: c.layout, rotationSteps: c.rotationSteps, circuit: c.circuit, cost: costToJson(s.cost) };
+      return json;
     }),
   };
 }
 
 function refreshFromJson(at: JsonAt, source: ConstantSource): RefreshPlan {
-  at.object(['maskBits', 'maskBound', 'segments']);
+  at.object(['maskBits', 'maskBound', 'segments'], ['poolScaleOctaves']);
   return {
     maskBits: at.field('maskBits').integer(1, 40),
     maskBound: at.field('maskBound').numberIn(1, Number.MAX_VALUE),
+    ...(at.has('poolScaleOctaves') ? { poolScaleOctaves: at.field('poolScaleOctaves').integer(0, 16) } : {}),
     segments: at
       .field('segments')
       .items()
       .map((s) => {
-        s.object(['startStage', 'layout', 'rotationSteps', 'circuit', 'cost']);
+        s.object(['startStage', 'layout', 'rotationSteps', 'circuit', 'cost'], ['pool']);
         const circuit = circuitFromJson(s.field('layout'), s.field('rotationSteps'), s.field('circuit'), source);
-        return { startStage: s.field('startStage').integer(1, 1 << 20), circuit, cost: costFromJson(s.field('cost'), circuit) };
+        const pool = s.has('pool') ? { pool: poolStepFromJson(s.field('pool')) } : {};
+        return { startStage: s.field('startStage').integer(1, 1 << 20), ...pool, circuit, cost: costFromJson(s.field('cost'), circuit) };
       }),
+  };
+}
+
+function poolStepFromJson(at: JsonAt): PoolStep {
+  at.object(['windows', 'geometry', 'sources']);
+  return {
+    windows: at.field('windows').items().map((w) => w.items().map((i) => i.integer(0, 1 << 30))),
+    geometry: at.field('geometry').string(),
+    sources: at.field('sources').items().map((x) => x.string()),
   };
 }

@@ -130,9 +130,29 @@ export interface CostEstimate {
  * the server removes the mask (runtime/client-step.ts). Every segment runs on the model's one
  * parameter set.
  */
+/**
+ * A MaxPool between two segments (see runtime/client-step.ts): the server masks each window of
+ * the previous segment's outputs as a·y + c (a > 0 and c drawn per window and per sample), the
+ * client takes the max of each window of what it decrypts and encrypts those, and the server
+ * turns each z back into (z − c)/a, which is the max of the window's y.
+ */
+export interface PoolStep {
+  /** Per pooled value (this segment's input element), the previous segment's output elements it is the max of: non-empty, disjoint. */
+  readonly windows: readonly (readonly number[])[];
+  /** The ONNX geometry in words ("2×2 window, strides 2×2, no padding"). */
+  readonly geometry: string;
+  /** The MaxPool node(s) of the source model. */
+  readonly sources: readonly string[];
+}
+
 export interface RefreshSegment {
   /** Index in the approximated chain of the first stage this segment computes. */
   readonly startStage: number;
+  /**
+   * Present when a MaxPool comes before this segment: the client step is the window max, and the
+   * segment starts one level below the top (the server's unmasking, a product by 1/a, takes it).
+   */
+  readonly pool?: PoolStep;
   /** Scales assigned for the model's parameters; its input is the previous segment's output. */
   readonly circuit: Circuit;
   /** Ops and estimated latency of one evaluation of this segment. */
@@ -144,6 +164,8 @@ export interface RefreshPlan {
   readonly maskBits: number;
   /** B: calibration's bound on |value| of every circuit value (the cut values and the other slots). */
   readonly maskBound: number;
+  /** With a MaxPool step: a window's scale a is log-uniform in [1, 2^poolScaleOctaves]. */
+  readonly poolScaleOctaves?: number;
   readonly segments: readonly RefreshSegment[];
 }
 

@@ -8,7 +8,7 @@ import { maxBitCount, SECURITY_BITS } from '../params/security';
 import type { CkksParameters } from '../params/types';
 import type { Circuit } from '../circuit/ir';
 import { bodyCircuits, lastCircuit } from './segments';
-import type { ClientSide, CompiledModelContent, InputRange } from './types';
+import type { ClientSide, CompiledModelContent, InputRange, PoolStep } from './types';
 
 /**
  * Everything a compiled model must satisfy beyond well-typed fields: the circuit is sound, the
@@ -19,10 +19,11 @@ import type { ClientSide, CompiledModelContent, InputRange } from './types';
 export function validateCompiledModel(m: CompiledModelContent): void {
   checkSource(m);
   checkParameters(m.parameters);
-  bodyCircuits(m).forEach((c) => {
+  bodyCircuits(m).forEach((c, i) => {
     if (c.primes === null) bad('the circuit has no scales assigned (primes missing)');
     checkCircuit(c);
-    checkCircuitAgainstParameters(c, m.parameters);
+    // A segment after a max pool starts one level down: the server's unmasking takes the top one.
+    checkCircuitAgainstParameters(c, m.parameters, i > 0 && m.refresh!.segments[i - 1]!.pool ? 1 : 0);
   });
   checkSegments(m);
   checkBody(m);
@@ -99,15 +100,33 @@ function checkSegments(m: CompiledModelContent): void {
     if (c.layout !== m.circuit.layout) bad(`refresh: segment ${i + 1} is laid out ${c.layout}, the first ${m.circuit.layout}`);
     if (c.samplesPerCiphertext !== 1) bad(`refresh: segment ${i + 1} packs ${c.samplesPerCiphertext} samples per ciphertext; refresh runs one`);
     const next = all[i + 1];
-    if (next && next.inputSize !== c.outputSize) bad(`refresh: segment ${i + 2} reads ${next.inputSize} values, segment ${i + 1} writes ${c.outputSize}`);
+    const pool = segments[i]?.pool;
+    if (next && pool) checkPoolStep(pool, c.outputSize, next.inputSize, i + 2);
+    else if (next && next.inputSize !== c.outputSize) bad(`refresh: segment ${i + 2} reads ${next.inputSize} values, segment ${i + 1} writes ${c.outputSize}`);
+  });
+  const pooled = segments.some((s) => s.pool);
+  const octaves = m.refresh.poolScaleOctaves;
+  if (pooled !== (octaves !== undefined)) bad('refresh: poolScaleOctaves is given exactly when a segment follows a max pool');
+}
+
+/** A max pool's windows: one per value the next segment reads, each non-empty, within the previous segment's outputs, pairwise disjoint. */
+function checkPoolStep(pool: PoolStep, outputs: number, inputs: number, segment: number): void {
+  if (pool.windows.length !== inputs) bad(`refresh: segment ${segment} reads ${inputs} values, its max pool makes ${pool.windows.length}`);
+  const seen = new Uint8Array(outputs);
+  pool.windows.forEach((w, o) => {
+    if (w.length === 0) bad(`refresh: max-pool window ${o} before segment ${segment} is empty`);
+    for (const i of w) {
+      if (!Number.isInteger(i) || i < 0 || i >= outputs) bad(`refresh: max-pool window ${o} reads element ${i}, the segment before writes ${outputs}`);
+      if (seen[i]++ > 0) bad(`refresh: element ${i} is in two max-pool windows before segment ${segment}`);
+    }
   });
 }
 
-function checkCircuitAgainstParameters(c: Circuit, p: CkksParameters): void {
+function checkCircuitAgainstParameters(c: Circuit, p: CkksParameters, below: number): void {
   if (c.slots !== p.slots) bad(`the circuit runs on ${c.slots} slots, the parameters give ${p.slots}`);
-  if (c.topLevel !== p.levels) bad(`the circuit's inputs sit at level ${c.topLevel}, the parameters give ${p.levels} levels`);
+  if (c.topLevel !== p.levels - below) bad(`the circuit's inputs sit at level ${c.topLevel}, expected ${p.levels - below} (the parameters give ${p.levels} levels)`);
   // SEAL chain order is [q0, q1 … qL, special]; the circuit lists the droppable ones top first.
-  const droppable = p.primesApprox.slice(1, p.levels + 1).reverse();
+  const droppable = p.primesApprox.slice(1, p.levels + 1 - below).reverse();
   c.primes!.forEach((q, i) => {
     if (q !== droppable[i]) bad(`the circuit was scaled for prime ${q} at position ${i}, the parameters have ${droppable[i]}`);
   });

@@ -33,7 +33,22 @@ export interface ActivationStage extends ActivationUse {
   readonly size: number;
 }
 
-export type Stage = AffineStage | ActivationStage;
+/**
+ * MaxPool: y[o] = max of x over window o. Not a circuit op: the body is cut here and the client
+ * takes the max of masked, decrypted window values between two segments (see
+ * compiler/pipeline/refresh-plan.ts and runtime/client-step.ts).
+ */
+export interface MaxPoolStage {
+  readonly kind: 'maxpool';
+  readonly sources: readonly string[];
+  readonly inSize: number;
+  /** Per output element, the input indices it takes the max over: non-empty, pairwise disjoint. */
+  readonly windows: readonly (readonly number[])[];
+  /** The ONNX geometry in words, for reports ("2×2 kernel, strides 2×2, no padding"). */
+  readonly geometry: string;
+}
+
+export type Stage = AffineStage | ActivationStage | MaxPoolStage;
 
 /**
  * The encrypted body: stages in evaluation order. Each reads the previous stage's output (a chain)
@@ -87,4 +102,32 @@ export interface PolyStage extends ActivationUse {
 }
 
 /** The body after approximation: affine maps (range normalisation folded in) and polynomials. */
-export type ApproxStage = AffineStage | PolyStage;
+export type ApproxStage = AffineStage | PolyStage | MaxPoolStage;
+
+/** Length of a stage's input vector (all its reads together). */
+export function stageInSize(s: Stage | ApproxStage): number {
+  switch (s.kind) {
+    case 'affine':
+    case 'maxpool':
+      return s.inSize;
+    case 'activation':
+    case 'poly':
+      return s.size;
+  }
+}
+
+/** The stages a circuit computes: a MaxPool is a client step between two circuits (refresh-plan). */
+export type CircuitStage = AffineStage | PolyStage;
+
+/** Length of a stage's output vector. */
+export function stageOutSize(s: Stage | ApproxStage): number {
+  switch (s.kind) {
+    case 'affine':
+      return s.outSize;
+    case 'activation':
+    case 'poly':
+      return s.size;
+    case 'maxpool':
+      return s.windows.length;
+  }
+}

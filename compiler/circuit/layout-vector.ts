@@ -1,4 +1,4 @@
-import type { AffineStage, ApproxStage } from '../chain/stages';
+import { stageInSize, stageOutSize, type AffineStage, type ApproxStage } from '../chain/stages';
 import type { CircuitBuilder } from './builder';
 import { diagonal, planMatVec } from './bsgs-plan';
 import { nextPowerOfTwo } from './constant-pool';
@@ -23,7 +23,7 @@ export function vectorPeriod(n: number): number {
 export function vectorSlotsNeeded(stages: readonly ApproxStage[]): number {
   let need = 1;
   for (const s of stages) {
-    const sizes = s.kind === 'affine' ? [s.inSize, s.outSize] : [s.size];
+    const sizes = [stageInSize(s), stageOutSize(s)];
     for (const n of sizes) need = Math.max(need, nextPowerOfTwo(n));
   }
   return need;

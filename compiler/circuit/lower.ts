@@ -1,7 +1,7 @@
 import { evaluateChebyshev } from '../approx/evaluate';
 import type { PolyBuilder } from '../approx/poly-builder';
 import { fail } from '../errors';
-import type { ApproxStage, PolyStage } from '../chain/stages';
+import { stageInSize, stageOutSize, type ApproxStage, type CircuitStage, type PolyStage } from '../chain/stages';
 import { BODY_INPUT, stageReads } from '../chain/stage-graph';
 import { CircuitBuilder } from './builder';
 import type { RotationKeys } from './rotation-keys';
@@ -29,13 +29,14 @@ export interface LowerOptions {
  * `circuitDepth` of the result tells parameter selection how many primes to provide; then
  * `assignScales(circuit, primes)` completes it.
  */
-export function lowerChain(stages: readonly ApproxStage[], options: LowerOptions): Circuit {
+export function lowerChain(chain: readonly ApproxStage[], options: LowerOptions): Circuit {
   const { layout, slots } = options;
+  const stages = circuitStages(chain);
   checkChain(stages);
   if (!isPowerOfTwo(slots) || slots < 2) fail('BAD_ARGUMENT', `slot count ${slots} is not a power of two ≥ 2`);
-  const inputSize = stages[0]!.kind === 'affine' ? stages[0]!.inSize : stages[0]!.size;
+  const inputSize = stageInSize(stages[0]!);
   const last = stages[stages.length - 1]!;
-  const outputSize = last.kind === 'affine' ? last.outSize : last.size;
+  const outputSize = stageOutSize(last);
   const b = new CircuitBuilder(slots, options.rotationKeys);
   const evaluate = options.evaluatePoly ?? evaluateChebyshev;
 
@@ -81,12 +82,20 @@ function lowerPoly(b: CircuitBuilder, x: ValueId, stage: PolyStage, evaluate: Po
   return pb.settle(evaluate(pb, pb.wrap(x), stage.chebyshev));
 }
 
-function checkChain(stages: readonly ApproxStage[]): void {
+/** The chain as circuit stages; a MaxPool is a client step, so the body is cut there first (refresh-plan). */
+function circuitStages(stages: readonly ApproxStage[]): CircuitStage[] {
+  return stages.map((s, k) => {
+    if (s.kind === 'maxpool') fail('BAD_ARGUMENT', `stage ${k} (${s.sources.join(', ')}) is a max pool, a client step between two circuits: cut the chain there before lowering`);
+    return s;
+  });
+}
+
+function checkChain(stages: readonly CircuitStage[]): void {
   if (stages.length === 0) fail('NOT_ENCRYPTABLE', 'the encrypted body is empty: nothing to lower');
-  const inputSize = stages[0]!.kind === 'affine' ? stages[0]!.inSize : stages[0]!.size;
+  const inputSize = stageInSize(stages[0]!);
   stages.forEach((s, k) => {
     const name = s.sources.join(', ') || `stage ${k}`;
-    const inSize = s.kind === 'affine' ? s.inSize : s.size;
+    const inSize = stageInSize(s);
     const reads = stageReads(stages, k);
     if (reads.some((r) => r < BODY_INPUT || r >= k)) fail('BAD_GRAPH', `${name}: reads a stage that does not come before it`);
     const given = reads.reduce((n, r) => n + stageOutputSize(stages, r, inputSize), 0);
@@ -101,8 +110,7 @@ function checkChain(stages: readonly ApproxStage[]): void {
 
 function stageOutputSize(stages: readonly ApproxStage[], k: number, inputSize: number): number {
   if (k === BODY_INPUT) return inputSize;
-  const s = stages[k]!;
-  return s.kind === 'affine' ? s.outSize : s.size;
+  return stageOutSize(stages[k]!);
 }
 
 /**

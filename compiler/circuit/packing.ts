@@ -70,6 +70,30 @@ export function unpackOutputs(circuit: Circuit, outputs: readonly Float64Array[]
 }
 
 /**
+ * The inverse of `unpackOutputs`: writes each sample's output elements into the output slot
+ * vectors `into` (one per output ciphertext) where the circuit leaves them; other slots keep
+ * what they hold. Used to lay a per-element mask over a segment's result.
+ */
+export function packOutputs(circuit: Circuit, rows: readonly Float64Array[], into: readonly Float64Array[]): void {
+  if (into.length !== circuit.outputs.length) fail('BAD_ARTIFACT', `expected ${circuit.outputs.length} output slot vectors, got ${into.length}`);
+  const k = circuit.samplesPerCiphertext;
+  circuit.outputs.forEach((spec, o) => {
+    const slotsOf = into[o]!;
+    if (spec.kind === 'slots') {
+      rows.forEach((row, j) => {
+        spec.slots.forEach((slot, e) => {
+          slotsOf[slot * k + j] = row[spec.elements[e]!]!;
+        });
+      });
+    } else {
+      rows.forEach((row, s) => {
+        slotsOf[s] = row[spec.element]!;
+      });
+    }
+  });
+}
+
+/**
  * A constant's full slot vector. Constants are stored at their period p over the virtual slots
  * of one sample; with k samples interleaved per ciphertext each value fills k adjacent slots, so
  * slot i holds values[⌊i/k⌋ mod p].

@@ -138,7 +138,15 @@ function bodyStages(trace: Trace, value: string): Stage[] {
   };
   trace.segments.slice(0, v.head).forEach((seg, j) => {
     affine(seg.input, j);
-    stages.push({ kind: 'activation', sources: seg.sources, ...seg.activation, size: trace.values.get(seg.head)!.map.size });
+    const { op } = seg;
+    switch (op.kind) {
+      case 'activation':
+        stages.push({ kind: 'activation', sources: seg.sources, ...op.use, size: trace.values.get(seg.head)!.map.size });
+        break;
+      case 'maxpool':
+        stages.push({ kind: 'maxpool', sources: seg.sources, inSize: trace.values.get(seg.input)!.map.size, windows: op.windows, geometry: op.geometry });
+        break;
+    }
     headStage.push(stages.length - 1);
   });
   affine(value, v.head);

@@ -22,7 +22,8 @@ export type StageJson =
       /** Stage numbers (1-based, 0 the body input) this map reads, when not just the stage before it. */
       readonly reads?: readonly number[];
     }
-  | { readonly kind: 'activation'; readonly fn: string; readonly size: number; readonly sources: readonly string[] };
+  | { readonly kind: 'activation'; readonly fn: string; readonly size: number; readonly sources: readonly string[] }
+  | { readonly kind: 'maxpool'; readonly inSize: number; readonly outSize: number; readonly geometry: string; readonly sources: readonly string[] };
 
 export interface LoweredJson {
   readonly input: { readonly name: string; readonly dtype: string; readonly shape: readonly number[] };
@@ -41,14 +42,20 @@ function nonZeros(w: Float64Array): number {
 }
 
 export function stageJson(s: Stage): StageJson {
-  return s.kind === 'affine'
-    ? { kind: 'affine', inSize: s.inSize, outSize: s.outSize, nonZeros: nonZeros(s.weights), sources: s.sources, ...(s.reads ? { reads: s.reads.map((r) => r + 1) } : {}) }
-    : { kind: 'activation', fn: s.fn, size: s.size, sources: s.sources };
+  switch (s.kind) {
+    case 'affine':
+      return { kind: 'affine', inSize: s.inSize, outSize: s.outSize, nonZeros: nonZeros(s.weights), sources: s.sources, ...(s.reads ? { reads: s.reads.map((r) => r + 1) } : {}) };
+    case 'activation':
+      return { kind: 'activation', fn: s.fn, size: s.size, sources: s.sources };
+    case 'maxpool':
+      return { kind: 'maxpool', inSize: s.inSize, outSize: s.windows.length, geometry: s.geometry, sources: s.sources };
+  }
 }
 
 /** One line per stage: `affine 30→1 (Scaler, LinearClassifier)`, `relu ×100 (Relu)`. */
 export function describeStage(s: Stage): string {
   if (s.kind === 'activation') return `${s.fn} ×${s.size} (${s.sources.join(', ')})`;
+  if (s.kind === 'maxpool') return `max pool ${s.inSize}→${s.windows.length}, ${s.geometry} (${s.sources.join(', ')}; a client step)`;
   const nz = nonZeros(s.weights);
   const total = s.inSize * s.outSize;
   const density = nz === total ? '' : `, ${nz} of ${total} weights non-zero`;

@@ -12,15 +12,25 @@ import { fail } from '../errors';
 import { ML_DOMAIN, ONNX_DOMAIN, type Graph, type Node } from '../graph/graph';
 import { NodeView } from '../graph/kernel';
 import { sizeOf, type DType } from '../graph/tensor';
-import { composeLocal, identityMap, widenMap, type HeadMap } from './affine-map';
+import { composeLocal, identityMap, LocalMapBuilder, widenMap, type HeadMap } from './affine-map';
+import { maxPoolWindows } from '../graph/ops/pool';
+import type { Window } from '../graph/ops/window';
 import { recognizeActivation, type ActivationUse } from '../activations/registry';
 import { affineOutcome, isLayoutOnly } from './affine-ops';
 import { sourcesOf, type SourceTable } from './node-sources';
 
-/** An activation that starts a new head of the chain. */
+/**
+ * What starts a new head: an elementwise activation, or a MaxPool (the client's max of masked
+ * window values between two segments; `windows` index the value `input` names, disjoint).
+ */
+export type SegmentOp =
+  | { readonly kind: 'activation'; readonly use: ActivationUse }
+  | { readonly kind: 'maxpool'; readonly windows: readonly (readonly number[])[]; readonly geometry: string };
+
+/** An activation or a MaxPool: it starts a new head of the chain. */
 export interface Segment {
   readonly node: Node;
-  readonly activation: ActivationUse;
+  readonly op: SegmentOp;
   /** Original ONNX nodes the activation stands for (several when the fusion pass joined them). */
   readonly sources: readonly string[];
   /** The value the activation reads: an affine function of the previous head. */
@@ -75,6 +85,12 @@ export const PROLOGUE_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
   [ML_DOMAIN, new Set(['Normalizer'])],
 ]);
 
+/**
+ * Operators the encrypted body runs with the client's help: a MaxPool cuts the body, and the
+ * client takes the max of masked window values between the two segments (see refresh-plan).
+ */
+export const CLIENT_AIDED_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([[ONNX_DOMAIN, new Set(['MaxPool'])]]);
+
 function isPrologueOp(node: Node): boolean {
   if (!PROLOGUE_OPS.get(node.domain)?.has(node.opType)) return false;
   if (node.opType === 'Cast') {
@@ -87,7 +103,6 @@ function isPrologueOp(node: Node): boolean {
 
 function defaultReason(node: Node): string {
   if (node.opType.startsWith('TreeEnsemble')) return 'tree ensembles are not supported for encryption yet';
-  if (node.opType === 'MaxPool') return 'max pooling is not supported for encryption yet: the max of a window is a comparison, and a polynomial max of even a 2×2 window costs more than 26 levels, beyond a circuit without bootstrapping; AveragePool compiles (it is linear and folds into the next layer)';
   if (node.opType === 'Softmax' || node.opType === 'LogSoftmax') {
     return `${node.opType} inside the network is not supported for encryption yet (only as a final step, which the client computes)`;
   }
@@ -179,12 +194,24 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
     }
     if (activation) {
       const x = values.get(reads[0]!)!;
-      segments.push({ node, activation, sources: sourcesOf(node, sources), input: reads[0]!, head: node.outputs[0]! });
+      segments.push({ node, op: { kind: 'activation', use: activation }, sources: sourcesOf(node, sources), input: reads[0]!, head: node.outputs[0]! });
       headSizes.push(x.map.size);
       values.set(node.outputs[0]!, { head: current + 1, heads: [current + 1], shape: x.shape, map: identityMap(x.map.size), sources: [] });
       continue;
     }
     const view = new NodeView(node, graph.opsets.get(node.domain)!, graph.opsets);
+    if (CLIENT_AIDED_OPS.get(node.domain)?.has(node.opType)) {
+      const pool = maxPoolSegment(node, view, values.get(reads[0]!)!);
+      if ('refused' in pool) {
+        stopped.set(node, pool.refused);
+        continue;
+      }
+      if (pool.gathered) values.set(pool.input, pool.gathered);
+      segments.push({ node, op: pool.op, sources: sourcesOf(node, sources), input: pool.input, head: node.outputs[0]! });
+      headSizes.push(pool.op.windows.length);
+      values.set(node.outputs[0]!, { head: current + 1, heads: [current + 1], shape: pool.shape, map: identityMap(pool.op.windows.length), sources: [] });
+      continue;
+    }
     const outcome = affineOutcome(node, {
       view,
       body: node.inputs.map((x) => values.get(x)?.shape),
@@ -235,3 +262,48 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
   };
 }
 
+
+type MaxPoolSegment =
+  | { readonly op: Extract<SegmentOp, { kind: 'maxpool' }>; readonly input: string; readonly gathered: BodyValue | null; readonly shape: number[] }
+  | { readonly refused: string };
+
+/**
+ * A MaxPool on body value `x` ([C, D1…] per sample): its windows over x, padding left out (it
+ * counts as −∞). Windows that overlap (stride below the kernel) read x through a gather that
+ * copies each window's values next to each other, composed into x's map, so every value the
+ * client sees belongs to one window only and carries that window's mask.
+ */
+function maxPoolSegment(node: Node, view: NodeView, x: BodyValue): MaxPoolSegment {
+  if (node.outputs.length > 1 && node.outputs[1]) return { refused: 'MaxPool with its Indices output is not supported for encryption yet (the positions of the maxima would leave the client)' };
+  if (x.shape.length < 2) return { refused: `MaxPool needs an input of shape [C, D1, …] per sample, got [${x.shape.join(', ')}]` };
+  const [channels, ...spatial] = x.shape as [number, ...number[]];
+  const { windows, output, win } = maxPoolWindows(view, channels, spatial);
+  if (windows.some((w) => w.length === 0)) return { refused: 'MaxPool with a window that lies wholly in the padding is not supported for encryption yet' };
+  const geometry = poolGeometry(win);
+  const shape = [channels, ...output];
+  const seen = new Uint8Array(x.map.size);
+  const overlap = windows.some((w) => w.some((i) => seen[i]++ > 0));
+  if (!overlap) return { op: { kind: 'maxpool', windows, geometry }, input: node.inputs[0]!, gathered: null, shape };
+  const total = windows.reduce((n, w) => n + w.length, 0);
+  if (total * x.map.headSize > MAX_DENSE_CELLS) return { refused: `MaxPool windows that overlap copy ${total} values, beyond an affine map held densely, which is not supported for encryption yet` };
+  const gather = new LocalMapBuilder(total, [x.map.size]);
+  const grouped: number[][] = [];
+  let row = 0;
+  for (const w of windows) {
+    const group: number[] = [];
+    for (const i of w) {
+      gather.add(row, i, 1);
+      group.push(row++);
+    }
+    grouped.push(group);
+  }
+  const gathered: BodyValue = { ...x, shape: [total], map: composeLocal(gather.build(), [x.map]) };
+  return { op: { kind: 'maxpool', windows: grouped, geometry: `${geometry}, overlapping windows copied apart` }, input: `${node.outputs[0]!}#windows`, gathered, shape };
+}
+
+function poolGeometry(win: Window): string {
+  const dims = (v: readonly number[]): string => v.join('×');
+  const pads = [...win.padBegin, ...win.padEnd].some((p) => p > 0) ? `pads ${dims(win.padBegin)} before, ${dims(win.padEnd)} after` : 'no padding';
+  const dilated = win.dilations.some((d) => d !== 1) ? `, dilations ${dims(win.dilations)}` : '';
+  return `${dims(win.kernel)} window, strides ${dims(win.strides)}, ${pads}${dilated}`;
+}

@@ -34,6 +34,7 @@ import { calibrateSplit } from './steps/calibrate-split';
 import { chooseLayout } from './steps/choose-layout';
 import { ROTATION_KEY_BUDGET_BYTES, type RotationKeys, type RotationKeysRequest } from '../circuit/rotation-keys';
 import { keySizes } from '../params/sizes';
+import { choosePooledLayout, hasPools } from './steps/choose-pooled-layout';
 import { cutPoints, planRefresh, segmentedPromise, type RefreshRequest, type SegmentedBuild } from './refresh-plan';
 import { importSource } from './steps/import-source';
 
@@ -170,8 +171,17 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
     const noiseBits = noisePrecisionBits(target.bound, target.approximationError, target.magnitude);
     const parameters = { ...parameterOptions(options, outputBits), ...(derived ? { precisionBits: noiseBits, strictPrecision: true } : {}), rotationKeys };
     const { trial } = approximated;
-    const chosen = chooseLayout(trial.stages, layoutRequest, parameters, progress, options.objective ?? 'latency');
-    const refresh = refreshOf(options, trial.stages, chosen.build, parameters, trial.stats.maxAbs);
+    let chosen: { build: LayoutBuild; candidates: readonly LayoutBuild[]; layoutReason: string };
+    let refresh: SegmentedBuild | null;
+    if (hasPools(trial.stages)) {
+      // A max pool is a client step: the chain always runs as segments (see refresh-plan).
+      const pooled = choosePooledLayout(trial.stages, layoutRequest, parameters, trial.stats.maxAbs, options.refresh ?? 'off', progress, options.objective ?? 'latency');
+      chosen = { build: pooled.plan.segments[0]!, candidates: pooled.candidates.map((p) => p.segments[0]!), layoutReason: pooled.layoutReason };
+      refresh = pooled.plan;
+    } else {
+      chosen = chooseLayout(trial.stages, layoutRequest, parameters, progress, options.objective ?? 'latency');
+      refresh = refreshOf(options, trial.stages, chosen.build, parameters, trial.stats.maxAbs);
+    }
     const build = refresh ? refresh.segments[0]! : chosen.build;
     const uncut = precisionPromise(target.relative, target.outputRange, target.approximationError, target.magnitude, build.params.expectedPrecisionBits);
     const precision = refresh ? segmentedPromise(uncut, refresh, target.magnitude) : uncut;

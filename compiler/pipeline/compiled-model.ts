@@ -3,6 +3,7 @@
  * validates, hashes and writes. Only plain facts cross over: nothing here depends on paths, time
  * or machine, so the same model and options give the same bytes.
  */
+import { segmentStart } from './refresh-plan';
 import { paramsOf } from '../activations/registry';
 import { DEFAULT_MARGIN } from '../approx/fit';
 import { finalizeCompiledModel } from '../artifact/codec';
@@ -88,7 +89,16 @@ export function toCompiledModel(c: Compilation, options: CompileOptions, toolVer
           refresh: {
             maskBits: c.refresh.maskBits,
             maskBound: c.refresh.maskBound,
-            segments: c.refresh.segments.slice(1).map((s, i) => ({ startStage: c.refresh!.cuts[i]!, circuit: s.circuit, cost: { counts: s.counts, latency: s.latency } })),
+            ...(c.refresh.poolScaleOctaves !== undefined ? { poolScaleOctaves: c.refresh.poolScaleOctaves } : {}),
+            segments: c.refresh.segments.slice(1).map((s, i) => {
+              const pool = c.refresh!.pools[i];
+              return {
+                startStage: segmentStart(c.stages, c.refresh!.cuts[i]!),
+                ...(pool ? { pool: { windows: pool.windows, geometry: pool.geometry, sources: pool.sources } } : {}),
+                circuit: s.circuit,
+                cost: { counts: s.counts, latency: s.latency },
+              };
+            }),
           },
         }
       : {}),

@@ -10,13 +10,19 @@
  * MAX_CUT_POINTS), keeps those whose parameters meet the precision target, and picks the smallest
  * N, then the fewest cuts. No cut wins ties, so a model that
  * already fits the smallest N is left whole.
+ *
+ * A max pool (a MaxPool stage) is always a cut, whatever --refresh says: the client takes the max
+ * of masked window values between the segment that ends with the pool's input and the one that
+ * starts after it (runtime/client-step.ts). Its mask is a plaintext product and a rescale at the
+ * end of the segment before (one level more than a refresh cut) and its unmasking another at the
+ * start of the segment after (which therefore starts one level below the top).
  */
 import { countOps, estimateLatency } from '../circuit/count';
 import type { Circuit, Layout } from '../circuit/ir';
 import { vectorSlotsNeeded } from '../circuit/layout-vector';
 import { lowerChain } from '../circuit/lower';
 import { assignScales } from '../circuit/passes-scales';
-import type { ApproxStage } from '../chain/stages';
+import type { ApproxStage, MaxPoolStage } from '../chain/stages';
 import { DeepPowersError, fail } from '../errors';
 import { maxEncodableBits } from '../params/encodable';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
@@ -38,6 +44,12 @@ export const MASK_BITS = 20;
 /** More cut points than this and auto cuts at every one rather than trying 2^k sets. */
 export const MAX_CUT_POINTS = 6;
 
+/**
+ * A max pool's window scale a is log-uniform in [1, 2^octaves]: it hides the spread of a window's
+ * values up to that factor, and costs as many bits of float64 mantissa and of modulus room as σ.
+ */
+export const POOL_SCALE_OCTAVES = 4;
+
 export interface SegmentedBuild {
   readonly layout: Layout;
   readonly params: CkksParameters;
@@ -47,6 +59,10 @@ export interface SegmentedBuild {
   readonly cuts: readonly number[];
   readonly maskBits: number;
   readonly maskBound: number;
+  /** The max pool before each segment after the first (null: a refresh cut), in order. */
+  readonly pools: readonly (MaxPoolStage | null)[];
+  /** POOL_SCALE_OCTAVES when there is a max pool, else undefined. */
+  readonly poolScaleOctaves: number | undefined;
 }
 
 /** Stage indices a chain can be cut before: an affine map right after an activation, with no stage reading across. */
@@ -57,9 +73,74 @@ export function cutPoints(stages: readonly ApproxStage[]): number[] {
   return out;
 }
 
+/** The max pools of a chain: cuts every segmented build makes. */
+export function poolCuts(stages: readonly ApproxStage[]): number[] {
+  return stages.flatMap((s, k) => (s.kind === 'maxpool' ? [k] : []));
+}
+
+/** Refuses a max pool that has no segment on one side, or sits in a body with branches. */
+export function checkPools(stages: readonly ApproxStage[]): void {
+  const pools = poolCuts(stages);
+  if (pools.length === 0) return;
+  const name = (k: number): string => `MaxPool (${stages[k]!.sources.join(', ')})`;
+  if (stages.some((s) => s.kind === 'affine' && s.reads !== undefined)) fail('NOT_ENCRYPTABLE', `${name(pools[0]!)}: a max pool in a body with branches (a residual sum, a concatenation) is not supported for encryption yet`);
+  for (const k of pools) {
+    if (k === 0) fail('NOT_ENCRYPTABLE', `${name(k)}: a max pool on the encrypted input itself is not supported for encryption yet (nothing runs under encryption before it)`);
+    if (k === stages.length - 1) fail('NOT_ENCRYPTABLE', `${name(k)}: a max pool as the last step of the encrypted part is not supported for encryption yet (nothing runs under encryption after it)`);
+    if (stages[k - 1]!.kind === 'maxpool') fail('NOT_ENCRYPTABLE', `${name(k)}: two max pools in a row are not supported for encryption yet`);
+  }
+}
+
+/** Where the segment after cut `k` starts: past the max pool, or at the stage itself for a refresh cut. */
+export function segmentStart(stages: readonly ApproxStage[], k: number): number {
+  return stages[k]!.kind === 'maxpool' ? k + 1 : k;
+}
+
 export function splitStages(stages: readonly ApproxStage[], cuts: readonly number[]): ApproxStage[][] {
-  const bounds = [0, ...cuts, stages.length];
-  return bounds.slice(1).map((end, i) => stages.slice(bounds[i], end));
+  const starts = [0, ...cuts.map((k) => segmentStart(stages, k))];
+  const ends = [...cuts, stages.length];
+  return ends.map((end, i) => stages.slice(starts[i], end));
+}
+
+/** Per cut, the max pool it is, or null for a refresh cut. */
+function poolsAt(stages: readonly ApproxStage[], cuts: readonly number[]): (MaxPoolStage | null)[] {
+  return cuts.map((k) => {
+    const s = stages[k]!;
+    return s.kind === 'maxpool' ? s : null;
+  });
+}
+
+/**
+ * Levels a segment needs beyond its circuit's depth: a refresh cut after it keeps one spare for
+ * the mask, a max pool after it one more for the product by a, a max pool before it one for the
+ * product by 1/a.
+ */
+function extraLevels(pools: readonly (MaxPoolStage | null)[], segment: number): number {
+  const after = segment < pools.length ? (pools[segment] ? 2 : 1) : 0;
+  const before = segment > 0 && pools[segment - 1] ? 1 : 0;
+  return after + before;
+}
+
+/**
+ * The segments of a chain with max pools: the pools' cuts, and with --refresh auto the refresh
+ * cuts too when they lower N. Null when the chain has no max pool.
+ */
+export function planPools(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, maxAbs: number, refresh: RefreshRequest): SegmentedBuild | null {
+  const pools = poolCuts(stages);
+  if (pools.length === 0) return null;
+  checkPools(stages);
+  const maskBound = Math.max(1, maxAbs);
+  const points = refresh === 'auto' ? cutPoints(stages) : [];
+  const sets = points.length > MAX_CUT_POINTS ? [[], points] : subsets(points);
+  let best: { cuts: number[]; n: number } | null = null;
+  for (const extra of sets) {
+    const cuts = [...pools, ...extra].sort((a, b) => a - b);
+    const trial = tryParameters(stages, cuts, layout, options, maskBound);
+    if (!trial) continue;
+    const n = trial.params.polyModulusDegree;
+    if (!best || n < best.n || (n === best.n && cuts.length < best.cuts.length)) best = { cuts, n };
+  }
+  return buildSegments(stages, best?.cuts ?? pools, layout, options, maskBound);
 }
 
 /**
@@ -87,15 +168,18 @@ export function buildSegments(stages: readonly ApproxStage[], cuts: readonly num
   const trial = tryParameters(stages, cuts, layout, options, maskBound);
   if (!trial) fail('PARAMS', `no parameters fit the segments cut at stages [${cuts.join(', ')}]`);
   const parts = splitStages(stages, cuts);
+  const pools = poolsAt(stages, cuts);
   let circuits = parts.map((p) => lowerChain(p, { layout, slots: trial.params.slots, ...rotationsOf(options) }));
   const params = selectParameters({ ...trial.request, preferN: trial.params.polyModulusDegree, rotationSteps: unionSteps(circuits) });
-  circuits = circuits.map((c) => assignScales(c, rescalePrimes(params)));
-  checkMaskRoom(circuits, params, maskBound);
+  // A segment after a max pool starts a level down: the unmasking's product by 1/a takes the top prime.
+  circuits = circuits.map((c, i) => assignScales(c, rescalePrimes(params).slice(i > 0 && pools[i - 1] ? 1 : 0)));
+  const octaves = pools.some((p) => p !== null) ? POOL_SCALE_OCTAVES : undefined;
+  checkMaskRoom(circuits, params, maskBound, pools);
   const segments = circuits.map((circuit): LayoutBuild => {
     const counts = countOps(circuit);
     return { layout, circuit, params, counts, latency: estimateLatency(counts, params.polyModulusDegree) };
   });
-  return { layout, params, segments, cuts, maskBits: MASK_BITS, maskBound };
+  return { layout, params, segments, cuts, maskBits: MASK_BITS, maskBound, pools, poolScaleOctaves: octaves };
 }
 
 interface ParameterTrial {
@@ -111,14 +195,16 @@ interface ParameterTrial {
  */
 function tryParameters(stages: readonly ApproxStage[], cuts: readonly number[], layout: Layout, options: ParameterOptions, maskBound: number): ParameterTrial | null {
   const parts = splitStages(stages, cuts);
+  const pools = poolsAt(stages, cuts);
   const first = parts.map((p) => lowerChain(p, { layout, slots: layout === 'vector' ? Math.max(2, vectorSlotsNeeded(p)) : 2, ...rotationsOf(options) }));
   const depths = first.map((c) => c.depth);
-  const depth = Math.max(...depths.map((d, i) => (i < depths.length - 1 ? d + 1 : d)));
+  const depth = Math.max(...depths.map((d, i) => d + extraLevels(pools, i)));
   const extra = Math.ceil(Math.log2(parts.length));
+  const masked = pools.some((p) => p !== null) ? maskBound * 2 ** POOL_SCALE_OCTAVES : maskBound;
   const request = {
     depth,
     slotsNeeded: Math.max(...first.map((c) => c.minSlots)),
-    outputBits: cuts.length > 0 ? Math.max(options.outputBits, outputBitsForMagnitude(maskBound)) : options.outputBits,
+    outputBits: cuts.length > 0 ? Math.max(options.outputBits, outputBitsForMagnitude(masked)) : options.outputBits,
     ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits + extra } : {}),
     ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
     ...(options.strictPrecision === true ? { strictPrecision: true } : {}),
@@ -132,12 +218,18 @@ function tryParameters(stages: readonly ApproxStage[], cuts: readonly number[], 
   }
 }
 
-/** Each cut's output level must hold the mask, 2^σ·B at the output scale, with a bit to spare. */
-function checkMaskRoom(circuits: readonly Circuit[], params: CkksParameters, maskBound: number): void {
+/**
+ * Each cut's output level must hold the mask, 2^σ·B at the output scale, with a bit to spare; a
+ * max pool's, 2^σ·B·2^octaves one level lower (after the product by a).
+ */
+function checkMaskRoom(circuits: readonly Circuit[], params: CkksParameters, maskBound: number, pools: readonly (MaxPoolStage | null)[]): void {
   circuits.slice(0, -1).forEach((c, i) => {
     const out = c.ops.find((op) => op.op === 'output')!;
-    const room = maxEncodableBits(params.coeffModulusBits, out.level, out.scale);
-    const need = MASK_BITS + Math.log2(maskBound) + 1;
+    const pooled = pools[i] !== null;
+    const level = pooled ? out.level - 1 : out.level;
+    if (level < 1) fail('PARAMS', `segment ${i + 1} ends at level ${out.level}, too low for the max pool's mask`);
+    const room = maxEncodableBits(params.coeffModulusBits, level, out.scale);
+    const need = MASK_BITS + Math.log2(maskBound) + (pooled ? POOL_SCALE_OCTAVES : 0) + 1;
     if (room < need) fail('PARAMS', `segment ${i + 1} ends at level ${out.level}, where only 2^${room.toFixed(1)} fits; the mask needs 2^${need.toFixed(1)}`);
   });
 }
@@ -162,7 +254,10 @@ function subsets(points: readonly number[]): number[][] {
  */
 export function segmentedPromise(uncut: PrecisionPromise, plan: SegmentedBuild, magnitude: number): PrecisionPromise {
   const segments = plan.segments.length;
-  const mask = (segments - 1) * magnitude * 2 ** (plan.maskBits + Math.ceil(Math.log2(plan.maskBound)) - 53);
+  // A max pool's z = a·y + c reaches 2^σ·B·2^octaves (+ a·B): that many more bits of the 53, and
+  // (z − c)/a does not make the rounding larger as a ≥ 1.
+  const bits = (pool: MaxPoolStage | null): number => plan.maskBits + Math.ceil(Math.log2(plan.maskBound)) + (pool ? POOL_SCALE_OCTAVES + 1 : 0) - 53;
+  const mask = magnitude * plan.pools.reduce((sum, pool) => sum + 2 ** bits(pool), 0);
   const noiseBound = segments * uncut.noiseBound + mask;
   return { ...uncut, noiseBound, reached: uncut.approximationError + noiseBound <= uncut.bound };
 }

@@ -42,9 +42,9 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   },
   {
     family: 'Convolutional networks',
-    examples: 'torch Conv1d and Conv2d (stride, padding, groups), AvgPool2d, AdaptiveAvgPool2d, BatchNorm2d, Flatten',
-    operators: ['ai.onnx::Conv', 'ai.onnx::AveragePool', 'ai.onnx::GlobalAveragePool', 'ai.onnx::Pad', 'ai.onnx::BatchNormalization', 'ai.onnx::Flatten', 'ai.onnx::Reshape'],
-    note: 'convolutions and pooling are affine maps of the flattened sample; activations as for perceptrons',
+    examples: 'torch Conv1d and Conv2d (stride, padding, groups), AvgPool2d, AdaptiveAvgPool2d, MaxPool1d and MaxPool2d, BatchNorm2d, Flatten',
+    operators: ['ai.onnx::Conv', 'ai.onnx::AveragePool', 'ai.onnx::GlobalAveragePool', 'ai.onnx::MaxPool', 'ai.onnx::Pad', 'ai.onnx::BatchNormalization', 'ai.onnx::Flatten', 'ai.onnx::Reshape'],
+    note: 'convolutions and average pooling are affine maps of the flattened sample; activations as for perceptrons; each MaxPool is a client step between two circuits: the client takes the max of each window of masked values (it learns each window\'s order, see the README)',
   },
   {
     family: 'Tree ensembles',

@@ -12,7 +12,7 @@ import { MAX_OPSET } from '../onnx/import';
 import { affineOperators } from '../passes/affine-ops';
 import { LINEAR_ML_OPS } from '../passes/expand-linear-ml';
 import { CLIENT_OPS } from '../passes/cut';
-import { PROLOGUE_OPS } from '../passes/trace';
+import { CLIENT_AIDED_OPS, PROLOGUE_OPS } from '../passes/trace';
 import { TREE_OPS } from '../passes/tree-model';
 import { MODEL_FAMILIES, type ModelFamily } from './families';
 
@@ -22,6 +22,7 @@ export type OperatorRole =
   | 'encrypted: activation'
   | 'encrypted: tree ensemble'
   | 'encrypted: linear model'
+  | 'encrypted: client-aided max'
   | 'client: before encryption'
   | 'client: after decryption';
 
@@ -85,6 +86,7 @@ function rolesOf(domain: string, opType: string): OperatorRole[] {
   if (ACTIVATIONS.some((r) => r.onnx.some((f) => f.domain === domain && f.opType === opType))) roles.push('encrypted: activation');
   if (domain === ML_DOMAIN && TREE_OPS.has(opType)) roles.push('encrypted: tree ensemble');
   if (domain === ML_DOMAIN && LINEAR_ML_OPS.has(opType)) roles.push('encrypted: linear model');
+  if (CLIENT_AIDED_OPS.get(domain)?.has(opType)) roles.push('encrypted: client-aided max');
   if (PROLOGUE_OPS.get(domain)?.has(opType)) roles.push('client: before encryption');
   if (CLIENT_OPS.get(domain)?.has(opType)) roles.push('client: after decryption');
   return roles;

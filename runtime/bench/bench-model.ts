@@ -190,6 +190,12 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
     error,
   });
 
+  // A segmented body (a MaxPool's client step) is more than one circuit and round trips; the
+  // bench times one circuit, so it names the model here rather than time a part of it.
+  if (model.refresh) {
+    const pools = model.refresh.segments.filter((s) => s.pool).length;
+    return skipped(`it runs as ${model.refresh.segments.length + 1} circuits with ${pools > 0 ? `a client step for each of its ${pools} MaxPool${pools === 1 ? '' : 's'}` : 'client steps'} between them, which the bench does not time yet (predict --mode fhe does)`);
+  }
   if (predictedMs > options.maxPredictedS * 1000) {
     return skipped(`predicted ${(predictedMs / 1000).toFixed(0)} s per evaluation exceeds --max-predicted-s ${options.maxPredictedS}`);
   }

@@ -10,6 +10,7 @@ import type { Graph } from '../../compiler/graph/graph';
 import type { OpCounts } from '../../compiler/circuit/count';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { startSteps } from './progress';
+import { describeClientSteps } from '../client-step';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
 import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
@@ -85,6 +86,13 @@ export interface CompileSummary {
     readonly segments: readonly { readonly depth: number; readonly latencyMs: number }[];
     readonly maskBits: number;
     readonly maskBound: number;
+    /**
+     * The max pools among the client steps (present only when there is one): each forces its
+     * step whatever --refresh says; `clientSees` says how the max is computed and what the
+     * client learns.
+     */
+    readonly maxPools?: readonly { readonly geometry: string; readonly sources: readonly string[] }[];
+    readonly clientSees?: string;
   };
   readonly latencyMs: { readonly server: number; readonly client: number; readonly total: number };
   readonly approximations: readonly (ApproximationSummary & { readonly note?: string })[];
@@ -187,6 +195,12 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
             segments: c.refresh.segments.map((b) => ({ depth: b.circuit.depth, latencyMs: b.latency.totalMs })),
             maskBits: c.refresh.maskBits,
             maskBound: c.refresh.maskBound,
+            ...(c.refresh.pools.some((p) => p !== null)
+              ? {
+                  maxPools: c.refresh.pools.flatMap((p) => (p ? [{ geometry: p.geometry, sources: p.sources }] : [])),
+                  clientSees: describeClientSteps(m.refresh!),
+                }
+              : {}),
           },
         }
       : {}),
@@ -234,6 +248,7 @@ export function formatCompile(s: CompileSummary): string {
     ['rotation steps', s.rotationSteps.length > 0 ? s.rotationSteps.join(', ') : 'none'],
     ['rotation keys', rotationKeysLine(s.rotationKeys)],
     ...(s.refresh ? [['refresh', refreshLine(s.refresh)]] : []),
+    ...(s.refresh?.maxPools ? [['max pool', maxPoolLine(s.refresh)]] : []),
     ['precision', precisionLine(s.precision)],
     ['estimated latency', `${formatNumber(s.latencyMs.total, 3)} ms per run (server ${formatNumber(s.latencyMs.server, 3)} ms, client ${formatNumber(s.latencyMs.client, 3)} ms)`],
     ...(s.degreeChoice ? [['degree', degreeLine(s.degreeChoice)]] : []),
@@ -254,7 +269,18 @@ export function formatCompile(s: CompileSummary): string {
 function refreshLine(r: NonNullable<CompileSummary['refresh']>): string {
   const depths = r.segments.map((x) => x.depth).join(', ');
   const ms = r.segments.map((x) => formatNumber(x.latencyMs, 3)).join(' + ');
-  return `${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: the client decrypts values masked by ±2^${r.maskBits}·${formatNumber(r.maskBound, 3)} and encrypts them again`;
+  const pools = r.maxPools?.length ?? 0;
+  const refreshes = r.segments.length - 1 - pools;
+  const masked = `the client decrypts values masked by ±2^${r.maskBits}·${formatNumber(r.maskBound, 3)} and encrypts them again`;
+  if (pools === 0) return `${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: ${masked}`;
+  const steps = [`${pools} max pool${pools === 1 ? '' : 's'} (below)`, ...(refreshes > 0 ? [`${refreshes} refresh${refreshes === 1 ? '' : 'es'}, where ${masked}`] : [])];
+  return `${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: ${steps.join('; ')}`;
+}
+
+function maxPoolLine(r: NonNullable<CompileSummary['refresh']>): string {
+  const pools = r.maxPools ?? [];
+  const which = pools.map((p) => `${p.sources.join(', ')}: ${p.geometry}`).join('; ');
+  return `${pools.length === 1 ? 'a MaxPool forces its' : `${pools.length} MaxPools force their`} client step (with --refresh off too) [${which}]. ${r.clientSees ?? ''}`;
 }
 
 function treeLines(t: TreeSummary): string[][] {

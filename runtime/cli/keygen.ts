@@ -42,7 +42,7 @@ export async function keygen(compiledDir: string, keystoreDir: string, options: 
   const model = readCompiledModel(compiledDir);
   const keystore = Keystore.open(keystoreDir);
   const { modelHash } = model;
-  const clientModel = clientModelOfBody(bodyCircuits(model), model.parameters, modelHash);
+  const clientModel = clientModelOfBody(bodyCircuits(model), model.parameters, modelHash, model.refresh?.segments.map((s) => s.pool));
   const t = performance.now();
   const progress = startProgress(`keygen N=${model.parameters.polyModulusDegree}`, 2);
   const { client, secretKey, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModel, { replace: options.force === true });

@@ -1,4 +1,6 @@
 import type { Circuit, InputSpec, Layout, OutputSpec } from '../../compiler/circuit/ir';
+import type { PoolStep } from '../../compiler/artifact/types';
+import { poolMaskedMeta } from '../client-step';
 import { fail } from '../../compiler/errors';
 import type { CkksParameters } from '../../compiler/params/types';
 import { contextSpecOf, type ContextSpec } from '../backends/backend';
@@ -40,6 +42,17 @@ export interface ClientModel {
    * all of them. Absent: the body is one circuit.
    */
   readonly segments?: readonly ClientModel[];
+  /**
+   * A segment entered through a max pool (runtime/client-step.ts): the windows the client takes
+   * the max of, the level and scale of the masked ciphertexts it decrypts (one per output of the
+   * segment before), and where it encrypts the maxima (the top level, a level above this
+   * segment's inputs, where the server's unmasking takes them down).
+   */
+  readonly pool?: {
+    readonly windows: readonly (readonly number[])[];
+    readonly masked: readonly { readonly level: number; readonly scale: number }[];
+    readonly freshLevel: number;
+  };
 }
 
 /** The client view of a circuit compiled under `params`. */
@@ -81,8 +94,17 @@ export function clientModelOfBody(
   circuits: readonly Circuit[],
   params: Pick<CkksParameters, 'polyModulusDegree' | 'coeffModulusBits' | 'primes' | 'expectedPrecisionBits'>,
   modelHash: string,
+  /** The max pool before each segment after the first, when there is one (RefreshSegment.pool). */
+  pools: readonly (PoolStep | undefined)[] = [],
 ): ClientModel {
-  const segments = circuits.map((c) => clientModelOf(c, params, modelHash));
+  const segments = circuits.map((c, i): ClientModel => {
+    const model = clientModelOf(c, params, modelHash);
+    const pool = i > 0 ? pools[i - 1] : undefined;
+    if (!pool) return model;
+    const before = clientModelOf(circuits[i - 1]!, params, modelHash);
+    const masked = before.results.map((r) => poolMaskedMeta(circuits[i - 1]!, r.level, r.scale));
+    return { ...model, pool: { windows: pool.windows, masked, freshLevel: model.inputLevel + 1 } };
+  });
   if (segments.length === 1) return segments[0]!;
   const first = segments[0]!;
   const last = segments[segments.length - 1]!;

@@ -2,7 +2,7 @@ import { packSamples, samplesPerEvaluation, unpackOutputs } from '../../compiler
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { fail } from '../../compiler/errors';
 import { maxEncodable, type BackendContext, type ClientKeys, type FheBackend } from '../backends/backend';
-import { repackSlots } from '../client-step';
+import { poolSlots, repackSlots } from '../client-step';
 import { readEnvelope, writeEnvelope } from '../wire/envelope';
 import { packingCircuitOf, type ClientModel } from './client-model';
 
@@ -143,9 +143,11 @@ export class FheClient {
   decryptStep(masked: Uint8Array, segment: number): Float64Array[] {
     this.alive();
     const from = this.segment(segment);
+    // After a max pool the server's mask (a product by a, rescaled) leaves the results a level lower.
+    const at = this.segment(segment + 1).pool?.masked ?? from.results;
     const env = readEnvelope(masked, { kind: 'result', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId });
     if (env.parts.length % from.outputs.length !== 0) fail('BAD_CIPHERTEXT', `${env.parts.length} masked ciphertexts, not a multiple of the segment's ${from.outputs.length} outputs`);
-    return env.parts.map((part, i) => this.keys.decrypt(part, { ...from.results[i % from.outputs.length]!, label: `masked ciphertext ${i}` }));
+    return env.parts.map((part, i) => this.keys.decrypt(part, { ...at[i % from.outputs.length]!, label: `masked ciphertext ${i}` }));
   }
 
   /** Fresh encryptions of a client step's slot vectors, repacked as segment `segment`'s inputs. */
@@ -156,8 +158,10 @@ export class FheClient {
     const perOut = from.outputs.length;
     const parts: Uint8Array[] = [];
     for (let g = 0; g < slotVectors.length / perOut; g++) {
-      const packed = repackSlots(from, packingCircuitOf(to), slotVectors.slice(g * perOut, (g + 1) * perOut));
-      for (const slots of packed) parts.push(this.keys.encrypt(slots, to.inputLevel, to.inputScale));
+      const group = slotVectors.slice(g * perOut, (g + 1) * perOut);
+      // A max pool: the max of each window of the masked values, encrypted at the top level.
+      const packed = to.pool ? poolSlots(from, packingCircuitOf(to), to.pool, group) : repackSlots(from, packingCircuitOf(to), group);
+      for (const slots of packed) parts.push(this.keys.encrypt(slots, to.pool?.freshLevel ?? to.inputLevel, to.inputScale));
     }
     return writeEnvelope({ kind: 'ciphertexts', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId, parts });
   }

@@ -49,7 +49,7 @@ export interface ReportRequest {
 
 export interface ChainStageReport {
   readonly stage: number;
-  readonly kind: 'affine' | 'activation';
+  readonly kind: Stage['kind'];
   readonly label: string;
   readonly sources: readonly string[];
 }
@@ -113,7 +113,14 @@ function exactSplit(graph: Graph, model: CompiledModel): SplitModel {
 }
 
 function stageLabel(s: Stage): string {
-  return s.kind === 'affine' ? `affine ${s.inSize}→${s.outSize}` : `${activationLabel(s)} ×${s.size}`;
+  switch (s.kind) {
+    case 'affine':
+      return `affine ${s.inSize}→${s.outSize}`;
+    case 'activation':
+      return `${activationLabel(s)} ×${s.size}`;
+    case 'maxpool':
+      return `max pool ${s.inSize}→${s.windows.length} (client step)`;
+  }
 }
 
 export async function buildReport(request: ReportRequest): Promise<Report> {

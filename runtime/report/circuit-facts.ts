@@ -7,7 +7,7 @@ import { polyCost } from '../../compiler/approx/evaluate';
 import { activationLabel } from '../../compiler/activations/registry';
 import { bodyCircuits, lastCircuit } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { describeClientStep } from '../client-step';
+import { describeClientSteps } from '../client-step';
 import { countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../../compiler/circuit/count';
 import { lastUses, operandsOf, type Circuit } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
@@ -18,7 +18,7 @@ import { ciphertextBytes, estimateRunMemory, keySizes, type KeySizes, type RunMe
 export interface LayerDepth {
   /** Index in the encrypted chain (the exact body of the source model). */
   readonly stage: number;
-  readonly kind: 'affine' | 'polynomial';
+  readonly kind: 'affine' | 'polynomial' | 'maxpool';
   readonly label: string;
   readonly sources: readonly string[];
   /** Levels the layer consumes, and the level of its input and output ciphertexts. */
@@ -53,19 +53,23 @@ export function depthBreakdown(model: CompiledModel, body: readonly Stage[]): De
   let level = circuit.topLevel;
   let poly = 0;
   body.forEach((s, stage) => {
-    if (starts.has(stage)) level = circuit.topLevel;
+    // After a max pool the server's unmasking (a plaintext product by 1/a) takes one level first.
+    if (starts.has(stage)) level = circuit.topLevel - (body[stage - 1]?.kind === 'maxpool' ? 1 : 0);
     let depth: number;
     let label: string;
     if (s.kind === 'affine') {
       depth = 1;
       label = `affine ${s.inSize}→${s.outSize}`;
+    } else if (s.kind === 'maxpool') {
+      depth = 0;
+      label = `max pool ${s.inSize}→${s.windows.length} (client step, ${s.geometry})`;
     } else {
       const a = model.approximations[poly++];
       const normalisation = stage === 0 || body[stage - 1]!.kind !== 'affine' ? 1 : 0;
       depth = normalisation + (a ? polyCost(a.chebyshev).depth : 0);
       label = `${activationLabel(s)} ×${s.size} (degree ${a?.degree ?? '?'}${normalisation ? ', normalisation' : ''})`;
     }
-    layers.push({ stage, kind: s.kind === 'affine' ? 'affine' : 'polynomial', label, sources: s.sources, depth, levelIn: level, levelOut: level - depth });
+    layers.push({ stage, kind: s.kind === 'activation' ? 'polynomial' : s.kind, label, sources: s.sources, depth, levelIn: level, levelOut: level - depth });
     level -= depth;
   });
   const total = layers.reduce((sum, l) => sum + l.depth, 0);
@@ -154,7 +158,7 @@ export function circuitFacts(model: CompiledModel, body: readonly Stage[]): Circ
       outputCiphertext: ciphertextBytes(params, depth.outputLevel),
       outputCiphertextsPerRun: last.outputs.length,
     },
-    clientSteps: model.refresh ? { segmentDepths: circuits.map((c) => c.depth), clientSees: describeClientStep(model.refresh) } : null,
+    clientSteps: model.refresh ? { segmentDepths: circuits.map((c) => c.depth), clientSees: describeClientSteps(model.refresh) } : null,
     memory: { ...memory, peakLiveCiphertexts: peak },
     latency: { perRun, samplesPerRun, perSampleMs: perRun.totalMs / samplesPerRun },
   };

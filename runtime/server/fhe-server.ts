@@ -5,7 +5,8 @@ import type { CkksParameters } from '../../compiler/params/types';
 import { contextSpecOf, type BackendContext, type ContextSpec, type FheBackend, type LoadedCircuit, type LoadedEvaluationKeys } from '../backends/backend';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import type { RefreshPlan } from '../../compiler/artifact/types';
-import { MaskStore, maskResults, unmaskInputs } from './refresh-masks';
+import { MaskStore, maskResults, poolMaskResults, poolUnmaskInputs, unmaskInputs } from './refresh-masks';
+import { poolMaskBounds } from '../client-step';
 import { peekEnvelopeModel, readEnvelope, writeEnvelope } from '../wire/envelope';
 import { inLanes } from '../lanes';
 
@@ -173,6 +174,12 @@ export class FheServer {
     const circuits = bodyCircuits(model);
     if (!model.refresh || segment < 0 || segment >= circuits.length - 1) fail('BAD_ARGUMENT', `model ${modelId.slice(0, 12)}… has no client step after segment ${segment + 1}`);
     const env = readEnvelope(result, { kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId });
+    const pool = model.refresh.segments[segment]!.pool;
+    if (pool) {
+      const masked = await poolMaskResults(loaded.ctx, circuits[segment]!, pool, poolMaskBounds(model.refresh), env.parts);
+      const stepId = this.masks.put({ modelId: modelId.toLowerCase(), segment, masks: [], pool: masked.masks });
+      return { bytes: writeEnvelope({ kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts: masked.parts }), stepId };
+    }
     const masked = await maskResults(loaded.ctx, circuits[segment]!, model.refresh, env.parts);
     const stepId = this.masks.put({ modelId: modelId.toLowerCase(), segment, masks: masked.masks });
     const bytes = writeEnvelope({ kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts: masked.parts });
@@ -186,7 +193,9 @@ export class FheServer {
     const { model } = loaded;
     const circuits = bodyCircuits(model);
     const env = readEnvelope(fresh, { kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId });
-    const parts = await unmaskInputs(loaded.ctx, circuits[pending.segment]!, circuits[pending.segment + 1]!, pending.masks, env.parts);
+    const parts = pending.pool
+      ? await poolUnmaskInputs(loaded.ctx, circuits[0]!, circuits[pending.segment + 1]!, pending.pool, env.parts)
+      : await unmaskInputs(loaded.ctx, circuits[pending.segment]!, circuits[pending.segment + 1]!, pending.masks, env.parts);
     return writeEnvelope({ kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts });
   }
 

@@ -9,14 +9,17 @@ import type { RefreshPlan } from '../../compiler/artifact/types';
 import type { Circuit } from '../../compiler/circuit/ir';
 import { fail } from '../../compiler/errors';
 import type { BackendContext } from '../backends/backend';
-import { drawMask, maskCircuit, repackSlots } from '../client-step';
+import type { PoolStep } from '../../compiler/artifact/types';
+import { drawMask, drawPoolMask, maskCircuit, poolMaskCircuit, poolUnmaskCircuit, poolUnmaskVectors, repackSlots, type PoolMaskBounds, type PoolMask } from '../client-step';
 
 interface PendingMask {
   readonly modelId: string;
   /** The segment whose result was masked; the fresh ciphertexts feed segment + 1. */
   readonly segment: number;
-  /** One slot vector per result ciphertext, in order. */
+  /** One slot vector per result ciphertext, in order (a refresh step; empty for a max pool). */
   readonly masks: readonly Float64Array[];
+  /** A max pool's step: one mask per evaluation, in order. */
+  readonly pool?: readonly PoolMask[];
 }
 
 export const DEFAULT_MAX_PENDING_MASKS = 1024;
@@ -78,6 +81,42 @@ export async function unmaskInputs(ctx: BackendContext, previous: Circuit, next:
       const negated = packed[k]!.map((v) => -v);
       out.push(await addPlain(ctx, maskCircuit(next, input.level, input.scale, negated), parts[g * perIn + k]!));
     }
+  }
+  return out;
+}
+
+/** A max pool's step: each window of each evaluation's results masked as a·y + c (one level), with a fresh mask per evaluation. */
+export async function poolMaskResults(
+  ctx: BackendContext,
+  circuit: Circuit,
+  pool: PoolStep,
+  bounds: PoolMaskBounds,
+  parts: readonly Uint8Array[],
+): Promise<{ parts: Uint8Array[]; masks: PoolMask[] }> {
+  const outputs = circuit.ops.filter((op) => op.op === 'output');
+  const per = outputs.length;
+  if (parts.length % per !== 0) fail('BAD_CIPHERTEXT', `${parts.length} result ciphertexts, not a multiple of the segment's ${per} outputs`);
+  const masks: PoolMask[] = [];
+  const out: Uint8Array[] = [];
+  for (let g = 0; g < parts.length / per; g++) {
+    const mask = drawPoolMask(circuit, pool, bounds);
+    for (let k = 0; k < per; k++) {
+      const op = outputs.find((o) => o.op === 'output' && o.output === k)!;
+      out.push(await addPlain(ctx, poolMaskCircuit(circuit, op.level, op.scale, mask.scales[k]!, mask.offsets[k]!), parts[g * per + k]!));
+    }
+    masks.push(mask);
+  }
+  return { parts: out, masks };
+}
+
+/** Unmasks the client's fresh ciphertexts after a max pool: (z' − c)·(1/a) per window, landing a level below the top as `next`'s inputs. `top` is the first segment (it starts at the top level). */
+export async function poolUnmaskInputs(ctx: BackendContext, top: Circuit, next: Circuit, masks: readonly PoolMask[], parts: readonly Uint8Array[]): Promise<Uint8Array[]> {
+  const perIn = next.inputs.length;
+  if (parts.length !== masks.length * perIn) fail('BAD_CIPHERTEXT', `the client step sent ${parts.length} ciphertexts, the next segment reads ${masks.length * perIn}`);
+  const out: Uint8Array[] = [];
+  for (let g = 0; g < masks.length; g++) {
+    const { negOffsets, inverseScales } = poolUnmaskVectors(next, masks[g]!);
+    for (let k = 0; k < perIn; k++) out.push(await addPlain(ctx, poolUnmaskCircuit(top, next, negOffsets[k]!, inverseScales[k]!), parts[g * perIn + k]!));
   }
   return out;
 }

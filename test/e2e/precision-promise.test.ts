@@ -31,8 +31,19 @@ describe('precision promise on the fixtures’ test rows', () => {
       const rows = runPrologue(c.split, inputTensor(f.data, f.data.test_inputs));
       const approximation = c.stages.length > 0 ? maxAbsError(rows.map((r) => applyStages(c.split.body, r)), approxChainStats(c.stages, rows).outputs) : 0;
       const few = rows.slice(0, NOISE_ROWS);
-      const clean = simulateSamples(c.build.circuit, few);
-      const noisy = simulateSamples(c.build.circuit, few, { noise: { ringDegree: c.build.params.polyModulusDegree, seed: 7 } });
+      // A segmented body (a max pool's client step, or --refresh) runs segment by segment; the
+      // window max between two is taken on the values as they come (the mask is the simulation's).
+      const run = (options: Parameters<typeof simulateSamples>[2]): Float64Array[] => {
+        const segments = c.refresh?.segments ?? [c.build];
+        let out = simulateSamples(segments[0]!.circuit, few, options);
+        segments.slice(1).forEach((s, i) => {
+          const pool = c.refresh!.pools[i];
+          out = simulateSamples(s.circuit, pool ? out.map((r) => Float64Array.from(pool.windows, (w) => Math.max(...w.map((j) => r[j]!)))) : out, options);
+        });
+        return out;
+      };
+      const clean = run({});
+      const noisy = run({ noise: { ringDegree: c.build.params.polyModulusDegree, seed: 7 } });
       const noise = maxAbsError(clean, noisy);
       const [lo, hi] = c.precision.outputRange;
       expect((approximation + noise) / (hi - lo), `approximation ${approximation} + noise ${noise} on a range of ${hi - lo}`).toBeLessThanOrEqual(c.precision.relative);

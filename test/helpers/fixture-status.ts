@@ -22,7 +22,7 @@ export const FIXTURE_STAGE: Readonly<Record<string, FixtureStage>> = {
   pt_cnn_bn_digits: 'compiles',
   pt_cnn_depthwise_digits: 'compiles',
   pt_cnn_digits: 'compiles',
-  pt_cnn_maxpool_digits: 'refused-at-compile',
+  pt_cnn_maxpool_digits: 'compiles',
   pt_cnn_stride2_digits: 'compiles',
   pt_conv1d_digits: 'compiles',
   pt_lenet_digits16: 'misses-target',

@@ -37,6 +37,9 @@ export function clenshaw(c: Float64Array, t: number): number {
 /** An approximated chain by the definitions (affine maps by hand, polynomials by Clenshaw): the reference for lowered chains. */
 export function approxChainByHand(stages: readonly ApproxStage[], x: Float64Array): Float64Array {
   let v = x;
-  for (const s of stages) v = s.kind === 'affine' ? affineByHand(s, v) : v.map((t) => clenshaw(s.chebyshev, t));
+  for (const s of stages) {
+    const x = v;
+    v = s.kind === 'affine' ? affineByHand(s, x) : s.kind === 'maxpool' ? Float64Array.from(s.windows, (w) => Math.max(...w.map((i) => x[i]!))) : x.map((t) => clenshaw(s.chebyshev, t));
+  }
   return v;
 }

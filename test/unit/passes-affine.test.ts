@@ -308,17 +308,17 @@ describe('where the body ends', () => {
 });
 
 describe('refusals name the node and say "not supported for encryption yet"', () => {
-  it('MaxPool', () => {
+  it('MaxPool with its Indices output (the positions of the maxima would leave the client)', () => {
     const g = single(13, [1, 4, 4], [
       { opType: 'Conv', inputs: ['x', 'w'], outputs: ['c'] },
       { opType: 'Relu', inputs: ['c'], outputs: ['r'] },
-      { opType: 'MaxPool', inputs: ['r'], outputs: ['p'], attrs: { kernel_shape: ints([2, 2]) } },
+      { opType: 'MaxPool', inputs: ['r'], outputs: ['p', 'i'], attrs: { kernel_shape: ints([2, 2]) } },
       { opType: 'Flatten', inputs: ['p'], outputs: ['f'] },
       { opType: 'Gemm', inputs: ['f', 'w2'], outputs: ['y'], attrs: { transB: int(1) } },
     ], { w: weights([2, 1, 3, 3]), w2: weights([2, 2]) });
     const e = refusal(g);
     expect(e.code).toBe('NOT_ENCRYPTABLE');
-    expect(e.message).toMatch(/^MaxPool node "n2" \(ai\.onnx opset 13\): max pooling is not supported for encryption yet/);
+    expect(e.message).toMatch(/^MaxPool node "n2" \(ai\.onnx opset 13\): MaxPool with its Indices output is not supported for encryption yet/);
   });
 
   it('the product of two encrypted values', () => {

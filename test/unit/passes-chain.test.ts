@@ -31,7 +31,7 @@ describe('merging affine stages', () => {
       affine(5, 2, 4, ['d', 'a']),
     ];
     const merged = mergeAffineStages(stages);
-    expect(merged.map((s) => (s.kind === 'affine' ? `${s.inSize}→${s.outSize} ${s.sources.join('+')}` : s.fn))).toEqual(['3→2 a+b', 'relu', '2→2 c+d+a']);
+    expect(merged.map((s) => (s.kind === 'affine' ? `${s.inSize}→${s.outSize} ${s.sources.join('+')}` : s.kind === 'activation' ? s.fn : s.kind))).toEqual(['3→2 a+b', 'relu', '2→2 c+d+a']);
     for (const x of [
       [1, -2, 0.5],
       [0, 0, 0],

@@ -157,7 +157,7 @@ describe('ai.onnx.ml linear models', () => {
     const graph = importModel(bytes, 'regressor');
     const { split } = splitGraph(graph);
     expect(split.inputDType).toBe('int64');
-    expect(split.body.map((s) => (s.kind === 'affine' ? `${s.inSize}→${s.outSize}` : s.fn))).toEqual(['4→2']);
+    expect(split.body.map((s) => (s.kind === 'affine' ? `${s.inSize}→${s.outSize}` : s.kind === 'activation' ? s.fn : s.kind))).toEqual(['4→2']);
     expect(split.epilogue).toEqual([]);
     const x = input('int64');
     expectSameOutputs(runSplit(split, x), runGraph(graph, new Map([['x', x]])));

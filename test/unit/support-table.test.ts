@@ -45,6 +45,7 @@ describe('the support table', () => {
     expect(roles('ai.onnx', 'Softmax')).toEqual(['client: after decryption']);
     expect(roles('ai.onnx.ml', 'Normalizer')).toContain('client: before encryption');
     expect(roles('ai.onnx.ml', 'TreeEnsembleClassifier')).toEqual(['encrypted: tree ensemble']);
+    expect(roles('ai.onnx', 'MaxPool')).toEqual(['encrypted: client-aided max']);
     expect(roles('ai.onnx', 'TopK')).toEqual([]);
     expect(formatSupportText(table)).toMatch(/^ {2}TopK +\d+–\d+ +in the clear only$/m);
   });

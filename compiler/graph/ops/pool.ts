@@ -21,6 +21,21 @@ interface Tap {
   readonly inPadded: boolean;
 }
 
+/**
+ * MaxPool's windows over one [C, D1…] input flattened: per output element (channel-major, then the
+ * output positions in row-major order), the flat input indices of its taps inside the input.
+ * Padding (and ceil_mode's overhang) holds no index: it counts as −∞ in a max. The encrypted
+ * body's client step (compiler/passes/trace.ts) takes its max over exactly these.
+ */
+export function maxPoolWindows(view: NodeView, channels: number, spatial: readonly number[]): { windows: number[][]; output: number[]; win: Window } {
+  const win = resolveWindow(view, spatial, { ceilMode: ceilMode(view) });
+  const { taps } = planTaps(spatial, win);
+  const inSize = sizeOf(spatial);
+  const windows: number[][] = [];
+  for (let c = 0; c < channels; c++) for (const row of taps) windows.push(row.filter((t) => t.offset >= 0).map((t) => c * inSize + t.offset));
+  return { windows, output: [...win.output], win };
+}
+
 /** Every kernel tap of every output position of one [D1…] plane. */
 function planTaps(spatial: readonly number[], win: Window): { taps: Tap[][]; coords: number[][][] } {
   const rank = spatial.length;

@@ -1,0 +1,115 @@
+/**
+ * A model with MaxPool (pt_cnn_maxpool_digits: Conv → ReLU → MaxPool 2×2 → Gemm), compiled with
+ * default options, run encrypted: the max pool is a client step between two segments. On SEAL
+ * its prediction agrees with PyTorch (data.json); on the simulation backend the step is taken
+ * apart: what the client decrypts is masked per window, keeps each window's order, and once the
+ * server unmasks the client's maxima the next segment computes the model's logits.
+ *
+ * One row on SEAL: the default compile lands at N = 32768 (degree auto picks 127 for the ReLU,
+ * and the pool's mask and unmask take a level each), where key generation alone is most of a
+ * minute on a 2-core machine.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, test } from 'vitest';
+import { writeCompiledModel } from '../../compiler/artifact/files';
+import { loadServableModel } from '../../runtime/cli/servable';
+import { clientSplitOf } from '../../compiler/artifact/client-split';
+import { bodyCircuits } from '../../compiler/artifact/segments';
+import type { CompiledModel } from '../../compiler/artifact/types';
+import { runPrologue } from '../../compiler/chain/run';
+import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { simulateSamples } from '../../runtime/backends/simulate';
+import { simulationBackend } from '../../runtime/backends/simulation-backend';
+import { clientModelOfBody } from '../../runtime/client/client-model';
+import { FheClient } from '../../runtime/client/fhe-client';
+import { runCompiled } from '../../runtime/run-compiled';
+import { fheBackend } from '../../runtime/run-encrypted';
+import { FheServer, serverModelOf } from '../../runtime/server/fhe-server';
+import { agreement } from '../helpers/agreement';
+import { inputTensor, loadFixture } from '../helpers/fixtures';
+
+const NAME = 'pt_cnn_maxpool_digits';
+const ROWS = 1;
+
+function compiled(): CompiledModel {
+  const f = loadFixture(NAME);
+  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration) };
+  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+}
+
+describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
+  const model = compiled();
+  const f = loadFixture(NAME);
+  const input = inputTensor(f.data, f.data.test_inputs.slice(0, ROWS));
+
+  test('compiles with default options into two segments with the pool between them', () => {
+    expect(model.refresh?.segments).toHaveLength(1);
+    expect(model.refresh!.segments[0]!.pool?.windows).toHaveLength(64);
+    expect(model.refresh!.segments[0]!.pool?.geometry).toBe('2×2 window, strides 2×2, no padding');
+  });
+
+  test('deeppowers serve refuses it by name, in one line (a client step per evaluation is not carried over MCP yet)', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'dp-maxpool-'));
+    try {
+      writeCompiledModel(dir, model);
+      expect(() => loadServableModel(dir)).toThrow(/a model with MaxPool \(.+\) needs a client step per evaluation .*; run it with predict --mode fhe$/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test(`on SEAL: ${ROWS} row, same argmax as PyTorch and within the precision promise, one client step`, async () => {
+    const fhe = fheBackend(model);
+    const run = await runCompiled(model, input, fhe.backend);
+    expect(agreement(f, 'output', 'output', 'close', run.values, ROWS)).toBe(1);
+    const expected = f.data.expected['output'] as number[][];
+    run.bodyOutputs.forEach((row, r) => row.forEach((v, i) => expect(Math.abs(v - expected[r]![i]!), `row ${r} output ${i}`).toBeLessThan(model.calibration.precision.bound)));
+    expect(fhe.lastRun()!.timings.per_evaluation.every((e) => e.client_steps === 1)).toBe(true);
+  }, 300_000);
+
+  test('the client sees each window under its own scale and offset, in order; the server unmasks its maxima once', async () => {
+    const backend = simulationBackend();
+    const server = new FheServer(backend);
+    const circuits = bodyCircuits(model);
+    const pool = model.refresh!.segments[0]!.pool!;
+    const client = await FheClient.create(backend, clientModelOfBody(circuits, model.parameters, model.modelHash, [pool]));
+    try {
+      const modelId = await server.loadModel(serverModelOf(model.circuit, model.parameters, model.modelHash, model.refresh));
+      const keysId = server.loadKeys(client.evaluationKeys().bytes);
+      const sample = runPrologue(clientSplitOf(model), input)[0]!;
+      const result = await server.evaluate(modelId, keysId, client.encrypt([sample]).bytes);
+      // The segment's own result, in the clear: the first circuit run on float64 slots.
+      const y = simulateSamples(circuits[0]!, [sample])[0]!;
+      const masked = await server.maskStep(modelId, result, 0);
+      const z = client.decryptStep(masked.bytes, 0)[0]!;
+      // Vector layout, one sample: output element e sits in slot e.
+      let moved = 0;
+      for (const w of pool.windows) {
+        // The same positive affine map on every value of a window: the order within it is kept.
+        const a = (z[w[1]!]! - z[w[0]!]!) / (y[w[1]!]! - y[w[0]!]!);
+        if (Math.abs(y[w[1]!]! - y[w[0]!]!) > 1e-3) {
+          expect(a).toBeGreaterThan(0.99);
+          expect(a).toBeLessThan(16.2);
+        }
+        const argmax = (v: Float64Array): number => w.reduce((best, i) => (v[i]! > v[best]! ? i : best), w[0]!);
+        if (w.every((i) => i === argmax(y) || y[argmax(y)]! - y[i]! > 1e-3)) expect(argmax(z)).toBe(argmax(y));
+        if (w.every((i) => Math.abs(z[i]! - y[i]!) > 1000)) moved++;
+      }
+      // c is uniform in ±2^20·B·2^4 (B ≈ 47): every value of nearly every window moved far.
+      expect(moved).toBeGreaterThan(0.95 * pool.windows.length);
+
+      const fresh = client.refreshStep(masked.bytes, 0);
+      const next = await server.unmaskStep(masked.stepId, fresh);
+      await expect(server.unmaskStep(masked.stepId, fresh)).rejects.toThrow(/no client step/);
+      const logits = client.decrypt(await server.evaluate(modelId, keysId, next, 1), 1)[0]!;
+      const expected = (f.data.expected['output'] as number[][])[0]!;
+      logits.forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThan(model.calibration.precision.bound));
+    } finally {
+      client.dispose();
+      server.dispose();
+    }
+  });
+});

@@ -1,0 +1,222 @@
+/**
+ * MaxPool as a client step: the windows the trace takes from the ONNX geometry (against maxima
+ * worked out by hand, 2-D with stride and padding, overlapping and not, and 1-D with ceil_mode),
+ * where a chain with max pools is cut, and the masked max: with hand-picked a > 0 and c, the max
+ * of a·y + c over a window is a·max(y) + c, so (z' − c)/a gives back the window's max.
+ */
+import { describe, expect, it } from 'vitest';
+import type { PoolStep } from '../../compiler/artifact/types';
+import { applyStages } from '../../compiler/chain/run';
+import type { ApproxStage, MaxPoolStage } from '../../compiler/chain/stages';
+import type { Circuit } from '../../compiler/circuit/ir';
+import { DeepPowersError } from '../../compiler/errors';
+import type { Graph } from '../../compiler/graph/graph';
+import { numeric } from '../../compiler/graph/tensor';
+import { splitGraph } from '../../compiler/passes/split-graph';
+import { checkPools, splitStages } from '../../compiler/pipeline/refresh-plan';
+import { drawPoolMask, poolSlots, poolUnmaskVectors, simulatePoolStep, type PoolMask } from '../../runtime/client-step';
+import { compileModel } from '../../compiler/pipeline/compile';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { runGraph } from '../../compiler/graph/interpreter';
+import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { encodeGraph, importGraph, int, ints, type GraphSpec } from '../helpers/op-harness';
+import { mulberry32 } from '../helpers/random';
+
+/** x → MaxPool → Flatten → Gemm (identity weights, so the output is the pooled values). */
+function pooled(sample: number[], attrs: Record<string, ReturnType<typeof ints> | ReturnType<typeof int>>, outputs: number): Graph {
+  const eye = numeric('float32', [outputs, outputs], Array.from({ length: outputs * outputs }, (_, i) => (i % (outputs + 1) === 0 ? 1 : 0)));
+  return importGraph({
+    opset: 13,
+    nodes: [
+      { opType: 'Add', inputs: ['x', 'zero'], outputs: ['s'] },
+      { opType: 'MaxPool', inputs: ['s'], outputs: ['p'], attrs },
+      { opType: 'Flatten', inputs: ['p'], outputs: ['f'] },
+      { opType: 'Gemm', inputs: ['f', 'eye'], outputs: ['y'], attrs: { transB: int(1) } },
+    ],
+    inputs: [{ name: 'x', dtype: 'float32', shape: ['N', ...sample] }],
+    outputs: ['y'],
+    initializers: { eye, zero: numeric('float32', [], [0]) },
+  });
+}
+
+/** The body up to and including the max pool, on one flattened sample. */
+function poolOf(graph: Graph, x: number[]): { values: number[]; stage: MaxPoolStage } {
+  const { split } = splitGraph(graph);
+  const k = split.body.findIndex((s) => s.kind === 'maxpool');
+  expect(k).toBeGreaterThanOrEqual(0);
+  const stage = split.body[k] as MaxPoolStage;
+  return { values: Array.from(applyStages(split.body.slice(0, k + 1), Float64Array.from(x))), stage };
+}
+
+//  1  5  2  0
+//  3 -1  4  8
+//  7  6 -2  9
+//  0 11 10 -3
+const IMAGE = [1, 5, 2, 0, 3, -1, 4, 8, 7, 6, -2, 9, 0, 11, 10, -3];
+
+describe('max-pool windows from the ONNX geometry (hand-worked maxima)', () => {
+  it('2-D, 2×2 window, stride 2: disjoint windows read the values where they are', () => {
+    const { values, stage } = poolOf(pooled([1, 4, 4], { kernel_shape: ints([2, 2]), strides: ints([2, 2]) }, 4), IMAGE);
+    // {1 5 3 −1} {2 0 4 8} {7 6 0 11} {−2 9 10 −3}
+    expect(values).toEqual([5, 8, 11, 10]);
+    expect(stage.windows).toEqual([[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13], [10, 11, 14, 15]]);
+    expect(stage.geometry).toBe('2×2 window, strides 2×2, no padding');
+  });
+
+  it('2-D, 3×3 window, stride 2, padding 1: padding is left out, overlapping windows are copied apart', () => {
+    const { values, stage } = poolOf(pooled([1, 4, 4], { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) }, 4), IMAGE);
+    // rows/cols −1..1 → {1 5 3 −1}; rows −1..1, cols 1..3 → {5 2 0 −1 4 8};
+    // rows 1..3, cols −1..1 → {3 −1 7 6 0 11}; rows 1..3, cols 1..3 → {−1 4 8 6 −2 9 11 10 −3}
+    expect(values).toEqual([5, 8, 11, 11]);
+    expect(stage.windows.map((w) => w.length)).toEqual([4, 6, 6, 9]);
+    const all = stage.windows.flat();
+    expect(new Set(all).size).toBe(all.length);
+  });
+
+  it('1-D, kernel 2, stride 3, ceil_mode: the last window hangs over the end and takes what is inside', () => {
+    const { values, stage } = poolOf(pooled([1, 7], { kernel_shape: ints([2]), strides: ints([3]), ceil_mode: int(1) }, 3), [3, -2, 5, 1, 0, 4, -6]);
+    // [3 −2] [1 0] [−6]
+    expect(values).toEqual([3, 1, -6]);
+    expect(stage.windows).toEqual([[0, 1], [3, 4], [6]]);
+  });
+});
+
+describe('a chain with max pools is cut at each one', () => {
+  const affine = (n: number, m: number): ApproxStage => ({ kind: 'affine', sources: ['g'], inSize: n, outSize: m, weights: new Float64Array(n * m), bias: new Float64Array(m) });
+  const pool: MaxPoolStage = { kind: 'maxpool', sources: ['p'], inSize: 4, windows: [[0, 1], [2, 3]], geometry: '2 window' };
+
+  it('the segment before ends with the pool input, the one after starts past the pool', () => {
+    const stages = [affine(3, 4), pool, affine(2, 1)];
+    expect(splitStages(stages, [1])).toEqual([[stages[0]], [stages[2]]]);
+  });
+
+  it('refuses a pool with nothing encrypted before or after it, in one line', () => {
+    const refused = (stages: ApproxStage[]): string => {
+      try {
+        checkPools(stages);
+      } catch (e) {
+        if (e instanceof DeepPowersError) return e.message;
+      }
+      return 'accepted';
+    };
+    expect(refused([pool, affine(2, 1)])).toMatch(/^MaxPool \(p\): a max pool on the encrypted input itself is not supported for encryption yet/);
+    expect(refused([affine(3, 4), pool])).toMatch(/^MaxPool \(p\): a max pool as the last step of the encrypted part is not supported for encryption yet/);
+    expect(refused([affine(3, 4), pool, affine(2, 1)])).toBe('accepted');
+  });
+});
+
+/** A one-sample vector-layout segment end: output element e in slot e of one ciphertext of 8 slots. */
+const FROM: Circuit = {
+  layout: 'vector', slots: 8, minSlots: 8, samplesPerCiphertext: 1, inputSize: 4, outputSize: 4,
+  inputs: [{ kind: 'replicated', size: 4, period: 4 }],
+  outputs: [{ kind: 'slots', slots: [0, 1, 2, 3], elements: [0, 1, 2, 3] }],
+  ops: [], constants: [], rotationSteps: [], depth: 0, topLevel: 3, primes: null,
+};
+/** The next segment reads the 2 pooled values, replicated with period 2. */
+const TO: Circuit = { ...FROM, inputSize: 2, outputSize: 1, inputs: [{ kind: 'replicated', size: 2, period: 2 }], outputs: [{ kind: 'slots', slots: [0], elements: [0] }] };
+const POOL: PoolStep = { windows: [[0, 1], [2, 3]], geometry: '2 window, stride 2', sources: ['p'] };
+
+describe('the masked max', () => {
+  it('with a = 3, c = 100 on [1 5] and a = 2, c = −40 on [3 −1]: the client takes 115 and −34, the server gets back 5 and 3', () => {
+    const y = [1, 5, 3, -1];
+    // Server: z = a·y + c per window ([103 115] and [−34 −42]); slots 4..7 hold junk under c alone.
+    const z = Float64Array.from([103, 115, -34, -42, 7, 7, 7, 7]);
+    const fresh = poolSlots(FROM, TO, POOL, [z])[0]!;
+    // The client's maxima, replicated as the next segment reads them: 115 = 3·5 + 100, −34 = 2·3 − 40.
+    expect(Array.from(fresh)).toEqual([115, -34, 115, -34, 115, -34, 115, -34]);
+    const mask: PoolMask = { scales: [], offsets: [], windowScales: [Float64Array.from([3, 2])], windowOffsets: [Float64Array.from([100, -40])] };
+    const { negOffsets, inverseScales } = poolUnmaskVectors(TO, mask);
+    const unmasked = fresh.map((v, i) => (v + negOffsets[0]![i]!) * inverseScales[0]![i]!);
+    expect(Array.from(unmasked.slice(0, 2))).toEqual([Math.max(y[0]!, y[1]!), Math.max(y[2]!, y[3]!)]);
+  });
+
+  it('a fresh mask: a in [1, 2^octaves] and the same on every slot of a window, c within ±2^σ·B·2^octaves, slots in no window scaled by 1', () => {
+    const bounds = { maskBits: 20, maskBound: 2, octaves: 4 };
+    const three: PoolStep = { ...POOL, windows: [[0, 1], [3]] };
+    const mask = drawPoolMask(FROM, three, bounds);
+    const [a, c] = [mask.scales[0]!, mask.offsets[0]!];
+    expect(a[0]).toBe(a[1]);
+    expect(c[0]).toBe(c[1]);
+    expect(a[0]).toBe(mask.windowScales[0]![0]);
+    expect(a[3]).toBe(mask.windowScales[0]![1]);
+    for (const v of mask.windowScales[0]!) expect(v >= 1 && v <= 16).toBe(true);
+    [2, 4, 5, 6, 7].forEach((i) => expect(a[i]).toBe(1));
+    for (const v of c) expect(Math.abs(v)).toBeLessThanOrEqual(2 ** 20 * 2 * 16);
+  });
+
+  it('in simulation the step gives the window max, to the float64 rounding of |z| ≤ 2^σ·B·2^octaves', () => {
+    const bounds = { maskBits: 20, maskBound: 8, octaves: 4 };
+    const rows = [Float64Array.from([1, 5, 3, -1]), Float64Array.from([-7.25, -7.5, 0.125, 0])];
+    const want = [[5, 3], [-7.25, 0.125]];
+    // Hand bound: ulp of 2^(20 + 3 + 4 + 1) is 2^(28 − 52), divided by a ≥ 1.
+    const tolerance = 2 ** (28 - 52);
+    for (let trial = 0; trial < 20; trial++) {
+      simulatePoolStep(rows, POOL, bounds).forEach((r, i) => r.forEach((v, o) => expect(Math.abs(v - want[i]![o]!)).toBeLessThanOrEqual(tolerance)));
+    }
+  });
+});
+
+describe('a small CNN with overlapping, padded max-pool windows, compiled and simulated', () => {
+  it('Conv → Relu → MaxPool 3×3 stride 2 pad 1 → Gemm: within the precision promise of the reference interpreter on fresh rows', async () => {
+    const unit = mulberry32(7);
+    const r = (n: number, scale = 1): number[] => Array.from({ length: n }, () => Math.fround((unit() * 2 - 1) * scale));
+    const spec: GraphSpec = {
+      opset: 13,
+      nodes: [
+        { opType: 'Conv', inputs: ['x', 'w', 'b'], outputs: ['c'], attrs: { pads: ints([1, 1, 1, 1]) } },
+        { opType: 'Relu', inputs: ['c'], outputs: ['h'] },
+        { opType: 'MaxPool', inputs: ['h'], outputs: ['p'], attrs: { kernel_shape: ints([3, 3]), strides: ints([2, 2]), pads: ints([1, 1, 1, 1]) } },
+        { opType: 'Flatten', inputs: ['p'], outputs: ['f'] },
+        { opType: 'Gemm', inputs: ['f', 'w2', 'b2'], outputs: ['y'], attrs: { transB: int(1) } },
+      ],
+      inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 1, 6, 6] }],
+      outputs: ['y'],
+      initializers: {
+        w: numeric('float32', [2, 1, 3, 3], r(18, 0.5)),
+        b: numeric('float32', [2], r(2, 0.1)),
+        w2: numeric('float32', [3, 18], r(54, 0.5)),
+        b2: numeric('float32', [3], r(3, 0.1)),
+      },
+    };
+    const rows = (n: number) => numeric('float32', [n, 1, 6, 6], r(n * 36));
+    const options = { calibration: rows(200) };
+    const compilation = compileModel({ bytes: encodeGraph(spec), file: 'cnn-maxpool.onnx' }, options);
+    const model = toCompiledModel(compilation, options, 'test');
+    // 3×3 windows at stride 2 overlap: 9 outputs per channel read 4, 6 or 9 values each, copied apart.
+    expect(model.refresh!.segments[0]!.pool!.windows.map((w) => w.length).slice(0, 9)).toEqual([4, 6, 6, 6, 9, 9, 6, 9, 9]);
+    await expectWithinPromise(spec, model, compilation.precision.bound, rows(30));
+  });
+
+  it('Conv1d → MaxPool 2 → Relu → Gemm: a pool right after the affine map, and an activation right after the pool (its range map opens the next segment)', async () => {
+    const unit = mulberry32(11);
+    const r = (n: number, scale = 1): number[] => Array.from({ length: n }, () => Math.fround((unit() * 2 - 1) * scale));
+    const spec: GraphSpec = {
+      opset: 13,
+      nodes: [
+        { opType: 'Conv', inputs: ['x', 'w', 'b'], outputs: ['c'] },
+        { opType: 'MaxPool', inputs: ['c'], outputs: ['p'], attrs: { kernel_shape: ints([2]), strides: ints([2]) } },
+        { opType: 'Relu', inputs: ['p'], outputs: ['h'] },
+        { opType: 'Flatten', inputs: ['h'], outputs: ['f'] },
+        { opType: 'Gemm', inputs: ['f', 'w2', 'b2'], outputs: ['y'], attrs: { transB: int(1) } },
+      ],
+      inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 1, 9] }],
+      outputs: ['y'],
+      initializers: { w: numeric('float32', [2, 1, 3], r(6, 0.7)), b: numeric('float32', [2], r(2, 0.1)), w2: numeric('float32', [3, 6], r(18, 0.5)), b2: numeric('float32', [3], r(3, 0.1)) },
+    };
+    const rows = (n: number) => numeric('float32', [n, 1, 9], r(n * 9));
+    const options = { calibration: rows(200) };
+    const compilation = compileModel({ bytes: encodeGraph(spec), file: 'conv1d-maxpool-relu.onnx' }, options);
+    expect(compilation.stages.map((st) => st.kind)).toEqual(['affine', 'maxpool', 'affine', 'poly', 'affine']);
+    // 7 conv outputs per channel, floor mode: windows [0 1] [2 3] [4 5], the 7th value in none.
+    expect(compilation.refresh!.pools[0]!.windows).toEqual([[0, 1], [2, 3], [4, 5], [7, 8], [9, 10], [11, 12]]);
+    await expectWithinPromise(spec, toCompiledModel(compilation, options, 'test'), compilation.precision.bound, rows(30));
+  });
+});
+
+/** The compiled model in simulation against the reference interpreter, output by output, within `bound`. */
+async function expectWithinPromise(spec: GraphSpec, model: ReturnType<typeof toCompiledModel>, bound: number, test: ReturnType<typeof numeric>): Promise<void> {
+  const want = runGraph(importGraph(spec), new Map([['x', test]])).get('y')!;
+  const got = (await runCompiled(model, test, simulateBackend(model))).values.get('y')!;
+  if (want.kind !== 'numeric' || got.kind !== 'numeric') throw new Error('numeric outputs expected');
+  got.data.forEach((v, i) => expect(Math.abs(v - want.data[i]!), `value ${i}`).toBeLessThanOrEqual(bound));
+}
