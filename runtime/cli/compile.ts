@@ -294,6 +294,7 @@ function treeLines(t: TreeSummary): string[][] {
 
 function rotationKeysLine(k: CompileSummary['rotationKeys']): string {
   const mb = (b: number) => `${formatNumber(b / 1e6, 3)} MB`;
+  if (k.steps === 0) return `none (no rotations); about ${mb(k.keyBytes)} of evaluation keys`;
   const size = `${k.steps} step${k.steps === 1 ? '' : 's'}, about ${mb(k.keyBytes)} of evaluation keys`;
   if (k.mode === 'all') return `${size} (a key for every step)`;
   const why = k.allSteps ? `auto: a key for each of ${k.allSteps.steps} steps would take ${mb(k.allSteps.keyBytes)}` : '--rotation-keys powers-of-two';
