@@ -18,6 +18,8 @@ import type { BenchFixture } from './fixture-data';
 import type { CostTable } from './measured-costs';
 import { timeOnnxRuntime } from './onnxruntime-timing';
 import { TimedServer } from './timed-server';
+import { benchSegmented, sumCounts } from './bench-segmented';
+import { bodyCircuits } from '../../compiler/artifact/segments';
 import { sealBackend } from '../backends/seal/backend';
 import { workerPoolBackend } from '../backends/pool/pool-backend';
 import { FheServer, serverModelOf } from '../server/fhe-server';
@@ -89,6 +91,10 @@ export interface BenchResult {
   readonly samples_per_s_threads: number | null;
   /** Why the encrypted run was skipped or failed; the timing fields are null then. */
   readonly error?: string;
+  /** A body with client steps (--refresh auto, MaxPool): round trips per evaluation, their median ms (not in server_ms) and bytes. */
+  readonly client_steps?: number;
+  readonly client_step_ms?: number;
+  readonly client_step_bytes?: number;
 }
 
 export interface BenchModelOptions {
@@ -98,6 +104,8 @@ export interface BenchModelOptions {
   readonly costs: CostTable;
   /** Skip encrypted runs whose predicted evaluation time exceeds this (seconds). */
   readonly maxPredictedS: number;
+  /** compile --refresh (default 'off'). */
+  readonly refresh?: 'auto' | 'off';
   readonly log: (line: string) => void;
 }
 
@@ -110,8 +118,8 @@ export interface CompiledFixture {
   readonly model: EncryptedModel;
 }
 
-export function compileFixture(fixture: BenchFixture, layout: Layout): CompiledFixture {
-  const options = { calibration: fixture.calibration, layout };
+export function compileFixture(fixture: BenchFixture, layout: Layout, refresh: 'auto' | 'off' = 'off'): CompiledFixture {
+  const options = { calibration: fixture.calibration, layout, ...(refresh === 'auto' ? { refresh } : {}) };
   const compilation = compileModel(fixture.modelPath, options);
   return { compilation, model: toCompiledModel(compilation, options, BENCH_TOOL_VERSION) };
 }
@@ -136,9 +144,9 @@ function evaluationRows(circuit: Circuit, bodyRows: readonly Float64Array[]): Fl
 
 export async function benchModel(fixture: BenchFixture, layout: Layout, options: BenchModelOptions): Promise<BenchResult> {
   const { log } = options;
-  const { compilation, model } = compileFixture(fixture, layout);
+  const { compilation, model } = compileFixture(fixture, layout, options.refresh);
   const { circuit, parameters } = model;
-  const counts = countOps(circuit);
+  const counts = sumCounts(bodyCircuits(model).map(countOps));
   const measured = await options.costs.costsFor(parameters);
   const predictedMs = estimateLatency(counts, parameters.polyModulusDegree, measured.costs).serverMs;
   const perEvaluation = samplesPerEvaluation(circuit);
@@ -190,14 +198,21 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
     error,
   });
 
-  // A segmented body (a MaxPool's client step) is more than one circuit and round trips; the
-  // bench times one circuit, so it names the model here rather than time a part of it.
-  if (model.refresh) {
-    const pools = model.refresh.segments.filter((s) => s.pool).length;
-    return skipped(`it runs as ${model.refresh.segments.length + 1} circuits with ${pools > 0 ? `a client step for each of its ${pools} MaxPool${pools === 1 ? '' : 's'}` : 'client steps'} between them, which the bench does not time yet (predict --mode fhe does)`);
-  }
   if (predictedMs > options.maxPredictedS * 1000) {
     return skipped(`predicted ${(predictedMs / 1000).toFixed(0)} s per evaluation exceeds --max-predicted-s ${options.maxPredictedS}`);
+  }
+  // A segmented body (--refresh auto, a MaxPool) is several circuits with client steps between
+  // them: timed end to end as predict --mode fhe runs it.
+  if (model.refresh) {
+    try {
+      const timed = await benchSegmented(model, compilation, runPrologue(compilation.split, fixture.test), options.reps, log);
+      // The segments' circuits are what the cost model predicts; the client steps are apart.
+      const ratios = { measured_over_predicted: timed.server_ms / predictedMs, slowdown: timed.server_ms / ort.oneSampleMs, throughput_slowdown: timed.server_ms / ort.batchMs };
+      return { ...base, depth: Math.max(...bodyCircuits(model).map((c) => c.depth)), ...timed, ...ratios, ...(await memory()) };
+    } catch (e) {
+      if (!(e instanceof DeepPowersError)) throw e;
+      return skipped(`${e.code}: ${e.message}`);
+    }
   }
   // The cache of encoded constants lives in the 4 GiB WASM heap with the keys; a model that
   // would overflow it aborts the whole SEAL instance, so it is refused before it starts.

@@ -26,6 +26,8 @@ export interface BenchOptions {
   readonly soak: number;
   readonly soakModel: string;
   readonly maxPredictedS: number;
+  /** compile --refresh for every model (default 'off'). */
+  readonly refresh?: 'auto' | 'off';
   /** Benchmark each fixture/layout in its own child process (see isolated-run.ts). */
   readonly isolate: boolean;
   readonly log: (line: string) => void;
@@ -51,7 +53,7 @@ export interface TargetCheck {
 
 export interface BenchReport {
   readonly machine: { readonly cpu: string; readonly cores: number; readonly node: string; readonly node_seal: string };
-  readonly options: { readonly models: readonly string[]; readonly layouts: readonly Layout[]; readonly reps: number; readonly threads: number; readonly ops_reps: number; readonly max_predicted_s: number };
+  readonly options: { readonly models: readonly string[]; readonly layouts: readonly Layout[]; readonly reps: number; readonly threads: number; readonly ops_reps: number; readonly max_predicted_s: number; readonly refresh: 'auto' | 'off' };
   readonly results: readonly (BenchResult | BenchFailure)[];
   /** node-seal per-op milliseconds (top level), per N, one entry per modulus chain measured. */
   readonly ops: Record<string, SealOpsBenchResult[]>;
@@ -93,7 +95,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     for (const layout of options.layouts.filter((l) => offered.includes(l))) {
       log(`${name} (${layout})`);
       if (options.isolate) {
-        const childArgs = ['--reps', String(options.reps), '--ops-reps', String(options.opsReps), '--max-predicted-s', String(options.maxPredictedS), '--threads', String(options.threads)];
+        const childArgs = ['--reps', String(options.reps), '--ops-reps', String(options.opsReps), '--max-predicted-s', String(options.maxPredictedS), '--threads', String(options.threads), '--refresh', options.refresh ?? 'off'];
         try {
           const { result, ops } = await benchInChild(name, layout, childArgs, log);
           results.push(result);
@@ -106,7 +108,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         continue;
       }
       try {
-        const r = await benchModel(fixture, layout, { reps: options.reps, threads: options.threads, costs, maxPredictedS: options.maxPredictedS, log });
+        const r = await benchModel(fixture, layout, { reps: options.reps, threads: options.threads, costs, maxPredictedS: options.maxPredictedS, refresh: options.refresh ?? 'off', log });
         log(r.error ? `  skipped: ${r.error}` : `  server ${r.server_ms!.toFixed(1)} ms, predicted ${r.predicted_ms.toFixed(1)} ms`);
         results.push(r);
       } catch (e) {
@@ -133,7 +135,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 
   return {
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, node_seal: nodeSealVersion() },
-    options: { models, layouts: options.layouts, reps: options.reps, threads: options.threads, ops_reps: options.opsReps, max_predicted_s: options.maxPredictedS },
+    options: { models, layouts: options.layouts, reps: options.reps, threads: options.threads, ops_reps: options.opsReps, max_predicted_s: options.maxPredictedS, refresh: options.refresh ?? 'off' },
     results,
     ops: mergeOps(childOps, costs.byN()),
     soak: soakResult,

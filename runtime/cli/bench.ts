@@ -1,5 +1,5 @@
 import { progressNote, startProgress } from './progress';
-import { Command, InvalidArgumentError } from 'commander';
+import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Layout } from '../../compiler/circuit/ir';
 import { formatBench } from '../bench/format-bench';
 import { QUICK_MODELS, runBench } from '../bench/run-bench';
@@ -37,6 +37,7 @@ interface BenchCliOptions {
   maxPredictedS: number;
   quick?: boolean;
   inProcess?: boolean;
+  refresh?: 'auto' | 'off';
 }
 
 export function registerBench(program: Command): void {
@@ -52,6 +53,7 @@ export function registerBench(program: Command): void {
     .option('--soak <n>', 'evaluations in the memory soak, 0 to skip (default 2000)', positiveInt('--soak'))
     .option('--soak-model <name>', 'fixture the soak runs (vector layout)', 'sk_logreg_breast_cancer')
     .option('--max-predicted-s <s>', 'skip encrypted runs predicted to take longer than this per evaluation', Number, 120)
+    .addOption(new Option('--refresh <mode>', 'compile every model with compile --refresh auto (client steps between segments, timed with them) or off (default)').choices(['auto', 'off']))
     .option('--quick', `a smoke run: ${QUICK_MODELS.join(', ')} only, 2 reps, 3 op reps, 20 soak evaluations, all in this process`)
     .option('--in-process', 'run every model in this process instead of one child process per model and layout')
     .action(async (opts: BenchCliOptions) => {
@@ -65,6 +67,7 @@ export function registerBench(program: Command): void {
         soak: opts.soak ?? (quick ? 20 : 2000),
         soakModel: opts.soakModel,
         maxPredictedS: opts.maxPredictedS,
+        refresh: opts.refresh ?? 'off',
         isolate: !(quick || opts.inProcess === true),
         log: (line: string) => progressNote(line),
         soakProgress: (n: number) => startProgress('soak evaluations', n),

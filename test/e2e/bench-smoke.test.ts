@@ -62,4 +62,20 @@ describe('bench --quick --json', () => {
       expect(Number.isFinite(report.soak[field]), `soak ${field}`).toBe(true);
     }
   }, 150_000);
+
+  test('--refresh auto times a body with client steps end to end (pt_mlp_digits_relu: two segments, one round trip)', () => {
+    const args = ['bench', '--in-process', '--json', '--soak', '0', '--ops-reps', '2', '--reps', '1', '--threads', '1', '--models', 'pt_mlp_digits_relu', '--layouts', 'vector', '--refresh', 'auto'];
+    const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'deeppowers.js'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { options: { refresh: string }; results: Record<string, unknown>[] };
+    expect(report.options.refresh).toBe('auto');
+    const [row] = report.results;
+    expect(row!.error, String(row!.error)).toBeUndefined();
+    for (const field of [...CONTRACT, 'client_step_ms', 'client_step_bytes']) expect(Number.isFinite(row![field]), `${field} = ${row![field]}`).toBe(true);
+    expect(row!.client_steps).toBe(1);
+    expect(row!.n).toBe(16384);
+    // End to end includes the round trip; the encrypted error against the exact float64 body keeps the promise.
+    expect(row!.one_sample_ms as number).toBeGreaterThan((row!.server_ms as number) + (row!.client_step_ms as number));
+    expect(row!.measured_relative_error as number).toBeLessThanOrEqual(row!.promised_relative_error as number);
+  }, 300_000);
 });

@@ -1,0 +1,110 @@
+import type { OpCounts } from '../../compiler/circuit/count';
+import { samplesPerEvaluation } from '../../compiler/circuit/packing';
+import { applyStages } from '../../compiler/chain/run';
+import { measuredRelativeError } from '../../compiler/approx/precision-target';
+import type { Compilation } from '../../compiler/pipeline/compile';
+import { sealBackend } from '../backends/seal/backend';
+import { runEncrypted, type EncryptedModel, type EvaluationTiming } from '../run-encrypted';
+
+/** Counts of several circuits on one parameter set (the segments of a body), added up level by level. */
+export function sumCounts(all: readonly OpCounts[]): OpCounts {
+  const [first, ...rest] = all;
+  if (!first) throw new Error('no circuits to count');
+  return rest.reduce<OpCounts>(
+    (a, b) => ({
+      rotations: a.rotations + b.rotations,
+      ctCtMul: a.ctCtMul + b.ctCtMul,
+      ctPtMul: a.ctPtMul + b.ctPtMul,
+      ctCtAdd: a.ctCtAdd + b.ctCtAdd,
+      ctPtAdd: a.ctPtAdd + b.ctPtAdd,
+      rescales: a.rescales + b.rescales,
+      relins: a.relins + b.relins,
+      modswitches: a.modswitches + b.modswitches,
+      inputs: a.inputs,
+      outputs: b.outputs,
+      constants: a.constants + b.constants,
+      rotationSteps: [...new Set([...a.rotationSteps, ...b.rotationSteps])].sort((x, y) => x - y),
+      depth: Math.max(a.depth, b.depth),
+      topLevel: Math.max(a.topLevel, b.topLevel),
+      byLevel: Array.from({ length: Math.max(a.byLevel.length, b.byLevel.length) }, (_, l) => {
+        const x = a.byLevel[l];
+        const y = b.byLevel[l];
+        if (!x) return y!;
+        if (!y) return x;
+        return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, v + y[k as keyof typeof y]])) as OpCounts['byLevel'][number];
+      }),
+    }),
+    first,
+  );
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** What a segmented body's bench row adds to the common fields. */
+export interface SegmentedTimings {
+  readonly server_ms: number;
+  readonly execute_ms: number;
+  readonly first_evaluation_ms: number;
+  readonly samples_per_s: number;
+  readonly one_sample_ms: number;
+  readonly keygen_ms: number;
+  readonly key_load_ms: number;
+  readonly encrypt_ms: number;
+  readonly decrypt_ms: number;
+  readonly eval_key_bytes: number;
+  readonly ciphertext_bytes_in: number;
+  readonly ciphertext_bytes_out: number;
+  readonly max_abs_error_vs_simulate: null;
+  readonly measured_relative_error: number;
+  readonly samples_per_s_threads: null;
+  readonly reps: number;
+  /** Client round trips per evaluation, and their median cost (mask, client decrypt and re-encrypt, unmask) and bytes. */
+  readonly client_steps: number;
+  readonly client_step_ms: number;
+  readonly client_step_bytes: number;
+}
+
+/**
+ * A body with client steps, timed as `predict --mode fhe` runs it (runtime/run-encrypted.ts: the
+ * server evaluates a segment, masks, the client decrypts and encrypts again, the server unmasks
+ * and evaluates the next), on one thread: a warm-up evaluation (it also encodes the constants),
+ * then `reps` timed ones. server_ms is the segments' evaluation without the client steps, which
+ * are reported apart; one_sample_ms is everything, client steps included.
+ */
+export async function benchSegmented(model: EncryptedModel, compilation: Compilation, rows: readonly Float64Array[], reps: number, log: (line: string) => void): Promise<SegmentedTimings> {
+  const per = samplesPerEvaluation(model.circuit);
+  const count = reps + 1;
+  const samples = Array.from({ length: count * per }, (_, i) => rows[i % rows.length]!);
+  const run = await runEncrypted(model, samples, { backend: sealBackend });
+  const [first, ...timed] = run.timings.per_evaluation as [EvaluationTiming, ...EvaluationTiming[]];
+  const of = (k: keyof EvaluationTiming) => median(timed.map((t) => t[k] ?? 0));
+  const server = of('evaluate_ms');
+  const step = of('client_step_ms');
+  log(`  keys ${(run.sizes.eval_key_bytes / 1e6).toFixed(1)} MB in ${run.timings.keygen_ms.toFixed(0)} ms; segments ${server.toFixed(0)} ms + client steps ${step.toFixed(0)} ms per evaluation`);
+  const exact = samples.map((r) => applyStages(compilation.split.body, r));
+  return {
+    server_ms: server,
+    execute_ms: server,
+    first_evaluation_ms: first.evaluate_ms,
+    samples_per_s: (per * 1000) / (server + step),
+    one_sample_ms: of('encrypt_ms') + server + step + of('decrypt_ms'),
+    keygen_ms: run.timings.keygen_ms,
+    key_load_ms: run.timings.key_load_ms,
+    encrypt_ms: of('encrypt_ms'),
+    decrypt_ms: of('decrypt_ms'),
+    eval_key_bytes: run.sizes.eval_key_bytes,
+    ciphertext_bytes_in: of('ciphertext_bytes_in'),
+    ciphertext_bytes_out: of('ciphertext_bytes_out'),
+    max_abs_error_vs_simulate: null,
+    measured_relative_error: measuredRelativeError(compilation.precision, exact, run.outputs),
+    samples_per_s_threads: null,
+    reps,
+    client_steps: first.client_steps ?? 0,
+    client_step_ms: step,
+    client_step_bytes: of('client_step_bytes'),
+  };
+}
