@@ -44,6 +44,23 @@ export interface ClientView {
   readonly results: readonly CiphertextFormat[];
   /** The model input's calibrated range and the compile margin; null for models compiled before ranges were recorded. */
   readonly inputRange: CalibratedInput | null;
+  /**
+   * A body with client steps (--refresh auto, MaxPool): what the client needs of each segment, in
+   * order, to decrypt a masked result and encrypt the next segment's inputs. The fields above are
+   * the first segment's, except `results`, which are the last one's. Absent: one circuit.
+   */
+  readonly segments?: readonly SegmentView[];
+}
+
+/** One segment of a body with client steps, as the client sees it. */
+export interface SegmentView {
+  readonly layout: LayoutInfo;
+  readonly inputCiphertext: CiphertextFormat;
+  readonly results: readonly CiphertextFormat[];
+  readonly rotationSteps: readonly number[];
+  readonly needsRelin: boolean;
+  /** Entered through a max pool: the windows (previous segment's output elements per pooled value), the masked results' formats, and the level maxima are encrypted at. */
+  readonly pool?: { readonly windows: readonly (readonly number[])[]; readonly masked: readonly CiphertextFormat[]; readonly freshLevel: number };
 }
 
 /** What a client checks rows against before encrypting them (see checkRowsInRange). */
@@ -100,6 +117,20 @@ export function clientViewToJson(v: ClientView): JsonObject {
     inputCiphertext: { level: v.inputCiphertext.level, scale: v.inputCiphertext.scale },
     results: v.results.map((r) => ({ level: r.level, scale: r.scale })),
     ...(v.inputRange === null ? {} : { inputRange: { ...(inputRangeToJson(v.inputRange.range) as JsonObject), margin: v.inputRange.margin } }),
+    ...(v.segments ? { segments: v.segments.map(segmentToJson) } : {}),
+  };
+}
+
+const formatToJson = (f: CiphertextFormat): JsonObject => ({ level: f.level, scale: f.scale });
+
+function segmentToJson(s: SegmentView): JsonObject {
+  return {
+    layout: layoutToJson(s.layout),
+    inputCiphertext: formatToJson(s.inputCiphertext),
+    results: s.results.map(formatToJson),
+    rotationSteps: [...s.rotationSteps],
+    needsRelin: s.needsRelin,
+    ...(s.pool ? { pool: { windows: s.pool.windows.map((w) => [...w]), masked: s.pool.masked.map(formatToJson), freshLevel: s.pool.freshLevel } } : {}),
   };
 }
 
@@ -115,7 +146,7 @@ export function clientViewFromJson(json: unknown): ClientView {
     'needsRelin',
     'inputCiphertext',
     'results',
-  ], ['inputRange']);
+  ], ['inputRange', 'segments']);
   const modelHash = root.field('modelHash').string();
   if (!/^[0-9a-f]{64}$/.test(modelHash)) root.field('modelHash').bad('is not 64 lowercase hex digits');
   const parameters = parametersFromJson(root.field('parameters'));
@@ -147,11 +178,37 @@ export function clientViewFromJson(json: unknown): ClientView {
       .items()
       .map(format),
     inputRange: root.has('inputRange') ? calibratedInputFromJson(root.field('inputRange')) : null,
+    ...(root.has('segments') ? { segments: segmentsFromJson(root.field('segments'), parameters, keyed, format) } : {}),
   };
-  if (view.results.length !== layout.outputs.length) root.field('results').bad(`${view.results.length} formats for ${layout.outputs.length} output ciphertexts`);
+  const last = view.segments?.at(-1)?.layout ?? layout;
+  if (view.results.length !== last.outputs.length) root.field('results').bad(`${view.results.length} formats for ${last.outputs.length} output ciphertexts`);
   checkClientSteps(view);
   checkInputRange(view.inputRange?.range ?? null, view.input.shape);
   return view;
+}
+
+function segmentsFromJson(at: JsonAt, parameters: CkksParameters, keyed: ReadonlySet<number>, format: (at: JsonAt) => CiphertextFormat): SegmentView[] {
+  const items = at.items();
+  if (items.length < 2) at.bad(`a body with client steps has at least 2 segments, not ${items.length}`);
+  return items.map((s, i) => {
+    s.object(['layout', 'inputCiphertext', 'results', 'rotationSteps', 'needsRelin'], ['pool']);
+    const layout = layoutFromJson(s.field('layout'));
+    if (layout.slots !== parameters.slots) s.field('layout').bad(`${layout.slots} slots, but the parameters give ${parameters.slots}`);
+    const rotationSteps = s.field('rotationSteps').items().map((x) => x.integer(1, layout.slots - 1));
+    for (const step of rotationSteps) if (!keyed.has(step)) s.field('rotationSteps').bad(`step ${step} is not among the parameters' rotation steps`);
+    const results = s.field('results').items().map(format);
+    if (results.length !== layout.outputs.length) s.field('results').bad(`${results.length} formats for ${layout.outputs.length} output ciphertexts`);
+    let pool: SegmentView['pool'];
+    if (s.has('pool')) {
+      if (i === 0) s.field('pool').bad('the first segment has no client step before it');
+      const p = s.field('pool');
+      p.object(['windows', 'masked', 'freshLevel']);
+      const windows = p.field('windows').items().map((w) => w.items().map((x) => x.integer(0)));
+      if (windows.length !== layout.inputSize || windows.some((w) => w.length === 0)) p.field('windows').bad(`need ${layout.inputSize} non-empty windows`);
+      pool = { windows, masked: p.field('masked').items().map(format), freshLevel: p.field('freshLevel').integer(0, parameters.levels) };
+    }
+    return { layout, inputCiphertext: format(s.field('inputCiphertext')), results, rotationSteps, needsRelin: s.field('needsRelin').boolean(), ...(pool ? { pool } : {}) };
+  });
 }
 
 function calibratedInputFromJson(at: JsonAt): CalibratedInput {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { fail } from '../../compiler/errors';
 import { isLoopbackHost, startHttpServer, type RunningHttpServer } from '../mcp/http';
-import { loadServableModel } from './servable';
+import { loadServedModel } from '../mcp/load-served-model';
 import { createMcpServer, describeModels } from '../mcp/server';
 import { DEFAULT_LIMITS, DeepPowersService, LOCAL_TENANT } from '../mcp/service';
 import { runOnStdio } from '../mcp/stdio';
@@ -73,7 +73,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   const quorum = opts.quorum ?? opts.reviewers;
   if (quorum > opts.reviewers) fail('BAD_ARGUMENT', `--quorum ${quorum} exceeds --reviewers ${opts.reviewers}`);
 
-  const models = dirs.map(loadServableModel);
+  const models = dirs.map(loadServedModel);
   const backend = sealOnThreads(opts.threads);
   const service = await DeepPowersService.create(
     backend,

@@ -105,6 +105,11 @@ export function clientModelOfBody(
     const masked = before.results.map((r) => poolMaskedMeta(circuits[i - 1]!, r.level, r.scale));
     return { ...model, pool: { windows: pool.windows, masked, freshLevel: model.inputLevel + 1 } };
   });
+  return bodyClientModel(segments);
+}
+
+/** One client model for a body of `segments` (each a segment's client model, in order): inputs of the first, outputs of the last, keys for all. */
+export function bodyClientModel(segments: readonly ClientModel[]): ClientModel {
   if (segments.length === 1) return segments[0]!;
   const first = segments[0]!;
   const last = segments[segments.length - 1]!;

@@ -120,6 +120,10 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
         warnings: z.array(z.string()).optional().describe('rows outside the calibrated input range that were run anyway'),
         evaluations: z.number(),
         timings: z.object({ encrypt_ms: z.number(), server_ms: z.number(), decrypt_ms: z.number(), total_ms: z.number() }),
+        client_steps: z
+          .object({ count: z.number(), ms: z.number(), bytes: z.number() })
+          .optional()
+          .describe('a model with client steps: round trips made (the server masked each intermediate result; this client decrypted it and encrypted it again), their time here and bytes'),
       }),
       annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: true },
     },
@@ -148,6 +152,7 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
           ...(result.warnings.length > 0 ? { warnings: [...result.warnings] } : {}),
           evaluations: result.evaluations,
           timings: result.timings,
+          ...(result.client_steps ? { client_steps: result.client_steps } : {}),
         };
         return structuredResult(out);
       }, log),

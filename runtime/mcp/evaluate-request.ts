@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fail } from '../../compiler/errors';
 import { inLanes } from '../lanes';
+import { bodyCircuits } from '../../compiler/artifact/segments';
 import { readEnvelope, writeEnvelope } from '../wire/envelope';
 import type { FheServer } from '../server/fhe-server';
 import type { ServedModel } from './served-model';
@@ -15,6 +16,8 @@ export interface EvaluateOptions {
   readonly onProgress?: (p: EvaluationProgress) => Promise<void> | void;
   /** Most circuit evaluations one request may ask for. */
   readonly maxEvaluations: number;
+  /** Which circuit of a body with client steps (default 0). */
+  readonly segment?: number;
 }
 
 export interface EvaluationOutcome {
@@ -37,7 +40,10 @@ export async function evaluateRequest(
   request: Uint8Array,
   options: EvaluateOptions,
 ): Promise<EvaluationOutcome> {
-  const { modelHash, parameters, circuit } = model.server;
+  const { modelHash, parameters } = model.server;
+  const segment = options.segment ?? 0;
+  const circuit = bodyCircuits(model.server)[segment];
+  if (!circuit) fail('BAD_ARGUMENT', `${model.name} has no segment ${segment + 1}`);
   const header = { modelHash, parameterId: parameters.parameterId };
   const env = readEnvelope(request, { kind: 'ciphertexts', ...header });
   const perEvaluation = circuit.inputs.length;
@@ -55,7 +61,7 @@ export async function evaluateRequest(
   const results = await inLanes(total, server.concurrency, async (g) => {
     cancelledCheck(options.signal);
     const group = writeEnvelope({ kind: 'ciphertexts', ...header, parts: env.parts.slice(g * perEvaluation, (g + 1) * perEvaluation) });
-    const out = await server.evaluate(modelHash, keysId, group);
+    const out = await server.evaluate(modelHash, keysId, group, segment);
     const parts = readEnvelope(out, { kind: 'result', ...header }).parts;
     await options.onProgress?.({ done: ++done, total });
     await nextTurn();

@@ -1,8 +1,9 @@
 import { basename, resolve } from 'node:path';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { clientView, clientViewToJson, serverView } from '../../compiler/artifact/views';
-import { fail } from '../../compiler/errors';
+import { clientView, clientViewToJson, serverView, type ClientView, type SegmentView } from '../../compiler/artifact/views';
+import { bodyCircuits } from '../../compiler/artifact/segments';
+import { clientModelOfBody } from '../client/client-model';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { ValueInfo } from '../../compiler/graph/graph';
 import { serverModelOf } from '../server/fhe-server';
@@ -20,15 +21,10 @@ export function loadServedModel(dir: string): ServedModel {
 }
 
 export function servedModelOf(m: CompiledModel, rawName: string): ServedModel {
-  // The MCP tools and `deeppowers client` do one request and one answer; the round trips of a
-  // client step (compile --refresh auto) are not served yet.
-  if (m.refresh) {
-    fail('BAD_ARGUMENT', `${rawName}: a model with client steps (compiled with --refresh auto) cannot be served yet; serve one compiled with --refresh off, or run it with predict --mode fhe`);
-  }
   const name = modelNameOf(rawName);
   const server = serverView(m);
-  const view = clientView(m);
-  const sealServer = serverModelOf(server.circuit, server.parameters, server.modelHash);
+  const view = withSegments(clientView(m), m);
+  const sealServer = serverModelOf(server.circuit, server.parameters, server.modelHash, m.refresh ?? undefined);
   return {
     name,
     server: sealServer,
@@ -54,11 +50,33 @@ export function servedModelOf(m: CompiledModel, rawName: string): ServedModel {
         parameter_id: sealServer.parameters.parameterId,
         security_bits: 128,
       },
-      rotation_steps: [...m.circuit.rotationSteps],
+      rotation_steps: [...view.rotationSteps],
       needs_relin_keys: view.needsRelin,
       client_view: clientViewToJson(view),
     },
   };
+}
+
+/**
+ * A body with client steps: the client view gains each segment's packing and ciphertext formats
+ * (and a max pool's windows), its results become the last segment's and its keys every segment's.
+ */
+function withSegments(view: ClientView, m: CompiledModel): ClientView {
+  if (!m.refresh) return view;
+  const circuits = bodyCircuits(m);
+  const body = clientModelOfBody(circuits, m.parameters, m.modelHash, m.refresh.segments.map((s) => s.pool));
+  const segments = circuits.map((c, i): SegmentView => {
+    const cm = body.segments![i]!;
+    return {
+      layout: { layout: c.layout, slots: c.slots, minSlots: c.minSlots, samplesPerCiphertext: c.samplesPerCiphertext, inputSize: c.inputSize, outputSize: c.outputSize, inputs: c.inputs, outputs: c.outputs },
+      inputCiphertext: { level: cm.inputLevel, scale: cm.inputScale },
+      results: cm.results,
+      rotationSteps: cm.rotationSteps,
+      needsRelin: cm.needsRelin,
+      ...(cm.pool ? { pool: cm.pool } : {}),
+    };
+  });
+  return { ...view, results: body.results, rotationSteps: body.rotationSteps, needsRelin: body.needsRelin, segments };
 }
 
 function outputDescription(v: ValueInfo): TensorDescription {

@@ -5,6 +5,7 @@ import * as z from 'zod';
 import { fail } from '../../compiler/errors';
 import type { JobOutcome } from '../network/job-runner';
 import { decodeBase64, decodedLength, encodeBase64 } from './base64';
+import { bodyCircuits } from '../../compiler/artifact/segments';
 import { KEYS_ID } from './key-storage';
 import { toolNameOf, type ServedModel } from './served-model';
 import type { DeepPowersService } from './service';
@@ -34,6 +35,24 @@ export const predictOutputSchema = z.object({
 });
 
 /**
+ * A model whose body has client steps answers each call with either the final `result` or a
+ * `client_step`: the segment's result masked by the server, which the client decrypts, encrypts
+ * again for the next segment and sends back with the step id.
+ */
+export const segmentedOutputSchema = predictOutputSchema.extend({
+  result: predictOutputSchema.shape.result.optional(),
+  segment: z.number().describe('the segment this call evaluated (1-based)'),
+  segments: z.number().describe('segments in the body'),
+  client_step: z
+    .object({
+      step_id: z.string().describe('name it in the next call, with the fresh ciphertexts'),
+      masked: z.string().describe('base64 result envelope of this segment, every slot masked by the server: decrypt, encrypt again for the next segment'),
+    })
+    .optional()
+    .describe('present until the last segment: the client step before the next segment'),
+});
+
+/**
  * `predict_<model>`: a task-capable tool (MCP tasks, taskSupport optional). Called as a task it
  * answers at once with a task id; the job runs in the background and its result — ciphertexts
  * and the log receipt only — waits in the task store until fetched or expired. Called plainly,
@@ -41,6 +60,8 @@ export const predictOutputSchema = z.object({
  */
 export function registerPredict(server: McpServer, service: DeepPowersService, tenant: string, model: ServedModel, log: (line: string) => void): void {
   const { limits } = service;
+  const segments = bodyCircuits(model.server).length;
+  const stepped = segments > 1;
   server.experimental.tasks.registerToolTask(
     toolNameOf(model.name),
     {
@@ -50,17 +71,24 @@ export function registerPredict(server: McpServer, service: DeepPowersService, t
         'Input: the keys_id of your uploaded evaluation keys and a base64 ciphertext envelope; output: the base64 encrypted result ' +
         'and its transparency-log receipt. ' +
         `At most ${limits.maxCiphertextBytes} bytes of ciphertexts per call. Progress is reported per circuit evaluation. ` +
+        (stepped
+          ? `The body runs as ${segments} segments with a client step between each two: until the last, the answer is a client_step (a masked result and a step_id); ` +
+            'decrypt it, encrypt the values again for the next segment and call this tool with the same keys_id, the fresh ciphertexts and the step_id. '
+          : '') +
         'May be called as an MCP task (poll tasks/get, fetch with tasks/result).',
       inputSchema: {
         keys_id: keysIdSchema,
         ciphertexts: z.string().describe('base64 ciphertext envelope made by the DeepPowers client for this model'),
+        ...(stepped ? { step_id: z.string().optional().describe('continue after a client step: the step_id of the previous answer (ciphertexts are then the fresh encryptions of its masked values)') } : {}),
       },
-      outputSchema: predictOutputSchema,
+      outputSchema: stepped ? segmentedOutputSchema : predictOutputSchema,
       annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
       execution: { taskSupport: 'optional' },
     },
     {
-      async createTask({ keys_id, ciphertexts }, extra) {
+      async createTask(args, extra) {
+        const { keys_id, ciphertexts } = args;
+        const stepId = (args as { step_id?: string }).step_id;
         const task = await extra.taskStore.createTask({ ttl: extra.taskRequestedTtl });
         const abort = new AbortController();
         extra.signal.addEventListener('abort', () => abort.abort(), { once: true });
@@ -77,7 +105,7 @@ export function registerPredict(server: McpServer, service: DeepPowersService, t
           // session's standalone stream does.
           await extra.sendNotification(notification).catch(() => server.server.notification(notification).catch(() => {}));
         };
-        void guarded(() => predict(service, tenant, model, task.taskId, keys_id, ciphertexts, abort.signal, notify), log)
+        void guarded(() => predict(service, tenant, model, task.taskId, keys_id, ciphertexts, stepId, abort.signal, notify), log)
           .then((result) => extra.taskStore.storeTaskResult(task.taskId, result.isError ? 'failed' : 'completed', result))
           .catch(() => {
             // The task was cancelled or expired meanwhile: its result has nowhere to go.
@@ -101,6 +129,7 @@ async function predict(
   jobId: string,
   keysId: string,
   ciphertexts: string,
+  stepId: string | undefined,
   signal: AbortSignal,
   notify: (done: number, total: number) => Promise<void>,
 ): Promise<CallToolResult> {
@@ -118,13 +147,22 @@ async function predict(
   const { release } = slot;
   try {
     const request = decodeBase64(ciphertexts, 'ciphertexts');
+    const segments = bodyCircuits(model.server).length;
+    let segment = 0;
+    let inputs = request;
+    if (stepId !== undefined) {
+      if (segments === 1) return errorResult(`${model.name} has no client steps: call it without step_id`);
+      segment = service.steps.take(stepId, tenant, model.name, keysId).next;
+      inputs = await service.fhe.unmaskStep(stepId, request);
+    }
     const t1 = performance.now();
     const outcome: JobOutcome = await network.runner.run({
       jobId: jobId || randomUUID(),
       tenant,
       model: { name: model.name, modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId },
       keysId,
-      inputs: request,
+      inputs,
+      ...(segment > 0 ? { segment } : {}),
       signal,
       onProgress: ({ done, total }) => notify(done, total),
     });
@@ -136,16 +174,21 @@ async function predict(
           `disagreeing ${outcome.disagreeing.join(', ') || 'none'})`,
       );
     }
-    const result = encodeBase64(outcome.result);
+    // Before the last segment the client gets the result masked, never as it is.
+    const step = segment < segments - 1 ? await service.fhe.maskStep(model.server.modelHash, outcome.result, segment) : null;
+    if (step) service.steps.put(step.stepId, { tenant, model: model.name, keysId, next: segment + 1 });
+    const answer = step ? { client_step: { step_id: step.stepId, masked: encodeBase64(step.bytes) } } : { result: encodeBase64(outcome.result) };
+    const bytesOut = step ? step.bytes.length : outcome.result.length;
     const t3 = performance.now();
     const out = {
       model: model.name,
       keys_id: keysId,
       job_id: jobId,
-      result,
+      ...answer,
+      ...(segments > 1 ? { segment: segment + 1, segments } : {}),
       evaluations: outcome.evaluations,
       bytes_in: request.length,
-      bytes_out: outcome.result.length,
+      bytes_out: bytesOut,
       timings: { decode_ms: round(t1 - t0), evaluate_ms: round(t2 - t1), encode_ms: round(t3 - t2), total_ms: round(t3 - t0) },
       verification: { reviewers: outcome.quorum.reviewers, quorum: outcome.quorum.quorum, agreeing: [...outcome.quorum.agreeing] },
       log: {
@@ -157,8 +200,12 @@ async function predict(
       },
     };
     // The text mirror leaves out the ciphertext: an LLM reading it gains nothing from 100 kB of base64.
-    const { result: _omitted, log: receipt, ...summary } = out;
-    return structuredResult(out, JSON.stringify({ ...summary, log_entry: receipt.index, result: `<${outcome.result.length} bytes, base64 in structuredContent>` }));
+    const { log: receipt, ...rest } = out;
+    const summary = Object.fromEntries(Object.entries(rest).filter(([k]) => k !== 'result' && k !== 'client_step'));
+    const omitted = step
+      ? { client_step: { step_id: step.stepId, masked: `<${bytesOut} bytes, base64 in structuredContent>` } }
+      : { result: `<${bytesOut} bytes, base64 in structuredContent>` };
+    return structuredResult(out, JSON.stringify({ ...summary, log_entry: receipt.index, ...omitted }));
   } finally {
     release();
   }

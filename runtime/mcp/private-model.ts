@@ -3,7 +3,7 @@ import { runEpilogue, runPrologue } from '../../compiler/chain/run';
 import { clientViewFromJson, type ClientView } from '../../compiler/artifact/views';
 import { fail } from '../../compiler/errors';
 import { contextSpecOf, type FheBackend } from '../backends/backend';
-import type { ClientModel } from '../client/client-model';
+import { bodyClientModel, type ClientModel } from '../client/client-model';
 import { checkEncodable, type FheClient } from '../client/fhe-client';
 import { keystoreClient } from '../client/model-keys';
 import type { Keystore } from '../client/keystore';
@@ -13,9 +13,9 @@ import { checkRowsInRange } from '../data/input-range';
 import type { RowSpec } from '../data/row-spec';
 import { rowOutputs, type RowOutputs } from '../outputs';
 import { PinStore } from '../network/pins';
-import { describeVerification, verifyRelease, type ReleaseReceipt, type VerifiedRelease } from '../network/verify-result';
+import { describeVerification, verifyRelease, type VerifiedRelease } from '../network/verify-result';
 import type { ModelDescription } from './served-model';
-import { UnknownKeysError, type RemoteServer } from './remote';
+import { UnknownKeysError, type RemoteServer, type SegmentAnswer } from './remote';
 
 /** Rows one private_predict call may carry: each row is an encryption and (in vector layout) an evaluation. */
 export const MAX_ROWS_PER_CALL = 4096;
@@ -30,6 +30,8 @@ export interface PrivatePrediction {
   readonly warnings: readonly string[];
   readonly evaluations: number;
   readonly timings: { readonly encrypt_ms: number; readonly server_ms: number; readonly decrypt_ms: number; readonly total_ms: number };
+  /** A body with client steps: round trips made, their client-side time (decrypt, encrypt again; in server_ms too) and bytes down and up. */
+  readonly client_steps?: { readonly count: number; readonly ms: number; readonly bytes: number };
 }
 
 export interface PredictProgress {
@@ -104,6 +106,7 @@ export class PrivateModel {
     let decryptMs = 0;
     let evaluationsDone = 0;
     let samplesPerRequest = per;
+    const steps = { count: 0, ms: 0, bytes: 0 };
     const bodyOutputs: Float64Array[] = [];
     const verified: VerifiedRelease[] = [];
     for (let first = 0; first < samples.length; ) {
@@ -113,12 +116,18 @@ export class PrivateModel {
       encryptMs += performance.now() - t;
       t = performance.now();
       const base = evaluationsDone;
-      const send = () =>
-        this.remote.predictWithReceipt(this.description.model, keysId, request.bytes, {
-          signal: call.signal,
-          onProgress: (done) => call.onProgress?.({ done: base + done, total: totalEvaluations }),
-        });
-      let answer: { result: Uint8Array; receipt: ReleaseReceipt };
+      const remoteCall = {
+        signal: call.signal,
+        onProgress: (done: number) => call.onProgress?.({ done: base + done, total: totalEvaluations }),
+      };
+      const send = async (): Promise<{ result: Uint8Array; releases: VerifiedRelease[] }> => {
+        if (this.fhe.model.segments) return this.sendSegments(keysId, request.bytes, remoteCall, steps);
+        const answer = await this.remote.predictWithReceipt(this.description.model, keysId, request.bytes, remoteCall);
+        // Nothing is decrypted from a result the log does not vouch for.
+        const release = verifyRelease(this.remote.options.url, this.pins, answer.receipt, { inputs: request.bytes, result: answer.result, keysId, modelHash: this.view.modelHash });
+        return { result: answer.result, releases: [release] };
+      };
+      let answer: { result: Uint8Array; releases: VerifiedRelease[] };
       try {
         answer = await send();
       } catch (e) {
@@ -128,10 +137,7 @@ export class PrivateModel {
         answer = await send();
       }
       const { result } = answer;
-      // Nothing is decrypted from a result the log does not vouch for.
-      verified.push(
-        verifyRelease(this.remote.options.url, this.pins, answer.receipt, { inputs: request.bytes, result, keysId, modelHash: this.view.modelHash }),
-      );
+      verified.push(...answer.releases);
       serverMs += performance.now() - t;
       t = performance.now();
       bodyOutputs.push(...this.fhe.decrypt(result, chunk.length));
@@ -154,7 +160,45 @@ export class PrivateModel {
       evaluations: totalEvaluations,
       verification: describeVerification(verified),
       timings: { encrypt_ms: round(encryptMs), server_ms: round(serverMs), decrypt_ms: round(decryptMs), total_ms: round(performance.now() - t0) },
+      ...(this.fhe.model.segments ? { client_steps: { count: steps.count, ms: round(steps.ms), bytes: steps.bytes } } : {}),
     };
+  }
+
+  /**
+   * A body with client steps, segment by segment: each answer before the last is the segment's
+   * result masked by the server; it is decrypted, encrypted again for the next segment and sent
+   * back with its step id. Every segment's log entry is verified before anything is decrypted
+   * from it; the client can match the first entry's inputs (its own ciphertexts) and the last
+   * one's result, not the ciphertexts in between, which the server masked and unmasked.
+   */
+  private async sendSegments(
+    keysId: string,
+    request: Uint8Array,
+    call: { signal?: AbortSignal; onProgress: (done: number) => void },
+    steps: { count: number; ms: number; bytes: number },
+  ): Promise<{ result: Uint8Array; releases: VerifiedRelease[] }> {
+    const releases: VerifiedRelease[] = [];
+    const verify = (a: SegmentAnswer, inputs: Uint8Array | null) =>
+      releases.push(
+        verifyRelease(this.remote.options.url, this.pins, a.receipt, { inputs, result: a.result ?? null, keysId, modelHash: this.view.modelHash, segment: a.segment }),
+      );
+    let answer = await this.remote.predictSegment(this.description.model, keysId, request, undefined, call);
+    if (answer.segment !== 0) fail('BAD_CIPHERTEXT', `the server evaluated segment ${answer.segment + 1} where the first was asked`);
+    verify(answer, request);
+    while (answer.step) {
+      const { stepId, masked } = answer.step;
+      const t = performance.now();
+      const fresh = this.fhe.refreshStep(masked, answer.segment);
+      steps.ms += performance.now() - t;
+      steps.count++;
+      steps.bytes += masked.length + fresh.length;
+      const before: number = answer.segment;
+      answer = await this.remote.predictSegment(this.description.model, keysId, fresh, stepId, call);
+      if (answer.segment !== before + 1) fail('BAD_CIPHERTEXT', `the server evaluated segment ${answer.segment + 1} after a client step from segment ${before + 1}`);
+      verify(answer, null);
+    }
+    if (!answer.result) fail('BAD_CIPHERTEXT', 'the server ended a prediction without a result');
+    return { result: answer.result, releases };
   }
 
   dispose(): void {
@@ -196,8 +240,30 @@ export class PrivateModel {
   }
 }
 
-/** The FHE client's model description, read off the client view. */
+/** The FHE client's model description, read off the client view (each segment's, for a body with client steps). */
 export function clientModelOfView(v: ClientView): ClientModel {
+  if (v.segments) {
+    return bodyClientModel(
+      v.segments.map((s) => ({
+        modelHash: v.modelHash,
+        parameters: contextSpecOf(v.parameters),
+        layout: s.layout.layout,
+        slots: s.layout.slots,
+        samplesPerCiphertext: s.layout.samplesPerCiphertext,
+        inputSize: s.layout.inputSize,
+        outputSize: s.layout.outputSize,
+        inputs: s.layout.inputs,
+        outputs: s.layout.outputs,
+        inputLevel: s.inputCiphertext.level,
+        inputScale: s.inputCiphertext.scale,
+        results: s.results,
+        rotationSteps: s.rotationSteps,
+        needsRelin: s.needsRelin,
+        outputPrecisionBits: v.parameters.expectedPrecisionBits,
+        ...(s.pool ? { pool: s.pool } : {}),
+      })),
+    );
+  }
   return {
     modelHash: v.modelHash,
     parameters: contextSpecOf(v.parameters),

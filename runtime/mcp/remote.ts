@@ -23,6 +23,19 @@ export interface PredictCall {
 }
 
 /** The server does not know this keys_id (never uploaded under this token, or its data dir was wiped). */
+/** What one call of a segmented model's tool returned: the result, or a client step before the next segment. */
+export interface SegmentAnswer {
+  /** The segment evaluated (0-based) and how many the body has. */
+  readonly segment: number;
+  readonly segments: number;
+  readonly receipt: ReleaseReceipt;
+  readonly result?: Uint8Array;
+  readonly step?: { readonly stepId: string; readonly masked: Uint8Array };
+}
+
+/** Errors of a request written to a connection the server had already closed. */
+const STALE_SOCKET = new Set(['EPIPE', 'ECONNRESET', 'UND_ERR_SOCKET']);
+
 export class UnknownKeysError extends DeepPowersError {
   constructor(message: string) {
     super('BAD_ARGUMENT', message);
@@ -95,6 +108,25 @@ export class RemoteServer {
     return { result: decodeBase64(out.result, 'the result'), receipt: out.log };
   }
 
+  /**
+   * One call of `predict_<model>` for a body with client steps: the first (no `stepId`) or one
+   * after a client step. The answer is the final result or the next client step, with the
+   * receipt of the segment just evaluated.
+   */
+  async predictSegment(model: string, keysId: string, ciphertexts: Uint8Array, stepId: string | undefined, call: PredictCall = {}): Promise<SegmentAnswer> {
+    const args = { keys_id: keysId, ciphertexts: encodeBase64(ciphertexts), ...(stepId !== undefined ? { step_id: stepId } : {}) };
+    const r = await this.callTool(toolNameOf(model), args, call);
+    const out = r.structuredContent as { result?: unknown; client_step?: { step_id?: unknown; masked?: unknown }; segment?: unknown; segments?: unknown; log?: ReleaseReceipt } | undefined;
+    const tool = toolNameOf(model);
+    if (!out?.log || typeof out.log.checkpoint !== 'string') fail('BAD_CIPHERTEXT', `the server's answer from ${tool} has no log receipt`);
+    if (typeof out.segment !== 'number' || typeof out.segments !== 'number') fail('BAD_CIPHERTEXT', `the server's answer from ${tool} does not say which segment it evaluated`);
+    const where = { segment: out.segment - 1, segments: out.segments, receipt: out.log };
+    if (typeof out.result === 'string') return { ...where, result: decodeBase64(out.result, 'the result') };
+    const step = out.client_step;
+    if (typeof step?.step_id !== 'string' || typeof step.masked !== 'string') fail('BAD_CIPHERTEXT', `the server's answer from ${tool} has neither a result nor a client step`);
+    return { ...where, step: { stepId: step.step_id, masked: decodeBase64(step.masked, 'the masked result') } };
+  }
+
   async close(): Promise<void> {
     const c = this.client;
     this.client = undefined;
@@ -150,10 +182,16 @@ export class RemoteServer {
 
   private async keysRequest(keysId: string, init: RequestInit): Promise<Response> {
     const url = new URL(`keys/${keysId}`, this.options.url);
-    try {
-      return await fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), ...this.authHeaders() } });
-    } catch (e) {
-      throw this.explain(e);
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), ...this.authHeaders() } });
+      } catch (e) {
+        // A kept-alive connection the server closed while idle (after its keep-alive timeout,
+        // e.g. while the client generated keys) fails the write; both requests here are
+        // idempotent (HEAD, or PUT of bytes named by their hash), so one retry on a fresh one.
+        if (attempt === 0 && STALE_SOCKET.has(causeCode(e) ?? '')) continue;
+        throw this.explain(e);
+      }
     }
   }
 

@@ -7,6 +7,7 @@ import { FheServer } from '../server/fhe-server';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { evaluateRequest } from './evaluate-request';
 import { EvalKeyStorage } from './key-storage';
+import { ClientSteps } from './client-steps';
 import { checkDistinctNames, type ServedModel } from './served-model';
 
 /**
@@ -76,6 +77,8 @@ export class DeepPowersService {
   readonly keys: EvalKeyStorage;
   /** Tasks, the transparency log and where jobs run (in process, or on compute nodes through a queue). */
   readonly network: ServerNetwork;
+  /** Client steps waiting for their answer (bodies with client steps; see client-steps.ts). */
+  readonly steps = new ClientSteps();
   private readonly byHash = new Map<string, ServedModel>();
   /** Loaded key sets in least-recently-used-first order (Map keeps insertion order). */
   private readonly loaded = new Map<string, LoadedKeySet>();
@@ -203,6 +206,7 @@ export class DeepPowersService {
       evaluateRequest(this.fhe, model, request.keysId, request.inputs, {
         signal: request.signal,
         maxEvaluations: this.limits.maxEvaluationsPerRequest,
+        ...(request.segment ? { segment: request.segment } : {}),
         onProgress: request.onProgress,
       }),
     );

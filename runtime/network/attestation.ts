@@ -18,6 +18,8 @@ export interface AttestationClaims {
   readonly keys_id: string;
   readonly inputs_sha256: string;
   readonly result_sha256: string;
+  /** Which circuit of a body with client steps was evaluated (absent: the first, or the only one). */
+  readonly segment?: number;
   readonly node_id: string;
   readonly role: NodeRole;
   /** ISO 8601 time the node finished evaluating. */
@@ -35,10 +37,17 @@ const ATTESTATION_DOMAIN = 'deeppowers attestation v1\n';
 
 function signedBytes(claims: AttestationClaims): Buffer {
   const { job_id, model_hash, parameter_id, keys_id, inputs_sha256, result_sha256, node_id, role, time } = claims;
+  // Segment 0 signs exactly what an attestation without segments does, so both verify alike.
+  const segment = claims.segment ? { segment: claims.segment } : {};
   return Buffer.concat([
     Buffer.from(ATTESTATION_DOMAIN, 'utf8'),
-    canonicalBytes({ job_id, model_hash, parameter_id, keys_id, inputs_sha256, result_sha256, node_id, role, time }),
+    canonicalBytes({ job_id, model_hash, parameter_id, keys_id, inputs_sha256, result_sha256, node_id, role, time, ...segment }),
   ]);
+}
+
+/** A claim's segment, 0 when absent. */
+export function segmentOf(a: Pick<AttestationClaims, 'segment'>): number {
+  return a.segment ?? 0;
 }
 
 export function attest(identity: Identity, claims: Omit<AttestationClaims, 'node_id'>): Attestation {
@@ -62,6 +71,7 @@ export function sameJob(a: AttestationClaims, b: AttestationClaims): boolean {
     a.model_hash === b.model_hash &&
     a.parameter_id === b.parameter_id &&
     a.keys_id === b.keys_id &&
-    a.inputs_sha256 === b.inputs_sha256
+    a.inputs_sha256 === b.inputs_sha256 &&
+    segmentOf(a) === segmentOf(b)
   );
 }

@@ -29,6 +29,8 @@ export interface JobRequest {
   readonly model: JobModel;
   readonly keysId: string;
   readonly inputs: Uint8Array;
+  /** Which circuit of a body with client steps to evaluate (default 0: the first, or the only one). */
+  readonly segment?: number;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: JobProgress) => void | Promise<void>;
 }
@@ -105,6 +107,7 @@ export class EmbeddedRunner implements JobRunner {
       keys_id: request.keysId,
       inputs_sha256: sha256Hex(request.inputs),
       result_sha256: sha256Hex(out.result),
+      ...(request.segment ? { segment: request.segment } : {}),
       role: 'server',
       time: new Date().toISOString(),
     });

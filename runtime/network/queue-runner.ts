@@ -2,7 +2,7 @@ import { Queue, QueueEvents, type Job } from 'bullmq';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { DeepPowersError, fail } from '../../compiler/errors';
 import type { Attestation } from './attestation';
-import { checkAttestation } from './attestation';
+import { checkAttestation, segmentOf } from './attestation';
 import type { JobOutcome, JobRequest, JobRunner, RunnerStatus } from './job-runner';
 import type { Logger } from './logger';
 import { decideQuorum } from './quorum';
@@ -60,6 +60,7 @@ export class QueueRunner implements JobRunner {
       parameter_id: request.model.parameterId,
       keys_id: request.keysId,
       inputs_sha256: inputsSha,
+      ...(request.segment ? { segment: request.segment } : {}),
     };
     await this.redisCall(async () => {
       await this.store.blobs.put(inputsSha, request.inputs, INPUT_TTL_S);
@@ -70,7 +71,7 @@ export class QueueRunner implements JobRunner {
     const computed = await this.await<EvaluationJobResult>(this.compute, 'evaluate', data, `${request.jobId}`, request);
     const compute = computed.attestation;
     checkAttestation(compute);
-    if (compute.job_id !== request.jobId || compute.inputs_sha256 !== inputsSha) {
+    if (compute.job_id !== request.jobId || compute.inputs_sha256 !== inputsSha || segmentOf(compute) !== (request.segment ?? 0)) {
       fail('BAD_CIPHERTEXT', `compute node ${compute.node_id} attested another job`);
     }
     const result = await this.redisCall(() => this.store.blobs.get(compute.result_sha256));

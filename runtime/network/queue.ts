@@ -64,6 +64,8 @@ export interface EvaluationJobData {
   readonly parameter_id: string;
   readonly keys_id: string;
   readonly inputs_sha256: string;
+  /** Which circuit of a body with client steps (absent: 0). */
+  readonly segment?: number;
 }
 
 export interface EvaluationJobResult {

@@ -22,6 +22,7 @@ export function logRelease(log: TransparencyLog, compute: Attestation, reviews: 
     keys_id: compute.keys_id,
     inputs_sha256: compute.inputs_sha256,
     result_sha256: compute.result_sha256,
+    ...(compute.segment ? { segment: compute.segment } : {}),
     released_at: now.toISOString(),
     reviewers: quorum.reviewers,
     quorum: quorum.quorum,

@@ -1,6 +1,6 @@
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { fail } from '../../compiler/errors';
-import { checkAttestation, sameJob, type Attestation } from './attestation';
+import { checkAttestation, sameJob, segmentOf, type Attestation } from './attestation';
 import { witnessKeyOf, witnessName } from './checkpoint';
 import type { PinStore } from './pins';
 import { parseVkey } from './signed-note';
@@ -30,20 +30,32 @@ export function verifyRelease(
   server: string,
   pins: PinStore,
   receipt: ReleaseReceipt,
-  expect: { readonly inputs: Uint8Array; readonly result: Uint8Array; readonly keysId: string; readonly modelHash: string },
+  expect: {
+    /** The ciphertexts sent; null for a later segment of a body with client steps, whose inputs the server unmasked. */
+    readonly inputs: Uint8Array | null;
+    /** The result received; null for a segment whose result the server masked before the client saw it. */
+    readonly result: Uint8Array | null;
+    readonly keysId: string;
+    readonly modelHash: string;
+    /** Which circuit of a body with client steps the entry must be about (default 0). */
+    readonly segment?: number;
+  },
 ): VerifiedRelease {
   const { vkey } = pins.logKey(server, receipt.vkey);
   const entryAttestations = (parseEntry(receipt).attestations ?? []) as Attestation[];
   const witnesses = entryAttestations.filter((a) => a.role === 'review').map((a) => witnessKeyOf(witnessName(a.node_id), { publicKey: Buffer.from(a.public_key, 'base64') }));
   const checked = verifyReceipt(receipt, parseVkey(vkey), witnesses);
-  const e = checked.entry as { result_sha256?: unknown; inputs_sha256?: unknown; keys_id?: unknown; model_hash?: unknown; reviewers?: unknown; quorum?: unknown };
-  if (e.result_sha256 !== sha256Hex(expect.result)) fail('BAD_CIPHERTEXT', `log entry ${checked.index} is for another result than the one received`);
-  if (e.inputs_sha256 !== sha256Hex(expect.inputs)) fail('BAD_CIPHERTEXT', `log entry ${checked.index} is for other input ciphertexts than the ones sent`);
+  const e = checked.entry as { result_sha256?: unknown; inputs_sha256?: unknown; keys_id?: unknown; model_hash?: unknown; reviewers?: unknown; quorum?: unknown; segment?: unknown };
+  if (expect.result !== null && e.result_sha256 !== sha256Hex(expect.result)) fail('BAD_CIPHERTEXT', `log entry ${checked.index} is for another result than the one received`);
+  if (expect.inputs !== null && e.inputs_sha256 !== sha256Hex(expect.inputs)) fail('BAD_CIPHERTEXT', `log entry ${checked.index} is for other input ciphertexts than the ones sent`);
+  if ((e.segment ?? 0) !== (expect.segment ?? 0)) fail('BAD_CIPHERTEXT', `log entry ${checked.index} is about segment ${Number(e.segment ?? 0) + 1}, not ${(expect.segment ?? 0) + 1}`);
   if (e.keys_id !== expect.keysId || e.model_hash !== expect.modelHash) fail('BAD_CIPHERTEXT', `log entry ${checked.index} names other keys or another model`);
   const [compute, ...reviews] = entryAttestations;
   if (!compute) fail('BAD_CIPHERTEXT', `log entry ${checked.index} holds no attestation`);
   for (const a of entryAttestations) checkAttestation(a);
-  if (compute.result_sha256 !== e.result_sha256) fail('BAD_CIPHERTEXT', `log entry ${checked.index}: the computing node attested another result`);
+  if (compute.result_sha256 !== e.result_sha256 || compute.inputs_sha256 !== e.inputs_sha256 || segmentOf(compute) !== (expect.segment ?? 0)) {
+    fail('BAD_CIPHERTEXT', `log entry ${checked.index}: the computing node attested another job than the entry names`);
+  }
   const agreeing = new Set(
     reviews.filter((r) => r.role === 'review' && r.node_id !== compute.node_id && sameJob(r, compute) && r.result_sha256 === compute.result_sha256).map((r) => r.node_id),
   );

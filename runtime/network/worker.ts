@@ -25,6 +25,7 @@ export type NodeEvaluator = (
   keys: { readonly id: string; readonly bytes: Uint8Array },
   inputs: Uint8Array,
   onProgress: (done: number, total: number) => Promise<void>,
+  segment: number,
 ) => Promise<{ result: Uint8Array; evaluations: number }>;
 
 export interface WorkerOptions {
@@ -55,13 +56,13 @@ export async function backendEvaluator(backend: FheBackend, models: readonly Ser
   for (const m of models) await fhe.loadModel(m.server);
   const loaded: string[] = [];
   return {
-    evaluate: async (model, keys, inputs, onProgress) => {
+    evaluate: async (model, keys, inputs, onProgress, segment) => {
       if (!loaded.includes(keys.id)) {
         fhe.loadKeys(keys.bytes);
         loaded.push(keys.id);
         while (loaded.length > MAX_LOADED_KEYS) fhe.unloadKeys(loaded.shift()!);
       }
-      return evaluateRequest(fhe, model, keys.id, inputs, { maxEvaluations: Number.MAX_SAFE_INTEGER, onProgress: ({ done, total }) => onProgress(done, total) });
+      return evaluateRequest(fhe, model, keys.id, inputs, { maxEvaluations: Number.MAX_SAFE_INTEGER, segment, onProgress: ({ done, total }) => onProgress(done, total) });
     },
     dispose: () => fhe.dispose(),
   };
@@ -101,7 +102,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const inputs = await blobs.get(d.inputs_sha256);
     if (!inputs) throw new UnrecoverableError(`input ciphertexts ${d.inputs_sha256.slice(0, 12)}… are not in the blob store (expired?)`);
     if (sha256Hex(inputs) !== d.inputs_sha256) throw new UnrecoverableError(`the blob store's inputs ${d.inputs_sha256.slice(0, 12)}… do not hash to their id`);
-    const out = await evaluate(model, { id: d.keys_id, bytes: keys }, new Uint8Array(inputs), (done, total) => job.updateProgress({ done, total }));
+    const out = await evaluate(model, { id: d.keys_id, bytes: keys }, new Uint8Array(inputs), (done, total) => job.updateProgress({ done, total }), d.segment ?? 0);
     const resultSha = sha256Hex(out.result);
     await blobs.put(resultSha, out.result, RESULT_TTL_S);
     const attestation = attest(identity, {
@@ -111,6 +112,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       keys_id: d.keys_id,
       inputs_sha256: d.inputs_sha256,
       result_sha256: resultSha,
+      ...(d.segment ? { segment: d.segment } : {}),
       role,
       time: new Date().toISOString(),
     });

@@ -14,9 +14,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { writeCompiledModel } from '../../compiler/artifact/files';
-import { loadServableModel } from '../../runtime/cli/servable';
-import { clientSplitOf } from '../../compiler/artifact/client-split';
+import { loadServedModel } from '../../runtime/mcp/load-served-model';
+import { clientViewFromJson } from '../../compiler/artifact/views';
+import { clientModelOfView } from '../../runtime/mcp/private-model';
 import { bodyCircuits } from '../../compiler/artifact/segments';
+import { clientSplitOf } from '../../compiler/artifact/client-split';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { runPrologue } from '../../compiler/chain/run';
 import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
@@ -51,11 +53,20 @@ describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
     expect(model.refresh!.segments[0]!.pool?.geometry).toBe('2×2 window, strides 2×2, no padding');
   });
 
-  test('deeppowers serve refuses it by name, in one line (a client step per evaluation is not carried over MCP yet)', () => {
+  test('served over MCP, its client view carries both segments and the pool windows the client takes the max of', () => {
     const dir = mkdtempSync(join(tmpdir(), 'dp-maxpool-'));
     try {
       writeCompiledModel(dir, model);
-      expect(() => loadServableModel(dir)).toThrow(/a model with MaxPool \(.+\) needs a client step per evaluation .*; run it with predict --mode fhe$/);
+      const served = loadServedModel(dir);
+      const view = clientViewFromJson(JSON.parse(JSON.stringify(served.description.client_view)));
+      expect(view.segments).toHaveLength(2);
+      const client = clientModelOfView(view);
+      expect(client.segments![1]!.pool!.windows).toEqual(model.refresh!.segments[0]!.pool!.windows);
+      expect(client.segments![0]!.pool).toBeUndefined();
+      // The keys cover every segment's rotations; the results are the last segment's.
+      const [first, second] = bodyCircuits(model);
+      expect(client.rotationSteps).toEqual([...new Set([...first!.rotationSteps, ...second!.rotationSteps])].sort((a, b) => a - b));
+      expect(client.outputs).toEqual(second!.outputs);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

@@ -56,8 +56,8 @@ beforeAll(async () => {
   });
   const honestEval = await backendEvaluator(sealBackend, [toy.served]);
   disposers.push(honestEval.dispose);
-  const lying: NodeEvaluator = async (model, keys, inputs, onProgress) => {
-    const out = await honestEval.evaluate(model, keys, inputs, onProgress);
+  const lying: NodeEvaluator = async (model, keys, inputs, onProgress, segment) => {
+    const out = await honestEval.evaluate(model, keys, inputs, onProgress, segment);
     const result = Uint8Array.from(out.result);
     result[result.length - 1]! ^= 0x01;
     return { ...out, result };

@@ -10,8 +10,9 @@ import type { Fixture } from './fixtures';
  * A fixture compiled as `deeppowers compile` does it (its calibration rows read by the model's
  * row spec, as the CLI reads a data file) and written to `dir`, for tests that serve it.
  */
-export function writeCompiledFixture(fixture: Fixture, dir: string, layout: CompileOptions['layout']): CompiledModel {
+export function writeCompiledFixture(fixture: Fixture, dir: string, layout: CompileOptions['layout'], more: Partial<Omit<CompileOptions, 'calibration' | 'layout'>> = {}): CompiledModel {
   const options: CompileOptions = {
+    ...more,
     calibration: (graph) => {
       const spec = rowSpecOf(graph);
       const rows = fixture.data.calibration as number[][];
