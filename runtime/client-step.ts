@@ -65,22 +65,7 @@ export function maskCircuit(base: Circuit, level: Level, scale: Scale, values: F
     { op: 'addPlain', a: 0, c: 0, encodeScale: scale, level, scale, size: 2 },
     { op: 'output', a: 1, output: 0, level, scale, size: 2 },
   ];
-  return {
-    layout: 'batch',
-    slots: base.slots,
-    minSlots: 1,
-    samplesPerCiphertext: 1,
-    inputSize: 1,
-    outputSize: 1,
-    inputs: [{ kind: 'feature', feature: 0 }],
-    outputs: [{ kind: 'feature', element: 0 }],
-    ops,
-    constants: [values],
-    rotationSteps: [],
-    depth: 0,
-    topLevel: level,
-    primes: base.primes.slice(base.topLevel - level),
-  };
+  return oneCiphertextCircuit(base, level, ops, [values], 0);
 }
 
 /**
