@@ -7,6 +7,7 @@ import type { JobOutcome } from '../network/job-runner';
 import { decodeBase64, decodedLength, encodeBase64 } from './base64';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import { KEYS_ID } from './key-storage';
+import { readEnvelope } from '../wire/envelope';
 import { toolNameOf, type ServedModel } from './served-model';
 import type { DeepPowersService } from './service';
 import { errorResult, guarded, structuredResult } from './tool-result';
@@ -152,6 +153,8 @@ async function predict(
     let inputs = request;
     if (stepId !== undefined) {
       if (segments === 1) return errorResult(`${model.name} has no client steps: call it without step_id`);
+      // A malformed answer is refused before the step is used up, so the client may send it again.
+      readEnvelope(request, { kind: 'ciphertexts', modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId });
       segment = service.steps.take(stepId, tenant, model.name, keysId).next;
       inputs = await service.fhe.unmaskStep(stepId, request);
     }

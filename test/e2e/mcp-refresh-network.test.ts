@@ -1,0 +1,146 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { clientSplitOf } from '../../compiler/artifact/client-split';
+import { bodyCircuits } from '../../compiler/artifact/segments';
+import type { CompiledModel } from '../../compiler/artifact/types';
+import { runPrologue } from '../../compiler/chain/run';
+import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { simulationBackend } from '../../runtime/backends/simulation-backend';
+import { clientModelOfBody } from '../../runtime/client/client-model';
+import { FheClient } from '../../runtime/client/fhe-client';
+import { Keystore } from '../../runtime/client/keystore';
+import { startHttpServer, type RunningHttpServer } from '../../runtime/mcp/http';
+import { servedModelOf } from '../../runtime/mcp/load-served-model';
+import { PrivateModel } from '../../runtime/mcp/private-model';
+import { RemoteServer } from '../../runtime/mcp/remote';
+import { DeepPowersService } from '../../runtime/mcp/service';
+import { TokenTable } from '../../runtime/mcp/tokens';
+import { silentLogger } from '../../runtime/network/logger';
+import { parseRedisUrl } from '../../runtime/network/queue';
+import { QueueRunner } from '../../runtime/network/queue-runner';
+import { startWorker, type RunningWorker } from '../../runtime/network/worker';
+import { inputTensor, loadFixture } from '../helpers/fixtures';
+
+/**
+ * A model with client steps (pt_mlp_digits_relu --refresh auto) served in process over HTTP, on
+ * the simulation backend (the same seam as SEAL, in the clear, so three nodes run in seconds):
+ * with a compute node and 2 review nodes behind a Redis queue, each segment is its own job,
+ * re-executed by both reviewers against that segment's circuit and logged, and the client
+ * verifies each entry; the outputs agree with PyTorch (data.json). A malformed answer to a step
+ * is refused in one line and leaves the step waiting.
+ */
+
+const f = loadFixture('pt_mlp_digits_relu');
+const ROWS = f.data.test_inputs.slice(0, 3) as number[][];
+const EXPECTED = f.data.expected['output'] as number[][];
+const TOKEN = 'alice-token-0123456789abcdef';
+const cut: CompiledModel = (() => {
+  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout: 'vector', refresh: 'auto' };
+  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+})();
+const served = servedModelOf(cut, 'digits');
+const backend = simulationBackend();
+const argmax = (xs: readonly number[]) => xs.indexOf(Math.max(...xs));
+
+let work: string;
+let redis: ChildProcess;
+let service: DeepPowersService;
+let http: RunningHttpServer;
+const nodes: RunningWorker[] = [];
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'dp-mcp-refresh-net-'));
+  const port = await new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port;
+      s.close(() => resolve(p));
+    });
+  });
+  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work], { stdio: ['ignore', 'pipe', 'ignore'] });
+  await new Promise<void>((resolve) => redis.stdout!.on('data', (d: Buffer) => /Ready to accept connections/.test(d.toString()) && resolve()));
+  const queue = parseRedisUrl(`redis://127.0.0.1:${port}`);
+  const logger = silentLogger();
+  service = await DeepPowersService.create(backend, [served], join(work, 'server'), {}, {
+    logger,
+    runner: (ctx) => new QueueRunner({ queue, reviewers: 2, quorum: 2, log: ctx.log, logger, readKeys: ctx.readKeys }),
+  });
+  http = await startHttpServer(service, { host: '127.0.0.1', port: 0, auth: TokenTable.parse(`alice:${TOKEN}\n`), log: () => {} });
+  const common = { models: [served], backend, queue, logger };
+  nodes.push(await startWorker({ ...common, dataDir: join(work, 'compute'), role: 'compute' }));
+  nodes.push(await startWorker({ ...common, dataDir: join(work, 'review-1'), role: 'review' }));
+  nodes.push(await startWorker({ ...common, dataDir: join(work, 'review-2'), role: 'review' }));
+}, 60_000);
+
+afterAll(async () => {
+  for (const n of nodes) await n.close().catch(() => {});
+  await http?.close();
+  await service?.close();
+  if (redis?.pid) process.kill(redis.pid, 'SIGTERM');
+  rmSync(work, { recursive: true, force: true });
+});
+
+describe('a model with client steps on compute and review nodes', () => {
+  test('every segment is a job re-executed by 2 reviewers and logged; the client verifies each; outputs agree with PyTorch', async () => {
+    expect(cut.refresh?.segments.length).toBe(1);
+    const remote = await RemoteServer.connect({ url: http.url, token: TOKEN });
+    const m = await PrivateModel.open(backend, remote, Keystore.open(join(work, 'keystore'), 'test passphrase, not a real one'), 'digits');
+    try {
+      const out = await m.predict(ROWS);
+      const logits = out.outputs['output'] as number[][];
+      const { bound } = cut.calibration.precision;
+      logits.forEach((row, r) => {
+        expect(argmax(row), `row ${r}`).toBe(argmax(EXPECTED[r]!));
+        row.forEach((v, i) => expect(Math.abs(v - EXPECTED[r]![i]!), `row ${r} output ${i}`).toBeLessThan(bound));
+      });
+      const steps = out.client_steps!.count;
+      expect(steps).toBeGreaterThanOrEqual(1);
+      const entries = /^verified: 2 of 2 reviewers, log entries ([\d, ]+)/.exec(out.verification);
+      expect(entries, out.verification).not.toBeNull();
+      expect(entries![1]!.split(', ')).toHaveLength(2 * steps);
+      // The later segment's entry names it, and both reviewers attested that segment.
+      const index = Number(entries![1]!.split(', ')[1]);
+      const last = JSON.parse(service.network.log.store.entries(index, index + 1)[0]!.entry.toString('utf8')) as {
+        segment?: number;
+        attestations: { role: string; segment?: number }[];
+      };
+      expect(last.segment).toBe(1);
+      expect(last.attestations.map((a) => [a.role, a.segment])).toEqual([
+        ['compute', 1],
+        ['review', 1],
+        ['review', 1],
+      ]);
+    } finally {
+      m.dispose();
+      await remote.close();
+    }
+  }, 120_000);
+
+  test('a malformed answer to a step is refused in one line and the step still waits', async () => {
+    const remote = await RemoteServer.connect({ url: http.url, token: TOKEN });
+    const fhe = await FheClient.create(backend, clientModelOfBody(bodyCircuits(cut), cut.parameters, cut.modelHash));
+    try {
+      const keys = fhe.evaluationKeys();
+      await remote.uploadKeys(keys.keysId, keys.bytes);
+      const request = fhe.encrypt(runPrologue(clientSplitOf(cut), inputTensor(f.data, [ROWS[0]!]))).bytes;
+      const first = await remote.predictSegment('digits', keys.keysId, request, undefined);
+      const step = first.step!;
+      const error = await remote.predictSegment('digits', keys.keysId, Uint8Array.of(1, 2, 3), step.stepId).then(
+        () => 'accepted',
+        (e: unknown) => (e as Error).message,
+      );
+      expect(error).toMatch(/^the server refused predict_digits: /);
+      expect(error).not.toMatch(/\n|\s+at /);
+      const last = await remote.predictSegment('digits', keys.keysId, fhe.refreshStep(step.masked, 0), step.stepId);
+      expect(last.segment).toBe(1);
+      expect(argmax([...fhe.decrypt(last.result!, 1)[0]!])).toBe(argmax(EXPECTED[0]!));
+    } finally {
+      fhe.dispose();
+      await remote.close();
+    }
+  }, 120_000);
+});
