@@ -34,6 +34,19 @@ describe('attestations', () => {
     expect(() => checkAttestation({ ...b, node_id: node.id, public_key: a.public_key })).toThrow(/signature does not verify/);
   });
 
+  test('a later segment is signed: changing, adding or dropping it fails, and jobs of two segments differ', () => {
+    const a = attest(node, { ...claims, segment: 1 });
+    expect(() => checkAttestation(a)).not.toThrow();
+    expect(() => checkAttestation({ ...a, segment: 2 })).toThrow(/signature does not verify/);
+    const { segment: _dropped, ...without } = a;
+    expect(() => checkAttestation(without)).toThrow(/signature does not verify/);
+    const first = attest(node, claims);
+    expect(() => checkAttestation({ ...first, segment: 1 })).toThrow(/signature does not verify/);
+    expect(sameJob(a, first)).toBe(false);
+    // Segment 0 signs what an attestation made before segments existed signs.
+    expect(attest(node, { ...claims, segment: 0 }).signature).toBe(first.signature);
+  });
+
   test('sameJob compares everything but the result and the signer', () => {
     const a = attest(node, claims);
     const b = attest(ephemeralIdentity(), { ...claims, result_sha256: '00'.repeat(32), role: 'review' });
