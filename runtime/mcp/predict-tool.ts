@@ -94,13 +94,14 @@ export function registerPredict(server: McpServer, service: DeepPowersService, t
         const abort = new AbortController();
         extra.signal.addEventListener('abort', () => abort.abort(), { once: true });
         const progressToken = extra._meta?.progressToken;
-        const notify = async (done: number, total: number): Promise<void> => {
+        const notify = async (done: number, total: number, what?: string): Promise<void> => {
           if ((await extra.taskStore.getTask(task.taskId))?.status === 'cancelled') abort.abort();
-          await extra.taskStore.updateTaskStatus(task.taskId, 'working', `evaluation ${done} of ${total}`).catch(() => {});
+          const status = `${what ? `${what}: ` : ''}evaluation ${done} of ${total}`;
+          await extra.taskStore.updateTaskStatus(task.taskId, 'working', status).catch(() => {});
           if (progressToken === undefined) return;
           const notification = {
             method: 'notifications/progress' as const,
-            params: { progressToken, progress: done, total, message: `${model.name}: evaluation ${done} of ${total}` },
+            params: { progressToken, progress: done, total, message: `${model.name}: ${status}` },
           };
           // While a plain call is open its own stream carries progress; a task's creating request has ended, so the
           // session's standalone stream does.
@@ -132,7 +133,8 @@ async function predict(
   ciphertexts: string,
   stepId: string | undefined,
   signal: AbortSignal,
-  notify: (done: number, total: number) => Promise<void>,
+  /** `what` names the segment of a model with client steps. */
+  notify: (done: number, total: number, what?: string) => Promise<void>,
 ): Promise<CallToolResult> {
   const { limits, network } = service;
   const t0 = performance.now();
@@ -167,7 +169,7 @@ async function predict(
       inputs,
       ...(segment > 0 ? { segment } : {}),
       signal,
-      onProgress: ({ done, total }) => notify(done, total),
+      onProgress: ({ done, total }) => notify(done, total, segments > 1 ? `segment ${segment + 1} of ${segments}` : undefined),
     });
     const t2 = performance.now();
     network.latency.record(t2 - t0);

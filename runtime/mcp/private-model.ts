@@ -115,10 +115,14 @@ export class PrivateModel {
       const request = this.fhe.encrypt(chunk);
       encryptMs += performance.now() - t;
       t = performance.now();
-      const base = evaluationsDone;
+      // With client steps each request's evaluations run once per segment: progress counts them all, segment after segment.
+      const segments = this.fhe.model.segments?.length ?? 1;
+      const base = evaluationsDone * segments;
+      let segment = 0;
       const remoteCall = {
         signal: call.signal,
-        onProgress: (done: number) => call.onProgress?.({ done: base + done, total: totalEvaluations }),
+        onProgress: (done: number) => call.onProgress?.({ done: base + segment * request.evaluations + done, total: totalEvaluations * segments }),
+        onSegment: (k: number) => void (segment = k),
       };
       const send = async (): Promise<{ result: Uint8Array; releases: VerifiedRelease[] }> => {
         if (this.fhe.model.segments) return this.sendSegments(keysId, request.bytes, remoteCall, steps);
@@ -174,7 +178,7 @@ export class PrivateModel {
   private async sendSegments(
     keysId: string,
     request: Uint8Array,
-    call: { signal?: AbortSignal; onProgress: (done: number) => void },
+    call: { signal?: AbortSignal; onProgress: (done: number) => void; onSegment: (segment: number) => void },
     steps: { count: number; ms: number; bytes: number },
   ): Promise<{ result: Uint8Array; releases: VerifiedRelease[] }> {
     const releases: VerifiedRelease[] = [];
@@ -193,6 +197,7 @@ export class PrivateModel {
       steps.count++;
       steps.bytes += masked.length + fresh.length;
       const before: number = answer.segment;
+      call.onSegment(before + 1);
       answer = await this.remote.predictSegment(this.description.model, keysId, fresh, stepId, call);
       if (answer.segment !== before + 1) fail('BAD_CIPHERTEXT', `the server evaluated segment ${answer.segment + 1} after a client step from segment ${before + 1}`);
       verify(answer, null);

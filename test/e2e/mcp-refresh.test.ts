@@ -53,7 +53,12 @@ describe('a model with client steps over MCP', () => {
       const keystore = Keystore.open(join(work, 'keystore-direct'), 'refresh test passphrase', { create: true });
       const m = await PrivateModel.open(sealBackend, remote, keystore, 'digits');
       const rows = FIXTURE.data.test_inputs.slice(0, ROWS);
-      const out = await m.predict(rows);
+      const progress: { done: number; total: number }[] = [];
+      const out = await m.predict(rows, { onProgress: (p) => progress.push(p) });
+      // Progress counts every segment's evaluations, never going back.
+      expect(progress.every((p) => p.total === 2 * ROWS)).toBe(true);
+      expect(progress.at(-1)?.done).toBe(2 * ROWS);
+      progress.slice(1).forEach((p, i) => expect(p.done).toBeGreaterThanOrEqual(progress[i]!.done));
       m.dispose();
       // One round trip per request (the first request carries one row, the next the rest).
       const steps = out.client_steps!.count;
