@@ -25,12 +25,14 @@ export class ClientSteps {
     private readonly ttlMs = DEFAULT_STEP_TTL_MS,
     private readonly maxSteps = DEFAULT_MAX_STEPS,
     private readonly now: () => number = Date.now,
+    /** Called with each step dropped unanswered (expired or pushed out), so its mask can be freed. */
+    private readonly onDrop: (stepId: string) => void = () => {},
   ) {}
 
   put(stepId: string, step: PendingStep): void {
     this.prune();
     this.pending.set(stepId, { ...step, expires: this.now() + this.ttlMs });
-    while (this.pending.size > this.maxSteps) this.pending.delete(this.pending.keys().next().value!);
+    while (this.pending.size > this.maxSteps) this.drop(this.pending.keys().next().value!);
   }
 
   /**
@@ -56,6 +58,11 @@ export class ClientSteps {
 
   private prune(): void {
     const t = this.now();
-    for (const [id, s] of this.pending) if (s.expires <= t) this.pending.delete(id);
+    for (const [id, s] of this.pending) if (s.expires <= t) this.drop(id);
+  }
+
+  private drop(stepId: string): void {
+    this.pending.delete(stepId);
+    this.onDrop(stepId);
   }
 }

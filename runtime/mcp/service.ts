@@ -78,7 +78,7 @@ export class DeepPowersService {
   /** Tasks, the transparency log and where jobs run (in process, or on compute nodes through a queue). */
   readonly network: ServerNetwork;
   /** Client steps waiting for their answer (bodies with client steps; see client-steps.ts). */
-  readonly steps = new ClientSteps();
+  readonly steps = new ClientSteps(undefined, undefined, undefined, (stepId) => this.fhe.discardStep(stepId));
   private readonly byHash = new Map<string, ServedModel>();
   /** Loaded key sets in least-recently-used-first order (Map keeps insertion order). */
   private readonly loaded = new Map<string, LoadedKeySet>();

@@ -199,6 +199,11 @@ export class FheServer {
     return writeEnvelope({ kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts });
   }
 
+  /** Free the mask of a client step that will not be answered (expired, or dropped by the caller). */
+  discardStep(stepId: string): void {
+    this.masks.discard(stepId);
+  }
+
   /** Client steps waiting for their answer. */
   pendingSteps(): number {
     return this.masks.size;

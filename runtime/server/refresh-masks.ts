@@ -43,6 +43,11 @@ export class MaskStore {
     return mask;
   }
 
+  /** Forget a mask whose step will not be answered. */
+  discard(id: string): void {
+    this.pending.delete(id);
+  }
+
   get size(): number {
     return this.pending.size;
   }

@@ -19,7 +19,8 @@ describe('ClientSteps', () => {
 
   test('a step expires after its time, and at most maxSteps wait (the oldest goes first)', () => {
     let now = 1000;
-    const steps = new ClientSteps(500, 2, () => now);
+    const dropped: string[] = [];
+    const steps = new ClientSteps(500, 2, () => now, (id) => dropped.push(id));
     steps.put('old', step);
     now = 1499;
     steps.put('s2', step);
@@ -30,5 +31,7 @@ describe('ClientSteps', () => {
     expect(steps.size).toBe(2);
     expect(() => steps.take('s2', 'alice', 'digits', KEYS)).toThrow(/no client step/);
     expect(steps.take('s3', 'alice', 'digits', KEYS).tenant).toBe('alice');
+    // Unanswered steps are handed back so their masks are freed: 'old' expired, 's2' pushed out; taken ones are not.
+    expect(dropped).toEqual(['old', 's2']);
   });
 });
