@@ -30,6 +30,20 @@ export interface OpCounts {
 
 const ZERO: Record<CostKind, number> = { rotate: 0, relin: 0, mulCt: 0, mulPt: 0, rescale: 0, modswitch: 0, add: 0 };
 
+/** Counts of two circuits on one parameter set (a body's segments) added up; byLevel stays the first's, so cost each circuit's own counts. */
+export function addCounts(a: OpCounts, b: OpCounts): OpCounts {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(a) as (keyof OpCounts)[]) {
+    const x = a[k];
+    const y = b[k];
+    if (k === 'topLevel') out[k] = x; // the same for every segment
+    else if (typeof x === 'number' && typeof y === 'number') out[k] = x + y;
+    else if (k === 'rotationSteps') out[k] = [...new Set([...(x as number[]), ...(y as number[])])].sort((p, q) => p - q);
+    else out[k] = x; // byLevel: per circuit, not added
+  }
+  return out as unknown as OpCounts;
+}
+
 export function countOps(circuit: Circuit): OpCounts {
   const byLevel = Array.from({ length: circuit.topLevel + 1 }, () => ({ ...ZERO }));
   let inputs = 0;

@@ -1,5 +1,5 @@
 import { performance } from 'node:perf_hooks';
-import { countOps, estimateLatency, type OpCounts } from '../../compiler/circuit/count';
+import { addCounts, countOps, estimateLatency, type OpCounts } from '../../compiler/circuit/count';
 import type { Circuit, Layout } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { DeepPowersError } from '../../compiler/errors';
@@ -18,7 +18,8 @@ import type { BenchFixture } from './fixture-data';
 import type { CostTable } from './measured-costs';
 import { timeOnnxRuntime } from './onnxruntime-timing';
 import { TimedServer } from './timed-server';
-import { benchSegmented, sumCounts } from './bench-segmented';
+import { benchSegmented } from './bench-segmented';
+import { median } from './median';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import { sealBackend } from '../backends/seal/backend';
 import { workerPoolBackend } from '../backends/pool/pool-backend';
@@ -124,12 +125,6 @@ export function compileFixture(fixture: BenchFixture, layout: Layout, refresh: '
   return { compilation, model: toCompiledModel(compilation, options, BENCH_TOOL_VERSION) };
 }
 
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
 function timed<T>(run: () => T): { value: T; ms: number } {
   const t = performance.now();
   const value = run();
@@ -146,9 +141,13 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
   const { log } = options;
   const { compilation, model } = compileFixture(fixture, layout, options.refresh);
   const { circuit, parameters } = model;
-  const counts = sumCounts(bodyCircuits(model).map(countOps));
+  const circuits = bodyCircuits(model);
+  const perCircuit = circuits.map(countOps);
+  const counts = perCircuit.reduce(addCounts);
   const measured = await options.costs.costsFor(parameters);
-  const predictedMs = estimateLatency(counts, parameters.polyModulusDegree, measured.costs).serverMs;
+  // Each circuit costed on its own levels (a body with client steps is several).
+  const predicted = (costs?: Parameters<typeof estimateLatency>[2]) => perCircuit.reduce((ms, c) => ms + estimateLatency(c, parameters.polyModulusDegree, costs).serverMs, 0);
+  const predictedMs = predicted(measured.costs);
   const perEvaluation = samplesPerEvaluation(circuit);
   const rows = evaluationRows(circuit, runPrologue(compilation.split, fixture.test));
   const ort = await timeOnnxRuntime(fixture.modelPath, fixture.spec, fixture.test, perEvaluation, Math.max(5, options.reps));
@@ -159,13 +158,13 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
     layout,
     n: parameters.polyModulusDegree,
     coeff_modulus_bits: parameters.coeffModulusBits,
-    depth: circuit.depth,
+    depth: Math.max(...circuits.map((c) => c.depth)),
     rotations: counts.rotations,
-    rotation_steps: circuit.rotationSteps.length,
+    rotation_steps: counts.rotationSteps.length,
     op_counts: opCounts,
     samples_per_evaluation: perEvaluation,
     predicted_ms: predictedMs,
-    predicted_ms_builtin_costs: estimateLatency(counts, parameters.polyModulusDegree).serverMs,
+    predicted_ms_builtin_costs: predicted(),
     onnxruntime_ms: ort.oneSampleMs,
     onnxruntime_batch_ms: ort.batchMs,
     promised_relative_error: compilation.precision.relative,
@@ -208,7 +207,7 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
       const timed = await benchSegmented(model, compilation, runPrologue(compilation.split, fixture.test), options.reps, log);
       // The segments' circuits are what the cost model predicts; the client steps are apart.
       const ratios = { measured_over_predicted: timed.server_ms / predictedMs, slowdown: timed.server_ms / ort.oneSampleMs, throughput_slowdown: timed.server_ms / ort.batchMs };
-      return { ...base, depth: Math.max(...bodyCircuits(model).map((c) => c.depth)), ...timed, ...ratios, ...(await memory()) };
+      return { ...base, ...timed, ...ratios, ...(await memory()) };
     } catch (e) {
       if (!(e instanceof DeepPowersError)) throw e;
       return skipped(`${e.code}: ${e.message}`);

@@ -1,48 +1,10 @@
-import type { OpCounts } from '../../compiler/circuit/count';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { applyStages } from '../../compiler/chain/run';
 import { measuredRelativeError } from '../../compiler/approx/precision-target';
 import type { Compilation } from '../../compiler/pipeline/compile';
 import { sealBackend } from '../backends/seal/backend';
 import { runEncrypted, type EncryptedModel, type EvaluationTiming } from '../run-encrypted';
-
-/** Counts of several circuits on one parameter set (the segments of a body), added up level by level. */
-export function sumCounts(all: readonly OpCounts[]): OpCounts {
-  const [first, ...rest] = all;
-  if (!first) throw new Error('no circuits to count');
-  return rest.reduce<OpCounts>(
-    (a, b) => ({
-      rotations: a.rotations + b.rotations,
-      ctCtMul: a.ctCtMul + b.ctCtMul,
-      ctPtMul: a.ctPtMul + b.ctPtMul,
-      ctCtAdd: a.ctCtAdd + b.ctCtAdd,
-      ctPtAdd: a.ctPtAdd + b.ctPtAdd,
-      rescales: a.rescales + b.rescales,
-      relins: a.relins + b.relins,
-      modswitches: a.modswitches + b.modswitches,
-      inputs: a.inputs,
-      outputs: b.outputs,
-      constants: a.constants + b.constants,
-      rotationSteps: [...new Set([...a.rotationSteps, ...b.rotationSteps])].sort((x, y) => x - y),
-      depth: Math.max(a.depth, b.depth),
-      topLevel: Math.max(a.topLevel, b.topLevel),
-      byLevel: Array.from({ length: Math.max(a.byLevel.length, b.byLevel.length) }, (_, l) => {
-        const x = a.byLevel[l];
-        const y = b.byLevel[l];
-        if (!x) return y!;
-        if (!y) return x;
-        return Object.fromEntries(Object.entries(x).map(([k, v]) => [k, v + y[k as keyof typeof y]])) as OpCounts['byLevel'][number];
-      }),
-    }),
-    first,
-  );
-}
-
-function median(xs: readonly number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
+import { median } from './median';
 
 /** What a segmented body's bench row adds to the common fields. */
 export interface SegmentedTimings {

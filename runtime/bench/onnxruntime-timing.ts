@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { median } from './median';
 import { performance } from 'node:perf_hooks';
 import * as ort from 'onnxruntime-node';
 import { fail } from '../../compiler/errors';
@@ -32,12 +33,6 @@ function typedRows(spec: RowSpec, values: Float64Array): { type: ort.Tensor.Type
     default:
       return fail('BAD_ARGUMENT', `onnxruntime timing does not feed ${spec.dtype} inputs`);
   }
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 export async function timeOnnxRuntime(modelPath: string, spec: RowSpec, rows: NumericTensor, samples: number, reps: number): Promise<OrtTiming> {

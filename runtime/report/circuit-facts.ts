@@ -8,7 +8,7 @@ import { activationLabel } from '../../compiler/activations/registry';
 import { bodyCircuits, lastCircuit } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { describeClientSteps } from '../client-step';
-import { countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../../compiler/circuit/count';
+import { addCounts, countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../../compiler/circuit/count';
 import { lastUses, operandsOf, type Circuit } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { Stage } from '../../compiler/chain/stages';
@@ -162,19 +162,6 @@ export function circuitFacts(model: CompiledModel, body: readonly Stage[]): Circ
     memory: { ...memory, peakLiveCiphertexts: peak },
     latency: { perRun, samplesPerRun, perSampleMs: perRun.totalMs / samplesPerRun },
   };
-}
-
-function addCounts(a: OpCounts, b: OpCounts): OpCounts {
-  const out: Record<string, unknown> = {};
-  for (const k of Object.keys(a) as (keyof OpCounts)[]) {
-    const x = a[k];
-    const y = b[k];
-    if (k === 'topLevel') out[k] = x; // the same for every segment
-    else if (typeof x === 'number' && typeof y === 'number') out[k] = x + y;
-    else if (k === 'rotationSteps') out[k] = [...new Set([...(x as number[]), ...(y as number[])])].sort((p, q) => p - q);
-    else out[k] = x; // byLevel: per circuit, not added
-  }
-  return out as unknown as OpCounts;
 }
 
 function addLatency(a: LatencyEstimate, b: LatencyEstimate): LatencyEstimate {
