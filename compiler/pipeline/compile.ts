@@ -160,9 +160,15 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   progress('calibrate');
   const input = calibrationInput(options, graph);
   const calibrated = calibrateSplit(split, input, options);
+  // One approximation per degree cap: lowering again with other rotation keys reuses it.
+  const approximations = new Map<number | undefined, ReturnType<typeof approximateSplit>>();
   const lowered = (maxAutoDegree?: number, rotationKeys: RotationKeys = options.rotationKeys === 'powers-of-two' ? 'powers-of-two' : 'all') => {
     progress('approximate');
-    const approximated = approximateSplit(calibrated, { ...options, ...(maxAutoDegree !== undefined ? { maxAutoDegree } : {}) });
+    let approximated = approximations.get(maxAutoDegree);
+    if (!approximated) {
+      approximated = approximateSplit(calibrated, { ...options, ...(maxAutoDegree !== undefined ? { maxAutoDegree } : {}) });
+      approximations.set(maxAutoDegree, approximated);
+    }
     const { outputBits, target } = approximated;
     // The noise share of the promise becomes the fractional bits the parameters keep after the
     // circuit's growth. Asked for explicitly (--precision-bits, --scale-bits), the user's numbers
