@@ -1,6 +1,6 @@
 import { clientSplitOf } from '../../compiler/artifact/client-split';
 import { runEpilogue, runPrologue } from '../../compiler/chain/run';
-import { clientViewFromJson, type ClientView } from '../../compiler/artifact/views';
+import { clientViewFromJson, type ClientView, type SegmentView } from '../../compiler/artifact/views';
 import { fail } from '../../compiler/errors';
 import { contextSpecOf, type FheBackend } from '../backends/backend';
 import { bodyClientModel, type ClientModel } from '../client/client-model';
@@ -247,45 +247,26 @@ export class PrivateModel {
 
 /** The FHE client's model description, read off the client view (each segment's, for a body with client steps). */
 export function clientModelOfView(v: ClientView): ClientModel {
-  if (v.segments) {
-    return bodyClientModel(
-      v.segments.map((s) => ({
-        modelHash: v.modelHash,
-        parameters: contextSpecOf(v.parameters),
-        layout: s.layout.layout,
-        slots: s.layout.slots,
-        samplesPerCiphertext: s.layout.samplesPerCiphertext,
-        inputSize: s.layout.inputSize,
-        outputSize: s.layout.outputSize,
-        inputs: s.layout.inputs,
-        outputs: s.layout.outputs,
-        inputLevel: s.inputCiphertext.level,
-        inputScale: s.inputCiphertext.scale,
-        results: s.results,
-        rotationSteps: s.rotationSteps,
-        needsRelin: s.needsRelin,
-        outputPrecisionBits: v.parameters.expectedPrecisionBits,
-        ...(s.pool ? { pool: s.pool } : {}),
-      })),
-    );
-  }
-  return {
+  // The view's own fields describe its one circuit the way a SegmentView describes a segment.
+  const of = (s: SegmentView): ClientModel => ({
     modelHash: v.modelHash,
     parameters: contextSpecOf(v.parameters),
-    layout: v.layout.layout,
-    slots: v.layout.slots,
-    samplesPerCiphertext: v.layout.samplesPerCiphertext,
-    inputSize: v.layout.inputSize,
-    outputSize: v.layout.outputSize,
-    inputs: v.layout.inputs,
-    outputs: v.layout.outputs,
-    inputLevel: v.inputCiphertext.level,
-    inputScale: v.inputCiphertext.scale,
-    results: v.results,
-    rotationSteps: v.rotationSteps,
-    needsRelin: v.needsRelin,
+    layout: s.layout.layout,
+    slots: s.layout.slots,
+    samplesPerCiphertext: s.layout.samplesPerCiphertext,
+    inputSize: s.layout.inputSize,
+    outputSize: s.layout.outputSize,
+    inputs: s.layout.inputs,
+    outputs: s.layout.outputs,
+    inputLevel: s.inputCiphertext.level,
+    inputScale: s.inputCiphertext.scale,
+    results: s.results,
+    rotationSteps: s.rotationSteps,
+    needsRelin: s.needsRelin,
     outputPrecisionBits: v.parameters.expectedPrecisionBits,
-  };
+    ...(s.pool ? { pool: s.pool } : {}),
+  });
+  return v.segments ? bodyClientModel(v.segments.map(of)) : of(v);
 }
 
 function size(spec: RowSpec): number {
