@@ -92,13 +92,18 @@ export function clientView(m: CompiledModel): ClientView {
     bodyOutput: m.bodyOutput,
     client: m.client,
     parameters: m.parameters,
-    layout: { layout: c.layout, slots: c.slots, minSlots: c.minSlots, samplesPerCiphertext: c.samplesPerCiphertext, inputSize: c.inputSize, outputSize: c.outputSize, inputs: c.inputs, outputs: c.outputs },
+    layout: layoutInfoOf(c),
     rotationSteps: c.rotationSteps,
     needsRelin: c.ops.some((op) => op.op === 'relin'),
     inputCiphertext: { level: first.level, scale: first.scale },
     results,
     inputRange: m.calibration.input === null ? null : { range: m.calibration.input, margin: m.calibration.margin },
   };
+}
+
+/** A circuit's packing, as a view carries it. */
+export function layoutInfoOf(c: Circuit): LayoutInfo {
+  return { layout: c.layout, slots: c.slots, minSlots: c.minSlots, samplesPerCiphertext: c.samplesPerCiphertext, inputSize: c.inputSize, outputSize: c.outputSize, inputs: c.inputs, outputs: c.outputs };
 }
 
 export function serverView(m: CompiledModel): ServerView {

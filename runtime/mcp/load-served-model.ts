@@ -1,7 +1,7 @@
 import { basename, resolve } from 'node:path';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { clientView, clientViewToJson, serverView, type ClientView, type SegmentView } from '../../compiler/artifact/views';
+import { clientView, clientViewToJson, layoutInfoOf, serverView, type ClientView, type SegmentView } from '../../compiler/artifact/views';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import { clientModelOfBody } from '../client/client-model';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
@@ -68,7 +68,7 @@ function withSegments(view: ClientView, m: CompiledModel): ClientView {
   const segments = circuits.map((c, i): SegmentView => {
     const cm = body.segments![i]!;
     return {
-      layout: { layout: c.layout, slots: c.slots, minSlots: c.minSlots, samplesPerCiphertext: c.samplesPerCiphertext, inputSize: c.inputSize, outputSize: c.outputSize, inputs: c.inputs, outputs: c.outputs },
+      layout: layoutInfoOf(c),
       inputCiphertext: { level: cm.inputLevel, scale: cm.inputScale },
       results: cm.results,
       rotationSteps: cm.rotationSteps,
