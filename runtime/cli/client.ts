@@ -1,14 +1,16 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { fail } from '../../compiler/errors';
-import { Keystore, PASSPHRASE_ENV } from '../client/keystore';
+import { PASSPHRASE_ENV } from '../client/keystore';
+import { keystoreToken, openKeystore } from '../keys/token-keystore';
+import { addPkcs11Options, keystoreTokenOf, type Pkcs11CliOptions } from './pkcs11-options';
 import { createPrivateClientServer } from '../mcp/client';
 import { runOnStdio } from '../mcp/stdio';
 import { sealBackend } from '../backends/seal/backend';
 
 export const TOKEN_ENV = 'DEEPPOWERS_TOKEN';
 
-export interface ClientCliOptions {
+export interface ClientCliOptions extends Pkcs11CliOptions {
   readonly server: string;
   readonly keystore: string;
   readonly token?: string;
@@ -40,8 +42,9 @@ export function resolveToken(opts: Pick<ClientCliOptions, 'token' | 'tokenFile'>
 export async function runClient(opts: ClientCliOptions): Promise<void> {
   const log = (line: string) => process.stderr.write(`deeppowers client: ${line}\n`);
   const token = resolveToken(opts);
-  const keystore = Keystore.open(opts.keystore);
-  if (!process.env[PASSPHRASE_ENV]) log(`${PASSPHRASE_ENV} is not set: private_predict will refuse to use the keystore until it is`);
+  const keystoreTokenRef = keystoreTokenOf(opts);
+  const keystore = await openKeystore(opts.keystore, keystoreTokenRef);
+  if (!keystoreTokenRef && !process.env[PASSPHRASE_ENV]) log(`${PASSPHRASE_ENV} is not set: private_predict will refuse to use the keystore until it is`);
   const { server, close } = createPrivateClientServer({
     backend: sealBackend,
     remote: { url: opts.server, ...(token ? { token } : {}) },
@@ -49,7 +52,8 @@ export async function runClient(opts: ClientCliOptions): Promise<void> {
     log,
     ...(opts.allowOutOfRange ? { allowOutOfRange: true } : {}),
   });
-  log(`ready on stdio; remote server ${opts.server}; keystore ${keystore.dir}`);
+  const bound = keystoreToken(opts.keystore);
+  log(`ready on stdio; remote server ${opts.server}; keystore ${keystore.dir}${bound ? ` (opened through token "${bound.tokenLabel}")` : ''}`);
   try {
     await runOnStdio(server, 64 * 1024 * 1024);
   } finally {
@@ -58,13 +62,13 @@ export async function runClient(opts: ClientCliOptions): Promise<void> {
 }
 
 export function registerClient(program: Command): void {
-  program
+  const command = program
     .command('client')
     .description('a local MCP server (stdio) for an LLM host: private_predict encrypts rows here, has a remote `deeppowers serve` evaluate them, decrypts here')
     .requiredOption('--server <url>', 'the remote MCP endpoint, e.g. https://fhe.example.com/mcp')
     .requiredOption('--keystore <dir>', `where secret keys are kept, encrypted with the passphrase in ${PASSPHRASE_ENV}`)
     .option('--token <token>', `bearer token for the server (or --token-file, or ${TOKEN_ENV})`)
     .option('--token-file <file>', 'file holding the bearer token (first non-comment line; name:token accepted)')
-    .option('--allow-out-of-range', 'run rows far outside a model\'s calibrated input range (answering with a warning) instead of refusing them')
-    .action(async (opts: ClientCliOptions) => runClient(opts));
+    .option('--allow-out-of-range', 'run rows far outside a model\'s calibrated input range (answering with a warning) instead of refusing them');
+  addPkcs11Options(command, 'open a keystore bound to a token (deeppowers keygen --pkcs11) through it').action(async (opts: ClientCliOptions) => runClient(opts));
 }

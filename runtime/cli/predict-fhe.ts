@@ -2,7 +2,7 @@ import type { CompiledModel } from '../../compiler/artifact/types';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { fail } from '../../compiler/errors';
 import { contextSpecOf } from '../backends/backend';
-import { Keystore } from '../client/keystore';
+import { openKeystore, type KeystoreToken } from '../keys/token-keystore';
 import type { RowBatch } from '../data/load-rows';
 import type { RowOutputs } from '../outputs';
 import { predictEncrypted } from '../predict-encrypted';
@@ -27,10 +27,10 @@ export interface FhePrediction {
   readonly secret_key: 'keystore' | 'ephemeral';
 }
 
-export async function predictFhe(model: CompiledModel, batch: RowBatch, options: { keystore?: string; threads?: number } = {}): Promise<FhePrediction> {
+export async function predictFhe(model: CompiledModel, batch: RowBatch, options: { keystore?: string; token?: KeystoreToken; threads?: number } = {}): Promise<FhePrediction> {
   let secretKey: Uint8Array | undefined;
   if (options.keystore !== undefined) {
-    const stored = Keystore.open(options.keystore, undefined, { create: false }).readSecretKey(model.modelHash);
+    const stored = (await openKeystore(options.keystore, options.token, { create: false })).readSecretKey(model.modelHash);
     if (!stored) fail('BAD_ARGUMENT', `keystore ${options.keystore} holds no key for this model; run: deeppowers keygen <compiled> --keystore ${options.keystore}`);
     const want = contextSpecOf(model.parameters).parameterId;
     if (stored.parameterId !== want) fail('BAD_ARGUMENT', `the keystore's key is for parameter set ${stored.parameterId}, this model uses ${want}`);

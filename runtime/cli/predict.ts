@@ -15,6 +15,8 @@ import { formatEntry } from '../format/values';
 import { formatFheCosts, predictFhe, type FhePrediction } from './predict-fhe';
 import { parseThreads, THREADS_HELP } from './threads';
 import { printJson } from './output';
+import { addPkcs11Options, keystoreTokenOf, type Pkcs11CliOptions } from './pkcs11-options';
+import type { KeystoreToken } from '../keys/token-keystore';
 import { readModelBytes } from './read-model';
 import { textTable } from '../format/text-table';
 
@@ -40,6 +42,8 @@ export interface PredictResult {
 
 export interface PredictOptions {
   readonly keystore?: string;
+  /** The PKCS#11 token a token-bound keystore opens through. */
+  readonly token?: KeystoreToken;
   /** fhe mode: threads that evaluate (default: the cores). */
   readonly threads?: number;
   /** Run rows far outside the calibrated input range with a warning instead of refusing them. */
@@ -68,6 +72,7 @@ export async function predictPath(path: string, dataFile: string, mode: Mode | u
   if (chosen === 'fhe') {
     const { outputs, layout, evaluations, threads, timings, sizes } = await predictFhe(model, batch, {
       ...(options.keystore !== undefined ? { keystore: options.keystore } : {}),
+      ...(options.token !== undefined ? { token: options.token } : {}),
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
     });
     return { model: path, mode: chosen, rows: batch.rows, outputs, layout, evaluations, threads, timings, sizes, ...warned };
@@ -107,7 +112,7 @@ function parseMode(value: string): Mode {
 }
 
 export function registerPredict(program: Command): void {
-  program
+  const command = program
     .command('predict')
     .description('run a model on the rows of a data file (JSON or CSV)')
     .argument('<model>', 'ONNX model file, or a compiled model directory (deeppowers compile)')
@@ -116,15 +121,20 @@ export function registerPredict(program: Command): void {
     .option('--keystore <dir>', 'fhe mode (implied): use the secret key `deeppowers keygen` stored there (default: a fresh key for this run only)')
     .option('--threads <n>', `fhe mode: ${THREADS_HELP}`, parseThreads)
     .option('--allow-out-of-range', 'simulate and fhe modes: run rows far outside the calibrated input range with a warning instead of refusing them')
-    .option('--json', 'print one JSON object: {model, mode, rows, outputs} (fhe mode adds layout, evaluations, timings, sizes; warnings when out-of-range rows were allowed)')
-    .action(async (file: string, opts: { data: string; mode?: Mode; keystore?: string; threads?: number; json?: boolean; allowOutOfRange?: boolean }) => {
+    .option('--json', 'print one JSON object: {model, mode, rows, outputs} (fhe mode adds layout, evaluations, timings, sizes; warnings when out-of-range rows were allowed)');
+  addPkcs11Options(command, 'open a keystore bound to a token (deeppowers keygen --pkcs11) through it').action(
+    async (file: string, opts: { data: string; mode?: Mode; keystore?: string; threads?: number; json?: boolean; allowOutOfRange?: boolean } & Pkcs11CliOptions) => {
+      const token = keystoreTokenOf(opts);
+      if (token && opts.keystore === undefined) fail('BAD_ARGUMENT', '--pkcs11 opens a keystore: give --keystore <dir> too');
       const result = await predictPath(file, opts.data, opts.mode, {
         ...(opts.keystore !== undefined ? { keystore: opts.keystore } : {}),
+        ...(token ? { token } : {}),
         ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
         ...(opts.allowOutOfRange ? { allowOutOfRange: true } : {}),
       });
       for (const w of result.warnings ?? []) process.stderr.write(`deeppowers: warning: ${w}\n`);
       if (opts.json) printJson(result);
       else process.stdout.write(formatPredict(result));
-    });
+    },
+  );
 }

@@ -12,8 +12,12 @@ import { parseRedisUrl } from '../network/queue';
 import { QueueRunner } from '../network/queue-runner';
 import { DEFAULT_TASK_OPTIONS, type RunnerContext } from '../network/server-network';
 import { parseThreads, sealOnThreads, THREADS_HELP } from './threads';
+import { DEFAULT_LOG_KEY_LABEL, DEFAULT_SERVER_NODE_KEY_LABEL, tokenIdentity } from '../keys/token-identity';
+import { addPkcs11Options, tokenRefOf, type Pkcs11CliOptions } from './pkcs11-options';
 
-export interface ServeOptions {
+export interface ServeOptions extends Pkcs11CliOptions {
+  readonly nodeKeyLabel?: string;
+  readonly logKeyLabel?: string;
   readonly http?: { host: string; port: number };
   readonly threads?: number;
   readonly stdio?: boolean;
@@ -74,6 +78,10 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   if (quorum > opts.reviewers) fail('BAD_ARGUMENT', `--quorum ${quorum} exceeds --reviewers ${opts.reviewers}`);
 
   const models = dirs.map(loadServedModel);
+  const token = tokenRefOf(opts);
+  const identities = token
+    ? { node: await tokenIdentity(token, opts.nodeKeyLabel ?? DEFAULT_SERVER_NODE_KEY_LABEL), log: await tokenIdentity(token, opts.logKeyLabel ?? DEFAULT_LOG_KEY_LABEL) }
+    : undefined;
   const backend = sealOnThreads(opts.threads);
   const service = await DeepPowersService.create(
     backend,
@@ -89,6 +97,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
       keyQuotaPolicy: opts.keyQuota,
     },
     {
+      ...(identities ? { identities } : {}),
       tasks: { defaultTtlMs: opts.taskTtl * 1000, maxTtlMs: Math.max(opts.taskTtl * 1000, DEFAULT_TASK_OPTIONS.maxTtlMs) },
       ...(queue ? { runner: (ctx: RunnerContext) => new QueueRunner({ queue, reviewers: opts.reviewers, quorum, log: ctx.log, logger: ctx.logger, readKeys: ctx.readKeys }) } : {}),
     },
@@ -106,7 +115,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
         ? `jobs go to compute nodes on ${queue.url}; ${opts.reviewers} reviewer${opts.reviewers === 1 ? '' : 's'}, quorum ${quorum}`
         : 'jobs run in this process (embedded); results are logged and signed by this server alone',
     );
-    log(`transparency log ${service.network.log.origin}, key ${service.network.log.vkey}`);
+    log(`transparency log ${service.network.log.origin}, key ${service.network.log.vkey}${token ? ` (log and node keys in token "${token.label}")` : ''}`);
     const stopped = new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
@@ -127,7 +136,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
 }
 
 export function registerServe(program: Command): void {
-  program
+  const command = program
     .command('serve')
     .description('serve compiled models as MCP tools (predict_<model>) that evaluate ciphertexts: Streamable HTTP at /mcp, and/or stdio')
     .argument('<compiled-dir...>', 'compiled model directories (from `deeppowers compile`); the tool is named after the directory')
@@ -161,5 +170,9 @@ export function registerServe(program: Command): void {
     .option('--queue <redis-url>', 'send evaluations to `deeppowers worker` nodes through a BullMQ queue in Redis (redis://HOST:PORT) instead of running them here')
     .addOption(new Option('--reviewers <k>', 'review nodes that re-execute each job (needs --queue)').default(0).argParser(nonNegativeInt))
     .addOption(new Option('--quorum <q>', 'reviewers that must attest the same result before it is released (default: all of --reviewers)').argParser(nonNegativeInt))
-    .action(async (dirs: string[], opts: ServeOptions) => serve(dirs, opts));
+    .option('--node-key-label <label>', "with --pkcs11: the label of the server's node key in the token", DEFAULT_SERVER_NODE_KEY_LABEL)
+    .option('--log-key-label <label>', "with --pkcs11: the label of the log's checkpoint key in the token", DEFAULT_LOG_KEY_LABEL);
+  addPkcs11Options(command, "the log's checkpoint key and the server's node key are Ed25519 keys in the token (CKM_EDDSA), used for every signature").action(
+    async (dirs: string[], opts: ServeOptions) => serve(dirs, opts),
+  );
 }
