@@ -14,7 +14,8 @@ import { fail } from '../../compiler/errors';
  */
 
 type Koffi = typeof import('koffi');
-const koffi = createRequire(import.meta.url)('koffi') as Koffi;
+/** Loaded on first use: commands that never touch a token do not load the FFI. */
+let koffi: Koffi;
 
 /** Return values and constants from the PKCS#11 v2.40 / v3.0 headers. */
 export const CKR = {
@@ -218,6 +219,11 @@ export class Pkcs11Module {
   static load(path: string): Pkcs11Module {
     const known = loaded.get(path);
     if (known) return known;
+    koffi ??= createRequire(import.meta.url)('koffi') as Koffi;
+    // The layouts here are LP64's; Windows (4-byte CK_ULONG, packed structures) and 32-bit systems differ.
+    if (process.platform === 'win32' || koffi.sizeof('unsigned long') !== 8 || koffi.sizeof('void *') !== 8) {
+      fail('BAD_ARGUMENT', `PKCS#11 tokens are supported on 64-bit Linux and macOS, not on ${process.platform} ${process.arch}`);
+    }
     if (!existsSync(path)) fail('BAD_ARGUMENT', `PKCS#11 module ${path} not found (for SoftHSM: apt-get install softhsm2, then --pkcs11 /usr/lib/softhsm/libsofthsm2.so)`);
     let lib: ReturnType<Koffi['load']>;
     try {
