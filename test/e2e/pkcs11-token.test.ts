@@ -8,6 +8,7 @@ import { tokenIdentity } from '../../runtime/keys/token-identity';
 import { attest, checkAttestation } from '../../runtime/network/attestation';
 import { readLogVkey, TransparencyLog, verifyReceipt } from '../../runtime/network/transparency-log';
 import { BIN, startServe } from '../helpers/serve-process';
+import { makeTestToken, SOFTHSM_MODULE, tokenObject, tokenPublicKey, type TestToken } from '../helpers/softhsm';
 
 /**
  * Keys in a PKCS#11 token, against a real one: SoftHSM 2 (Debian's softhsm2), with a token
@@ -17,18 +18,18 @@ import { BIN, startServe } from '../helpers/serve-process';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'sk_logreg_iris_multinomial');
-const MODULE = '/usr/lib/softhsm/libsofthsm2.so';
+const MODULE = SOFTHSM_MODULE;
 const LABEL = 'deeppowers-test';
 const PIN = '246810';
-const SO_PIN = '13579111';
 const PASSPHRASE = 'a passphrase that must not open a token keystore';
 
 const tmp = mkdtempSync(join(tmpdir(), 'deeppowers-pkcs11-'));
-const conf = join(tmp, 'softhsm2.conf');
+let token: TestToken;
+let conf: string;
 /** Same tokens, but the token lists no Ed25519 and no AES-GCM. */
-const lacking = join(tmp, 'lacking.conf');
+let lacking: string;
 /** No tokens at all: the token has been taken away. */
-const absent = join(tmp, 'absent.conf');
+let absent: string;
 const compiled = join(tmp, 'iris.compiled');
 const rows = join(tmp, 'rows.json');
 
@@ -52,35 +53,11 @@ function refusal(r: { code: number | null; stderr: string }, pattern: RegExp): v
   expect(r.stderr).toMatch(pattern);
 }
 
-/** pkcs11-tool's listing of the token's objects, one block per object. */
-function tokenObjects(): string[] {
-  const r = spawnSync('pkcs11-tool', ['--module', MODULE, '--token-label', LABEL, '--login', '--pin', PIN, '--list-objects'], { encoding: 'utf8', env: { ...process.env, SOFTHSM2_CONF: conf } });
-  expect(r.status, r.stderr).toBe(0);
-  return r.stdout.split(/\n(?=\S)/);
-}
-function objectOf(kind: 'Public Key Object' | 'Private Key Object' | 'Secret Key Object', label: string): string {
-  const found = tokenObjects().filter((b) => b.startsWith(kind) && new RegExp(`label:\\s+${label}\\n`).test(`${b}\n`));
-  expect(found.length, `${kind} ${label}`).toBeGreaterThan(0);
-  return found[0]!;
-}
-/** The raw Ed25519 public key as the token shows it (CKA_EC_POINT, a DER OCTET STRING). */
-function tokenPublicKey(label: string): string {
-  const m = /EC_POINT:\s+0420([0-9a-f]{64})/.exec(objectOf('Public Key Object', label));
-  expect(m).not.toBeNull();
-  return Buffer.from(m![1]!, 'hex').toString('base64');
-}
-
 beforeAll(() => {
-  // Never skipped: CI installs softhsm2 and opensc (.ci/run); a machine without them fails here, saying so.
-  if (!existsSync(MODULE)) throw new Error(`${MODULE} is missing: apt-get install softhsm2 opensc`);
-  mkdirSync(join(tmp, 'tokens'));
-  mkdirSync(join(tmp, 'none'));
-  writeFileSync(conf, `directories.tokendir = ${join(tmp, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
-  // SoftHSM 2.6 ignores the first name of a '-' list, so one DeepPowers does not use goes first.
-  writeFileSync(lacking, `${readFileSync(conf, 'utf8')}slots.mechanisms = -CKM_RSA_PKCS,CKM_EDDSA,CKM_EC_EDWARDS_KEY_PAIR_GEN,CKM_AES_GCM\n`);
-  writeFileSync(absent, `directories.tokendir = ${join(tmp, 'none')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
-  const init = spawnSync('softhsm2-util', ['--init-token', '--free', '--label', LABEL, '--pin', PIN, '--so-pin', SO_PIN], { encoding: 'utf8', env: { ...process.env, SOFTHSM2_CONF: conf } });
-  expect(init.status, init.stderr).toBe(0);
+  token = makeTestToken(tmp, LABEL, PIN);
+  conf = token.conf;
+  lacking = token.lacking;
+  absent = token.absent;
   process.env.SOFTHSM2_CONF = conf;
   process.env.DEEPPOWERS_PKCS11_PIN = PIN;
   const data = JSON.parse(readFileSync(join(FIXTURE, 'data.json'), 'utf8')) as { test_inputs: number[][] };
@@ -100,7 +77,7 @@ describe('keystore sealed by a key in the token', () => {
     expect(made.token).toBe(LABEL);
     expect((made.recovery_phrase as string).split(' ')).toHaveLength(24);
     const binding = JSON.parse(readFileSync(join(keystore, 'pkcs11.json'), 'utf8')) as { key_label: string; key_id: string };
-    const key = objectOf('Secret Key Object', binding.key_label);
+    const key = tokenObject(token, 'Secret Key Object', binding.key_label);
     expect(key).toMatch(/AES length 32/);
     expect(key).toMatch(/Access:\s+sensitive, always sensitive, never extractable, local/);
     expect(key).toContain(`ID:         ${binding.key_id}`);
@@ -146,10 +123,12 @@ describe('errors a user understands, nothing written', () => {
     ['wrong PIN', { DEEPPOWERS_PKCS11_PIN: '000000' }, MODULE, LABEL, /wrong PIN for token "deeppowers-test"/],
     ['missing token', {}, MODULE, 'no-such-token', /no token labelled "no-such-token" .*tokens present: "deeppowers-test"/],
     ['module not found', {}, join(tmp, 'libmissing.so'), LABEL, /PKCS#11 module \S+libmissing\.so not found/],
-    ['mechanism not supported', { SOFTHSM2_CONF: lacking }, MODULE, LABEL, /token "deeppowers-test" does not support CKM_AES_GCM/],
+    ['mechanism not supported', { SOFTHSM2_CONF: 'lacking' }, MODULE, LABEL, /token "deeppowers-test" does not support CKM_AES_GCM/],
   ])('%s', (_name, env, module, label, pattern) => {
     const dir = fresh();
-    refusal(cli(['keygen', compiled, '--keystore', dir, '--pkcs11', module, '--token-label', label], env), pattern);
+    // The table is built before beforeAll made the confs: 'lacking' names the one made there.
+    const resolved: NodeJS.ProcessEnv = (env as NodeJS.ProcessEnv).SOFTHSM2_CONF === 'lacking' ? { SOFTHSM2_CONF: lacking } : env;
+    refusal(cli(['keygen', compiled, '--keystore', dir, '--pkcs11', module, '--token-label', label], resolved), pattern);
     expect(existsSync(dir)).toBe(false);
   });
 
@@ -167,9 +146,9 @@ describe('node and log keys in the token', () => {
     const ref = { module: MODULE, label: LABEL };
     const node = await tokenIdentity(ref, 'test-node');
     const log = await tokenIdentity(ref, 'test-log');
-    expect(node.publicKey.toString('base64')).toBe(tokenPublicKey('test-node'));
-    expect(log.publicKey.toString('base64')).toBe(tokenPublicKey('test-log'));
-    expect(objectOf('Private Key Object', 'test-node')).toMatch(/Access:\s+sensitive, always sensitive, never extractable, local/);
+    expect(node.publicKey.toString('base64')).toBe(tokenPublicKey(token, 'test-node'));
+    expect(log.publicKey.toString('base64')).toBe(tokenPublicKey(token, 'test-log'));
+    expect(tokenObject(token, 'Private Key Object', 'test-node')).toMatch(/Access:\s+sensitive, always sensitive, never extractable, local/);
     // Found again, not made again.
     expect((await tokenIdentity(ref, 'test-node')).publicKey).toEqual(node.publicKey);
 
@@ -184,7 +163,7 @@ describe('node and log keys in the token', () => {
     try {
       const receipt = transparency.append({ kind: 'test', n: 1 });
       const logKey = readLogVkey(dataDir);
-      expect(logKey.publicKey.toString('base64')).toBe(tokenPublicKey('test-log'));
+      expect(logKey.publicKey.toString('base64')).toBe(tokenPublicKey(token, 'test-log'));
       expect(verifyReceipt(receipt, logKey).index).toBe(0);
     } finally {
       transparency.store.close();
@@ -198,14 +177,14 @@ describe('node and log keys in the token', () => {
   test('`worker --print-id` and `serve` read their public keys from the token', async () => {
     const dataDir = join(tmp, 'worker');
     const id = json(cli(['worker', '--print-id', '--json', '--data-dir', dataDir, '--pkcs11', MODULE, '--token-label', LABEL, '--node-key-label', 'cli-node']));
-    expect(id.public_key).toBe(tokenPublicKey('cli-node'));
+    expect(id.public_key).toBe(tokenPublicKey(token, 'cli-node'));
     expect(json(cli(['worker', '--print-id', '--json', '--data-dir', dataDir, '--pkcs11', MODULE, '--token-label', LABEL, '--node-key-label', 'cli-node'])).node_id).toBe(id.node_id);
     expect(existsSync(join(dataDir, 'node.key'))).toBe(false);
 
     const serveDir = join(tmp, 'serve');
     const server = await startServe([compiled, '--http', '127.0.0.1:0', '--insecure-no-auth', '--data-dir', serveDir, '--pkcs11', MODULE, '--token-label', LABEL, '--log-key-label', 'cli-log'], tmp);
     await server.stop();
-    expect(readLogVkey(serveDir).publicKey.toString('base64')).toBe(tokenPublicKey('cli-log'));
+    expect(readLogVkey(serveDir).publicKey.toString('base64')).toBe(tokenPublicKey(token, 'cli-log'));
     expect(existsSync(join(serveDir, 'log-key.key'))).toBe(false);
     expect(existsSync(join(serveDir, 'node.key'))).toBe(false);
   }, 120_000);
