@@ -10,7 +10,7 @@ import type { Graph } from '../../compiler/graph/graph';
 import type { OpCounts } from '../../compiler/circuit/count';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { startSteps } from './progress';
-import { describeClientSteps } from '../client-step';
+import { describeClientSteps } from '../../compiler/client-steps/table';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
 import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
