@@ -52,6 +52,8 @@ export interface ClientStepKindRecord<S extends ClientStep, C extends ClientKnow
   readonly maskLevels: number;
   /** Levels the unmasking spends at the start of the segment after: it starts this far below the top. */
   readonly unmaskLevels: number;
+  /** The octaves its random scales span (RefreshPlan.poolScaleOctaves), or null when it draws none. */
+  readonly scaleOctaves: number | null;
   /** log2 of how far beyond 2^σ·B a masked value reaches (modulus room and float64 bits). */
   maskGrowthBits(bounds: StepBounds): number;
   /** Bits beyond σ + ⌈log2 B⌉ of the 53 float64 bits the step's rounding costs. */

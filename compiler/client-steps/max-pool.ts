@@ -34,6 +34,7 @@ export const MAX_POOL: ClientStepKindRecord<MaxPool, { readonly kind: 'maxpool';
   // The product by a (rescaled) before the client's max; the product by 1/a after it.
   maskLevels: 1,
   unmaskLevels: 1,
+  scaleOctaves: POOL_SCALE_OCTAVES,
   maskGrowthBits: (bounds) => octavesOf(bounds),
   // z = a·y + c reaches 2^σ·B·2^octaves (+ a·B): that many more bits of the 53, and (z − c)/a does not make the rounding larger as a ≥ 1.
   roundingBits: (bounds) => octavesOf(bounds) + 1,

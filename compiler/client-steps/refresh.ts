@@ -18,6 +18,7 @@ export const REFRESH: ClientStepKindRecord<{ readonly kind: 'refresh' }, { reado
   kind: 'refresh',
   maskLevels: 0,
   unmaskLevels: 0,
+  scaleOctaves: null,
   maskGrowthBits: () => 0,
   roundingBits: () => 0,
 

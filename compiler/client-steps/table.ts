@@ -29,6 +29,16 @@ export function clientStepBefore(segment: Pick<RefreshSegment, 'pool'>): ClientS
   return segment.pool ? { kind: 'maxpool', pool: segment.pool } : { kind: 'refresh' };
 }
 
+/** A step as the artifact records it on the segment after it (the inverse of clientStepBefore). */
+export function stepFields(step: ClientStep): Pick<RefreshSegment, 'pool'> {
+  switch (step.kind) {
+    case 'refresh':
+      return {};
+    case 'maxpool':
+      return { pool: step.pool };
+  }
+}
+
 /** Every client step of a segmented body, in order (step k comes before segment k + 1). */
 export function clientStepsOf(plan: Pick<RefreshPlan, 'segments'>): ClientStep[] {
   return plan.segments.map(clientStepBefore);

@@ -208,7 +208,7 @@ describe('a small CNN with overlapping, padded max-pool windows, compiled and si
     const compilation = compileModel({ bytes: encodeGraph(spec), file: 'conv1d-maxpool-relu.onnx' }, options);
     expect(compilation.stages.map((st) => st.kind)).toEqual(['affine', 'maxpool', 'affine', 'poly', 'affine']);
     // 7 conv outputs per channel, floor mode: windows [0 1] [2 3] [4 5], the 7th value in none.
-    expect(compilation.refresh!.pools[0]!.windows).toEqual([[0, 1], [2, 3], [4, 5], [7, 8], [9, 10], [11, 12]]);
+    expect(compilation.refresh!.steps[0]).toMatchObject({ kind: 'maxpool', pool: { windows: [[0, 1], [2, 3], [4, 5], [7, 8], [9, 10], [11, 12]] } });
     await expectWithinPromise(spec, toCompiledModel(compilation, options, 'test'), compilation.precision.bound, rows(30));
   });
 });
