@@ -1,3 +1,4 @@
+import { bodySteps } from '../compiler/client-steps/table';
 import { performance } from 'node:perf_hooks';
 import { samplesPerEvaluation } from '../compiler/circuit/packing';
 import type { Circuit } from '../compiler/circuit/ir';
@@ -91,7 +92,7 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
   if (samples.length === 0) fail('BAD_DATA', 'no rows to run encrypted');
   const { circuit, parameters, modelHash } = model;
   const circuits = bodyCircuits(model);
-  const clientModel = clientModelOfBody(circuits, parameters, modelHash, model.refresh?.segments.map((s) => s.pool));
+  const clientModel = clientModelOfBody(circuits, parameters, modelHash, bodySteps(model));
   // Every row is checked before keys are made, so a bad row costs nothing and names itself.
   checkEncodable(clientModel, samples);
   const backend = options.backend ?? sealBackend;
@@ -130,7 +131,7 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
       for (let k = 1; k < circuits.length; k++) {
         const s0 = performance.now();
         const masked = await server.maskStep(modelId, result, k - 1);
-        const fresh = client!.refreshStep(masked.bytes, k - 1);
+        const fresh = client!.clientStep(masked.bytes, k - 1);
         bytes = await server.unmaskStep(masked.stepId, fresh);
         stepMs += performance.now() - s0;
         stepBytes += masked.bytes.length + fresh.length;

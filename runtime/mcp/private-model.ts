@@ -3,7 +3,7 @@ import { runEpilogue, runPrologue } from '../../compiler/chain/run';
 import { clientViewFromJson, type ClientView, type SegmentView } from '../../compiler/artifact/views';
 import { fail } from '../../compiler/errors';
 import { contextSpecOf, type FheBackend } from '../backends/backend';
-import { bodyClientModel, type ClientModel } from '../client/client-model';
+import { bodyClientModel, stepFromView, type ClientModel } from '../client/client-model';
 import { checkEncodable, type FheClient } from '../client/fhe-client';
 import { keystoreClient } from '../client/model-keys';
 import type { Keystore } from '../client/keystore';
@@ -192,7 +192,7 @@ export class PrivateModel {
     while (answer.step) {
       const { stepId, masked } = answer.step;
       const t = performance.now();
-      const fresh = this.fhe.refreshStep(masked, answer.segment);
+      const fresh = this.fhe.clientStep(masked, answer.segment);
       steps.ms += performance.now() - t;
       steps.count++;
       steps.bytes += masked.length + fresh.length;
@@ -264,9 +264,10 @@ export function clientModelOfView(v: ClientView): ClientModel {
     rotationSteps: s.rotationSteps,
     needsRelin: s.needsRelin,
     outputPrecisionBits: v.parameters.expectedPrecisionBits,
-    ...(s.pool ? { pool: s.pool } : {}),
   });
-  return v.segments ? bodyClientModel(v.segments.map(of)) : of(v);
+  if (!v.segments) return of(v);
+  const models = v.segments.map(of);
+  return bodyClientModel(models.map((m, i) => (i === 0 ? m : { ...m, step: stepFromView(v.segments![i]!, m, models[i - 1]!) })));
 }
 
 function size(spec: RowSpec): number {

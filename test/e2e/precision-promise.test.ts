@@ -38,8 +38,8 @@ describe('precision promise on the fixtures’ test rows', () => {
         const segments = c.refresh?.segments ?? [c.build];
         let out = simulateSamples(segments[0]!.circuit, few, options);
         segments.slice(1).forEach((s, i) => {
-          const pool = c.refresh!.pools[i];
-          out = simulateSamples(s.circuit, pool ? out.map((r) => Float64Array.from(pool.windows, (w) => Math.max(...w.map((j) => r[j]!)))) : out, options);
+          const step = c.refresh!.steps[i]!;
+          out = simulateSamples(s.circuit, step.kind === 'maxpool' ? out.map((r) => Float64Array.from(step.pool.windows, (w) => Math.max(...w.map((j) => r[j]!)))) : out, options);
         });
         return out;
       };
