@@ -10,6 +10,7 @@ import { SqliteTaskStore, TASKS_FILE } from '../../runtime/network/task-store';
  * server's user: created 0600 under a permissive umask, and so are SQLite's WAL and shared-memory
  * files next to them; a file an older build left 0644 is tightened when opened.
  */
+const OPTIONS = { defaultTtlMs: 1000, maxTtlMs: 1000, pollIntervalMs: 100 };
 const dirs: string[] = [];
 const work = () => {
   const d = mkdtempSync(join(tmpdir(), 'dp-private-files-'));
@@ -34,7 +35,7 @@ describe('server data files', () => {
   test('tasks.sqlite and log.sqlite (and their -wal/-shm files) are created 0600 under umask 022', () => {
     const dir = work();
     withUmask(0o022, () => {
-      const tasks = new SqliteTaskStore(dir, { defaultTtlMs: 1000, maxTtlMs: 1000 });
+      const tasks = new SqliteTaskStore(dir, OPTIONS);
       const log = LogStore.open(dir);
       try {
         expect(mode(join(dir, TASKS_FILE)).toString(8)).toBe('600');
@@ -50,11 +51,11 @@ describe('server data files', () => {
   test('a world-readable file an older build left is made 0600 when opened', () => {
     const dir = work();
     withUmask(0o022, () => {
-      new SqliteTaskStore(dir, { defaultTtlMs: 1000, maxTtlMs: 1000 }).close();
+      new SqliteTaskStore(dir, OPTIONS).close();
       LogStore.open(dir).close();
       // chmod back to 0644 as an older build would have left them
       for (const f of [TASKS_FILE, LOG_FILE]) chmodSync(join(dir, f), 0o644);
-      const tasks = new SqliteTaskStore(dir, { defaultTtlMs: 1000, maxTtlMs: 1000 });
+      const tasks = new SqliteTaskStore(dir, OPTIONS);
       const log = LogStore.open(dir);
       try {
         expect(mode(join(dir, TASKS_FILE)).toString(8)).toBe('600');
