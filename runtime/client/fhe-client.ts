@@ -161,7 +161,9 @@ export class FheClient {
       const group = slotVectors.slice(g * perOut, (g + 1) * perOut);
       // A max pool: the max of each window of the masked values, encrypted at the top level.
       const packed = to.pool ? poolSlots(from, packingCircuitOf(to), to.pool, group) : repackSlots(from, packingCircuitOf(to), group);
-      for (const slots of packed) parts.push(this.keys.encrypt(slots, to.pool?.freshLevel ?? to.inputLevel, to.inputScale));
+      const level = to.pool?.freshLevel ?? to.inputLevel;
+      const bound = maxEncodable(this.model.parameters.coeffModulusBits, level, to.inputScale);
+      for (const slots of packed) parts.push(this.keys.encrypt(clampTo(slots, bound), level, to.inputScale));
     }
     return writeEnvelope({ kind: 'ciphertexts', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId, parts });
   }
@@ -197,6 +199,15 @@ export function checkEncodable(model: Pick<ClientModel, 'parameters' | 'inputLev
       }
     });
   });
+}
+
+/**
+ * A client step's values, each within ±bound (non-finite ones 0): what a server made the client
+ * decrypt must never decide whether the client answers (a refusal would be a reaction oracle on
+ * values the client does not return), and an honest mask stays far inside the bound.
+ */
+function clampTo(values: Float64Array, bound: number): Float64Array {
+  return values.map((v) => (Number.isFinite(v) ? Math.min(bound, Math.max(-bound, v)) : 0));
 }
 
 /** Round to a multiple of 2^−bits: what the client releases carries no decryption-noise bits below that. */
