@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { ensurePrivateFile } from './private-file';
 import { isTerminal, type CreateTaskOptions, type TaskStore } from '@modelcontextprotocol/sdk/experimental/tasks';
 import type { Request, RequestId, Result, Task } from '@modelcontextprotocol/sdk/types.js';
 import { fail } from '../../compiler/errors';
@@ -50,7 +50,8 @@ export class SqliteTaskStore {
     readonly options: TaskStoreOptions,
   ) {
     this.now = options.now ?? Date.now;
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // Encrypted results and tenants' task ids: readable by the server's user alone.
+    ensurePrivateFile(join(dataDir, TASKS_FILE));
     this.db = new DatabaseSync(join(dataDir, TASKS_FILE));
     this.db.exec('PRAGMA journal_mode = WAL');
     this.db.exec(`CREATE TABLE IF NOT EXISTS tasks(
