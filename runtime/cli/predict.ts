@@ -34,6 +34,8 @@ export interface PredictResult {
   readonly threads?: number;
   readonly timings?: FhePrediction['timings'];
   readonly sizes?: FhePrediction['sizes'];
+  /** fhe mode: where the secret key came from (a keystore's stored key, derived from its recovery root now, or made for this run). */
+  readonly secret_key?: FhePrediction['secret_key'];
   /** Rows outside the calibrated input range, run anyway because of --allow-out-of-range. */
   readonly warnings?: readonly string[];
 }
@@ -66,11 +68,11 @@ export async function predictPath(path: string, dataFile: string, mode: Mode | u
   const warnings = checkRowsInRange({ calibrated, featureNames: input.featureNames, shape: input.shape }, batch, options.allowOutOfRange === true);
   const warned = warnings.length > 0 ? { warnings } : {};
   if (chosen === 'fhe') {
-    const { outputs, layout, evaluations, threads, timings, sizes } = await predictFhe(model, batch, {
+    const { outputs, layout, evaluations, threads, timings, sizes, secret_key } = await predictFhe(model, batch, {
       ...(options.keystore !== undefined ? { keystore: options.keystore } : {}),
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
     });
-    return { model: path, mode: chosen, rows: batch.rows, outputs, layout, evaluations, threads, timings, sizes, ...warned };
+    return { model: path, mode: chosen, rows: batch.rows, outputs, layout, evaluations, threads, timings, sizes, secret_key, ...warned };
   }
   const outputs = await predictCompiledInChunks(model, batch, simulateBackend(model), ROW_CHUNK);
   return { model: path, mode: chosen, rows: batch.rows, outputs, ...warned };

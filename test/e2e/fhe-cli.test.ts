@@ -47,7 +47,10 @@ describe('encrypted commands', () => {
     const run = cli(['predict', compiled, '--data', rowsFile, '--mode', 'fhe', '--json']);
     const fhe = json(run);
     // Progress goes to stderr, in plain lines off a terminal (the first and the last here), never to stdout.
-    expect(run.stderr).toMatch(/^encrypted evaluations: 0\/(\d+) \(0%\) \d+\.\ds\n(?:.*\n)*encrypted evaluations: \1\/\1 \(100%\) \d+\.\ds\n/m);
+    // Key generation (one blocking SEAL call, a minute at N = 32768) is announced before it starts, then the evaluations count.
+    expect(run.stderr).toMatch(
+      /^keygen N=\d+, \d+ rotation keys?: 0\/1 \(0%\) \d+\.\ds\nkeygen N=\d+, \d+ rotation keys?: 1\/1 \(100%\) \d+\.\ds\nencrypted evaluations: 0\/(\d+) \(0%\) \d+\.\ds\n(?:.*\n)*encrypted evaluations: \1\/\1 \(100%\) \d+\.\ds\n/m,
+    );
     expect(run.stderr).not.toMatch(/\r|\x1b/);
     const sim = json(cli(['predict', compiled, '--data', rowsFile, '--mode', 'simulate', '--json']));
     expect(fhe.mode).toBe('fhe');
