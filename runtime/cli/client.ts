@@ -7,6 +7,8 @@ import { addPkcs11Options, keystoreTokenOf, type Pkcs11CliOptions } from './pkcs
 import { createPrivateClientServer } from '../mcp/client';
 import { runOnStdio } from '../mcp/stdio';
 import { sealBackend } from '../backends/seal/backend';
+import type { OutOfRangePolicy } from '../data/input-range';
+import { outOfRangeOption } from './out-of-range';
 
 export const TOKEN_ENV = 'DEEPPOWERS_TOKEN';
 
@@ -15,7 +17,7 @@ export interface ClientCliOptions extends Pkcs11CliOptions {
   readonly keystore: string;
   readonly token?: string;
   readonly tokenFile?: string;
-  readonly allowOutOfRange?: boolean;
+  readonly outOfRange?: OutOfRangePolicy;
 }
 
 /** The token from --token, --token-file (first token line; a `name:` prefix is dropped) or DEEPPOWERS_TOKEN. */
@@ -50,7 +52,7 @@ export async function runClient(opts: ClientCliOptions): Promise<void> {
     remote: { url: opts.server, ...(token ? { token } : {}) },
     keystore,
     log,
-    ...(opts.allowOutOfRange ? { allowOutOfRange: true } : {}),
+    ...(opts.outOfRange !== undefined ? { outOfRange: opts.outOfRange } : {}),
   });
   const bound = keystoreToken(opts.keystore);
   log(`ready on stdio; remote server ${opts.server}; keystore ${keystore.dir}${bound ? ` (opened through token "${bound.tokenLabel}")` : ''}`);
@@ -69,6 +71,6 @@ export function registerClient(program: Command): void {
     .requiredOption('--keystore <dir>', `where secret keys are kept, encrypted with the passphrase in ${PASSPHRASE_ENV}`)
     .option('--token <token>', `bearer token for the server (or --token-file, or ${TOKEN_ENV})`)
     .option('--token-file <file>', 'file holding the bearer token (first non-comment line; name:token accepted)')
-    .option('--allow-out-of-range', 'run rows far outside a model\'s calibrated input range (answering with a warning) instead of refusing them');
+    .addOption(outOfRangeOption());
   addPkcs11Options(command, 'open a keystore bound to a token (deeppowers keygen --pkcs11) through it').action(async (opts: ClientCliOptions) => runClient(opts));
 }
