@@ -62,7 +62,7 @@ function formatListing(l: KeyListing): string {
     out += `\nmodel hash   ${k.model_hash}\n`;
     out += textTable(null, [
       ['parameters', k.parameter_id],
-      ['fingerprint', k.fingerprint ?? `(set ${PASSPHRASE_ENV} to show it)`],
+      ['fingerprint', k.fingerprint ?? (keystoreToken(l.keystore) ? '(give --pkcs11 <module> to show it: the keystore opens through its token)' : `(set ${PASSPHRASE_ENV} to show it)`)],
       ...k.uploads.map((u) => ['uploaded', `${u.keys_id} to ${u.server}`]),
     ], '  ');
   }

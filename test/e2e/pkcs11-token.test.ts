@@ -132,6 +132,13 @@ describe('errors a user understands, nothing written', () => {
     expect(existsSync(dir)).toBe(false);
   });
 
+  test('a keystore already sealed with a passphrase is not rebound to a token', () => {
+    const dir = fresh();
+    Keystore.open(dir, PASSPHRASE).writeRecoveryRoot(new Uint8Array(32).fill(7));
+    refusal(cli(['keygen', compiled, '--keystore', dir, '--pkcs11', MODULE, '--token-label', LABEL]), /is already sealed with a passphrase; a token seals only a new keystore/);
+    expect(existsSync(join(dir, 'pkcs11.json'))).toBe(false);
+  });
+
   test('a token without Ed25519 refuses node and log keys in one line; no key file appears instead', () => {
     const dataDir = fresh();
     refusal(cli(['worker', '--print-id', '--data-dir', dataDir, '--pkcs11', MODULE, '--token-label', LABEL], { SOFTHSM2_CONF: lacking }), /does not support CKM_EDDSA, which Ed25519 signing needs/);
