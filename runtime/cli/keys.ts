@@ -188,10 +188,10 @@ export function registerKeys(program: Command): void {
     .requiredOption('--keystore <dir>', 'keystore directory')
     .option('--json', 'print one JSON object');
   addPkcs11Options(list, 'open a keystore bound to a token through it (to show fingerprints)').action(async (opts: KeystoreOption) => {
-      const l = await listKeys(opts.keystore, keystoreTokenOf(opts));
-      if (opts.json) printJson(l);
-      else process.stdout.write(formatListing(l));
-    });
+    const l = await listKeys(opts.keystore, keystoreTokenOf(opts));
+    if (opts.json) printJson(l);
+    else process.stdout.write(formatListing(l));
+  });
 
   const upload = keys
     .command('upload')
@@ -204,11 +204,11 @@ export function registerKeys(program: Command): void {
     .option('--force', 'upload a new bundle even if the server has the recorded one')
     .option('--json', 'print one JSON object');
   addPkcs11Options(upload, 'open a keystore bound to a token through it').action(async (compiled: string, opts: KeystoreOption & { server: string; token?: string; tokenFile?: string; force?: boolean }) => {
-      const keystoreTokenRef = keystoreTokenOf(opts);
-      const r = await uploadKeys(compiled, { ...opts, ...(keystoreTokenRef ? { keystoreToken: keystoreTokenRef } : {}) });
-      if (opts.json) printJson(r);
-      else process.stdout.write(formatUpload(r, opts.keystore));
-    });
+    const keystoreTokenRef = keystoreTokenOf(opts);
+    const r = await uploadKeys(compiled, { ...opts, ...(keystoreTokenRef ? { keystoreToken: keystoreTokenRef } : {}) });
+    if (opts.json) printJson(r);
+    else process.stdout.write(formatUpload(r, opts.keystore));
+  });
 
   keys
     .command('delete')
@@ -230,11 +230,11 @@ export function registerKeys(program: Command): void {
     .requiredOption('--keystore <dir>', 'keystore directory')
     .option('--json', 'print one JSON object');
   addPkcs11Options(phrase, 'open a keystore bound to a token through it').action(async (opts: KeystoreOption) => {
-      const root = (await openKeystore(opts.keystore, keystoreTokenOf(opts), { create: false })).readRecoveryRoot();
-      if (!root) fail('BAD_ARGUMENT', `keystore ${opts.keystore} has no recovery root yet; \`deeppowers keygen <compiled> --keystore ${opts.keystore}\` makes one`);
-      if (opts.json) printJson({ keystore: opts.keystore, recovery_phrase: phraseOf(root) });
-      else process.stdout.write(formatRecoveryPhrase(phraseOf(root), opts.keystore).trimStart());
-    });
+    const root = (await openKeystore(opts.keystore, keystoreTokenOf(opts), { create: false })).readRecoveryRoot();
+    if (!root) fail('BAD_ARGUMENT', `keystore ${opts.keystore} has no recovery root yet; \`deeppowers keygen <compiled> --keystore ${opts.keystore}\` makes one`);
+    if (opts.json) printJson({ keystore: opts.keystore, recovery_phrase: phraseOf(root) });
+    else process.stdout.write(formatRecoveryPhrase(phraseOf(root), opts.keystore).trimStart());
+  });
 
   const recover = keys
     .command('recover')
@@ -243,8 +243,8 @@ export function registerKeys(program: Command): void {
     .requiredOption('--keystore <dir>', 'keystore directory (created if missing)')
     .option('--json', 'print one JSON object');
   addPkcs11Options(recover, "bind the rebuilt keystore to a token instead of the passphrase (its data key wrapped by an AES key made in the token)").action(async (compiled: string[], opts: KeystoreOption) => {
-      const r = await recoverKeystore(opts.keystore, compiled, await readPhrase(), keystoreTokenOf(opts));
-      if (opts.json) printJson(r);
-      else process.stdout.write(formatRecover(r));
-    });
+    const r = await recoverKeystore(opts.keystore, compiled, await readPhrase(), keystoreTokenOf(opts));
+    if (opts.json) printJson(r);
+    else process.stdout.write(formatRecover(r));
+  });
 }
