@@ -109,11 +109,16 @@ describe('keystore sealed by a key in the token', () => {
     refusal(cli(['predict', compiled, '--data', rows, '--keystore', copy, '--pkcs11', MODULE]), /could not unwrap the data key/);
   }, 120_000);
 
-  test('the recovery phrase rebuilds the same key with no token present', () => {
+  test('the recovery phrase rebuilds the same key with no token present (and into another token-bound keystore)', () => {
     const rebuilt = join(tmp, 'rebuilt');
     const r = json(cli(['keys', 'recover', compiled, '--keystore', rebuilt, '--json'], { SOFTHSM2_CONF: absent, DEEPPOWERS_RECOVERY_PHRASE: made.recovery_phrase as string }));
     expect((r.keys as { fingerprint: string }[])[0]!.fingerprint).toBe(made.fingerprint);
     expect(existsSync(join(rebuilt, 'pkcs11.json'))).toBe(false);
+    // Or into a keystore bound to a token again: a new AES key there, the same CKKS key.
+    const rebound = join(tmp, 'rebound');
+    const t = json(cli(['keys', 'recover', compiled, '--keystore', rebound, '--pkcs11', MODULE, '--token-label', LABEL, '--json'], { DEEPPOWERS_RECOVERY_PHRASE: made.recovery_phrase as string }));
+    expect((t.keys as { fingerprint: string }[])[0]!.fingerprint).toBe(made.fingerprint);
+    expect(JSON.parse(readFileSync(join(rebound, 'pkcs11.json'), 'utf8')).key_label).not.toBe(JSON.parse(readFileSync(join(keystore, 'pkcs11.json'), 'utf8')).key_label);
   }, 120_000);
 });
 
