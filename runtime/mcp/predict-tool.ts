@@ -7,7 +7,6 @@ import type { JobOutcome } from '../network/job-runner';
 import { decodeBase64, decodedLength, encodeBase64 } from './base64';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import { KEYS_ID } from './key-storage';
-import { readEnvelope } from '../wire/envelope';
 import { toolNameOf, type ServedModel } from './served-model';
 import type { DeepPowersService } from './service';
 import { errorResult, guarded, structuredResult } from './tool-result';
@@ -150,15 +149,16 @@ async function predict(
   const { release } = slot;
   try {
     const request = decodeBase64(ciphertexts, 'ciphertexts');
+    const owner = { tenant, model: model.name, keysId };
     const segments = bodyCircuits(model.server).length;
     let segment = 0;
     let inputs = request;
     if (stepId !== undefined) {
       if (segments === 1) return errorResult(`${model.name} has no client steps: call it without step_id`);
-      // A malformed answer is refused before the step is used up, so the client may send it again.
-      readEnvelope(request, { kind: 'ciphertexts', modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId });
-      segment = service.steps.take(stepId, tenant, model.name, keysId).next;
-      inputs = await service.fhe.unmaskStep(stepId, request);
+      // Only this tenant, for this model, with these keys may answer the step; a malformed answer is refused before the step is used up.
+      const unmasked = await service.fhe.unmaskStep(stepId, request, owner);
+      segment = unmasked.segment;
+      inputs = unmasked.bytes;
     }
     const t1 = performance.now();
     const outcome: JobOutcome = await network.runner.run({
@@ -180,8 +180,7 @@ async function predict(
       );
     }
     // Before the last segment the client gets the result masked, never as it is.
-    const step = segment < segments - 1 ? await service.fhe.maskStep(model.server.modelHash, outcome.result, segment) : null;
-    if (step) service.steps.put(step.stepId, { tenant, model: model.name, keysId, next: segment + 1 });
+    const step = segment < segments - 1 ? await service.fhe.maskStep(model.server.modelHash, outcome.result, segment, owner) : null;
     const answer = step ? { client_step: { step_id: step.stepId, masked: encodeBase64(step.bytes) } } : { result: encodeBase64(outcome.result) };
     const bytesOut = step ? step.bytes.length : outcome.result.length;
     const t3 = performance.now();
