@@ -39,6 +39,8 @@ export interface EncryptedRunOptions {
   readonly secretKey?: Uint8Array;
   /** Called after each circuit evaluation: evaluations done and total. */
   readonly onEvaluation?: (done: number, total: number) => void;
+  /** Called before the client makes its keys and again when they are made: SEAL's key generation is one blocking call (a minute at N = 32768), so this is all the progress it can show. */
+  readonly onKeygen?: (phase: 'start' | 'done') => void;
 }
 
 /** One circuit evaluation: a request of `samples` rows (1 in vector layout, up to N/2 in batch). */
@@ -103,8 +105,10 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
     const modelId = await server.loadModel(serverModelOf(circuit, parameters, modelHash, model.refresh));
 
     let t = performance.now();
+    options.onKeygen?.('start');
     client = await FheClient.create(backend, clientModel, options.secretKey);
     const keys = client.evaluationKeys();
+    options.onKeygen?.('done');
     const keygenMs = performance.now() - t;
 
     t = performance.now();

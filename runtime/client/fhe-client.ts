@@ -158,7 +158,8 @@ export class FheClient {
     const parts: Uint8Array[] = [];
     for (let g = 0; g < slotVectors.length / perOut; g++) {
       const group = slotVectors.slice(g * perOut, (g + 1) * perOut);
-      for (const slots of operation.clientOperation(from, packingCircuitOf(to), step.knows, group)) parts.push(this.keys.encrypt(slots, step.freshLevel, to.inputScale));
+      const bound = maxEncodable(this.model.parameters.coeffModulusBits, step.freshLevel, to.inputScale);
+      for (const slots of operation.clientOperation(from, packingCircuitOf(to), step.knows, group)) parts.push(this.keys.encrypt(clampTo(slots, bound), step.freshLevel, to.inputScale));
     }
     return writeEnvelope({ kind: 'ciphertexts', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId, parts });
   }
@@ -200,6 +201,15 @@ export function checkEncodable(model: Pick<ClientModel, 'parameters' | 'inputLev
       }
     });
   });
+}
+
+/**
+ * A client step's values, each within ±bound (non-finite ones 0): what a server made the client
+ * decrypt must never decide whether the client answers (a refusal would be a reaction oracle on
+ * values the client does not return), and an honest mask stays far inside the bound.
+ */
+function clampTo(values: Float64Array, bound: number): Float64Array {
+  return values.map((v) => (Number.isFinite(v) ? Math.min(bound, Math.max(-bound, v)) : 0));
 }
 
 /** Round to a multiple of 2^−bits: what the client releases carries no decryption-noise bits below that. */

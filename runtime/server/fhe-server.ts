@@ -203,6 +203,11 @@ export class FheServer {
     return { bytes: writeEnvelope({ kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts }), segment: pending.segment + 1 };
   }
 
+  /** The segment an answer to step `stepId` feeds, if `owner` may give it; the step keeps waiting. */
+  stepSegment(stepId: string, owner: StepOwner): number {
+    return this.steps.get(stepId, owner).segment + 1;
+  }
+
   /** Client steps waiting for their answer. */
   pendingSteps(): number {
     return this.steps.size;
