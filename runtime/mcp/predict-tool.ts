@@ -6,6 +6,7 @@ import { fail } from '../../compiler/errors';
 import type { JobOutcome } from '../network/job-runner';
 import { decodeBase64, decodedLength, encodeBase64 } from './base64';
 import { bodyCircuits } from '../../compiler/artifact/segments';
+import { describeClientSteps } from '../../compiler/client-steps/table';
 import type { Circuit } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { KEYS_ID } from './key-storage';
@@ -84,7 +85,8 @@ export function registerPredict(
         `At most ${limits.maxCiphertextBytes} bytes of ciphertexts per call. Progress is reported per circuit evaluation. ` +
         (stepped
           ? `The body runs as ${segments} segments with a client step between each two: until the last, the answer is a client_step (a masked result and a step_id); ` +
-            'decrypt it, encrypt the values again for the next segment and call this tool with the same keys_id, the fresh ciphertexts and the step_id. '
+            'decrypt it, encrypt the values again for the next segment and call this tool with the same keys_id, the fresh ciphertexts and the step_id. ' +
+            `What the client sees: ${describeClientSteps(model.server.refresh!)}. `
           : '') +
         'May be called as an MCP task (poll tasks/get, fetch with tasks/result).',
       inputSchema: {
