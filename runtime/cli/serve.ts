@@ -8,6 +8,7 @@ import { createMcpServer, describeModels } from '../mcp/server';
 import { DEFAULT_LIMITS, DeepPowersService, LOCAL_TENANT } from '../mcp/service';
 import { runOnStdio } from '../mcp/stdio';
 import { TokenTable } from '../mcp/tokens';
+import { NodeList, TrustedNodes } from '../network/node-list';
 import { parseRedisUrl } from '../network/queue';
 import { QueueRunner } from '../network/queue-runner';
 import { DEFAULT_TASK_OPTIONS, type RunnerContext } from '../network/server-network';
@@ -24,6 +25,9 @@ export interface ServeOptions {
   readonly maxKeyMb: number;
   readonly taskTtl: number;
   readonly queue?: string;
+  readonly redisCa?: string;
+  readonly nodes?: string;
+  readonly reviewTimeout?: number;
   readonly reviewers: number;
   readonly quorum?: number;
   readonly maxConcurrencyPerTenant: number;
@@ -69,7 +73,13 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   const log = (line: string) => process.stderr.write(`deeppowers serve: ${line}\n`);
 
   if (!opts.queue && opts.reviewers > 0) fail('BAD_ARGUMENT', '--reviewers needs --queue redis://HOST:PORT (review nodes are workers on the queue)');
-  const queue = opts.queue === undefined ? undefined : parseRedisUrl(opts.queue);
+  if (!opts.queue && opts.nodes !== undefined) fail('BAD_ARGUMENT', '--nodes needs --queue redis://HOST:PORT (the list says which queue workers count)');
+  if (opts.queue && opts.nodes === undefined) {
+    fail('BAD_ARGUMENT', '--queue needs --nodes FILE: the nodes you trust, one line each as `deeppowers worker --print-id --role compute|review` prints it');
+  }
+  if (!opts.queue && opts.redisCa !== undefined) fail('BAD_ARGUMENT', '--redis-ca needs --queue rediss://HOST:PORT');
+  const queue = opts.queue === undefined ? undefined : parseRedisUrl(opts.queue, opts.redisCa === undefined ? {} : { caFile: opts.redisCa });
+  const trusted = opts.nodes === undefined ? undefined : new TrustedNodes(NodeList.readFile(opts.nodes));
   const quorum = opts.quorum ?? opts.reviewers;
   if (quorum > opts.reviewers) fail('BAD_ARGUMENT', `--quorum ${quorum} exceeds --reviewers ${opts.reviewers}`);
 
@@ -90,7 +100,21 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
     },
     {
       tasks: { defaultTtlMs: opts.taskTtl * 1000, maxTtlMs: Math.max(opts.taskTtl * 1000, DEFAULT_TASK_OPTIONS.maxTtlMs) },
-      ...(queue ? { runner: (ctx: RunnerContext) => new QueueRunner({ queue, reviewers: opts.reviewers, quorum, log: ctx.log, logger: ctx.logger, readKeys: ctx.readKeys }) } : {}),
+      ...(queue && trusted
+        ? {
+            runner: (ctx: RunnerContext) =>
+              new QueueRunner({
+                queue,
+                reviewers: opts.reviewers,
+                quorum,
+                nodes: trusted,
+                log: ctx.log,
+                logger: ctx.logger,
+                readKeys: ctx.readKeys,
+                ...(opts.reviewTimeout !== undefined ? { reviewTimeoutMs: opts.reviewTimeout * 1000 } : {}),
+              }),
+          }
+        : {}),
     },
   );
   let http: RunningHttpServer | undefined;
@@ -107,6 +131,18 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
         : 'jobs run in this process (embedded); results are logged and signed by this server alone',
     );
     log(`transparency log ${service.network.log.origin}, key ${service.network.log.vkey}`);
+    if (trusted && opts.nodes) {
+      log(describeNodes(trusted.current, opts.nodes));
+      // SIGHUP re-reads the list; a bad file is reported and the list in force stays.
+      process.on('SIGHUP', () => {
+        try {
+          trusted.replace(NodeList.readFile(opts.nodes!));
+          log(`reloaded: ${describeNodes(trusted.current, opts.nodes!)}`);
+        } catch (e) {
+          log(`nodes file not reloaded, the previous list stays in force: ${(e as Error).message}`);
+        }
+      });
+    }
     const stopped = new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
@@ -124,6 +160,11 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
     await http?.close();
     await service.close();
   }
+}
+
+function describeNodes(list: NodeList, file: string): string {
+  const n = (role: 'compute' | 'review') => list.withRole(role).length;
+  return `trusted nodes from ${file}: ${n('compute')} compute, ${n('review')} review (kill -HUP ${process.pid} re-reads it)`;
 }
 
 export function registerServe(program: Command): void {
@@ -158,7 +199,13 @@ export function registerServe(program: Command): void {
         .default(DEFAULT_TASK_OPTIONS.defaultTtlMs / 1000)
         .argParser(positiveInt),
     )
-    .option('--queue <redis-url>', 'send evaluations to `deeppowers worker` nodes through a BullMQ queue in Redis (redis://HOST:PORT) instead of running them here')
+    .option(
+      '--queue <redis-url>',
+      'send evaluations to `deeppowers worker` nodes through a BullMQ queue in Redis instead of running them here: redis://[[USER]:PASSWORD@]HOST:PORT, or rediss://… for TLS',
+    )
+    .option('--redis-ca <file>', 'with a rediss:// queue: the PEM certificate of the CA that signed the Redis server\'s certificate (default: the system\'s CAs)')
+    .option('--nodes <file>', 'the nodes this server trusts (needed with --queue), one line each as `deeppowers worker --print-id` prints it: NODE_ID compute|review PUBLIC_KEY; re-read on SIGHUP')
+    .addOption(new Option('--review-timeout <seconds>', "each assigned reviewer's deadline; a reviewer that misses it is named and counted against (default: 3 × the compute node's time, at least 60)").argParser(positiveInt))
     .addOption(new Option('--reviewers <k>', 'review nodes that re-execute each job (needs --queue)').default(0).argParser(nonNegativeInt))
     .addOption(new Option('--quorum <q>', 'reviewers that must attest the same result before it is released (default: all of --reviewers)').argParser(nonNegativeInt))
     .action(async (dirs: string[], opts: ServeOptions) => serve(dirs, opts));
