@@ -6,6 +6,7 @@ import { loadServedModel } from '../mcp/load-served-model';
 import { loadOrCreateIdentity } from '../network/identity';
 import { createLogger } from '../network/logger';
 import { nodeListLine } from '../network/node-list';
+import { nodeAclLine } from '../network/redis-acl';
 import { parseRedisUrl } from '../network/queue';
 import { startWorker } from '../network/worker';
 import { printJson } from './output';
@@ -17,6 +18,7 @@ interface WorkerCliOptions {
   readonly dataDir: string;
   readonly role: 'compute' | 'review';
   readonly printId?: boolean;
+  readonly printAcl?: boolean;
   readonly lockMs: number;
   readonly threads?: number;
   readonly json?: boolean;
@@ -30,6 +32,12 @@ export async function runWorker(dirs: readonly string[], opts: WorkerCliOptions)
     const line = nodeListLine(id, opts.role);
     if (opts.json) printJson({ node_id: id.id, role: opts.role, public_key: id.publicKey.toString('base64'), line });
     else process.stdout.write(`${line}\n`);
+    return;
+  }
+  if (opts.printAcl) {
+    if (!opts.queue) fail('BAD_ARGUMENT', '--print-acl needs --queue redis://node-NAME:PASSWORD@HOST:PORT (this node\'s own Redis user)');
+    const id = loadOrCreateIdentity(opts.dataDir, 'node');
+    process.stdout.write(`${nodeAclLine(id.id, opts.role, parseRedisUrl(opts.queue))}\n`);
     return;
   }
   if (!opts.queue) fail('BAD_ARGUMENT', 'give --queue redis://HOST:PORT (the queue `deeppowers serve --queue` uses)');
@@ -63,6 +71,7 @@ export function registerWorker(program: Command): void {
     .addOption(new Option('--role <role>', 'compute: take evaluations; review: re-execute jobs for the quorum and cosign log checkpoints').choices(['compute', 'review']).default('compute'))
     .option('--threads <n>', THREADS_HELP, parseThreads)
     .option('--print-id', "print this node's line for the server's --nodes file (node id, --role, Ed25519 public key; the key is made on first use) and exit")
+    .option('--print-acl', "print the Redis ACL line (aclfile syntax) for this node's user in --queue, allowing only what its --role needs (the password as its SHA-256), and exit")
     .addOption(new Option('--lock-ms <ms>', 'how long a job stays locked to a node that stops answering before another node retries it').default(30_000).argParser(positiveInt))
     .option('--json', 'with --print-id: print JSON')
     .action(async (dirs: string[], opts: WorkerCliOptions) => runWorker(dirs, opts));

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { Redis } from 'ioredis';
 import { fail } from '../../compiler/errors';
 import type { Attestation } from './attestation';
@@ -19,8 +20,8 @@ export interface RedisAddress {
   /** An ACL user (`redis://USER:PASSWORD@…`); absent: the default user. */
   readonly username?: string;
   readonly password?: string;
-  /** `rediss://`: TLS, checked against `ca` when given (else the system's CAs). */
-  readonly tls?: { readonly ca?: Buffer; readonly servername: string };
+  /** `rediss://`: TLS, checked against `ca` when given (else the system's CAs); the certificate must name the host (a DNS name or IP address). */
+  readonly tls?: { readonly ca?: Buffer; readonly servername?: string };
 }
 
 /**
@@ -62,7 +63,8 @@ export function parseRedisUrl(url: string, options: { readonly caFile?: string }
     url: `${u.protocol}//${u.host || `127.0.0.1:${port}`}`,
     ...(u.username ? { username: decode(u.username) } : {}),
     ...(u.password ? { password: decode(u.password) } : {}),
-    ...(tls ? { tls: { servername: host, ...(ca ? { ca } : {}) } } : {}),
+    // SNI carries DNS names only (RFC 6066); an IP address is checked against the certificate's IP SANs.
+    ...(tls ? { tls: { ...(isIP(host) ? {} : { servername: host }), ...(ca ? { ca } : {}) } } : {}),
   };
 }
 
@@ -72,7 +74,7 @@ function redact(url: string): string {
 }
 
 /** What ioredis needs to reach and log in to `addr`. */
-function connectOptions(addr: RedisAddress): { host: string; port: number; username?: string; password?: string; tls?: { ca?: Buffer; servername: string } } {
+function connectOptions(addr: RedisAddress): { host: string; port: number; username?: string; password?: string; tls?: { ca?: Buffer; servername?: string } } {
   return {
     host: addr.host,
     port: addr.port,

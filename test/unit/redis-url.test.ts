@@ -22,6 +22,7 @@ test('rediss:// with a CA file; the URL kept for messages has no password', () =
   expect(a).toMatchObject({ host: 'redis.example', port: 6380, url: 'rediss://redis.example:6380', password: 'pw', tls: { servername: 'redis.example' } });
   expect(a.tls?.ca?.toString()).toContain('BEGIN CERTIFICATE');
   expect(parseRedisUrl('rediss://h:1').tls).toEqual({ servername: 'h' });
+  expect(parseRedisUrl('rediss://127.0.0.1:1').tls).toEqual({});
 });
 
 test('bad URLs and CA files are refused in one line that never shows the password', () => {
