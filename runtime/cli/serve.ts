@@ -36,6 +36,7 @@ export interface ServeOptions {
   readonly tenantKeyBundles: number;
   readonly keyQuota: 'evict' | 'refuse';
   readonly maxSessionsPerTenant: number;
+  readonly logAuditors?: string;
 }
 
 export const DEFAULT_DATA_DIR = join(homedir(), '.deeppowers', 'serve');
@@ -70,6 +71,11 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
     fail('BAD_ARGUMENT', `--insecure-no-auth is only allowed on a loopback address (127.0.0.1, ::1, localhost), not ${opts.http.host}`);
   }
   const auth = opts.tokenFile ? TokenTable.readFile(opts.tokenFile) : 'insecure-no-auth';
+  const logAuditors = new Set((opts.logAuditors ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''));
+  if (logAuditors.size > 0 && auth === 'insecure-no-auth') fail('BAD_ARGUMENT', '--log-auditors names tenants of --token-file; without tokens the one local user sees everything');
+  if (auth !== 'insecure-no-auth') {
+    for (const name of logAuditors) if (!auth.hasTenant(name)) fail('BAD_ARGUMENT', `--log-auditors: no token in ${opts.tokenFile} is for tenant "${name}"`);
+  }
   const log = (line: string) => process.stderr.write(`deeppowers serve: ${line}\n`);
 
   if (!opts.queue && opts.reviewers > 0) fail('BAD_ARGUMENT', '--reviewers needs --queue redis://HOST:PORT (review nodes are workers on the queue)');
@@ -120,7 +126,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   let http: RunningHttpServer | undefined;
   try {
     if (opts.http) {
-      http = await startHttpServer(service, { ...opts.http, auth, log, maxSessionsPerTenant: opts.maxSessionsPerTenant });
+      http = await startHttpServer(service, { ...opts.http, auth, log, maxSessionsPerTenant: opts.maxSessionsPerTenant, logAuditors });
       const who = auth === 'insecure-no-auth' ? 'no authentication (loopback only)' : `${auth.size} bearer token${auth.size === 1 ? '' : 's'}`;
       log(`listening on ${http.url} (${who}); evaluation keys at ${http.url.replace(/mcp$/, 'keys/<sha256>')}`);
     }
@@ -148,7 +154,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
       process.once('SIGTERM', resolve);
     });
     if (opts.stdio) {
-      const stdioServer = createMcpServer(service, LOCAL_TENANT, { log });
+      const stdioServer = createMcpServer(service, LOCAL_TENANT, { log, auditor: true });
       // With HTTP too, the process lives on after the stdio side hangs up.
       await Promise.race([runOnStdio(stdioServer, service.limits.maxMessageBytes).then(() => (http ? stopped : undefined)), stopped]);
       // Stopped by a signal while the host still holds stdin open: an open stdin would keep the process alive.
@@ -177,6 +183,7 @@ export function registerServe(program: Command): void {
     .option('--stdio', 'serve MCP on stdin/stdout (one local user; keys via the upload_keys tool)')
     .option('--token-file <file>', 'bearer tokens, one per line, optionally name:token (the name is the tenant whose keys the token uses)')
     .option('--data-dir <dir>', 'where uploaded evaluation keys, MCP tasks, the transparency log and the server keys are stored', DEFAULT_DATA_DIR)
+    .option('--log-auditors <tenants>', "comma-separated tenants (token names) that read every log entry and every dispute's evidence; any other tenant sees its own entries and only the leaf hashes of the rest")
     .option('--insecure-no-auth', 'accept HTTP requests without a token (refused unless the host is a loopback address)')
     .addOption(new Option('--max-concurrency <k>', 'encrypted predictions in flight at once; more get a "server busy" tool error').default(DEFAULT_LIMITS.maxConcurrency).argParser(positiveInt))
     .addOption(new Option('--max-key-mb <m>', 'largest evaluation-key bundle accepted, in MiB').default(DEFAULT_LIMITS.maxKeyBytes / 1024 / 1024).argParser(positiveInt))

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod';
@@ -107,7 +107,7 @@ export function registerPredict(server: McpServer, service: DeepPowersService, t
           // session's standalone stream does.
           await extra.sendNotification(notification).catch(() => server.server.notification(notification).catch(() => {}));
         };
-        void guarded(() => predict(service, tenant, model, task.taskId, keys_id, ciphertexts, stepId, abort.signal, notify), log)
+        void guarded(() => predict(service, tenant, model, keys_id, ciphertexts, stepId, abort.signal, notify), log)
           .then((result) => extra.taskStore.storeTaskResult(task.taskId, result.isError ? 'failed' : 'completed', result))
           .catch(() => {
             // The task was cancelled or expired meanwhile: its result has nowhere to go.
@@ -128,7 +128,6 @@ async function predict(
   service: DeepPowersService,
   tenant: string,
   model: ServedModel,
-  jobId: string,
   keysId: string,
   ciphertexts: string,
   stepId: string | undefined,
@@ -161,8 +160,10 @@ async function predict(
       inputs = await service.fhe.unmaskStep(stepId, request);
     }
     const t1 = performance.now();
+    // A job id of its own, never the MCP task id: the log is read by other tenants, and a task id is this tenant's handle on its result.
+    const jobId = randomBytes(16).toString('hex');
     const outcome: JobOutcome = await network.runner.run({
-      jobId: jobId || randomUUID(),
+      jobId,
       tenant,
       model: { name: model.name, modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId },
       keysId,

@@ -116,7 +116,7 @@ export class EmbeddedRunner implements JobRunner {
       time: new Date().toISOString(),
     });
     const quorum: QuorumFacts = { reviewers: 0, quorum: 0, agreeing: [] };
-    const receipt = logRelease(this.log, attestation, [], quorum);
+    const receipt = logRelease(this.log, attestation, [], quorum, request.tenant);
     this.done++;
     this.logger.info(
       { event: 'job.released', job_id: request.jobId, node_id: this.identity.id, log_index: receipt.index, ms: Math.round(performance.now() - started) },

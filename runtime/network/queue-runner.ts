@@ -125,6 +125,7 @@ export class QueueRunner implements JobRunner {
         (unanswered.length ? `; ${unanswered.map((a) => `${a.node}: ${a.reason}`).join('; ')}` : '');
       const evidence: DisputeRecord = {
         job_id: request.jobId,
+        tenant: request.tenant,
         time: new Date().toISOString(),
         compute_node: compute.node_id,
         agreeing: decision.agreeing,
@@ -138,7 +139,7 @@ export class QueueRunner implements JobRunner {
       return { status: 'disputed', reason, computeNode: compute.node_id, agreeing: decision.agreeing, disagreeing: decision.disagreeing, timedOut };
     }
     const quorum = { reviewers: this.options.reviewers, quorum: this.options.quorum, agreeing: decision.agreeing };
-    let receipt = logRelease(this.options.log, compute, reviews, quorum);
+    let receipt = logRelease(this.options.log, compute, reviews, quorum, request.tenant);
     const size = receipt.index + 1;
     const lines = await this.cosign(decision.agreeing, size);
     if (lines.length > 0) {

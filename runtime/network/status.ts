@@ -28,6 +28,8 @@ export interface NodeStatus {
  */
 export interface DisputeRecord {
   readonly job_id: string;
+  /** Whose request it was: status shows a tenant only its own disputes. */
+  readonly tenant: string;
   readonly time: string;
   readonly compute_node: string;
   readonly agreeing: readonly string[];

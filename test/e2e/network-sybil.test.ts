@@ -209,6 +209,9 @@ describe('a lying compute node with Sybil reviewers', () => {
     expect(signers.slice(1).sort()).toEqual(honest.map((h) => [h.identity.id, 'review']).sort());
     // Evidence anyone can check: each signature verifies, and the two sides signed different result hashes for one job.
     for (const a of evidence!.attestations) expect(() => checkAttestation(a)).not.toThrow();
+    // Status shows a tenant only the evidence of its own jobs (it names job and keys ids).
+    expect((await service.network.status({ tenant: LOCAL_TENANT, all: false })).disputes?.[0]?.job_id).toBe(evidence!.job_id);
+    expect((await service.network.status({ tenant: 'another-tenant', all: false })).disputes).toEqual([]);
     const [c, ...rs] = evidence!.attestations;
     for (const a of rs) {
       expect(a.job_id).toBe(c!.job_id);
