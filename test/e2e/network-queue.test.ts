@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -232,6 +232,18 @@ describe('server + 1 compute + 2 review nodes over Redis', () => {
       await remote.close();
       fhe.dispose();
     }
+  });
+
+  test('serve refuses --queue without a nodes file, and a bad one, in one line', () => {
+    const serve = (...args: string[]) => spawnSync(process.execPath, [BIN, 'serve', compiledDir, '--stdio', '--data-dir', join(work, 'refused'), '--queue', `redis://127.0.0.1:${redisPort}`, ...args], { cwd: ROOT, encoding: 'utf8' });
+    const none = serve();
+    expect(none.status).toBe(2);
+    expect(none.stderr).toBe('deeppowers: error: --queue needs --nodes FILE: the nodes you trust, one line each as `deeppowers worker --print-id --role compute|review` prints it\n');
+    const bad = join(work, 'bad-nodes.txt');
+    writeFileSync(bad, `# ok\n${nodeIds['review-a']} review not-a-key\n`);
+    const refused = serve('--nodes', bad);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toBe(`deeppowers: error: ${bad} line 2: the public key is 32 bytes in base64 (44 characters), got "not-a-key"\n`);
   });
 
   test('SIGHUP re-reads the nodes file; a bad one is reported in one line and the list in force stays', async () => {
