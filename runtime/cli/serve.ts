@@ -37,6 +37,9 @@ export interface ServeOptions {
   readonly keyQuota: 'evict' | 'refuse';
   readonly maxSessionsPerTenant: number;
   readonly logAuditors?: string;
+  readonly queryBudget?: number;
+  readonly clientStepBudget?: number;
+  readonly modelConfidential?: boolean;
 }
 
 export const DEFAULT_DATA_DIR = join(homedir(), '.deeppowers', 'serve');
@@ -103,6 +106,9 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
       maxBytesInFlightPerTenant: opts.mbInFlightPerTenant * 1024 * 1024,
       tenantKeyBundles: opts.tenantKeyBundles,
       keyQuotaPolicy: opts.keyQuota,
+      queryBudget: opts.queryBudget ?? null,
+      clientStepBudget: opts.clientStepBudget ?? null,
+      modelConfidential: opts.modelConfidential === true,
     },
     {
       tasks: { defaultTtlMs: opts.taskTtl * 1000, maxTtlMs: Math.max(opts.taskTtl * 1000, DEFAULT_TASK_OPTIONS.maxTtlMs) },
@@ -206,6 +212,18 @@ export function registerServe(program: Command): void {
         .default(DEFAULT_TASK_OPTIONS.defaultTtlMs / 1000)
         .argParser(positiveInt),
     )
+    .addOption(
+      new Option('--query-budget <rows>', 'rows one tenant may send one model per UTC day (evaluations × samples each packs); beyond it a prediction is refused. Bounds extraction by queries; default: no limit').argParser(
+        nonNegativeInt,
+      ),
+    )
+    .addOption(
+      new Option(
+        '--client-step-budget <rows>',
+        "rows one tenant may send back at one model's client steps per UTC day; beyond it the step is refused. Each answered step is a probe of the layers after it (README: What the client learns); default: no limit",
+      ).argParser(nonNegativeInt),
+    )
+    .option('--model-confidential', 'refuse to serve models with client steps (compile --refresh auto, max pools): a dishonest client can read out the weights after a step')
     .option(
       '--queue <redis-url>',
       'send evaluations to `deeppowers worker` nodes through a BullMQ queue in Redis instead of running them here: redis://[[USER]:PASSWORD@]HOST:PORT, or rediss://… for TLS',
