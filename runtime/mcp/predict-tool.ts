@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod';
@@ -131,7 +131,7 @@ export function registerPredict(
         // client's default 60 s request timeout): a client that resets its timeout on progress waits on.
         await progress(0, undefined, 'accepted; loading the evaluation keys and running the first evaluation');
         await mcpLog.send('info', `${tool} job ${task.taskId} started${stepId === undefined ? '' : ' (after a client step)'}`, extra.sendNotification);
-        void guarded(() => predict(service, tenant, model, task.taskId, keys_id, ciphertexts, stepId, abort.signal, notify), log)
+        void guarded(() => predict(service, tenant, model, keys_id, ciphertexts, stepId, abort.signal, notify), log)
           .then(async (result) => {
             const text = result.content?.[0]?.type === 'text' ? result.content[0].text : '';
             if (result.isError) await mcpLog.send('warning', `${tool} job ${task.taskId} refused or failed: ${text}`, extra.sendNotification);
@@ -158,7 +158,6 @@ async function predict(
   service: DeepPowersService,
   tenant: string,
   model: ServedModel,
-  jobId: string,
   keysId: string,
   ciphertexts: string,
   stepId: string | undefined,
@@ -196,8 +195,10 @@ async function predict(
     if (refused !== undefined) return errorResult(refused);
     if (stepId !== undefined) inputs = (await service.fhe.unmaskStep(stepId, request, owner)).bytes;
     const t1 = performance.now();
+    // A job id of its own, never the MCP task id: the log is read by other tenants, and a task id is this tenant's handle on its result.
+    const jobId = randomBytes(16).toString('hex');
     const outcome: JobOutcome = await network.runner.run({
-      jobId: jobId || randomUUID(),
+      jobId,
       tenant,
       model: { name: model.name, modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId },
       keysId,
