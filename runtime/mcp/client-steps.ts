@@ -13,6 +13,10 @@ export interface PendingStep {
   readonly keysId: string;
   /** The segment the fresh ciphertexts feed. */
   readonly next: number;
+  /** The prediction's chain id, which the answer must name too (absent: the caller named none). */
+  readonly chainId?: string;
+  /** SHA-256 of the masked result the client was given, logged with the next segment. */
+  readonly maskedSha256?: string;
 }
 
 export const DEFAULT_STEP_TTL_MS = 10 * 60_000;

@@ -4,6 +4,8 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod';
 import { fail } from '../../compiler/errors';
 import type { JobOutcome } from '../network/job-runner';
+import type { StepFacts } from '../network/release';
+import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { decodeBase64, decodedLength, encodeBase64 } from './base64';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import { KEYS_ID } from './key-storage';
@@ -13,6 +15,11 @@ import type { DeepPowersService } from './service';
 import { errorResult, guarded, structuredResult } from './tool-result';
 
 const keysIdSchema = z.string().describe('SHA-256 (64 hex digits) of the evaluation-key bundle, as uploaded');
+const chainIdSchema = z
+  .string()
+  .regex(/^[0-9a-f]{32,64}$/)
+  .optional()
+  .describe('a fresh random nonce (32 to 64 hex digits) the client picks per prediction and names in every call of it; the log entry of each segment records it');
 
 export const predictOutputSchema = z.object({
   model: z.string(),
@@ -80,6 +87,7 @@ export function registerPredict(server: McpServer, service: DeepPowersService, t
       inputSchema: {
         keys_id: keysIdSchema,
         ciphertexts: z.string().describe('base64 ciphertext envelope made by the DeepPowers client for this model'),
+        chain_id: chainIdSchema,
         ...(stepped ? { step_id: z.string().optional().describe('continue after a client step: the step_id of the previous answer (ciphertexts are then the fresh encryptions of its masked values)') } : {}),
       },
       outputSchema: stepped ? segmentedOutputSchema : predictOutputSchema,
@@ -90,6 +98,7 @@ export function registerPredict(server: McpServer, service: DeepPowersService, t
       async createTask(args, extra) {
         const { keys_id, ciphertexts } = args;
         const stepId = (args as { step_id?: string }).step_id;
+        const chainId = (args as { chain_id?: string }).chain_id;
         const task = await extra.taskStore.createTask({ ttl: extra.taskRequestedTtl });
         const abort = new AbortController();
         extra.signal.addEventListener('abort', () => abort.abort(), { once: true });
@@ -107,7 +116,7 @@ export function registerPredict(server: McpServer, service: DeepPowersService, t
           // session's standalone stream does.
           await extra.sendNotification(notification).catch(() => server.server.notification(notification).catch(() => {}));
         };
-        void guarded(() => predict(service, tenant, model, task.taskId, keys_id, ciphertexts, stepId, abort.signal, notify), log)
+        void guarded(() => predict(service, tenant, model, task.taskId, keys_id, ciphertexts, stepId, chainId, abort.signal, notify), log)
           .then((result) => extra.taskStore.storeTaskResult(task.taskId, result.isError ? 'failed' : 'completed', result))
           .catch(() => {
             // The task was cancelled or expired meanwhile: its result has nowhere to go.
@@ -132,6 +141,7 @@ async function predict(
   keysId: string,
   ciphertexts: string,
   stepId: string | undefined,
+  chainId: string | undefined,
   signal: AbortSignal,
   /** `what` names the segment of a model with client steps. */
   notify: (done: number, total: number, what?: string) => Promise<void>,
@@ -153,11 +163,18 @@ async function predict(
     const segments = bodyCircuits(model.server).length;
     let segment = 0;
     let inputs = request;
+    let step: StepFacts | undefined;
     if (stepId !== undefined) {
       if (segments === 1) return errorResult(`${model.name} has no client steps: call it without step_id`);
       // A malformed answer is refused before the step is used up, so the client may send it again.
       readEnvelope(request, { kind: 'ciphertexts', modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId });
-      segment = service.steps.take(stepId, tenant, model.name, keysId).next;
+      const pending = service.steps.take(stepId, tenant, model.name, keysId);
+      if (pending.chainId !== chainId) {
+        service.fhe.discardStep(stepId);
+        return errorResult(`client step ${stepId.slice(0, 12)}… belongs to another prediction (another chain_id); start the prediction again`);
+      }
+      segment = pending.next;
+      if (pending.maskedSha256 !== undefined) step = { masked_sha256: pending.maskedSha256, returned_sha256: sha256Hex(request) };
       inputs = await service.fhe.unmaskStep(stepId, request);
     }
     const t1 = performance.now();
@@ -168,6 +185,8 @@ async function predict(
       keysId,
       inputs,
       ...(segment > 0 ? { segment } : {}),
+      ...(chainId !== undefined ? { chainId } : {}),
+      ...(step ? { step } : {}),
       signal,
       onProgress: ({ done, total }) => notify(done, total, segments > 1 ? `segment ${segment + 1} of ${segments}` : undefined),
     });
@@ -180,10 +199,13 @@ async function predict(
       );
     }
     // Before the last segment the client gets the result masked, never as it is.
-    const step = segment < segments - 1 ? await service.fhe.maskStep(model.server.modelHash, outcome.result, segment) : null;
-    if (step) service.steps.put(step.stepId, { tenant, model: model.name, keysId, next: segment + 1 });
-    const answer = step ? { client_step: { step_id: step.stepId, masked: encodeBase64(step.bytes) } } : { result: encodeBase64(outcome.result) };
-    const bytesOut = step ? step.bytes.length : outcome.result.length;
+    const masked = segment < segments - 1 ? await service.fhe.maskStep(model.server.modelHash, outcome.result, segment) : null;
+    if (masked) {
+      const chain = chainId !== undefined ? { chainId } : {};
+      service.steps.put(masked.stepId, { tenant, model: model.name, keysId, next: segment + 1, ...chain, maskedSha256: sha256Hex(masked.bytes) });
+    }
+    const answer = masked ? { client_step: { step_id: masked.stepId, masked: encodeBase64(masked.bytes) } } : { result: encodeBase64(outcome.result) };
+    const bytesOut = masked ? masked.bytes.length : outcome.result.length;
     const t3 = performance.now();
     const out = {
       model: model.name,
@@ -207,8 +229,8 @@ async function predict(
     // The text mirror leaves out the ciphertext: an LLM reading it gains nothing from 100 kB of base64.
     const { log: receipt, ...rest } = out;
     const summary = Object.fromEntries(Object.entries(rest).filter(([k]) => k !== 'result' && k !== 'client_step'));
-    const omitted = step
-      ? { client_step: { step_id: step.stepId, masked: `<${bytesOut} bytes, base64 in structuredContent>` } }
+    const omitted = masked
+      ? { client_step: { step_id: masked.stepId, masked: `<${bytesOut} bytes, base64 in structuredContent>` } }
       : { result: `<${bytesOut} bytes, base64 in structuredContent>` };
     return structuredResult(out, JSON.stringify({ ...summary, log_entry: receipt.index, ...omitted }));
   } finally {

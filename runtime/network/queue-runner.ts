@@ -61,6 +61,7 @@ export class QueueRunner implements JobRunner {
       keys_id: request.keysId,
       inputs_sha256: inputsSha,
       ...(request.segment ? { segment: request.segment } : {}),
+      ...(request.chainId !== undefined ? { chain_id: request.chainId } : {}),
     };
     await this.redisCall(async () => {
       await this.store.blobs.put(inputsSha, request.inputs, INPUT_TTL_S);
@@ -71,7 +72,7 @@ export class QueueRunner implements JobRunner {
     const computed = await this.await<EvaluationJobResult>(this.compute, 'evaluate', data, `${request.jobId}`, request);
     const compute = computed.attestation;
     checkAttestation(compute);
-    if (compute.job_id !== request.jobId || compute.inputs_sha256 !== inputsSha || segmentOf(compute) !== (request.segment ?? 0)) {
+    if (compute.job_id !== request.jobId || compute.inputs_sha256 !== inputsSha || segmentOf(compute) !== (request.segment ?? 0) || compute.chain_id !== request.chainId) {
       fail('BAD_CIPHERTEXT', `compute node ${compute.node_id} attested another job`);
     }
     const result = await this.redisCall(() => this.store.blobs.get(compute.result_sha256));
@@ -88,7 +89,7 @@ export class QueueRunner implements JobRunner {
       return { status: 'disputed', reason: decision.reason, computeNode: compute.node_id, agreeing: decision.agreeing, disagreeing: decision.disagreeing };
     }
     const quorum = { reviewers: this.options.reviewers, quorum: this.options.quorum, agreeing: decision.agreeing };
-    let receipt = logRelease(this.options.log, compute, reviews, quorum);
+    let receipt = logRelease(this.options.log, compute, reviews, quorum, request.step);
     const size = receipt.index + 1;
     const lines = await this.cosign(decision.agreeing, size);
     if (lines.length > 0) {

@@ -9,11 +9,20 @@ export interface QuorumFacts {
 }
 
 /**
+ * A client step's two sides, as SHA-256 hex: the masked result the client was given after the
+ * previous segment and the fresh ciphertexts it sent back. Logged with the segment they led to.
+ */
+export interface StepFacts {
+  readonly masked_sha256: string;
+  readonly returned_sha256: string;
+}
+
+/**
  * Append a released result to the log: the job's facts, the quorum it reached and every
  * attestation behind it (the compute node's first). Only hashes and signatures go in, never
  * ciphertexts or plaintext.
  */
-export function logRelease(log: TransparencyLog, compute: Attestation, reviews: readonly Attestation[], quorum: QuorumFacts, now: Date = new Date()): LogReceipt {
+export function logRelease(log: TransparencyLog, compute: Attestation, reviews: readonly Attestation[], quorum: QuorumFacts, step?: StepFacts, now: Date = new Date()): LogReceipt {
   return log.append({
     v: 1,
     job_id: compute.job_id,
@@ -23,6 +32,8 @@ export function logRelease(log: TransparencyLog, compute: Attestation, reviews: 
     inputs_sha256: compute.inputs_sha256,
     result_sha256: compute.result_sha256,
     ...(compute.segment ? { segment: compute.segment } : {}),
+    ...(compute.chain_id !== undefined ? { chain_id: compute.chain_id } : {}),
+    ...(step ? { step: { masked_sha256: step.masked_sha256, returned_sha256: step.returned_sha256 } } : {}),
     released_at: now.toISOString(),
     reviewers: quorum.reviewers,
     quorum: quorum.quorum,
