@@ -1,6 +1,7 @@
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { fail } from '../../compiler/errors';
-import { checkAttestation, sameJob, segmentOf, type Attestation } from './attestation';
+import type { Attestation } from './attestation';
+import { checkReleaseEntry, type CheckedRelease } from './release';
 import { parseCheckpointBody, verifyCheckpoint, witnessKeyOf, witnessName } from './checkpoint';
 import { verifyConsistency, type Hash } from './merkle';
 import { repinCommand, type PinnedNode, type PinStore, type ServerPin } from './pins';
@@ -82,7 +83,6 @@ interface EntryFacts {
   readonly segment?: unknown;
   readonly chain_id?: unknown;
   readonly step?: { readonly masked_sha256?: unknown; readonly returned_sha256?: unknown };
-  readonly attestations?: unknown;
 }
 
 export async function verifyRelease(
@@ -127,26 +127,22 @@ export async function verifyRelease(
   }
 
   // Every attestation verifies; the computing node's is about this entry.
-  const attestations = Array.isArray(e.attestations) ? (e.attestations as Attestation[]) : [];
-  const [compute, ...others] = attestations;
-  if (!compute) fail('BAD_CIPHERTEXT', `${at} holds no attestation`);
-  for (const a of attestations) checkAttestation(a);
-  if (compute.role !== 'compute' && compute.role !== 'server') fail('BAD_CIPHERTEXT', `${at}: the result is attested by a ${compute.role} node, not a computing one`);
-  if (compute.result_sha256 !== e.result_sha256 || compute.inputs_sha256 !== e.inputs_sha256 || segmentOf(compute) !== segment || compute.chain_id !== e.chain_id) {
-    fail('BAD_CIPHERTEXT', `${at}: the computing node attested another job than the entry names`);
+  let release: CheckedRelease;
+  try {
+    release = checkReleaseEntry(checked.entry);
+  } catch (err) {
+    return fail('BAD_CIPHERTEXT', `${at}: ${(err as Error).message}`);
   }
+  const { compute } = release;
 
   // Only pinned nodes count; before any are pinned (first use), every verified reviewer does.
   const isPinned = (a: Attestation): boolean => {
     const n: PinnedNode | undefined = nodeSet?.[a.node_id];
     return n !== undefined && n.role === a.role && n.public_key === a.public_key;
   };
-  const agreeingReviews = new Map<string, Attestation>();
-  for (const r of others) {
-    if (r.role === 'review' && r.node_id !== compute.node_id && sameJob(r, compute) && r.result_sha256 === compute.result_sha256) agreeingReviews.set(r.node_id, r);
-  }
-  const counted = [...agreeingReviews.values()].filter((r) => !nodeSet || isPinned(r));
-  const unknownNodes = nodeSet ? [compute, ...agreeingReviews.values()].filter((a) => !isPinned(a)).map((a) => `${a.role} ${a.node_id}`) : [];
+  const agreeingReviews = release.agreeing;
+  const counted = agreeingReviews.filter((r) => !nodeSet || isPinned(r));
+  const unknownNodes = nodeSet ? [compute, ...agreeingReviews].filter((a) => !isPinned(a)).map((a) => `${a.role} ${a.node_id}`) : [];
   const reviewers = typeof e.reviewers === 'number' ? e.reviewers : 0;
   const claimed = typeof e.quorum === 'number' ? e.quorum : 0;
   const required = Math.max(claimed, pin?.min_quorum ?? 0, policy.minQuorum ?? 0);
