@@ -218,7 +218,7 @@ async function checkSince(
     problems.push({
       checkpoint: size,
       entry: tree.size,
-      message: `the log holds ${tree.size} entries, fewer than the ${size} of the kept checkpoint ${size} (--since): entries ${tree.size}…${size - 1} and their checkpoints were removed`,
+      message: `the log holds ${tree.size} entries, fewer than the ${size} signed by the kept checkpoint ${size} (--since): ${size - tree.size} entr${size - tree.size === 1 ? 'y' : 'ies'} and their checkpoints were removed`,
     });
     return kept;
   }
