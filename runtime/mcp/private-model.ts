@@ -135,7 +135,7 @@ export class PrivateModel {
       };
       const send = async (): Promise<{ result: Uint8Array; releases: VerifiedRelease[] }> => {
         // A fresh nonce per request: every log entry it gets must name it, so no earlier answer can stand in.
-        const chainId = randomBytes(16).toString('hex');
+        const chainId = randomBytes(32).toString('hex');
         if (this.fhe.model.segments) return this.sendSegments(keysId, request.bytes, { ...remoteCall, chainId }, steps);
         const answer = await this.remote.predictWithReceipt(this.description.model, keysId, request.bytes, { ...remoteCall, chainId });
         // Nothing is decrypted from a result the log does not vouch for.
