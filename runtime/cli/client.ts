@@ -6,6 +6,8 @@ import { createPrivateClientServer } from '../mcp/client';
 import { runOnStdio } from '../mcp/stdio';
 import { PinStore } from '../network/pins';
 import { sealBackend } from '../backends/seal/backend';
+import type { OutOfRangePolicy } from '../data/input-range';
+import { outOfRangeOption } from './out-of-range';
 
 export const TOKEN_ENV = 'DEEPPOWERS_TOKEN';
 
@@ -14,7 +16,7 @@ export interface ClientCliOptions {
   readonly keystore: string;
   readonly token?: string;
   readonly tokenFile?: string;
-  readonly allowOutOfRange?: boolean;
+  readonly outOfRange?: OutOfRangePolicy;
   readonly minQuorum?: string;
 }
 
@@ -49,7 +51,7 @@ export async function runClient(opts: ClientCliOptions): Promise<void> {
     remote: { url: opts.server, ...(token ? { token } : {}) },
     keystore,
     log,
-    ...(opts.allowOutOfRange ? { allowOutOfRange: true } : {}),
+    ...(opts.outOfRange !== undefined ? { outOfRange: opts.outOfRange } : {}),
     ...(opts.minQuorum !== undefined ? { trust: { minQuorum: parseCount(opts.minQuorum, '--min-quorum') } } : {}),
   });
   log(`ready on stdio; remote server ${opts.server}; keystore ${keystore.dir}`);
@@ -90,7 +92,7 @@ export function registerClient(program: Command): void {
     .requiredOption('--keystore <dir>', `where secret keys are kept, encrypted with the passphrase in ${PASSPHRASE_ENV}`)
     .option('--token <token>', `bearer token for the server (or --token-file, or ${TOKEN_ENV})`)
     .option('--token-file <file>', 'file holding the bearer token (first non-comment line; name:token accepted)')
-    .option('--allow-out-of-range', 'run rows far outside a model\'s calibrated input range (answering with a warning) instead of refusing them')
+    .addOption(outOfRangeOption())
     .option('--min-quorum <q>', 'refuse results fewer than Q review nodes pinned for the server agreed on (default: the quorum the server stated when first pinned)')
     .option(
       '--repin',
