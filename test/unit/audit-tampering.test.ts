@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -261,4 +262,25 @@ describe('audit verify --since … --witness-keys … against the 12 tamperings 
     expect(report.warnings).toEqual([]);
     expect(report.problems).toContainEqual(expect.objectContaining({ checkpoint: 9, entry: 8 }));
   });
+});
+
+describe('the audit verify command line', () => {
+  test('--save-checkpoint, then --since after a truncation: exit 3 naming the kept checkpoint; bad flags in one line', async () => {
+    const s = await networkLog();
+    const saved = join(tempDir(), 'audit.checkpoint');
+    const run = (...args: string[]) => spawnSync(process.execPath, ['bin/deeppowers.js', 'audit', 'verify', '--data-dir', s.dir, ...args], { encoding: 'utf8', timeout: 60_000 });
+    const ok = run('--save-checkpoint', saved, '--witness-keys', s.witnessKeys);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toMatch(/^log verified: 9 entries, 9 signed checkpoints; latest checkpoint 9, root \S+, cosigned by 2 witnesses\n$/);
+    expect(readFileSync(saved, 'utf8')).toBe(readFileSync(s.since, 'utf8'));
+    tamper(s.dir, 'DELETE FROM leaves WHERE idx >= 7; DELETE FROM checkpoints WHERE size >= 8');
+    const bad = run('--since', saved);
+    expect(bad.status).toBe(3);
+    expect(bad.stderr).toBe(
+      'deeppowers: error: the log failed verification: the log holds 7 entries, fewer than the 9 signed by the kept checkpoint 9 (--since): 2 entries and their checkpoints were removed\n',
+    );
+    const flags = run('--witness-keys', s.witnessKeys, '--min-cosignatures', '3');
+    expect(flags.status).toBe(2);
+    expect(flags.stderr).toBe('deeppowers: error: --min-cosignatures 3 needs at least that many keys in --witness-keys (got 2)\n');
+  }, 120_000);
 });

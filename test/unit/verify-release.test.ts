@@ -11,6 +11,7 @@ import { logRelease } from '../../runtime/network/release';
 import { parseNote } from '../../runtime/network/signed-note';
 import { TransparencyLog } from '../../runtime/network/transparency-log';
 import { describeVerification, verifyRelease, type ReleaseReceipt } from '../../runtime/network/verify-result';
+import { repinServer } from '../../runtime/cli/client';
 
 /**
  * The client's check of a release against a server that lies: the server holds its log key and
@@ -216,5 +217,30 @@ describe('the client keeps the largest checkpoint it verified (split views)', ()
     expect(await outcome(pins, rel('j2', []), log)).toMatch(/^checkpoint 2 of .* carries 0 cosignatures from the 2 review nodes this client pinned, 1 required/);
     expect(await outcome(pins, rel('j3', [r2]), log)).toMatch(/^accepted: verified: 2 of 2 reviewers, log entry 2; checkpoint cosigned by 1 reviewer$/);
     log.close();
+  });
+});
+
+describe('a deliberate re-pin (issue 23 item 7)', () => {
+  test('a changed log key is refused with the command that re-pins; after it, the new key is pinned', async () => {
+    const keystore = tempDir();
+    const pins = PinStore.open(keystore);
+    const server = ephemeralIdentity();
+    const old = TransparencyLog.open(tempDir());
+    expect(await outcome(pins, release(old, attestation(server, 'server'), [], { reviewers: 0, quorum: 0 }), old)).toMatch(/^accepted/);
+    const moved = TransparencyLog.open(tempDir());
+    const receipt = release(moved, attestation(server, 'server', RESULT, 'job-2'), [], { reviewers: 0, quorum: 0 });
+    const refused = await outcome(pins, receipt, moved);
+    expect(refused).toBe(
+      `the server's log key changed since first use (pinned ${old.vkey.split('+').slice(0, 2).join('+')}); refusing its results. ` +
+        `If its operator changed the key on purpose (ask them, not the server), trust the new one with \`deeppowers client --repin --server ${SERVER} --keystore ${keystore}\``,
+    );
+    expect(repinServer({ server: SERVER, keystore, nodesOnly: true })).toMatch(/^forgot the nodes and quorum pinned for http:\/\/server\.example\/mcp \(kept its log key and checkpoint\)/);
+    expect(await outcome(pins, receipt, moved)).toMatch(/^the server's log key changed since first use/);
+    expect(repinServer({ server: SERVER, keystore })).toMatch(/^forgot the log key, nodes, quorum and checkpoint pinned for http:\/\/server\.example\/mcp/);
+    expect(await outcome(pins, receipt, moved)).toMatch(/^accepted: .*first use of this server/);
+    expect(pins.get(SERVER)!.log_vkey).toBe(moved.vkey);
+    expect(repinServer({ server: 'http://elsewhere.example/mcp', keystore })).toMatch(/^nothing pinned for http:\/\/elsewhere\.example\/mcp in /);
+    old.close();
+    moved.close();
   });
 });
