@@ -85,13 +85,34 @@ interface EntryFacts {
   readonly step?: { readonly masked_sha256?: unknown; readonly returned_sha256?: unknown };
 }
 
-export async function verifyRelease(
+/** Verifications in flight per pins file: one at a time, so each checks its checkpoint against the latest one kept. */
+const pinLocks = new Map<string, Promise<unknown>>();
+
+export function verifyRelease(
   server: string,
   pins: PinStore,
   receipt: ReleaseReceipt,
   expect: ReleaseExpectation,
   prove: ConsistencyProver,
   policy: TrustPolicy = {},
+): Promise<VerifiedRelease> {
+  const before = pinLocks.get(pins.path) ?? Promise.resolve();
+  const run = before.catch(() => {}).then(() => verifyLocked(server, pins, receipt, expect, prove, policy));
+  const settled = run.catch(() => {});
+  pinLocks.set(pins.path, settled);
+  void settled.then(() => {
+    if (pinLocks.get(pins.path) === settled) pinLocks.delete(pins.path);
+  });
+  return run;
+}
+
+async function verifyLocked(
+  server: string,
+  pins: PinStore,
+  receipt: ReleaseReceipt,
+  expect: ReleaseExpectation,
+  prove: ConsistencyProver,
+  policy: TrustPolicy,
 ): Promise<VerifiedRelease> {
   const pin = pins.get(server);
   if (pin && pin.log_vkey !== receipt.vkey) {
