@@ -32,6 +32,9 @@ export interface ServeOptions {
   readonly tenantKeyBundles: number;
   readonly keyQuota: 'evict' | 'refuse';
   readonly maxSessionsPerTenant: number;
+  readonly queryBudget?: number;
+  readonly clientStepBudget?: number;
+  readonly modelConfidential?: boolean;
 }
 
 export const DEFAULT_DATA_DIR = join(homedir(), '.deeppowers', 'serve');
@@ -87,6 +90,9 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
       maxBytesInFlightPerTenant: opts.mbInFlightPerTenant * 1024 * 1024,
       tenantKeyBundles: opts.tenantKeyBundles,
       keyQuotaPolicy: opts.keyQuota,
+      queryBudget: opts.queryBudget ?? null,
+      clientStepBudget: opts.clientStepBudget ?? null,
+      modelConfidential: opts.modelConfidential === true,
     },
     {
       tasks: { defaultTtlMs: opts.taskTtl * 1000, maxTtlMs: Math.max(opts.taskTtl * 1000, DEFAULT_TASK_OPTIONS.maxTtlMs) },
@@ -158,6 +164,18 @@ export function registerServe(program: Command): void {
         .default(DEFAULT_TASK_OPTIONS.defaultTtlMs / 1000)
         .argParser(positiveInt),
     )
+    .addOption(
+      new Option('--query-budget <rows>', 'rows one tenant may send one model per UTC day (evaluations × samples each packs); beyond it a prediction is refused. Bounds extraction by queries; default: no limit').argParser(
+        nonNegativeInt,
+      ),
+    )
+    .addOption(
+      new Option(
+        '--client-step-budget <rows>',
+        "rows one tenant may send back at one model's client steps per UTC day; beyond it the step is refused. Each answered step is a probe of the layers after it (README: What the client learns); default: no limit",
+      ).argParser(nonNegativeInt),
+    )
+    .option('--model-confidential', 'refuse to serve models with client steps (compile --refresh auto, max pools): a dishonest client can read out the weights after a step')
     .option('--queue <redis-url>', 'send evaluations to `deeppowers worker` nodes through a BullMQ queue in Redis (redis://HOST:PORT) instead of running them here')
     .addOption(new Option('--reviewers <k>', 'review nodes that re-execute each job (needs --queue)').default(0).argParser(nonNegativeInt))
     .addOption(new Option('--quorum <q>', 'reviewers that must attest the same result before it is released (default: all of --reviewers)').argParser(nonNegativeInt))

@@ -1,9 +1,10 @@
+import { bodySteps } from '../../compiler/client-steps/table';
 import { basename, resolve } from 'node:path';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { clientView, clientViewToJson, layoutInfoOf, serverView, type ClientView, type SegmentView } from '../../compiler/artifact/views';
 import { bodyCircuits } from '../../compiler/artifact/segments';
-import { clientModelOfBody } from '../client/client-model';
+import { clientModelOfBody, stepToView } from '../client/client-model';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { ValueInfo } from '../../compiler/graph/graph';
 import { serverModelOf } from '../server/fhe-server';
@@ -87,7 +88,7 @@ export function servedModelOf(m: CompiledModel, rawName: string): ServedModel {
 function withSegments(view: ClientView, m: CompiledModel): ClientView {
   if (!m.refresh) return view;
   const circuits = bodyCircuits(m);
-  const body = clientModelOfBody(circuits, m.parameters, m.modelHash, m.refresh.segments.map((s) => s.pool));
+  const body = clientModelOfBody(circuits, m.parameters, m.modelHash, bodySteps(m));
   const segments = circuits.map((c, i): SegmentView => {
     const cm = body.segments![i]!;
     return {
@@ -96,7 +97,7 @@ function withSegments(view: ClientView, m: CompiledModel): ClientView {
       results: cm.results,
       rotationSteps: cm.rotationSteps,
       needsRelin: cm.needsRelin,
-      ...(cm.pool ? { pool: cm.pool } : {}),
+      ...stepToView(cm.step),
     };
   });
   return { ...view, results: body.results, rotationSteps: body.rotationSteps, needsRelin: body.needsRelin, segments };

@@ -2,7 +2,7 @@ import { describePromise } from '../../compiler/approx/precision-target';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { Node } from '../../compiler/graph/graph';
-import { describeClientSteps } from '../client-step';
+import { describeClientSteps } from '../../compiler/client-steps/table';
 import type { TensorDescription } from './served-model';
 
 /**

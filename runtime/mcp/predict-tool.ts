@@ -6,6 +6,8 @@ import { fail } from '../../compiler/errors';
 import type { JobOutcome } from '../network/job-runner';
 import { decodeBase64, decodedLength, encodeBase64 } from './base64';
 import { bodyCircuits } from '../../compiler/artifact/segments';
+import type { Circuit } from '../../compiler/circuit/ir';
+import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { KEYS_ID } from './key-storage';
 import { readEnvelope } from '../wire/envelope';
 import { toolNameOf, type ServedModel } from './served-model';
@@ -177,16 +179,19 @@ async function predict(
   const { release } = slot;
   try {
     const request = decodeBase64(ciphertexts, 'ciphertexts');
-    const segments = bodyCircuits(model.server).length;
+    const circuits = bodyCircuits(model.server);
+    const segments = circuits.length;
     let segment = 0;
     let inputs = request;
+    // A malformed envelope is refused before a step is used up or a budget charged, so the client may send it again.
+    const envelope = readEnvelope(request, { kind: 'ciphertexts', modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId });
     if (stepId !== undefined) {
       if (segments === 1) return errorResult(`${model.name} has no client steps: call it without step_id`);
-      // A malformed answer is refused before the step is used up, so the client may send it again.
-      readEnvelope(request, { kind: 'ciphertexts', modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId });
       segment = service.steps.take(stepId, tenant, model.name, keysId).next;
-      inputs = await service.fhe.unmaskStep(stepId, request);
     }
+    const refused = service.budget.charge(tenant, model.name, segment === 0 ? 'query' : 'client-step', requestRows(circuits[segment]!, envelope.parts.length));
+    if (refused !== undefined) return errorResult(refused);
+    if (stepId !== undefined) inputs = await service.fhe.unmaskStep(stepId, request);
     const t1 = performance.now();
     const outcome: JobOutcome = await network.runner.run({
       jobId: jobId || randomUUID(),
@@ -241,6 +246,11 @@ async function predict(
   } finally {
     release();
   }
+}
+
+/** Rows a request could hold: its evaluations (rounded up) × the samples each packs, as the query budget counts them. */
+function requestRows(circuit: Circuit, ciphertexts: number): number {
+  return Math.ceil(ciphertexts / Math.max(1, circuit.inputs.length)) * samplesPerEvaluation(circuit);
 }
 
 function round(ms: number): number {

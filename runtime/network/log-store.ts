@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { ensurePrivateFile } from './private-file';
 import { fail } from '../../compiler/errors';
 import { consistencyProof, emptyRoot, inclusionProof, leafHash, nodeHash, rangeFromSubtrees, type Hash, type RangeHash } from './merkle';
 
@@ -58,7 +58,8 @@ export class LogStore {
   static open(dataDir: string, options: { readonly create?: boolean } = {}): LogStore {
     const path = join(dataDir, LOG_FILE);
     const create = options.create ?? true;
-    if (create) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // Every tenant's job ids and keys ids: readable by the server's user alone.
+    if (create) ensurePrivateFile(path);
     let db: DatabaseSync;
     try {
       db = new DatabaseSync(path, { open: true, readOnly: !create });
