@@ -166,14 +166,20 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
             params: { progressToken, progress, ...(total === undefined ? {} : { total }), message: `${model}: ${message}` },
           });
         });
-        const m = await privateModel(model, progress.stage).catch(recoverFromTrap);
-        const result = await m.predict(rows, {
-          signal: extra.signal,
-          outOfRange: out_of_range ?? options.outOfRange ?? DEFAULT_OUT_OF_RANGE,
-          onStage: progress.stage,
-          // The server's 0-of-n at the start of each request repeats the previous count; StagedProgress drops it.
-          onProgress: ({ done, total }) => progress.evaluations(done, total, `${done} of ${total} encrypted evaluations`),
-        }).catch(recoverFromTrap);
+        const result = await (async () => {
+          try {
+            const m = await privateModel(model, progress.stage).catch(recoverFromTrap);
+            return await m.predict(rows, {
+              signal: extra.signal,
+              outOfRange: out_of_range ?? options.outOfRange ?? DEFAULT_OUT_OF_RANGE,
+              onStage: progress.stage,
+              // The server's 0-of-n at the start of each request repeats the previous count; StagedProgress drops it.
+              onProgress: ({ done, total }) => progress.evaluations(done, total, `${done} of ${total} encrypted evaluations`),
+            }).catch(recoverFromTrap);
+          } finally {
+            progress.stop();
+          }
+        })();
         const out = {
           model,
           rows: rows.length,

@@ -135,15 +135,17 @@ describe('deeppowers serve + deeppowers client over real HTTP', () => {
     expect(out.verification).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entr(y \d+|ies [\d, ]+)$/);
     // First use: each step before the first evaluation is announced as it starts (a host's request timeout restarts
     // on progress), then the evaluations; progress only increases and ends at its total.
-    const steps = progress.findIndex((p) => p.total !== undefined);
-    expect(progress.slice(0, steps).map((p) => p.message)).toEqual([
+    // Heartbeats (a step quiet for 20 s on a loaded machine) come between these; staged-progress.test.ts pins them.
+    const news = progress.filter((p) => !p.message?.includes('still working'));
+    const steps = news.findIndex((p) => p.total !== undefined);
+    expect(news.slice(0, steps).map((p) => p.message)).toEqual([
       expect.stringMatching(/^iris: making iris's secret key \(first use; N = \d+\)$/),
       expect.stringMatching(/^iris: making and uploading iris's evaluation keys/),
       `iris: encrypting ${ROWS.length} rows`,
     ]);
     expect(progress.map((p) => p.progress)).toEqual([...progress.map((p) => p.progress)].sort((a, b) => a - b));
     expect(new Set(progress.map((p) => p.progress)).size).toBe(progress.length);
-    expect(progress.at(-1)).toMatchObject({ progress: steps + out.evaluations, total: steps + out.evaluations });
+    expect(news.at(-1)).toMatchObject({ progress: steps + out.evaluations, total: steps + out.evaluations });
 
     // The plaintext model's labels (the framework's own outputs on these rows).
     expect(out.outputs.output_label).toEqual(FIXTURE.data.expected.label!.slice(0, ROWS.length));
