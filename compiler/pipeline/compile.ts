@@ -82,6 +82,11 @@ export interface CompileOptions extends Omit<ApproximationOptions, 'degree'> {
   readonly refresh?: RefreshRequest;
   /** Which rotation steps get Galois keys (see rotation-keys); default 'auto'. */
   readonly rotationKeys?: RotationKeysRequest;
+  /** One name per element of a sample of the model input, in order (the manifest's input.featureNames). */
+  readonly featureNames?: readonly string[];
+  /** What the model is served as (`predict_<name>`) and what it is, for people and LLM hosts; recorded with the options. */
+  readonly name?: string;
+  readonly description?: string;
 }
 
 export type CompileStep = 'import' | 'passes' | 'quantize' | 'calibrate' | 'approximate' | 'lower vector' | 'lower batch';

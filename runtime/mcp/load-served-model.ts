@@ -19,8 +19,13 @@ import { modelNameOf, toolNameOf, type ServedModel, type TensorDescription } fro
  */
 export function loadServedModel(dir: string): ServedModel {
   const compiled = readCompiledModel(dir);
+  return servedModelOf(compiled, servedNameOf(dir, compiled));
+}
+
+/** The name a compiled directory is served under (before it is made safe for a tool name): see loadServedModel. */
+export function servedNameOf(dir: string, compiled: CompiledModel): string {
   const base = basename(resolve(dir)).replace(/\.compiled$/i, '');
-  return servedModelOf(compiled, givenName(compiled) ?? (base === '' ? compiled.source.name : base));
+  return givenName(compiled) ?? (base === '' ? compiled.source.name : base);
 }
 
 /** `compile --name` and `--description`, recorded with the compile options. */

@@ -70,7 +70,8 @@ export function createMcpServer(service: DeepPowersService, tenant: string, opti
       taskStore: service.network.tasks.forTenant(tenant),
       instructions:
         'Encrypted inference: each predict_<model> tool evaluates CKKS ciphertexts made by `deeppowers client` with its own keys. ' +
-        'The server never sees plaintext. LLM hosts should use `deeppowers client` (a local MCP server) rather than calling these tools directly.',
+        'The server never sees plaintext. LLM hosts should use `deeppowers client` (a local MCP server) rather than calling these tools directly. ' +
+        "Each model's card (deeppowers://models/<model>/card: inputs, outputs, what runs where, the precision promise, what each side learns) and client view are resources.",
       // Ciphertexts are single strings; a flood of tiny JSON members is never a legitimate request.
       maxToolInputElements: 64,
     },
