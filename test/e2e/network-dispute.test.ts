@@ -120,6 +120,8 @@ test('a review node returning a different result: disputed, not released, not lo
     const status = await service.network.status();
     expect(status.nodes.find((n) => n.node_id === liar.identity.id)?.disputes).toBe(1);
     expect(status.nodes.find((n) => n.node_id === honest.identity.id)?.disputes).toBe(0);
+    // A signed contradiction cannot say which side lied: the compute node is counted too.
+    expect(status.nodes.find((n) => n.node_id === nodes[0]!.identity.id)?.disputes).toBe(1);
   } finally {
     await client.close();
     fhe.dispose();
