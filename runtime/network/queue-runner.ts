@@ -217,7 +217,13 @@ export class QueueRunner implements JobRunner {
       let done = false;
       const settle = (answer: ReviewAnswer) => {
         pending--;
-        if (done) return;
+        if (done) {
+          // Released before this reviewer answered: a late contradiction is still worth the operator's eyes.
+          if (answer.kind === 'attested' && !agrees(answer.attestation)) {
+            logger.warn({ event: 'review.late_dissent', job_id: request.jobId, node_id: answer.node, attestation: answer.attestation }, 'a reviewer contradicted a result released without it');
+          }
+          return;
+        }
         answers.push(answer);
         if (answer.kind === 'attested' && agrees(answer.attestation)) agreeing++;
         if (answer.kind === 'timeout') logger.warn({ event: 'review.timeout', job_id: request.jobId, node_id: answer.node, deadline_ms: deadline }, 'reviewer missed its deadline');
