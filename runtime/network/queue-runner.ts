@@ -75,6 +75,7 @@ export class QueueRunner implements JobRunner {
 
   async run(request: JobRequest): Promise<JobOutcome> {
     const { logger } = this.options;
+    if (this.options.nodes.current.withRole('compute').length === 0) fail('IO', 'no compute node is on the nodes list (serve --nodes); add the line `deeppowers worker --print-id --role compute` prints');
     await this.assertReachable();
     const started = performance.now();
     const inputsSha = sha256Hex(request.inputs);
@@ -93,7 +94,6 @@ export class QueueRunner implements JobRunner {
     });
     logger.info({ event: 'job.queued', job_id: request.jobId, model: request.model.name, reviewers: this.options.reviewers }, 'job queued');
 
-    if (this.options.nodes.current.withRole('compute').length === 0) fail('IO', 'no compute node is on the nodes list (serve --nodes); add the line `deeppowers worker --print-id --role compute` prints');
     const computeStarted = performance.now();
     const computed = await this.await<EvaluationJobResult>(this.compute, 'evaluate', data, `${request.jobId}`, request);
     const computeMs = performance.now() - computeStarted;
