@@ -160,7 +160,8 @@ export function createMcpServer(service: DeepPowersService, tenant: string, opti
     {
       title: 'Server status',
       description:
-        'Where jobs run (embedded or a queue), the compute and review nodes (id, role, last heartbeat, jobs done, failures, disputes), ' +
+        'Where jobs run (embedded or a queue), the listed compute and review nodes (id, role, public key, last heartbeat, jobs done, failures, disputes, review timeouts), ' +
+        'the latest disputes of your jobs with both sides\' signed attestations, ' +
         'queue depth, tasks by state, job latency percentiles and the transparency log size.',
       annotations: { readOnlyHint: true, idempotentHint: false, openWorldHint: false },
     },
