@@ -223,7 +223,8 @@ async function verifyLocked(
   const next: ServerPin = {
     log_vkey: receipt.vkey,
     node_set: nodeSet ?? Object.fromEntries([compute, ...counted].map((a) => [a.node_id, { role: a.role, public_key: a.public_key }])),
-    min_quorum: required,
+    // The quorum is pinned with the node set; later entries can raise what they need, not what is pinned.
+    min_quorum: nodeSet ? Math.max(pin?.min_quorum ?? 0, policy.minQuorum ?? 0) : required,
     checkpoint: !kept || checked.size > kept.size ? receipt.checkpoint : pin!.checkpoint!,
   };
   pins.set(server, next);
