@@ -171,7 +171,7 @@ async function verifyLocked(
   if (counted.length < required || (reviewers > 0 && counted.length === 0)) {
     fail(
       'BAD_CIPHERTEXT',
-      `${at}: ${counted.length} ${nodeSet ? 'pinned ' : ''}review node${counted.length === 1 ? '' : 's'} agree with the result, this client requires ${Math.max(required, 1)}${notCounted}` +
+      `${at}: ${counted.length} ${nodeSet ? 'pinned ' : ''}review node${counted.length === 1 ? ' agrees' : 's agree'} with the result, this client requires ${Math.max(required, 1)}${notCounted}` +
         (unknownNodes.length > 0 ? `. If the operator added these nodes, trust them with \`${repinCommand(server, pins.dir, true)}\`` : ''),
     );
   }
