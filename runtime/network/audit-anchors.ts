@@ -45,12 +45,22 @@ export function readKeptCheckpoint(text: string, file: string, server?: string):
   return { note: pin.checkpoint, logVkey: pin.log_vkey };
 }
 
-/** Witness keys, one a line (blank lines and `#` comments skipped): vkeys, or review nodes' raw Ed25519 keys. */
+/**
+ * Witness keys, one a line (blank lines and `#` comments skipped): C2SP vkeys, review nodes' raw
+ * Ed25519 keys in base64, or the operator's nodes-file lines `<node id> <role> <key>` (`serve
+ * --nodes`; only review nodes witness, so compute lines are skipped).
+ */
 export function parseWitnessKeys(text: string, file: string): NoteVerifierKey[] {
   const keys: NoteVerifierKey[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim().replace(/^public key\s+/, '');
-    if (line === '' || line.startsWith('#')) return;
+    let line = raw.replace(/#.*$/, '').trim().replace(/^public key\s+/, '');
+    if (line === '') return;
+    const listed = /^([0-9a-f]{16})\s+(compute|review)\s+(\S+)$/.exec(line);
+    if (listed) {
+      if (listed[2] === 'compute') return;
+      if (nodeIdOf(Buffer.from(listed[3]!, 'base64')) !== listed[1]) fail('BAD_ARGUMENT', `${file} line ${i + 1}: node id ${listed[1]} is not the id of that public key`);
+      line = listed[3]!;
+    }
     const bare = Buffer.from(line, 'base64');
     if (!line.includes('+') || (bare.length === 32 && bare.toString('base64') === line)) {
       if (bare.length !== 32 || bare.toString('base64') !== line) fail('BAD_ARGUMENT', `${file} line ${i + 1}: not a vkey or a base64 Ed25519 public key`);
