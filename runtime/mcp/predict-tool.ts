@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod';
@@ -8,6 +8,7 @@ import type { StepFacts } from '../network/release';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { decodeBase64, decodedLength, encodeBase64 } from './base64';
 import { bodyCircuits } from '../../compiler/artifact/segments';
+import { describeClientSteps } from '../../compiler/client-steps/table';
 import type { Circuit } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { KEYS_ID } from './key-storage';
@@ -91,7 +92,8 @@ export function registerPredict(
         `At most ${limits.maxCiphertextBytes} bytes of ciphertexts per call. Progress is reported per circuit evaluation. ` +
         (stepped
           ? `The body runs as ${segments} segments with a client step between each two: until the last, the answer is a client_step (a masked result and a step_id); ` +
-            'decrypt it, encrypt the values again for the next segment and call this tool with the same keys_id, the fresh ciphertexts and the step_id. '
+            'decrypt it, encrypt the values again for the next segment and call this tool with the same keys_id, the fresh ciphertexts and the step_id. ' +
+            `What the client sees: ${describeClientSteps(model.server.refresh!)}. `
           : '') +
         'May be called as an MCP task (poll tasks/get, fetch with tasks/result).',
       inputSchema: {
@@ -138,7 +140,7 @@ export function registerPredict(
         // client's default 60 s request timeout): a client that resets its timeout on progress waits on.
         await progress(0, undefined, 'accepted; loading the evaluation keys and running the first evaluation');
         await mcpLog.send('info', `${tool} job ${task.taskId} started${stepId === undefined ? '' : ' (after a client step)'}`, extra.sendNotification);
-        void guarded(() => predict(service, tenant, model, task.taskId, keys_id, ciphertexts, stepId, chainId, abort.signal, notify), log)
+        void guarded(() => predict(service, tenant, model, keys_id, ciphertexts, stepId, chainId, abort.signal, notify), log)
           .then(async (result) => {
             const text = result.content?.[0]?.type === 'text' ? result.content[0].text : '';
             if (result.isError) await mcpLog.send('warning', `${tool} job ${task.taskId} refused or failed: ${text}`, extra.sendNotification);
@@ -165,7 +167,6 @@ async function predict(
   service: DeepPowersService,
   tenant: string,
   model: ServedModel,
-  jobId: string,
   keysId: string,
   ciphertexts: string,
   stepId: string | undefined,
@@ -188,6 +189,7 @@ async function predict(
   const { release } = slot;
   try {
     const request = decodeBase64(ciphertexts, 'ciphertexts');
+    const owner = { tenant, model: model.name, keysId };
     const circuits = bodyCircuits(model.server);
     const segments = circuits.length;
     let segment = 0;
@@ -197,20 +199,20 @@ async function predict(
     const envelope = readEnvelope(request, { kind: 'ciphertexts', modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId });
     if (stepId !== undefined) {
       if (segments === 1) return errorResult(`${model.name} has no client steps: call it without step_id`);
-      const pending = service.steps.take(stepId, tenant, model.name, keysId);
-      if (pending.chainId !== chainId) {
-        service.fhe.discardStep(stepId);
-        return errorResult(`client step ${stepId.slice(0, 12)}… belongs to another prediction (another chain_id); start the prediction again`);
-      }
-      segment = pending.next;
+      // Only this tenant, for this model, with these keys may answer the step (it keeps waiting until answered).
+      const pending = service.fhe.pendingStep(stepId, owner);
+      if (pending.chainId !== chainId) return errorResult(`client step ${stepId.slice(0, 12)}… belongs to another prediction (another chain_id); start the prediction again`);
+      segment = pending.segment + 1;
       if (pending.maskedSha256 !== undefined) step = { masked_sha256: pending.maskedSha256, returned_sha256: sha256Hex(request) };
     }
     const refused = service.budget.charge(tenant, model.name, segment === 0 ? 'query' : 'client-step', requestRows(circuits[segment]!, envelope.parts.length));
     if (refused !== undefined) return errorResult(refused);
-    if (stepId !== undefined) inputs = await service.fhe.unmaskStep(stepId, request);
+    if (stepId !== undefined) inputs = (await service.fhe.unmaskStep(stepId, request, owner)).bytes;
     const t1 = performance.now();
+    // A job id of its own, never the MCP task id: the log is read by other tenants, and a task id is this tenant's handle on its result.
+    const jobId = randomBytes(16).toString('hex');
     const outcome: JobOutcome = await network.runner.run({
-      jobId: jobId || randomUUID(),
+      jobId,
       tenant,
       model: { name: model.name, modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId },
       keysId,
@@ -230,11 +232,7 @@ async function predict(
       );
     }
     // Before the last segment the client gets the result masked, never as it is.
-    const masked = segment < segments - 1 ? await service.fhe.maskStep(model.server.modelHash, outcome.result, segment) : null;
-    if (masked) {
-      const chain = chainId !== undefined ? { chainId } : {};
-      service.steps.put(masked.stepId, { tenant, model: model.name, keysId, next: segment + 1, ...chain, maskedSha256: sha256Hex(masked.bytes) });
-    }
+    const masked = segment < segments - 1 ? await service.fhe.maskStep(model.server.modelHash, outcome.result, segment, owner, chainId) : null;
     const answer = masked ? { client_step: { step_id: masked.stepId, masked: encodeBase64(masked.bytes) } } : { result: encodeBase64(outcome.result) };
     const bytesOut = masked ? masked.bytes.length : outcome.result.length;
     const t3 = performance.now();

@@ -17,6 +17,7 @@ import { PinStore } from '../network/pins';
 import { describeVerification, verifyRelease, type ReleaseExpectation, type TrustPolicy, type VerifiedRelease } from '../network/verify-result';
 import type { ModelDescription } from './served-model';
 import { UnknownKeysError, type RemoteServer, type SegmentAnswer } from './remote';
+import { runSegments } from '../run-segments';
 
 /** Rows one private_predict call may carry: each row is an encryption and (in vector layout) an evaluation. */
 export const MAX_ROWS_PER_CALL = 4096;
@@ -200,29 +201,43 @@ export class PrivateModel {
     steps: { count: number; ms: number; bytes: number },
   ): Promise<{ result: Uint8Array; releases: VerifiedRelease[] }> {
     const releases: VerifiedRelease[] = [];
-    const verify = async (a: SegmentAnswer, inputs: Uint8Array | null, step?: { masked: Uint8Array; returned: Uint8Array }) => {
-      const after = releases.at(-1)?.index;
-      const expect = { inputs, result: a.result ?? null, keysId, modelHash: this.view.modelHash, segment: a.segment, chainId: call.chainId };
-      releases.push(await this.verify(a.receipt, { ...expect, ...(step ? { step } : {}), ...(after !== undefined ? { after } : {}) }));
-    };
-    let answer = await this.remote.predictSegment(this.description.model, keysId, request, undefined, call);
-    if (answer.segment !== 0) fail('BAD_CIPHERTEXT', `the server evaluated segment ${answer.segment + 1} where the first was asked`);
-    await verify(answer, request);
-    while (answer.step) {
-      const { stepId, masked } = answer.step;
-      const t = performance.now();
-      const fresh = this.fhe.clientStep(masked, answer.segment);
-      steps.ms += performance.now() - t;
-      steps.count++;
-      steps.bytes += masked.length + fresh.length;
-      const before: number = answer.segment;
-      call.onSegment(before + 1);
-      answer = await this.remote.predictSegment(this.description.model, keysId, fresh, stepId, call);
-      if (answer.segment !== before + 1) fail('BAD_CIPHERTEXT', `the server evaluated segment ${answer.segment + 1} after a client step from segment ${before + 1}`);
-      await verify(answer, null, { masked, returned: fresh });
-    }
-    if (!answer.result) fail('BAD_CIPHERTEXT', 'the server ended a prediction without a result');
-    return { result: answer.result, releases };
+    const segments = this.fhe.model.segments?.length ?? 1;
+    // What travels: ciphertexts to the server (with the step they answer), its answer back, and
+    // the client step's two sides (logged with the segment they led to).
+    type Hop = { readonly bytes: Uint8Array; readonly stepId?: string; readonly answer?: SegmentAnswer; readonly step?: { masked: Uint8Array; returned: Uint8Array } };
+    const last = await runSegments<Hop>(segments, { bytes: request }, {
+      evaluate: async (k, hop) => {
+        call.onSegment(k);
+        const answer = await this.remote.predictSegment(this.description.model, keysId, hop.bytes, hop.stepId, call);
+        if (answer.segment !== k) fail('BAD_CIPHERTEXT', `the server evaluated segment ${answer.segment + 1} where segment ${k + 1} was asked`);
+        if (k < segments - 1 ? !answer.step : !answer.result) fail('BAD_CIPHERTEXT', `the server answered segment ${k + 1} of ${segments} without ${k < segments - 1 ? 'a client step' : 'a result'}`);
+        // Nothing is decrypted from an answer the log does not vouch for; the client matches the first entry's inputs
+        // (its own ciphertexts), each step's masked and returned bytes, the chain id on every entry, and the last one's result.
+        const after = releases.at(-1)?.index;
+        const expect: ReleaseExpectation = {
+          inputs: k === 0 ? request : null,
+          result: answer.result ?? null,
+          keysId,
+          modelHash: this.view.modelHash,
+          segment: k,
+          chainId: call.chainId,
+          ...(hop.step ? { step: hop.step } : {}),
+          ...(after !== undefined ? { after } : {}),
+        };
+        releases.push(await this.verify(answer.receipt, expect));
+        return { bytes: hop.bytes, answer };
+      },
+      clientStep: (k, hop) => {
+        const { stepId, masked } = hop.answer!.step!;
+        const t = performance.now();
+        const fresh = this.fhe.clientStep(masked, k);
+        steps.ms += performance.now() - t;
+        steps.count++;
+        steps.bytes += masked.length + fresh.length;
+        return { bytes: fresh, stepId, step: { masked, returned: fresh } };
+      },
+    });
+    return { result: last.answer!.result!, releases };
   }
 
   /** Check a receipt against this client's pins for the server (verify-result.ts), fetching consistency proofs from it. */

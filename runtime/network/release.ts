@@ -21,9 +21,9 @@ export interface StepFacts {
 /**
  * Append a released result to the log: the job's facts, the quorum it reached and every
  * attestation behind it (the compute node's first). Only hashes and signatures go in, never
- * ciphertexts or plaintext.
+ * ciphertexts or plaintext. The entry belongs to tenant `owner`: only it (and the log's auditors) read it over HTTP.
  */
-export function logRelease(log: TransparencyLog, compute: Attestation, reviews: readonly Attestation[], quorum: QuorumFacts, step?: StepFacts, now: Date = new Date()): LogReceipt {
+export function logRelease(log: TransparencyLog, compute: Attestation, reviews: readonly Attestation[], quorum: QuorumFacts, owner: string, step?: StepFacts, now: Date = new Date()): LogReceipt {
   return log.append({
     v: 1,
     job_id: compute.job_id,
@@ -40,7 +40,7 @@ export function logRelease(log: TransparencyLog, compute: Attestation, reviews: 
     quorum: quorum.quorum,
     agreeing: [...quorum.agreeing],
     attestations: [compute, ...reviews],
-  });
+  }, owner);
 }
 
 /** A release entry's attestations, checked: the computing node's, and the distinct reviewers that agree with it. */

@@ -36,7 +36,7 @@ export function releaseAttestations(nodes: ReleaseNodes, job: string, reviewers:
 /** Append one release of `job` (quorum 2 of 2) and have `witnesses` cosign its checkpoint. */
 export function appendRelease(log: TransparencyLog, nodes: ReleaseNodes, job: string, witnesses: readonly Witness[] = []): number {
   const { compute, reviews } = releaseAttestations(nodes, job);
-  const receipt = logRelease(log, compute, reviews, { reviewers: 2, quorum: 2, agreeing: reviews.map((r) => r.node_id) });
+  const receipt = logRelease(log, compute, reviews, { reviewers: 2, quorum: 2, agreeing: reviews.map((r) => r.node_id) }, 'tenant-a');
   const size = receipt.index + 1;
   if (witnesses.length > 0) {
     const checkpoint = log.store.checkpoint(size)!.note;

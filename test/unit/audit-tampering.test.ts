@@ -154,7 +154,7 @@ describe('audit verify --since … --witness-keys … against the 12 tamperings 
     const s = await networkLog();
     const rest = records(s.dir).filter((_, i) => i !== 4);
     const { compute, reviews } = releaseAttestations(nodes, 'job-9');
-    const extra = logRelease(TransparencyLog.open(tempDir()), compute, reviews, { reviewers: 2, quorum: 2, agreeing: reviews.map((r) => r.node_id) });
+    const extra = logRelease(TransparencyLog.open(tempDir()), compute, reviews, { reviewers: 2, quorum: 2, agreeing: reviews.map((r) => r.node_id) }, 'tenant-a');
     const { index: _i, ...record } = JSON.parse(Buffer.from(extra.entry, 'base64').toString('utf8')) as Record<string, unknown>;
     resign(s.dir, [...rest, record]);
     const { report, text } = await audit(s);
@@ -168,7 +168,7 @@ describe('audit verify --since … --witness-keys … against the 12 tamperings 
     const { compute, reviews } = releaseAttestations(nodes, 'job-9');
     const forged = { ...reviews[1]!, signature: Buffer.alloc(64, 7).toString('base64') };
     const log = TransparencyLog.open(s.dir);
-    logRelease(log, compute, [reviews[0]!, forged], { reviewers: 2, quorum: 2, agreeing: reviews.map((r) => r.node_id) });
+    logRelease(log, compute, [reviews[0]!, forged], { reviewers: 2, quorum: 2, agreeing: reviews.map((r) => r.node_id) }, 'tenant-a');
     log.close();
     const { report, text } = await audit(s);
     expect(report.ok).toBe(false);
@@ -180,7 +180,7 @@ describe('audit verify --since … --witness-keys … against the 12 tamperings 
     const s = await networkLog();
     const { compute } = releaseAttestations(nodes, 'job-9');
     const log = TransparencyLog.open(s.dir);
-    logRelease(log, compute, [], { reviewers: 2, quorum: 2, agreeing: [] });
+    logRelease(log, compute, [], { reviewers: 2, quorum: 2, agreeing: [] }, 'tenant-a');
     log.close();
     const { report, text } = await audit(s);
     expect(report.ok).toBe(false);

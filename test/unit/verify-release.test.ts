@@ -51,7 +51,7 @@ function attestation(node: Identity, role: NodeRole, result: Buffer = RESULT, jo
 
 /** The server's side: log a release with these attestations and facts, cosigned by `witnesses`. */
 function release(log: TransparencyLog, compute: Attestation, reviews: Attestation[], facts: { reviewers: number; quorum: number }, witnesses: Identity[] = []): ReleaseReceipt {
-  let receipt = logRelease(log, compute, reviews, { ...facts, agreeing: reviews.map((r) => r.node_id) });
+  let receipt = logRelease(log, compute, reviews, { ...facts, agreeing: reviews.map((r) => r.node_id) }, 'tenant-a');
   const size = receipt.index + 1;
   if (witnesses.length > 0) {
     const body = parseNote(log.store.checkpoint(size)!.note).body;
