@@ -1,6 +1,7 @@
 import { fail } from '../../compiler/errors';
 import { witnessKeyOf, witnessName } from './checkpoint';
 import { nodeIdOf } from './identity';
+import { NodeList } from './node-list';
 import type { ServerPin } from './pins';
 import { parseVkey, SIG_COSIGNATURE_ED25519, type NoteVerifierKey } from './signed-note';
 
@@ -55,11 +56,11 @@ export function parseWitnessKeys(text: string, file: string): NoteVerifierKey[] 
   text.split(/\r?\n/).forEach((raw, i) => {
     let line = raw.replace(/#.*$/, '').trim().replace(/^public key\s+/, '');
     if (line === '') return;
-    const listed = /^([0-9a-f]{16})\s+(compute|review)\s+(\S+)$/.exec(line);
-    if (listed) {
-      if (listed[2] === 'compute') return;
-      if (nodeIdOf(Buffer.from(listed[3]!, 'base64')) !== listed[1]) fail('BAD_ARGUMENT', `${file} line ${i + 1}: node id ${listed[1]} is not the id of that public key`);
-      line = listed[3]!;
+    if (line.split(/\s+/).length === 3) {
+      // A nodes-file line, checked as `serve --nodes` checks it (the blank lines keep its line number in errors).
+      const [node] = NodeList.parse('\n'.repeat(i) + line, file).nodes;
+      if (node!.role === 'compute') return;
+      line = node!.public_key;
     }
     const bare = Buffer.from(line, 'base64');
     if (!line.includes('+') || (bare.length === 32 && bare.toString('base64') === line)) {
