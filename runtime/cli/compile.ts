@@ -11,6 +11,7 @@ import type { OpCounts } from '../../compiler/circuit/count';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { startSteps } from './progress';
 import { describeClientSteps } from '../client-step';
+import { describeDishonestClient } from '../client-step-risk';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
 import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
@@ -93,6 +94,8 @@ export interface CompileSummary {
      */
     readonly maxPools?: readonly { readonly geometry: string; readonly sources: readonly string[] }[];
     readonly clientSees?: string;
+    /** What a client that returns values of its own at the steps can learn (client-step-risk.ts). */
+    readonly dishonestClient: string;
   };
   readonly latencyMs: { readonly server: number; readonly client: number; readonly total: number };
   readonly approximations: readonly (ApproximationSummary & { readonly note?: string })[];
@@ -195,6 +198,7 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
             segments: c.refresh.segments.map((b) => ({ depth: b.circuit.depth, latencyMs: b.latency.totalMs })),
             maskBits: c.refresh.maskBits,
             maskBound: c.refresh.maskBound,
+            dishonestClient: describeDishonestClient(m.refresh!),
             ...(c.refresh.pools.some((p) => p !== null)
               ? {
                   maxPools: c.refresh.pools.flatMap((p) => (p ? [{ geometry: p.geometry, sources: p.sources }] : [])),
@@ -249,6 +253,7 @@ export function formatCompile(s: CompileSummary): string {
     ['rotation keys', rotationKeysLine(s.rotationKeys)],
     ...(s.refresh ? [['refresh', refreshLine(s.refresh)]] : []),
     ...(s.refresh?.maxPools ? [['max pool', maxPoolLine(s.refresh)]] : []),
+    ...(s.refresh ? [['client steps', s.refresh.dishonestClient]] : []),
     ['precision', precisionLine(s.precision)],
     ['estimated latency', `${formatNumber(s.latencyMs.total, 3)} ms per run (server ${formatNumber(s.latencyMs.server, 3)} ms, client ${formatNumber(s.latencyMs.client, 3)} ms)`],
     ...(s.degreeChoice ? [['degree', degreeLine(s.degreeChoice)]] : []),

@@ -11,6 +11,7 @@ import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { KEYS_ID } from './key-storage';
 import { readEnvelope } from '../wire/envelope';
 import { toolNameOf, type ServedModel } from './served-model';
+import { describeDishonestClient } from '../client-step-risk';
 import type { DeepPowersService } from './service';
 import { errorResult, guarded, structuredResult } from './tool-result';
 
@@ -76,7 +77,8 @@ export function registerPredict(server: McpServer, service: DeepPowersService, t
         `At most ${limits.maxCiphertextBytes} bytes of ciphertexts per call. Progress is reported per circuit evaluation. ` +
         (stepped
           ? `The body runs as ${segments} segments with a client step between each two: until the last, the answer is a client_step (a masked result and a step_id); ` +
-            'decrypt it, encrypt the values again for the next segment and call this tool with the same keys_id, the fresh ciphertexts and the step_id. '
+            'decrypt it, encrypt the values again for the next segment and call this tool with the same keys_id, the fresh ciphertexts and the step_id. ' +
+            `Model owner, note: ${describeDishonestClient(model.server.refresh!)}. `
           : '') +
         'May be called as an MCP task (poll tasks/get, fetch with tasks/result).',
       inputSchema: {
