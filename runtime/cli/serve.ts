@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { fail } from '../../compiler/errors';
 import { isLoopbackHost, startHttpServer, type RunningHttpServer } from '../mcp/http';
 import { loadServedModel } from '../mcp/load-served-model';
+import { RANGE_EXPOSURES, type RangeExposure } from '../mcp/client-view-exposure';
 import { createMcpServer, describeModels } from '../mcp/server';
 import { DEFAULT_LIMITS, DeepPowersService, LOCAL_TENANT } from '../mcp/service';
 import { runOnStdio } from '../mcp/stdio';
@@ -35,6 +36,7 @@ export interface ServeOptions {
   readonly queryBudget?: number;
   readonly clientStepBudget?: number;
   readonly modelConfidential?: boolean;
+  readonly clientRanges: RangeExposure;
 }
 
 export const DEFAULT_DATA_DIR = join(homedir(), '.deeppowers', 'serve');
@@ -76,7 +78,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   const quorum = opts.quorum ?? opts.reviewers;
   if (quorum > opts.reviewers) fail('BAD_ARGUMENT', `--quorum ${quorum} exceeds --reviewers ${opts.reviewers}`);
 
-  const models = dirs.map(loadServedModel);
+  const models = dirs.map((dir) => loadServedModel(dir, opts.clientRanges));
   const backend = sealOnThreads(opts.threads);
   const service = await DeepPowersService.create(
     backend,
@@ -113,6 +115,8 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
         : 'jobs run in this process (embedded); results are logged and signed by this server alone',
     );
     log(`transparency log ${service.network.log.origin}, key ${service.network.log.vkey}`);
+    const perDay = (n: number | undefined) => (n === undefined ? 'no limit' : `${n} rows per tenant, model and UTC day`);
+    log(`query budget ${perDay(opts.queryBudget)}; client-step budget ${perDay(opts.clientStepBudget)}; client views show ${opts.clientRanges} calibration ranges`);
     const stopped = new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
@@ -174,6 +178,11 @@ export function registerServe(program: Command): void {
         '--client-step-budget <rows>',
         "rows one tenant may send back at one model's client steps per UTC day; beyond it the step is refused. Each answered step is a probe of the layers after it (README: What the client learns); default: no limit",
       ).argParser(nonNegativeInt),
+    )
+    .addOption(
+      new Option('--client-ranges <exposure>', "how much of the calibration's per-feature min/max (the owner's data) each client view shows: exact, coarse (rounded outward to powers of two) or none (clients skip the range check)")
+        .choices([...RANGE_EXPOSURES])
+        .default('exact'),
     )
     .option('--model-confidential', 'refuse to serve models with client steps (compile --refresh auto, max pools): a dishonest client can read out the weights after a step')
     .option('--queue <redis-url>', 'send evaluations to `deeppowers worker` nodes through a BullMQ queue in Redis (redis://HOST:PORT) instead of running them here')

@@ -32,7 +32,7 @@ export async function runWorker(dirs: readonly string[], opts: WorkerCliOptions)
   if (!opts.queue) fail('BAD_ARGUMENT', 'give --queue redis://HOST:PORT (the queue `deeppowers serve --queue` uses)');
   if (dirs.length === 0) fail('BAD_ARGUMENT', 'give the compiled model directories this node evaluates (the same ones the server serves)');
   const queue = parseRedisUrl(opts.queue);
-  const models = dirs.map(loadServedModel);
+  const models = dirs.map((dir) => loadServedModel(dir));
   const logger = createLogger('deeppowers-worker');
   const worker = await startWorker({ models, backend: sealOnThreads(opts.threads), queue, dataDir: opts.dataDir, role: opts.role, logger, lockMs: opts.lockMs });
   process.stderr.write(`deeppowers worker: ${opts.role} node ${worker.identity.id} on ${queue.url}; ${models.map((m) => m.name).join(', ')}\n`);

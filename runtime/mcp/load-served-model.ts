@@ -8,22 +8,24 @@ import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { ValueInfo } from '../../compiler/graph/graph';
 import { serverModelOf } from '../server/fhe-server';
 import { modelNameOf, toolNameOf, type ServedModel, type TensorDescription } from './served-model';
+import { exposeRanges, type RangeExposure } from './client-view-exposure';
 
 /**
  * A compiled-model directory as `deeppowers serve` offers it. The tool is named after the
  * directory (`iris.compiled/` → `predict_iris`), which the operator chose, rather than the ONNX
  * graph name, which exporters fill with things like "torch_jit".
  */
-export function loadServedModel(dir: string): ServedModel {
+export function loadServedModel(dir: string, ranges: RangeExposure = 'exact'): ServedModel {
   const compiled = readCompiledModel(dir);
   const base = basename(resolve(dir)).replace(/\.compiled$/i, '');
-  return servedModelOf(compiled, base === '' ? compiled.source.name : base);
+  return servedModelOf(compiled, base === '' ? compiled.source.name : base, ranges);
 }
 
-export function servedModelOf(m: CompiledModel, rawName: string): ServedModel {
+/** `ranges`: how much of the calibration ranges the client view shows (client-view-exposure.ts). */
+export function servedModelOf(m: CompiledModel, rawName: string, ranges: RangeExposure = 'exact'): ServedModel {
   const name = modelNameOf(rawName);
   const server = serverView(m);
-  const view = withSegments(clientView(m), m);
+  const view = exposeRanges(withSegments(clientView(m), m), ranges);
   const sealServer = serverModelOf(server.circuit, server.parameters, server.modelHash, m.refresh ?? undefined);
   return {
     name,
