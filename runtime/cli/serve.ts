@@ -37,6 +37,7 @@ export interface ServeOptions {
   readonly clientStepBudget?: number;
   readonly modelConfidential?: boolean;
   readonly clientRanges: RangeExposure;
+  readonly floodBits?: number;
 }
 
 export const DEFAULT_DATA_DIR = join(homedir(), '.deeppowers', 'serve');
@@ -74,6 +75,9 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   const log = (line: string) => process.stderr.write(`deeppowers serve: ${line}\n`);
 
   if (!opts.queue && opts.reviewers > 0) fail('BAD_ARGUMENT', '--reviewers needs --queue redis://HOST:PORT (review nodes are workers on the queue)');
+  if (opts.floodBits !== undefined && opts.queue) {
+    fail('BAD_ARGUMENT', '--flood-bits works with jobs run in this process only, not --queue: compute and review nodes would each draw different noise and disagree');
+  }
   const queue = opts.queue === undefined ? undefined : parseRedisUrl(opts.queue);
   const quorum = opts.quorum ?? opts.reviewers;
   if (quorum > opts.reviewers) fail('BAD_ARGUMENT', `--quorum ${quorum} exceeds --reviewers ${opts.reviewers}`);
@@ -95,6 +99,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
       queryBudget: opts.queryBudget ?? null,
       clientStepBudget: opts.clientStepBudget ?? null,
       modelConfidential: opts.modelConfidential === true,
+      floodBits: opts.floodBits ?? null,
     },
     {
       tasks: { defaultTtlMs: opts.taskTtl * 1000, maxTtlMs: Math.max(opts.taskTtl * 1000, DEFAULT_TASK_OPTIONS.maxTtlMs) },
@@ -183,6 +188,11 @@ export function registerServe(program: Command): void {
       new Option('--client-ranges <exposure>', "how much of the calibration's per-feature min/max (the owner's data) each client view shows: exact, coarse (rounded outward to powers of two) or none (clients skip the range check)")
         .choices([...RANGE_EXPOSURES])
         .default('exact'),
+    )
+    .addOption(
+      new Option('--flood-bits <s>', "add noise uniform in ±2^s × the model's CKKS noise bound to every released result, so decrypted outputs do not carry the evaluation noise (costs up to that much precision; not with --queue)").argParser(
+        nonNegativeInt,
+      ),
     )
     .option('--model-confidential', 'refuse to serve models with client steps (compile --refresh auto, max pools): a dishonest client can read out the weights after a step')
     .option('--queue <redis-url>', 'send evaluations to `deeppowers worker` nodes through a BullMQ queue in Redis (redis://HOST:PORT) instead of running them here')

@@ -30,6 +30,7 @@ export function servedModelOf(m: CompiledModel, rawName: string, ranges: RangeEx
   return {
     name,
     server: sealServer,
+    noiseBound: m.calibration.precision.noiseBound,
     description: {
       model: name,
       tool: toolNameOf(name),

@@ -11,6 +11,8 @@ export interface ServedModel {
   readonly name: string;
   readonly server: ServerModel;
   readonly description: ModelDescription;
+  /** The compile's bound on the CKKS evaluation noise of the body outputs (what `--flood-bits` scales); absent for hand-built models. */
+  readonly noiseBound?: number;
 }
 
 export interface TensorDescription {

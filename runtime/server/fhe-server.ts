@@ -3,8 +3,9 @@ import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { fail } from '../../compiler/errors';
 import type { CkksParameters } from '../../compiler/params/types';
 import { contextSpecOf, type BackendContext, type ContextSpec, type FheBackend, type LoadedCircuit, type LoadedEvaluationKeys } from '../backends/backend';
-import { bodyCircuits } from '../../compiler/artifact/segments';
+import { bodyCircuits, lastCircuit } from '../../compiler/artifact/segments';
 import type { RefreshPlan } from '../../compiler/artifact/types';
+import { floodResults } from './flood-results';
 import { MaskStore, maskResults, poolMaskResults, poolUnmaskInputs, unmaskInputs } from './refresh-masks';
 import { poolMaskBounds } from '../client-step';
 import { peekEnvelopeModel, readEnvelope, writeEnvelope } from '../wire/envelope';
@@ -197,6 +198,14 @@ export class FheServer {
       ? await poolUnmaskInputs(loaded.ctx, circuits[0]!, circuits[pending.segment + 1]!, pending.pool, env.parts)
       : await unmaskInputs(loaded.ctx, circuits[pending.segment]!, circuits[pending.segment + 1]!, pending.masks, env.parts);
     return writeEnvelope({ kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts });
+  }
+
+  /** A result envelope of the body's last segment with every slot flooded by noise uniform in ±width (flood-results.ts). */
+  async floodResult(modelId: string, result: Uint8Array, width: number): Promise<Uint8Array> {
+    const { model, ctx } = this.loaded(modelId);
+    const header = { modelHash: model.modelHash, parameterId: model.parameters.parameterId };
+    const env = readEnvelope(result, { kind: 'result', ...header });
+    return writeEnvelope({ kind: 'result', ...header, parts: await floodResults(ctx, lastCircuit(model), env.parts, width) });
   }
 
   /** Free the mask of a client step that will not be answered (expired, or dropped by the caller). */
