@@ -14,7 +14,7 @@ import type { Value } from '../compiler/graph/tensor';
 import type { NumericTensor } from '../compiler/graph/tensor';
 import { runEpilogue, runPrologue } from '../compiler/chain/run';
 import { bodyCircuits } from '../compiler/artifact/segments';
-import { poolMaskBounds, simulateClientStep, simulatePoolStep } from './client-step';
+import { clientStepsOf, stepBounds, stepKind } from '../compiler/client-steps/table';
 import { simulateSamples, type SimulateOptions } from './backends/simulate';
 import { batchTensor, type RowBatch } from './data/load-rows';
 import type { RowSpec } from './data/row-spec';
@@ -28,11 +28,13 @@ export function simulateBackend(model: CompiledModel, options: SimulateOptions =
   return (samples) => {
     const [first, ...rest] = bodyCircuits(model);
     let rows = simulateSamples(first!, samples, options);
-    rest.forEach((circuit, k) => {
-      const plan = model.refresh!;
-      const pool = plan.segments[k]!.pool;
-      rows = simulateSamples(circuit, pool ? simulatePoolStep(rows, pool, poolMaskBounds(plan)) : simulateClientStep(rows, plan), options);
-    });
+    if (model.refresh) {
+      const steps = clientStepsOf(model.refresh);
+      const bounds = stepBounds(model.refresh);
+      rest.forEach((circuit, k) => {
+        rows = simulateSamples(circuit, stepKind(steps[k]!.kind).simulate(rows, steps[k]!, bounds), options);
+      });
+    }
     return rows;
   };
 }

@@ -1,3 +1,4 @@
+import { bodySteps } from '../compiler/client-steps/table';
 import { performance } from 'node:perf_hooks';
 import { samplesPerEvaluation } from '../compiler/circuit/packing';
 import type { Circuit } from '../compiler/circuit/ir';
@@ -37,6 +38,8 @@ export interface EncryptedRunOptions {
   readonly secretKey?: Uint8Array;
   /** Called after each circuit evaluation: evaluations done and total. */
   readonly onEvaluation?: (done: number, total: number) => void;
+  /** Called before the client makes its keys and again when they are made: SEAL's key generation is one blocking call (a minute at N = 32768), so this is all the progress it can show. */
+  readonly onKeygen?: (phase: 'start' | 'done') => void;
 }
 
 /** One circuit evaluation: a request of `samples` rows (1 in vector layout, up to N/2 in batch). */
@@ -91,7 +94,7 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
   if (samples.length === 0) fail('BAD_DATA', 'no rows to run encrypted');
   const { circuit, parameters, modelHash } = model;
   const circuits = bodyCircuits(model);
-  const clientModel = clientModelOfBody(circuits, parameters, modelHash, model.refresh?.segments.map((s) => s.pool));
+  const clientModel = clientModelOfBody(circuits, parameters, modelHash, bodySteps(model));
   // Every row is checked before keys are made, so a bad row costs nothing and names itself.
   checkEncodable(clientModel, samples);
   const backend = options.backend ?? sealBackend;
@@ -101,8 +104,10 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
     const modelId = await server.loadModel(serverModelOf(circuit, parameters, modelHash, model.refresh));
 
     let t = performance.now();
+    options.onKeygen?.('start');
     client = await FheClient.create(backend, clientModel, options.secretKey);
     const keys = client.evaluationKeys();
+    options.onKeygen?.('done');
     const keygenMs = performance.now() - t;
 
     t = performance.now();
@@ -130,7 +135,7 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
       for (let k = 1; k < circuits.length; k++) {
         const s0 = performance.now();
         const masked = await server.maskStep(modelId, result, k - 1);
-        const fresh = client!.refreshStep(masked.bytes, k - 1);
+        const fresh = client!.clientStep(masked.bytes, k - 1);
         bytes = await server.unmaskStep(masked.stepId, fresh);
         stepMs += performance.now() - s0;
         stepBytes += masked.bytes.length + fresh.length;

@@ -5,6 +5,8 @@ import { Keystore, PASSPHRASE_ENV } from '../client/keystore';
 import { createPrivateClientServer } from '../mcp/client';
 import { runOnStdio } from '../mcp/stdio';
 import { sealBackend } from '../backends/seal/backend';
+import type { OutOfRangePolicy } from '../data/input-range';
+import { outOfRangeOption } from './out-of-range';
 
 export const TOKEN_ENV = 'DEEPPOWERS_TOKEN';
 
@@ -13,7 +15,7 @@ export interface ClientCliOptions {
   readonly keystore: string;
   readonly token?: string;
   readonly tokenFile?: string;
-  readonly allowOutOfRange?: boolean;
+  readonly outOfRange?: OutOfRangePolicy;
 }
 
 /** The token from --token, --token-file (first token line; a `name:` prefix is dropped) or DEEPPOWERS_TOKEN. */
@@ -47,7 +49,7 @@ export async function runClient(opts: ClientCliOptions): Promise<void> {
     remote: { url: opts.server, ...(token ? { token } : {}) },
     keystore,
     log,
-    ...(opts.allowOutOfRange ? { allowOutOfRange: true } : {}),
+    ...(opts.outOfRange !== undefined ? { outOfRange: opts.outOfRange } : {}),
   });
   log(`ready on stdio; remote server ${opts.server}; keystore ${keystore.dir}`);
   try {
@@ -65,6 +67,6 @@ export function registerClient(program: Command): void {
     .requiredOption('--keystore <dir>', `where secret keys are kept, encrypted with the passphrase in ${PASSPHRASE_ENV}`)
     .option('--token <token>', `bearer token for the server (or --token-file, or ${TOKEN_ENV})`)
     .option('--token-file <file>', 'file holding the bearer token (first non-comment line; name:token accepted)')
-    .option('--allow-out-of-range', 'run rows far outside a model\'s calibrated input range (answering with a warning) instead of refusing them')
+    .addOption(outOfRangeOption())
     .action(async (opts: ClientCliOptions) => runClient(opts));
 }

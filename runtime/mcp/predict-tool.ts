@@ -11,8 +11,9 @@ import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { KEYS_ID } from './key-storage';
 import { readEnvelope } from '../wire/envelope';
 import { toolNameOf, type ServedModel } from './served-model';
-import { describeDishonestClient } from '../client-step-risk';
+import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
 import type { DeepPowersService } from './service';
+import type { SessionLog } from './session-log';
 import { errorResult, guarded, structuredResult } from './tool-result';
 
 const keysIdSchema = z.string().describe('SHA-256 (64 hex digits) of the evaluation-key bundle, as uploaded');
@@ -62,7 +63,14 @@ export const segmentedOutputSchema = predictOutputSchema.extend({
  * and the log receipt only — waits in the task store until fetched or expired. Called plainly,
  * the SDK runs the same task and answers when it ends, so plain callers see no difference.
  */
-export function registerPredict(server: McpServer, service: DeepPowersService, tenant: string, model: ServedModel, log: (line: string) => void): void {
+export function registerPredict(
+  server: McpServer,
+  service: DeepPowersService,
+  tenant: string,
+  model: ServedModel,
+  log: (line: string) => void,
+  mcpLog: SessionLog,
+): void {
   const { limits } = service;
   const segments = bodyCircuits(model.server).length;
   const stepped = segments > 1;
@@ -98,20 +106,38 @@ export function registerPredict(server: McpServer, service: DeepPowersService, t
         const abort = new AbortController();
         extra.signal.addEventListener('abort', () => abort.abort(), { once: true });
         const progressToken = extra._meta?.progressToken;
-        const notify = async (done: number, total: number, what?: string): Promise<void> => {
-          if ((await extra.taskStore.getTask(task.taskId))?.status === 'cancelled') abort.abort();
-          const status = `${what ? `${what}: ` : ''}evaluation ${done} of ${total}`;
-          await extra.taskStore.updateTaskStatus(task.taskId, 'working', status).catch(() => {});
-          if (progressToken === undefined) return;
+        const tool = toolNameOf(model.name);
+        // Progress must increase: the accepted-job notice is 0 (no total yet), evaluations count from there.
+        let lastProgress = -1;
+        const progress = async (done: number, total: number | undefined, message: string): Promise<void> => {
+          if (progressToken === undefined || done <= lastProgress) return;
+          lastProgress = done;
           const notification = {
             method: 'notifications/progress' as const,
-            params: { progressToken, progress: done, total, message: `${model.name}: ${status}` },
+            params: { progressToken, progress: done, ...(total === undefined ? {} : { total }), message: `${model.name}: ${message}` },
           };
           // While a plain call is open its own stream carries progress; a task's creating request has ended, so the
           // session's standalone stream does.
           await extra.sendNotification(notification).catch(() => server.server.notification(notification).catch(() => {}));
         };
+        const notify = async (done: number, total: number, what?: string): Promise<void> => {
+          if ((await extra.taskStore.getTask(task.taskId))?.status === 'cancelled') abort.abort();
+          const status = `${what ? `${what}: ` : ''}evaluation ${done} of ${total}`;
+          await extra.taskStore.updateTaskStatus(task.taskId, 'working', status).catch(() => {});
+          await mcpLog.send('debug', `${tool} job ${task.taskId}: ${status}`, extra.sendNotification);
+          await progress(done, total, status);
+        };
+        // At once, before the keys are read and the first evaluation runs (on a deep model that takes longer than a
+        // client's default 60 s request timeout): a client that resets its timeout on progress waits on.
+        await progress(0, undefined, 'accepted; loading the evaluation keys and running the first evaluation');
+        await mcpLog.send('info', `${tool} job ${task.taskId} started${stepId === undefined ? '' : ' (after a client step)'}`, extra.sendNotification);
         void guarded(() => predict(service, tenant, model, task.taskId, keys_id, ciphertexts, stepId, abort.signal, notify), log)
+          .then(async (result) => {
+            const text = result.content?.[0]?.type === 'text' ? result.content[0].text : '';
+            if (result.isError) await mcpLog.send('warning', `${tool} job ${task.taskId} refused or failed: ${text}`, extra.sendNotification);
+            else await mcpLog.send('info', `${tool} job ${task.taskId} done: ${text.slice(0, 400)}`, extra.sendNotification);
+            return result;
+          })
           .then((result) => extra.taskStore.storeTaskResult(task.taskId, result.isError ? 'failed' : 'completed', result))
           .catch(() => {
             // The task was cancelled or expired meanwhile: its result has nowhere to go.

@@ -3,15 +3,15 @@ import { runEpilogue, runPrologue } from '../../compiler/chain/run';
 import { clientViewFromJson, type ClientView, type SegmentView } from '../../compiler/artifact/views';
 import { fail } from '../../compiler/errors';
 import { contextSpecOf, type FheBackend } from '../backends/backend';
-import { bodyClientModel, type ClientModel } from '../client/client-model';
+import { bodyClientModel, stepFromView, type ClientModel } from '../client/client-model';
 import { checkEncodable, type FheClient } from '../client/fhe-client';
 import { keystoreClient } from '../client/model-keys';
 import type { Keystore } from '../client/keystore';
 import { batchTensor, type RowBatch } from '../data/load-rows';
 import { flattenRow } from '../data/flatten-row';
-import { checkRowsInRange } from '../data/input-range';
+import { applyRangePolicy, DEFAULT_OUT_OF_RANGE, type OutOfRangePolicy, type RowOutOfRange } from '../data/input-range';
 import type { RowSpec } from '../data/row-spec';
-import { rowOutputs, type RowOutputs } from '../outputs';
+import { outputsForAllRows, rowOutputs, type RowOutputs } from '../outputs';
 import { PinStore } from '../network/pins';
 import { describeVerification, verifyRelease, type VerifiedRelease } from '../network/verify-result';
 import type { ModelDescription } from './served-model';
@@ -26,8 +26,8 @@ export interface PrivatePrediction {
   readonly outputs: RowOutputs;
   /** What the log and the attestations vouch for, e.g. "verified: 2 of 2 reviewers, log entry 7". */
   readonly verification: string;
-  /** Rows outside the calibrated input range, run anyway because the call allowed it. */
-  readonly warnings: readonly string[];
+  /** Each row with a value outside the calibrated input range and what the policy did with it (a refused row's outputs are null). */
+  readonly outOfRange: readonly RowOutOfRange[];
   readonly evaluations: number;
   readonly timings: { readonly encrypt_ms: number; readonly server_ms: number; readonly decrypt_ms: number; readonly total_ms: number };
   /** A body with client steps: round trips made, their client-side time (decrypt, encrypt again; in server_ms too) and bytes down and up. */
@@ -85,16 +85,21 @@ export class PrivateModel {
 
   async predict(
     rows: readonly unknown[],
-    call: { onProgress?: (p: PredictProgress) => void; signal?: AbortSignal; allowOutOfRange?: boolean } = {},
+    call: { onProgress?: (p: PredictProgress) => void; signal?: AbortSignal; outOfRange?: OutOfRangePolicy } = {},
   ): Promise<PrivatePrediction> {
     const t0 = performance.now();
     if (rows.length === 0) fail('BAD_DATA', 'rows is empty: give at least one row');
     if (rows.length > MAX_ROWS_PER_CALL) fail('BAD_DATA', `${rows.length} rows in one call; at most ${MAX_ROWS_PER_CALL}`);
     const spec = this.rowSpec();
-    const batch = this.batchOf(rows, spec);
-    const tensor = batchTensor(batch, spec);
+    const given = this.batchOf(rows, spec);
     const { input, inputRange } = this.view;
-    const warnings = checkRowsInRange({ calibrated: inputRange, featureNames: input.featureNames, shape: input.shape }, batch, call.allowOutOfRange === true);
+    const { batch, kept, outOfRange } = applyRangePolicy({ calibrated: inputRange, featureNames: input.featureNames, shape: input.shape }, given, call.outOfRange ?? DEFAULT_OUT_OF_RANGE);
+    const names = this.view.outputs.map((o) => o.name);
+    if (batch.rows === 0) {
+      // Every row refused: nothing to encrypt, each row has its reason.
+      return { outputs: outputsForAllRows({}, names, kept, rows.length), outOfRange, evaluations: 0, verification: 'nothing was sent to the server', timings: { encrypt_ms: 0, server_ms: 0, decrypt_ms: 0, total_ms: round(performance.now() - t0) } };
+    }
+    const tensor = batchTensor(batch, spec);
     const samples = runPrologue(clientSplitOf(this.view), tensor);
     checkEncodable(this.fhe.model, samples);
 
@@ -156,11 +161,11 @@ export class PrivateModel {
     }
     const t = performance.now();
     const values = runEpilogue(clientSplitOf(this.view), bodyOutputs);
-    const outputs = rowOutputs(values, this.view.outputs.map((o) => o.name), rows.length);
+    const outputs = outputsForAllRows(rowOutputs(values, names, batch.rows), names, kept, rows.length);
     decryptMs += performance.now() - t;
     return {
       outputs,
-      warnings,
+      outOfRange,
       evaluations: totalEvaluations,
       verification: describeVerification(verified),
       timings: { encrypt_ms: round(encryptMs), server_ms: round(serverMs), decrypt_ms: round(decryptMs), total_ms: round(performance.now() - t0) },
@@ -192,7 +197,7 @@ export class PrivateModel {
     while (answer.step) {
       const { stepId, masked } = answer.step;
       const t = performance.now();
-      const fresh = this.fhe.refreshStep(masked, answer.segment);
+      const fresh = this.fhe.clientStep(masked, answer.segment);
       steps.ms += performance.now() - t;
       steps.count++;
       steps.bytes += masked.length + fresh.length;
@@ -264,9 +269,10 @@ export function clientModelOfView(v: ClientView): ClientModel {
     rotationSteps: s.rotationSteps,
     needsRelin: s.needsRelin,
     outputPrecisionBits: v.parameters.expectedPrecisionBits,
-    ...(s.pool ? { pool: s.pool } : {}),
   });
-  return v.segments ? bodyClientModel(v.segments.map(of)) : of(v);
+  if (!v.segments) return of(v);
+  const models = v.segments.map(of);
+  return bodyClientModel(models.map((m, i) => (i === 0 ? m : { ...m, step: stepFromView(v.segments![i]!, m, models[i - 1]!) })));
 }
 
 function size(spec: RowSpec): number {

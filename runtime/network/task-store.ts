@@ -37,15 +37,19 @@ export interface TaskStoreOptions {
   readonly maxTtlMs: number;
   /** Poll interval suggested to clients, ms. */
   readonly pollIntervalMs: number;
+  /** The clock TTLs are measured on (ms since the epoch); tests pass one they move. */
+  readonly now?: () => number;
 }
 
 export class SqliteTaskStore {
   private readonly db: DatabaseSync;
+  private readonly now: () => number;
 
   constructor(
     dataDir: string,
     readonly options: TaskStoreOptions,
   ) {
+    this.now = options.now ?? Date.now;
     // Encrypted results and tenants' task ids: readable by the server's user alone.
     ensurePrivateFile(join(dataDir, TASKS_FILE));
     this.db = new DatabaseSync(join(dataDir, TASKS_FILE));
@@ -91,7 +95,7 @@ export class SqliteTaskStore {
     this.sweep();
     const taskId = randomBytes(16).toString('hex');
     const ttl = params.ttl === undefined || params.ttl === null ? this.options.defaultTtlMs : Math.min(Math.max(0, params.ttl), this.options.maxTtlMs);
-    const now = new Date();
+    const now = new Date(this.now());
     const poll = params.pollInterval ?? this.options.pollIntervalMs;
     this.db
       .prepare('INSERT INTO tasks(task_id, tenant, status, ttl, poll_interval, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
@@ -101,7 +105,7 @@ export class SqliteTaskStore {
 
   private row(tenant: string, taskId: string): Row | undefined {
     const r = this.db.prepare('SELECT * FROM tasks WHERE task_id = ? AND tenant = ?').get(taskId, tenant) as Row | undefined;
-    if (r && r.expires_at !== null && r.expires_at <= Date.now()) return undefined;
+    if (r && r.expires_at !== null && r.expires_at <= this.now()) return undefined;
     return r;
   }
 
@@ -118,7 +122,7 @@ export class SqliteTaskStore {
   }
 
   private finish(taskId: string, status: Task['status'], message: string | null, result: Result | null): void {
-    const now = new Date();
+    const now = new Date(this.now());
     const ttl = (this.db.prepare('SELECT ttl FROM tasks WHERE task_id = ?').get(taskId) as { ttl: number | null }).ttl;
     this.db
       .prepare('UPDATE tasks SET status = ?, status_message = ?, result = ?, updated_at = ?, expires_at = ? WHERE task_id = ?')
@@ -137,7 +141,7 @@ export class SqliteTaskStore {
     if (!r) fail('BAD_ARGUMENT', `task ${taskId} not found`);
     if (isTerminal(r.status)) fail('BAD_ARGUMENT', `task ${taskId} is already ${r.status}`);
     if (isTerminal(status)) this.finish(taskId, status, message ?? r.status_message, null);
-    else this.db.prepare('UPDATE tasks SET status = ?, status_message = ?, updated_at = ? WHERE task_id = ?').run(status, message ?? r.status_message, new Date().toISOString(), taskId);
+    else this.db.prepare('UPDATE tasks SET status = ?, status_message = ?, updated_at = ? WHERE task_id = ?').run(status, message ?? r.status_message, new Date(this.now()).toISOString(), taskId);
   }
 
   private list(tenant: string, cursor: string | undefined): { tasks: Task[]; nextCursor?: string } {
@@ -152,7 +156,7 @@ export class SqliteTaskStore {
   }
 
   private sweep(): void {
-    this.db.prepare('DELETE FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ?').run(Date.now());
+    this.db.prepare('DELETE FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ?').run(this.now());
   }
 }
 

@@ -6,8 +6,8 @@ import { contextSpecOf, type BackendContext, type ContextSpec, type FheBackend, 
 import { bodyCircuits, lastCircuit } from '../../compiler/artifact/segments';
 import type { RefreshPlan } from '../../compiler/artifact/types';
 import { floodResults } from './flood-results';
-import { MaskStore, maskResults, poolMaskResults, poolUnmaskInputs, unmaskInputs } from './refresh-masks';
-import { poolMaskBounds } from '../client-step';
+import { MaskStore, maskResults, unmaskInputs } from './refresh-masks';
+import { clientStepBefore, stepBounds } from '../../compiler/client-steps/table';
 import { peekEnvelopeModel, readEnvelope, writeEnvelope } from '../wire/envelope';
 import { inLanes } from '../lanes';
 
@@ -166,8 +166,8 @@ export class FheServer {
   }
 
   /**
-   * The first half of a client step: segment `segment`'s result envelope with a fresh mask on
-   * every slot (see runtime/client-step.ts), and the id the client's answer must name.
+   * The first half of a client step: segment `segment`'s result envelope under a fresh mask of
+   * the step's kind (compiler/client-steps/), and the id the client's answer must name.
    */
   async maskStep(modelId: string, result: Uint8Array, segment: number): Promise<MaskedResult> {
     const loaded = this.loaded(modelId);
@@ -175,14 +175,10 @@ export class FheServer {
     const circuits = bodyCircuits(model);
     if (!model.refresh || segment < 0 || segment >= circuits.length - 1) fail('BAD_ARGUMENT', `model ${modelId.slice(0, 12)}… has no client step after segment ${segment + 1}`);
     const env = readEnvelope(result, { kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId });
-    const pool = model.refresh.segments[segment]!.pool;
-    if (pool) {
-      const masked = await poolMaskResults(loaded.ctx, circuits[segment]!, pool, poolMaskBounds(model.refresh), env.parts);
-      const stepId = this.masks.put({ modelId: modelId.toLowerCase(), segment, masks: [], pool: masked.masks });
-      return { bytes: writeEnvelope({ kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts: masked.parts }), stepId };
-    }
-    const masked = await maskResults(loaded.ctx, circuits[segment]!, model.refresh, env.parts);
-    const stepId = this.masks.put({ modelId: modelId.toLowerCase(), segment, masks: masked.masks });
+    const step = clientStepBefore(model.refresh.segments[segment]!);
+    const segments = { from: circuits[segment]!, to: circuits[segment + 1]!, top: circuits[0]! };
+    const masked = await maskResults(loaded.ctx, step, segments, stepBounds(model.refresh), env.parts);
+    const stepId = this.masks.put({ modelId: modelId.toLowerCase(), segment, unmask: masked.unmask });
     const bytes = writeEnvelope({ kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts: masked.parts });
     return { bytes, stepId };
   }
@@ -192,11 +188,9 @@ export class FheServer {
     const pending = this.masks.take(stepId);
     const loaded = this.loaded(pending.modelId);
     const { model } = loaded;
-    const circuits = bodyCircuits(model);
+    const next = bodyCircuits(model)[pending.segment + 1]!;
     const env = readEnvelope(fresh, { kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId });
-    const parts = pending.pool
-      ? await poolUnmaskInputs(loaded.ctx, circuits[0]!, circuits[pending.segment + 1]!, pending.pool, env.parts)
-      : await unmaskInputs(loaded.ctx, circuits[pending.segment]!, circuits[pending.segment + 1]!, pending.masks, env.parts);
+    const parts = await unmaskInputs(loaded.ctx, pending.unmask, next.inputs.length, env.parts);
     return writeEnvelope({ kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts });
   }
 

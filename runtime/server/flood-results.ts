@@ -12,7 +12,8 @@
 import type { Circuit } from '../../compiler/circuit/ir';
 import { fail } from '../../compiler/errors';
 import type { BackendContext } from '../backends/backend';
-import { drawMask, maskCircuit } from '../client-step';
+import { drawMask } from '../../compiler/client-steps/masks';
+import { addCircuit } from '../../compiler/client-steps/step-circuits';
 
 /** The flood's half-width: 2^bits × the model's evaluation-noise bound. */
 export function floodWidth(bits: number, noiseBound: number): number {
@@ -28,7 +29,7 @@ export async function floodResults(ctx: BackendContext, circuit: Circuit, parts:
   const out: Uint8Array[] = [];
   for (let i = 0; i < parts.length; i++) {
     const op = outputs.find((o) => o.op === 'output' && o.output === i % outputs.length)!;
-    const loaded = ctx.loadCircuit(maskCircuit(circuit, op.level, op.scale, drawMask(circuit.slots, 0, width)));
+    const loaded = ctx.loadCircuit(addCircuit(circuit, { level: op.level, scale: op.scale }, drawMask(circuit.slots, 0, width)));
     try {
       const keys = loaded.loadEvaluationKeys({ relin: null, galois: null });
       try {

@@ -135,7 +135,7 @@ describe('a model with client steps on compute and review nodes', () => {
       );
       expect(error).toMatch(/^the server refused predict_digits: /);
       expect(error).not.toMatch(/\n|\s+at /);
-      const last = await remote.predictSegment('digits', keys.keysId, fhe.refreshStep(step.masked, 0), step.stepId);
+      const last = await remote.predictSegment('digits', keys.keysId, fhe.clientStep(step.masked, 0), step.stepId);
       expect(last.segment).toBe(1);
       expect(argmax([...fhe.decrypt(last.result!, 1)[0]!])).toBe(argmax(EXPECTED[0]!));
     } finally {

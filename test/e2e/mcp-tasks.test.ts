@@ -37,8 +37,12 @@ let fhe: FheClient;
 let keysId: string;
 let keysBytes: Uint8Array;
 
+/** The task store's clock: real time plus what a test has moved it forward. */
+let clockOffsetMs = 0;
+const clock = () => Date.now() + clockOffsetMs;
+
 async function start(taskTtlMs = 60_000): Promise<void> {
-  service = await DeepPowersService.create(sealBackend, [toy.served], dataDir, {}, { logger: silentLogger(), tasks: { defaultTtlMs: taskTtlMs } });
+  service = await DeepPowersService.create(sealBackend, [toy.served], dataDir, {}, { logger: silentLogger(), tasks: { defaultTtlMs: taskTtlMs, now: clock } });
 }
 
 async function connect(tenant = LOCAL_TENANT): Promise<Client> {
@@ -161,7 +165,9 @@ describe('predict as an MCP task (embedded)', () => {
     );
     expect(short.task.ttl).toBe(2000);
     await vi.waitFor(async () => expect((await client.experimental.tasks.getTask(short.task.taskId)).status).toBe('completed'), { timeout: 30_000, interval: 50 });
-    await new Promise((r) => setTimeout(r, 2100));
+    // Still there within its TTL, gone once the clock has moved past it.
+    expect((await client.experimental.tasks.getTask(short.task.taskId)).status).toBe('completed');
+    clockOffsetMs += 2000;
     await expect(client.experimental.tasks.getTask(short.task.taskId)).rejects.toThrow(/not found/i);
     await client.close();
   });

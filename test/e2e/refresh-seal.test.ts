@@ -69,7 +69,7 @@ describe(`${NAME} with --refresh auto, encrypted`, () => {
       expect(moved).toBeGreaterThan(0.99 * seen.length);
       expect(server.pendingSteps()).toBe(1);
 
-      const fresh = client.refreshStep(masked.bytes, 0);
+      const fresh = client.clientStep(masked.bytes, 0);
       const next = await server.unmaskStep(masked.stepId, fresh);
       expect(server.pendingSteps()).toBe(0);
       await expect(server.unmaskStep(masked.stepId, fresh)).rejects.toThrow(/no client step/);

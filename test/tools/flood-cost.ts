@@ -12,7 +12,7 @@ import { runPrologue } from '../../compiler/chain/run';
 import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { simulateSamples } from '../../runtime/backends/simulate';
-import { drawMask } from '../../runtime/client-step';
+import { drawMask } from '../../compiler/client-steps/masks';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 
 const { values, positionals } = parseArgs({ options: { bits: { type: 'string', default: '0,2,4,8' } }, allowPositionals: true });

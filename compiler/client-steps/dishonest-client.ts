@@ -6,15 +6,20 @@
  * its own. At a max pool it can send back a window's max plus t: the next segment then computes
  * on max + t/a_w (the server divides by the window's a_w), so the change in the logits is
  * W[:, w]·t/a_w where W is the affine map after the pool, its column w up to a positive factor,
- * one column per query (test/e2e/client-step-probe.test.ts). At a refresh step it can send back
+ * one column per query (test/e2e/client-step-probe.test.ts). Every kind in CLIENT_STEP_KINDS must
+ * be counted here (the Record type makes a new kind a compile error). At a refresh step it can send back
  * y + δ and the next segment runs on exactly that, with no unknown factor. Each probe looks like
  * an ordinary prediction.
  */
-import type { RefreshPlan } from '../compiler/artifact/types';
+import type { RefreshPlan } from '../artifact/types';
+import type { ClientStepKind } from './kind';
+import { clientStepsOf } from './table';
 
 export function describeDishonestClient(plan: Pick<RefreshPlan, 'segments'>): string {
-  const pools = plan.segments.filter((s) => s.pool).length;
-  const refreshes = plan.segments.length - pools;
+  const count: Record<ClientStepKind, number> = { refresh: 0, maxpool: 0 };
+  for (const step of clientStepsOf(plan)) count[step.kind]++;
+  const pools = count.maxpool;
+  const refreshes = count.refresh;
   const parts: string[] = [];
   if (pools > 0) {
     parts.push(
