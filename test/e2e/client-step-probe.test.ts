@@ -192,6 +192,15 @@ describe('a client that lies at its client steps', () => {
     expect(report.status, report.stderr).toBe(0);
     expect(report.stdout).toMatch(/dishonest client +a dishonest client can read out the weights/);
 
+    // The serve flags, as an operator gives them: refused at start in one line.
+    const confidential = cli(['serve', dir, '--stdio', '--model-confidential', '--data-dir', join(work, 'serve-refused')]);
+    expect(confidential.status).toBe(2);
+    expect(confidential.stderr.trim().split('\n')).toHaveLength(1);
+    expect(confidential.stderr).toMatch(/--model-confidential: cnn has client steps, where a dishonest client can read out the weights/);
+    const budget = cli(['serve', dir, '--stdio', '--client-step-budget', 'lots']);
+    expect(budget.status).toBe(2);
+    expect(budget.stderr).toMatch(/--client-step-budget.*expected a non-negative integer, got "lots"/);
+
     const s = await serveOne(cnnModel, 'cnn', {});
     const client = new Client({ name: 'probe-test', version: '0' });
     await client.connect(new StreamableHTTPClientTransport(new URL(s.http.url), { requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } } }));
