@@ -34,6 +34,7 @@ export function optionsJson(c: Compilation, options: CompileOptions): JsonObject
     precisionBits: options.precisionBits,
     polyModulusDegree: options.polyModulusDegree,
     refresh: options.refresh,
+    maskBits: options.maskBits,
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) out[k] = v;
   // Why auto picked its degree (the artifact's approximations keep only the fitted result).

@@ -12,6 +12,7 @@ import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { startSteps } from './progress';
 import { describeClientSteps } from '../../compiler/client-steps/table';
 import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
+import { MASK_BITS } from '../../compiler/pipeline/refresh-plan';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
 import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
@@ -37,6 +38,7 @@ export interface CompileCliOptions {
   readonly layout: 'auto' | 'vector' | 'batch';
   readonly objective?: 'latency' | 'throughput';
   readonly refresh?: 'auto' | 'off';
+  readonly maskBits?: number;
   readonly rotationKeys?: RotationKeysRequest;
   readonly degree?: number | 'auto';
   readonly maxError?: number;
@@ -144,6 +146,7 @@ export function compileFile(modelFile: string, opts: CompileCliOptions, toolVers
     layout: opts.layout,
     ...(opts.objective !== undefined ? { objective: opts.objective } : {}),
     ...(opts.refresh !== undefined ? { refresh: opts.refresh } : {}),
+    ...(opts.maskBits !== undefined ? { maskBits: opts.maskBits } : {}),
     ...(opts.rotationKeys !== undefined ? { rotationKeys: opts.rotationKeys } : {}),
     ...(opts.degree !== undefined ? { degree: opts.degree } : {}),
     ...(opts.maxError !== undefined ? { maxError: opts.maxError } : {}),
@@ -385,6 +388,11 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     )
     .addOption(
       new Option('--refresh <mode>', 'off (default): one circuit; auto: cut the body where a client round trip (masked decrypt, re-encrypt at the top level) gives a smaller N').choices(['auto', 'off']),
+    )
+    .option(
+      '--mask-bits <sigma>',
+      `client steps (--refresh auto, max pools): the masks hide each value within 2^-sigma statistical distance, at a cost of sigma bits of float64 precision per step (default ${MASK_BITS}; the precision row says whether the promise still holds)`,
+      positive('--mask-bits', true),
     )
     .option('--degree <d>', 'polynomial degree for every activation, or auto (default): the smallest 2^k−1 meeting --precision and keeping the calibration rows\' predictions', degreeArgument)
     .option('--max-error <e>', 'instead of --degree: smallest 2^k−1 degree with at most this error on the range', positive('--max-error', false))
