@@ -391,7 +391,7 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     )
     .option(
       '--mask-bits <sigma>',
-      `client steps (--refresh auto, max pools): the masks hide each value within 2^-sigma statistical distance, at a cost of sigma bits of float64 precision per step (default ${MASK_BITS}; the precision row says whether the promise still holds)`,
+      `client steps (--refresh auto, max pools): the masks hide each value within 2^-sigma statistical distance, at a cost of sigma bits of float64 precision per step (default ${MASK_BITS}; the precision row says whether the promise still holds, as simulation rounds; SEAL rounds more: check with predict --mode fhe)`,
       positive('--mask-bits', true),
     )
     .option('--degree <d>', 'polynomial degree for every activation, or auto (default): the smallest 2^k−1 meeting --precision and keeping the calibration rows\' predictions', degreeArgument)
