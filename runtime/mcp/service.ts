@@ -7,7 +7,6 @@ import { FheServer } from '../server/fhe-server';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { evaluateRequest } from './evaluate-request';
 import { EvalKeyStorage } from './key-storage';
-import { ClientSteps } from './client-steps';
 import { QueryBudget } from './query-budget';
 import { floodWidth } from '../server/flood-results';
 import { clientStepCount } from '../../compiler/artifact/segments';
@@ -92,8 +91,6 @@ export class DeepPowersService {
   readonly keys: EvalKeyStorage;
   /** Tasks, the transparency log and where jobs run (in process, or on compute nodes through a queue). */
   readonly network: ServerNetwork;
-  /** Client steps waiting for their answer (bodies with client steps; see client-steps.ts). */
-  readonly steps = new ClientSteps(undefined, undefined, undefined, (stepId) => this.fhe.discardStep(stepId));
   /** Rows each tenant has sent each model today, against `limits.queryBudget` and `limits.clientStepBudget`. */
   readonly budget: QueryBudget;
   private readonly byHash = new Map<string, ServedModel>();
@@ -273,7 +270,8 @@ export class DeepPowersService {
     while (this.backend.engineStale(this.generation)) {
       this.rebuilding ??= (async () => {
         const generation = this.backend.engineGeneration();
-        const fhe = new FheServer(this.backend, { maxEvaluationsPerRequest: this.limits.maxEvaluationsPerRequest });
+        // The client steps waiting carry their own unmasking circuits: the new server answers them.
+        const fhe = new FheServer(this.backend, { maxEvaluationsPerRequest: this.limits.maxEvaluationsPerRequest }, this.current.steps);
         for (const m of this.models.values()) await fhe.loadModel(m.server);
         this.current = fhe;
         this.generation = generation;

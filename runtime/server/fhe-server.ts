@@ -6,7 +6,8 @@ import { contextSpecOf, type BackendContext, type ContextSpec, type FheBackend, 
 import { bodyCircuits, lastCircuit } from '../../compiler/artifact/segments';
 import type { RefreshPlan } from '../../compiler/artifact/types';
 import { floodResults } from './flood-results';
-import { MaskStore, maskResults, unmaskInputs } from './refresh-masks';
+import { maskResults, unmaskInputs } from './step-masks';
+import { IN_PROCESS, StepStore, type PendingStep, type StepOwner } from './step-store';
 import { clientStepBefore, stepBounds } from '../../compiler/client-steps/table';
 import { peekEnvelopeModel, readEnvelope, writeEnvelope } from '../wire/envelope';
 import { inLanes } from '../lanes';
@@ -63,12 +64,13 @@ interface StoredKeys {
 export class FheServer {
   private readonly models = new Map<string, LoadedModel>();
   private readonly keys = new Map<string, StoredKeys>();
-  private readonly masks = new MaskStore();
   private readonly limits: ServerLimits;
 
   constructor(
     private readonly backend: FheBackend,
     limits: Partial<ServerLimits> = {},
+    /** The client steps waiting for an answer; a server rebuilt after an engine failure takes over its predecessor's. */
+    readonly steps: StepStore = new StepStore(),
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
   }
@@ -167,9 +169,10 @@ export class FheServer {
 
   /**
    * The first half of a client step: segment `segment`'s result envelope under a fresh mask of
-   * the step's kind (compiler/client-steps/), and the id the client's answer must name.
+   * the step's kind (compiler/client-steps/), and the id the answer must name. Only `owner` may
+   * answer it.
    */
-  async maskStep(modelId: string, result: Uint8Array, segment: number): Promise<MaskedResult> {
+  async maskStep(modelId: string, result: Uint8Array, segment: number, owner: StepOwner = IN_PROCESS, chainId?: string): Promise<MaskedResult> {
     const loaded = this.loaded(modelId);
     const { model } = loaded;
     const circuits = bodyCircuits(model);
@@ -178,20 +181,33 @@ export class FheServer {
     const step = clientStepBefore(model.refresh.segments[segment]!);
     const segments = { from: circuits[segment]!, to: circuits[segment + 1]!, top: circuits[0]! };
     const masked = await maskResults(loaded.ctx, step, segments, stepBounds(model.refresh), env.parts);
-    const stepId = this.masks.put({ modelId: modelId.toLowerCase(), segment, unmask: masked.unmask });
     const bytes = writeEnvelope({ kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts: masked.parts });
+    const chain = chainId !== undefined ? { chainId } : {};
+    const stepId = this.steps.put({ owner, modelId: modelId.toLowerCase(), segment, unmask: masked.unmask, ...chain, maskedSha256: sha256Hex(bytes) });
     return { bytes, stepId };
   }
 
-  /** The second half: the client's fresh ciphertexts with the mask removed, ready for `evaluate` on the next segment. */
-  async unmaskStep(stepId: string, fresh: Uint8Array): Promise<Uint8Array> {
-    const pending = this.masks.take(stepId);
+  /**
+   * The second half: the client's fresh ciphertexts with the mask removed, ready for `evaluate`
+   * on `segment`. An answer that is not the step's (another owner, a malformed envelope, the
+   * wrong count) is refused before the step is used up, so the right answer may still come.
+   */
+  async unmaskStep(stepId: string, fresh: Uint8Array, owner: StepOwner = IN_PROCESS): Promise<{ bytes: Uint8Array; segment: number }> {
+    const pending = this.steps.get(stepId, owner);
     const loaded = this.loaded(pending.modelId);
     const { model } = loaded;
     const next = bodyCircuits(model)[pending.segment + 1]!;
     const env = readEnvelope(fresh, { kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId });
+    const want = pending.unmask.length * next.inputs.length;
+    if (env.parts.length !== want) fail('BAD_CIPHERTEXT', `the client step sent ${env.parts.length} ciphertexts, the next segment reads ${want}`);
+    this.steps.take(stepId, owner);
     const parts = await unmaskInputs(loaded.ctx, pending.unmask, next.inputs.length, env.parts);
-    return writeEnvelope({ kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts });
+    return { bytes: writeEnvelope({ kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts }), segment: pending.segment + 1 };
+  }
+
+  /** The step `stepId` an answer feeds, if `owner` may give it; the step keeps waiting. */
+  pendingStep(stepId: string, owner: StepOwner): PendingStep {
+    return this.steps.get(stepId, owner);
   }
 
   /** A result envelope of the body's last segment with every slot flooded by noise uniform in ±width (flood-results.ts). */
@@ -202,21 +218,16 @@ export class FheServer {
     return writeEnvelope({ kind: 'result', ...header, parts: await floodResults(ctx, lastCircuit(model), env.parts, width) });
   }
 
-  /** Free the mask of a client step that will not be answered (expired, or dropped by the caller). */
-  discardStep(stepId: string): void {
-    this.masks.discard(stepId);
-  }
-
   /** Client steps waiting for their answer. */
   pendingSteps(): number {
-    return this.masks.size;
+    return this.steps.size;
   }
 
   /** Free everything the backend holds for this server. */
   dispose(): void {
     for (const { keys } of this.keys.values()) for (const k of keys) k.dispose();
     this.keys.clear();
-    this.masks.clear();
+    this.steps.clear();
     for (const { ctx, circuits } of this.models.values()) {
       for (const c of circuits) c.dispose();
       ctx.dispose();

@@ -115,7 +115,7 @@ describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
       const fresh = client.clientStep(masked.bytes, 0);
       const next = await server.unmaskStep(masked.stepId, fresh);
       await expect(server.unmaskStep(masked.stepId, fresh)).rejects.toThrow(/no client step/);
-      const logits = client.decrypt(await server.evaluate(modelId, keysId, next, 1), 1)[0]!;
+      const logits = client.decrypt(await server.evaluate(modelId, keysId, next.bytes, 1), 1)[0]!;
       const expected = (f.data.expected['output'] as number[][])[0]!;
       logits.forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThan(model.calibration.precision.bound));
     } finally {

@@ -74,7 +74,7 @@ describe(`${NAME} with --refresh auto, encrypted`, () => {
       expect(server.pendingSteps()).toBe(0);
       await expect(server.unmaskStep(masked.stepId, fresh)).rejects.toThrow(/no client step/);
 
-      const out = client.decrypt(await server.evaluate(modelId, keysId, next, 1), 1)[0]!;
+      const out = client.decrypt(await server.evaluate(modelId, keysId, next.bytes, 1), 1)[0]!;
       const want = (await runCompiled(whole, input, simulateBackend(whole))).bodyOutputs[0]!;
       out.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(1e-3));
     } finally {

@@ -1,58 +1,13 @@
 /**
- * The server's side of a client step (compiler/client-steps/): masks a segment's result before
- * the client sees it, keeps the unmasking until the client's fresh ciphertexts come back, and
- * runs it. A mask is used once: taking it frees it. At most `maxPending` masks wait at once; the
- * oldest is dropped beyond that (its client step then fails with a clear error).
+ * The server's side of a client step (compiler/client-steps/): a fresh mask on a segment's result
+ * before the client sees it, and the unmasking of the client's fresh ciphertexts (kept meanwhile
+ * in the StepStore, step-store.ts), each a small circuit run through the backend seam.
  */
-import { randomBytes } from 'node:crypto';
 import type { Circuit } from '../../compiler/circuit/ir';
 import type { ClientStep, StepBounds, StepSegments } from '../../compiler/client-steps/kind';
 import { drawStepMask } from '../../compiler/client-steps/table';
 import { fail } from '../../compiler/errors';
 import type { BackendContext } from '../backends/backend';
-
-interface PendingMask {
-  readonly modelId: string;
-  /** The segment whose result was masked; the fresh ciphertexts feed segment + 1. */
-  readonly segment: number;
-  /** Per evaluation, in order: the circuits that unmask its fresh ciphertexts, one per input of segment + 1. */
-  readonly unmask: readonly (readonly Circuit[])[];
-}
-
-export const DEFAULT_MAX_PENDING_MASKS = 1024;
-
-export class MaskStore {
-  private readonly pending = new Map<string, PendingMask>();
-
-  constructor(private readonly maxPending = DEFAULT_MAX_PENDING_MASKS) {}
-
-  put(mask: PendingMask): string {
-    const id = randomBytes(16).toString('hex');
-    this.pending.set(id, mask);
-    while (this.pending.size > this.maxPending) this.pending.delete(this.pending.keys().next().value!);
-    return id;
-  }
-
-  take(id: string): PendingMask {
-    const mask = this.pending.get(id);
-    if (!mask) fail('BAD_ARGUMENT', `no client step ${id.slice(0, 12)}… is waiting (already answered, or dropped)`);
-    this.pending.delete(id);
-    return mask;
-  }
-
-  /** Forget a mask whose step will not be answered. */
-  discard(id: string): void {
-    this.pending.delete(id);
-  }
-
-  get size(): number {
-    return this.pending.size;
-  }
-
-  clear(): void {
-    this.pending.clear();
-  }
-}
 
 /** Masks each evaluation's result ciphertexts (`parts`, `segments.from`'s outputs per evaluation) with a fresh mask of `step`. */
 export async function maskResults(
