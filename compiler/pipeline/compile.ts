@@ -80,6 +80,8 @@ export interface CompileOptions extends Omit<ApproximationOptions, 'degree'> {
   readonly polyModulusDegree?: number;
   /** Cut the body into segments with a client-aided refresh between them (see refresh-plan); default 'off'. */
   readonly refresh?: RefreshRequest;
+  /** σ of the client steps' masks, the statistical hiding in bits (default MASK_BITS, 20). */
+  readonly maskBits?: number;
   /** Which rotation steps get Galois keys (see rotation-keys); default 'auto'. */
   readonly rotationKeys?: RotationKeysRequest;
   /** One name per element of a sample of the model input, in order (the manifest's input.featureNames). */
@@ -275,6 +277,7 @@ function parameterOptions(options: CompileOptions, outputBits: number): Paramete
     ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
     ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
     ...(options.polyModulusDegree !== undefined ? { preferN: options.polyModulusDegree } : {}),
+    ...(options.maskBits !== undefined ? { maskBits: options.maskBits } : {}),
   };
 }
 

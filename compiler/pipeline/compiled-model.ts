@@ -36,6 +36,7 @@ export function optionsJson(c: Compilation, options: CompileOptions): JsonObject
     refresh: options.refresh,
     name: options.name,
     description: options.description,
+    maskBits: options.maskBits,
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) out[k] = v;
   // Why auto picked its degree (the artifact's approximations keep only the fitted result).

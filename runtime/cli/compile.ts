@@ -11,6 +11,8 @@ import type { OpCounts } from '../../compiler/circuit/count';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { startSteps } from './progress';
 import { describeClientSteps } from '../../compiler/client-steps/table';
+import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
+import { MASK_BITS } from '../../compiler/pipeline/refresh-plan';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
 import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
@@ -37,6 +39,7 @@ export interface CompileCliOptions {
   readonly layout: 'auto' | 'vector' | 'batch';
   readonly objective?: 'latency' | 'throughput';
   readonly refresh?: 'auto' | 'off';
+  readonly maskBits?: number;
   readonly rotationKeys?: RotationKeysRequest;
   readonly degree?: number | 'auto';
   readonly maxError?: number;
@@ -99,6 +102,8 @@ export interface CompileSummary {
      */
     readonly maxPools?: readonly { readonly geometry: string; readonly sources: readonly string[] }[];
     readonly clientSees?: string;
+    /** What a client that returns values of its own at the steps can learn (compiler/client-steps/dishonest-client.ts). */
+    readonly dishonestClient: string;
   };
   readonly latencyMs: { readonly server: number; readonly client: number; readonly total: number };
   readonly approximations: readonly (ApproximationSummary & { readonly note?: string })[];
@@ -154,6 +159,7 @@ export function compileFile(modelFile: string, opts: CompileCliOptions, toolVers
     layout: opts.layout,
     ...(opts.objective !== undefined ? { objective: opts.objective } : {}),
     ...(opts.refresh !== undefined ? { refresh: opts.refresh } : {}),
+    ...(opts.maskBits !== undefined ? { maskBits: opts.maskBits } : {}),
     ...(opts.rotationKeys !== undefined ? { rotationKeys: opts.rotationKeys } : {}),
     ...(opts.degree !== undefined ? { degree: opts.degree } : {}),
     ...(opts.maxError !== undefined ? { maxError: opts.maxError } : {}),
@@ -219,6 +225,7 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
             segments: c.refresh.segments.map((b) => ({ depth: b.circuit.depth, latencyMs: b.latency.totalMs })),
             maskBits: c.refresh.maskBits,
             maskBound: c.refresh.maskBound,
+            dishonestClient: describeDishonestClient(m.refresh!),
             ...(c.refresh.steps.some((s) => s.kind === 'maxpool')
               ? {
                   maxPools: c.refresh.steps.flatMap((s) => (s.kind === 'maxpool' ? [{ geometry: s.pool.geometry, sources: s.pool.sources }] : [])),
@@ -273,6 +280,7 @@ export function formatCompile(s: CompileSummary): string {
     ['rotation keys', rotationKeysLine(s.rotationKeys)],
     ...(s.refresh ? [['refresh', refreshLine(s.refresh)]] : []),
     ...(s.refresh?.maxPools ? [['max pool', maxPoolLine(s.refresh)]] : []),
+    ...(s.refresh ? [['client steps', s.refresh.dishonestClient]] : []),
     ['precision', precisionLine(s.precision)],
     ['estimated latency', `${formatNumber(s.latencyMs.total, 3)} ms per run${s.refresh ? `, all ${s.refresh.segments.length} segments` : ''} (server ${formatNumber(s.latencyMs.server, 3)} ms, client ${formatNumber(s.latencyMs.client, 3)} ms)`],
     ...(s.degreeChoice ? [['degree', degreeLine(s.degreeChoice)]] : []),
@@ -396,6 +404,11 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     )
     .addOption(
       new Option('--refresh <mode>', 'off (default): one circuit; auto: cut the body where a client round trip (masked decrypt, re-encrypt at the top level) gives a smaller N').choices(['auto', 'off']),
+    )
+    .option(
+      '--mask-bits <sigma>',
+      `client steps (--refresh auto, max pools): the masks hide each value within 2^-sigma statistical distance, at a cost of sigma bits of float64 precision per step (default ${MASK_BITS}; the precision row says whether the promise still holds, as simulation rounds; SEAL rounds more: check with predict --mode fhe)`,
+      positive('--mask-bits', true),
     )
     .option('--degree <d>', 'polynomial degree for every activation, or auto (default): the smallest 2^k−1 meeting --precision and keeping the calibration rows\' predictions', degreeArgument)
     .option('--max-error <e>', 'instead of --degree: smallest 2^k−1 degree with at most this error on the range', positive('--max-error', false))

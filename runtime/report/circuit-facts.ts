@@ -8,6 +8,7 @@ import { activationLabel } from '../../compiler/activations/registry';
 import { bodyCircuits, lastCircuit } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { describeClientSteps } from '../../compiler/client-steps/table';
+import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
 import { addCounts, countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../../compiler/circuit/count';
 import { lastUses, operandsOf, type Circuit } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
@@ -121,7 +122,7 @@ export interface CircuitFacts {
   };
   readonly memory: RunMemoryEstimate & { readonly peakLiveCiphertexts: number };
   /** A refreshed body: segments, their depths and what the client sees at each step; null for one circuit. */
-  readonly clientSteps: { readonly segmentDepths: readonly number[]; readonly clientSees: string } | null;
+  readonly clientSteps: { readonly segmentDepths: readonly number[]; readonly clientSees: string; readonly dishonestClient: string } | null;
   readonly latency: {
     /** Every segment together (client steps' round trips not included). */
     readonly perRun: LatencyEstimate;
@@ -158,7 +159,9 @@ export function circuitFacts(model: CompiledModel, body: readonly Stage[]): Circ
       outputCiphertext: ciphertextBytes(params, depth.outputLevel),
       outputCiphertextsPerRun: last.outputs.length,
     },
-    clientSteps: model.refresh ? { segmentDepths: circuits.map((c) => c.depth), clientSees: describeClientSteps(model.refresh) } : null,
+    clientSteps: model.refresh
+      ? { segmentDepths: circuits.map((c) => c.depth), clientSees: describeClientSteps(model.refresh), dishonestClient: describeDishonestClient(model.refresh) }
+      : null,
     memory: { ...memory, peakLiveCiphertexts: peak },
     latency: { perRun, samplesPerRun, perSampleMs: perRun.totalMs / samplesPerRun },
   };
