@@ -96,6 +96,25 @@ const Equal: OpKernel = {
 };
 
 /**
+ * Not: logical negation of a bool tensor. skl2onnx's SGDClassifier converter (multiclass log_loss
+ * and modified_huber, _handle_zeros) writes Cast(bool) → Not → Cast(float) to guard a division.
+ */
+const Not: OpKernel = {
+  opType: 'Not',
+  domain: ONNX_DOMAIN,
+  minOpset: 1,
+  infer: (view, types) => {
+    const x = requireNumericType(view, typeOf(view, types, 0), 0);
+    if (x.dtype !== 'bool') view.invalid(`Not needs a bool input, got ${x.dtype}`);
+    return [x];
+  },
+  run: (view, values) => {
+    const x = numericOf(view, values, 0);
+    return [numeric('bool', x.shape, x.data.map((v) => (v !== 0 ? 0 : 1)))];
+  },
+};
+
+/**
  * Clip: bounds are attributes before opset 11 and optional scalar inputs from 11 on. A missing
  * bound means no bound (ONNX: the type's lowest/highest value).
  */
@@ -133,4 +152,4 @@ const Clip: OpKernel = {
 /** PRelu: x below 0 times the slope, which broadcasts to x (numpy rules from opset 7). */
 const PRelu = binaryKernel('PRelu', (x, slope) => leakyRelu(slope)(x), (_v, dtype) => (x, slope) => (x >= 0 ? x : wrapProduct(x, slope, dtype)));
 
-export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Exp, Sqrt, Reciprocal, Equal, Clip, PRelu];
+export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Exp, Sqrt, Reciprocal, Equal, Not, Clip, PRelu];
