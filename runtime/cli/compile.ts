@@ -10,7 +10,7 @@ import type { Graph } from '../../compiler/graph/graph';
 import type { OpCounts } from '../../compiler/circuit/count';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { startSteps } from './progress';
-import { describeClientSteps } from '../client-step';
+import { describeClientSteps } from '../../compiler/client-steps/table';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
 import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
@@ -203,9 +203,9 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
             segments: c.refresh.segments.map((b) => ({ depth: b.circuit.depth, latencyMs: b.latency.totalMs })),
             maskBits: c.refresh.maskBits,
             maskBound: c.refresh.maskBound,
-            ...(c.refresh.pools.some((p) => p !== null)
+            ...(c.refresh.steps.some((s) => s.kind === 'maxpool')
               ? {
-                  maxPools: c.refresh.pools.flatMap((p) => (p ? [{ geometry: p.geometry, sources: p.sources }] : [])),
+                  maxPools: c.refresh.steps.flatMap((s) => (s.kind === 'maxpool' ? [{ geometry: s.pool.geometry, sources: s.pool.sources }] : [])),
                   clientSees: describeClientSteps(m.refresh!),
                 }
               : {}),

@@ -1,3 +1,4 @@
+import { bodySteps } from '../../compiler/client-steps/table';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { fail } from '../../compiler/errors';
@@ -70,7 +71,7 @@ async function keystoreSecretKey(model: CompiledModel, dir: string): Promise<{ b
   if (!keystore.hasRecoveryRoot()) {
     fail('BAD_ARGUMENT', `keystore ${dir} holds neither a key for this model nor a recovery root; run: deeppowers keygen <compiled> --keystore ${dir}, or deeppowers keys recover --keystore ${dir}`);
   }
-  const clientModel = clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, model.refresh?.segments.map((s) => s.pool));
+  const clientModel = clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model));
   const { client } = await keystoreClient(sealBackend, keystore, clientModel);
   try {
     return { bytes: client.exportSecretKey(), source: 'derived' };

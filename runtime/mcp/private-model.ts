@@ -3,7 +3,7 @@ import { runEpilogue, runPrologue } from '../../compiler/chain/run';
 import { clientViewFromJson, type ClientView, type SegmentView } from '../../compiler/artifact/views';
 import { fail } from '../../compiler/errors';
 import { contextSpecOf, type FheBackend } from '../backends/backend';
-import { bodyClientModel, type ClientModel } from '../client/client-model';
+import { bodyClientModel, stepFromView, type ClientModel } from '../client/client-model';
 import { checkEncodable, type FheClient } from '../client/fhe-client';
 import { keystoreClient } from '../client/model-keys';
 import type { Keystore } from '../client/keystore';
@@ -16,6 +16,7 @@ import { PinStore } from '../network/pins';
 import { describeVerification, verifyRelease, type VerifiedRelease } from '../network/verify-result';
 import type { ModelDescription } from './served-model';
 import { UnknownKeysError, type RemoteServer, type SegmentAnswer } from './remote';
+import { runSegments } from '../run-segments';
 
 /** Rows one private_predict call may carry: each row is an encryption and (in vector layout) an evaluation. */
 export const MAX_ROWS_PER_CALL = 4096;
@@ -187,28 +188,33 @@ export class PrivateModel {
     steps: { count: number; ms: number; bytes: number },
   ): Promise<{ result: Uint8Array; releases: VerifiedRelease[] }> {
     const releases: VerifiedRelease[] = [];
-    const verify = (a: SegmentAnswer, inputs: Uint8Array | null) =>
-      releases.push(
-        verifyRelease(this.remote.options.url, this.pins, a.receipt, { inputs, result: a.result ?? null, keysId, modelHash: this.view.modelHash, segment: a.segment }),
-      );
-    let answer = await this.remote.predictSegment(this.description.model, keysId, request, undefined, call);
-    if (answer.segment !== 0) fail('BAD_CIPHERTEXT', `the server evaluated segment ${answer.segment + 1} where the first was asked`);
-    verify(answer, request);
-    while (answer.step) {
-      const { stepId, masked } = answer.step;
-      const t = performance.now();
-      const fresh = this.fhe.refreshStep(masked, answer.segment);
-      steps.ms += performance.now() - t;
-      steps.count++;
-      steps.bytes += masked.length + fresh.length;
-      const before: number = answer.segment;
-      call.onSegment(before + 1);
-      answer = await this.remote.predictSegment(this.description.model, keysId, fresh, stepId, call);
-      if (answer.segment !== before + 1) fail('BAD_CIPHERTEXT', `the server evaluated segment ${answer.segment + 1} after a client step from segment ${before + 1}`);
-      verify(answer, null);
-    }
-    if (!answer.result) fail('BAD_CIPHERTEXT', 'the server ended a prediction without a result');
-    return { result: answer.result, releases };
+    const segments = this.fhe.model.segments?.length ?? 1;
+    // What travels: ciphertexts to the server (with the step they answer), its answer back.
+    type Hop = { readonly bytes: Uint8Array; readonly stepId?: string; readonly answer?: SegmentAnswer };
+    const last = await runSegments<Hop>(segments, { bytes: request }, {
+      evaluate: async (k, hop) => {
+        call.onSegment(k);
+        const answer = await this.remote.predictSegment(this.description.model, keysId, hop.bytes, hop.stepId, call);
+        if (answer.segment !== k) fail('BAD_CIPHERTEXT', `the server evaluated segment ${answer.segment + 1} where segment ${k + 1} was asked`);
+        if (k < segments - 1 ? !answer.step : !answer.result) fail('BAD_CIPHERTEXT', `the server answered segment ${k + 1} of ${segments} without ${k < segments - 1 ? 'a client step' : 'a result'}`);
+        // Nothing is decrypted from an answer the log does not vouch for; the client can match the first entry's inputs
+        // (its own ciphertexts) and the last one's result, not the ciphertexts in between, which the server masked and unmasked.
+        releases.push(
+          verifyRelease(this.remote.options.url, this.pins, answer.receipt, { inputs: k === 0 ? request : null, result: answer.result ?? null, keysId, modelHash: this.view.modelHash, segment: k }),
+        );
+        return { bytes: hop.bytes, answer };
+      },
+      clientStep: (k, hop) => {
+        const { stepId, masked } = hop.answer!.step!;
+        const t = performance.now();
+        const fresh = this.fhe.clientStep(masked, k);
+        steps.ms += performance.now() - t;
+        steps.count++;
+        steps.bytes += masked.length + fresh.length;
+        return { bytes: fresh, stepId };
+      },
+    });
+    return { result: last.answer!.result!, releases };
   }
 
   dispose(): void {
@@ -269,9 +275,10 @@ export function clientModelOfView(v: ClientView): ClientModel {
     rotationSteps: s.rotationSteps,
     needsRelin: s.needsRelin,
     outputPrecisionBits: v.parameters.expectedPrecisionBits,
-    ...(s.pool ? { pool: s.pool } : {}),
   });
-  return v.segments ? bodyClientModel(v.segments.map(of)) : of(v);
+  if (!v.segments) return of(v);
+  const models = v.segments.map(of);
+  return bodyClientModel(models.map((m, i) => (i === 0 ? m : { ...m, step: stepFromView(v.segments![i]!, m, models[i - 1]!) })));
 }
 
 function size(spec: RowSpec): number {

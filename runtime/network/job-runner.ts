@@ -3,7 +3,7 @@ import { attest } from './attestation';
 import type { Identity } from './identity';
 import type { Logger } from './logger';
 import { logRelease, type QuorumFacts } from './release';
-import type { NodeStatus } from './status';
+import type { DisputeRecord, NodeStatus } from './status';
 import type { LogReceipt, TransparencyLog } from './transparency-log';
 
 /**
@@ -49,6 +49,8 @@ export type JobOutcome =
       readonly computeNode: string;
       readonly agreeing: readonly string[];
       readonly disagreeing: readonly string[];
+      /** Assigned reviewers that did not answer before their deadline. */
+      readonly timedOut?: readonly string[];
     };
 
 export interface QueueDepth {
@@ -65,6 +67,8 @@ export interface RunnerStatus {
   readonly queue: QueueDepth | null;
   readonly reviewers: number;
   readonly quorum: number;
+  /** The latest disputes with their evidence (queue mode), newest first. */
+  readonly disputes?: readonly DisputeRecord[];
   /** Why the queue could not be read (Redis down), when it could not. */
   readonly unavailable?: string;
 }
@@ -112,7 +116,7 @@ export class EmbeddedRunner implements JobRunner {
       time: new Date().toISOString(),
     });
     const quorum: QuorumFacts = { reviewers: 0, quorum: 0, agreeing: [] };
-    const receipt = logRelease(this.log, attestation, [], quorum);
+    const receipt = logRelease(this.log, attestation, [], quorum, request.tenant);
     this.done++;
     this.logger.info(
       { event: 'job.released', job_id: request.jobId, node_id: this.identity.id, log_index: receipt.index, ms: Math.round(performance.now() - started) },

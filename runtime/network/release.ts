@@ -11,9 +11,9 @@ export interface QuorumFacts {
 /**
  * Append a released result to the log: the job's facts, the quorum it reached and every
  * attestation behind it (the compute node's first). Only hashes and signatures go in, never
- * ciphertexts or plaintext.
+ * ciphertexts or plaintext. The entry belongs to tenant `owner`: only it (and the log's auditors) read it over HTTP.
  */
-export function logRelease(log: TransparencyLog, compute: Attestation, reviews: readonly Attestation[], quorum: QuorumFacts, now: Date = new Date()): LogReceipt {
+export function logRelease(log: TransparencyLog, compute: Attestation, reviews: readonly Attestation[], quorum: QuorumFacts, owner: string, now: Date = new Date()): LogReceipt {
   return log.append({
     v: 1,
     job_id: compute.job_id,
@@ -28,5 +28,5 @@ export function logRelease(log: TransparencyLog, compute: Attestation, reviews: 
     quorum: quorum.quorum,
     agreeing: [...quorum.agreeing],
     attestations: [compute, ...reviews],
-  });
+  }, owner);
 }

@@ -51,11 +51,11 @@ export class TransparencyLog {
     return formatVkey(this.key);
   }
 
-  /** Append a record (its `index` is set here) and sign the checkpoint that covers it. */
-  append(record: Record<string, unknown>): LogReceipt {
+  /** Append a record (its `index` is set here) for tenant `owner` and sign the checkpoint that covers it. */
+  append(record: Record<string, unknown>, owner?: string): LogReceipt {
     const index = this.store.size;
     const entry = canonicalBytes({ ...record, index });
-    const { checkpoint } = this.store.append(entry, (size, root) => signCheckpoint({ origin: this.origin, size, root }, this.identity));
+    const { checkpoint } = this.store.append(entry, (size, root) => signCheckpoint({ origin: this.origin, size, root }, this.identity), new Date(), owner);
     return this.receipt(index, entry, checkpoint.size);
   }
 

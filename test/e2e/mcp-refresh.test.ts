@@ -94,7 +94,7 @@ describe('a model with client steps over MCP', () => {
       expect(first.segments).toBe(2);
       expect(first.result).toBeUndefined();
       const step = first.step!;
-      const fresh = fhe.refreshStep(step.masked, 0);
+      const fresh = fhe.clientStep(step.masked, 0);
       const refused = async (r: RemoteServer, keysId: string, stepId: string) => {
         try {
           await r.predictSegment('digits', keysId, fresh, stepId);
