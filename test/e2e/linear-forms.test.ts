@@ -61,6 +61,7 @@ function sklearnOutputs(form: LinearForm, w: LinearWeights, x: readonly number[]
       }
       return { values: binary ? [-scores[0]!, scores[0]!] : scores, label };
     }
+    case 'logreg-double':
     case 'logreg-ovr': {
       // predict_proba of one-vs-rest: each class's sigmoid, normalised (binary: [1 − p, p]).
       const label = binary ? classes[scores[0]! > 0 ? 1 : 0]! : argmaxLabel(scores);
@@ -93,6 +94,7 @@ const CASES: Case[] = [
   { name: 'LinearSVC / RidgeClassifier, 3 classes (NONE)', form: { kind: 'linearsvc', opset: 13 }, classes: [0, 1, 2] },
   { name: 'LinearSVC / RidgeClassifier, binary (ArrayFeatureExtractor)', form: { kind: 'linearsvc', opset: 13 }, classes: [0, 1] },
   { name: 'linear regressor, 2 targets', form: { kind: 'linreg-multi', opset: 13 } },
+  { name: 'LogisticRegression on a double input, binary (Abs, ReduceSum, Div)', form: { kind: 'logreg-double', opset: 13 }, classes: [0, 1] },
 ];
 
 function modelOf(c: Case, seed: number) {
@@ -100,8 +102,8 @@ function modelOf(c: Case, seed: number) {
   return { w, built: buildLinearModel(c.form, w, { zipmap: c.zipmap === true }) };
 }
 
-function tensorOf(rows: number[][]): NumericTensor {
-  return numeric('float32', [rows.length, FEATURES], rows.flat());
+function tensorOf(rows: number[][], dtype: 'float32' | 'float64' = 'float32'): NumericTensor {
+  return numeric(dtype, [rows.length, FEATURES], rows.flat());
 }
 
 /** Per-row numbers of an output: a numeric tensor's rows, or ZipMap's maps in class order. */
@@ -123,8 +125,9 @@ describe('skl2onnx 1.15 linear forms', () => {
     it(`${c.name}: imports, matches onnxruntime and scikit-learn's formulas, compiles and agrees in simulation`, async () => {
       const { w, built } = modelOf(c, 100 + i);
       const rows = seededRows(200 + i, ROWS);
+      const dtype = c.form.kind === 'logreg-double' ? 'float64' : 'float32';
       const graph = importModel(built.bytes, `${c.name}.onnx`);
-      const ref = runGraph(graph, new Map([['X', tensorOf(rows)]]));
+      const ref = runGraph(graph, new Map([['X', tensorOf(rows, dtype)]]));
 
       // scikit-learn's formulas, in float64 on the float32 weights and rows.
       const want = rows.map((x) => sklearnOutputs(c.form, w, x));
@@ -135,18 +138,19 @@ describe('skl2onnx 1.15 linear forms', () => {
       // onnxruntime on the same bytes (it cannot return ZipMap's maps: the label only then).
       const session = await ort.InferenceSession.create(built.bytes);
       const fetches = built.zipmap ? [built.label!] : [built.values, ...(built.label ? [built.label] : [])];
-      const out = await session.run({ X: new ort.Tensor('float32', Float32Array.from(rows.flat()), [ROWS, FEATURES]) }, fetches);
+      const input = dtype === 'float64' ? new ort.Tensor('float64', Float64Array.from(rows.flat()), [ROWS, FEATURES]) : new ort.Tensor('float32', Float32Array.from(rows.flat()), [ROWS, FEATURES]);
+      const out = await session.run({ X: input }, fetches);
       if (!built.zipmap) {
-        const ortValues = Array.from(out[built.values]!.data as Float32Array);
+        const ortValues = Array.from(out[built.values]!.data as Float32Array | Float64Array);
         const flat = got.flat();
         ortValues.forEach((v, k) => expect(Math.abs(v - flat[k]!), `onnxruntime value ${k}`).toBeLessThan(1e-5 * (1 + Math.abs(v))));
       }
       if (built.label) expect(Array.from(out[built.label]!.data as BigInt64Array, Number)).toEqual(labels(ref.get(built.label)));
 
       // Compiled on other rows, simulated on these: the same labels, values close.
-      const options: CompileOptions = { calibration: tensorOf(seededRows(300 + i, 60)), layout: 'vector' };
+      const options: CompileOptions = { calibration: tensorOf(seededRows(300 + i, 60), dtype), layout: 'vector' };
       const model = toCompiledModel(compileModel({ bytes: built.bytes, file: `${c.name}.onnx` }, options), options, 'test');
-      const run = await runCompiled(model, tensorOf(rows), simulateBackend(model));
+      const run = await runCompiled(model, tensorOf(rows, dtype), simulateBackend(model));
       if (built.label) expect(labels(run.values.get(built.label))).toEqual(labels(ref.get(built.label)));
       const simulated = perRow(run.values.get(built.values), ROWS, c.classes);
       simulated.forEach((row, r) => row.forEach((v, k) => expect(Math.abs(v - got[r]![k]!), `simulated row ${r} value ${k}`).toBeLessThan(0.02 * (1 + Math.abs(got[r]![k]!)))));

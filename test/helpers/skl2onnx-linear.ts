@@ -13,6 +13,9 @@
  *    RidgeClassifier): ai.onnx.ml LinearClassifier (binary: coefficients negated then as they are),
  *    + Normalizer L1 for LogisticRegression (multi_class > 0), + ArrayFeatureExtractor of column 1
  *    for a binary LinearSVC/RidgeClassifier;
+ *    On a double input (no double LinearClassifier): MatMul, Add, ArgMax, the label through
+ *    common/utils_classifier.py _finalize_converter_classes, Sigmoid and
+ *    common/_apply_operation.py apply_normalizer(use_float=False): Abs, ReduceSum, Div;
  *  - skl2onnx/operator_converters/linear_regressor.py: LinearRegressor with `targets`;
  *  - skl2onnx/_parse.py _apply_zipmap and operator_converters/zip_map.py: with zipmap (the
  *    default) the label goes through Cast(int64) to output_label and the probabilities through
@@ -25,7 +28,7 @@ import onnxProto from 'onnx-proto';
 
 const { onnx } = onnxProto;
 const A = onnx.AttributeProto.AttributeType;
-const T = { float: 1, int32: 6, int64: 7, bool: 9 } as const;
+const T = { float: 1, int32: 6, int64: 7, bool: 9, double: 11 } as const;
 
 export type SgdLoss = 'log_loss' | 'modified_huber' | 'hinge';
 
@@ -37,7 +40,14 @@ export type LinearForm =
   /** LinearSVC / RidgeClassifier, multiclass: LinearClassifier with post_transform NONE; binary: + ArrayFeatureExtractor of the positive column. */
   | { readonly kind: 'linearsvc'; readonly opset: number }
   /** Any linear regressor with several targets: LinearRegressor(targets). */
-  | { readonly kind: 'linreg-multi'; readonly opset: number };
+  | { readonly kind: 'linreg-multi'; readonly opset: number }
+  /**
+   * LogisticRegression on a double input, binary: no LinearClassifier (it has no double form):
+   * MatMul, Add, ArgMax, the label through _finalize_converter_classes (ArrayFeatureExtractor,
+   * Cast, Reshape, Cast), then apply_logistic: Sigmoid and apply_normalizer(L1, use_float=False),
+   * which is Abs, ReduceSum, Div.
+   */
+  | { readonly kind: 'logreg-double'; readonly opset: number };
 
 export interface LinearWeights {
   /** coef_ as scikit-learn holds it: one row per class (one row for a binary model), or per target. */
@@ -65,6 +75,11 @@ class GraphWriter {
 
   floats(name: string, dims: number[], values: readonly number[]): string {
     this.initializers.push({ name, dataType: T.float, dims, floatData: [...values] });
+    return name;
+  }
+
+  doubles(name: string, dims: number[], values: readonly number[]): string {
+    this.initializers.push({ name, dataType: T.double, dims, doubleData: [...values] });
     return name;
   }
 
@@ -170,6 +185,28 @@ function linearClassifierGraph(g: GraphWriter, w: LinearWeights, kind: 'logreg-o
   }
 }
 
+/** convert_sklearn_linear_classifier's double path for a binary LogisticRegression (post_transform LOGISTIC). */
+function logregDoubleGraph(g: GraphWriter, w: LinearWeights, probabilities: string, label: string): void {
+  const classes = w.classes!;
+  const features = w.coef[0]!.length;
+  const row = w.coef[0]!;
+  // Binary: coefficients [−coef, coef] reshaped (2, F) then transposed to (F, 2); intercepts to (1, 2).
+  g.doubles('coef', [features, 2], row.flatMap((c) => [-c, c]));
+  g.doubles('intercept', [1, 2], [-w.intercept[0]!, w.intercept[0]!]);
+  g.node('MatMul', ['X', 'coef'], ['multiplied']);
+  g.node('Add', ['multiplied', 'intercept'], ['raw_scores']);
+  g.node('ArgMax', ['raw_scores'], ['label_argmax'], [int('axis', 1)]);
+  g.ints('classes', 'int32', [classes.length], classes);
+  g.node('ArrayFeatureExtractor', ['classes', 'label_argmax'], ['array_feature_extractor_result'], [], 'ai.onnx.ml');
+  g.node('Cast', ['array_feature_extractor_result'], ['cast2_result'], [int('to', T.double)]);
+  g.node('Reshape', ['cast2_result', g.ints('shape', 'int64', [1], [-1])], ['reshaped_result']);
+  g.node('Cast', ['reshaped_result'], [label], [int('to', T.int64)]);
+  g.node('Sigmoid', ['raw_scores'], ['raw_scoressig']);
+  g.node('Abs', ['raw_scoressig'], ['norm_abs']);
+  g.node('ReduceSum', ['norm_abs', g.ints('axis', 'int64', [1], [1])], ['norm'], [int('keepdims', 1)]);
+  g.node('Div', ['raw_scoressig', 'norm'], [probabilities]);
+}
+
 export interface BuiltModel {
   readonly bytes: Uint8Array;
   /** Output names: the label (absent for a regressor) and the scores/probabilities (or the regression values). */
@@ -195,6 +232,7 @@ export function buildLinearModel(form: LinearForm, w: LinearWeights, options: { 
     outputs = [tensor('variable', T.float, ['N', w.coef.length])];
   } else {
     if (form.kind === 'sgd') sgdGraph(g, w, form.loss, form.opset, rawProba, rawLabel);
+    else if (form.kind === 'logreg-double') logregDoubleGraph(g, w, rawProba, rawLabel);
     else linearClassifierGraph(g, w, form.kind, rawProba, rawLabel);
     const classes = w.classes!.length;
     if (zipmap) {
@@ -206,7 +244,7 @@ export function buildLinearModel(form: LinearForm, w: LinearWeights, options: { 
       ];
     } else {
       const width = form.kind === 'linearsvc' && classes === 2 ? 1 : classes;
-      outputs = [tensor(rawLabel, T.int64, ['N']), tensor(rawProba, T.float, ['N', width])];
+      outputs = [tensor(rawLabel, T.int64, ['N']), tensor(rawProba, form.kind === 'logreg-double' ? T.double : T.float, ['N', width])];
     }
   }
   const model = onnx.ModelProto.create({
@@ -221,7 +259,7 @@ export function buildLinearModel(form: LinearForm, w: LinearWeights, options: { 
     graph: {
       name: `${form.kind}${form.kind === 'sgd' ? `_${form.loss}` : ''}`,
       node: g.nodes,
-      input: [tensor('X', T.float, ['N', features])],
+      input: [tensor('X', form.kind === 'logreg-double' ? T.double : T.float, ['N', features])],
       output: outputs,
       initializer: g.initializers,
     },

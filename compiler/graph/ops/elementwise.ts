@@ -76,6 +76,8 @@ function unaryKernel(opType: string, f: (x: number) => number, floatOnly: boolea
 }
 
 const Neg = unaryKernel('Neg', (x) => -x, false);
+/** Abs: skl2onnx's L1 normalisation of double outputs (apply_normalizer with use_float false) divides by ReduceSum(Abs(p)). */
+const Abs = unaryKernel('Abs', Math.abs, false);
 const Exp = unaryKernel('Exp', Math.exp, true);
 const Sqrt = unaryKernel('Sqrt', Math.sqrt, true);
 const Reciprocal = unaryKernel('Reciprocal', (x) => 1 / x, true);
@@ -152,4 +154,4 @@ const Clip: OpKernel = {
 /** PRelu: x below 0 times the slope, which broadcasts to x (numpy rules from opset 7). */
 const PRelu = binaryKernel('PRelu', (x, slope) => leakyRelu(slope)(x), (_v, dtype) => (x, slope) => (x >= 0 ? x : wrapProduct(x, slope, dtype)));
 
-export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Exp, Sqrt, Reciprocal, Equal, Not, Clip, PRelu];
+export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Abs, Exp, Sqrt, Reciprocal, Equal, Not, Clip, PRelu];
