@@ -13,8 +13,12 @@ import { parseRedisUrl } from '../network/queue';
 import { QueueRunner } from '../network/queue-runner';
 import { DEFAULT_TASK_OPTIONS, type RunnerContext } from '../network/server-network';
 import { parseThreads, sealOnThreads, THREADS_HELP } from './threads';
+import { DEFAULT_LOG_KEY_LABEL, DEFAULT_SERVER_NODE_KEY_LABEL, tokenIdentity } from '../keys/token-identity';
+import { addPkcs11Options, tokenRefOf, type Pkcs11CliOptions } from './pkcs11-options';
 
-export interface ServeOptions {
+export interface ServeOptions extends Pkcs11CliOptions {
+  readonly nodeKeyLabel?: string;
+  readonly logKeyLabel?: string;
   readonly http?: { host: string; port: number };
   readonly threads?: number;
   readonly stdio?: boolean;
@@ -93,6 +97,10 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   if (quorum > opts.reviewers) fail('BAD_ARGUMENT', `--quorum ${quorum} exceeds --reviewers ${opts.reviewers}`);
 
   const models = dirs.map(loadServedModel);
+  const token = tokenRefOf(opts);
+  const identities = token
+    ? { node: await tokenIdentity(token, opts.nodeKeyLabel ?? DEFAULT_SERVER_NODE_KEY_LABEL), log: await tokenIdentity(token, opts.logKeyLabel ?? DEFAULT_LOG_KEY_LABEL) }
+    : undefined;
   const backend = sealOnThreads(opts.threads);
   const service = await DeepPowersService.create(
     backend,
@@ -111,6 +119,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
       modelConfidential: opts.modelConfidential === true,
     },
     {
+      ...(identities ? { identities } : {}),
       tasks: { defaultTtlMs: opts.taskTtl * 1000, maxTtlMs: Math.max(opts.taskTtl * 1000, DEFAULT_TASK_OPTIONS.maxTtlMs) },
       ...(queue && trusted
         ? {
@@ -142,7 +151,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
         ? `jobs go to compute nodes on ${queue.url}; ${opts.reviewers} reviewer${opts.reviewers === 1 ? '' : 's'}, quorum ${quorum}`
         : 'jobs run in this process (embedded); results are logged and signed by this server alone',
     );
-    log(`transparency log ${service.network.log.origin}, key ${service.network.log.vkey}`);
+    log(`transparency log ${service.network.log.origin}, key ${service.network.log.vkey}${token ? ` (log and node keys in token "${token.label}")` : ''}`);
     if (trusted && opts.nodes) {
       log(describeNodes(trusted.current, opts.nodes));
       // SIGHUP re-reads the list; a bad file is reported and the list in force stays.
@@ -180,7 +189,7 @@ function describeNodes(list: NodeList, file: string): string {
 }
 
 export function registerServe(program: Command): void {
-  program
+  const command = program
     .command('serve')
     .description('serve compiled models as MCP tools (predict_<model>) that evaluate ciphertexts: Streamable HTTP at /mcp, and/or stdio')
     .argument('<compiled-dir...>', 'compiled model directories (from `deeppowers compile`); the tool is named after the directory')
@@ -233,5 +242,9 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--review-timeout <seconds>', "each assigned reviewer's deadline; a reviewer that misses it is named and counted against (default: 3 × the compute node's time, at least 60)").argParser(positiveInt))
     .addOption(new Option('--reviewers <k>', 'review nodes that re-execute each job (needs --queue)').default(0).argParser(nonNegativeInt))
     .addOption(new Option('--quorum <q>', 'reviewers that must attest the same result before it is released (default: all of --reviewers)').argParser(nonNegativeInt))
-    .action(async (dirs: string[], opts: ServeOptions) => serve(dirs, opts));
+    .option('--node-key-label <label>', "with --pkcs11: the label of the server's node key in the token", DEFAULT_SERVER_NODE_KEY_LABEL)
+    .option('--log-key-label <label>', "with --pkcs11: the label of the log's checkpoint key in the token", DEFAULT_LOG_KEY_LABEL);
+  addPkcs11Options(command, "the log's checkpoint key and the server's node key are Ed25519 keys in the token (CKM_EDDSA), used for every signature").action(
+    async (dirs: string[], opts: ServeOptions) => serve(dirs, opts),
+  );
 }

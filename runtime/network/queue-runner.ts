@@ -85,6 +85,7 @@ export class QueueRunner implements JobRunner {
       keys_id: request.keysId,
       inputs_sha256: inputsSha,
       ...(request.segment ? { segment: request.segment } : {}),
+      ...(request.chainId !== undefined ? { chain_id: request.chainId } : {}),
     };
     await this.redisCall(async () => {
       await this.store.blobs.put(inputsSha, request.inputs, INPUT_TTL_S);
@@ -103,7 +104,7 @@ export class QueueRunner implements JobRunner {
       logger.warn({ event: 'job.refused', job_id: request.jobId, node_id: compute.node_id, reason: refused }, 'result from a node not on the list refused');
       fail('BAD_CIPHERTEXT', `result refused, not released: ${refused}`);
     }
-    if (compute.job_id !== request.jobId || compute.inputs_sha256 !== inputsSha || segmentOf(compute) !== (request.segment ?? 0)) {
+    if (compute.job_id !== request.jobId || compute.inputs_sha256 !== inputsSha || segmentOf(compute) !== (request.segment ?? 0) || compute.chain_id !== request.chainId) {
       fail('BAD_CIPHERTEXT', `compute node ${compute.node_id} attested another job`);
     }
     const result = await this.redisCall(() => this.store.blobs.get(compute.result_sha256));
@@ -139,7 +140,7 @@ export class QueueRunner implements JobRunner {
       return { status: 'disputed', reason, computeNode: compute.node_id, agreeing: decision.agreeing, disagreeing: decision.disagreeing, timedOut };
     }
     const quorum = { reviewers: this.options.reviewers, quorum: this.options.quorum, agreeing: decision.agreeing };
-    let receipt = logRelease(this.options.log, compute, reviews, quorum, request.tenant);
+    let receipt = logRelease(this.options.log, compute, reviews, quorum, request.tenant, request.step);
     const size = receipt.index + 1;
     const lines = await this.cosign(decision.agreeing, size);
     if (lines.length > 0) {

@@ -124,6 +124,8 @@ export interface EvaluationJobData {
   readonly inputs_sha256: string;
   /** Which circuit of a body with client steps (absent: 0). */
   readonly segment?: number;
+  /** The client's nonce for the prediction this job is part of; nodes sign it into their attestations. */
+  readonly chain_id?: string;
 }
 
 export interface EvaluationJobResult {

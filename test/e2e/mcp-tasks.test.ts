@@ -186,20 +186,25 @@ describe('predict as an MCP task (embedded)', () => {
     const pinDir = mkdtempSync(join(tmpdir(), 'dp-pins-'));
     try {
       const pins = PinStore.open(pinDir);
-      const expectFacts = { inputs: request.bytes, result, keysId, modelHash: toy.toy.modelHash };
-      const v = verifyRelease('http://server/mcp', pins, out.log, expectFacts);
-      expect(describeVerification([v])).toBe(`verified: computed and signed by the server alone (no reviewers), log entry ${out.log.index}`);
+      const expectFacts = { inputs: request.bytes, result, keysId, modelHash: toy.toy.modelHash, chainId: null };
+      const prove = async (a: number, b: number) => service.network.log.store.consistencyProof(a, b);
+      const v = await verifyRelease('http://server/mcp', pins, out.log, expectFacts, prove);
+      expect(describeVerification([v])).toBe(
+        `verified: computed and signed by the server alone (no reviewers), log entry ${out.log.index}; first use of this server: pinned its log key and the nodes behind this result`,
+      );
       // A different result, other inputs, or a receipt under another log key are refused.
       const altered = Uint8Array.from(result);
       altered[altered.length - 1]! ^= 1;
-      expect(() => verifyRelease('http://server/mcp', pins, out.log, { ...expectFacts, result: altered })).toThrow(/is for another result/);
-      expect(() => verifyRelease('http://server/mcp', pins, out.log, { ...expectFacts, inputs: altered })).toThrow(/other input ciphertexts/);
+      await expect(verifyRelease('http://server/mcp', pins, out.log, { ...expectFacts, result: altered }, prove)).rejects.toThrow(/is for another result/);
+      await expect(verifyRelease('http://server/mcp', pins, out.log, { ...expectFacts, inputs: altered }, prove)).rejects.toThrow(/other input ciphertexts/);
       const impostorDir = mkdtempSync(join(tmpdir(), 'dp-impostor-'));
       const impostor = TransparencyLog.open(impostorDir);
       const forged = { ...impostor.append({ copied: true }), vkey: impostor.vkey };
       impostor.close();
       rmSync(impostorDir, { recursive: true, force: true });
-      expect(() => verifyRelease('http://server/mcp', PinStore.open(pinDir), forged, expectFacts)).toThrow(/log key changed since first use/);
+      await expect(verifyRelease('http://server/mcp', PinStore.open(pinDir), forged, expectFacts, prove)).rejects.toThrow(
+        /log key changed since first use .*; refusing its results\. If its operator changed the key on purpose .*`deeppowers client --repin --server http:\/\/server\/mcp --keystore /,
+      );
     } finally {
       rmSync(pinDir, { recursive: true, force: true });
     }

@@ -184,7 +184,7 @@ describe('server + 1 compute + 2 review nodes over Redis', () => {
       expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
       const out = r.structuredContent as { outputs: RowOutputs; verification: string };
       expect(out.outputs.output_label).toEqual(FIXTURE.data.expected.label!.slice(0, ROWS.length));
-      expect(out.verification).toMatch(/^verified: 2 of 2 reviewers, log entr(y \d+|ies [\d, ]+); checkpoint cosigned by 2 reviewers$/);
+      expect(out.verification).toMatch(/^verified: 2 of 2 reviewers, log entr(y \d+|ies [\d, ]+); checkpoint cosigned by 2 reviewers(; first use of this server: pinned its log key and the nodes behind this result)?$/);
     } finally {
       await host.close();
     }
@@ -224,8 +224,11 @@ describe('server + 1 compute + 2 review nodes over Redis', () => {
       const later = (await mcp.experimental.tasks.getTaskResult(taskId, CallToolResultSchema)) as CallToolResult;
       const out = later.structuredContent as { result: string; log: ReleaseReceipt };
       const result = new Uint8Array(Buffer.from(out.result, 'base64'));
-      const v = verifyRelease(serverUrl, PinStore.open(join(work, 'pins-task')), out.log, { inputs: request.bytes, result, keysId, modelHash: description.model_hash });
-      expect(describeVerification([v])).toBe(`verified: 2 of 2 reviewers, log entry ${out.log.index}; checkpoint cosigned by 2 reviewers`);
+      const facts = { inputs: request.bytes, result, keysId, modelHash: description.model_hash, chainId: null };
+      const v = await verifyRelease(serverUrl, PinStore.open(join(work, 'pins-task')), out.log, facts, (a, b) => remote.consistencyProof(a, b));
+      expect(describeVerification([v])).toBe(
+        `verified: 2 of 2 reviewers, log entry ${out.log.index}; checkpoint cosigned by 2 reviewers; first use of this server: pinned its log key and the nodes behind this result`,
+      );
       expect(fhe.decrypt(result, 3)).toHaveLength(3);
     } finally {
       await mcp.close();
