@@ -5,6 +5,7 @@
  * record here and a variant of ClientStep; docs/adding-a-client-step.md walks through it.
  */
 import type { RefreshPlan, RefreshSegment } from '../artifact/types';
+import type { ApproxStage } from '../chain/stages';
 import { fail } from '../errors';
 import type { ClientKnows, ClientStep, ClientStepKind, ClientStepKindRecord, DrawnMask, StepBounds, StepSegments } from './kind';
 import { MAX_POOL } from './max-pool';
@@ -22,6 +23,21 @@ export const CLIENT_STEP_KINDS: { readonly [K in ClientStepKind]: ClientStepKind
  */
 export function stepKind(kind: ClientStepKind): ClientStepKindRecord<ClientStep, ClientKnows> {
   return CLIENT_STEP_KINDS[kind] as unknown as ClientStepKindRecord<ClientStep, ClientKnows>;
+}
+
+/**
+ * The client step a chain stage is, or null for a stage that runs encrypted (affine maps,
+ * polynomials): a MaxPool stage is a max pool's step. The one place that maps stages to steps;
+ * a refresh step is no stage (the compiler cuts between two, see refresh-plan).
+ */
+export function stepOfStage(s: ApproxStage): ClientStep | null {
+  switch (s.kind) {
+    case 'maxpool':
+      return { kind: 'maxpool', pool: { windows: s.windows, geometry: s.geometry, sources: s.sources } };
+    case 'affine':
+    case 'poly':
+      return null;
+  }
 }
 
 /** The client step before a segment after the first, as the artifact records it (a max pool's windows, or none: a refresh). */

@@ -7,6 +7,7 @@
  */
 import type { Layout } from '../../circuit/ir';
 import type { ApproxStage } from '../../chain/stages';
+import { stepOfStage } from '../../client-steps/table';
 import { DeepPowersError, fail } from '../../errors';
 import type { Objective, ParameterOptions } from '../build-layout';
 import type { CompileStep, LayoutRequest } from '../compile';
@@ -21,7 +22,7 @@ export interface PooledChoice {
 
 /** Whether the chain has a max pool (and so runs as segments with client steps). */
 export function hasPools(stages: readonly ApproxStage[]): boolean {
-  return stages.some((s) => s.kind === 'maxpool');
+  return stages.some((s) => stepOfStage(s) !== null);
 }
 
 /** Estimated latency of one prediction: every segment (the client steps' own round trips are not in it). */
