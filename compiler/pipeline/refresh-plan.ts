@@ -2,7 +2,7 @@
  * Client-aided refresh (`compile --refresh auto`): where to cut the approximated chain into
  * segments, each a circuit of its own on the model's one parameter set. Between two segments the
  * server masks the ciphertext, the client decrypts it, encrypts it again at the top level and
- * sends it back, and the server removes the mask (runtime/client-step.ts): the next segment
+ * sends it back, and the server removes the mask (compiler/client-steps/): the next segment
  * starts with every level again, so the parameters need only the deepest segment's depth.
  *
  * Cuts go before an affine map that follows an activation, in a chain (no stage reads past the
@@ -13,7 +13,7 @@
  *
  * A max pool (a MaxPool stage) is always a cut, whatever --refresh says: the client takes the max
  * of masked window values between the segment that ends with the pool's input and the one that
- * starts after it (runtime/client-step.ts). Its mask is a plaintext product and a rescale at the
+ * starts after it (compiler/client-steps/). Its mask is a plaintext product and a rescale at the
  * end of the segment before (one level more than a refresh cut) and its unmasking another at the
  * start of the segment after (which therefore starts one level below the top).
  */
