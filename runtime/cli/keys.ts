@@ -6,6 +6,8 @@ import { fail } from '../../compiler/errors';
 import { clientModelOfBody } from '../client/client-model';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import { Keystore, PASSPHRASE_ENV } from '../client/keystore';
+import { keystoreToken, openKeystore, type KeystoreToken } from '../keys/token-keystore';
+import { addPkcs11Options, keystoreTokenOf, type Pkcs11CliOptions } from './pkcs11-options';
 import { keystoreClient, secretKeyFingerprint } from '../client/model-keys';
 import { entropyOfPhrase, phraseOf, RECOVERY_PHRASE_ENV } from '../client/recovery-phrase';
 import { RemoteServer } from '../mcp/remote';
@@ -20,7 +22,7 @@ import { sealBackend } from '../backends/seal/backend';
  * server (upload), removing a model's key (delete), and the recovery phrase (phrase, recover).
  */
 
-interface KeystoreOption {
+interface KeystoreOption extends Pkcs11CliOptions {
   readonly keystore: string;
   readonly json?: boolean;
 }
@@ -31,15 +33,16 @@ export interface KeyListing {
   readonly keys: readonly {
     readonly model_hash: string;
     readonly parameter_id: string;
-    /** SHA-256 of the secret key's serialization; null when DEEPPOWERS_PASSPHRASE is not set. */
+    /** SHA-256 of the secret key's serialization; null when neither DEEPPOWERS_PASSPHRASE nor the keystore's token is given. */
     readonly fingerprint: string | null;
     readonly uploads: readonly { readonly server: string; readonly keys_id: string }[];
   }[];
 }
 
-export function listKeys(dir: string): KeyListing {
-  const keystore = Keystore.open(dir, undefined, { create: false });
-  const canDecrypt = Boolean(process.env[PASSPHRASE_ENV]);
+export async function listKeys(dir: string, token?: KeystoreToken): Promise<KeyListing> {
+  // Through the token when one is given; otherwise only a passphrase keystore with its passphrase shows fingerprints.
+  const keystore = token ? await openKeystore(dir, token, { create: false }) : Keystore.open(dir, undefined, { create: false });
+  const canDecrypt = token !== undefined || (Boolean(process.env[PASSPHRASE_ENV]) && keystoreToken(dir) === undefined);
   const uploads = keystore.uploads();
   return {
     keystore: dir,
@@ -78,7 +81,7 @@ export interface UploadResult {
   readonly recovery_phrase: string | null;
 }
 
-export async function uploadKeys(compiledDir: string, opts: { keystore: string; server: string; token?: string; tokenFile?: string; force?: boolean }): Promise<UploadResult> {
+export async function uploadKeys(compiledDir: string, opts: { keystore: string; server: string; token?: string; tokenFile?: string; force?: boolean; keystoreToken?: KeystoreToken }): Promise<UploadResult> {
   const model = readCompiledModel(compiledDir);
   const token = resolveToken(opts);
   const remote = await RemoteServer.connect({ url: opts.server, ...(token ? { token } : {}) });
@@ -88,7 +91,7 @@ export async function uploadKeys(compiledDir: string, opts: { keystore: string; 
       const names = served.map((m) => `${m.model} (${m.model_hash.slice(0, 12)}…)`).join(', ') || 'none';
       fail('BAD_ARGUMENT', `the server at ${remote.options.url} does not serve ${compiledDir} (model hash ${model.modelHash}); it serves: ${names}`);
     }
-    const keystore = Keystore.open(opts.keystore);
+    const keystore = await openKeystore(opts.keystore, opts.keystoreToken);
     const { client, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model)));
     try {
       const base = { model: model.source.name, model_hash: model.modelHash, server: remote.options.url, fingerprint: secretKeyFingerprint(client.exportSecretKey()), recovery_phrase: recoveryPhrase ?? null };
@@ -145,9 +148,9 @@ async function readPhrase(): Promise<string> {
   return text;
 }
 
-export async function recoverKeystore(dir: string, compiledDirs: readonly string[], phrase: string): Promise<RecoverResult> {
+export async function recoverKeystore(dir: string, compiledDirs: readonly string[], phrase: string, token?: KeystoreToken): Promise<RecoverResult> {
   const entropy = entropyOfPhrase(phrase);
-  const keystore = Keystore.open(dir);
+  const keystore = await openKeystore(dir, token);
   const existing = keystore.readRecoveryRoot();
   if (existing && !Buffer.from(existing).equals(Buffer.from(entropy))) {
     fail('BAD_ARGUMENT', `keystore ${dir} already holds a different recovery root; recover into an empty directory`);
@@ -179,18 +182,18 @@ export function registerKeys(program: Command): void {
     .command('keys')
     .description(`manage a keystore: list its keys, upload a model's evaluation keys to a server, delete a key, show or recover the recovery phrase`);
 
-  keys
+  const list = keys
     .command('list')
     .description(`the secret keys a keystore holds: model hash, parameter set, fingerprint (needs ${PASSPHRASE_ENV}) and uploads`)
     .requiredOption('--keystore <dir>', 'keystore directory')
-    .option('--json', 'print one JSON object')
-    .action((opts: KeystoreOption) => {
-      const l = listKeys(opts.keystore);
+    .option('--json', 'print one JSON object');
+  addPkcs11Options(list, 'open a keystore bound to a token through it (to show fingerprints)').action(async (opts: KeystoreOption) => {
+      const l = await listKeys(opts.keystore, keystoreTokenOf(opts));
       if (opts.json) printJson(l);
       else process.stdout.write(formatListing(l));
     });
 
-  keys
+  const upload = keys
     .command('upload')
     .description("upload a model's evaluation keys to a `deeppowers serve` (making the secret key first if the keystore has none)")
     .argument('<compiled>', 'compiled model directory the server serves')
@@ -199,9 +202,10 @@ export function registerKeys(program: Command): void {
     .option('--token <token>', `bearer token (or --token-file, or ${TOKEN_ENV})`)
     .option('--token-file <file>', 'file holding the bearer token (first non-comment line; name:token accepted)')
     .option('--force', 'upload a new bundle even if the server has the recorded one')
-    .option('--json', 'print one JSON object')
-    .action(async (compiled: string, opts: KeystoreOption & { server: string; token?: string; tokenFile?: string; force?: boolean }) => {
-      const r = await uploadKeys(compiled, opts);
+    .option('--json', 'print one JSON object');
+  addPkcs11Options(upload, 'open a keystore bound to a token through it').action(async (compiled: string, opts: KeystoreOption & { server: string; token?: string; tokenFile?: string; force?: boolean }) => {
+      const keystoreTokenRef = keystoreTokenOf(opts);
+      const r = await uploadKeys(compiled, { ...opts, ...(keystoreTokenRef ? { keystoreToken: keystoreTokenRef } : {}) });
       if (opts.json) printJson(r);
       else process.stdout.write(formatUpload(r, opts.keystore));
     });
@@ -220,26 +224,26 @@ export function registerKeys(program: Command): void {
       else process.stdout.write(`deleted the secret key of model ${modelHash} from ${opts.keystore}\n`);
     });
 
-  keys
+  const phrase = keys
     .command('phrase')
     .description(`show the keystore's recovery phrase (needs ${PASSPHRASE_ENV}); anyone who has it can rebuild every key`)
     .requiredOption('--keystore <dir>', 'keystore directory')
-    .option('--json', 'print one JSON object')
-    .action((opts: KeystoreOption) => {
-      const root = Keystore.open(opts.keystore, undefined, { create: false }).readRecoveryRoot();
+    .option('--json', 'print one JSON object');
+  addPkcs11Options(phrase, 'open a keystore bound to a token through it').action(async (opts: KeystoreOption) => {
+      const root = (await openKeystore(opts.keystore, keystoreTokenOf(opts), { create: false })).readRecoveryRoot();
       if (!root) fail('BAD_ARGUMENT', `keystore ${opts.keystore} has no recovery root yet; \`deeppowers keygen <compiled> --keystore ${opts.keystore}\` makes one`);
       if (opts.json) printJson({ keystore: opts.keystore, recovery_phrase: phraseOf(root) });
       else process.stdout.write(formatRecoveryPhrase(phraseOf(root), opts.keystore).trimStart());
     });
 
-  keys
+  const recover = keys
     .command('recover')
     .description(`rebuild a keystore from its recovery phrase (standard input or ${RECOVERY_PHRASE_ENV}), sealed with ${PASSPHRASE_ENV}`)
     .argument('[compiled...]', 'compiled model directories whose keys to rebuild now (others are rebuilt when first used)')
     .requiredOption('--keystore <dir>', 'keystore directory (created if missing)')
-    .option('--json', 'print one JSON object')
-    .action(async (compiled: string[], opts: KeystoreOption) => {
-      const r = await recoverKeystore(opts.keystore, compiled, await readPhrase());
+    .option('--json', 'print one JSON object');
+  addPkcs11Options(recover, "bind the rebuilt keystore to a token instead of the passphrase (its data key wrapped by an AES key made in the token)").action(async (compiled: string[], opts: KeystoreOption) => {
+      const r = await recoverKeystore(opts.keystore, compiled, await readPhrase(), keystoreTokenOf(opts));
       if (opts.json) printJson(r);
       else process.stdout.write(formatRecover(r));
     });

@@ -347,7 +347,7 @@ function checkKdf(kdf: Kdf, path: string): void {
 }
 
 /** Write via a temporary file, mode 0600 from the start, so no reader ever sees a partial or world-readable file. */
-function writePrivate(path: string, text: string): void {
+export function writePrivate(path: string, text: string): void {
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600 });
   chmodSync(tmp, 0o600);

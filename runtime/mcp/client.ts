@@ -6,6 +6,7 @@ import type { Keystore } from '../client/keystore';
 import { DEFAULT_OUT_OF_RANGE, OUT_OF_RANGE_POLICIES, type OutOfRangePolicy } from '../data/input-range';
 import { MAX_ROWS_PER_CALL, PrivateModel } from './private-model';
 import { RemoteServer, type RemoteOptions } from './remote';
+import type { TrustPolicy } from '../network/verify-result';
 import { guarded, structuredResult } from './tool-result';
 
 export interface PrivateClientOptions {
@@ -16,6 +17,8 @@ export interface PrivateClientOptions {
   readonly log?: (line: string) => void;
   /** What private_predict does with a row outside a model's calibrated input range when the call does not say (default clamp). */
   readonly outOfRange?: OutOfRangePolicy;
+  /** What the client requires beyond the server's own claims (`--min-quorum`). */
+  readonly trust?: TrustPolicy;
 }
 
 const rowSchema = z.union([z.array(z.unknown()), z.record(z.string(), z.unknown())]);
@@ -46,7 +49,7 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
     // on its possibly corrupt heap; freeing them there could fail again) and reopened.
     if (open && !options.backend.engineStale(open.generation)) return open.model;
     const generation = options.backend.engineGeneration();
-    const m = connected().then((r) => PrivateModel.open(options.backend, r, options.keystore, name, log));
+    const m = connected().then((r) => PrivateModel.open(options.backend, r, options.keystore, name, log, options.trust));
     m.catch(() => models.delete(name));
     models.set(name, { model: m, generation });
     return m;

@@ -1,9 +1,11 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod';
 import { fail } from '../../compiler/errors';
 import type { JobOutcome } from '../network/job-runner';
+import type { StepFacts } from '../network/release';
+import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { decodeBase64, decodedLength, encodeBase64 } from './base64';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import { describeClientSteps } from '../../compiler/client-steps/table';
@@ -17,6 +19,11 @@ import type { SessionLog } from './session-log';
 import { errorResult, guarded, structuredResult } from './tool-result';
 
 const keysIdSchema = z.string().describe('SHA-256 (64 hex digits) of the evaluation-key bundle, as uploaded');
+const chainIdSchema = z
+  .string()
+  .regex(/^[0-9a-f]{32,64}$/)
+  .optional()
+  .describe('a fresh random nonce (32 to 64 hex digits) the client picks per prediction and names in every call of it; the log entry of each segment records it');
 
 export const predictOutputSchema = z.object({
   model: z.string(),
@@ -92,6 +99,7 @@ export function registerPredict(
       inputSchema: {
         keys_id: keysIdSchema,
         ciphertexts: z.string().describe('base64 ciphertext envelope made by the DeepPowers client for this model'),
+        chain_id: chainIdSchema,
         ...(stepped ? { step_id: z.string().optional().describe('continue after a client step: the step_id of the previous answer (ciphertexts are then the fresh encryptions of its masked values)') } : {}),
       },
       outputSchema: stepped ? segmentedOutputSchema : predictOutputSchema,
@@ -102,6 +110,7 @@ export function registerPredict(
       async createTask(args, extra) {
         const { keys_id, ciphertexts } = args;
         const stepId = (args as { step_id?: string }).step_id;
+        const chainId = (args as { chain_id?: string }).chain_id;
         const task = await extra.taskStore.createTask({ ttl: extra.taskRequestedTtl });
         const abort = new AbortController();
         extra.signal.addEventListener('abort', () => abort.abort(), { once: true });
@@ -131,7 +140,7 @@ export function registerPredict(
         // client's default 60 s request timeout): a client that resets its timeout on progress waits on.
         await progress(0, undefined, 'accepted; loading the evaluation keys and running the first evaluation');
         await mcpLog.send('info', `${tool} job ${task.taskId} started${stepId === undefined ? '' : ' (after a client step)'}`, extra.sendNotification);
-        void guarded(() => predict(service, tenant, model, task.taskId, keys_id, ciphertexts, stepId, abort.signal, notify), log)
+        void guarded(() => predict(service, tenant, model, keys_id, ciphertexts, stepId, chainId, abort.signal, notify), log)
           .then(async (result) => {
             const text = result.content?.[0]?.type === 'text' ? result.content[0].text : '';
             if (result.isError) await mcpLog.send('warning', `${tool} job ${task.taskId} refused or failed: ${text}`, extra.sendNotification);
@@ -158,10 +167,10 @@ async function predict(
   service: DeepPowersService,
   tenant: string,
   model: ServedModel,
-  jobId: string,
   keysId: string,
   ciphertexts: string,
   stepId: string | undefined,
+  chainId: string | undefined,
   signal: AbortSignal,
   /** `what` names the segment of a model with client steps. */
   notify: (done: number, total: number, what?: string) => Promise<void>,
@@ -185,24 +194,32 @@ async function predict(
     const segments = circuits.length;
     let segment = 0;
     let inputs = request;
+    let step: StepFacts | undefined;
     // A malformed envelope is refused before a step is used up or a budget charged, so the client may send it again.
     const envelope = readEnvelope(request, { kind: 'ciphertexts', modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId });
     if (stepId !== undefined) {
       if (segments === 1) return errorResult(`${model.name} has no client steps: call it without step_id`);
       // Only this tenant, for this model, with these keys may answer the step (it keeps waiting until answered).
-      segment = service.fhe.stepSegment(stepId, owner);
+      const pending = service.fhe.pendingStep(stepId, owner);
+      if (pending.chainId !== chainId) return errorResult(`client step ${stepId.slice(0, 12)}… belongs to another prediction (another chain_id); start the prediction again`);
+      segment = pending.segment + 1;
+      if (pending.maskedSha256 !== undefined) step = { masked_sha256: pending.maskedSha256, returned_sha256: sha256Hex(request) };
     }
     const refused = service.budget.charge(tenant, model.name, segment === 0 ? 'query' : 'client-step', requestRows(circuits[segment]!, envelope.parts.length));
     if (refused !== undefined) return errorResult(refused);
     if (stepId !== undefined) inputs = (await service.fhe.unmaskStep(stepId, request, owner)).bytes;
     const t1 = performance.now();
+    // A job id of its own, never the MCP task id: the log is read by other tenants, and a task id is this tenant's handle on its result.
+    const jobId = randomBytes(16).toString('hex');
     const outcome: JobOutcome = await network.runner.run({
-      jobId: jobId || randomUUID(),
+      jobId,
       tenant,
       model: { name: model.name, modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId },
       keysId,
       inputs,
       ...(segment > 0 ? { segment } : {}),
+      ...(chainId !== undefined ? { chainId } : {}),
+      ...(step ? { step } : {}),
       signal,
       onProgress: ({ done, total }) => notify(done, total, segments > 1 ? `segment ${segment + 1} of ${segments}` : undefined),
     });
@@ -215,9 +232,9 @@ async function predict(
       );
     }
     // Before the last segment the client gets the result masked, never as it is.
-    const step = segment < segments - 1 ? await service.fhe.maskStep(model.server.modelHash, outcome.result, segment, owner) : null;
-    const answer = step ? { client_step: { step_id: step.stepId, masked: encodeBase64(step.bytes) } } : { result: encodeBase64(outcome.result) };
-    const bytesOut = step ? step.bytes.length : outcome.result.length;
+    const masked = segment < segments - 1 ? await service.fhe.maskStep(model.server.modelHash, outcome.result, segment, owner, chainId) : null;
+    const answer = masked ? { client_step: { step_id: masked.stepId, masked: encodeBase64(masked.bytes) } } : { result: encodeBase64(outcome.result) };
+    const bytesOut = masked ? masked.bytes.length : outcome.result.length;
     const t3 = performance.now();
     const out = {
       model: model.name,
@@ -241,8 +258,8 @@ async function predict(
     // The text mirror leaves out the ciphertext: an LLM reading it gains nothing from 100 kB of base64.
     const { log: receipt, ...rest } = out;
     const summary = Object.fromEntries(Object.entries(rest).filter(([k]) => k !== 'result' && k !== 'client_step'));
-    const omitted = step
-      ? { client_step: { step_id: step.stepId, masked: `<${bytesOut} bytes, base64 in structuredContent>` } }
+    const omitted = masked
+      ? { client_step: { step_id: masked.stepId, masked: `<${bytesOut} bytes, base64 in structuredContent>` } }
       : { result: `<${bytesOut} bytes, base64 in structuredContent>` };
     return structuredResult(out, JSON.stringify({ ...summary, log_entry: receipt.index, ...omitted }));
   } finally {

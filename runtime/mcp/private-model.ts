@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { clientSplitOf } from '../../compiler/artifact/client-split';
 import { runEpilogue, runPrologue } from '../../compiler/chain/run';
 import { clientViewFromJson, type ClientView, type SegmentView } from '../../compiler/artifact/views';
@@ -13,7 +14,7 @@ import { applyRangePolicy, DEFAULT_OUT_OF_RANGE, type OutOfRangePolicy, type Row
 import type { RowSpec } from '../data/row-spec';
 import { outputsForAllRows, rowOutputs, type RowOutputs } from '../outputs';
 import { PinStore } from '../network/pins';
-import { describeVerification, verifyRelease, type VerifiedRelease } from '../network/verify-result';
+import { describeVerification, verifyRelease, type ReleaseExpectation, type TrustPolicy, type VerifiedRelease } from '../network/verify-result';
 import type { ModelDescription } from './served-model';
 import { UnknownKeysError, type RemoteServer, type SegmentAnswer } from './remote';
 import { runSegments } from '../run-segments';
@@ -56,9 +57,17 @@ export class PrivateModel {
     private readonly remote: RemoteServer,
     private readonly keystore: Keystore,
     private readonly pins: PinStore,
+    private readonly trust: TrustPolicy,
   ) {}
 
-  static async open(backend: FheBackend, remote: RemoteServer, keystore: Keystore, model: string, log: (line: string) => void = () => {}): Promise<PrivateModel> {
+  static async open(
+    backend: FheBackend,
+    remote: RemoteServer,
+    keystore: Keystore,
+    model: string,
+    log: (line: string) => void = () => {},
+    trust: TrustPolicy = {},
+  ): Promise<PrivateModel> {
     const description = await remote.describe(model);
     const view = clientViewFromJson(description.client_view);
     if (view.modelHash !== description.model_hash) fail('BAD_ARTIFACT', `the server describes ${model} with two different model hashes`);
@@ -67,7 +76,7 @@ export class PrivateModel {
       // stderr goes to the host's log, which is no place for the phrase itself.
       log(`made a recovery root for keystore ${keystore.dir}; write its phrase down with \`deeppowers keys phrase --keystore ${keystore.dir}\``);
     }
-    return new PrivateModel(description, view, client, remote, keystore, PinStore.open(keystore.dir));
+    return new PrivateModel(description, view, client, remote, keystore, PinStore.open(keystore.dir), trust);
   }
 
   /** The evaluation keys' id on the server: reuse the recorded upload if the server still has it, otherwise upload now. */
@@ -131,10 +140,12 @@ export class PrivateModel {
         onSegment: (k: number) => void (segment = k),
       };
       const send = async (): Promise<{ result: Uint8Array; releases: VerifiedRelease[] }> => {
-        if (this.fhe.model.segments) return this.sendSegments(keysId, request.bytes, remoteCall, steps);
-        const answer = await this.remote.predictWithReceipt(this.description.model, keysId, request.bytes, remoteCall);
+        // A fresh nonce per request: every log entry it gets must name it, so no earlier answer can stand in.
+        const chainId = randomBytes(32).toString('hex');
+        if (this.fhe.model.segments) return this.sendSegments(keysId, request.bytes, { ...remoteCall, chainId }, steps);
+        const answer = await this.remote.predictWithReceipt(this.description.model, keysId, request.bytes, { ...remoteCall, chainId });
         // Nothing is decrypted from a result the log does not vouch for.
-        const release = verifyRelease(this.remote.options.url, this.pins, answer.receipt, { inputs: request.bytes, result: answer.result, keysId, modelHash: this.view.modelHash });
+        const release = await this.verify(answer.receipt, { inputs: request.bytes, result: answer.result, keysId, modelHash: this.view.modelHash, chainId });
         return { result: answer.result, releases: [release] };
       };
       let answer: { result: Uint8Array; releases: VerifiedRelease[] };
@@ -179,29 +190,41 @@ export class PrivateModel {
    * result masked by the server; it is decrypted, encrypted again for the next segment and sent
    * back with its step id. Every segment's log entry is verified before anything is decrypted
    * from it; the client can match the first entry's inputs (its own ciphertexts) and the last
-   * one's result, not the ciphertexts in between, which the server masked and unmasked.
+   * one's result, not the ciphertexts in between, which the server masked and unmasked. Each
+   * entry must name the request's chain id, come after the previous one, and (after a step)
+   * record the masked result received and the ciphertexts sent back.
    */
   private async sendSegments(
     keysId: string,
     request: Uint8Array,
-    call: { signal?: AbortSignal; onProgress: (done: number) => void; onSegment: (segment: number) => void },
+    call: { signal?: AbortSignal; onProgress: (done: number) => void; onSegment: (segment: number) => void; chainId: string },
     steps: { count: number; ms: number; bytes: number },
   ): Promise<{ result: Uint8Array; releases: VerifiedRelease[] }> {
     const releases: VerifiedRelease[] = [];
     const segments = this.fhe.model.segments?.length ?? 1;
-    // What travels: ciphertexts to the server (with the step they answer), its answer back.
-    type Hop = { readonly bytes: Uint8Array; readonly stepId?: string; readonly answer?: SegmentAnswer };
+    // What travels: ciphertexts to the server (with the step they answer), its answer back, and
+    // the client step's two sides (logged with the segment they led to).
+    type Hop = { readonly bytes: Uint8Array; readonly stepId?: string; readonly answer?: SegmentAnswer; readonly step?: { masked: Uint8Array; returned: Uint8Array } };
     const last = await runSegments<Hop>(segments, { bytes: request }, {
       evaluate: async (k, hop) => {
         call.onSegment(k);
         const answer = await this.remote.predictSegment(this.description.model, keysId, hop.bytes, hop.stepId, call);
         if (answer.segment !== k) fail('BAD_CIPHERTEXT', `the server evaluated segment ${answer.segment + 1} where segment ${k + 1} was asked`);
         if (k < segments - 1 ? !answer.step : !answer.result) fail('BAD_CIPHERTEXT', `the server answered segment ${k + 1} of ${segments} without ${k < segments - 1 ? 'a client step' : 'a result'}`);
-        // Nothing is decrypted from an answer the log does not vouch for; the client can match the first entry's inputs
-        // (its own ciphertexts) and the last one's result, not the ciphertexts in between, which the server masked and unmasked.
-        releases.push(
-          verifyRelease(this.remote.options.url, this.pins, answer.receipt, { inputs: k === 0 ? request : null, result: answer.result ?? null, keysId, modelHash: this.view.modelHash, segment: k }),
-        );
+        // Nothing is decrypted from an answer the log does not vouch for; the client matches the first entry's inputs
+        // (its own ciphertexts), each step's masked and returned bytes, the chain id on every entry, and the last one's result.
+        const after = releases.at(-1)?.index;
+        const expect: ReleaseExpectation = {
+          inputs: k === 0 ? request : null,
+          result: answer.result ?? null,
+          keysId,
+          modelHash: this.view.modelHash,
+          segment: k,
+          chainId: call.chainId,
+          ...(hop.step ? { step: hop.step } : {}),
+          ...(after !== undefined ? { after } : {}),
+        };
+        releases.push(await this.verify(answer.receipt, expect));
         return { bytes: hop.bytes, answer };
       },
       clientStep: (k, hop) => {
@@ -211,10 +234,15 @@ export class PrivateModel {
         steps.ms += performance.now() - t;
         steps.count++;
         steps.bytes += masked.length + fresh.length;
-        return { bytes: fresh, stepId };
+        return { bytes: fresh, stepId, step: { masked, returned: fresh } };
       },
     });
     return { result: last.answer!.result!, releases };
+  }
+
+  /** Check a receipt against this client's pins for the server (verify-result.ts), fetching consistency proofs from it. */
+  private verify(receipt: SegmentAnswer['receipt'], expect: ReleaseExpectation): Promise<VerifiedRelease> {
+    return verifyRelease(this.remote.options.url, this.pins, receipt, expect, (first, second) => this.remote.consistencyProof(first, second), this.trust);
   }
 
   dispose(): void {

@@ -46,6 +46,8 @@ const keysIdSchema = z.string().describe('SHA-256 (64 hex digits) of the evaluat
 export interface SessionOptions {
   /** Where internal errors are logged (stdout is the protocol channel on stdio). */
   readonly log?: (line: string) => void;
+  /** Whether this session's tenant sees every tenant's dispute evidence in `status` (an auditor, or the only user); default: its own only. */
+  readonly auditor?: boolean;
 }
 
 /**
@@ -161,7 +163,7 @@ export function createMcpServer(service: DeepPowersService, tenant: string, opti
         'queue depth, tasks by state, job latency percentiles and the transparency log size.',
       annotations: { readOnlyHint: true, idempotentHint: false, openWorldHint: false },
     },
-    async () => guarded(async () => structuredResult({ ...(await service.network.status()) }), log),
+    async () => guarded(async () => structuredResult({ ...(await service.network.status({ tenant, all: options.auditor ?? false })) }), log),
   );
 
   for (const model of service.models.values()) registerPredict(server, service, tenant, model, log, mcpLog);

@@ -16,6 +16,8 @@ export interface NetworkOptions {
   /** Build a runner other than the embedded one (the Redis queue); it gets the log to append released results to. */
   readonly runner?: (context: RunnerContext) => JobRunner;
   readonly logger?: Logger;
+  /** Keys held elsewhere (a PKCS#11 token) instead of the data dir's key files: the server's node identity and the log key. */
+  readonly identities?: { readonly node?: Identity; readonly log?: Identity };
 }
 
 export interface RunnerContext {
@@ -44,8 +46,8 @@ export class ServerNetwork {
 
   constructor(dataDir: string, evaluate: LocalEvaluator, readKeys: RunnerContext['readKeys'], options: NetworkOptions = {}) {
     this.logger = options.logger ?? createLogger('deeppowers-serve');
-    this.identity = loadOrCreateIdentity(dataDir, 'node');
-    this.log = TransparencyLog.open(dataDir);
+    this.identity = options.identities?.node ?? loadOrCreateIdentity(dataDir, 'node');
+    this.log = TransparencyLog.open(dataDir, options.identities?.log);
     this.tasks = new SqliteTaskStore(dataDir, { ...DEFAULT_TASK_OPTIONS, ...options.tasks });
     const interrupted = this.tasks.failInterrupted('the server restarted while this task was running; submit it again');
     if (interrupted > 0) this.logger.warn({ event: 'tasks.interrupted', count: interrupted }, 'tasks left running by a previous server marked failed');
@@ -53,9 +55,13 @@ export class ServerNetwork {
     this.runner = options.runner ? options.runner(context) : new EmbeddedRunner(evaluate, this.identity, this.log, this.logger);
   }
 
-  async status(): Promise<NetworkStatus> {
+  /** The network's figures as `viewer` may see them: dispute evidence of its own jobs only, unless it sees everything (`all`). */
+  async status(viewer?: { readonly tenant: string; readonly all: boolean }): Promise<NetworkStatus> {
+    const runner = await this.runner.status();
+    const disputes = runner.disputes?.filter((d) => viewer === undefined || viewer.all || d.tenant === viewer.tenant);
     return {
-      ...(await this.runner.status()),
+      ...runner,
+      ...(disputes ? { disputes } : {}),
       tasks: this.tasks.countsByStatus(),
       latency: this.latency.summary(),
       log: { size: this.log.store.size, origin: this.log.origin },

@@ -146,7 +146,9 @@ export class SqliteTaskStore {
 
   private list(tenant: string, cursor: string | undefined): { tasks: Task[]; nextCursor?: string } {
     this.sweep();
-    const after = cursor === undefined ? '' : (this.db.prepare('SELECT created_at || task_id AS k FROM tasks WHERE task_id = ?').get(cursor) as { k: string } | undefined)?.k;
+    // The cursor is looked up among this tenant's tasks only: another tenant's task id is as invalid as a made-up one.
+    const after =
+      cursor === undefined ? '' : (this.db.prepare('SELECT created_at || task_id AS k FROM tasks WHERE task_id = ? AND tenant = ?').get(cursor, tenant) as { k: string } | undefined)?.k;
     if (after === undefined) fail('BAD_ARGUMENT', `invalid cursor ${cursor}`);
     const rows = this.db
       .prepare('SELECT * FROM tasks WHERE tenant = ? AND created_at || task_id > ? ORDER BY created_at, task_id LIMIT ?')

@@ -38,11 +38,16 @@ export class TransparencyLog {
     this.key = logKeyOf(origin, identity);
   }
 
-  static open(dataDir: string): TransparencyLog {
-    const identity = loadOrCreateIdentity(dataDir, LOG_KEY_NAME);
+  /** The log in `dataDir`, signed by `identity` (a token key) or else by the data dir's own log key. */
+  static open(dataDir: string, identity: Identity = loadOrCreateIdentity(dataDir, LOG_KEY_NAME)): TransparencyLog {
     const origin = `deeppowers/log/${identity.id}`;
-    const log = new TransparencyLog(LogStore.open(dataDir), identity, origin);
     const vkeyPath = join(dataDir, LOG_VKEY_FILE);
+    const vkey = formatVkey(logKeyOf(origin, identity));
+    // A log is signed by one key for life: checkpoints under a second key would break every verifier's pin.
+    if (existsSync(vkeyPath) && readFileSync(vkeyPath, 'utf8').trim() !== vkey) {
+      fail('BAD_ARGUMENT', `the log in ${dataDir} is signed by ${readFileSync(vkeyPath, 'utf8').trim().split('+')[0]}, not by this key (${origin}); use the key it was started with, or a new data dir`);
+    }
+    const log = new TransparencyLog(LogStore.open(dataDir), identity, origin);
     if (!existsSync(vkeyPath)) writeFileSync(vkeyPath, `${log.vkey}\n`);
     return log;
   }
@@ -51,11 +56,11 @@ export class TransparencyLog {
     return formatVkey(this.key);
   }
 
-  /** Append a record (its `index` is set here) and sign the checkpoint that covers it. */
-  append(record: Record<string, unknown>): LogReceipt {
+  /** Append a record (its `index` is set here) for tenant `owner` and sign the checkpoint that covers it. */
+  append(record: Record<string, unknown>, owner?: string): LogReceipt {
     const index = this.store.size;
     const entry = canonicalBytes({ ...record, index });
-    const { checkpoint } = this.store.append(entry, (size, root) => signCheckpoint({ origin: this.origin, size, root }, this.identity));
+    const { checkpoint } = this.store.append(entry, (size, root) => signCheckpoint({ origin: this.origin, size, root }, this.identity), new Date(), owner);
     return this.receipt(index, entry, checkpoint.size);
   }
 
@@ -94,6 +99,8 @@ export function readLogVkey(dataDir: string): NoteVerifierKey {
 export interface CheckedReceipt {
   readonly index: number;
   readonly size: number;
+  /** The root of the checkpoint the receipt leads to. */
+  readonly root: Buffer;
   readonly cosignedBy: readonly string[];
   readonly entry: Record<string, unknown>;
 }
@@ -116,5 +123,5 @@ export function verifyReceipt(receipt: LogReceipt, logKey: NoteVerifierKey, witn
     return fail('BAD_CIPHERTEXT', `log entry ${receipt.index} is not a JSON record`);
   }
   if (parsed.index !== receipt.index) fail('BAD_CIPHERTEXT', `log entry ${receipt.index} records itself as entry ${String(parsed.index)}`);
-  return { index: receipt.index, size: cp.size, cosignedBy: cp.cosignedBy, entry: parsed };
+  return { index: receipt.index, size: cp.size, root: cp.root, cosignedBy: cp.cosignedBy, entry: parsed };
 }

@@ -6,7 +6,7 @@ import { contextSpecOf, type BackendContext, type ContextSpec, type FheBackend, 
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import type { SegmentedBody } from '../../compiler/artifact/types';
 import { maskResults, unmaskInputs } from './step-masks';
-import { IN_PROCESS, StepStore, type StepOwner } from './step-store';
+import { IN_PROCESS, StepStore, type PendingStep, type StepOwner } from './step-store';
 import { clientStepBefore, stepBounds } from '../../compiler/client-steps/table';
 import { peekEnvelopeModel, readEnvelope, writeEnvelope } from '../wire/envelope';
 import { inLanes } from '../lanes';
@@ -171,7 +171,7 @@ export class FheServer {
    * the step's kind (compiler/client-steps/), and the id the answer must name. Only `owner` may
    * answer it.
    */
-  async maskStep(modelId: string, result: Uint8Array, segment: number, owner: StepOwner = IN_PROCESS): Promise<MaskedResult> {
+  async maskStep(modelId: string, result: Uint8Array, segment: number, owner: StepOwner = IN_PROCESS, chainId?: string): Promise<MaskedResult> {
     const loaded = this.loaded(modelId);
     const { model } = loaded;
     const circuits = bodyCircuits(model);
@@ -180,8 +180,9 @@ export class FheServer {
     const step = clientStepBefore(model.refresh.segments[segment]!);
     const segments = { from: circuits[segment]!, to: circuits[segment + 1]!, top: circuits[0]! };
     const masked = await maskResults(loaded.ctx, step, segments, stepBounds(model.refresh), env.parts);
-    const stepId = this.steps.put({ owner, modelId: modelId.toLowerCase(), segment, unmask: masked.unmask });
     const bytes = writeEnvelope({ kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts: masked.parts });
+    const chain = chainId !== undefined ? { chainId } : {};
+    const stepId = this.steps.put({ owner, modelId: modelId.toLowerCase(), segment, unmask: masked.unmask, ...chain, maskedSha256: sha256Hex(bytes) });
     return { bytes, stepId };
   }
 
@@ -203,9 +204,9 @@ export class FheServer {
     return { bytes: writeEnvelope({ kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts }), segment: pending.segment + 1 };
   }
 
-  /** The segment an answer to step `stepId` feeds, if `owner` may give it; the step keeps waiting. */
-  stepSegment(stepId: string, owner: StepOwner): number {
-    return this.steps.get(stepId, owner).segment + 1;
+  /** The step `stepId` an answer feeds, if `owner` may give it; the step keeps waiting. */
+  pendingStep(stepId: string, owner: StepOwner): PendingStep {
+    return this.steps.get(stepId, owner);
   }
 
   /** Client steps waiting for their answer. */

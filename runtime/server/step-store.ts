@@ -29,6 +29,10 @@ export interface PendingStep {
   readonly segment: number;
   /** Per evaluation, in order: the circuits that unmask its fresh ciphertexts, one per input of segment + 1. */
   readonly unmask: readonly (readonly Circuit[])[];
+  /** The prediction's chain id, which the answer must name too (absent: the caller named none). */
+  readonly chainId?: string;
+  /** SHA-256 of the masked result the client was given, logged with the next segment. */
+  readonly maskedSha256?: string;
 }
 
 export interface StepStoreOptions {
