@@ -11,11 +11,11 @@
  * y + δ and the next segment runs on exactly that, with no unknown factor. Each probe looks like
  * an ordinary prediction.
  */
-import type { RefreshPlan } from '../artifact/types';
+import type { SegmentedBody } from '../artifact/types';
 import type { ClientStepKind } from './kind';
 import { clientStepsOf } from './table';
 
-export function describeDishonestClient(plan: Pick<RefreshPlan, 'segments'>): string {
+export function describeDishonestClient(plan: Pick<SegmentedBody, 'segments'>): string {
   const count: Record<ClientStepKind, number> = { refresh: 0, maxpool: 0 };
   for (const step of clientStepsOf(plan)) count[step.kind]++;
   const pools = count.maxpool;

@@ -272,8 +272,12 @@ function calibrationInput(options: CompileOptions, graph: Graph): NumericTensor 
 }
 
 function parameterOptions(options: CompileOptions, outputBits: number): ParameterOptions {
+  return { outputBits, ...requestedParameters(options) };
+}
+
+/** The parameter choices the user fixed (--precision-bits, --scale-bits, --poly-modulus-degree); chains and trees both pass them on. */
+function requestedParameters(options: CompileOptions): Omit<ParameterOptions, 'outputBits'> {
   return {
-    outputBits,
     ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
     ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
     ...(options.polyModulusDegree !== undefined ? { preferN: options.polyModulusDegree } : {}),
@@ -295,11 +299,7 @@ function compileTreeModel(graph: Graph, source: ModelSource, options: CompileOpt
   progress('calibrate');
   const input = calibrationInput(options, graph);
   progress('lower batch');
-  const parameters = {
-    ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
-    ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
-    ...(options.polyModulusDegree !== undefined ? { preferN: options.polyModulusDegree } : {}),
-  };
+  const parameters = requestedParameters(options);
   const treeOptions = options.nBits !== undefined ? { nBits: options.nBits } : {};
   const relative = checkPrecision(options.precision ?? DEFAULT_PRECISION);
   let t = compileTrees(graph, input, { ...treeOptions, parameters });
