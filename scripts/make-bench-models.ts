@@ -18,7 +18,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
-import { gaussian, mulberry32 } from '../runtime/seeded-random';
+import { gaussian, mulberry32 } from '../runtime/backends/seeded-random';
 
 const { onnx } = onnxProto;
 const ROOT = join(import.meta.dirname, '..');

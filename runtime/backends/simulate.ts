@@ -2,7 +2,7 @@ import { fail } from '../../compiler/errors';
 import { lastUses, operandsOf, type Circuit } from '../../compiler/circuit/ir';
 import { areClose, deriveMeta, type ValueMeta } from '../../compiler/circuit/op-rules';
 import { expandConstant, packSamples, unpackOutputs } from '../../compiler/circuit/packing';
-import { gaussian, mulberry32 } from '../seeded-random';
+import { gaussian, mulberry32 } from './seeded-random';
 
 /**
  * The simulation backend: runs a circuit on float64 slot vectors with CKKS slot semantics.

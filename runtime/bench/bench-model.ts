@@ -13,7 +13,7 @@ import { sealHeapBytes } from '../backends/seal/seal-module';
 import { simulateSamples } from '../backends/simulate';
 import { clientModelOf } from '../client/client-model';
 import { FheClient } from '../client/fhe-client';
-import type { EncryptedModel } from '../run-encrypted';
+import type { EncryptedModel } from '../run/run-encrypted';
 import type { BenchFixture } from './fixture-data';
 import type { CostTable } from './measured-costs';
 import { timeOnnxRuntime } from './onnxruntime-timing';
@@ -24,7 +24,7 @@ import { bodyCircuits } from '../../compiler/artifact/segments';
 import { sealBackend } from '../backends/seal/backend';
 import { workerPoolBackend } from '../backends/pool/pool-backend';
 import { FheServer, serverModelOf } from '../server/fhe-server';
-import { inLanes } from '../lanes';
+import { inLanes } from '../backends/lanes';
 
 /**
  * One row of `deeppowers bench`: a fixture compiled for one layout, run encrypted. "One sample"

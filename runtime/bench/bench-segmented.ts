@@ -3,7 +3,7 @@ import { applyStages } from '../../compiler/chain/run';
 import { measuredRelativeError } from '../../compiler/approx/precision-target';
 import type { Compilation } from '../../compiler/pipeline/compile';
 import { sealBackend } from '../backends/seal/backend';
-import { runEncrypted, type EncryptedModel, type EvaluationTiming } from '../run-encrypted';
+import { runEncrypted, type EncryptedModel, type EvaluationTiming } from '../run/run-encrypted';
 import { median } from './median';
 
 /** What a segmented body's bench row adds to the common fields. */
@@ -31,7 +31,7 @@ export interface SegmentedTimings {
 }
 
 /**
- * A body with client steps, timed as `predict --mode fhe` runs it (runtime/run-encrypted.ts: the
+ * A body with client steps, timed as `predict --mode fhe` runs it (runtime/run/run-encrypted.ts: the
  * server evaluates a segment, masks, the client decrypts and encrypts again, the server unmasks
  * and evaluates the next), on one thread: a warm-up evaluation (it also encodes the constants),
  * then `reps` timed ones. server_ms is the segments' evaluation without the client steps, which

@@ -1,4 +1,4 @@
-import type { CountedProgress } from '../counted-progress';
+import type { CountedProgress } from '../run/counted-progress';
 import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import type { Layout } from '../../compiler/circuit/ir';

@@ -3,7 +3,7 @@ import { sealHeapBytes } from '../backends/seal/seal-module';
 import { clientModelOf } from '../client/client-model';
 import { FheClient } from '../client/fhe-client';
 import { FheServer, serverModelOf } from '../server/fhe-server';
-import type { EncryptedModel } from '../run-encrypted';
+import type { EncryptedModel } from '../run/run-encrypted';
 import { sealBackend } from '../backends/seal/backend';
 
 /**

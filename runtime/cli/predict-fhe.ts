@@ -9,9 +9,9 @@ import { clientModelOfBody } from '../client/client-model';
 import { keystoreClient } from '../client/model-keys';
 import { openKeystore, type KeystoreToken } from '../keys/token-keystore';
 import type { RowBatch } from '../data/load-rows';
-import type { RowOutputs } from '../outputs';
-import { predictEncrypted } from '../predict-encrypted';
-import { type EncryptedRunSizes, type EncryptedRunTimings } from '../run-encrypted';
+import type { RowOutputs } from '../run/outputs';
+import { predictEncrypted } from '../run/predict-encrypted';
+import { type EncryptedRunSizes, type EncryptedRunTimings } from '../run/run-encrypted';
 import { startProgress } from './progress';
 import { sealOnThreads } from './threads';
 

@@ -8,9 +8,9 @@ import { applyRangePolicy, DEFAULT_OUT_OF_RANGE, formatOutOfRange, type OutOfRan
 import { outOfRangeOption } from './out-of-range';
 import { loadRows } from '../data/load-rows';
 import { rowSpecOf } from '../data/row-spec';
-import { outputsForAllRows, type RowOutputs } from '../outputs';
-import { predictReference, ROW_CHUNK } from '../predict-reference';
-import { compiledRowSpec, predictCompiledInChunks, simulateBackend } from '../run-compiled';
+import { outputsForAllRows, type RowOutputs } from '../run/outputs';
+import { predictReference, ROW_CHUNK } from '../run/predict-reference';
+import { compiledRowSpec, predictCompiledInChunks, simulateBackend } from '../run/run-compiled';
 import { SOURCE_MODEL_FILE } from './compile';
 import { formatEntry } from '../format/values';
 import { formatFheCosts, predictFhe, type FhePrediction } from './predict-fhe';

@@ -6,7 +6,7 @@
  * - `--quiet`: nothing.
  * Progress never goes to stdout, so `--json` output stays one JSON value.
  */
-import type { CountedProgressTracker } from '../counted-progress';
+import type { CountedProgressTracker } from '../run/counted-progress';
 
 export interface ProgressStream {
   write(s: string): unknown;

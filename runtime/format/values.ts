@@ -1,5 +1,5 @@
 import type { Dim, ValueType } from '../../compiler/graph/graph';
-import type { NestedNumbers, OutputEntry } from '../outputs';
+import type { NestedNumbers, OutputEntry } from '../run/outputs';
 
 /** Numbers for people: 6 significant digits, no trailing zeros, integers as integers. */
 export function formatNumber(x: number, digits = 6): string {

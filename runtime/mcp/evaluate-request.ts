@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import { fail } from '../../compiler/errors';
-import { inLanes } from '../lanes';
+import { inLanes } from '../backends/lanes';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import { readEnvelope, writeEnvelope } from '../wire/envelope';
 import type { FheServer } from '../server/fhe-server';

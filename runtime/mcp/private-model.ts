@@ -12,13 +12,13 @@ import { batchTensor, type RowBatch } from '../data/load-rows';
 import { flattenRow } from '../data/flatten-row';
 import { applyRangePolicy, DEFAULT_OUT_OF_RANGE, type OutOfRangePolicy, type RowOutOfRange } from '../data/input-range';
 import type { RowSpec } from '../data/row-spec';
-import { outputsForAllRows, rowOutputs, type RowOutputs } from '../outputs';
+import { outputsForAllRows, rowOutputs, type RowOutputs } from '../run/outputs';
 import { PinStore } from '../network/pins';
 import { describeVerification, verifyRelease, type ReleaseExpectation, type TrustPolicy, type VerifiedRelease } from '../network/verify-result';
 import type { ModelDescription } from './served-model';
 import { UnknownKeysError, type RemoteServer, type SegmentAnswer } from './remote';
 import type { OnStage } from './staged-progress';
-import { runSegments } from '../run-segments';
+import { runSegments } from '../run/run-segments';
 
 /** Rows one private_predict call may carry: each row is an encryption and (in vector layout) an evaluation. */
 export const MAX_ROWS_PER_CALL = 4096;

@@ -3,7 +3,7 @@
  * and either against true labels when given.
  */
 import { fail } from '../../compiler/errors';
-import type { OutputEntry, RowOutputs } from '../outputs';
+import type { OutputEntry, RowOutputs } from '../run/outputs';
 
 export interface OutputComparison {
   readonly name: string;

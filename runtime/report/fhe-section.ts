@@ -3,13 +3,13 @@
  * and server exchanging envelopes), with what it cost and how far it lands from the simulation
  * of the same circuit (the CKKS noise, since the circuit is the same) and from the reference.
  */
-import type { CountedProgress } from '../counted-progress';
+import type { CountedProgress } from '../run/counted-progress';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import type { RowBatch } from '../data/load-rows';
-import type { RowOutputs } from '../outputs';
+import type { RowOutputs } from '../run/outputs';
 import type { FheBackend } from '../backends/backend';
-import { predictEncrypted } from '../predict-encrypted';
-import { type EncryptedRunSizes, type EncryptedRunTimings } from '../run-encrypted';
+import { predictEncrypted } from '../run/predict-encrypted';
+import { type EncryptedRunSizes, type EncryptedRunTimings } from '../run/run-encrypted';
 import { compareRuns, type Accuracy } from './accuracy';
 import { measuredRelativeError, type PrecisionPromise } from '../../compiler/approx/precision-target';
 

@@ -10,7 +10,7 @@ import { maskResults, unmaskInputs } from './step-masks';
 import { IN_PROCESS, StepStore, type PendingStep, type StepOwner } from './step-store';
 import { clientStepBefore, stepBounds } from '../../compiler/client-steps/table';
 import { peekEnvelopeModel, readEnvelope, writeEnvelope } from '../wire/envelope';
-import { inLanes } from '../lanes';
+import { inLanes } from '../backends/lanes';
 
 /** What the server needs of a compiled model: the circuit (with its constants), parameters, hash; with refresh, the later segments and the mask. */
 export interface ServerModel {

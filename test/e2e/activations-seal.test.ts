@@ -8,8 +8,8 @@ import type { CompiledModel } from '../../compiler/artifact/types';
 import type { Layout } from '../../compiler/circuit/ir';
 import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
-import { fheBackend } from '../../runtime/run-encrypted';
+import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
+import { fheBackend } from '../../runtime/run/run-encrypted';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 

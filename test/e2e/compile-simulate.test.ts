@@ -19,7 +19,7 @@ import { DeepPowersError } from '../../compiler/errors';
 import { importModel } from '../../compiler/onnx/import';
 import { compileModel, supportedLayouts, type CompileOptions } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, listFixtures, loadFixture, type Fixture } from '../helpers/fixtures';
 import { fixturesAt } from '../helpers/fixture-status';

@@ -13,7 +13,7 @@ import { runSplit } from '../../compiler/chain/run';
 import { splitGraph } from '../../compiler/passes/split-graph';
 import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { encodeGraph, int, ints, type GraphSpec } from '../helpers/op-harness';
 import { mulberry32 } from '../helpers/random';
 

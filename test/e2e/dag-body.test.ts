@@ -14,8 +14,8 @@ import { splitGraph } from '../../compiler/passes/split-graph';
 import { runSplit } from '../../compiler/chain/run';
 import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
-import { fheBackend } from '../../runtime/run-encrypted';
+import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
+import { fheBackend } from '../../runtime/run/run-encrypted';
 import { encodeGraph, int, type GraphSpec } from '../helpers/op-harness';
 import { mulberry32 } from '../helpers/random';
 

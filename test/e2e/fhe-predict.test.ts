@@ -3,9 +3,9 @@ import type { CompiledModel } from '../../compiler/artifact/types';
 import type { Layout } from '../../compiler/circuit/ir';
 import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { rowOutputs } from '../../runtime/outputs';
-import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
-import { fheBackend } from '../../runtime/run-encrypted';
+import { rowOutputs } from '../../runtime/run/outputs';
+import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
+import { fheBackend } from '../../runtime/run/run-encrypted';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 
 /**

@@ -10,9 +10,9 @@ import { compileModel, type CompileOptions } from '../../compiler/pipeline/compi
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { simulateCircuit } from '../../runtime/backends/simulate';
 import { clientModelOfView } from '../../runtime/mcp/private-model';
-import { rowOutputs } from '../../runtime/outputs';
-import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
-import { fheBackend } from '../../runtime/run-encrypted';
+import { rowOutputs } from '../../runtime/run/outputs';
+import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
+import { fheBackend } from '../../runtime/run/run-encrypted';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 
 /**

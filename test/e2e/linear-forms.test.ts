@@ -13,8 +13,8 @@ import { numeric, type NumericTensor, type Value } from '../../compiler/graph/te
 import { importModel } from '../../compiler/onnx/import';
 import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
-import { fheBackend } from '../../runtime/run-encrypted';
+import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
+import { fheBackend } from '../../runtime/run/run-encrypted';
 import { lcg, uniform } from '../helpers/random';
 import { buildLinearModel, type LinearForm, type LinearWeights } from '../helpers/skl2onnx-linear';
 

@@ -12,7 +12,7 @@ import { predictFhe } from '../../runtime/cli/predict-fhe';
 import { Keystore } from '../../runtime/client/keystore';
 import type { RowBatch } from '../../runtime/data/load-rows';
 import { RemoteServer, UnknownKeysError } from '../../runtime/mcp/remote';
-import type { RowOutputs } from '../../runtime/outputs';
+import type { RowOutputs } from '../../runtime/run/outputs';
 import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { loadFixture } from '../helpers/fixtures';
 import { BIN, ROOT, startServe, type ServeProcess } from '../helpers/serve-process';

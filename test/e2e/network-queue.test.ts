@@ -19,7 +19,7 @@ import { RemoteServer } from '../../runtime/mcp/remote';
 import type { ModelDescription } from '../../runtime/mcp/served-model';
 import { PinStore } from '../../runtime/network/pins';
 import { describeVerification, verifyRelease, type ReleaseReceipt } from '../../runtime/network/verify-result';
-import type { RowOutputs } from '../../runtime/outputs';
+import type { RowOutputs } from '../../runtime/run/outputs';
 import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { loadFixture } from '../helpers/fixtures';
 import { BIN, ROOT } from '../helpers/serve-process';

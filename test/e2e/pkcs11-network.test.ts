@@ -9,7 +9,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { nodeIdOf } from '../../runtime/network/identity';
 import { readLogVkey } from '../../runtime/network/transparency-log';
-import type { RowOutputs } from '../../runtime/outputs';
+import type { RowOutputs } from '../../runtime/run/outputs';
 import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { loadFixture } from '../helpers/fixtures';
 import { BIN, ROOT } from '../helpers/serve-process';

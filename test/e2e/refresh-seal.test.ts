@@ -8,8 +8,8 @@ import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { simulationBackend } from '../../runtime/backends/simulation-backend';
 import { clientModelOfBody } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
-import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
-import { fheBackend } from '../../runtime/run-encrypted';
+import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
+import { fheBackend } from '../../runtime/run/run-encrypted';
 import { FheServer, serverModelOf } from '../../runtime/server/fhe-server';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 

@@ -16,8 +16,8 @@ import { compileModel, type CompileOptions } from '../../compiler/pipeline/compi
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { formatReport } from '../../runtime/cli/report';
 import { buildReport, SOURCE_MODEL_FILE } from '../../runtime/report/build-report';
-import { fheBackend } from '../../runtime/run-encrypted';
-import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { fheBackend } from '../../runtime/run/run-encrypted';
+import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, loadFixture, type Fixture } from '../helpers/fixtures';
 

@@ -6,7 +6,7 @@ import { readEnvelope } from '../../runtime/wire/envelope';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { clientModelOf } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
-import { inLanes } from '../../runtime/lanes';
+import { inLanes } from '../../runtime/backends/lanes';
 import { compileToy, toySamples } from './seal-test-circuits';
 
 /**

@@ -1,4 +1,4 @@
-export { mulberry32 } from '../../runtime/seeded-random';
+export { mulberry32 } from '../../runtime/backends/seeded-random';
 
 /**
  * The linear congruential generator (Numerical Recipes' constants) older suites were written

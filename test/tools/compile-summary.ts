@@ -12,7 +12,7 @@
 import { parseArgs } from 'node:util';
 import type { Layout } from '../../compiler/circuit/ir';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, listFixtures, loadFixture } from '../helpers/fixtures';
 import { compileFixture } from './compile-fixture';

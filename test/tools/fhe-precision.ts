@@ -12,9 +12,9 @@
 import { parseArgs } from 'node:util';
 import type { Layout } from '../../compiler/circuit/ir';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { rowOutputs } from '../../runtime/outputs';
-import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
-import { fheBackend } from '../../runtime/run-encrypted';
+import { rowOutputs } from '../../runtime/run/outputs';
+import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
+import { fheBackend } from '../../runtime/run/run-encrypted';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, listFixtures, loadFixture } from '../helpers/fixtures';
 import { compileFixture } from './compile-fixture';

@@ -17,7 +17,7 @@ import { compileModel, type CompileOptions } from '../../compiler/pipeline/compi
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { applyRangePolicy, type OutOfRangePolicy } from '../../runtime/data/input-range';
 import { batchTensor, type RowBatch } from '../../runtime/data/load-rows';
-import { compiledRowSpec, runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { compiledRowSpec, runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, listFixtures, loadFixture, type Fixture, type Row } from '../helpers/fixtures';
 

@@ -14,7 +14,7 @@ import { workerPoolBackend } from '../../runtime/backends/pool/pool-backend';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { clientModelOf } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
-import { inLanes } from '../../runtime/lanes';
+import { inLanes } from '../../runtime/backends/lanes';
 import { FheServer, serverModelOf } from '../../runtime/server/fhe-server';
 
 const allAtOnce = process.argv.includes('--all-at-once');

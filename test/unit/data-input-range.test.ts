@@ -7,7 +7,7 @@ import { compileModel, type CompileOptions } from '../../compiler/pipeline/compi
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { formatPredict, predictPath } from '../../runtime/cli/predict';
 import { allowedRange, applyRangePolicy, valuesOutOfRange } from '../../runtime/data/input-range';
-import { outputsForAllRows } from '../../runtime/outputs';
+import { outputsForAllRows } from '../../runtime/run/outputs';
 import { parseRows } from '../../runtime/data/load-rows';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { numeric, strings, type Value } from '../../compiler/graph/tensor';
-import { appendRowOutputs, rowOutputs } from '../../runtime/outputs';
+import { appendRowOutputs, rowOutputs } from '../../runtime/run/outputs';
 import { formatJson } from '../../runtime/cli/output';
 
 const out = (entries: [string, Value][], rows: number) => rowOutputs(new Map(entries), entries.map(([n]) => n), rows);

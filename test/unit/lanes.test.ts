@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { inLanes } from '../../runtime/lanes';
+import { inLanes } from '../../runtime/backends/lanes';
 
 /** Tasks that end when the test says so, recording the order they started in. */
 function gated() {

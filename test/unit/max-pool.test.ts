@@ -18,7 +18,7 @@ import { drawPoolMask, MAX_POOL, poolUnmaskVectors, type PoolMask } from '../../
 import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runGraph } from '../../compiler/graph/interpreter';
-import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { encodeGraph, importGraph, int, ints, type GraphSpec } from '../helpers/op-harness';
 import { mulberry32 } from '../helpers/random';
 

@@ -8,7 +8,7 @@ import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { cutPoints, MASK_BITS } from '../../compiler/pipeline/refresh-plan';
 import { drawMask } from '../../compiler/client-steps/masks';
 import { REFRESH } from '../../compiler/client-steps/refresh';
-import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 
 /**

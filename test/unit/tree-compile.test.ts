@@ -18,7 +18,7 @@ import { encodeRow, encodeTrees, rowsWithChangedLeaves } from '../../compiler/pa
 import { treeModel } from '../../compiler/passes/tree-model';
 import { compileModel, supportedLayouts, type CompileOptions } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { floatRows } from '../helpers/ml-model';
 import { forestRows, syntheticForest, type ForestSpec } from '../helpers/synthetic-forest';
 

@@ -3,12 +3,12 @@
  * epilogue), with progress per evaluation: the one path `predict --mode fhe`, `report --fhe` and
  * the demo share.
  */
-import type { CompiledModel } from '../compiler/artifact/types';
-import { samplesPerEvaluation } from '../compiler/circuit/packing';
-import { fail } from '../compiler/errors';
-import type { FheBackend } from './backends/backend';
+import type { CompiledModel } from '../../compiler/artifact/types';
+import { samplesPerEvaluation } from '../../compiler/circuit/packing';
+import { fail } from '../../compiler/errors';
+import type { FheBackend } from '../backends/backend';
 import type { CountedProgress, CountedProgressTracker } from './counted-progress';
-import type { RowBatch } from './data/load-rows';
+import type { RowBatch } from '../data/load-rows';
 import type { RowOutputs } from './outputs';
 import { predictCompiled, type CompiledRun } from './run-compiled';
 import { fheBackend, type EncryptedRun } from './run-encrypted';

@@ -1,5 +1,5 @@
-import { fail } from '../compiler/errors';
-import type { Value } from '../compiler/graph/tensor';
+import { fail } from '../../compiler/errors';
+import type { Value } from '../../compiler/graph/tensor';
 
 /**
  * The per-row output contract shared by every prediction mode (reference, simulate, fhe):

@@ -7,18 +7,18 @@
  * Backends see flat per-sample vectors only; packing per layout is theirs (simulateSamples and
  * the FHE client share compiler/circuit/packing), so this file does not know the layout.
  */
-import { clientSplitOf } from '../compiler/artifact/client-split';
-import type { CompiledModel } from '../compiler/artifact/types';
-import { fail } from '../compiler/errors';
-import type { Value } from '../compiler/graph/tensor';
-import type { NumericTensor } from '../compiler/graph/tensor';
-import { runEpilogue, runPrologue } from '../compiler/chain/run';
-import { bodyCircuits } from '../compiler/artifact/segments';
-import { bodySteps, stepBounds, stepKind } from '../compiler/client-steps/table';
+import { clientSplitOf } from '../../compiler/artifact/client-split';
+import type { CompiledModel } from '../../compiler/artifact/types';
+import { fail } from '../../compiler/errors';
+import type { Value } from '../../compiler/graph/tensor';
+import type { NumericTensor } from '../../compiler/graph/tensor';
+import { runEpilogue, runPrologue } from '../../compiler/chain/run';
+import { bodyCircuits } from '../../compiler/artifact/segments';
+import { bodySteps, stepBounds, stepKind } from '../../compiler/client-steps/table';
 import { runSegments } from './run-segments';
-import { simulateSamples, type SimulateOptions } from './backends/simulate';
-import { batchTensor, type RowBatch } from './data/load-rows';
-import type { RowSpec } from './data/row-spec';
+import { simulateSamples, type SimulateOptions } from '../backends/simulate';
+import { batchTensor, type RowBatch } from '../data/load-rows';
+import type { RowSpec } from '../data/row-spec';
 import { appendRowOutputs, rowOutputs, type RowOutputs } from './outputs';
 
 /** Body inputs in, body outputs out, one vector per sample, in order. */

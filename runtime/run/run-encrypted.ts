@@ -1,18 +1,18 @@
-import { bodySteps } from '../compiler/client-steps/table';
+import { bodySteps } from '../../compiler/client-steps/table';
 import { performance } from 'node:perf_hooks';
-import { samplesPerEvaluation } from '../compiler/circuit/packing';
-import type { Circuit } from '../compiler/circuit/ir';
-import { fail } from '../compiler/errors';
-import type { CkksParameters } from '../compiler/params/types';
-import type { FheBackend } from './backends/backend';
-import { sealBackend } from './backends/seal/backend';
-import { bodyCircuits } from '../compiler/artifact/segments';
-import type { SegmentedBody } from '../compiler/artifact/types';
-import { clientModelOfBody } from './client/client-model';
-import { checkEncodable, FheClient } from './client/fhe-client';
+import { samplesPerEvaluation } from '../../compiler/circuit/packing';
+import type { Circuit } from '../../compiler/circuit/ir';
+import { fail } from '../../compiler/errors';
+import type { CkksParameters } from '../../compiler/params/types';
+import type { FheBackend } from '../backends/backend';
+import { sealBackend } from '../backends/seal/backend';
+import { bodyCircuits } from '../../compiler/artifact/segments';
+import type { SegmentedBody } from '../../compiler/artifact/types';
+import { clientModelOfBody } from '../client/client-model';
+import { checkEncodable, FheClient } from '../client/fhe-client';
 import type { BodyBackend } from './run-compiled';
-import { FheServer, serverModelOf } from './server/fhe-server';
-import { inLanes } from './lanes';
+import { FheServer, serverModelOf } from '../server/fhe-server';
+import { inLanes } from '../backends/lanes';
 import { runSegments } from './run-segments';
 
 /**

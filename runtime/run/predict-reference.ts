@@ -1,8 +1,8 @@
-import type { Graph } from '../compiler/graph/graph';
-import { runGraph } from '../compiler/graph/interpreter';
-import { batchTensor, type RowBatch } from './data/load-rows';
-import type { RowSpec } from './data/row-spec';
-import { fail } from '../compiler/errors';
+import type { Graph } from '../../compiler/graph/graph';
+import { runGraph } from '../../compiler/graph/interpreter';
+import { batchTensor, type RowBatch } from '../data/load-rows';
+import type { RowSpec } from '../data/row-spec';
+import { fail } from '../../compiler/errors';
 import { appendRowOutputs, rowOutputs, type RowOutputs } from './outputs';
 
 /** Rows per interpreter run for a model with a symbolic batch: a large file runs in slices, so intermediates stay small. */
