@@ -20,7 +20,7 @@ import { sealBackend } from '../runtime/backends/seal/backend';
 import { FheClient } from '../runtime/client/fhe-client';
 import { clientModelOfView } from '../runtime/mcp/private-model';
 import { startHttpServer } from '../runtime/mcp/http';
-import { loadServedModel } from '../runtime/mcp/load-served-model';
+import { loadServedModel } from '../runtime/service/load-served-model';
 import { RemoteServer } from '../runtime/mcp/remote';
 import { DeepPowersService } from '../runtime/mcp/service';
 import { TokenTable } from '../runtime/mcp/tokens';

@@ -27,7 +27,7 @@ import { describePromise, type PrecisionPromise } from '../../compiler/approx/pr
 import type { RotationKeys, RotationKeysRequest } from '../../compiler/circuit/rotation-keys';
 import { REGRESSION_TOLERANCE } from '../../compiler/approx/degree-choice';
 import { EXIT_CHECK_FAILED, ReportedFailure } from './report-error';
-import { modelNameOf } from '../mcp/served-model';
+import { modelNameOf } from '../service/served-model';
 
 // The compiled directory also keeps the ONNX file it came from (checked against the manifest's
 // SHA-256 when read), so `report` can run the float64 reference next to the simulation.

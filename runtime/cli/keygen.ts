@@ -14,7 +14,7 @@ import { printJson } from './output';
 import { startProgress } from './progress';
 import { textTable } from '../format/text-table';
 import { sealBackend } from '../backends/seal/backend';
-import { servedNameOf } from '../mcp/load-served-model';
+import { servedNameOf } from '../service/load-served-model';
 
 /**
  * `deeppowers keygen`: the client's keys for one compiled model. The secret key goes into the

@@ -16,7 +16,7 @@ import { formatRecoveryPhrase } from './keygen';
 import { printJson } from './output';
 import { textTable } from '../format/text-table';
 import { sealBackend } from '../backends/seal/backend';
-import { servedNameOf } from '../mcp/load-served-model';
+import { servedNameOf } from '../service/load-served-model';
 
 /**
  * `deeppowers keys`: what a keystore holds (list), getting a model's evaluation keys to a

@@ -2,7 +2,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { fail } from '../../compiler/errors';
-import { loadServedModel } from '../mcp/load-served-model';
+import { loadServedModel } from '../service/load-served-model';
 import { loadOrCreateIdentity, type Identity } from '../network/identity';
 import { DEFAULT_WORKER_KEY_LABEL, tokenIdentity } from '../keys/token-identity';
 import { addPkcs11Options, tokenRefOf, type Pkcs11CliOptions } from './pkcs11-options';

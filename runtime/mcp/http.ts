@@ -6,7 +6,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { fail } from '../../compiler/errors';
 import { handleLogRoute } from '../network/log-http';
 import { BytesInFlight } from './bytes-in-flight';
-import { KEYS_ID } from './key-storage';
+import { KEYS_ID } from '../service/key-storage';
 import { readJsonBody } from './read-json-body';
 import { createMcpServer } from './server';
 import { LOCAL_TENANT, type DeepPowersService } from './service';

@@ -15,7 +15,7 @@ import type { RowSpec } from '../data/row-spec';
 import { outputsForAllRows, rowOutputs, type RowOutputs } from '../run/outputs';
 import { PinStore } from '../network/pins';
 import { describeVerification, verifyRelease, type ReleaseExpectation, type TrustPolicy, type VerifiedRelease } from '../network/verify-result';
-import type { ModelDescription } from './served-model';
+import type { ModelDescription } from '../service/served-model';
 import { UnknownKeysError, type RemoteServer, type SegmentAnswer } from './remote';
 import type { OnStage } from './staged-progress';
 import { runSegments } from '../run/run-segments';

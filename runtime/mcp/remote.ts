@@ -4,7 +4,7 @@ import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol
 import { DeepPowersError, fail } from '../../compiler/errors';
 import type { ReleaseReceipt } from '../network/verify-result';
 import { decodeBase64, encodeBase64 } from './base64';
-import { toolNameOf, type ModelDescription } from './served-model';
+import { toolNameOf, type ModelDescription } from '../service/served-model';
 
 /** A model as `list_models` lists it: the head of its description. */
 export type RemoteModelSummary = Pick<ModelDescription, 'model' | 'tool' | 'description' | 'model_hash' | 'task' | 'inputs' | 'outputs' | 'layout'>;

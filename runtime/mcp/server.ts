@@ -1,9 +1,9 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import * as z from 'zod';
 import { decodeBase64, decodedLength } from './base64';
-import { KEYS_ID } from './key-storage';
+import { KEYS_ID } from '../service/key-storage';
 import { registerPredict } from './predict-tool';
-import { toolNameOf, type ModelDescription, type ServedModel } from './served-model';
+import { toolNameOf, type ModelDescription, type ServedModel } from '../service/served-model';
 import { SessionLog } from './session-log';
 import type { DeepPowersService } from './service';
 import { errorResult, guarded, structuredResult } from './tool-result';

@@ -5,12 +5,12 @@ import type { JobRequest } from '../network/job-runner';
 import { ServerNetwork, type NetworkOptions } from '../network/server-network';
 import { FheServer } from '../server/fhe-server';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
-import { evaluateRequest } from './evaluate-request';
-import { EvalKeyStorage } from './key-storage';
+import { evaluateRequest } from '../service/evaluate-request';
+import { EvalKeyStorage } from '../service/key-storage';
 import { QueryBudget } from './query-budget';
 import { floodWidth } from '../server/flood-results';
 import { clientStepCount } from '../../compiler/artifact/segments';
-import { checkDistinctNames, type ServedModel } from './served-model';
+import { checkDistinctNames, type ServedModel } from '../service/served-model';
 
 /**
  * Limits of `deeppowers serve`. Ciphertexts travel as base64 inside JSON-RPC messages, so the

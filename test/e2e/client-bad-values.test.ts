@@ -16,7 +16,7 @@ import { Keystore } from '../../runtime/client/keystore';
 import type { OutOfRangePolicy, RowOutOfRange } from '../../runtime/data/input-range';
 import { createPrivateClientServer } from '../../runtime/mcp/client';
 import { startHttpServer, type RunningHttpServer } from '../../runtime/mcp/http';
-import { servedModelOf } from '../../runtime/mcp/load-served-model';
+import { servedModelOf } from '../../runtime/service/load-served-model';
 import { DeepPowersService } from '../../runtime/mcp/service';
 import { TokenTable } from '../../runtime/mcp/tokens';
 import { inputTensor, loadFixture } from '../helpers/fixtures';

@@ -14,7 +14,7 @@ import { clientModelOfBody } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { Keystore } from '../../runtime/client/keystore';
 import { startHttpServer, type RunningHttpServer } from '../../runtime/mcp/http';
-import { servedModelOf } from '../../runtime/mcp/load-served-model';
+import { servedModelOf } from '../../runtime/service/load-served-model';
 import { PrivateModel } from '../../runtime/mcp/private-model';
 import { RemoteServer, type SegmentAnswer } from '../../runtime/mcp/remote';
 import { DeepPowersService } from '../../runtime/mcp/service';

@@ -16,7 +16,7 @@ import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { simulationBackend } from '../../runtime/backends/simulation-backend';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { startHttpServer, type RunningHttpServer } from '../../runtime/mcp/http';
-import { servedModelOf } from '../../runtime/mcp/load-served-model';
+import { servedModelOf } from '../../runtime/service/load-served-model';
 import { clientModelOfView } from '../../runtime/mcp/private-model';
 import { RemoteServer } from '../../runtime/mcp/remote';
 import { DeepPowersService, type ServiceLimits } from '../../runtime/mcp/service';

@@ -12,7 +12,7 @@ import { simulationBackend } from '../../runtime/backends/simulation-backend';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { Keystore } from '../../runtime/client/keystore';
 import { startHttpServer } from '../../runtime/mcp/http';
-import { servedModelOf } from '../../runtime/mcp/load-served-model';
+import { servedModelOf } from '../../runtime/service/load-served-model';
 import { clientModelOfView, PrivateModel } from '../../runtime/mcp/private-model';
 import { RemoteServer } from '../../runtime/mcp/remote';
 import { DeepPowersService } from '../../runtime/mcp/service';

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { writeCompiledModel } from '../../compiler/artifact/files';
-import { loadServedModel } from '../../runtime/mcp/load-served-model';
+import { loadServedModel } from '../../runtime/service/load-served-model';
 import { clientViewFromJson } from '../../compiler/artifact/views';
 import { clientModelOfView } from '../../runtime/mcp/private-model';
 import { bodyCircuits } from '../../compiler/artifact/segments';

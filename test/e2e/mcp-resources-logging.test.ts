@@ -9,7 +9,7 @@ import { sealBackend } from '../../runtime/backends/seal/backend';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { encodeBase64 } from '../../runtime/mcp/base64';
 import { startHttpServer, type RunningHttpServer } from '../../runtime/mcp/http';
-import { loadServedModel } from '../../runtime/mcp/load-served-model';
+import { loadServedModel } from '../../runtime/service/load-served-model';
 import { DeepPowersService } from '../../runtime/mcp/service';
 import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { loadFixture } from '../helpers/fixtures';

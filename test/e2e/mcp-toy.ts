@@ -1,7 +1,7 @@
 import type { Layout } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { clientModelOf, type ClientModel } from '../../runtime/client/client-model';
-import { toolNameOf, type ServedModel } from '../../runtime/mcp/served-model';
+import { toolNameOf, type ServedModel } from '../../runtime/service/served-model';
 import { serverModelOf } from '../../runtime/server/fhe-server';
 import { compileToy, type CompiledToy } from './seal-test-circuits';
 

@@ -16,7 +16,7 @@ import { FheClient } from '../../runtime/client/fhe-client';
 import { encodeBase64 } from '../../runtime/mcp/base64';
 import { clientModelOfView } from '../../runtime/mcp/private-model';
 import { RemoteServer } from '../../runtime/mcp/remote';
-import type { ModelDescription } from '../../runtime/mcp/served-model';
+import type { ModelDescription } from '../../runtime/service/served-model';
 import { PinStore } from '../../runtime/network/pins';
 import { describeVerification, verifyRelease, type ReleaseReceipt } from '../../runtime/network/verify-result';
 import type { RowOutputs } from '../../runtime/run/outputs';

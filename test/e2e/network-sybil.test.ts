@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { encodeBase64 } from '../../runtime/mcp/base64';
-import type { ServedModel } from '../../runtime/mcp/served-model';
+import type { ServedModel } from '../../runtime/service/served-model';
 import { createMcpServer } from '../../runtime/mcp/server';
 import { DeepPowersService, LOCAL_TENANT } from '../../runtime/mcp/service';
 import { attest, checkAttestation, type Attestation } from '../../runtime/network/attestation';

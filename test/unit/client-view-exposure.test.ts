@@ -2,7 +2,7 @@ import { describe, expect, test } from 'vitest';
 import { clientViewFromJson } from '../../compiler/artifact/views';
 import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { servedModelOf } from '../../runtime/mcp/load-served-model';
+import { servedModelOf } from '../../runtime/service/load-served-model';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 
 /**
