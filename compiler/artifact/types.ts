@@ -155,7 +155,7 @@ export interface BodySegment {
 
 /**
  * A body that runs as segments with a client step before each after the first (compile
- * --refresh auto, or a MaxPool; see compiler/pipeline/refresh-plan.ts): `CompiledModelContent.circuit`
+ * --refresh auto, or a MaxPool; see compiler/plan/refresh-plan.ts): `CompiledModelContent.circuit`
  * is the first segment, `segments` the ones after it, in order, all on the model's one parameter
  * set. The manifest keeps it under the key `refresh` (the first kind of step there was).
  */

@@ -47,7 +47,7 @@ export interface DrawnMask {
 export interface ClientStepKindRecord<S extends ClientStep, C extends ClientKnows> {
   readonly kind: S['kind'];
 
-  // Cost: what the compiler reserves (compiler/pipeline/refresh-plan.ts).
+  // Cost: what the compiler reserves (compiler/plan/refresh-plan.ts).
   /** Levels the mask spends at the end of the segment before (beyond the spare prime every cut keeps). */
   readonly maskLevels: number;
   /** Levels the unmasking spends at the start of the segment after: it starts this far below the top. */

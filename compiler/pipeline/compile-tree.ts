@@ -23,7 +23,7 @@ import { treeScores } from '../passes/tree-scores';
 import { lowerTreeBody } from '../circuit/tree-lowering';
 import { assignScales } from '../circuit/passes-scales';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
-import { rescalePrimes, type LayoutBuild, type ParameterOptions } from './build-layout';
+import { rescalePrimes, type LayoutBuild, type ParameterOptions } from '../plan/build-layout';
 
 /** A compiled tree ensemble's counts and threshold grid: what the compiler chose, the manifest records and the report shows. */
 export interface TreeGrid {

@@ -9,13 +9,13 @@
  *                                            error folded into the next bias, range normalisation into
  *                                            the preceding affine map; the largest value reached
  *   5. lower        steps/choose-layout      per layout: circuit, parameters, exact scales, counts and
- *                                            latency (build-layout); auto keeps the faster one
+ *                                            latency (plan/build-layout); auto keeps the faster one
  * Quantization runs before calibration so the ranges are those of the quantized model. Tree
  * ensembles leave after the passes for their own lowering (compile-tree).
  */
 import type { Calibration } from '../approx/calibrate';
 import type { PolyExcursion } from '../approx/chain-stats';
-import type { ApproximationOptions, FittedActivation } from '../approx/approximate-chain';
+import type { FittedActivation } from '../approx/approximate-chain';
 import { FALLBACK_MAX_DEGREE, type DegreeChoice } from '../approx/degree-choice';
 import type { InputRange } from '../artifact/types';
 import type { ApproxStage, SplitModel } from '../chain/stages';
@@ -26,7 +26,7 @@ import type { Graph } from '../graph/graph';
 import type { NumericTensor } from '../graph/tensor';
 import { hasTreeEnsemble } from '../passes/tree-model';
 import type { QuantizationSummary } from '../quantize/summary';
-import type { LayoutBuild, Objective, ParameterOptions } from './build-layout';
+import type { LayoutBuild, ParameterOptions } from '../plan/build-layout';
 import { compileTrees, type TreeSummary } from './compile-tree';
 import { quantizedSplit } from './exact-chain';
 import { approximateSplit } from './steps/approximate-split';
@@ -35,78 +35,12 @@ import { chooseLayout } from './steps/choose-layout';
 import { ROTATION_KEY_BUDGET_BYTES, type RotationKeys, type RotationKeysRequest } from '../circuit/rotation-keys';
 import { keySizes } from '../params/sizes';
 import { choosePooledLayout, hasPools } from './steps/choose-pooled-layout';
-import { cutPoints, planRefresh, segmentedPromise, type RefreshRequest, type SegmentedBuild } from './refresh-plan';
-import { importSource } from './steps/import-source';
+import { cutPoints, planRefresh, segmentedPromise, type SegmentedBuild } from '../plan/refresh-plan';
+import { importSource, type ModelBytes, type ModelSource } from './steps/import-source';
+import type { CompileOptions, CompileStep, LayoutRequest } from './steps/options';
 
-export type LayoutRequest = Layout | 'auto';
-
-export interface CompileOptions extends Omit<ApproximationOptions, 'degree'> {
-  /**
-   * One degree for every activation, or 'auto' (the default when maxError is not given either):
-   * the smallest 2^k − 1 degree whose approximated chain keeps the calibration rows' predictions
-   * (see degree-choice).
-   */
-  readonly degree?: number | 'auto';
-  /** For degree 'auto': share of calibration rows whose class must survive (default DEFAULT_MIN_AGREEMENT). */
-  readonly minAgreement?: number;
-  /**
-   * The precision the model promises: largest encrypted error of a body output as a share of the
-   * calibrated output range (default DEFAULT_PRECISION, 1%). Degree auto and the parameter search
-   * meet it when they can; see approx/precision-target.
-   */
-  readonly precision?: number;
-  /**
-   * The graph input for the calibration rows: [rows, ...input shape], or a function that builds it
-   * from the imported graph (a data file needs the input's declared shape and type to be read).
-   */
-  readonly calibration: NumericTensor | ((graph: Graph) => NumericTensor);
-  readonly layout?: LayoutRequest;
-  /** Pack the vector layout for one row's latency (default) or for rows per second (see Objective). */
-  readonly objective?: Objective;
-  /** Symmetric per-channel quantization of the layers' weights to this many bits. */
-  readonly nBits?: number;
-  /**
-   * Rescale each ReLU unit to its own calibrated range (default true; see unit-scaling). False
-   * fits every activation on one range per layer.
-   */
-  readonly perUnitRanges?: boolean;
-  /** Fold each activation's mean polynomial error on the calibration rows out of the next bias (default true; see bias-correction). */
-  readonly biasCorrection?: boolean;
-  /** Force the CKKS scale (bits); otherwise the parameter policy picks it. */
-  readonly scaleBits?: number;
-  /** Fractional bits the outputs must keep above CKKS noise (derived from `precision` otherwise). */
-  readonly precisionBits?: number;
-  /** Force the ring degree N. */
-  readonly polyModulusDegree?: number;
-  /** Cut the body into segments with a client-aided refresh between them (see refresh-plan); default 'off'. */
-  readonly refresh?: RefreshRequest;
-  /** σ of the client steps' masks, the statistical hiding in bits (default MASK_BITS, 20). */
-  readonly maskBits?: number;
-  /** Which rotation steps get Galois keys (see rotation-keys); default 'auto'. */
-  readonly rotationKeys?: RotationKeysRequest;
-  /** One name per element of a sample of the model input, in order (the manifest's input.featureNames). */
-  readonly featureNames?: readonly string[];
-  /** What the model is served as (`predict_<name>`) and what it is, for people and LLM hosts; recorded with the options. */
-  readonly name?: string;
-  readonly description?: string;
-}
-
-export type CompileStep = 'import' | 'passes' | 'quantize' | 'calibrate' | 'approximate' | 'lower vector' | 'lower batch';
-
-export interface ModelSource {
-  /** Model name: the graph name, else the file's base name. */
-  readonly name: string;
-  /** Base name of the ONNX file. */
-  readonly file: string;
-  /** SHA-256 (hex) of the ONNX bytes. */
-  readonly sha256: string;
-  readonly producer: string;
-  readonly irVersion: number;
-  readonly opsets: ReadonlyMap<string, number>;
-}
-
-/** An ONNX model: a file path, or bytes already read (with the file name they came from). */
-export type ModelBytes = string | { readonly bytes: Uint8Array; readonly file: string };
+export type { CompileOptions, CompileStep, LayoutRequest } from './steps/options';
+export type { ModelBytes, ModelSource } from './steps/import-source';
 
 export interface Compilation {
   readonly source: ModelSource;

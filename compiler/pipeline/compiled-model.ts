@@ -3,7 +3,7 @@
  * validates, hashes and writes. Only plain facts cross over: nothing here depends on paths, time
  * or machine, so the same model and options give the same bytes.
  */
-import { segmentStart } from './refresh-plan';
+import { segmentStart } from '../plan/refresh-plan';
 import { stepFields } from '../client-steps/table';
 import { paramsOf } from '../activations/registry';
 import { DEFAULT_MARGIN } from '../approx/fit';

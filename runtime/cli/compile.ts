@@ -12,7 +12,7 @@ import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { startSteps } from './progress';
 import { describeClientSteps } from '../../compiler/client-steps/table';
 import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
-import { MASK_BITS } from '../../compiler/pipeline/refresh-plan';
+import { MASK_BITS } from '../../compiler/plan/refresh-plan';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
 import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';

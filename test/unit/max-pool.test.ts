@@ -13,7 +13,7 @@ import { DeepPowersError } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import { numeric } from '../../compiler/graph/tensor';
 import { splitGraph } from '../../compiler/passes/split-graph';
-import { checkPools, splitStages } from '../../compiler/pipeline/refresh-plan';
+import { checkPools, splitStages } from '../../compiler/plan/refresh-plan';
 import { drawPoolMask, MAX_POOL, poolUnmaskVectors, type PoolMask } from '../../compiler/client-steps/max-pool';
 import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';

@@ -5,14 +5,14 @@ import type { CompiledModel } from '../../compiler/artifact/types';
 import type { ApproxStage } from '../../compiler/chain/stages';
 import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { cutPoints, MASK_BITS } from '../../compiler/pipeline/refresh-plan';
+import { cutPoints, MASK_BITS } from '../../compiler/plan/refresh-plan';
 import { drawMask } from '../../compiler/client-steps/masks';
 import { REFRESH } from '../../compiler/client-steps/refresh';
 import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 
 /**
- * compile --refresh auto (compiler/pipeline/refresh-plan.ts): where the chain may be cut, what a
+ * compile --refresh auto (compiler/plan/refresh-plan.ts): where the chain may be cut, what a
  * cut buys (a smaller N), that the artifact keeps the segments, and that the refreshed body in
  * simulation computes what the whole one does (and what PyTorch computed, data.json).
  */

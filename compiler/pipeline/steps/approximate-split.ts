@@ -10,7 +10,7 @@ import { absoluteBound, APPROXIMATION_SHARE, calibratedOutputRange, checkPrecisi
 import { applyStages } from '../../chain/run';
 import { fail } from '../../errors';
 import { outputBitsForMagnitude } from '../../params/select';
-import type { CompileOptions } from '../compile';
+import type { CompileOptions } from './options';
 import type { CalibratedSplit } from './calibrate-split';
 
 export interface ApproximatedSplit {

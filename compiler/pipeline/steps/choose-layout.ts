@@ -8,8 +8,8 @@
  */
 import type { ApproxStage } from '../../chain/stages';
 import { samplesPerEvaluation } from '../../circuit/packing';
-import { buildLayout, type LayoutBuild, type Objective, type ParameterOptions } from '../build-layout';
-import type { CompileStep, LayoutRequest } from '../compile';
+import { buildLayout, type LayoutBuild, type Objective, type ParameterOptions } from '../../plan/build-layout';
+import type { CompileStep, LayoutRequest } from './options';
 import { chooseAmongLayouts, layoutReasonOf } from './layout-chooser';
 
 export interface LayoutChoice {

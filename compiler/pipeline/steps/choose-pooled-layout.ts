@@ -9,9 +9,9 @@ import type { ApproxStage } from '../../chain/stages';
 import { stepOfStage } from '../../client-steps/table';
 import { fail } from '../../errors';
 import { chooseAmongLayouts, layoutReasonOf } from './layout-chooser';
-import type { Objective, ParameterOptions } from '../build-layout';
-import type { CompileStep, LayoutRequest } from '../compile';
-import { planPools, type RefreshRequest, type SegmentedBuild } from '../refresh-plan';
+import type { Objective, ParameterOptions } from '../../plan/build-layout';
+import type { CompileStep, LayoutRequest } from './options';
+import { planPools, type RefreshRequest, type SegmentedBuild } from '../../plan/refresh-plan';
 
 export interface PooledChoice {
   readonly plan: SegmentedBuild;

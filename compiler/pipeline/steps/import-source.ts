@@ -8,7 +8,21 @@ import { sha256Hex } from '../../artifact/model-hash';
 import { fail } from '../../errors';
 import type { Graph } from '../../graph/graph';
 import { importModel } from '../../onnx/import';
-import type { ModelBytes, ModelSource } from '../compile';
+
+export interface ModelSource {
+  /** Model name: the graph name, else the file's base name. */
+  readonly name: string;
+  /** Base name of the ONNX file. */
+  readonly file: string;
+  /** SHA-256 (hex) of the ONNX bytes. */
+  readonly sha256: string;
+  readonly producer: string;
+  readonly irVersion: number;
+  readonly opsets: ReadonlyMap<string, number>;
+}
+
+/** An ONNX model: a file path, or bytes already read (with the file name they came from). */
+export type ModelBytes = string | { readonly bytes: Uint8Array; readonly file: string };
 
 export function importSource(model: ModelBytes): { graph: Graph; source: ModelSource } {
   const path = typeof model === 'string' ? model : model.file;

@@ -7,8 +7,8 @@
  */
 import type { Layout } from '../../circuit/ir';
 import { DeepPowersError, fail } from '../../errors';
-import type { ParameterOptions } from '../build-layout';
-import type { CompileStep, LayoutRequest } from '../compile';
+import type { ParameterOptions } from '../../plan/build-layout';
+import type { CompileStep, LayoutRequest } from './options';
 
 export interface LayoutCandidates<B> {
   readonly chosen: B;
