@@ -6,11 +6,11 @@
  * value of one's own does at it (its record's `dishonestClient`); this composes them in the
  * order the steps come, one clause per kind.
  */
-import type { RefreshPlan } from '../artifact/types';
+import type { SegmentedBody } from '../artifact/types';
 import type { ClientStepKind } from './kind';
 import { clientStepsOf, stepKind } from './table';
 
-export function describeDishonestClient(plan: Pick<RefreshPlan, 'segments'>): string {
+export function describeDishonestClient(plan: Pick<SegmentedBody, 'segments'>): string {
   const counts = new Map<ClientStepKind, number>();
   for (const step of clientStepsOf(plan)) counts.set(step.kind, (counts.get(step.kind) ?? 0) + 1);
   const clauses = [...counts].map(([kind, n]) => `at ${n === 1 ? `its ${kind} step` : `each of its ${n} ${kind} steps`}, ${stepKind(kind).dishonestClient}`);

@@ -2,7 +2,7 @@
  * Client-aided refresh (`compile --refresh auto`): where to cut the approximated chain into
  * segments, each a circuit of its own on the model's one parameter set. Between two segments the
  * server masks the ciphertext, the client decrypts it, encrypts it again at the top level and
- * sends it back, and the server removes the mask (runtime/client-step.ts): the next segment
+ * sends it back, and the server removes the mask (compiler/client-steps/): the next segment
  * starts with every level again, so the parameters need only the deepest segment's depth.
  *
  * Cuts go before an affine map that follows an activation, in a chain (no stage reads past the
@@ -13,7 +13,7 @@
  *
  * A max pool (a MaxPool stage) is always a cut, whatever --refresh says: the client takes the max
  * of masked window values between the segment that ends with the pool's input and the one that
- * starts after it (runtime/client-step.ts). Its mask is a plaintext product and a rescale at the
+ * starts after it (compiler/client-steps/). Its mask is a plaintext product and a rescale at the
  * end of the segment before (one level more than a refresh cut) and its unmasking another at the
  * start of the segment after (which therefore starts one level below the top).
  */
@@ -25,7 +25,7 @@ import { assignScales } from '../circuit/passes-scales';
 import type { ApproxStage } from '../chain/stages';
 import type { ClientStep, StepBounds } from '../client-steps/kind';
 import { POOL_SCALE_OCTAVES } from '../client-steps/max-pool';
-import { stepKind } from '../client-steps/table';
+import { stepKind, stepOfStage } from '../client-steps/table';
 import { DeepPowersError, fail } from '../errors';
 import { maxEncodableBits } from '../params/encodable';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
@@ -79,7 +79,7 @@ export function cutPoints(stages: readonly ApproxStage[]): number[] {
 
 /** The max pools of a chain: cuts every segmented build makes. */
 export function poolCuts(stages: readonly ApproxStage[]): number[] {
-  return stages.flatMap((s, k) => (s.kind === 'maxpool' ? [k] : []));
+  return stages.flatMap((s, k) => (stepOfStage(s) ? [k] : []));
 }
 
 /** Refuses a max pool that has no segment on one side, or sits in a body with branches. */
@@ -91,13 +91,13 @@ export function checkPools(stages: readonly ApproxStage[]): void {
   for (const k of pools) {
     if (k === 0) fail('NOT_ENCRYPTABLE', `${name(k)}: a max pool on the encrypted input itself is not supported for encryption yet (nothing runs under encryption before it)`);
     if (k === stages.length - 1) fail('NOT_ENCRYPTABLE', `${name(k)}: a max pool as the last step of the encrypted part is not supported for encryption yet (nothing runs under encryption after it)`);
-    if (stages[k - 1]!.kind === 'maxpool') fail('NOT_ENCRYPTABLE', `${name(k)}: two max pools in a row are not supported for encryption yet`);
+    if (stepOfStage(stages[k - 1]!)) fail('NOT_ENCRYPTABLE', `${name(k)}: two max pools in a row are not supported for encryption yet`);
   }
 }
 
 /** Where the segment after cut `k` starts: past the max pool, or at the stage itself for a refresh cut. */
 export function segmentStart(stages: readonly ApproxStage[], k: number): number {
-  return stages[k]!.kind === 'maxpool' ? k + 1 : k;
+  return stepOfStage(stages[k]!) ? k + 1 : k;
 }
 
 export function splitStages(stages: readonly ApproxStage[], cuts: readonly number[]): ApproxStage[][] {
@@ -108,10 +108,7 @@ export function splitStages(stages: readonly ApproxStage[], cuts: readonly numbe
 
 /** Per cut, the client step it is: a max pool's window max, or a refresh. */
 function stepsAt(stages: readonly ApproxStage[], cuts: readonly number[]): ClientStep[] {
-  return cuts.map((k) => {
-    const s = stages[k]!;
-    return s.kind === 'maxpool' ? { kind: 'maxpool', pool: { windows: s.windows, geometry: s.geometry, sources: s.sources } } : { kind: 'refresh' };
-  });
+  return cuts.map((k) => stepOfStage(stages[k]!) ?? { kind: 'refresh' });
 }
 
 /** σ, B and the octaves the compiler draws its steps' masks from. */

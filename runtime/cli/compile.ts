@@ -27,6 +27,7 @@ import { describePromise, type PrecisionPromise } from '../../compiler/approx/pr
 import type { RotationKeys, RotationKeysRequest } from '../../compiler/circuit/rotation-keys';
 import { REGRESSION_TOLERANCE } from '../../compiler/approx/degree-choice';
 import { EXIT_CHECK_FAILED, ReportedFailure } from './report-error';
+import { modelNameOf } from '../mcp/served-model';
 
 // The compiled directory also keeps the ONNX file it came from (checked against the manifest's
 // SHA-256 when read), so `report` can run the float64 reference next to the simulation.
@@ -48,6 +49,9 @@ export interface CompileCliOptions {
   readonly margin?: number;
   readonly nBits?: number;
   readonly scaleBits?: number;
+  readonly name?: string;
+  readonly description?: string;
+  readonly featureNames?: readonly string[];
   readonly json?: boolean;
 }
 
@@ -120,6 +124,15 @@ export interface CompileSummary {
   readonly candidates: readonly { readonly layout: string; readonly polyModulusDegree: number; readonly depth: number; readonly rotations: number; readonly latencyMs: number }[];
 }
 
+function servedName(value: string): string {
+  if (modelNameOf(value) !== value) throw new InvalidArgumentError(`"${value}" cannot name an MCP tool: use letters, digits, ".", "_" or "-" (e.g. "${modelNameOf(value)}")`);
+  return value;
+}
+
+function featureNamesArgument(value: string): readonly string[] {
+  return value.split(',').map((n) => n.trim());
+}
+
 export function defaultOutputDir(modelFile: string): string {
   return `${basename(modelFile).replace(/\.onnx$/i, '')}.compiled`;
 }
@@ -156,6 +169,9 @@ export function compileFile(modelFile: string, opts: CompileCliOptions, toolVers
     ...(opts.margin !== undefined ? { margin: opts.margin } : {}),
     ...(opts.nBits !== undefined ? { nBits: opts.nBits } : {}),
     ...(opts.scaleBits !== undefined ? { scaleBits: opts.scaleBits } : {}),
+    ...(opts.name !== undefined ? { name: opts.name } : {}),
+    ...(opts.description !== undefined ? { description: opts.description } : {}),
+    ...(opts.featureNames !== undefined ? { featureNames: opts.featureNames } : {}),
   };
   const compilation = compileModel({ bytes, file: modelFile }, options, progress);
   const model = toCompiledModel(compilation, options, toolVersion);
@@ -398,10 +414,13 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     .option('--max-error <e>', 'instead of --degree: smallest 2^k−1 degree with at most this error on the range', positive('--max-error', false))
     .option('--precision <p>', 'promised bound on the encrypted error of the body outputs, as a share of their calibrated range (default 0.01 = 1%)', precisionArgument)
     .option('--min-agreement <a>', 'for --degree auto: share of calibration rows whose class the approximated chain must keep (a regression: rows within 1% of max(1, |y|)) (default 0.999)', share('--min-agreement'))
-    .addOption(new Option('--method <method>', 'approximation method (default chebyshev)').choices(['chebyshev', 'remez', 'square']))
+    .addOption(new Option('--method <method>', 'approximation method (default: remez, a minimax fit, with --degree auto; chebyshev interpolation with --degree D or --max-error)').choices(['chebyshev', 'remez', 'square']))
     .option('--margin <m>', 'widen calibrated ranges to centre ± m·half-width (default 1.5; at least 1)', positive('--margin', false))
     .option('--n-bits <n>', 'quantize weights to n bits (symmetric, per output channel); for a tree ensemble, the bits of the threshold grid (default: the fewest keeping every calibration row\'s leaves)', positive('--n-bits', true))
     .option('--scale-bits <b>', 'force the CKKS scale to 2^b', positive('--scale-bits', true))
+    .option('--name <name>', 'the name it is served under (tool predict_<name>; letters, digits, . _ -); default: the output directory\'s name without .compiled', servedName)
+    .option('--description <text>', 'what the model does, in words: shown to MCP hosts in the tool description, list_models and the model card')
+    .option('--feature-names <a,b,…>', 'one name per input feature, in order, comma-separated (rows may then be given as {name: value}); listed to MCP hosts', featureNamesArgument)
     .option('--json', 'print a JSON summary')
     .action((file: string, opts: CompileCliOptions) => {
       const reporter = startSteps('compiling');

@@ -116,7 +116,14 @@ export function registerReport(program: Command): void {
         dataFile: opts.data,
         ...(opts.labels !== undefined ? { labelsFile: opts.labels } : {}),
         ...(opts.model !== undefined ? { sourceModel: opts.model } : {}),
-        ...(opts.fhe ? { fhe: true, fheProgress: (n: number) => startProgress('encrypted evaluations', n), fheBackend: sealOnThreads(opts.threads) } : {}),
+        ...(opts.fhe
+          ? {
+              fhe: true,
+              fheKeygenProgress: (n: number) => startProgress('keygen', n),
+              fheProgress: (n: number) => startProgress('encrypted evaluations', n),
+              fheBackend: sealOnThreads(opts.threads),
+            }
+          : {}),
       });
       if (opts.html) {
         try {

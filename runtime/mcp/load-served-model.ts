@@ -20,8 +20,13 @@ import { exposeRanges, type RangeExposure } from './client-view-exposure';
  */
 export function loadServedModel(dir: string, ranges: RangeExposure = 'exact'): ServedModel {
   const compiled = readCompiledModel(dir);
+  return servedModelOf(compiled, servedNameOf(dir, compiled), ranges);
+}
+
+/** The name a compiled directory is served under (before it is made safe for a tool name): see loadServedModel. */
+export function servedNameOf(dir: string, compiled: CompiledModel): string {
   const base = basename(resolve(dir)).replace(/\.compiled$/i, '');
-  return servedModelOf(compiled, givenName(compiled) ?? (base === '' ? compiled.source.name : base), ranges);
+  return givenName(compiled) ?? (base === '' ? compiled.source.name : base);
 }
 
 /** `compile --name` and `--description`, recorded with the compile options. */

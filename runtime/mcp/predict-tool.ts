@@ -87,6 +87,7 @@ export function registerPredict(
     {
       title: `Encrypted ${model.name}`,
       description:
+        (model.description.description === undefined ? '' : `${model.description.description}. `) +
         `Evaluate ${model.name} (${model.description.task ?? 'model'}, hash ${model.server.modelHash.slice(0, 12)}…) on CKKS ciphertexts. ` +
         'Input: the keys_id of your uploaded evaluation keys and a base64 ciphertext envelope; output: the base64 encrypted result ' +
         'and its transparency-log receipt. ' +

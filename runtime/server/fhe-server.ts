@@ -4,7 +4,7 @@ import { fail } from '../../compiler/errors';
 import type { CkksParameters } from '../../compiler/params/types';
 import { contextSpecOf, type BackendContext, type ContextSpec, type FheBackend, type LoadedCircuit, type LoadedEvaluationKeys } from '../backends/backend';
 import { bodyCircuits, lastCircuit } from '../../compiler/artifact/segments';
-import type { RefreshPlan } from '../../compiler/artifact/types';
+import type { SegmentedBody } from '../../compiler/artifact/types';
 import { floodResults } from './flood-results';
 import { maskResults, unmaskInputs } from './step-masks';
 import { IN_PROCESS, StepStore, type PendingStep, type StepOwner } from './step-store';
@@ -17,14 +17,14 @@ export interface ServerModel {
   readonly modelHash: string;
   readonly parameters: ContextSpec;
   readonly circuit: Circuit;
-  readonly refresh?: RefreshPlan;
+  readonly refresh?: SegmentedBody;
 }
 
 export function serverModelOf(
   circuit: Circuit,
   params: Pick<CkksParameters, 'polyModulusDegree' | 'coeffModulusBits' | 'primes'>,
   modelHash: string,
-  refresh?: RefreshPlan,
+  refresh?: SegmentedBody,
 ): ServerModel {
   return { modelHash, parameters: contextSpecOf(params), circuit, ...(refresh ? { refresh } : {}) };
 }
