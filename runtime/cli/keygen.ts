@@ -14,6 +14,7 @@ import { printJson } from './output';
 import { startProgress } from './progress';
 import { textTable } from '../format/text-table';
 import { sealBackend } from '../backends/seal/backend';
+import { servedNameOf } from '../mcp/load-served-model';
 
 /**
  * `deeppowers keygen`: the client's keys for one compiled model. The secret key goes into the
@@ -34,6 +35,7 @@ export interface KeygenResult {
   readonly fingerprint: string;
   /** The 24-word phrase that rebuilds this keystore's keys, only when this run made the keystore's recovery root; otherwise null. */
   readonly recovery_phrase: string | null;
+  /** SHA-256 of this run's evaluation-key bundle: randomized, so it differs per run for the same secret key (the fingerprint does not). */
   readonly keys_id: string;
   readonly eval_key_bytes: number;
   readonly relin_key_bytes: number;
@@ -50,7 +52,7 @@ export async function keygen(compiledDir: string, keystoreDir: string, options: 
   const clientModel = clientModelOfBody(bodyCircuits(model), model.parameters, modelHash, bodySteps(model));
   const t = performance.now();
   const progress = startProgress(`keygen N=${model.parameters.polyModulusDegree}`, 2);
-  const { client, secretKey, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModel, { replace: options.force === true });
+  const { client, secretKey, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModel, { replace: options.force === true, name: servedNameOf(compiledDir, model) });
   try {
     progress.update(1);
     const bundle = client.evaluationKeys();
@@ -93,7 +95,8 @@ export function formatKeygen(r: KeygenResult): string {
     ['secret key', `${r.secret_key === 'reused' ? 'reused' : 'derived from the recovery phrase'}, encrypted in keystore ${r.keystore}${r.token === null ? '' : ` (data key wrapped by a key in token "${r.token}")`}`],
     ['fingerprint', r.fingerprint],
     ['evaluation keys', `${mb(r.eval_key_bytes)} (relin ${mb(r.relin_key_bytes)}, Galois ${mb(r.galois_key_bytes)} for ${r.rotation_steps.length} rotation steps)`],
-    ['keys id', r.keys_id],
+    // Key generation is randomized: the same secret key gives a new bundle, so a new id, each run.
+    ['keys id', `${r.keys_id} (this bundle's SHA-256; each keygen makes a new one, the fingerprint stays)`],
     ['written to', r.eval_keys_file ?? '(not written; pass --eval-keys <file>, or upload with `deeppowers keys upload`)'],
     ['time', `${r.keygen_ms.toFixed(0)} ms`],
   ]);

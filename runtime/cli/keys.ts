@@ -16,6 +16,7 @@ import { formatRecoveryPhrase } from './keygen';
 import { printJson } from './output';
 import { textTable } from '../format/text-table';
 import { sealBackend } from '../backends/seal/backend';
+import { servedNameOf } from '../mcp/load-served-model';
 
 /**
  * `deeppowers keys`: what a keystore holds (list), getting a model's evaluation keys to a
@@ -31,6 +32,8 @@ export interface KeyListing {
   readonly keystore: string;
   readonly recovery_root: boolean;
   readonly keys: readonly {
+    /** The name the model was last used under (keygen, keys upload, client), null when the keystore never recorded one. */
+    readonly model: string | null;
     readonly model_hash: string;
     readonly parameter_id: string;
     /** SHA-256 of the secret key's serialization; null when neither DEEPPOWERS_PASSPHRASE nor the keystore's token is given. */
@@ -44,10 +47,12 @@ export async function listKeys(dir: string, token?: KeystoreToken): Promise<KeyL
   const keystore = token ? await openKeystore(dir, token, { create: false }) : Keystore.open(dir, undefined, { create: false });
   const canDecrypt = token !== undefined || (Boolean(process.env[PASSPHRASE_ENV]) && keystoreToken(dir) === undefined);
   const uploads = keystore.uploads();
+  const names = keystore.modelNames();
   return {
     keystore: dir,
     recovery_root: keystore.hasRecoveryRoot(),
     keys: keystore.listSecretKeys().map((k) => ({
+      model: names[k.modelHash] ?? null,
       model_hash: k.modelHash,
       parameter_id: k.parameterId,
       fingerprint: canDecrypt ? secretKeyFingerprint(keystore.readSecretKey(k.modelHash)!.bytes) : null,
@@ -61,8 +66,9 @@ function formatListing(l: KeyListing): string {
   for (const k of l.keys) {
     out += `\nmodel hash   ${k.model_hash}\n`;
     out += textTable(null, [
+      ['model', k.model ?? '(no name recorded: used before names were kept; keygen or keys upload records one)'],
       ['parameters', k.parameter_id],
-      ['fingerprint', k.fingerprint ?? `(set ${PASSPHRASE_ENV} to show it)`],
+      ['fingerprint', k.fingerprint ?? (keystoreToken(l.keystore) ? '(give --pkcs11 <module> to show it: the keystore opens through its token)' : `(set ${PASSPHRASE_ENV} to show it)`)],
       ...k.uploads.map((u) => ['uploaded', `${u.keys_id} to ${u.server}`]),
     ], '  ');
   }
@@ -92,7 +98,7 @@ export async function uploadKeys(compiledDir: string, opts: { keystore: string; 
       fail('BAD_ARGUMENT', `the server at ${remote.options.url} does not serve ${compiledDir} (model hash ${model.modelHash}); it serves: ${names}`);
     }
     const keystore = await openKeystore(opts.keystore, opts.keystoreToken);
-    const { client, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model)));
+    const { client, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model)), { name: servedNameOf(compiledDir, model) });
     try {
       const base = { model: model.source.name, model_hash: model.modelHash, server: remote.options.url, fingerprint: secretKeyFingerprint(client.exportSecretKey()), recovery_phrase: recoveryPhrase ?? null };
       const recorded = keystore.uploadedKeysId(remote.options.url, model.modelHash);
@@ -159,7 +165,7 @@ export async function recoverKeystore(dir: string, compiledDirs: readonly string
   const keys: RecoverResult['keys'][number][] = [];
   for (const compiled of compiledDirs) {
     const model = readCompiledModel(compiled);
-    const { client } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model)), { replace: true });
+    const { client } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model)), { replace: true, name: servedNameOf(compiled, model) });
     try {
       keys.push({ model: model.source.name, model_hash: model.modelHash, parameter_id: client.model.parameters.parameterId, fingerprint: secretKeyFingerprint(client.exportSecretKey()) });
     } finally {
@@ -184,14 +190,14 @@ export function registerKeys(program: Command): void {
 
   const list = keys
     .command('list')
-    .description(`the secret keys a keystore holds: model hash, parameter set, fingerprint (needs ${PASSPHRASE_ENV}) and uploads`)
+    .description(`the secret keys a keystore holds: model name and hash, parameter set, fingerprint (needs ${PASSPHRASE_ENV}) and uploads`)
     .requiredOption('--keystore <dir>', 'keystore directory')
     .option('--json', 'print one JSON object');
   addPkcs11Options(list, 'open a keystore bound to a token through it (to show fingerprints)').action(async (opts: KeystoreOption) => {
-      const l = await listKeys(opts.keystore, keystoreTokenOf(opts));
-      if (opts.json) printJson(l);
-      else process.stdout.write(formatListing(l));
-    });
+    const l = await listKeys(opts.keystore, keystoreTokenOf(opts));
+    if (opts.json) printJson(l);
+    else process.stdout.write(formatListing(l));
+  });
 
   const upload = keys
     .command('upload')
@@ -204,11 +210,11 @@ export function registerKeys(program: Command): void {
     .option('--force', 'upload a new bundle even if the server has the recorded one')
     .option('--json', 'print one JSON object');
   addPkcs11Options(upload, 'open a keystore bound to a token through it').action(async (compiled: string, opts: KeystoreOption & { server: string; token?: string; tokenFile?: string; force?: boolean }) => {
-      const keystoreTokenRef = keystoreTokenOf(opts);
-      const r = await uploadKeys(compiled, { ...opts, ...(keystoreTokenRef ? { keystoreToken: keystoreTokenRef } : {}) });
-      if (opts.json) printJson(r);
-      else process.stdout.write(formatUpload(r, opts.keystore));
-    });
+    const keystoreTokenRef = keystoreTokenOf(opts);
+    const r = await uploadKeys(compiled, { ...opts, ...(keystoreTokenRef ? { keystoreToken: keystoreTokenRef } : {}) });
+    if (opts.json) printJson(r);
+    else process.stdout.write(formatUpload(r, opts.keystore));
+  });
 
   keys
     .command('delete')
@@ -230,11 +236,11 @@ export function registerKeys(program: Command): void {
     .requiredOption('--keystore <dir>', 'keystore directory')
     .option('--json', 'print one JSON object');
   addPkcs11Options(phrase, 'open a keystore bound to a token through it').action(async (opts: KeystoreOption) => {
-      const root = (await openKeystore(opts.keystore, keystoreTokenOf(opts), { create: false })).readRecoveryRoot();
-      if (!root) fail('BAD_ARGUMENT', `keystore ${opts.keystore} has no recovery root yet; \`deeppowers keygen <compiled> --keystore ${opts.keystore}\` makes one`);
-      if (opts.json) printJson({ keystore: opts.keystore, recovery_phrase: phraseOf(root) });
-      else process.stdout.write(formatRecoveryPhrase(phraseOf(root), opts.keystore).trimStart());
-    });
+    const root = (await openKeystore(opts.keystore, keystoreTokenOf(opts), { create: false })).readRecoveryRoot();
+    if (!root) fail('BAD_ARGUMENT', `keystore ${opts.keystore} has no recovery root yet; \`deeppowers keygen <compiled> --keystore ${opts.keystore}\` makes one`);
+    if (opts.json) printJson({ keystore: opts.keystore, recovery_phrase: phraseOf(root) });
+    else process.stdout.write(formatRecoveryPhrase(phraseOf(root), opts.keystore).trimStart());
+  });
 
   const recover = keys
     .command('recover')
@@ -243,8 +249,8 @@ export function registerKeys(program: Command): void {
     .requiredOption('--keystore <dir>', 'keystore directory (created if missing)')
     .option('--json', 'print one JSON object');
   addPkcs11Options(recover, "bind the rebuilt keystore to a token instead of the passphrase (its data key wrapped by an AES key made in the token)").action(async (compiled: string[], opts: KeystoreOption) => {
-      const r = await recoverKeystore(opts.keystore, compiled, await readPhrase(), keystoreTokenOf(opts));
-      if (opts.json) printJson(r);
-      else process.stdout.write(formatRecover(r));
-    });
+    const r = await recoverKeystore(opts.keystore, compiled, await readPhrase(), keystoreTokenOf(opts));
+    if (opts.json) printJson(r);
+    else process.stdout.write(formatRecover(r));
+  });
 }

@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { fail } from '../../compiler/errors';
 import { isLoopbackHost, startHttpServer, type RunningHttpServer } from '../mcp/http';
 import { loadServedModel } from '../mcp/load-served-model';
+import { RANGE_EXPOSURES, type RangeExposure } from '../mcp/client-view-exposure';
 import { createMcpServer, describeModels } from '../mcp/server';
 import { DEFAULT_LIMITS, DeepPowersService, LOCAL_TENANT } from '../mcp/service';
 import { runOnStdio } from '../mcp/stdio';
@@ -44,6 +45,8 @@ export interface ServeOptions extends Pkcs11CliOptions {
   readonly queryBudget?: number;
   readonly clientStepBudget?: number;
   readonly modelConfidential?: boolean;
+  readonly clientRanges: RangeExposure;
+  readonly floodBits?: number;
 }
 
 export const DEFAULT_DATA_DIR = join(homedir(), '.deeppowers', 'serve');
@@ -86,6 +89,9 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   const log = (line: string) => process.stderr.write(`deeppowers serve: ${line}\n`);
 
   if (!opts.queue && opts.reviewers > 0) fail('BAD_ARGUMENT', '--reviewers needs --queue redis://HOST:PORT (review nodes are workers on the queue)');
+  if (opts.floodBits !== undefined && opts.queue) {
+    fail('BAD_ARGUMENT', '--flood-bits works with jobs run in this process only, not --queue: compute and review nodes would each draw different noise and disagree');
+  }
   if (!opts.queue && opts.nodes !== undefined) fail('BAD_ARGUMENT', '--nodes needs --queue redis://HOST:PORT (the list says which queue workers count)');
   if (opts.queue && opts.nodes === undefined) {
     fail('BAD_ARGUMENT', '--queue needs --nodes FILE: the nodes you trust, one line each as `deeppowers worker --print-id --role compute|review` prints it');
@@ -96,7 +102,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   const quorum = opts.quorum ?? opts.reviewers;
   if (quorum > opts.reviewers) fail('BAD_ARGUMENT', `--quorum ${quorum} exceeds --reviewers ${opts.reviewers}`);
 
-  const models = dirs.map(loadServedModel);
+  const models = dirs.map((dir) => loadServedModel(dir, opts.clientRanges));
   const token = tokenRefOf(opts);
   const identities = token
     ? { node: await tokenIdentity(token, opts.nodeKeyLabel ?? DEFAULT_SERVER_NODE_KEY_LABEL), log: await tokenIdentity(token, opts.logKeyLabel ?? DEFAULT_LOG_KEY_LABEL) }
@@ -117,6 +123,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
       queryBudget: opts.queryBudget ?? null,
       clientStepBudget: opts.clientStepBudget ?? null,
       modelConfidential: opts.modelConfidential === true,
+      floodBits: opts.floodBits ?? null,
     },
     {
       ...(identities ? { identities } : {}),
@@ -164,6 +171,8 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
         }
       });
     }
+    const perDay = (n: number | undefined) => (n === undefined ? 'no limit' : `${n} rows per tenant, model and UTC day`);
+    log(`query budget ${perDay(opts.queryBudget)}; client-step budget ${perDay(opts.clientStepBudget)}; client views show ${opts.clientRanges} calibration ranges`);
     const stopped = new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
@@ -231,6 +240,16 @@ export function registerServe(program: Command): void {
         '--client-step-budget <rows>',
         "rows one tenant may send back at one model's client steps per UTC day; beyond it the step is refused. Each answered step is a probe of the layers after it (README: What the client learns); default: no limit",
       ).argParser(nonNegativeInt),
+    )
+    .addOption(
+      new Option('--client-ranges <exposure>', "how much of the calibration's per-feature min/max (the owner's data) each client view shows: exact, coarse (rounded outward to powers of two) or none (clients skip the range check)")
+        .choices([...RANGE_EXPOSURES])
+        .default('exact'),
+    )
+    .addOption(
+      new Option('--flood-bits <s>', "add noise uniform in ±2^s × the model's CKKS noise bound to every released result, so decrypted outputs do not carry the evaluation noise (costs up to that much precision; not with --queue)").argParser(
+        nonNegativeInt,
+      ),
     )
     .option('--model-confidential', 'refuse to serve models with client steps (compile --refresh auto, max pools): a dishonest client can read out the weights after a step')
     .option(

@@ -52,7 +52,7 @@ export async function runWorker(dirs: readonly string[], opts: WorkerCliOptions)
   if (!opts.queue) fail('BAD_ARGUMENT', 'give --queue redis://HOST:PORT (the queue `deeppowers serve --queue` uses)');
   if (dirs.length === 0) fail('BAD_ARGUMENT', 'give the compiled model directories this node evaluates (the same ones the server serves)');
   const queue = parseRedisUrl(opts.queue, opts.redisCa === undefined ? {} : { caFile: opts.redisCa });
-  const models = dirs.map(loadServedModel);
+  const models = dirs.map((dir) => loadServedModel(dir));
   const identity = await nodeIdentity(opts);
   const logger = createLogger('deeppowers-worker');
   const worker = await startWorker({ models, backend: sealOnThreads(opts.threads), queue, dataDir: opts.dataDir, role: opts.role, logger, lockMs: opts.lockMs, identity });

@@ -154,14 +154,13 @@ class Arena {
     return p;
   }
 
-  /** A CK_MECHANISM { type, pParameter, ulParameterLen }. */
-  mechanism(type: number, parameter?: Uint8Array | unknown, parameterLength = 0): unknown {
+  /** A CK_MECHANISM { type, pParameter, ulParameterLen }; `parameter` is a block of this arena and its length. */
+  mechanism(type: number, parameter?: { readonly pointer: unknown; readonly length: number }): unknown {
     const p = this.alloc(24);
     const dv = new DataView(koffi.view(p, 24));
     dv.setBigUint64(0, BigInt(type), true);
-    const param = parameter instanceof Uint8Array ? this.bytes(parameter) : parameter;
-    dv.setBigUint64(8, param === undefined ? 0n : koffi.address(param), true);
-    dv.setBigUint64(16, BigInt(parameter instanceof Uint8Array ? parameter.length : parameterLength), true);
+    dv.setBigUint64(8, parameter === undefined ? 0n : koffi.address(parameter.pointer), true);
+    dv.setBigUint64(16, BigInt(parameter?.length ?? 0), true);
     return p;
   }
 
@@ -504,7 +503,7 @@ export class Pkcs11Session {
       dv.setBigUint64(24, koffi.address(arena.bytes(aad)), true);
       dv.setBigUint64(32, BigInt(aad.length), true);
       dv.setBigUint64(40, BigInt(GCM_TAG_BITS), true);
-      const mechanism = arena.mechanism(CKM.AES_GCM, params, 48);
+      const mechanism = arena.mechanism(CKM.AES_GCM, { pointer: params, length: 48 });
       const data = arena.bytes(input);
       const outLength = input.length + GCM_TAG_BITS / 8;
       const out = arena.alloc(outLength);

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -102,12 +102,19 @@ beforeAll(async () => {
   const redis = start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work]);
   await redis.waitFor(/Ready to accept connections/);
   const pkcs11 = ['--pkcs11', token.module, '--token-label', LABEL];
+  // The server trusts the nodes its operator lists, each line as `worker --print-id` reads it from the token (one after the other: each makes its key there on first use).
+  const lines: string[] = [];
+  for (const role of ['compute', 'review'] as const) {
+    const p = start(process.execPath, [BIN, 'worker', '--print-id', '--role', role, '--data-dir', join(work, role), ...pkcs11, '--node-key-label', `node-${role}`]);
+    lines.push((await p.waitFor(/^[0-9a-f]{16} (compute|review) [A-Za-z0-9+/]{43}=\n/))[0]);
+  }
+  const nodesFile = join(work, 'nodes.txt');
+  writeFileSync(nodesFile, lines.join(''));
   const server = start(process.execPath, [
     BIN, 'serve', compiledDir, '--http', '127.0.0.1:0', '--insecure-no-auth', '--data-dir', join(work, 'server'),
-    '--queue', `redis://127.0.0.1:${redisPort}`, '--reviewers', '1', '--quorum', '1', ...pkcs11,
+    '--queue', `redis://127.0.0.1:${redisPort}`, '--reviewers', '1', '--quorum', '1', '--nodes', nodesFile, ...pkcs11,
   ]);
   serverUrl = (await server.waitFor(/listening on (http:\/\/\S+\/mcp)/))[1]!;
-  // One after the other: each makes its key in the token on first start.
   for (const [name, role] of [['compute', 'compute'], ['review', 'review']] as const) {
     const w = start(process.execPath, [BIN, 'worker', compiledDir, '--queue', `redis://127.0.0.1:${redisPort}`, '--data-dir', join(work, name), '--role', role, ...pkcs11, '--node-key-label', `node-${name}`]);
     nodeIds[name] = (await w.waitFor(new RegExp(`deeppowers worker: ${role} node ([0-9a-f]{16})`)))[1]!;
@@ -146,7 +153,7 @@ describe('server, compute node and review node with their keys in the token', ()
       expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
       const out = r.structuredContent as { outputs: RowOutputs; verification: string };
       expect(out.outputs.output_label).toEqual(FIXTURE.data.expected.label!.slice(0, ROWS.length));
-      expect(out.verification).toMatch(/^verified: 1 of 1 reviewers, log entr(y \d+|ies [\d, ]+); checkpoint cosigned by 1 reviewer$/);
+      expect(out.verification).toMatch(/^verified: 1 of 1 reviewers, log entr(y \d+|ies [\d, ]+); checkpoint cosigned by 1 reviewer(; first use of this server: pinned its log key and the nodes behind this result)?$/);
     } finally {
       await host.close();
     }

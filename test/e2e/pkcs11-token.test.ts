@@ -109,11 +109,16 @@ describe('keystore sealed by a key in the token', () => {
     refusal(cli(['predict', compiled, '--data', rows, '--keystore', copy, '--pkcs11', MODULE]), /could not unwrap the data key/);
   }, 120_000);
 
-  test('the recovery phrase rebuilds the same key with no token present', () => {
+  test('the recovery phrase rebuilds the same key with no token present (and into another token-bound keystore)', () => {
     const rebuilt = join(tmp, 'rebuilt');
     const r = json(cli(['keys', 'recover', compiled, '--keystore', rebuilt, '--json'], { SOFTHSM2_CONF: absent, DEEPPOWERS_RECOVERY_PHRASE: made.recovery_phrase as string }));
     expect((r.keys as { fingerprint: string }[])[0]!.fingerprint).toBe(made.fingerprint);
     expect(existsSync(join(rebuilt, 'pkcs11.json'))).toBe(false);
+    // Or into a keystore bound to a token again: a new AES key there, the same CKKS key.
+    const rebound = join(tmp, 'rebound');
+    const t = json(cli(['keys', 'recover', compiled, '--keystore', rebound, '--pkcs11', MODULE, '--token-label', LABEL, '--json'], { DEEPPOWERS_RECOVERY_PHRASE: made.recovery_phrase as string }));
+    expect((t.keys as { fingerprint: string }[])[0]!.fingerprint).toBe(made.fingerprint);
+    expect(JSON.parse(readFileSync(join(rebound, 'pkcs11.json'), 'utf8')).key_label).not.toBe(JSON.parse(readFileSync(join(keystore, 'pkcs11.json'), 'utf8')).key_label);
   }, 120_000);
 });
 
@@ -130,6 +135,13 @@ describe('errors a user understands, nothing written', () => {
     const resolved: NodeJS.ProcessEnv = (env as NodeJS.ProcessEnv).SOFTHSM2_CONF === 'lacking' ? { SOFTHSM2_CONF: lacking } : env;
     refusal(cli(['keygen', compiled, '--keystore', dir, '--pkcs11', module, '--token-label', label], resolved), pattern);
     expect(existsSync(dir)).toBe(false);
+  });
+
+  test('a keystore already sealed with a passphrase is not rebound to a token', () => {
+    const dir = fresh();
+    Keystore.open(dir, PASSPHRASE).writeRecoveryRoot(new Uint8Array(32).fill(7));
+    refusal(cli(['keygen', compiled, '--keystore', dir, '--pkcs11', MODULE, '--token-label', LABEL]), /is already sealed with a passphrase; a token seals only a new keystore/);
+    expect(existsSync(join(dir, 'pkcs11.json'))).toBe(false);
   });
 
   test('a token without Ed25519 refuses node and log keys in one line; no key file appears instead', () => {
