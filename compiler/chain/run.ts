@@ -5,7 +5,7 @@
  */
 import { fail } from '../errors';
 import type { Graph, Node, ValueInfo } from '../graph/graph';
-import { runGraph } from '../graph/interpreter';
+import { runGraph } from '../graph/ops/interpreter';
 import { numeric, sizeOf, type DType, type NumericTensor, type Value } from '../graph/tensor';
 import { activationFunction } from '../activations/registry';
 import type { SplitModel, Stage } from './stages';

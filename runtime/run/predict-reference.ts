@@ -1,5 +1,5 @@
 import type { Graph } from '../../compiler/graph/graph';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { batchTensor, type RowBatch } from '../data/load-rows';
 import type { RowSpec } from '../data/row-spec';
 import { fail } from '../../compiler/errors';

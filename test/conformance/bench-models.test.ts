@@ -6,7 +6,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import type { Value } from '../../compiler/graph/tensor';
 import { importModelFile } from '../../compiler/onnx/import';
 import { BENCH_MODELS_DIR, benchFixtureNames } from '../../runtime/bench/fixture-data';

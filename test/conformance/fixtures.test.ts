@@ -5,7 +5,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import type { Value } from '../../compiler/graph/tensor';
 import { importModelFile } from '../../compiler/onnx/import';
 import { DeepPowersError } from '../../compiler/errors';

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import onnxProto from 'onnx-proto';
 import { DeepPowersError } from '../../compiler/errors';
 import { ONNX_DOMAIN } from '../../compiler/graph/graph';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { findKernel } from '../../compiler/graph/ops/index';
 import { isFloatType, type Tensor, type Value } from '../../compiler/graph/tensor';
 import { decodeTensorBytes } from '../../compiler/onnx/decode';

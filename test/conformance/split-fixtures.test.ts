@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { ONNX_DOMAIN, type Graph } from '../../compiler/graph/graph';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import type { Value } from '../../compiler/graph/tensor';
 import { importModelFile } from '../../compiler/onnx/import';
 import type { SplitModel } from '../../compiler/chain/stages';

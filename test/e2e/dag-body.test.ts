@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Layout } from '../../compiler/circuit/ir';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { numeric, type NumericTensor } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
 import { splitGraph } from '../../compiler/passes/split-graph';

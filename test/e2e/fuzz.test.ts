@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeCompiledModel, encodeCompiledModel } from '../../compiler/artifact/codec';
 import { DeepPowersError } from '../../compiler/errors';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { importModel } from '../../compiler/onnx/import';
 import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';

@@ -8,7 +8,7 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { numeric, type NumericTensor, type Value } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
 import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';

@@ -6,7 +6,7 @@
 import * as ort from 'onnxruntime-node';
 import { expect } from 'vitest';
 import onnxProto from 'onnx-proto';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { numeric, type Value } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
 import type { DeepPowersError } from '../../compiler/errors';

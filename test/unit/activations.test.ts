@@ -13,7 +13,7 @@ import { JsonAt } from '../../compiler/artifact/json-read';
 import type { Approximation } from '../../compiler/artifact/types';
 import { DeepPowersError } from '../../compiler/errors';
 import type { AttributeValue } from '../../compiler/graph/graph';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { numeric, type NumericTensor } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
 import { splitGraph } from '../../compiler/passes/split-graph';

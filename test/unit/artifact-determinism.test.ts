@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { clientSplitOf } from '../../compiler/artifact/client-split';
 import { readCompiledModel, writeCompiledModel } from '../../compiler/artifact/files';
 import { runEpilogue, runPrologue } from '../../compiler/chain/run';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import type { NumericTensor } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
 import { compileModel } from '../../compiler/pipeline/compile';

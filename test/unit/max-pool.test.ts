@@ -17,7 +17,7 @@ import { checkPools, splitStages } from '../../compiler/plan/refresh-plan';
 import { drawPoolMask, MAX_POOL, poolUnmaskVectors, type PoolMask } from '../../compiler/client-steps/max-pool';
 import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { encodeGraph, importGraph, int, ints, type GraphSpec } from '../helpers/op-harness';
 import { mulberry32 } from '../helpers/random';

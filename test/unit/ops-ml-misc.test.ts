@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { numeric, strings } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
 import { importRefusal, oneNodeModel, plain, runOnnxruntime, runReference, type Attr } from '../helpers/ml-model';

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { importModel } from '../../compiler/onnx/import';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 import { forestAttributes, type ForestNode } from '../helpers/forest-attributes';

@@ -1,7 +1,7 @@
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import type { AttributeValue } from '../../compiler/graph/graph';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { numeric, type NumericTensor } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
 import { encodeGraph, i64, int, ints, str, type GraphSpec } from '../helpers/op-harness';

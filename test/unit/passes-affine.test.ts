@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { numeric, sizeOf, type NumericTensor } from '../../compiler/graph/tensor';
 import type { AffineStage } from '../../compiler/chain/stages';
 import { splitGraph } from '../../compiler/passes/split-graph';

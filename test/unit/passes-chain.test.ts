@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { calibrate, calibrateStages, rangeCoverage, splitRangeCoverage } from '../../compiler/approx/calibrate';
 import { ONNX_DOMAIN, type Graph } from '../../compiler/graph/graph';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import type { NumericTensor } from '../../compiler/graph/tensor';
 import { importModelFile } from '../../compiler/onnx/import';
 import type { AffineStage, Stage } from '../../compiler/chain/stages';

@@ -5,7 +5,7 @@
  */
 import onnxProto from 'onnx-proto';
 import { describe, expect, it } from 'vitest';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { numeric, type NumericTensor, type Value } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
 import { expandLinearMl } from '../../compiler/passes/expand-linear-ml';

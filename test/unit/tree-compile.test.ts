@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { DeepPowersError } from '../../compiler/errors';
-import { runGraph } from '../../compiler/graph/interpreter';
+import { runGraph } from '../../compiler/graph/ops/interpreter';
 import type { NumericTensor, Value } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
 import { testValue } from '../../compiler/chain/tree-body';

@@ -1,6 +1,6 @@
 import { ONNX_DOMAIN, type Subgraph, type ValueType } from '../graph';
 import type { NodeView, OpKernel } from '../kernel';
-import { inferSubgraph, runSubgraph } from '../subgraph';
+import { inferSubgraph, runSubgraph } from './subgraph';
 import { numeric, type NumericTensor, type Value } from '../tensor';
 import { normalizeAxis, numericOf, tensorType, typeOf, type TensorType } from './operands';
 

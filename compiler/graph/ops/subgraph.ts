@@ -3,11 +3,11 @@
  * enclosing model's opsets. The importer has already checked that every body operator has a
  * kernel and that the body reads nothing from the enclosing graph.
  */
-import { fail } from '../errors';
-import type { Subgraph, ValueType } from './graph';
-import { NodeView } from './kernel';
-import { findKernel } from './ops/index';
-import type { Tensor, Value } from './tensor';
+import { fail } from '../../errors';
+import type { Subgraph, ValueType } from '../graph';
+import { NodeView } from '../kernel';
+import { findKernel } from './index';
+import type { Tensor, Value } from '../tensor';
 
 function viewOf(node: Subgraph['nodes'][number], opsets: ReadonlyMap<string, number>): NodeView {
   return new NodeView(node, opsets.get(node.domain) ?? 1, opsets);

@@ -1,8 +1,8 @@
-import { DeepPowersError, fail } from '../errors';
-import type { Graph } from './graph';
-import { NodeView } from './kernel';
-import { findKernel } from './ops/index';
-import type { Value } from './tensor';
+import { DeepPowersError, fail } from '../../errors';
+import type { Graph } from '../graph';
+import { NodeView } from '../kernel';
+import { findKernel } from './index';
+import type { Value } from '../tensor';
 
 /**
  * The float64 reference: runs every node of an imported graph in order. It is the ground truth
