@@ -21,7 +21,7 @@ import { SOURCE_MODEL_FILE } from '../report/build-report';
 import { rowSpecOf } from '../data/row-spec';
 import { formatNumber } from '../format/values';
 import { printJson } from './output';
-import { readModelBytes } from './read-model';
+import { readModelBytes } from '../app/read-model';
 import { textTable } from '../format/text-table';
 import { describePromise, type PrecisionPromise } from '../../compiler/approx/precision-target';
 import type { RotationKeys, RotationKeysRequest } from '../../compiler/circuit/rotation-keys';

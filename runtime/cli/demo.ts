@@ -16,11 +16,12 @@ import type { OutputEntry, RowOutputs } from '../run/outputs';
 import { predictReference } from '../run/predict-reference';
 import type { FheBackend } from '../backends/backend';
 import { predictEncrypted } from '../run/predict-encrypted';
-import { parseThreads, sealOnThreads, THREADS_HELP } from './threads';
+import { sealOnThreads } from '../backends/pool/seal-on-threads';
+import { parseThreads, THREADS_HELP } from './threads';
 import type { EncryptedRun } from '../run/run-encrypted';
 import { formatEntry } from '../format/values';
 import { printJson } from './output';
-import { readModelBytes } from './read-model';
+import { readModelBytes } from '../app/read-model';
 import { startProgress } from './progress';
 import { textTable } from '../format/text-table';
 

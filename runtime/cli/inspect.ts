@@ -8,7 +8,7 @@ import { describeLowered, describeTreeBody, loweredJson, treeLoweredJson, type L
 import { splitBody } from '../../compiler/passes/split-graph';
 import { formatNumber, formatType } from '../format/values';
 import { printJson } from './output';
-import { readModelBytes } from './read-model';
+import { readModelBytes } from '../app/read-model';
 import { textTable } from '../format/text-table';
 
 export interface OperatorRow {

@@ -11,7 +11,8 @@ import { formatBytes, formatNumber } from '../format/values';
 import { keySizeSource, reportKeySizes } from '../report/key-sizes';
 import { printJson } from './output';
 import { startProgress } from './progress';
-import { parseThreads, sealOnThreads, THREADS_HELP } from './threads';
+import { sealOnThreads } from '../backends/pool/seal-on-threads';
+import { parseThreads, THREADS_HELP } from './threads';
 import { textTable } from '../format/text-table';
 
 const pct = (x: number | null): string => (x === null ? '–' : Number.isNaN(x) ? 'unknown' : `${formatNumber(100 * x, 4)}%`);

@@ -12,7 +12,8 @@ import { nodeAclLine } from '../network/redis-acl';
 import { parseRedisUrl } from '../network/queue';
 import { startWorker } from '../network/worker';
 import { printJson } from './output';
-import { parseThreads, sealOnThreads, THREADS_HELP } from './threads';
+import { sealOnThreads } from '../backends/pool/seal-on-threads';
+import { parseThreads, THREADS_HELP } from './threads';
 
 interface WorkerCliOptions extends Pkcs11CliOptions {
   readonly nodeKeyLabel: string;

@@ -8,7 +8,7 @@ import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotoc
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { predictFhe } from '../../runtime/cli/predict-fhe';
+import { predictFhe } from '../../runtime/app/predict-fhe';
 import { Keystore } from '../../runtime/client/keystore';
 import type { RowBatch } from '../../runtime/data/load-rows';
 import { RemoteServer, UnknownKeysError } from '../../runtime/mcp/remote';

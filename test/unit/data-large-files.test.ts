@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { predictFile } from '../../runtime/cli/predict';
+import { predictFile } from '../../runtime/app/predict';
 import { batchTensor, loadRows, parseRows } from '../../runtime/data/load-rows';
 import type { RowSpec } from '../../runtime/data/row-spec';
 import { loadFixture } from '../helpers/fixtures';

@@ -9,11 +9,11 @@ import { clientModelOfBody } from '../client/client-model';
 import { keystoreClient } from '../client/model-keys';
 import { openKeystore, type KeystoreToken } from '../keys/token-keystore';
 import type { RowBatch } from '../data/load-rows';
+import type { CountedProgressTracker } from '../run/counted-progress';
 import type { RowOutputs } from '../run/outputs';
 import { predictEncrypted } from '../run/predict-encrypted';
 import { type EncryptedRunSizes, type EncryptedRunTimings } from '../run/run-encrypted';
-import { startProgress } from './progress';
-import { sealOnThreads } from './threads';
+import { sealOnThreads } from '../backends/pool/seal-on-threads';
 
 /**
  * `predict --mode fhe`: the compiled model run encrypted, client and server in this process but
@@ -35,15 +35,32 @@ export interface FhePrediction {
   readonly secret_key: 'keystore' | 'derived' | 'ephemeral';
 }
 
-export async function predictFhe(model: CompiledModel, batch: RowBatch, options: { keystore?: string; token?: KeystoreToken; threads?: number } = {}): Promise<FhePrediction> {
+/** A counted loop's progress under a name (keygen, the encrypted evaluations); the CLI draws it. */
+export type LabelledProgress = (label: string, total: number) => CountedProgressTracker;
+
+export interface FheOptions {
+  /** A keystore whose secret key to use (default: a fresh key for this run only). */
+  readonly keystore?: string;
+  /** The PKCS#11 token a token-bound keystore opens through. */
+  readonly token?: KeystoreToken;
+  /** Threads that evaluate (default: the cores). */
+  readonly threads?: number;
+  /** How keygen and the evaluations report progress (default: not at all). */
+  readonly progress?: LabelledProgress;
+}
+
+const NO_PROGRESS: LabelledProgress = () => ({ update() {}, finish() {} });
+
+export async function predictFhe(model: CompiledModel, batch: RowBatch, options: FheOptions = {}): Promise<FhePrediction> {
+  const progress = options.progress ?? NO_PROGRESS;
   const key = options.keystore !== undefined ? await keystoreSecretKey(model, options.keystore, options.token) : undefined;
   const backend = sealOnThreads(options.threads, Math.ceil(batch.rows / samplesPerEvaluation(model.circuit)));
   const rotations = bodyCircuits(model).reduce((n, c) => n + c.rotationSteps.length, 0);
   const { outputs, encrypted: run } = await predictEncrypted(model, batch, {
     ...(key ? { secretKey: key.bytes } : {}),
     backend,
-    keygenProgress: (n) => startProgress(`keygen N=${model.parameters.polyModulusDegree}, ${rotations} rotation key${rotations === 1 ? '' : 's'}`, n),
-    progress: (n) => startProgress('encrypted evaluations', n),
+    keygenProgress: (n) => progress(`keygen N=${model.parameters.polyModulusDegree}, ${rotations} rotation key${rotations === 1 ? '' : 's'}`, n),
+    progress: (n) => progress('encrypted evaluations', n),
   });
   return {
     outputs,
@@ -78,15 +95,4 @@ async function keystoreSecretKey(model: CompiledModel, dir: string, token: Keyst
   } finally {
     client.dispose();
   }
-}
-
-export function formatFheCosts(p: Omit<FhePrediction, 'secret_key'> & { secret_key?: FhePrediction['secret_key'] }): string {
-  const t = p.timings;
-  const s = p.sizes;
-  const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
-  return (
-    `encrypted (${p.layout} layout, ${p.evaluations} evaluation${p.evaluations === 1 ? '' : 's'} on ${p.threads} thread${p.threads === 1 ? '' : 's'}${p.secret_key ? `, ${p.secret_key} secret key` : ''}): ` +
-    `keygen ${t.keygen_ms.toFixed(0)} ms, encrypt ${t.encrypt_ms.toFixed(1)} ms, server ${t.evaluate_ms.toFixed(1)} ms, decrypt ${t.decrypt_ms.toFixed(1)} ms; ` +
-    `evaluation keys ${mb(s.eval_key_bytes)}, ciphertexts ${mb(s.ciphertext_bytes_in)} in / ${mb(s.ciphertext_bytes_out)} out\n`
-  );
 }
