@@ -13,7 +13,7 @@ import { readCompiledModel } from '../../compiler/artifact/files';
 import { DeepPowersError } from '../../compiler/errors';
 import { importModelFile } from '../../compiler/onnx/import';
 import { splitGraph } from '../../compiler/passes/split-graph';
-import { compileFile } from '../../runtime/cli/compile';
+import { compileFile } from '../../runtime/app/compile-file';
 import { buildReport, SOURCE_MODEL_FILE, type Report } from '../../runtime/report/build-report';
 import { renderReportHtml } from '../../runtime/report/html';
 import { frameworkAccuracy, loadFixture } from '../helpers/fixtures';

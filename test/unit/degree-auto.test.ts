@@ -19,7 +19,7 @@ import {
   outputAgreement,
   outputComparison,
 } from '../../compiler/approx/degree-choice';
-import { compileFile } from '../../runtime/cli/compile';
+import { compileFile } from '../../runtime/app/compile-file';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 import { mulberry32 } from '../helpers/random';
 

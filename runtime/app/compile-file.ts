@@ -1,0 +1,252 @@
+/**
+ * `deeppowers compile` as a library call: an ONNX file and a calibration data file to a compiled
+ * model directory (with the source ONNX beside it), and the summary the command prints.
+ * runtime/cli/compile.ts parses the command line into this and prints what it returns.
+ */
+import { copyFileSync } from 'node:fs';
+import { approximationSummary, type ApproximationSummary } from '../report/approximation-summary';
+import { basename, join } from 'node:path';
+import type { CompiledModel } from '../../compiler/artifact/types';
+import { writeCompiledModel } from '../../compiler/artifact/files';
+import { fail } from '../../compiler/errors';
+import type { Graph } from '../../compiler/graph/graph';
+import type { OpCounts } from '../../compiler/circuit/count';
+import { samplesPerEvaluation } from '../../compiler/circuit/packing';
+import { describeClientSteps } from '../../compiler/client-steps/table';
+import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
+import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
+import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { batchTensor, loadRows, type RowBatch } from '../data/load-rows';
+import { SOURCE_MODEL_FILE } from '../report/build-report';
+import { rowSpecOf } from '../data/row-spec';
+import { readModelBytes } from './read-model';
+import type { PrecisionPromise } from '../../compiler/approx/precision-target';
+import type { RotationKeys, RotationKeysRequest } from '../../compiler/circuit/rotation-keys';
+
+// The compiled directory also keeps the ONNX file it came from (checked against the manifest's
+// SHA-256 when read), so `report` can run the float64 reference next to the simulation.
+export { SOURCE_MODEL_FILE };
+
+export interface CompileFileOptions {
+  readonly calibration: string;
+  readonly output?: string;
+  readonly layout: 'auto' | 'vector' | 'batch';
+  readonly objective?: 'latency' | 'throughput';
+  readonly refresh?: 'auto' | 'off';
+  readonly maskBits?: number;
+  readonly rotationKeys?: RotationKeysRequest;
+  readonly degree?: number | 'auto';
+  readonly maxError?: number;
+  readonly minAgreement?: number;
+  readonly precision?: number;
+  readonly method?: 'chebyshev' | 'remez' | 'square';
+  readonly margin?: number;
+  readonly nBits?: number;
+  readonly scaleBits?: number;
+  readonly name?: string;
+  readonly description?: string;
+  readonly featureNames?: readonly string[];
+  readonly json?: boolean;
+}
+
+export interface CompileSummary {
+  readonly outputDir: string;
+  readonly model: string;
+  /** The rows the activation ranges and the degree were fitted on. */
+  readonly calibration: { readonly file: string; readonly member: string | null; readonly rows: number };
+  readonly modelHash: string;
+  readonly layout: string;
+  readonly layoutReason: string;
+  /** Samples one evaluation carries: k interleaved per ciphertext for vector, up to N/2 for batch. */
+  readonly samplesPerEvaluation: number;
+  readonly polyModulusDegree: number;
+  /** Every segment's depth added up (the report's total); one circuit's depth when the body is not cut. */
+  readonly depth: number;
+  /** Counts, rotation steps and latency below are every segment's together, as the report gives them. */
+  readonly rotations: number;
+  readonly rotationSteps: readonly number[];
+  /** Galois keys: which steps get one (all, or powers of two), how many (every segment's), and the evaluation keys' size. */
+  readonly rotationKeys: {
+    readonly mode: RotationKeys;
+    readonly request: RotationKeysRequest;
+    readonly steps: number;
+    readonly keyBytes: number;
+    readonly allSteps?: { readonly keyBytes: number; readonly steps: number };
+  };
+  readonly parameters: {
+    readonly polyModulusDegree: number;
+    readonly slots: number;
+    readonly scaleBits: number;
+    readonly coeffModulusBits: readonly number[];
+    readonly totalBits: number;
+    readonly maxBitCount: number;
+    readonly securityBits: number;
+    readonly levels: number;
+  };
+  readonly counts: Omit<OpCounts, 'byLevel' | 'rotationSteps'>;
+  /** With --refresh auto and a cut body: each segment's depth and estimated latency, and the mask. */
+  readonly refresh?: {
+    readonly segments: readonly { readonly depth: number; readonly latencyMs: number }[];
+    readonly maskBits: number;
+    readonly maskBound: number;
+    /**
+     * The max pools among the client steps (present only when there is one): each forces its
+     * step whatever --refresh says; `clientSees` says how the max is computed and what the
+     * client learns.
+     */
+    readonly maxPools?: readonly { readonly geometry: string; readonly sources: readonly string[] }[];
+    readonly clientSees?: string;
+    /** What a client that returns values of its own at the steps can learn (compiler/client-steps/dishonest-client.ts). */
+    readonly dishonestClient: string;
+  };
+  readonly latencyMs: { readonly server: number; readonly client: number; readonly total: number };
+  readonly approximations: readonly (ApproximationSummary & { readonly note?: string })[];
+  /** The promised bound on the body outputs' encrypted error (see precision-target). */
+  readonly precision: PrecisionPromise;
+  /** How --degree auto chose (absent for --degree D, --max-error, or a chain without activations). */
+  readonly degreeChoice?: {
+    readonly comparison: string;
+    readonly target: { readonly maxError: number; readonly minAgreement: number };
+    readonly rows: number;
+    readonly tried: readonly { readonly degree: number; readonly agreement: number; readonly maxError: number }[];
+    readonly degree: number;
+    readonly reached: boolean;
+  };
+  /** A tree ensemble's grid, encoding and snap (absent for other models). */
+  readonly trees?: TreeSummary;
+  readonly warnings: readonly string[];
+  readonly candidates: readonly { readonly layout: string; readonly polyModulusDegree: number; readonly depth: number; readonly rotations: number; readonly latencyMs: number }[];
+}
+
+export function defaultOutputDir(modelFile: string): string {
+  return `${basename(modelFile).replace(/\.onnx$/i, '')}.compiled`;
+}
+
+/** Tool version recorded in manifests (package.json's). */
+export type ToolVersion = string;
+
+export function compileFile(modelFile: string, opts: CompileFileOptions, toolVersion: ToolVersion, progress?: (step: CompileStep) => void): { compilation: Compilation; model: CompiledModel; summary: CompileSummary } {
+  if (opts.degree !== undefined && opts.maxError !== undefined) fail('BAD_ARGUMENT', 'give --degree or --max-error, not both');
+  if (opts.minAgreement !== undefined && (opts.maxError !== undefined || typeof opts.degree === 'number')) {
+    fail('BAD_ARGUMENT', '--min-agreement sets the target of --degree auto; it has no effect with --degree D or --max-error');
+  }
+  const bytes = readModelBytes(modelFile);
+  let used: RowBatch | undefined;
+  const calibration = (graph: Graph) => {
+    const spec = rowSpecOf(graph);
+    const batch = loadRows(opts.calibration, spec, 'calibration');
+    if (batch.rows === 0) fail('BAD_DATA', `${opts.calibration}: the calibration data has no rows`);
+    used = batch;
+    return batchTensor(batch, { ...spec, fixedBatch: null });
+  };
+  const options: CompileOptions = {
+    calibration,
+    layout: opts.layout,
+    ...(opts.objective !== undefined ? { objective: opts.objective } : {}),
+    ...(opts.refresh !== undefined ? { refresh: opts.refresh } : {}),
+    ...(opts.maskBits !== undefined ? { maskBits: opts.maskBits } : {}),
+    ...(opts.rotationKeys !== undefined ? { rotationKeys: opts.rotationKeys } : {}),
+    ...(opts.degree !== undefined ? { degree: opts.degree } : {}),
+    ...(opts.maxError !== undefined ? { maxError: opts.maxError } : {}),
+    ...(opts.minAgreement !== undefined ? { minAgreement: opts.minAgreement } : {}),
+    ...(opts.precision !== undefined ? { precision: opts.precision } : {}),
+    ...(opts.method !== undefined ? { method: opts.method } : {}),
+    ...(opts.margin !== undefined ? { margin: opts.margin } : {}),
+    ...(opts.nBits !== undefined ? { nBits: opts.nBits } : {}),
+    ...(opts.scaleBits !== undefined ? { scaleBits: opts.scaleBits } : {}),
+    ...(opts.name !== undefined ? { name: opts.name } : {}),
+    ...(opts.description !== undefined ? { description: opts.description } : {}),
+    ...(opts.featureNames !== undefined ? { featureNames: opts.featureNames } : {}),
+  };
+  const compilation = compileModel({ bytes, file: modelFile }, options, progress);
+  const model = toCompiledModel(compilation, options, toolVersion);
+  const outputDir = opts.output ?? defaultOutputDir(modelFile);
+  writeCompiledModel(outputDir, model);
+  try {
+    copyFileSync(modelFile, join(outputDir, SOURCE_MODEL_FILE));
+  } catch (e) {
+    fail('IO', `cannot copy ${modelFile} into ${outputDir}: ${(e as Error).message}`);
+  }
+  if (used === undefined) throw new Error('compileModel returned without reading the calibration rows');
+  return { compilation, model, summary: summarize(outputDir, compilation, model, used) };
+}
+
+function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibration: RowBatch): CompileSummary {
+  const p = m.parameters;
+  // A cut body (--refresh auto, a max pool) runs every segment per evaluation: the summary adds
+  // them up, as the report does, so its depth, ops and latency describe what a run costs.
+  const segments = [{ circuit: m.circuit, cost: m.cost }, ...(m.refresh?.segments ?? [])];
+  const { byLevel: _byLevel, rotationSteps: _steps, ...first } = m.cost.counts;
+  const counts = { ...first };
+  for (const s of segments.slice(1)) for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += s.cost.counts[k];
+  const sum = (f: (l: CompiledModel['cost']['latency']) => number): number => segments.reduce((t, s) => t + f(s.cost.latency), 0);
+  return {
+    outputDir,
+    model: c.source.name,
+    calibration: { file: calibration.file, member: calibration.member ?? null, rows: calibration.rows },
+    modelHash: m.modelHash,
+    layout: m.circuit.layout,
+    layoutReason: c.layoutReason,
+    samplesPerEvaluation: samplesPerEvaluation(m.circuit),
+    polyModulusDegree: p.polyModulusDegree,
+    depth: segments.reduce((d, s) => d + s.circuit.depth, 0),
+    rotations: counts.rotations,
+    rotationSteps: [...new Set(segments.flatMap((s) => s.circuit.rotationSteps))].sort((a, b) => a - b),
+    rotationKeys: { ...c.rotationKeys, steps: c.build.params.rotationSteps.length },
+    parameters: {
+      polyModulusDegree: p.polyModulusDegree,
+      slots: p.slots,
+      scaleBits: p.scaleBits,
+      coeffModulusBits: p.coeffModulusBits,
+      totalBits: p.totalBits,
+      maxBitCount: p.maxBitCount,
+      securityBits: p.securityBits,
+      levels: p.levels,
+    },
+    counts,
+    ...(c.refresh
+      ? {
+          refresh: {
+            segments: c.refresh.segments.map((b) => ({ depth: b.circuit.depth, latencyMs: b.latency.totalMs })),
+            maskBits: c.refresh.maskBits,
+            maskBound: c.refresh.maskBound,
+            dishonestClient: describeDishonestClient(m.refresh!),
+            ...(c.refresh.steps.some((s) => s.kind === 'maxpool')
+              ? {
+                  maxPools: c.refresh.steps.flatMap((s) => (s.kind === 'maxpool' ? [{ geometry: s.pool.geometry, sources: s.pool.sources }] : [])),
+                  clientSees: describeClientSteps(m.refresh!),
+                }
+              : {}),
+          },
+        }
+      : {}),
+    latencyMs: { server: sum((l) => l.serverMs), client: sum((l) => l.clientMs), total: sum((l) => l.totalMs) },
+    approximations: c.approximations.map((a) => ({
+      ...approximationSummary(a, a.calibratedRange),
+      ...(a.note !== undefined ? { note: a.note } : {}),
+    })),
+    precision: c.precision,
+    ...(c.degreeChoice
+      ? {
+          degreeChoice: {
+            comparison: c.degreeChoice.comparison,
+            target: c.degreeChoice.target,
+            rows: c.degreeChoice.rows,
+            tried: c.degreeChoice.tried.map((t) => ({ degree: t.degree, agreement: t.agreement, maxError: t.maxError })),
+            degree: c.degreeChoice.degree,
+            reached: c.degreeChoice.reached,
+          },
+        }
+      : {}),
+    ...(c.trees ? { trees: c.trees } : {}),
+    warnings: c.warnings,
+    candidates: c.candidates.map((b) => ({
+      layout: b.layout,
+      polyModulusDegree: b.params.polyModulusDegree,
+      depth: b.circuit.depth,
+      rotations: b.counts.rotations,
+      latencyMs: b.latency.totalMs,
+    })),
+  };
+}
