@@ -1,3 +1,4 @@
+import { describePromise } from '../../compiler/approx/precision-target';
 import { basename, resolve } from 'node:path';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import type { CompiledModel } from '../../compiler/artifact/types';
@@ -52,6 +53,7 @@ export function servedModelOf(m: CompiledModel, rawName: string): ServedModel {
       },
       rotation_steps: [...view.rotationSteps],
       needs_relin_keys: view.needsRelin,
+      precision: describePromise(m.calibration.precision),
       client_view: clientViewToJson(view),
     },
   };

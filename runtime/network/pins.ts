@@ -16,20 +16,28 @@ export interface ServerPin {
 
 const FILE = 'pins.json';
 
+export type ServerPins = Record<string, ServerPin>;
+
 export class PinStore {
   private constructor(
-    private readonly path: string,
-    private readonly pins: Record<string, ServerPin>,
+    private readonly pins: ServerPins,
+    private readonly persist: (pins: ServerPins) => void,
   ) {}
 
   static open(dir: string): PinStore {
     const path = join(dir, FILE);
-    if (!existsSync(path)) return new PinStore(path, {});
+    const save = (pins: ServerPins) => savePins(path, pins);
+    if (!existsSync(path)) return new PinStore({}, save);
     try {
-      return new PinStore(path, JSON.parse(readFileSync(path, 'utf8')) as Record<string, ServerPin>);
+      return new PinStore(JSON.parse(readFileSync(path, 'utf8')) as ServerPins, save);
     } catch (e) {
       return fail('IO', `cannot read ${path}: ${(e as Error).message.split('\n')[0]}`);
     }
+  }
+
+  /** Pins kept elsewhere (a page's localStorage): `saved` as last persisted, `persist` called with every change. */
+  static over(saved: ServerPins, persist: (pins: ServerPins) => void): PinStore {
+    return new PinStore({ ...saved }, persist);
   }
 
   get(server: string): ServerPin | undefined {
@@ -56,9 +64,13 @@ export class PinStore {
   }
 
   private save(): void {
-    mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(this.pins, null, 2)}\n`, { mode: 0o600 });
-    renameSync(tmp, this.path);
+    this.persist(this.pins);
   }
+}
+
+function savePins(path: string, pins: ServerPins): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(pins, null, 2)}\n`, { mode: 0o600 });
+  renameSync(tmp, path);
 }
