@@ -65,8 +65,8 @@ async function connect(page: Page, passphrase = PASSPHRASE, extra: (page: Page) 
   await page.getByTestId('passphrase').fill(passphrase);
   await extra(page);
   await page.getByTestId('connect').click();
-  // Run in the page (as text: this file is type-checked without the DOM's types).
-  await page.waitForFunction(`/connected|wrong|passphrase|cannot|refused|error/i.test(document.querySelector('[data-testid=status]')?.textContent ?? '')`, null, { timeout: 60_000 });
+  // Locator waits only: the page's policy forbids eval, so waitForFunction cannot run there.
+  await page.getByTestId('status').filter({ hasText: /connected|wrong|passphrase|cannot|refused|error/i }).waitFor({ timeout: 60_000 });
 }
 
 interface Outcome {
@@ -80,11 +80,12 @@ async function predict(page: Page, model: string, row: readonly number[]): Promi
   await page.getByTestId('row').fill(row.join(','));
   await page.getByTestId('predict').click();
   // Done when the verification line says something or the phase line reports a failure.
-  await page.waitForFunction(
-    `(document.querySelector('[data-testid=verified]')?.textContent ?? '') !== '' || /^failed/.test(document.querySelector('[data-testid=phase]')?.textContent ?? '')`,
-    null,
-    { timeout: 240_000 },
-  );
+  await page
+    .getByTestId('verified')
+    .filter({ hasText: /\S/ })
+    .or(page.getByTestId('phase').filter({ hasText: /^failed/ }))
+    .first()
+    .waitFor({ timeout: 240_000 });
   const result = (await page.getByTestId('result').textContent()) ?? '';
   return {
     verified: (await page.getByTestId('verified').textContent()) ?? '',
@@ -172,6 +173,8 @@ describe('the browser client in Chromium', () => {
     const page = await openPage();
     // Whoever sits between the server and the page changes the log entry in the tool's answer.
     await page.route('**/mcp', async (route) => {
+      // Only the answers to requests; the GET stream of server notifications stays open and passes through.
+      if (route.request().method() !== 'POST') return route.continue();
       const response = await route.fetch();
       const body = await response.text();
       const tampered = body.replace(/(\\?"entry\\?":\s*\\?")([A-Za-z0-9+/=]+)/g, (_all, head: string, b64: string) => {
@@ -194,7 +197,10 @@ describe('the browser client in Chromium', () => {
     expect(made.status, made.stderr).toBe(0);
     const cli = JSON.parse(made.stdout) as { fingerprint: string; recovery_phrase: string };
     const page = await openPage();
-    await connect(page, PASSPHRASE, (p) => p.getByTestId('recover').fill(cli.recovery_phrase));
+    await connect(page, PASSPHRASE, async (p) => {
+      await p.getByText('Restore keys from a recovery phrase').click();
+      await p.getByTestId('recover').fill(cli.recovery_phrase);
+    });
     const out = await predict(page, 'iris', rowOf(IRIS, 3));
     expect(out.verified).toMatch(/^verified: /);
     expect(out.fingerprint).toBe(cli.fingerprint);
