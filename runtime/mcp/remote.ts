@@ -90,8 +90,9 @@ export class RemoteServer {
   async uploadKeys(keysId: string, bytes: Uint8Array): Promise<void> {
     const res = await this.keysRequest(keysId, {
       method: 'PUT',
-      // A view on a plain ArrayBuffer: what DOM's BodyInit takes (a page's fetch) as well as Node's.
-      body: bytes as Uint8Array<ArrayBuffer>,
+      // A Blob: a body both Node's fetch and a page's take, and one a browser's devtools protocol
+      // does not copy inline into its request events (a 100 MB bundle would not fit one message).
+      body: new Blob([bytes as Uint8Array<ArrayBuffer>]),
       headers: { 'Content-Type': 'application/octet-stream' },
     });
     if (res.status === 200 || res.status === 201) return;
