@@ -85,7 +85,7 @@ async function predict(page: Page, model: string, row: readonly number[]): Promi
     .filter({ hasText: /\S/ })
     .or(page.getByTestId('phase').filter({ hasText: /^failed/ }))
     .first()
-    .waitFor({ timeout: 240_000 });
+    .waitFor({ timeout: 480_000 });
   const result = (await page.getByTestId('result').textContent()) ?? '';
   return {
     verified: (await page.getByTestId('verified').textContent()) ?? '',
@@ -220,5 +220,5 @@ describe('the browser client in Chromium', () => {
     logits.forEach((v, i) => expect(Math.abs(v - expected[i]!), `logit ${i}`).toBeLessThan(bound));
     expect(plaintextTraces(row, [{ path: 'server log', bytes: Buffer.from(served.log()) }, ...filesUnder(join(work, 'data'))])).toEqual([]);
     await page.context().close();
-  }, 400_000);
+  }, 600_000);
 });
