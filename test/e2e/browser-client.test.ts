@@ -107,18 +107,25 @@ function filesUnder(dir: string): { path: string; bytes: Buffer }[] {
   return out;
 }
 
-/** Where the row's values appear: as text (the row, or one fractional value as a number) or as float64/float32 bytes. */
+/** Where the row's values appear: as text (the row, or one fractional value as a number in the log) or as float64/float32 bytes. */
 function plaintextTraces(row: readonly number[], haystacks: readonly { path: string; bytes: Buffer }[]): string[] {
   const needles: { what: string; bytes: Buffer }[] = [
     { what: 'the row as text', bytes: Buffer.from(row.join(',')) },
     { what: 'the row as JSON', bytes: Buffer.from(JSON.stringify(row)) },
   ];
+  // Eight bytes each, so a 100 MB key file of random bytes matches one by chance with odds near 2^-37:
+  // each fractional value as float64, and each two neighbouring values as float32 (a float32 row is contiguous).
   for (const v of new Set(row.filter((x) => !Number.isInteger(x)))) {
     const f64 = Buffer.alloc(8);
     f64.writeDoubleLE(v);
-    const f32 = Buffer.alloc(4);
-    f32.writeFloatLE(v);
-    needles.push({ what: `${v} as float64`, bytes: f64 }, { what: `${v} as float32`, bytes: f32 });
+    needles.push({ what: `${v} as float64`, bytes: f64 });
+  }
+  for (let i = 0; i + 1 < row.length; i++) {
+    if (Number.isInteger(row[i]) && Number.isInteger(row[i + 1])) continue;
+    const f32 = Buffer.alloc(8);
+    f32.writeFloatLE(row[i]!, 0);
+    f32.writeFloatLE(row[i + 1]!, 4);
+    needles.push({ what: `values ${i + 1}-${i + 2} as float32`, bytes: f32 });
   }
   const found: string[] = [];
   for (const h of haystacks) for (const n of needles) if (h.bytes.includes(n.bytes)) found.push(`${n.what} in ${h.path}`);

@@ -101,9 +101,14 @@ export class BrowserClient {
 
   /** Encrypt `rows`, run them on the server, verify the log entries and decrypt: nothing but ciphertexts leaves the page. */
   async predict(name: string, rows: readonly unknown[], onPhase: (p: PredictPhase) => void = () => {}): Promise<PrivatePrediction> {
-    onPhase({ phase: 'keys' });
+    // Key work runs on the page's thread: each phase is announced, then the page gets a turn to paint it.
+    const announce = async (p: PredictPhase) => {
+      onPhase(p);
+      await new Promise<void>((resolve) => setTimeout(resolve, 0));
+    };
+    await announce({ phase: 'keys' });
     const m = await this.model(name);
-    onPhase({ phase: 'upload' });
+    await announce({ phase: 'upload' });
     await m.ensureKeys();
     const out = await m.predict(rows, { onProgress: (p: PredictProgress) => onPhase({ phase: 'evaluation', ...p }) });
     onPhase({ phase: 'done' });
