@@ -95,7 +95,7 @@ async function chooseModel(): Promise<void> {
   view = v;
   const features = v.input.featureNames ?? Array.from({ length: v.input.shape.reduce((a, b) => a * b, 1) }, (_, i) => `x${i + 1}`);
   modelInfo.textContent = `${description.task ?? 'model'}; ${features.length} input values; outputs ${v.outputs.map((o) => o.name).join(', ')}; CKKS N = ${description.ckks.poly_modulus_degree}`;
-  promiseLine.textContent = description.precision ? `Precision promise: encrypted outputs within ${description.precision} of the plaintext model.` : '';
+  promiseLine.textContent = description.precision ? `Precision promise: the encrypted outputs differ from the plaintext model's by ${description.precision}.` : '';
   // A field per feature only when there are few; an image's 64 pixels go in the row line or a CSV.
   const range = v.inputRange?.range;
   featuresBox.replaceChildren(
