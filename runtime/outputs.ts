@@ -34,6 +34,18 @@ export function appendRowOutputs(into: RowOutputs, more: RowOutputs): RowOutputs
   return into;
 }
 
+/** The row outputs of the rows that ran, spread back over all `rows` given: a refused row's entries are null. */
+export function outputsForAllRows(outputs: RowOutputs, names: readonly string[], kept: readonly number[], rows: number): RowOutputs {
+  if (kept.length === rows) return outputs;
+  const out: RowOutputs = {};
+  for (const name of names) {
+    const entries: OutputEntry[] = Array.from({ length: rows }, () => null);
+    kept.forEach((i, k) => (entries[i] = outputs[name]![k]!));
+    out[name] = entries;
+  }
+  return out;
+}
+
 function entriesOf(name: string, v: Value, rows: number): OutputEntry[] {
   if (v.kind === 'sequence-of-maps') {
     if (v.maps.length !== rows) fail('BAD_GRAPH', `output "${name}" has ${v.maps.length} maps for ${rows} rows`);

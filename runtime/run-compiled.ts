@@ -14,7 +14,8 @@ import type { Value } from '../compiler/graph/tensor';
 import type { NumericTensor } from '../compiler/graph/tensor';
 import { runEpilogue, runPrologue } from '../compiler/chain/run';
 import { bodyCircuits } from '../compiler/artifact/segments';
-import { poolMaskBounds, simulateClientStep, simulatePoolStep } from './client-step';
+import { bodySteps, stepBounds, stepKind } from '../compiler/client-steps/table';
+import { runSegments } from './run-segments';
 import { simulateSamples, type SimulateOptions } from './backends/simulate';
 import { batchTensor, type RowBatch } from './data/load-rows';
 import type { RowSpec } from './data/row-spec';
@@ -25,16 +26,13 @@ export type BodyBackend = (samples: readonly Float64Array[]) => Float64Array[] |
 
 /** The body in simulation; a segmented body runs segment by segment with the client step (mask, and a max pool's window max, and all) in float64 between them. */
 export function simulateBackend(model: CompiledModel, options: SimulateOptions = {}): BodyBackend {
-  return (samples) => {
-    const [first, ...rest] = bodyCircuits(model);
-    let rows = simulateSamples(first!, samples, options);
-    rest.forEach((circuit, k) => {
-      const plan = model.refresh!;
-      const pool = plan.segments[k]!.pool;
-      rows = simulateSamples(circuit, pool ? simulatePoolStep(rows, pool, poolMaskBounds(plan)) : simulateClientStep(rows, plan), options);
+  const circuits = bodyCircuits(model);
+  const steps = bodySteps(model);
+  return (samples) =>
+    runSegments<Float64Array[]>(circuits.length, [...samples], {
+      evaluate: (k, rows) => simulateSamples(circuits[k]!, rows, options),
+      clientStep: (k, rows) => stepKind(steps[k]!.kind).simulate(rows, steps[k]!, stepBounds(model.refresh!)),
     });
-    return rows;
-  };
 }
 
 /** What one run produced: the body's outputs (logits, before the epilogue) and the model outputs. */

@@ -1,3 +1,4 @@
+import { bodySteps } from '../compiler/client-steps/table';
 import { performance } from 'node:perf_hooks';
 import { samplesPerEvaluation } from '../compiler/circuit/packing';
 import type { Circuit } from '../compiler/circuit/ir';
@@ -12,6 +13,7 @@ import { checkEncodable, FheClient } from './client/fhe-client';
 import type { BodyBackend } from './run-compiled';
 import { FheServer, serverModelOf } from './server/fhe-server';
 import { inLanes } from './lanes';
+import { runSegments } from './run-segments';
 
 /**
  * The encrypted backend of a compiled-model run: body inputs (prologue applied) in, body outputs
@@ -37,6 +39,8 @@ export interface EncryptedRunOptions {
   readonly secretKey?: Uint8Array;
   /** Called after each circuit evaluation: evaluations done and total. */
   readonly onEvaluation?: (done: number, total: number) => void;
+  /** Called before the client makes its keys and again when they are made: SEAL's key generation is one blocking call (a minute at N = 32768), so this is all the progress it can show. */
+  readonly onKeygen?: (phase: 'start' | 'done') => void;
 }
 
 /** One circuit evaluation: a request of `samples` rows (1 in vector layout, up to N/2 in batch). */
@@ -91,7 +95,7 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
   if (samples.length === 0) fail('BAD_DATA', 'no rows to run encrypted');
   const { circuit, parameters, modelHash } = model;
   const circuits = bodyCircuits(model);
-  const clientModel = clientModelOfBody(circuits, parameters, modelHash, model.refresh?.segments.map((s) => s.pool));
+  const clientModel = clientModelOfBody(circuits, parameters, modelHash, bodySteps(model));
   // Every row is checked before keys are made, so a bad row costs nothing and names itself.
   checkEncodable(clientModel, samples);
   const backend = options.backend ?? sealBackend;
@@ -101,8 +105,10 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
     const modelId = await server.loadModel(serverModelOf(circuit, parameters, modelHash, model.refresh));
 
     let t = performance.now();
+    options.onKeygen?.('start');
     client = await FheClient.create(backend, clientModel, options.secretKey);
     const keys = client.evaluationKeys();
+    options.onKeygen?.('done');
     const keygenMs = performance.now() - t;
 
     t = performance.now();
@@ -121,21 +127,22 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
       const request = client!.encrypt(chunk);
       const encryptMs = performance.now() - t;
       t = performance.now();
-      let bytes = request.bytes;
       let stepMs = 0;
       let stepBytes = 0;
-      let result = await server.evaluate(modelId, keysId, bytes);
-      // A refreshed body: each later segment after a client step (server masks, the client
-      // decrypts and encrypts again, the server unmasks); the step's time is kept apart.
-      for (let k = 1; k < circuits.length; k++) {
-        const s0 = performance.now();
-        const masked = await server.maskStep(modelId, result, k - 1);
-        const fresh = client!.refreshStep(masked.bytes, k - 1);
-        bytes = await server.unmaskStep(masked.stepId, fresh);
-        stepMs += performance.now() - s0;
-        stepBytes += masked.bytes.length + fresh.length;
-        result = await server.evaluate(modelId, keysId, bytes, k);
-      }
+      // Each later segment after a client step (the server masks, the client decrypts, applies
+      // the step and encrypts again, the server unmasks); the steps' time is kept apart.
+      const result = await runSegments(circuits.length, request.bytes, {
+        evaluate: (k, bytes) => server.evaluate(modelId, keysId, bytes, k),
+        clientStep: async (k, result) => {
+          const s0 = performance.now();
+          const masked = await server.maskStep(modelId, result, k);
+          const fresh = client!.clientStep(masked.bytes, k);
+          const next = await server.unmaskStep(masked.stepId, fresh);
+          stepMs += performance.now() - s0;
+          stepBytes += masked.bytes.length + fresh.length;
+          return next.bytes;
+        },
+      });
       const evaluateMs = performance.now() - t - stepMs;
       t = performance.now();
       const rows = client!.decrypt(result, request.samples);

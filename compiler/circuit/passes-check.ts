@@ -13,7 +13,16 @@ function bad(why: string): never {
  * would compute, including SEAL's equal-scale rule for additions. Once scales are assigned it also
  * checks the plan's own invariant: every rescale lands on its target level's canonical scale.
  */
-export function checkCircuit(c: Circuit): void {
+export interface CheckOptions {
+  /**
+   * Where every rescale must land: a compiled segment's on its target level's canonical scale; a
+   * client step's mask and unmask circuits (compiler/client-steps/) back on their input's scale.
+   */
+  readonly rescalesLand?: 'on the canonical scale' | 'on the input scale';
+}
+
+export function checkCircuit(c: Circuit, options: CheckOptions = {}): void {
+  const keepInputScale = options.rescalesLand === 'on the input scale';
   if (!isPowerOfTwo(c.slots) || c.slots < c.minSlots) bad(`slot count ${c.slots} (needs a power of two ≥ ${c.minSlots})`);
   if (c.topLevel < c.depth) bad(`top level ${c.topLevel} below depth ${c.depth}`);
   if (c.primes !== null && c.primes.length !== c.topLevel) bad(`${c.primes.length} primes for top level ${c.topLevel}`);
@@ -62,11 +71,11 @@ export function checkCircuit(c: Circuit): void {
       if (!(op.scale > 0) || !areClose(derived.scale, op.scale)) {
         bad(`op ${i} (${op.op}) records scale 2^${Math.log2(op.scale)}, computes 2^${Math.log2(derived.scale)}`);
       }
-      if (op.op === 'input') canonical ??= canonicalScales(canonicalTopScale(c, op.scale), c.primes, c.topLevel);
+      if (op.op === 'input') canonical ??= keepInputScale ? new Array<number>(c.topLevel + 1).fill(op.scale) : canonicalScales(canonicalTopScale(c, op.scale), c.primes, c.topLevel);
       if (op.op === 'rescale') {
         const want = canonical![op.target]!;
         if (!areClose(derived.scale, want)) {
-          bad(`op ${i} (rescale) lands on 2^${Math.log2(derived.scale)}, not the canonical 2^${Math.log2(want)} of level ${op.target}`);
+          bad(`op ${i} (rescale) lands on 2^${Math.log2(derived.scale)}, not ${keepInputScale ? 'the input scale' : 'the canonical'} 2^${Math.log2(want)}${keepInputScale ? '' : ` of level ${op.target}`}`);
         }
       }
     }

@@ -67,15 +67,7 @@ function assignScalesOnce(circuit: Circuit, primes: readonly number[], options: 
   if (primes.length < circuit.depth) {
     fail('PARAMS', `circuit needs ${circuit.depth} rescale primes, the chain has ${primes.length}`);
   }
-  for (const q of primes) {
-    if (!Number.isFinite(q) || q < 2) fail('BAD_ARGUMENT', `rescale prime ${q} is not a usable modulus`);
-  }
-  const shift = primes.length - circuit.topLevel;
-  const topLevel = primes.length;
-  const shifted = circuit.ops.map((op): Op => {
-    if (op.op === 'rescale') return { ...op, level: op.level + shift, target: op.target + shift };
-    return { ...op, level: op.level + shift };
-  });
+  const { shifted, topLevel } = placeOnPrimes(circuit, primes);
 
   const meanBits = primes.reduce((sum, q) => sum + Math.log2(q), 0) / Math.max(1, primes.length);
   const base = options.baseScale ?? 2 ** Math.round(meanBits);
@@ -107,6 +99,38 @@ function assignScalesOnce(circuit: Circuit, primes: readonly number[], options: 
     }
   }
   throw firstError;
+}
+
+/** The circuit's ops with levels raised so its top level is the top of `primes` (the droppable primes, top first). */
+function placeOnPrimes(circuit: Circuit, primes: readonly number[]): { shifted: Op[]; topLevel: Level } {
+  for (const q of primes) {
+    if (!Number.isFinite(q) || q < 2) fail('BAD_ARGUMENT', `rescale prime ${q} is not a usable modulus`);
+  }
+  const shift = primes.length - circuit.topLevel;
+  const shifted = circuit.ops.map((op): Op => {
+    if (op.op === 'rescale') return { ...op, level: op.level + shift, target: op.target + shift };
+    return { ...op, level: op.level + shift };
+  });
+  return { shifted, topLevel: primes.length };
+}
+
+/**
+ * Scales for a circuit whose input and output formats are fixed from outside: a client step's mask
+ * and unmask circuits (compiler/client-steps/), which take a segment's result or a fresh
+ * ciphertext at `inputScale` and must hand the next party a ciphertext at that same scale. The
+ * input carries `inputScale` and every rescale lands back on it (its plaintext products encoded
+ * as `assignScales` encodes them, searched to the ulp); checked like any circuit.
+ */
+export function assignScalesKeeping(circuit: Circuit, primes: readonly number[], inputScale: Scale): Circuit {
+  if (primes.length < circuit.depth) fail('PARAMS', `circuit needs ${circuit.depth} rescale primes, the chain has ${primes.length}`);
+  const { shifted, topLevel } = placeOnPrimes(circuit, primes);
+  const groups = rescaleGroups(shifted);
+  const order = dependencyOrder(shifted, groups);
+  const landing = new Array<Scale>(topLevel + 1).fill(inputScale);
+  const { ops } = scaleOps(shifted, order, groups, landing, primes, topLevel, 1);
+  const result: Circuit = { ...circuit, ops, topLevel, primes: [...primes] };
+  checkCircuit(result, { rescalesLand: 'on the input scale' });
+  return result;
 }
 
 /** Scales for every op given the canonical scales; counts the places that are not bit-exact. */

@@ -11,7 +11,7 @@
  * max(⌈log2 m⌉, ⌈log2(d − m)⌉ + 1) + 1 levels: 2 up to depth 3, 3 up to depth 6, 4 up to 12.
  */
 import { fail } from '../errors';
-import type { TreeBody, TreeTest } from '../passes/tree-body';
+import type { TreeBody, TreeTest } from '../chain/tree-body';
 import { CircuitBuilder } from './builder';
 import { isPowerOfTwo } from './constant-pool';
 import type { Circuit, ValueId } from './ir';

@@ -3,6 +3,8 @@
  * lines (or the JSON form): client prologue, the encrypted chain stage by stage, client epilogue.
  */
 import type { Node } from '../graph/graph';
+import type { TreeEnsemble } from '../graph/ops/ml-tree-ensemble';
+import type { TreeModel } from './tree-model';
 import type { SplitModel, Stage } from '../chain/stages';
 import { nodeLabel } from './node-sources';
 
@@ -94,4 +96,60 @@ export function describeLowered(split: SplitModel): string[] {
     `client epilogue: ${clientLine(split.epilogue)}`,
     `outputs: ${split.outputs.map((o) => o.name).join(', ')}`,
   ];
+}
+
+/** A tree ensemble's body, for `inspect --lowered`: what the client and the server each run. */
+export interface TreeLoweredJson {
+  readonly input: string;
+  readonly prologue: readonly ClientNodeJson[];
+  readonly ensemble: { readonly node: ClientNodeJson; readonly task: 'classifier' | 'regressor'; readonly trees: number; readonly depth: number; readonly branches: number; readonly leaves: number; readonly features: number };
+  /** Score columns the server sums per sample. */
+  readonly columns: number;
+  readonly postTransform: string;
+  readonly epilogue: readonly ClientNodeJson[];
+}
+
+export function treeLoweredJson(t: TreeModel): TreeLoweredJson {
+  const { ensemble } = t;
+  return {
+    input: t.input,
+    prologue: t.before.map(clientNode),
+    ensemble: {
+      node: clientNode(t.node),
+      task: t.task.kind,
+      trees: ensemble.roots.length,
+      depth: ensembleDepth(ensemble),
+      branches: ensemble.nodes.filter((n) => !n.leaf).length,
+      leaves: ensemble.nodes.filter((n) => n.leaf).length,
+      features: t.features,
+    },
+    columns: t.outputs,
+    postTransform: t.transform,
+    epilogue: t.after.map(clientNode),
+  };
+}
+
+export function describeTreeBody(t: TreeModel): string[] {
+  const j = treeLoweredJson(t);
+  const e = j.ensemble;
+  return [
+    `encryptable: yes, as a tree ensemble (batch layout: N/2 rows per ciphertext)`,
+    `client prologue: ${clientLine(t.before)}, then the threshold bits of ${j.input} (one 0/1 per distinct threshold on the compile's grid), encrypted`,
+    `encrypted body: ${e.node.opType}${e.node.name === e.node.opType ? '' : ` "${e.node.name}"`}, ${e.trees} tree${e.trees === 1 ? '' : 's'}, depth ${e.depth}, ${e.branches} branches, ${e.leaves} leaves on ${e.features} features: ` +
+      `each leaf's indicator is the product of its path's tests, the server sums the reached leaves' values into ${j.columns} score column${j.columns === 1 ? '' : 's'}`,
+    `client epilogue: base values, post_transform ${j.postTransform}${e.task === 'classifier' ? ' and the label (the top score)' : ''} on the decrypted scores${t.after.length > 0 ? `, then ${clientLine(t.after)}` : ''}`,
+  ];
+}
+
+/** Depth of the deepest leaf over every tree (a lone leaf has depth 0). */
+function ensembleDepth(e: TreeEnsemble): number {
+  let deepest = 0;
+  const stack: Array<[number, number]> = e.roots.map((r) => [r, 0]);
+  while (stack.length > 0) {
+    const [at, d] = stack.pop()!;
+    const n = e.nodes[at]!;
+    if (n.leaf) deepest = Math.max(deepest, d);
+    else stack.push([n.whenTrue, d + 1], [n.whenFalse, d + 1]);
+  }
+  return deepest;
 }

@@ -20,6 +20,7 @@ import { mergeAffineStages } from './merge-affine';
 import { refuseNearestNeighbours } from './refuse-neighbours';
 import { chooseCut } from './cut';
 import { traceGraph } from './trace';
+import { hasTreeEnsemble, treeModel, type TreeModel } from './tree-model';
 
 export interface GraphSplit {
   readonly split: SplitModel;
@@ -76,7 +77,20 @@ export function splitPrepared(prepared: PreparedGraph): GraphSplit {
   return { split, graph, foldedBatchNorms: prepared.foldedBatchNorms };
 }
 
-/** All the passes: an imported graph → its split (prologue, chain, epilogue). */
+/**
+ * What the passes make of a model's encrypted part, by body kind: a chain of affine maps,
+ * activations and client steps (prologue, chain, epilogue), or a tree ensemble (the ensemble
+ * with the client's nodes before and after it), which compile-tree lowers in the batch layout.
+ * Inspect, compile and report read the kind; neither kind is an error.
+ */
+export type BodySplit = ({ readonly kind: 'chain' } & GraphSplit) | { readonly kind: 'trees'; readonly trees: TreeModel; readonly graph: Graph };
+
+export function splitBody(original: Graph): BodySplit {
+  if (hasTreeEnsemble(original)) return { kind: 'trees', trees: treeModel(original), graph: original };
+  return { kind: 'chain', ...splitGraph(original) };
+}
+
+/** All the passes of a chain model: an imported graph → its split (prologue, chain, epilogue). */
 export function splitGraph(original: Graph): GraphSplit {
   return splitPrepared(prepareGraph(original));
 }

@@ -11,7 +11,7 @@
  */
 import { fail } from '../errors';
 import { goesTrue, leafFor, type BranchMode } from '../graph/ops/ml-tree-ensemble';
-import type { TreeTest } from './tree-body';
+import type { TreeTest } from '../chain/tree-body';
 import type { TreeModel } from './tree-model';
 
 export interface ThresholdBit {

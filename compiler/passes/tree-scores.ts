@@ -12,7 +12,7 @@
 import { fail } from '../errors';
 import type { PostTransform } from '../graph/ops/ml-common';
 import { leafFor } from '../graph/ops/ml-tree-ensemble';
-import type { TreeBody, TreeBodyNode } from './tree-body';
+import type { TreeBody, TreeBodyNode } from '../chain/tree-body';
 import type { TreeEncoding } from './tree-encoding';
 import type { TreeModel } from './tree-model';
 

@@ -15,7 +15,7 @@ import type { Graph } from '../graph/graph';
 import type { NumericTensor } from '../graph/tensor';
 import type { SplitModel } from '../chain/stages';
 import { runPrologue } from '../chain/run';
-import { evaluateTreeBody, treeBodyDepth, type TreeBody } from '../passes/tree-body';
+import { evaluateTreeBody, treeBodyDepth, type TreeBody } from '../chain/tree-body';
 import { treeClientSteps } from '../passes/tree-client';
 import { chooseTreeBits, encodeRow, encodeTrees, rowsWithChangedLeaves, type TreeEncoding } from '../passes/tree-encoding';
 import { treeModel, type TreeModel } from '../passes/tree-model';

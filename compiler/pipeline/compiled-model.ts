@@ -4,6 +4,7 @@
  * or machine, so the same model and options give the same bytes.
  */
 import { segmentStart } from './refresh-plan';
+import { stepFields } from '../client-steps/table';
 import { paramsOf } from '../activations/registry';
 import { DEFAULT_MARGIN } from '../approx/fit';
 import { finalizeCompiledModel } from '../artifact/codec';
@@ -91,10 +92,9 @@ export function toCompiledModel(c: Compilation, options: CompileOptions, toolVer
             maskBound: c.refresh.maskBound,
             ...(c.refresh.poolScaleOctaves !== undefined ? { poolScaleOctaves: c.refresh.poolScaleOctaves } : {}),
             segments: c.refresh.segments.slice(1).map((s, i) => {
-              const pool = c.refresh!.pools[i];
               return {
                 startStage: segmentStart(c.stages, c.refresh!.cuts[i]!),
-                ...(pool ? { pool: { windows: pool.windows, geometry: pool.geometry, sources: pool.sources } } : {}),
+                ...stepFields(c.refresh!.steps[i]!),
                 circuit: s.circuit,
                 cost: { counts: s.counts, latency: s.latency },
               };

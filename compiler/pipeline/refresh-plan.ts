@@ -22,7 +22,10 @@ import type { Circuit, Layout } from '../circuit/ir';
 import { vectorSlotsNeeded } from '../circuit/layout-vector';
 import { lowerChain } from '../circuit/lower';
 import { assignScales } from '../circuit/passes-scales';
-import type { ApproxStage, MaxPoolStage } from '../chain/stages';
+import type { ApproxStage } from '../chain/stages';
+import type { ClientStep, StepBounds } from '../client-steps/kind';
+import { POOL_SCALE_OCTAVES } from '../client-steps/max-pool';
+import { stepKind } from '../client-steps/table';
 import { DeepPowersError, fail } from '../errors';
 import { maxEncodableBits } from '../params/encodable';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
@@ -44,11 +47,7 @@ export const MASK_BITS = 20;
 /** More cut points than this and auto cuts at every one rather than trying 2^k sets. */
 export const MAX_CUT_POINTS = 6;
 
-/**
- * A max pool's window scale a is log-uniform in [1, 2^octaves]: it hides the spread of a window's
- * values up to that factor, and costs as many bits of float64 mantissa and of modulus room as σ.
- */
-export const POOL_SCALE_OCTAVES = 4;
+export { POOL_SCALE_OCTAVES };
 
 export interface SegmentedBuild {
   readonly layout: Layout;
@@ -59,9 +58,9 @@ export interface SegmentedBuild {
   readonly cuts: readonly number[];
   readonly maskBits: number;
   readonly maskBound: number;
-  /** The max pool before each segment after the first (null: a refresh cut), in order. */
-  readonly pools: readonly (MaxPoolStage | null)[];
-  /** POOL_SCALE_OCTAVES when there is a max pool, else undefined. */
+  /** The client step before each segment after the first, in order. */
+  readonly steps: readonly ClientStep[];
+  /** The octaves of the steps' random scales (a max pool's), else undefined. */
   readonly poolScaleOctaves: number | undefined;
 }
 
@@ -102,23 +101,32 @@ export function splitStages(stages: readonly ApproxStage[], cuts: readonly numbe
   return ends.map((end, i) => stages.slice(starts[i], end));
 }
 
-/** Per cut, the max pool it is, or null for a refresh cut. */
-function poolsAt(stages: readonly ApproxStage[], cuts: readonly number[]): (MaxPoolStage | null)[] {
+/** Per cut, the client step it is: a max pool's window max, or a refresh. */
+function stepsAt(stages: readonly ApproxStage[], cuts: readonly number[]): ClientStep[] {
   return cuts.map((k) => {
     const s = stages[k]!;
-    return s.kind === 'maxpool' ? s : null;
+    return s.kind === 'maxpool' ? { kind: 'maxpool', pool: { windows: s.windows, geometry: s.geometry, sources: s.sources } } : { kind: 'refresh' };
   });
 }
 
+/** σ, B and the octaves the compiler draws its steps' masks from. */
+function boundsOf(maskBound: number): StepBounds {
+  return { maskBits: MASK_BITS, maskBound, poolScaleOctaves: POOL_SCALE_OCTAVES };
+}
+
 /**
- * Levels a segment needs beyond its circuit's depth: a refresh cut after it keeps one spare for
- * the mask, a max pool after it one more for the product by a, a max pool before it one for the
- * product by 1/a.
+ * Levels a segment needs beyond its circuit's depth: the step after it keeps a spare prime and
+ * what its mask spends, the step before it what its unmasking spends.
  */
-function extraLevels(pools: readonly (MaxPoolStage | null)[], segment: number): number {
-  const after = segment < pools.length ? (pools[segment] ? 2 : 1) : 0;
-  const before = segment > 0 && pools[segment - 1] ? 1 : 0;
+function extraLevels(steps: readonly ClientStep[], segment: number): number {
+  const after = segment < steps.length ? stepKind(steps[segment]!.kind).maskLevels + 1 : 0;
+  const before = segment > 0 ? stepKind(steps[segment - 1]!.kind).unmaskLevels : 0;
   return after + before;
+}
+
+/** How far beyond 2^σ·B the steps' masked values reach, in bits. */
+function maskGrowth(steps: readonly ClientStep[], bounds: StepBounds): number {
+  return Math.max(0, ...steps.map((s) => stepKind(s.kind).maskGrowthBits(bounds)));
 }
 
 /**
@@ -168,18 +176,19 @@ export function buildSegments(stages: readonly ApproxStage[], cuts: readonly num
   const trial = tryParameters(stages, cuts, layout, options, maskBound);
   if (!trial) fail('PARAMS', `no parameters fit the segments cut at stages [${cuts.join(', ')}]`);
   const parts = splitStages(stages, cuts);
-  const pools = poolsAt(stages, cuts);
+  const steps = stepsAt(stages, cuts);
   let circuits = parts.map((p) => lowerChain(p, { layout, slots: trial.params.slots, ...rotationsOf(options) }));
   const params = selectParameters({ ...trial.request, preferN: trial.params.polyModulusDegree, rotationSteps: unionSteps(circuits) });
-  // A segment after a max pool starts a level down: the unmasking's product by 1/a takes the top prime.
-  circuits = circuits.map((c, i) => assignScales(c, rescalePrimes(params).slice(i > 0 && pools[i - 1] ? 1 : 0)));
-  const octaves = pools.some((p) => p !== null) ? POOL_SCALE_OCTAVES : undefined;
-  checkMaskRoom(circuits, params, maskBound, pools);
+  // A segment after a step whose unmasking spends levels (a max pool's product by 1/a) starts that far below the top.
+  circuits = circuits.map((c, i) => assignScales(c, rescalePrimes(params).slice(i > 0 ? stepKind(steps[i - 1]!.kind).unmaskLevels : 0)));
+  const drawn = steps.flatMap((s) => stepKind(s.kind).scaleOctaves ?? []);
+  const octaves = drawn.length > 0 ? Math.max(...drawn) : undefined;
+  checkMaskRoom(circuits, params, maskBound, steps);
   const segments = circuits.map((circuit): LayoutBuild => {
     const counts = countOps(circuit);
     return { layout, circuit, params, counts, latency: estimateLatency(counts, params.polyModulusDegree) };
   });
-  return { layout, params, segments, cuts, maskBits: MASK_BITS, maskBound, pools, poolScaleOctaves: octaves };
+  return { layout, params, segments, cuts, maskBits: MASK_BITS, maskBound, steps, poolScaleOctaves: octaves };
 }
 
 interface ParameterTrial {
@@ -195,12 +204,12 @@ interface ParameterTrial {
  */
 function tryParameters(stages: readonly ApproxStage[], cuts: readonly number[], layout: Layout, options: ParameterOptions, maskBound: number): ParameterTrial | null {
   const parts = splitStages(stages, cuts);
-  const pools = poolsAt(stages, cuts);
+  const steps = stepsAt(stages, cuts);
   const first = parts.map((p) => lowerChain(p, { layout, slots: layout === 'vector' ? Math.max(2, vectorSlotsNeeded(p)) : 2, ...rotationsOf(options) }));
   const depths = first.map((c) => c.depth);
-  const depth = Math.max(...depths.map((d, i) => d + extraLevels(pools, i)));
+  const depth = Math.max(...depths.map((d, i) => d + extraLevels(steps, i)));
   const extra = Math.ceil(Math.log2(parts.length));
-  const masked = pools.some((p) => p !== null) ? maskBound * 2 ** POOL_SCALE_OCTAVES : maskBound;
+  const masked = maskBound * 2 ** maskGrowth(steps, boundsOf(maskBound));
   const request = {
     depth,
     slotsNeeded: Math.max(...first.map((c) => c.minSlots)),
@@ -219,17 +228,18 @@ function tryParameters(stages: readonly ApproxStage[], cuts: readonly number[], 
 }
 
 /**
- * Each cut's output level must hold the mask, 2^σ·B at the output scale, with a bit to spare; a
- * max pool's, 2^σ·B·2^octaves one level lower (after the product by a).
+ * Each cut's output level, less what the step's mask spends (a max pool's product by a), must
+ * hold the masked value, 2^σ·B grown by the step's factor, at the output scale, with a bit to spare.
  */
-function checkMaskRoom(circuits: readonly Circuit[], params: CkksParameters, maskBound: number, pools: readonly (MaxPoolStage | null)[]): void {
+function checkMaskRoom(circuits: readonly Circuit[], params: CkksParameters, maskBound: number, steps: readonly ClientStep[]): void {
+  const bounds = boundsOf(maskBound);
   circuits.slice(0, -1).forEach((c, i) => {
     const out = c.ops.find((op) => op.op === 'output')!;
-    const pooled = pools[i] !== null;
-    const level = pooled ? out.level - 1 : out.level;
-    if (level < 1) fail('PARAMS', `segment ${i + 1} ends at level ${out.level}, too low for the max pool's mask`);
+    const kind = stepKind(steps[i]!.kind);
+    const level = out.level - kind.maskLevels;
+    if (level < 1) fail('PARAMS', `segment ${i + 1} ends at level ${out.level}, too low for the mask of the ${steps[i]!.kind} step after it`);
     const room = maxEncodableBits(params.coeffModulusBits, level, out.scale);
-    const need = MASK_BITS + Math.log2(maskBound) + (pooled ? POOL_SCALE_OCTAVES : 0) + 1;
+    const need = MASK_BITS + Math.log2(maskBound) + kind.maskGrowthBits(bounds) + 1;
     if (room < need) fail('PARAMS', `segment ${i + 1} ends at level ${out.level}, where only 2^${room.toFixed(1)} fits; the mask needs 2^${need.toFixed(1)}`);
   });
 }
@@ -254,10 +264,9 @@ function subsets(points: readonly number[]): number[][] {
  */
 export function segmentedPromise(uncut: PrecisionPromise, plan: SegmentedBuild, magnitude: number): PrecisionPromise {
   const segments = plan.segments.length;
-  // A max pool's z = a·y + c reaches 2^σ·B·2^octaves (+ a·B): that many more bits of the 53, and
-  // (z − c)/a does not make the rounding larger as a ≥ 1.
-  const bits = (pool: MaxPoolStage | null): number => plan.maskBits + Math.ceil(Math.log2(plan.maskBound)) + (pool ? POOL_SCALE_OCTAVES + 1 : 0) - 53;
-  const mask = magnitude * plan.pools.reduce((sum, pool) => sum + 2 ** bits(pool), 0);
+  const bounds = boundsOf(plan.maskBound);
+  const bits = (step: ClientStep): number => plan.maskBits + Math.ceil(Math.log2(plan.maskBound)) + stepKind(step.kind).roundingBits(bounds) - 53;
+  const mask = magnitude * plan.steps.reduce((sum, step) => sum + 2 ** bits(step), 0);
   const noiseBound = segments * uncut.noiseBound + mask;
   return { ...uncut, noiseBound, reached: uncut.approximationError + noiseBound <= uncut.bound };
 }

@@ -4,7 +4,10 @@ import { fail } from '../../compiler/errors';
 import { Keystore, PASSPHRASE_ENV } from '../client/keystore';
 import { createPrivateClientServer } from '../mcp/client';
 import { runOnStdio } from '../mcp/stdio';
+import { PinStore } from '../network/pins';
 import { sealBackend } from '../backends/seal/backend';
+import type { OutOfRangePolicy } from '../data/input-range';
+import { outOfRangeOption } from './out-of-range';
 
 export const TOKEN_ENV = 'DEEPPOWERS_TOKEN';
 
@@ -13,7 +16,8 @@ export interface ClientCliOptions {
   readonly keystore: string;
   readonly token?: string;
   readonly tokenFile?: string;
-  readonly allowOutOfRange?: boolean;
+  readonly outOfRange?: OutOfRangePolicy;
+  readonly minQuorum?: string;
 }
 
 /** The token from --token, --token-file (first token line; a `name:` prefix is dropped) or DEEPPOWERS_TOKEN. */
@@ -47,7 +51,8 @@ export async function runClient(opts: ClientCliOptions): Promise<void> {
     remote: { url: opts.server, ...(token ? { token } : {}) },
     keystore,
     log,
-    ...(opts.allowOutOfRange ? { allowOutOfRange: true } : {}),
+    ...(opts.outOfRange !== undefined ? { outOfRange: opts.outOfRange } : {}),
+    ...(opts.minQuorum !== undefined ? { trust: { minQuorum: parseCount(opts.minQuorum, '--min-quorum') } } : {}),
   });
   log(`ready on stdio; remote server ${opts.server}; keystore ${keystore.dir}`);
   try {
@@ -55,6 +60,28 @@ export async function runClient(opts: ClientCliOptions): Promise<void> {
   } finally {
     await close();
   }
+}
+
+function parseCount(text: string, flag: string): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(n)) fail('BAD_ARGUMENT', `${flag} takes a whole number, got "${text}"`);
+  return n;
+}
+
+/** `deeppowers client --repin`: forget what the client pinned for a server, deliberately. */
+export function repinServer(opts: { readonly server: string; readonly keystore: string; readonly nodesOnly?: boolean }): string {
+  let server: string;
+  try {
+    server = new URL(opts.server).href;
+  } catch {
+    return fail('BAD_ARGUMENT', `--server must be a URL like http://127.0.0.1:8750/mcp, got "${opts.server}"`);
+  }
+  const pins = PinStore.open(opts.keystore);
+  const what = opts.nodesOnly ? 'nodes' : 'all';
+  if (!pins.forget(server, what)) return `nothing pinned for ${server} in ${pins.path}`;
+  return what === 'all'
+    ? `forgot the log key, nodes, quorum and checkpoint pinned for ${server}; the next response that verifies pins them again`
+    : `forgot the nodes and quorum pinned for ${server} (kept its log key and checkpoint); the next response that verifies pins them again`;
 }
 
 export function registerClient(program: Command): void {
@@ -65,6 +92,16 @@ export function registerClient(program: Command): void {
     .requiredOption('--keystore <dir>', `where secret keys are kept, encrypted with the passphrase in ${PASSPHRASE_ENV}`)
     .option('--token <token>', `bearer token for the server (or --token-file, or ${TOKEN_ENV})`)
     .option('--token-file <file>', 'file holding the bearer token (first non-comment line; name:token accepted)')
-    .option('--allow-out-of-range', 'run rows far outside a model\'s calibrated input range (answering with a warning) instead of refusing them')
-    .action(async (opts: ClientCliOptions) => runClient(opts));
+    .addOption(outOfRangeOption())
+    .option('--min-quorum <q>', 'refuse results fewer than Q review nodes pinned for the server agreed on (default: the quorum the server stated when first pinned)')
+    .option(
+      '--repin',
+      "forget what this client pinned for --server (log key, node set, quorum, kept checkpoint) and exit, after its operator told you they changed; the next response that verifies is pinned",
+    )
+    .option('--nodes-only', 'with --repin: forget only the node set and quorum, keep the log key and checkpoint (the operator added or replaced nodes)')
+    .action(async (opts: ClientCliOptions & { repin?: boolean; nodesOnly?: boolean }) => {
+      if (opts.nodesOnly && !opts.repin) fail('BAD_ARGUMENT', '--nodes-only goes with --repin');
+      if (opts.repin) process.stdout.write(`${repinServer(opts)}\n`);
+      else await runClient(opts);
+    });
 }

@@ -10,7 +10,7 @@ import type { Graph } from '../../compiler/graph/graph';
 import type { OpCounts } from '../../compiler/circuit/count';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { startSteps } from './progress';
-import { describeClientSteps } from '../client-step';
+import { describeClientSteps } from '../../compiler/client-steps/table';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
 import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
@@ -59,7 +59,9 @@ export interface CompileSummary {
   /** Samples one evaluation carries: k interleaved per ciphertext for vector, up to N/2 for batch. */
   readonly samplesPerEvaluation: number;
   readonly polyModulusDegree: number;
+  /** Every segment's depth added up (the report's total); one circuit's depth when the body is not cut. */
   readonly depth: number;
+  /** Counts, rotation steps and latency below are every segment's together, as the report gives them. */
   readonly rotations: number;
   readonly rotationSteps: readonly number[];
   /** Galois keys: which steps get one (all, or powers of two), how many (every segment's), and the evaluation keys' size. */
@@ -164,7 +166,13 @@ export function compileFile(modelFile: string, opts: CompileCliOptions, toolVers
 
 function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibration: RowBatch): CompileSummary {
   const p = m.parameters;
-  const { byLevel: _byLevel, rotationSteps: _steps, ...counts } = m.cost.counts;
+  // A cut body (--refresh auto, a max pool) runs every segment per evaluation: the summary adds
+  // them up, as the report does, so its depth, ops and latency describe what a run costs.
+  const segments = [{ circuit: m.circuit, cost: m.cost }, ...(m.refresh?.segments ?? [])];
+  const { byLevel: _byLevel, rotationSteps: _steps, ...first } = m.cost.counts;
+  const counts = { ...first };
+  for (const s of segments.slice(1)) for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += s.cost.counts[k];
+  const sum = (f: (l: CompiledModel['cost']['latency']) => number): number => segments.reduce((t, s) => t + f(s.cost.latency), 0);
   return {
     outputDir,
     model: c.source.name,
@@ -174,9 +182,9 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
     layoutReason: c.layoutReason,
     samplesPerEvaluation: samplesPerEvaluation(m.circuit),
     polyModulusDegree: p.polyModulusDegree,
-    depth: m.circuit.depth,
-    rotations: m.cost.counts.rotations,
-    rotationSteps: m.circuit.rotationSteps,
+    depth: segments.reduce((d, s) => d + s.circuit.depth, 0),
+    rotations: counts.rotations,
+    rotationSteps: [...new Set(segments.flatMap((s) => s.circuit.rotationSteps))].sort((a, b) => a - b),
     rotationKeys: { ...c.rotationKeys, steps: c.build.params.rotationSteps.length },
     parameters: {
       polyModulusDegree: p.polyModulusDegree,
@@ -195,16 +203,16 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
             segments: c.refresh.segments.map((b) => ({ depth: b.circuit.depth, latencyMs: b.latency.totalMs })),
             maskBits: c.refresh.maskBits,
             maskBound: c.refresh.maskBound,
-            ...(c.refresh.pools.some((p) => p !== null)
+            ...(c.refresh.steps.some((s) => s.kind === 'maxpool')
               ? {
-                  maxPools: c.refresh.pools.flatMap((p) => (p ? [{ geometry: p.geometry, sources: p.sources }] : [])),
+                  maxPools: c.refresh.steps.flatMap((s) => (s.kind === 'maxpool' ? [{ geometry: s.pool.geometry, sources: s.pool.sources }] : [])),
                   clientSees: describeClientSteps(m.refresh!),
                 }
               : {}),
           },
         }
       : {}),
-    latencyMs: { server: m.cost.latency.serverMs, client: m.cost.latency.clientMs, total: m.cost.latency.totalMs },
+    latencyMs: { server: sum((l) => l.serverMs), client: sum((l) => l.clientMs), total: sum((l) => l.totalMs) },
     approximations: c.approximations.map((a) => ({
       ...approximationSummary(a, a.calibratedRange),
       ...(a.note !== undefined ? { note: a.note } : {}),
@@ -242,15 +250,15 @@ export function formatCompile(s: CompileSummary): string {
   let out = `compiled ${s.model} → ${s.outputDir} (model hash ${s.modelHash.slice(0, 16)})\n`;
   out += textTable(null, [
     ['calibration', describeBatch(s.calibration)],
-    ['layout', `${s.layout} (${s.layoutReason}), ${s.samplesPerEvaluation} sample${s.samplesPerEvaluation === 1 ? '' : 's'} per evaluation`],
-    ['CKKS', `N=${p.polyModulusDegree} (${p.slots} slots), depth ${s.depth}, scale 2^${p.scaleBits}, modulus ${p.coeffModulusBits.join('+')} = ${p.totalBits} of ${p.maxBitCount} bits, ${p.securityBits}-bit security`],
+    ['layout', `${s.layout} (${layoutReasonOf(s)}), ${s.samplesPerEvaluation} sample${s.samplesPerEvaluation === 1 ? '' : 's'} per evaluation`],
+    ['CKKS', `N=${p.polyModulusDegree} (${p.slots} slots), depth ${s.depth}${s.refresh ? ` in ${s.refresh.segments.length} segments (${s.refresh.segments.map((x) => x.depth).join(' + ')})` : ''}, scale 2^${p.scaleBits}, modulus ${p.coeffModulusBits.join('+')} = ${p.totalBits} of ${p.maxBitCount} bits, ${p.securityBits}-bit security`],
     ['ops', `${c.rotations} rotations, ${c.ctCtMul} ct×ct, ${c.ctPtMul} ct×pt, ${c.rescales} rescales, ${c.relins} relins, ${c.modswitches} modswitches`],
     ['rotation steps', s.rotationSteps.length > 0 ? s.rotationSteps.join(', ') : 'none'],
     ['rotation keys', rotationKeysLine(s.rotationKeys)],
     ...(s.refresh ? [['refresh', refreshLine(s.refresh)]] : []),
     ...(s.refresh?.maxPools ? [['max pool', maxPoolLine(s.refresh)]] : []),
     ['precision', precisionLine(s.precision)],
-    ['estimated latency', `${formatNumber(s.latencyMs.total, 3)} ms per run (server ${formatNumber(s.latencyMs.server, 3)} ms, client ${formatNumber(s.latencyMs.client, 3)} ms)`],
+    ['estimated latency', `${formatNumber(s.latencyMs.total, 3)} ms per run${s.refresh ? `, all ${s.refresh.segments.length} segments` : ''} (server ${formatNumber(s.latencyMs.server, 3)} ms, client ${formatNumber(s.latencyMs.client, 3)} ms)`],
     ...(s.degreeChoice ? [['degree', degreeLine(s.degreeChoice)]] : []),
     ...(s.trees ? treeLines(s.trees) : []),
   ], '  ');
@@ -264,6 +272,15 @@ export function formatCompile(s: CompileSummary): string {
     );
   }
   return out;
+}
+
+/**
+ * The layout is chosen on the uncut body; when the body was then cut, its figures are at the
+ * uncut body's N, which the reason says, next to the N the segments run at.
+ */
+function layoutReasonOf(s: CompileSummary): string {
+  if (!s.refresh) return s.layoutReason;
+  return `${s.layoutReason}, compared on the uncut body; cut into ${s.refresh.segments.length} segments it runs at N=${s.parameters.polyModulusDegree}`;
 }
 
 function refreshLine(r: NonNullable<CompileSummary['refresh']>): string {

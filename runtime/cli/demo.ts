@@ -134,7 +134,11 @@ export async function runDemoModel(name: string, rows: number, log: (line: strin
   const model = toCompiledModel(compilation, options, TOOL_VERSION);
   log(`${name}: layout ${model.circuit.layout}, N=${model.parameters.polyModulusDegree}; generating keys, encrypting ${batch.rows} rows, evaluating on ciphertexts…`);
 
-  const { run, outputs, encrypted } = await predictEncrypted(model, batch, { progress: (n) => startProgress(`${name}: encrypted evaluations`, n), ...(backend ? { backend } : {}) });
+  const { run, outputs, encrypted } = await predictEncrypted(model, batch, {
+    keygenProgress: (n) => startProgress(`${name}: keygen N=${model.parameters.polyModulusDegree}`, n),
+    progress: (n) => startProgress(`${name}: encrypted evaluations`, n),
+    ...(backend ? { backend } : {}),
+  });
 
   const referenceOutputs = predictReference(graph, spec, batch);
   const predicted = outputs[sample.labelOutput];
@@ -177,7 +181,8 @@ export function formatDemoModel(r: DemoModelResult): string {
   const unit = r.run.samplesPerEvaluation === 1 ? 'row' : 'batch';
   const rows = r.labels.map((label, i) => [String(i + 1), formatEntry(r.outputs[r.labelOutput]![i]!), formatEntry(r.referenceOutputs[r.labelOutput]![i]!), String(label)]);
   return (
-    `== ${r.name}: ${r.description} ==\n` +
+    // The sample's description counts all its rows; the demo runs the first --rows of them.
+    `== ${r.name}: ${r.rows} of the ${r.description} ==\n` +
     textTable(null, [
       ['circuit', `${s.layout} layout (${s.layoutReason}), depth ${s.depth}, ${s.rotations} rotations${s.rotationSteps.length ? ` (steps ${s.rotationSteps.join(', ')})` : ''}`],
       ['CKKS', `N = ${s.n}, modulus chain [${s.coeffModulusBits.join(', ')}] bits, ${s.securityBits}-bit security`],

@@ -4,8 +4,8 @@ import { ONNX_DOMAIN, type ValueInfo } from '../../compiler/graph/graph';
 import { isFloatType } from '../../compiler/graph/tensor';
 import { decodeModel, type DecodedModel } from '../../compiler/onnx/decode';
 import { importModel, operatorSupport } from '../../compiler/onnx/import';
-import { describeLowered, loweredJson, type LoweredJson } from '../../compiler/passes/describe';
-import { splitGraph } from '../../compiler/passes/split-graph';
+import { describeLowered, describeTreeBody, loweredJson, treeLoweredJson, type LoweredJson, type TreeLoweredJson } from '../../compiler/passes/describe';
+import { splitBody } from '../../compiler/passes/split-graph';
 import { formatNumber, formatType } from '../format/values';
 import { printJson } from './output';
 import { readModelBytes } from './read-model';
@@ -46,8 +46,11 @@ export interface InspectReport {
   readonly operators: OperatorRow[];
   readonly imports: boolean;
   readonly importError: { code: string; message: string } | null;
-  /** With --lowered: the client prologue / encrypted chain / client epilogue, or why there is none. */
-  readonly lowered?: { readonly chain: LoweredJson; readonly text: string[] } | { readonly error: { code: string; message: string } };
+  /** With --lowered: the client prologue / encrypted body (a chain, or a tree ensemble) / client epilogue, or why there is none. */
+  readonly lowered?:
+    | { readonly chain: LoweredJson; readonly text: string[] }
+    | { readonly trees: TreeLoweredJson; readonly text: string[] }
+    | { readonly error: { code: string; message: string } };
 }
 
 /**
@@ -66,8 +69,8 @@ export function inspectModel(file: string, options: { lowered?: boolean } = {}):
     typed = graph;
     if (options.lowered) {
       try {
-        const split = splitGraph(graph).split;
-        lowered = { chain: loweredJson(split), text: describeLowered(split) };
+        const body = splitBody(graph);
+        lowered = body.kind === 'chain' ? { chain: loweredJson(body.split), text: describeLowered(body.split) } : { trees: treeLoweredJson(body.trees), text: describeTreeBody(body.trees) };
       } catch (e) {
         if (!(e instanceof DeepPowersError)) throw e;
         lowered = { error: { code: e.code, message: e.message } };

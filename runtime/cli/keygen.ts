@@ -1,3 +1,4 @@
+import { bodySteps } from '../../compiler/client-steps/table';
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Command } from 'commander';
@@ -42,7 +43,7 @@ export async function keygen(compiledDir: string, keystoreDir: string, options: 
   const model = readCompiledModel(compiledDir);
   const keystore = Keystore.open(keystoreDir);
   const { modelHash } = model;
-  const clientModel = clientModelOfBody(bodyCircuits(model), model.parameters, modelHash, model.refresh?.segments.map((s) => s.pool));
+  const clientModel = clientModelOfBody(bodyCircuits(model), model.parameters, modelHash, bodySteps(model));
   const t = performance.now();
   const progress = startProgress(`keygen N=${model.parameters.polyModulusDegree}`, 2);
   const { client, secretKey, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModel, { replace: options.force === true });

@@ -1,3 +1,4 @@
+import { bodySteps } from '../../compiler/client-steps/table';
 import { existsSync, statSync } from 'node:fs';
 import { Command } from 'commander';
 import { readCompiledModel } from '../../compiler/artifact/files';
@@ -88,7 +89,7 @@ export async function uploadKeys(compiledDir: string, opts: { keystore: string; 
       fail('BAD_ARGUMENT', `the server at ${remote.options.url} does not serve ${compiledDir} (model hash ${model.modelHash}); it serves: ${names}`);
     }
     const keystore = Keystore.open(opts.keystore);
-    const { client, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, model.refresh?.segments.map((s) => s.pool)));
+    const { client, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model)));
     try {
       const base = { model: model.source.name, model_hash: model.modelHash, server: remote.options.url, fingerprint: secretKeyFingerprint(client.exportSecretKey()), recovery_phrase: recoveryPhrase ?? null };
       const recorded = keystore.uploadedKeysId(remote.options.url, model.modelHash);
@@ -155,7 +156,7 @@ export async function recoverKeystore(dir: string, compiledDirs: readonly string
   const keys: RecoverResult['keys'][number][] = [];
   for (const compiled of compiledDirs) {
     const model = readCompiledModel(compiled);
-    const { client } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, model.refresh?.segments.map((s) => s.pool)), { replace: true });
+    const { client } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model)), { replace: true });
     try {
       keys.push({ model: model.source.name, model_hash: model.modelHash, parameter_id: client.model.parameters.parameterId, fingerprint: secretKeyFingerprint(client.exportSecretKey()) });
     } finally {

@@ -1,8 +1,13 @@
+import { bodySteps } from '../../compiler/client-steps/table';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { fail } from '../../compiler/errors';
 import { contextSpecOf } from '../backends/backend';
+import { bodyCircuits } from '../../compiler/artifact/segments';
+import { sealBackend } from '../backends/seal/backend';
+import { clientModelOfBody } from '../client/client-model';
 import { Keystore } from '../client/keystore';
+import { keystoreClient } from '../client/model-keys';
 import type { RowBatch } from '../data/load-rows';
 import type { RowOutputs } from '../outputs';
 import { predictEncrypted } from '../predict-encrypted';
@@ -23,21 +28,23 @@ export interface FhePrediction {
   /** per_evaluation is one entry per row in vector layout, per N/2-row batch in batch layout. */
   readonly timings: EncryptedRunTimings;
   readonly sizes: EncryptedRunSizes;
-  /** Whether the secret key came from a keystore or was made for this run (and discarded). */
-  readonly secret_key: 'keystore' | 'ephemeral';
+  /**
+   * Where the secret key came from: the keystore's stored key; `derived` from the keystore's
+   * recovery root now (first use after \`keys recover\`) and stored; or made for this run and discarded.
+   */
+  readonly secret_key: 'keystore' | 'derived' | 'ephemeral';
 }
 
 export async function predictFhe(model: CompiledModel, batch: RowBatch, options: { keystore?: string; threads?: number } = {}): Promise<FhePrediction> {
-  let secretKey: Uint8Array | undefined;
-  if (options.keystore !== undefined) {
-    const stored = Keystore.open(options.keystore, undefined, { create: false }).readSecretKey(model.modelHash);
-    if (!stored) fail('BAD_ARGUMENT', `keystore ${options.keystore} holds no key for this model; run: deeppowers keygen <compiled> --keystore ${options.keystore}`);
-    const want = contextSpecOf(model.parameters).parameterId;
-    if (stored.parameterId !== want) fail('BAD_ARGUMENT', `the keystore's key is for parameter set ${stored.parameterId}, this model uses ${want}`);
-    secretKey = stored.bytes;
-  }
+  const key = options.keystore !== undefined ? await keystoreSecretKey(model, options.keystore) : undefined;
   const backend = sealOnThreads(options.threads, Math.ceil(batch.rows / samplesPerEvaluation(model.circuit)));
-  const { outputs, encrypted: run } = await predictEncrypted(model, batch, { ...(secretKey ? { secretKey } : {}), backend, progress: (n) => startProgress('encrypted evaluations', n) });
+  const rotations = bodyCircuits(model).reduce((n, c) => n + c.rotationSteps.length, 0);
+  const { outputs, encrypted: run } = await predictEncrypted(model, batch, {
+    ...(key ? { secretKey: key.bytes } : {}),
+    backend,
+    keygenProgress: (n) => startProgress(`keygen N=${model.parameters.polyModulusDegree}, ${rotations} rotation key${rotations === 1 ? '' : 's'}`, n),
+    progress: (n) => startProgress('encrypted evaluations', n),
+  });
   return {
     outputs,
     layout: run.layout,
@@ -45,8 +52,32 @@ export async function predictFhe(model: CompiledModel, batch: RowBatch, options:
     threads: backend.concurrency,
     timings: run.timings,
     sizes: run.sizes,
-    secret_key: secretKey ? 'keystore' : 'ephemeral',
+    secret_key: key?.source ?? 'ephemeral',
   };
+}
+
+/**
+ * The model's secret key from a keystore: the stored one, or (first use after \`keys recover\`)
+ * derived from the keystore's recovery root and stored, as keygen and the client do.
+ */
+async function keystoreSecretKey(model: CompiledModel, dir: string): Promise<{ bytes: Uint8Array; source: 'keystore' | 'derived' }> {
+  const keystore = Keystore.open(dir, undefined, { create: false });
+  const want = contextSpecOf(model.parameters).parameterId;
+  const stored = keystore.readSecretKey(model.modelHash);
+  if (stored) {
+    if (stored.parameterId !== want) fail('BAD_ARGUMENT', `the keystore's key is for parameter set ${stored.parameterId}, this model uses ${want}`);
+    return { bytes: stored.bytes, source: 'keystore' };
+  }
+  if (!keystore.hasRecoveryRoot()) {
+    fail('BAD_ARGUMENT', `keystore ${dir} holds neither a key for this model nor a recovery root; run: deeppowers keygen <compiled> --keystore ${dir}, or deeppowers keys recover --keystore ${dir}`);
+  }
+  const clientModel = clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model));
+  const { client } = await keystoreClient(sealBackend, keystore, clientModel);
+  try {
+    return { bytes: client.exportSecretKey(), source: 'derived' };
+  } finally {
+    client.dispose();
+  }
 }
 
 export function formatFheCosts(p: Omit<FhePrediction, 'secret_key'> & { secret_key?: FhePrediction['secret_key'] }): string {

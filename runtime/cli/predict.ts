@@ -4,10 +4,11 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import { fail } from '../../compiler/errors';
 import { importModel } from '../../compiler/onnx/import';
-import { checkRowsInRange } from '../data/input-range';
+import { applyRangePolicy, DEFAULT_OUT_OF_RANGE, formatOutOfRange, type OutOfRangePolicy, type RowOutOfRange } from '../data/input-range';
+import { outOfRangeOption } from './out-of-range';
 import { loadRows } from '../data/load-rows';
 import { rowSpecOf } from '../data/row-spec';
-import type { RowOutputs } from '../outputs';
+import { outputsForAllRows, type RowOutputs } from '../outputs';
 import { predictReference, ROW_CHUNK } from '../predict-reference';
 import { compiledRowSpec, predictCompiledInChunks, simulateBackend } from '../run-compiled';
 import { SOURCE_MODEL_FILE } from './compile';
@@ -34,16 +35,21 @@ export interface PredictResult {
   readonly threads?: number;
   readonly timings?: FhePrediction['timings'];
   readonly sizes?: FhePrediction['sizes'];
-  /** Rows outside the calibrated input range, run anyway because of --allow-out-of-range. */
-  readonly warnings?: readonly string[];
+  /** fhe mode: where the secret key came from (a keystore's stored key, derived from its recovery root now, or made for this run). */
+  readonly secret_key?: FhePrediction['secret_key'];
+  /**
+   * simulate and fhe modes: each row with a value outside the calibrated input range, with what
+   * --out-of-range did (clamped, refused: its outputs are null, allowed) and the values; empty when none.
+   */
+  readonly out_of_range?: readonly RowOutOfRange[];
 }
 
 export interface PredictOptions {
   readonly keystore?: string;
   /** fhe mode: threads that evaluate (default: the cores). */
   readonly threads?: number;
-  /** Run rows far outside the calibrated input range with a warning instead of refusing them. */
-  readonly allowOutOfRange?: boolean;
+  /** simulate and fhe modes: what to do with a row outside the calibrated input range (default clamp). */
+  readonly outOfRange?: OutOfRangePolicy;
 }
 
 /** ONNX file → reference (the default); compiled directory → simulate (the default). */
@@ -58,22 +64,29 @@ export async function predictPath(path: string, dataFile: string, mode: Mode | u
   if (!compiled && chosen !== 'reference') {
     fail('BAD_ARGUMENT', `--mode ${chosen} runs a compiled model directory; compile ${path} first: deeppowers compile ${path} --calibration <data>`);
   }
-  if (!compiled) return predictFile(path, dataFile, chosen);
+  if (!compiled) {
+    // An ONNX file has no calibrated range: the float64 interpreter answers every row as it is.
+    if (options.outOfRange !== undefined) fail('BAD_ARGUMENT', `--out-of-range is for compiled models (--mode simulate or fhe); --mode reference runs ${path} in float64 on every row as given`);
+    return predictFile(path, dataFile, chosen);
+  }
   const model = readCompiledModel(path);
-  const batch = loadRows(dataFile, compiledRowSpec(model));
+  const given = loadRows(dataFile, compiledRowSpec(model));
   const { input, calibration } = model;
   const calibrated = calibration.input === null ? null : { range: calibration.input, margin: calibration.margin };
-  const warnings = checkRowsInRange({ calibrated, featureNames: input.featureNames, shape: input.shape }, batch, options.allowOutOfRange === true);
-  const warned = warnings.length > 0 ? { warnings } : {};
+  const { batch, kept, outOfRange } = applyRangePolicy({ calibrated, featureNames: input.featureNames, shape: input.shape }, given, options.outOfRange ?? DEFAULT_OUT_OF_RANGE);
+  const names = model.outputs.map((o) => o.name);
+  const all = (outputs: RowOutputs) => outputsForAllRows(outputs, names, kept, given.rows);
+  const listed = calibrated === null ? {} : { out_of_range: outOfRange };
+  if (batch.rows === 0) return { model: path, mode: chosen, rows: given.rows, outputs: all({}), ...listed };
   if (chosen === 'fhe') {
-    const { outputs, layout, evaluations, threads, timings, sizes } = await predictFhe(model, batch, {
+    const { outputs, layout, evaluations, threads, timings, sizes, secret_key } = await predictFhe(model, batch, {
       ...(options.keystore !== undefined ? { keystore: options.keystore } : {}),
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
     });
-    return { model: path, mode: chosen, rows: batch.rows, outputs, layout, evaluations, threads, timings, sizes, ...warned };
+    return { model: path, mode: chosen, rows: given.rows, outputs: all(outputs), layout, evaluations, threads, timings, sizes, secret_key, ...listed };
   }
   const outputs = await predictCompiledInChunks(model, batch, simulateBackend(model), ROW_CHUNK);
-  return { model: path, mode: chosen, rows: batch.rows, outputs, ...warned };
+  return { model: path, mode: chosen, rows: given.rows, outputs: all(outputs), ...listed };
 }
 
 function isDirectory(path: string): boolean {
@@ -93,12 +106,17 @@ export function predictFile(modelFile: string, dataFile: string, mode: Mode): Pr
 
 export function formatPredict(r: PredictResult): string {
   const names = Object.keys(r.outputs);
-  const rows = Array.from({ length: r.rows }, (_, i) => [String(i + 1), ...names.map((n) => formatEntry(r.outputs[n]![i]!))]);
+  // A row outside the range is marked in the row column and listed under the table; a refused row has no outputs to show.
+  const action = new Map((r.out_of_range ?? []).map((o) => [o.row, o.action]));
+  const rows = Array.from({ length: r.rows }, (_, i) => {
+    const marked = action.get(i + 1);
+    return [marked ? `${i + 1} (${marked})` : String(i + 1), ...names.map((n) => (marked === 'refused' ? '–' : formatEntry(r.outputs[n]![i]!)))];
+  });
   const costs =
     r.timings && r.sizes && r.layout && r.evaluations !== undefined && r.threads !== undefined
       ? formatFheCosts({ outputs: r.outputs, layout: r.layout, evaluations: r.evaluations, threads: r.threads, timings: r.timings, sizes: r.sizes })
       : '';
-  return `${r.model}: ${r.rows} row${r.rows === 1 ? '' : 's'}, mode ${r.mode}\n` + textTable(['row', ...names], rows) + costs;
+  return `${r.model}: ${r.rows} row${r.rows === 1 ? '' : 's'}, mode ${r.mode}\n` + textTable(['row', ...names], rows) + formatOutOfRange(r.out_of_range ?? []) + costs;
 }
 
 function parseMode(value: string): Mode {
@@ -115,15 +133,14 @@ export function registerPredict(program: Command): void {
     .addOption(new Option('--mode <mode>', `how to run the model (${MODES.join(', ')}; default: reference for ONNX files, simulate for compiled models)`).argParser(parseMode))
     .option('--keystore <dir>', 'fhe mode (implied): use the secret key `deeppowers keygen` stored there (default: a fresh key for this run only)')
     .option('--threads <n>', `fhe mode: ${THREADS_HELP}`, parseThreads)
-    .option('--allow-out-of-range', 'simulate and fhe modes: run rows far outside the calibrated input range with a warning instead of refusing them')
-    .option('--json', 'print one JSON object: {model, mode, rows, outputs} (fhe mode adds layout, evaluations, timings, sizes; warnings when out-of-range rows were allowed)')
-    .action(async (file: string, opts: { data: string; mode?: Mode; keystore?: string; threads?: number; json?: boolean; allowOutOfRange?: boolean }) => {
+    .addOption(outOfRangeOption())
+    .option('--json', 'print one JSON object: {model, mode, rows, outputs} (simulate and fhe add out_of_range; fhe adds layout, evaluations, timings, sizes, secret_key)')
+    .action(async (file: string, opts: { data: string; mode?: Mode; keystore?: string; threads?: number; json?: boolean; outOfRange?: OutOfRangePolicy }) => {
       const result = await predictPath(file, opts.data, opts.mode, {
         ...(opts.keystore !== undefined ? { keystore: opts.keystore } : {}),
         ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
-        ...(opts.allowOutOfRange ? { allowOutOfRange: true } : {}),
+        ...(opts.outOfRange !== undefined ? { outOfRange: opts.outOfRange } : {}),
       });
-      for (const w of result.warnings ?? []) process.stderr.write(`deeppowers: warning: ${w}\n`);
       if (opts.json) printJson(result);
       else process.stdout.write(formatPredict(result));
     });

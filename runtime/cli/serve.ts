@@ -9,6 +9,7 @@ import { createMcpServer, describeModels } from '../mcp/server';
 import { DEFAULT_LIMITS, DeepPowersService, LOCAL_TENANT } from '../mcp/service';
 import { runOnStdio } from '../mcp/stdio';
 import { TokenTable } from '../mcp/tokens';
+import { NodeList, TrustedNodes } from '../network/node-list';
 import { parseRedisUrl } from '../network/queue';
 import { QueueRunner } from '../network/queue-runner';
 import { DEFAULT_TASK_OPTIONS, type RunnerContext } from '../network/server-network';
@@ -27,6 +28,9 @@ export interface ServeOptions {
   readonly maxKeyMb: number;
   readonly taskTtl: number;
   readonly queue?: string;
+  readonly redisCa?: string;
+  readonly nodes?: string;
+  readonly reviewTimeout?: number;
   readonly reviewers: number;
   readonly quorum?: number;
   readonly maxConcurrencyPerTenant: number;
@@ -35,6 +39,10 @@ export interface ServeOptions {
   readonly tenantKeyBundles: number;
   readonly keyQuota: 'evict' | 'refuse';
   readonly maxSessionsPerTenant: number;
+  readonly logAuditors?: string;
+  readonly queryBudget?: number;
+  readonly clientStepBudget?: number;
+  readonly modelConfidential?: boolean;
 }
 
 export const DEFAULT_DATA_DIR = join(homedir(), '.deeppowers', 'serve');
@@ -71,10 +79,21 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   if (opts.ui && !opts.http) fail('BAD_ARGUMENT', '--ui serves the page over HTTP: give --http HOST:PORT too');
   const ui = opts.ui ? loadUi() : undefined;
   const auth = opts.tokenFile ? TokenTable.readFile(opts.tokenFile) : 'insecure-no-auth';
+  const logAuditors = new Set((opts.logAuditors ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''));
+  if (logAuditors.size > 0 && auth === 'insecure-no-auth') fail('BAD_ARGUMENT', '--log-auditors names tenants of --token-file; without tokens the one local user sees everything');
+  if (auth !== 'insecure-no-auth') {
+    for (const name of logAuditors) if (!auth.hasTenant(name)) fail('BAD_ARGUMENT', `--log-auditors: no token in ${opts.tokenFile} is for tenant "${name}"`);
+  }
   const log = (line: string) => process.stderr.write(`deeppowers serve: ${line}\n`);
 
   if (!opts.queue && opts.reviewers > 0) fail('BAD_ARGUMENT', '--reviewers needs --queue redis://HOST:PORT (review nodes are workers on the queue)');
-  const queue = opts.queue === undefined ? undefined : parseRedisUrl(opts.queue);
+  if (!opts.queue && opts.nodes !== undefined) fail('BAD_ARGUMENT', '--nodes needs --queue redis://HOST:PORT (the list says which queue workers count)');
+  if (opts.queue && opts.nodes === undefined) {
+    fail('BAD_ARGUMENT', '--queue needs --nodes FILE: the nodes you trust, one line each as `deeppowers worker --print-id --role compute|review` prints it');
+  }
+  if (!opts.queue && opts.redisCa !== undefined) fail('BAD_ARGUMENT', '--redis-ca needs --queue rediss://HOST:PORT');
+  const queue = opts.queue === undefined ? undefined : parseRedisUrl(opts.queue, opts.redisCa === undefined ? {} : { caFile: opts.redisCa });
+  const trusted = opts.nodes === undefined ? undefined : new TrustedNodes(NodeList.readFile(opts.nodes));
   const quorum = opts.quorum ?? opts.reviewers;
   if (quorum > opts.reviewers) fail('BAD_ARGUMENT', `--quorum ${quorum} exceeds --reviewers ${opts.reviewers}`);
 
@@ -92,16 +111,33 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
       maxBytesInFlightPerTenant: opts.mbInFlightPerTenant * 1024 * 1024,
       tenantKeyBundles: opts.tenantKeyBundles,
       keyQuotaPolicy: opts.keyQuota,
+      queryBudget: opts.queryBudget ?? null,
+      clientStepBudget: opts.clientStepBudget ?? null,
+      modelConfidential: opts.modelConfidential === true,
     },
     {
       tasks: { defaultTtlMs: opts.taskTtl * 1000, maxTtlMs: Math.max(opts.taskTtl * 1000, DEFAULT_TASK_OPTIONS.maxTtlMs) },
-      ...(queue ? { runner: (ctx: RunnerContext) => new QueueRunner({ queue, reviewers: opts.reviewers, quorum, log: ctx.log, logger: ctx.logger, readKeys: ctx.readKeys }) } : {}),
+      ...(queue && trusted
+        ? {
+            runner: (ctx: RunnerContext) =>
+              new QueueRunner({
+                queue,
+                reviewers: opts.reviewers,
+                quorum,
+                nodes: trusted,
+                log: ctx.log,
+                logger: ctx.logger,
+                readKeys: ctx.readKeys,
+                ...(opts.reviewTimeout !== undefined ? { reviewTimeoutMs: opts.reviewTimeout * 1000 } : {}),
+              }),
+          }
+        : {}),
     },
   );
   let http: RunningHttpServer | undefined;
   try {
     if (opts.http) {
-      http = await startHttpServer(service, { ...opts.http, auth, log, maxSessionsPerTenant: opts.maxSessionsPerTenant, ...(ui ? { ui } : {}) });
+      http = await startHttpServer(service, { ...opts.http, auth, log, maxSessionsPerTenant: opts.maxSessionsPerTenant, logAuditors, ...(ui ? { ui } : {}) });
       const who = auth === 'insecure-no-auth' ? 'no authentication (loopback only)' : `${auth.size} bearer token${auth.size === 1 ? '' : 's'}`;
       log(`listening on ${http.url} (${who}); evaluation keys at ${http.url.replace(/mcp$/, 'keys/<sha256>')}`);
       if (ui) log(`the page is at ${http.url.replace(/mcp$/, '')}`);
@@ -113,12 +149,24 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
         : 'jobs run in this process (embedded); results are logged and signed by this server alone',
     );
     log(`transparency log ${service.network.log.origin}, key ${service.network.log.vkey}`);
+    if (trusted && opts.nodes) {
+      log(describeNodes(trusted.current, opts.nodes));
+      // SIGHUP re-reads the list; a bad file is reported and the list in force stays.
+      process.on('SIGHUP', () => {
+        try {
+          trusted.replace(NodeList.readFile(opts.nodes!));
+          log(`reloaded: ${describeNodes(trusted.current, opts.nodes!)}`);
+        } catch (e) {
+          log(`nodes file not reloaded, the previous list stays in force: ${(e as Error).message}`);
+        }
+      });
+    }
     const stopped = new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
     });
     if (opts.stdio) {
-      const stdioServer = createMcpServer(service, LOCAL_TENANT, { log });
+      const stdioServer = createMcpServer(service, LOCAL_TENANT, { log, auditor: true });
       // With HTTP too, the process lives on after the stdio side hangs up.
       await Promise.race([runOnStdio(stdioServer, service.limits.maxMessageBytes).then(() => (http ? stopped : undefined)), stopped]);
       // Stopped by a signal while the host still holds stdin open: an open stdin would keep the process alive.
@@ -132,6 +180,11 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   }
 }
 
+function describeNodes(list: NodeList, file: string): string {
+  const n = (role: 'compute' | 'review') => list.withRole(role).length;
+  return `trusted nodes from ${file}: ${n('compute')} compute, ${n('review')} review (kill -HUP ${process.pid} re-reads it)`;
+}
+
 export function registerServe(program: Command): void {
   program
     .command('serve')
@@ -143,6 +196,7 @@ export function registerServe(program: Command): void {
     .option('--stdio', 'serve MCP on stdin/stdout (one local user; keys via the upload_keys tool)')
     .option('--token-file <file>', 'bearer tokens, one per line, optionally name:token (the name is the tenant whose keys the token uses)')
     .option('--data-dir <dir>', 'where uploaded evaluation keys, MCP tasks, the transparency log and the server keys are stored', DEFAULT_DATA_DIR)
+    .option('--log-auditors <tenants>', "comma-separated tenants (token names) that read every log entry and every dispute's evidence; any other tenant sees its own entries and only the leaf hashes of the rest")
     .option('--insecure-no-auth', 'accept HTTP requests without a token (refused unless the host is a loopback address)')
     .addOption(new Option('--max-concurrency <k>', 'encrypted predictions in flight at once; more get a "server busy" tool error').default(DEFAULT_LIMITS.maxConcurrency).argParser(positiveInt))
     .addOption(new Option('--max-key-mb <m>', 'largest evaluation-key bundle accepted, in MiB').default(DEFAULT_LIMITS.maxKeyBytes / 1024 / 1024).argParser(positiveInt))
@@ -165,7 +219,25 @@ export function registerServe(program: Command): void {
         .default(DEFAULT_TASK_OPTIONS.defaultTtlMs / 1000)
         .argParser(positiveInt),
     )
-    .option('--queue <redis-url>', 'send evaluations to `deeppowers worker` nodes through a BullMQ queue in Redis (redis://HOST:PORT) instead of running them here')
+    .addOption(
+      new Option('--query-budget <rows>', 'rows one tenant may send one model per UTC day (evaluations × samples each packs); beyond it a prediction is refused. Bounds extraction by queries; default: no limit').argParser(
+        nonNegativeInt,
+      ),
+    )
+    .addOption(
+      new Option(
+        '--client-step-budget <rows>',
+        "rows one tenant may send back at one model's client steps per UTC day; beyond it the step is refused. Each answered step is a probe of the layers after it (README: What the client learns); default: no limit",
+      ).argParser(nonNegativeInt),
+    )
+    .option('--model-confidential', 'refuse to serve models with client steps (compile --refresh auto, max pools): a dishonest client can read out the weights after a step')
+    .option(
+      '--queue <redis-url>',
+      'send evaluations to `deeppowers worker` nodes through a BullMQ queue in Redis instead of running them here: redis://[[USER]:PASSWORD@]HOST:PORT, or rediss://… for TLS',
+    )
+    .option('--redis-ca <file>', 'with a rediss:// queue: the PEM certificate of the CA that signed the Redis server\'s certificate (default: the system\'s CAs)')
+    .option('--nodes <file>', 'the nodes this server trusts (needed with --queue), one line each as `deeppowers worker --print-id` prints it: NODE_ID compute|review PUBLIC_KEY; re-read on SIGHUP')
+    .addOption(new Option('--review-timeout <seconds>', "each assigned reviewer's deadline; a reviewer that misses it is named and counted against (default: 3 × the compute node's time, at least 60)").argParser(positiveInt))
     .addOption(new Option('--reviewers <k>', 'review nodes that re-execute each job (needs --queue)').default(0).argParser(nonNegativeInt))
     .addOption(new Option('--quorum <q>', 'reviewers that must attest the same result before it is released (default: all of --reviewers)').argParser(nonNegativeInt))
     .action(async (dirs: string[], opts: ServeOptions) => serve(dirs, opts));

@@ -1,7 +1,8 @@
 import type { Circuit, InputSpec, Layout, OutputSpec } from '../../compiler/circuit/ir';
-import type { PoolStep } from '../../compiler/artifact/types';
-import { poolMaskedMeta } from '../client-step';
+import type { ClientKnows, ClientStep } from '../../compiler/client-steps/kind';
+import { stepKind } from '../../compiler/client-steps/table';
 import { fail } from '../../compiler/errors';
+import type { SegmentView } from '../../compiler/artifact/views';
 import type { CkksParameters } from '../../compiler/params/types';
 import { contextSpecOf, type ContextSpec } from '../backends/backend';
 
@@ -43,16 +44,18 @@ export interface ClientModel {
    */
   readonly segments?: readonly ClientModel[];
   /**
-   * A segment entered through a max pool (runtime/client-step.ts): the windows the client takes
-   * the max of, the level and scale of the masked ciphertexts it decrypts (one per output of the
-   * segment before), and where it encrypts the maxima (the top level, a level above this
-   * segment's inputs, where the server's unmasking takes them down).
+   * A segment after a client step (compiler/client-steps/): what the client knows of the step
+   * (its kind; a max pool's windows), the level and scale of the masked ciphertexts it decrypts
+   * (one per output of the segment before), and the level it encrypts at (the top level; this
+   * segment's inputs sit lower when the server's unmasking spends a level).
    */
-  readonly pool?: {
-    readonly windows: readonly (readonly number[])[];
-    readonly masked: readonly { readonly level: number; readonly scale: number }[];
-    readonly freshLevel: number;
-  };
+  readonly step?: ClientSideStep;
+}
+
+export interface ClientSideStep {
+  readonly knows: ClientKnows;
+  readonly masked: readonly { readonly level: number; readonly scale: number }[];
+  readonly freshLevel: number;
 }
 
 /** The client view of a circuit compiled under `params`. */
@@ -89,23 +92,43 @@ export function clientModelOf(
   };
 }
 
-/** The client view of a body that runs as `circuits` in order, with a client step between each two. */
+/** The client view of a body that runs as `circuits` in order, with `steps[k]` between circuits k and k + 1 (a refresh each, unless given). */
 export function clientModelOfBody(
   circuits: readonly Circuit[],
   params: Pick<CkksParameters, 'polyModulusDegree' | 'coeffModulusBits' | 'primes' | 'expectedPrecisionBits'>,
   modelHash: string,
-  /** The max pool before each segment after the first, when there is one (RefreshSegment.pool). */
-  pools: readonly (PoolStep | undefined)[] = [],
+  steps: readonly ClientStep[] = circuits.slice(1).map(() => ({ kind: 'refresh' })),
 ): ClientModel {
-  const segments = circuits.map((c, i): ClientModel => {
-    const model = clientModelOf(c, params, modelHash);
-    const pool = i > 0 ? pools[i - 1] : undefined;
-    if (!pool) return model;
-    const before = clientModelOf(circuits[i - 1]!, params, modelHash);
-    const masked = before.results.map((r) => poolMaskedMeta(circuits[i - 1]!, r.level, r.scale));
-    return { ...model, pool: { windows: pool.windows, masked, freshLevel: model.inputLevel + 1 } };
+  if (steps.length !== circuits.length - 1) fail('BAD_ARTIFACT', `${circuits.length} segments with ${steps.length} client steps between them`);
+  const models = circuits.map((c) => clientModelOf(c, params, modelHash));
+  const segments = models.map((model, i): ClientModel => {
+    if (i === 0) return model;
+    const step = steps[i - 1]!;
+    const kind = stepKind(step.kind);
+    const masked = models[i - 1]!.results.map((r) => kind.maskedAt(circuits[i - 1]!, r));
+    return { ...model, step: { knows: step, masked, freshLevel: model.inputLevel + kind.unmaskLevels } };
   });
   return bodyClientModel(segments);
+}
+
+/**
+ * A step as the client view carries it (compiler/artifact/views.ts): a max pool names its windows,
+ * masked formats and fresh level under `pool`; a refresh step is implied by their absence.
+ */
+export function stepToView(step: ClientSideStep | undefined): Pick<SegmentView, 'pool'> {
+  if (!step) return {};
+  switch (step.knows.kind) {
+    case 'refresh':
+      return {};
+    case 'maxpool':
+      return { pool: { windows: step.knows.pool.windows, masked: step.masked, freshLevel: step.freshLevel } };
+  }
+}
+
+/** The step before `segment` (the client model of a later segment) read back from its view; `before` is the segment before it. */
+export function stepFromView(view: SegmentView, segment: ClientModel, before: ClientModel): ClientSideStep {
+  if (view.pool) return { knows: { kind: 'maxpool', pool: { windows: view.pool.windows } }, masked: view.pool.masked, freshLevel: view.pool.freshLevel };
+  return { knows: { kind: 'refresh' }, masked: before.results, freshLevel: segment.inputLevel };
 }
 
 /** One client model for a body of `segments` (each a segment's client model, in order): inputs of the first, outputs of the last, keys for all. */

@@ -2,9 +2,9 @@ import { packSamples, samplesPerEvaluation, unpackOutputs } from '../../compiler
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { fail } from '../../compiler/errors';
 import { maxEncodable, type BackendContext, type ClientKeys, type FheBackend } from '../backends/backend';
-import { poolSlots, repackSlots } from '../client-step';
+import { stepKind } from '../../compiler/client-steps/table';
 import { readEnvelope, writeEnvelope } from '../wire/envelope';
-import { packingCircuitOf, type ClientModel } from './client-model';
+import { packingCircuitOf, type ClientModel, type ClientSideStep } from './client-model';
 
 /** An evaluation-key bundle ready to upload, named by its content hash. */
 export interface EvaluationKeyBundle {
@@ -130,12 +130,11 @@ export class FheClient {
   }
 
   /**
-   * The client step after segment `segment` of a refreshed body: decrypts the masked result (every
-   * slot masked by the server, see runtime/client-step.ts) and encrypts the same values fresh at
-   * the top level as the next segment's inputs. What goes back is ciphertext only, never a
-   * decryption.
+   * The client step after segment `segment` of a body with client steps: decrypts the masked
+   * result (compiler/client-steps/), applies the step's operation and encrypts the outcome fresh
+   * as the next segment's inputs. What goes back is ciphertext only, never a decryption.
    */
-  refreshStep(masked: Uint8Array, segment: number): Uint8Array {
+  clientStep(masked: Uint8Array, segment: number): Uint8Array {
     return this.encryptStep(this.decryptStep(masked, segment), segment + 1);
   }
 
@@ -143,25 +142,24 @@ export class FheClient {
   decryptStep(masked: Uint8Array, segment: number): Float64Array[] {
     this.alive();
     const from = this.segment(segment);
-    // After a max pool the server's mask (a product by a, rescaled) leaves the results a level lower.
-    const at = this.segment(segment + 1).pool?.masked ?? from.results;
+    const { step } = this.stepBefore(segment + 1);
     const env = readEnvelope(masked, { kind: 'result', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId });
     if (env.parts.length % from.outputs.length !== 0) fail('BAD_CIPHERTEXT', `${env.parts.length} masked ciphertexts, not a multiple of the segment's ${from.outputs.length} outputs`);
-    return env.parts.map((part, i) => this.keys.decrypt(part, { ...at[i % from.outputs.length]!, label: `masked ciphertext ${i}` }));
+    return env.parts.map((part, i) => this.keys.decrypt(part, { ...step.masked[i % from.outputs.length]!, label: `masked ciphertext ${i}` }));
   }
 
-  /** Fresh encryptions of a client step's slot vectors, repacked as segment `segment`'s inputs. */
+  /** The step's operation on a client step's slot vectors, encrypted fresh as segment `segment`'s inputs. */
   encryptStep(slotVectors: readonly Float64Array[], segment: number): Uint8Array {
     this.alive();
     const from = packingCircuitOf(this.segment(segment - 1));
-    const to = this.segment(segment);
+    const { model: to, step } = this.stepBefore(segment);
+    const operation = stepKind(step.knows.kind);
     const perOut = from.outputs.length;
     const parts: Uint8Array[] = [];
     for (let g = 0; g < slotVectors.length / perOut; g++) {
       const group = slotVectors.slice(g * perOut, (g + 1) * perOut);
-      // A max pool: the max of each window of the masked values, encrypted at the top level.
-      const packed = to.pool ? poolSlots(from, packingCircuitOf(to), to.pool, group) : repackSlots(from, packingCircuitOf(to), group);
-      for (const slots of packed) parts.push(this.keys.encrypt(slots, to.pool?.freshLevel ?? to.inputLevel, to.inputScale));
+      const bound = maxEncodable(this.model.parameters.coeffModulusBits, step.freshLevel, to.inputScale);
+      for (const slots of operation.clientOperation(from, packingCircuitOf(to), step.knows, group)) parts.push(this.keys.encrypt(clampTo(slots, bound), step.freshLevel, to.inputScale));
     }
     return writeEnvelope({ kind: 'ciphertexts', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId, parts });
   }
@@ -170,6 +168,12 @@ export class FheClient {
     const s = this.model.segments?.[k];
     if (!s) fail('BAD_ARGUMENT', `this model has no segment ${k + 1} (no client step there)`);
     return s;
+  }
+
+  private stepBefore(k: number): { model: ClientModel; step: ClientSideStep } {
+    const model = this.segment(k);
+    if (!model.step) fail('BAD_ARGUMENT', `this model has no client step before segment ${k + 1}`);
+    return { model, step: model.step };
   }
 
   dispose(): void {
@@ -197,6 +201,15 @@ export function checkEncodable(model: Pick<ClientModel, 'parameters' | 'inputLev
       }
     });
   });
+}
+
+/**
+ * A client step's values, each within ±bound (non-finite ones 0): what a server made the client
+ * decrypt must never decide whether the client answers (a refusal would be a reaction oracle on
+ * values the client does not return), and an honest mask stays far inside the bound.
+ */
+function clampTo(values: Float64Array, bound: number): Float64Array {
+  return values.map((v) => (Number.isFinite(v) ? Math.min(bound, Math.max(-bound, v)) : 0));
 }
 
 /** Round to a multiple of 2^−bits: what the client releases carries no decryption-noise bits below that. */

@@ -8,8 +8,8 @@ import { newRecoveryEntropy, phraseOf, secretKeySeed } from './recovery-phrase';
 
 /**
  * A model's client with its secret key from the keystore: the stored key when there is one,
- * otherwise the key derived from the keystore's recovery root (made on first use) and the
- * model's parameter id, then stored. Every key this makes can be rebuilt from the phrase.
+ * otherwise the key derived from the keystore's recovery root (made on first use), the model's
+ * parameter id and its hash, then stored. Every key this makes can be rebuilt from the phrase.
  */
 export interface KeystoreClient {
   readonly client: FheClient;
@@ -33,7 +33,7 @@ export async function keystoreClient(backend: FheBackend, keystore: ClientKeySto
   }
   const existingRoot = await keystore.readRecoveryRoot();
   const root = existingRoot ?? newRecoveryEntropy();
-  const client = await FheClient.derive(backend, model, secretKeySeed(root, parameterId));
+  const client = await FheClient.derive(backend, model, secretKeySeed(root, parameterId, modelHash));
   try {
     // A new root is kept only together with the first key made from it, so a failure here never
     // leaves a root whose phrase nobody saw.

@@ -5,8 +5,8 @@ import { fail } from '../../compiler/errors';
 
 /**
  * The keystore's recovery root: 256 bits shown to the user once as a 24-word BIP39 phrase. Every
- * model's secret key is derived from it and the model's parameter id, so the phrase alone
- * rebuilds every key on another machine, and two models with the same parameters share a key.
+ * model's secret key is derived from it, the model's parameter id and its model hash, so the
+ * phrase alone rebuilds every key on another machine, and no two models share a key.
  */
 
 export const RECOVERY_PHRASE_ENV = 'DEEPPOWERS_RECOVERY_PHRASE';
@@ -36,11 +36,13 @@ export function entropyOfPhrase(phrase: string): Uint8Array {
 }
 
 /**
- * The seed of one parameter set's secret key: HMAC-SHA256 keyed with the phrase's BIP39 seed
- * over a label naming the parameter set. Changing the label changes every derived key, so it
- * is versioned and never edited.
+ * The seed of one model's secret key: HMAC-SHA256 keyed with the phrase's BIP39 seed over a
+ * label naming the parameter set and the model hash. v1 named the parameter set alone, so every
+ * model with the same parameters got the same key, on every server: a key leaked through one
+ * (decryption results shown to a server, Li–Micciancio) would have opened them all. Changing the
+ * label changes every derived key, so it is versioned and never edited.
  */
-export function secretKeySeed(entropy: Uint8Array, parameterId: string): Uint8Array {
+export function secretKeySeed(entropy: Uint8Array, parameterId: string, modelHash: string): Uint8Array {
   const bip39Seed = mnemonicToSeedSync(phraseOf(entropy));
-  return new Uint8Array(createHmac('sha256', bip39Seed).update(`deeppowers/ckks-secret-key/v1/${parameterId}`).digest());
+  return new Uint8Array(createHmac('sha256', bip39Seed).update(`deeppowers/ckks-secret-key/v2/${parameterId}/${modelHash.toLowerCase()}`).digest());
 }

@@ -4,6 +4,8 @@ import type { NestedNumbers, OutputEntry } from '../outputs';
 /** Numbers for people: 6 significant digits, no trailing zeros, integers as integers. */
 export function formatNumber(x: number, digits = 6): string {
   if (Number.isInteger(x) && Math.abs(x) < 1e15) return String(x);
+  // A whole part longer than `digits` prints whole (1408 ms, not 1.41e+3 ms).
+  if (Math.abs(x) >= 10 ** digits && Math.abs(x) < 1e15) return String(Math.round(x));
   // Small magnitudes (tiny probabilities) read better as 2.55e-5 than as 0.0000255.
   const s = Math.abs(x) < 1e-3 ? x.toExponential(digits - 1) : x.toPrecision(digits);
   // Only a fractional part loses trailing zeros: toPrecision(4) of 1419.6 is "1420", not "142".

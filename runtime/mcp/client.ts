@@ -3,8 +3,10 @@ import * as z from 'zod';
 import { fail } from '../../compiler/errors';
 import type { FheBackend } from '../backends/backend';
 import type { Keystore } from '../client/keystore';
+import { DEFAULT_OUT_OF_RANGE, OUT_OF_RANGE_POLICIES, type OutOfRangePolicy } from '../data/input-range';
 import { MAX_ROWS_PER_CALL, PrivateModel } from './private-model';
 import { RemoteServer, type RemoteOptions } from './remote';
+import type { TrustPolicy } from '../network/verify-result';
 import { guarded, structuredResult } from './tool-result';
 
 export interface PrivateClientOptions {
@@ -13,8 +15,10 @@ export interface PrivateClientOptions {
   readonly remote: RemoteOptions;
   readonly keystore: Keystore;
   readonly log?: (line: string) => void;
-  /** Run rows far outside a model's calibrated input range with a warning instead of refusing them. */
-  readonly allowOutOfRange?: boolean;
+  /** What private_predict does with a row outside a model's calibrated input range when the call does not say (default clamp). */
+  readonly outOfRange?: OutOfRangePolicy;
+  /** What the client requires beyond the server's own claims (`--min-quorum`). */
+  readonly trust?: TrustPolicy;
 }
 
 const rowSchema = z.union([z.array(z.unknown()), z.record(z.string(), z.unknown())]);
@@ -45,7 +49,7 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
     // on its possibly corrupt heap; freeing them there could fail again) and reopened.
     if (open && !options.backend.engineStale(open.generation)) return open.model;
     const generation = options.backend.engineGeneration();
-    const m = connected().then((r) => PrivateModel.open(options.backend, r, options.keystore, name, log));
+    const m = connected().then((r) => PrivateModel.open(options.backend, r, options.keystore, name, log, options.trust));
     m.catch(() => models.delete(name));
     models.set(name, { model: m, generation });
     return m;
@@ -107,17 +111,41 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
       description:
         `Run a model on rows of features without revealing them: each row is a list of numbers in the model's feature order ` +
         `(or nested in its input shape, or an object {feature: value} when the model names its features), at most ${MAX_ROWS_PER_CALL} rows. ` +
-        'Returns the outputs keyed by output name, one entry per row (labels, probabilities or values).',
+        'Returns the outputs keyed by output name, one entry per row (labels, probabilities or values). ' +
+        'A row with a value outside the range the model was calibrated on is clamped into it by default (out_of_range: "refuse" answers it with a reason instead, ' +
+        '"allow" runs it as given); every such row is listed in out_of_range with the values moved.',
       inputSchema: z.object({
         model: z.string().describe('model name from list_models'),
         rows: z.array(rowSchema).min(1).describe('feature rows'),
+        out_of_range: z
+          .enum(OUT_OF_RANGE_POLICIES)
+          .optional()
+          .describe(`a row with a value outside the calibrated input range: clamp (run it with the value moved to the range's edge), refuse (null outputs and a reason for that row), allow (run as given; may be wrong). Default: ${options.outOfRange ?? DEFAULT_OUT_OF_RANGE}`),
       }),
       outputSchema: z.object({
         model: z.string(),
         rows: z.number(),
         verification: z.string().describe('what the transparency log and the nodes\' attestations vouch for, e.g. "verified: 2 of 2 reviewers, log entry 7"'),
         outputs: z.record(z.string(), z.array(z.unknown())),
-        warnings: z.array(z.string()).optional().describe('rows outside the calibrated input range that were run anyway'),
+        out_of_range: z
+          .array(
+            z.object({
+              row: z.number().describe('1-based'),
+              action: z.enum(['clamped', 'refused', 'allowed']),
+              reason: z.string(),
+              values: z.array(
+                z.object({
+                  column: z.number(),
+                  feature: z.string(),
+                  value: z.number(),
+                  ran_with: z.number().nullable(),
+                  allowed: z.array(z.number()),
+                  calibrated: z.array(z.number()),
+                }),
+              ),
+            }),
+          )
+          .describe('every row with a value outside the calibrated input range, and what was done with it (a refused row\'s outputs are null)'),
         evaluations: z.number(),
         timings: z.object({ encrypt_ms: z.number(), server_ms: z.number(), decrypt_ms: z.number(), total_ms: z.number() }),
         client_steps: z
@@ -127,14 +155,14 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
       }),
       annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: true },
     },
-    async ({ model, rows }, extra) =>
+    async ({ model, rows, out_of_range }, extra) =>
       guarded(async () => {
         const m = await privateModel(model).catch(recoverFromTrap);
         const progressToken = extra._meta?.progressToken;
         let last = -1;
         const result = await m.predict(rows, {
           signal: extra.signal,
-          allowOutOfRange: options.allowOutOfRange === true,
+          outOfRange: out_of_range ?? options.outOfRange ?? DEFAULT_OUT_OF_RANGE,
           onProgress: ({ done, total }) => {
             // Progress must increase; the server's 0-of-n at the start of each request repeats the previous count.
             if (progressToken === undefined || done <= last) return;
@@ -149,7 +177,7 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
           rows: rows.length,
           verification: result.verification,
           outputs: result.outputs,
-          ...(result.warnings.length > 0 ? { warnings: [...result.warnings] } : {}),
+          out_of_range: result.outOfRange.map((r) => ({ ...r, values: r.values.map((v) => ({ ...v, allowed: [...v.allowed], calibrated: [...v.calibrated] })) })),
           evaluations: result.evaluations,
           timings: result.timings,
           ...(result.client_steps ? { client_steps: result.client_steps } : {}),

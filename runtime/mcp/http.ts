@@ -24,6 +24,8 @@ export interface HttpOptions {
   readonly sessionIdleMs?: number;
   /** Open MCP sessions at most (default 256). */
   readonly maxSessions?: number;
+  /** Tenants that read every log entry and every dispute in /status (auditors); others see their own only. */
+  readonly logAuditors?: ReadonlySet<string>;
   /** Open MCP sessions per tenant (default 16); a tenant's least recently used session is closed to open one more. */
   readonly maxSessionsPerTenant?: number;
   /** Open TCP connections at most (default 1024); more are refused by the socket layer. */
@@ -75,6 +77,7 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
     fail('BAD_ARGUMENT', `--insecure-no-auth is only allowed on a loopback address (127.0.0.1, ::1, localhost), not ${options.host}`);
   }
   const loopbackOnly = isLoopbackHost(options.host);
+  const seesAll = (tenant: string) => options.auth === 'insecure-no-auth' || (options.logAuditors?.has(tenant) ?? false);
   const idleMs = options.sessionIdleMs ?? 5 * 60_000;
   const maxSessions = options.maxSessions ?? 256;
   const maxSessionsPerTenant = Math.min(options.maxSessionsPerTenant ?? 16, maxSessions);
@@ -134,7 +137,7 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
     if (sessions.size >= maxSessions) return jsonRpcError(res, 503, -32000, `server busy: ${maxSessions} sessions are open`);
     const body = await readBody(req, res, tenant);
     if (!body.ok) return;
-    const server = createMcpServer(service, tenant, { log });
+    const server = createMcpServer(service, tenant, { log, auditor: seesAll(tenant) });
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       maxRequestBodySize: service.limits.maxMessageBytes,
@@ -197,8 +200,9 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
     if (isMcp) return handleMcp(req, res, tenant);
     if (isLog || isStatus) {
       if (req.method !== 'GET') return json(res, 405, { error: `${req.method} is not allowed on ${url.pathname}` });
-      if (isLog) return handleLogRoute(service.network.log, url.pathname, url.searchParams, res);
-      return json(res, 200, { ...(await service.network.status()) });
+      const viewer = { tenant, all: seesAll(tenant) };
+      if (isLog) return handleLogRoute(service.network.log, url.pathname, url.searchParams, res, viewer);
+      return json(res, 200, { ...(await service.network.status(viewer)) });
     }
     return handleKeys(req, res, tenant, keys![1]!);
   };

@@ -1,24 +1,38 @@
 import { describePromise } from '../../compiler/approx/precision-target';
+import { bodySteps } from '../../compiler/client-steps/table';
 import { basename, resolve } from 'node:path';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { clientView, clientViewToJson, layoutInfoOf, serverView, type ClientView, type SegmentView } from '../../compiler/artifact/views';
 import { bodyCircuits } from '../../compiler/artifact/segments';
-import { clientModelOfBody } from '../client/client-model';
+import { clientModelOfBody, stepToView } from '../client/client-model';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { ValueInfo } from '../../compiler/graph/graph';
 import { serverModelOf } from '../server/fhe-server';
+import { modelCardOf } from './model-card';
 import { modelNameOf, toolNameOf, type ServedModel, type TensorDescription } from './served-model';
 
 /**
- * A compiled-model directory as `deeppowers serve` offers it. The tool is named after the
- * directory (`iris.compiled/` → `predict_iris`), which the operator chose, rather than the ONNX
- * graph name, which exporters fill with things like "torch_jit".
+ * A compiled-model directory as `deeppowers serve` offers it. The tool is named after the name
+ * given at compile time (`compile --name iris` → `predict_iris`), else after the directory
+ * (`iris.compiled/` → `predict_iris`), which the operator chose, rather than the ONNX graph name,
+ * which exporters fill with things like "torch_jit".
  */
 export function loadServedModel(dir: string): ServedModel {
   const compiled = readCompiledModel(dir);
   const base = basename(resolve(dir)).replace(/\.compiled$/i, '');
-  return servedModelOf(compiled, base === '' ? compiled.source.name : base);
+  return servedModelOf(compiled, givenName(compiled) ?? (base === '' ? compiled.source.name : base));
+}
+
+/** `compile --name` and `--description`, recorded with the compile options. */
+function givenName(m: CompiledModel): string | undefined {
+  const name = m.options['name'];
+  return typeof name === 'string' ? name : undefined;
+}
+
+function givenDescription(m: CompiledModel): { description?: string } {
+  const d = m.options['description'];
+  return typeof d === 'string' ? { description: d } : {};
 }
 
 export function servedModelOf(m: CompiledModel, rawName: string): ServedModel {
@@ -26,23 +40,28 @@ export function servedModelOf(m: CompiledModel, rawName: string): ServedModel {
   const server = serverView(m);
   const view = withSegments(clientView(m), m);
   const sealServer = serverModelOf(server.circuit, server.parameters, server.modelHash, m.refresh ?? undefined);
+  const inputs: TensorDescription[] = [
+    {
+      name: m.input.name,
+      shape: [null, ...m.input.shape],
+      dtype: m.input.dtype,
+      ...(m.input.featureNames ? { features: [...m.input.featureNames] } : {}),
+    },
+  ];
+  const outputs = m.outputs.map(outputDescription);
+  const names = { model: name, tool: toolNameOf(name), ...givenDescription(m), ...taskOf(m.outputs), inputs, outputs };
   return {
     name,
     server: sealServer,
+    card: modelCardOf(m, names),
     description: {
       model: name,
-      tool: toolNameOf(name),
+      tool: names.tool,
+      ...givenDescription(m),
       model_hash: m.modelHash,
       ...taskOf(m.outputs),
-      inputs: [
-        {
-          name: m.input.name,
-          shape: [null, ...m.input.shape],
-          dtype: m.input.dtype,
-          ...(m.input.featureNames ? { features: [...m.input.featureNames] } : {}),
-        },
-      ],
-      outputs: m.outputs.map(outputDescription),
+      inputs,
+      outputs,
       layout: m.circuit.layout,
       samples_per_evaluation: samplesPerEvaluation(m.circuit),
       ckks: {
@@ -66,7 +85,7 @@ export function servedModelOf(m: CompiledModel, rawName: string): ServedModel {
 function withSegments(view: ClientView, m: CompiledModel): ClientView {
   if (!m.refresh) return view;
   const circuits = bodyCircuits(m);
-  const body = clientModelOfBody(circuits, m.parameters, m.modelHash, m.refresh.segments.map((s) => s.pool));
+  const body = clientModelOfBody(circuits, m.parameters, m.modelHash, bodySteps(m));
   const segments = circuits.map((c, i): SegmentView => {
     const cm = body.segments![i]!;
     return {
@@ -75,7 +94,7 @@ function withSegments(view: ClientView, m: CompiledModel): ClientView {
       results: cm.results,
       rotationSteps: cm.rotationSteps,
       needsRelin: cm.needsRelin,
-      ...(cm.pool ? { pool: cm.pool } : {}),
+      ...stepToView(cm.step),
     };
   });
   return { ...view, results: body.results, rotationSteps: body.rotationSteps, needsRelin: body.needsRelin, segments };

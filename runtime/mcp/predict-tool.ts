@@ -1,18 +1,29 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import * as z from 'zod';
 import { fail } from '../../compiler/errors';
 import type { JobOutcome } from '../network/job-runner';
+import type { StepFacts } from '../network/release';
+import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { decodeBase64, decodedLength, encodeBase64 } from './base64';
 import { bodyCircuits } from '../../compiler/artifact/segments';
+import { describeClientSteps } from '../../compiler/client-steps/table';
+import type { Circuit } from '../../compiler/circuit/ir';
+import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { KEYS_ID } from './key-storage';
 import { readEnvelope } from '../wire/envelope';
 import { toolNameOf, type ServedModel } from './served-model';
 import type { DeepPowersService } from './service';
+import type { SessionLog } from './session-log';
 import { errorResult, guarded, structuredResult } from './tool-result';
 
 const keysIdSchema = z.string().describe('SHA-256 (64 hex digits) of the evaluation-key bundle, as uploaded');
+const chainIdSchema = z
+  .string()
+  .regex(/^[0-9a-f]{32,64}$/)
+  .optional()
+  .describe('a fresh random nonce (32 to 64 hex digits) the client picks per prediction and names in every call of it; the log entry of each segment records it');
 
 export const predictOutputSchema = z.object({
   model: z.string(),
@@ -59,7 +70,14 @@ export const segmentedOutputSchema = predictOutputSchema.extend({
  * and the log receipt only — waits in the task store until fetched or expired. Called plainly,
  * the SDK runs the same task and answers when it ends, so plain callers see no difference.
  */
-export function registerPredict(server: McpServer, service: DeepPowersService, tenant: string, model: ServedModel, log: (line: string) => void): void {
+export function registerPredict(
+  server: McpServer,
+  service: DeepPowersService,
+  tenant: string,
+  model: ServedModel,
+  log: (line: string) => void,
+  mcpLog: SessionLog,
+): void {
   const { limits } = service;
   const segments = bodyCircuits(model.server).length;
   const stepped = segments > 1;
@@ -74,12 +92,14 @@ export function registerPredict(server: McpServer, service: DeepPowersService, t
         `At most ${limits.maxCiphertextBytes} bytes of ciphertexts per call. Progress is reported per circuit evaluation. ` +
         (stepped
           ? `The body runs as ${segments} segments with a client step between each two: until the last, the answer is a client_step (a masked result and a step_id); ` +
-            'decrypt it, encrypt the values again for the next segment and call this tool with the same keys_id, the fresh ciphertexts and the step_id. '
+            'decrypt it, encrypt the values again for the next segment and call this tool with the same keys_id, the fresh ciphertexts and the step_id. ' +
+            `What the client sees: ${describeClientSteps(model.server.refresh!)}. `
           : '') +
         'May be called as an MCP task (poll tasks/get, fetch with tasks/result).',
       inputSchema: {
         keys_id: keysIdSchema,
         ciphertexts: z.string().describe('base64 ciphertext envelope made by the DeepPowers client for this model'),
+        chain_id: chainIdSchema,
         ...(stepped ? { step_id: z.string().optional().describe('continue after a client step: the step_id of the previous answer (ciphertexts are then the fresh encryptions of its masked values)') } : {}),
       },
       outputSchema: stepped ? segmentedOutputSchema : predictOutputSchema,
@@ -90,24 +110,43 @@ export function registerPredict(server: McpServer, service: DeepPowersService, t
       async createTask(args, extra) {
         const { keys_id, ciphertexts } = args;
         const stepId = (args as { step_id?: string }).step_id;
+        const chainId = (args as { chain_id?: string }).chain_id;
         const task = await extra.taskStore.createTask({ ttl: extra.taskRequestedTtl });
         const abort = new AbortController();
         extra.signal.addEventListener('abort', () => abort.abort(), { once: true });
         const progressToken = extra._meta?.progressToken;
-        const notify = async (done: number, total: number, what?: string): Promise<void> => {
-          if ((await extra.taskStore.getTask(task.taskId))?.status === 'cancelled') abort.abort();
-          const status = `${what ? `${what}: ` : ''}evaluation ${done} of ${total}`;
-          await extra.taskStore.updateTaskStatus(task.taskId, 'working', status).catch(() => {});
-          if (progressToken === undefined) return;
+        const tool = toolNameOf(model.name);
+        // Progress must increase: the accepted-job notice is 0 (no total yet), evaluations count from there.
+        let lastProgress = -1;
+        const progress = async (done: number, total: number | undefined, message: string): Promise<void> => {
+          if (progressToken === undefined || done <= lastProgress) return;
+          lastProgress = done;
           const notification = {
             method: 'notifications/progress' as const,
-            params: { progressToken, progress: done, total, message: `${model.name}: ${status}` },
+            params: { progressToken, progress: done, ...(total === undefined ? {} : { total }), message: `${model.name}: ${message}` },
           };
           // While a plain call is open its own stream carries progress; a task's creating request has ended, so the
           // session's standalone stream does.
           await extra.sendNotification(notification).catch(() => server.server.notification(notification).catch(() => {}));
         };
-        void guarded(() => predict(service, tenant, model, task.taskId, keys_id, ciphertexts, stepId, abort.signal, notify), log)
+        const notify = async (done: number, total: number, what?: string): Promise<void> => {
+          if ((await extra.taskStore.getTask(task.taskId))?.status === 'cancelled') abort.abort();
+          const status = `${what ? `${what}: ` : ''}evaluation ${done} of ${total}`;
+          await extra.taskStore.updateTaskStatus(task.taskId, 'working', status).catch(() => {});
+          await mcpLog.send('debug', `${tool} job ${task.taskId}: ${status}`, extra.sendNotification);
+          await progress(done, total, status);
+        };
+        // At once, before the keys are read and the first evaluation runs (on a deep model that takes longer than a
+        // client's default 60 s request timeout): a client that resets its timeout on progress waits on.
+        await progress(0, undefined, 'accepted; loading the evaluation keys and running the first evaluation');
+        await mcpLog.send('info', `${tool} job ${task.taskId} started${stepId === undefined ? '' : ' (after a client step)'}`, extra.sendNotification);
+        void guarded(() => predict(service, tenant, model, keys_id, ciphertexts, stepId, chainId, abort.signal, notify), log)
+          .then(async (result) => {
+            const text = result.content?.[0]?.type === 'text' ? result.content[0].text : '';
+            if (result.isError) await mcpLog.send('warning', `${tool} job ${task.taskId} refused or failed: ${text}`, extra.sendNotification);
+            else await mcpLog.send('info', `${tool} job ${task.taskId} done: ${text.slice(0, 400)}`, extra.sendNotification);
+            return result;
+          })
           .then((result) => extra.taskStore.storeTaskResult(task.taskId, result.isError ? 'failed' : 'completed', result))
           .catch(() => {
             // The task was cancelled or expired meanwhile: its result has nowhere to go.
@@ -128,10 +167,10 @@ async function predict(
   service: DeepPowersService,
   tenant: string,
   model: ServedModel,
-  jobId: string,
   keysId: string,
   ciphertexts: string,
   stepId: string | undefined,
+  chainId: string | undefined,
   signal: AbortSignal,
   /** `what` names the segment of a model with client steps. */
   notify: (done: number, total: number, what?: string) => Promise<void>,
@@ -150,24 +189,37 @@ async function predict(
   const { release } = slot;
   try {
     const request = decodeBase64(ciphertexts, 'ciphertexts');
-    const segments = bodyCircuits(model.server).length;
+    const owner = { tenant, model: model.name, keysId };
+    const circuits = bodyCircuits(model.server);
+    const segments = circuits.length;
     let segment = 0;
     let inputs = request;
+    let step: StepFacts | undefined;
+    // A malformed envelope is refused before a step is used up or a budget charged, so the client may send it again.
+    const envelope = readEnvelope(request, { kind: 'ciphertexts', modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId });
     if (stepId !== undefined) {
       if (segments === 1) return errorResult(`${model.name} has no client steps: call it without step_id`);
-      // A malformed answer is refused before the step is used up, so the client may send it again.
-      readEnvelope(request, { kind: 'ciphertexts', modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId });
-      segment = service.steps.take(stepId, tenant, model.name, keysId).next;
-      inputs = await service.fhe.unmaskStep(stepId, request);
+      // Only this tenant, for this model, with these keys may answer the step (it keeps waiting until answered).
+      const pending = service.fhe.pendingStep(stepId, owner);
+      if (pending.chainId !== chainId) return errorResult(`client step ${stepId.slice(0, 12)}… belongs to another prediction (another chain_id); start the prediction again`);
+      segment = pending.segment + 1;
+      if (pending.maskedSha256 !== undefined) step = { masked_sha256: pending.maskedSha256, returned_sha256: sha256Hex(request) };
     }
+    const refused = service.budget.charge(tenant, model.name, segment === 0 ? 'query' : 'client-step', requestRows(circuits[segment]!, envelope.parts.length));
+    if (refused !== undefined) return errorResult(refused);
+    if (stepId !== undefined) inputs = (await service.fhe.unmaskStep(stepId, request, owner)).bytes;
     const t1 = performance.now();
+    // A job id of its own, never the MCP task id: the log is read by other tenants, and a task id is this tenant's handle on its result.
+    const jobId = randomBytes(16).toString('hex');
     const outcome: JobOutcome = await network.runner.run({
-      jobId: jobId || randomUUID(),
+      jobId,
       tenant,
       model: { name: model.name, modelHash: model.server.modelHash, parameterId: model.server.parameters.parameterId },
       keysId,
       inputs,
       ...(segment > 0 ? { segment } : {}),
+      ...(chainId !== undefined ? { chainId } : {}),
+      ...(step ? { step } : {}),
       signal,
       onProgress: ({ done, total }) => notify(done, total, segments > 1 ? `segment ${segment + 1} of ${segments}` : undefined),
     });
@@ -180,10 +232,9 @@ async function predict(
       );
     }
     // Before the last segment the client gets the result masked, never as it is.
-    const step = segment < segments - 1 ? await service.fhe.maskStep(model.server.modelHash, outcome.result, segment) : null;
-    if (step) service.steps.put(step.stepId, { tenant, model: model.name, keysId, next: segment + 1 });
-    const answer = step ? { client_step: { step_id: step.stepId, masked: encodeBase64(step.bytes) } } : { result: encodeBase64(outcome.result) };
-    const bytesOut = step ? step.bytes.length : outcome.result.length;
+    const masked = segment < segments - 1 ? await service.fhe.maskStep(model.server.modelHash, outcome.result, segment, owner, chainId) : null;
+    const answer = masked ? { client_step: { step_id: masked.stepId, masked: encodeBase64(masked.bytes) } } : { result: encodeBase64(outcome.result) };
+    const bytesOut = masked ? masked.bytes.length : outcome.result.length;
     const t3 = performance.now();
     const out = {
       model: model.name,
@@ -207,13 +258,18 @@ async function predict(
     // The text mirror leaves out the ciphertext: an LLM reading it gains nothing from 100 kB of base64.
     const { log: receipt, ...rest } = out;
     const summary = Object.fromEntries(Object.entries(rest).filter(([k]) => k !== 'result' && k !== 'client_step'));
-    const omitted = step
-      ? { client_step: { step_id: step.stepId, masked: `<${bytesOut} bytes, base64 in structuredContent>` } }
+    const omitted = masked
+      ? { client_step: { step_id: masked.stepId, masked: `<${bytesOut} bytes, base64 in structuredContent>` } }
       : { result: `<${bytesOut} bytes, base64 in structuredContent>` };
     return structuredResult(out, JSON.stringify({ ...summary, log_entry: receipt.index, ...omitted }));
   } finally {
     release();
   }
+}
+
+/** Rows a request could hold: its evaluations (rounded up) × the samples each packs, as the query budget counts them. */
+function requestRows(circuit: Circuit, ciphertexts: number): number {
+  return Math.ceil(ciphertexts / Math.max(1, circuit.inputs.length)) * samplesPerEvaluation(circuit);
 }
 
 function round(ms: number): number {

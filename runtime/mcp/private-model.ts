@@ -1,21 +1,23 @@
+import { randomBytes } from 'node:crypto';
 import { clientSplitOf } from '../../compiler/artifact/client-split';
 import { runEpilogue, runPrologue } from '../../compiler/chain/run';
 import { clientViewFromJson, type ClientView, type SegmentView } from '../../compiler/artifact/views';
 import { fail } from '../../compiler/errors';
 import { contextSpecOf, type FheBackend } from '../backends/backend';
-import { bodyClientModel, type ClientModel } from '../client/client-model';
+import { bodyClientModel, stepFromView, type ClientModel } from '../client/client-model';
 import { checkEncodable, type FheClient } from '../client/fhe-client';
 import { keystoreClient } from '../client/model-keys';
 import type { ClientKeyStore } from '../client/client-keystore';
 import { batchTensor, type RowBatch } from '../data/load-rows';
 import { flattenRow } from '../data/flatten-row';
-import { checkRowsInRange } from '../data/input-range';
+import { applyRangePolicy, DEFAULT_OUT_OF_RANGE, type OutOfRangePolicy, type RowOutOfRange } from '../data/input-range';
 import type { RowSpec } from '../data/row-spec';
-import { rowOutputs, type RowOutputs } from '../outputs';
+import { outputsForAllRows, rowOutputs, type RowOutputs } from '../outputs';
 import { PinStore } from '../network/pins';
-import { describeVerification, verifyRelease, type VerifiedRelease } from '../network/verify-result';
+import { describeVerification, verifyRelease, type ReleaseExpectation, type TrustPolicy, type VerifiedRelease } from '../network/verify-result';
 import type { ModelDescription } from './served-model';
 import { UnknownKeysError, type RemoteServer, type SegmentAnswer } from './remote';
+import { runSegments } from '../run-segments';
 
 /** Rows one private_predict call may carry: each row is an encryption and (in vector layout) an evaluation. */
 export const MAX_ROWS_PER_CALL = 4096;
@@ -26,8 +28,8 @@ export interface PrivatePrediction {
   readonly outputs: RowOutputs;
   /** What the log and the attestations vouch for, e.g. "verified: 2 of 2 reviewers, log entry 7". */
   readonly verification: string;
-  /** Rows outside the calibrated input range, run anyway because the call allowed it. */
-  readonly warnings: readonly string[];
+  /** Each row with a value outside the calibrated input range and what the policy did with it (a refused row's outputs are null). */
+  readonly outOfRange: readonly RowOutOfRange[];
   readonly evaluations: number;
   readonly timings: { readonly encrypt_ms: number; readonly server_ms: number; readonly decrypt_ms: number; readonly total_ms: number };
   /** A body with client steps: round trips made, their client-side time (decrypt, encrypt again; in server_ms too) and bytes down and up. */
@@ -55,10 +57,19 @@ export class PrivateModel {
     private readonly remote: RemoteServer,
     private readonly keystore: ClientKeyStore,
     private readonly pins: PinStore,
+    private readonly trust: TrustPolicy,
   ) {}
 
-  /** `pins`: where the server's log key is pinned (default: pins.json in the keystore directory; a page passes its own). */
-  static async open(backend: FheBackend, remote: RemoteServer, keystore: ClientKeyStore, model: string, log: (line: string) => void = () => {}, pins?: PinStore): Promise<PrivateModel> {
+  /** `pins`: where the server's log key and nodes are pinned (default: pins.json in the keystore directory; a page passes its own). */
+  static async open(
+    backend: FheBackend,
+    remote: RemoteServer,
+    keystore: ClientKeyStore,
+    model: string,
+    log: (line: string) => void = () => {},
+    trust: TrustPolicy = {},
+    pins?: PinStore,
+  ): Promise<PrivateModel> {
     const description = await remote.describe(model);
     const view = clientViewFromJson(description.client_view);
     if (view.modelHash !== description.model_hash) fail('BAD_ARTIFACT', `the server describes ${model} with two different model hashes`);
@@ -67,7 +78,7 @@ export class PrivateModel {
       // stderr goes to the host's log, which is no place for the phrase itself.
       log(`made a recovery root for keystore ${keystore.dir}; write its phrase down with \`deeppowers keys phrase --keystore ${keystore.dir}\``);
     }
-    return new PrivateModel(description, view, client, remote, keystore, pins ?? PinStore.open(keystore.dir));
+    return new PrivateModel(description, view, client, remote, keystore, pins ?? PinStore.open(keystore.dir), trust);
   }
 
   /** The evaluation keys' id on the server: reuse the recorded upload if the server still has it, otherwise upload now. */
@@ -86,16 +97,21 @@ export class PrivateModel {
 
   async predict(
     rows: readonly unknown[],
-    call: { onProgress?: (p: PredictProgress) => void; signal?: AbortSignal; allowOutOfRange?: boolean } = {},
+    call: { onProgress?: (p: PredictProgress) => void; signal?: AbortSignal; outOfRange?: OutOfRangePolicy } = {},
   ): Promise<PrivatePrediction> {
     const t0 = performance.now();
     if (rows.length === 0) fail('BAD_DATA', 'rows is empty: give at least one row');
     if (rows.length > MAX_ROWS_PER_CALL) fail('BAD_DATA', `${rows.length} rows in one call; at most ${MAX_ROWS_PER_CALL}`);
     const spec = this.rowSpec();
-    const batch = this.batchOf(rows, spec);
-    const tensor = batchTensor(batch, spec);
+    const given = this.batchOf(rows, spec);
     const { input, inputRange } = this.view;
-    const warnings = checkRowsInRange({ calibrated: inputRange, featureNames: input.featureNames, shape: input.shape }, batch, call.allowOutOfRange === true);
+    const { batch, kept, outOfRange } = applyRangePolicy({ calibrated: inputRange, featureNames: input.featureNames, shape: input.shape }, given, call.outOfRange ?? DEFAULT_OUT_OF_RANGE);
+    const names = this.view.outputs.map((o) => o.name);
+    if (batch.rows === 0) {
+      // Every row refused: nothing to encrypt, each row has its reason.
+      return { outputs: outputsForAllRows({}, names, kept, rows.length), outOfRange, evaluations: 0, verification: 'nothing was sent to the server', timings: { encrypt_ms: 0, server_ms: 0, decrypt_ms: 0, total_ms: round(performance.now() - t0) } };
+    }
+    const tensor = batchTensor(batch, spec);
     const samples = runPrologue(clientSplitOf(this.view), tensor);
     checkEncodable(this.fhe.model, samples);
 
@@ -126,10 +142,12 @@ export class PrivateModel {
         onSegment: (k: number) => void (segment = k),
       };
       const send = async (): Promise<{ result: Uint8Array; releases: VerifiedRelease[] }> => {
-        if (this.fhe.model.segments) return this.sendSegments(keysId, request.bytes, remoteCall, steps);
-        const answer = await this.remote.predictWithReceipt(this.description.model, keysId, request.bytes, remoteCall);
+        // A fresh nonce per request: every log entry it gets must name it, so no earlier answer can stand in.
+        const chainId = randomBytes(32).toString('hex');
+        if (this.fhe.model.segments) return this.sendSegments(keysId, request.bytes, { ...remoteCall, chainId }, steps);
+        const answer = await this.remote.predictWithReceipt(this.description.model, keysId, request.bytes, { ...remoteCall, chainId });
         // Nothing is decrypted from a result the log does not vouch for.
-        const release = verifyRelease(this.remote.options.url, this.pins, answer.receipt, { inputs: request.bytes, result: answer.result, keysId, modelHash: this.view.modelHash });
+        const release = await this.verify(answer.receipt, { inputs: request.bytes, result: answer.result, keysId, modelHash: this.view.modelHash, chainId });
         return { result: answer.result, releases: [release] };
       };
       let answer: { result: Uint8Array; releases: VerifiedRelease[] };
@@ -157,11 +175,11 @@ export class PrivateModel {
     }
     const t = performance.now();
     const values = runEpilogue(clientSplitOf(this.view), bodyOutputs);
-    const outputs = rowOutputs(values, this.view.outputs.map((o) => o.name), rows.length);
+    const outputs = outputsForAllRows(rowOutputs(values, names, batch.rows), names, kept, rows.length);
     decryptMs += performance.now() - t;
     return {
       outputs,
-      warnings,
+      outOfRange,
       evaluations: totalEvaluations,
       verification: describeVerification(verified),
       timings: { encrypt_ms: round(encryptMs), server_ms: round(serverMs), decrypt_ms: round(decryptMs), total_ms: round(performance.now() - t0) },
@@ -174,37 +192,59 @@ export class PrivateModel {
    * result masked by the server; it is decrypted, encrypted again for the next segment and sent
    * back with its step id. Every segment's log entry is verified before anything is decrypted
    * from it; the client can match the first entry's inputs (its own ciphertexts) and the last
-   * one's result, not the ciphertexts in between, which the server masked and unmasked.
+   * one's result, not the ciphertexts in between, which the server masked and unmasked. Each
+   * entry must name the request's chain id, come after the previous one, and (after a step)
+   * record the masked result received and the ciphertexts sent back.
    */
   private async sendSegments(
     keysId: string,
     request: Uint8Array,
-    call: { signal?: AbortSignal; onProgress: (done: number) => void; onSegment: (segment: number) => void },
+    call: { signal?: AbortSignal; onProgress: (done: number) => void; onSegment: (segment: number) => void; chainId: string },
     steps: { count: number; ms: number; bytes: number },
   ): Promise<{ result: Uint8Array; releases: VerifiedRelease[] }> {
     const releases: VerifiedRelease[] = [];
-    const verify = (a: SegmentAnswer, inputs: Uint8Array | null) =>
-      releases.push(
-        verifyRelease(this.remote.options.url, this.pins, a.receipt, { inputs, result: a.result ?? null, keysId, modelHash: this.view.modelHash, segment: a.segment }),
-      );
-    let answer = await this.remote.predictSegment(this.description.model, keysId, request, undefined, call);
-    if (answer.segment !== 0) fail('BAD_CIPHERTEXT', `the server evaluated segment ${answer.segment + 1} where the first was asked`);
-    verify(answer, request);
-    while (answer.step) {
-      const { stepId, masked } = answer.step;
-      const t = performance.now();
-      const fresh = this.fhe.refreshStep(masked, answer.segment);
-      steps.ms += performance.now() - t;
-      steps.count++;
-      steps.bytes += masked.length + fresh.length;
-      const before: number = answer.segment;
-      call.onSegment(before + 1);
-      answer = await this.remote.predictSegment(this.description.model, keysId, fresh, stepId, call);
-      if (answer.segment !== before + 1) fail('BAD_CIPHERTEXT', `the server evaluated segment ${answer.segment + 1} after a client step from segment ${before + 1}`);
-      verify(answer, null);
-    }
-    if (!answer.result) fail('BAD_CIPHERTEXT', 'the server ended a prediction without a result');
-    return { result: answer.result, releases };
+    const segments = this.fhe.model.segments?.length ?? 1;
+    // What travels: ciphertexts to the server (with the step they answer), its answer back, and
+    // the client step's two sides (logged with the segment they led to).
+    type Hop = { readonly bytes: Uint8Array; readonly stepId?: string; readonly answer?: SegmentAnswer; readonly step?: { masked: Uint8Array; returned: Uint8Array } };
+    const last = await runSegments<Hop>(segments, { bytes: request }, {
+      evaluate: async (k, hop) => {
+        call.onSegment(k);
+        const answer = await this.remote.predictSegment(this.description.model, keysId, hop.bytes, hop.stepId, call);
+        if (answer.segment !== k) fail('BAD_CIPHERTEXT', `the server evaluated segment ${answer.segment + 1} where segment ${k + 1} was asked`);
+        if (k < segments - 1 ? !answer.step : !answer.result) fail('BAD_CIPHERTEXT', `the server answered segment ${k + 1} of ${segments} without ${k < segments - 1 ? 'a client step' : 'a result'}`);
+        // Nothing is decrypted from an answer the log does not vouch for; the client matches the first entry's inputs
+        // (its own ciphertexts), each step's masked and returned bytes, the chain id on every entry, and the last one's result.
+        const after = releases.at(-1)?.index;
+        const expect: ReleaseExpectation = {
+          inputs: k === 0 ? request : null,
+          result: answer.result ?? null,
+          keysId,
+          modelHash: this.view.modelHash,
+          segment: k,
+          chainId: call.chainId,
+          ...(hop.step ? { step: hop.step } : {}),
+          ...(after !== undefined ? { after } : {}),
+        };
+        releases.push(await this.verify(answer.receipt, expect));
+        return { bytes: hop.bytes, answer };
+      },
+      clientStep: (k, hop) => {
+        const { stepId, masked } = hop.answer!.step!;
+        const t = performance.now();
+        const fresh = this.fhe.clientStep(masked, k);
+        steps.ms += performance.now() - t;
+        steps.count++;
+        steps.bytes += masked.length + fresh.length;
+        return { bytes: fresh, stepId, step: { masked, returned: fresh } };
+      },
+    });
+    return { result: last.answer!.result!, releases };
+  }
+
+  /** Check a receipt against this client's pins for the server (verify-result.ts), fetching consistency proofs from it. */
+  private verify(receipt: SegmentAnswer['receipt'], expect: ReleaseExpectation): Promise<VerifiedRelease> {
+    return verifyRelease(this.remote.options.url, this.pins, receipt, expect, (first, second) => this.remote.consistencyProof(first, second), this.trust);
   }
 
   dispose(): void {
@@ -265,9 +305,10 @@ export function clientModelOfView(v: ClientView): ClientModel {
     rotationSteps: s.rotationSteps,
     needsRelin: s.needsRelin,
     outputPrecisionBits: v.parameters.expectedPrecisionBits,
-    ...(s.pool ? { pool: s.pool } : {}),
   });
-  return v.segments ? bodyClientModel(v.segments.map(of)) : of(v);
+  if (!v.segments) return of(v);
+  const models = v.segments.map(of);
+  return bodyClientModel(models.map((m, i) => (i === 0 ? m : { ...m, step: stepFromView(v.segments![i]!, m, models[i - 1]!) })));
 }
 
 function size(spec: RowSpec): number {

@@ -23,6 +23,8 @@ export interface RemoteOptions {
 export interface PredictCall {
   readonly onProgress?: (done: number, total: number | undefined) => void;
   readonly signal?: AbortSignal;
+  /** The prediction's nonce, named in every call of it (`chain_id`); the log entries must record it. */
+  readonly chainId?: string;
 }
 
 /** The server does not know this keys_id (never uploaded under this token, or its data dir was wiped). */
@@ -106,7 +108,7 @@ export class RemoteServer {
 
   /** Call `predict_<model>`; returns the result envelope and the transparency-log receipt the server gave for it. */
   async predictWithReceipt(model: string, keysId: string, ciphertexts: Uint8Array, call: PredictCall = {}): Promise<{ result: Uint8Array; receipt: ReleaseReceipt }> {
-    const r = await this.callTool(toolNameOf(model), { keys_id: keysId, ciphertexts: encodeBase64(ciphertexts) }, call);
+    const r = await this.callTool(toolNameOf(model), { keys_id: keysId, ciphertexts: encodeBase64(ciphertexts), ...chainArg(call) }, call);
     const out = r.structuredContent as { result?: unknown; log?: ReleaseReceipt } | undefined;
     if (typeof out?.result !== 'string') fail('BAD_CIPHERTEXT', `the server's answer from ${toolNameOf(model)} has no result`);
     if (!out.log || typeof out.log.checkpoint !== 'string') fail('BAD_CIPHERTEXT', `the server's answer from ${toolNameOf(model)} has no log receipt`);
@@ -119,7 +121,7 @@ export class RemoteServer {
    * receipt of the segment just evaluated.
    */
   async predictSegment(model: string, keysId: string, ciphertexts: Uint8Array, stepId: string | undefined, call: PredictCall = {}): Promise<SegmentAnswer> {
-    const args = { keys_id: keysId, ciphertexts: encodeBase64(ciphertexts), ...(stepId !== undefined ? { step_id: stepId } : {}) };
+    const args = { keys_id: keysId, ciphertexts: encodeBase64(ciphertexts), ...(stepId !== undefined ? { step_id: stepId } : {}), ...chainArg(call) };
     const r = await this.callTool(toolNameOf(model), args, call);
     const out = r.structuredContent as { result?: unknown; client_step?: { step_id?: unknown; masked?: unknown }; segment?: unknown; segments?: unknown; log?: ReleaseReceipt } | undefined;
     const tool = toolNameOf(model);
@@ -130,6 +132,24 @@ export class RemoteServer {
     const step = out.client_step;
     if (typeof step?.step_id !== 'string' || typeof step.masked !== 'string') fail('BAD_CIPHERTEXT', `the server's answer from ${tool} has neither a result nor a client step`);
     return { ...where, step: { stepId: step.step_id, masked: decodeBase64(step.masked, 'the masked result') } };
+  }
+
+  /**
+   * The log's RFC 9162 consistency proof between tree sizes `first` and `second`
+   * (GET /log/consistency), for checking a newer checkpoint against one kept earlier.
+   */
+  async consistencyProof(first: number, second: number): Promise<Buffer[]> {
+    const url = new URL(`/log/consistency?first=${first}&second=${second}`, this.options.url);
+    let res: Response;
+    try {
+      res = await fetch(url, { headers: this.authHeaders() });
+    } catch (e) {
+      throw this.explain(e);
+    }
+    if (!res.ok) return this.httpFailure(res, `proving the log consistent from size ${first} to ${second}`);
+    const body = (await res.json().catch(() => ({}))) as { proof?: unknown };
+    if (!Array.isArray(body.proof) || !body.proof.every((p) => typeof p === 'string')) fail('BAD_CIPHERTEXT', `the server's consistency proof from size ${first} to ${second} is malformed`);
+    return (body.proof as string[]).map((p) => Buffer.from(p, 'base64'));
   }
 
   async close(): Promise<void> {
@@ -239,6 +259,10 @@ export class RemoteServer {
     if (/Request timed out/.test(err.message)) return new DeepPowersError('IO', `the server at ${url} sent nothing for too long; the request timed out`);
     return err;
   }
+}
+
+function chainArg(call: PredictCall): { chain_id?: string } {
+  return call.chainId !== undefined ? { chain_id: call.chainId } : {};
 }
 
 function textOf(r: CallToolResult): string {

@@ -1,5 +1,6 @@
 import { fail } from '../../compiler/errors';
 import type { ServerModel } from '../server/fhe-server';
+import type { ModelCard } from './model-card';
 
 /**
  * A compiled model as `deeppowers serve` offers it: what the server evaluates (circuit,
@@ -11,6 +12,8 @@ export interface ServedModel {
   readonly name: string;
   readonly server: ServerModel;
   readonly description: ModelDescription;
+  /** What a host shows a person: inputs, outputs, what runs where, the precision promise, what each side learns. */
+  readonly card: ModelCard;
 }
 
 export interface TensorDescription {
@@ -26,6 +29,8 @@ export interface TensorDescription {
 export interface ModelDescription {
   readonly model: string;
   readonly tool: string;
+  /** The operator's words for the model (`compile --description`), when given. */
+  readonly description?: string;
   readonly model_hash: string;
   /** e.g. "classification" or "regression", when known. */
   readonly task?: string;

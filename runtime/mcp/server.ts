@@ -3,7 +3,8 @@ import * as z from 'zod';
 import { decodeBase64, decodedLength } from './base64';
 import { KEYS_ID } from './key-storage';
 import { registerPredict } from './predict-tool';
-import { toolNameOf, type ModelDescription } from './served-model';
+import { toolNameOf, type ModelDescription, type ServedModel } from './served-model';
+import { SessionLog } from './session-log';
 import type { DeepPowersService } from './service';
 import { errorResult, guarded, structuredResult } from './tool-result';
 
@@ -19,6 +20,7 @@ const tensorSchema = z.object({
 const modelSummarySchema = z.object({
   model: z.string(),
   tool: z.string(),
+  description: z.string().optional(),
   model_hash: z.string(),
   task: z.string().optional(),
   inputs: z.array(tensorSchema),
@@ -45,6 +47,8 @@ const keysIdSchema = z.string().describe('SHA-256 (64 hex digits) of the evaluat
 export interface SessionOptions {
   /** Where internal errors are logged (stdout is the protocol channel on stdio). */
   readonly log?: (line: string) => void;
+  /** Whether this session's tenant sees every tenant's dispute evidence in `status` (an auditor, or the only user); default: its own only. */
+  readonly auditor?: boolean;
 }
 
 /**
@@ -56,7 +60,13 @@ export function createMcpServer(service: DeepPowersService, tenant: string, opti
   const server = new McpServer(
     { name: SERVER_NAME, version: '0.1.0' },
     {
-      capabilities: { tools: { listChanged: false }, tasks: { requests: { tools: { call: {} } }, list: {}, cancel: {} } },
+      capabilities: {
+        tools: { listChanged: false },
+        // Log messages: job progress (debug), jobs started and done, key uploads (info), refusals (warning), internal errors (error).
+        logging: {},
+        resources: { listChanged: false },
+        tasks: { requests: { tools: { call: {} } }, list: {}, cancel: {} },
+      },
       // Tasks belong to the tenant, not the session, so they outlive it and a restart.
       taskStore: service.network.tasks.forTenant(tenant),
       instructions:
@@ -67,6 +77,8 @@ export function createMcpServer(service: DeepPowersService, tenant: string, opti
     },
   );
   const summaries = [...service.models.values()].map((m) => summaryOf(m.description));
+  const mcpLog = new SessionLog(server, SERVER_NAME);
+  for (const model of service.models.values()) registerModelResources(server, model);
 
   server.registerTool(
     'list_models',
@@ -138,6 +150,7 @@ export function createMcpServer(service: DeepPowersService, tenant: string, opti
         }
         const chunk = decodeBase64(data, 'data');
         const done = service.keys.putChunk(tenant, keys_id, index, count, chunk);
+        if (done.complete) await mcpLog.send('info', `evaluation keys ${keys_id.slice(0, 12)}… stored (${done.bytes} bytes)`);
         return structuredResult({ keys_id, received: done.received, count, complete: done.complete, bytes: done.bytes });
       }, log),
   );
@@ -151,16 +164,62 @@ export function createMcpServer(service: DeepPowersService, tenant: string, opti
         'queue depth, tasks by state, job latency percentiles and the transparency log size.',
       annotations: { readOnlyHint: true, idempotentHint: false, openWorldHint: false },
     },
-    async () => guarded(async () => structuredResult({ ...(await service.network.status()) }), log),
+    async () => guarded(async () => structuredResult({ ...(await service.network.status({ tenant, all: options.auditor ?? false })) }), log),
   );
 
-  for (const model of service.models.values()) registerPredict(server, service, tenant, model, log);
+  for (const model of service.models.values()) registerPredict(server, service, tenant, model, log, mcpLog);
   return server;
 }
 
+/** The URIs of a model's resources: its card and its client view. */
+export function modelResourceUris(model: string): { card: string; clientView: string } {
+  return { card: `deeppowers://models/${model}/card`, clientView: `deeppowers://models/${model}/client-view` };
+}
+
+/**
+ * Each model's card and client view as MCP resources, so a host can show them (resources/list,
+ * resources/read) without a tool call. Both are public: the card says what the model is and
+ * what each side learns, the client view is what describe_model returns.
+ */
+function registerModelResources(server: McpServer, model: ServedModel): void {
+  const uris = modelResourceUris(model.name);
+  const json = (uri: URL, value: unknown) => ({ contents: [{ uri: uri.href, mimeType: 'application/json', text: `${JSON.stringify(value, null, 2)}\n` }] });
+  server.registerResource(
+    `${model.name}-card`,
+    uris.card,
+    {
+      title: `${model.name}: model card`,
+      description:
+        `${model.description.description ?? model.name}. Inputs, outputs, what runs on the client and what on the server, ` +
+        `the precision promised and what the client and the server learn (tool ${model.description.tool}).`,
+      mimeType: 'application/json',
+    },
+    async (uri) => json(uri, model.card),
+  );
+  server.registerResource(
+    `${model.name}-client-view`,
+    uris.clientView,
+    {
+      title: `${model.name}: client view`,
+      description: `What a client needs to make keys, encrypt rows and decode results for ${model.description.tool} (as describe_model returns it).`,
+      mimeType: 'application/json',
+    },
+    async (uri) => json(uri, model.description),
+  );
+}
+
 function summaryOf(d: ModelDescription) {
-  const { model, tool, model_hash, task, inputs, outputs, layout } = d;
-  return { model, tool, model_hash, ...(task === undefined ? {} : { task }), inputs: [...inputs], outputs: [...outputs], layout };
+  const { model, tool, description, model_hash, task, inputs, outputs, layout } = d;
+  return {
+    model,
+    tool,
+    ...(description === undefined ? {} : { description }),
+    model_hash,
+    ...(task === undefined ? {} : { task }),
+    inputs: [...inputs],
+    outputs: [...outputs],
+    layout,
+  };
 }
 
 function unknownModel(service: DeepPowersService, name: string): string {

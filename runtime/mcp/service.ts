@@ -7,7 +7,8 @@ import { FheServer } from '../server/fhe-server';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { evaluateRequest } from './evaluate-request';
 import { EvalKeyStorage } from './key-storage';
-import { ClientSteps } from './client-steps';
+import { QueryBudget } from './query-budget';
+import { clientStepCount } from '../../compiler/artifact/segments';
 import { checkDistinctNames, type ServedModel } from './served-model';
 
 /**
@@ -40,6 +41,12 @@ export interface ServiceLimits {
   /** Bytes of MCP request bodies held and not yet answered, overall and per tenant (HTTP). */
   readonly maxBytesInFlight: number;
   readonly maxBytesInFlightPerTenant: number;
+  /** Rows of new predictions one tenant may send one model per UTC day (see query-budget.ts); null: no limit. */
+  readonly queryBudget: number | null;
+  /** Rows one tenant may send back at one model's client steps per UTC day; null: no limit. */
+  readonly clientStepBudget: number | null;
+  /** Refuse to serve a model with client steps: a dishonest client can read out the layers after a step. */
+  readonly modelConfidential: boolean;
 }
 
 const MiB = 1024 * 1024;
@@ -58,6 +65,9 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   keyQuotaPolicy: 'evict',
   maxBytesInFlight: 256 * MiB,
   maxBytesInFlightPerTenant: 128 * MiB,
+  queryBudget: null,
+  clientStepBudget: null,
+  modelConfidential: false,
 };
 
 /** The tenant of stdio sessions (one local user) and of `--insecure-no-auth` HTTP. */
@@ -77,8 +87,8 @@ export class DeepPowersService {
   readonly keys: EvalKeyStorage;
   /** Tasks, the transparency log and where jobs run (in process, or on compute nodes through a queue). */
   readonly network: ServerNetwork;
-  /** Client steps waiting for their answer (bodies with client steps; see client-steps.ts). */
-  readonly steps = new ClientSteps(undefined, undefined, undefined, (stepId) => this.fhe.discardStep(stepId));
+  /** Rows each tenant has sent each model today, against `limits.queryBudget` and `limits.clientStepBudget`. */
+  readonly budget: QueryBudget;
   private readonly byHash = new Map<string, ServedModel>();
   /** Loaded key sets in least-recently-used-first order (Map keeps insertion order). */
   private readonly loaded = new Map<string, LoadedKeySet>();
@@ -95,7 +105,9 @@ export class DeepPowersService {
     dataDir: string,
     readonly limits: ServiceLimits,
     network: NetworkOptions,
+    now: () => number,
   ) {
+    this.budget = new QueryBudget({ queryRowsPerDay: limits.queryBudget ?? undefined, clientStepRowsPerDay: limits.clientStepBudget ?? undefined }, now);
     this.generation = backend.engineGeneration();
     this.models = new Map(models.map((m) => [m.name, m]));
     for (const m of models) this.byHash.set(m.server.modelHash.toLowerCase(), m);
@@ -118,14 +130,26 @@ export class DeepPowersService {
     dataDir: string,
     limits: Partial<ServiceLimits> = {},
     network: NetworkOptions = {},
+    /** The clock the query budgets count days by (milliseconds since the epoch). */
+    now: () => number = Date.now,
   ): Promise<DeepPowersService> {
     if (models.length === 0) fail('BAD_ARGUMENT', 'no compiled models to serve');
     checkDistinctNames(models);
     const all = { ...DEFAULT_LIMITS, ...limits };
+    if (all.modelConfidential) {
+      const stepped = models.filter((m) => clientStepCount(m.server) > 0);
+      if (stepped.length > 0) {
+        fail(
+          'BAD_ARGUMENT',
+          `--model-confidential: ${stepped.map((m) => m.name).join(', ')} ${stepped.length === 1 ? 'has' : 'have'} client steps, where a dishonest client can read out the weights of the layers after the step; ` +
+            'recompile without them (--refresh off; a max pool is a client step) or serve without --model-confidential',
+        );
+      }
+    }
     const fhe = new FheServer(backend, { maxEvaluationsPerRequest: all.maxEvaluationsPerRequest });
     try {
       for (const m of models) await fhe.loadModel(m.server);
-      return new DeepPowersService(backend, models, fhe, dataDir, all, network);
+      return new DeepPowersService(backend, models, fhe, dataDir, all, network, now);
     } catch (e) {
       fhe.dispose();
       throw e;
@@ -236,7 +260,8 @@ export class DeepPowersService {
     while (this.backend.engineStale(this.generation)) {
       this.rebuilding ??= (async () => {
         const generation = this.backend.engineGeneration();
-        const fhe = new FheServer(this.backend, { maxEvaluationsPerRequest: this.limits.maxEvaluationsPerRequest });
+        // The client steps waiting carry their own unmasking circuits: the new server answers them.
+        const fhe = new FheServer(this.backend, { maxEvaluationsPerRequest: this.limits.maxEvaluationsPerRequest }, this.current.steps);
         for (const m of this.models.values()) await fhe.loadModel(m.server);
         this.current = fhe;
         this.generation = generation;

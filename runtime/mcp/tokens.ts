@@ -66,6 +66,10 @@ export class TokenTable {
     return this.entries.length;
   }
 
+  hasTenant(name: string): boolean {
+    return this.entries.some((e) => e.tenant.name === name);
+  }
+
   /**
    * The tenant a presented token belongs to, or undefined. Every entry is compared (in constant
    * time, on digests of equal length) so the answer's timing says nothing about which matched.

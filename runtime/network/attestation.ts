@@ -20,6 +20,12 @@ export interface AttestationClaims {
   readonly result_sha256: string;
   /** Which circuit of a body with client steps was evaluated (absent: the first, or the only one). */
   readonly segment?: number;
+  /**
+   * The prediction this job belongs to: a fresh nonce the client chose and names in every call of
+   * one prediction, so each segment's attestations and log entry are bound to that request and
+   * cannot be replayed as the answer to another (absent: a caller that named none).
+   */
+  readonly chain_id?: string;
   readonly node_id: string;
   readonly role: NodeRole;
   /** ISO 8601 time the node finished evaluating. */
@@ -39,9 +45,11 @@ function signedBytes(claims: AttestationClaims): Buffer {
   const { job_id, model_hash, parameter_id, keys_id, inputs_sha256, result_sha256, node_id, role, time } = claims;
   // Segment 0 signs exactly what an attestation without segments does, so both verify alike.
   const segment = claims.segment ? { segment: claims.segment } : {};
+  // Likewise an attestation without a chain id signs what one made before chain ids existed.
+  const chain = claims.chain_id !== undefined ? { chain_id: claims.chain_id } : {};
   return Buffer.concat([
     Buffer.from(ATTESTATION_DOMAIN, 'utf8'),
-    canonicalBytes({ job_id, model_hash, parameter_id, keys_id, inputs_sha256, result_sha256, node_id, role, time, ...segment }),
+    canonicalBytes({ job_id, model_hash, parameter_id, keys_id, inputs_sha256, result_sha256, node_id, role, time, ...segment, ...chain }),
   ]);
 }
 
@@ -72,6 +80,7 @@ export function sameJob(a: AttestationClaims, b: AttestationClaims): boolean {
     a.parameter_id === b.parameter_id &&
     a.keys_id === b.keys_id &&
     a.inputs_sha256 === b.inputs_sha256 &&
-    segmentOf(a) === segmentOf(b)
+    segmentOf(a) === segmentOf(b) &&
+    a.chain_id === b.chain_id
   );
 }

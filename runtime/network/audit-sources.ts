@@ -50,8 +50,11 @@ export async function serverSource(mcpUrl: string, token: string | undefined): P
   const head = await get<{ vkey: string; size: number }>('/log');
   const entries: AuditEntry[] = [];
   for (;;) {
-    const page = await get<{ index: number; entry: string }[]>(`/log/entries?start=${entries.length}&end=${entries.length + LOG_PAGE}`);
-    for (const e of page) entries.push({ index: e.index, entry: Buffer.from(e.entry, 'base64') });
+    const page = await get<{ index: number; entry?: string }[]>(`/log/entries?start=${entries.length}&end=${entries.length + LOG_PAGE}`);
+    for (const e of page) {
+      if (e.entry === undefined) fail('BAD_ARGUMENT', `${base.origin} shows this token only its own log entries (entry ${e.index} is another tenant's): audit with a token the server lists in --log-auditors, or with --data-dir`);
+      entries.push({ index: e.index, entry: Buffer.from(e.entry, 'base64') });
+    }
     if (page.length < LOG_PAGE) break;
   }
   const checkpoints: { size: number; note: string }[] = [];

@@ -1,13 +1,21 @@
-import { verifyCheckpoint } from './checkpoint';
+import { verifyCheckpoint, type CheckedCheckpoint } from './checkpoint';
 import { leafHash, MemoryTree, verifyConsistency, type Hash } from './merkle';
+import { checkReleaseEntry } from './release';
 import type { NoteVerifierKey } from './signed-note';
 
 /**
  * Re-check a whole transparency log from its raw contents: every entry against its leaf hash
- * and its own recorded index, every checkpoint's signature, every checkpoint's root against the
- * tree rebuilt from the entries, and a consistency proof between each pair of successive
- * checkpoints. The log signs a checkpoint after every entry, so the first checkpoint whose root
- * disagrees names the first entry that was edited, removed or reordered.
+ * and its own recorded index, every entry's attestations and quorum, every checkpoint's
+ * signature (and that none is missing: the log signs one after every entry), every
+ * checkpoint's root against the tree rebuilt from the entries, and a consistency proof between
+ * each pair of successive checkpoints. The first checkpoint whose root disagrees names the
+ * first entry that was edited, removed or reordered.
+ *
+ * All of that is within what the source shows, and the key holder can rewrite the source and
+ * re-sign it. Two anchors from outside catch that: a checkpoint kept earlier (`since`: a
+ * checkpoint saved by `audit verify --save-checkpoint`, or the one a client kept), which the log
+ * must still contain and prove consistent with its latest (RFC 9162), and witness keys whose
+ * cosignatures the latest checkpoint must carry.
  */
 
 export interface AuditEntry {
@@ -38,12 +46,28 @@ export interface AuditReport {
   readonly ok: boolean;
   readonly entries: number;
   readonly checkpoints: number;
-  readonly latest?: { readonly size: number; readonly root: string; readonly cosignedBy: readonly string[] };
+  readonly latest?: { readonly size: number; readonly root: string; readonly cosignedBy: readonly string[]; readonly note: string };
+  /** The checkpoint given with `since`, when it was checked. */
+  readonly since?: { readonly size: number; readonly root: string };
   readonly problems: readonly AuditProblem[];
+  /** What the check could not cover (e.g. a log key read from the audited source itself). */
+  readonly warnings: readonly string[];
 }
 
-export async function auditLog(source: AuditSource, logKey: NoteVerifierKey, witnesses: readonly NoteVerifierKey[] = []): Promise<AuditReport> {
+export interface AuditOptions {
+  /** Witness keys (C2SP tlog-cosignature) whose cosignatures count. */
+  readonly witnesses?: readonly NoteVerifierKey[];
+  /** How many of them must have cosigned the latest checkpoint (default 0). */
+  readonly minCosignatures?: number;
+  /** A signed checkpoint kept from earlier: the log must still hold it and extend it. */
+  readonly since?: string;
+  readonly warnings?: readonly string[];
+}
+
+export async function auditLog(source: AuditSource, logKey: NoteVerifierKey, options: AuditOptions = {}): Promise<AuditReport> {
+  const witnesses = options.witnesses ?? [];
   const problems: AuditProblem[] = [];
+  const warnings = [...(options.warnings ?? [])];
   const tree = new MemoryTree();
 
   source.entries.forEach((e, position) => {
@@ -60,13 +84,30 @@ export async function auditLog(source: AuditSource, logKey: NoteVerifierKey, wit
     if (claimed !== undefined && claimed !== e.index) {
       problems.push({ entry: e.index, message: `entry ${e.index} records itself as entry ${claimed}: moved or reordered` });
     }
+    const release = releaseProblem(e.entry);
+    if (release) problems.push({ entry: e.index, message: `entry ${e.index}: ${release}` });
     tree.append(leaf);
   });
 
   const checkpoints = [...source.checkpoints].sort((a, b) => a.size - b.size);
+  const filed = new Set(checkpoints.map((c) => c.size));
+  for (let size = 1; size <= tree.size; ) {
+    if (filed.has(size)) {
+      size++;
+      continue;
+    }
+    let last = size;
+    while (last + 1 <= tree.size && !filed.has(last + 1)) last++;
+    problems.push({
+      checkpoint: size,
+      message: last === size ? `checkpoint ${size} is missing: deleted (the log signs one after every entry)` : `checkpoints ${size}…${last} are missing: deleted (the log signs one after every entry)`,
+    });
+    size = last + 1;
+  }
   let previous: { size: number; root: Buffer } | undefined;
   let firstMismatch = true;
   let latest: AuditReport['latest'];
+  let latestChecked: CheckedCheckpoint | undefined;
   for (const stored of checkpoints) {
     let cp;
     try {
@@ -114,13 +155,115 @@ export async function auditLog(source: AuditSource, logKey: NoteVerifierKey, wit
       }
     }
     previous = { size: cp.size, root: cp.root };
-    latest = { size: cp.size, root: cp.root.toString('base64'), cosignedBy: cp.cosignedBy };
+    latest = { size: cp.size, root: cp.root.toString('base64'), cosignedBy: cp.cosignedBy, note: stored.note };
+    latestChecked = cp;
   }
   const covered = previous?.size ?? 0;
   if (tree.size > covered) {
     problems.push({ entry: covered, message: `entries ${covered}…${tree.size - 1} are not covered by any signed checkpoint: added outside the log` });
   }
-  return { ok: problems.length === 0, entries: tree.size, checkpoints: checkpoints.length, ...(latest ? { latest } : {}), problems };
+
+  const minCosignatures = options.minCosignatures ?? 0;
+  if (minCosignatures > 0 && latestChecked && latestChecked.cosignedBy.length < minCosignatures) {
+    problems.push({
+      checkpoint: latestChecked.size,
+      message:
+        `checkpoint ${latestChecked.size}, the latest, carries ${latestChecked.cosignedBy.length} of the ${minCosignatures} cosignatures required from the witness keys: ` +
+        'no witness vouches for this history (the key holder may have rewritten and re-signed it)',
+    });
+  }
+
+  let since: AuditReport['since'];
+  if (options.since !== undefined) {
+    const kept = await checkSince(options.since, logKey, tree, latestChecked, source, problems);
+    if (kept) since = { size: kept.size, root: kept.root.toString('base64') };
+  }
+  return {
+    ok: problems.length === 0,
+    entries: tree.size,
+    checkpoints: checkpoints.length,
+    ...(latest ? { latest } : {}),
+    ...(since ? { since } : {}),
+    problems,
+    warnings,
+  };
+}
+
+/**
+ * The log must still be the one a checkpoint kept from earlier signed: that checkpoint verifies
+ * under the log key, the log holds at least its entries, they hash to its root, and the log's
+ * latest checkpoint is provably consistent with it (RFC 9162 consistency proof from the source).
+ */
+async function checkSince(
+  note: string,
+  logKey: NoteVerifierKey,
+  tree: MemoryTree,
+  latest: CheckedCheckpoint | undefined,
+  source: AuditSource,
+  problems: AuditProblem[],
+): Promise<CheckedCheckpoint | undefined> {
+  let kept: CheckedCheckpoint;
+  try {
+    kept = verifyCheckpoint(note, logKey);
+  } catch (e) {
+    const size = /\n(\d+)\n/.exec(note)?.[1];
+    problems.push({
+      ...(size ? { checkpoint: Number(size) } : {}),
+      message: `the kept checkpoint${size ? ` ${size}` : ''} (--since) does not verify under the log key: ${(e as Error).message}; the log key was replaced or this is another log`,
+    });
+    return undefined;
+  }
+  const { size } = kept;
+  if (size > tree.size) {
+    problems.push({
+      checkpoint: size,
+      entry: tree.size,
+      message: `the log holds ${tree.size} entries, fewer than the ${size} signed by the kept checkpoint ${size} (--since): ${size - tree.size} entr${size - tree.size === 1 ? 'y' : 'ies'} and their checkpoints were removed`,
+    });
+    return kept;
+  }
+  if (!tree.root(size).equals(kept.root)) {
+    problems.push({
+      checkpoint: size,
+      message: `the log's first ${size} entries no longer hash to the root of the kept checkpoint ${size} (--since): an entry in 0…${size - 1} was rewritten, removed or reordered and the log re-signed`,
+    });
+    return kept;
+  }
+  if (!latest) {
+    problems.push({ checkpoint: size, message: `the log has no signed checkpoint to prove consistent with the kept checkpoint ${size} (--since)` });
+  } else if (latest.size > size) {
+    let proof: Hash[] | undefined;
+    try {
+      proof = await source.consistency(size, latest.size);
+    } catch (e) {
+      problems.push({ checkpoint: latest.size, message: `the log gives no consistency proof from the kept checkpoint ${size} (--since) to checkpoint ${latest.size}: ${(e as Error).message}` });
+    }
+    if (proof && !verifyConsistency(size, latest.size, kept.root, latest.root, proof)) {
+      problems.push({ checkpoint: latest.size, message: `checkpoint ${latest.size} is not consistent with the kept checkpoint ${size} (--since): the log was rewritten since` });
+    }
+  } else if (latest.size < size) {
+    problems.push({ checkpoint: size, message: `the log's latest checkpoint is ${latest.size}, older than the kept checkpoint ${size} (--since): its checkpoints ${latest.size + 1}…${size} were removed` });
+  }
+  return kept;
+}
+
+/** Why an entry is not a valid release record (its attestations, its quorum), or undefined. */
+function releaseProblem(bytes: Buffer): string | undefined {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
+  } catch {
+    return 'not a JSON record';
+  }
+  let agreeing: number;
+  try {
+    agreeing = checkReleaseEntry(entry).agreeing.length;
+  } catch (e) {
+    return (e as Error).message;
+  }
+  const quorum = typeof entry.quorum === 'number' ? entry.quorum : 0;
+  if (agreeing < quorum) return `${agreeing} review attestation${agreeing === 1 ? '' : 's'} agree with the result, fewer than the quorum of ${quorum} it records`;
+  return undefined;
 }
 
 function recordedIndex(entry: Buffer): number | undefined {

@@ -2,8 +2,8 @@ import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { attest } from './attestation';
 import type { Identity } from './identity';
 import type { Logger } from './logger';
-import { logRelease, type QuorumFacts } from './release';
-import type { NodeStatus } from './status';
+import { logRelease, type QuorumFacts, type StepFacts } from './release';
+import type { DisputeRecord, NodeStatus } from './status';
 import type { LogReceipt, TransparencyLog } from './transparency-log';
 
 /**
@@ -31,6 +31,10 @@ export interface JobRequest {
   readonly inputs: Uint8Array;
   /** Which circuit of a body with client steps to evaluate (default 0: the first, or the only one). */
   readonly segment?: number;
+  /** The client's nonce naming the prediction this job belongs to (every segment of it carries the same). */
+  readonly chainId?: string;
+  /** After a client step: what the client was given and what it sent back, logged so the client can check both. */
+  readonly step?: StepFacts;
   readonly signal?: AbortSignal;
   readonly onProgress?: (p: JobProgress) => void | Promise<void>;
 }
@@ -49,6 +53,8 @@ export type JobOutcome =
       readonly computeNode: string;
       readonly agreeing: readonly string[];
       readonly disagreeing: readonly string[];
+      /** Assigned reviewers that did not answer before their deadline. */
+      readonly timedOut?: readonly string[];
     };
 
 export interface QueueDepth {
@@ -65,6 +71,8 @@ export interface RunnerStatus {
   readonly queue: QueueDepth | null;
   readonly reviewers: number;
   readonly quorum: number;
+  /** The latest disputes with their evidence (queue mode), newest first. */
+  readonly disputes?: readonly DisputeRecord[];
   /** Why the queue could not be read (Redis down), when it could not. */
   readonly unavailable?: string;
 }
@@ -108,11 +116,12 @@ export class EmbeddedRunner implements JobRunner {
       inputs_sha256: sha256Hex(request.inputs),
       result_sha256: sha256Hex(out.result),
       ...(request.segment ? { segment: request.segment } : {}),
+      ...(request.chainId !== undefined ? { chain_id: request.chainId } : {}),
       role: 'server',
       time: new Date().toISOString(),
     });
     const quorum: QuorumFacts = { reviewers: 0, quorum: 0, agreeing: [] };
-    const receipt = logRelease(this.log, attestation, [], quorum);
+    const receipt = logRelease(this.log, attestation, [], quorum, request.tenant, request.step);
     this.done++;
     this.logger.info(
       { event: 'job.released', job_id: request.jobId, node_id: this.identity.id, log_index: receipt.index, ms: Math.round(performance.now() - started) },

@@ -5,14 +5,25 @@ import type { TransparencyLog } from './transparency-log';
 /**
  * The log's read-only HTTP face on `deeppowers serve --http`, for auditors:
  *   GET /log                                  {origin, vkey, size, checkpoint}
- *   GET /log/entries?start=A&end=B            [{index, entry (base64), created_at}], at most 1000
+ *   GET /log/entries?start=A&end=B            [{index, entry (base64), created_at}], at most 1000; another
+ *                                             tenant's entry as {index, leaf_hash} only (enough to check the tree)
  *   GET /log/checkpoints?start=A&end=B        [{size, note}] with A ≤ size < B, at most 1000
  *   GET /log/consistency?first=A&second=B     {proof: [base64]}
  */
 
 export const LOG_PAGE = 1000;
 
-export function handleLogRoute(log: TransparencyLog, path: string, query: URLSearchParams, res: ServerResponse): void {
+/**
+ * Who reads the log: a tenant sees its own entries in full and only the leaf hash of everyone
+ * else's (their job ids, keys ids and times are other tenants' metadata); an auditor (`serve
+ * --log-auditors`, or the single user of an unauthenticated loopback server) sees every entry.
+ */
+export interface LogViewer {
+  readonly tenant: string;
+  readonly all: boolean;
+}
+
+export function handleLogRoute(log: TransparencyLog, path: string, query: URLSearchParams, res: ServerResponse, viewer: LogViewer): void {
   const store = log.store;
   const int = (name: string, fallback?: number): number => {
     const v = query.get(name);
@@ -28,7 +39,17 @@ export function handleLogRoute(log: TransparencyLog, path: string, query: URLSea
       case '/log/entries': {
         const start = int('start', 0);
         const end = Math.min(int('end', start + LOG_PAGE), start + LOG_PAGE);
-        return send(res, 200, store.entries(start, end).map((e) => ({ index: e.index, entry: e.entry.toString('base64'), created_at: e.createdAt })));
+        return send(
+          res,
+          200,
+          store
+            .entries(start, end)
+            .map((e) =>
+              viewer.all || e.owner === viewer.tenant
+                ? { index: e.index, entry: e.entry.toString('base64'), created_at: e.createdAt }
+                : { index: e.index, leaf_hash: e.leafHash.toString('base64') },
+            ),
+        );
       }
       case '/log/checkpoints': {
         const start = int('start', 0);

@@ -1,6 +1,6 @@
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { ensurePrivateFile } from './private-file';
 import { fail } from '../../compiler/errors';
 import { consistencyProof, emptyRoot, inclusionProof, leafHash, nodeHash, rangeFromSubtrees, type Hash, type RangeHash } from './merkle';
 
@@ -20,6 +20,8 @@ export interface StoredEntry {
   readonly entry: Buffer;
   readonly leafHash: Buffer;
   readonly createdAt: string;
+  /** The tenant whose job the entry records (absent: written before owners were kept, or by no tenant). */
+  readonly owner?: string;
 }
 
 export interface StoredCheckpoint {
@@ -35,6 +37,7 @@ const SCHEMA = `
 CREATE TABLE IF NOT EXISTS leaves(idx INTEGER PRIMARY KEY, leaf_hash BLOB NOT NULL, entry BLOB NOT NULL, created_at TEXT NOT NULL) STRICT;
 CREATE TABLE IF NOT EXISTS subtrees(level INTEGER NOT NULL, i INTEGER NOT NULL, hash BLOB NOT NULL, PRIMARY KEY(level, i)) STRICT, WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS checkpoints(size INTEGER PRIMARY KEY, root BLOB NOT NULL, note TEXT NOT NULL) STRICT;
+CREATE TABLE IF NOT EXISTS owners(idx INTEGER PRIMARY KEY, tenant TEXT NOT NULL) STRICT;
 CREATE TRIGGER IF NOT EXISTS leaves_no_update BEFORE UPDATE ON leaves BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
 CREATE TRIGGER IF NOT EXISTS leaves_no_delete BEFORE DELETE ON leaves BEGIN SELECT RAISE(ABORT, 'the log is append-only'); END;
 `;
@@ -58,7 +61,8 @@ export class LogStore {
   static open(dataDir: string, options: { readonly create?: boolean } = {}): LogStore {
     const path = join(dataDir, LOG_FILE);
     const create = options.create ?? true;
-    if (create) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    // Every tenant's job ids and keys ids: readable by the server's user alone.
+    if (create) ensurePrivateFile(path);
     let db: DatabaseSync;
     try {
       db = new DatabaseSync(path, { open: true, readOnly: !create });
@@ -84,12 +88,14 @@ export class LogStore {
    * Append one entry and store the checkpoint that covers it, signed by `sign`, in one
    * transaction. Returns the new entry's index and the checkpoint note.
    */
-  append(entry: Uint8Array, sign: CheckpointSigner, now: Date = new Date()): { index: number; checkpoint: StoredCheckpoint } {
+  append(entry: Uint8Array, sign: CheckpointSigner, now: Date = new Date(), owner?: string): { index: number; checkpoint: StoredCheckpoint } {
     this.db.exec('BEGIN IMMEDIATE');
     try {
       const index = this.size;
       const leaf = leafHash(entry);
       this.db.prepare('INSERT INTO leaves(idx, leaf_hash, entry, created_at) VALUES (?, ?, ?, ?)').run(index, leaf, entry, now.toISOString());
+      // Who the entry belongs to is kept beside the tree, not in it: it decides which tenant may read the entry.
+      if (owner !== undefined) this.db.prepare('INSERT INTO owners(idx, tenant) VALUES (?, ?)').run(index, owner);
       const putSubtree = this.db.prepare('INSERT INTO subtrees(level, i, hash) VALUES (?, ?, ?)');
       const getSubtree = this.db.prepare('SELECT hash FROM subtrees WHERE level = ? AND i = ?');
       putSubtree.run(0, index, leaf);
@@ -117,13 +123,28 @@ export class LogStore {
   }
 
   entries(start = 0, end: number = Number.MAX_SAFE_INTEGER): StoredEntry[] {
-    const rows = this.db.prepare('SELECT idx, entry, leaf_hash, created_at FROM leaves WHERE idx >= ? AND idx < ? ORDER BY idx').all(start, end) as {
+    // A log opened read-only from an older server has no owners table.
+    const owners = this.db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'owners'").get() !== undefined;
+    const rows = this.db
+      .prepare(
+        owners
+          ? 'SELECT l.idx, l.entry, l.leaf_hash, l.created_at, o.tenant FROM leaves l LEFT JOIN owners o ON o.idx = l.idx WHERE l.idx >= ? AND l.idx < ? ORDER BY l.idx'
+          : 'SELECT idx, entry, leaf_hash, created_at, NULL AS tenant FROM leaves WHERE idx >= ? AND idx < ? ORDER BY idx',
+      )
+      .all(start, end) as {
       idx: number;
       entry: Uint8Array;
       leaf_hash: Uint8Array;
       created_at: string;
+      tenant: string | null;
     }[];
-    return rows.map((r) => ({ index: r.idx, entry: Buffer.from(r.entry), leafHash: Buffer.from(r.leaf_hash), createdAt: r.created_at }));
+    return rows.map((r) => ({
+      index: r.idx,
+      entry: Buffer.from(r.entry),
+      leafHash: Buffer.from(r.leaf_hash),
+      createdAt: r.created_at,
+      ...(r.tenant === null ? {} : { owner: r.tenant }),
+    }));
   }
 
   checkpoints(start = 0, end: number = Number.MAX_SAFE_INTEGER, limit = -1): StoredCheckpoint[] {

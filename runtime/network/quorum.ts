@@ -11,7 +11,8 @@ export type QuorumDecision =
   | { readonly released: true; readonly agreeing: readonly string[]; readonly disagreeing: readonly string[] }
   | { readonly released: false; readonly agreeing: readonly string[]; readonly disagreeing: readonly string[]; readonly reason: string };
 
-export function decideQuorum(compute: Attestation, reviews: readonly Attestation[], required: number): QuorumDecision {
+/** `assigned`: how many reviewers were asked (default: as many as answered). */
+export function decideQuorum(compute: Attestation, reviews: readonly Attestation[], required: number, assigned = reviews.length): QuorumDecision {
   const agreeing: string[] = [];
   const disagreeing: string[] = [];
   const seen = new Set([compute.node_id]);
@@ -29,7 +30,7 @@ export function decideQuorum(compute: Attestation, reviews: readonly Attestation
   }
   if (agreeing.length >= required) return { released: true, agreeing, disagreeing };
   const reason =
-    `${agreeing.length} of ${reviews.length} reviewers agree with compute node ${compute.node_id}, ${required} required` +
+    `${agreeing.length} of ${assigned} reviewers agree with compute node ${compute.node_id}, ${required} required` +
     (disagreeing.length ? `; result ${compute.result_sha256.slice(0, 12)}… from ${[compute.node_id, ...agreeing].join(', ')}, a different one from ${disagreeing.join(', ')}` : '');
   return { released: false, agreeing, disagreeing, reason };
 }

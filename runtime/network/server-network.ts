@@ -53,9 +53,13 @@ export class ServerNetwork {
     this.runner = options.runner ? options.runner(context) : new EmbeddedRunner(evaluate, this.identity, this.log, this.logger);
   }
 
-  async status(): Promise<NetworkStatus> {
+  /** The network's figures as `viewer` may see them: dispute evidence of its own jobs only, unless it sees everything (`all`). */
+  async status(viewer?: { readonly tenant: string; readonly all: boolean }): Promise<NetworkStatus> {
+    const runner = await this.runner.status();
+    const disputes = runner.disputes?.filter((d) => viewer === undefined || viewer.all || d.tenant === viewer.tenant);
     return {
-      ...(await this.runner.status()),
+      ...runner,
+      ...(disputes ? { disputes } : {}),
       tasks: this.tasks.countsByStatus(),
       latency: this.latency.summary(),
       log: { size: this.log.store.size, origin: this.log.origin },

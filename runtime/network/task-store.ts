@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { ensurePrivateFile } from './private-file';
 import { isTerminal, type CreateTaskOptions, type TaskStore } from '@modelcontextprotocol/sdk/experimental/tasks';
 import type { Request, RequestId, Result, Task } from '@modelcontextprotocol/sdk/types.js';
 import { fail } from '../../compiler/errors';
@@ -37,16 +37,21 @@ export interface TaskStoreOptions {
   readonly maxTtlMs: number;
   /** Poll interval suggested to clients, ms. */
   readonly pollIntervalMs: number;
+  /** The clock TTLs are measured on (ms since the epoch); tests pass one they move. */
+  readonly now?: () => number;
 }
 
 export class SqliteTaskStore {
   private readonly db: DatabaseSync;
+  private readonly now: () => number;
 
   constructor(
     dataDir: string,
     readonly options: TaskStoreOptions,
   ) {
-    mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+    this.now = options.now ?? Date.now;
+    // Encrypted results and tenants' task ids: readable by the server's user alone.
+    ensurePrivateFile(join(dataDir, TASKS_FILE));
     this.db = new DatabaseSync(join(dataDir, TASKS_FILE));
     this.db.exec('PRAGMA journal_mode = WAL');
     this.db.exec(`CREATE TABLE IF NOT EXISTS tasks(
@@ -90,7 +95,7 @@ export class SqliteTaskStore {
     this.sweep();
     const taskId = randomBytes(16).toString('hex');
     const ttl = params.ttl === undefined || params.ttl === null ? this.options.defaultTtlMs : Math.min(Math.max(0, params.ttl), this.options.maxTtlMs);
-    const now = new Date();
+    const now = new Date(this.now());
     const poll = params.pollInterval ?? this.options.pollIntervalMs;
     this.db
       .prepare('INSERT INTO tasks(task_id, tenant, status, ttl, poll_interval, created_at, updated_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)')
@@ -100,7 +105,7 @@ export class SqliteTaskStore {
 
   private row(tenant: string, taskId: string): Row | undefined {
     const r = this.db.prepare('SELECT * FROM tasks WHERE task_id = ? AND tenant = ?').get(taskId, tenant) as Row | undefined;
-    if (r && r.expires_at !== null && r.expires_at <= Date.now()) return undefined;
+    if (r && r.expires_at !== null && r.expires_at <= this.now()) return undefined;
     return r;
   }
 
@@ -117,7 +122,7 @@ export class SqliteTaskStore {
   }
 
   private finish(taskId: string, status: Task['status'], message: string | null, result: Result | null): void {
-    const now = new Date();
+    const now = new Date(this.now());
     const ttl = (this.db.prepare('SELECT ttl FROM tasks WHERE task_id = ?').get(taskId) as { ttl: number | null }).ttl;
     this.db
       .prepare('UPDATE tasks SET status = ?, status_message = ?, result = ?, updated_at = ?, expires_at = ? WHERE task_id = ?')
@@ -136,12 +141,14 @@ export class SqliteTaskStore {
     if (!r) fail('BAD_ARGUMENT', `task ${taskId} not found`);
     if (isTerminal(r.status)) fail('BAD_ARGUMENT', `task ${taskId} is already ${r.status}`);
     if (isTerminal(status)) this.finish(taskId, status, message ?? r.status_message, null);
-    else this.db.prepare('UPDATE tasks SET status = ?, status_message = ?, updated_at = ? WHERE task_id = ?').run(status, message ?? r.status_message, new Date().toISOString(), taskId);
+    else this.db.prepare('UPDATE tasks SET status = ?, status_message = ?, updated_at = ? WHERE task_id = ?').run(status, message ?? r.status_message, new Date(this.now()).toISOString(), taskId);
   }
 
   private list(tenant: string, cursor: string | undefined): { tasks: Task[]; nextCursor?: string } {
     this.sweep();
-    const after = cursor === undefined ? '' : (this.db.prepare('SELECT created_at || task_id AS k FROM tasks WHERE task_id = ?').get(cursor) as { k: string } | undefined)?.k;
+    // The cursor is looked up among this tenant's tasks only: another tenant's task id is as invalid as a made-up one.
+    const after =
+      cursor === undefined ? '' : (this.db.prepare('SELECT created_at || task_id AS k FROM tasks WHERE task_id = ? AND tenant = ?').get(cursor, tenant) as { k: string } | undefined)?.k;
     if (after === undefined) fail('BAD_ARGUMENT', `invalid cursor ${cursor}`);
     const rows = this.db
       .prepare('SELECT * FROM tasks WHERE tenant = ? AND created_at || task_id > ? ORDER BY created_at, task_id LIMIT ?')
@@ -151,7 +158,7 @@ export class SqliteTaskStore {
   }
 
   private sweep(): void {
-    this.db.prepare('DELETE FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ?').run(Date.now());
+    this.db.prepare('DELETE FROM tasks WHERE expires_at IS NOT NULL AND expires_at <= ?').run(this.now());
   }
 }
 

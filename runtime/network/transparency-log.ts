@@ -51,11 +51,11 @@ export class TransparencyLog {
     return formatVkey(this.key);
   }
 
-  /** Append a record (its `index` is set here) and sign the checkpoint that covers it. */
-  append(record: Record<string, unknown>): LogReceipt {
+  /** Append a record (its `index` is set here) for tenant `owner` and sign the checkpoint that covers it. */
+  append(record: Record<string, unknown>, owner?: string): LogReceipt {
     const index = this.store.size;
     const entry = canonicalBytes({ ...record, index });
-    const { checkpoint } = this.store.append(entry, (size, root) => signCheckpoint({ origin: this.origin, size, root }, this.identity));
+    const { checkpoint } = this.store.append(entry, (size, root) => signCheckpoint({ origin: this.origin, size, root }, this.identity), new Date(), owner);
     return this.receipt(index, entry, checkpoint.size);
   }
 
@@ -94,6 +94,8 @@ export function readLogVkey(dataDir: string): NoteVerifierKey {
 export interface CheckedReceipt {
   readonly index: number;
   readonly size: number;
+  /** The root of the checkpoint the receipt leads to. */
+  readonly root: Buffer;
   readonly cosignedBy: readonly string[];
   readonly entry: Record<string, unknown>;
 }
@@ -116,5 +118,5 @@ export function verifyReceipt(receipt: LogReceipt, logKey: NoteVerifierKey, witn
     return fail('BAD_CIPHERTEXT', `log entry ${receipt.index} is not a JSON record`);
   }
   if (parsed.index !== receipt.index) fail('BAD_CIPHERTEXT', `log entry ${receipt.index} records itself as entry ${String(parsed.index)}`);
-  return { index: receipt.index, size: cp.size, cosignedBy: cp.cosignedBy, entry: parsed };
+  return { index: receipt.index, size: cp.size, root: cp.root, cosignedBy: cp.cosignedBy, entry: parsed };
 }

@@ -113,6 +113,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       inputs_sha256: d.inputs_sha256,
       result_sha256: resultSha,
       ...(d.segment ? { segment: d.segment } : {}),
+      ...(d.chain_id !== undefined ? { chain_id: d.chain_id } : {}),
       role,
       time: new Date().toISOString(),
     });

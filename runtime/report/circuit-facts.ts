@@ -7,7 +7,7 @@ import { polyCost } from '../../compiler/approx/evaluate';
 import { activationLabel } from '../../compiler/activations/registry';
 import { bodyCircuits, lastCircuit } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { describeClientSteps } from '../client-step';
+import { describeClientSteps } from '../../compiler/client-steps/table';
 import { addCounts, countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../../compiler/circuit/count';
 import { lastUses, operandsOf, type Circuit } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';

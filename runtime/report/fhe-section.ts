@@ -35,7 +35,15 @@ export interface FheReport {
   readonly precision: PrecisionPromise;
   /** Largest |encrypted − reference| body output as a share of the calibrated output range. */
   readonly measuredRelativeError: number;
+  /**
+   * Body outputs (logits, scores) of the plaintext model and of the encrypted run, pair by pair
+   * (row-major, at most SCATTER_POINTS): what the HTML report plots one against the other.
+   */
+  readonly bodyPairs: { readonly plaintext: readonly number[]; readonly encrypted: readonly number[] };
 }
+
+/** Pairs kept for the plot: enough to see the spread, few enough for a light page. */
+export const SCATTER_POINTS = 2000;
 
 export interface ReportRuns {
   readonly reference: RowOutputs;
@@ -64,7 +72,22 @@ export async function fheSection(model: CompiledModel, batch: RowBatch, runs: Re
     vsReference: compareRuns(runs.reference, outputs, runs.referenceBody, run.bodyOutputs, runs.labels),
     precision: model.calibration.precision,
     measuredRelativeError: measuredRelativeError(model.calibration.precision, runs.referenceBody, run.bodyOutputs),
+    bodyPairs: bodyPairsOf(runs.referenceBody, run.bodyOutputs),
   };
+}
+
+function bodyPairsOf(plaintext: readonly Float64Array[], encrypted: readonly Float64Array[]): FheReport['bodyPairs'] {
+  const p: number[] = [];
+  const e: number[] = [];
+  for (let r = 0; r < Math.min(plaintext.length, encrypted.length) && p.length < SCATTER_POINTS; r++) {
+    const a = plaintext[r]!;
+    const b = encrypted[r]!;
+    for (let k = 0; k < Math.min(a.length, b.length) && p.length < SCATTER_POINTS; k++) {
+      p.push(a[k]!);
+      e.push(b[k]!);
+    }
+  }
+  return { plaintext: p, encrypted: e };
 }
 
 function clientStepsOf(each: EncryptedRunTimings['per_evaluation']): FheReport['clientSteps'] {

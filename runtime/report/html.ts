@@ -6,17 +6,16 @@
 import { clenshaw, toUnit } from '../../compiler/approx/chebyshev';
 import { activationFunction, activationLabel } from '../../compiler/activations/registry';
 import type { ApproximationReport, Report } from './build-report';
-import { formatBytes } from '../format/values';
+import { formatBytes, formatNumber } from '../format/values';
+import type { FheReport } from './fhe-section';
 import { fheRows, fheTitle } from './format-fhe-section';
 import { keySizeSource, reportKeySizes } from './key-sizes';
 
 const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
+/** The text report's number format (one place: it keeps the zeros of 9450 and 100), four significant digits. */
 function num(x: number, digits = 4): string {
-  if (!Number.isFinite(x)) return String(x);
-  if (Number.isInteger(x) && Math.abs(x) < 1e15) return String(x);
-  const s = Math.abs(x) < 1e-3 && x !== 0 ? x.toExponential(digits - 1) : x.toPrecision(digits);
-  return s.includes('e') ? s.replace(/\.?0+e/, 'e') : s.replace(/\.?0+$/, '');
+  return Number.isFinite(x) ? formatNumber(x, digits) : String(x);
 }
 
 const pct = (x: number): string => (Number.isNaN(x) ? 'unknown' : `${num(100 * x, 3)}%`);
@@ -77,6 +76,40 @@ ${axis(sy(ymax), num(ymax))}
 ${axis(sy(ymin), num(ymin))}
 ${axis(ey(emax), num(emax, 3), '#36c')}
 ${axis(ey(0), '0', '#36c')}
+</svg>`;
+}
+
+/**
+ * Encrypted against plaintext body outputs, one point per (row, output): on the diagonal when
+ * CKKS added nothing; the vertical distance from it is the encrypted error.
+ */
+export function encryptedScatterSvg(pairs: FheReport['bodyPairs'], width = 420, height = 420): string {
+  const { plaintext: xs, encrypted: ys } = pairs;
+  const left = 64;
+  const bottom = 40;
+  const top = 12;
+  const right = 16;
+  const all = [...xs, ...ys];
+  let lo = Math.min(...all);
+  let hi = Math.max(...all);
+  if (!(hi > lo)) [lo, hi] = [lo - 1, hi + 1];
+  const pad = (hi - lo) * 0.03;
+  lo -= pad;
+  hi += pad;
+  const sx = (v: number): number => left + ((v - lo) / (hi - lo)) * (width - left - right);
+  const sy = (v: number): number => top + (1 - (v - lo) / (hi - lo)) * (height - top - bottom);
+  const dots = xs.map((x, i) => `<circle cx="${sx(x).toFixed(1)}" cy="${sy(ys[i]!).toFixed(1)}" r="2"/>`).join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" role="img" aria-label="encrypted against plaintext body outputs, ${xs.length} points">
+<line class="diagonal" x1="${sx(lo).toFixed(1)}" y1="${sy(lo).toFixed(1)}" x2="${sx(hi).toFixed(1)}" y2="${sy(hi).toFixed(1)}" stroke="#ccc"/>
+<g class="points" fill="#36c" fill-opacity="0.6">${dots}</g>
+<line x1="${left}" y1="${height - bottom}" x2="${width - right}" y2="${height - bottom}" stroke="#999"/>
+<line x1="${left}" y1="${top}" x2="${left}" y2="${height - bottom}" stroke="#999"/>
+<text x="${left}" y="${height - bottom + 14}" font-size="11">${esc(num(lo))}</text>
+<text x="${width - right}" y="${height - bottom + 14}" font-size="11" text-anchor="end">${esc(num(hi))}</text>
+<text x="${(left + width - right) / 2}" y="${height - 6}" font-size="11" text-anchor="middle">plaintext model</text>
+<text x="${left - 6}" y="${(sy(lo) + 4).toFixed(1)}" font-size="11" text-anchor="end">${esc(num(lo))}</text>
+<text x="${left - 6}" y="${(sy(hi) + 4).toFixed(1)}" font-size="11" text-anchor="end">${esc(num(hi))}</text>
+<text x="14" y="${(top + height - bottom) / 2}" font-size="11" text-anchor="middle" transform="rotate(-90 14 ${(top + height - bottom) / 2})">encrypted</text>
 </svg>`;
 }
 
@@ -142,7 +175,8 @@ ${labels}`);
   if (r.fhe) {
     sections.push(`<h2 id="encrypted-run">Encrypted run</h2>
 <p>${esc(fheTitle(r.fhe))}: the same rows encrypted, next to the simulation above</p>
-${table(null, fheRows(r.fhe))}`);
+${table(null, fheRows(r.fhe))}
+<figure class="encrypted-vs-plaintext">${encryptedScatterSvg(r.fhe.bodyPairs)}<figcaption>body outputs (${r.fhe.bodyPairs.plaintext.length} values): encrypted against the plaintext model; the diagonal is equality</figcaption></figure>`);
   }
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${esc(r.model.name)} — DeepPowers report</title>

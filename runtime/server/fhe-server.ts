@@ -5,8 +5,9 @@ import type { CkksParameters } from '../../compiler/params/types';
 import { contextSpecOf, type BackendContext, type ContextSpec, type FheBackend, type LoadedCircuit, type LoadedEvaluationKeys } from '../backends/backend';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import type { RefreshPlan } from '../../compiler/artifact/types';
-import { MaskStore, maskResults, poolMaskResults, poolUnmaskInputs, unmaskInputs } from './refresh-masks';
-import { poolMaskBounds } from '../client-step';
+import { maskResults, unmaskInputs } from './step-masks';
+import { IN_PROCESS, StepStore, type PendingStep, type StepOwner } from './step-store';
+import { clientStepBefore, stepBounds } from '../../compiler/client-steps/table';
 import { peekEnvelopeModel, readEnvelope, writeEnvelope } from '../wire/envelope';
 import { inLanes } from '../lanes';
 
@@ -62,12 +63,13 @@ interface StoredKeys {
 export class FheServer {
   private readonly models = new Map<string, LoadedModel>();
   private readonly keys = new Map<string, StoredKeys>();
-  private readonly masks = new MaskStore();
   private readonly limits: ServerLimits;
 
   constructor(
     private readonly backend: FheBackend,
     limits: Partial<ServerLimits> = {},
+    /** The client steps waiting for an answer; a server rebuilt after an engine failure takes over its predecessor's. */
+    readonly steps: StepStore = new StepStore(),
   ) {
     this.limits = { ...DEFAULT_LIMITS, ...limits };
   }
@@ -165,55 +167,58 @@ export class FheServer {
   }
 
   /**
-   * The first half of a client step: segment `segment`'s result envelope with a fresh mask on
-   * every slot (see runtime/client-step.ts), and the id the client's answer must name.
+   * The first half of a client step: segment `segment`'s result envelope under a fresh mask of
+   * the step's kind (compiler/client-steps/), and the id the answer must name. Only `owner` may
+   * answer it.
    */
-  async maskStep(modelId: string, result: Uint8Array, segment: number): Promise<MaskedResult> {
+  async maskStep(modelId: string, result: Uint8Array, segment: number, owner: StepOwner = IN_PROCESS, chainId?: string): Promise<MaskedResult> {
     const loaded = this.loaded(modelId);
     const { model } = loaded;
     const circuits = bodyCircuits(model);
     if (!model.refresh || segment < 0 || segment >= circuits.length - 1) fail('BAD_ARGUMENT', `model ${modelId.slice(0, 12)}… has no client step after segment ${segment + 1}`);
     const env = readEnvelope(result, { kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId });
-    const pool = model.refresh.segments[segment]!.pool;
-    if (pool) {
-      const masked = await poolMaskResults(loaded.ctx, circuits[segment]!, pool, poolMaskBounds(model.refresh), env.parts);
-      const stepId = this.masks.put({ modelId: modelId.toLowerCase(), segment, masks: [], pool: masked.masks });
-      return { bytes: writeEnvelope({ kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts: masked.parts }), stepId };
-    }
-    const masked = await maskResults(loaded.ctx, circuits[segment]!, model.refresh, env.parts);
-    const stepId = this.masks.put({ modelId: modelId.toLowerCase(), segment, masks: masked.masks });
+    const step = clientStepBefore(model.refresh.segments[segment]!);
+    const segments = { from: circuits[segment]!, to: circuits[segment + 1]!, top: circuits[0]! };
+    const masked = await maskResults(loaded.ctx, step, segments, stepBounds(model.refresh), env.parts);
     const bytes = writeEnvelope({ kind: 'result', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts: masked.parts });
+    const chain = chainId !== undefined ? { chainId } : {};
+    const stepId = this.steps.put({ owner, modelId: modelId.toLowerCase(), segment, unmask: masked.unmask, ...chain, maskedSha256: sha256Hex(bytes) });
     return { bytes, stepId };
   }
 
-  /** The second half: the client's fresh ciphertexts with the mask removed, ready for `evaluate` on the next segment. */
-  async unmaskStep(stepId: string, fresh: Uint8Array): Promise<Uint8Array> {
-    const pending = this.masks.take(stepId);
+  /**
+   * The second half: the client's fresh ciphertexts with the mask removed, ready for `evaluate`
+   * on `segment`. An answer that is not the step's (another owner, a malformed envelope, the
+   * wrong count) is refused before the step is used up, so the right answer may still come.
+   */
+  async unmaskStep(stepId: string, fresh: Uint8Array, owner: StepOwner = IN_PROCESS): Promise<{ bytes: Uint8Array; segment: number }> {
+    const pending = this.steps.get(stepId, owner);
     const loaded = this.loaded(pending.modelId);
     const { model } = loaded;
-    const circuits = bodyCircuits(model);
+    const next = bodyCircuits(model)[pending.segment + 1]!;
     const env = readEnvelope(fresh, { kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId });
-    const parts = pending.pool
-      ? await poolUnmaskInputs(loaded.ctx, circuits[0]!, circuits[pending.segment + 1]!, pending.pool, env.parts)
-      : await unmaskInputs(loaded.ctx, circuits[pending.segment]!, circuits[pending.segment + 1]!, pending.masks, env.parts);
-    return writeEnvelope({ kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts });
+    const want = pending.unmask.length * next.inputs.length;
+    if (env.parts.length !== want) fail('BAD_CIPHERTEXT', `the client step sent ${env.parts.length} ciphertexts, the next segment reads ${want}`);
+    this.steps.take(stepId, owner);
+    const parts = await unmaskInputs(loaded.ctx, pending.unmask, next.inputs.length, env.parts);
+    return { bytes: writeEnvelope({ kind: 'ciphertexts', modelHash: model.modelHash, parameterId: model.parameters.parameterId, parts }), segment: pending.segment + 1 };
   }
 
-  /** Free the mask of a client step that will not be answered (expired, or dropped by the caller). */
-  discardStep(stepId: string): void {
-    this.masks.discard(stepId);
+  /** The step `stepId` an answer feeds, if `owner` may give it; the step keeps waiting. */
+  pendingStep(stepId: string, owner: StepOwner): PendingStep {
+    return this.steps.get(stepId, owner);
   }
 
   /** Client steps waiting for their answer. */
   pendingSteps(): number {
-    return this.masks.size;
+    return this.steps.size;
   }
 
   /** Free everything the backend holds for this server. */
   dispose(): void {
     for (const { keys } of this.keys.values()) for (const k of keys) k.dispose();
     this.keys.clear();
-    this.masks.clear();
+    this.steps.clear();
     for (const { ctx, circuits } of this.models.values()) {
       for (const c of circuits) c.dispose();
       ctx.dispose();

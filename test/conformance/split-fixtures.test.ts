@@ -12,7 +12,8 @@ import { runGraph } from '../../compiler/graph/interpreter';
 import type { Value } from '../../compiler/graph/tensor';
 import { importModelFile } from '../../compiler/onnx/import';
 import type { SplitModel } from '../../compiler/chain/stages';
-import { splitGraph } from '../../compiler/passes/split-graph';
+import { splitBody, splitGraph } from '../../compiler/passes/split-graph';
+import { inspectModel } from '../../runtime/cli/inspect';
 import { runSplit } from '../../compiler/chain/run';
 import { inputTensor, listFixtures, loadFixture } from '../helpers/fixtures';
 import { refusalOf } from '../helpers/refusal';
@@ -152,10 +153,31 @@ describe('prologue / body / epilogue split of the fixtures', () => {
     expect(message).not.toMatch(/unsupported operator|not supported for encryption yet/);
   });
 
-  it('sk_tree_breast_cancer: refused with a clear "not supported for encryption yet"', () => {
-    const graph = importModelFile(loadFixture('sk_tree_breast_cancer').modelPath);
-    expect(refusalOf(() => splitGraph(graph), 'NOT_ENCRYPTABLE').message).toBe(
-      'TreeEnsembleClassifier node "TreeEnsembleClassifier" (ai.onnx.ml opset 1): tree ensembles are not supported for encryption yet',
-    );
+  it('sk_tree_wine: comes out of the passes as a tree body, and inspect --lowered says it is encryptable and how', () => {
+    const f = loadFixture('sk_tree_wine');
+    const graph = importModelFile(f.modelPath);
+    // The reference: the exporter's own attributes (README: DecisionTreeClassifier(max_depth=4) on wine, 13 features, 3 classes).
+    const node = graph.nodes.find((n) => n.opType === 'TreeEnsembleClassifier')!;
+    const modes = node.attributes.get('nodes_modes');
+    if (modes?.type !== 'strings') throw new Error('nodes_modes missing');
+    const leaves = modes.value.filter((m) => m === 'LEAF').length;
+    const body = splitBody(graph);
+    expect(body.kind).toBe('trees');
+    const report = inspectModel(f.modelPath, { lowered: true });
+    if (!report.lowered || !('trees' in report.lowered)) throw new Error(`inspect --lowered: ${JSON.stringify(report.lowered)}`);
+    expect(report.lowered.trees.ensemble).toEqual({
+      node: { name: node.name, opType: 'TreeEnsembleClassifier', domain: 'ai.onnx.ml' },
+      task: 'classifier',
+      trees: 1,
+      depth: 4,
+      branches: modes.value.length - leaves,
+      leaves,
+      features: 13,
+    });
+    expect(report.lowered.trees.columns).toBe(3);
+    expect(report.lowered.text[0]).toBe('encryptable: yes, as a tree ensemble (batch layout: N/2 rows per ciphertext)');
+    expect(report.lowered.text.join('\n')).not.toMatch(/not supported/);
+    // The chain passes alone do not take a tree ensemble, and say why in words that are true.
+    expect(refusalOf(() => splitGraph(graph), 'NOT_ENCRYPTABLE').message).toMatch(/a tree ensemble is not a chain: it is encrypted as a tree body/);
   });
 });

@@ -43,6 +43,18 @@ describe('bench --quick --json', () => {
       }
       // The batch layout fills every slot: N/2 samples per evaluation.
       expect(result.samples_per_evaluation).toBe(result.layout === 'batch' ? (result.n as number) / 2 : 1);
+      const v = (field: string) => result[field] as number;
+      // The figures hang together: a rate is evaluations' samples over the server time, one sample
+      // end to end is encrypt + server + decrypt, ratios are their quotients.
+      expect(v('samples_per_s')).toBeCloseTo((v('samples_per_evaluation') * 1000) / v('server_ms'), 6);
+      expect(v('one_sample_ms')).toBeCloseTo(v('encrypt_ms') + v('server_ms') + v('decrypt_ms'), 6);
+      expect(v('slowdown')).toBeCloseTo(v('server_ms') / v('onnxruntime_ms'), 6);
+      // The encrypted outputs, decrypted, stay within the promise of the framework's own outputs.
+      expect(v('measured_relative_error')).toBeLessThanOrEqual(v('promised_relative_error'));
+      // A ciphertext is two polynomials of N coefficients under the data primes: it cannot take
+      // less than a byte per coefficient nor more than 8 bytes per coefficient per prime (+ header).
+      expect(v('ciphertext_bytes_out')).toBeGreaterThan(2 * v('n'));
+      expect(v('ciphertext_bytes_in')).toBeGreaterThan(2 * v('n'));
       expect(result.rotations === 0).toBe(result.layout === 'batch');
     }
     const ns = Object.keys(report.ops);

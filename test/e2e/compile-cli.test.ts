@@ -157,6 +157,42 @@ describe('deeppowers compile / predict --mode simulate / report', () => {
     expect(cli('compile', f.modelPath, '--calibration', calibration, '--precision', '1.5').code).toBe(2);
   });
 
+  it('compile --refresh auto: the summary adds the segments up as the report does (depth, ops, latency), and names the N the segments run at', () => {
+    const mlp = loadFixture('pt_mlp_digits_relu');
+    const out = join(dir, 'mlp-refresh.compiled');
+    const args = [join(mlp.dir, 'model.onnx'), '--calibration', join(mlp.dir, 'data.json'), '--refresh', 'auto', '-o', out];
+    const summary = json(cli('compile', ...args, '--json')) as {
+      depth: number;
+      latencyMs: { total: number; server: number };
+      counts: { rotations: number; ctPtMul: number };
+      parameters: { polyModulusDegree: number };
+      refresh: { segments: { depth: number; latencyMs: number }[] };
+    };
+    const segments = summary.refresh.segments;
+    expect(segments.length).toBeGreaterThan(1);
+    expect(summary.depth).toBe(segments.reduce((d, x) => d + x.depth, 0));
+    expect(summary.latencyMs.total).toBeCloseTo(segments.reduce((t, x) => t + x.latencyMs, 0), 6);
+    const rows = join(dir, 'mlp-rows.json');
+    writeFileSync(rows, JSON.stringify(mlp.data.test_inputs.slice(0, 2)));
+    const report = json(cli('report', out, '--data', rows, '--json')) as {
+      circuit: { depth: { total: number }; counts: { rotations: number; ctPtMul: number }; latency: { perRun: { totalMs: number } } };
+      parameters: { polyModulusDegree: number };
+    };
+    expect(summary.depth).toBe(report.circuit.depth.total);
+    expect(summary.counts.rotations).toBe(report.circuit.counts.rotations);
+    expect(summary.counts.ctPtMul).toBe(report.circuit.counts.ctPtMul);
+    expect(summary.latencyMs.total).toBeCloseTo(report.circuit.latency.perRun.totalMs, 0);
+    expect(summary.parameters.polyModulusDegree).toBe(report.parameters.polyModulusDegree);
+
+    const text = cli('compile', ...args).stdout;
+    const n = summary.parameters.polyModulusDegree;
+    expect(text).toMatch(new RegExp(`^  CKKS +N=${n} \\(\\d+ slots\\), depth ${summary.depth} in ${segments.length} segments \\(${segments.map((x) => x.depth).join(' \\+ ')}\\),`, 'm'));
+    expect(text).toMatch(new RegExp(`^  estimated latency +${Math.round(summary.latencyMs.total)} ms per run, all ${segments.length} segments`, 'm'));
+    // Any other N on the layout line is the uncut body's, and the line says so.
+    const layout = /^  layout .*$/m.exec(text)![0];
+    expect(layout).toContain(`compared on the uncut body; cut into ${segments.length} segments it runs at N=${n}`);
+  }, 120_000);
+
   it('bad options and data are clean usage errors', () => {
     const both = cli('compile', f.modelPath, '--calibration', calibration, '--degree', '7', '--max-error', '0.01');
     expect(both.code).toBe(2);

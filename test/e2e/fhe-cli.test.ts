@@ -47,7 +47,10 @@ describe('encrypted commands', () => {
     const run = cli(['predict', compiled, '--data', rowsFile, '--mode', 'fhe', '--json']);
     const fhe = json(run);
     // Progress goes to stderr, in plain lines off a terminal (the first and the last here), never to stdout.
-    expect(run.stderr).toMatch(/^encrypted evaluations: 0\/(\d+) \(0%\) \d+\.\ds\n(?:.*\n)*encrypted evaluations: \1\/\1 \(100%\) \d+\.\ds\n/m);
+    // Key generation (one blocking SEAL call, a minute at N = 32768) is announced before it starts, then the evaluations count.
+    expect(run.stderr).toMatch(
+      /^keygen N=\d+, \d+ rotation keys?: 0\/1 \(0%\) \d+\.\ds\nkeygen N=\d+, \d+ rotation keys?: 1\/1 \(100%\) \d+\.\ds\nencrypted evaluations: 0\/(\d+) \(0%\) \d+\.\ds\n(?:.*\n)*encrypted evaluations: \1\/\1 \(100%\) \d+\.\ds\n/m,
+    );
     expect(run.stderr).not.toMatch(/\r|\x1b/);
     const sim = json(cli(['predict', compiled, '--data', rowsFile, '--mode', 'simulate', '--json']));
     expect(fhe.mode).toBe('fhe');
@@ -115,6 +118,12 @@ describe('encrypted commands', () => {
     expect(m.rows).toBe(2);
     expect(m.outputs[m.label_output]).toHaveLength(2);
     expectDemoAgreesWithFramework(m);
+    // The text heading counts the rows it runs, not the sample's 8.
+    const text = cli(['demo', '--model', 'breast-cancer-logreg', '--rows', '2']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(/^== breast-cancer-logreg: 2 of the 8 held-out test rows of sklearn load_breast_cancer .*==$/m);
+    expect(text.stdout.match(/^\d+ +[01] +[01] +[01]$/gm)).toHaveLength(2);
+    expect(text.stderr).toMatch(/^breast-cancer-logreg: keygen N=\d+: 0\/1/m);
   }, 60_000);
 
   test('demo --threads 2 runs on the 2-thread backend: same labels as the framework, threads in the JSON; --threads 0 is a usage error', () => {

@@ -9,8 +9,9 @@ import { INSPECTOR_SMOKE_SECTION, readReadmeSection } from '../tools/readme-sect
 
 /**
  * The README's MCP Inspector smoke test, run as written: the Inspector CLI (a devDependency)
- * against `deeppowers serve` over HTTP and over stdio, and against `deeppowers client` over stdio.
- * Only the port and the working directory are substituted, so the README cannot drift from what works.
+ * against `deeppowers serve` with a token file over HTTP (the token in `--header`) and over
+ * stdio, and against `deeppowers client` over stdio. Only the port and the working directory are
+ * substituted, so the README cannot drift from what works.
  */
 
 const dir = mkdtempSync(join(tmpdir(), 'dp-inspector-'));
@@ -69,7 +70,7 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-test('the README Inspector commands list the tools over HTTP and stdio and run a private prediction', async () => {
+test('the README Inspector commands (server with a token file) list the tools over HTTP and stdio, read the card and run a private prediction', async () => {
   const section = readReadmeSection(INSPECTOR_SMOKE_SECTION);
   const block = /```sh\n([\s\S]*?)```/.exec(section);
   expect(block, 'the Inspector section has a sh block').not.toBeNull();
@@ -79,6 +80,10 @@ test('the README Inspector commands list the tools over HTTP and stdio and run a
     .replaceAll('127.0.0.1/8750', `127.0.0.1/${port}`)
     .replaceAll('.deeppowers/', `${dir}/`);
   expect(script).not.toContain('8750');
+  // The token-file flow: the HTTP calls carry the token, the server was started with the file.
+  expect(script).toContain('--token-file');
+  expect(script).toContain('--header "Authorization: Bearer $TOKEN"');
+  expect(script).not.toContain('--insecure-no-auth');
 
   const { code, stdout, stderr, endGroup } = await runBash(script, 300_000);
   try {
@@ -96,6 +101,8 @@ test('the README Inspector commands list the tools over HTTP and stdio and run a
   // tools/list over HTTP and over stdio each name the served model's tool.
   expect(stdout.match(/"name": "predict_iris"/g)?.length, stdout).toBe(2);
   expect(stdout.match(/"name": "list_models"/g)?.length).toBe(2);
+  // resources/read of the model's card, over HTTP with the token.
+  expect(stdout).toContain('"uri": "deeppowers://models/iris/card"');
   // The client's private_predict: scikit-learn labels this test row 2.
   expect(stdout).toMatch(/"output_label": \[\s*2\s*\]/);
   expect(stdout).not.toMatch(/"isError": true/);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
@@ -109,6 +109,29 @@ describe('recovery phrase', () => {
     expect(again.fingerprint).toBe(made.fingerprint);
     expect(json(cli(['keys', 'phrase', '--keystore', second, '--json'])).recovery_phrase).toBe(made.recovery_phrase);
   }, 120_000);
+
+  test('keygen → predict → delete the keystore → recover without naming the model → predict --keystore derives the same key on first use', () => {
+    const keystore = join(tmp, 'ks-predict');
+    const rows = join(tmp, 'rows.json');
+    writeFileSync(rows, JSON.stringify([[5.1, 3.5, 1.4, 0.2], [6.7, 3.0, 5.2, 2.3]]));
+    const made = json(cli(['keygen', compiled, '--keystore', keystore, '--json']));
+    const before = json(cli(['predict', compiled, '--data', rows, '--keystore', keystore, '--json']));
+    rmSync(keystore, { recursive: true, force: true });
+    const recovered = json(cli(['keys', 'recover', '--keystore', keystore, '--json'], {}, `${made.recovery_phrase as string}\n`));
+    expect(recovered.keys).toEqual([]);
+    // No keygen in between: predict derives the model's key from the recovered root and stores it.
+    const after = json(cli(['predict', compiled, '--data', rows, '--keystore', keystore, '--json']));
+    expect(after.secret_key).toBe('derived');
+    expect(before.secret_key).toBe('keystore');
+    expect((after.outputs as Record<string, unknown>).label).toEqual((before.outputs as Record<string, unknown>).label);
+    expect(fingerprints(json(cli(['keys', 'list', '--keystore', keystore, '--json'])))).toEqual([[made.model_hash, made.fingerprint]]);
+    // A keystore with neither the model's key nor a recovery root says what to run.
+    const empty = join(tmp, 'ks-empty');
+    mkdirSync(empty);
+    const refused = cli(['predict', compiled, '--data', rows, '--keystore', empty]);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/holds neither a key for this model nor a recovery root; run: deeppowers keygen .* --keystore .*, or deeppowers keys recover --keystore/);
+  }, 180_000);
 
   test('bad phrases and a keystore with another root are refused in one line', () => {
     const keystore = join(tmp, 'ks-bad');

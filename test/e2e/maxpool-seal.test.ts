@@ -61,8 +61,8 @@ describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
       const view = clientViewFromJson(JSON.parse(JSON.stringify(served.description.client_view)));
       expect(view.segments).toHaveLength(2);
       const client = clientModelOfView(view);
-      expect(client.segments![1]!.pool!.windows).toEqual(model.refresh!.segments[0]!.pool!.windows);
-      expect(client.segments![0]!.pool).toBeUndefined();
+      expect(client.segments![1]!.step!.knows).toEqual({ kind: 'maxpool', pool: { windows: model.refresh!.segments[0]!.pool!.windows } });
+      expect(client.segments![0]!.step).toBeUndefined();
       // The keys cover every segment's rotations; the results are the last segment's.
       const [first, second] = bodyCircuits(model);
       expect(client.rotationSteps).toEqual([...new Set([...first!.rotationSteps, ...second!.rotationSteps])].sort((a, b) => a - b));
@@ -86,7 +86,7 @@ describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
     const server = new FheServer(backend);
     const circuits = bodyCircuits(model);
     const pool = model.refresh!.segments[0]!.pool!;
-    const client = await FheClient.create(backend, clientModelOfBody(circuits, model.parameters, model.modelHash, [pool]));
+    const client = await FheClient.create(backend, clientModelOfBody(circuits, model.parameters, model.modelHash, [{ kind: 'maxpool', pool }]));
     try {
       const modelId = await server.loadModel(serverModelOf(model.circuit, model.parameters, model.modelHash, model.refresh));
       const keysId = server.loadKeys(client.evaluationKeys().bytes);
@@ -112,10 +112,10 @@ describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
       // c is uniform in ±2^20·B·2^4 (B ≈ 47): every value of nearly every window moved far.
       expect(moved).toBeGreaterThan(0.95 * pool.windows.length);
 
-      const fresh = client.refreshStep(masked.bytes, 0);
+      const fresh = client.clientStep(masked.bytes, 0);
       const next = await server.unmaskStep(masked.stepId, fresh);
       await expect(server.unmaskStep(masked.stepId, fresh)).rejects.toThrow(/no client step/);
-      const logits = client.decrypt(await server.evaluate(modelId, keysId, next, 1), 1)[0]!;
+      const logits = client.decrypt(await server.evaluate(modelId, keysId, next.bytes, 1), 1)[0]!;
       const expected = (f.data.expected['output'] as number[][])[0]!;
       logits.forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThan(model.calibration.precision.bound));
     } finally {

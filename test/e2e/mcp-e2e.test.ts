@@ -132,7 +132,7 @@ describe('deeppowers serve + deeppowers client over real HTTP', () => {
     hostOutputs = out.outputs;
     expect(out.rows).toBe(ROWS.length);
     // Embedded server: the result is logged and attested by the server alone; the client checked the receipt.
-    expect(out.verification).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entr(y \d+|ies [\d, ]+)$/);
+    expect(out.verification).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entr(y \d+|ies [\d, ]+)(; first use of this server: pinned its log key and the nodes behind this result)?$/);
     expect(progress.at(-1)).toBe(out.evaluations);
 
     // The plaintext model's labels (the framework's own outputs on these rows).

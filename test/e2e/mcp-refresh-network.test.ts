@@ -24,6 +24,7 @@ import { silentLogger } from '../../runtime/network/logger';
 import { parseRedisUrl } from '../../runtime/network/queue';
 import { QueueRunner } from '../../runtime/network/queue-runner';
 import { startWorker, type RunningWorker } from '../../runtime/network/worker';
+import { trustedNodesOf } from '../helpers/trusted-nodes';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 
 /**
@@ -67,7 +68,20 @@ beforeAll(async () => {
   const logger = silentLogger();
   service = await DeepPowersService.create(backend, [served], join(work, 'server'), {}, {
     logger,
-    runner: (ctx) => new QueueRunner({ queue, reviewers: 2, quorum: 2, log: ctx.log, logger, readKeys: ctx.readKeys }),
+    runner: (ctx) =>
+      new QueueRunner({
+        queue,
+        reviewers: 2,
+        quorum: 2,
+        nodes: trustedNodesOf([
+          [join(work, 'compute'), 'compute'],
+          [join(work, 'review-1'), 'review'],
+          [join(work, 'review-2'), 'review'],
+        ]),
+        log: ctx.log,
+        logger,
+        readKeys: ctx.readKeys,
+      }),
   });
   http = await startHttpServer(service, { host: '127.0.0.1', port: 0, auth: TokenTable.parse(`alice:${TOKEN}\n`), log: () => {} });
   const common = { models: [served], backend, queue, logger };
@@ -135,7 +149,7 @@ describe('a model with client steps on compute and review nodes', () => {
       );
       expect(error).toMatch(/^the server refused predict_digits: /);
       expect(error).not.toMatch(/\n|\s+at /);
-      const last = await remote.predictSegment('digits', keys.keysId, fhe.refreshStep(step.masked, 0), step.stepId);
+      const last = await remote.predictSegment('digits', keys.keysId, fhe.clientStep(step.masked, 0), step.stepId);
       expect(last.segment).toBe(1);
       expect(argmax([...fhe.decrypt(last.result!, 1)[0]!])).toBe(argmax(EXPECTED[0]!));
     } finally {

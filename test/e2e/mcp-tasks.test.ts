@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -37,8 +38,12 @@ let fhe: FheClient;
 let keysId: string;
 let keysBytes: Uint8Array;
 
+/** The task store's clock: real time plus what a test has moved it forward. */
+let clockOffsetMs = 0;
+const clock = () => Date.now() + clockOffsetMs;
+
 async function start(taskTtlMs = 60_000): Promise<void> {
-  service = await DeepPowersService.create(sealBackend, [toy.served], dataDir, {}, { logger: silentLogger(), tasks: { defaultTtlMs: taskTtlMs } });
+  service = await DeepPowersService.create(sealBackend, [toy.served], dataDir, {}, { logger: silentLogger(), tasks: { defaultTtlMs: taskTtlMs, now: clock } });
 }
 
 async function connect(tenant = LOCAL_TENANT): Promise<Client> {
@@ -98,7 +103,9 @@ describe('predict as an MCP task (embedded)', () => {
 
     const later = (await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema)) as CallToolResult;
     const out = later.structuredContent as { result: string; job_id: string; log: { index: number; entry: string; checkpoint: string; proof: string[] } };
-    expect(out.job_id).toBe(taskId);
+    // The job id (public in the log) is not the task id (this tenant's handle on the result).
+    expect(out.job_id).toMatch(/^[0-9a-f]{32}$/);
+    expect(out.job_id).not.toBe(taskId);
     const got = fhe.decrypt(new Uint8Array(Buffer.from(out.result, 'base64')), request.samples);
     const want = simulateSamples(toy.toy.circuit, samples);
     got.forEach((row, s) => row.forEach((v, i) => expect(Math.abs(v - want[s]![i]!)).toBeLessThan(0.02)));
@@ -106,7 +113,7 @@ describe('predict as an MCP task (embedded)', () => {
     // The receipt: in the log, signed by the server's log key, about exactly these bytes, attested by the server alone.
     const checked = verifyReceipt(out.log, readLogVkey(dataDir));
     expect(checked.entry).toMatchObject({
-      job_id: taskId,
+      job_id: out.job_id,
       keys_id: keysId,
       model_hash: toy.toy.modelHash,
       inputs_sha256: sha256Hex(request.bytes),
@@ -147,13 +154,14 @@ describe('predict as an MCP task (embedded)', () => {
     );
     const taskId = created.task.taskId;
     await vi.waitFor(async () => expect((await client.experimental.tasks.getTask(taskId)).status).toBe('completed'), { timeout: 30_000, interval: 100 });
+    const before = (await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema)) as CallToolResult;
     await client.close();
     service.dispose();
 
     await start(2000);
     client = await connect();
     const after = (await client.experimental.tasks.getTaskResult(taskId, CallToolResultSchema)) as CallToolResult;
-    expect((after.structuredContent as { job_id: string }).job_id).toBe(taskId);
+    expect((after.structuredContent as { job_id: string }).job_id).toBe((before.structuredContent as { job_id: string }).job_id);
 
     const short = await client.request(
       { method: 'tools/call', params: { name: 'predict_toy', arguments: { keys_id: keysId, ciphertexts: encodeBase64(request.bytes) }, task: {} } },
@@ -161,7 +169,9 @@ describe('predict as an MCP task (embedded)', () => {
     );
     expect(short.task.ttl).toBe(2000);
     await vi.waitFor(async () => expect((await client.experimental.tasks.getTask(short.task.taskId)).status).toBe('completed'), { timeout: 30_000, interval: 50 });
-    await new Promise((r) => setTimeout(r, 2100));
+    // Still there within its TTL, gone once the clock has moved past it.
+    expect((await client.experimental.tasks.getTask(short.task.taskId)).status).toBe('completed');
+    clockOffsetMs += 2000;
     await expect(client.experimental.tasks.getTask(short.task.taskId)).rejects.toThrow(/not found/i);
     await client.close();
   });
@@ -176,20 +186,25 @@ describe('predict as an MCP task (embedded)', () => {
     const pinDir = mkdtempSync(join(tmpdir(), 'dp-pins-'));
     try {
       const pins = PinStore.open(pinDir);
-      const expectFacts = { inputs: request.bytes, result, keysId, modelHash: toy.toy.modelHash };
-      const v = verifyRelease('http://server/mcp', pins, out.log, expectFacts);
-      expect(describeVerification([v])).toBe(`verified: computed and signed by the server alone (no reviewers), log entry ${out.log.index}`);
+      const expectFacts = { inputs: request.bytes, result, keysId, modelHash: toy.toy.modelHash, chainId: null };
+      const prove = async (a: number, b: number) => service.network.log.store.consistencyProof(a, b);
+      const v = await verifyRelease('http://server/mcp', pins, out.log, expectFacts, prove);
+      expect(describeVerification([v])).toBe(
+        `verified: computed and signed by the server alone (no reviewers), log entry ${out.log.index}; first use of this server: pinned its log key and the nodes behind this result`,
+      );
       // A different result, other inputs, or a receipt under another log key are refused.
       const altered = Uint8Array.from(result);
       altered[altered.length - 1]! ^= 1;
-      expect(() => verifyRelease('http://server/mcp', pins, out.log, { ...expectFacts, result: altered })).toThrow(/is for another result/);
-      expect(() => verifyRelease('http://server/mcp', pins, out.log, { ...expectFacts, inputs: altered })).toThrow(/other input ciphertexts/);
+      await expect(verifyRelease('http://server/mcp', pins, out.log, { ...expectFacts, result: altered }, prove)).rejects.toThrow(/is for another result/);
+      await expect(verifyRelease('http://server/mcp', pins, out.log, { ...expectFacts, inputs: altered }, prove)).rejects.toThrow(/other input ciphertexts/);
       const impostorDir = mkdtempSync(join(tmpdir(), 'dp-impostor-'));
       const impostor = TransparencyLog.open(impostorDir);
       const forged = { ...impostor.append({ copied: true }), vkey: impostor.vkey };
       impostor.close();
       rmSync(impostorDir, { recursive: true, force: true });
-      expect(() => verifyRelease('http://server/mcp', PinStore.open(pinDir), forged, expectFacts)).toThrow(/log key changed since first use/);
+      await expect(verifyRelease('http://server/mcp', PinStore.open(pinDir), forged, expectFacts, prove)).rejects.toThrow(
+        /log key changed since first use .*; refusing its results\. If its operator changed the key on purpose .*`deeppowers client --repin --server http:\/\/server\/mcp --keystore /,
+      );
     } finally {
       rmSync(pinDir, { recursive: true, force: true });
     }
@@ -197,7 +212,7 @@ describe('predict as an MCP task (embedded)', () => {
 
   test('audit verify --server reads the same log over authenticated HTTP; GET /status needs the token too', async () => {
     const tokens = TokenTable.parse('auditor:auditor-token-0123456789abcdef\n');
-    const http = await startHttpServer(service, { host: '127.0.0.1', port: 0, auth: tokens, log: () => {} });
+    const http = await startHttpServer(service, { host: '127.0.0.1', port: 0, auth: tokens, log: () => {}, logAuditors: new Set(['auditor']) });
     try {
       await expect(auditVerify({ server: http.url })).rejects.toThrow(/HTTP 401/);
       const report = await auditVerify({ server: http.url, token: 'auditor-token-0123456789abcdef' });
@@ -210,6 +225,40 @@ describe('predict as an MCP task (embedded)', () => {
       expect((status.latency as { count: number }).count).toBeGreaterThan(0);
     } finally {
       await http.close();
+    }
+  });
+
+  test("another tenant sees only leaf hashes of this tenant's log entries and cannot audit with its token", async () => {
+    const tokens = TokenTable.parse(`${LOCAL_TENANT}:owner-token-0123456789abcdef\nmallory:mallory-token-0123456789abcdef\n`);
+    const http = await startHttpServer(service, { host: '127.0.0.1', port: 0, auth: tokens, log: () => {} });
+    try {
+      const entriesAs = async (token: string) =>
+        (await (await fetch(new URL('/log/entries', http.url), { headers: { Authorization: `Bearer ${token}` } })).json()) as { index: number; entry?: string; leaf_hash?: string; created_at?: string }[];
+      const stored = service.network.log.store.entries();
+      expect(stored.length).toBeGreaterThan(0);
+      const theirs = await entriesAs('mallory-token-0123456789abcdef');
+      // RFC 9162 leaf hash, computed here: SHA-256(0x00 || entry).
+      expect(theirs).toEqual(stored.map((e) => ({ index: e.index, leaf_hash: createHash('sha256').update(Buffer.from([0])).update(e.entry).digest('base64') })));
+      const own = await entriesAs('owner-token-0123456789abcdef');
+      expect(own.map((e) => e.entry)).toEqual(stored.map((e) => e.entry.toString('base64')));
+      await expect(auditVerify({ server: http.url, token: 'mallory-token-0123456789abcdef' })).rejects.toThrow(/shows this token only its own log entries \(entry 0 is another tenant's\)/);
+    } finally {
+      await http.close();
+    }
+  });
+
+  test("another tenant's task id used as a tasks/list cursor is answered exactly like a made-up one", async () => {
+    const owner = await connect();
+    const mallory = await connect('mallory');
+    try {
+      const ownTask = (await owner.experimental.tasks.listTasks()).tasks[0]!.taskId;
+      const refusal = async (cursor: string) => (await mallory.experimental.tasks.listTasks(cursor).then(() => 'accepted', (e: Error) => e.message)).replace(cursor, 'CURSOR');
+      // Another tenant's real task id is answered exactly like a made-up one.
+      expect(await refusal(ownTask)).toBe(await refusal('0'.repeat(32)));
+      expect(await refusal(ownTask)).toMatch(/invalid cursor CURSOR/);
+    } finally {
+      await owner.close();
+      await mallory.close();
     }
   });
 

@@ -16,6 +16,7 @@ import { silentLogger } from '../../runtime/network/logger';
 import { parseRedisUrl } from '../../runtime/network/queue';
 import { QueueRunner } from '../../runtime/network/queue-runner';
 import { backendEvaluator, startWorker, type NodeEvaluator, type RunningWorker } from '../../runtime/network/worker';
+import { trustedNodesOf } from '../helpers/trusted-nodes';
 import { toySamples } from './seal-test-circuits';
 import { servedToy } from './mcp-toy';
 
@@ -52,7 +53,20 @@ beforeAll(async () => {
   const logger = silentLogger();
   service = await DeepPowersService.create(sealBackend, [toy.served], join(work, 'server'), {}, {
     logger,
-    runner: (ctx) => new QueueRunner({ queue, reviewers: 2, quorum: 2, log: ctx.log, logger, readKeys: ctx.readKeys }),
+    runner: (ctx) =>
+      new QueueRunner({
+        queue,
+        reviewers: 2,
+        quorum: 2,
+        nodes: trustedNodesOf([
+          [join(work, 'compute'), 'compute'],
+          [join(work, 'honest'), 'review'],
+          [join(work, 'liar'), 'review'],
+        ]),
+        log: ctx.log,
+        logger,
+        readKeys: ctx.readKeys,
+      }),
   });
   const honestEval = await backendEvaluator(sealBackend, [toy.served]);
   disposers.push(honestEval.dispose);

@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -94,6 +94,7 @@ async function freePort(): Promise<number> {
 }
 
 let work: string;
+const nodesFile = () => join(work, 'nodes.txt');
 let compiledDir: string;
 let redisPort: number;
 let redis: Proc | undefined;
@@ -106,6 +107,13 @@ async function startRedis(): Promise<Proc> {
   const p = start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work]);
   await p.waitFor(/Ready to accept connections/);
   return p;
+}
+
+/** The node's line for the nodes file, as the operator gets it: `deeppowers worker --print-id`. */
+async function printId(name: string, role: 'compute' | 'review'): Promise<string> {
+  const p = start(process.execPath, [BIN, 'worker', '--print-id', '--role', role, '--data-dir', join(work, name)]);
+  const m = await p.waitFor(/^([0-9a-f]{16}) (compute|review) ([A-Za-z0-9+/]{43}=)\n/);
+  return m[0];
 }
 
 async function startWorker(name: string, role: 'compute' | 'review'): Promise<void> {
@@ -137,9 +145,11 @@ beforeAll(async () => {
   writeCompiledFixture(FIXTURE, compiledDir, 'vector');
   redisPort = await freePort();
   redis = await startRedis();
+  const lines = await Promise.all([printId('compute-a', 'compute'), printId('review-a', 'review'), printId('review-b', 'review')]);
+  writeFileSync(nodesFile(), `# the nodes this server trusts\n${lines.join('')}`);
   server = start(process.execPath, [
     BIN, 'serve', compiledDir, '--http', '127.0.0.1:0', '--insecure-no-auth', '--data-dir', join(work, 'server'),
-    '--queue', `redis://127.0.0.1:${redisPort}`, '--reviewers', '2', '--quorum', '2',
+    '--queue', `redis://127.0.0.1:${redisPort}`, '--reviewers', '2', '--quorum', '2', '--nodes', nodesFile(),
   ]);
   serverUrl = (await server.waitFor(/listening on (http:\/\/\S+\/mcp)/))[1]!;
   await Promise.all([startWorker('compute-a', 'compute'), startWorker('review-a', 'review'), startWorker('review-b', 'review')]);
@@ -153,10 +163,10 @@ afterAll(async () => {
 });
 
 describe('server + 1 compute + 2 review nodes over Redis', () => {
-  test('worker --print-id shows the same node id the running node uses', async () => {
-    const p = start(process.execPath, [BIN, 'worker', '--print-id', '--data-dir', join(work, 'review-a')]);
-    const m = await p.waitFor(/node id ([0-9a-f]{16})\npublic key ([A-Za-z0-9+/=]{44})/);
-    expect(m[1]).toBe(nodeIds['review-a']);
+  test('worker --print-id prints the nodes-file line of the same node id the running node uses', async () => {
+    const line = await printId('review-a', 'review');
+    expect(line.split(' ')[0]).toBe(nodeIds['review-a']);
+    expect(readFileSync(nodesFile(), 'utf8')).toContain(line);
   });
 
   test('the host gets the right labels through deeppowers client, "verified: 2 of 2 reviewers, log entry N"', async () => {
@@ -174,7 +184,7 @@ describe('server + 1 compute + 2 review nodes over Redis', () => {
       expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
       const out = r.structuredContent as { outputs: RowOutputs; verification: string };
       expect(out.outputs.output_label).toEqual(FIXTURE.data.expected.label!.slice(0, ROWS.length));
-      expect(out.verification).toMatch(/^verified: 2 of 2 reviewers, log entr(y \d+|ies [\d, ]+); checkpoint cosigned by 2 reviewers$/);
+      expect(out.verification).toMatch(/^verified: 2 of 2 reviewers, log entr(y \d+|ies [\d, ]+); checkpoint cosigned by 2 reviewers(; first use of this server: pinned its log key and the nodes behind this result)?$/);
     } finally {
       await host.close();
     }
@@ -214,14 +224,43 @@ describe('server + 1 compute + 2 review nodes over Redis', () => {
       const later = (await mcp.experimental.tasks.getTaskResult(taskId, CallToolResultSchema)) as CallToolResult;
       const out = later.structuredContent as { result: string; log: ReleaseReceipt };
       const result = new Uint8Array(Buffer.from(out.result, 'base64'));
-      const v = verifyRelease(serverUrl, PinStore.open(join(work, 'pins-task')), out.log, { inputs: request.bytes, result, keysId, modelHash: description.model_hash });
-      expect(describeVerification([v])).toBe(`verified: 2 of 2 reviewers, log entry ${out.log.index}; checkpoint cosigned by 2 reviewers`);
+      const facts = { inputs: request.bytes, result, keysId, modelHash: description.model_hash, chainId: null };
+      const v = await verifyRelease(serverUrl, PinStore.open(join(work, 'pins-task')), out.log, facts, (a, b) => remote.consistencyProof(a, b));
+      expect(describeVerification([v])).toBe(
+        `verified: 2 of 2 reviewers, log entry ${out.log.index}; checkpoint cosigned by 2 reviewers; first use of this server: pinned its log key and the nodes behind this result`,
+      );
       expect(fhe.decrypt(result, 3)).toHaveLength(3);
     } finally {
       await mcp.close();
       await remote.close();
       fhe.dispose();
     }
+  });
+
+  test('serve refuses --queue without a nodes file, and a bad one, in one line', () => {
+    const serve = (...args: string[]) => spawnSync(process.execPath, [BIN, 'serve', compiledDir, '--stdio', '--data-dir', join(work, 'refused'), '--queue', `redis://127.0.0.1:${redisPort}`, ...args], { cwd: ROOT, encoding: 'utf8' });
+    const none = serve();
+    expect(none.status).toBe(2);
+    expect(none.stderr).toBe('deeppowers: error: --queue needs --nodes FILE: the nodes you trust, one line each as `deeppowers worker --print-id --role compute|review` prints it\n');
+    const bad = join(work, 'bad-nodes.txt');
+    writeFileSync(bad, `# ok\n${nodeIds['review-a']} review not-a-key\n`);
+    const refused = serve('--nodes', bad);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toBe(`deeppowers: error: ${bad} line 2: the public key is 32 bytes in base64 (44 characters), got "not-a-key"\n`);
+  });
+
+  test('SIGHUP re-reads the nodes file; a bad one is reported in one line and the list in force stays', async () => {
+    const good = readFileSync(nodesFile(), 'utf8');
+    let from = server.output().length;
+    writeFileSync(nodesFile(), `${good}not a node line\n`);
+    process.kill(server.proc.pid!, 'SIGHUP');
+    const bad = await server.waitFor(/nodes file not reloaded, the previous list stays in force: (.*)\n/, 30_000, from);
+    expect(bad[1]).toBe(`${nodesFile()} line ${good.split('\n').length}: expected "<node id> <compute|review> <public key>" (as \`deeppowers worker --print-id\` prints it), got "not a node line"`);
+    // The list in force still serves: a compute node added to the file counts after the next SIGHUP.
+    writeFileSync(nodesFile(), good + (await printId('compute-b', 'compute')));
+    from = server.output().length;
+    process.kill(server.proc.pid!, 'SIGHUP');
+    await server.waitFor(/reloaded: trusted nodes from \S+: 2 compute, 2 review/, 30_000, from);
   });
 
   test('a compute worker killed (by pid) mid-job: the job completes on another worker', async () => {

@@ -69,12 +69,12 @@ describe(`${NAME} with --refresh auto, encrypted`, () => {
       expect(moved).toBeGreaterThan(0.99 * seen.length);
       expect(server.pendingSteps()).toBe(1);
 
-      const fresh = client.refreshStep(masked.bytes, 0);
+      const fresh = client.clientStep(masked.bytes, 0);
       const next = await server.unmaskStep(masked.stepId, fresh);
       expect(server.pendingSteps()).toBe(0);
       await expect(server.unmaskStep(masked.stepId, fresh)).rejects.toThrow(/no client step/);
 
-      const out = client.decrypt(await server.evaluate(modelId, keysId, next, 1), 1)[0]!;
+      const out = client.decrypt(await server.evaluate(modelId, keysId, next.bytes, 1), 1)[0]!;
       const want = (await runCompiled(whole, input, simulateBackend(whole))).bodyOutputs[0]!;
       out.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(1e-3));
     } finally {

@@ -4,7 +4,9 @@
  * numbers compare the source model's reference run with the simulated circuit.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import onnxProto from 'onnx-proto';
+import * as ort from 'onnxruntime-node';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCompiledModel } from '../../compiler/artifact/files';
@@ -65,9 +67,33 @@ describe('deeppowers report', () => {
     expect(a.range[1]).toBeGreaterThan(a.observedRange[1]);
     expect(a.maxError).toBeGreaterThan(0);
     expect(a.outside.calibration).toEqual({ share: 0, contained: true });
-    expect(a.outside.data.share).toBeGreaterThanOrEqual(0);
-    expect(a.outside.data.share).toBeLessThanOrEqual(1);
     expect(a.chebyshev).toHaveLength(a.degree + 1);
+  });
+
+  it("counts the data's activation inputs outside the fitted range as onnxruntime computes them", async () => {
+    // The Tanh's input exposed as an extra graph output of the source model, run by onnxruntime
+    // on the test rows: an independent count of the values the report says fall outside.
+    const proto = onnxProto.onnx.ModelProto.decode(readFileSync(f.modelPath));
+    const tanh = proto.graph!.node!.find((n) => n.opType === 'Tanh')!;
+    const hidden = tanh.input![0]!;
+    proto.graph!.output!.push(onnxProto.onnx.ValueInfoProto.create({ name: hidden, type: { tensorType: { elemType: onnxProto.onnx.TensorProto.DataType.FLOAT } } }));
+    const session = await ort.InferenceSession.create(onnxProto.onnx.ModelProto.encode(proto).finish());
+    // Rows pushed away from the calibration mean, so that some activation inputs leave the range.
+    const mean = (f.data.calibration as number[][])[0]!.map((_v, j) => (f.data.calibration as number[][]).reduce((sum, r) => sum + r[j]!, 0) / f.data.calibration.length);
+    const rows = (f.data.test_inputs as number[][]).map((r, i) => r.map((v, j) => mean[j]! + (v - mean[j]!) * (i % 2 === 0 ? 1 : 3)));
+    const wide = join(dir, 'wide.json');
+    writeFileSync(wide, JSON.stringify(rows));
+    const wideReport = await buildReport({ compiledDir: compiled, dataFile: wide });
+    const out = await session.run({ [session.inputNames[0]!]: new ort.Tensor('float32', Float32Array.from(rows.flat()), [rows.length, rows[0]!.length]) }, [hidden]);
+    const values = out[hidden]!.data as Float32Array;
+    const [lo, hi] = wideReport.approximations[0]!.range;
+    const outside = values.filter((v) => v < lo || v > hi).length;
+    const perRow = Array.from({ length: rows.length }, (_r, i) => values.subarray((i * values.length) / rows.length, ((i + 1) * values.length) / rows.length).some((v) => v < lo || v > hi));
+    const data = wideReport.approximations[0]!.outside.data;
+    expect(outside).toBeGreaterThan(0);
+    expect(data.values).toBe(outside);
+    expect(data.share).toBeCloseTo(outside / values.length, 12);
+    expect(data.rowShare).toBeCloseTo(perRow.filter(Boolean).length / rows.length, 12);
   });
 
   it('reads op counts and depth off the compiled circuit', () => {

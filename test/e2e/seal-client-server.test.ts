@@ -10,18 +10,8 @@ import { simulationBackend } from '../../runtime/backends/simulation-backend';
 import { clientModelOf, type ClientModel } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { FheServer, serverModelOf } from '../../runtime/server/fhe-server';
-import { compileToy, toySamples, type CompiledToy } from './seal-test-circuits';
+import { compileToy, tolerance, toySamples } from './seal-test-circuits';
 
-/**
- * Tolerance per unit of output magnitude, from the scale. The floor is key switching: a rotation
- * adds noise of about N·σ·(a few) in absolute terms, whatever the scale, so a rotation done at
- * scale Δ costs ~2^(log2 N + 5)/Δ (measured: 3e-4 to 7e-4 per rotation at N = 8192, Δ = 2^29,
- * and several rotations add up). 2^(log2 N + 8 − scaleBits) ≈ 3.9e-3 bounds that with margin,
- * plus the rounding to the output precision; a packing or rotation bug is off by O(|output|).
- */
-function tolerance(toy: CompiledToy): number {
-  return 2 ** (Math.log2(toy.params.polyModulusDegree) + 8 - toy.params.scaleBits) + 2 ** -toy.params.expectedPrecisionBits;
-}
 
 async function rejection(run: () => unknown): Promise<string> {
   try {
@@ -108,6 +98,7 @@ describe.each(CASES)('client → server → client, $layout layout, $name backen
     const samples = toySamples(2, toy.circuit.inputSize, 12);
     const request = first.encrypt(samples);
     first.dispose(); // the secret key object is deleted before the server runs
+    expect(() => first.decrypt(request.bytes, request.samples)).toThrow(/disposed/);
     const id = server.loadKeys(bundle.bytes);
     const result = await server.evaluate(toy.modelHash, id, request.bytes);
     server.unloadKeys(id);

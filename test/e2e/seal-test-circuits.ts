@@ -109,3 +109,14 @@ export function toySamples(count: number, size: number, seed: number): Float64Ar
   };
   return Array.from({ length: count }, () => Float64Array.from({ length: size }, () => 2 * r() - 1));
 }
+
+/**
+ * Tolerance per unit of output magnitude, from the scale. The floor is key switching: a rotation
+ * adds noise of about N·σ·(a few) in absolute terms, whatever the scale, so a rotation done at
+ * scale Δ costs ~2^(log2 N + 5)/Δ (measured: 3e-4 to 7e-4 per rotation at N = 8192, Δ = 2^29,
+ * and several rotations add up). 2^(log2 N + 8 − scaleBits) ≈ 3.9e-3 bounds that with margin,
+ * plus the rounding to the output precision; a packing or rotation bug is off by O(|output|).
+ */
+export function tolerance(toy: CompiledToy): number {
+  return 2 ** (Math.log2(toy.params.polyModulusDegree) + 8 - toy.params.scaleBits) + 2 ** -toy.params.expectedPrecisionBits;
+}

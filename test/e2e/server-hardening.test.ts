@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSyn
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { FheClient, type EvaluationKeyBundle } from '../../runtime/client/fhe-client';
 import { startHttpServer, type HttpOptions, type RunningHttpServer } from '../../runtime/mcp/http';
@@ -198,8 +198,12 @@ describe('bytes in flight', () => {
     // Alice starts an 8 MiB message and keeps it unfinished: its bytes are charged while it is read.
     const held = connect(server.port, '127.0.0.1');
     await new Promise<void>((resolve) => held.once('connect', () => resolve()));
-    held.write(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN_A}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${8 * mib}\r\n\r\n{"jsonrpc":"2.0",`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    // With Expect: 100-continue the server answers "100 Continue" from the handler that charges the
+    // declared length, so once it arrives the 8 MiB are charged.
+    const continued = new Promise<void>((resolve) => held.on('data', (d) => d.toString().includes('100 Continue') && resolve()));
+    held.write(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN_A}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nExpect: 100-continue\r\nContent-Length: ${8 * mib}\r\n\r\n`);
+    await continued;
+    held.write('{"jsonrpc":"2.0",');
     const second = await raw(
       server.port,
       `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN_A}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nContent-Length: ${4 * mib}\r\n\r\n{"jsonrpc":`,
@@ -208,8 +212,8 @@ describe('bytes in flight', () => {
     expect(second.response).toContain('server busy for you: 8.0 MiB of your request bodies are in flight and this one adds 4.0 MiB (at most 10.0 MiB per tenant)');
     expect(await openSession(server, TOKEN_B)).toBe(200);
     held.destroy();
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(await openSession(server, TOKEN_A)).toBe(200);
+    // The budget comes back when the server sees the connection close.
+    await vi.waitFor(async () => expect(await openSession(server, TOKEN_A)).toBe(200), { timeout: 10_000, interval: 50 });
   }, 30_000);
 });
 

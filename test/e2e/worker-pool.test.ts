@@ -8,8 +8,9 @@ import { workerPoolBackend } from '../../runtime/backends/pool/pool-backend';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { FheServer } from '../../runtime/server/fhe-server';
+import { simulateSamples } from '../../runtime/backends/simulate';
 import { servedToy } from './mcp-toy';
-import { toySamples } from './seal-test-circuits';
+import { tolerance, toySamples } from './seal-test-circuits';
 
 /**
  * SEAL on worker threads (`--threads`): the same request through one thread and through a pool
@@ -51,9 +52,11 @@ describe.each(['vector', 'batch'] as const)('worker-thread pool (%s layout)', (l
       expect(counts.reduce((a, b) => a + b, 0)).toBe(4);
       expect(counts.slice(1).some((c) => c > 0), `evaluations per thread ${counts}`).toBe(true);
     }
-    // The decrypted values are the one-thread values, and they are the toy's outputs (not empty).
+    // The decrypted values are the toy circuit's outputs on these samples (float64 simulation of the same circuit).
     const a = client.decrypt(one, request.samples);
-    expect(a.length).toBe(perEvaluation * 4);
+    const want = simulateSamples(toy.toy.circuit, toySamples(perEvaluation * 4, 6, 21));
+    expect(a.length).toBe(want.length);
+    a.forEach((row, s) => row.forEach((v, i) => expect(Math.abs(v - want[s]![i]!), `sample ${s} output ${i}`).toBeLessThan(tolerance(toy.toy) * (1 + Math.abs(want[s]![i]!)))));
     client.dispose();
   }, 180_000);
 });

@@ -47,6 +47,18 @@ describe('attestations', () => {
     expect(attest(node, { ...claims, segment: 0 }).signature).toBe(first.signature);
   });
 
+  test("the chain id is signed: changing, adding or dropping it fails, and two predictions' jobs differ", () => {
+    const a = attest(node, { ...claims, chain_id: '0f'.repeat(16) });
+    expect(() => checkAttestation(a)).not.toThrow();
+    expect(() => checkAttestation({ ...a, chain_id: '1f'.repeat(16) })).toThrow(/signature does not verify/);
+    const { chain_id: _dropped, ...without } = a;
+    expect(() => checkAttestation(without)).toThrow(/signature does not verify/);
+    const plain = attest(node, claims);
+    expect(() => checkAttestation({ ...plain, chain_id: '0f'.repeat(16) })).toThrow(/signature does not verify/);
+    expect(sameJob(a, plain)).toBe(false);
+    expect(sameJob(a, attest(ephemeralIdentity(), { ...claims, chain_id: '0f'.repeat(16), role: 'review' }))).toBe(true);
+  });
+
   test('sameJob compares everything but the result and the signer', () => {
     const a = attest(node, claims);
     const b = attest(ephemeralIdentity(), { ...claims, result_sha256: '00'.repeat(32), role: 'review' });

@@ -39,10 +39,21 @@ describe('op counts', () => {
       expect(estimateLatency(big, n).serverMs).toBeGreaterThan(estimateLatency(small, n).serverMs);
     }
     expect(estimateLatency(big, 16384).totalMs).toBeGreaterThan(estimateLatency(big, 8192).totalMs);
-    // One rotation at the top level of the benchmark chain costs exactly the table's figure.
-    const oneRotation = { ...small, byLevel: Array.from({ length: DEFAULT_COSTS[8192]!.dataPrimes }, () => ({ rotate: 0, relin: 0, mulCt: 0, mulPt: 0, rescale: 0, modswitch: 0, add: 0 })) };
-    oneRotation.byLevel[DEFAULT_COSTS[8192]!.dataPrimes - 1]!.rotate = 1;
-    expect(estimateLatency(oneRotation, 8192).serverMs).toBeCloseTo(4.339, 6);
+    // The level scaling, worked by hand: with k data primes a key switch at level l (l + 1 primes)
+    // costs (l + 1)(l + 2) / (k (k + 1)) of its top-level figure, anything else (l + 1) / k; and
+    // costs add up over ops and levels.
+    const k = DEFAULT_COSTS[8192]!.dataPrimes;
+    const only = (kind: 'rotate' | 'add', level: number, count = 1) => {
+      const byLevel = Array.from({ length: k }, () => ({ rotate: 0, relin: 0, mulCt: 0, mulPt: 0, rescale: 0, modswitch: 0, add: 0 }));
+      byLevel[level]![kind] = count;
+      return estimateLatency({ ...small, byLevel }, 8192).serverMs;
+    };
+    const rotateTop = DEFAULT_COSTS[8192]!.micros.rotate / 1000;
+    expect(only('rotate', k - 1)).toBeCloseTo(rotateTop, 9);
+    expect(only('rotate', 0)).toBeCloseTo((rotateTop * 2) / (k * (k + 1)), 9);
+    expect(only('rotate', 1)).toBeCloseTo((rotateTop * 6) / (k * (k + 1)), 9);
+    expect(only('add', 0)).toBeCloseTo(DEFAULT_COSTS[8192]!.micros.add / 1000 / k, 9);
+    expect(only('rotate', 1, 5)).toBeCloseTo(5 * only('rotate', 1), 9);
     expect(costsFor(4096).micros.rotate).toBeCloseTo(DEFAULT_COSTS[8192]!.micros.rotate / 2, 6);
   });
 });

@@ -5,12 +5,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { writeCompiledModel } from '../../compiler/artifact/files';
 import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { predictPath } from '../../runtime/cli/predict';
-import { allowedRange, checkRowsInRange, valuesOutOfRange } from '../../runtime/data/input-range';
+import { formatPredict, predictPath } from '../../runtime/cli/predict';
+import { allowedRange, applyRangePolicy, valuesOutOfRange } from '../../runtime/data/input-range';
+import { outputsForAllRows } from '../../runtime/outputs';
 import { parseRows } from '../../runtime/data/load-rows';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 
-/** Rows far outside the calibrated input range are refused (or, when allowed, warned about) before they are run. */
+/** A row far outside the calibrated input range is clamped (the default), refused or run as given, on its own: the other rows always answer. */
 
 const calibrated = { range: { min: [0, -1, 5], max: [2, 1, 5] }, margin: 1.5 };
 const spec = { inputName: 'x', dtype: 'float64' as const, rowShape: [3], fixedBatch: null };
@@ -31,15 +32,48 @@ describe('allowed input range', () => {
     ]);
   });
 
-  it('refuses naming row and feature, or with allow returns one warning', () => {
-    const batch = parseRows('[[1,0,5],[1,0,5],[1,90,5]]', 'd.json', spec);
-    const check = { calibrated, featureNames: ['a', 'b', 'c'], shape: [3] };
-    expect(() => checkRowsInRange(check, batch, false)).toThrow(
-      'd.json: row 3, feature "b" (column 2) is 90, outside the calibrated range [-1, 1] by more than the margin (allowed -4 to 4): the encrypted result for such a row can be silently wrong. Pass --allow-out-of-range to run it anyway',
-    );
-    expect(checkRowsInRange(check, batch, true)).toEqual([expect.stringMatching(/^1 value in 1 row outside the calibrated range \(first: d\.json: row 3, feature "b"/)]);
-    expect(checkRowsInRange(check, parseRows('[[1,0,5]]', 'd.json', spec), false)).toEqual([]);
-    expect(checkRowsInRange({ ...check, calibrated: null }, batch, false)).toEqual([]);
+  const check = { calibrated, featureNames: ['a', 'b', 'c'], shape: [3] };
+  const batch = parseRows('[[1,0,5],[1,0,5],[1,90,5],[6,-9,5]]', 'd.json', spec);
+
+  it('clamp: moves each value outside to the allowed edge, runs every row, lists each moved row', () => {
+    const d = applyRangePolicy(check, batch, 'clamp');
+    expect(d.kept).toEqual([0, 1, 2, 3]);
+    // Allowed: a in [-3, 5], b in [-4, 4]; 90 → 4, 6 → 5, −9 → −4; the in-range rows are untouched.
+    expect([...d.batch.values]).toEqual([1, 0, 5, 1, 0, 5, 1, 4, 5, 5, -4, 5]);
+    expect(d.outOfRange.map((r) => [r.row, r.action, r.values.map((v) => [v.column, v.feature, v.value, v.ran_with])])).toEqual([
+      [3, 'clamped', [[2, 'feature "b" (column 2)', 90, 4]]],
+      [4, 'clamped', [[1, 'feature "a" (column 1)', 6, 5], [2, 'feature "b" (column 2)', -9, -4]]],
+    ]);
+    expect(d.outOfRange[0]!.reason).toBe('clamped: feature "b" (column 2) is 90, outside the calibrated range [-1, 1] by more than the margin (allowed -4 to 4); ran with 4');
+    expect([...batch.values]).toEqual([1, 0, 5, 1, 0, 5, 1, 90, 5, 6, -9, 5]);
+  });
+
+  it('refuse: leaves out only the rows outside, each with its own reason', () => {
+    const d = applyRangePolicy(check, batch, 'refuse');
+    expect(d.kept).toEqual([0, 1]);
+    expect(d.batch.rows).toBe(2);
+    expect([...d.batch.values]).toEqual([1, 0, 5, 1, 0, 5]);
+    expect(d.outOfRange.map((r) => [r.row, r.action, r.values.map((v) => v.ran_with)])).toEqual([
+      [3, 'refused', [null]],
+      [4, 'refused', [null, null]],
+    ]);
+    expect(d.outOfRange[1]!.reason).toMatch(/^refused: feature "a" \(column 1\) is 6, .*; feature "b" \(column 2\) is -9, .*: the encrypted result for such a row can be silently wrong/);
+  });
+
+  it('allow: runs every row as given and lists the ones outside; in range or uncalibrated, nothing is listed', () => {
+    const d = applyRangePolicy(check, batch, 'allow');
+    expect(d.batch).toBe(batch);
+    expect(d.outOfRange.map((r) => [r.row, r.action])).toEqual([
+      [3, 'allowed'],
+      [4, 'allowed'],
+    ]);
+    expect(applyRangePolicy(check, parseRows('[[1,0,5]]', 'd.json', spec), 'refuse').outOfRange).toEqual([]);
+    expect(applyRangePolicy({ ...check, calibrated: null }, batch, 'refuse')).toEqual({ batch, kept: [0, 1, 2, 3], outOfRange: [] });
+  });
+
+  it('a refused row\'s outputs are null, the others keep their place', () => {
+    expect(outputsForAllRows({ y: [10, 40] }, ['y'], [0, 3], 4)).toEqual({ y: [10, null, null, 40] });
+    expect(outputsForAllRows({}, ['y', 'z'], [], 2)).toEqual({ y: [null, null], z: [null, null] });
   });
 });
 
@@ -48,22 +82,45 @@ describe('predict on a compiled model', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   const f = loadFixture('sk_logreg_breast_cancer');
 
-  it('refuses rows ×1000 in simulate mode (whose answer the encrypted run would not match), and runs them with a warning when allowed', async () => {
+  it('one row far out of range: clamp (the default) answers every row and lists it; refuse answers the others and gives it a reason; allow runs it as given', async () => {
     const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout: 'vector' };
     const compiled = join(dir, 'bc.compiled');
     const model = toCompiledModel(compileModel(f.modelPath, options), options, 'test');
     writeCompiledModel(compiled, model);
     expect(model.calibration.input?.min.length).toBe(30);
     const rows = (f.data.test_inputs as number[][]).slice(0, 3);
+    const labels = (f.data.expected.label as number[]).slice(0, 3);
     const far = join(dir, 'far.json');
-    writeFileSync(far, JSON.stringify(rows.map((r) => r.map((v) => v * 1000))));
+    writeFileSync(far, JSON.stringify([rows[0], rows[1]!.map((v) => v * 1000), rows[2]]));
+
+    const clamped = await predictPath(compiled, far, 'simulate');
+    expect(clamped.rows).toBe(3);
+    expect([clamped.outputs.label![0], clamped.outputs.label![2]]).toEqual([labels[0], labels[2]]);
+    expect(clamped.out_of_range!.map((r) => [r.row, r.action, r.values.length])).toEqual([[2, 'clamped', 30]]);
+    // The clamped row's answer is the model's on the clamped values, written out as a row of their own.
+    const movedRow = rows[1]!.map((v, j) => clamped.out_of_range![0]!.values.find((x) => x.column === j + 1)?.ran_with ?? v * 1000);
+    const asGiven = join(dir, 'moved.json');
+    writeFileSync(asGiven, JSON.stringify([movedRow]));
+    const direct = await predictPath(compiled, asGiven, 'simulate');
+    expect(direct.out_of_range).toEqual([]);
+    expect(clamped.outputs.label![1]).toBe(direct.outputs.label![0]);
+    expect(formatPredict(clamped)).toMatch(/^2 \(clamped\) +[01] .*\n(?:.*\n)*1 row outside the calibrated input range:\n  row 2: clamped: column 1 is \d+, outside the calibrated range .*; ran with [0-9.]+; column 2 is/m);
+
+    const refused = await predictPath(compiled, far, 'simulate', { outOfRange: 'refuse' });
+    expect(refused.outputs.label).toEqual([labels[0], null, labels[2]]);
+    expect(refused.out_of_range!.map((r) => [r.row, r.action])).toEqual([[2, 'refused']]);
+    expect(refused.out_of_range![0]!.reason).toMatch(/^refused: column 1 is \d+, outside the calibrated range .*; 27 more values out of range: the encrypted result for such a row can be silently wrong/);
+    expect(formatPredict(refused)).toMatch(/^2 \(refused\) +– +–$/m);
+
+    const allowed = await predictPath(compiled, far, 'simulate', { outOfRange: 'allow' });
+    expect(allowed.out_of_range!.map((r) => [r.row, r.action])).toEqual([[2, 'allowed']]);
+    expect(allowed.outputs.label).toHaveLength(3);
+
     const near = join(dir, 'near.json');
     writeFileSync(near, JSON.stringify(rows));
-    await expect(predictPath(compiled, far, 'simulate')).rejects.toThrow(/far\.json: row 1, column 1 is \d+, outside the calibrated range .* Pass --allow-out-of-range/);
-    const allowed = await predictPath(compiled, far, 'simulate', { allowOutOfRange: true });
-    expect(allowed.warnings).toEqual([expect.stringMatching(/^90 values in 3 rows outside the calibrated range/)]);
     const ok = await predictPath(compiled, near, 'simulate');
-    expect(ok.warnings).toBeUndefined();
-    expect(ok.outputs.label).toEqual((f.data.expected.label as number[]).slice(0, 3));
+    expect(ok.out_of_range).toEqual([]);
+    expect(ok.outputs.label).toEqual(labels);
+    await expect(predictPath(f.modelPath, near, 'reference', { outOfRange: 'refuse' })).rejects.toThrow(/--out-of-range is for compiled models/);
   }, 60_000);
 });

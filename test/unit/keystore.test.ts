@@ -91,6 +91,14 @@ describe('keystore', () => {
     expect(message(() => Keystore.open(dir, 'pw pw pw pw').readSecretKey(HASH_A))).toMatch(/the GCM nonce is 16 bytes, not 12/);
   });
 
+  test('every file is sealed with scrypt N = 2^17, r = 8 (OWASP\'s minimum)', () => {
+    const dir = freshDir();
+    Keystore.open(dir, 'pw pw pw pw').writeSecretKey(HASH_A, 'pid', SECRET);
+    const path = join(dir, `${HASH_A}.secret.json`);
+    const sealed = JSON.parse(readFileSync(path, 'utf8')) as { kdf: { N: number; r: number; p: number } };
+    expect(sealed.kdf).toMatchObject({ N: 2 ** 17, r: 8, p: 1 });
+  });
+
   test('bad key-derivation settings get a one-line refusal, not an internal error', () => {
     const dir = freshDir();
     Keystore.open(dir, 'pw pw pw pw').writeSecretKey(HASH_A, 'pid', SECRET);
@@ -100,7 +108,7 @@ describe('keystore', () => {
     withKdf({ N: 3000 });
     expect(message(() => Keystore.open(dir, 'pw pw pw pw').readSecretKey(HASH_A))).toBe(`${path}: the scrypt cost N=3000 is not a power of two between 2 and 2^30`);
     withKdf({ N: 2 ** 20, r: 16 });
-    expect(message(() => Keystore.open(dir, 'pw pw pw pw').readSecretKey(HASH_A))).toBe(`${path}: the scrypt settings N=1048576, r=16 need 2049 MiB, more than the 64 MiB this build allows`);
+    expect(message(() => Keystore.open(dir, 'pw pw pw pw').readSecretKey(HASH_A))).toBe(`${path}: the scrypt settings N=1048576, r=16 need 2049 MiB, more than the 256 MiB this build allows`);
     withKdf({ r: 1000 });
     expect(message(() => Keystore.open(dir, 'pw pw pw pw').readSecretKey(HASH_A))).toMatch(/r=1000, p=1 exceed what this build accepts/);
   });

@@ -14,7 +14,7 @@ import type { Graph } from '../../compiler/graph/graph';
 import { numeric } from '../../compiler/graph/tensor';
 import { splitGraph } from '../../compiler/passes/split-graph';
 import { checkPools, splitStages } from '../../compiler/pipeline/refresh-plan';
-import { drawPoolMask, poolSlots, poolUnmaskVectors, simulatePoolStep, type PoolMask } from '../../runtime/client-step';
+import { drawPoolMask, MAX_POOL, poolUnmaskVectors, type PoolMask } from '../../compiler/client-steps/max-pool';
 import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runGraph } from '../../compiler/graph/interpreter';
@@ -121,7 +121,7 @@ describe('the masked max', () => {
     const y = [1, 5, 3, -1];
     // Server: z = a·y + c per window ([103 115] and [−34 −42]); slots 4..7 hold junk under c alone.
     const z = Float64Array.from([103, 115, -34, -42, 7, 7, 7, 7]);
-    const fresh = poolSlots(FROM, TO, POOL, [z])[0]!;
+    const fresh = MAX_POOL.clientOperation(FROM, TO, { kind: 'maxpool', pool: POOL }, [z])[0]!;
     // The client's maxima, replicated as the next segment reads them: 115 = 3·5 + 100, −34 = 2·3 − 40.
     expect(Array.from(fresh)).toEqual([115, -34, 115, -34, 115, -34, 115, -34]);
     const mask: PoolMask = { scales: [], offsets: [], windowScales: [Float64Array.from([3, 2])], windowOffsets: [Float64Array.from([100, -40])] };
@@ -131,7 +131,7 @@ describe('the masked max', () => {
   });
 
   it('a fresh mask: a in [1, 2^octaves] and the same on every slot of a window, c within ±2^σ·B·2^octaves, slots in no window scaled by 1', () => {
-    const bounds = { maskBits: 20, maskBound: 2, octaves: 4 };
+    const bounds = { maskBits: 20, maskBound: 2, poolScaleOctaves: 4 };
     const three: PoolStep = { ...POOL, windows: [[0, 1], [3]] };
     const mask = drawPoolMask(FROM, three, bounds);
     const [a, c] = [mask.scales[0]!, mask.offsets[0]!];
@@ -145,13 +145,13 @@ describe('the masked max', () => {
   });
 
   it('in simulation the step gives the window max, to the float64 rounding of |z| ≤ 2^σ·B·2^octaves', () => {
-    const bounds = { maskBits: 20, maskBound: 8, octaves: 4 };
+    const bounds = { maskBits: 20, maskBound: 8, poolScaleOctaves: 4 };
     const rows = [Float64Array.from([1, 5, 3, -1]), Float64Array.from([-7.25, -7.5, 0.125, 0])];
     const want = [[5, 3], [-7.25, 0.125]];
     // Hand bound: ulp of 2^(20 + 3 + 4 + 1) is 2^(28 − 52), divided by a ≥ 1.
     const tolerance = 2 ** (28 - 52);
     for (let trial = 0; trial < 20; trial++) {
-      simulatePoolStep(rows, POOL, bounds).forEach((r, i) => r.forEach((v, o) => expect(Math.abs(v - want[i]![o]!)).toBeLessThanOrEqual(tolerance)));
+      MAX_POOL.simulate(rows, { kind: 'maxpool', pool: POOL }, bounds).forEach((r, i) => r.forEach((v, o) => expect(Math.abs(v - want[i]![o]!)).toBeLessThanOrEqual(tolerance)));
     }
   });
 });
@@ -208,7 +208,7 @@ describe('a small CNN with overlapping, padded max-pool windows, compiled and si
     const compilation = compileModel({ bytes: encodeGraph(spec), file: 'conv1d-maxpool-relu.onnx' }, options);
     expect(compilation.stages.map((st) => st.kind)).toEqual(['affine', 'maxpool', 'affine', 'poly', 'affine']);
     // 7 conv outputs per channel, floor mode: windows [0 1] [2 3] [4 5], the 7th value in none.
-    expect(compilation.refresh!.pools[0]!.windows).toEqual([[0, 1], [2, 3], [4, 5], [7, 8], [9, 10], [11, 12]]);
+    expect(compilation.refresh!.steps[0]).toMatchObject({ kind: 'maxpool', pool: { windows: [[0, 1], [2, 3], [4, 5], [7, 8], [9, 10], [11, 12]] } });
     await expectWithinPromise(spec, toCompiledModel(compilation, options, 'test'), compilation.precision.bound, rows(30));
   });
 });

@@ -6,7 +6,8 @@ import type { ApproxStage } from '../../compiler/chain/stages';
 import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { cutPoints, MASK_BITS } from '../../compiler/pipeline/refresh-plan';
-import { drawMask, simulateClientStep } from '../../runtime/client-step';
+import { drawMask } from '../../compiler/client-steps/masks';
+import { REFRESH } from '../../compiler/client-steps/refresh';
 import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 
@@ -57,7 +58,7 @@ describe('the mask', () => {
   });
   test('adding and removing it costs at most the float64 rounding of |z| ≤ 2^σ·B (hand bound 2^(σ + log2 B − 52))', () => {
     const y = [Float64Array.of(0.1234567890123, -3.75, 7.999999)];
-    const back = simulateClientStep(y, { maskBits: MASK_BITS, maskBound: 8 })[0]!;
+    const back = REFRESH.simulate(y, { kind: 'refresh' }, { maskBits: MASK_BITS, maskBound: 8 })[0]!;
     back.forEach((v, i) => expect(Math.abs(v - y[0]![i]!)).toBeLessThanOrEqual(2 ** (MASK_BITS + 3 - 52)));
   });
 });

@@ -11,6 +11,7 @@ import { LOG_FILE, LogStore } from '../../runtime/network/log-store';
 import { consistencyProof, inclusionProof, leafHash, listRangeHash, rootOf } from '../../runtime/network/merkle';
 import { formatVkey, parseNote, parseVkey, signNote, verifyNoteSignature } from '../../runtime/network/signed-note';
 import { TransparencyLog, verifyReceipt } from '../../runtime/network/transparency-log';
+import { appendReleases } from '../helpers/release-log';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -128,10 +129,11 @@ describe('transparency log receipts', () => {
 });
 
 describe('audit verify', () => {
+  const nodes = { compute: ephemeralIdentity(), reviewers: [ephemeralIdentity(), ephemeralIdentity()] };
   function makeLog(n: number): string {
     const dir = tempDir();
     const log = TransparencyLog.open(dir);
-    for (let i = 0; i < n; i++) log.append({ job: `job-${i}`, result_sha256: leafHash(Buffer.from(`${i}`)).toString('hex') });
+    appendReleases(log, nodes, n);
     log.close();
     return dir;
   }
@@ -161,8 +163,11 @@ describe('audit verify', () => {
     db.close();
     report = await auditVerify({ dataDir: dir });
     expect(report.ok).toBe(false);
-    expect(report.problems[0]).toMatchObject({ entry: 4, checkpoint: 5 });
-    expect(report.problems[0]!.message).toMatch(/^entry 4 was edited, removed or reordered/);
+    const tree = report.problems.find((p) => p.checkpoint !== undefined);
+    expect(tree).toMatchObject({ entry: 4, checkpoint: 5 });
+    expect(tree!.message).toMatch(/^entry 4 was edited, removed or reordered/);
+    // The edit also broke the signatures of the nodes' attestations inside it.
+    expect(report.problems.map((p) => p.message).join('\n')).toMatch(/entry 4: attestation by node [0-9a-f]{16} for job job-5: the signature does not verify/);
   });
 
   test('a deleted entry is named, whether the rest are left in place or renumbered', async () => {
@@ -214,6 +219,7 @@ describe('audit verify', () => {
     tamper(dir, 'UPDATE leaves SET idx = -1 WHERE idx = 1; UPDATE leaves SET idx = 1 WHERE idx = 2; UPDATE leaves SET idx = 2 WHERE idx = -1');
     const bad = run();
     expect(bad.status).toBe(3);
-    expect(bad.stderr).toMatch(/^deeppowers: error: the log failed verification: entry 1 records itself as entry 2/);
+    expect(bad.stderr).toMatch(/^deeppowers: warning: the log key was read from the audited data dir \(log\.vkey\) itself, so a log rewritten and re-signed under a new key would pass: /);
+    expect(bad.stderr).toMatch(/\ndeeppowers: error: the log failed verification: entry 1 records itself as entry 2/);
   });
 });

@@ -13,7 +13,7 @@ import { DeepPowersError } from '../../compiler/errors';
 import { runGraph } from '../../compiler/graph/interpreter';
 import type { NumericTensor, Value } from '../../compiler/graph/tensor';
 import { importModel } from '../../compiler/onnx/import';
-import { testValue } from '../../compiler/passes/tree-body';
+import { testValue } from '../../compiler/chain/tree-body';
 import { encodeRow, encodeTrees, rowsWithChangedLeaves } from '../../compiler/passes/tree-encoding';
 import { treeModel } from '../../compiler/passes/tree-model';
 import { compileModel, supportedLayouts, type CompileOptions } from '../../compiler/pipeline/compile';

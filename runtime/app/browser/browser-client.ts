@@ -34,14 +34,19 @@ export const PINS_STORAGE_KEY = 'deeppowers/pins';
 
 /** Server pins in this origin's localStorage, shared by every page of it. */
 export function localStoragePins(key = PINS_STORAGE_KEY): PinStore {
-  const saved = localStorage.getItem(key);
-  let pins: ServerPins = {};
-  try {
-    if (saved) pins = JSON.parse(saved) as ServerPins;
-  } catch {
-    // An unreadable record pins nothing; the next save replaces it.
-  }
-  return PinStore.over(pins, (p) => localStorage.setItem(key, JSON.stringify(p)));
+  return PinStore.over({
+    path: `localStorage ${key}`,
+    dir: 'localStorage',
+    read: () => {
+      try {
+        return JSON.parse(localStorage.getItem(key) ?? '{}') as ServerPins;
+      } catch {
+        // An unreadable record pins nothing; the next verified answer replaces it.
+        return {};
+      }
+    },
+    write: (all) => localStorage.setItem(key, JSON.stringify(all)),
+  });
 }
 
 export class BrowserClient {
@@ -78,7 +83,7 @@ export class BrowserClient {
   model(name: string): Promise<PrivateModel> {
     let m = this.models.get(name);
     if (!m) {
-      m = PrivateModel.open(sealBackend, this.remote, this.keystore, name, () => {}, this.pins);
+      m = PrivateModel.open(sealBackend, this.remote, this.keystore, name, () => {}, {}, this.pins);
       m.catch(() => this.models.delete(name));
       this.models.set(name, m);
     }

@@ -1,0 +1,93 @@
+/**
+ * The kinds of client step, declared once (as circuit/op-table.ts declares the circuit ops): each
+ * record (./kind.ts) owns its mask and unmask circuits, its client operation, its float64
+ * semantics, what the client learns in words and its cost. A new kind (softmax, LayerNorm) is a
+ * record here and a variant of ClientStep; docs/adding-a-client-step.md walks through it.
+ */
+import type { RefreshPlan, RefreshSegment } from '../artifact/types';
+import { fail } from '../errors';
+import type { ClientKnows, ClientStep, ClientStepKind, ClientStepKindRecord, DrawnMask, StepBounds, StepSegments } from './kind';
+import { MAX_POOL } from './max-pool';
+import { inputAt, REFRESH } from './refresh';
+import { outputOf } from './step-circuits';
+
+export const CLIENT_STEP_KINDS: { readonly [K in ClientStepKind]: ClientStepKindRecord<Extract<ClientStep, { kind: K }>, Extract<ClientKnows, { kind: K }>> } = {
+  refresh: REFRESH,
+  maxpool: MAX_POOL,
+};
+
+/**
+ * The record of a step's own kind. TypeScript cannot correlate a union value with the entry its
+ * `kind` selects, so the lookup widens the record once here; a record only ever gets steps of its kind.
+ */
+export function stepKind(kind: ClientStepKind): ClientStepKindRecord<ClientStep, ClientKnows> {
+  return CLIENT_STEP_KINDS[kind] as unknown as ClientStepKindRecord<ClientStep, ClientKnows>;
+}
+
+/** The client step before a segment after the first, as the artifact records it (a max pool's windows, or none: a refresh). */
+export function clientStepBefore(segment: Pick<RefreshSegment, 'pool'>): ClientStep {
+  return segment.pool ? { kind: 'maxpool', pool: segment.pool } : { kind: 'refresh' };
+}
+
+/** A step as the artifact records it on the segment after it (the inverse of clientStepBefore). */
+export function stepFields(step: ClientStep): Pick<RefreshSegment, 'pool'> {
+  switch (step.kind) {
+    case 'refresh':
+      return {};
+    case 'maxpool':
+      return { pool: step.pool };
+  }
+}
+
+/** Every client step of a segmented body, in order (step k comes before segment k + 1). */
+export function clientStepsOf(plan: Pick<RefreshPlan, 'segments'>): ClientStep[] {
+  return plan.segments.map(clientStepBefore);
+}
+
+/** The client steps of a compiled body (none for a body that runs as one circuit). */
+export function bodySteps(m: { readonly refresh?: Pick<RefreshPlan, 'segments'> | undefined }): ClientStep[] {
+  return m.refresh ? clientStepsOf(m.refresh) : [];
+}
+
+/** σ, B and the octaves of a body's steps. */
+export function stepBounds(plan: RefreshPlan): StepBounds {
+  return { maskBits: plan.maskBits, maskBound: plan.maskBound, ...(plan.poolScaleOctaves !== undefined ? { poolScaleOctaves: plan.poolScaleOctaves } : {}) };
+}
+
+/**
+ * A fresh mask for one evaluation of `step`, checked to hand each party the ciphertexts it
+ * expects: the unmasking lands exactly on the level and scale the next segment reads.
+ */
+export function drawStepMask(step: ClientStep, segments: StepSegments, bounds: StepBounds): DrawnMask {
+  const drawn = stepKind(step.kind).draw(segments, step, bounds);
+  const want = inputAt(segments.to);
+  for (const c of drawn.unmask) {
+    const got = outputOf(c);
+    if (got.level !== want.level || got.scale !== want.scale) {
+      fail('PARAMS', `a ${step.kind} step's unmasking lands at level ${got.level}, scale 2^${Math.log2(got.scale)}; the next segment reads level ${want.level}, 2^${Math.log2(want.scale)}`);
+    }
+  }
+  return drawn;
+}
+
+/**
+ * Every client step of a segmented body, in words: for the report, compile and the tool
+ * description. A body of refresh steps only reads as one sentence about the mask.
+ */
+export function describeClientSteps(plan: RefreshPlan): string {
+  const steps = clientStepsOf(plan);
+  const n = steps.length;
+  const bounds = stepBounds(plan);
+  const others = steps.filter((s) => s.kind !== 'refresh');
+  if (others.length === 0) {
+    return (
+      `${n} client step${n === 1 ? '' : 's'} per evaluation: the client decrypts every slot of the segment's result masked by r uniform in ±2^${plan.maskBits}·${plan.maskBound.toPrecision(3)} ` +
+      `(B = calibration's bound on any circuit value), so what it sees is within 2^-${plan.maskBits} statistical distance of uniform whatever the values; ` +
+      `it encrypts them again at the top level and never returns a decryption; the mask costs ≈ ${plan.maskBits} + log2 B of the 53 float64 bits`
+    );
+  }
+  const parts = others.map((s) => stepKind(s.kind).describe(s, bounds));
+  const refreshes = n - others.length;
+  if (refreshes > 0) parts.push(`${refreshes} refresh step${refreshes === 1 ? '' : 's'}: ${REFRESH.describe({ kind: 'refresh' }, bounds)}`);
+  return `${n} client step${n === 1 ? '' : 's'} per evaluation; ${parts.join('; ')}`;
+}
