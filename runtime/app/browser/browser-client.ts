@@ -7,7 +7,7 @@ import { PrivateModel, type PredictProgress, type PrivatePrediction } from '../.
 import type { ModelDescription } from '../../mcp/served-model';
 import { RemoteServer, type RemoteModelSummary } from '../../mcp/remote';
 import { PinStore, type ServerPins } from '../../network/pins';
-import type { BrowserKeystore } from './browser-keystore';
+import type { ClientKeyStore } from '../../client/client-keystore';
 
 /**
  * `deeppowers client` in a page: the same PrivateModel (describe, keys from the keystore,
@@ -18,7 +18,8 @@ export interface BrowserClientOptions {
   /** The server's MCP endpoint, e.g. `${location.origin}/mcp`. */
   readonly url: string;
   readonly token?: string;
-  readonly keystore: BrowserKeystore;
+  /** Where the secret keys are kept: a BrowserKeystore (IndexedDB under a passphrase), or any other ClientKeyStore. */
+  readonly keystore: ClientKeyStore;
   /** Where the server's log key is pinned on first use (default: this origin's localStorage). */
   readonly pins?: PinStore;
 }
@@ -54,7 +55,7 @@ export class BrowserClient {
 
   private constructor(
     private readonly remote: RemoteServer,
-    private readonly keystore: BrowserKeystore,
+    private readonly keystore: ClientKeyStore,
     private readonly pins: PinStore,
   ) {}
 
