@@ -6,6 +6,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { buildBrowser } from '../../scripts/build-browser';
+import { Keystore } from '../../runtime/client/keystore';
 import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { loadFixture, type Fixture } from '../helpers/fixtures';
 import { BIN, ROOT, startServe, type ServeProcess } from '../helpers/serve-process';
@@ -211,6 +212,12 @@ describe('the browser client in Chromium', () => {
     const out = await predict(page, 'iris', rowOf(IRIS, 3));
     expect(out.verified).toMatch(/^verified: /);
     expect(out.fingerprint).toBe(cli.fingerprint);
+    // That key is the page's secret key: no window of its bytes, nor its base64, reached the server's log or files.
+    const secret = Keystore.open(keystore, PASSPHRASE).readSecretKey(iris.modelHash)!.bytes;
+    const windows = [secret.length >> 2, secret.length >> 1, (3 * secret.length) >> 2].map((at) => Buffer.from(secret.subarray(at, at + 32)));
+    const base64 = Buffer.from(Buffer.from(secret).toString('base64').slice(100, 164));
+    const stored = [{ path: 'server log', bytes: Buffer.from(served.log()) }, ...filesUnder(join(work, 'data'))];
+    expect(stored.filter((f) => windows.some((w) => f.bytes.includes(w)) || f.bytes.includes(base64)).map((f) => f.path)).toEqual([]);
     await page.context().close();
   }, 300_000);
 
