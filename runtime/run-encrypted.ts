@@ -7,7 +7,7 @@ import type { CkksParameters } from '../compiler/params/types';
 import type { FheBackend } from './backends/backend';
 import { sealBackend } from './backends/seal/backend';
 import { bodyCircuits } from '../compiler/artifact/segments';
-import type { RefreshPlan } from '../compiler/artifact/types';
+import type { SegmentedBody } from '../compiler/artifact/types';
 import { clientModelOfBody } from './client/client-model';
 import { checkEncodable, FheClient } from './client/fhe-client';
 import type { BodyBackend } from './run-compiled';
@@ -29,7 +29,7 @@ export interface EncryptedModel {
   /** SHA-256 (hex) of the compiled model; every envelope is bound to it. */
   readonly modelHash: string;
   /** A body cut into segments, with a client step between each two (compile --refresh auto). */
-  readonly refresh?: RefreshPlan;
+  readonly refresh?: SegmentedBody;
 }
 
 export interface EncryptedRunOptions {

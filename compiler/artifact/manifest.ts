@@ -15,7 +15,7 @@ import {
   quantizationToJson,
 } from './summary-json';
 import { CLIENT_SIDE_KEYS, clientSideFromJson, clientSideToJson } from './model-json';
-import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type CompiledModelContent, type PoolStep, type RefreshPlan } from './types';
+import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type CompiledModelContent, type PoolStep, type SegmentedBody } from './types';
 import type { ConstantEntry } from './constants-bin';
 
 /**
@@ -97,7 +97,7 @@ export function decodeContent(root: JsonAt, entries: readonly ConstantEntry[]): 
   };
 }
 
-function refreshToJson(r: RefreshPlan, sink: ConstantSink): JsonObject {
+function refreshToJson(r: SegmentedBody, sink: ConstantSink): JsonObject {
   return {
     maskBits: r.maskBits,
     maskBound: r.maskBound,
@@ -111,7 +111,7 @@ function refreshToJson(r: RefreshPlan, sink: ConstantSink): JsonObject {
   };
 }
 
-function refreshFromJson(at: JsonAt, source: ConstantSource): RefreshPlan {
+function refreshFromJson(at: JsonAt, source: ConstantSource): SegmentedBody {
   at.object(['maskBits', 'maskBound', 'segments'], ['poolScaleOctaves']);
   return {
     maskBits: at.field('maskBits').integer(1, 40),

@@ -4,7 +4,7 @@ import type { CompiledModelContent } from './types';
 /**
  * The circuits of a compiled body, in the order they run: one, or with client-aided refresh
  * (compile --refresh auto) the first segment and every one after it. Each reads what the one
- * before it wrote, after the client step (runtime/client-step.ts).
+ * before it wrote, after the client step (compiler/client-steps/).
  */
 export function bodyCircuits(m: Pick<CompiledModelContent, 'circuit' | 'refresh'>): Circuit[] {
   return [m.circuit, ...(m.refresh?.segments.map((s) => s.circuit) ?? [])];

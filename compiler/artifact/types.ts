@@ -124,14 +124,7 @@ export interface CostEstimate {
 }
 
 /**
- * A body cut for client-aided refresh (see compiler/pipeline/refresh-plan.ts): `CompiledModelContent.circuit`
- * is the first segment, these are the ones after it, in order. Between two segments the server
- * masks the ciphertext, the client decrypts, re-encrypts at the top level and sends it back, and
- * the server removes the mask (runtime/client-step.ts). Every segment runs on the model's one
- * parameter set.
- */
-/**
- * A MaxPool between two segments (see runtime/client-step.ts): the server masks each window of
+ * A MaxPool's client step (compiler/client-steps/max-pool.ts): the server masks each window of
  * the previous segment's outputs as a·y + c (a > 0 and c drawn per window and per sample), the
  * client takes the max of each window of what it decrypts and encrypts those, and the server
  * turns each z back into (z − c)/a, which is the max of the window's y.
@@ -145,7 +138,8 @@ export interface PoolStep {
   readonly sources: readonly string[];
 }
 
-export interface RefreshSegment {
+/** A segment after the first of a body with client steps, and the step before it (compiler/client-steps/table.ts reads it: `clientStepBefore`). */
+export interface BodySegment {
   /** Index in the approximated chain of the first stage this segment computes. */
   readonly startStage: number;
   /**
@@ -159,14 +153,20 @@ export interface RefreshSegment {
   readonly cost: CostEstimate;
 }
 
-export interface RefreshPlan {
+/**
+ * A body that runs as segments with a client step before each after the first (compile
+ * --refresh auto, or a MaxPool; see compiler/pipeline/refresh-plan.ts): `CompiledModelContent.circuit`
+ * is the first segment, `segments` the ones after it, in order, all on the model's one parameter
+ * set. The manifest keeps it under the key `refresh` (the first kind of step there was).
+ */
+export interface SegmentedBody {
   /** σ: the mask on each slot is uniform in ±2^σ·maskBound. */
   readonly maskBits: number;
   /** B: calibration's bound on |value| of every circuit value (the cut values and the other slots). */
   readonly maskBound: number;
   /** With a MaxPool step: a window's scale a is log-uniform in [1, 2^poolScaleOctaves]. */
   readonly poolScaleOctaves?: number;
-  readonly segments: readonly RefreshSegment[];
+  readonly segments: readonly BodySegment[];
 }
 
 export interface CompiledModelContent {
@@ -181,8 +181,8 @@ export interface CompiledModelContent {
   readonly parameters: CkksParameters;
   /** Scales assigned (`primes` non-null); layout, packing and rotation steps live here. */
   readonly circuit: Circuit;
-  /** Present when the body is cut into segments with a client step between them (compile --refresh auto). */
-  readonly refresh?: RefreshPlan;
+  /** Present when the body runs as segments with a client step between each two (--refresh auto, a MaxPool). */
+  readonly refresh?: SegmentedBody;
   readonly approximations: readonly Approximation[];
   readonly quantization: QuantizationSummary | null;
   readonly calibration: CalibrationSummary;

@@ -36,7 +36,7 @@ export interface ActivationStage extends ActivationUse {
 /**
  * MaxPool: y[o] = max of x over window o. Not a circuit op: the body is cut here and the client
  * takes the max of masked, decrypted window values between two segments (see
- * compiler/pipeline/refresh-plan.ts and runtime/client-step.ts).
+ * compiler/pipeline/refresh-plan.ts and compiler/client-steps/).
  */
 export interface MaxPoolStage {
   readonly kind: 'maxpool';

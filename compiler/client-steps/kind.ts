@@ -19,7 +19,7 @@ export type ClientStepKind = ClientStep['kind'];
 /** What the client holds of a step: no masks, and of a max pool only its windows. */
 export type ClientKnows = { readonly kind: 'refresh' } | { readonly kind: 'maxpool'; readonly pool: Pick<PoolStep, 'windows'> };
 
-/** σ, B and a max pool's octaves (RefreshPlan's fields). */
+/** σ, B and a max pool's octaves (SegmentedBody's fields). */
 export interface StepBounds {
   /** σ: a mask hides a value |y| ≤ B within 2^−σ statistical distance. */
   readonly maskBits: number;
@@ -52,7 +52,7 @@ export interface ClientStepKindRecord<S extends ClientStep, C extends ClientKnow
   readonly maskLevels: number;
   /** Levels the unmasking spends at the start of the segment after: it starts this far below the top. */
   readonly unmaskLevels: number;
-  /** The octaves its random scales span (RefreshPlan.poolScaleOctaves), or null when it draws none. */
+  /** The octaves its random scales span (SegmentedBody.poolScaleOctaves), or null when it draws none. */
   readonly scaleOctaves: number | null;
   /** log2 of how far beyond 2^σ·B a masked value reaches (modulus room and float64 bits). */
   maskGrowthBits(bounds: StepBounds): number;

@@ -4,7 +4,8 @@
  * semantics, what the client learns in words and its cost. A new kind (softmax, LayerNorm) is a
  * record here and a variant of ClientStep; docs/adding-a-client-step.md walks through it.
  */
-import type { RefreshPlan, RefreshSegment } from '../artifact/types';
+import type { SegmentedBody, BodySegment } from '../artifact/types';
+import type { ApproxStage } from '../chain/stages';
 import { fail } from '../errors';
 import type { ClientKnows, ClientStep, ClientStepKind, ClientStepKindRecord, DrawnMask, StepBounds, StepSegments } from './kind';
 import { MAX_POOL } from './max-pool';
@@ -24,13 +25,28 @@ export function stepKind(kind: ClientStepKind): ClientStepKindRecord<ClientStep,
   return CLIENT_STEP_KINDS[kind] as unknown as ClientStepKindRecord<ClientStep, ClientKnows>;
 }
 
+/**
+ * The client step a chain stage is, or null for a stage that runs encrypted (affine maps,
+ * polynomials): a MaxPool stage is a max pool's step. The one place that maps stages to steps;
+ * a refresh step is no stage (the compiler cuts between two, see refresh-plan).
+ */
+export function stepOfStage(s: ApproxStage): ClientStep | null {
+  switch (s.kind) {
+    case 'maxpool':
+      return { kind: 'maxpool', pool: { windows: s.windows, geometry: s.geometry, sources: s.sources } };
+    case 'affine':
+    case 'poly':
+      return null;
+  }
+}
+
 /** The client step before a segment after the first, as the artifact records it (a max pool's windows, or none: a refresh). */
-export function clientStepBefore(segment: Pick<RefreshSegment, 'pool'>): ClientStep {
+export function clientStepBefore(segment: Pick<BodySegment, 'pool'>): ClientStep {
   return segment.pool ? { kind: 'maxpool', pool: segment.pool } : { kind: 'refresh' };
 }
 
 /** A step as the artifact records it on the segment after it (the inverse of clientStepBefore). */
-export function stepFields(step: ClientStep): Pick<RefreshSegment, 'pool'> {
+export function stepFields(step: ClientStep): Pick<BodySegment, 'pool'> {
   switch (step.kind) {
     case 'refresh':
       return {};
@@ -40,17 +56,17 @@ export function stepFields(step: ClientStep): Pick<RefreshSegment, 'pool'> {
 }
 
 /** Every client step of a segmented body, in order (step k comes before segment k + 1). */
-export function clientStepsOf(plan: Pick<RefreshPlan, 'segments'>): ClientStep[] {
+export function clientStepsOf(plan: Pick<SegmentedBody, 'segments'>): ClientStep[] {
   return plan.segments.map(clientStepBefore);
 }
 
 /** The client steps of a compiled body (none for a body that runs as one circuit). */
-export function bodySteps(m: { readonly refresh?: Pick<RefreshPlan, 'segments'> | undefined }): ClientStep[] {
+export function bodySteps(m: { readonly refresh?: Pick<SegmentedBody, 'segments'> | undefined }): ClientStep[] {
   return m.refresh ? clientStepsOf(m.refresh) : [];
 }
 
 /** σ, B and the octaves of a body's steps. */
-export function stepBounds(plan: RefreshPlan): StepBounds {
+export function stepBounds(plan: SegmentedBody): StepBounds {
   return { maskBits: plan.maskBits, maskBound: plan.maskBound, ...(plan.poolScaleOctaves !== undefined ? { poolScaleOctaves: plan.poolScaleOctaves } : {}) };
 }
 
@@ -74,7 +90,7 @@ export function drawStepMask(step: ClientStep, segments: StepSegments, bounds: S
  * Every client step of a segmented body, in words: for the report, compile and the tool
  * description. A body of refresh steps only reads as one sentence about the mask.
  */
-export function describeClientSteps(plan: RefreshPlan): string {
+export function describeClientSteps(plan: SegmentedBody): string {
   const steps = clientStepsOf(plan);
   const n = steps.length;
   const bounds = stepBounds(plan);

@@ -26,7 +26,7 @@ export const CLIENT_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
     ONNX_DOMAIN,
     new Set([
       'Softmax', 'LogSoftmax', 'ArgMax', 'ArgMin', 'Sigmoid', 'Tanh', 'Relu', 'Clip', 'Exp', 'Reciprocal', 'ReduceSum', 'Cast', 'Reshape', 'Identity', 'Flatten',
-      'Squeeze', 'Unsqueeze', 'Concat', 'Transpose', 'Gather', 'Shape', 'Add', 'Sub', 'Mul', 'Div', 'Neg',
+      'Squeeze', 'Unsqueeze', 'Concat', 'Transpose', 'Gather', 'Shape', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Abs', 'Not',
     ]),
   ],
   [ML_DOMAIN, new Set(['ZipMap', 'ArrayFeatureExtractor', 'Normalizer', 'Binarizer'])],
@@ -48,8 +48,8 @@ function isClientStep(node: Node, constants: ReadonlyMap<string, Tensor>, client
 type Verdict = { readonly ok: true; readonly cut: Cut } | { readonly ok: false; readonly message: string };
 
 export function chooseCut(graph: Graph, trace: Trace, clientNodes: ReadonlySet<Node>): Cut {
-  const candidates: string[] = trace.segments.map((s) => s.input);
-  const last = trace.segments.length;
+  const candidates: string[] = trace.headStarts.map((s) => s.input);
+  const last = trace.headStarts.length;
   const producer = new Map<string, Node>();
   for (const n of trace.order) for (const o of n.outputs) producer.set(o, n);
   const leaving = new Set<string>();
@@ -136,7 +136,7 @@ function bodyStages(trace: Trace, value: string): Stage[] {
       ...(chained ? {} : { reads: x.heads.map((h) => headStage[h]!) }),
     });
   };
-  trace.segments.slice(0, v.head).forEach((seg, j) => {
+  trace.headStarts.slice(0, v.head).forEach((seg, j) => {
     affine(seg.input, j);
     const { op } = seg;
     switch (op.kind) {

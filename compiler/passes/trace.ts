@@ -23,14 +23,14 @@ import { sourcesOf, type SourceTable } from './node-sources';
  * What starts a new head: an elementwise activation, or a MaxPool (the client's max of masked
  * window values between two segments; `windows` index the value `input` names, disjoint).
  */
-export type SegmentOp =
+export type HeadOp =
   | { readonly kind: 'activation'; readonly use: ActivationUse }
   | { readonly kind: 'maxpool'; readonly windows: readonly (readonly number[])[]; readonly geometry: string };
 
 /** An activation or a MaxPool: it starts a new head of the chain. */
-export interface Segment {
+export interface HeadStart {
   readonly node: Node;
-  readonly op: SegmentOp;
+  readonly op: HeadOp;
   /** Original ONNX nodes the activation stands for (several when the fusion pass joined them). */
   readonly sources: readonly string[];
   /** The value the activation reads: an affine function of the previous head. */
@@ -40,7 +40,7 @@ export interface Segment {
 }
 
 export interface BodyValue {
-  /** The latest head the value depends on: 0 is the body input, k the output of segment k − 1. */
+  /** The latest head the value depends on: 0 is the body input, k the output of headStarts[k − 1]. */
   readonly head: number;
   /**
    * The heads the map is over, ascending; its columns are their values concatenated. One head in a
@@ -60,9 +60,9 @@ export interface Trace {
   readonly batch: number | null;
   readonly prologue: readonly Node[];
   readonly bodyInput: string;
-  readonly segments: readonly Segment[];
+  readonly headStarts: readonly HeadStart[];
   readonly values: ReadonlyMap<string, BodyValue>;
-  /** Size of each head's vector (0: the body input, k: segment k − 1's output). */
+  /** Size of each head's vector (0: the body input, k: headStarts[k − 1]'s output). */
   readonly headSizes: readonly number[];
   /** Nodes after the prologue that depend on the input, in graph order. */
   readonly order: readonly Node[];
@@ -135,7 +135,7 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
   const causes = new Map<Node, Node>();
   const producer = new Map<string, Node>();
   const values = new Map<string, BodyValue>();
-  const segments: Segment[] = [];
+  const headStarts: HeadStart[] = [];
   /** Size of each head's vector. */
   const headSizes: number[] = [];
   let bodyInput: string | undefined;
@@ -182,7 +182,7 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
       if (upstream && stopped.has(upstream)) causes.set(node, upstream);
       continue;
     }
-    const current = segments.length;
+    const current = headStarts.length;
     const activation = recognizeActivation(
       node,
       graph.opsets,
@@ -194,20 +194,20 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
     }
     if (activation) {
       const x = values.get(reads[0]!)!;
-      segments.push({ node, op: { kind: 'activation', use: activation }, sources: sourcesOf(node, sources), input: reads[0]!, head: node.outputs[0]! });
+      headStarts.push({ node, op: { kind: 'activation', use: activation }, sources: sourcesOf(node, sources), input: reads[0]!, head: node.outputs[0]! });
       headSizes.push(x.map.size);
       values.set(node.outputs[0]!, { head: current + 1, heads: [current + 1], shape: x.shape, map: identityMap(x.map.size), sources: [] });
       continue;
     }
     const view = new NodeView(node, graph.opsets.get(node.domain)!, graph.opsets);
     if (CLIENT_AIDED_OPS.get(node.domain)?.has(node.opType)) {
-      const pool = maxPoolSegment(node, view, values.get(reads[0]!)!);
+      const pool = maxPoolHead(node, view, values.get(reads[0]!)!);
       if ('refused' in pool) {
         stopped.set(node, pool.refused);
         continue;
       }
       if (pool.gathered) values.set(pool.input, pool.gathered);
-      segments.push({ node, op: pool.op, sources: sourcesOf(node, sources), input: pool.input, head: node.outputs[0]! });
+      headStarts.push({ node, op: pool.op, sources: sourcesOf(node, sources), input: pool.input, head: node.outputs[0]! });
       headSizes.push(pool.op.windows.length);
       values.set(node.outputs[0]!, { head: current + 1, heads: [current + 1], shape: pool.shape, map: identityMap(pool.op.windows.length), sources: [] });
       continue;
@@ -253,7 +253,7 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
     batch,
     prologue,
     bodyInput: bodyInput ?? input.name,
-    segments,
+    headStarts,
     values,
     order,
     headSizes,
@@ -263,8 +263,8 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
 }
 
 
-type MaxPoolSegment =
-  | { readonly op: Extract<SegmentOp, { kind: 'maxpool' }>; readonly input: string; readonly gathered: BodyValue | null; readonly shape: number[] }
+type MaxPoolHead =
+  | { readonly op: Extract<HeadOp, { kind: 'maxpool' }>; readonly input: string; readonly gathered: BodyValue | null; readonly shape: number[] }
   | { readonly refused: string };
 
 /**
@@ -273,7 +273,7 @@ type MaxPoolSegment =
  * copies each window's values next to each other, composed into x's map, so every value the
  * client sees belongs to one window only and carries that window's mask.
  */
-function maxPoolSegment(node: Node, view: NodeView, x: BodyValue): MaxPoolSegment {
+function maxPoolHead(node: Node, view: NodeView, x: BodyValue): MaxPoolHead {
   if (node.outputs.length > 1 && node.outputs[1]) return { refused: 'MaxPool with its Indices output is not supported for encryption yet (the positions of the maxima would leave the client)' };
   if (x.shape.length < 2) return { refused: `MaxPool needs an input of shape [C, D1, …] per sample, got [${x.shape.join(', ')}]` };
   const [channels, ...spatial] = x.shape as [number, ...number[]];

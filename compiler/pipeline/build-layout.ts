@@ -24,6 +24,8 @@ export interface ParameterOptions {
   readonly preferN?: number;
   /** Lowering: which rotation steps get Galois keys (default all). */
   readonly rotationKeys?: RotationKeys;
+  /** σ of the client steps' masks (refresh-plan.ts; default MASK_BITS). */
+  readonly maskBits?: number;
 }
 
 /**

@@ -80,8 +80,15 @@ export interface CompileOptions extends Omit<ApproximationOptions, 'degree'> {
   readonly polyModulusDegree?: number;
   /** Cut the body into segments with a client-aided refresh between them (see refresh-plan); default 'off'. */
   readonly refresh?: RefreshRequest;
+  /** σ of the client steps' masks, the statistical hiding in bits (default MASK_BITS, 20). */
+  readonly maskBits?: number;
   /** Which rotation steps get Galois keys (see rotation-keys); default 'auto'. */
   readonly rotationKeys?: RotationKeysRequest;
+  /** One name per element of a sample of the model input, in order (the manifest's input.featureNames). */
+  readonly featureNames?: readonly string[];
+  /** What the model is served as (`predict_<name>`) and what it is, for people and LLM hosts; recorded with the options. */
+  readonly name?: string;
+  readonly description?: string;
 }
 
 export type CompileStep = 'import' | 'passes' | 'quantize' | 'calibrate' | 'approximate' | 'lower vector' | 'lower batch';
@@ -265,11 +272,16 @@ function calibrationInput(options: CompileOptions, graph: Graph): NumericTensor 
 }
 
 function parameterOptions(options: CompileOptions, outputBits: number): ParameterOptions {
+  return { outputBits, ...requestedParameters(options) };
+}
+
+/** The parameter choices the user fixed (--precision-bits, --scale-bits, --poly-modulus-degree); chains and trees both pass them on. */
+function requestedParameters(options: CompileOptions): Omit<ParameterOptions, 'outputBits'> {
   return {
-    outputBits,
     ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
     ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
     ...(options.polyModulusDegree !== undefined ? { preferN: options.polyModulusDegree } : {}),
+    ...(options.maskBits !== undefined ? { maskBits: options.maskBits } : {}),
   };
 }
 
@@ -287,11 +299,7 @@ function compileTreeModel(graph: Graph, source: ModelSource, options: CompileOpt
   progress('calibrate');
   const input = calibrationInput(options, graph);
   progress('lower batch');
-  const parameters = {
-    ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
-    ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
-    ...(options.polyModulusDegree !== undefined ? { preferN: options.polyModulusDegree } : {}),
-  };
+  const parameters = requestedParameters(options);
   const treeOptions = options.nBits !== undefined ? { nBits: options.nBits } : {};
   const relative = checkPrecision(options.precision ?? DEFAULT_PRECISION);
   let t = compileTrees(graph, input, { ...treeOptions, parameters });

@@ -34,6 +34,9 @@ export function optionsJson(c: Compilation, options: CompileOptions): JsonObject
     precisionBits: options.precisionBits,
     polyModulusDegree: options.polyModulusDegree,
     refresh: options.refresh,
+    name: options.name,
+    description: options.description,
+    maskBits: options.maskBits,
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) out[k] = v;
   // Why auto picked its degree (the artifact's approximations keep only the fitted result).
@@ -56,6 +59,22 @@ function degreeChoiceJson(d: DegreeChoice): JsonObject {
   };
 }
 
+/** Names given for the model input's features: one per element of a sample, each non-empty and distinct. */
+function checkedFeatureNames(names: readonly string[] | undefined, input: string, shape: readonly number[]): readonly string[] | null {
+  if (names === undefined) return null;
+  const elements = shape.reduce((a, b) => a * b, 1);
+  if (names.length !== elements) {
+    fail('BAD_ARGUMENT', `--feature-names gives ${names.length} name${names.length === 1 ? '' : 's'}; input "${input}" has ${elements} feature${elements === 1 ? '' : 's'} per row (shape [${shape.join(', ')}])`);
+  }
+  const seen = new Set<string>();
+  for (const n of names) {
+    if (n === '') fail('BAD_ARGUMENT', '--feature-names has an empty name');
+    if (seen.has(n)) fail('BAD_ARGUMENT', `--feature-names names "${n}" twice`);
+    seen.add(n);
+  }
+  return [...names];
+}
+
 function unitBoundsOf(a: FittedActivation): { unitBounds?: Float64Array } {
   return a.unitBounds ? { unitBounds: a.unitBounds } : {};
 }
@@ -73,7 +92,7 @@ export function toCompiledModel(c: Compilation, options: CompileOptions, toolVer
       irVersion: c.source.irVersion,
       opsets: c.source.opsets,
     },
-    input: { name: split.inputName, dtype: split.inputDType, shape: split.inputShape, featureNames: null },
+    input: { name: split.inputName, dtype: split.inputDType, shape: split.inputShape, featureNames: checkedFeatureNames(options.featureNames, split.inputName, split.inputShape) },
     outputs: split.outputs,
     client: { prologue: split.prologue, epilogue: split.epilogue, constants: split.constants },
     // The prologue's output is flattened per sample before encryption; without a prologue the

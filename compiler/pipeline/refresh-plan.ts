@@ -2,7 +2,7 @@
  * Client-aided refresh (`compile --refresh auto`): where to cut the approximated chain into
  * segments, each a circuit of its own on the model's one parameter set. Between two segments the
  * server masks the ciphertext, the client decrypts it, encrypts it again at the top level and
- * sends it back, and the server removes the mask (runtime/client-step.ts): the next segment
+ * sends it back, and the server removes the mask (compiler/client-steps/): the next segment
  * starts with every level again, so the parameters need only the deepest segment's depth.
  *
  * Cuts go before an affine map that follows an activation, in a chain (no stage reads past the
@@ -13,7 +13,7 @@
  *
  * A max pool (a MaxPool stage) is always a cut, whatever --refresh says: the client takes the max
  * of masked window values between the segment that ends with the pool's input and the one that
- * starts after it (runtime/client-step.ts). Its mask is a plaintext product and a rescale at the
+ * starts after it (compiler/client-steps/). Its mask is a plaintext product and a rescale at the
  * end of the segment before (one level more than a refresh cut) and its unmasking another at the
  * start of the segment after (which therefore starts one level below the top).
  */
@@ -25,7 +25,7 @@ import { assignScales } from '../circuit/passes-scales';
 import type { ApproxStage } from '../chain/stages';
 import type { ClientStep, StepBounds } from '../client-steps/kind';
 import { POOL_SCALE_OCTAVES } from '../client-steps/max-pool';
-import { stepKind } from '../client-steps/table';
+import { stepKind, stepOfStage } from '../client-steps/table';
 import { DeepPowersError, fail } from '../errors';
 import { maxEncodableBits } from '../params/encodable';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
@@ -40,9 +40,14 @@ export type RefreshRequest = 'auto' | 'off';
  * whose distribution is within 2^−σ (statistical distance B/R) of one that does not depend on y.
  * 20 bits is the middle of the range the notes recommend (20–30): the price is σ bits of float64
  * mantissa, so y keeps ≈ 53 − σ − log2 B bits after unmasking (29 at B = 16), still far below
- * the CKKS noise at the scales this compiler picks; σ = 40 would leave about 9.
+ * the CKKS noise at the scales this compiler picks; σ = 40 would leave about 9. Per slot: over
+ * the 8192 slots of an N = 16384 ciphertext the bound adds up to 2^(13−σ). `compile --mask-bits`
+ * takes more where the precision promise allows it (README: Client-aided refresh).
  */
 export const MASK_BITS = 20;
+
+/** σ outside this range is refused: below, the hiding is negligible; above, nothing of y survives float64. */
+export const MASK_BITS_RANGE = { min: 10, max: 50 } as const;
 
 /** More cut points than this and auto cuts at every one rather than trying 2^k sets. */
 export const MAX_CUT_POINTS = 6;
@@ -74,7 +79,7 @@ export function cutPoints(stages: readonly ApproxStage[]): number[] {
 
 /** The max pools of a chain: cuts every segmented build makes. */
 export function poolCuts(stages: readonly ApproxStage[]): number[] {
-  return stages.flatMap((s, k) => (s.kind === 'maxpool' ? [k] : []));
+  return stages.flatMap((s, k) => (stepOfStage(s) ? [k] : []));
 }
 
 /** Refuses a max pool that has no segment on one side, or sits in a body with branches. */
@@ -86,13 +91,13 @@ export function checkPools(stages: readonly ApproxStage[]): void {
   for (const k of pools) {
     if (k === 0) fail('NOT_ENCRYPTABLE', `${name(k)}: a max pool on the encrypted input itself is not supported for encryption yet (nothing runs under encryption before it)`);
     if (k === stages.length - 1) fail('NOT_ENCRYPTABLE', `${name(k)}: a max pool as the last step of the encrypted part is not supported for encryption yet (nothing runs under encryption after it)`);
-    if (stages[k - 1]!.kind === 'maxpool') fail('NOT_ENCRYPTABLE', `${name(k)}: two max pools in a row are not supported for encryption yet`);
+    if (stepOfStage(stages[k - 1]!)) fail('NOT_ENCRYPTABLE', `${name(k)}: two max pools in a row are not supported for encryption yet`);
   }
 }
 
 /** Where the segment after cut `k` starts: past the max pool, or at the stage itself for a refresh cut. */
 export function segmentStart(stages: readonly ApproxStage[], k: number): number {
-  return stages[k]!.kind === 'maxpool' ? k + 1 : k;
+  return stepOfStage(stages[k]!) ? k + 1 : k;
 }
 
 export function splitStages(stages: readonly ApproxStage[], cuts: readonly number[]): ApproxStage[][] {
@@ -103,15 +108,21 @@ export function splitStages(stages: readonly ApproxStage[], cuts: readonly numbe
 
 /** Per cut, the client step it is: a max pool's window max, or a refresh. */
 function stepsAt(stages: readonly ApproxStage[], cuts: readonly number[]): ClientStep[] {
-  return cuts.map((k) => {
-    const s = stages[k]!;
-    return s.kind === 'maxpool' ? { kind: 'maxpool', pool: { windows: s.windows, geometry: s.geometry, sources: s.sources } } : { kind: 'refresh' };
-  });
+  return cuts.map((k) => stepOfStage(stages[k]!) ?? { kind: 'refresh' });
 }
 
 /** σ, B and the octaves the compiler draws its steps' masks from. */
-function boundsOf(maskBound: number): StepBounds {
-  return { maskBits: MASK_BITS, maskBound, poolScaleOctaves: POOL_SCALE_OCTAVES };
+function boundsOf(maskBound: number, options: Pick<ParameterOptions, 'maskBits'>): StepBounds {
+  return { maskBits: maskBitsOf(options), maskBound, poolScaleOctaves: POOL_SCALE_OCTAVES };
+}
+
+/** σ: `compile --mask-bits`, else MASK_BITS. */
+export function maskBitsOf(options: Pick<ParameterOptions, 'maskBits'>): number {
+  const sigma = options.maskBits ?? MASK_BITS;
+  if (!(Number.isInteger(sigma) && sigma >= MASK_BITS_RANGE.min && sigma <= MASK_BITS_RANGE.max)) {
+    fail('BAD_ARGUMENT', `--mask-bits must be an integer from ${MASK_BITS_RANGE.min} to ${MASK_BITS_RANGE.max}, got ${sigma}`);
+  }
+  return sigma;
 }
 
 /**
@@ -183,12 +194,12 @@ export function buildSegments(stages: readonly ApproxStage[], cuts: readonly num
   circuits = circuits.map((c, i) => assignScales(c, rescalePrimes(params).slice(i > 0 ? stepKind(steps[i - 1]!.kind).unmaskLevels : 0)));
   const drawn = steps.flatMap((s) => stepKind(s.kind).scaleOctaves ?? []);
   const octaves = drawn.length > 0 ? Math.max(...drawn) : undefined;
-  checkMaskRoom(circuits, params, maskBound, steps);
+  checkMaskRoom(circuits, params, maskBound, steps, options);
   const segments = circuits.map((circuit): LayoutBuild => {
     const counts = countOps(circuit);
     return { layout, circuit, params, counts, latency: estimateLatency(counts, params.polyModulusDegree) };
   });
-  return { layout, params, segments, cuts, maskBits: MASK_BITS, maskBound, steps, poolScaleOctaves: octaves };
+  return { layout, params, segments, cuts, maskBits: maskBitsOf(options), maskBound, steps, poolScaleOctaves: octaves };
 }
 
 interface ParameterTrial {
@@ -209,7 +220,7 @@ function tryParameters(stages: readonly ApproxStage[], cuts: readonly number[], 
   const depths = first.map((c) => c.depth);
   const depth = Math.max(...depths.map((d, i) => d + extraLevels(steps, i)));
   const extra = Math.ceil(Math.log2(parts.length));
-  const masked = maskBound * 2 ** maskGrowth(steps, boundsOf(maskBound));
+  const masked = maskBound * 2 ** maskGrowth(steps, boundsOf(maskBound, options));
   const request = {
     depth,
     slotsNeeded: Math.max(...first.map((c) => c.minSlots)),
@@ -231,15 +242,15 @@ function tryParameters(stages: readonly ApproxStage[], cuts: readonly number[], 
  * Each cut's output level, less what the step's mask spends (a max pool's product by a), must
  * hold the masked value, 2^σ·B grown by the step's factor, at the output scale, with a bit to spare.
  */
-function checkMaskRoom(circuits: readonly Circuit[], params: CkksParameters, maskBound: number, steps: readonly ClientStep[]): void {
-  const bounds = boundsOf(maskBound);
+function checkMaskRoom(circuits: readonly Circuit[], params: CkksParameters, maskBound: number, steps: readonly ClientStep[], options: Pick<ParameterOptions, 'maskBits'>): void {
+  const bounds = boundsOf(maskBound, options);
   circuits.slice(0, -1).forEach((c, i) => {
     const out = c.ops.find((op) => op.op === 'output')!;
     const kind = stepKind(steps[i]!.kind);
     const level = out.level - kind.maskLevels;
     if (level < 1) fail('PARAMS', `segment ${i + 1} ends at level ${out.level}, too low for the mask of the ${steps[i]!.kind} step after it`);
     const room = maxEncodableBits(params.coeffModulusBits, level, out.scale);
-    const need = MASK_BITS + Math.log2(maskBound) + kind.maskGrowthBits(bounds) + 1;
+    const need = bounds.maskBits + Math.log2(maskBound) + kind.maskGrowthBits(bounds) + 1;
     if (room < need) fail('PARAMS', `segment ${i + 1} ends at level ${out.level}, where only 2^${room.toFixed(1)} fits; the mask needs 2^${need.toFixed(1)}`);
   });
 }
@@ -264,7 +275,7 @@ function subsets(points: readonly number[]): number[][] {
  */
 export function segmentedPromise(uncut: PrecisionPromise, plan: SegmentedBuild, magnitude: number): PrecisionPromise {
   const segments = plan.segments.length;
-  const bounds = boundsOf(plan.maskBound);
+  const bounds = boundsOf(plan.maskBound, { maskBits: plan.maskBits });
   const bits = (step: ClientStep): number => plan.maskBits + Math.ceil(Math.log2(plan.maskBound)) + stepKind(step.kind).roundingBits(bounds) - 53;
   const mask = magnitude * plan.steps.reduce((sum, step) => sum + 2 ** bits(step), 0);
   const noiseBound = segments * uncut.noiseBound + mask;

@@ -18,7 +18,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
   {
     family: 'Linear models',
     examples:
-      'scikit-learn LinearRegression, Ridge, Lasso, ElasticNet, LinearSVR, LogisticRegression (binary and multinomial), LinearSVC, RidgeClassifier, SGDClassifier, Perceptron; torch Linear',
+      'scikit-learn LinearRegression, Ridge, Lasso, ElasticNet, LinearSVR, LogisticRegression (binary, multinomial and one-vs-rest), LinearSVC, RidgeClassifier, SGDClassifier (every loss), Perceptron, PassiveAggressiveClassifier; torch Linear',
     operators: ['ai.onnx.ml::LinearClassifier', 'ai.onnx.ml::LinearRegressor', 'ai.onnx::Gemm', 'ai.onnx::MatMul', 'ai.onnx::Add'],
     note: 'the encrypted part ends at the scores; labels and probabilities (Softmax, Sigmoid, ZipMap) are computed by the client after decryption',
   },

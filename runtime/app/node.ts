@@ -114,7 +114,7 @@ export interface RunningServer {
 /** `deeppowers serve --http`: compiled model directories as MCP tools (predict_<model>) over Streamable HTTP. */
 export async function serve(compiledDirs: readonly string[], options: ServeOptions): Promise<RunningServer> {
   const log = options.log ?? (() => {});
-  const service = await DeepPowersService.create(options.backend ?? sealBackend, compiledDirs.map(loadServedModel), options.dataDir);
+  const service = await DeepPowersService.create(options.backend ?? sealBackend, compiledDirs.map((dir) => loadServedModel(dir)), options.dataDir);
   try {
     const http = await startHttpServer(service, {
       host: options.host ?? '127.0.0.1',

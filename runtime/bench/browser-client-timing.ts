@@ -21,6 +21,7 @@ import { sealBackend } from '../backends/seal/backend';
 import type { ClientKeyStore } from '../client/client-keystore';
 import { PrivateModel } from '../mcp/private-model';
 import { RemoteServer } from '../mcp/remote';
+import { PinStore } from '../network/pins';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const DIST = join(ROOT, 'dist', 'browser');
@@ -89,9 +90,11 @@ try {
 async function nodeTiming(url: string, rows: readonly unknown[]): Promise<Timing> {
   const remote = await RemoteServer.connect({ url, token: TOKEN });
   try {
-    (await PrivateModel.open(sealBackend, remote, memoryKeystore(), name)).dispose();
+    // Pins in the scratch dir (a memory keystore has no dir of its own to keep them in).
+    const pins = PinStore.open(join(work, 'node-pins'));
+    (await PrivateModel.open(sealBackend, remote, memoryKeystore(), name, () => {}, {}, async () => {}, pins)).dispose();
     let t = performance.now();
-    const m = await PrivateModel.open(sealBackend, remote, memoryKeystore(), name);
+    const m = await PrivateModel.open(sealBackend, remote, memoryKeystore(), name, () => {}, {}, async () => {}, pins);
     const secret = performance.now() - t;
     t = performance.now();
     await m.ensureKeys();
@@ -127,6 +130,7 @@ async function browserTiming(url: string, rows: readonly unknown[]): Promise<Tim
           const uploads = new Map<string, string>();
           return {
             dir: 'memory',
+            hasSecretKey: (h: string) => keys.has(h),
             readSecretKey: (h: string) => keys.get(h),
             writeSecretKey: (h: string, parameterId: string, bytes: Uint8Array) => void keys.set(h, { parameterId, bytes }),
             readRecoveryRoot: () => root,
@@ -134,6 +138,7 @@ async function browserTiming(url: string, rows: readonly unknown[]): Promise<Tim
             removeRecoveryRoot: () => void (root = undefined),
             uploadedKeysId: (s: string, h: string) => uploads.get(`${s} ${h}`),
             recordUpload: (s: string, h: string, id: string) => void uploads.set(`${s} ${h}`, id),
+            recordModelName: () => undefined,
           };
         });
         const warm = await lib.BrowserClient.connect({ url, token, keystore: first });
@@ -163,6 +168,7 @@ function memoryKeystore(): ClientKeyStore {
   const uploads = new Map<string, string>();
   return {
     dir: 'memory',
+    hasSecretKey: (h) => keys.has(h),
     readSecretKey: (h) => keys.get(h),
     writeSecretKey: (h, parameterId, bytes) => void keys.set(h, { parameterId, bytes }),
     readRecoveryRoot: () => root,
@@ -170,6 +176,7 @@ function memoryKeystore(): ClientKeyStore {
     removeRecoveryRoot: () => void (root = undefined),
     uploadedKeysId: (s, h) => uploads.get(`${s} ${h}`),
     recordUpload: (s, h, id) => void uploads.set(`${s} ${h}`, id),
+    recordModelName: () => undefined,
   };
 }
 

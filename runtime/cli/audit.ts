@@ -92,7 +92,7 @@ export function registerAudit(program: Command): void {
         'the log must still hold it and prove its latest checkpoint consistent with it',
     )
     .option('--save-checkpoint <file>', 'after a clean verification, write the latest signed checkpoint to FILE, for a later --since')
-    .option('--witness-keys <file>', 'witness keys, one a line: C2SP vkeys, or review nodes\' base64 Ed25519 public keys (as `worker --print-id` prints them)')
+    .option('--witness-keys <file>', 'witness keys, one a line: C2SP vkeys, review nodes\' base64 Ed25519 public keys, or the operator\'s `serve --nodes` file (its review lines)')
     .option('--min-cosignatures <n>', 'cosignatures from --witness-keys the latest checkpoint must carry (default 1 when witness keys are given)')
     .option('--json', 'print the report as JSON')
     .action(async (opts: AuditVerifyOptions) => {

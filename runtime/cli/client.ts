@@ -1,7 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { fail } from '../../compiler/errors';
-import { Keystore, PASSPHRASE_ENV } from '../client/keystore';
+import { PASSPHRASE_ENV } from '../client/keystore';
+import { keystoreToken, openKeystore } from '../keys/token-keystore';
+import { addPkcs11Options, keystoreTokenOf, type Pkcs11CliOptions } from './pkcs11-options';
 import { createPrivateClientServer } from '../mcp/client';
 import { runOnStdio } from '../mcp/stdio';
 import { PinStore } from '../network/pins';
@@ -11,7 +13,7 @@ import { outOfRangeOption } from './out-of-range';
 
 export const TOKEN_ENV = 'DEEPPOWERS_TOKEN';
 
-export interface ClientCliOptions {
+export interface ClientCliOptions extends Pkcs11CliOptions {
   readonly server: string;
   readonly keystore: string;
   readonly token?: string;
@@ -44,8 +46,9 @@ export function resolveToken(opts: Pick<ClientCliOptions, 'token' | 'tokenFile'>
 export async function runClient(opts: ClientCliOptions): Promise<void> {
   const log = (line: string) => process.stderr.write(`deeppowers client: ${line}\n`);
   const token = resolveToken(opts);
-  const keystore = Keystore.open(opts.keystore);
-  if (!process.env[PASSPHRASE_ENV]) log(`${PASSPHRASE_ENV} is not set: private_predict will refuse to use the keystore until it is`);
+  const keystoreTokenRef = keystoreTokenOf(opts);
+  const keystore = await openKeystore(opts.keystore, keystoreTokenRef);
+  if (!keystoreTokenRef && !process.env[PASSPHRASE_ENV]) log(`${PASSPHRASE_ENV} is not set: private_predict will refuse to use the keystore until it is`);
   const { server, close } = createPrivateClientServer({
     backend: sealBackend,
     remote: { url: opts.server, ...(token ? { token } : {}) },
@@ -54,7 +57,8 @@ export async function runClient(opts: ClientCliOptions): Promise<void> {
     ...(opts.outOfRange !== undefined ? { outOfRange: opts.outOfRange } : {}),
     ...(opts.minQuorum !== undefined ? { trust: { minQuorum: parseCount(opts.minQuorum, '--min-quorum') } } : {}),
   });
-  log(`ready on stdio; remote server ${opts.server}; keystore ${keystore.dir}`);
+  const bound = keystoreToken(opts.keystore);
+  log(`ready on stdio; remote server ${opts.server}; keystore ${keystore.dir}${bound ? ` (opened through token "${bound.tokenLabel}")` : ''}`);
   try {
     await runOnStdio(server, 64 * 1024 * 1024);
   } finally {
@@ -85,7 +89,7 @@ export function repinServer(opts: { readonly server: string; readonly keystore: 
 }
 
 export function registerClient(program: Command): void {
-  program
+  const command = program
     .command('client')
     .description('a local MCP server (stdio) for an LLM host: private_predict encrypts rows here, has a remote `deeppowers serve` evaluate them, decrypts here')
     .requiredOption('--server <url>', 'the remote MCP endpoint, e.g. https://fhe.example.com/mcp')
@@ -98,8 +102,8 @@ export function registerClient(program: Command): void {
       '--repin',
       "forget what this client pinned for --server (log key, node set, quorum, kept checkpoint) and exit, after its operator told you they changed; the next response that verifies is pinned",
     )
-    .option('--nodes-only', 'with --repin: forget only the node set and quorum, keep the log key and checkpoint (the operator added or replaced nodes)')
-    .action(async (opts: ClientCliOptions & { repin?: boolean; nodesOnly?: boolean }) => {
+    .option('--nodes-only', 'with --repin: forget only the node set and quorum, keep the log key and checkpoint (the operator added or replaced nodes)');
+  addPkcs11Options(command, 'open a keystore bound to a token (deeppowers keygen --pkcs11) through it').action(async (opts: ClientCliOptions & { repin?: boolean; nodesOnly?: boolean }) => {
       if (opts.nodesOnly && !opts.repin) fail('BAD_ARGUMENT', '--nodes-only goes with --repin');
       if (opts.repin) process.stdout.write(`${repinServer(opts)}\n`);
       else await runClient(opts);

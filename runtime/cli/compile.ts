@@ -11,6 +11,8 @@ import type { OpCounts } from '../../compiler/circuit/count';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { startSteps } from './progress';
 import { describeClientSteps } from '../../compiler/client-steps/table';
+import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
+import { MASK_BITS } from '../../compiler/pipeline/refresh-plan';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
 import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
@@ -25,6 +27,7 @@ import { describePromise, type PrecisionPromise } from '../../compiler/approx/pr
 import type { RotationKeys, RotationKeysRequest } from '../../compiler/circuit/rotation-keys';
 import { REGRESSION_TOLERANCE } from '../../compiler/approx/degree-choice';
 import { EXIT_CHECK_FAILED, ReportedFailure } from './report-error';
+import { modelNameOf } from '../mcp/served-model';
 
 // The compiled directory also keeps the ONNX file it came from (checked against the manifest's
 // SHA-256 when read), so `report` can run the float64 reference next to the simulation.
@@ -36,6 +39,7 @@ export interface CompileCliOptions {
   readonly layout: 'auto' | 'vector' | 'batch';
   readonly objective?: 'latency' | 'throughput';
   readonly refresh?: 'auto' | 'off';
+  readonly maskBits?: number;
   readonly rotationKeys?: RotationKeysRequest;
   readonly degree?: number | 'auto';
   readonly maxError?: number;
@@ -45,6 +49,9 @@ export interface CompileCliOptions {
   readonly margin?: number;
   readonly nBits?: number;
   readonly scaleBits?: number;
+  readonly name?: string;
+  readonly description?: string;
+  readonly featureNames?: readonly string[];
   readonly json?: boolean;
 }
 
@@ -95,6 +102,8 @@ export interface CompileSummary {
      */
     readonly maxPools?: readonly { readonly geometry: string; readonly sources: readonly string[] }[];
     readonly clientSees?: string;
+    /** What a client that returns values of its own at the steps can learn (compiler/client-steps/dishonest-client.ts). */
+    readonly dishonestClient: string;
   };
   readonly latencyMs: { readonly server: number; readonly client: number; readonly total: number };
   readonly approximations: readonly (ApproximationSummary & { readonly note?: string })[];
@@ -113,6 +122,15 @@ export interface CompileSummary {
   readonly trees?: TreeSummary;
   readonly warnings: readonly string[];
   readonly candidates: readonly { readonly layout: string; readonly polyModulusDegree: number; readonly depth: number; readonly rotations: number; readonly latencyMs: number }[];
+}
+
+function servedName(value: string): string {
+  if (modelNameOf(value) !== value) throw new InvalidArgumentError(`"${value}" cannot name an MCP tool: use letters, digits, ".", "_" or "-" (e.g. "${modelNameOf(value)}")`);
+  return value;
+}
+
+function featureNamesArgument(value: string): readonly string[] {
+  return value.split(',').map((n) => n.trim());
 }
 
 export function defaultOutputDir(modelFile: string): string {
@@ -141,6 +159,7 @@ export function compileFile(modelFile: string, opts: CompileCliOptions, toolVers
     layout: opts.layout,
     ...(opts.objective !== undefined ? { objective: opts.objective } : {}),
     ...(opts.refresh !== undefined ? { refresh: opts.refresh } : {}),
+    ...(opts.maskBits !== undefined ? { maskBits: opts.maskBits } : {}),
     ...(opts.rotationKeys !== undefined ? { rotationKeys: opts.rotationKeys } : {}),
     ...(opts.degree !== undefined ? { degree: opts.degree } : {}),
     ...(opts.maxError !== undefined ? { maxError: opts.maxError } : {}),
@@ -150,6 +169,9 @@ export function compileFile(modelFile: string, opts: CompileCliOptions, toolVers
     ...(opts.margin !== undefined ? { margin: opts.margin } : {}),
     ...(opts.nBits !== undefined ? { nBits: opts.nBits } : {}),
     ...(opts.scaleBits !== undefined ? { scaleBits: opts.scaleBits } : {}),
+    ...(opts.name !== undefined ? { name: opts.name } : {}),
+    ...(opts.description !== undefined ? { description: opts.description } : {}),
+    ...(opts.featureNames !== undefined ? { featureNames: opts.featureNames } : {}),
   };
   const compilation = compileModel({ bytes, file: modelFile }, options, progress);
   const model = toCompiledModel(compilation, options, toolVersion);
@@ -203,6 +225,7 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
             segments: c.refresh.segments.map((b) => ({ depth: b.circuit.depth, latencyMs: b.latency.totalMs })),
             maskBits: c.refresh.maskBits,
             maskBound: c.refresh.maskBound,
+            dishonestClient: describeDishonestClient(m.refresh!),
             ...(c.refresh.steps.some((s) => s.kind === 'maxpool')
               ? {
                   maxPools: c.refresh.steps.flatMap((s) => (s.kind === 'maxpool' ? [{ geometry: s.pool.geometry, sources: s.pool.sources }] : [])),
@@ -257,6 +280,7 @@ export function formatCompile(s: CompileSummary): string {
     ['rotation keys', rotationKeysLine(s.rotationKeys)],
     ...(s.refresh ? [['refresh', refreshLine(s.refresh)]] : []),
     ...(s.refresh?.maxPools ? [['max pool', maxPoolLine(s.refresh)]] : []),
+    ...(s.refresh ? [['client steps', s.refresh.dishonestClient]] : []),
     ['precision', precisionLine(s.precision)],
     ['estimated latency', `${formatNumber(s.latencyMs.total, 3)} ms per run${s.refresh ? `, all ${s.refresh.segments.length} segments` : ''} (server ${formatNumber(s.latencyMs.server, 3)} ms, client ${formatNumber(s.latencyMs.client, 3)} ms)`],
     ...(s.degreeChoice ? [['degree', degreeLine(s.degreeChoice)]] : []),
@@ -381,14 +405,22 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     .addOption(
       new Option('--refresh <mode>', 'off (default): one circuit; auto: cut the body where a client round trip (masked decrypt, re-encrypt at the top level) gives a smaller N').choices(['auto', 'off']),
     )
+    .option(
+      '--mask-bits <sigma>',
+      `client steps (--refresh auto, max pools): the masks hide each value within 2^-sigma statistical distance, at a cost of sigma bits of float64 precision per step (default ${MASK_BITS}; the precision row says whether the promise still holds, as simulation rounds; SEAL rounds more: check with predict --mode fhe)`,
+      positive('--mask-bits', true),
+    )
     .option('--degree <d>', 'polynomial degree for every activation, or auto (default): the smallest 2^k−1 meeting --precision and keeping the calibration rows\' predictions', degreeArgument)
     .option('--max-error <e>', 'instead of --degree: smallest 2^k−1 degree with at most this error on the range', positive('--max-error', false))
     .option('--precision <p>', 'promised bound on the encrypted error of the body outputs, as a share of their calibrated range (default 0.01 = 1%)', precisionArgument)
     .option('--min-agreement <a>', 'for --degree auto: share of calibration rows whose class the approximated chain must keep (a regression: rows within 1% of max(1, |y|)) (default 0.999)', share('--min-agreement'))
-    .addOption(new Option('--method <method>', 'approximation method (default chebyshev)').choices(['chebyshev', 'remez', 'square']))
+    .addOption(new Option('--method <method>', 'approximation method (default: remez, a minimax fit, with --degree auto; chebyshev interpolation with --degree D or --max-error)').choices(['chebyshev', 'remez', 'square']))
     .option('--margin <m>', 'widen calibrated ranges to centre ± m·half-width (default 1.5; at least 1)', positive('--margin', false))
     .option('--n-bits <n>', 'quantize weights to n bits (symmetric, per output channel); for a tree ensemble, the bits of the threshold grid (default: the fewest keeping every calibration row\'s leaves)', positive('--n-bits', true))
     .option('--scale-bits <b>', 'force the CKKS scale to 2^b', positive('--scale-bits', true))
+    .option('--name <name>', 'the name it is served under (tool predict_<name>; letters, digits, . _ -); default: the output directory\'s name without .compiled', servedName)
+    .option('--description <text>', 'what the model does, in words: shown to MCP hosts in the tool description, list_models and the model card')
+    .option('--feature-names <a,b,…>', 'one name per input feature, in order, comma-separated (rows may then be given as {name: value}); listed to MCP hosts', featureNamesArgument)
     .option('--json', 'print a JSON summary')
     .action((file: string, opts: CompileCliOptions) => {
       const reporter = startSteps('compiling');

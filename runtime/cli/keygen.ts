@@ -6,12 +6,15 @@ import { readCompiledModel } from '../../compiler/artifact/files';
 import { fail } from '../../compiler/errors';
 import { clientModelOfBody } from '../client/client-model';
 import { bodyCircuits } from '../../compiler/artifact/segments';
-import { Keystore, PASSPHRASE_ENV } from '../client/keystore';
+import { PASSPHRASE_ENV } from '../client/keystore';
+import { keystoreToken, openKeystore, type KeystoreToken } from '../keys/token-keystore';
+import { addPkcs11Options, keystoreTokenOf, type Pkcs11CliOptions } from './pkcs11-options';
 import { keystoreClient, secretKeyFingerprint } from '../client/model-keys';
 import { printJson } from './output';
 import { startProgress } from './progress';
 import { textTable } from '../format/text-table';
 import { sealBackend } from '../backends/seal/backend';
+import { servedNameOf } from '../mcp/load-served-model';
 
 /**
  * `deeppowers keygen`: the client's keys for one compiled model. The secret key goes into the
@@ -24,12 +27,15 @@ export interface KeygenResult {
   readonly model_hash: string;
   readonly parameter_id: string;
   readonly keystore: string;
+  /** Label of the PKCS#11 token whose AES key wraps the keystore's data key; null for a passphrase keystore. */
+  readonly token: string | null;
   /** `derived` for a key made now from the keystore's recovery root, `reused` when the keystore already held one for this model. */
   readonly secret_key: 'derived' | 'reused';
   /** SHA-256 of the secret key's serialization; `deeppowers keys list` shows the same, before and after a recovery. */
   readonly fingerprint: string;
   /** The 24-word phrase that rebuilds this keystore's keys, only when this run made the keystore's recovery root; otherwise null. */
   readonly recovery_phrase: string | null;
+  /** SHA-256 of this run's evaluation-key bundle: randomized, so it differs per run for the same secret key (the fingerprint does not). */
   readonly keys_id: string;
   readonly eval_key_bytes: number;
   readonly relin_key_bytes: number;
@@ -39,14 +45,14 @@ export interface KeygenResult {
   readonly eval_keys_file: string | null;
 }
 
-export async function keygen(compiledDir: string, keystoreDir: string, options: { evalKeys?: string; force?: boolean } = {}): Promise<KeygenResult> {
+export async function keygen(compiledDir: string, keystoreDir: string, options: { evalKeys?: string; force?: boolean; token?: KeystoreToken } = {}): Promise<KeygenResult> {
   const model = readCompiledModel(compiledDir);
-  const keystore = Keystore.open(keystoreDir);
+  const keystore = await openKeystore(keystoreDir, options.token);
   const { modelHash } = model;
   const clientModel = clientModelOfBody(bodyCircuits(model), model.parameters, modelHash, bodySteps(model));
   const t = performance.now();
   const progress = startProgress(`keygen N=${model.parameters.polyModulusDegree}`, 2);
-  const { client, secretKey, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModel, { replace: options.force === true });
+  const { client, secretKey, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModel, { replace: options.force === true, name: servedNameOf(compiledDir, model) });
   try {
     progress.update(1);
     const bundle = client.evaluationKeys();
@@ -64,6 +70,7 @@ export async function keygen(compiledDir: string, keystoreDir: string, options: 
       model_hash: modelHash,
       parameter_id: clientModel.parameters.parameterId,
       keystore: keystoreDir,
+      token: keystoreToken(keystoreDir)?.tokenLabel ?? null,
       secret_key: secretKey === 'stored' ? 'reused' : 'derived',
       fingerprint: secretKeyFingerprint(client.exportSecretKey()),
       recovery_phrase: recoveryPhrase ?? null,
@@ -85,10 +92,11 @@ export function formatKeygen(r: KeygenResult): string {
   let out = textTable(null, [
     ['model', r.model],
     ['model hash', r.model_hash],
-    ['secret key', `${r.secret_key === 'reused' ? 'reused' : 'derived from the recovery phrase'}, encrypted in keystore ${r.keystore}`],
+    ['secret key', `${r.secret_key === 'reused' ? 'reused' : 'derived from the recovery phrase'}, encrypted in keystore ${r.keystore}${r.token === null ? '' : ` (data key wrapped by a key in token "${r.token}")`}`],
     ['fingerprint', r.fingerprint],
     ['evaluation keys', `${mb(r.eval_key_bytes)} (relin ${mb(r.relin_key_bytes)}, Galois ${mb(r.galois_key_bytes)} for ${r.rotation_steps.length} rotation steps)`],
-    ['keys id', r.keys_id],
+    // Key generation is randomized: the same secret key gives a new bundle, so a new id, each run.
+    ['keys id', `${r.keys_id} (this bundle's SHA-256; each keygen makes a new one, the fingerprint stays)`],
     ['written to', r.eval_keys_file ?? '(not written; pass --eval-keys <file>, or upload with `deeppowers keys upload`)'],
     ['time', `${r.keygen_ms.toFixed(0)} ms`],
   ]);
@@ -108,17 +116,20 @@ export function formatRecoveryPhrase(phrase: string, keystore: string): string {
 }
 
 export function registerKeygen(program: Command): void {
-  program
+  const command = program
     .command('keygen')
     .description(`make the client's keys for a compiled model: the secret key into an encrypted keystore (passphrase from ${PASSPHRASE_ENV}), evaluation keys optionally to a file for a server`)
     .argument('<compiled>', 'compiled model directory (deeppowers compile)')
     .requiredOption('--keystore <dir>', 'keystore directory (created if missing, mode 0700)')
     .option('--eval-keys <file>', 'also write the evaluation-key bundle (what a server needs) to this file')
     .option('--force', 'replace a secret key the keystore already holds for this model')
-    .option('--json', 'print one JSON object')
-    .action(async (dir: string, opts: { keystore: string; evalKeys?: string; force?: boolean; json?: boolean }) => {
-      const r = await keygen(dir, opts.keystore, { ...(opts.evalKeys !== undefined ? { evalKeys: opts.evalKeys } : {}), ...(opts.force ? { force: true } : {}) });
+    .option('--json', 'print one JSON object');
+  addPkcs11Options(command, "a new keystore's data key is wrapped by an AES key made in the token, and the keystore opens only through it").action(
+    async (dir: string, opts: { keystore: string; evalKeys?: string; force?: boolean; json?: boolean } & Pkcs11CliOptions) => {
+      const token = keystoreTokenOf(opts);
+      const r = await keygen(dir, opts.keystore, { ...(opts.evalKeys !== undefined ? { evalKeys: opts.evalKeys } : {}), ...(opts.force ? { force: true } : {}), ...(token ? { token } : {}) });
       if (opts.json) printJson(r);
       else process.stdout.write(formatKeygen(r));
-    });
+    },
+  );
 }

@@ -6,6 +6,8 @@ import { fail } from '../../compiler/errors';
 import { clientModelOfBody } from '../client/client-model';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import { Keystore, PASSPHRASE_ENV } from '../client/keystore';
+import { keystoreToken, openKeystore, type KeystoreToken } from '../keys/token-keystore';
+import { addPkcs11Options, keystoreTokenOf, type Pkcs11CliOptions } from './pkcs11-options';
 import { keystoreClient, secretKeyFingerprint } from '../client/model-keys';
 import { entropyOfPhrase, phraseOf, RECOVERY_PHRASE_ENV } from '../client/recovery-phrase';
 import { RemoteServer } from '../mcp/remote';
@@ -14,13 +16,14 @@ import { formatRecoveryPhrase } from './keygen';
 import { printJson } from './output';
 import { textTable } from '../format/text-table';
 import { sealBackend } from '../backends/seal/backend';
+import { servedNameOf } from '../mcp/load-served-model';
 
 /**
  * `deeppowers keys`: what a keystore holds (list), getting a model's evaluation keys to a
  * server (upload), removing a model's key (delete), and the recovery phrase (phrase, recover).
  */
 
-interface KeystoreOption {
+interface KeystoreOption extends Pkcs11CliOptions {
   readonly keystore: string;
   readonly json?: boolean;
 }
@@ -29,22 +32,27 @@ export interface KeyListing {
   readonly keystore: string;
   readonly recovery_root: boolean;
   readonly keys: readonly {
+    /** The name the model was last used under (keygen, keys upload, client), null when the keystore never recorded one. */
+    readonly model: string | null;
     readonly model_hash: string;
     readonly parameter_id: string;
-    /** SHA-256 of the secret key's serialization; null when DEEPPOWERS_PASSPHRASE is not set. */
+    /** SHA-256 of the secret key's serialization; null when neither DEEPPOWERS_PASSPHRASE nor the keystore's token is given. */
     readonly fingerprint: string | null;
     readonly uploads: readonly { readonly server: string; readonly keys_id: string }[];
   }[];
 }
 
-export function listKeys(dir: string): KeyListing {
-  const keystore = Keystore.open(dir, undefined, { create: false });
-  const canDecrypt = Boolean(process.env[PASSPHRASE_ENV]);
+export async function listKeys(dir: string, token?: KeystoreToken): Promise<KeyListing> {
+  // Through the token when one is given; otherwise only a passphrase keystore with its passphrase shows fingerprints.
+  const keystore = token ? await openKeystore(dir, token, { create: false }) : Keystore.open(dir, undefined, { create: false });
+  const canDecrypt = token !== undefined || (Boolean(process.env[PASSPHRASE_ENV]) && keystoreToken(dir) === undefined);
   const uploads = keystore.uploads();
+  const names = keystore.modelNames();
   return {
     keystore: dir,
     recovery_root: keystore.hasRecoveryRoot(),
     keys: keystore.listSecretKeys().map((k) => ({
+      model: names[k.modelHash] ?? null,
       model_hash: k.modelHash,
       parameter_id: k.parameterId,
       fingerprint: canDecrypt ? secretKeyFingerprint(keystore.readSecretKey(k.modelHash)!.bytes) : null,
@@ -58,8 +66,9 @@ function formatListing(l: KeyListing): string {
   for (const k of l.keys) {
     out += `\nmodel hash   ${k.model_hash}\n`;
     out += textTable(null, [
+      ['model', k.model ?? '(no name recorded: used before names were kept; keygen or keys upload records one)'],
       ['parameters', k.parameter_id],
-      ['fingerprint', k.fingerprint ?? `(set ${PASSPHRASE_ENV} to show it)`],
+      ['fingerprint', k.fingerprint ?? (keystoreToken(l.keystore) ? '(give --pkcs11 <module> to show it: the keystore opens through its token)' : `(set ${PASSPHRASE_ENV} to show it)`)],
       ...k.uploads.map((u) => ['uploaded', `${u.keys_id} to ${u.server}`]),
     ], '  ');
   }
@@ -78,7 +87,7 @@ export interface UploadResult {
   readonly recovery_phrase: string | null;
 }
 
-export async function uploadKeys(compiledDir: string, opts: { keystore: string; server: string; token?: string; tokenFile?: string; force?: boolean }): Promise<UploadResult> {
+export async function uploadKeys(compiledDir: string, opts: { keystore: string; server: string; token?: string; tokenFile?: string; force?: boolean; keystoreToken?: KeystoreToken }): Promise<UploadResult> {
   const model = readCompiledModel(compiledDir);
   const token = resolveToken(opts);
   const remote = await RemoteServer.connect({ url: opts.server, ...(token ? { token } : {}) });
@@ -88,8 +97,8 @@ export async function uploadKeys(compiledDir: string, opts: { keystore: string; 
       const names = served.map((m) => `${m.model} (${m.model_hash.slice(0, 12)}…)`).join(', ') || 'none';
       fail('BAD_ARGUMENT', `the server at ${remote.options.url} does not serve ${compiledDir} (model hash ${model.modelHash}); it serves: ${names}`);
     }
-    const keystore = Keystore.open(opts.keystore);
-    const { client, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model)));
+    const keystore = await openKeystore(opts.keystore, opts.keystoreToken);
+    const { client, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model)), { name: servedNameOf(compiledDir, model) });
     try {
       const base = { model: model.source.name, model_hash: model.modelHash, server: remote.options.url, fingerprint: secretKeyFingerprint(client.exportSecretKey()), recovery_phrase: recoveryPhrase ?? null };
       const recorded = keystore.uploadedKeysId(remote.options.url, model.modelHash);
@@ -145,9 +154,9 @@ async function readPhrase(): Promise<string> {
   return text;
 }
 
-export async function recoverKeystore(dir: string, compiledDirs: readonly string[], phrase: string): Promise<RecoverResult> {
+export async function recoverKeystore(dir: string, compiledDirs: readonly string[], phrase: string, token?: KeystoreToken): Promise<RecoverResult> {
   const entropy = entropyOfPhrase(phrase);
-  const keystore = Keystore.open(dir);
+  const keystore = await openKeystore(dir, token);
   const existing = keystore.readRecoveryRoot();
   if (existing && !Buffer.from(existing).equals(Buffer.from(entropy))) {
     fail('BAD_ARGUMENT', `keystore ${dir} already holds a different recovery root; recover into an empty directory`);
@@ -156,7 +165,7 @@ export async function recoverKeystore(dir: string, compiledDirs: readonly string
   const keys: RecoverResult['keys'][number][] = [];
   for (const compiled of compiledDirs) {
     const model = readCompiledModel(compiled);
-    const { client } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model)), { replace: true });
+    const { client } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model)), { replace: true, name: servedNameOf(compiled, model) });
     try {
       keys.push({ model: model.source.name, model_hash: model.modelHash, parameter_id: client.model.parameters.parameterId, fingerprint: secretKeyFingerprint(client.exportSecretKey()) });
     } finally {
@@ -179,18 +188,18 @@ export function registerKeys(program: Command): void {
     .command('keys')
     .description(`manage a keystore: list its keys, upload a model's evaluation keys to a server, delete a key, show or recover the recovery phrase`);
 
-  keys
+  const list = keys
     .command('list')
-    .description(`the secret keys a keystore holds: model hash, parameter set, fingerprint (needs ${PASSPHRASE_ENV}) and uploads`)
+    .description(`the secret keys a keystore holds: model name and hash, parameter set, fingerprint (needs ${PASSPHRASE_ENV}) and uploads`)
     .requiredOption('--keystore <dir>', 'keystore directory')
-    .option('--json', 'print one JSON object')
-    .action((opts: KeystoreOption) => {
-      const l = listKeys(opts.keystore);
-      if (opts.json) printJson(l);
-      else process.stdout.write(formatListing(l));
-    });
+    .option('--json', 'print one JSON object');
+  addPkcs11Options(list, 'open a keystore bound to a token through it (to show fingerprints)').action(async (opts: KeystoreOption) => {
+    const l = await listKeys(opts.keystore, keystoreTokenOf(opts));
+    if (opts.json) printJson(l);
+    else process.stdout.write(formatListing(l));
+  });
 
-  keys
+  const upload = keys
     .command('upload')
     .description("upload a model's evaluation keys to a `deeppowers serve` (making the secret key first if the keystore has none)")
     .argument('<compiled>', 'compiled model directory the server serves')
@@ -199,12 +208,13 @@ export function registerKeys(program: Command): void {
     .option('--token <token>', `bearer token (or --token-file, or ${TOKEN_ENV})`)
     .option('--token-file <file>', 'file holding the bearer token (first non-comment line; name:token accepted)')
     .option('--force', 'upload a new bundle even if the server has the recorded one')
-    .option('--json', 'print one JSON object')
-    .action(async (compiled: string, opts: KeystoreOption & { server: string; token?: string; tokenFile?: string; force?: boolean }) => {
-      const r = await uploadKeys(compiled, opts);
-      if (opts.json) printJson(r);
-      else process.stdout.write(formatUpload(r, opts.keystore));
-    });
+    .option('--json', 'print one JSON object');
+  addPkcs11Options(upload, 'open a keystore bound to a token through it').action(async (compiled: string, opts: KeystoreOption & { server: string; token?: string; tokenFile?: string; force?: boolean }) => {
+    const keystoreTokenRef = keystoreTokenOf(opts);
+    const r = await uploadKeys(compiled, { ...opts, ...(keystoreTokenRef ? { keystoreToken: keystoreTokenRef } : {}) });
+    if (opts.json) printJson(r);
+    else process.stdout.write(formatUpload(r, opts.keystore));
+  });
 
   keys
     .command('delete')
@@ -220,27 +230,27 @@ export function registerKeys(program: Command): void {
       else process.stdout.write(`deleted the secret key of model ${modelHash} from ${opts.keystore}\n`);
     });
 
-  keys
+  const phrase = keys
     .command('phrase')
     .description(`show the keystore's recovery phrase (needs ${PASSPHRASE_ENV}); anyone who has it can rebuild every key`)
     .requiredOption('--keystore <dir>', 'keystore directory')
-    .option('--json', 'print one JSON object')
-    .action((opts: KeystoreOption) => {
-      const root = Keystore.open(opts.keystore, undefined, { create: false }).readRecoveryRoot();
-      if (!root) fail('BAD_ARGUMENT', `keystore ${opts.keystore} has no recovery root yet; \`deeppowers keygen <compiled> --keystore ${opts.keystore}\` makes one`);
-      if (opts.json) printJson({ keystore: opts.keystore, recovery_phrase: phraseOf(root) });
-      else process.stdout.write(formatRecoveryPhrase(phraseOf(root), opts.keystore).trimStart());
-    });
+    .option('--json', 'print one JSON object');
+  addPkcs11Options(phrase, 'open a keystore bound to a token through it').action(async (opts: KeystoreOption) => {
+    const root = (await openKeystore(opts.keystore, keystoreTokenOf(opts), { create: false })).readRecoveryRoot();
+    if (!root) fail('BAD_ARGUMENT', `keystore ${opts.keystore} has no recovery root yet; \`deeppowers keygen <compiled> --keystore ${opts.keystore}\` makes one`);
+    if (opts.json) printJson({ keystore: opts.keystore, recovery_phrase: phraseOf(root) });
+    else process.stdout.write(formatRecoveryPhrase(phraseOf(root), opts.keystore).trimStart());
+  });
 
-  keys
+  const recover = keys
     .command('recover')
     .description(`rebuild a keystore from its recovery phrase (standard input or ${RECOVERY_PHRASE_ENV}), sealed with ${PASSPHRASE_ENV}`)
     .argument('[compiled...]', 'compiled model directories whose keys to rebuild now (others are rebuilt when first used)')
     .requiredOption('--keystore <dir>', 'keystore directory (created if missing)')
-    .option('--json', 'print one JSON object')
-    .action(async (compiled: string[], opts: KeystoreOption) => {
-      const r = await recoverKeystore(opts.keystore, compiled, await readPhrase());
-      if (opts.json) printJson(r);
-      else process.stdout.write(formatRecover(r));
-    });
+    .option('--json', 'print one JSON object');
+  addPkcs11Options(recover, "bind the rebuilt keystore to a token instead of the passphrase (its data key wrapped by an AES key made in the token)").action(async (compiled: string[], opts: KeystoreOption) => {
+    const r = await recoverKeystore(opts.keystore, compiled, await readPhrase(), keystoreTokenOf(opts));
+    if (opts.json) printJson(r);
+    else process.stdout.write(formatRecover(r));
+  });
 }

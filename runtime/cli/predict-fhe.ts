@@ -6,8 +6,8 @@ import { contextSpecOf } from '../backends/backend';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import { sealBackend } from '../backends/seal/backend';
 import { clientModelOfBody } from '../client/client-model';
-import { Keystore } from '../client/keystore';
 import { keystoreClient } from '../client/model-keys';
+import { openKeystore, type KeystoreToken } from '../keys/token-keystore';
 import type { RowBatch } from '../data/load-rows';
 import type { RowOutputs } from '../outputs';
 import { predictEncrypted } from '../predict-encrypted';
@@ -35,8 +35,8 @@ export interface FhePrediction {
   readonly secret_key: 'keystore' | 'derived' | 'ephemeral';
 }
 
-export async function predictFhe(model: CompiledModel, batch: RowBatch, options: { keystore?: string; threads?: number } = {}): Promise<FhePrediction> {
-  const key = options.keystore !== undefined ? await keystoreSecretKey(model, options.keystore) : undefined;
+export async function predictFhe(model: CompiledModel, batch: RowBatch, options: { keystore?: string; token?: KeystoreToken; threads?: number } = {}): Promise<FhePrediction> {
+  const key = options.keystore !== undefined ? await keystoreSecretKey(model, options.keystore, options.token) : undefined;
   const backend = sealOnThreads(options.threads, Math.ceil(batch.rows / samplesPerEvaluation(model.circuit)));
   const rotations = bodyCircuits(model).reduce((n, c) => n + c.rotationSteps.length, 0);
   const { outputs, encrypted: run } = await predictEncrypted(model, batch, {
@@ -60,8 +60,8 @@ export async function predictFhe(model: CompiledModel, batch: RowBatch, options:
  * The model's secret key from a keystore: the stored one, or (first use after \`keys recover\`)
  * derived from the keystore's recovery root and stored, as keygen and the client do.
  */
-async function keystoreSecretKey(model: CompiledModel, dir: string): Promise<{ bytes: Uint8Array; source: 'keystore' | 'derived' }> {
-  const keystore = Keystore.open(dir, undefined, { create: false });
+async function keystoreSecretKey(model: CompiledModel, dir: string, token: KeystoreToken | undefined): Promise<{ bytes: Uint8Array; source: 'keystore' | 'derived' }> {
+  const keystore = await openKeystore(dir, token, { create: false });
   const want = contextSpecOf(model.parameters).parameterId;
   const stored = keystore.readSecretKey(model.modelHash);
   if (stored) {

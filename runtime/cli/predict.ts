@@ -16,6 +16,8 @@ import { formatEntry } from '../format/values';
 import { formatFheCosts, predictFhe, type FhePrediction } from './predict-fhe';
 import { parseThreads, THREADS_HELP } from './threads';
 import { printJson } from './output';
+import { addPkcs11Options, keystoreTokenOf, type Pkcs11CliOptions } from './pkcs11-options';
+import type { KeystoreToken } from '../keys/token-keystore';
 import { readModelBytes } from './read-model';
 import { textTable } from '../format/text-table';
 
@@ -46,6 +48,8 @@ export interface PredictResult {
 
 export interface PredictOptions {
   readonly keystore?: string;
+  /** The PKCS#11 token a token-bound keystore opens through. */
+  readonly token?: KeystoreToken;
   /** fhe mode: threads that evaluate (default: the cores). */
   readonly threads?: number;
   /** simulate and fhe modes: what to do with a row outside the calibrated input range (default clamp). */
@@ -81,6 +85,7 @@ export async function predictPath(path: string, dataFile: string, mode: Mode | u
   if (chosen === 'fhe') {
     const { outputs, layout, evaluations, threads, timings, sizes, secret_key } = await predictFhe(model, batch, {
       ...(options.keystore !== undefined ? { keystore: options.keystore } : {}),
+      ...(options.token !== undefined ? { token: options.token } : {}),
       ...(options.threads !== undefined ? { threads: options.threads } : {}),
     });
     return { model: path, mode: chosen, rows: given.rows, outputs: all(outputs), layout, evaluations, threads, timings, sizes, secret_key, ...listed };
@@ -125,7 +130,7 @@ function parseMode(value: string): Mode {
 }
 
 export function registerPredict(program: Command): void {
-  program
+  const command = program
     .command('predict')
     .description('run a model on the rows of a data file (JSON or CSV)')
     .argument('<model>', 'ONNX model file, or a compiled model directory (deeppowers compile)')
@@ -134,14 +139,19 @@ export function registerPredict(program: Command): void {
     .option('--keystore <dir>', 'fhe mode (implied): use the secret key `deeppowers keygen` stored there (default: a fresh key for this run only)')
     .option('--threads <n>', `fhe mode: ${THREADS_HELP}`, parseThreads)
     .addOption(outOfRangeOption())
-    .option('--json', 'print one JSON object: {model, mode, rows, outputs} (simulate and fhe add out_of_range; fhe adds layout, evaluations, timings, sizes, secret_key)')
-    .action(async (file: string, opts: { data: string; mode?: Mode; keystore?: string; threads?: number; json?: boolean; outOfRange?: OutOfRangePolicy }) => {
+    .option('--json', 'print one JSON object: {model, mode, rows, outputs} (simulate and fhe add out_of_range; fhe adds layout, evaluations, timings, sizes, secret_key)');
+  addPkcs11Options(command, 'open a keystore bound to a token (deeppowers keygen --pkcs11) through it').action(
+    async (file: string, opts: { data: string; mode?: Mode; keystore?: string; threads?: number; json?: boolean; outOfRange?: OutOfRangePolicy } & Pkcs11CliOptions) => {
+      const token = keystoreTokenOf(opts);
+      if (token && opts.keystore === undefined) fail('BAD_ARGUMENT', '--pkcs11 opens a keystore: give --keystore <dir> too');
       const result = await predictPath(file, opts.data, opts.mode, {
         ...(opts.keystore !== undefined ? { keystore: opts.keystore } : {}),
+        ...(token ? { token } : {}),
         ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
         ...(opts.outOfRange !== undefined ? { outOfRange: opts.outOfRange } : {}),
       });
       if (opts.json) printJson(result);
       else process.stdout.write(formatPredict(result));
-    });
+    },
+  );
 }

@@ -71,6 +71,7 @@ export function formatReport(r: Report): string {
     ['CKKS', `N=${p.polyModulusDegree} (${p.slots} slots), modulus ${p.coeffModulusBits.join('+')} = ${p.totalBits} of ${p.maxBitCount} bits, scale 2^${p.scaleBits}, ${p.levels} levels, ${p.securityBits}-bit security`],
     ['depth', `${c.depth.total}${c.clientSteps ? ` in ${c.clientSteps.segmentDepths.length} segments (${c.clientSteps.segmentDepths.join(' + ')})` : ''}${c.depth.consistent ? '' : ' (layers do not add up to the circuit: a bug)'}`],
     ...(c.clientSteps ? [['client steps', c.clientSteps.clientSees]] : []),
+    ...(c.clientSteps ? [['dishonest client', c.clientSteps.dishonestClient]] : []),
     ['ops', `${k.rotations} rotations, ${k.ctCtMul} ct×ct, ${k.ctPtMul} ct×pt, ${k.ctCtAdd} ct+ct, ${k.ctPtAdd} ct+pt, ${k.rescales} rescales, ${k.relins} relins, ${k.modswitches} modswitches`],
     ['rotation steps', k.rotationSteps.join(', ') || 'none'],
     ['keys', `${formatBytes(keys.total)} evaluation keys (relin ${formatBytes(keys.relin)}, Galois ${formatBytes(keys.galois)}), ${keySizeSource(keys)}`],
@@ -115,7 +116,14 @@ export function registerReport(program: Command): void {
         dataFile: opts.data,
         ...(opts.labels !== undefined ? { labelsFile: opts.labels } : {}),
         ...(opts.model !== undefined ? { sourceModel: opts.model } : {}),
-        ...(opts.fhe ? { fhe: true, fheProgress: (n: number) => startProgress('encrypted evaluations', n), fheBackend: sealOnThreads(opts.threads) } : {}),
+        ...(opts.fhe
+          ? {
+              fhe: true,
+              fheKeygenProgress: (n: number) => startProgress('keygen', n),
+              fheProgress: (n: number) => startProgress('encrypted evaluations', n),
+              fheBackend: sealOnThreads(opts.threads),
+            }
+          : {}),
       });
       if (opts.html) {
         try {

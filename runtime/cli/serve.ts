@@ -5,6 +5,7 @@ import { fail } from '../../compiler/errors';
 import { isLoopbackHost, startHttpServer, type RunningHttpServer } from '../mcp/http';
 import { loadServedModel } from '../mcp/load-served-model';
 import { loadUi } from '../mcp/static-ui';
+import { RANGE_EXPOSURES, type RangeExposure } from '../mcp/client-view-exposure';
 import { createMcpServer, describeModels } from '../mcp/server';
 import { DEFAULT_LIMITS, DeepPowersService, LOCAL_TENANT } from '../mcp/service';
 import { runOnStdio } from '../mcp/stdio';
@@ -14,8 +15,12 @@ import { parseRedisUrl } from '../network/queue';
 import { QueueRunner } from '../network/queue-runner';
 import { DEFAULT_TASK_OPTIONS, type RunnerContext } from '../network/server-network';
 import { parseThreads, sealOnThreads, THREADS_HELP } from './threads';
+import { DEFAULT_LOG_KEY_LABEL, DEFAULT_SERVER_NODE_KEY_LABEL, tokenIdentity } from '../keys/token-identity';
+import { addPkcs11Options, tokenRefOf, type Pkcs11CliOptions } from './pkcs11-options';
 
-export interface ServeOptions {
+export interface ServeOptions extends Pkcs11CliOptions {
+  readonly nodeKeyLabel?: string;
+  readonly logKeyLabel?: string;
   readonly http?: { host: string; port: number };
   /** Serve the browser page at / (needs --http). */
   readonly ui?: boolean;
@@ -43,6 +48,8 @@ export interface ServeOptions {
   readonly queryBudget?: number;
   readonly clientStepBudget?: number;
   readonly modelConfidential?: boolean;
+  readonly clientRanges: RangeExposure;
+  readonly floodBits?: number;
 }
 
 export const DEFAULT_DATA_DIR = join(homedir(), '.deeppowers', 'serve');
@@ -87,6 +94,9 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   const log = (line: string) => process.stderr.write(`deeppowers serve: ${line}\n`);
 
   if (!opts.queue && opts.reviewers > 0) fail('BAD_ARGUMENT', '--reviewers needs --queue redis://HOST:PORT (review nodes are workers on the queue)');
+  if (opts.floodBits !== undefined && opts.queue) {
+    fail('BAD_ARGUMENT', '--flood-bits works with jobs run in this process only, not --queue: compute and review nodes would each draw different noise and disagree');
+  }
   if (!opts.queue && opts.nodes !== undefined) fail('BAD_ARGUMENT', '--nodes needs --queue redis://HOST:PORT (the list says which queue workers count)');
   if (opts.queue && opts.nodes === undefined) {
     fail('BAD_ARGUMENT', '--queue needs --nodes FILE: the nodes you trust, one line each as `deeppowers worker --print-id --role compute|review` prints it');
@@ -97,7 +107,11 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   const quorum = opts.quorum ?? opts.reviewers;
   if (quorum > opts.reviewers) fail('BAD_ARGUMENT', `--quorum ${quorum} exceeds --reviewers ${opts.reviewers}`);
 
-  const models = dirs.map(loadServedModel);
+  const models = dirs.map((dir) => loadServedModel(dir, opts.clientRanges));
+  const token = tokenRefOf(opts);
+  const identities = token
+    ? { node: await tokenIdentity(token, opts.nodeKeyLabel ?? DEFAULT_SERVER_NODE_KEY_LABEL), log: await tokenIdentity(token, opts.logKeyLabel ?? DEFAULT_LOG_KEY_LABEL) }
+    : undefined;
   const backend = sealOnThreads(opts.threads);
   const service = await DeepPowersService.create(
     backend,
@@ -114,8 +128,10 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
       queryBudget: opts.queryBudget ?? null,
       clientStepBudget: opts.clientStepBudget ?? null,
       modelConfidential: opts.modelConfidential === true,
+      floodBits: opts.floodBits ?? null,
     },
     {
+      ...(identities ? { identities } : {}),
       tasks: { defaultTtlMs: opts.taskTtl * 1000, maxTtlMs: Math.max(opts.taskTtl * 1000, DEFAULT_TASK_OPTIONS.maxTtlMs) },
       ...(queue && trusted
         ? {
@@ -148,7 +164,7 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
         ? `jobs go to compute nodes on ${queue.url}; ${opts.reviewers} reviewer${opts.reviewers === 1 ? '' : 's'}, quorum ${quorum}`
         : 'jobs run in this process (embedded); results are logged and signed by this server alone',
     );
-    log(`transparency log ${service.network.log.origin}, key ${service.network.log.vkey}`);
+    log(`transparency log ${service.network.log.origin}, key ${service.network.log.vkey}${token ? ` (log and node keys in token "${token.label}")` : ''}`);
     if (trusted && opts.nodes) {
       log(describeNodes(trusted.current, opts.nodes));
       // SIGHUP re-reads the list; a bad file is reported and the list in force stays.
@@ -161,6 +177,8 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
         }
       });
     }
+    const perDay = (n: number | undefined) => (n === undefined ? 'no limit' : `${n} rows per tenant, model and UTC day`);
+    log(`query budget ${perDay(opts.queryBudget)}; client-step budget ${perDay(opts.clientStepBudget)}; client views show ${opts.clientRanges} calibration ranges`);
     const stopped = new Promise<void>((resolve) => {
       process.once('SIGINT', resolve);
       process.once('SIGTERM', resolve);
@@ -186,7 +204,7 @@ function describeNodes(list: NodeList, file: string): string {
 }
 
 export function registerServe(program: Command): void {
-  program
+  const command = program
     .command('serve')
     .description('serve compiled models as MCP tools (predict_<model>) that evaluate ciphertexts: Streamable HTTP at /mcp, and/or stdio')
     .argument('<compiled-dir...>', 'compiled model directories (from `deeppowers compile`); the tool is named after the directory')
@@ -230,6 +248,16 @@ export function registerServe(program: Command): void {
         "rows one tenant may send back at one model's client steps per UTC day; beyond it the step is refused. Each answered step is a probe of the layers after it (README: What the client learns); default: no limit",
       ).argParser(nonNegativeInt),
     )
+    .addOption(
+      new Option('--client-ranges <exposure>', "how much of the calibration's per-feature min/max (the owner's data) each client view shows: exact, coarse (rounded outward to powers of two) or none (clients skip the range check)")
+        .choices([...RANGE_EXPOSURES])
+        .default('exact'),
+    )
+    .addOption(
+      new Option('--flood-bits <s>', "add noise uniform in ±2^s × the model's CKKS noise bound to every released result, so decrypted outputs do not carry the evaluation noise (costs up to that much precision; not with --queue)").argParser(
+        nonNegativeInt,
+      ),
+    )
     .option('--model-confidential', 'refuse to serve models with client steps (compile --refresh auto, max pools): a dishonest client can read out the weights after a step')
     .option(
       '--queue <redis-url>',
@@ -240,5 +268,9 @@ export function registerServe(program: Command): void {
     .addOption(new Option('--review-timeout <seconds>', "each assigned reviewer's deadline; a reviewer that misses it is named and counted against (default: 3 × the compute node's time, at least 60)").argParser(positiveInt))
     .addOption(new Option('--reviewers <k>', 'review nodes that re-execute each job (needs --queue)').default(0).argParser(nonNegativeInt))
     .addOption(new Option('--quorum <q>', 'reviewers that must attest the same result before it is released (default: all of --reviewers)').argParser(nonNegativeInt))
-    .action(async (dirs: string[], opts: ServeOptions) => serve(dirs, opts));
+    .option('--node-key-label <label>', "with --pkcs11: the label of the server's node key in the token", DEFAULT_SERVER_NODE_KEY_LABEL)
+    .option('--log-key-label <label>', "with --pkcs11: the label of the log's checkpoint key in the token", DEFAULT_LOG_KEY_LABEL);
+  addPkcs11Options(command, "the log's checkpoint key and the server's node key are Ed25519 keys in the token (CKM_EDDSA), used for every signature").action(
+    async (dirs: string[], opts: ServeOptions) => serve(dirs, opts),
+  );
 }

@@ -12,11 +12,14 @@ export type Awaitable<T> = T | Promise<T>;
 export interface ClientKeyStore {
   /** Where the keys live, for messages: a directory, or `IndexedDB <name>` in a page. */
   readonly dir: string;
+  hasSecretKey(modelHash: string): Awaitable<boolean>;
   readSecretKey(modelHash: string): Awaitable<StoredSecretKey | undefined>;
   writeSecretKey(modelHash: string, parameterId: string, secretKey: Uint8Array): Awaitable<void>;
   readRecoveryRoot(): Awaitable<Uint8Array | undefined>;
   writeRecoveryRoot(entropy: Uint8Array): Awaitable<void>;
   removeRecoveryRoot(): Awaitable<void>;
+  /** What to call a model in key listings (its compiled directory's or its server's name). */
+  recordModelName(modelHash: string, name: string): Awaitable<void>;
   /** The evaluation-key bundle last uploaded for a model to a server (its id), if recorded. */
   uploadedKeysId(server: string, modelHash: string): Awaitable<string | undefined>;
   recordUpload(server: string, modelHash: string, keysId: string): Awaitable<void>;

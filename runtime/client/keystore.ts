@@ -21,6 +21,8 @@ const FORMAT = 'deeppowers-secret-key';
 const ROOT_FORMAT = 'deeppowers-recovery-root';
 const VERSION = 1;
 const UPLOADS_FILE = 'uploads.json';
+/** Model hash → the name the model was last used under (a compiled directory's, or a server's): for `keys list`. */
+const NAMES_FILE = 'models.json';
 const ROOT_FILE = 'recovery-root.json';
 const SECRET_SUFFIX = '.secret.json';
 const HASH = /^[0-9a-f]{64}$/;
@@ -156,6 +158,11 @@ export class Keystore {
       }
     }
     if (changed) writePrivate(join(this.dir, UPLOADS_FILE), `${JSON.stringify(all, null, 2)}\n`);
+    const names = this.modelNames();
+    if (names[modelHash] !== undefined) {
+      delete names[modelHash];
+      writePrivate(join(this.dir, NAMES_FILE), `${JSON.stringify(names, null, 2)}\n`);
+    }
     return had;
   }
 
@@ -196,6 +203,26 @@ export class Keystore {
     const all = this.readUploads();
     (all[server] ??= {})[modelHash] = keysId;
     writePrivate(join(this.dir, UPLOADS_FILE), `${JSON.stringify(all, null, 2)}\n`);
+  }
+
+  /** Model hash → the name it was last used under. Names are labels for people, never used to pick a key. */
+  modelNames(): Record<string, string> {
+    const path = join(this.dir, NAMES_FILE);
+    if (!existsSync(path)) return {};
+    try {
+      const v = JSON.parse(readFileSync(path, 'utf8')) as unknown;
+      if (v && typeof v === 'object' && !Array.isArray(v)) return Object.fromEntries(Object.entries(v).filter((e): e is [string, string] => typeof e[1] === 'string'));
+    } catch {
+      // fall through: a damaged record only costs the names in `keys list`
+    }
+    return {};
+  }
+
+  recordModelName(modelHash: string, name: string): void {
+    const names = this.modelNames();
+    if (names[modelHash] === name) return;
+    names[modelHash] = name;
+    writePrivate(join(this.dir, NAMES_FILE), `${JSON.stringify(names, null, 2)}\n`);
   }
 
   private readUploads(): UploadRecord {
@@ -347,7 +374,7 @@ function checkKdf(kdf: Kdf, path: string): void {
 }
 
 /** Write via a temporary file, mode 0600 from the start, so no reader ever sees a partial or world-readable file. */
-function writePrivate(path: string, text: string): void {
+export function writePrivate(path: string, text: string): void {
   const tmp = `${path}.${randomBytes(6).toString('hex')}.tmp`;
   writeFileSync(tmp, text, { mode: 0o600 });
   chmodSync(tmp, 0o600);

@@ -19,8 +19,15 @@ export interface KeystoreClient {
   readonly recoveryPhrase?: string;
 }
 
-export async function keystoreClient(backend: FheBackend, keystore: ClientKeyStore, model: ClientModel, options: { readonly replace?: boolean } = {}): Promise<KeystoreClient> {
+export async function keystoreClient(
+  backend: FheBackend,
+  keystore: ClientKeyStore,
+  model: ClientModel,
+  /** `name`: what to call the model in `keys list` (its compiled directory's or its server's name). */
+  options: { readonly replace?: boolean; readonly name?: string } = {},
+): Promise<KeystoreClient> {
   const { modelHash } = model;
+  if (options.name !== undefined) await keystore.recordModelName(modelHash, options.name);
   const { parameterId } = model.parameters;
   if (!options.replace) {
     const stored = await keystore.readSecretKey(modelHash);

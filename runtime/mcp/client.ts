@@ -6,6 +6,7 @@ import type { Keystore } from '../client/keystore';
 import { DEFAULT_OUT_OF_RANGE, OUT_OF_RANGE_POLICIES, type OutOfRangePolicy } from '../data/input-range';
 import { MAX_ROWS_PER_CALL, PrivateModel } from './private-model';
 import { RemoteServer, type RemoteOptions } from './remote';
+import { StagedProgress, type OnStage } from './staged-progress';
 import type { TrustPolicy } from '../network/verify-result';
 import { guarded, structuredResult } from './tool-result';
 
@@ -43,13 +44,13 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
     });
     return remote;
   };
-  const privateModel = (name: string): Promise<PrivateModel> => {
+  const privateModel = (name: string, onStage?: OnStage): Promise<PrivateModel> => {
     const open = models.get(name);
     // Models made by an engine that has since failed fatally are dropped whole (their objects live
     // on its possibly corrupt heap; freeing them there could fail again) and reopened.
     if (open && !options.backend.engineStale(open.generation)) return open.model;
     const generation = options.backend.engineGeneration();
-    const m = connected().then((r) => PrivateModel.open(options.backend, r, options.keystore, name, log, options.trust));
+    const m = connected().then((r) => PrivateModel.open(options.backend, r, options.keystore, name, log, options.trust, onStage));
     m.catch(() => models.delete(name));
     models.set(name, { model: m, generation });
     return m;
@@ -80,6 +81,7 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
         models: z.array(
           z.object({
             model: z.string(),
+            description: z.string().optional().describe("the server operator's words for the model"),
             task: z.string().optional(),
             input: z.object({ name: z.string(), shape: z.array(z.number().nullable()), dtype: z.string(), features: z.array(z.string()).optional() }),
             outputs: z.array(z.object({ name: z.string(), shape: z.array(z.number().nullable()), dtype: z.string() })),
@@ -95,6 +97,7 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
           server: options.remote.url,
           models: list.map((m) => ({
             model: m.model,
+            ...(m.description === undefined ? {} : { description: m.description }),
             ...(m.task === undefined ? {} : { task: m.task }),
             input: strip(m.inputs[0]!),
             outputs: m.outputs.map(({ name, shape, dtype }) => ({ name, shape: [...shape], dtype })),
@@ -157,21 +160,29 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
     },
     async ({ model, rows, out_of_range }, extra) =>
       guarded(async () => {
-        const m = await privateModel(model).catch(recoverFromTrap);
         const progressToken = extra._meta?.progressToken;
-        let last = -1;
-        const result = await m.predict(rows, {
-          signal: extra.signal,
-          outOfRange: out_of_range ?? options.outOfRange ?? DEFAULT_OUT_OF_RANGE,
-          onProgress: ({ done, total }) => {
-            // Progress must increase; the server's 0-of-n at the start of each request repeats the previous count.
-            if (progressToken === undefined || done <= last) return;
-            last = done;
-            void extra
-              .sendNotification({ method: 'notifications/progress', params: { progressToken, progress: done, total, message: `${model}: ${done} of ${total} encrypted evaluations` } })
-              .catch(() => {});
-          },
-        }).catch(recoverFromTrap);
+        // Steps before the first evaluation (keys on first use: a minute at N = 32768) are announced as they start.
+        const progress = new StagedProgress(async (progress, total, message) => {
+          if (progressToken === undefined) return;
+          await extra.sendNotification({
+            method: 'notifications/progress',
+            params: { progressToken, progress, ...(total === undefined ? {} : { total }), message: `${model}: ${message}` },
+          });
+        });
+        const result = await (async () => {
+          try {
+            const m = await privateModel(model, progress.stage).catch(recoverFromTrap);
+            return await m.predict(rows, {
+              signal: extra.signal,
+              outOfRange: out_of_range ?? options.outOfRange ?? DEFAULT_OUT_OF_RANGE,
+              onStage: progress.stage,
+              // The server's 0-of-n at the start of each request repeats the previous count; StagedProgress drops it.
+              onProgress: ({ done, total }) => progress.evaluations(done, total, `${done} of ${total} encrypted evaluations`),
+            }).catch(recoverFromTrap);
+          } finally {
+            progress.stop();
+          }
+        })();
         const out = {
           model,
           rows: rows.length,

@@ -11,6 +11,7 @@ import type { ValueInfo } from '../../compiler/graph/graph';
 import { serverModelOf } from '../server/fhe-server';
 import { modelCardOf } from './model-card';
 import { modelNameOf, toolNameOf, type ServedModel, type TensorDescription } from './served-model';
+import { exposeRanges, type RangeExposure } from './client-view-exposure';
 
 /**
  * A compiled-model directory as `deeppowers serve` offers it. The tool is named after the name
@@ -18,10 +19,15 @@ import { modelNameOf, toolNameOf, type ServedModel, type TensorDescription } fro
  * (`iris.compiled/` → `predict_iris`), which the operator chose, rather than the ONNX graph name,
  * which exporters fill with things like "torch_jit".
  */
-export function loadServedModel(dir: string): ServedModel {
+export function loadServedModel(dir: string, ranges: RangeExposure = 'exact'): ServedModel {
   const compiled = readCompiledModel(dir);
+  return servedModelOf(compiled, servedNameOf(dir, compiled), ranges);
+}
+
+/** The name a compiled directory is served under (before it is made safe for a tool name): see loadServedModel. */
+export function servedNameOf(dir: string, compiled: CompiledModel): string {
   const base = basename(resolve(dir)).replace(/\.compiled$/i, '');
-  return servedModelOf(compiled, givenName(compiled) ?? (base === '' ? compiled.source.name : base));
+  return givenName(compiled) ?? (base === '' ? compiled.source.name : base);
 }
 
 /** `compile --name` and `--description`, recorded with the compile options. */
@@ -35,10 +41,11 @@ function givenDescription(m: CompiledModel): { description?: string } {
   return typeof d === 'string' ? { description: d } : {};
 }
 
-export function servedModelOf(m: CompiledModel, rawName: string): ServedModel {
+/** `ranges`: how much of the calibration ranges the client view shows (client-view-exposure.ts). */
+export function servedModelOf(m: CompiledModel, rawName: string, ranges: RangeExposure = 'exact'): ServedModel {
   const name = modelNameOf(rawName);
   const server = serverView(m);
-  const view = withSegments(clientView(m), m);
+  const view = exposeRanges(withSegments(clientView(m), m), ranges);
   const sealServer = serverModelOf(server.circuit, server.parameters, server.modelHash, m.refresh ?? undefined);
   const inputs: TensorDescription[] = [
     {
@@ -53,6 +60,7 @@ export function servedModelOf(m: CompiledModel, rawName: string): ServedModel {
   return {
     name,
     server: sealServer,
+    noiseBound: m.calibration.precision.noiseBound,
     card: modelCardOf(m, names),
     description: {
       model: name,

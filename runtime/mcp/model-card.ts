@@ -3,6 +3,7 @@ import type { CompiledModel } from '../../compiler/artifact/types';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { Node } from '../../compiler/graph/graph';
 import { describeClientSteps } from '../../compiler/client-steps/table';
+import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
 import type { TensorDescription } from './served-model';
 
 /**
@@ -89,6 +90,8 @@ export function modelCardOf(m: CompiledModel, names: CardNames): ModelCard {
         'and the clear ONNX nodes before and after the encrypted part with their constants; not the weights of the encrypted part',
       ...(trees ? ["the snapped threshold of each feature's cuts (it encodes each feature as bits against them), not which tree or node uses them, the trees' structure or leaf values"] : []),
       ...(clientSteps !== undefined ? [`at each client step, masked intermediate values: ${clientSteps}`] : []),
+      ...(m.refresh ? [describeDishonestClient(m.refresh)] : []),
+      'with every answer, one more point of the model\'s input-output map (extraction by queries: the server\'s --query-budget bounds it per tenant and day)',
     ],
     server_learns: [
       'ciphertexts and evaluation keys only: never a row, an output or the secret key',

@@ -14,6 +14,7 @@ import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { KEYS_ID } from './key-storage';
 import { readEnvelope } from '../wire/envelope';
 import { toolNameOf, type ServedModel } from './served-model';
+import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
 import type { DeepPowersService } from './service';
 import type { SessionLog } from './session-log';
 import { errorResult, guarded, structuredResult } from './tool-result';
@@ -86,6 +87,7 @@ export function registerPredict(
     {
       title: `Encrypted ${model.name}`,
       description:
+        (model.description.description === undefined ? '' : `${model.description.description}. `) +
         `Evaluate ${model.name} (${model.description.task ?? 'model'}, hash ${model.server.modelHash.slice(0, 12)}…) on CKKS ciphertexts. ` +
         'Input: the keys_id of your uploaded evaluation keys and a base64 ciphertext envelope; output: the base64 encrypted result ' +
         'and its transparency-log receipt. ' +
@@ -93,7 +95,8 @@ export function registerPredict(
         (stepped
           ? `The body runs as ${segments} segments with a client step between each two: until the last, the answer is a client_step (a masked result and a step_id); ` +
             'decrypt it, encrypt the values again for the next segment and call this tool with the same keys_id, the fresh ciphertexts and the step_id. ' +
-            `What the client sees: ${describeClientSteps(model.server.refresh!)}. `
+            `What the client sees: ${describeClientSteps(model.server.refresh!)}. ` +
+            `Model owner, note: ${describeDishonestClient(model.server.refresh!)}. `
           : '') +
         'May be called as an MCP task (poll tasks/get, fetch with tasks/result).',
       inputSchema: {

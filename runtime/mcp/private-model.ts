@@ -17,6 +17,7 @@ import { PinStore } from '../network/pins';
 import { describeVerification, verifyRelease, type ReleaseExpectation, type TrustPolicy, type VerifiedRelease } from '../network/verify-result';
 import type { ModelDescription } from './served-model';
 import { UnknownKeysError, type RemoteServer, type SegmentAnswer } from './remote';
+import type { OnStage } from './staged-progress';
 import { runSegments } from '../run-segments';
 
 /** Rows one private_predict call may carry: each row is an encryption and (in vector layout) an evaluation. */
@@ -68,12 +69,15 @@ export class PrivateModel {
     model: string,
     log: (line: string) => void = () => {},
     trust: TrustPolicy = {},
+    onStage: OnStage = async () => {},
     pins?: PinStore,
   ): Promise<PrivateModel> {
     const description = await remote.describe(model);
     const view = clientViewFromJson(description.client_view);
     if (view.modelHash !== description.model_hash) fail('BAD_ARTIFACT', `the server describes ${model} with two different model hashes`);
-    const { client, recoveryPhrase } = await keystoreClient(backend, keystore, clientModelOfView(view));
+    const n = description.ckks.poly_modulus_degree;
+    await onStage((await keystore.hasSecretKey(view.modelHash)) ? `opening ${model}'s secret key (N = ${n})` : `making ${model}'s secret key (first use; N = ${n})`);
+    const { client, recoveryPhrase } = await keystoreClient(backend, keystore, clientModelOfView(view), { name: model });
     if (recoveryPhrase !== undefined) {
       // stderr goes to the host's log, which is no place for the phrase itself.
       log(`made a recovery root for keystore ${keystore.dir}; write its phrase down with \`deeppowers keys phrase --keystore ${keystore.dir}\``);
@@ -82,13 +86,14 @@ export class PrivateModel {
   }
 
   /** The evaluation keys' id on the server: reuse the recorded upload if the server still has it, otherwise upload now. */
-  async ensureKeys(force = false): Promise<string> {
+  async ensureKeys(force = false, onStage: OnStage = async () => {}): Promise<string> {
     const server = this.remote.options.url;
     const hash = this.view.modelHash;
     if (!force) {
       const known = this.keysId ?? (await this.keystore.uploadedKeysId(server, hash));
       if (known && (known === this.keysId || (await this.remote.hasKeys(known)))) return (this.keysId = known);
     }
+    await onStage(`making and uploading ${this.description.model}'s evaluation keys (first use on this server)`);
     const bundle = this.fhe.evaluationKeys();
     await this.remote.uploadKeys(bundle.keysId, bundle.bytes);
     await this.keystore.recordUpload(server, hash, bundle.keysId);
@@ -97,7 +102,7 @@ export class PrivateModel {
 
   async predict(
     rows: readonly unknown[],
-    call: { onProgress?: (p: PredictProgress) => void; signal?: AbortSignal; outOfRange?: OutOfRangePolicy } = {},
+    call: { onProgress?: (p: PredictProgress) => void; onStage?: OnStage; signal?: AbortSignal; outOfRange?: OutOfRangePolicy } = {},
   ): Promise<PrivatePrediction> {
     const t0 = performance.now();
     if (rows.length === 0) fail('BAD_DATA', 'rows is empty: give at least one row');
@@ -117,7 +122,8 @@ export class PrivateModel {
 
     const per = this.description.samples_per_evaluation;
     const totalEvaluations = Math.ceil(samples.length / per);
-    let keysId = await this.ensureKeys();
+    let keysId = await this.ensureKeys(false, call.onStage);
+    await call.onStage?.(`encrypting ${rows.length} row${rows.length === 1 ? '' : 's'}`);
     let encryptMs = 0;
     let serverMs = 0;
     let decryptMs = 0;
@@ -156,7 +162,7 @@ export class PrivateModel {
       } catch (e) {
         // The server lost the keys (data dir wiped, another token): upload them again, once.
         if (!(e instanceof UnknownKeysError)) throw e;
-        keysId = await this.ensureKeys(true);
+        keysId = await this.ensureKeys(true, call.onStage);
         answer = await send();
       }
       const { result } = answer;

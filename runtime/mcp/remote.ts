@@ -8,7 +8,7 @@ import { decodeBase64, encodeBase64 } from './base64';
 import { toolNameOf, type ModelDescription } from './served-model';
 
 /** A model as `list_models` lists it: the head of its description. */
-export type RemoteModelSummary = Pick<ModelDescription, 'model' | 'tool' | 'model_hash' | 'task' | 'inputs' | 'outputs' | 'layout'>;
+export type RemoteModelSummary = Pick<ModelDescription, 'model' | 'tool' | 'description' | 'model_hash' | 'task' | 'inputs' | 'outputs' | 'layout'>;
 
 export interface RemoteOptions {
   /** The MCP endpoint, e.g. http://127.0.0.1:8750/mcp. */

@@ -14,6 +14,8 @@ export interface ServedModel {
   readonly description: ModelDescription;
   /** What a host shows a person: inputs, outputs, what runs where, the precision promise, what each side learns. */
   readonly card: ModelCard;
+  /** The compile's bound on the CKKS evaluation noise of the body outputs (what `--flood-bits` scales); absent for hand-built models. */
+  readonly noiseBound?: number;
 }
 
 export interface TensorDescription {

@@ -71,7 +71,8 @@ export function createMcpServer(service: DeepPowersService, tenant: string, opti
       taskStore: service.network.tasks.forTenant(tenant),
       instructions:
         'Encrypted inference: each predict_<model> tool evaluates CKKS ciphertexts made by `deeppowers client` with its own keys. ' +
-        'The server never sees plaintext. LLM hosts should use `deeppowers client` (a local MCP server) rather than calling these tools directly.',
+        'The server never sees plaintext. LLM hosts should use `deeppowers client` (a local MCP server) rather than calling these tools directly. ' +
+        "Each model's card (deeppowers://models/<model>/card: inputs, outputs, what runs where, the precision promise, what each side learns) and client view are resources.",
       // Ciphertexts are single strings; a flood of tiny JSON members is never a legitimate request.
       maxToolInputElements: 64,
     },
@@ -160,7 +161,8 @@ export function createMcpServer(service: DeepPowersService, tenant: string, opti
     {
       title: 'Server status',
       description:
-        'Where jobs run (embedded or a queue), the compute and review nodes (id, role, last heartbeat, jobs done, failures, disputes), ' +
+        'Where jobs run (embedded or a queue), the listed compute and review nodes (id, role, public key, last heartbeat, jobs done, failures, disputes, review timeouts), ' +
+        'the latest disputes of your jobs with both sides\' signed attestations, ' +
         'queue depth, tasks by state, job latency percentiles and the transparency log size.',
       annotations: { readOnlyHint: true, idempotentHint: false, openWorldHint: false },
     },

@@ -8,6 +8,7 @@ import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { evaluateRequest } from './evaluate-request';
 import { EvalKeyStorage } from './key-storage';
 import { QueryBudget } from './query-budget';
+import { floodWidth } from '../server/flood-results';
 import { clientStepCount } from '../../compiler/artifact/segments';
 import { checkDistinctNames, type ServedModel } from './served-model';
 
@@ -47,6 +48,8 @@ export interface ServiceLimits {
   readonly clientStepBudget: number | null;
   /** Refuse to serve a model with client steps: a dishonest client can read out the layers after a step. */
   readonly modelConfidential: boolean;
+  /** Flood every released result with noise of 2^floodBits × the model's noise bound (flood-results.ts); null: none. */
+  readonly floodBits: number | null;
 }
 
 const MiB = 1024 * 1024;
@@ -68,6 +71,7 @@ export const DEFAULT_LIMITS: ServiceLimits = {
   queryBudget: null,
   clientStepBudget: null,
   modelConfidential: false,
+  floodBits: null,
 };
 
 /** The tenant of stdio sessions (one local user) and of `--insecure-no-auth` HTTP. */
@@ -136,6 +140,7 @@ export class DeepPowersService {
     if (models.length === 0) fail('BAD_ARGUMENT', 'no compiled models to serve');
     checkDistinctNames(models);
     const all = { ...DEFAULT_LIMITS, ...limits };
+    if (all.floodBits !== null) for (const m of models) floodWidth(all.floodBits, m.noiseBound ?? NaN);
     if (all.modelConfidential) {
       const stepped = models.filter((m) => clientStepCount(m.server) > 0);
       if (stepped.length > 0) {
@@ -226,14 +231,19 @@ export class DeepPowersService {
   private evaluateLocally(request: JobRequest): Promise<{ result: Uint8Array; evaluations: number }> {
     const model = this.modelByHash(request.model.modelHash);
     if (!model) fail('BAD_ARGUMENT', `no model ${request.model.modelHash.slice(0, 12)}… is served here`);
-    return this.withKeys(request.tenant, request.keysId, () =>
-      evaluateRequest(this.fhe, model, request.keysId, request.inputs, {
+    const { floodBits } = this.limits;
+    const last = (request.segment ?? 0) === clientStepCount(model.server);
+    return this.withKeys(request.tenant, request.keysId, async () => {
+      const outcome = await evaluateRequest(this.fhe, model, request.keysId, request.inputs, {
         signal: request.signal,
         maxEvaluations: this.limits.maxEvaluationsPerRequest,
         ...(request.segment ? { segment: request.segment } : {}),
         onProgress: request.onProgress,
-      }),
-    );
+      });
+      // Flooded here, before the result is hashed into the log, so the receipt covers what the client gets.
+      if (floodBits === null || !last) return outcome;
+      return { ...outcome, result: await this.fhe.floodResult(model.server.modelHash, outcome.result, floodWidth(floodBits, model.noiseBound ?? NaN)) };
+    });
   }
 
   /** Free SEAL objects and close the stores now (the runner is stopped in the background). */

@@ -1,6 +1,7 @@
 import { fail } from '../../compiler/errors';
 import { witnessKeyOf, witnessName } from './checkpoint';
 import { nodeIdOf } from './identity';
+import { NodeList } from './node-list';
 import type { ServerPin } from './pins';
 import { parseVkey, SIG_COSIGNATURE_ED25519, type NoteVerifierKey } from './signed-note';
 
@@ -45,12 +46,22 @@ export function readKeptCheckpoint(text: string, file: string, server?: string):
   return { note: pin.checkpoint, logVkey: pin.log_vkey };
 }
 
-/** Witness keys, one a line (blank lines and `#` comments skipped): vkeys, or review nodes' raw Ed25519 keys. */
+/**
+ * Witness keys, one a line (blank lines and `#` comments skipped): C2SP vkeys, review nodes' raw
+ * Ed25519 keys in base64, or the operator's nodes-file lines `<node id> <role> <key>` (`serve
+ * --nodes`; only review nodes witness, so compute lines are skipped).
+ */
 export function parseWitnessKeys(text: string, file: string): NoteVerifierKey[] {
   const keys: NoteVerifierKey[] = [];
   text.split(/\r?\n/).forEach((raw, i) => {
-    const line = raw.trim().replace(/^public key\s+/, '');
-    if (line === '' || line.startsWith('#')) return;
+    let line = raw.replace(/#.*$/, '').trim().replace(/^public key\s+/, '');
+    if (line === '') return;
+    if (line.split(/\s+/).length === 3) {
+      // A nodes-file line, checked as `serve --nodes` checks it (the blank lines keep its line number in errors).
+      const [node] = NodeList.parse('\n'.repeat(i) + line, file).nodes;
+      if (node!.role === 'compute') return;
+      line = node!.public_key;
+    }
     const bare = Buffer.from(line, 'base64');
     if (!line.includes('+') || (bare.length === 32 && bare.toString('base64') === line)) {
       if (bare.length !== 32 || bare.toString('base64') !== line) fail('BAD_ARGUMENT', `${file} line ${i + 1}: not a vkey or a base64 Ed25519 public key`);

@@ -75,6 +75,7 @@ export class QueueRunner implements JobRunner {
 
   async run(request: JobRequest): Promise<JobOutcome> {
     const { logger } = this.options;
+    if (this.options.nodes.current.withRole('compute').length === 0) fail('IO', 'no compute node is on the nodes list (serve --nodes); add the line `deeppowers worker --print-id --role compute` prints');
     await this.assertReachable();
     const started = performance.now();
     const inputsSha = sha256Hex(request.inputs);
@@ -93,7 +94,6 @@ export class QueueRunner implements JobRunner {
     });
     logger.info({ event: 'job.queued', job_id: request.jobId, model: request.model.name, reviewers: this.options.reviewers }, 'job queued');
 
-    if (this.options.nodes.current.withRole('compute').length === 0) fail('IO', 'no compute node is on the nodes list (serve --nodes); add the line `deeppowers worker --print-id --role compute` prints');
     const computeStarted = performance.now();
     const computed = await this.await<EvaluationJobResult>(this.compute, 'evaluate', data, `${request.jobId}`, request);
     const computeMs = performance.now() - computeStarted;
@@ -217,7 +217,13 @@ export class QueueRunner implements JobRunner {
       let done = false;
       const settle = (answer: ReviewAnswer) => {
         pending--;
-        if (done) return;
+        if (done) {
+          // Released before this reviewer answered: a late contradiction is still worth the operator's eyes.
+          if (answer.kind === 'attested' && !agrees(answer.attestation)) {
+            logger.warn({ event: 'review.late_dissent', job_id: request.jobId, node_id: answer.node, attestation: answer.attestation }, 'a reviewer contradicted a result released without it');
+          }
+          return;
+        }
         answers.push(answer);
         if (answer.kind === 'attested' && agrees(answer.attestation)) agreeing++;
         if (answer.kind === 'timeout') logger.warn({ event: 'review.timeout', job_id: request.jobId, node_id: answer.node, deadline_ms: deadline }, 'reviewer missed its deadline');

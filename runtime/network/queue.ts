@@ -245,7 +245,15 @@ export class NodeRegistry {
 
   /** The latest disputes, newest first. */
   async disputes(count = 20): Promise<DisputeRecord[]> {
-    return (await this.redis.lrange(DISPUTES_KEY, 0, count - 1)).map((s) => JSON.parse(s) as DisputeRecord);
+    // Only the server writes this list where Redis has per-node ACL users; without them, skip what is not a record.
+    return (await this.redis.lrange(DISPUTES_KEY, 0, count - 1)).flatMap((s) => {
+      try {
+        const r = JSON.parse(s) as DisputeRecord;
+        return typeof r === 'object' && r !== null && typeof r.job_id === 'string' && typeof r.tenant === 'string' && Array.isArray(r.attestations) ? [r] : [];
+      } catch {
+        return [];
+      }
+    });
   }
 }
 

@@ -16,6 +16,8 @@ export interface NetworkOptions {
   /** Build a runner other than the embedded one (the Redis queue); it gets the log to append released results to. */
   readonly runner?: (context: RunnerContext) => JobRunner;
   readonly logger?: Logger;
+  /** Keys held elsewhere (a PKCS#11 token) instead of the data dir's key files: the server's node identity and the log key. */
+  readonly identities?: { readonly node?: Identity; readonly log?: Identity };
 }
 
 export interface RunnerContext {
@@ -44,8 +46,8 @@ export class ServerNetwork {
 
   constructor(dataDir: string, evaluate: LocalEvaluator, readKeys: RunnerContext['readKeys'], options: NetworkOptions = {}) {
     this.logger = options.logger ?? createLogger('deeppowers-serve');
-    this.identity = loadOrCreateIdentity(dataDir, 'node');
-    this.log = TransparencyLog.open(dataDir);
+    this.identity = options.identities?.node ?? loadOrCreateIdentity(dataDir, 'node');
+    this.log = TransparencyLog.open(dataDir, options.identities?.log);
     this.tasks = new SqliteTaskStore(dataDir, { ...DEFAULT_TASK_OPTIONS, ...options.tasks });
     const interrupted = this.tasks.failInterrupted('the server restarted while this task was running; submit it again');
     if (interrupted > 0) this.logger.warn({ event: 'tasks.interrupted', count: interrupted }, 'tasks left running by a previous server marked failed');

@@ -38,11 +38,16 @@ export class TransparencyLog {
     this.key = logKeyOf(origin, identity);
   }
 
-  static open(dataDir: string): TransparencyLog {
-    const identity = loadOrCreateIdentity(dataDir, LOG_KEY_NAME);
+  /** The log in `dataDir`, signed by `identity` (a token key) or else by the data dir's own log key. */
+  static open(dataDir: string, identity: Identity = loadOrCreateIdentity(dataDir, LOG_KEY_NAME)): TransparencyLog {
     const origin = `deeppowers/log/${identity.id}`;
-    const log = new TransparencyLog(LogStore.open(dataDir), identity, origin);
     const vkeyPath = join(dataDir, LOG_VKEY_FILE);
+    const vkey = formatVkey(logKeyOf(origin, identity));
+    // A log is signed by one key for life: checkpoints under a second key would break every verifier's pin.
+    if (existsSync(vkeyPath) && readFileSync(vkeyPath, 'utf8').trim() !== vkey) {
+      fail('BAD_ARGUMENT', `the log in ${dataDir} is signed by ${readFileSync(vkeyPath, 'utf8').trim().split('+')[0]}, not by this key (${origin}); use the key it was started with, or a new data dir`);
+    }
+    const log = new TransparencyLog(LogStore.open(dataDir), identity, origin);
     if (!existsSync(vkeyPath)) writeFileSync(vkeyPath, `${log.vkey}\n`);
     return log;
   }

@@ -171,7 +171,7 @@ async function verifyLocked(
   if (counted.length < required || (reviewers > 0 && counted.length === 0)) {
     fail(
       'BAD_CIPHERTEXT',
-      `${at}: ${counted.length} ${nodeSet ? 'pinned ' : ''}review node${counted.length === 1 ? '' : 's'} agree with the result, this client requires ${Math.max(required, 1)}${notCounted}` +
+      `${at}: ${counted.length} ${nodeSet ? 'pinned ' : ''}review node${counted.length === 1 ? ' agrees' : 's agree'} with the result, this client requires ${Math.max(required, 1)}${notCounted}` +
         (unknownNodes.length > 0 ? `. If the operator added these nodes, trust them with \`${repinCommand(server, pins.dir, true)}\`` : ''),
     );
   }
@@ -223,7 +223,8 @@ async function verifyLocked(
   const next: ServerPin = {
     log_vkey: receipt.vkey,
     node_set: nodeSet ?? Object.fromEntries([compute, ...counted].map((a) => [a.node_id, { role: a.role, public_key: a.public_key }])),
-    min_quorum: required,
+    // The quorum is pinned with the node set; later entries can raise what they need, not what is pinned.
+    min_quorum: nodeSet ? Math.max(pin?.min_quorum ?? 0, policy.minQuorum ?? 0) : required,
     checkpoint: !kept || checked.size > kept.size ? receipt.checkpoint : pin!.checkpoint!,
   };
   pins.set(server, next);

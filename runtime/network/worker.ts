@@ -35,6 +35,8 @@ export interface WorkerOptions {
   readonly dataDir: string;
   readonly role: Exclude<NodeRole, 'server'>;
   readonly logger: Logger;
+  /** The node's identity when it is held elsewhere (a PKCS#11 token); default: node.key in the data dir. */
+  readonly identity?: Identity;
   /** How long a job stays locked to this worker without renewal; a killed worker's job is retried elsewhere after about this. */
   readonly lockMs?: number;
   /** How the node evaluates; the default runs the circuit on the backend. Tests substitute a dishonest one. */
@@ -70,7 +72,7 @@ export async function backendEvaluator(backend: FheBackend, models: readonly Ser
 
 export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
   const { logger, role } = options;
-  const identity = loadOrCreateIdentity(options.dataDir, 'node');
+  const identity = options.identity ?? loadOrCreateIdentity(options.dataDir, 'node');
   const cacheDir = join(options.dataDir, 'cache');
   mkdirSync(cacheDir, { recursive: true, mode: 0o700 });
   const byHash = new Map(options.models.map((m) => [m.server.modelHash.toLowerCase(), m]));

@@ -43,6 +43,8 @@ export interface ReportRequest {
   readonly fhe?: boolean;
   /** With `fhe`: progress of the encrypted evaluations. */
   readonly fheProgress?: CountedProgress;
+  /** Key generation before the encrypted run (one step: SEAL makes the keys in one blocking call). */
+  readonly fheKeygenProgress?: CountedProgress;
   /** With `fhe`: the backend that evaluates (default: SEAL on this thread). */
   readonly fheBackend?: FheBackend;
 }
@@ -166,7 +168,7 @@ export async function buildReport(request: ReportRequest): Promise<Report> {
   const chainFacts = circuitFacts(model, body);
   const facts = trees ? { ...chainFacts, depth: treeDepth(model, trees.report, trees.source) } : chainFacts;
   const fhe = request.fhe
-    ? await fheSection(model, batch, { reference, referenceBody, simulated: simulated.outputs, simulatedBody: simulated.run.bodyOutputs, labels }, request.fheProgress, request.fheBackend)
+    ? await fheSection(model, batch, { reference, referenceBody, simulated: simulated.outputs, simulatedBody: simulated.run.bodyOutputs, labels }, request.fheProgress, request.fheBackend, request.fheKeygenProgress)
     : undefined;
   return {
     model: {

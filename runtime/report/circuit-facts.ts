@@ -7,7 +7,8 @@ import { polyCost } from '../../compiler/approx/evaluate';
 import { activationLabel } from '../../compiler/activations/registry';
 import { bodyCircuits, lastCircuit } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { describeClientSteps } from '../../compiler/client-steps/table';
+import { clientStepBefore, describeClientSteps, stepKind } from '../../compiler/client-steps/table';
+import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
 import { addCounts, countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../../compiler/circuit/count';
 import { lastUses, operandsOf, type Circuit } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
@@ -48,13 +49,13 @@ export function depthBreakdown(model: CompiledModel, body: readonly Stage[]): De
   const last = lastCircuit(model);
   const outputLevel = Math.min(...last.ops.filter((op) => op.op === 'output').map((op) => op.level));
   const layers: LayerDepth[] = [];
-  // A refreshed body starts each segment at the top level again, after a client step.
-  const starts = new Set(model.refresh?.segments.map((s) => s.startStage) ?? []);
+  // A segmented body starts each segment at the top level again, less what the client step's unmasking spends.
+  const starts = new Map(model.refresh?.segments.map((s) => [s.startStage, stepKind(clientStepBefore(s).kind).unmaskLevels]) ?? []);
   let level = circuit.topLevel;
   let poly = 0;
   body.forEach((s, stage) => {
-    // After a max pool the server's unmasking (a plaintext product by 1/a) takes one level first.
-    if (starts.has(stage)) level = circuit.topLevel - (body[stage - 1]?.kind === 'maxpool' ? 1 : 0);
+    const unmask = starts.get(stage);
+    if (unmask !== undefined) level = circuit.topLevel - unmask;
     let depth: number;
     let label: string;
     if (s.kind === 'affine') {
@@ -121,7 +122,7 @@ export interface CircuitFacts {
   };
   readonly memory: RunMemoryEstimate & { readonly peakLiveCiphertexts: number };
   /** A refreshed body: segments, their depths and what the client sees at each step; null for one circuit. */
-  readonly clientSteps: { readonly segmentDepths: readonly number[]; readonly clientSees: string } | null;
+  readonly clientSteps: { readonly segmentDepths: readonly number[]; readonly clientSees: string; readonly dishonestClient: string } | null;
   readonly latency: {
     /** Every segment together (client steps' round trips not included). */
     readonly perRun: LatencyEstimate;
@@ -158,7 +159,9 @@ export function circuitFacts(model: CompiledModel, body: readonly Stage[]): Circ
       outputCiphertext: ciphertextBytes(params, depth.outputLevel),
       outputCiphertextsPerRun: last.outputs.length,
     },
-    clientSteps: model.refresh ? { segmentDepths: circuits.map((c) => c.depth), clientSees: describeClientSteps(model.refresh) } : null,
+    clientSteps: model.refresh
+      ? { segmentDepths: circuits.map((c) => c.depth), clientSees: describeClientSteps(model.refresh), dishonestClient: describeDishonestClient(model.refresh) }
+      : null,
     memory: { ...memory, peakLiveCiphertexts: peak },
     latency: { perRun, samplesPerRun, perSampleMs: perRun.totalMs / samplesPerRun },
   };

@@ -53,8 +53,8 @@ export interface ReportRuns {
   readonly labels: readonly (number | string)[] | null;
 }
 
-export async function fheSection(model: CompiledModel, batch: RowBatch, runs: ReportRuns, progress?: CountedProgress, backend?: FheBackend): Promise<FheReport> {
-  const { run, outputs, encrypted } = await predictEncrypted(model, batch, { ...(progress ? { progress } : {}), ...(backend ? { backend } : {}) });
+export async function fheSection(model: CompiledModel, batch: RowBatch, runs: ReportRuns, progress?: CountedProgress, backend?: FheBackend, keygenProgress?: CountedProgress): Promise<FheReport> {
+  const { run, outputs, encrypted } = await predictEncrypted(model, batch, { ...(progress ? { progress } : {}), ...(keygenProgress ? { keygenProgress } : {}), ...(backend ? { backend } : {}) });
   const { per_evaluation: _each, ...totals } = encrypted.timings;
   const per = (v: number) => v / encrypted.evaluations;
   return {

@@ -3,8 +3,9 @@ import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { fail } from '../../compiler/errors';
 import type { CkksParameters } from '../../compiler/params/types';
 import { contextSpecOf, type BackendContext, type ContextSpec, type FheBackend, type LoadedCircuit, type LoadedEvaluationKeys } from '../backends/backend';
-import { bodyCircuits } from '../../compiler/artifact/segments';
-import type { RefreshPlan } from '../../compiler/artifact/types';
+import { bodyCircuits, lastCircuit } from '../../compiler/artifact/segments';
+import type { SegmentedBody } from '../../compiler/artifact/types';
+import { floodResults } from './flood-results';
 import { maskResults, unmaskInputs } from './step-masks';
 import { IN_PROCESS, StepStore, type PendingStep, type StepOwner } from './step-store';
 import { clientStepBefore, stepBounds } from '../../compiler/client-steps/table';
@@ -16,14 +17,14 @@ export interface ServerModel {
   readonly modelHash: string;
   readonly parameters: ContextSpec;
   readonly circuit: Circuit;
-  readonly refresh?: RefreshPlan;
+  readonly refresh?: SegmentedBody;
 }
 
 export function serverModelOf(
   circuit: Circuit,
   params: Pick<CkksParameters, 'polyModulusDegree' | 'coeffModulusBits' | 'primes'>,
   modelHash: string,
-  refresh?: RefreshPlan,
+  refresh?: SegmentedBody,
 ): ServerModel {
   return { modelHash, parameters: contextSpecOf(params), circuit, ...(refresh ? { refresh } : {}) };
 }
@@ -207,6 +208,14 @@ export class FheServer {
   /** The step `stepId` an answer feeds, if `owner` may give it; the step keeps waiting. */
   pendingStep(stepId: string, owner: StepOwner): PendingStep {
     return this.steps.get(stepId, owner);
+  }
+
+  /** A result envelope of the body's last segment with every slot flooded by noise uniform in ±width (flood-results.ts). */
+  async floodResult(modelId: string, result: Uint8Array, width: number): Promise<Uint8Array> {
+    const { model, ctx } = this.loaded(modelId);
+    const header = { modelHash: model.modelHash, parameterId: model.parameters.parameterId };
+    const env = readEnvelope(result, { kind: 'result', ...header });
+    return writeEnvelope({ kind: 'result', ...header, parts: await floodResults(ctx, lastCircuit(model), env.parts, width) });
   }
 
   /** Client steps waiting for their answer. */

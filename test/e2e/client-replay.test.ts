@@ -6,6 +6,12 @@ import type { CompiledModel } from '../../compiler/artifact/types';
 import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { simulationBackend } from '../../runtime/backends/simulation-backend';
+import { sha256Hex } from '../../compiler/artifact/model-hash';
+import { clientSplitOf } from '../../compiler/artifact/client-split';
+import { bodyCircuits } from '../../compiler/artifact/segments';
+import { runPrologue } from '../../compiler/chain/run';
+import { clientModelOfBody } from '../../runtime/client/client-model';
+import { FheClient } from '../../runtime/client/fhe-client';
 import { Keystore } from '../../runtime/client/keystore';
 import { startHttpServer, type RunningHttpServer } from '../../runtime/mcp/http';
 import { servedModelOf } from '../../runtime/mcp/load-served-model';
@@ -73,6 +79,41 @@ afterAll(async () => {
   for (const h of servers) await h.close().catch(() => {});
   for (const s of services) await s.close().catch(() => {});
   rmSync(work, { recursive: true, force: true });
+});
+
+describe('the server binds each segment to the chain id', () => {
+  test("a step answered under another chain_id is refused; each entry records the chain id and the step's two hashes", async () => {
+    const { url, service } = await serve(join(work, 'chain-server'));
+    const remote = await RemoteServer.connect({ url, token: TOKEN });
+    const fhe = await FheClient.create(backend, clientModelOfBody(bodyCircuits(cut), cut.parameters, cut.modelHash));
+    try {
+      const keys = fhe.evaluationKeys();
+      await remote.uploadKeys(keys.keysId, keys.bytes);
+      const chain = 'a1'.repeat(32);
+      const request = fhe.encrypt(runPrologue(clientSplitOf(cut), inputTensor(f.data, [ROWS[0]!]))).bytes;
+      const first = await remote.predictSegment('digits', keys.keysId, request, undefined, { chainId: chain });
+      const fresh = fhe.clientStep(first.step!.masked, 0);
+      const other = await remote.predictSegment('digits', keys.keysId, fresh, first.step!.stepId, { chainId: 'b2'.repeat(32) }).then(
+        () => 'accepted',
+        (e: unknown) => (e as Error).message,
+      );
+      expect(other).toMatch(/^the server refused predict_digits: client step [0-9a-f]{12}… belongs to another prediction \(another chain_id\); start the prediction again$/);
+
+      const again = await remote.predictSegment('digits', keys.keysId, request, undefined, { chainId: chain });
+      const refreshed = fhe.clientStep(again.step!.masked, 0);
+      const last = await remote.predictSegment('digits', keys.keysId, refreshed, again.step!.stepId, { chainId: chain });
+      const entry = (i: number) => JSON.parse(service.network.log.store.entries(i, i + 1)[0]!.entry.toString('utf8')) as Record<string, unknown>;
+      const e0 = entry(again.receipt.index);
+      const e1 = entry(last.receipt.index);
+      expect(e0).toMatchObject({ chain_id: chain, inputs_sha256: sha256Hex(request) });
+      expect(e0.step).toBeUndefined();
+      expect(e1).toMatchObject({ chain_id: chain, segment: 1, step: { masked_sha256: sha256Hex(again.step!.masked), returned_sha256: sha256Hex(refreshed) } });
+      expect((e1.attestations as { chain_id?: string }[]).map((a) => a.chain_id)).toEqual([chain]);
+    } finally {
+      fhe.dispose();
+      await remote.close();
+    }
+  }, 120_000);
 });
 
 describe('a lying server against deeppowers client', () => {

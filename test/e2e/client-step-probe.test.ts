@@ -1,6 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { clientSplitOf } from '../../compiler/artifact/client-split';
 import type { CompiledModel } from '../../compiler/artifact/types';
@@ -176,4 +179,36 @@ describe('a client that lies at its client steps', () => {
       /^--model-confidential: cnn has client steps, where a dishonest client can read out the weights of the layers after the step/,
     );
   });
+
+  test('compile, report and the served tool description say what a dishonest client can learn', async () => {
+    const RISK = /a dishonest client can read out the weights after a client step .*at its max pool, returning a window's max plus t moves the outputs by W\[:, w\]·t\/a_w/;
+    const bin = join(import.meta.dirname, '..', '..', 'bin', 'deeppowers.js');
+    const dir = join(work, 'cnn.compiled');
+    const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, DEEPPOWERS_DEBUG: '' } });
+    const compiledCli = cli(['compile', cnn.modelPath, '--calibration', join(cnn.modelPath, '..', 'data.json'), '-o', dir, '--json']);
+    expect(compiledCli.status, compiledCli.stderr).toBe(0);
+    expect((JSON.parse(compiledCli.stdout) as { refresh: { dishonestClient: string } }).refresh.dishonestClient).toMatch(RISK);
+    const report = cli(['report', dir, '--data', join(cnn.modelPath, '..', 'data.json')]);
+    expect(report.status, report.stderr).toBe(0);
+    expect(report.stdout).toMatch(/dishonest client +a dishonest client can read out the weights/);
+
+    // The serve flags, as an operator gives them: refused at start in one line.
+    const confidential = cli(['serve', dir, '--stdio', '--model-confidential', '--data-dir', join(work, 'serve-refused')]);
+    expect(confidential.status).toBe(2);
+    expect(confidential.stderr.trim().split('\n')).toHaveLength(1);
+    expect(confidential.stderr).toMatch(/--model-confidential: cnn has client steps, where a dishonest client can read out the weights/);
+    const budget = cli(['serve', dir, '--stdio', '--client-step-budget', 'lots']);
+    expect(budget.status).toBe(2);
+    expect(budget.stderr).toMatch(/--client-step-budget.*expected a non-negative integer, got "lots"/);
+
+    const s = await serveOne(cnnModel, 'cnn', {});
+    const client = new Client({ name: 'probe-test', version: '0' });
+    await client.connect(new StreamableHTTPClientTransport(new URL(s.http.url), { requestInit: { headers: { Authorization: `Bearer ${TOKEN}` } } }));
+    try {
+      const tool = (await client.listTools()).tools.find((t) => t.name === 'predict_cnn');
+      expect(tool?.description).toMatch(RISK);
+    } finally {
+      await client.close();
+    }
+  }, 180_000);
 });

@@ -55,10 +55,13 @@ describe('deeppowers keys', () => {
     expect(text.stdout).toContain(`keys id          ${up.keys_id as string}`);
 
     const listed = json(cli(['keys', 'list', '--keystore', keystore, '--json']));
-    expect(listed.keys).toEqual([{ model_hash: up.model_hash, parameter_id: expect.stringMatching(/^[0-9a-f]{16}$/), fingerprint: up.fingerprint, uploads: [{ server: serve.url, keys_id: up.keys_id }] }]);
+    // The model's name (the compiled directory's, as the server names it), next to its hash.
+    expect(listed.keys).toEqual([{ model: 'iris', model_hash: up.model_hash, parameter_id: expect.stringMatching(/^[0-9a-f]{16}$/), fingerprint: up.fingerprint, uploads: [{ server: serve.url, keys_id: up.keys_id }] }]);
     // Without the passphrase the list still shows what is there, not the fingerprints.
     const blind = json(cli(['keys', 'list', '--keystore', keystore, '--json'], {}));
     expect((blind.keys as { fingerprint: unknown }[])[0]!.fingerprint).toBeNull();
+    const listText = cli(['keys', 'list', '--keystore', keystore]);
+    expect(listText.stdout).toMatch(new RegExp(`model hash   ${up.model_hash as string}\n  model\\s+iris\n`));
   }, 120_000);
 
   test('upload refuses a model the server does not serve, and a refused token, in one line', () => {

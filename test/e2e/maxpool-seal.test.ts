@@ -30,6 +30,7 @@ import { FheClient } from '../../runtime/client/fhe-client';
 import { runCompiled } from '../../runtime/run-compiled';
 import { fheBackend } from '../../runtime/run-encrypted';
 import { FheServer, serverModelOf } from '../../runtime/server/fhe-server';
+import { readEnvelope, writeEnvelope } from '../../runtime/wire/envelope';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 
@@ -115,6 +116,36 @@ describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
       const fresh = client.clientStep(masked.bytes, 0);
       const next = await server.unmaskStep(masked.stepId, fresh);
       await expect(server.unmaskStep(masked.stepId, fresh)).rejects.toThrow(/no client step/);
+      const logits = client.decrypt(await server.evaluate(modelId, keysId, next.bytes, 1), 1)[0]!;
+      const expected = (f.data.expected['output'] as number[][])[0]!;
+      logits.forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThan(model.calibration.precision.bound));
+    } finally {
+      client.dispose();
+      server.dispose();
+    }
+  });
+  test("an answer that is not the step's is refused before the step is used up: another tenant's, the wrong count; then the right one works", async () => {
+    const backend = simulationBackend();
+    const server = new FheServer(backend);
+    const circuits = bodyCircuits(model);
+    const client = await FheClient.create(backend, clientModelOfBody(circuits, model.parameters, model.modelHash, [{ kind: 'maxpool', pool: model.refresh!.segments[0]!.pool! }]));
+    try {
+      const served = serverModelOf(model.circuit, model.parameters, model.modelHash, model.refresh);
+      const modelId = await server.loadModel(served);
+      const keysId = server.loadKeys(client.evaluationKeys().bytes);
+      const sample = runPrologue(clientSplitOf(model), input)[0]!;
+      const result = await server.evaluate(modelId, keysId, client.encrypt([sample]).bytes);
+      const alice = { tenant: 'alice', model: 'cnn', keysId };
+      const masked = await server.maskStep(modelId, result, 0, alice);
+      const fresh = client.clientStep(masked.bytes, 0);
+      await expect(server.unmaskStep(masked.stepId, fresh, { ...alice, tenant: 'bob' })).rejects.toThrow(/^no client step .* is waiting/);
+      const env = { kind: 'ciphertexts', modelHash: model.modelHash, parameterId: served.parameters.parameterId } as const;
+      const parts = readEnvelope(fresh, env).parts;
+      const doubled = writeEnvelope({ ...env, parts: [...parts, ...parts] });
+      await expect(server.unmaskStep(masked.stepId, doubled, alice)).rejects.toThrow(`the client step sent ${2 * parts.length} ciphertexts, the next segment reads ${parts.length}`);
+      expect(server.pendingSteps()).toBe(1);
+      const next = await server.unmaskStep(masked.stepId, fresh, alice);
+      expect(next.segment).toBe(1);
       const logits = client.decrypt(await server.evaluate(modelId, keysId, next.bytes, 1), 1)[0]!;
       const expected = (f.data.expected['output'] as number[][])[0]!;
       logits.forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThan(model.calibration.precision.bound));

@@ -13,7 +13,7 @@ import { encodeBase64 } from '../../runtime/mcp/base64';
 import { createMcpServer } from '../../runtime/mcp/server';
 import { DeepPowersService, LOCAL_TENANT } from '../../runtime/mcp/service';
 import { silentLogger } from '../../runtime/network/logger';
-import { parseRedisUrl } from '../../runtime/network/queue';
+import { parseRedisUrl, type RedisAddress } from '../../runtime/network/queue';
 import { QueueRunner } from '../../runtime/network/queue-runner';
 import { backendEvaluator, startWorker, type NodeEvaluator, type RunningWorker } from '../../runtime/network/worker';
 import { trustedNodesOf } from '../helpers/trusted-nodes';
@@ -30,6 +30,7 @@ const toy = servedToy('toy', 'vector');
 let work: string;
 let redis: ChildProcess;
 let service: DeepPowersService;
+let queue: RedisAddress;
 const nodes: RunningWorker[] = [];
 let liar: RunningWorker;
 let honest: RunningWorker;
@@ -49,7 +50,7 @@ beforeAll(async () => {
   const port = await freePort();
   redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work], { stdio: ['ignore', 'pipe', 'ignore'] });
   await new Promise<void>((resolve) => redis.stdout!.on('data', (d: Buffer) => /Ready to accept connections/.test(d.toString()) && resolve()));
-  const queue = parseRedisUrl(`redis://127.0.0.1:${port}`);
+  queue = parseRedisUrl(`redis://127.0.0.1:${port}`);
   const logger = silentLogger();
   service = await DeepPowersService.create(sealBackend, [toy.served], join(work, 'server'), {}, {
     logger,
@@ -90,12 +91,13 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-test('a review node returning a different result: disputed, not released, not logged, nodes named, dispute counted', async () => {
+/** One prediction through an MCP session on `on`, with fresh keys uploaded first. */
+async function predict(on: DeepPowersService): Promise<CallToolResult> {
   const fhe = await FheClient.create(sealBackend, toy.clientModel);
   const keys = fhe.evaluationKeys();
   const client = new Client({ name: 'test', version: '0' });
   const [ct, st] = InMemoryTransport.createLinkedPair();
-  await Promise.all([createMcpServer(service, LOCAL_TENANT, { log: () => {} }).connect(st), client.connect(ct)]);
+  await Promise.all([createMcpServer(on, LOCAL_TENANT, { log: () => {} }).connect(st), client.connect(ct)]);
   await client.listTools();
   try {
     const CHUNK = 1024 * 1024;
@@ -104,24 +106,59 @@ test('a review node returning a different result: disputed, not released, not lo
       await client.callTool({ name: 'upload_keys', arguments: { keys_id: keys.keysId, index: i, count, data: encodeBase64(keys.bytes.subarray(i * CHUNK, (i + 1) * CHUNK)) } });
     }
     const request = fhe.encrypt(toySamples(2, toy.toy.circuit.inputSize, 41));
-    const logBefore = service.network.log.store.size;
-    const r = (await client.callTool(
-      { name: 'predict_toy', arguments: { keys_id: keys.keysId, ciphertexts: encodeBase64(request.bytes) } },
-      undefined,
-      { timeout: 120_000 },
-    )) as CallToolResult;
-    expect(r.isError).toBe(true);
-    const text = (r.content[0] as { text: string }).text;
-    expect(text).toMatch(/^result disputed, not released: 1 of 2 reviewers agree with compute node [0-9a-f]{16}, 2 required/);
-    expect(text).toContain(`agreeing ${honest.identity.id}`);
-    expect(text).toContain(`disagreeing ${liar.identity.id}`);
-    expect(r.structuredContent).toBeUndefined();
-    expect(service.network.log.store.size).toBe(logBefore);
-    const status = await service.network.status();
-    expect(status.nodes.find((n) => n.node_id === liar.identity.id)?.disputes).toBe(1);
-    expect(status.nodes.find((n) => n.node_id === honest.identity.id)?.disputes).toBe(0);
+    return (await client.callTool({ name: 'predict_toy', arguments: { keys_id: keys.keysId, ciphertexts: encodeBase64(request.bytes) } }, undefined, { timeout: 120_000 })) as CallToolResult;
   } finally {
     await client.close();
     fhe.dispose();
+  }
+}
+
+test('a review node returning a different result: disputed, not released, not logged, nodes named, dispute counted', async () => {
+  const logBefore = service.network.log.store.size;
+  const r = await predict(service);
+  expect(r.isError).toBe(true);
+  const text = (r.content[0] as { text: string }).text;
+  expect(text).toMatch(/^result disputed, not released: 1 of 2 reviewers agree with compute node [0-9a-f]{16}, 2 required/);
+  expect(text).toContain(`agreeing ${honest.identity.id}`);
+  expect(text).toContain(`disagreeing ${liar.identity.id}`);
+  expect(r.structuredContent).toBeUndefined();
+  expect(service.network.log.store.size).toBe(logBefore);
+  const status = await service.network.status();
+  expect(status.nodes.find((n) => n.node_id === liar.identity.id)?.disputes).toBe(1);
+  expect(status.nodes.find((n) => n.node_id === honest.identity.id)?.disputes).toBe(0);
+  // A signed contradiction cannot say which side lied: the compute node is counted too.
+  expect(status.nodes.find((n) => n.node_id === nodes[0]!.identity.id)?.disputes).toBe(1);
+});
+
+test('a compute node not on the list: its result is refused, no reviewer is asked, nothing is logged', async () => {
+  const logger = silentLogger();
+  const other = await DeepPowersService.create(sealBackend, [toy.served], join(work, 'server-2'), {}, {
+    logger,
+    runner: (ctx) =>
+      new QueueRunner({
+        queue,
+        reviewers: 1,
+        quorum: 1,
+        // The compute node that is running is not on this server's list; the one listed is not running.
+        nodes: trustedNodesOf([
+          [join(work, 'listed-compute'), 'compute'],
+          [join(work, 'honest'), 'review'],
+        ]),
+        log: ctx.log,
+        logger,
+        readKeys: ctx.readKeys,
+      }),
+  });
+  try {
+    const jobsBefore = (await other.network.status()).nodes.find((n) => n.node_id === honest.identity.id)?.jobs_done;
+    const r = await predict(other);
+    expect(r.isError).toBe(true);
+    expect((r.content[0] as { text: string }).text).toBe(`result refused, not released: node ${nodes[0]!.identity.id} is not on the nodes list`);
+    expect(other.network.log.store.size).toBe(0);
+    const status = await other.network.status();
+    expect(status.nodes.find((n) => n.node_id === honest.identity.id)?.jobs_done).toBe(jobsBefore);
+    expect(status.nodes.map((n) => n.node_id)).not.toContain(nodes[0]!.identity.id);
+  } finally {
+    await other.close();
   }
 });

@@ -1,4 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -235,6 +236,17 @@ describe('server + 1 compute + 2 review nodes over Redis', () => {
       await remote.close();
       fhe.dispose();
     }
+  });
+
+  test("worker --print-acl prints the node's Redis ACL line: its own user, the password's SHA-256, its blobs, heartbeat and queue", async () => {
+    const p = start(process.execPath, [BIN, 'worker', '--print-acl', '--role', 'review', '--data-dir', join(work, 'review-a'), '--queue', 'rediss://node-ra:p%40ss@redis.example:6380']);
+    const line = (await p.waitFor(/^user .*\n/))[0].trim();
+    const id = nodeIds['review-a']!;
+    const hash = createHash('sha256').update('p@ss').digest('hex');
+    expect(line.split(' ').slice(0, 4)).toEqual(['user', 'node-ra', 'reset', 'on']);
+    expect(line.split(' ')).toEqual(expect.arrayContaining([`#${hash}`, '~dp:blob:*', `~dp:node:${id}`, `~bull:dp-node-${id}:*`, '-@admin', '-@dangerous']));
+    expect(line).not.toContain('p@ss');
+    expect(line).not.toMatch(/~\*|~dp:node:\*|~bull:dp-compute/);
   });
 
   test('serve refuses --queue without a nodes file, and a bad one, in one line', () => {

@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,9 +25,9 @@ import { servedToy } from './mcp-toy';
 import { toySamples } from './seal-test-circuits';
 
 /**
- * The queue across machines: Redis over TLS (rediss://, a certificate this test makes with
- * openssl, checked against its CA), the server with a password, and each node as its own ACL user
- * with the rules `worker --print-acl` prints. A compute node's user then cannot write another
+ * The queue across machines as the README sets it up: Redis over TLS (rediss://, a certificate
+ * this test makes with openssl, checked against its CA) with an ACL file — no default user, the
+ * server's own user, and each node as its own user with the line `worker --print-acl` prints. A compute node's user then cannot write another
  * node's heartbeat, the server's blame counters or dispute evidence, or take a reviewer's jobs.
  */
 
@@ -56,24 +57,22 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'dp-redis-tls-'));
   makeCertificates(work);
   caFile = join(work, 'ca.pem');
-  redis = await startRedis(
-    work,
-    ['--tls-cert-file', join(work, 'redis.pem'), '--tls-key-file', join(work, 'redis.key'), '--tls-ca-cert-file', caFile, '--tls-auth-clients', 'no', '--requirepass', SERVER_PASSWORD],
-    (port) => ['--port', '0', '--tls-port', String(port)],
-  );
   compute = loadOrCreateIdentity(join(work, 'compute'), 'node');
   reviewer = loadOrCreateIdentity(join(work, 'reviewer'), 'node');
-  // The operator adds each node's ACL line (as `worker --print-acl` prints it) with the server's own connection.
-  const admin = new SharedStore(parseRedisUrl(`rediss://:${encodeURIComponent(SERVER_PASSWORD)}@127.0.0.1:${redis.port}`, { caFile }));
-  expect(await admin.ready(5000)).toBe(true);
-  for (const [id, role] of [[compute, 'compute'], [reviewer, 'review']] as const) {
-    const { user, password } = nodeUser(id);
-    const line = nodeAclLine(id.id, role, addressOf(user, password));
-    await admin.redis.call('ACL', 'SETUSER', ...line.split(' ').slice(1));
-  }
-  admin.disconnect();
+  // The users file as the README describes it: no default user, the server's user, and each node's line as
+  // `worker --print-acl` prints it (the node's URL is only parsed for its user and password there).
+  const nodeLines = ([[compute, 'compute'], [reviewer, 'review']] as const).map(([id, role]) =>
+    nodeAclLine(id.id, role, parseRedisUrl(`redis://${encodeURIComponent(nodeUser(id).user)}:${encodeURIComponent(nodeUser(id).password)}@127.0.0.1:1`)),
+  );
+  const serverHash = createHash('sha256').update(SERVER_PASSWORD).digest('hex');
+  writeFileSync(join(work, 'users.acl'), ['user default off', `user dp-server on #${serverHash} ~* &* +@all`, ...nodeLines, ''].join('\n'));
+  redis = await startRedis(
+    work,
+    ['--tls-cert-file', join(work, 'redis.pem'), '--tls-key-file', join(work, 'redis.key'), '--tls-ca-cert-file', caFile, '--tls-auth-clients', 'no', '--aclfile', join(work, 'users.acl')],
+    (port) => ['--port', '0', '--tls-port', String(port)],
+  );
   const logger = silentLogger();
-  const queue = parseRedisUrl(`rediss://:${encodeURIComponent(SERVER_PASSWORD)}@127.0.0.1:${redis.port}`, { caFile });
+  const queue = addressOf('dp-server', SERVER_PASSWORD);
   service = await DeepPowersService.create(sealBackend, [toy.served], join(work, 'server'), {}, {
     logger,
     runner: (ctx) =>
@@ -154,14 +153,16 @@ describe('the queue over rediss:// with a password and an ACL user per node', ()
     }
   });
 
-  test('no connection without the CA, or with a wrong password', async () => {
-    const noCa = new SharedStore(parseRedisUrl(urlOf('node-x', 'x')));
+  test('no connection without the CA, with a wrong password, or as the default user', async () => {
+    const noCa = new SharedStore(parseRedisUrl(urlOf('dp-server', SERVER_PASSWORD)));
     const wrong = new SharedStore(addressOf(nodeUser(compute).user, 'not the password'));
+    const anonymous = new SharedStore(parseRedisUrl(`rediss://127.0.0.1:${redis.port}`, { caFile }));
     try {
-      expect(await Promise.all([noCa.ready(3000), wrong.ready(3000)])).toEqual([false, false]);
+      expect(await Promise.all([noCa.ready(3000), wrong.ready(3000), anonymous.ready(3000)])).toEqual([false, false, false]);
     } finally {
       noCa.disconnect();
       wrong.disconnect();
+      anonymous.disconnect();
     }
   });
 });

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Writable } from 'node:stream';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -15,7 +16,7 @@ import { createMcpServer } from '../../runtime/mcp/server';
 import { DeepPowersService, LOCAL_TENANT } from '../../runtime/mcp/service';
 import { attest, checkAttestation, type Attestation } from '../../runtime/network/attestation';
 import { ephemeralIdentity, loadOrCreateIdentity, type Identity } from '../../runtime/network/identity';
-import { silentLogger } from '../../runtime/network/logger';
+import { createLogger, silentLogger } from '../../runtime/network/logger';
 import { NodeList, nodeListLine, TrustedNodes } from '../../runtime/network/node-list';
 import { bullConnection, nodeQueue, parseRedisUrl, type EvaluationJobData, type RedisAddress } from '../../runtime/network/queue';
 import { QueueRunner } from '../../runtime/network/queue-runner';
@@ -47,6 +48,8 @@ const disposers: (() => void)[] = [];
 let compute: Identity;
 let honest: RunningWorker[];
 let sybilJobs = 0;
+/** The server's JSON log lines (what an operator keeps). */
+const serverLog: string[] = [];
 /** The result hash the lying compute node signed last (what its accomplices copy). */
 let lieHash = '';
 
@@ -108,12 +111,13 @@ beforeAll(async () => {
   queue = parseRedisUrl(`redis://127.0.0.1:${redis.port}`);
   attacker = new Redis({ host: '127.0.0.1', port: redis.port });
   const logger = silentLogger();
+  const serverLogger = createLogger('deeppowers-serve', { destination: new Writable({ write: (chunk: Buffer, _enc, done) => (serverLog.push(chunk.toString()), done()) }) });
   compute = loadOrCreateIdentity(join(work, 'compute'), 'node');
   const listed = [nodeListLine(compute, 'compute'), ...['honest-1', 'honest-2'].map((d) => nodeListLine(loadOrCreateIdentity(join(work, d), 'node'), 'review'))];
   const trusted = new TrustedNodes(NodeList.parse(listed.join('\n'), 'nodes.txt'));
   service = await DeepPowersService.create(sealBackend, [toy.served], join(work, 'server'), {}, {
-    logger,
-    runner: (ctx) => new QueueRunner({ queue, reviewers: 2, quorum: 2, nodes: trusted, log: ctx.log, logger, readKeys: ctx.readKeys }),
+    logger: serverLogger,
+    runner: (ctx) => new QueueRunner({ queue, reviewers: 2, quorum: 2, nodes: trusted, log: ctx.log, logger: serverLogger, readKeys: ctx.readKeys }),
   });
   const honestEval = await backendEvaluator(sealBackend, [toy.served]);
   const lieEval = await backendEvaluator(sealBackend, [plusFifty()]);
@@ -212,6 +216,9 @@ describe('a lying compute node with Sybil reviewers', () => {
     // Status shows a tenant only the evidence of its own jobs (it names job and keys ids).
     expect((await service.network.status({ tenant: LOCAL_TENANT, all: false })).disputes?.[0]?.job_id).toBe(evidence!.job_id);
     expect((await service.network.status({ tenant: 'another-tenant', all: false })).disputes).toEqual([]);
+    // The same evidence in the server's job.disputed log line.
+    const line = serverLog.map((l) => JSON.parse(l) as { event?: string; job_id?: string; attestations?: Attestation[] }).find((l) => l.event === 'job.disputed' && l.job_id === evidence!.job_id);
+    expect(line?.attestations).toEqual(evidence!.attestations);
     const [c, ...rs] = evidence!.attestations;
     for (const a of rs) {
       expect(a.job_id).toBe(c!.job_id);

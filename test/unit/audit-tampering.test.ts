@@ -269,7 +269,11 @@ describe('the audit verify command line', () => {
     const s = await networkLog();
     const saved = join(tempDir(), 'audit.checkpoint');
     const run = (...args: string[]) => spawnSync(process.execPath, ['bin/deeppowers.js', 'audit', 'verify', '--data-dir', s.dir, ...args], { encoding: 'utf8', timeout: 60_000 });
-    const ok = run('--save-checkpoint', saved, '--witness-keys', s.witnessKeys);
+    // The operator's nodes file (`serve --nodes`) serves as the witness keys: its review lines.
+    const nodesFile = join(tempDir(), 'nodes');
+    const line = (n: { id: string; publicKey: Buffer }, role: string) => `${n.id} ${role} ${n.publicKey.toString('base64')}\n`;
+    writeFileSync(nodesFile, `# the operator's list\n${line(nodes.compute, 'compute')}${nodes.reviewers.map((r) => line(r, 'review')).join('')}`);
+    const ok = run('--save-checkpoint', saved, '--witness-keys', nodesFile, '--min-cosignatures', '2');
     expect(ok.status).toBe(0);
     expect(ok.stdout).toMatch(/^log verified: 9 entries, 9 signed checkpoints; latest checkpoint 9, root \S+, cosigned by 2 witnesses\n$/);
     expect(readFileSync(saved, 'utf8')).toBe(readFileSync(s.since, 'utf8'));

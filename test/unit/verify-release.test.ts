@@ -130,6 +130,21 @@ describe('the client counts only the nodes it pinned', () => {
     log.close();
   });
 
+  test('a new compute node checked by the pinned reviewers is accepted, loudly; the quorum stays pinned', async () => {
+    const { log, pins, first } = pinnedSetup();
+    await outcome(pins, first, log);
+    const newcomer = ephemeralIdentity();
+    const rel = release(log, attestation(newcomer, 'compute', RESULT, 'job-2'), [attestation(r1, 'review', RESULT, 'job-2'), attestation(r2, 'review', RESULT, 'job-2')], { reviewers: 2, quorum: 2 }, [r1]);
+    expect(await outcome(pins, rel, log)).toBe(
+      `accepted: verified: 2 of 2 reviewers, log entry 1; checkpoint cosigned by 1 reviewer; WARNING: nodes this client has not pinned took part, not counted: compute ${newcomer.id}`,
+    );
+    expect(pins.get(SERVER)!.node_set![newcomer.id]).toBeUndefined();
+    // A server now claiming quorum 1 does not lower what the client pinned.
+    const one = release(log, attestation(compute, 'compute', RESULT, 'job-3'), [attestation(r1, 'review', RESULT, 'job-3')], { reviewers: 2, quorum: 1 }, [r1]);
+    expect(await outcome(pins, one, log)).toMatch(/^log entry 2: 1 pinned review node agrees with the result, this client requires 2$/);
+    log.close();
+  });
+
   test('finding 7: an entry with quorum 0 is not "verified: 0 of 2"', async () => {
     const { log, pins, first } = pinnedSetup();
     await outcome(pins, first, log);

@@ -76,6 +76,8 @@ function unaryKernel(opType: string, f: (x: number) => number, floatOnly: boolea
 }
 
 const Neg = unaryKernel('Neg', (x) => -x, false);
+/** Abs: skl2onnx's L1 normalisation of double outputs (apply_normalizer with use_float false) divides by ReduceSum(Abs(p)). */
+const Abs = unaryKernel('Abs', Math.abs, false);
 const Exp = unaryKernel('Exp', Math.exp, true);
 const Sqrt = unaryKernel('Sqrt', Math.sqrt, true);
 const Reciprocal = unaryKernel('Reciprocal', (x) => 1 / x, true);
@@ -92,6 +94,25 @@ const Equal: OpKernel = {
   run: (view, values) => {
     const { shape, data } = broadcastBinary(view, numericOf(view, values, 0), numericOf(view, values, 1), (x, y) => (x === y ? 1 : 0));
     return [numeric('bool', shape, data)];
+  },
+};
+
+/**
+ * Not: logical negation of a bool tensor. skl2onnx's SGDClassifier converter (multiclass log_loss
+ * and modified_huber, _handle_zeros) writes Cast(bool) → Not → Cast(float) to guard a division.
+ */
+const Not: OpKernel = {
+  opType: 'Not',
+  domain: ONNX_DOMAIN,
+  minOpset: 1,
+  infer: (view, types) => {
+    const x = requireNumericType(view, typeOf(view, types, 0), 0);
+    if (x.dtype !== 'bool') view.invalid(`Not needs a bool input, got ${x.dtype}`);
+    return [x];
+  },
+  run: (view, values) => {
+    const x = numericOf(view, values, 0);
+    return [numeric('bool', x.shape, x.data.map((v) => (v !== 0 ? 0 : 1)))];
   },
 };
 
@@ -133,4 +154,4 @@ const Clip: OpKernel = {
 /** PRelu: x below 0 times the slope, which broadcasts to x (numpy rules from opset 7). */
 const PRelu = binaryKernel('PRelu', (x, slope) => leakyRelu(slope)(x), (_v, dtype) => (x, slope) => (x >= 0 ? x : wrapProduct(x, slope, dtype)));
 
-export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Exp, Sqrt, Reciprocal, Equal, Clip, PRelu];
+export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Abs, Exp, Sqrt, Reciprocal, Equal, Not, Clip, PRelu];

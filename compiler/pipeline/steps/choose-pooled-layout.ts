@@ -5,9 +5,10 @@
  * (all segments) is kept. A max pool needs a client step per evaluation, so it works with
  * --objective latency only.
  */
-import type { Layout } from '../../circuit/ir';
 import type { ApproxStage } from '../../chain/stages';
-import { DeepPowersError, fail } from '../../errors';
+import { stepOfStage } from '../../client-steps/table';
+import { fail } from '../../errors';
+import { chooseAmongLayouts, layoutReasonOf } from './layout-chooser';
 import type { Objective, ParameterOptions } from '../build-layout';
 import type { CompileStep, LayoutRequest } from '../compile';
 import { planPools, type RefreshRequest, type SegmentedBuild } from '../refresh-plan';
@@ -21,7 +22,7 @@ export interface PooledChoice {
 
 /** Whether the chain has a max pool (and so runs as segments with client steps). */
 export function hasPools(stages: readonly ApproxStage[]): boolean {
-  return stages.some((s) => s.kind === 'maxpool');
+  return stages.some((s) => stepOfStage(s) !== null);
 }
 
 /** Estimated latency of one prediction: every segment (the client steps' own round trips are not in it). */
@@ -39,42 +40,7 @@ export function choosePooledLayout(
   objective: Objective,
 ): PooledChoice {
   if (objective === 'throughput') fail('BAD_ARGUMENT', 'a model with MaxPool runs a client step per evaluation (the max of each window), which works with --objective latency only (one sample per ciphertext)');
-  const layouts: Layout[] = request === 'auto' ? ['vector', 'batch'] : [request];
-  let { candidates, refusals } = planLayouts(stages, layouts, request, parameters, maxAbs, refresh, progress);
-  if (candidates.length === 0 && parameters.strictPrecision === true) {
-    ({ candidates, refusals } = planLayouts(stages, layouts, request, { ...parameters, strictPrecision: false }, maxAbs, refresh, progress));
-  }
-  if (candidates.length === 0) fail('PARAMS', `no layout fits: ${refusals.join('; ')}`);
-  const plan = candidates.reduce((a, b) => (segmentedLatencyMs(b) < segmentedLatencyMs(a) ? b : a));
-  const ms = (p: SegmentedBuild): string => `${p.layout} ${segmentedLatencyMs(p).toFixed(0)} ms at N=${p.params.polyModulusDegree}`;
-  const layoutReason =
-    request !== 'auto'
-      ? `--layout ${request}`
-      : candidates.length === 1
-        ? `auto: only ${plan.layout} fits (${refusals.join('; ')})`
-        : `auto: lower estimated latency of one prediction, all segments (${candidates.map(ms).join(' vs ')})`;
-  return { plan, candidates, layoutReason };
-}
-
-function planLayouts(
-  stages: readonly ApproxStage[],
-  layouts: readonly Layout[],
-  request: LayoutRequest,
-  parameters: ParameterOptions,
-  maxAbs: number,
-  refresh: RefreshRequest,
-  progress: (step: CompileStep) => void,
-): { candidates: SegmentedBuild[]; refusals: string[] } {
-  const candidates: SegmentedBuild[] = [];
-  const refusals: string[] = [];
-  for (const layout of layouts) {
-    progress(layout === 'vector' ? 'lower vector' : 'lower batch');
-    try {
-      candidates.push(planPools(stages, layout, parameters, maxAbs, refresh)!);
-    } catch (e) {
-      if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS' || (request !== 'auto' && parameters.strictPrecision !== true)) throw e;
-      refusals.push(`${layout}: ${e.message}`);
-    }
-  }
-  return { candidates, refusals };
+  const c = chooseAmongLayouts(request, parameters, progress, (layout, p) => planPools(stages, layout, p, maxAbs, refresh)!, segmentedLatencyMs);
+  const layoutReason = layoutReasonOf(request, c, 'lower estimated latency of one prediction, all segments', (p) => `${p.layout} ${segmentedLatencyMs(p).toFixed(0)} ms at N=${p.params.polyModulusDegree}`);
+  return { plan: c.chosen, candidates: c.candidates, layoutReason };
 }

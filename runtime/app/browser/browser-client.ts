@@ -84,7 +84,7 @@ export class BrowserClient {
   model(name: string): Promise<PrivateModel> {
     let m = this.models.get(name);
     if (!m) {
-      m = PrivateModel.open(sealBackend, this.remote, this.keystore, name, () => {}, {}, this.pins);
+      m = PrivateModel.open(sealBackend, this.remote, this.keystore, name, () => {}, {}, async () => {}, this.pins);
       m.catch(() => this.models.delete(name));
       this.models.set(name, m);
     }

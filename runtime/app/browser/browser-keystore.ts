@@ -21,6 +21,7 @@ const IV_BYTES = 12;
 const META = 'meta';
 const ROOT = 'recovery-root';
 const UPLOADS = 'uploads';
+const NAMES = 'model-names';
 const secretRecord = (modelHash: string) => `secret-key/${modelHash}`;
 
 interface Sealed {
@@ -85,6 +86,10 @@ export class BrowserKeystore implements ClientKeyStore {
     await request(indexedDB.deleteDatabase(`deeppowers-keystore/${name}`));
   }
 
+  async hasSecretKey(modelHash: string): Promise<boolean> {
+    return (await get(this.db, secretRecord(modelHash))) !== undefined;
+  }
+
   async readSecretKey(modelHash: string): Promise<StoredSecretKey | undefined> {
     const record = (await get(this.db, secretRecord(modelHash))) as SecretRecord | undefined;
     if (!record) return undefined;
@@ -111,6 +116,13 @@ export class BrowserKeystore implements ClientKeyStore {
 
   async removeRecoveryRoot(): Promise<void> {
     await del(this.db, ROOT);
+  }
+
+  async recordModelName(modelHash: string, name: string): Promise<void> {
+    const all = ((await get(this.db, NAMES)) as Record<string, string> | undefined) ?? {};
+    if (all[modelHash] === name) return;
+    all[modelHash] = name;
+    await put(this.db, NAMES, all);
   }
 
   async uploadedKeysId(server: string, modelHash: string): Promise<string | undefined> {

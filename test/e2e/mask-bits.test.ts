@@ -1,0 +1,67 @@
+import { describe, expect, test } from 'vitest';
+import { clientSplitOf } from '../../compiler/artifact/client-split';
+import { bodyCircuits } from '../../compiler/artifact/segments';
+import type { CompiledModel } from '../../compiler/artifact/types';
+import { runPrologue } from '../../compiler/chain/run';
+import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
+import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { simulationBackend } from '../../runtime/backends/simulation-backend';
+import { clientModelOfBody } from '../../runtime/client/client-model';
+import { FheClient } from '../../runtime/client/fhe-client';
+import { runCompiled, simulateBackend } from '../../runtime/run-compiled';
+import { FheServer, serverModelOf } from '../../runtime/server/fhe-server';
+import { inputTensor, loadFixture } from '../helpers/fixtures';
+
+/**
+ * `compile --mask-bits σ`: the client steps' masks hide each value within 2^-σ. At σ = 36 on
+ * pt_mlp_digits_relu --refresh auto the promise still holds (σ = 37 breaks it: README), the
+ * artifact records σ, the server draws masks that wide (what the client decrypts reaches far
+ * beyond the default 2^20·B), and the outputs stay within the promise of PyTorch in simulation.
+ */
+const f = loadFixture('pt_mlp_digits_relu');
+function compiled(extra: Partial<CompileOptions>): CompiledModel {
+  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout: 'vector', refresh: 'auto', ...extra };
+  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+}
+
+describe('--mask-bits', () => {
+  const wide = compiled({ maskBits: 36 });
+
+  test('σ = 36: recorded, the promise holds, the outputs stay within it of PyTorch on 20 rows in simulation', async () => {
+    expect(wide.refresh?.maskBits).toBe(36);
+    expect(wide.options['maskBits']).toBe(36);
+    expect(wide.calibration.precision.reached).toBe(true);
+    const rows = 20;
+    const run = await runCompiled(wide, inputTensor(f.data, f.data.test_inputs.slice(0, rows)), simulateBackend(wide));
+    const expected = f.data.expected['output'] as number[][];
+    run.bodyOutputs.forEach((row, r) => row.forEach((v, i) => expect(Math.abs(v - expected[r]![i]!), `row ${r} output ${i}`).toBeLessThan(wide.calibration.precision.bound)));
+  });
+
+  test('σ = 37 breaks the promise on this model, and the compile says so', () => {
+    expect(compiled({ maskBits: 37 }).calibration.precision.reached).toBe(false);
+  });
+
+  test('the server draws masks of ±2^36·B: what the client decrypts reaches past 2^35·B', async () => {
+    const backend = simulationBackend();
+    const server = new FheServer(backend);
+    const client = await FheClient.create(backend, clientModelOfBody(bodyCircuits(wide), wide.parameters, wide.modelHash));
+    try {
+      const modelId = await server.loadModel(serverModelOf(wide.circuit, wide.parameters, wide.modelHash, wide.refresh));
+      const keysId = server.loadKeys(client.evaluationKeys().bytes);
+      const sample = runPrologue(clientSplitOf(wide), inputTensor(f.data, f.data.test_inputs.slice(0, 1)))[0]!;
+      const result = await server.evaluate(modelId, keysId, client.encrypt([sample]).bytes);
+      const seen = client.decryptStep((await server.maskStep(modelId, result, 0)).bytes, 0)[0]!;
+      const B = wide.refresh!.maskBound;
+      const largest = Math.max(...Array.from(seen, Math.abs));
+      expect(largest).toBeGreaterThan(2 ** 35 * B);
+      expect(largest).toBeLessThanOrEqual(2 ** 36 * B + B);
+    } finally {
+      client.dispose();
+      server.dispose();
+    }
+  });
+
+  test('outside 10..50 it is refused in one line', () => {
+    expect(() => compiled({ maskBits: 60 })).toThrow(/^--mask-bits must be an integer from 10 to 50, got 60$/);
+  });
+});
