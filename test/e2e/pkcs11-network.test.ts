@@ -153,7 +153,7 @@ describe('server, compute node and review node with their keys in the token', ()
       expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
       const out = r.structuredContent as { outputs: RowOutputs; verification: string };
       expect(out.outputs.output_label).toEqual(FIXTURE.data.expected.label!.slice(0, ROWS.length));
-      expect(out.verification).toMatch(/^verified: 1 of 1 reviewers, log entr(y \d+|ies [\d, ]+); checkpoint cosigned by 1 reviewer(; first use of this server: pinned its log key and the nodes behind this result)?$/);
+      expect(out.verification).toMatch(/^verified: 1 of 1 reviewers, log entr(y \d+|ies [\d, ]+); checkpoint cosigned by 1 reviewer(; first use of this server: pinned its log key and node set)?$/);
     } finally {
       await host.close();
     }
