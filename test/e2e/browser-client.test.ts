@@ -147,7 +147,7 @@ describe('the browser client in Chromium', () => {
     const row = rowOf(IRIS, 0);
     const out = await predict(page, 'iris', row);
     await page.screenshot({ path: join(SHOTS, 'page-after.png'), fullPage: true });
-    expect(out.verified).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entry \d+(; first use of this server: pinned its log key and the nodes behind this result)?$/);
+    expect(out.verified).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entry \d+(; first use of this server: pinned its log key and node set)?$/);
     // The outputs are scikit-learn's: the label exactly, the probabilities within the model's precision promise.
     const expected = IRIS.data.expected as { label: number[]; probabilities: number[][] };
     expect(out.result!['output_label']).toEqual([expected.label[0]]);
