@@ -9,6 +9,8 @@ export interface ServeProcess {
   readonly proc: ChildProcess;
   /** The MCP endpoint the server printed, e.g. http://127.0.0.1:41234/mcp. */
   readonly url: string;
+  /** Everything the server wrote to stderr (its log) so far. */
+  log(): string;
   stop(): Promise<void>;
 }
 
@@ -37,6 +39,7 @@ export async function startServe(args: readonly string[], cwd = ROOT): Promise<S
   return {
     proc,
     url,
+    log: () => stderr,
     stop: () =>
       new Promise<void>((resolve) => {
         if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
