@@ -1,63 +1,11 @@
-import { readFileSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { fail } from '../../compiler/errors';
-import { auditLog, type AuditReport } from '../network/audit';
-import { dataDirSource, serverSource, type OpenedSource } from '../network/audit-sources';
-import { parseWitnessKeys, readKeptCheckpoint } from '../network/audit-anchors';
-import { parseVkey } from '../network/signed-note';
+import { auditVerify, type AuditVerifyOptions } from '../app/audit-verify';
+import type { AuditReport } from '../network/audit';
 import { resolveToken } from './client';
 import { printJson } from './output';
 import { EXIT_CHECK_FAILED, ReportedFailure } from './report-error';
 
-interface AuditVerifyOptions {
-  readonly dataDir?: string;
-  readonly server?: string;
-  readonly token?: string;
-  readonly tokenFile?: string;
-  readonly logKey?: string;
-  readonly since?: string;
-  readonly saveCheckpoint?: string;
-  readonly witnessKeys?: string;
-  readonly minCosignatures?: string;
-  readonly json?: boolean;
-}
-
-export async function auditVerify(opts: AuditVerifyOptions): Promise<AuditReport> {
-  if ((opts.dataDir === undefined) === (opts.server === undefined)) fail('BAD_ARGUMENT', 'give --data-dir DIR or --server URL (one of them)');
-  const witnesses = opts.witnessKeys !== undefined ? parseWitnessKeys(readText(opts.witnessKeys, '--witness-keys'), opts.witnessKeys) : [];
-  const minCosignatures = opts.minCosignatures !== undefined ? wholeNumber(opts.minCosignatures, '--min-cosignatures') : witnesses.length > 0 ? 1 : 0;
-  if (minCosignatures > witnesses.length) fail('BAD_ARGUMENT', `--min-cosignatures ${minCosignatures} needs at least that many keys in --witness-keys (got ${witnesses.length})`);
-  const kept = opts.since !== undefined ? readKeptCheckpoint(readText(opts.since, '--since'), opts.since, opts.server) : undefined;
-  const opened: OpenedSource = opts.dataDir !== undefined ? dataDirSource(opts.dataDir) : await serverSource(opts.server!, resolveToken(opts));
-  try {
-    const logKey = opts.logKey ? parseVkey(opts.logKey) : kept?.logVkey ? parseVkey(kept.logVkey) : opened.logKey;
-    const warnings =
-      !opts.logKey && !kept
-        ? [
-            `the log key was read from the audited ${opts.dataDir !== undefined ? 'data dir (log.vkey)' : 'server (GET /log)'} itself, so a log rewritten and re-signed under a new key would pass: ` +
-              'give --log-key, or --since a checkpoint saved earlier (--save-checkpoint) or a client\'s pins.json',
-          ]
-        : [];
-    const report = await auditLog(opened.source, logKey, { witnesses, minCosignatures, ...(kept ? { since: kept.note } : {}), warnings });
-    if (opts.saveCheckpoint !== undefined && report.ok && report.latest) writeFileSync(opts.saveCheckpoint, report.latest.note);
-    return report;
-  } finally {
-    opened.close();
-  }
-}
-
-function readText(path: string, flag: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    return fail('IO', `cannot read ${flag} file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
-}
-
-function wholeNumber(text: string, flag: string): number {
-  if (!/^\d+$/.test(text)) fail('BAD_ARGUMENT', `${flag} takes a whole number, got "${text}"`);
-  return Number(text);
-}
+type AuditVerifyCliOptions = Omit<AuditVerifyOptions, 'token'> & { readonly token?: string; readonly tokenFile?: string; readonly json?: boolean };
 
 function printReport(report: AuditReport): void {
   for (const w of report.warnings) process.stderr.write(`deeppowers: warning: ${w}\n`);
@@ -95,8 +43,9 @@ export function registerAudit(program: Command): void {
     .option('--witness-keys <file>', 'witness keys, one a line: C2SP vkeys, review nodes\' base64 Ed25519 public keys, or the operator\'s `serve --nodes` file (its review lines)')
     .option('--min-cosignatures <n>', 'cosignatures from --witness-keys the latest checkpoint must carry (default 1 when witness keys are given)')
     .option('--json', 'print the report as JSON')
-    .action(async (opts: AuditVerifyOptions) => {
-      const report = await auditVerify(opts);
+    .action(async (opts: AuditVerifyCliOptions) => {
+      const token = resolveToken(opts);
+      const report = await auditVerify({ ...opts, ...(token !== undefined ? { token } : {}) });
       if (opts.json) printJson(report);
       else printReport(report);
       if (!report.ok) {

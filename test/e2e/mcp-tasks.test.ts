@@ -17,7 +17,7 @@ import { checkAttestation } from '../../runtime/network/attestation';
 import { silentLogger } from '../../runtime/network/logger';
 import { parseVkey } from '../../runtime/network/signed-note';
 import { readLogVkey, TransparencyLog, verifyReceipt } from '../../runtime/network/transparency-log';
-import { auditVerify } from '../../runtime/cli/audit';
+import { auditVerify } from '../../runtime/app/audit-verify';
 import { startHttpServer } from '../../runtime/mcp/http';
 import { TokenTable } from '../../runtime/mcp/tokens';
 import { PinStore } from '../../runtime/network/pins';

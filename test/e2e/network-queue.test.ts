@@ -11,7 +11,7 @@ import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { clientViewFromJson } from '../../compiler/artifact/views';
 import { sealBackend } from '../../runtime/backends/seal/backend';
-import { auditVerify } from '../../runtime/cli/audit';
+import { auditVerify } from '../../runtime/app/audit-verify';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { encodeBase64 } from '../../runtime/mcp/base64';
 import { clientModelOfView } from '../../runtime/mcp/private-model';

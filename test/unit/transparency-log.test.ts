@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { afterEach, describe, expect, test } from 'vitest';
-import { auditVerify } from '../../runtime/cli/audit';
+import { auditVerify } from '../../runtime/app/audit-verify';
 import { checkpointBody, cosignatureLine, signCheckpoint, verifyCheckpoint, witnessKeyOf } from '../../runtime/network/checkpoint';
 import { ephemeralIdentity, loadOrCreateIdentity } from '../../runtime/network/identity';
 import { LOG_FILE, LogStore } from '../../runtime/network/log-store';

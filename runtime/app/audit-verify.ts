@@ -1,0 +1,60 @@
+/**
+ * `deeppowers audit verify` as a library call: re-check a transparency log (a server's data dir,
+ * or a running server over HTTP) against the log key and witnesses given, and report each
+ * problem. runtime/cli/audit.ts parses the command line into this and prints the report.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fail } from '../../compiler/errors';
+import { auditLog, type AuditReport } from '../network/audit';
+import { dataDirSource, serverSource, type OpenedSource } from '../network/audit-sources';
+import { parseWitnessKeys, readKeptCheckpoint } from '../network/audit-anchors';
+import { parseVkey } from '../network/signed-note';
+
+export interface AuditVerifyOptions {
+  readonly dataDir?: string;
+  readonly server?: string;
+  /** Bearer token for `server` (the CLI resolves --token, --token-file and DEEPPOWERS_TOKEN into it). */
+  readonly token?: string;
+  readonly logKey?: string;
+  readonly since?: string;
+  readonly saveCheckpoint?: string;
+  readonly witnessKeys?: string;
+  readonly minCosignatures?: string;
+}
+
+export async function auditVerify(opts: AuditVerifyOptions): Promise<AuditReport> {
+  if ((opts.dataDir === undefined) === (opts.server === undefined)) fail('BAD_ARGUMENT', 'give --data-dir DIR or --server URL (one of them)');
+  const witnesses = opts.witnessKeys !== undefined ? parseWitnessKeys(readText(opts.witnessKeys, '--witness-keys'), opts.witnessKeys) : [];
+  const minCosignatures = opts.minCosignatures !== undefined ? wholeNumber(opts.minCosignatures, '--min-cosignatures') : witnesses.length > 0 ? 1 : 0;
+  if (minCosignatures > witnesses.length) fail('BAD_ARGUMENT', `--min-cosignatures ${minCosignatures} needs at least that many keys in --witness-keys (got ${witnesses.length})`);
+  const kept = opts.since !== undefined ? readKeptCheckpoint(readText(opts.since, '--since'), opts.since, opts.server) : undefined;
+  const opened: OpenedSource = opts.dataDir !== undefined ? dataDirSource(opts.dataDir) : await serverSource(opts.server!, opts.token);
+  try {
+    const logKey = opts.logKey ? parseVkey(opts.logKey) : kept?.logVkey ? parseVkey(kept.logVkey) : opened.logKey;
+    const warnings =
+      !opts.logKey && !kept
+        ? [
+            `the log key was read from the audited ${opts.dataDir !== undefined ? 'data dir (log.vkey)' : 'server (GET /log)'} itself, so a log rewritten and re-signed under a new key would pass: ` +
+              'give --log-key, or --since a checkpoint saved earlier (--save-checkpoint) or a client\'s pins.json',
+          ]
+        : [];
+    const report = await auditLog(opened.source, logKey, { witnesses, minCosignatures, ...(kept ? { since: kept.note } : {}), warnings });
+    if (opts.saveCheckpoint !== undefined && report.ok && report.latest) writeFileSync(opts.saveCheckpoint, report.latest.note);
+    return report;
+  } finally {
+    opened.close();
+  }
+}
+
+function readText(path: string, flag: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (e) {
+    return fail('IO', `cannot read ${flag} file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
+function wholeNumber(text: string, flag: string): number {
+  if (!/^\d+$/.test(text)) fail('BAD_ARGUMENT', `${flag} takes a whole number, got "${text}"`);
+  return Number(text);
+}
