@@ -6,7 +6,8 @@ import { describeCycle, folderCycles, folderGraph, importEdges, moduleSpecifiers
  * The layers of compiler/ and runtime/ (docs/architecture.md): every folder is a layer that
  * imports only folders below it, so no two folders import each other, directly or around a
  * loop, and a subfolder does not import the folder it sits in while that folder imports it.
- * The compiler never imports the runtime. Checked on every relative import, static or dynamic.
+ * The compiler never imports the runtime, and nothing imports the CLI. Checked on every relative
+ * import, static or dynamic.
  */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -73,6 +74,11 @@ describe('compiler/ and runtime/ layers', () => {
     const graph = folderGraph(edges);
     const cycles = folderCycles(graph).map((c) => describeCycle(c, graph));
     expect(cycles, cycles.join('\n\n')).toEqual([]);
+  });
+
+  it('imports runtime/cli/ from nowhere but runtime/cli/ (it only parses arguments and prints)', () => {
+    const intoCli = edges.filter((e) => e.to.startsWith('runtime/cli/') && !e.from.startsWith('runtime/cli/'));
+    expect(intoCli.map((e) => `${e.from} imports '${e.specifier}'`)).toEqual([]);
   });
 
   it('never imports runtime/ from compiler/', () => {
