@@ -2,17 +2,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { simulateSamples } from '../../runtime/backends/simulate';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { encodeBase64 } from '../../runtime/mcp/base64';
-import { createMcpServer } from '../../runtime/mcp/server';
 import { DeepPowersService, LOCAL_TENANT } from '../../runtime/mcp/service';
 import { toySamples } from './seal-test-circuits';
 import { servedToy } from './mcp-toy';
 import { sealBackend } from '../../runtime/backends/seal/backend';
+import { connectInMemory, uploadInChunks } from '../helpers/mcp-session';
 
 /** In-process MCP tests of `deeppowers serve`'s tools: the toy circuit, stdio-style chunked key upload. */
 
@@ -26,13 +25,7 @@ let client: Client;
 let fhe: FheClient;
 let keysId: string;
 
-async function connect(tenant: string): Promise<Client> {
-  const c = new Client({ name: 'test', version: '0' });
-  const [ct, st] = InMemoryTransport.createLinkedPair();
-  await Promise.all([createMcpServer(service, tenant, { log: () => {} }).connect(st), c.connect(ct)]);
-  await c.listTools();
-  return c;
-}
+const connect = (tenant: string) => connectInMemory(service, tenant);
 
 async function call(c: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
   return (await c.callTool({ name, arguments: args })) as CallToolResult;
@@ -42,16 +35,6 @@ function errorText(r: CallToolResult): string {
   expect(r.isError, JSON.stringify(r).slice(0, 300)).toBe(true);
   const first = r.content[0];
   return first?.type === 'text' ? first.text : '';
-}
-
-async function uploadInChunks(c: Client, bytes: Uint8Array, id: string): Promise<CallToolResult> {
-  const count = Math.ceil(bytes.length / CHUNK);
-  let last: CallToolResult | undefined;
-  for (let i = 0; i < count; i++) {
-    last = await call(c, 'upload_keys', { keys_id: id, index: i, count, data: encodeBase64(bytes.subarray(i * CHUNK, (i + 1) * CHUNK)) });
-    if (last.isError) return last;
-  }
-  return last!;
 }
 
 beforeAll(async () => {
@@ -65,7 +48,7 @@ beforeAll(async () => {
   fhe = await FheClient.create(sealBackend, vectorToy.clientModel);
   const bundle = fhe.evaluationKeys();
   keysId = bundle.keysId;
-  const done = await uploadInChunks(client, bundle.bytes, keysId);
+  const done = await uploadInChunks(client, keysId, bundle.bytes, CHUNK);
   expect(done.structuredContent).toMatchObject({ keys_id: keysId, complete: true, bytes: bundle.bytes.length });
 });
 
@@ -151,7 +134,7 @@ describe('deeppowers serve tools (in-process)', () => {
     const half = encodeBase64(bundle.bytes.subarray(0, CHUNK));
     expect(errorText(await call(client, 'upload_keys', { keys_id: bundle.keysId, index: 1, count: 3, data: half }))).toMatch(/no upload of [0-9a-f]{12}… is in progress/);
     const wrongId = '0'.repeat(64);
-    expect(errorText(await uploadInChunks(client, bundle.bytes, wrongId))).toMatch(/^the bytes hash to [0-9a-f]{12}…, not to the keys id 000000000000…/);
+    expect(errorText(await uploadInChunks(client, wrongId, bundle.bytes, CHUNK))).toMatch(/^the bytes hash to [0-9a-f]{12}…, not to the keys id 000000000000…/);
     expect((await call(client, 'has_keys', { keys_id: wrongId })).structuredContent).toEqual({ keys_id: wrongId, present: false, bytes: 0 });
     for (const malformed of ['abc', 'F'.repeat(64), `${'0'.repeat(63)}g`]) {
       expect(errorText(await call(client, 'has_keys', { keys_id: malformed }))).toMatch(/^keys_id is 64 lowercase hex digits/);

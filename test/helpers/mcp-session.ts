@@ -1,9 +1,11 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { encodeBase64 } from '../../runtime/mcp/base64';
 import { createMcpServer } from '../../runtime/mcp/server';
 import type { DeepPowersService } from '../../runtime/mcp/service';
+import { BIN, ROOT } from './paths';
 
 /** An MCP client in a session of its own on `service`, as `tenant`, over an in-memory transport (tools listed). */
 export async function connectInMemory(service: DeepPowersService, tenant: string): Promise<Client> {
@@ -24,4 +26,21 @@ export async function uploadInChunks(c: Client, keysId: string, bytes: Uint8Arra
     if (last.isError) return last;
   }
   return last!;
+}
+
+/**
+ * A host connected to `deeppowers client …` (its MCP server over stdio, as an agent runs it),
+ * `env` added to the client's environment (passphrase, token).
+ */
+export async function connectHost(clientArgs: readonly string[], env: Record<string, string>): Promise<Client> {
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [BIN, 'client', ...clientArgs],
+    cwd: ROOT,
+    env: { ...getDefaultEnvironment(), ...env },
+    stderr: 'pipe',
+  });
+  const host = new Client({ name: 'host', version: '0' });
+  await host.connect(transport);
+  return host;
 }

@@ -2,7 +2,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { FheBackend } from '../../runtime/backends/backend';
 import { sealBackend } from '../../runtime/backends/seal/backend';
@@ -17,8 +16,8 @@ import { QueueRunner } from '../../runtime/network/queue-runner';
 import { startWorker, type RunningWorker, type WorkerOptions } from '../../runtime/network/worker';
 import { toySamples } from '../e2e/seal-test-circuits';
 import type { ServedToy } from '../e2e/mcp-toy';
-import { connectInMemory, uploadInChunks } from './mcp-session';
-import { BIN, ROOT } from './paths';
+import { connectHost, connectInMemory, uploadInChunks } from './mcp-session';
+import { BIN } from './paths';
 import type { ProcessGroup, WatchedProcess } from './processes';
 import { startRedis, type RedisOptions, type TestRedis } from './redis-server';
 import { trustedNodesOf } from './trusted-nodes';
@@ -203,20 +202,9 @@ export async function startCliServe(group: ProcessGroup, o: CliServeOptions): Pr
   return { server, url };
 }
 
-/**
- * A host calling private_predict through `deeppowers client --server URL …` (its MCP server over
- * stdio, as an agent runs it), `env` added to the client's environment (passphrase, token).
- */
+/** A host calling private_predict through `deeppowers client …` (see connectHost). */
 export async function hostPrivatePredict(clientArgs: readonly string[], env: Record<string, string>, model: string, rows: readonly (readonly number[])[]): Promise<CallToolResult> {
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [BIN, 'client', ...clientArgs],
-    cwd: ROOT,
-    env: { ...getDefaultEnvironment(), ...env },
-    stderr: 'pipe',
-  });
-  const host = new Client({ name: 'host', version: '0' });
-  await host.connect(transport);
+  const host = await connectHost(clientArgs, env);
   try {
     return (await host.callTool({ name: 'private_predict', arguments: { model, rows } })) as CallToolResult;
   } finally {
