@@ -18,29 +18,24 @@ import { loadServedModel } from '../../runtime/mcp/load-served-model';
 import { clientViewFromJson } from '../../compiler/artifact/views';
 import { clientModelOfView } from '../../runtime/mcp/private-model';
 import { bodyCircuits } from '../../compiler/artifact/segments';
-import { clientSplitOf } from '../../compiler/artifact/client-split';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { runPrologue } from '../../compiler/chain/run';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { simulateSamples } from '../../runtime/backends/simulate';
-import { simulationBackend } from '../../runtime/backends/simulation-backend';
-import { clientModelOfBody } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { runCompiled } from '../../runtime/run-compiled';
 import { fheBackend } from '../../runtime/run-encrypted';
-import { FheServer, serverModelOf } from '../../runtime/server/fhe-server';
+import { FheServer } from '../../runtime/server/fhe-server';
 import { readEnvelope, writeEnvelope } from '../../runtime/wire/envelope';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { compiledFixture } from '../helpers/compiled-fixture';
+import { firstSegmentOnSimulation } from '../helpers/simulated-body';
 
 const NAME = 'pt_cnn_maxpool_digits';
 const ROWS = 1;
 
 function compiled(): CompiledModel {
   const f = loadFixture(NAME);
-  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration) };
-  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+  return compiledFixture(f);
 }
 
 describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
@@ -48,19 +43,8 @@ describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
   const f = loadFixture(NAME);
   const input = inputTensor(f.data, f.data.test_inputs.slice(0, ROWS));
 
-  /** On the simulation backend: a server with the model and the client's keys loaded, and the first segment run on the first row. */
-  async function firstSegmentRun() {
-    const backend = simulationBackend();
-    const server = new FheServer(backend);
-    const circuits = bodyCircuits(model);
-    const client = await FheClient.create(backend, clientModelOfBody(circuits, model.parameters, model.modelHash, [{ kind: 'maxpool', pool: model.refresh!.segments[0]!.pool! }]));
-    const served = serverModelOf(model.circuit, model.parameters, model.modelHash, model.refresh);
-    const modelId = await server.loadModel(served);
-    const keysId = server.loadKeys(client.evaluationKeys().bytes);
-    const sample = runPrologue(clientSplitOf(model), input)[0]!;
-    const result = await server.evaluate(modelId, keysId, client.encrypt([sample]).bytes);
-    return { server, client, circuits, served, modelId, keysId, sample, result };
-  }
+  /** The first segment run on the simulation backend, the client's step a max pool as the artifact records it. */
+  const firstSegmentRun = () => firstSegmentOnSimulation(model, input, [{ kind: 'maxpool', pool: model.refresh!.segments[0]!.pool! }]);
 
   /** The last segment run on the unmasked maxima `bytes`: the first row's logits are PyTorch's within the precision promise. */
   async function expectPyTorchLogits(server: FheServer, client: FheClient, modelId: string, keysId: string, bytes: Uint8Array): Promise<void> {

@@ -3,8 +3,6 @@ import { clientSplitOf } from '../../compiler/artifact/client-split';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { runPrologue } from '../../compiler/chain/run';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { simulationBackend } from '../../runtime/backends/simulation-backend';
 import { clientModelOfBody } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
@@ -17,6 +15,7 @@ import type { DeepPowersService } from '../../runtime/mcp/service';
 import { TokenTable } from '../../runtime/mcp/tokens';
 import { QueueCluster } from '../helpers/network-cluster';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { compiledFixture } from '../helpers/compiled-fixture';
 
 /**
  * A model with client steps (pt_mlp_digits_relu --refresh auto) served in process over HTTP, on
@@ -31,10 +30,7 @@ const f = loadFixture('pt_mlp_digits_relu');
 const ROWS = f.data.test_inputs.slice(0, 3) as number[][];
 const EXPECTED = f.data.expected['output'] as number[][];
 const TOKEN = 'alice-token-0123456789abcdef';
-const cut: CompiledModel = (() => {
-  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout: 'vector', refresh: 'auto' };
-  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
-})();
+const cut: CompiledModel = compiledFixture(f, { layout: 'vector', refresh: 'auto' });
 const served = servedModelOf(cut, 'digits');
 const backend = simulationBackend();
 const argmax = (xs: readonly number[]) => xs.indexOf(Math.max(...xs));
