@@ -74,4 +74,9 @@ export interface ClientStepKindRecord<S extends ClientStep, C extends ClientKnow
 
   // What the client learns, in words (compile, report, the tool description).
   describe(step: S, bounds: StepBounds): string;
+  /**
+   * What a client that sends back values of its own at this step can learn, in words (the masks
+   * hide what it decrypts, not what it returns): a clause after "at <step>, ".
+   */
+  readonly dishonestClient: string;
 }

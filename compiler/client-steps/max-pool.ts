@@ -78,6 +78,11 @@ export const MAX_POOL: ClientStepKindRecord<MaxPool, { readonly kind: 'maxpool';
       `values in no window it sees under a random offset alone, as at a refresh step`
     );
   },
+
+  // The server divides the returned max by a_w: max + t becomes max_w + t/a_w for the next segment
+  // (test/e2e/client-step-probe.test.ts reads columns of pt_cnn_maxpool_digits' Linear this way).
+  dishonestClient:
+    "returning a window's max plus t moves the outputs by W[:, w]·t/a_w: one query per input reads a column of the affine map after the pool, up to a positive factor",
 };
 
 function octavesOf(bounds: StepBounds): number {

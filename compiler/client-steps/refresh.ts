@@ -42,6 +42,9 @@ export const REFRESH: ClientStepKindRecord<{ readonly kind: 'refresh' }, { reado
 
   describe: (_step, bounds) =>
     `the client decrypts every slot masked by r uniform in ±2^${bounds.maskBits}·${bounds.maskBound.toPrecision(3)}, within 2^-${bounds.maskBits} statistical distance of uniform, and encrypts it again`,
+
+  // test/e2e/client-step-probe.test.ts: the same δ moves the logits the same way every time.
+  dishonestClient: 'returning y + δ runs the next segment on y + δ exactly (no unknown factor), so queries map out the layers after the step',
 };
 
 /** Level and scale of `c`'s result ciphertext `k`. */

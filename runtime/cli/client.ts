@@ -6,7 +6,8 @@ import { keystoreToken, openKeystore } from '../keys/token-keystore';
 import { addPkcs11Options, keystoreTokenOf, type Pkcs11CliOptions } from './pkcs11-options';
 import { createPrivateClientServer } from '../mcp/client';
 import { runOnStdio } from '../mcp/stdio';
-import { PinStore } from '../network/pins';
+import { NodeList } from '../network/node-list';
+import { PinStore, type PinnedNode } from '../network/pins';
 import { sealBackend } from '../backends/seal/backend';
 import type { OutOfRangePolicy } from '../data/input-range';
 import { outOfRangeOption } from './out-of-range';
@@ -20,6 +21,7 @@ export interface ClientCliOptions extends Pkcs11CliOptions {
   readonly tokenFile?: string;
   readonly outOfRange?: OutOfRangePolicy;
   readonly minQuorum?: string;
+  readonly nodes?: string;
 }
 
 /** The token from --token, --token-file (first token line; a `name:` prefix is dropped) or DEEPPOWERS_TOKEN. */
@@ -55,7 +57,10 @@ export async function runClient(opts: ClientCliOptions): Promise<void> {
     keystore,
     log,
     ...(opts.outOfRange !== undefined ? { outOfRange: opts.outOfRange } : {}),
-    ...(opts.minQuorum !== undefined ? { trust: { minQuorum: parseCount(opts.minQuorum, '--min-quorum') } } : {}),
+    trust: {
+      ...(opts.minQuorum !== undefined ? { minQuorum: parseCount(opts.minQuorum, '--min-quorum') } : {}),
+      ...(opts.nodes !== undefined ? { nodes: pinnedNodesOf(NodeList.readFile(opts.nodes)) } : {}),
+    },
   });
   const bound = keystoreToken(opts.keystore);
   log(`ready on stdio; remote server ${opts.server}; keystore ${keystore.dir}${bound ? ` (opened through token "${bound.tokenLabel}")` : ''}`);
@@ -64,6 +69,10 @@ export async function runClient(opts: ClientCliOptions): Promise<void> {
   } finally {
     await close();
   }
+}
+
+function pinnedNodesOf(list: NodeList): Record<string, PinnedNode> {
+  return Object.fromEntries(list.nodes.map((n) => [n.node_id, { role: n.role, public_key: n.public_key }]));
 }
 
 function parseCount(text: string, flag: string): number {
@@ -98,6 +107,7 @@ export function registerClient(program: Command): void {
     .option('--token-file <file>', 'file holding the bearer token (first non-comment line; name:token accepted)')
     .addOption(outOfRangeOption())
     .option('--min-quorum <q>', 'refuse results fewer than Q review nodes pinned for the server agreed on (default: the quorum the server stated when first pinned)')
+    .option('--nodes <file>', "the server operator's nodes file (as `serve --nodes` reads it): pin exactly these nodes instead of those behind the first verified result")
     .option(
       '--repin',
       "forget what this client pinned for --server (log key, node set, quorum, kept checkpoint) and exit, after its operator told you they changed; the next response that verifies is pinned",

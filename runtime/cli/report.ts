@@ -106,7 +106,7 @@ export function registerReport(program: Command): void {
     .requiredOption('--data <file>', 'rows (JSON or CSV) to measure on')
     .option('--labels <file>', 'true labels or targets, one per row: a JSON array (or an object with "labels" or "test_labels", e.g. a fixture data.json) or a one-column CSV')
     .option('--model <file.onnx>', 'the source ONNX model, when the compiled directory has no source.onnx')
-    .option('--html <file>', 'also write a self-contained HTML report with a plot per activation')
+    .option('--html <file>', 'also write a self-contained HTML report with a plot per activation (with --fhe, also encrypted against plaintext outputs)')
     .option('--fhe', 'also run the rows encrypted (node-seal CKKS): keygen/encrypt/evaluate/decrypt times, key and ciphertext bytes, FHE-vs-simulate error and agreement')
     .option('--threads <n>', `with --fhe: ${THREADS_HELP}`, parseThreads)
     .option('--json', 'print the report as JSON')

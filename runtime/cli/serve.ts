@@ -4,6 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { fail } from '../../compiler/errors';
 import { isLoopbackHost, startHttpServer, type RunningHttpServer } from '../mcp/http';
 import { loadServedModel } from '../mcp/load-served-model';
+import { loadUi } from '../mcp/static-ui';
 import { RANGE_EXPOSURES, type RangeExposure } from '../mcp/client-view-exposure';
 import { createMcpServer, describeModels } from '../mcp/server';
 import { DEFAULT_LIMITS, DeepPowersService, LOCAL_TENANT } from '../mcp/service';
@@ -21,6 +22,8 @@ export interface ServeOptions extends Pkcs11CliOptions {
   readonly nodeKeyLabel?: string;
   readonly logKeyLabel?: string;
   readonly http?: { host: string; port: number };
+  /** Serve the browser page at / (needs --http). */
+  readonly ui?: boolean;
   readonly threads?: number;
   readonly stdio?: boolean;
   readonly tokenFile?: string;
@@ -80,6 +83,8 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   if (opts.insecureNoAuth && opts.http && !isLoopbackHost(opts.http.host)) {
     fail('BAD_ARGUMENT', `--insecure-no-auth is only allowed on a loopback address (127.0.0.1, ::1, localhost), not ${opts.http.host}`);
   }
+  if (opts.ui && !opts.http) fail('BAD_ARGUMENT', '--ui serves the page over HTTP: give --http HOST:PORT too');
+  const ui = opts.ui ? loadUi() : undefined;
   const auth = opts.tokenFile ? TokenTable.readFile(opts.tokenFile) : 'insecure-no-auth';
   const logAuditors = new Set((opts.logAuditors ?? '').split(',').map((s) => s.trim()).filter((s) => s !== ''));
   if (logAuditors.size > 0 && auth === 'insecure-no-auth') fail('BAD_ARGUMENT', '--log-auditors names tenants of --token-file; without tokens the one local user sees everything');
@@ -148,9 +153,10 @@ export async function serve(dirs: readonly string[], opts: ServeOptions): Promis
   let http: RunningHttpServer | undefined;
   try {
     if (opts.http) {
-      http = await startHttpServer(service, { ...opts.http, auth, log, maxSessionsPerTenant: opts.maxSessionsPerTenant, logAuditors });
+      http = await startHttpServer(service, { ...opts.http, auth, log, maxSessionsPerTenant: opts.maxSessionsPerTenant, logAuditors, ...(ui ? { ui } : {}) });
       const who = auth === 'insecure-no-auth' ? 'no authentication (loopback only)' : `${auth.size} bearer token${auth.size === 1 ? '' : 's'}`;
       log(`listening on ${http.url} (${who}); evaluation keys at ${http.url.replace(/mcp$/, 'keys/<sha256>')}`);
+      if (ui) log(`the page is at ${http.url.replace(/mcp$/, '')}`);
     }
     log(`serving ${describeModels(service)}; data dir ${opts.dataDir}; evaluating on ${backend.concurrency} thread${backend.concurrency === 1 ? "" : "s"}`);
     log(
@@ -204,6 +210,7 @@ export function registerServe(program: Command): void {
     .argument('<compiled-dir...>', 'compiled model directories (from `deeppowers compile`); the tool is named after the directory')
     .addOption(new Option('--http <host:port>', 'listen for MCP over Streamable HTTP at http://HOST:PORT/mcp (port 0: any free port)').argParser(parseHostPort))
     .option('--threads <n>', THREADS_HELP, parseThreads)
+    .option('--ui', 'serve the browser page at / (needs --http): keys, encryption, decryption and verification run in the page')
     .option('--stdio', 'serve MCP on stdin/stdout (one local user; keys via the upload_keys tool)')
     .option('--token-file <file>', 'bearer tokens, one per line, optionally name:token (the name is the tenant whose keys the token uses)')
     .option('--data-dir <dir>', 'where uploaded evaluation keys, MCP tasks, the transparency log and the server keys are stored', DEFAULT_DATA_DIR)

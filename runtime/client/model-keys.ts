@@ -3,7 +3,7 @@ import { fail } from '../../compiler/errors';
 import type { FheBackend } from '../backends/backend';
 import type { ClientModel } from './client-model';
 import { FheClient } from './fhe-client';
-import type { Keystore } from './keystore';
+import type { ClientKeyStore } from './client-keystore';
 import { newRecoveryEntropy, phraseOf, secretKeySeed } from './recovery-phrase';
 
 /**
@@ -21,16 +21,16 @@ export interface KeystoreClient {
 
 export async function keystoreClient(
   backend: FheBackend,
-  keystore: Keystore,
+  keystore: ClientKeyStore,
   model: ClientModel,
   /** `name`: what to call the model in `keys list` (its compiled directory's or its server's name). */
   options: { readonly replace?: boolean; readonly name?: string } = {},
 ): Promise<KeystoreClient> {
   const { modelHash } = model;
-  if (options.name !== undefined) keystore.recordModelName(modelHash, options.name);
+  if (options.name !== undefined) await keystore.recordModelName(modelHash, options.name);
   const { parameterId } = model.parameters;
   if (!options.replace) {
-    const stored = keystore.readSecretKey(modelHash);
+    const stored = await keystore.readSecretKey(modelHash);
     if (stored) {
       if (stored.parameterId !== parameterId) {
         fail('BAD_ARGUMENT', `the keystore's key for model ${modelHash.slice(0, 12)}… was made for parameter set ${stored.parameterId}, the model now uses ${parameterId}; replace it with \`deeppowers keygen <compiled> --keystore ${keystore.dir} --force\``);
@@ -38,17 +38,17 @@ export async function keystoreClient(
       return { client: await FheClient.create(backend, model, stored.bytes), secretKey: 'stored' };
     }
   }
-  const existingRoot = keystore.readRecoveryRoot();
+  const existingRoot = await keystore.readRecoveryRoot();
   const root = existingRoot ?? newRecoveryEntropy();
   const client = await FheClient.derive(backend, model, secretKeySeed(root, parameterId, modelHash));
   try {
     // A new root is kept only together with the first key made from it, so a failure here never
     // leaves a root whose phrase nobody saw.
-    if (!existingRoot) keystore.writeRecoveryRoot(root);
+    if (!existingRoot) await keystore.writeRecoveryRoot(root);
     try {
-      keystore.writeSecretKey(modelHash, parameterId, client.exportSecretKey());
+      await keystore.writeSecretKey(modelHash, parameterId, client.exportSecretKey());
     } catch (e) {
-      if (!existingRoot) keystore.removeRecoveryRoot();
+      if (!existingRoot) await keystore.removeRecoveryRoot();
       throw e;
     }
   } catch (e) {

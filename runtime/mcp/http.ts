@@ -10,6 +10,7 @@ import { KEYS_ID } from './key-storage';
 import { readJsonBody } from './read-json-body';
 import { createMcpServer } from './server';
 import { LOCAL_TENANT, type DeepPowersService } from './service';
+import type { UiFiles } from './static-ui';
 import { bearerToken, type TokenTable } from './tokens';
 
 export interface HttpOptions {
@@ -31,6 +32,8 @@ export interface HttpOptions {
   readonly maxConnections?: number;
   /** A request body that sends nothing for this long is cut off (default BODY_IDLE_MS). */
   readonly bodyIdleMs?: number;
+  /** Serve the browser page (serve --ui) at / from these files; no token is needed for them. */
+  readonly ui?: UiFiles;
 }
 
 /**
@@ -181,6 +184,7 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
     const url = new URL(req.url ?? '/', 'http://placeholder');
     // A browser page on another site can reach a loopback server by DNS rebinding; its Host header gives it away.
     if (loopbackOnly && !isLoopbackHost(hostName(req.headers.host))) return json(res, 403, { error: 'Host header is not a loopback name' });
+    if (options.ui?.serve(url.pathname, req.method, res)) return;
     const isMcp = url.pathname === '/mcp';
     const keys = /^\/keys\/([^/]+)$/.exec(url.pathname);
     const isLog = url.pathname === '/log' || url.pathname.startsWith('/log/');

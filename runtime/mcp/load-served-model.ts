@@ -1,3 +1,4 @@
+import { describePromise } from '../../compiler/approx/precision-target';
 import { bodySteps } from '../../compiler/client-steps/table';
 import { basename, resolve } from 'node:path';
 import { readCompiledModel } from '../../compiler/artifact/files';
@@ -79,6 +80,7 @@ export function servedModelOf(m: CompiledModel, rawName: string, ranges: RangeEx
       },
       rotation_steps: [...view.rotationSteps],
       needs_relin_keys: view.needsRelin,
+      precision: describePromise(m.calibration.precision),
       client_view: clientViewToJson(view),
     },
   };

@@ -7,7 +7,7 @@ import { contextSpecOf, type FheBackend } from '../backends/backend';
 import { bodyClientModel, stepFromView, type ClientModel } from '../client/client-model';
 import { checkEncodable, type FheClient } from '../client/fhe-client';
 import { keystoreClient } from '../client/model-keys';
-import type { Keystore } from '../client/keystore';
+import type { ClientKeyStore } from '../client/client-keystore';
 import { batchTensor, type RowBatch } from '../data/load-rows';
 import { flattenRow } from '../data/flatten-row';
 import { applyRangePolicy, DEFAULT_OUT_OF_RANGE, type OutOfRangePolicy, type RowOutOfRange } from '../data/input-range';
@@ -56,31 +56,33 @@ export class PrivateModel {
     readonly view: ClientView,
     private readonly fhe: FheClient,
     private readonly remote: RemoteServer,
-    private readonly keystore: Keystore,
+    private readonly keystore: ClientKeyStore,
     private readonly pins: PinStore,
     private readonly trust: TrustPolicy,
   ) {}
 
+  /** `pins`: where the server's log key and nodes are pinned (default: pins.json in the keystore directory; a page passes its own). */
   static async open(
     backend: FheBackend,
     remote: RemoteServer,
-    keystore: Keystore,
+    keystore: ClientKeyStore,
     model: string,
     log: (line: string) => void = () => {},
     trust: TrustPolicy = {},
     onStage: OnStage = async () => {},
+    pins?: PinStore,
   ): Promise<PrivateModel> {
     const description = await remote.describe(model);
     const view = clientViewFromJson(description.client_view);
     if (view.modelHash !== description.model_hash) fail('BAD_ARTIFACT', `the server describes ${model} with two different model hashes`);
     const n = description.ckks.poly_modulus_degree;
-    await onStage(keystore.hasSecretKey(view.modelHash) ? `opening ${model}'s secret key (N = ${n})` : `making ${model}'s secret key (first use; N = ${n})`);
+    await onStage((await keystore.hasSecretKey(view.modelHash)) ? `opening ${model}'s secret key (N = ${n})` : `making ${model}'s secret key (first use; N = ${n})`);
     const { client, recoveryPhrase } = await keystoreClient(backend, keystore, clientModelOfView(view), { name: model });
     if (recoveryPhrase !== undefined) {
       // stderr goes to the host's log, which is no place for the phrase itself.
       log(`made a recovery root for keystore ${keystore.dir}; write its phrase down with \`deeppowers keys phrase --keystore ${keystore.dir}\``);
     }
-    return new PrivateModel(description, view, client, remote, keystore, PinStore.open(keystore.dir), trust);
+    return new PrivateModel(description, view, client, remote, keystore, pins ?? PinStore.open(keystore.dir), trust);
   }
 
   /** The evaluation keys' id on the server: reuse the recorded upload if the server still has it, otherwise upload now. */
@@ -88,13 +90,13 @@ export class PrivateModel {
     const server = this.remote.options.url;
     const hash = this.view.modelHash;
     if (!force) {
-      const known = this.keysId ?? this.keystore.uploadedKeysId(server, hash);
+      const known = this.keysId ?? (await this.keystore.uploadedKeysId(server, hash));
       if (known && (known === this.keysId || (await this.remote.hasKeys(known)))) return (this.keysId = known);
     }
     await onStage(`making and uploading ${this.description.model}'s evaluation keys (first use on this server)`);
     const bundle = this.fhe.evaluationKeys();
     await this.remote.uploadKeys(bundle.keysId, bundle.bytes);
-    this.keystore.recordUpload(server, hash, bundle.keysId);
+    await this.keystore.recordUpload(server, hash, bundle.keysId);
     return (this.keysId = bundle.keysId);
   }
 

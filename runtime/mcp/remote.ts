@@ -1,5 +1,6 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { DeepPowersError, fail } from '../../compiler/errors';
 import type { ReleaseReceipt } from '../network/verify-result';
@@ -15,6 +16,8 @@ export interface RemoteOptions {
   readonly token?: string;
   /** Per-call limit while no progress arrives (default 10 minutes). */
   readonly idleTimeoutMs?: number;
+  /** How tool results are checked against their schemas (default: the SDK's Ajv, which compiles code; a page whose policy forbids eval passes another). */
+  readonly jsonSchemaValidator?: jsonSchemaValidator;
 }
 
 export interface PredictCall {
@@ -89,7 +92,9 @@ export class RemoteServer {
   async uploadKeys(keysId: string, bytes: Uint8Array): Promise<void> {
     const res = await this.keysRequest(keysId, {
       method: 'PUT',
-      body: bytes,
+      // A Blob: a body both Node's fetch and a page's take, and one a browser's devtools protocol
+      // does not copy inline into its request events (a 100 MB bundle would not fit one message).
+      body: new Blob([bytes as Uint8Array<ArrayBuffer>]),
       headers: { 'Content-Type': 'application/octet-stream' },
     });
     if (res.status === 200 || res.status === 201) return;
@@ -183,7 +188,10 @@ export class RemoteServer {
   private async session(): Promise<Client> {
     if (this.client) return this.client;
     const transport = new StreamableHTTPClientTransport(new URL(this.options.url), { requestInit: { headers: this.authHeaders() } });
-    const client = new Client({ name: 'deeppowers-client', version: '0.1.0' });
+    const client = new Client(
+      { name: 'deeppowers-client', version: '0.1.0' },
+      this.options.jsonSchemaValidator ? { jsonSchemaValidator: this.options.jsonSchemaValidator } : {},
+    );
     try {
       await client.connect(transport);
       // Primes the SDK's output-schema validation of every tool result.

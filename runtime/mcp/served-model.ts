@@ -49,6 +49,8 @@ export interface ModelDescription {
   };
   readonly rotation_steps: readonly number[];
   readonly needs_relin_keys: boolean;
+  /** The compiled model's precision promise on its body outputs, as `compile` states it (e.g. "≤ 1% of the output range [...] (0.02)"). */
+  readonly precision?: string;
   /** The compiled model's client view (parameters, layout, prologue/epilogue), as the client side reads it back. */
   readonly client_view: Readonly<Record<string, unknown>>;
 }

@@ -38,6 +38,7 @@ const descriptionSchema = modelSummarySchema.extend({
   }),
   rotation_steps: z.array(z.number()),
   needs_relin_keys: z.boolean(),
+  precision: z.string().optional(),
   client_view: z.record(z.string(), z.unknown()),
 });
 

@@ -34,18 +34,39 @@ export interface ServerPin {
 
 export const PINS_FILE = 'pins.json';
 
+export type ServerPins = Record<string, ServerPin>;
+
+/** Where pins are kept: pins.json in a keystore dir (Node), or a page's localStorage (browser). */
+export interface PinStorage {
+  /** Where the pins are (a file, or `localStorage <key>`): messages name it, and concurrent updates are serialized per path. */
+  readonly path: string;
+  /** The keystore dir they belong to, for the commands an error names. */
+  readonly dir: string;
+  read(): ServerPins;
+  write(all: ServerPins): void;
+}
+
 export class PinStore {
-  private constructor(readonly path: string) {}
+  private constructor(private readonly storage: PinStorage) {}
 
   static open(dir: string): PinStore {
-    const store = new PinStore(join(dir, PINS_FILE));
+    const store = new PinStore(fileStorage(join(dir, PINS_FILE)));
     store.read();
     return store;
   }
 
+  /** Pins kept somewhere else than a keystore dir (a page's localStorage). */
+  static over(storage: PinStorage): PinStore {
+    return new PinStore(storage);
+  }
+
+  get path(): string {
+    return this.storage.path;
+  }
+
   /** The keystore dir the pins live in (for the commands an error names). */
   get dir(): string {
-    return dirname(this.path);
+    return this.storage.dir;
   }
 
   get(server: string): ServerPin | undefined {
@@ -55,7 +76,7 @@ export class PinStore {
   set(server: string, pin: ServerPin): void {
     const all = this.read();
     all[server] = pin;
-    this.save(all);
+    this.storage.write(all);
   }
 
   /**
@@ -68,25 +89,34 @@ export class PinStore {
     if (!pin) return false;
     if (what === 'all') delete all[server];
     else all[server] = { log_vkey: pin.log_vkey, ...(pin.checkpoint ? { checkpoint: pin.checkpoint } : {}) };
-    this.save(all);
+    this.storage.write(all);
     return true;
   }
 
-  private read(): Record<string, ServerPin> {
-    if (!existsSync(this.path)) return {};
-    try {
-      return JSON.parse(readFileSync(this.path, 'utf8')) as Record<string, ServerPin>;
-    } catch (e) {
-      return fail('IO', `cannot read ${this.path}: ${(e as Error).message.split('\n')[0]}`);
-    }
+  private read(): ServerPins {
+    return this.storage.read();
   }
+}
 
-  private save(all: Record<string, ServerPin>): void {
-    mkdirSync(dirname(this.path), { recursive: true, mode: 0o700 });
-    const tmp = `${this.path}.${process.pid}.tmp`;
-    writeFileSync(tmp, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 });
-    renameSync(tmp, this.path);
-  }
+function fileStorage(path: string): PinStorage {
+  return {
+    path,
+    dir: dirname(path),
+    read() {
+      if (!existsSync(path)) return {};
+      try {
+        return JSON.parse(readFileSync(path, 'utf8')) as ServerPins;
+      } catch (e) {
+        return fail('IO', `cannot read ${path}: ${(e as Error).message.split('\n')[0]}`);
+      }
+    },
+    write(all) {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      const tmp = `${path}.${process.pid}.tmp`;
+      writeFileSync(tmp, `${JSON.stringify(all, null, 2)}\n`, { mode: 0o600 });
+      renameSync(tmp, path);
+    },
+  };
 }
 
 /** The command that deliberately forgets a server's pins, as errors name it. */

@@ -51,6 +51,12 @@ export interface TrustPolicy {
   readonly minQuorum?: number;
   /** Cosignatures from pinned review nodes a newer checkpoint needs (default 1 when any review node is pinned). */
   readonly minCosignatures?: number;
+  /**
+   * The node set to pin instead of learning it from the first response (`deeppowers client
+   * --nodes FILE`: the operator's published list): then no node outside it ever counts, not even
+   * on first use, and review nodes the first response did not involve count later.
+   */
+  readonly nodes?: Readonly<Record<string, PinnedNode>>;
 }
 
 /** The server's consistency proof between two tree sizes of its log. */
@@ -124,7 +130,7 @@ async function verifyLocked(
     );
   }
   const logKey = parseVkey(pin?.log_vkey ?? receipt.vkey);
-  const nodeSet = pin?.node_set;
+  const nodeSet = policy.nodes ?? pin?.node_set;
   const pinnedReviewers = Object.entries(nodeSet ?? {}).filter(([, n]) => n.role === 'review');
   const witnesses = pinnedReviewers.map(([node_id, n]) => witnessKeyOfNode({ node_id, public_key: n.public_key }));
   const checked = verifyReceipt(receipt, logKey, witnesses);
@@ -185,7 +191,7 @@ async function verifyLocked(
 
   // The checkpoint extends (or is a prefix of) the largest one this client verified, and is witnessed.
   const kept = pin?.checkpoint ? parseCheckpointBody(parseNote(pin.checkpoint).body) : undefined;
-  // On first use the reviewers being pinned now are the witnesses whose cosignatures are counted.
+  // Learning the nodes from this response, the reviewers being pinned now are the witnesses whose cosignatures are counted.
   const cosigned = nodeSet ? checked.cosignedBy.length : verifyCheckpoint(receipt.checkpoint, logKey, counted.map(witnessKeyOfNode)).cosignedBy.length;
   if (!kept || checked.size > kept.size) {
     const minCosignatures = policy.minCosignatures ?? (witnesses.length > 0 ? 1 : 0);
@@ -219,12 +225,12 @@ async function verifyLocked(
     }
   }
 
-  const firstUse = !nodeSet;
+  const firstUse = !pin?.node_set;
   const next: ServerPin = {
     log_vkey: receipt.vkey,
     node_set: nodeSet ?? Object.fromEntries([compute, ...counted].map((a) => [a.node_id, { role: a.role, public_key: a.public_key }])),
     // The quorum is pinned with the node set; later entries can raise what they need, not what is pinned.
-    min_quorum: nodeSet ? Math.max(pin?.min_quorum ?? 0, policy.minQuorum ?? 0) : required,
+    min_quorum: pin?.node_set ? Math.max(pin.min_quorum ?? 0, policy.minQuorum ?? 0) : required,
     checkpoint: !kept || checked.size > kept.size ? receipt.checkpoint : pin!.checkpoint!,
   };
   pins.set(server, next);
@@ -241,7 +247,7 @@ export function describeVerification(v: readonly VerifiedRelease[]): string {
   const entries = v.length === 1 ? `log entry ${first.index}` : `log entries ${v.map((x) => x.index).join(', ')}`;
   const unknown = [...new Set(v.flatMap((x) => x.unknownNodes))];
   const notes =
-    (v.some((x) => x.firstUse) ? '; first use of this server: pinned its log key and the nodes behind this result' : '') +
+    (v.some((x) => x.firstUse) ? '; first use of this server: pinned its log key and node set' : '') +
     (unknown.length > 0 ? `; WARNING: nodes this client has not pinned took part, not counted: ${unknown.join(', ')}` : '');
   if (v.every((x) => x.reviewers === 0 && x.agreeing === 0)) {
     const who = first.computeRole === 'server' ? 'the server alone' : `compute node ${first.computeNode} alone`;

@@ -180,7 +180,7 @@ describe('a client that lies at its client steps', () => {
   });
 
   test('compile, report and the served tool description say what a dishonest client can learn', async () => {
-    const RISK = /a dishonest client can read out the weights after a client step .*at its max pool, returning a window's max plus t moves the outputs by W\[:, w\]·t\/a_w/;
+    const RISK = /a dishonest client can read out the weights after a client step .*at its maxpool step, returning a window's max plus t moves the outputs by W\[:, w\]·t\/a_w/;
     const bin = join(import.meta.dirname, '..', '..', 'bin', 'deeppowers.js');
     const dir = join(work, 'cnn.compiled');
     const cli = (args: string[]) => spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, DEEPPOWERS_DEBUG: '' } });

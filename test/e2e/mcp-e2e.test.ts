@@ -120,7 +120,7 @@ describe('deeppowers serve + deeppowers client over real HTTP', () => {
     hostOutputs = out.outputs;
     expect(out.rows).toBe(ROWS.length);
     // Embedded server: the result is logged and attested by the server alone; the client checked the receipt.
-    expect(out.verification).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entr(y \d+|ies [\d, ]+)(; first use of this server: pinned its log key and the nodes behind this result)?$/);
+    expect(out.verification).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entr(y \d+|ies [\d, ]+)(; first use of this server: pinned its log key and node set)?$/);
     // First use: each step before the first evaluation is announced as it starts (a host's request timeout restarts
     // on progress), then the evaluations; progress only increases and ends at its total.
     // Heartbeats (a step quiet for 20 s on a loaded machine) come between these; staged-progress.test.ts pins them.

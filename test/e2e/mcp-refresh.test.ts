@@ -66,7 +66,7 @@ describe('a model with client steps over MCP', () => {
       expect(steps).toBeLessThanOrEqual(ROWS);
       expect(out.client_steps!.bytes).toBeGreaterThan(0);
       // One log entry per segment of each request, each verified.
-      const entries = /^verified: computed and signed by the server alone \(no reviewers\), log entries ([\d, ]+)(; first use of this server: pinned its log key and the nodes behind this result)?$/.exec(out.verification);
+      const entries = /^verified: computed and signed by the server alone \(no reviewers\), log entries ([\d, ]+)(; first use of this server: pinned its log key and node set)?$/.exec(out.verification);
       expect(entries, out.verification).not.toBeNull();
       expect(entries![1]!.split(', ')).toHaveLength(2 * steps);
       const logits = out.outputs['output'] as number[][];

@@ -177,7 +177,7 @@ describe('predict as an MCP task (embedded)', () => {
       const prove = async (a: number, b: number) => service.network.log.store.consistencyProof(a, b);
       const v = await verifyRelease('http://server/mcp', pins, out.log, expectFacts, prove);
       expect(describeVerification([v])).toBe(
-        `verified: computed and signed by the server alone (no reviewers), log entry ${out.log.index}; first use of this server: pinned its log key and the nodes behind this result`,
+        `verified: computed and signed by the server alone (no reviewers), log entry ${out.log.index}; first use of this server: pinned its log key and node set`,
       );
       // A different result, other inputs, or a receipt under another log key are refused.
       const altered = Uint8Array.from(result);

@@ -103,7 +103,7 @@ describe('server + 1 compute + 2 review nodes over Redis', () => {
     expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
     const out = r.structuredContent as { outputs: RowOutputs; verification: string };
     expect(out.outputs.output_label).toEqual(FIXTURE.data.expected.label!.slice(0, ROWS.length));
-    expect(out.verification).toMatch(/^verified: 2 of 2 reviewers, log entr(y \d+|ies [\d, ]+); checkpoint cosigned by 2 reviewers(; first use of this server: pinned its log key and the nodes behind this result)?$/);
+    expect(out.verification).toMatch(/^verified: 2 of 2 reviewers, log entr(y \d+|ies [\d, ]+); checkpoint cosigned by 2 reviewers(; first use of this server: pinned its log key and node set)?$/);
     const statusRes = await fetch(new URL('/status', serverUrl));
     const status = (await statusRes.json()) as { mode: string; nodes: { node_id: string; role: string; jobs_done: number }[]; reviewers: number };
     expect(status.mode).toBe('queue');
@@ -143,7 +143,7 @@ describe('server + 1 compute + 2 review nodes over Redis', () => {
       const facts = { inputs: request.bytes, result, keysId, modelHash: description.model_hash, chainId: null };
       const v = await verifyRelease(serverUrl, PinStore.open(join(work, 'pins-task')), out.log, facts, (a, b) => remote.consistencyProof(a, b));
       expect(describeVerification([v])).toBe(
-        `verified: 2 of 2 reviewers, log entry ${out.log.index}; checkpoint cosigned by 2 reviewers; first use of this server: pinned its log key and the nodes behind this result`,
+        `verified: 2 of 2 reviewers, log entry ${out.log.index}; checkpoint cosigned by 2 reviewers; first use of this server: pinned its log key and node set`,
       );
       expect(fhe.decrypt(result, 3)).toHaveLength(3);
     } finally {

@@ -80,7 +80,7 @@ describe('server, compute node and review node with their keys in the token', ()
     expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
     const out = r.structuredContent as { outputs: RowOutputs; verification: string };
     expect(out.outputs.output_label).toEqual(FIXTURE.data.expected.label!.slice(0, ROWS.length));
-    expect(out.verification).toMatch(/^verified: 1 of 1 reviewers, log entr(y \d+|ies [\d, ]+); checkpoint cosigned by 1 reviewer(; first use of this server: pinned its log key and the nodes behind this result)?$/);
+    expect(out.verification).toMatch(/^verified: 1 of 1 reviewers, log entr(y \d+|ies [\d, ]+); checkpoint cosigned by 1 reviewer(; first use of this server: pinned its log key and node set)?$/);
     // The keystore the client made is sealed by the token.
     expect(existsSync(join(work, 'keystore', 'pkcs11.json'))).toBe(true);
     const status = (await (await fetch(new URL('/status', serverUrl))).json()) as { nodes: { node_id: string; role: string; jobs_done: number }[] };

@@ -8,6 +8,8 @@ export interface ServeProcess {
   readonly proc: ChildProcess;
   /** The MCP endpoint the server printed, e.g. http://127.0.0.1:41234/mcp. */
   readonly url: string;
+  /** Everything the server wrote to stderr (its log) so far. */
+  log(): string;
   stop(): Promise<void>;
 }
 
@@ -36,6 +38,7 @@ export async function startServe(args: readonly string[], cwd = ROOT): Promise<S
   return {
     proc,
     url,
+    log: () => stderr,
     stop: () => stopProcess(proc),
   };
 }

@@ -83,7 +83,7 @@ describe('the client counts only the nodes it pinned', () => {
   test('the first verified response pins the log key, the three nodes, the quorum and the checkpoint', async () => {
     const { log, pins, first } = pinnedSetup();
     expect(await outcome(pins, first, log)).toBe(
-      `accepted: verified: 2 of 2 reviewers, log entry 0; checkpoint cosigned by 2 reviewers; first use of this server: pinned its log key and the nodes behind this result`,
+      `accepted: verified: 2 of 2 reviewers, log entry 0; checkpoint cosigned by 2 reviewers; first use of this server: pinned its log key and node set`,
     );
     const pin = pins.get(SERVER)!;
     expect(Object.entries(pin.node_set!).map(([id, n]) => [id, n.role]).sort()).toEqual(
@@ -249,5 +249,26 @@ describe('a deliberate re-pin (issue 23 item 7)', () => {
     expect(repinServer({ server: 'http://elsewhere.example/mcp', keystore })).toMatch(/^nothing pinned for http:\/\/elsewhere\.example\/mcp in /);
     old.close();
     moved.close();
+  });
+});
+
+describe("the operator's nodes file as the client's node set (client --nodes)", () => {
+  test('no node outside it counts, even on first use; listed reviewers the first answer did not involve count later', async () => {
+    const compute = ephemeralIdentity();
+    const [r1, r2, r3] = [ephemeralIdentity(), ephemeralIdentity(), ephemeralIdentity()];
+    const listed = (n: Identity, role: NodeRole) => [n.id, { role, public_key: n.publicKey.toString('base64') }] as const;
+    const nodes = Object.fromEntries([listed(compute, 'compute'), listed(r1, 'review'), listed(r2, 'review'), listed(r3, 'review')]);
+    const log = TransparencyLog.open(tempDir());
+    const pins = PinStore.open(tempDir());
+    const job = (id: string, reviewers: Identity[], witnesses: Identity[]) =>
+      release(log, attestation(compute, 'compute', RESULT, id), reviewers.map((r) => attestation(r, 'review', RESULT, id)), { reviewers: 2, quorum: 2 }, witnesses);
+    const stranger = ephemeralIdentity();
+    expect(await outcome(pins, job('j0', [r1, stranger], [r1, stranger]), log, { nodes })).toMatch(
+      new RegExp(`^log entry 0: 1 pinned review node agrees with the result, this client requires 2; not counted, as this client has not pinned them for ${SERVER.replace(/\./g, '\\.')}: review ${stranger.id}`),
+    );
+    expect(await outcome(pins, job('j1', [r1, r2], [r1, r2]), log, { nodes })).toMatch(/^accepted: verified: 2 of 2 reviewers, log entry 1; checkpoint cosigned by 2 reviewers; first use of this server/);
+    expect(await outcome(pins, job('j2', [r2, r3], [r3]), log, { nodes })).toBe('accepted: verified: 2 of 2 reviewers, log entry 2; checkpoint cosigned by 1 reviewer');
+    expect(Object.keys(pins.get(SERVER)!.node_set!).sort()).toEqual(Object.keys(nodes).sort());
+    log.close();
   });
 });

@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import SEAL, { type MainModule } from 'node-seal';
 import { DeepPowersError } from '../../../compiler/errors';
 
@@ -97,6 +96,21 @@ export function sealObjectsStale(madeIn: number): boolean {
   return madeIn !== generation;
 }
 
+/** Where SEAL's WebAssembly bytes come from: node-seal's file in Node; a page sets a URL to fetch (see app/browser.ts). */
+export type SealWasmSource = () => Promise<Uint8Array>;
+
+let wasmSource: SealWasmSource = async () => {
+  // A dynamic import, so a browser bundle that sets its own source never loads node:fs.
+  const { readFile } = await import('node:fs/promises');
+  return readFile(new URL('seal_throws.wasm', import.meta.resolve('node-seal')));
+};
+
+/** Set where the SEAL WebAssembly is read from; call it before the first `loadSeal`. */
+export function setSealWasmSource(source: SealWasmSource): void {
+  if (instance) throw new DeepPowersError('BAD_ARGUMENT', 'the SEAL WebAssembly source is set after SEAL was loaded');
+  wasmSource = source;
+}
+
 function sealInstance(): Promise<SealInstance> {
   instance ??= instantiate();
   return instance;
@@ -104,6 +118,8 @@ function sealInstance(): Promise<SealInstance> {
 
 async function instantiate(): Promise<SealInstance> {
   let memory: WasmMemory | undefined;
+  let failed: (e: unknown) => void = () => {};
+  const failure = new Promise<never>((_, reject) => (failed = reject));
   // Emscripten lets the host do the instantiation; doing it here is the only way to reach the
   // module's memory, which node-seal does not export.
   const instantiateWasm = (
@@ -111,14 +127,18 @@ async function instantiate(): Promise<SealInstance> {
     receive: (instance: WasmInstance, module: object) => void,
   ): object => {
     void (async () => {
-      const bytes = await readFile(new URL('seal_throws.wasm', import.meta.resolve('node-seal')));
+      const bytes = await wasmSource();
       const { instance: inst, module } = await wasm.instantiate(bytes, imports);
       memory = Object.values(inst.exports).find((e): e is WasmMemory => e instanceof wasm.Memory);
       receive(inst, module);
-    })();
+    })().catch(failed);
     return {};
   };
-  const seal = await SEAL({ instantiateWasm });
+  // A failed read (a page whose WASM URL is wrong) would otherwise leave SEAL waiting forever.
+  const seal = await Promise.race([SEAL({ instantiateWasm }), failure]).catch((e: unknown) => {
+    instance = undefined;
+    throw new DeepPowersError('IO', `cannot load SEAL's WebAssembly: ${e instanceof Error ? e.message : String(e)}`);
+  });
   return { seal, memory };
 }
 

@@ -1,0 +1,238 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import type { CompiledModel } from '../../compiler/artifact/types';
+import { buildBrowser } from '../../scripts/build-browser';
+import { Keystore } from '../../runtime/client/keystore';
+import { writeCompiledFixture } from '../helpers/compiled-fixture';
+import { loadFixture, type Fixture } from '../helpers/fixtures';
+import { BIN, ROOT, startServe, type ServeProcess } from '../helpers/serve-process';
+
+/**
+ * The browser client in Chromium (Debian's /usr/bin/chromium through playwright-core), against a
+ * spawned `deeppowers serve --http --ui`: the page makes the keys, encrypts, uploads evaluation
+ * keys, calls predict_<model> over MCP, verifies the log entry and decrypts, all in the page.
+ * The outputs are checked against the framework's (the fixture's data.json), the server's log
+ * and stored files against the row's values, the keystore against a reload and a wrong
+ * passphrase, the verification against a tampered receipt, and the recovery phrase against
+ * the CLI's key.
+ */
+const CHROMIUM = '/usr/bin/chromium';
+const TOKEN = 'browser-0123456789abcdef0123456789';
+const PASSPHRASE = 'browser test passphrase';
+const SHOTS = join(ROOT, 'out', 'browser');
+const IRIS = loadFixture('sk_logreg_iris_multinomial');
+const DIGITS = loadFixture('pt_mlp_digits_relu');
+
+let work: string;
+let browser: Browser;
+let served: ServeProcess;
+let origin: string;
+let iris: CompiledModel;
+let digits: CompiledModel;
+
+beforeAll(async () => {
+  work = mkdtempSync(join(tmpdir(), 'dp-browser-'));
+  await buildBrowser();
+  iris = writeCompiledFixture(IRIS, join(work, 'iris'), 'vector');
+  digits = writeCompiledFixture(DIGITS, join(work, 'digits'), 'vector', { refresh: 'auto' });
+  writeFileSync(join(work, 'tokens'), `alice:${TOKEN}\n`);
+  served = await startServe([join(work, 'iris'), join(work, 'digits'), '--http', '127.0.0.1:0', '--ui', '--token-file', join(work, 'tokens'), '--data-dir', join(work, 'data'), '--threads', '1']);
+  origin = new URL(served.url).origin;
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  mkdirSync(SHOTS, { recursive: true });
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await served?.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** A fresh browser profile (its own IndexedDB and localStorage) with the page open. */
+async function openPage(): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1200, height: 820 } });
+  const page = await context.newPage();
+  page.on('pageerror', (e) => console.error(`page error: ${e.message}`));
+  await page.goto(`${origin}/`);
+  return page;
+}
+
+async function connect(page: Page, passphrase = PASSPHRASE, extra: (page: Page) => Promise<void> = async () => {}): Promise<void> {
+  await page.getByTestId('token').fill(TOKEN);
+  await page.getByTestId('passphrase').fill(passphrase);
+  await extra(page);
+  await page.getByTestId('connect').click();
+  // Locator waits only: the page's policy forbids eval, so waitForFunction cannot run there.
+  await page.getByTestId('status').filter({ hasText: /connected|wrong|passphrase|cannot|refused|error/i }).waitFor({ timeout: 60_000 });
+}
+
+interface Outcome {
+  readonly verified: string;
+  readonly result: Record<string, unknown> | null;
+  readonly fingerprint: string;
+}
+
+async function predict(page: Page, model: string, row: readonly number[]): Promise<Outcome> {
+  await page.getByTestId('model').selectOption(model);
+  await page.getByTestId('row').fill(row.join(','));
+  await page.getByTestId('predict').click();
+  // Done when the verification line says something or the phase line reports a failure.
+  await page
+    .getByTestId('verified')
+    .filter({ hasText: /\S/ })
+    .or(page.getByTestId('phase').filter({ hasText: /^failed/ }))
+    .first()
+    .waitFor({ timeout: 480_000 });
+  const result = (await page.getByTestId('result').textContent()) ?? '';
+  return {
+    verified: (await page.getByTestId('verified').textContent()) ?? '',
+    result: result === '' ? null : (JSON.parse(result) as Record<string, unknown>),
+    fingerprint: (await page.getByTestId('fingerprint').textContent()) ?? '',
+  };
+}
+
+const rowOf = (f: Fixture, i: number): number[] => (f.data.test_inputs[i] as number[]).flat(Infinity as 1) as number[];
+
+/** Every file under `dir`, with its bytes. */
+function filesUnder(dir: string): { path: string; bytes: Buffer }[] {
+  const out: { path: string; bytes: Buffer }[] = [];
+  for (const name of readdirSync(dir)) {
+    const path = join(dir, name);
+    if (statSync(path).isDirectory()) out.push(...filesUnder(path));
+    else out.push({ path, bytes: readFileSync(path) });
+  }
+  return out;
+}
+
+/** Where the row's values appear: as text (the row, or one fractional value as a number in the log) or as float64/float32 bytes. */
+function plaintextTraces(row: readonly number[], haystacks: readonly { path: string; bytes: Buffer }[]): string[] {
+  const needles: { what: string; bytes: Buffer }[] = [
+    { what: 'the row as text', bytes: Buffer.from(row.join(',')) },
+    { what: 'the row as JSON', bytes: Buffer.from(JSON.stringify(row)) },
+  ];
+  // Eight bytes each, so a 100 MB key file of random bytes matches one by chance with odds near 2^-37:
+  // each fractional value as float64, and each two neighbouring values as float32 (a float32 row is contiguous).
+  for (const v of new Set(row.filter((x) => !Number.isInteger(x)))) {
+    const f64 = Buffer.alloc(8);
+    f64.writeDoubleLE(v);
+    needles.push({ what: `${v} as float64`, bytes: f64 });
+  }
+  for (let i = 0; i + 1 < row.length; i++) {
+    if (Number.isInteger(row[i]) && Number.isInteger(row[i + 1])) continue;
+    const f32 = Buffer.alloc(8);
+    f32.writeFloatLE(row[i]!, 0);
+    f32.writeFloatLE(row[i + 1]!, 4);
+    needles.push({ what: `values ${i + 1}-${i + 2} as float32`, bytes: f32 });
+  }
+  const found: string[] = [];
+  for (const h of haystacks) for (const n of needles) if (h.bytes.includes(n.bytes)) found.push(`${n.what} in ${h.path}`);
+  // In the server's text log, each fractional value as a number on its own.
+  const log = haystacks.find((h) => h.path === 'server log');
+  for (const v of new Set(row.filter((x) => !Number.isInteger(x)))) {
+    if (log && new RegExp(`(^|[^0-9.])${String(v).replace('.', '\\.')}([^0-9]|$)`).test(log.bytes.toString('utf8'))) found.push(`${v} in the server log`);
+  }
+  return found;
+}
+
+describe('the browser client in Chromium', () => {
+  test('a linear model: keys, encryption, verification and decryption in the page; outputs match scikit-learn; no plaintext reaches the server', async () => {
+    const page = await openPage();
+    await page.screenshot({ path: join(SHOTS, 'page-before.png'), fullPage: true });
+    await connect(page);
+    expect(await page.getByTestId('status').textContent()).toMatch(/^connected: 2 models/);
+    const row = rowOf(IRIS, 0);
+    const out = await predict(page, 'iris', row);
+    await page.screenshot({ path: join(SHOTS, 'page-after.png'), fullPage: true });
+    expect(out.verified).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entry \d+(; first use of this server: pinned its log key and node set)?$/);
+    // The outputs are scikit-learn's: the label exactly, the probabilities within the model's precision promise.
+    const expected = IRIS.data.expected as { label: number[]; probabilities: number[][] };
+    expect(out.result!['output_label']).toEqual([expected.label[0]]);
+    const probabilities = out.result!['output_probability'] as Record<string, number>[];
+    const { bound } = iris.calibration.precision;
+    expected.probabilities[0]!.forEach((p, k) => expect(Math.abs(probabilities[0]![String(k)]! - p), `class ${k}`).toBeLessThan(bound));
+    expect(await page.getByTestId('promise').textContent()).toMatch(/^Precision promise: /);
+    expect(out.fingerprint).toMatch(/^[0-9a-f]{64}$/);
+    expect(await page.getByTestId('phrase').textContent()).toMatch(/^Recovery phrase .*: (\w+ ){23}\w+$/);
+    // The server saw ciphertexts only: neither its log nor anything it stored holds the row.
+    const traces = plaintextTraces(row, [{ path: 'server log', bytes: Buffer.from(served.log()) }, ...filesUnder(join(work, 'data'))]);
+    expect(traces).toEqual([]);
+    // The check can find a row: the same search over the page's own request log of the row would.
+    expect(plaintextTraces(row, [{ path: 'server log', bytes: Buffer.from(`rows ${row.join(',')}`) }])).not.toEqual([]);
+
+    // Reload: the passphrase opens the same key (same fingerprint, no new phrase); a wrong one is refused.
+    await page.reload();
+    await connect(page);
+    const again = await predict(page, 'iris', rowOf(IRIS, 1));
+    expect(again.verified).toMatch(/^verified: /);
+    expect(again.fingerprint).toBe(out.fingerprint);
+    expect(await page.getByTestId('phrase').isHidden()).toBe(true);
+    await page.reload();
+    await connect(page, 'not the passphrase at all');
+    expect(await page.getByTestId('status').textContent()).toMatch(/^wrong passphrase/);
+    expect(await page.getByTestId('model').isDisabled()).toBe(true);
+    await page.context().close();
+  }, 300_000);
+
+  test('a tampered log receipt shows "not verified" and nothing is decrypted', async () => {
+    const page = await openPage();
+    // Whoever sits between the server and the page changes the log entry in the tool's answer.
+    await page.route('**/mcp', async (route) => {
+      // Only the answers to requests; the GET stream of server notifications stays open and passes through.
+      if (route.request().method() !== 'POST') return route.continue();
+      const response = await route.fetch();
+      const body = await response.text();
+      const tampered = body.replace(/(\\?"entry\\?":\s*\\?")([A-Za-z0-9+/=]+)/g, (_all, head: string, b64: string) => {
+        const entry = Buffer.from(b64, 'base64').toString('utf8').replace(/("result_sha256":")([0-9a-f])/, (_m, k: string, c: string) => `${k}${c === '0' ? '1' : '0'}`);
+        return head + Buffer.from(entry, 'utf8').toString('base64');
+      });
+      await route.fulfill({ response, body: tampered });
+    });
+    await connect(page);
+    const out = await predict(page, 'iris', rowOf(IRIS, 2));
+    expect(out.verified).toMatch(/^not verified: /);
+    expect(out.result).toBeNull();
+    await page.context().close();
+  }, 300_000);
+
+  test("a recovery phrase gives the page the CLI's key, byte for byte", async () => {
+    const keystore = join(work, 'cli-keystore');
+    const env = { ...process.env, DEEPPOWERS_DEBUG: '', DEEPPOWERS_PASSPHRASE: PASSPHRASE, DEEPPOWERS_RECOVERY_PHRASE: '' };
+    const made = spawnSync(process.execPath, [BIN, 'keygen', join(work, 'iris'), '--keystore', keystore, '--json'], { cwd: work, encoding: 'utf8', env, timeout: 90_000 });
+    expect(made.status, made.stderr).toBe(0);
+    const cli = JSON.parse(made.stdout) as { fingerprint: string; recovery_phrase: string };
+    const page = await openPage();
+    await connect(page, PASSPHRASE, async (p) => {
+      await p.getByText('Restore keys from a recovery phrase').click();
+      await p.getByTestId('recover').fill(cli.recovery_phrase);
+    });
+    const out = await predict(page, 'iris', rowOf(IRIS, 3));
+    expect(out.verified).toMatch(/^verified: /);
+    expect(out.fingerprint).toBe(cli.fingerprint);
+    // That key is the page's secret key: no window of its bytes, nor its base64, reached the server's log or files.
+    const secret = Keystore.open(keystore, PASSPHRASE).readSecretKey(iris.modelHash)!.bytes;
+    const windows = [secret.length >> 2, secret.length >> 1, (3 * secret.length) >> 2].map((at) => Buffer.from(secret.subarray(at, at + 32)));
+    const base64 = Buffer.from(Buffer.from(secret).toString('base64').slice(100, 164));
+    const stored = [{ path: 'server log', bytes: Buffer.from(served.log()) }, ...filesUnder(join(work, 'data'))];
+    expect(stored.filter((f) => windows.some((w) => f.bytes.includes(w)) || f.bytes.includes(base64)).map((f) => f.path)).toEqual([]);
+    await page.context().close();
+  }, 300_000);
+
+  test('an MLP with a client step: the page decrypts the masked result, encrypts it again, and the logits match PyTorch', async () => {
+    expect(digits.refresh?.segments.length).toBe(1);
+    const page = await openPage();
+    await connect(page);
+    const row = rowOf(DIGITS, 0);
+    const out = await predict(page, 'digits', row);
+    expect(out.verified).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entries \d+, \d+(; first use of this server: .*)?$/);
+    const logits = (out.result!['output'] as number[][])[0]!;
+    const expected = (DIGITS.data.expected['output'] as number[][])[0]!;
+    const { bound } = digits.calibration.precision;
+    logits.forEach((v, i) => expect(Math.abs(v - expected[i]!), `logit ${i}`).toBeLessThan(bound));
+    expect(plaintextTraces(row, [{ path: 'server log', bytes: Buffer.from(served.log()) }, ...filesUnder(join(work, 'data'))])).toEqual([]);
+    await page.context().close();
+  }, 600_000);
+});
