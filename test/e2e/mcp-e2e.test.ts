@@ -15,7 +15,7 @@ import { RemoteServer, UnknownKeysError } from '../../runtime/mcp/remote';
 import type { RowOutputs } from '../../runtime/outputs';
 import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { loadFixture } from '../helpers/fixtures';
-import { connectHost } from '../helpers/mcp-session';
+import { connectHost, toolErrorText } from '../helpers/mcp-session';
 import { BIN, ROOT, startServe, type ServeProcess } from '../helpers/serve-process';
 
 /**
@@ -67,11 +67,6 @@ async function startRecordingProxy(target: string): Promise<{ url: string; close
         proxy.close(() => resolve());
       }),
   };
-}
-
-function toolError(r: CallToolResult): string {
-  expect(r.isError, JSON.stringify(r).slice(0, 400)).toBe(true);
-  return (r.content[0] as { text: string }).text;
 }
 
 beforeAll(async () => {
@@ -215,10 +210,10 @@ describe('deeppowers serve + deeppowers client over real HTTP', () => {
     const r = await host.callTool({ name: 'private_predict', arguments: { model: 'iris', rows: [ROWS[0]] } });
     expect(r.isError).toBeFalsy();
     expect(received.filter((x) => x.method === 'PUT').length).toBe(puts);
-    expect(toolError((await host.callTool({ name: 'private_predict', arguments: { model: 'iris', rows: [[1, 2, 3]] } })) as CallToolResult)).toMatch(
+    expect(toolErrorText((await host.callTool({ name: 'private_predict', arguments: { model: 'iris', rows: [[1, 2, 3]] } })) as CallToolResult)).toMatch(
       /^row 1 has 3 values, the model input .* expects 4 per row/,
     );
-    expect(toolError((await host.callTool({ name: 'private_predict', arguments: { model: 'nope', rows: [ROWS[0]] } })) as CallToolResult)).toMatch(
+    expect(toolErrorText((await host.callTool({ name: 'private_predict', arguments: { model: 'nope', rows: [ROWS[0]] } })) as CallToolResult)).toMatch(
       /^the server refused describe_model: unknown model "nope"/,
     );
   });
@@ -253,7 +248,7 @@ describe('deeppowers client failure messages', () => {
     ];
     for (const [args, env, reason] of cases) {
       const c = await connectHost(args, env);
-      expect(toolError((await c.callTool({ name: 'private_predict', arguments: { model: 'iris', rows } })) as CallToolResult)).toMatch(reason);
+      expect(toolErrorText((await c.callTool({ name: 'private_predict', arguments: { model: 'iris', rows } })) as CallToolResult)).toMatch(reason);
       await c.close();
     }
   });

@@ -2,6 +2,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { expect } from 'vitest';
 import { encodeBase64 } from '../../runtime/mcp/base64';
 import { createMcpServer } from '../../runtime/mcp/server';
 import type { DeepPowersService } from '../../runtime/mcp/service';
@@ -43,4 +44,11 @@ export async function connectHost(clientArgs: readonly string[], env: Record<str
   const host = new Client({ name: 'host', version: '0' });
   await host.connect(transport);
   return host;
+}
+
+/** The text of a tool's error answer; fails the test when the answer is not an error. */
+export function toolErrorText(r: CallToolResult): string {
+  expect(r.isError, JSON.stringify(r).slice(0, 400)).toBe(true);
+  const first = r.content[0];
+  return first?.type === 'text' ? first.text : '';
 }
