@@ -43,13 +43,19 @@ export function evaluateTreeBody(body: TreeBody, bits: ArrayLike<number>): Float
   return out;
 }
 
-/** Depth of the deepest leaf (a lone leaf has depth 0). */
-export function treeBodyDepth(body: TreeBody): number {
+/** Trees by node index, each node a leaf or a branch to two children: the ONNX ensemble and the body alike. */
+export interface Forest {
+  readonly roots: readonly number[];
+  readonly nodes: readonly ({ readonly leaf: true } | { readonly leaf: false; readonly whenTrue: number; readonly whenFalse: number })[];
+}
+
+/** Depth of the deepest leaf over every tree (a lone leaf has depth 0). */
+export function forestDepth(forest: Forest): number {
   let deepest = 0;
-  const stack: Array<[number, number]> = body.roots.map((r) => [r, 0]);
+  const stack: Array<[number, number]> = forest.roots.map((r) => [r, 0]);
   while (stack.length > 0) {
     const [at, d] = stack.pop()!;
-    const n = body.nodes[at]!;
+    const n = forest.nodes[at]!;
     if (n.leaf) deepest = Math.max(deepest, d);
     else stack.push([n.whenTrue, d + 1], [n.whenFalse, d + 1]);
   }

@@ -49,22 +49,28 @@ function packInput(slots: number, k: number, spec: Circuit['inputs'][number], ch
   return v;
 }
 
+/**
+ * Where the circuit leaves each sample's outputs: `at(o, slot, sample, element)` for every output
+ * element of each of `samples` samples, `slot` indexing output ciphertext o's slot vector. The
+ * one place that reads the output layout, for unpacking and packing alike.
+ */
+function forEachOutputSlot(circuit: Circuit, samples: number, at: (o: number, slot: number, sample: number, element: number) => void): void {
+  const k = circuit.samplesPerCiphertext;
+  circuit.outputs.forEach((spec, o) => {
+    if (spec.kind === 'slots') {
+      for (let j = 0; j < samples; j++) spec.slots.forEach((slot, e) => at(o, slot * k + j, j, spec.elements[e]!));
+    } else {
+      for (let s = 0; s < samples; s++) at(o, s, s, spec.element);
+    }
+  });
+}
+
 /** Per-sample output vectors from one evaluation's decrypted output slot vectors. */
 export function unpackOutputs(circuit: Circuit, outputs: readonly Float64Array[], samples: number): Float64Array[] {
   if (outputs.length !== circuit.outputs.length) fail('BAD_ARTIFACT', `expected ${circuit.outputs.length} output ciphertexts, got ${outputs.length}`);
   const rows = Array.from({ length: samples }, () => new Float64Array(circuit.outputSize));
-  const k = circuit.samplesPerCiphertext;
-  circuit.outputs.forEach((spec, o) => {
-    const slotsOf = outputs[o]!;
-    if (spec.kind === 'slots') {
-      rows.forEach((row, j) => {
-        spec.slots.forEach((slot, e) => {
-          row[spec.elements[e]!] = slotsOf[slot * k + j]!;
-        });
-      });
-    } else {
-      for (let s = 0; s < samples; s++) rows[s]![spec.element] = slotsOf[s]!;
-    }
+  forEachOutputSlot(circuit, samples, (o, slot, s, element) => {
+    rows[s]![element] = outputs[o]![slot]!;
   });
   return rows;
 }
@@ -76,20 +82,8 @@ export function unpackOutputs(circuit: Circuit, outputs: readonly Float64Array[]
  */
 export function packOutputs(circuit: Circuit, rows: readonly Float64Array[], into: readonly Float64Array[]): void {
   if (into.length !== circuit.outputs.length) fail('BAD_ARTIFACT', `expected ${circuit.outputs.length} output slot vectors, got ${into.length}`);
-  const k = circuit.samplesPerCiphertext;
-  circuit.outputs.forEach((spec, o) => {
-    const slotsOf = into[o]!;
-    if (spec.kind === 'slots') {
-      rows.forEach((row, j) => {
-        spec.slots.forEach((slot, e) => {
-          slotsOf[slot * k + j] = row[spec.elements[e]!]!;
-        });
-      });
-    } else {
-      rows.forEach((row, s) => {
-        slotsOf[s] = row[spec.element]!;
-      });
-    }
+  forEachOutputSlot(circuit, rows.length, (o, slot, s, element) => {
+    into[o]![slot] = rows[s]![element]!;
   });
 }
 

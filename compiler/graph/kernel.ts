@@ -1,4 +1,4 @@
-import { fail } from '../errors';
+import { DeepPowersError, fail } from '../errors';
 import { describeNode, type AttributeValue, type Node, type ValueType } from './graph';
 import type { Tensor, Value } from './tensor';
 
@@ -104,6 +104,19 @@ export interface OpKernel {
   validate?(node: NodeView): void;
   infer(node: NodeView, inputs: ReadonlyArray<ValueType | undefined>, constants: ReadonlyArray<Tensor | undefined>): ValueType[];
   run(node: NodeView, inputs: ReadonlyArray<Value | undefined>): Value[];
+}
+
+/**
+ * `kernel.run` on one node, an unexpected exception (a JavaScript error inside the kernel) turned
+ * into a one-line BAD_GRAPH error that names the node; the kernels' own errors pass as they are.
+ */
+export function runKernel(kernel: OpKernel, view: NodeView, inputs: ReadonlyArray<Value | undefined>): Value[] {
+  try {
+    return kernel.run(view, inputs);
+  } catch (e) {
+    if (e instanceof DeepPowersError) throw e;
+    return fail('BAD_GRAPH', `${view.describe()}: ${(e as Error).message}`);
+  }
 }
 
 export function kernelKey(domain: string, opType: string): string {

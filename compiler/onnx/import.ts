@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { DeepPowersError, fail } from '../errors';
 import { ONNX_DOMAIN, ML_DOMAIN, describeNode, type Graph, type Node, type Subgraph, type ValueType } from '../graph/graph';
-import { NodeView } from '../graph/kernel';
+import { NodeView, runKernel } from '../graph/kernel';
 import { findKernel } from '../graph/ops/index';
 import type { Tensor, Value } from '../graph/tensor';
 import { decodeModel, type DecodedModel } from './decode';
@@ -146,12 +146,7 @@ function inferTypes(m: DecodedModel, nodes: readonly Node[]): Map<string, ValueT
     const allConstant = node.inputs.length === 0 || node.inputs.every((x, i) => x === '' || inConsts[i] !== undefined);
     let outValues: Value[] | undefined;
     if (allConstant && node.inputs.some((x) => x !== '') || node.opType === 'Constant') {
-      try {
-        outValues = kernel.run(view, inConsts);
-      } catch (e) {
-        if (e instanceof DeepPowersError) throw e;
-        fail('BAD_GRAPH', `${view.describe()}: ${(e as Error).message}`);
-      }
+      outValues = runKernel(kernel, view, inConsts);
     }
     node.outputs.forEach((out, i) => {
       if (!out) return;

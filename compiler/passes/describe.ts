@@ -3,9 +3,9 @@
  * lines (or the JSON form): client prologue, the encrypted chain stage by stage, client epilogue.
  */
 import type { Node } from '../graph/graph';
-import type { TreeEnsemble } from '../graph/ops/ml-tree-ensemble';
 import type { TreeModel } from './tree-model';
 import type { SplitModel, Stage } from '../chain/stages';
+import { forestDepth } from '../chain/tree-body';
 import { nodeLabel } from './node-sources';
 
 export interface ClientNodeJson {
@@ -118,7 +118,7 @@ export function treeLoweredJson(t: TreeModel): TreeLoweredJson {
       node: clientNode(t.node),
       task: t.task.kind,
       trees: ensemble.roots.length,
-      depth: ensembleDepth(ensemble),
+      depth: forestDepth(ensemble),
       branches: ensemble.nodes.filter((n) => !n.leaf).length,
       leaves: ensemble.nodes.filter((n) => n.leaf).length,
       features: t.features,
@@ -141,15 +141,3 @@ export function describeTreeBody(t: TreeModel): string[] {
   ];
 }
 
-/** Depth of the deepest leaf over every tree (a lone leaf has depth 0). */
-function ensembleDepth(e: TreeEnsemble): number {
-  let deepest = 0;
-  const stack: Array<[number, number]> = e.roots.map((r) => [r, 0]);
-  while (stack.length > 0) {
-    const [at, d] = stack.pop()!;
-    const n = e.nodes[at]!;
-    if (n.leaf) deepest = Math.max(deepest, d);
-    else stack.push([n.whenTrue, d + 1], [n.whenFalse, d + 1]);
-  }
-  return deepest;
-}

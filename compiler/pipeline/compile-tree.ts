@@ -15,7 +15,7 @@ import type { Graph } from '../graph/graph';
 import type { NumericTensor } from '../graph/tensor';
 import type { SplitModel } from '../chain/stages';
 import { runPrologue } from '../chain/run';
-import { evaluateTreeBody, treeBodyDepth, type TreeBody } from '../chain/tree-body';
+import { evaluateTreeBody, forestDepth, type TreeBody } from '../chain/tree-body';
 import { treeClientSteps } from '../passes/tree-client';
 import { chooseTreeBits, encodeRow, encodeTrees, rowsWithChangedLeaves, type TreeEncoding } from '../passes/tree-encoding';
 import { treeModel, type TreeModel } from '../passes/tree-model';
@@ -191,7 +191,7 @@ export function compileTrees(graph: Graph, calibrationInput: NumericTensor, opti
   const leaves = model.ensemble.nodes.filter((n) => n.leaf).length;
   const summary: TreeSummary = {
     trees: model.ensemble.roots.length,
-    depth: treeBodyDepth(body),
+    depth: forestDepth(body),
     branches: model.ensemble.nodes.length - leaves,
     leaves,
     nBits: encoding.nBits,

@@ -6,8 +6,6 @@ import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { contextSpecOf, maxEncodable } from '../../runtime/backends/backend';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { createSealContext } from '../../runtime/backends/seal/context';
@@ -19,7 +17,9 @@ import { startHttpServer, type RunningHttpServer } from '../../runtime/mcp/http'
 import { servedModelOf } from '../../runtime/service/load-served-model';
 import { DeepPowersService } from '../../runtime/mcp/service';
 import { TokenTable } from '../../runtime/mcp/tokens';
-import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { loadFixture } from '../helpers/fixtures';
+import { toolErrorText } from '../helpers/mcp-session';
+import { compiledFixture } from '../helpers/compiled-fixture';
 
 /**
  * `deeppowers client` is a long-lived process: no row may break it. A row far outside the
@@ -63,16 +63,9 @@ function labelsOf(r: CallToolResult): unknown {
   return (r.structuredContent as { outputs: Record<string, unknown[]> }).outputs.output_label;
 }
 
-function errorOf(r: CallToolResult): string {
-  expect(r.isError, JSON.stringify(r).slice(0, 300)).toBe(true);
-  const first = r.content[0];
-  return first?.type === 'text' ? first.text : '';
-}
-
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'dp-bad-values-'));
-  const options: CompileOptions = { calibration: inputTensor(FIXTURE.data, FIXTURE.data.calibration), layout: 'vector' };
-  model = toCompiledModel(compileModel(FIXTURE.modelPath, options), options, 'test');
+  model = compiledFixture(FIXTURE, { layout: 'vector' });
   service = await DeepPowersService.create(sealBackend, [servedModelOf(model, 'iris')], join(work, 'data'));
   http = await startHttpServer(service, { host: '127.0.0.1', port: 0, auth: TokenTable.parse(`alice:${TOKEN}`), log: () => {} });
 }, 120_000);
@@ -145,7 +138,7 @@ describe('values a model cannot take', () => {
     const far = await predict(c, [ROWS[0], ROWS[1]!.map((v) => v * 1000)]);
     expect(outOfRangeOf(far).map((x) => [x.row, x.action, x.values.length])).toEqual([[2, 'allowed', 4]]);
     expect(outOfRangeOf(far)[0]!.values[0]!.ran_with).toBe(ROWS[1]![0]! * 1000);
-    expect(errorOf(await predict(c, [[5, 3, 1e30, 0.2]]))).toMatch(/row 1: value \d+ of the encrypted input .* is -?[0-9.e+]+, beyond ±[0-9.e+]+, the most this model's CKKS parameters can encode/);
+    expect(toolErrorText(await predict(c, [[5, 3, 1e30, 0.2]]))).toMatch(/row 1: value \d+ of the encrypted input .* is -?[0-9.e+]+, beyond ±[0-9.e+]+, the most this model's CKKS parameters can encode/);
     // The call's own policy wins over the client's.
     expect(labelsOf(await predict(c, [[5, 3, 1e30, 0.2]], 'refuse'))).toEqual([null]);
     expect(labelsOf(await predict(c, ROWS))).toEqual(LABELS);

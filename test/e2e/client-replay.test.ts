@@ -3,8 +3,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { simulationBackend } from '../../runtime/backends/simulation-backend';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { clientSplitOf } from '../../compiler/artifact/client-split';
@@ -21,6 +19,7 @@ import { DeepPowersService } from '../../runtime/mcp/service';
 import { TokenTable } from '../../runtime/mcp/tokens';
 import { silentLogger } from '../../runtime/network/logger';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { compiledFixture } from '../helpers/compiled-fixture';
 
 /**
  * A server that lies to `deeppowers client` about a model with client steps
@@ -35,10 +34,7 @@ const f = loadFixture('pt_mlp_digits_relu');
 const ROWS = f.data.test_inputs.slice(0, 2) as number[][];
 const TOKEN = 'alice-token-0123456789abcdef';
 const PASSPHRASE = 'replay test passphrase, not a real one';
-const cut: CompiledModel = (() => {
-  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout: 'vector', refresh: 'auto' };
-  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
-})();
+const cut: CompiledModel = compiledFixture(f, { layout: 'vector', refresh: 'auto' });
 const served = servedModelOf(cut, 'digits');
 const backend = simulationBackend();
 

@@ -11,8 +11,7 @@ import { clientViewFromJson } from '../../compiler/artifact/views';
 import { runPrologue } from '../../compiler/chain/run';
 import type { NumericTensor } from '../../compiler/graph/tensor';
 import { importModelFile } from '../../compiler/onnx/import';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import { type CompileOptions } from '../../compiler/pipeline/compile';
 import { simulationBackend } from '../../runtime/backends/simulation-backend';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { startHttpServer, type RunningHttpServer } from '../../runtime/mcp/http';
@@ -23,6 +22,7 @@ import { DeepPowersService, type ServiceLimits } from '../../runtime/mcp/service
 import { TokenTable } from '../../runtime/mcp/tokens';
 import { silentLogger } from '../../runtime/network/logger';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { compiledFixture } from '../helpers/compiled-fixture';
 
 /**
  * A dishonest client reading a model out through its client steps, over MCP against the real
@@ -41,8 +41,7 @@ const backend = simulationBackend();
 
 function compiled(name: string, extra: Partial<CompileOptions> = {}): CompiledModel {
   const f = loadFixture(name);
-  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), ...extra };
-  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+  return compiledFixture(f, { ...extra });
 }
 
 interface Served {

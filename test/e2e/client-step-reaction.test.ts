@@ -1,13 +1,12 @@
 import { describe, expect, test } from 'vitest';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { maxEncodable } from '../../compiler/params/encodable';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { clientModelOfBody } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
-import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { loadFixture } from '../helpers/fixtures';
+import { compiledFixture } from '../helpers/compiled-fixture';
 
 /**
  * A malicious server probing the client through a client step (a reaction oracle): it sends a
@@ -18,8 +17,7 @@ import { inputTensor, loadFixture } from '../helpers/fixtures';
  * encoder refuses such values.
  */
 const f = loadFixture('pt_mlp_digits_relu');
-const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout: 'vector', refresh: 'auto' };
-const cut: CompiledModel = toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+const cut: CompiledModel = compiledFixture(f, { layout: 'vector', refresh: 'auto' });
 
 describe('a client step whatever the server made the client decrypt', () => {
   test('values beyond the encodable bound, ±Infinity and NaN get the same answer as ordinary values, never an error', async () => {

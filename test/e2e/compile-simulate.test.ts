@@ -18,10 +18,10 @@ import type { Layout } from '../../compiler/circuit/ir';
 import { DeepPowersError } from '../../compiler/errors';
 import { importModel } from '../../compiler/onnx/import';
 import { compileModel, supportedLayouts, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, listFixtures, loadFixture, type Fixture } from '../helpers/fixtures';
+import { compiledFixture } from '../helpers/compiled-fixture';
 import { fixturesAt } from '../helpers/fixture-status';
 
 const AGREEMENT = 0.99;
@@ -29,8 +29,7 @@ const AGREEMENT = 0.99;
 const QUANTIZED_AGREEMENT = 0.95;
 
 function compileFixture(f: Fixture, layout: Layout | 'auto', extra: Partial<CompileOptions> = {}): CompiledModel {
-  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout, ...extra };
-  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+  return compiledFixture(f, { layout, ...extra });
 }
 
 const fixtures = fixturesAt('compiles');

@@ -5,8 +5,6 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { clientSplitOf } from '../../compiler/artifact/client-split';
 import { clientViewFromJson } from '../../compiler/artifact/views';
 import { runPrologue } from '../../compiler/chain/run';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { simulateSamples } from '../../runtime/backends/simulate';
 import { simulationBackend } from '../../runtime/backends/simulation-backend';
 import { FheClient } from '../../runtime/client/fhe-client';
@@ -19,6 +17,7 @@ import { DeepPowersService } from '../../runtime/mcp/service';
 import { TokenTable } from '../../runtime/mcp/tokens';
 import { silentLogger } from '../../runtime/network/logger';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { compiledFixture } from '../helpers/compiled-fixture';
 
 /**
  * `serve --flood-bits s`: every released result carries fresh noise uniform in ±2^s·ε (ε the
@@ -27,8 +26,7 @@ import { inputTensor, loadFixture } from '../helpers/fixtures';
  * the circuit's plus the flood alone: different on every call, never beyond 2^s·ε.
  */
 const f = loadFixture('sk_logreg_breast_cancer');
-const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout: 'vector' };
-const model = toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+const model = compiledFixture(f, { layout: 'vector' });
 const TOKEN = 'alice-0123456789abcdef01234567';
 const BITS = 4;
 const work = mkdtempSync(join(tmpdir(), 'dp-flood-'));

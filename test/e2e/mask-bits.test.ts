@@ -1,16 +1,10 @@
 import { describe, expect, test } from 'vitest';
-import { clientSplitOf } from '../../compiler/artifact/client-split';
-import { bodyCircuits } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { runPrologue } from '../../compiler/chain/run';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { simulationBackend } from '../../runtime/backends/simulation-backend';
-import { clientModelOfBody } from '../../runtime/client/client-model';
-import { FheClient } from '../../runtime/client/fhe-client';
+import { type CompileOptions } from '../../compiler/pipeline/compile';
 import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
-import { FheServer, serverModelOf } from '../../runtime/server/fhe-server';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { compiledFixture } from '../helpers/compiled-fixture';
+import { firstSegmentOnSimulation } from '../helpers/simulated-body';
 
 /**
  * `compile --mask-bits σ`: the client steps' masks hide each value within 2^-σ. At σ = 36 on
@@ -20,8 +14,7 @@ import { inputTensor, loadFixture } from '../helpers/fixtures';
  */
 const f = loadFixture('pt_mlp_digits_relu');
 function compiled(extra: Partial<CompileOptions>): CompiledModel {
-  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout: 'vector', refresh: 'auto', ...extra };
-  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+  return compiledFixture(f, { layout: 'vector', refresh: 'auto', ...extra });
 }
 
 describe('--mask-bits', () => {
@@ -42,14 +35,8 @@ describe('--mask-bits', () => {
   });
 
   test('the server draws masks of ±2^36·B: what the client decrypts reaches past 2^35·B', async () => {
-    const backend = simulationBackend();
-    const server = new FheServer(backend);
-    const client = await FheClient.create(backend, clientModelOfBody(bodyCircuits(wide), wide.parameters, wide.modelHash));
+    const { server, client, modelId, result } = await firstSegmentOnSimulation(wide, inputTensor(f.data, f.data.test_inputs.slice(0, 1)));
     try {
-      const modelId = await server.loadModel(serverModelOf(wide.circuit, wide.parameters, wide.modelHash, wide.refresh));
-      const keysId = server.loadKeys(client.evaluationKeys().bytes);
-      const sample = runPrologue(clientSplitOf(wide), inputTensor(f.data, f.data.test_inputs.slice(0, 1)))[0]!;
-      const result = await server.evaluate(modelId, keysId, client.encrypt([sample]).bytes);
       const seen = client.decryptStep((await server.maskStep(modelId, result, 0)).bytes, 0)[0]!;
       const B = wide.refresh!.maskBound;
       const largest = Math.max(...Array.from(seen, Math.abs));

@@ -18,35 +18,40 @@ import { loadServedModel } from '../../runtime/service/load-served-model';
 import { clientViewFromJson } from '../../compiler/artifact/views';
 import { clientModelOfView } from '../../runtime/mcp/private-model';
 import { bodyCircuits } from '../../compiler/artifact/segments';
-import { clientSplitOf } from '../../compiler/artifact/client-split';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { runPrologue } from '../../compiler/chain/run';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { simulateSamples } from '../../runtime/backends/simulate';
-import { simulationBackend } from '../../runtime/backends/simulation-backend';
-import { clientModelOfBody } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { runCompiled } from '../../runtime/run/run-compiled';
 import { fheBackend } from '../../runtime/run/run-encrypted';
-import { FheServer, serverModelOf } from '../../runtime/server/fhe-server';
+import { FheServer } from '../../runtime/server/fhe-server';
 import { readEnvelope, writeEnvelope } from '../../runtime/wire/envelope';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { compiledFixture } from '../helpers/compiled-fixture';
+import { firstSegmentOnSimulation } from '../helpers/simulated-body';
 
 const NAME = 'pt_cnn_maxpool_digits';
 const ROWS = 1;
 
 function compiled(): CompiledModel {
   const f = loadFixture(NAME);
-  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration) };
-  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+  return compiledFixture(f);
 }
 
 describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
   const model = compiled();
   const f = loadFixture(NAME);
   const input = inputTensor(f.data, f.data.test_inputs.slice(0, ROWS));
+
+  /** The first segment run on the simulation backend, the client's step a max pool as the artifact records it. */
+  const firstSegmentRun = () => firstSegmentOnSimulation(model, input, [{ kind: 'maxpool', pool: model.refresh!.segments[0]!.pool! }]);
+
+  /** The last segment run on the unmasked maxima `bytes`: the first row's logits are PyTorch's within the precision promise. */
+  async function expectPyTorchLogits(server: FheServer, client: FheClient, modelId: string, keysId: string, bytes: Uint8Array): Promise<void> {
+    const logits = client.decrypt(await server.evaluate(modelId, keysId, bytes, 1), 1)[0]!;
+    const expected = (f.data.expected['output'] as number[][])[0]!;
+    logits.forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThan(model.calibration.precision.bound));
+  }
 
   test('compiles with default options into two segments with the pool between them', () => {
     expect(model.refresh?.segments).toHaveLength(1);
@@ -83,16 +88,9 @@ describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
   }, 300_000);
 
   test('the client sees each window under its own scale and offset, in order; the server unmasks its maxima once', async () => {
-    const backend = simulationBackend();
-    const server = new FheServer(backend);
-    const circuits = bodyCircuits(model);
+    const { server, client, circuits, modelId, keysId, sample, result } = await firstSegmentRun();
     const pool = model.refresh!.segments[0]!.pool!;
-    const client = await FheClient.create(backend, clientModelOfBody(circuits, model.parameters, model.modelHash, [{ kind: 'maxpool', pool }]));
     try {
-      const modelId = await server.loadModel(serverModelOf(model.circuit, model.parameters, model.modelHash, model.refresh));
-      const keysId = server.loadKeys(client.evaluationKeys().bytes);
-      const sample = runPrologue(clientSplitOf(model), input)[0]!;
-      const result = await server.evaluate(modelId, keysId, client.encrypt([sample]).bytes);
       // The segment's own result, in the clear: the first circuit run on float64 slots.
       const y = simulateSamples(circuits[0]!, [sample])[0]!;
       const masked = await server.maskStep(modelId, result, 0);
@@ -116,25 +114,15 @@ describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
       const fresh = client.clientStep(masked.bytes, 0);
       const next = await server.unmaskStep(masked.stepId, fresh);
       await expect(server.unmaskStep(masked.stepId, fresh)).rejects.toThrow(/no client step/);
-      const logits = client.decrypt(await server.evaluate(modelId, keysId, next.bytes, 1), 1)[0]!;
-      const expected = (f.data.expected['output'] as number[][])[0]!;
-      logits.forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThan(model.calibration.precision.bound));
+      await expectPyTorchLogits(server, client, modelId, keysId, next.bytes);
     } finally {
       client.dispose();
       server.dispose();
     }
   });
   test("an answer that is not the step's is refused before the step is used up: another tenant's, the wrong count; then the right one works", async () => {
-    const backend = simulationBackend();
-    const server = new FheServer(backend);
-    const circuits = bodyCircuits(model);
-    const client = await FheClient.create(backend, clientModelOfBody(circuits, model.parameters, model.modelHash, [{ kind: 'maxpool', pool: model.refresh!.segments[0]!.pool! }]));
+    const { server, client, served, modelId, keysId, result } = await firstSegmentRun();
     try {
-      const served = serverModelOf(model.circuit, model.parameters, model.modelHash, model.refresh);
-      const modelId = await server.loadModel(served);
-      const keysId = server.loadKeys(client.evaluationKeys().bytes);
-      const sample = runPrologue(clientSplitOf(model), input)[0]!;
-      const result = await server.evaluate(modelId, keysId, client.encrypt([sample]).bytes);
       const alice = { tenant: 'alice', model: 'cnn', keysId };
       const masked = await server.maskStep(modelId, result, 0, alice);
       const fresh = client.clientStep(masked.bytes, 0);
@@ -146,9 +134,7 @@ describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
       expect(server.pendingSteps()).toBe(1);
       const next = await server.unmaskStep(masked.stepId, fresh, alice);
       expect(next.segment).toBe(1);
-      const logits = client.decrypt(await server.evaluate(modelId, keysId, next.bytes, 1), 1)[0]!;
-      const expected = (f.data.expected['output'] as number[][])[0]!;
-      logits.forEach((v, i) => expect(Math.abs(v - expected[i]!)).toBeLessThan(model.calibration.precision.bound));
+      await expectPyTorchLogits(server, client, modelId, keysId, next.bytes);
     } finally {
       client.dispose();
       server.dispose();

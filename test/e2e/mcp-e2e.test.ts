@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CompiledModel } from '../../compiler/artifact/types';
@@ -15,6 +15,7 @@ import { RemoteServer, UnknownKeysError } from '../../runtime/mcp/remote';
 import type { RowOutputs } from '../../runtime/run/outputs';
 import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { loadFixture } from '../helpers/fixtures';
+import { connectHost, toolErrorText } from '../helpers/mcp-session';
 import { BIN, ROOT, startServe, type ServeProcess } from '../helpers/serve-process';
 
 /**
@@ -68,24 +69,6 @@ async function startRecordingProxy(target: string): Promise<{ url: string; close
   };
 }
 
-async function hostClient(extraArgs: string[], env: Record<string, string>): Promise<Client> {
-  const transport = new StdioClientTransport({
-    command: process.execPath,
-    args: [BIN, 'client', ...extraArgs],
-    cwd: ROOT,
-    env: { ...getDefaultEnvironment(), ...env },
-    stderr: 'pipe',
-  });
-  const client = new Client({ name: 'host', version: '0' });
-  await client.connect(transport);
-  return client;
-}
-
-function toolError(r: CallToolResult): string {
-  expect(r.isError, JSON.stringify(r).slice(0, 400)).toBe(true);
-  return (r.content[0] as { text: string }).text;
-}
-
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'dp-mcp-e2e-'));
   compiledDir = join(work, 'iris.compiled');
@@ -110,7 +93,7 @@ describe('deeppowers serve + deeppowers client over real HTTP', () => {
   const keystore = () => join(work, 'keystore');
 
   beforeAll(async () => {
-    host = await hostClient(['--server', proxyUrl, '--keystore', keystore(), '--token', TOKEN_A], { DEEPPOWERS_PASSPHRASE: PASSPHRASE });
+    host = await connectHost(['--server', proxyUrl, '--keystore', keystore(), '--token', TOKEN_A], { DEEPPOWERS_PASSPHRASE: PASSPHRASE });
   });
   afterAll(async () => {
     await host?.close();
@@ -227,10 +210,10 @@ describe('deeppowers serve + deeppowers client over real HTTP', () => {
     const r = await host.callTool({ name: 'private_predict', arguments: { model: 'iris', rows: [ROWS[0]] } });
     expect(r.isError).toBeFalsy();
     expect(received.filter((x) => x.method === 'PUT').length).toBe(puts);
-    expect(toolError((await host.callTool({ name: 'private_predict', arguments: { model: 'iris', rows: [[1, 2, 3]] } })) as CallToolResult)).toMatch(
+    expect(toolErrorText((await host.callTool({ name: 'private_predict', arguments: { model: 'iris', rows: [[1, 2, 3]] } })) as CallToolResult)).toMatch(
       /^row 1 has 3 values, the model input .* expects 4 per row/,
     );
-    expect(toolError((await host.callTool({ name: 'private_predict', arguments: { model: 'nope', rows: [ROWS[0]] } })) as CallToolResult)).toMatch(
+    expect(toolErrorText((await host.callTool({ name: 'private_predict', arguments: { model: 'nope', rows: [ROWS[0]] } })) as CallToolResult)).toMatch(
       /^the server refused describe_model: unknown model "nope"/,
     );
   });
@@ -238,7 +221,7 @@ describe('deeppowers serve + deeppowers client over real HTTP', () => {
 
 describe('deeppowers client after the server lost its keys', () => {
   test('an unknown keys_id makes the client upload the keys again and retry', async () => {
-    const host = await hostClient(['--server', proxyUrl, '--keystore', join(work, 'keystore'), '--token', TOKEN_A], { DEEPPOWERS_PASSPHRASE: PASSPHRASE });
+    const host = await connectHost(['--server', proxyUrl, '--keystore', join(work, 'keystore'), '--token', TOKEN_A], { DEEPPOWERS_PASSPHRASE: PASSPHRASE });
     expect((await host.callTool({ name: 'private_predict', arguments: { model: 'iris', rows: [ROWS[1]] } })).isError).toBeFalsy();
     const keysId = Keystore.open(join(work, 'keystore')).uploadedKeysId(proxyUrl, model.modelHash)!;
     rmSync(join(work, 'data', 'keys', 'alice', keysId));
@@ -264,8 +247,8 @@ describe('deeppowers client failure messages', () => {
       [['--server', 'http://127.0.0.1:9/mcp', '--keystore', ks], { DEEPPOWERS_PASSPHRASE: PASSPHRASE }, /^cannot reach the DeepPowers server at http:\/\/127\.0\.0\.1:9\/mcp/],
     ];
     for (const [args, env, reason] of cases) {
-      const c = await hostClient(args, env);
-      expect(toolError((await c.callTool({ name: 'private_predict', arguments: { model: 'iris', rows } })) as CallToolResult)).toMatch(reason);
+      const c = await connectHost(args, env);
+      expect(toolErrorText((await c.callTool({ name: 'private_predict', arguments: { model: 'iris', rows } })) as CallToolResult)).toMatch(reason);
       await c.close();
     }
   });

@@ -1,15 +1,8 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { clientSplitOf } from '../../compiler/artifact/client-split';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { runPrologue } from '../../compiler/chain/run';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { simulationBackend } from '../../runtime/backends/simulation-backend';
 import { clientModelOfBody } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
@@ -18,14 +11,11 @@ import { startHttpServer, type RunningHttpServer } from '../../runtime/mcp/http'
 import { servedModelOf } from '../../runtime/service/load-served-model';
 import { PrivateModel } from '../../runtime/mcp/private-model';
 import { RemoteServer } from '../../runtime/mcp/remote';
-import { DeepPowersService } from '../../runtime/mcp/service';
+import type { DeepPowersService } from '../../runtime/mcp/service';
 import { TokenTable } from '../../runtime/mcp/tokens';
-import { silentLogger } from '../../runtime/network/logger';
-import { parseRedisUrl } from '../../runtime/network/queue';
-import { QueueRunner } from '../../runtime/network/queue-runner';
-import { startWorker, type RunningWorker } from '../../runtime/network/worker';
-import { trustedNodesOf } from '../helpers/trusted-nodes';
+import { QueueCluster } from '../helpers/network-cluster';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { compiledFixture } from '../helpers/compiled-fixture';
 
 /**
  * A model with client steps (pt_mlp_digits_relu --refresh auto) served in process over HTTP, on
@@ -40,69 +30,43 @@ const f = loadFixture('pt_mlp_digits_relu');
 const ROWS = f.data.test_inputs.slice(0, 3) as number[][];
 const EXPECTED = f.data.expected['output'] as number[][];
 const TOKEN = 'alice-token-0123456789abcdef';
-const cut: CompiledModel = (() => {
-  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout: 'vector', refresh: 'auto' };
-  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
-})();
+const cut: CompiledModel = compiledFixture(f, { layout: 'vector', refresh: 'auto' });
 const served = servedModelOf(cut, 'digits');
 const backend = simulationBackend();
 const argmax = (xs: readonly number[]) => xs.indexOf(Math.max(...xs));
 
-let work: string;
-let redis: ChildProcess;
+let cluster: QueueCluster;
 let service: DeepPowersService;
 let http: RunningHttpServer;
-const nodes: RunningWorker[] = [];
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'dp-mcp-refresh-net-'));
-  const port = await new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port;
-      s.close(() => resolve(p));
-    });
-  });
-  redis = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work], { stdio: ['ignore', 'pipe', 'ignore'] });
-  await new Promise<void>((resolve) => redis.stdout!.on('data', (d: Buffer) => /Ready to accept connections/.test(d.toString()) && resolve()));
-  const queue = parseRedisUrl(`redis://127.0.0.1:${port}`);
-  const logger = silentLogger();
-  service = await DeepPowersService.create(backend, [served], join(work, 'server'), {}, {
-    logger,
-    runner: (ctx) =>
-      new QueueRunner({
-        queue,
-        reviewers: 2,
-        quorum: 2,
-        nodes: trustedNodesOf([
-          [join(work, 'compute'), 'compute'],
-          [join(work, 'review-1'), 'review'],
-          [join(work, 'review-2'), 'review'],
-        ]),
-        log: ctx.log,
-        logger,
-        readKeys: ctx.readKeys,
-      }),
+  cluster = await QueueCluster.start({ prefix: 'dp-mcp-refresh-net-', models: [served], backend });
+  service = await cluster.service({
+    name: 'server',
+    reviewers: 2,
+    quorum: 2,
+    nodes: [
+      ['compute', 'compute'],
+      ['review-1', 'review'],
+      ['review-2', 'review'],
+    ],
   });
   http = await startHttpServer(service, { host: '127.0.0.1', port: 0, auth: TokenTable.parse(`alice:${TOKEN}\n`), log: () => {} });
-  const common = { models: [served], backend, queue, logger };
-  nodes.push(await startWorker({ ...common, dataDir: join(work, 'compute'), role: 'compute' }));
-  nodes.push(await startWorker({ ...common, dataDir: join(work, 'review-1'), role: 'review' }));
-  nodes.push(await startWorker({ ...common, dataDir: join(work, 'review-2'), role: 'review' }));
+  await cluster.node('compute', 'compute');
+  await cluster.node('review-1', 'review');
+  await cluster.node('review-2', 'review');
 }, 60_000);
 
 afterAll(async () => {
-  for (const n of nodes) await n.close().catch(() => {});
   await http?.close();
-  await service?.close();
-  if (redis?.pid) process.kill(redis.pid, 'SIGTERM');
-  rmSync(work, { recursive: true, force: true });
+  await cluster?.close();
 });
 
 describe('a model with client steps on compute and review nodes', () => {
   test('every segment is a job re-executed by 2 reviewers and logged; the client verifies each; outputs agree with PyTorch', async () => {
     expect(cut.refresh?.segments.length).toBe(1);
     const remote = await RemoteServer.connect({ url: http.url, token: TOKEN });
-    const m = await PrivateModel.open(backend, remote, Keystore.open(join(work, 'keystore'), 'test passphrase, not a real one'), 'digits');
+    const m = await PrivateModel.open(backend, remote, Keystore.open(cluster.dir('keystore'), 'test passphrase, not a real one'), 'digits');
     try {
       const out = await m.predict(ROWS);
       const logits = out.outputs['output'] as number[][];

@@ -2,17 +2,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { simulateSamples } from '../../runtime/backends/simulate';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { encodeBase64 } from '../../runtime/mcp/base64';
-import { createMcpServer } from '../../runtime/mcp/server';
 import { DeepPowersService, LOCAL_TENANT } from '../../runtime/mcp/service';
 import { toySamples } from './seal-test-circuits';
 import { servedToy } from './mcp-toy';
 import { sealBackend } from '../../runtime/backends/seal/backend';
+import { connectInMemory, toolErrorText, uploadInChunks } from '../helpers/mcp-session';
 
 /** In-process MCP tests of `deeppowers serve`'s tools: the toy circuit, stdio-style chunked key upload. */
 
@@ -26,32 +25,10 @@ let client: Client;
 let fhe: FheClient;
 let keysId: string;
 
-async function connect(tenant: string): Promise<Client> {
-  const c = new Client({ name: 'test', version: '0' });
-  const [ct, st] = InMemoryTransport.createLinkedPair();
-  await Promise.all([createMcpServer(service, tenant, { log: () => {} }).connect(st), c.connect(ct)]);
-  await c.listTools();
-  return c;
-}
+const connect = (tenant: string) => connectInMemory(service, tenant);
 
 async function call(c: Client, name: string, args: Record<string, unknown>): Promise<CallToolResult> {
   return (await c.callTool({ name, arguments: args })) as CallToolResult;
-}
-
-function errorText(r: CallToolResult): string {
-  expect(r.isError, JSON.stringify(r).slice(0, 300)).toBe(true);
-  const first = r.content[0];
-  return first?.type === 'text' ? first.text : '';
-}
-
-async function uploadInChunks(c: Client, bytes: Uint8Array, id: string): Promise<CallToolResult> {
-  const count = Math.ceil(bytes.length / CHUNK);
-  let last: CallToolResult | undefined;
-  for (let i = 0; i < count; i++) {
-    last = await call(c, 'upload_keys', { keys_id: id, index: i, count, data: encodeBase64(bytes.subarray(i * CHUNK, (i + 1) * CHUNK)) });
-    if (last.isError) return last;
-  }
-  return last!;
 }
 
 beforeAll(async () => {
@@ -65,7 +42,7 @@ beforeAll(async () => {
   fhe = await FheClient.create(sealBackend, vectorToy.clientModel);
   const bundle = fhe.evaluationKeys();
   keysId = bundle.keysId;
-  const done = await uploadInChunks(client, bundle.bytes, keysId);
+  const done = await uploadInChunks(client, keysId, bundle.bytes, CHUNK);
   expect(done.structuredContent).toMatchObject({ keys_id: keysId, complete: true, bytes: bundle.bytes.length });
 });
 
@@ -117,16 +94,16 @@ describe('deeppowers serve tools (in-process)', () => {
     otherClient.dispose();
 
     const reasons = [
-      errorText(await call(client, 'describe_model', { model: 'nope' })),
-      errorText(await call(client, 'predict_nope', { keys_id: keysId, ciphertexts: request })),
-      errorText(await call(client, 'predict_toy_vector', { keys_id: 'f'.repeat(64), ciphertexts: request })),
-      errorText(await call(client, 'predict_toy_vector', { keys_id: 'not-a-hash', ciphertexts: request })),
-      errorText(await call(client, 'predict_toy_vector', { keys_id: keysId, ciphertexts: foreign })),
-      errorText(await call(client, 'predict_toy_vector', { keys_id: keysId, ciphertexts: `${request.slice(0, 100)}!!!!${request.slice(104)}` })),
-      errorText(await call(client, 'predict_toy_vector', { keys_id: keysId, ciphertexts: 'A'.repeat(6 * 1024 * 1024) })),
-      errorText(await call(client, 'predict_toy_vector', { keys_id: keysId, ciphertexts: request.slice(0, request.length - 400) })),
-      errorText(await call(client, 'predict_toy_other', { keys_id: keysId, ciphertexts: foreign })),
-      errorText(await call(client, 'predict_toy_vector', { keys_id: keysId })),
+      toolErrorText(await call(client, 'describe_model', { model: 'nope' })),
+      toolErrorText(await call(client, 'predict_nope', { keys_id: keysId, ciphertexts: request })),
+      toolErrorText(await call(client, 'predict_toy_vector', { keys_id: 'f'.repeat(64), ciphertexts: request })),
+      toolErrorText(await call(client, 'predict_toy_vector', { keys_id: 'not-a-hash', ciphertexts: request })),
+      toolErrorText(await call(client, 'predict_toy_vector', { keys_id: keysId, ciphertexts: foreign })),
+      toolErrorText(await call(client, 'predict_toy_vector', { keys_id: keysId, ciphertexts: `${request.slice(0, 100)}!!!!${request.slice(104)}` })),
+      toolErrorText(await call(client, 'predict_toy_vector', { keys_id: keysId, ciphertexts: 'A'.repeat(6 * 1024 * 1024) })),
+      toolErrorText(await call(client, 'predict_toy_vector', { keys_id: keysId, ciphertexts: request.slice(0, request.length - 400) })),
+      toolErrorText(await call(client, 'predict_toy_other', { keys_id: keysId, ciphertexts: foreign })),
+      toolErrorText(await call(client, 'predict_toy_vector', { keys_id: keysId })),
     ];
     expect(reasons[0]).toBe('unknown model "nope"; this server has: toy_vector, toy_other');
     expect(reasons[1]).toMatch(/Tool predict_nope not found/);
@@ -149,19 +126,19 @@ describe('deeppowers serve tools (in-process)', () => {
     const bundle = other.evaluationKeys();
     other.dispose();
     const half = encodeBase64(bundle.bytes.subarray(0, CHUNK));
-    expect(errorText(await call(client, 'upload_keys', { keys_id: bundle.keysId, index: 1, count: 3, data: half }))).toMatch(/no upload of [0-9a-f]{12}… is in progress/);
+    expect(toolErrorText(await call(client, 'upload_keys', { keys_id: bundle.keysId, index: 1, count: 3, data: half }))).toMatch(/no upload of [0-9a-f]{12}… is in progress/);
     const wrongId = '0'.repeat(64);
-    expect(errorText(await uploadInChunks(client, bundle.bytes, wrongId))).toMatch(/^the bytes hash to [0-9a-f]{12}…, not to the keys id 000000000000…/);
+    expect(toolErrorText(await uploadInChunks(client, wrongId, bundle.bytes, CHUNK))).toMatch(/^the bytes hash to [0-9a-f]{12}…, not to the keys id 000000000000…/);
     expect((await call(client, 'has_keys', { keys_id: wrongId })).structuredContent).toEqual({ keys_id: wrongId, present: false, bytes: 0 });
     for (const malformed of ['abc', 'F'.repeat(64), `${'0'.repeat(63)}g`]) {
-      expect(errorText(await call(client, 'has_keys', { keys_id: malformed }))).toMatch(/^keys_id is 64 lowercase hex digits/);
+      expect(toolErrorText(await call(client, 'has_keys', { keys_id: malformed }))).toMatch(/^keys_id is 64 lowercase hex digits/);
     }
 
     // Another tenant cannot use (or even see) keys it did not upload.
     const stranger = await connect('stranger');
     const request = encodeBase64(fhe.encrypt(toySamples(1, vectorToy.toy.circuit.inputSize, 23)).bytes);
     expect((await call(stranger, 'has_keys', { keys_id: keysId })).structuredContent).toMatchObject({ present: false });
-    expect(errorText(await call(stranger, 'predict_toy_vector', { keys_id: keysId, ciphertexts: request }))).toMatch(/^unknown keys_id/);
+    expect(toolErrorText(await call(stranger, 'predict_toy_vector', { keys_id: keysId, ciphertexts: request }))).toMatch(/^unknown keys_id/);
     await stranger.close();
   });
 
@@ -184,7 +161,7 @@ describe('deeppowers serve tools (in-process)', () => {
     });
     await expect(first).rejects.toThrow(/user cancelled/);
     await vi.waitFor(() => expect(busy).toBeDefined());
-    expect(errorText(busy!)).toBe('server busy: 1 encrypted predictions are already running; retry shortly');
+    expect(toolErrorText(busy!)).toBe('server busy: 1 encrypted predictions are already running; retry shortly');
     // The cancelled request frees its slot without running all 8 evaluations.
     await vi.waitFor(async () => expect((await call(client, 'has_keys', { keys_id: keysId })).isError).toBeFalsy());
     await vi.waitFor(() => {

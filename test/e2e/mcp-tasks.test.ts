@@ -2,8 +2,6 @@ import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
 import { CallToolResultSchema, CreateTaskResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
@@ -11,7 +9,6 @@ import { sealBackend } from '../../runtime/backends/seal/backend';
 import { simulateSamples } from '../../runtime/backends/simulate';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { encodeBase64 } from '../../runtime/mcp/base64';
-import { createMcpServer } from '../../runtime/mcp/server';
 import { DeepPowersService, LOCAL_TENANT } from '../../runtime/mcp/service';
 import { checkAttestation } from '../../runtime/network/attestation';
 import { silentLogger } from '../../runtime/network/logger';
@@ -24,6 +21,7 @@ import { PinStore } from '../../runtime/network/pins';
 import { describeVerification, verifyRelease, type ReleaseReceipt } from '../../runtime/network/verify-result';
 import { toySamples } from './seal-test-circuits';
 import { servedToy } from './mcp-toy';
+import { connectInMemory, uploadInChunks } from '../helpers/mcp-session';
 
 /**
  * The embedded default (`deeppowers serve` without --queue): predict_<model> as an MCP task
@@ -46,13 +44,7 @@ async function start(taskTtlMs = 60_000): Promise<void> {
   service = await DeepPowersService.create(sealBackend, [toy.served], dataDir, {}, { logger: silentLogger(), tasks: { defaultTtlMs: taskTtlMs, now: clock } });
 }
 
-async function connect(tenant = LOCAL_TENANT): Promise<Client> {
-  const c = new Client({ name: 'test', version: '0' });
-  const [ct, st] = InMemoryTransport.createLinkedPair();
-  await Promise.all([createMcpServer(service, tenant, { log: () => {} }).connect(st), c.connect(ct)]);
-  await c.listTools();
-  return c;
-}
+const connect = (tenant = LOCAL_TENANT) => connectInMemory(service, tenant);
 
 beforeAll(async () => {
   dataDir = mkdtempSync(join(tmpdir(), 'dp-mcp-tasks-'));
@@ -62,13 +54,8 @@ beforeAll(async () => {
   keysId = bundle.keysId;
   keysBytes = bundle.bytes;
   const c = await connect();
-  const CHUNK = 1024 * 1024;
-  const count = Math.ceil(keysBytes.length / CHUNK);
-  for (let i = 0; i < count; i++) {
-    const data = encodeBase64(keysBytes.subarray(i * CHUNK, (i + 1) * CHUNK));
-    const up = (await c.callTool({ name: 'upload_keys', arguments: { keys_id: keysId, index: i, count, data } })) as CallToolResult;
-    expect(up.isError, JSON.stringify(up.content)).toBeFalsy();
-  }
+  const up = await uploadInChunks(c, keysId, keysBytes);
+  expect(up.isError, JSON.stringify(up.content)).toBeFalsy();
   await c.close();
 });
 

@@ -20,31 +20,28 @@ export function servedToy(name: string, layout: Layout, seed = 7): ServedToy {
   const toy = compileToy(layout, { seed });
   const server = serverModelOf(toy.circuit, toy.params, toy.modelHash);
   const clientModel = clientModelOf(toy.circuit, toy.params, toy.modelHash);
-  const inputs = [{ name: 'x', shape: [null, 6], dtype: 'float32' }];
-  const outputs = [{ name: 'y', shape: [null, 2], dtype: 'float32' }];
+  // What the card and the description both say of the model.
+  const model = {
+    model: name,
+    tool: toolNameOf(name),
+    model_hash: toy.modelHash,
+    task: 'regression',
+    inputs: [{ name: 'x', shape: [null, 6], dtype: 'float32' }],
+    outputs: [{ name: 'y', shape: [null, 2], dtype: 'float32' }],
+  } as const;
   const served: ServedModel = {
     name,
     server,
     // The toy has no ONNX source and no calibration: its card says what it is and promises nothing.
     card: {
-      model: name,
-      tool: toolNameOf(name),
-      model_hash: toy.modelHash,
-      task: 'regression',
-      inputs,
-      outputs,
+      ...model,
       runs: { client_before_encryption: [], server: `toy circuit, ${layout} layout`, client_after_decryption: [] },
       precision: { promise: 'none (a test circuit)', relative: 0, bound: 0, output_range: [0, 0], reached: false },
       client_learns: ['its outputs'],
       server_learns: ['ciphertexts only'],
     },
     description: {
-      model: name,
-      tool: toolNameOf(name),
-      model_hash: toy.modelHash,
-      task: 'regression',
-      inputs,
-      outputs,
+      ...model,
       layout,
       samples_per_evaluation: samplesPerEvaluation(toy.circuit),
       ckks: {

@@ -1,25 +1,9 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { sealBackend } from '../../runtime/backends/seal/backend';
-import { FheClient } from '../../runtime/client/fhe-client';
-import { encodeBase64 } from '../../runtime/mcp/base64';
-import { createMcpServer } from '../../runtime/mcp/server';
-import { DeepPowersService, LOCAL_TENANT } from '../../runtime/mcp/service';
+import type { DeepPowersService } from '../../runtime/mcp/service';
 import { loadOrCreateIdentity } from '../../runtime/network/identity';
-import { silentLogger } from '../../runtime/network/logger';
-import { parseRedisUrl, type RedisAddress } from '../../runtime/network/queue';
-import { QueueRunner } from '../../runtime/network/queue-runner';
-import { startWorker, type RunningWorker } from '../../runtime/network/worker';
-import { startRedis, type TestRedis } from '../helpers/redis-server';
-import { trustedNodesOf } from '../helpers/trusted-nodes';
+import { predictToy, QueueCluster } from '../helpers/network-cluster';
 import { servedToy } from './mcp-toy';
-import { toySamples } from './seal-test-circuits';
 
 /**
  * Listed review nodes that only send heartbeats and never answer (a hung or hostile node) must
@@ -31,59 +15,24 @@ import { toySamples } from './seal-test-circuits';
 
 const toy = servedToy('toy', 'vector');
 const JOB_TIMEOUT_MS = 10 * 60_000;
-let work: string;
-let redis: TestRedis;
-let queue: RedisAddress;
+let cluster: QueueCluster;
 let fakeBeats: Redis;
 let beating: NodeJS.Timeout;
-const services: DeepPowersService[] = [];
-const nodes: RunningWorker[] = [];
-const dir = (name: string) => join(work, name);
-const idOf = (name: string) => loadOrCreateIdentity(dir(name), 'node').id;
+const idOf = (name: string) => loadOrCreateIdentity(cluster.dir(name), 'node').id;
 
-async function serviceWith(name: string, listed: [string, 'compute' | 'review'][], reviewers: number, quorum: number, reviewTimeoutMs: number): Promise<DeepPowersService> {
-  const logger = silentLogger();
-  const nodesList = trustedNodesOf(listed.map(([n, role]) => [dir(n), role] as const));
-  const service = await DeepPowersService.create(sealBackend, [toy.served], dir(name), {}, {
-    logger,
-    runner: (ctx) => new QueueRunner({ queue, reviewers, quorum, nodes: nodesList, log: ctx.log, logger, readKeys: ctx.readKeys, jobTimeoutMs: JOB_TIMEOUT_MS, reviewTimeoutMs }),
-  });
-  services.push(service);
-  return service;
+function serviceWith(name: string, nodes: [string, 'compute' | 'review'][], reviewers: number, quorum: number, reviewTimeoutMs: number): Promise<DeepPowersService> {
+  return cluster.service({ name, reviewers, quorum, nodes, jobTimeoutMs: JOB_TIMEOUT_MS, reviewTimeoutMs });
 }
 
-async function predict(service: DeepPowersService): Promise<CallToolResult> {
-  const fhe = await FheClient.create(sealBackend, toy.clientModel);
-  const keys = fhe.evaluationKeys();
-  const client = new Client({ name: 'test', version: '0' });
-  const [ct, st] = InMemoryTransport.createLinkedPair();
-  await Promise.all([createMcpServer(service, LOCAL_TENANT, { log: () => {} }).connect(st), client.connect(ct)]);
-  try {
-    const CHUNK = 1024 * 1024;
-    const count = Math.ceil(keys.bytes.length / CHUNK);
-    for (let i = 0; i < count; i++) {
-      await client.callTool({ name: 'upload_keys', arguments: { keys_id: keys.keysId, index: i, count, data: encodeBase64(keys.bytes.subarray(i * CHUNK, (i + 1) * CHUNK)) } });
-    }
-    const request = fhe.encrypt(toySamples(1, toy.toy.circuit.inputSize, 9));
-    return (await client.callTool({ name: 'predict_toy', arguments: { keys_id: keys.keysId, ciphertexts: encodeBase64(request.bytes) } }, undefined, {
-      timeout: JOB_TIMEOUT_MS,
-    })) as CallToolResult;
-  } finally {
-    await client.close();
-    fhe.dispose();
-  }
-}
+const predict = (service: DeepPowersService) => predictToy(service, toy, { rows: 1, seed: 9, timeoutMs: JOB_TIMEOUT_MS });
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'dp-deadline-'));
-  redis = await startRedis(work);
-  queue = parseRedisUrl(`redis://127.0.0.1:${redis.port}`);
-  const common = { models: [toy.served], backend: sealBackend, queue, logger: silentLogger() };
-  nodes.push(await startWorker({ ...common, dataDir: dir('compute'), role: 'compute' }));
-  nodes.push(await startWorker({ ...common, dataDir: dir('honest-1'), role: 'review' }));
-  nodes.push(await startWorker({ ...common, dataDir: dir('honest-2'), role: 'review' }));
+  cluster = await QueueCluster.start({ prefix: 'dp-deadline-', models: [toy.served] });
+  await cluster.node('compute', 'compute');
+  await cluster.node('honest-1', 'review');
+  await cluster.node('honest-2', 'review');
   // The fake reviewers: a heartbeat every second (as a node registers itself), and nothing else.
-  fakeBeats = new Redis({ host: '127.0.0.1', port: redis.port });
+  fakeBeats = new Redis({ host: '127.0.0.1', port: cluster.redis.port });
   const beat = async () => {
     for (const f of ['fake-1', 'fake-2']) {
       await fakeBeats.sadd('dp:nodes', idOf(f));
@@ -96,11 +45,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   clearInterval(beating);
-  for (const n of nodes) await n.close().catch(() => {});
-  for (const s of services) await s.close().catch(() => {});
   fakeBeats?.disconnect();
-  await redis?.stop();
-  rmSync(work, { recursive: true, force: true });
+  await cluster?.close();
 });
 
 describe('reviewer deadlines', () => {

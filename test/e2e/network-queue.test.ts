@@ -1,11 +1,9 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -22,7 +20,10 @@ import { describeVerification, verifyRelease, type ReleaseReceipt } from '../../
 import type { RowOutputs } from '../../runtime/run/outputs';
 import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { loadFixture } from '../helpers/fixtures';
-import { BIN, ROOT } from '../helpers/serve-process';
+import { hostPrivatePredict, printNodeLine, startCliServe, startCliWorker } from '../helpers/network-cluster';
+import { BIN, ROOT } from '../helpers/paths';
+import { ProcessGroup, stopProcess, type WatchedProcess } from '../helpers/processes';
+import { startRedis, type TestRedis } from '../helpers/redis-server';
 
 /**
  * The compute network as users start it: Redis (started here, stopped by pid), `deeppowers
@@ -35,92 +36,24 @@ const FIXTURE = loadFixture('sk_logreg_iris_multinomial');
 const ROWS = FIXTURE.data.test_inputs.slice(0, 4) as number[][];
 const PASSPHRASE = 'network e2e passphrase, not a real one';
 
-interface Proc {
-  readonly proc: ChildProcess;
-  readonly output: () => string;
-  /** The first match of `pattern` in the output from offset `from` on. */
-  waitFor(pattern: RegExp, timeoutMs?: number, from?: number): Promise<RegExpExecArray>;
-}
-
-const procs: ChildProcess[] = [];
-
-function start(command: string, args: string[]): Proc {
-  const proc = spawn(command, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-  procs.push(proc);
-  let out = '';
-  const listeners = new Set<() => void>();
-  const take = (d: Buffer) => {
-    out += d.toString();
-    for (const l of listeners) l();
-  };
-  proc.stdout!.on('data', take);
-  proc.stderr!.on('data', take);
-  return {
-    proc,
-    output: () => out,
-    waitFor: (pattern, timeoutMs = 90_000, from = 0) =>
-      new Promise((resolve, reject) => {
-        const check = () => {
-          const m = pattern.exec(out.slice(from));
-          if (!m) return;
-          listeners.delete(check);
-          clearTimeout(timer);
-          resolve(m);
-        };
-        const timer = setTimeout(() => {
-          listeners.delete(check);
-          reject(new Error(`timed out waiting for ${pattern} in:\n${out.slice(-3000)}`));
-        }, timeoutMs);
-        listeners.add(check);
-        check();
-      }),
-  };
-}
-
-function stop(p: Proc | undefined, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    p.proc.once('exit', () => resolve());
-    process.kill(p.proc.pid!, signal);
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
+const group = new ProcessGroup();
 let work: string;
 const nodesFile = () => join(work, 'nodes.txt');
 let compiledDir: string;
 let redisPort: number;
-let redis: Proc | undefined;
-let server: Proc;
+let redis: TestRedis | undefined;
+let server: WatchedProcess;
 let serverUrl: string;
-const workers: Record<string, Proc> = {};
+const workers: Record<string, WatchedProcess> = {};
 const nodeIds: Record<string, string> = {};
+const queueUrl = () => `redis://127.0.0.1:${redisPort}`;
 
-async function startRedis(): Promise<Proc> {
-  const p = start('redis-server', ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', work]);
-  await p.waitFor(/Ready to accept connections/);
-  return p;
-}
-
-/** The node's line for the nodes file, as the operator gets it: `deeppowers worker --print-id`. */
-async function printId(name: string, role: 'compute' | 'review'): Promise<string> {
-  const p = start(process.execPath, [BIN, 'worker', '--print-id', '--role', role, '--data-dir', join(work, name)]);
-  const m = await p.waitFor(/^([0-9a-f]{16}) (compute|review) ([A-Za-z0-9+/]{43}=)\n/);
-  return m[0];
-}
+const printId = (name: string, role: 'compute' | 'review') => printNodeLine(group, role, join(work, name));
 
 async function startWorker(name: string, role: 'compute' | 'review'): Promise<void> {
-  const w = start(process.execPath, [BIN, 'worker', compiledDir, '--queue', `redis://127.0.0.1:${redisPort}`, '--data-dir', join(work, name), '--role', role, '--lock-ms', '3000']);
-  workers[name] = w;
-  nodeIds[name] = (await w.waitFor(new RegExp(`deeppowers worker: ${role} node ([0-9a-f]{16})`)))[1]!;
+  const w = await startCliWorker(group, compiledDir, queueUrl(), join(work, name), role, ['--lock-ms', '3000']);
+  workers[name] = w.worker;
+  nodeIds[name] = w.nodeId;
 }
 
 /** An MCP client straight to the server, plus an FHE client with keys uploaded, for calls the host's client does not make. */
@@ -144,22 +77,17 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'dp-network-'));
   compiledDir = join(work, 'iris.compiled');
   writeCompiledFixture(FIXTURE, compiledDir, 'vector');
-  redisPort = await freePort();
-  redis = await startRedis();
+  redis = await startRedis(work);
+  redisPort = redis.port;
   const lines = await Promise.all([printId('compute-a', 'compute'), printId('review-a', 'review'), printId('review-b', 'review')]);
   writeFileSync(nodesFile(), `# the nodes this server trusts\n${lines.join('')}`);
-  server = start(process.execPath, [
-    BIN, 'serve', compiledDir, '--http', '127.0.0.1:0', '--insecure-no-auth', '--data-dir', join(work, 'server'),
-    '--queue', `redis://127.0.0.1:${redisPort}`, '--reviewers', '2', '--quorum', '2', '--nodes', nodesFile(),
-  ]);
-  serverUrl = (await server.waitFor(/listening on (http:\/\/\S+\/mcp)/))[1]!;
+  ({ server, url: serverUrl } = await startCliServe(group, { compiledDir, dataDir: join(work, 'server'), queueUrl: queueUrl(), reviewers: 2, quorum: 2, nodesFile: nodesFile() }));
   await Promise.all([startWorker('compute-a', 'compute'), startWorker('review-a', 'review'), startWorker('review-b', 'review')]);
 });
 
 afterAll(async () => {
-  for (const p of procs) {
-    if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-  }
+  group.killAll();
+  await redis?.stop();
   rmSync(work, { recursive: true, force: true });
 });
 
@@ -171,24 +99,11 @@ describe('server + 1 compute + 2 review nodes over Redis', () => {
   });
 
   test('the host gets the right labels through deeppowers client, "verified: 2 of 2 reviewers, log entry N"', async () => {
-    const transport = new StdioClientTransport({
-      command: process.execPath,
-      args: [BIN, 'client', '--server', serverUrl, '--keystore', join(work, 'keystore')],
-      cwd: ROOT,
-      env: { ...getDefaultEnvironment(), DEEPPOWERS_PASSPHRASE: PASSPHRASE },
-      stderr: 'pipe',
-    });
-    const host = new Client({ name: 'host', version: '0' });
-    await host.connect(transport);
-    try {
-      const r = (await host.callTool({ name: 'private_predict', arguments: { model: 'iris', rows: ROWS } })) as CallToolResult;
-      expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
-      const out = r.structuredContent as { outputs: RowOutputs; verification: string };
-      expect(out.outputs.output_label).toEqual(FIXTURE.data.expected.label!.slice(0, ROWS.length));
-      expect(out.verification).toMatch(/^verified: 2 of 2 reviewers, log entr(y \d+|ies [\d, ]+); checkpoint cosigned by 2 reviewers(; first use of this server: pinned its log key and node set)?$/);
-    } finally {
-      await host.close();
-    }
+    const r = await hostPrivatePredict(['--server', serverUrl, '--keystore', join(work, 'keystore')], { DEEPPOWERS_PASSPHRASE: PASSPHRASE }, 'iris', ROWS);
+    expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
+    const out = r.structuredContent as { outputs: RowOutputs; verification: string };
+    expect(out.outputs.output_label).toEqual(FIXTURE.data.expected.label!.slice(0, ROWS.length));
+    expect(out.verification).toMatch(/^verified: 2 of 2 reviewers, log entr(y \d+|ies [\d, ]+); checkpoint cosigned by 2 reviewers(; first use of this server: pinned its log key and node set)?$/);
     const statusRes = await fetch(new URL('/status', serverUrl));
     const status = (await statusRes.json()) as { mode: string; nodes: { node_id: string; role: string; jobs_done: number }[]; reviewers: number };
     expect(status.mode).toBe('queue');
@@ -239,7 +154,7 @@ describe('server + 1 compute + 2 review nodes over Redis', () => {
   });
 
   test("worker --print-acl prints the node's Redis ACL line: its own user, the password's SHA-256, its blobs, heartbeat and queue", async () => {
-    const p = start(process.execPath, [BIN, 'worker', '--print-acl', '--role', 'review', '--data-dir', join(work, 'review-a'), '--queue', 'rediss://node-ra:p%40ss@redis.example:6380']);
+    const p = group.start(process.execPath, [BIN, 'worker', '--print-acl', '--role', 'review', '--data-dir', join(work, 'review-a'), '--queue', 'rediss://node-ra:p%40ss@redis.example:6380']);
     const line = (await p.waitFor(/^user .*\n/))[0].trim();
     const id = nodeIds['review-a']!;
     const hash = createHash('sha256').update('p@ss').digest('hex');
@@ -250,7 +165,7 @@ describe('server + 1 compute + 2 review nodes over Redis', () => {
   });
 
   test('serve refuses --queue without a nodes file, and a bad one, in one line', () => {
-    const serve = (...args: string[]) => spawnSync(process.execPath, [BIN, 'serve', compiledDir, '--stdio', '--data-dir', join(work, 'refused'), '--queue', `redis://127.0.0.1:${redisPort}`, ...args], { cwd: ROOT, encoding: 'utf8' });
+    const serve = (...args: string[]) => spawnSync(process.execPath, [BIN, 'serve', compiledDir, '--stdio', '--data-dir', join(work, 'refused'), '--queue', queueUrl(), ...args], { cwd: ROOT, encoding: 'utf8' });
     const none = serve();
     expect(none.status).toBe(2);
     expect(none.stderr).toBe('deeppowers: error: --queue needs --nodes FILE: the nodes you trust, one line each as `deeppowers worker --print-id --role compute|review` prints it\n');
@@ -286,7 +201,7 @@ describe('server + 1 compute + 2 review nodes over Redis', () => {
         workers[name]!.waitFor(/"event":"job\.started","job_id":"([0-9a-f]+)"/, 90_000, from).then((m) => ({ name, jobId: m[1]! }));
       const { name: started, jobId } = await Promise.race([startedOn('compute-a', seen.a), startedOn('compute-b', seen.b)]);
       const survivor = started === 'compute-a' ? 'compute-b' : 'compute-a';
-      await stop(workers[started], 'SIGKILL');
+      await stopProcess(workers[started]!.proc, 'SIGKILL');
       const { result, receipt } = await answer;
       const entry = JSON.parse(Buffer.from(receipt.entry, 'base64').toString()) as { job_id: string; attestations: { node_id: string; role: string }[] };
       // The job the killed node had started is the one released, computed by the other node after the stall.
@@ -304,11 +219,11 @@ describe('server + 1 compute + 2 review nodes over Redis', () => {
     const { fhe, keysId, description, remote } = await directClient();
     try {
       const request = fhe.encrypt(bodySamples(description.inputs[0]!.shape[1] as number, 1));
-      await stop(redis);
+      await redis!.stop();
       await expect(remote.predictWithReceipt('iris', keysId, request.bytes)).rejects.toThrow(
         new RegExp(`the job queue is unavailable: Redis at redis://127\\.0\\.0\\.1:${redisPort} is not reachable`),
       );
-      redis = await startRedis();
+      redis = await startRedis(work, { port: redisPort });
       // Workers re-register on their next heartbeat; the first job after that runs.
       let last: unknown;
       for (let i = 0; i < 30; i++) {
@@ -330,7 +245,7 @@ describe('server + 1 compute + 2 review nodes over Redis', () => {
   });
 
   test('the log of everything released verifies, every checkpoint of a reviewed job cosigned', async () => {
-    await stop(server);
+    await stopProcess(server.proc);
     const report = await auditVerify({ dataDir: join(work, 'server') });
     expect(report.ok, JSON.stringify(report.problems)).toBe(true);
     expect(report.entries).toBeGreaterThanOrEqual(4);

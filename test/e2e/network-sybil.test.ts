@@ -1,28 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Writable } from 'node:stream';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { FheClient } from '../../runtime/client/fhe-client';
-import { encodeBase64 } from '../../runtime/mcp/base64';
 import type { ServedModel } from '../../runtime/service/served-model';
-import { createMcpServer } from '../../runtime/mcp/server';
-import { DeepPowersService, LOCAL_TENANT } from '../../runtime/mcp/service';
+import { LOCAL_TENANT, type DeepPowersService } from '../../runtime/mcp/service';
 import { attest, checkAttestation, type Attestation } from '../../runtime/network/attestation';
 import { ephemeralIdentity, loadOrCreateIdentity, type Identity } from '../../runtime/network/identity';
-import { createLogger, silentLogger } from '../../runtime/network/logger';
-import { NodeList, nodeListLine, TrustedNodes } from '../../runtime/network/node-list';
-import { bullConnection, nodeQueue, parseRedisUrl, type EvaluationJobData, type RedisAddress } from '../../runtime/network/queue';
-import { QueueRunner } from '../../runtime/network/queue-runner';
-import { backendEvaluator, startWorker, type NodeEvaluator, type RunningWorker } from '../../runtime/network/worker';
+import { createLogger } from '../../runtime/network/logger';
+import { bullConnection, nodeQueue, type EvaluationJobData } from '../../runtime/network/queue';
+import { backendEvaluator, type NodeEvaluator, type RunningWorker } from '../../runtime/network/worker';
 import { serverModelOf } from '../../runtime/server/fhe-server';
-import { startRedis, type TestRedis } from '../helpers/redis-server';
+import { predictToy, QueueCluster } from '../helpers/network-cluster';
 import { servedToy } from './mcp-toy';
 import { toySamples } from './seal-test-circuits';
 
@@ -37,12 +27,9 @@ import { toySamples } from './seal-test-circuits';
 
 const toy = servedToy('toy', 'vector');
 const BACKDATED = '2000-01-01T00:00:00.000Z';
-let work: string;
-let redis: TestRedis;
-let queue: RedisAddress;
+let cluster: QueueCluster;
 let attacker: Redis;
 let service: DeepPowersService;
-const nodes: RunningWorker[] = [];
 const thieves: Worker[] = [];
 const disposers: (() => void)[] = [];
 let compute: Identity;
@@ -61,31 +48,14 @@ function plusFifty(): ServedModel {
   return { ...toy.served, server: serverModelOf({ ...circuit, constants }, toy.toy.params, toy.toy.modelHash) };
 }
 
-async function predict(): Promise<{ isError: boolean; text: string; outputs?: number[][] }> {
-  const fhe = await FheClient.create(sealBackend, toy.clientModel);
-  const keys = fhe.evaluationKeys();
-  const client = new Client({ name: 'test', version: '0' });
-  const [ct, st] = InMemoryTransport.createLinkedPair();
-  await Promise.all([createMcpServer(service, LOCAL_TENANT, { log: () => {} }).connect(st), client.connect(ct)]);
-  await client.listTools();
-  try {
-    const CHUNK = 1024 * 1024;
-    const count = Math.ceil(keys.bytes.length / CHUNK);
-    for (let i = 0; i < count; i++) {
-      await client.callTool({ name: 'upload_keys', arguments: { keys_id: keys.keysId, index: i, count, data: encodeBase64(keys.bytes.subarray(i * CHUNK, (i + 1) * CHUNK)) } });
-    }
-    const request = fhe.encrypt(toySamples(2, toy.toy.circuit.inputSize, 41));
-    const r = (await client.callTool({ name: 'predict_toy', arguments: { keys_id: keys.keysId, ciphertexts: encodeBase64(request.bytes) } }, undefined, {
-      timeout: 120_000,
-    })) as CallToolResult;
+/** One prediction through an MCP session, with fresh keys uploaded first; the outputs decrypted when released. */
+function predict(): Promise<{ isError: boolean; text: string; outputs?: number[][] }> {
+  return predictToy(service, toy, { rows: 2, seed: 41 }, (r, fhe) => {
     const text = (r.content[0] as { text: string }).text;
     if (r.isError) return { isError: true, text };
     const result = new Uint8Array(Buffer.from((r.structuredContent as { result: string }).result, 'base64'));
     return { isError: false, text, outputs: fhe.decrypt(result, 2).map((row) => [...row]) };
-  } finally {
-    await client.close();
-    fhe.dispose();
-  }
+  });
 }
 
 /** Run `during` while the attacker keeps back-dating the honest reviewers' heartbeats (one HSET each, repeated). */
@@ -106,18 +76,20 @@ async function withBackdatedHeartbeats<T>(during: () => Promise<T>): Promise<T> 
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'dp-sybil-'));
-  redis = await startRedis(work);
-  queue = parseRedisUrl(`redis://127.0.0.1:${redis.port}`);
-  attacker = new Redis({ host: '127.0.0.1', port: redis.port });
-  const logger = silentLogger();
+  cluster = await QueueCluster.start({ prefix: 'dp-sybil-', models: [toy.served] });
+  attacker = new Redis({ host: '127.0.0.1', port: cluster.redis.port });
   const serverLogger = createLogger('deeppowers-serve', { destination: new Writable({ write: (chunk: Buffer, _enc, done) => (serverLog.push(chunk.toString()), done()) }) });
-  compute = loadOrCreateIdentity(join(work, 'compute'), 'node');
-  const listed = [nodeListLine(compute, 'compute'), ...['honest-1', 'honest-2'].map((d) => nodeListLine(loadOrCreateIdentity(join(work, d), 'node'), 'review'))];
-  const trusted = new TrustedNodes(NodeList.parse(listed.join('\n'), 'nodes.txt'));
-  service = await DeepPowersService.create(sealBackend, [toy.served], join(work, 'server'), {}, {
+  compute = loadOrCreateIdentity(cluster.dir('compute'), 'node');
+  service = await cluster.service({
+    name: 'server',
+    reviewers: 2,
+    quorum: 2,
+    nodes: [
+      ['compute', 'compute'],
+      ['honest-1', 'review'],
+      ['honest-2', 'review'],
+    ],
     logger: serverLogger,
-    runner: (ctx) => new QueueRunner({ queue, reviewers: 2, quorum: 2, nodes: trusted, log: ctx.log, logger: serverLogger, readKeys: ctx.readKeys }),
   });
   const honestEval = await backendEvaluator(sealBackend, [toy.served]);
   const lieEval = await backendEvaluator(sealBackend, [plusFifty()]);
@@ -134,26 +106,18 @@ beforeAll(async () => {
     sybilJobs++;
     return lying(...args);
   };
-  const common = { models: [toy.served], backend: sealBackend, queue, logger };
-  nodes.push(await startWorker({ ...common, dataDir: join(work, 'compute'), role: 'compute', evaluator: lyingCompute }));
-  honest = [
-    await startWorker({ ...common, dataDir: join(work, 'honest-1'), role: 'review', evaluator: honestEval.evaluate }),
-    await startWorker({ ...common, dataDir: join(work, 'honest-2'), role: 'review', evaluator: honestEval.evaluate }),
-  ];
-  nodes.push(...honest);
+  await cluster.node('compute', 'compute', { evaluator: lyingCompute });
+  honest = [await cluster.node('honest-1', 'review', { evaluator: honestEval.evaluate }), await cluster.node('honest-2', 'review', { evaluator: honestEval.evaluate })];
   // Two review workers with fresh keys that no operator listed.
-  nodes.push(await startWorker({ ...common, dataDir: join(work, 'sybil-1'), role: 'review', evaluator: sybil }));
-  nodes.push(await startWorker({ ...common, dataDir: join(work, 'sybil-2'), role: 'review', evaluator: sybil }));
+  await cluster.node('sybil-1', 'review', { evaluator: sybil });
+  await cluster.node('sybil-2', 'review', { evaluator: sybil });
 }, 60_000);
 
 afterAll(async () => {
   for (const t of thieves) await t.close().catch(() => {});
-  for (const n of nodes) await n.close().catch(() => {});
-  await service?.close();
-  for (const d of disposers) d();
   attacker?.disconnect();
-  await redis?.stop();
-  rmSync(work, { recursive: true, force: true });
+  await cluster?.close();
+  for (const d of disposers) d();
 });
 
 describe('a lying compute node with Sybil reviewers', () => {
@@ -228,7 +192,7 @@ describe('a lying compute node with Sybil reviewers', () => {
 
   test('thieves answering from the honest reviewers\' queues with their own keys: their answers do not count', async () => {
     for (const h of honest) await h.close();
-    nodes.splice(nodes.indexOf(honest[0]!), 2);
+    cluster.nodes.splice(cluster.nodes.indexOf(honest[0]!), 2);
     const thiefIds: Identity[] = [];
     for (const h of honest) {
       const thief = ephemeralIdentity();
@@ -240,7 +204,7 @@ describe('a lying compute node with Sybil reviewers', () => {
           const attestation = attest(thief, { ...d, result_sha256: lieHash, role: 'review', time: new Date().toISOString() });
           return { attestation, evaluations: 1 };
         },
-        { connection: bullConnection(queue) },
+        { connection: bullConnection(cluster.queue) },
       );
       w.on('error', () => {});
       thieves.push(w);

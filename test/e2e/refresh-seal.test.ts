@@ -1,17 +1,10 @@
 import { describe, expect, test } from 'vitest';
-import { clientSplitOf } from '../../compiler/artifact/client-split';
-import { bodyCircuits } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
-import { runPrologue } from '../../compiler/chain/run';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { simulationBackend } from '../../runtime/backends/simulation-backend';
-import { clientModelOfBody } from '../../runtime/client/client-model';
-import { FheClient } from '../../runtime/client/fhe-client';
 import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { fheBackend } from '../../runtime/run/run-encrypted';
-import { FheServer, serverModelOf } from '../../runtime/server/fhe-server';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { compiledFixture } from '../helpers/compiled-fixture';
+import { firstSegmentOnSimulation } from '../helpers/simulated-body';
 
 /**
  * A refreshed body (compile --refresh auto) run encrypted: on SEAL it agrees with the whole
@@ -25,8 +18,7 @@ const ROWS = 2;
 
 function compiled(refresh: 'auto' | 'off'): CompiledModel {
   const f = loadFixture(NAME);
-  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout: 'vector', refresh };
-  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+  return compiledFixture(f, { layout: 'vector', refresh });
 }
 
 describe(`${NAME} with --refresh auto, encrypted`, () => {
@@ -52,15 +44,8 @@ describe(`${NAME} with --refresh auto, encrypted`, () => {
   }, 300_000);
 
   test('the client decrypts masked values only; the server removes the mask once', async () => {
-    const backend = simulationBackend();
-    const server = new FheServer(backend);
-    const client = await FheClient.create(backend, clientModelOfBody(bodyCircuits(cut), cut.parameters, cut.modelHash));
+    const { server, client, modelId, keysId, result } = await firstSegmentOnSimulation(cut, input);
     try {
-      const modelId = await server.loadModel(serverModelOf(cut.circuit, cut.parameters, cut.modelHash, cut.refresh));
-      const keysId = server.loadKeys(client.evaluationKeys().bytes);
-      const sample = runPrologue(clientSplitOf(cut), input)[0]!;
-      const request = client.encrypt([sample]);
-      const result = await server.evaluate(modelId, keysId, request.bytes);
       const plain = client.decryptStep(result, 0)[0]!;
       const masked = await server.maskStep(modelId, result, 0);
       const seen = client.decryptStep(masked.bytes, 0)[0]!;

@@ -20,14 +20,14 @@ import { fheBackend } from '../../runtime/run/run-encrypted';
 import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { agreement } from '../helpers/agreement';
 import { inputTensor, loadFixture, type Fixture } from '../helpers/fixtures';
+import { compiledFixture } from '../helpers/compiled-fixture';
 
 const TREE_FIXTURES = ['sk_tree_breast_cancer', 'sk_tree_wine', 'sk_rf_breast_cancer', 'sk_xgb_breast_cancer', 'sk_xgbreg_diabetes'];
 const AGREEMENT = 0.99;
 const ENCRYPTED_ROWS = 4;
 
 function compileDefault(f: Fixture): CompiledModel {
-  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration) };
-  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+  return compiledFixture(f);
 }
 
 /** Share of the first `rows` test rows a regression output gets within 1% of max(1, |y|). */

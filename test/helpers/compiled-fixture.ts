@@ -4,7 +4,7 @@ import { compileModel, type CompileOptions } from '../../compiler/pipeline/compi
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { batchTensor, type RowBatch } from '../../runtime/data/load-rows';
 import { rowSpecOf } from '../../runtime/data/row-spec';
-import type { Fixture } from './fixtures';
+import { inputTensor, type Fixture } from './fixtures';
 
 /**
  * A fixture compiled as `deeppowers compile` does it (its calibration rows read by the model's
@@ -24,4 +24,10 @@ export function writeCompiledFixture(fixture: Fixture, dir: string, layout: Comp
   const model = toCompiledModel(compileModel(fixture.modelPath, options), options, 'test');
   writeCompiledModel(dir, model);
   return model;
+}
+
+/** A fixture compiled in memory on all its calibration rows as data.json gives them, with `more` options. */
+export function compiledFixture(fixture: Fixture, more: Partial<Omit<CompileOptions, 'calibration'>> = {}): CompiledModel {
+  const options: CompileOptions = { calibration: inputTensor(fixture.data, fixture.data.calibration), ...more };
+  return toCompiledModel(compileModel(fixture.modelPath, options), options, 'test');
 }

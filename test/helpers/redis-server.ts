@@ -1,9 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
+import { stopProcess } from './processes';
 
 /**
- * A throwaway redis-server on a free loopback port for the network tests (no persistence),
- * stopped by its pid. `extra` adds command-line config (e.g. --requirepass, TLS options).
+ * A throwaway redis-server on a loopback port for the network tests (no persistence), stopped by
+ * its pid.
  */
 
 export interface TestRedis {
@@ -21,9 +22,18 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** Start redis-server in `dir`; `portArgs(port)` replaces the plain `--port PORT` (TLS tests listen on --tls-port). */
-export async function startRedis(dir: string, extra: readonly string[] = [], portArgs: (port: number) => string[] = (p) => ['--port', String(p)]): Promise<TestRedis> {
-  const port = await freePort();
+export interface RedisOptions {
+  /** More command-line config (e.g. --requirepass, TLS options). */
+  readonly extra?: readonly string[];
+  /** Replaces the plain `--port PORT` (TLS tests listen on --tls-port). */
+  readonly portArgs?: (port: number) => string[];
+  /** The port to listen on (a restart on the port the nodes know); a free one when left out. */
+  readonly port?: number;
+}
+
+/** Start redis-server in `dir` and wait until it accepts connections. */
+export async function startRedis(dir: string, { extra = [], portArgs = (p) => ['--port', String(p)], port: fixed }: RedisOptions = {}): Promise<TestRedis> {
+  const port = fixed ?? (await freePort());
   const proc = spawn('redis-server', [...portArgs(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir, ...extra], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   await new Promise<void>((resolve, reject) => {
@@ -38,11 +48,6 @@ export async function startRedis(dir: string, extra: readonly string[] = [], por
   return {
     port,
     proc,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-        proc.once('exit', () => resolve());
-        process.kill(proc.pid!, 'SIGTERM');
-      }),
+    stop: () => stopProcess(proc),
   };
 }

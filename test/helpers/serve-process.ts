@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { BIN, ROOT } from './paths';
+import { stopProcess } from './processes';
 
-/** The repository root, where the CLI runs from. */
-export const ROOT = join(import.meta.dirname, '..', '..');
-export const BIN = join(ROOT, 'bin', 'deeppowers.js');
+export { BIN, ROOT };
 
 export interface ServeProcess {
   readonly proc: ChildProcess;
@@ -40,11 +39,6 @@ export async function startServe(args: readonly string[], cwd = ROOT): Promise<S
     proc,
     url,
     log: () => stderr,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (proc.exitCode !== null || proc.signalCode !== null) return resolve();
-        proc.once('exit', () => resolve());
-        proc.kill('SIGTERM');
-      }),
+    stop: () => stopProcess(proc),
   };
 }

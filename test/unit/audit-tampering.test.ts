@@ -1,9 +1,8 @@
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { auditVerify } from '../../runtime/app/audit-verify';
 import { signCheckpoint } from '../../runtime/network/checkpoint';
 import { ephemeralIdentity } from '../../runtime/network/identity';
@@ -14,6 +13,7 @@ import { parseNote } from '../../runtime/network/signed-note';
 import { LOG_VKEY_FILE, TransparencyLog } from '../../runtime/network/transparency-log';
 import { Witness } from '../../runtime/network/witness';
 import { appendRelease, appendReleases, releaseAttestations } from '../helpers/release-log';
+import { tempDirsPerTest } from '../helpers/temp-dirs';
 
 /**
  * The twelve tamperings of issue 19 (finding 3) against a log as the compute network writes it
@@ -23,15 +23,7 @@ import { appendRelease, appendReleases, releaseAttestations } from '../helpers/r
  * and name the entry or checkpoint. On d72f8df, 7 of them passed (items 1 to 7 below).
  */
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'dp-audit-tamper-'));
-  dirs.push(d);
-  return d;
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirsPerTest('dp-audit-tamper-');
 
 const nodes = { compute: ephemeralIdentity(), reviewers: [ephemeralIdentity(), ephemeralIdentity()] };
 

@@ -1,9 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import { clientViewFromJson } from '../../compiler/artifact/views';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { servedModelOf } from '../../runtime/service/load-served-model';
-import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { loadFixture } from '../helpers/fixtures';
+import { compiledFixture } from '../helpers/compiled-fixture';
 
 /**
  * The calibration ranges a served model shows every client (the min and max of the owner's
@@ -12,8 +11,7 @@ import { inputTensor, loadFixture } from '../helpers/fixtures';
  * parses on the client.
  */
 const f = loadFixture('sk_logreg_breast_cancer');
-const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout: 'vector' };
-const model = toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+const model = compiledFixture(f, { layout: 'vector' });
 const exact = model.calibration.input!;
 const powerOfTwoOrZero = (v: number) => v === 0 || Number.isInteger(Math.log2(Math.abs(v)));
 

@@ -1,22 +1,16 @@
-import { chmodSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { Keystore } from '../../runtime/client/keystore';
+import { tempDirsPerTest } from '../helpers/temp-dirs';
 
 const HASH_A = 'a'.repeat(64);
 const HASH_B = 'b'.repeat(64);
 const SECRET = Uint8Array.from({ length: 777 }, (_, i) => (i * 31 + 7) & 0xff);
 
-const dirs: string[] = [];
-function freshDir(): string {
-  const d = join(mkdtempSync(join(tmpdir(), 'dp-keystore-')), 'ks');
-  dirs.push(d);
-  return d;
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(join(d, '..'), { recursive: true, force: true });
-});
+const tempDir = tempDirsPerTest('dp-keystore-');
+/** A keystore path whose dir does not exist yet. */
+const freshDir = () => join(tempDir(), 'ks');
 
 function message(run: () => unknown): string {
   try {

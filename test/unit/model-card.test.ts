@@ -1,8 +1,7 @@
 import { describe, expect, test } from 'vitest';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { servedModelOf } from '../../runtime/service/load-served-model';
-import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { loadFixture } from '../helpers/fixtures';
+import { compiledFixture } from '../helpers/compiled-fixture';
 
 /**
  * The card of a model with client steps (pt_mlp_digits_relu, compile --refresh auto): it says
@@ -15,8 +14,7 @@ const f = loadFixture('pt_mlp_digits_relu');
 
 describe('model card of a body with client steps', () => {
   test('segments, client steps and what each side learns', () => {
-    const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout: 'vector', refresh: 'auto' };
-    const m = toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+    const m = compiledFixture(f, { layout: 'vector', refresh: 'auto' });
     const steps = m.refresh?.segments.length ?? 0;
     expect(steps).toBeGreaterThan(0);
     const { card } = servedModelOf(m, 'digits');
@@ -26,8 +24,7 @@ describe('model card of a body with client steps', () => {
     expect(card.client_learns.some((l) => /read out the weights/.test(l))).toBe(true);
     expect(card.server_learns).toContain(`that each prediction makes ${steps} client round trip${steps === 1 ? '' : 's'}`);
     // A model without steps says none of this.
-    const plain: CompileOptions = { ...options, refresh: 'off' };
-    const one = servedModelOf(toCompiledModel(compileModel(f.modelPath, plain), plain, 'test'), 'digits').card;
+    const one = servedModelOf(compiledFixture(f, { layout: 'vector', refresh: 'off' }), 'digits').card;
     expect(one.runs.server).toContain('one circuit');
     expect(one.runs.client_steps).toBeUndefined();
     expect(one.client_learns.join(' ')).not.toMatch(/client step/);

@@ -1,9 +1,9 @@
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync, } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { LogStore, LOG_FILE } from '../../runtime/network/log-store';
 import { SqliteTaskStore, TASKS_FILE } from '../../runtime/network/task-store';
+import { tempDirsPerTest } from '../helpers/temp-dirs';
 
 /**
  * The server's task store (encrypted results, tenants' task ids) and its log are private to the
@@ -11,15 +11,7 @@ import { SqliteTaskStore, TASKS_FILE } from '../../runtime/network/task-store';
  * files next to them; a file an older build left 0644 is tightened when opened.
  */
 const OPTIONS = { defaultTtlMs: 1000, maxTtlMs: 1000, pollIntervalMs: 100 };
-const dirs: string[] = [];
-const work = () => {
-  const d = mkdtempSync(join(tmpdir(), 'dp-private-files-'));
-  dirs.push(d);
-  return d;
-};
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const work = tempDirsPerTest('dp-private-files-');
 const mode = (path: string) => statSync(path).mode & 0o777;
 
 function withUmask<T>(mask: number, run: () => T): T {

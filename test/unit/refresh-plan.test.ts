@@ -3,13 +3,12 @@ import { decodeCompiledModel, encodeCompiledModel } from '../../compiler/artifac
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import type { ApproxStage } from '../../compiler/chain/stages';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { cutPoints, MASK_BITS } from '../../compiler/plan/refresh-plan';
 import { drawMask } from '../../compiler/client-steps/masks';
 import { REFRESH } from '../../compiler/client-steps/refresh';
 import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
+import { compiledFixture } from '../helpers/compiled-fixture';
 
 /**
  * compile --refresh auto (compiler/plan/refresh-plan.ts): where the chain may be cut, what a
@@ -67,8 +66,7 @@ const NAME = 'pt_mlp_digits_relu';
 
 function compiled(refresh: 'auto' | 'off'): CompiledModel {
   const f = loadFixture(NAME);
-  const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), layout: 'vector', refresh };
-  return toCompiledModel(compileModel(f.modelPath, options), options, 'test');
+  return compiledFixture(f, { layout: 'vector', refresh });
 }
 
 describe(`${NAME} (two ReLU layers) with --refresh auto`, () => {

@@ -1,9 +1,7 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { auditVerify } from '../../runtime/app/audit-verify';
 import { checkpointBody, cosignatureLine, signCheckpoint, verifyCheckpoint, witnessKeyOf } from '../../runtime/network/checkpoint';
 import { ephemeralIdentity, loadOrCreateIdentity } from '../../runtime/network/identity';
@@ -12,16 +10,9 @@ import { consistencyProof, inclusionProof, leafHash, listRangeHash, rootOf } fro
 import { formatVkey, parseNote, parseVkey, signNote, verifyNoteSignature } from '../../runtime/network/signed-note';
 import { TransparencyLog, verifyReceipt } from '../../runtime/network/transparency-log';
 import { appendReleases } from '../helpers/release-log';
+import { tempDirsPerTest } from '../helpers/temp-dirs';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'dp-tlog-'));
-  dirs.push(d);
-  return d;
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirsPerTest('dp-tlog-');
 
 describe('signed notes (C2SP)', () => {
   // The example of golang.org/x/mod/sumdb/note, whose format C2SP signed-note specifies.

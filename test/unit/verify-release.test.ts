@@ -1,7 +1,6 @@
-import { copyFileSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { copyFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { attest, type Attestation, type NodeRole } from '../../runtime/network/attestation';
 import { checkpointBody, cosignatureLine, parseCheckpointBody, witnessName } from '../../runtime/network/checkpoint';
@@ -12,6 +11,7 @@ import { parseNote } from '../../runtime/network/signed-note';
 import { TransparencyLog } from '../../runtime/network/transparency-log';
 import { describeVerification, verifyRelease, type ReleaseReceipt } from '../../runtime/network/verify-result';
 import { repinServer } from '../../runtime/cli/client';
+import { tempDirsPerTest } from '../helpers/temp-dirs';
 
 /**
  * The client's check of a release against a server that lies: the server holds its log key and
@@ -26,15 +26,7 @@ const KEYS = 'cd'.repeat(32);
 const INPUTS = Buffer.from('the client ciphertexts');
 const RESULT = Buffer.from('the encrypted result');
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'dp-verify-release-'));
-  dirs.push(d);
-  return d;
-}
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const tempDir = tempDirsPerTest('dp-verify-release-');
 
 function attestation(node: Identity, role: NodeRole, result: Buffer = RESULT, job = 'job-1'): Attestation {
   return attest(node, {

@@ -95,12 +95,20 @@ export function broadcastBinary(
 
 /** Flat source index of every element of `shape` broadcast to `outShape`. */
 export function broadcastIndices(shape: Shape, outShape: Shape): Int32Array | Float64Array {
+  return stridedIndices(outShape, broadcastStrides(shape, outShape));
+}
+
+/**
+ * The flat source index of every element of `outShape` in row-major order, starting at `base`,
+ * where one step along axis d moves the source by `strides[d]` (0 repeats it, as a broadcast
+ * does; a negative stride walks backwards, as a Slice with a negative step does).
+ */
+export function stridedIndices(outShape: Shape, strides: readonly number[], base = 0): Int32Array | Float64Array {
   const n = sizeOf(outShape);
   const out = n < 2 ** 31 ? new Int32Array(n) : new Float64Array(n);
-  const strides = broadcastStrides(shape, outShape);
   const rank = outShape.length;
   const index = new Array<number>(rank).fill(0);
-  let src = 0;
+  let src = base;
   for (let i = 0; i < n; i++) {
     out[i] = src;
     for (let d = rank - 1; d >= 0; d--) {

@@ -1,6 +1,6 @@
-import { DeepPowersError, fail } from '../../errors';
+import { fail } from '../../errors';
 import type { Graph } from '../graph';
-import { NodeView } from '../kernel';
+import { NodeView, runKernel } from '../kernel';
 import { findKernel } from './index';
 import type { Value } from '../tensor';
 
@@ -27,13 +27,7 @@ export function runGraph(graph: Graph, feeds: ReadonlyMap<string, Value>, wanted
     if (!kernel) fail('UNSUPPORTED_OP', `unsupported operator ${node.opType} (${node.domain})`);
     const view = new NodeView(node, graph.opsets.get(node.domain)!, graph.opsets);
     const inputs = node.inputs.map((x) => (x ? values.get(x) : undefined));
-    let results: Value[];
-    try {
-      results = kernel.run(view, inputs);
-    } catch (e) {
-      if (e instanceof DeepPowersError) throw e;
-      fail('BAD_GRAPH', `${view.describe()}: ${(e as Error).message}`);
-    }
+    const results = runKernel(kernel, view, inputs);
     node.outputs.forEach((out, i) => {
       if (out && results[i] !== undefined) values.set(out, results[i]!);
     });

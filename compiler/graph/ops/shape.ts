@@ -1,7 +1,7 @@
 import { ONNX_DOMAIN, type Dim } from '../graph';
 import type { NodeView, OpKernel } from '../kernel';
 import { numeric, sizeOf, type Shape, type Tensor } from '../tensor';
-import { takeElements, withShape } from './broadcast';
+import { stridedIndices, takeElements, withShape } from './broadcast';
 import {
   intsOf,
   knownSize,
@@ -123,22 +123,7 @@ function permutation(view: NodeView, rank: number): number[] {
 export function transposeTensor(x: Tensor, perm: readonly number[]): Tensor {
   const shape = perm.map((p) => x.shape[p]!);
   const inStrides = stridesOf(x.shape);
-  const strides = perm.map((p) => inStrides[p]!);
-  const n = sizeOf(shape);
-  const indices = new Float64Array(n);
-  const index = new Array<number>(shape.length).fill(0);
-  let src = 0;
-  for (let i = 0; i < n; i++) {
-    indices[i] = src;
-    for (let d = shape.length - 1; d >= 0; d--) {
-      index[d]!++;
-      src += strides[d]!;
-      if (index[d]! < shape[d]!) break;
-      src -= strides[d]! * shape[d]!;
-      index[d] = 0;
-    }
-  }
-  return takeElements(x, indices, shape);
+  return takeElements(x, stridedIndices(shape, perm.map((p) => inStrides[p]!)), shape);
 }
 
 const Transpose: OpKernel = {
@@ -456,19 +441,9 @@ const Slice: OpKernel = {
     const plan = slicePlan(view, x.shape, args);
     const shape = plan.map((p) => p.count);
     const strides = stridesOf(x.shape);
-    const n = sizeOf(shape);
-    const indices = new Float64Array(n);
-    const index = new Array<number>(shape.length).fill(0);
-    for (let i = 0; i < n; i++) {
-      let src = 0;
-      for (let d = 0; d < shape.length; d++) src += (plan[d]!.start + index[d]! * plan[d]!.step) * strides[d]!;
-      indices[i] = src;
-      for (let d = shape.length - 1; d >= 0; d--) {
-        if (++index[d]! < shape[d]!) break;
-        index[d] = 0;
-      }
-    }
-    return [takeElements(x, indices, shape)];
+    // Element i along axis d reads start + i·step there: a strided walk from the first start.
+    const base = plan.reduce((sum, p, d) => sum + p.start * strides[d]!, 0);
+    return [takeElements(x, stridedIndices(shape, plan.map((p, d) => p.step * strides[d]!), base), shape)];
   },
 };
 
