@@ -4,7 +4,7 @@ import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { Node } from '../../compiler/graph/graph';
 import { describeClientSteps } from '../../compiler/client-steps/table';
 import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
-import type { TensorDescription } from './served-model';
+import type { ModelIdentity } from './served-model';
 
 /**
  * A served model's card: what a host can show a person before anything is called — the inputs
@@ -12,15 +12,7 @@ import type { TensorDescription } from './served-model';
  * each side learns. Offered as an MCP resource (resources/read), so reading it costs no tool call.
  * Plain JSON: nothing in it is secret (the client view holds the same facts, and more).
  */
-export interface ModelCard {
-  readonly model: string;
-  readonly tool: string;
-  /** The operator's words for the model (`compile --description`), when given. */
-  readonly description?: string;
-  readonly model_hash: string;
-  readonly task?: string;
-  readonly inputs: readonly TensorDescription[];
-  readonly outputs: readonly TensorDescription[];
+export interface ModelCard extends ModelIdentity {
   readonly runs: {
     /** ONNX operators the client runs in the clear before encrypting (empty: the body reads the input as given). */
     readonly client_before_encryption: readonly string[];
@@ -44,14 +36,8 @@ export interface ModelCard {
   readonly server_learns: readonly string[];
 }
 
-export interface CardNames {
-  readonly model: string;
-  readonly tool: string;
-  readonly description?: string;
-  readonly task?: string;
-  readonly inputs: readonly TensorDescription[];
-  readonly outputs: readonly TensorDescription[];
-}
+/** What the card takes from the served model's description (the model hash it reads from the artifact). */
+export type CardNames = Omit<ModelIdentity, 'model_hash'>;
 
 export function modelCardOf(m: CompiledModel, names: CardNames): ModelCard {
   const p = m.parameters;

@@ -27,8 +27,8 @@ export interface TensorDescription {
   readonly features?: readonly string[];
 }
 
-/** What `describe_model` returns: plain JSON, everything a client needs and nothing the server keeps private. */
-export interface ModelDescription {
+/** How a served model is named and what it reads and returns: the head of its description and of its card. */
+export interface ModelIdentity {
   readonly model: string;
   readonly tool: string;
   /** The operator's words for the model (`compile --description`), when given. */
@@ -38,6 +38,10 @@ export interface ModelDescription {
   readonly task?: string;
   readonly inputs: readonly TensorDescription[];
   readonly outputs: readonly TensorDescription[];
+}
+
+/** What `describe_model` returns: plain JSON, everything a client needs and nothing the server keeps private. */
+export interface ModelDescription extends ModelIdentity {
   readonly layout: 'vector' | 'batch';
   /** Samples one circuit evaluation handles: 1 in vector layout, N/2 in batch layout. */
   readonly samples_per_evaluation: number;
