@@ -2,10 +2,10 @@ import { clip, leakyRelu } from '../../activations/functions';
 import { fail } from '../../errors';
 import { ONNX_DOMAIN } from '../graph';
 import type { NodeView, OpKernel } from '../kernel';
-import { isIntegerType, numeric, type NumericTensor } from '../tensor';
-import { broadcastBinary, broadcastDims } from './broadcast';
+import { isIntegerType, numeric, sizeOf, strings, type NumericTensor } from '../tensor';
+import { broadcastBinary, broadcastDims, broadcastIndices, broadcastShapes } from './broadcast';
 import { finishArithmetic, wrapProduct } from './dtype';
-import { numericOf, numericPairType, optionalNumericOf, optionalTypeOf, requireNumericType, scalarOf, tensorType, typeOf } from './operands';
+import { numericOf, numericPairType, optionalNumericOf, optionalTypeOf, requireNumericType, scalarOf, tensorOf, tensorType, typeOf } from './operands';
 
 type Binary = (x: number, y: number) => number;
 
@@ -151,7 +151,69 @@ const Clip: OpKernel = {
   },
 };
 
+/**
+ * Pow with numpy broadcasting. From opset 12 the exponent may have another numeric type than the
+ * base; the result has the base's type (integer results wrap). torch.onnx writes Pow(x, 2) for the
+ * variance of a LayerNorm exported below opset 17.
+ */
+const Pow: OpKernel = {
+  opType: 'Pow',
+  domain: ONNX_DOMAIN,
+  minOpset: 7,
+  infer: (view, types) => {
+    const a = requireNumericType(view, typeOf(view, types, 0), 0);
+    const b = requireNumericType(view, typeOf(view, types, 1), 1);
+    if (a.dtype === 'bool' || b.dtype === 'bool') view.invalid('Pow needs numeric inputs, not bool');
+    if (view.opset < 12 && a.dtype !== b.dtype) view.invalid(`inputs have different types (${a.dtype} and ${b.dtype})`);
+    return [tensorType(a.dtype, broadcastDims(view, [a.shape, b.shape]))];
+  },
+  run: (view, values) => {
+    const a = numericOf(view, values, 0);
+    const { shape, data } = broadcastBinary(view, a, numericOf(view, values, 1), (x, y) => x ** y);
+    if (isIntegerType(a.dtype)) for (let i = 0; i < data.length; i++) data[i] = Math.trunc(data[i]!);
+    return [finishArithmetic(a.dtype, shape, data)];
+  },
+};
+
+/**
+ * Where(condition, X, Y): X where the bool condition holds, else Y, all three broadcast together
+ * (numpy rules, opset 9). torch.onnx writes it for masked_fill and for `expand` with -1 sizes.
+ */
+const Where: OpKernel = {
+  opType: 'Where',
+  domain: ONNX_DOMAIN,
+  minOpset: 9,
+  infer: (view, types) => {
+    const c = typeOf(view, types, 0);
+    if (c.dtype !== 'bool') view.invalid(`the condition must be bool, got ${c.dtype}`);
+    const x = typeOf(view, types, 1);
+    const y = typeOf(view, types, 2);
+    if (x.dtype !== y.dtype) view.invalid(`X and Y have different types (${x.dtype} and ${y.dtype})`);
+    return [tensorType(x.dtype, broadcastDims(view, [c.shape, x.shape, y.shape]))];
+  },
+  run: (view, values) => {
+    const c = numericOf(view, values, 0);
+    const x = tensorOf(view, values, 1);
+    const y = tensorOf(view, values, 2);
+    if (x.kind !== y.kind) view.invalid('X and Y have different types');
+    const shape = broadcastShapes(view, [c.shape, x.shape, y.shape]);
+    const ci = broadcastIndices(c.shape, shape);
+    const xi = broadcastIndices(x.shape, shape);
+    const yi = broadcastIndices(y.shape, shape);
+    const n = sizeOf(shape);
+    if (x.kind === 'string' && y.kind === 'string') {
+      const data = Array.from({ length: n }, (_v, i) => (c.data[ci[i]!] !== 0 ? x.data[xi[i]!]! : y.data[yi[i]!]!));
+      return [strings(shape, data)];
+    }
+    const xd = x.data as ArrayLike<number>;
+    const yd = y.data as ArrayLike<number>;
+    const data = new Float64Array(n);
+    for (let i = 0; i < n; i++) data[i] = c.data[ci[i]!] !== 0 ? xd[xi[i]!]! : yd[yi[i]!]!;
+    return [numeric(x.dtype as NumericTensor['dtype'], shape, data)];
+  },
+};
+
 /** PRelu: x below 0 times the slope, which broadcasts to x (numpy rules from opset 7). */
 const PRelu = binaryKernel('PRelu', (x, slope) => leakyRelu(slope)(x), (_v, dtype) => (x, slope) => (x >= 0 ? x : wrapProduct(x, slope, dtype)));
 
-export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Neg, Abs, Exp, Sqrt, Reciprocal, Equal, Not, Clip, PRelu];
+export const elementwiseKernels: readonly OpKernel[] = [Add, Sub, Mul, Div, Pow, Neg, Abs, Exp, Sqrt, Reciprocal, Equal, Not, Clip, PRelu, Where];

@@ -7,6 +7,7 @@ import { mlTreeKernels } from './ml-tree';
 import { castKernels } from './cast';
 import { convKernels } from './conv';
 import { elementwiseKernels } from './elementwise';
+import { fillKernels } from './fill';
 import { linalgKernels } from './linalg';
 import { normalizationKernels } from './normalization';
 import { padKernels } from './pad';
@@ -28,6 +29,7 @@ const ALL: readonly OpKernel[] = [
   ...topkKernels,
   ...scanKernels,
   ...shapeKernels,
+  ...fillKernels,
   ...castKernels,
   ...convKernels,
   ...poolKernels,

@@ -1,6 +1,6 @@
 import { ONNX_DOMAIN, type Dim } from '../graph';
 import type { NodeView, OpKernel } from '../kernel';
-import { numeric, type NumericTensor } from '../tensor';
+import { isIntegerType, numeric, type NumericTensor } from '../tensor';
 import { finishArithmetic } from './dtype';
 import { intsOf, normalizeAxes, normalizeAxis, numericOf, optionalNumericOf, requireNumericType, tensorType, typeOf } from './operands';
 
@@ -70,8 +70,11 @@ function reduceAxes(view: NodeView, axesInputFrom: number, rank: number, axesInp
   return normalizeAxes(view, axes, rank);
 }
 
-/** Reduce over a set of axes by folding `term(x)` into a sum; the result keeps the input type. */
-function sumReduceKernel(opType: string, axesInputFrom: number, term: (x: number) => number): OpKernel {
+/**
+ * Reduce over a set of axes by folding `term(x)` into a sum, then `finish(sum, count)` with the
+ * number of elements folded into each output; the result keeps the input type.
+ */
+function sumReduceKernel(opType: string, axesInputFrom: number, term: (x: number) => number, finish: (sum: number, count: number) => number = (sum) => sum): OpKernel {
   return {
     opType,
     domain: ONNX_DOMAIN,
@@ -105,6 +108,10 @@ function sumReduceKernel(opType: string, axesInputFrom: number, term: (x: number
           index[d] = 0;
         }
       }
+      const count = x.shape.reduce((p, d, i) => (axes.has(i) ? p * d : p), 1);
+      // An integer mean truncates toward zero, as onnxruntime's integer division does.
+      const whole = isIntegerType(x.dtype);
+      for (let i = 0; i < out.length; i++) out[i] = whole ? Math.trunc(finish(out[i]!, count)) : finish(out[i]!, count);
       const shape = keep ? outShape : x.shape.filter((_d, i) => !axes.has(i));
       return [finishArithmetic(x.dtype, shape, out)];
     },
@@ -114,4 +121,10 @@ function sumReduceKernel(opType: string, axesInputFrom: number, term: (x: number
 const ReduceSum = sumReduceKernel('ReduceSum', 13, (x) => x);
 const ReduceSumSquare = sumReduceKernel('ReduceSumSquare', 18, (x) => x * x);
 
-export const reduceKernels: readonly OpKernel[] = [ArgMax, ReduceSum, ReduceSumSquare];
+/**
+ * ReduceMean: torch.onnx writes it for LayerNorm at opsets below 17 (and for mean pooling). An
+ * empty reduction is NaN (0/0), as onnxruntime and numpy give.
+ */
+const ReduceMean = sumReduceKernel('ReduceMean', 18, (x) => x, (sum, count) => sum / count);
+
+export const reduceKernels: readonly OpKernel[] = [ArgMax, ReduceSum, ReduceSumSquare, ReduceMean];
