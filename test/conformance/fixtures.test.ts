@@ -9,7 +9,7 @@ import { runGraph } from '../../compiler/graph/ops/interpreter';
 import type { Value } from '../../compiler/graph/tensor';
 import { importModelFile } from '../../compiler/onnx/import';
 import { DeepPowersError } from '../../compiler/errors';
-import { inputFloat32, inputTensor, listFixtures, loadFixture, type ExpectedEntry, type Fixture } from '../helpers/fixtures';
+import { inputTensor, ortInput, listFixtures, loadFixture, type ExpectedEntry, type Fixture } from '../helpers/fixtures';
 import { FIXTURE_STAGE } from '../helpers/fixture-status';
 
 const TOLERANCE = 1e-4;
@@ -108,7 +108,8 @@ describe('fixture conformance', () => {
           // ORT-node cannot hand back sequence-of-map outputs (ZipMap): fetch the others.
           const fetches = graph.outputs.filter((o) => o.type.kind === 'tensor').map((o) => o.name);
           expect(fetches.length).toBeGreaterThan(0);
-          const x = new ort.Tensor('float32', inputFloat32(f.data, f.data.test_inputs), [f.data.test_inputs.length, ...f.data.input_shape]);
+          const input = ortInput(f.data, f.data.test_inputs);
+          const x = new ort.Tensor(input.type, input.data, input.dims);
           const out = await session.run({ [f.data.input_name]: x }, fetches);
           for (const name of fetches) {
             const ours = results.get(name)!;

@@ -72,9 +72,15 @@ function flatten(row: Row, out: number[]): void {
   else for (const r of row) flatten(r, out);
 }
 
+/** The input element types the fixtures use: float32 features, or int64 token ids (the text transformer). */
+function inputDType(data: FixtureData): 'float32' | 'int64' {
+  if (data.input_dtype === 'float32' || data.input_dtype === 'int64') return data.input_dtype;
+  throw new Error(`${data.name}: input_dtype ${data.input_dtype} is not one the fixture helpers read`);
+}
+
 /**
- * The float32 input tensor [rows, ...input_shape] for some rows of a fixture, with values rounded
- * to float32 as onnxruntime sees them.
+ * The input tensor [rows, ...input_shape] for some rows of a fixture, in its input_dtype: float32
+ * values rounded as onnxruntime sees them, or int64 token ids.
  */
 export function inputTensor(data: FixtureData, rows: readonly Row[]): NumericTensor {
   const rowSize = data.input_shape.reduce((a, b) => a * b, 1);
@@ -84,12 +90,22 @@ export function inputTensor(data: FixtureData, rows: readonly Row[]): NumericTen
     flatten(row, flat);
     if (flat.length - before !== rowSize) throw new Error(`${data.name}: row ${i} has ${flat.length - before} values, expected ${rowSize}`);
   });
-  return numeric('float32', [rows.length, ...data.input_shape], Float32Array.from(flat));
+  const dtype = inputDType(data);
+  if (dtype === 'int64' && flat.some((v) => !Number.isSafeInteger(v))) throw new Error(`${data.name}: an int64 row holds a non-integer`);
+  return numeric(dtype, [rows.length, ...data.input_shape], dtype === 'float32' ? Float32Array.from(flat) : flat);
 }
 
-/** The same rows as a Float32Array, for onnxruntime-node tensors. */
+/** The same rows as a Float32Array, for onnxruntime-node tensors of float32 fixtures. */
 export function inputFloat32(data: FixtureData, rows: readonly Row[]): Float32Array {
+  if (inputDType(data) !== 'float32') throw new Error(`${data.name}: the input is ${data.input_dtype}, not float32 (use ortInput)`);
   return Float32Array.from(inputTensor(data, rows).data);
+}
+
+/** The same rows as onnxruntime-node tensor arguments, in the fixture's input_dtype. */
+export function ortInput(data: FixtureData, rows: readonly Row[]): { type: 'float32'; data: Float32Array; dims: number[] } | { type: 'int64'; data: BigInt64Array; dims: number[] } {
+  const t = inputTensor(data, rows);
+  const dims = [...t.shape];
+  return t.dtype === 'int64' ? { type: 'int64', data: BigInt64Array.from(t.data, (v) => BigInt(v)), dims } : { type: 'float32', data: Float32Array.from(t.data), dims };
 }
 
 /** The framework's accuracy on the first `rows` test rows: its own predicted labels (expected.label) against the true ones. */
