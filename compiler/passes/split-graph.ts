@@ -17,7 +17,7 @@ import { expandLinearMl } from './expand-linear-ml';
 import { foldBatchNorm } from './fold-batchnorm';
 import { fuseActivations } from './fuse-activations';
 import { mergeAffineStages } from './merge-affine';
-import { refuseNearestNeighbours } from './refuse-neighbours';
+import { refuseKnownFamilies } from './refuse-families';
 import { chooseCut } from './cut';
 import { traceGraph } from './trace';
 import { hasTreeEnsemble, treeModel, type TreeModel } from './tree-model';
@@ -46,7 +46,7 @@ export interface PreparedGraph {
 }
 
 export function prepareGraph(original: Graph): PreparedGraph {
-  refuseNearestNeighbours(original);
+  refuseKnownFamilies(original);
   const fused = fuseActivations(removeDeadNodes(foldConstants(original)));
   const bn = foldBatchNorm(fused.graph, fused.sources);
   const expanded = expandLinearMl(bn.graph, bn.sources);
