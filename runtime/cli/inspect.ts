@@ -5,6 +5,7 @@ import { isFloatType } from '../../compiler/graph/tensor';
 import { decodeModel, type DecodedModel } from '../../compiler/onnx/decode';
 import { importModel, operatorSupport } from '../../compiler/onnx/import';
 import { describeLowered, describeTreeBody, loweredJson, treeLoweredJson, type LoweredJson, type TreeLoweredJson } from '../../compiler/passes/describe';
+import { refuseKnownFamilies } from '../../compiler/passes/refuse-families';
 import { splitBody } from '../../compiler/passes/split-graph';
 import { formatNumber, formatType } from '../format/values';
 import { printJson } from './output';
@@ -46,6 +47,12 @@ export interface InspectReport {
   readonly operators: OperatorRow[];
   readonly imports: boolean;
   readonly importError: { code: string; message: string } | null;
+  /**
+   * A model that imports but whose family the compiler refuses before tracing (k-nearest
+   * neighbours, transformers), with the one-line reason `compile` gives; null otherwise (whether
+   * the rest compiles shows with --lowered, or by compiling).
+   */
+  readonly refusedFamily: { code: string; message: string } | null;
   /** With --lowered: the client prologue / encrypted body (a chain, or a tree ensemble) / client epilogue, or why there is none. */
   readonly lowered?:
     | { readonly chain: LoweredJson; readonly text: string[] }
@@ -64,9 +71,16 @@ export function inspectModel(file: string, options: { lowered?: boolean } = {}):
   let importError: InspectReport['importError'] = null;
   let typed: { inputs: readonly ValueInfo[]; outputs: readonly ValueInfo[] } = decoded;
   let lowered: InspectReport['lowered'];
+  let refusedFamily: InspectReport['refusedFamily'] = null;
   try {
     const graph = importModel(bytes, file);
     typed = graph;
+    try {
+      refuseKnownFamilies(graph);
+    } catch (e) {
+      if (!(e instanceof DeepPowersError)) throw e;
+      refusedFamily = { code: e.code, message: e.message };
+    }
     if (options.lowered) {
       try {
         const body = splitBody(graph);
@@ -98,6 +112,7 @@ export function inspectModel(file: string, options: { lowered?: boolean } = {}):
     operators: operatorTable(decoded),
     imports: importError === null,
     importError,
+    refusedFamily,
     ...(lowered ? { lowered } : {}),
   };
 }
@@ -158,7 +173,8 @@ export function formatInspect(r: InspectReport): string {
     '  ',
   );
   s += r.imports ? '\nimports cleanly: yes\n' : `\nimports cleanly: no: ${r.importError!.message}\n`;
-  if (r.lowered) {
+  if (r.refusedFamily) s += `encryptable: no: ${r.refusedFamily.message}\n`;
+  else if (r.lowered) {
     s += 'error' in r.lowered ? `encryptable: no: ${r.lowered.error.message}\n` : `\nlowered\n${r.lowered.text.map((l) => `  ${l}`).join('\n')}\n`;
   }
   return s;
