@@ -92,7 +92,7 @@ export function iota(shape: number[], dtype: NumericTensor['dtype'] = 'float64')
 
 const { onnx } = onnxProto;
 const A = onnx.AttributeProto.AttributeType;
-const ELEM: Partial<Record<DType, number>> = { float32: 1, int64: 7, float64: 11 };
+const ELEM: Partial<Record<DType, number>> = { float32: 1, int64: 7, bool: 9, float64: 11 };
 
 export interface GraphSpec {
   readonly opset: number;
@@ -115,6 +115,9 @@ function attributeProto(name: string, a: AttributeValue): onnxProto.onnx.IAttrib
       return { name, type: A.FLOATS, floats: [...a.value] };
     case 'string':
       return { name, type: A.STRING, s: new TextEncoder().encode(a.value) };
+    case 'tensor':
+      if (a.value.kind !== 'numeric') throw new Error('string tensor attributes are not needed by these tests');
+      return { name, type: A.TENSOR, t: tensorProto('', a.value) };
     default:
       throw new Error(`attribute type ${a.type} is not needed by these tests`);
   }
@@ -128,7 +131,7 @@ function tensorProto(name: string, t: NumericTensor): onnxProto.onnx.ITensorProt
     name,
     dataType,
     dims: [...t.shape],
-    ...(t.dtype === 'int64' ? { int64Data: values } : t.dtype === 'float32' ? { floatData: values } : { doubleData: values }),
+    ...(t.dtype === 'int64' ? { int64Data: values } : t.dtype === 'bool' ? { int32Data: values } : t.dtype === 'float32' ? { floatData: values } : { doubleData: values }),
   };
 }
 
