@@ -314,6 +314,18 @@ const ShapeOp: OpKernel = {
   },
 };
 
+/** Size: the element count as an int64 scalar (the expanded LayerNormalization of the ONNX tests divides by it). */
+const Size: OpKernel = {
+  opType: 'Size',
+  domain: ONNX_DOMAIN,
+  minOpset: 1,
+  infer: (view, types) => {
+    typeOf(view, types, 0);
+    return [tensorType('int64', [])];
+  },
+  run: (view, values) => [numeric('int64', [], [sizeOf(tensorOf(view, values, 0).shape)])],
+};
+
 // ---------------------------------------------------------------- Gather
 
 const Gather: OpKernel = {
@@ -447,4 +459,4 @@ const Slice: OpKernel = {
   },
 };
 
-export const shapeKernels: readonly OpKernel[] = [Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Concat, ShapeOp, Gather, Slice];
+export const shapeKernels: readonly OpKernel[] = [Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Concat, ShapeOp, Size, Gather, Slice];
