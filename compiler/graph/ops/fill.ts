@@ -2,9 +2,9 @@ import { ONNX_DOMAIN, type Dim } from '../graph';
 import type { NodeView, OpKernel } from '../kernel';
 import { numeric, sizeOf, type NumericTensor, type Tensor } from '../tensor';
 import { broadcastDims, broadcastIndices, broadcastShapes, takeElements } from './broadcast';
-import { intsOf, numericOf, tensorOf, tensorType, typeOf } from './operands';
+import { intsOf, numericOf, tensorOf, tensorType, typeOf, type TensorType } from './operands';
 
-/** The int64 1-D shape tensor input `index` as dims; negative or fractional sizes are a model error. */
+/** A 1-D int64 shape tensor as dims; negative or fractional sizes are a model error. */
 function shapeInput(view: NodeView, t: NumericTensor, what: string): number[] {
   if (t.shape.length !== 1) view.invalid(`${what} must be a 1-D tensor, got shape [${t.shape.join(', ')}]`);
   const dims = intsOf(view, t, what);
@@ -13,7 +13,7 @@ function shapeInput(view: NodeView, t: NumericTensor, what: string): number[] {
 }
 
 /** Static dims of a shape input: its values when constant, else only its length when known. */
-function shapeInputDims(view: NodeView, type: ReturnType<typeof typeOf>, constant: Tensor | undefined, what: string): readonly Dim[] | null {
+function shapeInputDims(view: NodeView, type: TensorType, constant: Tensor | undefined, what: string): readonly Dim[] | null {
   if (type.dtype !== 'int64') view.invalid(`${what} must be int64, got ${type.dtype}`);
   if (constant?.kind === 'numeric') return shapeInput(view, constant, what);
   const length = type.shape?.[0];
