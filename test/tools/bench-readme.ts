@@ -1,5 +1,5 @@
 /**
- * Writes the README's benchmark table from a `npm run bench -- --json` file, so every figure in it
+ * Writes the benchmark table of docs/benchmarks.md from a `npm run bench -- --json` file, so every figure in it
  * comes from one run anyone can repeat:
  *
  *   npm run bench -- --json --max-predicted-s 20 --reps 3 > bench/results-<date>.json
@@ -52,4 +52,4 @@ if (named.length > 0 || costModel.length > 0) {
   );
 }
 writeReadmeSection(BENCH_SECTION, `${lines.join('\n')}`);
-console.log(`README.md: bench table from ${file} (${report.results.length} runs)`);
+console.log(`docs/benchmarks.md: bench table from ${file} (${report.results.length} runs)`);
