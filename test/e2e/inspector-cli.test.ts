@@ -8,10 +8,10 @@ import { ROOT } from '../helpers/serve-process';
 import { INSPECTOR_SMOKE_SECTION, readReadmeSection } from '../tools/readme-section';
 
 /**
- * The README's MCP Inspector smoke test, run as written: the Inspector CLI (a devDependency)
+ * The MCP Inspector smoke test of docs/serving.md, run as written: the Inspector CLI (a devDependency)
  * against `deeppowers serve` with a token file over HTTP (the token in `--header`) and over
  * stdio, and against `deeppowers client` over stdio. Only the port and the working directory are
- * substituted, so the README cannot drift from what works.
+ * substituted, so the guide cannot drift from what works.
  */
 
 const dir = mkdtempSync(join(tmpdir(), 'dp-inspector-'));
