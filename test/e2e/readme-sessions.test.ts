@@ -16,6 +16,7 @@ import { describeFailure, sessionRunner } from '../tools/readme-sessions/run';
 const documents = sessionDocuments().map((file) => ({ name: documentName(file), sessions: parseSessions(readFileSync(file, 'utf8')) }));
 
 test('the README and the guides have sessions, and every command runs deeppowers through npx', () => {
+  expect(documents.find((d) => d.name === 'README.md')!.sessions.length).toBeGreaterThan(0);
   expect(documents.reduce((n, d) => n + d.sessions.length, 0)).toBeGreaterThan(5);
   const bare = documents.flatMap((d) => d.sessions.flatMap((s) => s.commands.filter((c) => usesBareDeeppowers(c.command)).map((c) => `${d.name} line ${c.line + 1}: ${c.command}`)));
   expect(bare, 'a bare `deeppowers` is not on PATH after `npm ci`').toEqual([]);
