@@ -70,7 +70,7 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-test('the README Inspector commands (server with a token file) list the tools over HTTP and stdio, read the card and run a private prediction', async () => {
+test('the Inspector commands of docs/serving.md (server with a token file) list the tools over HTTP and stdio, read the card and run a private prediction', async () => {
   const section = readReadmeSection(INSPECTOR_SMOKE_SECTION);
   const block = /```sh\n([\s\S]*?)```/.exec(section);
   expect(block, 'the Inspector section has a sh block').not.toBeNull();
