@@ -13,7 +13,7 @@ import { describeFailure, sessionRunner } from '../tools/readme-sessions/run';
  * `npx tsx test/tools/readme-sessions.ts --update` rewrites the transcripts from real runs.
  */
 
-const documents = sessionDocuments().map((file) => ({ name: documentName(file), sessions: parseSessions(readFileSync(file, 'utf8')) }));
+const documents = sessionDocuments().map((file) => ({ name: documentName(file), sessions: parseSessions(readFileSync(file, 'utf8'), documentName(file)) }));
 
 test('the README and the guides have sessions, and every command runs deeppowers through npx', () => {
   expect(documents.find((d) => d.name === 'README.md')!.sessions.length).toBeGreaterThan(0);

@@ -24,7 +24,7 @@ const runs: SessionRun[] = [];
 for (const file of sessionDocuments()) {
   const name = documentName(file);
   const markdown = readFileSync(file, 'utf8');
-  const all = parseSessions(markdown);
+  const all = parseSessions(markdown, name);
   const sessions = all.filter((s) => words.length === 0 || words.some((w) => s.heading.includes(w) || name.includes(w)));
   const runSession = sessionRunner(all);
   const here: SessionRun[] = [];
