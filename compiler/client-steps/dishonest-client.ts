@@ -1,6 +1,6 @@
 /**
  * What a dishonest client can learn from a model's client steps, in words: one text for
- * `compile`, `report`, the served tool's description and the model card (README "Who sees what").
+ * `compile`, `report`, the served tool's description and the model card (docs/security.md "Who sees what").
  * The masks hide the values the client decrypts; they do not stop it from returning values of
  * its own, and each probe looks like an ordinary prediction. Each step kind says what returning a
  * value of one's own does at it (its record's `dishonestClient`); this composes them in the

@@ -42,7 +42,7 @@ export type RefreshRequest = 'auto' | 'off';
  * mantissa, so y keeps ≈ 53 − σ − log2 B bits after unmasking (29 at B = 16), still far below
  * the CKKS noise at the scales this compiler picks; σ = 40 would leave about 9. Per slot: over
  * the 8192 slots of an N = 16384 ciphertext the bound adds up to 2^(13−σ). `compile --mask-bits`
- * takes more where the precision promise allows it (README: Client-aided refresh).
+ * takes more where the precision promise allows it (docs/compiling.md: Client-aided refresh).
  */
 export const MASK_BITS = 20;
 

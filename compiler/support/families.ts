@@ -2,7 +2,7 @@
  * The model families the compiler is built for, each with the operators its exports consist of.
  * The support table checks every named operator against the registries (a test fails on a family
  * that names an operator no compiled model can hold), so this list can only claim what the
- * passes accept; which exports were actually measured is the README's per-fixture table.
+ * passes accept; which exports were actually measured is the per-fixture table in docs/supported-models.md.
  */
 export interface ModelFamily {
   readonly family: string;
@@ -44,7 +44,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
     family: 'Convolutional networks',
     examples: 'torch Conv1d and Conv2d (stride, padding, groups), AvgPool2d, AdaptiveAvgPool2d, MaxPool1d and MaxPool2d, BatchNorm2d, Flatten',
     operators: ['ai.onnx::Conv', 'ai.onnx::AveragePool', 'ai.onnx::GlobalAveragePool', 'ai.onnx::MaxPool', 'ai.onnx::Pad', 'ai.onnx::BatchNormalization', 'ai.onnx::Flatten', 'ai.onnx::Reshape'],
-    note: 'convolutions and average pooling are affine maps of the flattened sample; activations as for perceptrons; each MaxPool is a client step between two circuits: the client takes the max of each window of masked values (it learns each window\'s order, see the README)',
+    note: 'convolutions and average pooling are affine maps of the flattened sample; activations as for perceptrons; each MaxPool is a client step between two circuits: the client takes the max of each window of masked values (it learns each window\'s order, see docs/compiling.md)',
   },
   {
     family: 'Tree ensembles',

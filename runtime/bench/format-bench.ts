@@ -7,7 +7,7 @@ const rate = (v: number | null): string => (v === null ? '-' : v >= 1000 ? `${(v
 const ratio = (v: number | null): string => (v === null ? '-' : v.toFixed(2));
 const percent = (v: number | null): string => (v === null ? '-' : `${Number((v * 100).toPrecision(2))}%`);
 
-/** The columns of the bench's table of runs, in the terminal and in the README (one list, one order). */
+/** The columns of the bench's table of runs, in the terminal and in docs/benchmarks.md (one list, one order). */
 export const BENCH_COLUMNS: readonly string[] = ['model', 'layout', 'N', 'depth', 'rot', 'server ms', 'samples/s', 'threads', 'samples/s on threads', '1-sample ms', 'samples/eval', 'error promised/measured', 'keygen ms', 'enc ms', 'dec ms', 'keys MB', 'ct in/out MB', 'pred ms', 'meas/pred', 'ort ms', 'slowdown'];
 
 /** One run as the cells of BENCH_COLUMNS ('-' where the run has no figure). */

@@ -246,7 +246,7 @@ export function registerServe(program: Command): void {
     .addOption(
       new Option(
         '--client-step-budget <rows>',
-        "rows one tenant may send back at one model's client steps per UTC day; beyond it the step is refused. Each answered step is a probe of the layers after it (README: What the client learns); default: no limit",
+        "rows one tenant may send back at one model's client steps per UTC day; beyond it the step is refused. Each answered step is a probe of the layers after it (docs/compiling.md, MaxPool: what the client learns); default: no limit",
       ).argParser(nonNegativeInt),
     )
     .addOption(

@@ -8,7 +8,7 @@ export function registerSupport(program: Command): void {
     .command('support')
     .description('list the supported model families, activations and ONNX operators (read from the compiler\'s registries)')
     .option('--json', 'print one JSON object')
-    .option('--markdown', 'print Markdown (the README\'s support section)')
+    .option('--markdown', 'print Markdown (the support section of docs/supported-models.md)')
     .action((opts: { json?: boolean; markdown?: boolean }) => {
       const table = supportTable();
       if (opts.json) printJson(table);

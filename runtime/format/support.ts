@@ -1,5 +1,5 @@
 /**
- * The support table (compiler/support) as text for the terminal and as Markdown for the README,
+ * The support table (compiler/support) as text for the terminal and as Markdown for docs/supported-models.md (and its families for the README),
  * whose support section is this output verbatim (a test compares them).
  */
 import type { OperatorSupport, SupportTable } from '../../compiler/support/support-table';
@@ -50,6 +50,14 @@ function markdownTable(header: readonly string[], rows: readonly (readonly strin
   return [`| ${header.join(' | ')} |`, `|${header.map(() => '---').join('|')}|`, ...rows.map((r) => `| ${r.map(cell).join(' | ')} |`)].join('\n') + '\n';
 }
 
+/** The model families alone, as Markdown (the README's summary; the guide has the whole table). */
+export function formatSupportFamiliesMarkdown(t: SupportTable): string {
+  return markdownTable(
+    ['Family', 'Examples', 'How it runs'],
+    t.families.map((f) => [f.family, f.examples, f.note]),
+  );
+}
+
 export function formatSupportMarkdown(t: SupportTable): string {
   const encrypted = t.operators.filter((o) => o.roles.some((r) => r.startsWith('encrypted')));
   const client = t.operators.filter((o) => o.roles.length > 0 && !o.roles.some((r) => r.startsWith('encrypted')));
@@ -57,10 +65,7 @@ export function formatSupportMarkdown(t: SupportTable): string {
   const names = (ops: readonly OperatorSupport[]): string => ops.map((o) => `\`${operatorName(o)}\``).join(', ');
   return [
     '#### Model families\n',
-    markdownTable(
-      ['Family', 'Examples', 'How it runs'],
-      t.families.map((f) => [f.family, f.examples, f.note]),
-    ),
+    formatSupportFamiliesMarkdown(t),
     '#### Activations\n',
     'Each is approximated by a polynomial on the input range calibrated for it: per unit for the positively homogeneous ones, per layer otherwise; the degree is chosen on the calibration rows.\n',
     markdownTable(

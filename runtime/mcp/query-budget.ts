@@ -5,7 +5,7 @@ import { fail } from '../../compiler/errors';
  * and `--client-step-budget` set them. Every answer a client gets is one more point of the
  * model's input-output map (extraction by queries), and every client-step answer one more probe
  * of the layers after the step (a client that returns crafted values reads their weights out:
- * README "What the client learns"); a budget bounds both per tenant, not per call.
+ * docs/compiling.md, MaxPool: "What the client learns"); a budget bounds both per tenant, not per call.
  *
  * A row is one sample the request could hold: evaluations × samples per evaluation (N/2 in batch
  * layout, whose slots the server cannot tell filled from empty). A request that would go past the

@@ -12,7 +12,7 @@ import type { ClientView } from '../../compiler/artifact/views';
  *   none:   no ranges; the client skips the check, and a row outside the range can come back
  *           silently wrong.
  * `deeppowers serve --client-ranges`. Tree cut points and the prologue's weights are part of
- * what the client computes and cannot be hidden this way (README "Who sees what").
+ * what the client computes and cannot be hidden this way (docs/security.md "Who sees what").
  */
 export type RangeExposure = 'exact' | 'coarse' | 'none';
 

@@ -99,7 +99,7 @@ describe('deeppowers command line', () => {
     expect(r.stdout).toMatch(/imports cleanly: no: unsupported operator: NoSuchOp node/);
   });
 
-  it('support prints the families, activations and operators; --json as one object, --markdown as the README section', () => {
+  it('support prints the families, activations and operators; --json as one object, --markdown as the section of docs/supported-models.md', () => {
     const text = cli('support');
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/^ {2}GELU +Gelu \(opset ≥ 20\); Mul\(Mul\(x, Add\(Erf/m);

@@ -8,10 +8,10 @@ import { ROOT } from '../helpers/serve-process';
 import { INSPECTOR_SMOKE_SECTION, readReadmeSection } from '../tools/readme-section';
 
 /**
- * The README's MCP Inspector smoke test, run as written: the Inspector CLI (a devDependency)
+ * The MCP Inspector smoke test of docs/serving.md, run as written: the Inspector CLI (a devDependency)
  * against `deeppowers serve` with a token file over HTTP (the token in `--header`) and over
  * stdio, and against `deeppowers client` over stdio. Only the port and the working directory are
- * substituted, so the README cannot drift from what works.
+ * substituted, so the guide cannot drift from what works.
  */
 
 const dir = mkdtempSync(join(tmpdir(), 'dp-inspector-'));
@@ -70,7 +70,7 @@ function listening(port: number): Promise<boolean> {
   });
 }
 
-test('the README Inspector commands (server with a token file) list the tools over HTTP and stdio, read the card and run a private prediction', async () => {
+test('the Inspector commands of docs/serving.md (server with a token file) list the tools over HTTP and stdio, read the card and run a private prediction', async () => {
   const section = readReadmeSection(INSPECTOR_SMOKE_SECTION);
   const block = /```sh\n([\s\S]*?)```/.exec(section);
   expect(block, 'the Inspector section has a sh block').not.toBeNull();

@@ -8,7 +8,7 @@ import { firstSegmentOnSimulation } from '../helpers/simulated-body';
 
 /**
  * `compile --mask-bits σ`: the client steps' masks hide each value within 2^-σ. At σ = 36 on
- * pt_mlp_digits_relu --refresh auto the promise still holds (σ = 37 breaks it: README), the
+ * pt_mlp_digits_relu --refresh auto the promise still holds (σ = 37 breaks it: docs/compiling.md), the
  * artifact records σ, the server draws masks that wide (what the client decrypts reaches far
  * beyond the default 2^20·B), and the outputs stay within the promise of PyTorch in simulation.
  */

@@ -13,7 +13,7 @@ import type { RedisOptions } from '../helpers/redis-server';
 import { servedToy } from './mcp-toy';
 
 /**
- * The queue across machines as the README sets it up: Redis over TLS (rediss://, a certificate
+ * The queue across machines as docs/network.md sets it up: Redis over TLS (rediss://, a certificate
  * this test makes with openssl, checked against its CA) with an ACL file — no default user, the
  * server's own user, and each node as its own user with the line `worker --print-acl` prints. A compute node's user then cannot write another
  * node's heartbeat, the server's blame counters or dispute evidence, or take a reviewer's jobs.
@@ -45,7 +45,7 @@ function tlsWithAcl(work: string): RedisOptions {
   caFile = join(work, 'ca.pem');
   compute = loadOrCreateIdentity(join(work, 'compute'), 'node');
   reviewer = loadOrCreateIdentity(join(work, 'reviewer'), 'node');
-  // The users file as the README describes it: no default user, the server's user, and each node's line as
+  // The users file as docs/network.md describes it: no default user, the server's user, and each node's line as
   // `worker --print-acl` prints it (the node's URL is only parsed for its user and password there).
   const nodeLines = ([[compute, 'compute'], [reviewer, 'review']] as const).map(([id, role]) =>
     nodeAclLine(id.id, role, parseRedisUrl(`redis://${encodeURIComponent(nodeUser(id).user)}:${encodeURIComponent(nodeUser(id).password)}@127.0.0.1:1`)),

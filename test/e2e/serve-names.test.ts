@@ -10,7 +10,7 @@ import { FIXTURES_DIR } from '../helpers/fixtures';
 
 /**
  * What an LLM host sees of a model is chosen at compile time: `compile --name` names the tool
- * (not the output directory, which the README's own recipe calls `model.compiled`),
+ * (not the output directory, which docs/exporting.md's own recipe calls `model.compiled`),
  * `--description` says what it does and `--feature-names` names its inputs. A real
  * `deeppowers compile` and `deeppowers serve`, read by the MCP SDK's client.
  */

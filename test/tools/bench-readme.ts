@@ -1,5 +1,5 @@
 /**
- * Writes the README's benchmark table from a `npm run bench -- --json` file, so every figure in it
+ * Writes the benchmark table of docs/benchmarks.md from a `npm run bench -- --json` file, so every figure in it
  * comes from one run anyone can repeat:
  *
  *   npm run bench -- --json --max-predicted-s 20 --reps 3 > bench/results-<date>.json
@@ -22,7 +22,7 @@ const o = report.options;
 const m = report.machine;
 const lines = [
   `Measured with \`npm run bench -- --json --max-predicted-s ${o.max_predicted_s} --reps ${o.reps} --threads ${o.threads} --models …\` (the ${o.models.length} model${o.models.length === 1 ? "" : "s"} below) on ${m.cpu}, ${m.cores} cores, Node ${m.node}, node-seal ${m.node_seal}, one thread per evaluation (\`samples/s on threads\`: ${o.threads} evaluations in flight on the worker-thread pool). ` +
-    `The full JSON is [bench/${basename(file)}](bench/${basename(file)}). A vector-layout evaluation is one sample; a batch-layout evaluation is N/2 samples. ` +
+    `The full JSON is [bench/${basename(file)}](../bench/${basename(file)}). A vector-layout evaluation is one sample; a batch-layout evaluation is N/2 samples. ` +
     '"1-sample ms" is encryption + server + decryption of one evaluation: the latency of a prediction. "error promised/measured" is the compiled precision promise and the largest encrypted error on the evaluated rows, both as a share of the calibrated output range.',
   '',
   `| ${BENCH_COLUMNS.join(' | ')} |`,
@@ -52,4 +52,4 @@ if (named.length > 0 || costModel.length > 0) {
   );
 }
 writeReadmeSection(BENCH_SECTION, `${lines.join('\n')}`);
-console.log(`README.md: bench table from ${file} (${report.results.length} runs)`);
+console.log(`docs/benchmarks.md: bench table from ${file} (${report.results.length} runs)`);

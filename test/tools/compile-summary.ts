@@ -5,7 +5,7 @@
  *
  *   npx tsx test/tools/compile-summary.ts [--json | --readme] [--layouts vector,batch] [fixture ...]
  *
- * --readme rewrites the README's measured-agreement table (between its fixture-agreement markers)
+ * --readme rewrites the measured-agreement table of docs/supported-models.md (between its fixture-agreement markers)
  * from the fixtures named (all of them by default), with default compile options in every layout
  * the compiler supports.
  */
@@ -87,7 +87,7 @@ function markdown(): string {
 
 if (values.readme) {
   writeReadmeSection(FIXTURE_AGREEMENT_SECTION, markdown());
-  console.log(`README.md: measured agreement of ${names.length} fixtures written`);
+  console.log(`docs/supported-models.md: measured agreement of ${names.length} fixtures written`);
 } else if (values.json) {
   console.log(JSON.stringify({ rows }, null, 2));
 } else {

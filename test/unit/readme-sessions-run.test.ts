@@ -52,7 +52,7 @@ test('a changed message fails but the session goes on; a silent non-zero status 
   const r = await runSession(sessions[2]!, opts);
   expect(r.ok).toBe(false);
   expect(r.completed).toBe(false);
-  expect(r.runs.map((c) => c.failure)).toEqual(['README line "goodbye" does not match the real line "hello"', 'exited with status 1']);
+  expect(r.runs.map((c) => c.failure)).toEqual(['transcript line "goodbye" does not match the real line "hello"', 'exited with status 1']);
 });
 
 test('a session that continues a failed one is not run, and says why', async () => {
@@ -60,7 +60,7 @@ test('a session that continues a failed one is not run, and says why', async () 
   const r = await run(sessions[3]!);
   expect(r.ok).toBe(false);
   expect(r.runs).toEqual([]);
-  expect(r.blockedBy).toMatch(/the session it continues \(README line 15\) failed/);
+  expect(r.blockedBy).toMatch(/the session it continues \(README\.md line 15\) failed/);
 });
 
 test('updateTranscripts writes the real outputs in place of the old ones', async () => {

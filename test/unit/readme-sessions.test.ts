@@ -120,6 +120,13 @@ describe('parseSessions', () => {
   test('a block that starts with output before its first command is refused', () => {
     expect(() => parseSessions('```\noutput\n$ cmd\n```')).toThrow(/must start with/);
   });
+
+  test('sessions name their document; a continuation chains only within it and is refused as a document\'s first session', () => {
+    expect(parseSessions(md, 'docs/compiling.md')[0]!.document).toBe('docs/compiling.md');
+    expect(parseSessions(md)[0]!.document).toBe('README.md');
+    const first = '# Guide\n<!-- session: continues the one above -->\n```\n$ true\n```';
+    expect(() => parseSessions(first, 'docs/data-files.md')).toThrow(/^docs\/data-files\.md line 3: a session continues the one above, but there is none in this document$/);
+  });
 });
 
 test('usesBareDeeppowers: `deeppowers` must be run through npx', () => {

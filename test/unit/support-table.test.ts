@@ -1,20 +1,25 @@
 /**
- * `deeppowers support` against the registries it reads and the README it generates: the
- * README's section is its output verbatim, every model family names only operators a compiled
+ * `deeppowers support` against the registries it reads and the docs it generates: the
+ * guide's section (docs/supported-models.md) is its output verbatim, the README's model families
+ * are its families table verbatim, every model family names only operators a compiled
  * model can hold or the client runs, and every registry entry shows up with its role.
  */
 import { describe, expect, it } from 'vitest';
 import { ACTIVATIONS } from '../../compiler/activations/registry';
 import { findKernel } from '../../compiler/graph/ops/index';
 import { supportTable } from '../../compiler/support/support-table';
-import { formatSupportMarkdown, formatSupportText } from '../../runtime/format/support';
-import { readReadmeSection, SUPPORT_SECTION } from '../tools/readme-section';
+import { formatSupportFamiliesMarkdown, formatSupportMarkdown, formatSupportText } from '../../runtime/format/support';
+import { readReadmeSection, SUPPORT_FAMILIES_SECTION, SUPPORT_SECTION } from '../tools/readme-section';
 
 const table = supportTable();
 
 describe('the support table', () => {
-  it('is the README\'s Supported models section (regenerate: npx tsx test/tools/readme-support.ts)', () => {
+  it('is the Supported models section of docs/supported-models.md (regenerate: npx tsx test/tools/readme-support.ts)', () => {
     expect(readReadmeSection(SUPPORT_SECTION)).toBe(formatSupportMarkdown(table));
+  });
+
+  it('has its model families as the README\'s table (regenerate: npx tsx test/tools/readme-support.ts)', () => {
+    expect(readReadmeSection(SUPPORT_FAMILIES_SECTION)).toBe(formatSupportFamiliesMarkdown(table));
   });
 
   it('names, for every model family, only operators that import and run encrypted or on the client', () => {

@@ -1,5 +1,5 @@
 /**
- * The README's sessions: fenced blocks whose command lines start with `$ `, each followed by the
+ * The sessions of a document (README.md, a docs/ guide): fenced blocks whose command lines start with `$ `, each followed by the
  * output it prints. A session is run as written by test/tools/readme-sessions/run.ts. A visible
  * marker right before its fence changes that: `<!-- session: not run (reason) -->` opts it out,
  * `<!-- session: continues the one above -->` runs it after the session above it, whose files
@@ -9,16 +9,18 @@
 export interface ReadmeCommand {
   /** The command as bash runs it (a `$ ` line, with any ` \` continuation lines). */
   readonly command: string;
-  /** The README's output lines for it, up to the next `$ ` line or the end of the block. */
+  /** The document's output lines for it, up to the next `$ ` line or the end of the block. */
   readonly expected: readonly string[];
-  /** 0-based README line of the `$ ` line. */
+  /** 0-based line of the `$ ` line in its document. */
   readonly line: number;
 }
 
 export interface ReadmeSession {
+  /** The document it is in, as people write it (README.md, docs/compiling.md). */
+  readonly document: string;
   /** The heading the block sits under, backticks dropped. */
   readonly heading: string;
-  /** 0-based README lines of the opening and closing fence. */
+  /** 0-based lines of the opening and closing fence. */
   readonly open: number;
   readonly close: number;
   /** The marker's reason when the session is opted out, else null. */
@@ -33,7 +35,7 @@ const PROMPT = '$ ';
 const NOT_RUN = /^<!-- session: not run \((.+)\) -->$/;
 const CONTINUES = '<!-- session: continues the one above -->';
 
-export function parseSessions(markdown: string): ReadmeSession[] {
+export function parseSessions(markdown: string, document = 'README.md'): ReadmeSession[] {
   const lines = markdown.split('\n');
   const sessions: ReadmeSession[] = [];
   let heading = '';
@@ -45,31 +47,31 @@ export function parseSessions(markdown: string): ReadmeSession[] {
     const open = i;
     let close = i + 1;
     while (close < lines.length && !/^```\s*$/.test(lines[close]!)) close++;
-    if (close >= lines.length) throw new Error(`README line ${open + 1}: a fenced block is never closed`);
+    if (close >= lines.length) throw new Error(`${document} line ${open + 1}: a fenced block is never closed`);
     const body = lines.slice(open + 1, close);
     i = close;
     if (!body.some((l) => l.startsWith(PROMPT))) continue;
-    const marker = markerBefore(lines, open);
+    const marker = markerBefore(lines, open, document);
     const notRun = marker === null ? null : (NOT_RUN.exec(marker)?.[1] ?? null);
     const continues = marker === CONTINUES;
-    if (continues && sessions.length === 0) throw new Error(`README line ${open + 1}: a session continues the one above, but there is none`);
-    sessions.push({ heading, open, close, notRun, continues, commands: commandsOf(body, open + 1) });
+    if (continues && sessions.length === 0) throw new Error(`${document} line ${open + 1}: a session continues the one above, but there is none in this document`);
+    sessions.push({ document, heading, open, close, notRun, continues, commands: commandsOf(body, open + 1, document) });
   }
   return sessions;
 }
 
 /** The `<!-- session: … -->` comment on the last non-blank line before a fence, or null. */
-function markerBefore(lines: readonly string[], open: number): string | null {
+function markerBefore(lines: readonly string[], open: number, document: string): string | null {
   let j = open - 1;
   while (j >= 0 && lines[j]!.trim() === '') j--;
   const line = j >= 0 ? lines[j]!.trim() : '';
   if (!line.startsWith('<!-- session:')) return null;
-  if (line !== CONTINUES && !NOT_RUN.test(line)) throw new Error(`README line ${j + 1}: unknown session marker ${line}`);
+  if (line !== CONTINUES && !NOT_RUN.test(line)) throw new Error(`${document} line ${j + 1}: unknown session marker ${line}`);
   return line;
 }
 
-function commandsOf(body: readonly string[], first: number): ReadmeCommand[] {
-  if (!body[0]!.startsWith(PROMPT)) throw new Error(`README line ${first + 1}: a session block must start with a \`$ \` command line`);
+function commandsOf(body: readonly string[], first: number, document: string): ReadmeCommand[] {
+  if (!body[0]!.startsWith(PROMPT)) throw new Error(`${document} line ${first + 1}: a session block must start with a \`$ \` command line`);
   const commands: ReadmeCommand[] = [];
   let k = 0;
   while (k < body.length) {

@@ -1,7 +1,7 @@
 /**
- * Running README sessions as written: each command in bash from the repository root, one after
+ * Running the sessions of README.md and the docs/ guides as written: each command in bash from the repository root, one after
  * the other, stdout and stderr as one stream (what a user sees), with a per-command time limit;
- * each output compared by shape with the README's (shape.ts).
+ * each output compared by shape with the document's (shape.ts).
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -69,7 +69,7 @@ export function runBash(command: string, cwd: string, timeoutMs: number): Promis
   });
 }
 
-/** A README output that shows an error or a warning documents a command that exits non-zero. */
+/** A documented output that shows an error or a warning documents a command that exits non-zero. */
 function expectsFailure(expected: readonly string[]): boolean {
   return expected.some((l) => /(^|: )(error|warning):/.test(l));
 }
@@ -100,7 +100,7 @@ export async function runSession(session: ReadmeSession, opts: RunOptions = {}):
 }
 
 /**
- * Runs sessions of one README, each at most once; a session that continues the one above it
+ * Runs the sessions of one document, each at most once; a session that continues the one above it
  * has that one run first (so one session can be run alone).
  */
 export function sessionRunner(sessions: readonly ReadmeSession[], opts: RunOptions = {}): (session: ReadmeSession) => Promise<SessionRun> {
@@ -109,12 +109,12 @@ export function sessionRunner(sessions: readonly ReadmeSession[], opts: RunOptio
     const known = done.get(session);
     if (known) return known;
     const index = sessions.indexOf(session);
-    if (index < 0) throw new Error(`not a session of this README: ${session.heading}`);
+    if (index < 0) throw new Error(`not a session of this document: ${session.document}, ${session.heading}`);
     let result: SessionRun;
     const above = session.continues ? sessions[index - 1]! : null;
     const aboveRun = above ? await run(above) : null;
     if (aboveRun && !aboveRun.completed) {
-      result = { session, runs: [], ok: false, completed: false, ms: 0, blockedBy: `the session it continues (README line ${above!.open + 1}) failed` };
+      result = { session, runs: [], ok: false, completed: false, ms: 0, blockedBy: `the session it continues (${above!.document} line ${above!.open + 1}) failed` };
     } else {
       result = await runSession(session, opts);
     }
@@ -130,12 +130,12 @@ export function describeFailure(run: SessionRun): string {
   const failed = run.runs.find((r) => r.failure !== null);
   if (!failed) return 'passed';
   const took = run.runs.map((r) => `${(r.ms / 1000).toFixed(1)} s`).join(', ');
-  return `$ ${failed.command.command}\n${failed.failure} (README line ${failed.command.line + 1}; commands took ${took}; exit status ${failed.code})\n--- real output ---\n${failed.output}`;
+  return `$ ${failed.command.command}\n${failed.failure} (${run.session.document} line ${failed.command.line + 1}; commands took ${took}; exit status ${failed.code})\n--- real output ---\n${failed.output}`;
 }
 
 /**
- * The README with the transcripts of these runs written in place of the old ones: each command's
- * output becomes the real output without progress lines (they depend on timing). A README output
+ * The document with the transcripts of these runs written in place of the old ones: each command's
+ * output becomes the real output without progress lines (they depend on timing). A documented output
  * with a `…` line was cut by hand and is left as it is; its commands are returned so a person
  * can redo the cut.
  */

@@ -1,5 +1,5 @@
 /**
- * The shape of a transcript: what must stay equal between the README's output and a real run.
+ * The shape of a transcript: what must stay equal between a document's output and a real run.
  * Numbers, hex ids, recovery words and the lengths of repeated lists may change (timings, sizes,
  * keys differ from run to run), and so may absolute paths (the clone's own path); words, columns,
  * lines and their order may not. Progress lines
@@ -58,7 +58,7 @@ export type ShapeComparison =
   | { readonly ok: true }
   | { readonly ok: false; readonly expected: string | null; readonly actual: string | null; readonly message: string };
 
-/** Does the real output have the README output's shape? On a mismatch, the first README line that found no partner. */
+/** Does the real output have the transcript's shape? On a mismatch, the first transcript line that found no partner. */
 export function compareShape(expectedLines: readonly string[], actualLines: readonly string[]): ShapeComparison {
   const e = shapeLines(expectedLines);
   const a = shapeLines(actualLines);
@@ -82,8 +82,8 @@ export function compareShape(expectedLines: readonly string[], actualLines: read
   const expected = i < e.length ? e[i]!.raw : null;
   const actual = j < a.length ? a[j]!.raw : null;
   const message =
-    expected === null ? `the real output goes on after the README's last line: ${JSON.stringify(actual)}`
-    : actual === null ? `the real output ends before the README line ${JSON.stringify(expected)}`
-    : `README line ${JSON.stringify(expected)} does not match the real line ${JSON.stringify(actual)}`;
+    expected === null ? `the real output goes on after the transcript's last line: ${JSON.stringify(actual)}`
+    : actual === null ? `the real output ends before the transcript line ${JSON.stringify(expected)}`
+    : `transcript line ${JSON.stringify(expected)} does not match the real line ${JSON.stringify(actual)}`;
   return { ok: false, expected, actual, message };
 }
