@@ -10,6 +10,7 @@ import type { CompiledModel } from '../../compiler/artifact/types';
 import { writeCompiledModel } from '../../compiler/artifact/files';
 import { fail } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
+import type { NumericTensor } from '../../compiler/graph/tensor';
 import type { OpCounts } from '../../compiler/circuit/count';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { describeClientSteps } from '../../compiler/client-steps/table';
@@ -126,6 +127,20 @@ export function defaultOutputDir(modelFile: string): string {
 /** Tool version recorded in manifests (package.json's). */
 export type ToolVersion = string;
 
+/**
+ * Compile's calibration rows from a data file (JSON, with its `calibration` member, or CSV), read
+ * by the model's row spec once the graph is imported; `onRead` sees the rows used.
+ */
+export function calibrationFromFile(file: string, onRead: (batch: RowBatch) => void = () => {}): (graph: Graph) => NumericTensor {
+  return (graph) => {
+    const spec = rowSpecOf(graph);
+    const batch = loadRows(file, spec, 'calibration');
+    if (batch.rows === 0) fail('BAD_DATA', `${file}: the calibration data has no rows`);
+    onRead(batch);
+    return batchTensor(batch, { ...spec, fixedBatch: null });
+  };
+}
+
 export function compileFile(modelFile: string, opts: CompileFileOptions, toolVersion: ToolVersion, progress?: (step: CompileStep) => void): { compilation: Compilation; model: CompiledModel; summary: CompileSummary } {
   if (opts.degree !== undefined && opts.maxError !== undefined) fail('BAD_ARGUMENT', 'give --degree or --max-error, not both');
   if (opts.minAgreement !== undefined && (opts.maxError !== undefined || typeof opts.degree === 'number')) {
@@ -133,13 +148,7 @@ export function compileFile(modelFile: string, opts: CompileFileOptions, toolVer
   }
   const bytes = readModelBytes(modelFile);
   let used: RowBatch | undefined;
-  const calibration = (graph: Graph) => {
-    const spec = rowSpecOf(graph);
-    const batch = loadRows(opts.calibration, spec, 'calibration');
-    if (batch.rows === 0) fail('BAD_DATA', `${opts.calibration}: the calibration data has no rows`);
-    used = batch;
-    return batchTensor(batch, { ...spec, fixedBatch: null });
-  };
+  const calibration = calibrationFromFile(opts.calibration, (batch) => (used = batch));
   const options: CompileOptions = {
     calibration,
     layout: opts.layout,

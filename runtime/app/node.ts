@@ -13,9 +13,9 @@ import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import type { FheBackend } from '../backends/backend';
 import { sealBackend } from '../backends/seal/backend';
 import { Keystore } from '../client/keystore';
-import { batchTensor, parseRows, type RowBatch } from '../data/load-rows';
+import type { RowBatch } from '../data/load-rows';
 import { flattenRow } from '../data/flatten-row';
-import { rowSpecOf, type RowSpec } from '../data/row-spec';
+import type { RowSpec } from '../data/row-spec';
 import { startHttpServer } from '../mcp/http';
 import { loadServedModel } from '../service/load-served-model';
 import { PrivateModel, type PrivatePrediction } from '../mcp/private-model';
@@ -25,6 +25,7 @@ import { loadUi } from '../mcp/static-ui';
 import { TokenTable } from '../mcp/tokens';
 import type { RowOutputs } from '../run/outputs';
 import { predictEncrypted } from '../run/predict-encrypted';
+import { calibrationFromFile } from './compile-file';
 
 export type { CompiledModel, CompileOptions, FheBackend, PrivatePrediction, RowOutputs };
 export { readCompiledModel as loadCompiledModel, writeCompiledModel };
@@ -56,15 +57,7 @@ export interface CompileFileOptions extends Omit<CompileOptions, 'calibration'> 
 export function compile(onnxFile: string, options: CompileFileOptions): CompiledModel {
   const { calibration: file, output, toolVersion, ...rest } = options;
   const bytes = readFileSync(onnxFile);
-  const compileOptions: CompileOptions = {
-    ...rest,
-    calibration: (graph) => {
-      const spec = rowSpecOf(graph);
-      const batch = parseRows(readFileSync(file, 'utf8'), file, spec, 'calibration');
-      if (batch.rows === 0) fail('BAD_DATA', `${file}: the calibration data has no rows`);
-      return batchTensor(batch, { ...spec, fixedBatch: null });
-    },
-  };
+  const compileOptions: CompileOptions = { ...rest, calibration: calibrationFromFile(file) };
   const model = toCompiledModel(compileModel({ bytes, file: onnxFile }, compileOptions), compileOptions, toolVersion ?? packageVersion());
   if (output !== undefined) writeCompiledModel(output, model);
   return model;
