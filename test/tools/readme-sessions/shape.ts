@@ -1,6 +1,6 @@
 /**
  * The shape of a transcript: what must stay equal between a document's output and a real run.
- * Numbers, hex ids, recovery words and the lengths of repeated lists may change (timings, sizes,
+ * Numbers, hex ids (one placeholder for both: a random id may happen to be all digits), recovery words and the lengths of repeated lists may change (timings, sizes,
  * keys differ from run to run), and so may absolute paths (the clone's own path); words, columns,
  * lines and their order may not. Progress lines
  * (stderr, timing-dependent) are left out on both sides. A README line that is only `…` stands
@@ -23,7 +23,7 @@ const NUMBER = /(?:(?<![\w)\]])[-+])?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?(?:e[-+
 export function normalizeLine(line: string): string {
   return line
     .replace(/(?<![\w.:/])\/(?:[\w.@+-]+\/)*[\w.@+-]+/g, '<path>')
-    .replace(/\b[0-9a-f]{8,}\b/g, (w) => (/\d/.test(w) && /[a-f]/.test(w) ? '<hex>' : w))
+    .replace(/\b[0-9a-f]{8,}\b/g, (w) => (/[a-f]/.test(w) && /\d/.test(w) ? '#' : w))
     .replace(/\b\d+\. [a-z]+\b/g, '#. <word>')
     .replace(NUMBER, '#')
     .replace(/# ?(?:B|kB|KB|KiB|MB|MiB|GB|GiB)\b/g, '#<bytes>')
