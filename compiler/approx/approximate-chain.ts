@@ -68,16 +68,16 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
   const approximations: FittedActivation[] = [];
   // Normalisation may insert a stage, so a DAG's reads are renumbered to the new positions.
   const position: number[] = [];
-  const renumbered = (reads: readonly number[] | undefined): { reads?: readonly number[] } =>
-    reads ? { reads: reads.map((r) => (r === BODY_INPUT ? r : position[r]!)) } : {};
+  const renumber = (r: number): number => (r === BODY_INPUT ? r : position[r]!);
+  const renumbered = (reads: readonly number[] | undefined): { reads?: readonly number[] } => (reads ? { reads: reads.map(renumber) } : {});
   body.forEach((stage, k) => {
     if (stage.kind === 'affine') {
       stages.push(stage.reads ? { ...stage, ...renumbered(stage.reads) } : stage);
       position[k] = stages.length - 1;
       return;
     }
-    if (stage.kind === 'maxpool') {
-      stages.push(stage);
+    if (stage.kind === 'maxpool' || stage.kind === 'product') {
+      stages.push(stage.kind === 'product' ? { ...stage, reads: [renumber(stage.reads[0]), renumber(stage.reads[1])] } : stage);
       position[k] = stages.length - 1;
       return;
     }

@@ -11,6 +11,7 @@ import type { ApproxStage } from '../chain/stages';
 import { BODY_INPUT, readersOf, stageInput } from '../chain/stage-graph';
 import { activationFunction } from '../activations/registry';
 import { maxOverWindows } from '../chain/max-pool';
+import { multiplyHalves } from '../chain/product';
 import { stageOutSize } from '../chain/stages';
 
 /** The body with the mean polynomial error of every activation folded into the bias of each affine map that reads it. */
@@ -29,6 +30,11 @@ export function correctPolynomialBias(stages: readonly ApproxStage[], rows: read
     // A max does not carry a mean shift through unchanged: the error is left as it is there.
     if (s.kind === 'maxpool') {
       xs.forEach((x, i) => outputs[i]!.push(maxOverWindows(s.windows, x)));
+      return;
+    }
+    // A product's factors carry their own (already corrected) errors; its output is not shifted here.
+    if (s.kind === 'product') {
+      xs.forEach((x, i) => outputs[i]!.push(multiplyHalves(s, x)));
       return;
     }
     const f = activationFunction(s);

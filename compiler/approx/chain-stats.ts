@@ -5,6 +5,7 @@
  * leaves the range it was fitted on (the main accuracy risk at run time).
  */
 import { maxOverWindows } from '../chain/max-pool';
+import { multiplyHalves } from '../chain/product';
 import { clenshaw } from './chebyshev';
 import type { ApproxStage } from '../chain/stages';
 import { evaluateStages, finalOutput } from '../chain/stage-graph';
@@ -57,6 +58,10 @@ export function approxChainStats(stages: readonly ApproxStage[], rows: readonly 
           see(abs);
           y[i] = sum;
         }
+        return y;
+      } else if (s.kind === 'product') {
+        const y = multiplyHalves(s, x);
+        y.forEach(see);
         return y;
       } else if (s.kind === 'maxpool') {
         // The client's max (between two segments) makes nothing larger than its inputs.

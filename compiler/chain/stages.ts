@@ -48,7 +48,21 @@ export interface MaxPoolStage {
   readonly geometry: string;
 }
 
-export type Stage = AffineStage | ActivationStage | MaxPoolStage;
+/**
+ * y[i] = a[i]·b[i]: the slot-wise product of two encrypted vectors of `size` values, the outputs of
+ * stages `reads[0]` and `reads[1]` (their concatenation is the stage input). Attention's Q·Kᵀ and
+ * A·V, a square x·x, and the elementwise Mul of two values computed from the input all become
+ * gathers (affine maps that line the factors up) into one of these, then a sum (an affine map).
+ * In the circuit it is a ct×ct multiply, a relinearisation and a rescale per value.
+ */
+export interface ProductStage {
+  readonly kind: 'product';
+  readonly sources: readonly string[];
+  readonly size: number;
+  readonly reads: readonly [number, number];
+}
+
+export type Stage = AffineStage | ActivationStage | MaxPoolStage | ProductStage;
 
 /**
  * The encrypted body: stages in evaluation order. Each reads the previous stage's output (a chain)
@@ -102,7 +116,7 @@ export interface PolyStage extends ActivationUse {
 }
 
 /** The body after approximation: affine maps (range normalisation folded in) and polynomials. */
-export type ApproxStage = AffineStage | PolyStage | MaxPoolStage;
+export type ApproxStage = AffineStage | PolyStage | MaxPoolStage | ProductStage;
 
 /** Length of a stage's input vector (all its reads together). */
 export function stageInSize(s: Stage | ApproxStage): number {
@@ -113,11 +127,13 @@ export function stageInSize(s: Stage | ApproxStage): number {
     case 'activation':
     case 'poly':
       return s.size;
+    case 'product':
+      return 2 * s.size;
   }
 }
 
 /** The stages a circuit computes: a MaxPool is a client step between two circuits (refresh-plan). */
-export type CircuitStage = AffineStage | PolyStage;
+export type CircuitStage = AffineStage | PolyStage | ProductStage;
 
 /** Length of a stage's output vector. */
 export function stageOutSize(s: Stage | ApproxStage): number {
@@ -126,6 +142,7 @@ export function stageOutSize(s: Stage | ApproxStage): number {
       return s.outSize;
     case 'activation':
     case 'poly':
+    case 'product':
       return s.size;
     case 'maxpool':
       return s.windows.length;

@@ -50,6 +50,8 @@ export function lowerChain(chain: readonly ApproxStage[], options: LowerOptions)
     const out = (k: number): ValueId => (k === BODY_INPUT ? input : outs[k]!);
     stages.forEach((stage, k) => {
       if (stage.kind === 'poly') outs.push(lowerPoly(b, out(k - 1), stage, evaluate));
+      // Both factors are replicated with the period of their common size: one slot-wise product.
+      else if (stage.kind === 'product') outs.push(lowerProduct(b, out(stage.reads[0]), out(stage.reads[1])));
       else if (!stage.reads) outs.push(lowerVectorAffine(b, out(k - 1), stage));
       else outs.push(lowerVectorAffineBlocks(b, stage, stage.reads.map((r) => ({ x: out(r), size: stageOutputSize(stages, r, inputSize) }))));
     });
@@ -64,7 +66,10 @@ export function lowerChain(chain: readonly ApproxStage[], options: LowerOptions)
   const out = (k: number): ValueId[] => (k === BODY_INPUT ? inputs : outs[k]!);
   stages.forEach((stage, k) => {
     if (stage.kind === 'poly') outs.push(out(k - 1).map((x) => lowerPoly(b, x, stage, evaluate)));
-    else if (!stage.reads) outs.push(lowerBatchAffine(b, out(k - 1), stage));
+    else if (stage.kind === 'product') {
+      const [xs, ys] = [out(stage.reads[0]), out(stage.reads[1])];
+      outs.push(xs.map((x, i) => lowerProduct(b, x, ys[i]!)));
+    } else if (!stage.reads) outs.push(lowerBatchAffine(b, out(k - 1), stage));
     else outs.push(lowerBatchAffine(b, alignLevels(b, stage.reads.flatMap(out)), stage));
   });
   const xs = outs[outs.length - 1]!;
@@ -80,6 +85,16 @@ export function circuitDepth(circuit: Circuit): number {
 function lowerPoly(b: CircuitBuilder, x: ValueId, stage: PolyStage, evaluate: PolyEvaluator): ValueId {
   const pb = new CircuitPolyBuilder(b, x);
   return pb.settle(evaluate(pb, pb.wrap(x), stage.chebyshev));
+}
+
+/**
+ * x·y for two canonical ciphertexts: both brought to the lower of their levels at its canonical
+ * scale, multiplied (size 3, scale S_ℓ²), relinearised and rescaled, which lands exactly on
+ * S_{ℓ−1} (see canonicalScales): one level, like an affine map.
+ */
+export function lowerProduct(b: CircuitBuilder, x: ValueId, y: ValueId): ValueId {
+  const level = Math.min(b.level(x), b.level(y));
+  return b.rescale(b.relin(b.mul(b.canonicalAt(x, level), b.canonicalAt(y, level))));
 }
 
 /** The chain as circuit stages; a MaxPool is a client step, so the body is cut there first (refresh-plan). */
@@ -100,7 +115,10 @@ function checkChain(stages: readonly CircuitStage[]): void {
     if (reads.some((r) => r < BODY_INPUT || r >= k)) fail('BAD_GRAPH', `${name}: reads a stage that does not come before it`);
     const given = reads.reduce((n, r) => n + stageOutputSize(stages, r, inputSize), 0);
     if (k > 0 && inSize !== given) fail('BAD_GRAPH', `${name}: reads ${inSize} values but its inputs give ${given}`);
-    if (s.kind === 'affine') {
+    if (s.kind === 'product') {
+      const [x, y] = s.reads.map((r) => stageOutputSize(stages, r, inputSize));
+      if (x !== s.size || y !== s.size) fail('BAD_GRAPH', `${name}: a product of ${s.size} values reads factors of ${x} and ${y}`);
+    } else if (s.kind === 'affine') {
       if (s.weights.length !== s.outSize * s.inSize || s.bias.length !== s.outSize) {
         fail('BAD_GRAPH', `${name}: affine map shapes do not match ${s.outSize}×${s.inSize}`);
       }

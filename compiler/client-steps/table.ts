@@ -36,6 +36,7 @@ export function stepOfStage(s: ApproxStage): ClientStep | null {
       return { kind: 'maxpool', pool: { windows: s.windows, geometry: s.geometry, sources: s.sources } };
     case 'affine':
     case 'poly':
+    case 'product':
       return null;
   }
 }

@@ -25,7 +25,9 @@ export type StageJson =
       readonly reads?: readonly number[];
     }
   | { readonly kind: 'activation'; readonly fn: string; readonly size: number; readonly sources: readonly string[] }
-  | { readonly kind: 'maxpool'; readonly inSize: number; readonly outSize: number; readonly geometry: string; readonly sources: readonly string[] };
+  | { readonly kind: 'maxpool'; readonly inSize: number; readonly outSize: number; readonly geometry: string; readonly sources: readonly string[] }
+  /** `reads`: the stage numbers (1-based, 0 the body input) of the two factors. */
+  | { readonly kind: 'product'; readonly size: number; readonly reads: readonly number[]; readonly sources: readonly string[] };
 
 export interface LoweredJson {
   readonly input: { readonly name: string; readonly dtype: string; readonly shape: readonly number[] };
@@ -51,17 +53,24 @@ export function stageJson(s: Stage): StageJson {
       return { kind: 'activation', fn: s.fn, size: s.size, sources: s.sources };
     case 'maxpool':
       return { kind: 'maxpool', inSize: s.inSize, outSize: s.windows.length, geometry: s.geometry, sources: s.sources };
+    case 'product':
+      return { kind: 'product', size: s.size, reads: s.reads.map((r) => r + 1), sources: s.sources };
   }
+}
+
+function readName(r: number): string {
+  return r < 0 ? 'the input' : `stage ${r + 1}`;
 }
 
 /** One line per stage: `affine 30→1 (Scaler, LinearClassifier)`, `relu ×100 (Relu)`. */
 export function describeStage(s: Stage): string {
   if (s.kind === 'activation') return `${s.fn} ×${s.size} (${s.sources.join(', ')})`;
   if (s.kind === 'maxpool') return `max pool ${s.inSize}→${s.windows.length}, ${s.geometry} (${s.sources.join(', ')}; a client step)`;
+  if (s.kind === 'product') return `product ×${s.size} of ${s.reads.map(readName).join(' and ')} (${s.sources.join(', ')}; ciphertext × ciphertext)`;
   const nz = nonZeros(s.weights);
   const total = s.inSize * s.outSize;
   const density = nz === total ? '' : `, ${nz} of ${total} weights non-zero`;
-  const reads = s.reads ? `, reads ${s.reads.map((r) => (r < 0 ? 'the input' : `stage ${r + 1}`)).join(' + ')}` : '';
+  const reads = s.reads ? `, reads ${s.reads.map(readName).join(' + ')}` : '';
   return `affine ${s.inSize}→${s.outSize} (${s.sources.join(', ')}${density}${reads})`;
 }
 

@@ -122,6 +122,8 @@ function stageLabel(s: Stage): string {
       return `${activationLabel(s)} ×${s.size}`;
     case 'maxpool':
       return `max pool ${s.inSize}→${s.windows.length} (client step)`;
+    case 'product':
+      return `product ×${s.size}`;
   }
 }
 

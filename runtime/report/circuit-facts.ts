@@ -19,7 +19,7 @@ import { ciphertextBytes, estimateRunMemory, keySizes, type KeySizes, type RunMe
 export interface LayerDepth {
   /** Index in the encrypted chain (the exact body of the source model). */
   readonly stage: number;
-  readonly kind: 'affine' | 'polynomial' | 'maxpool';
+  readonly kind: 'affine' | 'polynomial' | 'maxpool' | 'product';
   readonly label: string;
   readonly sources: readonly string[];
   /** Levels the layer consumes, and the level of its input and output ciphertexts. */
@@ -61,6 +61,9 @@ export function depthBreakdown(model: CompiledModel, body: readonly Stage[]): De
     if (s.kind === 'affine') {
       depth = 1;
       label = `affine ${s.inSize}→${s.outSize}`;
+    } else if (s.kind === 'product') {
+      depth = 1;
+      label = `product ×${s.size} (ciphertext × ciphertext)`;
     } else if (s.kind === 'maxpool') {
       depth = 0;
       label = `max pool ${s.inSize}→${s.windows.length} (client step, ${s.geometry})`;

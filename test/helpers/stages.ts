@@ -34,12 +34,20 @@ export function clenshaw(c: Float64Array, t: number): number {
   return t * b1 - b2 + c[0]!;
 }
 
-/** An approximated chain by the definitions (affine maps by hand, polynomials by Clenshaw): the reference for lowered chains. */
+/**
+ * An approximated chain or DAG by the definitions (affine maps by hand, polynomials by Clenshaw,
+ * products value by value, each stage's input its reads concatenated): the reference for lowered bodies.
+ */
 export function approxChainByHand(stages: readonly ApproxStage[], x: Float64Array): Float64Array {
-  let v = x;
-  for (const s of stages) {
-    const x = v;
-    v = s.kind === 'affine' ? affineByHand(s, x) : s.kind === 'maxpool' ? Float64Array.from(s.windows, (w) => Math.max(...w.map((i) => x[i]!))) : x.map((t) => clenshaw(s.chebyshev, t));
-  }
-  return v;
+  const outs: Float64Array[] = [];
+  const out = (r: number): Float64Array => (r < 0 ? x : outs[r]!);
+  stages.forEach((s, k) => {
+    const reads = 'reads' in s && s.reads ? s.reads : [k - 1];
+    const v = Float64Array.from(reads.flatMap((r) => Array.from(out(r))));
+    if (s.kind === 'affine') outs.push(affineByHand(s, v));
+    else if (s.kind === 'maxpool') outs.push(Float64Array.from(s.windows, (w) => Math.max(...w.map((i) => v[i]!))));
+    else if (s.kind === 'product') outs.push(Float64Array.from({ length: s.size }, (_u, i) => v[i]! * v[s.size + i]!));
+    else outs.push(v.map((t) => clenshaw(s.chebyshev, t)));
+  });
+  return outs.length > 0 ? outs[outs.length - 1]! : x;
 }
