@@ -10,6 +10,7 @@ import { activationRecord, paramsOf, type ActivationUse } from '../activations/r
 import type { AffineStage, ApproxStage, PolyStage, Stage } from '../chain/stages';
 import type { Calibration } from './calibrate';
 import { BODY_INPUT } from '../chain/stage-graph';
+import { rowFunctionLabel } from '../chain/rowwise';
 import { UNIT_RANGE, type UnitBounds } from './unit-scaling';
 
 export interface ApproximationOptions {
@@ -80,6 +81,9 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
       stages.push(stage.kind === 'product' ? { ...stage, reads: [renumber(stage.reads[0]), renumber(stage.reads[1])] } : stage);
       position[k] = stages.length - 1;
       return;
+    }
+    if (stage.kind === 'rowwise') {
+      fail('NOT_ENCRYPTABLE', `${rowFunctionLabel(stage.fn)} over rows of ${stage.rowLength} (${stage.sources.join(', ')}) has no encrypted form yet: it runs in the clear with \`deeppowers predict --mode reference\``);
     }
     const calibrated = calibration.activations.find((a) => a.stage === k)?.range;
     if (!calibrated) fail('BAD_ARGUMENT', `no calibrated range for activation stage ${k} (${stage.sources.join(', ')})`);

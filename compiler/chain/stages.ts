@@ -1,6 +1,7 @@
 import type { Node, ValueInfo } from '../graph/graph';
 import type { DType, Tensor } from '../graph/tensor';
 import type { ActivationFn, ActivationUse } from '../activations/registry';
+import type { RowFunction } from './rowwise';
 
 export type { ActivationFn };
 
@@ -62,7 +63,20 @@ export interface ProductStage {
   readonly reads: readonly [number, number];
 }
 
-export type Stage = AffineStage | ActivationStage | MaxPoolStage | ProductStage;
+/**
+ * A function of each row of `rowLength` consecutive values (Softmax, LayerNorm without its scale
+ * and shift; see rowwise.ts), reading the stage before it like an activation. The approximation
+ * step replaces it with what the server evaluates.
+ */
+export interface RowwiseStage {
+  readonly kind: 'rowwise';
+  readonly sources: readonly string[];
+  readonly fn: RowFunction;
+  readonly size: number;
+  readonly rowLength: number;
+}
+
+export type Stage = AffineStage | ActivationStage | MaxPoolStage | ProductStage | RowwiseStage;
 
 /**
  * The encrypted body: stages in evaluation order. Each reads the previous stage's output (a chain)
@@ -129,6 +143,8 @@ export function stageInSize(s: Stage | ApproxStage): number {
       return s.size;
     case 'product':
       return 2 * s.size;
+    case 'rowwise':
+      return s.size;
   }
 }
 
@@ -143,6 +159,7 @@ export function stageOutSize(s: Stage | ApproxStage): number {
     case 'activation':
     case 'poly':
     case 'product':
+    case 'rowwise':
       return s.size;
     case 'maxpool':
       return s.windows.length;

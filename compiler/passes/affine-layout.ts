@@ -118,28 +118,43 @@ export const transposeRule: AffineRule = (ctx) => {
   return { kind: 'map', inputs: [0], map: builder.build(), shape: out };
 };
 
-/** Concat of encrypted values along a sample axis: a gather over their stacked vectors. */
+/**
+ * Concat along a sample axis: a gather over the stacked vectors of its encrypted inputs, and a
+ * constant input (the same for every sample: a CLS token, padding) becomes the bias of its rows.
+ */
 export const concatRule: AffineRule = (ctx) => {
-  const shapes = ctx.view.node.inputs.map((_x, i) => ctx.body[i]);
-  if (shapes.some((s) => !s)) notAffine('Concat of an encrypted value with a constant');
-  const ss = shapes as (readonly number[])[];
-  const rank = ss[0]!.length + 1;
+  const encrypted = ctx.view.node.inputs.flatMap((_x, i) => (ctx.body[i] ? [i] : []));
+  const rank = ctx.body[encrypted[0]!]!.length + 1;
+  const parts = ctx.view.node.inputs.map((_x, i) => {
+    const body = ctx.body[i];
+    if (body) return { shape: body, constant: null };
+    const t = requiredConstant(ctx, i, 'concatenated value');
+    if (t.shape.length !== rank) notAffine(`Concat of a constant of rank ${t.shape.length} with encrypted values of rank ${rank}`);
+    if (t.shape[0] !== 1) notAffine(`Concat of a constant of shape [${t.shape.join(', ')}] that varies along the batch axis`);
+    return { shape: t.shape.slice(1), constant: t.data };
+  });
   const axis = sampleAxis(ctx, ctx.view.int('axis', 1), rank);
-  const out = [...ss[0]!];
-  out[axis] = ss.reduce((t, s) => t + s[axis]!, 0);
+  const out = [...parts[0]!.shape];
+  out[axis] = parts.reduce((t, p) => t + p.shape[axis]!, 0);
+  parts.forEach((p) => {
+    if (p.shape.length !== out.length || p.shape.some((d, i) => i !== axis && d !== out[i])) ctx.view.invalid(`shapes [${parts.map((q) => q.shape.join(', ')).join('] and [')}] do not concatenate on axis ${axis + 1}`);
+  });
   const outer = sizeOf(out.slice(0, axis));
-  const inSizes = ss.map((s) => sizeOf(s));
+  const inSizes = encrypted.map((i) => sizeOf(parts[i]!.shape));
   const builder = new LocalMapBuilder(sizeOf(out), inSizes);
   let row = 0;
   for (let o = 0; o < outer; o++) {
     let offset = 0;
-    ss.forEach((s, k) => {
-      const block = sizeOf(s.slice(axis));
-      for (let j = 0; j < block; j++) builder.add(row++, offset + o * block + j, 1);
-      offset += inSizes[k]!;
+    parts.forEach((p) => {
+      const block = sizeOf(p.shape.slice(axis));
+      for (let j = 0; j < block; j++) {
+        if (p.constant) builder.addBias(row++, p.constant[o * block + j]!);
+        else builder.add(row++, offset + o * block + j, 1);
+      }
+      if (!p.constant) offset += sizeOf(p.shape);
     });
   }
-  return { kind: 'map', inputs: ss.map((_s, i) => i), map: builder.build(), shape: out };
+  return { kind: 'map', inputs: encrypted, map: builder.build(), shape: out };
 };
 
 /** ai.onnx.ml ArrayFeatureExtractor with constant indices: picks entries of the last axis. */

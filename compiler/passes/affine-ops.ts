@@ -16,6 +16,7 @@ import {
   unsqueezeRule,
 } from './affine-layout';
 import { NotAffine, refused, type AffineContext, type AffineOutcome, type AffineRule } from './affine-rule';
+import { probedLinearRule } from './affine-probe';
 import { averagePoolRule, convRule, globalAveragePoolRule, padRule } from './affine-window';
 
 const RULES: ReadonlyMap<string, AffineRule> = new Map([
@@ -39,6 +40,10 @@ const RULES: ReadonlyMap<string, AffineRule> = new Map([
   [`${ONNX_DOMAIN}::Unsqueeze`, unsqueezeRule],
   [`${ONNX_DOMAIN}::Transpose`, transposeRule],
   [`${ONNX_DOMAIN}::Concat`, concatRule],
+  [`${ONNX_DOMAIN}::ReduceMean`, probedLinearRule],
+  [`${ONNX_DOMAIN}::ReduceSum`, probedLinearRule],
+  [`${ONNX_DOMAIN}::Gather`, probedLinearRule],
+  [`${ONNX_DOMAIN}::Slice`, probedLinearRule],
   [`${ML_DOMAIN}::Scaler`, scalerRule],
   [`${ML_DOMAIN}::ArrayFeatureExtractor`, arrayFeatureExtractorRule],
 ]);

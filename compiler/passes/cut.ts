@@ -48,7 +48,8 @@ function isClientStep(node: Node, constants: ReadonlyMap<string, Tensor>, client
 type Verdict = { readonly ok: true; readonly cut: Cut } | { readonly ok: false; readonly message: string };
 
 export function chooseCut(graph: Graph, trace: Trace, clientNodes: ReadonlySet<Node>): Cut {
-  const candidates: string[] = trace.headStarts.map((s) => s.input);
+  // A product's factors are not values of the graph: the body cannot end at one.
+  const candidates: string[] = trace.headStarts.filter((s) => s.op.kind !== 'product').map((s) => s.input);
   const last = trace.headStarts.length;
   const producer = new Map<string, Node>();
   for (const n of trace.order) for (const o of n.outputs) producer.set(o, n);
@@ -136,12 +137,35 @@ function bodyStages(trace: Trace, value: string): Stage[] {
       ...(chained ? {} : { reads: x.heads.map((h) => headStage[h]!) }),
     });
   };
+  /** A factor of a product: always its own map, read by index (the product reads two stages). */
+  const factor = (name: string): number => {
+    const x = trace.values.get(name)!;
+    stages.push({
+      kind: 'affine',
+      sources: x.sources,
+      inSize: x.map.headSize,
+      outSize: x.map.size,
+      weights: denseWeights(x.map),
+      bias: x.map.bias ?? new Float64Array(x.map.size),
+      reads: x.heads.map((h) => headStage[h]!),
+    });
+    return stages.length - 1;
+  };
   trace.headStarts.slice(0, v.head).forEach((seg, j) => {
-    affine(seg.input, j);
     const { op } = seg;
+    if (op.kind === 'product') {
+      const reads: [number, number] = [factor(seg.input), factor(op.other)];
+      stages.push({ kind: 'product', sources: seg.sources, size: trace.values.get(seg.head)!.map.size, reads });
+      headStage.push(stages.length - 1);
+      return;
+    }
+    affine(seg.input, j);
     switch (op.kind) {
       case 'activation':
         stages.push({ kind: 'activation', sources: seg.sources, ...op.use, size: trace.values.get(seg.head)!.map.size });
+        break;
+      case 'rowwise':
+        stages.push({ kind: 'rowwise', sources: seg.sources, fn: op.fn, size: trace.values.get(seg.input)!.map.size, rowLength: op.rowLength });
         break;
       case 'maxpool':
         stages.push({ kind: 'maxpool', sources: seg.sources, inSize: trace.values.get(seg.input)!.map.size, windows: op.windows, geometry: op.geometry });

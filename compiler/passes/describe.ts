@@ -7,6 +7,7 @@ import type { TreeModel } from './tree-model';
 import type { SplitModel, Stage } from '../chain/stages';
 import { forestDepth } from '../chain/tree-body';
 import { nodeLabel } from './node-sources';
+import { rowFunctionLabel } from '../chain/rowwise';
 
 export interface ClientNodeJson {
   readonly name: string;
@@ -27,7 +28,8 @@ export type StageJson =
   | { readonly kind: 'activation'; readonly fn: string; readonly size: number; readonly sources: readonly string[] }
   | { readonly kind: 'maxpool'; readonly inSize: number; readonly outSize: number; readonly geometry: string; readonly sources: readonly string[] }
   /** `reads`: the stage numbers (1-based, 0 the body input) of the two factors. */
-  | { readonly kind: 'product'; readonly size: number; readonly reads: readonly number[]; readonly sources: readonly string[] };
+  | { readonly kind: 'product'; readonly size: number; readonly reads: readonly number[]; readonly sources: readonly string[] }
+  | { readonly kind: 'rowwise'; readonly fn: string; readonly size: number; readonly rowLength: number; readonly sources: readonly string[] };
 
 export interface LoweredJson {
   readonly input: { readonly name: string; readonly dtype: string; readonly shape: readonly number[] };
@@ -55,6 +57,8 @@ export function stageJson(s: Stage): StageJson {
       return { kind: 'maxpool', inSize: s.inSize, outSize: s.windows.length, geometry: s.geometry, sources: s.sources };
     case 'product':
       return { kind: 'product', size: s.size, reads: s.reads.map((r) => r + 1), sources: s.sources };
+    case 'rowwise':
+      return { kind: 'rowwise', fn: rowFunctionLabel(s.fn), size: s.size, rowLength: s.rowLength, sources: s.sources };
   }
 }
 
@@ -66,6 +70,7 @@ function readName(r: number): string {
 export function describeStage(s: Stage): string {
   if (s.kind === 'activation') return `${s.fn} ×${s.size} (${s.sources.join(', ')})`;
   if (s.kind === 'maxpool') return `max pool ${s.inSize}→${s.windows.length}, ${s.geometry} (${s.sources.join(', ')}; a client step)`;
+  if (s.kind === 'rowwise') return `${rowFunctionLabel(s.fn)} ×${s.size} in rows of ${s.rowLength} (${s.sources.join(', ')})`;
   if (s.kind === 'product') return `product ×${s.size} of ${s.reads.map(readName).join(' and ')} (${s.sources.join(', ')}; ciphertext × ciphertext)`;
   const nz = nonZeros(s.weights);
   const total = s.inSize * s.outSize;

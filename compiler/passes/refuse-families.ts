@@ -1,13 +1,11 @@
 /**
  * Model families refused before tracing, each with its own one-line reason (the NOT_ENCRYPTABLE
  * error), so that compile and inspect say what the model is rather than which node the tracer
- * stopped at.
+ * stopped at. (Transformers are not refused here: see attention-facts.ts.)
  */
 import type { Graph } from '../graph/graph';
-import { refuseAttention } from './refuse-attention';
 import { refuseNearestNeighbours } from './refuse-neighbours';
 
 export function refuseKnownFamilies(graph: Graph): void {
   refuseNearestNeighbours(graph);
-  refuseAttention(graph);
 }

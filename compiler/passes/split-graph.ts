@@ -1,6 +1,6 @@
 /**
  * The passes in order: an imported graph → client prologue, encrypted chain, client epilogue.
- *   nearest-neighbour refusal → constant folding → dead-code removal → activation fusion (multi-node activations as one node) →
+ *   nearest-neighbour refusal → constant folding → shape folding (fold-shapes) → constant folding → dead-code removal → activation fusion (multi-node activations as one node) → LayerNorm fusion (opset-14 exports as one node) →
  *   BatchNormalization folding → LinearClassifier/Regressor expansion →
  *   symbolic trace (affine maps composed per value, activations as heads) → split → merge.
  * prepareGraph runs the rewrites up to the expansion, splitPrepared the rest, so a caller can
@@ -12,10 +12,12 @@ import type { Tensor } from '../graph/tensor';
 import type { SplitModel } from '../chain/stages';
 import type { SourceTable } from './node-sources';
 import { foldConstants } from './constant-fold';
+import { foldShapes } from './fold-shapes';
 import { removeDeadNodes } from './dead-code';
 import { expandLinearMl } from './expand-linear-ml';
 import { foldBatchNorm } from './fold-batchnorm';
 import { fuseActivations } from './fuse-activations';
+import { fuseLayerNorms } from './fuse-layernorm';
 import { mergeAffineStages } from './merge-affine';
 import { refuseKnownFamilies } from './refuse-families';
 import { chooseCut } from './cut';
@@ -47,8 +49,10 @@ export interface PreparedGraph {
 
 export function prepareGraph(original: Graph): PreparedGraph {
   refuseKnownFamilies(original);
-  const fused = fuseActivations(removeDeadNodes(foldConstants(original)));
-  const bn = foldBatchNorm(fused.graph, fused.sources);
+  // Shape arithmetic becomes constant once folded (fold-shapes), and what it fed may fold in turn.
+  const fused = fuseActivations(removeDeadNodes(foldConstants(foldShapes(foldConstants(original)))));
+  const norms = fuseLayerNorms(fused.graph, fused.sources);
+  const bn = foldBatchNorm(norms.graph, norms.sources);
   const expanded = expandLinearMl(bn.graph, bn.sources);
   return { graph: expanded.graph, sources: expanded.sources, clientNodes: expanded.clientNodes, foldedBatchNorms: bn.folded };
 }

@@ -11,7 +11,10 @@
 import { fail } from '../errors';
 import { ML_DOMAIN, ONNX_DOMAIN, type Graph, type Node } from '../graph/graph';
 import { NodeView } from '../graph/kernel';
-import { sizeOf, type DType } from '../graph/tensor';
+import { sizeOf, type DType, type Tensor } from '../graph/tensor';
+import { elementwiseProduct, matrixProduct, type ProductMaps } from './product-maps';
+import { rowwiseOf } from './rowwise-ops';
+import type { RowFunction } from '../chain/rowwise';
 import { composeLocal, identityMap, LocalMapBuilder, widenMap, type HeadMap } from './affine-map';
 import { maxPoolWindows } from '../graph/ops/pool';
 import type { Window } from '../graph/ops/window';
@@ -25,6 +28,10 @@ import { sourcesOf, type SourceTable } from './node-sources';
  */
 export type HeadOp =
   | { readonly kind: 'activation'; readonly use: ActivationUse }
+  /** A slot-wise product of `input` and `other`, two values of one size (see product-maps). */
+  | { readonly kind: 'product'; readonly other: string }
+  /** Softmax or LayerNorm on each row of `rowLength` consecutive values of `input` (see rowwise-ops). */
+  | { readonly kind: 'rowwise'; readonly fn: RowFunction; readonly rowLength: number }
   | { readonly kind: 'maxpool'; readonly windows: readonly (readonly number[])[]; readonly geometry: string };
 
 /** An activation or a MaxPool: it starts a new head of the chain. */
@@ -147,6 +154,8 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
     return rest.every((d) => typeof d === 'number') ? (rest as number[]) : undefined;
   };
 
+  const headWidth = (heads: readonly number[]): number => heads.reduce((n, h) => n + headSizes[h]!, 0);
+
   for (const node of graph.nodes) {
     const reads = node.inputs.filter((x) => x !== '' && derived.has(x));
     if (reads.length === 0) continue;
@@ -199,7 +208,51 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
       values.set(node.outputs[0]!, { head: current + 1, heads: [current + 1], shape: x.shape, map: identityMap(x.map.size), sources: [] });
       continue;
     }
+    const x0 = values.get(node.inputs[0]!);
+    const rows = x0 ? rowwiseOf(node, graph.opsets, x0.shape, node.inputs.map((x) => (x && !derived.has(x) ? constants.get(x) : undefined))) : undefined;
+    if (rows && x0) {
+      if ('refused' in rows) {
+        stopped.set(node, `${rows.refused} is not supported for encryption yet`);
+        continue;
+      }
+      const out = node.outputs[0]!;
+      let input = node.inputs[0]!;
+      if (rows.before) {
+        input = `${out}#rows`;
+        values.set(input, { ...x0, shape: [x0.map.size], map: composeLocal(rows.before, [x0.map]) });
+      }
+      const head = rows.after ? `${out}#rowwise` : out;
+      headStarts.push({ node, op: { kind: 'rowwise', fn: rows.fn, rowLength: rows.rowLength }, sources: sourcesOf(node, sources), input, head });
+      headSizes.push(x0.map.size);
+      values.set(head, { head: current + 1, heads: [current + 1], shape: rows.after ? [x0.map.size] : x0.shape, map: identityMap(x0.map.size), sources: [] });
+      if (rows.after) values.set(out, { head: current + 1, heads: [current + 1], shape: x0.shape, map: composeLocal(rows.after, [identityMap(x0.map.size)]), sources: sourcesOf(node, sources) });
+      continue;
+    }
     const view = new NodeView(node, graph.opsets.get(node.domain)!, graph.opsets);
+    const factors = productOf(node, (x) => values.get(x), constants);
+    if (factors) {
+      if ('refused' in factors) {
+        stopped.set(node, `${factors.refused} is not supported for encryption yet`);
+        continue;
+      }
+      const [a, b] = factors.inputs.map((x) => values.get(x)!) as [BodyValue, BodyValue];
+      const cells = factors.maps.size * (headWidth(a.heads) + headWidth(b.heads));
+      if (cells > MAX_DENSE_CELLS) {
+        stopped.set(node, `a product of ${factors.maps.size} value pairs over ${headWidth(a.heads)} and ${headWidth(b.heads)} inputs (more than ${MAX_DENSE_CELLS} weights held densely) is not supported for encryption yet`);
+        continue;
+      }
+      const out = node.outputs[0]!;
+      const left = `${out}#left`;
+      const right = `${out}#right`;
+      const own = sourcesOf(node, sources);
+      values.set(left, { head: a.head, heads: a.heads, shape: [factors.maps.size], map: composeLocal(factors.maps.left, [a.map]), sources: a.sources });
+      values.set(right, { head: b.head, heads: b.heads, shape: [factors.maps.size], map: composeLocal(factors.maps.right, [b.map]), sources: b.sources });
+      headStarts.push({ node, op: { kind: 'product', other: right }, sources: own, input: left, head: `${out}#product` });
+      headSizes.push(factors.maps.size);
+      values.set(`${out}#product`, { head: current + 1, heads: [current + 1], shape: [factors.maps.size], map: identityMap(factors.maps.size), sources: [] });
+      values.set(out, { head: current + 1, heads: [current + 1], shape: factors.maps.shape, map: composeLocal(factors.maps.sum, [identityMap(factors.maps.size)]), sources: [] });
+      continue;
+    }
     if (CLIENT_AIDED_OPS.get(node.domain)?.has(node.opType)) {
       const pool = maxPoolHead(node, view, values.get(reads[0]!)!);
       if ('refused' in pool) {
@@ -262,6 +315,33 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
   };
 }
 
+
+/**
+ * A MatMul or Mul of two encrypted values, or an encrypted value squared (Pow with exponent 2):
+ * the two values it multiplies and the maps that line them up; a refusal when the shapes do not
+ * fit; undefined for any other node (or when a factor is a constant: that product is affine).
+ */
+function productOf(
+  node: Node,
+  body: (name: string) => BodyValue | undefined,
+  constants: ReadonlyMap<string, Tensor>,
+): { readonly inputs: readonly [string, string]; readonly maps: ProductMaps } | { readonly refused: string } | undefined {
+  if (node.domain !== ONNX_DOMAIN) return undefined;
+  const [x, y] = node.inputs as [string, string | undefined];
+  const a = body(x);
+  if (!a || y === undefined) return undefined;
+  if (node.opType === 'Pow') {
+    const e = constants.get(y);
+    if (!e || e.kind !== 'numeric' || e.data.length !== 1 || e.data[0] !== 2) return undefined;
+    const maps = elementwiseProduct(a.shape, a.shape);
+    return 'refused' in maps ? maps : { inputs: [x, x], maps };
+  }
+  const b = body(y);
+  if (!b) return undefined;
+  const maps = node.opType === 'MatMul' ? matrixProduct(a.shape, b.shape) : node.opType === 'Mul' ? elementwiseProduct(a.shape, b.shape) : undefined;
+  if (!maps) return undefined;
+  return 'refused' in maps ? maps : { inputs: [x, y], maps };
+}
 
 type MaxPoolHead =
   | { readonly op: Extract<HeadOp, { kind: 'maxpool' }>; readonly input: string; readonly gathered: BodyValue | null; readonly shape: number[] }

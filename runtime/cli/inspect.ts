@@ -6,6 +6,7 @@ import { decodeModel, type DecodedModel } from '../../compiler/onnx/decode';
 import { importModel, operatorSupport } from '../../compiler/onnx/import';
 import { describeLowered, describeTreeBody, loweredJson, treeLoweredJson, type LoweredJson, type TreeLoweredJson } from '../../compiler/passes/describe';
 import { refuseKnownFamilies } from '../../compiler/passes/refuse-families';
+import { attentionFacts, describeAttention } from '../../compiler/passes/attention-facts';
 import { splitBody } from '../../compiler/passes/split-graph';
 import { formatNumber, formatType } from '../format/values';
 import { printJson } from './output';
@@ -53,6 +54,8 @@ export interface InspectReport {
    * the rest compiles shows with --lowered, or by compiling).
    */
   readonly refusedFamily: { code: string; message: string } | null;
+  /** For a transformer: how the compiler holds its attention, Softmax and LayerNorm (one line); null otherwise. */
+  readonly transformer: string | null;
   /** With --lowered: the client prologue / encrypted body (a chain, or a tree ensemble) / client epilogue, or why there is none. */
   readonly lowered?:
     | { readonly chain: LoweredJson; readonly text: string[] }
@@ -72,9 +75,12 @@ export function inspectModel(file: string, options: { lowered?: boolean } = {}):
   let typed: { inputs: readonly ValueInfo[]; outputs: readonly ValueInfo[] } = decoded;
   let lowered: InspectReport['lowered'];
   let refusedFamily: InspectReport['refusedFamily'] = null;
+  let transformer: string | null = null;
   try {
     const graph = importModel(bytes, file);
     typed = graph;
+    const attention = attentionFacts(graph);
+    if (attention) transformer = describeAttention(attention, graph);
     try {
       refuseKnownFamilies(graph);
     } catch (e) {
@@ -113,6 +119,7 @@ export function inspectModel(file: string, options: { lowered?: boolean } = {}):
     imports: importError === null,
     importError,
     refusedFamily,
+    transformer,
     ...(lowered ? { lowered } : {}),
   };
 }
@@ -173,6 +180,7 @@ export function formatInspect(r: InspectReport): string {
     '  ',
   );
   s += r.imports ? '\nimports cleanly: yes\n' : `\nimports cleanly: no: ${r.importError!.message}\n`;
+  if (r.transformer) s += `transformer: ${r.transformer}\n`;
   if (r.refusedFamily) s += `encryptable: no: ${r.refusedFamily.message}\n`;
   else if (r.lowered) {
     s += 'error' in r.lowered ? `encryptable: no: ${r.lowered.error.message}\n` : `\nlowered\n${r.lowered.text.map((l) => `  ${l}`).join('\n')}\n`;

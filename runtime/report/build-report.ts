@@ -15,6 +15,7 @@ import { fail } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import { importModel } from '../../compiler/onnx/import';
 import type { SplitModel, Stage } from '../../compiler/chain/stages';
+import { rowFunctionLabel } from '../../compiler/chain/rowwise';
 import { runBody, runPrologue } from '../../compiler/chain/run';
 import { exactChain } from '../../compiler/pipeline/exact-chain';
 import { batchTensor, loadRows } from '../data/load-rows';
@@ -124,6 +125,8 @@ function stageLabel(s: Stage): string {
       return `max pool ${s.inSize}→${s.windows.length} (client step)`;
     case 'product':
       return `product ×${s.size}`;
+    case 'rowwise':
+      return `${rowFunctionLabel(s.fn)} ×${s.size} in rows of ${s.rowLength}`;
   }
 }
 

@@ -13,6 +13,8 @@ import { addCounts, countOps, estimateLatency, type LatencyEstimate, type OpCoun
 import { lastUses, operandsOf, type Circuit } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { Stage } from '../../compiler/chain/stages';
+import { rowFunctionLabel } from '../../compiler/chain/rowwise';
+import { fail } from '../../compiler/errors';
 import { parameterId } from '../../compiler/params/parameter-id';
 import { ciphertextBytes, estimateRunMemory, keySizes, type KeySizes, type RunMemoryEstimate } from '../../compiler/params/sizes';
 
@@ -64,6 +66,8 @@ export function depthBreakdown(model: CompiledModel, body: readonly Stage[]): De
     } else if (s.kind === 'product') {
       depth = 1;
       label = `product ×${s.size} (ciphertext × ciphertext)`;
+    } else if (s.kind === 'rowwise') {
+      fail('BAD_ARTIFACT', `stage ${stage} (${rowFunctionLabel(s.fn)}) has no encrypted form, yet the model was compiled`);
     } else if (s.kind === 'maxpool') {
       depth = 0;
       label = `max pool ${s.inSize}→${s.windows.length} (client step, ${s.geometry})`;

@@ -51,8 +51,8 @@ function slowRun(stages: readonly (Stage | ApproxStage)[], row: Float64Array): n
       x = x.map((t) => Math.tanh(t));
     } else if (s.kind === 'maxpool') {
       throw new Error('slowRun knows no max pool');
-    } else if (s.kind === 'product') {
-      throw new Error('slowRun knows no product');
+    } else if (s.kind === 'product' || s.kind === 'rowwise') {
+      throw new Error(`slowRun knows no ${s.kind} stage`);
     } else {
       x = x.map((t) => {
         let [prev, cur] = [1, t];

@@ -321,18 +321,18 @@ describe('refusals name the node and say "not supported for encryption yet"', ()
     expect(e.message).toMatch(/^MaxPool node "n2" \(ai\.onnx opset 13\): MaxPool with its Indices output is not supported for encryption yet/);
   });
 
-  it('the product of two encrypted values', () => {
-    const g = single(13, [3], [{ opType: 'Mul', inputs: ['x', 'x'], outputs: ['y'] }]);
-    expect(refusal(g).message).toMatch(/Mul node "n0".*product of two encrypted values is not supported for encryption yet/);
+  it('a matrix product of two encrypted values that are vectors per sample (products with two axes each are product stages: passes-attention)', () => {
+    const g = single(13, [3], [{ opType: 'MatMul', inputs: ['x', 'x'], outputs: ['y'] }]);
+    expect(refusal(g).message).toMatch(/MatMul node "n0".*a matrix product of per-sample shapes \[3\] and \[3\] \(both need two axes per sample\) is not supported for encryption yet/);
   });
 
-  it('Softmax followed by more layers', () => {
+  it('Softmax along the batch axis, followed by more layers', () => {
     const g = single(13, [3], [
       { opType: 'Gemm', inputs: ['x', 'w'], outputs: ['h'] },
-      { opType: 'Softmax', inputs: ['h'], outputs: ['s'] },
+      { opType: 'Softmax', inputs: ['h'], outputs: ['s'], attrs: { axis: int(0) } },
       { opType: 'Gemm', inputs: ['s', 'w'], outputs: ['y'] },
     ], { w: weights([3, 3]) });
-    expect(refusal(g).message).toMatch(/Softmax node "n1".*Softmax inside the network is not supported for encryption yet/);
+    expect(refusal(g).message).toMatch(/Softmax node "n1".*Softmax along the batch axis is not supported for encryption yet/);
   });
 
   it('a layer too large to hold as a dense map', () => {
