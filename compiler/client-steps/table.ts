@@ -8,13 +8,17 @@ import type { SegmentedBody, BodySegment } from '../artifact/types';
 import type { ApproxStage } from '../chain/stages';
 import { fail } from '../errors';
 import type { ClientKnows, ClientStep, ClientStepKind, ClientStepKindRecord, DrawnMask, StepBounds, StepSegments } from './kind';
+import { LAYER_NORM } from './layer-norm';
 import { MAX_POOL } from './max-pool';
 import { inputAt, REFRESH } from './refresh';
+import { SOFTMAX } from './softmax';
 import { outputOf } from './step-circuits';
 
 export const CLIENT_STEP_KINDS: { readonly [K in ClientStepKind]: ClientStepKindRecord<Extract<ClientStep, { kind: K }>, Extract<ClientKnows, { kind: K }>> } = {
   refresh: REFRESH,
   maxpool: MAX_POOL,
+  softmax: SOFTMAX,
+  layernorm: LAYER_NORM,
 };
 
 /**
@@ -41,18 +45,28 @@ export function stepOfStage(s: ApproxStage): ClientStep | null {
   }
 }
 
-/** The client step before a segment after the first, as the artifact records it (a max pool's windows, or none: a refresh). */
-export function clientStepBefore(segment: Pick<BodySegment, 'pool'>): ClientStep {
-  return segment.pool ? { kind: 'maxpool', pool: segment.pool } : { kind: 'refresh' };
+/** The client step before a segment after the first, as the artifact records it (a max pool's windows, a softmax's rows, a LayerNorm's tokens, or none: a refresh). */
+export function clientStepBefore(segment: Pick<BodySegment, StepField>): ClientStep {
+  if (segment.pool) return { kind: 'maxpool', pool: segment.pool };
+  if (segment.softmax) return { kind: 'softmax', softmax: segment.softmax };
+  if (segment.layernorm) return { kind: 'layernorm', layernorm: segment.layernorm };
+  return { kind: 'refresh' };
 }
 
+/** The fields of a segment that record the step before it (at most one is present). */
+export type StepField = 'pool' | 'softmax' | 'layernorm';
+
 /** A step as the artifact records it on the segment after it (the inverse of clientStepBefore). */
-export function stepFields(step: ClientStep): Pick<BodySegment, 'pool'> {
+export function stepFields(step: ClientStep): Pick<BodySegment, StepField> {
   switch (step.kind) {
     case 'refresh':
       return {};
     case 'maxpool':
       return { pool: step.pool };
+    case 'softmax':
+      return { softmax: step.softmax };
+    case 'layernorm':
+      return { layernorm: step.layernorm };
   }
 }
 
