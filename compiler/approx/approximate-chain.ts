@@ -7,7 +7,7 @@ import type { Range } from './chebyshev';
 import { DEFAULT_MARGIN, fitActivation, widenRange, type Fit, type FitMethod } from './fit';
 import { fail } from '../errors';
 import { activationRecord, paramsOf, type ActivationUse } from '../activations/registry';
-import type { AffineStage, ApproxStage, PolyStage, Stage } from '../chain/stages';
+import type { AffineStage, ApproxStage, PolyStage, RowRanges, Stage } from '../chain/stages';
 import type { Calibration } from './calibrate';
 import { BODY_INPUT } from '../chain/stage-graph';
 import { rowFunctionLabel } from '../chain/rowwise';
@@ -83,7 +83,16 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
       return;
     }
     if (stage.kind === 'rowwise') {
-      fail('NOT_ENCRYPTABLE', `${rowFunctionLabel(stage.fn)} over rows of ${stage.rowLength} (${stage.sources.join(', ')}) has no encrypted form yet: it runs in the clear with \`deeppowers predict --mode reference\``);
+      const measured = calibration.rowStages?.find((a) => a.stage === k);
+      if (!measured) fail('BAD_ARGUMENT', `no calibrated ranges for ${rowFunctionLabel(stage.fn)} stage ${k} (${stage.sources.join(', ')})`);
+      const [lo, hi] = measured.values;
+      const ranges: RowRanges =
+        stage.fn.kind === 'softmax'
+          ? { kind: 'softmax', scores: [lo, hi], sums: [Math.exp(measured.statistic[0] - hi), Math.exp(measured.statistic[1] - hi)] }
+          : { kind: 'layernorm', variance: measured.statistic };
+      stages.push({ kind: 'rowpoly', sources: stage.sources, fn: stage.fn, size: stage.size, rowLength: stage.rowLength, ranges });
+      position[k] = stages.length - 1;
+      return;
     }
     const calibrated = calibration.activations.find((a) => a.stage === k)?.range;
     if (!calibrated) fail('BAD_ARGUMENT', `no calibrated range for activation stage ${k} (${stage.sources.join(', ')})`);

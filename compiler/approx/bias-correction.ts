@@ -12,6 +12,7 @@ import { BODY_INPUT, readersOf, stageInput } from '../chain/stage-graph';
 import { activationFunction } from '../activations/registry';
 import { maxOverWindows } from '../chain/max-pool';
 import { multiplyHalves } from '../chain/product';
+import { applyRowPoly } from './row-plans';
 import { stageOutSize } from '../chain/stages';
 
 /** The body with the mean polynomial error of every activation folded into the bias of each affine map that reads it. */
@@ -35,6 +36,11 @@ export function correctPolynomialBias(stages: readonly ApproxStage[], rows: read
     // A product's factors carry their own (already corrected) errors; its output is not shifted here.
     if (s.kind === 'product') {
       xs.forEach((x, i) => outputs[i]!.push(multiplyHalves(s, x)));
+      return;
+    }
+    // Softmax and LayerNorm as planned: their error is bounded by the plan, not shifted here.
+    if (s.kind === 'rowpoly') {
+      xs.forEach((x, i) => outputs[i]!.push(applyRowPoly(s, x)));
       return;
     }
     const f = activationFunction(s);

@@ -10,6 +10,7 @@ import { activationLabel, paramsOf, type ActivationUse } from '../activations/re
 import { stageOutSize, type SplitModel, type Stage } from '../chain/stages';
 import { applyStage, runPrologue } from '../chain/run';
 import { evaluateStages, finalOutput } from '../chain/stage-graph';
+import { rowFunctionLabel, rowStatistic } from '../chain/rowwise';
 
 export interface ValueStats {
   readonly min: number;
@@ -32,9 +33,22 @@ export interface ActivationRange extends ValueStats, ActivationUse {
   readonly unitMax: Float64Array;
 }
 
+/** A row-wise stage (Softmax, LayerNorm) on the calibration rows: what its polynomials are planned from. */
+export interface RowRange {
+  /** Index of the stage in `split.body`. */
+  readonly stage: number;
+  readonly sources: readonly string[];
+  /** Smallest and largest input value. */
+  readonly values: readonly [number, number];
+  /** Smallest and largest per-row statistic (chain/rowwise.ts rowStatistic: log Σ exp for Softmax, the variance for LayerNorm). */
+  readonly statistic: readonly [number, number];
+}
+
 export interface Calibration {
   readonly rows: number;
   readonly activations: readonly ActivationRange[];
+  /** Row-wise stages, in body order; absent when there are none (artifacts written before them). */
+  readonly rowStages?: readonly RowRange[];
   /** What the body outputs (the values the client decrypts): sizes the output precision. */
   readonly output: ValueStats;
 }
@@ -78,10 +92,22 @@ class Accumulator {
 export function calibrateStages(stages: readonly Stage[], vectors: readonly Float64Array[]): Calibration {
   if (vectors.length === 0) fail('BAD_DATA', 'calibration needs at least one row');
   const accs = stages.map((s) => (s.kind === 'activation' ? new Accumulator(s.size) : undefined));
+  const rowAccs = stages.map((s) => (s.kind === 'rowwise' ? { values: [Infinity, -Infinity], statistic: [Infinity, -Infinity] } : undefined));
   const out = new Accumulator(stages.length > 0 ? outSizeOf(stages[stages.length - 1]!) : vectors[0]!.length);
   vectors.forEach((v, r) => {
     const outputs = evaluateStages(stages, v, (s, x, i) => {
       accs[i]?.add(x, `row ${r}, input of ${s.kind === 'activation' ? activationLabel(s) : 'stage'} ${i}`);
+      const rows = rowAccs[i];
+      if (rows && s.kind === 'rowwise') {
+        for (const v of x) {
+          if (!Number.isFinite(v)) fail('BAD_DATA', `calibration: row ${r}, input of ${rowFunctionLabel(s.fn)} stage ${i} is ${v}`);
+          rows.values = [Math.min(rows.values[0]!, v), Math.max(rows.values[1]!, v)];
+        }
+        for (let start = 0; start < x.length; start += s.rowLength) {
+          const t = rowStatistic(s.fn, x.subarray(start, start + s.rowLength));
+          rows.statistic = [Math.min(rows.statistic[0]!, t), Math.max(rows.statistic[1]!, t)];
+        }
+      }
       return applyStage(s, x);
     });
     out.add(finalOutput(outputs, v), `row ${r}, body output`);
@@ -93,7 +119,11 @@ export function calibrateStages(stages: readonly Stage[], vectors: readonly Floa
     const st = acc.stats();
     activations.push({ ...st, stage: i, fn: s.fn, ...paramsOf(s), sources: s.sources, size: s.size, range: [st.min, st.max], unitMin: acc.unitMin, unitMax: acc.unitMax });
   });
-  return { rows: vectors.length, activations, output: out.stats() };
+  const rowStages: RowRange[] = stages.flatMap((s, i) => {
+    const a = rowAccs[i];
+    return a ? [{ stage: i, sources: s.sources, values: a.values as [number, number], statistic: a.statistic as [number, number] }] : [];
+  });
+  return { rows: vectors.length, activations, output: out.stats(), ...(rowStages.length > 0 ? { rowStages } : {}) };
 }
 
 function outSizeOf(s: Stage): number {

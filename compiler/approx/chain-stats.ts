@@ -6,6 +6,7 @@
  */
 import { maxOverWindows } from '../chain/max-pool';
 import { multiplyHalves } from '../chain/product';
+import { applyRowPoly } from './row-plans';
 import { clenshaw } from './chebyshev';
 import type { ApproxStage } from '../chain/stages';
 import { evaluateStages, finalOutput } from '../chain/stage-graph';
@@ -58,6 +59,10 @@ export function approxChainStats(stages: readonly ApproxStage[], rows: readonly 
           see(abs);
           y[i] = sum;
         }
+        return y;
+      } else if (s.kind === 'rowpoly') {
+        const y = applyRowPoly(s, x);
+        y.forEach(see);
         return y;
       } else if (s.kind === 'product') {
         const y = multiplyHalves(s, x);

@@ -129,8 +129,28 @@ export interface PolyStage extends ActivationUse {
   readonly maxError: number;
 }
 
+/**
+ * What calibration measured for a row-wise function, from which approx/row-plans.ts plans its
+ * polynomials (the plan is a function of these numbers, made again where it is needed).
+ *  - softmax: the range of the scores, and of the row sums Σ exp(x_i − score max);
+ *  - layernorm: the range of the rows' (biased) variances.
+ */
+export type RowRanges =
+  | { readonly kind: 'softmax'; readonly scores: readonly [number, number]; readonly sums: readonly [number, number] }
+  | { readonly kind: 'layernorm'; readonly variance: readonly [number, number] };
+
+/** A row-wise function as the server evaluates it: polynomials and Newton steps planned from `ranges`. */
+export interface RowPolyStage {
+  readonly kind: 'rowpoly';
+  readonly sources: readonly string[];
+  readonly fn: RowFunction;
+  readonly size: number;
+  readonly rowLength: number;
+  readonly ranges: RowRanges;
+}
+
 /** The body after approximation: affine maps (range normalisation folded in) and polynomials. */
-export type ApproxStage = AffineStage | PolyStage | MaxPoolStage | ProductStage;
+export type ApproxStage = AffineStage | PolyStage | MaxPoolStage | ProductStage | RowPolyStage;
 
 /** Length of a stage's input vector (all its reads together). */
 export function stageInSize(s: Stage | ApproxStage): number {
@@ -144,12 +164,13 @@ export function stageInSize(s: Stage | ApproxStage): number {
     case 'product':
       return 2 * s.size;
     case 'rowwise':
+    case 'rowpoly':
       return s.size;
   }
 }
 
 /** The stages a circuit computes: a MaxPool is a client step between two circuits (refresh-plan). */
-export type CircuitStage = AffineStage | PolyStage | ProductStage;
+export type CircuitStage = AffineStage | PolyStage | ProductStage | RowPolyStage;
 
 /** Length of a stage's output vector. */
 export function stageOutSize(s: Stage | ApproxStage): number {
@@ -160,6 +181,7 @@ export function stageOutSize(s: Stage | ApproxStage): number {
     case 'poly':
     case 'product':
     case 'rowwise':
+    case 'rowpoly':
       return s.size;
     case 'maxpool':
       return s.windows.length;

@@ -1,7 +1,7 @@
 import { evaluateChebyshev } from '../approx/evaluate';
 import type { PolyBuilder } from '../approx/poly-builder';
 import { fail } from '../errors';
-import { stageInSize, stageOutSize, type ApproxStage, type CircuitStage, type PolyStage } from '../chain/stages';
+import { stageInSize, stageOutSize, type ApproxStage, type CircuitStage, type PolyStage, type RowPolyStage } from '../chain/stages';
 import { BODY_INPUT, stageReads } from '../chain/stage-graph';
 import { CircuitBuilder } from './builder';
 import type { RotationKeys } from './rotation-keys';
@@ -10,6 +10,9 @@ import type { Circuit, Layout, ValueId } from './ir';
 import { lowerBatchAffine } from './layout-batch';
 import { lowerVectorAffine, lowerVectorAffineBlocks, vectorPeriod, vectorSlotsNeeded } from './layout-vector';
 import { CircuitPolyBuilder } from './poly-lowering';
+import { emitLayerNorm, emitSoftmax } from './transformer-lowering';
+import { rowPlan } from '../approx/row-plans';
+import { rowFunctionLabel } from '../chain/rowwise';
 
 /** Evaluates Σ cₖ·Tₖ(x) (Chebyshev basis on [-1, 1]) over any PolyBuilder algebra. */
 export type PolyEvaluator = <T>(builder: PolyBuilder<T>, x: T, chebyshev: ArrayLike<number>) => T;
@@ -49,6 +52,9 @@ export function lowerChain(chain: readonly ApproxStage[], options: LowerOptions)
     const outs: ValueId[] = [];
     const out = (k: number): ValueId => (k === BODY_INPUT ? input : outs[k]!);
     stages.forEach((stage, k) => {
+      if (stage.kind === 'rowpoly') {
+        fail('PARAMS', `${stage.sources[0] ?? 'a row-wise stage'}: the vector layout does not hold ${rowFunctionLabel(stage.fn)} yet (its rows need one ciphertext per value): use the batch layout`);
+      }
       if (stage.kind === 'poly') outs.push(lowerPoly(b, out(k - 1), stage, evaluate));
       // Both factors are replicated with the period of their common size: one slot-wise product.
       else if (stage.kind === 'product') outs.push(lowerProduct(b, out(stage.reads[0]), out(stage.reads[1])));
@@ -66,6 +72,7 @@ export function lowerChain(chain: readonly ApproxStage[], options: LowerOptions)
   const out = (k: number): ValueId[] => (k === BODY_INPUT ? inputs : outs[k]!);
   stages.forEach((stage, k) => {
     if (stage.kind === 'poly') outs.push(out(k - 1).map((x) => lowerPoly(b, x, stage, evaluate)));
+    else if (stage.kind === 'rowpoly') outs.push(lowerRows(b, alignLevels(b, out(k - 1)), stage));
     else if (stage.kind === 'product') {
       const [xs, ys] = [out(stage.reads[0]), out(stage.reads[1])];
       outs.push(xs.map((x, i) => lowerProduct(b, x, ys[i]!)));
@@ -97,6 +104,17 @@ export function lowerProduct(b: CircuitBuilder, x: ValueId, y: ValueId): ValueId
   return b.rescale(b.relin(b.mul(b.canonicalAt(x, level), b.canonicalAt(y, level))));
 }
 
+/** A row-wise stage in the batch layout: each row's values (one ciphertext each) through its plan. */
+function lowerRows(b: CircuitBuilder, xs: readonly ValueId[], stage: RowPolyStage): ValueId[] {
+  const p = rowPlan(stage);
+  const out: ValueId[] = [];
+  for (let start = 0; start < xs.length; start += stage.rowLength) {
+    const row = xs.slice(start, start + stage.rowLength);
+    out.push(...(p.kind === 'softmax' ? emitSoftmax(b, row, p.plan) : emitLayerNorm(b, row, p.plan)));
+  }
+  return out;
+}
+
 /** The chain as circuit stages; a MaxPool is a client step, so the body is cut there first (refresh-plan). */
 function circuitStages(stages: readonly ApproxStage[]): CircuitStage[] {
   return stages.map((s, k) => {
@@ -118,6 +136,8 @@ function checkChain(stages: readonly CircuitStage[]): void {
     if (s.kind === 'product') {
       const [x, y] = s.reads.map((r) => stageOutputSize(stages, r, inputSize));
       if (x !== s.size || y !== s.size) fail('BAD_GRAPH', `${name}: a product of ${s.size} values reads factors of ${x} and ${y}`);
+    } else if (s.kind === 'rowpoly') {
+      if (s.size % s.rowLength !== 0) fail('BAD_GRAPH', `${name}: ${s.size} values do not split into rows of ${s.rowLength}`);
     } else if (s.kind === 'affine') {
       if (s.weights.length !== s.outSize * s.inSize || s.bias.length !== s.outSize) {
         fail('BAD_GRAPH', `${name}: affine map shapes do not match ${s.outSize}×${s.inSize}`);

@@ -41,6 +41,7 @@ export function stepOfStage(s: ApproxStage): ClientStep | null {
     case 'affine':
     case 'poly':
     case 'product':
+    case 'rowpoly':
       return null;
   }
 }

@@ -101,6 +101,9 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   progress('calibrate');
   const input = calibrationInput(options, graph);
   const calibrated = calibrateSplit(split, input, options);
+  // A transformer (products, Softmax, LayerNorm) is deeper than any parameters hold: unless told
+  // --refresh off, its body is cut into segments with client-aided refreshes between them.
+  const refreshMode = options.refresh ?? (isTransformerBody(split.body) ? 'auto' : 'off');
   // One approximation per degree cap: lowering again with other rotation keys reuses it.
   const approximations = new Map<number | undefined, ReturnType<typeof approximateSplit>>();
   const lowered = (maxAutoDegree?: number, rotationKeys: RotationKeys = options.rotationKeys === 'powers-of-two' ? 'powers-of-two' : 'all') => {
@@ -120,14 +123,15 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
     const { trial } = approximated;
     let chosen: { build: LayoutBuild; candidates: readonly LayoutBuild[]; layoutReason: string };
     let refresh: SegmentedBuild | null;
-    if (hasPools(trial.stages)) {
-      // A max pool is a client step: the chain always runs as segments (see refresh-plan).
-      const pooled = choosePooledLayout(trial.stages, layoutRequest, parameters, trial.stats.maxAbs, options.refresh ?? 'off', progress, options.objective ?? 'latency');
+    if (hasPools(trial.stages) || (refreshMode === 'auto' && isTransformerBody(trial.stages))) {
+      // A max pool is a client step: the chain always runs as segments (see refresh-plan). A
+      // transformer's body is dozens of levels deep: with refresh it runs as segments too.
+      const pooled = choosePooledLayout(trial.stages, layoutRequest, parameters, trial.stats.maxAbs, refreshMode, progress, options.objective ?? 'latency');
       chosen = { build: pooled.plan.segments[0]!, candidates: pooled.candidates.map((p) => p.segments[0]!), layoutReason: pooled.layoutReason };
       refresh = pooled.plan;
     } else {
       chosen = chooseLayout(trial.stages, layoutRequest, parameters, progress, options.objective ?? 'latency');
-      refresh = refreshOf(options, trial.stages, chosen.build, parameters, trial.stats.maxAbs);
+      refresh = refreshOf(refreshMode, options, trial.stages, chosen.build, parameters, trial.stats.maxAbs);
     }
     const build = refresh ? refresh.segments[0]! : chosen.build;
     const uncut = precisionPromise(target.relative, target.outputRange, target.approximationError, target.magnitude, build.params.expectedPrecisionBits);
@@ -170,7 +174,7 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   const warnings = [
     ...(deeperNote !== undefined ? [deeperNote] : []),
     ...(degreeChoice?.warning !== undefined ? [degreeChoice.warning] : []),
-    ...(precision.reached ? [] : [precisionWarning(precision, build, options.refresh !== 'auto' && cutPoints(trial.stages).length > 0)]),
+    ...(precision.reached ? [] : [precisionWarning(precision, build, refreshMode !== 'auto' && cutPoints(trial.stages).length > 0)]),
   ];
   return {
     precision,
@@ -193,9 +197,14 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   };
 }
 
+/** Whether the body holds products of two ciphertexts or row-wise stages (Softmax, LayerNorm): a transformer. */
+function isTransformerBody(stages: readonly { readonly kind: string }[]): boolean {
+  return stages.some((s) => s.kind === 'product' || s.kind === 'rowwise' || s.kind === 'rowpoly');
+}
+
 /** With --refresh auto, the segments when cutting gives a smaller N than the whole chain (see refresh-plan). */
-function refreshOf(options: CompileOptions, stages: readonly ApproxStage[], build: LayoutBuild, parameters: ParameterOptions, maxAbs: number): SegmentedBuild | null {
-  if ((options.refresh ?? 'off') === 'off') return null;
+function refreshOf(mode: 'auto' | 'off', options: CompileOptions, stages: readonly ApproxStage[], build: LayoutBuild, parameters: ParameterOptions, maxAbs: number): SegmentedBuild | null {
+  if (mode === 'off') return null;
   if (options.objective === 'throughput') fail('BAD_ARGUMENT', '--refresh auto works with --objective latency only (one sample per ciphertext)');
   const plan = planRefresh(stages, build.layout, parameters, maxAbs);
   return plan && plan.params.polyModulusDegree < build.params.polyModulusDegree ? plan : null;

@@ -23,6 +23,7 @@ import { vectorSlotsNeeded } from '../circuit/layout-vector';
 import { lowerChain } from '../circuit/lower';
 import { assignScales } from '../circuit/passes-scales';
 import type { ApproxStage } from '../chain/stages';
+import { dagCutPoints, greedyCuts, isChainBody, splitDag } from './dag-segments';
 import type { ClientStep, StepBounds } from '../client-steps/kind';
 import { POOL_SCALE_OCTAVES } from '../client-steps/max-pool';
 import { stepKind, stepOfStage } from '../client-steps/table';
@@ -69,9 +70,12 @@ export interface SegmentedBuild {
   readonly poolScaleOctaves: number | undefined;
 }
 
-/** Stage indices a chain can be cut before: an affine map right after an activation, with no stage reading across. */
+/**
+ * Stage indices a body can be cut before: in a chain, an affine map right after an activation; in
+ * a DAG with products or row-wise stages (a transformer), see dag-segments.ts.
+ */
 export function cutPoints(stages: readonly ApproxStage[]): number[] {
-  if (stages.some((s) => s.kind === 'affine' && s.reads !== undefined)) return [];
+  if (!isChainBody(stages)) return stages.some((s) => s.kind === 'product' || s.kind === 'rowpoly') ? dagCutPoints(stages) : [];
   const out: number[] = [];
   for (let k = 1; k < stages.length; k++) if (stages[k]!.kind === 'affine' && stages[k - 1]!.kind === 'poly') out.push(k);
   return out;
@@ -101,6 +105,7 @@ export function segmentStart(stages: readonly ApproxStage[], k: number): number 
 }
 
 export function splitStages(stages: readonly ApproxStage[], cuts: readonly number[]): ApproxStage[][] {
+  if (!isChainBody(stages)) return splitDag(stages, cuts);
   const starts = [0, ...cuts.map((k) => segmentStart(stages, k))];
   const ends = [...cuts, stages.length];
   return ends.map((end, i) => stages.slice(starts[i], end));
@@ -166,10 +171,10 @@ export function planPools(stages: readonly ApproxStage[], layout: Layout, option
  * The best set of cuts for `layout`, or null when no cut beats the whole chain (or the chain has
  * no cut point). `maxAbs` is calibration's bound on every circuit value: the mask's B.
  */
-export function planRefresh(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, maxAbs: number): SegmentedBuild | null {
+export function planRefresh(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, maxAbs: number, how: { readonly required?: boolean } = {}): SegmentedBuild | null {
   const points = cutPoints(stages);
   if (points.length === 0) return null;
-  const sets = points.length > MAX_CUT_POINTS ? [[], points] : subsets(points);
+  const sets = points.length > MAX_CUT_POINTS ? cutSets(stages, points) : subsets(points);
   const maskBound = Math.max(1, maxAbs);
   let best: { cuts: number[]; n: number } | null = null;
   for (const cuts of sets) {
@@ -178,7 +183,7 @@ export function planRefresh(stages: readonly ApproxStage[], layout: Layout, opti
     const n = trial.params.polyModulusDegree;
     if (!best || n < best.n || (n === best.n && cuts.length < best.cuts.length)) best = { cuts, n };
   }
-  if (!best || best.cuts.length === 0) return null;
+  if (!best || (best.cuts.length === 0 && how.required !== true)) return null;
   return buildSegments(stages, best.cuts, layout, options, maskBound);
 }
 
@@ -257,6 +262,17 @@ function checkMaskRoom(circuits: readonly Circuit[], params: CkksParameters, mas
 
 function unionSteps(circuits: readonly Circuit[]): number[] {
   return [...new Set(circuits.flatMap((c) => c.rotationSteps))].sort((a, b) => a - b);
+}
+
+/**
+ * With too many cut points for every subset: none, all, and for a DAG the greedy cuts that keep
+ * each segment within 8, 12, … 28 levels (a transformer block has dozens of levels and many points).
+ */
+function cutSets(stages: readonly ApproxStage[], points: readonly number[]): number[][] {
+  const sets = [[], [...points]];
+  if (!isChainBody(stages)) for (let budget = 8; budget <= 28; budget += 4) sets.push(greedyCuts(stages, points, budget));
+  const seen = new Set<string>();
+  return sets.filter((s) => !seen.has(s.join()) && (seen.add(s.join()), true));
 }
 
 function subsets(points: readonly number[]): number[][] {

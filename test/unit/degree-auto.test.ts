@@ -51,7 +51,7 @@ function slowRun(stages: readonly (Stage | ApproxStage)[], row: Float64Array): n
       x = x.map((t) => Math.tanh(t));
     } else if (s.kind === 'maxpool') {
       throw new Error('slowRun knows no max pool');
-    } else if (s.kind === 'product' || s.kind === 'rowwise') {
+    } else if (s.kind === 'product' || s.kind === 'rowwise' || s.kind === 'rowpoly') {
       throw new Error(`slowRun knows no ${s.kind} stage`);
     } else {
       x = x.map((t) => {

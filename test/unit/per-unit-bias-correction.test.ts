@@ -17,7 +17,10 @@ const rand = uniform(lcg(5), -1, 1);
 const affine = (outSize: number, inSize: number): AffineStage => affineStage(outSize, inSize, () => 3 * rand(), () => rand());
 
 function run(stages: readonly ApproxStage[], x: Float64Array): Float64Array {
-  return stages.reduce((y, s) => (s.kind === 'poly' ? y.map((t) => clenshaw(s.chebyshev, t)) : applyStages([s], y)), x);
+  return stages.reduce((y, s) => {
+    if (s.kind === 'rowpoly') throw new Error('no row-wise stages in these chains');
+    return s.kind === 'poly' ? y.map((t) => clenshaw(s.chebyshev, t)) : applyStages([s], y);
+  }, x);
 }
 
 /** Mean of approximated − exact output over the rows, per output. */

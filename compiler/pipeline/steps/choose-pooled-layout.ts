@@ -11,7 +11,8 @@ import { fail } from '../../errors';
 import { chooseAmongLayouts, layoutReasonOf } from './layout-chooser';
 import type { Objective, ParameterOptions } from '../../plan/build-layout';
 import type { CompileStep, LayoutRequest } from './options';
-import { planPools, type RefreshRequest, type SegmentedBuild } from '../../plan/refresh-plan';
+import { planPools, planRefresh, type RefreshRequest, type SegmentedBuild } from '../../plan/refresh-plan';
+import type { Layout } from '../../circuit/ir';
 
 export interface PooledChoice {
   readonly plan: SegmentedBuild;
@@ -30,6 +31,13 @@ export function segmentedLatencyMs(plan: SegmentedBuild): number {
   return plan.segments.reduce((sum, s) => sum + s.latency.totalMs, 0);
 }
 
+/** A body without pools that must run as segments (a transformer): the refresh cuts, or why none fit. */
+function planRefreshed(stages: readonly ApproxStage[], layout: Layout, parameters: ParameterOptions, maxAbs: number): SegmentedBuild {
+  const plan = planRefresh(stages, layout, parameters, maxAbs, { required: true });
+  if (!plan) fail('PARAMS', `no set of refresh cuts fits the ${layout} layout's parameters`);
+  return plan;
+}
+
 export function choosePooledLayout(
   stages: readonly ApproxStage[],
   request: LayoutRequest,
@@ -40,7 +48,7 @@ export function choosePooledLayout(
   objective: Objective,
 ): PooledChoice {
   if (objective === 'throughput') fail('BAD_ARGUMENT', 'a model with MaxPool runs a client step per evaluation (the max of each window), which works with --objective latency only (one sample per ciphertext)');
-  const c = chooseAmongLayouts(request, parameters, progress, (layout, p) => planPools(stages, layout, p, maxAbs, refresh)!, segmentedLatencyMs);
+  const c = chooseAmongLayouts(request, parameters, progress, (layout, p) => planPools(stages, layout, p, maxAbs, refresh) ?? planRefreshed(stages, layout, p, maxAbs), segmentedLatencyMs);
   const layoutReason = layoutReasonOf(request, c, 'lower estimated latency of one prediction, all segments', (p) => `${p.layout} ${segmentedLatencyMs(p).toFixed(0)} ms at N=${p.params.polyModulusDegree}`);
   return { plan: c.chosen, candidates: c.candidates, layoutReason };
 }

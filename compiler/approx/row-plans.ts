@@ -1,0 +1,63 @@
+/**
+ * The row-wise stages as the server evaluates them: each RowPolyStage's plan (softmax.ts,
+ * layer-norm.ts) made from its calibrated ranges, and that plan run over every row of a stage's
+ * values through any PolyBuilder (the circuit lowering, the float64 statistics). The plan is a
+ * function of the stage's numbers, made once per stage and remembered.
+ *
+ * LayerNorm's scale and shift are not part of the stage (the passes put them in the affine map
+ * after it), so its plan has γ = 1 and β = 0.
+ */
+import { numberBuilder, numberInput } from './builders';
+import type { RowPolyStage, RowRanges } from '../chain/stages';
+import type { RowFunction } from '../chain/rowwise';
+import { fail } from '../errors';
+import { evaluateLayerNorm, planLayerNorm, type LayerNormPlan } from './layer-norm';
+import type { PolyBuilder } from './poly-builder';
+import { evaluateSoftmax, planSoftmax, type SoftmaxPlan } from './softmax';
+
+export type RowPlan = { readonly kind: 'softmax'; readonly plan: SoftmaxPlan } | { readonly kind: 'layernorm'; readonly plan: LayerNormPlan };
+
+const plans = new WeakMap<RowPolyStage, RowPlan>();
+
+export function rowPlan(stage: RowPolyStage): RowPlan {
+  let p = plans.get(stage);
+  if (!p) {
+    p = planRows(stage.fn, stage.rowLength, stage.ranges);
+    plans.set(stage, p);
+  }
+  return p;
+}
+
+function planRows(fn: RowFunction, n: number, ranges: RowRanges): RowPlan {
+  if (fn.kind === 'softmax' && ranges.kind === 'softmax') return { kind: 'softmax', plan: planSoftmax(n, { scores: [...ranges.scores], sums: [...ranges.sums] }) };
+  if (fn.kind === 'layernorm' && ranges.kind === 'layernorm') {
+    return { kind: 'layernorm', plan: planLayerNorm(n, { variance: [...ranges.variance] }, { epsilon: fn.epsilon, gamma: new Float64Array(n).fill(1), beta: new Float64Array(n) }) };
+  }
+  return fail('BAD_ARGUMENT', `a ${fn.kind} stage with ${ranges.kind} ranges`);
+}
+
+/** The stage on every row of `values` (consecutive rows of stage.rowLength). */
+export function evaluateRows<T>(pb: PolyBuilder<T>, values: readonly T[], stage: RowPolyStage): T[] {
+  const p = rowPlan(stage);
+  const out: T[] = [];
+  for (let start = 0; start < values.length; start += stage.rowLength) {
+    const row = values.slice(start, start + stage.rowLength);
+    out.push(...(p.kind === 'softmax' ? evaluateSoftmax(pb, row, p.plan) : evaluateLayerNorm(pb, row, p.plan)));
+  }
+  return out;
+}
+
+/** What the circuit computes for one sample's input vector, in float64. */
+export function applyRowPoly(stage: RowPolyStage, x: Float64Array): Float64Array {
+  return Float64Array.from(evaluateRows(numberBuilder, Array.from(x, numberInput), stage), (v) => v.value);
+}
+
+/** Levels the stage spends from its input to its output. */
+export function rowDepth(stage: RowPolyStage): number {
+  return rowPlan(stage).plan.depth;
+}
+
+/** A bound on |ŷ − y| for inputs inside the calibrated ranges (the plan's own). */
+export function rowMaxError(stage: RowPolyStage): number {
+  return rowPlan(stage).plan.maxError;
+}

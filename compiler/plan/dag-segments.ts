@@ -1,0 +1,161 @@
+/**
+ * Refresh cuts in a body that is a DAG (a transformer's residual sums, attention's two factors):
+ * at a cut, every value an earlier stage made and a later stage reads is live, and all of them
+ * cross the refresh together, concatenated, as the next segment's input. Each segment is then a
+ * self-contained stage list, as a chain's segments are: its body input is the concatenation of
+ * the values live where it starts, its last stage's output the concatenation of those live where
+ * it ends (or the body's output, for the last segment). The client step between two segments is
+ * the same refresh whatever the vector holds.
+ *
+ * A cut goes before stage k only when every stage from k on that reads a value made before k is
+ * an affine map: the live values then enter the segment through those maps' columns, at no cost.
+ * A segment whose live-out values are more than its last stage's output ends with one gathering
+ * map (one level).
+ */
+import { BODY_INPUT, stageReads } from '../chain/stage-graph';
+import { stageOutSize, type AffineStage, type ApproxStage } from '../chain/stages';
+import { chebyshevDepth } from '../approx/evaluate';
+import { rowDepth } from '../approx/row-plans';
+
+/** Whether no stage reads anything but the stage before it (a chain: refresh-plan's own cuts apply). */
+export function isChainBody(stages: readonly ApproxStage[]): boolean {
+  return stages.every((s) => !('reads' in s) || s.reads === undefined);
+}
+
+/** Values made before `k` (−1: the body input) that stages from `k` on read, ascending. */
+export function liveAt(stages: readonly ApproxStage[], k: number): number[] {
+  const live = new Set<number>();
+  for (let j = k; j < stages.length; j++) for (const r of stageReads(stages, j)) if (r < k) live.add(r);
+  return [...live].sort((a, b) => a - b);
+}
+
+/**
+ * Stage indices a DAG body can be cut before: after a stage that is not affine (a cut after an
+ * affine map only moves its level), where every reader of a live value is an affine map.
+ */
+export function dagCutPoints(stages: readonly ApproxStage[]): number[] {
+  const out: number[] = [];
+  for (let k = 1; k < stages.length; k++) {
+    if (stages[k - 1]!.kind === 'affine') continue;
+    let ok = true;
+    for (let j = k; j < stages.length && ok; j++) {
+      if (stageReads(stages, j).some((r) => r < k) && stages[j]!.kind !== 'affine') ok = false;
+    }
+    if (ok) out.push(k);
+  }
+  return out;
+}
+
+/** The body cut before each of `cuts` (ascending, from dagCutPoints), each segment self-contained. */
+export function splitDag(stages: readonly ApproxStage[], cuts: readonly number[]): ApproxStage[][] {
+  const bounds = [0, ...cuts, stages.length];
+  const size = (r: number, input: number): number => (r === BODY_INPUT ? input : stageOutSize(stages[r]!));
+  const inputSize = stages[0] && stages[0].kind === 'affine' ? stages[0].inSize : stageOutSize(stages[0]!);
+  const segments: ApproxStage[][] = [];
+  for (let i = 0; i + 1 < bounds.length; i++) {
+    const [start, end] = [bounds[i]!, bounds[i + 1]!];
+    const liveIn = start === 0 ? [BODY_INPUT] : liveAt(stages, start);
+    // Where each live-in value sits in this segment's input vector.
+    const offsets = new Map<number, number>();
+    let width = 0;
+    for (const v of liveIn) {
+      offsets.set(v, width);
+      width += size(v, inputSize);
+    }
+    const local = (r: number): number => (r >= start ? r - start : BODY_INPUT);
+    const segment: ApproxStage[] = [];
+    for (let j = start; j < end; j++) {
+      const s = stages[j]!;
+      const reads = stageReads(stages, j);
+      if (start === 0 || reads.every((r) => r >= start)) {
+        segment.push(reads.length === 1 && !('reads' in s && s.reads) ? s : withReads(s, reads.map(local)));
+        continue;
+      }
+      // An affine map reading live values (cut points guarantee it): their columns move to where
+      // those values sit in the segment input, and the segment's own stages follow.
+      const a = s as AffineStage;
+      const inner = reads.filter((r) => r >= start);
+      const newReads = [BODY_INPUT, ...inner.map(local)];
+      const innerOffset = new Map<number, number>();
+      let at = width;
+      for (const r of inner) {
+        innerOffset.set(r, at);
+        at += size(r, inputSize);
+      }
+      const weights = new Float64Array(a.outSize * at);
+      let column = 0;
+      for (const r of reads) {
+        const n = size(r, inputSize);
+        const to = r >= start ? innerOffset.get(r)! : offsets.get(r)!;
+        for (let row = 0; row < a.outSize; row++) for (let c = 0; c < n; c++) weights[row * at + to + c] = a.weights[row * a.inSize + column + c]!;
+        column += n;
+      }
+      segment.push({ ...a, inSize: at, weights, reads: newReads });
+    }
+    if (end < stages.length) {
+      const liveOut = liveAt(stages, end);
+      if (!(liveOut.length === 1 && liveOut[0] === end - 1)) segment.push(gather(liveOut, start, offsets, width, size, inputSize));
+    }
+    segments.push(segment);
+  }
+  return segments;
+}
+
+function withReads(s: ApproxStage, reads: number[]): ApproxStage {
+  if (s.kind === 'product') return { ...s, reads: [reads[0]!, reads[1]!] };
+  if (s.kind === 'affine') return { ...s, reads };
+  return s;
+}
+
+/** The map that outputs the live values, in order: carried ones from the segment input, the others from the segment's stages. */
+function gather(liveOut: readonly number[], start: number, offsets: ReadonlyMap<number, number>, width: number, size: (r: number, input: number) => number, inputSize: number): AffineStage {
+  const carried = liveOut.some((v) => v < start);
+  const inner = liveOut.filter((v) => v >= start);
+  const reads = [...(carried ? [BODY_INPUT] : []), ...inner.map((r) => r - start)];
+  const inSize = (carried ? width : 0) + inner.reduce((n, r) => n + size(r, inputSize), 0);
+  const outSize = liveOut.reduce((n, v) => n + size(v, inputSize), 0);
+  const weights = new Float64Array(outSize * inSize);
+  const innerAt = new Map<number, number>();
+  let at = carried ? width : 0;
+  for (const r of inner) {
+    innerAt.set(r, at);
+    at += size(r, inputSize);
+  }
+  let row = 0;
+  for (const v of liveOut) {
+    const from = v < start ? offsets.get(v)! : innerAt.get(v)!;
+    for (let c = 0; c < size(v, inputSize); c++) weights[row++ * inSize + from + c] = 1;
+  }
+  return { kind: 'affine', sources: ['values carried across the refresh'], inSize, outSize, weights, bias: new Float64Array(outSize), reads };
+}
+
+/**
+ * Levels from the body input to each stage's output, estimated from the stages alone (an affine
+ * map or a product one, a polynomial its Chebyshev depth, a row-wise stage its plan's depth): the
+ * greedy cut search uses it; the lowering then gives the exact depth.
+ */
+export function stageDepths(stages: readonly ApproxStage[]): number[] {
+  const depth: number[] = [];
+  stages.forEach((s, k) => {
+    const before = Math.max(0, ...stageReads(stages, k).map((r) => (r === BODY_INPUT ? 0 : depth[r]!)));
+    const own = s.kind === 'poly' ? chebyshevDepth(s.degree) : s.kind === 'rowpoly' ? rowDepth(s) : s.kind === 'maxpool' ? 0 : 1;
+    depth.push(before + own);
+  });
+  return depth;
+}
+
+/** Cuts chosen greedily so that no segment spends more than `budget` levels (by stageDepths), latest cut point first. */
+export function greedyCuts(stages: readonly ApproxStage[], points: readonly number[], budget: number): number[] {
+  const depth = stageDepths(stages);
+  const cuts: number[] = [];
+  let base = 0;
+  let last: number | null = null;
+  for (let k = 0; k < stages.length; k++) {
+    if (points.includes(k)) last = k;
+    if (depth[k]! - base > budget && last !== null && last !== cuts[cuts.length - 1]) {
+      cuts.push(last);
+      base = depth[last - 1]!;
+    }
+  }
+  return cuts;
+}
