@@ -174,7 +174,8 @@ export function planPools(stages: readonly ApproxStage[], layout: Layout, option
 export function planRefresh(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, maxAbs: number, how: { readonly required?: boolean } = {}): SegmentedBuild | null {
   const points = cutPoints(stages);
   if (points.length === 0) return null;
-  const sets = points.length > MAX_CUT_POINTS ? cutSets(stages, points) : subsets(points);
+  // A DAG body lowers slowly (a transformer block is 10^5 ops): a few greedy sets, never every subset.
+  const sets = points.length > MAX_CUT_POINTS || !isChainBody(stages) ? cutSets(stages, points) : subsets(points);
   const maskBound = Math.max(1, maxAbs);
   let best: { cuts: number[]; n: number } | null = null;
   for (const cuts of sets) {
@@ -265,12 +266,13 @@ function unionSteps(circuits: readonly Circuit[]): number[] {
 }
 
 /**
- * With too many cut points for every subset: none, all, and for a DAG the greedy cuts that keep
- * each segment within 8, 12, … 28 levels (a transformer block has dozens of levels and many points).
+ * With too many cut points for every subset: none and all; for a DAG instead the greedy cuts that
+ * keep each segment within 10, 14, … 26 levels (a transformer block has dozens of levels).
  */
 function cutSets(stages: readonly ApproxStage[], points: readonly number[]): number[][] {
-  const sets = [[], [...points]];
-  if (!isChainBody(stages)) for (let budget = 8; budget <= 28; budget += 4) sets.push(greedyCuts(stages, points, budget));
+  const sets: number[][] = [];
+  if (isChainBody(stages)) sets.push([], [...points]);
+  else for (let budget = 10; budget <= 26; budget += 4) sets.push(greedyCuts(stages, points, budget));
   const seen = new Set<string>();
   return sets.filter((s) => !seen.has(s.join()) && (seen.add(s.join()), true));
 }
