@@ -80,7 +80,17 @@ export function inspectModel(file: string, options: { lowered?: boolean } = {}):
     const graph = importModel(bytes, file);
     typed = graph;
     const attention = attentionFacts(graph);
-    if (attention) transformer = describeAttention(attention, graph);
+    if (attention) {
+      // The passes say whether this one gets that far (nn.MultiheadAttention moves the batch axis).
+      let refusal = '';
+      try {
+        splitBody(graph);
+      } catch (e) {
+        if (!(e instanceof DeepPowersError)) throw e;
+        refusal = `; not encryptable yet: ${e.message}`;
+      }
+      transformer = `${describeAttention(attention, graph)}${refusal}`;
+    }
     try {
       refuseKnownFamilies(graph);
     } catch (e) {
