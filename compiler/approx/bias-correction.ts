@@ -11,7 +11,7 @@ import type { ApproxStage } from '../chain/stages';
 import { BODY_INPUT, readersOf, stageInput } from '../chain/stage-graph';
 import { activationFunction } from '../activations/registry';
 import { maxOverWindows } from '../chain/max-pool';
-import { multiplyHalves } from '../chain/product';
+import { multiplyFactors } from '../chain/product';
 import { applyRowPoly } from './row-plans';
 import { stageOutSize } from '../chain/stages';
 
@@ -35,7 +35,7 @@ export function correctPolynomialBias(stages: readonly ApproxStage[], rows: read
     }
     // A product's factors carry their own (already corrected) errors; its output is not shifted here.
     if (s.kind === 'product') {
-      xs.forEach((x, i) => outputs[i]!.push(multiplyHalves(s, x)));
+      xs.forEach((x, i) => outputs[i]!.push(multiplyFactors(s, x)));
       return;
     }
     // Softmax and LayerNorm as planned: their error is bounded by the plan, not shifted here.

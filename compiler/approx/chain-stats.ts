@@ -5,7 +5,7 @@
  * leaves the range it was fitted on (the main accuracy risk at run time).
  */
 import { maxOverWindows } from '../chain/max-pool';
-import { multiplyHalves } from '../chain/product';
+import { multiplyFactors } from '../chain/product';
 import { applyRowPoly } from './row-plans';
 import { clenshaw } from './chebyshev';
 import type { ApproxStage } from '../chain/stages';
@@ -65,7 +65,7 @@ export function approxChainStats(stages: readonly ApproxStage[], rows: readonly 
         y.forEach(see);
         return y;
       } else if (s.kind === 'product') {
-        const y = multiplyHalves(s, x);
+        const y = multiplyFactors(s, x);
         y.forEach(see);
         return y;
       } else if (s.kind === 'maxpool') {

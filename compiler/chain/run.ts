@@ -11,14 +11,14 @@ import { activationFunction } from '../activations/registry';
 import type { SplitModel, Stage } from './stages';
 import { evaluateStages, finalOutput } from './stage-graph';
 import { maxOverWindows } from './max-pool';
-import { multiplyHalves } from './product';
+import { multiplyFactors } from './product';
 import { applyRows } from './rowwise';
 
 /** One sample's flattened vector through one stage. */
 export function applyStage(s: Stage, x: Float64Array): Float64Array {
   if (s.kind === 'activation') return x.map(activationFunction(s));
   if (s.kind === 'maxpool') return maxOverWindows(s.windows, x);
-  if (s.kind === 'product') return multiplyHalves(s, x);
+  if (s.kind === 'product') return multiplyFactors(s, x);
   if (s.kind === 'rowwise') return applyRows(s.fn, s.rowLength, x);
   if (x.length !== s.inSize) fail('BAD_DATA', `the chain expects ${s.inSize} values, got ${x.length}`);
   const y = Float64Array.from(s.bias);

@@ -50,17 +50,21 @@ export interface MaxPoolStage {
 }
 
 /**
- * y[i] = a[i]·b[i]: the slot-wise product of two encrypted vectors of `size` values, the outputs of
- * stages `reads[0]` and `reads[1]` (their concatenation is the stage input). Attention's Q·Kᵀ and
- * A·V, a square x·x, and the elementwise Mul of two values computed from the input all become
- * gathers (affine maps that line the factors up) into one of these, then a sum (an affine map).
- * In the circuit it is a ct×ct multiply, a relinearisation and a rescale per value.
+ * y[i] = a[left[i]]·b[right[i]]: products of values of two encrypted vectors, a the output of
+ * stage `reads[0]` (`factorSizes[0]` values) and b of `reads[1]` (their concatenation is the stage
+ * input). Attention's Q·Kᵀ and A·V, a square x·x, and the elementwise Mul of two values computed
+ * from the input are one of these (the factors picked, not recomputed), then a sum (an affine
+ * map). In the circuit, per value, a ct×ct multiply, a relinearisation and a rescale.
  */
 export interface ProductStage {
   readonly kind: 'product';
   readonly sources: readonly string[];
   readonly size: number;
   readonly reads: readonly [number, number];
+  readonly factorSizes: readonly [number, number];
+  /** Per product, the index of its factor in a and in b (`size` entries each). */
+  readonly left: readonly number[];
+  readonly right: readonly number[];
 }
 
 /**
@@ -162,7 +166,7 @@ export function stageInSize(s: Stage | ApproxStage): number {
     case 'poly':
       return s.size;
     case 'product':
-      return 2 * s.size;
+      return s.factorSizes[0] + s.factorSizes[1];
     case 'rowwise':
     case 'rowpoly':
       return s.size;

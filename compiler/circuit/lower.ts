@@ -8,6 +8,7 @@ import type { RotationKeys } from './rotation-keys';
 import { isPowerOfTwo } from './constant-pool';
 import type { Circuit, Layout, ValueId } from './ir';
 import { lowerBatchAffine } from './layout-batch';
+import { isSlotWise } from '../chain/product';
 import { lowerVectorAffine, lowerVectorAffineBlocks, vectorPeriod, vectorSlotsNeeded } from './layout-vector';
 import { CircuitPolyBuilder } from './poly-lowering';
 import { emitLayerNorm, emitSoftmax } from './transformer-lowering';
@@ -57,7 +58,10 @@ export function lowerChain(chain: readonly ApproxStage[], options: LowerOptions)
       }
       if (stage.kind === 'poly') outs.push(lowerPoly(b, out(k - 1), stage, evaluate));
       // Both factors are replicated with the period of their common size: one slot-wise product.
-      else if (stage.kind === 'product') outs.push(lowerProduct(b, out(stage.reads[0]), out(stage.reads[1])));
+      else if (stage.kind === 'product') {
+        if (!isSlotWise(stage)) fail('PARAMS', `${stage.sources[0] ?? 'a product'}: the vector layout does not pick factors of a product (attention) yet: use the batch layout`);
+        outs.push(lowerProduct(b, out(stage.reads[0]), out(stage.reads[1])));
+      }
       else if (!stage.reads) outs.push(lowerVectorAffine(b, out(k - 1), stage));
       else outs.push(lowerVectorAffineBlocks(b, stage, stage.reads.map((r) => ({ x: out(r), size: stageOutputSize(stages, r, inputSize) }))));
     });
@@ -75,7 +79,7 @@ export function lowerChain(chain: readonly ApproxStage[], options: LowerOptions)
     else if (stage.kind === 'rowpoly') outs.push(lowerRows(b, alignLevels(b, out(k - 1)), stage));
     else if (stage.kind === 'product') {
       const [xs, ys] = [out(stage.reads[0]), out(stage.reads[1])];
-      outs.push(xs.map((x, i) => lowerProduct(b, x, ys[i]!)));
+      outs.push(stage.left.map((j, i) => lowerProduct(b, xs[j]!, ys[stage.right[i]!]!)));
     } else if (!stage.reads) outs.push(lowerBatchAffine(b, out(k - 1), stage));
     else outs.push(lowerBatchAffine(b, alignLevels(b, stage.reads.flatMap(out)), stage));
   });
@@ -135,7 +139,10 @@ function checkChain(stages: readonly CircuitStage[]): void {
     if (k > 0 && inSize !== given) fail('BAD_GRAPH', `${name}: reads ${inSize} values but its inputs give ${given}`);
     if (s.kind === 'product') {
       const [x, y] = s.reads.map((r) => stageOutputSize(stages, r, inputSize));
-      if (x !== s.size || y !== s.size) fail('BAD_GRAPH', `${name}: a product of ${s.size} values reads factors of ${x} and ${y}`);
+      if (x !== s.factorSizes[0] || y !== s.factorSizes[1]) fail('BAD_GRAPH', `${name}: a product of factors of ${s.factorSizes.join(' and ')} values reads ${x} and ${y}`);
+      if (s.left.length !== s.size || s.right.length !== s.size || s.left.some((j) => !(j >= 0 && j < x!)) || s.right.some((j) => !(j >= 0 && j < y!))) {
+        fail('BAD_GRAPH', `${name}: a product picks factors outside its inputs`);
+      }
     } else if (s.kind === 'rowpoly') {
       if (s.size % s.rowLength !== 0) fail('BAD_GRAPH', `${name}: ${s.size} values do not split into rows of ${s.rowLength}`);
     } else if (s.kind === 'affine') {

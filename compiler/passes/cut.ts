@@ -137,9 +137,16 @@ function bodyStages(trace: Trace, value: string): Stage[] {
       ...(chained ? {} : { reads: x.heads.map((h) => headStage[h]!) }),
     });
   };
-  /** A factor of a product: always its own map, read by index (the product reads two stages). */
+  /**
+   * A factor of a product, read by index (the product reads two stages): the body input or a
+   * product's output as it is, anything else through its own map. (An activation's output is not
+   * read directly: unit scaling rescales it and corrects its readers, which must be affine maps.)
+   */
   const factor = (name: string): number => {
     const x = trace.values.get(name)!;
+    const h = x.heads[0]!;
+    const direct = x.heads.length === 1 && isIdentity(x.map) && (h === 0 || trace.headStarts[h - 1]!.op.kind === 'product');
+    if (direct) return headStage[h]!;
     stages.push({
       kind: 'affine',
       sources: x.sources,
@@ -155,7 +162,8 @@ function bodyStages(trace: Trace, value: string): Stage[] {
     const { op } = seg;
     if (op.kind === 'product') {
       const reads: [number, number] = [factor(seg.input), factor(op.other)];
-      stages.push({ kind: 'product', sources: seg.sources, size: trace.values.get(seg.head)!.map.size, reads });
+      const factorSizes: [number, number] = [trace.values.get(seg.input)!.map.size, trace.values.get(op.other)!.map.size];
+      stages.push({ kind: 'product', sources: seg.sources, size: op.left.length, reads, factorSizes, left: Array.from(op.left), right: Array.from(op.right) });
       headStage.push(stages.length - 1);
       return;
     }

@@ -1,22 +1,22 @@
 /**
- * A product of two encrypted values as the body holds it: two gathers that line the factors up
- * value by value, one slot-wise product (a product stage), and a sum over the contracted axis.
+ * A product of two encrypted values as the body holds it: which value of each factor every
+ * product takes (a product stage picks them, at no cost), and a sum over the contracted axis.
  *  - MatMul a [… M, K] · b [… K, N] (leading axes broadcast): the product has … × M × N × K
  *    values, a[…, m, k]·b[…, k, n] at (…, m, n, k); the sum adds the K of each (…, m, n).
  *    Attention's Q·Kᵀ and A·V are this.
  *  - Mul a ⊙ b (numpy broadcasting): one value per output element, and no sum.
  *  - Pow(a, 2): a ⊙ a.
- * All shapes are per sample (the batch axis removed); the gathers and the sum are affine maps
- * that compose with their neighbours, so a product costs one level of its own.
+ * All shapes are per sample (the batch axis removed); the sum is an affine map that composes
+ * with what follows, so a product costs one level of its own.
  */
 import { sizeOf } from '../graph/tensor';
 import { LocalMapBuilder, type LocalMap } from './affine-map';
 import { broadcastPair, broadcastSource } from './affine-rule';
 
 export interface ProductMaps {
-  /** Gathers each factor into the product's order: [P × size of a], [P × size of b]. */
-  readonly left: LocalMap;
-  readonly right: LocalMap;
+  /** Per product, the flat index of its factor in a and in b. */
+  readonly left: Int32Array;
+  readonly right: Int32Array;
   /** P: the number of slot-wise products. */
   readonly size: number;
   /** The sum that makes the output from the products: [output size × P]. */
@@ -30,7 +30,7 @@ export function elementwiseProduct(a: readonly number[], b: readonly number[]): 
   const shape = broadcastPair(a, b);
   if (!shape) return { refused: `a product of per-sample shapes [${a.join(', ')}] and [${b.join(', ')}], which do not broadcast` };
   const size = sizeOf(shape);
-  return { left: gather(broadcastSource(a, shape), sizeOf(a)), right: gather(broadcastSource(b, shape), sizeOf(b)), size, sum: identity(size), shape };
+  return { left: broadcastSource(a, shape), right: broadcastSource(b, shape), size, sum: identity(size), shape };
 }
 
 /** The maps of the matrix product a·b over the last two axes, or why it is not one the body holds. */
@@ -45,29 +45,23 @@ export function matrixProduct(a: readonly number[], b: readonly number[]): Produ
   const aLead = broadcastSource(a.slice(0, -2), lead);
   const bLead = broadcastSource(b.slice(0, -2), lead);
   const size = outer * m * n * k;
-  const left = new LocalMapBuilder(size, [sizeOf(a)]);
-  const right = new LocalMapBuilder(size, [sizeOf(b)]);
+  const left = new Int32Array(size);
+  const right = new Int32Array(size);
   const sum = new LocalMapBuilder(outer * m * n, [size]);
   let p = 0;
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < m; i++) {
       for (let j = 0; j < n; j++) {
         for (let c = 0; c < k; c++) {
-          left.add(p, (aLead[o]! * m + i) * k + c, 1);
-          right.add(p, (bLead[o]! * k + c) * n + j, 1);
+          left[p] = (aLead[o]! * m + i) * k + c;
+          right[p] = (bLead[o]! * k + c) * n + j;
           sum.add((o * m + i) * n + j, p, 1);
           p++;
         }
       }
     }
   }
-  return { left: left.build(), right: right.build(), size, sum: sum.build(), shape: [...lead, m, n] };
-}
-
-function gather(source: Int32Array, inSize: number): LocalMap {
-  const builder = new LocalMapBuilder(source.length, [inSize]);
-  source.forEach((s, i) => builder.add(i, s, 1));
-  return builder.build();
+  return { left, right, size, sum: sum.build(), shape: [...lead, m, n] };
 }
 
 function identity(size: number): LocalMap {

@@ -28,8 +28,8 @@ import { sourcesOf, type SourceTable } from './node-sources';
  */
 export type HeadOp =
   | { readonly kind: 'activation'; readonly use: ActivationUse }
-  /** A slot-wise product of `input` and `other`, two values of one size (see product-maps). */
-  | { readonly kind: 'product'; readonly other: string }
+  /** Products of values of `input` and `other`: product i multiplies input[left[i]] by other[right[i]] (see product-maps). */
+  | { readonly kind: 'product'; readonly other: string; readonly left: Int32Array; readonly right: Int32Array }
   /** Softmax or LayerNorm on each row of `rowLength` consecutive values of `input` (see rowwise-ops). */
   | { readonly kind: 'rowwise'; readonly fn: RowFunction; readonly rowLength: number }
   | { readonly kind: 'maxpool'; readonly windows: readonly (readonly number[])[]; readonly geometry: string };
@@ -154,8 +154,6 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
     return rest.every((d) => typeof d === 'number') ? (rest as number[]) : undefined;
   };
 
-  const headWidth = (heads: readonly number[]): number => heads.reduce((n, h) => n + headSizes[h]!, 0);
-
   for (const node of graph.nodes) {
     const reads = node.inputs.filter((x) => x !== '' && derived.has(x));
     if (reads.length === 0) continue;
@@ -235,19 +233,10 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
         stopped.set(node, `${factors.refused} is not supported for encryption yet`);
         continue;
       }
-      const [a, b] = factors.inputs.map((x) => values.get(x)!) as [BodyValue, BodyValue];
-      const cells = factors.maps.size * (headWidth(a.heads) + headWidth(b.heads));
-      if (cells > MAX_DENSE_CELLS) {
-        stopped.set(node, `a product of ${factors.maps.size} value pairs over ${headWidth(a.heads)} and ${headWidth(b.heads)} inputs (more than ${MAX_DENSE_CELLS} weights held densely) is not supported for encryption yet`);
-        continue;
-      }
       const out = node.outputs[0]!;
-      const left = `${out}#left`;
-      const right = `${out}#right`;
-      const own = sourcesOf(node, sources);
-      values.set(left, { head: a.head, heads: a.heads, shape: [factors.maps.size], map: composeLocal(factors.maps.left, [a.map]), sources: a.sources });
-      values.set(right, { head: b.head, heads: b.heads, shape: [factors.maps.size], map: composeLocal(factors.maps.right, [b.map]), sources: b.sources });
-      headStarts.push({ node, op: { kind: 'product', other: right }, sources: own, input: left, head: `${out}#product` });
+      const [left, right] = factors.inputs;
+      const { maps } = factors;
+      headStarts.push({ node, op: { kind: 'product', other: right, left: maps.left, right: maps.right }, sources: sourcesOf(node, sources), input: left, head: `${out}#product` });
       headSizes.push(factors.maps.size);
       values.set(`${out}#product`, { head: current + 1, heads: [current + 1], shape: [factors.maps.size], map: identityMap(factors.maps.size), sources: [] });
       values.set(out, { head: current + 1, heads: [current + 1], shape: factors.maps.shape, map: composeLocal(factors.maps.sum, [identityMap(factors.maps.size)]), sources: [] });

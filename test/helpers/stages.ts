@@ -46,7 +46,7 @@ export function approxChainByHand(stages: readonly ApproxStage[], x: Float64Arra
     const v = Float64Array.from(reads.flatMap((r) => Array.from(out(r))));
     if (s.kind === 'affine') outs.push(affineByHand(s, v));
     else if (s.kind === 'maxpool') outs.push(Float64Array.from(s.windows, (w) => Math.max(...w.map((i) => v[i]!))));
-    else if (s.kind === 'product') outs.push(Float64Array.from({ length: s.size }, (_u, i) => v[i]! * v[s.size + i]!));
+    else if (s.kind === 'product') outs.push(Float64Array.from({ length: s.size }, (_u, i) => v[s.left[i]!]! * v[s.factorSizes[0] + s.right[i]!]!));
     else if (s.kind === 'rowpoly') throw new Error('approxChainByHand knows no row-wise stage');
     else outs.push(v.map((t) => clenshaw(s.chebyshev, t)));
   });

@@ -12,7 +12,7 @@ import type { Layout } from '../../compiler/circuit/ir';
 import { lowerChain } from '../../compiler/circuit/lower';
 import { checkCircuit } from '../../compiler/circuit/passes-check';
 import { assignScales } from '../../compiler/circuit/passes-scales';
-import type { AffineStage, ApproxStage, PolyStage } from '../../compiler/chain/stages';
+import type { AffineStage, ApproxStage, PolyStage, ProductStage } from '../../compiler/chain/stages';
 import { nttPrimes } from '../../compiler/params/primes';
 import { simulateSamples } from '../../runtime/backends/simulate';
 import { lcg } from '../helpers/random';
@@ -23,6 +23,11 @@ function affine(rows: number, cols: number, seed: number, reads?: number[]): Aff
   const weights = Float64Array.from({ length: rows * cols }, () => (2 * r() - 1) / cols);
   const bias = Float64Array.from({ length: rows }, () => 0.1 * (2 * r() - 1));
   return { kind: 'affine', sources: [`fc${seed}`], inSize: cols, outSize: rows, weights, bias, ...(reads ? { reads } : {}) };
+}
+
+function slotWise(size: number, reads: [number, number]): ProductStage {
+  const at = Array.from({ length: size }, (_v, i) => i);
+  return { kind: 'product', sources: ['mul'], size, reads, factorSizes: [size, size], left: at, right: at };
 }
 
 const square: PolyStage = { kind: 'poly', sources: ['sq'], fn: 'tanh', size: 3, range: [-1, 1], method: 'chebyshev', chebyshev: Float64Array.from([0.5, 0, 0.5]), degree: 2, maxError: 0 };
@@ -46,7 +51,7 @@ describe('product stages', () => {
   for (const layout of ['batch', 'vector'] as Layout[]) {
     it(`${layout}: two maps of the input, their product, a sum: depth 3, equal to the values multiplied by hand`, () => {
       // Stages: 0 = A·x, 1 = B·x (both read the input), 2 = (A·x) ⊙ (B·x), 3 = a map of the product.
-      const stages: ApproxStage[] = [affine(4, 6, 1, [-1]), affine(4, 6, 2, [-1]), { kind: 'product', sources: ['mul'], size: 4, reads: [0, 1] }, affine(2, 4, 3)];
+      const stages: ApproxStage[] = [affine(4, 6, 1, [-1]), affine(4, 6, 2, [-1]), slotWise(4, [0, 1]), affine(2, 4, 3)];
       const { depth, counts } = run(stages, layout, 6);
       expect(depth).toBe(3);
       if (layout === 'batch') {
@@ -55,14 +60,30 @@ describe('product stages', () => {
       } else expect(counts.ctCtMul).toBe(1);
     });
 
+    it(`${layout}: a product that picks its factors (a 2×3 by 3×2 matrix product: 12 products, summed in threes)`, () => {
+      // 0 = A·x (a 2×3 matrix), 1 = B·x (3×2), 2 = the products a[i,c]·b[c,j] at (i, j, c), 3 = a map of their sums.
+      const left: number[] = [];
+      const right: number[] = [];
+      for (let i = 0; i < 2; i++) for (let j = 0; j < 2; j++) for (let c = 0; c < 3; c++) left.push(i * 3 + c), right.push(c * 2 + j);
+      const picked: ProductStage = { kind: 'product', sources: ['matmul'], size: 12, reads: [0, 1], factorSizes: [6, 6], left, right };
+      const stages: ApproxStage[] = [affine(6, 5, 8, [-1]), affine(6, 5, 9, [-1]), picked, affine(3, 12, 10)];
+      if (layout === 'vector') {
+        expect(() => lowerChain(stages, { layout, slots: 64 })).toThrow(/the vector layout does not pick factors of a product/);
+        return;
+      }
+      const { depth, counts } = run(stages, layout, 5);
+      expect(depth).toBe(3);
+      expect(counts.ctCtMul).toBe(12);
+    });
+
     it(`${layout}: factors at different levels (one after a polynomial) meet at the lower one; a square reads one stage twice`, () => {
       // 0 = A·x, 1 = p(A·x) (one level more), 2 = B·x, 3 = p(A·x) ⊙ B·x, 4 = (stage 3)², 5 = C·(stage 4).
       const stages: ApproxStage[] = [
         affine(3, 5, 4, [-1]),
         square,
         affine(3, 5, 6, [-1]),
-        { kind: 'product', sources: ['mul'], size: 3, reads: [1, 2] },
-        { kind: 'product', sources: ['square'], size: 3, reads: [3, 3] },
+        slotWise(3, [1, 2]),
+        slotWise(3, [3, 3]),
         affine(2, 3, 7),
       ];
       const { depth } = run(stages, layout, 5);
