@@ -138,14 +138,15 @@ function bodyStages(trace: Trace, value: string): Stage[] {
     });
   };
   /**
-   * A factor of a product, read by index (the product reads two stages): the body input or a
-   * product's output as it is, anything else through its own map. (An activation's output is not
-   * read directly: unit scaling rescales it and corrects its readers, which must be affine maps.)
+   * A factor of a product, read by index (the product reads two stages): the body input, a
+   * product's or a row-wise stage's output as it is, anything else through its own map. (An
+   * activation's output is not read directly: unit scaling rescales it and corrects its readers,
+   * which must be affine maps.)
    */
   const factor = (name: string): number => {
     const x = trace.values.get(name)!;
     const h = x.heads[0]!;
-    const direct = x.heads.length === 1 && isIdentity(x.map) && (h === 0 || trace.headStarts[h - 1]!.op.kind === 'product');
+    const direct = x.heads.length === 1 && isIdentity(x.map) && (h === 0 || trace.headStarts[h - 1]!.op.kind !== 'activation');
     if (direct) return headStage[h]!;
     stages.push({
       kind: 'affine',

@@ -8,9 +8,10 @@
  * the same refresh whatever the vector holds.
  *
  * A cut goes before stage k only when every stage from k on that reads a value made before k is
- * an affine map: the live values then enter the segment through those maps' columns, at no cost.
- * A segment whose live-out values are more than its last stage's output ends with one gathering
- * map (one level).
+ * an affine map or a product: the live values enter the segment through those maps' columns, at
+ * no cost, and a product's factor through a map that selects it from the segment input (one
+ * level). A segment whose live-out values are more than its last stage's output ends with one
+ * gathering map (one level).
  */
 import { BODY_INPUT, stageReads } from '../chain/stage-graph';
 import { stageOutSize, type AffineStage, type ApproxStage } from '../chain/stages';
@@ -30,16 +31,18 @@ export function liveAt(stages: readonly ApproxStage[], k: number): number[] {
 }
 
 /**
- * Stage indices a DAG body can be cut before: after a stage that is not affine (a cut after an
- * affine map only moves its level), where every reader of a live value is an affine map.
+ * Stage indices a DAG body can be cut before: after a polynomial or a row-wise stage (after an
+ * affine map a cut only moves its level; after a product it would carry every product across,
+ * not their sums), where every reader of a live value is an affine map or a product.
  */
 export function dagCutPoints(stages: readonly ApproxStage[]): number[] {
   const out: number[] = [];
   for (let k = 1; k < stages.length; k++) {
-    if (stages[k - 1]!.kind === 'affine') continue;
+    const before = stages[k - 1]!.kind;
+    if (before !== 'poly' && before !== 'rowpoly') continue;
     let ok = true;
     for (let j = k; j < stages.length && ok; j++) {
-      if (stageReads(stages, j).some((r) => r < k) && stages[j]!.kind !== 'affine') ok = false;
+      if (stageReads(stages, j).some((r) => r < k) && stages[j]!.kind !== 'affine' && stages[j]!.kind !== 'product') ok = false;
     }
     if (ok) out.push(k);
   }
@@ -62,13 +65,15 @@ export function splitDag(stages: readonly ApproxStage[], cuts: readonly number[]
       offsets.set(v, width);
       width += size(v, inputSize);
     }
-    const local = (r: number): number => (r >= start ? r - start : BODY_INPUT);
-    const segment: ApproxStage[] = [];
+    // Live values a product multiplies: selected from the segment input first, one map each.
+    const selected = start === 0 ? [] : [...new Set(stages.slice(start, end).flatMap((s) => (s.kind === 'product' ? s.reads.filter((r) => r < start) : [])))];
+    const segment: ApproxStage[] = selected.map((v) => select(offsets.get(v)!, size(v, inputSize), width));
+    const local = (r: number): number => (r >= start ? r - start + selected.length : selected.includes(r) ? selected.indexOf(r) : BODY_INPUT);
     for (let j = start; j < end; j++) {
       const s = stages[j]!;
       const reads = stageReads(stages, j);
-      if (start === 0 || reads.every((r) => r >= start)) {
-        segment.push(reads.length === 1 && !('reads' in s && s.reads) ? s : withReads(s, reads.map(local)));
+      if (start === 0 || reads.every((r) => r >= start) || s.kind === 'product') {
+        segment.push(reads.length === 1 && !('reads' in s && s.reads) && selected.length === 0 ? s : withReads(s, reads.map(local)));
         continue;
       }
       // An affine map reading live values (cut points guarantee it): their columns move to where
@@ -94,24 +99,35 @@ export function splitDag(stages: readonly ApproxStage[], cuts: readonly number[]
     }
     if (end < stages.length) {
       const liveOut = liveAt(stages, end);
-      if (!(liveOut.length === 1 && liveOut[0] === end - 1)) segment.push(gather(liveOut, start, offsets, width, size, inputSize));
+      if (!(liveOut.length === 1 && liveOut[0] === end - 1)) segment.push(gather(liveOut, start, offsets, width, size, inputSize, selected.length));
     }
     segments.push(segment);
   }
   return segments;
 }
 
+/**
+ * `s` reading `reads` (segment-local). Affine maps and products say whom they read; the others
+ * read the stage before them, which stays so when selectors are put in front.
+ */
 function withReads(s: ApproxStage, reads: number[]): ApproxStage {
   if (s.kind === 'product') return { ...s, reads: [reads[0]!, reads[1]!] };
   if (s.kind === 'affine') return { ...s, reads };
   return s;
 }
 
+/** The map that picks `n` values at `offset` out of a segment input of `width`. */
+function select(offset: number, n: number, width: number): AffineStage {
+  const weights = new Float64Array(n * width);
+  for (let i = 0; i < n; i++) weights[i * width + offset + i] = 1;
+  return { kind: 'affine', sources: ['a product factor carried across the refresh'], inSize: width, outSize: n, weights, bias: new Float64Array(n), reads: [BODY_INPUT] };
+}
+
 /** The map that outputs the live values, in order: carried ones from the segment input, the others from the segment's stages. */
-function gather(liveOut: readonly number[], start: number, offsets: ReadonlyMap<number, number>, width: number, size: (r: number, input: number) => number, inputSize: number): AffineStage {
+function gather(liveOut: readonly number[], start: number, offsets: ReadonlyMap<number, number>, width: number, size: (r: number, input: number) => number, inputSize: number, shift: number): AffineStage {
   const carried = liveOut.some((v) => v < start);
   const inner = liveOut.filter((v) => v >= start);
-  const reads = [...(carried ? [BODY_INPUT] : []), ...inner.map((r) => r - start)];
+  const reads = [...(carried ? [BODY_INPUT] : []), ...inner.map((r) => r - start + shift)];
   const inSize = (carried ? width : 0) + inner.reduce((n, r) => n + size(r, inputSize), 0);
   const outSize = liveOut.reduce((n, v) => n + size(v, inputSize), 0);
   const weights = new Float64Array(outSize * inSize);
