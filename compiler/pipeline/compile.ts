@@ -25,6 +25,7 @@ import { DeepPowersError, fail } from '../errors';
 import type { Graph } from '../graph/graph';
 import type { NumericTensor } from '../graph/tensor';
 import { hasTreeEnsemble } from '../passes/tree-model';
+import { attentionFacts } from '../passes/attention-facts';
 import type { QuantizationSummary } from '../quantize/summary';
 import type { LayoutBuild, ParameterOptions } from '../plan/build-layout';
 import { compileTrees, type TreeSummary } from './compile-tree';
@@ -228,9 +229,9 @@ function requestedParameters(options: CompileOptions): Omit<ParameterOptions, 'o
   };
 }
 
-/** Layouts a model compiles to: trees only batch (see compile-tree), other models both. */
+/** Layouts a model compiles to: trees and transformers only batch (see compile-tree, lower.ts), other models both. */
 export function supportedLayouts(graph: Graph): Layout[] {
-  return hasTreeEnsemble(graph) ? ['batch'] : ['vector', 'batch'];
+  return hasTreeEnsemble(graph) || attentionFacts(graph) !== null ? ['batch'] : ['vector', 'batch'];
 }
 
 function compileTreeModel(graph: Graph, source: ModelSource, options: CompileOptions, progress: (step: CompileStep) => void): Compilation {
