@@ -160,7 +160,7 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
       new Option('--rotation-keys <mode>', 'auto (default): powers of two when a Galois key for every rotation step would make the evaluation keys larger than 192 MiB; all: a key per step (fewest rotations); powers-of-two: keys for powers of two only (a rotation by k takes one per set bit)').choices(['auto', 'all', 'powers-of-two']),
     )
     .addOption(
-      new Option('--refresh <mode>', 'off (default): one circuit; auto: cut the body where a client round trip (masked decrypt, re-encrypt at the top level) gives a smaller N').choices(['auto', 'off']),
+      new Option('--refresh <mode>', 'off (default; auto for a transformer): one circuit; auto: cut the body where a client round trip (masked decrypt, re-encrypt at the top level) gives a smaller N, or where a transformer runs out of levels').choices(['auto', 'off']),
     )
     .option(
       '--mask-bits <sigma>',
