@@ -8,8 +8,10 @@
  *   4. approximate  steps/approximate-split  a polynomial per activation (degree auto by default), mean
  *                                            error folded into the next bias, range normalisation into
  *                                            the preceding affine map; the largest value reached
- *   5. lower        steps/choose-layout      per layout: circuit, parameters, exact scales, counts and
- *                                            latency (plan/build-layout); auto keeps the faster one
+ *   5. lower        steps/choose-layout      per layout, the whole plans (plan/choose-plan): one circuit or
+ *                                            segments with client steps, each with parameters, exact
+ *                                            scales, counts, end-to-end latency and heap; the fastest
+ *                                            that fits the heap; auto keeps the faster layout
  * Quantization runs before calibration so the ranges are those of the quantized model. Tree
  * ensembles leave after the passes for their own lowering (compile-tree).
  */
@@ -34,8 +36,9 @@ import { calibrateSplit } from './steps/calibrate-split';
 import { chooseLayout } from './steps/choose-layout';
 import { ROTATION_KEY_BUDGET_BYTES, type RotationKeys, type RotationKeysRequest } from '../circuit/rotation-keys';
 import { keySizes } from '../params/sizes';
-import { choosePooledLayout, hasPools } from './steps/choose-pooled-layout';
-import { cutPoints, planRefresh, segmentedPromise, type SegmentedBuild } from '../plan/refresh-plan';
+import { cutPoints, segmentedPromise, type RefreshRequest, type SegmentedBuild } from '../plan/refresh-plan';
+import { uncutPlan, type Plan } from '../plan/choose-plan';
+import { DEFAULT_BYTES_PER_SECOND, DEFAULT_RTT_MS, type NetworkAssumptions } from '../plan/plan-cost';
 import { importSource, type ModelBytes, type ModelSource } from './steps/import-source';
 import type { CompileOptions, CompileStep, LayoutRequest } from './steps/options';
 
@@ -73,9 +76,13 @@ export interface Compilation {
   readonly layoutRequest: LayoutRequest;
   /** The chosen layout, circuit and parameters (with refresh: the first segment). */
   readonly build: LayoutBuild;
-  /** The segments when --refresh auto cut the body (build is segments[0]); null otherwise. */
+  /** The segments when the plan cuts the body (build is segments[0]); null otherwise. */
   readonly refresh: SegmentedBuild | null;
-  /** Every layout that was lowered (both for auto), with its cost, and why the chosen one won. */
+  /** The whole plan chosen: its predicted end-to-end latency and heap estimate. */
+  readonly plan: Plan;
+  /** The round trip and bandwidth the plan's client steps were costed at. */
+  readonly network: NetworkAssumptions;
+  /** Every layout's best plan (its first circuit), with its cost, and why the chosen one won. */
   readonly candidates: readonly LayoutBuild[];
   readonly layoutReason: string;
   /** Which rotation steps got keys, and why (auto: the key set every step would have needed). */
@@ -101,6 +108,9 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   progress('calibrate');
   const input = calibrationInput(options, graph);
   const calibrated = calibrateSplit(split, input, options);
+  const objective = options.objective ?? 'latency';
+  const refreshMode = refreshModeOf(options);
+  const network = networkOf(options);
   // One approximation per degree cap: lowering again with other rotation keys reuses it.
   const approximations = new Map<number | undefined, ReturnType<typeof approximateSplit>>();
   const lowered = (maxAutoDegree?: number, rotationKeys: RotationKeys = options.rotationKeys === 'powers-of-two' ? 'powers-of-two' : 'all') => {
@@ -118,24 +128,30 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
     const noiseBits = noisePrecisionBits(target.bound, target.approximationError, target.magnitude);
     const parameters = { ...parameterOptions(options, outputBits), ...(derived ? { precisionBits: noiseBits, strictPrecision: true } : {}), rotationKeys };
     const { trial } = approximated;
-    let chosen: { build: LayoutBuild; candidates: readonly LayoutBuild[]; layoutReason: string };
-    let refresh: SegmentedBuild | null;
-    if (hasPools(trial.stages)) {
-      // A max pool is a client step: the chain always runs as segments (see refresh-plan).
-      const pooled = choosePooledLayout(trial.stages, layoutRequest, parameters, trial.stats.maxAbs, options.refresh ?? 'off', progress, options.objective ?? 'latency');
-      chosen = { build: pooled.plan.segments[0]!, candidates: pooled.candidates.map((p) => p.segments[0]!), layoutReason: pooled.layoutReason };
-      refresh = pooled.plan;
-    } else {
-      chosen = chooseLayout(trial.stages, layoutRequest, parameters, progress, options.objective ?? 'latency');
-      refresh = refreshOf(options, trial.stages, chosen.build, parameters, trial.stats.maxAbs);
-    }
-    const build = refresh ? refresh.segments[0]! : chosen.build;
+    const chosen = chooseLayout(trial.stages, layoutRequest, parameters, { refresh: refreshMode, objective, network, maxAbs: trial.stats.maxAbs }, progress);
+    const { plan } = chosen;
+    const refresh = plan.refresh;
+    const build = plan.build;
     const uncut = precisionPromise(target.relative, target.outputRange, target.approximationError, target.magnitude, build.params.expectedPrecisionBits);
     const precision = refresh ? segmentedPromise(uncut, refresh, target.magnitude) : uncut;
-    return { approximated, build, candidates: chosen.candidates, layoutReason: chosen.layoutReason, precision, refresh, rotationKeys, maxAutoDegree };
+    return { approximated, build, plan, candidates: chosen.candidates.map((p) => p.build), layoutReason: chosen.layoutReason, precision, refresh, rotationKeys, maxAutoDegree };
   };
   const layoutRequest = options.layout ?? 'auto';
-  let attempt = lowered();
+  // Auto rotation keys: a plan refused (its keys overflow the heap at every N it could take) may
+  // fit with keys for powers of two only.
+  const firstAttempt = (): ReturnType<typeof lowered> => {
+    try {
+      return lowered();
+    } catch (e) {
+      if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS' || (options.rotationKeys ?? 'auto') !== 'auto') throw e;
+      try {
+        return lowered(undefined, 'powers-of-two');
+      } catch {
+        throw e;
+      }
+    }
+  };
+  let attempt = firstAttempt();
   let deeperNote: string | undefined;
   // Degree 127 can meet the approximation's share and still miss the promise: its extra level per
   // activation forces a smaller scale, whose noise outweighs the better fit. Then the best of the
@@ -170,7 +186,7 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   const warnings = [
     ...(deeperNote !== undefined ? [deeperNote] : []),
     ...(degreeChoice?.warning !== undefined ? [degreeChoice.warning] : []),
-    ...(precision.reached ? [] : [precisionWarning(precision, build, options.refresh !== 'auto' && cutPoints(trial.stages).length > 0)]),
+    ...(precision.reached ? [] : [precisionWarning(precision, build, refreshMode === 'off' && cutPoints(trial.stages).length > 0)]),
   ];
   return {
     precision,
@@ -190,15 +206,25 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
     candidates,
     layoutReason,
     rotationKeys,
+    plan: attempt.plan,
+    network,
   };
 }
 
-/** With --refresh auto, the segments when cutting gives a smaller N than the whole chain (see refresh-plan). */
-function refreshOf(options: CompileOptions, stages: readonly ApproxStage[], build: LayoutBuild, parameters: ParameterOptions, maxAbs: number): SegmentedBuild | null {
-  if ((options.refresh ?? 'off') === 'off') return null;
-  if (options.objective === 'throughput') fail('BAD_ARGUMENT', '--refresh auto works with --objective latency only (one sample per ciphertext)');
-  const plan = planRefresh(stages, build.layout, parameters, maxAbs);
-  return plan && plan.params.polyModulusDegree < build.params.polyModulusDegree ? plan : null;
+/**
+ * Client steps: allowed by default (the planner cuts the body when that is faster or the only way
+ * to fit the heap), forbidden by --refresh off. Throughput packing runs one circuit per request,
+ * so it does not cut unless asked, and refuses when asked.
+ */
+function refreshModeOf(options: CompileOptions): RefreshRequest {
+  if (options.refresh === 'auto' && options.objective === 'throughput') fail('BAD_ARGUMENT', '--refresh auto works with --objective latency only (one sample per ciphertext)');
+  return options.refresh ?? (options.objective === 'throughput' ? 'off' : 'auto');
+}
+
+function networkOf(options: CompileOptions): NetworkAssumptions {
+  const rttMs = options.rttMs ?? DEFAULT_RTT_MS;
+  if (!(rttMs >= 0) || !Number.isFinite(rttMs)) fail('BAD_ARGUMENT', `--rtt-ms must be a non-negative number of milliseconds, got ${rttMs}`);
+  return { rttMs, bytesPerSecond: DEFAULT_BYTES_PER_SECOND };
 }
 
 function calibrationInput(options: CompileOptions, graph: Graph): NumericTensor {
@@ -278,6 +304,8 @@ function compileTreeModel(graph: Graph, source: ModelSource, options: CompileOpt
     candidates: [t.build],
     layoutReason: layoutRequest === 'auto' ? 'auto: tree ensembles compile to the batch layout only' : `--layout ${layoutRequest}`,
     rotationKeys: { mode: 'all', request: options.rotationKeys ?? 'auto', keyBytes: keySizes(t.build.params, { seeded: true }).evaluationKeys },
+    plan: uncutPlan(t.build, networkOf(options)),
+    network: networkOf(options),
   };
 }
 
