@@ -23,6 +23,7 @@ import { vectorSlotsNeeded } from '../circuit/layout-vector';
 import { lowerChain } from '../circuit/lower';
 import { assignScales } from '../circuit/passes-scales';
 import type { ApproxStage } from '../chain/stages';
+import { BODY_INPUT } from '../chain/stage-graph';
 import type { ClientStep, StepBounds } from '../client-steps/kind';
 import { POOL_SCALE_OCTAVES } from '../client-steps/max-pool';
 import { stepKind, stepOfStage } from '../client-steps/table';
@@ -69,11 +70,19 @@ export interface SegmentedBuild {
   readonly poolScaleOctaves: number | undefined;
 }
 
-/** Stage indices a chain can be cut before: an affine map right after an activation, with no stage reading across. */
+/**
+ * Stage indices a body can be cut before: an affine map right after an activation, such that no
+ * stage from there on reads an output older than the activation's (a residual branch may cross
+ * the cut only as the activation's own output, which the client step carries over as the next
+ * segment's input).
+ */
 export function cutPoints(stages: readonly ApproxStage[]): number[] {
-  if (stages.some((s) => s.kind === 'affine' && s.reads !== undefined)) return [];
   const out: number[] = [];
-  for (let k = 1; k < stages.length; k++) if (stages[k]!.kind === 'affine' && stages[k - 1]!.kind === 'poly') out.push(k);
+  for (let k = 1; k < stages.length; k++) {
+    if (stages[k]!.kind !== 'affine' || stages[k - 1]!.kind !== 'poly') continue;
+    const crossing = stages.slice(k).some((s) => s.kind === 'affine' && s.reads !== undefined && s.reads.some((r) => r < k - 1));
+    if (!crossing) out.push(k);
+  }
   return out;
 }
 
@@ -103,7 +112,9 @@ export function segmentStart(stages: readonly ApproxStage[], k: number): number 
 export function splitStages(stages: readonly ApproxStage[], cuts: readonly number[]): ApproxStage[][] {
   const starts = [0, ...cuts.map((k) => segmentStart(stages, k))];
   const ends = [...cuts, stages.length];
-  return ends.map((end, i) => stages.slice(starts[i], end));
+  // A segment's stages read within it, or the stage just before it (the value the client step
+  // carries over), which becomes the segment's own input.
+  return ends.map((end, i) => stages.slice(starts[i], end).map((s) => (s.kind === 'affine' && s.reads !== undefined && i > 0 ? { ...s, reads: s.reads.map((r) => (r === starts[i]! - 1 ? BODY_INPUT : r - starts[i]!)) } : s)));
 }
 
 /** Per cut, the client step it is: a max pool's window max, or a refresh. */
