@@ -75,9 +75,10 @@ describe('compile → simulate on the fixtures', () => {
     });
   }
 
-  for (const name of fixtures) {
+  for (const name of [...fixtures, ...fixturesAt('compiles-vector-only')].sort()) {
     const f = loadFixture(name);
-    for (const layout of supportedLayouts(importModel(readFileSync(f.modelPath), f.modelPath))) {
+    const layouts = fixturesAt('compiles-vector-only').includes(name) ? (['vector'] as const) : supportedLayouts(importModel(readFileSync(f.modelPath), f.modelPath));
+    for (const layout of layouts) {
       it(`${name}, ${layout} layout: simulated predictions agree with the framework on ≥ 99% of test rows`, async () => {
         const model = compileFixture(f, layout);
         expect(model.circuit.layout).toBe(layout);
