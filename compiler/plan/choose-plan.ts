@@ -66,7 +66,11 @@ export function candidatePlans(
   return { plans, uncutRefusal };
 }
 
-/** The fastest plan for `layout` that fits the heap budget; PARAMS error when none does. */
+/**
+ * The fastest plan for `layout` that fits the heap budget; PARAMS error when none does. `asked`
+ * is what the user asked of --refresh (the error names it only when it was off); `refresh` what
+ * this layout may do.
+ */
 export function choosePlan(
   stages: readonly ApproxStage[],
   layout: Layout,
@@ -75,6 +79,7 @@ export function choosePlan(
   refresh: RefreshRequest,
   objective: Objective,
   network: NetworkAssumptions,
+  asked: RefreshRequest = refresh,
 ): Plan {
   const { plans, uncutRefusal } = candidatePlans(stages, layout, options, maxAbs, refresh, objective, network);
   if (plans.length === 0) throw uncutRefusal ?? new DeepPowersError('PARAMS', `no parameters fit the ${layout} layout`);
@@ -82,7 +87,7 @@ export function choosePlan(
   if (fitting.length === 0) {
     const least = plans.reduce((a, b) => (b.memory.total < a.memory.total ? b : a));
     const what = least.refresh ? `cut into ${least.refresh.segments.length} segments, the body` : 'the body as one circuit';
-    const could = refresh === 'off' && objective === 'latency' && cutPoints(stages).length > 0 ? '; --refresh off forbids the client steps (--refresh auto) that would cut it to a smaller N' : '';
+    const could = asked === 'off' && objective === 'latency' && cutPoints(stages).length > 0 ? '; --refresh off forbids the client steps (--refresh auto) that would cut it to a smaller N' : '';
     fail('PARAMS', `${what} needs ${describeRunMemory(least.build.params, least.memory)}${could}`);
   }
   const best = fitting.reduce((a, b) => (b.latency.totalMs < a.latency.totalMs ? b : a));

@@ -64,6 +64,8 @@ function latencyLine(s: CompileSummary): string {
   const parts = [`server ${formatNumber(l.server, 3)} ms`, `client ${formatNumber(l.client, 3)} ms`];
   if (n.clientSteps > 0) {
     parts.push(`${n.clientSteps} client step${n.clientSteps === 1 ? '' : 's'} ${formatNumber(l.network, 3)} ms: ${formatNumber(n.rttMs, 3)} ms round trip each (--rtt-ms) and ${formatNumber(n.stepBytes / 1e6, 3)} MB at ${formatNumber((8 * n.bytesPerSecond) / 1e9, 3)} Gbit/s`);
+  } else {
+    parts.push(`no client steps; plans compared at ${formatNumber(n.rttMs, 3)} ms per client round trip, --rtt-ms`);
   }
   return `${formatNumber(l.total, 3)} ms per prediction end to end${s.refresh ? `, all ${s.refresh.segments.length} segments` : ''} (${parts.join(', ')})`;
 }

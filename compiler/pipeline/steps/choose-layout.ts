@@ -56,7 +56,7 @@ export function chooseLayout(
   // slow for convolutions (seconds per segment set), and a batch of one sample is never the
   // faster plan once the vector layout may cut.
   const refreshFor = (layout: Layout): RefreshRequest => (request === 'auto' && layout === 'batch' ? 'off' : plan.refresh);
-  const c = chooseAmongLayouts(request, parameters, progress, (layout, p) => choosePlan(stages, layout, p, plan.maxAbs, refreshFor(layout), objective, network), cost);
+  const c = chooseAmongLayouts(request, parameters, progress, (layout, p) => choosePlan(stages, layout, p, plan.maxAbs, refreshFor(layout), objective, network, plan.refresh), cost);
   const layoutReason =
     objective === 'throughput'
       ? layoutReasonOf(request, c, 'more estimated samples per second', (p) => `${p.layout} ${samplesPerSecond(p).toFixed(0)} samples/s (${samplesPerEvaluation(p.build.circuit)} per evaluation) at N=${p.build.params.polyModulusDegree}`)
