@@ -22,12 +22,11 @@ import { SOFTMAX, softmaxRows } from '../../compiler/client-steps/softmax';
 import { resultAt } from '../../compiler/client-steps/refresh';
 import { outputOf } from '../../compiler/client-steps/step-circuits';
 import { describeClientSteps, drawStepMask, stepKind } from '../../compiler/client-steps/table';
-import { countOps, estimateLatency } from '../../compiler/circuit/count';
 import { nttPrimes } from '../../compiler/params/primes';
 import { simulateCircuit } from '../../runtime/backends/simulate';
 import { servedModelOf } from '../../runtime/service/load-served-model';
 import { mulberry32 } from '../helpers/random';
-import { tinyContent } from './artifact-fixture';
+import { segmentedTiny } from '../helpers/segmented-tiny';
 
 const SLOTS = 16;
 const PRIMES = nttPrimes(2 * SLOTS, 40, 5).map(Number);
@@ -200,36 +199,8 @@ describe('in words', () => {
 });
 
 describe('in the artifact', () => {
-  /** The tiny fixture's body (3 → 2), then a softmax over its two outputs, a 2 → 2 segment, a LayerNorm over them and another. */
-  function segmented(): CompiledModelContent {
-    const c = tinyContent();
-    const primes = c.parameters.primesApprox.slice(1, c.parameters.levels + 1).reverse();
-    // The parameters have 2 levels: the segment before the LayerNorm spends none, so its mask has one to spend and one to spare.
-    const next = (below: number): BodySegment => {
-      const b = new CircuitBuilder(c.parameters.slots);
-      const x = b.input({ kind: 'replicated', size: 2, period: 4 });
-      b.output(below === 0 ? x : b.rescale(b.mulPlain(x, Float64Array.of(1, -1, 0, 0))), { kind: 'slots', slots: [0, 1], elements: [0, 1] });
-      const circuit = assignScales(b.finish('vector', 2, 2, 4), primes.slice(below));
-      const counts = countOps(circuit);
-      return { startStage: 2, circuit, cost: { counts, latency: estimateLatency(counts, c.parameters.polyModulusDegree) } };
-    };
-    const layernorm: LayerNormStep = { groups: [[0, 1]], sources: ['ln'], epsilon: 1e-5, gamma: [1.2345, -2.75], beta: [0, 0.5] };
-    return {
-      ...c,
-      refresh: {
-        maskBits: 20,
-        maskBound: 16,
-        poolScaleOctaves: 4,
-        segments: [
-          { ...next(0), softmax: { groups: [[0, 1]], sources: ['attn'] } },
-          { ...next(1), startStage: 3, layernorm },
-        ],
-      },
-    };
-  }
-
   it('both steps survive the manifest and the client view, the client view without γ and β', () => {
-    const model = finalizeCompiledModel(segmented());
+    const model = finalizeCompiledModel(segmentedTiny());
     expect(decodeCompiledModel(encodeCompiledModel(model))).toEqual(model);
     // The served tool's client view: what a client gets, segments and steps included.
     const served = servedModelOf(model, 'tiny');
@@ -244,7 +215,7 @@ describe('in the artifact', () => {
   });
 
   it('a step naming an output the segment before does not write, or a token of the wrong width, is refused in one line', () => {
-    const c = segmented();
+    const c = segmentedTiny();
     const bad = (seg: Partial<BodySegment>, k: 0 | 1): CompiledModelContent => ({ ...c, refresh: { ...c.refresh!, segments: c.refresh!.segments.map((s, i) => (i === k ? { ...s, ...seg } : s)) } });
     expect(() => finalizeCompiledModel(bad({ softmax: { groups: [[0, 2]], sources: [] } }, 0))).toThrow(/group 0 before segment 2 reads element 2, the segment before writes 2/);
     expect(() => finalizeCompiledModel(bad({ layernorm: { groups: [[0, 1]], sources: [], epsilon: 0, gamma: [1], beta: [0] } }, 1))).toThrow(/tokens, γ and β of different lengths/);
