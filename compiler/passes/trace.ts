@@ -102,7 +102,7 @@ function isPrologueOp(node: Node): boolean {
 }
 
 function defaultReason(node: Node): string {
-  if (node.opType.startsWith('TreeEnsemble')) return 'a tree ensemble is not a chain: it is encrypted as a tree body (splitBody, compile-tree), not traced';
+  if (node.opType.startsWith('TreeEnsemble')) return 'a tree ensemble is not a chain: it is encrypted as a tree body (splitBody, steps/encode-trees), not traced';
   if (node.opType === 'Softmax' || node.opType === 'LogSoftmax') {
     return `${node.opType} inside the network is not supported for encryption yet (only as a final step, which the client computes)`;
   }
