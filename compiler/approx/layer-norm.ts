@@ -26,17 +26,12 @@ import { DEFAULT_MARGIN } from './fit';
 import { evaluateNewton, planNewton, type NewtonPlan } from './newton';
 import type { PolyBuilder } from './poly-builder';
 import { valueSum, widenPositive, type AxisSum } from './softmax';
+import type { LayerNormAffine } from '../chain/normalize';
+export { layerNormReference, type LayerNormAffine } from '../chain/normalize';
 
 export interface LayerNormRanges {
   /** Smallest and largest per-token variance (population, over the d features) on the calibration rows. */
   readonly variance: Range;
-}
-
-/** The node's constants: ε and the per-feature scale γ and shift β (length d each). */
-export interface LayerNormAffine {
-  readonly epsilon: number;
-  readonly gamma: ArrayLike<number>;
-  readonly beta: ArrayLike<number>;
 }
 
 export interface LayerNormTarget {
@@ -107,17 +102,4 @@ export function evaluateLayerNorm<T>(pb: PolyBuilder<T>, features: readonly T[],
   const w = evaluateNewton(pb, ku, plan.inverseSqrt, t);
   const sqrtD = Math.sqrt(d);
   return centred.map((c, i) => pb.linear([[pb.mul(pb.linear([[c, plan.gamma[i]! * sqrtD]], 0), w), 1]], plan.beta[i]!));
-}
-
-/** LayerNorm of one token in float64, the obvious way: the reference. */
-export function layerNormReference(x: ArrayLike<number>, affine: LayerNormAffine): Float64Array {
-  const d = x.length;
-  let mean = 0;
-  for (let i = 0; i < d; i++) mean += x[i]!;
-  mean /= d;
-  let variance = 0;
-  for (let i = 0; i < d; i++) variance += (x[i]! - mean) ** 2;
-  variance /= d;
-  const inv = 1 / Math.sqrt(variance + affine.epsilon);
-  return Float64Array.from({ length: d }, (_v, i) => affine.gamma[i]! * (x[i]! - mean) * inv + affine.beta[i]!);
 }

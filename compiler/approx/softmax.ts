@@ -25,6 +25,7 @@ import type { Range } from './chebyshev';
 import { evaluateExp, planExp, type ExpPlan } from './exp-range';
 import { DEFAULT_MARGIN, widenRange } from './fit';
 import { evaluateNewton, planNewton, type NewtonPlan } from './newton';
+export { softmaxReference } from '../chain/normalize';
 import type { PolyBuilder } from './poly-builder';
 
 export interface SoftmaxRanges {
@@ -114,13 +115,4 @@ export function evaluateSoftmax<T>(pb: PolyBuilder<T>, row: readonly T[], plan: 
   const t = pb.linear([[kS, 1]], -(sHi + sLo) / (sHi - sLo));
   const z = evaluateNewton(pb, kS, plan.inverse, t);
   return scaled.map((e) => pb.mul(e, z));
-}
-
-/** Softmax in float64, the obvious way (max subtracted): the reference. */
-export function softmaxReference(row: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]!);
-  const e = Float64Array.from(row, (x) => Math.exp(x - max));
-  const s = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / s);
 }

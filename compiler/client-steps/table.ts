@@ -44,6 +44,10 @@ export function stepOfStage(s: ApproxStage): ClientStep | null {
   switch (s.kind) {
     case 'maxpool':
       return { kind: 'maxpool', pool: { windows: s.windows, geometry: s.geometry, sources: s.sources } };
+    case 'softmax':
+      return { kind: 'softmax', softmax: { groups: s.groups, sources: s.sources } };
+    case 'layernorm':
+      return { kind: 'layernorm', layernorm: { groups: s.groups, sources: s.sources, epsilon: s.epsilon, gamma: s.gamma, beta: s.beta } };
   }
 }
 

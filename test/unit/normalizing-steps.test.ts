@@ -13,6 +13,8 @@ import type { BodySegment, CompiledModelContent, GroupStep, LayerNormStep } from
 import { clientViewFromJson, clientViewToJson } from '../../compiler/artifact/views';
 import { layerNormReference } from '../../compiler/approx/layer-norm';
 import { softmaxReference } from '../../compiler/approx/softmax';
+import { applyStages } from '../../compiler/chain/run';
+import type { AffineStage, ApproxStage, LayerNormStage, SoftmaxStage, Stage } from '../../compiler/chain/stages';
 import { CircuitBuilder } from '../../compiler/circuit/builder';
 import type { Circuit } from '../../compiler/circuit/ir';
 import { assignScales } from '../../compiler/circuit/passes-scales';
@@ -23,7 +25,8 @@ import { resultAt } from '../../compiler/client-steps/refresh';
 import { outputOf } from '../../compiler/client-steps/step-circuits';
 import { describeClientSteps, drawStepMask, stepKind } from '../../compiler/client-steps/table';
 import { nttPrimes } from '../../compiler/params/primes';
-import { simulateCircuit } from '../../runtime/backends/simulate';
+import { buildSegments, checkPools, poolCuts } from '../../compiler/plan/refresh-plan';
+import { simulateCircuit, simulateSamples } from '../../runtime/backends/simulate';
 import { servedModelOf } from '../../runtime/service/load-served-model';
 import { mulberry32 } from '../helpers/random';
 import { segmentedTiny } from '../helpers/segmented-tiny';
@@ -219,5 +222,49 @@ describe('in the artifact', () => {
     const bad = (seg: Partial<BodySegment>, k: 0 | 1): CompiledModelContent => ({ ...c, refresh: { ...c.refresh!, segments: c.refresh!.segments.map((s, i) => (i === k ? { ...s, ...seg } : s)) } });
     expect(() => finalizeCompiledModel(bad({ softmax: { groups: [[0, 2]], sources: [] } }, 0))).toThrow(/group 0 before segment 2 reads element 2, the segment before writes 2/);
     expect(() => finalizeCompiledModel(bad({ layernorm: { groups: [[0, 1]], sources: [], epsilon: 0, gamma: [1], beta: [0] } }, 1))).toThrow(/tokens, γ and β of different lengths/);
+  });
+});
+
+describe('where the compiler makes them: softmax and layer-norm step stages in a chain', () => {
+  const rnd = mulberry32(12);
+  const affine = (n: number, m: number): AffineStage => ({
+    kind: 'affine',
+    sources: ['fc'],
+    inSize: n,
+    outSize: m,
+    weights: Float64Array.from({ length: n * m }, () => 2 * rnd() - 1),
+    bias: Float64Array.from({ length: m }, () => rnd() - 0.5),
+  });
+  const softmax: SoftmaxStage = { kind: 'softmax', sources: ['attn'], inSize: 4, groups: [[0, 1], [2, 3]] };
+  const layernorm: LayerNormStage = { kind: 'layernorm', sources: ['ln'], inSize: 4, groups: [[0, 1, 2, 3]], epsilon: 0, gamma: [1, 2, -1, 0.5], beta: [0, 1, 0, -1] };
+  const stages: ApproxStage[] = [affine(3, 4), softmax, affine(4, 4), layernorm, affine(4, 2)];
+
+  it('each is a cut with its step between two segments; the LayerNorm’s next segment starts a level down; the segments and steps compute the chain', () => {
+    const plan = buildSegments(stages, poolCuts(stages), 'vector', { outputBits: 8 }, 8);
+    expect(plan.steps.map((s) => s.kind)).toEqual(['softmax', 'layernorm']);
+    const [first, second, third] = plan.segments.map((s) => s.circuit);
+    expect(second!.topLevel).toBe(first!.topLevel);
+    expect(third!.topLevel).toBe(first!.topLevel - 1);
+    const bounds = { maskBits: plan.maskBits, maskBound: plan.maskBound, poolScaleOctaves: plan.poolScaleOctaves! };
+    const xs = Array.from({ length: 5 }, () => Float64Array.from({ length: 3 }, () => 2 * rnd() - 1));
+    let rows = simulateSamples(first!, xs);
+    rows = simulateSamples(second!, stepKind('softmax').simulate(rows, plan.steps[0]!, bounds));
+    rows = simulateSamples(third!, stepKind('layernorm').simulate(rows, plan.steps[1]!, bounds));
+    xs.forEach((x, r) => applyStages(stages as Stage[], x).forEach((w, i) => expect(Math.abs(rows[r]![i]! - w), `row ${r} output ${i}`).toBeLessThan(1e-6)));
+  });
+
+  it('refused next to another step or at either end of the encrypted part, naming the operator', () => {
+    const refused = (s: ApproxStage[]): string => {
+      try {
+        checkPools(s);
+        return 'accepted';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    expect(refused([softmax, affine(4, 2)])).toMatch(/^Softmax \(attn\): a softmax on the encrypted input itself is not supported for encryption yet/);
+    expect(refused([affine(3, 4), layernorm])).toMatch(/^LayerNormalization \(ln\): a layer norm as the last step of the encrypted part/);
+    expect(refused([affine(3, 4), softmax, layernorm, affine(4, 2)])).toMatch(/two client steps in a row \(a softmax, then a layer norm\)/);
+    expect(refused(stages)).toBe('accepted');
   });
 });
