@@ -20,6 +20,12 @@ export const ARTIFACT_FORMAT = 'deeppowers-compiled';
 export const ARTIFACT_FORMAT_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
 export const CONSTANTS_FILE = 'constants.bin';
+/**
+ * The ONNX file a compiled model directory keeps beside the two above (what `deeppowers compile`
+ * and the package's compile() copy in; its SHA-256 is the manifest's source.sha256), so that
+ * `report` runs the float64 reference from the directory alone.
+ */
+export const SOURCE_MODEL_FILE = 'source.onnx';
 
 /** The ONNX file the model was compiled from. */
 export interface SourceModel {

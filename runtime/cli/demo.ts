@@ -18,7 +18,7 @@ import type { OutputEntry, RowOutputs } from '../run/outputs';
 import { predictReference } from '../run/predict-reference';
 import type { FheBackend } from '../backends/backend';
 import { predictEncrypted } from '../run/predict-encrypted';
-import { sealOnThreads } from '../backends/pool/seal-on-threads';
+import { sealOnThreads } from '../backends/workers/seal-on-threads';
 import { parseThreads, THREADS_HELP } from './threads';
 import type { EncryptedRun } from '../run/run-encrypted';
 import { formatEntry } from '../format/values';

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { rangeCoverage } from '../../compiler/approx/calibrate';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
-import type { CompiledModel } from '../../compiler/artifact/types';
+import { SOURCE_MODEL_FILE, type CompiledModel } from '../../compiler/artifact/types';
 import { fail } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import { importModel } from '../../compiler/onnx/import';
@@ -30,9 +30,6 @@ import type { CountedProgress } from '../run/counted-progress';
 import { loadLabels } from './labels';
 import { analyseTrees, treeDepth, type TreeReport } from './tree-section';
 import { hasTreeEnsemble } from '../../compiler/passes/tree-model';
-
-/** Where `deeppowers compile` keeps the source model inside the compiled directory. */
-export const SOURCE_MODEL_FILE = 'source.onnx';
 
 export interface ReportRequest {
   readonly compiledDir: string;
