@@ -1,8 +1,9 @@
 import type { PrecisionPromise } from '../approx/precision-target';
 import type { LatencyEstimate, OpCounts } from '../circuit/count';
+import type { SplitModel } from '../chain/stages';
 import type { Circuit } from '../circuit/ir';
-import type { Node, ValueInfo } from '../graph/graph';
-import type { DType, Tensor } from '../graph/tensor';
+import type { ValueInfo } from '../graph/graph';
+import type { DType } from '../graph/tensor';
 import type { CkksParameters } from '../params/types';
 import type { ActivationUse } from '../activations/registry';
 import type { QuantizationSummary } from '../quantize/summary';
@@ -19,6 +20,12 @@ export const ARTIFACT_FORMAT = 'deeppowers-compiled';
 export const ARTIFACT_FORMAT_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
 export const CONSTANTS_FILE = 'constants.bin';
+/**
+ * The ONNX file a compiled model directory keeps beside the two above (what `deeppowers compile`
+ * and the package's compile() copy in; its SHA-256 is the manifest's source.sha256), so that
+ * `report` runs the float64 reference from the directory alone.
+ */
+export const SOURCE_MODEL_FILE = 'source.onnx';
 
 /** The ONNX file the model was compiled from. */
 export interface SourceModel {
@@ -53,15 +60,8 @@ export interface BodyValue {
   readonly shape: readonly number[];
 }
 
-/** What the client runs in the clear: ONNX nodes before encryption and after decryption. */
-export interface ClientSteps {
-  /** Turns the model input into the body input; empty when the body reads the input directly. */
-  readonly prologue: readonly Node[];
-  /** Turns the decrypted body output into the model outputs; empty when the body output is the output. */
-  readonly epilogue: readonly Node[];
-  /** Constant tensors (initializers, folded constants) that prologue or epilogue nodes read. */
-  readonly constants: ReadonlyMap<string, Tensor>;
-}
+/** What the client runs in the clear: the split model's ONNX nodes before encryption and after decryption, and the constants they read. */
+export type ClientSteps = Pick<SplitModel, 'prologue' | 'epilogue' | 'constants'>;
 
 /** One polynomial activation of the body, as fitted. */
 export interface Approximation extends ActivationUse {
@@ -138,6 +138,27 @@ export interface PoolStep {
   readonly sources: readonly string[];
 }
 
+/**
+ * A Softmax or a LayerNorm as a client step (compiler/client-steps/softmax.ts, layer-norm.ts):
+ * groups of the previous segment's outputs (a softmax row; a token's features) that the client
+ * normalizes exactly under a mask the function ignores. Output element i of the segment before
+ * is input element i of this one: a group's elements come back normalized, the elements of no
+ * group unchanged (masked additively, as at a refresh).
+ */
+export interface GroupStep {
+  /** The previous segment's output elements of each group: non-empty, disjoint. */
+  readonly groups: readonly (readonly number[])[];
+  /** The source model's node(s). */
+  readonly sources: readonly string[];
+}
+
+/** LayerNorm's step also carries ε and the per-position scale γ and shift β (every group has γ's length). */
+export interface LayerNormStep extends GroupStep {
+  readonly epsilon: number;
+  readonly gamma: readonly number[];
+  readonly beta: readonly number[];
+}
+
 /** A segment after the first of a body with client steps, and the step before it (compiler/client-steps/table.ts reads it: `clientStepBefore`). */
 export interface BodySegment {
   /** Index in the approximated chain of the first stage this segment computes. */
@@ -147,6 +168,10 @@ export interface BodySegment {
    * segment starts one level below the top (the server's unmasking, a product by 1/a, takes it).
    */
   readonly pool?: PoolStep;
+  /** Present when a Softmax comes before this segment: the client step normalizes each row (the segment starts at the top level). */
+  readonly softmax?: GroupStep;
+  /** Present when a LayerNorm comes before this segment: the client step normalizes each token (one level below the top, as after a max pool). */
+  readonly layernorm?: LayerNormStep;
   /** Scales assigned for the model's parameters; its input is the previous segment's output. */
   readonly circuit: Circuit;
   /** Ops and estimated latency of one evaluation of this segment. */

@@ -1,11 +1,16 @@
 /**
  * The lowered model for people and for machines: `deeppowers inspect --lowered` prints these
  * lines (or the JSON form): client prologue, the encrypted chain stage by stage, client epilogue.
+ *
+ * Before → after (a chain → `inspect --lowered` lines):
+ *   [affine 30×16 (Scaler, MatMul, Add), activation tanh ×16 (Tanh), affine 16×1 (MatMul1, Add1)]
+ *   1. affine 30→16 (Scaler, MatMul, Add)   2. tanh ×16 (Tanh)   3. affine 16→1 (MatMul1, Add1)
  */
 import type { Node } from '../graph/graph';
 import type { TreeModel } from './tree-model';
 import type { SplitModel, Stage } from '../chain/stages';
 import { forestDepth } from '../chain/tree-body';
+import { isStepStage, stepStageKind } from '../chain/step-stages';
 import { nodeLabel } from './node-sources';
 
 export interface ClientNodeJson {
@@ -25,7 +30,8 @@ export type StageJson =
       readonly reads?: readonly number[];
     }
   | { readonly kind: 'activation'; readonly fn: string; readonly size: number; readonly sources: readonly string[] }
-  | { readonly kind: 'maxpool'; readonly inSize: number; readonly outSize: number; readonly geometry: string; readonly sources: readonly string[] };
+  | { readonly kind: 'maxpool'; readonly inSize: number; readonly outSize: number; readonly geometry: string; readonly sources: readonly string[] }
+  | { readonly kind: 'softmax' | 'layernorm'; readonly inSize: number; readonly outSize: number; readonly groups: number; readonly sources: readonly string[] };
 
 export interface LoweredJson {
   readonly input: { readonly name: string; readonly dtype: string; readonly shape: readonly number[] };
@@ -51,13 +57,19 @@ export function stageJson(s: Stage): StageJson {
       return { kind: 'activation', fn: s.fn, size: s.size, sources: s.sources };
     case 'maxpool':
       return { kind: 'maxpool', inSize: s.inSize, outSize: s.windows.length, geometry: s.geometry, sources: s.sources };
+    case 'softmax':
+    case 'layernorm':
+      return { kind: s.kind, inSize: s.inSize, outSize: s.inSize, groups: s.groups.length, sources: s.sources };
   }
 }
 
 /** One line per stage: `affine 30→1 (Scaler, LinearClassifier)`, `relu ×100 (Relu)`. */
 export function describeStage(s: Stage): string {
   if (s.kind === 'activation') return `${s.fn} ×${s.size} (${s.sources.join(', ')})`;
-  if (s.kind === 'maxpool') return `max pool ${s.inSize}→${s.windows.length}, ${s.geometry} (${s.sources.join(', ')}; a client step)`;
+  if (isStepStage(s)) {
+    const kind = stepStageKind(s);
+    return `${kind.label(s)}, ${kind.detail(s)} (${s.sources.join(', ')}; a client step)`;
+  }
   const nz = nonZeros(s.weights);
   const total = s.inSize * s.outSize;
   const density = nz === total ? '' : `, ${nz} of ${total} weights non-zero`;

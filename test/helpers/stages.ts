@@ -15,6 +15,13 @@ export function affineStage(
   return { kind: 'affine', sources, inSize, outSize, weights, bias: Float64Array.from({ length: outSize }, (_, i) => bias(i)) };
 }
 
+/** An affine stage (sources ['fc']) with its weights written out row by row, one row per bias entry. */
+export function affineOf(weights: readonly number[], bias: readonly number[]): AffineStage {
+  const inSize = weights.length / bias.length;
+  if (!Number.isInteger(inSize)) throw new Error(`${weights.length} weights do not make ${bias.length} rows`);
+  return affineStage(bias.length, inSize, (_r, _c, k) => weights[k]!, (i) => bias[i]!);
+}
+
 /** y = W·x + b by the definition, a row at a time: the reference the lowered circuits are checked against. */
 export function affineByHand(s: AffineStage, x: Float64Array): Float64Array {
   const y = Float64Array.from(s.bias);
@@ -39,7 +46,11 @@ export function approxChainByHand(stages: readonly ApproxStage[], x: Float64Arra
   let v = x;
   for (const s of stages) {
     const x = v;
-    v = s.kind === 'affine' ? affineByHand(s, x) : s.kind === 'maxpool' ? Float64Array.from(s.windows, (w) => Math.max(...w.map((i) => x[i]!))) : x.map((t) => clenshaw(s.chebyshev, t));
+    v = s.kind === 'affine' ? affineByHand(s, x) : s.kind === 'maxpool' ? Float64Array.from(s.windows, (w) => Math.max(...w.map((i) => x[i]!))) : s.kind === 'poly' ? x.map((t) => clenshaw(s.chebyshev, t)) : noStep(s.kind);
   }
   return v;
+}
+
+function noStep(kind: string): never {
+  throw new Error(`approxChainByHand knows no ${kind} stage`);
 }
