@@ -5,7 +5,8 @@
  * builds every layout asked for (one circuit, or segments at client steps); the search is that
  * lowering, tried again at most twice, each time for a named reason:
  *   a. first        auto's degree, the rotation keys asked for (a key per step unless powers of two;
- *                   under auto, powers of two when every plan with a key per step overflows the heap)
+ *                   under auto, powers of two too when a key per step keeps the plan that would meet
+ *                   the promise, or every plan, out of the heap)
  *   b. shallower    auto chose a degree above FALLBACK_MAX_DEGREE and missed the promise: its extra
  *                   level per activation forced a smaller scale, so the best shallower degree is
  *                   lowered too and the smaller total error wins
@@ -130,20 +131,31 @@ function preferPowerOfTwoKeys(plan: ChainPlan, lower: Lowering, request: Rotatio
 }
 
 /**
- * Search step a: auto's degree with the keys asked for. Under --rotation-keys auto a plan refused
- * because its keys overflow the heap at every N it could take may fit with keys for powers of two
- * only; when that is refused too, the first refusal stands.
+ * Search step a: auto's degree with the keys asked for. Under --rotation-keys auto, a key per step
+ * can be what keeps a plan out of the heap (the deeper plan that would keep the promise at a larger
+ * N, or every plan): then keys for powers of two only are lowered too, and kept when they keep the
+ * promise the first did not, or when the first was refused (its refusal stands if both are).
  */
 function firstLowering(lower: Lowering, keys: RotationKeys, request: RotationKeysRequest): ChainPlan {
+  const retry = request === 'auto' && keys === 'all';
+  let first: ChainPlan;
   try {
-    return lower(undefined, keys);
+    first = lower(undefined, keys);
   } catch (e) {
-    if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS' || request !== 'auto' || keys !== 'all') throw e;
+    if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS' || !retry) throw e;
     try {
       return lower(undefined, 'powers-of-two');
     } catch {
       throw e;
     }
+  }
+  if (first.precision.reached || !retry) return first;
+  try {
+    const pow2 = lower(undefined, 'powers-of-two');
+    return pow2.precision.reached ? pow2 : first;
+  } catch (e) {
+    if (e instanceof DeepPowersError && e.code === 'PARAMS') return first;
+    throw e;
   }
 }
 
