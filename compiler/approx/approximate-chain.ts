@@ -11,6 +11,7 @@ import type { AffineStage, ApproxStage, PolyStage, RowRanges, Stage } from '../c
 import type { Calibration } from './calibrate';
 import { BODY_INPUT } from '../chain/stage-graph';
 import { rowFunctionLabel } from '../chain/rowwise';
+import { isStepStage } from '../chain/step-stages';
 import { UNIT_RANGE, type UnitBounds } from './unit-scaling';
 
 export interface ApproximationOptions {
@@ -77,7 +78,7 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
       position[k] = stages.length - 1;
       return;
     }
-    if (stage.kind === 'maxpool' || stage.kind === 'product') {
+    if (isStepStage(stage) || stage.kind === 'product') {
       stages.push(stage.kind === 'product' ? { ...stage, reads: [renumber(stage.reads[0]), renumber(stage.reads[1])] } : stage);
       position[k] = stages.length - 1;
       return;

@@ -4,9 +4,9 @@
  * intermediate value reaches (which sizes the first prime), and how often a polynomial's input
  * leaves the range it was fitted on (the main accuracy risk at run time).
  */
-import { maxOverWindows } from '../chain/max-pool';
 import { multiplyFactors } from '../chain/product';
 import { applyRowPoly } from './row-plans';
+import { applyStepStage, isStepStage } from '../chain/step-stages';
 import { clenshaw } from './chebyshev';
 import type { ApproxStage } from '../chain/stages';
 import { evaluateStages, finalOutput } from '../chain/stage-graph';
@@ -68,9 +68,11 @@ export function approxChainStats(stages: readonly ApproxStage[], rows: readonly 
         const y = multiplyFactors(s, x);
         y.forEach(see);
         return y;
-      } else if (s.kind === 'maxpool') {
-        // The client's max (between two segments) makes nothing larger than its inputs.
-        return maxOverWindows(s.windows, x);
+      } else if (isStepStage(s)) {
+        // A client step's outputs are the next segment's inputs (a max makes nothing larger than its inputs).
+        const y = applyStepStage(s, x);
+        y.forEach(see);
+        return y;
       } else {
         const e = excursions[k]!;
         see(coefficientBounds[k]!);

@@ -13,7 +13,8 @@
  * LayerNorm node from its calibrated variance range, then `evaluateLayerNorm(pb, features, plan)`
  * per token through any PolyBuilder — numberBuilder/vectorBuilder give the float64 semantics,
  * `emitLayerNorm` (circuit/transformer-lowering.ts) the circuit. One value per feature, the
- * tokens (and samples) in the slots, so the sums are additions only.
+ * tokens (and samples) in the slots, so the sums are additions only; or, with an `AxisSum`, a
+ * token packed in the slots of one value and summed by rotations.
  *
  * Error bound (`maxError`, absolute on every y_i, for var inside its range): the only
  * approximation is w, |w·√(ku) − 1| ≤ r, and |c_i|·√d/√u ≤ √(d − 1), so |ŷ_i − y_i| ≤ |γ_i|·√(d − 1)·r.
@@ -24,18 +25,13 @@ import type { Range } from './chebyshev';
 import { DEFAULT_MARGIN } from './fit';
 import { evaluateNewton, planNewton, type NewtonPlan } from './newton';
 import type { PolyBuilder } from './poly-builder';
-import { widenPositive } from './softmax';
+import { valueSum, widenPositive, type AxisSum } from './softmax';
+import type { LayerNormAffine } from '../chain/normalize';
+export { layerNormReference, type LayerNormAffine } from '../chain/normalize';
 
 export interface LayerNormRanges {
   /** Smallest and largest per-token variance (population, over the d features) on the calibration rows. */
   readonly variance: Range;
-}
-
-/** The node's constants: ε and the per-feature scale γ and shift β (length d each). */
-export interface LayerNormAffine {
-  readonly epsilon: number;
-  readonly gamma: ArrayLike<number>;
-  readonly beta: ArrayLike<number>;
 }
 
 export interface LayerNormTarget {
@@ -81,33 +77,29 @@ export function planLayerNorm(d: number, ranges: LayerNormRanges, affine: LayerN
   return { ...partial, depth: counter.maxDepth };
 }
 
-export function evaluateLayerNorm<T>(pb: PolyBuilder<T>, features: readonly T[], plan: LayerNormPlan): T[] {
+/**
+ * `axis`: how features are summed (one value per feature by default; see AxisSum). A packed
+ * token (its features in the slots of one value) cannot take a scale and shift per feature from
+ * scalars: its plan must have γ = 1 and β = 0, and the caller folds the node's γ and β into the
+ * next affine map (W·(γ⊙n + β) + b = (W·diag γ)·n + (W·β + b)).
+ */
+export function evaluateLayerNorm<T>(pb: PolyBuilder<T>, features: readonly T[], plan: LayerNormPlan, axis: AxisSum<T> = valueSum(pb, features.length)): T[] {
   const { d, uRange } = plan;
-  if (features.length !== d) fail('BAD_ARGUMENT', `a LayerNorm over ${features.length} features, the plan has ${d}`);
+  if (axis.length !== d) fail('BAD_ARGUMENT', `a LayerNorm over ${axis.length} features, the plan has ${d}`);
+  if (features.length !== d && (plan.gamma.some((g) => g !== 1) || plan.beta.some((b) => b !== 0))) {
+    fail('BAD_ARGUMENT', 'a packed LayerNorm takes γ = 1 and β = 0; fold the node\'s γ and β into the next affine map');
+  }
   const k = 2 / (uRange[1] - uRange[0]);
   const m = Math.sqrt(k);
-  // m·c_i = m·x_i − m·μ: one level (the m·μ combination and the m·x_i products land together).
-  const meanM = pb.linear(features.map((x) => [x, m / d] as const), 0);
+  // m·c_i = m·x_i − m·μ: one level (the m·μ product and the m·x_i products land together).
+  const meanM = pb.linear([[axis.sum(features), m / d]], 0);
   const centred = features.map((x) => pb.sub(pb.linear([[x, m]], 0), meanM));
   const squares = centred.map((c) => pb.mul(c, c));
-  const kSum = squares.slice(1).reduce((acc, s) => pb.add(acc, s), squares[0]!);
+  const kSum = axis.sum(squares);
   // k·u = k·Σc² + k·d·ε, and t = k·u − (U_hi + U_lo)/(U_hi − U_lo): integer coefficients, no level.
   const ku = pb.linear([[kSum, 1]], k * d * plan.epsilon);
   const t = pb.linear([[kSum, 1]], k * d * plan.epsilon - (uRange[1] + uRange[0]) / (uRange[1] - uRange[0]));
   const w = evaluateNewton(pb, ku, plan.inverseSqrt, t);
   const sqrtD = Math.sqrt(d);
   return centred.map((c, i) => pb.linear([[pb.mul(pb.linear([[c, plan.gamma[i]! * sqrtD]], 0), w), 1]], plan.beta[i]!));
-}
-
-/** LayerNorm of one token in float64, the obvious way: the reference. */
-export function layerNormReference(x: ArrayLike<number>, affine: LayerNormAffine): Float64Array {
-  const d = x.length;
-  let mean = 0;
-  for (let i = 0; i < d; i++) mean += x[i]!;
-  mean /= d;
-  let variance = 0;
-  for (let i = 0; i < d; i++) variance += (x[i]! - mean) ** 2;
-  variance /= d;
-  const inv = 1 / Math.sqrt(variance + affine.epsilon);
-  return Float64Array.from({ length: d }, (_v, i) => affine.gamma[i]! * (x[i]! - mean) * inv + affine.beta[i]!);
 }

@@ -12,7 +12,8 @@
  * its calibrated ranges, then `evaluateSoftmax(pb, row, plan)` per row through any PolyBuilder —
  * numberBuilder/vectorBuilder give the float64 semantics, `emitSoftmax` (circuit/transformer-
  * lowering.ts) the circuit. A row is n values of the same kind: one ciphertext per element, the
- * rows' other axes (tokens, heads, samples) in the slots, so the sum is additions only.
+ * rows' other axes (tokens, heads, samples) in the slots, so the sum is additions only; or, with an
+ * `AxisSum`, a row packed in the slots of one value and summed by rotations.
  *
  * The error bound (`maxError`, absolute on every y_i, for x inside the score range and S inside
  * the sum range): with |ê_i − e_i| ≤ ε (exp's fit), |Ŝ − S| ≤ nε and |z·Ŝ − 1| ≤ r (Newton),
@@ -24,6 +25,7 @@ import type { Range } from './chebyshev';
 import { evaluateExp, planExp, type ExpPlan } from './exp-range';
 import { DEFAULT_MARGIN, widenRange } from './fit';
 import { evaluateNewton, planNewton, type NewtonPlan } from './newton';
+export { softmaxReference } from '../chain/normalize';
 import type { PolyBuilder } from './poly-builder';
 
 export interface SoftmaxRanges {
@@ -86,23 +88,31 @@ export function planSoftmax(n: number, ranges: SoftmaxRanges, target: SoftmaxTar
   return { ...partial, depth: counter.maxDepth };
 }
 
-export function evaluateSoftmax<T>(pb: PolyBuilder<T>, row: readonly T[], plan: SoftmaxPlan): T[] {
-  if (row.length !== plan.n) fail('BAD_ARGUMENT', `a softmax row of ${row.length} values, the plan has ${plan.n}`);
+/**
+ * How a construct sums along its axis: `sum` takes the construct's values (elementwise results so
+ * far, one per input value) and returns their sum along the axis as one value that stands for it
+ * at every element. The default (`valueSum`) holds one element per value and adds them; a packed
+ * layout, the elements in slots of one value, sums by rotations (circuit/transformer-lowering.ts).
+ */
+export interface AxisSum<T> {
+  /** Elements along the axis (the row length, the feature count). */
+  readonly length: number;
+  sum(values: readonly T[]): T;
+}
+
+/** One element per value: the sum is their additions, no level. */
+export function valueSum<T>(pb: PolyBuilder<T>, length: number): AxisSum<T> {
+  return { length, sum: (values) => values.slice(1).reduce((acc, v) => pb.add(acc, v), values[0]!) };
+}
+
+export function evaluateSoftmax<T>(pb: PolyBuilder<T>, row: readonly T[], plan: SoftmaxPlan, axis: AxisSum<T> = valueSum(pb, row.length)): T[] {
+  if (axis.length !== plan.n) fail('BAD_ARGUMENT', `a softmax row of ${axis.length} values, the plan has ${plan.n}`);
   const [sLo, sHi] = plan.sumRange;
   const k = 2 / (sHi - sLo);
   const scaled = row.map((x) => evaluateExp(pb, x, plan.exp, k));
-  const kS = scaled.slice(1).reduce((acc, e) => pb.add(acc, e), scaled[0]!);
+  const kS = axis.sum(scaled);
   // t = kS − (S_hi + S_lo)/(S_hi − S_lo): an integer coefficient, no level.
   const t = pb.linear([[kS, 1]], -(sHi + sLo) / (sHi - sLo));
   const z = evaluateNewton(pb, kS, plan.inverse, t);
   return scaled.map((e) => pb.mul(e, z));
-}
-
-/** Softmax in float64, the obvious way (max subtracted): the reference. */
-export function softmaxReference(row: ArrayLike<number>): Float64Array {
-  let max = -Infinity;
-  for (let i = 0; i < row.length; i++) max = Math.max(max, row[i]!);
-  const e = Float64Array.from(row, (x) => Math.exp(x - max));
-  const s = e.reduce((a, b) => a + b, 0);
-  return e.map((v) => v / s);
 }

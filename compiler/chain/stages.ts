@@ -2,6 +2,7 @@ import type { Node, ValueInfo } from '../graph/graph';
 import type { DType, Tensor } from '../graph/tensor';
 import type { ActivationFn, ActivationUse } from '../activations/registry';
 import type { RowFunction } from './rowwise';
+import { isStepStage, stepStageKind } from './step-stages';
 
 export type { ActivationFn };
 
@@ -34,15 +35,19 @@ export interface ActivationStage extends ActivationUse {
   readonly size: number;
 }
 
+/** What every step stage records besides its kind's own fields. */
+export interface StepStageFields {
+  readonly sources: readonly string[];
+  readonly inSize: number;
+}
+
 /**
  * MaxPool: y[o] = max of x over window o. Not a circuit op: the body is cut here and the client
  * takes the max of masked, decrypted window values between two segments (see
  * compiler/plan/refresh-plan.ts and compiler/client-steps/).
  */
-export interface MaxPoolStage {
+export interface MaxPoolStage extends StepStageFields {
   readonly kind: 'maxpool';
-  readonly sources: readonly string[];
-  readonly inSize: number;
   /** Per output element, the input indices it takes the max over: non-empty, pairwise disjoint. */
   readonly windows: readonly (readonly number[])[];
   /** The ONNX geometry in words, for reports ("2×2 kernel, strides 2×2, no padding"). */
@@ -80,7 +85,37 @@ export interface RowwiseStage {
   readonly rowLength: number;
 }
 
-export type Stage = AffineStage | ActivationStage | MaxPoolStage | ProductStage | RowwiseStage;
+/**
+ * Softmax over groups of elements (a row each, e.g. one query's attention scores), in place:
+ * y = x with each row replaced by its softmax, the elements of no row unchanged. As a step stage
+ * the body is cut here and the client computes it exactly under a per-row shift
+ * (compiler/client-steps/softmax.ts); the server-side route is compiler/approx/softmax.ts.
+ */
+export interface SoftmaxStage extends StepStageFields {
+  readonly kind: 'softmax';
+  /** The rows: input indices, non-empty, pairwise disjoint. */
+  readonly groups: readonly (readonly number[])[];
+}
+
+/**
+ * LayerNorm over groups of elements (a token's features each), in place: y = γ ⊙ (x − mean)/√(var + ε) + β
+ * per token, the elements of no token unchanged. As a step stage the client normalizes each token
+ * exactly under a per-token positive scale and shift and the server applies γ and β
+ * (compiler/client-steps/layer-norm.ts); the server-side route is compiler/approx/layer-norm.ts.
+ */
+export interface LayerNormStage extends StepStageFields {
+  readonly kind: 'layernorm';
+  /** The tokens: input indices, each as many as γ has entries, pairwise disjoint. */
+  readonly groups: readonly (readonly number[])[];
+  readonly epsilon: number;
+  readonly gamma: readonly number[];
+  readonly beta: readonly number[];
+}
+
+/** The stages that are client steps between two segments (their kinds: step-stages.ts). */
+export type StepStage = MaxPoolStage | SoftmaxStage | LayerNormStage;
+
+export type Stage = AffineStage | ActivationStage | StepStage | ProductStage | RowwiseStage;
 
 /**
  * The encrypted body: stages in evaluation order. Each reads the previous stage's output (a chain)
@@ -154,13 +189,13 @@ export interface RowPolyStage {
 }
 
 /** The body after approximation: affine maps (range normalisation folded in) and polynomials. */
-export type ApproxStage = AffineStage | PolyStage | MaxPoolStage | ProductStage | RowPolyStage;
+export type ApproxStage = AffineStage | PolyStage | StepStage | ProductStage | RowPolyStage;
 
 /** Length of a stage's input vector (all its reads together). */
 export function stageInSize(s: Stage | ApproxStage): number {
+  if (isStepStage(s)) return s.inSize;
   switch (s.kind) {
     case 'affine':
-    case 'maxpool':
       return s.inSize;
     case 'activation':
     case 'poly':
@@ -173,11 +208,12 @@ export function stageInSize(s: Stage | ApproxStage): number {
   }
 }
 
-/** The stages a circuit computes: a MaxPool is a client step between two circuits (refresh-plan). */
+/** The stages a circuit computes: a step stage (a MaxPool) is a client step between two circuits (refresh-plan). */
 export type CircuitStage = AffineStage | PolyStage | ProductStage | RowPolyStage;
 
 /** Length of a stage's output vector. */
 export function stageOutSize(s: Stage | ApproxStage): number {
+  if (isStepStage(s)) return stepStageKind(s).outSize(s);
   switch (s.kind) {
     case 'affine':
       return s.outSize;
@@ -187,7 +223,5 @@ export function stageOutSize(s: Stage | ApproxStage): number {
     case 'rowwise':
     case 'rowpoly':
       return s.size;
-    case 'maxpool':
-      return s.windows.length;
   }
 }

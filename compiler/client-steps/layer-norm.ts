@@ -16,32 +16,23 @@
  * level (c) or its spread beyond the factor a.
  */
 import type { LayerNormStep } from '../artifact/types';
+import { normalizeReference, overGroups } from '../chain/normalize';
 import { fail } from '../errors';
 import type { ClientStepKindRecord, StepBounds } from './kind';
+import { POOL_SCALE_OCTAVES } from './max-pool';
 import { applyRowMask, checkGroups, drawEvaluationMasks, drawRowMask, packForNext } from './group-mask';
 import { inputAt, resultAt } from './refresh';
 import { repackSlots } from './repack';
 import { affineCircuit, outputOf } from './step-circuits';
 
-/** A token's scale a is log-uniform in [1, 2^octaves], as a max pool's window scale. */
-export const LAYER_NORM_SCALE_OCTAVES = 4;
+/** A token's scale a is log-uniform in [1, 2^octaves], as a max pool's window scale (one body has one octave count, SegmentedBody.poolScaleOctaves). */
+export const LAYER_NORM_SCALE_OCTAVES = POOL_SCALE_OCTAVES;
 
 type LayerNorm = { readonly kind: 'layernorm'; readonly layernorm: LayerNormStep };
 
 /** Each token of `z` normalized, (z − mean)/√(var + ε) over its features; elements in no token unchanged. */
 export function normalizeTokens(tokens: LayerNormStep['groups'], epsilon: number, z: Float64Array): Float64Array {
-  const out = Float64Array.from(z);
-  for (const token of tokens) {
-    let mean = 0;
-    for (const i of token) mean += z[i]!;
-    mean /= token.length;
-    let variance = 0;
-    for (const i of token) variance += (z[i]! - mean) ** 2;
-    variance /= token.length;
-    const inv = 1 / Math.sqrt(variance + epsilon);
-    for (const i of token) out[i] = (z[i]! - mean) * inv;
-  }
-  return out;
+  return overGroups(tokens, z, (v) => normalizeReference(v, epsilon));
 }
 
 /** Per element of one sample, the unmasking's factor and offset: γ and β on a token's features, 1 and −r elsewhere. */

@@ -10,7 +10,7 @@
  * than a refresh shows; the server-side polynomial route (compiler/approx/softmax.ts) shows nothing.
  */
 import type { GroupStep } from '../artifact/types';
-import { softmaxReference } from '../approx/softmax';
+import { overGroups, softmaxReference } from '../chain/normalize';
 import type { ClientStepKindRecord } from './kind';
 import { applyRowMask, checkGroups, drawEvaluationMasks, drawRowMask, packForNext } from './group-mask';
 import { inputAt, resultAt } from './refresh';
@@ -21,12 +21,7 @@ type Softmax = { readonly kind: 'softmax'; readonly softmax: GroupStep };
 
 /** Each row of `z` replaced by its softmax; elements in no row unchanged. */
 export function softmaxRows(rows: GroupStep['groups'], z: Float64Array): Float64Array {
-  const out = Float64Array.from(z);
-  for (const row of rows) {
-    const y = softmaxReference(row.map((i) => z[i]!));
-    row.forEach((i, j) => (out[i] = y[j]!));
-  }
-  return out;
+  return overGroups(rows, z, softmaxReference);
 }
 
 export const SOFTMAX: ClientStepKindRecord<Softmax, { readonly kind: 'softmax'; readonly softmax: Pick<GroupStep, 'groups'> }> = {

@@ -1,11 +1,16 @@
 /**
  * The lowered model for people and for machines: `deeppowers inspect --lowered` prints these
  * lines (or the JSON form): client prologue, the encrypted chain stage by stage, client epilogue.
+ *
+ * Before → after (a chain → `inspect --lowered` lines):
+ *   [affine 30×16 (Scaler, MatMul, Add), activation tanh ×16 (Tanh), affine 16×1 (MatMul1, Add1)]
+ *   1. affine 30→16 (Scaler, MatMul, Add)   2. tanh ×16 (Tanh)   3. affine 16→1 (MatMul1, Add1)
  */
 import type { Node } from '../graph/graph';
 import type { TreeModel } from './tree-model';
 import type { SplitModel, Stage } from '../chain/stages';
 import { forestDepth } from '../chain/tree-body';
+import { isStepStage, stepStageKind } from '../chain/step-stages';
 import { nodeLabel } from './node-sources';
 import { rowFunctionLabel } from '../chain/rowwise';
 
@@ -29,7 +34,8 @@ export type StageJson =
   | { readonly kind: 'maxpool'; readonly inSize: number; readonly outSize: number; readonly geometry: string; readonly sources: readonly string[] }
   /** `reads`: the stage numbers (1-based, 0 the body input) of the two factors. */
   | { readonly kind: 'product'; readonly size: number; readonly reads: readonly number[]; readonly sources: readonly string[] }
-  | { readonly kind: 'rowwise'; readonly fn: string; readonly size: number; readonly rowLength: number; readonly sources: readonly string[] };
+  | { readonly kind: 'rowwise'; readonly fn: string; readonly size: number; readonly rowLength: number; readonly sources: readonly string[] }
+  | { readonly kind: 'softmax' | 'layernorm'; readonly inSize: number; readonly outSize: number; readonly groups: number; readonly sources: readonly string[] };
 
 export interface LoweredJson {
   readonly input: { readonly name: string; readonly dtype: string; readonly shape: readonly number[] };
@@ -59,6 +65,9 @@ export function stageJson(s: Stage): StageJson {
       return { kind: 'product', size: s.size, reads: s.reads.map((r) => r + 1), sources: s.sources };
     case 'rowwise':
       return { kind: 'rowwise', fn: rowFunctionLabel(s.fn), size: s.size, rowLength: s.rowLength, sources: s.sources };
+    case 'softmax':
+    case 'layernorm':
+      return { kind: s.kind, inSize: s.inSize, outSize: s.inSize, groups: s.groups.length, sources: s.sources };
   }
 }
 
@@ -69,7 +78,10 @@ function readName(r: number): string {
 /** One line per stage: `affine 30→1 (Scaler, LinearClassifier)`, `relu ×100 (Relu)`. */
 export function describeStage(s: Stage): string {
   if (s.kind === 'activation') return `${s.fn} ×${s.size} (${s.sources.join(', ')})`;
-  if (s.kind === 'maxpool') return `max pool ${s.inSize}→${s.windows.length}, ${s.geometry} (${s.sources.join(', ')}; a client step)`;
+  if (isStepStage(s)) {
+    const kind = stepStageKind(s);
+    return `${kind.label(s)}, ${kind.detail(s)} (${s.sources.join(', ')}; a client step)`;
+  }
   if (s.kind === 'rowwise') return `${rowFunctionLabel(s.fn)} ×${s.size} in rows of ${s.rowLength} (${s.sources.join(', ')})`;
   if (s.kind === 'product') return `product ×${s.size} of ${s.reads.map(readName).join(' and ')} (${s.sources.join(', ')}; ciphertext × ciphertext)`;
   const nz = nonZeros(s.weights);

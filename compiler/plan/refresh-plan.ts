@@ -6,10 +6,10 @@
  * starts with every level again, so the parameters need only the deepest segment's depth.
  *
  * Cuts go before an affine map that follows an activation, in a chain (no stage reads past the
- * one before it). Auto tries every set of cuts (all of them when there are more than
- * MAX_CUT_POINTS), keeps those whose parameters meet the precision target, and picks the smallest
- * N, then the fewest cuts. No cut wins ties, so a model that
- * already fits the smallest N is left whole.
+ * one before it). Auto (the default) tries every set of cuts (all of them when there are more than
+ * MAX_CUT_POINTS), keeps those whose parameters meet the precision target, and offers the planner
+ * (choose-plan.ts) the fewest cuts at each N they reach; it compares them with the uncut body by
+ * predicted end-to-end latency and by the heap they need.
  *
  * A max pool (a MaxPool stage) is always a cut, whatever --refresh says: the client takes the max
  * of masked window values between the segment that ends with the pool's input and the one that
@@ -22,8 +22,11 @@ import type { Circuit, Layout } from '../circuit/ir';
 import { vectorSlotsNeeded } from '../circuit/layout-vector';
 import { lowerChain } from '../circuit/lower';
 import { assignScales } from '../circuit/passes-scales';
-import type { ApproxStage } from '../chain/stages';
-import { dagCutPoints, greedyCuts, isChainBody, splitDag } from './dag-segments';
+import type { SegmentedBody } from '../artifact/types';
+import type { ApproxStage, StepStage } from '../chain/stages';
+import { BODY_INPUT } from '../chain/stage-graph';
+import { stepStageKind } from '../chain/step-stages';
+import { dagCutPoints, greedyCuts, splitDag } from './dag-segments';
 import type { ClientStep, StepBounds } from '../client-steps/kind';
 import { POOL_SCALE_OCTAVES } from '../client-steps/max-pool';
 import { stepKind, stepOfStage } from '../client-steps/table';
@@ -55,15 +58,14 @@ export const MAX_CUT_POINTS = 6;
 
 export { POOL_SCALE_OCTAVES };
 
-export interface SegmentedBuild {
+/** A layout's build as segments, with the mask the artifact records (SegmentedBody's σ and B). */
+export interface SegmentedBuild extends Pick<SegmentedBody, 'maskBits' | 'maskBound'> {
   readonly layout: Layout;
   readonly params: CkksParameters;
   /** One build per segment, in order, all on `params`. */
   readonly segments: readonly LayoutBuild[];
   /** Stage indices where a segment starts (after the first). */
   readonly cuts: readonly number[];
-  readonly maskBits: number;
-  readonly maskBound: number;
   /** The client step before each segment after the first, in order. */
   readonly steps: readonly ClientStep[];
   /** The octaves of the steps' random scales (a max pool's), else undefined. */
@@ -71,13 +73,20 @@ export interface SegmentedBuild {
 }
 
 /**
- * Stage indices a body can be cut before: in a chain, an affine map right after an activation; in
- * a DAG with products or row-wise stages (a transformer), see dag-segments.ts.
+ * Stage indices a body can be cut before: an affine map right after an activation, such that no
+ * stage from there on reads an output older than the activation's (a residual branch may cross
+ * the cut only as the activation's own output, which the client step carries over as the next
+ * segment's input).
  */
 export function cutPoints(stages: readonly ApproxStage[]): number[] {
-  if (!isChainBody(stages)) return stages.some((s) => s.kind === 'product' || s.kind === 'rowpoly') ? dagCutPoints(stages) : [];
+  // A transformer (products, Softmax, LayerNorm): every live value crosses (dag-segments.ts).
+  if (isTransformerStages(stages)) return dagCutPoints(stages);
   const out: number[] = [];
-  for (let k = 1; k < stages.length; k++) if (stages[k]!.kind === 'affine' && stages[k - 1]!.kind === 'poly') out.push(k);
+  for (let k = 1; k < stages.length; k++) {
+    if (stages[k]!.kind !== 'affine' || stages[k - 1]!.kind !== 'poly') continue;
+    const crossing = stages.slice(k).some((s) => s.kind === 'affine' && s.reads !== undefined && s.reads.some((r) => r < k - 1));
+    if (!crossing) out.push(k);
+  }
   return out;
 }
 
@@ -86,16 +95,17 @@ export function poolCuts(stages: readonly ApproxStage[]): number[] {
   return stages.flatMap((s, k) => (stepOfStage(s) ? [k] : []));
 }
 
-/** Refuses a max pool that has no segment on one side, or sits in a body with branches. */
+/** Refuses a client-step stage (a max pool, a softmax, a layer norm) that has no segment on one side, or sits in a body with branches. */
 export function checkPools(stages: readonly ApproxStage[]): void {
   const pools = poolCuts(stages);
   if (pools.length === 0) return;
-  const name = (k: number): string => `MaxPool (${stages[k]!.sources.join(', ')})`;
-  if (stages.some((s) => s.kind === 'affine' && s.reads !== undefined)) fail('NOT_ENCRYPTABLE', `${name(pools[0]!)}: a max pool in a body with branches (a residual sum, a concatenation) is not supported for encryption yet`);
+  const kind = (k: number) => stepStageKind(stages[k] as StepStage);
+  const name = (k: number): string => `${kind(k).operator} (${stages[k]!.sources.join(', ')})`;
+  if (stages.some((s) => s.kind === 'affine' && s.reads !== undefined)) fail('NOT_ENCRYPTABLE', `${name(pools[0]!)}: ${kind(pools[0]!).noun} in a body with branches (a residual sum, a concatenation) is not supported for encryption yet`);
   for (const k of pools) {
-    if (k === 0) fail('NOT_ENCRYPTABLE', `${name(k)}: a max pool on the encrypted input itself is not supported for encryption yet (nothing runs under encryption before it)`);
-    if (k === stages.length - 1) fail('NOT_ENCRYPTABLE', `${name(k)}: a max pool as the last step of the encrypted part is not supported for encryption yet (nothing runs under encryption after it)`);
-    if (stepOfStage(stages[k - 1]!)) fail('NOT_ENCRYPTABLE', `${name(k)}: two max pools in a row are not supported for encryption yet`);
+    if (k === 0) fail('NOT_ENCRYPTABLE', `${name(k)}: ${kind(k).noun} on the encrypted input itself is not supported for encryption yet (nothing runs under encryption before it)`);
+    if (k === stages.length - 1) fail('NOT_ENCRYPTABLE', `${name(k)}: ${kind(k).noun} as the last step of the encrypted part is not supported for encryption yet (nothing runs under encryption after it)`);
+    if (stepOfStage(stages[k - 1]!)) fail('NOT_ENCRYPTABLE', `${name(k)}: two client steps in a row (${kind(k - 1).noun}, then ${kind(k).noun}) are not supported for encryption yet`);
   }
 }
 
@@ -105,10 +115,12 @@ export function segmentStart(stages: readonly ApproxStage[], k: number): number 
 }
 
 export function splitStages(stages: readonly ApproxStage[], cuts: readonly number[]): ApproxStage[][] {
-  if (!isChainBody(stages)) return splitDag(stages, cuts);
+  if (isTransformerStages(stages)) return splitDag(stages, cuts);
   const starts = [0, ...cuts.map((k) => segmentStart(stages, k))];
   const ends = [...cuts, stages.length];
-  return ends.map((end, i) => stages.slice(starts[i], end));
+  // A segment's stages read within it, or the stage just before it (the value the client step
+  // carries over), which becomes the segment's own input.
+  return ends.map((end, i) => stages.slice(starts[i], end).map((s) => (s.kind === 'affine' && s.reads !== undefined && i > 0 ? { ...s, reads: s.reads.map((r) => (r === starts[i]! - 1 ? BODY_INPUT : r - starts[i]!)) } : s)));
 }
 
 /** Per cut, the client step it is: a max pool's window max, or a refresh. */
@@ -146,46 +158,33 @@ function maskGrowth(steps: readonly ClientStep[], bounds: StepBounds): number {
 }
 
 /**
- * The segments of a chain with max pools: the pools' cuts, and with --refresh auto the refresh
- * cuts too when they lower N. Null when the chain has no max pool.
+ * The segmented plans worth comparing for `layout`: the max pools' cuts always, with --refresh
+ * auto any set of refresh cuts too (all of them at once when there are more than MAX_CUT_POINTS).
+ * Per ring degree N the sets reach, the one with the fewest cuts (then the fewest levels) is
+ * built: at one N more client steps only add round trips. The uncut body is not among them
+ * (build-layout lowers it). A chain with max pools and no set that fits gets the pools' own
+ * PARAMS error. `maxAbs` is calibration's bound on every circuit value: the mask's B.
  */
-export function planPools(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, maxAbs: number, refresh: RefreshRequest): SegmentedBuild | null {
+export function segmentedCandidates(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, maxAbs: number, refresh: RefreshRequest): SegmentedBuild[] {
   const pools = poolCuts(stages);
-  if (pools.length === 0) return null;
-  checkPools(stages);
-  const maskBound = Math.max(1, maxAbs);
+  if (pools.length > 0) checkPools(stages);
   const points = refresh === 'auto' ? cutPoints(stages) : [];
-  const sets = points.length > MAX_CUT_POINTS ? [[], points] : subsets(points);
-  let best: { cuts: number[]; n: number } | null = null;
+  if (pools.length === 0 && points.length === 0) return [];
+  // A transformer lowers slowly (a block is 10^5 ops): a few greedy depth-bounded sets, never every subset.
+  const sets = isTransformerStages(stages) ? transformerCutSets(stages, points) : points.length > MAX_CUT_POINTS ? [[], points] : subsets(points);
+  const maskBound = Math.max(1, maxAbs);
+  const best = new Map<number, { cuts: number[]; levels: number }>();
   for (const extra of sets) {
     const cuts = [...pools, ...extra].sort((a, b) => a - b);
+    if (cuts.length === 0) continue;
     const trial = tryParameters(stages, cuts, layout, options, maskBound);
     if (!trial) continue;
     const n = trial.params.polyModulusDegree;
-    if (!best || n < best.n || (n === best.n && cuts.length < best.cuts.length)) best = { cuts, n };
+    const seen = best.get(n);
+    if (!seen || cuts.length < seen.cuts.length || (cuts.length === seen.cuts.length && trial.params.levels < seen.levels)) best.set(n, { cuts, levels: trial.params.levels });
   }
-  return buildSegments(stages, best?.cuts ?? pools, layout, options, maskBound);
-}
-
-/**
- * The best set of cuts for `layout`, or null when no cut beats the whole chain (or the chain has
- * no cut point). `maxAbs` is calibration's bound on every circuit value: the mask's B.
- */
-export function planRefresh(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, maxAbs: number, how: { readonly required?: boolean } = {}): SegmentedBuild | null {
-  const points = cutPoints(stages);
-  if (points.length === 0) return null;
-  // A DAG body lowers slowly (a transformer block is 10^5 ops): a few greedy sets, never every subset.
-  const sets = points.length > MAX_CUT_POINTS || !isChainBody(stages) ? cutSets(stages, points) : subsets(points);
-  const maskBound = Math.max(1, maxAbs);
-  let best: { cuts: number[]; n: number } | null = null;
-  for (const cuts of sets) {
-    const trial = tryParameters(stages, cuts, layout, options, maskBound);
-    if (!trial) continue;
-    const n = trial.params.polyModulusDegree;
-    if (!best || n < best.n || (n === best.n && cuts.length < best.cuts.length)) best = { cuts, n };
-  }
-  if (!best || (best.cuts.length === 0 && how.required !== true)) return null;
-  return buildSegments(stages, best.cuts, layout, options, maskBound);
+  if (best.size === 0 && pools.length > 0) return [buildSegments(stages, pools, layout, options, maskBound)];
+  return [...best.entries()].sort(([a], [b]) => a - b).map(([, b]) => buildSegments(stages, b.cuts, layout, options, maskBound));
 }
 
 /** Lowers, selects the shared parameters and assigns scales for one set of cuts. */
@@ -265,16 +264,20 @@ function unionSteps(circuits: readonly Circuit[]): number[] {
   return [...new Set(circuits.flatMap((c) => c.rotationSteps))].sort((a, b) => a - b);
 }
 
-/**
- * With too many cut points for every subset: none and all; for a DAG instead the greedy cuts that
- * keep each segment within 10, 14, … 26 levels (a transformer block has dozens of levels).
- */
-function cutSets(stages: readonly ApproxStage[], points: readonly number[]): number[][] {
-  const sets: number[][] = [];
-  if (isChainBody(stages)) sets.push([], [...points]);
-  else for (let budget = 10; budget <= 26; budget += 4) sets.push(greedyCuts(stages, points, budget));
+/** Whether the body holds products of two ciphertexts or row-wise stages: its cuts are dag-segments'. */
+function isTransformerStages(stages: readonly ApproxStage[]): boolean {
+  return stages.some((s) => s.kind === 'product' || s.kind === 'rowpoly');
+}
+
+/** The greedy cuts that keep each segment of a transformer within 10, 14, … 26 levels (by stageDepths), each set once. */
+function transformerCutSets(stages: readonly ApproxStage[], points: readonly number[]): number[][] {
   const seen = new Set<string>();
-  return sets.filter((s) => !seen.has(s.join()) && (seen.add(s.join()), true));
+  const sets: number[][] = [];
+  for (let budget = 10; budget <= 26; budget += 4) {
+    const cuts = greedyCuts(stages, points, budget);
+    if (!seen.has(cuts.join())) sets.push(cuts), seen.add(cuts.join());
+  }
+  return sets;
 }
 
 function subsets(points: readonly number[]): number[][] {

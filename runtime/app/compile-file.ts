@@ -1,33 +1,30 @@
 /**
  * `deeppowers compile` as a library call: an ONNX file and a calibration data file to a compiled
  * model directory (with the source ONNX beside it), and the summary the command prints.
- * runtime/cli/compile.ts parses the command line into this and prints what it returns.
+ * runtime/cli/compile.ts parses the command line into compileFile and prints what it returns;
+ * the package's compile() (app/node.ts) runs the same compileOnnxFile and writeCompiledDirectory.
  */
 import { copyFileSync } from 'node:fs';
 import { approximationSummary, type ApproximationSummary } from '../report/approximation-summary';
 import { basename, join } from 'node:path';
-import type { CompiledModel } from '../../compiler/artifact/types';
+import { SOURCE_MODEL_FILE, type CompiledModel } from '../../compiler/artifact/types';
 import { writeCompiledModel } from '../../compiler/artifact/files';
 import { fail } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import type { NumericTensor } from '../../compiler/graph/tensor';
 import type { OpCounts } from '../../compiler/circuit/count';
+import { WASM_HEAP_BYTES } from '../../compiler/params/sizes';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { describeClientSteps } from '../../compiler/client-steps/table';
 import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
-import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
+import type { TreeSummary } from '../../compiler/pipeline/steps/encode-trees';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { batchTensor, loadRows, type RowBatch } from '../data/load-rows';
-import { SOURCE_MODEL_FILE } from '../report/build-report';
 import { rowSpecOf } from '../data/row-spec';
 import { readModelBytes } from './read-model';
 import type { PrecisionPromise } from '../../compiler/approx/precision-target';
 import type { RotationKeys, RotationKeysRequest } from '../../compiler/circuit/rotation-keys';
-
-// The compiled directory also keeps the ONNX file it came from (checked against the manifest's
-// SHA-256 when read), so `report` can run the float64 reference next to the simulation.
-export { SOURCE_MODEL_FILE };
 
 export interface CompileFileOptions {
   readonly calibration: string;
@@ -35,6 +32,7 @@ export interface CompileFileOptions {
   readonly layout: 'auto' | 'vector' | 'batch';
   readonly objective?: 'latency' | 'throughput';
   readonly refresh?: 'auto' | 'off';
+  readonly rttMs?: number;
   readonly maskBits?: number;
   readonly rotationKeys?: RotationKeysRequest;
   readonly degree?: number | 'auto';
@@ -89,6 +87,8 @@ export interface CompileSummary {
   /** With --refresh auto and a cut body: each segment's depth and estimated latency, and the mask. */
   readonly refresh?: {
     readonly segments: readonly { readonly depth: number; readonly latencyMs: number }[];
+    /** Why the planner cut the body at refresh points (absent when only max pools cut it). */
+    readonly whyCut?: string;
     readonly maskBits: number;
     readonly maskBound: number;
     /**
@@ -97,11 +97,22 @@ export interface CompileSummary {
      * client learns.
      */
     readonly maxPools?: readonly { readonly geometry: string; readonly sources: readonly string[] }[];
+    /** The softmax and LayerNorm client steps (present only when there is one): exact, masked per row or token; `clientSees` says what the client learns. */
+    readonly normalizations?: readonly { readonly kind: 'softmax' | 'layernorm'; readonly sources: readonly string[] }[];
+    /** What the client learns at the steps that are not refreshes, in words (present when there is one). */
     readonly clientSees?: string;
     /** What a client that returns values of its own at the steps can learn (compiler/client-steps/dishonest-client.ts). */
     readonly dishonestClient: string;
   };
-  readonly latencyMs: { readonly server: number; readonly client: number; readonly total: number };
+  /**
+   * The whole plan's predicted latency of one prediction: every segment's server and client time,
+   * and the client steps' round trips and bytes at `network`.
+   */
+  readonly latencyMs: { readonly server: number; readonly client: number; readonly network: number; readonly total: number };
+  /** What the client steps were costed at: one round trip (compile --rtt-ms) and the bandwidth. */
+  readonly network: { readonly rttMs: number; readonly bytesPerSecond: number; readonly clientSteps: number; readonly stepBytes: number };
+  /** The heap estimate of one process making the keys and evaluating, against the budget (compiler/params/sizes.ts). */
+  readonly memory: { readonly totalBytes: number; readonly budgetBytes: number; readonly heapBytes: number };
   readonly approximations: readonly (ApproximationSummary & { readonly note?: string })[];
   /** The promised bound on the body outputs' encrypted error (see precision-target). */
   readonly precision: PrecisionPromise;
@@ -141,19 +152,54 @@ export function calibrationFromFile(file: string, onRead: (batch: RowBatch) => v
   };
 }
 
-export function compileFile(modelFile: string, opts: CompileFileOptions, toolVersion: ToolVersion, progress?: (step: CompileStep) => void): { compilation: Compilation; model: CompiledModel; summary: CompileSummary } {
-  if (opts.degree !== undefined && opts.maxError !== undefined) fail('BAD_ARGUMENT', 'give --degree or --max-error, not both');
-  if (opts.minAgreement !== undefined && (opts.maxError !== undefined || typeof opts.degree === 'number')) {
+/** Compile's options with the calibration rows as a data file (JSON or CSV), as the command and the package take them. */
+export type OnnxFileCompileOptions = Omit<CompileOptions, 'calibration'> & { readonly calibration: string };
+
+export interface CompiledFile {
+  readonly compilation: Compilation;
+  readonly model: CompiledModel;
+  /** The calibration rows compile read. */
+  readonly calibration: RowBatch;
+}
+
+/** An ONNX file and a calibration data file → the compiled model, in memory (nothing is written). */
+export function compileOnnxFile(modelFile: string, options: OnnxFileCompileOptions, toolVersion: ToolVersion, progress?: (step: CompileStep) => void): CompiledFile {
+  if (options.degree !== undefined && options.maxError !== undefined) fail('BAD_ARGUMENT', 'give --degree or --max-error, not both');
+  if (options.minAgreement !== undefined && (options.maxError !== undefined || typeof options.degree === 'number')) {
     fail('BAD_ARGUMENT', '--min-agreement sets the target of --degree auto; it has no effect with --degree D or --max-error');
   }
   const bytes = readModelBytes(modelFile);
   let used: RowBatch | undefined;
-  const calibration = calibrationFromFile(opts.calibration, (batch) => (used = batch));
-  const options: CompileOptions = {
-    calibration,
+  const compileOptions: CompileOptions = { ...options, calibration: calibrationFromFile(options.calibration, (batch) => (used = batch)) };
+  const compilation = compileModel({ bytes, file: modelFile }, compileOptions, progress);
+  const model = toCompiledModel(compilation, compileOptions, toolVersion);
+  if (used === undefined) throw new Error('compileModel returned without reading the calibration rows');
+  return { compilation, model, calibration: used };
+}
+
+/**
+ * A compiled model directory: manifest.json and constants.bin, and the ONNX file it came from as
+ * SOURCE_MODEL_FILE (checked against the manifest's SHA-256 when read), so `report` can run the
+ * float64 reference next to the simulation.
+ */
+export function writeCompiledDirectory(outputDir: string, model: CompiledModel, modelFile: string): void {
+  writeCompiledModel(outputDir, model);
+  try {
+    copyFileSync(modelFile, join(outputDir, SOURCE_MODEL_FILE));
+  } catch (e) {
+    fail('IO', `cannot copy ${modelFile} into ${outputDir}: ${(e as Error).message}`);
+  }
+}
+
+/** `deeppowers compile`: the options the command parsed, compiled, written to `output` (default <model>.compiled), and summarized. */
+export function compileFile(modelFile: string, opts: CompileFileOptions, toolVersion: ToolVersion, progress?: (step: CompileStep) => void): { compilation: Compilation; model: CompiledModel; summary: CompileSummary } {
+  // Only the compile options, whatever else the command line carried.
+  const options: OnnxFileCompileOptions = {
+    calibration: opts.calibration,
     layout: opts.layout,
     ...(opts.objective !== undefined ? { objective: opts.objective } : {}),
     ...(opts.refresh !== undefined ? { refresh: opts.refresh } : {}),
+    ...(opts.rttMs !== undefined ? { rttMs: opts.rttMs } : {}),
     ...(opts.maskBits !== undefined ? { maskBits: opts.maskBits } : {}),
     ...(opts.rotationKeys !== undefined ? { rotationKeys: opts.rotationKeys } : {}),
     ...(opts.degree !== undefined ? { degree: opts.degree } : {}),
@@ -168,17 +214,10 @@ export function compileFile(modelFile: string, opts: CompileFileOptions, toolVer
     ...(opts.description !== undefined ? { description: opts.description } : {}),
     ...(opts.featureNames !== undefined ? { featureNames: opts.featureNames } : {}),
   };
-  const compilation = compileModel({ bytes, file: modelFile }, options, progress);
-  const model = toCompiledModel(compilation, options, toolVersion);
+  const { compilation, model, calibration } = compileOnnxFile(modelFile, options, toolVersion, progress);
   const outputDir = opts.output ?? defaultOutputDir(modelFile);
-  writeCompiledModel(outputDir, model);
-  try {
-    copyFileSync(modelFile, join(outputDir, SOURCE_MODEL_FILE));
-  } catch (e) {
-    fail('IO', `cannot copy ${modelFile} into ${outputDir}: ${(e as Error).message}`);
-  }
-  if (used === undefined) throw new Error('compileModel returned without reading the calibration rows');
-  return { compilation, model, summary: summarize(outputDir, compilation, model, used) };
+  writeCompiledDirectory(outputDir, model, modelFile);
+  return { compilation, model, summary: summarize(outputDir, compilation, model, calibration) };
 }
 
 function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibration: RowBatch): CompileSummary {
@@ -189,7 +228,7 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
   const { byLevel: _byLevel, rotationSteps: _steps, ...first } = m.cost.counts;
   const counts = { ...first };
   for (const s of segments.slice(1)) for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += s.cost.counts[k];
-  const sum = (f: (l: CompiledModel['cost']['latency']) => number): number => segments.reduce((t, s) => t + f(s.cost.latency), 0);
+  const plan = c.plan.latency;
   return {
     outputDir,
     model: c.source.name,
@@ -218,19 +257,27 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
       ? {
           refresh: {
             segments: c.refresh.segments.map((b) => ({ depth: b.circuit.depth, latencyMs: b.latency.totalMs })),
+            ...(c.plan.whyCut !== undefined ? { whyCut: c.plan.whyCut } : {}),
             maskBits: c.refresh.maskBits,
             maskBound: c.refresh.maskBound,
             dishonestClient: describeDishonestClient(m.refresh!),
             ...(c.refresh.steps.some((s) => s.kind === 'maxpool')
+              ? { maxPools: c.refresh.steps.flatMap((s) => (s.kind === 'maxpool' ? [{ geometry: s.pool.geometry, sources: s.pool.sources }] : [])) }
+              : {}),
+            ...(c.refresh.steps.some((s) => s.kind === 'softmax' || s.kind === 'layernorm')
               ? {
-                  maxPools: c.refresh.steps.flatMap((s) => (s.kind === 'maxpool' ? [{ geometry: s.pool.geometry, sources: s.pool.sources }] : [])),
-                  clientSees: describeClientSteps(m.refresh!),
+                  normalizations: c.refresh.steps.flatMap((s): { kind: 'softmax' | 'layernorm'; sources: readonly string[] }[] =>
+                    s.kind === 'softmax' ? [{ kind: s.kind, sources: s.softmax.sources }] : s.kind === 'layernorm' ? [{ kind: s.kind, sources: s.layernorm.sources }] : [],
+                  ),
                 }
               : {}),
+            ...(c.refresh.steps.some((s) => s.kind !== 'refresh') ? { clientSees: describeClientSteps(m.refresh!) } : {}),
           },
         }
       : {}),
-    latencyMs: { server: sum((l) => l.serverMs), client: sum((l) => l.clientMs), total: sum((l) => l.totalMs) },
+    latencyMs: { server: plan.serverMs, client: plan.clientMs, network: plan.networkMs, total: plan.totalMs },
+    network: { rttMs: c.network.rttMs, bytesPerSecond: c.network.bytesPerSecond, clientSteps: plan.steps, stepBytes: plan.stepBytes },
+    memory: { totalBytes: c.plan.memory.total, budgetBytes: c.plan.memory.limit, heapBytes: WASM_HEAP_BYTES },
     approximations: c.approximations.map((a) => ({
       ...approximationSummary(a, a.calibratedRange),
       ...(a.note !== undefined ? { note: a.note } : {}),

@@ -15,6 +15,13 @@ export function affineStage(
   return { kind: 'affine', sources, inSize, outSize, weights, bias: Float64Array.from({ length: outSize }, (_, i) => bias(i)) };
 }
 
+/** An affine stage (sources ['fc']) with its weights written out row by row, one row per bias entry. */
+export function affineOf(weights: readonly number[], bias: readonly number[]): AffineStage {
+  const inSize = weights.length / bias.length;
+  if (!Number.isInteger(inSize)) throw new Error(`${weights.length} weights do not make ${bias.length} rows`);
+  return affineStage(bias.length, inSize, (_r, _c, k) => weights[k]!, (i) => bias[i]!);
+}
+
 /** y = W·x + b by the definition, a row at a time: the reference the lowered circuits are checked against. */
 export function affineByHand(s: AffineStage, x: Float64Array): Float64Array {
   const y = Float64Array.from(s.bias);
@@ -47,8 +54,12 @@ export function approxChainByHand(stages: readonly ApproxStage[], x: Float64Arra
     if (s.kind === 'affine') outs.push(affineByHand(s, v));
     else if (s.kind === 'maxpool') outs.push(Float64Array.from(s.windows, (w) => Math.max(...w.map((i) => v[i]!))));
     else if (s.kind === 'product') outs.push(Float64Array.from({ length: s.size }, (_u, i) => v[s.left[i]!]! * v[s.factorSizes[0] + s.right[i]!]!));
-    else if (s.kind === 'rowpoly') throw new Error('approxChainByHand knows no row-wise stage');
-    else outs.push(v.map((t) => clenshaw(s.chebyshev, t)));
+    else if (s.kind === 'poly') outs.push(v.map((t) => clenshaw(s.chebyshev, t)));
+    else noStep(s.kind);
   });
   return outs.length > 0 ? outs[outs.length - 1]! : x;
+}
+
+function noStep(kind: string): never {
+  throw new Error(`approxChainByHand knows no ${kind} stage`);
 }

@@ -13,6 +13,8 @@ import type { BodySegment, CompiledModelContent, GroupStep, LayerNormStep } from
 import { clientViewFromJson, clientViewToJson } from '../../compiler/artifact/views';
 import { layerNormReference } from '../../compiler/approx/layer-norm';
 import { softmaxReference } from '../../compiler/approx/softmax';
+import { applyStages } from '../../compiler/chain/run';
+import type { AffineStage, ApproxStage, LayerNormStage, SoftmaxStage, Stage } from '../../compiler/chain/stages';
 import { CircuitBuilder } from '../../compiler/circuit/builder';
 import type { Circuit } from '../../compiler/circuit/ir';
 import { assignScales } from '../../compiler/circuit/passes-scales';
@@ -22,12 +24,12 @@ import { SOFTMAX, softmaxRows } from '../../compiler/client-steps/softmax';
 import { resultAt } from '../../compiler/client-steps/refresh';
 import { outputOf } from '../../compiler/client-steps/step-circuits';
 import { describeClientSteps, drawStepMask, stepKind } from '../../compiler/client-steps/table';
-import { countOps, estimateLatency } from '../../compiler/circuit/count';
 import { nttPrimes } from '../../compiler/params/primes';
-import { simulateCircuit } from '../../runtime/backends/simulate';
+import { buildSegments, checkPools, poolCuts } from '../../compiler/plan/refresh-plan';
+import { simulateCircuit, simulateSamples } from '../../runtime/backends/simulate';
 import { servedModelOf } from '../../runtime/service/load-served-model';
 import { mulberry32 } from '../helpers/random';
-import { tinyContent } from './artifact-fixture';
+import { segmentedTiny } from '../helpers/segmented-tiny';
 
 const SLOTS = 16;
 const PRIMES = nttPrimes(2 * SLOTS, 40, 5).map(Number);
@@ -200,36 +202,8 @@ describe('in words', () => {
 });
 
 describe('in the artifact', () => {
-  /** The tiny fixture's body (3 → 2), then a softmax over its two outputs, a 2 → 2 segment, a LayerNorm over them and another. */
-  function segmented(): CompiledModelContent {
-    const c = tinyContent();
-    const primes = c.parameters.primesApprox.slice(1, c.parameters.levels + 1).reverse();
-    // The parameters have 2 levels: the segment before the LayerNorm spends none, so its mask has one to spend and one to spare.
-    const next = (below: number): BodySegment => {
-      const b = new CircuitBuilder(c.parameters.slots);
-      const x = b.input({ kind: 'replicated', size: 2, period: 4 });
-      b.output(below === 0 ? x : b.rescale(b.mulPlain(x, Float64Array.of(1, -1, 0, 0))), { kind: 'slots', slots: [0, 1], elements: [0, 1] });
-      const circuit = assignScales(b.finish('vector', 2, 2, 4), primes.slice(below));
-      const counts = countOps(circuit);
-      return { startStage: 2, circuit, cost: { counts, latency: estimateLatency(counts, c.parameters.polyModulusDegree) } };
-    };
-    const layernorm: LayerNormStep = { groups: [[0, 1]], sources: ['ln'], epsilon: 1e-5, gamma: [1.2345, -2.75], beta: [0, 0.5] };
-    return {
-      ...c,
-      refresh: {
-        maskBits: 20,
-        maskBound: 16,
-        poolScaleOctaves: 4,
-        segments: [
-          { ...next(0), softmax: { groups: [[0, 1]], sources: ['attn'] } },
-          { ...next(1), startStage: 3, layernorm },
-        ],
-      },
-    };
-  }
-
   it('both steps survive the manifest and the client view, the client view without γ and β', () => {
-    const model = finalizeCompiledModel(segmented());
+    const model = finalizeCompiledModel(segmentedTiny());
     expect(decodeCompiledModel(encodeCompiledModel(model))).toEqual(model);
     // The served tool's client view: what a client gets, segments and steps included.
     const served = servedModelOf(model, 'tiny');
@@ -244,9 +218,53 @@ describe('in the artifact', () => {
   });
 
   it('a step naming an output the segment before does not write, or a token of the wrong width, is refused in one line', () => {
-    const c = segmented();
+    const c = segmentedTiny();
     const bad = (seg: Partial<BodySegment>, k: 0 | 1): CompiledModelContent => ({ ...c, refresh: { ...c.refresh!, segments: c.refresh!.segments.map((s, i) => (i === k ? { ...s, ...seg } : s)) } });
     expect(() => finalizeCompiledModel(bad({ softmax: { groups: [[0, 2]], sources: [] } }, 0))).toThrow(/group 0 before segment 2 reads element 2, the segment before writes 2/);
     expect(() => finalizeCompiledModel(bad({ layernorm: { groups: [[0, 1]], sources: [], epsilon: 0, gamma: [1], beta: [0] } }, 1))).toThrow(/tokens, γ and β of different lengths/);
+  });
+});
+
+describe('where the compiler makes them: softmax and layer-norm step stages in a chain', () => {
+  const rnd = mulberry32(12);
+  const affine = (n: number, m: number): AffineStage => ({
+    kind: 'affine',
+    sources: ['fc'],
+    inSize: n,
+    outSize: m,
+    weights: Float64Array.from({ length: n * m }, () => 2 * rnd() - 1),
+    bias: Float64Array.from({ length: m }, () => rnd() - 0.5),
+  });
+  const softmax: SoftmaxStage = { kind: 'softmax', sources: ['attn'], inSize: 4, groups: [[0, 1], [2, 3]] };
+  const layernorm: LayerNormStage = { kind: 'layernorm', sources: ['ln'], inSize: 4, groups: [[0, 1, 2, 3]], epsilon: 0, gamma: [1, 2, -1, 0.5], beta: [0, 1, 0, -1] };
+  const stages: ApproxStage[] = [affine(3, 4), softmax, affine(4, 4), layernorm, affine(4, 2)];
+
+  it('each is a cut with its step between two segments; the LayerNorm’s next segment starts a level down; the segments and steps compute the chain', () => {
+    const plan = buildSegments(stages, poolCuts(stages), 'vector', { outputBits: 8 }, 8);
+    expect(plan.steps.map((s) => s.kind)).toEqual(['softmax', 'layernorm']);
+    const [first, second, third] = plan.segments.map((s) => s.circuit);
+    expect(second!.topLevel).toBe(first!.topLevel);
+    expect(third!.topLevel).toBe(first!.topLevel - 1);
+    const bounds = { maskBits: plan.maskBits, maskBound: plan.maskBound, poolScaleOctaves: plan.poolScaleOctaves! };
+    const xs = Array.from({ length: 5 }, () => Float64Array.from({ length: 3 }, () => 2 * rnd() - 1));
+    let rows = simulateSamples(first!, xs);
+    rows = simulateSamples(second!, stepKind('softmax').simulate(rows, plan.steps[0]!, bounds));
+    rows = simulateSamples(third!, stepKind('layernorm').simulate(rows, plan.steps[1]!, bounds));
+    xs.forEach((x, r) => applyStages(stages as Stage[], x).forEach((w, i) => expect(Math.abs(rows[r]![i]! - w), `row ${r} output ${i}`).toBeLessThan(1e-6)));
+  });
+
+  it('refused next to another step or at either end of the encrypted part, naming the operator', () => {
+    const refused = (s: ApproxStage[]): string => {
+      try {
+        checkPools(s);
+        return 'accepted';
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    expect(refused([softmax, affine(4, 2)])).toMatch(/^Softmax \(attn\): a softmax on the encrypted input itself is not supported for encryption yet/);
+    expect(refused([affine(3, 4), layernorm])).toMatch(/^LayerNormalization \(ln\): a layer norm as the last step of the encrypted part/);
+    expect(refused([affine(3, 4), softmax, layernorm, affine(4, 2)])).toMatch(/two client steps in a row \(a softmax, then a layer norm\)/);
+    expect(refused(stages)).toBe('accepted');
   });
 });

@@ -213,3 +213,53 @@ describe('emitted as a circuit (batch layout: one ciphertext per element, a row 
     }
   });
 });
+
+describe('emitted packed (vector layout: a row or token in the slots of one ciphertext, summed by rotations)', () => {
+  const SLOTS = 64;
+  const W = 4;
+  /** One sample replicated with period W through the construct; its W outputs read from slots 0..W−1. */
+  function runPacked(emit: (b: CircuitBuilder, x: number) => number[], sample: Float64Array): { out: Float64Array; depth: number; rotations: readonly number[] } {
+    const b = new CircuitBuilder(SLOTS);
+    const x = b.input({ kind: 'replicated', size: W, period: W });
+    const [y] = emit(b, x);
+    b.output(y!, { kind: 'slots', slots: [0, 1, 2, 3], elements: [0, 1, 2, 3] });
+    const built = b.finish('vector', W, W, W);
+    const circuit = assignScales(built, nttPrimes(2 * SLOTS, 50, built.depth).map(Number));
+    const slots = Float64Array.from({ length: SLOTS }, (_v, i) => sample[i % W]!);
+    const out = simulateCircuit(circuit, [slots])[0]!;
+    // Every period of the result holds the same W values: the sums reached every slot.
+    for (let i = W; i < SLOTS; i++) expect(Math.abs(out[i]! - out[i % W]!)).toBeLessThan(1e-9);
+    return { out: out.subarray(0, W), depth: built.depth, rotations: circuit.rotationSteps };
+  }
+
+  it('softmax: the reference within the bound, at the plan’s depth, with rotations by 1 and 2 only', () => {
+    const { rows, sums } = scoreRows(21, 50, W, -5, 3);
+    const plan = planSoftmax(W, { scores: [-5, 3], sums });
+    for (const row of rows.slice(0, 5)) {
+      const { out, depth, rotations } = runPacked((b, x) => emitSoftmax(b, [x], plan, { packedWidth: W }), row);
+      expect(depth).toBe(plan.depth);
+      expect(rotations).toEqual([1, 2]);
+      const want = softmaxReference(row);
+      out.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThanOrEqual(plan.maxError));
+    }
+  });
+
+  it('LayerNorm: the normalized token (γ = 1, β = 0) within the bound, at the plan’s depth; other γ, β refused', () => {
+    const rnd = mulberry32(8);
+    const tokens = Array.from({ length: 30 }, () => Float64Array.from({ length: W }, () => 6 * rnd() - 2));
+    const vars = tokens.map((x) => {
+      const m = x.reduce((a, v) => a + v, 0) / W;
+      return x.reduce((a, v) => a + (v - m) ** 2, 0) / W;
+    });
+    const unit = { epsilon: 1e-5, gamma: [1, 1, 1, 1], beta: [0, 0, 0, 0] };
+    const plan = planLayerNorm(W, { variance: [Math.min(...vars), Math.max(...vars)] }, unit);
+    for (const x of tokens.slice(0, 5)) {
+      const { out, depth } = runPacked((b, v) => emitLayerNorm(b, [v], plan, { packedWidth: W }), x);
+      expect(depth).toBe(plan.depth);
+      const want = layerNormReference(x, unit);
+      out.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThanOrEqual(plan.maxError));
+    }
+    const scaled = planLayerNorm(W, { variance: [Math.min(...vars), Math.max(...vars)] }, { ...unit, gamma: [2, 1, 1, 1] });
+    expect(() => runPacked((b, v) => emitLayerNorm(b, [v], scaled, { packedWidth: W }), tokens[0]!)).toThrow(/a packed LayerNorm takes γ = 1 and β = 0/);
+  });
+});
