@@ -26,6 +26,8 @@ import type { Graph } from '../graph/graph';
 import type { NumericTensor } from '../graph/tensor';
 import type { TreeBodySplit } from '../passes/split-graph';
 import { hasTreeEnsemble } from '../passes/tree-model';
+import { planMemory } from '../plan/plan-memory';
+import { describeRunMemory } from '../params/sizes';
 import { attentionFacts } from '../passes/attention-facts';
 import type { QuantizationSummary } from '../quantize/summary';
 import type { LayoutBuild } from '../plan/build-layout';
@@ -114,7 +116,9 @@ function compileChain(body: ChainBodySplit, graph: Graph, source: ModelSource, o
   const { approximated, build, candidates, layoutReason, precision, refresh } = plan;
   const network = networkOf(options);
   const { trial, degreeChoice, outputBits } = approximated;
+  const memory = planMemory(build.params, refresh ? refresh.segments.map((s) => s.circuit) : [build.circuit]);
   const warnings = [
+    ...(memory.fits ? [] : [`compiled with --heap simulation: the plan runs in simulation; a SEAL run needs ${describeRunMemory(build.params, memory)}`]),
     ...(shallowerNote !== undefined ? [shallowerNote] : []),
     ...(degreeChoice?.warning !== undefined ? [degreeChoice.warning] : []),
     ...(precision.reached ? [] : [precisionWarning(precision, build, refreshModeOf(options) === 'off' && cutPoints(trial.stages).length > 0)]),

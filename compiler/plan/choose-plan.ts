@@ -80,10 +80,11 @@ export function choosePlan(
   objective: Objective,
   network: NetworkAssumptions,
   asked: RefreshRequest = refresh,
+  overHeap = false,
 ): Plan {
   const { plans, uncutRefusal } = candidatePlans(stages, layout, options, maxAbs, refresh, objective, network);
   if (plans.length === 0) throw uncutRefusal ?? new DeepPowersError('PARAMS', `no parameters fit the ${layout} layout`);
-  const fitting = plans.filter((p) => p.memory.fits);
+  const fitting = overHeap ? plans : plans.filter((p) => p.memory.fits);
   if (fitting.length === 0) {
     const least = plans.reduce((a, b) => (b.memory.total < a.memory.total ? b : a));
     const what = least.refresh ? `cut into ${least.refresh.segments.length} segments, the body` : 'the body as one circuit';

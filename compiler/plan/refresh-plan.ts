@@ -269,11 +269,11 @@ function isTransformerStages(stages: readonly ApproxStage[]): boolean {
   return stages.some((s) => s.kind === 'product' || s.kind === 'rowpoly');
 }
 
-/** The greedy cuts that keep each segment of a transformer within 10, 14, … 26 levels (by stageDepths), each set once. */
+/** The greedy cuts that keep each segment of a transformer within 10, 14, … 30 levels (by stageDepths), each set once. */
 function transformerCutSets(stages: readonly ApproxStage[], points: readonly number[]): number[][] {
   const seen = new Set<string>();
   const sets: number[][] = [];
-  for (let budget = 10; budget <= 26; budget += 4) {
+  for (let budget = 10; budget <= 30; budget += 4) {
     const cuts = greedyCuts(stages, points, budget);
     if (!seen.has(cuts.join())) sets.push(cuts), seen.add(cuts.join());
   }

@@ -33,6 +33,7 @@ export interface CompileFileOptions {
   readonly objective?: 'latency' | 'throughput';
   readonly refresh?: 'auto' | 'off';
   readonly rttMs?: number;
+  readonly heap?: 'node-seal' | 'simulation';
   readonly maskBits?: number;
   readonly rotationKeys?: RotationKeysRequest;
   readonly degree?: number | 'auto';
@@ -200,6 +201,7 @@ export function compileFile(modelFile: string, opts: CompileFileOptions, toolVer
     ...(opts.objective !== undefined ? { objective: opts.objective } : {}),
     ...(opts.refresh !== undefined ? { refresh: opts.refresh } : {}),
     ...(opts.rttMs !== undefined ? { rttMs: opts.rttMs } : {}),
+    ...(opts.heap !== undefined ? { heap: opts.heap } : {}),
     ...(opts.maskBits !== undefined ? { maskBits: opts.maskBits } : {}),
     ...(opts.rotationKeys !== undefined ? { rotationKeys: opts.rotationKeys } : {}),
     ...(opts.degree !== undefined ? { degree: opts.degree } : {}),

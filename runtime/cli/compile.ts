@@ -191,6 +191,9 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     .addOption(
       new Option('--refresh <mode>', 'auto (default): the planner may cut the body where a client round trip (masked decrypt, re-encrypt at the top level) makes the whole plan faster or is the only way to fit the heap; off: one circuit, or a one-line error saying why none fits').choices(['auto', 'off']),
     )
+    .addOption(
+      new Option('--heap <budget>', "node-seal (default): every plan must fit node-seal's WASM heap; simulation: keep the fastest plan over it too (predict --mode simulate runs it; a SEAL run needs what the warning says), as a transformer in the batch layout needs").choices(['node-seal', 'simulation']),
+    )
     .option('--rtt-ms <ms>', `round trip of one client step, for the planner's end-to-end latency (default ${DEFAULT_RTT_MS}, a LAN)`, nonNegative('--rtt-ms'))
     .option(
       '--mask-bits <sigma>',

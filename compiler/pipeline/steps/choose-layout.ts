@@ -38,6 +38,8 @@ export interface PlanRequest {
   readonly network: NetworkAssumptions;
   /** Calibration's bound on every circuit value (the client steps' mask bound). */
   readonly maxAbs: number;
+  /** Whether plans over node-seal's heap are kept (CompileOptions.heap 'simulation'). */
+  readonly overHeap?: boolean;
 }
 
 export function chooseLayout(
@@ -54,9 +56,11 @@ export function chooseLayout(
   const cost = objective === 'latency' ? (p: Plan): number => p.latency.totalMs : (p: Plan): number => -samplesPerSecond(p);
   // Under auto the batch layout competes as one circuit (cut only at max pools): lowering it is
   // slow for convolutions (seconds per segment set), and a batch of one sample is never the
-  // faster plan once the vector layout may cut.
-  const refreshFor = (layout: Layout): RefreshRequest => (request === 'auto' && layout === 'batch' ? 'off' : plan.refresh);
-  const c = chooseAmongLayouts(request, parameters, progress, (layout, p) => choosePlan(stages, layout, p, plan.maxAbs, refreshFor(layout), objective, network, plan.refresh), cost);
+  // faster plan once the vector layout may cut. A transformer runs in the batch layout only
+  // (products that pick their factors, Softmax and LayerNorm rows): there it may cut.
+  const transformer = stages.some((s) => s.kind === 'product' || s.kind === 'rowpoly');
+  const refreshFor = (layout: Layout): RefreshRequest => (request === 'auto' && layout === 'batch' && !transformer ? 'off' : plan.refresh);
+  const c = chooseAmongLayouts(request, parameters, progress, (layout, p) => choosePlan(stages, layout, p, plan.maxAbs, refreshFor(layout), objective, network, plan.refresh, plan.overHeap === true), cost);
   const layoutReason =
     objective === 'throughput'
       ? layoutReasonOf(request, c, 'more estimated samples per second', (p) => `${p.layout} ${samplesPerSecond(p).toFixed(0)} samples/s (${samplesPerEvaluation(p.build.circuit)} per evaluation) at N=${p.build.params.polyModulusDegree}`)

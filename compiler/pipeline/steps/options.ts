@@ -57,6 +57,12 @@ export interface CompileOptions extends Omit<ApproximationOptions, 'degree'> {
    * faster or fits the heap only so; 'off' forbids it.
    */
   readonly refresh?: RefreshRequest;
+  /**
+   * 'node-seal' (default): a plan must fit node-seal's WASM heap (params/sizes.ts), else PARAMS.
+   * 'simulation': the fastest plan is kept over the heap too, with a warning that says what a SEAL
+   * run would need (a transformer in the batch layout: one ciphertext per value, tens of GiB).
+   */
+  readonly heap?: 'node-seal' | 'simulation';
   /** Round trip of one client step, in ms, for the planner's end-to-end latency (default DEFAULT_RTT_MS, a LAN). */
   readonly rttMs?: number;
   /** σ of the client steps' masks, the statistical hiding in bits (default MASK_BITS, 20). */

@@ -93,7 +93,7 @@ function chainLowering(calibrated: CalibratedSplit, options: CompileOptions, pro
     const noiseBits = noisePrecisionBits(target.bound, target.approximationError, target.magnitude);
     const parameters: ParameterOptions = { ...parameterOptions(options, outputBits), ...(precisionDerived(options) ? { precisionBits: noiseBits, strictPrecision: true } : {}), rotationKeys };
     // The whole plans per layout (one circuit, or segments at client steps), the fastest within the heap (plan/choose-plan).
-    const chosen = chooseLayout(trial.stages, layoutRequest, parameters, { refresh, objective, network, maxAbs: trial.stats.maxAbs }, progress);
+    const chosen = chooseLayout(trial.stages, layoutRequest, parameters, { refresh, objective, network, maxAbs: trial.stats.maxAbs, overHeap: options.heap === 'simulation' }, progress);
     const { plan } = chosen;
     const build = plan.build;
     const uncut = precisionPromise(target.relative, target.outputRange, target.approximationError, target.magnitude, build.params.expectedPrecisionBits);
