@@ -110,7 +110,8 @@ describe('products of two encrypted values', () => {
       { opType: 'MatMul', inputs: ['a', 'v'], outputs: ['y'] },
     ], { wq: weights([4, 4], 5), wk: weights([4, 4], 6), wv: weights([4, 4], 7), root: f64([], [2]) });
     const split = splitMatches(g, [3, 4]);
-    expect(kinds(split)).toEqual(['affine', 'affine', 'product', 'affine', 'rowwise', 'affine', 'affine', 'product', 'affine']);
+    // Q and K maps, Q·Kᵀ, its sums (scaled), Softmax, the V map, A·V (reading Softmax's output as it is), the sums.
+    expect(kinds(split)).toEqual(['affine', 'affine', 'product', 'affine', 'rowwise', 'affine', 'product', 'affine']);
     // Q·Kᵀ: 3 × 3 scores of 4 products each; A·V: 3 × 4 outputs of 3 products each.
     expect(split.body.filter((s) => s.kind === 'product').map((s) => s.kind === 'product' && s.size)).toEqual([36, 36]);
   });
