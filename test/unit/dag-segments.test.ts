@@ -1,0 +1,52 @@
+/**
+ * Refresh cuts in a DAG body (a transformer's residual sums and products): the segments
+ * dag-segments makes, run one after the other with each segment's output as the next one's input
+ * (what the client's refresh hands over), compute what the uncut body computes, value for value;
+ * each segment lowers to a circuit on its own.
+ */
+import { describe, expect, it } from 'vitest';
+import { lowerChain } from '../../compiler/circuit/lower';
+import type { AffineStage, ApproxStage, PolyStage, ProductStage } from '../../compiler/chain/stages';
+import { dagCutPoints, liveAt, splitDag } from '../../compiler/plan/dag-segments';
+import { cutPoints, splitStages } from '../../compiler/plan/refresh-plan';
+import { lcg } from '../helpers/random';
+import { approxChainByHand } from '../helpers/stages';
+
+function affine(rows: number, cols: number, seed: number, reads?: number[]): AffineStage {
+  const r = lcg(seed);
+  const weights = Float64Array.from({ length: rows * cols }, () => (2 * r() - 1) / cols);
+  const bias = Float64Array.from({ length: rows }, () => 0.1 * (2 * r() - 1));
+  return { kind: 'affine', sources: [`fc${seed}`], inSize: cols, outSize: rows, weights, bias, ...(reads ? { reads } : {}) };
+}
+
+const poly = (size: number): PolyStage => ({ kind: 'poly', sources: ['p'], fn: 'tanh', size, range: [-1, 1], method: 'chebyshev', chebyshev: Float64Array.from([0.1, 0.8, 0.2, -0.1]), degree: 3, maxError: 0 });
+const at = (n: number): number[] => Array.from({ length: n }, (_v, i) => i);
+const product = (reads: [number, number]): ProductStage => ({ kind: 'product', sources: ['mul'], size: 4, reads, factorSizes: [4, 4], left: at(4), right: at(4) });
+
+// 0 = A·x, 1 = p(A·x), 2 = B·[x, p] (a residual), 3 = C·(2), 4 = p ⊙ (3), 5 = D·[(4), x] (x read again at the end).
+const stages: ApproxStage[] = [affine(4, 3, 1, [-1]), poly(4), affine(4, 7, 2, [-1, 1]), affine(4, 4, 3, [2]), product([1, 3]), affine(2, 7, 4, [4, -1])];
+
+describe('refresh cuts in a DAG body', () => {
+  it('cuts only after a polynomial, where every later reader of an earlier value is a map or a product', () => {
+    expect(dagCutPoints(stages)).toEqual([2]);
+    expect(cutPoints(stages)).toEqual([2]);
+    // Crossing the cut: the body input (read by stages 2 and 5) and the polynomial's output (read by 2 and 4).
+    expect(liveAt(stages, 2)).toEqual([-1, 1]);
+  });
+
+  it('the segments, run in turn on what crosses each cut, compute the uncut body; each lowers on its own', () => {
+    const [first, second] = splitDag(stages, [2]) as [ApproxStage[], ApproxStage[]];
+    expect(splitStages(stages, [2])).toEqual([first, second]);
+    const r = lcg(7);
+    for (let row = 0; row < 3; row++) {
+      const x = Float64Array.from({ length: 3 }, () => 2 * r() - 1);
+      const carried = approxChainByHand(first, x);
+      // The body input and the polynomial's output, concatenated.
+      expect(carried.length).toBe(3 + 4);
+      const got = approxChainByHand(second, carried);
+      const want = approxChainByHand(stages, x);
+      want.forEach((w, i) => expect(Math.abs(got[i]! - w)).toBeLessThan(1e-12));
+    }
+    for (const segment of [first, second]) expect(lowerChain(segment, { layout: 'batch', slots: 8 }).depth).toBeGreaterThan(0);
+  });
+});
