@@ -9,8 +9,8 @@
  */
 import { numberBuilder, numberInput } from './builders';
 import type { RowPolyStage, RowRanges } from '../chain/stages';
-import type { RowFunction } from '../chain/rowwise';
-import { fail } from '../errors';
+import { rowFunctionLabel, type RowFunction } from '../chain/rowwise';
+import { DeepPowersError, fail } from '../errors';
 import { evaluateLayerNorm, planLayerNorm, type LayerNormPlan } from './layer-norm';
 import type { PolyBuilder } from './poly-builder';
 import { evaluateSoftmax, planSoftmax, type SoftmaxPlan } from './softmax';
@@ -22,10 +22,22 @@ const plans = new WeakMap<RowPolyStage, RowPlan>();
 export function rowPlan(stage: RowPolyStage): RowPlan {
   let p = plans.get(stage);
   if (!p) {
-    p = planRows(stage.fn, stage.rowLength, stage.ranges);
+    try {
+      p = planRows(stage.fn, stage.rowLength, stage.ranges);
+    } catch (e) {
+      // No polynomial reaches the plan's target on these calibrated ranges (exp over scores tens
+      // of units wide): no parameter the user can give changes that, so the model is refused.
+      if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS') throw e;
+      fail('NOT_ENCRYPTABLE', `${rowFunctionLabel(stage.fn)} over rows of ${stage.rowLength} (${stage.sources.join(', ')}) on its calibrated ranges (${describeRanges(stage.ranges)}) is not supported for encryption yet: ${e.message}`);
+    }
     plans.set(stage, p);
   }
   return p;
+}
+
+function describeRanges(r: RowRanges): string {
+  const span = ([lo, hi]: readonly [number, number]): string => `[${lo.toPrecision(3)}, ${hi.toPrecision(3)}]`;
+  return r.kind === 'softmax' ? `scores ${span(r.scores)}, row sums ${span(r.sums)}` : `variances ${span(r.variance)}`;
 }
 
 function planRows(fn: RowFunction, n: number, ranges: RowRanges): RowPlan {

@@ -125,7 +125,8 @@ function defaultReason(node: Node): string {
 const MAX_DENSE_CELLS = 1 << 25;
 
 
-export function traceGraph(graph: Graph, sources: SourceTable): Trace {
+/** `clientPrologue`: nodes the passes made for the client to run before encryption (an embedding's one-hot). */
+export function traceGraph(graph: Graph, sources: SourceTable, clientPrologue: ReadonlySet<Node> = new Set()): Trace {
   if (graph.inputs.length !== 1) {
     fail('NOT_ENCRYPTABLE', `the model has ${graph.inputs.length} inputs (${graph.inputs.map((i) => i.name).join(', ')}); models with several inputs are not supported for encryption yet`);
   }
@@ -168,7 +169,7 @@ export function traceGraph(graph: Graph, sources: SourceTable): Trace {
       producer.set(o, node);
     }
 
-    if (bodyInput === undefined && reads.every((x) => prologueValues.has(x)) && isPrologueOp(node)) {
+    if (bodyInput === undefined && reads.every((x) => prologueValues.has(x)) && (isPrologueOp(node) || clientPrologue.has(node))) {
       prologue.push(node);
       for (const o of node.outputs) if (o) prologueValues.add(o);
       continue;

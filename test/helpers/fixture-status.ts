@@ -37,7 +37,8 @@ export type FixtureStage =
  * the reference. Hand-written attention (pt_attn_*) and the FT-Transformer (pt_tabformer_*)
  * compile: products of two ciphertexts, Softmax and LayerNorm are stages of the body. Refused at
  * compile: nn.MultiheadAttention (pt_mha_*, pt_stdlayer_*), which moves the batch axis inside the
- * block, and the text model (pt_text_*), whose token ids go through an embedding Gather.
+ * block, and the text model (pt_text_*), whose passes hold it (the embedding as a client one-hot)
+ * but whose attention scores span more than exp's polynomial reaches.
  */
 export const FIXTURE_STAGE: Readonly<Record<string, FixtureStage>> = {
   pt_attn_digits_rows: 'transformer',

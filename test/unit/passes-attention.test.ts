@@ -175,3 +175,26 @@ describe('linear operators read off their kernels', () => {
     expect(() => splitGraph(g)).toThrow(/Gather along the batch axis is not supported for encryption yet/);
   });
 });
+
+describe('an embedding on token ids', () => {
+  it('is a client one-hot (negative ids counted from the end, as Gather does) times the table on the server', () => {
+    const g = importGraph({
+      opset: 17,
+      inputs: [{ name: 'x', dtype: 'int64', shape: ['N', 3] }],
+      outputs: [{ name: 'y', dtype: 'float64' }],
+      initializers: { table: weights([5, 2], 12), w: weights([2, 2], 13) },
+      nodes: [
+        { opType: 'Gather', inputs: ['table', 'x'], outputs: ['e'], attrs: { axis: int(0) } },
+        { opType: 'MatMul', inputs: ['e', 'w'], outputs: ['y'] },
+      ],
+    });
+    const { split } = splitGraph(g);
+    expect(split.prologue.map((n) => n.opType)).toEqual(['Unsqueeze', 'Equal', 'Equal', 'Cast', 'Cast', 'Add']);
+    expect(kinds(split)).toEqual(['affine']);
+    expect(split.body[0]!.kind === 'affine' && split.body[0]!.inSize).toBe(3 * 5);
+    const x = numeric('int64', [2, 3], [0, 4, -1, 3, -5, 2]);
+    const want = runGraph(g, new Map([['x', x]])).get('y') as NumericTensor;
+    const got = runSplit(split, x).get('y') as NumericTensor;
+    got.data.forEach((v, i) => expect(Math.abs(v - want.data[i]!)).toBeLessThan(1e-12));
+  });
+});
