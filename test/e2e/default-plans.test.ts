@@ -32,7 +32,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 const compiled = new Map<string, CompiledModel>();
 
 // Transformers hold one ciphertext per value (batch layout): no plan fits the heap, they compile with
-// --heap simulation (e2e/transformer-simulate), and the default refuses them with the memory it needs.
+// --heap simulation (e2e/transformer-simulate).
 const accepted = listFixtures().filter((n) => FIXTURE_STAGE[n] !== 'refused-at-import' && FIXTURE_STAGE[n] !== 'refused-at-compile' && FIXTURE_STAGE[n] !== 'transformer');
 
 describe('every fixture with default options', () => {
