@@ -52,8 +52,9 @@ function isClientStep(node: Node, constants: ReadonlyMap<string, Tensor>, client
 type Verdict = { readonly ok: true; readonly cut: Cut } | { readonly ok: false; readonly message: string };
 
 export function chooseCut(graph: Graph, trace: Trace, clientNodes: ReadonlySet<Node>): Cut {
-  // A product's factors are not values of the graph: the body cannot end at one.
-  const candidates: string[] = trace.headStarts.filter((s) => s.op.kind !== 'product').map((s) => s.input);
+  // A product's factors are not values of the graph: the body cannot end at one. A row-wise stage
+  // reads its input regathered (rows centred, put together): the body may end at the node's input.
+  const candidates: string[] = trace.headStarts.filter((s) => s.op.kind !== 'product').map((s) => (s.op.kind === 'rowwise' ? s.node.inputs[0]! : s.input));
   const last = trace.headStarts.length;
   const producer = new Map<string, Node>();
   for (const n of trace.order) for (const o of n.outputs) producer.set(o, n);

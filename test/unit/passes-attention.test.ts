@@ -198,3 +198,18 @@ describe('an embedding on token ids', () => {
     got.data.forEach((v, i) => expect(Math.abs(v - want.data[i]!)).toBeLessThan(1e-12));
   });
 });
+
+describe('a final Softmax', () => {
+  it('stays the client\'s step after the logits, not a row-wise stage of the body', () => {
+    const g = model([4], [
+      { opType: 'Gemm', inputs: ['x', 'w'], outputs: ['h'] },
+      { opType: 'Relu', inputs: ['h'], outputs: ['r'] },
+      { opType: 'Gemm', inputs: ['r', 'w'], outputs: ['logits'] },
+      { opType: 'Softmax', inputs: ['logits'], outputs: ['y'], attrs: { axis: int(1) } },
+    ], { w: weights([4, 4], 14) });
+    const split = splitMatches(g, [4]);
+    expect(kinds(split)).toEqual(['affine', 'activation', 'affine']);
+    expect(split.bodyOutput).toBe('logits');
+    expect(split.epilogue.map((n) => n.opType)).toEqual(['Softmax']);
+  });
+});
