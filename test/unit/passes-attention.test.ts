@@ -130,9 +130,11 @@ describe('row-wise stages', () => {
   it('Softmax along a middle axis: rows gathered from it and put back', () => {
     const g = model([3, 4], [
       { opType: 'MatMul', inputs: ['x', 'w'], outputs: ['h'] },
-      { opType: 'Softmax', inputs: ['h'], outputs: ['y'], attrs: { axis: int(1) } },
+      { opType: 'Softmax', inputs: ['h'], outputs: ['s'], attrs: { axis: int(1) } },
+      { opType: 'MatMul', inputs: ['s', 'w'], outputs: ['y'] },
     ], { w: weights([4, 4], 8) });
     const split = splitMatches(g, [3, 4]);
+    // The map before it centres the rows and gathers them together; the map after puts them back (composed with W).
     expect(split.body.map((s) => (s.kind === 'rowwise' ? `${s.fn.kind}/${s.rowLength}` : s.kind))).toEqual(['affine', 'softmax/3', 'affine']);
   });
 
