@@ -2,11 +2,12 @@
  * The transformers that compile (fixture-status 'transformer'), encrypted end to end in
  * simulation: compiled in the batch layout (the only one they offer) and cut into segments by
  * client-aided refreshes, the simulated circuit gives torch's label on the test rows it runs and
- * stays near torch's outputs (all 200 calibration rows: ranges from fewer let test rows out). The batch layout holds one ciphertext per value, far more than
- * node-seal's heap, so it compiles with --heap simulation. To keep the run short on two cores: degree 15
- * for the activations, 8 test rows (pt_attn_*; pt_tabformer_*'s simulation takes minutes and runs
- * with the command in docs/supported-models.md). The split these circuits approximate is held to
- * torch on every test row in conformance/transformer-fixtures.
+ * stays near torch's outputs. All 200 calibration rows: ranges from fewer let test rows outside
+ * the Softmax's, which its Newton steps do not forgive. The batch layout holds one ciphertext per
+ * value, far more than node-seal's heap, so it compiles with --heap simulation. To keep the run
+ * short on two cores: degree 15 for the activations, 8 test rows (pt_attn_*; pt_tabformer_*'s
+ * simulation takes minutes and runs with the command in docs/supported-models.md). The split
+ * these circuits approximate is held to torch on every test row in conformance/transformer-fixtures.
  */
 import { describe, expect, it } from 'vitest';
 import type { NumericTensor } from '../../compiler/graph/tensor';
