@@ -13,13 +13,18 @@ import type { Circuit } from '../../../compiler/circuit/ir';
 import { DeepPowersError, fail, type ErrorCode } from '../../../compiler/errors';
 import type { BackendContext, ContextSpec, EvaluationKeyBytes, FheBackend, LoadedCircuit, LoadedEvaluationKeys } from '../backend';
 import { sealBackend } from '../seal/backend';
-import type { ExecuteTask, PoolReply, PoolTask } from './protocol';
+import { planParallel, type ParallelPlan } from '../../../compiler/circuit/parallel-time';
+import { createSealBackendContext, type PartLink, type SealBackendContext, type SealLoadedCircuit } from '../seal/backend';
+import { abortEvaluation, createMesh, inputReader, isStopped, linkFor, portsOf, splitPlanOf, type MeshEnds } from './mesh';
+import type { ExecuteTask, PartTask, PoolReply, PoolTask } from './protocol';
 
 export interface PoolBackend extends FheBackend {
   /** Resolves when every worker has loaded node-seal (starting them if need be). */
   ready(): Promise<void>;
-  /** Evaluations run so far: [this thread, worker 1, …]. */
+  /** Evaluations run so far: [this thread, worker 1, …]; an evaluation split over the threads counts in `splitEvaluations`. */
   evaluationCounts(): number[];
+  /** Evaluations split over the threads so far, and the ops each thread ran in the last one ([this thread, …]). */
+  splitEvaluations(): { readonly count: number; readonly lastRan: readonly (readonly number[])[] | null };
   /** Ends the workers (a command's end does not wait for them: idle workers do not hold the process). */
   close(): Promise<void>;
 }
@@ -30,17 +35,25 @@ interface PoolWorker {
   ready: boolean;
   readonly whenReady: Promise<void>;
   evaluations: number;
-  readonly pending: Map<number, { resolve: (outputs: Uint8Array[]) => void; reject: (e: Error) => void }>;
+  readonly pending: Map<number, { resolve: (done: { outputs: Uint8Array[]; ran?: readonly number[] }) => void; reject: (e: Error) => void }>;
   /** Circuit and key names this worker has been sent. */
   readonly known: Set<string>;
 }
 
 type ExecuteRequest = Omit<ExecuteTask, 'kind' | 'id' | 'circuit' | 'keys'> & { readonly circuit: Circuit; readonly keys: EvaluationKeyBytes };
 
+/** An evaluation the plan splits over the pool's threads (plan.threads > 1). */
+interface SplitRequest {
+  readonly plan: ParallelPlan;
+  /** This thread's part of it, on its own SEAL context, through `link`. */
+  runHere(link: PartLink): (Uint8Array | null)[];
+}
+
 interface Queued {
   readonly request: ExecuteRequest;
   /** The same evaluation on this thread's own SEAL context. */
   readonly runHere: () => Promise<Uint8Array[]>;
+  readonly split?: SplitRequest;
   resolve(outputs: Uint8Array[]): void;
   reject(e: unknown): void;
 }
@@ -53,6 +66,12 @@ class WorkerPool {
   /** Evaluations waiting for a worker or for this thread, first come first served. */
   private readonly queue: Queued[] = [];
   private localTurnScheduled = false;
+  /** The mesh between this thread (0) and the workers (1…) for split evaluations, and the workers it links. */
+  private mesh: { readonly here: MeshEnds; readonly workers: readonly PoolWorker[] } | undefined;
+  private nextEvaluation = 1;
+  /** Split evaluations run so far, and the ops each thread ran in the last one. */
+  splits = 0;
+  lastSplitRan: (readonly number[])[] | null = null;
 
   constructor(
     size: number,
@@ -96,9 +115,96 @@ class WorkerPool {
     w.known.add(request.circuitKey).add(request.keysKey);
     w.evaluations++;
     return new Promise((resolve, reject) => {
-      w.pending.set(id, { resolve, reject });
+      w.pending.set(id, { resolve: (done) => resolve(done.outputs), reject });
       w.worker.ref();
       w.worker.postMessage(task);
+    });
+  }
+
+  /** Every worker has loaded node-seal and is idle: a split evaluation can have them all. */
+  private allIdle(): boolean {
+    this.warm();
+    return this.workers.length > 0 && this.workers.every((w) => w?.ready && w.pending.size === 0);
+  }
+
+  /** The mesh for the current workers, made (and sent to them) when a worker is new. */
+  private meshHere(): MeshEnds {
+    const workers = this.workers.map((w) => w!);
+    if (this.mesh && this.mesh.workers.every((w, i) => w === workers[i])) return this.mesh.here;
+    for (const p of this.mesh ? portsOf(this.mesh.here) : []) p.close();
+    const ends = createMesh(workers.length + 1);
+    workers.forEach((w, i) => w.worker.postMessage({ kind: 'mesh', ends: ends[i + 1]! } satisfies PoolTask, portsOf(ends[i + 1]!)));
+    for (const p of portsOf(ends[0]!)) p.unref();
+    this.mesh = { here: ends[0]!, workers };
+    return ends[0]!;
+  }
+
+  /**
+   * One evaluation on every thread of the plan: each worker is sent its part, then this thread
+   * runs its own (blocking until it has its outputs, which the plan keeps here); the workers'
+   * replies say they finished. When a part fails the others are told to stop, and the error
+   * reported is the failing part's, not the "stopped" of the ones that waited for it.
+   */
+  private runSplit(q: Queued, split: SplitRequest): void {
+    const { plan } = split;
+    const { circuit } = q.request;
+    const here = this.meshHere();
+    const evaluation = this.nextEvaluation++;
+    const patienceMs = 60_000 + 20 * plan.serialMs;
+    const splitPlan = splitPlanOf(circuit, plan.order, plan.threadOf);
+    const parts: Promise<{ outputs: Uint8Array[]; ran?: readonly number[] }>[] = [];
+    const ran: (readonly number[])[] = [];
+    for (let t = 1; t <= this.workers.length; t++) {
+      if (!plan.threadOf.includes(t)) continue;
+      const w = this.workers[t - 1]!;
+      const reads = inputReader(circuit, plan.threadOf, t);
+      const inputIndex = inputIndexOf(circuit);
+      const id = this.nextTask++;
+      const task: PartTask = {
+        kind: 'part',
+        id,
+        evaluation,
+        spec: q.request.spec,
+        circuitKey: q.request.circuitKey,
+        keysKey: q.request.keysKey,
+        firstInputIndex: q.request.firstInputIndex,
+        order: plan.order,
+        threadOf: plan.threadOf,
+        inputs: q.request.inputs.map((b, k) => (reads(inputIndex[k]!) ? b.slice() : null)),
+        patienceMs,
+        ...(w.known.has(q.request.circuitKey) ? {} : { circuit }),
+        ...(w.known.has(q.request.keysKey) ? {} : { keys: { relin: q.request.keys.relin?.slice() ?? null, galois: q.request.keys.galois?.slice() ?? null } }),
+      };
+      w.known.add(q.request.circuitKey).add(q.request.keysKey);
+      parts.push(
+        new Promise((resolve, reject) => {
+          w.pending.set(id, { resolve, reject });
+          w.worker.ref();
+          w.worker.postMessage(task);
+        }),
+      );
+    }
+    this.splits++;
+    const link = linkFor(here, evaluation, splitPlan, inputReader(circuit, plan.threadOf, 0), patienceMs);
+    let outputs: (Uint8Array | null)[] = [];
+    let failure: unknown;
+    try {
+      outputs = split.runHere(link);
+    } catch (e) {
+      abortEvaluation(here, evaluation);
+      failure = e;
+    }
+    void Promise.allSettled(parts).then((settled) => {
+      const workerFailure = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected' && !isStopped(r.reason));
+      if (failure !== undefined && !(isStopped(failure) && workerFailure)) return q.reject(failure);
+      if (workerFailure) return q.reject(workerFailure.reason);
+      const stopped = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (stopped) return q.reject(stopped.reason);
+      ran.push(link.ran, ...settled.map((r) => (r.status === 'fulfilled' ? (r.value.ran ?? []) : [])));
+      this.lastSplitRan = ran;
+      const missing = outputs.findIndex((o) => !o);
+      if (missing >= 0 || outputs.length !== circuit.outputs.length) return q.reject(new DeepPowersError('IO', `the split evaluation did not produce output ${missing}`));
+      q.resolve(outputs as Uint8Array[]);
     });
   }
 
@@ -130,9 +236,9 @@ class WorkerPool {
    * and each freed worker is given the next evaluation first: evaluating here blocks this thread,
    * so without the turn a worker's reply would wait behind it and the worker would idle.
    */
-  submit(request: ExecuteRequest, runHere: () => Promise<Uint8Array[]>): Promise<Uint8Array[]> {
+  submit(request: ExecuteRequest, runHere: () => Promise<Uint8Array[]>, split?: SplitRequest): Promise<Uint8Array[]> {
     return new Promise((resolve, reject) => {
-      this.queue.push({ request, runHere, resolve, reject });
+      this.queue.push({ request, runHere, ...(split ? { split } : {}), resolve, reject });
       this.pump();
     });
   }
@@ -143,6 +249,14 @@ class WorkerPool {
     this.localTurnScheduled = true;
     setImmediate(() => {
       this.localTurnScheduled = false;
+      // A lone evaluation with a plan over the threads, every worker free: split it.
+      const head = this.queue[0];
+      if (this.queue.length === 1 && head?.split && this.allIdle()) {
+        this.queue.shift();
+        this.runSplit(head, head.split);
+        this.pump();
+        return;
+      }
       this.toWorkers();
       const q = this.queue.shift();
       if (q) {
@@ -154,6 +268,9 @@ class WorkerPool {
   }
 
   private toWorkers(): void {
+    // A lone splittable evaluation waits for this thread's turn, where it is split (or, when
+    // more evaluations have come by then, goes to a thread whole like them).
+    if (this.queue.length === 1 && this.queue[0]!.split && this.allIdle()) return;
     while (this.queue.length > 0) {
       const slot = this.idleSlot();
       if (slot < 0) return;
@@ -167,6 +284,8 @@ class WorkerPool {
   }
 
   async close(): Promise<void> {
+    for (const p of this.mesh ? portsOf(this.mesh.here) : []) p.close();
+    this.mesh = undefined;
     await Promise.all(this.workers.map((w) => w?.worker.terminate()));
     this.workers.fill(undefined);
   }
@@ -187,7 +306,7 @@ class WorkerPool {
       w.pending.delete(reply.id);
       if (w.pending.size === 0) worker.unref();
       queueMicrotask(() => this.pump());
-      if (reply.ok) p.resolve(reply.outputs.map((o) => new Uint8Array(o)));
+      if (reply.ok) p.resolve({ outputs: reply.outputs.map((o) => new Uint8Array(o)), ...(reply.ran ? { ran: reply.ran } : {}) });
       else if (reply.code) p.reject(new DeepPowersError(reply.code as ErrorCode, reply.message));
       else {
         // Not a refusal but a failure inside the engine (a WebAssembly trap leaves its heap
@@ -232,23 +351,26 @@ export function workerPoolBackend(threads: number, options: { readonly workerEnt
     async createContext(spec) {
       // Workers load node-seal while this thread makes keys and encrypts.
       pool.warm();
-      return pooledContext(await sealBackend.createContext(spec), pool);
+      return pooledContext(await createSealBackendContext(spec), pool, threads);
     },
     engineGeneration: sealBackend.engineGeneration,
     noteFailure: sealBackend.noteFailure,
     engineStale: sealBackend.engineStale,
     ready: () => pool.ready(),
     evaluationCounts: () => pool.counts(),
+    splitEvaluations: () => ({ count: pool.splits, lastRan: pool.lastSplitRan }),
     close: () => pool.close(),
   };
 }
 
-function pooledContext(ctx: BackendContext, pool: WorkerPool): BackendContext {
-  return { ...ctx, loadCircuit: (circuit) => pooledCircuit(ctx.spec, circuit, ctx.loadCircuit(circuit), pool) };
+function pooledContext(ctx: SealBackendContext, pool: WorkerPool, threads: number): BackendContext {
+  return { ...ctx, loadCircuit: (circuit) => pooledCircuit(ctx.spec, circuit, ctx.loadCircuit(circuit), pool, threads) };
 }
 
-function pooledCircuit(spec: ContextSpec, circuit: Circuit, local: LoadedCircuit, pool: WorkerPool): LoadedCircuit {
+function pooledCircuit(spec: ContextSpec, circuit: Circuit, local: SealLoadedCircuit, pool: WorkerPool, threads: number): LoadedCircuit {
   const circuitKey = `circuit ${nextName++}`;
+  // How one evaluation spreads over the threads, planned once, when first needed.
+  let plan: ParallelPlan | undefined;
   const handles = new WeakMap<LoadedEvaluationKeys, { readonly local: LoadedEvaluationKeys; readonly bytes: EvaluationKeyBytes; readonly keysKey: string }>();
   return {
     needs: local.needs,
@@ -267,11 +389,27 @@ function pooledCircuit(spec: ContextSpec, circuit: Circuit, local: LoadedCircuit
     async execute(inputs, keys, firstInputIndex = 0) {
       const h = handles.get(keys);
       if (!h) fail('BAD_ARGUMENT', 'these evaluation keys were loaded for another circuit');
-      return pool.submit({ spec, circuitKey, circuit, keysKey: h.keysKey, keys: h.bytes, inputs, firstInputIndex }, () => local.execute(inputs, h.local, firstInputIndex));
+      plan ??= planParallel(circuit, threads);
+      const p = plan;
+      const inputIndex = inputIndexOf(circuit);
+      const split =
+        p.threads > 1
+          ? { plan: p, runHere: (link: PartLink) => local.executePart(inputs.map((b, k) => (link.runs(inputIndex[k]!) ? b : null)), h.local, link, firstInputIndex) }
+          : undefined;
+      return pool.submit({ spec, circuitKey, circuit, keysKey: h.keysKey, keys: h.bytes, inputs, firstInputIndex }, () => local.execute(inputs, h.local, firstInputIndex), split);
     },
     dispose() {
       local.dispose();
       pool.drop({ circuitKey });
     },
   };
+}
+
+/** For each input index k, the op that reads input k. */
+function inputIndexOf(circuit: Circuit): number[] {
+  const out: number[] = [];
+  circuit.ops.forEach((op, i) => {
+    if (op.op === 'input') out[op.input] = i;
+  });
+  return out;
 }
