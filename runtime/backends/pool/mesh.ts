@@ -84,6 +84,27 @@ export interface ThreadLink extends PartLink {
   abort(): void;
   /** The ops this thread ran, in order. */
   readonly ran: readonly number[];
+  /** Values received and sent, and the time spent receiving (waiting included). */
+  readonly stats: { readonly waitMs: number; readonly received: number; readonly sent: number };
+}
+
+/** What one thread did in a split evaluation: its ops, its CPU time, and its transfers. */
+export interface PartReport {
+  readonly ran: readonly number[];
+  /** CPU time of the thread during its part (the time its share took, contention aside). */
+  readonly cpuMs: number;
+  /** Time spent in receives: waiting for other threads, and loading what came. */
+  readonly waitMs: number;
+  readonly received: number;
+  readonly sent: number;
+}
+
+/** Runs a thread's part through `link` and reports it. */
+export function reportedPart<T>(link: ThreadLink, run: () => T): { readonly value: T; readonly report: PartReport } {
+  const cpu = process.threadCpuUsage();
+  const value = run();
+  const used = process.threadCpuUsage(cpu);
+  return { value, report: { ran: link.ran, cpuMs: (used.user + used.system) / 1000, ...link.stats } };
 }
 
 /**
@@ -96,6 +117,7 @@ export function linkFor(ends: MeshEnds, evaluation: number, plan: SplitPlan, rea
   const abortSlot = ends.outgoing.length;
   const arrived = new Map<number, Uint8Array>();
   const ran: number[] = [];
+  const stats = { waitMs: 0, received: 0, sent: 0 };
   const bump = (t: number) => {
     Atomics.add(signal, t, 1);
     Atomics.notify(signal, t);
@@ -119,6 +141,7 @@ export function linkFor(ends: MeshEnds, evaluation: number, plan: SplitPlan, rea
       return plan.receivers[i]!.length > 0;
     },
     send(i, bytes) {
+      stats.sent++;
       const to = plan.receivers[i]!;
       to.forEach((r, k) => {
         const last = k === to.length - 1;
@@ -129,6 +152,19 @@ export function linkFor(ends: MeshEnds, evaluation: number, plan: SplitPlan, rea
       });
     },
     receive(v) {
+      const t0 = performance.now();
+      try {
+        return receiveNow(v);
+      } finally {
+        stats.waitMs += performance.now() - t0;
+        stats.received++;
+      }
+    },
+    stats,
+    abort: () => abortEvaluation(ends, evaluation),
+  };
+  function receiveNow(v: number): Uint8Array {
+    {
       const deadline = performance.now() + patienceMs;
       for (;;) {
         const seen = Atomics.load(signal, self);
@@ -143,9 +179,8 @@ export function linkFor(ends: MeshEnds, evaluation: number, plan: SplitPlan, rea
         if (left <= 0) throw new DeepPowersError('IO', `value ${v} from evaluation thread ${plan.threadOf[v]} did not arrive within ${Math.round(patienceMs / 1000)} s; the evaluation was stopped`);
         Atomics.wait(signal, self, seen, Math.min(left, 1000));
       }
-    },
-    abort: () => abortEvaluation(ends, evaluation),
-  };
+    }
+  }
 }
 
 /** Tells every thread waiting in evaluation `evaluation` to stop: a part of it failed. */

@@ -15,7 +15,7 @@ import type { BackendContext, ContextSpec, EvaluationKeyBytes, FheBackend, Loade
 import { sealBackend } from '../seal/backend';
 import { planParallel, type ParallelPlan } from '../../../compiler/circuit/parallel-time';
 import { createSealBackendContext, type PartLink, type SealBackendContext, type SealLoadedCircuit } from '../seal/backend';
-import { abortEvaluation, createMesh, inputReader, isStopped, linkFor, portsOf, splitPlanOf, type MeshEnds } from './mesh';
+import { abortEvaluation, createMesh, inputReader, isStopped, linkFor, portsOf, reportedPart, splitPlanOf, type MeshEnds, type PartReport } from './mesh';
 import type { ExecuteTask, PartTask, PoolReply, PoolTask } from './protocol';
 
 export interface PoolBackend extends FheBackend {
@@ -23,8 +23,8 @@ export interface PoolBackend extends FheBackend {
   ready(): Promise<void>;
   /** Evaluations run so far: [this thread, worker 1, …]; an evaluation split over the threads counts in `splitEvaluations`. */
   evaluationCounts(): number[];
-  /** Evaluations split over the threads so far, and the ops each thread ran in the last one ([this thread, …]). */
-  splitEvaluations(): { readonly count: number; readonly lastRan: readonly (readonly number[])[] | null };
+  /** Evaluations split over the threads so far, and what each thread did in the last one ([this thread, workers that had a part…]). */
+  splitEvaluations(): { readonly count: number; readonly last: readonly PartReport[] | null };
   /** Ends the workers (a command's end does not wait for them: idle workers do not hold the process). */
   close(): Promise<void>;
 }
@@ -35,7 +35,7 @@ interface PoolWorker {
   ready: boolean;
   readonly whenReady: Promise<void>;
   evaluations: number;
-  readonly pending: Map<number, { resolve: (done: { outputs: Uint8Array[]; ran?: readonly number[] }) => void; reject: (e: Error) => void }>;
+  readonly pending: Map<number, { resolve: (done: { outputs: Uint8Array[]; part?: PartReport }) => void; reject: (e: Error) => void }>;
   /** Circuit and key names this worker has been sent. */
   readonly known: Set<string>;
 }
@@ -69,9 +69,9 @@ class WorkerPool {
   /** The mesh between this thread (0) and the workers (1…) for split evaluations, and the workers it links. */
   private mesh: { readonly here: MeshEnds; readonly workers: readonly PoolWorker[] } | undefined;
   private nextEvaluation = 1;
-  /** Split evaluations run so far, and the ops each thread ran in the last one. */
+  /** Split evaluations run so far, and what each thread did in the last one. */
   splits = 0;
-  lastSplitRan: (readonly number[])[] | null = null;
+  lastSplit: readonly PartReport[] | null = null;
 
   constructor(
     size: number,
@@ -152,8 +152,8 @@ class WorkerPool {
     const evaluation = this.nextEvaluation++;
     const patienceMs = 60_000 + 20 * plan.serialMs;
     const splitPlan = splitPlanOf(circuit, plan.order, plan.threadOf);
-    const parts: Promise<{ outputs: Uint8Array[]; ran?: readonly number[] }>[] = [];
-    const ran: (readonly number[])[] = [];
+    const parts: Promise<{ outputs: Uint8Array[]; part?: PartReport }>[] = [];
+    const reports: PartReport[] = [];
     for (let t = 1; t <= this.workers.length; t++) {
       if (!plan.threadOf.includes(t)) continue;
       const w = this.workers[t - 1]!;
@@ -189,7 +189,9 @@ class WorkerPool {
     let outputs: (Uint8Array | null)[] = [];
     let failure: unknown;
     try {
-      outputs = split.runHere(link);
+      const done = reportedPart(link, () => split.runHere(link));
+      outputs = done.value;
+      reports.push(done.report);
     } catch (e) {
       abortEvaluation(here, evaluation);
       failure = e;
@@ -200,8 +202,8 @@ class WorkerPool {
       if (workerFailure) return q.reject(workerFailure.reason);
       const stopped = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       if (stopped) return q.reject(stopped.reason);
-      ran.push(link.ran, ...settled.map((r) => (r.status === 'fulfilled' ? (r.value.ran ?? []) : [])));
-      this.lastSplitRan = ran;
+      for (const r of settled) if (r.status === 'fulfilled' && r.value.part) reports.push(r.value.part);
+      this.lastSplit = reports;
       const missing = outputs.findIndex((o) => !o);
       if (missing >= 0 || outputs.length !== circuit.outputs.length) return q.reject(new DeepPowersError('IO', `the split evaluation did not produce output ${missing}`));
       q.resolve(outputs as Uint8Array[]);
@@ -306,7 +308,7 @@ class WorkerPool {
       w.pending.delete(reply.id);
       if (w.pending.size === 0) worker.unref();
       queueMicrotask(() => this.pump());
-      if (reply.ok) p.resolve({ outputs: reply.outputs.map((o) => new Uint8Array(o)), ...(reply.ran ? { ran: reply.ran } : {}) });
+      if (reply.ok) p.resolve({ outputs: reply.outputs.map((o) => new Uint8Array(o)), ...(reply.part ? { part: reply.part } : {}) });
       else if (reply.code) p.reject(new DeepPowersError(reply.code as ErrorCode, reply.message));
       else {
         // Not a refusal but a failure inside the engine (a WebAssembly trap leaves its heap
@@ -358,7 +360,7 @@ export function workerPoolBackend(threads: number, options: { readonly workerEnt
     engineStale: sealBackend.engineStale,
     ready: () => pool.ready(),
     evaluationCounts: () => pool.counts(),
-    splitEvaluations: () => ({ count: pool.splits, lastRan: pool.lastSplitRan }),
+    splitEvaluations: () => ({ count: pool.splits, last: pool.lastSplit }),
     close: () => pool.close(),
   };
 }

@@ -9,7 +9,7 @@ import { DeepPowersError } from '../../../compiler/errors';
 import type { LoadedEvaluationKeys } from '../backend';
 import { createSealBackendContext, type SealBackendContext, type SealLoadedCircuit } from '../seal/backend';
 import { loadSeal } from '../seal/seal-module';
-import { abortEvaluation, inputReader, linkFor, splitPlanOf, type MeshEnds } from './mesh';
+import { abortEvaluation, inputReader, linkFor, reportedPart, splitPlanOf, type MeshEnds, type PartReport } from './mesh';
 import type { ExecuteTask, PartTask, PoolReply, PoolTask } from './protocol';
 
 const port = parentPort!;
@@ -45,20 +45,20 @@ async function prepare(task: ExecuteTask | PartTask): Promise<{ readonly circuit
   return { ...circuit, keys: loaded };
 }
 
-async function execute(task: ExecuteTask): Promise<{ outputs: Uint8Array[]; ran?: readonly number[] }> {
+async function execute(task: ExecuteTask): Promise<{ outputs: Uint8Array[]; part?: PartReport }> {
   const { loaded, keys } = await prepare(task);
   return { outputs: await loaded.execute(task.inputs, keys, task.firstInputIndex) };
 }
 
 /** This worker's part of a split evaluation; on failure the other threads are told to stop waiting. */
-async function part(task: PartTask): Promise<{ outputs: Uint8Array[]; ran?: readonly number[] }> {
+async function part(task: PartTask): Promise<{ outputs: Uint8Array[]; part?: PartReport }> {
   if (!mesh) throw new Error('worker has no mesh');
   const ends = mesh;
   try {
     const { circuit, loaded, keys } = await prepare(task);
     const link = linkFor(ends, task.evaluation, splitPlanOf(circuit, task.order, task.threadOf), inputReader(circuit, task.threadOf, ends.self), task.patienceMs);
-    loaded.executePart(task.inputs, keys, link, task.firstInputIndex);
-    return { outputs: [], ran: link.ran };
+    const { report } = reportedPart(link, () => loaded.executePart(task.inputs, keys, link, task.firstInputIndex));
+    return { outputs: [], part: report };
   } catch (e) {
     abortEvaluation(ends, task.evaluation);
     throw e;
@@ -83,7 +83,7 @@ port.on('message', (task: PoolTask) => {
     case 'part':
       (task.kind === 'execute' ? execute(task) : part(task)).then(
         (done) => {
-          const reply: PoolReply = { id: task.id, ok: true, outputs: done.outputs.map((o) => o.slice()), ...(done.ran ? { ran: done.ran } : {}) };
+          const reply: PoolReply = { id: task.id, ok: true, outputs: done.outputs.map((o) => o.slice()), ...(done.part ? { part: done.part } : {}) };
           port.postMessage(reply);
         },
         (e: unknown) => {

@@ -7,7 +7,7 @@
 import type { Circuit } from '../../../compiler/circuit/ir';
 import type { ErrorCode } from '../../../compiler/errors';
 import type { ContextSpec, EvaluationKeyBytes } from '../backend';
-import type { MeshEnds } from './mesh';
+import type { MeshEnds, PartReport } from './mesh';
 
 export interface ExecuteTask {
   readonly kind: 'execute';
@@ -55,6 +55,6 @@ export type PoolTask = ExecuteTask | PartTask | MeshTask | DropTask;
 export type PoolReply =
   /** Sent once, when the worker has loaded node-seal and can take tasks. */
   | { readonly ready: true }
-  /** `ran`: for a part, the ops this worker ran. */
-  | { readonly id: number; readonly ok: true; readonly outputs: Uint8Array[]; readonly ran?: readonly number[] }
+  /** `part`: for a part of a split evaluation, what this worker did. */
+  | { readonly id: number; readonly ok: true; readonly outputs: Uint8Array[]; readonly part?: PartReport }
   | { readonly id: number; readonly ok: false; readonly code: ErrorCode | null; readonly message: string };
