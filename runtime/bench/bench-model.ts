@@ -23,7 +23,7 @@ import { benchSegmented } from './bench-segmented';
 import { median } from './median';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import { sealBackend } from '../backends/seal/backend';
-import { workerPoolBackend } from '../backends/pool/pool-backend';
+import { workerThreadsBackend } from '../backends/workers/worker-threads-backend';
 import { FheServer, serverModelOf } from '../server/fhe-server';
 import { inLanes } from '../backends/lanes';
 
@@ -87,7 +87,7 @@ export interface BenchResult {
   /** Threads of the throughput run (1: none was made). */
   readonly threads: number;
   /**
-   * Samples per second with `threads` evaluations in flight on SEAL's worker-thread pool (the
+   * Samples per second with `threads` evaluations in flight on SEAL's worker threads (the
    * same request, keys loaded once per thread, warm-up excluded); null with one thread.
    */
   readonly samples_per_s_threads: number | null;
@@ -320,18 +320,18 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
 }
 
 /**
- * The worker-thread pool on `threads` threads: a warm-up round (every thread loads the circuit
+ * The worker threads on `threads` threads: a warm-up round (every thread loads the circuit
  * and keys); one evaluation at a time, split over the threads when its plan pays (a warm-up,
  * then `reps` timed, median); then evaluations per second with `threads × reps` of them in
  * flight, one per thread.
  */
 async function onThreads(model: EncryptedModel, evalKeys: Uint8Array, request: Uint8Array, threads: number, reps: number, log: (line: string) => void): Promise<{ perSecond: number; oneEvaluationMs: number; threadCpuMs: number[] | null }> {
-  const pool = workerPoolBackend(threads);
-  const server = new FheServer(pool);
+  const workers = workerThreadsBackend(threads);
+  const server = new FheServer(workers);
   try {
     await server.loadModel(serverModelOf(model.circuit, model.parameters, model.modelHash));
     const keysId = server.loadKeys(evalKeys);
-    await pool.ready();
+    await workers.ready();
     const evaluate = () => server.evaluate(model.modelHash, keysId, request);
     await inLanes(threads, threads, evaluate);
     await evaluate();
@@ -342,17 +342,17 @@ async function onThreads(model: EncryptedModel, evalKeys: Uint8Array, request: U
       alone.push(performance.now() - t);
     }
     const oneEvaluationMs = median(alone);
-    const { last } = pool.splitEvaluations();
+    const { last } = workers.splitEvaluations();
     const threadCpuMs = last?.map((r) => r.cpuMs) ?? null;
     log(`  one evaluation on ${threads} threads: ${oneEvaluationMs.toFixed(1)} ms (${threadCpuMs ? `split; CPU ms per thread ${threadCpuMs.map((c) => c.toFixed(0)).join(' + ')}` : 'not split: the plan gains too little'})`);
     const count = threads * Math.max(1, reps);
     const t = performance.now();
     await inLanes(count, threads, evaluate);
     const perSecond = (count * 1000) / (performance.now() - t);
-    log(`  ${threads} threads: ${perSecond.toFixed(2)} evaluations/s (${pool.evaluationCounts().join(' + ')} evaluations per thread)`);
+    log(`  ${threads} threads: ${perSecond.toFixed(2)} evaluations/s (${workers.evaluationCounts().join(' + ')} evaluations per thread)`);
     return { perSecond, oneEvaluationMs, threadCpuMs };
   } finally {
     server.dispose();
-    await pool.close();
+    await workers.close();
   }
 }

@@ -10,12 +10,13 @@ import { join } from 'node:path';
 import { rangeCoverage } from '../../compiler/approx/calibrate';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
-import type { CompiledModel } from '../../compiler/artifact/types';
+import { SOURCE_MODEL_FILE, type CompiledModel } from '../../compiler/artifact/types';
 import { fail } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import { importModel } from '../../compiler/onnx/import';
 import type { SplitModel, Stage } from '../../compiler/chain/stages';
 import { runBody, runPrologue } from '../../compiler/chain/run';
+import { isStepStage, stepStageKind } from '../../compiler/chain/step-stages';
 import { exactChain } from '../../compiler/pipeline/exact-chain';
 import { batchTensor, loadRows } from '../data/load-rows';
 import { rowSpecOf } from '../data/row-spec';
@@ -29,9 +30,6 @@ import type { CountedProgress } from '../run/counted-progress';
 import { loadLabels } from './labels';
 import { analyseTrees, treeDepth, type TreeReport } from './tree-section';
 import { hasTreeEnsemble } from '../../compiler/passes/tree-model';
-
-/** Where `deeppowers compile` keeps the source model inside the compiled directory. */
-export const SOURCE_MODEL_FILE = 'source.onnx';
 
 export interface ReportRequest {
   readonly compiledDir: string;
@@ -115,13 +113,12 @@ function exactSplit(graph: Graph, model: CompiledModel): SplitModel {
 }
 
 function stageLabel(s: Stage): string {
+  if (isStepStage(s)) return `${stepStageKind(s).label(s)} (client step)`;
   switch (s.kind) {
     case 'affine':
       return `affine ${s.inSize}→${s.outSize}`;
     case 'activation':
       return `${activationLabel(s)} ×${s.size}`;
-    case 'maxpool':
-      return `max pool ${s.inSize}→${s.windows.length} (client step)`;
   }
 }
 

@@ -14,7 +14,8 @@ import { DeepPowersError } from '../../compiler/errors';
 import { importModelFile } from '../../compiler/onnx/import';
 import { splitGraph } from '../../compiler/passes/split-graph';
 import { compileFile } from '../../runtime/app/compile-file';
-import { buildReport, SOURCE_MODEL_FILE, type Report } from '../../runtime/report/build-report';
+import { SOURCE_MODEL_FILE } from '../../compiler/artifact/types';
+import { buildReport, type Report } from '../../runtime/report/build-report';
 import { renderReportHtml } from '../../runtime/report/html';
 import { frameworkAccuracy, loadFixture } from '../helpers/fixtures';
 

@@ -3,7 +3,7 @@ import { planParallel } from '../../compiler/circuit/parallel-time';
 import { DeepPowersError } from '../../compiler/errors';
 import { predictPrivately } from '../../runtime/app/node';
 import { contextSpecOf } from '../../runtime/backends/backend';
-import { workerPoolBackend } from '../../runtime/backends/pool/pool-backend';
+import { workerThreadsBackend } from '../../runtime/backends/workers/worker-threads-backend';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { clientModelOf } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
@@ -20,7 +20,7 @@ import { loadFixture } from '../helpers/fixtures';
  */
 const fixture = loadFixture('sk_logreg_iris_multinomial');
 const model = compiledFixture(fixture, { layout: 'vector' });
-const pool = workerPoolBackend(2);
+const pool = workerThreadsBackend(2);
 afterAll(() => pool.close());
 
 describe('one evaluation split over 2 threads (sk_logreg_iris_multinomial, vector layout)', () => {

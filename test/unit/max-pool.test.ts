@@ -20,7 +20,7 @@ import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { encodeGraph, importGraph, int, ints, type GraphSpec } from '../helpers/op-harness';
-import { mulberry32 } from '../helpers/random';
+import { mulberry32, signedFloat32s } from '../helpers/random';
 
 /** x → MaxPool → Flatten → Gemm (identity weights, so the output is the pooled values). */
 function pooled(sample: number[], attrs: Record<string, ReturnType<typeof ints> | ReturnType<typeof int>>, outputs: number): Graph {
@@ -158,8 +158,7 @@ describe('the masked max', () => {
 
 describe('a small CNN with overlapping, padded max-pool windows, compiled and simulated', () => {
   it('Conv → Relu → MaxPool 3×3 stride 2 pad 1 → Gemm: within the precision promise of the reference interpreter on fresh rows', async () => {
-    const unit = mulberry32(7);
-    const r = (n: number, scale = 1): number[] => Array.from({ length: n }, () => Math.fround((unit() * 2 - 1) * scale));
+    const r = signedFloat32s(mulberry32(7));
     const spec: GraphSpec = {
       opset: 13,
       nodes: [
@@ -188,8 +187,7 @@ describe('a small CNN with overlapping, padded max-pool windows, compiled and si
   });
 
   it('Conv1d → MaxPool 2 → Relu → Gemm: a pool right after the affine map, and an activation right after the pool (its range map opens the next segment)', async () => {
-    const unit = mulberry32(11);
-    const r = (n: number, scale = 1): number[] => Array.from({ length: n }, () => Math.fround((unit() * 2 - 1) * scale));
+    const r = signedFloat32s(mulberry32(11));
     const spec: GraphSpec = {
       opset: 13,
       nodes: [

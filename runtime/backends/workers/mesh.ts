@@ -1,5 +1,5 @@
 /**
- * The links between the threads of the worker pool for one evaluation split over them
+ * The links between the threads of the worker threads for one evaluation split over them
  * (compiler/circuit/parallel-time.ts plans it): a MessagePort for each ordered pair of threads
  * and one shared counter per thread. A thread runs its part of the circuit without returning to
  * its event loop, so it reads its ports with receiveMessageOnPort and sleeps on its counter
@@ -22,7 +22,7 @@ export interface MeshEnds {
   readonly signal: Int32Array;
 }
 
-/** The ends of a mesh of `threads` threads, indexed by thread (0 is the pool's own). */
+/** The ends of a mesh of `threads` threads, indexed by thread (0 is the backend's own). */
 export function createMesh(threads: number): MeshEnds[] {
   const signal = new Int32Array(new SharedArrayBuffer(4 * (threads + 1)));
   const outgoing = Array.from({ length: threads }, () => new Array<MessagePort | null>(threads).fill(null));
@@ -108,7 +108,7 @@ export function reportedPart<T>(link: ThreadLink, run: () => T): { readonly valu
 }
 
 /**
- * This thread's link for evaluation `evaluation` (a number the pool never reuses). A wait longer
+ * This thread's link for evaluation `evaluation` (a number the backend never reuses). A wait longer
  * than `patienceMs` fails with one line, so a thread that died mid-evaluation cannot hang the
  * others forever.
  */

@@ -1,12 +1,15 @@
 /**
- * Every core: SEAL on a pool of worker threads behind the same backend seam. The calling thread
+ * Every core: SEAL on worker threads behind the same backend seam. The calling thread
  * keeps a SEAL context of its own for everything that is not an evaluation (client keys,
  * encryption, decryption, checking circuits and evaluation keys, so errors read the same), and
  * counts as one of the `threads`. An evaluation goes to an idle worker (one of `threads − 1`,
  * each with its own node-seal instance, started with the first context) once that worker has
  * loaded node-seal, else this thread runs it; a worker loads a circuit and its evaluation keys
- * the first time it runs them and keeps them until they are disposed. SEAL's
- * evaluation is deterministic, so results are bit-identical to one thread.
+ * the first time it runs them and keeps them until they are disposed. An evaluation alone,
+ * with every worker free, is split over all the threads instead when its plan pays
+ * (compiler/circuit/parallel-time.ts): each thread runs its share of the ops and the values
+ * cross through the mesh (mesh.ts). SEAL's evaluation is deterministic, so results are
+ * bit-identical to one thread.
  */
 import { Worker } from 'node:worker_threads';
 import type { Circuit } from '../../../compiler/circuit/ir';
@@ -16,9 +19,9 @@ import { sealBackend } from '../seal/backend';
 import { planParallel, type ParallelPlan } from '../../../compiler/circuit/parallel-time';
 import { createSealBackendContext, type PartLink, type SealBackendContext, type SealLoadedCircuit } from '../seal/backend';
 import { abortEvaluation, createMesh, inputReader, isStopped, linkFor, portsOf, reportedPart, splitPlanOf, type MeshEnds, type PartReport } from './mesh';
-import type { ExecuteTask, PartTask, PoolReply, PoolTask } from './protocol';
+import type { ExecuteTask, PartTask, WorkerReply, WorkerTask } from './protocol';
 
-export interface PoolBackend extends FheBackend {
+export interface WorkerThreadsBackend extends FheBackend {
   /** Resolves when every worker has loaded node-seal (starting them if need be). */
   ready(): Promise<void>;
   /** Evaluations run so far: [this thread, worker 1, …]; an evaluation split over the threads counts in `splitEvaluations`. */
@@ -29,7 +32,7 @@ export interface PoolBackend extends FheBackend {
   close(): Promise<void>;
 }
 
-interface PoolWorker {
+interface WorkerState {
   readonly worker: Worker;
   /** node-seal loaded: tasks go to a worker only then, so a short run never waits for one to start. */
   ready: boolean;
@@ -42,7 +45,7 @@ interface PoolWorker {
 
 type ExecuteRequest = Omit<ExecuteTask, 'kind' | 'id' | 'circuit' | 'keys'> & { readonly circuit: Circuit; readonly keys: EvaluationKeyBytes };
 
-/** An evaluation the plan splits over the pool's threads (plan.threads > 1). */
+/** An evaluation the plan splits over the threads (plan.threads > 1). */
 interface SplitRequest {
   readonly plan: ParallelPlan;
   /** This thread's part of it, on its own SEAL context, through `link`. */
@@ -58,8 +61,8 @@ interface Queued {
   reject(e: unknown): void;
 }
 
-class WorkerPool {
-  private readonly workers: (PoolWorker | undefined)[];
+class WorkerThreads {
+  private readonly workers: (WorkerState | undefined)[];
   private nextTask = 1;
   /** Evaluations this thread ran. */
   local = 0;
@@ -67,7 +70,7 @@ class WorkerPool {
   private readonly queue: Queued[] = [];
   private localTurnScheduled = false;
   /** The mesh between this thread (0) and the workers (1…) for split evaluations, and the workers it links. */
-  private mesh: { readonly here: MeshEnds; readonly workers: readonly PoolWorker[] } | undefined;
+  private mesh: { readonly here: MeshEnds; readonly workers: readonly WorkerState[] } | undefined;
   private nextEvaluation = 1;
   /** Split evaluations run so far, and what each thread did in the last one. */
   splits = 0;
@@ -77,7 +80,7 @@ class WorkerPool {
     size: number,
     private readonly entry: URL,
   ) {
-    this.workers = new Array<PoolWorker | undefined>(size);
+    this.workers = new Array<WorkerState | undefined>(size);
   }
 
   /** Starts the workers that are not running (each loads node-seal in the background). */
@@ -133,7 +136,7 @@ class WorkerPool {
     if (this.mesh && this.mesh.workers.every((w, i) => w === workers[i])) return this.mesh.here;
     for (const p of this.mesh ? portsOf(this.mesh.here) : []) p.close();
     const ends = createMesh(workers.length + 1);
-    workers.forEach((w, i) => w.worker.postMessage({ kind: 'mesh', ends: ends[i + 1]! } satisfies PoolTask, portsOf(ends[i + 1]!)));
+    workers.forEach((w, i) => w.worker.postMessage({ kind: 'mesh', ends: ends[i + 1]! } satisfies WorkerTask, portsOf(ends[i + 1]!)));
     for (const p of portsOf(ends[0]!)) p.unref();
     this.mesh = { here: ends[0]!, workers };
     return ends[0]!;
@@ -210,12 +213,12 @@ class WorkerPool {
     });
   }
 
-  drop(task: Omit<Extract<PoolTask, { kind: 'drop' }>, 'kind'>): void {
+  drop(task: Omit<Extract<WorkerTask, { kind: 'drop' }>, 'kind'>): void {
     for (const w of this.workers) {
       if (!w) continue;
       const name = task.keysKey ?? task.circuitKey!;
       if (!w.known.delete(name)) continue;
-      w.worker.postMessage({ kind: 'drop', ...task } satisfies PoolTask);
+      w.worker.postMessage({ kind: 'drop', ...task } satisfies WorkerTask);
     }
   }
 
@@ -292,12 +295,12 @@ class WorkerPool {
     this.workers.fill(undefined);
   }
 
-  private start(slot: number): PoolWorker {
+  private start(slot: number): WorkerState {
     const worker = new Worker(this.entry);
     let markReady = () => {};
     const whenReady = new Promise<void>((resolve) => (markReady = resolve));
-    const w: PoolWorker = { worker, ready: false, whenReady, evaluations: 0, pending: new Map(), known: new Set() };
-    worker.on('message', (reply: PoolReply) => {
+    const w: WorkerState = { worker, ready: false, whenReady, evaluations: 0, pending: new Map(), known: new Set() };
+    worker.on('message', (reply: WorkerReply) => {
       if ('ready' in reply) {
         w.ready = true;
         markReady();
@@ -342,34 +345,34 @@ let nextName = 1;
 
 /**
  * SEAL on `threads` threads: this one and `threads − 1` workers. `workerEntry` is the workers'
- * script (pool-worker.ts through worker-entry.mjs; tests substitute a stand-in that crashes).
+ * script (worker-thread.ts through worker-entry.mjs; tests substitute a stand-in that crashes).
  */
-export function workerPoolBackend(threads: number, options: { readonly workerEntry?: URL } = {}): PoolBackend {
+export function workerThreadsBackend(threads: number, options: { readonly workerEntry?: URL } = {}): WorkerThreadsBackend {
   if (!Number.isInteger(threads) || threads < 1) fail('BAD_ARGUMENT', `threads must be a positive integer, got ${threads}`);
-  const pool = new WorkerPool(threads - 1, options.workerEntry ?? new URL('./worker-entry.mjs', import.meta.url));
+  const workers = new WorkerThreads(threads - 1, options.workerEntry ?? new URL('./worker-entry.mjs', import.meta.url));
   return {
     name: 'seal',
     concurrency: threads,
     async createContext(spec) {
       // Workers load node-seal while this thread makes keys and encrypts.
-      pool.warm();
-      return pooledContext(await createSealBackendContext(spec), pool, threads);
+      workers.warm();
+      return threadedContext(await createSealBackendContext(spec), workers, threads);
     },
     engineGeneration: sealBackend.engineGeneration,
     noteFailure: sealBackend.noteFailure,
     engineStale: sealBackend.engineStale,
-    ready: () => pool.ready(),
-    evaluationCounts: () => pool.counts(),
-    splitEvaluations: () => ({ count: pool.splits, last: pool.lastSplit }),
-    close: () => pool.close(),
+    ready: () => workers.ready(),
+    evaluationCounts: () => workers.counts(),
+    splitEvaluations: () => ({ count: workers.splits, last: workers.lastSplit }),
+    close: () => workers.close(),
   };
 }
 
-function pooledContext(ctx: SealBackendContext, pool: WorkerPool, threads: number): BackendContext {
-  return { ...ctx, loadCircuit: (circuit) => pooledCircuit(ctx.spec, circuit, ctx.loadCircuit(circuit), pool, threads) };
+function threadedContext(ctx: SealBackendContext, workers: WorkerThreads, threads: number): BackendContext {
+  return { ...ctx, loadCircuit: (circuit) => threadedCircuit(ctx.spec, circuit, ctx.loadCircuit(circuit), workers, threads) };
 }
 
-function pooledCircuit(spec: ContextSpec, circuit: Circuit, local: SealLoadedCircuit, pool: WorkerPool, threads: number): LoadedCircuit {
+function threadedCircuit(spec: ContextSpec, circuit: Circuit, local: SealLoadedCircuit, workers: WorkerThreads, threads: number): LoadedCircuit {
   const circuitKey = `circuit ${nextName++}`;
   // How one evaluation spreads over the threads, planned once, when first needed.
   let plan: ParallelPlan | undefined;
@@ -382,7 +385,7 @@ function pooledCircuit(spec: ContextSpec, circuit: Circuit, local: SealLoadedCir
       const handle: LoadedEvaluationKeys = {
         dispose() {
           loaded.dispose();
-          pool.drop({ keysKey });
+          workers.drop({ keysKey });
         },
       };
       handles.set(handle, { local: loaded, bytes, keysKey });
@@ -398,11 +401,11 @@ function pooledCircuit(spec: ContextSpec, circuit: Circuit, local: SealLoadedCir
         p.threads > 1
           ? { plan: p, runHere: (link: PartLink) => local.executePart(inputs.map((b, k) => (link.runs(inputIndex[k]!) ? b : null)), h.local, link, firstInputIndex) }
           : undefined;
-      return pool.submit({ spec, circuitKey, circuit, keysKey: h.keysKey, keys: h.bytes, inputs, firstInputIndex }, () => local.execute(inputs, h.local, firstInputIndex), split);
+      return workers.submit({ spec, circuitKey, circuit, keysKey: h.keysKey, keys: h.bytes, inputs, firstInputIndex }, () => local.execute(inputs, h.local, firstInputIndex), split);
     },
     dispose() {
       local.dispose();
-      pool.drop({ circuitKey });
+      workers.drop({ circuitKey });
     },
   };
 }

@@ -1,7 +1,7 @@
 /**
- * One thread of the worker pool: its own node-seal instance, the contexts, circuits and
- * evaluation keys it was sent (kept until the pool drops them), and circuit evaluations on
- * serialized ciphertexts: whole ones, or its part of one split over the pool's threads.
+ * One worker thread: its own node-seal instance, the contexts, circuits and
+ * evaluation keys it was sent (kept until the backend drops them), and circuit evaluations on
+ * serialized ciphertexts: whole ones, or its part of one split over the backend's threads.
  */
 import { parentPort } from 'node:worker_threads';
 import type { Circuit } from '../../../compiler/circuit/ir';
@@ -10,7 +10,7 @@ import type { LoadedEvaluationKeys } from '../backend';
 import { createSealBackendContext, type SealBackendContext, type SealLoadedCircuit } from '../seal/backend';
 import { loadSeal } from '../seal/seal-module';
 import { abortEvaluation, inputReader, linkFor, reportedPart, splitPlanOf, type MeshEnds, type PartReport } from './mesh';
-import type { ExecuteTask, PartTask, PoolReply, PoolTask } from './protocol';
+import type { ExecuteTask, PartTask, WorkerReply, WorkerTask } from './protocol';
 
 const port = parentPort!;
 const contexts = new Map<string, Promise<SealBackendContext>>();
@@ -65,7 +65,7 @@ async function part(task: PartTask): Promise<{ outputs: Uint8Array[]; part?: Par
   }
 }
 
-port.on('message', (task: PoolTask) => {
+port.on('message', (task: WorkerTask) => {
   switch (task.kind) {
     case 'mesh':
       mesh = task.ends;
@@ -83,11 +83,11 @@ port.on('message', (task: PoolTask) => {
     case 'part':
       (task.kind === 'execute' ? execute(task) : part(task)).then(
         (done) => {
-          const reply: PoolReply = { id: task.id, ok: true, outputs: done.outputs.map((o) => o.slice()), ...(done.part ? { part: done.part } : {}) };
+          const reply: WorkerReply = { id: task.id, ok: true, outputs: done.outputs.map((o) => o.slice()), ...(done.part ? { part: done.part } : {}) };
           port.postMessage(reply);
         },
         (e: unknown) => {
-          const reply: PoolReply = { id: task.id, ok: false, code: e instanceof DeepPowersError ? e.code : null, message: e instanceof Error ? e.message : String(e) };
+          const reply: WorkerReply = { id: task.id, ok: false, code: e instanceof DeepPowersError ? e.code : null, message: e instanceof Error ? e.message : String(e) };
           port.postMessage(reply);
         },
       );
@@ -96,4 +96,4 @@ port.on('message', (task: PoolTask) => {
 });
 
 await loadSeal();
-port.postMessage({ ready: true } satisfies PoolReply);
+port.postMessage({ ready: true } satisfies WorkerReply);
