@@ -17,7 +17,7 @@
  * spreading one circuit over threads.
  */
 import { costedLevel, costMicros, costsFor, type OpCosts } from './count';
-import { operandsOf, type Circuit, type Level } from './ir';
+import { operandsOf, type Circuit, type Level, type Op } from './ir';
 import { opInfo } from './op-table';
 
 /**
@@ -29,6 +29,9 @@ import { opInfo } from './op-table';
  */
 export const SEND_ADDS = 6;
 export const RECEIVE_ADDS = 4;
+
+/** Beyond this many ops the 'earliest-start' schedule (quadratic in the ops that are ready at once) is not tried. */
+const EARLIEST_START_MAX_OPS = 5000;
 
 /** A plan that saves less than this fraction of the one-thread time runs on one thread. */
 export const MIN_GAIN = 0.1;
@@ -73,6 +76,37 @@ export function planParallel(circuit: Circuit, threads: number, costs: OpCosts =
   const bottom = new Float64Array(n);
   for (let i = n - 1; i >= 0; i--) bottom[i] = cost[i]! + Math.max(0, ...readers[i]!.map((r) => bottom[r]!));
 
+  // Two ways to pick the next op, each suited to some circuits; the plan is the faster replay.
+  let best: { readonly order: Int32Array; readonly threadOf: Int32Array; readonly ms: number } | undefined;
+  for (const pick of ['longest-path', 'earliest-start'] as const) {
+    if (pick === 'earliest-start' && n > EARLIEST_START_MAX_OPS) continue;
+    const { order, threadOf } = listSchedule(ops, T, pick, cost, bottom, readers, send, receive);
+    const ms = replay(circuit, order, threadOf, T, cost, send, receive);
+    if (!best || ms < best.ms) best = { order, threadOf, ms };
+  }
+  const { order, threadOf, ms: parallelMs } = best!;
+  const used = new Set(threadOf.filter((t) => t >= 0)).size;
+  if (used < 2 || parallelMs > serialMs * (1 - MIN_GAIN)) return serial;
+  return { threads: used, order, threadOf, serialMs, parallelMs };
+}
+
+/**
+ * A list schedule: ops are taken when their operands are scheduled — the one with the longest
+ * chain of work after it ('longest-path'), or the one that can start first, ties to the longer
+ * chain ('earliest-start') — and each goes to the thread where it finishes first. Returns the
+ * thread of each op and one order for every thread.
+ */
+function listSchedule(
+  ops: readonly Op[],
+  T: number,
+  pick: 'longest-path' | 'earliest-start',
+  cost: readonly number[],
+  bottom: Float64Array,
+  readers: readonly (readonly number[])[],
+  send: (v: number) => number,
+  receive: (v: number) => number,
+): { order: Int32Array; threadOf: Int32Array } {
+  const n = ops.length;
   const threadOf = new Int32Array(n);
   const start = new Float64Array(n);
   const finish = new Float64Array(n);
@@ -82,18 +116,14 @@ export function planParallel(circuit: Circuit, threads: number, costs: OpCosts =
   const availableAt = new Float64Array(n * T).fill(Infinity);
   const waiting = Int32Array.from(ops, (op) => new Set(operandsOf(op)).size);
   const queue = new MaxHeap((i) => bottom[i]!, (i) => -i);
+  const candidates: number[] = [];
+  const take = (i: number) => (pick === 'longest-path' ? queue.push(i) : candidates.push(i));
   ops.forEach((op, i) => {
-    if (waiting[i] === 0) queue.push(i);
+    if (waiting[i] === 0) take(i);
   });
-  for (let seq = 0; queue.size > 0; seq++) {
-    const i = queue.pop();
+  /** Where op i would run now: the thread it finishes first on, its start and how many operands move. */
+  const place = (i: number) => {
     const op = ops[i]!;
-    sequence[i] = seq;
-    for (const r of readers[i]!) if (--waiting[r]! === 0) queue.push(r);
-    if (op.op === 'input') {
-      threadOf[i] = -1;
-      continue;
-    }
     const operands = [...new Set(operandsOf(op))];
     let best = -1;
     let bestStart = Infinity;
@@ -120,6 +150,33 @@ export function planParallel(circuit: Circuit, threads: number, costs: OpCosts =
         bestMoves = moves;
       }
     }
+    return { operands, best, bestStart, bestFinish };
+  };
+  for (let seq = 0; queue.size > 0 || candidates.length > 0; seq++) {
+    let i: number;
+    if (pick === 'longest-path') i = queue.pop();
+    else {
+      let k = 0;
+      let kStart = Infinity;
+      candidates.forEach((c, j) => {
+        const at = ops[c]!.op === 'input' ? -1 : place(c).bestStart;
+        if (at < kStart || (at === kStart && bottom[c]! > bottom[candidates[k]!]!)) {
+          k = j;
+          kStart = at;
+        }
+      });
+      i = candidates[k]!;
+      candidates[k] = candidates.at(-1)!;
+      candidates.pop();
+    }
+    const op = ops[i]!;
+    sequence[i] = seq;
+    for (const r of readers[i]!) if (--waiting[r]! === 0) take(r);
+    if (op.op === 'input') {
+      threadOf[i] = -1;
+      continue;
+    }
+    const { operands, best, bestStart, bestFinish } = place(i);
     for (const v of operands) {
       if (availableAt[v * T + best]! < Infinity) continue;
       availableAt[v * T + best] = bestStart;
@@ -135,10 +192,7 @@ export function planParallel(circuit: Circuit, threads: number, costs: OpCosts =
   // operand before its readers and keeps each thread's ops in the order it was given them.
   const order = Int32Array.from(ops.keys()).sort((a, b) => start[a]! - start[b]! || sequence[a]! - sequence[b]!);
 
-  const used = new Set(threadOf.filter((t) => t >= 0)).size;
-  const parallelMs = replay(circuit, order, threadOf, T, cost, send, receive);
-  if (used < 2 || parallelMs > serialMs * (1 - MIN_GAIN)) return serial;
-  return { threads: used, order, threadOf, serialMs, parallelMs };
+  return { order, threadOf };
 }
 
 /** The predicted time of one evaluation on `threads` threads, in ms: the plan's, or one thread's when splitting does not pay. */
