@@ -143,7 +143,7 @@ const KEY_SWITCHING: ReadonlySet<CostKind> = new Set(['rotate', 'relin']);
 export function estimateLatency(counts: OpCounts, n: number, costs: OpCosts = costsFor(n)): LatencyEstimate {
   const byKindMs = { ...ZERO };
   counts.byLevel.forEach((atLevel, level) => {
-    for (const kind of Object.keys(ZERO) as CostKind[]) byKindMs[kind] += (atLevel[kind] * costMicros(kind, level, costs)) / 1000;
+    for (const kind of Object.keys(ZERO) as CostKind[]) byKindMs[kind] += (atLevel[kind] * costs.micros[kind] * levelFactor(kind, level, costs)) / 1000;
   });
   const serverMs = Object.values(byKindMs).reduce((s, x) => s + x, 0);
   const top = (counts.topLevel + 1) / costs.dataPrimes;
@@ -151,12 +151,16 @@ export function estimateLatency(counts: OpCounts, n: number, costs: OpCosts = co
   return { serverMs, clientMs, totalMs: serverMs + clientMs, byKindMs };
 }
 
-/** One op of `kind` on operands at `level` (rescale and modswitch: the level they drop from), in µs. */
-export function costMicros(kind: CostKind, level: Level, costs: OpCosts): number {
+/** What an op of `kind` at `level` costs next to one at the level `costs` were measured at. */
+function levelFactor(kind: CostKind, level: Level, costs: OpCosts): number {
   const k = costs.dataPrimes;
   const primes = level + 1;
-  const factor = KEY_SWITCHING.has(kind) ? (primes * (primes + 1)) / (k * (k + 1)) : primes / k;
-  return costs.micros[kind] * factor;
+  return KEY_SWITCHING.has(kind) ? (primes * (primes + 1)) / (k * (k + 1)) : primes / k;
+}
+
+/** One op of `kind` on operands at `level` (rescale and modswitch: the level they drop from), in µs. */
+export function costMicros(kind: CostKind, level: Level, costs: OpCosts): number {
+  return costs.micros[kind] * levelFactor(kind, level, costs);
 }
 
 export function costsFor(n: number): OpCosts {
