@@ -96,3 +96,29 @@ describe('one evaluation split over 2 threads (sk_logreg_iris_multinomial, vecto
     }
   }, 120_000);
 });
+
+test('a worker that dies in its part fails the split evaluation with one line; this thread does not wait for it', async () => {
+  const crashing = workerThreadsBackend(2, { workerEntry: new URL('../helpers/crashing-worker-thread.mjs', import.meta.url) });
+  const spec = contextSpecOf(model.parameters);
+  const client = await FheClient.create(sealBackend, clientModelOf(model.circuit, model.parameters, model.modelHash));
+  const keyParts = readEnvelope(client.evaluationKeys().bytes, { kind: 'eval-keys', modelHash: model.modelHash, parameterId: spec.parameterId, count: 2 }).parts;
+  const inputs = readEnvelope(client.encrypt([new Float64Array(model.circuit.inputSize).fill(0.25)]).bytes, { kind: 'ciphertexts', modelHash: model.modelHash, parameterId: spec.parameterId }).parts;
+  client.dispose();
+  const ctx = await crashing.createContext(spec);
+  const circuit = ctx.loadCircuit(model.circuit);
+  const keys = circuit.loadEvaluationKeys({ relin: keyParts[0]!.length ? keyParts[0]! : null, galois: keyParts[1]!.length ? keyParts[1]! : null });
+  try {
+    await crashing.ready();
+    const failure = await circuit.execute(inputs, keys).then(
+      () => 'accepted',
+      (e: unknown) => (e instanceof DeepPowersError ? `${e.code}: ${e.message}` : String(e)),
+    );
+    expect(failure).toBe('IO: an evaluation thread stopped (exit code 3); the evaluation was not finished');
+    expect(crashing.splitEvaluations().count).toBe(1);
+  } finally {
+    keys.dispose();
+    circuit.dispose();
+    ctx.dispose();
+    await crashing.close();
+  }
+}, 60_000);

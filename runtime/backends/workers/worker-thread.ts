@@ -17,6 +17,11 @@ const contexts = new Map<string, Promise<SealBackendContext>>();
 const circuits = new Map<string, { readonly circuit: Circuit; readonly loaded: SealLoadedCircuit }>();
 const keys = new Map<string, { readonly circuitKey: string; readonly loaded: LoadedEvaluationKeys }>();
 let mesh: MeshEnds | undefined;
+/** The split evaluation whose part this thread is running: if the thread exits in it, the others stop waiting for it. */
+let inEvaluation: number | undefined;
+process.on('exit', () => {
+  if (mesh && inEvaluation !== undefined) abortEvaluation(mesh, inEvaluation);
+});
 
 function dropKeys(keysKey: string): void {
   keys.get(keysKey)?.loaded.dispose();
@@ -54,6 +59,7 @@ async function execute(task: ExecuteTask): Promise<{ outputs: Uint8Array[]; part
 async function part(task: PartTask): Promise<{ outputs: Uint8Array[]; part?: PartReport }> {
   if (!mesh) throw new Error('worker has no mesh');
   const ends = mesh;
+  inEvaluation = task.evaluation;
   try {
     const { circuit, loaded, keys } = await prepare(task);
     const link = linkFor(ends, task.evaluation, splitPlanOf(circuit, task.order, task.threadOf), inputReader(circuit, task.threadOf, ends.self), task.patienceMs);
@@ -62,6 +68,8 @@ async function part(task: PartTask): Promise<{ outputs: Uint8Array[]; part?: Par
   } catch (e) {
     abortEvaluation(ends, task.evaluation);
     throw e;
+  } finally {
+    inEvaluation = undefined;
   }
 }
 
