@@ -2,7 +2,7 @@
  * The circuits a client step runs on one ciphertext, built like any circuit: ops from
  * CircuitBuilder, scales from `assignScalesKeeping` (every rescale lands back on the input's
  * scale, so what comes out has the format the next party expects), checked by `checkCircuit`.
- *   add      x + v                       a refresh mask (v = r) or its removal (v = −r)
+ *   add      x + v                       a refresh mask (v = r) or its removal (v = −r); no op when v = 0
  *   affine   rescale(x·a) + c            a max pool's mask: one level
  *   unaffine rescale((x + c)·a)          its removal on the client's fresh ciphertext: one level
  * `base` is a circuit of the model whose primes reach `at.level` (its top at least that high).
@@ -19,7 +19,8 @@ export interface CiphertextAt {
 }
 
 export function addCircuit(base: Circuit, at: CiphertextAt, values: Float64Array): Circuit {
-  return oneCiphertext(base, at, (b, x) => b.addPlain(x, slotVector(base, values)));
+  // x + 0 is x: SEAL refuses a plaintext of zeros (a softmax step removes nothing from the rows it normalizes).
+  return oneCiphertext(base, at, (b, x) => (slotVector(base, values).every((v) => v === 0) ? x : b.addPlain(x, values)));
 }
 
 export function affineCircuit(base: Circuit, at: CiphertextAt, scales: Float64Array, offsets: Float64Array): Circuit {
