@@ -227,10 +227,10 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
   // them: timed end to end as predict --mode fhe runs it.
   if (model.refresh) {
     try {
-      const timed = await benchSegmented(model, compilation, runPrologue(compilation.split, fixture.test), options.reps, log);
+      const timed = await benchSegmented(model, compilation, runPrologue(compilation.split, fixture.test), options.reps, options.threads, log);
       // The segments' circuits are what the cost model predicts; the client steps are apart.
       const ratios = { measured_over_predicted: timed.server_ms / predictedMs, slowdown: timed.server_ms / ort.oneSampleMs, throughput_slowdown: timed.server_ms / ort.batchMs };
-      return { ...base, ...timed, ...ratios, server_ms_threads: null, thread_cpu_ms: null, server_cpu_ms: null, ...(await memory()) };
+      return { ...base, ...timed, ...ratios, server_cpu_ms: null, ...(await memory()) };
     } catch (e) {
       if (!(e instanceof DeepPowersError)) throw e;
       return skipped(`${e.code}: ${e.message}`);
