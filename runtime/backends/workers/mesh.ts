@@ -93,7 +93,7 @@ export interface PartReport {
   readonly ran: readonly number[];
   /** CPU time of the thread during its part (the time its share took, contention aside). */
   readonly cpuMs: number;
-  /** Time spent in receives: waiting for other threads, and loading what came. */
+  /** Time spent waiting for values from other threads. */
   readonly waitMs: number;
   readonly received: number;
   readonly sent: number;
@@ -164,21 +164,20 @@ export function linkFor(ends: MeshEnds, evaluation: number, plan: SplitPlan, rea
     abort: () => abortEvaluation(ends, evaluation),
   };
   function receiveNow(v: number): Uint8Array {
-    {
-      const deadline = performance.now() + patienceMs;
-      for (;;) {
-        const seen = Atomics.load(signal, self);
-        drain();
-        const bytes = arrived.get(v);
-        if (bytes) {
-          arrived.delete(v);
-          return bytes;
-        }
-        if (Atomics.load(signal, abortSlot) === evaluation) throw new DeepPowersError('IO', STOPPED);
-        const left = deadline - performance.now();
-        if (left <= 0) throw new DeepPowersError('IO', `value ${v} from evaluation thread ${plan.threadOf[v]} did not arrive within ${Math.round(patienceMs / 1000)} s; the evaluation was stopped`);
-        Atomics.wait(signal, self, seen, Math.min(left, 1000));
+    const deadline = performance.now() + patienceMs;
+    for (;;) {
+      // Read the counter before the ports: a message posted after the read bumps it, so the wait below returns at once.
+      const seen = Atomics.load(signal, self);
+      drain();
+      const bytes = arrived.get(v);
+      if (bytes) {
+        arrived.delete(v);
+        return bytes;
       }
+      if (Atomics.load(signal, abortSlot) === evaluation) throw new DeepPowersError('IO', STOPPED);
+      const left = deadline - performance.now();
+      if (left <= 0) throw new DeepPowersError('IO', `value ${v} from evaluation thread ${plan.threadOf[v]} did not arrive within ${Math.round(patienceMs / 1000)} s; the evaluation was stopped`);
+      Atomics.wait(signal, self, seen, Math.min(left, 1000));
     }
   }
 }

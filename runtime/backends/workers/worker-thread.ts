@@ -76,6 +76,8 @@ async function part(task: PartTask): Promise<{ outputs: Uint8Array[]; part?: Par
 port.on('message', (task: WorkerTask) => {
   switch (task.kind) {
     case 'mesh':
+      // A new mesh replaces the old one when a worker was replaced.
+      for (const p of mesh ? [...mesh.incoming, ...mesh.outgoing] : []) p?.close();
       mesh = task.ends;
       for (const p of [...mesh.incoming, ...mesh.outgoing]) p?.unref();
       return;

@@ -15,9 +15,8 @@ import { Worker } from 'node:worker_threads';
 import type { Circuit } from '../../../compiler/circuit/ir';
 import { DeepPowersError, fail, type ErrorCode } from '../../../compiler/errors';
 import type { BackendContext, ContextSpec, EvaluationKeyBytes, FheBackend, LoadedCircuit, LoadedEvaluationKeys } from '../backend';
-import { sealBackend } from '../seal/backend';
 import { planParallel, type ParallelPlan } from '../../../compiler/circuit/parallel-time';
-import { createSealBackendContext, type PartLink, type SealBackendContext, type SealLoadedCircuit } from '../seal/backend';
+import { createSealBackendContext, sealBackend, type PartLink, type SealBackendContext, type SealLoadedCircuit } from '../seal/backend';
 import { abortEvaluation, createMesh, inputReader, isStopped, linkFor, portsOf, reportedPart, splitPlanOf, type MeshEnds, type PartReport } from './mesh';
 import type { ExecuteTask, PartTask, WorkerReply, WorkerTask } from './protocol';
 
@@ -157,11 +156,11 @@ class WorkerThreads {
     const splitPlan = splitPlanOf(circuit, plan.order, plan.threadOf);
     const parts: Promise<{ outputs: Uint8Array[]; part?: PartReport }>[] = [];
     const reports: PartReport[] = [];
+    const inputIndex = inputIndexOf(circuit);
     for (let t = 1; t <= this.workers.length; t++) {
       if (!plan.threadOf.includes(t)) continue;
       const w = this.workers[t - 1]!;
       const reads = inputReader(circuit, plan.threadOf, t);
-      const inputIndex = inputIndexOf(circuit);
       const id = this.nextTask++;
       const task: PartTask = {
         kind: 'part',
@@ -207,8 +206,8 @@ class WorkerThreads {
       if (stopped) return q.reject(stopped.reason);
       for (const r of settled) if (r.status === 'fulfilled' && r.value.part) reports.push(r.value.part);
       this.lastSplit = reports;
-      const missing = outputs.findIndex((o) => !o);
-      if (missing >= 0 || outputs.length !== circuit.outputs.length) return q.reject(new DeepPowersError('IO', `the split evaluation did not produce output ${missing}`));
+      const missing = circuit.outputs.findIndex((_, k) => !outputs[k]);
+      if (missing >= 0) return q.reject(new DeepPowersError('IO', `the split evaluation did not produce output ${missing}`));
       q.resolve(outputs as Uint8Array[]);
     });
   }
