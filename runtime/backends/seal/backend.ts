@@ -1,5 +1,5 @@
 import type { Ciphertext, SecretKey } from 'node-seal';
-import type { Circuit } from '../../../compiler/circuit/ir';
+import { inputOps, type Circuit } from '../../../compiler/circuit/ir';
 import { fail } from '../../../compiler/errors';
 import { checkCircuitFits, type BackendContext, type ContextSpec, type ClientKeys, type FheBackend, type KeyRequirements, type LoadedCircuit, type LoadedEvaluationKeys } from '../backend';
 import { loadCiphertext, loadCiphertexts, saveCiphertext } from './ciphertexts';
@@ -47,8 +47,8 @@ export interface PartLink {
 export interface SealLoadedCircuit extends LoadedCircuit {
   /**
    * This thread's part of one evaluation split over threads, run to the end (blocking while it
-   * waits for values): the request's inputs it reads (null for the others) in, the outputs whose
-   * output ops it runs out (null for the others).
+   * waits for values): the request's inputs in (each given is checked; null for one another
+   * thread checks), the outputs whose output ops it runs out (null for the others).
    */
   executePart(inputs: readonly (Uint8Array | null)[], keys: LoadedEvaluationKeys, link: PartLink, firstInputIndex?: number): (Uint8Array | null)[];
 }
@@ -136,8 +136,14 @@ function sealCircuit(ctx: SealCkksContext, circuit: Circuit): SealLoadedCircuit 
       const cts: (Ciphertext | undefined)[] = [];
       let outputs: (Ciphertext | undefined)[] = [];
       try {
-        inputs.forEach((bytes, i) => {
-          if (bytes) cts[i] = loadCiphertext(ctx, bytes, { level: circuit.topLevel, scale: input.scale, label: `input ciphertext ${firstInputIndex + i}` });
+        // Every input given is checked, in order, so a bad one is refused with the message one
+        // thread gives; the part keeps those it reads.
+        const inputOp = inputOps(circuit);
+        inputs.forEach((bytes, k) => {
+          if (!bytes) return;
+          const ct = loadCiphertext(ctx, bytes, { level: circuit.topLevel, scale: input.scale, label: `input ciphertext ${firstInputIndex + k}` });
+          if (link.runs(inputOp[k] ?? -1)) cts[k] = ct;
+          else ct.delete();
         });
         const part: CircuitPart = {
           order: link.order,

@@ -12,7 +12,7 @@
  * bit-identical to one thread.
  */
 import { Worker } from 'node:worker_threads';
-import type { Circuit } from '../../../compiler/circuit/ir';
+import { inputOps, type Circuit } from '../../../compiler/circuit/ir';
 import { DeepPowersError, fail, type ErrorCode } from '../../../compiler/errors';
 import type { BackendContext, ContextSpec, EvaluationKeyBytes, FheBackend, LoadedCircuit, LoadedEvaluationKeys } from '../backend';
 import { planParallel, type ParallelPlan } from '../../../compiler/circuit/parallel-time';
@@ -156,7 +156,7 @@ class WorkerThreads {
     const splitPlan = splitPlanOf(circuit, plan.order, plan.threadOf);
     const parts: Promise<{ outputs: Uint8Array[]; part?: PartReport }>[] = [];
     const reports: PartReport[] = [];
-    const inputIndex = inputIndexOf(circuit);
+    const inputOp = inputOps(circuit);
     for (let t = 1; t <= this.workers.length; t++) {
       if (!plan.threadOf.includes(t)) continue;
       const w = this.workers[t - 1]!;
@@ -172,7 +172,7 @@ class WorkerThreads {
         firstInputIndex: q.request.firstInputIndex,
         order: plan.order,
         threadOf: plan.threadOf,
-        inputs: q.request.inputs.map((b, k) => (reads(inputIndex[k]!) ? b.slice() : null)),
+        inputs: q.request.inputs.map((b, k) => (reads(inputOp[k] ?? -1) ? b.slice() : null)),
         patienceMs,
         ...(w.known.has(q.request.circuitKey) ? {} : { circuit }),
         ...(w.known.has(q.request.keysKey) ? {} : { keys: { relin: q.request.keys.relin?.slice() ?? null, galois: q.request.keys.galois?.slice() ?? null } }),
@@ -395,10 +395,10 @@ function threadedCircuit(spec: ContextSpec, circuit: Circuit, local: SealLoadedC
       if (!h) fail('BAD_ARGUMENT', 'these evaluation keys were loaded for another circuit');
       plan ??= planParallel(circuit, threads);
       const p = plan;
-      const inputIndex = inputIndexOf(circuit);
       const split =
         p.threads > 1
-          ? { plan: p, runHere: (link: PartLink) => local.executePart(inputs.map((b, k) => (link.runs(inputIndex[k]!) ? b : null)), h.local, link, firstInputIndex) }
+          ? // This thread checks every input, so a bad request is refused as on one thread.
+            { plan: p, runHere: (link: PartLink) => local.executePart(inputs, h.local, link, firstInputIndex) }
           : undefined;
       return workers.submit({ spec, circuitKey, circuit, keysKey: h.keysKey, keys: h.bytes, inputs, firstInputIndex }, () => local.execute(inputs, h.local, firstInputIndex), split);
     },
@@ -407,13 +407,4 @@ function threadedCircuit(spec: ContextSpec, circuit: Circuit, local: SealLoadedC
       workers.drop({ circuitKey });
     },
   };
-}
-
-/** For each input index k, the op that reads input k. */
-function inputIndexOf(circuit: Circuit): number[] {
-  const out: number[] = [];
-  circuit.ops.forEach((op, i) => {
-    if (op.op === 'input') out[op.input] = i;
-  });
-  return out;
 }
