@@ -4,14 +4,16 @@
  * thread and read on another is serialized, posted and loaded there; that transfer is charged
  * to both threads, and a plan whose gain is small next to it runs on one thread.
  *
- * The plan is a list schedule in op order (the order the circuit is written in, a topological
- * one): each op goes to the thread where it would finish first, counting the transfers of its
- * operands. Every thread then runs its own ops in op order and sends each value the moment it is
- * computed to the other threads that read it, so the plan cannot deadlock, and `parallelMs` is
- * that execution replayed with the same costs. Independent operations — the baby-step rotations
- * and diagonal products of a matrix-vector product, the powers of a polynomial, the ciphertexts
- * of a batch or the channels of a convolution — land on different threads because the circuit
- * does not order them; nothing here knows which layer an op came from.
+ * The plan is a list schedule (listSchedule): an op is taken once its operands are placed — the
+ * one with the longest chain of work after it, or the one that can start first; both are tried
+ * and the faster kept — and goes to the thread where it would finish first, counting the
+ * transfers of its operands. The ops sorted by planned start are one order for every thread;
+ * each thread runs its own ops in that order and sends each value the moment it is computed to
+ * the other threads that read it, so the plan cannot deadlock, and `parallelMs` is that execution
+ * replayed with the same costs. Independent operations — the baby-step rotations and diagonal
+ * products of a matrix-vector product, the powers of a polynomial, the ciphertexts of a batch or
+ * the channels of a convolution — land on different threads because the circuit does not order
+ * them; nothing here knows which layer an op came from.
  *
  * Kept apart from the serial estimate (count.ts), which plans parameters: this is only about
  * spreading one circuit over threads.
