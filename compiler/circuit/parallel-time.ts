@@ -86,7 +86,8 @@ export function planParallel(circuit: Circuit, threads: number, costs: OpCosts =
     const ms = replay(circuit, order, threadOf, T, cost, send, receive);
     if (!best || ms < best.ms) best = { order, threadOf, ms };
   }
-  const { order, threadOf, ms: parallelMs } = best!;
+  const { order, threadOf } = best!;
+  const parallelMs = improve(circuit, order, threadOf, T, cost, send, receive, best!.ms);
   const used = new Set(threadOf.filter((t) => t >= 0)).size;
   if (used < 2 || parallelMs > serialMs * (1 - MIN_GAIN)) return serial;
   return { threads: used, order, threadOf, serialMs, parallelMs };
@@ -212,6 +213,38 @@ export function receiversOf(circuit: Circuit, threadOf: Int32Array): readonly (r
     for (const v of operandsOf(op)) if (threadOf[v] !== -1 && threadOf[v] !== threadOf[i]) sets[v]!.add(threadOf[i]!);
   });
   return sets.map((s) => [...s].sort((a, b) => a - b));
+}
+
+/** Beyond this many op moves × op count, `improve` is skipped (it replays the whole plan for every move it tries). */
+const IMPROVE_MAX_WORK = 2e6;
+
+/**
+ * One pass of local search over the schedule: each op in turn (outputs stay on thread 0) is
+ * tried on every other thread, keeping the order, and stays where the replayed time is least.
+ * Any order that puts operands first serves every thread, so no move can deadlock. Updates
+ * `threadOf` in place; returns the replayed time.
+ */
+function improve(circuit: Circuit, order: Int32Array, threadOf: Int32Array, T: number, cost: readonly number[], send: (v: number) => number, receive: (v: number) => number, ms: number): number {
+  const n = circuit.ops.length;
+  if (n * n * (T - 1) > IMPROVE_MAX_WORK) return ms;
+  let bestMs = ms;
+  for (const i of order) {
+    const op = circuit.ops[i]!;
+    if (op.op === 'input' || op.op === 'output') continue;
+    const was = threadOf[i]!;
+    let keep = was;
+    for (let t = 0; t < T; t++) {
+      if (t === was) continue;
+      threadOf[i] = t;
+      const tried = replay(circuit, order, threadOf, T, cost, send, receive);
+      if (tried < bestMs) {
+        bestMs = tried;
+        keep = t;
+      }
+    }
+    threadOf[i] = keep;
+  }
+  return bestMs;
 }
 
 /**
