@@ -54,7 +54,7 @@ const NO_PROGRESS: LabelledProgress = () => ({ update() {}, finish() {} });
 export async function predictFhe(model: CompiledModel, batch: RowBatch, options: FheOptions = {}): Promise<FhePrediction> {
   const progress = options.progress ?? NO_PROGRESS;
   const key = options.keystore !== undefined ? await keystoreSecretKey(model, options.keystore, options.token) : undefined;
-  const backend = sealOnThreads(options.threads, Math.ceil(batch.rows / samplesPerEvaluation(model.circuit)), bodyCircuits(model));
+  const backend = sealOnThreads(options.threads, Math.ceil(batch.rows / samplesPerEvaluation(model.circuit)));
   const rotations = bodyCircuits(model).reduce((n, c) => n + c.rotationSteps.length, 0);
   const { outputs, encrypted: run } = await predictEncrypted(model, batch, {
     ...(key ? { secretKey: key.bytes } : {}),

@@ -43,6 +43,11 @@ export interface PartTask extends Omit<ExecuteTask, 'kind' | 'inputs'> {
   readonly patienceMs: number;
 }
 
+/** Load a circuit and its evaluation keys (sent as for an execute task) without evaluating, so that later evaluations can be split at once. */
+export interface LoadTask extends Omit<ExecuteTask, 'kind' | 'inputs' | 'firstInputIndex'> {
+  readonly kind: 'load';
+}
+
 /** Forget a circuit (and the keys loaded for it) or one set of keys. */
 export interface DropTask {
   readonly kind: 'drop';
@@ -50,7 +55,7 @@ export interface DropTask {
   readonly keysKey?: string;
 }
 
-export type WorkerTask = ExecuteTask | PartTask | MeshTask | DropTask;
+export type WorkerTask = ExecuteTask | PartTask | LoadTask | MeshTask | DropTask;
 
 export type WorkerReply =
   /** Sent once, when the worker has loaded node-seal and can take tasks. */

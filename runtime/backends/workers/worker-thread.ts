@@ -10,7 +10,7 @@ import type { LoadedEvaluationKeys } from '../backend';
 import { createSealBackendContext, type SealBackendContext, type SealLoadedCircuit } from '../seal/backend';
 import { loadSeal } from '../seal/seal-module';
 import { abortEvaluation, inputReader, linkFor, reportedPart, splitPlanOf, type MeshEnds, type PartReport } from './mesh';
-import type { ExecuteTask, PartTask, WorkerReply, WorkerTask } from './protocol';
+import type { ExecuteTask, LoadTask, PartTask, WorkerReply, WorkerTask } from './protocol';
 
 const port = parentPort!;
 const contexts = new Map<string, Promise<SealBackendContext>>();
@@ -28,7 +28,7 @@ function dropKeys(keysKey: string): void {
   keys.delete(keysKey);
 }
 
-async function prepare(task: ExecuteTask | PartTask): Promise<{ readonly circuit: Circuit; readonly loaded: SealLoadedCircuit; readonly keys: LoadedEvaluationKeys }> {
+async function prepare(task: ExecuteTask | PartTask | LoadTask): Promise<{ readonly circuit: Circuit; readonly loaded: SealLoadedCircuit; readonly keys: LoadedEvaluationKeys }> {
   let ctx = contexts.get(task.spec.parameterId);
   if (!ctx) {
     ctx = createSealBackendContext(task.spec);
@@ -53,6 +53,12 @@ async function prepare(task: ExecuteTask | PartTask): Promise<{ readonly circuit
 async function execute(task: ExecuteTask): Promise<{ outputs: Uint8Array[]; part?: PartReport }> {
   const { loaded, keys } = await prepare(task);
   return { outputs: await loaded.execute(task.inputs, keys, task.firstInputIndex) };
+}
+
+/** Loads what a task names and evaluates nothing. */
+async function load(task: LoadTask): Promise<{ outputs: Uint8Array[]; part?: PartReport }> {
+  await prepare(task);
+  return { outputs: [] };
 }
 
 /** This worker's part of a split evaluation; on failure the other threads are told to stop waiting. */
@@ -91,7 +97,8 @@ port.on('message', (task: WorkerTask) => {
       return;
     case 'execute':
     case 'part':
-      (task.kind === 'execute' ? execute(task) : part(task)).then(
+    case 'load':
+      (task.kind === 'execute' ? execute(task) : task.kind === 'part' ? part(task) : load(task)).then(
         (done) => {
           const reply: WorkerReply = { id: task.id, ok: true, outputs: done.outputs.map((o) => o.slice()), ...(done.part ? { part: done.part } : {}) };
           port.postMessage(reply);

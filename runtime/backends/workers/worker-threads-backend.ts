@@ -18,10 +18,10 @@ import type { BackendContext, ContextSpec, EvaluationKeyBytes, FheBackend, Loade
 import { planParallel, type ParallelPlan } from '../../../compiler/circuit/parallel-time';
 import { createSealBackendContext, sealBackend, type PartLink, type SealBackendContext, type SealLoadedCircuit } from '../seal/backend';
 import { abortEvaluation, createMesh, inputReader, isStopped, linkFor, portsOf, reportedPart, splitPlanOf, type MeshEnds, type PartReport } from './mesh';
-import type { ExecuteTask, PartTask, WorkerReply, WorkerTask } from './protocol';
+import type { ExecuteTask, LoadTask, PartTask, WorkerReply, WorkerTask } from './protocol';
 
 export interface WorkerThreadsBackend extends FheBackend {
-  /** Resolves when every worker has loaded node-seal (starting them if need be). */
+  /** Resolves when every worker has loaded node-seal (starting them if need be) and what it was given to load ahead of an evaluation. */
   ready(): Promise<void>;
   /** Evaluations run so far: [this thread, worker 1, …]; an evaluation split over the threads counts in `splitEvaluations`. */
   evaluationCounts(): number[];
@@ -37,9 +37,11 @@ interface WorkerState {
   ready: boolean;
   readonly whenReady: Promise<void>;
   evaluations: number;
-  readonly pending: Map<number, { resolve: (done: { outputs: Uint8Array[]; part?: PartReport }) => void; reject: (e: Error) => void }>;
+  readonly pending: Map<number, { resolve: (done: { outputs: Uint8Array[]; part?: PartReport }) => void; reject: (e: Error) => void; readonly uses: readonly string[] }>;
   /** Circuit and key names this worker has been sent. */
   readonly known: Set<string>;
+  /** Those it has loaded (it answered a task that used them). */
+  readonly loaded: Set<string>;
 }
 
 type ExecuteRequest = Omit<ExecuteTask, 'kind' | 'id' | 'circuit' | 'keys'> & { readonly circuit: Circuit; readonly keys: EvaluationKeyBytes };
@@ -71,6 +73,8 @@ class WorkerThreads {
   /** The mesh between this thread (0) and the workers (1…) for split evaluations, and the workers it links. */
   private mesh: { readonly here: MeshEnds; readonly workers: readonly WorkerState[] } | undefined;
   private nextEvaluation = 1;
+  /** Loads sent to workers and not answered yet. */
+  private readonly preloads = new Set<Promise<void>>();
   /** Split evaluations run so far, and what each thread did in the last one. */
   splits = 0;
   lastSplit: readonly PartReport[] | null = null;
@@ -117,10 +121,30 @@ class WorkerThreads {
     w.known.add(request.circuitKey).add(request.keysKey);
     w.evaluations++;
     return new Promise((resolve, reject) => {
-      w.pending.set(id, { resolve: (done) => resolve(done.outputs), reject });
+      w.pending.set(id, { resolve: (done) => resolve(done.outputs), reject, uses: [request.circuitKey, request.keysKey] });
       w.worker.ref();
       w.worker.postMessage(task);
     });
+  }
+
+  /** Has worker `w` load the circuit and keys of `request` without evaluating (nothing waits for it). */
+  private preload(w: WorkerState, request: ExecuteRequest): void {
+    const id = this.nextTask++;
+    const task: LoadTask = {
+      kind: 'load',
+      id,
+      spec: request.spec,
+      circuitKey: request.circuitKey,
+      keysKey: request.keysKey,
+      ...(w.known.has(request.circuitKey) ? {} : { circuit: request.circuit }),
+      ...(w.known.has(request.keysKey) ? {} : { keys: { relin: request.keys.relin?.slice() ?? null, galois: request.keys.galois?.slice() ?? null } }),
+    };
+    w.known.add(request.circuitKey).add(request.keysKey);
+    // A failure here shows again, with its message, when an evaluation needs what failed to load.
+    const done = new Promise<void>((resolve) => w.pending.set(id, { resolve: () => resolve(), reject: () => resolve(), uses: [request.circuitKey, request.keysKey] }));
+    this.preloads.add(done);
+    void done.then(() => this.preloads.delete(done));
+    w.worker.postMessage(task);
   }
 
   /** Every worker has loaded node-seal and is idle: a split evaluation can have them all. */
@@ -180,7 +204,7 @@ class WorkerThreads {
       w.known.add(q.request.circuitKey).add(q.request.keysKey);
       parts.push(
         new Promise((resolve, reject) => {
-          w.pending.set(id, { resolve, reject });
+          w.pending.set(id, { resolve, reject, uses: [q.request.circuitKey, q.request.keysKey] });
           w.worker.ref();
           w.worker.postMessage(task);
         }),
@@ -216,6 +240,7 @@ class WorkerThreads {
     for (const w of this.workers) {
       if (!w) continue;
       const name = task.keysKey ?? task.circuitKey!;
+      w.loaded.delete(name);
       if (!w.known.delete(name)) continue;
       w.worker.postMessage({ kind: 'drop', ...task } satisfies WorkerTask);
     }
@@ -232,6 +257,8 @@ class WorkerThreads {
         if (w.pending.size === 0) w.worker.unref();
       }),
     );
+    // And until the circuits and keys they were given to load are loaded.
+    await Promise.all(this.preloads);
   }
 
   /**
@@ -256,10 +283,17 @@ class WorkerThreads {
       // A lone evaluation with a plan over the threads, every worker free: split it.
       const head = this.queue[0];
       if (this.queue.length === 1 && head?.split && this.allIdle()) {
-        this.queue.shift();
-        this.runSplit(head, head.split);
-        this.pump();
-        return;
+        const { circuitKey, keysKey } = head.request;
+        const unloaded = this.workers.filter((w) => !w!.loaded.has(circuitKey) || !w!.loaded.has(keysKey));
+        if (unloaded.length === 0) {
+          this.queue.shift();
+          this.runSplit(head, head.split);
+          this.pump();
+          return;
+        }
+        // Loading a model's keys in a worker can take longer than a split saves: this one runs
+        // here, whole, while the workers load them, so that the next evaluation alone splits.
+        for (const w of unloaded) this.preload(w!, head.request);
       }
       this.toWorkers();
       const q = this.queue.shift();
@@ -298,7 +332,7 @@ class WorkerThreads {
     const worker = new Worker(this.entry);
     let markReady = () => {};
     const whenReady = new Promise<void>((resolve) => (markReady = resolve));
-    const w: WorkerState = { worker, ready: false, whenReady, evaluations: 0, pending: new Map(), known: new Set() };
+    const w: WorkerState = { worker, ready: false, whenReady, evaluations: 0, pending: new Map(), known: new Set(), loaded: new Set() };
     worker.on('message', (reply: WorkerReply) => {
       if ('ready' in reply) {
         w.ready = true;
@@ -310,6 +344,7 @@ class WorkerThreads {
       w.pending.delete(reply.id);
       if (w.pending.size === 0) worker.unref();
       queueMicrotask(() => this.pump());
+      if (reply.ok) for (const name of p.uses) w.loaded.add(name);
       if (reply.ok) p.resolve({ outputs: reply.outputs.map((o) => new Uint8Array(o)), ...(reply.part ? { part: reply.part } : {}) });
       else if (reply.code) p.reject(new DeepPowersError(reply.code as ErrorCode, reply.message));
       else {
