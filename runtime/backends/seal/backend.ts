@@ -7,7 +7,7 @@ import { createSealContext, freeAll, type SealCkksContext } from './context';
 import { deriveSecretKey } from './derived-secret-key';
 import { executeCircuit, type CircuitPart } from './executor';
 import { loadTransferred, saveForTransfer } from './transfer';
-import { createSecretKey, generateEvaluationKeys, loadEvaluationKeys, loadSecretKey, saveSecretKey, type SealEvaluationKeys } from './keys';
+import { createSecretKey, generateEvaluationKeys, loadEvaluationKeys, loadSecretKey, saveSecretKey, sharedKeyObjects, type SealEvaluationKeys, type SharedKeyObjects } from './keys';
 import { createPlaintextCache } from './plaintext-cache';
 import { noteTrap, sealGeneration, sealObjectsStale, sealTrapped } from './seal-module';
 import { createSlotCrypto } from './slot-crypto';
@@ -63,12 +63,13 @@ export async function createSealBackendContext(spec: ContextSpec): Promise<SealB
 }
 
 function sealContext(ctx: SealCkksContext): SealBackendContext {
+  const keys = sharedKeyObjects();
   return {
     spec: ctx.spec,
     slots: ctx.slots,
     clientKeys: (saved) => sealClientKeys(ctx, () => (saved ? loadSecretKey(ctx, saved) : createSecretKey(ctx))),
     derivedClientKeys: (seed) => sealClientKeys(ctx, () => deriveSecretKey(ctx, seed)),
-    loadCircuit: (circuit) => sealCircuit(ctx, circuit),
+    loadCircuit: (circuit) => sealCircuit(ctx, circuit, keys),
     dispose: () => ctx.dispose(),
   };
 }
@@ -102,7 +103,7 @@ function sealClientKeys(ctx: SealCkksContext, makeSecretKey: () => SecretKey): C
   }
 }
 
-function sealCircuit(ctx: SealCkksContext, circuit: Circuit): SealLoadedCircuit {
+function sealCircuit(ctx: SealCkksContext, circuit: Circuit, sharedKeys: SharedKeyObjects): SealLoadedCircuit {
   checkCircuitFits(ctx.spec, circuit);
   const input = circuit.ops.find((op) => op.op === 'input');
   if (!input) fail('BAD_ARTIFACT', 'the circuit has no inputs');
@@ -113,7 +114,7 @@ function sealCircuit(ctx: SealCkksContext, circuit: Circuit): SealLoadedCircuit 
   return {
     needs,
     loadEvaluationKeys(bytes) {
-      const keys = loadEvaluationKeys(ctx, bytes, needs);
+      const keys = loadEvaluationKeys(ctx, bytes, needs, sharedKeys);
       const handle: LoadedEvaluationKeys = { dispose: () => keys.dispose() };
       loadedKeys.set(handle, keys);
       return handle;
