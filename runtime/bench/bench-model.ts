@@ -122,7 +122,7 @@ export interface BenchModelOptions {
   readonly costs: CostTable;
   /** Skip encrypted runs whose predicted evaluation time exceeds this (seconds). */
   readonly maxPredictedS: number;
-  /** compile --refresh (default 'off'). */
+  /** compile --refresh (default 'auto', as compile). */
   readonly refresh?: 'auto' | 'off';
   readonly log: (line: string) => void;
 }
@@ -136,7 +136,7 @@ export interface CompiledFixture {
   readonly model: EncryptedModel;
 }
 
-export function compileFixture(fixture: BenchFixture, layout: Layout, refresh: 'auto' | 'off' = 'off'): CompiledFixture {
+export function compileFixture(fixture: BenchFixture, layout: Layout, refresh: 'auto' | 'off' = 'auto'): CompiledFixture {
   const options = { calibration: fixture.calibration, layout, refresh };
   const compilation = compileModel(fixture.modelPath, options);
   return { compilation, model: toCompiledModel(compilation, options, BENCH_TOOL_VERSION) };
