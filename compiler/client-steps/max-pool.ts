@@ -80,9 +80,10 @@ export const MAX_POOL: ClientStepKindRecord<MaxPool, { readonly kind: 'maxpool';
   },
 
   // The server divides the returned max by a_w: max + t becomes max_w + t/a_w for the next segment
-  // (test/e2e/client-step-probe.test.ts reads columns of pt_cnn_maxpool_digits' Linear this way).
+  // (test/e2e/client-step-probe.test.ts reads columns of pt_cnn_maxpool_digits' Linear this way,
+  // through the ReLU that runs after its pool: passes/pool-first.ts).
   dishonestClient:
-    "returning a window's max plus t moves the outputs by W[:, w]·t/a_w: one query per input reads a column of the affine map after the pool, up to a positive factor",
+    "returning a window's max plus t moves the outputs by W[:, w]·t/a_w, or by W[:, w]·(f(m_w + t/a_w) − f(m_w)) where an activation f comes first: a query or a few per input read a column of the affine map after the pool, up to a factor",
 };
 
 function octavesOf(bounds: StepBounds): number {

@@ -5,9 +5,8 @@
  * apart: what the client decrypts is masked per window, keeps each window's order, and once the
  * server unmasks the client's maxima the next segment computes the model's logits.
  *
- * One row on SEAL: the default compile lands at N = 32768 (degree auto picks 127 for the ReLU,
- * and the pool's mask and unmask take a level each), where key generation alone is most of a
- * minute on a 2-core machine.
+ * One row on SEAL: the default compile lands at N = 16384 (the pool runs ahead of the ReLU, which
+ * opens the second segment at degree 31; the pool's mask and unmask take a level each).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -56,7 +55,10 @@ describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
   test('compiles with default options into two segments with the pool between them', () => {
     expect(model.refresh?.segments).toHaveLength(1);
     expect(model.refresh!.segments[0]!.pool?.windows).toHaveLength(64);
-    expect(model.refresh!.segments[0]!.pool?.geometry).toBe('2×2 window, strides 2×2, no padding');
+    // The pool runs ahead of the ReLU it follows in the model (max commutes with it: passes/pool-first.ts), and says so.
+    expect(model.refresh!.segments[0]!.pool?.geometry).toBe(
+      "2×2 window, strides 2×2, no padding; taken ahead of the ReLU (/1/Relu) that it follows in the model, which never decreases, so the client sees that activation's inputs",
+    );
   });
 
   test('served over MCP, its client view carries both segments and the pool windows the client takes the max of', () => {

@@ -13,13 +13,14 @@ import { DeepPowersError } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import { numeric } from '../../compiler/graph/tensor';
 import { splitGraph } from '../../compiler/passes/split-graph';
+import { poolBeforeActivations } from '../../compiler/passes/pool-first';
 import { checkPools, splitStages } from '../../compiler/plan/refresh-plan';
 import { drawPoolMask, MAX_POOL, poolUnmaskVectors, type PoolMask } from '../../compiler/client-steps/max-pool';
 import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
-import { encodeGraph, importGraph, int, ints, type GraphSpec } from '../helpers/op-harness';
+import { encodeGraph, float, importGraph, int, ints, type GraphSpec } from '../helpers/op-harness';
 import { mulberry32 } from '../helpers/random';
 
 /** x → MaxPool → Flatten → Gemm (identity weights, so the output is the pooled values). */
@@ -220,3 +221,60 @@ async function expectWithinPromise(spec: GraphSpec, model: ReturnType<typeof toC
   if (want.kind !== 'numeric' || got.kind !== 'numeric') throw new Error('numeric outputs expected');
   got.data.forEach((v, i) => expect(Math.abs(v - want.data[i]!), `value ${i}`).toBeLessThanOrEqual(bound));
 }
+
+describe('a max pool after an activation that never decreases runs ahead of it (passes/pool-first.ts)', () => {
+  /** Conv 1→2 (3 taps) → `activation` → MaxPool 2 → Flatten → Gemm, on 9 values. */
+  function convActPool(activation: GraphSpec['nodes'][number]): GraphSpec {
+    const unit = mulberry32(5);
+    const r = (n: number, scale = 1): number[] => Array.from({ length: n }, () => Math.fround((unit() * 2 - 1) * scale));
+    return {
+      opset: 13,
+      nodes: [
+        { opType: 'Conv', inputs: ['x', 'w', 'b'], outputs: ['c'] },
+        activation,
+        { opType: 'MaxPool', inputs: ['h'], outputs: ['p'], attrs: { kernel_shape: ints([2]), strides: ints([2]) } },
+        { opType: 'Flatten', inputs: ['p'], outputs: ['f'] },
+        { opType: 'Gemm', inputs: ['f', 'w2', 'b2'], outputs: ['y'], attrs: { transB: int(1) } },
+      ],
+      inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 1, 9] }],
+      outputs: ['y'],
+      initializers: { w: numeric('float32', [2, 1, 3], r(6, 0.7)), b: numeric('float32', [2], r(2, 0.1)), w2: numeric('float32', [3, 6], r(18, 0.5)), b2: numeric('float32', [3], r(3, 0.1)) },
+    };
+  }
+  const shape = (spec: GraphSpec): string[] => splitGraph(importGraph(spec)).split.body.map((s) => (s.kind === 'activation' ? `${s.fn} ×${s.size}` : s.kind === 'maxpool' ? `maxpool ${s.inSize}→${s.windows.length}` : 'affine'));
+
+  it('Relu, and LeakyRelu with a positive slope, move behind the pool; the exact chain still computes the model (reference interpreter)', () => {
+    const unit = mulberry32(9);
+    const x = numeric('float32', [20, 1, 9], Array.from({ length: 180 }, () => Math.fround(unit() * 4 - 2)));
+    for (const act of [{ opType: 'Relu', inputs: ['c'], outputs: ['h'] }, { opType: 'LeakyRelu', inputs: ['c'], outputs: ['h'], attrs: { alpha: float(0.1) } }]) {
+      const spec = convActPool(act);
+      // 7 conv outputs per channel (14), 3 windows per channel: the activation now runs on the 6 pooled values.
+      expect(shape(spec)).toEqual(['affine', 'maxpool 14→6', `${act.opType === 'Relu' ? 'relu' : 'leaky_relu'} ×6`, 'affine']);
+      const { split } = splitGraph(importGraph(spec));
+      expect((split.body[1] as MaxPoolStage).geometry).toMatch(/; taken ahead of the (ReLU|LeakyReLU) \(.+\) that it follows in the model, which never decreases, so the client sees that activation's inputs$/);
+      const want = runGraph(importGraph(spec), new Map([['x', x]])).get('y')!;
+      if (want.kind !== 'numeric') throw new Error('numeric output expected');
+      for (let row = 0; row < 20; row++) {
+        const got = applyStages(split.body, Float64Array.from(x.data.slice(row * 9, row * 9 + 9)));
+        got.forEach((v, o) => expect(Math.abs(v - want.data[row * 3 + o]!)).toBeLessThan(1e-5));
+      }
+    }
+  });
+
+  it('stays where the activation can decrease (LeakyRelu with a negative slope, SiLU)', () => {
+    const negative = convActPool({ opType: 'LeakyRelu', inputs: ['c'], outputs: ['h'], attrs: { alpha: float(-0.5) } });
+    expect(shape(negative)).toEqual(['affine', 'leaky_relu ×14', 'maxpool 14→6', 'affine']);
+    const sigmoid = convActPool({ opType: 'Sigmoid', inputs: ['c'], outputs: ['s'] });
+    const silu = { ...sigmoid, nodes: [...sigmoid.nodes.slice(0, 2), { opType: 'Mul', inputs: ['c', 's'], outputs: ['h'] }, ...sigmoid.nodes.slice(2)] };
+    expect(shape(silu)).toEqual(['affine', 'silu ×14', 'maxpool 14→6', 'affine']);
+  });
+
+  it('stays where the pool would read the encrypted input itself or follow another pool', () => {
+    const act = { kind: 'activation', fn: 'relu', sources: ['r'], size: 4 } as const;
+    const pool: MaxPoolStage = { kind: 'maxpool', sources: ['p'], inSize: 4, windows: [[0, 1], [2, 3]], geometry: '2 window' };
+    const map = { kind: 'affine', sources: ['g'], inSize: 2, outSize: 4, weights: new Float64Array(8), bias: new Float64Array(4) } as const;
+    expect(poolBeforeActivations([act, pool, map]).map((s) => s.kind)).toEqual(['activation', 'maxpool', 'affine']);
+    expect(poolBeforeActivations([map, pool, act, pool, map]).map((s) => s.kind)).toEqual(['affine', 'maxpool', 'activation', 'maxpool', 'affine']);
+    expect(poolBeforeActivations([map, act, pool, map]).map((s) => s.kind)).toEqual(['affine', 'maxpool', 'activation', 'affine']);
+  });
+});
