@@ -10,6 +10,7 @@ import { activationRecord, paramsOf, type ActivationUse } from '../activations/r
 import type { AffineStage, ApproxStage, PolyStage, Stage } from '../chain/stages';
 import type { Calibration } from './calibrate';
 import { BODY_INPUT } from '../chain/stage-graph';
+import { isStepStage } from '../chain/step-stages';
 import { UNIT_RANGE, type UnitBounds } from './unit-scaling';
 
 export interface ApproximationOptions {
@@ -76,7 +77,7 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
       position[k] = stages.length - 1;
       return;
     }
-    if (stage.kind === 'maxpool') {
+    if (isStepStage(stage)) {
       stages.push(stage);
       position[k] = stages.length - 1;
       return;

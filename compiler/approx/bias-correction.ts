@@ -10,7 +10,7 @@ import { clenshaw } from './chebyshev';
 import type { ApproxStage } from '../chain/stages';
 import { BODY_INPUT, readersOf, stageInput } from '../chain/stage-graph';
 import { activationFunction } from '../activations/registry';
-import { maxOverWindows } from '../chain/max-pool';
+import { applyStepStage, isStepStage } from '../chain/step-stages';
 import { stageOutSize } from '../chain/stages';
 
 /** The body with the mean polynomial error of every activation folded into the bias of each affine map that reads it. */
@@ -26,9 +26,9 @@ export function correctPolynomialBias(stages: readonly ApproxStage[], rows: read
       xs.forEach((x, i) => outputs[i]!.push(applyAffine(s, x)));
       return;
     }
-    // A max does not carry a mean shift through unchanged: the error is left as it is there.
-    if (s.kind === 'maxpool') {
-      xs.forEach((x, i) => outputs[i]!.push(maxOverWindows(s.windows, x)));
+    // A client step (a max) does not carry a mean shift through unchanged: the error is left as it is there.
+    if (isStepStage(s)) {
+      xs.forEach((x, i) => outputs[i]!.push(applyStepStage(s, x)));
       return;
     }
     const f = activationFunction(s);

@@ -4,7 +4,7 @@
  * intermediate value reaches (which sizes the first prime), and how often a polynomial's input
  * leaves the range it was fitted on (the main accuracy risk at run time).
  */
-import { maxOverWindows } from '../chain/max-pool';
+import { applyStepStage, isStepStage } from '../chain/step-stages';
 import { clenshaw } from './chebyshev';
 import type { ApproxStage } from '../chain/stages';
 import { evaluateStages, finalOutput } from '../chain/stage-graph';
@@ -58,9 +58,11 @@ export function approxChainStats(stages: readonly ApproxStage[], rows: readonly 
           y[i] = sum;
         }
         return y;
-      } else if (s.kind === 'maxpool') {
-        // The client's max (between two segments) makes nothing larger than its inputs.
-        return maxOverWindows(s.windows, x);
+      } else if (isStepStage(s)) {
+        // A client step's outputs are the next segment's inputs (a max makes nothing larger than its inputs).
+        const y = applyStepStage(s, x);
+        y.forEach(see);
+        return y;
       } else {
         const e = excursions[k]!;
         see(coefficientBounds[k]!);

@@ -10,12 +10,12 @@ import { numeric, sizeOf, type DType, type NumericTensor, type Value } from '../
 import { activationFunction } from '../activations/registry';
 import type { SplitModel, Stage } from './stages';
 import { evaluateStages, finalOutput } from './stage-graph';
-import { maxOverWindows } from './max-pool';
+import { applyStepStage, isStepStage } from './step-stages';
 
 /** One sample's flattened vector through one stage. */
 export function applyStage(s: Stage, x: Float64Array): Float64Array {
   if (s.kind === 'activation') return x.map(activationFunction(s));
-  if (s.kind === 'maxpool') return maxOverWindows(s.windows, x);
+  if (isStepStage(s)) return applyStepStage(s, x);
   if (x.length !== s.inSize) fail('BAD_DATA', `the chain expects ${s.inSize} values, got ${x.length}`);
   const y = Float64Array.from(s.bias);
   for (let i = 0; i < s.outSize; i++) {

@@ -1,6 +1,7 @@
 import type { Node, ValueInfo } from '../graph/graph';
 import type { DType, Tensor } from '../graph/tensor';
 import type { ActivationFn, ActivationUse } from '../activations/registry';
+import { isStepStage, stepStageKind } from './step-stages';
 
 export type { ActivationFn };
 
@@ -33,22 +34,29 @@ export interface ActivationStage extends ActivationUse {
   readonly size: number;
 }
 
+/** What every step stage records besides its kind's own fields. */
+export interface StepStageFields {
+  readonly sources: readonly string[];
+  readonly inSize: number;
+}
+
 /**
  * MaxPool: y[o] = max of x over window o. Not a circuit op: the body is cut here and the client
  * takes the max of masked, decrypted window values between two segments (see
  * compiler/plan/refresh-plan.ts and compiler/client-steps/).
  */
-export interface MaxPoolStage {
+export interface MaxPoolStage extends StepStageFields {
   readonly kind: 'maxpool';
-  readonly sources: readonly string[];
-  readonly inSize: number;
   /** Per output element, the input indices it takes the max over: non-empty, pairwise disjoint. */
   readonly windows: readonly (readonly number[])[];
   /** The ONNX geometry in words, for reports ("2×2 kernel, strides 2×2, no padding"). */
   readonly geometry: string;
 }
 
-export type Stage = AffineStage | ActivationStage | MaxPoolStage;
+/** The stages that are client steps between two segments (their kinds: step-stages.ts). */
+export type StepStage = MaxPoolStage;
+
+export type Stage = AffineStage | ActivationStage | StepStage;
 
 /**
  * The encrypted body: stages in evaluation order. Each reads the previous stage's output (a chain)
@@ -102,13 +110,13 @@ export interface PolyStage extends ActivationUse {
 }
 
 /** The body after approximation: affine maps (range normalisation folded in) and polynomials. */
-export type ApproxStage = AffineStage | PolyStage | MaxPoolStage;
+export type ApproxStage = AffineStage | PolyStage | StepStage;
 
 /** Length of a stage's input vector (all its reads together). */
 export function stageInSize(s: Stage | ApproxStage): number {
+  if (isStepStage(s)) return s.inSize;
   switch (s.kind) {
     case 'affine':
-    case 'maxpool':
       return s.inSize;
     case 'activation':
     case 'poly':
@@ -116,18 +124,17 @@ export function stageInSize(s: Stage | ApproxStage): number {
   }
 }
 
-/** The stages a circuit computes: a MaxPool is a client step between two circuits (refresh-plan). */
+/** The stages a circuit computes: a step stage (a MaxPool) is a client step between two circuits (refresh-plan). */
 export type CircuitStage = AffineStage | PolyStage;
 
 /** Length of a stage's output vector. */
 export function stageOutSize(s: Stage | ApproxStage): number {
+  if (isStepStage(s)) return stepStageKind(s).outSize(s);
   switch (s.kind) {
     case 'affine':
       return s.outSize;
     case 'activation':
     case 'poly':
       return s.size;
-    case 'maxpool':
-      return s.windows.length;
   }
 }

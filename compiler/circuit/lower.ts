@@ -3,6 +3,7 @@ import type { PolyBuilder } from '../approx/poly-builder';
 import { fail } from '../errors';
 import { stageInSize, stageOutSize, type ApproxStage, type CircuitStage, type PolyStage } from '../chain/stages';
 import { BODY_INPUT, stageReads } from '../chain/stage-graph';
+import { isStepStage, stepStageKind } from '../chain/step-stages';
 import { CircuitBuilder } from './builder';
 import type { RotationKeys } from './rotation-keys';
 import { isPowerOfTwo } from './constant-pool';
@@ -82,10 +83,10 @@ function lowerPoly(b: CircuitBuilder, x: ValueId, stage: PolyStage, evaluate: Po
   return pb.settle(evaluate(pb, pb.wrap(x), stage.chebyshev));
 }
 
-/** The chain as circuit stages; a MaxPool is a client step, so the body is cut there first (refresh-plan). */
+/** The chain as circuit stages; a step stage (a MaxPool) is a client step, so the body is cut there first (refresh-plan). */
 function circuitStages(stages: readonly ApproxStage[]): CircuitStage[] {
   return stages.map((s, k) => {
-    if (s.kind === 'maxpool') fail('BAD_ARGUMENT', `stage ${k} (${s.sources.join(', ')}) is a max pool, a client step between two circuits: cut the chain there before lowering`);
+    if (isStepStage(s)) fail('BAD_ARGUMENT', `stage ${k} (${s.sources.join(', ')}) is ${stepStageKind(s).noun}, a client step between two circuits: cut the chain there before lowering`);
     return s;
   });
 }

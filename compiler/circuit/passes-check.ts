@@ -1,3 +1,11 @@
+/**
+ * The circuit check every compiled circuit passes (and the artifact loader runs again).
+ *
+ * Before → after:
+ *   %0 = input 0 @L2 2^40   %1 = mulPlain %0, c0 @L2 2^80   %2 = add %1, %0 @L2
+ *   BAD_ARTIFACT "circuit op 2 (add): operand scales differ: 2^80 vs 2^40" (SEAL adds equal scales only),
+ *   or nothing: a circuit that passes comes back unchanged
+ */
 import { fail } from '../errors';
 import { isPowerOfTwo } from './constant-pool';
 import { operandsOf, type Circuit, type Op } from './ir';

@@ -1,3 +1,10 @@
+/**
+ * Plaintext terms that encode to zero, dropped from the circuit.
+ *
+ * Before → after (every |c1[i]|·P < 0.5 at its encode scale P):
+ *   %1 = mulPlain %0, c0   %2 = mulPlain %0, c1   %3 = add %1, %2   %4 = rescale %3
+ *   %1 = mulPlain %0, c0   %2 = rescale %1
+ */
 import { NEAR_ZERO_WEIGHT } from './builder';
 import type { Circuit, Op, ValueId } from './ir';
 import { unhandledOp } from './op-table';

@@ -1,3 +1,11 @@
+/**
+ * Exact SEAL scales for every op, from the chosen primes: each level's canonical scale, each
+ * constant's encode scale, and the fresh inputs' (boosted) scale, checked by checkCircuit.
+ *
+ * Before → after (primes q2 ≈ 2^40 dropped first):
+ *   %0 = input 0 @L2   %1 = mulPlain %0, c0 @L2   %2 = rescale %1 → L1   (scales 0: not yet assigned)
+ *   %0 = input 0 @L2 S2   %1 = mulPlain %0, c0 (encoded at S1·q2/S2) @L2 S1·q2   %2 = rescale %1 → L1 S1
+ */
 import { fail } from '../errors';
 import { operandsOf, primeAt, type Circuit, type Level, type Op, type Scale } from './ir';
 import { canonicalScales, deriveMeta, MAX_INPUT_BOOST_BITS, type ValueMeta } from './op-rules';

@@ -6,6 +6,7 @@
  */
 import type { SegmentedBody, BodySegment } from '../artifact/types';
 import type { ApproxStage } from '../chain/stages';
+import { isStepStage, type StepStageKindName } from '../chain/step-stages';
 import { fail } from '../errors';
 import type { ClientKnows, ClientStep, ClientStepKind, ClientStepKindRecord, DrawnMask, StepBounds, StepSegments } from './kind';
 import { MAX_POOL } from './max-pool';
@@ -17,6 +18,10 @@ export const CLIENT_STEP_KINDS: { readonly [K in ClientStepKind]: ClientStepKind
   maxpool: MAX_POOL,
 };
 
+/** Every kind of step stage the chain declares (chain/step-stages.ts) has its record above: a kind left out fails type-checking here. */
+const STEP_STAGES_ARE_CLIENT_STEPS: StepStageKindName extends ClientStepKind ? true : never = true;
+void STEP_STAGES_ARE_CLIENT_STEPS;
+
 /**
  * The record of a step's own kind. TypeScript cannot correlate a union value with the entry its
  * `kind` selects, so the lookup widens the record once here; a record only ever gets steps of its kind.
@@ -27,16 +32,14 @@ export function stepKind(kind: ClientStepKind): ClientStepKindRecord<ClientStep,
 
 /**
  * The client step a chain stage is, or null for a stage that runs encrypted (affine maps,
- * polynomials): a MaxPool stage is a max pool's step. The one place that maps stages to steps;
- * a refresh step is no stage (the compiler cuts between two, see refresh-plan).
+ * polynomials): a step stage (chain/step-stages.ts) is its kind's step. The one place that maps
+ * stages to steps; a refresh step is no stage (the compiler cuts between two, see refresh-plan).
  */
 export function stepOfStage(s: ApproxStage): ClientStep | null {
+  if (!isStepStage(s)) return null;
   switch (s.kind) {
     case 'maxpool':
       return { kind: 'maxpool', pool: { windows: s.windows, geometry: s.geometry, sources: s.sources } };
-    case 'affine':
-    case 'poly':
-      return null;
   }
 }
 

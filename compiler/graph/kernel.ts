@@ -1,5 +1,5 @@
 import { DeepPowersError, fail } from '../errors';
-import { describeNode, type AttributeValue, type Node, type ValueType } from './graph';
+import { describeNode, ML_DOMAIN, ONNX_DOMAIN, type AttributeValue, type Node, type ValueType } from './graph';
 import type { Tensor, Value } from './tensor';
 
 /**
@@ -104,6 +104,19 @@ export interface OpKernel {
   validate?(node: NodeView): void;
   infer(node: NodeView, inputs: ReadonlyArray<ValueType | undefined>, constants: ReadonlyArray<Tensor | undefined>): ValueType[];
   run(node: NodeView, inputs: ReadonlyArray<Value | undefined>): Value[];
+}
+
+/** What an operator does, apart from which operator it is: the parts `onnxKernel` and `onnxMlKernel` complete. */
+export type KernelParts = Omit<OpKernel, 'opType' | 'domain' | 'minOpset'>;
+
+/** An operator of the default ONNX domain (ai.onnx), implemented from opset `minOpset` on. */
+export function onnxKernel(opType: string, minOpset: number, parts: KernelParts): OpKernel {
+  return { opType, domain: ONNX_DOMAIN, minOpset, ...parts };
+}
+
+/** An operator of the ONNX-ML domain (ai.onnx.ml), implemented from opset `minOpset` on. */
+export function onnxMlKernel(opType: string, minOpset: number, parts: KernelParts): OpKernel {
+  return { opType, domain: ML_DOMAIN, minOpset, ...parts };
 }
 
 /**

@@ -3,6 +3,10 @@
  * Cast to a float type, Flatten, Reshape, Squeeze, Unsqueeze) are identity maps with a new shape;
  * Transpose, Concat and ArrayFeatureExtractor (constant indices) are gathers. None may move the
  * batch axis.
+ *
+ * Before → after:
+ *   y = Flatten(x)   (x per sample [2, 3])      y = x, shape [6]
+ *   y = Transpose(x, perm=[0, 2, 1])            y = P·x, P the permutation of the 6 elements
  */
 import { stridesOf } from '../graph/ops/operands';
 import { isFloatType, sizeOf, type DType } from '../graph/tensor';

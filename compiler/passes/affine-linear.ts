@@ -2,6 +2,10 @@
  * Affine rules for the arithmetic operators: Gemm, MatMul, Add/Sub/Mul/Div/Neg with constants
  * (broadcast), Scaler (ai.onnx.ml) and inference-mode BatchNormalization. Weights are read from the
  * graph's constants, never probed.
+ *
+ * Before → after:
+ *   y = Gemm(x, W, b, transB=1)      y = W·x + b
+ *   y = Div(Sub(x, μ), σ)            y = diag(1/σ)·x − μ/σ
  */
 import { sizeOf, type NumericTensor } from '../graph/tensor';
 import { LocalMapBuilder } from './affine-map';

@@ -3,6 +3,10 @@
  * AveragePool, GlobalAveragePool — and Pad, as sparse maps over the flattened [C, D1, …] sample.
  * Window geometry (auto_pad, ceil_mode, output sizes) comes from the interpreter's own resolver so
  * the two can never disagree on shapes.
+ *
+ * Before → after:
+ *   y = AveragePool(x, kernel 2, stride 2)   (x per sample [1, 4])
+ *   y = A·x, A = [[½ ½ 0 0], [0 0 ½ ½]] (sparse rows; Conv the same with its weights, plus the bias)
  */
 import { stridesOf } from '../graph/ops/operands';
 import { padSource, type PadMode } from '../graph/ops/pad';

@@ -3,6 +3,10 @@
  * earlier folded results) is evaluated once with the reference kernels and becomes an initializer.
  * Later passes then see weights, shapes and axes as plain tensors, whatever way the exporter
  * computed them.
+ *
+ * Before → after:
+ *   c = Constant(value=[2])   s = Mul(c, [3])   y = Mul(x, s)
+ *   y = Mul(x, s)   with s = [6] an initializer
  */
 import { DeepPowersError, fail } from '../errors';
 import type { Graph, Node } from '../graph/graph';

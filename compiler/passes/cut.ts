@@ -5,6 +5,10 @@
  * Normalizer, a final Sigmoid, reshapes — wins, so the body ends at logits whenever that is exact.
  * A candidate is refused when a later node needs something from inside the body other than the
  * cut value, or carries model weights the client should not compute.
+ *
+ * Before → after (the trace above):
+ *   body values up to z = W2·a + b2, then y = ArgMax(z) stopped
+ *   body ends at z; epilogue: ArgMax (the client runs it after decryption)
  */
 import { fail } from '../errors';
 import { describeNode, ML_DOMAIN, ONNX_DOMAIN, type Graph, type Node } from '../graph/graph';

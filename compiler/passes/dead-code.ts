@@ -2,6 +2,10 @@
  * Dead-code elimination: nodes none of whose outputs reach a graph output are dropped, so side
  * computations an exporter left behind (shape queries, unused branches) neither block the split
  * nor travel to the client.
+ *
+ * Before → after (graph output: y):
+ *   s = Shape(x)   n = Gather(s, 0)   y = Gemm(x, W, b)
+ *   y = Gemm(x, W, b)
  */
 import type { Graph, Node } from '../graph/graph';
 

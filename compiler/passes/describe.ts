@@ -6,6 +6,7 @@ import type { Node } from '../graph/graph';
 import type { TreeModel } from './tree-model';
 import type { SplitModel, Stage } from '../chain/stages';
 import { forestDepth } from '../chain/tree-body';
+import { isStepStage, stepStageKind } from '../chain/step-stages';
 import { nodeLabel } from './node-sources';
 
 export interface ClientNodeJson {
@@ -57,7 +58,10 @@ export function stageJson(s: Stage): StageJson {
 /** One line per stage: `affine 30→1 (Scaler, LinearClassifier)`, `relu ×100 (Relu)`. */
 export function describeStage(s: Stage): string {
   if (s.kind === 'activation') return `${s.fn} ×${s.size} (${s.sources.join(', ')})`;
-  if (s.kind === 'maxpool') return `max pool ${s.inSize}→${s.windows.length}, ${s.geometry} (${s.sources.join(', ')}; a client step)`;
+  if (isStepStage(s)) {
+    const kind = stepStageKind(s);
+    return `${kind.label(s)}, ${kind.detail(s)} (${s.sources.join(', ')}; a client step)`;
+  }
   const nz = nonZeros(s.weights);
   const total = s.inSize * s.outSize;
   const density = nz === total ? '' : `, ${nz} of ${total} weights non-zero`;

@@ -10,6 +10,10 @@
  * keeps one score in the body, Gemm(x, w, b) = z, and the client's classifier takes the pair
  * back with coefficients [−1, 1]: z·(−1) + 0 = −z is exact, so the encrypted body computes and
  * returns half as much for the same labels and probabilities.
+ *
+ * Before → after (three classes):
+ *   label, p = LinearClassifier(x; coefficients W, intercepts b)
+ *   z = Gemm(x, W, b)   label, p = LinearClassifier(z; coefficients I₃, intercepts 0)
  */
 import { ML_DOMAIN, ONNX_DOMAIN, type AttributeValue, type Graph, type Node, type ValueType } from '../graph/graph';
 import { numeric, type Tensor } from '../graph/tensor';

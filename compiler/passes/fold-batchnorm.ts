@@ -3,6 +3,10 @@
  * y = a·x + b is pushed into that node's weights and bias, so the network has one affine node
  * where it had two. A BatchNormalization that cannot be folded (its input has other readers, or
  * comes from something else) stays; the affine extraction treats it as its own diagonal map.
+ *
+ * Before → after (a = γ/√(σ² + ε), per output channel):
+ *   h = Gemm(x, W, b)   y = BatchNormalization(h, γ, β, μ, σ²)
+ *   y = Gemm(x, a·W, a·(b − μ) + β)
  */
 import { ONNX_DOMAIN, type AttributeValue, type Graph, type Node } from '../graph/graph';
 import { numeric, type NumericTensor, type Tensor } from '../graph/tensor';

@@ -7,6 +7,10 @@
  *
  * A match is fused only when its inner values are read by nothing outside it and are not graph
  * outputs; larger patterns win because roots are tried from the end of the graph.
+ *
+ * Before → after:
+ *   s = Sigmoid(x)   y = Mul(x, s)
+ *   y = ai.deeppowers.activation:SiLU(x)
  */
 import { ACTIVATIONS, FUSED_ACTIVATION_DOMAIN, type ActivationRecord } from '../activations/registry';
 import type { Pattern } from '../activations/pattern';

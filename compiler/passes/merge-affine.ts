@@ -2,6 +2,10 @@
  * Consecutive affine stages with nothing between them become one: W = W2·W1, b = W2·b1 + b2.
  * The product skips zero entries of W2, so sparse maps (pooling, padding, permutations) merge in
  * time proportional to their non-zeros.
+ *
+ * Before → after:
+ *   1. affine 8→8 (W1, b1)   2. affine 8→4 (W2, b2)   3. tanh ×4
+ *   1. affine 8→4 (W2·W1, W2·b1 + b2)   2. tanh ×4
  */
 import type { AffineStage, Stage } from '../chain/stages';
 import { isChain } from '../chain/stage-graph';

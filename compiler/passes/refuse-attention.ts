@@ -3,6 +3,11 @@
  * tensors that both depend on the input (Q·Kᵀ, then the attention weights by V): a product of two
  * ciphertexts, which the affine/activation chain cannot hold, and around it sit Softmax and
  * LayerNorm, which have no encrypted form here yet. The model still imports and runs in the clear.
+ *
+ * Before → after:
+ *   q = MatMul(x, Wq)   k = MatMul(x, Wk)   v = MatMul(x, Wv)   a = Softmax(MatMul(q, Transpose(k)))   o = MatMul(a, v)
+ *   NOT_ENCRYPTABLE "…: a transformer (attention) cannot be encrypted yet: 2 MatMuls multiply two
+ *   tensors computed from the input (Q·Kᵀ and the attention weights by V), …"
  */
 import { fail } from '../errors';
 import { describeNode, ONNX_DOMAIN, type Graph, type Node } from '../graph/graph';

@@ -4,6 +4,11 @@
  * are comparisons, which CKKS evaluates only as deep polynomial approximations — a sign of the
  * difference of every pair of distances, far beyond a leveled circuit's depth. Handing the distances
  * to the client instead would show it the distance to every training row.
+ *
+ * Before → after:
+ *   d = ReduceSum(Pow(Sub(x, rows), 2))   v, i = TopK(Neg(d), k)   label = … vote …
+ *   NOT_ENCRYPTABLE "…: k-nearest neighbours cannot be encrypted: picking the k nearest training
+ *   rows needs comparisons …"
  */
 import { fail } from '../errors';
 import { describeNode, ONNX_DOMAIN, type Graph } from '../graph/graph';

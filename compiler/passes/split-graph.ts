@@ -6,6 +6,12 @@
  * prepareGraph runs the rewrites up to the expansion, splitPrepared the rest, so a caller can
  * change the layers' weights in between (weight quantization does).
  * Anything that cannot be reduced is refused with NOT_ENCRYPTABLE naming the node.
+ *
+ * Before → after (sk_mlp_breast_cancer_tanh, as `inspect --lowered` prints it):
+ *   Scaler → MatMul → Add → Tanh → MatMul → Add → Sigmoid → Sub → Concat → ArgMax → … (Casts left out)
+ *   client prologue: (none)
+ *   encrypted body: 1. affine 30→16 (Scaler, MatMul, Add)  2. tanh ×16  3. affine 16→1 (MatMul1, Add1)
+ *   client epilogue: Sigmoid, Sub, Concat, ArgMax, ArrayFeatureExtractor, Reshape, Cast
  */
 import type { Graph, Node } from '../graph/graph';
 import type { Tensor } from '../graph/tensor';
@@ -80,14 +86,25 @@ export function splitPrepared(prepared: PreparedGraph): GraphSplit {
 /**
  * What the passes make of a model's encrypted part, by body kind: a chain of affine maps,
  * activations and client steps (prologue, chain, epilogue), or a tree ensemble (the ensemble
- * with the client's nodes before and after it), which compile-tree lowers in the batch layout.
+ * with the client's nodes before and after it), which the compile encodes (steps/encode-trees) and lowers in the batch layout.
  * Inspect, compile and report read the kind; neither kind is an error.
  */
-export type BodySplit = ({ readonly kind: 'chain' } & GraphSplit) | { readonly kind: 'trees'; readonly trees: TreeModel; readonly graph: Graph };
+export type BodySplit = ({ readonly kind: 'chain' } & GraphSplit) | TreeBodySplit;
+
+/** The tree-ensemble body kind: the ensemble and the client's nodes around it (see tree-model), on the graph they came from. */
+export interface TreeBodySplit {
+  readonly kind: 'trees';
+  readonly trees: TreeModel;
+  readonly graph: Graph;
+}
 
 export function splitBody(original: Graph): BodySplit {
-  if (hasTreeEnsemble(original)) return { kind: 'trees', trees: treeModel(original), graph: original };
-  return { kind: 'chain', ...splitGraph(original) };
+  return treeBodyOf(original) ?? { kind: 'chain', ...splitGraph(original) };
+}
+
+/** The tree body when the model's encrypted part is a tree ensemble, null when it is a chain: the one place the kind is decided. */
+export function treeBodyOf(original: Graph): TreeBodySplit | null {
+  return hasTreeEnsemble(original) ? { kind: 'trees', trees: treeModel(original), graph: original } : null;
 }
 
 /** All the passes of a chain model: an imported graph → its split (prologue, chain, epilogue). */

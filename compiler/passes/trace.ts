@@ -7,6 +7,11 @@
  * (a residual sum, a concatenation of branches) is a map over all of them: the body becomes a DAG.
  * The split pass decides afterwards
  * where the encrypted body ends; this pass only records what each node could be.
+ *
+ * Before → after (each value's kind):
+ *   h = MatMul(x, W1)   g = Add(h, b1)   a = Tanh(g)   z = Add(MatMul(a, W2), b2)   y = ArgMax(z)
+ *   h: body W1·x   g: body W1·x + b1   a: activation, the new head   z: body W2·a + b2
+ *   y: stopped, with the reason (ArgMax has no affine rule)
  */
 import { fail } from '../errors';
 import { ML_DOMAIN, ONNX_DOMAIN, type Graph, type Node } from '../graph/graph';
@@ -102,7 +107,7 @@ function isPrologueOp(node: Node): boolean {
 }
 
 function defaultReason(node: Node): string {
-  if (node.opType.startsWith('TreeEnsemble')) return 'a tree ensemble is not a chain: it is encrypted as a tree body (splitBody, compile-tree), not traced';
+  if (node.opType.startsWith('TreeEnsemble')) return 'a tree ensemble is not a chain: it is encrypted as a tree body (splitBody, steps/encode-trees), not traced';
   if (node.opType === 'Softmax' || node.opType === 'LogSoftmax') {
     return `${node.opType} inside the network is not supported for encryption yet (only as a final step, which the client computes)`;
   }

@@ -11,6 +11,11 @@
  *            Gather from the class labels.
  *
  * Differences are exact in double: x − cut > 0 exactly when x > cut.
+ *
+ * Before → after (a classifier on two features with cuts 0.5 and 1.5 on feature 1):
+ *   label, p = TreeEnsembleClassifier(x)
+ *   prologue  bits = Cast(Binarizer(Sub(Imputer(Gather(Cast(x), [1, 1])), [0.5, 1.5])))
+ *   epilogue  p = Add(MatMul(sums, M), base)   label = Gather(classes, ArgMax(p))
  */
 import type { AttributeValue, Node } from '../graph/graph';
 import { ML_DOMAIN, ONNX_DOMAIN } from '../graph/graph';

@@ -8,6 +8,12 @@
  *
  * The client learns the snapped cut points per feature (not which tree or node uses them, nor
  * the tree structure or leaf values); the grid bounds how precisely they are known.
+ *
+ * Before → after (feature 0 calibrated on [0, 1], a 3-bit grid of step 1/8):
+ *   node tests  x0 ≤ 0.37   x0 ≤ 0.81   x0 ≤ 0.36
+ *   each threshold moves to a grid point next to it (the one that changes fewer calibration rows'
+ *   decisions, the nearer on a tie), say 0.375, 0.875, 0.375: two bits b0 = [x0 > 0.375],
+ *   b1 = [x0 > 0.875]; the tests are 1 − b0, 1 − b1, 1 − b0
  */
 import { fail } from '../errors';
 import { goesTrue, leafFor, type BranchMode } from '../graph/ops/ml-tree-ensemble';

@@ -3,6 +3,10 @@
  * TreeEnsembleRegressor, as skl2onnx writes DecisionTree/RandomForest/ExtraTrees and onnxmltools
  * writes XGBoost): the ensemble's structure and finalisation attributes, plus the nodes the client
  * runs before it (its input's producers) and after it (readers of its outputs).
+ *
+ * Before → after:
+ *   c = Cast(x)   label, p = TreeEnsembleClassifier(c)   z = ZipMap(p)
+ *   TreeModel { before: [Cast], input: c, ensemble: the trees' nodes and leaves, after: [ZipMap] }
  */
 import { fail } from '../errors';
 import { describeNode, ML_DOMAIN, type Graph, type Node } from '../graph/graph';

@@ -8,6 +8,10 @@
  * every leaf of a tree spreads the same total over the classes (probabilities), the last class is
  * that total minus the others. A class that some rows vote for and others not ("has a score" in
  * onnxruntime) would need a data-dependent flag and is refused.
+ *
+ * Before → after (one tree on bit b, probabilities over two classes):
+ *   b ? leaf [0.2, 0.8] : leaf [0.9, 0.1]
+ *   server: s0 = 0.9·(1 − b) + 0.2·b   client: p = [s0, 1 − s0] (every leaf spreads a total of 1)
  */
 import { fail } from '../errors';
 import type { PostTransform } from '../graph/ops/ml-common';

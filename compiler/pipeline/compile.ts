@@ -1,50 +1,50 @@
 /**
- * The compiler end to end, in memory, as a list of steps, each its own module:
- *   1. import       steps/import-source      ONNX bytes → graph, and the source facts the artifact records
- *   2. passes       exact-chain              graph → split model (client prologue, encrypted chain,
- *                                            client epilogue), the layers' weights quantized first when asked
- *   3. calibrate    steps/calibrate-split    calibration rows through the prologue; activation ranges;
- *                                            each ReLU's units rescaled to a common range
- *   4. approximate  steps/approximate-split  a polynomial per activation (degree auto by default), mean
- *                                            error folded into the next bias, range normalisation into
- *                                            the preceding affine map; the largest value reached
- *   5. lower        steps/choose-layout      per layout: circuit, parameters, exact scales, counts and
- *                                            latency (plan/build-layout); auto keeps the faster one
- * Quantization runs before calibration so the ranges are those of the quantized model. Tree
- * ensembles leave after the passes for their own lowering (compile-tree).
+ * The compiler end to end, in memory, as the list of steps docs/architecture.md shows, each its
+ * own module:
+ *   1. import       steps/import-source   ONNX bytes → graph, and the source facts the artifact records
+ *   2. passes       exact-chain           graph → the body IR, by kind (passBody, splitBody's kinds):
+ *                                         a chain of stages (client prologue, encrypted chain or DAG,
+ *                                         client epilogue; weights quantized first when asked), or a
+ *                                         tree ensemble with the client's nodes around it
+ *   3. body         chain: steps/calibrate-split (activation ranges; each ReLU's units rescaled);
+ *                   trees: steps/encode-trees (threshold grid and bit encoding on the calibration rows)
+ *   4. plan search  chain: steps/plan-search (degrees, layouts, segments, parameters, rotation keys);
+ *                   trees: steps/tree-plan (parameters for the batch layout)
+ *   5. artifact     compiled-model (toCompiledModel) → artifact/codec, from the Compilation returned here
+ * Quantization runs before calibration so the ranges are those of the quantized model.
  */
 import type { Calibration } from '../approx/calibrate';
 import type { PolyExcursion } from '../approx/chain-stats';
 import type { FittedActivation } from '../approx/approximate-chain';
-import { FALLBACK_MAX_DEGREE, type DegreeChoice } from '../approx/degree-choice';
+import type { DegreeChoice } from '../approx/degree-choice';
 import type { InputRange } from '../artifact/types';
 import type { ApproxStage, SplitModel } from '../chain/stages';
 import type { Layout } from '../circuit/ir';
-import { absoluteBound, checkPrecision, DEFAULT_PRECISION, describePromise, noisePrecisionBits, precisionPromise, type PrecisionPromise } from '../approx/precision-target';
-import { DeepPowersError, fail } from '../errors';
+import { checkPrecision, DEFAULT_PRECISION, describePromise, type PrecisionPromise } from '../approx/precision-target';
+import { fail } from '../errors';
 import type { Graph } from '../graph/graph';
 import type { NumericTensor } from '../graph/tensor';
+import type { TreeBodySplit } from '../passes/split-graph';
 import { hasTreeEnsemble } from '../passes/tree-model';
 import type { QuantizationSummary } from '../quantize/summary';
-import type { LayoutBuild, ParameterOptions } from '../plan/build-layout';
-import { compileTrees, type TreeSummary } from './compile-tree';
-import { quantizedSplit } from './exact-chain';
-import { approximateSplit } from './steps/approximate-split';
-import { calibrateSplit } from './steps/calibrate-split';
-import { chooseLayout } from './steps/choose-layout';
-import { ROTATION_KEY_BUDGET_BYTES, type RotationKeys, type RotationKeysRequest } from '../circuit/rotation-keys';
+import type { LayoutBuild } from '../plan/build-layout';
+import { cutPoints, type SegmentedBuild } from '../plan/refresh-plan';
 import { keySizes } from '../params/sizes';
-import { choosePooledLayout, hasPools } from './steps/choose-pooled-layout';
-import { cutPoints, planRefresh, segmentedPromise, type SegmentedBuild } from '../plan/refresh-plan';
+import { passBody, type ChainBodySplit } from './exact-chain';
+import { calibrateSplit } from './steps/calibrate-split';
+import { encodeTreeBody, type TreeSummary } from './steps/encode-trees';
 import { importSource, type ModelBytes, type ModelSource } from './steps/import-source';
 import type { CompileOptions, CompileStep, LayoutRequest } from './steps/options';
+import { searchChainPlan, type RotationKeyChoice } from './steps/plan-search';
+import { searchTreePlan } from './steps/tree-plan';
 
 export type { CompileOptions, CompileStep, LayoutRequest } from './steps/options';
 export type { ModelBytes, ModelSource } from './steps/import-source';
+export type { RotationKeyChoice } from './steps/plan-search';
 
 export interface Compilation {
   readonly source: ModelSource;
-  /** A tree ensemble's encoding and snap (see compile-tree); absent for chain models. */
+  /** A tree ensemble's encoding and snap (see steps/encode-trees); absent for chain models. */
   readonly trees?: TreeSummary;
   /** The split model; its body is the exact chain the circuit approximates (quantized, ReLU units rescaled). */
   readonly split: SplitModel;
@@ -82,93 +82,32 @@ export interface Compilation {
   readonly rotationKeys: RotationKeyChoice;
 }
 
-export interface RotationKeyChoice {
-  readonly mode: RotationKeys;
-  readonly request: RotationKeysRequest;
-  /** Evaluation-key bytes (seeded, as uploaded) of the chosen circuit's parameters. */
-  readonly keyBytes: number;
-  /** Auto only, when it chose powers of two: the bytes and steps that every step's own key would have taken. */
-  readonly allSteps?: { readonly keyBytes: number; readonly steps: number };
-}
+type Progress = (step: CompileStep) => void;
 
-export function compileModel(model: ModelBytes, options: CompileOptions, progress: (step: CompileStep) => void = () => {}): Compilation {
+export function compileModel(model: ModelBytes, options: CompileOptions, progress: Progress = () => {}): Compilation {
   progress('import');
   const { graph, source } = importSource(model);
   progress('passes');
-  if (hasTreeEnsemble(graph)) return compileTreeModel(graph, source, options, progress);
-  if (options.nBits !== undefined) progress('quantize');
-  const { split, quantization } = quantizedSplit(graph, options.nBits);
+  const body = passBody(graph, options.nBits, progress);
+  switch (body.kind) {
+    case 'chain':
+      return compileChain(body, graph, source, options, progress);
+    case 'trees':
+      return compileTreeEnsemble(body, source, options, progress);
+  }
+}
+
+/** Steps 3 and 4 for a chain: calibrate, then the plan search (which approximates at each degree it tries). */
+function compileChain(body: ChainBodySplit, graph: Graph, source: ModelSource, options: CompileOptions, progress: Progress): Compilation {
+  const { split, quantization } = body;
   progress('calibrate');
   const input = calibrationInput(options, graph);
   const calibrated = calibrateSplit(split, input, options);
-  // One approximation per degree cap: lowering again with other rotation keys reuses it.
-  const approximations = new Map<number | undefined, ReturnType<typeof approximateSplit>>();
-  const lowered = (maxAutoDegree?: number, rotationKeys: RotationKeys = options.rotationKeys === 'powers-of-two' ? 'powers-of-two' : 'all') => {
-    progress('approximate');
-    let approximated = approximations.get(maxAutoDegree);
-    if (!approximated) {
-      approximated = approximateSplit(calibrated, { ...options, ...(maxAutoDegree !== undefined ? { maxAutoDegree } : {}) });
-      approximations.set(maxAutoDegree, approximated);
-    }
-    const { outputBits, target } = approximated;
-    // The noise share of the promise becomes the fractional bits the parameters keep after the
-    // circuit's growth. Asked for explicitly (--precision-bits, --scale-bits), the user's numbers
-    // win and the promise says what they leave.
-    const derived = options.precisionBits === undefined && options.scaleBits === undefined;
-    const noiseBits = noisePrecisionBits(target.bound, target.approximationError, target.magnitude);
-    const parameters = { ...parameterOptions(options, outputBits), ...(derived ? { precisionBits: noiseBits, strictPrecision: true } : {}), rotationKeys };
-    const { trial } = approximated;
-    let chosen: { build: LayoutBuild; candidates: readonly LayoutBuild[]; layoutReason: string };
-    let refresh: SegmentedBuild | null;
-    if (hasPools(trial.stages)) {
-      // A max pool is a client step: the chain always runs as segments (see refresh-plan).
-      const pooled = choosePooledLayout(trial.stages, layoutRequest, parameters, trial.stats.maxAbs, options.refresh ?? 'off', progress, options.objective ?? 'latency');
-      chosen = { build: pooled.plan.segments[0]!, candidates: pooled.candidates.map((p) => p.segments[0]!), layoutReason: pooled.layoutReason };
-      refresh = pooled.plan;
-    } else {
-      chosen = chooseLayout(trial.stages, layoutRequest, parameters, progress, options.objective ?? 'latency');
-      refresh = refreshOf(options, trial.stages, chosen.build, parameters, trial.stats.maxAbs);
-    }
-    const build = refresh ? refresh.segments[0]! : chosen.build;
-    const uncut = precisionPromise(target.relative, target.outputRange, target.approximationError, target.magnitude, build.params.expectedPrecisionBits);
-    const precision = refresh ? segmentedPromise(uncut, refresh, target.magnitude) : uncut;
-    return { approximated, build, candidates: chosen.candidates, layoutReason: chosen.layoutReason, precision, refresh, rotationKeys, maxAutoDegree };
-  };
-  const layoutRequest = options.layout ?? 'auto';
-  let attempt = lowered();
-  let deeperNote: string | undefined;
-  // Degree 127 can meet the approximation's share and still miss the promise: its extra level per
-  // activation forces a smaller scale, whose noise outweighs the better fit. Then the best of the
-  // shallower degrees is lowered too, and the smaller total error wins.
-  const chosen = attempt.approximated.degreeChoice?.degree ?? 0;
-  if (!attempt.precision.reached && chosen > FALLBACK_MAX_DEGREE) {
-    const shallower = lowered(FALLBACK_MAX_DEGREE);
-    const total = (p: PrecisionPromise) => p.approximationError + p.noiseBound;
-    if (total(shallower.precision) < total(attempt.precision)) {
-      const deep = attempt;
-      attempt = shallower;
-      deeperNote =
-        `degree ${chosen} met the approximation target (error ${deep.precision.approximationError.toPrecision(3)}) but its depth ${deep.build.circuit.depth} left CKKS noise up to ` +
-        `${deep.precision.noiseBound.toPrecision(3)} at N=${deep.build.params.polyModulusDegree}; the shallower degree below misses by less`;
-    }
-  }
-  // Auto: when every step's own key would make the evaluation keys larger than the budget,
-  // rotations by powers of two are tried, and kept when their keys are smaller and the promise
-  // holds as well as before.
-  const keyBytes = (a: typeof attempt) => keySizes(a.build.params, { seeded: true }).evaluationKeys;
-  let allSteps: RotationKeyChoice['allSteps'];
-  if ((options.rotationKeys ?? 'auto') === 'auto' && keyBytes(attempt) > ROTATION_KEY_BUDGET_BYTES) {
-    const pow2 = lowered(attempt.maxAutoDegree, 'powers-of-two');
-    if (keyBytes(pow2) < keyBytes(attempt) && (pow2.precision.reached || !attempt.precision.reached)) {
-      allSteps = { keyBytes: keyBytes(attempt), steps: attempt.build.params.rotationSteps.length };
-      attempt = pow2;
-    }
-  }
-  const rotationKeys: RotationKeyChoice = { mode: attempt.rotationKeys, request: options.rotationKeys ?? 'auto', keyBytes: keyBytes(attempt), ...(allSteps ? { allSteps } : {}) };
-  const { approximated, build, candidates, layoutReason, precision, refresh } = attempt;
+  const { plan, rotationKeys, shallowerNote } = searchChainPlan(calibrated, options, progress);
+  const { approximated, build, candidates, layoutReason, precision, refresh } = plan;
   const { trial, degreeChoice, outputBits } = approximated;
   const warnings = [
-    ...(deeperNote !== undefined ? [deeperNote] : []),
+    ...(shallowerNote !== undefined ? [shallowerNote] : []),
     ...(degreeChoice?.warning !== undefined ? [degreeChoice.warning] : []),
     ...(precision.reached ? [] : [precisionWarning(precision, build, options.refresh !== 'auto' && cutPoints(trial.stages).length > 0)]),
   ];
@@ -184,7 +123,7 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
     calibration: calibrated.calibration,
     inputRange: inputRangeOf(input),
     calibrationStats: { maxAbs: trial.stats.maxAbs, outputBits, excursions: trial.stats.excursions },
-    layoutRequest,
+    layoutRequest: options.layout ?? 'auto',
     build,
     refresh,
     candidates,
@@ -193,92 +132,53 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   };
 }
 
-/** With --refresh auto, the segments when cutting gives a smaller N than the whole chain (see refresh-plan). */
-function refreshOf(options: CompileOptions, stages: readonly ApproxStage[], build: LayoutBuild, parameters: ParameterOptions, maxAbs: number): SegmentedBuild | null {
-  if ((options.refresh ?? 'off') === 'off') return null;
-  if (options.objective === 'throughput') fail('BAD_ARGUMENT', '--refresh auto works with --objective latency only (one sample per ciphertext)');
-  const plan = planRefresh(stages, build.layout, parameters, maxAbs);
-  return plan && plan.params.polyModulusDegree < build.params.polyModulusDegree ? plan : null;
-}
-
-function calibrationInput(options: CompileOptions, graph: Graph): NumericTensor {
-  return typeof options.calibration === 'function' ? options.calibration(graph) : options.calibration;
-}
-
-function parameterOptions(options: CompileOptions, outputBits: number): ParameterOptions {
-  return { outputBits, ...requestedParameters(options) };
-}
-
-/** The parameter choices the user fixed (--precision-bits, --scale-bits, --poly-modulus-degree); chains and trees both pass them on. */
-function requestedParameters(options: CompileOptions): Omit<ParameterOptions, 'outputBits'> {
-  return {
-    ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
-    ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
-    ...(options.polyModulusDegree !== undefined ? { preferN: options.polyModulusDegree } : {}),
-    ...(options.maskBits !== undefined ? { maskBits: options.maskBits } : {}),
-  };
-}
-
-/** Layouts a model compiles to: trees only batch (see compile-tree), other models both. */
-export function supportedLayouts(graph: Graph): Layout[] {
-  return hasTreeEnsemble(graph) ? ['batch'] : ['vector', 'batch'];
-}
-
-function compileTreeModel(graph: Graph, source: ModelSource, options: CompileOptions, progress: (step: CompileStep) => void): Compilation {
+/** Steps 3 and 4 for a tree ensemble: encode the trees on the calibration rows, then the plan search over parameters. */
+function compileTreeEnsemble(body: TreeBodySplit, source: ModelSource, options: CompileOptions, progress: Progress): Compilation {
   const layoutRequest = options.layout ?? 'auto';
   if (layoutRequest === 'vector') fail('BAD_ARGUMENT', 'tree ensembles compile to the batch layout only (--layout batch or auto)');
   if (options.degree !== undefined || options.maxError !== undefined || options.method !== undefined) {
     fail('BAD_ARGUMENT', 'a tree ensemble has no activations to approximate: --degree, --max-error and --method do not apply');
   }
   progress('calibrate');
-  const input = calibrationInput(options, graph);
+  const input = calibrationInput(options, body.graph);
   progress('lower batch');
-  const parameters = requestedParameters(options);
-  const treeOptions = options.nBits !== undefined ? { nBits: options.nBits } : {};
   const relative = checkPrecision(options.precision ?? DEFAULT_PRECISION);
-  let t = compileTrees(graph, input, { ...treeOptions, parameters });
-  // The scores' range is known once the trees are encoded; the parameters then keep enough bits
-  // for the whole bound (unless the user fixed them), on a larger N if one holds them.
-  const range = (c: typeof t): [number, number] => [c.calibration.output.min, c.calibration.output.max];
-  const magnitude = (c: typeof t): number => Math.max(1, ...range(c).map(Math.abs));
-  if (options.precisionBits === undefined && options.scaleBits === undefined) {
-    const bits = noisePrecisionBits(absoluteBound(relative, range(t)), 0, magnitude(t));
-    if (t.build.params.expectedPrecisionBits < bits) {
-      try {
-        t = compileTrees(graph, input, { ...treeOptions, parameters: { ...parameters, precisionBits: bits, strictPrecision: true } });
-      } catch (e) {
-        if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS') throw e;
-      }
-    }
-  }
-  const warnings =
-    t.summary.calibrationRowsChanged > 0
-      ? [`${t.summary.calibrationRowsChanged} of ${t.summary.calibrationRows} calibration rows reach another leaf with thresholds snapped to ${t.summary.nBits} bits`]
-      : [];
-  // The circuit computes the grid-snapped trees exactly (what snapping changes is counted in
-  // calibration rows, above); only CKKS noise stands between its scores and the client's.
-  const precision = precisionPromise(relative, range(t), 0, magnitude(t), t.build.params.expectedPrecisionBits);
-  if (!precision.reached) warnings.push(precisionWarning(precision, t.build));
+  const trees = encodeTreeBody(body, input, options.nBits);
+  const { build, precision } = searchTreePlan(trees, options, relative);
+  const { summary } = trees;
+  const warnings = [
+    ...(summary.calibrationRowsChanged > 0 ? [`${summary.calibrationRowsChanged} of ${summary.calibrationRows} calibration rows reach another leaf with thresholds snapped to ${summary.nBits} bits`] : []),
+    ...(precision.reached ? [] : [precisionWarning(precision, build)]),
+  ];
   return {
     precision,
     source,
-    trees: t.summary,
-    split: t.split,
+    trees: summary,
+    split: trees.split,
     stages: [],
     approximations: [],
     degreeChoice: null,
     warnings,
     quantization: null,
-    calibration: t.calibration,
+    calibration: trees.calibration,
     inputRange: inputRangeOf(input),
-    calibrationStats: { maxAbs: t.maxAbs, outputBits: t.outputBits, excursions: [] },
+    calibrationStats: { maxAbs: trees.maxAbs, outputBits: trees.outputBits, excursions: [] },
     layoutRequest,
-    build: t.build,
+    build,
     refresh: null,
-    candidates: [t.build],
+    candidates: [build],
     layoutReason: layoutRequest === 'auto' ? 'auto: tree ensembles compile to the batch layout only' : `--layout ${layoutRequest}`,
-    rotationKeys: { mode: 'all', request: options.rotationKeys ?? 'auto', keyBytes: keySizes(t.build.params, { seeded: true }).evaluationKeys },
+    rotationKeys: { mode: 'all', request: options.rotationKeys ?? 'auto', keyBytes: keySizes(build.params, { seeded: true }).evaluationKeys },
   };
+}
+
+function calibrationInput(options: CompileOptions, graph: Graph): NumericTensor {
+  return typeof options.calibration === 'function' ? options.calibration(graph) : options.calibration;
+}
+
+/** Layouts a model compiles to: trees only batch (see steps/encode-trees), other models both. */
+export function supportedLayouts(graph: Graph): Layout[] {
+  return hasTreeEnsemble(graph) ? ['batch'] : ['vector', 'batch'];
 }
 
 function inputRangeOf(input: NumericTensor): InputRange {

@@ -14,7 +14,7 @@ import { fail } from '../errors';
 import type { FittedActivation } from '../approx/approximate-chain';
 import type { Compilation, CompileOptions } from './compile';
 import type { DegreeChoice } from '../approx/degree-choice';
-import { treeSummaryJson } from './compile-tree';
+import { treeSummaryJson } from './steps/encode-trees';
 
 /** The compile options that shape the result, as recorded in the manifest (no data, no paths). */
 export function optionsJson(c: Compilation, options: CompileOptions): JsonObject {

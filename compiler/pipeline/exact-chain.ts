@@ -1,12 +1,14 @@
 /**
- * The exact chain a compiled model approximates, from its ONNX graph: the passes with the layers'
- * weights quantized in between (when asked), then ReLU units rescaled by recorded bounds. Compile
- * and report both go through here, so the report measures exactly what was compiled.
+ * Compile step 2, the passes, and the exact chain a compiled model approximates: the imported
+ * graph → its body IR (passBody): a tree ensemble (splitBody's tree kind), or a chain of stages
+ * (a DAG where a stage reads several earlier ones) from the passes, the layers' weights quantized
+ * between the rewrites and the trace when asked. The report rebuilds the exact chain here too
+ * (exactChain: ReLU units rescaled by recorded bounds), so it measures exactly what was compiled.
  */
 import { fail } from '../errors';
 import type { Graph } from '../graph/graph';
 import type { SplitModel } from '../chain/stages';
-import { prepareGraph, splitPrepared } from '../passes/split-graph';
+import { prepareGraph, splitPrepared, treeBodyOf, type TreeBodySplit } from '../passes/split-graph';
 import { quantizationSummary, quantizeGraphWeights } from '../quantize/quantize-weights';
 import type { QuantizationSummary } from '../quantize/summary';
 import { scaleUnits } from '../approx/unit-scaling';
@@ -14,6 +16,22 @@ import { scaleUnits } from '../approx/unit-scaling';
 export interface QuantizedSplit {
   readonly split: SplitModel;
   readonly quantization: QuantizationSummary | null;
+}
+
+/** A model's body after the passes, by kind: what the rest of the compile works on. */
+export type PassedBody = ChainBodySplit | TreeBodySplit;
+
+export type ChainBodySplit = { readonly kind: 'chain' } & QuantizedSplit;
+
+/**
+ * All the passes: a tree ensemble's body, or the chain's split with its weights quantized to
+ * `nBits` when given (`progress` hears 'quantize' first; a tree reads `nBits` as its grid instead).
+ */
+export function passBody(graph: Graph, nBits?: number, progress: (step: 'quantize') => void = () => {}): PassedBody {
+  const trees = treeBodyOf(graph);
+  if (trees) return trees;
+  if (nBits !== undefined) progress('quantize');
+  return { kind: 'chain', ...quantizedSplit(graph, nBits) };
 }
 
 /** Passes, with per-channel weight quantization to `nBits` before the trace when given. */

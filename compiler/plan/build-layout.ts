@@ -1,7 +1,7 @@
 /**
- * One layout, end to end: lower the approximated chain, pick CKKS parameters from the circuit's
- * depth, slots and rotations, assign exact scales for the chosen primes, and read counts and a
- * latency estimate off the finished circuit.
+ * One layout, end to end: lower the approximated chain (or a tree ensemble's body), pick CKKS
+ * parameters from the circuit's depth, slots and rotations, assign exact scales for the chosen
+ * primes, and read counts and a latency estimate off the finished circuit.
  */
 import type { RotationKeys } from '../circuit/rotation-keys';
 import { countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../circuit/count';
@@ -11,8 +11,10 @@ import { vectorSlotsNeeded } from '../circuit/layout-vector';
 import { lowerChain } from '../circuit/lower';
 import { assignScales } from '../circuit/passes-scales';
 import type { ApproxStage } from '../chain/stages';
+import type { TreeBody } from '../chain/tree-body';
+import { lowerTreeBody } from '../circuit/tree-lowering';
 import { selectParameters } from '../params/select';
-import type { CkksParameters } from '../params/types';
+import type { CkksParameters, ParameterRequest } from '../params/types';
 
 export interface ParameterOptions {
   /** Bits above the scale for the largest intermediate value (see outputBitsForMagnitude). */
@@ -62,15 +64,7 @@ export function buildLayout(stages: readonly ApproxStage[], layout: Layout, opti
   // chosen N/2, where rotations wrap and constants tile.
   const firstSlots = layout === 'vector' ? Math.max(2, vectorSlotsNeeded(stages)) : 2;
   let circuit = lowerChain(stages, { layout, slots: firstSlots, ...rotationsOf(options) });
-  const request = {
-    depth: circuit.depth,
-    slotsNeeded: circuit.minSlots,
-    outputBits: options.outputBits,
-    ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
-    ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
-    ...(options.strictPrecision === true ? { strictPrecision: true } : {}),
-    ...(options.preferN !== undefined ? { preferN: options.preferN } : {}),
-  };
+  const request = parameterRequest(circuit.depth, circuit.minSlots, options);
   let params = selectParameters({ ...request, rotationSteps: circuit.rotationSteps });
   if (params.slots !== circuit.slots) {
     // For throughput, the circuit lowered at the widest period is exactly each sample's virtual
@@ -81,4 +75,30 @@ export function buildLayout(stages: readonly ApproxStage[], layout: Layout, opti
   const scaled = assignScales(circuit, rescalePrimes(params));
   const counts = countOps(scaled);
   return { layout, circuit: scaled, params, counts, latency: estimateLatency(counts, params.polyModulusDegree) };
+}
+
+/**
+ * A tree ensemble's body in the batch layout (the only one it has: one sample per slot, so no
+ * rotations): lowered once at 2 slots for its depth, then at the chosen N/2.
+ */
+export function buildTreeLayout(body: TreeBody, options: ParameterOptions): LayoutBuild {
+  let circuit = lowerTreeBody(body, 2);
+  const params = selectParameters({ ...parameterRequest(circuit.depth, 1, options), rotationSteps: [] });
+  circuit = lowerTreeBody(body, params.slots);
+  const scaled = assignScales(circuit, rescalePrimes(params));
+  const counts = countOps(scaled);
+  return { layout: 'batch', circuit: scaled, params, counts, latency: estimateLatency(counts, params.polyModulusDegree) };
+}
+
+/** What parameter selection is asked for a circuit of this depth and slot need, under the options. */
+function parameterRequest(depth: number, slotsNeeded: number, options: ParameterOptions): Omit<ParameterRequest, 'rotationSteps'> {
+  return {
+    depth,
+    slotsNeeded,
+    outputBits: options.outputBits,
+    ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
+    ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
+    ...(options.strictPrecision === true ? { strictPrecision: true } : {}),
+    ...(options.preferN !== undefined ? { preferN: options.preferN } : {}),
+  };
 }

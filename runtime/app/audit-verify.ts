@@ -3,8 +3,9 @@
  * or a running server over HTTP) against the log key and witnesses given, and report each
  * problem. runtime/cli/audit.ts parses the command line into this and prints the report.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { fail } from '../../compiler/errors';
+import { readTextFile } from '../data/read-text-file';
 import { auditLog, type AuditReport } from '../network/audit';
 import { dataDirSource, serverSource, type OpenedSource } from '../network/audit-sources';
 import { parseWitnessKeys, readKeptCheckpoint } from '../network/audit-anchors';
@@ -24,10 +25,10 @@ export interface AuditVerifyOptions {
 
 export async function auditVerify(opts: AuditVerifyOptions): Promise<AuditReport> {
   if ((opts.dataDir === undefined) === (opts.server === undefined)) fail('BAD_ARGUMENT', 'give --data-dir DIR or --server URL (one of them)');
-  const witnesses = opts.witnessKeys !== undefined ? parseWitnessKeys(readText(opts.witnessKeys, '--witness-keys'), opts.witnessKeys) : [];
+  const witnesses = opts.witnessKeys !== undefined ? parseWitnessKeys(readTextFile(opts.witnessKeys, '--witness-keys file'), opts.witnessKeys) : [];
   const minCosignatures = opts.minCosignatures !== undefined ? wholeNumber(opts.minCosignatures, '--min-cosignatures') : witnesses.length > 0 ? 1 : 0;
   if (minCosignatures > witnesses.length) fail('BAD_ARGUMENT', `--min-cosignatures ${minCosignatures} needs at least that many keys in --witness-keys (got ${witnesses.length})`);
-  const kept = opts.since !== undefined ? readKeptCheckpoint(readText(opts.since, '--since'), opts.since, opts.server) : undefined;
+  const kept = opts.since !== undefined ? readKeptCheckpoint(readTextFile(opts.since, '--since file'), opts.since, opts.server) : undefined;
   const opened: OpenedSource = opts.dataDir !== undefined ? dataDirSource(opts.dataDir) : await serverSource(opts.server!, opts.token);
   try {
     const logKey = opts.logKey ? parseVkey(opts.logKey) : kept?.logVkey ? parseVkey(kept.logVkey) : opened.logKey;
@@ -43,14 +44,6 @@ export async function auditVerify(opts: AuditVerifyOptions): Promise<AuditReport
     return report;
   } finally {
     opened.close();
-  }
-}
-
-function readText(path: string, flag: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (e) {
-    return fail('IO', `cannot read ${flag} file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
   }
 }
 

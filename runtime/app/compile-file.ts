@@ -16,7 +16,7 @@ import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { describeClientSteps } from '../../compiler/client-steps/table';
 import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
-import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
+import type { TreeSummary } from '../../compiler/pipeline/steps/encode-trees';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { batchTensor, loadRows, type RowBatch } from '../data/load-rows';
 import { SOURCE_MODEL_FILE } from '../report/build-report';

@@ -1,4 +1,3 @@
-import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { fail } from '../../compiler/errors';
 import { PASSPHRASE_ENV } from '../client/keystore';
@@ -10,6 +9,7 @@ import { NodeList } from '../network/node-list';
 import { PinStore, type PinnedNode } from '../network/pins';
 import { sealBackend } from '../backends/seal/backend';
 import type { OutOfRangePolicy } from '../data/input-range';
+import { readTextFile } from '../data/read-text-file';
 import { outOfRangeOption } from './out-of-range';
 
 export const TOKEN_ENV = 'DEEPPOWERS_TOKEN';
@@ -29,13 +29,7 @@ export function resolveToken(opts: Pick<ClientCliOptions, 'token' | 'tokenFile'>
   if (opts.token && opts.tokenFile) fail('BAD_ARGUMENT', 'give --token or --token-file, not both');
   if (opts.token) return opts.token;
   if (opts.tokenFile) {
-    let text: string;
-    try {
-      text = readFileSync(opts.tokenFile, 'utf8');
-    } catch (e) {
-      return fail('IO', `cannot read token file ${opts.tokenFile}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    const line = text
+    const line = readTextFile(opts.tokenFile, 'token file')
       .split(/\r?\n/)
       .map((l) => l.trim())
       .find((l) => l !== '' && !l.startsWith('#'));

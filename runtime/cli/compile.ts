@@ -2,7 +2,7 @@ import { activationLabel } from '../../compiler/activations/registry';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { startSteps } from './progress';
 import { MASK_BITS } from '../../compiler/plan/refresh-plan';
-import type { TreeSummary } from '../../compiler/pipeline/compile-tree';
+import type { TreeSummary } from '../../compiler/pipeline/steps/encode-trees';
 import { describeBatch } from '../data/load-rows';
 import { formatNumber } from '../format/values';
 import { printJson } from './output';

@@ -1,4 +1,4 @@
-import type { Circuit, InputSpec, Layout, OutputSpec } from '../../compiler/circuit/ir';
+import type { Circuit } from '../../compiler/circuit/ir';
 import type { ClientKnows, ClientStep } from '../../compiler/client-steps/kind';
 import { stepKind } from '../../compiler/client-steps/table';
 import { fail } from '../../compiler/errors';
@@ -7,29 +7,25 @@ import type { CkksParameters } from '../../compiler/params/types';
 import { contextSpecOf, type ContextSpec } from '../backends/backend';
 
 /**
+ * What the client shares with the circuit (the fields are documented on Circuit): how samples sit
+ * in the slots, where each input and output is packed, and the rotations its keys must cover.
+ */
+export type CircuitPacking = Pick<Circuit, 'layout' | 'slots' | 'samplesPerCiphertext' | 'inputSize' | 'outputSize' | 'inputs' | 'outputs' | 'rotationSteps'>;
+
+/**
  * What the client needs to know about a compiled model: parameters, packing, which evaluation
  * keys to make, and where input and result ciphertexts sit. No ops and no weights: the client
  * view of a compiled model is enough to build it.
  */
-export interface ClientModel {
+export interface ClientModel extends CircuitPacking {
   /** SHA-256 (hex) of the compiled model; every envelope is bound to it. */
   readonly modelHash: string;
   readonly parameters: ContextSpec;
-  readonly layout: Layout;
-  readonly slots: number;
-  /** vector layout: samples interleaved in each ciphertext (see compiler/circuit/interleave); 1 in batch. */
-  readonly samplesPerCiphertext: number;
-  /** Length of one sample's body input (after the prologue) and body output (before the epilogue). */
-  readonly inputSize: number;
-  readonly outputSize: number;
-  readonly inputs: readonly InputSpec[];
-  readonly outputs: readonly OutputSpec[];
   /** Fresh inputs are encrypted at this level and scale. */
   readonly inputLevel: number;
   readonly inputScale: number;
   /** Level and scale of each result ciphertext, by output index. */
   readonly results: readonly { readonly level: number; readonly scale: number }[];
-  readonly rotationSteps: readonly number[];
   readonly needsRelin: boolean;
   /**
    * Fractional bits kept when decrypted outputs are rounded: values leave the client as

@@ -182,8 +182,26 @@ class Arena {
   }
 }
 
+/** `f` with a fresh arena, freed when `f` returns or throws: the native memory of one call into the module. */
+function inArena<T>(f: (arena: Arena) => T): T {
+  const arena = new Arena();
+  try {
+    return f(arena);
+  } finally {
+    arena.free();
+  }
+}
+
 type AttributeValue = boolean | number | string | Uint8Array;
 type Attribute = readonly [number, AttributeValue];
+
+/** A key that never leaves the token: stored on it, usable only after login, its value never returned, never wrapped out. */
+const KEPT_IN_TOKEN: readonly Attribute[] = [
+  [CKA.TOKEN, true],
+  [CKA.PRIVATE, true],
+  [CKA.SENSITIVE, true],
+  [CKA.EXTRACTABLE, false],
+];
 
 function encodeValue(v: AttributeValue): Uint8Array {
   if (typeof v === 'boolean') return Uint8Array.of(v ? 1 : 0);
@@ -263,8 +281,7 @@ export class Pkcs11Module {
 
   /** Labels of the initialised tokens present, by slot. */
   tokens(): { slot: number; label: string }[] {
-    const arena = new Arena();
-    try {
+    return inArena((arena) => {
       const count = arena.ulongs([0]);
       this.check('C_GetSlotList', 1, null, count);
       const n = readUlong(count);
@@ -280,9 +297,7 @@ export class Pkcs11Module {
         out.push({ slot, label: readBytes(info, 32).toString('utf8').replace(/[ \0]+$/, '') });
       }
       return out;
-    } finally {
-      arena.free();
-    }
+    });
   }
 
   /**
@@ -297,8 +312,7 @@ export class Pkcs11Module {
       const present = this.tokens().map((t) => `"${t.label}"`).join(', ') || 'none';
       fail('BAD_ARGUMENT', `no token labelled "${label}" in ${this.path} (tokens present: ${present})`);
     }
-    const arena = new Arena();
-    try {
+    return inArena((arena) => {
       const handle = arena.ulongs([0]);
       this.check('C_OpenSession', token.slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, null, null, handle);
       const session = new Pkcs11Session(this, token.slot, label, readUlong(handle));
@@ -310,9 +324,7 @@ export class Pkcs11Module {
       }
       this.sessions.set(label, session);
       return session;
-    } finally {
-      arena.free();
-    }
+    });
   }
 }
 
@@ -331,26 +343,20 @@ export class Pkcs11Session {
 
   /** Whether the token lists `mechanism` (C_GetMechanismList). */
   supports(mechanism: number): boolean {
-    if (!this.mechanismList) {
-      const arena = new Arena();
-      try {
-        const count = arena.ulongs([0]);
-        this.module.check('C_GetMechanismList', this.slot, null, count);
-        const list = arena.ulongs(new Array<number>(readUlong(count)).fill(0));
-        this.module.check('C_GetMechanismList', this.slot, list, count);
-        this.mechanismList = new Set(Array.from({ length: readUlong(count) }, (_, i) => readUlong(list, i)));
-      } finally {
-        arena.free();
-      }
-    }
+    this.mechanismList ??= inArena((arena) => {
+      const count = arena.ulongs([0]);
+      this.module.check('C_GetMechanismList', this.slot, null, count);
+      const list = arena.ulongs(new Array<number>(readUlong(count)).fill(0));
+      this.module.check('C_GetMechanismList', this.slot, list, count);
+      return new Set(Array.from({ length: readUlong(count) }, (_, i) => readUlong(list, i)));
+    });
     return this.mechanismList.has(mechanism);
   }
 
   /** The objects of `objectClass` labelled `label` (token objects only). */
   find(objectClass: 'secret' | 'private' | 'public', label: string): ObjectHandle[] {
     const cls = { secret: CKO_SECRET_KEY, private: CKO_PRIVATE_KEY, public: CKO_PUBLIC_KEY }[objectClass];
-    const arena = new Arena();
-    try {
+    return inArena((arena) => {
       const t = arena.template([
         [CKA.CLASS, cls],
         [CKA.LABEL, label],
@@ -371,15 +377,12 @@ export class Pkcs11Session {
         this.module.call('C_FindObjectsFinal', this.handle);
       }
       return found;
-    } finally {
-      arena.free();
-    }
+    });
   }
 
   /** One attribute's value (C_GetAttributeValue, sized by a first call). */
   attribute(object: ObjectHandle, type: number): Buffer {
-    const arena = new Arena();
-    try {
+    return inArena((arena) => {
       const t = arena.alloc(24);
       const dv = new DataView(koffi.view(t, 24));
       dv.setBigUint64(0, BigInt(type), true);
@@ -389,9 +392,7 @@ export class Pkcs11Session {
       dv.setBigUint64(8, koffi.address(value), true);
       this.module.check('C_GetAttributeValue', this.handle, object, t, 1);
       return readBytes(value, Number(dv.getBigUint64(16, true)));
-    } finally {
-      arena.free();
-    }
+    });
   }
 
   booleanAttribute(object: ObjectHandle, type: number): boolean {
@@ -403,16 +404,12 @@ export class Pkcs11Session {
    * sensitive (its value is never returned) and not extractable (it cannot be wrapped out).
    */
   generateAesKey(label: string, id: Uint8Array): ObjectHandle {
-    const arena = new Arena();
-    try {
+    return inArena((arena) => {
       const t = arena.template([
         [CKA.CLASS, CKO_SECRET_KEY],
         [CKA.KEY_TYPE, CKK_AES],
         [CKA.VALUE_LEN, 32],
-        [CKA.TOKEN, true],
-        [CKA.PRIVATE, true],
-        [CKA.SENSITIVE, true],
-        [CKA.EXTRACTABLE, false],
+        ...KEPT_IN_TOKEN,
         [CKA.ENCRYPT, true],
         [CKA.DECRYPT, true],
         [CKA.LABEL, label],
@@ -421,15 +418,12 @@ export class Pkcs11Session {
       const out = arena.ulongs([0]);
       this.module.check('C_GenerateKey', this.handle, arena.mechanism(CKM.AES_KEY_GEN), t.pointer, t.count, out);
       return readUlong(out);
-    } finally {
-      arena.free();
-    }
+    });
   }
 
   /** An Ed25519 key pair generated in the token (private half sensitive and not extractable); the private key's handle. */
   generateEd25519(label: string, id: Uint8Array): ObjectHandle {
-    const arena = new Arena();
-    try {
+    return inArena((arena) => {
       const pub = arena.template([
         [CKA.CLASS, CKO_PUBLIC_KEY],
         [CKA.KEY_TYPE, CKK_EC_EDWARDS],
@@ -442,10 +436,7 @@ export class Pkcs11Session {
       const priv = arena.template([
         [CKA.CLASS, CKO_PRIVATE_KEY],
         [CKA.KEY_TYPE, CKK_EC_EDWARDS],
-        [CKA.TOKEN, true],
-        [CKA.PRIVATE, true],
-        [CKA.SENSITIVE, true],
-        [CKA.EXTRACTABLE, false],
+        ...KEPT_IN_TOKEN,
         [CKA.SIGN, true],
         [CKA.LABEL, label],
         [CKA.ID, id],
@@ -454,9 +445,7 @@ export class Pkcs11Session {
       const privOut = arena.ulongs([0]);
       this.module.check('C_GenerateKeyPair', this.handle, arena.mechanism(CKM.EC_EDWARDS_KEY_PAIR_GEN), pub.pointer, pub.count, priv.pointer, priv.count, pubOut, privOut);
       return readUlong(privOut);
-    } finally {
-      arena.free();
-    }
+    });
   }
 
   /** The raw 32-byte Ed25519 public key of a public-key object (CKA_EC_POINT, DER OCTET STRING or raw). */
@@ -469,17 +458,14 @@ export class Pkcs11Session {
 
   /** Pure Ed25519 (CKM_EDDSA without parameters) over `message`, inside the token. */
   signEd25519(key: ObjectHandle, message: Uint8Array): Buffer {
-    const arena = new Arena();
-    try {
+    return inArena((arena) => {
       this.module.check('C_SignInit', this.handle, arena.mechanism(CKM.EDDSA), key);
       const data = arena.bytes(message);
       const sig = arena.alloc(64);
       const len = arena.ulongs([64]);
       this.module.check('C_Sign', this.handle, data, message.length, sig, len);
       return readBytes(sig, readUlong(len));
-    } finally {
-      arena.free();
-    }
+    });
   }
 
   /** AES-256-GCM (CKM_AES_GCM, 128-bit tag) inside the token; the result is ciphertext ‖ tag. */
@@ -492,8 +478,7 @@ export class Pkcs11Session {
   }
 
   private gcm(direction: 'encrypt' | 'decrypt', key: ObjectHandle, iv: Uint8Array, aad: Uint8Array, input: Uint8Array): Buffer {
-    const arena = new Arena();
-    try {
+    return inArena((arena) => {
       // CK_GCM_PARAMS { pIv, ulIvLen, ulIvBits, pAAD, ulAADLen, ulTagBits }
       const params = arena.alloc(48);
       const dv = new DataView(koffi.view(params, 48));
@@ -516,9 +501,7 @@ export class Pkcs11Session {
         this.module.check('C_Decrypt', this.handle, data, input.length, out, len);
       }
       return readBytes(out, readUlong(len));
-    } finally {
-      arena.free();
-    }
+    });
   }
 }
 

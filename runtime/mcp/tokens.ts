@@ -1,6 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { fail } from '../../compiler/errors';
+import { readTextFile } from '../data/read-text-file';
 
 /**
  * Bearer tokens for `deeppowers serve`, read from a token file: one token per line, optionally
@@ -53,13 +53,7 @@ export class TokenTable {
   }
 
   static readFile(file: string): TokenTable {
-    let text: string;
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch (e) {
-      return fail('IO', `cannot read token file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    return TokenTable.parse(text, file);
+    return TokenTable.parse(readTextFile(file, 'token file'), file);
   }
 
   get size(): number {

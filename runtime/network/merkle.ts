@@ -131,26 +131,16 @@ export function consistencyProof(first: number, second: number, hash: RangeHash)
 /** RFC 9162 §2.1.3.2. */
 export function verifyInclusion(index: number, size: number, leaf: Uint8Array, proof: readonly Uint8Array[], root: Uint8Array): boolean {
   if (!Number.isSafeInteger(index) || !Number.isSafeInteger(size) || index < 0 || index >= size) return false;
-  let fn = BigInt(index);
-  let sn = BigInt(size - 1);
   let r: Buffer = Buffer.from(leaf);
-  for (const p of proof) {
-    if (sn === 0n) return false;
-    if ((fn & 1n) === 1n || fn === sn) {
+  const ends = walkProof(BigInt(index), BigInt(size - 1), proof, {
+    left: (p) => {
       r = nodeHash(p, r);
-      if ((fn & 1n) === 0n) {
-        while ((fn & 1n) === 0n && fn !== 0n) {
-          fn >>= 1n;
-          sn >>= 1n;
-        }
-      }
-    } else {
+    },
+    right: (p) => {
       r = nodeHash(r, p);
-    }
-    fn >>= 1n;
-    sn >>= 1n;
-  }
-  return sn === 0n && r.equals(root);
+    },
+  });
+  return ends && r.equals(root);
 }
 
 /** RFC 9162 §2.1.4.2. */
@@ -167,24 +157,41 @@ export function verifyConsistency(first: number, second: number, firstRoot: Uint
   }
   let fr: Buffer = Buffer.from(path[0]!);
   let sr: Buffer = Buffer.from(path[0]!);
-  for (const c of path.slice(1)) {
-    if (sn === 0n) return false;
-    if ((fn & 1n) === 1n || fn === sn) {
+  const ends = walkProof(fn, sn, path.slice(1), {
+    left: (c) => {
       fr = nodeHash(c, fr);
       sr = nodeHash(c, sr);
-      if ((fn & 1n) === 0n) {
-        while ((fn & 1n) === 0n && fn !== 0n) {
-          fn >>= 1n;
-          sn >>= 1n;
-        }
+    },
+    right: (c) => {
+      sr = nodeHash(sr, c);
+    },
+  });
+  return ends && fr.equals(firstRoot) && sr.equals(secondRoot);
+}
+
+/**
+ * The walk up the tree both verifiers share (RFC 9162 §2.1.3.2 step 5, §2.1.4.2 step 6): for each
+ * proof hash c, with fn and sn the indices of the running node and of the last node at that
+ * level, `left(c)` where c is the running node's left sibling (fn odd, or fn the last node, which
+ * then climbs past the levels where it has no sibling), else `right(c)`. True when the path ends
+ * at the root (sn = 0) with no hash left over.
+ */
+function walkProof(fn: bigint, sn: bigint, proof: readonly Uint8Array[], hash: { left(c: Uint8Array): void; right(c: Uint8Array): void }): boolean {
+  for (const c of proof) {
+    if (sn === 0n) return false;
+    if ((fn & 1n) === 1n || fn === sn) {
+      hash.left(c);
+      while ((fn & 1n) === 0n && fn !== 0n) {
+        fn >>= 1n;
+        sn >>= 1n;
       }
     } else {
-      sr = nodeHash(sr, c);
+      hash.right(c);
     }
     fn >>= 1n;
     sn >>= 1n;
   }
-  return sn === 0n && fr.equals(firstRoot) && sr.equals(secondRoot);
+  return sn === 0n;
 }
 
 function isPowerOfTwo(n: number): boolean {

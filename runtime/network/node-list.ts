@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
 import { fail } from '../../compiler/errors';
+import { readTextFile } from '../data/read-text-file';
 import type { Attestation } from './attestation';
 import { nodeIdOf, type Identity } from './identity';
 
@@ -55,13 +55,7 @@ export class NodeList {
   }
 
   static readFile(path: string): NodeList {
-    let text: string;
-    try {
-      text = readFileSync(path, 'utf8');
-    } catch (e) {
-      return fail('BAD_ARGUMENT', `cannot read the nodes file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-    }
-    return NodeList.parse(text, path);
+    return NodeList.parse(readTextFile(path, 'the nodes file', 'BAD_ARGUMENT'), path);
   }
 
   get(nodeId: string): ListedNode | undefined {

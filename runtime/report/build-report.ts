@@ -16,6 +16,7 @@ import type { Graph } from '../../compiler/graph/graph';
 import { importModel } from '../../compiler/onnx/import';
 import type { SplitModel, Stage } from '../../compiler/chain/stages';
 import { runBody, runPrologue } from '../../compiler/chain/run';
+import { isStepStage, stepStageKind } from '../../compiler/chain/step-stages';
 import { exactChain } from '../../compiler/pipeline/exact-chain';
 import { batchTensor, loadRows } from '../data/load-rows';
 import { rowSpecOf } from '../data/row-spec';
@@ -115,13 +116,12 @@ function exactSplit(graph: Graph, model: CompiledModel): SplitModel {
 }
 
 function stageLabel(s: Stage): string {
+  if (isStepStage(s)) return `${stepStageKind(s).label(s)} (client step)`;
   switch (s.kind) {
     case 'affine':
       return `affine ${s.inSize}→${s.outSize}`;
     case 'activation':
       return `${activationLabel(s)} ×${s.size}`;
-    case 'maxpool':
-      return `max pool ${s.inSize}→${s.windows.length} (client step)`;
   }
 }
 

@@ -13,13 +13,14 @@ import { addCounts, countOps, estimateLatency, type LatencyEstimate, type OpCoun
 import { lastUses, operandsOf, type Circuit } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { Stage } from '../../compiler/chain/stages';
+import { isStepStage, stepStageKind, type StepStageKindName } from '../../compiler/chain/step-stages';
 import { parameterId } from '../../compiler/params/parameter-id';
 import { ciphertextBytes, estimateRunMemory, keySizes, type KeySizes, type RunMemoryEstimate } from '../../compiler/params/sizes';
 
 export interface LayerDepth {
   /** Index in the encrypted chain (the exact body of the source model). */
   readonly stage: number;
-  readonly kind: 'affine' | 'polynomial' | 'maxpool';
+  readonly kind: 'affine' | 'polynomial' | StepStageKindName;
   readonly label: string;
   readonly sources: readonly string[];
   /** Levels the layer consumes, and the level of its input and output ciphertexts. */
@@ -61,9 +62,9 @@ export function depthBreakdown(model: CompiledModel, body: readonly Stage[]): De
     if (s.kind === 'affine') {
       depth = 1;
       label = `affine ${s.inSize}→${s.outSize}`;
-    } else if (s.kind === 'maxpool') {
+    } else if (isStepStage(s)) {
       depth = 0;
-      label = `max pool ${s.inSize}→${s.windows.length} (client step, ${s.geometry})`;
+      label = `${stepStageKind(s).label(s)} (client step, ${stepStageKind(s).detail(s)})`;
     } else {
       const a = model.approximations[poly++];
       const normalisation = stage === 0 || body[stage - 1]!.kind !== 'affine' ? 1 : 0;

@@ -11,7 +11,7 @@ import type { SnappedThreshold } from '../../compiler/passes/tree-encoding';
 import { rowsWithChangedLeaves } from '../../compiler/passes/tree-encoding';
 import { treeModel } from '../../compiler/passes/tree-model';
 import { exactTreeSums } from '../../compiler/passes/tree-scores';
-import { treeGridOf, treeInputRows, type RecordedTreeSummary, type TreeGrid } from '../../compiler/pipeline/compile-tree';
+import { treeGridOf, treeInputRows, type RecordedTreeSummary, type TreeGrid } from '../../compiler/pipeline/steps/encode-trees';
 import type { DepthBreakdown } from './circuit-facts';
 
 export interface TreeReport extends TreeGrid {

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { BIN, startServe, type ServeProcess } from '../helpers/serve-process';
+import { BIN, startServeWithTokens, type ServeProcess } from '../helpers/serve-process';
 
 /**
  * `deeppowers keys upload | list | delete` against a real `deeppowers serve`: keys reach the
@@ -31,8 +31,7 @@ function json(r: ReturnType<typeof cli>): Record<string, unknown> {
 beforeAll(async () => {
   const r = cli(['compile', join(FIXTURE, 'model.onnx'), '--calibration', join(FIXTURE, 'data.json'), '-o', compiled]);
   expect(r.code, r.stderr).toBe(0);
-  writeFileSync(join(tmp, 'tokens'), `alice:${TOKEN}\n`, { mode: 0o600 });
-  serve = await startServe([compiled, '--http', '127.0.0.1:0', '--token-file', join(tmp, 'tokens'), '--data-dir', join(tmp, 'data')], tmp);
+  serve = await startServeWithTokens([compiled], tmp, { alice: TOKEN }, [], tmp);
 }, 120_000);
 afterAll(async () => {
   await serve?.stop();

@@ -41,16 +41,7 @@ let http: RunningHttpServer;
 
 beforeAll(async () => {
   cluster = await QueueCluster.start({ prefix: 'dp-mcp-refresh-net-', models: [served], backend });
-  service = await cluster.service({
-    name: 'server',
-    reviewers: 2,
-    quorum: 2,
-    nodes: [
-      ['compute', 'compute'],
-      ['review-1', 'review'],
-      ['review-2', 'review'],
-    ],
-  });
+  service = await cluster.unanimousService('server', 'compute', ['review-1', 'review-2']);
   http = await startHttpServer(service, { host: '127.0.0.1', port: 0, auth: TokenTable.parse(`alice:${TOKEN}\n`), log: () => {} });
   await cluster.node('compute', 'compute');
   await cluster.node('review-1', 'review');

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -13,7 +13,7 @@ import { runPrologue } from '../../compiler/chain/run';
 import { clientSplitOf } from '../../compiler/artifact/client-split';
 import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
-import { startServe, type ServeProcess } from '../helpers/serve-process';
+import { startServeWithTokens, type ServeProcess } from '../helpers/serve-process';
 
 /**
  * A model compiled with --refresh auto (pt_mlp_digits_relu: two segments at N = 16384), served by
@@ -36,8 +36,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'dp-mcp-refresh-'));
   const dir = join(work, 'digits.compiled');
   model = writeCompiledFixture(FIXTURE, dir, 'vector', { refresh: 'auto' });
-  writeFileSync(join(work, 'tokens'), `alice:${TOKEN_A}\nbob:${TOKEN_B}\n`);
-  served = await startServe([dir, '--http', '127.0.0.1:0', '--token-file', join(work, 'tokens'), '--data-dir', join(work, 'data'), '--threads', '1']);
+  served = await startServeWithTokens([dir], work, { alice: TOKEN_A, bob: TOKEN_B }, ['--threads', '1']);
 }, 120_000);
 
 afterAll(async () => {

@@ -21,16 +21,7 @@ const disposers: (() => void)[] = [];
 
 beforeAll(async () => {
   cluster = await QueueCluster.start({ prefix: 'dp-dispute-', models: [toy.served] });
-  service = await cluster.service({
-    name: 'server',
-    reviewers: 2,
-    quorum: 2,
-    nodes: [
-      ['compute', 'compute'],
-      ['honest', 'review'],
-      ['liar', 'review'],
-    ],
-  });
+  service = await cluster.unanimousService('server', 'compute', ['honest', 'liar']);
   const honestEval = await backendEvaluator(sealBackend, [toy.served]);
   disposers.push(honestEval.dispose);
   const lying: NodeEvaluator = async (model, keys, inputs, onProgress, segment) => {
@@ -71,15 +62,7 @@ test('a review node returning a different result: disputed, not released, not lo
 
 test('a compute node not on the list: its result is refused, no reviewer is asked, nothing is logged', async () => {
   // The compute node that is running is not on this server's list; the one listed is not running.
-  const other = await cluster.service({
-    name: 'server-2',
-    reviewers: 1,
-    quorum: 1,
-    nodes: [
-      ['listed-compute', 'compute'],
-      ['honest', 'review'],
-    ],
-  });
+  const other = await cluster.unanimousService('server-2', 'listed-compute', ['honest']);
   const jobsBefore = (await other.network.status()).nodes.find((n) => n.node_id === honest.identity.id)?.jobs_done;
   const r = await predict(other);
   expect(r.isError).toBe(true);

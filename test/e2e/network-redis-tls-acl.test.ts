@@ -60,16 +60,7 @@ function tlsWithAcl(work: string): RedisOptions {
 
 beforeAll(async () => {
   cluster = await QueueCluster.start({ prefix: 'dp-redis-tls-', models: [toy.served], redis: tlsWithAcl });
-  service = await cluster.service({
-    name: 'server',
-    queue: addressOf('dp-server', SERVER_PASSWORD),
-    reviewers: 1,
-    quorum: 1,
-    nodes: [
-      ['compute', 'compute'],
-      ['reviewer', 'review'],
-    ],
-  });
+  service = await cluster.unanimousService('server', 'compute', ['reviewer'], { queue: addressOf('dp-server', SERVER_PASSWORD) });
   const as = (id: Identity) => addressOf(nodeUser(id).user, nodeUser(id).password);
   await cluster.node('compute', 'compute', { queue: as(compute) });
   await cluster.node('reviewer', 'review', { queue: as(reviewer) });

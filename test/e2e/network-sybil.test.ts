@@ -80,17 +80,7 @@ beforeAll(async () => {
   attacker = new Redis({ host: '127.0.0.1', port: cluster.redis.port });
   const serverLogger = createLogger('deeppowers-serve', { destination: new Writable({ write: (chunk: Buffer, _enc, done) => (serverLog.push(chunk.toString()), done()) }) });
   compute = loadOrCreateIdentity(cluster.dir('compute'), 'node');
-  service = await cluster.service({
-    name: 'server',
-    reviewers: 2,
-    quorum: 2,
-    nodes: [
-      ['compute', 'compute'],
-      ['honest-1', 'review'],
-      ['honest-2', 'review'],
-    ],
-    logger: serverLogger,
-  });
+  service = await cluster.unanimousService('server', 'compute', ['honest-1', 'honest-2'], { logger: serverLogger });
   const honestEval = await backendEvaluator(sealBackend, [toy.served]);
   const lieEval = await backendEvaluator(sealBackend, [plusFifty()]);
   disposers.push(honestEval.dispose, lieEval.dispose);

@@ -1,10 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, expect, test, vi } from 'vitest';
-import { BIN, startServe, type ServeProcess } from '../helpers/serve-process';
+import { BIN, startServeWithTokens, type ServeProcess } from '../helpers/serve-process';
 import { mulberry32 } from '../helpers/random';
 
 /**
@@ -72,8 +72,7 @@ beforeAll(async () => {
   const compiled = join(tmp, 'iris');
   const r = spawnSync(process.execPath, [BIN, 'compile', join(FIXTURE, 'model.onnx'), '--calibration', join(FIXTURE, 'data.json'), '-o', compiled], { encoding: 'utf8' });
   expect(r.status, r.stderr).toBe(0);
-  writeFileSync(join(tmp, 'tokens'), `alice:${TOKEN}\n`, { mode: 0o600 });
-  serve = await startServe([compiled, '--http', '127.0.0.1:0', '--token-file', join(tmp, 'tokens'), '--data-dir', join(tmp, 'data')], tmp);
+  serve = await startServeWithTokens([compiled], tmp, { alice: TOKEN }, [], tmp);
 }, 120_000);
 
 afterAll(async () => {

@@ -107,6 +107,14 @@ export class QueueCluster {
     return service;
   }
 
+  /**
+   * A service listing one compute node and the review nodes `reviewers` (data dir names), each of
+   * which re-executes every job and must agree: reviewers and quorum are their count.
+   */
+  async unanimousService(name: string, compute: string, reviewers: readonly string[], extra: Pick<ClusterServiceOptions, 'queue' | 'logger'> = {}): Promise<DeepPowersService> {
+    return this.service({ name, reviewers: reviewers.length, quorum: reviewers.length, nodes: [[compute, 'compute'], ...reviewers.map((r) => [r, 'review'] as const)], ...extra });
+  }
+
   /** A node with its data dir `name` under the work dir; `evaluator` and `queue` as in WorkerOptions (default: honest, the cluster's Redis). */
   async node(name: string, role: ListedRole, extra: Pick<WorkerOptions, 'evaluator'> & { readonly queue?: RedisAddress } = {}): Promise<RunningWorker> {
     const worker = await startWorker({ models: this.models, backend: this.backend, queue: this.queue, logger: this.logger, ...extra, dataDir: this.dir(name), role });

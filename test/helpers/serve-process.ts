@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { BIN, ROOT } from './paths';
 import { stopProcess } from './processes';
 
@@ -41,4 +43,15 @@ export async function startServe(args: readonly string[], cwd = ROOT): Promise<S
     log: () => stderr,
     stop: () => stopProcess(proc),
   };
+}
+
+/**
+ * `deeppowers serve MODELS --http 127.0.0.1:0` with its token file and data dir in `work`: the
+ * file holds one `tenant:token` line per entry of `tokens` (private to the owner), the data dir
+ * is `work/data`; `extra` are further serve arguments.
+ */
+export async function startServeWithTokens(models: readonly string[], work: string, tokens: Readonly<Record<string, string>>, extra: readonly string[] = [], cwd = ROOT): Promise<ServeProcess> {
+  const tokenFile = join(work, 'tokens');
+  writeFileSync(tokenFile, Object.entries(tokens).map(([tenant, token]) => `${tenant}:${token}\n`).join(''), { mode: 0o600 });
+  return startServe([...models, '--http', '127.0.0.1:0', '--token-file', tokenFile, '--data-dir', join(work, 'data'), ...extra], cwd);
 }

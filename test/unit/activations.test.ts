@@ -11,7 +11,6 @@ import { ACTIVATIONS, activationFunction, type ActivationParams } from '../../co
 import { approximationFromJson, approximationToJson } from '../../compiler/artifact/summary-json';
 import { JsonAt } from '../../compiler/artifact/json-read';
 import type { Approximation } from '../../compiler/artifact/types';
-import { DeepPowersError } from '../../compiler/errors';
 import type { AttributeValue } from '../../compiler/graph/graph';
 import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { numeric, type NumericTensor } from '../../compiler/graph/tensor';
@@ -20,6 +19,7 @@ import { splitGraph } from '../../compiler/passes/split-graph';
 import { runSplit } from '../../compiler/chain/run';
 import { encodeGraph, float, str, type GraphSpec } from '../helpers/op-harness';
 import { mulberry32 } from '../helpers/random';
+import { refusalOf } from '../helpers/refusal';
 
 function uniform(shape: number[], seed: number, half: number): NumericTensor {
   const next = mulberry32(seed);
@@ -224,15 +224,7 @@ describe('exporter patterns become one activation', () => {
     expectClose(ours.data, theirs, 1e-5, 'y');
   });
 
-  const refusal = (bytes: Uint8Array): DeepPowersError => {
-    try {
-      splitGraph(importModel(bytes, 'refused'));
-    } catch (e) {
-      if (e instanceof DeepPowersError) return e;
-      throw e;
-    }
-    throw new Error('not refused');
-  };
+  const refusal = (bytes: Uint8Array) => refusalOf(() => splitGraph(importModel(bytes, 'refused')));
 
   it('leaves a pattern whose inner value is read elsewhere unfused', () => {
     const bytes = encodeGraph({

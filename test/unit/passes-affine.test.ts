@@ -4,7 +4,6 @@
  * graphs the extracted W, b must equal the map found by probing the interpreter with basis vectors.
  */
 import { describe, expect, it } from 'vitest';
-import { DeepPowersError } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { numeric, sizeOf, type NumericTensor } from '../../compiler/graph/tensor';
@@ -13,6 +12,7 @@ import { splitGraph } from '../../compiler/passes/split-graph';
 import { runSplit } from '../../compiler/chain/run';
 import { float, importGraph, int, ints, str, type GraphSpec } from '../helpers/op-harness';
 import { mulberry32 } from '../helpers/random';
+import { refusalOf } from '../helpers/refusal';
 
 /** Deterministic uniform [-1, 1) numbers. */
 function rng(seed: number): () => number {
@@ -75,15 +75,7 @@ function single(opset: number, sample: number[], nodes: GraphSpec['nodes'], init
   return importGraph({ opset, nodes, inputs: [{ name: 'x', dtype: 'float32', shape: ['N', ...sample] }], outputs: ['y'], initializers });
 }
 
-function refusal(graph: Graph): DeepPowersError {
-  try {
-    splitGraph(graph);
-  } catch (e) {
-    if (e instanceof DeepPowersError) return e;
-    throw e;
-  }
-  throw new Error('expected the lowering to refuse the graph');
-}
+const refusal = (graph: Graph) => refusalOf(() => splitGraph(graph));
 
 describe('Conv as an affine map', () => {
   it('2-D, groups, asymmetric pads, strides and dilations, with bias', () => {

@@ -1,12 +1,8 @@
-import { ONNX_DOMAIN } from '../graph';
-import type { NodeView, OpKernel } from '../kernel';
+import { onnxKernel, type NodeView, type OpKernel } from '../kernel';
 import { numeric, strings, type Tensor } from '../tensor';
 import { tensorType } from './operands';
 
-const Identity: OpKernel = {
-  opType: 'Identity',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const Identity = onnxKernel('Identity', 1, {
   infer: (view, [x]) => {
     if (!x) return view.invalid('the type of input 0 is unknown');
     return [x];
@@ -15,7 +11,7 @@ const Identity: OpKernel = {
     if (!x) return view.invalid('input 0 is required');
     return [x];
   },
-};
+});
 
 /** The one value a Constant node carries: `value` (any opset) or, from opset 12, the typed shorthands. */
 const CONSTANT_ATTRIBUTES = ['value', 'value_float', 'value_floats', 'value_int', 'value_ints', 'value_string', 'value_strings', 'sparse_value'];
@@ -44,10 +40,7 @@ function constantValue(view: NodeView): Tensor {
   }
 }
 
-const Constant: OpKernel = {
-  opType: 'Constant',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const Constant = onnxKernel('Constant', 1, {
   validate: (view) => {
     constantValue(view);
   },
@@ -56,6 +49,6 @@ const Constant: OpKernel = {
     return [tensorType(t.dtype, t.shape)];
   },
   run: (view) => [constantValue(view)],
-};
+});
 
 export const basicKernels: readonly OpKernel[] = [Identity, Constant];

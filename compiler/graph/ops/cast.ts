@@ -1,6 +1,5 @@
 import { fail } from '../../errors';
-import { ONNX_DOMAIN } from '../graph';
-import type { NodeView, OpKernel } from '../kernel';
+import { onnxKernel, type NodeView, type OpKernel } from '../kernel';
 import { numeric, ONNX_DATA_TYPES, strings, type DType, type NumericTensor, type Tensor } from '../tensor';
 import { convertNumber } from './dtype';
 import { tensorOf, tensorType, typeOf } from './operands';
@@ -66,16 +65,13 @@ function cast(view: NodeView, x: Tensor, to: DType): Tensor {
 }
 
 /** Cast (opset ≥ 6, where `to` became an integer code). */
-const Cast: OpKernel = {
-  opType: 'Cast',
-  domain: ONNX_DOMAIN,
-  minOpset: 6,
+const Cast = onnxKernel('Cast', 6, {
   validate: (view) => {
     targetType(view);
     // `saturate` (opset 19) only changes float8 targets, which the reference does not hold.
   },
   infer: (view, types) => [tensorType(targetType(view), typeOf(view, types, 0).shape)],
   run: (view, values) => [cast(view, tensorOf(view, values, 0), targetType(view))],
-};
+});
 
 export const castKernels: readonly OpKernel[] = [Cast];

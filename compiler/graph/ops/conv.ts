@@ -1,5 +1,5 @@
-import { ONNX_DOMAIN, type Dim } from '../graph';
-import type { NodeView, OpKernel } from '../kernel';
+import type { Dim } from '../graph';
+import { onnxKernel, type NodeView, type OpKernel } from '../kernel';
 import { sizeOf } from '../tensor';
 import { finishArithmetic } from './dtype';
 import { numericOf, optionalNumericOf, optionalTypeOf, requireNumericType, stridesOf, tensorType, typeOf } from './operands';
@@ -15,10 +15,7 @@ function groupCount(view: NodeView): number {
  * N-d convolution (cross-correlation) over X [N, C, D1…], W [M, C/group, k1…], optional bias [M],
  * with pads, auto_pad, strides, dilations and groups.
  */
-const Conv: OpKernel = {
-  opType: 'Conv',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const Conv = onnxKernel('Conv', 1, {
   validate: (view) => {
     validateWindowAttributes(view, false);
     groupCount(view);
@@ -109,6 +106,6 @@ const Conv: OpKernel = {
     }
     return [finishArithmetic(x.dtype, [batch, m, ...outSpatial], out)];
   },
-};
+});
 
 export const convKernels: readonly OpKernel[] = [Conv];

@@ -1,7 +1,7 @@
 import { clip, leakyRelu } from '../../activations/functions';
 import { fail } from '../../errors';
 import { ONNX_DOMAIN } from '../graph';
-import type { NodeView, OpKernel } from '../kernel';
+import { onnxKernel, type NodeView, type OpKernel } from '../kernel';
 import { isIntegerType, numeric, sizeOf, strings, type NumericTensor } from '../tensor';
 import { broadcastBinary, broadcastDims, broadcastIndices, broadcastShapes } from './broadcast';
 import { finishArithmetic, wrapProduct } from './dtype';
@@ -14,10 +14,7 @@ type Binary = (x: number, y: number) => number;
  * attributes). Integer results wrap like the hardware types; Div on integers truncates toward zero.
  */
 function binaryKernel(opType: string, float: Binary, integer: (view: NodeView, dtype: NumericTensor['dtype']) => Binary): OpKernel {
-  return {
-    opType,
-    domain: ONNX_DOMAIN,
-    minOpset: 7,
+  return onnxKernel(opType, 7, {
     infer: (view, types) => {
       const [a, b] = numericPairType(view, types);
       return [tensorType(a.dtype, broadcastDims(view, [a.shape, b.shape]))];
@@ -29,7 +26,7 @@ function binaryKernel(opType: string, float: Binary, integer: (view: NodeView, d
       const { shape, data } = broadcastBinary(view, a, b, f);
       return [finishArithmetic(a.dtype, shape, data)];
     },
-  };
+  });
 }
 
 const Add = binaryKernel('Add', (x, y) => x + y, () => (x, y) => x + y);
@@ -83,10 +80,7 @@ const Sqrt = unaryKernel('Sqrt', Math.sqrt, true);
 const Reciprocal = unaryKernel('Reciprocal', (x) => 1 / x, true);
 
 /** Equal with numpy broadcasting: a bool tensor (1 where the inputs are equal; NaN equals nothing). */
-const Equal: OpKernel = {
-  opType: 'Equal',
-  domain: ONNX_DOMAIN,
-  minOpset: 7,
+const Equal = onnxKernel('Equal', 7, {
   infer: (view, types) => {
     const [a, b] = numericPairType(view, types);
     return [tensorType('bool', broadcastDims(view, [a.shape, b.shape]))];
@@ -95,16 +89,13 @@ const Equal: OpKernel = {
     const { shape, data } = broadcastBinary(view, numericOf(view, values, 0), numericOf(view, values, 1), (x, y) => (x === y ? 1 : 0));
     return [numeric('bool', shape, data)];
   },
-};
+});
 
 /**
  * Not: logical negation of a bool tensor. skl2onnx's SGDClassifier converter (multiclass log_loss
  * and modified_huber, _handle_zeros) writes Cast(bool) → Not → Cast(float) to guard a division.
  */
-const Not: OpKernel = {
-  opType: 'Not',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const Not = onnxKernel('Not', 1, {
   infer: (view, types) => {
     const x = requireNumericType(view, typeOf(view, types, 0), 0);
     if (x.dtype !== 'bool') view.invalid(`Not needs a bool input, got ${x.dtype}`);
@@ -114,16 +105,13 @@ const Not: OpKernel = {
     const x = numericOf(view, values, 0);
     return [numeric('bool', x.shape, x.data.map((v) => (v !== 0 ? 0 : 1)))];
   },
-};
+});
 
 /**
  * Clip: bounds are attributes before opset 11 and optional scalar inputs from 11 on. A missing
  * bound means no bound (ONNX: the type's lowest/highest value).
  */
-const Clip: OpKernel = {
-  opType: 'Clip',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const Clip = onnxKernel('Clip', 1, {
   infer: (view, types) => {
     const x = requireNumericType(view, typeOf(view, types, 0), 0);
     if (view.opset >= 11) {
@@ -149,17 +137,14 @@ const Clip: OpKernel = {
     }
     return [numeric(x.dtype, x.shape, x.data.map(clip(lo, hi)))];
   },
-};
+});
 
 /**
  * Pow with numpy broadcasting. From opset 12 the exponent may have another numeric type than the
  * base; the result has the base's type (integer results wrap). torch.onnx writes Pow(x, 2) for the
  * variance of a LayerNorm exported below opset 17.
  */
-const Pow: OpKernel = {
-  opType: 'Pow',
-  domain: ONNX_DOMAIN,
-  minOpset: 7,
+const Pow = onnxKernel('Pow', 7, {
   infer: (view, types) => {
     const a = requireNumericType(view, typeOf(view, types, 0), 0);
     const b = requireNumericType(view, typeOf(view, types, 1), 1);
@@ -173,16 +158,13 @@ const Pow: OpKernel = {
     if (isIntegerType(a.dtype)) for (let i = 0; i < data.length; i++) data[i] = Math.trunc(data[i]!);
     return [finishArithmetic(a.dtype, shape, data)];
   },
-};
+});
 
 /**
  * Where(condition, X, Y): X where the bool condition holds, else Y, all three broadcast together
  * (numpy rules, opset 9). torch.onnx writes it for masked_fill and for `expand` with -1 sizes.
  */
-const Where: OpKernel = {
-  opType: 'Where',
-  domain: ONNX_DOMAIN,
-  minOpset: 9,
+const Where = onnxKernel('Where', 9, {
   infer: (view, types) => {
     const c = typeOf(view, types, 0);
     if (c.dtype !== 'bool') view.invalid(`the condition must be bool, got ${c.dtype}`);
@@ -211,7 +193,7 @@ const Where: OpKernel = {
     for (let i = 0; i < n; i++) data[i] = c.data[ci[i]!] !== 0 ? xd[xi[i]!]! : yd[yi[i]!]!;
     return [numeric(x.dtype as NumericTensor['dtype'], shape, data)];
   },
-};
+});
 
 /** PRelu: x below 0 times the slope, which broadcasts to x (numpy rules from opset 7). */
 const PRelu = binaryKernel('PRelu', (x, slope) => leakyRelu(slope)(x), (_v, dtype) => (x, slope) => (x >= 0 ? x : wrapProduct(x, slope, dtype)));

@@ -1,5 +1,5 @@
-import { ONNX_DOMAIN, type Dim } from '../graph';
-import type { NodeView, OpKernel } from '../kernel';
+import type { Dim } from '../graph';
+import { onnxKernel, type NodeView, type OpKernel } from '../kernel';
 import { numeric, sizeOf, type NumericTensor, type Tensor } from '../tensor';
 import { broadcastDims, broadcastIndices, broadcastShapes, takeElements } from './broadcast';
 import { intsOf, numericOf, tensorOf, tensorType, typeOf, type TensorType } from './operands';
@@ -32,10 +32,7 @@ function fillValue(view: NodeView): NumericTensor {
 }
 
 /** ConstantOfShape: a tensor of the given shape filled with one value. torch.onnx writes it for `expand` and `ones_like`. */
-const ConstantOfShape: OpKernel = {
-  opType: 'ConstantOfShape',
-  domain: ONNX_DOMAIN,
-  minOpset: 9,
+const ConstantOfShape = onnxKernel('ConstantOfShape', 9, {
   validate: (view) => {
     fillValue(view);
   },
@@ -45,7 +42,7 @@ const ConstantOfShape: OpKernel = {
     const value = fillValue(view);
     return [numeric(value.dtype, shape, new Float64Array(sizeOf(shape)).fill(value.data[0]!))];
   },
-};
+});
 
 // ---------------------------------------------------------------- Expand
 
@@ -53,10 +50,7 @@ const ConstantOfShape: OpKernel = {
  * Expand (opset 8): broadcast the input against `shape` by numpy's rules in both directions, so a
  * 1 in `shape` keeps the input's dim and the result may have more dims than `shape` asks.
  */
-const Expand: OpKernel = {
-  opType: 'Expand',
-  domain: ONNX_DOMAIN,
-  minOpset: 8,
+const Expand = onnxKernel('Expand', 8, {
   infer: (view, types, constants) => {
     const x = typeOf(view, types, 0);
     const target = shapeInputDims(view, typeOf(view, types, 1), constants[1], 'shape');
@@ -68,6 +62,6 @@ const Expand: OpKernel = {
     const shape = broadcastShapes(view, [x.shape, shapeInput(view, numericOf(view, values, 1), 'shape')]);
     return [takeElements(x, broadcastIndices(x.shape, shape), shape)];
   },
-};
+});
 
 export const fillKernels: readonly OpKernel[] = [ConstantOfShape, Expand];

@@ -1,5 +1,5 @@
-import { ONNX_DOMAIN, type Dim } from '../graph';
-import type { NodeView, OpKernel } from '../kernel';
+import type { Dim } from '../graph';
+import { onnxKernel, type NodeView, type OpKernel } from '../kernel';
 import { sizeOf } from '../tensor';
 import { broadcastDims, broadcastIndices, broadcastShapes } from './broadcast';
 import { finishArithmetic } from './dtype';
@@ -13,10 +13,7 @@ function sameDim(a: Dim, b: Dim): boolean {
  * Y = alpha·A'·B' + beta·C with A' = transA ? Aᵀ : A, and C broadcast to (M, N). From opset 7 C
  * broadcasts numpy-style (older versions had a `broadcast` attribute); from 11 C is optional.
  */
-const Gemm: OpKernel = {
-  opType: 'Gemm',
-  domain: ONNX_DOMAIN,
-  minOpset: 7,
+const Gemm = onnxKernel('Gemm', 7, {
   infer: (view, types) => {
     const a = requireNumericType(view, typeOf(view, types, 0), 0);
     const b = requireNumericType(view, typeOf(view, types, 1), 1);
@@ -66,7 +63,7 @@ const Gemm: OpKernel = {
     }
     return [finishArithmetic(a.dtype, [m, n], out)];
   },
-};
+});
 
 /** Static MatMul shapes: 1-D operands are promoted (and the added dim dropped), batch dims broadcast. */
 function matmulDims(view: NodeView, a: readonly Dim[], b: readonly Dim[]): Dim[] | null {
@@ -85,10 +82,7 @@ function matmulDims(view: NodeView, a: readonly Dim[], b: readonly Dim[]): Dim[]
 }
 
 /** numpy.matmul semantics. */
-const MatMul: OpKernel = {
-  opType: 'MatMul',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const MatMul = onnxKernel('MatMul', 1, {
   infer: (view, types) => {
     const [a, b] = numericPairType(view, types);
     return [tensorType(a.dtype, a.shape && b.shape ? matmulDims(view, a.shape, b.shape) : null)];
@@ -126,6 +120,6 @@ const MatMul: OpKernel = {
     if (b.shape.length > 1) shape.push(n);
     return [finishArithmetic(a.dtype, shape, out)];
   },
-};
+});
 
 export const linalgKernels: readonly OpKernel[] = [Gemm, MatMul];

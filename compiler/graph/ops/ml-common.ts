@@ -4,8 +4,8 @@
  * onnxruntime is the reference for every numerical choice here (its ml_common.h), including its
  * quirks, because the fixtures and users compare against it.
  */
-import { ML_DOMAIN, type Dim, type ValueType } from '../graph';
-import type { NodeView, OpKernel } from '../kernel';
+import type { Dim, ValueType } from '../graph';
+import { onnxMlKernel, type NodeView, type OpKernel } from '../kernel';
 import { numeric, strings, type NumericTensor, type Tensor, type Value } from '../tensor';
 
 export type TensorValueType = Extract<ValueType, { kind: 'tensor' }>;
@@ -77,14 +77,11 @@ export function mlKernel<P>(
     readonly run: (view: NodeView, p: P, x: NumericTensor) => Value[];
   },
 ): OpKernel {
-  return {
-    opType,
-    domain: ML_DOMAIN,
-    minOpset: 1,
+  return onnxMlKernel(opType, 1, {
     validate: (view) => void params(view),
     infer: (view, types) => k.infer(view, params(view), numericInputType(view, types, 0)),
     run: (view, values) => k.run(view, params(view), numericInput(view, values, 0)),
-  };
+  });
 }
 
 /** onnxruntime's per-feature stride for elementwise ML operators: dim 0 of a vector, dim 1 otherwise. */

@@ -4,8 +4,8 @@
  * reference for shapes and edge cases.
  */
 import { fail } from '../../errors';
-import { ML_DOMAIN, type Dim } from '../graph';
-import type { NodeView, OpKernel } from '../kernel';
+import type { Dim } from '../graph';
+import { onnxMlKernel, type NodeView, type OpKernel } from '../kernel';
 import { numeric, strings, type MapSequence, type Tensor } from '../tensor';
 import {
   asRows,
@@ -28,10 +28,7 @@ function zipMapLabels(view: NodeView): ClassLabels {
   return classLabels(view, 'classlabels_int64s', 'classlabels_strings', true)!;
 }
 
-const ZipMap: OpKernel = {
-  opType: 'ZipMap',
-  domain: ML_DOMAIN,
-  minOpset: 1,
+const ZipMap = onnxMlKernel('ZipMap', 1, {
   validate: (view) => {
     const labels = zipMapLabels(view);
     if (new Set<string | number>(labels.values).size !== labels.values.length) view.invalid('class labels repeat a key');
@@ -56,7 +53,7 @@ const ZipMap: OpKernel = {
     const result: MapSequence = { kind: 'sequence-of-maps', keyType: labels.kind, maps };
     return [result];
   },
-};
+});
 
 // ---------------------------------------------------------------------------------------------
 // ArrayFeatureExtractor: Z[..., j] = X[..., Y[j]] over the last axis.
@@ -67,10 +64,7 @@ function extractedShape(xShape: readonly Dim[], count: Dim): Dim[] {
   return [...xShape.slice(0, -1), count];
 }
 
-const ArrayFeatureExtractor: OpKernel = {
-  opType: 'ArrayFeatureExtractor',
-  domain: ML_DOMAIN,
-  minOpset: 1,
+const ArrayFeatureExtractor = onnxMlKernel('ArrayFeatureExtractor', 1, {
   infer: (view, types, constants) => {
     const x = inputType(view, types, 0);
     const y = inputType(view, types, 1);
@@ -106,7 +100,7 @@ const ArrayFeatureExtractor: OpKernel = {
     const result: Tensor = numeric(x.dtype, shape, out);
     return [result];
   },
-};
+});
 
 // ---------------------------------------------------------------------------------------------
 // Binarizer: 1 where x > threshold, else 0.
@@ -217,10 +211,7 @@ function labelTable(view: NodeView, inputIsString: boolean | undefined): LabelTa
   return inputIsString === undefined ? undefined : labelTableV1(view, inputIsString);
 }
 
-const LabelEncoder: OpKernel = {
-  opType: 'LabelEncoder',
-  domain: ML_DOMAIN,
-  minOpset: 1,
+const LabelEncoder = onnxMlKernel('LabelEncoder', 1, {
   validate: (view) => void labelTable(view, undefined),
   infer: (view, types) => {
     const x = inputType(view, types, 0);
@@ -239,6 +230,6 @@ const LabelEncoder: OpKernel = {
     if (t.valueType === 'string') return [strings(x.shape, out as string[])];
     return [numeric(t.valueType, x.shape, out as number[])];
   },
-};
+});
 
 export const mlMiscKernels: readonly OpKernel[] = [ZipMap, ArrayFeatureExtractor, Binarizer, Imputer, LabelEncoder];

@@ -1,5 +1,4 @@
-import { ONNX_DOMAIN } from '../graph';
-import type { NodeView, OpKernel } from '../kernel';
+import { onnxKernel, type NodeView, type OpKernel } from '../kernel';
 import { isFloatType, numeric, ONNX_DATA_TYPES, sizeOf } from '../tensor';
 import { broadcastDims, broadcastIndices, broadcastShapes } from './broadcast';
 import { normalizeAxis, numericOf, optionalNumericOf, optionalTypeOf, requireNumericType, tensorType, typeOf } from './operands';
@@ -9,10 +8,7 @@ import { normalizeAxis, numericOf, optionalNumericOf, optionalTypeOf, requireNum
  * y = scale · (x − mean) / √(var + ε) + B. Training mode (batch statistics, the running-mean
  * outputs) is refused: the reference runs trained models, it does not train them.
  */
-const BatchNormalization: OpKernel = {
-  opType: 'BatchNormalization',
-  domain: ONNX_DOMAIN,
-  minOpset: 6,
+const BatchNormalization = onnxKernel('BatchNormalization', 6, {
   validate: (view: NodeView) => {
     if (view.opset >= 14 && view.int('training_mode', 0) !== 0) view.unsupported('training_mode 1');
     // Before opset 7, is_test 0 (the default) meant batch statistics: a training computation.
@@ -50,7 +46,7 @@ const BatchNormalization: OpKernel = {
     }
     return [numeric(x.dtype, x.shape, out)];
   },
-};
+});
 
 /** The element type of LayerNormalization's Mean and InvStdDev outputs: `stash_type` (default 1, float32). */
 function stashType(view: NodeView): 'float32' | 'float64' | 'float16' | 'bfloat16' {
@@ -67,10 +63,7 @@ function stashType(view: NodeView): 'float32' | 'float64' | 'float16' | 'bfloat1
  * and InvStdDev have X's shape with the normalized axes set to 1, in `stash_type`. The reference
  * computes in float64 whatever stash_type says.
  */
-const LayerNormalization: OpKernel = {
-  opType: 'LayerNormalization',
-  domain: ONNX_DOMAIN,
-  minOpset: 17,
+const LayerNormalization = onnxKernel('LayerNormalization', 17, {
   validate: (view) => {
     stashType(view);
   },
@@ -125,6 +118,6 @@ const LayerNormalization: OpKernel = {
     const statsShape = x.shape.map((d, i) => (i >= axis ? 1 : d));
     return [numeric(x.dtype, x.shape, y), numeric(stashType(view), statsShape, means), numeric(stashType(view), statsShape, invStd)];
   },
-};
+});
 
 export const normalizationKernels: readonly OpKernel[] = [BatchNormalization, LayerNormalization];

@@ -1,5 +1,5 @@
-import { ONNX_DOMAIN, type Dim } from '../graph';
-import type { NodeView, OpKernel } from '../kernel';
+import type { Dim } from '../graph';
+import { onnxKernel, type NodeView, type OpKernel } from '../kernel';
 import { sizeOf, type Tensor, type Value } from '../tensor';
 import { intsOf, normalizeAxes, numericOf, optionalNumericOf, scalarOf, stridesOf, tensorOf, tensorType, typeOf } from './operands';
 
@@ -106,10 +106,7 @@ function padded(view: NodeView, values: ReadonlyArray<Value | undefined>): Tenso
   return { kind: 'numeric', dtype: x.dtype, shape, data: Float64Array.from(sources, (s) => (s < 0 ? fill : x.data[s]!)) };
 }
 
-const Pad: OpKernel = {
-  opType: 'Pad',
-  domain: ONNX_DOMAIN,
-  minOpset: 2,
+const Pad = onnxKernel('Pad', 2, {
   validate: (view) => {
     padMode(view);
     if (view.opset >= 11 && !view.node.inputs[1]) view.invalid('input "pads" is required');
@@ -124,6 +121,6 @@ const Pad: OpKernel = {
     return [tensorType(x.dtype, x.shape.map((d, i) => (typeof d === 'number' ? d + begin[i]! + end[i]! : begin[i] === 0 && end[i] === 0 ? d : null)))];
   },
   run: (view, values) => [padded(view, values)],
-};
+});
 
 export const padKernels: readonly OpKernel[] = [Pad];

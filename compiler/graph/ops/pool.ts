@@ -1,5 +1,5 @@
-import { ONNX_DOMAIN, type Dim } from '../graph';
-import type { NodeView, OpKernel } from '../kernel';
+import type { Dim } from '../graph';
+import { onnxKernel, type NodeView, type OpKernel } from '../kernel';
 import { isFloatType, numeric, sizeOf, type NumericTensor } from '../tensor';
 import { numericOf, requireNumericType, stridesOf, tensorType, typeOf, type TensorType } from './operands';
 import { resolveWindow, validateWindowAttributes, windowDims, type Window } from './window';
@@ -83,10 +83,7 @@ function poolInput(view: NodeView, values: Parameters<OpKernel['run']>[1]): { x:
  * AveragePool: the mean over each window, dividing by the taps inside the input, or with
  * count_include_pad by the taps inside the padded input (not beyond it, which ceil_mode can reach).
  */
-const AveragePool: OpKernel = {
-  opType: 'AveragePool',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const AveragePool = onnxKernel('AveragePool', 1, {
   validate: (view) => validateWindowAttributes(view, true),
   infer: (view, types) => {
     const x = requireNumericType(view, typeOf(view, types, 0), 0);
@@ -114,16 +111,13 @@ const AveragePool: OpKernel = {
     }
     return [numeric(x.dtype, [x.shape[0]!, x.shape[1]!, ...win.output], out)];
   },
-};
+});
 
 /**
  * MaxPool, with the optional Indices output: flat indices into the whole input tensor, over the
  * spatial axes in row-major (storage_order 0) or column-major (storage_order 1) order.
  */
-const MaxPool: OpKernel = {
-  opType: 'MaxPool',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const MaxPool = onnxKernel('MaxPool', 1, {
   validate: (view) => {
     validateWindowAttributes(view, true);
     const order = view.int('storage_order', 0);
@@ -166,13 +160,10 @@ const MaxPool: OpKernel = {
     const shape = [x.shape[0]!, x.shape[1]!, ...win.output];
     return [numeric(x.dtype, shape, out), numeric('int64', shape, indices)];
   },
-};
+});
 
 /** Mean over all spatial axes, which stay as size-1 dims. */
-const GlobalAveragePool: OpKernel = {
-  opType: 'GlobalAveragePool',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const GlobalAveragePool = onnxKernel('GlobalAveragePool', 1, {
   infer: (view, types) => {
     const x = requireNumericType(view, typeOf(view, types, 0), 0);
     if (!x.shape) return [x];
@@ -192,6 +183,6 @@ const GlobalAveragePool: OpKernel = {
     }
     return [numeric(x.dtype, [x.shape[0]!, x.shape[1]!, ...x.shape.slice(2).map(() => 1)], out)];
   },
-};
+});
 
 export const poolKernels: readonly OpKernel[] = [AveragePool, MaxPool, GlobalAveragePool];

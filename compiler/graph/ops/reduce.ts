@@ -1,5 +1,5 @@
-import { ONNX_DOMAIN, type Dim } from '../graph';
-import type { NodeView, OpKernel } from '../kernel';
+import type { Dim } from '../graph';
+import { onnxKernel, type NodeView, type OpKernel } from '../kernel';
 import { isIntegerType, numeric, type NumericTensor } from '../tensor';
 import { finishArithmetic } from './dtype';
 import { intsOf, normalizeAxes, normalizeAxis, numericOf, optionalNumericOf, requireNumericType, tensorType, typeOf } from './operands';
@@ -16,10 +16,7 @@ function argAxis(view: NodeView, rank: number): number {
  * ArgMax along one axis (int64 indices). Ties go to the first index, or the last with
  * select_last_index (opset 12). NaN is never selected over a number.
  */
-const ArgMax: OpKernel = {
-  opType: 'ArgMax',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const ArgMax = onnxKernel('ArgMax', 1, {
   infer: (view, types) => {
     const x = requireNumericType(view, typeOf(view, types, 0), 0);
     if (!x.shape) return [tensorType('int64', null)];
@@ -53,7 +50,7 @@ const ArgMax: OpKernel = {
     }
     return [numeric('int64', reducedDims(x.shape, axis, keepdims) as number[], out)];
   },
-};
+});
 
 /**
  * The axes a Reduce* node reduces: an attribute before `axesInputFrom`, an optional input from it
@@ -75,10 +72,7 @@ function reduceAxes(view: NodeView, axesInputFrom: number, rank: number, axesInp
  * number of elements folded into each output; the result keeps the input type.
  */
 function sumReduceKernel(opType: string, axesInputFrom: number, term: (x: number) => number, finish: (sum: number, count: number) => number = (sum) => sum): OpKernel {
-  return {
-    opType,
-    domain: ONNX_DOMAIN,
-    minOpset: 1,
+  return onnxKernel(opType, 1, {
     infer: (view, types, constants) => {
       const x = requireNumericType(view, typeOf(view, types, 0), 0);
       if (!x.shape) return [tensorType(x.dtype, null)];
@@ -115,7 +109,7 @@ function sumReduceKernel(opType: string, axesInputFrom: number, term: (x: number
       const shape = keep ? outShape : x.shape.filter((_d, i) => !axes.has(i));
       return [finishArithmetic(x.dtype, shape, out)];
     },
-  };
+  });
 }
 
 const ReduceSum = sumReduceKernel('ReduceSum', 13, (x) => x);

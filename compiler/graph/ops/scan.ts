@@ -1,5 +1,5 @@
-import { ONNX_DOMAIN, type Subgraph, type ValueType } from '../graph';
-import type { NodeView, OpKernel } from '../kernel';
+import type { Subgraph, ValueType } from '../graph';
+import { onnxKernel, type NodeView, type OpKernel } from '../kernel';
 import { inferSubgraph, runSubgraph } from './subgraph';
 import { numeric, type NumericTensor, type Value } from '../tensor';
 import { normalizeAxis, numericOf, tensorType, typeOf, type TensorType } from './operands';
@@ -72,10 +72,7 @@ function stack(view: NodeView, parts: readonly NumericTensor[], axis: number): N
   return numeric(first.dtype, [...first.shape.slice(0, a), parts.length, ...first.shape.slice(a)], out);
 }
 
-const Scan: OpKernel = {
-  opType: 'Scan',
-  domain: ONNX_DOMAIN,
-  minOpset: 9,
+const Scan = onnxKernel('Scan', 9, {
   subgraphs: ['body'],
   infer: (view, types) => {
     const ins = view.node.inputs.map((_x, i) => typeOf(view, types, i));
@@ -118,6 +115,6 @@ const Scan: OpKernel = {
     });
     return [...state, ...stacked].slice(0, view.node.outputs.length);
   },
-};
+});
 
 export const scanKernels: readonly OpKernel[] = [Scan];

@@ -1,5 +1,5 @@
-import { ONNX_DOMAIN, type Dim } from '../graph';
-import type { NodeView, OpKernel } from '../kernel';
+import type { Dim } from '../graph';
+import { onnxKernel, type NodeView, type OpKernel } from '../kernel';
 import { numeric, sizeOf, type Shape, type Tensor } from '../tensor';
 import { stridedIndices, takeElements, withShape } from './broadcast';
 import {
@@ -31,10 +31,7 @@ function product(dims: readonly Dim[]): Dim {
   return dims.length === 1 ? dims[0]! : null;
 }
 
-const Flatten: OpKernel = {
-  opType: 'Flatten',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const Flatten = onnxKernel('Flatten', 1, {
   infer: (view, types) => {
     const x = typeOf(view, types, 0);
     if (!x.shape) return [tensorType(x.dtype, [null, null])];
@@ -47,7 +44,7 @@ const Flatten: OpKernel = {
     const rows = sizeOf(x.shape.slice(0, axis));
     return [withShape(x, [rows, sizeOf(x.shape.slice(axis))])];
   },
-};
+});
 
 // ---------------------------------------------------------------- Reshape
 
@@ -93,10 +90,7 @@ function reshapeDims(view: NodeView, input: readonly Dim[] | null, requested: re
   return out;
 }
 
-const Reshape: OpKernel = {
-  opType: 'Reshape',
-  domain: ONNX_DOMAIN,
-  minOpset: 5,
+const Reshape = onnxKernel('Reshape', 5, {
   infer: (view, types, constants) => {
     const x = typeOf(view, types, 0);
     const shape = typeOf(view, types, 1);
@@ -110,7 +104,7 @@ const Reshape: OpKernel = {
     const dims = reshapeDims(view, x.shape, intsOf(view, numericOf(view, values, 1), 'shape')) as number[];
     return [withShape(x, dims)];
   },
-};
+});
 
 // ---------------------------------------------------------------- Transpose
 
@@ -126,10 +120,7 @@ export function transposeTensor(x: Tensor, perm: readonly number[]): Tensor {
   return takeElements(x, stridedIndices(shape, perm.map((p) => inStrides[p]!)), shape);
 }
 
-const Transpose: OpKernel = {
-  opType: 'Transpose',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const Transpose = onnxKernel('Transpose', 1, {
   infer: (view, types) => {
     const x = typeOf(view, types, 0);
     if (!x.shape) return [x];
@@ -140,7 +131,7 @@ const Transpose: OpKernel = {
     const x = tensorOf(view, values, 0);
     return [transposeTensor(x, permutation(view, x.shape.length))];
   },
-};
+});
 
 // ---------------------------------------------------------------- Squeeze / Unsqueeze
 
@@ -165,10 +156,7 @@ function squeezeDims(view: NodeView, dims: readonly Dim[], axes: readonly number
   return dims.filter((_d, i) => !drop.includes(i));
 }
 
-const Squeeze: OpKernel = {
-  opType: 'Squeeze',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const Squeeze = onnxKernel('Squeeze', 1, {
   infer: (view, types, constants) => {
     const x = typeOf(view, types, 0);
     if (view.opset >= 13 && view.node.inputs[1] && !constants[1]) {
@@ -181,7 +169,7 @@ const Squeeze: OpKernel = {
     const axes = axesArgument(view, view.opset >= 13 ? optionalNumericOf(view, values, 1) : undefined);
     return [withShape(x, squeezeDims(view, x.shape, axes) as number[])];
   },
-};
+});
 
 function unsqueezeDims(view: NodeView, dims: readonly Dim[], axes: readonly number[] | undefined): Dim[] {
   if (!axes) view.invalid('axes are required');
@@ -193,10 +181,7 @@ function unsqueezeDims(view: NodeView, dims: readonly Dim[], axes: readonly numb
   return out;
 }
 
-const Unsqueeze: OpKernel = {
-  opType: 'Unsqueeze',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const Unsqueeze = onnxKernel('Unsqueeze', 1, {
   validate: (view) => {
     if (view.opset < 13 && !view.ints('axes')) view.invalid('attribute "axes" is required');
     if (view.opset >= 13 && !view.node.inputs[1]) view.invalid('input "axes" is required');
@@ -215,7 +200,7 @@ const Unsqueeze: OpKernel = {
     const axes = axesArgument(view, view.opset >= 13 ? numericOf(view, values, 1) : undefined);
     return [withShape(x, unsqueezeDims(view, x.shape, axes) as number[])];
   },
-};
+});
 
 // ---------------------------------------------------------------- Concat
 
@@ -225,10 +210,7 @@ function concatAxis(view: NodeView, rank: number): number {
   return normalizeAxis(view, axis, rank);
 }
 
-const Concat: OpKernel = {
-  opType: 'Concat',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const Concat = onnxKernel('Concat', 1, {
   infer: (view, types) => {
     if (view.node.inputs.length === 0) view.invalid('needs at least one input');
     const inputs = view.node.inputs.map((_x, i) => typeOf(view, types, i));
@@ -286,7 +268,7 @@ const Concat: OpKernel = {
     }
     return [numeric(first.dtype as Exclude<typeof first.dtype, 'string'>, shape, data)];
   },
-};
+});
 
 // ---------------------------------------------------------------- Shape
 
@@ -296,10 +278,7 @@ function shapeWindow(view: NodeView, rank: number): [number, number] {
   return [clamp(view.int('start', 0)), clamp(view.int('end', rank))];
 }
 
-const ShapeOp: OpKernel = {
-  opType: 'Shape',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const ShapeOp = onnxKernel('Shape', 1, {
   infer: (view, types) => {
     const x = typeOf(view, types, 0);
     if (!x.shape) return [tensorType('int64', [null])];
@@ -312,26 +291,20 @@ const ShapeOp: OpKernel = {
     const dims = x.shape.slice(start, Math.max(start, end));
     return [numeric('int64', [dims.length], dims)];
   },
-};
+});
 
 /** Size: the element count as an int64 scalar (the expanded LayerNormalization of the ONNX tests divides by it). */
-const Size: OpKernel = {
-  opType: 'Size',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const Size = onnxKernel('Size', 1, {
   infer: (view, types) => {
     typeOf(view, types, 0);
     return [tensorType('int64', [])];
   },
   run: (view, values) => [numeric('int64', [], [sizeOf(tensorOf(view, values, 0).shape)])],
-};
+});
 
 // ---------------------------------------------------------------- Gather
 
-const Gather: OpKernel = {
-  opType: 'Gather',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const Gather = onnxKernel('Gather', 1, {
   infer: (view, types) => {
     const data = typeOf(view, types, 0);
     const indices = typeOf(view, types, 1);
@@ -360,7 +333,7 @@ const Gather: OpKernel = {
     }
     return [takeElements(data, sources, [...data.shape.slice(0, axis), ...indices.shape, ...data.shape.slice(axis + 1)])];
   },
-};
+});
 
 // ---------------------------------------------------------------- Slice
 
@@ -427,10 +400,7 @@ function slicePlan(view: NodeView, shape: Shape, args: SliceArguments): AxisSlic
   return plan;
 }
 
-const Slice: OpKernel = {
-  opType: 'Slice',
-  domain: ONNX_DOMAIN,
-  minOpset: 1,
+const Slice = onnxKernel('Slice', 1, {
   infer: (view, types, constants) => {
     const x = typeOf(view, types, 0);
     if (!x.shape) return [x];
@@ -457,6 +427,6 @@ const Slice: OpKernel = {
     const base = plan.reduce((sum, p, d) => sum + p.start * strides[d]!, 0);
     return [takeElements(x, stridedIndices(shape, plan.map((p, d) => p.step * strides[d]!), base), shape)];
   },
-};
+});
 
 export const shapeKernels: readonly OpKernel[] = [Flatten, Reshape, Transpose, Squeeze, Unsqueeze, Concat, ShapeOp, Size, Gather, Slice];

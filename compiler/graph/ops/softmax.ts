@@ -1,5 +1,4 @@
-import { ONNX_DOMAIN } from '../graph';
-import type { NodeView, OpKernel } from '../kernel';
+import { onnxKernel, type NodeView, type OpKernel } from '../kernel';
 import { isFloatType, numeric, type NumericTensor } from '../tensor';
 import { normalizeAxis, numericOf, typeOf } from './operands';
 
@@ -27,10 +26,7 @@ function groups(view: NodeView, shape: readonly number[]): { outer: number; leng
 
 /** Max-shifted so that large logits do not overflow exp. */
 function softmaxKernel(opType: string, log: boolean): OpKernel {
-  return {
-    opType,
-    domain: ONNX_DOMAIN,
-    minOpset: 1,
+  return onnxKernel(opType, 1, {
     infer: (view, types) => {
       const x = typeOf(view, types, 0);
       if (!isFloatType(x.dtype)) view.invalid(`${opType} needs a floating-point input, got ${x.dtype}`);
@@ -60,7 +56,7 @@ function softmaxKernel(opType: string, log: boolean): OpKernel {
       }
       return [numeric(x.dtype, x.shape, out)];
     },
-  };
+  });
 }
 
 export const softmaxKernels: readonly OpKernel[] = [softmaxKernel('Softmax', false), softmaxKernel('LogSoftmax', true)];

@@ -1,5 +1,4 @@
-import { ONNX_DOMAIN } from '../graph';
-import type { OpKernel } from '../kernel';
+import { onnxKernel, type OpKernel } from '../kernel';
 import { numeric } from '../tensor';
 import { intsOf, normalizeAxis, numericOf, requireNumericType, tensorType, typeOf } from './operands';
 
@@ -8,10 +7,7 @@ import { intsOf, normalizeAxis, numericOf, requireNumericType, tensorType, typeO
  * largest (or smallest) entries along an axis, best first; equal values keep the lower index first,
  * as the ONNX reference does. An unsorted request gets the sorted order, which is one valid answer.
  */
-const TopK: OpKernel = {
-  opType: 'TopK',
-  domain: ONNX_DOMAIN,
-  minOpset: 10,
+const TopK = onnxKernel('TopK', 10, {
   infer: (view, types, constants) => {
     const x = requireNumericType(view, typeOf(view, types, 0), 0);
     const kType = typeOf(view, types, 1);
@@ -54,6 +50,6 @@ const TopK: OpKernel = {
     }
     return [numeric(x.dtype, shape, vals), numeric('int64', shape, idx)];
   },
-};
+});
 
 export const topkKernels: readonly OpKernel[] = [TopK];

@@ -1,29 +1,27 @@
 /**
- * The compiler for a model whose encrypted part is a tree ensemble:
- *   tree model (ensemble + the client nodes around it) → tree inputs on the calibration rows →
- *   threshold grid (--n-bits, or the fewest bits keeping every calibration row's leaves) and the
- *   client's bit encoding → server sums and client finalisation → prologue/epilogue ONNX nodes →
- *   batch-layout circuit → parameters and exact scales.
+ * Compile step 3 for a tree ensemble: its body (splitBody's tree kind: the ensemble and the client nodes around it),
+ * encoded on the calibration rows:
+ *   tree inputs on the calibration rows → threshold grid (--n-bits, or the fewest bits keeping
+ *   every calibration row's leaves) and the client's bit encoding → server sums and client
+ *   finalisation → prologue/epilogue ONNX nodes → the largest value the circuit carries.
+ * Its plan (batch-layout circuit, parameters, exact scales) is the plan search's (steps/tree-plan).
  * The vector layout is not offered: the path products would have to bring each sample's bits
  * together by rotations, while the batch layout needs none.
  */
-import type { Calibration, ValueStats } from '../approx/calibrate';
-import type { JsonObject } from '../artifact/json-text';
-import { countOps, estimateLatency } from '../circuit/count';
-import { fail } from '../errors';
-import type { Graph } from '../graph/graph';
-import type { NumericTensor } from '../graph/tensor';
-import type { SplitModel } from '../chain/stages';
-import { runPrologue } from '../chain/run';
-import { evaluateTreeBody, forestDepth, type TreeBody } from '../chain/tree-body';
-import { treeClientSteps } from '../passes/tree-client';
-import { chooseTreeBits, encodeRow, encodeTrees, rowsWithChangedLeaves, type TreeEncoding } from '../passes/tree-encoding';
-import { treeModel, type TreeModel } from '../passes/tree-model';
-import { treeScores } from '../passes/tree-scores';
-import { lowerTreeBody } from '../circuit/tree-lowering';
-import { assignScales } from '../circuit/passes-scales';
-import { outputBitsForMagnitude, selectParameters } from '../params/select';
-import { rescalePrimes, type LayoutBuild, type ParameterOptions } from '../plan/build-layout';
+import type { Calibration, ValueStats } from '../../approx/calibrate';
+import type { JsonObject } from '../../artifact/json-text';
+import { fail } from '../../errors';
+import type { Graph } from '../../graph/graph';
+import type { NumericTensor } from '../../graph/tensor';
+import type { SplitModel } from '../../chain/stages';
+import { runPrologue } from '../../chain/run';
+import { evaluateTreeBody, forestDepth, type TreeBody } from '../../chain/tree-body';
+import { treeClientSteps } from '../../passes/tree-client';
+import { chooseTreeBits, encodeRow, encodeTrees, rowsWithChangedLeaves, type TreeEncoding } from '../../passes/tree-encoding';
+import type { TreeBodySplit } from '../../passes/split-graph';
+import type { TreeModel } from '../../passes/tree-model';
+import { treeScores } from '../../passes/tree-scores';
+import { outputBitsForMagnitude } from '../../params/select';
 
 /** A compiled tree ensemble's counts and threshold grid: what the compiler chose, the manifest records and the report shows. */
 export interface TreeGrid {
@@ -72,12 +70,11 @@ export function treeSummaryJson(t: TreeSummary): JsonObject {
   return { ...rest, thresholds: thresholds.map((x) => [x.feature, x.threshold, x.snapped]) };
 }
 
-export interface TreeCompilation {
+export interface EncodedTrees {
   readonly model: TreeModel;
   readonly encoding: TreeEncoding;
   readonly body: TreeBody;
   readonly split: SplitModel;
-  readonly build: LayoutBuild;
   readonly calibration: Calibration;
   readonly maxAbs: number;
   readonly outputBits: number;
@@ -98,29 +95,6 @@ function stats(values: readonly number[]): ValueStats {
   const count = values.length;
   const mean = count > 0 ? sum / count : 0;
   return { min, max, mean, std: count > 0 ? Math.sqrt(Math.max(0, sq / count - mean * mean)) : 0, count };
-}
-
-export function buildTreeLayout(body: TreeBody, options: ParameterOptions): LayoutBuild {
-  let circuit = lowerTreeBody(body, 2);
-  const request = {
-    depth: circuit.depth,
-    slotsNeeded: 1,
-    outputBits: options.outputBits,
-    ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
-    ...(options.strictPrecision === true ? { strictPrecision: true } : {}),
-    ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
-    ...(options.preferN !== undefined ? { preferN: options.preferN } : {}),
-  };
-  const params = selectParameters({ ...request, rotationSteps: [] });
-  circuit = lowerTreeBody(body, params.slots);
-  const scaled = assignScales(circuit, rescalePrimes(params));
-  const counts = countOps(scaled);
-  return { layout: 'batch', circuit: scaled, params, counts, latency: estimateLatency(counts, params.polyModulusDegree) };
-}
-
-export interface TreeCompileOptions {
-  readonly nBits?: number;
-  readonly parameters: Omit<ParameterOptions, 'outputBits'>;
 }
 
 /** The client's feed into the ensemble (its input after the nodes before it), one vector per row. */
@@ -149,16 +123,17 @@ function treeInputSplit(graph: Graph, model: TreeModel): SplitModel {
   };
 }
 
-export function compileTrees(graph: Graph, calibrationInput: NumericTensor, options: TreeCompileOptions): TreeCompilation {
-  const model = treeModel(graph);
+/** `nBits`: the threshold grid's bits per feature (--n-bits); the fewest that keep every calibration row's leaves when absent. */
+export function encodeTreeBody(tree: TreeBodySplit, calibrationInput: NumericTensor, nBits?: number): EncodedTrees {
+  const { graph, trees: model } = tree;
   const treeInput = treeInputSplit(graph, model);
   const rows = runPrologue(treeInput, calibrationInput);
   if (rows.length === 0) fail('BAD_DATA', 'the calibration data has no rows');
 
   let encoding: TreeEncoding;
   let changed: number;
-  if (options.nBits !== undefined) {
-    encoding = encodeTrees(model, rows, options.nBits);
+  if (nBits !== undefined) {
+    encoding = encodeTrees(model, rows, nBits);
     changed = rowsWithChangedLeaves(model, encoding, rows).length;
   } else {
     const choice = chooseTreeBits(model, rows);
@@ -185,7 +160,6 @@ export function compileTrees(graph: Graph, calibrationInput: NumericTensor, opti
   for (const o of outputs) for (const v of o) maxAbs = Math.max(maxAbs, Math.abs(v));
   for (const n of body.nodes) if (n.leaf) for (const v of n.values) maxAbs = Math.max(maxAbs, Math.abs(v));
   const outputBits = outputBitsForMagnitude(maxAbs);
-  const build = buildTreeLayout(body, { ...options.parameters, outputBits });
 
   const thresholds = encoding.thresholds.map((t) => ({ node: t.node, feature: t.feature, mode: t.mode, threshold: t.threshold, snapped: t.snapped }));
   const leaves = model.ensemble.nodes.filter((n) => n.leaf).length;
@@ -195,7 +169,7 @@ export function compileTrees(graph: Graph, calibrationInput: NumericTensor, opti
     branches: model.ensemble.nodes.length - leaves,
     leaves,
     nBits: encoding.nBits,
-    nBitsChosen: options.nBits === undefined,
+    nBitsChosen: nBits === undefined,
     bits: encoding.bits.length,
     movedThresholds: thresholds.filter((t) => t.snapped !== t.threshold).length,
     thresholds,
@@ -204,5 +178,5 @@ export function compileTrees(graph: Graph, calibrationInput: NumericTensor, opti
     columns: body.columns,
   };
   const calibration: Calibration = { rows: rows.length, activations: [], output: stats(outputs.flatMap((o) => [...o])) };
-  return { model, encoding, body, split, build, calibration, maxAbs, outputBits, summary };
+  return { model, encoding, body, split, calibration, maxAbs, outputBits, summary };
 }
