@@ -19,6 +19,7 @@ import { clientModelOfView } from '../../runtime/mcp/private-model';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { simulateSamples } from '../../runtime/backends/simulate';
+import { simulationBackend } from '../../runtime/backends/simulation-backend';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { runCompiled } from '../../runtime/run/run-compiled';
 import { fheBackend } from '../../runtime/run/run-encrypted';
@@ -88,6 +89,35 @@ describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
     run.bodyOutputs.forEach((row, r) => row.forEach((v, i) => expect(Math.abs(v - expected[r]![i]!), `row ${r} output ${i}`).toBeLessThan(model.calibration.precision.bound)));
     expect(fhe.lastRun()!.timings.per_evaluation.every((e) => e.client_steps === 1)).toBe(true);
   }, 300_000);
+
+  test('predict --mode fhe sends a batch of rows as one request: one round trip moves every row through the step, and each row still gets its own mask and PyTorch logits', async () => {
+    const rows = 5;
+    const many = inputTensor(f.data, f.data.test_inputs.slice(0, rows));
+    const batched = fheBackend(model, { backend: simulationBackend() });
+    const run = await runCompiled(model, many, batched.backend);
+    const each = batched.lastRun()!.timings.per_evaluation;
+    // Vector layout: 5 evaluations, one request, one client step for all of them (the old path made 5 round trips).
+    expect(each.map((e) => [e.evaluations, e.samples, e.client_steps])).toEqual([[rows, rows, 1]]);
+    const expected = f.data.expected['output'] as number[][];
+    run.bodyOutputs.forEach((row, r) => row.forEach((v, i) => expect(Math.abs(v - expected[r]![i]!), `row ${r} output ${i}`).toBeLessThan(model.calibration.precision.bound)));
+    // One evaluation per request when asked (the bench's latency): a round trip per row.
+    const single = fheBackend(model, { backend: simulationBackend(), evaluationsPerRequest: 1 });
+    await runCompiled(model, many, single.backend);
+    expect(single.lastRun()!.timings.per_evaluation.map((e) => e.client_steps)).toEqual([1, 1, 1, 1, 1]);
+
+    // The same row twice in one request: the step masks each evaluation with its own a and c, so what the client sees differs.
+    const { server, client, modelId, keysId, sample } = await firstSegmentRun();
+    try {
+      const twice = await server.evaluate(modelId, keysId, client.encrypt([sample, sample]).bytes);
+      const [z1, z2] = client.decryptStep((await server.maskStep(modelId, twice, 0)).bytes, 0);
+      const pool = model.refresh!.segments[0]!.pool!;
+      const apart = pool.windows.filter((w) => w.every((i) => Math.abs(z1![i]! - z2![i]!) > 1000)).length;
+      expect(apart).toBeGreaterThan(0.95 * pool.windows.length);
+    } finally {
+      client.dispose();
+      server.dispose();
+    }
+  });
 
   test('the client sees each window under its own scale and offset, in order; the server unmasks its maxima once', async () => {
     const { server, client, circuits, modelId, keysId, sample, result } = await firstSegmentRun();
