@@ -16,6 +16,8 @@ import { splitGraph } from '../../compiler/passes/split-graph';
 import { poolBeforeActivations } from '../../compiler/passes/pool-first';
 import { checkPools, splitStages } from '../../compiler/plan/refresh-plan';
 import { drawPoolMask, MAX_POOL, poolUnmaskVectors, type PoolMask } from '../../compiler/client-steps/max-pool';
+import { drawStepMask, stepBounds } from '../../compiler/client-steps/table';
+import { bodyCircuits } from '../../compiler/artifact/segments';
 import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runGraph } from '../../compiler/graph/ops/interpreter';
@@ -211,6 +213,36 @@ describe('a small CNN with overlapping, padded max-pool windows, compiled and si
     // 7 conv outputs per channel, floor mode: windows [0 1] [2 3] [4 5], the 7th value in none.
     expect(compilation.refresh!.steps[0]).toMatchObject({ kind: 'maxpool', pool: { windows: [[0, 1], [2, 3], [4, 5], [7, 8], [9, 10], [11, 12]] } });
     await expectWithinPromise(spec, toCompiledModel(compilation, options, 'test'), compilation.precision.bound, rows(30));
+  });
+});
+
+describe('the pool mask in batch layout: one circuit per evaluation, one a and c per window', () => {
+  it('Conv1d → MaxPool 2 → Relu → Gemm, batch: one mask circuit over the 14 result ciphertexts whose constants are each window\'s a and c (plus what the 2 values in no window get), and one unmask circuit over the 6 maxima', () => {
+    const unit = mulberry32(3);
+    const r = (n: number, scale = 1): number[] => Array.from({ length: n }, () => Math.fround((unit() * 2 - 1) * scale));
+    const spec: GraphSpec = {
+      opset: 13,
+      nodes: [
+        { opType: 'Conv', inputs: ['x', 'w', 'b'], outputs: ['c'] },
+        { opType: 'MaxPool', inputs: ['c'], outputs: ['p'], attrs: { kernel_shape: ints([2]), strides: ints([2]) } },
+        { opType: 'Relu', inputs: ['p'], outputs: ['h'] },
+        { opType: 'Flatten', inputs: ['h'], outputs: ['f'] },
+        { opType: 'Gemm', inputs: ['f', 'w2', 'b2'], outputs: ['y'], attrs: { transB: int(1) } },
+      ],
+      inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 1, 9] }],
+      outputs: ['y'],
+      initializers: { w: numeric('float32', [2, 1, 3], r(6, 0.7)), b: numeric('float32', [2], r(2, 0.1)), w2: numeric('float32', [3, 6], r(18, 0.5)), b2: numeric('float32', [3], r(3, 0.1)) },
+    };
+    const options = { calibration: numeric('float32', [100, 1, 9], r(900)), layout: 'batch' as const };
+    const model = toCompiledModel(compileModel({ bytes: encodeGraph(spec), file: 'conv1d-maxpool-relu.onnx' }, options), options, 'test');
+    const [from, to] = bodyCircuits(model);
+    const step = { kind: 'maxpool' as const, pool: model.refresh!.segments[0]!.pool! };
+    const drawn = drawStepMask(step, { from: from!, to: to!, top: from! }, stepBounds(model.refresh!));
+    // Batch layout: ciphertext k is element k of every sample; windows [0 1] [2 3] [4 5] [7 8] [9 10] [11 12], elements 6 and 13 in none.
+    expect(drawn.mask.map((g) => g.ciphertexts)).toEqual([Array.from({ length: 14 }, (_, k) => k)]);
+    // Per window a and c (shared by its two ciphertexts), and for the two loose ones a scale of 1 (one vector) and an offset each: 12 + 1 + 2.
+    expect(drawn.mask[0]!.circuit.constants).toHaveLength(2 * 6 + 1 + 2);
+    expect(drawn.unmask.map((g) => g.ciphertexts)).toEqual([[0, 1, 2, 3, 4, 5]]);
   });
 });
 
