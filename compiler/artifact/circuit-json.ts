@@ -1,4 +1,4 @@
-import { isPowerOfTwo } from '../circuit/constant-pool';
+import { isPowerOfTwo } from '../circuit/constant-table';
 import type { Circuit, InputSpec, Op, OutputSpec } from '../circuit/ir';
 import { OP_KINDS, OP_TABLE, opInfo } from '../circuit/op-table';
 import type { ConstantSink, ConstantSource } from './graph-json';

@@ -1,8 +1,9 @@
 import type { PrecisionPromise } from '../approx/precision-target';
 import type { LatencyEstimate, OpCounts } from '../circuit/count';
+import type { SplitModel } from '../chain/stages';
 import type { Circuit } from '../circuit/ir';
-import type { Node, ValueInfo } from '../graph/graph';
-import type { DType, Tensor } from '../graph/tensor';
+import type { ValueInfo } from '../graph/graph';
+import type { DType } from '../graph/tensor';
 import type { CkksParameters } from '../params/types';
 import type { ActivationUse } from '../activations/registry';
 import type { QuantizationSummary } from '../quantize/summary';
@@ -19,6 +20,12 @@ export const ARTIFACT_FORMAT = 'deeppowers-compiled';
 export const ARTIFACT_FORMAT_VERSION = 1;
 export const MANIFEST_FILE = 'manifest.json';
 export const CONSTANTS_FILE = 'constants.bin';
+/**
+ * The ONNX file a compiled model directory keeps beside the two above (what `deeppowers compile`
+ * and the package's compile() copy in; its SHA-256 is the manifest's source.sha256), so that
+ * `report` runs the float64 reference from the directory alone.
+ */
+export const SOURCE_MODEL_FILE = 'source.onnx';
 
 /** The ONNX file the model was compiled from. */
 export interface SourceModel {
@@ -53,15 +60,8 @@ export interface BodyValue {
   readonly shape: readonly number[];
 }
 
-/** What the client runs in the clear: ONNX nodes before encryption and after decryption. */
-export interface ClientSteps {
-  /** Turns the model input into the body input; empty when the body reads the input directly. */
-  readonly prologue: readonly Node[];
-  /** Turns the decrypted body output into the model outputs; empty when the body output is the output. */
-  readonly epilogue: readonly Node[];
-  /** Constant tensors (initializers, folded constants) that prologue or epilogue nodes read. */
-  readonly constants: ReadonlyMap<string, Tensor>;
-}
+/** What the client runs in the clear: the split model's ONNX nodes before encryption and after decryption, and the constants they read. */
+export type ClientSteps = Pick<SplitModel, 'prologue' | 'epilogue' | 'constants'>;
 
 /** One polynomial activation of the body, as fitted. */
 export interface Approximation extends ActivationUse {

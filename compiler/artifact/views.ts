@@ -52,13 +52,8 @@ export interface ClientView {
   readonly segments?: readonly SegmentView[];
 }
 
-/** One segment of a body with client steps, as the client sees it. */
-export interface SegmentView {
-  readonly layout: LayoutInfo;
-  readonly inputCiphertext: CiphertextFormat;
-  readonly results: readonly CiphertextFormat[];
-  readonly rotationSteps: readonly number[];
-  readonly needsRelin: boolean;
+/** One segment of a body with client steps, as the client sees it: the circuit fields of a client view, for this segment. */
+export interface SegmentView extends Pick<ClientView, 'layout' | 'inputCiphertext' | 'results' | 'rotationSteps' | 'needsRelin'> {
   /** Entered through a max pool: the windows (previous segment's output elements per pooled value), the masked results' formats, and the level maxima are encrypted at. */
   readonly pool?: { readonly windows: readonly (readonly number[])[]; readonly masked: readonly CiphertextFormat[]; readonly freshLevel: number };
 }

@@ -1,4 +1,4 @@
-import { nextPowerOfTwo } from './constant-pool';
+import { nextPowerOfTwo } from './constant-table';
 
 /**
  * The Halevi–Shoup diagonal plan for y = M·x with baby-step giant-step rotations, for any m×n.

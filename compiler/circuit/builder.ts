@@ -1,4 +1,4 @@
-import { ConstantPool } from './constant-pool';
+import { ConstantTable } from './constant-table';
 import type { Circuit, InputSpec, Layout, Level, Op, OutputSpec, ValueId } from './ir';
 import { unhandledOp } from './op-table';
 import { eliminateDeadCode } from './passes-dce';
@@ -24,7 +24,7 @@ export const NEAR_ZERO_WEIGHT = 2 ** -20;
 export class CircuitBuilder {
   private readonly ops: Op[] = [];
   private readonly classes: (Level | null)[] = [];
-  private readonly pool: ConstantPool;
+  private readonly constants: ConstantTable;
   private readonly inputSpecs: InputSpec[] = [];
   private readonly outputSpecs: OutputSpec[] = [];
   private readonly modswitched = new Map<string, ValueId>();
@@ -38,7 +38,7 @@ export class CircuitBuilder {
     readonly slots: number,
     private readonly rotationKeys: RotationKeys = 'all',
   ) {
-    this.pool = new ConstantPool(slots);
+    this.constants = new ConstantTable(slots);
   }
 
   level(v: ValueId): Level {
@@ -161,7 +161,7 @@ export class CircuitBuilder {
       }
       case 'addPlain': {
         const y = again(op.a);
-        return y === null ? null : this.addPlain(y, this.pool.get(op.c));
+        return y === null ? null : this.addPlain(y, this.constants.get(op.c));
       }
       default:
         return this.copyCombination(op, again);
@@ -177,7 +177,7 @@ export class CircuitBuilder {
       case 'mulScalar':
         return this.mulScalar(op.a, op.value);
       case 'mulPlain':
-        return this.mulPlain(op.a, this.pool.get(op.c));
+        return this.mulPlain(op.a, this.constants.get(op.c));
       default:
         return this.copyCombination(op, again);
     }
@@ -277,7 +277,7 @@ export class CircuitBuilder {
 
   mulPlain(a: ValueId, values: Float64Array): ValueId {
     const m = this.op(a);
-    const c = this.pool.intern(values);
+    const c = this.constants.intern(values);
     return this.push({ op: 'mulPlain', a, c, encodeScale: 0, level: m.level, scale: 0, size: m.size }, null);
   }
 
@@ -288,7 +288,7 @@ export class CircuitBuilder {
 
   addPlain(a: ValueId, values: Float64Array): ValueId {
     const m = this.op(a);
-    const c = this.pool.intern(values);
+    const c = this.constants.intern(values);
     return this.push({ op: 'addPlain', a, c, encodeScale: 0, level: m.level, scale: 0, size: m.size }, this.scaleClass(a));
   }
 
@@ -323,7 +323,7 @@ export class CircuitBuilder {
 
   /** Close the circuit: dead code removed, levels made absolute. Scales stay unassigned. */
   finish(layout: Layout, inputSize: number, outputSize: number, minSlots: number): Circuit {
-    const dce = eliminateDeadCode(this.ops, this.pool.all());
+    const dce = eliminateDeadCode(this.ops, this.constants.all());
     let depth = 0;
     for (const op of dce.ops) depth = Math.max(depth, -op.level);
     const ops = dce.ops.map((op): Op => (op.op === 'rescale' ? { ...op, level: op.level + depth, target: op.target + depth } : { ...op, level: op.level + depth }));

@@ -1,5 +1,5 @@
 import { fail } from '../errors';
-import { isPowerOfTwo } from './constant-pool';
+import { isPowerOfTwo } from './constant-table';
 import type { Circuit, Op } from './ir';
 
 /**

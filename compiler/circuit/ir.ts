@@ -6,7 +6,7 @@
  * ciphertext size of what it produces, so evaluators (simulation, SEAL) and the checker can
  * verify each step against what the compiler planned.
  *
- * Everything here is plain JSON except the constant pool (Float64Arrays), so a compiled model can
+ * Everything here is plain JSON except the constant table (Float64Arrays), so a compiled model can
  * store the ops in manifest.json and the constants in constants.bin.
  */
 import { opInfo } from './op-table';

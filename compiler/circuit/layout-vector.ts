@@ -1,7 +1,7 @@
 import { stageInSize, stageOutSize, type AffineStage, type ApproxStage } from '../chain/stages';
 import type { CircuitBuilder } from './builder';
 import { diagonal, planMatVec } from './bsgs-plan';
-import { nextPowerOfTwo } from './constant-pool';
+import { nextPowerOfTwo } from './constant-table';
 import type { ValueId } from './ir';
 
 /**

@@ -6,7 +6,7 @@ import { BODY_INPUT, stageReads } from '../chain/stage-graph';
 import { isStepStage, stepStageKind } from '../chain/step-stages';
 import { CircuitBuilder } from './builder';
 import type { RotationKeys } from './rotation-keys';
-import { isPowerOfTwo } from './constant-pool';
+import { isPowerOfTwo } from './constant-table';
 import type { Circuit, Layout, ValueId } from './ir';
 import { lowerBatchAffine } from './layout-batch';
 import { lowerVectorAffine, lowerVectorAffineBlocks, vectorPeriod, vectorSlotsNeeded } from './layout-vector';

@@ -17,7 +17,7 @@ export type CostKind = 'rotate' | 'relin' | 'mulCt' | 'mulPt' | 'rescale' | 'mod
 export interface OpKindInfo<K extends OpKind> {
   /** Ciphertext operands, in order: none (input), `a`, or `a` and `b`. */
   readonly operands: readonly Extract<keyof OpOf<K>, 'a' | 'b'>[];
-  /** The plaintext the op encodes at run time: a pool constant, a scalar, or none. */
+  /** The plaintext the op encodes at run time: a constant from the table, a scalar, or none. */
   readonly plaintext: 'constant' | 'scalar' | null;
   readonly cost: CostKind | null;
   /** Fields of the JSON form besides op, level, scale and size. */

@@ -7,7 +7,7 @@
  *   or nothing: a circuit that passes comes back unchanged
  */
 import { fail } from '../errors';
-import { isPowerOfTwo } from './constant-pool';
+import { isPowerOfTwo } from './constant-table';
 import { operandsOf, type Circuit, type Op } from './ir';
 import { areClose, canonicalScales, deriveMeta, MAX_INPUT_BOOST_BITS, type ValueMeta } from './op-rules';
 

@@ -13,7 +13,7 @@
 import { fail } from '../errors';
 import type { TreeBody, TreeTest } from '../chain/tree-body';
 import { CircuitBuilder } from './builder';
-import { isPowerOfTwo } from './constant-pool';
+import { isPowerOfTwo } from './constant-table';
 import type { Circuit, ValueId } from './ir';
 
 /** Values of the leaf weights below this magnitude are dropped (their products cost as much as any other). */

@@ -6,6 +6,10 @@
  *    the output of the latest activation), dense, with the identity kept implicit.
  * Composing a LocalMap with the HeadMaps of its inputs costs nnz(local) × |h|, so sparse operators
  * stay cheap even when the accumulated map is dense.
+ *
+ * Before → after (composeLocal: a LocalMap over the HeadMaps of its inputs):
+ *   y = x0 + x2 (rows [0: 1], [2: 1])   over   x = W·h + b
+ *   y = (W[0] + W[2])·h + (b[0] + b[2])
  */
 
 /** One operator's map. Columns index the concatenation of its encrypted inputs, in `inSizes` order. */

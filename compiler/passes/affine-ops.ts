@@ -1,6 +1,9 @@
 /**
  * Which ONNX operators the passes can put inside the encrypted body as affine maps (by rule). The
  * elementwise activations are the activation registry's (activations/registry.ts).
+ *
+ * Before → after (a node → the rule that reads it):
+ *   Gemm (ai.onnx) → gemmRule (affine-linear)   Scaler (ai.onnx.ml) → scalerRule   Relu → none here
  */
 import { ML_DOMAIN, ONNX_DOMAIN, type Node } from '../graph/graph';
 import { addRule, batchNormRule, divRule, gemmRule, matmulRule, mulRule, negRule, scalerRule, subRule } from './affine-linear';

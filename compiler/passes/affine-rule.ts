@@ -2,6 +2,10 @@
  * What an affine rule is: given one ONNX node whose inputs are partly encrypted (body values, known
  * by their per-sample shape) and partly constant, say how its output is an affine function of the
  * encrypted inputs — or why it is not. Shared helpers for the rules live here too.
+ *
+ * Before → after (one node, two rules' outcomes):
+ *   y = Gemm(x, W, b), x encrypted [4], W and b constant     { kind: 'map', inputs: [0], map: W·x + b, shape [3] }
+ *   y = Mul(x, z), x and z both encrypted                      { kind: 'refused', reason: … }
  */
 import type { NodeView } from '../graph/kernel';
 import { stridesOf } from '../graph/ops/operands';

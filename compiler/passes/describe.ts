@@ -1,6 +1,10 @@
 /**
  * The lowered model for people and for machines: `deeppowers inspect --lowered` prints these
  * lines (or the JSON form): client prologue, the encrypted chain stage by stage, client epilogue.
+ *
+ * Before → after (a chain → `inspect --lowered` lines):
+ *   [affine 30×16 (Scaler, MatMul, Add), activation tanh ×16 (Tanh), affine 16×1 (MatMul1, Add1)]
+ *   1. affine 30→16 (Scaler, MatMul, Add)   2. tanh ×16 (Tanh)   3. affine 16→1 (MatMul1, Add1)
  */
 import type { Node } from '../graph/graph';
 import type { TreeModel } from './tree-model';

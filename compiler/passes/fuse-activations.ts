@@ -10,7 +10,7 @@
  *
  * Before → after:
  *   s = Sigmoid(x)   y = Mul(x, s)
- *   y = ai.deeppowers.activation:SiLU(x)
+ *   y = ai.deeppowers.activation:silu(x)
  */
 import { ACTIVATIONS, FUSED_ACTIVATION_DOMAIN, type ActivationRecord } from '../activations/registry';
 import type { Pattern } from '../activations/pattern';

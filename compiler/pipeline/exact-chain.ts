@@ -50,6 +50,11 @@ export interface ExactChainOptions {
   readonly unitBounds?: readonly (Float64Array | undefined)[];
 }
 
+/** The body the report measures against, by the compile's kind: the exact chain (see exactChain), or the tree ensemble itself. */
+export function exactBody(graph: Graph, options: ExactChainOptions = {}): ({ readonly kind: 'chain'; readonly split: SplitModel }) | TreeBodySplit {
+  return treeBodyOf(graph) ?? { kind: 'chain', split: exactChain(graph, options) };
+}
+
 /** The split model whose body is the compiled exact chain (quantized, ReLU units rescaled). */
 export function exactChain(graph: Graph, options: ExactChainOptions = {}): SplitModel {
   const { split } = quantizedSplit(graph, options.nBits);

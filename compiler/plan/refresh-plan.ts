@@ -22,6 +22,7 @@ import type { Circuit, Layout } from '../circuit/ir';
 import { vectorSlotsNeeded } from '../circuit/layout-vector';
 import { lowerChain } from '../circuit/lower';
 import { assignScales } from '../circuit/passes-scales';
+import type { SegmentedBody } from '../artifact/types';
 import type { ApproxStage } from '../chain/stages';
 import type { ClientStep, StepBounds } from '../client-steps/kind';
 import { POOL_SCALE_OCTAVES } from '../client-steps/max-pool';
@@ -54,15 +55,14 @@ export const MAX_CUT_POINTS = 6;
 
 export { POOL_SCALE_OCTAVES };
 
-export interface SegmentedBuild {
+/** A layout's build as segments, with the mask the artifact records (SegmentedBody's σ and B). */
+export interface SegmentedBuild extends Pick<SegmentedBody, 'maskBits' | 'maskBound'> {
   readonly layout: Layout;
   readonly params: CkksParameters;
   /** One build per segment, in order, all on `params`. */
   readonly segments: readonly LayoutBuild[];
   /** Stage indices where a segment starts (after the first). */
   readonly cuts: readonly number[];
-  readonly maskBits: number;
-  readonly maskBound: number;
   /** The client step before each segment after the first, in order. */
   readonly steps: readonly ClientStep[];
   /** The octaves of the steps' random scales (a max pool's), else undefined. */

@@ -1,12 +1,13 @@
 /**
  * `deeppowers compile` as a library call: an ONNX file and a calibration data file to a compiled
  * model directory (with the source ONNX beside it), and the summary the command prints.
- * runtime/cli/compile.ts parses the command line into this and prints what it returns.
+ * runtime/cli/compile.ts parses the command line into compileFile and prints what it returns;
+ * the package's compile() (app/node.ts) runs the same compileOnnxFile and writeCompiledDirectory.
  */
 import { copyFileSync } from 'node:fs';
 import { approximationSummary, type ApproximationSummary } from '../report/approximation-summary';
 import { basename, join } from 'node:path';
-import type { CompiledModel } from '../../compiler/artifact/types';
+import { SOURCE_MODEL_FILE, type CompiledModel } from '../../compiler/artifact/types';
 import { writeCompiledModel } from '../../compiler/artifact/files';
 import { fail } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
@@ -19,15 +20,10 @@ import { compileModel, type Compilation, type CompileOptions, type CompileStep }
 import type { TreeSummary } from '../../compiler/pipeline/steps/encode-trees';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { batchTensor, loadRows, type RowBatch } from '../data/load-rows';
-import { SOURCE_MODEL_FILE } from '../report/build-report';
 import { rowSpecOf } from '../data/row-spec';
 import { readModelBytes } from './read-model';
 import type { PrecisionPromise } from '../../compiler/approx/precision-target';
 import type { RotationKeys, RotationKeysRequest } from '../../compiler/circuit/rotation-keys';
-
-// The compiled directory also keeps the ONNX file it came from (checked against the manifest's
-// SHA-256 when read), so `report` can run the float64 reference next to the simulation.
-export { SOURCE_MODEL_FILE };
 
 export interface CompileFileOptions {
   readonly calibration: string;
@@ -141,16 +137,50 @@ export function calibrationFromFile(file: string, onRead: (batch: RowBatch) => v
   };
 }
 
-export function compileFile(modelFile: string, opts: CompileFileOptions, toolVersion: ToolVersion, progress?: (step: CompileStep) => void): { compilation: Compilation; model: CompiledModel; summary: CompileSummary } {
-  if (opts.degree !== undefined && opts.maxError !== undefined) fail('BAD_ARGUMENT', 'give --degree or --max-error, not both');
-  if (opts.minAgreement !== undefined && (opts.maxError !== undefined || typeof opts.degree === 'number')) {
+/** Compile's options with the calibration rows as a data file (JSON or CSV), as the command and the package take them. */
+export type OnnxFileCompileOptions = Omit<CompileOptions, 'calibration'> & { readonly calibration: string };
+
+export interface CompiledFile {
+  readonly compilation: Compilation;
+  readonly model: CompiledModel;
+  /** The calibration rows compile read. */
+  readonly calibration: RowBatch;
+}
+
+/** An ONNX file and a calibration data file → the compiled model, in memory (nothing is written). */
+export function compileOnnxFile(modelFile: string, options: OnnxFileCompileOptions, toolVersion: ToolVersion, progress?: (step: CompileStep) => void): CompiledFile {
+  if (options.degree !== undefined && options.maxError !== undefined) fail('BAD_ARGUMENT', 'give --degree or --max-error, not both');
+  if (options.minAgreement !== undefined && (options.maxError !== undefined || typeof options.degree === 'number')) {
     fail('BAD_ARGUMENT', '--min-agreement sets the target of --degree auto; it has no effect with --degree D or --max-error');
   }
   const bytes = readModelBytes(modelFile);
   let used: RowBatch | undefined;
-  const calibration = calibrationFromFile(opts.calibration, (batch) => (used = batch));
-  const options: CompileOptions = {
-    calibration,
+  const compileOptions: CompileOptions = { ...options, calibration: calibrationFromFile(options.calibration, (batch) => (used = batch)) };
+  const compilation = compileModel({ bytes, file: modelFile }, compileOptions, progress);
+  const model = toCompiledModel(compilation, compileOptions, toolVersion);
+  if (used === undefined) throw new Error('compileModel returned without reading the calibration rows');
+  return { compilation, model, calibration: used };
+}
+
+/**
+ * A compiled model directory: manifest.json and constants.bin, and the ONNX file it came from as
+ * SOURCE_MODEL_FILE (checked against the manifest's SHA-256 when read), so `report` can run the
+ * float64 reference next to the simulation.
+ */
+export function writeCompiledDirectory(outputDir: string, model: CompiledModel, modelFile: string): void {
+  writeCompiledModel(outputDir, model);
+  try {
+    copyFileSync(modelFile, join(outputDir, SOURCE_MODEL_FILE));
+  } catch (e) {
+    fail('IO', `cannot copy ${modelFile} into ${outputDir}: ${(e as Error).message}`);
+  }
+}
+
+/** `deeppowers compile`: the options the command parsed, compiled, written to `output` (default <model>.compiled), and summarized. */
+export function compileFile(modelFile: string, opts: CompileFileOptions, toolVersion: ToolVersion, progress?: (step: CompileStep) => void): { compilation: Compilation; model: CompiledModel; summary: CompileSummary } {
+  // Only the compile options, whatever else the command line carried.
+  const options: OnnxFileCompileOptions = {
+    calibration: opts.calibration,
     layout: opts.layout,
     ...(opts.objective !== undefined ? { objective: opts.objective } : {}),
     ...(opts.refresh !== undefined ? { refresh: opts.refresh } : {}),
@@ -168,17 +198,10 @@ export function compileFile(modelFile: string, opts: CompileFileOptions, toolVer
     ...(opts.description !== undefined ? { description: opts.description } : {}),
     ...(opts.featureNames !== undefined ? { featureNames: opts.featureNames } : {}),
   };
-  const compilation = compileModel({ bytes, file: modelFile }, options, progress);
-  const model = toCompiledModel(compilation, options, toolVersion);
+  const { compilation, model, calibration } = compileOnnxFile(modelFile, options, toolVersion, progress);
   const outputDir = opts.output ?? defaultOutputDir(modelFile);
-  writeCompiledModel(outputDir, model);
-  try {
-    copyFileSync(modelFile, join(outputDir, SOURCE_MODEL_FILE));
-  } catch (e) {
-    fail('IO', `cannot copy ${modelFile} into ${outputDir}: ${(e as Error).message}`);
-  }
-  if (used === undefined) throw new Error('compileModel returned without reading the calibration rows');
-  return { compilation, model, summary: summarize(outputDir, compilation, model, used) };
+  writeCompiledDirectory(outputDir, model, modelFile);
+  return { compilation, model, summary: summarize(outputDir, compilation, model, calibration) };
 }
 
 function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibration: RowBatch): CompileSummary {

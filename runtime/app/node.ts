@@ -8,8 +8,7 @@ import { readFileSync } from 'node:fs';
 import { writeCompiledModel, readCompiledModel } from '../../compiler/artifact/files';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { fail } from '../../compiler/errors';
-import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
+import type { CompileOptions } from '../../compiler/pipeline/compile';
 import type { FheBackend } from '../backends/backend';
 import { sealBackend } from '../backends/seal/backend';
 import { Keystore } from '../client/keystore';
@@ -25,7 +24,7 @@ import { loadUi } from '../mcp/static-ui';
 import { TokenTable } from '../mcp/tokens';
 import type { RowOutputs } from '../run/outputs';
 import { predictEncrypted } from '../run/predict-encrypted';
-import { calibrationFromFile } from './compile-file';
+import { compileOnnxFile, writeCompiledDirectory, type OnnxFileCompileOptions } from './compile-file';
 
 export type { CompiledModel, CompileOptions, FheBackend, PrivatePrediction, RowOutputs };
 export { readCompiledModel as loadCompiledModel, writeCompiledModel };
@@ -44,22 +43,20 @@ export { PrivateModel } from '../mcp/private-model';
 export { RemoteServer } from '../mcp/remote';
 export { DeepPowersError } from '../../compiler/errors';
 
-export interface CompileFileOptions extends Omit<CompileOptions, 'calibration'> {
+export interface CompileFileOptions extends OnnxFileCompileOptions {
   /** Calibration rows: a JSON or CSV data file, as `deeppowers compile --calibration` reads it. */
   readonly calibration: string;
-  /** Write the compiled model to this directory too (what `deeppowers serve` loads). */
+  /** Write the compiled model to this directory too, with the source ONNX beside it, as `deeppowers compile` does (what `serve` loads and `report` reads). */
   readonly output?: string;
   /** Recorded in the manifest as the compiling tool's version. */
   readonly toolVersion?: string;
 }
 
-/** `deeppowers compile`: an ONNX file and calibration rows to a compiled model (written to `output` when given). */
+/** `deeppowers compile`: an ONNX file and calibration rows to a compiled model (written to `output` when given, with the source ONNX). */
 export function compile(onnxFile: string, options: CompileFileOptions): CompiledModel {
-  const { calibration: file, output, toolVersion, ...rest } = options;
-  const bytes = readFileSync(onnxFile);
-  const compileOptions: CompileOptions = { ...rest, calibration: calibrationFromFile(file) };
-  const model = toCompiledModel(compileModel({ bytes, file: onnxFile }, compileOptions), compileOptions, toolVersion ?? packageVersion());
-  if (output !== undefined) writeCompiledModel(output, model);
+  const { output, toolVersion, ...rest } = options;
+  const { model } = compileOnnxFile(onnxFile, rest, toolVersion ?? packageVersion());
+  if (output !== undefined) writeCompiledDirectory(output, model, onnxFile);
   return model;
 }
 

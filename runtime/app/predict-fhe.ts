@@ -13,7 +13,7 @@ import type { CountedProgressTracker } from '../run/counted-progress';
 import type { RowOutputs } from '../run/outputs';
 import { predictEncrypted } from '../run/predict-encrypted';
 import { type EncryptedRunSizes, type EncryptedRunTimings } from '../run/run-encrypted';
-import { sealOnThreads } from '../backends/pool/seal-on-threads';
+import { sealOnThreads } from '../backends/workers/seal-on-threads';
 
 /**
  * `predict --mode fhe`: the compiled model run encrypted, client and server in this process but

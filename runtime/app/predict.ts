@@ -12,7 +12,7 @@ import { applyRangePolicy, DEFAULT_OUT_OF_RANGE, type OutOfRangePolicy, type Row
 import { loadRows } from '../data/load-rows';
 import { rowSpecOf } from '../data/row-spec';
 import type { KeystoreToken } from '../keys/token-keystore';
-import { SOURCE_MODEL_FILE } from '../report/build-report';
+import { SOURCE_MODEL_FILE } from '../../compiler/artifact/types';
 import { outputsForAllRows, type RowOutputs } from '../run/outputs';
 import { predictReference, ROW_CHUNK } from '../run/predict-reference';
 import { compiledRowSpec, predictCompiledInChunks, simulateBackend } from '../run/run-compiled';

@@ -2,7 +2,7 @@
  * The seam between encrypted inference (client, server, MCP) and whatever computes on
  * ciphertexts. Client and server hold a `FheBackend` and never a backend's own objects: what
  * crosses the seam is parameters, circuits, slot vectors and serialized bytes, so a backend that
- * runs elsewhere (a worker-thread pool, a GPU, native SEAL) plugs in by implementing these
+ * runs elsewhere (worker threads, a GPU, native SEAL) plugs in by implementing these
  * interfaces, and the wire envelope (runtime/wire) stays the same whichever backend made the parts.
  *
  * Two implementations: SEAL (backends/seal/backend.ts), the real one, and simulation

@@ -22,7 +22,7 @@ import { benchSegmented } from './bench-segmented';
 import { median } from './median';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import { sealBackend } from '../backends/seal/backend';
-import { workerPoolBackend } from '../backends/pool/pool-backend';
+import { workerThreadsBackend } from '../backends/workers/worker-threads-backend';
 import { FheServer, serverModelOf } from '../server/fhe-server';
 import { inLanes } from '../backends/lanes';
 
@@ -86,7 +86,7 @@ export interface BenchResult {
   /** Threads of the throughput run (1: none was made). */
   readonly threads: number;
   /**
-   * Samples per second with `threads` evaluations in flight on SEAL's worker-thread pool (the
+   * Samples per second with `threads` evaluations in flight on SEAL's worker threads (the
    * same request, keys loaded once per thread, warm-up excluded); null with one thread.
    */
   readonly samples_per_s_threads: number | null;
@@ -297,26 +297,26 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
 }
 
 /**
- * Evaluations per second with `threads` of them in flight on the worker-thread pool: a warm-up
+ * Evaluations per second with `threads` of them in flight on the worker threads: a warm-up
  * round (every thread loads the circuit and keys), then `threads × reps` evaluations timed together.
  */
 async function threadedThroughput(model: EncryptedModel, evalKeys: Uint8Array, request: Uint8Array, threads: number, reps: number, log: (line: string) => void): Promise<number> {
-  const pool = workerPoolBackend(threads);
-  const server = new FheServer(pool);
+  const workers = workerThreadsBackend(threads);
+  const server = new FheServer(workers);
   try {
     await server.loadModel(serverModelOf(model.circuit, model.parameters, model.modelHash));
     const keysId = server.loadKeys(evalKeys);
-    await pool.ready();
+    await workers.ready();
     const evaluate = () => server.evaluate(model.modelHash, keysId, request);
     await inLanes(threads, threads, evaluate);
     const count = threads * Math.max(1, reps);
     const t = performance.now();
     await inLanes(count, threads, evaluate);
     const perSecond = (count * 1000) / (performance.now() - t);
-    log(`  ${threads} threads: ${perSecond.toFixed(2)} evaluations/s (${pool.evaluationCounts().join(' + ')} evaluations per thread)`);
+    log(`  ${threads} threads: ${perSecond.toFixed(2)} evaluations/s (${workers.evaluationCounts().join(' + ')} evaluations per thread)`);
     return perSecond;
   } finally {
     server.dispose();
-    await pool.close();
+    await workers.close();
   }
 }

@@ -48,7 +48,7 @@ export function registerBench(program: Command): void {
     .option('--models <a,b>', 'fixtures to run (default: every fixture; those the compiler refuses are listed with its reason)', list)
     .option('--layouts <l>', 'vector, batch or vector,batch', layouts, ['vector', 'batch'] as Layout[])
     .option('--reps <n>', 'timed evaluations per model after a warm-up (default 5; 1 for evaluations predicted over 5 s)', positiveInt('--reps'))
-    .option('--threads <n>', `also measure throughput with this many evaluations in flight on SEAL's worker-thread pool (default: the cores, ${availableParallelism()} here; 1 skips it)`, parseThreads)
+    .option('--threads <n>', `also measure throughput with this many evaluations in flight on SEAL's worker threads (default: the cores, ${availableParallelism()} here; 1 skips it)`, parseThreads)
     .option('--ops-reps <n>', 'timed calls per op in the node-seal microbenchmark (default 10)', positiveInt('--ops-reps'))
     .option('--soak <n>', 'evaluations in the memory soak, 0 to skip (default 2000)', positiveInt('--soak'))
     .option('--soak-model <name>', 'fixture the soak runs (vector layout)', 'sk_logreg_breast_cancer')

@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import type { CompiledModel } from '../../compiler/artifact/types';
+import type { Circuit } from '../../compiler/circuit/ir';
+import type { CkksParameters } from '../../compiler/params/types';
 import { fail } from '../../compiler/errors';
 import { applyStages } from '../../compiler/chain/run';
 import { describeMeasured, measuredRelativeError, type PrecisionPromise } from '../../compiler/approx/precision-target';
@@ -16,7 +18,7 @@ import type { OutputEntry, RowOutputs } from '../run/outputs';
 import { predictReference } from '../run/predict-reference';
 import type { FheBackend } from '../backends/backend';
 import { predictEncrypted } from '../run/predict-encrypted';
-import { sealOnThreads } from '../backends/pool/seal-on-threads';
+import { sealOnThreads } from '../backends/workers/seal-on-threads';
 import { parseThreads, THREADS_HELP } from './threads';
 import type { EncryptedRun } from '../run/run-encrypted';
 import { formatEntry } from '../format/values';
@@ -40,15 +42,14 @@ interface Sample {
   readonly labels: readonly (number | string)[];
 }
 
-export interface DemoSummary {
+/** The compiled model as the demo describes it: fields of its parameters and circuit, and the compiler's choices. */
+export interface DemoSummary extends Pick<CkksParameters, 'coeffModulusBits' | 'securityBits'>, Pick<Circuit, 'depth' | 'rotationSteps'> {
   readonly layout: string;
   readonly layoutReason: string;
+  /** N: CkksParameters.polyModulusDegree. */
   readonly n: number;
-  readonly coeffModulusBits: readonly number[];
-  readonly securityBits: number;
-  readonly depth: number;
+  /** Rotations in one evaluation (the op counts of compiler/circuit/count.ts). */
   readonly rotations: number;
-  readonly rotationSteps: readonly number[];
   readonly activations: readonly string[];
   readonly predictedServerMs: number;
 }

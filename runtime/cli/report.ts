@@ -11,7 +11,7 @@ import { formatBytes, formatNumber } from '../format/values';
 import { keySizeSource, reportKeySizes } from '../report/key-sizes';
 import { printJson } from './output';
 import { startProgress } from './progress';
-import { sealOnThreads } from '../backends/pool/seal-on-threads';
+import { sealOnThreads } from '../backends/workers/seal-on-threads';
 import { parseThreads, THREADS_HELP } from './threads';
 import { textTable } from '../format/text-table';
 

@@ -14,7 +14,7 @@ import { NodeList, TrustedNodes } from '../network/node-list';
 import { parseRedisUrl } from '../network/queue';
 import { QueueRunner } from '../network/queue-runner';
 import { DEFAULT_TASK_OPTIONS, type RunnerContext } from '../network/server-network';
-import { sealOnThreads } from '../backends/pool/seal-on-threads';
+import { sealOnThreads } from '../backends/workers/seal-on-threads';
 import { parseThreads, THREADS_HELP } from './threads';
 import { DEFAULT_LOG_KEY_LABEL, DEFAULT_SERVER_NODE_KEY_LABEL, tokenIdentity } from '../keys/token-identity';
 import { addPkcs11Options, tokenRefOf, type Pkcs11CliOptions } from './pkcs11-options';

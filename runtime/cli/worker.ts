@@ -12,7 +12,7 @@ import { nodeAclLine } from '../network/redis-acl';
 import { parseRedisUrl } from '../network/queue';
 import { startWorker } from '../network/worker';
 import { printJson } from './output';
-import { sealOnThreads } from '../backends/pool/seal-on-threads';
+import { sealOnThreads } from '../backends/workers/seal-on-threads';
 import { parseThreads, THREADS_HELP } from './threads';
 
 interface WorkerCliOptions extends Pkcs11CliOptions {

@@ -6,6 +6,7 @@ import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/
 import { fail } from '../../compiler/errors';
 import { handleLogRoute } from '../network/log-http';
 import { BytesInFlight } from './bytes-in-flight';
+import { SYSTEM_CLOCK, type Clock } from '../service/clock';
 import { KEYS_ID } from '../service/key-storage';
 import { readJsonBody } from './read-json-body';
 import { createMcpServer } from './server';
@@ -34,6 +35,8 @@ export interface HttpOptions {
   readonly bodyIdleMs?: number;
   /** Serve the browser page (serve --ui) at / from these files; no token is needed for them. */
   readonly ui?: UiFiles;
+  /** The time the idle limits read (sessions, request bodies); default the wall clock. */
+  readonly clock?: Clock;
 }
 
 /**
@@ -78,6 +81,7 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
   }
   const loopbackOnly = isLoopbackHost(options.host);
   const seesAll = (tenant: string) => options.auth === 'insecure-no-auth' || (options.logAuditors?.has(tenant) ?? false);
+  const clock = options.clock ?? SYSTEM_CLOCK;
   const idleMs = options.sessionIdleMs ?? 5 * 60_000;
   const maxSessions = options.maxSessions ?? 256;
   const maxSessionsPerTenant = Math.min(options.maxSessionsPerTenant ?? 16, maxSessions);
@@ -123,7 +127,7 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
       const session = sessions.get(sid);
       // Another tenant's session id is answered exactly like an unknown one.
       if (!session || session.tenant !== tenant) return jsonRpcError(res, 404, -32001, 'Session not found; initialize a new session');
-      session.lastSeen = Date.now();
+      session.lastSeen = clock.now();
       if (req.method !== 'POST') return session.transport.handleRequest(req, res);
       const body = await readBody(req, res, tenant);
       if (body.ok) return session.transport.handleRequest(req, res, body.value);
@@ -141,7 +145,7 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       maxRequestBodySize: service.limits.maxMessageBytes,
-      onsessioninitialized: (id) => void sessions.set(id, { transport, server, tenant, lastSeen: Date.now() }),
+      onsessioninitialized: (id) => void sessions.set(id, { transport, server, tenant, lastSeen: clock.now() }),
       onsessionclosed: (id) => closeSession(id),
     });
     transport.onclose = () => {
@@ -208,13 +212,13 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
   };
 
   const sweep = (): void => {
-    const now = Date.now();
+    const now = clock.now();
     for (const [id, s] of sessions) if (now - s.lastSeen > idleMs) closeSession(id);
   };
 
   // Node's requestTimeout would bound every body by one fixed time; guardBody scales it with the size.
   const http = createServer({ requestTimeout: 0, headersTimeout: 10_000 }, (req, res) => {
-    guardBody(req, res, options.bodyIdleMs ?? BODY_IDLE_MS);
+    guardBody(req, res, options.bodyIdleMs ?? BODY_IDLE_MS, clock);
     route(req, res).catch((e: unknown) => {
       log(`internal error serving ${req.method} ${req.url}: ${(e as Error).stack ?? String(e)}`);
       if (!res.headersSent) json(res, 500, { error: `internal error: ${(e as Error).message.split('\n')[0]}` });
@@ -222,8 +226,7 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
     });
   });
   http.maxConnections = options.maxConnections ?? 1024;
-  const sweeper = setInterval(sweep, Math.min(idleMs, 60_000));
-  sweeper.unref();
+  const stopSweeper = clock.every(Math.min(idleMs, 60_000), sweep);
 
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject);
@@ -245,7 +248,7 @@ export async function startHttpServer(service: DeepPowersService, options: HttpO
     port,
     http,
     close: async () => {
-      clearInterval(sweeper);
+      stopSweeper();
       for (const id of [...sessions.keys()]) closeSession(id);
       http.closeAllConnections();
       await new Promise<void>((resolve) => http.close(() => resolve()));
@@ -278,17 +281,17 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 /** Cuts off a request body that stalls or arrives slower than its size allows (see BODY_IDLE_MS). */
-function guardBody(req: IncomingMessage, res: ServerResponse, idleMs: number): void {
+function guardBody(req: IncomingMessage, res: ServerResponse, idleMs: number, clock: Clock): void {
   if (!hasBody(req)) return;
   const declared = Number(req.headers['content-length']);
-  const started = Date.now();
+  const started = clock.now();
   const socket = req.socket;
   const base = socket.bytesRead;
   let seen = base;
   let lastProgress = started;
-  const timer = setInterval(() => {
-    if (req.complete || socket.destroyed) return clearInterval(timer);
-    const now = Date.now();
+  const stop = clock.every(Math.min(1000, idleMs), () => {
+    if (req.complete || socket.destroyed) return stop();
+    const now = clock.now();
     const got = socket.bytesRead;
     if (got !== seen) {
       seen = got;
@@ -296,13 +299,12 @@ function guardBody(req: IncomingMessage, res: ServerResponse, idleMs: number): v
     }
     const budget = BODY_BASE_MS + (Number.isFinite(declared) ? declared : got - base) / BODY_BYTES_PER_MS;
     if (now - lastProgress > idleMs || now - started > budget) {
-      clearInterval(timer);
+      stop();
       if (!res.headersSent) res.writeHead(408, { Connection: 'close' }).end();
       req.destroy();
     }
-  }, Math.min(1000, idleMs));
-  timer.unref();
-  res.once('close', () => clearInterval(timer));
+  });
+  res.once('close', stop);
 }
 
 function jsonRpcError(res: ServerResponse, status: number, code: number, message: string): void {

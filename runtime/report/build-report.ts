@@ -10,14 +10,14 @@ import { join } from 'node:path';
 import { rangeCoverage } from '../../compiler/approx/calibrate';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
-import type { CompiledModel } from '../../compiler/artifact/types';
+import { SOURCE_MODEL_FILE, type CompiledModel } from '../../compiler/artifact/types';
 import { fail } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import { importModel } from '../../compiler/onnx/import';
-import type { SplitModel, Stage } from '../../compiler/chain/stages';
+import type { Stage } from '../../compiler/chain/stages';
 import { runBody, runPrologue } from '../../compiler/chain/run';
 import { isStepStage, stepStageKind } from '../../compiler/chain/step-stages';
-import { exactChain } from '../../compiler/pipeline/exact-chain';
+import { exactBody } from '../../compiler/pipeline/exact-chain';
 import { batchTensor, loadRows } from '../data/load-rows';
 import { rowSpecOf } from '../data/row-spec';
 import { predictReference } from '../run/predict-reference';
@@ -29,10 +29,6 @@ import type { FheBackend } from '../backends/backend';
 import type { CountedProgress } from '../run/counted-progress';
 import { loadLabels } from './labels';
 import { analyseTrees, treeDepth, type TreeReport } from './tree-section';
-import { hasTreeEnsemble } from '../../compiler/passes/tree-model';
-
-/** Where `deeppowers compile` keeps the source model inside the compiled directory. */
-export const SOURCE_MODEL_FILE = 'source.onnx';
 
 export interface ReportRequest {
   readonly compiledDir: string;
@@ -108,8 +104,8 @@ function sourceGraph(model: CompiledModel, request: ReportRequest): Graph {
 }
 
 /** The split whose body is the exact chain the circuit approximates (quantized and ReLU units rescaled as compiled). */
-function exactSplit(graph: Graph, model: CompiledModel): SplitModel {
-  return exactChain(graph, {
+function exactBodyOf(graph: Graph, model: CompiledModel): ReturnType<typeof exactBody> {
+  return exactBody(graph, {
     ...(model.quantization ? { nBits: model.quantization.bits } : {}),
     unitBounds: model.approximations.map((a) => a.unitBounds),
   });
@@ -128,8 +124,9 @@ function stageLabel(s: Stage): string {
 export async function buildReport(request: ReportRequest): Promise<Report> {
   const model = readCompiledModel(request.compiledDir);
   const graph = sourceGraph(model, request);
-  // A tree ensemble has no chain: its reference is the ensemble with exact thresholds.
-  const split = hasTreeEnsemble(graph) ? null : exactSplit(graph, model);
+  // The compile's body kind: a tree ensemble has no chain, its reference is the ensemble with exact thresholds.
+  const exact = exactBodyOf(graph, model);
+  const split = exact.kind === 'chain' ? exact.split : null;
   const body = split?.body ?? [];
   const activations = body.flatMap((s, i) => (s.kind === 'activation' ? [i] : []));
   if (activations.length !== model.approximations.length) {
@@ -141,7 +138,7 @@ export async function buildReport(request: ReportRequest): Promise<Report> {
   const spec = rowSpecOf(graph);
   const reference = predictReference(graph, spec, batch);
   const input = batchTensor(batch, { ...spec, fixedBatch: null });
-  const trees = split === null ? analyseTrees(graph, model, input) : null;
+  const trees = exact.kind === 'trees' ? analyseTrees(exact, model, input) : null;
   const bodyRows = split === null ? [] : runPrologue(split, input);
   const referenceBody = split === null ? trees!.referenceBody : runBody({ ...split, body }, bodyRows);
   const simulated = await predictCompiled(model, batch, simulateBackend(model));

@@ -5,11 +5,10 @@
  */
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { fail } from '../../compiler/errors';
-import type { Graph } from '../../compiler/graph/graph';
 import type { NumericTensor } from '../../compiler/graph/tensor';
 import type { SnappedThreshold } from '../../compiler/passes/tree-encoding';
 import { rowsWithChangedLeaves } from '../../compiler/passes/tree-encoding';
-import { treeModel } from '../../compiler/passes/tree-model';
+import type { TreeBodySplit } from '../../compiler/passes/split-graph';
 import { exactTreeSums } from '../../compiler/passes/tree-scores';
 import { treeGridOf, treeInputRows, type RecordedTreeSummary, type TreeGrid } from '../../compiler/pipeline/steps/encode-trees';
 import type { DepthBreakdown } from './circuit-facts';
@@ -35,8 +34,9 @@ function recorded(model: CompiledModel): RecordedTreeSummary {
   return t as unknown as RecordedTreeSummary;
 }
 
-export function analyseTrees(graph: Graph, model: CompiledModel, input: NumericTensor): TreeAnalysis {
-  const trees = treeModel(graph);
+/** `tree`: the source model's tree body (the compile's body kind, splitBody's `trees`). */
+export function analyseTrees(tree: TreeBodySplit, model: CompiledModel, input: NumericTensor): TreeAnalysis {
+  const { graph, trees } = tree;
   const r = recorded(model);
   const branches = trees.ensemble.nodes.flatMap((n, at) => (n.leaf ? [] : [{ at, n }]));
   if (branches.length !== r.thresholds.length) fail('BAD_ARTIFACT', `the manifest records ${r.thresholds.length} thresholds, the source model has ${branches.length} branches`);

@@ -1,6 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -9,7 +8,8 @@ import { buildBrowser } from '../../scripts/build-browser';
 import { Keystore } from '../../runtime/client/keystore';
 import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { loadFixture, type Fixture } from '../helpers/fixtures';
-import { BIN, ROOT, startServe, type ServeProcess } from '../helpers/serve-process';
+import { BIN, ROOT, startServeWithTokens, type ServeProcess } from '../helpers/serve-process';
+import { tempDirForFile } from '../helpers/temp-dirs';
 
 /**
  * The browser client in Chromium (Debian's /usr/bin/chromium through playwright-core), against a
@@ -27,7 +27,7 @@ const SHOTS = join(ROOT, 'out', 'browser');
 const IRIS = loadFixture('sk_logreg_iris_multinomial');
 const DIGITS = loadFixture('pt_mlp_digits_relu');
 
-let work: string;
+const work = tempDirForFile('dp-browser-');
 let browser: Browser;
 let served: ServeProcess;
 let origin: string;
@@ -35,12 +35,10 @@ let iris: CompiledModel;
 let digits: CompiledModel;
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'dp-browser-'));
   await buildBrowser();
   iris = writeCompiledFixture(IRIS, join(work, 'iris'), 'vector');
   digits = writeCompiledFixture(DIGITS, join(work, 'digits'), 'vector', { refresh: 'auto' });
-  writeFileSync(join(work, 'tokens'), `alice:${TOKEN}\n`);
-  served = await startServe([join(work, 'iris'), join(work, 'digits'), '--http', '127.0.0.1:0', '--ui', '--token-file', join(work, 'tokens'), '--data-dir', join(work, 'data'), '--threads', '1']);
+  served = await startServeWithTokens([join(work, 'iris'), join(work, 'digits')], work, { alice: TOKEN }, ['--ui', '--threads', '1']);
   origin = new URL(served.url).origin;
   browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
   mkdirSync(SHOTS, { recursive: true });
@@ -49,7 +47,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   await served?.stop();
-  rmSync(work, { recursive: true, force: true });
 });
 
 /** A fresh browser profile (its own IndexedDB and localStorage) with the page open. */

@@ -4,9 +4,11 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { compile } from '../../runtime/app/node';
 import { frameworkAccuracy, loadFixture } from '../helpers/fixtures';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -54,6 +56,15 @@ describe('deeppowers compile / predict --mode simulate / report', () => {
     for (const file of ['manifest.json', 'constants.bin', 'source.onnx']) expect(existsSync(join(dir, 'iris', file))).toBe(true);
     const manifest = JSON.parse(readFileSync(join(dir, 'iris', 'manifest.json'), 'utf8')) as { modelHash: string };
     expect(manifest.modelHash).toBe(s.modelHash);
+  });
+
+  it("the package's compile() writes the directory the command writes: the same manifest and constants, and the source ONNX beside them", () => {
+    const out = join(dir, 'iris-library');
+    const model = compile(f.modelPath, { calibration, output: out, layout: 'batch' });
+    for (const file of ['manifest.json', 'constants.bin']) expect(readFileSync(join(out, file)).equals(readFileSync(join(dir, 'iris', file))), file).toBe(true);
+    const source = readFileSync(join(out, 'source.onnx'));
+    expect(source.equals(readFileSync(f.modelPath))).toBe(true);
+    expect(createHash('sha256').update(source).digest('hex')).toBe(model.source.sha256);
   });
 
   it('compile --objective throughput packs many rows per vector ciphertext; predict reads them back as one row per ciphertext does', () => {

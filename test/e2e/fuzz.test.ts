@@ -1,7 +1,5 @@
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeCompiledModel, encodeCompiledModel } from '../../compiler/artifact/codec';
 import { DeepPowersError } from '../../compiler/errors';
@@ -20,6 +18,7 @@ import { mulberry32 } from '../helpers/random';
 import { simulateSamples } from '../../runtime/backends/simulate';
 import { toySamples } from './seal-test-circuits';
 import { servedToy } from './mcp-toy';
+import { tempDirForFile } from '../helpers/temp-dirs';
 
 /**
  * A seeded, bounded fuzz pass over every input a DeepPowers process takes from outside: ONNX
@@ -90,14 +89,13 @@ function mutateText(text: string): string {
 const iris = loadFixture('sk_logreg_iris_multinomial');
 const TOKEN_A = 'alice-token-0123456789abcdef';
 const toy = servedToy('toy', 'vector');
-let work: string;
+const work = tempDirForFile('dp-fuzz-');
 let service: DeepPowersService;
 let http: RunningHttpServer;
 let fhe: FheClient;
 let bundle: EvaluationKeyBundle;
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'dp-fuzz-'));
   service = await DeepPowersService.create(sealBackend, [toy.served], work, { maxKeyBytes: 16 * 1024 * 1024, maxMessageBytes: 1024 * 1024 });
   http = await startHttpServer(service, { host: '127.0.0.1', port: 0, auth: TokenTable.parse(`alice:${TOKEN_A}`), log: () => {} });
   fhe = await FheClient.create(sealBackend, toy.clientModel);
@@ -110,7 +108,6 @@ afterAll(async () => {
   await http?.close();
   await service?.close();
   fhe?.dispose();
-  rmSync(work, { recursive: true, force: true });
   console.log(`fuzz (seed ${SEED}): ${Object.entries(counts).map(([k, c]) => `${k} ${c.inputs} (${c.clean} refused, ${c.answered} answered)`).join('; ')}`);
 });
 

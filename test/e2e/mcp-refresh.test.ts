@@ -1,5 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { clientViewFromJson } from '../../compiler/artifact/views';
@@ -14,6 +12,7 @@ import { clientSplitOf } from '../../compiler/artifact/client-split';
 import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 import { startServeWithTokens, type ServeProcess } from '../helpers/serve-process';
+import { tempDirForFile } from '../helpers/temp-dirs';
 
 /**
  * A model compiled with --refresh auto (pt_mlp_digits_relu: two segments at N = 16384), served by
@@ -28,12 +27,11 @@ const ROWS = 2;
 const TOKEN_A = 'alice-0123456789abcdef0123456789';
 const TOKEN_B = 'bob-0123456789abcdef0123456789ab';
 
-let work: string;
+const work = tempDirForFile('dp-mcp-refresh-');
 let model: CompiledModel;
 let served: ServeProcess;
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'dp-mcp-refresh-'));
   const dir = join(work, 'digits.compiled');
   model = writeCompiledFixture(FIXTURE, dir, 'vector', { refresh: 'auto' });
   served = await startServeWithTokens([dir], work, { alice: TOKEN_A, bob: TOKEN_B }, ['--threads', '1']);
@@ -41,7 +39,6 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await served?.stop();
-  rmSync(work, { recursive: true, force: true });
 });
 
 describe('a model with client steps over MCP', () => {

@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -15,6 +14,7 @@ import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { loadFixture } from '../helpers/fixtures';
 import { servedToy } from './mcp-toy';
 import { toySamples } from './seal-test-circuits';
+import { tempDirForFile } from '../helpers/temp-dirs';
 
 /**
  * `deeppowers serve` over Streamable HTTP (127.0.0.1, in process), read by the MCP SDK's client:
@@ -23,7 +23,7 @@ import { toySamples } from './seal-test-circuits';
  */
 
 const toy = servedToy('toy', 'vector');
-let work: string;
+const work = tempDirForFile('dp-mcp-resources-');
 let irisDir: string;
 let service: DeepPowersService;
 let http: RunningHttpServer;
@@ -49,7 +49,6 @@ async function predict(s: Session, keys: string, rows: number): Promise<CallTool
 }
 
 beforeAll(async () => {
-  work = mkdtempSync(join(tmpdir(), 'dp-mcp-resources-'));
   irisDir = join(work, 'iris.compiled');
   writeCompiledFixture(loadFixture('sk_logreg_iris_multinomial'), irisDir, 'vector');
   service = await DeepPowersService.create(sealBackend, [toy.served, loadServedModel(irisDir)], join(work, 'data'));
@@ -65,7 +64,6 @@ afterAll(async () => {
   await http?.close();
   service?.dispose();
   fhe?.dispose();
-  rmSync(work, { recursive: true, force: true });
 });
 
 describe('resources: each model’s card and client view', () => {

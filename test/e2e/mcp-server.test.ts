@@ -1,6 +1,3 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
@@ -12,6 +9,7 @@ import { toySamples } from './seal-test-circuits';
 import { servedToy } from './mcp-toy';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { connectInMemory, toolErrorText, uploadInChunks } from '../helpers/mcp-session';
+import { tempDirForFile } from '../helpers/temp-dirs';
 
 /** In-process MCP tests of `deeppowers serve`'s tools: the toy circuit, stdio-style chunked key upload. */
 
@@ -19,7 +17,7 @@ const vectorToy = servedToy('toy_vector', 'vector');
 const otherToy = servedToy('toy_other', 'vector', 99);
 const CHUNK = 256 * 1024;
 
-let dataDir: string;
+const dataDir = tempDirForFile('dp-mcp-server-');
 let service: DeepPowersService;
 let client: Client;
 let fhe: FheClient;
@@ -32,7 +30,6 @@ async function call(c: Client, name: string, args: Record<string, unknown>): Pro
 }
 
 beforeAll(async () => {
-  dataDir = mkdtempSync(join(tmpdir(), 'dp-mcp-server-'));
   service = await DeepPowersService.create(sealBackend, [vectorToy.served, otherToy.served], dataDir, {
     maxChunkBytes: CHUNK,
     maxConcurrency: 1,
@@ -50,7 +47,6 @@ afterAll(async () => {
   await client?.close();
   fhe?.dispose();
   service?.dispose();
-  rmSync(dataDir, { recursive: true, force: true });
 });
 
 describe('deeppowers serve tools (in-process)', () => {

@@ -4,29 +4,29 @@
  * numbers compare the source model's reference run with the simulated circuit.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import onnxProto from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readCompiledModel } from '../../compiler/artifact/files';
 import { DeepPowersError } from '../../compiler/errors';
 import { importModelFile } from '../../compiler/onnx/import';
 import { splitGraph } from '../../compiler/passes/split-graph';
 import { compileFile } from '../../runtime/app/compile-file';
-import { buildReport, SOURCE_MODEL_FILE, type Report } from '../../runtime/report/build-report';
+import { SOURCE_MODEL_FILE } from '../../compiler/artifact/types';
+import { buildReport, type Report } from '../../runtime/report/build-report';
 import { renderReportHtml } from '../../runtime/report/html';
 import { frameworkAccuracy, loadFixture } from '../helpers/fixtures';
+import { tempDirForFile } from '../helpers/temp-dirs';
 
 const f = loadFixture('sk_mlp_breast_cancer_tanh');
-let dir: string;
+const dir = tempDirForFile('deeppowers-report-');
 let compiled: string;
 let data: string;
 let labels: string;
 let report: Report;
 
 beforeAll(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'deeppowers-report-'));
   const calibration = join(dir, 'calibration.json');
   writeFileSync(calibration, JSON.stringify(f.data.calibration));
   data = join(dir, 'test.json');

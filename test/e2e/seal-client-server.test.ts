@@ -3,7 +3,7 @@ import type { Layout } from '../../compiler/circuit/ir';
 import { DeepPowersError } from '../../compiler/errors';
 import { readEnvelope, writeEnvelope } from '../../runtime/wire/envelope';
 import type { FheBackend } from '../../runtime/backends/backend';
-import { workerPoolBackend } from '../../runtime/backends/pool/pool-backend';
+import { workerThreadsBackend } from '../../runtime/backends/workers/worker-threads-backend';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { simulateSamples } from '../../runtime/backends/simulate';
 import { simulationBackend } from '../../runtime/backends/simulation-backend';
@@ -35,19 +35,19 @@ function flipBit(bytes: Uint8Array, at: number): Uint8Array {
  * it is idle, so the suite's evaluations and refusals run in the worker's own node-seal and must
  * read the same as on one thread.
  */
-const pool = workerPoolBackend(2);
-afterAll(() => pool.close());
+const workers = workerThreadsBackend(2);
+afterAll(() => workers.close());
 
 /** The implementations of the backend interface, each with how it words a part that is not a ciphertext. */
 const BACKENDS: readonly { readonly backend: FheBackend; readonly name: string; readonly notCiphertext: RegExp }[] = [
   { backend: sealBackend, name: 'seal', notCiphertext: /^BAD_CIPHERTEXT: input ciphertext 0 is not a ciphertext for parameter set [0-9a-f]{16}: std::/ },
-  { backend: pool, name: 'seal on 2 threads', notCiphertext: /^BAD_CIPHERTEXT: input ciphertext 0 is not a ciphertext for parameter set [0-9a-f]{16}: std::/ },
+  { backend: workers, name: 'seal on 2 threads', notCiphertext: /^BAD_CIPHERTEXT: input ciphertext 0 is not a ciphertext for parameter set [0-9a-f]{16}: std::/ },
   { backend: simulationBackend(), name: 'simulation', notCiphertext: /^BAD_CIPHERTEXT: input ciphertext 0 is not a simulated ciphertext of \d+ slots/ },
 ];
 const CASES = (['vector', 'batch'] as const).flatMap((layout: Layout) => BACKENDS.map((b) => ({ layout, ...b })));
 
 test('the 2-thread backend has its worker up before the suite runs', async () => {
-  await pool.ready();
+  await workers.ready();
 });
 
 describe.each(CASES)('client → server → client, $layout layout, $name backend', ({ layout, backend, notCiphertext }) => {
@@ -168,6 +168,6 @@ describe.each(CASES)('client → server → client, $layout layout, $name backen
 });
 
 test('the worker ran evaluations of the 2-thread suite (not only this thread)', () => {
-  const [, worker] = pool.evaluationCounts();
+  const [, worker] = workers.evaluationCounts();
   expect(worker).toBeGreaterThan(0);
 });

@@ -151,7 +151,7 @@ describe('SEAL executor', () => {
       const uncached = executeCircuit(ctx, circuit, inputs, keys, tight);
       // The same encodings, so the same ciphertext contents up to fresh noise (none is added here).
       cached.forEach((ct, k) => expect(Array.from(crypto.decrypt(uncached[k]!))).toEqual(Array.from(crypto.decrypt(ct))));
-      expect(tight.size).toBe(2); // the pool constants only
+      expect(tight.size).toBe(2); // the table constants only
       expect(tight.scalarBytes).toBe(0);
       expect(cachedPlaintextBytes(circuit, N, 0)).toBe(cachedPlaintextBytes(circuit, N) - 2 * plaintextBytesAt(N, 1));
       freeAll(...uncached);

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import type { IncomingMessage } from 'node:http';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +11,7 @@ import { startHttpServer, type HttpOptions, type RunningHttpServer } from '../..
 import { DeepPowersService, type ServiceLimits } from '../../runtime/mcp/service';
 import { TokenTable } from '../../runtime/mcp/tokens';
 import { writeEnvelope } from '../../runtime/wire/envelope';
+import { ManualClock } from '../helpers/manual-clock';
 import { servedToy } from './mcp-toy';
 
 /**
@@ -70,6 +72,30 @@ async function openSession(server: RunningHttpServer, token: string): Promise<nu
     method: 'POST',
     body: init(1),
     headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+  });
+  await res.text();
+  return res.status;
+}
+
+/** Opens an MCP session; its id. */
+async function initializeSession(server: RunningHttpServer, token: string): Promise<string> {
+  const res = await fetch(server.url, {
+    method: 'POST',
+    body: init(1),
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+  });
+  await res.text();
+  const id = res.headers.get('mcp-session-id');
+  if (res.status !== 200 || id === null) throw new Error(`initialize answered ${res.status} without a session id`);
+  return id;
+}
+
+/** A ping in session `id`: the HTTP status (404 once the session is gone). */
+async function ping(server: RunningHttpServer, token: string, id: string): Promise<number> {
+  const res = await fetch(server.url, {
+    method: 'POST',
+    body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'ping' }),
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'mcp-session-id': id, 'mcp-protocol-version': '2025-06-18' },
   });
   await res.text();
   return res.status;
@@ -168,6 +194,23 @@ describe('key storage', () => {
   }, 60_000);
 });
 
+describe('idle sessions', () => {
+  test('an MCP session idle longer than the limit is closed at the first sweep after it; one used since stays open', async () => {
+    const clock = new ManualClock();
+    // Idle limit 90 s; the sweep runs every min(limit, 60 s) = 60 s.
+    const server = await start(join(work, 'idle'), {}, { sessionIdleMs: 90_000, clock });
+    const a = await initializeSession(server, TOKEN_A);
+    const b = await initializeSession(server, TOKEN_A);
+    // Sweep at 60 s: both idle 60 s ≤ 90 s, both kept; b is used then.
+    clock.advance(60_000);
+    expect(await ping(server, TOKEN_A, b)).toBe(200);
+    // Sweep at 120 s: a idle 120 s > 90 s, closed; b idle 60 s, kept.
+    clock.advance(60_000);
+    expect(await ping(server, TOKEN_A, a)).toBe(404);
+    expect(await ping(server, TOKEN_A, b)).toBe(200);
+  }, 30_000);
+});
+
 describe('tenants sharing a server', () => {
   test('one tenant opening many sessions closes its own oldest ones; another tenant still gets a session', async () => {
     const server = await start(join(work, 'sessions'), {}, { maxSessions: 4, maxSessionsPerTenant: 2 });
@@ -251,12 +294,22 @@ describe('connections', () => {
     expect(r.closed).toBe(true);
   }, 30_000);
 
-  test('a stalled upload body is cut off instead of holding the socket', async () => {
-    const server = await start(join(work, 'slow'), {}, { bodyIdleMs: 1500 });
-    const t0 = Date.now();
-    const r = await raw(server.port, `PUT /keys/${bundles[0]!.keysId} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN_A}\r\nContent-Length: 100000\r\n\r\n${'x'.repeat(100)}`);
-    expect(r.closed).toBe(true);
-    expect(Date.now() - t0).toBeLessThan(4500);
+  test('a stalled upload body is cut off at the first check past the idle limit, not before', async () => {
+    const clock = new ManualClock();
+    const server = await start(join(work, 'slow'), {}, { bodyIdleMs: 1500, clock });
+    const arrived = new Promise<IncomingMessage>((resolve) => server.http.once('request', resolve));
+    // The headers and not one byte of the declared body: nothing arrives after the request starts.
+    const answer = raw(server.port, `PUT /keys/${bundles[0]!.keysId} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${TOKEN_A}\r\nContent-Length: 100000\r\n\r\n`);
+    const req = await arrived;
+    expect(clock.running).toBe(2); // the session sweeper and this body's guard
+    // The guard looks every min(1 s, limit): at 1 s the body has been idle 1 s ≤ 1.5 s.
+    clock.advance(1500);
+    expect(req.destroyed).toBe(false);
+    // At 2 s it has been idle 2 s > 1.5 s: cut off, and the guard stops looking.
+    clock.advance(500);
+    expect(req.destroyed).toBe(true);
+    expect(clock.running).toBe(1);
+    expect((await answer).closed).toBe(true);
   }, 30_000);
 
   test('a port already taken is reported as such, not as a bug', async () => {

@@ -25,3 +25,8 @@ export function parkMiller(seed: number): () => number {
     return s / 2147483647;
   };
 }
+
+/** A maker of float32 values uniform on [−scale, scale) from a uniform [0, 1) source: `values(n, scale = 1)`. */
+export function signedFloat32s(unit: () => number): (n: number, scale?: number) => number[] {
+  return (n, scale = 1) => Array.from({ length: n }, () => Math.fround((unit() * 2 - 1) * scale));
+}

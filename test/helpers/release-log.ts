@@ -1,6 +1,9 @@
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { attest, type Attestation } from '../../runtime/network/attestation';
 import type { Identity } from '../../runtime/network/identity';
+import { LOG_FILE } from '../../runtime/network/log-store';
 import { logRelease } from '../../runtime/network/release';
 import type { TransparencyLog } from '../../runtime/network/transparency-log';
 import { Witness } from '../../runtime/network/witness';
@@ -52,4 +55,12 @@ export function appendRelease(log: TransparencyLog, nodes: ReleaseNodes, job: st
 
 export function appendReleases(log: TransparencyLog, nodes: ReleaseNodes, n: number, witnesses: readonly Witness[] = []): void {
   for (let i = 0; i < n; i++) appendRelease(log, nodes, `job-${i}`, witnesses);
+}
+
+/** What someone with write access to the log's file in `dir` can do: drop its append-only triggers and run `sql`. */
+export function tamperLog(dir: string, sql: string): void {
+  const db = new DatabaseSync(join(dir, LOG_FILE));
+  db.exec('DROP TRIGGER IF EXISTS leaves_no_update; DROP TRIGGER IF EXISTS leaves_no_delete;');
+  db.exec(sql);
+  db.close();
 }

@@ -15,6 +15,13 @@ export function affineStage(
   return { kind: 'affine', sources, inSize, outSize, weights, bias: Float64Array.from({ length: outSize }, (_, i) => bias(i)) };
 }
 
+/** An affine stage (sources ['fc']) with its weights written out row by row, one row per bias entry. */
+export function affineOf(weights: readonly number[], bias: readonly number[]): AffineStage {
+  const inSize = weights.length / bias.length;
+  if (!Number.isInteger(inSize)) throw new Error(`${weights.length} weights do not make ${bias.length} rows`);
+  return affineStage(bias.length, inSize, (_r, _c, k) => weights[k]!, (i) => bias[i]!);
+}
+
 /** y = W·x + b by the definition, a row at a time: the reference the lowered circuits are checked against. */
 export function affineByHand(s: AffineStage, x: Float64Array): Float64Array {
   const y = Float64Array.from(s.bias);

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterAll, afterEach } from 'vitest';
 
 /**
  * A maker of fresh temporary dirs named `prefix…`, each removed after the test that made it.
@@ -17,4 +17,15 @@ export function tempDirsPerTest(prefix: string): () => string {
     dirs.push(d);
     return d;
   };
+}
+
+/**
+ * A fresh temporary dir named `prefix…` for the whole test file, removed after its last test
+ * (after the file's own afterAll hooks, which vitest runs in reverse order: servers stop first).
+ * Call it at the top level of a test file.
+ */
+export function tempDirForFile(prefix: string): string {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
 }

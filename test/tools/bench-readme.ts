@@ -21,7 +21,7 @@ const cell = (s: string) => s.replace(/\|/g, '\\|');
 const o = report.options;
 const m = report.machine;
 const lines = [
-  `Measured with \`npm run bench -- --json --max-predicted-s ${o.max_predicted_s} --reps ${o.reps} --threads ${o.threads} --models …\` (the ${o.models.length} model${o.models.length === 1 ? "" : "s"} below) on ${m.cpu}, ${m.cores} cores, Node ${m.node}, node-seal ${m.node_seal}, one thread per evaluation (\`samples/s on threads\`: ${o.threads} evaluations in flight on the worker-thread pool). ` +
+  `Measured with \`npm run bench -- --json --max-predicted-s ${o.max_predicted_s} --reps ${o.reps} --threads ${o.threads} --models …\` (the ${o.models.length} model${o.models.length === 1 ? "" : "s"} below) on ${m.cpu}, ${m.cores} cores, Node ${m.node}, node-seal ${m.node_seal}, one thread per evaluation (\`samples/s on threads\`: ${o.threads} evaluations in flight on the worker threads). ` +
     `The full JSON is [bench/${basename(file)}](../bench/${basename(file)}). A vector-layout evaluation is one sample; a batch-layout evaluation is N/2 samples. ` +
     '"1-sample ms" is encryption + server + decryption of one evaluation: the latency of a prediction. "error promised/measured" is the compiled precision promise and the largest encrypted error on the evaluated rows, both as a share of the calibrated output range.',
   '',

@@ -10,7 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { readCompiledModel } from '../../compiler/artifact/files';
-import { workerPoolBackend } from '../../runtime/backends/pool/pool-backend';
+import { workerThreadsBackend } from '../../runtime/backends/workers/worker-threads-backend';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { clientModelOf } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
@@ -27,11 +27,11 @@ const client = await FheClient.create(sealBackend, clientModel);
 const keys = client.evaluationKeys().bytes;
 const request = client.encrypt([new Float64Array(clientModel.inputSize)]).bytes;
 for (const threads of threadsArg.split(',').map(Number)) {
-  const pool = threads === 1 ? undefined : workerPoolBackend(threads);
-  const server = new FheServer(pool ?? sealBackend);
+  const workers = threads === 1 ? undefined : workerThreadsBackend(threads);
+  const server = new FheServer(workers ?? sealBackend);
   const id = await server.loadModel(serverModelOf(model.circuit, model.parameters, model.modelHash));
   const keysId = server.loadKeys(keys);
-  await pool?.ready();
+  await workers?.ready();
   // `threads` evaluations in flight at a time, as a request's evaluation lanes keep them; with
   // --all-at-once every evaluation is started together, as independent requests arrive.
   const round = (count: number) =>
@@ -46,9 +46,9 @@ for (const threads of threadsArg.split(',').map(Number)) {
   console.log(
     `${threads} thread${threads === 1 ? '' : 's'}: ${n} evaluations, ${((n * 1000) / wall).toFixed(2)} evaluations/s, ` +
       `${(wall / n).toFixed(0)} ms wall and ${((cpu.user + cpu.system) / 1000 / n).toFixed(0)} ms CPU per evaluation` +
-      (pool ? ` (by thread: ${pool.evaluationCounts().join(', ')})` : ''),
+      (workers ? ` (by thread: ${workers.evaluationCounts().join(', ')})` : ''),
   );
   server.dispose();
-  await pool?.close();
+  await workers?.close();
 }
 client.dispose();

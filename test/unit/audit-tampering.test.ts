@@ -12,7 +12,7 @@ import { logRelease } from '../../runtime/network/release';
 import { parseNote } from '../../runtime/network/signed-note';
 import { LOG_VKEY_FILE, TransparencyLog } from '../../runtime/network/transparency-log';
 import { Witness } from '../../runtime/network/witness';
-import { appendRelease, appendReleases, releaseAttestations } from '../helpers/release-log';
+import { appendRelease, appendReleases, releaseAttestations, tamperLog } from '../helpers/release-log';
 import { tempDirsPerTest } from '../helpers/temp-dirs';
 
 /**
@@ -52,12 +52,6 @@ async function networkLog(): Promise<Setup> {
 }
 
 /** What someone with write access to the file can do: drop the triggers and rewrite rows. */
-function tamper(dir: string, sql: string): void {
-  const db = new DatabaseSync(join(dir, LOG_FILE));
-  db.exec('DROP TRIGGER IF EXISTS leaves_no_update; DROP TRIGGER IF EXISTS leaves_no_delete;');
-  db.exec(sql);
-  db.close();
-}
 
 /** The log's records without their index, as the key holder would re-append them. */
 function records(dir: string): Record<string, unknown>[] {
@@ -86,6 +80,15 @@ async function audit(s: Setup, extra: { logKey?: string } = {}) {
   return { report, text: report.problems.map((p) => p.message).join('\n') };
 }
 
+/** The audit of the network log after `sql` edited it behind the log's back: it must fail. */
+async function auditTampered(sql: string) {
+  const s = await networkLog();
+  tamperLog(s.dir, sql);
+  const result = await audit(s);
+  expect(result.report.ok).toBe(false);
+  return result;
+}
+
 describe('audit verify --since … --witness-keys … against the 12 tamperings of issue 19', () => {
   test('the untouched log verifies, consistent with the saved checkpoint and cosigned by both witnesses', async () => {
     const s = await networkLog();
@@ -102,10 +105,7 @@ describe('audit verify --since … --witness-keys … against the 12 tamperings 
   });
 
   test('1. the last 2 entries and their checkpoints dropped', async () => {
-    const s = await networkLog();
-    tamper(s.dir, 'DELETE FROM leaves WHERE idx >= 7; DELETE FROM checkpoints WHERE size >= 8');
-    const { report, text } = await audit(s);
-    expect(report.ok).toBe(false);
+    const { report, text } = await auditTampered('DELETE FROM leaves WHERE idx >= 7; DELETE FROM checkpoints WHERE size >= 8');
     expect(report.problems).toContainEqual(expect.objectContaining({ checkpoint: 9, entry: 7 }));
     expect(text).toMatch(/the log holds 7 entries, fewer than the 9 signed by the kept checkpoint 9 \(--since\): 2 entries and their checkpoints were removed/);
   });
@@ -181,26 +181,20 @@ describe('audit verify --since … --witness-keys … against the 12 tamperings 
   });
 
   test('7. deleted checkpoints', async () => {
-    const s = await networkLog();
-    tamper(s.dir, 'DELETE FROM checkpoints WHERE size IN (3, 4, 5)');
-    const { report, text } = await audit(s);
-    expect(report.ok).toBe(false);
+    const { report, text } = await auditTampered('DELETE FROM checkpoints WHERE size IN (3, 4, 5)');
     expect(report.problems).toContainEqual(expect.objectContaining({ checkpoint: 3 }));
     expect(text).toMatch(/checkpoints 3…5 are missing: deleted \(the log signs one after every entry\)/);
   });
 
   test('8. one edited byte in an entry', async () => {
-    const s = await networkLog();
-    tamper(s.dir, "UPDATE leaves SET entry = CAST(replace(CAST(entry AS TEXT), '\"quorum\":2', '\"quorum\":1') AS BLOB) WHERE idx = 4");
-    const { report, text } = await audit(s);
-    expect(report.ok).toBe(false);
+    const { report, text } = await auditTampered("UPDATE leaves SET entry = CAST(replace(CAST(entry AS TEXT), '\"quorum\":2', '\"quorum\":1') AS BLOB) WHERE idx = 4");
     expect(report.problems[0]).toMatchObject({ entry: 4 });
     expect(text).toMatch(/entry 4: its bytes do not match its stored leaf hash \(edited\)/);
   });
 
   test('9. an edited entry with its stored leaf hash rewritten to match', async () => {
     const s = await networkLog();
-    tamper(s.dir, "UPDATE leaves SET entry = CAST(replace(CAST(entry AS TEXT), '\"quorum\":2', '\"quorum\":1') AS BLOB) WHERE idx = 4");
+    tamperLog(s.dir, "UPDATE leaves SET entry = CAST(replace(CAST(entry AS TEXT), '\"quorum\":2', '\"quorum\":1') AS BLOB) WHERE idx = 4");
     const db = new DatabaseSync(join(s.dir, LOG_FILE));
     const row = db.prepare('SELECT entry FROM leaves WHERE idx = 4').get() as { entry: Uint8Array };
     db.prepare('UPDATE leaves SET leaf_hash = ? WHERE idx = 4').run(leafHash(row.entry));
@@ -212,19 +206,13 @@ describe('audit verify --since … --witness-keys … against the 12 tamperings 
   });
 
   test('10. an entry deleted from the middle', async () => {
-    const s = await networkLog();
-    tamper(s.dir, 'DELETE FROM leaves WHERE idx = 6');
-    const { report, text } = await audit(s);
-    expect(report.ok).toBe(false);
+    const { report, text } = await auditTampered('DELETE FROM leaves WHERE idx = 6');
     expect(report.problems[0]).toMatchObject({ entry: 6 });
     expect(text).toMatch(/entry 6 is missing \(the next stored entry is 7\): removed/);
   });
 
   test('11. two entries swapped', async () => {
-    const s = await networkLog();
-    tamper(s.dir, 'UPDATE leaves SET idx = -1 WHERE idx = 3; UPDATE leaves SET idx = 3 WHERE idx = 7; UPDATE leaves SET idx = 7 WHERE idx = -1');
-    const { report, text } = await audit(s);
-    expect(report.ok).toBe(false);
+    const { report, text } = await auditTampered('UPDATE leaves SET idx = -1 WHERE idx = 3; UPDATE leaves SET idx = 3 WHERE idx = 7; UPDATE leaves SET idx = 7 WHERE idx = -1');
     expect(report.problems).toContainEqual(expect.objectContaining({ entry: 3, checkpoint: 4 }));
     expect(text).toMatch(/entry 3 records itself as entry 7/);
     expect(text).toMatch(/entry 7 records itself as entry 3/);
@@ -248,7 +236,7 @@ describe('audit verify --since … --witness-keys … against the 12 tamperings 
     const vkey = readFileSync(join(s.dir, LOG_VKEY_FILE), 'utf8').trim();
     const pins = join(tempDir(), 'pins.json');
     writeFileSync(pins, JSON.stringify({ 'http://127.0.0.1:8750/mcp': { log_vkey: vkey, checkpoint: note } }));
-    tamper(s.dir, 'DELETE FROM leaves WHERE idx >= 8; DELETE FROM checkpoints WHERE size >= 9');
+    tamperLog(s.dir, 'DELETE FROM leaves WHERE idx >= 8; DELETE FROM checkpoints WHERE size >= 9');
     const report = await auditVerify({ dataDir: s.dir, since: pins });
     expect(report.ok).toBe(false);
     expect(report.warnings).toEqual([]);
@@ -269,7 +257,7 @@ describe('the audit verify command line', () => {
     expect(ok.status).toBe(0);
     expect(ok.stdout).toMatch(/^log verified: 9 entries, 9 signed checkpoints; latest checkpoint 9, root \S+, cosigned by 2 witnesses\n$/);
     expect(readFileSync(saved, 'utf8')).toBe(readFileSync(s.since, 'utf8'));
-    tamper(s.dir, 'DELETE FROM leaves WHERE idx >= 7; DELETE FROM checkpoints WHERE size >= 8');
+    tamperLog(s.dir, 'DELETE FROM leaves WHERE idx >= 7; DELETE FROM checkpoints WHERE size >= 8');
     const bad = run('--since', saved);
     expect(bad.status).toBe(3);
     expect(bad.stderr).toBe(

@@ -14,11 +14,17 @@ function gated() {
 }
 const turn = () => new Promise((r) => setImmediate(r));
 
+/** `inLanes(count, width)` over gated tasks, once its lanes have started their first tasks; `all` is its result. */
+async function gatedRun(count: number, width: number) {
+  const g = gated();
+  const all = inLanes(count, width, g.task);
+  await turn();
+  return { ...g, all };
+}
+
 describe('inLanes', () => {
   test('at most `width` tasks in flight, the next starting as one ends, results in index order', async () => {
-    const g = gated();
-    const all = inLanes(5, 2, g.task);
-    await turn();
+    const g = await gatedRun(5, 2);
     expect(g.started).toEqual([0, 1]);
     g.finish(1);
     await turn();
@@ -29,7 +35,7 @@ describe('inLanes', () => {
     expect(g.started).toEqual([0, 1, 2, 3, 4]);
     g.finish(4);
     g.finish(3);
-    expect(await all).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
+    expect(await g.all).toEqual(['r0', 'r1', 'r2', 'r3', 'r4']);
   });
 
   test('width 1 is the plain loop: each task starts after the one before has ended', async () => {
@@ -57,13 +63,11 @@ describe('inLanes', () => {
   });
 
   test('a width above the task count starts only as many lanes as tasks; no tasks, no calls', async () => {
-    const g = gated();
-    const all = inLanes(2, 8, g.task);
-    await turn();
+    const g = await gatedRun(2, 8);
     expect(g.started).toEqual([0, 1]);
     g.finish(0);
     g.finish(1);
-    expect(await all).toEqual(['r0', 'r1']);
+    expect(await g.all).toEqual(['r0', 'r1']);
     expect(await inLanes(0, 4, () => Promise.reject(new Error('called')))).toEqual([]);
   });
 });

@@ -23,7 +23,7 @@ import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { encodeGraph, float, importGraph, int, ints, type GraphSpec } from '../helpers/op-harness';
-import { mulberry32 } from '../helpers/random';
+import { mulberry32, signedFloat32s } from '../helpers/random';
 
 /** x → MaxPool → Flatten → Gemm (identity weights, so the output is the pooled values). */
 function pooled(sample: number[], attrs: Record<string, ReturnType<typeof ints> | ReturnType<typeof int>>, outputs: number): Graph {
@@ -161,8 +161,7 @@ describe('the masked max', () => {
 
 describe('a small CNN with overlapping, padded max-pool windows, compiled and simulated', () => {
   it('Conv → Relu → MaxPool 3×3 stride 2 pad 1 → Gemm: within the precision promise of the reference interpreter on fresh rows', async () => {
-    const unit = mulberry32(7);
-    const r = (n: number, scale = 1): number[] => Array.from({ length: n }, () => Math.fround((unit() * 2 - 1) * scale));
+    const r = signedFloat32s(mulberry32(7));
     const spec: GraphSpec = {
       opset: 13,
       nodes: [
@@ -191,8 +190,7 @@ describe('a small CNN with overlapping, padded max-pool windows, compiled and si
   });
 
   it('Conv1d → MaxPool 2 → Relu → Gemm: a pool right after the affine map, and an activation right after the pool (its range map opens the next segment)', async () => {
-    const unit = mulberry32(11);
-    const r = (n: number, scale = 1): number[] => Array.from({ length: n }, () => Math.fround((unit() * 2 - 1) * scale));
+    const r = signedFloat32s(mulberry32(11));
     const spec: GraphSpec = {
       opset: 13,
       nodes: [
@@ -219,7 +217,7 @@ describe('a small CNN with overlapping, padded max-pool windows, compiled and si
 describe('the pool mask in batch layout: one circuit per evaluation, one a and c per window', () => {
   it('Conv1d → MaxPool 2 → Relu → Gemm, batch: one mask circuit over the 14 result ciphertexts whose constants are each window\'s a and c (plus what the 2 values in no window get), and one unmask circuit over the 6 maxima', () => {
     const unit = mulberry32(3);
-    const r = (n: number, scale = 1): number[] => Array.from({ length: n }, () => Math.fround((unit() * 2 - 1) * scale));
+    const r = signedFloat32s(unit);
     const spec: GraphSpec = {
       opset: 13,
       nodes: [
@@ -258,7 +256,7 @@ describe('a max pool after an activation that never decreases runs ahead of it (
   /** Conv 1→2 (3 taps) → `activation` → MaxPool 2 → Flatten → Gemm, on 9 values. */
   function convActPool(activation: GraphSpec['nodes'][number]): GraphSpec {
     const unit = mulberry32(5);
-    const r = (n: number, scale = 1): number[] => Array.from({ length: n }, () => Math.fround((unit() * 2 - 1) * scale));
+    const r = signedFloat32s(unit);
     return {
       opset: 13,
       nodes: [

@@ -11,6 +11,18 @@ function fake(isTTY: boolean) {
   return { writes, stream: { isTTY, write: (s: string) => writes.push(s) }, now: () => t, tick: (ms: number) => (t += ms) };
 }
 
+/** What a compile-step display writes going through `steps` (each a name and the ms since the one before) and ending. */
+function stepWrites(isTTY: boolean, steps: readonly (readonly [name: string, afterMs: number])[], lineIntervalMs?: number): string[] {
+  const f = fake(isTTY);
+  const s = startSteps('compiling', { stream: f.stream, now: f.now, lineIntervalMs });
+  for (const [name, afterMs] of steps) {
+    f.tick(afterMs);
+    s.step(name);
+  }
+  s.done();
+  return f.writes;
+}
+
 afterEach(() => setQuiet(false));
 
 describe('progress on a terminal', () => {
@@ -49,13 +61,8 @@ describe('progress on a terminal', () => {
   });
 
   it('shows compile steps on one line and clears it when done', () => {
-    const f = fake(true);
-    const s = startSteps('compiling', { stream: f.stream, now: f.now });
-    s.step('import');
-    f.tick(1500);
-    s.step('parameters');
-    s.done();
-    expect(f.writes).toEqual(['\rcompiling: import (0.0s)\x1b[K', '\rcompiling: parameters (1.5s)\x1b[K', '\r\x1b[K']);
+    const writes = stepWrites(true, [['import', 0], ['parameters', 1500]]);
+    expect(writes).toEqual(['\rcompiling: import (0.0s)\x1b[K', '\rcompiling: parameters (1.5s)\x1b[K', '\r\x1b[K']);
   });
 });
 
@@ -79,24 +86,10 @@ describe('progress off a terminal', () => {
   });
 
   it('writes a compile step line only once the interval has passed, and then a closing line', () => {
-    const quick = fake(false);
-    const q = startSteps('compiling', { stream: quick.stream, now: quick.now, lineIntervalMs: 1000 });
-    q.step('import');
-    quick.tick(300);
-    q.step('passes');
-    q.done();
-    expect(quick.writes).toEqual([]);
-    const f = fake(false);
-    const s = startSteps('compiling', { stream: f.stream, now: f.now, lineIntervalMs: 1000 });
-    s.step('import');
-    f.tick(1200);
-    s.step('approximations');
-    f.tick(300);
-    s.step('parameters');
-    f.tick(900);
-    s.step('artifact');
-    s.done();
-    expect(f.writes).toEqual(['compiling: approximations (1.2s)\n', 'compiling: artifact (2.4s)\n', 'compiling: done in 2.4s\n']);
+    const quick = stepWrites(false, [['import', 0], ['passes', 300]], 1000);
+    expect(quick).toEqual([]);
+    const slow = stepWrites(false, [['import', 0], ['approximations', 1200], ['parameters', 300], ['artifact', 900]], 1000);
+    expect(slow).toEqual(['compiling: approximations (1.2s)\n', 'compiling: artifact (2.4s)\n', 'compiling: done in 2.4s\n']);
   });
 });
 

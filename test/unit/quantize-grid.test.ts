@@ -8,6 +8,7 @@ import { DeepPowersError } from '../../compiler/errors';
 import type { AffineStage } from '../../compiler/chain/stages';
 import { quantizeValues, type QuantizeOptions } from '../../compiler/quantize/grid';
 import { lcg } from '../helpers/random';
+import { affineOf } from '../helpers/stages';
 
 function affine(outSize: number, inSize: number, seed: number, spread = 1): AffineStage {
   const rand = lcg(seed);
@@ -82,14 +83,7 @@ describe('quantizeValues', () => {
 
   it('per-tensor uses one step for the whole matrix, so small rows lose more and zero out', () => {
     // Row 0 is tiny next to row 1: one matrix-wide 4-bit step (2/7) rounds row 0 to zero.
-    const stage: AffineStage = {
-      kind: 'affine',
-      sources: ['fc'],
-      inSize: 3,
-      outSize: 2,
-      weights: Float64Array.of(0.01, -0.02, 0.03, 2, -1, 0.5),
-      bias: Float64Array.of(1, 2),
-    };
+    const stage = affineOf([0.01, -0.02, 0.03, 2, -1, 0.5], [1, 2]);
     const tensor = quantizeRows([stage], { bits: 4, perChannel: false });
     const channel = quantizeRows([stage], { bits: 4, perChannel: true });
     const qt = tensor.stages[0]!.weights;
@@ -105,7 +99,7 @@ describe('quantizeValues', () => {
   });
 
   it('is symmetric: negated weights quantize to the negated grid values, ties away from zero', () => {
-    const stage: AffineStage = { kind: 'affine', sources: ['fc'], inSize: 3, outSize: 1, weights: Float64Array.of(2, -1, 1), bias: Float64Array.of(0) };
+    const stage = affineOf([2, -1, 1], [0]);
     const negated = { ...stage, weights: stage.weights.map((w) => -w) };
     const q = quantizeRows([stage], { bits: 4, perChannel: true }).stages[0]!.weights;
     const qn = quantizeRows([negated], { bits: 4, perChannel: true }).stages[0]!.weights;
@@ -116,14 +110,7 @@ describe('quantizeValues', () => {
   });
 
   it('reports sparsity and keeps all-zero rows zero', () => {
-    const stage: AffineStage = {
-      kind: 'affine',
-      sources: ['fc'],
-      inSize: 4,
-      outSize: 2,
-      weights: Float64Array.of(0, 0, 0, 0, 1, 0.01, -0.01, 0.5),
-      bias: Float64Array.of(0, 0),
-    };
+    const stage = affineOf([0, 0, 0, 0, 1, 0.01, -0.01, 0.5], [0, 0]);
     const { stages, summary } = quantizeRows([stage], { bits: 4, perChannel: true });
     const q = stages[0]!;
     expect([...q.weights]).toEqual([0, 0, 0, 0, 1, 0, 0, 4 / 7]);

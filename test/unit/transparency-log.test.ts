@@ -9,7 +9,7 @@ import { LOG_FILE, LogStore } from '../../runtime/network/log-store';
 import { consistencyProof, inclusionProof, leafHash, listRangeHash, rootOf } from '../../runtime/network/merkle';
 import { formatVkey, parseNote, parseVkey, signNote, verifyNoteSignature } from '../../runtime/network/signed-note';
 import { TransparencyLog, verifyReceipt } from '../../runtime/network/transparency-log';
-import { appendReleases } from '../helpers/release-log';
+import { appendReleases, tamperLog } from '../helpers/release-log';
 import { tempDirsPerTest } from '../helpers/temp-dirs';
 
 const tempDir = tempDirsPerTest('dp-tlog-');
@@ -128,12 +128,12 @@ describe('audit verify', () => {
     log.close();
     return dir;
   }
-  /** What someone with write access to the file can do: drop the triggers and rewrite rows. */
-  function tamper(dir: string, sql: string): void {
-    const db = new DatabaseSync(join(dir, LOG_FILE));
-    db.exec('DROP TRIGGER leaves_no_update; DROP TRIGGER leaves_no_delete;');
-    db.exec(sql);
-    db.close();
+  /** The audit of the log in `dir` after `sql` edited it behind the log's back: it must fail. */
+  async function tamperedAudit(dir: string, sql: string) {
+    tamperLog(dir, sql);
+    const report = await auditVerify({ dataDir: dir });
+    expect(report.ok).toBe(false);
+    return report;
   }
 
   test('an untouched log verifies', async () => {
@@ -143,9 +143,7 @@ describe('audit verify', () => {
 
   test('one edited byte is found and its entry named, even with its leaf hash rewritten to match', async () => {
     const dir = makeLog(9);
-    tamper(dir, "UPDATE leaves SET entry = CAST(replace(CAST(entry AS TEXT), 'job-4', 'job-5') AS BLOB) WHERE idx = 4");
-    let report = await auditVerify({ dataDir: dir });
-    expect(report.ok).toBe(false);
+    let report = await tamperedAudit(dir, "UPDATE leaves SET entry = CAST(replace(CAST(entry AS TEXT), 'job-4', 'job-5') AS BLOB) WHERE idx = 4");
     expect(report.problems[0]).toMatchObject({ entry: 4 });
     expect(report.problems.map((p) => p.message).join('\n')).toMatch(/entry 4: its bytes do not match its stored leaf hash/);
     const db = new DatabaseSync(join(dir, LOG_FILE));
@@ -163,25 +161,19 @@ describe('audit verify', () => {
 
   test('a deleted entry is named, whether the rest are left in place or renumbered', async () => {
     const dir = makeLog(9);
-    tamper(dir, 'DELETE FROM leaves WHERE idx = 6');
-    const report = await auditVerify({ dataDir: dir });
-    expect(report.ok).toBe(false);
+    const report = await tamperedAudit(dir, 'DELETE FROM leaves WHERE idx = 6');
     expect(report.problems[0]).toMatchObject({ entry: 6 });
     expect(report.problems[0]!.message).toMatch(/entry 6 is missing/);
 
     const dir2 = makeLog(9);
-    tamper(dir2, 'DELETE FROM leaves WHERE idx = 2; UPDATE leaves SET idx = idx - 1 WHERE idx > 2; DELETE FROM checkpoints WHERE size = 9');
-    const report2 = await auditVerify({ dataDir: dir2 });
-    expect(report2.ok).toBe(false);
+    const report2 = await tamperedAudit(dir2, 'DELETE FROM leaves WHERE idx = 2; UPDATE leaves SET idx = idx - 1 WHERE idx > 2; DELETE FROM checkpoints WHERE size = 9');
     expect(report2.problems.find((p) => p.checkpoint !== undefined)).toMatchObject({ entry: 2, checkpoint: 3 });
     expect(report2.problems.map((p) => p.message).join('\n')).toMatch(/entry 2 records itself as entry 3/);
   });
 
   test('two swapped entries are both named', async () => {
     const dir = makeLog(9);
-    tamper(dir, 'UPDATE leaves SET idx = -1 WHERE idx = 3; UPDATE leaves SET idx = 3 WHERE idx = 7; UPDATE leaves SET idx = 7 WHERE idx = -1');
-    const report = await auditVerify({ dataDir: dir });
-    expect(report.ok).toBe(false);
+    const report = await tamperedAudit(dir, 'UPDATE leaves SET idx = -1 WHERE idx = 3; UPDATE leaves SET idx = 3 WHERE idx = 7; UPDATE leaves SET idx = 7 WHERE idx = -1');
     const text = report.problems.map((p) => p.message).join('\n');
     expect(text).toMatch(/entry 3 records itself as entry 7/);
     expect(text).toMatch(/entry 7 records itself as entry 3/);
@@ -195,7 +187,7 @@ describe('audit verify', () => {
     const origin = parseNote(store.checkpoint(3)!.note).body.split('\n')[0]!;
     store.updateCheckpointNote(3, signCheckpoint({ origin, size: 3, root: store.root(3) }, forger));
     store.close();
-    tamper(dir, "INSERT INTO leaves(idx, leaf_hash, entry, created_at) VALUES (3, X'00', X'7b7d', '2026-01-01')");
+    tamperLog(dir, "INSERT INTO leaves(idx, leaf_hash, entry, created_at) VALUES (3, X'00', X'7b7d', '2026-01-01')");
     const text = (await auditVerify({ dataDir: dir })).problems.map((p) => p.message).join('\n');
     expect(text).toMatch(/checkpoint 3: checkpoint of size 3 is not signed by the log key/);
     expect(text).toMatch(/entries 2…3 are not covered by any signed checkpoint/);
@@ -207,7 +199,7 @@ describe('audit verify', () => {
     const ok = run();
     expect(ok.status).toBe(0);
     expect(ok.stdout).toMatch(/^log verified: 4 entries, 4 signed checkpoints/);
-    tamper(dir, 'UPDATE leaves SET idx = -1 WHERE idx = 1; UPDATE leaves SET idx = 1 WHERE idx = 2; UPDATE leaves SET idx = 2 WHERE idx = -1');
+    tamperLog(dir, 'UPDATE leaves SET idx = -1 WHERE idx = 1; UPDATE leaves SET idx = 1 WHERE idx = 2; UPDATE leaves SET idx = 2 WHERE idx = -1');
     const bad = run();
     expect(bad.status).toBe(3);
     expect(bad.stderr).toMatch(/^deeppowers: warning: the log key was read from the audited data dir \(log\.vkey\) itself, so a log rewritten and re-signed under a new key would pass: /);

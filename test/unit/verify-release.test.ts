@@ -58,6 +58,11 @@ function release(log: TransparencyLog, compute: Attestation, reviews: Attestatio
 
 const facts = { inputs: INPUTS, result: RESULT, keysId: KEYS, modelHash: MODEL, chainId: null };
 
+/** A new server log and a client's empty pin store, each in its own temporary dir. */
+function freshLogAndPins(): { log: TransparencyLog; pins: PinStore } {
+  return { log: TransparencyLog.open(tempDir()), pins: PinStore.open(tempDir()) };
+}
+
 /** 'accepted: <verification>' or the refusal's message; written so the old synchronous API answers too. */
 async function outcome(pins: PinStore, receipt: ReleaseReceipt, log: TransparencyLog, policy = {}): Promise<string> {
   return Promise.resolve()
@@ -74,8 +79,7 @@ describe('the client counts only the nodes it pinned', () => {
   const r2 = ephemeralIdentity();
 
   function pinnedSetup() {
-    const log = TransparencyLog.open(tempDir());
-    const pins = PinStore.open(tempDir());
+    const { log, pins } = freshLogAndPins();
     const first = release(log, attestation(compute, 'compute'), [attestation(r1, 'review'), attestation(r2, 'review')], { reviewers: 2, quorum: 2 }, [r1, r2]);
     return { log, pins, first };
   }
@@ -151,8 +155,7 @@ describe('the client counts only the nodes it pinned', () => {
   });
 
   test('finding 7: with reviewers 0, an unknown key is not "computed and signed by the server alone"', async () => {
-    const log = TransparencyLog.open(tempDir());
-    const pins = PinStore.open(tempDir());
+    const { log, pins } = freshLogAndPins();
     const server = ephemeralIdentity();
     expect(await outcome(pins, release(log, attestation(server, 'server'), [], { reviewers: 0, quorum: 0 }), log)).toMatch(
       /^accepted: verified: computed and signed by the server alone \(no reviewers\), log entry 0; first use/,
@@ -214,8 +217,7 @@ describe('the client keeps the largest checkpoint it verified (split views)', ()
   });
 
   test('with review nodes pinned, a newer checkpoint none of them cosigned is refused', async () => {
-    const log = TransparencyLog.open(tempDir());
-    const pins = PinStore.open(tempDir());
+    const { log, pins } = freshLogAndPins();
     const r1 = ephemeralIdentity();
     const r2 = ephemeralIdentity();
     const rel = (job: string, witnesses: Identity[]) =>
@@ -258,8 +260,7 @@ describe("the operator's nodes file as the client's node set (client --nodes)", 
     const [r1, r2, r3] = [ephemeralIdentity(), ephemeralIdentity(), ephemeralIdentity()];
     const listed = (n: Identity, role: NodeRole) => [n.id, { role, public_key: n.publicKey.toString('base64') }] as const;
     const nodes = Object.fromEntries([listed(compute, 'compute'), listed(r1, 'review'), listed(r2, 'review'), listed(r3, 'review')]);
-    const log = TransparencyLog.open(tempDir());
-    const pins = PinStore.open(tempDir());
+    const { log, pins } = freshLogAndPins();
     const job = (id: string, reviewers: Identity[], witnesses: Identity[]) =>
       release(log, attestation(compute, 'compute', RESULT, id), reviewers.map((r) => attestation(r, 'review', RESULT, id)), { reviewers: 2, quorum: 2 }, witnesses);
     const stranger = ephemeralIdentity();

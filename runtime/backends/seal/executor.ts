@@ -156,7 +156,7 @@ export function executeCircuit(
         };
         if ('c' in op) {
           const values = circuit.constants[op.c];
-          if (!values) fail('BAD_ARTIFACT', `op ${i} reads constant ${op.c}, which is not in the pool`);
+          if (!values) fail('BAD_ARTIFACT', `op ${i} reads constant ${op.c}, which is not in the constant table`);
           return run(cache.constant(op.c, values, circuit.samplesPerCiphertext, level, op.encodeScale));
         }
         return cache.withScalar(op.value, level, op.encodeScale, run);

@@ -7,10 +7,10 @@ import { freeAll, type SealCkksContext } from './context';
 
 /**
  * Encoded plaintext constants of one loaded model, keyed by what fixes their bits: the constant
- * (pool id or scalar value), the level and the exact encoding scale. Encoding costs an inverse FFT
+ * (constant id or scalar value), the level and the exact encoding scale. Encoding costs an inverse FFT
  * and NTTs per prime, so a model pays it once, on its first evaluation, not per request.
  *
- * Pool constants (the vector layout's diagonals and biases) are few and always cached. Scalars
+ * Table constants (the vector layout's diagonals and biases) are few and always cached. Scalars
  * are cached until `scalarBudgetBytes` is used up; later ones are encoded for each use and freed
  * (the batch layout of a wide MLP has thousands of distinct weights, each a full-slot plaintext).
  * A first-come budget rather than an LRU: evaluations repeat the same op order, where an LRU
@@ -18,7 +18,7 @@ import { freeAll, type SealCkksContext } from './context';
  * and is freed with it.
  */
 export interface PlaintextCache {
-  /** Constant `id` of the circuit pool, spread over all slots (see expandConstant), at `level` and `scale`. */
+  /** Constant `id` of the circuit's constant table, spread over all slots (see expandConstant), at `level` and `scale`. */
   constant(id: number, values: Float64Array, samplesPerCiphertext: number, level: number, scale: number): Plaintext;
   /** Runs `use` with a scalar broadcast to every slot; the plaintext is only valid during the call. */
   withScalar<T>(value: number, level: number, scale: number, use: (pt: Plaintext) => T): T;
@@ -98,7 +98,7 @@ export function createPlaintextCache(ctx: SealCkksContext, options: PlaintextCac
 }
 
 /**
- * Bytes the cache holds once `circuit` has run: every pool constant per (level, scale), and the
+ * Bytes the cache holds once `circuit` has run: every table constant per (level, scale), and the
  * scalars admitted in op order under the budget — what the SEAL executor will actually keep.
  */
 export function cachedPlaintextBytes(circuit: Circuit, polyModulusDegree: number, scalarBudgetBytes = SCALAR_PLAINTEXT_BUDGET_BYTES): number {

@@ -1,7 +1,7 @@
 import { afterAll, expect, test } from 'vitest';
 import { DeepPowersError } from '../../compiler/errors';
 import { contextSpecOf } from '../../runtime/backends/backend';
-import { workerPoolBackend } from '../../runtime/backends/pool/pool-backend';
+import { workerThreadsBackend } from '../../runtime/backends/workers/worker-threads-backend';
 import { readEnvelope } from '../../runtime/wire/envelope';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { clientModelOf } from '../../runtime/client/client-model';
@@ -10,15 +10,15 @@ import { inLanes } from '../../runtime/backends/lanes';
 import { compileToy, toySamples } from './seal-test-circuits';
 
 /**
- * How the pool shares evaluations between this thread and its workers, and what it does when a
+ * How the worker-threads backend shares evaluations between this thread and its workers, and what it does when a
  * worker thread fails, with a stand-in worker
- * (test/helpers/crashing-pool-worker.mjs) behind the real pool and a real circuit and keys on
+ * (test/helpers/crashing-worker-thread.mjs) behind the real backend and a real circuit and keys on
  * this thread: a thread that dies fails the evaluation it held with one line and a fresh thread
  * takes its place; a failure inside a worker's engine fails the evaluation and the worker is
  * replaced rather than trusted again.
  */
-const pool = workerPoolBackend(2, { workerEntry: new URL('../helpers/crashing-pool-worker.mjs', import.meta.url) });
-afterAll(() => pool.close());
+const workers = workerThreadsBackend(2, { workerEntry: new URL('../helpers/crashing-worker-thread.mjs', import.meta.url) });
+afterAll(() => workers.close());
 
 async function oneLine(run: Promise<unknown>): Promise<string> {
   try {
@@ -35,23 +35,23 @@ test('a worker that dies or fails is replaced; its evaluation fails with one lin
   const client = await FheClient.create(sealBackend, clientModelOf(toy.circuit, toy.params, toy.modelHash));
   const [relin, galois] = readEnvelope(client.evaluationKeys().bytes, { kind: 'eval-keys', modelHash: toy.modelHash, parameterId: spec.parameterId, count: 2 }).parts;
   client.dispose();
-  const ctx = await pool.createContext(spec);
+  const ctx = await workers.createContext(spec);
   const circuit = ctx.loadCircuit(toy.circuit);
   const keys = circuit.loadEvaluationKeys({ relin: relin!.length ? relin! : null, galois: galois!.length ? galois! : null });
   try {
-    await pool.ready();
+    await workers.ready();
     expect(await circuit.execute([new Uint8Array([1, 2])], keys)).toEqual([new Uint8Array([1, 2])]);
-    expect(pool.evaluationCounts()).toEqual([0, 1]);
+    expect(workers.evaluationCounts()).toEqual([0, 1]);
 
     expect(await oneLine(circuit.execute([new Uint8Array([0xff])], keys))).toBe('IO: an evaluation thread stopped (exit code 3); the evaluation was not finished');
-    await pool.ready(); // a fresh worker in the dead one's place
+    await workers.ready(); // a fresh worker in the dead one's place
     expect(await circuit.execute([new Uint8Array([3, 4])], keys)).toEqual([new Uint8Array([3, 4])]);
 
     expect(await oneLine(circuit.execute([new Uint8Array([0xfe])], keys))).toBe('IO: the encryption library failed on an evaluation thread (memory access out of bounds); the thread was replaced, so later evaluations work');
-    await pool.ready();
+    await workers.ready();
     expect(await circuit.execute([new Uint8Array([5])], keys)).toEqual([new Uint8Array([5])]);
     // Each replacement is a new worker: the counts start again from it.
-    expect(pool.evaluationCounts()).toEqual([0, 1]);
+    expect(workers.evaluationCounts()).toEqual([0, 1]);
   } finally {
     keys.dispose();
     circuit.dispose();
@@ -67,7 +67,7 @@ test('a worker that finishes while this thread evaluates gets the next evaluatio
   // Real ciphertexts, so that this thread's SEAL evaluates them; the stand-in worker echoes at once.
   const parts = readEnvelope(client.encrypt(toySamples(8, toy.circuit.inputSize, 5)).bytes, { kind: 'ciphertexts', modelHash: toy.modelHash, parameterId: spec.parameterId }).parts;
   client.dispose();
-  const fresh = workerPoolBackend(2, { workerEntry: new URL('../helpers/crashing-pool-worker.mjs', import.meta.url) });
+  const fresh = workerThreadsBackend(2, { workerEntry: new URL('../helpers/crashing-worker-thread.mjs', import.meta.url) });
   const ctx = await fresh.createContext(spec);
   const circuit = ctx.loadCircuit(toy.circuit);
   const keys = circuit.loadEvaluationKeys({ relin: relin!.length ? relin! : null, galois: galois!.length ? galois! : null });

@@ -3,7 +3,7 @@
  * (slot i holds v[i mod p]): replicated layouts make most constants periodic, and the period is
  * what lets one circuit serve any slot count that the period divides.
  */
-export class ConstantPool {
+export class ConstantTable {
   private readonly vectors: Float64Array[] = [];
   private readonly byHash = new Map<number, number[]>();
 

@@ -1,7 +1,7 @@
 /**
- * The messages between the worker-thread pool (pool-backend.ts) and its workers
- * (pool-worker.ts). A worker keeps what it was sent once — the context per parameter set, the
- * circuit, the evaluation keys — under the keys the pool names them by, so each crosses the
+ * The messages between the worker-threads backend (worker-threads-backend.ts) and its workers
+ * (worker-thread.ts). A worker keeps what it was sent once — the context per parameter set, the
+ * circuit, the evaluation keys — under the keys the backend names them by, so each crosses the
  * thread boundary once per worker.
  */
 import type { Circuit } from '../../../compiler/circuit/ir';
@@ -29,9 +29,9 @@ export interface DropTask {
   readonly keysKey?: string;
 }
 
-export type PoolTask = ExecuteTask | DropTask;
+export type WorkerTask = ExecuteTask | DropTask;
 
-export type PoolReply =
+export type WorkerReply =
   /** Sent once, when the worker has loaded node-seal and can take tasks. */
   | { readonly ready: true }
   | { readonly id: number; readonly ok: true; readonly outputs: Uint8Array[] }

@@ -1,5 +1,5 @@
-// A stand-in for the pool's worker (runtime/backends/pool/pool-worker.ts), speaking its protocol,
-// for the pool's failure handling: it echoes a task's inputs as its outputs, except that a first
+// A stand-in for a worker thread (runtime/backends/workers/worker-thread.ts), speaking its protocol,
+// for the backend's failure handling: it echoes a task's inputs as its outputs, except that a first
 // input starting with 0xff kills the thread mid-task and one starting with 0xfe is answered as a
 // failure inside the engine (no error code, as a WebAssembly trap would be).
 import { parentPort } from 'node:worker_threads';

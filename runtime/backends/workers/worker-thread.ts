@@ -1,6 +1,6 @@
 /**
- * One thread of the worker pool: its own node-seal instance, the contexts, circuits and
- * evaluation keys it was sent (kept until the pool drops them), and circuit evaluations on
+ * One worker thread: its own node-seal instance, the contexts, circuits and
+ * evaluation keys it was sent (kept until the backend drops them), and circuit evaluations on
  * serialized ciphertexts.
  */
 import { parentPort } from 'node:worker_threads';
@@ -8,7 +8,7 @@ import { DeepPowersError } from '../../../compiler/errors';
 import type { BackendContext, LoadedCircuit, LoadedEvaluationKeys } from '../backend';
 import { sealBackend } from '../seal/backend';
 import { loadSeal } from '../seal/seal-module';
-import type { ExecuteTask, PoolReply, PoolTask } from './protocol';
+import type { ExecuteTask, WorkerReply, WorkerTask } from './protocol';
 
 const port = parentPort!;
 const contexts = new Map<string, Promise<BackendContext>>();
@@ -42,7 +42,7 @@ async function execute(task: ExecuteTask): Promise<Uint8Array[]> {
   return circuit.execute(task.inputs, loaded, task.firstInputIndex);
 }
 
-port.on('message', (task: PoolTask) => {
+port.on('message', (task: WorkerTask) => {
   if (task.kind === 'drop') {
     if (task.keysKey !== undefined) dropKeys(task.keysKey);
     if (task.circuitKey !== undefined) {
@@ -54,15 +54,15 @@ port.on('message', (task: PoolTask) => {
   }
   execute(task).then(
     (outputs) => {
-      const reply: PoolReply = { id: task.id, ok: true, outputs: outputs.map((o) => o.slice()) };
+      const reply: WorkerReply = { id: task.id, ok: true, outputs: outputs.map((o) => o.slice()) };
       port.postMessage(reply);
     },
     (e: unknown) => {
-      const reply: PoolReply = { id: task.id, ok: false, code: e instanceof DeepPowersError ? e.code : null, message: e instanceof Error ? e.message : String(e) };
+      const reply: WorkerReply = { id: task.id, ok: false, code: e instanceof DeepPowersError ? e.code : null, message: e instanceof Error ? e.message : String(e) };
       port.postMessage(reply);
     },
   );
 });
 
 await loadSeal();
-port.postMessage({ ready: true } satisfies PoolReply);
+port.postMessage({ ready: true } satisfies WorkerReply);

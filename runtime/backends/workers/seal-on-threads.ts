@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import type { FheBackend } from '../backend';
 import { sealBackend } from '../seal/backend';
-import { workerPoolBackend } from './pool-backend';
+import { workerThreadsBackend } from './worker-threads-backend';
 
 /**
  * The SEAL backend for `threads` (default: the machine's cores), never more threads than
@@ -9,5 +9,5 @@ import { workerPoolBackend } from './pool-backend';
  */
 export function sealOnThreads(threads: number | undefined, evaluations = Infinity): FheBackend {
   const n = Math.max(1, Math.min(threads ?? availableParallelism(), evaluations));
-  return n === 1 ? sealBackend : workerPoolBackend(n);
+  return n === 1 ? sealBackend : workerThreadsBackend(n);
 }

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
-import { workerPoolBackend } from '../../runtime/backends/pool/pool-backend';
+import { workerThreadsBackend } from '../../runtime/backends/workers/worker-threads-backend';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { FheServer } from '../../runtime/server/fhe-server';
@@ -13,16 +13,16 @@ import { servedToy } from './mcp-toy';
 import { tolerance, toySamples } from './seal-test-circuits';
 
 /**
- * SEAL on worker threads (`--threads`): the same request through one thread and through a pool
- * gives the same result bytes, and the pool's workers really ran evaluations of it.
+ * SEAL on worker threads (`--threads`): the same request through one thread and through worker threads
+ * gives the same result bytes, and the workers really ran evaluations of it.
  */
 const sha = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
-const pools: { close(): Promise<void> }[] = [];
+const backends: { close(): Promise<void> }[] = [];
 afterAll(async () => {
-  await Promise.all(pools.map((p) => p.close()));
+  await Promise.all(backends.map((p) => p.close()));
 });
 
-describe.each(['vector', 'batch'] as const)('worker-thread pool (%s layout)', (layout) => {
+describe.each(['vector', 'batch'] as const)('worker threads (%s layout)', (layout) => {
   test('results are bit-identical to one thread, and workers ran some of the evaluations', async () => {
     const toy = servedToy('toy', layout);
     const client = await FheClient.create(sealBackend, toy.clientModel);
@@ -43,12 +43,12 @@ describe.each(['vector', 'batch'] as const)('worker-thread pool (%s layout)', (l
     };
     const one = await evaluate(sealBackend);
     for (const threads of [2, 3]) {
-      const pool = workerPoolBackend(threads);
-      pools.push(pool);
-      await pool.ready();
-      const pooled = await evaluate(pool);
-      expect(sha(pooled), `${threads} threads`).toBe(sha(one));
-      const counts = pool.evaluationCounts();
+      const workers = workerThreadsBackend(threads);
+      backends.push(workers);
+      await workers.ready();
+      const threaded = await evaluate(workers);
+      expect(sha(threaded), `${threads} threads`).toBe(sha(one));
+      const counts = workers.evaluationCounts();
       expect(counts.reduce((a, b) => a + b, 0)).toBe(4);
       expect(counts.slice(1).some((c) => c > 0), `evaluations per thread ${counts}`).toBe(true);
     }
@@ -62,8 +62,8 @@ describe.each(['vector', 'batch'] as const)('worker-thread pool (%s layout)', (l
 });
 
 test('threads must be a positive integer', () => {
-  expect(() => workerPoolBackend(0)).toThrow(/threads must be a positive integer/);
-  expect(() => workerPoolBackend(1.5)).toThrow(/threads must be a positive integer/);
+  expect(() => workerThreadsBackend(0)).toThrow(/threads must be a positive integer/);
+  expect(() => workerThreadsBackend(1.5)).toThrow(/threads must be a positive integer/);
 });
 
 describe('predict --mode fhe --threads', () => {

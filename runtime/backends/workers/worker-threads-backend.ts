@@ -1,5 +1,5 @@
 /**
- * Every core: SEAL on a pool of worker threads behind the same backend seam. The calling thread
+ * Every core: SEAL on worker threads behind the same backend seam. The calling thread
  * keeps a SEAL context of its own for everything that is not an evaluation (client keys,
  * encryption, decryption, checking circuits and evaluation keys, so errors read the same), and
  * counts as one of the `threads`. An evaluation goes to an idle worker (one of `threads − 1`,
@@ -13,9 +13,9 @@ import type { Circuit } from '../../../compiler/circuit/ir';
 import { DeepPowersError, fail, type ErrorCode } from '../../../compiler/errors';
 import type { BackendContext, ContextSpec, EvaluationKeyBytes, FheBackend, LoadedCircuit, LoadedEvaluationKeys } from '../backend';
 import { sealBackend } from '../seal/backend';
-import type { ExecuteTask, PoolReply, PoolTask } from './protocol';
+import type { ExecuteTask, WorkerReply, WorkerTask } from './protocol';
 
-export interface PoolBackend extends FheBackend {
+export interface WorkerThreadsBackend extends FheBackend {
   /** Resolves when every worker has loaded node-seal (starting them if need be). */
   ready(): Promise<void>;
   /** Evaluations run so far: [this thread, worker 1, …]. */
@@ -24,7 +24,7 @@ export interface PoolBackend extends FheBackend {
   close(): Promise<void>;
 }
 
-interface PoolWorker {
+interface WorkerState {
   readonly worker: Worker;
   /** node-seal loaded: tasks go to a worker only then, so a short run never waits for one to start. */
   ready: boolean;
@@ -45,8 +45,8 @@ interface Queued {
   reject(e: unknown): void;
 }
 
-class WorkerPool {
-  private readonly workers: (PoolWorker | undefined)[];
+class WorkerThreads {
+  private readonly workers: (WorkerState | undefined)[];
   private nextTask = 1;
   /** Evaluations this thread ran. */
   local = 0;
@@ -58,7 +58,7 @@ class WorkerPool {
     size: number,
     private readonly entry: URL,
   ) {
-    this.workers = new Array<PoolWorker | undefined>(size);
+    this.workers = new Array<WorkerState | undefined>(size);
   }
 
   /** Starts the workers that are not running (each loads node-seal in the background). */
@@ -102,12 +102,12 @@ class WorkerPool {
     });
   }
 
-  drop(task: Omit<Extract<PoolTask, { kind: 'drop' }>, 'kind'>): void {
+  drop(task: Omit<Extract<WorkerTask, { kind: 'drop' }>, 'kind'>): void {
     for (const w of this.workers) {
       if (!w) continue;
       const name = task.keysKey ?? task.circuitKey!;
       if (!w.known.delete(name)) continue;
-      w.worker.postMessage({ kind: 'drop', ...task } satisfies PoolTask);
+      w.worker.postMessage({ kind: 'drop', ...task } satisfies WorkerTask);
     }
   }
 
@@ -171,12 +171,12 @@ class WorkerPool {
     this.workers.fill(undefined);
   }
 
-  private start(slot: number): PoolWorker {
+  private start(slot: number): WorkerState {
     const worker = new Worker(this.entry);
     let markReady = () => {};
     const whenReady = new Promise<void>((resolve) => (markReady = resolve));
-    const w: PoolWorker = { worker, ready: false, whenReady, evaluations: 0, pending: new Map(), known: new Set() };
-    worker.on('message', (reply: PoolReply) => {
+    const w: WorkerState = { worker, ready: false, whenReady, evaluations: 0, pending: new Map(), known: new Set() };
+    worker.on('message', (reply: WorkerReply) => {
       if ('ready' in reply) {
         w.ready = true;
         markReady();
@@ -221,33 +221,33 @@ let nextName = 1;
 
 /**
  * SEAL on `threads` threads: this one and `threads − 1` workers. `workerEntry` is the workers'
- * script (pool-worker.ts through worker-entry.mjs; tests substitute a stand-in that crashes).
+ * script (worker-thread.ts through worker-entry.mjs; tests substitute a stand-in that crashes).
  */
-export function workerPoolBackend(threads: number, options: { readonly workerEntry?: URL } = {}): PoolBackend {
+export function workerThreadsBackend(threads: number, options: { readonly workerEntry?: URL } = {}): WorkerThreadsBackend {
   if (!Number.isInteger(threads) || threads < 1) fail('BAD_ARGUMENT', `threads must be a positive integer, got ${threads}`);
-  const pool = new WorkerPool(threads - 1, options.workerEntry ?? new URL('./worker-entry.mjs', import.meta.url));
+  const workers = new WorkerThreads(threads - 1, options.workerEntry ?? new URL('./worker-entry.mjs', import.meta.url));
   return {
     name: 'seal',
     concurrency: threads,
     async createContext(spec) {
       // Workers load node-seal while this thread makes keys and encrypts.
-      pool.warm();
-      return pooledContext(await sealBackend.createContext(spec), pool);
+      workers.warm();
+      return threadedContext(await sealBackend.createContext(spec), workers);
     },
     engineGeneration: sealBackend.engineGeneration,
     noteFailure: sealBackend.noteFailure,
     engineStale: sealBackend.engineStale,
-    ready: () => pool.ready(),
-    evaluationCounts: () => pool.counts(),
-    close: () => pool.close(),
+    ready: () => workers.ready(),
+    evaluationCounts: () => workers.counts(),
+    close: () => workers.close(),
   };
 }
 
-function pooledContext(ctx: BackendContext, pool: WorkerPool): BackendContext {
-  return { ...ctx, loadCircuit: (circuit) => pooledCircuit(ctx.spec, circuit, ctx.loadCircuit(circuit), pool) };
+function threadedContext(ctx: BackendContext, workers: WorkerThreads): BackendContext {
+  return { ...ctx, loadCircuit: (circuit) => threadedCircuit(ctx.spec, circuit, ctx.loadCircuit(circuit), workers) };
 }
 
-function pooledCircuit(spec: ContextSpec, circuit: Circuit, local: LoadedCircuit, pool: WorkerPool): LoadedCircuit {
+function threadedCircuit(spec: ContextSpec, circuit: Circuit, local: LoadedCircuit, workers: WorkerThreads): LoadedCircuit {
   const circuitKey = `circuit ${nextName++}`;
   const handles = new WeakMap<LoadedEvaluationKeys, { readonly local: LoadedEvaluationKeys; readonly bytes: EvaluationKeyBytes; readonly keysKey: string }>();
   return {
@@ -258,7 +258,7 @@ function pooledCircuit(spec: ContextSpec, circuit: Circuit, local: LoadedCircuit
       const handle: LoadedEvaluationKeys = {
         dispose() {
           loaded.dispose();
-          pool.drop({ keysKey });
+          workers.drop({ keysKey });
         },
       };
       handles.set(handle, { local: loaded, bytes, keysKey });
@@ -267,11 +267,11 @@ function pooledCircuit(spec: ContextSpec, circuit: Circuit, local: LoadedCircuit
     async execute(inputs, keys, firstInputIndex = 0) {
       const h = handles.get(keys);
       if (!h) fail('BAD_ARGUMENT', 'these evaluation keys were loaded for another circuit');
-      return pool.submit({ spec, circuitKey, circuit, keysKey: h.keysKey, keys: h.bytes, inputs, firstInputIndex }, () => local.execute(inputs, h.local, firstInputIndex));
+      return workers.submit({ spec, circuitKey, circuit, keysKey: h.keysKey, keys: h.bytes, inputs, firstInputIndex }, () => local.execute(inputs, h.local, firstInputIndex));
     },
     dispose() {
       local.dispose();
-      pool.drop({ circuitKey });
+      workers.drop({ circuitKey });
     },
   };
 }
