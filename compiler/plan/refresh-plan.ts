@@ -32,7 +32,8 @@ import { maxEncodableBits } from '../params/encodable';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
 import type { CkksParameters } from '../params/types';
 import type { PrecisionPromise } from '../approx/precision-target';
-import { rescalePrimes, rotationsOf, type LayoutBuild, type ParameterOptions } from './build-layout';
+import { rescalePrimes, rotationsOf, type LayoutBuild, type Objective, type ParameterOptions } from './build-layout';
+import { interleaveSamples } from '../circuit/interleave';
 
 export type RefreshRequest = 'auto' | 'off';
 
@@ -144,7 +145,7 @@ function maskGrowth(steps: readonly ClientStep[], bounds: StepBounds): number {
  * The segments of a chain with max pools: the pools' cuts, and with --refresh auto the refresh
  * cuts too when they lower N. Null when the chain has no max pool.
  */
-export function planPools(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, maxAbs: number, refresh: RefreshRequest): SegmentedBuild | null {
+export function planPools(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, maxAbs: number, refresh: RefreshRequest, objective: Objective = 'latency'): SegmentedBuild | null {
   const pools = poolCuts(stages);
   if (pools.length === 0) return null;
   checkPools(stages);
@@ -159,7 +160,7 @@ export function planPools(stages: readonly ApproxStage[], layout: Layout, option
     const n = trial.params.polyModulusDegree;
     if (!best || n < best.n || (n === best.n && cuts.length < best.cuts.length)) best = { cuts, n };
   }
-  return buildSegments(stages, best?.cuts ?? pools, layout, options, maskBound);
+  return buildSegments(stages, best?.cuts ?? pools, layout, options, maskBound, objective);
 }
 
 /**
@@ -182,13 +183,23 @@ export function planRefresh(stages: readonly ApproxStage[], layout: Layout, opti
   return buildSegments(stages, best.cuts, layout, options, maskBound);
 }
 
-/** Lowers, selects the shared parameters and assigns scales for one set of cuts. */
-export function buildSegments(stages: readonly ApproxStage[], cuts: readonly number[], layout: Layout, options: ParameterOptions, maskBound: number): SegmentedBuild {
+/**
+ * Lowers, selects the shared parameters and assigns scales for one set of cuts. For throughput in
+ * the vector layout every segment is lowered at the widest period any of them needs and
+ * interleaved (circuit/interleave.ts): each ciphertext carries slots / period samples through
+ * every segment, so a client step moves them all at once and the client repacks them sample by
+ * sample into the same places.
+ */
+export function buildSegments(stages: readonly ApproxStage[], cuts: readonly number[], layout: Layout, options: ParameterOptions, maskBound: number, objective: Objective = 'latency'): SegmentedBuild {
   const trial = tryParameters(stages, cuts, layout, options, maskBound);
   if (!trial) fail('PARAMS', `no parameters fit the segments cut at stages [${cuts.join(', ')}]`);
   const parts = splitStages(stages, cuts);
   const steps = stepsAt(stages, cuts);
-  let circuits = parts.map((p) => lowerChain(p, { layout, slots: trial.params.slots, ...rotationsOf(options) }));
+  const period = Math.max(2, ...parts.map(vectorSlotsNeeded));
+  const interleaved = layout === 'vector' && objective === 'throughput' && trial.params.slots > period;
+  let circuits = interleaved
+    ? parts.map((p) => interleaveSamples(lowerChain(p, { layout, slots: period, ...rotationsOf(options) }), trial.params.slots / period))
+    : parts.map((p) => lowerChain(p, { layout, slots: trial.params.slots, ...rotationsOf(options) }));
   const params = selectParameters({ ...trial.request, preferN: trial.params.polyModulusDegree, rotationSteps: unionSteps(circuits) });
   // A segment after a step whose unmasking spends levels (a max pool's product by 1/a) starts that far below the top.
   circuits = circuits.map((c, i) => assignScales(c, rescalePrimes(params).slice(i > 0 ? stepKind(steps[i - 1]!.kind).unmaskLevels : 0)));

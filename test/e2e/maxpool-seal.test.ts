@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { writeCompiledModel } from '../../compiler/artifact/files';
+import { validateCompiledModel } from '../../compiler/artifact/validate';
 import { loadServedModel } from '../../runtime/service/load-served-model';
 import { clientViewFromJson } from '../../compiler/artifact/views';
 import { clientModelOfView } from '../../runtime/mcp/private-model';
@@ -167,6 +168,48 @@ describe(`${NAME}: MaxPool as a client step, encrypted`, () => {
       const next = await server.unmaskStep(masked.stepId, fresh, alice);
       expect(next.segment).toBe(1);
       await expectPyTorchLogits(server, client, modelId, keysId, next.bytes);
+    } finally {
+      client.dispose();
+      server.dispose();
+    }
+  });
+});
+
+describe(`${NAME} packed for throughput (--objective throughput, vector layout): many rows per ciphertext through the client step at once`, () => {
+  const f = loadFixture(NAME);
+  const model = compiledFixture(f, { layout: 'vector', objective: 'throughput' });
+  const per = model.circuit.samplesPerCiphertext;
+
+  test('every segment packs the same rows per ciphertext; 40 rows are 2 evaluations in one request, one round trip, each row within the promise of PyTorch', async () => {
+    // 8×8 inputs and 4×8×8 conv outputs fit 256 slots: 8192 / 256 = 32 rows per ciphertext at N = 16384.
+    expect(model.parameters.polyModulusDegree).toBe(16384);
+    expect(per).toBe(32);
+    expect(bodyCircuits(model).map((c) => c.samplesPerCiphertext)).toEqual([per, per]);
+    const rows = 40;
+    const fhe = fheBackend(model, { backend: simulationBackend() });
+    const run = await runCompiled(model, inputTensor(f.data, f.data.test_inputs.slice(0, rows)), fhe.backend);
+    expect(fhe.lastRun()!.timings.per_evaluation.map((e) => [e.evaluations, e.samples, e.client_steps])).toEqual([[2, rows, 1]]);
+    const expected = f.data.expected['output'] as number[][];
+    run.bodyOutputs.forEach((row, r) => row.forEach((v, i) => expect(Math.abs(v - expected[r]![i]!), `row ${r} output ${i}`).toBeLessThan(model.calibration.precision.bound)));
+  });
+
+  test('an artifact whose segments pack different numbers of rows per ciphertext is refused', () => {
+    expect(() => validateCompiledModel(model)).not.toThrow();
+    const segment = model.refresh!.segments[0]!;
+    const unpacked = { ...model, refresh: { ...model.refresh!, segments: [{ ...segment, circuit: { ...segment.circuit, samplesPerCiphertext: 1 } }] } };
+    expect(() => validateCompiledModel(unpacked)).toThrow(/refresh: segment 2 packs 1 samples per ciphertext, the first 32/);
+  });
+
+  test('the same row in two places of one ciphertext is masked apart: a and c are drawn per row', async () => {
+    const input = inputTensor(f.data, f.data.test_inputs.slice(0, 1));
+    const { server, client, modelId, keysId, sample } = await firstSegmentOnSimulation(model, input, [{ kind: 'maxpool', pool: model.refresh!.segments[0]!.pool! }]);
+    try {
+      const twice = await server.evaluate(modelId, keysId, client.encrypt([sample, sample]).bytes);
+      const [z] = client.decryptStep((await server.maskStep(modelId, twice, 0)).bytes, 0);
+      // Interleaved: row j's element e sits in slot e·32 + j (vector layout, one output ciphertext).
+      const pool = model.refresh!.segments[0]!.pool!;
+      const apart = pool.windows.filter((w) => w.every((e) => Math.abs(z![e * per]! - z![e * per + 1]!) > 1000)).length;
+      expect(apart).toBeGreaterThan(0.95 * pool.windows.length);
     } finally {
       client.dispose();
       server.dispose();
