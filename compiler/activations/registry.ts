@@ -46,6 +46,7 @@ export const ACTIVATION_FNS = [
   'mish',
   'clip',
   'erf',
+  'exp',
 ] as const;
 
 export type ActivationFn = (typeof ACTIVATION_FNS)[number];
@@ -447,6 +448,21 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     positivelyHomogeneous: false,
     nonDecreasing: always,
     onnx: [onnxOp('Erf', 9)],
+    patterns: [],
+  },
+  exp: {
+    fn: 'exp',
+    title: 'Exp (in Softmax)',
+    params: [],
+    evaluate: () => Math.exp,
+    kinks: smooth,
+    symmetry: noSymmetry,
+    defaultDegree: DEFAULT_DEGREE,
+    positivelyHomogeneous: false,
+    nonDecreasing: always,
+    // Fitted for Softmax's exp on the calibrated score range (approx/exp-range.ts); a lone Exp
+    // node stays a reference-interpreter operator (graph/ops/elementwise.ts), so no ONNX form here.
+    onnx: [],
     patterns: [],
   },
 };

@@ -15,7 +15,7 @@ import {
   quantizationToJson,
 } from './summary-json';
 import { CLIENT_SIDE_KEYS, clientSideFromJson, clientSideToJson } from './model-json';
-import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type CompiledModelContent, type PoolStep, type SegmentedBody } from './types';
+import { ARTIFACT_FORMAT, ARTIFACT_FORMAT_VERSION, type CompiledModelContent, type GroupStep, type LayerNormStep, type PoolStep, type SegmentedBody } from './types';
 import type { ConstantEntry } from './constants-bin';
 
 /**
@@ -105,7 +105,9 @@ function refreshToJson(r: SegmentedBody, sink: ConstantSink): JsonObject {
     segments: r.segments.map((s) => {
       const c = circuitToJson(s.circuit, sink);
       const pool: JsonObject = s.pool ? { pool: { windows: s.pool.windows.map((w) => [...w]), geometry: s.pool.geometry, sources: [...s.pool.sources] } } : {};
-      const json: JsonObject = { startStage: s.startStage, ...pool, layout: c.layout, rotationSteps: c.rotationSteps, circuit: c.circuit, cost: costToJson(s.cost) };
+      const softmax: JsonObject = s.softmax ? { softmax: groupStepToJson(s.softmax) } : {};
+      const layernorm: JsonObject = s.layernorm ? { layernorm: { ...groupStepToJson(s.layernorm), epsilon: s.layernorm.epsilon, gamma: [...s.layernorm.gamma], beta: [...s.layernorm.beta] } } : {};
+      const json: JsonObject = { startStage: s.startStage, ...pool, ...softmax, ...layernorm, layout: c.layout, rotationSteps: c.rotationSteps, circuit: c.circuit, cost: costToJson(s.cost) };
       return json;
     }),
   };
@@ -121,12 +123,41 @@ function refreshFromJson(at: JsonAt, source: ConstantSource): SegmentedBody {
       .field('segments')
       .items()
       .map((s) => {
-        s.object(['startStage', 'layout', 'rotationSteps', 'circuit', 'cost'], ['pool']);
+        s.object(['startStage', 'layout', 'rotationSteps', 'circuit', 'cost'], ['pool', 'softmax', 'layernorm']);
+        if (['pool', 'softmax', 'layernorm'].filter((k) => s.has(k)).length > 1) s.bad('a segment has one client step before it, not several');
         const circuit = circuitFromJson(s.field('layout'), s.field('rotationSteps'), s.field('circuit'), source);
         const pool = s.has('pool') ? { pool: poolStepFromJson(s.field('pool')) } : {};
-        return { startStage: s.field('startStage').integer(1, 1 << 20), ...pool, circuit, cost: costFromJson(s.field('cost'), circuit) };
+        const softmax = s.has('softmax') ? { softmax: groupStepFromJson(s.field('softmax'), []) } : {};
+        const layernorm = s.has('layernorm') ? { layernorm: layerNormStepFromJson(s.field('layernorm')) } : {};
+        return { startStage: s.field('startStage').integer(1, 1 << 20), ...pool, ...softmax, ...layernorm, circuit, cost: costFromJson(s.field('cost'), circuit) };
       }),
   };
+}
+
+function groupStepToJson(g: GroupStep): JsonObject {
+  return { groups: g.groups.map((w) => [...w]), sources: [...g.sources] };
+}
+
+function groupStepFromJson(at: JsonAt, extra: readonly string[]): GroupStep {
+  at.object(['groups', 'sources', ...extra]);
+  const groups = at.field('groups').items().map((w) => w.items().map((i) => i.integer(0, 1 << 30)));
+  const seen = new Set<number>();
+  for (const g of groups) {
+    if (g.length === 0) at.field('groups').bad('an empty group');
+    for (const i of g) {
+      if (seen.has(i)) at.field('groups').bad(`element ${i} is in two groups`);
+      seen.add(i);
+    }
+  }
+  return { groups, sources: at.field('sources').items().map((x) => x.string()) };
+}
+
+function layerNormStepFromJson(at: JsonAt): LayerNormStep {
+  const g = groupStepFromJson(at, ['epsilon', 'gamma', 'beta']);
+  const gamma = at.field('gamma').items().map((x) => x.numberIn(-Number.MAX_VALUE, Number.MAX_VALUE));
+  const beta = at.field('beta').items().map((x) => x.numberIn(-Number.MAX_VALUE, Number.MAX_VALUE));
+  if (beta.length !== gamma.length || g.groups.some((w) => w.length !== gamma.length)) at.bad(`tokens, γ (${gamma.length}) and β (${beta.length}) disagree on the feature count`);
+  return { ...g, epsilon: at.field('epsilon').numberIn(0, Number.MAX_VALUE), gamma, beta };
 }
 
 function poolStepFromJson(at: JsonAt): PoolStep {

@@ -138,6 +138,27 @@ export interface PoolStep {
   readonly sources: readonly string[];
 }
 
+/**
+ * A Softmax or a LayerNorm as a client step (compiler/client-steps/softmax.ts, layer-norm.ts):
+ * groups of the previous segment's outputs (a softmax row; a token's features) that the client
+ * normalizes exactly under a mask the function ignores. Output element i of the segment before
+ * is input element i of this one: a group's elements come back normalized, the elements of no
+ * group unchanged (masked additively, as at a refresh).
+ */
+export interface GroupStep {
+  /** The previous segment's output elements of each group: non-empty, disjoint. */
+  readonly groups: readonly (readonly number[])[];
+  /** The source model's node(s). */
+  readonly sources: readonly string[];
+}
+
+/** LayerNorm's step also carries ε and the per-position scale γ and shift β (every group has γ's length). */
+export interface LayerNormStep extends GroupStep {
+  readonly epsilon: number;
+  readonly gamma: readonly number[];
+  readonly beta: readonly number[];
+}
+
 /** A segment after the first of a body with client steps, and the step before it (compiler/client-steps/table.ts reads it: `clientStepBefore`). */
 export interface BodySegment {
   /** Index in the approximated chain of the first stage this segment computes. */
@@ -147,6 +168,10 @@ export interface BodySegment {
    * segment starts one level below the top (the server's unmasking, a product by 1/a, takes it).
    */
   readonly pool?: PoolStep;
+  /** Present when a Softmax comes before this segment: the client step normalizes each row (the segment starts at the top level). */
+  readonly softmax?: GroupStep;
+  /** Present when a LayerNorm comes before this segment: the client step normalizes each token (one level below the top, as after a max pool). */
+  readonly layernorm?: LayerNormStep;
   /** Scales assigned for the model's parameters; its input is the previous segment's output. */
   readonly circuit: Circuit;
   /** Ops and estimated latency of one evaluation of this segment. */

@@ -8,7 +8,7 @@ import { maxBitCount, SECURITY_BITS } from '../params/security';
 import type { CkksParameters } from '../params/types';
 import type { Circuit } from '../circuit/ir';
 import { bodyCircuits, lastCircuit } from './segments';
-import type { ClientSide, CompiledModelContent, InputRange, PoolStep } from './types';
+import type { ClientSide, CompiledModelContent, GroupStep, InputRange, PoolStep } from './types';
 
 /**
  * Everything a compiled model must satisfy beyond well-typed fields: the circuit is sound, the
@@ -22,8 +22,8 @@ export function validateCompiledModel(m: CompiledModelContent): void {
   bodyCircuits(m).forEach((c, i) => {
     if (c.primes === null) bad('the circuit has no scales assigned (primes missing)');
     checkCircuit(c);
-    // A segment after a max pool starts one level down: the server's unmasking takes the top one.
-    checkCircuitAgainstParameters(c, m.parameters, i > 0 && m.refresh!.segments[i - 1]!.pool ? 1 : 0);
+    // A segment after a max pool or a LayerNorm starts one level down: the server's unmasking takes the top one (the records' unmaskLevels).
+    checkCircuitAgainstParameters(c, m.parameters, i > 0 && (m.refresh!.segments[i - 1]!.pool || m.refresh!.segments[i - 1]!.layernorm) ? 1 : 0);
   });
   checkSegments(m);
   checkBody(m);
@@ -101,12 +101,30 @@ function checkSegments(m: CompiledModelContent): void {
     if (c.samplesPerCiphertext !== m.circuit.samplesPerCiphertext) bad(`refresh: segment ${i + 1} packs ${c.samplesPerCiphertext} samples per ciphertext, the first ${m.circuit.samplesPerCiphertext}`);
     const next = all[i + 1];
     const pool = segments[i]?.pool;
+    const group = segments[i]?.softmax ?? segments[i]?.layernorm;
+    if (segments[i] && [segments[i]!.pool, segments[i]!.softmax, segments[i]!.layernorm].filter(Boolean).length > 1) bad(`refresh: segment ${i + 2} has more than one client step before it`);
     if (next && pool) checkPoolStep(pool, c.outputSize, next.inputSize, i + 2);
     else if (next && next.inputSize !== c.outputSize) bad(`refresh: segment ${i + 2} reads ${next.inputSize} values, segment ${i + 1} writes ${c.outputSize}`);
+    if (next && group) checkGroupStep(group, c.outputSize, i + 2);
+    const ln = segments[i]?.layernorm;
+    if (ln && (ln.beta.length !== ln.gamma.length || ln.groups.some((g) => g.length !== ln.gamma.length))) bad(`refresh: the LayerNorm before segment ${i + 2} has tokens, γ and β of different lengths`);
   });
-  const pooled = segments.some((s) => s.pool);
+  // Max pools and LayerNorms draw random scales (a > 0); softmax and refresh steps draw offsets only.
+  const scaled = segments.some((s) => s.pool || s.layernorm);
   const octaves = m.refresh.poolScaleOctaves;
-  if (pooled !== (octaves !== undefined)) bad('refresh: poolScaleOctaves is given exactly when a segment follows a max pool');
+  if (scaled !== (octaves !== undefined)) bad('refresh: poolScaleOctaves is given exactly when a segment follows a max pool or a LayerNorm');
+}
+
+/** A softmax's rows or a LayerNorm's tokens: each non-empty, within the previous segment's outputs, pairwise disjoint. */
+function checkGroupStep(step: GroupStep, outputs: number, segment: number): void {
+  const seen = new Uint8Array(outputs);
+  step.groups.forEach((g, k) => {
+    if (g.length === 0) bad(`refresh: group ${k} before segment ${segment} is empty`);
+    for (const i of g) {
+      if (!Number.isInteger(i) || i < 0 || i >= outputs) bad(`refresh: group ${k} before segment ${segment} reads element ${i}, the segment before writes ${outputs}`);
+      if (seen[i]++ > 0) bad(`refresh: element ${i} is in two groups before segment ${segment}`);
+    }
+  });
 }
 
 /** A max pool's windows: one per value the next segment reads, each non-empty, within the previous segment's outputs, pairwise disjoint. */

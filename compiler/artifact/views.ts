@@ -56,6 +56,17 @@ export interface ClientView {
 export interface SegmentView extends Pick<ClientView, 'layout' | 'inputCiphertext' | 'results' | 'rotationSteps' | 'needsRelin'> {
   /** Entered through a max pool: the windows (previous segment's output elements per pooled value), the masked results' formats, and the level maxima are encrypted at. */
   readonly pool?: { readonly windows: readonly (readonly number[])[]; readonly masked: readonly CiphertextFormat[]; readonly freshLevel: number };
+  /** Entered through a softmax: its rows (previous segment's output elements; output i is input i), the masked results' formats, and the level the client encrypts at. */
+  readonly softmax?: GroupStepView;
+  /** Entered through a LayerNorm: its tokens and ε as for a softmax's rows (γ and β stay with the server). */
+  readonly layernorm?: GroupStepView & { readonly epsilon: number };
+}
+
+/** What the client view holds of a softmax or LayerNorm step. */
+export interface GroupStepView {
+  readonly groups: readonly (readonly number[])[];
+  readonly masked: readonly CiphertextFormat[];
+  readonly freshLevel: number;
 }
 
 /** What a client checks rows against before encrypting them (see checkRowsInRange). */
@@ -131,7 +142,13 @@ function segmentToJson(s: SegmentView): JsonObject {
     rotationSteps: [...s.rotationSteps],
     needsRelin: s.needsRelin,
     ...(s.pool ? { pool: { windows: s.pool.windows.map((w) => [...w]), masked: s.pool.masked.map(formatToJson), freshLevel: s.pool.freshLevel } } : {}),
+    ...(s.softmax ? { softmax: groupStepToJson(s.softmax) } : {}),
+    ...(s.layernorm ? { layernorm: { ...groupStepToJson(s.layernorm), epsilon: s.layernorm.epsilon } } : {}),
   };
+}
+
+function groupStepToJson(g: GroupStepView): JsonObject {
+  return { groups: g.groups.map((w) => [...w]), masked: g.masked.map(formatToJson), freshLevel: g.freshLevel };
 }
 
 /** Parses and checks JSON made by `clientViewToJson` (it comes from a server: trust nothing). */
@@ -191,7 +208,8 @@ function segmentsFromJson(at: JsonAt, parameters: CkksParameters, keyed: Readonl
   const items = at.items();
   if (items.length < 2) at.bad(`a body with client steps has at least 2 segments, not ${items.length}`);
   return items.map((s, i) => {
-    s.object(['layout', 'inputCiphertext', 'results', 'rotationSteps', 'needsRelin'], ['pool']);
+    s.object(['layout', 'inputCiphertext', 'results', 'rotationSteps', 'needsRelin'], ['pool', 'softmax', 'layernorm']);
+    if (['pool', 'softmax', 'layernorm'].filter((k) => s.has(k)).length > 1) s.bad('a segment has one client step before it, not several');
     const layout = layoutFromJson(s.field('layout'));
     if (layout.slots !== parameters.slots) s.field('layout').bad(`${layout.slots} slots, but the parameters give ${parameters.slots}`);
     const rotationSteps = s.field('rotationSteps').items().map((x) => x.integer(1, layout.slots - 1));
@@ -207,7 +225,34 @@ function segmentsFromJson(at: JsonAt, parameters: CkksParameters, keyed: Readonl
       if (windows.length !== layout.inputSize || windows.some((w) => w.length === 0)) p.field('windows').bad(`need ${layout.inputSize} non-empty windows`);
       pool = { windows, masked: p.field('masked').items().map(format), freshLevel: p.field('freshLevel').integer(0, parameters.levels) };
     }
-    return { layout, inputCiphertext: format(s.field('inputCiphertext')), results, rotationSteps, needsRelin: s.field('needsRelin').boolean(), ...(pool ? { pool } : {}) };
+    const group = (key: 'softmax' | 'layernorm', extra: string[]): { step: GroupStepView; at: JsonAt } | undefined => {
+      if (!s.has(key)) return undefined;
+      const g = s.field(key);
+      if (i === 0) g.bad('the first segment has no client step before it');
+      g.object(['groups', 'masked', 'freshLevel', ...extra]);
+      const groups = g.field('groups').items().map((w) => w.items().map((x) => x.integer(0, layout.inputSize - 1)));
+      const seen = new Set<number>();
+      for (const w of groups) {
+        if (w.length === 0) g.field('groups').bad('an empty group');
+        for (const x of w) {
+          if (seen.has(x)) g.field('groups').bad(`element ${x} is in two groups`);
+          seen.add(x);
+        }
+      }
+      return { step: { groups, masked: g.field('masked').items().map(format), freshLevel: g.field('freshLevel').integer(0, parameters.levels) }, at: g };
+    };
+    const softmax = group('softmax', []);
+    const layernorm = group('layernorm', ['epsilon']);
+    return {
+      layout,
+      inputCiphertext: format(s.field('inputCiphertext')),
+      results,
+      rotationSteps,
+      needsRelin: s.field('needsRelin').boolean(),
+      ...(pool ? { pool } : {}),
+      ...(softmax ? { softmax: softmax.step } : {}),
+      ...(layernorm ? { layernorm: { ...layernorm.step, epsilon: layernorm.at.field('epsilon').numberIn(0, Number.MAX_VALUE) } } : {}),
+    };
   });
 }
 

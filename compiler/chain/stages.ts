@@ -53,8 +53,35 @@ export interface MaxPoolStage extends StepStageFields {
   readonly geometry: string;
 }
 
+/**
+ * Softmax over groups of elements (a row each, e.g. one query's attention scores), in place:
+ * y = x with each row replaced by its softmax, the elements of no row unchanged. As a step stage
+ * the body is cut here and the client computes it exactly under a per-row shift
+ * (compiler/client-steps/softmax.ts); the server-side route is compiler/approx/softmax.ts.
+ */
+export interface SoftmaxStage extends StepStageFields {
+  readonly kind: 'softmax';
+  /** The rows: input indices, non-empty, pairwise disjoint. */
+  readonly groups: readonly (readonly number[])[];
+}
+
+/**
+ * LayerNorm over groups of elements (a token's features each), in place: y = γ ⊙ (x − mean)/√(var + ε) + β
+ * per token, the elements of no token unchanged. As a step stage the client normalizes each token
+ * exactly under a per-token positive scale and shift and the server applies γ and β
+ * (compiler/client-steps/layer-norm.ts); the server-side route is compiler/approx/layer-norm.ts.
+ */
+export interface LayerNormStage extends StepStageFields {
+  readonly kind: 'layernorm';
+  /** The tokens: input indices, each as many as γ has entries, pairwise disjoint. */
+  readonly groups: readonly (readonly number[])[];
+  readonly epsilon: number;
+  readonly gamma: readonly number[];
+  readonly beta: readonly number[];
+}
+
 /** The stages that are client steps between two segments (their kinds: step-stages.ts). */
-export type StepStage = MaxPoolStage;
+export type StepStage = MaxPoolStage | SoftmaxStage | LayerNormStage;
 
 export type Stage = AffineStage | ActivationStage | StepStage;
 

@@ -9,6 +9,7 @@
  * without it).
  */
 import { maxOverWindows } from './max-pool';
+import { layerNormReference, overGroups, softmaxReference } from './normalize';
 import type { StepStage } from './stages';
 
 export type StepStageKindName = StepStage['kind'];
@@ -17,6 +18,8 @@ export interface StepStageKind<S extends StepStage> {
   readonly kind: S['kind'];
   /** What it is, after "is": 'a max pool'. */
   readonly noun: string;
+  /** The ONNX operator it comes from, for messages: 'MaxPool'. */
+  readonly operator: string;
   /** The step's operation on one sample's vector, in float64 (what the client computes on the unmasked values). */
   apply(stage: S, x: Float64Array): Float64Array;
   outSize(stage: S): number;
@@ -30,10 +33,29 @@ export const STEP_STAGE_KINDS: { readonly [K in StepStageKindName]: StepStageKin
   maxpool: {
     kind: 'maxpool',
     noun: 'a max pool',
+    operator: 'MaxPool',
     apply: (s, x) => maxOverWindows(s.windows, x),
     outSize: (s) => s.windows.length,
     label: (s) => `max pool ${s.inSize}→${s.windows.length}`,
     detail: (s) => s.geometry,
+  },
+  softmax: {
+    kind: 'softmax',
+    noun: 'a softmax',
+    operator: 'Softmax',
+    apply: (s, x) => overGroups(s.groups, x, softmaxReference),
+    outSize: (s) => s.inSize,
+    label: (s) => `softmax ${s.inSize}→${s.inSize}`,
+    detail: (s) => `${s.groups.length} rows of ${[...new Set(s.groups.map((g) => g.length))].join('/')}`,
+  },
+  layernorm: {
+    kind: 'layernorm',
+    noun: 'a layer norm',
+    operator: 'LayerNormalization',
+    apply: (s, x) => overGroups(s.groups, x, (v) => layerNormReference(v, s)),
+    outSize: (s) => s.inSize,
+    label: (s) => `layer norm ${s.inSize}→${s.inSize}`,
+    detail: (s) => `${s.groups.length} tokens of ${s.gamma.length} features, ε = ${s.epsilon}`,
   },
 };
 

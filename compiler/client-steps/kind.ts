@@ -8,16 +8,24 @@
  * The client never sends a decrypted value back (CKKS key recovery from decryptions,
  * Li–Micciancio), only fresh encryptions; the server never decrypts.
  */
-import type { PoolStep } from '../artifact/types';
+import type { GroupStep, LayerNormStep, PoolStep } from '../artifact/types';
 import type { Circuit } from '../circuit/ir';
 import type { CiphertextAt, StepCircuit } from './step-circuits';
 
 /** A client step as the compiled body records it (before each segment after the first). */
-export type ClientStep = { readonly kind: 'refresh' } | { readonly kind: 'maxpool'; readonly pool: PoolStep };
+export type ClientStep =
+  | { readonly kind: 'refresh' }
+  | { readonly kind: 'maxpool'; readonly pool: PoolStep }
+  | { readonly kind: 'softmax'; readonly softmax: GroupStep }
+  | { readonly kind: 'layernorm'; readonly layernorm: LayerNormStep };
 export type ClientStepKind = ClientStep['kind'];
 
-/** What the client holds of a step: no masks, and of a max pool only its windows. */
-export type ClientKnows = { readonly kind: 'refresh' } | { readonly kind: 'maxpool'; readonly pool: Pick<PoolStep, 'windows'> };
+/** What the client holds of a step: no masks, no weights (γ, β); of a max pool its windows, of a softmax its rows, of a LayerNorm its tokens and ε. */
+export type ClientKnows =
+  | { readonly kind: 'refresh' }
+  | { readonly kind: 'maxpool'; readonly pool: Pick<PoolStep, 'windows'> }
+  | { readonly kind: 'softmax'; readonly softmax: Pick<GroupStep, 'groups'> }
+  | { readonly kind: 'layernorm'; readonly layernorm: Pick<LayerNormStep, 'groups' | 'epsilon'> };
 
 /** σ, B and a max pool's octaves (SegmentedBody's fields). */
 export interface StepBounds {

@@ -2,7 +2,7 @@
  * The circuits a client step runs, built like any circuit: ops from CircuitBuilder, scales from
  * `assignScalesKeeping` (every rescale lands back on the input's scale, so what comes out has the
  * format the next party expects), checked by `checkCircuit`. Per ciphertext k:
- *   add      x + v_k                       a refresh mask (v = r) or its removal (v = −r)
+ *   add      x + v_k                       a refresh mask (v = r) or its removal (v = −r); no op when v = 0
  *   affine   rescale(x·a_k) + c_k          a max pool's mask: one level
  *   unaffine rescale((x + c_k)·a_k)        its removal on the client's fresh ciphertext: one level
  * One circuit takes every ciphertext of an evaluation that sits at the same level and scale (a
@@ -29,7 +29,8 @@ export interface StepCircuit {
 }
 
 export function addCircuits(base: Circuit, ats: readonly CiphertextAt[], values: readonly Float64Array[]): StepCircuit[] {
-  return grouped(base, ats, (b, x, k) => b.addPlain(x, slotVector(base, values[k]!)));
+  // x + 0 is x: SEAL refuses a plaintext of zeros (a softmax step removes nothing from the rows it normalizes).
+  return grouped(base, ats, (b, x, k) => (slotVector(base, values[k]!).every((v) => v === 0) ? x : b.addPlain(x, values[k]!)));
 }
 
 export function affineCircuits(base: Circuit, ats: readonly CiphertextAt[], scales: readonly Float64Array[], offsets: readonly Float64Array[]): StepCircuit[] {

@@ -9,13 +9,17 @@ import type { ApproxStage } from '../chain/stages';
 import { isStepStage, type StepStageKindName } from '../chain/step-stages';
 import { fail } from '../errors';
 import type { ClientKnows, ClientStep, ClientStepKind, ClientStepKindRecord, DrawnMask, StepBounds, StepSegments } from './kind';
+import { LAYER_NORM } from './layer-norm';
 import { MAX_POOL } from './max-pool';
 import { inputAt, REFRESH } from './refresh';
+import { SOFTMAX } from './softmax';
 import { outputsOf } from './step-circuits';
 
 export const CLIENT_STEP_KINDS: { readonly [K in ClientStepKind]: ClientStepKindRecord<Extract<ClientStep, { kind: K }>, Extract<ClientKnows, { kind: K }>> } = {
   refresh: REFRESH,
   maxpool: MAX_POOL,
+  softmax: SOFTMAX,
+  layernorm: LAYER_NORM,
 };
 
 /** Every kind of step stage the chain declares (chain/step-stages.ts) has its record above: a kind left out fails type-checking here. */
@@ -40,21 +44,35 @@ export function stepOfStage(s: ApproxStage): ClientStep | null {
   switch (s.kind) {
     case 'maxpool':
       return { kind: 'maxpool', pool: { windows: s.windows, geometry: s.geometry, sources: s.sources } };
+    case 'softmax':
+      return { kind: 'softmax', softmax: { groups: s.groups, sources: s.sources } };
+    case 'layernorm':
+      return { kind: 'layernorm', layernorm: { groups: s.groups, sources: s.sources, epsilon: s.epsilon, gamma: s.gamma, beta: s.beta } };
   }
 }
 
-/** The client step before a segment after the first, as the artifact records it (a max pool's windows, or none: a refresh). */
-export function clientStepBefore(segment: Pick<BodySegment, 'pool'>): ClientStep {
-  return segment.pool ? { kind: 'maxpool', pool: segment.pool } : { kind: 'refresh' };
+/** The client step before a segment after the first, as the artifact records it (a max pool's windows, a softmax's rows, a LayerNorm's tokens, or none: a refresh). */
+export function clientStepBefore(segment: Pick<BodySegment, StepField>): ClientStep {
+  if (segment.pool) return { kind: 'maxpool', pool: segment.pool };
+  if (segment.softmax) return { kind: 'softmax', softmax: segment.softmax };
+  if (segment.layernorm) return { kind: 'layernorm', layernorm: segment.layernorm };
+  return { kind: 'refresh' };
 }
 
+/** The fields of a segment that record the step before it (at most one is present). */
+export type StepField = 'pool' | 'softmax' | 'layernorm';
+
 /** A step as the artifact records it on the segment after it (the inverse of clientStepBefore). */
-export function stepFields(step: ClientStep): Pick<BodySegment, 'pool'> {
+export function stepFields(step: ClientStep): Pick<BodySegment, StepField> {
   switch (step.kind) {
     case 'refresh':
       return {};
     case 'maxpool':
       return { pool: step.pool };
+    case 'softmax':
+      return { softmax: step.softmax };
+    case 'layernorm':
+      return { layernorm: step.layernorm };
   }
 }
 

@@ -30,7 +30,8 @@ export type StageJson =
       readonly reads?: readonly number[];
     }
   | { readonly kind: 'activation'; readonly fn: string; readonly size: number; readonly sources: readonly string[] }
-  | { readonly kind: 'maxpool'; readonly inSize: number; readonly outSize: number; readonly geometry: string; readonly sources: readonly string[] };
+  | { readonly kind: 'maxpool'; readonly inSize: number; readonly outSize: number; readonly geometry: string; readonly sources: readonly string[] }
+  | { readonly kind: 'softmax' | 'layernorm'; readonly inSize: number; readonly outSize: number; readonly groups: number; readonly sources: readonly string[] };
 
 export interface LoweredJson {
   readonly input: { readonly name: string; readonly dtype: string; readonly shape: readonly number[] };
@@ -56,6 +57,9 @@ export function stageJson(s: Stage): StageJson {
       return { kind: 'activation', fn: s.fn, size: s.size, sources: s.sources };
     case 'maxpool':
       return { kind: 'maxpool', inSize: s.inSize, outSize: s.windows.length, geometry: s.geometry, sources: s.sources };
+    case 'softmax':
+    case 'layernorm':
+      return { kind: s.kind, inSize: s.inSize, outSize: s.inSize, groups: s.groups.length, sources: s.sources };
   }
 }
 

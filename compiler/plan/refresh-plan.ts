@@ -23,7 +23,8 @@ import { vectorSlotsNeeded } from '../circuit/layout-vector';
 import { lowerChain } from '../circuit/lower';
 import { assignScales } from '../circuit/passes-scales';
 import type { SegmentedBody } from '../artifact/types';
-import type { ApproxStage } from '../chain/stages';
+import type { ApproxStage, StepStage } from '../chain/stages';
+import { stepStageKind } from '../chain/step-stages';
 import type { ClientStep, StepBounds } from '../client-steps/kind';
 import { POOL_SCALE_OCTAVES } from '../client-steps/max-pool';
 import { stepKind, stepOfStage } from '../client-steps/table';
@@ -83,16 +84,17 @@ export function poolCuts(stages: readonly ApproxStage[]): number[] {
   return stages.flatMap((s, k) => (stepOfStage(s) ? [k] : []));
 }
 
-/** Refuses a max pool that has no segment on one side, or sits in a body with branches. */
+/** Refuses a client-step stage (a max pool, a softmax, a layer norm) that has no segment on one side, or sits in a body with branches. */
 export function checkPools(stages: readonly ApproxStage[]): void {
   const pools = poolCuts(stages);
   if (pools.length === 0) return;
-  const name = (k: number): string => `MaxPool (${stages[k]!.sources.join(', ')})`;
-  if (stages.some((s) => s.kind === 'affine' && s.reads !== undefined)) fail('NOT_ENCRYPTABLE', `${name(pools[0]!)}: a max pool in a body with branches (a residual sum, a concatenation) is not supported for encryption yet`);
+  const kind = (k: number) => stepStageKind(stages[k] as StepStage);
+  const name = (k: number): string => `${kind(k).operator} (${stages[k]!.sources.join(', ')})`;
+  if (stages.some((s) => s.kind === 'affine' && s.reads !== undefined)) fail('NOT_ENCRYPTABLE', `${name(pools[0]!)}: ${kind(pools[0]!).noun} in a body with branches (a residual sum, a concatenation) is not supported for encryption yet`);
   for (const k of pools) {
-    if (k === 0) fail('NOT_ENCRYPTABLE', `${name(k)}: a max pool on the encrypted input itself is not supported for encryption yet (nothing runs under encryption before it)`);
-    if (k === stages.length - 1) fail('NOT_ENCRYPTABLE', `${name(k)}: a max pool as the last step of the encrypted part is not supported for encryption yet (nothing runs under encryption after it)`);
-    if (stepOfStage(stages[k - 1]!)) fail('NOT_ENCRYPTABLE', `${name(k)}: two max pools in a row are not supported for encryption yet`);
+    if (k === 0) fail('NOT_ENCRYPTABLE', `${name(k)}: ${kind(k).noun} on the encrypted input itself is not supported for encryption yet (nothing runs under encryption before it)`);
+    if (k === stages.length - 1) fail('NOT_ENCRYPTABLE', `${name(k)}: ${kind(k).noun} as the last step of the encrypted part is not supported for encryption yet (nothing runs under encryption after it)`);
+    if (stepOfStage(stages[k - 1]!)) fail('NOT_ENCRYPTABLE', `${name(k)}: two client steps in a row (${kind(k - 1).noun}, then ${kind(k).noun}) are not supported for encryption yet`);
   }
 }
 

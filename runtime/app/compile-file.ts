@@ -93,6 +93,9 @@ export interface CompileSummary {
      * client learns.
      */
     readonly maxPools?: readonly { readonly geometry: string; readonly sources: readonly string[] }[];
+    /** The softmax and LayerNorm client steps (present only when there is one): exact, masked per row or token; `clientSees` says what the client learns. */
+    readonly normalizations?: readonly { readonly kind: 'softmax' | 'layernorm'; readonly sources: readonly string[] }[];
+    /** What the client learns at the steps that are not refreshes, in words (present when there is one). */
     readonly clientSees?: string;
     /** What a client that returns values of its own at the steps can learn (compiler/client-steps/dishonest-client.ts). */
     readonly dishonestClient: string;
@@ -245,11 +248,16 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
             maskBound: c.refresh.maskBound,
             dishonestClient: describeDishonestClient(m.refresh!),
             ...(c.refresh.steps.some((s) => s.kind === 'maxpool')
+              ? { maxPools: c.refresh.steps.flatMap((s) => (s.kind === 'maxpool' ? [{ geometry: s.pool.geometry, sources: s.pool.sources }] : [])) }
+              : {}),
+            ...(c.refresh.steps.some((s) => s.kind === 'softmax' || s.kind === 'layernorm')
               ? {
-                  maxPools: c.refresh.steps.flatMap((s) => (s.kind === 'maxpool' ? [{ geometry: s.pool.geometry, sources: s.pool.sources }] : [])),
-                  clientSees: describeClientSteps(m.refresh!),
+                  normalizations: c.refresh.steps.flatMap((s): { kind: 'softmax' | 'layernorm'; sources: readonly string[] }[] =>
+                    s.kind === 'softmax' ? [{ kind: s.kind, sources: s.softmax.sources }] : s.kind === 'layernorm' ? [{ kind: s.kind, sources: s.layernorm.sources }] : [],
+                  ),
                 }
               : {}),
+            ...(c.refresh.steps.some((s) => s.kind !== 'refresh') ? { clientSees: describeClientSteps(m.refresh!) } : {}),
           },
         }
       : {}),

@@ -37,6 +37,7 @@ export function formatCompile(s: CompileSummary): string {
     ['rotation keys', rotationKeysLine(s.rotationKeys)],
     ...(s.refresh ? [['refresh', refreshLine(s.refresh)]] : []),
     ...(s.refresh?.maxPools ? [['max pool', maxPoolLine(s.refresh)]] : []),
+    ...(s.refresh?.clientSees && !s.refresh.maxPools ? [['client sees', s.refresh.clientSees]] : []),
     ...(s.refresh ? [['client steps', s.refresh.dishonestClient]] : []),
     ['precision', precisionLine(s.precision)],
     ['estimated latency', `${formatNumber(s.latencyMs.total, 3)} ms per run${s.refresh ? `, all ${s.refresh.segments.length} segments` : ''} (server ${formatNumber(s.latencyMs.server, 3)} ms, client ${formatNumber(s.latencyMs.client, 3)} ms)`],
@@ -68,10 +69,18 @@ function refreshLine(r: NonNullable<CompileSummary['refresh']>): string {
   const depths = r.segments.map((x) => x.depth).join(', ');
   const ms = r.segments.map((x) => formatNumber(x.latencyMs, 3)).join(' + ');
   const pools = r.maxPools?.length ?? 0;
-  const refreshes = r.segments.length - 1 - pools;
+  const softmaxes = r.normalizations?.filter((n) => n.kind === 'softmax').length ?? 0;
+  const layerNorms = (r.normalizations?.length ?? 0) - softmaxes;
+  const refreshes = r.segments.length - 1 - pools - softmaxes - layerNorms;
   const masked = `the client decrypts values masked by ±2^${r.maskBits}·${formatNumber(r.maskBound, 3)} and encrypts them again`;
-  if (pools === 0) return `${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: ${masked}`;
-  const steps = [`${pools} max pool${pools === 1 ? '' : 's'} (below)`, ...(refreshes > 0 ? [`${refreshes} refresh${refreshes === 1 ? '' : 'es'}, where ${masked}`] : [])];
+  if (refreshes === r.segments.length - 1) return `${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: ${masked}`;
+  const counted = (n: number, one: string, many: string): string[] => (n > 0 ? [`${n} ${n === 1 ? one : many} (below)`] : []);
+  const steps = [
+    ...counted(pools, 'max pool', 'max pools'),
+    ...counted(softmaxes, 'softmax', 'softmaxes'),
+    ...counted(layerNorms, 'layer norm', 'layer norms'),
+    ...(refreshes > 0 ? [`${refreshes} refresh${refreshes === 1 ? '' : 'es'}, where ${masked}`] : []),
+  ];
   return `${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: ${steps.join('; ')}`;
 }
 

@@ -109,21 +109,31 @@ export function clientModelOfBody(
 
 /**
  * A step as the client view carries it (compiler/artifact/views.ts): a max pool names its windows,
- * masked formats and fresh level under `pool`; a refresh step is implied by their absence.
+ * masked formats and fresh level under `pool`, a softmax its rows under `softmax`, a LayerNorm its
+ * tokens and ε under `layernorm`; a refresh step is implied by their absence.
  */
-export function stepToView(step: ClientSideStep | undefined): Pick<SegmentView, 'pool'> {
+export function stepToView(step: ClientSideStep | undefined): Pick<SegmentView, 'pool' | 'softmax' | 'layernorm'> {
   if (!step) return {};
   switch (step.knows.kind) {
     case 'refresh':
       return {};
     case 'maxpool':
       return { pool: { windows: step.knows.pool.windows, masked: step.masked, freshLevel: step.freshLevel } };
+    case 'softmax':
+      return { softmax: { groups: step.knows.softmax.groups, masked: step.masked, freshLevel: step.freshLevel } };
+    case 'layernorm':
+      return { layernorm: { groups: step.knows.layernorm.groups, epsilon: step.knows.layernorm.epsilon, masked: step.masked, freshLevel: step.freshLevel } };
   }
 }
 
 /** The step before `segment` (the client model of a later segment) read back from its view; `before` is the segment before it. */
 export function stepFromView(view: SegmentView, segment: ClientModel, before: ClientModel): ClientSideStep {
   if (view.pool) return { knows: { kind: 'maxpool', pool: { windows: view.pool.windows } }, masked: view.pool.masked, freshLevel: view.pool.freshLevel };
+  if (view.softmax) return { knows: { kind: 'softmax', softmax: { groups: view.softmax.groups } }, masked: view.softmax.masked, freshLevel: view.softmax.freshLevel };
+  if (view.layernorm) {
+    const { groups, epsilon, masked, freshLevel } = view.layernorm;
+    return { knows: { kind: 'layernorm', layernorm: { groups, epsilon } }, masked, freshLevel };
+  }
   return { knows: { kind: 'refresh' }, masked: before.results, freshLevel: segment.inputLevel };
 }
 

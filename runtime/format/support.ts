@@ -18,7 +18,9 @@ function roles(o: OperatorSupport): string {
 }
 
 function activationForms(a: SupportTable['activations'][number]): string {
-  return [...a.operators, ...a.patterns].join('; ');
+  const forms = [...a.operators, ...a.patterns];
+  // A record with no form of its own (exp) is fitted only inside a construct that names it.
+  return forms.length === 0 ? 'no operator of its own' : forms.join('; ');
 }
 
 export function formatSupportText(t: SupportTable): string {

@@ -57,7 +57,7 @@ const EXPECTED: Record<string, { chain: string[]; epilogue: string[]; bodyOutput
 };
 
 function chainShape(split: SplitModel): string[] {
-  return split.body.map((s) => (s.kind === 'affine' ? `affine ${s.inSize}→${s.outSize}` : s.kind === 'maxpool' ? `maxpool ${s.inSize}→${s.windows.length}` : `${s.fn} ×${s.size}`));
+  return split.body.map((s) => (s.kind === 'affine' ? `affine ${s.inSize}→${s.outSize}` : s.kind === 'maxpool' ? `maxpool ${s.inSize}→${s.windows.length}` : s.kind === 'activation' ? `${s.fn} ×${s.size}` : `${s.kind} ${s.inSize}`));
 }
 
 /** The original graph with every float→float Cast outside prologue and epilogue read as Identity. */

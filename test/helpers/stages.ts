@@ -46,7 +46,11 @@ export function approxChainByHand(stages: readonly ApproxStage[], x: Float64Arra
   let v = x;
   for (const s of stages) {
     const x = v;
-    v = s.kind === 'affine' ? affineByHand(s, x) : s.kind === 'maxpool' ? Float64Array.from(s.windows, (w) => Math.max(...w.map((i) => x[i]!))) : x.map((t) => clenshaw(s.chebyshev, t));
+    v = s.kind === 'affine' ? affineByHand(s, x) : s.kind === 'maxpool' ? Float64Array.from(s.windows, (w) => Math.max(...w.map((i) => x[i]!))) : s.kind === 'poly' ? x.map((t) => clenshaw(s.chebyshev, t)) : noStep(s.kind);
   }
   return v;
+}
+
+function noStep(kind: string): never {
+  throw new Error(`approxChainByHand knows no ${kind} stage`);
 }

@@ -49,8 +49,8 @@ function slowRun(stages: readonly (Stage | ApproxStage)[], row: Float64Array): n
     } else if (s.kind === 'activation') {
       if (s.fn !== 'tanh') throw new Error(`slowRun knows tanh only, not ${s.fn}`);
       x = x.map((t) => Math.tanh(t));
-    } else if (s.kind === 'maxpool') {
-      throw new Error('slowRun knows no max pool');
+    } else if (s.kind !== 'poly') {
+      throw new Error(`slowRun knows no ${s.kind} stage`);
     } else {
       x = x.map((t) => {
         let [prev, cur] = [1, t];

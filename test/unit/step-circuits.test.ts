@@ -33,6 +33,12 @@ describe('client-step circuits', () => {
     expectClose(simulateCircuit(c, [X])[0]!, [11, 12, 7, 10.5, 6, -9, -1, 3]);
   });
 
+  it('add of zeros: no op at all (SEAL refuses a plaintext of zeros; a softmax step removes nothing from its rows)', () => {
+    const c = addCircuit(BASE, { level: 3, scale: S }, new Float64Array(SLOTS));
+    expect(c.ops.map((op) => op.op)).toEqual(['input', 'output']);
+    expectClose(simulateCircuit(c, [X])[0]!, [...X]);
+  });
+
   it('affine: rescale(x·a) + c lands one level down on exactly the input scale', () => {
     const a = v(3, 3, 2, 2, 1, 1, 16, 16);
     const off = v(100, 100, -40, -40, 0, 0, 5, 5);
