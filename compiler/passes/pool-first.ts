@@ -14,10 +14,11 @@
  *
  * Only in a chain (no stage with `reads`): there an activation's output is read by the stage
  * after it alone. Not when the pool would then read the encrypted input itself or follow another
- * pool (cuts the compiler refuses).
+ * client step (a pool, a softmax, a LayerNorm: cuts the compiler refuses).
  */
 import { activationRecord } from '../activations/registry';
 import type { ActivationStage, Stage } from '../chain/stages';
+import { isStepStage } from '../chain/step-stages';
 
 export function poolBeforeActivations(stages: readonly Stage[]): Stage[] {
   const out = [...stages];
@@ -26,8 +27,8 @@ export function poolBeforeActivations(stages: readonly Stage[]): Stage[] {
     const f = out[k - 1]!;
     const pool = out[k]!;
     if (f.kind !== 'activation' || pool.kind !== 'maxpool' || !commutes(f)) continue;
-    // Not onto the encrypted input, nor right after another pool: two steps would then meet (refresh-plan's checkPools).
-    if (k === 1 || out[k - 2]!.kind === 'maxpool') continue;
+    // Not onto the encrypted input, nor right after another client step: two steps would then meet (refresh-plan's checkPools).
+    if (k === 1 || isStepStage(out[k - 2]!)) continue;
     // The words that travel with the pool (compile, report, the client-step description) say what moved.
     const moved = `taken ahead of the ${activationRecord(f.fn).title} (${f.sources.join(', ')}) that it follows in the model, which never decreases, so the client sees that activation's inputs`;
     out[k - 1] = { ...pool, geometry: `${pool.geometry}; ${moved}` };
