@@ -2,7 +2,6 @@ import { formatBytes, formatNumber } from '../format/values';
 import { textTable } from '../format/text-table';
 import type { FheReport } from './fhe-section';
 import { describeMeasured } from '../../compiler/approx/precision-target';
-import { STEP_REQUEST_EVALUATIONS } from '../run/run-encrypted';
 
 const pct = (x: number | null): string => (x === null ? '–' : Number.isNaN(x) ? 'unknown' : `${formatNumber(100 * x, 4)}%`);
 const ms = (x: number): string => `${formatNumber(x, 4)} ms`;
@@ -29,7 +28,7 @@ export function fheRows(f: FheReport): [string, string][] {
           [
             'client steps',
             `${f.clientSteps.perEvaluation} per ${unit}: ${ms(f.clientSteps.ms)} (server masks, client decrypts and encrypts again, server unmasks; in process, no network), ${formatBytes(f.clientSteps.bytes)} down and up; ` +
-              `${f.clientSteps.roundTrips} round trip${f.clientSteps.roundTrips === 1 ? '' : 's'} in all (one per step for each request, which carries up to ${STEP_REQUEST_EVALUATIONS} evaluations)`,
+              `${f.clientSteps.roundTrips} round trip${f.clientSteps.roundTrips === 1 ? '' : 's'} in all (one per step for each request of several evaluations)`,
           ] as [string, string],
         ]
       : []),

@@ -41,9 +41,11 @@ export interface EncryptedRunOptions {
   readonly onEvaluation?: (done: number, total: number) => void;
   /**
    * Circuit evaluations per request. Default: 1 for a body without client steps (per-row latency
-   * in vector layout, a progress tick per evaluation); for a body with client steps, all of them
-   * up to STEP_REQUEST_EVALUATIONS, so each client step is one round trip for the whole request,
-   * as the private client sends them (mcp/private-model.ts).
+   * in vector layout, a progress tick per evaluation); for a body with client steps, as many as
+   * keep STEP_REQUEST_CIPHERTEXTS ciphertexts per segment input or output (all of them up to 64 in
+   * vector layout, one in batch layout, whose evaluations hold a ciphertext per value), so each
+   * client step is one round trip for the whole request, as the private client sends them
+   * (mcp/private-model.ts, by bytes).
    */
   readonly evaluationsPerRequest?: number;
   /** Called before the client makes its keys and again when they are made: SEAL's key generation is one blocking call (a minute at N = 32768), so this is all the progress it can show. */
@@ -51,10 +53,18 @@ export interface EncryptedRunOptions {
 }
 
 /**
- * Evaluations one request carries by default when the body has client steps: the masked results
- * and the fresh ciphertexts of all of them are held at once (about 2.3 MB per evaluation at N = 16384).
+ * Ciphertexts a segment reads or writes per request by default when the body has client steps:
+ * the masked results and the fresh ciphertexts of all of them are held at once (about 2 MB per
+ * vector-layout evaluation at N = 16384).
  */
-export const STEP_REQUEST_EVALUATIONS = 64;
+export const STEP_REQUEST_CIPHERTEXTS = 64;
+
+/** Evaluations per request by default (see EncryptedRunOptions.evaluationsPerRequest). */
+export function defaultEvaluationsPerRequest(circuits: readonly Circuit[], total: number): number {
+  if (circuits.length === 1) return 1;
+  const widest = Math.max(...circuits.map((c) => Math.max(c.inputs.length, c.outputs.length)));
+  return Math.min(total, Math.max(1, Math.floor(STEP_REQUEST_CIPHERTEXTS / widest)));
+}
 
 /**
  * One request: `evaluations` circuit evaluations of `samples` rows in all (an evaluation is 1 row
@@ -84,7 +94,7 @@ export interface EncryptedRunTimings {
   readonly encrypt_ms: number;
   readonly evaluate_ms: number;
   readonly decrypt_ms: number;
-  /** One entry per request: per evaluation (a row in vector layout) unless the body has client steps, where a request carries up to STEP_REQUEST_EVALUATIONS. */
+  /** One entry per request: per evaluation (a row in vector layout) unless the body has client steps, where a request carries several (defaultEvaluationsPerRequest). */
   readonly per_evaluation: readonly EvaluationTiming[];
 }
 
@@ -118,7 +128,7 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
   const backend = options.backend ?? sealBackend;
   const per = samplesPerEvaluation(circuit);
   const total = Math.ceil(samples.length / per);
-  const perRequest = options.evaluationsPerRequest ?? (circuits.length > 1 ? Math.min(total, STEP_REQUEST_EVALUATIONS) : 1);
+  const perRequest = options.evaluationsPerRequest ?? defaultEvaluationsPerRequest(circuits, total);
   if (!(Number.isInteger(perRequest) && perRequest >= 1)) fail('BAD_ARGUMENT', `evaluations per request must be a positive integer, got ${perRequest}`);
   const server = new FheServer(backend, { maxEvaluationsPerRequest: perRequest });
   let client: FheClient | undefined;

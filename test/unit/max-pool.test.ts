@@ -22,6 +22,7 @@ import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
+import { defaultEvaluationsPerRequest } from '../../runtime/run/run-encrypted';
 import { encodeGraph, float, importGraph, int, ints, type GraphSpec } from '../helpers/op-harness';
 import { mulberry32, signedFloat32s } from '../helpers/random';
 
@@ -242,6 +243,10 @@ describe('the pool mask in batch layout: one circuit per evaluation, one a and c
     // Per window a and c (shared by its two ciphertexts), and for the two loose ones a scale of 1 (one vector) and an offset each: 12 + 1 + 2.
     expect(drawn.mask[0]!.circuit.constants).toHaveLength(2 * 6 + 1 + 2);
     expect(drawn.unmask.map((g) => g.ciphertexts)).toEqual([[0, 1, 2, 3, 4, 5]]);
+    // predict --mode fhe puts as many evaluations in a request as keep 64 ciphertexts per segment side: 64 / 14 → 4.
+    expect(defaultEvaluationsPerRequest([from!, to!], 100)).toBe(4);
+    expect(defaultEvaluationsPerRequest([from!, to!], 3)).toBe(3);
+    expect(defaultEvaluationsPerRequest([from!], 100)).toBe(1);
   });
 });
 
