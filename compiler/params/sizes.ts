@@ -138,14 +138,18 @@ export interface RunMemoryRequest {
 }
 
 export interface RunMemoryEstimate {
+  /** The SEAL context (NTT tables and RNS tools of every level) and the client's secret and public keys. */
+  readonly context: number;
+  /** The evaluation keys the server holds (relin + Galois), once, whatever the number of segments. */
   readonly keys: number;
+  /** What making and serializing the Galois key set takes on top of the keys (see KEY_GENERATION_FACTOR). */
+  readonly keyGeneration: number;
   readonly ciphertexts: number;
   readonly plaintexts: number;
-  /** Loading a key set from bytes holds the bytes and the key object at once. */
-  readonly loadPeak: number;
   /** SEAL's key-switching and multiply temporaries, plus the module's own static memory. */
   readonly workspace: number;
   readonly total: number;
+  /** HEAP_BUDGET_BYTES: what a plan may use of node-seal's heap. */
   readonly limit: number;
   readonly fits: boolean;
 }
@@ -153,41 +157,72 @@ export interface RunMemoryEstimate {
 const MODULE_BASELINE = 32 * 1024 ** 2;
 
 /**
- * Peak WASM heap of a server-side evaluation. In memory SEAL objects take the same words as
- * their uncompressed serialization, so the byte formulas above serve for both.
+ * Bytes per N·k² (k primes, special included) of a SEAL context with the client's secret and
+ * public keys: measured 42–51 with node-seal 7 (heap after createContext + KeyGenerator, N = 16384
+ * and 32768, k = 9 and 17; `sealHeapBytes`); every level's context holds NTT tables and RNS tools
+ * for its primes, so it grows with N·k².
+ */
+const CONTEXT_BYTES_PER_NK2 = 56;
+
+/**
+ * Peak heap of a Galois key set's generation over the keys' own size: node-seal builds the set,
+ * copies it across the binding (2.3× its size measured at N = 16384 with 16 steps) and serializes
+ * it (another 1.1×); measured 2.2–3.4× over N = 16384/32768 and 2–16 steps. That memory is free
+ * again once the bytes are out, but only for objects that fit the holes it leaves, so one process
+ * that makes the keys and then evaluates (predict --mode fhe, a test) is counted with both.
+ */
+export const KEY_GENERATION_FACTOR = 3.5;
+
+/**
+ * What a plan may use of node-seal's 4 GiB heap: the estimate below is an upper bound from
+ * measured factors, and the rest covers the heap's growth steps (up to 96 MiB each) and
+ * fragmentation. The one place the compiler's memory budget is declared: the planner refuses
+ * parameters over it and cuts the body instead (plan/choose-plan.ts).
+ */
+export const HEAP_BUDGET_BYTES = 3.5 * 1024 ** 3;
+
+/**
+ * Peak WASM heap of one process that makes the keys, loads them and evaluates (the client and
+ * the server in one node-seal instance, as `predict --mode fhe` runs). In memory SEAL objects take
+ * the same words as their uncompressed serialization, so the byte formulas above serve for both.
  */
 export function estimateRunMemory(params: CkksParameters, request: RunMemoryRequest): RunMemoryEstimate {
   const k = primeCount(params);
   const n = params.polyModulusDegree;
+  const context = CONTEXT_BYTES_PER_NK2 * n * k * k;
   const relinKeys = request.relin ? relinKeysBytes(params) : 0;
   const galoisKeys = params.rotationSteps.length === 0 ? 0 : galoisKeysBytes(params);
   const keys = relinKeys + galoisKeys;
+  const keyGeneration = Math.max(relinKeys, galoisKeys) * KEY_GENERATION_FACTOR;
   const ciphertexts = request.liveCiphertexts * ciphertextBytes(params, params.levels, { size: 3 });
   let plaintexts = 0;
   for (const { count, level } of request.plaintexts) plaintexts += count * plaintextBytes(params, level);
   let scalars = 0;
   for (const { count, level } of request.scalarPlaintexts ?? []) scalars += count * plaintextBytes(params, level);
   plaintexts += scalars > SCALAR_PLAINTEXT_BUDGET_BYTES ? SCALAR_PLAINTEXT_BUDGET_BYTES + plaintextBytes(params, params.levels) : scalars;
-  const loadPeak = Math.max(relinKeys, galoisKeys);
   const workspace = MODULE_BASELINE + 4 * 3 * k * n * WORD;
-  const total = keys + ciphertexts + plaintexts + loadPeak + workspace;
-  return { keys, ciphertexts, plaintexts, loadPeak, workspace, total, limit: WASM_HEAP_BYTES, fits: total <= WASM_HEAP_BYTES };
+  const total = context + keys + keyGeneration + ciphertexts + plaintexts + workspace;
+  return { context, keys, keyGeneration, ciphertexts, plaintexts, workspace, total, limit: HEAP_BUDGET_BYTES, fits: total <= HEAP_BUDGET_BYTES };
 }
 
 function gib(bytes: number): string {
   return `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 }
 
-/** PARAMS error when a run would not fit node-seal's 4 GiB heap; returns the estimate otherwise. */
+/** One line: what a run of `params` needs of the heap, against the budget. */
+export function describeRunMemory(params: CkksParameters, estimate: RunMemoryEstimate): string {
+  return (
+    `about ${gib(estimate.total)} of WASM memory at N=${params.polyModulusDegree} (evaluation keys ${gib(estimate.keys)} for ${params.rotationSteps.length} rotation steps, ` +
+    `${gib(estimate.keyGeneration)} more to make them, context ${gib(estimate.context)}, plaintexts ${gib(estimate.plaintexts)}, ciphertexts ${gib(estimate.ciphertexts)}), ` +
+    `over the ${gib(HEAP_BUDGET_BYTES)} budget of node-seal's ${gib(WASM_HEAP_BYTES)} heap`
+  );
+}
+
+/** PARAMS error when a run would not fit the heap budget; returns the estimate otherwise. */
 export function assertFitsHeap(params: CkksParameters, request: RunMemoryRequest): RunMemoryEstimate {
   const estimate = estimateRunMemory(params, request);
   if (!estimate.fits) {
-    fail(
-      'PARAMS',
-      `an encrypted run needs about ${gib(estimate.total)} of WASM memory (keys ${gib(estimate.keys)} for ${params.rotationSteps.length} rotation steps, ` +
-        `plaintexts ${gib(estimate.plaintexts)}, ciphertexts ${gib(estimate.ciphertexts)}) but node-seal has ${gib(WASM_HEAP_BYTES)} at N=${params.polyModulusDegree}: ` +
-        'use the batch layout (no rotations), fewer activation layers or lower-degree activations (a smaller polynomial degree)',
-    );
+    fail('PARAMS', `an encrypted run needs ${describeRunMemory(params, estimate)}: use the batch layout (no rotations), fewer activation layers or lower-degree activations (a smaller polynomial degree)`);
   }
   return estimate;
 }

@@ -35,7 +35,9 @@ import { calibrateSplit } from './steps/calibrate-split';
 import { encodeTreeBody, type TreeSummary } from './steps/encode-trees';
 import { importSource, type ModelBytes, type ModelSource } from './steps/import-source';
 import type { CompileOptions, CompileStep, LayoutRequest } from './steps/options';
-import { searchChainPlan, type RotationKeyChoice } from './steps/plan-search';
+import { networkOf, refreshModeOf, searchChainPlan, type RotationKeyChoice } from './steps/plan-search';
+import { uncutPlan, type Plan } from '../plan/choose-plan';
+import type { NetworkAssumptions } from '../plan/plan-cost';
 import { searchTreePlan } from './steps/tree-plan';
 
 export type { CompileOptions, CompileStep, LayoutRequest } from './steps/options';
@@ -73,9 +75,13 @@ export interface Compilation {
   readonly layoutRequest: LayoutRequest;
   /** The chosen layout, circuit and parameters (with refresh: the first segment). */
   readonly build: LayoutBuild;
-  /** The segments when --refresh auto cut the body (build is segments[0]); null otherwise. */
+  /** The segments when the plan cuts the body (build is segments[0]); null otherwise. */
   readonly refresh: SegmentedBuild | null;
-  /** Every layout that was lowered (both for auto), with its cost, and why the chosen one won. */
+  /** The whole plan chosen: its predicted end-to-end latency and heap estimate. */
+  readonly plan: Plan;
+  /** The round trip and bandwidth the plan's client steps were costed at. */
+  readonly network: NetworkAssumptions;
+  /** Every layout's best plan (its first circuit), with its cost, and why the chosen one won. */
   readonly candidates: readonly LayoutBuild[];
   readonly layoutReason: string;
   /** Which rotation steps got keys, and why (auto: the key set every step would have needed). */
@@ -105,11 +111,12 @@ function compileChain(body: ChainBodySplit, graph: Graph, source: ModelSource, o
   const calibrated = calibrateSplit(split, input, options);
   const { plan, rotationKeys, shallowerNote } = searchChainPlan(calibrated, options, progress);
   const { approximated, build, candidates, layoutReason, precision, refresh } = plan;
+  const network = networkOf(options);
   const { trial, degreeChoice, outputBits } = approximated;
   const warnings = [
     ...(shallowerNote !== undefined ? [shallowerNote] : []),
     ...(degreeChoice?.warning !== undefined ? [degreeChoice.warning] : []),
-    ...(precision.reached ? [] : [precisionWarning(precision, build, options.refresh !== 'auto' && cutPoints(trial.stages).length > 0)]),
+    ...(precision.reached ? [] : [precisionWarning(precision, build, refreshModeOf(options) === 'off' && cutPoints(trial.stages).length > 0)]),
   ];
   return {
     precision,
@@ -129,6 +136,8 @@ function compileChain(body: ChainBodySplit, graph: Graph, source: ModelSource, o
     candidates,
     layoutReason,
     rotationKeys,
+    plan: plan.plan,
+    network,
   };
 }
 
@@ -169,6 +178,8 @@ function compileTreeEnsemble(body: TreeBodySplit, source: ModelSource, options: 
     candidates: [build],
     layoutReason: layoutRequest === 'auto' ? 'auto: tree ensembles compile to the batch layout only' : `--layout ${layoutRequest}`,
     rotationKeys: { mode: 'all', request: options.rotationKeys ?? 'auto', keyBytes: keySizes(build.params, { seeded: true }).evaluationKeys },
+    plan: uncutPlan(build, networkOf(options)),
+    network: networkOf(options),
   };
 }
 

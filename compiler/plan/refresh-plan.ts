@@ -6,10 +6,10 @@
  * starts with every level again, so the parameters need only the deepest segment's depth.
  *
  * Cuts go before an affine map that follows an activation, in a chain (no stage reads past the
- * one before it). Auto tries every set of cuts (all of them when there are more than
- * MAX_CUT_POINTS), keeps those whose parameters meet the precision target, and picks the smallest
- * N, then the fewest cuts. No cut wins ties, so a model that
- * already fits the smallest N is left whole.
+ * one before it). Auto (the default) tries every set of cuts (all of them when there are more than
+ * MAX_CUT_POINTS), keeps those whose parameters meet the precision target, and offers the planner
+ * (choose-plan.ts) the fewest cuts at each N they reach; it compares them with the uncut body by
+ * predicted end-to-end latency and by the heap they need.
  *
  * A max pool (a MaxPool stage) is always a cut, whatever --refresh says: the client takes the max
  * of masked window values between the segment that ends with the pool's input and the one that
@@ -24,6 +24,7 @@ import { lowerChain } from '../circuit/lower';
 import { assignScales } from '../circuit/passes-scales';
 import type { SegmentedBody } from '../artifact/types';
 import type { ApproxStage, StepStage } from '../chain/stages';
+import { BODY_INPUT } from '../chain/stage-graph';
 import { stepStageKind } from '../chain/step-stages';
 import type { ClientStep, StepBounds } from '../client-steps/kind';
 import { POOL_SCALE_OCTAVES } from '../client-steps/max-pool';
@@ -71,11 +72,19 @@ export interface SegmentedBuild extends Pick<SegmentedBody, 'maskBits' | 'maskBo
   readonly poolScaleOctaves: number | undefined;
 }
 
-/** Stage indices a chain can be cut before: an affine map right after an activation, with no stage reading across. */
+/**
+ * Stage indices a body can be cut before: an affine map right after an activation, such that no
+ * stage from there on reads an output older than the activation's (a residual branch may cross
+ * the cut only as the activation's own output, which the client step carries over as the next
+ * segment's input).
+ */
 export function cutPoints(stages: readonly ApproxStage[]): number[] {
-  if (stages.some((s) => s.kind === 'affine' && s.reads !== undefined)) return [];
   const out: number[] = [];
-  for (let k = 1; k < stages.length; k++) if (stages[k]!.kind === 'affine' && stages[k - 1]!.kind === 'poly') out.push(k);
+  for (let k = 1; k < stages.length; k++) {
+    if (stages[k]!.kind !== 'affine' || stages[k - 1]!.kind !== 'poly') continue;
+    const crossing = stages.slice(k).some((s) => s.kind === 'affine' && s.reads !== undefined && s.reads.some((r) => r < k - 1));
+    if (!crossing) out.push(k);
+  }
   return out;
 }
 
@@ -106,7 +115,9 @@ export function segmentStart(stages: readonly ApproxStage[], k: number): number 
 export function splitStages(stages: readonly ApproxStage[], cuts: readonly number[]): ApproxStage[][] {
   const starts = [0, ...cuts.map((k) => segmentStart(stages, k))];
   const ends = [...cuts, stages.length];
-  return ends.map((end, i) => stages.slice(starts[i], end));
+  // A segment's stages read within it, or the stage just before it (the value the client step
+  // carries over), which becomes the segment's own input.
+  return ends.map((end, i) => stages.slice(starts[i], end).map((s) => (s.kind === 'affine' && s.reads !== undefined && i > 0 ? { ...s, reads: s.reads.map((r) => (r === starts[i]! - 1 ? BODY_INPUT : r - starts[i]!)) } : s)));
 }
 
 /** Per cut, the client step it is: a max pool's window max, or a refresh. */
@@ -144,45 +155,32 @@ function maskGrowth(steps: readonly ClientStep[], bounds: StepBounds): number {
 }
 
 /**
- * The segments of a chain with max pools: the pools' cuts, and with --refresh auto the refresh
- * cuts too when they lower N. Null when the chain has no max pool.
+ * The segmented plans worth comparing for `layout`: the max pools' cuts always, with --refresh
+ * auto any set of refresh cuts too (all of them at once when there are more than MAX_CUT_POINTS).
+ * Per ring degree N the sets reach, the one with the fewest cuts (then the fewest levels) is
+ * built: at one N more client steps only add round trips. The uncut body is not among them
+ * (build-layout lowers it). A chain with max pools and no set that fits gets the pools' own
+ * PARAMS error. `maxAbs` is calibration's bound on every circuit value: the mask's B.
  */
-export function planPools(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, maxAbs: number, refresh: RefreshRequest, objective: Objective = 'latency'): SegmentedBuild | null {
+export function segmentedCandidates(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, maxAbs: number, refresh: RefreshRequest, objective: Objective = 'latency'): SegmentedBuild[] {
   const pools = poolCuts(stages);
-  if (pools.length === 0) return null;
-  checkPools(stages);
-  const maskBound = Math.max(1, maxAbs);
+  if (pools.length > 0) checkPools(stages);
   const points = refresh === 'auto' ? cutPoints(stages) : [];
+  if (pools.length === 0 && points.length === 0) return [];
   const sets = points.length > MAX_CUT_POINTS ? [[], points] : subsets(points);
-  let best: { cuts: number[]; n: number } | null = null;
+  const maskBound = Math.max(1, maxAbs);
+  const best = new Map<number, { cuts: number[]; levels: number }>();
   for (const extra of sets) {
     const cuts = [...pools, ...extra].sort((a, b) => a - b);
+    if (cuts.length === 0) continue;
     const trial = tryParameters(stages, cuts, layout, options, maskBound);
     if (!trial) continue;
     const n = trial.params.polyModulusDegree;
-    if (!best || n < best.n || (n === best.n && cuts.length < best.cuts.length)) best = { cuts, n };
+    const seen = best.get(n);
+    if (!seen || cuts.length < seen.cuts.length || (cuts.length === seen.cuts.length && trial.params.levels < seen.levels)) best.set(n, { cuts, levels: trial.params.levels });
   }
-  return buildSegments(stages, best?.cuts ?? pools, layout, options, maskBound, objective);
-}
-
-/**
- * The best set of cuts for `layout`, or null when no cut beats the whole chain (or the chain has
- * no cut point). `maxAbs` is calibration's bound on every circuit value: the mask's B.
- */
-export function planRefresh(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, maxAbs: number): SegmentedBuild | null {
-  const points = cutPoints(stages);
-  if (points.length === 0) return null;
-  const sets = points.length > MAX_CUT_POINTS ? [[], points] : subsets(points);
-  const maskBound = Math.max(1, maxAbs);
-  let best: { cuts: number[]; n: number } | null = null;
-  for (const cuts of sets) {
-    const trial = tryParameters(stages, cuts, layout, options, maskBound);
-    if (!trial) continue;
-    const n = trial.params.polyModulusDegree;
-    if (!best || n < best.n || (n === best.n && cuts.length < best.cuts.length)) best = { cuts, n };
-  }
-  if (!best || best.cuts.length === 0) return null;
-  return buildSegments(stages, best.cuts, layout, options, maskBound);
+  if (best.size === 0 && pools.length > 0) return [buildSegments(stages, pools, layout, options, maskBound, objective)];
+  return [...best.entries()].sort(([a], [b]) => a - b).map(([, b]) => buildSegments(stages, b.cuts, layout, options, maskBound, objective));
 }
 
 /**

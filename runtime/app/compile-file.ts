@@ -13,6 +13,7 @@ import { fail } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import type { NumericTensor } from '../../compiler/graph/tensor';
 import type { OpCounts } from '../../compiler/circuit/count';
+import { WASM_HEAP_BYTES } from '../../compiler/params/sizes';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { describeClientSteps } from '../../compiler/client-steps/table';
 import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
@@ -31,6 +32,7 @@ export interface CompileFileOptions {
   readonly layout: 'auto' | 'vector' | 'batch';
   readonly objective?: 'latency' | 'throughput';
   readonly refresh?: 'auto' | 'off';
+  readonly rttMs?: number;
   readonly maskBits?: number;
   readonly rotationKeys?: RotationKeysRequest;
   readonly degree?: number | 'auto';
@@ -85,6 +87,8 @@ export interface CompileSummary {
   /** With --refresh auto and a cut body: each segment's depth and estimated latency, and the mask. */
   readonly refresh?: {
     readonly segments: readonly { readonly depth: number; readonly latencyMs: number }[];
+    /** Why the planner cut the body at refresh points (absent when only max pools cut it). */
+    readonly whyCut?: string;
     readonly maskBits: number;
     readonly maskBound: number;
     /**
@@ -100,7 +104,15 @@ export interface CompileSummary {
     /** What a client that returns values of its own at the steps can learn (compiler/client-steps/dishonest-client.ts). */
     readonly dishonestClient: string;
   };
-  readonly latencyMs: { readonly server: number; readonly client: number; readonly total: number };
+  /**
+   * The whole plan's predicted latency of one prediction: every segment's server and client time,
+   * and the client steps' round trips and bytes at `network`.
+   */
+  readonly latencyMs: { readonly server: number; readonly client: number; readonly network: number; readonly total: number };
+  /** What the client steps were costed at: one round trip (compile --rtt-ms) and the bandwidth. */
+  readonly network: { readonly rttMs: number; readonly bytesPerSecond: number; readonly clientSteps: number; readonly stepBytes: number };
+  /** The heap estimate of one process making the keys and evaluating, against the budget (compiler/params/sizes.ts). */
+  readonly memory: { readonly totalBytes: number; readonly budgetBytes: number; readonly heapBytes: number };
   readonly approximations: readonly (ApproximationSummary & { readonly note?: string })[];
   /** The promised bound on the body outputs' encrypted error (see precision-target). */
   readonly precision: PrecisionPromise;
@@ -187,6 +199,7 @@ export function compileFile(modelFile: string, opts: CompileFileOptions, toolVer
     layout: opts.layout,
     ...(opts.objective !== undefined ? { objective: opts.objective } : {}),
     ...(opts.refresh !== undefined ? { refresh: opts.refresh } : {}),
+    ...(opts.rttMs !== undefined ? { rttMs: opts.rttMs } : {}),
     ...(opts.maskBits !== undefined ? { maskBits: opts.maskBits } : {}),
     ...(opts.rotationKeys !== undefined ? { rotationKeys: opts.rotationKeys } : {}),
     ...(opts.degree !== undefined ? { degree: opts.degree } : {}),
@@ -215,7 +228,7 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
   const { byLevel: _byLevel, rotationSteps: _steps, ...first } = m.cost.counts;
   const counts = { ...first };
   for (const s of segments.slice(1)) for (const k of Object.keys(counts) as (keyof typeof counts)[]) counts[k] += s.cost.counts[k];
-  const sum = (f: (l: CompiledModel['cost']['latency']) => number): number => segments.reduce((t, s) => t + f(s.cost.latency), 0);
+  const plan = c.plan.latency;
   return {
     outputDir,
     model: c.source.name,
@@ -244,6 +257,7 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
       ? {
           refresh: {
             segments: c.refresh.segments.map((b) => ({ depth: b.circuit.depth, latencyMs: b.latency.totalMs })),
+            ...(c.plan.whyCut !== undefined ? { whyCut: c.plan.whyCut } : {}),
             maskBits: c.refresh.maskBits,
             maskBound: c.refresh.maskBound,
             dishonestClient: describeDishonestClient(m.refresh!),
@@ -261,7 +275,9 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
           },
         }
       : {}),
-    latencyMs: { server: sum((l) => l.serverMs), client: sum((l) => l.clientMs), total: sum((l) => l.totalMs) },
+    latencyMs: { server: plan.serverMs, client: plan.clientMs, network: plan.networkMs, total: plan.totalMs },
+    network: { rttMs: c.network.rttMs, bytesPerSecond: c.network.bytesPerSecond, clientSteps: plan.steps, stepBytes: plan.stepBytes },
+    memory: { totalBytes: c.plan.memory.total, budgetBytes: c.plan.memory.limit, heapBytes: WASM_HEAP_BYTES },
     approximations: c.approximations.map((a) => ({
       ...approximationSummary(a, a.calibratedRange),
       ...(a.note !== undefined ? { note: a.note } : {}),

@@ -123,7 +123,7 @@ export interface CompiledFixture {
 }
 
 export function compileFixture(fixture: BenchFixture, layout: Layout, refresh: 'auto' | 'off' = 'off'): CompiledFixture {
-  const options = { calibration: fixture.calibration, layout, ...(refresh === 'auto' ? { refresh } : {}) };
+  const options = { calibration: fixture.calibration, layout, refresh };
   const compilation = compileModel(fixture.modelPath, options);
   return { compilation, model: toCompiledModel(compilation, options, BENCH_TOOL_VERSION) };
 }

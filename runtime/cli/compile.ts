@@ -2,6 +2,7 @@ import { activationLabel } from '../../compiler/activations/registry';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { startSteps } from './progress';
 import { MASK_BITS } from '../../compiler/plan/refresh-plan';
+import { DEFAULT_RTT_MS } from '../../compiler/plan/plan-cost';
 import type { TreeSummary } from '../../compiler/pipeline/steps/encode-trees';
 import { describeBatch } from '../data/load-rows';
 import { formatNumber } from '../format/values';
@@ -40,7 +41,8 @@ export function formatCompile(s: CompileSummary): string {
     ...(s.refresh?.clientSees && !s.refresh.maxPools ? [['client sees', s.refresh.clientSees]] : []),
     ...(s.refresh ? [['client steps', s.refresh.dishonestClient]] : []),
     ['precision', precisionLine(s.precision)],
-    ['estimated latency', `${formatNumber(s.latencyMs.total, 3)} ms per run${s.refresh ? `, all ${s.refresh.segments.length} segments` : ''} (server ${formatNumber(s.latencyMs.server, 3)} ms, client ${formatNumber(s.latencyMs.client, 3)} ms)`],
+    ['estimated latency', latencyLine(s)],
+    ['memory', `about ${formatNumber(s.memory.totalBytes / 2 ** 30, 3)} GiB of WASM heap to make the keys and evaluate (budget ${formatNumber(s.memory.budgetBytes / 2 ** 30, 3)} of node-seal's ${formatNumber(s.memory.heapBytes / 2 ** 30, 3)} GiB)`],
     ...(s.degreeChoice ? [['degree', degreeLine(s.degreeChoice)]] : []),
     ...(s.trees ? treeLines(s.trees) : []),
   ], '  ');
@@ -56,13 +58,22 @@ export function formatCompile(s: CompileSummary): string {
   return out;
 }
 
-/**
- * The layout is chosen on the uncut body; when the body was then cut, its figures are at the
- * uncut body's N, which the reason says, next to the N the segments run at.
- */
+/** The whole plan's predicted time of one prediction, with the network its client steps assume. */
+function latencyLine(s: CompileSummary): string {
+  const l = s.latencyMs;
+  const n = s.network;
+  const parts = [`server ${formatNumber(l.server, 3)} ms`, `client ${formatNumber(l.client, 3)} ms`];
+  if (n.clientSteps > 0) {
+    parts.push(`${n.clientSteps} client step${n.clientSteps === 1 ? '' : 's'} ${formatNumber(l.network, 3)} ms: ${formatNumber(n.rttMs, 3)} ms round trip each (--rtt-ms) and ${formatNumber(n.stepBytes / 1e6, 3)} MB at ${formatNumber((8 * n.bytesPerSecond) / 1e9, 3)} Gbit/s`);
+  } else {
+    parts.push(`no client steps; plans compared at ${formatNumber(n.rttMs, 3)} ms per client round trip, --rtt-ms`);
+  }
+  return `${formatNumber(l.total, 3)} ms per prediction end to end${s.refresh ? `, all ${s.refresh.segments.length} segments` : ''} (${parts.join(', ')})`;
+}
+
+/** Layouts are compared by their whole plans (cut or not), which the reason gives. */
 function layoutReasonOf(s: CompileSummary): string {
-  if (!s.refresh) return s.layoutReason;
-  return `${s.layoutReason}, compared on the uncut body; cut into ${s.refresh.segments.length} segments it runs at N=${s.parameters.polyModulusDegree}`;
+  return s.layoutReason;
 }
 
 function refreshLine(r: NonNullable<CompileSummary['refresh']>): string {
@@ -73,7 +84,8 @@ function refreshLine(r: NonNullable<CompileSummary['refresh']>): string {
   const layerNorms = (r.normalizations?.length ?? 0) - softmaxes;
   const refreshes = r.segments.length - 1 - pools - softmaxes - layerNorms;
   const masked = `the client decrypts values masked by ±2^${r.maskBits}·${formatNumber(r.maskBound, 3)} and encrypts them again`;
-  if (refreshes === r.segments.length - 1) return `${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: ${masked}`;
+  const why = r.whyCut !== undefined ? `cut by default (--refresh off forbids it): ${r.whyCut}. ` : '';
+  if (refreshes === r.segments.length - 1) return `${why}${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: ${masked}`;
   const counted = (n: number, one: string, many: string): string[] => (n > 0 ? [`${n} ${n === 1 ? one : many} (below)`] : []);
   const steps = [
     ...counted(pools, 'max pool', 'max pools'),
@@ -81,7 +93,7 @@ function refreshLine(r: NonNullable<CompileSummary['refresh']>): string {
     ...counted(layerNorms, 'layer norm', 'layer norms'),
     ...(refreshes > 0 ? [`${refreshes} refresh${refreshes === 1 ? '' : 'es'}, where ${masked}`] : []),
   ];
-  return `${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: ${steps.join('; ')}`;
+  return `${why}${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: ${steps.join('; ')}`;
 }
 
 function maxPoolLine(r: NonNullable<CompileSummary['refresh']>): string {
@@ -131,6 +143,14 @@ function positive(name: string, integer: boolean): (v: string) => number {
   };
 }
 
+function nonNegative(name: string): (v: string) => number {
+  return (v) => {
+    const x = Number(v);
+    if (v.trim() === '' || !Number.isFinite(x) || x < 0) throw new InvalidArgumentError(`${name} must be a non-negative number, got "${v}"`);
+    return x;
+  };
+}
+
 function degreeArgument(v: string): number | 'auto' {
   if (v === 'auto') return 'auto';
   const x = Number(v);
@@ -169,8 +189,9 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
       new Option('--rotation-keys <mode>', 'auto (default): powers of two when a Galois key for every rotation step would make the evaluation keys larger than 192 MiB; all: a key per step (fewest rotations); powers-of-two: keys for powers of two only (a rotation by k takes one per set bit)').choices(['auto', 'all', 'powers-of-two']),
     )
     .addOption(
-      new Option('--refresh <mode>', 'off (default): one circuit; auto: cut the body where a client round trip (masked decrypt, re-encrypt at the top level) gives a smaller N').choices(['auto', 'off']),
+      new Option('--refresh <mode>', 'auto (default): the planner may cut the body where a client round trip (masked decrypt, re-encrypt at the top level) makes the whole plan faster or is the only way to fit the heap; off: one circuit, or a one-line error saying why none fits').choices(['auto', 'off']),
     )
+    .option('--rtt-ms <ms>', `round trip of one client step, for the planner's end-to-end latency (default ${DEFAULT_RTT_MS}, a LAN)`, nonNegative('--rtt-ms'))
     .option(
       '--mask-bits <sigma>',
       `client steps (--refresh auto, max pools): the masks hide each value within 2^-sigma statistical distance, at a cost of sigma bits of float64 precision per step (default ${MASK_BITS}; the precision row says whether the promise still holds, as simulation rounds; SEAL rounds more: check with predict --mode fhe)`,

@@ -10,12 +10,13 @@ import type { CompiledModel } from '../../compiler/artifact/types';
 import { clientStepBefore, describeClientSteps, stepKind } from '../../compiler/client-steps/table';
 import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
 import { addCounts, countOps, estimateLatency, type LatencyEstimate, type OpCounts } from '../../compiler/circuit/count';
-import { lastUses, operandsOf, type Circuit } from '../../compiler/circuit/ir';
+import type { Circuit } from '../../compiler/circuit/ir';
+import { planMemory } from '../../compiler/plan/plan-memory';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { Stage } from '../../compiler/chain/stages';
 import { isStepStage, stepStageKind, type StepStageKindName } from '../../compiler/chain/step-stages';
 import { parameterId } from '../../compiler/params/parameter-id';
-import { ciphertextBytes, estimateRunMemory, keySizes, type KeySizes, type RunMemoryEstimate } from '../../compiler/params/sizes';
+import { ciphertextBytes, keySizes, type KeySizes, type RunMemoryEstimate } from '../../compiler/params/sizes';
 
 export interface LayerDepth {
   /** Index in the encrypted chain (the exact body of the source model). */
@@ -79,32 +80,6 @@ export function depthBreakdown(model: CompiledModel, body: readonly Stage[]): De
   return { total, topLevel: circuit.topLevel, outputLevel, layers, consistent: total === depth && level === outputLevel };
 }
 
-/** Most ciphertexts alive at once when every value is freed after its last use (as the SEAL executor does). */
-export function peakLiveCiphertexts(circuit: Circuit): number {
-  const lastUse = lastUses(circuit.ops);
-  let live = 0;
-  let peak = 0;
-  circuit.ops.forEach((op, i) => {
-    if (op.op !== 'output') live++;
-    peak = Math.max(peak, live);
-    for (const a of new Set(operandsOf(op))) if (lastUse[a] === i) live--;
-    if (op.op !== 'output' && lastUse[i] === -1) live--;
-  });
-  return peak;
-}
-
-/** Distinct plaintext constants per level they are encoded at (the SEAL backend caches one per pair). */
-export function plaintextsByLevel(circuit: Circuit): { count: number; level: number }[] {
-  const seen = new Map<number, Set<number>>();
-  for (const op of circuit.ops) {
-    if (op.op !== 'mulPlain' && op.op !== 'addPlain') continue;
-    let s = seen.get(op.level);
-    if (!s) seen.set(op.level, (s = new Set()));
-    s.add(op.c);
-  }
-  return [...seen].sort(([a], [b]) => b - a).map(([level, s]) => ({ level, count: s.size }));
-}
-
 export interface CircuitFacts {
   readonly layout: Circuit['layout'];
   readonly parameterId: string;
@@ -142,8 +117,7 @@ export function circuitFacts(model: CompiledModel, body: readonly Stage[]): Circ
   const { byLevel: _byLevel, ...counts } = perCircuit.reduce(addCounts);
   const depth = depthBreakdown(model, body);
   const relin = circuits.some((c) => c.ops.some((op) => op.op === 'relin'));
-  const peak = Math.max(...circuits.map(peakLiveCiphertexts));
-  const memory = estimateRunMemory(params, { relin, liveCiphertexts: peak, plaintexts: circuits.flatMap(plaintextsByLevel) });
+  const memory = planMemory(params, circuits);
   const perRun = perCircuit.map((c) => estimateLatency(c, params.polyModulusDegree)).reduce(addLatency);
   const samplesPerRun = samplesPerEvaluation(circuit);
   const last = circuits[circuits.length - 1]!;
@@ -163,7 +137,7 @@ export function circuitFacts(model: CompiledModel, body: readonly Stage[]): Circ
     clientSteps: model.refresh
       ? { segmentDepths: circuits.map((c) => c.depth), clientSees: describeClientSteps(model.refresh), dishonestClient: describeDishonestClient(model.refresh) }
       : null,
-    memory: { ...memory, peakLiveCiphertexts: peak },
+    memory,
     latency: { perRun, samplesPerRun, perSampleMs: perRun.totalMs / samplesPerRun },
   };
 }

@@ -41,7 +41,7 @@ interface Case {
 }
 
 const cases: Case[] = [
-  ...[...fixturesAt('compiles'), ...fixturesAt('misses-target'), ...fixturesAt('below-agreement')].sort().map((fixture) => ({ key: fixture, fixture, options: {} })),
+  ...[...fixturesAt('compiles'), ...fixturesAt('compiles-vector-only'), ...fixturesAt('misses-target'), ...fixturesAt('below-agreement')].sort().map((fixture) => ({ key: fixture, fixture, options: {} })),
   ...VARIANT_FIXTURES.flatMap((fixture) => Object.entries(VARIANTS).map(([v, options]) => ({ key: `${fixture} ${v}`, fixture, options }))),
 ];
 

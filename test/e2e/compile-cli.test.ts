@@ -163,18 +163,24 @@ describe('deeppowers compile / predict --mode simulate / report', () => {
     const r = cli('compile', missed.modelPath, '--calibration', cal, '--degree', '63', '-o', 'friedman');
     expect(r.code, r.stderr).toBe(3);
     expect(r.stdout).toMatch(/precision +≤ 1% of the output range .* NOT MET/);
-    expect(r.stdout).toMatch(/warning: the precision target .* is not met: .*; give --refresh auto \(client steps between layers\), a larger --precision/);
+    // Client steps are allowed by default and cannot help here: the approximation alone misses.
+    expect(r.stdout).toMatch(/warning: the precision target .* is not met: .*; give a larger --precision, --degree D, or fewer activation layers/);
     expect(existsSync(join(dir, 'friedman', 'manifest.json'))).toBe(true);
+    // With --refresh off the warning names client steps first, as the body has a cut point.
+    const off = cli('compile', missed.modelPath, '--calibration', cal, '--degree', '63', '--refresh', 'off', '-o', 'friedman-off');
+    expect(off.code, off.stderr).toBe(3);
+    expect(off.stdout).toMatch(/give --refresh auto \(client steps between layers\), a larger --precision/);
     expect(cli('compile', f.modelPath, '--calibration', calibration, '--precision', '1.5').code).toBe(2);
   });
 
-  it('compile --refresh auto: the summary adds the segments up as the report does (depth, ops, latency), and names the N the segments run at', () => {
+  it('compile --refresh auto: the summary adds the segments up as the report does (depth, ops, latency) plus the client steps\' round trips, and names the N the segments run at', () => {
     const mlp = loadFixture('pt_mlp_digits_relu');
     const out = join(dir, 'mlp-refresh.compiled');
     const args = [join(mlp.dir, 'model.onnx'), '--calibration', join(mlp.dir, 'data.json'), '--refresh', 'auto', '-o', out];
     const summary = json(cli('compile', ...args, '--json')) as {
       depth: number;
-      latencyMs: { total: number; server: number };
+      latencyMs: { total: number; server: number; network: number };
+      network: { rttMs: number; bytesPerSecond: number; clientSteps: number; stepBytes: number };
       counts: { rotations: number; ctPtMul: number };
       parameters: { polyModulusDegree: number };
       refresh: { segments: { depth: number; latencyMs: number }[] };
@@ -182,7 +188,10 @@ describe('deeppowers compile / predict --mode simulate / report', () => {
     const segments = summary.refresh.segments;
     expect(segments.length).toBeGreaterThan(1);
     expect(summary.depth).toBe(segments.reduce((d, x) => d + x.depth, 0));
-    expect(summary.latencyMs.total).toBeCloseTo(segments.reduce((t, x) => t + x.latencyMs, 0), 6);
+    // The whole plan: every segment, and per client step one round trip (1 ms by default) and its bytes at 1 Gbit/s.
+    expect(summary.network).toMatchObject({ rttMs: 1, bytesPerSecond: 125e6, clientSteps: segments.length - 1 });
+    expect(summary.latencyMs.network).toBeCloseTo((segments.length - 1) * 1 + (1000 * summary.network.stepBytes) / 125e6, 6);
+    expect(summary.latencyMs.total).toBeCloseTo(segments.reduce((t, x) => t + x.latencyMs, 0) + summary.latencyMs.network, 6);
     const rows = join(dir, 'mlp-rows.json');
     writeFileSync(rows, JSON.stringify(mlp.data.test_inputs.slice(0, 2)));
     const report = json(cli('report', out, '--data', rows, '--json')) as {
@@ -192,16 +201,20 @@ describe('deeppowers compile / predict --mode simulate / report', () => {
     expect(summary.depth).toBe(report.circuit.depth.total);
     expect(summary.counts.rotations).toBe(report.circuit.counts.rotations);
     expect(summary.counts.ctPtMul).toBe(report.circuit.counts.ctPtMul);
-    expect(summary.latencyMs.total).toBeCloseTo(report.circuit.latency.perRun.totalMs, 0);
+    expect(summary.latencyMs.total - summary.latencyMs.network).toBeCloseTo(report.circuit.latency.perRun.totalMs, 0);
     expect(summary.parameters.polyModulusDegree).toBe(report.parameters.polyModulusDegree);
 
     const text = cli('compile', ...args).stdout;
     const n = summary.parameters.polyModulusDegree;
     expect(text).toMatch(new RegExp(`^  CKKS +N=${n} \\(\\d+ slots\\), depth ${summary.depth} in ${segments.length} segments \\(${segments.map((x) => x.depth).join(' \\+ ')}\\),`, 'm'));
-    expect(text).toMatch(new RegExp(`^  estimated latency +${Math.round(summary.latencyMs.total)} ms per run, all ${segments.length} segments`, 'm'));
-    // Any other N on the layout line is the uncut body's, and the line says so.
+    expect(text).toMatch(new RegExp(`^  estimated latency +${Math.round(summary.latencyMs.total)} ms per prediction end to end, all ${segments.length} segments .*1 client step .*: 1 ms round trip each \\(--rtt-ms\\)`, 'm'));
+    // Layouts are compared by their whole plans: batch as one circuit is over the heap budget.
     const layout = /^  layout .*$/m.exec(text)![0];
-    expect(layout).toContain(`compared on the uncut body; cut into ${segments.length} segments it runs at N=${n}`);
+    expect(layout).toMatch(/auto: only vector fits \(batch: the body as one circuit needs about [\d.]+ GiB .*over the 3\.50 GiB budget/);
+    // A slower network makes the same plan slower by the round trips alone.
+    const slow = json(cli('compile', ...args, '--rtt-ms', '50', '-o', join(dir, 'mlp-slow.compiled'), '--json')) as typeof summary;
+    expect(slow.latencyMs.total - summary.latencyMs.total).toBeCloseTo(49 * (segments.length - 1), 6);
+    expect(cli('compile', ...args, '--rtt-ms', '-1').code).toBe(2);
   }, 120_000);
 
   it('bad options and data are clean usage errors', () => {

@@ -28,6 +28,11 @@ const AGREEMENT = 0.99;
 /** Agreement asked of 8-bit weights (quantization changes the model, not only its encryption). */
 const QUANTIZED_AGREEMENT = 0.95;
 
+/** The compile's warnings (the artifact does not keep them). */
+function compiledWarnings(f: Fixture, layout: Layout): readonly string[] {
+  return compileModel(f.modelPath, { calibration: inputTensor(f.data, f.data.calibration), layout }).warnings;
+}
+
 function compileFixture(f: Fixture, layout: Layout | 'auto', extra: Partial<CompileOptions> = {}): CompiledModel {
   return compiledFixture(f, { layout, ...extra });
 }
@@ -75,9 +80,10 @@ describe('compile → simulate on the fixtures', () => {
     });
   }
 
-  for (const name of fixtures) {
+  for (const name of [...fixtures, ...fixturesAt('compiles-vector-only')].sort()) {
     const f = loadFixture(name);
-    for (const layout of supportedLayouts(importModel(readFileSync(f.modelPath), f.modelPath))) {
+    const layouts = fixturesAt('compiles-vector-only').includes(name) ? (['vector'] as const) : supportedLayouts(importModel(readFileSync(f.modelPath), f.modelPath));
+    for (const layout of layouts) {
       it(`${name}, ${layout} layout: simulated predictions agree with the framework on ≥ 99% of test rows`, async () => {
         const model = compileFixture(f, layout);
         expect(model.circuit.layout).toBe(layout);
@@ -85,7 +91,11 @@ describe('compile → simulate on the fixtures', () => {
         if (model.approximations.length > 0) {
           // The default degree (auto) reached its calibration-row target on every fixture.
           expect(model.options['degree']).toBe('auto');
-          expect(model.options['degreeChoice']).toMatchObject({ mode: 'auto', reached: true });
+          // Or, where the degree that reached it needs a plan over the heap budget (pt_cnn_maxpool_digits'
+          // batch layout at degree 127 needs N = 32768), the search kept the shallower degree and the promise.
+          const choice = model.options['degreeChoice'] as { reached: boolean; degree: number } | undefined;
+          const shallower = choice?.reached === false && choice.degree <= 63 && compiledWarnings(f, layout).some((w) => w.startsWith('degree 127 met the approximation target'));
+          if (!shallower) expect(model.options['degreeChoice']).toMatchObject({ mode: 'auto', reached: true });
         }
         expect(model.calibration.precision.reached).toBe(true);
         const run = await runCompiled(model, inputTensor(f.data, f.data.test_inputs), simulateBackend(model));

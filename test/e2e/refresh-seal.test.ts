@@ -7,10 +7,10 @@ import { compiledFixture } from '../helpers/compiled-fixture';
 import { firstSegmentOnSimulation } from '../helpers/simulated-body';
 
 /**
- * A refreshed body (compile --refresh auto) run encrypted: on SEAL it agrees with the whole
- * circuit's simulation and with PyTorch (data.json); on the simulation backend the client step is
- * taken apart: what the client decrypts is masked, and once unmasked the next segment computes
- * what the whole circuit does.
+ * A refreshed body (compile --refresh auto) run encrypted: on SEAL it agrees with its simulation
+ * and with PyTorch (data.json); on the simulation backend the client step is taken apart: what
+ * the client decrypts is masked, and once unmasked the next segment computes what the model's
+ * own run (client step included) does.
  */
 
 const NAME = 'pt_mlp_digits_relu';
@@ -23,21 +23,21 @@ function compiled(refresh: 'auto' | 'off'): CompiledModel {
 
 describe(`${NAME} with --refresh auto, encrypted`, () => {
   const cut = compiled('auto');
-  const whole = compiled('off');
   const f = loadFixture(NAME);
   const input = inputTensor(f.data, f.data.test_inputs.slice(0, ROWS));
 
-  test('on SEAL: within the precision promise of PyTorch and of the whole circuit simulated, one client step per row', async () => {
+  // The body as one circuit (N = 32768) is over the heap budget and no longer compiles (refresh-plan.test.ts).
+  test('on SEAL: within the precision promise of PyTorch and of the cut body simulated, one client step per row', async () => {
     expect(cut.refresh?.segments.length).toBe(1);
     const fhe = fheBackend(cut);
     const encrypted = await runCompiled(cut, input, fhe.backend);
-    const simulated = await runCompiled(whole, input, simulateBackend(whole));
+    const simulated = await runCompiled(cut, input, simulateBackend(cut));
     const expected = f.data.expected['output'] as number[][];
     const { bound } = cut.calibration.precision;
     encrypted.bodyOutputs.forEach((row, r) => {
       row.forEach((v, i) => {
         expect(Math.abs(v - expected[r]![i]!), `row ${r} output ${i} vs PyTorch`).toBeLessThan(bound);
-        expect(Math.abs(v - simulated.bodyOutputs[r]![i]!), `row ${r} output ${i} vs the whole circuit`).toBeLessThan(bound);
+        expect(Math.abs(v - simulated.bodyOutputs[r]![i]!), `row ${r} output ${i} vs simulation`).toBeLessThan(bound);
       });
     });
     expect(fhe.lastRun()!.timings.per_evaluation.every((e) => e.client_steps === 1)).toBe(true);
@@ -60,7 +60,7 @@ describe(`${NAME} with --refresh auto, encrypted`, () => {
       await expect(server.unmaskStep(masked.stepId, fresh)).rejects.toThrow(/no client step/);
 
       const out = client.decrypt(await server.evaluate(modelId, keysId, next.bytes, 1), 1)[0]!;
-      const want = (await runCompiled(whole, input, simulateBackend(whole))).bodyOutputs[0]!;
+      const want = (await runCompiled(cut, input, simulateBackend(cut))).bodyOutputs[0]!;
       out.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThan(1e-3));
     } finally {
       client.dispose();

@@ -16,6 +16,12 @@ export type FixtureStage =
    * promise, relative to the output range, is looser than 1% of each row's |y|.
    */
   | 'below-agreement'
+  /**
+   * Compiles with default options in the vector layout (cut into segments by the planner) and
+   * agrees with its framework; the batch layout, one ciphertext per input feature, needs more
+   * than node-seal's heap at every N and is not tried by the suites (lowering it takes minutes).
+   */
+  | 'compiles-vector-only'
   | 'compiles';
 
 /**
@@ -31,7 +37,7 @@ export const FIXTURE_STAGE: Readonly<Record<string, FixtureStage>> = {
   pt_cnn_maxpool_digits: 'compiles',
   pt_cnn_stride2_digits: 'compiles',
   pt_conv1d_digits: 'compiles',
-  pt_lenet_digits16: 'misses-target',
+  pt_lenet_digits16: 'compiles-vector-only',
   pt_logreg_breast_cancer_sigmoid: 'compiles',
   pt_mlp_bn_digits: 'compiles',
   pt_mlp_digits_relu: 'compiles',

@@ -7,7 +7,7 @@
  * below the scale, so outputs larger than 1 carry proportionally larger absolute error; the
  * `ratio` column divides each error by max(1, |sim|)·2^−p), plus agreement of the label outputs.
  *
- *   npx tsx test/tools/fhe-precision.ts [--rows 3|all] [--layout vector|batch] [--refresh auto|off] [fixture ...]
+ *   npx tsx test/tools/fhe-precision.ts [--rows 3|all] [--layout vector|batch] [--refresh auto|off (default: compile's, auto)] [fixture ...]
  */
 import { parseArgs } from 'node:util';
 import type { Layout } from '../../compiler/circuit/ir';
@@ -21,7 +21,7 @@ import { compileFixture } from './compile-fixture';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
-  options: { rows: { type: 'string', default: '3' }, layout: { type: 'string' }, refresh: { type: 'string', default: 'off' } },
+  options: { rows: { type: 'string' , default: '3' }, layout: { type: 'string' }, refresh: { type: 'string' } },
 });
 const rowsAsked = values.rows === 'all' ? Infinity : Number(values.rows);
 if (!(rowsAsked >= 1)) throw new Error(`--rows takes a positive count or all, not ${values.rows}`);
@@ -33,7 +33,7 @@ let worst = 0;
 for (const name of names) {
   const f = loadFixture(name);
   for (const layout of layouts) {
-    const compiled = compileFixture(f, layout, values.refresh === 'auto' ? 'auto' : 'off');
+    const compiled = compileFixture(f, layout, values.refresh === undefined ? undefined : values.refresh === 'auto' ? 'auto' : 'off');
     if ('refused' in compiled) {
       console.log(`${name} | ${layout} | refused: ${compiled.refused}`);
       continue;

@@ -5,6 +5,8 @@ import { parameterId } from '../../compiler/params/parameter-id';
 import { selectParameters } from '../../compiler/params/select';
 import {
   assertFitsHeap,
+  HEAP_BUDGET_BYTES,
+  KEY_GENERATION_FACTOR,
   ciphertextBytes,
   estimateRunMemory,
   galoisKeysBytes,
@@ -101,9 +103,11 @@ describe('run memory against the 4 GiB WASM heap', () => {
     expect(m.keys).toBe(relinKeysBytes(p) + galoisKeysBytes(p));
     expect(m.ciphertexts).toBe(10 * ciphertextBytes(p, 2, { size: 3 }));
     expect(m.plaintexts).toBe(100 * plaintextBytes(p, 2) + 10 * plaintextBytes(p, 1));
-    expect(m.total).toBe(m.keys + m.ciphertexts + m.plaintexts + m.loadPeak + m.workspace);
+    expect(m.keyGeneration).toBe(galoisKeysBytes(p) * KEY_GENERATION_FACTOR);
+    expect(m.total).toBe(m.context + m.keys + m.keyGeneration + m.ciphertexts + m.plaintexts + m.workspace);
     expect(m.fits).toBe(true);
-    expect(m.limit).toBe(WASM_HEAP_BYTES);
+    expect(m.limit).toBe(HEAP_BUDGET_BYTES);
+    expect(HEAP_BUDGET_BYTES).toBeLessThan(WASM_HEAP_BYTES);
     expect(assertFitsHeap(p, { relin: false, liveCiphertexts: 1, plaintexts: [] }).keys).toBe(galoisKeysBytes(p));
   });
 
@@ -132,7 +136,7 @@ describe('run memory against the 4 GiB WASM heap', () => {
     } catch (e) {
       expect(e).toBeInstanceOf(DeepPowersError);
       expect((e as DeepPowersError).code).toBe('PARAMS');
-      expect((e as Error).message).toMatch(/20 rotation steps.*4\.00 GiB.*batch layout/);
+      expect((e as Error).message).toMatch(/20 rotation steps.*3\.50 GiB budget.*4\.00 GiB heap.*batch layout/);
     }
   });
 });

@@ -13,6 +13,7 @@ import { quantizedSplit } from '../../compiler/pipeline/exact-chain';
 import { approximateSplit } from '../../compiler/pipeline/steps/approximate-split';
 import { calibrateSplit } from '../../compiler/pipeline/steps/calibrate-split';
 import { chooseLayout } from '../../compiler/pipeline/steps/choose-layout';
+import { DEFAULT_NETWORK } from '../../compiler/plan/plan-cost';
 import { importSource } from '../../compiler/pipeline/steps/import-source';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 
@@ -100,19 +101,20 @@ describe('approximate-split', () => {
 describe('choose-layout', () => {
   const { trial, outputBits } = approximateSplit(calibrateSplit(split, input, {}), { degree: 3 });
   const steps: string[] = [];
+  const plan = { refresh: 'off', objective: 'latency', network: DEFAULT_NETWORK, maxAbs: trial.stats.maxAbs } as const;
 
   it('lowers only the layout asked for', () => {
-    const batch = chooseLayout(trial.stages, 'batch', { outputBits }, (s) => steps.push(s));
+    const batch = chooseLayout(trial.stages, 'batch', { outputBits }, plan, (s) => steps.push(s));
     expect(batch.candidates.map((c) => c.layout)).toEqual(['batch']);
-    expect(batch.build.circuit.layout).toBe('batch');
+    expect(batch.plan.build.circuit.layout).toBe('batch');
     expect(batch.layoutReason).toBe('--layout batch');
     expect(steps).toEqual(['lower batch']);
   });
 
   it('auto lowers both and keeps the one with the lower estimated latency', () => {
-    const auto = chooseLayout(trial.stages, 'auto', { outputBits }, () => {});
+    const auto = chooseLayout(trial.stages, 'auto', { outputBits }, plan, () => {});
     expect(auto.candidates.map((c) => c.layout)).toEqual(['vector', 'batch']);
     const fastest = Math.min(...auto.candidates.map((c) => c.latency.totalMs));
-    expect(auto.build.latency.totalMs).toBe(fastest);
+    expect(auto.plan.latency.totalMs).toBe(fastest);
   });
 });

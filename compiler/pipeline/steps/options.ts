@@ -51,8 +51,14 @@ export interface CompileOptions extends Omit<ApproximationOptions, 'degree'> {
   readonly precisionBits?: number;
   /** Force the ring degree N. */
   readonly polyModulusDegree?: number;
-  /** Cut the body into segments with a client-aided refresh between them (see refresh-plan); default 'off'. */
+  /**
+   * Client-aided refresh (see refresh-plan): 'auto' (the default for objective latency) lets the
+   * planner cut the body into segments with a client step between them when the whole plan is
+   * faster or fits the heap only so; 'off' forbids it.
+   */
   readonly refresh?: RefreshRequest;
+  /** Round trip of one client step, in ms, for the planner's end-to-end latency (default DEFAULT_RTT_MS, a LAN). */
+  readonly rttMs?: number;
   /** σ of the client steps' masks, the statistical hiding in bits (default MASK_BITS, 20). */
   readonly maskBits?: number;
   /** Which rotation steps get Galois keys (see rotation-keys); default 'auto'. */

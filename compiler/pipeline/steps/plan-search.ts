@@ -4,7 +4,9 @@
  * approximates the chain at a degree cap, derives the parameters from the precision promise and
  * builds every layout asked for (one circuit, or segments at client steps); the search is that
  * lowering, tried again at most twice, each time for a named reason:
- *   a. first        auto's degree, the rotation keys asked for (a key per step unless powers of two)
+ *   a. first        auto's degree, the rotation keys asked for (a key per step unless powers of two;
+ *                   under auto, powers of two too when a key per step keeps the plan that would meet
+ *                   the promise, or every plan, out of the heap)
  *   b. shallower    auto chose a degree above FALLBACK_MAX_DEGREE and missed the promise: its extra
  *                   level per activation forced a smaller scale, so the best shallower degree is
  *                   lowered too and the smaller total error wins
@@ -14,16 +16,16 @@
  */
 import { FALLBACK_MAX_DEGREE } from '../../approx/degree-choice';
 import { noisePrecisionBits, precisionPromise, type PrecisionPromise } from '../../approx/precision-target';
-import type { ApproxStage } from '../../chain/stages';
 import { ROTATION_KEY_BUDGET_BYTES, type RotationKeys, type RotationKeysRequest } from '../../circuit/rotation-keys';
-import { fail } from '../../errors';
+import { DeepPowersError, fail } from '../../errors';
 import { keySizes } from '../../params/sizes';
 import type { LayoutBuild, ParameterOptions } from '../../plan/build-layout';
-import { planRefresh, segmentedPromise, type SegmentedBuild } from '../../plan/refresh-plan';
+import { segmentedPromise, type RefreshRequest, type SegmentedBuild } from '../../plan/refresh-plan';
+import type { Plan } from '../../plan/choose-plan';
+import { DEFAULT_BYTES_PER_SECOND, DEFAULT_RTT_MS, type NetworkAssumptions } from '../../plan/plan-cost';
 import { approximateSplit, type ApproximatedSplit } from './approximate-split';
 import type { CalibratedSplit } from './calibrate-split';
 import { chooseLayout } from './choose-layout';
-import { choosePooledLayout, hasPools } from './choose-pooled-layout';
 import type { CompileOptions, CompileStep } from './options';
 
 /** One lowering of the chain: its approximation, the chosen layout (and segments), and the promise they keep. */
@@ -36,6 +38,8 @@ export interface ChainPlan {
   readonly precision: PrecisionPromise;
   /** The segments, when client steps cut the body; null for one circuit. */
   readonly refresh: SegmentedBuild | null;
+  /** The whole plan: its segments, end-to-end latency and heap (plan/choose-plan). */
+  readonly plan: Plan;
   readonly rotationKeys: RotationKeys;
   /** The degree cap degree auto searched under (absent: none). */
   readonly maxAutoDegree: number | undefined;
@@ -62,7 +66,7 @@ type Lowering = (maxAutoDegree: number | undefined, rotationKeys: RotationKeys) 
 export function searchChainPlan(calibrated: CalibratedSplit, options: CompileOptions, progress: (step: CompileStep) => void): PlanSearch {
   const lower = chainLowering(calibrated, options, progress);
   const keys: RotationKeys = options.rotationKeys === 'powers-of-two' ? 'powers-of-two' : 'all';
-  const first = lower(undefined, keys);
+  const first = firstLowering(lower, keys, options.rotationKeys ?? 'auto');
   const degree = preferShallowerDegree(first, lower);
   const rotation = preferPowerOfTwoKeys(degree.plan, lower, options.rotationKeys ?? 'auto');
   return { plan: rotation.plan, rotationKeys: rotation.choice, ...(degree.note !== undefined ? { shallowerNote: degree.note } : {}) };
@@ -73,6 +77,8 @@ function chainLowering(calibrated: CalibratedSplit, options: CompileOptions, pro
   const approximations = new Map<number | undefined, ApproximatedSplit>();
   const layoutRequest = options.layout ?? 'auto';
   const objective = options.objective ?? 'latency';
+  const refresh = refreshModeOf(options);
+  const network = networkOf(options);
   return (maxAutoDegree, rotationKeys) => {
     progress('approximate');
     let approximated = approximations.get(maxAutoDegree);
@@ -86,21 +92,13 @@ function chainLowering(calibrated: CalibratedSplit, options: CompileOptions, pro
     // win and the promise says what they leave.
     const noiseBits = noisePrecisionBits(target.bound, target.approximationError, target.magnitude);
     const parameters: ParameterOptions = { ...parameterOptions(options, outputBits), ...(precisionDerived(options) ? { precisionBits: noiseBits, strictPrecision: true } : {}), rotationKeys };
-    let chosen: { build: LayoutBuild; candidates: readonly LayoutBuild[]; layoutReason: string };
-    let refresh: SegmentedBuild | null;
-    if (hasPools(trial.stages)) {
-      // A max pool is a client step: the chain always runs as segments (see refresh-plan).
-      const pooled = choosePooledLayout(trial.stages, layoutRequest, parameters, trial.stats.maxAbs, options.refresh ?? 'off', progress, objective);
-      chosen = { build: pooled.plan.segments[0]!, candidates: pooled.candidates.map((p) => p.segments[0]!), layoutReason: pooled.layoutReason };
-      refresh = pooled.plan;
-    } else {
-      chosen = chooseLayout(trial.stages, layoutRequest, parameters, progress, objective);
-      refresh = refreshOf(options, trial.stages, chosen.build, parameters, trial.stats.maxAbs);
-    }
-    const build = refresh ? refresh.segments[0]! : chosen.build;
+    // The whole plans per layout (one circuit, or segments at client steps), the fastest within the heap (plan/choose-plan).
+    const chosen = chooseLayout(trial.stages, layoutRequest, parameters, { refresh, objective, network, maxAbs: trial.stats.maxAbs }, progress);
+    const { plan } = chosen;
+    const build = plan.build;
     const uncut = precisionPromise(target.relative, target.outputRange, target.approximationError, target.magnitude, build.params.expectedPrecisionBits);
-    const precision = refresh ? segmentedPromise(uncut, refresh, target.magnitude) : uncut;
-    return { approximated, build, candidates: chosen.candidates, layoutReason: chosen.layoutReason, precision, refresh, rotationKeys, maxAutoDegree };
+    const precision = plan.refresh ? segmentedPromise(uncut, plan.refresh, target.magnitude) : uncut;
+    return { approximated, build, plan, candidates: chosen.candidates.map((p) => p.build), layoutReason: chosen.layoutReason, precision, refresh: plan.refresh, rotationKeys, maxAutoDegree };
   };
 }
 
@@ -132,12 +130,50 @@ function preferPowerOfTwoKeys(plan: ChainPlan, lower: Lowering, request: Rotatio
   return { plan: kept, choice: { mode: kept.rotationKeys, request, keyBytes: keyBytes(kept), ...(allSteps ? { allSteps } : {}) } };
 }
 
-/** With --refresh auto, the segments when cutting gives a smaller N than the whole chain (see refresh-plan). */
-function refreshOf(options: CompileOptions, stages: readonly ApproxStage[], build: LayoutBuild, parameters: ParameterOptions, maxAbs: number): SegmentedBuild | null {
-  if ((options.refresh ?? 'off') === 'off') return null;
-  if (options.objective === 'throughput') fail('BAD_ARGUMENT', '--refresh auto works with --objective latency only (one sample per ciphertext)');
-  const plan = planRefresh(stages, build.layout, parameters, maxAbs);
-  return plan && plan.params.polyModulusDegree < build.params.polyModulusDegree ? plan : null;
+/**
+ * Search step a: auto's degree with the keys asked for. Under --rotation-keys auto, a key per step
+ * can be what keeps a plan out of the heap (the deeper plan that would keep the promise at a larger
+ * N, or every plan): then keys for powers of two only are lowered too, and kept when they keep the
+ * promise the first did not, or when the first was refused (its refusal stands if both are).
+ */
+function firstLowering(lower: Lowering, keys: RotationKeys, request: RotationKeysRequest): ChainPlan {
+  const retry = request === 'auto' && keys === 'all';
+  let first: ChainPlan;
+  try {
+    first = lower(undefined, keys);
+  } catch (e) {
+    if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS' || !retry) throw e;
+    try {
+      return lower(undefined, 'powers-of-two');
+    } catch {
+      throw e;
+    }
+  }
+  if (first.precision.reached || !retry) return first;
+  try {
+    const pow2 = lower(undefined, 'powers-of-two');
+    return pow2.precision.reached ? pow2 : first;
+  } catch (e) {
+    if (e instanceof DeepPowersError && e.code === 'PARAMS') return first;
+    throw e;
+  }
+}
+
+/**
+ * Client steps: allowed by default (the planner cuts the body when that is faster or the only way
+ * to fit the heap), forbidden by --refresh off. Throughput packing runs one circuit per request,
+ * so it does not cut unless asked, and refuses when asked.
+ */
+export function refreshModeOf(options: CompileOptions): RefreshRequest {
+  if (options.refresh === 'auto' && options.objective === 'throughput') fail('BAD_ARGUMENT', '--refresh auto works with --objective latency only (one sample per ciphertext)');
+  return options.refresh ?? (options.objective === 'throughput' ? 'off' : 'auto');
+}
+
+/** What the planner costs each client step at: --rtt-ms (default DEFAULT_RTT_MS) and DEFAULT_BYTES_PER_SECOND. */
+export function networkOf(options: CompileOptions): NetworkAssumptions {
+  const rttMs = options.rttMs ?? DEFAULT_RTT_MS;
+  if (!(rttMs >= 0) || !Number.isFinite(rttMs)) fail('BAD_ARGUMENT', `--rtt-ms must be a non-negative number of milliseconds, got ${rttMs}`);
+  return { rttMs, bytesPerSecond: DEFAULT_BYTES_PER_SECOND };
 }
 
 /** The parameter choices a compile starts from, chains and trees alike: the value bits, and what the user fixed (--precision-bits, --scale-bits, --poly-modulus-degree, --mask-bits). */

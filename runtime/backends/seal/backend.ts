@@ -6,7 +6,7 @@ import { loadCiphertext, loadCiphertexts, saveCiphertext } from './ciphertexts';
 import { createSealContext, freeAll, type SealCkksContext } from './context';
 import { deriveSecretKey } from './derived-secret-key';
 import { executeCircuit } from './executor';
-import { createSecretKey, generateEvaluationKeys, loadEvaluationKeys, loadSecretKey, saveSecretKey, type SealEvaluationKeys } from './keys';
+import { createSecretKey, generateEvaluationKeys, loadEvaluationKeys, loadSecretKey, saveSecretKey, sharedKeyObjects, type SealEvaluationKeys, type SharedKeyObjects } from './keys';
 import { createPlaintextCache } from './plaintext-cache';
 import { noteTrap, sealGeneration, sealObjectsStale, sealTrapped } from './seal-module';
 import { createSlotCrypto } from './slot-crypto';
@@ -31,12 +31,13 @@ export const sealBackend: FheBackend = {
 };
 
 function sealContext(ctx: SealCkksContext): BackendContext {
+  const keys = sharedKeyObjects();
   return {
     spec: ctx.spec,
     slots: ctx.slots,
     clientKeys: (saved) => sealClientKeys(ctx, () => (saved ? loadSecretKey(ctx, saved) : createSecretKey(ctx))),
     derivedClientKeys: (seed) => sealClientKeys(ctx, () => deriveSecretKey(ctx, seed)),
-    loadCircuit: (circuit) => sealCircuit(ctx, circuit),
+    loadCircuit: (circuit) => sealCircuit(ctx, circuit, keys),
     dispose: () => ctx.dispose(),
   };
 }
@@ -70,7 +71,7 @@ function sealClientKeys(ctx: SealCkksContext, makeSecretKey: () => SecretKey): C
   }
 }
 
-function sealCircuit(ctx: SealCkksContext, circuit: Circuit): LoadedCircuit {
+function sealCircuit(ctx: SealCkksContext, circuit: Circuit, sharedKeys: SharedKeyObjects): LoadedCircuit {
   checkCircuitFits(ctx.spec, circuit);
   const input = circuit.ops.find((op) => op.op === 'input');
   if (!input) fail('BAD_ARTIFACT', 'the circuit has no inputs');
@@ -81,7 +82,7 @@ function sealCircuit(ctx: SealCkksContext, circuit: Circuit): LoadedCircuit {
   return {
     needs,
     loadEvaluationKeys(bytes) {
-      const keys = loadEvaluationKeys(ctx, bytes, needs);
+      const keys = loadEvaluationKeys(ctx, bytes, needs, sharedKeys);
       const handle: LoadedEvaluationKeys = { dispose: () => keys.dispose() };
       loadedKeys.set(handle, keys);
       return handle;

@@ -87,26 +87,86 @@ export interface SealEvaluationKeys {
   dispose(): void;
 }
 
-export function loadEvaluationKeys(ctx: SealCkksContext, bytes: EvaluationKeyBytes, needs: KeyRequirements): SealEvaluationKeys {
+/**
+ * Key objects loaded from bytes, shared by every circuit of one context that is given the same
+ * bytes (the segments of a cut body all run with the one key set the client uploaded): each
+ * loaded once, freed when the last circuit lets it go. A key set is the largest thing in the heap;
+ * one copy per segment would multiply it.
+ */
+export interface SharedKeyObjects {
+  acquire<T extends RelinKeys | GaloisKeys>(bytes: Uint8Array, load: () => T): T;
+  release(bytes: Uint8Array): void;
+}
+
+export function sharedKeyObjects(): SharedKeyObjects {
+  const held = new Map<Uint8Array, { object: RelinKeys | GaloisKeys; refs: number }>();
+  return {
+    acquire<T extends RelinKeys | GaloisKeys>(bytes: Uint8Array, load: () => T): T {
+      const h = held.get(bytes);
+      if (h) {
+        h.refs++;
+        return h.object as T;
+      }
+      const object = load();
+      held.set(bytes, { object, refs: 1 });
+      return object;
+    },
+    release(bytes) {
+      const h = held.get(bytes);
+      if (!h) return;
+      if (--h.refs === 0) {
+        held.delete(bytes);
+        freeAll(h.object);
+      }
+    },
+  };
+}
+
+export function loadEvaluationKeys(ctx: SealCkksContext, bytes: EvaluationKeyBytes, needs: KeyRequirements, shared: SharedKeyObjects = sharedKeyObjects()): SealEvaluationKeys {
   const { seal } = ctx;
   const steps = normalizeSteps(ctx, needs.rotationSteps);
   let relin: RelinKeys | null = null;
   let galois: GaloisKeys | null = null;
+  const acquired: Uint8Array[] = [];
+  const releaseAll = (): void => {
+    for (const b of acquired) shared.release(b);
+  };
   try {
     if (needs.relin) {
       if (!bytes.relin) fail('BAD_CIPHERTEXT', 'the evaluation keys lack the relinearization key this model needs');
-      relin = new seal.RelinKeys();
-      loadInto(ctx, 'relinearization key', () => relin!.loadFromArray(ctx.context, bytes.relin!));
+      const from = bytes.relin;
+      relin = shared.acquire(from, () => {
+        const k = new seal.RelinKeys();
+        try {
+          loadInto(ctx, 'relinearization key', () => k.loadFromArray(ctx.context, from));
+        } catch (e) {
+          k.delete();
+          throw e;
+        }
+        return k;
+      });
+      acquired.push(from);
     }
     if (steps.length > 0) {
       if (!bytes.galois) fail('BAD_CIPHERTEXT', `the evaluation keys lack the Galois keys for rotations [${steps.join(', ')}]`);
-      galois = new seal.GaloisKeys();
-      loadInto(ctx, 'Galois keys', () => galois!.loadFromArray(ctx.context, bytes.galois!));
-      const missing = steps.filter((s) => !galois!.hasKey(galoisElementOfStep(ctx.spec.polyModulusDegree, s)));
+      const from = bytes.galois;
+      galois = shared.acquire(from, () => {
+        const k = new seal.GaloisKeys();
+        try {
+          loadInto(ctx, 'Galois keys', () => k.loadFromArray(ctx.context, from));
+        } catch (e) {
+          k.delete();
+          throw e;
+        }
+        return k;
+      });
+      acquired.push(from);
+      const g = galois;
+      const missing = steps.filter((s) => !g.hasKey(galoisElementOfStep(ctx.spec.polyModulusDegree, s)));
       if (missing.length > 0) fail('BAD_CIPHERTEXT', `the Galois keys lack rotation steps [${missing.join(', ')}] this model uses`);
     }
   } catch (e) {
-    freeAll(relin, galois);
+    releaseAll();
     throw e;
   }
   let disposed = false;
@@ -116,7 +176,7 @@ export function loadEvaluationKeys(ctx: SealCkksContext, bytes: EvaluationKeyByt
     dispose() {
       if (disposed) return;
       disposed = true;
-      freeAll(relin, galois);
+      releaseAll();
     },
   };
 }
