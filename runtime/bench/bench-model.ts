@@ -109,10 +109,13 @@ export interface BenchResult {
   readonly predicted_ms_16_threads: number;
   /** Why the encrypted run was skipped or failed; the timing fields are null then. */
   readonly error?: string;
-  /** A body with client steps (--refresh auto, MaxPool): round trips per evaluation, their median ms (not in server_ms) and bytes. */
+  /** A body with client steps (--refresh auto, MaxPool): steps per evaluation, their median ms (not in server_ms) and bytes, all steps together (bench-segmented.ts). */
   readonly client_steps?: number;
   readonly client_step_ms?: number;
   readonly client_step_bytes?: number;
+  /** Round trips per evaluation as timed (one request per evaluation: one per step), and bytes per step. */
+  readonly client_round_trips?: number;
+  readonly client_step_bytes_per_step?: number;
 }
 
 export interface BenchModelOptions {

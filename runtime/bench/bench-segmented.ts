@@ -28,10 +28,14 @@ export interface SegmentedTimings {
   readonly server_ms_threads: number | null;
   readonly thread_cpu_ms: readonly number[] | null;
   readonly reps: number;
-  /** Client round trips per evaluation, and their median cost (mask, client decrypt and re-encrypt, unmask) and bytes. */
+  /** Client steps per evaluation, and their median cost (mask, client decrypt and re-encrypt, unmask) and bytes, all steps together. */
   readonly client_steps: number;
   readonly client_step_ms: number;
   readonly client_step_bytes: number;
+  /** Round trips per evaluation as timed here: one request per evaluation, so one per step (a request of k evaluations makes them k times fewer). */
+  readonly client_round_trips: number;
+  /** Masked ciphertexts down and fresh ones up, per step (median). */
+  readonly client_step_bytes_per_step: number;
 }
 
 /**
@@ -45,11 +49,13 @@ export async function benchSegmented(model: EncryptedModel, compilation: Compila
   const per = samplesPerEvaluation(model.circuit);
   const count = reps + 1;
   const samples = Array.from({ length: count * per }, (_, i) => rows[i % rows.length]!);
-  const run = await runEncrypted(model, samples, { backend: sealBackend });
+  // One evaluation per request: the latency of one prediction, each client step its own round trip.
+  const run = await runEncrypted(model, samples, { backend: sealBackend, evaluationsPerRequest: 1 });
   const [first, ...timed] = run.timings.per_evaluation as [EvaluationTiming, ...EvaluationTiming[]];
   const of = (k: keyof EvaluationTiming) => median(timed.map((t) => t[k] ?? 0));
   const server = of('evaluate_ms');
   const step = of('client_step_ms');
+  const steps = first.client_steps ?? 0;
   log(`  keys ${(run.sizes.eval_key_bytes / 1e6).toFixed(1)} MB in ${run.timings.keygen_ms.toFixed(0)} ms; segments ${server.toFixed(0)} ms + client steps ${step.toFixed(0)} ms per evaluation`);
   const exact = samples.map((r) => applyStages(compilation.split.body, r));
   const split = threads > 1 ? await onThreads(model, samples, threads, log) : null;
@@ -72,9 +78,11 @@ export async function benchSegmented(model: EncryptedModel, compilation: Compila
     server_ms_threads: split?.serverMs ?? null,
     thread_cpu_ms: split?.threadCpuMs ?? null,
     reps,
-    client_steps: first.client_steps ?? 0,
+    client_steps: steps,
     client_step_ms: step,
     client_step_bytes: of('client_step_bytes'),
+    client_round_trips: (first.client_steps ?? 0) / first.evaluations,
+    client_step_bytes_per_step: steps > 0 ? of('client_step_bytes') / steps : 0,
   };
 }
 

@@ -8,7 +8,7 @@ const ratio = (v: number | null): string => (v === null ? '-' : v.toFixed(2));
 const percent = (v: number | null): string => (v === null ? '-' : `${Number((v * 100).toPrecision(2))}%`);
 
 /** The columns of the bench's table of runs, in the terminal and in docs/benchmarks.md (one list, one order). */
-export const BENCH_COLUMNS: readonly string[] = ['model', 'layout', 'N', 'depth', 'rot', 'server ms', 'samples/s', 'threads', 'server ms on threads', 'samples/s on threads', '1-sample ms', 'samples/eval', 'error promised/measured', 'keygen ms', 'enc ms', 'dec ms', 'keys MB', 'ct in/out MB', 'pred ms', 'pred ms on threads/16', 'meas/pred', 'ort ms', 'slowdown'];
+export const BENCH_COLUMNS: readonly string[] = ['model', 'layout', 'N', 'depth', 'rot', 'server ms', 'samples/s', 'threads', 'server ms on threads', 'samples/s on threads', '1-sample ms', 'samples/eval', 'error promised/measured', 'keygen ms', 'enc ms', 'dec ms', 'keys MB', 'ct in/out MB', 'pred ms', 'pred ms on threads/16', 'meas/pred', 'ort ms', 'slowdown', 'client steps', 'round trips', 'step ms', 'step MB'];
 
 /** One run as the cells of BENCH_COLUMNS ('-' where the run has no figure). */
 export function benchRowCells(x: BenchReport['results'][number]): string[] {
@@ -38,6 +38,11 @@ export function benchRowCells(x: BenchReport['results'][number]): string[] {
     ratio(x.measured_over_predicted),
     x.onnxruntime_ms === null ? '-' : x.onnxruntime_ms.toFixed(3),
     x.slowdown === null ? '-' : x.slowdown.toFixed(0),
+    // A body with client steps: steps and round trips per evaluation, their ms and the MB down and up per step.
+    String(x.client_steps ?? 0),
+    x.client_round_trips === undefined ? '-' : String(x.client_round_trips),
+    x.client_step_ms === undefined ? '-' : ms(x.client_step_ms),
+    x.client_step_bytes_per_step === undefined ? '-' : mb(x.client_step_bytes_per_step),
   ];
 }
 
