@@ -125,6 +125,11 @@ export interface ActivationRecord {
    * the output multiplied back in the neighbouring affine maps, at no cost (unit-scaling).
    */
   readonly positivelyHomogeneous: boolean;
+  /**
+   * f(x) ≤ f(y) whenever x ≤ y, for the given parameters. Then max over a window commutes with f
+   * (max f(x_i) = f(max x_i)), so a MaxPool after f can run before it (passes/pool-first.ts).
+   */
+  readonly nonDecreasing: (params: ActivationParams) => boolean;
   /** Single ONNX operators it is recognized from. */
   readonly onnx: readonly OnnxOpForm[];
   /** Subgraphs exporters write for it (torch's x·Sigmoid(x) for SiLU), fused into one node before the trace. */
@@ -138,6 +143,8 @@ const atZero = (): readonly number[] => [0];
 const odd = (about: number) => (): Symmetry => ({ kind: 'odd', about });
 const evenPlusLinear = (): Symmetry => ({ kind: 'even-plus-linear' });
 const noSymmetry = (): Symmetry => ({ kind: 'none' });
+const always = (): boolean => true;
+const never = (): boolean => false;
 
 /** A parameter the ONNX conversion always sets; `fallback` only guards artifacts written by hand. */
 function param(params: ActivationParams, name: string, fallback: number): number {
@@ -223,6 +230,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: evenPlusLinear,
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: true,
+    nonDecreasing: always,
     onnx: [onnxOp('Relu', 1, { integers: true })],
     patterns: [],
   },
@@ -235,6 +243,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: odd(0.5),
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
+    nonDecreasing: always,
     onnx: [onnxOp('Sigmoid', 1)],
     patterns: [],
   },
@@ -247,6 +256,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: odd(0),
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
+    nonDecreasing: always,
     onnx: [onnxOp('Tanh', 1)],
     patterns: [],
   },
@@ -260,6 +270,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: evenPlusLinear,
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
+    nonDecreasing: never,
     onnx: [
       onnxOp('Gelu', 20, {
         params: (view) => {
@@ -281,6 +292,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: evenPlusLinear,
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
+    nonDecreasing: never,
     onnx: [],
     patterns: [{ description: 'Mul(x, Sigmoid(x)) (torch SiLU, Swish)', root: op('Mul', input, op('Sigmoid', input)), params: NO_PARAMS }],
   },
@@ -293,6 +305,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: evenPlusLinear,
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: true,
+    nonDecreasing: (p) => param(p, 'alpha', 0.01) >= 0,
     onnx: [onnxOp('LeakyRelu', 1, { params: floats({ alpha: 0.01 }) }), { kernel: 'own-kernel', domain: ONNX_DOMAIN, opType: 'PRelu', since: 7, condition: 'one constant slope', params: preluParams }],
     patterns: [],
   },
@@ -305,6 +318,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: noSymmetry,
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
+    nonDecreasing: (p) => param(p, 'alpha', 1) >= 0,
     onnx: [onnxOp('Elu', 1, { params: floats({ alpha: 1 }) })],
     patterns: [],
   },
@@ -317,6 +331,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: noSymmetry,
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
+    nonDecreasing: (p) => param(p, 'alpha', SELU_ALPHA) >= 0 && param(p, 'gamma', SELU_GAMMA) >= 0,
     onnx: [onnxOp('Selu', 1, { params: floats({ alpha: SELU_ALPHA, gamma: SELU_GAMMA }) })],
     patterns: [],
   },
@@ -329,6 +344,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: noSymmetry,
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
+    nonDecreasing: (p) => param(p, 'alpha', 1) > 0,
     onnx: [onnxOp('Celu', 12, { params: floats({ alpha: 1 }) })],
     patterns: [],
   },
@@ -341,6 +357,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: evenPlusLinear,
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
+    nonDecreasing: always,
     onnx: [onnxOp('Softplus', 1)],
     patterns: [],
   },
@@ -354,6 +371,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: odd(0),
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
+    nonDecreasing: always,
     onnx: [onnxOp('Softsign', 1)],
     patterns: [],
   },
@@ -370,6 +388,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: (p) => (param(p, 'beta', 0.5) === 0.5 ? { kind: 'odd', about: 0.5 } : { kind: 'none' }),
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
+    nonDecreasing: (p) => param(p, 'alpha', 0.2) >= 0,
     onnx: [onnxOp('HardSigmoid', 1, { params: floats({ alpha: 0.2, beta: 0.5 }) })],
     patterns: [],
   },
@@ -382,6 +401,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: evenPlusLinear,
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
+    nonDecreasing: never,
     onnx: [onnxOp('HardSwish', 14)],
     patterns: [
       {
@@ -400,6 +420,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: noSymmetry,
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
+    nonDecreasing: never,
     onnx: [onnxOp('Mish', 18)],
     patterns: [{ description: 'Mul(x, Tanh(Softplus(x))) (torch Mish below opset 18)', root: op('Mul', input, op('Tanh', op('Softplus', input))), params: NO_PARAMS }],
   },
@@ -412,6 +433,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: (p) => ((p['min'] ?? -Infinity) === -(p['max'] ?? Infinity) ? { kind: 'odd', about: 0 } : { kind: 'none' }),
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
+    nonDecreasing: always,
     onnx: [{ kernel: 'own-kernel', domain: ONNX_DOMAIN, opType: 'Clip', since: 1, condition: 'constant bounds', params: clipParams }],
     patterns: [],
   },
@@ -424,6 +446,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: odd(0),
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
+    nonDecreasing: always,
     onnx: [onnxOp('Erf', 9)],
     patterns: [],
   },
@@ -436,6 +459,7 @@ const RECORDS: Readonly<Record<ActivationFn, ActivationRecord>> = {
     symmetry: noSymmetry,
     defaultDegree: DEFAULT_DEGREE,
     positivelyHomogeneous: false,
+    nonDecreasing: always,
     // Fitted for Softmax's exp on the calibrated score range (approx/exp-range.ts); a lone Exp
     // node stays a reference-interpreter operator (graph/ops/elementwise.ts), so no ONNX form here.
     onnx: [],

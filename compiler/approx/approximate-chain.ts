@@ -145,20 +145,28 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
 
 /**
  * Makes the last stage of `stages` produce t = a·x + c instead of x, with a = 2/(hi − lo) and
- * c = −(lo + hi)/(hi − lo). When no affine map precedes (an activation first in the chain, or
- * right after another one), a diagonal map is inserted: one ct×pt level that the fold avoids
- * everywhere else.
+ * c = −(lo + hi)/(hi − lo). A max pool right after an affine map passes the fold through: a > 0,
+ * so max(a·x_i + c) = a·max(x_i) + c, and the map before the pool takes it (the pool is a client
+ * step, so otherwise the normalisation would open the segment after it, a level more). When no
+ * affine map precedes (an activation first in the chain, or right after another one), a diagonal
+ * map is inserted: one ct×pt level that the fold avoids everywhere else.
  */
 function normaliseInto(stages: ApproxStage[], size: number, [lo, hi]: Range, sources: readonly string[]): void {
   const a = 2 / (hi - lo);
   const c = -(lo + hi) / (hi - lo);
+  const fold = (at: number): void => {
+    const map = stages[at] as AffineStage;
+    stages[at] = { ...map, weights: map.weights.map((w) => a * w), bias: map.bias.map((b) => a * b + c) };
+  };
   const last = stages[stages.length - 1];
   if (last?.kind === 'affine') {
-    stages[stages.length - 1] = {
-      ...last,
-      weights: last.weights.map((w) => a * w),
-      bias: last.bias.map((b) => a * b + c),
-    };
+    fold(stages.length - 1);
+    return;
+  }
+  const before = stages[stages.length - 2];
+  const chain = !stages.some((s) => s.kind === 'affine' && s.reads !== undefined);
+  if (last?.kind === 'maxpool' && before?.kind === 'affine' && chain && a > 0) {
+    fold(stages.length - 2);
     return;
   }
   const weights = new Float64Array(size * size);

@@ -98,7 +98,7 @@ function checkSegments(m: CompiledModelContent): void {
   const all = bodyCircuits(m);
   all.forEach((c, i) => {
     if (c.layout !== m.circuit.layout) bad(`refresh: segment ${i + 1} is laid out ${c.layout}, the first ${m.circuit.layout}`);
-    if (c.samplesPerCiphertext !== 1) bad(`refresh: segment ${i + 1} packs ${c.samplesPerCiphertext} samples per ciphertext; refresh runs one`);
+    if (c.samplesPerCiphertext !== m.circuit.samplesPerCiphertext) bad(`refresh: segment ${i + 1} packs ${c.samplesPerCiphertext} samples per ciphertext, the first ${m.circuit.samplesPerCiphertext}`);
     const next = all[i + 1];
     const pool = segments[i]?.pool;
     const group = segments[i]?.softmax ?? segments[i]?.layernorm;

@@ -1,4 +1,4 @@
-import type { Circuit, Level } from './ir';
+import type { Circuit, Level, Op } from './ir';
 import { opInfo, type CostKind } from './op-table';
 
 /**
@@ -44,13 +44,17 @@ export function addCounts(a: OpCounts, b: OpCounts): OpCounts {
   return out as unknown as OpCounts;
 }
 
+/** Ops are costed at the level of their operands (a rescale works on the level it drops from). */
+export function costedLevel(op: Op): Level {
+  return op.op === 'rescale' || op.op === 'modswitch' ? op.level + 1 : op.level;
+}
+
 export function countOps(circuit: Circuit): OpCounts {
   const byLevel = Array.from({ length: circuit.topLevel + 1 }, () => ({ ...ZERO }));
   let inputs = 0;
   let outputs = 0;
   for (const op of circuit.ops) {
-    // Ops are costed at the level of their operands (a rescale works on the level it drops from).
-    const level = op.op === 'rescale' || op.op === 'modswitch' ? op.level + 1 : op.level;
+    const level = costedLevel(op);
     const cost = opInfo(op).cost;
     if (cost !== null) byLevel[level]![cost]++;
     else if (op.op === 'input') inputs++;
@@ -137,19 +141,26 @@ const KEY_SWITCHING: ReadonlySet<CostKind> = new Set(['rotate', 'relin']);
  * nearest one, scaled linearly in N.
  */
 export function estimateLatency(counts: OpCounts, n: number, costs: OpCosts = costsFor(n)): LatencyEstimate {
-  const k = costs.dataPrimes;
   const byKindMs = { ...ZERO };
   counts.byLevel.forEach((atLevel, level) => {
-    const primes = level + 1;
-    for (const kind of Object.keys(ZERO) as CostKind[]) {
-      const factor = KEY_SWITCHING.has(kind) ? (primes * (primes + 1)) / (k * (k + 1)) : primes / k;
-      byKindMs[kind] += (atLevel[kind] * costs.micros[kind] * factor) / 1000;
-    }
+    for (const kind of Object.keys(ZERO) as CostKind[]) byKindMs[kind] += (atLevel[kind] * costs.micros[kind] * levelFactor(kind, level, costs)) / 1000;
   });
   const serverMs = Object.values(byKindMs).reduce((s, x) => s + x, 0);
-  const top = (counts.topLevel + 1) / k;
+  const top = (counts.topLevel + 1) / costs.dataPrimes;
   const clientMs = (counts.inputs * (costs.encodeMicros + costs.encryptMicros) * top + counts.outputs * costs.decryptMicros) / 1000;
   return { serverMs, clientMs, totalMs: serverMs + clientMs, byKindMs };
+}
+
+/** What an op of `kind` at `level` costs next to one at the level `costs` were measured at. */
+function levelFactor(kind: CostKind, level: Level, costs: OpCosts): number {
+  const k = costs.dataPrimes;
+  const primes = level + 1;
+  return KEY_SWITCHING.has(kind) ? (primes * (primes + 1)) / (k * (k + 1)) : primes / k;
+}
+
+/** One op of `kind` on operands at `level` (rescale and modswitch: the level they drop from), in µs. */
+export function costMicros(kind: CostKind, level: Level, costs: OpCosts): number {
+  return costs.micros[kind] * levelFactor(kind, level, costs);
 }
 
 export function costsFor(n: number): OpCosts {

@@ -135,6 +135,15 @@ export function lastUses(ops: readonly Op[]): Int32Array {
   return last;
 }
 
+/** For each circuit input k, the index of the `input` op that defines it. */
+export function inputOps(circuit: Pick<Circuit, 'ops'>): number[] {
+  const out: number[] = [];
+  circuit.ops.forEach((op, i) => {
+    if (op.op === 'input') out[op.input] = i;
+  });
+  return out;
+}
+
 /** Prime dropped by a rescale that starts at `level`. */
 export function primeAt(primes: readonly number[], topLevel: Level, level: Level): number {
   const q = primes[topLevel - level];

@@ -10,7 +10,7 @@
  */
 import type { GroupStep, LayerNormStep, PoolStep } from '../artifact/types';
 import type { Circuit } from '../circuit/ir';
-import type { CiphertextAt } from './step-circuits';
+import type { CiphertextAt, StepCircuit } from './step-circuits';
 
 /** A client step as the compiled body records it (before each segment after the first). */
 export type ClientStep =
@@ -44,12 +44,15 @@ export interface StepSegments {
   readonly top: Circuit;
 }
 
-/** One evaluation's mask, as the server draws it: the circuits that put it on and take it off. */
+/**
+ * One evaluation's mask, as the server draws it: the circuits that put it on and take it off, each
+ * over every ciphertext of the evaluation at one level and scale (./step-circuits.ts).
+ */
 export interface DrawnMask {
-  /** Per result ciphertext of `from`, in output order. */
-  readonly mask: readonly Circuit[];
-  /** Per input ciphertext of `to`, in input order. */
-  readonly unmask: readonly Circuit[];
+  /** Over the result ciphertexts of `from` (indices in output order). */
+  readonly mask: readonly StepCircuit[];
+  /** Over the input ciphertexts of `to` (indices in input order). */
+  readonly unmask: readonly StepCircuit[];
 }
 
 export interface ClientStepKindRecord<S extends ClientStep, C extends ClientKnows> {

@@ -23,7 +23,7 @@ import { POOL_SCALE_OCTAVES } from './max-pool';
 import { applyRowMask, checkGroups, drawEvaluationMasks, drawRowMask, packForNext } from './group-mask';
 import { inputAt, resultAt } from './refresh';
 import { repackSlots } from './repack';
-import { affineCircuit, outputOf } from './step-circuits';
+import { affineCircuit, affineCircuits, outputOf } from './step-circuits';
 
 /** A token's scale a is log-uniform in [1, 2^octaves], as a max pool's window scale (one body has one octave count, SegmentedBody.poolScaleOctaves). */
 export const LAYER_NORM_SCALE_OCTAVES = POOL_SCALE_OCTAVES;
@@ -68,13 +68,13 @@ export const LAYER_NORM: ClientStepKindRecord<LayerNorm, { readonly kind: 'layer
     checkGroups(layernorm.groups, from, to);
     checkAffine(layernorm);
     const { rows, scales, offsets } = drawEvaluationMasks(from, layernorm.groups, bounds.maskBits, bounds.maskBound, octavesOf(bounds));
-    const mask = from.outputs.map((_, k) => affineCircuit(from, resultAt(from, k), scales[k]!, offsets[k]!));
+    const mask = affineCircuits(from, from.outputs.map((_, k) => resultAt(from, k)), scales, offsets);
     const affine = rows.map((r) => unmaskAffine(layernorm, from.outputSize, r.offsets, r.grouped));
     const factor = packForNext(to, affine.map((u) => u.scale));
     const shift = packForNext(to, affine.map((u) => u.shift));
     // The client encrypts at the top level; rescale(n·γ) + β lands where `to` reads.
     const fresh = { level: top.topLevel, scale: inputAt(to).scale };
-    return { mask, unmask: factor.map((f, k) => affineCircuit(top, fresh, f, shift[k]!)) };
+    return { mask, unmask: affineCircuits(top, factor.map(() => fresh), factor, shift) };
   },
   maskedAt: (from, result) => outputOf(affineCircuit(from, result, new Float64Array(from.slots).fill(1), new Float64Array(from.slots))),
 

@@ -19,7 +19,7 @@ import type { ClientStepKindRecord, StepBounds } from './kind';
 import { drawMask, drawScales } from './masks';
 import { inputAt, resultAt } from './refresh';
 import { repackSlots } from './repack';
-import { affineCircuit, outputOf, unaffineCircuit } from './step-circuits';
+import { affineCircuit, affineCircuits, outputOf, unaffineCircuits } from './step-circuits';
 
 /**
  * A max pool's window scale a is log-uniform in [1, 2^octaves]: it hides the spread of a window's
@@ -41,11 +41,12 @@ export const MAX_POOL: ClientStepKindRecord<MaxPool, { readonly kind: 'maxpool';
 
   draw({ from, to, top }, { pool }, bounds) {
     const mask = drawPoolMask(from, pool, bounds);
-    const masking = from.outputs.map((_, k) => affineCircuit(from, resultAt(from, k), mask.scales[k]!, mask.offsets[k]!));
+    // One circuit over the evaluation's result ciphertexts: in batch layout the ciphertexts of one window share a and c, encoded once.
+    const masking = affineCircuits(from, from.outputs.map((_, k) => resultAt(from, k)), mask.scales, mask.offsets);
     const { negOffsets, inverseScales } = poolUnmaskVectors(to, mask);
     // The client encrypts the maxima at the top level; the unmasking lands them where `to` reads.
     const fresh = { level: top.topLevel, scale: inputAt(to).scale };
-    const unmask = negOffsets.map((c, k) => unaffineCircuit(top, fresh, c, inverseScales[k]!));
+    const unmask = unaffineCircuits(top, negOffsets.map(() => fresh), negOffsets, inverseScales);
     return { mask: masking, unmask };
   },
   maskedAt: (from, result) => outputOf(affineCircuit(from, result, new Float64Array(from.slots).fill(1), new Float64Array(from.slots))),
@@ -80,9 +81,10 @@ export const MAX_POOL: ClientStepKindRecord<MaxPool, { readonly kind: 'maxpool';
   },
 
   // The server divides the returned max by a_w: max + t becomes max_w + t/a_w for the next segment
-  // (test/e2e/client-step-probe.test.ts reads columns of pt_cnn_maxpool_digits' Linear this way).
+  // (test/e2e/client-step-probe.test.ts reads columns of pt_cnn_maxpool_digits' Linear this way,
+  // through the ReLU that runs after its pool: passes/pool-first.ts).
   dishonestClient:
-    "returning a window's max plus t moves the outputs by W[:, w]·t/a_w: one query per input reads a column of the affine map after the pool, up to a positive factor",
+    "returning a window's max plus t moves the outputs by W[:, w]·t/a_w, or by W[:, w]·(f(m_w + t/a_w) − f(m_w)) where an activation f comes first: a query or a few per input read a column of the affine map after the pool, up to a factor",
 };
 
 function octavesOf(bounds: StepBounds): number {

@@ -11,7 +11,7 @@ import { fail } from '../errors';
 import type { ClientStepKindRecord } from './kind';
 import { drawMask } from './masks';
 import { repackSlots } from './repack';
-import { addCircuit, type CiphertextAt } from './step-circuits';
+import { addCircuits, type CiphertextAt } from './step-circuits';
 import type { Circuit } from '../circuit/ir';
 
 export const REFRESH: ClientStepKindRecord<{ readonly kind: 'refresh' }, { readonly kind: 'refresh' }> = {
@@ -24,9 +24,9 @@ export const REFRESH: ClientStepKindRecord<{ readonly kind: 'refresh' }, { reado
 
   draw({ from, to }, _step, bounds) {
     const masks = from.outputs.map(() => drawMask(from.slots, bounds.maskBits, bounds.maskBound));
-    const mask = masks.map((r, k) => addCircuit(from, resultAt(from, k), r));
-    const at = inputAt(to);
-    const unmask = repackSlots(from, to, masks).map((r) => addCircuit(to, at, r.map((v) => -v)));
+    const mask = addCircuits(from, from.outputs.map((_, k) => resultAt(from, k)), masks);
+    const removals = repackSlots(from, to, masks).map((r) => r.map((v) => -v));
+    const unmask = addCircuits(to, removals.map(() => inputAt(to)), removals);
     return { mask, unmask };
   },
   maskedAt: (_from, result) => result,

@@ -15,7 +15,7 @@ import type { ClientStepKindRecord } from './kind';
 import { applyRowMask, checkGroups, drawEvaluationMasks, drawRowMask, packForNext } from './group-mask';
 import { inputAt, resultAt } from './refresh';
 import { repackSlots } from './repack';
-import { addCircuit } from './step-circuits';
+import { addCircuits } from './step-circuits';
 
 type Softmax = { readonly kind: 'softmax'; readonly softmax: GroupStep };
 
@@ -36,11 +36,10 @@ export const SOFTMAX: ClientStepKindRecord<Softmax, { readonly kind: 'softmax'; 
   draw({ from, to }, { softmax }, bounds) {
     checkGroups(softmax.groups, from, to);
     const { rows, offsets } = drawEvaluationMasks(from, softmax.groups, bounds.maskBits, bounds.maskBound, 0);
-    const mask = offsets.map((c, k) => addCircuit(from, resultAt(from, k), c));
+    const mask = addCircuits(from, offsets.map((_, k) => resultAt(from, k)), offsets);
     // A row comes back as its softmax, which the offset does not change; the rest gets −r back.
     const removal = packForNext(to, rows.map((r) => r.offsets.map((c, i) => (r.grouped[i] ? 0 : -c))));
-    const at = inputAt(to);
-    return { mask, unmask: removal.map((v) => addCircuit(to, at, v)) };
+    return { mask, unmask: addCircuits(to, removal.map(() => inputAt(to)), removal) };
   },
   maskedAt: (_from, result) => result,
 

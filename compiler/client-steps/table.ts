@@ -13,7 +13,7 @@ import { LAYER_NORM } from './layer-norm';
 import { MAX_POOL } from './max-pool';
 import { inputAt, REFRESH } from './refresh';
 import { SOFTMAX } from './softmax';
-import { outputOf } from './step-circuits';
+import { outputsOf } from './step-circuits';
 
 export const CLIENT_STEP_KINDS: { readonly [K in ClientStepKind]: ClientStepKindRecord<Extract<ClientStep, { kind: K }>, Extract<ClientKnows, { kind: K }>> } = {
   refresh: REFRESH,
@@ -98,13 +98,22 @@ export function stepBounds(plan: SegmentedBody): StepBounds {
 export function drawStepMask(step: ClientStep, segments: StepSegments, bounds: StepBounds): DrawnMask {
   const drawn = stepKind(step.kind).draw(segments, step, bounds);
   const want = inputAt(segments.to);
-  for (const c of drawn.unmask) {
-    const got = outputOf(c);
-    if (got.level !== want.level || got.scale !== want.scale) {
-      fail('PARAMS', `a ${step.kind} step's unmasking lands at level ${got.level}, scale 2^${Math.log2(got.scale)}; the next segment reads level ${want.level}, 2^${Math.log2(want.scale)}`);
+  for (const { circuit } of drawn.unmask) {
+    for (const got of outputsOf(circuit)) {
+      if (got.level !== want.level || got.scale !== want.scale) {
+        fail('PARAMS', `a ${step.kind} step's unmasking lands at level ${got.level}, scale 2^${Math.log2(got.scale)}; the next segment reads level ${want.level}, 2^${Math.log2(want.scale)}`);
+      }
     }
   }
+  coversEach(step, 'mask', drawn.mask, segments.from.outputs.length);
+  coversEach(step, 'unmask', drawn.unmask, segments.to.inputs.length);
   return drawn;
+}
+
+/** Every ciphertext of the evaluation goes through exactly one of a step's circuits. */
+function coversEach(step: ClientStep, what: string, circuits: DrawnMask['mask'], count: number): void {
+  const seen = circuits.flatMap((c) => c.ciphertexts).sort((a, b) => a - b);
+  if (seen.length !== count || seen.some((k, i) => k !== i)) fail('BAD_ARTIFACT', `a ${step.kind} step's ${what} circuits read ciphertexts [${seen.join(', ')}], not each of the ${count} once`);
 }
 
 /**

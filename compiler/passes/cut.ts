@@ -17,6 +17,7 @@ import { denseWeights, isIdentity } from './affine-map';
 import type { Stage } from '../chain/stages';
 import { BODY_INPUT } from '../chain/stage-graph';
 import { rootCause, type Trace } from './trace';
+import { poolBeforeActivations } from './pool-first';
 
 export interface Cut {
   readonly bodyOutput: string;
@@ -78,7 +79,7 @@ export function chooseCut(graph: Graph, trace: Trace, clientNodes: ReadonlySet<N
 }
 
 function tryCut(graph: Graph, trace: Trace, clientNodes: ReadonlySet<Node>, producer: ReadonlyMap<string, Node>, cut: string): Verdict {
-  const stages = bodyStages(trace, cut);
+  const stages = poolBeforeActivations(bodyStages(trace, cut));
   if (stages.length === 0) {
     const blocker = trace.order.find((n) => trace.stopped.has(n));
     const why = blocker ? `${describeNode(blocker, graph.opsets)}: ${trace.stopped.get(blocker)}` : `nothing before "${cut}" can run under encryption`;

@@ -40,7 +40,11 @@ export function segmentedPlan(s: SegmentedBuild, network: NetworkAssumptions): P
   };
 }
 
-/** Every plan for `layout`: the uncut body (not for a chain with max pools), then the segmented ones (objective latency only). */
+/**
+ * Every plan for `layout`: the uncut body (not for a chain with max pools), then the segmented
+ * ones (for objective throughput only a chain with max pools is cut, at its pools: every segment
+ * packs the same rows per ciphertext, refresh-plan's buildSegments).
+ */
 export function candidatePlans(
   stages: readonly ApproxStage[],
   layout: Layout,
@@ -60,8 +64,8 @@ export function candidatePlans(
       uncutRefusal = e;
     }
   }
-  if (objective === 'latency') {
-    for (const s of segmentedCandidates(stages, layout, options, maxAbs, refresh)) plans.push(segmentedPlan(s, network));
+  if (objective === 'latency' || poolCuts(stages).length > 0) {
+    for (const s of segmentedCandidates(stages, layout, options, maxAbs, refresh, objective)) plans.push(segmentedPlan(s, network));
   }
   return { plans, uncutRefusal };
 }

@@ -35,7 +35,8 @@ import { maxEncodableBits } from '../params/encodable';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
 import type { CkksParameters } from '../params/types';
 import type { PrecisionPromise } from '../approx/precision-target';
-import { rescalePrimes, rotationsOf, type LayoutBuild, type ParameterOptions } from './build-layout';
+import { rescalePrimes, rotationsOf, type LayoutBuild, type Objective, type ParameterOptions } from './build-layout';
+import { interleaveSamples } from '../circuit/interleave';
 
 export type RefreshRequest = 'auto' | 'off';
 
@@ -165,7 +166,7 @@ function maskGrowth(steps: readonly ClientStep[], bounds: StepBounds): number {
  * (build-layout lowers it). A chain with max pools and no set that fits gets the pools' own
  * PARAMS error. `maxAbs` is calibration's bound on every circuit value: the mask's B.
  */
-export function segmentedCandidates(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, maxAbs: number, refresh: RefreshRequest): SegmentedBuild[] {
+export function segmentedCandidates(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, maxAbs: number, refresh: RefreshRequest, objective: Objective = 'latency'): SegmentedBuild[] {
   const pools = poolCuts(stages);
   if (pools.length > 0) checkPools(stages);
   const points = refresh === 'auto' ? cutPoints(stages) : [];
@@ -183,17 +184,27 @@ export function segmentedCandidates(stages: readonly ApproxStage[], layout: Layo
     const seen = best.get(n);
     if (!seen || cuts.length < seen.cuts.length || (cuts.length === seen.cuts.length && trial.params.levels < seen.levels)) best.set(n, { cuts, levels: trial.params.levels });
   }
-  if (best.size === 0 && pools.length > 0) return [buildSegments(stages, pools, layout, options, maskBound)];
-  return [...best.entries()].sort(([a], [b]) => a - b).map(([, b]) => buildSegments(stages, b.cuts, layout, options, maskBound));
+  if (best.size === 0 && pools.length > 0) return [buildSegments(stages, pools, layout, options, maskBound, objective)];
+  return [...best.entries()].sort(([a], [b]) => a - b).map(([, b]) => buildSegments(stages, b.cuts, layout, options, maskBound, objective));
 }
 
-/** Lowers, selects the shared parameters and assigns scales for one set of cuts. */
-export function buildSegments(stages: readonly ApproxStage[], cuts: readonly number[], layout: Layout, options: ParameterOptions, maskBound: number): SegmentedBuild {
+/**
+ * Lowers, selects the shared parameters and assigns scales for one set of cuts. For throughput in
+ * the vector layout every segment is lowered at the widest period any of them needs and
+ * interleaved (circuit/interleave.ts): each ciphertext carries slots / period samples through
+ * every segment, so a client step moves them all at once and the client repacks them sample by
+ * sample into the same places.
+ */
+export function buildSegments(stages: readonly ApproxStage[], cuts: readonly number[], layout: Layout, options: ParameterOptions, maskBound: number, objective: Objective = 'latency'): SegmentedBuild {
   const trial = tryParameters(stages, cuts, layout, options, maskBound);
   if (!trial) fail('PARAMS', `no parameters fit the segments cut at stages [${cuts.join(', ')}]`);
   const parts = splitStages(stages, cuts);
   const steps = stepsAt(stages, cuts);
-  let circuits = parts.map((p) => lowerChain(p, { layout, slots: trial.params.slots, ...rotationsOf(options) }));
+  const period = Math.max(2, ...parts.map(vectorSlotsNeeded));
+  const interleaved = layout === 'vector' && objective === 'throughput' && trial.params.slots > period;
+  let circuits = interleaved
+    ? parts.map((p) => interleaveSamples(lowerChain(p, { layout, slots: period, ...rotationsOf(options) }), trial.params.slots / period))
+    : parts.map((p) => lowerChain(p, { layout, slots: trial.params.slots, ...rotationsOf(options) }));
   const params = selectParameters({ ...trial.request, preferN: trial.params.polyModulusDegree, rotationSteps: unionSteps(circuits) });
   // A segment after a step whose unmasking spends levels (a max pool's product by 1/a) starts that far below the top.
   circuits = circuits.map((c, i) => assignScales(c, rescalePrimes(params).slice(i > 0 ? stepKind(steps[i - 1]!.kind).unmaskLevels : 0)));

@@ -25,7 +25,7 @@ export interface FhePrediction {
   readonly evaluations: number;
   /** Threads that evaluated (this one and workers). */
   readonly threads: number;
-  /** per_evaluation is one entry per row in vector layout, per N/2-row batch in batch layout. */
+  /** per_evaluation is one entry per request: a row in vector layout, an N/2-row batch in batch layout; a body with client steps sends several evaluations per request (up to 64 in vector layout), one round trip per step for all of them. */
   readonly timings: EncryptedRunTimings;
   readonly sizes: EncryptedRunSizes;
   /**

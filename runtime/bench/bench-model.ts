@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { addCounts, countOps, estimateLatency, type OpCounts } from '../../compiler/circuit/count';
+import { parallelTimeMs } from '../../compiler/circuit/parallel-time';
 import type { Circuit, Layout } from '../../compiler/circuit/ir';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import { DeepPowersError } from '../../compiler/errors';
@@ -90,12 +91,31 @@ export interface BenchResult {
    * same request, keys loaded once per thread, warm-up excluded); null with one thread.
    */
   readonly samples_per_s_threads: number | null;
+  /**
+   * One evaluation's server time, wire to wire, with its independent operations spread over
+   * `threads` threads (median of reps, like server_ms, which is one thread); null with one thread.
+   */
+  readonly server_ms_threads: number | null;
+  /**
+   * CPU time of each thread in the last of those evaluations ([this thread, workers…]): on a
+   * machine other work shares, the busiest thread's CPU time is what the split costs without
+   * the wait for a core. null when the evaluation was not split.
+   */
+  readonly thread_cpu_ms: readonly number[] | null;
+  /** CPU time of one evaluation on one thread (median, beside server_ms), to set against thread_cpu_ms. */
+  readonly server_cpu_ms: number | null;
+  /** The parallel-time model (compiler/circuit/parallel-time.ts) at this machine's op costs: one evaluation's circuit on `threads` threads, and on 16. */
+  readonly predicted_ms_threads: number;
+  readonly predicted_ms_16_threads: number;
   /** Why the encrypted run was skipped or failed; the timing fields are null then. */
   readonly error?: string;
-  /** A body with client steps (--refresh auto, MaxPool): round trips per evaluation, their median ms (not in server_ms) and bytes. */
+  /** A body with client steps (--refresh auto, MaxPool): steps per evaluation, their median ms (not in server_ms) and bytes, all steps together (bench-segmented.ts). */
   readonly client_steps?: number;
   readonly client_step_ms?: number;
   readonly client_step_bytes?: number;
+  /** Round trips per evaluation as timed (one request per evaluation: one per step), and bytes per step. */
+  readonly client_round_trips?: number;
+  readonly client_step_bytes_per_step?: number;
 }
 
 export interface BenchModelOptions {
@@ -105,7 +125,7 @@ export interface BenchModelOptions {
   readonly costs: CostTable;
   /** Skip encrypted runs whose predicted evaluation time exceeds this (seconds). */
   readonly maxPredictedS: number;
-  /** compile --refresh (default 'off'). */
+  /** compile --refresh (default 'auto', as compile). */
   readonly refresh?: 'auto' | 'off';
   readonly log: (line: string) => void;
 }
@@ -119,7 +139,7 @@ export interface CompiledFixture {
   readonly model: EncryptedModel;
 }
 
-export function compileFixture(fixture: BenchFixture, layout: Layout, refresh: 'auto' | 'off' = 'off'): CompiledFixture {
+export function compileFixture(fixture: BenchFixture, layout: Layout, refresh: 'auto' | 'off' = 'auto'): CompiledFixture {
   const options = { calibration: fixture.calibration, layout, refresh };
   const compilation = compileModel(fixture.modelPath, options);
   return { compilation, model: toCompiledModel(compilation, options, BENCH_TOOL_VERSION) };
@@ -148,6 +168,7 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
   // Each circuit costed on its own levels (a body with client steps is several).
   const predicted = (costs?: Parameters<typeof estimateLatency>[2]) => perCircuit.reduce((ms, c) => ms + estimateLatency(c, parameters.polyModulusDegree, costs).serverMs, 0);
   const predictedMs = predicted(measured.costs);
+  const predictedOn = (threads: number) => circuits.reduce((ms, c) => ms + parallelTimeMs(c, threads, measured.costs), 0);
   const perEvaluation = samplesPerEvaluation(circuit);
   const rows = evaluationRows(circuit, runPrologue(compilation.split, fixture.test));
   const ort = await timeOnnxRuntime(fixture.modelPath, fixture.spec, fixture.test, perEvaluation, Math.max(5, options.reps));
@@ -170,6 +191,8 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
     promised_relative_error: compilation.precision.relative,
     promise_met_at_compile: compilation.precision.reached,
     threads: options.threads,
+    predicted_ms_threads: predictedOn(options.threads),
+    predicted_ms_16_threads: predictedOn(16),
   };
   const memory = async () => ({ wasm_heap_bytes: await sealHeapBytes(), peak_rss_bytes: process.resourceUsage().maxRSS * 1024 });
   const skipped = async (error: string): Promise<BenchResult> => ({
@@ -192,6 +215,9 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
     max_abs_error_vs_simulate: null,
     measured_relative_error: null,
     samples_per_s_threads: null,
+    server_ms_threads: null,
+    thread_cpu_ms: null,
+    server_cpu_ms: null,
     ...(await memory()),
     reps: 0,
     error,
@@ -204,10 +230,10 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
   // them: timed end to end as predict --mode fhe runs it.
   if (model.refresh) {
     try {
-      const timed = await benchSegmented(model, compilation, runPrologue(compilation.split, fixture.test), options.reps, log);
+      const timed = await benchSegmented(model, compilation, runPrologue(compilation.split, fixture.test), options.reps, options.threads, log);
       // The segments' circuits are what the cost model predicts; the client steps are apart.
       const ratios = { measured_over_predicted: timed.server_ms / predictedMs, slowdown: timed.server_ms / ort.oneSampleMs, throughput_slowdown: timed.server_ms / ort.batchMs };
-      return { ...base, ...timed, ...ratios, ...(await memory()) };
+      return { ...base, ...timed, ...ratios, server_cpu_ms: null, ...(await memory()) };
     } catch (e) {
       if (!(e instanceof DeepPowersError)) throw e;
       return skipped(`${e.code}: ${e.message}`);
@@ -260,7 +286,7 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
 
     const serverMs = median(evaluations.map((e) => e.totalMs));
     const executeMs = median(evaluations.map((e) => e.executeMs));
-    const threadedRate = options.threads > 1 ? await threadedThroughput(model, evalKeys, request, options.threads, reps, log) : null;
+    const threaded = options.threads > 1 ? await onThreads(model, evalKeys, request, options.threads, reps, log) : null;
     return {
       ...base,
       server_ms: serverMs,
@@ -280,7 +306,10 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
       throughput_slowdown: serverMs / ort.batchMs,
       max_abs_error_vs_simulate: maxError,
       measured_relative_error: measuredRelativeError(compilation.precision, rows.map((r) => applyStages(compilation.split.body, r)), decrypted),
-      samples_per_s_threads: threadedRate === null ? null : threadedRate * perEvaluation,
+      samples_per_s_threads: threaded === null ? null : threaded.perSecond * perEvaluation,
+      server_ms_threads: threaded?.oneEvaluationMs ?? null,
+      thread_cpu_ms: threaded?.threadCpuMs ?? null,
+      server_cpu_ms: median(evaluations.map((e) => e.cpuMs)),
       ...(await memory()),
       reps,
     };
@@ -294,10 +323,12 @@ export async function benchModel(fixture: BenchFixture, layout: Layout, options:
 }
 
 /**
- * Evaluations per second with `threads` of them in flight on the worker threads: a warm-up
- * round (every thread loads the circuit and keys), then `threads × reps` evaluations timed together.
+ * The worker threads on `threads` threads: a warm-up round (every thread loads the circuit
+ * and keys); one evaluation at a time, split over the threads when its plan pays (a warm-up,
+ * then `reps` timed, median); then evaluations per second with `threads × reps` of them in
+ * flight, one per thread.
  */
-async function threadedThroughput(model: EncryptedModel, evalKeys: Uint8Array, request: Uint8Array, threads: number, reps: number, log: (line: string) => void): Promise<number> {
+async function onThreads(model: EncryptedModel, evalKeys: Uint8Array, request: Uint8Array, threads: number, reps: number, log: (line: string) => void): Promise<{ perSecond: number; oneEvaluationMs: number; threadCpuMs: number[] | null }> {
   const workers = workerThreadsBackend(threads);
   const server = new FheServer(workers);
   try {
@@ -306,12 +337,23 @@ async function threadedThroughput(model: EncryptedModel, evalKeys: Uint8Array, r
     await workers.ready();
     const evaluate = () => server.evaluate(model.modelHash, keysId, request);
     await inLanes(threads, threads, evaluate);
+    await evaluate();
+    const alone: number[] = [];
+    for (let i = 0; i < Math.max(1, reps); i++) {
+      const t = performance.now();
+      await evaluate();
+      alone.push(performance.now() - t);
+    }
+    const oneEvaluationMs = median(alone);
+    const { last } = workers.splitEvaluations();
+    const threadCpuMs = last?.map((r) => r.cpuMs) ?? null;
+    log(`  one evaluation on ${threads} threads: ${oneEvaluationMs.toFixed(1)} ms (${threadCpuMs ? `split; CPU ms per thread ${threadCpuMs.map((c) => c.toFixed(0)).join(' + ')}` : 'not split: the plan gains too little'})`);
     const count = threads * Math.max(1, reps);
     const t = performance.now();
     await inLanes(count, threads, evaluate);
     const perSecond = (count * 1000) / (performance.now() - t);
     log(`  ${threads} threads: ${perSecond.toFixed(2)} evaluations/s (${workers.evaluationCounts().join(' + ')} evaluations per thread)`);
-    return perSecond;
+    return { perSecond, oneEvaluationMs, threadCpuMs };
   } finally {
     server.dispose();
     await workers.close();

@@ -8,7 +8,7 @@ const ratio = (v: number | null): string => (v === null ? '-' : v.toFixed(2));
 const percent = (v: number | null): string => (v === null ? '-' : `${Number((v * 100).toPrecision(2))}%`);
 
 /** The columns of the bench's table of runs, in the terminal and in docs/benchmarks.md (one list, one order). */
-export const BENCH_COLUMNS: readonly string[] = ['model', 'layout', 'N', 'depth', 'rot', 'server ms', 'samples/s', 'threads', 'samples/s on threads', '1-sample ms', 'samples/eval', 'error promised/measured', 'keygen ms', 'enc ms', 'dec ms', 'keys MB', 'ct in/out MB', 'pred ms', 'meas/pred', 'ort ms', 'slowdown'];
+export const BENCH_COLUMNS: readonly string[] = ['model', 'layout', 'N', 'depth', 'rot', 'server ms', 'samples/s', 'threads', 'server ms on threads', 'samples/s on threads', '1-sample ms', 'samples/eval', 'error promised/measured', 'keygen ms', 'enc ms', 'dec ms', 'keys MB', 'ct in/out MB', 'pred ms', 'pred ms on threads/16', 'meas/pred', 'ort ms', 'slowdown', 'client steps', 'round trips', 'step ms', 'step MB'];
 
 /** One run as the cells of BENCH_COLUMNS ('-' where the run has no figure). */
 export function benchRowCells(x: BenchReport['results'][number]): string[] {
@@ -22,6 +22,8 @@ export function benchRowCells(x: BenchReport['results'][number]): string[] {
     ms(x.server_ms),
     rate(x.samples_per_s),
     String(x.threads),
+    // Results recorded before one evaluation could be split have no such fields.
+    ms(x.server_ms_threads ?? null),
     rate(x.samples_per_s_threads),
     ms(x.one_sample_ms),
     String(x.samples_per_evaluation),
@@ -32,9 +34,15 @@ export function benchRowCells(x: BenchReport['results'][number]): string[] {
     mb(x.eval_key_bytes),
     `${mb(x.ciphertext_bytes_in)}/${mb(x.ciphertext_bytes_out)}`,
     ms(x.predicted_ms),
+    x.predicted_ms_threads === undefined ? '-' : `${ms(x.predicted_ms_threads)}/${ms(x.predicted_ms_16_threads)}`,
     ratio(x.measured_over_predicted),
     x.onnxruntime_ms === null ? '-' : x.onnxruntime_ms.toFixed(3),
     x.slowdown === null ? '-' : x.slowdown.toFixed(0),
+    // A body with client steps: steps and round trips per evaluation, their ms and the MB down and up per step.
+    String(x.client_steps ?? 0),
+    x.client_round_trips === undefined ? '-' : String(x.client_round_trips),
+    x.client_step_ms === undefined ? '-' : ms(x.client_step_ms),
+    x.client_step_bytes_per_step === undefined ? '-' : mb(x.client_step_bytes_per_step),
   ];
 }
 
@@ -46,7 +54,7 @@ export function benchNotes(r: BenchReport): string[] {
 /** The bench report for people: one table of runs, the op costs, the soak and the targets. */
 export function formatBench(r: BenchReport): string {
   const rows = r.results.map(benchRowCells);
-  let out = `DeepPowers bench: ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, node-seal ${r.machine.node_seal} (one thread per evaluation; the threaded throughput keeps "threads" evaluations in flight)\n\n`;
+  let out = `DeepPowers bench: ${r.machine.cpu}, ${r.machine.cores} cores, Node ${r.machine.node}, node-seal ${r.machine.node_seal} (one thread per evaluation; "server ms on threads" is one evaluation split over "threads" threads, "samples/s on threads" keeps "threads" evaluations in flight)\n\n`;
   out += textTable([...BENCH_COLUMNS], rows);
   const notes = benchNotes(r);
   if (notes.length > 0) out += `\n${notes.join('\n')}\n`;

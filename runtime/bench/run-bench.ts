@@ -26,7 +26,7 @@ export interface BenchOptions {
   readonly soak: number;
   readonly soakModel: string;
   readonly maxPredictedS: number;
-  /** compile --refresh for every model (default 'off'). */
+  /** compile --refresh for every model (default 'auto', as compile). */
   readonly refresh?: 'auto' | 'off';
   /** Benchmark each fixture/layout in its own child process (see isolated-run.ts). */
   readonly isolate: boolean;
@@ -95,7 +95,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     for (const layout of options.layouts.filter((l) => offered.includes(l))) {
       log(`${name} (${layout})`);
       if (options.isolate) {
-        const childArgs = ['--reps', String(options.reps), '--ops-reps', String(options.opsReps), '--max-predicted-s', String(options.maxPredictedS), '--threads', String(options.threads), '--refresh', options.refresh ?? 'off'];
+        const childArgs = ['--reps', String(options.reps), '--ops-reps', String(options.opsReps), '--max-predicted-s', String(options.maxPredictedS), '--threads', String(options.threads), '--refresh', options.refresh ?? 'auto'];
         try {
           const { result, ops } = await benchInChild(name, layout, childArgs, log);
           results.push(result);
@@ -108,7 +108,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         continue;
       }
       try {
-        const r = await benchModel(fixture, layout, { reps: options.reps, threads: options.threads, costs, maxPredictedS: options.maxPredictedS, refresh: options.refresh ?? 'off', log });
+        const r = await benchModel(fixture, layout, { reps: options.reps, threads: options.threads, costs, maxPredictedS: options.maxPredictedS, refresh: options.refresh ?? 'auto', log });
         log(r.error ? `  skipped: ${r.error}` : `  server ${r.server_ms!.toFixed(1)} ms, predicted ${r.predicted_ms.toFixed(1)} ms`);
         results.push(r);
       } catch (e) {
@@ -135,7 +135,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
 
   return {
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, node: process.version, node_seal: nodeSealVersion() },
-    options: { models, layouts: options.layouts, reps: options.reps, threads: options.threads, ops_reps: options.opsReps, max_predicted_s: options.maxPredictedS, refresh: options.refresh ?? 'off' },
+    options: { models, layouts: options.layouts, reps: options.reps, threads: options.threads, ops_reps: options.opsReps, max_predicted_s: options.maxPredictedS, refresh: options.refresh ?? 'auto' },
     results,
     ops: mergeOps(childOps, costs.byN()),
     soak: soakResult,

@@ -25,6 +25,8 @@ export interface TimedEvaluation {
   /** Result ciphertexts serialized into the result envelope. */
   readonly saveMs: number;
   readonly totalMs: number;
+  /** CPU time this thread spent on it (totalMs less the time other processes had the core). */
+  readonly cpuMs: number;
 }
 
 export class TimedServer {
@@ -64,6 +66,7 @@ export class TimedServer {
   evaluate(request: Uint8Array): TimedEvaluation {
     const { ctx, circuit } = this;
     const t0 = performance.now();
+    const cpu = process.threadCpuUsage();
     const env = readEnvelope(request, { kind: 'ciphertexts', modelHash: this.modelHash, parameterId: ctx.spec.parameterId, count: circuit.inputs.length });
     const inputs = loadCiphertexts(ctx, env.parts, (i) => ({ level: circuit.topLevel, scale: this.inputScale, label: `input ciphertext ${i}` }));
     let outputs: Ciphertext[] = [];
@@ -74,7 +77,8 @@ export class TimedServer {
       const parts = outputs.map((ct) => saveCiphertext(ctx, ct));
       const result = writeEnvelope({ kind: 'result', modelHash: this.modelHash, parameterId: ctx.spec.parameterId, parts });
       const t3 = performance.now();
-      return { result, loadMs: t1 - t0, executeMs: t2 - t1, saveMs: t3 - t2, totalMs: t3 - t0 };
+      const used = process.threadCpuUsage(cpu);
+      return { result, loadMs: t1 - t0, executeMs: t2 - t1, saveMs: t3 - t2, totalMs: t3 - t0, cpuMs: (used.user + used.system) / 1000 };
     } finally {
       freeAll(...outputs, ...inputs);
     }

@@ -53,7 +53,7 @@ export function registerBench(program: Command): void {
     .option('--soak <n>', 'evaluations in the memory soak, 0 to skip (default 2000)', positiveInt('--soak'))
     .option('--soak-model <name>', 'fixture the soak runs (vector layout)', 'sk_logreg_breast_cancer')
     .option('--max-predicted-s <s>', 'skip encrypted runs predicted to take longer than this per evaluation', Number, 120)
-    .addOption(new Option('--refresh <mode>', 'compile every model with compile --refresh auto (client steps between segments, timed with them) or off (default)').choices(['auto', 'off']))
+    .addOption(new Option('--refresh <mode>', 'compile every model with compile --refresh auto (the default, as compile: client steps between segments where the planner cuts, timed with them) or off').choices(['auto', 'off']))
     .option('--quick', `a smoke run: ${QUICK_MODELS.join(', ')} only, 2 reps, 3 op reps, 20 soak evaluations, all in this process`)
     .option('--in-process', 'run every model in this process instead of one child process per model and layout')
     .action(async (opts: BenchCliOptions) => {
@@ -67,7 +67,7 @@ export function registerBench(program: Command): void {
         soak: opts.soak ?? (quick ? 20 : 2000),
         soakModel: opts.soakModel,
         maxPredictedS: opts.maxPredictedS,
-        refresh: opts.refresh ?? 'off',
+        refresh: opts.refresh ?? 'auto',
         isolate: !(quick || opts.inProcess === true),
         log: (line: string) => progressNote(line),
         soakProgress: (n: number) => startProgress('soak evaluations', n),

@@ -129,6 +129,12 @@ export class PrivateModel {
     let decryptMs = 0;
     let evaluationsDone = 0;
     let samplesPerRequest = per;
+    if (this.fhe.model.segments && samples.length > per) {
+      // With client steps every request costs a round trip per step, so the first one is sized by
+      // the budget too (one evaluation encrypted once more to learn its bytes), not sent alone.
+      const probe = this.fhe.encrypt(samples.slice(0, per));
+      samplesPerRequest = Math.max(1, Math.floor(REQUEST_BYTES_BUDGET / probe.bytes.length)) * per;
+    }
     const steps = { count: 0, ms: 0, bytes: 0 };
     const bodyOutputs: Float64Array[] = [];
     const verified: VerifiedRelease[] = [];

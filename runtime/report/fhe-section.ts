@@ -26,7 +26,8 @@ export interface FheReport {
   /** The compiler's estimate for one evaluation on the server (from the manifest's cost model; every segment of a refreshed body). */
   readonly predictedServerMs: number;
   /** A refreshed body: client steps per evaluation and their mean measured cost (mask, client decrypt and encrypt, unmask) and bytes. */
-  readonly clientSteps: { readonly perEvaluation: number; readonly ms: number; readonly bytes: number } | null;
+  /** Steps per evaluation, their ms and bytes per evaluation, and the round trips of the whole run (one per step and request). */
+  readonly clientSteps: { readonly perEvaluation: number; readonly ms: number; readonly bytes: number; readonly roundTrips: number } | null;
   /** Encrypted against simulated: body maxAbsDelta is the CKKS error; label agreement is the FHE agreement. */
   readonly vsSimulate: Accuracy;
   /** Encrypted against the float64 reference (and against labels when given). */
@@ -90,9 +91,11 @@ function bodyPairsOf(plaintext: readonly Float64Array[], encrypted: readonly Flo
   return { plaintext: p, encrypted: e };
 }
 
+/** Per evaluation: the steps it goes through, their ms and bytes (a request's round trips carry all its evaluations at once). */
 function clientStepsOf(each: EncryptedRunTimings['per_evaluation']): FheReport['clientSteps'] {
   const first = each[0];
   if (!first || first.client_steps === undefined) return null;
-  const mean = (f: (e: (typeof each)[number]) => number): number => each.reduce((sum, e) => sum + f(e), 0) / each.length;
-  return { perEvaluation: first.client_steps, ms: mean((e) => e.client_step_ms ?? 0), bytes: mean((e) => e.client_step_bytes ?? 0) };
+  const evaluations = each.reduce((sum, e) => sum + e.evaluations, 0);
+  const perEvaluation = (f: (e: (typeof each)[number]) => number): number => each.reduce((sum, e) => sum + f(e), 0) / evaluations;
+  return { perEvaluation: first.client_steps, ms: perEvaluation((e) => e.client_step_ms ?? 0), bytes: perEvaluation((e) => e.client_step_bytes ?? 0), roundTrips: each.reduce((sum, e) => sum + (e.client_steps ?? 0), 0) };
 }

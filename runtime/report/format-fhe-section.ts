@@ -24,7 +24,13 @@ export function fheRows(f: FheReport): [string, string][] {
     ['keygen', `${ms(t.keygen_ms)} (client); evaluation keys loaded by the server in ${ms(t.key_load_ms)}`],
     ['per ' + unit, `encrypt ${ms(t.perEvaluation.encrypt_ms)}, server ${ms(t.perEvaluation.evaluate_ms)} (estimate ${ms(f.predictedServerMs)}), decrypt ${ms(t.perEvaluation.decrypt_ms)}`],
     ...(f.clientSteps
-      ? [['client steps', `${f.clientSteps.perEvaluation} per ${unit}: ${ms(f.clientSteps.ms)} (server masks, client decrypts and encrypts again, server unmasks; in process, no network), ${formatBytes(f.clientSteps.bytes)} down and up`] as [string, string]]
+      ? [
+          [
+            'client steps',
+            `${f.clientSteps.perEvaluation} per ${unit}: ${ms(f.clientSteps.ms)} (server masks, client decrypts and encrypts again, server unmasks; in process, no network), ${formatBytes(f.clientSteps.bytes)} down and up; ` +
+              `${f.clientSteps.roundTrips} round trip${f.clientSteps.roundTrips === 1 ? '' : 's'} in all (one per step for each request of several evaluations)`,
+          ] as [string, string],
+        ]
       : []),
     ['ciphertext bytes', `${formatBytes(f.sizes.ciphertext_bytes_in)} in, ${formatBytes(f.sizes.ciphertext_bytes_out)} out (all rows)`],
     ['vs simulated', `body max |Δ| ${formatNumber(s.body.maxAbsDelta, 3)}; label agreement ${pct(s.labelAgreement)}${s.labelAgreementFrom ? ` (${s.labelAgreementFrom})` : ''}`],

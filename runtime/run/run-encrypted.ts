@@ -37,22 +37,49 @@ export interface EncryptedRunOptions {
   readonly backend?: FheBackend;
   /** A secret key saved by `FheClient.exportSecretKey` (e.g. from the keystore); a fresh one otherwise. */
   readonly secretKey?: Uint8Array;
-  /** Called after each circuit evaluation: evaluations done and total. */
+  /** Called after each request: evaluations done and total. */
   readonly onEvaluation?: (done: number, total: number) => void;
+  /**
+   * Circuit evaluations per request. Default: 1 for a body without client steps (per-row latency
+   * in vector layout, a progress tick per evaluation); for a body with client steps, as many as
+   * keep STEP_REQUEST_CIPHERTEXTS ciphertexts per segment input or output (all of them up to 64 in
+   * vector layout, one in batch layout, whose evaluations hold a ciphertext per value), so each
+   * client step is one round trip for the whole request, as the private client sends them
+   * (mcp/private-model.ts, by bytes).
+   */
+  readonly evaluationsPerRequest?: number;
   /** Called before the client makes its keys and again when they are made: SEAL's key generation is one blocking call (a minute at N = 32768), so this is all the progress it can show. */
   readonly onKeygen?: (phase: 'start' | 'done') => void;
 }
 
-/** One circuit evaluation: a request of `samples` rows (1 in vector layout, up to N/2 in batch). */
+/**
+ * Ciphertexts a segment reads or writes per request by default when the body has client steps:
+ * the masked results and the fresh ciphertexts of all of them are held at once (about 2 MB per
+ * vector-layout evaluation at N = 16384).
+ */
+export const STEP_REQUEST_CIPHERTEXTS = 64;
+
+/** Evaluations per request by default (see EncryptedRunOptions.evaluationsPerRequest). */
+export function defaultEvaluationsPerRequest(circuits: readonly Circuit[], total: number): number {
+  if (circuits.length === 1) return 1;
+  const widest = Math.max(...circuits.map((c) => Math.max(c.inputs.length, c.outputs.length)));
+  return Math.min(total, Math.max(1, Math.floor(STEP_REQUEST_CIPHERTEXTS / widest)));
+}
+
+/**
+ * One request: `evaluations` circuit evaluations of `samples` rows in all (an evaluation is 1 row
+ * in vector layout, up to N/2 in batch); one evaluation per request unless the body has client steps.
+ */
 export interface EvaluationTiming {
   readonly samples: number;
+  readonly evaluations: number;
   readonly encrypt_ms: number;
   /** Server side, envelope in to envelope out (ciphertext loading and checks included). */
   readonly evaluate_ms: number;
   readonly decrypt_ms: number;
   readonly ciphertext_bytes_in: number;
   readonly ciphertext_bytes_out: number;
-  /** Refreshed body only: client round trips in this evaluation, and their cost (mask, client decrypt and re-encrypt, unmask). */
+  /** A body with client steps only: client round trips of this request (one per step, whatever its evaluations), and their cost (mask, client decrypt and re-encrypt, unmask). */
   readonly client_steps?: number;
   readonly client_step_ms?: number;
   /** Masked ciphertexts down and fresh ones up, all client steps together. */
@@ -67,7 +94,7 @@ export interface EncryptedRunTimings {
   readonly encrypt_ms: number;
   readonly evaluate_ms: number;
   readonly decrypt_ms: number;
-  /** One entry per evaluation; in vector layout that is one per row. */
+  /** One entry per request: per evaluation (a row in vector layout) unless the body has client steps, where a request carries several (defaultEvaluationsPerRequest). */
   readonly per_evaluation: readonly EvaluationTiming[];
 }
 
@@ -99,7 +126,11 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
   // Every row is checked before keys are made, so a bad row costs nothing and names itself.
   checkEncodable(clientModel, samples);
   const backend = options.backend ?? sealBackend;
-  const server = new FheServer(backend, { maxEvaluationsPerRequest: 1 });
+  const per = samplesPerEvaluation(circuit);
+  const total = Math.ceil(samples.length / per);
+  const perRequest = options.evaluationsPerRequest ?? defaultEvaluationsPerRequest(circuits, total);
+  if (!(Number.isInteger(perRequest) && perRequest >= 1)) fail('BAD_ARGUMENT', `evaluations per request must be a positive integer, got ${perRequest}`);
+  const server = new FheServer(backend, { maxEvaluationsPerRequest: perRequest });
   let client: FheClient | undefined;
   try {
     const modelId = await server.loadModel(serverModelOf(circuit, parameters, modelHash, model.refresh));
@@ -115,14 +146,14 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
     const keysId = server.loadKeys(keys.bytes);
     const keyLoadMs = performance.now() - t;
 
-    // One request per evaluation, as an interactive client would send them: per-row latency in
-    // vector layout, and a progress tick per evaluation. A backend on several threads gets as
-    // many evaluations at once; each evaluation's times are its own (they overlap then).
-    const per = samplesPerEvaluation(circuit);
-    const total = Math.ceil(samples.length / per);
+    // One request per evaluation, as an interactive client would send them (per-row latency in
+    // vector layout, and a progress tick per evaluation), unless the body has client steps: then a
+    // request carries many, and each step moves all their ciphertexts in one round trip. A backend
+    // on several threads gets as many requests at once; each request's times are its own (they overlap then).
+    const requests = Math.ceil(total / perRequest);
     let done = 0;
-    const evaluations = await inLanes(total, backend.concurrency, async (g) => {
-      const chunk = samples.slice(g * per, (g + 1) * per);
+    const evaluations = await inLanes(requests, backend.concurrency, async (g) => {
+      const chunk = samples.slice(g * per * perRequest, (g + 1) * per * perRequest);
       let t = performance.now();
       const request = client!.encrypt(chunk);
       const encryptMs = performance.now() - t;
@@ -147,9 +178,11 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
       t = performance.now();
       const rows = client!.decrypt(result, request.samples);
       const decryptMs = performance.now() - t;
-      options.onEvaluation?.(++done, total);
+      done += request.evaluations;
+      options.onEvaluation?.(done, total);
       const timing: EvaluationTiming = {
         samples: chunk.length,
+        evaluations: request.evaluations,
         encrypt_ms: encryptMs,
         evaluate_ms: evaluateMs,
         decrypt_ms: decryptMs,
@@ -161,7 +194,7 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
     });
     const outputs = evaluations.flatMap((e) => e.rows);
     const perEvaluation = evaluations.map((e) => e.timing);
-    const sum = (k: keyof Omit<EvaluationTiming, 'samples'>): number => perEvaluation.reduce((s, e) => s + (e[k] ?? 0), 0);
+    const sum = (k: keyof Omit<EvaluationTiming, 'samples' | 'evaluations'>): number => perEvaluation.reduce((s, e) => s + (e[k] ?? 0), 0);
     return {
       outputs,
       layout: circuit.layout,

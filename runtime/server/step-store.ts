@@ -7,7 +7,7 @@
  * the server's masks are the same record.
  */
 import { randomBytes } from 'node:crypto';
-import type { Circuit } from '../../compiler/circuit/ir';
+import type { StepCircuit } from '../../compiler/client-steps/step-circuits';
 import { fail } from '../../compiler/errors';
 
 /** Who may answer a step. */
@@ -27,8 +27,8 @@ export interface PendingStep {
   readonly modelId: string;
   /** The segment whose result was masked; the fresh ciphertexts feed segment + 1. */
   readonly segment: number;
-  /** Per evaluation, in order: the circuits that unmask its fresh ciphertexts, one per input of segment + 1. */
-  readonly unmask: readonly (readonly Circuit[])[];
+  /** Per evaluation, in order: the circuits that unmask its fresh ciphertexts (the inputs of segment + 1). */
+  readonly unmask: readonly (readonly StepCircuit[])[];
   /** The prediction's chain id, which the answer must name too (absent: the caller named none). */
   readonly chainId?: string;
   /** SHA-256 of the masked result the client was given, logged with the next segment. */

@@ -295,6 +295,16 @@ describe('the records describe their functions', () => {
     else expect(oddAbout(f(0)) || evenPlusLinear).toBe(false);
   });
 
+  // A MaxPool moves ahead of an activation only when the record says f never decreases (passes/pool-first.ts).
+  const negativeSlopes: Partial<Record<string, ActivationParams>> = { leaky_relu: { alpha: -0.5 }, elu: { alpha: -1 }, selu: { alpha: -1, gamma: 1 }, hard_sigmoid: { alpha: -0.2, beta: 0.5 } };
+  it.each(ACTIVATIONS.map((r) => [r.fn, r] as const))('%s: non-decreasing as declared, for its usual and a negative slope', (_fn, r) => {
+    for (const params of [typical[r.fn] ?? {}, ...(negativeSlopes[r.fn] ? [negativeSlopes[r.fn]!] : [])]) {
+      const f = activationFunction({ fn: r.fn, params });
+      const rises = grid.every((x, i) => i === 0 || f(x) >= f(grid[i - 1]!));
+      expect(rises).toBe(r.nonDecreasing(params));
+    }
+  });
+
   it('GELU and SiLU follow their definitions at hand-worked points', () => {
     // x·Φ(x) with Φ(1) = 0.8413447460685429; x·σ(x) with σ(2) = 0.8807970779778823.
     expect(activationFunction({ fn: 'gelu' })(1)).toBeCloseTo(0.8413447460685429, 15);

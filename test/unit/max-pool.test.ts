@@ -13,13 +13,17 @@ import { DeepPowersError } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import { numeric } from '../../compiler/graph/tensor';
 import { splitGraph } from '../../compiler/passes/split-graph';
+import { poolBeforeActivations } from '../../compiler/passes/pool-first';
 import { checkPools, splitStages } from '../../compiler/plan/refresh-plan';
 import { drawPoolMask, MAX_POOL, poolUnmaskVectors, type PoolMask } from '../../compiler/client-steps/max-pool';
+import { drawStepMask, stepBounds } from '../../compiler/client-steps/table';
+import { bodyCircuits } from '../../compiler/artifact/segments';
 import { compileModel } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runGraph } from '../../compiler/graph/ops/interpreter';
 import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
-import { encodeGraph, importGraph, int, ints, type GraphSpec } from '../helpers/op-harness';
+import { defaultEvaluationsPerRequest } from '../../runtime/run/run-encrypted';
+import { encodeGraph, float, importGraph, int, ints, type GraphSpec } from '../helpers/op-harness';
 import { mulberry32, signedFloat32s } from '../helpers/random';
 
 /** x → MaxPool → Flatten → Gemm (identity weights, so the output is the pooled values). */
@@ -186,7 +190,7 @@ describe('a small CNN with overlapping, padded max-pool windows, compiled and si
     await expectWithinPromise(spec, model, compilation.precision.bound, rows(30));
   });
 
-  it('Conv1d → MaxPool 2 → Relu → Gemm: a pool right after the affine map, and an activation right after the pool (its range map opens the next segment)', async () => {
+  it('Conv1d → MaxPool 2 → Relu → Gemm: a pool right after the affine map, and an activation right after the pool (its range map folded into the map before the pool)', async () => {
     const r = signedFloat32s(mulberry32(11));
     const spec: GraphSpec = {
       opset: 13,
@@ -204,10 +208,45 @@ describe('a small CNN with overlapping, padded max-pool windows, compiled and si
     const rows = (n: number) => numeric('float32', [n, 1, 9], r(n * 9));
     const options = { calibration: rows(200) };
     const compilation = compileModel({ bytes: encodeGraph(spec), file: 'conv1d-maxpool-relu.onnx' }, options);
-    expect(compilation.stages.map((st) => st.kind)).toEqual(['affine', 'maxpool', 'affine', 'poly', 'affine']);
+    // max(a·x_i + c) = a·max(x_i) + c for a > 0: the Relu's range normalisation goes into the Conv, so the segment after the pool opens with the polynomial.
+    expect(compilation.stages.map((st) => st.kind)).toEqual(['affine', 'maxpool', 'poly', 'affine']);
     // 7 conv outputs per channel, floor mode: windows [0 1] [2 3] [4 5], the 7th value in none.
     expect(compilation.refresh!.steps[0]).toMatchObject({ kind: 'maxpool', pool: { windows: [[0, 1], [2, 3], [4, 5], [7, 8], [9, 10], [11, 12]] } });
     await expectWithinPromise(spec, toCompiledModel(compilation, options, 'test'), compilation.precision.bound, rows(30));
+  });
+});
+
+describe('the pool mask in batch layout: one circuit per evaluation, one a and c per window', () => {
+  it('Conv1d → MaxPool 2 → Relu → Gemm, batch: one mask circuit over the 14 result ciphertexts whose constants are each window\'s a and c (plus what the 2 values in no window get), and one unmask circuit over the 6 maxima', () => {
+    const unit = mulberry32(3);
+    const r = signedFloat32s(unit);
+    const spec: GraphSpec = {
+      opset: 13,
+      nodes: [
+        { opType: 'Conv', inputs: ['x', 'w', 'b'], outputs: ['c'] },
+        { opType: 'MaxPool', inputs: ['c'], outputs: ['p'], attrs: { kernel_shape: ints([2]), strides: ints([2]) } },
+        { opType: 'Relu', inputs: ['p'], outputs: ['h'] },
+        { opType: 'Flatten', inputs: ['h'], outputs: ['f'] },
+        { opType: 'Gemm', inputs: ['f', 'w2', 'b2'], outputs: ['y'], attrs: { transB: int(1) } },
+      ],
+      inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 1, 9] }],
+      outputs: ['y'],
+      initializers: { w: numeric('float32', [2, 1, 3], r(6, 0.7)), b: numeric('float32', [2], r(2, 0.1)), w2: numeric('float32', [3, 6], r(18, 0.5)), b2: numeric('float32', [3], r(3, 0.1)) },
+    };
+    const options = { calibration: numeric('float32', [100, 1, 9], r(900)), layout: 'batch' as const };
+    const model = toCompiledModel(compileModel({ bytes: encodeGraph(spec), file: 'conv1d-maxpool-relu.onnx' }, options), options, 'test');
+    const [from, to] = bodyCircuits(model);
+    const step = { kind: 'maxpool' as const, pool: model.refresh!.segments[0]!.pool! };
+    const drawn = drawStepMask(step, { from: from!, to: to!, top: from! }, stepBounds(model.refresh!));
+    // Batch layout: ciphertext k is element k of every sample; windows [0 1] [2 3] [4 5] [7 8] [9 10] [11 12], elements 6 and 13 in none.
+    expect(drawn.mask.map((g) => g.ciphertexts)).toEqual([Array.from({ length: 14 }, (_, k) => k)]);
+    // Per window a and c (shared by its two ciphertexts), and for the two loose ones a scale of 1 (one vector) and an offset each: 12 + 1 + 2.
+    expect(drawn.mask[0]!.circuit.constants).toHaveLength(2 * 6 + 1 + 2);
+    expect(drawn.unmask.map((g) => g.ciphertexts)).toEqual([[0, 1, 2, 3, 4, 5]]);
+    // predict --mode fhe puts as many evaluations in a request as keep 64 ciphertexts per segment side: 64 / 14 → 4.
+    expect(defaultEvaluationsPerRequest([from!, to!], 100)).toBe(4);
+    expect(defaultEvaluationsPerRequest([from!, to!], 3)).toBe(3);
+    expect(defaultEvaluationsPerRequest([from!], 100)).toBe(1);
   });
 });
 
@@ -218,3 +257,60 @@ async function expectWithinPromise(spec: GraphSpec, model: ReturnType<typeof toC
   if (want.kind !== 'numeric' || got.kind !== 'numeric') throw new Error('numeric outputs expected');
   got.data.forEach((v, i) => expect(Math.abs(v - want.data[i]!), `value ${i}`).toBeLessThanOrEqual(bound));
 }
+
+describe('a max pool after an activation that never decreases runs ahead of it (passes/pool-first.ts)', () => {
+  /** Conv 1→2 (3 taps) → `activation` → MaxPool 2 → Flatten → Gemm, on 9 values. */
+  function convActPool(activation: GraphSpec['nodes'][number]): GraphSpec {
+    const unit = mulberry32(5);
+    const r = signedFloat32s(unit);
+    return {
+      opset: 13,
+      nodes: [
+        { opType: 'Conv', inputs: ['x', 'w', 'b'], outputs: ['c'] },
+        activation,
+        { opType: 'MaxPool', inputs: ['h'], outputs: ['p'], attrs: { kernel_shape: ints([2]), strides: ints([2]) } },
+        { opType: 'Flatten', inputs: ['p'], outputs: ['f'] },
+        { opType: 'Gemm', inputs: ['f', 'w2', 'b2'], outputs: ['y'], attrs: { transB: int(1) } },
+      ],
+      inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 1, 9] }],
+      outputs: ['y'],
+      initializers: { w: numeric('float32', [2, 1, 3], r(6, 0.7)), b: numeric('float32', [2], r(2, 0.1)), w2: numeric('float32', [3, 6], r(18, 0.5)), b2: numeric('float32', [3], r(3, 0.1)) },
+    };
+  }
+  const shape = (spec: GraphSpec): string[] => splitGraph(importGraph(spec)).split.body.map((s) => (s.kind === 'activation' ? `${s.fn} ×${s.size}` : s.kind === 'maxpool' ? `maxpool ${s.inSize}→${s.windows.length}` : 'affine'));
+
+  it('Relu, and LeakyRelu with a positive slope, move behind the pool; the exact chain still computes the model (reference interpreter)', () => {
+    const unit = mulberry32(9);
+    const x = numeric('float32', [20, 1, 9], Array.from({ length: 180 }, () => Math.fround(unit() * 4 - 2)));
+    for (const act of [{ opType: 'Relu', inputs: ['c'], outputs: ['h'] }, { opType: 'LeakyRelu', inputs: ['c'], outputs: ['h'], attrs: { alpha: float(0.1) } }]) {
+      const spec = convActPool(act);
+      // 7 conv outputs per channel (14), 3 windows per channel: the activation now runs on the 6 pooled values.
+      expect(shape(spec)).toEqual(['affine', 'maxpool 14→6', `${act.opType === 'Relu' ? 'relu' : 'leaky_relu'} ×6`, 'affine']);
+      const { split } = splitGraph(importGraph(spec));
+      expect((split.body[1] as MaxPoolStage).geometry).toMatch(/; taken ahead of the (ReLU|LeakyReLU) \(.+\) that it follows in the model, which never decreases, so the client sees that activation's inputs$/);
+      const want = runGraph(importGraph(spec), new Map([['x', x]])).get('y')!;
+      if (want.kind !== 'numeric') throw new Error('numeric output expected');
+      for (let row = 0; row < 20; row++) {
+        const got = applyStages(split.body, Float64Array.from(x.data.slice(row * 9, row * 9 + 9)));
+        got.forEach((v, o) => expect(Math.abs(v - want.data[row * 3 + o]!)).toBeLessThan(1e-5));
+      }
+    }
+  });
+
+  it('stays where the activation can decrease (LeakyRelu with a negative slope, SiLU)', () => {
+    const negative = convActPool({ opType: 'LeakyRelu', inputs: ['c'], outputs: ['h'], attrs: { alpha: float(-0.5) } });
+    expect(shape(negative)).toEqual(['affine', 'leaky_relu ×14', 'maxpool 14→6', 'affine']);
+    const sigmoid = convActPool({ opType: 'Sigmoid', inputs: ['c'], outputs: ['s'] });
+    const silu = { ...sigmoid, nodes: [...sigmoid.nodes.slice(0, 2), { opType: 'Mul', inputs: ['c', 's'], outputs: ['h'] }, ...sigmoid.nodes.slice(2)] };
+    expect(shape(silu)).toEqual(['affine', 'silu ×14', 'maxpool 14→6', 'affine']);
+  });
+
+  it('stays where the pool would read the encrypted input itself or follow another pool', () => {
+    const act = { kind: 'activation', fn: 'relu', sources: ['r'], size: 4 } as const;
+    const pool: MaxPoolStage = { kind: 'maxpool', sources: ['p'], inSize: 4, windows: [[0, 1], [2, 3]], geometry: '2 window' };
+    const map = { kind: 'affine', sources: ['g'], inSize: 2, outSize: 4, weights: new Float64Array(8), bias: new Float64Array(4) } as const;
+    expect(poolBeforeActivations([act, pool, map]).map((s) => s.kind)).toEqual(['activation', 'maxpool', 'affine']);
+    expect(poolBeforeActivations([map, pool, act, pool, map]).map((s) => s.kind)).toEqual(['affine', 'maxpool', 'activation', 'maxpool', 'affine']);
+    expect(poolBeforeActivations([map, act, pool, map]).map((s) => s.kind)).toEqual(['affine', 'maxpool', 'activation', 'affine']);
+  });
+});

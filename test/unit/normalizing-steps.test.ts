@@ -22,7 +22,7 @@ import type { StepBounds } from '../../compiler/client-steps/kind';
 import { LAYER_NORM, normalizeTokens } from '../../compiler/client-steps/layer-norm';
 import { SOFTMAX, softmaxRows } from '../../compiler/client-steps/softmax';
 import { resultAt } from '../../compiler/client-steps/refresh';
-import { outputOf } from '../../compiler/client-steps/step-circuits';
+import { outputsOf } from '../../compiler/client-steps/step-circuits';
 import { describeClientSteps, drawStepMask, stepKind } from '../../compiler/client-steps/table';
 import { nttPrimes } from '../../compiler/params/primes';
 import { buildSegments, checkPools, poolCuts } from '../../compiler/plan/refresh-plan';
@@ -30,6 +30,7 @@ import { simulateCircuit, simulateSamples } from '../../runtime/backends/simulat
 import { servedModelOf } from '../../runtime/service/load-served-model';
 import { mulberry32 } from '../helpers/random';
 import { segmentedTiny } from '../helpers/segmented-tiny';
+import { simulateStep } from '../helpers/simulate-step';
 
 const SLOTS = 16;
 const PRIMES = nttPrimes(2 * SLOTS, 40, 5).map(Number);
@@ -135,10 +136,10 @@ describe('one evaluation through the mask and unmask circuits (simulated, scales
     const to = segment(n, PRIMES.slice(record.unmaskLevels));
     const rows = samples(4, n);
     const drawn = drawStepMask(step, { from, to, top: from }, BOUNDS);
-    const masked = drawn.mask.map((c, k) => simulateCircuit(c, [resultsOf(from, rows)[k]!])[0]!);
-    drawn.mask.forEach((c, k) => expect(outputOf(c)).toEqual(record.maskedAt(from, resultAt(from, k))));
+    const masked = simulateStep(drawn.mask, resultsOf(from, rows));
+    for (const g of drawn.mask) outputsOf(g.circuit).forEach((at, j) => expect(at).toEqual(record.maskedAt(from, resultAt(from, g.ciphertexts[j]!))));
     const fresh = record.clientOperation(from, to, step, masked);
-    const next = drawn.unmask.map((c, k) => simulateCircuit(c, [fresh[k]!])[0]!);
+    const next = simulateStep(drawn.unmask, fresh);
     rows.forEach((y, s) => {
       const w = want(y);
       for (let i = 0; i < n; i++) expect(Math.abs(next[i]![s]! - w[i]!), `sample ${s}, element ${i}`).toBeLessThan(2 ** -18);
@@ -149,7 +150,7 @@ describe('one evaluation through the mask and unmask circuits (simulated, scales
     const from = segment(6, PRIMES);
     const rows = samples(5, 6);
     const drawn = drawStepMask({ kind: 'softmax', softmax: SOFTMAX_STEP }, { from, to: segment(6, PRIMES), top: from }, BOUNDS);
-    const z = drawn.mask.map((c, k) => simulateCircuit(c, [resultsOf(from, rows)[k]!])[0]!);
+    const z = simulateStep(drawn.mask, resultsOf(from, rows));
     rows.forEach((y, s) => {
       expect(z[2]![s]! - z[0]![s]!).toBeCloseTo(y[2]! - y[0]!, 5);
       expect(Math.abs(z[0]![s]! - y[0]!)).toBeGreaterThan(16);
@@ -164,7 +165,7 @@ describe('a client that returns values of its own', () => {
     const drawn = drawStepMask({ kind: 'softmax', softmax: SOFTMAX_STEP }, { from, to, top: from }, BOUNDS);
     // One-hot "attention" on row {0, 2, 4}: element 2 gets weight 1 in every sample.
     const lie = [0, 0, 1, 0, 0, 0].map((v) => new Float64Array(SLOTS).fill(v));
-    const next = drawn.unmask.map((c, k) => simulateCircuit(c, [lie[k]!])[0]!);
+    const next = simulateStep(drawn.unmask, lie);
     for (const i of [0, 2, 4]) next[i]!.forEach((v) => expect(v).toBeCloseTo(i === 2 ? 1 : 0, 9));
   });
 
@@ -174,12 +175,12 @@ describe('a client that returns values of its own', () => {
     const rows = samples(6, 6);
     const step = { kind: 'layernorm', layernorm: LAYER_NORM_STEP } as const;
     const drawn = drawStepMask(step, { from, to, top: from }, BOUNDS);
-    const masked = drawn.mask.map((c, k) => simulateCircuit(c, [resultsOf(from, rows)[k]!])[0]!);
+    const masked = simulateStep(drawn.mask, resultsOf(from, rows));
     const honest = LAYER_NORM.clientOperation(from, to, step, masked);
     const t = 0.5;
     const lying = honest.map((v, i) => (i === 1 ? v.map((x) => x + t) : v));
-    const a = drawn.unmask.map((c, k) => simulateCircuit(c, [honest[k]!])[0]!);
-    const b = drawn.unmask.map((c, k) => simulateCircuit(c, [lying[k]!])[0]!);
+    const a = simulateStep(drawn.unmask, honest);
+    const b = simulateStep(drawn.unmask, lying);
     b[1]!.forEach((v, s) => expect(v - a[1]![s]!).toBeCloseTo(LAYER_NORM_STEP.gamma[1]! * t, 8));
   });
 });

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Circuit, Op } from '../../compiler/circuit/ir';
 import { checkCircuit } from '../../compiler/circuit/passes-check';
-import { addCircuit, affineCircuit, outputOf, unaffineCircuit } from '../../compiler/client-steps/step-circuits';
+import { addCircuit, affineCircuit, affineCircuits, outputOf, outputsOf, unaffineCircuit } from '../../compiler/client-steps/step-circuits';
 import { nttPrimes } from '../../compiler/params/primes';
 import { simulateCircuit } from '../../runtime/backends/simulate';
 
@@ -52,6 +52,23 @@ describe('client-step circuits', () => {
     const c = unaffineCircuit(BASE, { level: 4, scale: S }, v(-100, -100, 40, 40, 0, 0, -5, -5), v(1 / 4, 1 / 4, 1 / 2, 1 / 2, 1, 1, 1 / 16, 1 / 16));
     expect(outputOf(c)).toEqual({ level: 3, scale: S });
     expectClose(simulateCircuit(c, [v(104, 108, -36, -38, 7, -8, 5, 69)])[0]!, [1, 2, 2, 1, 7, -8, 0, 4]);
+  });
+
+  it('over several ciphertexts: one circuit per level and scale, each ciphertext its own vectors, a vector two share encoded once', () => {
+    const [a, c] = [v(3, 3, 2, 2, 1, 1, 16, 16), v(100, 100, -40, -40, 0, 0, 5, 5)];
+    const [a2, c2] = [v(2, 2, 2, 2, 2, 2, 2, 2), v(1, 2, 3, 4, 5, 6, 7, 8)];
+    const X2 = X.map((x) => -x);
+    const groups = affineCircuits(BASE, [{ level: 3, scale: S }, { level: 2, scale: S }, { level: 3, scale: S }], [a, a2, Float64Array.from(a)], [c, c2, Float64Array.from(c)]);
+    expect(groups.map((g) => g.ciphertexts)).toEqual([[0, 2], [1]]);
+    const [both, alone] = [groups[0]!.circuit, groups[1]!.circuit];
+    // Ciphertexts 0 and 2 share a and c (equal values): two constants in all, not four.
+    expect(both.constants).toHaveLength(2);
+    expect(outputsOf(both)).toEqual([{ level: 2, scale: S }, { level: 2, scale: S }]);
+    const [y0, y2] = simulateCircuit(both, [X, X2]);
+    expectClose(y0!, [103, 106, -46, -39, 7, -8, 5, 69]);
+    expectClose(y2!, [97, 94, -34, -41, -7, 8, 5, -59]);
+    expect(outputOf(alone)).toEqual({ level: 1, scale: S });
+    expectClose(simulateCircuit(alone, [X])[0]!, [3, 6, -3, 5, 19, -10, 7, 16]);
   });
 
   it('a step circuit whose rescale lands off the input scale is refused, even with every scale consistent', () => {

@@ -6,13 +6,12 @@
  * prediction (every segment, client steps' round trips and bytes included), and for `throughput`
  * the one with more estimated samples per second (samples per evaluation over that latency); a
  * layout that cannot fit (a vector layer wider than N/2, a heap it would overflow) leaves the other.
- * A chain with max pools runs a client step per evaluation, so it works with objective latency only.
+ * A chain with max pools runs as segments under either objective; for throughput each of them
+ * packs as many rows per vector ciphertext as the slots hold, and one client step serves them all.
  */
 import type { ApproxStage } from '../../chain/stages';
 import type { Layout } from '../../circuit/ir';
 import { samplesPerEvaluation } from '../../circuit/packing';
-import { stepOfStage } from '../../client-steps/table';
-import { fail } from '../../errors';
 import type { Objective, ParameterOptions } from '../../plan/build-layout';
 import { choosePlan, describePlan, type Plan } from '../../plan/choose-plan';
 import type { NetworkAssumptions } from '../../plan/plan-cost';
@@ -25,11 +24,6 @@ export interface LayoutChoice {
   /** Every layout's best plan, with its cost. */
   readonly candidates: readonly Plan[];
   readonly layoutReason: string;
-}
-
-/** Whether the chain has a max pool (and so runs as segments with client steps). */
-export function hasPools(stages: readonly ApproxStage[]): boolean {
-  return stages.some((s) => stepOfStage(s) !== null);
 }
 
 export interface PlanRequest {
@@ -50,9 +44,6 @@ export function chooseLayout(
   progress: (step: CompileStep) => void,
 ): LayoutChoice {
   const { objective, network } = plan;
-  if (objective === 'throughput' && hasPools(stages)) {
-    fail('BAD_ARGUMENT', 'a model with MaxPool runs a client step per evaluation (the max of each window), which works with --objective latency only (one sample per ciphertext)');
-  }
   const cost = objective === 'latency' ? (p: Plan): number => p.latency.totalMs : (p: Plan): number => -samplesPerSecond(p);
   // Under auto the batch layout competes as one circuit (cut only at max pools): lowering it is
   // slow for convolutions (seconds per segment set), and a batch of one sample is never the
@@ -68,7 +59,7 @@ export function chooseLayout(
   return { plan: c.chosen, candidates: c.candidates, layoutReason };
 }
 
-/** Estimated samples per second of one plan (throughput plans are one circuit): a full evaluation's samples over its latency. */
+/** Estimated samples per second of one plan: a full evaluation's samples over its latency (all segments and client steps for a cut plan, every segment packing the same rows). */
 function samplesPerSecond(p: Plan): number {
   return (1000 * samplesPerEvaluation(p.build.circuit)) / p.latency.totalMs;
 }

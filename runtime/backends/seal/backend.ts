@@ -1,11 +1,12 @@
 import type { Ciphertext, SecretKey } from 'node-seal';
-import type { Circuit } from '../../../compiler/circuit/ir';
+import { inputOps, type Circuit } from '../../../compiler/circuit/ir';
 import { fail } from '../../../compiler/errors';
-import { checkCircuitFits, type BackendContext, type ClientKeys, type FheBackend, type KeyRequirements, type LoadedCircuit, type LoadedEvaluationKeys } from '../backend';
+import { checkCircuitFits, type BackendContext, type ContextSpec, type ClientKeys, type FheBackend, type KeyRequirements, type LoadedCircuit, type LoadedEvaluationKeys } from '../backend';
 import { loadCiphertext, loadCiphertexts, saveCiphertext } from './ciphertexts';
 import { createSealContext, freeAll, type SealCkksContext } from './context';
 import { deriveSecretKey } from './derived-secret-key';
-import { executeCircuit } from './executor';
+import { executeCircuit, type CircuitPart } from './executor';
+import { loadTransferred, saveForTransfer } from './transfer';
 import { createSecretKey, generateEvaluationKeys, loadEvaluationKeys, loadSecretKey, saveSecretKey, sharedKeyObjects, type SealEvaluationKeys, type SharedKeyObjects } from './keys';
 import { createPlaintextCache } from './plaintext-cache';
 import { noteTrap, sealGeneration, sealObjectsStale, sealTrapped } from './seal-module';
@@ -19,9 +20,7 @@ import { createSlotCrypto } from './slot-crypto';
 export const sealBackend: FheBackend = {
   name: 'seal',
   concurrency: 1,
-  async createContext(spec) {
-    return sealContext(await createSealContext(spec));
-  },
+  createContext: createSealBackendContext,
   engineGeneration: sealGeneration,
   noteFailure: (e) => {
     noteTrap(e);
@@ -30,7 +29,40 @@ export const sealBackend: FheBackend = {
   engineStale: sealObjectsStale,
 };
 
-function sealContext(ctx: SealCkksContext): BackendContext {
+/**
+ * One thread's link to the other threads of an evaluation split over threads (the worker pool's
+ * mesh): the plan's order and this thread's ops, and values as serialized ciphertexts.
+ */
+export interface PartLink {
+  readonly order: Int32Array;
+  /** Whether this thread runs op i (for an input: reads it). */
+  runs(i: number): boolean;
+  /** Records that this thread computed op i; true when another thread reads its value (then `send` it). */
+  computed(i: number): boolean;
+  send(i: number, bytes: Uint8Array<ArrayBuffer>): void;
+  /** Op v's value, serialized by the thread that computed it (waits for it). */
+  receive(v: number): Uint8Array;
+}
+
+export interface SealLoadedCircuit extends LoadedCircuit {
+  /**
+   * This thread's part of one evaluation split over threads, run to the end (blocking while it
+   * waits for values): the request's inputs in (each given is checked; null for one another
+   * thread checks), the outputs whose output ops it runs out (null for the others).
+   */
+  executePart(inputs: readonly (Uint8Array | null)[], keys: LoadedEvaluationKeys, link: PartLink, firstInputIndex?: number): (Uint8Array | null)[];
+}
+
+export interface SealBackendContext extends BackendContext {
+  loadCircuit(circuit: Circuit): SealLoadedCircuit;
+}
+
+/** The SEAL backend's context, with circuits that can also run a part of a split evaluation. */
+export async function createSealBackendContext(spec: ContextSpec): Promise<SealBackendContext> {
+  return sealContext(await createSealContext(spec));
+}
+
+function sealContext(ctx: SealCkksContext): SealBackendContext {
   const keys = sharedKeyObjects();
   return {
     spec: ctx.spec,
@@ -71,7 +103,7 @@ function sealClientKeys(ctx: SealCkksContext, makeSecretKey: () => SecretKey): C
   }
 }
 
-function sealCircuit(ctx: SealCkksContext, circuit: Circuit, sharedKeys: SharedKeyObjects): LoadedCircuit {
+function sealCircuit(ctx: SealCkksContext, circuit: Circuit, sharedKeys: SharedKeyObjects): SealLoadedCircuit {
   checkCircuitFits(ctx.spec, circuit);
   const input = circuit.ops.find((op) => op.op === 'input');
   if (!input) fail('BAD_ARTIFACT', 'the circuit has no inputs');
@@ -95,6 +127,35 @@ function sealCircuit(ctx: SealCkksContext, circuit: Circuit, sharedKeys: SharedK
       try {
         outputs = executeCircuit(ctx, circuit, cts, sealKeys, cache);
         return outputs.map((ct) => saveCiphertext(ctx, ct));
+      } finally {
+        freeAll(...outputs, ...cts);
+      }
+    },
+    executePart(inputs, keys, link, firstInputIndex = 0) {
+      const sealKeys = loadedKeys.get(keys);
+      if (!sealKeys) fail('BAD_ARGUMENT', 'these evaluation keys were loaded for another circuit');
+      const cts: (Ciphertext | undefined)[] = [];
+      let outputs: (Ciphertext | undefined)[] = [];
+      try {
+        // Every input given is checked, in order, so a bad one is refused with the message one
+        // thread gives; the part keeps those it reads.
+        const inputOp = inputOps(circuit);
+        inputs.forEach((bytes, k) => {
+          if (!bytes) return;
+          const ct = loadCiphertext(ctx, bytes, { level: circuit.topLevel, scale: input.scale, label: `input ciphertext ${firstInputIndex + k}` });
+          if (link.runs(inputOp[k] ?? -1)) cts[k] = ct;
+          else ct.delete();
+        });
+        const part: CircuitPart = {
+          order: link.order,
+          runs: (i) => link.runs(i),
+          receive: (v) => loadTransferred(ctx, link.receive(v)),
+          computed(i, value) {
+            if (link.computed(i)) link.send(i, saveForTransfer(ctx, value));
+          },
+        };
+        outputs = executeCircuit(ctx, circuit, cts, sealKeys, cache, { part });
+        return circuit.outputs.map((_, k) => (outputs[k] ? saveCiphertext(ctx, outputs[k]) : null));
       } finally {
         freeAll(...outputs, ...cts);
       }

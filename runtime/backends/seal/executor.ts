@@ -17,6 +17,25 @@ export interface ExecuteOptions {
    * only valid during the call.
    */
   readonly observe?: (index: number, op: Op, value: Ciphertext) => void;
+  /** Run only this thread's part of a split evaluation (see CircuitPart). */
+  readonly part?: CircuitPart;
+}
+
+/**
+ * One thread's share of an evaluation split over threads (compiler/circuit/parallel-time.ts):
+ * the ops it runs, in the plan's order, with the values other threads compute received when
+ * first read and the values it computes handed on as soon as they exist. Inputs it does not
+ * read may be missing; the outputs it returns are only those whose output op it runs.
+ */
+export interface CircuitPart {
+  /** Every op of the circuit once, operands before readers: the order this thread runs its ops in. */
+  readonly order: Int32Array;
+  /** Whether this thread runs op i (for an input: reads it). */
+  runs(i: number): boolean;
+  /** Op v's value from the thread that computed it (waits for it); the executor owns it. */
+  receive(v: number): Ciphertext;
+  /** Called with each value this thread computed, while it is valid: sends it to the threads that read it. */
+  computed(i: number, value: Ciphertext): void;
 }
 
 /**
@@ -28,7 +47,7 @@ export interface ExecuteOptions {
 export function executeCircuit(
   ctx: SealCkksContext,
   circuit: Circuit,
-  inputs: readonly Ciphertext[],
+  inputs: readonly (Ciphertext | undefined)[],
   keys: SealEvaluationKeys,
   cache: PlaintextCache,
   options: ExecuteOptions = {},
@@ -37,7 +56,10 @@ export function executeCircuit(
     fail('BAD_CIPHERTEXT', `the model takes ${circuit.inputs.length} input ciphertexts, got ${inputs.length}`);
   }
   const ops = circuit.ops;
-  const lastUse = lastUses(ops);
+  const part = options.part;
+  const order = part?.order ?? Int32Array.from(ops.keys());
+  const runs = (i: number): boolean => !part || part.runs(i);
+  const lastUse = part ? lastLocalUses(ops, order, runs) : lastUses(ops);
 
   const values: (Ciphertext | undefined)[] = new Array(ops.length);
   // Input ciphertexts belong to the caller: never freed or modified in place here.
@@ -48,12 +70,21 @@ export function executeCircuit(
   /** The operand's ciphertext, reusable in place when this op is its last reader and we own it. */
   const take = (v: number, at: number): { ct: Ciphertext; reusable: boolean } => {
     const ct = values[v];
-    if (!ct) fail('BAD_ARTIFACT', `op ${at} reads value ${v}, which is not defined or already freed`);
+    if (!ct) {
+      if (part && !part.runs(v)) {
+        const received = part.receive(v);
+        values[v] = received;
+        check(v, ops[v]!, received);
+        return { ct: received, reusable: lastUse[v] === at };
+      }
+      fail('BAD_ARTIFACT', `op ${at} reads value ${v}, which is not defined or already freed`);
+    }
     return { ct, reusable: lastUse[v] === at && !borrowed.has(v) };
   };
 
   try {
-    for (let i = 0; i < ops.length; i++) {
+    for (const i of order) {
+      if (!runs(i)) continue;
       const op = ops[i]!;
       let result: Ciphertext;
       try {
@@ -66,6 +97,7 @@ export function executeCircuit(
         values[i] = result;
         check(i, op, result);
         options.observe?.(i, op, result);
+        if (op.op !== 'input') part?.computed(i, result);
       }
       // Operands whose last reader was this op are freed, unless they are the caller's inputs or
       // were handed on as this op's result (in-place ops, outputs that took their value).
@@ -76,7 +108,8 @@ export function executeCircuit(
         if (ct && ct !== result && !borrowed.has(v)) ct.delete();
       }
     }
-    const missing = outputs.findIndex((o) => !o);
+    // A part returns only the outputs its own output ops wrote (the others are left empty).
+    const missing = part ? -1 : outputs.findIndex((o) => !o);
     if (missing >= 0) fail('BAD_ARTIFACT', `the circuit never produces output ${missing}`);
     return outputs as Ciphertext[];
   } catch (e) {
@@ -184,6 +217,13 @@ export function executeCircuit(
       fail('BAD_CIPHERTEXT', `op ${i} (${op.op}) has scale 2^${Math.log2(scale).toFixed(6)} in SEAL, the circuit planned 2^${Math.log2(op.scale).toFixed(6)}`);
     }
   }
+}
+
+/** lastUses (ir.ts) for one thread's part: the last op in `order` that this thread runs and that reads each value. */
+function lastLocalUses(ops: readonly Op[], order: Int32Array, runs: (i: number) => boolean): Int32Array {
+  const last = new Int32Array(ops.length).fill(-1);
+  for (const i of order) if (runs(i)) for (const v of operandsOf(ops[i]!)) last[v] = i;
+  return last;
 }
 
 function guarded(out: Ciphertext, run: () => void): Ciphertext {
