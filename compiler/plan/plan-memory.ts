@@ -4,7 +4,7 @@
  */
 import { cachedPlaintexts, peakLiveCiphertexts } from '../circuit/memory';
 import type { Circuit } from '../circuit/ir';
-import { estimateRunMemory, type RunMemoryEstimate } from '../params/sizes';
+import { describeRunMemory, estimateRunMemory, type RunMemoryEstimate } from '../params/sizes';
 import type { CkksParameters } from '../params/types';
 
 export function planMemory(params: CkksParameters, circuits: readonly Circuit[]): RunMemoryEstimate & { readonly peakLiveCiphertexts: number } {
@@ -18,4 +18,15 @@ export function planMemory(params: CkksParameters, circuits: readonly Circuit[])
     scalarPlaintexts: cached.flatMap((c) => c.scalars),
   });
   return { ...estimate, peakLiveCiphertexts: peak };
+}
+
+/**
+ * Why a compiled plan cannot run on node-seal (one line), or null when it fits the heap budget:
+ * `compile --heap simulation` keeps plans over it, and a run on SEAL must refuse them up front
+ * rather than encrypt for minutes and fail inside WebAssembly.
+ */
+export function heapShortfall(params: CkksParameters, circuits: readonly Circuit[]): string | null {
+  const estimate = planMemory(params, circuits);
+  if (estimate.fits) return null;
+  return `this model was compiled with --heap simulation: a run on SEAL needs ${describeRunMemory(params, estimate)}; run it with --mode simulate, or compile it again without --heap simulation`;
 }

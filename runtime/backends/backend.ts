@@ -98,6 +98,8 @@ export interface FheBackend {
    * this many in flight. 1 for a backend that runs on the calling thread.
    */
   readonly concurrency: number;
+  /** Whether it runs in node-seal's WebAssembly heap, so a plan over the heap budget cannot run on it. */
+  readonly wasmHeap: boolean;
   /** A context for one parameter set; refuses parameters it cannot reproduce exactly (PARAMS). */
   createContext(spec: ContextSpec): Promise<BackendContext>;
   /**

@@ -31,6 +31,7 @@ export function simulationBackend(options: SimulateOptions = {}): FheBackend {
   return {
     name: 'simulation',
     concurrency: 1,
+    wasmHeap: false,
     async createContext(spec) {
       checkSpec(spec);
       return simulationContext(spec, options);

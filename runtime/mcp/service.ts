@@ -10,7 +10,7 @@ import { EvalKeyStorage } from '../service/key-storage';
 import { QueryBudget } from './query-budget';
 import { floodWidth } from '../server/flood-results';
 import { clientStepCount } from '../../compiler/artifact/segments';
-import { checkDistinctNames, type ServedModel } from '../service/served-model';
+import { checkDistinctNames, refuseOverHeap, type ServedModel } from '../service/served-model';
 
 /**
  * Limits of `deeppowers serve`. Ciphertexts travel as base64 inside JSON-RPC messages, so the
@@ -139,6 +139,7 @@ export class DeepPowersService {
   ): Promise<DeepPowersService> {
     if (models.length === 0) fail('BAD_ARGUMENT', 'no compiled models to serve');
     checkDistinctNames(models);
+    refuseOverHeap(backend, models);
     const all = { ...DEFAULT_LIMITS, ...limits };
     if (all.floodBits !== null) for (const m of models) floodWidth(all.floodBits, m.noiseBound ?? NaN);
     if (all.modelConfidential) {

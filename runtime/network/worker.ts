@@ -4,7 +4,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import { sha256Hex } from '../../compiler/artifact/model-hash';
 import type { FheBackend } from '../backends/backend';
 import { evaluateRequest } from '../service/evaluate-request';
-import type { ServedModel } from '../service/served-model';
+import { refuseOverHeap, type ServedModel } from '../service/served-model';
 import { FheServer } from '../server/fhe-server';
 import { attest, type NodeRole } from './attestation';
 import { loadOrCreateIdentity, type Identity } from './identity';
@@ -54,6 +54,7 @@ const MAX_LOADED_KEYS = 4;
 
 /** The default evaluator: the models' circuits on `backend`, with the last few key sets kept loaded. */
 export async function backendEvaluator(backend: FheBackend, models: readonly ServedModel[]): Promise<{ evaluate: NodeEvaluator; dispose(): void }> {
+  refuseOverHeap(backend, models);
   const fhe = new FheServer(backend);
   for (const m of models) await fhe.loadModel(m.server);
   const loaded: string[] = [];

@@ -3,6 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { Circuit } from '../../compiler/circuit/ir';
 import { fail } from '../../compiler/errors';
+import { heapShortfall } from '../../compiler/plan/plan-memory';
 import type { CkksParameters } from '../../compiler/params/types';
 import type { FheBackend } from '../backends/backend';
 import { sealBackend } from '../backends/seal/backend';
@@ -122,10 +123,12 @@ export async function runEncrypted(model: EncryptedModel, samples: readonly Floa
   if (samples.length === 0) fail('BAD_DATA', 'no rows to run encrypted');
   const { circuit, parameters, modelHash } = model;
   const circuits = bodyCircuits(model);
+  const backend = options.backend ?? sealBackend;
+  const shortfall = backend.wasmHeap ? heapShortfall(parameters, circuits) : null;
+  if (shortfall !== null) fail('PARAMS', shortfall);
   const clientModel = clientModelOfBody(circuits, parameters, modelHash, bodySteps(model));
   // Every row is checked before keys are made, so a bad row costs nothing and names itself.
   checkEncodable(clientModel, samples);
-  const backend = options.backend ?? sealBackend;
   const per = samplesPerEvaluation(circuit);
   const total = Math.ceil(samples.length / per);
   const perRequest = options.evaluationsPerRequest ?? defaultEvaluationsPerRequest(circuits, total);

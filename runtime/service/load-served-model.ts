@@ -9,6 +9,7 @@ import { clientModelOfBody, stepToView } from '../client/client-model';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { ValueInfo } from '../../compiler/graph/graph';
 import { serverModelOf } from '../server/fhe-server';
+import { heapShortfall } from '../../compiler/plan/plan-memory';
 import { modelCardOf } from './model-card';
 import { modelNameOf, toolNameOf, type ServedModel, type TensorDescription } from './served-model';
 import { exposeRanges, type RangeExposure } from './client-view-exposure';
@@ -61,6 +62,7 @@ export function servedModelOf(m: CompiledModel, rawName: string, ranges: RangeEx
     name,
     server: sealServer,
     noiseBound: m.calibration.precision.noiseBound,
+    ...heapShortfallOf(m),
     card: modelCardOf(m, names),
     description: {
       model: name,
@@ -117,4 +119,9 @@ function outputDescription(v: ValueInfo): TensorDescription {
 function taskOf(outputs: readonly ValueInfo[]): { task?: string } {
   const labels = outputs.some((o) => o.type.kind === 'sequence-of-maps' || o.type.dtype === 'string' || o.type.dtype === 'int64' || o.type.dtype === 'int32');
   return labels ? { task: 'classification' } : {};
+}
+
+function heapShortfallOf(m: CompiledModel): { heapShortfall?: string } {
+  const shortfall = heapShortfall(m.parameters, bodyCircuits(m));
+  return shortfall === null ? {} : { heapShortfall: shortfall };
 }

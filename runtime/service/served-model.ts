@@ -1,3 +1,4 @@
+import type { FheBackend } from '../backends/backend';
 import { fail } from '../../compiler/errors';
 import type { ServerModel } from '../server/fhe-server';
 import type { ModelCard } from './model-card';
@@ -16,6 +17,15 @@ export interface ServedModel {
   readonly card: ModelCard;
   /** The compile's bound on the CKKS evaluation noise of the body outputs (what `--flood-bits` scales); absent for hand-built models. */
   readonly noiseBound?: number;
+  /** Why its plan cannot run in node-seal's heap (compiled with --heap simulation); absent when it fits. */
+  readonly heapShortfall?: string;
+}
+
+/** A backend in node-seal's heap refuses, before anything is loaded, a model whose plan does not fit it. */
+export function refuseOverHeap(backend: FheBackend, models: readonly ServedModel[]): void {
+  if (!backend.wasmHeap) return;
+  const over = models.find((m) => m.heapShortfall !== undefined);
+  if (over) fail('PARAMS', `model ${over.name}: ${over.heapShortfall}`);
 }
 
 export interface TensorDescription {

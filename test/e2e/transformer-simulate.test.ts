@@ -14,10 +14,31 @@ import type { NumericTensor } from '../../compiler/graph/tensor';
 import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
 import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
 import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
+import { runEncrypted } from '../../runtime/run/run-encrypted';
+import { sealBackend } from '../../runtime/backends/seal/backend';
+import { simulationBackend } from '../../runtime/backends/simulation-backend';
+import { servedModelOf } from '../../runtime/service/load-served-model';
+import { DeepPowersService } from '../../runtime/mcp/service';
+import { backendEvaluator } from '../../runtime/network/worker';
+import { DeepPowersError } from '../../compiler/errors';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { inputTensor, loadFixture, type ExpectedEntry } from '../helpers/fixtures';
 import { FIXTURE_STAGE } from '../helpers/fixture-status';
 
 const ROWS = 8;
+
+/** The DeepPowersError a promise rejects with; fails the test on any other outcome. */
+async function refusalOf(p: Promise<unknown>): Promise<DeepPowersError> {
+  try {
+    await p;
+  } catch (e) {
+    expect(e).toBeInstanceOf(DeepPowersError);
+    return e as DeepPowersError;
+  }
+  throw new Error('expected a DeepPowersError refusal, nothing was thrown');
+}
 
 const flat = (e: ExpectedEntry): number[] => (Array.isArray(e) ? e.flatMap(flat) : [e as number]);
 const argmax = (row: number[]): number => row.indexOf(Math.max(...row));
@@ -50,5 +71,26 @@ describe('transformers, compiled and simulated', () => {
       // promise, 1% of that span, is not met at degree 15: the compile warns so).
       row.forEach((v, j) => expect(Math.abs(v - torch[r]![j]!), `row ${r}, logit ${j}`).toBeLessThan(1));
     }
+
+    // The plan is over node-seal's heap: every SEAL path refuses it in one line before making a
+    // key or encrypting a row (it would otherwise encrypt for minutes and fail inside WebAssembly).
+    const overHeap = /^this model was compiled with --heap simulation: a run on SEAL needs about [\d.]+ GiB of WASM memory .*; run it with --mode simulate/;
+    const sample = new Float64Array(model.circuit.inputs.length);
+    const direct = await refusalOf(runEncrypted(model, [sample], { backend: sealBackend }));
+    expect(direct.code).toBe('PARAMS');
+    expect(direct.message).toMatch(overHeap);
+    const served = servedModelOf(model, 'attn');
+    expect(served.heapShortfall).toMatch(overHeap);
+    const dir = mkdtempSync(join(tmpdir(), 'dp-heap-'));
+    try {
+      const refused = await refusalOf(DeepPowersService.create(sealBackend, [served], dir));
+      expect(refused.message).toMatch(/^model attn: this model was compiled with --heap simulation/);
+      // The simulation backend holds no WebAssembly heap: it serves the same model.
+      const simulated = await DeepPowersService.create(simulationBackend(), [served], dir);
+      await simulated.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect((await refusalOf(backendEvaluator(sealBackend, [served]))).code).toBe('PARAMS');
   }, 300_000);
 });

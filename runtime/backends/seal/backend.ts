@@ -20,6 +20,7 @@ import { createSlotCrypto } from './slot-crypto';
 export const sealBackend: FheBackend = {
   name: 'seal',
   concurrency: 1,
+  wasmHeap: true,
   createContext: createSealBackendContext,
   engineGeneration: sealGeneration,
   noteFailure: (e) => {

@@ -387,6 +387,7 @@ export function workerThreadsBackend(threads: number, options: { readonly worker
   return {
     name: 'seal',
     concurrency: threads,
+    wasmHeap: true,
     async createContext(spec) {
       // Workers load node-seal while this thread makes keys and encrypts.
       workers.warm();
