@@ -67,6 +67,17 @@ export interface Graph {
   readonly valueTypes: ReadonlyMap<string, ValueType>;
 }
 
+/** Each value's producing node, each value's reading nodes (in graph order), and the graph's output names. */
+export function graphEdges(graph: Graph): { producer: Map<string, Node>; readers: Map<string, Node[]>; outputs: Set<string> } {
+  const producer = new Map<string, Node>();
+  const readers = new Map<string, Node[]>();
+  for (const n of graph.nodes) {
+    for (const o of n.outputs) if (o) producer.set(o, n);
+    for (const x of n.inputs) if (x) readers.set(x, [...(readers.get(x) ?? []), n]);
+  }
+  return { producer, readers, outputs: new Set(graph.outputs.map((o) => o.name)) };
+}
+
 /** The human-readable name of a node for error messages: `Gemm node "fc1" (ai.onnx opset 13)`. */
 export function describeNode(node: Node, opsets: ReadonlyMap<string, number>): string {
   const version = opsets.get(node.domain);

@@ -129,11 +129,10 @@ function bodyStages(trace: Trace, value: string): Stage[] {
   const stages: Stage[] = [];
   /** Stage index of each head's value: the body input, then each activation's output. */
   const headStage: number[] = [BODY_INPUT];
-  const affine = (name: string, latest: number): void => {
+  /** The affine stage computing value `name` from its heads; `chained`: it reads the stage just before it. */
+  const affineStage = (name: string, chained: boolean): Stage => {
     const x = trace.values.get(name)!;
-    const chained = x.heads.length === 1 && x.heads[0] === latest;
-    if (chained && isIdentity(x.map)) return;
-    stages.push({
+    return {
       kind: 'affine',
       sources: x.sources,
       inSize: x.map.headSize,
@@ -141,7 +140,13 @@ function bodyStages(trace: Trace, value: string): Stage[] {
       weights: denseWeights(x.map),
       bias: x.map.bias ?? new Float64Array(x.map.size),
       ...(chained ? {} : { reads: x.heads.map((h) => headStage[h]!) }),
-    });
+    };
+  };
+  const affine = (name: string, latest: number): void => {
+    const x = trace.values.get(name)!;
+    const chained = x.heads.length === 1 && x.heads[0] === latest;
+    if (chained && isIdentity(x.map)) return;
+    stages.push(affineStage(name, chained));
   };
   /**
    * A factor of a product, read by index (the product reads two stages): the body input, a
@@ -154,15 +159,7 @@ function bodyStages(trace: Trace, value: string): Stage[] {
     const h = x.heads[0]!;
     const direct = x.heads.length === 1 && isIdentity(x.map) && (h === 0 || trace.headStarts[h - 1]!.op.kind !== 'activation');
     if (direct) return headStage[h]!;
-    stages.push({
-      kind: 'affine',
-      sources: x.sources,
-      inSize: x.map.headSize,
-      outSize: x.map.size,
-      weights: denseWeights(x.map),
-      bias: x.map.bias ?? new Float64Array(x.map.size),
-      reads: x.heads.map((h) => headStage[h]!),
-    });
+    stages.push(affineStage(name, false));
     return stages.length - 1;
   };
   trace.headStarts.slice(0, v.head).forEach((seg, j) => {

@@ -14,9 +14,9 @@
  */
 import { ACTIVATIONS, FUSED_ACTIVATION_DOMAIN, type ActivationRecord } from '../activations/registry';
 import type { Pattern } from '../activations/pattern';
-import { ONNX_DOMAIN, type AttributeValue, type Graph, type Node } from '../graph/graph';
+import { ONNX_DOMAIN, type AttributeValue, graphEdges, type Graph, type Node } from '../graph/graph';
 import type { Tensor } from '../graph/tensor';
-import { sourcesOf, withSources, type SourceTable } from './node-sources';
+import { replaceFused, type Fusion, type SourceTable } from './node-sources';
 
 export interface FusedActivations {
   readonly graph: Graph;
@@ -82,7 +82,7 @@ class Matcher {
   }
 }
 
-interface Fusion {
+interface PatternMatch {
   readonly record: ActivationRecord;
   readonly params: Readonly<Record<string, number>>;
   readonly input: string;
@@ -91,18 +91,12 @@ interface Fusion {
 }
 
 export function fuseActivations(graph: Graph, sources: SourceTable = new Map()): FusedActivations {
-  const producer = new Map<string, Node>();
-  const readers = new Map<string, Node[]>();
-  for (const n of graph.nodes) {
-    for (const o of n.outputs) if (o) producer.set(o, n);
-    for (const x of n.inputs) if (x) readers.set(x, [...(readers.get(x) ?? []), n]);
-  }
-  const outputs = new Set(graph.outputs.map((o) => o.name));
+  const { producer, readers, outputs } = graphEdges(graph);
   const matcher = new Matcher(producer, graph.initializers);
   const patterns = ACTIVATIONS.flatMap((record) => record.patterns.map((pattern) => ({ record, pattern })));
 
   const consumed = new Set<Node>();
-  const fusions = new Map<Node, Fusion>();
+  const fusions = new Map<Node, PatternMatch>();
   for (let i = graph.nodes.length - 1; i >= 0; i--) {
     const root = graph.nodes[i]!;
     if (consumed.has(root) || root.outputs.length !== 1) continue;
@@ -120,26 +114,17 @@ export function fuseActivations(graph: Graph, sources: SourceTable = new Map()):
     }
   }
   if (fusions.size === 0) return { graph, sources };
-
-  let table: SourceTable = sources;
-  const nodes: Node[] = [];
-  for (const n of graph.nodes) {
-    const fusion = fusions.get(n);
-    if (!fusion) {
-      if (!consumed.has(n)) nodes.push(n);
-      continue;
-    }
-    const fused: Node = {
-      name: n.name,
+  const replaced = new Map<Node, Fusion>();
+  for (const [root, fusion] of fusions) {
+    const node: Node = {
+      name: root.name,
       opType: fusion.record.fn,
       domain: FUSED_ACTIVATION_DOMAIN,
       inputs: [fusion.input],
-      outputs: [n.outputs[0]!],
+      outputs: [root.outputs[0]!],
       attributes: new Map(Object.entries(fusion.params).map(([k, v]): [string, AttributeValue] => [k, { type: 'float', value: v }])),
     };
-    const members = graph.nodes.filter((m) => fusion.nodes.has(m));
-    table = withSources(table, fused, members.flatMap((m) => sourcesOf(m, table)));
-    nodes.push(fused);
+    replaced.set(root, { node, members: fusion.nodes });
   }
-  return { graph: { ...graph, nodes }, sources: table };
+  return replaceFused(graph, sources, replaced);
 }

@@ -7,9 +7,9 @@
  * opset 17's LayerNormalization. Fused only when the inner values are read by nothing else and
  * are not graph outputs. The node has no kernel: it exists only between this pass and the trace.
  */
-import { ONNX_DOMAIN, type Graph, type Node } from '../graph/graph';
+import { ONNX_DOMAIN, graphEdges, type Graph, type Node } from '../graph/graph';
 import type { Tensor } from '../graph/tensor';
-import { sourcesOf, withSources, type SourceTable } from './node-sources';
+import { replaceFused, type Fusion, type SourceTable } from './node-sources';
 import { ROWWISE_DOMAIN } from './rowwise-ops';
 
 export interface FusedLayerNorms {
@@ -18,13 +18,7 @@ export interface FusedLayerNorms {
 }
 
 export function fuseLayerNorms(graph: Graph, sources: SourceTable): FusedLayerNorms {
-  const producer = new Map<string, Node>();
-  const readers = new Map<string, Node[]>();
-  for (const n of graph.nodes) {
-    for (const o of n.outputs) if (o) producer.set(o, n);
-    for (const x of n.inputs) if (x) readers.set(x, [...(readers.get(x) ?? []), n]);
-  }
-  const outputs = new Set(graph.outputs.map((o) => o.name));
+  const { producer, readers, outputs } = graphEdges(graph);
   const constants = graph.initializers;
   const made = (value: string, opType: string): Node | undefined => {
     const n = producer.get(value);
@@ -57,27 +51,19 @@ export function fuseLayerNorms(graph: Graph, sources: SourceTable): FusedLayerNo
     fused.set(div, { input: x, epsilon: scalarOf(constants.get(add.inputs[epsAt]!))!, members });
   }
   if (fused.size === 0) return { graph, sources };
-
-  let table: SourceTable = sources;
-  const nodes: Node[] = [];
-  for (const n of graph.nodes) {
-    const f = fused.get(n);
-    if (!f) {
-      if (!consumed.has(n)) nodes.push(n);
-      continue;
-    }
+  const replaced = new Map<Node, Fusion>();
+  for (const [div, f] of fused) {
     const node: Node = {
-      name: n.name,
+      name: div.name,
       opType: 'LayerNormalization',
       domain: ROWWISE_DOMAIN,
       inputs: [f.input],
-      outputs: [n.outputs[0]!],
+      outputs: [div.outputs[0]!],
       attributes: new Map([['epsilon', { type: 'float', value: f.epsilon }]]),
     };
-    table = withSources(table, node, graph.nodes.filter((m) => f.members.includes(m)).flatMap((m) => sourcesOf(m, table)));
-    nodes.push(node);
+    replaced.set(div, { node, members: new Set(f.members) });
   }
-  return { graph: { ...graph, nodes }, sources: table };
+  return replaceFused(graph, sources, replaced);
 }
 
 function scalarOf(t: Tensor | undefined): number | undefined {

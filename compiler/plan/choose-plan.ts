@@ -40,20 +40,24 @@ export function segmentedPlan(s: SegmentedBuild, network: NetworkAssumptions): P
   };
 }
 
+/** What a plan is chosen for: the approximated body, the layout, the parameter options, the calibrated output bound, what --refresh allows, the objective and the network a client step crosses. */
+export interface PlanRequest {
+  readonly stages: readonly ApproxStage[];
+  readonly layout: Layout;
+  readonly options: ParameterOptions;
+  readonly maxAbs: number;
+  readonly refresh: RefreshRequest;
+  readonly objective: Objective;
+  readonly network: NetworkAssumptions;
+}
+
 /**
  * Every plan for `layout`: the uncut body (not for a chain with max pools), then the segmented
  * ones (for objective throughput only a chain with max pools is cut, at its pools: every segment
  * packs the same rows per ciphertext, refresh-plan's buildSegments).
  */
-export function candidatePlans(
-  stages: readonly ApproxStage[],
-  layout: Layout,
-  options: ParameterOptions,
-  maxAbs: number,
-  refresh: RefreshRequest,
-  objective: Objective,
-  network: NetworkAssumptions,
-): { plans: Plan[]; uncutRefusal: DeepPowersError | null } {
+export function candidatePlans(request: PlanRequest): { plans: Plan[]; uncutRefusal: DeepPowersError | null } {
+  const { stages, layout, options, maxAbs, refresh, objective, network } = request;
   const plans: Plan[] = [];
   let uncutRefusal: DeepPowersError | null = null;
   if (poolCuts(stages).length === 0) {
@@ -75,18 +79,9 @@ export function candidatePlans(
  * is what the user asked of --refresh (the error names it only when it was off); `refresh` what
  * this layout may do.
  */
-export function choosePlan(
-  stages: readonly ApproxStage[],
-  layout: Layout,
-  options: ParameterOptions,
-  maxAbs: number,
-  refresh: RefreshRequest,
-  objective: Objective,
-  network: NetworkAssumptions,
-  asked: RefreshRequest = refresh,
-  overHeap = false,
-): Plan {
-  const { plans, uncutRefusal } = candidatePlans(stages, layout, options, maxAbs, refresh, objective, network);
+export function choosePlan(request: PlanRequest, asked: RefreshRequest = request.refresh, overHeap = false): Plan {
+  const { stages, layout, objective } = request;
+  const { plans, uncutRefusal } = candidatePlans(request);
   if (plans.length === 0) throw uncutRefusal ?? new DeepPowersError('PARAMS', `no parameters fit the ${layout} layout`);
   const fitting = overHeap ? plans : plans.filter((p) => p.memory.fits);
   if (fitting.length === 0) {

@@ -67,18 +67,24 @@ async function oneLine(run: Promise<unknown>): Promise<string> {
   return 'accepted';
 }
 
+/** The model loaded on 2 threads (its workers ready) and on this thread alone. */
+async function splitAndSerial() {
+  const workers = workerThreadsBackend(2);
+  opened.push(workers);
+  const split = await loaded(workers);
+  const serial = await loaded(sealBackend);
+  await workers.ready();
+  return { workers, split, serial };
+}
+
 describe('one evaluation split over 2 threads (sk_logreg_iris_multinomial, vector layout)', () => {
   test('the plan splits this circuit (else the rest of this file would test nothing)', () => {
     expect(planParallel(model.circuit, 2).threads).toBe(2);
   });
 
   test('each row alone is split once the workers hold the keys; results equal one thread\'s, labels scikit-learn\'s, every op ran once', async () => {
-    const workers = workerThreadsBackend(2);
-    opened.push(workers);
-    const split = await loaded(workers);
-    const serial = await loaded(sealBackend);
+    const { workers, split, serial } = await splitAndSerial();
     try {
-      await workers.ready();
       // The first: on this thread, while the worker loads the circuit and keys.
       expect(await split.run(requests[0]!)).toEqual(await serial.run(requests[0]!));
       expect(workers.splitEvaluations().count).toBe(0);
@@ -109,12 +115,8 @@ describe('one evaluation split over 2 threads (sk_logreg_iris_multinomial, vecto
   }, 120_000);
 
   test('a bad input fails the split evaluation with one line, and the next one splits and is right', async () => {
-    const workers = workerThreadsBackend(2);
-    opened.push(workers);
-    const split = await loaded(workers);
-    const serial = await loaded(sealBackend);
+    const { workers, split, serial } = await splitAndSerial();
     try {
-      await workers.ready();
       await split.run(requests[0]!);
       await workers.ready();
       const bad = requests[1]!.map((p) => p.slice(0, 40));

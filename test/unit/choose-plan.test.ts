@@ -30,7 +30,7 @@ const chain: ApproxStage[] = [layer(1), poly(16), layer(2), poly(16), layer(3)];
 const options = { outputBits: 8 };
 
 describe('whole plans by predicted end-to-end latency', () => {
-  const { plans } = candidatePlans(chain, 'vector', options, 4, 'auto', 'latency', DEFAULT_NETWORK);
+  const { plans } = candidatePlans({ stages: chain, layout: 'vector', options, maxAbs: 4, refresh: 'auto', objective: 'latency', network: DEFAULT_NETWORK });
   const uncut = plans.find((p) => !p.refresh)!;
   const cut8192 = plans.find((p) => p.refresh && p.build.params.polyModulusDegree === 8192)!;
 
@@ -55,17 +55,17 @@ describe('whole plans by predicted end-to-end latency', () => {
   });
 
   test('on a fast network the segments at the smaller N win; on a slow one the single circuit does', () => {
-    const fast = choosePlan(chain, 'vector', options, 4, 'auto', 'latency', { rttMs: 0, bytesPerSecond: Infinity });
+    const fast = choosePlan({ stages: chain, layout: 'vector', options, maxAbs: 4, refresh: 'auto', objective: 'latency', network: { rttMs: 0, bytesPerSecond: Infinity } });
     expect(fast.refresh).not.toBeNull();
     expect(fast.build.params.polyModulusDegree).toBe(8192);
     expect(fast.whyCut).toMatch(/^faster end to end than one circuit at N=16384/);
-    const slow = choosePlan(chain, 'vector', options, 4, 'auto', 'latency', { rttMs: 60_000, bytesPerSecond: 125e6 });
+    const slow = choosePlan({ stages: chain, layout: 'vector', options, maxAbs: 4, refresh: 'auto', objective: 'latency', network: { rttMs: 60_000, bytesPerSecond: 125e6 } });
     expect(slow.refresh).toBeNull();
     expect(slow.build.params.polyModulusDegree).toBe(uncut.build.params.polyModulusDegree);
   });
 
   test('--refresh off offers the single circuit only', () => {
-    expect(candidatePlans(chain, 'vector', options, 4, 'off', 'latency', DEFAULT_NETWORK).plans.every((p) => !p.refresh)).toBe(true);
+    expect(candidatePlans({ stages: chain, layout: 'vector', options, maxAbs: 4, refresh: 'off', objective: 'latency', network: DEFAULT_NETWORK }).plans.every((p) => !p.refresh)).toBe(true);
   });
 });
 
@@ -87,8 +87,8 @@ describe('the heap budget', () => {
     // Four activations: one circuit needs N = 32768, whose Galois keys alone are more than a GiB.
     const deep: ApproxStage[] = [layer(1)];
     for (let k = 0; k < 4; k++) deep.push(poly(16), layer(k + 2));
-    expect(() => choosePlan(deep, 'vector', options, 4, 'off', 'latency', DEFAULT_NETWORK)).toThrow(/^the body as one circuit needs about [\d.]+ GiB of WASM memory at N=32768 [^\n]* over the 3\.50 GiB budget [^\n]*--refresh off forbids the client steps[^\n]*$/);
-    const cut = choosePlan(deep, 'vector', options, 4, 'auto', 'latency', DEFAULT_NETWORK);
+    expect(() => choosePlan({ stages: deep, layout: 'vector', options, maxAbs: 4, refresh: 'off', objective: 'latency', network: DEFAULT_NETWORK })).toThrow(/^the body as one circuit needs about [\d.]+ GiB of WASM memory at N=32768 [^\n]* over the 3\.50 GiB budget [^\n]*--refresh off forbids the client steps[^\n]*$/);
+    const cut = choosePlan({ stages: deep, layout: 'vector', options, maxAbs: 4, refresh: 'auto', objective: 'latency', network: DEFAULT_NETWORK });
     expect(cut.memory.fits).toBe(true);
     expect(cut.build.params.polyModulusDegree).toBeLessThan(32768);
     expect(cut.whyCut).toMatch(/^as one circuit it needs about [\d.]+ GiB/);

@@ -192,19 +192,7 @@ describe('a small CNN with overlapping, padded max-pool windows, compiled and si
 
   it('Conv1d → MaxPool 2 → Relu → Gemm: a pool right after the affine map, and an activation right after the pool (its range map folded into the map before the pool)', async () => {
     const r = signedFloat32s(mulberry32(11));
-    const spec: GraphSpec = {
-      opset: 13,
-      nodes: [
-        { opType: 'Conv', inputs: ['x', 'w', 'b'], outputs: ['c'] },
-        { opType: 'MaxPool', inputs: ['c'], outputs: ['p'], attrs: { kernel_shape: ints([2]), strides: ints([2]) } },
-        { opType: 'Relu', inputs: ['p'], outputs: ['h'] },
-        { opType: 'Flatten', inputs: ['h'], outputs: ['f'] },
-        { opType: 'Gemm', inputs: ['f', 'w2', 'b2'], outputs: ['y'], attrs: { transB: int(1) } },
-      ],
-      inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 1, 9] }],
-      outputs: ['y'],
-      initializers: { w: numeric('float32', [2, 1, 3], r(6, 0.7)), b: numeric('float32', [2], r(2, 0.1)), w2: numeric('float32', [3, 6], r(18, 0.5)), b2: numeric('float32', [3], r(3, 0.1)) },
-    };
+    const spec = conv1dPoolReluGemm(r);
     const rows = (n: number) => numeric('float32', [n, 1, 9], r(n * 9));
     const options = { calibration: rows(200) };
     const compilation = compileModel({ bytes: encodeGraph(spec), file: 'conv1d-maxpool-relu.onnx' }, options);
@@ -216,23 +204,28 @@ describe('a small CNN with overlapping, padded max-pool windows, compiled and si
   });
 });
 
+/** Conv1d (2 channels, kernel 3) → MaxPool 2 → Relu → Gemm to 3 outputs over a 1×9 input, weights drawn from `r`. */
+function conv1dPoolReluGemm(r: ReturnType<typeof signedFloat32s>): GraphSpec {
+  return {
+    opset: 13,
+    nodes: [
+      { opType: 'Conv', inputs: ['x', 'w', 'b'], outputs: ['c'] },
+      { opType: 'MaxPool', inputs: ['c'], outputs: ['p'], attrs: { kernel_shape: ints([2]), strides: ints([2]) } },
+      { opType: 'Relu', inputs: ['p'], outputs: ['h'] },
+      { opType: 'Flatten', inputs: ['h'], outputs: ['f'] },
+      { opType: 'Gemm', inputs: ['f', 'w2', 'b2'], outputs: ['y'], attrs: { transB: int(1) } },
+    ],
+    inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 1, 9] }],
+    outputs: ['y'],
+    initializers: { w: numeric('float32', [2, 1, 3], r(6, 0.7)), b: numeric('float32', [2], r(2, 0.1)), w2: numeric('float32', [3, 6], r(18, 0.5)), b2: numeric('float32', [3], r(3, 0.1)) },
+  };
+}
+
 describe('the pool mask in batch layout: one circuit per evaluation, one a and c per window', () => {
   it('Conv1d → MaxPool 2 → Relu → Gemm, batch: one mask circuit over the 14 result ciphertexts whose constants are each window\'s a and c (plus what the 2 values in no window get), and one unmask circuit over the 6 maxima', () => {
     const unit = mulberry32(3);
     const r = signedFloat32s(unit);
-    const spec: GraphSpec = {
-      opset: 13,
-      nodes: [
-        { opType: 'Conv', inputs: ['x', 'w', 'b'], outputs: ['c'] },
-        { opType: 'MaxPool', inputs: ['c'], outputs: ['p'], attrs: { kernel_shape: ints([2]), strides: ints([2]) } },
-        { opType: 'Relu', inputs: ['p'], outputs: ['h'] },
-        { opType: 'Flatten', inputs: ['h'], outputs: ['f'] },
-        { opType: 'Gemm', inputs: ['f', 'w2', 'b2'], outputs: ['y'], attrs: { transB: int(1) } },
-      ],
-      inputs: [{ name: 'x', dtype: 'float32', shape: ['N', 1, 9] }],
-      outputs: ['y'],
-      initializers: { w: numeric('float32', [2, 1, 3], r(6, 0.7)), b: numeric('float32', [2], r(2, 0.1)), w2: numeric('float32', [3, 6], r(18, 0.5)), b2: numeric('float32', [3], r(3, 0.1)) },
-    };
+    const spec = conv1dPoolReluGemm(r);
     const options = { calibration: numeric('float32', [100, 1, 9], r(900)), layout: 'batch' as const };
     const model = toCompiledModel(compileModel({ bytes: encodeGraph(spec), file: 'conv1d-maxpool-relu.onnx' }, options), options, 'test');
     const [from, to] = bodyCircuits(model);

@@ -51,7 +51,7 @@ export function chooseLayout(
   // (products that pick their factors, Softmax and LayerNorm rows): there it may cut.
   const transformer = stages.some((s) => s.kind === 'product' || s.kind === 'rowpoly');
   const refreshFor = (layout: Layout): RefreshRequest => (request === 'auto' && layout === 'batch' && !transformer ? 'off' : plan.refresh);
-  const c = chooseAmongLayouts(request, parameters, progress, (layout, p) => choosePlan(stages, layout, p, plan.maxAbs, refreshFor(layout), objective, network, plan.refresh, plan.overHeap === true), cost);
+  const c = chooseAmongLayouts(request, parameters, progress, (layout, p) => choosePlan({ stages, layout, options: p, maxAbs: plan.maxAbs, refresh: refreshFor(layout), objective, network }, plan.refresh, plan.overHeap === true), cost);
   const layoutReason =
     objective === 'throughput'
       ? layoutReasonOf(request, c, 'more estimated samples per second', (p) => `${p.layout} ${samplesPerSecond(p).toFixed(0)} samples/s (${samplesPerEvaluation(p.build.circuit)} per evaluation) at N=${p.build.params.polyModulusDegree}`)
