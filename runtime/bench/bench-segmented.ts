@@ -90,12 +90,18 @@ export async function benchSegmented(model: EncryptedModel, compilation: Compila
  * The same run on `threads` threads, one evaluation at a time (a backend that says it runs one
  * at once), so each segment's evaluation is alone and split over the threads when its plan pays.
  */
-async function onThreads(model: EncryptedModel, samples: readonly Float64Array[], threads: number, log: (line: string) => void): Promise<{ serverMs: number; threadCpuMs: number[] | null }> {
+async function onThreads(model: EncryptedModel, samples: readonly Float64Array[], threads: number, log: (line: string) => void): Promise<{ serverMs: number; threadCpuMs: number[] | null } | null> {
   const workers = workerThreadsBackend(threads);
   try {
     await workers.ready();
-    const run = await runEncrypted(model, samples, { backend: { ...workers, concurrency: 1 } });
+    // One evaluation per request, so each is timed alone (a request of several is timed as one).
+    const run = await runEncrypted(model, samples, { backend: { ...workers, concurrency: 1 }, evaluationsPerRequest: 1 });
+    // The first runs on this thread while the workers load the keys: not a split.
     const [, ...timed] = run.timings.per_evaluation as [EvaluationTiming, ...EvaluationTiming[]];
+    if (timed.length === 0) {
+      log(`  on ${threads} threads: one evaluation only, none timed after the workers loaded the keys`);
+      return null;
+    }
     const serverMs = median(timed.map((t) => t.evaluate_ms));
     const threadCpuMs = workers.splitEvaluations().last?.map((r) => r.cpuMs) ?? null;
     log(`  on ${threads} threads: segments ${serverMs.toFixed(0)} ms per evaluation (${threadCpuMs ? `last segment split; CPU ms per thread ${threadCpuMs.map((c) => c.toFixed(0)).join(' + ')}` : 'not split'})`);
