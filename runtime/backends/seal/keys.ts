@@ -135,31 +135,13 @@ export function loadEvaluationKeys(ctx: SealCkksContext, bytes: EvaluationKeyByt
     if (needs.relin) {
       if (!bytes.relin) fail('BAD_CIPHERTEXT', 'the evaluation keys lack the relinearization key this model needs');
       const from = bytes.relin;
-      relin = shared.acquire(from, () => {
-        const k = new seal.RelinKeys();
-        try {
-          loadInto(ctx, 'relinearization key', () => k.loadFromArray(ctx.context, from));
-        } catch (e) {
-          k.delete();
-          throw e;
-        }
-        return k;
-      });
+      relin = shared.acquire(from, () => loadKeyObject(ctx, 'relinearization key', new seal.RelinKeys(), from));
       acquired.push(from);
     }
     if (steps.length > 0) {
       if (!bytes.galois) fail('BAD_CIPHERTEXT', `the evaluation keys lack the Galois keys for rotations [${steps.join(', ')}]`);
       const from = bytes.galois;
-      galois = shared.acquire(from, () => {
-        const k = new seal.GaloisKeys();
-        try {
-          loadInto(ctx, 'Galois keys', () => k.loadFromArray(ctx.context, from));
-        } catch (e) {
-          k.delete();
-          throw e;
-        }
-        return k;
-      });
+      galois = shared.acquire(from, () => loadKeyObject(ctx, 'Galois keys', new seal.GaloisKeys(), from));
       acquired.push(from);
       const g = galois;
       const missing = steps.filter((s) => !g.hasKey(galoisElementOfStep(ctx.spec.polyModulusDegree, s)));
@@ -181,12 +163,15 @@ export function loadEvaluationKeys(ctx: SealCkksContext, bytes: EvaluationKeyByt
   };
 }
 
-function loadInto(ctx: SealCkksContext, what: string, load: () => void): void {
+/** `bytes` loaded into the fresh key object `k`; on failure `k` is freed and the error is one BAD_CIPHERTEXT line. */
+function loadKeyObject<T extends RelinKeys | GaloisKeys>(ctx: SealCkksContext, what: string, k: T, bytes: Uint8Array): T {
   try {
-    load();
+    k.loadFromArray(ctx.context, bytes);
   } catch (e) {
+    k.delete();
     fail('BAD_CIPHERTEXT', `the ${what} cannot be loaded for parameter set ${ctx.spec.parameterId}: ${sealErrorMessage(ctx.seal, e)}`);
   }
+  return k;
 }
 
 /** Distinct nonzero steps in (−slots, slots); SEAL refuses anything else. */
