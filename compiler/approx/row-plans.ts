@@ -48,15 +48,26 @@ function planRows(fn: RowFunction, n: number, ranges: RowRanges): RowPlan {
   return fail('BAD_ARGUMENT', `a ${fn.kind} stage with ${ranges.kind} ranges`);
 }
 
-/** The stage on every row of `values` (consecutive rows of stage.rowLength). */
-export function evaluateRows<T>(pb: PolyBuilder<T>, values: readonly T[], stage: RowPolyStage): T[] {
+/** How one row goes through the stage's plan, for each function a row-wise stage can have. */
+export interface RowEvaluators<T> {
+  softmax(row: T[], plan: SoftmaxPlan): T[];
+  layerNorm(row: T[], plan: LayerNormPlan): T[];
+}
+
+/** The stage's plan on every row of `values` (consecutive rows of stage.rowLength), each through `through`. */
+export function mapRows<T>(values: readonly T[], stage: RowPolyStage, through: RowEvaluators<T>): T[] {
   const p = rowPlan(stage);
   const out: T[] = [];
   for (let start = 0; start < values.length; start += stage.rowLength) {
     const row = values.slice(start, start + stage.rowLength);
-    out.push(...(p.kind === 'softmax' ? evaluateSoftmax(pb, row, p.plan) : evaluateLayerNorm(pb, row, p.plan)));
+    out.push(...(p.kind === 'softmax' ? through.softmax(row, p.plan) : through.layerNorm(row, p.plan)));
   }
   return out;
+}
+
+/** The stage on every row of `values`, as any PolyBuilder computes it. */
+export function evaluateRows<T>(pb: PolyBuilder<T>, values: readonly T[], stage: RowPolyStage): T[] {
+  return mapRows(values, stage, { softmax: (row, plan) => evaluateSoftmax(pb, row, plan), layerNorm: (row, plan) => evaluateLayerNorm(pb, row, plan) });
 }
 
 /** What the circuit computes for one sample's input vector, in float64. */

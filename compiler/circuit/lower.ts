@@ -13,7 +13,7 @@ import { isSlotWise } from '../chain/product';
 import { lowerVectorAffine, lowerVectorAffineBlocks, vectorPeriod, vectorSlotsNeeded } from './layout-vector';
 import { CircuitPolyBuilder } from './poly-lowering';
 import { emitLayerNorm, emitSoftmax } from './transformer-lowering';
-import { rowPlan } from '../approx/row-plans';
+import { mapRows } from '../approx/row-plans';
 import { rowFunctionLabel } from '../chain/rowwise';
 
 /** Evaluates Σ cₖ·Tₖ(x) (Chebyshev basis on [-1, 1]) over any PolyBuilder algebra. */
@@ -111,13 +111,7 @@ export function lowerProduct(b: CircuitBuilder, x: ValueId, y: ValueId): ValueId
 
 /** A row-wise stage in the batch layout: each row's values (one ciphertext each) through its plan. */
 function lowerRows(b: CircuitBuilder, xs: readonly ValueId[], stage: RowPolyStage): ValueId[] {
-  const p = rowPlan(stage);
-  const out: ValueId[] = [];
-  for (let start = 0; start < xs.length; start += stage.rowLength) {
-    const row = xs.slice(start, start + stage.rowLength);
-    out.push(...(p.kind === 'softmax' ? emitSoftmax(b, row, p.plan) : emitLayerNorm(b, row, p.plan)));
-  }
-  return out;
+  return mapRows(xs, stage, { softmax: (row, plan) => emitSoftmax(b, row, plan), layerNorm: (row, plan) => emitLayerNorm(b, row, plan) });
 }
 
 /** The chain as circuit stages; a step stage (a MaxPool) is a client step, so the body is cut there first (refresh-plan). */
