@@ -123,3 +123,17 @@ function describe(v: unknown): string {
   const text = typeof v === 'number' && !Number.isFinite(v) ? String(v) : JSON.stringify(v);
   return text.length > 40 ? `${text.slice(0, 37)}...` : text;
 }
+
+/** A list of non-empty groups of element indices in [0, max], no index in two groups (softmax rows, LayerNorm tokens). */
+export function disjointGroups(at: JsonAt, max: number): number[][] {
+  const groups = at.items().map((w) => w.items().map((x) => x.integer(0, max)));
+  const seen = new Set<number>();
+  for (const g of groups) {
+    if (g.length === 0) at.bad('an empty group');
+    for (const i of g) {
+      if (seen.has(i)) at.bad(`element ${i} is in two groups`);
+      seen.add(i);
+    }
+  }
+  return groups;
+}

@@ -1,6 +1,6 @@
 import { circuitFromJson, circuitToJson } from './circuit-json';
 import { ConstantSink, ConstantSource } from './graph-json';
-import type { JsonAt } from './json-read';
+import { disjointGroups, type JsonAt } from './json-read';
 import type { JsonObject } from './json-text';
 import {
   approximationFromJson,
@@ -140,15 +140,7 @@ function groupStepToJson(g: GroupStep): JsonObject {
 
 function groupStepFromJson(at: JsonAt, extra: readonly string[]): GroupStep {
   at.object(['groups', 'sources', ...extra]);
-  const groups = at.field('groups').items().map((w) => w.items().map((i) => i.integer(0, 1 << 30)));
-  const seen = new Set<number>();
-  for (const g of groups) {
-    if (g.length === 0) at.field('groups').bad('an empty group');
-    for (const i of g) {
-      if (seen.has(i)) at.field('groups').bad(`element ${i} is in two groups`);
-      seen.add(i);
-    }
-  }
+  const groups = disjointGroups(at.field('groups'), 1 << 30);
   return { groups, sources: at.field('sources').items().map((x) => x.string()) };
 }
 

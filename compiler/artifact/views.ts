@@ -4,7 +4,7 @@ import type { ValueInfo } from '../graph/graph';
 import type { CkksParameters } from '../params/types';
 import { layoutFromJson, layoutToJson, type LayoutInfo } from './circuit-json';
 import { readInlineTensor, writeInlineTensor } from './graph-json';
-import { JsonAt } from './json-read';
+import { disjointGroups, JsonAt } from './json-read';
 import type { JsonObject } from './json-text';
 import { CLIENT_SIDE_KEYS, clientSideFromJson, clientSideToJson } from './model-json';
 import { inputRangeFromJson, inputRangeToJson, parametersFromJson, parametersToJson } from './summary-json';
@@ -230,15 +230,7 @@ function segmentsFromJson(at: JsonAt, parameters: CkksParameters, keyed: Readonl
       const g = s.field(key);
       if (i === 0) g.bad('the first segment has no client step before it');
       g.object(['groups', 'masked', 'freshLevel', ...extra]);
-      const groups = g.field('groups').items().map((w) => w.items().map((x) => x.integer(0, layout.inputSize - 1)));
-      const seen = new Set<number>();
-      for (const w of groups) {
-        if (w.length === 0) g.field('groups').bad('an empty group');
-        for (const x of w) {
-          if (seen.has(x)) g.field('groups').bad(`element ${x} is in two groups`);
-          seen.add(x);
-        }
-      }
+      const groups = disjointGroups(g.field('groups'), layout.inputSize - 1);
       return { step: { groups, masked: g.field('masked').items().map(format), freshLevel: g.field('freshLevel').integer(0, parameters.levels) }, at: g };
     };
     const softmax = group('softmax', []);
