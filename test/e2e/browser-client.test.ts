@@ -26,6 +26,8 @@ const PASSPHRASE = 'browser test passphrase';
 const SHOTS = join(ROOT, 'out', 'browser');
 const IRIS = loadFixture('sk_logreg_iris_multinomial');
 const DIGITS = loadFixture('pt_mlp_digits_relu');
+/** scikit-learn's names for the iris features, compiled into the model (`compile --feature-names`). */
+const IRIS_FEATURES = ['sepal length (cm)', 'sepal width (cm)', 'petal length (cm)', 'petal width (cm)'];
 
 const work = tempDirForFile('dp-browser-');
 let browser: Browser;
@@ -36,7 +38,7 @@ let digits: CompiledModel;
 
 beforeAll(async () => {
   await buildBrowser();
-  iris = writeCompiledFixture(IRIS, join(work, 'iris'), 'vector');
+  iris = writeCompiledFixture(IRIS, join(work, 'iris'), 'vector', { featureNames: IRIS_FEATURES });
   digits = writeCompiledFixture(DIGITS, join(work, 'digits'), 'vector', { refresh: 'auto' });
   served = await startServeWithTokens([join(work, 'iris'), join(work, 'digits')], work, { alice: TOKEN }, ['--ui', '--threads', '1']);
   origin = new URL(served.url).origin;
@@ -145,6 +147,7 @@ describe('the browser client in Chromium', () => {
     const out = await predict(page, 'iris', row);
     await page.screenshot({ path: join(SHOTS, 'page-after.png'), fullPage: true });
     expect(out.verified).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entry \d+(; first use of this server: pinned its log key and node set)?$/);
+    expect(await page.getByTestId('log-link').allTextContents()).toEqual([/log entry \d+/.exec(out.verified)![0]]);
     // The outputs are scikit-learn's: the label exactly, the probabilities within the model's precision promise.
     const expected = IRIS.data.expected as { label: number[]; probabilities: number[][] };
     expect(out.result!['output_label']).toEqual([expected.label[0]]);
@@ -173,6 +176,37 @@ describe('the browser client in Chromium', () => {
     expect(await page.getByTestId('model').isDisabled()).toBe(true);
     await page.context().close();
   }, 300_000);
+
+  test("the form: a field per feature under the model's names with its calibrated range, typed values and a dropped CSV fill the row", async () => {
+    const page = await openPage();
+    await connect(page);
+    await page.getByTestId('model').selectOption('iris');
+    const fields = page.locator('#features label');
+    await expect.poll(() => fields.allTextContents()).toEqual(IRIS_FEATURES);
+    // Each field's hint is the range of its feature over the calibration rows, read here from the fixture's data.
+    const calibration = IRIS.data.calibration as number[][];
+    const three = (x: number) => String(Number(x.toPrecision(3)));
+    const hints = IRIS_FEATURES.map((_, j) => {
+      const column = calibration.map((r) => r[j]!);
+      return `${three(Math.min(...column))} … ${three(Math.max(...column))}`;
+    });
+    expect(await fields.locator('input').evaluateAll((inputs) => inputs.map((i) => (i as unknown as { placeholder: string }).placeholder))).toEqual(hints);
+    // Typing into the fields writes the row line the prediction reads.
+    const typed = [5.9, 3, 5.1, 1.8];
+    for (const [j, v] of typed.entries()) await fields.nth(j).locator('input').fill(String(v));
+    expect(await page.getByTestId('row').inputValue()).toBe(typed.join(','));
+    // A CSV dropped on the page: its header line is skipped, its first row of numbers becomes the row.
+    const csv = `${IRIS_FEATURES.join(',')}\n6.3,3.4,5.6,2.4\n4.9,3,1.4,0.2\n`;
+    const dataTransfer = await page.evaluateHandle((text) => {
+      // Runs in the page; this file is checked without the DOM's types.
+      const dt = new (globalThis as unknown as { DataTransfer: new () => { items: { add(file: File): void } } }).DataTransfer();
+      dt.items.add(new File([text], 'rows.csv', { type: 'text/csv' }));
+      return dt;
+    }, csv);
+    await page.getByTestId('drop').dispatchEvent('drop', { dataTransfer });
+    await expect.poll(() => page.getByTestId('row').inputValue()).toBe('6.3,3.4,5.6,2.4');
+    await page.context().close();
+  }, 120_000);
 
   test('a tampered log receipt shows "not verified" and nothing is decrypted', async () => {
     const page = await openPage();
@@ -225,6 +259,14 @@ describe('the browser client in Chromium', () => {
     const row = rowOf(DIGITS, 0);
     const out = await predict(page, 'digits', row);
     expect(out.verified).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entries \d+, \d+(; first use of this server: .*)?$/);
+    // One link per entry; a click fetches that entry from the server's log and shows it.
+    const entries = /log entries (\d+), (\d+)/.exec(out.verified)!.slice(1);
+    const links = page.getByTestId('log-link');
+    expect(await links.allTextContents()).toEqual(entries);
+    await links.nth(1).click();
+    await page.getByTestId('entry').filter({ hasText: /\S/ }).waitFor({ timeout: 30_000 });
+    const shown = JSON.parse((await page.getByTestId('entry').textContent())!) as { index: number }[];
+    expect(shown.map((e) => e.index)).toEqual([Number(entries[1])]);
     const logits = (out.result!['output'] as number[][])[0]!;
     const expected = (DIGITS.data.expected['output'] as number[][])[0]!;
     const { bound } = digits.calibration.precision;
