@@ -223,7 +223,7 @@ describe("each entry of one prediction is about its own segment and step, in ord
     );
   }
 
-  test('an entry about another segment, one that comes before the previous segment, or one without the step the client made is refused', async () => {
+  test("an entry about another segment, one not after the previous segment's entry, or one recording another client step is refused", async () => {
     const { log, pins } = freshLogAndPins();
     const first = segmentRelease(log, 'job-1', 0);
     expect(await check(pins, log, first, expected(0))).toBe('accepted: entry 0');
