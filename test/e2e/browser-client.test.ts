@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createDecipheriv, pbkdf2Sync } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -92,6 +93,30 @@ async function predict(page: Page, model: string, row: readonly number[]): Promi
     result: result === '' ? null : (JSON.parse(result) as Record<string, unknown>),
     fingerprint: (await page.getByTestId('fingerprint').textContent()) ?? '',
   };
+}
+
+/**
+ * Every record of IndexedDB database `name` in the page, by key, as JSON with byte arrays in hex: what a copy of the
+ * browser profile holds. (Runs in the page; this file is checked without the DOM's types.)
+ */
+async function indexedDbRecords(page: Page, name: string): Promise<Record<string, string>> {
+  return page.evaluate(async (database) => {
+    interface Req<T> { result: T; error: unknown; onsuccess: (() => void) | null; onerror: (() => void) | null }
+    interface Db { transaction(store: string, mode: string): { objectStore(store: string): { getAllKeys(): Req<unknown[]>; getAll(): Req<unknown[]> } }; close(): void }
+    const idb = (globalThis as unknown as { indexedDB: { open(name: string): Req<Db> } }).indexedDB;
+    const done = <T,>(r: Req<T>) => new Promise<T>((resolve, reject) => ((r.onsuccess = () => resolve(r.result)), (r.onerror = () => reject(r.error))));
+    const db = await done(idb.open(database));
+    const store = db.transaction('records', 'readonly').objectStore('records');
+    const [keys, values] = [await done(store.getAllKeys()), await done(store.getAll())];
+    db.close();
+    const hex = (v: unknown): unknown =>
+      v instanceof Uint8Array
+        ? Array.from(v, (b) => b.toString(16).padStart(2, '0')).join('')
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, hex(x)]))
+          : v;
+    return Object.fromEntries(keys.map((k, i) => [String(k), JSON.stringify(hex(values[i]))]));
+  }, name);
 }
 
 const rowOf = (f: Fixture, i: number): number[] => (f.data.test_inputs[i] as number[]).flat(Infinity as 1) as number[];
@@ -229,7 +254,7 @@ describe('the browser client in Chromium', () => {
     await page.context().close();
   }, 300_000);
 
-  test("a recovery phrase gives the page the CLI's key, byte for byte", async () => {
+  test("a recovery phrase gives the page the CLI's key, byte for byte; in IndexedDB it is sealed (PBKDF2-SHA256 600k → AES-256-GCM, opened with node:crypto)", async () => {
     const keystore = join(work, 'cli-keystore');
     const env = { ...process.env, DEEPPOWERS_DEBUG: '', DEEPPOWERS_PASSPHRASE: PASSPHRASE, DEEPPOWERS_RECOVERY_PHRASE: '' };
     const made = spawnSync(process.execPath, [BIN, 'keygen', join(work, 'iris'), '--keystore', keystore, '--json'], { cwd: work, encoding: 'utf8', env, timeout: 90_000 });
@@ -249,6 +274,21 @@ describe('the browser client in Chromium', () => {
     const base64 = Buffer.from(Buffer.from(secret).toString('base64').slice(100, 164));
     const stored = [{ path: 'server log', bytes: Buffer.from(served.log()) }, ...filesUnder(join(work, 'data'))];
     expect(stored.filter((f) => windows.some((w) => f.bytes.includes(w)) || f.bytes.includes(base64)).map((f) => f.path)).toEqual([]);
+
+    // At rest in the browser the key is sealed: whoever copies the profile's IndexedDB finds none of its bytes there,
+    // and the record opens only as AES-256-GCM under PBKDF2-HMAC-SHA256 of the passphrase at OWASP's 600,000
+    // iterations (opened here with node:crypto, not with the page's code).
+    const records = await indexedDbRecords(page, 'deeppowers-keystore/deeppowers');
+    expect(Object.values(records).filter((hex) => windows.some((w) => hex.includes(w.toString('hex'))))).toEqual([]);
+    const meta = JSON.parse(records['meta']!) as { kdf: { name: string; iterations: number; salt: string } };
+    expect(meta.kdf).toMatchObject({ name: 'PBKDF2-SHA256', iterations: 600_000 });
+    const record = JSON.parse(records[`secret-key/${iris.modelHash}`]!) as { parameterId: string; sealed: { iv: string; ciphertext: string } };
+    const key = pbkdf2Sync(PASSPHRASE, Buffer.from(meta.kdf.salt, 'hex'), 600_000, 32, 'sha256');
+    const sealed = Buffer.from(record.sealed.ciphertext, 'hex');
+    const gcm = createDecipheriv('aes-256-gcm', key, Buffer.from(record.sealed.iv, 'hex'));
+    gcm.setAAD(Buffer.from(`deeppowers-browser-keystore/v1/secret-key/${iris.modelHash}/${record.parameterId}`));
+    gcm.setAuthTag(sealed.subarray(sealed.length - 16));
+    expect(Buffer.concat([gcm.update(sealed.subarray(0, sealed.length - 16)), gcm.final()]).equals(Buffer.from(secret))).toBe(true);
     await page.context().close();
   }, 300_000);
 
