@@ -74,11 +74,29 @@ interface Outcome {
   readonly verified: string;
   readonly result: Record<string, unknown> | null;
   readonly fingerprint: string;
+  /** The texts of the phase line under the progress bar, in the order shown. */
+  readonly phases: readonly string[];
+  /** The progress bar's value at the end (of 100). */
+  readonly progress: number;
 }
 
 async function predict(page: Page, model: string, row: readonly number[]): Promise<Outcome> {
   await page.getByTestId('model').selectOption(model);
   await page.getByTestId('row').fill(row.join(','));
+  // Record each text the phase line under the progress bar shows (the page runs this observer; no DOM types here).
+  await page.evaluate(() => {
+    const g = globalThis as unknown as {
+      document: { getElementById(id: string): { textContent: string | null } };
+      MutationObserver: new (callback: () => void) => { observe(target: unknown, options: object): void };
+      phases: string[];
+    };
+    const line = g.document.getElementById('phase');
+    g.phases = [];
+    new g.MutationObserver(() => {
+      const text = line.textContent ?? '';
+      if (g.phases.at(-1) !== text) g.phases.push(text);
+    }).observe(line, { childList: true, characterData: true, subtree: true });
+  });
   await page.getByTestId('predict').click();
   // Done when the verification line says something or the phase line reports a failure.
   await page
@@ -92,7 +110,18 @@ async function predict(page: Page, model: string, row: readonly number[]): Promi
     verified: (await page.getByTestId('verified').textContent()) ?? '',
     result: result === '' ? null : (JSON.parse(result) as Record<string, unknown>),
     fingerprint: (await page.getByTestId('fingerprint').textContent()) ?? '',
+    phases: await page.evaluate(() => (globalThis as unknown as { phases: string[] }).phases),
+    progress: Number(await page.getByTestId('progress').getAttribute('value')),
   };
+}
+
+/** The phases a successful prediction showed, in order: keys, upload, the server's evaluation, decryption; the bar full. */
+function expectPhases(out: Outcome): void {
+  const first = (pattern: RegExp) => out.phases.findIndex((p) => pattern.test(p));
+  const order = [/^secret key: /, /^evaluation keys: uploading/, /^encrypted evaluation on the server \(\d+ of \d+/, /^decrypted in this page$/].map(first);
+  expect(order.every((at, i) => at >= 0 && (i === 0 || at > order[i - 1]!)), out.phases.join(' | ')).toBe(true);
+  expect(out.phases.at(-1)).toBe('decrypted in this page');
+  expect(out.progress).toBe(100);
 }
 
 /**
@@ -173,6 +202,7 @@ describe('the browser client in Chromium', () => {
     await page.screenshot({ path: join(SHOTS, 'page-after.png'), fullPage: true });
     expect(out.verified).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entry \d+(; first use of this server: pinned its log key and node set)?$/);
     expect(await page.getByTestId('log-link').allTextContents()).toEqual([/log entry \d+/.exec(out.verified)![0]]);
+    expectPhases(out);
     // The outputs are scikit-learn's: the label exactly, the probabilities within the model's precision promise.
     const expected = IRIS.data.expected as { label: number[]; probabilities: number[][] };
     expect(out.result!['output_label']).toEqual([expected.label[0]]);
@@ -299,7 +329,10 @@ describe('the browser client in Chromium', () => {
     const row = rowOf(DIGITS, 0);
     const out = await predict(page, 'digits', row);
     expect(out.verified).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entries \d+, \d+(; first use of this server: .*)?$/);
-    // One link per entry; a click fetches that entry from the server's log and shows it.
+    expectPhases(out);
+    // The bar counts the evaluations of both segments, the client step between them included.
+    expect(out.phases.filter((p) => /\(\d+ of \d+, client steps included\)$/.test(p)).length, out.phases.join(' | ')).toBeGreaterThan(0);
+        // One link per entry; a click fetches that entry from the server's log and shows it.
     const entries = /log entries (\d+), (\d+)/.exec(out.verified)!.slice(1);
     const links = page.getByTestId('log-link');
     expect(await links.allTextContents()).toEqual(entries);
