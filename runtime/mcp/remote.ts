@@ -206,7 +206,12 @@ export class RemoteServer {
     return r;
   }
 
-  /** One request on the session, re-opened once if the server forgot it (it restarted); failures explained in one line. */
+  /**
+   * One request on the session, re-opened once if the server forgot it (it restarted), and sent
+   * once more if it went out on a kept-alive connection the server had just closed (as for /keys:
+   * the requests sent here are reads, task polls and idempotent tool calls); failures explained
+   * in one line.
+   */
   private async send<T>(request: (client: Client) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const client = await this.session();
@@ -217,6 +222,7 @@ export class RemoteServer {
           await this.close();
           continue;
         }
+        if (attempt === 0 && STALE_SOCKET.has(causeCode(e) ?? '')) continue;
         throw this.explain(e);
       }
     }
