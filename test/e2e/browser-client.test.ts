@@ -348,3 +348,26 @@ describe('the browser client in Chromium', () => {
     await page.context().close();
   }, 600_000);
 });
+
+describe('deeppowers bench --browser', () => {
+  // Here, not in bench-smoke.test.ts: it needs the bundle this file builds first.
+  test('times the browser client in Chromium next to Node on the same model: secret key, evaluation keys, encrypt, decrypt; and the bundle size', () => {
+    const args = ['bench', '--in-process', '--soak', '0', '--ops-reps', '1', '--reps', '1', '--threads', '1', '--models', 'sk_logreg_iris_multinomial', '--layouts', 'vector', '--browser', '--json'];
+    const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { browser: { chromium: string; bundle: Record<string, number>; runs: Record<string, unknown>[] } };
+    expect(report.browser.chromium).toMatch(/^\d+\.\d+\S* \(\/usr\/bin\/chromium\)$/);
+    const bundle = { js: statSync(join(ROOT, 'dist/browser/deeppowers.js')).size, wasm: statSync(join(ROOT, 'dist/browser/seal_throws.wasm')).size };
+    expect([report.browser.bundle['js'], report.browser.bundle['wasm']]).toEqual([bundle.js, bundle.wasm]);
+    for (const k of ['js_gzip', 'wasm_gzip']) expect(report.browser.bundle[k], k).toBeGreaterThan(0);
+    expect(report.browser.runs).toHaveLength(1);
+    const run = report.browser.runs[0] as { model: string; layout: string; rows: number; error?: string } & Record<'node' | 'chromium', Record<string, number>>;
+    expect(run.error, run.error).toBeUndefined();
+    expect([run.model, run.layout, run.rows]).toEqual(['sk_logreg_iris_multinomial', 'vector', 4]);
+    for (const side of ['node', 'chromium'] as const) {
+      for (const field of ['secret_key_ms', 'evaluation_keys_ms', 'encrypt_ms', 'decrypt_ms', 'server_ms']) {
+        expect(Number.isFinite(run[side][field]) && run[side][field]! > 0, `${side} ${field} = ${run[side][field]}`).toBe(true);
+      }
+    }
+  }, 300_000);
+});
