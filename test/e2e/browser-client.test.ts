@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { buildBrowser } from '../../scripts/build-browser';
 import { Keystore } from '../../runtime/client/keystore';
+import { serverScope } from '../../runtime/client/key-scope';
 import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { loadFixture, type Fixture } from '../helpers/fixtures';
 import { BIN, ROOT, startServeWithTokens, type ServeProcess } from '../helpers/serve-process';
@@ -284,10 +285,10 @@ describe('the browser client in Chromium', () => {
     await page.context().close();
   }, 300_000);
 
-  test("a recovery phrase gives the page the CLI's key, byte for byte; in IndexedDB it is sealed (PBKDF2-SHA256 600k → AES-256-GCM, opened with node:crypto)", async () => {
+  test("a recovery phrase gives the page the CLI's key for this server, byte for byte; in IndexedDB it is sealed (PBKDF2-SHA256 600k → AES-256-GCM, opened with node:crypto)", async () => {
     const keystore = join(work, 'cli-keystore');
     const env = { ...process.env, DEEPPOWERS_DEBUG: '', DEEPPOWERS_PASSPHRASE: PASSPHRASE, DEEPPOWERS_RECOVERY_PHRASE: '' };
-    const made = spawnSync(process.execPath, [BIN, 'keygen', join(work, 'iris'), '--keystore', keystore, '--json'], { cwd: work, encoding: 'utf8', env, timeout: 90_000 });
+    const made = spawnSync(process.execPath, [BIN, 'keygen', join(work, 'iris'), '--keystore', keystore, '--server', served.url, '--json'], { cwd: work, encoding: 'utf8', env, timeout: 90_000 });
     expect(made.status, made.stderr).toBe(0);
     const cli = JSON.parse(made.stdout) as { fingerprint: string; recovery_phrase: string };
     const page = await openPage();
@@ -299,7 +300,7 @@ describe('the browser client in Chromium', () => {
     expect(out.verified).toMatch(/^verified: /);
     expect(out.fingerprint).toBe(cli.fingerprint);
     // That key is the page's secret key: no window of its bytes, nor its base64, reached the server's log or files.
-    const secret = Keystore.open(keystore, PASSPHRASE).readSecretKey(iris.modelHash)!.bytes;
+    const secret = Keystore.open(keystore, PASSPHRASE).readSecretKey(iris.modelHash, serverScope(served.url))!.bytes;
     const windows = [secret.length >> 2, secret.length >> 1, (3 * secret.length) >> 2].map((at) => Buffer.from(secret.subarray(at, at + 32)));
     const base64 = Buffer.from(Buffer.from(secret).toString('base64').slice(100, 164));
     const stored = [{ path: 'server log', bytes: Buffer.from(served.log()) }, ...filesUnder(join(work, 'data'))];
@@ -312,11 +313,13 @@ describe('the browser client in Chromium', () => {
     expect(Object.values(records).filter((hex) => windows.some((w) => hex.includes(w.toString('hex'))))).toEqual([]);
     const meta = JSON.parse(records['meta']!) as { kdf: { name: string; iterations: number; salt: string } };
     expect(meta.kdf).toMatchObject({ name: 'PBKDF2-SHA256', iterations: 600_000 });
-    const record = JSON.parse(records[`secret-key/${iris.modelHash}`]!) as { parameterId: string; sealed: { iv: string; ciphertext: string } };
+    // The record of this server's key: named by the model and the server's URL, the name sealed in.
+    const name = `secret-key/${iris.modelHash}/${served.url}`;
+    const record = JSON.parse(records[name]!) as { parameterId: string; sealed: { iv: string; ciphertext: string } };
     const key = pbkdf2Sync(PASSPHRASE, Buffer.from(meta.kdf.salt, 'hex'), 600_000, 32, 'sha256');
     const sealed = Buffer.from(record.sealed.ciphertext, 'hex');
     const gcm = createDecipheriv('aes-256-gcm', key, Buffer.from(record.sealed.iv, 'hex'));
-    gcm.setAAD(Buffer.from(`deeppowers-browser-keystore/v1/secret-key/${iris.modelHash}/${record.parameterId}`));
+    gcm.setAAD(Buffer.from(`deeppowers-browser-keystore/v1/${name}/${record.parameterId}`));
     gcm.setAuthTag(sealed.subarray(sealed.length - 16));
     expect(Buffer.concat([gcm.update(sealed.subarray(0, sealed.length - 16)), gcm.final()]).equals(Buffer.from(secret))).toBe(true);
     await page.context().close();

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Keystore } from '../../runtime/client/keystore';
+import { LOCAL_SCOPE } from '../../runtime/client/key-scope';
 import { tokenIdentity } from '../../runtime/keys/token-identity';
 import { attest, checkAttestation } from '../../runtime/network/attestation';
 import { readLogVkey, TransparencyLog, verifyReceipt } from '../../runtime/network/transparency-log';
@@ -97,7 +98,7 @@ describe('keystore sealed by a key in the token', () => {
   test('without the token the keystore does not open: not by the passphrase, not with the token gone, not with its binding altered', () => {
     refusal(cli(['predict', compiled, '--data', rows, '--keystore', keystore]), /is sealed by key "deeppowers-keystore-[0-9a-f]{8}" in PKCS#11 token "deeppowers-test": give --pkcs11/);
     // Whoever has the directory and guesses (or knows) a passphrase has nothing: the files are sealed by the token's data key.
-    expect(() => Keystore.open(keystore, PASSPHRASE, { create: false }).readSecretKey(made.model_hash as string)).toThrow(/wrong passphrase/);
+    expect(() => Keystore.open(keystore, PASSPHRASE, { create: false }).readSecretKey(made.model_hash as string, LOCAL_SCOPE)).toThrow(/wrong passphrase/);
     refusal(cli(['predict', compiled, '--data', rows, '--keystore', keystore, '--pkcs11', MODULE], { SOFTHSM2_CONF: absent }), /no token labelled "deeppowers-test"/);
     const copy = join(tmp, 'altered');
     cpSync(keystore, copy, { recursive: true });
