@@ -173,9 +173,9 @@ async function chromiumTiming(browser: Browser, url: string, name: string, rows:
           const uploads = new Map<string, string>();
           return {
             dir: 'memory',
-            hasSecretKey: (h: string) => keys.has(h),
-            readSecretKey: (h: string) => keys.get(h),
-            writeSecretKey: (h: string, parameterId: string, bytes: Uint8Array) => void keys.set(h, { parameterId, bytes }),
+            hasSecretKey: (h: string, scope: unknown) => keys.has(`${h} ${JSON.stringify(scope)}`),
+            readSecretKey: (h: string, scope: unknown) => keys.get(`${h} ${JSON.stringify(scope)}`),
+            writeSecretKey: (h: string, parameterId: string, bytes: Uint8Array, scope: unknown) => void keys.set(`${h} ${JSON.stringify(scope)}`, { parameterId, bytes }),
             readRecoveryRoot: () => root,
             writeRecoveryRoot: (e: Uint8Array) => void (root = e),
             removeRecoveryRoot: () => void (root = undefined),
@@ -218,9 +218,10 @@ function memoryKeystore(): ClientKeyStore {
   const uploads = new Map<string, string>();
   return {
     dir: 'memory',
-    hasSecretKey: (h) => keys.has(h),
-    readSecretKey: (h) => keys.get(h),
-    writeSecretKey: (h, parameterId, bytes) => void keys.set(h, { parameterId, bytes }),
+    // One key per model and scope (local, or a server), as the keystores keep them.
+    hasSecretKey: (h, scope) => keys.has(`${h} ${JSON.stringify(scope)}`),
+    readSecretKey: (h, scope) => keys.get(`${h} ${JSON.stringify(scope)}`),
+    writeSecretKey: (h, parameterId, bytes, scope) => void keys.set(`${h} ${JSON.stringify(scope)}`, { parameterId, bytes }),
     readRecoveryRoot: () => root,
     writeRecoveryRoot: (e) => void (root = e),
     removeRecoveryRoot: () => void (root = undefined),
