@@ -24,67 +24,95 @@ const DEFAULT_POLL_MS = 1000;
 
 export async function callToolAsTask(name: string, args: Record<string, unknown>, call: TaskCall): Promise<CallToolResult> {
   if (call.signal?.aborted) return cancelled(name);
-  let heard = Date.now();
-  let ended = false;
-  // Progress comes on two streams (the creating request's, then the session's), so it may arrive out of order: only an advance is reported.
-  let progressed = -Infinity;
+  // When the server last gave a sign of life (progress, or a change of the task's status).
+  const heard = { at: Date.now() };
+  const progress = progressRelay(call.onProgress, () => void (heard.at = Date.now()));
   const requestOptions = { timeout: call.idleTimeoutMs };
-  // The creating request carries no signal: an abort while it is in flight is answered below with
-  // tasks/cancel for the task it made, not by dropping the request and leaving that task running.
-  const created = await call.send((client) =>
-    client.request({ method: 'tools/call', params: { name, arguments: args } }, CreateTaskResultSchema, {
-      ...requestOptions,
-      task: {},
-      // The SDK keeps this handler for the task's progress token after the task is created.
-      onprogress: (p) => {
-        if (ended || p.progress <= progressed) return;
-        progressed = p.progress;
-        heard = Date.now();
-        call.onProgress?.(p.progress, p.total);
-      },
-    }),
-  );
-  let task: Task = created.task;
+  try {
+    // The creating request carries no signal: an abort while it is in flight is answered below with
+    // tasks/cancel for the task it made, not by dropping the request and leaving that task running.
+    const created = await call.send((client) =>
+      client.request({ method: 'tools/call', params: { name, arguments: args } }, CreateTaskResultSchema, {
+        ...requestOptions,
+        task: {},
+        onprogress: progress.handler,
+      }),
+    );
+    return await followTask(name, created.task, call, heard, requestOptions);
+  } finally {
+    progress.stop();
+  }
+}
+
+/** Polls the task until it ends and reads its result; cancels it on an abort, when it falls silent, or when polling fails. */
+async function followTask(name: string, created: Task, call: TaskCall, heard: { at: number }, requestOptions: { timeout: number }): Promise<CallToolResult> {
+  let task = created;
   const id = task.taskId;
   const cancel = async (): Promise<void> => {
-    // Already ended (or gone) on the server: nothing left to stop.
+    // Already ended (or gone) on the server, or the server unreachable: nothing more to do.
     await call.send((client) => client.experimental.tasks.cancelTask(id, requestOptions)).catch(() => {});
   };
-  try {
-    for (;;) {
-      switch (task.status) {
-        case 'working':
-          break;
-        case 'input_required':
-          await cancel();
-          return fail('BAD_ARGUMENT', `the server asked for input during ${name} (task ${short(id)}), which this client cannot give; the task was cancelled`);
-        case 'completed':
-        case 'failed':
-          // A failed tool call is a result too (isError, its reason in the text), read like a completed one.
-          return await resultOf(name, task, call.send, requestOptions);
-        case 'cancelled':
-          return fail('IO', `the server cancelled ${name} (task ${short(id)})${task.statusMessage ? `: ${task.statusMessage}` : ''}`);
-        default: {
-          const status: never = task.status;
-          return fail('BAD_CIPHERTEXT', `the server says task ${short(id)} of ${name} is "${String(status)}", not a task status`);
-        }
-      }
-      await pause(task.pollInterval ?? DEFAULT_POLL_MS, call.signal);
-      if (call.signal?.aborted) {
+  for (;;) {
+    switch (task.status) {
+      case 'working':
+        break;
+      case 'input_required':
         await cancel();
-        return cancelled(name, id);
-      }
-      const before = task;
-      task = await call.send((client) => client.experimental.tasks.getTask(id, requestOptions));
-      if (task.lastUpdatedAt !== before.lastUpdatedAt || task.status !== before.status || task.statusMessage !== before.statusMessage) heard = Date.now();
-      if (task.status === 'working' && Date.now() - heard > call.idleTimeoutMs) {
-        await cancel();
-        return fail('IO', `the server reported nothing on ${name} (task ${short(id)}) for ${Math.round(call.idleTimeoutMs / 1000)} s; the task was cancelled`);
+        return fail('BAD_ARGUMENT', `the server asked for input during ${name} (task ${short(id)}), which this client cannot give; the task was cancelled`);
+      case 'completed':
+      case 'failed':
+        // A failed tool call is a result too (isError, its reason in the text), read like a completed one.
+        return await resultOf(name, task, call.send, requestOptions);
+      case 'cancelled':
+        return fail('IO', `the server cancelled ${name} (task ${short(id)})${task.statusMessage ? `: ${task.statusMessage}` : ''}`);
+      default: {
+        const status: never = task.status;
+        return fail('BAD_CIPHERTEXT', `the server says task ${short(id)} of ${name} is "${String(status)}", not a task status`);
       }
     }
-  } finally {
-    ended = true;
+    await pause(task.pollInterval ?? DEFAULT_POLL_MS, call.signal);
+    if (call.signal?.aborted) {
+      await cancel();
+      return cancelled(name, id);
+    }
+    const before = task;
+    try {
+      task = await call.send((client) => client.experimental.tasks.getTask(id, requestOptions));
+    } catch (e) {
+      // The prediction fails here; its task need not run on.
+      await cancel();
+      throw e;
+    }
+    if (task.lastUpdatedAt !== before.lastUpdatedAt || task.status !== before.status || task.statusMessage !== before.statusMessage) heard.at = Date.now();
+    if (task.status === 'working' && Date.now() - heard.at > call.idleTimeoutMs) {
+      await cancel();
+      return fail('IO', `the server reported nothing on ${name} (task ${short(id)}) for ${Math.round(call.idleTimeoutMs / 1000)} s; the task was cancelled`);
+    }
   }
+}
+
+/**
+ * The progress handler given to the SDK, which keeps it for the task's progress token after the
+ * task is created and, on the client side, never drops it: once stopped it forwards nothing and
+ * holds nothing of the call (the caller's callback would keep its ciphertexts alive). Progress
+ * comes on two streams (the creating request's, then the session's), so it may arrive out of
+ * order: only an advance is reported.
+ */
+function progressRelay(
+  onProgress: TaskCall['onProgress'],
+  onHeard: () => void,
+): { handler: (p: { progress: number; total?: number }) => void; stop: () => void } {
+  let target: { onProgress: TaskCall['onProgress']; onHeard: () => void } | undefined = { onProgress, onHeard };
+  let last = -Infinity;
+  return {
+    handler: (p) => {
+      if (!target || p.progress <= last) return;
+      last = p.progress;
+      target.onHeard();
+      target.onProgress?.(p.progress, p.total);
+    },
+    stop: () => void (target = undefined),
+  };
 }
 
 async function resultOf(name: string, task: Task, send: TaskCall['send'], options: { timeout: number }): Promise<CallToolResult> {
