@@ -16,7 +16,7 @@ import { tempDirForFile } from '../helpers/temp-dirs';
 /**
  * The browser client in Chromium (Debian's /usr/bin/chromium through playwright-core), against a
  * spawned `deeppowers serve --http --ui`: the page makes the keys, encrypts, uploads evaluation
- * keys, calls predict_<model> over MCP, verifies the log entry and decrypts, all in the page.
+ * keys, calls predict_<model> over MCP (as a task), verifies the log entry and decrypts, all in the page.
  * The outputs are checked against the framework's (the fixture's data.json), the server's log
  * and stored files against the row's values, the keystore against a reload and a wrong
  * passphrase, the verification against a tampered receipt, and the recovery phrase against
@@ -195,11 +195,23 @@ function plaintextTraces(row: readonly number[], haystacks: readonly { path: str
 describe('the browser client in Chromium', () => {
   test('a linear model: keys, encryption, verification and decryption in the page; outputs match scikit-learn; no plaintext reaches the server', async () => {
     const page = await openPage();
+    // The page's JSON-RPC requests to the server, to see how predict_iris went out.
+    const rpc: { method: string; params?: { name?: string; task?: unknown; taskId?: string } }[] = [];
+    page.on('request', (r) => {
+      const body = r.method() === 'POST' && new URL(r.url()).pathname === '/mcp' ? r.postData() : null;
+      if (body) rpc.push(JSON.parse(body) as (typeof rpc)[number]);
+    });
     await page.screenshot({ path: join(SHOTS, 'page-before.png'), fullPage: true });
     await connect(page);
     expect(await page.getByTestId('status').textContent()).toMatch(/^connected: 2 models/);
     const row = rowOf(IRIS, 0);
     const out = await predict(page, 'iris', row);
+    // As an MCP task: created by a task-augmented tools/call, polled with tasks/get, its result read with tasks/result.
+    const calls = rpc.filter((m) => m.method === 'tools/call' && m.params?.name === 'predict_iris');
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.every((c) => c.params?.task !== undefined)).toBe(true);
+    expect(rpc.filter((m) => m.method === 'tasks/result')).toHaveLength(calls.length);
+    expect(rpc.some((m) => m.method === 'tasks/get')).toBe(true);
     await page.screenshot({ path: join(SHOTS, 'page-after.png'), fullPage: true });
     expect(out.verified).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entry \d+(; first use of this server: pinned its log key and node set)?$/);
     expect(await page.getByTestId('log-link').allTextContents()).toEqual([/log entry \d+/.exec(out.verified)![0]]);
