@@ -17,6 +17,8 @@ const receipt = { index: 7, entry: 'ZW50cnk=', checkpoint: 'a checkpoint', proof
 
 let http: Server;
 let url: string;
+/** Whether the server drops the connection of the next predict_m call instead of answering it. */
+let dropNextPredict = false;
 
 function plainServer(): McpServer {
   const server = new McpServer({ name: 'plain', version: '0' }, { capabilities: { tools: {} } });
@@ -46,12 +48,19 @@ async function bodyOf(req: IncomingMessage): Promise<unknown> {
 beforeAll(async () => {
   http = createServer((req, res) => {
     void (async () => {
+      const body = req.method === 'POST' ? await bodyOf(req) : undefined;
+      if (dropNextPredict && (body as { params?: { name?: string } } | undefined)?.params?.name === 'predict_m') {
+        // As a kept-alive connection the server closed just as the request went out: no answer, the socket gone.
+        dropNextPredict = false;
+        req.socket.destroy();
+        return;
+      }
       // Stateless: a server and a transport per request.
       const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
       const server = plainServer();
       res.on('close', () => void transport.close().then(() => server.close()));
       await server.connect(transport);
-      await transport.handleRequest(req, res, req.method === 'POST' ? await bodyOf(req) : undefined);
+      await transport.handleRequest(req, res, body);
     })().catch(() => res.writeHead(500).end());
   });
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
@@ -81,6 +90,18 @@ describe('a server without tasks', () => {
       expect(sent.filter((m) => m.method.startsWith('tasks/'))).toEqual([]);
     } finally {
       spy.mockRestore();
+      await remote.close();
+    }
+  });
+
+  test('a call whose connection the server closed before answering is sent once more, on a fresh one', async () => {
+    const remote = await RemoteServer.connect({ url });
+    try {
+      dropNextPredict = true;
+      const answer = await remote.predictWithReceipt('m', KNOWN_KEYS, Uint8Array.from([9]));
+      expect(dropNextPredict).toBe(false);
+      expect([...answer.result]).toEqual([...RESULT]);
+    } finally {
       await remote.close();
     }
   });
