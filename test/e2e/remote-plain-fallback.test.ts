@@ -9,7 +9,8 @@ import { RemoteServer, UnknownKeysError } from '../../runtime/mcp/remote';
 /**
  * RemoteServer against an MCP server that offers no tasks (another implementation, or an older
  * DeepPowers): predict_<model> is called plainly, with progress, and its answers and refusals
- * read as from a server with tasks. The server here is the SDK's, stateless, on 127.0.0.1.
+ * read as from a server with tasks; and a call whose connection the server drops unanswered is
+ * sent once more. The server here is the SDK's, stateless, on 127.0.0.1.
  */
 const RESULT = Uint8Array.from([1, 2, 3, 250]);
 const KNOWN_KEYS = 'a'.repeat(64);
