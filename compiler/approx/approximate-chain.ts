@@ -91,7 +91,10 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
         stage.fn.kind === 'softmax'
           ? { kind: 'softmax', scores: [lo, hi], sums: [Math.exp(measured.statistic[0] - hi), Math.exp(measured.statistic[1] - hi)] }
           : { kind: 'layernorm', variance: measured.statistic };
-      stages.push({ kind: 'rowpoly', sources: stage.sources, fn: stage.fn, size: stage.size, rowLength: stage.rowLength, ranges });
+      const rowpoly = { kind: 'rowpoly', sources: stage.sources, fn: stage.fn, size: stage.size, rowLength: stage.rowLength, ranges } as const;
+      // A Softmax is two stages, its exps and their normalisation, so a refresh may cut between them.
+      if (stage.fn.kind === 'softmax') stages.push({ ...rowpoly, part: 'exps' }, { ...rowpoly, part: 'normalize' });
+      else stages.push(rowpoly);
       position[k] = stages.length - 1;
       return;
     }

@@ -27,6 +27,7 @@ import { DEFAULT_MARGIN, widenRange } from './fit';
 import { evaluateNewton, planNewton, type NewtonPlan } from './newton';
 export { softmaxReference } from '../chain/normalize';
 import type { PolyBuilder } from './poly-builder';
+import type { SoftmaxPart } from '../chain/rowwise';
 
 export interface SoftmaxRanges {
   /** Smallest and largest softmax input seen on the calibration rows. */
@@ -105,11 +106,16 @@ export function valueSum<T>(pb: PolyBuilder<T>, length: number): AxisSum<T> {
   return { length, sum: (values) => values.slice(1).reduce((acc, v) => pb.add(acc, v), values[0]!) };
 }
 
-export function evaluateSoftmax<T>(pb: PolyBuilder<T>, row: readonly T[], plan: SoftmaxPlan, axis: AxisSum<T> = valueSum(pb, row.length)): T[] {
+/**
+ * `part` (see SoftmaxPart): `exps` returns the scaled exps k·ê_i; `normalize` reads them as `row`
+ * and returns ê_i·z; `whole` both in one.
+ */
+export function evaluateSoftmax<T>(pb: PolyBuilder<T>, row: readonly T[], plan: SoftmaxPlan, axis: AxisSum<T> = valueSum(pb, row.length), part: SoftmaxPart = 'whole'): T[] {
   if (axis.length !== plan.n) fail('BAD_ARGUMENT', `a softmax row of ${axis.length} values, the plan has ${plan.n}`);
   const [sLo, sHi] = plan.sumRange;
   const k = 2 / (sHi - sLo);
-  const scaled = row.map((x) => evaluateExp(pb, x, plan.exp, k));
+  const scaled = part === 'normalize' ? [...row] : row.map((x) => evaluateExp(pb, x, plan.exp, k));
+  if (part === 'exps') return scaled;
   const kS = axis.sum(scaled);
   // t = kS − (S_hi + S_lo)/(S_hi − S_lo): an integer coefficient, no level.
   const t = pb.linear([[kS, 1]], -(sHi + sLo) / (sHi - sLo));
