@@ -32,15 +32,16 @@ export function liveAt(stages: readonly ApproxStage[], k: number): number[] {
 }
 
 /**
- * Stage indices a DAG body can be cut before: after a polynomial or a row-wise stage (after an
- * affine map a cut only moves its level; after a product it would carry every product across,
- * not their sums), where every later reader of a live value is an affine map or a product.
+ * Stage indices a DAG body can be cut before: after a polynomial or a row-wise stage, or between
+ * an affine map and a row-wise stage (a LayerNorm is as deep as a segment; elsewhere a cut after
+ * an affine map only moves its level; after a product it would carry every product across, not
+ * their sums), where every later reader of a live value is an affine map or a product.
  */
 export function dagCutPoints(stages: readonly ApproxStage[]): number[] {
   const out: number[] = [];
   for (let k = 1; k < stages.length; k++) {
     const before = stages[k - 1]!.kind;
-    if (before !== 'poly' && before !== 'rowpoly') continue;
+    if (before !== 'poly' && before !== 'rowpoly' && !(before === 'affine' && stages[k]!.kind === 'rowpoly')) continue;
     let ok = true;
     for (let j = k; j < stages.length && ok; j++) {
       if (j > k && stageReads(stages, j).some((r) => r < k) && stages[j]!.kind !== 'affine' && stages[j]!.kind !== 'product') ok = false;
