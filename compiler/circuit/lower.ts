@@ -54,12 +54,14 @@ export function lowerChain(chain: readonly ApproxStage[], options: LowerOptions)
     const affineOut = (stage: AffineStage, k: number): ValueId =>
       !stage.reads ? lowerVectorAffine(b, out(k - 1), stage) : lowerVectorAffineBlocks(b, stage, stage.reads.map((r) => ({ x: out(r), size: stageOutputSize(stages, r, inputSize) })));
     // A product's factor picked from stage r's values: as they are when the product takes them in
-    // place; from r's own inputs when r is an affine map (its rows picked, no extra level); else
-    // by a selection map (one level).
+    // place; from r's own inputs when r is an affine map no wider than its output (its rows
+    // picked, no extra level; from a wider input, such as a segment's carrying several live
+    // values, the picked map would have more diagonals, so more plaintexts, than picking after
+    // it); else by a selection map (one level).
     const factor = (r: number, pick: readonly number[], n: number): ValueId => {
       if (picksInPlace(pick, n)) return out(r);
       const source = r === BODY_INPUT ? null : stages[r]!;
-      if (source?.kind === 'affine') return affineOut(pickedRows(source, pick), r);
+      if (source?.kind === 'affine' && source.inSize <= n) return affineOut(pickedRows(source, pick), r);
       return lowerVectorAffine(b, out(r), selectionMap(pick, n));
     };
     stages.forEach((stage, k) => {
