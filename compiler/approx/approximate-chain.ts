@@ -94,12 +94,11 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
           : { kind: 'layernorm', variance: measured.statistic };
       const rowpoly = { kind: 'rowpoly', sources: stage.sources, fn: stage.fn, size: stage.size, rowLength: stage.rowLength, ranges } as const;
       // A Softmax is a stage per part (its exps, a prescale round when its plan has one, the
-      // normalisation, each squaring round of a plan by powers), so a refresh may cut between them.
-      const plan = stage.fn.kind === 'softmax' ? rowPlan(rowpoly) : null;
-      if (plan?.kind === 'softmax') {
-        const prescale = plan.plan.prescale ? [{ ...rowpoly, part: 'prescale' as const }] : [];
-        const squares = Array.from({ length: plan.plan.powers?.rounds ?? 0 }, () => ({ ...rowpoly, part: 'square' as const }));
-        stages.push({ ...rowpoly, part: 'exps' }, ...prescale, { ...rowpoly, part: 'normalize' }, ...squares);
+      // normalisation), so a refresh may cut between them.
+      if (stage.fn.kind === 'softmax') {
+        const plan = rowPlan(rowpoly);
+        const prescale = plan.kind === 'softmax' && plan.plan.prescale !== null;
+        stages.push({ ...rowpoly, part: 'exps' }, ...(prescale ? [{ ...rowpoly, part: 'prescale' as const }] : []), { ...rowpoly, part: 'normalize' });
       } else stages.push(rowpoly);
       position[k] = stages.length - 1;
       return;

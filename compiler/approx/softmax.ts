@@ -19,7 +19,7 @@
  * the sum range): with |ê_i − e_i| ≤ ε (exp's fit), |Ŝ − S| ≤ nε and |z·Ŝ − 1| ≤ r (Newton),
  *   |ê_i z − e_i/S| ≤ ε(1 + n)/S_lo + (1 + (n − 1)ε/S_lo)·r.
  */
-import { DeepPowersError, fail } from '../errors';
+import { fail } from '../errors';
 import { CountingBuilder } from './builders';
 import type { Range } from './chebyshev';
 import { evaluateExp, planExp, type ExpPlan } from './exp-range';
@@ -62,17 +62,6 @@ export interface SoftmaxPlan {
    * and a stage of its own, so a refresh may cut between the two rounds.
    */
   readonly prescale: { readonly inverse: NewtonPlan; readonly sumRange: Range } | null;
-  /**
-   * Softmax by powers, when exp on the whole score range cannot meet its target (scores tens of
-   * units wide, rows whose scores all sit far below the calibrated maximum, so their sums are
-   * tiny next to exp's error): `exp` is then exp((x − c)/2^r), its row sums within a factor
-   * e^((hi − lo)/2^r) of each other, normalised as usual; then r rounds square the normalised
-   * values and normalise again, each a stage. Exact in real arithmetic: N(N(v)²) = N(v²), so r
-   * rounds give N(e^(x − c)) = softmax(x). A normalised row's Σu² lies in [1/n, 1]: each round's
-   * 1/x (`inverse`) works on that range widened to a width of 2, so k = 1 and t costs no level.
-   * Relative errors grow about fourfold per round; the plan's bound follows them.
-   */
-  readonly powers: { readonly rounds: number; readonly inverse: NewtonPlan; readonly sumRange: Range } | null;
   /** Bound on |ŷ_i − y_i| (see the module comment). */
   readonly maxError: number;
   /** Levels from the inputs to the outputs. */
@@ -93,59 +82,6 @@ export function widenPositive([lo, hi]: Range, margin: number): Range {
 
 export function planSoftmax(n: number, ranges: SoftmaxRanges, target: SoftmaxTarget = {}): SoftmaxPlan {
   if (!Number.isInteger(n) || n < 1) fail('BAD_ARGUMENT', `a softmax row of ${n} values`);
-  try {
-    return planDirect(n, ranges, target);
-  } catch (e) {
-    // No exp polynomial reaches the target on these ranges: by powers, or the first refusal.
-    if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS' || n < 2) throw e;
-    const powers = planPowers(n, ranges, target);
-    if (!powers) throw e;
-    return powers;
-  }
-}
-
-/** Most squaring rounds a plan by powers uses. */
-const MAX_POWER_ROUNDS = 6;
-/** The first normalisation's row sums within this factor of each other (it picks the rounds). */
-const POWER_SUM_RATIO = 4;
-
-function planPowers(n: number, ranges: SoftmaxRanges, target: SoftmaxTarget): SoftmaxPlan | null {
-  const maxError = target.maxError ?? DEFAULT_SOFTMAX_ERROR;
-  const margin = target.margin ?? DEFAULT_MARGIN;
-  const scores = widenRange(ranges.scores, margin);
-  const [lo, hi] = scores;
-  const rounds = Math.max(1, Math.ceil(Math.log2((hi - lo) / Math.log(POWER_SUM_RATIO))));
-  if (rounds > MAX_POWER_ROUNDS) return null;
-  const p = 2 ** rounds;
-  // Every round multiplies the relative error by about 4: budget each part accordingly.
-  const growth = 4 ** rounds;
-  const relative = maxError / (4 * growth);
-  const eMin = Math.exp((lo - hi) / p);
-  try {
-    // exp((x − hi)/2^r) fitted in the same t as x on `scores` (t does not see the 1/2^r).
-    const exp = { ...planExp([lo / p, hi / p], hi / p, { maxError: relative * eMin }), range: scores };
-    const sumRange = widenPositive([n * eMin, n], margin);
-    const k = 2 / (sumRange[1] - sumRange[0]);
-    const first = planNewton('inverse', [k * sumRange[0], k * sumRange[1]], { relativeError: relative });
-    const squares: Range = [1 / (n * margin), 1 / (n * margin) + 2];
-    const inverse = planNewton('inverse', squares, { relativeError: relative });
-    // δ after the first normalisation, then δ ← 4δ + r per round (u = u*(1 + a), |a| ≤ δ: the squares
-    // and their sum move by (1 ± δ)², so y = v/Σv by ((1 ± δ)/(1 ∓ δ))²(1 ± r)).
-    const d0 = exp.maxError / eMin;
-    let delta = (1 + d0) / (1 - d0) * (1 + first.relativeBound) - 1;
-    for (let j = 0; j < rounds; j++) delta = ((1 + delta) / (1 - delta)) ** 2 * (1 + inverse.relativeBound) - 1;
-    if (!(delta <= maxError)) return null;
-    const partial: SoftmaxPlan = { n, exp, sumRange, inverse: first, prescale: null, powers: { rounds, inverse, sumRange: squares }, maxError: delta, depth: 0 };
-    const counter = new CountingBuilder();
-    evaluateSoftmax(counter, Array.from({ length: n }, () => counter.input()), partial);
-    return { ...partial, depth: counter.maxDepth };
-  } catch (e) {
-    if (e instanceof DeepPowersError && e.code === 'PARAMS') return null;
-    throw e;
-  }
-}
-
-function planDirect(n: number, ranges: SoftmaxRanges, target: SoftmaxTarget): SoftmaxPlan {
   const maxError = target.maxError ?? DEFAULT_SOFTMAX_ERROR;
   const margin = target.margin ?? DEFAULT_MARGIN;
   const [lo, hi] = ranges.scores;
@@ -162,7 +98,7 @@ function planDirect(n: number, ranges: SoftmaxRanges, target: SoftmaxTarget): So
   // z₁ cancels exactly, so the bound is the direct one with the final round's relative error.
   const eps = exp.maxError;
   const bound = (eps * (1 + n)) / sumRange[0] + (1 + ((n - 1) * eps) / sumRange[0]) * inverse.relativeBound;
-  const partial = { n, exp, sumRange, inverse, prescale, powers: null, maxError: bound, depth: 0 };
+  const partial = { n, exp, sumRange, inverse, prescale, maxError: bound, depth: 0 };
   const counter = new CountingBuilder();
   evaluateSoftmax(counter, Array.from({ length: n }, () => counter.input()), partial);
   return { ...partial, depth: counter.maxDepth };
@@ -214,7 +150,6 @@ export function valueSum<T>(pb: PolyBuilder<T>, length: number): AxisSum<T> {
 export function evaluateSoftmax<T>(pb: PolyBuilder<T>, row: readonly T[], plan: SoftmaxPlan, axis: AxisSum<T> = valueSum(pb, row.length), part: SoftmaxPart = 'whole'): T[] {
   if (axis.length !== plan.n) fail('BAD_ARGUMENT', `a softmax row of ${axis.length} values, the plan has ${plan.n}`);
   if (part === 'prescale' && !plan.prescale) fail('BAD_ARGUMENT', 'a softmax prescale part of a plan without a prescale round');
-  if (part === 'square' && !plan.powers) fail('BAD_ARGUMENT', 'a softmax squaring part of a plan without powers');
   const k = 2 / (plan.sumRange[1] - plan.sumRange[0]);
   let values = part === 'whole' || part === 'exps' ? row.map((x) => evaluateExp(pb, x, plan.exp, k)) : [...row];
   if (part === 'exps') return values;
@@ -225,13 +160,7 @@ export function evaluateSoftmax<T>(pb: PolyBuilder<T>, row: readonly T[], plan: 
     values = divideRound(pb, values, plan.sumRange, coarse, axis);
     if (part === 'prescale') return values;
   }
-  if (part !== 'square') values = divideRound(pb, values, plan.prescale ? plan.prescale.sumRange : plan.sumRange, plan.inverse, axis);
-  if (!plan.powers || part === 'normalize') return values;
-  // Each round its own stage (part 'square'); all of them in 'whole'.
-  for (let j = 0; j < (part === 'whole' ? plan.powers.rounds : 1); j++) {
-    values = divideRound(pb, values.map((u) => pb.mul(u, u)), plan.powers.sumRange, plan.powers.inverse, axis);
-  }
-  return values;
+  return divideRound(pb, values, plan.prescale ? plan.prescale.sumRange : plan.sumRange, plan.inverse, axis);
 }
 
 /**
