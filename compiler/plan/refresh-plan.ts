@@ -20,7 +20,6 @@
 import { countOps, estimateLatency } from '../circuit/count';
 import type { Circuit, Layout } from '../circuit/ir';
 import { vectorSlotsNeeded } from '../circuit/layout-vector';
-import { lowerChain } from '../circuit/lower';
 import { assignScales } from '../circuit/passes-scales';
 import type { SegmentedBody } from '../artifact/types';
 import type { ApproxStage, StepStage } from '../chain/stages';
@@ -35,7 +34,7 @@ import { maxEncodableBits } from '../params/encodable';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
 import type { CkksParameters } from '../params/types';
 import type { PrecisionPromise } from '../approx/precision-target';
-import { rescalePrimes, rotationsOf, type LayoutBuild, type Objective, type ParameterOptions } from './build-layout';
+import { lowererOf, rescalePrimes, rotationsOf, type LayoutBuild, type Objective, type ParameterOptions } from './build-layout';
 import { interleaveSamples } from '../circuit/interleave';
 
 export type RefreshRequest = 'auto' | 'off';
@@ -204,11 +203,12 @@ export function buildSegments(stages: readonly ApproxStage[], cuts: readonly num
   if (!trial) fail('PARAMS', `no parameters fit the segments cut at stages [${cuts.join(', ')}]`);
   const parts = splitStages(stages, cuts);
   const steps = stepsAt(stages, cuts);
+  const lower = lowererOf(options);
   const period = Math.max(2, ...parts.map(vectorSlotsNeeded));
   const interleaved = layout === 'vector' && objective === 'throughput' && trial.params.slots > period;
   let circuits = interleaved
-    ? parts.map((p) => interleaveSamples(lowerChain(p, { layout, slots: period, ...rotationsOf(options) }), trial.params.slots / period))
-    : parts.map((p) => lowerChain(p, { layout, slots: trial.params.slots, ...rotationsOf(options) }));
+    ? parts.map((p) => interleaveSamples(lower(p, { layout, slots: period, ...rotationsOf(options) }), trial.params.slots / period))
+    : parts.map((p) => lower(p, { layout, slots: trial.params.slots, ...rotationsOf(options) }));
   const params = selectParameters({ ...trial.request, preferN: trial.params.polyModulusDegree, rotationSteps: unionSteps(circuits) });
   // A segment after a step whose unmasking spends levels (a max pool's product by 1/a) starts that far below the top.
   circuits = circuits.map((c, i) => assignScales(c, rescalePrimes(params).slice(i > 0 ? stepKind(steps[i - 1]!.kind).unmaskLevels : 0)));
@@ -236,7 +236,7 @@ interface ParameterTrial {
 function tryParameters(stages: readonly ApproxStage[], cuts: readonly number[], layout: Layout, options: ParameterOptions, maskBound: number): ParameterTrial | null {
   const parts = splitStages(stages, cuts);
   const steps = stepsAt(stages, cuts);
-  const first = parts.map((p) => lowerChain(p, { layout, slots: layout === 'vector' ? Math.max(2, vectorSlotsNeeded(p)) : 2, ...rotationsOf(options) }));
+  const first = parts.map((p) => lowererOf(options)(p, { layout, slots: layout === 'vector' ? Math.max(2, vectorSlotsNeeded(p)) : 2, ...rotationsOf(options) }));
   const depths = first.map((c) => c.depth);
   const depth = Math.max(...depths.map((d, i) => d + extraLevels(steps, i)));
   const extra = Math.ceil(Math.log2(parts.length));

@@ -24,6 +24,7 @@ import { keySizes } from '../../params/sizes';
 import type { LayoutBuild, ParameterOptions } from '../../plan/build-layout';
 import { largestMaskBitsFor, MASK_BITS_AUTO, maskRounding, segmentedPromise, type RefreshRequest, type SegmentedBuild } from '../../plan/refresh-plan';
 import type { Plan } from '../../plan/choose-plan';
+import { planMemo } from '../../plan/lowering-memo';
 import { DEFAULT_BYTES_PER_SECOND, DEFAULT_RTT_MS, type NetworkAssumptions } from '../../plan/plan-cost';
 import { approximateSplit, type ApproximatedSplit } from './approximate-split';
 import type { CalibratedSplit } from './calibrate-split';
@@ -98,6 +99,8 @@ function searchAtMask(lower: Lowering, options: CompileOptions): PlanSearch {
 /** The lowering the search repeats; one approximation per degree cap (lowering again with other rotation keys or another σ reuses it). */
 function chainLowering(calibrated: CalibratedSplit, options: CompileOptions, progress: (step: CompileStep) => void): MaskedLowering {
   const approximations = new Map<number | undefined, ApproximatedSplit>();
+  // Lowering does not depend on σ: one memo serves every σ the auto search tries.
+  const memo = planMemo();
   const layoutRequest = options.layout ?? 'auto';
   const objective = options.objective ?? 'latency';
   const refresh = refreshModeOf(options);
@@ -114,7 +117,7 @@ function chainLowering(calibrated: CalibratedSplit, options: CompileOptions, pro
     // circuit's growth. Asked for explicitly (--precision-bits, --scale-bits), the user's numbers
     // win and the promise says what they leave.
     const noiseBits = noisePrecisionBits(target.bound, target.approximationError, target.magnitude);
-    const parameters: ParameterOptions = { ...parameterOptions(options, outputBits), ...(precisionDerived(options) ? { precisionBits: noiseBits, strictPrecision: true } : {}), rotationKeys, maskBits };
+    const parameters: ParameterOptions = { ...parameterOptions(options, outputBits), ...(precisionDerived(options) ? { precisionBits: noiseBits, strictPrecision: true } : {}), rotationKeys, maskBits, memo };
     // The whole plans per layout (one circuit, or segments at client steps), the fastest within the heap (plan/choose-plan).
     const chosen = chooseLayout(trial.stages, layoutRequest, parameters, { refresh, objective, network, maxAbs: trial.stats.maxAbs, overHeap: options.heap === 'simulation' }, progress);
     const { plan } = chosen;
