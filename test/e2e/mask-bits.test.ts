@@ -1,6 +1,10 @@
-import { describe, expect, test } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, test } from 'vitest';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { type CompileOptions } from '../../compiler/pipeline/compile';
+import { compileFile } from '../../runtime/app/compile-file';
 import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { inputTensor, loadFixture } from '../helpers/fixtures';
 import { compiledFixture } from '../helpers/compiled-fixture';
@@ -11,11 +15,52 @@ import { firstSegmentOnSimulation } from '../helpers/simulated-body';
  * pt_mlp_digits_relu --refresh auto the promise still holds (σ = 37 breaks it: docs/compiling.md), the
  * artifact records σ, the server draws masks that wide (what the client decrypts reaches far
  * beyond the default 2^20·B), and the outputs stay within the promise of PyTorch in simulation.
+ *
+ * `--mask-bits auto` (the default) picks the largest σ in [20, 40] that keeps the promise: each
+ * choice is checked against compiles at explicit σ (σ keeps the promise, σ + 1 does not), and
+ * against the boundary measured before auto existed (36 on this model: docs/compiling.md).
  */
 const f = loadFixture('pt_mlp_digits_relu');
 function compiled(extra: Partial<CompileOptions>): CompiledModel {
   return compiledFixture(f, { layout: 'vector', refresh: 'auto', ...extra });
 }
+
+describe('--mask-bits auto', () => {
+  const auto = compiled({});
+  const dir = mkdtempSync(join(tmpdir(), 'dp-mask-bits-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('pt_mlp_digits_relu: auto picks σ = 36, the largest that keeps the promise (explicit 36 keeps it, 37 does not)', () => {
+    expect(auto.refresh?.maskBits).toBe(36);
+    expect(auto.options['maskBits']).toBeUndefined();
+    expect(auto.calibration.precision.reached).toBe(true);
+    const at36 = compiled({ maskBits: 36 });
+    expect(at36.calibration.precision).toEqual(auto.calibration.precision);
+    expect(at36.refresh).toEqual(auto.refresh);
+    expect(compiled({ maskBits: 37 }).calibration.precision.reached).toBe(false);
+  });
+
+  test('a looser promise (--precision 0.02) lets auto take the ceiling, σ = 40, which an explicit compile confirms', () => {
+    const loose = compiled({ precision: 0.02 });
+    expect(loose.refresh?.maskBits).toBe(40);
+    expect(loose.calibration.precision.reached).toBe(true);
+    expect(compiled({ precision: 0.02, maskBits: 40 }).calibration.precision).toEqual(loose.calibration.precision);
+  });
+
+  test('compile --json says σ, its statistical distance per slot and over a ciphertext, and why not 40', () => {
+    const { summary } = compileFile(f.modelPath, { calibration: join(f.dir, 'data.json'), output: join(dir, 'relu.compiled'), layout: 'vector' }, 'test');
+    const mask = summary.refresh!.mask;
+    expect(mask.mode).toBe('auto');
+    expect(mask.bits).toBe(36);
+    expect(mask.slots).toBe(8192);
+    expect(mask.perSlotLog2Distance).toBe(-36);
+    expect(mask.perCiphertextLog2Distance).toBe(13 - 36);
+    expect(mask.whyNotMax).toMatch(/σ = 37: approximation 0\.556 \+ CKKS noise and mask rounding [0-9.]+ = [0-9.]+ > 0\.603/);
+    const at37 = mask.tried.find((t) => t.bits === 37)!;
+    expect(at37.precision!.reached).toBe(false);
+    expect(mask.tried.find((t) => t.bits === 36)!.precision!.reached).toBe(true);
+  });
+});
 
 describe('--mask-bits', () => {
   const wide = compiled({ maskBits: 36 });
