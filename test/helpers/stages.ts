@@ -47,18 +47,29 @@ export function clenshaw(c: Float64Array, t: number): number {
  * products value by value, row-wise stages' plans row by row, each stage's input its reads concatenated): the reference for lowered bodies.
  */
 export function approxChainByHand(stages: readonly ApproxStage[], x: Float64Array): Float64Array {
+  return walkStagesByHand(stages, x, (s, v) => {
+    if (s.kind === 'maxpool') return Float64Array.from(s.windows, (w) => Math.max(...w.map((i) => v[i]!)));
+    if (s.kind === 'poly') return v.map((t) => clenshaw(s.chebyshev, t));
+    // A row-wise stage's plan in float64, row by row (its own error against the exact function is test/unit/transformer-approx's).
+    if (s.kind === 'rowpoly') return applyRowPoly(s, v);
+    return noStep(s.kind);
+  });
+}
+
+/**
+ * Walks a chain or DAG stage by stage, each stage's input its reads concatenated (the previous stage
+ * by default; −1 is `x`): affine maps by hand and products value by value here, every other stage
+ * by `other`. The last stage's output.
+ */
+export function walkStagesByHand(stages: readonly ApproxStage[], x: Float64Array, other: (s: ApproxStage, v: Float64Array, k: number) => Float64Array): Float64Array {
   const outs: Float64Array[] = [];
   const out = (r: number): Float64Array => (r < 0 ? x : outs[r]!);
   stages.forEach((s, k) => {
     const reads = 'reads' in s && s.reads ? s.reads : [k - 1];
     const v = Float64Array.from(reads.flatMap((r) => Array.from(out(r))));
     if (s.kind === 'affine') outs.push(affineByHand(s, v));
-    else if (s.kind === 'maxpool') outs.push(Float64Array.from(s.windows, (w) => Math.max(...w.map((i) => v[i]!))));
     else if (s.kind === 'product') outs.push(Float64Array.from({ length: s.size }, (_u, i) => v[s.left[i]!]! * v[s.factorSizes[0] + s.right[i]!]!));
-    else if (s.kind === 'poly') outs.push(v.map((t) => clenshaw(s.chebyshev, t)));
-    // A row-wise stage's plan in float64, row by row (its own error against the exact function is test/unit/transformer-approx's).
-    else if (s.kind === 'rowpoly') outs.push(applyRowPoly(s, v));
-    else noStep(s.kind);
+    else outs.push(other(s, v, k));
   });
   return outs.length > 0 ? outs[outs.length - 1]! : x;
 }

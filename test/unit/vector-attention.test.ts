@@ -17,7 +17,7 @@ import type { Layout } from '../../compiler/circuit/ir';
 import { nttPrimes } from '../../compiler/params/primes';
 import { simulateSamples } from '../../runtime/backends/simulate';
 import { lcg } from '../helpers/random';
-import { affineByHand, approxChainByHand } from '../helpers/stages';
+import { approxChainByHand, walkStagesByHand } from '../helpers/stages';
 
 const T = 3; // tokens
 const D = 4; // features
@@ -94,19 +94,11 @@ function block(ranges: (fn: RowFunction, k: number) => RowRanges): ApproxStage[]
 
 /** The block with exact Softmax and LayerNorm, and each row-wise stage's inputs on the way. */
 function exactBlock(stages: readonly ApproxStage[], x: Float64Array, seen: Map<number, Float64Array[]>): Float64Array {
-  const outs: Float64Array[] = [];
-  const out = (r: number): Float64Array => (r < 0 ? x : outs[r]!);
-  stages.forEach((s, k) => {
-    const reads = 'reads' in s && s.reads ? s.reads : [k - 1];
-    const v = Float64Array.from(reads.flatMap((r) => Array.from(out(r))));
-    if (s.kind === 'affine') outs.push(affineByHand(s, v));
-    else if (s.kind === 'product') outs.push(Float64Array.from({ length: s.size }, (_u, i) => v[s.left[i]!]! * v[s.factorSizes[0] + s.right[i]!]!));
-    else if (s.kind === 'rowpoly') {
-      seen.set(k, [...(seen.get(k) ?? []), v]);
-      outs.push(applyRows(s.fn, s.rowLength, v));
-    } else throw new Error(`no ${s.kind} stage in this block`);
+  return walkStagesByHand(stages, x, (s, v, k) => {
+    if (s.kind !== 'rowpoly') throw new Error(`no ${s.kind} stage in this block`);
+    seen.set(k, [...(seen.get(k) ?? []), v]);
+    return applyRows(s.fn, s.rowLength, v);
   });
-  return outs[outs.length - 1]!;
 }
 
 /** The calibrated ranges of each row-wise stage, measured on `xs` (what calibration records). */
