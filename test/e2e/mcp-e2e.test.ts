@@ -178,13 +178,14 @@ describe('deeppowers serve + deeppowers client over real HTTP', () => {
     }
     // As decimal text: no JSON number the client sent is an input value (JSON-RPC ids and
     // progress tokens aside, counters that may equal a small integer), and no string other than
-    // the base64 ciphertexts and hex ids holds one as a token.
+    // the base64 ciphertexts and hex or UUID ids (keys ids, chain ids, task ids: random, so a digit
+    // in one is chance) holds one as a token.
     const values = new Set(ROWS.flat());
     const decimal = new RegExp(`(?<![0-9.])(${[...values].map((v) => String(v).replace('.', '\\.')).join('|')})(?![0-9])`);
     for (const r of received.filter((x) => x.method === 'POST')) {
       for (const leaf of jsonLeaves(JSON.parse(r.body.toString('utf8')) as unknown)) {
         if (typeof leaf.value === 'number' && leaf.key !== 'id' && leaf.key !== 'progressToken') expect(values.has(leaf.value), `${leaf.key}: ${leaf.value}`).toBe(false);
-        if (typeof leaf.value === 'string' && !/^([A-Za-z0-9+/]{64,}={0,2}|[0-9a-f]{64})$/.test(leaf.value)) expect(leaf.value).not.toMatch(decimal);
+        if (typeof leaf.value === 'string' && !/^([A-Za-z0-9+/]{64,}={0,2}|[0-9a-f]{16,}|[0-9a-f]{8}(-[0-9a-f]{4}){3}-[0-9a-f]{12})$/.test(leaf.value)) expect(leaf.value).not.toMatch(decimal);
       }
     }
     // The checks can fail: the same search finds a planted row.
