@@ -9,6 +9,7 @@ import { readTextFile } from '../data/read-text-file';
 import { auditLog, type AuditReport } from '../network/audit';
 import { dataDirSource, serverSource, type OpenedSource } from '../network/audit-sources';
 import { parseWitnessKeys, readKeptCheckpoint } from '../network/audit-anchors';
+import { NodeList } from '../network/node-list';
 import { parseVkey } from '../network/signed-note';
 
 export interface AuditVerifyOptions {
@@ -21,6 +22,8 @@ export interface AuditVerifyOptions {
   readonly saveCheckpoint?: string;
   readonly witnessKeys?: string;
   readonly minCosignatures?: string;
+  /** The operator's nodes file (`serve --nodes`): only its nodes count in an entry. */
+  readonly nodes?: string;
 }
 
 export async function auditVerify(opts: AuditVerifyOptions): Promise<AuditReport> {
@@ -28,6 +31,7 @@ export async function auditVerify(opts: AuditVerifyOptions): Promise<AuditReport
   const witnesses = opts.witnessKeys !== undefined ? parseWitnessKeys(readTextFile(opts.witnessKeys, '--witness-keys file'), opts.witnessKeys) : [];
   const minCosignatures = opts.minCosignatures !== undefined ? wholeNumber(opts.minCosignatures, '--min-cosignatures') : witnesses.length > 0 ? 1 : 0;
   if (minCosignatures > witnesses.length) fail('BAD_ARGUMENT', `--min-cosignatures ${minCosignatures} needs at least that many keys in --witness-keys (got ${witnesses.length})`);
+  const nodes = opts.nodes !== undefined ? NodeList.readFile(opts.nodes) : undefined;
   const kept = opts.since !== undefined ? readKeptCheckpoint(readTextFile(opts.since, '--since file'), opts.since, opts.server) : undefined;
   const opened: OpenedSource = opts.dataDir !== undefined ? dataDirSource(opts.dataDir) : await serverSource(opts.server!, opts.token);
   try {
@@ -39,7 +43,7 @@ export async function auditVerify(opts: AuditVerifyOptions): Promise<AuditReport
               'give --log-key, or --since a checkpoint saved earlier (--save-checkpoint) or a client\'s pins.json',
           ]
         : [];
-    const report = await auditLog(opened.source, logKey, { witnesses, minCosignatures, ...(kept ? { since: kept.note } : {}), warnings });
+    const report = await auditLog(opened.source, logKey, { witnesses, minCosignatures, ...(kept ? { since: kept.note } : {}), ...(nodes ? { nodes } : {}), warnings });
     if (opts.saveCheckpoint !== undefined && report.ok && report.latest) writeFileSync(opts.saveCheckpoint, report.latest.note);
     return report;
   } finally {

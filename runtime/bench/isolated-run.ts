@@ -4,7 +4,7 @@ import type { Layout } from '../../compiler/circuit/ir';
 import { fail } from '../../compiler/errors';
 import type { SealOpsBenchResult } from './seal-ops';
 import type { BenchResult } from './bench-model';
-import type { BenchFailure } from './run-bench';
+import type { BenchFailure } from './bench-targets';
 
 const BIN = fileURLToPath(new URL('../../bin/deeppowers.js', import.meta.url));
 

@@ -12,6 +12,9 @@ import { benchFixtureNames, loadBenchFixture, type BenchFixture } from './fixtur
 import { benchInChild } from './isolated-run';
 import { CostTable } from './measured-costs';
 import { soak, type SoakResult } from './soak';
+import { checkTargets, type BenchFailure, type TargetCheck } from './bench-targets';
+
+export type { BenchFailure, TargetCheck } from './bench-targets';
 
 export interface BenchOptions {
   /** Fixture names; every fixture when absent (those the compiler refuses are reported as failures). */
@@ -37,19 +40,6 @@ export interface BenchOptions {
 
 /** The smallest set that still covers both layouts and the key-switching path, for smoke tests. */
 export const QUICK_MODELS = ['sk_logreg_breast_cancer'];
-
-/** A fixture/layout whose compilation failed: no circuit, so no counts or timings. */
-export interface BenchFailure {
-  readonly model: string;
-  readonly layout: Layout;
-  readonly error: string;
-}
-
-export interface TargetCheck {
-  readonly target: string;
-  readonly value: number | null;
-  readonly met: boolean | null;
-}
 
 export interface BenchReport {
   readonly machine: { readonly cpu: string; readonly cores: number; readonly node: string; readonly node_seal: string };
@@ -151,32 +141,4 @@ function mergeOps(into: Record<string, SealOpsBenchResult[]>, more: Record<strin
     for (const c of chains) if (!list.some((x) => x.coeffModulusBits.join(',') === c.coeffModulusBits.join(','))) list.push(c);
   }
   return into;
-}
-
-function find(results: readonly (BenchResult | BenchFailure)[], model: string, layout: Layout): BenchResult | undefined {
-  const r = results.find((x) => x.model === model && x.layout === layout);
-  return r && 'n' in r ? r : undefined;
-}
-
-/** The issue's targets (one core, server side), checked against whichever runs were made. */
-export function checkTargets(results: readonly (BenchResult | BenchFailure)[]): TargetCheck[] {
-  const checks: TargetCheck[] = [];
-  const at = (target: string, r: BenchResult | undefined, value: (r: BenchResult) => number | null, ok: (v: number) => boolean): void => {
-    if (!r) return;
-    const v = value(r);
-    checks.push({ target, value: v, met: v === null ? null : ok(v) });
-  };
-  const lrBatch = find(results, 'sk_logreg_breast_cancer', 'batch');
-  const lrVector = find(results, 'sk_logreg_breast_cancer', 'vector');
-  const mlp = find(results, 'sk_mlp_digits_relu', 'vector');
-  const cnn = find(results, 'pt_cnn_digits', 'vector');
-  at('breast-cancer logistic regression, batch: samples/s >= 100000', lrBatch, (r) => r.samples_per_s, (v) => v >= 100_000);
-  at('breast-cancer logistic regression, single sample: server ms <= 15', lrVector, (r) => r.server_ms, (v) => v <= 15);
-  at('digits MLP (sk_mlp_digits_relu), single sample: server ms <= 500', mlp, (r) => r.server_ms, (v) => v <= 500);
-  at('digits MLP (sk_mlp_digits_relu): evaluation keys <= 60 MB', mlp, (r) => r.eval_key_bytes, (v) => v <= 60e6);
-  at('digits CNN (pt_cnn_digits), single sample: server ms <= 1500', cnn, (r) => r.server_ms, (v) => v <= 1500);
-  for (const r of results) {
-    if ('n' in r) at(`${r.model} ${r.layout}: measured/predicted in [0.8, 1.25]`, r, (x) => x.measured_over_predicted, (v) => v >= 0.8 && v <= 1.25);
-  }
-  return checks;
 }

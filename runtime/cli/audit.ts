@@ -42,6 +42,10 @@ export function registerAudit(program: Command): void {
     .option('--save-checkpoint <file>', 'after a clean verification, write the latest signed checkpoint to FILE, for a later --since')
     .option('--witness-keys <file>', 'witness keys, one a line: C2SP vkeys, review nodes\' base64 Ed25519 public keys, or the operator\'s `serve --nodes` file (its review lines)')
     .option('--min-cosignatures <n>', 'cosignatures from --witness-keys the latest checkpoint must carry (default 1 when witness keys are given)')
+    .option(
+      '--nodes <file>',
+      "the operator's nodes file (`serve --nodes`; every list the server has used, concatenated): each entry's result must be a listed compute node's, and only listed review nodes count towards its quorum",
+    )
     .option('--json', 'print the report as JSON')
     .action(async (opts: AuditVerifyCliOptions) => {
       const token = resolveToken(opts);

@@ -1,6 +1,7 @@
 import { verifyCheckpoint, type CheckedCheckpoint } from './checkpoint';
 import { leafHash, MemoryTree, verifyConsistency, type Hash } from './merkle';
-import { checkReleaseEntry } from './release';
+import type { NodeList } from './node-list';
+import { checkReleaseEntry, type CheckedRelease } from './release';
 import type { NoteVerifierKey } from './signed-note';
 
 /**
@@ -10,6 +11,9 @@ import type { NoteVerifierKey } from './signed-note';
  * checkpoint's root against the tree rebuilt from the entries, and a consistency proof between
  * each pair of successive checkpoints. The first checkpoint whose root disagrees names the
  * first entry that was edited, removed or reordered.
+ *
+ * With the operator's nodes list, only listed nodes count in an entry (its computing node and its
+ * quorum's reviewers), as they do for the server and its clients.
  *
  * All of that is within what the source shows, and the key holder can rewrite the source and
  * re-sign it. Two anchors from outside catch that: a checkpoint kept earlier (`since`: a
@@ -61,6 +65,12 @@ export interface AuditOptions {
   readonly minCosignatures?: number;
   /** A signed checkpoint kept from earlier: the log must still hold it and extend it. */
   readonly since?: string;
+  /**
+   * The operator's list of trusted nodes (`serve --nodes`): each entry's result must then be
+   * signed by a listed compute node under its listed key, and only listed review nodes count
+   * towards the quorum it records. Without it an entry is checked against the keys it names itself.
+   */
+  readonly nodes?: NodeList;
   readonly warnings?: readonly string[];
 }
 
@@ -84,7 +94,7 @@ export async function auditLog(source: AuditSource, logKey: NoteVerifierKey, opt
     if (claimed !== undefined && claimed !== e.index) {
       problems.push({ entry: e.index, message: `entry ${e.index} records itself as entry ${claimed}: moved or reordered` });
     }
-    const release = releaseProblem(e.entry);
+    const release = releaseProblem(e.entry, options.nodes);
     if (release) problems.push({ entry: e.index, message: `entry ${e.index}: ${release}` });
     tree.append(leaf);
   });
@@ -247,22 +257,34 @@ async function checkSince(
   return kept;
 }
 
-/** Why an entry is not a valid release record (its attestations, its quorum), or undefined. */
-function releaseProblem(bytes: Buffer): string | undefined {
+/** Why an entry is not a valid release record (its attestations, its quorum, over `nodes` when given), or undefined. */
+function releaseProblem(bytes: Buffer, nodes: NodeList | undefined): string | undefined {
   let entry: Record<string, unknown>;
   try {
     entry = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>;
   } catch {
     return 'not a JSON record';
   }
-  let agreeing: number;
+  let release: CheckedRelease;
   try {
-    agreeing = checkReleaseEntry(entry).agreeing.length;
+    release = checkReleaseEntry(entry);
   } catch (e) {
     return (e as Error).message;
   }
   const quorum = typeof entry.quorum === 'number' ? entry.quorum : 0;
-  if (agreeing < quorum) return `${agreeing} review attestation${agreeing === 1 ? '' : 's'} agree with the result, fewer than the quorum of ${quorum} it records`;
+  let agreeing = release.agreeing;
+  let notCounted = '';
+  if (nodes) {
+    const refused = nodes.refuses(release.compute, 'compute');
+    if (refused) return `its result was not computed by a listed compute node: ${refused} (--nodes)`;
+    const unlisted = agreeing.filter((r) => nodes.refuses(r, 'review') !== undefined);
+    agreeing = agreeing.filter((r) => !unlisted.includes(r));
+    if (unlisted.length > 0) notCounted = `; not counted, as they are not listed review nodes (--nodes): ${unlisted.map((r) => r.node_id).join(', ')}`;
+  }
+  if (agreeing.length < quorum) {
+    const what = `${agreeing.length} ${nodes ? 'listed ' : ''}review attestation${agreeing.length === 1 ? '' : 's'}`;
+    return `${what} agree${agreeing.length === 1 ? 's' : ''} with the result, fewer than the quorum of ${quorum} it records${notCounted}`;
+  }
   return undefined;
 }
 

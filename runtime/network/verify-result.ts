@@ -147,7 +147,7 @@ async function verifyLocked(
     fail('BAD_CIPHERTEXT', `${at} belongs to another prediction (its chain id is not the one this client chose for this request): a stale or replayed answer`);
   }
   if (expect.after !== undefined && checked.index <= expect.after) {
-    fail('BAD_CIPHERTEXT', `${at} comes before entry ${expect.after}, the previous segment of this prediction: a stale or replayed answer`);
+    fail('BAD_CIPHERTEXT', `${at} does not come after entry ${expect.after}, the previous segment's entry of this prediction: a stale or replayed answer`);
   }
   if (expect.step && (e.step?.masked_sha256 !== sha256Hex(expect.step.masked) || e.step?.returned_sha256 !== sha256Hex(expect.step.returned))) {
     fail('BAD_CIPHERTEXT', `${at} does not record the client step this client made (the masked result it received and the ciphertexts it sent back)`);

@@ -244,10 +244,15 @@ describe('server + 1 compute + 2 review nodes over Redis', () => {
     }
   });
 
-  test('the log of everything released verifies, every checkpoint of a reviewed job cosigned', async () => {
+  test("the untouched log verifies against the checkpoint the host's client kept, its latest checkpoint cosigned by both listed reviewers", async () => {
     await stopProcess(server.proc);
-    const report = await auditVerify({ dataDir: join(work, 'server') });
+    // What an auditor holds from outside the log: the client's pins.json (log key and kept checkpoint) and the operator's nodes file.
+    const report = await auditVerify({ dataDir: join(work, 'server'), since: join(work, 'keystore', 'pins.json'), witnessKeys: nodesFile(), minCosignatures: '2', nodes: nodesFile() });
     expect(report.ok, JSON.stringify(report.problems)).toBe(true);
+    expect(report.warnings).toEqual([]);
     expect(report.entries).toBeGreaterThanOrEqual(4);
+    expect(report.since!.size).toBeGreaterThan(0);
+    expect(report.since!.size).toBeLessThan(report.entries);
+    expect(report.latest!.cosignedBy).toHaveLength(2);
   });
 });

@@ -150,3 +150,43 @@ describe('one evaluation split over 2 threads (sk_logreg_iris_multinomial, vecto
 function writeResult(parts: Uint8Array[]): Uint8Array {
   return writeEnvelope({ kind: 'result', modelHash: model.modelHash, parameterId: spec.parameterId, parts });
 }
+
+describe('one evaluation split over 2 threads, batch layout (one input ciphertext per feature)', () => {
+  const batch = compiledFixture(fixture, { layout: 'batch' });
+  const batchSpec = contextSpecOf(batch.parameters);
+
+  test('a thread whose part reads none of the last inputs still runs it: results equal one thread\'s, labels scikit-learn\'s', async () => {
+    const plan = planParallel(batch.circuit, 2);
+    expect(plan.threads, 'the plan splits this circuit').toBe(2);
+    const batchClient = await FheClient.create(sealBackend, clientModelOf(batch.circuit, batch.parameters, batch.modelHash));
+    const workers = workerThreadsBackend(2);
+    opened.push(workers);
+    const open = async (backend: FheBackend) => {
+      const ctx = await backend.createContext(batchSpec);
+      const circuit = ctx.loadCircuit(batch.circuit);
+      const keys = circuit.loadEvaluationKeys({ relin: null, galois: null });
+      return { run: (inputs: readonly Uint8Array[]) => circuit.execute(inputs, keys), dispose: () => (keys.dispose(), circuit.dispose(), ctx.dispose()) };
+    };
+    const split = await open(workers);
+    const serial = await open(sealBackend);
+    try {
+      const request = readEnvelope(batchClient.encrypt(samples).bytes, { kind: 'ciphertexts', modelHash: batch.modelHash, parameterId: batchSpec.parameterId }).parts;
+      // The workers load the circuit and then the keys while the first evaluations run here.
+      for (let i = 0; i < 3; i++) {
+        await split.run(request);
+        await workers.ready();
+      }
+      const before = workers.splitEvaluations().count;
+      const got = await split.run(request);
+      expect(workers.splitEvaluations().count).toBe(before + 1);
+      expect(got).toEqual(await serial.run(request));
+      const result = writeEnvelope({ kind: 'result', modelHash: batch.modelHash, parameterId: batchSpec.parameterId, parts: got });
+      const labels = batchClient.decrypt(result, samples.length).map((l) => l.indexOf(Math.max(...l)));
+      expect(labels).toEqual(fixture.data.expected['label']!.slice(0, samples.length));
+    } finally {
+      split.dispose();
+      serial.dispose();
+      batchClient.dispose();
+    }
+  }, 120_000);
+});

@@ -1,29 +1,43 @@
 /**
- * Writes the benchmark table of docs/benchmarks.md from a `npm run bench -- --json` file, so every figure in it
- * comes from one run anyone can repeat:
+ * Writes the benchmark table of docs/benchmarks.md from `npm run bench -- --json` files, so every figure in it
+ * comes from runs anyone can repeat:
  *
- *   npm run bench -- --json --max-predicted-s 20 --reps 3 > bench/results-<date>.json
- *   npx tsx test/tools/bench-readme.ts bench/results-<date>.json
+ *   npm run bench -- --json --max-predicted-s 10 --reps 3 > bench/results-<date>.json
+ *   npx tsx test/tools/bench-readme.ts bench/results-<date>.json [bench/results-<date>-<part>.json …]
+ *
+ * A later file's run of a model and layout replaces the earlier file's (a part re-run after a fix);
+ * the header names each file's command. The targets are checked again on the merged runs.
  */
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { BENCH_COLUMNS, benchNotes, benchRowCells } from '../../runtime/bench/format-bench';
+import { checkTargets } from '../../runtime/bench/bench-targets';
 import type { BenchReport } from '../../runtime/bench/run-bench';
 import { BENCH_SECTION, writeReadmeSection } from './readme-section';
 
-const file = process.argv[2];
-if (!file) {
-  console.error('usage: npx tsx test/tools/bench-readme.ts bench/results-<date>.json');
+const files = process.argv.slice(2);
+if (files.length === 0) {
+  console.error('usage: npx tsx test/tools/bench-readme.ts bench/results-<date>.json [more.json …]');
   process.exit(2);
 }
-const report = JSON.parse(readFileSync(file, 'utf8')) as BenchReport;
+const reports = files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as BenchReport);
+const key = (r: BenchReport['results'][number]) => `${r.model} ${r.layout}`;
+const merged = new Map<string, BenchReport['results'][number]>();
+for (const r of reports) for (const x of r.results) merged.set(key(x), x);
+const first = reports[0]!;
+const report: BenchReport = { ...first, results: [...merged.values()], targets: checkTargets([...merged.values()]) };
+const command = (r: BenchReport, file: string) => {
+  const o = r.options;
+  const all = reports[0] === r;
+  return `\`npm run bench -- --json --max-predicted-s ${o.max_predicted_s} --reps ${o.reps} --threads ${o.threads}${o.layouts.length === 1 ? ` --layouts ${o.layouts[0]}` : ''} --models …\` (${all ? `the ${o.models.length} model${o.models.length === 1 ? '' : 's'} below` : `${o.models.join(', ')}`}; [bench/${basename(file)}](../bench/${basename(file)}))`;
+};
 const cell = (s: string) => s.replace(/\|/g, '\\|');
-const o = report.options;
 const m = report.machine;
 const lines = [
-  `Measured with \`npm run bench -- --json --max-predicted-s ${o.max_predicted_s} --reps ${o.reps} --threads ${o.threads} --models …\` (the ${o.models.length} model${o.models.length === 1 ? "" : "s"} below) on ${m.cpu}, ${m.cores} cores, Node ${m.node}, node-seal ${m.node_seal}, one thread per evaluation (\`samples/s on threads\`: ${o.threads} evaluations in flight on the worker threads). ` +
-    `The full JSON is [bench/${basename(file)}](../bench/${basename(file)}). A vector-layout evaluation is one sample; a batch-layout evaluation is N/2 samples. ` +
-    '"1-sample ms" is encryption + server + decryption of one evaluation: the latency of a prediction. "error promised/measured" is the compiled precision promise and the largest encrypted error on the evaluated rows, both as a share of the calibrated output range.',
+  `Measured with ${command(first, files[0]!)}${reports.length > 1 ? `, then ${reports.slice(1).map((r, i) => `${command(r, files[i + 1]!)}, whose runs replace the first's`).join('; ')}` : ''}, on ${m.cpu}, ${m.cores} cores, Node ${m.node}, node-seal ${m.node_seal}. ` +
+    '"server ms" is one evaluation on one thread; "server ms on threads" is one evaluation split over "threads" threads; "samples/s on threads" keeps "threads" evaluations in flight on the worker threads. ' +
+    'A vector-layout evaluation is one sample; a batch-layout evaluation is N/2 samples. ' +
+    '"1-sample ms" is encryption + server + client steps + decryption of one evaluation: the latency of a prediction. "error promised/measured" is the compiled precision promise and the largest encrypted error on the evaluated rows, both as a share of the calibrated output range.',
   '',
   `| ${BENCH_COLUMNS.join(' | ')} |`,
   `|${BENCH_COLUMNS.map(() => '---').join('|')}|`,
@@ -52,4 +66,4 @@ if (named.length > 0 || costModel.length > 0) {
   );
 }
 writeReadmeSection(BENCH_SECTION, `${lines.join('\n')}`);
-console.log(`docs/benchmarks.md: bench table from ${file} (${report.results.length} runs)`);
+console.log(`docs/benchmarks.md: bench table from ${files.join(' + ')} (${report.results.length} runs)`);

@@ -20,7 +20,9 @@ import { tempDirsPerTest } from '../helpers/temp-dirs';
  * (9 releases of a compute node and 2 reviewers, each checkpoint cosigned by both reviewers as
  * witnesses). An auditor saved checkpoint 9 earlier (`audit verify --save-checkpoint`) and holds
  * the witnesses' keys; after each tampering `audit verify --since … --witness-keys … ` must fail
- * and name the entry or checkpoint. On d72f8df, 7 of them passed (items 1 to 7 below).
+ * and name the entry or checkpoint. On d72f8df, 7 of them passed (items 1 to 7 below). A 13th,
+ * entries the key holder appends with nodes nobody listed, passes every check of the entries'
+ * own keys and is caught only against the operator's nodes file (`--nodes`).
  */
 
 const tempDir = tempDirsPerTest('dp-audit-tamper-');
@@ -75,7 +77,15 @@ function resign(dir: string, entries: Record<string, unknown>[]): void {
   copyFileSync(join(fresh, LOG_FILE), join(dir, LOG_FILE));
 }
 
-async function audit(s: Setup, extra: { logKey?: string } = {}) {
+/** The operator's nodes file (`serve --nodes`) listing the compute node and the two reviewers. */
+function writeNodesFile(): string {
+  const file = join(tempDir(), 'nodes');
+  const line = (n: { id: string; publicKey: Buffer }, role: string) => `${n.id} ${role} ${n.publicKey.toString('base64')}\n`;
+  writeFileSync(file, `# the operator's list\n${line(nodes.compute, 'compute')}${nodes.reviewers.map((r) => line(r, 'review')).join('')}`);
+  return file;
+}
+
+async function audit(s: Setup, extra: { logKey?: string; nodes?: string } = {}) {
   const report = await auditVerify({ dataDir: s.dir, since: s.since, witnessKeys: s.witnessKeys, minCosignatures: '2', ...extra });
   return { report, text: report.problems.map((p) => p.message).join('\n') };
 }
@@ -89,7 +99,7 @@ async function auditTampered(sql: string) {
   return result;
 }
 
-describe('audit verify --since … --witness-keys … against the 12 tamperings of issue 19', () => {
+describe('audit verify --since … --witness-keys … against the 12 tamperings of issue 19, and --nodes against a 13th', () => {
   test('the untouched log verifies, consistent with the saved checkpoint and cosigned by both witnesses', async () => {
     const s = await networkLog();
     const saved = join(tempDir(), 'saved');
@@ -230,6 +240,29 @@ describe('audit verify --since … --witness-keys … against the 12 tamperings 
     expect(text).toMatch(/checkpoint 9: checkpoint of size 9 is not signed by the log key/);
   });
 
+  test('13. (beyond the twelve) the key holder appends releases by nodes nobody listed; the witnesses cosign on: --nodes names them', async () => {
+    const s = await networkLog();
+    const sybils = [ephemeralIdentity(), ephemeralIdentity()];
+    const stranger = ephemeralIdentity();
+    const log = TransparencyLog.open(s.dir);
+    appendRelease(log, { compute: nodes.compute, reviewers: sybils }, 'job-9');
+    appendRelease(log, { compute: stranger, reviewers: sybils }, 'job-10');
+    // The next honest release is cosigned by both listed witnesses: a witness checks that the log only grew, not who signed its entries.
+    appendRelease(log, nodes, 'job-11', nodes.reviewers.map((r) => new Witness(tempDir(), r)));
+    log.close();
+    // Every signature verifies and every quorum is met by the keys the entries name themselves.
+    expect((await audit(s)).report).toMatchObject({ ok: true, entries: 12, problems: [] });
+    const { report, text } = await audit(s, { nodes: writeNodesFile() });
+    expect(report.ok).toBe(false);
+    expect(report.problems).toEqual([expect.objectContaining({ entry: 9 }), expect.objectContaining({ entry: 10 })]);
+    expect(text).toBe(
+      `entry 9: 0 listed review attestations agree with the result, fewer than the quorum of 2 it records; not counted, as they are not listed review nodes (--nodes): ${sybils.map((r) => r.id).join(', ')}\n` +
+        `entry 10: its result was not computed by a listed compute node: node ${stranger.id} is not on the nodes list (--nodes)`,
+    );
+    // The untouched log passes with the list.
+    expect((await audit(await networkLog(), { nodes: writeNodesFile() })).report).toMatchObject({ ok: true, problems: [] });
+  });
+
   test("--since takes the checkpoint a client kept in its pins.json, with the log key it pinned", async () => {
     const s = await networkLog();
     const note = readFileSync(s.since, 'utf8');
@@ -250,10 +283,8 @@ describe('the audit verify command line', () => {
     const saved = join(tempDir(), 'audit.checkpoint');
     const run = (...args: string[]) => spawnSync(process.execPath, ['bin/deeppowers.js', 'audit', 'verify', '--data-dir', s.dir, ...args], { encoding: 'utf8', timeout: 60_000 });
     // The operator's nodes file (`serve --nodes`) serves as the witness keys: its review lines.
-    const nodesFile = join(tempDir(), 'nodes');
-    const line = (n: { id: string; publicKey: Buffer }, role: string) => `${n.id} ${role} ${n.publicKey.toString('base64')}\n`;
-    writeFileSync(nodesFile, `# the operator's list\n${line(nodes.compute, 'compute')}${nodes.reviewers.map((r) => line(r, 'review')).join('')}`);
-    const ok = run('--save-checkpoint', saved, '--witness-keys', nodesFile, '--min-cosignatures', '2');
+    const nodesFile = writeNodesFile();
+    const ok = run('--save-checkpoint', saved, '--witness-keys', nodesFile, '--min-cosignatures', '2', '--nodes', nodesFile);
     expect(ok.status).toBe(0);
     expect(ok.stdout).toMatch(/^log verified: 9 entries, 9 signed checkpoints; latest checkpoint 9, root \S+, cosigned by 2 witnesses\n$/);
     expect(readFileSync(saved, 'utf8')).toBe(readFileSync(s.since, 'utf8'));

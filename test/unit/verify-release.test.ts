@@ -9,7 +9,7 @@ import { PinStore } from '../../runtime/network/pins';
 import { logRelease } from '../../runtime/network/release';
 import { parseNote } from '../../runtime/network/signed-note';
 import { TransparencyLog } from '../../runtime/network/transparency-log';
-import { describeVerification, verifyRelease, type ReleaseReceipt } from '../../runtime/network/verify-result';
+import { describeVerification, verifyRelease, type ReleaseExpectation, type ReleaseReceipt } from '../../runtime/network/verify-result';
 import { repinServer } from '../../runtime/cli/client';
 import { tempDirsPerTest } from '../helpers/temp-dirs';
 
@@ -174,6 +174,72 @@ describe('the client counts only the nodes it pinned', () => {
     const log = TransparencyLog.open(tempDir());
     const text = await outcome(PinStore.open(tempDir()), release(log, attestation(ephemeralIdentity(), 'server'), [], { reviewers: 0, quorum: 0 }), log, { minQuorum: 2 });
     expect(text).toMatch(/^log entry 0: 0 review nodes agree with the result, this client requires 2$/);
+    log.close();
+  });
+});
+
+describe("each entry of one prediction is about its own segment and step, in order (finding 2)", () => {
+  const server = ephemeralIdentity();
+  const CHAIN = 'c3'.repeat(32);
+  const MASKED = Buffer.from('the masked result the client received');
+  const RETURNED = Buffer.from('the fresh ciphertexts the client sent back');
+
+  /** The server's entry for segment `segment` of the prediction CHAIN, with the step it logged (if any). */
+  function segmentRelease(log: TransparencyLog, job: string, segment: number, step?: { masked: Buffer; returned: Buffer }): ReleaseReceipt {
+    const a = attest(server, {
+      job_id: job,
+      model_hash: MODEL,
+      parameter_id: 'p',
+      keys_id: KEYS,
+      inputs_sha256: sha256Hex(segment === 0 ? INPUTS : Buffer.from(`unmasked inputs of ${job}`)),
+      result_sha256: sha256Hex(RESULT),
+      ...(segment > 0 ? { segment } : {}),
+      chain_id: CHAIN,
+      role: 'server',
+      time: '2026-12-07T10:00:00.000Z',
+    });
+    const logged = step ? { masked_sha256: sha256Hex(step.masked), returned_sha256: sha256Hex(step.returned) } : undefined;
+    return { ...logRelease(log, a, [], { reviewers: 0, quorum: 0, agreeing: [] }, 'tenant-a', logged), vkey: log.vkey };
+  }
+
+  /** What the client expects of segment `segment`'s entry: its chain id, the step it made before it, after entry `after`. */
+  function expected(segment: number, after?: number): ReleaseExpectation {
+    return {
+      inputs: segment === 0 ? INPUTS : null,
+      result: RESULT,
+      keysId: KEYS,
+      modelHash: MODEL,
+      segment,
+      chainId: CHAIN,
+      ...(segment > 0 ? { step: { masked: MASKED, returned: RETURNED } } : {}),
+      ...(after !== undefined ? { after } : {}),
+    };
+  }
+
+  async function check(pins: PinStore, log: TransparencyLog, receipt: ReleaseReceipt, want: ReleaseExpectation): Promise<string> {
+    return verifyRelease(SERVER, pins, receipt, want, async (a, b) => log.store.consistencyProof(a, b)).then(
+      (v) => `accepted: entry ${v.index}`,
+      (e: unknown) => (e as Error).message,
+    );
+  }
+
+  test("an entry about another segment, one not after the previous segment's entry, or one recording another client step is refused", async () => {
+    const { log, pins } = freshLogAndPins();
+    const first = segmentRelease(log, 'job-1', 0);
+    expect(await check(pins, log, first, expected(0))).toBe('accepted: entry 0');
+    const honest = segmentRelease(log, 'job-2', 1, { masked: MASKED, returned: RETURNED });
+    // Each lie below differs from the honest entry in one fact only, so each refusal is its own check's.
+    // The server logged a step whose returned ciphertexts are not the ones this client sent back.
+    const other = segmentRelease(log, 'job-3', 1, { masked: MASKED, returned: Buffer.from('ciphertexts someone else sent') });
+    expect(await check(pins, log, other, expected(1, 0))).toBe(
+      'log entry 2 does not record the client step this client made (the masked result it received and the ciphertexts it sent back)',
+    );
+    // An entry of the first circuit, logged with this very step, offered as the second segment's.
+    const misfiled = segmentRelease(log, 'job-4', 0, { masked: MASKED, returned: RETURNED });
+    expect(await check(pins, log, misfiled, { ...expected(1, 0), inputs: null })).toBe('log entry 3 is about segment 1, not 2');
+    // The second segment's entry, where the client's previous entry for this prediction is already entry 1.
+    expect(await check(pins, log, honest, expected(1, 1))).toBe("log entry 1 does not come after entry 1, the previous segment's entry of this prediction: a stale or replayed answer");
+    expect(await check(pins, log, honest, expected(1, 0))).toBe('accepted: entry 1');
     log.close();
   });
 });

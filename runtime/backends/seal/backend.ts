@@ -135,7 +135,9 @@ function sealCircuit(ctx: SealCkksContext, circuit: Circuit, sharedKeys: SharedK
     executePart(inputs, keys, link, firstInputIndex = 0) {
       const sealKeys = loadedKeys.get(keys);
       if (!sealKeys) fail('BAD_ARGUMENT', 'these evaluation keys were loaded for another circuit');
-      const cts: (Ciphertext | undefined)[] = [];
+      // One slot per input even where this part reads none of the last ones: the executor
+      // checks the count against the circuit's inputs.
+      const cts: (Ciphertext | undefined)[] = new Array<Ciphertext | undefined>(inputs.length).fill(undefined);
       let outputs: (Ciphertext | undefined)[] = [];
       try {
         // Every input given is checked, in order, so a bad one is refused with the message one
