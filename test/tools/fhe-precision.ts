@@ -117,7 +117,7 @@ for (const name of names) {
       maxErr.toExponential(2),
       `2^-${p.expectedPrecisionBits} = ${promised.toExponential(2)}`,
       ratio.toFixed(2),
-      total === 0 ? 'n/a (regression)' : `${agree}/${total}`,
+      total === 0 ? 'n/a (no label output)' : `${agree}/${total}`,
       fheVs.text,
       simVs.text,
       (run.timings.evaluate_ms / run.evaluations).toFixed(0),
