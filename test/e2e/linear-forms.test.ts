@@ -2,7 +2,7 @@
  * Every linear-model form skl2onnx 1.15 writes that no fixture holds (test/helpers/
  * skl2onnx-linear.ts builds each node by node from the converters): it imports, the reference
  * interpreter gives onnxruntime's outputs and the ones scikit-learn's formulas give from the
- * weights, and it compiles and agrees in simulation; one form also runs one row on SEAL.
+ * weights, and it compiles and agrees in simulation (40 rows) and on SEAL (2 rows).
  * The multiclass SGD log-loss form (its Not node) is the one issue 23 found refused.
  *
  * The forms real exports in test/fixtures hold (compiled and held to ≥ 99% agreement by
@@ -203,16 +203,18 @@ describe('skl2onnx 1.15 linear forms', () => {
     }, 60_000);
   });
 
-  it('SGDClassifier log_loss, 3 classes: one row on SEAL gives the reference label and probabilities', async () => {
-    const c = CASES[0]!;
-    const { built } = modelOf(c, 100);
-    const rows = seededRows(200, 1);
-    const options: CompileOptions = { calibration: tensorOf(seededRows(300, 60)), layout: 'vector' };
-    const model: CompiledModel = toCompiledModel(compileModel({ bytes: built.bytes, file: 'sgd.onnx' }, options), options, 'test');
-    const ref = runGraph(importModel(built.bytes, 'sgd.onnx'), new Map([['X', tensorOf(rows)]]));
-    const run = await runCompiled(model, tensorOf(rows), fheBackend(model).backend);
-    expect(labels(run.values.get('label'))).toEqual(labels(ref.get('label')));
-    const want = perRow(ref.get('probabilities'), 1)[0]!;
-    perRow(run.values.get('probabilities'), 1)[0]!.forEach((v, k) => expect(Math.abs(v - want[k]!)).toBeLessThan(0.01));
-  }, 120_000);
+  CASES.forEach((c, i) => {
+    it(`${c.name}: two rows on SEAL give the reference labels and values`, async () => {
+      const { built } = modelOf(c, 100 + i);
+      const dtype = inputType(c.form);
+      const rows = seededRows(200 + i, 2);
+      const options: CompileOptions = { calibration: tensorOf(seededRows(300 + i, 60), dtype), layout: 'vector' };
+      const model: CompiledModel = toCompiledModel(compileModel({ bytes: built.bytes, file: `${c.name}.onnx` }, options), options, 'test');
+      const ref = runGraph(importModel(built.bytes, `${c.name}.onnx`), new Map([['X', tensorOf(rows, dtype)]]));
+      const run = await runCompiled(model, tensorOf(rows, dtype), fheBackend(model).backend);
+      if (built.label) expect(labels(run.values.get(built.label))).toEqual(labels(ref.get(built.label)));
+      const want = valuesOf(built, ref, 2, c.classes);
+      valuesOf(built, run.values, 2, c.classes).forEach((row, r) => row.forEach((v, k) => expect(Math.abs(v - want[r]![k]!), `row ${r} value ${k}`).toBeLessThan(0.01 * (1 + Math.abs(want[r]![k]!)))));
+    }, 120_000);
+  });
 });
