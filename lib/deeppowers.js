@@ -21,6 +21,8 @@ export const {
   Keystore,
   keystoreClient,
   secretKeyFingerprint,
+  LOCAL_SCOPE,
+  serverScope,
   entropyOfPhrase,
   phraseOf,
   createPrivateClientServer,

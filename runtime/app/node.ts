@@ -33,6 +33,7 @@ export { simulationBackend } from '../backends/simulation-backend';
 export { FheClient } from '../client/fhe-client';
 export { Keystore } from '../client/keystore';
 export { keystoreClient, secretKeyFingerprint } from '../client/model-keys';
+export { LOCAL_SCOPE, serverScope, type KeyScope } from '../client/key-scope';
 export { entropyOfPhrase, phraseOf } from '../client/recovery-phrase';
 export { createPrivateClientServer } from '../mcp/client';
 export { startHttpServer } from '../mcp/http';

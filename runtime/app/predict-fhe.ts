@@ -7,6 +7,7 @@ import { bodyCircuits } from '../../compiler/artifact/segments';
 import { sealBackend } from '../backends/seal/backend';
 import { clientModelOfBody } from '../client/client-model';
 import { keystoreClient } from '../client/model-keys';
+import { LOCAL_SCOPE } from '../client/key-scope';
 import { openKeystore, type KeystoreToken } from '../keys/token-keystore';
 import type { RowBatch } from '../data/load-rows';
 import type { CountedProgressTracker } from '../run/counted-progress';
@@ -74,13 +75,13 @@ export async function predictFhe(model: CompiledModel, batch: RowBatch, options:
 }
 
 /**
- * The model's secret key from a keystore: the stored one, or (first use after \`keys recover\`)
+ * The model's secret key for local use from a keystore: the stored one, or (first use after \`keys recover\`)
  * derived from the keystore's recovery root and stored, as keygen and the client do.
  */
 async function keystoreSecretKey(model: CompiledModel, dir: string, token: KeystoreToken | undefined): Promise<{ bytes: Uint8Array; source: 'keystore' | 'derived' }> {
   const keystore = await openKeystore(dir, token, { create: false });
   const want = contextSpecOf(model.parameters).parameterId;
-  const stored = keystore.readSecretKey(model.modelHash);
+  const stored = keystore.readSecretKey(model.modelHash, LOCAL_SCOPE);
   if (stored) {
     if (stored.parameterId !== want) fail('BAD_ARGUMENT', `the keystore's key is for parameter set ${stored.parameterId}, this model uses ${want}`);
     return { bytes: stored.bytes, source: 'keystore' };
@@ -89,7 +90,7 @@ async function keystoreSecretKey(model: CompiledModel, dir: string, token: Keyst
     fail('BAD_ARGUMENT', `keystore ${dir} holds neither a key for this model nor a recovery root; run: deeppowers keygen <compiled> --keystore ${dir}, or deeppowers keys recover --keystore ${dir}`);
   }
   const clientModel = clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model));
-  const { client } = await keystoreClient(sealBackend, keystore, clientModel);
+  const { client } = await keystoreClient(sealBackend, keystore, clientModel, LOCAL_SCOPE);
   try {
     return { bytes: client.exportSecretKey(), source: 'derived' };
   } finally {

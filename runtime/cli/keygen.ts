@@ -10,6 +10,7 @@ import { PASSPHRASE_ENV } from '../client/keystore';
 import { keystoreToken, openKeystore, type KeystoreToken } from '../keys/token-keystore';
 import { addPkcs11Options, keystoreTokenOf, type Pkcs11CliOptions } from './pkcs11-options';
 import { keystoreClient, secretKeyFingerprint } from '../client/model-keys';
+import { LOCAL_SCOPE, serverScope } from '../client/key-scope';
 import { printJson } from './output';
 import { startProgress } from './progress';
 import { textTable } from '../format/text-table';
@@ -27,6 +28,8 @@ export interface KeygenResult {
   readonly model_hash: string;
   readonly parameter_id: string;
   readonly keystore: string;
+  /** The server whose key this is (`--server`; the key `deeppowers client` and `keys upload` use there), null for the key for local use (`predict --mode fhe`). */
+  readonly server: string | null;
   /** Label of the PKCS#11 token whose AES key wraps the keystore's data key; null for a passphrase keystore. */
   readonly token: string | null;
   /** `derived` for a key made now from the keystore's recovery root, `reused` when the keystore already held one for this model. */
@@ -45,14 +48,15 @@ export interface KeygenResult {
   readonly eval_keys_file: string | null;
 }
 
-export async function keygen(compiledDir: string, keystoreDir: string, options: { evalKeys?: string; force?: boolean; token?: KeystoreToken } = {}): Promise<KeygenResult> {
+export async function keygen(compiledDir: string, keystoreDir: string, options: { evalKeys?: string; force?: boolean; token?: KeystoreToken; server?: string } = {}): Promise<KeygenResult> {
+  const scope = options.server === undefined ? LOCAL_SCOPE : serverScope(options.server);
   const model = readCompiledModel(compiledDir);
   const keystore = await openKeystore(keystoreDir, options.token);
   const { modelHash } = model;
   const clientModel = clientModelOfBody(bodyCircuits(model), model.parameters, modelHash, bodySteps(model));
   const t = performance.now();
   const progress = startProgress(`keygen N=${model.parameters.polyModulusDegree}`, 2);
-  const { client, secretKey, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModel, { replace: options.force === true, name: servedNameOf(compiledDir, model) });
+  const { client, secretKey, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModel, scope, { replace: options.force === true, name: servedNameOf(compiledDir, model) });
   try {
     progress.update(1);
     const bundle = client.evaluationKeys();
@@ -70,6 +74,7 @@ export async function keygen(compiledDir: string, keystoreDir: string, options: 
       model_hash: modelHash,
       parameter_id: clientModel.parameters.parameterId,
       keystore: keystoreDir,
+      server: scope.kind === 'server' ? scope.server : null,
       token: keystoreToken(keystoreDir)?.tokenLabel ?? null,
       secret_key: secretKey === 'stored' ? 'reused' : 'derived',
       fingerprint: secretKeyFingerprint(client.exportSecretKey()),
@@ -92,6 +97,7 @@ export function formatKeygen(r: KeygenResult): string {
   let out = textTable(null, [
     ['model', r.model],
     ['model hash', r.model_hash],
+    ...(r.server === null ? [] : [['for server', `${r.server} (its own key: no other server, nor local use, shares it)`]]),
     ['secret key', `${r.secret_key === 'reused' ? 'reused' : 'derived from the recovery phrase'}, encrypted in keystore ${r.keystore}${r.token === null ? '' : ` (data key wrapped by a key in token "${r.token}")`}`],
     ['fingerprint', r.fingerprint],
     ['evaluation keys', `${mb(r.eval_key_bytes)} (relin ${mb(r.relin_key_bytes)}, Galois ${mb(r.galois_key_bytes)} for ${r.rotation_steps.length} rotation steps)`],
@@ -122,12 +128,18 @@ export function registerKeygen(program: Command): void {
     .argument('<compiled>', 'compiled model directory (deeppowers compile)')
     .requiredOption('--keystore <dir>', 'keystore directory (created if missing, mode 0700)')
     .option('--eval-keys <file>', 'also write the evaluation-key bundle (what a server needs) to this file')
-    .option('--force', 'replace a secret key the keystore already holds for this model')
+    .option('--server <url>', "make the key for this server (the one `deeppowers client --server <url>` and `keys upload` use there; nothing is sent) instead of the key for local use")
+    .option('--force', 'replace a secret key the keystore already holds for this model (and server)')
     .option('--json', 'print one JSON object');
   addPkcs11Options(command, "a new keystore's data key is wrapped by an AES key made in the token, and the keystore opens only through it").action(
-    async (dir: string, opts: { keystore: string; evalKeys?: string; force?: boolean; json?: boolean } & Pkcs11CliOptions) => {
+    async (dir: string, opts: { keystore: string; evalKeys?: string; force?: boolean; server?: string; json?: boolean } & Pkcs11CliOptions) => {
       const token = keystoreTokenOf(opts);
-      const r = await keygen(dir, opts.keystore, { ...(opts.evalKeys !== undefined ? { evalKeys: opts.evalKeys } : {}), ...(opts.force ? { force: true } : {}), ...(token ? { token } : {}) });
+      const r = await keygen(dir, opts.keystore, {
+        ...(opts.evalKeys !== undefined ? { evalKeys: opts.evalKeys } : {}),
+        ...(opts.force ? { force: true } : {}),
+        ...(token ? { token } : {}),
+        ...(opts.server !== undefined ? { server: opts.server } : {}),
+      });
       if (opts.json) printJson(r);
       else process.stdout.write(formatKeygen(r));
     },

@@ -9,6 +9,7 @@ import { Keystore, PASSPHRASE_ENV } from '../client/keystore';
 import { keystoreToken, openKeystore, type KeystoreToken } from '../keys/token-keystore';
 import { addPkcs11Options, keystoreTokenOf, type Pkcs11CliOptions } from './pkcs11-options';
 import { keystoreClient, secretKeyFingerprint } from '../client/model-keys';
+import { LOCAL_SCOPE, serverScope } from '../client/key-scope';
 import { entropyOfPhrase, phraseOf, RECOVERY_PHRASE_ENV } from '../client/recovery-phrase';
 import { RemoteServer } from '../mcp/remote';
 import { resolveToken, TOKEN_ENV } from './client';
@@ -35,6 +36,8 @@ export interface KeyListing {
     /** The name the model was last used under (keygen, keys upload, client), null when the keystore never recorded one. */
     readonly model: string | null;
     readonly model_hash: string;
+    /** The server this key is for (its URL); null for the key for local use (`predict --mode fhe`, and every key a keystore made before keys had servers). */
+    readonly server: string | null;
     readonly parameter_id: string;
     /** SHA-256 of the secret key's serialization; null when neither DEEPPOWERS_PASSPHRASE nor the keystore's token is given. */
     readonly fingerprint: string | null;
@@ -48,15 +51,24 @@ export async function listKeys(dir: string, token?: KeystoreToken): Promise<KeyL
   const canDecrypt = token !== undefined || (Boolean(process.env[PASSPHRASE_ENV]) && keystoreToken(dir) === undefined);
   const uploads = keystore.uploads();
   const names = keystore.modelNames();
+  const entries = keystore.listSecretKeys();
+  // An upload is listed under the server's own key; one to a server with no key of its own was made by a keystore
+  // from before keys had servers, under the model's one key, which reads as the local key.
+  const hasOwnKey = (server: string, modelHash: string) => entries.some((e) => e.modelHash === modelHash && e.scope.kind === 'server' && e.scope.server === server);
   return {
     keystore: dir,
     recovery_root: keystore.hasRecoveryRoot(),
-    keys: keystore.listSecretKeys().map((k) => ({
+    keys: entries.map((k) => ({
       model: names[k.modelHash] ?? null,
       model_hash: k.modelHash,
+      server: k.scope.kind === 'server' ? k.scope.server : null,
       parameter_id: k.parameterId,
-      fingerprint: canDecrypt ? secretKeyFingerprint(keystore.readSecretKey(k.modelHash)!.bytes) : null,
-      uploads: Object.entries(uploads).flatMap(([server, byModel]) => (byModel[k.modelHash] ? [{ server, keys_id: byModel[k.modelHash]! }] : [])),
+      fingerprint: canDecrypt ? secretKeyFingerprint(keystore.readSecretKey(k.modelHash, k.scope)!.bytes) : null,
+      uploads: Object.entries(uploads).flatMap(([server, byModel]) => {
+        const keysId = byModel[k.modelHash];
+        const mine = k.scope.kind === 'server' ? k.scope.server === server : !hasOwnKey(server, k.modelHash);
+        return keysId !== undefined && mine ? [{ server, keys_id: keysId }] : [];
+      }),
     })),
   };
 }
@@ -67,6 +79,7 @@ function formatListing(l: KeyListing): string {
     out += `\nmodel hash   ${k.model_hash}\n`;
     out += textTable(null, [
       ['model', k.model ?? '(no name recorded: used before names were kept; keygen or keys upload records one)'],
+      ['for', k.server ?? 'local use (predict --mode fhe)'],
       ['parameters', k.parameter_id],
       ['fingerprint', k.fingerprint ?? (keystoreToken(l.keystore) ? '(give --pkcs11 <module> to show it: the keystore opens through its token)' : `(set ${PASSPHRASE_ENV} to show it)`)],
       ...k.uploads.map((u) => ['uploaded', `${u.keys_id} to ${u.server}`]),
@@ -98,7 +111,13 @@ export async function uploadKeys(compiledDir: string, opts: { keystore: string; 
       fail('BAD_ARGUMENT', `the server at ${remote.options.url} does not serve ${compiledDir} (model hash ${model.modelHash}); it serves: ${names}`);
     }
     const keystore = await openKeystore(opts.keystore, opts.keystoreToken);
-    const { client, recoveryPhrase } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model)), { name: servedNameOf(compiledDir, model) });
+    const { client, recoveryPhrase } = await keystoreClient(
+      sealBackend,
+      keystore,
+      clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model)),
+      serverScope(remote.options.url),
+      { name: servedNameOf(compiledDir, model) },
+    );
     try {
       const base = { model: model.source.name, model_hash: model.modelHash, server: remote.options.url, fingerprint: secretKeyFingerprint(client.exportSecretKey()), recovery_phrase: recoveryPhrase ?? null };
       const recorded = keystore.uploadedKeysId(remote.options.url, model.modelHash);
@@ -165,7 +184,11 @@ export async function recoverKeystore(dir: string, compiledDirs: readonly string
   const keys: RecoverResult['keys'][number][] = [];
   for (const compiled of compiledDirs) {
     const model = readCompiledModel(compiled);
-    const { client } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model)), { replace: true, name: servedNameOf(compiled, model) });
+    // The keys for local use; a server's key is derived when the client first uses that server (or by `keygen --server`).
+    const { client } = await keystoreClient(sealBackend, keystore, clientModelOfBody(bodyCircuits(model), model.parameters, model.modelHash, bodySteps(model)), LOCAL_SCOPE, {
+      replace: true,
+      name: servedNameOf(compiled, model),
+    });
     try {
       keys.push({ model: model.source.name, model_hash: model.modelHash, parameter_id: client.model.parameters.parameterId, fingerprint: secretKeyFingerprint(client.exportSecretKey()) });
     } finally {
@@ -176,7 +199,7 @@ export async function recoverKeystore(dir: string, compiledDirs: readonly string
 }
 
 function formatRecover(r: RecoverResult): string {
-  let out = `keystore ${r.keystore}: recovery root ${r.recovery_root}; every model's key is derived from it when first used (deeppowers keygen, predict, client)\n`;
+  let out = `keystore ${r.keystore}: recovery root ${r.recovery_root}; every key is derived from it when first used (deeppowers keygen, predict: the key for local use; client, keys upload: each server's own key)\n`;
   if (r.keys.length > 0) {
     out += textTable(['model', 'model hash', 'fingerprint'], r.keys.map((k) => [k.model, k.model_hash, k.fingerprint]));
   }
@@ -218,7 +241,7 @@ export function registerKeys(program: Command): void {
 
   keys
     .command('delete')
-    .description("remove a model's secret key (and its upload records) from a keystore; a key derived from the recovery phrase can be made again")
+    .description("remove a model's secret keys (for local use and every server) and its upload records from a keystore; a key derived from the recovery phrase can be made again")
     .argument('<model>', 'compiled model directory or model hash')
     .requiredOption('--keystore <dir>', 'keystore directory')
     .option('--json', 'print one JSON object')
@@ -227,7 +250,7 @@ export function registerKeys(program: Command): void {
       const deleted = Keystore.open(opts.keystore, undefined, { create: false }).deleteSecretKey(modelHash);
       if (!deleted) fail('BAD_ARGUMENT', `keystore ${opts.keystore} holds no key for model ${modelHash}`);
       if (opts.json) printJson({ keystore: opts.keystore, model_hash: modelHash, deleted });
-      else process.stdout.write(`deleted the secret key of model ${modelHash} from ${opts.keystore}\n`);
+      else process.stdout.write(`deleted the secret keys of model ${modelHash} from ${opts.keystore}\n`);
     });
 
   const phrase = keys
@@ -245,7 +268,7 @@ export function registerKeys(program: Command): void {
   const recover = keys
     .command('recover')
     .description(`rebuild a keystore from its recovery phrase (standard input or ${RECOVERY_PHRASE_ENV}), sealed with ${PASSPHRASE_ENV}`)
-    .argument('[compiled...]', 'compiled model directories whose keys to rebuild now (others are rebuilt when first used)')
+    .argument('[compiled...]', "compiled model directories whose keys for local use to rebuild now (others, and every server's key, are rebuilt when first used)")
     .requiredOption('--keystore <dir>', 'keystore directory (created if missing)')
     .option('--json', 'print one JSON object');
   addPkcs11Options(recover, "bind the rebuilt keystore to a token instead of the passphrase (its data key wrapped by an AES key made in the token)").action(async (compiled: string[], opts: KeystoreOption) => {

@@ -1,3 +1,4 @@
+import type { KeyScope } from './key-scope';
 import type { StoredSecretKey } from './keystore';
 
 /** A value now (the Node keystore's files) or later (a page's IndexedDB). */
@@ -12,9 +13,11 @@ export type Awaitable<T> = T | Promise<T>;
 export interface ClientKeyStore {
   /** Where the keys live, for messages: a directory, or `IndexedDB <name>` in a page. */
   readonly dir: string;
-  hasSecretKey(modelHash: string): Awaitable<boolean>;
-  readSecretKey(modelHash: string): Awaitable<StoredSecretKey | undefined>;
-  writeSecretKey(modelHash: string, parameterId: string, secretKey: Uint8Array): Awaitable<void>;
+  /** One key per model and scope (local use, or one server: key-scope.ts). */
+  hasSecretKey(modelHash: string, scope: KeyScope): Awaitable<boolean>;
+  readSecretKey(modelHash: string, scope: KeyScope): Awaitable<StoredSecretKey | undefined>;
+  /** Writing a server's key forgets the upload recorded for that server and model (a bundle under another key). */
+  writeSecretKey(modelHash: string, parameterId: string, secretKey: Uint8Array, scope: KeyScope): Awaitable<void>;
   readRecoveryRoot(): Awaitable<Uint8Array | undefined>;
   writeRecoveryRoot(entropy: Uint8Array): Awaitable<void>;
   removeRecoveryRoot(): Awaitable<void>;

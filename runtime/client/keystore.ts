@@ -1,11 +1,13 @@
-import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes, scryptSync } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fail } from '../../compiler/errors';
+import { describeScope, sameScope, type KeyScope } from './key-scope';
 
 /**
- * The client's keystore: one directory (mode 0700) holding, per compiled model, the CKKS secret
- * key encrypted under a passphrase (scrypt → AES-256-GCM, file mode 0600), and a plain record of
+ * The client's keystore: one directory (mode 0700) holding, per compiled model and scope (local
+ * use, or one server: key-scope.ts), the CKKS secret key encrypted under a passphrase (scrypt →
+ * AES-256-GCM, file mode 0600), and a plain record of
  * which evaluation-key bundle was uploaded to which server. Secret keys never leave this
  * directory in the clear; evaluation keys are not stored at all (they are public-side material,
  * regenerated from the secret key whenever a server needs them again).
@@ -26,6 +28,12 @@ const NAMES_FILE = 'models.json';
 const ROOT_FILE = 'recovery-root.json';
 const SECRET_SUFFIX = '.secret.json';
 const HASH = /^[0-9a-f]{64}$/;
+/**
+ * A key file's name: `<model hash>.secret.json` for local use (the only kind before keys had
+ * scopes, so every older keystore's files read as local keys), `<model hash>.<16 hex digits of
+ * SHA-256 of the server's URL>.secret.json` for a server's; the file names its server in full.
+ */
+const SECRET_FILE = /^([0-9a-f]{64})(?:\.([0-9a-f]{16}))?\.secret\.json$/;
 
 /**
  * scrypt cost of every file this build seals: N = 2^17, r = 8, p = 1, OWASP's minimum for scrypt
@@ -54,6 +62,8 @@ interface SecretKeyFile extends Sealed {
   readonly version: number;
   readonly model_hash: string;
   readonly parameter_id: string;
+  /** The server whose key this is (its URL); absent for a key for local use. */
+  readonly server?: string;
 }
 
 interface RecoveryRootFile extends Sealed {
@@ -65,6 +75,7 @@ interface RecoveryRootFile extends Sealed {
 export interface SecretKeyEntry {
   readonly modelHash: string;
   readonly parameterId: string;
+  readonly scope: KeyScope;
 }
 
 type UploadRecord = Record<string, Record<string, string>>;
@@ -112,43 +123,55 @@ export class Keystore {
     return new Keystore(dir, passphrase === '' ? undefined : passphrase, warn);
   }
 
-  hasSecretKey(modelHash: string): boolean {
-    return existsSync(this.secretPath(modelHash));
+  hasSecretKey(modelHash: string, scope: KeyScope): boolean {
+    return existsSync(this.secretPath(modelHash, scope));
   }
 
-  /** The secret key for a model, decrypted; undefined if the keystore has none. */
-  readSecretKey(modelHash: string): StoredSecretKey | undefined {
-    const path = this.secretPath(modelHash);
+  /** The secret key for a model in a scope, decrypted; undefined if the keystore has none. */
+  readSecretKey(modelHash: string, scope: KeyScope): StoredSecretKey | undefined {
+    const path = this.secretPath(modelHash, scope);
     if (!existsSync(path)) return undefined;
     this.protect(path);
     const file = parseSecretFile(readFileSync(path, 'utf8'), path);
     if (file.model_hash !== modelHash) fail('BAD_ARGUMENT', `keystore file ${path} holds the key of model ${file.model_hash.slice(0, 12)}…, not ${modelHash.slice(0, 12)}…`);
+    const held = scopeOfFile(file);
+    if (!sameScope(held, scope)) fail('BAD_ARGUMENT', `keystore file ${path} holds the key for ${describeScope(held)}, not for ${describeScope(scope)}`);
     return { parameterId: file.parameter_id, bytes: this.unseal(file, secretFileBinding(file), path) };
   }
 
-  writeSecretKey(modelHash: string, parameterId: string, secretKey: Uint8Array): void {
-    const header = { format: FORMAT, version: VERSION, model_hash: modelHash, parameter_id: parameterId } as const;
-    const path = this.secretPath(modelHash);
+  /**
+   * Store a model's key for a scope. A server's recorded upload for the model is forgotten: it
+   * was a bundle under the key this one replaces, and the next use must upload this key's.
+   */
+  writeSecretKey(modelHash: string, parameterId: string, secretKey: Uint8Array, scope: KeyScope): void {
+    const header = { format: FORMAT, version: VERSION, model_hash: modelHash, parameter_id: parameterId, ...(scope.kind === 'server' ? { server: scope.server } : {}) } as const;
+    const path = this.secretPath(modelHash, scope);
     this.writeSealed(path, header, (kdf) => secretFileBinding({ ...header, kdf }), secretKey);
+    if (scope.kind === 'server' && this.uploadedKeysId(scope.server, modelHash) !== undefined) {
+      const all = this.readUploads();
+      delete all[scope.server]![modelHash];
+      writePrivate(join(this.dir, UPLOADS_FILE), `${JSON.stringify(all, null, 2)}\n`);
+    }
   }
 
-  /** The models whose secret keys this keystore holds (no passphrase needed). */
+  /** The secret keys this keystore holds, per model and scope (no passphrase needed). */
   listSecretKeys(): SecretKeyEntry[] {
     const out: SecretKeyEntry[] = [];
     for (const name of readdirSync(this.dir).sort()) {
-      if (!name.endsWith(SECRET_SUFFIX) || !HASH.test(name.slice(0, -SECRET_SUFFIX.length))) continue;
+      if (!SECRET_FILE.test(name)) continue;
       const path = join(this.dir, name);
       const file = parseSecretFile(readFileSync(path, 'utf8'), path);
-      out.push({ modelHash: file.model_hash, parameterId: file.parameter_id });
+      out.push({ modelHash: file.model_hash, parameterId: file.parameter_id, scope: scopeOfFile(file) });
     }
     return out;
   }
 
-  /** Remove a model's secret key and its upload records; false when there was none. */
+  /** Remove a model's secret keys (every scope) and its upload records; false when there was none. */
   deleteSecretKey(modelHash: string): boolean {
-    const path = this.secretPath(modelHash);
-    const had = existsSync(path);
-    if (had) unlinkSync(path);
+    if (!HASH.test(modelHash)) fail('BAD_ARGUMENT', `model hash must be 64 lowercase hex digits, got "${modelHash}"`);
+    const files = readdirSync(this.dir).filter((name) => SECRET_FILE.exec(name)?.[1] === modelHash);
+    const had = files.length > 0;
+    for (const name of files) unlinkSync(join(this.dir, name));
     const all = this.readUploads();
     let changed = false;
     for (const server of Object.keys(all)) {
@@ -314,15 +337,29 @@ export class Keystore {
     this.warn(`${path} was readable by others (mode ${mode.toString(8)}); it is now 0600`);
   }
 
-  private secretPath(modelHash: string): string {
+  private secretPath(modelHash: string, scope: KeyScope): string {
     if (!HASH.test(modelHash)) fail('BAD_ARGUMENT', `model hash must be 64 lowercase hex digits, got "${modelHash}"`);
-    return join(this.dir, `${modelHash}${SECRET_SUFFIX}`);
+    switch (scope.kind) {
+      case 'local':
+        return join(this.dir, `${modelHash}${SECRET_SUFFIX}`);
+      case 'server':
+        return join(this.dir, `${modelHash}.${createHash('sha256').update(scope.server).digest('hex').slice(0, 16)}${SECRET_SUFFIX}`);
+    }
   }
 }
 
-/** Everything but the ciphertext is authenticated too, so a file cannot be relabelled as another model's key. */
-function secretFileBinding(f: Pick<SecretKeyFile, 'format' | 'version' | 'model_hash' | 'parameter_id' | 'kdf'>): Buffer {
-  return Buffer.from(JSON.stringify([f.format, f.version, f.model_hash, f.parameter_id, f.kdf.name, f.kdf.N, f.kdf.r, f.kdf.p, f.kdf.salt]));
+/**
+ * Everything but the ciphertext is authenticated too, so a file cannot be relabelled as another
+ * model's key, nor a server's key as another server's or as a local one (a local key's binding
+ * is the one every keystore before scopes wrote, so those files still open).
+ */
+function secretFileBinding(f: Pick<SecretKeyFile, 'format' | 'version' | 'model_hash' | 'parameter_id' | 'kdf' | 'server'>): Buffer {
+  const fields = [f.format, f.version, f.model_hash, f.parameter_id, f.kdf.name, f.kdf.N, f.kdf.r, f.kdf.p, f.kdf.salt];
+  return Buffer.from(JSON.stringify(f.server === undefined ? fields : [...fields, f.server]));
+}
+
+function scopeOfFile(f: SecretKeyFile): KeyScope {
+  return f.server === undefined ? { kind: 'local' } : { kind: 'server', server: f.server };
 }
 
 function rootFileBinding(f: Pick<RecoveryRootFile, 'format' | 'version' | 'kdf'>): Buffer {
@@ -332,6 +369,7 @@ function rootFileBinding(f: Pick<RecoveryRootFile, 'format' | 'version' | 'kdf'>
 function parseSecretFile(text: string, path: string): SecretKeyFile {
   const v = parseSealed(text, path, FORMAT, 'secret-key') as Partial<SecretKeyFile> & Sealed;
   if (typeof v.model_hash !== 'string' || typeof v.parameter_id !== 'string') fail('BAD_ARGUMENT', `${path}: missing model hash or parameter id`);
+  if (v.server !== undefined && typeof v.server !== 'string') fail('BAD_ARGUMENT', `${path}: the server field is not a URL`);
   return v as SecretKeyFile;
 }
 

@@ -2,11 +2,13 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { entropyToMnemonic, mnemonicToEntropy, mnemonicToSeedSync } from '@scure/bip39';
 import { wordlist } from '@scure/bip39/wordlists/english.js';
 import { fail } from '../../compiler/errors';
+import type { KeyScope } from './key-scope';
 
 /**
  * The keystore's recovery root: 256 bits shown to the user once as a 24-word BIP39 phrase. Every
- * model's secret key is derived from it, the model's parameter id and its model hash, so the
- * phrase alone rebuilds every key on another machine, and no two models share a key.
+ * secret key is derived from it, the model's parameter id, its model hash and the key's scope
+ * (local use, or one server's URL), so the phrase alone rebuilds every key on another machine,
+ * and no two models, nor two servers of one model, share a key.
  */
 
 export const RECOVERY_PHRASE_ENV = 'DEEPPOWERS_RECOVERY_PHRASE';
@@ -36,13 +38,26 @@ export function entropyOfPhrase(phrase: string): Uint8Array {
 }
 
 /**
- * The seed of one model's secret key: HMAC-SHA256 keyed with the phrase's BIP39 seed over a
- * label naming the parameter set and the model hash. v1 named the parameter set alone, so every
- * model with the same parameters got the same key, on every server: a key leaked through one
- * (decryption results shown to a server, Li–Micciancio) would have opened them all. Changing the
- * label changes every derived key, so it is versioned and never edited.
+ * The seed of one secret key: HMAC-SHA256 keyed with the phrase's BIP39 seed over a label naming
+ * the parameter set, the model hash and the key's scope (key-scope.ts). v1 named the parameter
+ * set alone, so every model with the same parameters got the same key, on every server: a key
+ * leaked through one (decryption results shown to a server, Li–Micciancio) would have opened them
+ * all. v2 added the model hash, and is still the label of a key for local use, byte for byte, so
+ * the phrase rebuilds every local key made since v2. v3 is a server's key: v2's fields and the
+ * server's URL, so two servers of one model get unrelated keys. Changing a label changes every
+ * key derived with it, so labels are versioned and never edited.
  */
-export function secretKeySeed(entropy: Uint8Array, parameterId: string, modelHash: string): Uint8Array {
+export function secretKeySeed(entropy: Uint8Array, parameterId: string, modelHash: string, scope: KeyScope): Uint8Array {
   const bip39Seed = mnemonicToSeedSync(phraseOf(entropy));
-  return new Uint8Array(createHmac('sha256', bip39Seed).update(`deeppowers/ckks-secret-key/v2/${parameterId}/${modelHash.toLowerCase()}`).digest());
+  return new Uint8Array(createHmac('sha256', bip39Seed).update(secretKeyLabel(parameterId, modelHash.toLowerCase(), scope)).digest());
+}
+
+function secretKeyLabel(parameterId: string, modelHash: string, scope: KeyScope): string {
+  switch (scope.kind) {
+    case 'local':
+      return `deeppowers/ckks-secret-key/v2/${parameterId}/${modelHash}`;
+    case 'server':
+      // A JSON array, so no choice of fields (a URL holds '/') can spell another's label.
+      return `deeppowers/ckks-secret-key/v3 ${JSON.stringify([parameterId, modelHash, scope.server])}`;
+  }
 }

@@ -8,6 +8,7 @@ import { bodyClientModel, stepFromView, type ClientModel } from '../client/clien
 import { checkEncodable, type FheClient } from '../client/fhe-client';
 import { keystoreClient } from '../client/model-keys';
 import type { ClientKeyStore } from '../client/client-keystore';
+import { serverScope, type KeyScope } from '../client/key-scope';
 import { batchTensor, type RowBatch } from '../data/load-rows';
 import { flattenRow } from '../data/flatten-row';
 import { applyRangePolicy, DEFAULT_OUT_OF_RANGE, type OutOfRangePolicy, type RowOutOfRange } from '../data/input-range';
@@ -44,8 +45,9 @@ export interface PredictProgress {
 
 /**
  * One remote model on the client side: its client view (from describe_model), an FHE client
- * holding the secret key from the keystore (made on first use), and the id of the evaluation
- * keys uploaded to the server. Rows go through the prologue, are encrypted, evaluated remotely,
+ * holding this server's secret key for the model from the keystore (made on first use; another
+ * server of the same model gets another key), and the id of the evaluation keys uploaded to the
+ * server. Rows go through the prologue, are encrypted, evaluated remotely,
  * decrypted and run through the epilogue here; the server sees ciphertexts only.
  */
 export class PrivateModel {
@@ -54,6 +56,8 @@ export class PrivateModel {
   private constructor(
     readonly description: ModelDescription,
     readonly view: ClientView,
+    /** The keystore scope of the model's key: this server. */
+    readonly scope: KeyScope,
     private readonly fhe: FheClient,
     private readonly remote: RemoteServer,
     private readonly keystore: ClientKeyStore,
@@ -76,13 +80,14 @@ export class PrivateModel {
     const view = clientViewFromJson(description.client_view);
     if (view.modelHash !== description.model_hash) fail('BAD_ARTIFACT', `the server describes ${model} with two different model hashes`);
     const n = description.ckks.poly_modulus_degree;
-    await onStage((await keystore.hasSecretKey(view.modelHash)) ? `opening ${model}'s secret key (N = ${n})` : `making ${model}'s secret key (first use; N = ${n})`);
-    const { client, recoveryPhrase } = await keystoreClient(backend, keystore, clientModelOfView(view), { name: model });
+    const scope = serverScope(remote.options.url);
+    await onStage((await keystore.hasSecretKey(view.modelHash, scope)) ? `opening ${model}'s secret key (N = ${n})` : `making ${model}'s secret key (first use; N = ${n})`);
+    const { client, recoveryPhrase } = await keystoreClient(backend, keystore, clientModelOfView(view), scope, { name: model });
     if (recoveryPhrase !== undefined) {
       // stderr goes to the host's log, which is no place for the phrase itself.
       log(`made a recovery root for keystore ${keystore.dir}; write its phrase down with \`deeppowers keys phrase --keystore ${keystore.dir}\``);
     }
-    return new PrivateModel(description, view, client, remote, keystore, pins ?? PinStore.open(keystore.dir), trust);
+    return new PrivateModel(description, view, scope, client, remote, keystore, pins ?? PinStore.open(keystore.dir), trust);
   }
 
   /** The evaluation keys' id on the server: reuse the recorded upload if the server still has it, otherwise upload now. */

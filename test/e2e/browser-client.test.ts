@@ -1,4 +1,5 @@
 import { spawnSync } from 'node:child_process';
+import { createDecipheriv, pbkdf2Sync } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -6,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { buildBrowser } from '../../scripts/build-browser';
 import { Keystore } from '../../runtime/client/keystore';
+import { serverScope } from '../../runtime/client/key-scope';
 import { writeCompiledFixture } from '../helpers/compiled-fixture';
 import { loadFixture, type Fixture } from '../helpers/fixtures';
 import { BIN, ROOT, startServeWithTokens, type ServeProcess } from '../helpers/serve-process';
@@ -26,6 +28,8 @@ const PASSPHRASE = 'browser test passphrase';
 const SHOTS = join(ROOT, 'out', 'browser');
 const IRIS = loadFixture('sk_logreg_iris_multinomial');
 const DIGITS = loadFixture('pt_mlp_digits_relu');
+/** scikit-learn's names for the iris features, compiled into the model (`compile --feature-names`). */
+const IRIS_FEATURES = ['sepal length (cm)', 'sepal width (cm)', 'petal length (cm)', 'petal width (cm)'];
 
 const work = tempDirForFile('dp-browser-');
 let browser: Browser;
@@ -36,7 +40,7 @@ let digits: CompiledModel;
 
 beforeAll(async () => {
   await buildBrowser();
-  iris = writeCompiledFixture(IRIS, join(work, 'iris'), 'vector');
+  iris = writeCompiledFixture(IRIS, join(work, 'iris'), 'vector', { featureNames: IRIS_FEATURES });
   digits = writeCompiledFixture(DIGITS, join(work, 'digits'), 'vector', { refresh: 'auto' });
   served = await startServeWithTokens([join(work, 'iris'), join(work, 'digits')], work, { alice: TOKEN }, ['--ui', '--threads', '1']);
   origin = new URL(served.url).origin;
@@ -71,11 +75,29 @@ interface Outcome {
   readonly verified: string;
   readonly result: Record<string, unknown> | null;
   readonly fingerprint: string;
+  /** The texts of the phase line under the progress bar, in the order shown. */
+  readonly phases: readonly string[];
+  /** The progress bar's value at the end (of 100). */
+  readonly progress: number;
 }
 
 async function predict(page: Page, model: string, row: readonly number[]): Promise<Outcome> {
   await page.getByTestId('model').selectOption(model);
   await page.getByTestId('row').fill(row.join(','));
+  // Record each text the phase line under the progress bar shows (the page runs this observer; no DOM types here).
+  await page.evaluate(() => {
+    const g = globalThis as unknown as {
+      document: { getElementById(id: string): { textContent: string | null } };
+      MutationObserver: new (callback: () => void) => { observe(target: unknown, options: object): void };
+      phases: string[];
+    };
+    const line = g.document.getElementById('phase');
+    g.phases = [];
+    new g.MutationObserver(() => {
+      const text = line.textContent ?? '';
+      if (g.phases.at(-1) !== text) g.phases.push(text);
+    }).observe(line, { childList: true, characterData: true, subtree: true });
+  });
   await page.getByTestId('predict').click();
   // Done when the verification line says something or the phase line reports a failure.
   await page
@@ -89,7 +111,42 @@ async function predict(page: Page, model: string, row: readonly number[]): Promi
     verified: (await page.getByTestId('verified').textContent()) ?? '',
     result: result === '' ? null : (JSON.parse(result) as Record<string, unknown>),
     fingerprint: (await page.getByTestId('fingerprint').textContent()) ?? '',
+    phases: await page.evaluate(() => (globalThis as unknown as { phases: string[] }).phases),
+    progress: Number(await page.getByTestId('progress').getAttribute('value')),
   };
+}
+
+/** The phases a successful prediction showed, in order: keys, upload, the server's evaluation, decryption; the bar full. */
+function expectPhases(out: Outcome): void {
+  const first = (pattern: RegExp) => out.phases.findIndex((p) => pattern.test(p));
+  const order = [/^secret key: /, /^evaluation keys: uploading/, /^encrypted evaluation on the server \(\d+ of \d+/, /^decrypted in this page$/].map(first);
+  expect(order.every((at, i) => at >= 0 && (i === 0 || at > order[i - 1]!)), out.phases.join(' | ')).toBe(true);
+  expect(out.phases.at(-1)).toBe('decrypted in this page');
+  expect(out.progress).toBe(100);
+}
+
+/**
+ * Every record of IndexedDB database `name` in the page, by key, as JSON with byte arrays in hex: what a copy of the
+ * browser profile holds. (Runs in the page; this file is checked without the DOM's types.)
+ */
+async function indexedDbRecords(page: Page, name: string): Promise<Record<string, string>> {
+  return page.evaluate(async (database) => {
+    interface Req<T> { result: T; error: unknown; onsuccess: (() => void) | null; onerror: (() => void) | null }
+    interface Db { transaction(store: string, mode: string): { objectStore(store: string): { getAllKeys(): Req<unknown[]>; getAll(): Req<unknown[]> } }; close(): void }
+    const idb = (globalThis as unknown as { indexedDB: { open(name: string): Req<Db> } }).indexedDB;
+    const done = <T,>(r: Req<T>) => new Promise<T>((resolve, reject) => ((r.onsuccess = () => resolve(r.result)), (r.onerror = () => reject(r.error))));
+    const db = await done(idb.open(database));
+    const store = db.transaction('records', 'readonly').objectStore('records');
+    const [keys, values] = [await done(store.getAllKeys()), await done(store.getAll())];
+    db.close();
+    const hex = (v: unknown): unknown =>
+      v instanceof Uint8Array
+        ? Array.from(v, (b) => b.toString(16).padStart(2, '0')).join('')
+        : v !== null && typeof v === 'object'
+          ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, hex(x)]))
+          : v;
+    return Object.fromEntries(keys.map((k, i) => [String(k), JSON.stringify(hex(values[i]))]));
+  }, name);
 }
 
 const rowOf = (f: Fixture, i: number): number[] => (f.data.test_inputs[i] as number[]).flat(Infinity as 1) as number[];
@@ -145,6 +202,8 @@ describe('the browser client in Chromium', () => {
     const out = await predict(page, 'iris', row);
     await page.screenshot({ path: join(SHOTS, 'page-after.png'), fullPage: true });
     expect(out.verified).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entry \d+(; first use of this server: pinned its log key and node set)?$/);
+    expect(await page.getByTestId('log-link').allTextContents()).toEqual([/log entry \d+/.exec(out.verified)![0]]);
+    expectPhases(out);
     // The outputs are scikit-learn's: the label exactly, the probabilities within the model's precision promise.
     const expected = IRIS.data.expected as { label: number[]; probabilities: number[][] };
     expect(out.result!['output_label']).toEqual([expected.label[0]]);
@@ -174,6 +233,37 @@ describe('the browser client in Chromium', () => {
     await page.context().close();
   }, 300_000);
 
+  test("the form: a field per feature under the model's names with its calibrated range, typed values and a dropped CSV fill the row", async () => {
+    const page = await openPage();
+    await connect(page);
+    await page.getByTestId('model').selectOption('iris');
+    const fields = page.locator('#features label');
+    await expect.poll(() => fields.allTextContents()).toEqual(IRIS_FEATURES);
+    // Each field's hint is the range of its feature over the calibration rows, read here from the fixture's data.
+    const calibration = IRIS.data.calibration as number[][];
+    const three = (x: number) => String(Number(x.toPrecision(3)));
+    const hints = IRIS_FEATURES.map((_, j) => {
+      const column = calibration.map((r) => r[j]!);
+      return `${three(Math.min(...column))} … ${three(Math.max(...column))}`;
+    });
+    expect(await fields.locator('input').evaluateAll((inputs) => inputs.map((i) => (i as unknown as { placeholder: string }).placeholder))).toEqual(hints);
+    // Typing into the fields writes the row line the prediction reads.
+    const typed = [5.9, 3, 5.1, 1.8];
+    for (const [j, v] of typed.entries()) await fields.nth(j).locator('input').fill(String(v));
+    expect(await page.getByTestId('row').inputValue()).toBe(typed.join(','));
+    // A CSV dropped on the page: its header line is skipped, its first row of numbers becomes the row.
+    const csv = `${IRIS_FEATURES.join(',')}\n6.3,3.4,5.6,2.4\n4.9,3,1.4,0.2\n`;
+    const dataTransfer = await page.evaluateHandle((text) => {
+      // Runs in the page; this file is checked without the DOM's types.
+      const dt = new (globalThis as unknown as { DataTransfer: new () => { items: { add(file: File): void } } }).DataTransfer();
+      dt.items.add(new File([text], 'rows.csv', { type: 'text/csv' }));
+      return dt;
+    }, csv);
+    await page.getByTestId('drop').dispatchEvent('drop', { dataTransfer });
+    await expect.poll(() => page.getByTestId('row').inputValue()).toBe('6.3,3.4,5.6,2.4');
+    await page.context().close();
+  }, 120_000);
+
   test('a tampered log receipt shows "not verified" and nothing is decrypted', async () => {
     const page = await openPage();
     // Whoever sits between the server and the page changes the log entry in the tool's answer.
@@ -195,10 +285,10 @@ describe('the browser client in Chromium', () => {
     await page.context().close();
   }, 300_000);
 
-  test("a recovery phrase gives the page the CLI's key, byte for byte", async () => {
+  test("a recovery phrase gives the page the CLI's key for this server, byte for byte; in IndexedDB it is sealed (PBKDF2-SHA256 600k → AES-256-GCM, opened with node:crypto)", async () => {
     const keystore = join(work, 'cli-keystore');
     const env = { ...process.env, DEEPPOWERS_DEBUG: '', DEEPPOWERS_PASSPHRASE: PASSPHRASE, DEEPPOWERS_RECOVERY_PHRASE: '' };
-    const made = spawnSync(process.execPath, [BIN, 'keygen', join(work, 'iris'), '--keystore', keystore, '--json'], { cwd: work, encoding: 'utf8', env, timeout: 90_000 });
+    const made = spawnSync(process.execPath, [BIN, 'keygen', join(work, 'iris'), '--keystore', keystore, '--server', served.url, '--json'], { cwd: work, encoding: 'utf8', env, timeout: 90_000 });
     expect(made.status, made.stderr).toBe(0);
     const cli = JSON.parse(made.stdout) as { fingerprint: string; recovery_phrase: string };
     const page = await openPage();
@@ -210,11 +300,28 @@ describe('the browser client in Chromium', () => {
     expect(out.verified).toMatch(/^verified: /);
     expect(out.fingerprint).toBe(cli.fingerprint);
     // That key is the page's secret key: no window of its bytes, nor its base64, reached the server's log or files.
-    const secret = Keystore.open(keystore, PASSPHRASE).readSecretKey(iris.modelHash)!.bytes;
+    const secret = Keystore.open(keystore, PASSPHRASE).readSecretKey(iris.modelHash, serverScope(served.url))!.bytes;
     const windows = [secret.length >> 2, secret.length >> 1, (3 * secret.length) >> 2].map((at) => Buffer.from(secret.subarray(at, at + 32)));
     const base64 = Buffer.from(Buffer.from(secret).toString('base64').slice(100, 164));
     const stored = [{ path: 'server log', bytes: Buffer.from(served.log()) }, ...filesUnder(join(work, 'data'))];
     expect(stored.filter((f) => windows.some((w) => f.bytes.includes(w)) || f.bytes.includes(base64)).map((f) => f.path)).toEqual([]);
+
+    // At rest in the browser the key is sealed: whoever copies the profile's IndexedDB finds none of its bytes there,
+    // and the record opens only as AES-256-GCM under PBKDF2-HMAC-SHA256 of the passphrase at OWASP's 600,000
+    // iterations (opened here with node:crypto, not with the page's code).
+    const records = await indexedDbRecords(page, 'deeppowers-keystore/deeppowers');
+    expect(Object.values(records).filter((hex) => windows.some((w) => hex.includes(w.toString('hex'))))).toEqual([]);
+    const meta = JSON.parse(records['meta']!) as { kdf: { name: string; iterations: number; salt: string } };
+    expect(meta.kdf).toMatchObject({ name: 'PBKDF2-SHA256', iterations: 600_000 });
+    // The record of this server's key: named by the model and the server's URL, the name sealed in.
+    const name = `secret-key/${iris.modelHash}/${served.url}`;
+    const record = JSON.parse(records[name]!) as { parameterId: string; sealed: { iv: string; ciphertext: string } };
+    const key = pbkdf2Sync(PASSPHRASE, Buffer.from(meta.kdf.salt, 'hex'), 600_000, 32, 'sha256');
+    const sealed = Buffer.from(record.sealed.ciphertext, 'hex');
+    const gcm = createDecipheriv('aes-256-gcm', key, Buffer.from(record.sealed.iv, 'hex'));
+    gcm.setAAD(Buffer.from(`deeppowers-browser-keystore/v1/${name}/${record.parameterId}`));
+    gcm.setAuthTag(sealed.subarray(sealed.length - 16));
+    expect(Buffer.concat([gcm.update(sealed.subarray(0, sealed.length - 16)), gcm.final()]).equals(Buffer.from(secret))).toBe(true);
     await page.context().close();
   }, 300_000);
 
@@ -225,6 +332,17 @@ describe('the browser client in Chromium', () => {
     const row = rowOf(DIGITS, 0);
     const out = await predict(page, 'digits', row);
     expect(out.verified).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entries \d+, \d+(; first use of this server: .*)?$/);
+    expectPhases(out);
+    // The bar counts the evaluations of both segments, the client step between them included.
+    expect(out.phases.filter((p) => /\(\d+ of \d+, client steps included\)$/.test(p)).length, out.phases.join(' | ')).toBeGreaterThan(0);
+        // One link per entry; a click fetches that entry from the server's log and shows it.
+    const entries = /log entries (\d+), (\d+)/.exec(out.verified)!.slice(1);
+    const links = page.getByTestId('log-link');
+    expect(await links.allTextContents()).toEqual(entries);
+    await links.nth(1).click();
+    await page.getByTestId('entry').filter({ hasText: /\S/ }).waitFor({ timeout: 30_000 });
+    const shown = JSON.parse((await page.getByTestId('entry').textContent())!) as { index: number }[];
+    expect(shown.map((e) => e.index)).toEqual([Number(entries[1])]);
     const logits = (out.result!['output'] as number[][])[0]!;
     const expected = (DIGITS.data.expected['output'] as number[][])[0]!;
     const { bound } = digits.calibration.precision;

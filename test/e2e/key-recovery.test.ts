@@ -9,6 +9,7 @@ import { simulateSamples } from '../../runtime/backends/simulate';
 import { clientModelOf } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { Keystore } from '../../runtime/client/keystore';
+import { LOCAL_SCOPE } from '../../runtime/client/key-scope';
 import { FheServer, serverModelOf } from '../../runtime/server/fhe-server';
 
 /**
@@ -66,7 +67,7 @@ describe('recovery phrase', () => {
     let decryptedBefore: Float64Array[];
     try {
       const modelId = await server.loadModel(serverModelOf(model.circuit, model.parameters, model.modelHash));
-      const original = await FheClient.create(sealBackend, clientModel, Keystore.open(keystore, PASSPHRASE).readSecretKey(model.modelHash)!.bytes);
+      const original = await FheClient.create(sealBackend, clientModel, Keystore.open(keystore, PASSPHRASE).readSecretKey(model.modelHash, LOCAL_SCOPE)!.bytes);
       try {
         const keysId = server.loadKeys(original.evaluationKeys().bytes);
         result = await server.evaluate(modelId, keysId, original.encrypt(samples).bytes);
@@ -84,7 +85,7 @@ describe('recovery phrase', () => {
     expect((recovered.keys as { fingerprint: string }[])[0]!.fingerprint).toBe(made.fingerprint);
     expect(fingerprints(json(cli(['keys', 'list', '--keystore', keystore, '--json'])))).toEqual(fingerprints(before));
 
-    const restored = await FheClient.create(sealBackend, clientModel, Keystore.open(keystore, PASSPHRASE).readSecretKey(model.modelHash)!.bytes);
+    const restored = await FheClient.create(sealBackend, clientModel, Keystore.open(keystore, PASSPHRASE).readSecretKey(model.modelHash, LOCAL_SCOPE)!.bytes);
     try {
       const after = restored.decrypt(result, samples.length);
       expect(after.map((r) => Array.from(r))).toEqual(decryptedBefore.map((r) => Array.from(r)));

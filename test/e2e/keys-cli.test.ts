@@ -55,12 +55,21 @@ describe('deeppowers keys', () => {
 
     const listed = json(cli(['keys', 'list', '--keystore', keystore, '--json']));
     // The model's name (the compiled directory's, as the server names it), next to its hash.
-    expect(listed.keys).toEqual([{ model: 'iris', model_hash: up.model_hash, parameter_id: expect.stringMatching(/^[0-9a-f]{16}$/), fingerprint: up.fingerprint, uploads: [{ server: serve.url, keys_id: up.keys_id }] }]);
+    expect(listed.keys).toEqual([{ model: 'iris', model_hash: up.model_hash, server: serve.url, parameter_id: expect.stringMatching(/^[0-9a-f]{16}$/), fingerprint: up.fingerprint, uploads: [{ server: serve.url, keys_id: up.keys_id }] }]);
     // Without the passphrase the list still shows what is there, not the fingerprints.
     const blind = json(cli(['keys', 'list', '--keystore', keystore, '--json'], {}));
     expect((blind.keys as { fingerprint: unknown }[])[0]!.fingerprint).toBeNull();
     const listText = cli(['keys', 'list', '--keystore', keystore]);
-    expect(listText.stdout).toMatch(new RegExp(`model hash   ${up.model_hash as string}\n  model\\s+iris\n`));
+    expect(listText.stdout).toMatch(new RegExp(`model hash   ${up.model_hash as string}\n  model\\s+iris\n  for\\s+${serve.url}\n`));
+
+    // keygen --server names the key upload made (nothing is sent); keygen alone makes the key for local use, another key.
+    const forServer = json(cli(['keygen', compiled, '--keystore', keystore, '--server', serve.url, '--json']));
+    expect(forServer).toMatchObject({ server: serve.url, secret_key: 'reused', fingerprint: up.fingerprint });
+    const local = json(cli(['keygen', compiled, '--keystore', keystore, '--json']));
+    expect(local).toMatchObject({ server: null, secret_key: 'derived' });
+    expect(local.fingerprint).not.toBe(up.fingerprint);
+    const both = json(cli(['keys', 'list', '--keystore', keystore, '--json'])).keys as { server: string | null; fingerprint: string; uploads: unknown[] }[];
+    expect(both.map((k) => [k.server, k.fingerprint, k.uploads.length]).sort()).toEqual([[null, local.fingerprint, 0], [serve.url, up.fingerprint, 1]].sort());
   }, 120_000);
 
   test('upload refuses a model the server does not serve, and a refused token, in one line', () => {

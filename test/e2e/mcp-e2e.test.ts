@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { predictFhe } from '../../runtime/app/predict-fhe';
 import { Keystore } from '../../runtime/client/keystore';
+import { serverScope } from '../../runtime/client/key-scope';
 import type { RowBatch } from '../../runtime/data/load-rows';
 import { RemoteServer, UnknownKeysError } from '../../runtime/mcp/remote';
 import type { RowOutputs } from '../../runtime/run/outputs';
@@ -137,7 +138,8 @@ describe('deeppowers serve + deeppowers client over real HTTP', () => {
     process.env.DEEPPOWERS_PASSPHRASE = PASSPHRASE;
     const batch: RowBatch = { file: 'rows', rows: ROWS.length, rowShape: [4], values: Float64Array.from(ROWS.flat()) };
     const direct = await predictFhe(model, batch, { keystore: keystore() });
-    expect(direct.secret_key).toBe('keystore');
+    // Local use has its own key, derived now from the keystore's recovery root: not the key this server's evaluation keys are under.
+    expect(direct.secret_key).toBe('derived');
     expect(out.outputs.output_label).toEqual(direct.outputs.output_label);
     const step = 2 ** -(model.parameters.expectedPrecisionBits - 2);
     (out.outputs.output_probability as Record<string, number>[]).forEach((probs, i) => {
@@ -157,7 +159,7 @@ describe('deeppowers serve + deeppowers client over real HTTP', () => {
     const all = Buffer.concat(received.flatMap((r) => [Buffer.from(`${r.method} ${r.url}\n${JSON.stringify(r.headers)}\n`), r.body]));
     const text = Buffer.concat(received.filter((r) => r.method !== 'PUT').map((r) => r.body)).toString('utf8');
 
-    const secret = Keystore.open(join(work, 'keystore'), PASSPHRASE).readSecretKey(model.modelHash)!.bytes;
+    const secret = Keystore.open(join(work, 'keystore'), PASSPHRASE).readSecretKey(model.modelHash, serverScope(proxyUrl))!.bytes;
     expect(secret.length).toBeGreaterThan(1000);
     for (const [at, len] of [[0, secret.length], [0, 32], [secret.length >> 1, 32], [secret.length - 32, 32]] as const) {
       const piece = Buffer.from(secret.subarray(at, at + len));

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -68,10 +68,40 @@ process.stdout.write(JSON.stringify({ outputs, bound: model.calibration.precisio
     expect(browser).toMatch(/\/node_modules\/deeppowers\/dist\/browser\/deeppowers\.js$/);
   }, 300_000);
 
-  test('the declared types are real: a correct use type-checks, a wrong one does not', () => {
+  test("serve and connect from 'deeppowers' (docs/api.md's server and client): a private prediction through the server, its log entry verified", async () => {
     const project = join(scratch, 'project');
-    const tsc = (file: string) =>
-      spawnSync(NODE, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'esnext', '--moduleResolution', 'bundler', '--types', 'node', file], {
+    const rows = IRIS.data.test_inputs.slice(ROWS, ROWS + 1);
+    const token = '0123456789abcdef0123456789';
+    writeFileSync(
+      join(project, 'served.mjs'),
+      `import { compile, connect, serve } from 'deeppowers';
+const dir = ${JSON.stringify(join(FIXTURES_DIR, FIXTURE))};
+compile(dir + '/model.onnx', { calibration: dir + '/data.json', layout: 'vector', output: 'iris.compiled' });
+const server = await serve(['iris.compiled'], { tokens: 'alice:${token}', dataDir: 'serve-data' });
+try {
+  const client = await connect({ url: server.url, token: '${token}', keystore: 'keys', passphrase: 'a passphrase for the scratch keystore' });
+  const p = await client.predict('iris', ${JSON.stringify(rows)});
+  await client.close();
+  process.stdout.write(JSON.stringify({ outputs: p.outputs, verification: p.verification }));
+} finally {
+  await server.close();
+}
+`,
+    );
+    const r = spawnSync(NODE, ['served.mjs'], { cwd: project, encoding: 'utf8', timeout: 240_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const { outputs, verification } = JSON.parse(r.stdout) as { outputs: Record<string, unknown[]>; verification: string };
+    const expected = IRIS.data.expected as { label: number[] };
+    expect(outputs['output_label']).toEqual(expected.label.slice(ROWS, ROWS + 1));
+    expect(verification).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entry 0(; first use of this server: .*)?$/);
+    // The client made its keystore in the scratch project.
+    expect(readdirSync(join(project, 'keys')).length).toBeGreaterThan(0);
+  }, 300_000);
+
+  test('the declared types are real: a correct use and every docs/api.md example type-check, a wrong use does not', () => {
+    const project = join(scratch, 'project');
+    const tsc = (files: string | readonly string[]) =>
+      spawnSync(NODE, [join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '--noEmit', '--strict', '--skipLibCheck', '--target', 'es2022', '--module', 'esnext', '--moduleResolution', 'bundler', '--types', 'node', ...[files].flat()], {
         cwd: project,
         encoding: 'utf8',
         timeout: 240_000,
@@ -89,6 +119,12 @@ export { hash, open, PBKDF2_ITERATIONS };
     writeFileSync(join(project, 'bad.ts'), `import { compile } from 'deeppowers';\nconst n: number = compile('model.onnx', { calibration: 'data.json' }).modelHash;\nexport { n };\n`);
     const good = tsc('good.ts');
     expect(good.status, good.stdout).toBe(0);
+    // Every example of docs/api.md, as a user's file: it must type-check against the installed declarations.
+    const examples = [...readFileSync(join(ROOT, 'docs', 'api.md'), 'utf8').matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!);
+    expect(examples.length).toBeGreaterThanOrEqual(7);
+    examples.forEach((code, i) => writeFileSync(join(project, `api-${i + 1}.ts`), `// values a page or program has from elsewhere\ndeclare const passphrase: string;\ndeclare const token: string;\n${code}`));
+    const api = tsc(examples.map((_, i) => `api-${i + 1}.ts`));
+    expect(api.status, api.stdout).toBe(0);
     const bad = tsc('bad.ts');
     expect(bad.status).not.toBe(0);
     expect(bad.stdout).toMatch(/bad\.ts\(2,7\): error TS2322: Type 'string' is not assignable to type 'number'/);

@@ -1,9 +1,10 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { Keystore } from '../../runtime/client/keystore';
+import { LOCAL_SCOPE } from '../../runtime/client/key-scope';
 import { tokenIdentity } from '../../runtime/keys/token-identity';
 import { attest, checkAttestation } from '../../runtime/network/attestation';
 import { readLogVkey, TransparencyLog, verifyReceipt } from '../../runtime/network/transparency-log';
@@ -97,7 +98,7 @@ describe('keystore sealed by a key in the token', () => {
   test('without the token the keystore does not open: not by the passphrase, not with the token gone, not with its binding altered', () => {
     refusal(cli(['predict', compiled, '--data', rows, '--keystore', keystore]), /is sealed by key "deeppowers-keystore-[0-9a-f]{8}" in PKCS#11 token "deeppowers-test": give --pkcs11/);
     // Whoever has the directory and guesses (or knows) a passphrase has nothing: the files are sealed by the token's data key.
-    expect(() => Keystore.open(keystore, PASSPHRASE, { create: false }).readSecretKey(made.model_hash as string)).toThrow(/wrong passphrase/);
+    expect(() => Keystore.open(keystore, PASSPHRASE, { create: false }).readSecretKey(made.model_hash as string, LOCAL_SCOPE)).toThrow(/wrong passphrase/);
     refusal(cli(['predict', compiled, '--data', rows, '--keystore', keystore, '--pkcs11', MODULE], { SOFTHSM2_CONF: absent }), /no token labelled "deeppowers-test"/);
     const copy = join(tmp, 'altered');
     cpSync(keystore, copy, { recursive: true });
@@ -136,6 +137,53 @@ describe('errors a user understands, nothing written', () => {
     refusal(cli(['keygen', compiled, '--keystore', dir, '--pkcs11', module, '--token-label', label], resolved), pattern);
     expect(existsSync(dir)).toBe(false);
   });
+
+  test.each([
+    ['wrong PIN', { DEEPPOWERS_PKCS11_PIN: '000000' }, MODULE, LABEL, /wrong PIN for token "deeppowers-test"/],
+    ['missing token', {}, MODULE, 'no-such-token', /no token labelled "no-such-token" .*tokens present: "deeppowers-test"/],
+    ['module not found', {}, join(tmp, 'libmissing.so'), LABEL, /PKCS#11 module \S+libmissing\.so not found/],
+    ['no PIN and no terminal to ask on', { DEEPPOWERS_PKCS11_PIN: '' }, MODULE, LABEL, /set DEEPPOWERS_PKCS11_PIN to the user PIN of token "deeppowers-test" \(there is no terminal to ask for it on\)/],
+  ])('worker and serve: %s, in one line, and no data dir is made', (_name, env, module, label, pattern) => {
+    const dataDir = fresh();
+    refusal(cli(['worker', '--print-id', '--data-dir', dataDir, '--pkcs11', module, '--token-label', label], env), pattern);
+    expect(existsSync(dataDir)).toBe(false);
+    refusal(cli(['serve', compiled, '--http', '127.0.0.1:0', '--insecure-no-auth', '--data-dir', dataDir, '--pkcs11', module, '--token-label', label], env), pattern);
+    expect(existsSync(dataDir)).toBe(false);
+  }, 60_000);
+
+  test('without DEEPPOWERS_PKCS11_PIN the PIN is asked for on the terminal, and what is typed there is not shown', async () => {
+    // A terminal for the command: util-linux's script runs it on a pseudo-terminal and copies that terminal's output here.
+    const dataDir = fresh();
+    const argv = [process.execPath, BIN, 'worker', '--print-id', '--json', '--data-dir', dataDir, '--pkcs11', MODULE, '--token-label', LABEL, '--node-key-label', 'prompted-node'];
+    const command = argv.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
+    const child = spawn('script', ['--quiet', '--return', '--command', command, '/dev/null'], {
+      cwd: tmp,
+      env: { ...process.env, DEEPPOWERS_DEBUG: '', SOFTHSM2_CONF: conf, DEEPPOWERS_PKCS11_PIN: '' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    // Bounded: a command that never prompts nor ends is killed, and the test fails on its exit status.
+    const guard = setTimeout(() => child.kill(), 45_000);
+    try {
+      let screen = '';
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      const prompted = new Promise<void>((resolve) =>
+        child.stdout.on('data', (d: Buffer) => {
+          screen += d.toString('utf8');
+          if (screen.includes('user PIN for token "deeppowers-test": ')) resolve();
+        }),
+      );
+      // Typed only once the prompt is up (before it, the terminal itself would still echo).
+      await Promise.race([prompted, exited]);
+      child.stdin.write(`${PIN}\r`);
+      expect(await exited, screen).toBe(0);
+      expect(screen).not.toContain(PIN);
+      const printed = JSON.parse(screen.slice(screen.indexOf('{'), screen.lastIndexOf('}') + 1).replaceAll('\r', '')) as { public_key: string };
+      expect(printed.public_key).toBe(tokenPublicKey(token, 'prompted-node'));
+    } finally {
+      clearTimeout(guard);
+      if (child.exitCode === null && child.signalCode === null) child.kill();
+    }
+  }, 60_000);
 
   test('a keystore already sealed with a passphrase is not rebound to a token', () => {
     const dir = fresh();

@@ -91,10 +91,10 @@ export class BrowserClient {
     return m;
   }
 
-  /** SHA-256 of the model's secret key as the keystore holds it (the same figure `deeppowers keygen` prints). */
+  /** SHA-256 of the model's secret key for this server as the keystore holds it (the figure `deeppowers keygen --server <this URL>` prints). */
   async fingerprint(name: string): Promise<string> {
     const m = await this.model(name);
-    const stored = await this.keystore.readSecretKey(m.view.modelHash);
+    const stored = await this.keystore.readSecretKey(m.view.modelHash, m.scope);
     if (!stored) throw new Error(`no secret key for ${name} in ${this.keystore.dir}`);
     return secretKeyFingerprint(stored.bytes);
   }

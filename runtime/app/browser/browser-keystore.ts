@@ -1,10 +1,11 @@
 import { fail } from '../../../compiler/errors';
 import type { ClientKeyStore } from '../../client/client-keystore';
+import type { KeyScope } from '../../client/key-scope';
 import { MIN_PASSPHRASE_LENGTH, type StoredSecretKey } from '../../client/keystore';
 
 /**
  * A page's keystore: the same records as the directory keystore of `deeppowers client` (per
- * model a CKKS secret key, the recovery root, which evaluation keys went to which server), kept
+ * model and scope a CKKS secret key, the recovery root, which evaluation keys went to which server), kept
  * in the browser's IndexedDB. Secret keys and the root are sealed with WebCrypto under the
  * user's passphrase: PBKDF2-HMAC-SHA256 at 600,000 iterations (OWASP's figure for PBKDF2-SHA256;
  * WebCrypto has no memory-hard KDF) to an AES-256-GCM key, a fresh 96-bit nonce per record, and
@@ -22,7 +23,15 @@ const META = 'meta';
 const ROOT = 'recovery-root';
 const UPLOADS = 'uploads';
 const NAMES = 'model-names';
-const secretRecord = (modelHash: string) => `secret-key/${modelHash}`;
+/** A key's record: `secret-key/<model hash>` for local use, `secret-key/<model hash>/<server URL>` for a server's (the name is sealed in, so a record moved to another server's name fails to open). */
+function secretRecord(modelHash: string, scope: KeyScope): string {
+  switch (scope.kind) {
+    case 'local':
+      return `secret-key/${modelHash}`;
+    case 'server':
+      return `secret-key/${modelHash}/${scope.server}`;
+  }
+}
 
 interface Sealed {
   readonly iv: Uint8Array;
@@ -86,22 +95,32 @@ export class BrowserKeystore implements ClientKeyStore {
     await request(indexedDB.deleteDatabase(`deeppowers-keystore/${name}`));
   }
 
-  async hasSecretKey(modelHash: string): Promise<boolean> {
-    return (await get(this.db, secretRecord(modelHash))) !== undefined;
+  async hasSecretKey(modelHash: string, scope: KeyScope): Promise<boolean> {
+    return (await get(this.db, secretRecord(modelHash, scope))) !== undefined;
   }
 
-  async readSecretKey(modelHash: string): Promise<StoredSecretKey | undefined> {
-    const record = (await get(this.db, secretRecord(modelHash))) as SecretRecord | undefined;
+  async readSecretKey(modelHash: string, scope: KeyScope): Promise<StoredSecretKey | undefined> {
+    const name = secretRecord(modelHash, scope);
+    const record = (await get(this.db, name)) as SecretRecord | undefined;
     if (!record) return undefined;
-    const bytes = await unseal(this.key, record.sealed, `${secretRecord(modelHash)}/${record.parameterId}`).catch(() =>
+    const bytes = await unseal(this.key, record.sealed, `${name}/${record.parameterId}`).catch(() =>
       fail('BAD_ARGUMENT', `the browser keystore's key for model ${modelHash.slice(0, 12)}… does not open: it was altered or moved`),
     );
     return { parameterId: record.parameterId, bytes };
   }
 
-  async writeSecretKey(modelHash: string, parameterId: string, secretKey: Uint8Array): Promise<void> {
-    const record: SecretRecord = { parameterId, sealed: await seal(this.key, secretKey, `${secretRecord(modelHash)}/${parameterId}`) };
-    await put(this.db, secretRecord(modelHash), record);
+  async writeSecretKey(modelHash: string, parameterId: string, secretKey: Uint8Array, scope: KeyScope): Promise<void> {
+    const name = secretRecord(modelHash, scope);
+    const record: SecretRecord = { parameterId, sealed: await seal(this.key, secretKey, `${name}/${parameterId}`) };
+    await put(this.db, name, record);
+    if (scope.kind === 'server') {
+      // The upload recorded for this server and model was a bundle under another key.
+      const all = (await get(this.db, UPLOADS)) as Uploads | undefined;
+      if (all?.[scope.server]?.[modelHash] !== undefined) {
+        delete all[scope.server]![modelHash];
+        await put(this.db, UPLOADS, all);
+      }
+    }
   }
 
   async readRecoveryRoot(): Promise<Uint8Array | undefined> {

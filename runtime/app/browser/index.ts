@@ -14,6 +14,7 @@ export { BrowserKeystore, PBKDF2_ITERATIONS } from './browser-keystore';
 export { FheClient } from '../../client/fhe-client';
 export { secretKeyFingerprint } from '../../client/model-keys';
 export { entropyOfPhrase, phraseOf, secretKeySeed } from '../../client/recovery-phrase';
+export { LOCAL_SCOPE, serverScope, type KeyScope } from '../../client/key-scope';
 export { sealBackend } from '../../backends/seal/backend';
 export { clientModelOfView, PrivateModel, type PrivatePrediction } from '../../mcp/private-model';
 export { RemoteServer, type RemoteModelSummary } from '../../mcp/remote';

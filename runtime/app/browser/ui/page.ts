@@ -10,6 +10,7 @@ import type { ClientView } from '../../../../compiler/artifact/views';
 import type { OutputEntry, RowOutputs } from '../../../run/outputs';
 import { BrowserClient, type PredictPhase } from '../browser-client';
 import { BrowserKeystore } from '../browser-keystore';
+import { DeepPowersError } from '../../../../compiler/errors';
 import { entropyOfPhrase } from '../../../client/recovery-phrase';
 import '../index';
 
@@ -206,8 +207,9 @@ async function predict(): Promise<void> {
     const text = message(e);
     phaseLine.textContent = `failed: ${text}`;
     phaseLine.classList.add('error');
-    // Nothing is decrypted from a result the log does not vouch for.
-    if (/log|receipt|checkpoint|attest|inclusion|reviewer|signature/i.test(text)) {
+    // An answer that fails this page's checks (log entry, inclusion proof, checkpoint, attestations,
+    // ciphertexts) is BAD_CIPHERTEXT; nothing is decrypted from it. A refusal by the server is not.
+    if (e instanceof DeepPowersError && e.code === 'BAD_CIPHERTEXT') {
       verifiedLine.textContent = `not verified: ${text}`;
       verifiedLine.classList.add('bad');
     }
@@ -218,17 +220,29 @@ async function predict(): Promise<void> {
 
 function showVerified(text: string): void {
   verifiedLine.classList.add('ok');
-  const m = /log entry (\d+)/.exec(text);
+  // "log entry 7" or, with client steps, "log entries 7, 8": each index links to its entry.
+  const m = /(log entr(?:y|ies) )(\d+(?:, \d+)*)/.exec(text);
   if (!m) {
     verifiedLine.textContent = text;
     return;
   }
-  const index = Number(m[1]);
+  const indices = m[2]!.split(', ').map(Number);
+  const before = text.slice(0, m.index);
+  const after = text.slice(m.index + m[0].length);
+  if (indices.length === 1) {
+    verifiedLine.replaceChildren(before, logLink(indices[0]!, m[0]), after);
+    return;
+  }
+  const listed = indices.flatMap((index, i) => (i === 0 ? [logLink(index, String(index))] : [', ', logLink(index, String(index))]));
+  verifiedLine.replaceChildren(before + m[1]!, ...listed, after);
+}
+
+/** A link to log entry `index`; the log needs the token, which a plain link cannot carry, so a click fetches it and shows it here. */
+function logLink(index: number, text: string): HTMLAnchorElement {
   const link = document.createElement('a');
   link.href = `/log/entries?start=${index}&end=${index + 1}`;
-  link.textContent = `log entry ${index}`;
+  link.textContent = text;
   link.dataset['testid'] = 'log-link';
-  // The log needs the token, which a plain link cannot carry: fetch it and show it here.
   link.addEventListener('click', (e) => {
     e.preventDefault();
     void fetch(link.href, { headers: token ? { Authorization: `Bearer ${token}` } : {} })
@@ -238,8 +252,7 @@ function showVerified(text: string): void {
         entryBox.textContent = t;
       });
   });
-  const [before, after] = [text.slice(0, m.index), text.slice(m.index + m[0].length)];
-  verifiedLine.replaceChildren(before, link, after);
+  return link;
 }
 
 function outputsTable(outputs: RowOutputs): HTMLTableElement {
