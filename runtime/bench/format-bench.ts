@@ -71,9 +71,36 @@ export function formatBench(r: BenchReport): string {
       `\nsoak: ${s.evaluations} evaluations of ${s.model} (${s.layout}), ${ms(s.ms_per_evaluation)} ms each; ` +
       `WASM heap ${mb(s.wasm_heap_before)} → ${mb(s.wasm_heap_after)} MB, RSS ${mb(s.rss_before)} → ${mb(s.rss_after)} MB\n`;
   }
+  // Reports recorded before bench --browser existed have no such field.
+  if (r.browser) out += formatBrowser(r.browser);
   out += `peak RSS ${mb(r.memory.peak_rss_bytes)} MB, WASM heap ${mb(r.memory.wasm_heap_bytes)} MB\n`;
   if (r.targets.length > 0) {
     out += `\ntargets:\n${textTable(null, r.targets.map((t) => [t.met === null ? 'n/a' : t.met ? 'met' : 'MISSED', t.target, t.value === null ? '-' : String(Number(t.value.toPrecision(4)))]), '  ')}`;
   }
+  return out;
+}
+
+const kib = (bytes: number): string => `${(bytes / 1024).toFixed(0)} KiB`;
+
+/** bench --browser: per model, the Node client's and Chromium's times on the same rows and server; or why it was not timed. */
+export function formatBrowser(b: NonNullable<BenchReport['browser']>): string {
+  if ('skipped' in b) return `\nbrowser client: not timed: ${b.skipped}\n`;
+  const { bundle } = b;
+  let out =
+    `\nbrowser client in Chromium ${b.chromium} next to the Node client, same rows, one server on this machine; ` +
+    `bundle deeppowers.js ${kib(bundle.js)} (${kib(bundle.js_gzip)} gzip) + seal_throws.wasm ${kib(bundle.wasm)} (${kib(bundle.wasm_gzip)} gzip), ${kib(bundle.js + bundle.wasm)} in all:\n`;
+  const rows: string[][] = [];
+  const failed: string[] = [];
+  for (const run of b.runs) {
+    if ('error' in run) {
+      failed.push(`${run.model}: ${run.error}`);
+      continue;
+    }
+    for (const [side, t] of [['Node', run.node], ['Chromium', run.chromium]] as const) {
+      rows.push([run.model, run.layout, String(run.rows), side, ms(t.secret_key_ms), ms(t.evaluation_keys_ms), ms(t.encrypt_ms), ms(t.decrypt_ms), ms(t.server_ms)]);
+    }
+  }
+  out += textTable(['model', 'layout', 'rows', 'client', 'secret key ms', 'evaluation keys ms (made + upload)', 'encrypt ms', 'decrypt ms (+ epilogue)', 'server round trips ms'], rows);
+  if (failed.length > 0) out += `${failed.join('\n')}\n`;
   return out;
 }

@@ -13,6 +13,7 @@ import { benchInChild } from './isolated-run';
 import { CostTable } from './measured-costs';
 import { soak, type SoakResult } from './soak';
 import { checkTargets, type BenchFailure, type TargetCheck } from './bench-targets';
+import { benchBrowserClient, type BrowserBench } from './browser-timing';
 
 export type { BenchFailure, TargetCheck } from './bench-targets';
 
@@ -36,6 +37,8 @@ export interface BenchOptions {
   readonly log: (line: string) => void;
   /** Progress of the soak's evaluations (without it, a log line every 500). */
   readonly soakProgress?: CountedProgress;
+  /** Also time the browser client in Chromium next to Node on the same models, with this many rows each (absent: not asked). */
+  readonly browserRows?: number;
 }
 
 /** The smallest set that still covers both layouts and the key-switching path, for smoke tests. */
@@ -48,6 +51,8 @@ export interface BenchReport {
   /** node-seal per-op milliseconds (top level), per N, one entry per modulus chain measured. */
   readonly ops: Record<string, SealOpsBenchResult[]>;
   readonly soak: SoakResult | null;
+  /** The browser client next to Node (bench --browser), or why it was not timed; null when not asked. */
+  readonly browser: BrowserBench | null;
   readonly memory: { readonly peak_rss_bytes: number; readonly wasm_heap_bytes: number };
   readonly targets: readonly TargetCheck[];
 }
@@ -109,6 +114,24 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     }
   }
 
+  let browser: BrowserBench | null = null;
+  if (options.browserRows !== undefined) {
+    // The bench's models that compiled, each in the first of the bench's layouts it offers.
+    const timed = models.flatMap((name) => {
+      let fixture: BenchFixture;
+      try {
+        fixture = loadBenchFixture(name);
+      } catch (e) {
+        if (e instanceof DeepPowersError) return [];
+        throw e;
+      }
+      const layout = options.layouts.find((l) => supportedLayouts(fixture.graph).includes(l));
+      return layout === undefined ? [] : [{ fixture, layout }];
+    });
+    browser = await benchBrowserClient({ models: timed, rows: options.browserRows, refresh: options.refresh ?? 'auto', log });
+    if ('skipped' in browser) log(`browser client: not timed: ${browser.skipped}`);
+  }
+
   let soakResult: SoakResult | null = null;
   if (options.soak > 0) {
     log(`soak: ${options.soak} evaluations of ${options.soakModel} (vector)`);
@@ -129,6 +152,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     results,
     ops: mergeOps(childOps, costs.byN()),
     soak: soakResult,
+    browser,
     memory: { peak_rss_bytes: process.resourceUsage().maxRSS * 1024, wasm_heap_bytes: await sealHeapBytes() },
     targets: checkTargets(results),
   };

@@ -3,6 +3,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import type { Layout } from '../../compiler/circuit/ir';
 import { formatBench } from '../bench/format-bench';
 import { QUICK_MODELS, runBench } from '../bench/run-bench';
+import { DEFAULT_CHROMIUM } from '../bench/browser-timing';
 import { printJson } from './output';
 import { parseThreads } from './threads';
 import { availableParallelism } from 'node:os';
@@ -25,6 +26,9 @@ function layouts(v: string): Layout[] {
   return out as Layout[];
 }
 
+/** Rows each side encrypts and decrypts in bench --browser. */
+const BROWSER_ROWS = 4;
+
 interface BenchCliOptions {
   json?: boolean;
   models?: string[];
@@ -38,6 +42,7 @@ interface BenchCliOptions {
   quick?: boolean;
   inProcess?: boolean;
   refresh?: 'auto' | 'off';
+  browser?: boolean;
 }
 
 export function registerBench(program: Command): void {
@@ -56,6 +61,7 @@ export function registerBench(program: Command): void {
     .addOption(new Option('--refresh <mode>', 'compile every model with compile --refresh auto (the default, as compile: client steps between segments where the planner cuts, timed with them) or off').choices(['auto', 'off']))
     .option('--quick', `a smoke run: ${QUICK_MODELS.join(', ')} only, 2 reps, 3 op reps, 20 soak evaluations, all in this process`)
     .option('--in-process', 'run every model in this process instead of one child process per model and layout')
+    .option('--browser', `also time the browser client (deeppowers/browser in Chromium, via playwright-core) next to the Node client on the same models, ${BROWSER_ROWS} rows each: secret key, evaluation keys, encrypt, decrypt; needs npm run build and Chromium (${DEFAULT_CHROMIUM} or DEEPPOWERS_CHROMIUM)`)
     .action(async (opts: BenchCliOptions) => {
       const quick = opts.quick === true;
       const report = await runBench({
@@ -71,6 +77,7 @@ export function registerBench(program: Command): void {
         isolate: !(quick || opts.inProcess === true),
         log: (line: string) => progressNote(line),
         soakProgress: (n: number) => startProgress('soak evaluations', n),
+        ...(opts.browser ? { browserRows: BROWSER_ROWS } : {}),
       });
       if (opts.json) printJson(report);
       else process.stdout.write(formatBench(report));

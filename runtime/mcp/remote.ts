@@ -1,11 +1,13 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
+import type { JsonSchemaType, JsonSchemaValidator, jsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/types.js';
 import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { DeepPowersError, fail } from '../../compiler/errors';
 import type { ReleaseReceipt } from '../network/verify-result';
 import { decodeBase64, encodeBase64 } from './base64';
 import { toolNameOf, type ModelDescription } from '../service/served-model';
+import { callToolAsTask } from './tool-task';
 
 /** A model as `list_models` lists it: the head of its description. */
 export type RemoteModelSummary = Pick<ModelDescription, 'model' | 'tool' | 'description' | 'model_hash' | 'task' | 'inputs' | 'outputs' | 'layout'>;
@@ -38,6 +40,12 @@ export interface SegmentAnswer {
   readonly step?: { readonly stepId: string; readonly masked: Uint8Array };
 }
 
+interface ToolInfo {
+  /** Set when the tool may be called as an MCP task. */
+  readonly taskSupport?: 'optional' | 'required';
+  readonly validate?: JsonSchemaValidator<unknown>;
+}
+
 /** Errors of a request written to a connection the server had already closed. */
 const STALE_SOCKET = new Set(['EPIPE', 'ECONNRESET', 'UND_ERR_SOCKET']);
 
@@ -49,12 +57,15 @@ export class UnknownKeysError extends DeepPowersError {
 
 /**
  * The local side's connection to a remote `deeppowers serve`: an MCP client over Streamable
- * HTTP for the tools, plain HTTP for /keys. Transport failures become one-line DeepPowersErrors
- * that say what to fix (address, token), and a session the server forgot (it restarted) is
- * re-opened once, transparently.
+ * HTTP for the tools, plain HTTP for /keys. `predict_<model>` is called as an MCP task where the
+ * server offers tasks (tool-task.ts), plainly otherwise; both give the same results and errors.
+ * Transport failures become one-line DeepPowersErrors that say what to fix (address, token), and
+ * a session the server forgot (it restarted) is re-opened once, transparently.
  */
 export class RemoteServer {
   private client: Client | undefined;
+  /** The server's tools as the last tools/list gave them: which run as tasks, and their output schemas. */
+  private tools = new Map<string, ToolInfo>();
 
   private constructor(readonly options: RemoteOptions) {}
 
@@ -159,30 +170,71 @@ export class RemoteServer {
   }
 
   private async callTool(name: string, args: Record<string, unknown>, call: PredictCall = {}): Promise<CallToolResult> {
+    const client = await this.session();
+    const tool = this.tools.get(name);
+    const idleTimeoutMs = this.options.idleTimeoutMs ?? 10 * 60_000;
+    // A tool the server runs as a task (predict_<model>) is called as one where the server says it takes task-augmented
+    // calls; anything else, or a server without tasks, gets the plain call.
+    const asTask = tool?.taskSupport !== undefined && client.getServerCapabilities()?.tasks?.requests?.tools?.call !== undefined;
+    let r: CallToolResult;
+    if (asTask) {
+      const send = <T>(request: (c: Client) => Promise<T>): Promise<T> => this.send(request);
+      r = await callToolAsTask(name, args, { send, idleTimeoutMs, ...(call.onProgress ? { onProgress: call.onProgress } : {}), ...(call.signal ? { signal: call.signal } : {}) });
+      if (!r.isError) this.checkOutput(name, r);
+    } else {
+      try {
+        r = await this.send(
+          (c) =>
+            c.callTool({ name, arguments: args }, CallToolResultSchema, {
+              // Without onprogress the SDK sends no progress token, and without one the server sends no progress.
+              onprogress: (p) => call.onProgress?.(p.progress, p.total),
+              resetTimeoutOnProgress: true,
+              timeout: idleTimeoutMs,
+              signal: call.signal,
+            }) as Promise<CallToolResult>,
+        );
+      } catch (e) {
+        if (call.signal?.aborted) fail('BAD_ARGUMENT', `${name} was cancelled`);
+        throw e;
+      }
+    }
+    if (r.isError) {
+      const reason = textOf(r);
+      if (/^unknown keys_id/.test(reason)) throw new UnknownKeysError(reason);
+      fail('BAD_ARGUMENT', `the server refused ${name}: ${reason}`);
+    }
+    return r;
+  }
+
+  /**
+   * One request on the session, re-opened once if the server forgot it (it restarted), and sent
+   * once more if it went out on a kept-alive connection the server had just closed (as for /keys:
+   * the requests sent here are reads, task polls and idempotent tool calls); failures explained
+   * in one line.
+   */
+  private async send<T>(request: (client: Client) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
       const client = await this.session();
       try {
-        const r = (await client.callTool({ name, arguments: args }, CallToolResultSchema, {
-          // Without onprogress the SDK sends no progress token, and without one the server sends no progress.
-          onprogress: (p) => call.onProgress?.(p.progress, p.total),
-          resetTimeoutOnProgress: true,
-          timeout: this.options.idleTimeoutMs ?? 10 * 60_000,
-          signal: call.signal,
-        })) as CallToolResult;
-        if (r.isError) {
-          const reason = textOf(r);
-          if (/^unknown keys_id/.test(reason)) throw new UnknownKeysError(reason);
-          fail('BAD_ARGUMENT', `the server refused ${name}: ${reason}`);
-        }
-        return r;
+        return await request(client);
       } catch (e) {
         if (attempt === 0 && isSessionGone(e)) {
           await this.close();
           continue;
         }
+        if (attempt === 0 && STALE_SOCKET.has(causeCode(e) ?? '')) continue;
         throw this.explain(e);
       }
     }
+  }
+
+  /** A result read with tasks/result, checked against the tool's output schema as the SDK checks a plain call's. */
+  private checkOutput(name: string, r: CallToolResult): void {
+    const validate = this.tools.get(name)?.validate;
+    if (!validate) return;
+    if (r.structuredContent === undefined) fail('BAD_CIPHERTEXT', `the server's answer from ${name} has no structured content`);
+    const checked = validate(r.structuredContent);
+    if (!checked.valid) fail('BAD_CIPHERTEXT', `the server's answer from ${name} does not match the tool's output schema: ${checked.errorMessage}`);
   }
 
   private async session(): Promise<Client> {
@@ -194,8 +246,21 @@ export class RemoteServer {
     );
     try {
       await client.connect(transport);
-      // Primes the SDK's output-schema validation of every tool result.
-      await client.listTools();
+      // Primes the SDK's output-schema validation of every plain tool result; this client's copy checks task results.
+      const { tools } = await client.listTools();
+      const validator = this.options.jsonSchemaValidator ?? new AjvJsonSchemaValidator();
+      this.tools = new Map(
+        tools.map((t) => {
+          const support = t.execution?.taskSupport;
+          return [
+            t.name,
+            {
+              ...(support === 'optional' || support === 'required' ? { taskSupport: support } : {}),
+              ...(t.outputSchema ? { validate: validator.getValidator(t.outputSchema as JsonSchemaType) } : {}),
+            },
+          ];
+        }),
+      );
     } catch (e) {
       await client.close().catch(() => {});
       throw this.explain(e);

@@ -8,6 +8,9 @@ import { describe, expect, test } from 'vitest';
  */
 const ROOT = join(import.meta.dirname, '..', '..');
 
+/** `deeppowers bench` of iris alone (vector), small, with the browser client timed next to Node (as browser-client.test.ts runs it). */
+const IRIS_BROWSER_BENCH = ['bench', '--in-process', '--soak', '0', '--ops-reps', '1', '--reps', '1', '--threads', '1', '--models', 'sk_logreg_iris_multinomial', '--layouts', 'vector', '--browser'];
+
 const CONTRACT = [
   'n',
   'depth',
@@ -89,5 +92,21 @@ describe('bench --quick --json', () => {
     // End to end includes the round trip; the encrypted error against the exact float64 body keeps the promise.
     expect(row!.one_sample_ms as number).toBeGreaterThan((row!.server_ms as number) + (row!.client_step_ms as number));
     expect(row!.measured_relative_error as number).toBeLessThanOrEqual(row!.promised_relative_error as number);
+  }, 300_000);
+
+  /** A small bench of iris alone (vector) with --browser (the run with Chromium is in browser-client.test.ts, after the bundle is built). */
+  const irisBench = (more: readonly string[], env: NodeJS.ProcessEnv) =>
+    spawnSync(process.execPath, [join(ROOT, 'bin', 'deeppowers.js'), ...IRIS_BROWSER_BENCH, ...more], { cwd: ROOT, encoding: 'utf8', timeout: 240_000, env });
+
+  test('--browser without a Chromium says why in one line, in the text and in --json, and the bench still runs', () => {
+    const env = { ...process.env, DEEPPOWERS_CHROMIUM: '/nonexistent/chromium' };
+    const why = 'no Chromium at /nonexistent/chromium (apt-get install chromium, or set DEEPPOWERS_CHROMIUM to its executable)';
+    const text = irisBench([], env);
+    expect(text.status, text.stderr).toBe(0);
+    expect(text.stdout).toContain(`\nbrowser client: not timed: ${why}\n`);
+    expect(text.stdout).toMatch(/^sk_logreg_iris_multinomial\s+vector\s+\d+/m);
+    const json = irisBench(['--json'], env);
+    expect(json.status, json.stderr).toBe(0);
+    expect((JSON.parse(json.stdout) as { browser: unknown }).browser).toEqual({ skipped: why });
   }, 300_000);
 });

@@ -16,7 +16,7 @@ import { tempDirForFile } from '../helpers/temp-dirs';
 /**
  * The browser client in Chromium (Debian's /usr/bin/chromium through playwright-core), against a
  * spawned `deeppowers serve --http --ui`: the page makes the keys, encrypts, uploads evaluation
- * keys, calls predict_<model> over MCP, verifies the log entry and decrypts, all in the page.
+ * keys, calls predict_<model> over MCP (as a task), verifies the log entry and decrypts, all in the page.
  * The outputs are checked against the framework's (the fixture's data.json), the server's log
  * and stored files against the row's values, the keystore against a reload and a wrong
  * passphrase, the verification against a tampered receipt, and the recovery phrase against
@@ -195,11 +195,23 @@ function plaintextTraces(row: readonly number[], haystacks: readonly { path: str
 describe('the browser client in Chromium', () => {
   test('a linear model: keys, encryption, verification and decryption in the page; outputs match scikit-learn; no plaintext reaches the server', async () => {
     const page = await openPage();
+    // The page's JSON-RPC requests to the server, to see how predict_iris went out.
+    const rpc: { method: string; params?: { name?: string; task?: unknown; taskId?: string } }[] = [];
+    page.on('request', (r) => {
+      const body = r.method() === 'POST' && new URL(r.url()).pathname === '/mcp' ? r.postData() : null;
+      if (body) rpc.push(JSON.parse(body) as (typeof rpc)[number]);
+    });
     await page.screenshot({ path: join(SHOTS, 'page-before.png'), fullPage: true });
     await connect(page);
     expect(await page.getByTestId('status').textContent()).toMatch(/^connected: 2 models/);
     const row = rowOf(IRIS, 0);
     const out = await predict(page, 'iris', row);
+    // As an MCP task: created by a task-augmented tools/call, polled with tasks/get, its result read with tasks/result.
+    const calls = rpc.filter((m) => m.method === 'tools/call' && m.params?.name === 'predict_iris');
+    expect(calls.length).toBeGreaterThan(0);
+    expect(calls.every((c) => c.params?.task !== undefined)).toBe(true);
+    expect(rpc.filter((m) => m.method === 'tasks/result')).toHaveLength(calls.length);
+    expect(rpc.some((m) => m.method === 'tasks/get')).toBe(true);
     await page.screenshot({ path: join(SHOTS, 'page-after.png'), fullPage: true });
     expect(out.verified).toMatch(/^verified: computed and signed by the server alone \(no reviewers\), log entry \d+(; first use of this server: pinned its log key and node set)?$/);
     expect(await page.getByTestId('log-link').allTextContents()).toEqual([/log entry \d+/.exec(out.verified)![0]]);
@@ -350,4 +362,27 @@ describe('the browser client in Chromium', () => {
     expect(plaintextTraces(row, [{ path: 'server log', bytes: Buffer.from(served.log()) }, ...filesUnder(join(work, 'data'))])).toEqual([]);
     await page.context().close();
   }, 600_000);
+});
+
+describe('deeppowers bench --browser', () => {
+  // Here, not in bench-smoke.test.ts: it needs the bundle this file builds first.
+  test('times the browser client in Chromium next to Node on the same model: secret key, evaluation keys, encrypt, decrypt; and the bundle size', () => {
+    const args = ['bench', '--in-process', '--soak', '0', '--ops-reps', '1', '--reps', '1', '--threads', '1', '--models', 'sk_logreg_iris_multinomial', '--layouts', 'vector', '--browser', '--json'];
+    const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 240_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout) as { browser: { chromium: string; bundle: Record<string, number>; runs: Record<string, unknown>[] } };
+    expect(report.browser.chromium).toMatch(/^\d+\.\d+\S* \(\/usr\/bin\/chromium\)$/);
+    const bundle = { js: statSync(join(ROOT, 'dist/browser/deeppowers.js')).size, wasm: statSync(join(ROOT, 'dist/browser/seal_throws.wasm')).size };
+    expect([report.browser.bundle['js'], report.browser.bundle['wasm']]).toEqual([bundle.js, bundle.wasm]);
+    for (const k of ['js_gzip', 'wasm_gzip']) expect(report.browser.bundle[k], k).toBeGreaterThan(0);
+    expect(report.browser.runs).toHaveLength(1);
+    const run = report.browser.runs[0] as { model: string; layout: string; rows: number; error?: string } & Record<'node' | 'chromium', Record<string, number>>;
+    expect(run.error, run.error).toBeUndefined();
+    expect([run.model, run.layout, run.rows]).toEqual(['sk_logreg_iris_multinomial', 'vector', 4]);
+    for (const side of ['node', 'chromium'] as const) {
+      for (const field of ['secret_key_ms', 'evaluation_keys_ms', 'encrypt_ms', 'decrypt_ms', 'server_ms']) {
+        expect(Number.isFinite(run[side][field]) && run[side][field]! > 0, `${side} ${field} = ${run[side][field]}`).toBe(true);
+      }
+    }
+  }, 300_000);
 });

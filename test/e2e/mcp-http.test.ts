@@ -49,7 +49,9 @@ async function put(id: string, body: Uint8Array, token?: string): Promise<{ stat
 }
 
 async function head(id: string, token: string): Promise<number> {
-  return (await fetch(keysUrl(id), { method: 'HEAD', headers: { Authorization: `Bearer ${token}` } })).status;
+  const ask = () => fetch(keysUrl(id), { method: 'HEAD', headers: { Authorization: `Bearer ${token}` } });
+  // After a restart the first request may go out on a kept-alive connection the old server closed (as RemoteServer does, retry once).
+  return (await ask().catch((e: unknown) => ((e as { cause?: { code?: string } }).cause?.code === 'UND_ERR_SOCKET' ? ask() : Promise.reject(e)))).status;
 }
 
 beforeAll(async () => {
@@ -175,7 +177,9 @@ describe('deeppowers serve --http', () => {
     const request = fhe.encrypt(samples);
     const ticks: number[] = [];
     const result = await alice.predict('toy', bundle.keysId, request.bytes, { onProgress: (done) => ticks.push(done) });
-    expect(ticks).toEqual([0, 1, 2]);
+    // One tick per evaluation, increasing (the server's 0 at the start may arrive after them on another stream, and is then dropped).
+    expect(ticks.filter((t) => t > 0)).toEqual([1, 2]);
+    expect(ticks.every((t, i) => i === 0 || t > ticks[i - 1]!)).toBe(true);
     const want = simulateSamples(toy.toy.circuit, samples);
     fhe.decrypt(result, 2).forEach((row, s) => row.forEach((v, i) => expect(Math.abs(v - want[s]![i]!)).toBeLessThan(0.02)));
 
