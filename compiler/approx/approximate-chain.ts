@@ -3,6 +3,7 @@
  * t = (2x − lo − hi)/(hi − lo) folded into the affine map before each polynomial, so the circuit
  * evaluates Σ c_k T_k(t) on t ∈ [−1, 1] and the normalisation costs no level.
  */
+import { rowPlan } from './row-plans';
 import type { Range } from './chebyshev';
 import { DEFAULT_MARGIN, fitActivation, widenRange, type Fit, type FitMethod } from './fit';
 import { fail } from '../errors';
@@ -91,7 +92,14 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
         stage.fn.kind === 'softmax'
           ? { kind: 'softmax', scores: [lo, hi], sums: [Math.exp(measured.statistic[0] - hi), Math.exp(measured.statistic[1] - hi)] }
           : { kind: 'layernorm', variance: measured.statistic };
-      stages.push({ kind: 'rowpoly', sources: stage.sources, fn: stage.fn, size: stage.size, rowLength: stage.rowLength, ranges });
+      const rowpoly = { kind: 'rowpoly', sources: stage.sources, fn: stage.fn, size: stage.size, rowLength: stage.rowLength, ranges } as const;
+      // A Softmax is a stage per part (its exps, a prescale round when its plan has one, the
+      // normalisation), so a refresh may cut between them.
+      if (stage.fn.kind === 'softmax') {
+        const plan = rowPlan(rowpoly);
+        const prescale = plan.kind === 'softmax' && plan.plan.prescale !== null;
+        stages.push({ ...rowpoly, part: 'exps' }, ...(prescale ? [{ ...rowpoly, part: 'prescale' as const }] : []), { ...rowpoly, part: 'normalize' });
+      } else stages.push(rowpoly);
       position[k] = stages.length - 1;
       return;
     }

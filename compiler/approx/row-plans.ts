@@ -7,20 +7,24 @@
  * LayerNorm's scale and shift are not part of the stage (the passes put them in the affine map
  * after it), so its plan has γ = 1 and β = 0.
  */
-import { numberBuilder, numberInput } from './builders';
+import { CountingBuilder, numberBuilder, numberInput } from './builders';
 import type { RowPolyStage, RowRanges } from '../chain/stages';
-import { rowFunctionLabel, type RowFunction } from '../chain/rowwise';
+import { rowFunctionLabel, type RowFunction, type SoftmaxPart } from '../chain/rowwise';
 import { DeepPowersError, fail } from '../errors';
 import { evaluateLayerNorm, planLayerNorm, type LayerNormPlan } from './layer-norm';
 import type { PolyBuilder } from './poly-builder';
-import { evaluateSoftmax, planSoftmax, type SoftmaxPlan } from './softmax';
+import { evaluateSoftmax, planSoftmax, valueSum, type SoftmaxPlan } from './softmax';
 
 export type RowPlan = { readonly kind: 'softmax'; readonly plan: SoftmaxPlan } | { readonly kind: 'layernorm'; readonly plan: LayerNormPlan };
 
-const plans = new WeakMap<RowPolyStage, RowPlan>();
+/** Plans by the ranges object, then function and row length: a Softmax's two parts (and copies of a stage) share one. */
+const plans = new WeakMap<RowRanges, Map<string, RowPlan>>();
 
 export function rowPlan(stage: RowPolyStage): RowPlan {
-  let p = plans.get(stage);
+  let byStage = plans.get(stage.ranges);
+  if (!byStage) plans.set(stage.ranges, (byStage = new Map()));
+  const key = `${rowFunctionLabel(stage.fn)}/${stage.rowLength}`;
+  let p = byStage.get(key);
   if (!p) {
     try {
       p = planRows(stage.fn, stage.rowLength, stage.ranges);
@@ -30,7 +34,7 @@ export function rowPlan(stage: RowPolyStage): RowPlan {
       if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS') throw e;
       fail('NOT_ENCRYPTABLE', `${rowFunctionLabel(stage.fn)} over rows of ${stage.rowLength} (${stage.sources.join(', ')}) on its calibrated ranges (${describeRanges(stage.ranges)}) is not supported for encryption yet: ${e.message}`);
     }
-    plans.set(stage, p);
+    byStage.set(key, p);
   }
   return p;
 }
@@ -50,7 +54,7 @@ function planRows(fn: RowFunction, n: number, ranges: RowRanges): RowPlan {
 
 /** How one row goes through the stage's plan, for each function a row-wise stage can have. */
 export interface RowEvaluators<T> {
-  softmax(row: T[], plan: SoftmaxPlan): T[];
+  softmax(row: T[], plan: SoftmaxPlan, part: SoftmaxPart): T[];
   layerNorm(row: T[], plan: LayerNormPlan): T[];
 }
 
@@ -60,14 +64,14 @@ export function mapRows<T>(values: readonly T[], stage: RowPolyStage, through: R
   const out: T[] = [];
   for (let start = 0; start < values.length; start += stage.rowLength) {
     const row = values.slice(start, start + stage.rowLength);
-    out.push(...(p.kind === 'softmax' ? through.softmax(row, p.plan) : through.layerNorm(row, p.plan)));
+    out.push(...(p.kind === 'softmax' ? through.softmax(row, p.plan, stage.part ?? 'whole') : through.layerNorm(row, p.plan)));
   }
   return out;
 }
 
 /** The stage on every row of `values`, as any PolyBuilder computes it. */
 export function evaluateRows<T>(pb: PolyBuilder<T>, values: readonly T[], stage: RowPolyStage): T[] {
-  return mapRows(values, stage, { softmax: (row, plan) => evaluateSoftmax(pb, row, plan), layerNorm: (row, plan) => evaluateLayerNorm(pb, row, plan) });
+  return mapRows(values, stage, { softmax: (row, plan, part) => evaluateSoftmax(pb, row, plan, valueSum(pb, row.length), part), layerNorm: (row, plan) => evaluateLayerNorm(pb, row, plan) });
 }
 
 /** What the circuit computes for one sample's input vector, in float64. */
@@ -75,9 +79,12 @@ export function applyRowPoly(stage: RowPolyStage, x: Float64Array): Float64Array
   return Float64Array.from(evaluateRows(numberBuilder, Array.from(x, numberInput), stage), (v) => v.value);
 }
 
-/** Levels the stage spends from its input to its output. */
+/** Levels the stage spends from its input to its output (one row counted, as the plan counts its whole function). */
 export function rowDepth(stage: RowPolyStage): number {
-  return rowPlan(stage).plan.depth;
+  if ((stage.part ?? 'whole') === 'whole') return rowPlan(stage).plan.depth;
+  const counter = new CountingBuilder();
+  evaluateRows(counter, Array.from({ length: stage.rowLength }, () => counter.input()), stage);
+  return counter.maxDepth;
 }
 
 /** A bound on |ŷ − y| for inputs inside the calibrated ranges (the plan's own). */

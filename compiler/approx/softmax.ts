@@ -27,6 +27,7 @@ import { DEFAULT_MARGIN, widenRange } from './fit';
 import { evaluateNewton, planNewton, type NewtonPlan } from './newton';
 export { softmaxReference } from '../chain/normalize';
 import type { PolyBuilder } from './poly-builder';
+import type { SoftmaxPart } from '../chain/rowwise';
 
 export interface SoftmaxRanges {
   /** Smallest and largest softmax input seen on the calibration rows. */
@@ -51,8 +52,16 @@ export interface SoftmaxPlan {
   readonly exp: ExpPlan;
   /** The sum's range after its margin, S_lo > 0. */
   readonly sumRange: Range;
-  /** 1/x on k·sumRange, k = 2/(S_hi − S_lo). */
+  /** 1/x on k·sumRange, k = 2/(S_hi − S_lo); on k'·prescale.sumRange after a prescale round. */
   readonly inverse: NewtonPlan;
+  /**
+   * A coarse round first, when 1/x on the whole sum range is deep (over PRESCALE_DEPTH levels,
+   * a wide range): the exps times z₁ ≈ 1/(kS), a polynomial with no Newton step, so their row
+   * sums land in `sumRange` (near 1, the interpolant's relative error either side), where the
+   * final 1/x is shallow. Exact in real arithmetic (e·z₁/Σ(e·z₁) = e/S for any z₁ > 0 per row)
+   * and a stage of its own, so a refresh may cut between the two rounds.
+   */
+  readonly prescale: { readonly inverse: NewtonPlan; readonly sumRange: Range } | null;
   /** Bound on |ŷ_i − y_i| (see the module comment). */
   readonly maxError: number;
   /** Levels from the inputs to the outputs. */
@@ -60,6 +69,10 @@ export interface SoftmaxPlan {
 }
 
 export const DEFAULT_SOFTMAX_ERROR = 2 ** -10;
+/** A direct 1/S deeper than this many levels gets a prescale round (SoftmaxPlan.prescale). */
+export const PRESCALE_DEPTH = 6;
+/** The prescale round's relative error: its row sums land within this of 1. */
+const PRESCALE_ERROR = 0.75;
 
 /** A positive range widened multiplicatively: [lo/m, hi·m]. */
 export function widenPositive([lo, hi]: Range, margin: number): Range {
@@ -79,13 +92,37 @@ export function planSoftmax(n: number, ranges: SoftmaxRanges, target: SoftmaxTar
   // Half the budget to the exps, half to 1/S: ε(1 + n)/S_lo ≤ maxError/2 and r ≤ maxError/3.
   const exp = planExp(scores, offset, { maxError: (maxError / 2) * (sumRange[0] / (1 + n)) });
   const k = 2 / (sumRange[1] - sumRange[0]);
-  const inverse = planNewton('inverse', [k * sumRange[0], k * sumRange[1]], { relativeError: maxError / 3 });
+  const direct = planNewton('inverse', [k * sumRange[0], k * sumRange[1]], { relativeError: maxError / 3 });
+  const prescale = direct.depth > PRESCALE_DEPTH ? planPrescale([k * sumRange[0], k * sumRange[1]], margin) : null;
+  const inverse = prescale ? planNewton('inverse', scaledRange(prescale.sumRange), { relativeError: maxError / 3 }) : direct;
+  // z₁ cancels exactly, so the bound is the direct one with the final round's relative error.
   const eps = exp.maxError;
   const bound = (eps * (1 + n)) / sumRange[0] + (1 + ((n - 1) * eps) / sumRange[0]) * inverse.relativeBound;
-  const partial = { n, exp, sumRange, inverse, maxError: bound, depth: 0 };
+  const partial = { n, exp, sumRange, inverse, prescale, maxError: bound, depth: 0 };
   const counter = new CountingBuilder();
   evaluateSoftmax(counter, Array.from({ length: n }, () => counter.input()), partial);
   return { ...partial, depth: counter.maxDepth };
+}
+
+/** k·[lo, hi] for k = 2/(hi − lo): the range a round's 1/x works on (its t is then free). */
+function scaledRange([lo, hi]: Range): Range {
+  const k = 2 / (hi - lo);
+  return [k * lo, k * hi];
+}
+
+/**
+ * The coarse round: 1/x on the scaled sum range `range` by an interpolant alone (no Newton step,
+ * so the next round's scale folds into its coefficients), or null when none reaches PRESCALE_ERROR.
+ */
+function planPrescale(range: Range, margin: number): SoftmaxPlan['prescale'] {
+  let inverse: NewtonPlan;
+  try {
+    inverse = planNewton('inverse', range, { relativeError: PRESCALE_ERROR, steps: 0 });
+  } catch {
+    return null;
+  }
+  const r = inverse.relativeBound;
+  return { inverse, sumRange: widenPositive([1 - r, 1 + r], margin) };
 }
 
 /**
@@ -105,14 +142,34 @@ export function valueSum<T>(pb: PolyBuilder<T>, length: number): AxisSum<T> {
   return { length, sum: (values) => values.slice(1).reduce((acc, v) => pb.add(acc, v), values[0]!) };
 }
 
-export function evaluateSoftmax<T>(pb: PolyBuilder<T>, row: readonly T[], plan: SoftmaxPlan, axis: AxisSum<T> = valueSum(pb, row.length)): T[] {
+/**
+ * `part` (see SoftmaxPart): `exps` returns the scaled exps k·ê_i; `prescale` reads them and
+ * returns them times the coarse z₁ (and the final round's k'); `normalize` reads the values of
+ * the part before it and returns them times the final z; `whole` all in one.
+ */
+export function evaluateSoftmax<T>(pb: PolyBuilder<T>, row: readonly T[], plan: SoftmaxPlan, axis: AxisSum<T> = valueSum(pb, row.length), part: SoftmaxPart = 'whole'): T[] {
   if (axis.length !== plan.n) fail('BAD_ARGUMENT', `a softmax row of ${axis.length} values, the plan has ${plan.n}`);
-  const [sLo, sHi] = plan.sumRange;
-  const k = 2 / (sHi - sLo);
-  const scaled = row.map((x) => evaluateExp(pb, x, plan.exp, k));
-  const kS = axis.sum(scaled);
-  // t = kS − (S_hi + S_lo)/(S_hi − S_lo): an integer coefficient, no level.
+  if (part === 'prescale' && !plan.prescale) fail('BAD_ARGUMENT', 'a softmax prescale part of a plan without a prescale round');
+  const k = 2 / (plan.sumRange[1] - plan.sumRange[0]);
+  let values = part === 'whole' || part === 'exps' ? row.map((x) => evaluateExp(pb, x, plan.exp, k)) : [...row];
+  if (part === 'exps') return values;
+  if (plan.prescale && (part === 'whole' || part === 'prescale')) {
+    // The next round's k' rides on z₁'s coefficients (an interpolant alone), at no level.
+    const [lo, hi] = plan.prescale.sumRange;
+    const coarse = { ...plan.prescale.inverse, chebyshev: plan.prescale.inverse.chebyshev.map((c) => (c * 2) / (hi - lo)) };
+    values = divideRound(pb, values, plan.sumRange, coarse, axis);
+    if (part === 'prescale') return values;
+  }
+  return divideRound(pb, values, plan.prescale ? plan.prescale.sumRange : plan.sumRange, plan.inverse, axis);
+}
+
+/**
+ * x_i·z with z from `inverse` at k·S, S = Σ x_i/k: the values come in multiplied by k = 2/(hi − lo)
+ * of the sum range, so t = k·S − (hi + lo)/(hi − lo) is an integer-coefficient sum, no level.
+ */
+function divideRound<T>(pb: PolyBuilder<T>, values: readonly T[], [sLo, sHi]: Range, inverse: NewtonPlan, axis: AxisSum<T>): T[] {
+  const kS = axis.sum(values);
   const t = pb.linear([[kS, 1]], -(sHi + sLo) / (sHi - sLo));
-  const z = evaluateNewton(pb, kS, plan.inverse, t);
-  return scaled.map((e) => pb.mul(e, z));
+  const z = evaluateNewton(pb, kS, inverse, t);
+  return values.map((e) => pb.mul(e, z));
 }

@@ -14,7 +14,3 @@ export function multiplyFactors(s: ProductStage, x: Float64Array): Float64Array 
   return y;
 }
 
-/** Whether every product multiplies the two factors' values at one index (no picking): what the vector layout holds. */
-export function isSlotWise(s: ProductStage): boolean {
-  return s.factorSizes[0] === s.size && s.factorSizes[1] === s.size && s.left.every((j, i) => j === i) && s.right.every((j, i) => j === i);
-}

@@ -15,6 +15,15 @@ export type RowFunction =
 
 export type RowFunctionKind = RowFunction['kind'];
 
+/**
+ * What part of a Softmax a server-side stage evaluates: all of it; the exps alone (each value's
+ * exp, scaled for the sum: approx/softmax.ts); a coarse division by the row sums (`prescale`,
+ * when the plan has one: SoftmaxPlan.prescale); or the final normalisation (the row sums, 1/S by
+ * Newton steps, the products). Stages of their own, so that a refresh can cut between them: all
+ * together are deeper than one segment holds at N = 16384.
+ */
+export type SoftmaxPart = 'whole' | 'exps' | 'prescale' | 'normalize';
+
 /** A function over rows, for reports: `softmax`, `layernorm(ε=1e-5)`. */
 export function rowFunctionLabel(fn: RowFunction): string {
   switch (fn.kind) {

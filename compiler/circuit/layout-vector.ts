@@ -72,6 +72,49 @@ export function lowerVectorAffine(b: CircuitBuilder, x: ValueId, stage: AffineSt
 }
 
 /**
+ * The map `stage` keeping only the outputs `pick` (out[i] = its row pick[i]): a product's factor
+ * picked from an affine map's result is that map with its rows picked, so the picking costs no
+ * level of its own (L·(W·x + b) = (L·W)·x + L·b for the selection matrix L).
+ */
+export function pickedRows(stage: AffineStage, pick: readonly number[]): AffineStage {
+  const weights = new Float64Array(pick.length * stage.inSize);
+  pick.forEach((r, i) => weights.set(stage.weights.subarray(r * stage.inSize, (r + 1) * stage.inSize), i * stage.inSize));
+  return { ...stage, outSize: pick.length, weights, bias: Float64Array.from(pick, (r) => stage.bias[r]!) };
+}
+
+/** The selection y[i] = x[pick[i]] of an n-vector as an affine map (one level when lowered). */
+export function selectionMap(pick: readonly number[], n: number): AffineStage {
+  const weights = new Float64Array(pick.length * n);
+  pick.forEach((j, i) => (weights[i * n + j] = 1));
+  return { kind: 'affine', sources: [], inSize: n, outSize: pick.length, weights, bias: new Float64Array(pick.length) };
+}
+
+/**
+ * Whether an n-vector replicated with its period already holds x[pick[i]] at slot i: `pick` takes
+ * every value in place, or (n a power of two, so the period is n) it repeats them in order
+ * (pick[i] = i mod n, as Kᵀ's factor in Q·Kᵀ at (query, key, feature) does). Then the factor
+ * needs no picking.
+ */
+export function picksInPlace(pick: readonly number[], n: number): boolean {
+  if (vectorPeriod(n) === n) return pick.every((j, i) => j === i % n);
+  return pick.length === n && pick.every((j, i) => j === i);
+}
+
+/**
+ * The sum of each row of `rowLength` consecutive values of a `size`-vector, at every element of
+ * the row, as an affine map: the block-diagonal matrix of ones (2·rowLength − 1 diagonals, so a
+ * few baby-step giant-step rotations and one level).
+ */
+export function rowSumMap(size: number, rowLength: number): AffineStage {
+  const weights = new Float64Array(size * size);
+  for (let i = 0; i < size; i++) {
+    const start = i - (i % rowLength);
+    weights.fill(1, i * size + start, i * size + start + rowLength);
+  }
+  return { kind: 'affine', sources: [], inSize: size, outSize: size, weights, bias: new Float64Array(size) };
+}
+
+/**
  * y = W·[x_1; x_2; …] + b where each block x_i is its own ciphertext (a branch of a DAG body),
  * replicated with its own period: one product per block with that block's columns of W, summed
  * once the products are at one level (the shallower branch is modswitched down, not recomputed).

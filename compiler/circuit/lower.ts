@@ -1,7 +1,7 @@
 import { evaluateChebyshev } from '../approx/evaluate';
 import type { PolyBuilder } from '../approx/poly-builder';
 import { fail } from '../errors';
-import { stageInSize, stageOutSize, type ApproxStage, type CircuitStage, type PolyStage, type RowPolyStage } from '../chain/stages';
+import { stageInSize, stageOutSize, type AffineStage, type ApproxStage, type CircuitStage, type PolyStage, type RowPolyStage } from '../chain/stages';
 import { BODY_INPUT, stageReads } from '../chain/stage-graph';
 import { isStepStage, stepStageKind } from '../chain/step-stages';
 import { CircuitBuilder } from './builder';
@@ -9,12 +9,10 @@ import type { RotationKeys } from './rotation-keys';
 import { isPowerOfTwo } from './constant-table';
 import type { Circuit, Layout, ValueId } from './ir';
 import { lowerBatchAffine } from './layout-batch';
-import { isSlotWise } from '../chain/product';
-import { lowerVectorAffine, lowerVectorAffineBlocks, vectorPeriod, vectorSlotsNeeded } from './layout-vector';
+import { lowerVectorAffine, lowerVectorAffineBlocks, pickedRows, picksInPlace, selectionMap, vectorPeriod, vectorSlotsNeeded } from './layout-vector';
 import { CircuitPolyBuilder } from './poly-lowering';
 import { emitLayerNorm, emitSoftmax } from './transformer-lowering';
-import { mapRows } from '../approx/row-plans';
-import { rowFunctionLabel } from '../chain/rowwise';
+import { mapRows, rowPlan } from '../approx/row-plans';
 
 /** Evaluates Σ cₖ·Tₖ(x) (Chebyshev basis on [-1, 1]) over any PolyBuilder algebra. */
 export type PolyEvaluator = <T>(builder: PolyBuilder<T>, x: T, chebyshev: ArrayLike<number>) => T;
@@ -53,18 +51,25 @@ export function lowerChain(chain: readonly ApproxStage[], options: LowerOptions)
     const input = b.input({ kind: 'replicated', size: inputSize, period: vectorPeriod(inputSize) });
     const outs: ValueId[] = [];
     const out = (k: number): ValueId => (k === BODY_INPUT ? input : outs[k]!);
+    const affineOut = (stage: AffineStage, k: number): ValueId =>
+      !stage.reads ? lowerVectorAffine(b, out(k - 1), stage) : lowerVectorAffineBlocks(b, stage, stage.reads.map((r) => ({ x: out(r), size: stageOutputSize(stages, r, inputSize) })));
+    // A product's factor picked from stage r's values: as they are when the product takes them in
+    // place; from r's own inputs when r is an affine map no wider than its output (its rows
+    // picked, no extra level; from a wider input, such as a segment's carrying several live
+    // values, the picked map would have more diagonals, so more plaintexts, than picking after
+    // it); else by a selection map (one level).
+    const factor = (r: number, pick: readonly number[], n: number): ValueId => {
+      if (picksInPlace(pick, n)) return out(r);
+      const source = r === BODY_INPUT ? null : stages[r]!;
+      if (source?.kind === 'affine' && source.inSize <= n) return affineOut(pickedRows(source, pick), r);
+      return lowerVectorAffine(b, out(r), selectionMap(pick, n));
+    };
     stages.forEach((stage, k) => {
-      if (stage.kind === 'rowpoly') {
-        fail('PARAMS', `${stage.sources[0] ?? 'a row-wise stage'}: the vector layout does not hold ${rowFunctionLabel(stage.fn)} yet (its rows need one ciphertext per value): use the batch layout`);
-      }
       if (stage.kind === 'poly') outs.push(lowerPoly(b, out(k - 1), stage, evaluate));
-      // Both factors are replicated with the period of their common size: one slot-wise product.
-      else if (stage.kind === 'product') {
-        if (!isSlotWise(stage)) fail('PARAMS', `${stage.sources[0] ?? 'a product'}: the vector layout does not pick factors of a product (attention) yet: use the batch layout`);
-        outs.push(lowerProduct(b, out(stage.reads[0]), out(stage.reads[1])));
-      }
-      else if (!stage.reads) outs.push(lowerVectorAffine(b, out(k - 1), stage));
-      else outs.push(lowerVectorAffineBlocks(b, stage, stage.reads.map((r) => ({ x: out(r), size: stageOutputSize(stages, r, inputSize) }))));
+      else if (stage.kind === 'rowpoly') outs.push(lowerPackedRows(b, out(k - 1), stage));
+      // Both factors, picked, are replicated with the period of the product's size: one slot-wise product.
+      else if (stage.kind === 'product') outs.push(lowerProduct(b, factor(stage.reads[0], stage.left, stage.factorSizes[0]), factor(stage.reads[1], stage.right, stage.factorSizes[1])));
+      else outs.push(affineOut(stage, k));
     });
     const x = outs[outs.length - 1]!;
     const positions = Array.from({ length: outputSize }, (_, i) => i);
@@ -111,7 +116,14 @@ export function lowerProduct(b: CircuitBuilder, x: ValueId, y: ValueId): ValueId
 
 /** A row-wise stage in the batch layout: each row's values (one ciphertext each) through its plan. */
 function lowerRows(b: CircuitBuilder, xs: readonly ValueId[], stage: RowPolyStage): ValueId[] {
-  return mapRows(xs, stage, { softmax: (row, plan) => emitSoftmax(b, row, plan), layerNorm: (row, plan) => emitLayerNorm(b, row, plan) });
+  return mapRows(xs, stage, { softmax: (row, plan, part) => emitSoftmax(b, row, plan, {}, part), layerNorm: (row, plan) => emitLayerNorm(b, row, plan) });
+}
+
+/** A row-wise stage in the vector layout: all its rows in one ciphertext, summed by a block matrix of ones. */
+function lowerPackedRows(b: CircuitBuilder, x: ValueId, stage: RowPolyStage): ValueId {
+  const p = rowPlan(stage);
+  const packing = { packedRows: stage.size };
+  return (p.kind === 'softmax' ? emitSoftmax(b, [x], p.plan, packing, stage.part ?? 'whole') : emitLayerNorm(b, [x], p.plan, packing))[0]!;
 }
 
 /** The chain as circuit stages; a step stage (a MaxPool) is a client step, so the body is cut there first (refresh-plan). */

@@ -121,7 +121,10 @@ export function selectParameters(request: ParameterRequest): CkksParameters {
   const { depth, slotsNeeded } = request;
   const outputBits = request.outputBits ?? DEFAULT_OUTPUT_BITS;
   const precisionBits = request.precisionBits ?? DEFAULT_PRECISION_BITS;
-  checkInteger('depth', depth, 0, 62);
+  checkInteger('depth', depth, 0, Number.MAX_SAFE_INTEGER);
+  // A body deeper than any ring degree holds is a plan that does not fit (the planner then cuts
+  // it or tries another), not a bad argument.
+  if (depth > 62) fail('PARAMS', `depth ${depth} does not fit under 128-bit security at any polynomial degree (the largest holds about 30 levels): use lower-degree activations or fewer layers, or let client-aided refreshes cut the body`);
   checkInteger('slotsNeeded', slotsNeeded, 1, Number.MAX_SAFE_INTEGER);
   checkInteger('outputBits', outputBits, 0, MAX_PRIME_BITS - MIN_SCALE_BITS);
   if (!(precisionBits >= 0) || !Number.isFinite(precisionBits)) {

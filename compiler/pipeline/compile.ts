@@ -39,6 +39,7 @@ import { encodeTreeBody, type TreeSummary } from './steps/encode-trees';
 import { importSource, type ModelBytes, type ModelSource } from './steps/import-source';
 import type { CompileOptions, CompileStep, LayoutRequest } from './steps/options';
 import { networkOf, refreshModeOf, searchChainPlan, type RotationKeyChoice } from './steps/plan-search';
+import type { MaskChoice } from './steps/mask-search';
 import { uncutPlan, type Plan } from '../plan/choose-plan';
 import type { NetworkAssumptions } from '../plan/plan-cost';
 import { searchTreePlan } from './steps/tree-plan';
@@ -89,6 +90,8 @@ export interface Compilation {
   readonly layoutReason: string;
   /** Which rotation steps got keys, and why (auto: the key set every step would have needed). */
   readonly rotationKeys: RotationKeyChoice;
+  /** σ of the client steps' masks and how it was chosen; null without client steps. */
+  readonly mask: MaskChoice | null;
 }
 
 type Progress = (step: CompileStep) => void;
@@ -112,7 +115,7 @@ function compileChain(body: ChainBodySplit, graph: Graph, source: ModelSource, o
   progress('calibrate');
   const input = calibrationInput(options, graph);
   const calibrated = calibrateSplit(split, input, options);
-  const { plan, rotationKeys, shallowerNote } = searchChainPlan(calibrated, options, progress);
+  const { plan, rotationKeys, shallowerNote, mask } = searchChainPlan(calibrated, options, progress);
   const { approximated, build, candidates, layoutReason, precision, refresh } = plan;
   const network = networkOf(options);
   const { trial, degreeChoice, outputBits } = approximated;
@@ -141,6 +144,7 @@ function compileChain(body: ChainBodySplit, graph: Graph, source: ModelSource, o
     candidates,
     layoutReason,
     rotationKeys,
+    mask,
     plan: plan.plan,
     network,
   };
@@ -183,6 +187,7 @@ function compileTreeEnsemble(body: TreeBodySplit, source: ModelSource, options: 
     candidates: [build],
     layoutReason: layoutRequest === 'auto' ? 'auto: tree ensembles compile to the batch layout only' : `--layout ${layoutRequest}`,
     rotationKeys: { mode: 'all', request: options.rotationKeys ?? 'auto', keyBytes: keySizes(build.params, { seeded: true }).evaluationKeys },
+    mask: null,
     plan: uncutPlan(build, networkOf(options)),
     network: networkOf(options),
   };

@@ -9,6 +9,7 @@ import type { Circuit, Layout } from '../circuit/ir';
 import { interleaveSamples } from '../circuit/interleave';
 import { vectorSlotsNeeded } from '../circuit/layout-vector';
 import { lowerChain } from '../circuit/lower';
+import type { ChainLowerer, PlanMemo } from './lowering-memo';
 import { assignScales } from '../circuit/passes-scales';
 import type { ApproxStage } from '../chain/stages';
 import type { TreeBody } from '../chain/tree-body';
@@ -28,6 +29,8 @@ export interface ParameterOptions {
   readonly rotationKeys?: RotationKeys;
   /** σ of the client steps' masks (refresh-plan.ts; default MASK_BITS). */
   readonly maskBits?: number;
+  /** What the plan search remembers across the σ it tries (lowering-memo.ts); absent: nothing. */
+  readonly memo?: PlanMemo;
 }
 
 /**
@@ -54,6 +57,11 @@ export function rotationsOf(options: ParameterOptions): { rotationKeys?: Rotatio
 }
 
 /** The droppable primes as assignScales wants them: [q_L, …, q_1] (chain order is [q0, q1 … qL, special]). */
+/** The lowering `options` asks for (lowerChain by default). */
+export function lowererOf(options: ParameterOptions): ChainLowerer {
+  return options.memo?.lowerChain ?? lowerChain;
+}
+
 export function rescalePrimes(params: CkksParameters): number[] {
   return params.primesApprox.slice(1, 1 + params.levels).reverse();
 }
@@ -63,13 +71,14 @@ export function buildLayout(stages: readonly ApproxStage[], layout: Layout, opti
   // layout needs tells parameter selection the depth; the circuit is then lowered again at the
   // chosen N/2, where rotations wrap and constants tile.
   const firstSlots = layout === 'vector' ? Math.max(2, vectorSlotsNeeded(stages)) : 2;
-  let circuit = lowerChain(stages, { layout, slots: firstSlots, ...rotationsOf(options) });
+  const lower = lowererOf(options);
+  let circuit = lower(stages, { layout, slots: firstSlots, ...rotationsOf(options) });
   const request = parameterRequest(circuit.depth, circuit.minSlots, options);
   let params = selectParameters({ ...request, rotationSteps: circuit.rotationSteps });
   if (params.slots !== circuit.slots) {
     // For throughput, the circuit lowered at the widest period is exactly each sample's virtual
     // vector: interleaving fills the chosen N/2 with slots / period samples.
-    circuit = layout === 'vector' && objective === 'throughput' ? interleaveSamples(circuit, params.slots / circuit.slots) : lowerChain(stages, { layout, slots: params.slots, ...rotationsOf(options) });
+    circuit = layout === 'vector' && objective === 'throughput' ? interleaveSamples(circuit, params.slots / circuit.slots) : lower(stages, { layout, slots: params.slots, ...rotationsOf(options) });
     params = selectParameters({ ...request, preferN: params.polyModulusDegree, rotationSteps: circuit.rotationSteps });
   }
   const scaled = assignScales(circuit, rescalePrimes(params));

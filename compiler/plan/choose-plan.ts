@@ -62,7 +62,8 @@ export function candidatePlans(request: PlanRequest): { plans: Plan[]; uncutRefu
   let uncutRefusal: DeepPowersError | null = null;
   if (poolCuts(stages).length === 0) {
     try {
-      plans.push(uncutPlan(buildLayout(stages, layout, options, objective), network));
+      const build = (): LayoutBuild => buildLayout(stages, layout, options, objective);
+      plans.push(uncutPlan(options.memo ? options.memo.uncut(stages, layout, options, objective, build) : build(), network));
     } catch (e) {
       if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS') throw e;
       uncutRefusal = e;

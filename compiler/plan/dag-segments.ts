@@ -8,9 +8,10 @@
  * the same refresh whatever the vector holds.
  *
  * A cut goes before stage k only when every stage from k on that reads a value made before k is
- * an affine map or a product: the live values enter the segment through those maps' columns, at
- * no cost, and a product's factor through a map that selects it from the segment input (one
- * level). A segment whose live-out values are more than its last stage's output ends with one
+ * an affine map or a product, or is stage k itself: the live values enter the segment through
+ * those maps' columns, at no cost, and a product's factor or stage k's input (the exps a
+ * Softmax's normalisation reads) through a map that selects it from the segment input (one level;
+ * none when it is the whole segment input). A segment whose live-out values are more than its last stage's output ends with one
  * gathering map (one level).
  */
 import { BODY_INPUT, stageReads } from '../chain/stage-graph';
@@ -31,18 +32,19 @@ export function liveAt(stages: readonly ApproxStage[], k: number): number[] {
 }
 
 /**
- * Stage indices a DAG body can be cut before: after a polynomial or a row-wise stage (after an
- * affine map a cut only moves its level; after a product it would carry every product across,
- * not their sums), where every reader of a live value is an affine map or a product.
+ * Stage indices a DAG body can be cut before: after a polynomial or a row-wise stage, or between
+ * an affine map and a row-wise stage (a LayerNorm is as deep as a segment; elsewhere a cut after
+ * an affine map only moves its level; after a product it would carry every product across, not
+ * their sums), where every later reader of a live value is an affine map or a product.
  */
 export function dagCutPoints(stages: readonly ApproxStage[]): number[] {
   const out: number[] = [];
   for (let k = 1; k < stages.length; k++) {
     const before = stages[k - 1]!.kind;
-    if (before !== 'poly' && before !== 'rowpoly') continue;
+    if (before !== 'poly' && before !== 'rowpoly' && !(before === 'affine' && stages[k]!.kind === 'rowpoly')) continue;
     let ok = true;
     for (let j = k; j < stages.length && ok; j++) {
-      if (stageReads(stages, j).some((r) => r < k) && stages[j]!.kind !== 'affine' && stages[j]!.kind !== 'product') ok = false;
+      if (j > k && stageReads(stages, j).some((r) => r < k) && stages[j]!.kind !== 'affine' && stages[j]!.kind !== 'product') ok = false;
     }
     if (ok) out.push(k);
   }
@@ -66,13 +68,18 @@ export function splitDag(stages: readonly ApproxStage[], cuts: readonly number[]
       width += size(v, inputSize);
     }
     // Live values a product multiplies: selected from the segment input first, one map each.
-    const selected = start === 0 ? [] : [...new Set(stages.slice(start, end).flatMap((s) => (s.kind === 'product' ? s.reads.filter((r) => r < start) : [])))];
+    const factors = start === 0 ? [] : stages.slice(start, end).flatMap((s) => (s.kind === 'product' ? s.reads.filter((r) => r < start) : []));
+    // A first stage that reads the stage before it (the exps a Softmax's normalisation reads)
+    // finds that value right before it: selected last, unless it is the whole segment input.
+    const first = stages[start]!;
+    const readsBefore = start > 0 && first.kind !== 'affine' && first.kind !== 'product' && liveIn.length > 1;
+    const selected = [...new Set(factors)].filter((v) => !readsBefore || v !== start - 1).concat(readsBefore ? [start - 1] : []);
     const segment: ApproxStage[] = selected.map((v) => select(offsets.get(v)!, size(v, inputSize), width));
     const local = (r: number): number => (r >= start ? r - start + selected.length : selected.includes(r) ? selected.indexOf(r) : BODY_INPUT);
     for (let j = start; j < end; j++) {
       const s = stages[j]!;
       const reads = stageReads(stages, j);
-      if (start === 0 || reads.every((r) => r >= start) || s.kind === 'product') {
+      if (start === 0 || reads.every((r) => r >= start) || s.kind === 'product' || (j === start && s.kind !== 'affine')) {
         segment.push(reads.length === 1 && !('reads' in s && s.reads) && selected.length === 0 ? s : withReads(s, reads.map(local)));
         continue;
       }
@@ -116,11 +123,11 @@ function withReads(s: ApproxStage, reads: number[]): ApproxStage {
   return s;
 }
 
-/** The map that picks `n` values at `offset` out of a segment input of `width`. */
+/** The map that picks `n` values at `offset` out of a segment input of `width` (a product's factor or a first stage's input). */
 function select(offset: number, n: number, width: number): AffineStage {
   const weights = new Float64Array(n * width);
   for (let i = 0; i < n; i++) weights[i * width + offset + i] = 1;
-  return { kind: 'affine', sources: ['a product factor carried across the refresh'], inSize: width, outSize: n, weights, bias: new Float64Array(n), reads: [BODY_INPUT] };
+  return { kind: 'affine', sources: ['a value carried across the refresh'], inSize: width, outSize: n, weights, bias: new Float64Array(n), reads: [BODY_INPUT] };
 }
 
 /** The map that outputs the live values, in order: carried ones from the segment input, the others from the segment's stages. */

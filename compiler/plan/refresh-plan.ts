@@ -20,7 +20,6 @@
 import { countOps, estimateLatency } from '../circuit/count';
 import type { Circuit, Layout } from '../circuit/ir';
 import { vectorSlotsNeeded } from '../circuit/layout-vector';
-import { lowerChain } from '../circuit/lower';
 import { assignScales } from '../circuit/passes-scales';
 import type { SegmentedBody } from '../artifact/types';
 import type { ApproxStage, StepStage } from '../chain/stages';
@@ -35,7 +34,7 @@ import { maxEncodableBits } from '../params/encodable';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
 import type { CkksParameters } from '../params/types';
 import type { PrecisionPromise } from '../approx/precision-target';
-import { rescalePrimes, rotationsOf, type LayoutBuild, type Objective, type ParameterOptions } from './build-layout';
+import { lowererOf, rescalePrimes, rotationsOf, type LayoutBuild, type Objective, type ParameterOptions } from './build-layout';
 import { interleaveSamples } from '../circuit/interleave';
 
 export type RefreshRequest = 'auto' | 'off';
@@ -43,13 +42,17 @@ export type RefreshRequest = 'auto' | 'off';
 /**
  * σ, the mask's statistical hiding: the client sees z = y + r with r uniform in ±2^σ·B and |y| ≤ B,
  * whose distribution is within 2^−σ (statistical distance B/R) of one that does not depend on y.
- * 20 bits is the middle of the range the notes recommend (20–30): the price is σ bits of float64
- * mantissa, so y keeps ≈ 53 − σ − log2 B bits after unmasking (29 at B = 16), still far below
- * the CKKS noise at the scales this compiler picks; σ = 40 would leave about 9. Per slot: over
- * the 8192 slots of an N = 16384 ciphertext the bound adds up to 2^(13−σ). `compile --mask-bits`
- * takes more where the precision promise allows it (docs/compiling.md: Client-aided refresh).
+ * Per slot: over the 8192 slots of an N = 16384 ciphertext the bound adds up to 2^(13−σ). The
+ * price is σ bits of float64 mantissa (the masked values pass through the CKKS encoder and
+ * decoder), so y keeps ≈ 53 − σ − log2 B bits after unmasking, which the precision promise counts
+ * (segmentedPromise). `compile --mask-bits auto` (the default) takes the largest σ in
+ * MASK_BITS_AUTO that keeps the promise (pipeline/steps/mask-search.ts); MASK_BITS, its floor, is
+ * the σ of a build that is given none (tests, tools).
  */
 export const MASK_BITS = 20;
+
+/** What `--mask-bits auto` searches: 40 bits is the margin wanted; 20, the older default, is the floor. */
+export const MASK_BITS_AUTO = { min: MASK_BITS, max: 40 } as const;
 
 /** σ outside this range is refused: below, the hiding is negligible; above, nothing of y survives float64. */
 export const MASK_BITS_RANGE = { min: 10, max: 50 } as const;
@@ -200,11 +203,12 @@ export function buildSegments(stages: readonly ApproxStage[], cuts: readonly num
   if (!trial) fail('PARAMS', `no parameters fit the segments cut at stages [${cuts.join(', ')}]`);
   const parts = splitStages(stages, cuts);
   const steps = stepsAt(stages, cuts);
+  const lower = lowererOf(options);
   const period = Math.max(2, ...parts.map(vectorSlotsNeeded));
   const interleaved = layout === 'vector' && objective === 'throughput' && trial.params.slots > period;
   let circuits = interleaved
-    ? parts.map((p) => interleaveSamples(lowerChain(p, { layout, slots: period, ...rotationsOf(options) }), trial.params.slots / period))
-    : parts.map((p) => lowerChain(p, { layout, slots: trial.params.slots, ...rotationsOf(options) }));
+    ? parts.map((p) => interleaveSamples(lower(p, { layout, slots: period, ...rotationsOf(options) }), trial.params.slots / period))
+    : parts.map((p) => lower(p, { layout, slots: trial.params.slots, ...rotationsOf(options) }));
   const params = selectParameters({ ...trial.request, preferN: trial.params.polyModulusDegree, rotationSteps: unionSteps(circuits) });
   // A segment after a step whose unmasking spends levels (a max pool's product by 1/a) starts that far below the top.
   circuits = circuits.map((c, i) => assignScales(c, rescalePrimes(params).slice(i > 0 ? stepKind(steps[i - 1]!.kind).unmaskLevels : 0)));
@@ -232,7 +236,7 @@ interface ParameterTrial {
 function tryParameters(stages: readonly ApproxStage[], cuts: readonly number[], layout: Layout, options: ParameterOptions, maskBound: number): ParameterTrial | null {
   const parts = splitStages(stages, cuts);
   const steps = stepsAt(stages, cuts);
-  const first = parts.map((p) => lowerChain(p, { layout, slots: layout === 'vector' ? Math.max(2, vectorSlotsNeeded(p)) : 2, ...rotationsOf(options) }));
+  const first = parts.map((p) => lowererOf(options)(p, { layout, slots: layout === 'vector' ? Math.max(2, vectorSlotsNeeded(p)) : 2, ...rotationsOf(options) }));
   const depths = first.map((c) => c.depth);
   const depth = Math.max(...depths.map((d, i) => d + extraLevels(steps, i)));
   const extra = Math.ceil(Math.log2(parts.length));
@@ -307,9 +311,46 @@ function subsets(points: readonly number[]): number[][] {
  */
 export function segmentedPromise(uncut: PrecisionPromise, plan: SegmentedBuild, magnitude: number): PrecisionPromise {
   const segments = plan.segments.length;
-  const bounds = boundsOf(plan.maskBound, { maskBits: plan.maskBits });
-  const bits = (step: ClientStep): number => plan.maskBits + Math.ceil(Math.log2(plan.maskBound)) + stepKind(step.kind).roundingBits(bounds) - 53;
-  const mask = magnitude * plan.steps.reduce((sum, step) => sum + 2 ** bits(step), 0);
-  const noiseBound = segments * uncut.noiseBound + mask;
+  const noiseBound = segments * uncut.noiseBound + maskRounding(plan, magnitude, plan.maskBits);
   return { ...uncut, noiseBound, reached: uncut.approximationError + noiseBound <= uncut.bound };
+}
+
+/**
+ * The masks' float64 cost in output units at σ = `maskBits` (the promise's mask term): per step
+ * 2^(σ + ⌈log2 B⌉ + its rounding bits − 53), times the output magnitude, times the FFT factor below.
+ */
+export function maskRounding(plan: SegmentedBuild, magnitude: number, maskBits: number): number {
+  // Not boundsOf: σ = 0 here is the per-bit factor, outside what --mask-bits accepts.
+  const bounds: StepBounds = { maskBits, maskBound: plan.maskBound, poolScaleOctaves: POOL_SCALE_OCTAVES };
+  const bits = (step: ClientStep): number => maskBits + Math.ceil(Math.log2(plan.maskBound)) + stepKind(step.kind).roundingBits(bounds) - 53;
+  return magnitude * fftRoundingFactor(plan.params.slots) * plan.steps.reduce((sum, step) => sum + 2 ** bits(step), 0);
+}
+
+/**
+ * SEAL decodes the masked values with a float64 FFT over the slots and encodes the client's fresh
+ * ones with another: each of the log2(slots) butterfly levels rounds once, and an FFT's roundoff
+ * grows with that depth (the standard bound ε·log2(n)·max|z|), so one rounding of |z| is not the
+ * whole cost. Without this factor the promise held in simulation but not on SEAL (pt_resmlp_digits
+ * at σ = 38: 0.529 from the uncut circuit against 0.145 allowed for noise and masks).
+ */
+export function fftRoundingFactor(slots: number): number {
+  return 2 * Math.log2(slots);
+}
+
+/**
+ * The largest σ this plan, its segments and parameters unchanged, would hold: each cut's modulus
+ * has room for 2^σ·B grown by its step (as checkMaskRoom asks), and the masks' rounding fits in
+ * `slack` (the promise less the approximation error and the segments' CKKS noise). Only a guess
+ * for --mask-bits auto, which compiles at it to check: another σ can change the plan.
+ */
+export function largestMaskBitsFor(plan: SegmentedBuild, magnitude: number, slack: number): number {
+  const perBit = maskRounding(plan, magnitude, 0);
+  const byPromise = slack > 0 && perBit > 0 ? Math.floor(Math.log2(slack / perBit)) : -Infinity;
+  const bounds = boundsOf(plan.maskBound, { maskBits: plan.maskBits });
+  const byRoom = plan.segments.slice(0, -1).map((s, i) => {
+    const out = s.circuit.ops.find((op) => op.op === 'output')!;
+    const kind = stepKind(plan.steps[i]!.kind);
+    return Math.floor(maxEncodableBits(plan.params.coeffModulusBits, out.level - kind.maskLevels, out.scale) - Math.log2(plan.maskBound) - kind.maskGrowthBits(bounds) - 1);
+  });
+  return Math.min(byPromise, ...byRoom);
 }

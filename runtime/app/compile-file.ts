@@ -24,6 +24,7 @@ import { batchTensor, loadRows, type RowBatch } from '../data/load-rows';
 import { rowSpecOf } from '../data/row-spec';
 import { readModelBytes } from './read-model';
 import type { PrecisionPromise } from '../../compiler/approx/precision-target';
+import type { MaskChoice, MaskTrial } from '../../compiler/pipeline/steps/mask-search';
 import type { RotationKeys, RotationKeysRequest } from '../../compiler/circuit/rotation-keys';
 
 export interface CompileFileOptions {
@@ -34,7 +35,7 @@ export interface CompileFileOptions {
   readonly refresh?: 'auto' | 'off';
   readonly rttMs?: number;
   readonly heap?: 'node-seal' | 'simulation';
-  readonly maskBits?: number;
+  readonly maskBits?: number | 'auto';
   readonly rotationKeys?: RotationKeysRequest;
   readonly degree?: number | 'auto';
   readonly maxError?: number;
@@ -92,6 +93,19 @@ export interface CompileSummary {
     readonly whyCut?: string;
     readonly maskBits: number;
     readonly maskBound: number;
+    /**
+     * How σ was chosen (--mask-bits auto or σ) and what it hides: 2^−σ statistical distance per
+     * slot, 2^(log2 slots − σ) over one ciphertext's slots; auto below 40 says why (each σ it tried).
+     */
+    readonly mask: {
+      readonly mode: 'auto' | 'explicit';
+      readonly bits: number;
+      readonly slots: number;
+      readonly perSlotLog2Distance: number;
+      readonly perCiphertextLog2Distance: number;
+      readonly whyNotMax?: string;
+      readonly tried: readonly MaskTrial[];
+    };
     /**
      * The max pools among the client steps (present only when there is one): each forces its
      * step whatever --refresh says; `clientSees` says how the max is computed and what the
@@ -222,6 +236,18 @@ export function compileFile(modelFile: string, opts: CompileFileOptions, toolVer
   return { compilation, model, summary: summarize(outputDir, compilation, model, calibration) };
 }
 
+function maskSummary(m: MaskChoice): NonNullable<CompileSummary['refresh']>['mask'] {
+  return {
+    mode: m.mode,
+    bits: m.bits,
+    slots: m.slots,
+    perSlotLog2Distance: -m.bits,
+    perCiphertextLog2Distance: Math.log2(m.slots) - m.bits,
+    ...(m.whyNotMax !== undefined ? { whyNotMax: m.whyNotMax } : {}),
+    tried: m.tried,
+  };
+}
+
 function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibration: RowBatch): CompileSummary {
   const p = m.parameters;
   // A cut body (--refresh auto, a max pool) runs every segment per evaluation: the summary adds
@@ -262,6 +288,7 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
             ...(c.plan.whyCut !== undefined ? { whyCut: c.plan.whyCut } : {}),
             maskBits: c.refresh.maskBits,
             maskBound: c.refresh.maskBound,
+            mask: maskSummary(c.mask!),
             dishonestClient: describeDishonestClient(m.refresh!),
             ...(c.refresh.steps.some((s) => s.kind === 'maxpool')
               ? { maxPools: c.refresh.steps.flatMap((s) => (s.kind === 'maxpool' ? [{ geometry: s.pool.geometry, sources: s.pool.sources }] : [])) }

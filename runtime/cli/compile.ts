@@ -1,7 +1,7 @@
 import { activationLabel } from '../../compiler/activations/registry';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { startSteps } from './progress';
-import { MASK_BITS } from '../../compiler/plan/refresh-plan';
+import { MASK_BITS_AUTO, MASK_BITS_RANGE } from '../../compiler/plan/refresh-plan';
 import { DEFAULT_RTT_MS } from '../../compiler/plan/plan-cost';
 import type { TreeSummary } from '../../compiler/pipeline/steps/encode-trees';
 import { describeBatch } from '../data/load-rows';
@@ -83,7 +83,7 @@ function refreshLine(r: NonNullable<CompileSummary['refresh']>): string {
   const softmaxes = r.normalizations?.filter((n) => n.kind === 'softmax').length ?? 0;
   const layerNorms = (r.normalizations?.length ?? 0) - softmaxes;
   const refreshes = r.segments.length - 1 - pools - softmaxes - layerNorms;
-  const masked = `the client decrypts values masked by ±2^${r.maskBits}·${formatNumber(r.maskBound, 3)} and encrypts them again`;
+  const masked = `the client decrypts values masked by ±2^${r.maskBits}·${formatNumber(r.maskBound, 3)} and encrypts them again (${maskLine(r.mask)})`;
   const why = r.whyCut !== undefined ? `cut by default (--refresh off forbids it): ${r.whyCut}. ` : '';
   if (refreshes === r.segments.length - 1) return `${why}${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: ${masked}`;
   const counted = (n: number, one: string, many: string): string[] => (n > 0 ? [`${n} ${n === 1 ? one : many} (below)`] : []);
@@ -94,6 +94,13 @@ function refreshLine(r: NonNullable<CompileSummary['refresh']>): string {
     ...(refreshes > 0 ? [`${refreshes} refresh${refreshes === 1 ? '' : 'es'}, where ${masked}`] : []),
   ];
   return `${why}${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: ${steps.join('; ')}`;
+}
+
+/** σ, what it hides (per slot and over one ciphertext), how it was chosen, and why not the ceiling. */
+function maskLine(m: NonNullable<CompileSummary['refresh']>['mask']): string {
+  const how = m.mode === 'auto' ? `--mask-bits auto: the largest σ in [${MASK_BITS_AUTO.min}, ${MASK_BITS_AUTO.max}] keeping the precision promise` : '--mask-bits';
+  const hides = `σ = ${m.bits}: within 2^-${m.bits} statistical distance per slot, 2^${m.perCiphertextLog2Distance} over the ${m.slots} slots of a ciphertext`;
+  return `${hides}; ${how}${m.whyNotMax !== undefined ? `; not ${MASK_BITS_AUTO.max}: ${m.whyNotMax}` : ''}`;
 }
 
 function maxPoolLine(r: NonNullable<CompileSummary['refresh']>): string {
@@ -158,6 +165,13 @@ function degreeArgument(v: string): number | 'auto' {
   return x;
 }
 
+function maskBitsArgument(v: string): number | 'auto' {
+  if (v === 'auto') return 'auto';
+  const x = Number(v);
+  if (v.trim() === '' || !Number.isInteger(x) || x <= 0) throw new InvalidArgumentError(`--mask-bits must be auto or a positive integer, got "${v}"`);
+  return x;
+}
+
 function precisionArgument(v: string): number {
   const percent = v.trim().endsWith('%');
   const x = Number(percent ? v.trim().slice(0, -1) : v);
@@ -197,8 +211,8 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     .option('--rtt-ms <ms>', `round trip of one client step, for the planner's end-to-end latency (default ${DEFAULT_RTT_MS}, a LAN)`, nonNegative('--rtt-ms'))
     .option(
       '--mask-bits <sigma>',
-      `client steps (--refresh auto, max pools): the masks hide each value within 2^-sigma statistical distance, at a cost of sigma bits of float64 precision per step (default ${MASK_BITS}; the precision row says whether the promise still holds, as simulation rounds; SEAL rounds more: check with predict --mode fhe)`,
-      positive('--mask-bits', true),
+      `client steps (refreshes, max pools, softmax, layer norm): the masks hide each value within 2^-sigma statistical distance, at a cost of sigma bits of float64 precision per step; auto (default): the largest sigma in [${MASK_BITS_AUTO.min}, ${MASK_BITS_AUTO.max}] that keeps the precision promise (the refresh row says which and why); an integer ${MASK_BITS_RANGE.min}..${MASK_BITS_RANGE.max} fixes it (the precision row says whether the promise still holds, as simulation rounds; SEAL rounds more: check with predict --mode fhe)`,
+      maskBitsArgument,
     )
     .option('--degree <d>', 'polynomial degree for every activation, or auto (default): the smallest 2^k−1 meeting --precision and keeping the calibration rows\' predictions', degreeArgument)
     .option('--max-error <e>', 'instead of --degree: smallest 2^k−1 degree with at most this error on the range', positive('--max-error', false))

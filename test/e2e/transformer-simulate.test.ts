@@ -1,6 +1,6 @@
 /**
  * The transformers that compile (fixture-status 'transformer'), encrypted end to end in
- * simulation: compiled in the batch layout (the only one they offer) and cut into segments by
+ * simulation: compiled in the batch layout (one ciphertext per value) and cut into segments by
  * client-aided refreshes, the simulated circuit gives torch's label on the test rows it runs and
  * stays near torch's outputs. All 200 calibration rows: ranges from fewer let test rows outside
  * the Softmax's, which its Newton steps do not forgive. The batch layout holds one ciphertext per
@@ -48,11 +48,10 @@ describe('transformers, compiled and simulated', () => {
     const f = loadFixture('pt_attn_digits_rows');
     expect(FIXTURE_STAGE['pt_attn_digits_rows']).toBe('transformer');
     // One ciphertext per value: tens of GiB at N=32768, over node-seal's heap, so the plan is kept for simulation.
-    const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), degree: 15, heap: 'simulation' };
+    const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), degree: 15, heap: 'simulation', layout: 'batch' };
     const c = compileModel(f.modelPath, options);
     expect(c.warnings[0]).toMatch(/^compiled with --heap simulation: the plan runs in simulation; a SEAL run needs about [\d.]+ GiB of WASM memory/);
     expect(c.build.layout).toBe('batch');
-    expect(c.layoutReason).toMatch(/^auto: only batch fits \(vector: .*the vector layout does not pick factors of a product \(attention\) yet/);
     expect(c.refresh?.segments.length).toBeGreaterThanOrEqual(2);
     expect(c.stages.map((s) => s.kind)).toEqual(expect.arrayContaining(['product', 'rowpoly', 'poly', 'affine']));
     // Every product is a ct×ct multiply and a relinearisation in the circuit.

@@ -1,3 +1,4 @@
+import { applyRowPoly } from '../../compiler/approx/row-plans';
 import type { AffineStage, ApproxStage } from '../../compiler/chain/stages';
 
 /**
@@ -43,7 +44,7 @@ export function clenshaw(c: Float64Array, t: number): number {
 
 /**
  * An approximated chain or DAG by the definitions (affine maps by hand, polynomials by Clenshaw,
- * products value by value, each stage's input its reads concatenated): the reference for lowered bodies.
+ * products value by value, row-wise stages' plans row by row, each stage's input its reads concatenated): the reference for lowered bodies.
  */
 export function approxChainByHand(stages: readonly ApproxStage[], x: Float64Array): Float64Array {
   const outs: Float64Array[] = [];
@@ -55,6 +56,8 @@ export function approxChainByHand(stages: readonly ApproxStage[], x: Float64Arra
     else if (s.kind === 'maxpool') outs.push(Float64Array.from(s.windows, (w) => Math.max(...w.map((i) => v[i]!))));
     else if (s.kind === 'product') outs.push(Float64Array.from({ length: s.size }, (_u, i) => v[s.left[i]!]! * v[s.factorSizes[0] + s.right[i]!]!));
     else if (s.kind === 'poly') outs.push(v.map((t) => clenshaw(s.chebyshev, t)));
+    // A row-wise stage's plan in float64, row by row (its own error against the exact function is test/unit/transformer-approx's).
+    else if (s.kind === 'rowpoly') outs.push(applyRowPoly(s, v));
     else noStep(s.kind);
   });
   return outs.length > 0 ? outs[outs.length - 1]! : x;

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { lowerChain } from '../../compiler/circuit/lower';
-import type { AffineStage, ApproxStage, PolyStage, ProductStage } from '../../compiler/chain/stages';
+import type { AffineStage, ApproxStage, PolyStage, ProductStage, RowPolyStage } from '../../compiler/chain/stages';
 import { dagCutPoints, liveAt, splitDag } from '../../compiler/plan/dag-segments';
 import { cutPoints, splitStages } from '../../compiler/plan/refresh-plan';
 import { lcg } from '../helpers/random';
@@ -49,4 +49,26 @@ describe('refresh cuts in a DAG body', () => {
     }
     for (const segment of [first, second]) expect(lowerChain(segment, { layout: 'batch', slots: 8 }).depth).toBeGreaterThan(0);
   });
+
+  it('a Softmax\'s parts may be cut apart, and an affine map from the row-wise stage after it; the part after a cut reads its input through a selection', () => {
+    const softmax = (part: 'exps' | 'normalize'): RowPolyStage => ({ kind: 'rowpoly', sources: ['sm'], fn: { kind: 'softmax' }, size: 4, rowLength: 2, ranges: softmaxRanges, part });
+    // 0 = A·x, 1 = its exps, 2 = their normalisation, 3 = B·[(2), x] (the input read again at the end).
+    const body: ApproxStage[] = [affine(4, 3, 5, [-1]), softmax('exps'), softmax('normalize'), affine(2, 7, 6, [2, -1])];
+    expect(dagCutPoints(body)).toEqual([1, 2, 3]);
+    const [first, second] = splitDag(body, [2]) as [ApproxStage[], ApproxStage[]];
+    // The body input and the exps cross the cut; the normalisation reads the exps selected from them.
+    expect(liveAt(body, 2)).toEqual([-1, 1]);
+    expect(second.map((s) => s.kind)).toEqual(['affine', 'rowpoly', 'affine']);
+    const r = lcg(9);
+    for (let row = 0; row < 3; row++) {
+      const x = Float64Array.from({ length: 3 }, () => 2 * r() - 1);
+      const got = approxChainByHand(second, approxChainByHand(first, x));
+      const want = approxChainByHand(body, x);
+      want.forEach((w, i) => expect(Math.abs(got[i]! - w)).toBeLessThan(1e-9));
+    }
+    for (const segment of [first, second]) expect(lowerChain(segment, { layout: 'vector', slots: 16 }).depth).toBeGreaterThan(0);
+  });
 });
+
+const softmaxRanges = { kind: 'softmax', scores: [-2, 2], sums: [0.05, 2] } as const;
+

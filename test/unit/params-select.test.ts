@@ -135,6 +135,8 @@ describe('selectParameters', () => {
     expect(paramsError({ depth: 1, slotsNeeded: 1, scaleBits: 45, outputBits: 20 }).message).toMatch(/65 > 60.*smaller scale bits/);
     expect(paramsError({ depth: 1, slotsNeeded: 1, precisionBits: 40 }).message).toMatch(/bigger --max-error/);
     expect(() => selectParameters({ depth: 1.5, slotsNeeded: 1 })).toThrow(/depth must be an integer/);
+    // Deeper than any N holds: a plan that does not fit (the planner cuts or tries another), not a bad argument.
+    expect(paramsError({ depth: 127, slotsNeeded: 1 }).message).toMatch(/^depth 127 does not fit under 128-bit security at any polynomial degree/);
     for (const e of [paramsError({ depth: 30, slotsNeeded: 1 })]) expect(e.message).not.toMatch(/\n/);
   });
 

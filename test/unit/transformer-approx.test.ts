@@ -105,6 +105,30 @@ describe('softmax without a max', () => {
     expect(worst).toBeGreaterThan(plan.maxError / 1000);
   });
 
+  it('a wide row-sum range gets a prescale round: within the bound, and the parts one after another compute the whole, each shallower', () => {
+    // Peaked rows next to flat ones: the sums relative to the largest score span three decades.
+    const { rows, sums } = scoreRows(91, 300, 8, -7, 9);
+    expect(sums[1] / sums[0]).toBeGreaterThan(100);
+    const plan = planSoftmax(8, { scores: [-7, 9], sums });
+    expect(plan.prescale).not.toBeNull();
+    // After the coarse round the row sums lie near 1, where the final 1/x needs few levels.
+    expect(plan.prescale!.sumRange[0]).toBeGreaterThan(0);
+    expect(plan.prescale!.sumRange[1]).toBeLessThan(3);
+    const depthOf = (vs: { depth: number }[]): number => Math.max(...vs.map((v) => v.depth));
+    let worst = 0;
+    for (const row of rows) {
+      const whole = evaluateSoftmax(numberBuilder, [...row].map(numberInput), plan);
+      const exps = evaluateSoftmax(numberBuilder, [...row].map(numberInput), plan, undefined, 'exps');
+      const scaled = evaluateSoftmax(numberBuilder, exps.map((e) => numberInput(e.value)), plan, undefined, 'prescale');
+      const parts = evaluateSoftmax(numberBuilder, scaled.map((e) => numberInput(e.value)), plan, undefined, 'normalize');
+      parts.forEach((p, i) => expect(Math.abs(p.value - whole[i]!.value)).toBeLessThan(1e-12));
+      for (const part of [exps, scaled, parts]) expect(depthOf(part)).toBeLessThan(plan.depth);
+      const want = softmaxReference(row);
+      whole.forEach((g, i) => (worst = Math.max(worst, Math.abs(g.value - want[i]!))));
+    }
+    expect(worst).toBeLessThanOrEqual(plan.maxError);
+  });
+
   it('the reference subtracts the max: it takes scores far beyond exp’s float64 range', () => {
     const y = softmaxReference([1000, 1000 + Math.log(3)]);
     // 1000 + ln 3 is exact only to 1000's ulp (1.1e-13).

@@ -47,8 +47,9 @@ export function chooseLayout(
   const cost = objective === 'latency' ? (p: Plan): number => p.latency.totalMs : (p: Plan): number => -samplesPerSecond(p);
   // Under auto the batch layout competes as one circuit (cut only at max pools): lowering it is
   // slow for convolutions (seconds per segment set), and a batch of one sample is never the
-  // faster plan once the vector layout may cut. A transformer runs in the batch layout only
-  // (products that pick their factors, Softmax and LayerNorm rows): there it may cut.
+  // faster plan once the vector layout may cut. A transformer (products that pick their factors,
+  // Softmax and LayerNorm rows) may cut in both: one ciphertext per value in the batch layout is
+  // far over the heap, so the vector layout's packed sample is usually the plan that fits.
   const transformer = stages.some((s) => s.kind === 'product' || s.kind === 'rowpoly');
   const refreshFor = (layout: Layout): RefreshRequest => (request === 'auto' && layout === 'batch' && !transformer ? 'off' : plan.refresh);
   const c = chooseAmongLayouts(request, parameters, progress, (layout, p) => choosePlan({ stages, layout, options: p, maxAbs: plan.maxAbs, refresh: refreshFor(layout), objective, network }, plan.refresh, plan.overHeap === true), cost);

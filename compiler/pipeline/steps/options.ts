@@ -65,8 +65,8 @@ export interface CompileOptions extends Omit<ApproximationOptions, 'degree'> {
   readonly heap?: 'node-seal' | 'simulation';
   /** Round trip of one client step, in ms, for the planner's end-to-end latency (default DEFAULT_RTT_MS, a LAN). */
   readonly rttMs?: number;
-  /** σ of the client steps' masks, the statistical hiding in bits (default MASK_BITS, 20). */
-  readonly maskBits?: number;
+  /** σ of the client steps' masks, the statistical hiding in bits; 'auto' (the default): the largest in [20, 40] keeping the precision promise (steps/mask-search.ts). */
+  readonly maskBits?: number | 'auto';
   /** Which rotation steps get Galois keys (see rotation-keys); default 'auto'. */
   readonly rotationKeys?: RotationKeysRequest;
   /** One name per element of a sample of the model input, in order (the manifest's input.featureNames). */

@@ -13,6 +13,8 @@
  *   c. rotation keys  --rotation-keys auto, and a key per step makes the evaluation keys larger
  *                   than the key budget: rotations by powers of two are lowered too, and kept when
  *                   their keys are smaller and the promise holds as well as before
+ * A body that can have client steps runs these at each mask width σ that --mask-bits auto tries
+ * (mask-search.ts); the approximations are shared.
  */
 import { FALLBACK_MAX_DEGREE } from '../../approx/degree-choice';
 import { noisePrecisionBits, precisionPromise, type PrecisionPromise } from '../../approx/precision-target';
@@ -20,12 +22,14 @@ import { ROTATION_KEY_BUDGET_BYTES, type RotationKeys, type RotationKeysRequest 
 import { DeepPowersError, fail } from '../../errors';
 import { keySizes } from '../../params/sizes';
 import type { LayoutBuild, ParameterOptions } from '../../plan/build-layout';
-import { segmentedPromise, type RefreshRequest, type SegmentedBuild } from '../../plan/refresh-plan';
+import { largestMaskBitsFor, MASK_BITS_AUTO, maskRounding, segmentedPromise, type RefreshRequest, type SegmentedBuild } from '../../plan/refresh-plan';
 import type { Plan } from '../../plan/choose-plan';
+import { planMemo } from '../../plan/lowering-memo';
 import { DEFAULT_BYTES_PER_SECOND, DEFAULT_RTT_MS, type NetworkAssumptions } from '../../plan/plan-cost';
 import { approximateSplit, type ApproximatedSplit } from './approximate-split';
 import type { CalibratedSplit } from './calibrate-split';
 import { chooseLayout } from './choose-layout';
+import { searchMaskBits, type MaskChoice } from './mask-search';
 import type { CompileOptions, CompileStep } from './options';
 
 /** One lowering of the chain: its approximation, the chosen layout (and segments), and the promise they keep. */
@@ -62,9 +66,29 @@ export interface PlanSearch {
 }
 
 type Lowering = (maxAutoDegree: number | undefined, rotationKeys: RotationKeys) => ChainPlan;
+/** A Lowering at the client steps' mask width σ. */
+type MaskedLowering = (maxAutoDegree: number | undefined, rotationKeys: RotationKeys, maskBits: number) => ChainPlan;
 
-export function searchChainPlan(calibrated: CalibratedSplit, options: CompileOptions, progress: (step: CompileStep) => void): PlanSearch {
+/** The plan search, at --mask-bits σ or at the σ auto picks; `mask` is null when the plan has no client steps. */
+export function searchChainPlan(calibrated: CalibratedSplit, options: CompileOptions, progress: (step: CompileStep) => void): PlanSearch & { readonly mask: MaskChoice | null } {
   const lower = chainLowering(calibrated, options, progress);
+  const searchAt = (maskBits: number): PlanSearch => searchAtMask((degree, keys) => lower(degree, keys, maskBits), options);
+  const { search, mask } = searchMaskBits(options.maskBits ?? 'auto', searchAt, guessMaskBits);
+  return { ...search, mask };
+}
+
+/** The largest σ a search's segmented plan would hold unchanged (the promise's slack less its mask term at the σ it was built with). */
+function guessMaskBits(search: PlanSearch): number {
+  const { plan } = search;
+  if (!plan.refresh) return MASK_BITS_AUTO.min;
+  const { precision } = plan;
+  const magnitude = plan.approximated.target.magnitude;
+  const slack = precision.bound - precision.approximationError - (precision.noiseBound - maskRounding(plan.refresh, magnitude, plan.refresh.maskBits));
+  return largestMaskBitsFor(plan.refresh, magnitude, slack);
+}
+
+/** Search steps a to c at one mask width. */
+function searchAtMask(lower: Lowering, options: CompileOptions): PlanSearch {
   const keys: RotationKeys = options.rotationKeys === 'powers-of-two' ? 'powers-of-two' : 'all';
   const first = firstLowering(lower, keys, options.rotationKeys ?? 'auto');
   const degree = preferShallowerDegree(first, lower);
@@ -72,14 +96,16 @@ export function searchChainPlan(calibrated: CalibratedSplit, options: CompileOpt
   return { plan: rotation.plan, rotationKeys: rotation.choice, ...(degree.note !== undefined ? { shallowerNote: degree.note } : {}) };
 }
 
-/** The lowering the search repeats; one approximation per degree cap (lowering again with other rotation keys reuses it). */
-function chainLowering(calibrated: CalibratedSplit, options: CompileOptions, progress: (step: CompileStep) => void): Lowering {
+/** The lowering the search repeats; one approximation per degree cap (lowering again with other rotation keys or another σ reuses it). */
+function chainLowering(calibrated: CalibratedSplit, options: CompileOptions, progress: (step: CompileStep) => void): MaskedLowering {
   const approximations = new Map<number | undefined, ApproximatedSplit>();
+  // Lowering does not depend on σ: one memo serves every σ the auto search tries.
+  const memo = planMemo();
   const layoutRequest = options.layout ?? 'auto';
   const objective = options.objective ?? 'latency';
   const refresh = refreshModeOf(options);
   const network = networkOf(options);
-  return (maxAutoDegree, rotationKeys) => {
+  return (maxAutoDegree, rotationKeys, maskBits) => {
     progress('approximate');
     let approximated = approximations.get(maxAutoDegree);
     if (!approximated) {
@@ -91,7 +117,7 @@ function chainLowering(calibrated: CalibratedSplit, options: CompileOptions, pro
     // circuit's growth. Asked for explicitly (--precision-bits, --scale-bits), the user's numbers
     // win and the promise says what they leave.
     const noiseBits = noisePrecisionBits(target.bound, target.approximationError, target.magnitude);
-    const parameters: ParameterOptions = { ...parameterOptions(options, outputBits), ...(precisionDerived(options) ? { precisionBits: noiseBits, strictPrecision: true } : {}), rotationKeys };
+    const parameters: ParameterOptions = { ...parameterOptions(options, outputBits), ...(precisionDerived(options) ? { precisionBits: noiseBits, strictPrecision: true } : {}), rotationKeys, maskBits, memo };
     // The whole plans per layout (one circuit, or segments at client steps), the fastest within the heap (plan/choose-plan).
     const chosen = chooseLayout(trial.stages, layoutRequest, parameters, { refresh, objective, network, maxAbs: trial.stats.maxAbs, overHeap: options.heap === 'simulation' }, progress);
     const { plan } = chosen;
@@ -176,14 +202,14 @@ export function networkOf(options: CompileOptions): NetworkAssumptions {
   return { rttMs, bytesPerSecond: DEFAULT_BYTES_PER_SECOND };
 }
 
-/** The parameter choices a compile starts from, chains and trees alike: the value bits, and what the user fixed (--precision-bits, --scale-bits, --poly-modulus-degree, --mask-bits). */
+/** The parameter choices a compile starts from, chains and trees alike: the value bits, and what the user fixed (--precision-bits, --scale-bits, --poly-modulus-degree, --mask-bits σ). */
 export function parameterOptions(options: CompileOptions, outputBits: number): ParameterOptions {
   return {
     outputBits,
     ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits } : {}),
     ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
     ...(options.polyModulusDegree !== undefined ? { preferN: options.polyModulusDegree } : {}),
-    ...(options.maskBits !== undefined ? { maskBits: options.maskBits } : {}),
+    ...(typeof options.maskBits === 'number' ? { maskBits: options.maskBits } : {}),
   };
 }
 
