@@ -31,7 +31,7 @@ export const CLIENT_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
     ONNX_DOMAIN,
     new Set([
       'Softmax', 'LogSoftmax', 'ArgMax', 'ArgMin', 'Sigmoid', 'Tanh', 'Relu', 'Clip', 'Exp', 'Reciprocal', 'ReduceSum', 'Cast', 'Reshape', 'Identity', 'Flatten',
-      'Squeeze', 'Unsqueeze', 'Concat', 'Transpose', 'Gather', 'Shape', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Abs', 'Not',
+      'Squeeze', 'Unsqueeze', 'Concat', 'Transpose', 'Gather', 'Slice', 'Shape', 'Add', 'Sub', 'Mul', 'Div', 'Neg', 'Abs', 'Not',
     ]),
   ],
   [ML_DOMAIN, new Set(['ZipMap', 'ArrayFeatureExtractor', 'Normalizer', 'Binarizer'])],

@@ -4,7 +4,8 @@
  * test rows. The one deliberate difference is float32 rounding at a Cast inside the body (the
  * encrypted body computes in real arithmetic), so the exact oracle is the original graph with those
  * casts read as Identity; against the untouched graph, labels agree exactly and values to float32
- * precision. The decision tree is refused.
+ * precision. A tree ensemble is not a chain: the chain split refuses it and the tree body takes it
+ * (sk_tree_wine below, with what inspect --lowered says); k-NN is refused for its own reason.
  */
 import { describe, expect, it } from 'vitest';
 import { ONNX_DOMAIN, type Graph } from '../../compiler/graph/graph';

@@ -217,6 +217,17 @@ describe('deeppowers compile / predict --mode simulate / report', () => {
     expect(cli('compile', ...args, '--rtt-ms', '-1').code).toBe(2);
   }, 120_000);
 
+  it('--method help names the method degree auto uses, and a default compile fits its activations that way', () => {
+    // Issue 23: the help said 'default chebyshev' while degree auto fitted by remez.
+    const help = cli('compile', '--help');
+    expect(help.code, help.stderr).toBe(0);
+    expect(help.stdout.replace(/\s+/g, ' ')).toMatch(/--method <method> approximation method \(default: remez, a minimax fit, with --degree auto;/);
+    const elu = loadFixture('pt_mlp_elu_iris');
+    const s = json(cli('compile', elu.modelPath, '--calibration', join(elu.dir, 'data.json'), '-o', 'elu-default', '--json')) as { approximations: { method: string }[] };
+    expect(s.approximations.length).toBeGreaterThan(0);
+    expect(s.approximations.map((a) => a.method)).toEqual(s.approximations.map(() => 'remez'));
+  }, 120_000);
+
   it('bad options and data are clean usage errors', () => {
     const both = cli('compile', f.modelPath, '--calibration', calibration, '--degree', '7', '--max-error', '0.01');
     expect(both.code).toBe(2);

@@ -76,6 +76,13 @@ describe('encrypted commands', () => {
     expect(readFileSync(evalKeys).length).toBe(made.eval_key_bytes);
     const again = json(cli(['keygen', compiled, '--keystore', keystore, '--json'], env));
     expect(again.secret_key).toBe('reused');
+    // Key generation is randomized: a rerun makes a new bundle (a new keys id) from the same secret key, and says so.
+    expect(again.fingerprint).toBe(made.fingerprint);
+    expect(again.keys_id).not.toBe(made.keys_id);
+    const text = cli(['keygen', compiled, '--keystore', keystore], env);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toMatch(new RegExp(`^keys id +[0-9a-f]{64} \\(this bundle's SHA-256; each keygen makes a new one, the fingerprint stays\\)$`, 'm'));
+    expect(text.stdout).toMatch(new RegExp(`^fingerprint +${made.fingerprint as string}$`, 'm'));
 
     const fhe = json(cli(['predict', compiled, '--data', rowsFile, '--mode', 'fhe', '--keystore', keystore, '--json'], env));
     expect((fhe.outputs as Record<string, unknown>).output_label).toEqual(data.expected.label.slice(0, ROWS));

@@ -85,6 +85,19 @@ describe('deeppowers keys', () => {
     expect(badToken.stderr).toMatch(/refused the token \(HTTP 401\)/);
   }, 120_000);
 
+  test('a keystore recovered from the phrase uploads the same key, with no keygen in between (the key path `deeppowers client` takes too)', () => {
+    const first = join(tmp, 'ks-recover-a');
+    const up = json(cli(['keys', 'upload', compiled, '--server', serve.url, '--keystore', first, '--json']));
+    const second = join(tmp, 'ks-recover-b');
+    const recovered = json(cli(['keys', 'recover', '--keystore', second, '--json'], { ...ENV, DEEPPOWERS_RECOVERY_PHRASE: up.recovery_phrase as string }));
+    expect(recovered.keys).toEqual([]);
+    // keystoreClient derives the server's key from the recovered root on first use, as keygen, predict and private_predict do.
+    const again = json(cli(['keys', 'upload', compiled, '--server', serve.url, '--keystore', second, '--json']));
+    expect(again.fingerprint).toBe(up.fingerprint);
+    expect(again.recovery_phrase).toBeNull();
+    expect(again.status).toBe('uploaded');
+  }, 120_000);
+
   test('delete removes the key and its upload records; a second delete says there is none', () => {
     const listed = json(cli(['keys', 'list', '--keystore', keystore, '--json']));
     const keys = listed.keys as { model_hash: string }[];
