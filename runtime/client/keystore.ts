@@ -150,7 +150,7 @@ export class Keystore {
     if (scope.kind === 'server' && this.uploadedKeysId(scope.server, modelHash) !== undefined) {
       const all = this.readUploads();
       delete all[scope.server]![modelHash];
-      writePrivate(join(this.dir, UPLOADS_FILE), `${JSON.stringify(all, null, 2)}\n`);
+      this.writeUploads(all);
     }
   }
 
@@ -180,7 +180,7 @@ export class Keystore {
         changed = true;
       }
     }
-    if (changed) writePrivate(join(this.dir, UPLOADS_FILE), `${JSON.stringify(all, null, 2)}\n`);
+    if (changed) this.writeUploads(all);
     const names = this.modelNames();
     if (names[modelHash] !== undefined) {
       delete names[modelHash];
@@ -225,7 +225,7 @@ export class Keystore {
   recordUpload(server: string, modelHash: string, keysId: string): void {
     const all = this.readUploads();
     (all[server] ??= {})[modelHash] = keysId;
-    writePrivate(join(this.dir, UPLOADS_FILE), `${JSON.stringify(all, null, 2)}\n`);
+    this.writeUploads(all);
   }
 
   /** Model hash → the name it was last used under. Names are labels for people, never used to pick a key. */
@@ -246,6 +246,10 @@ export class Keystore {
     if (names[modelHash] === name) return;
     names[modelHash] = name;
     writePrivate(join(this.dir, NAMES_FILE), `${JSON.stringify(names, null, 2)}\n`);
+  }
+
+  private writeUploads(all: UploadRecord): void {
+    writePrivate(join(this.dir, UPLOADS_FILE), `${JSON.stringify(all, null, 2)}\n`);
   }
 
   private readUploads(): UploadRecord {
