@@ -152,19 +152,24 @@ export class FheClient {
    * coefficients are, the client answers the same way (they are reduced mod the primes, never refused).
    */
   private carryStep(masked: Uint8Array, segment: number): Uint8Array {
+    const { model: to, step } = this.stepBefore(segment + 1);
+    const per = this.segment(segment).outputs.length;
+    if (to.inputs.length !== per) fail('BAD_ARTIFACT', `a coefficient-masked refresh carries ${per} ciphertexts to a segment that reads ${to.inputs.length}`);
+    const parts = this.decryptStepCoefficients(masked, segment).map((coefficients, i) =>
+      this.keys.encryptCoefficients(rescaleCoefficients(coefficients, step.masked[i % per]!.scale, to.inputScale), step.freshLevel, to.inputScale),
+    );
+    return writeEnvelope({ kind: 'ciphertexts', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId, parts });
+  }
+
+  /** What the client sees at a coefficient-masked refresh: each masked result's plaintext polynomial, its N integer coefficients (centered mod the level's modulus). */
+  decryptStepCoefficients(masked: Uint8Array, segment: number): bigint[][] {
     this.alive();
     const from = this.segment(segment);
-    const { model: to, step } = this.stepBefore(segment + 1);
+    const { step } = this.stepBefore(segment + 1);
     const env = readEnvelope(masked, { kind: 'result', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId });
     const per = from.outputs.length;
     if (env.parts.length % per !== 0) fail('BAD_CIPHERTEXT', `${env.parts.length} masked ciphertexts, not a multiple of the segment's ${per} outputs`);
-    if (to.inputs.length !== per) fail('BAD_ARTIFACT', `a coefficient-masked refresh carries ${per} ciphertexts to a segment that reads ${to.inputs.length}`);
-    const parts = env.parts.map((part, i) => {
-      const at = step.masked[i % per]!;
-      const coefficients = this.keys.decryptCoefficients(part, { ...at, label: `masked ciphertext ${i}` });
-      return this.keys.encryptCoefficients(rescaleCoefficients(coefficients, at.scale, to.inputScale), step.freshLevel, to.inputScale);
-    });
-    return writeEnvelope({ kind: 'ciphertexts', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId, parts });
+    return env.parts.map((part, i) => this.keys.decryptCoefficients(part, { ...step.masked[i % per]!, label: `masked ciphertext ${i}` }));
   }
 
   /**
