@@ -152,10 +152,16 @@ export class FheClient {
    * coefficients are, the client answers the same way (they are reduced mod the primes, never refused).
    */
   private carryStep(masked: Uint8Array, segment: number): Uint8Array {
-    const { model: to, step } = this.stepBefore(segment + 1);
-    const per = this.segment(segment).outputs.length;
+    return this.encryptStepCoefficients(this.decryptStepCoefficients(masked, segment), segment + 1);
+  }
+
+  /** A coefficient-masked refresh's polynomials (one per result ciphertext, at the masked scale), rescaled once to segment `segment`'s input scale and encrypted fresh as its inputs. */
+  encryptStepCoefficients(polynomials: readonly (readonly bigint[])[], segment: number): Uint8Array {
+    this.alive();
+    const { model: to, step } = this.stepBefore(segment);
+    const per = this.segment(segment - 1).outputs.length;
     if (to.inputs.length !== per) fail('BAD_ARTIFACT', `a coefficient-masked refresh carries ${per} ciphertexts to a segment that reads ${to.inputs.length}`);
-    const parts = this.decryptStepCoefficients(masked, segment).map((coefficients, i) =>
+    const parts = polynomials.map((coefficients, i) =>
       this.keys.encryptCoefficients(rescaleCoefficients(coefficients, step.masked[i % per]!.scale, to.inputScale), step.freshLevel, to.inputScale),
     );
     return writeEnvelope({ kind: 'ciphertexts', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId, parts });
