@@ -9,7 +9,7 @@
  *                  the identity.
  *   vector layout: the result is the vector replicated with the period the next segment reads
  *                  (checked by the period of every value of the segment: its input's, its
- *                  constants', kept by rotations, halved by a fold x + rotate(x, p/2)), its elements in order in the first period; the
+ *                  constants', kept by rotations, shortened by folds x + rotate(x, k)), its elements in order in the first period; the
  *                  slots past the vector's size in each period (the repack's zero padding) hold
  *                  whatever the activation left there, so the next segment is checked to ignore
  *                  them: a taint from those slots, moved by rotations and cleared only by a
@@ -53,10 +53,15 @@ function vectorRefusal(from: Circuit, to: Circuit): string | null {
 
 /**
  * Each value's period: a power of two its slots repeat with (an input's replication period, a
- * constant's stored length; the larger of two operands'; a rotation keeps it).
+ * constant's stored length; the larger of two operands'; a rotation keeps it). A fold, an affine
+ * map's sum x + rotate(x, k) of the copies of a shorter vector, can shorten it: such a value is
+ * tracked as the sum of rotations of one value of period p by a multiset S of shifts, and repeats
+ * every t slots where S + t = S (mod p).
  */
 function valuePeriods(c: Circuit): number[] {
   const out: number[] = [];
+  /** For a fold: the period p of the value whose rotations it sums, and the shifts (counts per shift mod p). */
+  const folds = new Map<number, { p: number; shifts: Uint32Array }>();
   c.ops.forEach((op, i) => {
     switch (op.op) {
       case 'input': {
@@ -64,9 +69,14 @@ function valuePeriods(c: Circuit): number[] {
         out[i] = spec.kind === 'replicated' ? spec.period : c.slots;
         break;
       }
-      case 'add':
-        out[i] = folded(c, op.a, op.b, out) ?? folded(c, op.b, op.a, out) ?? Math.max(out[op.a]!, out[op.b]!);
+      case 'add': {
+        const fold = foldOf(c, op.a, op.b, out, folds) ?? foldOf(c, op.b, op.a, out, folds);
+        if (fold) {
+          folds.set(i, fold);
+          out[i] = periodOf(fold);
+        } else out[i] = Math.max(out[op.a]!, out[op.b]!);
         break;
+      }
       case 'sub':
       case 'mul':
         out[i] = Math.max(out[op.a]!, out[op.b]!);
@@ -78,7 +88,13 @@ function valuePeriods(c: Circuit): number[] {
       case 'neg':
       case 'relin':
       case 'modswitch':
-      case 'rescale':
+      case 'rescale': {
+        // Linear, slot by slot: a fold stays one.
+        const fold = folds.get(op.a);
+        if (fold) folds.set(i, fold);
+        out[i] = out[op.a]!;
+        break;
+      }
       case 'rotate':
       case 'mulScalar':
       case 'addScalar':
@@ -90,14 +106,22 @@ function valuePeriods(c: Circuit): number[] {
   return out;
 }
 
-/**
- * x + rotate(x, p/2) for x of period p repeats every p/2 slots (a fold of an affine map's
- * result, which sums the copies of a shorter vector): the period it has, else null.
- */
-function folded(c: Circuit, x: number, rotated: number, periods: readonly number[]): number | null {
+/** x + rotate(x, k) as a fold (the shifts of x's own fold, or {0}, and those shifted by k), else null. */
+function foldOf(c: Circuit, x: number, rotated: number, periods: readonly number[], folds: ReadonlyMap<number, { p: number; shifts: Uint32Array }>): { p: number; shifts: Uint32Array } | null {
   const r = c.ops[rotated]!;
-  const p = periods[x]!;
-  return r.op === 'rotate' && r.a === x && p > 1 && ((r.k % p) + p) % p === p / 2 ? p / 2 : null;
+  if (r.op !== 'rotate' || r.a !== x) return null;
+  const base = folds.get(x) ?? { p: periods[x]!, shifts: Uint32Array.from({ length: periods[x]! }, (_, s) => (s === 0 ? 1 : 0)) };
+  const { p } = base;
+  const k = ((r.k % p) + p) % p;
+  const shifts = base.shifts.slice();
+  base.shifts.forEach((n, s) => (shifts[(s + k) % p]! += n));
+  return { p, shifts };
+}
+
+/** The smallest power of two t dividing p with S + t = S (mod p). */
+function periodOf({ p, shifts }: { p: number; shifts: Uint32Array }): number {
+  for (let t = 1; t < p; t *= 2) if (shifts.every((n, s) => n === shifts[(s + t) % p])) return t;
+  return p;
 }
 
 /** Why the padding slots of `to`'s inputs reach a slot its outputs are read at (null: they do not). */

@@ -18,8 +18,7 @@ import { firstSegmentOnSimulation } from '../helpers/simulated-body';
  * costs no precision, so `--mask-bits auto` (the default) takes the ceiling, σ = 40. With slot
  * masks (before coefficient masking) auto stopped at 32 here: at 33 the float64 rounding of
  * 2^(σ + log2 B − 53) per value, times SEAL's FFT roundoff (refresh-plan.ts, fftRoundingFactor),
- * broke the promise. pt_lenet_digits16's second cut, which the next segment reads in another
- * layout, keeps slot masks and with them that limit.
+ * broke the promise. A max pool's step (pt_cnn_maxpool_digits) keeps slot masks and with them that limit.
  */
 const f = loadFixture('pt_mlp_digits_relu');
 function compiled(extra: Partial<CompileOptions>): CompiledModel {
@@ -63,12 +62,13 @@ describe('--mask-bits auto', () => {
     expect(mask.whyNotMax).toBeUndefined();
   });
 
-  test('pt_lenet_digits16: a cut the next segment reads in another layout keeps slot masks, and auto stops below 40 for them, saying why', () => {
-    const lenet = compiledFixture(loadFixture('pt_lenet_digits16'), { layout: 'vector', refresh: 'auto' });
-    expect(lenet.refresh?.segments.map((s) => s.masking)).toEqual(['coefficients', undefined]);
-    expect(lenet.refresh!.maskBits).toBeLessThan(40);
-    expect(lenet.calibration.precision.reached).toBe(true);
-    expect(compiledFixture(loadFixture('pt_lenet_digits16'), { layout: 'vector', refresh: 'auto', maskBits: lenet.refresh!.maskBits + 1 }).calibration.precision.reached).toBe(false);
+  test('pt_cnn_maxpool_digits: a max pool step keeps slot masks (the client decodes the window values by design), and auto stops below 40 for it', () => {
+    const cnn = (maskBits?: number) => compiledFixture(loadFixture('pt_cnn_maxpool_digits'), { layout: 'vector', ...(maskBits !== undefined ? { maskBits } : {}) });
+    const auto = cnn();
+    expect(auto.refresh?.segments.map((s) => [s.pool !== undefined, s.masking])).toEqual([[true, undefined]]);
+    expect(auto.refresh!.maskBits).toBe(28);
+    expect(auto.calibration.precision.reached).toBe(true);
+    expect(cnn(29).calibration.precision.reached).toBe(false);
   });
 });
 
