@@ -88,12 +88,12 @@ export function clientModelOf(
   };
 }
 
-/** The client view of a body that runs as `circuits` in order, with `steps[k]` between circuits k and k + 1 (a refresh each, unless given). */
+/** The client view of a body that runs as `circuits` in order, with `steps[k]` between circuits k and k + 1 (the artifact's: compiler/client-steps/table.ts, bodySteps). */
 export function clientModelOfBody(
   circuits: readonly Circuit[],
   params: Pick<CkksParameters, 'polyModulusDegree' | 'coeffModulusBits' | 'primes' | 'expectedPrecisionBits'>,
   modelHash: string,
-  steps: readonly ClientStep[] = circuits.slice(1).map(() => ({ kind: 'refresh' })),
+  steps: readonly ClientStep[],
 ): ClientModel {
   if (steps.length !== circuits.length - 1) fail('BAD_ARTIFACT', `${circuits.length} segments with ${steps.length} client steps between them`);
   const models = circuits.map((c) => clientModelOf(c, params, modelHash));
