@@ -219,7 +219,7 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     .option('--rtt-ms <ms>', `round trip of one client step, for the planner's end-to-end latency (default ${DEFAULT_RTT_MS}, a LAN)`, nonNegative('--rtt-ms'))
     .option(
       '--mask-bits <sigma>',
-      `client steps (refreshes, max pools, softmax, layer norm): the masks hide each value within 2^-sigma statistical distance, at a cost of sigma bits of float64 precision per step; auto (default): the largest sigma in [${MASK_BITS_AUTO.min}, ${MASK_BITS_AUTO.max}] that keeps the precision promise (the refresh row says which and why); an integer ${MASK_BITS_RANGE.min}..${MASK_BITS_RANGE.max} fixes it (the precision row says whether the promise still holds, as simulation rounds; SEAL rounds more: check with predict --mode fhe)`,
+      `client steps (refreshes, max pools, softmax, layer norm): the masks hide each value within 2^-sigma statistical distance; a refresh masks the plaintext polynomial's coefficients where the next segment reads the result as it is (sigma then costs modulus room only), the other steps the slots (sigma bits of float64 precision per step); auto (default): the largest sigma in [${MASK_BITS_AUTO.min}, ${MASK_BITS_AUTO.max}] that keeps the precision promise (the refresh row says which and why); an integer ${MASK_BITS_RANGE.min}..${MASK_BITS_RANGE.max} fixes it (the precision row says whether the promise still holds, as simulation rounds; SEAL rounds more: check with predict --mode fhe)`,
       maskBitsArgument,
     )
     .option('--degree <d>', 'polynomial degree for every activation, or auto (default): the smallest 2^k−1 meeting --precision and keeping the calibration rows\' predictions', degreeArgument)
