@@ -36,6 +36,8 @@ import type { CkksParameters } from '../params/types';
 import type { PrecisionPromise } from '../approx/precision-target';
 import { lowererOf, rescalePrimes, rotationsOf, type LayoutBuild, type Objective, type ParameterOptions } from './build-layout';
 import { interleaveSamples } from '../circuit/interleave';
+import { carryRefusal } from '../circuit/carry-layout';
+import { inputAt } from '../client-steps/refresh';
 
 export type RefreshRequest = 'auto' | 'off';
 
@@ -212,14 +214,24 @@ export function buildSegments(stages: readonly ApproxStage[], cuts: readonly num
   const params = selectParameters({ ...trial.request, preferN: trial.params.polyModulusDegree, rotationSteps: unionSteps(circuits) });
   // A segment after a step whose unmasking spends levels (a max pool's product by 1/a) starts that far below the top.
   circuits = circuits.map((c, i) => assignScales(c, rescalePrimes(params).slice(i > 0 ? stepKind(steps[i - 1]!.kind).unmaskLevels : 0)));
+  const masked = steps.map((s, i) => maskedStep(s, circuits[i]!, circuits[i + 1]!));
   const drawn = steps.flatMap((s) => stepKind(s.kind).scaleOctaves ?? []);
   const octaves = drawn.length > 0 ? Math.max(...drawn) : undefined;
-  checkMaskRoom(circuits, params, maskBound, steps, options);
+  checkMaskRoom(circuits, params, maskBound, masked, options);
   const segments = circuits.map((circuit): LayoutBuild => {
     const counts = countOps(circuit);
     return { layout, circuit, params, counts, latency: estimateLatency(counts, params.polyModulusDegree) };
   });
-  return { layout, params, segments, cuts, maskBits: maskBitsOf(options), maskBound, steps, poolScaleOctaves: octaves };
+  return { layout, params, segments, cuts, maskBits: maskBitsOf(options), maskBound, steps: masked, poolScaleOctaves: octaves };
+}
+
+/**
+ * A refresh cut masks the plaintext polynomial's coefficients (no float64 on a masked value, so σ
+ * costs no precision) where the next segment can read the result slot for slot as it is
+ * (circuit/carry-layout.ts); elsewhere, and for the other steps, the slots.
+ */
+function maskedStep(step: ClientStep, from: Circuit, to: Circuit): ClientStep {
+  return step.kind === 'refresh' && carryRefusal(from, to) === null ? { kind: 'coefficient-refresh' } : step;
 }
 
 interface ParameterTrial {
@@ -316,14 +328,36 @@ export function segmentedPromise(uncut: PrecisionPromise, plan: SegmentedBuild, 
 }
 
 /**
- * The masks' float64 cost in output units at σ = `maskBits` (the promise's mask term): per step
- * 2^(σ + ⌈log2 B⌉ + its rounding bits − 53), times the output magnitude, times the FFT factor below.
+ * The masks' cost in output units at σ = `maskBits` (the promise's mask term). A slot mask costs
+ * its float64 rounding, 2^(σ + ⌈log2 B⌉ + its rounding bits − 53) times the FFT factor below, so
+ * it grows with σ; a coefficient mask costs one rounding per coefficient at the next segment's
+ * input scale Δ_in (the client's and the server's rescaled integers each round once, and the
+ * difference is within one unit), at most N/Δ_in on a value whatever σ is. Each times the output
+ * magnitude.
  */
 export function maskRounding(plan: SegmentedBuild, magnitude: number, maskBits: number): number {
+  const { fixed, perBit } = maskRoundingParts(plan, magnitude);
+  return fixed + perBit * 2 ** maskBits;
+}
+
+/** The mask term split: what does not depend on σ (coefficient masks) and the factor of 2^σ (slot masks). */
+function maskRoundingParts(plan: SegmentedBuild, magnitude: number): { fixed: number; perBit: number } {
   // Not boundsOf: σ = 0 here is the per-bit factor, outside what --mask-bits accepts.
-  const bounds: StepBounds = { maskBits, maskBound: plan.maskBound, poolScaleOctaves: POOL_SCALE_OCTAVES };
-  const bits = (step: ClientStep): number => maskBits + Math.ceil(Math.log2(plan.maskBound)) + stepKind(step.kind).roundingBits(bounds) - 53;
-  return magnitude * fftRoundingFactor(plan.params.slots) * plan.steps.reduce((sum, step) => sum + 2 ** bits(step), 0);
+  const bounds: StepBounds = { maskBits: 0, maskBound: plan.maskBound, poolScaleOctaves: POOL_SCALE_OCTAVES };
+  let fixed = 0;
+  let perBit = 0;
+  plan.steps.forEach((step, i) => {
+    const kind = stepKind(step.kind);
+    switch (kind.domain) {
+      case 'slots':
+        perBit += fftRoundingFactor(plan.params.slots) * 2 ** (Math.ceil(Math.log2(plan.maskBound)) + kind.roundingBits(bounds) - 53);
+        break;
+      case 'coefficients':
+        fixed += plan.params.polyModulusDegree / inputAt(plan.segments[i + 1]!.circuit).scale;
+        break;
+    }
+  });
+  return { fixed: magnitude * fixed, perBit: magnitude * perBit };
 }
 
 /**
@@ -344,8 +378,10 @@ export function fftRoundingFactor(slots: number): number {
  * for --mask-bits auto, which compiles at it to check: another σ can change the plan.
  */
 export function largestMaskBitsFor(plan: SegmentedBuild, magnitude: number, slack: number): number {
-  const perBit = maskRounding(plan, magnitude, 0);
-  const byPromise = slack > 0 && perBit > 0 ? Math.floor(Math.log2(slack / perBit)) : -Infinity;
+  const { fixed, perBit } = maskRoundingParts(plan, magnitude);
+  const left = slack - fixed;
+  // No slot mask: σ costs no precision, only room.
+  const byPromise = left <= 0 ? -Infinity : perBit > 0 ? Math.floor(Math.log2(left / perBit)) : Infinity;
   const bounds = boundsOf(plan.maskBound, { maskBits: plan.maskBits });
   const byRoom = plan.segments.slice(0, -1).map((s, i) => {
     const out = s.circuit.ops.find((op) => op.op === 'output')!;
