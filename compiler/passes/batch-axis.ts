@@ -271,6 +271,13 @@ export function batchFirst(graph: Graph, sources: SourceTable): BatchAxisRewrite
     const made = 'nodes' in handled ? handled.nodes[handled.nodes.length - 1]!.outputs[0]! : '';
     const place = 'nodes' in handled && runZeros(handled.nodes) ? withRunDims(handled.out, shapeAt(made, 0)) : null;
     if ('nodes' in handled && place && shaped(made, place)) {
+      if (!moved && isStandard(place)) {
+        // A reshape that keeps the batch first computes the same tensor as written: the node stays.
+        nodes.push(node);
+        runZeros([node]);
+        record(out, out, place);
+        continue;
+      }
       nodes.push(...handled.nodes);
       for (const n of handled.nodes) table = withSources(table, n, sourcesOf(node, sources));
       record(out, made, place);
