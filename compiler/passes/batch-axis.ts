@@ -227,8 +227,8 @@ export function batchFirst(graph: Graph, sources: SourceTable): BatchAxisRewrite
     const { dims, axis, outer, inner } = t.place;
     const before = dims.slice(0, axis);
     const after = dims.slice(axis + 1);
-    const split = addConstant(`${name}#batch-axis/split`, ints('int64', [-1, ...before, outer, inner, ...after]));
-    const joined = addConstant(`${name}#batch-axis/join`, ints('int64', [...before, -1, ...after]));
+    const split = addConstant(`${name}#batch-axis/split-shape`, ints('int64', [-1, ...before, outer, inner, ...after]));
+    const joined = addConstant(`${name}#batch-axis/join-shape`, ints('int64', [...before, -1, ...after]));
     const perm = [...before.map((_d, i) => i + 1), axis + 1, 0, ...[inner, ...after].map((_d, i) => axis + 2 + i)];
     const base = `${label}#batch-axis`;
     const made: Node[] = [
