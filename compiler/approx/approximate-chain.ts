@@ -93,12 +93,11 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
           ? { kind: 'softmax', scores: [lo, hi], sums: [Math.exp(measured.statistic[0] - hi), Math.exp(measured.statistic[1] - hi)] }
           : { kind: 'layernorm', variance: measured.statistic };
       const rowpoly = { kind: 'rowpoly', sources: stage.sources, fn: stage.fn, size: stage.size, rowLength: stage.rowLength, ranges } as const;
-      // A Softmax is a stage per part (its exps, a prescale round when its plan has one, the
-      // normalisation), so a refresh may cut between them.
-      if (stage.fn.kind === 'softmax') {
-        const plan = rowPlan(rowpoly);
-        const prescale = plan.kind === 'softmax' && plan.plan.prescale !== null;
-        stages.push({ ...rowpoly, part: 'exps' }, ...(prescale ? [{ ...rowpoly, part: 'prescale' as const }] : []), { ...rowpoly, part: 'normalize' });
+      // A Softmax is a stage per part (its exps, then each division round of its plan), so a
+      // refresh may cut between them.
+      const plan = stage.fn.kind === 'softmax' ? rowPlan(rowpoly) : null;
+      if (plan?.kind === 'softmax') {
+        stages.push({ ...rowpoly, part: 'exps' }, ...plan.plan.rounds.map((_r, round) => ({ ...rowpoly, part: { round } })));
       } else stages.push(rowpoly);
       position[k] = stages.length - 1;
       return;

@@ -6,7 +6,7 @@
  *   %0 = input 0 @L2   %1 = mulPlain %0, c0 @L2   %2 = rescale %1 → L1   (scales 0: not yet assigned)
  *   %0 = input 0 @L2 S2   %1 = mulPlain %0, c0 (encoded at S1·q2/S2) @L2 S1·q2   %2 = rescale %1 → L1 S1
  */
-import { fail } from '../errors';
+import { DeepPowersError, fail } from '../errors';
 import { operandsOf, primeAt, type Circuit, type Level, type Op, type Scale } from './ir';
 import { canonicalScales, deriveMeta, MAX_INPUT_BOOST_BITS, type ValueMeta } from './op-rules';
 import { unhandledOp } from './op-table';
@@ -88,15 +88,24 @@ function assignScalesOnce(circuit: Circuit, primes: readonly number[], options: 
   // product is one ulp off, which SEAL's equal-scale check tolerates but a later ct×ct could
   // double. Nudging the base scale moves every target, so a few nudges are tried and the most
   // exact assignment that passes the checker wins.
+  // An assignment whose one-ulp misses add up past SEAL's tolerance (two such operands of a ct×ct
+  // product, then a subtraction) fails in scaleOps itself: the next nudge is tried.
   const attempts: { ops: Op[]; inexact: number }[] = [];
+  let firstError: unknown = null;
   for (let attempt = 0; attempt < 8; attempt++) {
     const canonical = canonicalScales(stableTopScale(base * (1 + attempt / 4096), primes, topLevel), primes, topLevel);
-    const tried = scaleOps(shifted, order, groups, canonical, primes, topLevel, 2 ** boost);
+    let tried: { ops: Op[]; inexact: number };
+    try {
+      tried = scaleOps(shifted, order, groups, canonical, primes, topLevel, 2 ** boost);
+    } catch (e) {
+      if (!(e instanceof DeepPowersError) || e.code !== 'BAD_ARTIFACT') throw e;
+      firstError ??= e;
+      continue;
+    }
     attempts.push(tried);
     if (tried.inexact === 0) break;
   }
   attempts.sort((a, b) => a.inexact - b.inexact);
-  let firstError: unknown = null;
   for (const tried of attempts) {
     const result: Circuit = { ...circuit, ops: tried.ops, topLevel, primes: [...primes] };
     try {
