@@ -15,7 +15,7 @@
  * a range T times narrower, normalised, then r rounds of squaring and normalising again. Only
  * the last division must be exact: a division by any z > 0 per row cancels in the rounds after
  * it, so the others are a cheap interpolant each (SoftmaxRound). Each round is a stage of its
- * own (SoftmaxPart), so client-aided refreshes may cut between them.
+ * own (RowPart), so client-aided refreshes may cut between them.
  *
  * API (what the graph passes call): `planSoftmax(n, ranges, target)` once per Softmax node from
  * its calibrated ranges, then `evaluateSoftmax(pb, row, plan)` per row through any PolyBuilder —
@@ -38,7 +38,7 @@ import { DEFAULT_MARGIN, widenRange } from './fit';
 import { evaluateNewton, planNewton, type NewtonPlan } from './newton';
 export { softmaxReference } from '../chain/normalize';
 import type { PolyBuilder } from './poly-builder';
-import type { SoftmaxPart } from '../chain/rowwise';
+import type { RowPart } from '../chain/rowwise';
 
 export interface SoftmaxRanges {
   /** Smallest and largest softmax input seen on the calibration rows. */
@@ -268,10 +268,10 @@ export function valueSum<T>(pb: PolyBuilder<T>, length: number): AxisSum<T> {
 }
 
 /**
- * `part` (see SoftmaxPart): `exps` returns the exps, scaled for the first round; `{ round: j }`
+ * `part` (see RowPart): `exps` returns the exps, scaled for the first round; `{ round: j }`
  * reads the values of the part before it and returns round j's; `whole` all in one.
  */
-export function evaluateSoftmax<T>(pb: PolyBuilder<T>, row: readonly T[], plan: SoftmaxPlan, axis: AxisSum<T> = valueSum(pb, row.length), part: SoftmaxPart = 'whole'): T[] {
+export function evaluateSoftmax<T>(pb: PolyBuilder<T>, row: readonly T[], plan: SoftmaxPlan, axis: AxisSum<T> = valueSum(pb, row.length), part: RowPart = 'whole'): T[] {
   if (axis.length !== plan.n) fail('BAD_ARGUMENT', `a softmax row of ${axis.length} values, the plan has ${plan.n}`);
   if (typeof part === 'object' && !(Number.isInteger(part.round) && part.round >= 0 && part.round < plan.rounds.length)) {
     fail('BAD_ARGUMENT', `softmax round ${part.round} of a plan with ${plan.rounds.length}`);

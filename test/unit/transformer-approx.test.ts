@@ -252,6 +252,50 @@ describe('LayerNorm', () => {
     expect(worst).toBeLessThanOrEqual(plan.maxError);
   });
 
+  it('a wide variance range (10⁻³ … 45, ε = 10⁻⁵ a percent of the smallest) gets a prescale round: a direct float64 LayerNorm within the bound, ε kept exactly; the two rounds one after another compute the whole, each shallower', () => {
+    const d = 8;
+    const rnd = mulberry32(17);
+    // Tokens with standard deviations from 0.02 to 6.5, log-uniformly: nearly constant ones next to spread ones.
+    const xs = Array.from({ length: 300 }, (_v, k) => {
+      const sd = 0.02 * Math.exp(Math.log(6.5 / 0.02) * (k < 2 ? k : rnd()));
+      const level = 4 * rnd() - 2;
+      return Float64Array.from({ length: d }, () => level + sd * Math.sqrt(3) * (2 * rnd() - 1));
+    });
+    const vars = xs.map(variance);
+    const epsilon = 1e-5;
+    const gamma = Float64Array.from({ length: d }, () => 2 * rnd() - 1);
+    const beta = Float64Array.from({ length: d }, () => 2 * rnd() - 1);
+    const plan = planLayerNorm(d, { variance: [Math.min(...vars), Math.max(...vars)] }, { epsilon, gamma, beta });
+    expect(plan.prescale).not.toBeNull();
+    let worst = 0;
+    for (const x of xs) {
+      const got = evaluateLayerNorm(numberBuilder, [...x].map(numberInput), plan);
+      // The reference, written out: γ·(x − mean)/√(population variance + ε) + β.
+      const mean = x.reduce((a, v) => a + v, 0) / d;
+      const v = x.reduce((a, y) => a + (y - mean) ** 2, 0) / d;
+      got.forEach((g, i) => (worst = Math.max(worst, Math.abs(g.value - (gamma[i]! * (x[i]! - mean)) / Math.sqrt(v + epsilon) - beta[i]!))));
+      expect(Math.max(...got.map((g) => g.depth))).toBe(plan.depth);
+    }
+    expect(worst).toBeLessThanOrEqual(plan.maxError);
+    // Dropping ε would be seen: on the flattest token it moves the result by far more than the bound.
+    const flattest = xs[vars.indexOf(Math.min(...vars))]!;
+    const withoutEpsilon = planLayerNorm(d, { variance: [Math.min(...vars), Math.max(...vars)] }, { epsilon: 0, gamma, beta });
+    const a = evaluateLayerNorm(numberBuilder, [...flattest].map(numberInput), plan).map((g) => g.value);
+    const b = evaluateLayerNorm(numberBuilder, [...flattest].map(numberInput), withoutEpsilon).map((g) => g.value);
+    expect(Math.max(...a.map((y, i) => Math.abs(y - b[i]!)))).toBeGreaterThan(10 * plan.maxError);
+    // The rounds as stages (γ = 1, β = 0, as the row-wise stages plan them).
+    const unit = planLayerNorm(d, { variance: [Math.min(...vars), Math.max(...vars)] }, { epsilon, gamma: new Float64Array(d).fill(1), beta: new Float64Array(d) });
+    for (const x of xs.slice(0, 20)) {
+      const whole = evaluateLayerNorm(numberBuilder, [...x].map(numberInput), unit);
+      const first = evaluateLayerNorm(numberBuilder, [...x].map(numberInput), unit, undefined, { round: 0 });
+      const second = evaluateLayerNorm(numberBuilder, first.map((v) => numberInput(v.value)), unit, undefined, { round: 1 });
+      second.forEach((p, i) => expect(Math.abs(p.value - whole[i]!.value)).toBeLessThan(1e-9));
+      const depths = [first, second].map((vs) => Math.max(...vs.map((v) => v.depth)));
+      for (const dep of depths) expect(dep).toBeLessThan(unit.depth);
+      expect(depths[0]! + depths[1]!).toBe(unit.depth);
+    }
+  });
+
   it('the reference is the textbook one on a hand-worked token', () => {
     // x = (1, 3): mean 2, variance 1, so (x − μ)/√(1 + 0) = (−1, 1); γ = (2, 3), β = (0.5, −1).
     expect([...layerNormReference([1, 3], { epsilon: 0, gamma: [2, 3], beta: [0.5, -1] })]).toEqual([-1.5, 2]);
