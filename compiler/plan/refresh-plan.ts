@@ -180,14 +180,18 @@ export function segmentedCandidates(stages: readonly ApproxStage[], layout: Layo
   const sets = isTransformerStages(stages) ? transformerCutSets(stages, points) : points.length > MAX_CUT_POINTS ? [[], points] : subsets(points);
   const maskBound = Math.max(1, maxAbs);
   const best = new Map<number, { cuts: number[]; levels: number }>();
-  for (const extra of sets) {
+  const consider = (extra: readonly number[]): void => {
     const cuts = [...pools, ...extra].sort((a, b) => a - b);
-    if (cuts.length === 0) continue;
+    if (cuts.length === 0) return;
     const trial = tryParameters(stages, cuts, layout, options, maskBound);
-    if (!trial) continue;
+    if (!trial) return;
     const n = trial.params.polyModulusDegree;
     const seen = best.get(n);
     if (!seen || cuts.length < seen.cuts.length || (cuts.length === seen.cuts.length && trial.params.levels < seen.levels)) best.set(n, { cuts, levels: trial.params.levels });
+  };
+  for (const extra of sets) consider(extra);
+  if (isTransformerStages(stages) && ![...best.keys()].some((n) => n <= TRANSFORMER_SMALL_N)) {
+    for (const extra of tighterTransformerCutSets(stages, points, sets)) consider(extra);
   }
   if (best.size === 0 && pools.length > 0) return [buildSegments(stages, pools, layout, options, maskBound, objective)];
   return [...best.entries()].sort(([a], [b]) => a - b).map(([, b]) => buildSegments(stages, b.cuts, layout, options, maskBound, objective));
@@ -301,6 +305,25 @@ function transformerCutSets(stages: readonly ApproxStage[], points: readonly num
   const seen = new Set<string>();
   const sets: number[][] = [];
   for (let budget = 10; budget <= 30; budget += 4) {
+    const cuts = greedyCuts(stages, points, budget);
+    if (!seen.has(cuts.join())) sets.push(cuts), seen.add(cuts.join());
+  }
+  return sets;
+}
+
+/** The largest ring degree a transformer's segments should reach before tighter cuts are tried (node-seal's heap holds its keys). */
+const TRANSFORMER_SMALL_N = 16384;
+
+/**
+ * Tighter greedy cuts (segments within 8 and 6 levels by stageDepths), those not in `tried`: for
+ * a transformer whose 10-level sets all land above TRANSFORMER_SMALL_N. The vector layout spends
+ * a level more than the estimate at each row sum and each selection, so a 10-level estimate can
+ * exceed what N=16384 holds (a Softmax by powers: its rounds sum the row each time).
+ */
+function tighterTransformerCutSets(stages: readonly ApproxStage[], points: readonly number[], tried: readonly number[][]): number[][] {
+  const seen = new Set(tried.map((c) => c.join()));
+  const sets: number[][] = [];
+  for (const budget of [8, 6]) {
     const cuts = greedyCuts(stages, points, budget);
     if (!seen.has(cuts.join())) sets.push(cuts), seen.add(cuts.join());
   }
