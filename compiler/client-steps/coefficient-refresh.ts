@@ -11,8 +11,7 @@
  */
 import type { ClientStepKindRecord, DrawnMask } from './kind';
 import { drawCoefficientMask, rescaleCoefficients } from './coefficient-mask';
-import { inputAt, resultAt } from './refresh';
-import { REFRESH } from './refresh';
+import { inputAt, REFRESH, resultAt } from './refresh';
 
 type Step = { readonly kind: 'coefficient-refresh' };
 

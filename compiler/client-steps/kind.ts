@@ -1,7 +1,8 @@
 /**
  * What a kind of client step is made of (one record per kind in ./table.ts). A body with client
  * steps is segments, each after the client step before it:
- *   server: the segment before's result ciphertexts → mask (circuits run through the backend)
+ *   server: the segment before's result ciphertexts → mask (circuits run through the backend, or
+ *           a coefficient mask added through the backend seam: DrawnMask.coefficients)
  *   client: decrypts the masked values, applies the kind's operation (none for a refresh, the
  *           window max for a max pool), encrypts the result fresh as the next segment's inputs
  *   server: unmask (circuits) → the next segment's inputs

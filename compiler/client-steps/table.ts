@@ -86,6 +86,11 @@ export function clientStepsOf(plan: Pick<SegmentedBody, 'segments'>): ClientStep
   return plan.segments.map(clientStepBefore);
 }
 
+/** Whether a step is a refresh (a cut the planner chose, with slot or coefficient masks), not an operation of the model. */
+export function isRefresh(step: Pick<ClientStep, 'kind'>): boolean {
+  return step.kind === 'refresh' || step.kind === 'coefficient-refresh';
+}
+
 /** The client steps of a compiled body (none for a body that runs as one circuit). */
 export function bodySteps(m: { readonly refresh?: Pick<SegmentedBody, 'segments'> | undefined }): ClientStep[] {
   return m.refresh ? clientStepsOf(m.refresh) : [];
@@ -133,7 +138,7 @@ export function describeClientSteps(plan: SegmentedBody): string {
   const steps = clientStepsOf(plan);
   const n = steps.length;
   const bounds = stepBounds(plan);
-  const others = steps.filter((s) => s.kind !== 'refresh' && s.kind !== 'coefficient-refresh');
+  const others = steps.filter((s) => !isRefresh(s));
   const slotRefreshes = steps.filter((s) => s.kind === 'refresh').length;
   const coefficientRefreshes = steps.filter((s) => s.kind === 'coefficient-refresh').length;
   if (others.length === 0 && coefficientRefreshes === 0) {

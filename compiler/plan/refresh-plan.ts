@@ -44,10 +44,12 @@ export type RefreshRequest = 'auto' | 'off';
 /**
  * σ, the mask's statistical hiding: the client sees z = y + r with r uniform in ±2^σ·B and |y| ≤ B,
  * whose distribution is within 2^−σ (statistical distance B/R) of one that does not depend on y.
- * Per slot: over the 8192 slots of an N = 16384 ciphertext the bound adds up to 2^(13−σ). The
- * price is σ bits of float64 mantissa (the masked values pass through the CKKS encoder and
+ * Per slot: over the 8192 slots of an N = 16384 ciphertext the bound adds up to 2^(13−σ). A slot
+ * mask's price is σ bits of float64 mantissa (the masked values pass through the CKKS encoder and
  * decoder), so y keeps ≈ 53 − σ − log2 B bits after unmasking, which the precision promise counts
- * (segmentedPromise). `compile --mask-bits auto` (the default) takes the largest σ in
+ * (segmentedPromise). A refresh that masks the plaintext polynomial's coefficients instead
+ * (client-steps/coefficient-refresh.ts: R in ±2^σ·⌈B·Δ⌉ on each of the N coefficients, 2^(14−σ)
+ * over them) costs no mantissa, only modulus room at the cut. `compile --mask-bits auto` (the default) takes the largest σ in
  * MASK_BITS_AUTO that keeps the promise (pipeline/steps/mask-search.ts); MASK_BITS, its floor, is
  * the σ of a build that is given none (tests, tools).
  */
@@ -288,6 +290,12 @@ function checkMaskRoom(circuits: readonly Circuit[], params: CkksParameters, mas
     const room = maxEncodableBits(params.coeffModulusBits, level, out.scale);
     const need = bounds.maskBits + Math.log2(maskBound) + kind.maskGrowthBits(bounds) + 1;
     if (room < need) fail('PARAMS', `segment ${i + 1} ends at level ${out.level}, where only 2^${room.toFixed(1)} fits; the mask needs 2^${need.toFixed(1)}`);
+    // A coefficient mask also travels, rescaled, in the client's fresh ciphertext: the next segment's input level must hold it.
+    if (kind.domain === 'coefficients') {
+      const into = inputAt(circuits[i + 1]!);
+      const fresh = maxEncodableBits(params.coeffModulusBits, into.level, into.scale);
+      if (fresh < need) fail('PARAMS', `segment ${i + 2} reads level ${into.level}, where only 2^${fresh.toFixed(1)} fits; the masked values need 2^${need.toFixed(1)}`);
+    }
   });
 }
 
@@ -340,8 +348,9 @@ function subsets(points: readonly number[]): number[][] {
  * The precision promise of a segmented body. Each segment starts from a fresh ciphertext, so its
  * CKKS noise (bounded, relative to the output magnitude, by the parameters' 2^−expectedPrecisionBits)
  * adds up over the segments, assumed to carry through the layers after it at the same relative
- * size. Each cut adds the mask's float64 cost: z = y + r with |z| ≤ 2^σ·B decodes to 53 bits, an
- * absolute error of 2^(σ + ⌈log2 B⌉ − 53) on y, counted here relative to the output magnitude
+ * size. Each cut adds its mask's cost (maskRounding): a slot mask's float64 rounding, z = y + r
+ * with |z| ≤ 2^σ·B decoding to 53 bits, an absolute error of 2^(σ + ⌈log2 B⌉ − 53) on y; a
+ * coefficient mask's one rounding per coefficient; counted relative to the output magnitude
  * (B ≥ 1, so this is the larger of the two readings).
  */
 export function segmentedPromise(uncut: PrecisionPromise, plan: SegmentedBuild, magnitude: number): PrecisionPromise {

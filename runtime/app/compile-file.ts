@@ -15,7 +15,7 @@ import type { NumericTensor } from '../../compiler/graph/tensor';
 import type { OpCounts } from '../../compiler/circuit/count';
 import { WASM_HEAP_BYTES } from '../../compiler/params/sizes';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
-import { describeClientSteps, stepKind } from '../../compiler/client-steps/table';
+import { describeClientSteps, isRefresh, stepKind } from '../../compiler/client-steps/table';
 import type { ClientStep, ClientStepKind, MaskDomain } from '../../compiler/client-steps/kind';
 import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
@@ -308,7 +308,7 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
                   ),
                 }
               : {}),
-            ...(c.refresh.steps.some((s) => s.kind !== 'refresh' && s.kind !== 'coefficient-refresh') ? { clientSees: describeClientSteps(m.refresh!) } : {}),
+            ...(c.refresh.steps.some((s) => !isRefresh(s)) ? { clientSees: describeClientSteps(m.refresh!) } : {}),
           },
         }
       : {}),
