@@ -34,10 +34,12 @@ export type FixtureStage =
 
 /**
  * The five torch transformers (pt_attn_*, pt_mha_*, pt_stdlayer_*, pt_tabformer_*, pt_text_*) run in
- * the reference. Hand-written attention (pt_attn_*) and the FT-Transformer (pt_tabformer_*)
- * compile: products of two ciphertexts, Softmax and LayerNorm are stages of the body. Refused at
- * compile: nn.MultiheadAttention (pt_mha_*, pt_stdlayer_*), which moves the batch axis inside the
- * block, and the text model (pt_text_*), whose passes hold it (the embedding as a client one-hot)
+ * the reference. Hand-written attention (pt_attn_*), the FT-Transformer (pt_tabformer_*) and
+ * nn.MultiheadAttention / nn.TransformerEncoderLayer (pt_mha_*, pt_stdlayer_*, whose batch axis
+ * the passes follow through the block's transposes, batch-axis.ts) compile: products of two
+ * ciphertexts, Softmax and LayerNorm are stages of the body (pt_mha_* and pt_stdlayer_* over
+ * node-seal's heap: e2e/transformer-batch-axis compiles them with --heap simulation). Refused at
+ * compile: the text model (pt_text_*), whose passes hold it (the embedding as a client one-hot)
  * but whose attention scores span more than exp's polynomial reaches.
  */
 export const FIXTURE_STAGE: Readonly<Record<string, FixtureStage>> = {
@@ -55,10 +57,10 @@ export const FIXTURE_STAGE: Readonly<Record<string, FixtureStage>> = {
   pt_mlp_elu_iris: 'compiles',
   pt_mlp_gelu_digits: 'compiles',
   pt_mlp_leakyrelu_wine_opset9: 'compiles',
-  pt_mha_digits_rows: 'refused-at-compile',
+  pt_mha_digits_rows: 'transformer',
   pt_mlp_silu_breast_cancer: 'compiles',
   pt_resmlp_digits: 'compiles',
-  pt_stdlayer_wine: 'refused-at-compile',
+  pt_stdlayer_wine: 'transformer',
   pt_tabformer_breast_cancer: 'transformer',
   pt_text_before_synthetic: 'refused-at-compile',
   sk_elasticnet_diabetes: 'compiles',
