@@ -34,11 +34,11 @@ export type FixtureStage =
 
 /**
  * The five torch transformers (pt_attn_*, pt_mha_*, pt_stdlayer_*, pt_tabformer_*, pt_text_*) run in
- * the reference. Hand-written attention (pt_attn_*) and the FT-Transformer (pt_tabformer_*)
- * compile: products of two ciphertexts, Softmax and LayerNorm are stages of the body. Refused at
- * compile: nn.MultiheadAttention (pt_mha_*, pt_stdlayer_*), which moves the batch axis inside the
- * block, and the text model (pt_text_*), whose passes hold it (the embedding as a client one-hot)
- * but whose attention scores span more than exp's polynomial reaches.
+ * the reference. Hand-written attention (pt_attn_*), the FT-Transformer (pt_tabformer_*) and the
+ * text model (pt_text_*, its embedding as a client one-hot times the server's table) compile:
+ * products of two ciphertexts, Softmax (by powers where the scores are wide) and LayerNorm are
+ * stages of the body. Refused at compile: nn.MultiheadAttention (pt_mha_*, pt_stdlayer_*), which
+ * moves the batch axis inside the block.
  */
 export const FIXTURE_STAGE: Readonly<Record<string, FixtureStage>> = {
   pt_attn_digits_rows: 'transformer',
@@ -60,7 +60,7 @@ export const FIXTURE_STAGE: Readonly<Record<string, FixtureStage>> = {
   pt_resmlp_digits: 'compiles',
   pt_stdlayer_wine: 'refused-at-compile',
   pt_tabformer_breast_cancer: 'transformer',
-  pt_text_before_synthetic: 'refused-at-compile',
+  pt_text_before_synthetic: 'transformer',
   sk_elasticnet_diabetes: 'compiles',
   sk_knn_breast_cancer: 'refused-at-compile',
   sk_linearsvc_breast_cancer: 'compiles',
