@@ -130,6 +130,8 @@ export function selectParameters(request: ParameterRequest): CkksParameters {
   if (!(precisionBits >= 0) || !Number.isFinite(precisionBits)) {
     fail('BAD_ARGUMENT', `precisionBits must be a non-negative number, got ${precisionBits}`);
   }
+  const firstPrimeBits = request.firstPrimeBits ?? 0;
+  if (firstPrimeBits > MAX_PRIME_BITS) fail('PARAMS', `the first prime would need ${firstPrimeBits} bits > ${MAX_PRIME_BITS} (a client step's mask must fit under it): use a smaller --mask-bits`);
   const forcedScale = request.scaleBits;
   if (forcedScale !== undefined) {
     checkInteger('scaleBits', forcedScale, MIN_SCALE_BITS, MAX_PRIME_BITS);
@@ -159,9 +161,11 @@ export function selectParameters(request: ParameterRequest): CkksParameters {
     const bound = maxBitCount(n)!;
     const scales = forcedScale !== undefined ? [forcedScale] : scaleCandidates(n, outputBits, precisionBits, depth, request.strictPrecision === true);
     for (const scaleBits of scales) {
-      const bits = chainBits(scaleBits, outputBits, depth);
+      // A first prime asked for (a mask's room) grows the bits above the scale: P follows q0.
+      const above = Math.max(outputBits, firstPrimeBits - scaleBits);
+      const bits = chainBits(scaleBits, above, depth);
       if (sum(bits) <= bound && chainAvailable(n, bits)) {
-        return build(n, bits, scaleBits, outputBits, depth, request.rotationSteps ?? []);
+        return build(n, bits, scaleBits, above, depth, request.rotationSteps ?? []);
       }
     }
   }
@@ -196,7 +200,7 @@ function refuse(
       `outputs need ${outputBits} bits above a ${scale}-bit scale (precision ${precisionBits} bits at N=${n}), more than a ${MAX_PRIME_BITS}-bit prime holds: use a bigger --max-error or keep output values smaller`,
     );
   }
-  const bits = chainBits(scale, outputBits, depth);
+  const bits = chainBits(scale, Math.max(outputBits, (request.firstPrimeBits ?? 0) - scale), depth);
   const first = bits[0]!;
   const maxDepth = Math.max(0, Math.floor((bound - 2 * first) / scale));
   const where = preferN !== undefined ? `N=${n}` : `the largest polynomial degree N=${n}`;
