@@ -31,6 +31,7 @@ import { POOL_SCALE_OCTAVES } from '../client-steps/max-pool';
 import { stepKind, stepOfStage } from '../client-steps/table';
 import { DeepPowersError, fail } from '../errors';
 import { maxEncodableBits } from '../params/encodable';
+import { MAX_PRIME_BITS } from '../params/primes';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
 import type { CkksParameters } from '../params/types';
 import type { PrecisionPromise } from '../approx/precision-target';
@@ -423,10 +424,12 @@ export function fftRoundingFactor(slots: number): number {
 }
 
 /**
- * The largest σ this plan, its segments and parameters unchanged, would hold: each cut's modulus
- * has room for 2^σ·B grown by its step (as checkMaskRoom asks), and the masks' rounding fits in
- * `slack` (the promise less the approximation error and the segments' CKKS noise). Only a guess
- * for --mask-bits auto, which compiles at it to check: another σ can change the plan.
+ * The largest σ this plan would hold: each cut's modulus has room for 2^σ·B grown by its step (as
+ * checkMaskRoom asks), counting the room a first prime of MAX_PRIME_BITS would add (the search sizes
+ * q0 for the σ it compiles, maskFirstPrimeBits), and the masks' rounding fits in `slack` (the
+ * promise less the approximation error and the segments' CKKS noise). Only a guess for
+ * --mask-bits auto, which compiles at it to check: another σ can change the plan (a larger q0, a
+ * smaller scale, other cuts).
  */
 export function largestMaskBitsFor(plan: SegmentedBuild, magnitude: number, slack: number): number {
   const { fixed, perBit } = maskRoundingParts(plan, magnitude);
@@ -437,7 +440,8 @@ export function largestMaskBitsFor(plan: SegmentedBuild, magnitude: number, slac
   const byRoom = plan.segments.slice(0, -1).map((s, i) => {
     const out = s.circuit.ops.find((op) => op.op === 'output')!;
     const kind = stepKind(plan.steps[i]!.kind);
-    return Math.floor(maxEncodableBits(plan.params.coeffModulusBits, out.level - kind.maskLevels, out.scale) - Math.log2(plan.maskBound) - kind.maskGrowthBits(bounds) - 1);
+    const firstPrimeRoom = MAX_PRIME_BITS - plan.params.coeffModulusBits[0]!;
+    return Math.floor(maxEncodableBits(plan.params.coeffModulusBits, out.level - kind.maskLevels, out.scale) + firstPrimeRoom - Math.log2(plan.maskBound) - kind.maskGrowthBits(bounds) - 1);
   });
   return Math.min(byPromise, ...byRoom);
 }
