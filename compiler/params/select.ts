@@ -10,6 +10,8 @@ import type { CkksParameters, ParameterRequest } from './types';
  * Chain: [q0 = scale + outputBits, `depth` primes of scaleBits, P = q0's size]. The special prime P
  * gets q0's size because q0 is the largest data prime and key-switching noise grows with
  * max(qᵢ)/P; SEAL hands the last of two equal-size primes the larger value, so P ≥ every qᵢ.
+ * A request's `firstPrimeBits` (a client step's mask must fit at a cut) grows q0, and with it P,
+ * past scale + outputBits: outputBits is then q0 − scale.
  *
  * N: the smallest degree whose N/2 slots hold the layout and whose 128-bit bound holds the chain.
  * A smaller N is ~3–6× faster per op, so a smaller N wins over a larger scale.
