@@ -93,13 +93,13 @@ export function approximateChain(body: readonly Stage[], calibration: Calibratio
           ? { kind: 'softmax', scores: [lo, hi], sums: [Math.exp(measured.statistic[0] - hi), Math.exp(measured.statistic[1] - hi)] }
           : { kind: 'layernorm', variance: measured.statistic };
       const rowpoly = { kind: 'rowpoly', sources: stage.sources, fn: stage.fn, size: stage.size, rowLength: stage.rowLength, ranges } as const;
-      // A Softmax is a stage per part (its exps, a prescale round when its plan has one, the
-      // normalisation), so a refresh may cut between them.
-      if (stage.fn.kind === 'softmax') {
-        const plan = rowPlan(rowpoly);
-        const prescale = plan.kind === 'softmax' && plan.plan.prescale !== null;
-        stages.push({ ...rowpoly, part: 'exps' }, ...(prescale ? [{ ...rowpoly, part: 'prescale' as const }] : []), { ...rowpoly, part: 'normalize' });
-      } else stages.push(rowpoly);
+      // A Softmax is a stage per part (its exps, then each division round of its plan), a
+      // LayerNorm with a prescale two (the prescale, the normalisation), so a refresh may cut between them.
+      const plan = rowPlan(rowpoly);
+      if (plan.kind === 'softmax') {
+        stages.push({ ...rowpoly, part: 'exps' }, ...plan.plan.rounds.map((_r, round) => ({ ...rowpoly, part: { round } })));
+      } else if (plan.plan.prescale) stages.push({ ...rowpoly, part: { round: 0 } }, { ...rowpoly, part: { round: 1 } });
+      else stages.push(rowpoly);
       position[k] = stages.length - 1;
       return;
     }

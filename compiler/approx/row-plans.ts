@@ -9,7 +9,7 @@
  */
 import { CountingBuilder, numberBuilder, numberInput } from './builders';
 import type { RowPolyStage, RowRanges } from '../chain/stages';
-import { rowFunctionLabel, type RowFunction, type SoftmaxPart } from '../chain/rowwise';
+import { rowFunctionLabel, type RowFunction, type RowPart } from '../chain/rowwise';
 import { DeepPowersError, fail } from '../errors';
 import { evaluateLayerNorm, planLayerNorm, type LayerNormPlan } from './layer-norm';
 import type { PolyBuilder } from './poly-builder';
@@ -54,8 +54,8 @@ function planRows(fn: RowFunction, n: number, ranges: RowRanges): RowPlan {
 
 /** How one row goes through the stage's plan, for each function a row-wise stage can have. */
 export interface RowEvaluators<T> {
-  softmax(row: T[], plan: SoftmaxPlan, part: SoftmaxPart): T[];
-  layerNorm(row: T[], plan: LayerNormPlan): T[];
+  softmax(row: T[], plan: SoftmaxPlan, part: RowPart): T[];
+  layerNorm(row: T[], plan: LayerNormPlan, part: RowPart): T[];
 }
 
 /** The stage's plan on every row of `values` (consecutive rows of stage.rowLength), each through `through`. */
@@ -64,14 +64,14 @@ export function mapRows<T>(values: readonly T[], stage: RowPolyStage, through: R
   const out: T[] = [];
   for (let start = 0; start < values.length; start += stage.rowLength) {
     const row = values.slice(start, start + stage.rowLength);
-    out.push(...(p.kind === 'softmax' ? through.softmax(row, p.plan, stage.part ?? 'whole') : through.layerNorm(row, p.plan)));
+    out.push(...(p.kind === 'softmax' ? through.softmax(row, p.plan, stage.part ?? 'whole') : through.layerNorm(row, p.plan, stage.part ?? 'whole')));
   }
   return out;
 }
 
 /** The stage on every row of `values`, as any PolyBuilder computes it. */
 export function evaluateRows<T>(pb: PolyBuilder<T>, values: readonly T[], stage: RowPolyStage): T[] {
-  return mapRows(values, stage, { softmax: (row, plan, part) => evaluateSoftmax(pb, row, plan, valueSum(pb, row.length), part), layerNorm: (row, plan) => evaluateLayerNorm(pb, row, plan) });
+  return mapRows(values, stage, { softmax: (row, plan, part) => evaluateSoftmax(pb, row, plan, valueSum(pb, row.length), part), layerNorm: (row, plan, part) => evaluateLayerNorm(pb, row, plan, valueSum(pb, row.length), part) });
 }
 
 /** What the circuit computes for one sample's input vector, in float64. */

@@ -16,13 +16,15 @@ export type RowFunction =
 export type RowFunctionKind = RowFunction['kind'];
 
 /**
- * What part of a Softmax a server-side stage evaluates: all of it; the exps alone (each value's
- * exp, scaled for the sum: approx/softmax.ts); a coarse division by the row sums (`prescale`,
- * when the plan has one: SoftmaxPlan.prescale); or the final normalisation (the row sums, 1/S by
- * Newton steps, the products). Stages of their own, so that a refresh can cut between them: all
+ * What part of a row-wise function a server-side stage evaluates: all of it; a Softmax's exps
+ * alone (each value's exp, scaled for the first division: approx/softmax.ts); or one round of its
+ * plan, reading the part before it — a Softmax's division rounds (SoftmaxPlan.rounds: a coarse
+ * division by the row sums, a squaring round of a plan by powers, the final exact division), a
+ * LayerNorm's prescale (round 0) and normalisation (round 1) when its plan has a prescale
+ * (LayerNormPlan.prescale). Stages of their own, so that a refresh can cut between them: all
  * together are deeper than one segment holds at N = 16384.
  */
-export type SoftmaxPart = 'whole' | 'exps' | 'prescale' | 'normalize';
+export type RowPart = 'whole' | 'exps' | { readonly round: number };
 
 /** A function over rows, for reports: `softmax`, `layernorm(ε=1e-5)`. */
 export function rowFunctionLabel(fn: RowFunction): string {

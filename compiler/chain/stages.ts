@@ -1,7 +1,7 @@
 import type { Node, ValueInfo } from '../graph/graph';
 import type { DType, Tensor } from '../graph/tensor';
 import type { ActivationFn, ActivationUse } from '../activations/registry';
-import type { RowFunction, SoftmaxPart } from './rowwise';
+import type { RowFunction, RowPart } from './rowwise';
 import { isStepStage, stepStageKind } from './step-stages';
 
 export type { ActivationFn };
@@ -186,8 +186,8 @@ export interface RowPolyStage {
   readonly size: number;
   readonly rowLength: number;
   readonly ranges: RowRanges;
-  /** Softmax only: which part of it (absent: all of it; see SoftmaxPart). */
-  readonly part?: SoftmaxPart;
+  /** Which part of the function (absent: all of it; see RowPart). */
+  readonly part?: RowPart;
 }
 
 /** The body after approximation: affine maps (range normalisation folded in) and polynomials. */

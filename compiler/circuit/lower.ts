@@ -116,14 +116,14 @@ export function lowerProduct(b: CircuitBuilder, x: ValueId, y: ValueId): ValueId
 
 /** A row-wise stage in the batch layout: each row's values (one ciphertext each) through its plan. */
 function lowerRows(b: CircuitBuilder, xs: readonly ValueId[], stage: RowPolyStage): ValueId[] {
-  return mapRows(xs, stage, { softmax: (row, plan, part) => emitSoftmax(b, row, plan, {}, part), layerNorm: (row, plan) => emitLayerNorm(b, row, plan) });
+  return mapRows(xs, stage, { softmax: (row, plan, part) => emitSoftmax(b, row, plan, {}, part), layerNorm: (row, plan, part) => emitLayerNorm(b, row, plan, {}, part) });
 }
 
 /** A row-wise stage in the vector layout: all its rows in one ciphertext, summed by a block matrix of ones. */
 function lowerPackedRows(b: CircuitBuilder, x: ValueId, stage: RowPolyStage): ValueId {
   const p = rowPlan(stage);
   const packing = { packedRows: stage.size };
-  return (p.kind === 'softmax' ? emitSoftmax(b, [x], p.plan, packing, stage.part ?? 'whole') : emitLayerNorm(b, [x], p.plan, packing))[0]!;
+  return (p.kind === 'softmax' ? emitSoftmax(b, [x], p.plan, packing, stage.part ?? 'whole') : emitLayerNorm(b, [x], p.plan, packing, stage.part ?? 'whole'))[0]!;
 }
 
 /** The chain as circuit stages; a step stage (a MaxPool) is a client step, so the body is cut there first (refresh-plan). */

@@ -16,7 +16,7 @@
  */
 import { evaluateLayerNorm, type LayerNormPlan } from '../approx/layer-norm';
 import { evaluateSoftmax, valueSum, type AxisSum, type SoftmaxPlan } from '../approx/softmax';
-import type { SoftmaxPart } from '../chain/rowwise';
+import type { RowPart } from '../chain/rowwise';
 import type { CircuitBuilder } from './builder';
 import { lowerVectorAffine, rowSumMap } from './layout-vector';
 import type { ValueId } from './ir';
@@ -29,13 +29,13 @@ export interface Packing {
   readonly packedRows?: number;
 }
 
-/** `part`: all of the Softmax, its exps alone or their normalisation (see SoftmaxPart). */
-export function emitSoftmax(b: CircuitBuilder, row: readonly ValueId[], plan: SoftmaxPlan, packing: Packing = {}, part: SoftmaxPart = 'whole'): ValueId[] {
+/** `part`: all of the Softmax, its exps alone or their normalisation (see RowPart). */
+export function emitSoftmax(b: CircuitBuilder, row: readonly ValueId[], plan: SoftmaxPlan, packing: Packing = {}, part: RowPart = 'whole'): ValueId[] {
   return emitRow(b, row, plan.n, packing, (pb, values, axis) => evaluateSoftmax(pb, values, plan, axis, part));
 }
 
-export function emitLayerNorm(b: CircuitBuilder, features: readonly ValueId[], plan: LayerNormPlan, packing: Packing = {}): ValueId[] {
-  return emitRow(b, features, plan.d, packing, (pb, values, axis) => evaluateLayerNorm(pb, values, plan, axis));
+export function emitLayerNorm(b: CircuitBuilder, features: readonly ValueId[], plan: LayerNormPlan, packing: Packing = {}, part: RowPart = 'whole'): ValueId[] {
+  return emitRow(b, features, plan.d, packing, (pb, values, axis) => evaluateLayerNorm(pb, values, plan, axis, part));
 }
 
 function emitRow(

@@ -36,16 +36,20 @@ import type { CkksParameters } from '../params/types';
 import type { PrecisionPromise } from '../approx/precision-target';
 import { lowererOf, rescalePrimes, rotationsOf, type LayoutBuild, type Objective, type ParameterOptions } from './build-layout';
 import { interleaveSamples } from '../circuit/interleave';
+import { carryRefusal } from '../circuit/carry-layout';
+import { inputAt } from '../client-steps/refresh';
 
 export type RefreshRequest = 'auto' | 'off';
 
 /**
  * σ, the mask's statistical hiding: the client sees z = y + r with r uniform in ±2^σ·B and |y| ≤ B,
  * whose distribution is within 2^−σ (statistical distance B/R) of one that does not depend on y.
- * Per slot: over the 8192 slots of an N = 16384 ciphertext the bound adds up to 2^(13−σ). The
- * price is σ bits of float64 mantissa (the masked values pass through the CKKS encoder and
+ * Per slot: over the 8192 slots of an N = 16384 ciphertext the bound adds up to 2^(13−σ). A slot
+ * mask's price is σ bits of float64 mantissa (the masked values pass through the CKKS encoder and
  * decoder), so y keeps ≈ 53 − σ − log2 B bits after unmasking, which the precision promise counts
- * (segmentedPromise). `compile --mask-bits auto` (the default) takes the largest σ in
+ * (segmentedPromise). A refresh that masks the plaintext polynomial's coefficients instead
+ * (client-steps/coefficient-refresh.ts: R in ±2^σ·⌈B·Δ⌉ on each of the N coefficients, 2^(14−σ)
+ * over them) costs no mantissa, only modulus room at the cut. `compile --mask-bits auto` (the default) takes the largest σ in
  * MASK_BITS_AUTO that keeps the promise (pipeline/steps/mask-search.ts); MASK_BITS, its floor, is
  * the σ of a build that is given none (tests, tools).
  */
@@ -178,14 +182,18 @@ export function segmentedCandidates(stages: readonly ApproxStage[], layout: Layo
   const sets = isTransformerStages(stages) ? transformerCutSets(stages, points) : points.length > MAX_CUT_POINTS ? [[], points] : subsets(points);
   const maskBound = Math.max(1, maxAbs);
   const best = new Map<number, { cuts: number[]; levels: number }>();
-  for (const extra of sets) {
+  const consider = (extra: readonly number[]): void => {
     const cuts = [...pools, ...extra].sort((a, b) => a - b);
-    if (cuts.length === 0) continue;
+    if (cuts.length === 0) return;
     const trial = tryParameters(stages, cuts, layout, options, maskBound);
-    if (!trial) continue;
+    if (!trial) return;
     const n = trial.params.polyModulusDegree;
     const seen = best.get(n);
     if (!seen || cuts.length < seen.cuts.length || (cuts.length === seen.cuts.length && trial.params.levels < seen.levels)) best.set(n, { cuts, levels: trial.params.levels });
+  };
+  for (const extra of sets) consider(extra);
+  if (isTransformerStages(stages) && ![...best.keys()].some((n) => n <= TRANSFORMER_SMALL_N)) {
+    for (const extra of tighterTransformerCutSets(stages, points, sets)) consider(extra);
   }
   if (best.size === 0 && pools.length > 0) return [buildSegments(stages, pools, layout, options, maskBound, objective)];
   return [...best.entries()].sort(([a], [b]) => a - b).map(([, b]) => buildSegments(stages, b.cuts, layout, options, maskBound, objective));
@@ -212,14 +220,24 @@ export function buildSegments(stages: readonly ApproxStage[], cuts: readonly num
   const params = selectParameters({ ...trial.request, preferN: trial.params.polyModulusDegree, rotationSteps: unionSteps(circuits) });
   // A segment after a step whose unmasking spends levels (a max pool's product by 1/a) starts that far below the top.
   circuits = circuits.map((c, i) => assignScales(c, rescalePrimes(params).slice(i > 0 ? stepKind(steps[i - 1]!.kind).unmaskLevels : 0)));
+  const masked = steps.map((s, i) => maskedStep(s, circuits[i]!, circuits[i + 1]!));
   const drawn = steps.flatMap((s) => stepKind(s.kind).scaleOctaves ?? []);
   const octaves = drawn.length > 0 ? Math.max(...drawn) : undefined;
-  checkMaskRoom(circuits, params, maskBound, steps, options);
+  checkMaskRoom(circuits, params, maskBound, masked, options);
   const segments = circuits.map((circuit): LayoutBuild => {
     const counts = countOps(circuit);
     return { layout, circuit, params, counts, latency: estimateLatency(counts, params.polyModulusDegree) };
   });
-  return { layout, params, segments, cuts, maskBits: maskBitsOf(options), maskBound, steps, poolScaleOctaves: octaves };
+  return { layout, params, segments, cuts, maskBits: maskBitsOf(options), maskBound, steps: masked, poolScaleOctaves: octaves };
+}
+
+/**
+ * A refresh cut masks the plaintext polynomial's coefficients (no float64 on a masked value, so σ
+ * costs no precision) where the next segment can read the result slot for slot as it is
+ * (circuit/carry-layout.ts); elsewhere, and for the other steps, the slots.
+ */
+function maskedStep(step: ClientStep, from: Circuit, to: Circuit): ClientStep {
+  return step.kind === 'refresh' && carryRefusal(from, to) === null ? { kind: 'coefficient-refresh' } : step;
 }
 
 interface ParameterTrial {
@@ -272,6 +290,12 @@ function checkMaskRoom(circuits: readonly Circuit[], params: CkksParameters, mas
     const room = maxEncodableBits(params.coeffModulusBits, level, out.scale);
     const need = bounds.maskBits + Math.log2(maskBound) + kind.maskGrowthBits(bounds) + 1;
     if (room < need) fail('PARAMS', `segment ${i + 1} ends at level ${out.level}, where only 2^${room.toFixed(1)} fits; the mask needs 2^${need.toFixed(1)}`);
+    // A coefficient mask also travels, rescaled, in the client's fresh ciphertext: the next segment's input level must hold it.
+    if (kind.domain === 'coefficients') {
+      const into = inputAt(circuits[i + 1]!);
+      const fresh = maxEncodableBits(params.coeffModulusBits, into.level, into.scale);
+      if (fresh < need) fail('PARAMS', `segment ${i + 2} reads level ${into.level}, where only 2^${fresh.toFixed(1)} fits; the masked values need 2^${need.toFixed(1)}`);
+    }
   });
 }
 
@@ -295,6 +319,25 @@ function transformerCutSets(stages: readonly ApproxStage[], points: readonly num
   return sets;
 }
 
+/** The largest ring degree a transformer's segments should reach before tighter cuts are tried (node-seal's heap holds its keys). */
+const TRANSFORMER_SMALL_N = 16384;
+
+/**
+ * Tighter greedy cuts (segments within 8 and 6 levels by stageDepths), those not in `tried`: for
+ * a transformer whose 10-level sets all land above TRANSFORMER_SMALL_N. The vector layout spends
+ * a level more than the estimate at each row sum and each selection, so a 10-level estimate can
+ * exceed what N=16384 holds (a Softmax by powers: its rounds sum the row each time).
+ */
+function tighterTransformerCutSets(stages: readonly ApproxStage[], points: readonly number[], tried: readonly number[][]): number[][] {
+  const seen = new Set(tried.map((c) => c.join()));
+  const sets: number[][] = [];
+  for (const budget of [8, 6]) {
+    const cuts = greedyCuts(stages, points, budget);
+    if (!seen.has(cuts.join())) sets.push(cuts), seen.add(cuts.join());
+  }
+  return sets;
+}
+
 function subsets(points: readonly number[]): number[][] {
   const out: number[][] = [];
   for (let mask = 0; mask < 1 << points.length; mask++) out.push(points.filter((_, i) => (mask >> i) & 1));
@@ -305,8 +348,9 @@ function subsets(points: readonly number[]): number[][] {
  * The precision promise of a segmented body. Each segment starts from a fresh ciphertext, so its
  * CKKS noise (bounded, relative to the output magnitude, by the parameters' 2^−expectedPrecisionBits)
  * adds up over the segments, assumed to carry through the layers after it at the same relative
- * size. Each cut adds the mask's float64 cost: z = y + r with |z| ≤ 2^σ·B decodes to 53 bits, an
- * absolute error of 2^(σ + ⌈log2 B⌉ − 53) on y, counted here relative to the output magnitude
+ * size. Each cut adds its mask's cost (maskRounding): a slot mask's float64 rounding, z = y + r
+ * with |z| ≤ 2^σ·B decoding to 53 bits, an absolute error of 2^(σ + ⌈log2 B⌉ − 53) on y; a
+ * coefficient mask's one rounding per coefficient; counted relative to the output magnitude
  * (B ≥ 1, so this is the larger of the two readings).
  */
 export function segmentedPromise(uncut: PrecisionPromise, plan: SegmentedBuild, magnitude: number): PrecisionPromise {
@@ -316,14 +360,36 @@ export function segmentedPromise(uncut: PrecisionPromise, plan: SegmentedBuild, 
 }
 
 /**
- * The masks' float64 cost in output units at σ = `maskBits` (the promise's mask term): per step
- * 2^(σ + ⌈log2 B⌉ + its rounding bits − 53), times the output magnitude, times the FFT factor below.
+ * The masks' cost in output units at σ = `maskBits` (the promise's mask term). A slot mask costs
+ * its float64 rounding, 2^(σ + ⌈log2 B⌉ + its rounding bits − 53) times the FFT factor below, so
+ * it grows with σ; a coefficient mask costs one rounding per coefficient at the next segment's
+ * input scale Δ_in (the client's and the server's rescaled integers each round once, and the
+ * difference is within one unit), at most N/Δ_in on a value whatever σ is. Each times the output
+ * magnitude.
  */
 export function maskRounding(plan: SegmentedBuild, magnitude: number, maskBits: number): number {
+  const { fixed, perBit } = maskRoundingParts(plan, magnitude);
+  return fixed + perBit * 2 ** maskBits;
+}
+
+/** The mask term split: what does not depend on σ (coefficient masks) and the factor of 2^σ (slot masks). */
+function maskRoundingParts(plan: SegmentedBuild, magnitude: number): { fixed: number; perBit: number } {
   // Not boundsOf: σ = 0 here is the per-bit factor, outside what --mask-bits accepts.
-  const bounds: StepBounds = { maskBits, maskBound: plan.maskBound, poolScaleOctaves: POOL_SCALE_OCTAVES };
-  const bits = (step: ClientStep): number => maskBits + Math.ceil(Math.log2(plan.maskBound)) + stepKind(step.kind).roundingBits(bounds) - 53;
-  return magnitude * fftRoundingFactor(plan.params.slots) * plan.steps.reduce((sum, step) => sum + 2 ** bits(step), 0);
+  const bounds: StepBounds = { maskBits: 0, maskBound: plan.maskBound, poolScaleOctaves: POOL_SCALE_OCTAVES };
+  let fixed = 0;
+  let perBit = 0;
+  plan.steps.forEach((step, i) => {
+    const kind = stepKind(step.kind);
+    switch (kind.domain) {
+      case 'slots':
+        perBit += fftRoundingFactor(plan.params.slots) * 2 ** (Math.ceil(Math.log2(plan.maskBound)) + kind.roundingBits(bounds) - 53);
+        break;
+      case 'coefficients':
+        fixed += plan.params.polyModulusDegree / inputAt(plan.segments[i + 1]!.circuit).scale;
+        break;
+    }
+  });
+  return { fixed: magnitude * fixed, perBit: magnitude * perBit };
 }
 
 /**
@@ -344,8 +410,10 @@ export function fftRoundingFactor(slots: number): number {
  * for --mask-bits auto, which compiles at it to check: another σ can change the plan.
  */
 export function largestMaskBitsFor(plan: SegmentedBuild, magnitude: number, slack: number): number {
-  const perBit = maskRounding(plan, magnitude, 0);
-  const byPromise = slack > 0 && perBit > 0 ? Math.floor(Math.log2(slack / perBit)) : -Infinity;
+  const { fixed, perBit } = maskRoundingParts(plan, magnitude);
+  const left = slack - fixed;
+  // No slot mask: σ costs no precision, only room.
+  const byPromise = left <= 0 ? -Infinity : perBit > 0 ? Math.floor(Math.log2(left / perBit)) : Infinity;
   const bounds = boundsOf(plan.maskBound, { maskBits: plan.maskBits });
   const byRoom = plan.segments.slice(0, -1).map((s, i) => {
     const out = s.circuit.ops.find((op) => op.op === 'output')!;

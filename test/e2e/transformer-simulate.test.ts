@@ -92,4 +92,30 @@ describe('transformers, compiled and simulated', () => {
     }
     expect((await refusalOf(backendEvaluator(sealBackend, [served]))).code).toBe('PARAMS');
   }, 300_000);
+
+  // Scores about ±20 wide with flat rows next to peaked ones (row sums down to 10⁻⁸ of the
+  // largest): the Softmax is planned by powers (approx/softmax.ts), the FT-Transformer's first
+  // LayerNorm (variances 8·10⁻⁴ … 43) with a prescale round (approx/layer-norm.ts). The vector
+  // layout at degree 31 (what degree auto picks for the text model) over node-seal's heap, so
+  // --heap simulation; 8 test rows each against torch's recorded outputs in data.json.
+  it.each(['pt_text_before_synthetic', 'pt_tabformer_breast_cancer'])('%s: the wide-range Softmax by powers, simulated: torch\'s label on every row run, each logit within the precision promise', async (name) => {
+    const f = loadFixture(name);
+    expect(FIXTURE_STAGE[name]).toBe('transformer');
+    const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration), degree: 31, heap: 'simulation', layout: 'vector' };
+    const c = compileModel(f.modelPath, options);
+    const softmax = c.stages.filter((s) => s.kind === 'rowpoly' && s.fn.kind === 'softmax');
+    // Its exps and at least three rounds: a coarse division, a squaring round, the exact one.
+    expect(softmax.length).toBeGreaterThanOrEqual(4);
+    const model = toCompiledModel(c, options, 'test');
+    const promise = model.calibration.precision;
+    const run = await runCompiled(model, inputTensor(f.data, f.data.test_inputs.slice(0, ROWS)), simulateBackend(model));
+    const out = run.values.get('output') as NumericTensor;
+    const width = out.shape[1]!;
+    const torch = f.data.expected['output']!.slice(0, ROWS).map(flat);
+    for (let r = 0; r < ROWS; r++) {
+      const row = Array.from(out.data.slice(r * width, (r + 1) * width));
+      expect(argmax(row), `row ${r}`).toBe(argmax(torch[r]!));
+      row.forEach((v, j) => expect(Math.abs(v - torch[r]![j]!), `row ${r}, logit ${j}`).toBeLessThanOrEqual(promise.bound));
+    }
+  }, 900_000);
 });

@@ -7,6 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { lowerChain } from '../../compiler/circuit/lower';
 import type { AffineStage, ApproxStage, PolyStage, ProductStage, RowPolyStage } from '../../compiler/chain/stages';
+import type { RowPart } from '../../compiler/chain/rowwise';
 import { dagCutPoints, liveAt, splitDag } from '../../compiler/plan/dag-segments';
 import { cutPoints, splitStages } from '../../compiler/plan/refresh-plan';
 import { lcg } from '../helpers/random';
@@ -51,9 +52,9 @@ describe('refresh cuts in a DAG body', () => {
   });
 
   it('a Softmax\'s parts may be cut apart, and an affine map from the row-wise stage after it; the part after a cut reads its input through a selection', () => {
-    const softmax = (part: 'exps' | 'normalize'): RowPolyStage => ({ kind: 'rowpoly', sources: ['sm'], fn: { kind: 'softmax' }, size: 4, rowLength: 2, ranges: softmaxRanges, part });
+    const softmax = (part: RowPart): RowPolyStage => ({ kind: 'rowpoly', sources: ['sm'], fn: { kind: 'softmax' }, size: 4, rowLength: 2, ranges: softmaxRanges, part });
     // 0 = A·x, 1 = its exps, 2 = their normalisation, 3 = B·[(2), x] (the input read again at the end).
-    const body: ApproxStage[] = [affine(4, 3, 5, [-1]), softmax('exps'), softmax('normalize'), affine(2, 7, 6, [2, -1])];
+    const body: ApproxStage[] = [affine(4, 3, 5, [-1]), softmax('exps'), softmax({ round: 0 }), affine(2, 7, 6, [2, -1])];
     expect(dagCutPoints(body)).toEqual([1, 2, 3]);
     const [first, second] = splitDag(body, [2]) as [ApproxStage[], ApproxStage[]];
     // The body input and the exps cross the cut; the normalisation reads the exps selected from them.

@@ -11,7 +11,7 @@ import { numberBuilder, numberInput, vectorBuilder, vectorInput } from '../../co
 import { evaluateExp, planExp } from '../../compiler/approx/exp-range';
 import { evaluateLayerNorm, layerNormReference, planLayerNorm, type LayerNormAffine } from '../../compiler/approx/layer-norm';
 import { evaluateNewton, planNewton, type NewtonFn } from '../../compiler/approx/newton';
-import { evaluateSoftmax, planSoftmax, softmaxReference } from '../../compiler/approx/softmax';
+import { evaluateSoftmax, planSoftmax, softmaxReference, type SoftmaxPlan } from '../../compiler/approx/softmax';
 import { CircuitBuilder } from '../../compiler/circuit/builder';
 import { assignScales } from '../../compiler/circuit/passes-scales';
 import { emitLayerNorm, emitSoftmax } from '../../compiler/circuit/transformer-lowering';
@@ -110,21 +110,16 @@ describe('softmax without a max', () => {
     const { rows, sums } = scoreRows(91, 300, 8, -7, 9);
     expect(sums[1] / sums[0]).toBeGreaterThan(100);
     const plan = planSoftmax(8, { scores: [-7, 9], sums });
-    expect(plan.prescale).not.toBeNull();
+    expect(plan.temperature).toBe(1);
+    expect(plan.rounds.length).toBe(2);
     // After the coarse round the row sums lie near 1, where the final 1/x needs few levels.
-    expect(plan.prescale!.sumRange[0]).toBeGreaterThan(0);
-    expect(plan.prescale!.sumRange[1]).toBeLessThan(3);
-    const depthOf = (vs: { depth: number }[]): number => Math.max(...vs.map((v) => v.depth));
+    expect(plan.rounds[1]!.sumRange[0]).toBeGreaterThan(0);
+    expect(plan.rounds[1]!.sumRange[1]).toBeLessThan(3);
     let worst = 0;
     for (const row of rows) {
-      const whole = evaluateSoftmax(numberBuilder, [...row].map(numberInput), plan);
-      const exps = evaluateSoftmax(numberBuilder, [...row].map(numberInput), plan, undefined, 'exps');
-      const scaled = evaluateSoftmax(numberBuilder, exps.map((e) => numberInput(e.value)), plan, undefined, 'prescale');
-      const parts = evaluateSoftmax(numberBuilder, scaled.map((e) => numberInput(e.value)), plan, undefined, 'normalize');
-      parts.forEach((p, i) => expect(Math.abs(p.value - whole[i]!.value)).toBeLessThan(1e-12));
-      for (const part of [exps, scaled, parts]) expect(depthOf(part)).toBeLessThan(plan.depth);
+      expectPartsMakeWhole(plan, row);
       const want = softmaxReference(row);
-      whole.forEach((g, i) => (worst = Math.max(worst, Math.abs(g.value - want[i]!))));
+      evaluateSoftmax(numberBuilder, [...row].map(numberInput), plan).forEach((g, i) => (worst = Math.max(worst, Math.abs(g.value - want[i]!))));
     }
     expect(worst).toBeLessThanOrEqual(plan.maxError);
   });
@@ -134,6 +129,94 @@ describe('softmax without a max', () => {
     // 1000 + ln 3 is exact only to 1000's ulp (1.1e-13).
     expect(y[0]).toBeCloseTo(0.25, 12);
     expect(y[1]).toBeCloseTo(0.75, 12);
+  });
+});
+
+/** The exps and then each round, run one after another from float64 values (as refreshes cut them), equal the whole; each part shallower than it. */
+function expectPartsMakeWhole(plan: SoftmaxPlan, row: Float64Array): void {
+  const whole = evaluateSoftmax(numberBuilder, [...row].map(numberInput), plan);
+  let values = evaluateSoftmax(numberBuilder, [...row].map(numberInput), plan, undefined, 'exps');
+  const depths = [Math.max(...values.map((v) => v.depth))];
+  plan.rounds.forEach((_r, round) => {
+    values = evaluateSoftmax(numberBuilder, values.map((v) => numberInput(v.value)), plan, undefined, { round });
+    depths.push(Math.max(...values.map((v) => v.depth)));
+  });
+  values.forEach((p, i) => expect(Math.abs(p.value - whole[i]!.value)).toBeLessThan(1e-9));
+  for (const d of depths) expect(d).toBeLessThan(plan.depth);
+  // The parts' depths add up to the whole's (no level is lost or gained at a cut).
+  expect(depths.reduce((a, b) => a + b, 0)).toBe(plan.depth);
+}
+
+/**
+ * Rows like attention's after training: each row's scores centred on its mean (the passes centre
+ * them), some flat (all near 0), some peaked (one score far above the rest), spread over a wide
+ * range. Returns the rows and the calibration ranges they give (scores, and Σ exp(x − max score)).
+ */
+function attentionRows(seed: number, count: number, n: number, width: number): { rows: Float64Array[]; scores: [number, number]; sums: [number, number] } {
+  const rand = mulberry32(seed);
+  const rows = Array.from({ length: count }, (_v, r) => {
+    // Flat rows, peaked rows, and rows whose scores spread uniformly, in turn.
+    const kind = r % 3;
+    const x = Float64Array.from({ length: n }, () => (kind === 0 ? 0.5 * (rand() - 0.5) : kind === 1 ? (rand() - 0.5) * 2 : (rand() - 0.5) * width));
+    if (kind === 1) x[Math.floor(rand() * n)]! += width / 2 * (0.5 + 0.5 * rand());
+    const mean = x.reduce((a, b) => a + b, 0) / n;
+    return x.map((v) => v - mean);
+  });
+  const lo = Math.min(...rows.map((r) => Math.min(...r)));
+  const hi = Math.max(...rows.map((r) => Math.max(...r)));
+  const sums = rows.map((r) => r.reduce((a, x) => a + Math.exp(x - hi), 0));
+  return { rows, scores: [lo, hi], sums: [Math.min(...sums), Math.max(...sums)] };
+}
+
+describe('softmax by powers (wide score ranges, flat rows next to peaked ones)', () => {
+  it.each([
+    [31, 40, 2 ** -10],
+    [10, 36, 2 ** -10],
+    [16, 80, 2 ** -10],
+    [64, 24, 2 ** -8],
+    [8, 12, 2 ** -12],
+  ])('rows of %d scores about %d units wide, target %d: a direct float64 softmax within the bound ≤ the target; the parts compute the whole', (n, width, target) => {
+    const { rows, scores, sums } = attentionRows(n * 131 + width, 240, n, width);
+    const plan = planSoftmax(n, { scores, sums }, { maxError: target });
+    expect(plan.maxError).toBeLessThanOrEqual(target);
+    let worst = 0;
+    for (const row of rows) {
+      const got = evaluateSoftmax(numberBuilder, [...row].map(numberInput), plan);
+      expect(Math.max(...got.map((g) => g.depth))).toBe(plan.depth);
+      // The reference: softmax written out directly in float64, the row max subtracted.
+      const max = Math.max(...row);
+      const e = Array.from(row, (x) => Math.exp(x - max));
+      const s = e.reduce((a, b) => a + b, 0);
+      got.forEach((g, i) => (worst = Math.max(worst, Math.abs(g.value - e[i]! / s))));
+    }
+    for (const row of rows.slice(0, 6)) expectPartsMakeWhole(plan, row);
+    expect(worst).toBeLessThanOrEqual(plan.maxError);
+  });
+
+  it('scores 40 units wide: no direct plan exists (exp cannot reach the flat rows\' sums), powers at a temperature above 1, a squaring round per doubling, Newton steps in the last round only', () => {
+    const { scores, sums } = attentionRows(7, 240, 31, 40);
+    expect(sums[0]).toBeLessThan(1e-6);
+    const plan = planSoftmax(31, { scores, sums });
+    expect(plan.temperature).toBeGreaterThan(1);
+    expect(plan.rounds.filter((r) => r.square).length).toBe(Math.log2(plan.temperature));
+    // Only the last round has Newton steps; the coarse ones are an interpolant each.
+    expect(plan.rounds.slice(0, -1).every((r) => r.inverse.steps === 0)).toBe(true);
+  });
+
+  it('rows whose scores sit outside the calibrated range are the one risk: inside it every row holds, however flat or peaked', () => {
+    const n = 12;
+    const plan = planSoftmax(n, { scores: [-15, 15], sums: [Math.exp(-13), 1] });
+    const rand = mulberry32(5);
+    let worst = 0;
+    for (let k = 0; k < 400; k++) {
+      // Any row inside the widened score range: a random peak height, the rest anywhere below it.
+      const peak = 15 * rand();
+      const row = Float64Array.from({ length: n }, () => -15 + (peak + 15) * rand());
+      const got = evaluateSoftmax(numberBuilder, [...row].map(numberInput), plan);
+      const want = softmaxReference(row);
+      got.forEach((g, i) => (worst = Math.max(worst, Math.abs(g.value - want[i]!))));
+    }
+    expect(worst).toBeLessThanOrEqual(plan.maxError);
   });
 });
 
@@ -167,6 +250,50 @@ describe('LayerNorm', () => {
       expect(Math.max(...got.map((g) => g.depth))).toBe(plan.depth);
     }
     expect(worst).toBeLessThanOrEqual(plan.maxError);
+  });
+
+  it('a wide variance range (10⁻³ … 45, ε = 10⁻⁵ a percent of the smallest) gets a prescale round: a direct float64 LayerNorm within the bound, ε kept exactly; the two rounds one after another compute the whole, each shallower', () => {
+    const d = 8;
+    const rnd = mulberry32(17);
+    // Tokens with standard deviations from 0.02 to 6.5, log-uniformly: nearly constant ones next to spread ones.
+    const xs = Array.from({ length: 300 }, (_v, k) => {
+      const sd = 0.02 * Math.exp(Math.log(6.5 / 0.02) * (k < 2 ? k : rnd()));
+      const level = 4 * rnd() - 2;
+      return Float64Array.from({ length: d }, () => level + sd * Math.sqrt(3) * (2 * rnd() - 1));
+    });
+    const vars = xs.map(variance);
+    const epsilon = 1e-5;
+    const gamma = Float64Array.from({ length: d }, () => 2 * rnd() - 1);
+    const beta = Float64Array.from({ length: d }, () => 2 * rnd() - 1);
+    const plan = planLayerNorm(d, { variance: [Math.min(...vars), Math.max(...vars)] }, { epsilon, gamma, beta });
+    expect(plan.prescale).not.toBeNull();
+    let worst = 0;
+    for (const x of xs) {
+      const got = evaluateLayerNorm(numberBuilder, [...x].map(numberInput), plan);
+      // The reference, written out: γ·(x − mean)/√(population variance + ε) + β.
+      const mean = x.reduce((a, v) => a + v, 0) / d;
+      const v = x.reduce((a, y) => a + (y - mean) ** 2, 0) / d;
+      got.forEach((g, i) => (worst = Math.max(worst, Math.abs(g.value - (gamma[i]! * (x[i]! - mean)) / Math.sqrt(v + epsilon) - beta[i]!))));
+      expect(Math.max(...got.map((g) => g.depth))).toBe(plan.depth);
+    }
+    expect(worst).toBeLessThanOrEqual(plan.maxError);
+    // Dropping ε would be seen: on the flattest token it moves the result by far more than the bound.
+    const flattest = xs[vars.indexOf(Math.min(...vars))]!;
+    const withoutEpsilon = planLayerNorm(d, { variance: [Math.min(...vars), Math.max(...vars)] }, { epsilon: 0, gamma, beta });
+    const a = evaluateLayerNorm(numberBuilder, [...flattest].map(numberInput), plan).map((g) => g.value);
+    const b = evaluateLayerNorm(numberBuilder, [...flattest].map(numberInput), withoutEpsilon).map((g) => g.value);
+    expect(Math.max(...a.map((y, i) => Math.abs(y - b[i]!)))).toBeGreaterThan(10 * plan.maxError);
+    // The rounds as stages (γ = 1, β = 0, as the row-wise stages plan them).
+    const unit = planLayerNorm(d, { variance: [Math.min(...vars), Math.max(...vars)] }, { epsilon, gamma: new Float64Array(d).fill(1), beta: new Float64Array(d) });
+    for (const x of xs.slice(0, 20)) {
+      const whole = evaluateLayerNorm(numberBuilder, [...x].map(numberInput), unit);
+      const first = evaluateLayerNorm(numberBuilder, [...x].map(numberInput), unit, undefined, { round: 0 });
+      const second = evaluateLayerNorm(numberBuilder, first.map((v) => numberInput(v.value)), unit, undefined, { round: 1 });
+      second.forEach((p, i) => expect(Math.abs(p.value - whole[i]!.value)).toBeLessThan(1e-9));
+      const depths = [first, second].map((vs) => Math.max(...vs.map((v) => v.depth)));
+      for (const dep of depths) expect(dep).toBeLessThan(unit.depth);
+      expect(depths[0]! + depths[1]!).toBe(unit.depth);
+    }
   });
 
   it('the reference is the textbook one on a hand-worked token', () => {
