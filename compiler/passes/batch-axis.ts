@@ -29,7 +29,6 @@ import { ONNX_DOMAIN, graphEdges, type Graph, type Node, type AttributeValue, ty
 import { NodeView, runKernel } from '../graph/kernel';
 import { findKernel } from '../graph/ops/index';
 import { numeric, sizeOf, type NumericTensor, type Tensor, type Value } from '../graph/tensor';
-import { FUSED_ACTIVATION_DOMAIN } from '../activations/registry';
 import { sourcesOf, withSources, type SourceTable } from './node-sources';
 
 /** Where the batch sits in a value's full tensor (see the file comment). */
@@ -56,12 +55,14 @@ const BATCHES = [2, 3] as const;
 
 const LAYOUT_OPS = new Set(['Transpose', 'Reshape', 'Flatten', 'Squeeze', 'Unsqueeze']);
 
-/** Operators that apply one function to each element (or each set of broadcast elements) and keep the layout. */
-const ELEMENTWISE = new Set([
+/** Operators that apply one function to each element of one encrypted input (constant parameters aside) and keep the layout. */
+const UNARY = new Set([
   'Identity', 'Relu', 'Sigmoid', 'Tanh', 'Erf', 'Exp', 'Log', 'Sqrt', 'Abs', 'Neg', 'Reciprocal', 'Softplus', 'Softsign', 'Elu', 'Selu',
   'LeakyRelu', 'HardSigmoid', 'HardSwish', 'Gelu', 'Mish', 'Sin', 'Cos', 'Floor', 'Ceil', 'Round', 'Sign', 'Cast', 'Dropout', 'Clip',
-  'Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Where', 'PRelu',
 ]);
+
+/** Elementwise operators of several inputs, broadcasting (numpy rules) encrypted values and constants. */
+const BROADCASTING = new Set(['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Where', 'PRelu']);
 
 const REDUCE = new Set(['ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceMin', 'ReduceProd', 'ReduceSumSquare', 'ReduceL1', 'ReduceL2', 'ReduceLogSum', 'ReduceLogSumExp']);
 
@@ -316,19 +317,19 @@ function normalizeAxis(a: number, rank: number): number {
 /** The same computation on batch-first tensors, or why not. */
 function rewrite(node: Node, view: NodeView, reads: readonly (Tracked | undefined)[], tools: RewriteTools): Handled {
   const x = reads[0];
-  const op = node.domain === FUSED_ACTIVATION_DOMAIN ? 'fused activation' : node.domain === ONNX_DOMAIN ? node.opType : null;
-  if (op === null) return { refused: `${node.opType} (${node.domain})` };
+  if (node.domain !== ONNX_DOMAIN) return { refused: `${node.opType} (${node.domain}) on a value whose batch axis is not first` };
+  const op = node.opType;
   const with1 = (inputs: readonly string[], attributes: ReadonlyMap<string, AttributeValue>, p: Placement): Handled => ({
     nodes: [{ ...node, inputs, outputs: [tools.canonicalName(p)], attributes }],
     out: p,
   });
   const canonicalInputs = (): string[] => node.inputs.map((n, i) => reads[i]?.canonical ?? n);
-  if (op === 'fused activation' || (ELEMENTWISE.has(op) && !['Add', 'Sub', 'Mul', 'Div', 'Pow', 'Max', 'Min', 'Sum', 'Mean', 'Where', 'PRelu'].includes(op))) {
+  if (UNARY.has(op)) {
     if (!x || reads.some((r, i) => i > 0 && r)) return { refused: `${node.opType} with an encrypted parameter` };
     if (node.inputs.slice(1).some((n) => n && !tools.constant(n))) return { refused: `${node.opType} with a computed parameter` };
     return with1(canonicalInputs(), node.attributes, x.place);
   }
-  if (ELEMENTWISE.has(op)) return elementwise(node, reads, tools);
+  if (BROADCASTING.has(op)) return elementwise(node, reads, tools);
   if (!x) return { refused: `${node.opType} whose first input is not the encrypted value` };
   const p = x.place;
   const rank = p.dims.length;

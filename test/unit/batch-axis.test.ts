@@ -38,8 +38,11 @@ interface Attention {
   readonly ff: boolean;
   /** Reshape targets computed from Shape as torch writes them (B·H from Shape → Gather → Mul), else constants with −1. */
   readonly shapeArithmetic: boolean;
-  /** LayerNorm (opset 17) after the residual, while the values are still sequence-first. */
-  readonly norm: boolean;
+  /**
+   * LayerNorm after the residual, while the values are still sequence-first: opset 17's node, or
+   * torch's opset-14 ReduceMean/Sub/Pow/Sqrt/Div (and an Erf GELU in the feed-forward block).
+   */
+  readonly norm: 'op17' | 'decomposed' | false;
   /** How the sequence is pooled: mean over the tokens, or the first token (Gather). */
   readonly pool: 'mean' | 'first';
 }
@@ -61,6 +64,8 @@ function attentionGraph(a: Attention, seed: number): GraphSpec {
     t_heads: i64([3], [L, -1, hd]), t_rows: i64([2], [-1, E]), t_seq: i64([3], [L, -1, E]),
     w_ff1: random([E, 2 * E], seed + 9, 0.6), b_ff1: random([2 * E], seed + 10, 0.2), w_ff2: random([2 * E, E], seed + 11, 0.5),
     gamma: random([E], seed + 7, 1), beta: random([E], seed + 8, 0.3), first: i64([], [0]),
+    two: numeric('float32', [], [2]), eps: numeric('float32', [], [Math.fround(1e-5)]), sqrt2: numeric('float32', [], [Math.fround(Math.SQRT2)]),
+    onef: numeric('float32', [], [1]), half: numeric('float32', [], [0.5]),
     one: i64([], [1]), heads: i64([], [H]), lead: i64([1], [L]), tail: i64([1], [hd]), zero_axis: i64([1], [0]),
   };
   // Sequence-first from here on: x is [L, B, E].
@@ -99,15 +104,37 @@ function attentionGraph(a: Attention, seed: number): GraphSpec {
     { opType: 'Add', inputs: ['x', 'attn'], outputs: ['res'] },
   );
   let h = 'res';
-  if (a.norm) {
+  if (a.norm === 'op17') {
     nodes.push({ opType: 'LayerNormalization', inputs: ['res', 'gamma', 'beta'], outputs: ['normed'], attrs: { axis: int(-1), epsilon: float(1e-5) } });
+    h = 'normed';
+  } else if (a.norm === 'decomposed') {
+    nodes.push(
+      { opType: 'ReduceMean', inputs: ['res'], outputs: ['mu'], attrs: { axes: ints([-1]) } },
+      { opType: 'Sub', inputs: ['res', 'mu'], outputs: ['d'] },
+      { opType: 'Pow', inputs: ['d', 'two'], outputs: ['d2'] },
+      { opType: 'ReduceMean', inputs: ['d2'], outputs: ['var'], attrs: { axes: ints([-1]) } },
+      { opType: 'Add', inputs: ['var', 'eps'], outputs: ['ve'] },
+      { opType: 'Sqrt', inputs: ['ve'], outputs: ['sd'] },
+      { opType: 'Div', inputs: ['d', 'sd'], outputs: ['nd'] },
+      { opType: 'Mul', inputs: ['nd', 'gamma'], outputs: ['ng'] },
+      { opType: 'Add', inputs: ['ng', 'beta'], outputs: ['normed'] },
+    );
     h = 'normed';
   }
   if (a.ff) {
     nodes.push(
       { opType: 'MatMul', inputs: [h, 'w_ff1'], outputs: ['f1'] },
       { opType: 'Add', inputs: ['f1', 'b_ff1'], outputs: ['f2'] },
-      { opType: 'Relu', inputs: ['f2'], outputs: ['f3'] },
+      ...(a.norm === 'decomposed'
+        ? [
+            // torch's GELU: x·(erf(x/√2) + 1)·0.5
+            { opType: 'Div', inputs: ['f2', 'sqrt2'], outputs: ['g1'] },
+            { opType: 'Erf', inputs: ['g1'], outputs: ['g2'] },
+            { opType: 'Add', inputs: ['g2', 'onef'], outputs: ['g3'] },
+            { opType: 'Mul', inputs: ['f2', 'g3'], outputs: ['g4'] },
+            { opType: 'Mul', inputs: ['g4', 'half'], outputs: ['f3'] },
+          ]
+        : [{ opType: 'Relu', inputs: ['f2'], outputs: ['f3'] }]),
       { opType: 'MatMul', inputs: ['f3', 'w_ff2'], outputs: ['f4'] },
       { opType: 'Add', inputs: [h, 'f4'], outputs: ['ffres'] },
     );
@@ -118,7 +145,7 @@ function attentionGraph(a: Attention, seed: number): GraphSpec {
   else nodes.push({ opType: 'Gather', inputs: [h, 'first'], outputs: ['pooled'], attrs: { axis: int(0) } });
   nodes.push({ opType: 'Gemm', inputs: ['pooled', 'w_head', 'b_head'], outputs: ['output'], attrs: { transB: int(1) } });
   return {
-    opset: 17,
+    opset: a.norm === 'decomposed' ? 14 : 17,
     inputs: [{ name: 'input', dtype: 'float32', shape: ['batch', L, E] }],
     initializers: init,
     nodes,
@@ -146,14 +173,15 @@ function expectClose(ours: ArrayLike<number>, theirs: readonly number[]): void {
 }
 
 const SHAPES: readonly Attention[] = [
-  { L: 5, E: 6, H: 2, ff: false, shapeArithmetic: true, norm: true, pool: 'mean' },
+  { L: 5, E: 6, H: 2, ff: false, shapeArithmetic: true, norm: 'op17', pool: 'mean' },
   { L: 4, E: 8, H: 4, ff: true, shapeArithmetic: false, norm: false, pool: 'first' },
-  { L: 3, E: 6, H: 3, ff: true, shapeArithmetic: true, norm: true, pool: 'first' },
+  { L: 3, E: 6, H: 3, ff: true, shapeArithmetic: true, norm: 'op17', pool: 'first' },
   { L: 6, E: 4, H: 1, ff: false, shapeArithmetic: false, norm: false, pool: 'mean' },
+  { L: 4, E: 6, H: 2, ff: true, shapeArithmetic: true, norm: 'decomposed', pool: 'mean' },
 ];
 
 describe('the batch axis followed through torch-style multi-head attention', () => {
-  it.each(SHAPES.map((a) => [`L=${a.L} E=${a.E} heads=${a.H} ${a.ff ? ', feed-forward' : ''}${a.shapeArithmetic ? ', shape arithmetic' : ''}${a.norm ? ', LayerNorm' : ''}, ${a.pool} pooling`, a] as const))('%s', async (_name, a) => {
+  it.each(SHAPES.map((a) => [`L=${a.L} E=${a.E} heads=${a.H} ${a.ff ? ', feed-forward' : ''}${a.shapeArithmetic ? ', shape arithmetic' : ''}${a.norm ? `, LayerNorm (${a.norm === 'op17' ? 'opset 17' : 'opset 14, decomposed; Erf GELU'})` : ''}, ${a.pool} pooling`, a] as const))('%s', async (_name, a) => {
     const spec = attentionGraph(a, 10 * a.L + a.E);
     const bytes = encodeGraph(spec);
     const batch = 3;
@@ -165,6 +193,7 @@ describe('the batch axis followed through torch-style multi-head attention', () 
     const { split } = splitGraph(graph);
     expect(split.body.filter((s) => s.kind === 'product').length).toBe(2);
     expect(split.body.filter((s) => s.kind === 'rowwise').length).toBe(a.norm ? 2 : 1);
+    if (a.ff && a.norm === 'decomposed') expect(split.body.filter((s) => s.kind === 'activation').map((s) => s.kind === 'activation' && s.fn)).toEqual(['gelu']);
     expect(split.epilogue.map((n) => n.opType)).toEqual([]);
     expectClose((runSplit(split, input).get('output') as NumericTensor).data, theirs);
 
