@@ -250,7 +250,7 @@ interface ParameterTrial {
 /**
  * Parameters for the segments cut at `cuts`, or null when none fit. Every segment but the last
  * ends one level above the bottom, so the masked value 2^σ·B sits under a modulus with a spare
- * prime; the noise target gains log2(segments) bits, since each segment's fresh noise adds up.
+ * prime, and q0 is sized for it (maskFirstPrimeBits); the noise target gains log2(segments) bits, since each segment's fresh noise adds up.
  */
 function tryParameters(stages: readonly ApproxStage[], cuts: readonly number[], layout: Layout, options: ParameterOptions, maskBound: number): ParameterTrial | null {
   const parts = splitStages(stages, cuts);
