@@ -6,7 +6,8 @@
  * |m| ≤ B·Δ, with integers in ±2^σ·⌈B·Δ⌉ the same way. Slot masks pass through the CKKS encoder and
  * decoder in float64, so each such step costs 2^(σ + ⌈log2 B⌉ + the step's rounding bits − 53) of
  * absolute precision, which the precision promise counts (refresh-plan.ts: segmentedPromise); a
- * coefficient mask costs the same small rounding whatever σ is. σ also sizes the modulus room at each cut.
+ * coefficient mask costs the same small rounding whatever σ is. σ also sizes the modulus room at each cut:
+ * the plan search at σ sizes the first prime for it (refresh-plan.ts, maskFirstPrimeBits), which can cost scale.
  *
  * `auto` (the default) takes the largest σ in [MASK_BITS_AUTO.min, MASK_BITS_AUTO.max] whose plan
  * keeps the promise, by the same accounting an explicit `--mask-bits σ` compile uses: the whole plan
