@@ -12,12 +12,9 @@ import type { Tensor } from '../graph/tensor';
 import { replaceFused, type Fusion, type SourceTable } from './node-sources';
 import { ROWWISE_DOMAIN } from './rowwise-ops';
 
-/** The operators of the written-out LayerNorm this pass fuses (Mul: the square written as d·d); `made` takes only these. */
+/** The operators of the written-out LayerNorm this pass fuses (Mul: the square written as d·d); `made` takes only these, and `deeppowers support` lists them. */
 export const LAYERNORM_PATTERN_OPS = ['ReduceMean', 'Sub', 'Pow', 'Mul', 'Add', 'Sqrt', 'Div'] as const;
 type PatternOp = (typeof LAYERNORM_PATTERN_OPS)[number];
-
-/** The pattern in words, for `deeppowers support`. */
-export const LAYERNORM_PATTERN = 'Div(Sub(x, ReduceMean(x)), Sqrt(Add(ReduceMean(Pow(Sub(x, ReduceMean(x)), 2)), ε))) over the last axis (torch LayerNorm below opset 17)';
 
 export interface FusedLayerNorms {
   readonly graph: Graph;

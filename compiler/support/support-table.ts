@@ -1,8 +1,9 @@
 /**
  * What the compiler supports, read off its registries rather than written down: the activation
  * registry (activations, their ONNX forms and exporter patterns), the operator kernels (what
- * imports), and the passes' operator tables (what runs encrypted, what the client runs before
- * encryption and after decryption). `deeppowers support` prints it and the support
+ * imports), and the passes' operator tables (what runs encrypted — affine maps, activations, row-wise
+ * Softmax and LayerNorm, products of two ciphertexts, the fused LayerNorm pattern, embeddings on
+ * token ids — and what the client runs before encryption and after decryption). `deeppowers support` prints it and the support
  * section of docs/supported-models.md is generated from it, so the documentation cannot drift from the code.
  */
 import { ACTIVATIONS, type ActivationRecord, type Symmetry } from '../activations/registry';
