@@ -31,6 +31,7 @@ import { POOL_SCALE_OCTAVES } from '../client-steps/max-pool';
 import { stepKind, stepOfStage } from '../client-steps/table';
 import { DeepPowersError, fail } from '../errors';
 import { maxEncodableBits } from '../params/encodable';
+import { MAX_PRIME_BITS } from '../params/primes';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
 import type { CkksParameters } from '../params/types';
 import type { PrecisionPromise } from '../approx/precision-target';
@@ -258,11 +259,13 @@ function tryParameters(stages: readonly ApproxStage[], cuts: readonly number[], 
   const depths = first.map((c) => c.depth);
   const depth = Math.max(...depths.map((d, i) => d + extraLevels(steps, i)));
   const extra = Math.ceil(Math.log2(parts.length));
-  const masked = maskBound * 2 ** maskGrowth(steps, boundsOf(maskBound, options));
+  const bounds = boundsOf(maskBound, options);
+  const masked = maskBound * 2 ** maskGrowth(steps, bounds);
   const request = {
     depth,
     slotsNeeded: Math.max(...first.map((c) => c.minSlots)),
     outputBits: cuts.length > 0 ? Math.max(options.outputBits, outputBitsForMagnitude(masked)) : options.outputBits,
+    ...(cuts.length > 0 ? { firstPrimeBits: maskFirstPrimeBits(steps, bounds) } : {}),
     ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits + extra } : {}),
     ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
     ...(options.strictPrecision === true ? { strictPrecision: true } : {}),
@@ -288,7 +291,7 @@ function checkMaskRoom(circuits: readonly Circuit[], params: CkksParameters, mas
     const level = out.level - kind.maskLevels;
     if (level < 1) fail('PARAMS', `segment ${i + 1} ends at level ${out.level}, too low for the mask of the ${steps[i]!.kind} step after it`);
     const room = maxEncodableBits(params.coeffModulusBits, level, out.scale);
-    const need = bounds.maskBits + Math.log2(maskBound) + kind.maskGrowthBits(bounds) + 1;
+    const need = maskRoomBits(steps[i]!, bounds);
     if (room < need) fail('PARAMS', `segment ${i + 1} ends at level ${out.level}, where only 2^${room.toFixed(1)} fits; the mask needs 2^${need.toFixed(1)}`);
     // A coefficient mask also travels, rescaled, in the client's fresh ciphertext: the next segment's input level must hold it.
     if (kind.domain === 'coefficients') {
@@ -297,6 +300,23 @@ function checkMaskRoom(circuits: readonly Circuit[], params: CkksParameters, mas
       if (fresh < need) fail('PARAMS', `segment ${i + 2} reads level ${into.level}, where only 2^${fresh.toFixed(1)} fits; the masked values need 2^${need.toFixed(1)}`);
     }
   });
+}
+
+/** log2 of the room a step's masked values need at its cut: 2^σ·B grown by the step's factor, with a bit to spare. */
+function maskRoomBits(step: ClientStep, bounds: StepBounds): number {
+  return bounds.maskBits + Math.log2(bounds.maskBound) + stepKind(step.kind).maskGrowthBits(bounds) + 1;
+}
+
+/**
+ * The first prime q0 that gives every cut's mask its room (checkMaskRoom), asked of parameter
+ * selection so that the plan search sees σ as a constraint rather than σ being lowered afterwards.
+ * A mask sits at level ℓ ≥ 1 (every cut keeps a spare prime), on a value at scale Δ ≈ q_ℓ: the
+ * room there, q0 + … + q_ℓ − 2 − log2 Δ, is at least q0 − 2 (the primes above q0 and Δ are the
+ * scale's size), so q0 ≥ need + 2 bits. Raising q0 also raises the special prime P (select.ts), two
+ * bits of the budget per bit: the search may then pick a smaller scale, another set of cuts or N.
+ */
+function maskFirstPrimeBits(steps: readonly ClientStep[], bounds: StepBounds): number {
+  return Math.ceil(Math.max(...steps.map((s) => maskRoomBits(s, bounds))) + 2);
 }
 
 function unionSteps(circuits: readonly Circuit[]): number[] {
@@ -404,10 +424,12 @@ export function fftRoundingFactor(slots: number): number {
 }
 
 /**
- * The largest σ this plan, its segments and parameters unchanged, would hold: each cut's modulus
- * has room for 2^σ·B grown by its step (as checkMaskRoom asks), and the masks' rounding fits in
- * `slack` (the promise less the approximation error and the segments' CKKS noise). Only a guess
- * for --mask-bits auto, which compiles at it to check: another σ can change the plan.
+ * The largest σ this plan would hold: each cut's modulus has room for 2^σ·B grown by its step (as
+ * checkMaskRoom asks), counting the room a first prime of MAX_PRIME_BITS would add (the search sizes
+ * q0 for the σ it compiles, maskFirstPrimeBits), and the masks' rounding fits in `slack` (the
+ * promise less the approximation error and the segments' CKKS noise). Only a guess for
+ * --mask-bits auto, which compiles at it to check: another σ can change the plan (a larger q0, a
+ * smaller scale, other cuts).
  */
 export function largestMaskBitsFor(plan: SegmentedBuild, magnitude: number, slack: number): number {
   const { fixed, perBit } = maskRoundingParts(plan, magnitude);
@@ -418,7 +440,8 @@ export function largestMaskBitsFor(plan: SegmentedBuild, magnitude: number, slac
   const byRoom = plan.segments.slice(0, -1).map((s, i) => {
     const out = s.circuit.ops.find((op) => op.op === 'output')!;
     const kind = stepKind(plan.steps[i]!.kind);
-    return Math.floor(maxEncodableBits(plan.params.coeffModulusBits, out.level - kind.maskLevels, out.scale) - Math.log2(plan.maskBound) - kind.maskGrowthBits(bounds) - 1);
+    const firstPrimeRoom = MAX_PRIME_BITS - plan.params.coeffModulusBits[0]!;
+    return Math.floor(maxEncodableBits(plan.params.coeffModulusBits, out.level - kind.maskLevels, out.scale) + firstPrimeRoom - Math.log2(plan.maskBound) - kind.maskGrowthBits(bounds) - 1);
   });
   return Math.min(byPromise, ...byRoom);
 }

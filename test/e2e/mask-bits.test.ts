@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import { bodyCircuits } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { type CompileOptions } from '../../compiler/pipeline/compile';
 import { compileFile } from '../../runtime/app/compile-file';
@@ -60,6 +61,25 @@ describe('--mask-bits auto', () => {
     expect(mask.perSlotLog2Distance).toBe(-40);
     expect(mask.perCiphertextLog2Distance).toBe(14 - 40); // over the 16384 coefficients
     expect(mask.whyNotMax).toBeUndefined();
+  });
+
+  // Their cuts end at level 1 under q0 and a spare prime: with the first prime sized for the
+  // promise alone (47 bits, 2^45.0 of room) the mask at σ = 40 (2^46.6–46.7 with B ≈ 50) did not
+  // fit and auto stopped at 38. The plan now sizes q0 for the mask at the σ it compiles
+  // (refresh-plan.ts: maskFirstPrimeBits), paying for it with a smaller scale.
+  test.each(['pt_resmlp_digits', 'pt_lenet_digits16'])('%s: every refresh masks coefficients and auto takes σ = 40; the promise holds; each cut has room for 2^40·B', (name) => {
+    const model = compiledFixture(loadFixture(name), {});
+    const refresh = model.refresh!;
+    expect(refresh.segments.every((s) => s.masking === 'coefficients')).toBe(true);
+    expect(refresh.maskBits).toBe(40);
+    expect(model.calibration.precision.reached).toBe(true);
+    // Independently of checkMaskRoom: at each cut's output level, 2^40·B·Δ (and a bit) under half the modulus left.
+    const primes = model.parameters.coeffModulusBits;
+    for (const circuit of bodyCircuits(model).slice(0, -1)) {
+      const out = circuit.ops.find((o) => o.op === 'output')!;
+      const modulusBits = primes.slice(0, out.level + 1).reduce((a, b) => a + b, 0);
+      expect(40 + Math.log2(refresh.maskBound) + Math.log2(out.scale) + 1).toBeLessThanOrEqual(modulusBits - 2);
+    }
   });
 
   test('pt_cnn_maxpool_digits: a max pool step keeps slot masks (the client decodes the window values by design), and auto stops below 40 for it', () => {
