@@ -107,7 +107,8 @@ function refreshToJson(r: SegmentedBody, sink: ConstantSink): JsonObject {
       const pool: JsonObject = s.pool ? { pool: { windows: s.pool.windows.map((w) => [...w]), geometry: s.pool.geometry, sources: [...s.pool.sources] } } : {};
       const softmax: JsonObject = s.softmax ? { softmax: groupStepToJson(s.softmax) } : {};
       const layernorm: JsonObject = s.layernorm ? { layernorm: { ...groupStepToJson(s.layernorm), epsilon: s.layernorm.epsilon, gamma: [...s.layernorm.gamma], beta: [...s.layernorm.beta] } } : {};
-      const json: JsonObject = { startStage: s.startStage, ...pool, ...softmax, ...layernorm, layout: c.layout, rotationSteps: c.rotationSteps, circuit: c.circuit, cost: costToJson(s.cost) };
+      const masking: JsonObject = s.masking ? { masking: s.masking } : {};
+      const json: JsonObject = { startStage: s.startStage, ...pool, ...softmax, ...layernorm, ...masking, layout: c.layout, rotationSteps: c.rotationSteps, circuit: c.circuit, cost: costToJson(s.cost) };
       return json;
     }),
   };
@@ -123,13 +124,14 @@ function refreshFromJson(at: JsonAt, source: ConstantSource): SegmentedBody {
       .field('segments')
       .items()
       .map((s) => {
-        s.object(['startStage', 'layout', 'rotationSteps', 'circuit', 'cost'], ['pool', 'softmax', 'layernorm']);
-        if (['pool', 'softmax', 'layernorm'].filter((k) => s.has(k)).length > 1) s.bad('a segment has one client step before it, not several');
+        s.object(['startStage', 'layout', 'rotationSteps', 'circuit', 'cost'], ['pool', 'softmax', 'layernorm', 'masking']);
+        if (['pool', 'softmax', 'layernorm', 'masking'].filter((k) => s.has(k)).length > 1) s.bad('a segment has one client step before it, not several');
+        const masking = s.has('masking') ? { masking: s.field('masking').oneOf(['coefficients'] as const) } : {};
         const circuit = circuitFromJson(s.field('layout'), s.field('rotationSteps'), s.field('circuit'), source);
         const pool = s.has('pool') ? { pool: poolStepFromJson(s.field('pool')) } : {};
         const softmax = s.has('softmax') ? { softmax: groupStepFromJson(s.field('softmax'), []) } : {};
         const layernorm = s.has('layernorm') ? { layernorm: layerNormStepFromJson(s.field('layernorm')) } : {};
-        return { startStage: s.field('startStage').integer(1, 1 << 20), ...pool, ...softmax, ...layernorm, circuit, cost: costFromJson(s.field('cost'), circuit) };
+        return { startStage: s.field('startStage').integer(1, 1 << 20), ...pool, ...softmax, ...layernorm, ...masking, circuit, cost: costFromJson(s.field('cost'), circuit) };
       }),
   };
 }

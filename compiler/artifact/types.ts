@@ -172,6 +172,13 @@ export interface BodySegment {
   readonly softmax?: GroupStep;
   /** Present when a LayerNorm comes before this segment: the client step normalizes each token (one level below the top, as after a max pool). */
   readonly layernorm?: LayerNormStep;
+  /**
+   * 'coefficients' when the refresh step before this segment masks the result's plaintext
+   * polynomial's integer coefficients (compiler/client-steps/coefficient-refresh.ts: no float64 on
+   * a masked value, and this segment reads the result slot for slot as the segment before left
+   * it); absent, a refresh masks the slots. Only on a segment with no other step before it.
+   */
+  readonly masking?: 'coefficients';
   /** Scales assigned for the model's parameters; its input is the previous segment's output. */
   readonly circuit: Circuit;
   /** Ops and estimated latency of one evaluation of this segment. */
@@ -185,7 +192,7 @@ export interface BodySegment {
  * set. The manifest keeps it under the key `refresh` (the first kind of step there was).
  */
 export interface SegmentedBody {
-  /** σ: the mask on each slot is uniform in ±2^σ·maskBound. */
+  /** σ: a slot mask is uniform in ±2^σ·maskBound, a coefficient mask in ±2^σ·⌈maskBound·Δ⌉ (Δ the masked ciphertext's scale). */
   readonly maskBits: number;
   /** B: calibration's bound on |value| of every circuit value (the cut values and the other slots). */
   readonly maskBound: number;

@@ -7,6 +7,7 @@ import { galoisElement } from '../params/rotations';
 import { maxBitCount, SECURITY_BITS } from '../params/security';
 import type { CkksParameters } from '../params/types';
 import type { Circuit } from '../circuit/ir';
+import { carryRefusal } from '../circuit/carry-layout';
 import { bodyCircuits, lastCircuit } from './segments';
 import type { ClientSide, CompiledModelContent, GroupStep, InputRange, PoolStep } from './types';
 
@@ -102,7 +103,10 @@ function checkSegments(m: CompiledModelContent): void {
     const next = all[i + 1];
     const pool = segments[i]?.pool;
     const group = segments[i]?.softmax ?? segments[i]?.layernorm;
-    if (segments[i] && [segments[i]!.pool, segments[i]!.softmax, segments[i]!.layernorm].filter(Boolean).length > 1) bad(`refresh: segment ${i + 2} has more than one client step before it`);
+    if (segments[i] && [segments[i]!.pool, segments[i]!.softmax, segments[i]!.layernorm, segments[i]!.masking].filter(Boolean).length > 1) bad(`refresh: segment ${i + 2} has more than one client step before it`);
+    // A coefficient-masked refresh carries the result slot for slot: the next segment must read it as it is.
+    const carried = next && segments[i]!.masking === 'coefficients' ? carryRefusal(c, next) : null;
+    if (carried) bad(`refresh: segment ${i + 2} follows a coefficient-masked refresh but cannot read segment ${i + 1}'s result as it is: ${carried}`);
     if (next && pool) checkPoolStep(pool, c.outputSize, next.inputSize, i + 2);
     else if (next && next.inputSize !== c.outputSize) bad(`refresh: segment ${i + 2} reads ${next.inputSize} values, segment ${i + 1} writes ${c.outputSize}`);
     if (next && group) checkGroupStep(group, c.outputSize, i + 2);

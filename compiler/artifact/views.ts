@@ -60,6 +60,8 @@ export interface SegmentView extends Pick<ClientView, 'layout' | 'inputCiphertex
   readonly softmax?: GroupStepView;
   /** Entered through a LayerNorm: its tokens and ε as for a softmax's rows (γ and β stay with the server). */
   readonly layernorm?: GroupStepView & { readonly epsilon: number };
+  /** Entered through a refresh masked on the plaintext polynomial's coefficients (the client re-encrypts them as they are); absent with the other steps, a refresh masks the slots. */
+  readonly masking?: 'coefficients';
 }
 
 /** What the client view holds of a softmax or LayerNorm step. */
@@ -144,6 +146,7 @@ function segmentToJson(s: SegmentView): JsonObject {
     ...(s.pool ? { pool: { windows: s.pool.windows.map((w) => [...w]), masked: s.pool.masked.map(formatToJson), freshLevel: s.pool.freshLevel } } : {}),
     ...(s.softmax ? { softmax: groupStepToJson(s.softmax) } : {}),
     ...(s.layernorm ? { layernorm: { ...groupStepToJson(s.layernorm), epsilon: s.layernorm.epsilon } } : {}),
+    ...(s.masking ? { masking: s.masking } : {}),
   };
 }
 
@@ -208,8 +211,10 @@ function segmentsFromJson(at: JsonAt, parameters: CkksParameters, keyed: Readonl
   const items = at.items();
   if (items.length < 2) at.bad(`a body with client steps has at least 2 segments, not ${items.length}`);
   return items.map((s, i) => {
-    s.object(['layout', 'inputCiphertext', 'results', 'rotationSteps', 'needsRelin'], ['pool', 'softmax', 'layernorm']);
-    if (['pool', 'softmax', 'layernorm'].filter((k) => s.has(k)).length > 1) s.bad('a segment has one client step before it, not several');
+    s.object(['layout', 'inputCiphertext', 'results', 'rotationSteps', 'needsRelin'], ['pool', 'softmax', 'layernorm', 'masking']);
+    if (['pool', 'softmax', 'layernorm', 'masking'].filter((k) => s.has(k)).length > 1) s.bad('a segment has one client step before it, not several');
+    if (s.has('masking') && i === 0) s.field('masking').bad('the first segment has no client step before it');
+    const masking = s.has('masking') ? s.field('masking').oneOf(['coefficients'] as const) : undefined;
     const layout = layoutFromJson(s.field('layout'));
     if (layout.slots !== parameters.slots) s.field('layout').bad(`${layout.slots} slots, but the parameters give ${parameters.slots}`);
     const rotationSteps = s.field('rotationSteps').items().map((x) => x.integer(1, layout.slots - 1));
@@ -244,6 +249,7 @@ function segmentsFromJson(at: JsonAt, parameters: CkksParameters, keyed: Readonl
       ...(pool ? { pool } : {}),
       ...(softmax ? { softmax: softmax.step } : {}),
       ...(layernorm ? { layernorm: { ...layernorm.step, epsilon: layernorm.at.field('epsilon').numberIn(0, Number.MAX_VALUE) } } : {}),
+      ...(masking ? { masking } : {}),
     };
   });
 }

@@ -6,7 +6,7 @@
  *   %0 = input 0 @L2   %1 = mulPlain %0, c0 @L2   %2 = rescale %1 → L1   (scales 0: not yet assigned)
  *   %0 = input 0 @L2 S2   %1 = mulPlain %0, c0 (encoded at S1·q2/S2) @L2 S1·q2   %2 = rescale %1 → L1 S1
  */
-import { DeepPowersError, fail } from '../errors';
+import { fail } from '../errors';
 import { operandsOf, primeAt, type Circuit, type Level, type Op, type Scale } from './ir';
 import { canonicalScales, deriveMeta, MAX_INPUT_BOOST_BITS, type ValueMeta } from './op-rules';
 import { unhandledOp } from './op-table';
@@ -88,35 +88,48 @@ function assignScalesOnce(circuit: Circuit, primes: readonly number[], options: 
   // product is one ulp off, which SEAL's equal-scale check tolerates but a later ct×ct could
   // double. Nudging the base scale moves every target, so a few nudges are tried and the most
   // exact assignment that passes the checker wins.
-  // An assignment whose one-ulp misses add up past SEAL's tolerance (two such operands of a ct×ct
-  // product, then a subtraction) fails in scaleOps itself: the next nudge is tried.
-  const attempts: { ops: Op[]; inexact: number }[] = [];
-  let firstError: unknown = null;
-  for (let attempt = 0; attempt < 8; attempt++) {
-    const canonical = canonicalScales(stableTopScale(base * (1 + attempt / 4096), primes, topLevel), primes, topLevel);
-    let tried: { ops: Op[]; inexact: number };
+  // A deep chain of ct×ct products (Newton steps for 1/√v in a LayerNorm) can turn one such ulp
+  // into two, which SEAL refuses at the next addition (scaleOps throws there): when none of the
+  // first nudges passes, more are tried, one at a time, until one does.
+  const attempt = (k: number): { ops: Op[]; inexact: number } | { error: unknown } => {
     try {
-      tried = scaleOps(shifted, order, groups, canonical, primes, topLevel, 2 ** boost);
+      return scaleOps(shifted, order, groups, canonicalScales(stableTopScale(base * (1 + k / 4096), primes, topLevel), primes, topLevel), primes, topLevel, 2 ** boost);
     } catch (e) {
-      if (!(e instanceof DeepPowersError) || e.code !== 'BAD_ARTIFACT') throw e;
-      firstError ??= e;
-      continue;
+      return { error: e };
     }
-    attempts.push(tried);
-    if (tried.inexact === 0) break;
-  }
-  attempts.sort((a, b) => a.inexact - b.inexact);
-  for (const tried of attempts) {
+  };
+  const checked = (tried: { ops: Op[] } | { error: unknown }): Circuit | { error: unknown } => {
+    if ('error' in tried) return tried;
     const result: Circuit = { ...circuit, ops: tried.ops, topLevel, primes: [...primes] };
     try {
       checkCircuit(result);
       return result;
     } catch (e) {
-      firstError ??= e;
+      return { error: e };
     }
+  };
+  const attempts: ({ ops: Op[]; inexact: number } | { error: unknown })[] = [];
+  for (let k = 0; k < FIRST_NUDGES; k++) {
+    const tried = attempt(k);
+    attempts.push(tried);
+    if ('inexact' in tried && tried.inexact === 0) break;
+  }
+  attempts.sort((a, b) => ('inexact' in a ? a.inexact : Infinity) - ('inexact' in b ? b.inexact : Infinity));
+  let firstError: unknown = null;
+  for (const tried of attempts) {
+    const result = checked(tried);
+    if (!('error' in result)) return result;
+    firstError ??= result.error;
+  }
+  for (let k = FIRST_NUDGES; k < MAX_NUDGES; k++) {
+    const result = checked(attempt(k));
+    if (!('error' in result)) return result;
   }
   throw firstError;
 }
+
+const FIRST_NUDGES = 8;
+const MAX_NUDGES = 128;
 
 /** The circuit's ops with levels raised so its top level is the top of `primes` (the droppable primes, top first). */
 function placeOnPrimes(circuit: Circuit, primes: readonly number[]): { shifted: Op[]; topLevel: Level } {

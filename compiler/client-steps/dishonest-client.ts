@@ -8,11 +8,15 @@
  */
 import type { SegmentedBody } from '../artifact/types';
 import type { ClientStepKind } from './kind';
-import { clientStepsOf, stepKind } from './table';
+import { clientStepsOf, isRefresh, stepKind } from './table';
 
 export function describeDishonestClient(plan: Pick<SegmentedBody, 'segments'>): string {
+  // A refresh is a refresh to the client whichever way it is masked: one clause for both.
   const counts = new Map<ClientStepKind, number>();
-  for (const step of clientStepsOf(plan)) counts.set(step.kind, (counts.get(step.kind) ?? 0) + 1);
+  for (const step of clientStepsOf(plan)) {
+    const kind = isRefresh(step) ? 'refresh' : step.kind;
+    counts.set(kind, (counts.get(kind) ?? 0) + 1);
+  }
   const clauses = [...counts].map(([kind, n]) => `at ${n === 1 ? `its ${kind} step` : `each of its ${n} ${kind} steps`}, ${stepKind(kind).dishonestClient}`);
   return (
     `a dishonest client can read out the weights after a client step (the masks hide what it decrypts, not what it sends back): ${clauses.join('; ')}. ` +

@@ -1,7 +1,8 @@
 /**
  * What a kind of client step is made of (one record per kind in ./table.ts). A body with client
  * steps is segments, each after the client step before it:
- *   server: the segment before's result ciphertexts → mask (circuits run through the backend)
+ *   server: the segment before's result ciphertexts → mask (circuits run through the backend, or
+ *           a coefficient mask added through the backend seam: DrawnMask.coefficients)
  *   client: decrypts the masked values, applies the kind's operation (none for a refresh, the
  *           window max for a max pool), encrypts the result fresh as the next segment's inputs
  *   server: unmask (circuits) → the next segment's inputs
@@ -15,6 +16,7 @@ import type { CiphertextAt, StepCircuit } from './step-circuits';
 /** A client step as the compiled body records it (before each segment after the first). */
 export type ClientStep =
   | { readonly kind: 'refresh' }
+  | { readonly kind: 'coefficient-refresh' }
   | { readonly kind: 'maxpool'; readonly pool: PoolStep }
   | { readonly kind: 'softmax'; readonly softmax: GroupStep }
   | { readonly kind: 'layernorm'; readonly layernorm: LayerNormStep };
@@ -23,6 +25,7 @@ export type ClientStepKind = ClientStep['kind'];
 /** What the client holds of a step: no masks, no weights (γ, β); of a max pool its windows, of a softmax its rows, of a LayerNorm its tokens and ε. */
 export type ClientKnows =
   | { readonly kind: 'refresh' }
+  | { readonly kind: 'coefficient-refresh' }
   | { readonly kind: 'maxpool'; readonly pool: Pick<PoolStep, 'windows'> }
   | { readonly kind: 'softmax'; readonly softmax: Pick<GroupStep, 'groups'> }
   | { readonly kind: 'layernorm'; readonly layernorm: Pick<LayerNormStep, 'groups' | 'epsilon'> };
@@ -53,10 +56,29 @@ export interface DrawnMask {
   readonly mask: readonly StepCircuit[];
   /** Over the input ciphertexts of `to` (indices in input order). */
   readonly unmask: readonly StepCircuit[];
+  /**
+   * A coefficient-domain mask (./coefficient-mask.ts): integers added to each result
+   * ciphertext's plaintext polynomial (`add[k]` on result k, at its level and scale) and to each
+   * input ciphertext's (`remove[k]` on input k); the circuits above are then empty.
+   */
+  readonly coefficients?: { readonly add: readonly CoefficientMask[]; readonly remove: readonly CoefficientMask[] };
 }
+
+/** Integers to add to one ciphertext's plaintext polynomial, and where the ciphertext sits. */
+export interface CoefficientMask {
+  readonly at: CiphertextAt;
+  readonly values: readonly bigint[];
+}
+
+/**
+ * Where a step's mask sits: on the slot values (through the float64 CKKS encoder, so σ costs
+ * precision) or on the plaintext polynomial's integer coefficients (no float64, σ costs modulus room only).
+ */
+export type MaskDomain = 'slots' | 'coefficients';
 
 export interface ClientStepKindRecord<S extends ClientStep, C extends ClientKnows> {
   readonly kind: S['kind'];
+  readonly domain: MaskDomain;
 
   // Cost: what the compiler reserves (compiler/plan/refresh-plan.ts).
   /** Levels the mask spends at the end of the segment before (beyond the spare prime every cut keeps). */

@@ -56,6 +56,7 @@ function checkAffine(step: LayerNormStep): void {
 
 export const LAYER_NORM: ClientStepKindRecord<LayerNorm, { readonly kind: 'layernorm'; readonly layernorm: Pick<LayerNormStep, 'groups' | 'epsilon'> }> = {
   kind: 'layernorm',
+  domain: 'slots',
   // The product by a (rescaled) before the client's normalization; the product by γ after it.
   maskLevels: 1,
   unmaskLevels: 1,

@@ -31,6 +31,7 @@ type MaxPool = { readonly kind: 'maxpool'; readonly pool: PoolStep };
 
 export const MAX_POOL: ClientStepKindRecord<MaxPool, { readonly kind: 'maxpool'; readonly pool: Pick<PoolStep, 'windows'> }> = {
   kind: 'maxpool',
+  domain: 'slots',
   // The product by a (rescaled) before the client's max; the product by 1/a after it.
   maskLevels: 1,
   unmaskLevels: 1,

@@ -16,6 +16,7 @@ import type { Circuit } from '../circuit/ir';
 
 export const REFRESH: ClientStepKindRecord<{ readonly kind: 'refresh' }, { readonly kind: 'refresh' }> = {
   kind: 'refresh',
+  domain: 'slots',
   maskLevels: 0,
   unmaskLevels: 0,
   scaleOctaves: null,

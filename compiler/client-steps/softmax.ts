@@ -26,6 +26,7 @@ export function softmaxRows(rows: GroupStep['groups'], z: Float64Array): Float64
 
 export const SOFTMAX: ClientStepKindRecord<Softmax, { readonly kind: 'softmax'; readonly softmax: Pick<GroupStep, 'groups'> }> = {
   kind: 'softmax',
+  domain: 'slots',
   maskLevels: 0,
   unmaskLevels: 0,
   scaleOctaves: null,

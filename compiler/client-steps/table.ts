@@ -11,12 +11,14 @@ import { fail } from '../errors';
 import type { ClientKnows, ClientStep, ClientStepKind, ClientStepKindRecord, DrawnMask, StepBounds, StepSegments } from './kind';
 import { LAYER_NORM } from './layer-norm';
 import { MAX_POOL } from './max-pool';
+import { COEFFICIENT_REFRESH } from './coefficient-refresh';
 import { inputAt, REFRESH } from './refresh';
 import { SOFTMAX } from './softmax';
 import { outputsOf } from './step-circuits';
 
 export const CLIENT_STEP_KINDS: { readonly [K in ClientStepKind]: ClientStepKindRecord<Extract<ClientStep, { kind: K }>, Extract<ClientKnows, { kind: K }>> } = {
   refresh: REFRESH,
+  'coefficient-refresh': COEFFICIENT_REFRESH,
   maxpool: MAX_POOL,
   softmax: SOFTMAX,
   layernorm: LAYER_NORM,
@@ -51,22 +53,25 @@ export function stepOfStage(s: ApproxStage): ClientStep | null {
   }
 }
 
-/** The client step before a segment after the first, as the artifact records it (a max pool's windows, a softmax's rows, a LayerNorm's tokens, or none: a refresh). */
+/** The client step before a segment after the first, as the artifact records it (a max pool's windows, a softmax's rows, a LayerNorm's tokens, a refresh's coefficient masking, or none: a refresh with slot masks). */
 export function clientStepBefore(segment: Pick<BodySegment, StepField>): ClientStep {
   if (segment.pool) return { kind: 'maxpool', pool: segment.pool };
   if (segment.softmax) return { kind: 'softmax', softmax: segment.softmax };
   if (segment.layernorm) return { kind: 'layernorm', layernorm: segment.layernorm };
+  if (segment.masking === 'coefficients') return { kind: 'coefficient-refresh' };
   return { kind: 'refresh' };
 }
 
 /** The fields of a segment that record the step before it (at most one is present). */
-export type StepField = 'pool' | 'softmax' | 'layernorm';
+export type StepField = 'pool' | 'softmax' | 'layernorm' | 'masking';
 
 /** A step as the artifact records it on the segment after it (the inverse of clientStepBefore). */
 export function stepFields(step: ClientStep): Pick<BodySegment, StepField> {
   switch (step.kind) {
     case 'refresh':
       return {};
+    case 'coefficient-refresh':
+      return { masking: 'coefficients' };
     case 'maxpool':
       return { pool: step.pool };
     case 'softmax':
@@ -79,6 +84,11 @@ export function stepFields(step: ClientStep): Pick<BodySegment, StepField> {
 /** Every client step of a segmented body, in order (step k comes before segment k + 1). */
 export function clientStepsOf(plan: Pick<SegmentedBody, 'segments'>): ClientStep[] {
   return plan.segments.map(clientStepBefore);
+}
+
+/** Whether a step is a refresh (a cut the planner chose, with slot or coefficient masks), not an operation of the model. */
+export function isRefresh(step: Pick<ClientStep, 'kind'>): boolean {
+  return step.kind === 'refresh' || step.kind === 'coefficient-refresh';
 }
 
 /** The client steps of a compiled body (none for a body that runs as one circuit). */
@@ -105,14 +115,18 @@ export function drawStepMask(step: ClientStep, segments: StepSegments, bounds: S
       }
     }
   }
-  coversEach(step, 'mask', drawn.mask, segments.from.outputs.length);
-  coversEach(step, 'unmask', drawn.unmask, segments.to.inputs.length);
+  for (const { at } of drawn.coefficients?.remove ?? []) {
+    if (at.level !== want.level || at.scale !== want.scale) fail('PARAMS', `a ${step.kind} step's unmasking is at level ${at.level}, scale 2^${Math.log2(at.scale)}; the next segment reads level ${want.level}, 2^${Math.log2(want.scale)}`);
+  }
+  const coefficients = (list: readonly unknown[] | undefined): number[] => (list ?? []).map((_, k) => k);
+  coversEach(step, 'mask', [...drawn.mask.flatMap((c) => c.ciphertexts), ...coefficients(drawn.coefficients?.add)], segments.from.outputs.length);
+  coversEach(step, 'unmask', [...drawn.unmask.flatMap((c) => c.ciphertexts), ...coefficients(drawn.coefficients?.remove)], segments.to.inputs.length);
   return drawn;
 }
 
-/** Every ciphertext of the evaluation goes through exactly one of a step's circuits. */
-function coversEach(step: ClientStep, what: string, circuits: DrawnMask['mask'], count: number): void {
-  const seen = circuits.flatMap((c) => c.ciphertexts).sort((a, b) => a - b);
+/** Every ciphertext of the evaluation goes through exactly one of a step's circuits or coefficient masks. */
+function coversEach(step: ClientStep, what: string, ciphertexts: readonly number[], count: number): void {
+  const seen = [...ciphertexts].sort((a, b) => a - b);
   if (seen.length !== count || seen.some((k, i) => k !== i)) fail('BAD_ARTIFACT', `a ${step.kind} step's ${what} circuits read ciphertexts [${seen.join(', ')}], not each of the ${count} once`);
 }
 
@@ -124,16 +138,24 @@ export function describeClientSteps(plan: SegmentedBody): string {
   const steps = clientStepsOf(plan);
   const n = steps.length;
   const bounds = stepBounds(plan);
-  const others = steps.filter((s) => s.kind !== 'refresh');
-  if (others.length === 0) {
+  const others = steps.filter((s) => !isRefresh(s));
+  const slotRefreshes = steps.filter((s) => s.kind === 'refresh').length;
+  const coefficientRefreshes = steps.filter((s) => s.kind === 'coefficient-refresh').length;
+  if (others.length === 0 && coefficientRefreshes === 0) {
     return (
       `${n} client step${n === 1 ? '' : 's'} per evaluation: the client decrypts every slot of the segment's result masked by r uniform in ±2^${plan.maskBits}·${plan.maskBound.toPrecision(3)} ` +
       `(B = calibration's bound on any circuit value), so what it sees is within 2^-${plan.maskBits} statistical distance of uniform whatever the values; ` +
       `it encrypts them again at the top level and never returns a decryption; the mask costs ≈ ${plan.maskBits} + log2 B of the 53 float64 bits`
     );
   }
+  if (others.length === 0 && slotRefreshes === 0) {
+    return (
+      `${n} client step${n === 1 ? '' : 's'} per evaluation: ${COEFFICIENT_REFRESH.describe({ kind: 'coefficient-refresh' }, bounds)} ` +
+      `(B = calibration's bound on any circuit value, Δ the result's scale); it never returns a decryption, and the mask costs no float64 precision, only modulus room at the cut`
+    );
+  }
   const parts = others.map((s) => stepKind(s.kind).describe(s, bounds));
-  const refreshes = n - others.length;
-  if (refreshes > 0) parts.push(`${refreshes} refresh step${refreshes === 1 ? '' : 's'}: ${REFRESH.describe({ kind: 'refresh' }, bounds)}`);
+  if (coefficientRefreshes > 0) parts.push(`${coefficientRefreshes} refresh step${coefficientRefreshes === 1 ? '' : 's'} masked on coefficients: ${COEFFICIENT_REFRESH.describe({ kind: 'coefficient-refresh' }, bounds)}`);
+  if (slotRefreshes > 0) parts.push(`${slotRefreshes} refresh step${slotRefreshes === 1 ? '' : 's'} masked on slots: ${REFRESH.describe({ kind: 'refresh' }, bounds)}`);
   return `${n} client step${n === 1 ? '' : 's'} per evaluation; ${parts.join('; ')}`;
 }

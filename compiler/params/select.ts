@@ -10,6 +10,8 @@ import type { CkksParameters, ParameterRequest } from './types';
  * Chain: [q0 = scale + outputBits, `depth` primes of scaleBits, P = q0's size]. The special prime P
  * gets q0's size because q0 is the largest data prime and key-switching noise grows with
  * max(qᵢ)/P; SEAL hands the last of two equal-size primes the larger value, so P ≥ every qᵢ.
+ * A request's `firstPrimeBits` (a client step's mask must fit at a cut) grows q0, and with it P,
+ * past scale + outputBits: outputBits is then q0 − scale.
  *
  * N: the smallest degree whose N/2 slots hold the layout and whose 128-bit bound holds the chain.
  * A smaller N is ~3–6× faster per op, so a smaller N wins over a larger scale.
@@ -130,6 +132,8 @@ export function selectParameters(request: ParameterRequest): CkksParameters {
   if (!(precisionBits >= 0) || !Number.isFinite(precisionBits)) {
     fail('BAD_ARGUMENT', `precisionBits must be a non-negative number, got ${precisionBits}`);
   }
+  const firstPrimeBits = request.firstPrimeBits ?? 0;
+  if (firstPrimeBits > MAX_PRIME_BITS) fail('PARAMS', `the first prime would need ${firstPrimeBits} bits > ${MAX_PRIME_BITS} (a client step's mask must fit under it): use a smaller --mask-bits`);
   const forcedScale = request.scaleBits;
   if (forcedScale !== undefined) {
     checkInteger('scaleBits', forcedScale, MIN_SCALE_BITS, MAX_PRIME_BITS);
@@ -159,9 +163,11 @@ export function selectParameters(request: ParameterRequest): CkksParameters {
     const bound = maxBitCount(n)!;
     const scales = forcedScale !== undefined ? [forcedScale] : scaleCandidates(n, outputBits, precisionBits, depth, request.strictPrecision === true);
     for (const scaleBits of scales) {
-      const bits = chainBits(scaleBits, outputBits, depth);
+      // A first prime asked for (a mask's room) grows the bits above the scale: P follows q0.
+      const above = Math.max(outputBits, firstPrimeBits - scaleBits);
+      const bits = chainBits(scaleBits, above, depth);
       if (sum(bits) <= bound && chainAvailable(n, bits)) {
-        return build(n, bits, scaleBits, outputBits, depth, request.rotationSteps ?? []);
+        return build(n, bits, scaleBits, above, depth, request.rotationSteps ?? []);
       }
     }
   }
@@ -196,7 +202,7 @@ function refuse(
       `outputs need ${outputBits} bits above a ${scale}-bit scale (precision ${precisionBits} bits at N=${n}), more than a ${MAX_PRIME_BITS}-bit prime holds: use a bigger --max-error or keep output values smaller`,
     );
   }
-  const bits = chainBits(scale, outputBits, depth);
+  const bits = chainBits(scale, Math.max(outputBits, (request.firstPrimeBits ?? 0) - scale), depth);
   const first = bits[0]!;
   const maxDepth = Math.max(0, Math.floor((bound - 2 * first) / scale));
   const where = preferN !== undefined ? `N=${n}` : `the largest polynomial degree N=${n}`;

@@ -51,6 +51,12 @@ export interface ParameterRequest {
    * sign and guard (see `outputBitsForMagnitude`). Default 20.
    */
   readonly outputBits?: number;
+  /**
+   * The first prime q0 at least this many bits (its outputBits grown to reach it, at most
+   * MAX_PRIME_BITS): a client step's mask must fit under q0 and the spare prime a cut keeps
+   * (compiler/plan/refresh-plan.ts, maskFirstPrimeBits). Default: scale + outputBits.
+   */
+  readonly firstPrimeBits?: number;
   /** Fractional bits the outputs need (see `precisionBitsForError`). Default 10 (≈ 1e-3). */
   readonly precisionBits?: number;
   /**

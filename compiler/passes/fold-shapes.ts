@@ -7,12 +7,16 @@
  * input-derived tensors and constants, evaluates them with the reference kernels on zero inputs
  * at two batch sizes, and
  *  - makes every value that is the same at both sizes an initializer;
- *  - where a 1-D shape differs only in entries that are the batch size, and it is a Reshape's
- *    target, writes the batch entry as 0 (first axis: copy the input's batch) or −1 (the one
- *    inferred axis); where it is an Expand's target, as 1 (Expand broadcasts, so a per-sample
- *    constant stays per sample and an input-derived value keeps its own batch).
- * Any other use of the batch size (a shape that multiplies it, a ConstantOfShape of it) is left
- * as it is, and the trace refuses it with its own reason. Models whose shape values fail to
+ *  - where a 1-D shape differs only in entries that are a multiple k·B of the batch size B, and it
+ *    is a Reshape's target with one such entry, writes it as −1 (the one inferred axis: the input
+ *    holds a multiple of B values, so −1 is k·B at every batch size; torch's MultiheadAttention
+ *    reshapes (L, B, E) to (L, B·heads, E/heads) this way), or, when the target already has a −1,
+ *    a first entry B as 0 (copy the input's batch); where it is an Expand's target and the entries
+ *    are B itself, as 1 (Expand broadcasts, so a per-sample constant stays per sample and an
+ *    input-derived value keeps its own batch).
+ * Any other use of the batch size (a ConstantOfShape of it, a shape with B + c) is left as it is,
+ * and the trace refuses it with its own reason. Where the batch axis then sits is batch-axis.ts's
+ * business. Models whose shape values fail to
  * evaluate are returned unchanged.
  */
 import { DeepPowersError } from '../errors';
@@ -57,15 +61,15 @@ export function foldShapes(graph: Graph): Graph {
   const [small, large] = values as [Map<string, Value>, Map<string, Value>];
 
   const initializers = new Map<string, Tensor>(graph.initializers);
-  const batchEntries = new Map<string, { tensor: NumericTensor; at: number[] }>();
+  const batchEntries = new Map<string, { tensor: NumericTensor; at: number[]; factors: number[] }>();
   for (const name of shapeOnly) {
     const a = small.get(name);
     const b = large.get(name);
     if (!a || !b || a.kind !== 'numeric' || b.kind !== 'numeric') continue;
     if (sameTensor(a, b)) initializers.set(name, a);
     else {
-      const at = batchPositions(a, b);
-      if (at) batchEntries.set(name, { tensor: a, at });
+      const entries = batchPositions(a, b);
+      if (entries) batchEntries.set(name, { tensor: a, ...entries });
     }
   }
 
@@ -74,7 +78,7 @@ export function foldShapes(graph: Graph): Graph {
     if (node.outputs.length > 0 && node.outputs.every((o) => !o || initializers.has(o)) && shapeNodes.includes(node)) continue;
     const target = node.inputs[1];
     const entry = target !== undefined ? batchEntries.get(target) : undefined;
-    const rewritten = entry && node.domain === ONNX_DOMAIN ? perSampleTarget(node, entry.tensor, entry.at) : null;
+    const rewritten = entry && node.domain === ONNX_DOMAIN ? perSampleTarget(node, entry.tensor, entry.at, entry.factors) : null;
     if (!rewritten) {
       nodes.push(node);
       continue;
@@ -115,22 +119,29 @@ function sameTensor(a: NumericTensor, b: NumericTensor): boolean {
   return a.dtype === b.dtype && a.shape.length === b.shape.length && a.shape.every((d, i) => d === b.shape[i]) && a.data.every((v, i) => Object.is(v, b.data[i]));
 }
 
-/** For a 1-D tensor that differs between the two batch sizes only where it holds the batch size: those positions. */
-function batchPositions(a: NumericTensor, b: NumericTensor): number[] | null {
+/**
+ * For a 1-D tensor that differs between the two batch sizes only where it holds a multiple k·B
+ * of the batch size: those positions and their factors k.
+ */
+function batchPositions(a: NumericTensor, b: NumericTensor): { at: number[]; factors: number[] } | null {
   if (a.shape.length !== 1 || b.shape.length !== 1 || a.shape[0] !== b.shape[0]) return null;
   const at: number[] = [];
+  const factors: number[] = [];
   for (let i = 0; i < a.data.length; i++) {
     if (a.data[i] === b.data[i]) continue;
-    if (a.data[i] !== BATCHES[0] || b.data[i] !== BATCHES[1]) return null;
+    const k = a.data[i]! / BATCHES[0];
+    if (!Number.isInteger(k) || k < 1 || b.data[i] !== k * BATCHES[1]) return null;
     at.push(i);
+    factors.push(k);
   }
-  return at.length > 0 ? at : null;
+  return at.length > 0 ? { at, factors } : null;
 }
 
 /** The target a Reshape or Expand reads, with its batch entries written per sample; null for any other use. */
-function perSampleTarget(node: Node, tensor: NumericTensor, at: readonly number[]): NumericTensor | null {
+function perSampleTarget(node: Node, tensor: NumericTensor, at: readonly number[], factors: readonly number[]): NumericTensor | null {
   const data = Float64Array.from(tensor.data);
   if (node.opType === 'Expand') {
+    if (factors.some((k) => k !== 1)) return null;
     for (const i of at) data[i] = 1;
     return numeric(tensor.dtype, tensor.shape, data);
   }
@@ -139,8 +150,9 @@ function perSampleTarget(node: Node, tensor: NumericTensor, at: readonly number[
     const i = at[0]!;
     const allowZero = node.attributes.get('allowzero');
     const zeroCopies = !(allowZero?.type === 'int' && allowZero.value !== 0);
-    if (i === 0 && zeroCopies) data[0] = 0;
-    else if (!data.includes(-1)) data[i] = -1;
+    // −1 whenever it is free: a 0 copies the input's first axis, which holds B only while the batch is first.
+    if (!data.includes(-1)) data[i] = -1;
+    else if (i === 0 && factors[0] === 1 && zeroCopies) data[0] = 0;
     else return null;
     return numeric(tensor.dtype, tensor.shape, data);
   }

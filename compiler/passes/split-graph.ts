@@ -1,6 +1,8 @@
 /**
  * The passes in order: an imported graph → client prologue, encrypted chain, client epilogue.
- *   nearest-neighbour refusal → constant folding → shape folding (fold-shapes) → constant folding → dead-code removal → activation fusion (multi-node activations as one node) → embeddings as a client one-hot times the table → LayerNorm fusion (opset-14 exports as one node) →
+ *   nearest-neighbour refusal → constant folding → shape folding (fold-shapes) → constant folding → dead-code removal →
+ *   batch axis followed through transposes and reshapes, every input-derived value batch-first (batch-axis) →
+ *   activation fusion (multi-node activations as one node) → embeddings as a client one-hot times the table → LayerNorm fusion (opset-14 exports as one node) →
  *   BatchNormalization folding → LinearClassifier/Regressor expansion →
  *   symbolic trace (affine maps composed per value, activations as heads) → split → merge.
  * prepareGraph runs the rewrites up to the expansion, splitPrepared the rest, so a caller can
@@ -24,6 +26,7 @@ import { expandLinearMl } from './expand-linear-ml';
 import { foldBatchNorm } from './fold-batchnorm';
 import { fuseActivations } from './fuse-activations';
 import { fuseLayerNorms } from './fuse-layernorm';
+import { batchFirst } from './batch-axis';
 import { oneHotEmbeddings } from './embedding-one-hot';
 import { mergeAffineStages } from './merge-affine';
 import { refuseKnownFamilies } from './refuse-families';
@@ -53,24 +56,28 @@ export interface PreparedGraph {
   readonly clientNodes: ReadonlySet<Node>;
   /** Nodes made by the passes that the client runs before encryption (an embedding's one-hot, see embedding-one-hot). */
   readonly clientPrologue: ReadonlySet<Node>;
+  /** Nodes batch-axis.ts added to move the batch back where it could not follow it, keyed by first output, with the reason. */
+  readonly layoutRefusals: ReadonlyMap<string, string>;
   readonly foldedBatchNorms: readonly string[];
 }
 
 export function prepareGraph(original: Graph): PreparedGraph {
   refuseKnownFamilies(original);
   // Shape arithmetic becomes constant once folded (fold-shapes), and what it fed may fold in turn.
-  const fused = fuseActivations(removeDeadNodes(foldConstants(foldShapes(foldConstants(original)))));
+  // The batch axis is followed on plain ONNX nodes, before the fusions make nodes without kernels.
+  const batchAxis = batchFirst(removeDeadNodes(foldConstants(foldShapes(foldConstants(original)))), new Map());
+  const fused = fuseActivations(batchAxis.graph, batchAxis.sources);
   const embedded = oneHotEmbeddings(fused.graph, fused.sources);
   const norms = fuseLayerNorms(embedded.graph, embedded.sources);
   const bn = foldBatchNorm(norms.graph, norms.sources);
   const expanded = expandLinearMl(bn.graph, bn.sources);
-  return { graph: expanded.graph, sources: expanded.sources, clientNodes: expanded.clientNodes, clientPrologue: embedded.clientPrologue, foldedBatchNorms: bn.folded };
+  return { graph: expanded.graph, sources: expanded.sources, clientNodes: expanded.clientNodes, clientPrologue: embedded.clientPrologue, layoutRefusals: batchAxis.refusals, foldedBatchNorms: bn.folded };
 }
 
 /** Trace, split and merge a prepared graph (its initializers may have been rewritten since). */
 export function splitPrepared(prepared: PreparedGraph): GraphSplit {
   const { graph } = prepared;
-  const trace = traceGraph(graph, prepared.sources, prepared.clientPrologue);
+  const trace = traceGraph(graph, prepared.sources, prepared.clientPrologue, prepared.layoutRefusals);
   const cut = chooseCut(graph, trace, prepared.clientNodes);
   const outType = graph.valueTypes.get(cut.bodyOutput);
   const split: SplitModel = {

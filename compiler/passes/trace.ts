@@ -125,8 +125,11 @@ function defaultReason(node: Node): string {
 const MAX_DENSE_CELLS = 1 << 25;
 
 
-/** `clientPrologue`: nodes the passes made for the client to run before encryption (an embedding's one-hot). */
-export function traceGraph(graph: Graph, sources: SourceTable, clientPrologue: ReadonlySet<Node> = new Set()): Trace {
+/**
+ * `clientPrologue`: nodes the passes made for the client to run before encryption (an embedding's one-hot).
+ * `layoutRefusals`: nodes (by first output) that batch-axis.ts added to move the batch back, with why it could not follow it.
+ */
+export function traceGraph(graph: Graph, sources: SourceTable, clientPrologue: ReadonlySet<Node> = new Set(), layoutRefusals: ReadonlyMap<string, string> = new Map()): Trace {
   if (graph.inputs.length !== 1) {
     fail('NOT_ENCRYPTABLE', `the model has ${graph.inputs.length} inputs (${graph.inputs.map((i) => i.name).join(', ')}); models with several inputs are not supported for encryption yet`);
   }
@@ -193,6 +196,11 @@ export function traceGraph(graph: Graph, sources: SourceTable, clientPrologue: R
       stopped.set(node, defaultReason(node));
       const upstream = producer.get(notInBody);
       if (upstream && stopped.has(upstream)) causes.set(node, upstream);
+      continue;
+    }
+    const layoutRefusal = layoutRefusals.get(node.outputs[0] ?? '');
+    if (layoutRefusal !== undefined) {
+      stopped.set(node, `${layoutRefusal} is not supported for encryption yet`);
       continue;
     }
     const current = headStarts.length;

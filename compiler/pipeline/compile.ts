@@ -28,7 +28,6 @@ import type { TreeBodySplit } from '../passes/split-graph';
 import { hasTreeEnsemble } from '../passes/tree-model';
 import { planMemory } from '../plan/plan-memory';
 import { describeRunMemory } from '../params/sizes';
-import { attentionFacts } from '../passes/attention-facts';
 import type { QuantizationSummary } from '../quantize/summary';
 import type { LayoutBuild } from '../plan/build-layout';
 import { cutPoints, type SegmentedBuild } from '../plan/refresh-plan';
@@ -199,8 +198,9 @@ function calibrationInput(options: CompileOptions, graph: Graph): NumericTensor 
 
 /** Layouts a model compiles to: trees only batch (see steps/encode-trees), other models both. */
 export function supportedLayouts(graph: Graph): Layout[] {
-  // Transformers too: the vector layout holds neither picked product factors nor Softmax/LayerNorm rows (lower.ts).
-  return hasTreeEnsemble(graph) || attentionFacts(graph) !== null ? ['batch'] : ['vector', 'batch'];
+  // Transformers are offered both: the vector layout packs each sample's tokens × features in one
+  // ciphertext (products of picked factors, Softmax and LayerNorm rows summed by rotations).
+  return hasTreeEnsemble(graph) ? ['batch'] : ['vector', 'batch'];
 }
 
 function inputRangeOf(input: NumericTensor): InputRange {

@@ -13,6 +13,7 @@ import { buildLayout, type LayoutBuild, type Objective, type ParameterOptions } 
 import { planLatency, type NetworkAssumptions, type PlanLatency } from './plan-cost';
 import { planMemory } from './plan-memory';
 import { cutPoints, poolCuts, segmentedCandidates, type RefreshRequest, type SegmentedBuild } from './refresh-plan';
+import { isRefresh } from '../client-steps/table';
 
 export interface Plan {
   readonly layout: Layout;
@@ -92,7 +93,7 @@ export function choosePlan(request: PlanRequest, asked: RefreshRequest = request
     fail('PARAMS', `${what} needs ${describeRunMemory(least.build.params, least.memory)}${could}`);
   }
   const best = fitting.reduce((a, b) => (b.latency.totalMs < a.latency.totalMs ? b : a));
-  if (!best.refresh || best.refresh.steps.every((s) => s.kind !== 'refresh')) return best;
+  if (!best.refresh || !best.refresh.steps.some(isRefresh)) return best;
   const uncut = plans.find((p) => !p.refresh);
   const whyCut = !uncut
     ? `as one circuit: ${uncutRefusal?.message ?? 'no parameters fit'}`

@@ -31,21 +31,26 @@ import { POOL_SCALE_OCTAVES } from '../client-steps/max-pool';
 import { stepKind, stepOfStage } from '../client-steps/table';
 import { DeepPowersError, fail } from '../errors';
 import { maxEncodableBits } from '../params/encodable';
+import { MAX_PRIME_BITS } from '../params/primes';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
 import type { CkksParameters } from '../params/types';
 import type { PrecisionPromise } from '../approx/precision-target';
 import { lowererOf, rescalePrimes, rotationsOf, type LayoutBuild, type Objective, type ParameterOptions } from './build-layout';
 import { interleaveSamples } from '../circuit/interleave';
+import { carryRefusal } from '../circuit/carry-layout';
+import { inputAt } from '../client-steps/refresh';
 
 export type RefreshRequest = 'auto' | 'off';
 
 /**
  * σ, the mask's statistical hiding: the client sees z = y + r with r uniform in ±2^σ·B and |y| ≤ B,
  * whose distribution is within 2^−σ (statistical distance B/R) of one that does not depend on y.
- * Per slot: over the 8192 slots of an N = 16384 ciphertext the bound adds up to 2^(13−σ). The
- * price is σ bits of float64 mantissa (the masked values pass through the CKKS encoder and
+ * Per slot: over the 8192 slots of an N = 16384 ciphertext the bound adds up to 2^(13−σ). A slot
+ * mask's price is σ bits of float64 mantissa (the masked values pass through the CKKS encoder and
  * decoder), so y keeps ≈ 53 − σ − log2 B bits after unmasking, which the precision promise counts
- * (segmentedPromise). `compile --mask-bits auto` (the default) takes the largest σ in
+ * (segmentedPromise). A refresh that masks the plaintext polynomial's coefficients instead
+ * (client-steps/coefficient-refresh.ts: R in ±2^σ·⌈B·Δ⌉ on each of the N coefficients, 2^(14−σ)
+ * over them) costs no mantissa, only modulus room at the cut. `compile --mask-bits auto` (the default) takes the largest σ in
  * MASK_BITS_AUTO that keeps the promise (pipeline/steps/mask-search.ts); MASK_BITS, its floor, is
  * the σ of a build that is given none (tests, tools).
  */
@@ -216,14 +221,24 @@ export function buildSegments(stages: readonly ApproxStage[], cuts: readonly num
   const params = selectParameters({ ...trial.request, preferN: trial.params.polyModulusDegree, rotationSteps: unionSteps(circuits) });
   // A segment after a step whose unmasking spends levels (a max pool's product by 1/a) starts that far below the top.
   circuits = circuits.map((c, i) => assignScales(c, rescalePrimes(params).slice(i > 0 ? stepKind(steps[i - 1]!.kind).unmaskLevels : 0)));
+  const masked = steps.map((s, i) => maskedStep(s, circuits[i]!, circuits[i + 1]!));
   const drawn = steps.flatMap((s) => stepKind(s.kind).scaleOctaves ?? []);
   const octaves = drawn.length > 0 ? Math.max(...drawn) : undefined;
-  checkMaskRoom(circuits, params, maskBound, steps, options);
+  checkMaskRoom(circuits, params, maskBound, masked, options);
   const segments = circuits.map((circuit): LayoutBuild => {
     const counts = countOps(circuit);
     return { layout, circuit, params, counts, latency: estimateLatency(counts, params.polyModulusDegree) };
   });
-  return { layout, params, segments, cuts, maskBits: maskBitsOf(options), maskBound, steps, poolScaleOctaves: octaves };
+  return { layout, params, segments, cuts, maskBits: maskBitsOf(options), maskBound, steps: masked, poolScaleOctaves: octaves };
+}
+
+/**
+ * A refresh cut masks the plaintext polynomial's coefficients (no float64 on a masked value, so σ
+ * costs no precision) where the next segment can read the result slot for slot as it is
+ * (circuit/carry-layout.ts); elsewhere, and for the other steps, the slots.
+ */
+function maskedStep(step: ClientStep, from: Circuit, to: Circuit): ClientStep {
+  return step.kind === 'refresh' && carryRefusal(from, to) === null ? { kind: 'coefficient-refresh' } : step;
 }
 
 interface ParameterTrial {
@@ -244,11 +259,13 @@ function tryParameters(stages: readonly ApproxStage[], cuts: readonly number[], 
   const depths = first.map((c) => c.depth);
   const depth = Math.max(...depths.map((d, i) => d + extraLevels(steps, i)));
   const extra = Math.ceil(Math.log2(parts.length));
-  const masked = maskBound * 2 ** maskGrowth(steps, boundsOf(maskBound, options));
+  const bounds = boundsOf(maskBound, options);
+  const masked = maskBound * 2 ** maskGrowth(steps, bounds);
   const request = {
     depth,
     slotsNeeded: Math.max(...first.map((c) => c.minSlots)),
     outputBits: cuts.length > 0 ? Math.max(options.outputBits, outputBitsForMagnitude(masked)) : options.outputBits,
+    ...(cuts.length > 0 ? { firstPrimeBits: maskFirstPrimeBits(steps, bounds) } : {}),
     ...(options.precisionBits !== undefined ? { precisionBits: options.precisionBits + extra } : {}),
     ...(options.scaleBits !== undefined ? { scaleBits: options.scaleBits } : {}),
     ...(options.strictPrecision === true ? { strictPrecision: true } : {}),
@@ -274,9 +291,32 @@ function checkMaskRoom(circuits: readonly Circuit[], params: CkksParameters, mas
     const level = out.level - kind.maskLevels;
     if (level < 1) fail('PARAMS', `segment ${i + 1} ends at level ${out.level}, too low for the mask of the ${steps[i]!.kind} step after it`);
     const room = maxEncodableBits(params.coeffModulusBits, level, out.scale);
-    const need = bounds.maskBits + Math.log2(maskBound) + kind.maskGrowthBits(bounds) + 1;
+    const need = maskRoomBits(steps[i]!, bounds);
     if (room < need) fail('PARAMS', `segment ${i + 1} ends at level ${out.level}, where only 2^${room.toFixed(1)} fits; the mask needs 2^${need.toFixed(1)}`);
+    // A coefficient mask also travels, rescaled, in the client's fresh ciphertext: the next segment's input level must hold it.
+    if (kind.domain === 'coefficients') {
+      const into = inputAt(circuits[i + 1]!);
+      const fresh = maxEncodableBits(params.coeffModulusBits, into.level, into.scale);
+      if (fresh < need) fail('PARAMS', `segment ${i + 2} reads level ${into.level}, where only 2^${fresh.toFixed(1)} fits; the masked values need 2^${need.toFixed(1)}`);
+    }
   });
+}
+
+/** log2 of the room a step's masked values need at its cut: 2^σ·B grown by the step's factor, with a bit to spare. */
+function maskRoomBits(step: ClientStep, bounds: StepBounds): number {
+  return bounds.maskBits + Math.log2(bounds.maskBound) + stepKind(step.kind).maskGrowthBits(bounds) + 1;
+}
+
+/**
+ * The first prime q0 that gives every cut's mask its room (checkMaskRoom), asked of parameter
+ * selection so that the plan search sees σ as a constraint rather than σ being lowered afterwards.
+ * A mask sits at level ℓ ≥ 1 (every cut keeps a spare prime), on a value at scale Δ ≈ q_ℓ: the
+ * room there, q0 + … + q_ℓ − 2 − log2 Δ, is at least q0 − 2 (the primes above q0 and Δ are the
+ * scale's size), so q0 ≥ need + 2 bits. Raising q0 also raises the special prime P (select.ts), two
+ * bits of the budget per bit: the search may then pick a smaller scale, another set of cuts or N.
+ */
+function maskFirstPrimeBits(steps: readonly ClientStep[], bounds: StepBounds): number {
+  return Math.ceil(Math.max(...steps.map((s) => maskRoomBits(s, bounds))) + 2);
 }
 
 function unionSteps(circuits: readonly Circuit[]): number[] {
@@ -328,8 +368,9 @@ function subsets(points: readonly number[]): number[][] {
  * The precision promise of a segmented body. Each segment starts from a fresh ciphertext, so its
  * CKKS noise (bounded, relative to the output magnitude, by the parameters' 2^−expectedPrecisionBits)
  * adds up over the segments, assumed to carry through the layers after it at the same relative
- * size. Each cut adds the mask's float64 cost: z = y + r with |z| ≤ 2^σ·B decodes to 53 bits, an
- * absolute error of 2^(σ + ⌈log2 B⌉ − 53) on y, counted here relative to the output magnitude
+ * size. Each cut adds its mask's cost (maskRounding): a slot mask's float64 rounding, z = y + r
+ * with |z| ≤ 2^σ·B decoding to 53 bits, an absolute error of 2^(σ + ⌈log2 B⌉ − 53) on y; a
+ * coefficient mask's one rounding per coefficient; counted relative to the output magnitude
  * (B ≥ 1, so this is the larger of the two readings).
  */
 export function segmentedPromise(uncut: PrecisionPromise, plan: SegmentedBuild, magnitude: number): PrecisionPromise {
@@ -339,14 +380,36 @@ export function segmentedPromise(uncut: PrecisionPromise, plan: SegmentedBuild, 
 }
 
 /**
- * The masks' float64 cost in output units at σ = `maskBits` (the promise's mask term): per step
- * 2^(σ + ⌈log2 B⌉ + its rounding bits − 53), times the output magnitude, times the FFT factor below.
+ * The masks' cost in output units at σ = `maskBits` (the promise's mask term). A slot mask costs
+ * its float64 rounding, 2^(σ + ⌈log2 B⌉ + its rounding bits − 53) times the FFT factor below, so
+ * it grows with σ; a coefficient mask costs one rounding per coefficient at the next segment's
+ * input scale Δ_in (the client's and the server's rescaled integers each round once, and the
+ * difference is within one unit), at most N/Δ_in on a value whatever σ is. Each times the output
+ * magnitude.
  */
 export function maskRounding(plan: SegmentedBuild, magnitude: number, maskBits: number): number {
+  const { fixed, perBit } = maskRoundingParts(plan, magnitude);
+  return fixed + perBit * 2 ** maskBits;
+}
+
+/** The mask term split: what does not depend on σ (coefficient masks) and the factor of 2^σ (slot masks). */
+function maskRoundingParts(plan: SegmentedBuild, magnitude: number): { fixed: number; perBit: number } {
   // Not boundsOf: σ = 0 here is the per-bit factor, outside what --mask-bits accepts.
-  const bounds: StepBounds = { maskBits, maskBound: plan.maskBound, poolScaleOctaves: POOL_SCALE_OCTAVES };
-  const bits = (step: ClientStep): number => maskBits + Math.ceil(Math.log2(plan.maskBound)) + stepKind(step.kind).roundingBits(bounds) - 53;
-  return magnitude * fftRoundingFactor(plan.params.slots) * plan.steps.reduce((sum, step) => sum + 2 ** bits(step), 0);
+  const bounds: StepBounds = { maskBits: 0, maskBound: plan.maskBound, poolScaleOctaves: POOL_SCALE_OCTAVES };
+  let fixed = 0;
+  let perBit = 0;
+  plan.steps.forEach((step, i) => {
+    const kind = stepKind(step.kind);
+    switch (kind.domain) {
+      case 'slots':
+        perBit += fftRoundingFactor(plan.params.slots) * 2 ** (Math.ceil(Math.log2(plan.maskBound)) + kind.roundingBits(bounds) - 53);
+        break;
+      case 'coefficients':
+        fixed += plan.params.polyModulusDegree / inputAt(plan.segments[i + 1]!.circuit).scale;
+        break;
+    }
+  });
+  return { fixed: magnitude * fixed, perBit: magnitude * perBit };
 }
 
 /**
@@ -361,19 +424,24 @@ export function fftRoundingFactor(slots: number): number {
 }
 
 /**
- * The largest σ this plan, its segments and parameters unchanged, would hold: each cut's modulus
- * has room for 2^σ·B grown by its step (as checkMaskRoom asks), and the masks' rounding fits in
- * `slack` (the promise less the approximation error and the segments' CKKS noise). Only a guess
- * for --mask-bits auto, which compiles at it to check: another σ can change the plan.
+ * The largest σ this plan would hold: each cut's modulus has room for 2^σ·B grown by its step (as
+ * checkMaskRoom asks), counting the room a first prime of MAX_PRIME_BITS would add (the search sizes
+ * q0 for the σ it compiles, maskFirstPrimeBits), and the masks' rounding fits in `slack` (the
+ * promise less the approximation error and the segments' CKKS noise). Only a guess for
+ * --mask-bits auto, which compiles at it to check: another σ can change the plan (a larger q0, a
+ * smaller scale, other cuts).
  */
 export function largestMaskBitsFor(plan: SegmentedBuild, magnitude: number, slack: number): number {
-  const perBit = maskRounding(plan, magnitude, 0);
-  const byPromise = slack > 0 && perBit > 0 ? Math.floor(Math.log2(slack / perBit)) : -Infinity;
+  const { fixed, perBit } = maskRoundingParts(plan, magnitude);
+  const left = slack - fixed;
+  // No slot mask: σ costs no precision, only room.
+  const byPromise = left <= 0 ? -Infinity : perBit > 0 ? Math.floor(Math.log2(left / perBit)) : Infinity;
   const bounds = boundsOf(plan.maskBound, { maskBits: plan.maskBits });
   const byRoom = plan.segments.slice(0, -1).map((s, i) => {
     const out = s.circuit.ops.find((op) => op.op === 'output')!;
     const kind = stepKind(plan.steps[i]!.kind);
-    return Math.floor(maxEncodableBits(plan.params.coeffModulusBits, out.level - kind.maskLevels, out.scale) - Math.log2(plan.maskBound) - kind.maskGrowthBits(bounds) - 1);
+    const firstPrimeRoom = MAX_PRIME_BITS - plan.params.coeffModulusBits[0]!;
+    return Math.floor(maxEncodableBits(plan.params.coeffModulusBits, out.level - kind.maskLevels, out.scale) + firstPrimeRoom - Math.log2(plan.maskBound) - kind.maskGrowthBits(bounds) - 1);
   });
   return Math.min(byPromise, ...byRoom);
 }

@@ -15,7 +15,8 @@ import type { NumericTensor } from '../../compiler/graph/tensor';
 import type { OpCounts } from '../../compiler/circuit/count';
 import { WASM_HEAP_BYTES } from '../../compiler/params/sizes';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
-import { describeClientSteps } from '../../compiler/client-steps/table';
+import { describeClientSteps, isRefresh, stepKind } from '../../compiler/client-steps/table';
+import type { ClientStep, ClientStepKind, MaskDomain } from '../../compiler/client-steps/kind';
 import { describeDishonestClient } from '../../compiler/client-steps/dishonest-client';
 import { compileModel, type Compilation, type CompileOptions, type CompileStep } from '../../compiler/pipeline/compile';
 import type { TreeSummary } from '../../compiler/pipeline/steps/encode-trees';
@@ -101,8 +102,12 @@ export interface CompileSummary {
       readonly mode: 'auto' | 'explicit';
       readonly bits: number;
       readonly slots: number;
+      /** 2^−σ per masked value: a slot, or a coefficient of the plaintext polynomial. */
       readonly perSlotLog2Distance: number;
+      /** Over one ciphertext: its slots (slot masks) or its N = 2·slots coefficients (coefficient masks), the larger when both kinds occur. */
       readonly perCiphertextLog2Distance: number;
+      /** Per client step, in order: its kind and where its mask sits (the plaintext polynomial's coefficients, σ costing no precision, or the slots). */
+      readonly steps: readonly { readonly kind: ClientStepKind; readonly masking: MaskDomain }[];
       readonly whyNotMax?: string;
       readonly tried: readonly MaskTrial[];
     };
@@ -236,13 +241,16 @@ export function compileFile(modelFile: string, opts: CompileFileOptions, toolVer
   return { compilation, model, summary: summarize(outputDir, compilation, model, calibration) };
 }
 
-function maskSummary(m: MaskChoice): NonNullable<CompileSummary['refresh']>['mask'] {
+function maskSummary(m: MaskChoice, steps: readonly ClientStep[]): NonNullable<CompileSummary['refresh']>['mask'] {
+  const masking = steps.map((s) => ({ kind: s.kind, masking: stepKind(s.kind).domain }));
+  const values = Math.max(...masking.map((s) => (s.masking === 'coefficients' ? 2 * m.slots : m.slots)));
   return {
     mode: m.mode,
     bits: m.bits,
     slots: m.slots,
     perSlotLog2Distance: -m.bits,
-    perCiphertextLog2Distance: Math.log2(m.slots) - m.bits,
+    perCiphertextLog2Distance: Math.log2(values) - m.bits,
+    steps: masking,
     ...(m.whyNotMax !== undefined ? { whyNotMax: m.whyNotMax } : {}),
     tried: m.tried,
   };
@@ -288,7 +296,7 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
             ...(c.plan.whyCut !== undefined ? { whyCut: c.plan.whyCut } : {}),
             maskBits: c.refresh.maskBits,
             maskBound: c.refresh.maskBound,
-            mask: maskSummary(c.mask!),
+            mask: maskSummary(c.mask!, c.refresh.steps),
             dishonestClient: describeDishonestClient(m.refresh!),
             ...(c.refresh.steps.some((s) => s.kind === 'maxpool')
               ? { maxPools: c.refresh.steps.flatMap((s) => (s.kind === 'maxpool' ? [{ geometry: s.pool.geometry, sources: s.pool.sources }] : [])) }
@@ -300,7 +308,7 @@ function summarize(outputDir: string, c: Compilation, m: CompiledModel, calibrat
                   ),
                 }
               : {}),
-            ...(c.refresh.steps.some((s) => s.kind !== 'refresh') ? { clientSees: describeClientSteps(m.refresh!) } : {}),
+            ...(c.refresh.steps.some((s) => !isRefresh(s)) ? { clientSees: describeClientSteps(m.refresh!) } : {}),
           },
         }
       : {}),

@@ -127,6 +127,12 @@ export interface BackendContext {
   derivedClientKeys(seed: Uint8Array): ClientKeys;
   /** Server side: a circuit checked against this context (slots, primes, levels), ready to run. */
   loadCircuit(circuit: Circuit): LoadedCircuit;
+  /**
+   * Server side: the ciphertext (where `want` says) plus the plaintext whose polynomial has the
+   * integer coefficients `coefficients` (N of them, at the ciphertext's level and scale): a
+   * coefficient-domain mask put on or taken off (compiler/client-steps/coefficient-mask.ts).
+   */
+  addCoefficients(ciphertext: Uint8Array, want: CiphertextExpectation, coefficients: readonly bigint[]): Uint8Array;
   dispose(): void;
 }
 
@@ -140,6 +146,10 @@ export interface ClientKeys {
   encrypt(values: Float64Array, level: number, scale: number): Uint8Array;
   /** All slots of a serialized ciphertext, which must sit where `want` says. */
   decrypt(ciphertext: Uint8Array, want: CiphertextExpectation): Float64Array;
+  /** The decrypted plaintext polynomial's integer coefficients (N, each centered mod the level's modulus), exactly: no decoding. */
+  decryptCoefficients(ciphertext: Uint8Array, want: CiphertextExpectation): bigint[];
+  /** Serialized ciphertext of the plaintext whose polynomial has these integer coefficients (each reduced mod the level's primes), at `level` and `scale`. */
+  encryptCoefficients(coefficients: readonly bigint[], level: number, scale: number): Uint8Array;
   dispose(): void;
 }
 

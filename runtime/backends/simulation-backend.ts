@@ -23,7 +23,12 @@ import { simulateCircuit, type SimulateOptions } from './simulate';
  * unchanged on it, without WebAssembly and fast, so their logic can be tested apart from SEAL.
  * It hides nothing: never for private data.
  *
- * Serialized ciphertext (little endian): "DPSM", level u32, scale f64, slot count u32, slots f64 each.
+ * Serialized ciphertext (little endian): "DPSM", level u32, scale f64, slot count u32, slots f64
+ * each; then, on a ciphertext that carries a coefficient-domain mask, the polynomial's exact
+ * integer part as u32 byte count and the N integers in decimal, comma-separated. The simulation's
+ * coefficients are a linear stand-in for the canonical embedding: coefficient i < N/2 is
+ * round(Δ·slot i), the others 0; the value is the slots plus that part over Δ (folded in when a
+ * circuit reads the ciphertext, once the mask is off), so masks of 2^40·B·Δ stay exact integers.
  * Evaluation keys: each part starts with a random nonce (like real key generation, every call
  * makes a different bundle); the Galois part then lists the rotation steps as i32.
  */
@@ -64,6 +69,12 @@ function simulationContext(spec: ContextSpec, options: SimulateOptions): Backend
     // A simulation "key" is 32 bytes; a seed gives the same one everywhere.
     derivedClientKeys: (seed) => simulationClientKeys(spec, new Uint8Array(createHash('sha256').update('deeppowers/simulation-key/v1').update(seed).digest())),
     loadCircuit: (circuit) => simulationCircuit(spec, circuit, options),
+    addCoefficients(bytes, want, coefficients) {
+      const ct = readCiphertext(bytes, want, slots);
+      if (coefficients.length !== 2 * slots) fail('BAD_ARGUMENT', `${coefficients.length} coefficients for a polynomial of degree ${2 * slots}`);
+      const exact = ct.coefficients ?? new Array<bigint>(2 * slots).fill(0n);
+      return writeCiphertext(ct.level, ct.scale, ct.values, exact.map((c, i) => c + coefficients[i]!));
+    },
     dispose: () => {},
   };
 }
@@ -86,7 +97,15 @@ function simulationClientKeys(spec: ContextSpec, saved: Uint8Array | undefined):
       padded.set(values);
       return writeCiphertext(level, scale, padded);
     },
-    decrypt: (bytes, want) => readCiphertext(bytes, want, slots),
+    decrypt: (bytes, want) => folded(readCiphertext(bytes, want, slots)),
+    decryptCoefficients(bytes, want) {
+      const ct = readCiphertext(bytes, want, slots);
+      return Array.from({ length: 2 * slots }, (_, i) => (i < slots ? BigInt(Math.round(ct.values[i]! * ct.scale)) : 0n) + (ct.coefficients?.[i] ?? 0n));
+    },
+    encryptCoefficients(coefficients, level, scale) {
+      if (coefficients.length !== 2 * slots) fail('BAD_ARGUMENT', `${coefficients.length} coefficients for a polynomial of degree ${2 * slots}`);
+      return writeCiphertext(level, scale, new Float64Array(slots), coefficients);
+    },
     dispose: () => {},
   };
 }
@@ -110,7 +129,7 @@ function simulationCircuit(spec: ContextSpec, circuit: Circuit, options: Simulat
     async execute(inputs, keys, firstInputIndex = 0) {
       if (!loaded.has(keys)) fail('BAD_ARGUMENT', 'these evaluation keys were loaded for another circuit');
       if (inputs.length !== circuit.inputs.length) fail('BAD_CIPHERTEXT', `the model takes ${circuit.inputs.length} input ciphertexts, got ${inputs.length}`);
-      const slots = inputs.map((bytes, i) => readCiphertext(bytes, { level: circuit.topLevel, scale: input.scale, label: `input ciphertext ${firstInputIndex + i}` }, circuit.slots));
+      const slots = inputs.map((bytes, i) => folded(readCiphertext(bytes, { level: circuit.topLevel, scale: input.scale, label: `input ciphertext ${firstInputIndex + i}` }, circuit.slots)));
       return simulateCircuit(circuit, slots, options).map((values, k) => writeCiphertext(results[k]!.level, results[k]!.scale, values));
     },
     dispose: () => {},
@@ -138,28 +157,58 @@ function galoisKeyBytes(steps: readonly number[]): Uint8Array {
   return out;
 }
 
-function writeCiphertext(level: number, scale: number, values: Float64Array): Uint8Array {
-  const out = new Uint8Array(HEADER_BYTES + 8 * values.length);
+function writeCiphertext(level: number, scale: number, values: Float64Array, coefficients?: readonly bigint[]): Uint8Array {
+  const exact = coefficients ? new TextEncoder().encode(coefficients.join(',')) : new Uint8Array(0);
+  const out = new Uint8Array(HEADER_BYTES + 8 * values.length + (coefficients ? 4 + exact.length : 0));
   const view = new DataView(out.buffer);
   out.set(new TextEncoder().encode(MAGIC), 0);
   view.setUint32(4, level, true);
   view.setFloat64(8, scale, true);
   view.setUint32(16, values.length, true);
   values.forEach((v, i) => view.setFloat64(HEADER_BYTES + 8 * i, v, true));
+  if (coefficients) {
+    const at = HEADER_BYTES + 8 * values.length;
+    view.setUint32(at, exact.length, true);
+    out.set(exact, at + 4);
+  }
   return out;
 }
 
 const SCALE_TOLERANCE = 1e-9;
 
-function readCiphertext(bytes: Uint8Array, want: CiphertextExpectation, slots: number): Float64Array {
+interface SimulatedCiphertext {
+  readonly level: number;
+  readonly scale: number;
+  readonly values: Float64Array;
+  /** The exact integer part a coefficient mask left (N coefficients), if any. */
+  readonly coefficients?: bigint[];
+}
+
+/** The slot values of a simulated ciphertext, its integer part (the stand-in embedding's first N/2 coefficients) folded in. */
+function folded(ct: SimulatedCiphertext): Float64Array {
+  const { values, coefficients, scale } = ct;
+  return coefficients ? values.map((v, i) => v + Number(coefficients[i]!) / scale) : values;
+}
+
+function readCiphertext(bytes: Uint8Array, want: CiphertextExpectation, slots: number): SimulatedCiphertext {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const ok = bytes.length === HEADER_BYTES + 8 * slots && new TextDecoder().decode(bytes.subarray(0, 4)) === MAGIC && view.getUint32(16, true) === slots;
+  const slotBytes = HEADER_BYTES + 8 * slots;
+  const ok = bytes.length >= slotBytes && new TextDecoder().decode(bytes.subarray(0, 4)) === MAGIC && view.getUint32(16, true) === slots;
   if (!ok) fail('BAD_CIPHERTEXT', `${want.label} is not a simulated ciphertext of ${slots} slots`);
+  let coefficients: bigint[] | undefined;
+  if (bytes.length > slotBytes) {
+    const length = bytes.length >= slotBytes + 4 ? view.getUint32(slotBytes, true) : -1;
+    const text = length >= 0 && bytes.length === slotBytes + 4 + length ? new TextDecoder().decode(bytes.subarray(slotBytes + 4)) : '';
+    if (!/^-?[0-9]+(,-?[0-9]+)*$/.test(text)) fail('BAD_CIPHERTEXT', `${want.label} is not a simulated ciphertext of ${slots} slots`);
+    coefficients = text.split(',').map((c) => BigInt(c));
+    if (coefficients.length !== 2 * slots) fail('BAD_CIPHERTEXT', `${want.label} carries ${coefficients.length} coefficients, not ${2 * slots}`);
+  }
   const level = view.getUint32(4, true);
   if (level !== want.level) fail('BAD_CIPHERTEXT', `${want.label} is at level ${level}, expected ${want.level}`);
   const scale = view.getFloat64(8, true);
   if (!(Math.abs(scale - want.scale) <= SCALE_TOLERANCE * want.scale)) {
     fail('BAD_CIPHERTEXT', `${want.label} has scale 2^${Math.log2(scale).toFixed(4)}, expected 2^${Math.log2(want.scale).toFixed(4)}`);
   }
-  return Float64Array.from({ length: slots }, (_, i) => view.getFloat64(HEADER_BYTES + 8 * i, true));
+  const values = Float64Array.from({ length: slots }, (_, i) => view.getFloat64(HEADER_BYTES + 8 * i, true));
+  return { level, scale, values, ...(coefficients ? { coefficients } : {}) };
 }

@@ -10,9 +10,19 @@ const percent = (v: number | null): string => (v === null ? '-' : `${Number((v *
 /** The columns of the bench's table of runs, in the terminal and in docs/benchmarks.md (one list, one order). */
 export const BENCH_COLUMNS: readonly string[] = ['model', 'layout', 'N', 'depth', 'rot', 'server ms', 'samples/s', 'threads', 'server ms on threads', 'samples/s on threads', '1-sample ms', 'samples/eval', 'error promised/measured', 'keygen ms', 'enc ms', 'dec ms', 'keys MB', 'ct in/out MB', 'pred ms', 'pred ms on threads/16', 'meas/pred', 'ort ms', 'slowdown', 'client steps', 'round trips', 'step ms', 'step MB'];
 
-/** One run as the cells of BENCH_COLUMNS ('-' where the run has no figure). */
+/** Error codes by which the compiler refuses a model (any other code in a run's error is a failure of the run). */
+const REFUSALS: readonly string[] = ['UNSUPPORTED_OP', 'UNSUPPORTED_ATTRIBUTE', 'NOT_ENCRYPTABLE', 'PARAMS'];
+
+/** A run with no circuit, in one cell: refused by the compiler or failed, with the code its error starts with (the reason is in benchNotes). */
+function outcomeCell(error: string): string {
+  const code = /^([A-Z_]+): /.exec(error)?.[1];
+  if (code === undefined) return 'failed';
+  return `${REFUSALS.includes(code) ? 'refused' : 'failed'}: ${code}`;
+}
+
+/** One run as the cells of BENCH_COLUMNS ('-' where the run has no figure; a run without a circuit says why in its N cell). */
 export function benchRowCells(x: BenchReport['results'][number]): string[] {
-  if (!('n' in x)) return [x.model, x.layout, ...BENCH_COLUMNS.slice(2).map(() => '-')];
+  if (!('n' in x)) return [x.model, x.layout, outcomeCell(x.error), ...BENCH_COLUMNS.slice(3).map(() => '-')];
   return [
     x.model,
     x.layout,

@@ -83,7 +83,13 @@ function refreshLine(r: NonNullable<CompileSummary['refresh']>): string {
   const softmaxes = r.normalizations?.filter((n) => n.kind === 'softmax').length ?? 0;
   const layerNorms = (r.normalizations?.length ?? 0) - softmaxes;
   const refreshes = r.segments.length - 1 - pools - softmaxes - layerNorms;
-  const masked = `the client decrypts values masked by ±2^${r.maskBits}·${formatNumber(r.maskBound, 3)} and encrypts them again (${maskLine(r.mask)})`;
+  const onCoefficients = r.mask.steps.filter((s) => s.kind === 'coefficient-refresh').length;
+  const masked =
+    onCoefficients === refreshes
+      ? `the client decrypts the result's plaintext polynomial with every coefficient masked by ±2^${r.maskBits}·⌈${formatNumber(r.maskBound, 3)}·Δ⌉ and encrypts it again as it is, never decoding it, so σ costs no precision (${maskLine(r.mask)})`
+      : onCoefficients === 0
+        ? `the client decrypts values masked by ±2^${r.maskBits}·${formatNumber(r.maskBound, 3)} and encrypts them again (${maskLine(r.mask)})`
+        : `${onCoefficients} of them masked on the plaintext polynomial's coefficients (±2^${r.maskBits}·⌈${formatNumber(r.maskBound, 3)}·Δ⌉, never decoded, σ costing no precision), the other ${refreshes - onCoefficients} on the slots (±2^${r.maskBits}·${formatNumber(r.maskBound, 3)}, the next segment reading them in another layout) (${maskLine(r.mask)})`;
   const why = r.whyCut !== undefined ? `cut by default (--refresh off forbids it): ${r.whyCut}. ` : '';
   if (refreshes === r.segments.length - 1) return `${why}${r.segments.length} segments (depths ${depths}; estimated ${ms} ms), a client round trip between each: ${masked}`;
   const counted = (n: number, one: string, many: string): string[] => (n > 0 ? [`${n} ${n === 1 ? one : many} (below)`] : []);
@@ -99,7 +105,9 @@ function refreshLine(r: NonNullable<CompileSummary['refresh']>): string {
 /** σ, what it hides (per slot and over one ciphertext), how it was chosen, and why not the ceiling. */
 function maskLine(m: NonNullable<CompileSummary['refresh']>['mask']): string {
   const how = m.mode === 'auto' ? `--mask-bits auto: the largest σ in [${MASK_BITS_AUTO.min}, ${MASK_BITS_AUTO.max}] keeping the precision promise` : '--mask-bits';
-  const hides = `σ = ${m.bits}: within 2^-${m.bits} statistical distance per slot, 2^${m.perCiphertextLog2Distance} over the ${m.slots} slots of a ciphertext`;
+  const coefficients = m.steps.some((s) => s.masking === 'coefficients');
+  const values = coefficients ? `${2 * m.slots} coefficients` : `${m.slots} slots`;
+  const hides = `σ = ${m.bits}: within 2^-${m.bits} statistical distance per ${coefficients ? 'masked value' : 'slot'}, 2^${m.perCiphertextLog2Distance} over the ${values} of a ciphertext`;
   return `${hides}; ${how}${m.whyNotMax !== undefined ? `; not ${MASK_BITS_AUTO.max}: ${m.whyNotMax}` : ''}`;
 }
 
@@ -211,7 +219,7 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     .option('--rtt-ms <ms>', `round trip of one client step, for the planner's end-to-end latency (default ${DEFAULT_RTT_MS}, a LAN)`, nonNegative('--rtt-ms'))
     .option(
       '--mask-bits <sigma>',
-      `client steps (refreshes, max pools, softmax, layer norm): the masks hide each value within 2^-sigma statistical distance, at a cost of sigma bits of float64 precision per step; auto (default): the largest sigma in [${MASK_BITS_AUTO.min}, ${MASK_BITS_AUTO.max}] that keeps the precision promise (the refresh row says which and why); an integer ${MASK_BITS_RANGE.min}..${MASK_BITS_RANGE.max} fixes it (the precision row says whether the promise still holds, as simulation rounds; SEAL rounds more: check with predict --mode fhe)`,
+      `client steps (refreshes, max pools, softmax, layer norm): the masks hide each value within 2^-sigma statistical distance; a refresh masks the plaintext polynomial's coefficients where the next segment reads the result as it is (sigma then costs modulus room only), the other steps the slots (sigma bits of float64 precision per step); auto (default): the largest sigma in [${MASK_BITS_AUTO.min}, ${MASK_BITS_AUTO.max}] that keeps the precision promise (the refresh row says which and why); an integer ${MASK_BITS_RANGE.min}..${MASK_BITS_RANGE.max} fixes it (the precision row says whether the promise still holds, as simulation rounds; SEAL rounds more: check with predict --mode fhe)`,
       maskBitsArgument,
     )
     .option('--degree <d>', 'polynomial degree for every activation, or auto (default): the smallest 2^k−1 meeting --precision and keeping the calibration rows\' predictions', degreeArgument)

@@ -88,12 +88,12 @@ export function clientModelOf(
   };
 }
 
-/** The client view of a body that runs as `circuits` in order, with `steps[k]` between circuits k and k + 1 (a refresh each, unless given). */
+/** The client view of a body that runs as `circuits` in order, with `steps[k]` between circuits k and k + 1 (the artifact's: compiler/client-steps/table.ts, bodySteps). */
 export function clientModelOfBody(
   circuits: readonly Circuit[],
   params: Pick<CkksParameters, 'polyModulusDegree' | 'coeffModulusBits' | 'primes' | 'expectedPrecisionBits'>,
   modelHash: string,
-  steps: readonly ClientStep[] = circuits.slice(1).map(() => ({ kind: 'refresh' })),
+  steps: readonly ClientStep[],
 ): ClientModel {
   if (steps.length !== circuits.length - 1) fail('BAD_ARTIFACT', `${circuits.length} segments with ${steps.length} client steps between them`);
   const models = circuits.map((c) => clientModelOf(c, params, modelHash));
@@ -110,13 +110,16 @@ export function clientModelOfBody(
 /**
  * A step as the client view carries it (compiler/artifact/views.ts): a max pool names its windows,
  * masked formats and fresh level under `pool`, a softmax its rows under `softmax`, a LayerNorm its
- * tokens and ε under `layernorm`; a refresh step is implied by their absence.
+ * tokens and ε under `layernorm`, a coefficient-masked refresh says `masking`; a refresh step with
+ * slot masks is implied by their absence.
  */
-export function stepToView(step: ClientSideStep | undefined): Pick<SegmentView, 'pool' | 'softmax' | 'layernorm'> {
+export function stepToView(step: ClientSideStep | undefined): Pick<SegmentView, 'pool' | 'softmax' | 'layernorm' | 'masking'> {
   if (!step) return {};
   switch (step.knows.kind) {
     case 'refresh':
       return {};
+    case 'coefficient-refresh':
+      return { masking: 'coefficients' };
     case 'maxpool':
       return { pool: { windows: step.knows.pool.windows, masked: step.masked, freshLevel: step.freshLevel } };
     case 'softmax':
@@ -134,7 +137,7 @@ export function stepFromView(view: SegmentView, segment: ClientModel, before: Cl
     const { groups, epsilon, masked, freshLevel } = view.layernorm;
     return { knows: { kind: 'layernorm', layernorm: { groups, epsilon } }, masked, freshLevel };
   }
-  return { knows: { kind: 'refresh' }, masked: before.results, freshLevel: segment.inputLevel };
+  return { knows: { kind: view.masking === 'coefficients' ? 'coefficient-refresh' : 'refresh' }, masked: before.results, freshLevel: segment.inputLevel };
 }
 
 /** One client model for a body of `segments` (each a segment's client model, in order): inputs of the first, outputs of the last, keys for all. */

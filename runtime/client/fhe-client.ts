@@ -3,6 +3,7 @@ import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { fail } from '../../compiler/errors';
 import { maxEncodable, type BackendContext, type ClientKeys, type FheBackend } from '../backends/backend';
 import { stepKind } from '../../compiler/client-steps/table';
+import { rescaleCoefficients } from '../../compiler/client-steps/coefficient-mask';
 import { readEnvelope, writeEnvelope } from '../wire/envelope';
 import { packingCircuitOf, type ClientModel, type ClientSideStep } from './client-model';
 
@@ -135,10 +136,52 @@ export class FheClient {
    * as the next segment's inputs. What goes back is ciphertext only, never a decryption.
    */
   clientStep(masked: Uint8Array, segment: number): Uint8Array {
-    return this.encryptStep(this.decryptStep(masked, segment), segment + 1);
+    const { step } = this.stepBefore(segment + 1);
+    switch (stepKind(step.knows.kind).domain) {
+      case 'slots':
+        return this.encryptStep(this.decryptStep(masked, segment), segment + 1);
+      case 'coefficients':
+        return this.carryStep(masked, segment);
+    }
   }
 
-  /** The masked slot vectors of a client step, one per result ciphertext (what the client sees). */
+  /**
+   * A coefficient-masked refresh (compiler/client-steps/coefficient-refresh.ts): each masked
+   * result's plaintext polynomial, exactly (its integer coefficients, never decoded), rescaled
+   * once to the next segment's input scale and encrypted fresh at the top level. Whatever the
+   * coefficients are, the client answers the same way (they are reduced mod the primes, never refused).
+   */
+  private carryStep(masked: Uint8Array, segment: number): Uint8Array {
+    return this.encryptStepCoefficients(this.decryptStepCoefficients(masked, segment), segment + 1);
+  }
+
+  /** A coefficient-masked refresh's polynomials (one per result ciphertext, at the masked scale), rescaled once to segment `segment`'s input scale and encrypted fresh as its inputs. */
+  encryptStepCoefficients(polynomials: readonly (readonly bigint[])[], segment: number): Uint8Array {
+    this.alive();
+    const { model: to, step } = this.stepBefore(segment);
+    const per = this.segment(segment - 1).outputs.length;
+    if (to.inputs.length !== per) fail('BAD_ARTIFACT', `a coefficient-masked refresh carries ${per} ciphertexts to a segment that reads ${to.inputs.length}`);
+    const parts = polynomials.map((coefficients, i) =>
+      this.keys.encryptCoefficients(rescaleCoefficients(coefficients, step.masked[i % per]!.scale, to.inputScale), step.freshLevel, to.inputScale),
+    );
+    return writeEnvelope({ kind: 'ciphertexts', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId, parts });
+  }
+
+  /** What the client sees at a coefficient-masked refresh: each masked result's plaintext polynomial, its N integer coefficients (centered mod the level's modulus). */
+  decryptStepCoefficients(masked: Uint8Array, segment: number): bigint[][] {
+    this.alive();
+    const from = this.segment(segment);
+    const { step } = this.stepBefore(segment + 1);
+    const env = readEnvelope(masked, { kind: 'result', modelHash: this.model.modelHash, parameterId: this.model.parameters.parameterId });
+    const per = from.outputs.length;
+    if (env.parts.length % per !== 0) fail('BAD_CIPHERTEXT', `${env.parts.length} masked ciphertexts, not a multiple of the segment's ${per} outputs`);
+    return env.parts.map((part, i) => this.keys.decryptCoefficients(part, { ...step.masked[i % per]!, label: `masked ciphertext ${i}` }));
+  }
+
+  /**
+   * The masked slot vectors of a client step, one per result ciphertext (what the client sees;
+   * of a coefficient-masked refresh, the masked polynomial decoded, which `clientStep` never does).
+   */
   decryptStep(masked: Uint8Array, segment: number): Float64Array[] {
     this.alive();
     const from = this.segment(segment);

@@ -33,6 +33,8 @@ const rowSchema = z.union([z.array(z.unknown()), z.record(z.string(), z.unknown(
 export function createPrivateClientServer(options: PrivateClientOptions): { server: McpServer; close(): Promise<void> } {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   let remote: Promise<RemoteServer> | undefined;
+  /** Set by close(): the host has gone, and calls still running lose their connection to the server. */
+  let closing = false;
   /** Open models with the SEAL generation their keys and contexts were made under. */
   const models = new Map<string, { readonly model: Promise<PrivateModel>; readonly generation: number }>();
 
@@ -179,6 +181,12 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
               // The server's 0-of-n at the start of each request repeats the previous count; StagedProgress drops it.
               onProgress: ({ done, total }) => progress.evaluations(done, total, `${done} of ${total} encrypted evaluations`),
             }).catch(recoverFromTrap);
+          } catch (e) {
+            // Not a fault: the host ended the session (a time limit, a user who quit) and close() cut the
+            // server connection under this call. One line, no stack; its answer has nobody to go to.
+            if (!closing) throw e;
+            log(`private_predict ${model}: abandoned, the host ended the session before it finished`);
+            return fail('IO', `private_predict ${model} was abandoned: the host ended the session before it finished`);
           } finally {
             progress.stop();
           }
@@ -200,6 +208,7 @@ export function createPrivateClientServer(options: PrivateClientOptions): { serv
   return {
     server,
     close: async () => {
+      closing = true;
       for (const { model: m, generation } of models.values()) {
         if (generation === options.backend.engineGeneration()) await m.then((x) => x.dispose()).catch(() => {});
       }

@@ -7,8 +7,15 @@
  * the server's masks are the same record.
  */
 import { randomBytes } from 'node:crypto';
+import type { CoefficientMask } from '../../compiler/client-steps/kind';
 import type { StepCircuit } from '../../compiler/client-steps/step-circuits';
 import { fail } from '../../compiler/errors';
+
+/** One evaluation's unmasking: circuits over its fresh ciphertexts, and coefficient masks to take off (input k gets `coefficients[k]`). */
+export interface Unmasking {
+  readonly circuits: readonly StepCircuit[];
+  readonly coefficients: readonly CoefficientMask[];
+}
 
 /** Who may answer a step. */
 export interface StepOwner {
@@ -27,8 +34,8 @@ export interface PendingStep {
   readonly modelId: string;
   /** The segment whose result was masked; the fresh ciphertexts feed segment + 1. */
   readonly segment: number;
-  /** Per evaluation, in order: the circuits that unmask its fresh ciphertexts (the inputs of segment + 1). */
-  readonly unmask: readonly (readonly StepCircuit[])[];
+  /** Per evaluation, in order: what unmasks its fresh ciphertexts (the inputs of segment + 1). */
+  readonly unmask: readonly Unmasking[];
   /** The prediction's chain id, which the answer must name too (absent: the caller named none). */
   readonly chainId?: string;
   /** SHA-256 of the masked result the client was given, logged with the next segment. */

@@ -23,7 +23,6 @@ import { FIXTURE_STAGE } from '../helpers/fixture-status';
 
 const TRANSFORMERS = ['pt_attn_digits_rows', 'pt_mha_digits_rows', 'pt_stdlayer_wine', 'pt_tabformer_breast_cancer', 'pt_text_before_synthetic'];
 const TOLERANCE = 1e-5;
-const MOVES_THE_BATCH_AXIS = ['pt_mha_digits_rows', 'pt_stdlayer_wine'];
 
 function flat(e: ExpectedEntry): number[] {
   return Array.isArray(e) ? e.flatMap(flat) : [e as number];
@@ -79,19 +78,16 @@ describe('transformer fixtures in the reference', () => {
         expect(report.refusedFamily).toBeNull();
         expect(report.transformer).toMatch(/^a transformer \(attention, first at MatMul node ".*" \(ai\.onnx opset 1[47]\)\): \d+ MatMuls of two tensors computed from the input \(Q·Kᵀ, the attention weights by V\) become ciphertext × ciphertext product stages; \d+ Softmax and \d+ LayerNorm become row-wise stages/);
         const graph = importModelFile(f.modelPath);
-        // The batch axis moved into the middle of the block (nn.MultiheadAttention) stops the passes.
-        const passes = !MOVES_THE_BATCH_AXIS.includes(name);
-        if (passes) {
-          const { split } = splitGraph(graph);
-          const kinds = new Set(split.body.map((s) => s.kind));
-          expect([...kinds].sort()).toEqual(['activation', 'affine', 'product', 'rowwise'].filter((k) => k !== 'activation' || kinds.has('activation')));
-          const x = inputTensor(f.data, f.data.test_inputs);
-          const ours = runSplit(split, x).get('output') as NumericTensor;
-          const width = ours.shape[ours.shape.length - 1]!;
-          expect(worst(rows(ours.data, width), f.data.expected['output']!.map(flat)), 'split vs torch').toBeLessThanOrEqual(TOLERANCE);
-          expect(report.transformer).not.toMatch(/not encryptable/);
-          if (FIXTURE_STAGE[name] === 'transformer') return;
-        } else expect(report.transformer).toMatch(/; not encryptable yet: Transpose node/);
+        // nn.MultiheadAttention moves the batch axis into the middle of the block; the passes follow it (batch-axis.ts).
+        const { split } = splitGraph(graph);
+        const kinds = new Set(split.body.map((s) => s.kind));
+        expect([...kinds].sort()).toEqual(['activation', 'affine', 'product', 'rowwise'].filter((k) => k !== 'activation' || kinds.has('activation')));
+        const x = inputTensor(f.data, f.data.test_inputs);
+        const ours = runSplit(split, x).get('output') as NumericTensor;
+        const width = ours.shape[ours.shape.length - 1]!;
+        expect(worst(rows(ours.data, width), f.data.expected['output']!.map(flat)), 'split vs torch').toBeLessThanOrEqual(TOLERANCE);
+        expect(report.transformer).not.toMatch(/not encryptable/);
+        if (FIXTURE_STAGE[name] === 'transformer') return;
         expect(FIXTURE_STAGE[name]).toBe('refused-at-compile');
         let error: unknown;
         try {
@@ -102,11 +98,7 @@ describe('transformer fixtures in the reference', () => {
         expect(error).toBeInstanceOf(DeepPowersError);
         const { code, message } = error as DeepPowersError;
         expect(code).toBe('NOT_ENCRYPTABLE');
-        expect(message).toMatch(
-          passes
-            ? /^softmax over rows of 10 \(\/blocks\/blocks\.0\/att\/Softmax\) on its calibrated ranges \(scores \[.*\]\) is not supported for encryption yet: exp on \[.*\]: no degree ≤ 255 reaches/
-            : /^Transpose node ".*" \(ai\.onnx opset 1[47]\): Transpose perm \[1, 0, 2\], which moves the batch axis is not supported for encryption yet$/,
-        );
+        expect(message).toMatch(/^softmax over rows of 10 \(\/blocks\/blocks\.0\/att\/Softmax\) on its calibrated ranges \(scores \[.*\]\) is not supported for encryption yet: exp on \[.*\]: no degree ≤ 255 reaches/);
       });
     });
   }

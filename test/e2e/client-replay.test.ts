@@ -8,6 +8,7 @@ import { sha256Hex } from '../../compiler/artifact/model-hash';
 import { clientSplitOf } from '../../compiler/artifact/client-split';
 import { bodyCircuits } from '../../compiler/artifact/segments';
 import { runPrologue } from '../../compiler/chain/run';
+import { bodySteps } from '../../compiler/client-steps/table';
 import { clientModelOfBody } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { Keystore } from '../../runtime/client/keystore';
@@ -81,7 +82,7 @@ describe('the server binds each segment to the chain id', () => {
   test("a step answered under another chain_id is refused; each entry records the chain id and the step's two hashes", async () => {
     const { url, service } = await serve(join(work, 'chain-server'));
     const remote = await RemoteServer.connect({ url, token: TOKEN });
-    const fhe = await FheClient.create(backend, clientModelOfBody(bodyCircuits(cut), cut.parameters, cut.modelHash));
+    const fhe = await FheClient.create(backend, clientModelOfBody(bodyCircuits(cut), cut.parameters, cut.modelHash, bodySteps(cut)));
     try {
       const keys = fhe.evaluationKeys();
       await remote.uploadKeys(keys.keysId, keys.bytes);

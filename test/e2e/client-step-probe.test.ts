@@ -80,6 +80,15 @@ async function query(s: Served, name: string, samples: Float64Array[], tamper: (
   return s.fhe.decrypt(last.result!, samples.length)[0]!;
 }
 
+/** As `query`, at a coefficient-masked refresh: `tamper` changes the decrypted polynomials' integer coefficients. */
+async function queryCoefficients(s: Served, name: string, samples: Float64Array[], tamper: (c: bigint[][]) => void = () => {}): Promise<Float64Array> {
+  const first = await s.remote.predictSegment(name, s.keysId, s.fhe.encrypt(samples).bytes, undefined);
+  const c = s.fhe.decryptStepCoefficients(first.step!.masked, 0);
+  tamper(c);
+  const last = await s.remote.predictSegment(name, s.keysId, s.fhe.encryptStepCoefficients(c, 1), first.step!.stepId);
+  return s.fhe.decrypt(last.result!, samples.length)[0]!;
+}
+
 async function refusal(run: () => Promise<unknown>): Promise<string> {
   try {
     await run();
@@ -176,8 +185,16 @@ describe('a client that lies at its client steps', () => {
     const sample = runPrologue(clientSplitOf(model), inputTensor(f.data, f.data.test_inputs.slice(0, 1)));
     const s = await serveOne(model, "mlp", { clientStepBudget: 3 });
     const DELTA = 0.5;
-    const honest = await query(s, 'mlp', sample);
-    const steer = () => query(s, "mlp", sample, (z) => (z[0]![0]! += DELTA));
+    const honest = await queryCoefficients(s, 'mlp', sample);
+    // Its refresh masks the polynomial's coefficients: the client adds the polynomial of δ on element
+    // 0 of the replicated vector (in every period) to what it decrypted; in the simulation backend's
+    // stand-in encoding (simulation-backend.ts) that is δ·Δ on those slots' coefficients.
+    expect(model.refresh!.segments[0]!.masking).toBe('coefficients');
+    const scale = model.circuit.ops.find((o) => o.op === 'output')!.scale;
+    const input = model.refresh!.segments[0]!.circuit.inputs[0]!;
+    const period = input.kind === 'replicated' ? input.period : model.parameters.slots;
+    const shift = BigInt(Math.round(DELTA * scale));
+    const steer = () => queryCoefficients(s, 'mlp', sample, (c) => c[0]!.forEach((v, i) => i < model.parameters.slots && i % period === 0 && (c[0]![i] = v + shift)));
     const a = (await steer()).map((v, o) => v - honest[o]!);
     const b = (await steer()).map((v, o) => v - honest[o]!);
     const { bound } = model.calibration.precision;

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
+import { bodyCircuits } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { type CompileOptions } from '../../compiler/pipeline/compile';
 import { compileFile } from '../../runtime/app/compile-file';
@@ -11,15 +12,14 @@ import { compiledFixture } from '../helpers/compiled-fixture';
 import { firstSegmentOnSimulation } from '../helpers/simulated-body';
 
 /**
- * `compile --mask-bits σ`: the client steps' masks hide each value within 2^-σ. At σ = 32 on
- * pt_mlp_digits_relu --refresh auto the promise still holds (σ = 33 breaks it: docs/compiling.md), the
- * artifact records σ, the server draws masks that wide (what the client decrypts reaches far
- * beyond the old default 2^20·B), and the outputs stay within the promise of PyTorch in simulation.
- *
- * `--mask-bits auto` (the default) picks the largest σ in [20, 40] that keeps the promise: each
- * choice is checked against compiles at explicit σ (σ keeps the promise, σ + 1 does not). The
- * boundary moved from 36 to 32 when the promise began to count SEAL's FFT roundoff
- * (refresh-plan.ts, fftRoundingFactor): at 36, two rows on SEAL were 3.7 times the allowance.
+ * `compile --mask-bits σ`: the client steps' masks hide each value within 2^-σ. pt_mlp_digits_relu
+ * --refresh auto (vector layout) cuts once, where the next segment reads the result as the first
+ * left it, so its refresh masks the plaintext polynomial's integer coefficients
+ * (compiler/client-steps/coefficient-refresh.ts): no masked value passes through float64 and σ
+ * costs no precision, so `--mask-bits auto` (the default) takes the ceiling, σ = 40. With slot
+ * masks (before coefficient masking) auto stopped at 32 here: at 33 the float64 rounding of
+ * 2^(σ + log2 B − 53) per value, times SEAL's FFT roundoff (refresh-plan.ts, fftRoundingFactor),
+ * broke the promise. A max pool's step (pt_cnn_maxpool_digits) keeps slot masks and with them that limit.
  */
 const f = loadFixture('pt_mlp_digits_relu');
 function compiled(extra: Partial<CompileOptions>): CompiledModel {
@@ -31,14 +31,16 @@ describe('--mask-bits auto', () => {
   const dir = mkdtempSync(join(tmpdir(), 'dp-mask-bits-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  test('pt_mlp_digits_relu: auto picks σ = 32, the largest that keeps the promise (explicit 32 keeps it, 33 does not)', () => {
-    expect(auto.refresh?.maskBits).toBe(32);
+  test('pt_mlp_digits_relu: its refresh masks coefficients and auto takes σ = 40, the margin wanted; the promise holds and equals the one at σ = 20', () => {
+    expect(auto.refresh?.segments.map((s) => s.masking)).toEqual(['coefficients']);
+    expect(auto.refresh?.maskBits).toBe(40);
     expect(auto.options['maskBits']).toBeUndefined();
     expect(auto.calibration.precision.reached).toBe(true);
-    const at32 = compiled({ maskBits: 32 });
-    expect(at32.calibration.precision).toEqual(auto.calibration.precision);
-    expect(at32.refresh).toEqual(auto.refresh);
-    expect(compiled({ maskBits: 33 }).calibration.precision.reached).toBe(false);
+    const at40 = compiled({ maskBits: 40 });
+    expect(at40.calibration.precision).toEqual(auto.calibration.precision);
+    expect(at40.refresh).toEqual(auto.refresh);
+    // σ costs no precision: the promise's noise term is the same at σ = 20 (with slot masks it grew 2^20-fold).
+    expect(compiled({ maskBits: 20 }).calibration.precision.noiseBound).toBe(auto.calibration.precision.noiseBound);
   });
 
   // The degree held at 63 (degree auto would lower it for a looser promise and spend the slack).
@@ -49,18 +51,44 @@ describe('--mask-bits auto', () => {
     expect(compiled({ precision: 0.2, degree: 63, maskBits: 40 }).calibration.precision).toEqual(loose.calibration.precision);
   });
 
-  test('compile --json says σ, its statistical distance per slot and over a ciphertext, and why not 40', () => {
+  test('compile --json says σ, where each step masks, its statistical distance per value and over a ciphertext', () => {
     const { summary } = compileFile(f.modelPath, { calibration: join(f.dir, 'data.json'), output: join(dir, 'relu.compiled'), layout: 'vector' }, 'test');
     const mask = summary.refresh!.mask;
     expect(mask.mode).toBe('auto');
-    expect(mask.bits).toBe(32);
+    expect(mask.bits).toBe(40);
     expect(mask.slots).toBe(8192);
-    expect(mask.perSlotLog2Distance).toBe(-32);
-    expect(mask.perCiphertextLog2Distance).toBe(13 - 32);
-    expect(mask.whyNotMax).toMatch(/σ = 33: approximation 0\.556 \+ CKKS noise and mask rounding [0-9.]+ = [0-9.]+ > 0\.603/);
-    const at33 = mask.tried.find((t) => t.bits === 33)!;
-    expect(at33.precision!.reached).toBe(false);
-    expect(mask.tried.find((t) => t.bits === 32)!.precision!.reached).toBe(true);
+    expect(mask.steps).toEqual([{ kind: 'coefficient-refresh', masking: 'coefficients' }]);
+    expect(mask.perSlotLog2Distance).toBe(-40);
+    expect(mask.perCiphertextLog2Distance).toBe(14 - 40); // over the 16384 coefficients
+    expect(mask.whyNotMax).toBeUndefined();
+  });
+
+  // Their cuts end at level 1 under q0 and a spare prime: with the first prime sized for the
+  // promise alone (47 bits, 2^45.0 of room) the mask at σ = 40 (2^46.6–46.7 with B ≈ 50) did not
+  // fit and auto stopped at 38. The plan now sizes q0 for the mask at the σ it compiles
+  // (refresh-plan.ts: maskFirstPrimeBits), paying for it with a smaller scale.
+  test.each(['pt_resmlp_digits', 'pt_lenet_digits16'])('%s: every refresh masks coefficients and auto takes σ = 40; the promise holds; each cut has room for 2^40·B', (name) => {
+    const model = compiledFixture(loadFixture(name), {});
+    const refresh = model.refresh!;
+    expect(refresh.segments.every((s) => s.masking === 'coefficients')).toBe(true);
+    expect(refresh.maskBits).toBe(40);
+    expect(model.calibration.precision.reached).toBe(true);
+    // Independently of checkMaskRoom: at each cut's output level, 2^40·B·Δ (and a bit) under half the modulus left.
+    const primes = model.parameters.coeffModulusBits;
+    for (const circuit of bodyCircuits(model).slice(0, -1)) {
+      const out = circuit.ops.find((o) => o.op === 'output')!;
+      const modulusBits = primes.slice(0, out.level + 1).reduce((a, b) => a + b, 0);
+      expect(40 + Math.log2(refresh.maskBound) + Math.log2(out.scale) + 1).toBeLessThanOrEqual(modulusBits - 2);
+    }
+  });
+
+  test('pt_cnn_maxpool_digits: a max pool step keeps slot masks (the client decodes the window values by design), and auto stops below 40 for it', () => {
+    const cnn = (maskBits?: number) => compiledFixture(loadFixture('pt_cnn_maxpool_digits'), { layout: 'vector', ...(maskBits !== undefined ? { maskBits } : {}) });
+    const auto = cnn();
+    expect(auto.refresh?.segments.map((s) => [s.pool !== undefined, s.masking])).toEqual([[true, undefined]]);
+    expect(auto.refresh!.maskBits).toBe(28);
+    expect(auto.calibration.precision.reached).toBe(true);
+    expect(cnn(29).calibration.precision.reached).toBe(false);
   });
 });
 
@@ -77,18 +105,16 @@ describe('--mask-bits', () => {
     run.bodyOutputs.forEach((row, r) => row.forEach((v, i) => expect(Math.abs(v - expected[r]![i]!), `row ${r} output ${i}`).toBeLessThan(wide.calibration.precision.bound)));
   });
 
-  test('σ = 33 breaks the promise on this model, and the compile says so', () => {
-    expect(compiled({ maskBits: 33 }).calibration.precision.reached).toBe(false);
-  });
-
-  test('the server draws masks of ±2^32·B: what the client decrypts reaches past 2^31·B', async () => {
-    const { server, client, modelId, result } = await firstSegmentOnSimulation(wide, inputTensor(f.data, f.data.test_inputs.slice(0, 1)));
+  test('the server draws coefficient masks of ±2^32·⌈B·Δ⌉: what the client decrypts reaches past 2^31·⌈B·Δ⌉', async () => {
+    const { server, client, modelId, result, circuits } = await firstSegmentOnSimulation(wide, inputTensor(f.data, f.data.test_inputs.slice(0, 1)));
     try {
-      const seen = client.decryptStep((await server.maskStep(modelId, result, 0)).bytes, 0)[0]!;
-      const B = wide.refresh!.maskBound;
-      const largest = Math.max(...Array.from(seen, Math.abs));
-      expect(largest).toBeGreaterThan(2 ** 31 * B);
-      expect(largest).toBeLessThanOrEqual(2 ** 32 * B + B);
+      const seen = client.decryptStepCoefficients((await server.maskStep(modelId, result, 0)).bytes, 0)[0]!;
+      const scale = circuits[0]!.ops.find((o) => o.op === 'output')!.scale;
+      const width = BigInt(Math.ceil(wide.refresh!.maskBound * scale));
+      const largest = seen.reduce((m, c) => (c < 0n ? (-c > m ? -c : m) : c > m ? c : m), 0n);
+      expect(seen.length).toBe(2 * wide.parameters.slots);
+      expect(largest > width << 31n).toBe(true);
+      expect(largest <= (width << 32n) + width).toBe(true);
     } finally {
       client.dispose();
       server.dispose();

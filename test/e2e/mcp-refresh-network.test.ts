@@ -4,6 +4,7 @@ import { bodyCircuits } from '../../compiler/artifact/segments';
 import type { CompiledModel } from '../../compiler/artifact/types';
 import { runPrologue } from '../../compiler/chain/run';
 import { simulationBackend } from '../../runtime/backends/simulation-backend';
+import { bodySteps } from '../../compiler/client-steps/table';
 import { clientModelOfBody } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { Keystore } from '../../runtime/client/keystore';
@@ -91,7 +92,7 @@ describe('a model with client steps on compute and review nodes', () => {
 
   test('a malformed answer to a step is refused in one line and the step still waits', async () => {
     const remote = await RemoteServer.connect({ url: http.url, token: TOKEN });
-    const fhe = await FheClient.create(backend, clientModelOfBody(bodyCircuits(cut), cut.parameters, cut.modelHash));
+    const fhe = await FheClient.create(backend, clientModelOfBody(bodyCircuits(cut), cut.parameters, cut.modelHash, bodySteps(cut)));
     try {
       const keys = fhe.evaluationKeys();
       await remote.uploadKeys(keys.keysId, keys.bytes);

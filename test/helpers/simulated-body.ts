@@ -6,6 +6,7 @@ import { bodySteps } from '../../compiler/client-steps/table';
 import type { ClientStep } from '../../compiler/client-steps/kind';
 import type { NumericTensor } from '../../compiler/graph/tensor';
 import { simulationBackend } from '../../runtime/backends/simulation-backend';
+import type { FheBackend } from '../../runtime/backends/backend';
 import { clientModelOfBody } from '../../runtime/client/client-model';
 import { FheClient } from '../../runtime/client/fhe-client';
 import { FheServer, serverModelOf } from '../../runtime/server/fhe-server';
@@ -13,10 +14,9 @@ import { FheServer, serverModelOf } from '../../runtime/server/fhe-server';
 /**
  * A body with client steps taken apart on the simulation backend: a server with `model` loaded
  * and the client's keys, and the first segment run on the first row of `input` (after the
- * prologue). The caller takes the steps from there and disposes of `client` and `server`.
+ * prologue); on SEAL when `backend` says so. The caller takes the steps from there and disposes of `client` and `server`.
  */
-export async function firstSegmentOnSimulation(model: CompiledModel, input: NumericTensor, steps: readonly ClientStep[] = bodySteps(model)) {
-  const backend = simulationBackend();
+export async function firstSegmentOnSimulation(model: CompiledModel, input: NumericTensor, steps: readonly ClientStep[] = bodySteps(model), backend: FheBackend = simulationBackend()) {
   const server = new FheServer(backend);
   const circuits = bodyCircuits(model);
   const client = await FheClient.create(backend, clientModelOfBody(circuits, model.parameters, model.modelHash, steps));

@@ -24,8 +24,11 @@ const reports = files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as BenchRep
 const key = (r: BenchReport['results'][number]) => `${r.model} ${r.layout}`;
 const merged = new Map<string, BenchReport['results'][number]>();
 for (const r of reports) for (const x of r.results) merged.set(key(x), x);
+// In the bench's own order (models by name, each layout as asked), wherever a later file added a run.
+const layoutOrder = (r: BenchReport['results'][number]) => (r.layout === 'vector' ? 0 : 1);
+const runs = [...merged.values()].sort((a, b) => (a.model < b.model ? -1 : a.model > b.model ? 1 : layoutOrder(a) - layoutOrder(b)));
 const first = reports[0]!;
-const report: BenchReport = { ...first, results: [...merged.values()], targets: checkTargets([...merged.values()]) };
+const report: BenchReport = { ...first, results: runs, targets: checkTargets(runs) };
 const command = (r: BenchReport, file: string) => {
   const o = r.options;
   const all = reports[0] === r;

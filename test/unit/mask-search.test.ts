@@ -53,14 +53,31 @@ describe('--mask-bits auto search', () => {
     expect(() => searchMaskBits('auto', refuse(10), () => 40)).toThrow(/the mask needs 2\^27/);
   });
 
-  test('the floor missing the promise keeps the floor and says so; a plan the floor does not cut uses no σ', () => {
-    const { mask } = searchMaskBits('auto', (b) => fakeSearch(b, 10), () => 40);
+  test('the floor missing the promise, with σ costing precision (slot masks), keeps the floor and says so; a plan the floor does not cut uses no σ', () => {
+    const costly = (b: number): PlanSearch => {
+      const s = fakeSearch(b, 10);
+      return { ...s, plan: { ...s.plan, precision: { ...s.plan.precision, noiseBound: 0.6 + (b - 20) * 0.01 } } } as PlanSearch;
+    };
+    const { mask } = searchMaskBits('auto', costly, () => 40);
     expect(mask!.bits).toBe(20);
     expect(mask!.whyNotMax).toMatch(/^not even σ = 20 keeps the precision promise/);
     const compiled: number[] = [];
     const uncut = searchMaskBits('auto', (b) => (compiled.push(b), fakeSearch(b, 40, false)), () => 40);
     expect(uncut.mask).toBeNull();
     expect(compiled).toEqual([20]);
+  });
+
+  test('the floor missing the promise, with σ costing nothing (coefficient masks), takes the largest σ that fits', () => {
+    const free = searchMaskBits('auto', (b) => fakeSearch(b, 10), () => 20);
+    expect(free.mask!.bits).toBe(40);
+    expect(free.mask!.whyNotMax).toBeUndefined();
+    const roomTo37 = (b: number): PlanSearch => {
+      if (b > 37) throw new DeepPowersError('PARAMS', 'segment 1: the mask needs 2^46');
+      return fakeSearch(b, 10);
+    };
+    const room = searchMaskBits('auto', roomTo37, () => 20);
+    expect(room.mask!.bits).toBe(37);
+    expect(room.mask!.whyNotMax).toMatch(/^not even σ = 20 keeps the precision promise, and a larger σ costs it nothing .*σ = 38: no plan fits \(segment 1: the mask needs 2\^46\)/);
   });
 
   test('an explicit σ is compiled once, as asked, whether or not it holds', () => {

@@ -58,13 +58,31 @@ describe('fold-shapes', () => {
     { opType: 'Transpose', inputs: ['r'], outputs: ['y'], attrs: { perm: ints([0, 2, 1, 3]) } },
   ], { w: weights([6, 6], 2), zero: i64([], [0]), one: i64([], [1]), axes: i64([1], [0]), two: i64([1], [2]), three: i64([1], [3]) });
 
-  it('a Reshape target made from Shape becomes a constant whose batch entry is 0 (copy the batch), and the split runs', () => {
+  it('a Reshape target made from Shape becomes a constant whose batch entry is −1 (B at every batch size, wherever the batch axis sits), and the split runs', () => {
     const folded = removeDeadNodes(foldConstants(foldShapes(foldConstants(heads))));
     const reshape = folded.nodes.find((n) => n.opType === 'Reshape')!;
     const target = folded.initializers.get(reshape.inputs[1]!) as NumericTensor;
-    expect(Array.from(target.data)).toEqual([0, 4, 2, 3]);
+    expect(Array.from(target.data)).toEqual([-1, 4, 2, 3]);
     expect(folded.nodes.map((n) => n.opType)).toEqual(['MatMul', 'Reshape', 'Transpose']);
     expect(kinds(splitMatches(heads, [4, 6]))).toEqual(['affine']);
+  });
+
+  it('a Reshape target with a multiple of the batch (torch\'s B·heads) becomes −1 too, and the split runs', () => {
+    // [B, 4, 6] → [B·2, 4, 3]: each sample's two halves of its feature axis stacked in the batch axis.
+    const g = model([4, 6], [
+      { opType: 'MatMul', inputs: ['x', 'w'], outputs: ['h'] },
+      { opType: 'Shape', inputs: ['h'], outputs: ['s'] },
+      { opType: 'Gather', inputs: ['s', 'zero'], outputs: ['b'], attrs: { axis: int(0) } },
+      { opType: 'Mul', inputs: ['b', 'two0'], outputs: ['b2'] },
+      { opType: 'Unsqueeze', inputs: ['b2', 'axes'], outputs: ['b1'] },
+      { opType: 'Concat', inputs: ['b1', 'four', 'three'], outputs: ['target'], attrs: { axis: int(0) } },
+      { opType: 'Reshape', inputs: ['h', 'target'], outputs: ['r'] },
+      { opType: 'Reshape', inputs: ['r', 'back'], outputs: ['y'] },
+    ], { w: weights([6, 6], 3), zero: i64([], [0]), two0: i64([], [2]), axes: i64([1], [0]), four: i64([1], [4]), three: i64([1], [3]), back: i64([2], [-1, 24]) });
+    const folded = removeDeadNodes(foldConstants(foldShapes(foldConstants(g))));
+    const reshape = folded.nodes.find((n) => n.opType === 'Reshape')!;
+    expect(Array.from((folded.initializers.get(reshape.inputs[1]!) as NumericTensor).data)).toEqual([-1, 4, 3]);
+    expect(kinds(splitMatches(g, [4, 6]))).toEqual(['affine']);
   });
 
   it('a CLS token expanded to the batch becomes a per-sample constant that Concat puts before the tokens', () => {

@@ -2,9 +2,11 @@
  * σ of the client steps' masks (`compile --mask-bits`). Every client step (a refresh, a max pool's
  * window offsets, a softmax's row offsets, a LayerNorm's token offsets) hides a value |y| ≤ B with
  * an offset uniform in ±2^σ·B (times the step's own growth), within 2^−σ statistical distance per
- * value. The masked values pass through the CKKS encoder and decoder in float64, so each step costs
- * 2^(σ + ⌈log2 B⌉ + the step's rounding bits − 53) of absolute precision, which the precision promise
- * counts (refresh-plan.ts: segmentedPromise); σ also sizes the modulus room at each cut.
+ * value; a refresh that masks the plaintext polynomial's coefficients hides each coefficient,
+ * |m| ≤ B·Δ, with integers in ±2^σ·⌈B·Δ⌉ the same way. Slot masks pass through the CKKS encoder and
+ * decoder in float64, so each such step costs 2^(σ + ⌈log2 B⌉ + the step's rounding bits − 53) of
+ * absolute precision, which the precision promise counts (refresh-plan.ts: segmentedPromise); a
+ * coefficient mask costs the same small rounding whatever σ is. σ also sizes the modulus room at each cut.
  *
  * `auto` (the default) takes the largest σ in [MASK_BITS_AUTO.min, MASK_BITS_AUTO.max] whose plan
  * keeps the promise, by the same accounting an explicit `--mask-bits σ` compile uses: the whole plan
@@ -13,7 +15,8 @@
  * the ceiling), and bisection between a σ that keeps the promise and one that does not when the guess
  * was wrong. The mask's share of the promise grows with σ, so one boundary is expected; the search
  * ends at a σ that keeps the promise where σ + 1 does not (or at the ceiling). When even the floor
- * misses, its plan is kept (the promise is reported as not met, as any compile does).
+ * misses, the promise is reported as not met (as any compile does) and auto still takes the largest
+ * σ that costs nothing more than the floor (coefficient masks, up to the modulus room), else the floor.
  */
 import { DeepPowersError } from '../../errors';
 import { MASK_BITS_AUTO } from '../../plan/refresh-plan';
@@ -57,13 +60,16 @@ export function searchMaskBits(request: MaskBitsRequest, searchAt: (bits: number
   const { min, max } = MASK_BITS_AUTO;
   const tried: MaskTrial[] = [];
   const results = new Map<number, PlanSearch>();
+  // Whether a compiled σ is acceptable: it keeps the promise; or, when not even the floor does,
+  // it costs nothing more (coefficient masks: the promise's terms do not grow with σ).
+  let acceptable = (precision: PlanSearch['plan']['precision']): boolean => precision.reached;
   const holds = (bits: number): boolean => {
     try {
       const search = searchAt(bits);
       results.set(bits, search);
       const { bound, approximationError, noiseBound, reached } = search.plan.precision;
       tried.push({ bits, precision: { bound, approximationError, noiseBound, reached } });
-      return reached;
+      return acceptable(search.plan.precision);
     } catch (e) {
       // The floor's refusal is the compile's (no plan fits at any σ it would try).
       if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS' || bits === min) throw e;
@@ -74,11 +80,16 @@ export function searchMaskBits(request: MaskBitsRequest, searchAt: (bits: number
   const floorHolds = holds(min);
   const floor = results.get(min)!;
   if (!floor.plan.refresh) return { search: floor, mask: null };
-  if (!floorHolds) return { search: floor, mask: choiceOf(floor, { mode: 'auto', bits: min, tried, whyNotMax: whyNot(tried, min) }) };
-  // lo keeps the promise; hi (once known) does not.
-  let lo: number = min;
+  if (!floorHolds) {
+    const floorCost = floor.plan.precision.approximationError + floor.plan.precision.noiseBound;
+    acceptable = (precision) => precision.approximationError + precision.noiseBound <= floorCost;
+    // A slot mask's rounding grows with σ: nothing above the floor costs nothing.
+    if (!holds(min + 1)) return { search: floor, mask: choiceOf(floor, { mode: 'auto', bits: min, tried, whyNotMax: whyNot(tried, min) }) };
+  }
+  // lo is acceptable; hi (once known) is not.
+  let lo: number = floorHolds ? min : min + 1;
   let hi: number | undefined;
-  const g = Math.max(min, Math.min(max, guess(floor)));
+  const g = Math.max(min, Math.min(max, floorHolds ? guess(floor) : max));
   if (g > lo) {
     if (holds(g)) lo = g;
     else hi = g;
@@ -94,7 +105,8 @@ export function searchMaskBits(request: MaskBitsRequest, searchAt: (bits: number
     else hi = mid;
   }
   const search = results.get(lo)!;
-  return { search, mask: choiceOf(search, { mode: 'auto', bits: lo, tried, ...(lo < max ? { whyNotMax: whyNot(tried, lo) } : {}) }) };
+  const missed = floorHolds ? '' : `not even σ = ${min} keeps the precision promise, and a larger σ costs it nothing (masks on coefficients): `;
+  return { search, mask: choiceOf(search, { mode: 'auto', bits: lo, tried, ...(lo < max ? { whyNotMax: missed + whyNot(tried, lo, !floorHolds) } : {}) }) };
 }
 
 /** The choice, or null when the plan has no client steps (σ was not used). */
@@ -105,7 +117,7 @@ function choiceOf(search: PlanSearch, choice: Omit<MaskChoice, 'slots'>): MaskCh
 }
 
 /** Why auto stopped at `bits`: the outcome at σ + 1 (and at the ceiling when it was compiled). */
-function whyNot(tried: readonly MaskTrial[], bits: number): string {
+function whyNot(tried: readonly MaskTrial[], bits: number, promiseMissed = false): string {
   const at = (b: number): string | undefined => {
     const t = tried.find((x) => x.bits === b);
     if (!t) return undefined;
@@ -113,7 +125,7 @@ function whyNot(tried: readonly MaskTrial[], bits: number): string {
     const p = t.precision!;
     return `σ = ${b}: approximation ${p.approximationError.toPrecision(3)} + CKKS noise and mask rounding ${p.noiseBound.toPrecision(3)} = ${(p.approximationError + p.noiseBound).toPrecision(3)} > ${p.bound.toPrecision(3)}`;
   };
-  if (!tried.find((t) => t.bits === bits)?.precision?.reached) return `not even σ = ${bits} keeps the precision promise (${at(bits)}): the floor is kept`;
+  if (!promiseMissed && !tried.find((t) => t.bits === bits)?.precision?.reached) return `not even σ = ${bits} keeps the precision promise (${at(bits)}): the floor is kept`;
   const above = [bits + 1, ...(bits + 1 < MASK_BITS_AUTO.max ? [MASK_BITS_AUTO.max] : [])].flatMap((b) => at(b) ?? []);
-  return `no larger σ compiled keeps it (${above.join('; ')})`;
+  return `no larger σ compiled ${promiseMissed ? 'fits at that cost' : 'keeps it'} (${above.join('; ')})`;
 }

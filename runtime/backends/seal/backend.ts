@@ -1,7 +1,8 @@
-import type { Ciphertext, SecretKey } from 'node-seal';
+import type { Ciphertext, Plaintext, SecretKey } from 'node-seal';
+import { plaintextOfCoefficients } from './coefficients';
 import { inputOps, type Circuit } from '../../../compiler/circuit/ir';
 import { fail } from '../../../compiler/errors';
-import { checkCircuitFits, type BackendContext, type ContextSpec, type ClientKeys, type FheBackend, type KeyRequirements, type LoadedCircuit, type LoadedEvaluationKeys } from '../backend';
+import { checkCircuitFits, type BackendContext, type CiphertextExpectation, type ContextSpec, type ClientKeys, type FheBackend, type KeyRequirements, type LoadedCircuit, type LoadedEvaluationKeys } from '../backend';
 import { loadCiphertext, loadCiphertexts, saveCiphertext } from './ciphertexts';
 import { createSealContext, freeAll, type SealCkksContext } from './context';
 import { deriveSecretKey } from './derived-secret-key';
@@ -71,6 +72,7 @@ function sealContext(ctx: SealCkksContext): SealBackendContext {
     clientKeys: (saved) => sealClientKeys(ctx, () => (saved ? loadSecretKey(ctx, saved) : createSecretKey(ctx))),
     derivedClientKeys: (seed) => sealClientKeys(ctx, () => deriveSecretKey(ctx, seed)),
     loadCircuit: (circuit) => sealCircuit(ctx, circuit, keys),
+    addCoefficients: (bytes, want, coefficients) => addCoefficients(ctx, bytes, want, coefficients),
     dispose: () => ctx.dispose(),
   };
 }
@@ -93,6 +95,15 @@ function sealClientKeys(ctx: SealCkksContext, makeSecretKey: () => SecretKey): C
           ct.delete();
         }
       },
+      decryptCoefficients(bytes, want) {
+        const ct = loadCiphertext(ctx, bytes, want);
+        try {
+          return crypto.decryptCoefficients(ct, want.level);
+        } finally {
+          ct.delete();
+        }
+      },
+      encryptCoefficients: (coefficients, level, scale) => crypto.encryptCoefficients(coefficients, level, scale),
       dispose() {
         crypto.dispose();
         freeAll(sk);
@@ -101,6 +112,19 @@ function sealClientKeys(ctx: SealCkksContext, makeSecretKey: () => SecretKey): C
   } catch (e) {
     freeAll(secretKey);
     throw e;
+  }
+}
+
+/** The ciphertext plus the plaintext polynomial with integer coefficients `coefficients`, at its level and scale (SEAL's add_plain). */
+function addCoefficients(ctx: SealCkksContext, bytes: Uint8Array, want: CiphertextExpectation, coefficients: readonly bigint[]): Uint8Array {
+  const ct = loadCiphertext(ctx, bytes, want);
+  let pt: Plaintext | undefined;
+  try {
+    pt = plaintextOfCoefficients(ctx, coefficients, want.level, ct.scale());
+    ctx.evaluator.addPlainInplace(ct, pt);
+    return saveCiphertext(ctx, ct);
+  } finally {
+    freeAll(pt, ct);
   }
 }
 

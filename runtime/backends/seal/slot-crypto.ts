@@ -1,4 +1,5 @@
-import type { Ciphertext, SecretKey } from 'node-seal';
+import type { Ciphertext, Plaintext, SecretKey } from 'node-seal';
+import { plaintextCoefficients, plaintextOfCoefficients } from './coefficients';
 import { DeepPowersError, fail } from '../../../compiler/errors';
 import { freeAll, type SealCkksContext } from './context';
 import { maxEncodable } from '../backend';
@@ -17,6 +18,10 @@ export interface SlotCrypto {
   encrypt(values: Float64Array, level: number, scale: number): Uint8Array;
   /** All slots of a ciphertext. */
   decrypt(ct: Ciphertext): Float64Array;
+  /** The decrypted polynomial's integer coefficients at the ciphertext's `level` (./coefficients.ts). */
+  decryptCoefficients(ct: Ciphertext, level: number): bigint[];
+  /** Seeded, zstd-compressed ciphertext of the polynomial with these integer coefficients at `level` and `scale`. */
+  encryptCoefficients(coefficients: readonly bigint[], level: number, scale: number): Uint8Array;
   dispose(): void;
 }
 
@@ -67,6 +72,38 @@ export function createSlotCrypto(ctx: SealCkksContext, secretKey: SecretKey): Sl
         throw new DeepPowersError('IO', `SEAL could not decrypt: ${sealErrorMessage(seal, e)}`);
       } finally {
         pt.delete();
+      }
+    },
+    decryptCoefficients(ct, level) {
+      alive();
+      const pt = new seal.Plaintext();
+      try {
+        decryptor.decrypt(ct, pt);
+        return plaintextCoefficients(ctx, pt, level);
+      } catch (e) {
+        if (e instanceof DeepPowersError) throw e;
+        throw new DeepPowersError('IO', `SEAL could not decrypt: ${sealErrorMessage(seal, e)}`);
+      } finally {
+        pt.delete();
+      }
+    },
+    encryptCoefficients(coefficients, level, scale) {
+      alive();
+      // No check on the values: they are decrypted ones a server chose (a refusal would be a reaction oracle); each is reduced mod the primes.
+      let pt: Plaintext | undefined;
+      try {
+        pt = plaintextOfCoefficients(ctx, coefficients, level, scale);
+        const serializable = encryptor.encryptSymmetricSerializable(pt);
+        try {
+          return copyBytes(serializable.saveToArray(seal.ComprModeType.zstd));
+        } finally {
+          serializable.delete();
+        }
+      } catch (e) {
+        if (e instanceof DeepPowersError) throw e;
+        throw new DeepPowersError('IO', `SEAL could not encrypt: ${sealErrorMessage(seal, e)}`);
+      } finally {
+        pt?.delete();
       }
     },
     dispose() {
