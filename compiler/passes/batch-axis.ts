@@ -182,7 +182,7 @@ export function batchFirst(graph: Graph, sources: SourceTable): BatchAxisRewrite
   };
   const ints = (dtype: NumericTensor['dtype'], data: readonly number[]): NumericTensor => numeric(dtype, [data.length], data);
 
-  /** Runs `ns` on the zero tensors; the outputs' values at both batch sizes, or null when a kernel fails. */
+  /** Runs `ns` on the zero tensors at both batch sizes, keeping their outputs; false when a kernel fails. */
   const runZeros = (ns: readonly Node[]): boolean => {
     for (let i = 0; i < BATCHES.length; i++) {
       const values = zeros[i]!;

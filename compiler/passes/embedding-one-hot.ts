@@ -12,6 +12,9 @@ import { ONNX_DOMAIN, type AttributeValue, type Graph, type Node } from '../grap
 import { numeric, type Tensor } from '../graph/tensor';
 import { sourcesOf, withSources, type SourceTable } from './node-sources';
 
+/** The embedding lookups on token ids this pass rewrites (the test below says which Gathers). */
+export const EMBEDDING_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([[ONNX_DOMAIN, new Set(['Gather'])]]);
+
 export interface OneHotEmbeddings {
   readonly graph: Graph;
   readonly sources: SourceTable;
@@ -34,8 +37,7 @@ export function oneHotEmbeddings(graph: Graph, sources: SourceTable): OneHotEmbe
     const weights = graph.initializers.get(data);
     const axis = node.attributes.get('axis');
     const isEmbedding =
-      node.domain === ONNX_DOMAIN &&
-      node.opType === 'Gather' &&
+      EMBEDDING_OPS.get(node.domain)?.has(node.opType) === true &&
       ids !== undefined &&
       inputs.has(ids) &&
       (axis === undefined || (axis.type === 'int' && axis.value === 0)) &&

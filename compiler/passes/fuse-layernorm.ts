@@ -12,6 +12,10 @@ import type { Tensor } from '../graph/tensor';
 import { replaceFused, type Fusion, type SourceTable } from './node-sources';
 import { ROWWISE_DOMAIN } from './rowwise-ops';
 
+/** The operators of the written-out LayerNorm this pass fuses (Mul: the square written as d·d); `made` takes only these, and `deeppowers support` lists them. */
+export const LAYERNORM_PATTERN_OPS = ['ReduceMean', 'Sub', 'Pow', 'Mul', 'Add', 'Sqrt', 'Div'] as const;
+type PatternOp = (typeof LAYERNORM_PATTERN_OPS)[number];
+
 export interface FusedLayerNorms {
   readonly graph: Graph;
   readonly sources: SourceTable;
@@ -20,7 +24,7 @@ export interface FusedLayerNorms {
 export function fuseLayerNorms(graph: Graph, sources: SourceTable): FusedLayerNorms {
   const { producer, readers, outputs } = graphEdges(graph);
   const constants = graph.initializers;
-  const made = (value: string, opType: string): Node | undefined => {
+  const made = (value: string, opType: PatternOp): Node | undefined => {
     const n = producer.get(value);
     return n && n.domain === ONNX_DOMAIN && n.opType === opType && n.outputs[0] === value ? n : undefined;
   };

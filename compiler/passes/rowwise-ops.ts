@@ -16,6 +16,9 @@ import { broadcastSource } from './affine-rule';
 /** The private domain of fused LayerNorm nodes: they exist only between the fusion pass and the trace. */
 export const ROWWISE_DOMAIN = 'ai.deeppowers.rowwise';
 
+/** The ONNX operators the body holds as row-wise stages (the fused LayerNorm of ROWWISE_DOMAIN aside). */
+export const ROWWISE_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([[ONNX_DOMAIN, new Set(['Softmax', 'LayerNormalization'])]]);
+
 export interface RowwiseUse {
   readonly fn: RowFunction;
   readonly rowLength: number;
@@ -35,7 +38,7 @@ export function rowwiseOf(node: Node, opsets: ReadonlyMap<string, number>, shape
     if (shape.length === 0) return { refused: 'a LayerNorm of a scalar per sample' };
     return { fn: { kind: 'layernorm', epsilon: epsilon?.type === 'float' ? epsilon.value : 1e-5 }, rowLength: shape[shape.length - 1]!, before: null, after: null };
   }
-  if (node.domain !== ONNX_DOMAIN || (node.opType !== 'Softmax' && node.opType !== 'LayerNormalization')) return undefined;
+  if (!ROWWISE_OPS.get(node.domain)?.has(node.opType)) return undefined;
   const view = new NodeView(node, opsets.get(node.domain)!, opsets);
   const rank = shape.length + 1;
   const size = sizeOf(shape);

@@ -103,6 +103,13 @@ export const PROLOGUE_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([
  */
 export const CLIENT_AIDED_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([[ONNX_DOMAIN, new Set(['MaxPool'])]]);
 
+/**
+ * Operators the body holds as a product of two encrypted values (a ciphertext × ciphertext
+ * multiplication, see productOf): MatMul and Mul of two encrypted values (attention's Q·Kᵀ and
+ * A·V), Pow with exponent 2 of one.
+ */
+export const PRODUCT_OPS: ReadonlyMap<string, ReadonlySet<string>> = new Map([[ONNX_DOMAIN, new Set(['MatMul', 'Mul', 'Pow'])]]);
+
 function isPrologueOp(node: Node): boolean {
   if (!PROLOGUE_OPS.get(node.domain)?.has(node.opType)) return false;
   if (node.opType === 'Cast') {
@@ -329,7 +336,7 @@ function productOf(
   body: (name: string) => BodyValue | undefined,
   constants: ReadonlyMap<string, Tensor>,
 ): { readonly inputs: readonly [string, string]; readonly maps: ProductMaps } | { readonly refused: string } | undefined {
-  if (node.domain !== ONNX_DOMAIN) return undefined;
+  if (!PRODUCT_OPS.get(node.domain)?.has(node.opType)) return undefined;
   const [x, y] = node.inputs as [string, string | undefined];
   const a = body(x);
   if (!a || y === undefined) return undefined;

@@ -47,6 +47,16 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
     note: 'convolutions and average pooling are affine maps of the flattened sample; activations as for perceptrons; each MaxPool is a client step between two circuits: the client takes the max of each window of masked values (it learns each window\'s order, see docs/compiling.md)',
   },
   {
+    family: 'Transformers',
+    examples:
+      'torch nn.MultiheadAttention, nn.TransformerEncoderLayer and attention written out (Linear q/k/v, MatMul, Softmax, Transpose/Reshape into heads); LayerNorm as LayerNormalization (opset 17) or ReduceMean/Sub/Pow/Sqrt/Div (opset 14); GELU or ReLU feed-forward; nn.Embedding on token ids (Gather)',
+    operators: [
+      'ai.onnx::MatMul', 'ai.onnx::Softmax', 'ai.onnx::LayerNormalization', 'ai.onnx::ReduceMean', 'ai.onnx::Sub', 'ai.onnx::Pow', 'ai.onnx::Sqrt', 'ai.onnx::Div',
+      'ai.onnx::Transpose', 'ai.onnx::Reshape', 'ai.onnx::Gather', 'ai.onnx::Erf', 'ai.onnx::Relu', 'ai.onnx::Add', 'ai.onnx::Mul',
+    ],
+    note: 'the server runs every block: Q·Kᵀ and the attention weights times V multiply two ciphertexts; Softmax and LayerNorm are polynomials on calibrated ranges (exp, 1/x and 1/√x refined by Newton steps); Transpose and Reshape that move the batch axis are followed; an embedding is the client\'s encrypted one-hot of its token ids times the server\'s table; where depth runs out the body is cut and the client refreshes masked values between segments. `compile` refuses one whose keys and ciphertexts exceed node-seal\'s heap (which of the fixtures fit: README, Transformers)',
+  },
+  {
     family: 'Tree ensembles',
     examples: 'scikit-learn DecisionTree, RandomForest, ExtraTrees; XGBoost through onnxmltools',
     operators: ['ai.onnx.ml::TreeEnsembleClassifier', 'ai.onnx.ml::TreeEnsembleRegressor'],

@@ -1,8 +1,9 @@
 /**
  * What the compiler supports, read off its registries rather than written down: the activation
  * registry (activations, their ONNX forms and exporter patterns), the operator kernels (what
- * imports), and the passes' operator tables (what runs encrypted, what the client runs before
- * encryption and after decryption). `deeppowers support` prints it and the support
+ * imports), and the passes' operator tables (what runs encrypted — affine maps, activations, row-wise
+ * Softmax and LayerNorm, products of two ciphertexts, the fused LayerNorm pattern, embeddings on
+ * token ids — and what the client runs before encryption and after decryption). `deeppowers support` prints it and the support
  * section of docs/supported-models.md is generated from it, so the documentation cannot drift from the code.
  */
 import { ACTIVATIONS, type ActivationRecord, type Symmetry } from '../activations/registry';
@@ -12,7 +13,10 @@ import { MAX_OPSET } from '../onnx/import';
 import { affineOperators } from '../passes/affine-ops';
 import { LINEAR_ML_OPS } from '../passes/expand-linear-ml';
 import { CLIENT_OPS } from '../passes/cut';
-import { CLIENT_AIDED_OPS, PROLOGUE_OPS } from '../passes/trace';
+import { CLIENT_AIDED_OPS, PRODUCT_OPS, PROLOGUE_OPS } from '../passes/trace';
+import { ROWWISE_OPS } from '../passes/rowwise-ops';
+import { LAYERNORM_PATTERN_OPS } from '../passes/fuse-layernorm';
+import { EMBEDDING_OPS } from '../passes/embedding-one-hot';
 import { TREE_OPS } from '../passes/tree-model';
 import { MODEL_FAMILIES, type ModelFamily } from './families';
 
@@ -20,6 +24,10 @@ import { MODEL_FAMILIES, type ModelFamily } from './families';
 export type OperatorRole =
   | 'encrypted: affine map'
   | 'encrypted: activation'
+  | 'encrypted: row-wise function'
+  | 'encrypted: product of two encrypted values'
+  | 'encrypted: in a written-out LayerNorm'
+  | 'encrypted: embedding on token ids'
   | 'encrypted: tree ensemble'
   | 'encrypted: linear model'
   | 'encrypted: client-aided max'
@@ -84,6 +92,10 @@ function rolesOf(domain: string, opType: string): OperatorRole[] {
   const roles: OperatorRole[] = [];
   if (affineOperators().some(([d, o]) => `${d}::${o}` === key)) roles.push('encrypted: affine map');
   if (ACTIVATIONS.some((r) => r.onnx.some((f) => f.domain === domain && f.opType === opType))) roles.push('encrypted: activation');
+  if (ROWWISE_OPS.get(domain)?.has(opType)) roles.push('encrypted: row-wise function');
+  if (PRODUCT_OPS.get(domain)?.has(opType)) roles.push('encrypted: product of two encrypted values');
+  if (domain === ONNX_DOMAIN && (LAYERNORM_PATTERN_OPS as readonly string[]).includes(opType)) roles.push('encrypted: in a written-out LayerNorm');
+  if (EMBEDDING_OPS.get(domain)?.has(opType)) roles.push('encrypted: embedding on token ids');
   if (domain === ML_DOMAIN && TREE_OPS.has(opType)) roles.push('encrypted: tree ensemble');
   if (domain === ML_DOMAIN && LINEAR_ML_OPS.has(opType)) roles.push('encrypted: linear model');
   if (CLIENT_AIDED_OPS.get(domain)?.has(opType)) roles.push('encrypted: client-aided max');

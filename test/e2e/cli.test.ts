@@ -108,6 +108,9 @@ describe('deeppowers command line', () => {
     const parsed = JSON.parse(json.stdout) as { activations: { fn: string }[]; operators: { opType: string; roles: string[] }[] };
     expect(parsed.activations.map((a) => a.fn)).toContain('leaky_relu');
     expect(parsed.operators.find((o) => o.opType === 'Erf')?.roles).toEqual(['encrypted: activation']);
+    // Transformers: the server evaluates Softmax and LayerNorm in a compiled model, not only the client after decryption.
+    expect(parsed.operators.find((o) => o.opType === 'Softmax')?.roles).toContain('encrypted: row-wise function');
+    expect(parsed.operators.find((o) => o.opType === 'LayerNormalization')?.roles).toContain('encrypted: row-wise function');
     const markdown = cli('support', '--markdown');
     expect(markdown.stdout).toMatch(/^#### Model families$/m);
   });

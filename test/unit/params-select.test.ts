@@ -140,6 +140,21 @@ describe('selectParameters', () => {
     for (const e of [paramsError({ depth: 30, slotsNeeded: 1 })]) expect(e.message).not.toMatch(/\n/);
   });
 
+  // A client step's mask needs room under q0 (compiler/plan/refresh-plan.ts, maskFirstPrimeBits).
+  it('firstPrimeBits grows q0 and the special prime past scale + outputBits, at the largest scale whose chain still fits', () => {
+    const request = { depth: 9, slotsNeeded: 8192, outputBits: 9, preferN: 16384 };
+    // 2·(38 + 9) + 9·38 = 436 ≤ 438: scale 2^38, q0 = 47.
+    expect(selectParameters(request).coeffModulusBits).toEqual([47, ...Array<number>(9).fill(38), 47]);
+    // Not below what it already has.
+    expect(selectParameters({ ...request, firstPrimeBits: 40 }).coeffModulusBits).toEqual([47, ...Array<number>(9).fill(38), 47]);
+    // q0 = 49: at 2^38 the chain is 2·49 + 9·38 = 440 > 438, at 2^37 it is 2·49 + 9·37 = 431.
+    const grown = selectParameters({ ...request, firstPrimeBits: 49 });
+    expect(grown.coeffModulusBits).toEqual([49, ...Array<number>(9).fill(37), 49]);
+    expect(grown.scaleBits).toBe(37);
+    expect(grown.outputBits).toBe(12);
+    expect(paramsError({ ...request, firstPrimeBits: 61 }).message).toMatch(/first prime would need 61 bits > 60/);
+  });
+
   it('derives output and precision bits from calibration magnitudes and error budgets', () => {
     expect(outputBitsForMagnitude(0.5)).toBe(3); // sign + 2 guard bits
     expect(outputBitsForMagnitude(10)).toBe(7); // 4 integer bits + sign + guard
