@@ -65,7 +65,7 @@ export interface PlanSearch {
   readonly shallowerNote?: string;
 }
 
-type Lowering = (maxAutoDegree: number | undefined, rotationKeys: RotationKeys) => ChainPlan;
+export type Lowering = (maxAutoDegree: number | undefined, rotationKeys: RotationKeys) => ChainPlan;
 /** A Lowering at the client steps' mask width σ. */
 type MaskedLowering = (maxAutoDegree: number | undefined, rotationKeys: RotationKeys, maskBits: number) => ChainPlan;
 
@@ -160,9 +160,11 @@ function preferPowerOfTwoKeys(plan: ChainPlan, lower: Lowering, request: Rotatio
  * Search step a: auto's degree with the keys asked for. Under --rotation-keys auto, a key per step
  * can be what keeps a plan out of the heap (the deeper plan that would keep the promise at a larger
  * N, or every plan): then keys for powers of two only are lowered too, and kept when they keep the
- * promise the first did not, or when the first was refused (its refusal stands if both are).
+ * promise the first did not, or when the first was refused. When both are refused the error names
+ * both: what stays over the heap with the smaller key set (plaintexts, key generation) is what the
+ * user has to change, and a refusal that named only a key per step would hide it.
  */
-function firstLowering(lower: Lowering, keys: RotationKeys, request: RotationKeysRequest): ChainPlan {
+export function firstLowering(lower: Lowering, keys: RotationKeys, request: RotationKeysRequest): ChainPlan {
   const retry = request === 'auto' && keys === 'all';
   let first: ChainPlan;
   try {
@@ -171,8 +173,9 @@ function firstLowering(lower: Lowering, keys: RotationKeys, request: RotationKey
     if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS' || !retry) throw e;
     try {
       return lower(undefined, 'powers-of-two');
-    } catch {
-      throw e;
+    } catch (pow2) {
+      if (!(pow2 instanceof DeepPowersError) || pow2.code !== 'PARAMS') throw pow2;
+      throw new DeepPowersError('PARAMS', `with a key per rotation step, ${e.message}; with keys for powers of two only (tried by --rotation-keys auto), ${pow2.message}`);
     }
   }
   if (first.precision.reached || !retry) return first;
