@@ -60,17 +60,22 @@ export function searchMaskBits(request: MaskBitsRequest, searchAt: (bits: number
   }
   const { min, max } = MASK_BITS_AUTO;
   const tried: MaskTrial[] = [];
-  const results = new Map<number, PlanSearch>();
+  // Only the floor's search and the largest acceptable σ's are kept: a search holds every layout's
+  // scaled segment circuits, and a transformer's batch-layout ones, kept for each σ tried, fill the JS heap.
+  let floorSearch: PlanSearch | null = null;
+  let best: { readonly bits: number; readonly search: PlanSearch } | null = null;
   // Whether a compiled σ is acceptable: it keeps the promise; or, when not even the floor does,
   // it costs nothing more (coefficient masks: the promise's terms do not grow with σ).
   let acceptable = (precision: PlanSearch['plan']['precision']): boolean => precision.reached;
   const holds = (bits: number): boolean => {
     try {
       const search = searchAt(bits);
-      results.set(bits, search);
+      if (bits === min) floorSearch = search;
       const { bound, approximationError, noiseBound, reached } = search.plan.precision;
       tried.push({ bits, precision: { bound, approximationError, noiseBound, reached } });
-      return acceptable(search.plan.precision);
+      const ok = acceptable(search.plan.precision);
+      if (ok && (best === null || bits > best.bits)) best = { bits, search };
+      return ok;
     } catch (e) {
       // The floor's refusal is the compile's (no plan fits at any σ it would try).
       if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS' || bits === min) throw e;
@@ -79,18 +84,20 @@ export function searchMaskBits(request: MaskBitsRequest, searchAt: (bits: number
     }
   };
   const floorHolds = holds(min);
-  const floor = results.get(min)!;
+  let floor: PlanSearch | null = floorSearch!;
   if (!floor.plan.refresh) return { search: floor, mask: null };
+  const floorGuess = guess(floor);
   if (!floorHolds) {
     const floorCost = floor.plan.precision.approximationError + floor.plan.precision.noiseBound;
     acceptable = (precision) => precision.approximationError + precision.noiseBound <= floorCost;
     // A slot mask's rounding grows with σ: nothing above the floor costs nothing.
     if (!holds(min + 1)) return { search: floor, mask: choiceOf(floor, { mode: 'auto', bits: min, tried, whyNotMax: whyNot(tried, min) }) };
   }
+  floorSearch = floor = null;
   // lo is acceptable; hi (once known) is not.
   let lo: number = floorHolds ? min : min + 1;
   let hi: number | undefined;
-  const g = Math.max(min, Math.min(max, floorHolds ? guess(floor) : max));
+  const g = Math.max(min, Math.min(max, floorHolds ? floorGuess : max));
   if (g > lo) {
     if (holds(g)) lo = g;
     else hi = g;
@@ -105,7 +112,9 @@ export function searchMaskBits(request: MaskBitsRequest, searchAt: (bits: number
     if (holds(mid)) lo = mid;
     else hi = mid;
   }
-  const search = results.get(lo)!;
+  const kept = best as { readonly bits: number; readonly search: PlanSearch } | null;
+  if (kept === null || kept.bits !== lo) throw new Error(`mask search ended at σ = ${lo} without its plan`);
+  const search = kept.search;
   const missed = floorHolds ? '' : `not even σ = ${min} keeps the precision promise, and a larger σ costs it nothing (masks on coefficients): `;
   return { search, mask: choiceOf(search, { mode: 'auto', bits: lo, tried, ...(lo < max ? { whyNotMax: missed + whyNot(tried, lo, !floorHolds) } : {}) }) };
 }

@@ -18,6 +18,7 @@
  */
 import { FALLBACK_MAX_DEGREE } from '../../approx/degree-choice';
 import { noisePrecisionBits, precisionPromise, type PrecisionPromise } from '../../approx/precision-target';
+import type { Layout } from '../../circuit/ir';
 import { ROTATION_KEY_BUDGET_BYTES, type RotationKeys, type RotationKeysRequest } from '../../circuit/rotation-keys';
 import { DeepPowersError, fail } from '../../errors';
 import { keySizes } from '../../params/sizes';
@@ -105,6 +106,11 @@ function chainLowering(calibrated: CalibratedSplit, options: CompileOptions, pro
   const objective = options.objective ?? 'latency';
   const refresh = refreshModeOf(options);
   const network = networkOf(options);
+  // Under auto, a layout that no plan fits at one σ fits at no larger σ (a wider mask only takes
+  // modulus bits: more primes or a larger ring, never less heap or more depth). The mask search
+  // starts at the floor, so each larger σ lowers only the layout that fit there, and says why as
+  // the floor's search did: a transformer's batch layout is lowered once per compile, not per σ.
+  const onlyLayout = new Map<string, { readonly maskBits: number; readonly layout: Layout; readonly reason: string }>();
   return (maxAutoDegree, rotationKeys, maskBits) => {
     progress('approximate');
     let approximated = approximations.get(maxAutoDegree);
@@ -119,7 +125,12 @@ function chainLowering(calibrated: CalibratedSplit, options: CompileOptions, pro
     const noiseBits = noisePrecisionBits(target.bound, target.approximationError, target.magnitude);
     const parameters: ParameterOptions = { ...parameterOptions(options, outputBits), ...(precisionDerived(options) ? { precisionBits: noiseBits, strictPrecision: true } : {}), rotationKeys, maskBits, memo };
     // The whole plans per layout (one circuit, or segments at client steps), the fastest within the heap (plan/choose-plan).
-    const chosen = chooseLayout(trial.stages, layoutRequest, parameters, { refresh, objective, network, maxAbs: trial.stats.maxAbs, overHeap: options.heap === 'simulation' }, progress);
+    const narrowKey = `${maxAutoDegree}|${rotationKeys}`;
+    const known = layoutRequest === 'auto' ? onlyLayout.get(narrowKey) : undefined;
+    const narrowed = known !== undefined && known.maskBits <= maskBits ? known : undefined;
+    const choice = chooseLayout(trial.stages, narrowed?.layout ?? layoutRequest, parameters, { refresh, objective, network, maxAbs: trial.stats.maxAbs, overHeap: options.heap === 'simulation' }, progress);
+    const chosen = narrowed ? { ...choice, layoutReason: narrowed.reason } : choice;
+    if (!narrowed && layoutRequest === 'auto' && choice.candidates.length === 1) onlyLayout.set(narrowKey, { maskBits, layout: choice.plan.layout, reason: choice.layoutReason });
     const { plan } = chosen;
     const build = plan.build;
     const uncut = precisionPromise(target.relative, target.outputRange, target.approximationError, target.magnitude, build.params.expectedPrecisionBits);
