@@ -79,7 +79,7 @@ describe(`${NAME} (two ReLU layers) with --refresh auto`, () => {
   });
 
   test('with --refresh off, one circuit at N = 32768 is refused in one line: its keys overflow the heap budget', () => {
-    expect(() => compiled('off')).toThrow(/^the body as one circuit needs about [\d.]+ GiB of WASM memory at N=32768 .*over the 3\.50 GiB budget.*--refresh off forbids the client steps/);
+    expect(() => compiled('off')).toThrow(/^with a key per rotation step, the body as one circuit needs about [\d.]+ GiB of WASM memory at N=32768 .*over the 3\.50 GiB budget.*--refresh off forbids the client steps.*; with keys for powers of two only \(tried by --rotation-keys auto\), the body as one circuit needs about [\d.]+ GiB .*over the 3\.50 GiB budget/);
   });
 
   test('the artifact keeps the segments and their hash', () => {
