@@ -37,6 +37,34 @@ export function createSlotCrypto(ctx: SealCkksContext, secretKey: SecretKey): Sl
   const alive = () => {
     if (disposed) fail('BAD_ARGUMENT', 'the client keys were used after being disposed');
   };
+  // SEAL's own exceptions become one-line IO errors naming what failed; ours pass through.
+  const sealStep = <T>(what: string, run: () => T): T => {
+    try {
+      return run();
+    } catch (e) {
+      if (e instanceof DeepPowersError) throw e;
+      throw new DeepPowersError('IO', `SEAL could not ${what}: ${sealErrorMessage(seal, e)}`);
+    }
+  };
+  /** `pt` encrypted with the secret key: the seeded, zstd-compressed bytes. */
+  const encryptPlaintext = (pt: Plaintext): Uint8Array => {
+    const serializable = encryptor.encryptSymmetricSerializable(pt);
+    try {
+      return copyBytes(serializable.saveToArray(seal.ComprModeType.zstd));
+    } finally {
+      serializable.delete();
+    }
+  };
+  /** The plaintext `ct` decrypts to, handed to `read` and freed after. */
+  const decrypted = <T>(ct: Ciphertext, read: (pt: Plaintext) => T): T => {
+    const pt = new seal.Plaintext();
+    try {
+      decryptor.decrypt(ct, pt);
+      return read(pt);
+    } finally {
+      pt.delete();
+    }
+  };
   return {
     encrypt(values, level, scale) {
       alive();
@@ -44,67 +72,36 @@ export function createSlotCrypto(ctx: SealCkksContext, secretKey: SecretKey): Sl
       const bound = maxEncodable(ctx.spec.coeffModulusBits, level, scale);
       for (const v of values) if (!(Math.abs(v) <= bound)) fail('BAD_DATA', `the value ${v} cannot be encoded at scale 2^${Math.log2(scale).toFixed(1)}: |x| must be at most ${bound.toExponential(3)}`);
       const slots = values.length === ctx.slots ? values : padded(values, ctx.slots);
-      const pt = new seal.Plaintext();
-      try {
-        ctx.encoder.encode(slots, scale, pt);
-        if (level < ctx.maxLevel) ctx.evaluator.plainModSwitchToInplace(pt, ctx.parmsIdAt(level));
-        const serializable = encryptor.encryptSymmetricSerializable(pt);
+      return sealStep('encrypt', () => {
+        const pt = new seal.Plaintext();
         try {
-          return copyBytes(serializable.saveToArray(seal.ComprModeType.zstd));
+          ctx.encoder.encode(slots, scale, pt);
+          if (level < ctx.maxLevel) ctx.evaluator.plainModSwitchToInplace(pt, ctx.parmsIdAt(level));
+          return encryptPlaintext(pt);
         } finally {
-          serializable.delete();
+          pt.delete();
         }
-      } catch (e) {
-        if (e instanceof DeepPowersError) throw e;
-        throw new DeepPowersError('IO', `SEAL could not encrypt: ${sealErrorMessage(seal, e)}`);
-      } finally {
-        pt.delete();
-      }
+      });
     },
     decrypt(ct) {
       alive();
-      const pt = new seal.Plaintext();
-      try {
-        decryptor.decrypt(ct, pt);
-        return Float64Array.from(ctx.encoder.decodeFloat64(pt) as ArrayLike<number>);
-      } catch (e) {
-        if (e instanceof DeepPowersError) throw e;
-        throw new DeepPowersError('IO', `SEAL could not decrypt: ${sealErrorMessage(seal, e)}`);
-      } finally {
-        pt.delete();
-      }
+      return sealStep('decrypt', () => decrypted(ct, (pt) => Float64Array.from(ctx.encoder.decodeFloat64(pt) as ArrayLike<number>)));
     },
     decryptCoefficients(ct, level) {
       alive();
-      const pt = new seal.Plaintext();
-      try {
-        decryptor.decrypt(ct, pt);
-        return plaintextCoefficients(ctx, pt, level);
-      } catch (e) {
-        if (e instanceof DeepPowersError) throw e;
-        throw new DeepPowersError('IO', `SEAL could not decrypt: ${sealErrorMessage(seal, e)}`);
-      } finally {
-        pt.delete();
-      }
+      return sealStep('decrypt', () => decrypted(ct, (pt) => plaintextCoefficients(ctx, pt, level)));
     },
     encryptCoefficients(coefficients, level, scale) {
       alive();
       // No check on the values: they are decrypted ones a server chose (a refusal would be a reaction oracle); each is reduced mod the primes.
-      let pt: Plaintext | undefined;
-      try {
-        pt = plaintextOfCoefficients(ctx, coefficients, level, scale);
-        const serializable = encryptor.encryptSymmetricSerializable(pt);
+      return sealStep('encrypt', () => {
+        const pt = plaintextOfCoefficients(ctx, coefficients, level, scale);
         try {
-          return copyBytes(serializable.saveToArray(seal.ComprModeType.zstd));
+          return encryptPlaintext(pt);
         } finally {
-          serializable.delete();
+          pt.delete();
         }
-      } catch (e) {
-        if (e instanceof DeepPowersError) throw e;
-        throw new DeepPowersError('IO', `SEAL could not encrypt: ${sealErrorMessage(seal, e)}`);
-      } finally {
-        pt?.delete();
-      }
+      });
     },
     dispose() {
       if (disposed) return;
