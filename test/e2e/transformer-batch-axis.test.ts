@@ -12,17 +12,13 @@
  * output range of torch's outputs.
  */
 import { describe, expect, it } from 'vitest';
-import type { NumericTensor } from '../../compiler/graph/tensor';
 import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
-import { inputTensor, loadFixture, type ExpectedEntry } from '../helpers/fixtures';
+import { inputTensor, loadFixture } from '../helpers/fixtures';
 import { FIXTURE_STAGE } from '../helpers/fixture-status';
+import { argmax, simulatedRows } from '../helpers/simulated-rows';
 
 const ROWS = 6;
 
-const flat = (e: ExpectedEntry): number[] => (Array.isArray(e) ? e.flatMap(flat) : [e as number]);
-const argmax = (row: number[]): number => row.indexOf(Math.max(...row));
 
 /**
  * Both meet their promise (1% of the calibrated output range) on paper and, measured over all
@@ -44,13 +40,9 @@ describe('nn.MultiheadAttention and nn.TransformerEncoderLayer, compiled and sim
       expect(c.precision.reached).toBe(true);
       const products = c.stages.filter((s) => s.kind === 'product').length;
       expect(products).toBeGreaterThanOrEqual(2);
-      const model = toCompiledModel(c, options, 'test');
-      const run = await runCompiled(model, inputTensor(f.data, f.data.test_inputs.slice(0, ROWS)), simulateBackend(model));
-      const out = run.values.get('output') as NumericTensor;
-      const width = out.shape[1]!;
-      const torch = f.data.expected['output']!.slice(0, ROWS).map(flat);
+      const { rows, torch } = await simulatedRows(c, options, f, ROWS);
       for (let r = 0; r < ROWS; r++) {
-        const row = Array.from(out.data.slice(r * width, (r + 1) * width));
+        const row = rows[r]!;
         expect(argmax(row), `row ${r}`).toBe(f.data.expected['label_derived']![r]);
         row.forEach((v, j) => expect(Math.abs(v - torch[r]![j]!), `row ${r}, logit ${j}`).toBeLessThan(c.precision.bound));
       }

@@ -10,10 +10,7 @@
  * these circuits approximate is held to torch on every test row in conformance/transformer-fixtures.
  */
 import { describe, expect, it } from 'vitest';
-import type { NumericTensor } from '../../compiler/graph/tensor';
 import { compileModel, type CompileOptions } from '../../compiler/pipeline/compile';
-import { toCompiledModel } from '../../compiler/pipeline/compiled-model';
-import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { runEncrypted } from '../../runtime/run/run-encrypted';
 import { sealBackend } from '../../runtime/backends/seal/backend';
 import { simulationBackend } from '../../runtime/backends/simulation-backend';
@@ -24,8 +21,9 @@ import { DeepPowersError } from '../../compiler/errors';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { inputTensor, loadFixture, type ExpectedEntry } from '../helpers/fixtures';
+import { inputTensor, loadFixture } from '../helpers/fixtures';
 import { FIXTURE_STAGE } from '../helpers/fixture-status';
+import { argmax, simulatedRows } from '../helpers/simulated-rows';
 
 const ROWS = 8;
 
@@ -40,8 +38,6 @@ async function refusalOf(p: Promise<unknown>): Promise<DeepPowersError> {
   throw new Error('expected a DeepPowersError refusal, nothing was thrown');
 }
 
-const flat = (e: ExpectedEntry): number[] => (Array.isArray(e) ? e.flatMap(flat) : [e as number]);
-const argmax = (row: number[]): number => row.indexOf(Math.max(...row));
 
 describe('transformers, compiled and simulated', () => {
   it('pt_attn_digits_rows: batch layout in refreshed segments with product and row-wise stages; torch\'s label on every simulated row', async () => {
@@ -58,13 +54,9 @@ describe('transformers, compiled and simulated', () => {
     const products = c.stages.reduce((n, s) => n + (s.kind === 'product' ? s.size : 0), 0);
     const counts = c.refresh!.segments.reduce((n, s) => n + s.counts.ctCtMul, 0);
     expect(counts).toBeGreaterThan(products);
-    const model = toCompiledModel(c, options, 'test');
-    const run = await runCompiled(model, inputTensor(f.data, f.data.test_inputs.slice(0, ROWS)), simulateBackend(model));
-    const out = run.values.get('output') as NumericTensor;
-    const width = out.shape[1]!;
-    const torch = f.data.expected['output']!.slice(0, ROWS).map(flat);
+    const { model, rows, torch } = await simulatedRows(c, options, f, ROWS);
     for (let r = 0; r < ROWS; r++) {
-      const row = Array.from(out.data.slice(r * width, (r + 1) * width));
+      const row = rows[r]!;
       expect(argmax(row), `row ${r}`).toBe(f.data.expected['label_derived']![r]);
       // torch's logits span about 30; the approximations and CKKS noise stay within one (the
       // promise, 1% of that span, is not met at degree 15: the compile warns so).
@@ -108,14 +100,10 @@ describe('transformers, compiled and simulated', () => {
     const softmax = c.stages.filter((s) => s.kind === 'rowpoly' && s.fn.kind === 'softmax');
     // Its exps and at least three rounds: a coarse division, a squaring round, the exact one.
     expect(softmax.length).toBeGreaterThanOrEqual(4);
-    const model = toCompiledModel(c, options, 'test');
+    const { model, rows, torch } = await simulatedRows(c, options, f, ROWS);
     const promise = model.calibration.precision;
-    const run = await runCompiled(model, inputTensor(f.data, f.data.test_inputs.slice(0, ROWS)), simulateBackend(model));
-    const out = run.values.get('output') as NumericTensor;
-    const width = out.shape[1]!;
-    const torch = f.data.expected['output']!.slice(0, ROWS).map(flat);
     for (let r = 0; r < ROWS; r++) {
-      const row = Array.from(out.data.slice(r * width, (r + 1) * width));
+      const row = rows[r]!;
       expect(argmax(row), `row ${r}`).toBe(argmax(torch[r]!));
       row.forEach((v, j) => expect(Math.abs(v - torch[r]![j]!), `row ${r}, logit ${j}`).toBeLessThanOrEqual(promise.bound));
     }
