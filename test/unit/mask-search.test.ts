@@ -6,12 +6,13 @@ import type { PlanSearch } from '../../compiler/pipeline/steps/plan-search';
 /**
  * --mask-bits auto's search, on stand-in plan searches whose promise holds up to a σ the test sets
  * (`limit`): whatever the guess from the floor's plan says, auto must end at the largest σ in
- * [20, 40] that holds (found here by trying every σ), having compiled σ + 1 below the ceiling, and
- * never trust the guess alone.
+ * [20, 40] that holds (found here by trying every σ), having compiled the ceiling first and σ + 1
+ * below it, and never trust the guess alone.
  */
-function fakeSearch(bits: number, limit: number, cut = true): PlanSearch {
+function fakeSearch(bits: number, limit: number, cut = true, masking: 'coefficients' | 'slots' = 'coefficients'): PlanSearch {
   const reached = bits <= limit;
-  const plan = { precision: { bound: 1, approximationError: 0.5, noiseBound: reached ? 0.4 : 0.6, reached }, refresh: cut ? { params: { slots: 8192 } } : null };
+  const steps = [{ kind: masking === 'coefficients' ? 'coefficient-refresh' : 'refresh' }];
+  const plan = { precision: { bound: 1, approximationError: 0.5, noiseBound: reached ? 0.4 : 0.6, reached }, refresh: cut ? { params: { slots: 8192 }, steps } : null };
   return { plan } as unknown as PlanSearch;
 }
 
@@ -27,8 +28,9 @@ describe('--mask-bits auto search', () => {
         const want = largestHolding(limit);
         expect(mask!.bits, `limit ${limit}, guess ${guess}`).toBe(want);
         expect(mask!.mode).toBe('auto');
-        expect(compiled[0]).toBe(20);
+        expect(compiled[0]).toBe(40);
         expect(compiled).toContain(want);
+        if (want === 40) expect(compiled).toEqual([40]);
         if (want < 40) {
           expect(compiled, `limit ${limit}, guess ${guess}`).toContain(want + 1);
           expect(mask!.tried.find((t) => t.bits === want + 1)!.precision!.reached).toBe(false);
@@ -36,8 +38,8 @@ describe('--mask-bits auto search', () => {
         } else {
           expect(mask!.whyNotMax).toBeUndefined();
         }
-        // A right guess costs at most three compiles (floor, guess, guess + 1).
-        if (guess === want) expect(compiled.length).toBeLessThanOrEqual(3);
+        // A right guess costs at most four compiles (ceiling, floor, guess, guess + 1).
+        if (guess === want) expect(compiled.length).toBeLessThanOrEqual(4);
       }
     }
   });
@@ -53,9 +55,9 @@ describe('--mask-bits auto search', () => {
     expect(() => searchMaskBits('auto', refuse(10), () => 40)).toThrow(/the mask needs 2\^27/);
   });
 
-  test('the floor missing the promise, with σ costing precision (slot masks), keeps the floor and says so; a plan the floor does not cut uses no σ', () => {
+  test('the floor missing the promise, with σ costing precision (slot masks), keeps the floor and says so; a plan the ceiling does not cut uses no σ', () => {
     const costly = (b: number): PlanSearch => {
-      const s = fakeSearch(b, 10);
+      const s = fakeSearch(b, 10, true, 'slots');
       return { ...s, plan: { ...s.plan, precision: { ...s.plan.precision, noiseBound: 0.6 + (b - 20) * 0.01 } } } as PlanSearch;
     };
     const { mask } = searchMaskBits('auto', costly, () => 40);
@@ -64,13 +66,21 @@ describe('--mask-bits auto search', () => {
     const compiled: number[] = [];
     const uncut = searchMaskBits('auto', (b) => (compiled.push(b), fakeSearch(b, 40, false)), () => 40);
     expect(uncut.mask).toBeNull();
-    expect(compiled).toEqual([20]);
+    expect(compiled).toEqual([40]);
   });
 
-  test('the floor missing the promise, with σ costing nothing (coefficient masks), takes the largest σ that fits', () => {
-    const free = searchMaskBits('auto', (b) => fakeSearch(b, 10), () => 20);
+  test('the floor missing the promise, with σ costing nothing (coefficient masks), takes the ceiling after two searches, else the largest σ that fits', () => {
+    const compiled: number[] = [];
+    const free = searchMaskBits('auto', (b) => (compiled.push(b), fakeSearch(b, 10)), () => 20);
     expect(free.mask!.bits).toBe(40);
     expect(free.mask!.whyNotMax).toBeUndefined();
+    expect(compiled).toEqual([40, 20]);
+    // Even where a smaller σ would leave a larger scale (a smaller noise term): the promise is missed at every σ, the margin is kept.
+    const scaleCost = (b: number): PlanSearch => {
+      const s = fakeSearch(b, 10);
+      return { ...s, plan: { ...s.plan, precision: { ...s.plan.precision, noiseBound: b > 35 ? 1.2 : 0.6 } } } as PlanSearch;
+    };
+    expect(searchMaskBits('auto', scaleCost, () => 20).mask!.bits).toBe(40);
     const roomTo37 = (b: number): PlanSearch => {
       if (b > 37) throw new DeepPowersError('PARAMS', 'segment 1: the mask needs 2^46');
       return fakeSearch(b, 10);

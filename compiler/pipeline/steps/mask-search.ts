@@ -9,18 +9,24 @@
  * coefficient mask costs the same small rounding whatever σ is. σ also sizes the modulus room at each cut:
  * the plan search at σ sizes the first prime for it (refresh-plan.ts, maskFirstPrimeBits), which can cost scale.
  *
- * `auto` (the default) takes the largest σ in [MASK_BITS_AUTO.min, MASK_BITS_AUTO.max] whose plan
- * keeps the promise, by the same accounting an explicit `--mask-bits σ` compile uses: the whole plan
- * search runs at the floor first (a plan it does not cut uses no mask, and is kept as it is); from
- * that plan the largest σ it would hold unchanged is the guess, which is compiled, then σ + 1 (or
- * the ceiling), and bisection between a σ that keeps the promise and one that does not when the guess
- * was wrong. The mask's share of the promise grows with σ, so one boundary is expected; the search
- * ends at a σ that keeps the promise where σ + 1 does not (or at the ceiling). When even the floor
- * misses, the promise is reported as not met (as any compile does) and auto still takes the largest
- * σ that costs nothing more than the floor (coefficient masks, up to the modulus room), else the floor.
+ * `auto` (the default) prefers the ceiling, MASK_BITS_AUTO.max = 40 bits, the margin wanted: the
+ * whole plan search runs at 40 first, and a plan there that keeps the promise (or that no client
+ * step cuts, so σ is unused) is the compile's, one search. Otherwise the floor, MASK_BITS_AUTO.min,
+ * is compiled (its refusal is the compile's; a plan it does not cut uses no mask and is kept):
+ *   - the floor keeps the promise: auto takes the largest σ that does, by the same accounting an
+ *     explicit `--mask-bits σ` compile uses: from the floor's plan the largest σ it would hold
+ *     unchanged is the guess, which is compiled, then σ + 1, and bisection between a σ that keeps
+ *     the promise and one that does not (40, known). The mask's share of the promise grows with σ,
+ *     so one boundary is expected; the search ends at a σ that keeps the promise where σ + 1 does not.
+ *   - not even the floor keeps it (the promise is reported as not met, as any compile does): when
+ *     every step of the plan at 40 masks coefficients, σ costs no precision there, only modulus
+ *     room (a smaller scale at worst), and a promise missed at every σ is no reason to give up the
+ *     margin, so auto keeps 40 (two searches in all). With slot masks σ costs float64 mantissa, so
+ *     auto takes the largest σ that costs nothing more than the floor, else the floor.
  */
 import { DeepPowersError } from '../../errors';
 import { MASK_BITS_AUTO } from '../../plan/refresh-plan';
+import { stepKind } from '../../client-steps/table';
 import type { PrecisionPromise } from '../../approx/precision-target';
 import type { PlanSearch } from './plan-search';
 
@@ -60,45 +66,50 @@ export function searchMaskBits(request: MaskBitsRequest, searchAt: (bits: number
   }
   const { min, max } = MASK_BITS_AUTO;
   const tried: MaskTrial[] = [];
-  // Only the floor's search and the largest acceptable σ's are kept: a search holds every layout's
-  // scaled segment circuits, and a transformer's batch-layout ones, kept for each σ tried, fill the JS heap.
-  let floorSearch: PlanSearch | null = null;
-  let best: { readonly bits: number; readonly search: PlanSearch } | null = null;
-  // Whether a compiled σ is acceptable: it keeps the promise; or, when not even the floor does,
-  // it costs nothing more (coefficient masks: the promise's terms do not grow with σ).
-  let acceptable = (precision: PlanSearch['plan']['precision']): boolean => precision.reached;
-  const holds = (bits: number): boolean => {
+  const compile = (bits: number, refusalIsTheCompiles: boolean): PlanSearch | null => {
     try {
       const search = searchAt(bits);
-      if (bits === min) floorSearch = search;
       const { bound, approximationError, noiseBound, reached } = search.plan.precision;
       tried.push({ bits, precision: { bound, approximationError, noiseBound, reached } });
-      const ok = acceptable(search.plan.precision);
-      if (ok && (best === null || bits > best.bits)) best = { bits, search };
-      return ok;
+      return search;
     } catch (e) {
-      // The floor's refusal is the compile's (no plan fits at any σ it would try).
-      if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS' || bits === min) throw e;
+      if (!(e instanceof DeepPowersError) || e.code !== 'PARAMS' || refusalIsTheCompiles) throw e;
       tried.push({ bits, refused: e.message });
-      return false;
+      return null;
     }
   };
-  const floorHolds = holds(min);
-  let floor: PlanSearch | null = floorSearch!;
+  // The ceiling first: where it holds (or nothing is cut) one search is the whole compile.
+  const ceiling = compile(max, false);
+  if (ceiling && (!ceiling.plan.refresh || ceiling.plan.precision.reached)) return { search: ceiling, mask: choiceOf(ceiling, { mode: 'auto', bits: max, tried }) };
+  // The floor's refusal is the compile's (no plan fits at any σ it would try).
+  const floor = compile(min, true)!;
   if (!floor.plan.refresh) return { search: floor, mask: null };
+  const floorHolds = floor.plan.precision.reached;
+  if (!floorHolds && ceiling && coefficientsOnly(ceiling)) return { search: ceiling, mask: choiceOf(ceiling, { mode: 'auto', bits: max, tried }) };
   const floorGuess = guess(floor);
-  if (!floorHolds) {
-    const floorCost = floor.plan.precision.approximationError + floor.plan.precision.noiseBound;
-    acceptable = (precision) => precision.approximationError + precision.noiseBound <= floorCost;
-    // A slot mask's rounding grows with σ: nothing above the floor costs nothing.
-    if (!holds(min + 1)) return { search: floor, mask: choiceOf(floor, { mode: 'auto', bits: min, tried, whyNotMax: whyNot(tried, min) }) };
-  }
-  floorSearch = floor = null;
-  // lo is acceptable; hi (once known) is not.
+  // Only the floor's search and the largest acceptable σ's are kept: a search holds every layout's
+  // scaled segment circuits, and a transformer's batch-layout ones, kept for each σ tried, fill the JS heap.
+  let best: { readonly bits: number; readonly search: PlanSearch } = { bits: min, search: floor };
+  // Whether a compiled σ is acceptable: it keeps the promise; or, when not even the floor does,
+  // it costs nothing more (slot masks: the promise's mask term grows with σ).
+  const floorCost = floor.plan.precision.approximationError + floor.plan.precision.noiseBound;
+  const acceptable = (precision: MaskTrial['precision']): boolean =>
+    precision !== undefined && (floorHolds ? precision.reached : precision.approximationError + precision.noiseBound <= floorCost);
+  const holds = (bits: number): boolean => {
+    // A σ already compiled (the ceiling) is not compiled again unless its search is the one to keep.
+    const known = tried.find((t) => t.bits === bits);
+    if (known && !acceptable(known.precision)) return false;
+    const search = compile(bits, false);
+    const ok = search !== null && acceptable(search.plan.precision);
+    if (ok && bits > best.bits) best = { bits, search: search! };
+    return ok;
+  };
+  if (!floorHolds && !holds(min + 1)) return { search: floor, mask: choiceOf(floor, { mode: 'auto', bits: min, tried, whyNotMax: whyNot(tried, min) }) };
+  // lo is acceptable; hi (once known) is not. With the floor holding, the ceiling (compiled first) did not.
   let lo: number = floorHolds ? min : min + 1;
-  let hi: number | undefined;
+  let hi: number | undefined = floorHolds ? max : undefined;
   const g = Math.max(min, Math.min(max, floorHolds ? floorGuess : max));
-  if (g > lo) {
+  if (g > lo && (hi === undefined || g < hi)) {
     if (holds(g)) lo = g;
     else hi = g;
   }
@@ -106,17 +117,24 @@ export function searchMaskBits(request: MaskBitsRequest, searchAt: (bits: number
     if (!holds(lo + 1)) hi = lo + 1;
     else if (lo + 1 === max || holds(max)) lo = max;
     else [lo, hi] = [lo + 1, max];
+  } else if (hi !== undefined && hi - lo > 1) {
+    // σ + 1 next: a right guess ends here.
+    if (holds(lo + 1)) lo += 1;
+    else hi = lo + 1;
   }
   while (hi !== undefined && hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
     if (holds(mid)) lo = mid;
     else hi = mid;
   }
-  const kept = best as { readonly bits: number; readonly search: PlanSearch } | null;
-  if (kept === null || kept.bits !== lo) throw new Error(`mask search ended at σ = ${lo} without its plan`);
-  const search = kept.search;
+  if (best.bits !== lo) throw new Error(`mask search ended at σ = ${lo} without its plan`);
   const missed = floorHolds ? '' : `not even σ = ${min} keeps the precision promise, and a larger σ costs it nothing (masks on coefficients): `;
-  return { search, mask: choiceOf(search, { mode: 'auto', bits: lo, tried, ...(lo < max ? { whyNotMax: missed + whyNot(tried, lo, !floorHolds) } : {}) }) };
+  return { search: best.search, mask: choiceOf(best.search, { mode: 'auto', bits: lo, tried, ...(lo < max ? { whyNotMax: missed + whyNot(tried, lo, !floorHolds) } : {}) }) };
+}
+
+/** Whether every client step of the search's plan masks coefficients (σ costs no precision, only room). */
+function coefficientsOnly(search: PlanSearch): boolean {
+  return search.plan.refresh !== null && search.plan.refresh.steps.every((s) => stepKind(s.kind).domain === 'coefficients');
 }
 
 /** The choice, or null when the plan has no client steps (σ was not used). */
