@@ -2,9 +2,10 @@
  * A transformer on SEAL: pt_attn_digits_rows compiled with default options fits node-seal's heap
  * (the vector layout: each sample's tokens × features in the slots of one ciphertext, Q·Kᵀ and
  * A·V as slot-wise products of picked factors, Softmax and LayerNorm rows summed by rotations,
- * refreshes between segments of N = 16384), and one test row run encrypted, client steps included,
- * gives torch's label, near torch's logits and near its own simulation. One row: the evaluation
- * takes about 45 s on one core.
+ * refreshes between segments of N = 16384), and three test rows run encrypted in one run (one
+ * evaluation each: the vector layout packs one sample per ciphertext), client steps included, give
+ * torch's labels, near torch's logits and near their own simulation. Each evaluation takes about
+ * 45 s on one core.
  */
 import { describe, expect, it } from 'vitest';
 import type { NumericTensor } from '../../compiler/graph/tensor';
@@ -14,12 +15,12 @@ import { runCompiled, simulateBackend } from '../../runtime/run/run-compiled';
 import { fheBackend } from '../../runtime/run/run-encrypted';
 import { inputTensor, loadFixture, type ExpectedEntry } from '../helpers/fixtures';
 
-const ROWS = 1;
+const ROWS = 3;
 const flat = (e: ExpectedEntry): number[] => (Array.isArray(e) ? e.flatMap(flat) : [e as number]);
 const argmax = (row: number[]): number => row.indexOf(Math.max(...row));
 
 describe('a transformer on SEAL', () => {
-  it('pt_attn_digits_rows, default options: the vector layout within the heap budget; one row encrypted gives torch\'s label', async () => {
+  it('pt_attn_digits_rows, default options: the vector layout within the heap budget; three rows encrypted give torch\'s labels', async () => {
     const f = loadFixture('pt_attn_digits_rows');
     const options: CompileOptions = { calibration: inputTensor(f.data, f.data.calibration) };
     const c = compileModel(f.modelPath, options);
