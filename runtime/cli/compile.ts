@@ -104,7 +104,7 @@ function refreshLine(r: NonNullable<CompileSummary['refresh']>): string {
 
 /** σ, what it hides (per slot and over one ciphertext), how it was chosen, and why not the ceiling. */
 function maskLine(m: NonNullable<CompileSummary['refresh']>['mask']): string {
-  const how = m.mode === 'auto' ? `--mask-bits auto: the largest σ in [${MASK_BITS_AUTO.min}, ${MASK_BITS_AUTO.max}] keeping the precision promise` : '--mask-bits';
+  const how = m.mode === 'auto' ? `--mask-bits auto: ${MASK_BITS_AUTO.max} unless a smaller σ in [${MASK_BITS_AUTO.min}, ${MASK_BITS_AUTO.max}] keeps a precision promise ${MASK_BITS_AUTO.max} misses` : '--mask-bits';
   const coefficients = m.steps.some((s) => s.masking === 'coefficients');
   const values = coefficients ? `${2 * m.slots} coefficients` : `${m.slots} slots`;
   const hides = `σ = ${m.bits}: within 2^-${m.bits} statistical distance per ${coefficients ? 'masked value' : 'slot'}, 2^${m.perCiphertextLog2Distance} over the ${values} of a ciphertext`;

@@ -65,7 +65,7 @@ export interface CompileOptions extends Omit<ApproximationOptions, 'degree'> {
   readonly heap?: 'node-seal' | 'simulation';
   /** Round trip of one client step, in ms, for the planner's end-to-end latency (default DEFAULT_RTT_MS, a LAN). */
   readonly rttMs?: number;
-  /** σ of the client steps' masks, the statistical hiding in bits; 'auto' (the default): the largest in [20, 40] keeping the precision promise (steps/mask-search.ts). */
+  /** σ of the client steps' masks, the statistical hiding in bits; 'auto' (the default): 40 unless a smaller σ in [20, 40] keeps a precision promise 40 misses (steps/mask-search.ts). */
   readonly maskBits?: number | 'auto';
   /** Which rotation steps get Galois keys (see rotation-keys); default 'auto'. */
   readonly rotationKeys?: RotationKeysRequest;
