@@ -99,7 +99,7 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   progress('import');
   const { graph, source } = importSource(model);
   progress('passes');
-  const body = passBody(graph, options.nBits, progress);
+  const body = passBody(graph, options.nBits, progress, options.onClient ?? []);
   switch (body.kind) {
     case 'chain':
       return compileChain(body, graph, source, options, progress);
