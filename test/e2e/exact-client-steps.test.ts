@@ -56,10 +56,10 @@ describe('--on-client softmax,layernorm on pt_attn_digits_rows', () => {
   it('the Softmax and both LayerNorms are client steps, recorded with the option; simulated, torch\'s label on every row run', async () => {
     expect(clientStepsOf(model.refresh!).filter((s) => s.kind !== 'refresh' && s.kind !== 'coefficient-refresh').map((s) => s.kind)).toEqual(['softmax', 'layernorm', 'layernorm']);
     expect(model.options['onClient']).toBe('softmax,layernorm');
-    // A softmax step holds one query's 8 scores per row (one head, 8 tokens); a LayerNorm step one token's 16 features.
+    // A softmax step's rows are 8 scores each (one per query and head, over 8 tokens); a LayerNorm step's tokens 16 features each.
     const steps = clientStepsOf(model.refresh!);
     const softmax = steps.find((s) => s.kind === 'softmax');
-    expect(softmax?.kind === 'softmax' && softmax.softmax.groups.map((g) => g.length)).toEqual(new Array(8).fill(8));
+    expect(softmax?.kind === 'softmax' && softmax.softmax.groups.map((g) => g.length)).toEqual(new Array(16).fill(8));
     const { rows, torch } = await simulatedRows(compileModel(f.modelPath, options), options, f, ROWS);
     rows.forEach((row, r) => {
       expect(argmax(row), `row ${r}`).toBe(argmax(torch[r]!));
@@ -70,7 +70,7 @@ describe('--on-client softmax,layernorm on pt_attn_digits_rows', () => {
 
   it('compile and the served tool say what the client sees and what a dishonest client can learn', () => {
     const sees = describeClientSteps(model.refresh!);
-    expect(sees).toMatch(/softmax \(\/blocks\/blocks\.0\/att\/Softmax; 8 rows\) as an exact client step: the server adds to each row one offset c uniform in ±2\^\d+·[\d.]+, fresh per row and per sample/);
+    expect(sees).toMatch(/softmax \(\/blocks\/blocks\.0\/att\/Softmax; 16 rows\) as an exact client step: the server adds to each row one offset c uniform in ±2\^\d+·[\d.]+, fresh per row and per sample/);
     expect(sees).toMatch(/The client learns each row's softmax — the attention pattern of its own input/);
     expect(sees).toMatch(/LayerNorm \(\/blocks\/blocks\.0\/n1\/LayerNormalization; 8 tokens of 16 features\) as a client step: the server masks each token's features as a·y \+ c/);
     expect(sees).toMatch(/The client learns each token's normalized hidden state/);
