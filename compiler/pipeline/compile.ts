@@ -122,6 +122,7 @@ function compileChain(body: ChainBodySplit, graph: Graph, source: ModelSource, o
   const warnings = [
     ...(memory.fits ? [] : [`compiled with --heap simulation: the plan runs in simulation; a SEAL run needs ${describeRunMemory(build.params, memory)}`]),
     ...(shallowerNote !== undefined ? [shallowerNote] : []),
+    ...(options.onClient ?? []).filter((k) => !split.body.some((s) => s.kind === k)).map((k) => `--on-client ${k}: the encrypted part has no ${k === 'softmax' ? 'Softmax' : 'LayerNorm'} (one after it runs on the client after decryption anyway); nothing changed`),
     ...(degreeChoice?.warning !== undefined ? [degreeChoice.warning] : []),
     ...(precision.reached ? [] : [precisionWarning(precision, build, refreshModeOf(options) === 'off' && cutPoints(trial.stages).length > 0)]),
   ];
