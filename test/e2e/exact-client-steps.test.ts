@@ -171,7 +171,7 @@ describe('--on-client, parsed', () => {
   it('a model whose encrypted part has none of the functions named compiles as without it, with a warning', () => {
     const g = loadFixture('pt_logreg_breast_cancer_sigmoid');
     const c = compileModel(g.modelPath, { calibration: inputTensor(g.data, g.data.calibration), onClient: ['layernorm'] });
-    expect(c.warnings).toContain('--on-client layernorm: the encrypted part has no LayerNorm (one after it runs on the client after decryption anyway); nothing changed');
+    expect(c.warnings).toContain('--on-client layernorm: the encrypted part has no LayerNormalization (one after it runs on the client after decryption anyway); nothing changed');
     expect(c.refresh).toBeNull();
   });
 });
