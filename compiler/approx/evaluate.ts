@@ -69,20 +69,41 @@ interface SeriesPlan {
  * size run on an op counter) costs far more than executing it on float64 values: a transformer's
  * float64 passes (degree auto, bias correction, chain statistics) evaluate the same Softmax and
  * LayerNorm series on every element of every calibration row, and its lowering on every value.
- * Keys are the coefficients' decimal strings (exact round trips of the doubles); the table is
- * emptied when it grows past MAX_SERIES_PLANS, so it stays small whatever is compiled.
+ * Keys are a hash of the coefficients' bits, each entry checked against the coefficients it was
+ * made for (floats compared exactly); the table is emptied when it grows past MAX_SERIES_PLANS,
+ * so it stays small whatever is compiled.
  */
-const seriesPlans = new Map<string, SeriesPlan>();
+const seriesPlans = new Map<number, { readonly coefficients: Float64Array; readonly plan: SeriesPlan }[]>();
+let seriesPlanCount = 0;
 const MAX_SERIES_PLANS = 4096;
 
 function seriesPlanOf(c: Float64Array): SeriesPlan {
-  const key = c.join(',');
-  const known = seriesPlans.get(key);
-  if (known) return known;
-  if (seriesPlans.size >= MAX_SERIES_PLANS) seriesPlans.clear();
-  const made = makeSeriesPlan(c, bestBabyStepLog(c));
-  seriesPlans.set(key, made);
-  return made;
+  const key = bitsHash(c);
+  const bucket = seriesPlans.get(key);
+  const known = bucket?.find((e) => sameValues(e.coefficients, c));
+  if (known) return known.plan;
+  if (seriesPlanCount >= MAX_SERIES_PLANS) seriesPlans.clear(), (seriesPlanCount = 0);
+  const plan = makeSeriesPlan(c, bestBabyStepLog(c));
+  const entry = { coefficients: Float64Array.from(c), plan };
+  if (bucket && seriesPlans.has(key)) bucket.push(entry);
+  else seriesPlans.set(key, [entry]);
+  seriesPlanCount++;
+  return plan;
+}
+
+/** FNV-1a over the doubles' 32-bit words. */
+function bitsHash(c: Float64Array): number {
+  const words = new Uint32Array(c.buffer, c.byteOffset, c.length * 2);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** Equal as doubles, element by element (a 0 and a −0 plan alike: every test in a plan is `!== 0`). */
+function sameValues(a: Float64Array, b: Float64Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 function makeSeriesPlan(c: Float64Array, babyStepLog: number): SeriesPlan {
