@@ -123,7 +123,25 @@ export function segmentStart(stages: readonly ApproxStage[], k: number): number 
   return stepOfStage(stages[k]!) ? k + 1 : k;
 }
 
-export function splitStages(stages: readonly ApproxStage[], cuts: readonly number[]): ApproxStage[][] {
+/**
+ * The segments of `stages` cut at `cuts`, made once per stages array and cuts: the search splits
+ * the same body at the same cuts many times (each set's parameter trial, its build, again at every
+ * σ the mask search tries), and a DAG's segments are new stage objects each time, which the plan
+ * memo (lowering-memo.ts, keyed by stage identity) could never find again — every transformer
+ * segment was lowered anew, at every σ.
+ */
+export function splitStages(stages: readonly ApproxStage[], cuts: readonly number[]): readonly (readonly ApproxStage[])[] {
+  let byCuts = splits.get(stages);
+  if (!byCuts) splits.set(stages, (byCuts = new Map()));
+  const key = cuts.join();
+  let parts = byCuts.get(key);
+  if (!parts) byCuts.set(key, (parts = splitAt(stages, cuts)));
+  return parts;
+}
+
+const splits = new WeakMap<readonly ApproxStage[], Map<string, readonly (readonly ApproxStage[])[]>>();
+
+function splitAt(stages: readonly ApproxStage[], cuts: readonly number[]): ApproxStage[][] {
   if (isTransformerStages(stages)) return splitDag(stages, cuts);
   const starts = [0, ...cuts.map((k) => segmentStart(stages, k))];
   const ends = [...cuts, stages.length];
