@@ -20,7 +20,6 @@
 import { countOps, estimateLatency } from '../circuit/count';
 import type { Circuit, Layout } from '../circuit/ir';
 import { vectorSlotsNeeded } from '../circuit/layout-vector';
-import { assignScales } from '../circuit/passes-scales';
 import type { SegmentedBody } from '../artifact/types';
 import type { ApproxStage, StepStage } from '../chain/stages';
 import { BODY_INPUT } from '../chain/stage-graph';
@@ -35,7 +34,7 @@ import { MAX_PRIME_BITS } from '../params/primes';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
 import type { CkksParameters } from '../params/types';
 import type { PrecisionPromise } from '../approx/precision-target';
-import { lowererOf, rescalePrimes, rotationsOf, type LayoutBuild, type Objective, type ParameterOptions } from './build-layout';
+import { lowererOf, rescalePrimes, rotationsOf, scalerOf, type LayoutBuild, type Objective, type ParameterOptions } from './build-layout';
 import { interleaveSamples } from '../circuit/interleave';
 import { carryRefusal } from '../circuit/carry-layout';
 import { inputAt } from '../client-steps/refresh';
@@ -238,7 +237,8 @@ export function buildSegments(stages: readonly ApproxStage[], cuts: readonly num
     : parts.map((p) => lower(p, { layout, slots: trial.params.slots, ...rotationsOf(options) }));
   const params = selectParameters({ ...trial.request, preferN: trial.params.polyModulusDegree, rotationSteps: unionSteps(circuits) });
   // A segment after a step whose unmasking spends levels (a max pool's product by 1/a) starts that far below the top.
-  circuits = circuits.map((c, i) => assignScales(c, rescalePrimes(params).slice(i > 0 ? stepKind(steps[i - 1]!.kind).unmaskLevels : 0)));
+  const scale = scalerOf(options);
+  circuits = circuits.map((c, i) => scale(c, rescalePrimes(params).slice(i > 0 ? stepKind(steps[i - 1]!.kind).unmaskLevels : 0)));
   const masked = steps.map((s, i) => maskedStep(s, circuits[i]!, circuits[i + 1]!));
   const drawn = steps.flatMap((s) => stepKind(s.kind).scaleOctaves ?? []);
   const octaves = drawn.length > 0 ? Math.max(...drawn) : undefined;
