@@ -55,7 +55,8 @@ export const STEP_STAGE_KINDS: { readonly [K in StepStageKindName]: StepStageKin
     apply: (s, x) => overGroups(s.groups, x, (v) => layerNormReference(v, s)),
     outSize: (s) => s.inSize,
     label: (s) => `layer norm ${s.inSize}→${s.inSize}`,
-    detail: (s) => `${s.groups.length} tokens of ${s.gamma.length} features, ε = ${s.epsilon}`,
+    // A float32 ε (1e-5 stored as 9.99999974e-6) reads as itself.
+    detail: (s) => `${s.groups.length} tokens of ${s.gamma.length} features, ε = ${Number(s.epsilon.toPrecision(6))}`,
   },
 };
 

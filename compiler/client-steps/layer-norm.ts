@@ -99,7 +99,7 @@ export const LAYER_NORM: ClientStepKindRecord<LayerNorm, { readonly kind: 'layer
       `with a > 0 log-uniform in [1, 2^${octaves}] and c uniform in ±2^${bounds.maskBits}·2^${octaves}·${bounds.maskBound.toPrecision(3)}, both fresh per token and per sample (LayerNorm(a·y + c) = LayerNorm(y)); ` +
       `the client decrypts, normalizes each token and encrypts it fresh, and the server applies γ and β. ` +
       `The client learns each token's normalized hidden state (y − mean)/deviation; not its mean (c hides it within 2^-${bounds.maskBits}) and its deviation only up to the unknown factor a (2^${octaves}); ` +
-      (layernorm.epsilon > 0 ? `as the client cannot scale ε = ${layernorm.epsilon} by a it uses ε/a² in effect, a relative change of at most ε/(2·var) per token; ` : '') +
+      (layernorm.epsilon > 0 ? `as the client cannot scale ε = ${Number(layernorm.epsilon.toPrecision(6))} by a it uses ε/a² in effect, a relative change of at most ε/(2·var) per token; ` : '') +
       `values in no token it sees under a random offset alone, as at a refresh step`
     );
   },

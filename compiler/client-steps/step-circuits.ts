@@ -3,7 +3,7 @@
  * `assignScalesKeeping` (every rescale lands back on the input's scale, so what comes out has the
  * format the next party expects), checked by `checkCircuit`. Per ciphertext k:
  *   add      x + v_k                       a refresh mask (v = r) or its removal (v = −r); no op when v = 0
- *   affine   rescale(x·a_k) + c_k          a max pool's mask: one level
+ *   affine   rescale(x·a_k) + c_k          a max pool's mask, a LayerNorm's γ and β: one level (no add when c = 0)
  *   unaffine rescale((x + c_k)·a_k)        its removal on the client's fresh ciphertext: one level
  * One circuit takes every ciphertext of an evaluation that sits at the same level and scale (a
  * circuit reads all its inputs at its top level): one load and one key set per evaluation rather
@@ -35,7 +35,11 @@ export function addCircuits(base: Circuit, ats: readonly CiphertextAt[], values:
 
 export function affineCircuits(base: Circuit, ats: readonly CiphertextAt[], scales: readonly Float64Array[], offsets: readonly Float64Array[]): StepCircuit[] {
   for (const at of ats) if (at.level < 2) fail('BAD_ARTIFACT', `a scaled mask needs a level to spend and one to spare; the result sits at level ${at.level}`);
-  return grouped(base, ats, (b, x, k) => b.addPlain(b.rescale(b.mulPlain(x, slotVector(base, scales[k]!))), slotVector(base, offsets[k]!)));
+  // + 0 is no op: SEAL refuses a plaintext of zeros (a LayerNorm step's β = 0 on a ciphertext of tokens only).
+  return grouped(base, ats, (b, x, k) => {
+    const scaled = b.rescale(b.mulPlain(x, slotVector(base, scales[k]!)));
+    return slotVector(base, offsets[k]!).every((v) => v === 0) ? scaled : b.addPlain(scaled, offsets[k]!);
+  });
 }
 
 export function unaffineCircuits(base: Circuit, ats: readonly CiphertextAt[], offsets: readonly Float64Array[], scales: readonly Float64Array[]): StepCircuit[] {

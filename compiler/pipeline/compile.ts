@@ -22,6 +22,7 @@ import type { ApproxStage, SplitModel } from '../chain/stages';
 import type { Layout } from '../circuit/ir';
 import { checkPrecision, DEFAULT_PRECISION, describePromise, type PrecisionPromise } from '../approx/precision-target';
 import { fail } from '../errors';
+import { STEP_STAGE_KINDS } from '../chain/step-stages';
 import type { Graph } from '../graph/graph';
 import type { NumericTensor } from '../graph/tensor';
 import type { TreeBodySplit } from '../passes/split-graph';
@@ -99,7 +100,7 @@ export function compileModel(model: ModelBytes, options: CompileOptions, progres
   progress('import');
   const { graph, source } = importSource(model);
   progress('passes');
-  const body = passBody(graph, options.nBits, progress);
+  const body = passBody(graph, options.nBits, progress, options.onClient ?? []);
   switch (body.kind) {
     case 'chain':
       return compileChain(body, graph, source, options, progress);
@@ -122,6 +123,7 @@ function compileChain(body: ChainBodySplit, graph: Graph, source: ModelSource, o
   const warnings = [
     ...(memory.fits ? [] : [`compiled with --heap simulation: the plan runs in simulation; a SEAL run needs ${describeRunMemory(build.params, memory)}`]),
     ...(shallowerNote !== undefined ? [shallowerNote] : []),
+    ...(options.onClient ?? []).filter((k) => !split.body.some((s) => s.kind === k)).map((k) => `--on-client ${k}: the encrypted part has no ${STEP_STAGE_KINDS[k].operator} (one after it runs on the client after decryption anyway); nothing changed`),
     ...(degreeChoice?.warning !== undefined ? [degreeChoice.warning] : []),
     ...(precision.reached ? [] : [precisionWarning(precision, build, refreshModeOf(options) === 'off' && cutPoints(trial.stages).length > 0)]),
   ];

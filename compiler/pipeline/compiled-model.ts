@@ -37,6 +37,7 @@ export function optionsJson(c: Compilation, options: CompileOptions): JsonObject
     name: options.name,
     description: options.description,
     maskBits: options.maskBits,
+    onClient: options.onClient !== undefined && options.onClient.length > 0 ? options.onClient.join(',') : undefined,
   };
   for (const [k, v] of Object.entries(optional)) if (v !== undefined) out[k] = v;
   // Why auto picked its degree (the artifact's approximations keep only the fitted result).

@@ -12,6 +12,8 @@ import { prepareGraph, splitPrepared, treeBodyOf, type TreeBodySplit } from '../
 import { quantizationSummary, quantizeGraphWeights } from '../quantize/quantize-weights';
 import type { QuantizationSummary } from '../quantize/summary';
 import { scaleUnits } from '../approx/unit-scaling';
+import type { RowFunctionKind } from '../chain/rowwise';
+import { rowsToClient } from '../passes/rows-to-client';
 
 export interface QuantizedSplit {
   readonly split: SplitModel;
@@ -27,19 +29,23 @@ export type ChainBodySplit = { readonly kind: 'chain' } & QuantizedSplit;
  * All the passes: a tree ensemble's body, or the chain's split with its weights quantized to
  * `nBits` when given (`progress` hears 'quantize' first; a tree reads `nBits` as its grid instead).
  */
-export function passBody(graph: Graph, nBits?: number, progress: (step: 'quantize') => void = () => {}): PassedBody {
+export function passBody(graph: Graph, nBits?: number, progress: (step: 'quantize') => void = () => {}, onClient: readonly RowFunctionKind[] = []): PassedBody {
   const trees = treeBodyOf(graph);
   if (trees) return trees;
   if (nBits !== undefined) progress('quantize');
-  return { kind: 'chain', ...quantizedSplit(graph, nBits) };
+  return { kind: 'chain', ...quantizedSplit(graph, nBits, onClient) };
 }
 
-/** Passes, with per-channel weight quantization to `nBits` before the trace when given. */
-export function quantizedSplit(graph: Graph, nBits?: number): QuantizedSplit {
+/**
+ * Passes, with per-channel weight quantization to `nBits` before the trace when given, and the
+ * row-wise functions in `onClient` as exact client steps (passes/rows-to-client.ts).
+ */
+export function quantizedSplit(graph: Graph, nBits?: number, onClient: readonly RowFunctionKind[] = []): QuantizedSplit {
   const prepared = prepareGraph(graph);
-  if (nBits === undefined) return { split: splitPrepared(prepared).split, quantization: null };
+  const withSteps = (split: SplitModel): SplitModel => (onClient.length === 0 ? split : { ...split, body: rowsToClient(split.body, onClient) });
+  if (nBits === undefined) return { split: withSteps(splitPrepared(prepared).split), quantization: null };
   const q = quantizeGraphWeights(prepared, { bits: nBits, perChannel: true });
-  const { split } = splitPrepared(q.prepared);
+  const split = withSteps(splitPrepared(q.prepared).split);
   return { split, quantization: quantizationSummary(q, split.body) };
 }
 
@@ -48,6 +54,8 @@ export interface ExactChainOptions {
   readonly nBits?: number;
   /** Per activation of the chain, in order: the unit divisors it was compiled with, if any. */
   readonly unitBounds?: readonly (Float64Array | undefined)[];
+  /** The row-wise functions compiled as exact client steps (compile --on-client). */
+  readonly onClient?: readonly RowFunctionKind[];
 }
 
 /** The body the report measures against, by the compile's kind: the exact chain (see exactChain), or the tree ensemble itself. */
@@ -57,7 +65,7 @@ export function exactBody(graph: Graph, options: ExactChainOptions = {}): ({ rea
 
 /** The split model whose body is the compiled exact chain (quantized, ReLU units rescaled). */
 export function exactChain(graph: Graph, options: ExactChainOptions = {}): SplitModel {
-  const { split } = quantizedSplit(graph, options.nBits);
+  const { split } = quantizedSplit(graph, options.nBits, options.onClient);
   const activations = split.body.flatMap((s, i) => (s.kind === 'activation' ? [i] : []));
   const given = options.unitBounds ?? [];
   if (given.length > activations.length) fail('BAD_ARGUMENT', `unit bounds for ${given.length} activations, the chain has ${activations.length}`);

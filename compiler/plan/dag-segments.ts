@@ -16,6 +16,7 @@
  */
 import { BODY_INPUT, stageReads } from '../chain/stage-graph';
 import { stageOutSize, type AffineStage, type ApproxStage } from '../chain/stages';
+import { isStepStage } from '../chain/step-stages';
 import { chebyshevDepth } from '../approx/evaluate';
 import { rowDepth } from '../approx/row-plans';
 
@@ -51,14 +52,49 @@ export function dagCutPoints(stages: readonly ApproxStage[]): number[] {
   return out;
 }
 
-/** The body cut before each of `cuts` (ascending, from dagCutPoints), each segment self-contained. */
+/**
+ * Where stage `v`'s output sits in the vector of values live at `k` (liveAt: what crosses a cut
+ * there, concatenated in ascending order). A client step at stage `s` (a Softmax, a LayerNorm)
+ * works in place: the segment before it ends with the values live after it, the step's output
+ * stood in for by its input (stepLiveOut), so its groups sit at liveOffset(stages, s + 1, s).
+ */
+export function liveOffset(stages: readonly ApproxStage[], k: number, v: number): number {
+  const inputSize = bodyInputSize(stages);
+  let offset = 0;
+  for (const r of liveAt(stages, k)) {
+    if (r === v) return offset;
+    offset += r === BODY_INPUT ? inputSize : stageOutSize(stages[r]!);
+  }
+  throw new Error(`stage ${v} is not live at stage ${k}`);
+}
+
+/**
+ * What the segment before a client step at stage `s` hands over: the values live after the step,
+ * with the step's input in the place of its output (the client computes the step there). Its
+ * input appears twice when a later stage reads it too (a pre-norm block's residual x beside LN(x)).
+ */
+function stepLiveOut(stages: readonly ApproxStage[], s: number): number[] {
+  return liveAt(stages, s + 1).map((v) => (v === s ? s - 1 : v));
+}
+
+function bodyInputSize(stages: readonly ApproxStage[]): number {
+  return stages[0] && stages[0].kind === 'affine' ? stages[0].inSize : stageOutSize(stages[0]!);
+}
+
+/**
+ * The body cut before each of `cuts` (ascending, from dagCutPoints or client steps), each segment
+ * self-contained. A cut at a client step (a Softmax, a LayerNorm) ends the segment before it with
+ * the step's input among the live values and starts the next one after it, with the step's output
+ * in the same place.
+ */
 export function splitDag(stages: readonly ApproxStage[], cuts: readonly number[]): ApproxStage[][] {
-  const bounds = [0, ...cuts, stages.length];
+  const starts = [0, ...cuts.map((k) => (isStepStage(stages[k]!) ? k + 1 : k))];
+  const ends = [...cuts, stages.length];
   const size = (r: number, input: number): number => (r === BODY_INPUT ? input : stageOutSize(stages[r]!));
-  const inputSize = stages[0] && stages[0].kind === 'affine' ? stages[0].inSize : stageOutSize(stages[0]!);
+  const inputSize = bodyInputSize(stages);
   const segments: ApproxStage[][] = [];
-  for (let i = 0; i + 1 < bounds.length; i++) {
-    const [start, end] = [bounds[i]!, bounds[i + 1]!];
+  for (let i = 0; i < starts.length; i++) {
+    const [start, end] = [starts[i]!, ends[i]!];
     const liveIn = start === 0 ? [BODY_INPUT] : liveAt(stages, start);
     // Where each live-in value sits in this segment's input vector.
     const offsets = new Map<number, number>();
@@ -105,7 +141,7 @@ export function splitDag(stages: readonly ApproxStage[], cuts: readonly number[]
       segment.push({ ...a, inSize: at, weights, reads: newReads });
     }
     if (end < stages.length) {
-      const liveOut = liveAt(stages, end);
+      const liveOut = isStepStage(stages[end]!) ? stepLiveOut(stages, end) : liveAt(stages, end);
       if (!(liveOut.length === 1 && liveOut[0] === end - 1)) segment.push(gather(liveOut, start, offsets, width, size, inputSize, selected.length));
     }
     segments.push(segment);
@@ -133,7 +169,8 @@ function select(offset: number, n: number, width: number): AffineStage {
 /** The map that outputs the live values, in order: carried ones from the segment input, the others from the segment's stages. */
 function gather(liveOut: readonly number[], start: number, offsets: ReadonlyMap<number, number>, width: number, size: (r: number, input: number) => number, inputSize: number, shift: number): AffineStage {
   const carried = liveOut.some((v) => v < start);
-  const inner = liveOut.filter((v) => v >= start);
+  // A value may be handed over twice (a client step's input, stepLiveOut): read once, output twice.
+  const inner = [...new Set(liveOut.filter((v) => v >= start))];
   const reads = [...(carried ? [BODY_INPUT] : []), ...inner.map((r) => r - start + shift)];
   const inSize = (carried ? width : 0) + inner.reduce((n, r) => n + size(r, inputSize), 0);
   const outSize = liveOut.reduce((n, v) => n + size(v, inputSize), 0);
@@ -161,7 +198,7 @@ export function stageDepths(stages: readonly ApproxStage[]): number[] {
   const depth: number[] = [];
   stages.forEach((s, k) => {
     const before = Math.max(0, ...stageReads(stages, k).map((r) => (r === BODY_INPUT ? 0 : depth[r]!)));
-    const own = s.kind === 'poly' ? chebyshevDepth(s.degree) : s.kind === 'rowpoly' ? rowDepth(s) : s.kind === 'maxpool' ? 0 : 1;
+    const own = s.kind === 'poly' ? chebyshevDepth(s.degree) : s.kind === 'rowpoly' ? rowDepth(s) : isStepStage(s) ? 0 : 1;
     depth.push(before + own);
   });
   return depth;
@@ -174,6 +211,12 @@ export function greedyCuts(stages: readonly ApproxStage[], points: readonly numb
   let base = 0;
   let last: number | null = null;
   for (let k = 0; k < stages.length; k++) {
+    // A client step cuts the body whatever the greedy choice: every live value starts fresh after it.
+    if (isStepStage(stages[k]!)) {
+      base = depth[k]!;
+      last = null;
+      continue;
+    }
     if (points.includes(k)) last = k;
     if (depth[k]! - base > budget && last !== null && last !== cuts[cuts.length - 1]) {
       cuts.push(last);

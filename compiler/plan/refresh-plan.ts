@@ -24,7 +24,7 @@ import type { SegmentedBody } from '../artifact/types';
 import type { ApproxStage, StepStage } from '../chain/stages';
 import { BODY_INPUT } from '../chain/stage-graph';
 import { stepStageKind } from '../chain/step-stages';
-import { dagCutPoints, greedyCuts, splitDag } from './dag-segments';
+import { dagCutPoints, greedyCuts, liveOffset, splitDag } from './dag-segments';
 import type { ClientStep, StepBounds } from '../client-steps/kind';
 import { POOL_SCALE_OCTAVES } from '../client-steps/max-pool';
 import { stepKind, stepOfStage } from '../client-steps/table';
@@ -109,7 +109,11 @@ export function checkPools(stages: readonly ApproxStage[]): void {
   if (pools.length === 0) return;
   const kind = (k: number) => stepStageKind(stages[k] as StepStage);
   const name = (k: number): string => `${kind(k).operator} (${stages[k]!.sources.join(', ')})`;
-  if (stages.some((s) => s.kind === 'affine' && s.reads !== undefined)) fail('NOT_ENCRYPTABLE', `${name(pools[0]!)}: ${kind(pools[0]!).noun} in a body with branches (a residual sum, a concatenation) is not supported for encryption yet`);
+  // In a DAG every live value crosses a cut together; a step that works in place (a softmax, a
+  // LayerNorm) keeps its output where its input was, a max pool (fewer values out) would not.
+  const dag = isTransformerStages(stages);
+  const branched = pools.find((k) => !dag || stages[k]!.kind === 'maxpool');
+  if (branched !== undefined && stages.some((s) => s.kind === 'affine' && s.reads !== undefined)) fail('NOT_ENCRYPTABLE', `${name(branched)}: ${kind(branched).noun} in a body with branches (a residual sum, a concatenation) is not supported for encryption yet`);
   for (const k of pools) {
     if (k === 0) fail('NOT_ENCRYPTABLE', `${name(k)}: ${kind(k).noun} on the encrypted input itself is not supported for encryption yet (nothing runs under encryption before it)`);
     if (k === stages.length - 1) fail('NOT_ENCRYPTABLE', `${name(k)}: ${kind(k).noun} as the last step of the encrypted part is not supported for encryption yet (nothing runs under encryption after it)`);
@@ -149,9 +153,35 @@ function splitAt(stages: readonly ApproxStage[], cuts: readonly number[]): Appro
   return ends.map((end, i) => stages.slice(starts[i], end).map((s) => (s.kind === 'affine' && s.reads !== undefined && i > 0 ? { ...s, reads: s.reads.map((r) => (r === starts[i]! - 1 ? BODY_INPUT : r - starts[i]!)) } : s)));
 }
 
-/** Per cut, the client step it is: a max pool's window max, or a refresh. */
+/**
+ * Per cut, the client step it is: a max pool's window max, a softmax's rows, a LayerNorm's tokens,
+ * or a refresh. In a DAG every live value crosses a cut together (dag-segments.ts): a step's
+ * groups index its output's place in that vector, where the segment before puts its input.
+ */
 function stepsAt(stages: readonly ApproxStage[], cuts: readonly number[]): ClientStep[] {
-  return cuts.map((k) => stepOfStage(stages[k]!) ?? { kind: 'refresh' });
+  const dag = isTransformerStages(stages);
+  return cuts.map((k) => {
+    const step = stepOfStage(stages[k]!);
+    if (step === null) return { kind: 'refresh' };
+    return dag ? shiftStep(step, liveOffset(stages, k + 1, k)) : step;
+  });
+}
+
+/** A step whose groups (windows, rows, tokens) sit `offset` places further into the vector. */
+function shiftStep(step: ClientStep, offset: number): ClientStep {
+  if (offset === 0) return step;
+  const shift = (groups: readonly (readonly number[])[]): number[][] => groups.map((g) => g.map((i) => i + offset));
+  switch (step.kind) {
+    case 'refresh':
+    case 'coefficient-refresh':
+      return step;
+    case 'maxpool':
+      fail('NOT_ENCRYPTABLE', `MaxPool (${step.pool.sources.join(', ')}): a max pool in a body with branches (a residual sum, a concatenation) is not supported for encryption yet`);
+    case 'softmax':
+      return { kind: 'softmax', softmax: { ...step.softmax, groups: shift(step.softmax.groups) } };
+    case 'layernorm':
+      return { kind: 'layernorm', layernorm: { ...step.layernorm, groups: shift(step.layernorm.groups) } };
+  }
 }
 
 /** σ, B and the octaves the compiler draws its steps' masks from. */
@@ -343,7 +373,7 @@ function unionSteps(circuits: readonly Circuit[]): number[] {
 
 /** Whether the body holds products of two ciphertexts or row-wise stages: its cuts are dag-segments'. */
 function isTransformerStages(stages: readonly ApproxStage[]): boolean {
-  return stages.some((s) => s.kind === 'product' || s.kind === 'rowpoly');
+  return stages.some((s) => s.kind === 'product' || s.kind === 'rowpoly') || (stages.some((s) => s.kind === 'softmax' || s.kind === 'layernorm') && stages.some((s) => s.kind === 'affine' && s.reads !== undefined));
 }
 
 /** The greedy cuts that keep each segment of a transformer within 10, 14, … 30 levels (by stageDepths), each set once. */

@@ -54,7 +54,7 @@ export const MODEL_FAMILIES: readonly ModelFamily[] = [
       'ai.onnx::MatMul', 'ai.onnx::Softmax', 'ai.onnx::LayerNormalization', 'ai.onnx::ReduceMean', 'ai.onnx::Sub', 'ai.onnx::Pow', 'ai.onnx::Sqrt', 'ai.onnx::Div',
       'ai.onnx::Transpose', 'ai.onnx::Reshape', 'ai.onnx::Gather', 'ai.onnx::Erf', 'ai.onnx::Relu', 'ai.onnx::Add', 'ai.onnx::Mul',
     ],
-    note: 'the server runs every block: Q·Kᵀ and the attention weights times V multiply two ciphertexts; Softmax and LayerNorm are polynomials on calibrated ranges (exp, 1/x and 1/√x refined by Newton steps); Transpose and Reshape that move the batch axis are followed; an embedding is the client\'s encrypted one-hot of its token ids times the server\'s table; where depth runs out the body is cut and the client refreshes masked values between segments. `compile` refuses one whose keys and ciphertexts exceed node-seal\'s heap (which of the fixtures fit: README, Transformers)',
+    note: 'the server runs every block: Q·Kᵀ and the attention weights times V multiply two ciphertexts; Softmax and LayerNorm are polynomials on calibrated ranges (exp, 1/x and 1/√x refined by Newton steps), or with `compile --on-client softmax,layernorm` exact client steps masked per row (the client then learns each attention pattern and normalized hidden state); Transpose and Reshape that move the batch axis are followed; an embedding is the client\'s encrypted one-hot of its token ids times the server\'s table; where depth runs out the body is cut and the client refreshes masked values between segments. `compile` refuses one whose keys and ciphertexts exceed node-seal\'s heap (which of the fixtures fit: README, Transformers)',
   },
   {
     family: 'Tree ensembles',

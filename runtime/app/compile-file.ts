@@ -27,6 +27,7 @@ import { readModelBytes } from './read-model';
 import type { PrecisionPromise } from '../../compiler/approx/precision-target';
 import type { MaskChoice, MaskTrial } from '../../compiler/pipeline/steps/mask-search';
 import type { RotationKeys, RotationKeysRequest } from '../../compiler/circuit/rotation-keys';
+import type { RowFunctionKind } from '../../compiler/chain/rowwise';
 
 export interface CompileFileOptions {
   readonly calibration: string;
@@ -37,6 +38,8 @@ export interface CompileFileOptions {
   readonly rttMs?: number;
   readonly heap?: 'node-seal' | 'simulation';
   readonly maskBits?: number | 'auto';
+  /** --on-client: row-wise functions the client computes exactly (passes/rows-to-client.ts). */
+  readonly onClient?: readonly RowFunctionKind[];
   readonly rotationKeys?: RotationKeysRequest;
   readonly degree?: number | 'auto';
   readonly maxError?: number;
@@ -222,6 +225,7 @@ export function compileFile(modelFile: string, opts: CompileFileOptions, toolVer
     ...(opts.rttMs !== undefined ? { rttMs: opts.rttMs } : {}),
     ...(opts.heap !== undefined ? { heap: opts.heap } : {}),
     ...(opts.maskBits !== undefined ? { maskBits: opts.maskBits } : {}),
+    ...(opts.onClient !== undefined ? { onClient: opts.onClient } : {}),
     ...(opts.rotationKeys !== undefined ? { rotationKeys: opts.rotationKeys } : {}),
     ...(opts.degree !== undefined ? { degree: opts.degree } : {}),
     ...(opts.maxError !== undefined ? { maxError: opts.maxError } : {}),

@@ -12,6 +12,9 @@ import { describePromise, type PrecisionPromise } from '../../compiler/approx/pr
 import { REGRESSION_TOLERANCE } from '../../compiler/approx/degree-choice';
 import { EXIT_CHECK_FAILED, ReportedFailure } from './report-error';
 import { modelNameOf } from '../service/served-model';
+import { CLIENT_ROW_FUNCTIONS, parseClientRowFunctions } from '../../compiler/passes/rows-to-client';
+import { DeepPowersError } from '../../compiler/errors';
+import type { RowFunctionKind } from '../../compiler/chain/rowwise';
 import { compileFile, type CompileFileOptions, type CompileSummary, type ToolVersion } from '../app/compile-file';
 
 function servedName(value: string): string {
@@ -158,6 +161,15 @@ function positive(name: string, integer: boolean): (v: string) => number {
   };
 }
 
+function onClientArgument(v: string): RowFunctionKind[] {
+  try {
+    return parseClientRowFunctions(v);
+  } catch (e) {
+    if (e instanceof DeepPowersError) throw new InvalidArgumentError(e.message);
+    throw e;
+  }
+}
+
 function nonNegative(name: string): (v: string) => number {
   return (v) => {
     const x = Number(v);
@@ -215,6 +227,11 @@ export function registerCompile(program: Command, toolVersion: ToolVersion): voi
     )
     .addOption(
       new Option('--heap <budget>', "node-seal (default): every plan must fit node-seal's WASM heap; simulation: keep the fastest plan over it too (predict --mode simulate runs it; a SEAL run needs what the warning says), as a transformer in the batch layout needs").choices(['node-seal', 'simulation']),
+    )
+    .option(
+      '--on-client <functions>',
+      `${CLIENT_ROW_FUNCTIONS.join(', ')} (comma-separated): computed exactly by the client between two segments instead of by the server's polynomials, masked per row like a MaxPool's windows (a softmax row under one random offset, a LayerNorm token under a random positive scale and offset); cheaper, but the client learns each softmax's attention pattern and each LayerNorm's normalized hidden state (compile's "client sees" row says exactly what); default: none, the server computes them`,
+      onClientArgument,
     )
     .option('--rtt-ms <ms>', `round trip of one client step, for the planner's end-to-end latency (default ${DEFAULT_RTT_MS}, a LAN)`, nonNegative('--rtt-ms'))
     .option(

@@ -44,7 +44,7 @@ export function formatReport(r: Report): string {
   s += `\nchain (client prologue: ${r.prologue.join(', ') || 'none'}; client epilogue: ${r.epilogue.join(', ') || 'none'})\n`;
   s += textTable(
     ['stage', 'layer', 'depth', 'levels', 'sources'],
-    c.depth.layers.map((l) => [String(l.stage), l.label, String(l.depth), `${l.levelIn}→${l.levelOut}`, l.sources.join(', ')]),
+    c.depth.layers.map((l) => [String(l.stage), l.label, l.depth === null ? '–' : String(l.depth), l.levelIn === null ? '–' : `${l.levelIn}→${l.levelOut}`, l.sources.join(', ')]),
     '  ',
   );
   if (r.approximations.length > 0) {
@@ -70,7 +70,7 @@ export function formatReport(r: Report): string {
   s += textTable(null, [
     ['layout', c.layout],
     ['CKKS', `N=${p.polyModulusDegree} (${p.slots} slots), modulus ${p.coeffModulusBits.join('+')} = ${p.totalBits} of ${p.maxBitCount} bits, scale 2^${p.scaleBits}, ${p.levels} levels, ${p.securityBits}-bit security`],
-    ['depth', `${c.depth.total}${c.clientSteps ? ` in ${c.clientSteps.segmentDepths.length} segments (${c.clientSteps.segmentDepths.join(' + ')})` : ''}${c.depth.consistent ? '' : ' (layers do not add up to the circuit: a bug)'}`],
+    ['depth', `${c.depth.total}${c.clientSteps ? ` in ${c.clientSteps.segmentDepths.length} segments (${c.clientSteps.segmentDepths.join(' + ')})` : ''}${c.depth.consistent === null ? ' (read off the circuits: a body with branches or server-side row-wise functions has no per-layer levels)' : c.depth.consistent ? '' : ' (layers do not add up to the circuit: a bug)'}`],
     ...(c.clientSteps ? [['client steps', c.clientSteps.clientSees]] : []),
     ...(c.clientSteps ? [['dishonest client', c.clientSteps.dishonestClient]] : []),
     ['ops', `${k.rotations} rotations, ${k.ctCtMul} ct×ct, ${k.ctPtMul} ct×pt, ${k.ctCtAdd} ct+ct, ${k.ctPtAdd} ct+pt, ${k.rescales} rescales, ${k.relins} relins, ${k.modswitches} modswitches`],

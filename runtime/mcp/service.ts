@@ -148,7 +148,7 @@ export class DeepPowersService {
         fail(
           'BAD_ARGUMENT',
           `--model-confidential: ${stepped.map((m) => m.name).join(', ')} ${stepped.length === 1 ? 'has' : 'have'} client steps, where a dishonest client can read out the weights of the layers after the step; ` +
-            'recompile without them (--refresh off; a max pool is a client step) or serve without --model-confidential',
+            'recompile without them (--refresh off, no --on-client; a max pool is a client step) or serve without --model-confidential',
         );
       }
     }

@@ -15,7 +15,8 @@ import { fail } from '../../compiler/errors';
 import type { Graph } from '../../compiler/graph/graph';
 import { importModel } from '../../compiler/onnx/import';
 import type { Stage } from '../../compiler/chain/stages';
-import { rowFunctionLabel } from '../../compiler/chain/rowwise';
+import { rowFunctionLabel, type RowFunctionKind } from '../../compiler/chain/rowwise';
+import { parseClientRowFunctions } from '../../compiler/passes/rows-to-client';
 import { runBody, runPrologue } from '../../compiler/chain/run';
 import { isStepStage, stepStageKind } from '../../compiler/chain/step-stages';
 import { exactBody } from '../../compiler/pipeline/exact-chain';
@@ -109,7 +110,16 @@ function exactBodyOf(graph: Graph, model: CompiledModel): ReturnType<typeof exac
   return exactBody(graph, {
     ...(model.quantization ? { nBits: model.quantization.bits } : {}),
     unitBounds: model.approximations.map((a) => a.unitBounds),
+    onClient: onClientOf(model),
   });
+}
+
+/** The row-wise functions the model was compiled to compute on the client (its recorded --on-client). */
+function onClientOf(model: CompiledModel): RowFunctionKind[] {
+  const recorded = model.options['onClient'];
+  if (recorded === undefined) return [];
+  if (typeof recorded !== 'string') fail('BAD_ARTIFACT', `the manifest's options.onClient is ${JSON.stringify(recorded)}, not a list of functions`);
+  return parseClientRowFunctions(recorded);
 }
 
 function stageLabel(s: Stage): string {

@@ -15,7 +15,7 @@ import { planMemory } from '../../compiler/plan/plan-memory';
 import { samplesPerEvaluation } from '../../compiler/circuit/packing';
 import type { Stage } from '../../compiler/chain/stages';
 import { rowFunctionLabel } from '../../compiler/chain/rowwise';
-import { fail } from '../../compiler/errors';
+import { isChain } from '../../compiler/chain/stage-graph';
 import { isStepStage, stepStageKind, type StepStageKindName } from '../../compiler/chain/step-stages';
 import { parameterId } from '../../compiler/params/parameter-id';
 import { ciphertextBytes, keySizes, type KeySizes, type RunMemoryEstimate } from '../../compiler/params/sizes';
@@ -23,13 +23,18 @@ import { ciphertextBytes, keySizes, type KeySizes, type RunMemoryEstimate } from
 export interface LayerDepth {
   /** Index in the encrypted chain (the exact body of the source model). */
   readonly stage: number;
-  readonly kind: 'affine' | 'polynomial' | 'product' | StepStageKindName;
+  readonly kind: 'affine' | 'polynomial' | 'product' | 'rowwise' | StepStageKindName;
   readonly label: string;
   readonly sources: readonly string[];
-  /** Levels the layer consumes, and the level of its input and output ciphertexts. */
-  readonly depth: number;
-  readonly levelIn: number;
-  readonly levelOut: number;
+  /**
+   * Levels the layer consumes, and the level of its input and output ciphertexts. Null where the
+   * stages alone do not say: a row-wise function the server evaluates (its polynomials are planned
+   * from calibrated ranges the manifest does not keep), and every level of a body with branches
+   * (its segments add selection and gathering maps of their own; the segments' depths are the circuit's).
+   */
+  readonly depth: number | null;
+  readonly levelIn: number | null;
+  readonly levelOut: number | null;
 }
 
 export interface DepthBreakdown {
@@ -38,8 +43,12 @@ export interface DepthBreakdown {
   /** Level of the result ciphertexts (read off the circuit's output ops). */
   readonly outputLevel: number;
   readonly layers: readonly LayerDepth[];
-  /** Whether the layers add up to the circuit's own depth and output level (they must). */
-  readonly consistent: boolean;
+  /**
+   * Whether the layers add up to the circuit's own depth and output level (they must, in a chain);
+   * null for a body with branches or row-wise stages, whose per-layer levels the stages do not fix
+   * (`total` is then the segments' depths, read off the circuits).
+   */
+  readonly consistent: boolean | null;
 }
 
 /**
@@ -57,10 +66,13 @@ export function depthBreakdown(model: CompiledModel, body: readonly Stage[]): De
   const starts = new Map(model.refresh?.segments.map((s) => [s.startStage, stepKind(clientStepBefore(s).kind).unmaskLevels]) ?? []);
   let level = circuit.topLevel;
   let poly = 0;
+  // A body with branches (a transformer's residuals, attention's factors) or server-side row-wise
+  // functions: each layer's own depth where the stage fixes it, no levels, total from the circuits.
+  const levelled = isChain(body) && !body.some((s) => s.kind === 'rowwise');
   body.forEach((s, stage) => {
     const unmask = starts.get(stage);
     if (unmask !== undefined) level = circuit.topLevel - unmask;
-    let depth: number;
+    let depth: number | null;
     let label: string;
     if (s.kind === 'affine') {
       depth = 1;
@@ -69,7 +81,8 @@ export function depthBreakdown(model: CompiledModel, body: readonly Stage[]): De
       depth = 1;
       label = `product ×${s.size} (ciphertext × ciphertext)`;
     } else if (s.kind === 'rowwise') {
-      fail('BAD_ARTIFACT', `stage ${stage} (${rowFunctionLabel(s.fn)}) has no encrypted form, yet the model was compiled`);
+      depth = null;
+      label = `${rowFunctionLabel(s.fn)} ×${s.size} in rows of ${s.rowLength} (server: polynomials and Newton steps)`;
     } else if (isStepStage(s)) {
       depth = 0;
       label = `${stepStageKind(s).label(s)} (client step, ${stepStageKind(s).detail(s)})`;
@@ -79,11 +92,16 @@ export function depthBreakdown(model: CompiledModel, body: readonly Stage[]): De
       depth = normalisation + (a ? polyCost(a.chebyshev).depth : 0);
       label = `${activationLabel(s)} ×${s.size} (degree ${a?.degree ?? '?'}${normalisation ? ', normalisation' : ''})`;
     }
-    layers.push({ stage, kind: s.kind === 'activation' ? 'polynomial' : s.kind, label, sources: s.sources, depth, levelIn: level, levelOut: level - depth });
-    level -= depth;
+    if (levelled && depth !== null) {
+      layers.push({ stage, kind: s.kind === 'activation' ? 'polynomial' : s.kind, label, sources: s.sources, depth, levelIn: level, levelOut: level - depth });
+      level -= depth;
+    } else {
+      layers.push({ stage, kind: s.kind === 'activation' ? 'polynomial' : s.kind, label, sources: s.sources, depth, levelIn: null, levelOut: null });
+    }
   });
-  const total = layers.reduce((sum, l) => sum + l.depth, 0);
   const depth = bodyCircuits(model).reduce((sum, c) => sum + c.depth, 0);
+  if (!levelled) return { total: depth, topLevel: circuit.topLevel, outputLevel, layers, consistent: null };
+  const total = layers.reduce((sum, l) => sum + l.depth!, 0);
   return { total, topLevel: circuit.topLevel, outputLevel, layers, consistent: total === depth && level === outputLevel };
 }
 

@@ -123,8 +123,8 @@ export function renderReportHtml(r: Report): string {
 <p>${esc(r.compiledDir)} · source ${esc(r.model.sourceFile)} (SHA-256 ${esc(r.model.sha256.slice(0, 16))}…) · model hash ${esc(r.model.modelHash.slice(0, 16))}… · data ${esc(r.dataFile)}, ${r.rows} rows · DeepPowers ${esc(r.model.toolVersion)}</p>`);
   sections.push(`<h2>Model chain</h2>
 <p>client prologue: ${esc(r.prologue.join(', ') || 'none')} · client epilogue: ${esc(r.epilogue.join(', ') || 'none')}</p>
-${table(['stage', 'layer', 'depth', 'levels', 'sources'], c.depth.layers.map((l) => [String(l.stage), l.label, String(l.depth), `${l.levelIn} → ${l.levelOut}`, l.sources.join(', ')]))}
-<p>total depth ${c.depth.total} (circuit: ${c.depth.consistent ? 'consistent' : 'INCONSISTENT'}), top level ${c.depth.topLevel}, results at level ${c.depth.outputLevel}</p>${c.clientSteps ? `\n<p>client steps: ${esc(c.clientSteps.clientSees)}</p>\n<p>dishonest client: ${esc(c.clientSteps.dishonestClient)}</p>` : ''}`);
+${table(['stage', 'layer', 'depth', 'levels', 'sources'], c.depth.layers.map((l) => [String(l.stage), l.label, l.depth === null ? '–' : String(l.depth), l.levelIn === null ? '–' : `${l.levelIn} → ${l.levelOut}`, l.sources.join(', ')]))}
+<p>total depth ${c.depth.total} (circuit: ${c.depth.consistent === null ? 'read off the segments; a body with branches has no per-layer levels' : c.depth.consistent ? 'consistent' : 'INCONSISTENT'}), top level ${c.depth.topLevel}, results at level ${c.depth.outputLevel}</p>${c.clientSteps ? `\n<p>client steps: ${esc(c.clientSteps.clientSees)}</p>\n<p>dishonest client: ${esc(c.clientSteps.dishonestClient)}</p>` : ''}`);
   if (r.approximations.length > 0) {
     sections.push(`<h2>Approximations</h2>
 ${table(

@@ -6,12 +6,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { lowerChain } from '../../compiler/circuit/lower';
-import type { AffineStage, ApproxStage, PolyStage, ProductStage, RowPolyStage } from '../../compiler/chain/stages';
+import type { AffineStage, ApproxStage, LayerNormStage, PolyStage, ProductStage, RowPolyStage, SoftmaxStage } from '../../compiler/chain/stages';
+import { applyStepStage, isStepStage } from '../../compiler/chain/step-stages';
 import type { RowPart } from '../../compiler/chain/rowwise';
-import { dagCutPoints, liveAt, splitDag } from '../../compiler/plan/dag-segments';
+import { dagCutPoints, liveAt, liveOffset, splitDag } from '../../compiler/plan/dag-segments';
 import { cutPoints, splitStages } from '../../compiler/plan/refresh-plan';
 import { lcg } from '../helpers/random';
-import { approxChainByHand } from '../helpers/stages';
+import { approxChainByHand, walkStagesByHand } from '../helpers/stages';
 
 function affine(rows: number, cols: number, seed: number, reads?: number[]): AffineStage {
   const r = lcg(seed);
@@ -72,4 +73,39 @@ describe('refresh cuts in a DAG body', () => {
 });
 
 const softmaxRanges = { kind: 'softmax', scores: [-2, 2], sums: [0.05, 2] } as const;
+
+describe('client steps (compile --on-client) in a DAG body', () => {
+  // 0 = A·x, 1 = softmax of (0) in rows of 2 (a client step), 2 = B·[(1), (0)] (the step's input read
+  // again, as a pre-norm block's residual reads x beside LN(x)), 3 = LayerNorm of (2) (a client step),
+  // 4 = C·[(3), x].
+  const softmax: SoftmaxStage = { kind: 'softmax', sources: ['sm'], inSize: 4, groups: [[0, 1], [2, 3]] };
+  const layerNorm: LayerNormStage = { kind: 'layernorm', sources: ['ln'], inSize: 4, groups: [[0, 1, 2, 3]], epsilon: 1e-5, gamma: [1, 1, 1, 1], beta: [0, 0, 0, 0] };
+  const body: ApproxStage[] = [affine(4, 3, 11, [-1]), softmax, affine(4, 8, 12, [1, 0]), layerNorm, affine(2, 7, 13, [3, -1])];
+
+  it('each step ends a segment with its input handed over in its output\'s place (twice where read again); the steps applied there give the uncut body', () => {
+    const [first, second, third] = splitDag(body, [1, 3]) as [ApproxStage[], ApproxStage[], ApproxStage[]];
+    // Crossing the softmax step: x, A·x (read again by stage 2) and A·x again where the softmax's output goes.
+    const at1 = liveOffset(body, 2, 1);
+    expect(at1).toBe(3 + 4);
+    const at3 = liveOffset(body, 4, 3);
+    expect(at3).toBe(3);
+    const shifted = <S extends SoftmaxStage | LayerNormStage>(s: S, by: number): S => ({ ...s, inSize: s.inSize + by, groups: s.groups.map((g) => g.map((i) => i + by)) });
+    const r = lcg(21);
+    for (let row = 0; row < 3; row++) {
+      const x = Float64Array.from({ length: 3 }, () => 2 * r() - 1);
+      const handed1 = approxChainByHand(first, x);
+      expect(handed1.length).toBe(3 + 4 + 4);
+      const handed2 = approxChainByHand(second, applyStepStage(shifted(softmax, at1), handed1));
+      expect(handed2.length).toBe(3 + 4);
+      const got = approxChainByHand(third, applyStepStage(shifted(layerNorm, at3), handed2));
+      const want = walkStagesByHand(body, x, (s, v) => (isStepStage(s) ? applyStepStage(s, v) : fail(s.kind)));
+      want.forEach((w, i) => expect(Math.abs(got[i]! - w), `row ${row} output ${i}`).toBeLessThan(1e-12));
+    }
+    for (const segment of [first, second, third]) expect(lowerChain(segment, { layout: 'batch', slots: 8 }).depth).toBeGreaterThan(0);
+  });
+});
+
+function fail(kind: string): never {
+  throw new Error(`a ${kind} stage in a body of maps and client steps`);
+}
 

@@ -10,6 +10,7 @@ import type { Graph } from '../../graph/graph';
 import type { NumericTensor } from '../../graph/tensor';
 import type { Objective } from '../../plan/build-layout';
 import type { RefreshRequest } from '../../plan/refresh-plan';
+import type { RowFunctionKind } from '../../chain/rowwise';
 
 export type LayoutRequest = Layout | 'auto';
 
@@ -67,6 +68,12 @@ export interface CompileOptions extends Omit<ApproximationOptions, 'degree'> {
   readonly rttMs?: number;
   /** σ of the client steps' masks, the statistical hiding in bits; 'auto' (the default): the largest in [20, 40] keeping the precision promise (steps/mask-search.ts). */
   readonly maskBits?: number | 'auto';
+  /**
+   * Row-wise functions computed exactly by the client between two segments instead of by the
+   * server's polynomials (passes/rows-to-client.ts): cheaper, but the client sees what each step
+   * shows (a Softmax: the attention pattern; a LayerNorm: the normalized hidden state). Default none.
+   */
+  readonly onClient?: readonly RowFunctionKind[];
   /** Which rotation steps get Galois keys (see rotation-keys); default 'auto'. */
   readonly rotationKeys?: RotationKeysRequest;
   /** One name per element of a sample of the model input, in order (the manifest's input.featureNames). */
