@@ -11,6 +11,7 @@ import type { ApproxStage } from '../chain/stages';
 import { BODY_INPUT, readersOf, stageInput } from '../chain/stage-graph';
 import { activationFunction } from '../activations/registry';
 import { multiplyFactors } from '../chain/product';
+import { applyAffine } from '../chain/affine-apply';
 import { applyRowPoly } from './row-plans';
 import { applyStepStage, isStepStage } from '../chain/step-stages';
 import { stageOutSize } from '../chain/stages';
@@ -71,12 +72,3 @@ function outSizeOf(s: ApproxStage): number {
   return stageOutSize(s);
 }
 
-function applyAffine(s: Extract<ApproxStage, { kind: 'affine' }>, x: Float64Array): Float64Array {
-  const y = Float64Array.from(s.bias);
-  for (let i = 0; i < s.outSize; i++) {
-    let sum = 0;
-    for (let j = 0; j < s.inSize; j++) sum += s.weights[i * s.inSize + j]! * x[j]!;
-    y[i]! += sum;
-  }
-  return y;
-}

@@ -5,6 +5,7 @@
  * leaves the range it was fitted on (the main accuracy risk at run time).
  */
 import { multiplyFactors } from '../chain/product';
+import { applyAffineSeeing } from '../chain/affine-apply';
 import { applyRowPoly } from './row-plans';
 import { applyStepStage, isStepStage } from '../chain/step-stages';
 import { clenshaw } from './chebyshev';
@@ -46,20 +47,7 @@ export function approxChainStats(stages: readonly ApproxStage[], rows: readonly 
     row.forEach(see);
     const all = evaluateStages(stages, row, (s, x, k) => {
       if (s.kind === 'affine') {
-        const y = new Float64Array(s.outSize);
-        for (let i = 0; i < s.outSize; i++) {
-          let sum = s.bias[i]!;
-          let abs = Math.abs(s.bias[i]!);
-          const base = i * s.inSize;
-          for (let j = 0; j < s.inSize; j++) {
-            const p = s.weights[base + j]! * x[j]!;
-            sum += p;
-            abs += Math.abs(p);
-          }
-          see(abs);
-          y[i] = sum;
-        }
-        return y;
+        return applyAffineSeeing(s, x, see);
       } else if (s.kind === 'rowpoly') {
         const y = applyRowPoly(s, x);
         y.forEach(see);

@@ -33,7 +33,7 @@ export function evaluateChebyshev<T>(builder: PolyBuilder<T>, x: T, coeffs: Arra
     if (!Number.isFinite(coeffs[k]!)) fail('BAD_ARGUMENT', `Chebyshev coefficient c_${k} is ${coeffs[k]}`);
   }
   const c = Float64Array.from(coeffs).subarray(0, effectiveDegree(coeffs) + 1);
-  return evaluateWithBabySteps(builder, x, c, bestBabyStepLog(c));
+  return executeSeries(builder, x, seriesPlanOf(c));
 }
 
 /** Minimal depth of a degree-d series: ⌈log2(d+1)⌉ (0 for constants). */
@@ -51,10 +51,66 @@ export interface PolyCost extends OpCounts {
 /** What evaluateChebyshev spends on this series. */
 export function polyCost(coeffs: ArrayLike<number>): PolyCost {
   const c = Float64Array.from(coeffs).subarray(0, effectiveDegree(coeffs) + 1);
-  const l = bestBabyStepLog(c);
+  const series = seriesPlanOf(c);
   const counter = new CountingBuilder();
-  const result = evaluateWithBabySteps(counter, counter.input(), c, l);
-  return { ...counter.counts, depth: counter.depth(result), babyStepLog: l };
+  const result = executeSeries(counter, counter.input(), series);
+  return { ...counter.counts, depth: counter.depth(result), babyStepLog: series.babyStepLog };
+}
+
+/** A series cut up for its best baby-step size, and the order its Chebyshev powers are built in. */
+interface SeriesPlan {
+  readonly babyStepLog: number;
+  readonly plan: Plan;
+  readonly powers: readonly PowerStep[];
+}
+
+/**
+ * Plans by coefficients. A plan depends on the coefficients alone, and choosing it (every baby-step
+ * size run on an op counter) costs far more than executing it on float64 values: a transformer's
+ * float64 passes (degree auto, bias correction, chain statistics) evaluate the same Softmax and
+ * LayerNorm series on every element of every calibration row, and its lowering on every value.
+ * Keys are a hash of the coefficients' bits, each entry checked against the coefficients it was
+ * made for (floats compared exactly); the table is emptied when it grows past MAX_SERIES_PLANS,
+ * so it stays small whatever is compiled.
+ */
+const seriesPlans = new Map<number, { readonly coefficients: Float64Array; readonly plan: SeriesPlan }[]>();
+let seriesPlanCount = 0;
+const MAX_SERIES_PLANS = 4096;
+
+function seriesPlanOf(c: Float64Array): SeriesPlan {
+  const key = bitsHash(c);
+  const bucket = seriesPlans.get(key);
+  const known = bucket?.find((e) => sameValues(e.coefficients, c));
+  if (known) return known.plan;
+  if (seriesPlanCount >= MAX_SERIES_PLANS) seriesPlans.clear(), (seriesPlanCount = 0);
+  const plan = makeSeriesPlan(c, bestBabyStepLog(c));
+  const entry = { coefficients: Float64Array.from(c), plan };
+  if (bucket && seriesPlans.has(key)) bucket.push(entry);
+  else seriesPlans.set(key, [entry]);
+  seriesPlanCount++;
+  return plan;
+}
+
+/** FNV-1a over the doubles' 32-bit words. */
+function bitsHash(c: Float64Array): number {
+  const words = new Uint32Array(c.buffer, c.byteOffset, c.length * 2);
+  let h = 0x811c9dc5;
+  for (let i = 0; i < words.length; i++) h = Math.imul(h ^ words[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+/** Equal as doubles, element by element (a 0 and a −0 plan alike: every test in a plan is `!== 0`). */
+function sameValues(a: Float64Array, b: Float64Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+function makeSeriesPlan(c: Float64Array, babyStepLog: number): SeriesPlan {
+  const plan = planSeries(c, chebyshevDepth(c.length - 1), 2 ** babyStepLog);
+  const needed = new Set<number>();
+  collectPowers(plan, needed);
+  return { babyStepLog, plan, powers: powerSteps(needed) };
 }
 
 function bestBabyStepLog(c: Float64Array): number {
@@ -63,7 +119,7 @@ function bestBabyStepLog(c: Float64Array): number {
   let best = { l: 1, key: [Infinity, Infinity, Infinity] };
   for (let l = 1; l <= top; l++) {
     const counter = new CountingBuilder();
-    evaluateWithBabySteps(counter, counter.input(), c, l);
+    executeSeries(counter, counter.input(), makeSeriesPlan(c, l));
     const { ctMuls, scalarMuls, adds } = counter.counts;
     const key = [ctMuls, scalarMuls, adds];
     if (lexLess(key, best.key)) best = { l, key };
@@ -85,13 +141,9 @@ type Plan =
   | { readonly kind: 'leaf'; readonly terms: ReadonlyArray<readonly [number, number]>; readonly constant: number }
   | { readonly kind: 'split'; readonly n: number; readonly q: Plan; readonly r: Plan };
 
-function evaluateWithBabySteps<T>(builder: PolyBuilder<T>, x: T, c: Float64Array, babyStepLog: number): T {
-  const degree = c.length - 1;
-  const plan = planSeries(c, chebyshevDepth(degree), 2 ** babyStepLog);
-  const needed = new Set<number>();
-  collectPowers(plan, needed);
-  const powers = new ChebyshevPowers(builder, x, needed);
-  const part = execute(plan, builder, powers);
+function executeSeries<T>(builder: PolyBuilder<T>, x: T, series: SeriesPlan): T {
+  const powers = new ChebyshevPowers(builder, x, series.powers);
+  const part = execute(series.plan, builder, powers);
   if ('value' in part) return part.value;
   return builder.linear([[x, 0]], part.constant);
 }
@@ -169,52 +221,76 @@ function addParts<T>(builder: PolyBuilder<T>, a: Part<T>, b: Part<T>): Part<T> {
 }
 
 /**
- * T_i of the input, each built once at depth ⌈log2 i⌉. For T_i it picks a split i = a + b with
- * both halves one level shallower, preferring halves (and the correction T_{a−b}) that are
- * already built, so odd-only or even-only sets do not drag in the other parity.
+ * One step of building the powers: 'product' multiplies T_a·T_b for T_i, 'combine' finishes it,
+ * T_i = 2·T_a·T_b − T_{a−b} (T_{2a} = 2·T_a² − 1 when a = b). A T_{a−b} not yet built is built
+ * between the two, so the ops come in the order the evaluator has always emitted them.
  */
+type PowerStep = readonly [kind: 'product' | 'combine', i: number, a: number, b: number];
+
+/**
+ * The order T_i of the needed powers are built in, each once at depth ⌈log2 i⌉. For T_i it picks
+ * a split i = a + b with both halves one level shallower, preferring halves (and the correction
+ * T_{a−b}) that are already built, so odd-only or even-only sets do not drag in the other parity.
+ */
+function powerSteps(needed: ReadonlySet<number>): PowerStep[] {
+  const built = new Set<number>([1]);
+  const steps: PowerStep[] = [];
+  const build = (i: number): void => {
+    if (built.has(i)) return;
+    if (i < 1 || !Number.isInteger(i)) throw new RangeError(`T_${i} is not a baby or giant step`);
+    const [a, b] = splitPower(i, built);
+    build(a);
+    build(b);
+    steps.push(['product', i, a, b]);
+    if (a !== b) build(a - b);
+    steps.push(['combine', i, a, b]);
+    built.add(i);
+  };
+  for (const i of [...needed].sort((p, q) => p - q)) build(i);
+  return steps;
+}
+
+function splitPower(i: number, built: ReadonlySet<number>): [number, number] {
+  const half = 2 ** (ceilLog2(i) - 1);
+  let best: [number, number] = [half, i - half];
+  let bestMissing = Infinity;
+  for (let a = half; a >= Math.ceil(i / 2); a--) {
+    const b = i - a;
+    const parts = a === b ? [a] : [a, b, a - b];
+    const missing = new Set(parts.filter((j) => j !== 0 && !built.has(j))).size;
+    if (missing < bestMissing) {
+      best = [a, b];
+      bestMissing = missing;
+    }
+  }
+  return best;
+}
+
+/** T_i of the input, built by the plan's steps. */
 class ChebyshevPowers<T> {
   private readonly built = new Map<number, T>();
 
-  constructor(
-    private readonly builder: PolyBuilder<T>,
-    x: T,
-    needed: ReadonlySet<number>,
-  ) {
+  constructor(builder: PolyBuilder<T>, x: T, steps: readonly PowerStep[]) {
     this.built.set(1, x);
-    for (const i of [...needed].sort((p, q) => p - q)) this.get(i);
+    const products = new Map<number, T>();
+    for (const [kind, i, a, b] of steps) {
+      switch (kind) {
+        case 'product':
+          products.set(i, builder.mul(this.get(a), this.get(b)));
+          break;
+        case 'combine': {
+          const product = products.get(i)!;
+          this.built.set(i, a === b ? builder.linear([[product, 2]], -1) : builder.linear([[product, 2], [this.get(a - b), -1]], 0));
+          break;
+        }
+      }
+    }
   }
 
   get(i: number): T {
     const known = this.built.get(i);
-    if (known !== undefined) return known;
-    if (i < 1 || !Number.isInteger(i)) throw new RangeError(`T_${i} is not a baby or giant step`);
-    const [a, b] = this.split(i);
-    const ta = this.get(a);
-    const tb = this.get(b);
-    const product = this.builder.mul(ta, tb);
-    const value =
-      a === b
-        ? this.builder.linear([[product, 2]], -1)
-        : this.builder.linear([[product, 2], [this.get(a - b), -1]], 0);
-    this.built.set(i, value);
-    return value;
-  }
-
-  private split(i: number): [number, number] {
-    const half = 2 ** (ceilLog2(i) - 1);
-    let best: [number, number] = [half, i - half];
-    let bestMissing = Infinity;
-    for (let a = half; a >= Math.ceil(i / 2); a--) {
-      const b = i - a;
-      const parts = a === b ? [a] : [a, b, a - b];
-      const missing = new Set(parts.filter((j) => j !== 0 && !this.built.has(j))).size;
-      if (missing < bestMissing) {
-        best = [a, b];
-        bestMissing = missing;
-      }
-    }
-    return best;
+    if (known === undefined) throw new RangeError(`T_${i} is not a baby or giant step`);
+    return known;
   }
 }
 

@@ -13,6 +13,7 @@ import { evaluateStages, finalOutput } from './stage-graph';
 import { multiplyFactors } from './product';
 import { applyRows } from './rowwise';
 import { applyStepStage, isStepStage } from './step-stages';
+import { applyAffine } from './affine-apply';
 
 /** One sample's flattened vector through one stage. */
 export function applyStage(s: Stage, x: Float64Array): Float64Array {
@@ -21,14 +22,7 @@ export function applyStage(s: Stage, x: Float64Array): Float64Array {
   if (s.kind === 'product') return multiplyFactors(s, x);
   if (s.kind === 'rowwise') return applyRows(s.fn, s.rowLength, x);
   if (x.length !== s.inSize) fail('BAD_DATA', `the chain expects ${s.inSize} values, got ${x.length}`);
-  const y = Float64Array.from(s.bias);
-  for (let i = 0; i < s.outSize; i++) {
-    let sum = 0;
-    const row = i * s.inSize;
-    for (let j = 0; j < s.inSize; j++) sum += s.weights[row + j]! * x[j]!;
-    y[i]! += sum;
-  }
-  return y;
+  return applyAffine(s, x);
 }
 
 /** One sample's flattened vector through the body (a chain or a DAG). */

@@ -9,7 +9,7 @@ import type { Circuit, Layout } from '../circuit/ir';
 import { interleaveSamples } from '../circuit/interleave';
 import { vectorSlotsNeeded } from '../circuit/layout-vector';
 import { lowerChain } from '../circuit/lower';
-import type { ChainLowerer, PlanMemo } from './lowering-memo';
+import type { ChainLowerer, PlanMemo, Scaler } from './lowering-memo';
 import { assignScales } from '../circuit/passes-scales';
 import type { ApproxStage } from '../chain/stages';
 import type { TreeBody } from '../chain/tree-body';
@@ -62,6 +62,11 @@ export function lowererOf(options: ParameterOptions): ChainLowerer {
   return options.memo?.lowerChain ?? lowerChain;
 }
 
+/** The scale assignment `options` asks for (assignScales by default). */
+export function scalerOf(options: ParameterOptions): Scaler {
+  return options.memo?.assignScales ?? ((circuit, primes) => assignScales(circuit, primes));
+}
+
 export function rescalePrimes(params: CkksParameters): number[] {
   return params.primesApprox.slice(1, 1 + params.levels).reverse();
 }
@@ -81,7 +86,7 @@ export function buildLayout(stages: readonly ApproxStage[], layout: Layout, opti
     circuit = layout === 'vector' && objective === 'throughput' ? interleaveSamples(circuit, params.slots / circuit.slots) : lower(stages, { layout, slots: params.slots, ...rotationsOf(options) });
     params = selectParameters({ ...request, preferN: params.polyModulusDegree, rotationSteps: circuit.rotationSteps });
   }
-  const scaled = assignScales(circuit, rescalePrimes(params));
+  const scaled = scalerOf(options)(circuit, rescalePrimes(params));
   const counts = countOps(scaled);
   return { layout, circuit: scaled, params, counts, latency: estimateLatency(counts, params.polyModulusDegree) };
 }

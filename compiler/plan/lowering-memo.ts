@@ -9,12 +9,17 @@
 import type { ApproxStage } from '../chain/stages';
 import type { Circuit, Layout } from '../circuit/ir';
 import { lowerChain, type LowerOptions } from '../circuit/lower';
+import { assignScales } from '../circuit/passes-scales';
 import type { LayoutBuild, Objective, ParameterOptions } from './build-layout';
 
 export type ChainLowerer = (stages: readonly ApproxStage[], options: LowerOptions) => Circuit;
 
+export type Scaler = (circuit: Circuit, primes: readonly number[]) => Circuit;
+
 export interface PlanMemo {
   readonly lowerChain: ChainLowerer;
+  /** assignScales once per circuit and primes (the same segments are scaled again when a retry lands on the same parameters). */
+  readonly assignScales: Scaler;
   /** The body as one circuit: `build()` once per stages, layout, objective and parameter options (σ aside). */
   uncut(stages: readonly ApproxStage[], layout: Layout, options: ParameterOptions, objective: Objective, build: () => LayoutBuild): LayoutBuild;
 }
@@ -30,14 +35,31 @@ export function planMemo(): PlanMemo {
   const stagesKey = (stages: readonly ApproxStage[]): string => stages.map(idOf).join(',');
   const circuits = new Map<string, Circuit>();
   const builds = new Map<string, LayoutBuild>();
+  const scaled = new WeakMap<Circuit, Map<string, Circuit>>();
   return {
     lowerChain: (stages, options) => {
       // A custom evaluator is a function: no key names it, so it is never remembered.
       if (options.evaluatePoly !== undefined) return lowerChain(stages, options);
-      const key = `${stagesKey(stages)}|${options.layout}|${options.slots}|${options.rotationKeys ?? ''}`;
+      const base = `${stagesKey(stages)}|${options.layout}|${options.slots}`;
+      // Rotation keys change only how rotations are spelled: a circuit with none (the batch
+      // layout's) is the same whichever keys are asked for, so it is kept under no keys at all.
+      const unrotated = circuits.get(`${base}|*`);
+      if (unrotated) return unrotated;
+      const key = `${base}|${options.rotationKeys ?? ''}`;
       let circuit = circuits.get(key);
-      if (!circuit) circuits.set(key, (circuit = lowerChain(stages, options)));
+      if (!circuit) {
+        circuit = lowerChain(stages, options);
+        circuits.set(circuit.rotationSteps.length === 0 ? `${base}|*` : key, circuit);
+      }
       return circuit;
+    },
+    assignScales: (circuit, primes) => {
+      let byPrimes = scaled.get(circuit);
+      if (!byPrimes) scaled.set(circuit, (byPrimes = new Map()));
+      const key = primes.join();
+      let made = byPrimes.get(key);
+      if (!made) byPrimes.set(key, (made = assignScales(circuit, primes)));
+      return made;
     },
     uncut: (stages, layout, options, objective, build) => {
       const { memo: _memo, maskBits: _maskBits, ...rest } = options;

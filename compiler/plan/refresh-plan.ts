@@ -20,7 +20,6 @@
 import { countOps, estimateLatency } from '../circuit/count';
 import type { Circuit, Layout } from '../circuit/ir';
 import { vectorSlotsNeeded } from '../circuit/layout-vector';
-import { assignScales } from '../circuit/passes-scales';
 import type { SegmentedBody } from '../artifact/types';
 import type { ApproxStage, StepStage } from '../chain/stages';
 import { BODY_INPUT } from '../chain/stage-graph';
@@ -35,7 +34,7 @@ import { MAX_PRIME_BITS } from '../params/primes';
 import { outputBitsForMagnitude, selectParameters } from '../params/select';
 import type { CkksParameters } from '../params/types';
 import type { PrecisionPromise } from '../approx/precision-target';
-import { lowererOf, rescalePrimes, rotationsOf, type LayoutBuild, type Objective, type ParameterOptions } from './build-layout';
+import { lowererOf, rescalePrimes, rotationsOf, scalerOf, type LayoutBuild, type Objective, type ParameterOptions } from './build-layout';
 import { interleaveSamples } from '../circuit/interleave';
 import { carryRefusal } from '../circuit/carry-layout';
 import { inputAt } from '../client-steps/refresh';
@@ -127,7 +126,25 @@ export function segmentStart(stages: readonly ApproxStage[], k: number): number 
   return stepOfStage(stages[k]!) ? k + 1 : k;
 }
 
-export function splitStages(stages: readonly ApproxStage[], cuts: readonly number[]): ApproxStage[][] {
+/**
+ * The segments of `stages` cut at `cuts`, made once per stages array and cuts: the search splits
+ * the same body at the same cuts many times (each set's parameter trial, its build, again at every
+ * σ the mask search tries), and a DAG's segments are new stage objects each time, which the plan
+ * memo (lowering-memo.ts, keyed by stage identity) could never find again — every transformer
+ * segment was lowered anew, at every σ.
+ */
+export function splitStages(stages: readonly ApproxStage[], cuts: readonly number[]): readonly (readonly ApproxStage[])[] {
+  let byCuts = splits.get(stages);
+  if (!byCuts) splits.set(stages, (byCuts = new Map()));
+  const key = cuts.join();
+  let parts = byCuts.get(key);
+  if (!parts) byCuts.set(key, (parts = splitAt(stages, cuts)));
+  return parts;
+}
+
+const splits = new WeakMap<readonly ApproxStage[], Map<string, readonly (readonly ApproxStage[])[]>>();
+
+function splitAt(stages: readonly ApproxStage[], cuts: readonly number[]): ApproxStage[][] {
   if (isTransformerStages(stages)) return splitDag(stages, cuts);
   const starts = [0, ...cuts.map((k) => segmentStart(stages, k))];
   const ends = [...cuts, stages.length];
@@ -250,7 +267,8 @@ export function buildSegments(stages: readonly ApproxStage[], cuts: readonly num
     : parts.map((p) => lower(p, { layout, slots: trial.params.slots, ...rotationsOf(options) }));
   const params = selectParameters({ ...trial.request, preferN: trial.params.polyModulusDegree, rotationSteps: unionSteps(circuits) });
   // A segment after a step whose unmasking spends levels (a max pool's product by 1/a) starts that far below the top.
-  circuits = circuits.map((c, i) => assignScales(c, rescalePrimes(params).slice(i > 0 ? stepKind(steps[i - 1]!.kind).unmaskLevels : 0)));
+  const scale = scalerOf(options);
+  circuits = circuits.map((c, i) => scale(c, rescalePrimes(params).slice(i > 0 ? stepKind(steps[i - 1]!.kind).unmaskLevels : 0)));
   const masked = steps.map((s, i) => maskedStep(s, circuits[i]!, circuits[i + 1]!));
   const drawn = steps.flatMap((s) => stepKind(s.kind).scaleOctaves ?? []);
   const octaves = drawn.length > 0 ? Math.max(...drawn) : undefined;

@@ -90,7 +90,8 @@ describe('transformers, compiled and simulated', () => {
   // (variances 0.02 … 9) with a prescale round (approx/layer-norm.ts). The vector layout at
   // degree 31 (what degree auto picks) over node-seal's heap, so --heap simulation; 8 test rows
   // against torch's recorded outputs in data.json. (pt_tabformer_breast_cancer, 31 tokens, takes
-  // over ten minutes to compile here: its approximated body is held to torch on every test row in
+  // about three minutes to compile here with --heap simulation, more than this suite can spend:
+  // its approximated body is held to torch on every test row in
   // test/unit/wide-softmax-fixtures.test.ts.)
   it.each(['pt_text_before_synthetic'])('%s: the wide-range Softmax by powers, simulated: torch\'s label on every row run, each logit within the precision promise', async (name) => {
     const f = loadFixture(name);
