@@ -29,17 +29,12 @@ export interface StepCircuit {
 }
 
 export function addCircuits(base: Circuit, ats: readonly CiphertextAt[], values: readonly Float64Array[]): StepCircuit[] {
-  // x + 0 is x: SEAL refuses a plaintext of zeros (a softmax step removes nothing from the rows it normalizes).
-  return grouped(base, ats, (b, x, k) => (slotVector(base, values[k]!).every((v) => v === 0) ? x : b.addPlain(x, values[k]!)));
+  return grouped(base, ats, (b, x, k) => plus(base, b, x, values[k]!));
 }
 
 export function affineCircuits(base: Circuit, ats: readonly CiphertextAt[], scales: readonly Float64Array[], offsets: readonly Float64Array[]): StepCircuit[] {
   for (const at of ats) if (at.level < 2) fail('BAD_ARTIFACT', `a scaled mask needs a level to spend and one to spare; the result sits at level ${at.level}`);
-  // + 0 is no op: SEAL refuses a plaintext of zeros (a LayerNorm step's β = 0 on a ciphertext of tokens only).
-  return grouped(base, ats, (b, x, k) => {
-    const scaled = b.rescale(b.mulPlain(x, slotVector(base, scales[k]!)));
-    return slotVector(base, offsets[k]!).every((v) => v === 0) ? scaled : b.addPlain(scaled, offsets[k]!);
-  });
+  return grouped(base, ats, (b, x, k) => plus(base, b, b.rescale(b.mulPlain(x, slotVector(base, scales[k]!))), offsets[k]!));
 }
 
 export function unaffineCircuits(base: Circuit, ats: readonly CiphertextAt[], offsets: readonly Float64Array[], scales: readonly Float64Array[]): StepCircuit[] {
@@ -89,6 +84,14 @@ function grouped(base: Circuit, ats: readonly CiphertextAt[], body: (b: CircuitB
     const at = ats[ciphertexts[0]!]!;
     return { circuit: assignScalesKeeping(built, primes.slice(base.topLevel - at.level), at.scale), ciphertexts };
   });
+}
+
+/**
+ * x + values, or x itself when every value is 0: SEAL refuses a plaintext of zeros (a softmax step
+ * removes nothing from the rows it normalizes; a LayerNorm step's β = 0 on a ciphertext of tokens only).
+ */
+function plus(base: Circuit, b: CircuitBuilder, x: number, values: Float64Array): number {
+  return slotVector(base, values).every((v) => v === 0) ? x : b.addPlain(x, values);
 }
 
 function slotVector(base: Circuit, values: Float64Array): Float64Array {

@@ -113,7 +113,7 @@ export function checkPools(stages: readonly ApproxStage[]): void {
   // LayerNorm) keeps its output where its input was, a max pool (fewer values out) would not.
   const dag = isTransformerStages(stages);
   const branched = pools.find((k) => !dag || stages[k]!.kind === 'maxpool');
-  if (branched !== undefined && stages.some((s) => s.kind === 'affine' && s.reads !== undefined)) fail('NOT_ENCRYPTABLE', `${name(branched)}: ${kind(branched).noun} in a body with branches (a residual sum, a concatenation) is not supported for encryption yet`);
+  if (branched !== undefined && stages.some((s) => s.kind === 'affine' && s.reads !== undefined)) refuseInBranches(stages[branched] as StepStage);
   for (const k of pools) {
     if (k === 0) fail('NOT_ENCRYPTABLE', `${name(k)}: ${kind(k).noun} on the encrypted input itself is not supported for encryption yet (nothing runs under encryption before it)`);
     if (k === stages.length - 1) fail('NOT_ENCRYPTABLE', `${name(k)}: ${kind(k).noun} as the last step of the encrypted part is not supported for encryption yet (nothing runs under encryption after it)`);
@@ -163,12 +163,18 @@ function stepsAt(stages: readonly ApproxStage[], cuts: readonly number[]): Clien
   return cuts.map((k) => {
     const step = stepOfStage(stages[k]!);
     if (step === null) return { kind: 'refresh' };
-    return dag ? shiftStep(step, liveOffset(stages, k + 1, k)) : step;
+    return dag ? shiftStep(step, liveOffset(stages, k + 1, k), stages[k] as StepStage) : step;
   });
 }
 
-/** A step whose groups (windows, rows, tokens) sit `offset` places further into the vector. */
-function shiftStep(step: ClientStep, offset: number): ClientStep {
+/** The refusal of a client step in a body with branches it cannot cut: a max pool (fewer values out than in), or any step outside a DAG's cuts. */
+function refuseInBranches(stage: StepStage): never {
+  const kind = stepStageKind(stage);
+  fail('NOT_ENCRYPTABLE', `${kind.operator} (${stage.sources.join(', ')}): ${kind.noun} in a body with branches (a residual sum, a concatenation) is not supported for encryption yet`);
+}
+
+/** A step (made from `stage`) whose groups (windows, rows, tokens) sit `offset` places further into the vector. */
+function shiftStep(step: ClientStep, offset: number, stage: StepStage): ClientStep {
   if (offset === 0) return step;
   const shift = (groups: readonly (readonly number[])[]): number[][] => groups.map((g) => g.map((i) => i + offset));
   switch (step.kind) {
@@ -176,7 +182,7 @@ function shiftStep(step: ClientStep, offset: number): ClientStep {
     case 'coefficient-refresh':
       return step;
     case 'maxpool':
-      fail('NOT_ENCRYPTABLE', `MaxPool (${step.pool.sources.join(', ')}): a max pool in a body with branches (a residual sum, a concatenation) is not supported for encryption yet`);
+      return refuseInBranches(stage);
     case 'softmax':
       return { kind: 'softmax', softmax: { ...step.softmax, groups: shift(step.softmax.groups) } };
     case 'layernorm':
